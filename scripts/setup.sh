@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Install everything trademesh needs on a fresh machine; a no-op when it is already there.
+#   - a Python virtualenv in .venv with the project (editable) and its dev tools (buf, ruff, mypy…)
+#   - redis-server (Debian package) and FerretDB v1 (built from the Go module proxy) in .tools/bin
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PYTHON=${PYTHON:-python3}
+if ! "$PYTHON" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)'; then
+  echo "trademesh needs Python 3.11 or newer (found: $("$PYTHON" --version 2>&1))" >&2
+  exit 1
+fi
+
+if [ ! -x .venv/bin/python ]; then
+  echo "==> creating .venv"
+  "$PYTHON" -m venv .venv
+fi
+
+# Reinstall only when a dependency list changed (the stamp holds their checksum).
+stamp=.venv/.trademesh-installed
+want=$(cat pyproject.toml clients/python/pyproject.toml | sha256sum | cut -d' ' -f1)
+if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
+  echo "==> installing Python packages"
+  .venv/bin/python -m pip install --quiet --upgrade pip
+  .venv/bin/python -m pip install --quiet \
+    --config-settings editable_mode=compat -e clients/python -e ".[dev]"
+  echo "$want" > "$stamp"
+fi
+
+bash scripts/install-redis.sh
+bash scripts/install-ferretdb.sh

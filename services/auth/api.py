@@ -1,0 +1,126 @@
+"""The AuthService servicer: proto ⇄ domain mapping and nothing else."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from google.protobuf.timestamp_pb2 import Timestamp
+from grpc import aio
+
+from trademesh.auth.v1 import auth_pb2, auth_service_pb2, auth_service_pb2_grpc
+from trademesh.services.auth.domain import AuthService, IssuedTokens, User
+from trademesh.services.auth.keys import KeyRing
+from trademesh.services.core.identity import current_principal
+from trademesh.services.core.interceptors import metadata_value
+
+PUBLIC_METHODS = frozenset(
+    {"Register", "Login", "Refresh", "VerifyEmail", "RequestPasswordReset", "ResetPassword", "GetJwks"}
+)
+_ROLES = {"user": auth_pb2.ROLE_USER, "premium": auth_pb2.ROLE_PREMIUM, "admin": auth_pb2.ROLE_ADMIN}
+
+Context = aio.ServicerContext[Any, Any]
+
+
+def _timestamp(value: datetime) -> Timestamp:
+    stamp = Timestamp()
+    stamp.FromDatetime(value)
+    return stamp
+
+
+def user_to_proto(user: User) -> auth_pb2.User:
+    """Map a domain user to its public message (no secrets)."""
+    return auth_pb2.User(
+        id=user.id,
+        email=user.email,
+        username=user.username,
+        email_verified=user.email_verified,
+        roles=[_ROLES[role] for role in user.roles if role in _ROLES],
+        create_time=_timestamp(user.created_at),
+        update_time=_timestamp(user.updated_at),
+    )
+
+
+def tokens_to_proto(tokens: IssuedTokens) -> auth_pb2.TokenPair:
+    """Map issued tokens to a TokenPair."""
+    return auth_pb2.TokenPair(
+        access_token=tokens.access_token,
+        access_token_expire_time=_timestamp(tokens.access_expires_at),
+        refresh_token=tokens.refresh_token,
+        refresh_token_expire_time=_timestamp(tokens.refresh_expires_at),
+        token_type="Bearer",
+    )
+
+
+class AuthServicer(auth_service_pb2_grpc.AuthServiceServicer):
+    """Serve trademesh.auth.v1.AuthService over gRPC."""
+
+    def __init__(self, service: AuthService, keys: KeyRing, *, trust_proxy_headers: bool) -> None:
+        self._service = service
+        self._keys = keys
+        self._trust_proxy_headers = trust_proxy_headers
+
+    def _client_address(self, context: Context) -> str:
+        if self._trust_proxy_headers:
+            forwarded = metadata_value(context, "x-envoy-external-address")
+            if forwarded:
+                return forwarded
+        peer = context.peer() or "unknown"
+        # "ipv4:127.0.0.1:5555" / "ipv6:[::1]:5555" → the address without the port.
+        address = peer.split(":", 1)[-1]
+        return address.rsplit(":", 1)[0] if ":" in address else address
+
+    async def Register(
+        self, request: auth_service_pb2.RegisterRequest, context: Context
+    ) -> auth_service_pb2.RegisterResponse:
+        user, tokens = await self._service.register(request.email, request.username, request.password)
+        return auth_service_pb2.RegisterResponse(user=user_to_proto(user), tokens=tokens_to_proto(tokens))
+
+    async def Login(self, request: auth_service_pb2.LoginRequest, context: Context) -> auth_service_pb2.LoginResponse:
+        user, tokens = await self._service.login(request.login, request.password, self._client_address(context))
+        return auth_service_pb2.LoginResponse(user=user_to_proto(user), tokens=tokens_to_proto(tokens))
+
+    async def Refresh(
+        self, request: auth_service_pb2.RefreshRequest, context: Context
+    ) -> auth_service_pb2.RefreshResponse:
+        tokens = await self._service.refresh(request.refresh_token)
+        return auth_service_pb2.RefreshResponse(tokens=tokens_to_proto(tokens))
+
+    async def Logout(
+        self, request: auth_service_pb2.LogoutRequest, context: Context
+    ) -> auth_service_pb2.LogoutResponse:
+        await self._service.logout(current_principal(), request.refresh_token)
+        return auth_service_pb2.LogoutResponse()
+
+    async def GetMe(self, request: auth_service_pb2.GetMeRequest, context: Context) -> auth_service_pb2.GetMeResponse:
+        user = await self._service.get_user(current_principal().subject)
+        return auth_service_pb2.GetMeResponse(user=user_to_proto(user))
+
+    async def RequestEmailVerification(
+        self, request: auth_service_pb2.RequestEmailVerificationRequest, context: Context
+    ) -> auth_service_pb2.RequestEmailVerificationResponse:
+        expires_at = await self._service.request_email_verification(current_principal().subject)
+        return auth_service_pb2.RequestEmailVerificationResponse(expire_time=_timestamp(expires_at))
+
+    async def VerifyEmail(
+        self, request: auth_service_pb2.VerifyEmailRequest, context: Context
+    ) -> auth_service_pb2.VerifyEmailResponse:
+        user = await self._service.verify_email(request.token)
+        return auth_service_pb2.VerifyEmailResponse(user=user_to_proto(user))
+
+    async def RequestPasswordReset(
+        self, request: auth_service_pb2.RequestPasswordResetRequest, context: Context
+    ) -> auth_service_pb2.RequestPasswordResetResponse:
+        await self._service.request_password_reset(request.email)
+        return auth_service_pb2.RequestPasswordResetResponse()
+
+    async def ResetPassword(
+        self, request: auth_service_pb2.ResetPasswordRequest, context: Context
+    ) -> auth_service_pb2.ResetPasswordResponse:
+        await self._service.reset_password(request.token, request.new_password)
+        return auth_service_pb2.ResetPasswordResponse()
+
+    async def GetJwks(
+        self, request: auth_service_pb2.GetJwksRequest, context: Context
+    ) -> auth_service_pb2.GetJwksResponse:
+        return auth_service_pb2.GetJwksResponse(keys=[auth_pb2.Jwk(**jwk) for jwk in self._keys.jwks()])

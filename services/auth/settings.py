@@ -1,0 +1,36 @@
+"""Settings of the auth service (environment variables `TRADEMESH_*`, see CoreSettings)."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from trademesh.services.core.settings import CoreSettings
+
+
+class AuthSettings(CoreSettings):
+    """Auth-specific settings: keys, token lifetimes, throttling, password hashing, mail."""
+
+    service_name: str = "auth"
+    signing_key_files: str = Field(
+        ...,
+        min_length=1,
+        description=(
+            "Comma-separated paths of Ed25519 private keys (PEM, PKCS#8). The first signs new tokens; "
+            "the others only verify, so a rotated-out key keeps working until its tokens expire."
+        ),
+    )
+    access_token_ttl_seconds: int = Field(900, ge=60, le=3600, description="Access-token lifetime.")
+    refresh_token_ttl_seconds: int = Field(30 * 86400, ge=3600, description="Refresh-token (family) lifetime.")
+    login_max_failures_per_account: int = Field(5, ge=1, description="Failed logins per account per window.")
+    login_max_failures_per_address: int = Field(20, ge=1, description="Failed logins per client address per window.")
+    login_throttle_window_seconds: int = Field(900, ge=1, description="Window of the login-failure counters.")
+    email_verification_ttl_seconds: int = Field(86400, ge=60, description="Lifetime of a verification token.")
+    password_reset_ttl_seconds: int = Field(3600, ge=60, description="Lifetime of a password-reset token.")
+    argon2_time_cost: int = Field(2, ge=1, description="argon2id iterations (OWASP: 2 with 19 MiB).")
+    argon2_memory_kib: int = Field(19456, ge=8192, description="argon2id memory in KiB (OWASP: 19456).")
+    argon2_parallelism: int = Field(1, ge=1, description="argon2id lanes.")
+    mail_to_log: bool = Field(False, description="Also write outgoing mail to the log (development only).")
+    trust_proxy_headers: bool = Field(
+        False, description="Take the client address from Envoy's x-envoy-external-address (behind the gateway)."
+    )
+    sweep_interval_seconds: float = Field(300.0, gt=0, description="How often expired tokens are deleted.")

@@ -1,0 +1,158 @@
+"""The grpc.aio server bootstrap every service uses: interceptors, health, reflection, shutdown.
+
+A service's `server.py` builds its dependencies, then calls `start_server` with its registrations
+and `host.serve_until_signal()`. Tests call the same `start_server` with port 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Callable, Collection, Coroutine, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from grpc import aio
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from trademesh.auth.v1 import auth_service_pb2, auth_service_pb2_grpc
+from trademesh.services.core.interceptors import (
+    AccessLogInterceptor,
+    AuthInterceptor,
+    ErrorInterceptor,
+    TracingInterceptor,
+)
+from trademesh.services.core.revocations import RevocationList
+from trademesh.services.core.settings import CoreSettings
+from trademesh.services.core.tokens import AccessTokenVerifier, JwksKeySource, KeySource
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceRegistration:
+    """One gRPC service to host: its full name, how to add it, and which methods are public."""
+
+    name: str
+    add_to_server: Callable[[aio.Server], None]
+    public_methods: Collection[str] = field(default_factory=frozenset)
+
+
+class ServiceHost:
+    """A running gRPC server with its health service, background tasks and shutdown signal."""
+
+    def __init__(self, server: aio.Server, port: int, health_servicer: health.aio.HealthServicer) -> None:
+        self.server = server
+        self.port = port
+        self.health = health_servicer
+        self.stopping = asyncio.Event()
+        self._tasks: list[asyncio.Task[Any]] = []
+        self._cleanups: list[Callable[[], Coroutine[Any, Any, Any]]] = []
+
+    def spawn(self, coroutine: Coroutine[Any, Any, Any], name: str) -> None:
+        """Run a background task for the life of the server; it is cancelled on stop."""
+        self._tasks.append(asyncio.create_task(coroutine, name=name))
+
+    def on_stop(self, cleanup: Callable[[], Coroutine[Any, Any, Any]]) -> None:
+        """Call `cleanup` after the server stopped (close clients, flush exporters)."""
+        self._cleanups.append(cleanup)
+
+    async def stop(self, grace: float) -> None:
+        """Report NOT_SERVING, end open streams, let in-flight calls finish within `grace`, then stop."""
+        if self.stopping.is_set():
+            return
+        self.stopping.set()
+        await self.health.enter_graceful_shutdown()
+        await self.server.stop(grace)
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        for cleanup in reversed(self._cleanups):
+            try:
+                await cleanup()
+            except Exception:
+                logger.warning("cleanup failed during shutdown", exc_info=True)
+
+    async def serve_until_signal(self, grace: float) -> None:
+        """Serve until SIGTERM or SIGINT, then shut down gracefully."""
+        loop = asyncio.get_running_loop()
+        received = asyncio.Event()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, received.set)
+        await received.wait()
+        logger.info("shutdown requested; draining for up to %.1fs", grace)
+        await self.stop(grace)
+        logger.info("stopped")
+
+
+def build_remote_verifier(settings: CoreSettings, revocations: RevocationList | None) -> AccessTokenVerifier:
+    """Verify tokens with the auth service's JWKS, fetched over gRPC and cached."""
+    channel: aio.Channel | None = None
+
+    async def fetch() -> list[dict[str, Any]]:
+        nonlocal channel
+        if channel is None:
+            channel = aio.insecure_channel(settings.auth_target)
+        stub = auth_service_pb2_grpc.AuthServiceStub(channel)
+        response = await stub.GetJwks(auth_service_pb2.GetJwksRequest(), timeout=settings.dependency_timeout_seconds)
+        return [{"kty": k.kty, "crv": k.crv, "x": k.x, "kid": k.kid, "alg": k.alg, "use": k.use} for k in response.keys]
+
+    return build_verifier(settings, JwksKeySource(fetch, settings.jwks_refresh_seconds), revocations)
+
+
+def build_verifier(settings: CoreSettings, keys: KeySource, revocations: RevocationList | None) -> AccessTokenVerifier:
+    """Verify tokens against `keys` with the configured issuer and audience."""
+    return AccessTokenVerifier(
+        keys, issuer=settings.jwt_issuer, audience=settings.jwt_audience, revocations=revocations
+    )
+
+
+async def start_server(
+    settings: CoreSettings,
+    registrations: Sequence[ServiceRegistration],
+    verifier: AccessTokenVerifier,
+) -> ServiceHost:
+    """Build, bind and start the server with the shared interceptor chain, health and reflection."""
+    public = {
+        f"/{registration.name}/{method}" for registration in registrations for method in registration.public_methods
+    }
+    server = aio.server(
+        interceptors=[
+            TracingInterceptor(),
+            AccessLogInterceptor(),
+            ErrorInterceptor(settings.service_name),
+            AuthInterceptor(verifier, public),
+        ],
+        options=[
+            ("grpc.max_receive_message_length", settings.grpc_max_message_bytes),
+            ("grpc.max_send_message_length", settings.grpc_max_message_bytes),
+            ("grpc.keepalive_time_ms", 30_000),
+            ("grpc.keepalive_timeout_ms", 10_000),
+            ("grpc.http2.max_pings_without_data", 0),
+            ("grpc.keepalive_permit_without_calls", 1),
+        ],
+    )
+    health_servicer = health.aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    for registration in registrations:
+        registration.add_to_server(server)
+    reflection.enable_server_reflection(
+        [registration.name for registration in registrations]
+        + [health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME],
+        server,
+    )
+    address = f"{settings.grpc_host}:{settings.grpc_port}"
+    port = server.add_insecure_port(address)
+    if port == 0:
+        raise OSError(f"could not bind gRPC server to {address}")
+    await server.start()
+    for registration in registrations:
+        await health_servicer.set(registration.name, health_pb2.HealthCheckResponse.SERVING)
+    await health_servicer.set("", health_pb2.HealthCheckResponse.SERVING)
+    logger.info("serving %s on %s:%d", ", ".join(r.name for r in registrations), settings.grpc_host, port)
+    return ServiceHost(server, port, health_servicer)

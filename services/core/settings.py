@@ -1,0 +1,74 @@
+"""Settings shared by every service, read from the environment once at start-up.
+
+Every setting is an environment variable named `TRADEMESH_<FIELD>` (upper-case); the Helm chart's
+`env:` entries use the same names. A bad value stops the process with a message naming the variable.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any, TypeVar
+
+from pydantic import Field, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ENV_PREFIX = "TRADEMESH_"
+
+
+class TracingExporter(StrEnum):
+    """Where OpenTelemetry spans go."""
+
+    NONE = "none"
+    CONSOLE = "console"
+    OTLP = "otlp"
+
+
+class SettingsError(Exception):
+    """Raise when the environment does not describe a valid configuration."""
+
+
+class CoreSettings(BaseSettings):
+    """Settings every service reads: network, dependencies, tokens and observability."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", frozen=True)
+
+    service_name: str = Field("trademesh", description="Name used in logs, traces and health.")
+    grpc_host: str = Field("0.0.0.0", description="Address the gRPC server binds to.")
+    grpc_port: int = Field(50051, ge=0, le=65535, description="gRPC port; 0 picks a free port (tests).")
+    grpc_max_message_bytes: int = Field(
+        16 * 1024 * 1024, ge=1024, description="Largest request or response message accepted."
+    )
+    shutdown_grace_seconds: float = Field(
+        10.0, ge=0, description="On SIGTERM/SIGINT, time given to in-flight calls before they are cancelled."
+    )
+    mongo_url: str = Field("mongodb://127.0.0.1:27017/", description="MongoDB connection string.")
+    mongo_database: str = Field("trademesh", description="Database name.")
+    redis_url: str = Field("redis://127.0.0.1:6379/0", description="Redis connection URL.")
+    dependency_timeout_seconds: float = Field(
+        3.0, gt=0, description="Connect/operation timeout for MongoDB and Redis; past it a call is UNAVAILABLE."
+    )
+    jwt_issuer: str = Field("trademesh-auth", description="`iss` of access tokens.")
+    jwt_audience: str = Field("trademesh", description="`aud` of access tokens.")
+    auth_target: str = Field(
+        "127.0.0.1:50051", description="gRPC address of the auth service (JWKS for token verification)."
+    )
+    jwks_refresh_seconds: float = Field(300.0, gt=0, description="How often cached public keys are refreshed.")
+    log_level: str = Field("INFO", description="Root log level (DEBUG, INFO, WARNING, ERROR).")
+    log_format: str = Field("json", pattern="^(json|text)$", description="`json` lines or `text`.")
+    tracing_exporter: TracingExporter = Field(TracingExporter.NONE, description="none | console | otlp.")
+    otlp_endpoint: str = Field("http://127.0.0.1:4317", description="OTLP/gRPC collector for `otlp`.")
+
+
+SettingsT = TypeVar("SettingsT", bound=BaseSettings)
+
+
+def load_settings(settings_type: type[SettingsT], **overrides: Any) -> SettingsT:
+    """Read settings from the environment, turning validation errors into one clear message."""
+    try:
+        return settings_type(**overrides)
+    except ValidationError as error:
+        problems = []
+        for item in error.errors():
+            name = ENV_PREFIX + "_".join(str(part) for part in item["loc"]).upper()
+            problems.append(f"{name}: {item['msg']} (got {item.get('input')!r})")
+        raise SettingsError("invalid configuration:\n  " + "\n  ".join(problems)) from None
