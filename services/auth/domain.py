@@ -26,7 +26,7 @@ from trademesh.services.core.errors import (
     Unauthenticated,
     check_fields,
 )
-from trademesh.services.core.identity import ROLE_USER, Principal
+from trademesh.services.core.identity import ROLE_USER, Principal, session_revocation_id, token_revocation_id
 
 USERNAME_PATTERN = re.compile(r"^[a-z0-9_.]{3,30}$")
 PASSWORD_MIN_LENGTH = 10
@@ -351,7 +351,7 @@ class AuthService:
             found = await self.sessions.family_of(hash_token(refresh_token))
             if found is not None and found[1] == caller.subject:
                 family_id = found[0]
-        await self.revoker.revoke(f"jti:{caller.token_id}", caller.expires_at.timestamp())
+        await self.revoker.revoke(token_revocation_id(caller.token_id), caller.expires_at.timestamp())
         if family_id:
             await self.sessions.revoke_family(family_id)
             await self._deny_session(family_id)
@@ -447,7 +447,7 @@ class AuthService:
     async def _deny_session(self, family_id: str) -> None:
         # Access tokens of the family stay valid for at most their lifetime; deny them that long.
         until = (self.clock() + self.policy.access_token_ttl + timedelta(seconds=60)).timestamp()
-        await self.revoker.revoke(f"sid:{family_id}", until)
+        await self.revoker.revoke(session_revocation_id(family_id), until)
 
     async def _mail_token(
         self, user: User, purpose: TokenPurpose, ttl: timedelta, subject: str, template: str

@@ -83,7 +83,7 @@ async def build_auth_server(settings: AuthSettings) -> ServiceHost:
     )
     verifier = build_verifier(settings, StaticKeySource(keys.public_keys()), revocations)
     host = await start_server(settings, [registration], verifier)
-    host.spawn(revocations.run(), "revocations")
+    host.spawn(revocations.run(), "revocations", revocations.close)
     host.spawn(_sweep_expired_tokens(one_time_tokens, settings.sweep_interval_seconds), "token-sweeper")
     host.on_stop(mongo.close)
     host.on_stop(redis.aclose)

@@ -58,3 +58,13 @@ def optional_principal() -> Principal | None:
 def bind_principal(principal: Principal | None) -> None:
     """Set the caller for the rest of the current task (called by the auth interceptor)."""
     _current.set(principal)
+
+
+def token_revocation_id(token_id: str) -> str:
+    """Return the revocation-list id that denies one access token."""
+    return f"jti:{token_id}"
+
+
+def session_revocation_id(session_id: str) -> str:
+    """Return the revocation-list id that denies every access token of one login session."""
+    return f"sid:{session_id}"

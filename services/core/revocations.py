@@ -30,6 +30,7 @@ class RevocationList:
         self._redis = redis
         self._retry_seconds = retry_seconds
         self._revoked: dict[str, float] = {}
+        self._closed = False
 
     def is_revoked(self, *ids: str) -> bool:
         """Tell whether any of `ids` is revoked (expired entries are ignored)."""
@@ -49,9 +50,13 @@ class RevocationList:
             pipe.publish(REVOKED_CHANNEL, f"{item} {until}")
             await pipe.execute()
 
+    def close(self) -> None:
+        """Ask `run` to return within a second (cancellation alone can be lost inside redis-py)."""
+        self._closed = True
+
     async def run(self) -> None:
-        """Keep the in-memory set in sync with Redis until cancelled."""
-        while True:
+        """Keep the in-memory set in sync with Redis until closed or cancelled."""
+        while not self._closed:
             try:
                 await self._follow()
             except asyncio.CancelledError:
@@ -65,18 +70,19 @@ class RevocationList:
             await pubsub.subscribe(REVOKED_CHANNEL)
             # Subscribe first, then load: a revocation between the two is seen at least once.
             now = time.time()
-            entries: list[Any] = await self._redis.zrangebyscore(
-                REVOKED_KEY, now, "+inf", withscores=True
-            )
+            entries: list[Any] = await self._redis.zrangebyscore(REVOKED_KEY, now, "+inf", withscores=True)
             for member, score in entries:
                 name = member.decode() if isinstance(member, bytes) else str(member)
                 self._revoked[name] = max(float(score), self._revoked.get(name, 0.0))
             self._prune()
-            while True:
-                message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=30.0)
+            idle = 0
+            while not self._closed:
+                message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
                 if message is None:
-                    self._prune()
-                    await pubsub.ping()
+                    idle += 1
+                    if idle % 30 == 0:
+                        self._prune()
+                        await pubsub.ping()
                     continue
                 data: bytes | str = message["data"]
                 text = data.decode() if isinstance(data, bytes) else data

@@ -7,7 +7,6 @@ and `host.serve_until_signal()`. Tests call the same `start_server` with port 0.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import signal
 from collections.abc import Callable, Collection, Coroutine, Sequence
@@ -31,6 +30,8 @@ from trademesh.services.core.tokens import AccessTokenVerifier, JwksKeySource, K
 
 logger = logging.getLogger(__name__)
 
+TASK_CANCEL_SECONDS = 2.0
+
 
 @dataclass(frozen=True, slots=True)
 class ServiceRegistration:
@@ -50,11 +51,16 @@ class ServiceHost:
         self.health = health_servicer
         self.stopping = asyncio.Event()
         self._tasks: list[asyncio.Task[Any]] = []
+        self._stop_requests: list[Callable[[], None]] = []
         self._cleanups: list[Callable[[], Coroutine[Any, Any, Any]]] = []
 
-    def spawn(self, coroutine: Coroutine[Any, Any, Any], name: str) -> None:
-        """Run a background task for the life of the server; it is cancelled on stop."""
+    def spawn(
+        self, coroutine: Coroutine[Any, Any, Any], name: str, request_stop: Callable[[], None] | None = None
+    ) -> None:
+        """Run a background task for the life of the server; on stop, ask it to end, then cancel it."""
         self._tasks.append(asyncio.create_task(coroutine, name=name))
+        if request_stop is not None:
+            self._stop_requests.append(request_stop)
 
     def on_stop(self, cleanup: Callable[[], Coroutine[Any, Any, Any]]) -> None:
         """Call `cleanup` after the server stopped (close clients, flush exporters)."""
@@ -67,11 +73,15 @@ class ServiceHost:
         self.stopping.set()
         await self.health.enter_graceful_shutdown()
         await self.server.stop(grace)
+        for request_stop in self._stop_requests:
+            request_stop()
         for task in self._tasks:
             task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        if self._tasks:
+            # Bounded: a client library that mishandles cancellation must not block shutdown.
+            _, pending = await asyncio.wait(self._tasks, timeout=TASK_CANCEL_SECONDS)
+            for task in pending:
+                logger.warning("background task %s did not stop in time", task.get_name())
         for cleanup in reversed(self._cleanups):
             try:
                 await cleanup()

@@ -19,7 +19,7 @@ import jwt
 from jwt.algorithms import OKPAlgorithm
 
 from trademesh.services.core.errors import Unauthenticated
-from trademesh.services.core.identity import Principal
+from trademesh.services.core.identity import Principal, session_revocation_id, token_revocation_id
 
 logger = logging.getLogger(__name__)
 
@@ -130,7 +130,9 @@ class AccessTokenVerifier:
         elif principal.expires_at.timestamp() + self._leeway < time.time():
             self._cache.pop(token, None)
             raise Unauthenticated("access token expired", reason="TOKEN_EXPIRED")
-        if self._revocations is not None and self._revocations.is_revoked(principal.token_id, principal.session_id):
+        if self._revocations is not None and self._revocations.is_revoked(
+            token_revocation_id(principal.token_id), session_revocation_id(principal.session_id)
+        ):
             raise Unauthenticated("access token has been revoked", reason="TOKEN_REVOKED")
         return principal
 

@@ -1,0 +1,140 @@
+#!/usr/bin/env bash
+# Build FerretDB v1.24.2 (MongoDB wire protocol, SQLite backend) into
+# <repo>/.tools/bin/ferretdb, unless a binary reporting that version is there.
+#
+# Why not `go install github.com/FerretDB/FerretDB/cmd/ferretdb@v1.24.2`?
+# build/version/version.go embeds build/version/*.txt and panics at start-up
+# unless version.txt (generated from `git describe`, not shipped in the module
+# zip) starts with "v". So we copy the module source out of the read-only
+# module cache, write the generated files ourselves and `go build` from there.
+#
+# Two small source patches are applied (see apply_patches below and
+# docs/decisions/0002-ferretdb-local-database.md); their level is recorded in
+# build/version/package.txt and shown by `ferretdb --version` as
+# "package: trademesh-pN", so bumping PATCH_LEVEL forces a rebuild.
+#
+# Needs only Go (>= 1.24) and the Go module proxy. SQLite is modernc.org/sqlite
+# (pure Go), so CGO is disabled.
+set -euo pipefail
+
+FERRETDB_VERSION="v1.24.2"
+PATCH_LEVEL="trademesh-p1"
+MODULE="github.com/FerretDB/FerretDB"
+
+REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+BIN_DIR="${REPO_ROOT}/.tools/bin"
+BIN="${BIN_DIR}/ferretdb"
+
+# Prints "<version> <package>" from `ferretdb --version`, e.g.
+# "v1.24.2 trademesh-p1", or nothing. Output is captured first: `cmd | grep -q`
+# under pipefail can fail on SIGPIPE.
+installed_version() {
+    local out
+    out="$("$BIN" --version 2>/dev/null || true)"
+    printf '%s %s\n' \
+        "$(printf '%s\n' "$out" | sed -n 's/^version: //p' | head -n 1)" \
+        "$(printf '%s\n' "$out" | sed -n 's/^package: //p' | head -n 1)"
+}
+WANTED="${FERRETDB_VERSION} ${PATCH_LEVEL}"
+
+if [ -x "$BIN" ] && [ "$(installed_version)" = "$WANTED" ]; then
+    exit 0
+fi
+
+# Go's default install location is often not on PATH in non-login shells.
+if ! command -v go >/dev/null 2>&1 && [ -x /usr/local/go/bin/go ]; then
+    PATH="/usr/local/go/bin:${PATH}"
+fi
+if ! command -v go >/dev/null 2>&1; then
+    echo "install-ferretdb.sh: error: 'go' not found on PATH; install Go >= 1.24 to build FerretDB ${FERRETDB_VERSION}" >&2
+    exit 1
+fi
+
+echo "install-ferretdb.sh: building FerretDB ${FERRETDB_VERSION} into ${BIN}" >&2
+
+WORK="$(mktemp -d "${TMPDIR:-/tmp}/ferretdb-build.XXXXXX")"
+cleanup() { chmod -R u+w "$WORK" 2>/dev/null || true; rm -rf "$WORK"; }
+trap cleanup EXIT
+
+# Work outside any enclosing module / workspace so `go mod download` resolves
+# the module by itself.
+cd "$WORK"
+export GO111MODULE=on GOWORK=off GOFLAGS=-mod=mod
+# Allow Go to fetch the toolchain named in FerretDB's go.mod if the local one
+# is older (a newer local Go is used as is).
+export GOTOOLCHAIN="${GOTOOLCHAIN:-auto}"
+
+MOD_DIR="$(go mod download -json "${MODULE}@${FERRETDB_VERSION}" \
+    | sed -n 's/^[[:space:]]*"Dir":[[:space:]]*"\(.*\)",\{0,1\}$/\1/p')"
+if [ -z "$MOD_DIR" ] || [ ! -f "${MOD_DIR}/go.mod" ]; then
+    echo "install-ferretdb.sh: error: could not download ${MODULE}@${FERRETDB_VERSION}" >&2
+    exit 1
+fi
+
+SRC="${WORK}/src"
+cp -R "$MOD_DIR" "$SRC"
+chmod -R u+w "$SRC"   # the module cache is read-only
+
+# Files normally produced by `go generate ./build/version` (git describe etc.).
+printf '%s\n' "$FERRETDB_VERSION" > "${SRC}/build/version/version.txt"
+printf '%s\n' "$PATCH_LEVEL" > "${SRC}/build/version/package.txt"
+# commit.txt / branch.txt are optional ("unknown" when absent).
+
+# Patch 1 (performance): the SQLite backend looks documents up by _id with
+# `_ferretdb_sjson->'$._id'`, but the unique _id index is on
+# `_ferretdb_sjson->"_id"`; SQLite only uses an expression index for the same
+# expression, so every find/update/delete by _id was a full table scan.
+# `->'_id'` is the same JSON lookup and matches the index.
+#
+# Patch 2 (correctness): update, findAndModify and delete read the matching
+# documents, apply the change in Go and write them back by _id, with nothing
+# tying the read to the write. Concurrent connections therefore lose updates
+# ($inc), let two writers pass the same {_id, version} check and make
+# find_one_and_delete hand out one document twice. A process-wide mutex around
+# those three commands restores MongoDB's single-document atomicity (SQLite
+# serialises writes anyway).
+apply_patches() {
+    local meta="${SRC}/internal/backends/sqlite/metadata/metadata.go"
+    sed -i "s|IDColumn = DefaultColumn + \"->'\\\$\._id'\"|IDColumn = DefaultColumn + \"->'_id'\"|" "$meta"
+    grep -qF "IDColumn = DefaultColumn + \"->'_id'\"" "$meta" || {
+        echo "install-ferretdb.sh: error: patch 1 (_id index) did not apply to ${meta}" >&2
+        exit 1
+    }
+
+    local hdir="${SRC}/internal/handler"
+    cat > "${hdir}/trademesh_writelock.go" <<'GO'
+package handler
+
+import "sync"
+
+// trademeshWriteMu serialises read-modify-write commands (trademesh patch).
+var trademeshWriteMu sync.Mutex
+GO
+    local cmd file
+    for cmd in Update:msg_update.go FindAndModify:msg_findandmodify.go Delete:msg_delete.go; do
+        file="${hdir}/${cmd#*:}"
+        sed -i "/^func (h \*Handler) Msg${cmd%%:*}(connCtx context.Context, msg \*wire.OpMsg) (\*wire.OpMsg, error) {\$/a\\
+\ttrademeshWriteMu.Lock()\\
+\tdefer trademeshWriteMu.Unlock()\\
+" "$file"
+        [ "$(grep -c 'trademeshWriteMu.Lock()' "$file")" = 1 ] || {
+            echo "install-ferretdb.sh: error: patch 2 (write lock) did not apply to ${file}" >&2
+            exit 1
+        }
+    done
+}
+apply_patches
+
+mkdir -p "$BIN_DIR"
+cd "$SRC"
+# -buildvcs=false: no .git here, and version.go cross-checks vcs.revision
+# against commit.txt when VCS info is present.
+CGO_ENABLED=0 go build -trimpath -buildvcs=false -o "${BIN}.tmp" ./cmd/ferretdb
+mv -f "${BIN}.tmp" "$BIN"
+
+if [ "$(installed_version)" != "$WANTED" ]; then
+    echo "install-ferretdb.sh: error: built binary does not report ${WANTED}:" >&2
+    "$BIN" --version >&2 || true
+    exit 1
+fi
+echo "install-ferretdb.sh: installed FerretDB $(installed_version) at ${BIN}" >&2
