@@ -1,25 +1,27 @@
-"""Session-wide real servers (Redis, FerretDB) and per-test auth services on free ports."""
+"""Session-wide real servers shared by every test: Redis, FerretDB and one auth service.
+
+Each server runs as its own process (or, for auth, an in-process gRPC server) on a free port with
+a temporary data directory, so tests never touch a developer's running stack.
+"""
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pytest
 from grpc import aio
 from redis.asyncio import Redis
 
-from trademesh.auth.v1 import auth_service_pb2_grpc
+from trademesh.auth.v1 import auth_service_pb2, auth_service_pb2_grpc
 from trademesh.devstack.processes import FerretDBServer, RedisServer
 from trademesh.services.auth.keys import write_new_key
 from trademesh.services.auth.server import build_auth_server
 from trademesh.services.auth.settings import AuthSettings
 from trademesh.services.core.server import ServiceHost
-
-if TYPE_CHECKING:
-    from trademesh.auth.v1.auth_service_pb2_grpc import AuthServiceAsyncStub
 
 
 @pytest.fixture(scope="session")
@@ -44,6 +46,7 @@ def key_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 async def redis(redis_server: RedisServer) -> AsyncIterator[Redis]:
+    """A client of the shared Redis, emptied before the test."""
     if not redis_server.running:
         redis_server.restart()
     client = Redis.from_url(redis_server.url)
@@ -52,55 +55,76 @@ async def redis(redis_server: RedisServer) -> AsyncIterator[Redis]:
     await client.aclose()
 
 
-@pytest.fixture
-def make_auth_settings(
+@pytest.fixture(scope="session")
+async def mesh_auth(
     redis_server: RedisServer, database_server: FerretDBServer, key_dir: Path
-) -> Callable[..., AuthSettings]:
-    """Build auth settings for a fresh database; keyword arguments override fields."""
+) -> AsyncIterator[ServiceHost]:
+    """One auth service for the whole session: other services verify tokens against its JWKS."""
+    settings = AuthSettings(
+        grpc_host="127.0.0.1",
+        grpc_port=0,
+        mongo_url=database_server.url,
+        mongo_database="mesh_auth",
+        redis_url=redis_server.url,
+        signing_key_files=str(key_dir / "active.pem"),
+        log_format="text",
+    )
+    host = await build_auth_server(settings)
+    yield host
+    await host.stop(0)
+
+
+@pytest.fixture
+def core_settings(
+    redis_server: RedisServer, database_server: FerretDBServer, mesh_auth: ServiceHost
+) -> Callable[..., dict[str, Any]]:
+    """Return settings values every service needs (fresh database per test); keywords override."""
     database = f"test_{uuid.uuid4().hex[:12]}"
 
-    def make(**overrides: Any) -> AuthSettings:
-        values: dict[str, Any] = {
+    def values(**overrides: Any) -> dict[str, Any]:
+        result: dict[str, Any] = {
             "grpc_host": "127.0.0.1",
             "grpc_port": 0,
             "mongo_url": database_server.url,
             "mongo_database": database,
             "redis_url": redis_server.url,
-            "signing_key_files": str(key_dir / "active.pem"),
+            "auth_target": f"127.0.0.1:{mesh_auth.port}",
             "dependency_timeout_seconds": 1.0,
             "shutdown_grace_seconds": 2.0,
             "log_format": "text",
         }
-        values.update(overrides)
-        return AuthSettings(**values)
+        result.update(overrides)
+        return result
 
-    return make
+    return values
 
 
-@pytest.fixture
-async def start_auth(
-    redis: Redis, make_auth_settings: Callable[..., AuthSettings]
-) -> AsyncIterator[Callable[..., Any]]:
-    """Start auth servers (stopped after the test); returns (host, stub)."""
-    hosts: list[ServiceHost] = []
-    channels: list[aio.Channel] = []
+@dataclass(frozen=True)
+class MeshUser:
+    """A user registered with the shared auth service, and call metadata carrying their token."""
 
-    async def start(**overrides: Any) -> tuple[ServiceHost, AuthServiceAsyncStub]:
-        host = await build_auth_server(make_auth_settings(**overrides))
-        hosts.append(host)
-        channel = aio.insecure_channel(f"127.0.0.1:{host.port}")
-        channels.append(channel)
-        return host, auth_service_pb2_grpc.AuthServiceStub(channel)
+    user_id: str
+    username: str
+    access_token: str
 
-    yield start
-    for channel in channels:
-        await channel.close()
-    for host in hosts:
-        await host.stop(0)
+    @property
+    def metadata(self) -> tuple[tuple[str, str], ...]:
+        """Return call metadata that authenticates as this user."""
+        return (("authorization", f"Bearer {self.access_token}"),)
 
 
 @pytest.fixture
-async def auth(start_auth: Callable[..., Any]) -> AuthServiceAsyncStub:
-    """A running auth service with default settings."""
-    _, stub = await start_auth()
-    return stub  # type: ignore[no-any-return]
+async def new_user(mesh_auth: ServiceHost) -> AsyncIterator[Callable[[], Awaitable[MeshUser]]]:
+    """Register fresh users through the real auth service."""
+    channel = aio.insecure_channel(f"127.0.0.1:{mesh_auth.port}")
+    stub = auth_service_pb2_grpc.AuthServiceStub(channel)
+
+    async def register() -> MeshUser:
+        name = f"user_{uuid.uuid4().hex[:10]}"
+        response = await stub.Register(
+            auth_service_pb2.RegisterRequest(email=f"{name}@example.com", username=name, password="Correct-Horse-42")
+        )
+        return MeshUser(response.user.id, name, response.tokens.access_token)
+
+    yield register
+    await channel.close()
