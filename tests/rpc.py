@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Awaitable
 from dataclasses import dataclass, field
+from typing import Any
 
 import grpc
 from google.rpc import error_details_pb2
+from grpc_health.v1 import health_pb2
 from grpc_status import rpc_status
 
 
@@ -48,3 +50,14 @@ async def expect_failure(call: Awaitable[object]) -> RpcFailure:
 def bearer(token: str) -> tuple[tuple[str, str], ...]:
     """Return call metadata carrying an access token."""
     return (("authorization", f"Bearer {token}"),)
+
+
+async def health_status(channel: grpc.aio.Channel, service: str = "", **kwargs: Any) -> int:
+    """Return the standard health status of `service` (the typed stubs of grpc-health are sync-only)."""
+    check = channel.unary_unary(
+        "/grpc.health.v1.Health/Check",
+        request_serializer=health_pb2.HealthCheckRequest.SerializeToString,
+        response_deserializer=health_pb2.HealthCheckResponse.FromString,
+    )
+    response = await check(health_pb2.HealthCheckRequest(service=service), **kwargs)
+    return int(response.status)

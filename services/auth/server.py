@@ -21,10 +21,14 @@ from trademesh.services.auth.store import (
     ensure_indexes,
 )
 from trademesh.services.core.connections import build_mongo, build_redis
-from trademesh.services.core.logging import configure_logging
 from trademesh.services.core.revocations import RevocationList
-from trademesh.services.core.server import ServiceHost, ServiceRegistration, build_verifier, start_server
-from trademesh.services.core.settings import load_settings
+from trademesh.services.core.server import (
+    ServiceHost,
+    ServiceRegistration,
+    build_verifier,
+    run_service,
+    start_server,
+)
 from trademesh.services.core.tokens import StaticKeySource
 from trademesh.services.core.tracing import configure_tracing
 
@@ -101,6 +105,4 @@ async def serve(settings: AuthSettings) -> None:
 
 def main() -> None:
     """Entry point of `trademesh-auth` (and `python -m trademesh.services.auth`)."""
-    settings = load_settings(AuthSettings)
-    configure_logging(settings.log_level, settings.log_format, settings.service_name)
-    asyncio.run(serve(settings))
+    run_service(AuthSettings, serve)

@@ -9,9 +9,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import sys
 from collections.abc import Callable, Collection, Coroutine, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from grpc import aio
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -24,11 +25,14 @@ from trademesh.services.core.interceptors import (
     ErrorInterceptor,
     TracingInterceptor,
 )
+from trademesh.services.core.logging import configure_logging
 from trademesh.services.core.revocations import RevocationList
-from trademesh.services.core.settings import CoreSettings
+from trademesh.services.core.settings import CoreSettings, SettingsError, load_settings
 from trademesh.services.core.tokens import AccessTokenVerifier, JwksKeySource, KeySource
 
 logger = logging.getLogger(__name__)
+
+SettingsT = TypeVar("SettingsT", bound=CoreSettings)
 
 TASK_CANCEL_SECONDS = 2.0
 
@@ -166,3 +170,17 @@ async def start_server(
     await health_servicer.set("", health_pb2.HealthCheckResponse.SERVING)
     logger.info("serving %s on %s:%d", ", ".join(r.name for r in registrations), settings.grpc_host, port)
     return ServiceHost(server, port, health_servicer)
+
+
+def run_service(settings_type: type[SettingsT], serve: Callable[[SettingsT], Coroutine[Any, Any, None]]) -> None:
+    """Entry point body shared by every service: settings → logging → serve until a signal.
+
+    A configuration error ends the process with status 2 and one readable message per bad variable.
+    """
+    try:
+        settings = load_settings(settings_type)
+    except SettingsError as error:
+        print(f"{settings_type.__name__}: {error}", file=sys.stderr)
+        raise SystemExit(2) from None
+    configure_logging(settings.log_level, settings.log_format, settings.service_name)
+    asyncio.run(serve(settings))

@@ -23,7 +23,7 @@ from trademesh.auth.v1 import auth_pb2, auth_service_pb2
 
 if TYPE_CHECKING:
     from trademesh.auth.v1.auth_service_pb2_grpc import AuthServiceAsyncStub as AuthServiceStub
-from trademesh.devstack.processes import RedisServer
+from trademesh.devstack.processes import FerretDBServer, RedisServer
 from trademesh.services.auth.keys import KeyRing
 from trademesh.services.auth.settings import AuthSettings
 
@@ -408,3 +408,28 @@ async def test_redis_outage_is_unavailable_and_service_recovers(
         await asyncio.sleep(0.2)
     assert codes_while_recovering <= {grpc.StatusCode.UNAVAILABLE}
     assert recovered.user.id == registered.user.id
+
+
+async def test_database_outage_is_unavailable_and_service_recovers(
+    start_auth: Callable[..., Any], tmp_path: Path
+) -> None:
+    with FerretDBServer(tmp_path / "db") as database:
+        _, auth = await start_auth(mongo_url=database.url)
+        registered = await _register(auth)
+        credentials = bearer(registered.tokens.access_token)
+
+        database.kill()
+        try:
+            down = await expect_failure(auth.GetMe(auth_service_pb2.GetMeRequest(), metadata=credentials, timeout=10))
+            register = await expect_failure(
+                auth.Register(
+                    auth_service_pb2.RegisterRequest(email="late@example.com", username="late_one", password=PASSWORD),
+                    timeout=10,
+                )
+            )
+        finally:
+            database.restart()
+
+        assert down.code == register.code == grpc.StatusCode.UNAVAILABLE
+        me = await auth.GetMe(auth_service_pb2.GetMeRequest(), metadata=credentials, timeout=10)
+        assert me.user.id == registered.user.id

@@ -1,0 +1,273 @@
+"""The shared runtime: error mapping, graceful shutdown, health, reflection, settings, remote JWKS."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import grpc
+import pytest
+from grpc import aio
+from grpc_health.v1 import health_pb2
+from grpc_reflection.v1alpha import reflection_pb2
+
+from tests.conftest import MeshUser
+from tests.rpc import expect_failure, health_status
+from trademesh.devstack.processes import find_free_port
+from trademesh.services.core import errors
+from trademesh.services.core.identity import current_principal
+from trademesh.services.core.server import (
+    ServiceHost,
+    ServiceRegistration,
+    build_remote_verifier,
+    start_server,
+)
+from trademesh.services.core.settings import CoreSettings, SettingsError, load_settings
+
+SERVICE = "test.Probe"
+
+
+class Probe:
+    """Handlers that exercise the runtime: echo the caller, fail in chosen ways, wait, stream."""
+
+    def __init__(self) -> None:
+        self.entered = asyncio.Event()
+        self.release = asyncio.Event()
+        self.stopping: asyncio.Event | None = None
+
+    async def whoami(self, request: bytes, context: aio.ServicerContext[bytes, bytes]) -> bytes:
+        return current_principal().subject.encode()
+
+    async def fail(self, request: bytes, context: aio.ServicerContext[bytes, bytes]) -> bytes:
+        kind = request.decode()
+        if kind == "invalid":
+            raise errors.InvalidArgument(
+                "bad", [errors.FieldViolation("a", "a is bad"), errors.FieldViolation("b.c", "c is bad")]
+            )
+        if kind == "exhausted":
+            raise errors.ResourceExhausted("slow down", retry_after_seconds=1.5, reason="TOO_FAST")
+        if kind == "connection":
+            raise ConnectionRefusedError("db at 10.0.0.7:27017 refused")
+        raise RuntimeError("secret internals: password=hunter2")
+
+    async def wait(self, request: bytes, context: aio.ServicerContext[bytes, bytes]) -> bytes:
+        self.entered.set()
+        await asyncio.sleep(float(request.decode()))
+        return b"done"
+
+    async def ticks(self, request: bytes, context: aio.ServicerContext[bytes, bytes]) -> AsyncIterator[bytes]:
+        count = 0
+        assert self.stopping is not None
+        while not self.stopping.is_set():
+            count += 1
+            yield str(count).encode()
+            await asyncio.sleep(0.01)
+            if request == b"fail" and count == 3:
+                raise errors.FailedPrecondition("stream broke", reason="BROKEN")
+
+    def handler(self) -> grpc.GenericRpcHandler:
+        identity = {"request_deserializer": None, "response_serializer": None}
+        return grpc.method_handlers_generic_handler(
+            SERVICE,
+            {
+                "WhoAmI": grpc.unary_unary_rpc_method_handler(self.whoami, **identity),
+                "Fail": grpc.unary_unary_rpc_method_handler(self.fail, **identity),
+                "Wait": grpc.unary_unary_rpc_method_handler(self.wait, **identity),
+                "Ticks": grpc.unary_stream_rpc_method_handler(self.ticks, **identity),
+            },
+        )
+
+
+@pytest.fixture
+async def probe(
+    core_settings: Callable[..., dict[str, Any]],
+) -> AsyncIterator[tuple[Probe, ServiceHost, aio.Channel]]:
+    settings = CoreSettings(**core_settings(service_name="probe"))
+    probe = Probe()
+    registration = ServiceRegistration(
+        name=SERVICE,
+        add_to_server=lambda server: server.add_generic_rpc_handlers((probe.handler(),)),
+        public_methods={"Fail", "Wait", "Ticks"},
+    )
+    host = await start_server(settings, [registration], build_remote_verifier(settings, None))
+    probe.stopping = host.stopping
+    channel = aio.insecure_channel(f"127.0.0.1:{host.port}")
+    yield probe, host, channel
+    await channel.close()
+    await host.stop(0)
+
+
+def _unary(channel: aio.Channel, method: str) -> aio.UnaryUnaryMultiCallable[bytes, bytes]:
+    return channel.unary_unary(f"/{SERVICE}/{method}")
+
+
+async def test_domain_errors_carry_code_reason_and_details(probe: tuple[Probe, ServiceHost, aio.Channel]) -> None:
+    _, _, channel = probe
+
+    invalid = await expect_failure(_unary(channel, "Fail")(b"invalid"))
+    exhausted = await expect_failure(_unary(channel, "Fail")(b"exhausted"))
+
+    assert invalid.code == grpc.StatusCode.INVALID_ARGUMENT
+    assert invalid.violations == {"a": "a is bad", "b.c": "c is bad"}
+    assert invalid.reason == "INVALID_ARGUMENT"
+    assert (exhausted.code, exhausted.reason, exhausted.retry_delay_seconds) == (
+        grpc.StatusCode.RESOURCE_EXHAUSTED,
+        "TOO_FAST",
+        1.5,
+    )
+
+
+async def test_unknown_errors_are_internal_without_internals(probe: tuple[Probe, ServiceHost, aio.Channel]) -> None:
+    _, _, channel = probe
+
+    failure = await expect_failure(_unary(channel, "Fail")(b"boom"))
+    dependency = await expect_failure(_unary(channel, "Fail")(b"connection"))
+
+    assert (failure.code, failure.message) == (grpc.StatusCode.INTERNAL, "internal error")
+    assert "hunter2" not in failure.message
+    assert dependency.code == grpc.StatusCode.UNAVAILABLE
+    assert "10.0.0.7" not in dependency.message
+
+
+async def test_protected_method_needs_a_token_verified_with_remote_jwks(
+    probe: tuple[Probe, ServiceHost, aio.Channel], new_user: Callable[[], Any]
+) -> None:
+    _, _, channel = probe
+    user: MeshUser = await new_user()
+
+    anonymous = await expect_failure(_unary(channel, "WhoAmI")(b""))
+    answer = await _unary(channel, "WhoAmI")(b"", metadata=user.metadata)
+
+    assert (anonymous.code, anonymous.reason) == (grpc.StatusCode.UNAUTHENTICATED, "TOKEN_MISSING")
+    assert answer.decode() == user.user_id
+
+
+async def test_streaming_errors_are_mapped_and_streams_end_on_shutdown(
+    probe: tuple[Probe, ServiceHost, aio.Channel],
+) -> None:
+    _, host, channel = probe
+    ticks: aio.UnaryStreamMultiCallable[bytes, bytes] = channel.unary_stream(f"/{SERVICE}/Ticks")
+
+    broken = ticks(b"fail")
+    received = [item async for item in _until_error(broken)]
+    assert await broken.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert received == [b"1", b"2", b"3"]
+
+    stream = ticks(b"")
+    first = await stream.read()
+    stopping = asyncio.create_task(host.stop(5))
+    rest = []
+    while (item := await stream.read()) is not aio.EOF:
+        rest.append(item)
+    await stopping
+    assert first == b"1"
+    assert await stream.code() == grpc.StatusCode.OK
+    assert len(rest) < 1000
+
+
+async def _until_error(call: aio.UnaryStreamCall[bytes, bytes]) -> AsyncIterator[bytes]:
+    try:
+        async for item in call:
+            yield item
+    except aio.AioRpcError:
+        return
+
+
+async def test_graceful_shutdown_lets_in_flight_calls_finish(probe: tuple[Probe, ServiceHost, aio.Channel]) -> None:
+    handlers, host, channel = probe
+    assert await health_status(channel) == health_pb2.HealthCheckResponse.SERVING
+
+    in_flight = asyncio.ensure_future(_unary(channel, "Wait")(b"0.5"))
+    await handlers.entered.wait()
+    started = time.monotonic()
+    await host.stop(grace=5)
+
+    assert await in_flight == b"done"
+    assert time.monotonic() - started < 4
+    after = await expect_failure(_unary(channel, "Wait")(b"0", timeout=2))
+    assert after.code == grpc.StatusCode.UNAVAILABLE
+
+
+async def test_health_and_reflection_list_the_service(probe: tuple[Probe, ServiceHost, aio.Channel]) -> None:
+    _, _, channel = probe
+    reflect = channel.stream_stream(
+        "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
+        request_serializer=reflection_pb2.ServerReflectionRequest.SerializeToString,
+        response_deserializer=reflection_pb2.ServerReflectionResponse.FromString,
+    )
+
+    status = await health_status(channel, SERVICE)
+    responses = [
+        response async for response in reflect(iter([reflection_pb2.ServerReflectionRequest(list_services="")]))
+    ]
+
+    assert status == health_pb2.HealthCheckResponse.SERVING
+    names = {service.name for service in responses[0].list_services_response.service}
+    assert {SERVICE, "grpc.health.v1.Health"} <= names
+
+
+def test_bad_settings_name_every_bad_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TRADEMESH_GRPC_PORT", "99999")
+    monkeypatch.setenv("TRADEMESH_TRACING_EXPORTER", "zipkin")
+
+    with pytest.raises(SettingsError) as error:
+        load_settings(CoreSettings)
+
+    assert "TRADEMESH_GRPC_PORT" in str(error.value)
+    assert "TRADEMESH_TRACING_EXPORTER" in str(error.value)
+
+
+def _service_env(core_settings: Callable[..., dict[str, Any]], **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TRADEMESH_")}
+    for key, value in core_settings(**extra).items():
+        env[f"TRADEMESH_{key.upper()}"] = str(value)
+    return env
+
+
+def test_auth_process_without_keys_explains_the_missing_setting(
+    core_settings: Callable[..., dict[str, Any]],
+) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "trademesh.services.auth"],
+        env=_service_env(core_settings),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+    assert result.returncode == 2
+    assert "TRADEMESH_SIGNING_KEY_FILES" in result.stderr
+
+
+async def test_auth_process_drains_and_exits_cleanly_on_sigterm(
+    core_settings: Callable[..., dict[str, Any]], key_dir: Path
+) -> None:
+    port = find_free_port()
+    process = subprocess.Popen(  # noqa: ASYNC220 - a short, non-blocking spawn
+        [sys.executable, "-m", "trademesh.services.auth"],
+        env=_service_env(
+            core_settings, grpc_port=str(port), signing_key_files=str(key_dir / "active.pem"), log_format="json"
+        ),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        async with aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+            status = await health_status(channel, wait_for_ready=True, timeout=30)
+            assert status == health_pb2.HealthCheckResponse.SERVING
+        process.send_signal(signal.SIGTERM)
+        _, stderr = await asyncio.to_thread(process.communicate, timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 0
+    assert '"message": "stopped"' in stderr
