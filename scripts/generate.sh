@@ -10,13 +10,14 @@ OUT=clients/python/src
 find "$OUT/trademesh" -path '*/v1/*' \( -name '*_pb2*.py' -o -name '*_pb2*.pyi' \) -delete 2>/dev/null || true
 
 mapfile -t protos < <(cd proto && find trademesh -name '*.proto' | LC_ALL=C sort)
+# mypy-protobuf announces every file it writes; keep real errors, drop that chatter.
 PATH="$PWD/$BIN:$PATH" "$BIN/python" -m grpc_tools.protoc \
   --proto_path=proto \
   --python_out="$OUT" \
   --grpc_python_out="$OUT" \
   --mypy_out="$OUT" \
   --mypy_grpc_out="$OUT" \
-  "${protos[@]}"
+  "${protos[@]}" 2>&1 | { grep -v '^Writing mypy to ' || true; }
 
 # Every generated directory is a regular, typed package.
 while IFS= read -r dir; do

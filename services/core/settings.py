@@ -55,7 +55,7 @@ class CoreSettings(BaseSettings):
     jwks_refresh_seconds: float = Field(300.0, gt=0, description="How often cached public keys are refreshed.")
     log_level: str = Field("INFO", description="Root log level (DEBUG, INFO, WARNING, ERROR).")
     log_format: str = Field("json", pattern="^(json|text)$", description="`json` lines or `text`.")
-    tracing_exporter: TracingExporter = Field(TracingExporter.NONE, description="none | console | otlp.")
+    tracing_exporter: TracingExporter = Field(TracingExporter.NONE, description="Span exporter: none, console or otlp.")
     otlp_endpoint: str = Field("http://127.0.0.1:4317", description="OTLP/gRPC collector for `otlp`.")
 
 
