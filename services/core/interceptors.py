@@ -25,7 +25,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from trademesh.services.core import errors
-from trademesh.services.core.identity import bind_principal
+from trademesh.services.core.identity import Principal, bind_principal
 from trademesh.services.core.tokens import AccessTokenVerifier
 
 logger = logging.getLogger(__name__)
@@ -150,19 +150,29 @@ class AuthInterceptor(AsyncServerInterceptor):
         self, method: Callable[..., Any], request: Any, context: aio.ServicerContext[Any, Any], method_name: str
     ) -> Any:
         header = metadata_value(context, "authorization")
+        public = method_name in self._public or method_name.startswith("/grpc.")
         if header is None:
-            if method_name not in self._public and not method_name.startswith("/grpc."):
+            if not public:
                 raise errors.Unauthenticated("this call needs an access token", reason="TOKEN_MISSING")
             bind_principal(None)
         else:
-            scheme, _, token = header.partition(" ")
-            if scheme.lower() != "bearer" or not token:
-                raise errors.Unauthenticated("authorization must be 'Bearer <token>'", reason="TOKEN_INVALID")
-            bind_principal(await self._verifier.verify(token.strip()))
+            try:
+                bind_principal(await self._verify(header))
+            except errors.Unauthenticated:
+                # A stale token sent along with a public call (e.g. Refresh) must not block it.
+                if not public:
+                    raise
+                bind_principal(None)
         response = method(request, context)
         if hasattr(response, "__aiter__"):
             return response
         return await response
+
+    async def _verify(self, header: str) -> Principal:
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token:
+            raise errors.Unauthenticated("authorization must be 'Bearer <token>'", reason="TOKEN_INVALID")
+        return await self._verifier.verify(token.strip())
 
 
 class AccessLogInterceptor(AsyncServerInterceptor):

@@ -433,3 +433,14 @@ async def test_database_outage_is_unavailable_and_service_recovers(
         assert down.code == register.code == grpc.StatusCode.UNAVAILABLE
         me = await auth.GetMe(auth_service_pb2.GetMeRequest(), metadata=credentials, timeout=10)
         assert me.user.id == registered.user.id
+
+
+async def test_stale_token_does_not_block_public_calls(auth: AuthServiceStub) -> None:
+    registered = await _register(auth)
+
+    refreshed = await auth.Refresh(
+        auth_service_pb2.RefreshRequest(refresh_token=registered.tokens.refresh_token),
+        metadata=bearer("expired.or.garbage"),
+    )
+
+    assert refreshed.tokens.access_token

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import signal
 import subprocess
@@ -17,6 +18,10 @@ import pytest
 from grpc import aio
 from grpc_health.v1 import health_pb2
 from grpc_reflection.v1alpha import reflection_pb2
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from tests.conftest import MeshUser
 from tests.rpc import expect_failure, health_status
@@ -271,3 +276,25 @@ async def test_auth_process_drains_and_exits_cleanly_on_sigterm(
             process.kill()
     assert process.returncode == 0
     assert '"message": "stopped"' in stderr
+
+
+async def test_calls_are_traced_and_access_logged_with_the_request_id(
+    probe: tuple[Probe, ServiceHost, aio.Channel], caplog: pytest.LogCaptureFixture
+) -> None:
+    _, _, channel = probe
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    trace.set_tracer_provider(provider)
+    caplog.set_level(logging.INFO, logger="trademesh.access")
+
+    await expect_failure(_unary(channel, "Fail")(b"invalid", metadata=(("x-request-id", "req-42"),)))
+
+    spans = [span for span in exporter.get_finished_spans() if span.name == f"/{SERVICE}/Fail"]
+    assert len(spans) == 1
+    assert spans[0].attributes is not None
+    assert spans[0].attributes["rpc.grpc.status_code"] == grpc.StatusCode.INVALID_ARGUMENT.value[0]
+    records = [record for record in caplog.records if getattr(record, "request_id", None) == "req-42"]
+    assert len(records) == 1
+    assert records[0].__dict__["code"] == "INVALID_ARGUMENT"
+    assert records[0].__dict__["method"] == f"/{SERVICE}/Fail"
