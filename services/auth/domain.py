@@ -26,7 +26,14 @@ from trademesh.services.core.errors import (
     Unauthenticated,
     check_fields,
 )
-from trademesh.services.core.identity import ROLE_USER, Principal, session_revocation_id, token_revocation_id
+from trademesh.services.core.identity import (
+    ROLE_ADMIN,
+    ROLE_PREMIUM,
+    ROLE_USER,
+    Principal,
+    session_revocation_id,
+    token_revocation_id,
+)
 
 USERNAME_PATTERN = re.compile(r"^[a-z0-9_.]{3,30}$")
 PASSWORD_MIN_LENGTH = 10
@@ -56,6 +63,7 @@ COMMON_PASSWORDS = frozenset(
     }
 )
 INVALID_CREDENTIALS = "invalid login or password"
+ROLES = (ROLE_USER, ROLE_PREMIUM, ROLE_ADMIN)
 
 
 class TokenPurpose(StrEnum):
@@ -141,6 +149,8 @@ class UserStore(Protocol):
     async def set_email_verified(self, user_id: str, now: datetime) -> User | None: ...
 
     async def set_password_hash(self, user_id: str, password_hash: str, now: datetime) -> None: ...
+
+    async def set_roles(self, user_id: str, roles: tuple[str, ...], now: datetime) -> User | None: ...
 
 
 class OneTimeTokenStore(Protocol):
@@ -263,6 +273,21 @@ def validate_registration(email: str, username: str, password: str) -> tuple[str
     )
     check_fields(violations, "registration has invalid fields")
     return normalized_email, normalized_username
+
+
+async def assign_roles(users: UserStore, login: str, roles: Sequence[str], now: datetime) -> User:
+    """Replace a user's roles (an operator action; takes effect with the user's next access token)."""
+    unknown = sorted(set(roles) - set(ROLES))
+    if unknown or not roles:
+        raise InvalidArgument(
+            "unknown or missing roles",
+            [FieldViolation("roles", f"roles must be some of {', '.join(ROLES)}; got {', '.join(roles) or 'none'}")],
+        )
+    user = await users.find_by_login(login.strip().lower())
+    updated = await users.set_roles(user.id, tuple(r for r in ROLES if r in roles), now) if user else None
+    if updated is None:
+        raise NotFound("user not found", reason="USER_NOT_FOUND")
+    return updated
 
 
 @dataclass

@@ -86,6 +86,14 @@ class MongoUserStore:
     async def set_password_hash(self, user_id: str, password_hash: str, now: datetime) -> None:
         await self._users.update_one({"_id": user_id}, {"$set": {"password_hash": password_hash, "updated_at": now}})
 
+    async def set_roles(self, user_id: str, roles: tuple[str, ...], now: datetime) -> User | None:
+        document = await self._users.find_one_and_update(
+            {"_id": user_id},
+            {"$set": {"roles": list(roles), "updated_at": now}},
+            return_document=ReturnDocument.AFTER,
+        )
+        return _user_from_document(document) if document else None
+
 
 class MongoOneTimeTokenStore:
     """Single-use tokens in `auth_tokens`, keyed by their hash; expired ones are swept."""

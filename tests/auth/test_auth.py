@@ -5,7 +5,10 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import os
 import re
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Callable
@@ -444,3 +447,38 @@ async def test_stale_token_does_not_block_public_calls(auth: AuthServiceStub) ->
     )
 
     assert refreshed.tokens.access_token
+
+
+async def test_operator_grants_roles_that_appear_in_the_next_token(
+    auth: AuthServiceStub, make_auth_settings: Callable[..., AuthSettings]
+) -> None:
+    registered = await _register(auth)
+    settings = make_auth_settings()
+    env = {"TRADEMESH_MONGO_URL": settings.mongo_url, "TRADEMESH_MONGO_DATABASE": settings.mongo_database}
+    command = [sys.executable, "-m", "trademesh.services.auth.admin", "set-roles"]
+
+    granted = await asyncio.to_thread(
+        subprocess.run,
+        [*command, registered.user.username, "user,admin"],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    refused = await asyncio.to_thread(
+        subprocess.run,
+        [*command, registered.user.username, "root"],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    login = await auth.Login(auth_service_pb2.LoginRequest(login=registered.user.username, password=PASSWORD))
+
+    assert granted.returncode == 0, granted.stderr
+    assert refused.returncode == 1
+    assert "roles must be some of" in refused.stderr
+    assert set(login.user.roles) == {auth_pb2.ROLE_USER, auth_pb2.ROLE_ADMIN}
+    assert set(_claims_of(login.tokens.access_token)["roles"]) == {"user", "admin"}
