@@ -63,6 +63,8 @@ async def mesh_auth(
     settings = AuthSettings(
         grpc_host="127.0.0.1",
         grpc_port=0,
+        jwks_http_host="127.0.0.1",
+        jwks_http_port=0,
         mongo_url=database_server.url,
         mongo_database="mesh_auth",
         redis_url=redis_server.url,

@@ -10,6 +10,7 @@ from pathlib import Path
 from trademesh.auth.v1 import auth_service_pb2, auth_service_pb2_grpc
 from trademesh.services.auth.api import PUBLIC_METHODS, AuthServicer
 from trademesh.services.auth.domain import AuthPolicy, AuthService
+from trademesh.services.auth.jwks_http import start_jwks_http
 from trademesh.services.auth.keys import KeyRing
 from trademesh.services.auth.passwords import Argon2PasswordHasher
 from trademesh.services.auth.sessions import RedisLoginThrottle, RedisSessionStore
@@ -87,6 +88,9 @@ async def build_auth_server(settings: AuthSettings) -> ServiceHost:
     )
     verifier = build_verifier(settings, StaticKeySource(keys.public_keys()), revocations)
     host = await start_server(settings, [registration], verifier)
+    jwks_runner, jwks_port = await start_jwks_http(keys, settings.jwks_http_host, settings.jwks_http_port)
+    host.extra_ports["jwks-http"] = jwks_port
+    host.on_stop(jwks_runner.cleanup)
     host.spawn(revocations.run(), "revocations", revocations.close)
     host.spawn(_sweep_expired_tokens(one_time_tokens, settings.sweep_interval_seconds), "token-sweeper")
     host.on_stop(mongo.close)

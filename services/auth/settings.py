@@ -33,4 +33,8 @@ class AuthSettings(CoreSettings):
     trust_proxy_headers: bool = Field(
         False, description="Take the client address from Envoy's x-envoy-external-address (behind the gateway)."
     )
+    jwks_http_host: str = Field("0.0.0.0", description="Address of the plain-HTTP JWKS endpoint (for Envoy).")
+    jwks_http_port: int = Field(
+        8081, ge=0, le=65535, description="Port serving GET /.well-known/jwks.json; 0 picks a free port."
+    )
     sweep_interval_seconds: float = Field(300.0, gt=0, description="How often expired tokens are deleted.")

@@ -52,6 +52,8 @@ class ServiceHost:
     def __init__(self, server: aio.Server, port: int, health_servicer: health.aio.HealthServicer) -> None:
         self.server = server
         self.port = port
+        # Other listeners a service runs next to gRPC (e.g. auth's JWKS over HTTP), by name.
+        self.extra_ports: dict[str, int] = {}
         self.health = health_servicer
         self.stopping = asyncio.Event()
         self._tasks: list[asyncio.Task[Any]] = []

@@ -32,6 +32,8 @@ def make_auth_settings(
         values: dict[str, Any] = {
             "grpc_host": "127.0.0.1",
             "grpc_port": 0,
+            "jwks_http_host": "127.0.0.1",
+            "jwks_http_port": 0,
             "mongo_url": database_server.url,
             "mongo_database": database,
             "redis_url": redis_server.url,

@@ -10,6 +10,7 @@ import re
 import subprocess
 import sys
 import time
+import urllib.request
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -136,6 +137,12 @@ async def test_wrong_password_and_unknown_user_look_the_same(auth: AuthServiceSt
 
     assert wrong.code == unknown.code == grpc.StatusCode.UNAUTHENTICATED
     assert (wrong.message, wrong.reason) == (unknown.message, unknown.reason)
+
+
+def _get_json(url: str) -> dict[str, Any]:
+    with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310 - a local test URL
+        assert response.headers["Content-Type"].startswith("application/json")
+        return json.load(response)  # type: ignore[no-any-return]
 
 
 def _claims_of(token: str) -> dict[str, Any]:
@@ -350,12 +357,21 @@ async def test_jwks_and_key_rotation(start_auth: Callable[..., Any], key_dir: Pa
     registered = await _register(before)
     old_token = registered.tokens.access_token
 
-    _, after = await start_auth(signing_key_files=f"{key_dir / 'active.pem'},{key_dir / 'previous.pem'}")
+    host, after = await start_auth(signing_key_files=f"{key_dir / 'active.pem'},{key_dir / 'previous.pem'}")
     jwks = await after.GetJwks(auth_service_pb2.GetJwksRequest())
+    document = await asyncio.to_thread(
+        _get_json, f"http://127.0.0.1:{host.extra_ports['jwks-http']}/.well-known/jwks.json"
+    )
     new_login = await after.Login(auth_service_pb2.LoginRequest(login=registered.user.username, password=PASSWORD))
 
     kids = [key.kid for key in jwks.keys]
     assert len(kids) == 2
+    assert [key["kid"] for key in document["keys"]] == kids
+    # What Envoy gets over HTTP verifies the same tokens the services accept.
+    assert (
+        jwt.decode(old_token, jwt.PyJWK(document["keys"][1]).key, algorithms=["EdDSA"], audience="trademesh")["sub"]
+        == registered.user.id
+    )
     assert all(key.kty == "OKP" and key.crv == "Ed25519" and key.alg == "EdDSA" for key in jwks.keys)
     assert jwt.get_unverified_header(old_token)["kid"] == kids[1]
     assert jwt.get_unverified_header(new_login.tokens.access_token)["kid"] == kids[0]

@@ -1,0 +1,259 @@
+"""What the local mesh started by ``make up`` consists of: data layout, ports, and the service table.
+
+This module is declarative; :mod:`trademesh.devstack.up` does the starting, health checking,
+supervising and stopping.
+
+Data layout (everything under one data directory, ``<repo>/.data`` by default, gitignored)::
+
+    .data/redis/               Redis working dir and redis.log (no persistence)
+    .data/ferretdb/            FerretDB's SQLite databases (kept across runs) and ferretdb.log
+    .data/keys/signing-1.pem   auth's Ed25519 signing key, generated on first run
+    .data/logs/<service>.log   each service's stdout and stderr, appended across runs
+
+Adding a service
+----------------
+Append one :class:`ServiceSpec` to :data:`SERVICES`, after the services it depends on::
+
+    ServiceSpec(
+        name="trade",
+        module="trademesh.services.trade",  # run as `python -m trademesh.services.trade`
+        default_port=50052,                 # with --base-port B it gets B + (50052 - 50051)
+        extra_env=_trade_env,               # optional: (StackContext) -> {"TRADEMESH_X": "..."}
+        depends_on=("auth",),               # started (and SERVING) before this one
+    )
+
+Every service already receives the shared ``TRADEMESH_*`` variables built by
+:func:`service_environment` (gRPC host and port, MongoDB and Redis URLs, database, auth target,
+JSON logs, shutdown grace); ``extra_env`` adds only what its own settings class needs beyond
+:class:`~trademesh.services.core.settings.CoreSettings`. The service must answer the standard gRPC
+health check (``start_server`` does this). An entry whose module cannot be found yet is skipped
+with a note, as are the entries that depend on it.
+
+Envoy (the gateway) will be one entry too; as it is not a Python module it will need a command and an
+HTTP readiness probe in :class:`ServiceSpec`, added when it lands.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from trademesh.devstack.processes import repo_root
+
+__all__ = [
+    "DEFAULT_BASE_PORT",
+    "DEFAULT_MONGO_PORT",
+    "DEFAULT_REDIS_PORT",
+    "HOST",
+    "MONGO_DATABASE",
+    "SERVICES",
+    "DataLayout",
+    "ServiceSpec",
+    "StackContext",
+    "default_data_dir",
+    "missing_module",
+    "select_services",
+    "service_command",
+    "service_environment",
+    "service_port",
+    "validate_services",
+]
+
+#: Address every component binds to: the dev stack is never exposed beyond this machine.
+HOST = "127.0.0.1"
+#: Redis and FerretDB ports, away from the system daemons' 6379 and 27017.
+DEFAULT_REDIS_PORT = 6390
+DEFAULT_MONGO_PORT = 27027
+#: gRPC port of the first service (auth); ``--base-port`` shifts all service ports together.
+DEFAULT_BASE_PORT = 50051
+MONGO_DATABASE = "trademesh"
+
+
+def default_data_dir() -> Path:
+    """Return ``<repo>/.data``."""
+    return repo_root() / ".data"
+
+
+@dataclass(frozen=True, slots=True)
+class DataLayout:
+    """Paths inside the data directory."""
+
+    root: Path
+
+    @property
+    def redis_dir(self) -> Path:
+        """Redis working directory (its log is ``redis.log`` in it)."""
+        return self.root / "redis"
+
+    @property
+    def ferretdb_dir(self) -> Path:
+        """FerretDB's SQLite files and state; persists across runs."""
+        return self.root / "ferretdb"
+
+    @property
+    def keys_dir(self) -> Path:
+        """Private keys (auth's token-signing key)."""
+        return self.root / "keys"
+
+    @property
+    def signing_key(self) -> Path:
+        """auth's active Ed25519 signing key (PKCS#8 PEM)."""
+        return self.keys_dir / "signing-1.pem"
+
+    @property
+    def logs_dir(self) -> Path:
+        """One ``<service>.log`` per service."""
+        return self.root / "logs"
+
+    def service_log(self, name: str) -> Path:
+        """Return the log file of service ``name``."""
+        return self.logs_dir / f"{name}.log"
+
+
+@dataclass(frozen=True, slots=True)
+class StackContext:
+    """What an environment builder knows about the running stack."""
+
+    layout: DataLayout
+    redis_url: str
+    mongo_url: str
+    #: gRPC port of every service in the stack (including ones not started yet).
+    ports: Mapping[str, int]
+
+    def address(self, service: str) -> str:
+        """Return ``host:port`` of a service's gRPC server."""
+        return f"{HOST}:{self.ports[service]}"
+
+
+def _no_extra_env(context: StackContext) -> dict[str, str]:
+    return {}
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceSpec:
+    """One service of the local mesh: see the module docstring for how to add one."""
+
+    #: Short name: log file ``<name>.log``, summary row, ``depends_on`` references.
+    name: str
+    #: Module run as ``python -m <module>``.
+    module: str
+    #: gRPC port with the default ``--base-port`` (50051).
+    default_port: int
+    #: Variables beyond the shared ones of :func:`service_environment`.
+    extra_env: Callable[[StackContext], dict[str, str]] = field(default=_no_extra_env)
+    #: Services (by name, listed earlier in the table) that must be SERVING before this one starts.
+    depends_on: tuple[str, ...] = ()
+    #: ``TRADEMESH_SHUTDOWN_GRACE_SECONDS``; the launcher waits this + 5 s before SIGKILL.
+    shutdown_grace_seconds: float = 10.0
+
+
+#: auth's plain-HTTP JWKS endpoint (for Envoy) listens this far above auth's gRPC port.
+JWKS_HTTP_PORT_OFFSET = 1000
+
+
+def jwks_http_port(context: StackContext) -> int:
+    """Return the port of auth's `/.well-known/jwks.json` in this stack."""
+    return context.ports["auth"] + JWKS_HTTP_PORT_OFFSET
+
+
+def _auth_env(context: StackContext) -> dict[str, str]:
+    return {
+        "TRADEMESH_SIGNING_KEY_FILES": str(context.layout.signing_key),
+        "TRADEMESH_MAIL_TO_LOG": "true",
+        "TRADEMESH_JWKS_HTTP_HOST": HOST,
+        "TRADEMESH_JWKS_HTTP_PORT": str(jwks_http_port(context)),
+    }
+
+
+#: The services ``make up`` starts, in start order (stopped in reverse).
+SERVICES: tuple[ServiceSpec, ...] = (
+    ServiceSpec(name="auth", module="trademesh.services.auth", default_port=50051, extra_env=_auth_env),
+)
+
+
+def validate_services(services: Sequence[ServiceSpec]) -> None:
+    """Check the table: unique names and ports, dependencies listed before their dependents.
+
+    Raises:
+        ValueError: Naming the offending entry.
+    """
+    seen: set[str] = set()
+    ports: dict[int, str] = {}
+    for spec in services:
+        if spec.name in seen:
+            raise ValueError(f"service {spec.name!r} is listed twice")
+        if spec.default_port in ports:
+            raise ValueError(f"services {ports[spec.default_port]!r} and {spec.name!r} share port {spec.default_port}")
+        if spec.default_port < DEFAULT_BASE_PORT:
+            raise ValueError(f"service {spec.name!r}: default_port must be >= {DEFAULT_BASE_PORT}")
+        for dependency in spec.depends_on:
+            if dependency not in seen:
+                raise ValueError(f"service {spec.name!r} depends on {dependency!r}, which is not listed before it")
+        seen.add(spec.name)
+        ports[spec.default_port] = spec.name
+
+
+def service_port(spec: ServiceSpec, base_port: int) -> int:
+    """Return the service's gRPC port when the first service is on ``base_port``."""
+    return base_port + (spec.default_port - DEFAULT_BASE_PORT)
+
+
+def missing_module(spec: ServiceSpec) -> bool:
+    """Return True if the service's module does not exist (yet)."""
+    try:
+        return importlib.util.find_spec(spec.module) is None
+    except ModuleNotFoundError:  # a parent package is missing
+        return True
+
+
+def select_services(services: Sequence[ServiceSpec]) -> tuple[list[ServiceSpec], list[str]]:
+    """Return the services that can run now, and a note on each one skipped.
+
+    A service is skipped if its module does not exist yet, or if it depends on a skipped service.
+    """
+    selected: list[ServiceSpec] = []
+    notes: list[str] = []
+    skipped: set[str] = set()
+    for spec in services:
+        if missing_module(spec):
+            notes.append(f"skipping {spec.name}: module {spec.module} does not exist yet")
+            skipped.add(spec.name)
+        elif blocked := [name for name in spec.depends_on if name in skipped]:
+            notes.append(f"skipping {spec.name}: it depends on {', '.join(blocked)}, which is skipped")
+            skipped.add(spec.name)
+        else:
+            selected.append(spec)
+    return selected, notes
+
+
+def service_environment(spec: ServiceSpec, context: StackContext, base: Mapping[str, str]) -> dict[str, str]:
+    """Return the full environment of a service process.
+
+    ``base`` (normally ``os.environ``) is kept, so a developer can still set e.g.
+    ``TRADEMESH_LOG_LEVEL=DEBUG`` for the whole stack; the stack's own variables win.
+    """
+    env = dict(base)
+    env.update(
+        {
+            "PYTHONUNBUFFERED": "1",
+            "TRADEMESH_GRPC_HOST": HOST,
+            "TRADEMESH_GRPC_PORT": str(context.ports[spec.name]),
+            "TRADEMESH_MONGO_URL": context.mongo_url,
+            "TRADEMESH_MONGO_DATABASE": MONGO_DATABASE,
+            "TRADEMESH_REDIS_URL": context.redis_url,
+            "TRADEMESH_LOG_FORMAT": "json",
+            "TRADEMESH_SHUTDOWN_GRACE_SECONDS": str(spec.shutdown_grace_seconds),
+        }
+    )
+    if "auth" in context.ports:
+        env["TRADEMESH_AUTH_TARGET"] = context.address("auth")
+    env.update(spec.extra_env(context))
+    return env
+
+
+def service_command(spec: ServiceSpec) -> list[str]:
+    """Return the argv that runs the service with this interpreter."""
+    return [sys.executable, "-m", spec.module]

@@ -1,0 +1,582 @@
+"""``make up``: run the whole local mesh in the foreground until Ctrl-C.
+
+``python -m trademesh.devstack.up [--once] [--no-services] [--data-dir DIR] [--redis-port N]
+[--mongo-port N] [--base-port N]``
+
+1. Prepares the data directory (see :mod:`trademesh.devstack.stack`), generating auth's signing key
+   on the first run.
+2. Checks that every port it needs is free, naming the flag that changes a busy one.
+3. Starts Redis and FerretDB, then each service of :data:`~trademesh.devstack.stack.SERVICES` as its
+   own OS process (``python -m <module>``, output appended to ``<data>/logs/<name>.log``), a service
+   only once the services it depends on report SERVING.
+4. Waits (up to 30 s each) for every service to report SERVING on the standard gRPC health service;
+   prints a summary of addresses, PIDs, health and log files.
+5. Supervises: if any process exits, prints which one and the tail of its log, stops everything and
+   exits 1. No restarts.
+6. On SIGINT (Ctrl-C), SIGTERM or SIGHUP: stops the services (SIGTERM, then SIGKILL after their grace
+   + 5 s), then FerretDB, then Redis, and exits 0.
+
+Every child runs in its own process group, so a Ctrl-C in the terminal reaches only this launcher,
+which then stops the children in that order (services before the databases they use).
+
+``--once`` starts everything, prints the summary, runs the health check once more and stops (exit 0
+if all is SERVING); the tests use it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+from typing import ClassVar
+
+import grpc
+from grpc_health.v1 import health_pb2
+
+from trademesh.devstack.processes import FerretDBServer, ManagedProcess, ProcessStartError, RedisServer
+from trademesh.devstack.stack import (
+    DEFAULT_BASE_PORT,
+    DEFAULT_MONGO_PORT,
+    DEFAULT_REDIS_PORT,
+    HOST,
+    SERVICES,
+    DataLayout,
+    ServiceSpec,
+    StackContext,
+    default_data_dir,
+    select_services,
+    service_command,
+    service_environment,
+    service_port,
+    validate_services,
+)
+
+__all__ = ["check_health", "main", "run"]
+
+logger = logging.getLogger("trademesh.devstack.up")
+
+#: How long a service may take to report SERVING after its process started.
+HEALTH_TIMEOUT_SECONDS = 30.0
+#: Added to a service's shutdown grace before it is killed.
+STOP_MARGIN_SECONDS = 5.0
+_POLL_SECONDS = 0.2
+_LOG_TAIL_BYTES = 4000
+_SERVING = "SERVING"
+_HEALTH_CHECK_METHOD = "/grpc.health.v1.Health/Check"
+_HANDLED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+# Runs `argv[1:]` via exec (same PID) after leaving the launcher's process group, so the terminal's
+# Ctrl-C does not reach Redis and FerretDB before the services that use them have stopped.
+_OWN_GROUP_SHIM = "import os, sys; os.setpgid(0, 0); os.execv(sys.argv[1], sys.argv[1:])"
+
+
+class StackError(Exception):
+    """The stack cannot start or keep running; the message says why (and shows a log tail)."""
+
+
+class _Interrupted(Exception):
+    """A stop signal arrived during start-up."""
+
+
+class _StopRequest:
+    """Set by SIGINT/SIGTERM/SIGHUP; polled by the launcher's loops."""
+
+    def __init__(self) -> None:
+        self.signal_name: str | None = None
+
+    @property
+    def requested(self) -> bool:
+        return self.signal_name is not None
+
+    def handle(self, signum: int, frame: FrameType | None) -> None:
+        if self.signal_name is None:
+            self.signal_name = signal.Signals(signum).name
+        else:
+            logger.info("%s received; already stopping", signal.Signals(signum).name)
+
+
+def _in_own_process_group(command: list[str]) -> list[str]:
+    return [sys.executable, "-I", "-S", "-c", _OWN_GROUP_SHIM, *command]
+
+
+class _DevRedis(RedisServer):
+    def _command(self) -> list[str]:
+        return _in_own_process_group(super()._command())
+
+
+class _DevFerretDB(FerretDBServer):
+    def _command(self) -> list[str]:
+        return _in_own_process_group(super()._command())
+
+
+def check_health(address: str, timeout: float = 1.0) -> str:
+    """Return the serving status of the server at ``address`` (gRPC health, service "").
+
+    ``SERVING``, ``NOT_SERVING``, ..., or ``UNREACHABLE`` / the gRPC status code name if the call fails.
+    """
+    # A fresh channel with its own subchannel: no reconnect backoff carried over from earlier attempts.
+    with grpc.insecure_channel(address, options=[("grpc.use_local_subchannel_pool", 1)]) as channel:
+        check = channel.unary_unary(
+            _HEALTH_CHECK_METHOD,
+            request_serializer=health_pb2.HealthCheckRequest.SerializeToString,
+            response_deserializer=health_pb2.HealthCheckResponse.FromString,
+        )
+        try:
+            response = check(health_pb2.HealthCheckRequest(service=""), timeout=timeout)
+        except grpc.RpcError as error:
+            code = error.code()
+            return "UNREACHABLE" if code == grpc.StatusCode.UNAVAILABLE else str(code.name)
+        return health_pb2.HealthCheckResponse.ServingStatus.Name(response.status)
+
+
+def _port_in_use(port: int) -> bool:
+    """Return True if something listens on ``HOST:port`` (or on all addresses)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        # SO_REUSEADDR: ignore TIME_WAIT leftovers, fail only on a live listener (as the servers would).
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((HOST, port))
+        except OSError:
+            return True
+    return False
+
+
+def _describe_exit(code: int) -> str:
+    if code < 0:
+        try:
+            return f"signal {signal.Signals(-code).name}"
+        except ValueError:
+            return f"signal {-code}"
+    return f"exit code {code}"
+
+
+def _display_path(path: Path) -> str:
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+def _read_tail(path: Path, start: int = 0, max_bytes: int = _LOG_TAIL_BYTES) -> str:
+    """Return the end of ``path`` from byte ``start`` on, at most ``max_bytes``, starting at a line."""
+    try:
+        with path.open("rb") as f:
+            size = f.seek(0, os.SEEK_END)
+            begin = max(start, size - max_bytes)
+            f.seek(begin)
+            data = f.read()
+    except OSError:
+        return ""
+    if begin > start and b"\n" in data:
+        data = data.split(b"\n", 1)[1]
+    return data.decode("utf-8", errors="replace").strip()
+
+
+def _indent(text: str) -> str:
+    return "\n".join(("    " + line).rstrip() for line in text.splitlines()) if text else "    (log is empty)"
+
+
+@dataclass(eq=False)
+class ServiceProcess:
+    """One running service: ``python -m <module>`` in its own process group, output to its log file."""
+
+    spec: ServiceSpec
+    port: int
+    log_path: Path
+    health: str = "STARTING"
+    started_at: float = 0.0
+    _proc: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+    _log_start: int = 0
+    _stopped: bool = False
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def address(self) -> str:
+        return f"{HOST}:{self.port}"
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc is not None else None
+
+    def start(self, env: dict[str, str], cwd: Path) -> None:
+        """Spawn the process (does not wait for it to serve)."""
+        command = service_command(self.spec)
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        with self.log_path.open("ab") as log:
+            self._log_start = log.tell()
+            stamp = time.strftime("%Y-%m-%d %H:%M:%S")
+            log.write(f"\n=== trademesh devstack {stamp}: starting {' '.join(command)}\n".encode())
+            log.flush()
+            self._proc = subprocess.Popen(
+                command,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=env,
+                cwd=cwd,
+                process_group=0,
+            )
+        self.started_at = time.monotonic()
+
+    def poll(self) -> int | None:
+        """Return the exit code if the process has ended, else None."""
+        return self._proc.poll() if self._proc is not None else None
+
+    def stop(self) -> None:
+        """SIGTERM, wait up to grace + 5 s, then SIGKILL; also clears anything left in its process group."""
+        proc = self._proc
+        if proc is None or self._stopped:
+            return
+        self._stopped = True
+        if proc.poll() is None:
+            wait = self.spec.shutdown_grace_seconds + STOP_MARGIN_SECONDS
+            logger.info("stopping %s (pid %d)", self.name, proc.pid)
+            self._signal_group(signal.SIGTERM)
+            try:
+                proc.wait(timeout=wait)
+            except subprocess.TimeoutExpired:
+                logger.warning("%s did not stop within %.0fs; killing it", self.name, wait)
+                self._signal_group(signal.SIGKILL)
+                proc.wait()
+        # The group outlives its leader only if the service left children behind.
+        self._signal_group(signal.SIGKILL)
+
+    def log_tail(self) -> str:
+        """Return the end of this run's part of the log."""
+        return _read_tail(self.log_path, self._log_start)
+
+    def _signal_group(self, sig: signal.Signals) -> None:
+        if self._proc is None:
+            return
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self._proc.pid, sig)
+
+
+@dataclass(frozen=True)
+class Options:
+    """Command-line options."""
+
+    data_dir: Path
+    redis_port: int
+    mongo_port: int
+    base_port: int
+    no_services: bool
+    once: bool
+
+
+class Launcher:
+    """Starts, supervises and stops one local stack."""
+
+    _PORT_FLAGS: ClassVar[dict[str, str]] = {"redis": "--redis-port", "ferretdb": "--mongo-port"}
+
+    def __init__(self, options: Options, stop: _StopRequest, services: Sequence[ServiceSpec] = SERVICES) -> None:
+        self._options = options
+        self._stop = stop
+        self._layout = DataLayout(options.data_dir)
+        self._redis = _DevRedis(self._layout.redis_dir, options.redis_port)
+        self._ferretdb = _DevFerretDB(self._layout.ferretdb_dir, options.mongo_port)
+        self._infra_pids: dict[str, int] = {}
+        self._all_specs = tuple(services)
+        self._specs: list[ServiceSpec] = []
+        self._services: list[ServiceProcess] = []
+
+    # ---------------------------------------------------------------- run
+
+    def run(self) -> int:
+        """Start, then supervise (or check once); always stop everything before returning the exit code."""
+        try:
+            self._start()
+            self._print_summary()
+            if self._options.once:
+                return self._final_check()
+            return self._supervise()
+        except _Interrupted:
+            logger.info("%s received during start-up; stopping", self._stop.signal_name)
+            return 0
+        except StackError as error:
+            logger.error("%s", error)
+            return 1
+        finally:
+            self.stop_all()
+
+    def stop_all(self) -> None:
+        """Stop the services (reverse start order), then FerretDB, then Redis. Idempotent."""
+        for service in reversed(self._services):
+            service.stop()
+        for server in (self._ferretdb, self._redis):
+            if server.running:
+                logger.info("stopping %s (pid %s)", server.name, server.pid)
+            server.stop()
+
+    # ------------------------------------------------------------- start
+
+    def _start(self) -> None:
+        try:
+            validate_services(self._all_specs)
+        except ValueError as error:
+            raise StackError(f"the service table in trademesh.devstack.stack is invalid: {error}") from None
+        self._specs = self._select_services()
+        ports = {spec.name: service_port(spec, self._options.base_port) for spec in self._all_specs}
+        self._check_ports(ports)
+        self._prepare_data_dir()
+        self._start_infrastructure(self._redis)
+        self._start_infrastructure(self._ferretdb)
+        context = StackContext(self._layout, self._redis.url, self._ferretdb.url, ports)
+        by_name: dict[str, ServiceProcess] = {}
+        for spec in self._specs:
+            for dependency in spec.depends_on:
+                self._wait_serving(by_name[dependency])
+            service = ServiceProcess(spec, ports[spec.name], self._layout.service_log(spec.name))
+            logger.info("starting %s on %s (log %s)", spec.name, service.address, _display_path(service.log_path))
+            try:
+                service.start(service_environment(spec, context, os.environ), self._layout.root)
+            except OSError as error:
+                raise StackError(f"could not start {spec.name}: {error}") from None
+            self._services.append(service)
+            by_name[spec.name] = service
+            self._check_stop()
+        for service in self._services:
+            self._wait_serving(service)
+
+    def _select_services(self) -> list[ServiceSpec]:
+        if self._options.no_services:
+            logger.info("--no-services: starting Redis and FerretDB only")
+            return []
+        selected, notes = select_services(self._all_specs)
+        for note in notes:
+            logger.warning("%s", note)
+        return selected
+
+    def _check_ports(self, service_ports: dict[str, int]) -> None:
+        wanted: list[tuple[str, int, str]] = [
+            ("redis", self._options.redis_port, self._PORT_FLAGS["redis"]),
+            ("ferretdb", self._options.mongo_port, self._PORT_FLAGS["ferretdb"]),
+        ]
+        wanted += [(spec.name, service_ports[spec.name], "--base-port") for spec in self._specs]
+        problems: list[str] = []
+        owners: dict[int, str] = {}
+        for name, port, flag in wanted:
+            if not 0 < port < 65536:
+                problems.append(f"port {port} ({name}) is not a valid TCP port; change it with {flag}")
+            elif port in owners:
+                problems.append(f"port {port} is given to both {owners[port]} and {name}; change it with {flag}")
+            elif _port_in_use(port):
+                problems.append(
+                    f"port {port} ({name}) is already in use on {HOST} (another `make up`, or a system "
+                    f"service?); choose a free one with {flag} PORT"
+                )
+            owners.setdefault(port, name)
+        if problems:
+            raise StackError("cannot start:\n  " + "\n  ".join(problems))
+
+    def _prepare_data_dir(self) -> None:
+        layout = self._layout
+        for directory in (layout.root, layout.redis_dir, layout.ferretdb_dir, layout.logs_dir):
+            directory.mkdir(parents=True, exist_ok=True)
+        layout.keys_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        if any(spec.name == "auth" for spec in self._specs) and not layout.signing_key.exists():
+            # Imported here: only the auth service's key format is needed, and only on first run.
+            from trademesh.services.auth.keys import write_new_key
+
+            write_new_key(layout.signing_key)
+            logger.info("generated signing key %s", _display_path(layout.signing_key))
+
+    def _start_infrastructure(self, server: ManagedProcess) -> None:
+        self._check_stop()
+        logger.info("starting %s on port %d", server.name, server.port)
+        try:
+            server.start()
+        except FileNotFoundError as error:
+            raise StackError(f"{error} (or run `make setup`)") from None
+        except ProcessStartError as error:
+            hint = f"\n  (choose another port with {self._PORT_FLAGS[server.name]} PORT if it is taken)"
+            raise StackError(f"{error}{hint}") from None
+        if server.pid is not None:
+            self._infra_pids[server.name] = server.pid
+        self._check_stop()
+
+    def _wait_serving(self, service: ServiceProcess) -> None:
+        if service.health == _SERVING:
+            return
+        deadline = service.started_at + HEALTH_TIMEOUT_SECONDS
+        while True:
+            self._check_stop()
+            code = service.poll()
+            if code is not None:
+                service.health = "EXITED"
+                raise StackError(
+                    f"{service.name} exited ({_describe_exit(code)}) before reporting SERVING; "
+                    f"end of {_display_path(service.log_path)}:\n{_indent(service.log_tail())}"
+                )
+            service.health = check_health(service.address)
+            if service.health == _SERVING:
+                logger.info("%s is SERVING on %s", service.name, service.address)
+                return
+            if time.monotonic() > deadline:
+                raise StackError(
+                    f"{service.name} did not report SERVING on {service.address} within "
+                    f"{HEALTH_TIMEOUT_SECONDS:.0f}s (last status {service.health}); "
+                    f"end of {_display_path(service.log_path)}:\n{_indent(service.log_tail())}"
+                )
+            time.sleep(_POLL_SECONDS)
+
+    def _check_stop(self) -> None:
+        if self._stop.requested:
+            raise _Interrupted
+
+    # ------------------------------------------------------ after start
+
+    def _print_summary(self) -> None:
+        rows = [("COMPONENT", "ADDRESS", "PID", "HEALTH", "LOG")]
+        for server in (self._redis, self._ferretdb):
+            rows.append(
+                (
+                    server.name,
+                    server.url,
+                    str(server.pid),
+                    "ready" if server.running else "STOPPED",
+                    _display_path(server.log_path),
+                )
+            )
+        for service in self._services:
+            rows.append(
+                (service.name, service.address, str(service.pid), service.health, _display_path(service.log_path))
+            )
+        widths = [max(len(row[column]) for row in rows) for column in range(len(rows[0]))]
+        lines = ["", f"trademesh dev stack is up (data in {_display_path(self._layout.root)})", ""]
+        lines += [
+            "  " + "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+            for row in rows
+        ]
+        lines += ["", *self._try_it_lines(), ""]
+        lines.append("Checking once, then stopping (--once)." if self._options.once else "Ctrl-C stops everything.")
+        print("\n".join(lines), flush=True)
+
+    def _try_it_lines(self) -> list[str]:
+        lines = ["Try it:"]
+        for service in self._services:
+            lines.append(
+                f"  {service.name}: gRPC at {service.address}; server reflection is on "
+                f"(e.g. grpcurl -plaintext {service.address} list)"
+            )
+        lines.append(f"  MongoDB: {self._ferretdb.url} (database trademesh)   Redis: {self._redis.url}")
+        # The gateway's URL and a demo login go here once the gateway (Envoy) and seed data exist.
+        return lines
+
+    def _final_check(self) -> int:
+        failed = False
+        for service in self._services:
+            service.health = check_health(service.address)
+            print(f"health check: {service.name} {service.health}", flush=True)
+            failed = failed or service.health != _SERVING
+        for server in (self._redis, self._ferretdb):
+            if not server.running:
+                print(f"health check: {server.name} is not running", flush=True)
+                failed = True
+        return 1 if failed else 0
+
+    def _supervise(self) -> int:
+        while not self._stop.requested:
+            for service in self._services:
+                code = service.poll()
+                if code is not None:
+                    service.health = "EXITED"
+                    raise StackError(
+                        f"{service.name} (pid {service.pid}) exited unexpectedly ({_describe_exit(code)}); "
+                        f"stopping everything. End of {_display_path(service.log_path)}:\n{_indent(service.log_tail())}"
+                    )
+            for server in (self._redis, self._ferretdb):
+                if not server.running:
+                    raise StackError(
+                        f"{server.name} (pid {self._infra_pids.get(server.name)}) exited unexpectedly; "
+                        f"stopping everything. End of {_display_path(server.log_path)}:\n{_indent(server.log_tail())}"
+                    )
+            time.sleep(_POLL_SECONDS)
+        logger.info("%s received; stopping", self._stop.signal_name)
+        return 0
+
+
+def _port(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
+    if not 0 < port < 65536:
+        raise argparse.ArgumentTypeError(f"port out of range (1-65535): {port}")
+    return port
+
+
+def parse_args(argv: Sequence[str] | None = None) -> Options:
+    """Parse the command line."""
+    parser = argparse.ArgumentParser(
+        prog="python -m trademesh.devstack.up",
+        description="Run Redis, FerretDB and every trademesh service locally until Ctrl-C.",
+    )
+    parser.add_argument(
+        "--data-dir", type=Path, default=default_data_dir(), help="data directory (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--redis-port", type=_port, default=DEFAULT_REDIS_PORT, help="Redis port (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--mongo-port",
+        type=_port,
+        default=DEFAULT_MONGO_PORT,
+        help="FerretDB (MongoDB protocol) port (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--base-port",
+        type=_port,
+        default=DEFAULT_BASE_PORT,
+        help="gRPC port of the first service (auth); the others follow it (default: %(default)s)",
+    )
+    parser.add_argument("--no-services", action="store_true", help="start only Redis and FerretDB")
+    parser.add_argument(
+        "--once", action="store_true", help="start everything, print the summary, check health, stop (for tests)"
+    )
+    args = parser.parse_args(argv)
+    return Options(
+        data_dir=Path(args.data_dir).resolve(),
+        redis_port=args.redis_port,
+        mongo_port=args.mongo_port,
+        base_port=args.base_port,
+        no_services=args.no_services,
+        once=args.once,
+    )
+
+
+def run(argv: Sequence[str] | None = None) -> int:
+    """Run the launcher; return the process exit code."""
+    options = parse_args(argv)
+    stop = _StopRequest()
+    previous = {sig: signal.signal(sig, stop.handle) for sig in _HANDLED_SIGNALS}
+    try:
+        code = Launcher(options, stop).run()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    logger.info("everything stopped")
+    return code
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Entry point of ``make up`` (``python -m trademesh.devstack.up``, ``trademesh-dev``)."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", datefmt="%H:%M:%S")
+    raise SystemExit(run(argv))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,93 @@
+"""The service table and the environment the dev stack gives each service."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from trademesh.devstack.stack import (
+    DEFAULT_BASE_PORT,
+    SERVICES,
+    DataLayout,
+    ServiceSpec,
+    StackContext,
+    select_services,
+    service_environment,
+    service_port,
+    validate_services,
+)
+
+
+def _context(tmp_path: Path, ports: dict[str, int]) -> StackContext:
+    return StackContext(DataLayout(tmp_path), "redis://127.0.0.1:1/0", "mongodb://127.0.0.1:2/", ports)
+
+
+def test_the_service_table_is_valid_and_starts_with_auth_on_the_base_port() -> None:
+    validate_services(SERVICES)
+    assert SERVICES[0].name == "auth"
+    assert SERVICES[0].default_port == DEFAULT_BASE_PORT
+
+
+@pytest.mark.parametrize(
+    ("services", "problem"),
+    [
+        ((ServiceSpec("a", "m.a", 50051), ServiceSpec("a", "m.b", 50052)), "listed twice"),
+        ((ServiceSpec("a", "m.a", 50051), ServiceSpec("b", "m.b", 50051)), "share port"),
+        ((ServiceSpec("a", "m.a", 50051, depends_on=("b",)), ServiceSpec("b", "m.b", 50052)), "not listed before"),
+        ((ServiceSpec("a", "m.a", 8080),), "default_port"),
+    ],
+)
+def test_an_invalid_table_is_rejected(services: tuple[ServiceSpec, ...], problem: str) -> None:
+    with pytest.raises(ValueError, match=problem):
+        validate_services(services)
+
+
+def test_ports_follow_the_base_port() -> None:
+    spec = ServiceSpec("trade", "m.trade", 50052)
+    assert service_port(spec, DEFAULT_BASE_PORT) == 50052
+    assert service_port(spec, 41000) == 41001
+
+
+def test_services_whose_module_is_missing_are_skipped_with_their_dependents() -> None:
+    auth = ServiceSpec("auth", "trademesh.services.auth", 50051)
+    ghost = ServiceSpec("ghost", "trademesh.services.no_such_service", 50052)
+    haunted = ServiceSpec("haunted", "trademesh.services.auth", 50053, depends_on=("ghost",))
+    selected, notes = select_services((auth, ghost, haunted))
+    assert selected == [auth]
+    assert len(notes) == 2
+    assert "ghost" in notes[0]
+    assert "trademesh.services.no_such_service" in notes[0]
+    assert "haunted" in notes[1]
+    assert "ghost" in notes[1]
+
+
+def test_auth_gets_the_shared_variables_its_key_and_mail_to_log(tmp_path: Path) -> None:
+    auth = SERVICES[0]
+    context = _context(tmp_path, {"auth": 41000})
+    env = service_environment(auth, context, {"TRADEMESH_LOG_LEVEL": "DEBUG", "TRADEMESH_GRPC_PORT": "1"})
+    assert env["TRADEMESH_GRPC_HOST"] == "127.0.0.1"
+    assert env["TRADEMESH_GRPC_PORT"] == "41000"  # the stack's own value wins over the inherited one
+    assert env["TRADEMESH_LOG_LEVEL"] == "DEBUG"  # other inherited variables are kept
+    assert env["TRADEMESH_MONGO_URL"] == "mongodb://127.0.0.1:2/"
+    assert env["TRADEMESH_MONGO_DATABASE"] == "trademesh"
+    assert env["TRADEMESH_REDIS_URL"] == "redis://127.0.0.1:1/0"
+    assert env["TRADEMESH_AUTH_TARGET"] == "127.0.0.1:41000"
+    assert env["TRADEMESH_LOG_FORMAT"] == "json"
+    assert env["TRADEMESH_SIGNING_KEY_FILES"] == str(tmp_path / "keys" / "signing-1.pem")
+    assert env["TRADEMESH_MAIL_TO_LOG"] == "true"
+
+
+def test_extra_env_is_added_for_one_service_only(tmp_path: Path) -> None:
+    trade = ServiceSpec(
+        "trade",
+        "m.trade",
+        50052,
+        extra_env=lambda context: {"TRADEMESH_SOMETHING": context.address("auth")},
+        depends_on=("auth",),
+    )
+    context = _context(tmp_path, {"auth": 50051, "trade": 50052})
+    env = service_environment(trade, context, {})
+    assert env["TRADEMESH_SOMETHING"] == "127.0.0.1:50051"
+    assert env["TRADEMESH_GRPC_PORT"] == "50052"
+    assert "TRADEMESH_SIGNING_KEY_FILES" not in env
