@@ -230,7 +230,7 @@ class AccessLogInterceptor(AsyncServerInterceptor):
 
 
 class TracingInterceptor(AsyncServerInterceptor):
-    """Open a server span per RPC (a no-op unless tracing is configured)."""
+    """Open a server span per RPC (only installed when tracing is configured)."""
 
     def __init__(self) -> None:
         self._tracer = trace.get_tracer("trademesh.grpc")
@@ -238,9 +238,6 @@ class TracingInterceptor(AsyncServerInterceptor):
     async def intercept(
         self, method: Callable[..., Any], request: Any, context: aio.ServicerContext[Any, Any], method_name: str
     ) -> Any:
-        if not self._tracer_enabled():
-            response = method(request, context)
-            return response if hasattr(response, "__aiter__") else await response
         span = self._tracer.start_span(
             method_name, kind=SpanKind.SERVER, attributes={"rpc.system": "grpc", "rpc.method": method_name}
         )
@@ -270,7 +267,3 @@ class TracingInterceptor(AsyncServerInterceptor):
         span.set_attribute("rpc.grpc.status_code", code.value[0])
         if code not in (grpc.StatusCode.OK,):
             span.set_status(StatusCode.ERROR, code.name)
-
-    @staticmethod
-    def _tracer_enabled() -> bool:
-        return not isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider | trace.NoOpTracerProvider)

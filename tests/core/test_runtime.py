@@ -90,11 +90,11 @@ class Probe:
         )
 
 
-@pytest.fixture
+@pytest.fixture(params=["none"])
 async def probe(
-    core_settings: Callable[..., dict[str, Any]],
+    core_settings: Callable[..., dict[str, Any]], request: pytest.FixtureRequest
 ) -> AsyncIterator[tuple[Probe, ServiceHost, aio.Channel]]:
-    settings = CoreSettings(**core_settings(service_name="probe"))
+    settings = CoreSettings(**core_settings(service_name="probe", tracing_exporter=request.param))
     probe = Probe()
     registration = ServiceRegistration(
         name=SERVICE,
@@ -278,6 +278,7 @@ async def test_auth_process_drains_and_exits_cleanly_on_sigterm(
     assert '"message": "stopped"' in stderr
 
 
+@pytest.mark.parametrize("probe", ["console"], indirect=True)
 async def test_calls_are_traced_and_access_logged_with_the_request_id(
     probe: tuple[Probe, ServiceHost, aio.Channel], caplog: pytest.LogCaptureFixture
 ) -> None:
