@@ -3,8 +3,9 @@ SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
 BIN := $(VENV)/bin
+GENERATED := clients/python/src clients/typescript/src clients/go/gen
 
-.PHONY: setup up test check lint typecheck proto-lint proto-breaking generate generate-check pytest bench clean
+.PHONY: setup up test check lint typecheck proto-lint proto-breaking generate generate-check sdk-check pytest bench clean
 
 ## setup: install what is missing (virtualenv, Python packages, redis-server, FerretDB)
 setup:
@@ -17,8 +18,8 @@ up: setup
 ## test: every check and the whole test suite against real servers
 test: setup check pytest
 
-## check: lint, types, contracts, generated-code drift
-check: lint typecheck proto-lint proto-breaking generate-check
+## check: lint, types, contracts, generated-code drift, SDKs compile
+check: lint typecheck proto-lint proto-breaking generate-check sdk-check
 
 lint:
 	$(BIN)/ruff check .
@@ -38,15 +39,20 @@ proto-breaking:
 	  $(BIN)/buf breaking --against '.git#branch=main'; \
 	else echo "buf breaking: main has no contracts yet, skipped"; fi
 
-## generate: regenerate Python messages, gRPC stubs and .pyi stubs from proto/
+## generate: regenerate the Python, TypeScript and Go SDK code from proto/
 generate:
 	@bash scripts/generate.sh
 
 ## generate-check: fail if the committed generated code differs from a fresh generation
 generate-check: generate
-	@if [ -n "$$(git status --porcelain -- clients/python/src)" ]; then \
+	@if [ -n "$$(git status --porcelain -- $(GENERATED))" ]; then \
 	  echo "Generated code is out of date; run 'make generate' and commit:"; \
-	  git status --porcelain -- clients/python/src; exit 1; fi
+	  git status --porcelain -- $(GENERATED); exit 1; fi
+
+## sdk-check: the Go and TypeScript SDKs compile
+sdk-check:
+	cd clients/go && go vet ./...
+	cd clients/typescript && node_modules/.bin/tsc -p tsconfig.json --noEmit
 
 pytest:
 	$(BIN)/pytest

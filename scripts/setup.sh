@@ -29,3 +29,4 @@ fi
 
 bash scripts/install-redis.sh
 bash scripts/install-ferretdb.sh
+bash scripts/install-codegen.sh
