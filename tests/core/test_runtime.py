@@ -259,7 +259,12 @@ async def test_auth_process_drains_and_exits_cleanly_on_sigterm(
     process = subprocess.Popen(  # noqa: ASYNC220 - a short, non-blocking spawn
         [sys.executable, "-m", "trademesh.services.auth"],
         env=_service_env(
-            core_settings, grpc_port=str(port), signing_key_files=str(key_dir / "active.pem"), log_format="json"
+            core_settings,
+            grpc_port=str(port),
+            jwks_http_host="127.0.0.1",
+            jwks_http_port="0",
+            signing_key_files=str(key_dir / "active.pem"),
+            log_format="json",
         ),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,

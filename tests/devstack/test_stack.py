@@ -8,11 +8,14 @@ import pytest
 
 from trademesh.devstack.stack import (
     DEFAULT_BASE_PORT,
+    GATEWAY,
+    GATEWAY_ADMIN,
     SERVICES,
     DataLayout,
     ServiceSpec,
     StackContext,
     select_services,
+    service_command,
     service_environment,
     service_port,
     validate_services,
@@ -91,3 +94,33 @@ def test_extra_env_is_added_for_one_service_only(tmp_path: Path) -> None:
     assert env["TRADEMESH_SOMETHING"] == "127.0.0.1:50051"
     assert env["TRADEMESH_GRPC_PORT"] == "50052"
     assert "TRADEMESH_SIGNING_KEY_FILES" not in env
+
+
+def test_the_gateway_is_last_and_routes_to_every_service_of_the_table(tmp_path: Path) -> None:
+    assert SERVICES[-1] is GATEWAY
+    ports = {"auth": 41000, "trade": 41001, "unknown": 41002, "gateway": 18080}
+    context = StackContext(
+        DataLayout(tmp_path), "redis://127.0.0.1:1/0", "mongodb://127.0.0.1:2/", ports, {GATEWAY_ADMIN: 19901}
+    )
+    command = service_command(GATEWAY, context)
+    assert command[1:4] == ["-m", "trademesh.gateway", "--run"]
+    assert command[command.index("--output") + 1] == str(tmp_path / "gateway" / "envoy.json")
+    assert command[command.index("--listen") + 1] == "127.0.0.1:18080"
+    assert command[command.index("--admin") + 1] == "127.0.0.1:19901"
+    assert command[command.index("--jwks") + 1] == "127.0.0.1:42000"  # auth's JWKS over HTTP
+    # Services the gateway knows, with their ports here; names it does not know are left out.
+    assert [arg for arg in command if arg.startswith("--upstream")] == [
+        "--upstream=auth=127.0.0.1:41000",
+        "--upstream=trade=127.0.0.1:41001",
+    ]
+    assert GATEWAY.ready_url is not None
+    assert GATEWAY.ready_url(context) == "http://127.0.0.1:19901/ready"
+
+
+def test_a_python_service_runs_as_a_module(tmp_path: Path) -> None:
+    command = service_command(SERVICES[0], _context(tmp_path, {"auth": 41000}))
+    assert command[1:] == ["-m", "trademesh.services.auth"]
+
+
+def test_a_component_with_its_own_port_flag_may_sit_below_the_base_port() -> None:
+    validate_services((ServiceSpec("a", "m.a", 50051), ServiceSpec("gw", "m.gw", 8080, port_flag="--gw-port")))

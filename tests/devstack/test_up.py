@@ -12,8 +12,10 @@ import threading
 import time
 from pathlib import Path
 
+import grpc
 import pytest
 
+from trademesh.auth.v1 import auth_service_pb2, auth_service_pb2_grpc
 from trademesh.devstack.processes import find_free_port
 
 START_TIMEOUT = 30.0
@@ -32,13 +34,15 @@ def _free_ports(count: int) -> list[int]:
 
 
 def _command(data_dir: Path, *extra: str, redis_port: int | None = None) -> list[str]:
-    redis, mongo, base = _free_ports(3)
+    redis, mongo, base, gateway, admin = _free_ports(5)
     return [
         sys.executable, "-m", "trademesh.devstack.up",
         "--data-dir", str(data_dir),
         "--redis-port", str(redis_port or redis),
         "--mongo-port", str(mongo),
         "--base-port", str(base),
+        "--gateway-port", str(gateway),
+        "--gateway-admin-port", str(admin),
         *extra,
     ]  # fmt: skip
 
@@ -84,6 +88,10 @@ def test_once_starts_everything_reports_auth_serving_and_leaves_nothing_running(
         assert rows["auth"]["health"] == "SERVING"
         assert rows["auth"]["address"].startswith("127.0.0.1:")
         assert "health check: auth SERVING" in result.stdout
+        assert rows["gateway"]["health"] == "SERVING"
+        assert "health check: gateway SERVING" in result.stdout
+        assert f"gRPC and grpc-web for every service at {rows['gateway']['address']}" in result.stdout
+        assert (data / "gateway" / "envoy.json").is_file()
         assert (data / "keys" / "signing-1.pem").is_file()
         assert "serving trademesh.auth.v1.AuthService" in (data / "logs" / "auth.log").read_text()
         leftovers = [pid for pid in pids if _alive(pid)]
@@ -118,6 +126,13 @@ def test_sigint_stops_everything_and_exits_zero(tmp_path: Path) -> None:
         pids = [int(row["pid"]) for row in rows.values()]
         assert rows["auth"]["health"] == "SERVING"
         assert all(_alive(pid) for pid in pids)
+        # The gateway routes to auth: a public call, and a protected one rejected at the edge.
+        with grpc.insecure_channel(rows["gateway"]["address"]) as channel:
+            stub = auth_service_pb2_grpc.AuthServiceStub(channel)
+            assert stub.GetJwks(auth_service_pb2.GetJwksRequest(), timeout=10).keys
+            with pytest.raises(grpc.RpcError) as rejected:
+                stub.GetMe(auth_service_pb2.GetMeRequest(), timeout=10)
+            assert rejected.value.code() == grpc.StatusCode.UNAUTHENTICATED
 
         process.send_signal(signal.SIGINT)
         assert process.wait(timeout=20) == 0, "".join(lines)
@@ -153,7 +168,22 @@ def test_a_busy_port_fails_fast_naming_the_port_and_the_flag(tmp_path: Path) -> 
     assert time.monotonic() - started < 10
 
 
-@pytest.mark.parametrize("flag", ["--redis-port", "--base-port"])
+def test_a_busy_gateway_port_names_the_gateway_flag(tmp_path: Path) -> None:
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", 0))
+        squatter.listen()
+        busy = squatter.getsockname()[1]
+        command = _command(tmp_path / "data", "--once")
+        command[command.index("--gateway-port") + 1] = str(busy)
+        result = subprocess.run(
+            command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=START_TIMEOUT, check=False
+        )
+    assert result.returncode == 1, result.stdout
+    assert f"port {busy} (gateway) is already in use" in result.stdout
+    assert "--gateway-port" in result.stdout
+
+
+@pytest.mark.parametrize("flag", ["--redis-port", "--base-port", "--gateway-port", "--gateway-admin-port"])
 def test_an_invalid_port_is_a_usage_error(tmp_path: Path, flag: str) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "trademesh.devstack.up", "--data-dir", str(tmp_path), flag, "70000"],

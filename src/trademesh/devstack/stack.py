@@ -29,8 +29,12 @@ JSON logs, shutdown grace); ``extra_env`` adds only what its own settings class 
 health check (``start_server`` does this). An entry whose module cannot be found yet is skipped
 with a note, as are the entries that depend on it.
 
-Envoy (the gateway) will be one entry too; as it is not a Python module it will need a command and an
-HTTP readiness probe in :class:`ServiceSpec`, added when it lands.
+The gateway
+-----------
+Envoy is the last entry (keep it last): ``command`` runs ``python -m trademesh.gateway --run``, which
+writes ``<data>/gateway/envoy.json`` from the mesh description (every service of this table that the
+gateway knows, by name, with its port here) and then becomes Envoy; ``ready_url`` is Envoy's admin
+``/ready``; its port is ``--gateway-port`` (8080), not shifted with ``--base-port``.
 """
 
 from __future__ import annotations
@@ -44,9 +48,15 @@ from pathlib import Path
 from trademesh.devstack.processes import repo_root
 
 __all__ = [
+    "BASE_PORT_FLAG",
     "DEFAULT_BASE_PORT",
+    "DEFAULT_GATEWAY_ADMIN_PORT",
+    "DEFAULT_GATEWAY_PORT",
     "DEFAULT_MONGO_PORT",
     "DEFAULT_REDIS_PORT",
+    "GATEWAY",
+    "GATEWAY_ADMIN",
+    "GATEWAY_PORT_FLAG",
     "HOST",
     "MONGO_DATABASE",
     "SERVICES",
@@ -70,6 +80,13 @@ DEFAULT_MONGO_PORT = 27027
 #: gRPC port of the first service (auth); ``--base-port`` shifts all service ports together.
 DEFAULT_BASE_PORT = 50051
 MONGO_DATABASE = "trademesh"
+#: The gateway (Envoy): gRPC, grpc-web and the browser client on one port; its admin API on loopback.
+DEFAULT_GATEWAY_PORT = 8080
+DEFAULT_GATEWAY_ADMIN_PORT = 9901
+#: The command-line flag that sets the ports following the base port.
+BASE_PORT_FLAG = "--base-port"
+#: The flag that sets the gateway's port.
+GATEWAY_PORT_FLAG = "--gateway-port"
 
 
 def default_data_dir() -> Path:
@@ -108,6 +125,11 @@ class DataLayout:
         """One ``<service>.log`` per service."""
         return self.root / "logs"
 
+    @property
+    def gateway_config(self) -> Path:
+        """The Envoy bootstrap generated at each start."""
+        return self.root / "gateway" / "envoy.json"
+
     def service_log(self, name: str) -> Path:
         """Return the log file of service ``name``."""
         return self.logs_dir / f"{name}.log"
@@ -122,6 +144,8 @@ class StackContext:
     mongo_url: str
     #: gRPC port of every service in the stack (including ones not started yet).
     ports: Mapping[str, int]
+    #: Other ports by name (``gateway-admin``).
+    extra_ports: Mapping[str, int] = field(default_factory=dict)
 
     def address(self, service: str) -> str:
         """Return ``host:port`` of a service's gRPC server."""
@@ -148,6 +172,12 @@ class ServiceSpec:
     depends_on: tuple[str, ...] = ()
     #: ``TRADEMESH_SHUTDOWN_GRACE_SECONDS``; the launcher waits this + 5 s before SIGKILL.
     shutdown_grace_seconds: float = 10.0
+    #: The argv, for a component that is not just ``python -m <module>`` (the gateway).
+    command: Callable[[StackContext], list[str]] | None = None
+    #: An HTTP URL answering 200 once ready, for a component without gRPC health (Envoy's ``/ready``).
+    ready_url: Callable[[StackContext], str] | None = None
+    #: The flag that sets the port: ``--base-port`` (``default_port`` follows it) or the component's own.
+    port_flag: str = BASE_PORT_FLAG
 
 
 #: auth's plain-HTTP JWKS endpoint (for Envoy) listens this far above auth's gRPC port.
@@ -159,6 +189,30 @@ def jwks_http_port(context: StackContext) -> int:
     return context.ports["auth"] + JWKS_HTTP_PORT_OFFSET
 
 
+GATEWAY_ADMIN = "gateway-admin"
+
+
+def _gateway_command(context: StackContext) -> list[str]:
+    # Imported here: the stack table stays importable without the gateway's dependencies.
+    from trademesh.gateway.mesh import CATALOG
+
+    upstreams = [
+        f"--upstream={entry.name}={context.address(entry.name)}" for entry in CATALOG if entry.name in context.ports
+    ]
+    return [
+        sys.executable, "-m", "trademesh.gateway", "--run",
+        "--output", str(context.layout.gateway_config),
+        "--listen", context.address("gateway"),
+        "--admin", f"{HOST}:{context.extra_ports[GATEWAY_ADMIN]}",
+        "--jwks", f"{HOST}:{jwks_http_port(context)}",
+        *upstreams,
+    ]  # fmt: skip
+
+
+def _gateway_ready(context: StackContext) -> str:
+    return f"http://{HOST}:{context.extra_ports[GATEWAY_ADMIN]}/ready"
+
+
 def _auth_env(context: StackContext) -> dict[str, str]:
     return {
         "TRADEMESH_SIGNING_KEY_FILES": str(context.layout.signing_key),
@@ -168,9 +222,21 @@ def _auth_env(context: StackContext) -> dict[str, str]:
     }
 
 
-#: The services ``make up`` starts, in start order (stopped in reverse).
+#: The gateway: Envoy in front of every service (see the module docstring).
+GATEWAY = ServiceSpec(
+    name="gateway",
+    module="trademesh.gateway",
+    default_port=DEFAULT_GATEWAY_PORT,
+    depends_on=("auth",),
+    command=_gateway_command,
+    ready_url=_gateway_ready,
+    port_flag=GATEWAY_PORT_FLAG,
+)
+
+#: The services ``make up`` starts, in start order (stopped in reverse). The gateway stays last.
 SERVICES: tuple[ServiceSpec, ...] = (
     ServiceSpec(name="auth", module="trademesh.services.auth", default_port=50051, extra_env=_auth_env),
+    GATEWAY,
 )
 
 
@@ -187,7 +253,7 @@ def validate_services(services: Sequence[ServiceSpec]) -> None:
             raise ValueError(f"service {spec.name!r} is listed twice")
         if spec.default_port in ports:
             raise ValueError(f"services {ports[spec.default_port]!r} and {spec.name!r} share port {spec.default_port}")
-        if spec.default_port < DEFAULT_BASE_PORT:
+        if spec.port_flag == BASE_PORT_FLAG and spec.default_port < DEFAULT_BASE_PORT:
             raise ValueError(f"service {spec.name!r}: default_port must be >= {DEFAULT_BASE_PORT}")
         for dependency in spec.depends_on:
             if dependency not in seen:
@@ -254,6 +320,8 @@ def service_environment(spec: ServiceSpec, context: StackContext, base: Mapping[
     return env
 
 
-def service_command(spec: ServiceSpec) -> list[str]:
-    """Return the argv that runs the service with this interpreter."""
+def service_command(spec: ServiceSpec, context: StackContext) -> list[str]:
+    """Return the argv that runs the service (``python -m <module>`` with this interpreter by default)."""
+    if spec.command is not None:
+        return spec.command(context)
     return [sys.executable, "-m", spec.module]

@@ -1,7 +1,7 @@
 """``make up``: run the whole local mesh in the foreground until Ctrl-C.
 
 ``python -m trademesh.devstack.up [--once] [--no-services] [--data-dir DIR] [--redis-port N]
-[--mongo-port N] [--base-port N]``
+[--mongo-port N] [--base-port N] [--gateway-port N] [--gateway-admin-port N]``
 
 1. Prepares the data directory (see :mod:`trademesh.devstack.stack`), generating auth's signing key
    on the first run.
@@ -9,8 +9,9 @@
 3. Starts Redis and FerretDB, then each service of :data:`~trademesh.devstack.stack.SERVICES` as its
    own OS process (``python -m <module>``, output appended to ``<data>/logs/<name>.log``), a service
    only once the services it depends on report SERVING.
-4. Waits (up to 30 s each) for every service to report SERVING on the standard gRPC health service;
-   prints a summary of addresses, PIDs, health and log files.
+4. Waits (up to 30 s each) for every service to report SERVING on the standard gRPC health service
+   (the gateway: Envoy's admin ``/ready`` answering LIVE); prints a summary of addresses, PIDs, health
+   and log files, and the gateway's URL.
 5. Supervises: if any process exits, prints which one and the tail of its log, stops everything and
    exits 1. No restarts.
 6. On SIGINT (Ctrl-C), SIGTERM or SIGHUP: stops the services (SIGTERM, then SIGKILL after their grace
@@ -34,6 +35,8 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,8 +49,12 @@ from grpc_health.v1 import health_pb2
 from trademesh.devstack.processes import FerretDBServer, ManagedProcess, ProcessStartError, RedisServer
 from trademesh.devstack.stack import (
     DEFAULT_BASE_PORT,
+    DEFAULT_GATEWAY_ADMIN_PORT,
+    DEFAULT_GATEWAY_PORT,
     DEFAULT_MONGO_PORT,
     DEFAULT_REDIS_PORT,
+    GATEWAY_ADMIN,
+    GATEWAY_PORT_FLAG,
     HOST,
     SERVICES,
     DataLayout,
@@ -61,7 +68,7 @@ from trademesh.devstack.stack import (
     validate_services,
 )
 
-__all__ = ["check_health", "main", "run"]
+__all__ = ["check_health", "check_http_ready", "main", "run"]
 
 logger = logging.getLogger("trademesh.devstack.up")
 
@@ -139,6 +146,17 @@ def check_health(address: str, timeout: float = 1.0) -> str:
         return health_pb2.HealthCheckResponse.ServingStatus.Name(response.status)
 
 
+def check_http_ready(url: str, timeout: float = 1.0) -> str:
+    """Return ``SERVING`` if ``url`` answers 200, else ``UNREACHABLE`` or ``HTTP <code>``."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 - a loopback http URL
+            return _SERVING if response.status == 200 else f"HTTP_{response.status}"
+    except urllib.error.HTTPError as error:
+        return f"HTTP_{error.code}"
+    except OSError:
+        return "UNREACHABLE"
+
+
 def _port_in_use(port: int) -> bool:
     """Return True if something listens on ``HOST:port`` (or on all addresses)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
@@ -193,6 +211,8 @@ class ServiceProcess:
     spec: ServiceSpec
     port: int
     log_path: Path
+    #: Readiness over HTTP instead of gRPC health (the gateway).
+    ready_url: str | None = None
     health: str = "STARTING"
     started_at: float = 0.0
     _proc: subprocess.Popen[bytes] | None = field(default=None, repr=False)
@@ -211,9 +231,12 @@ class ServiceProcess:
     def pid(self) -> int | None:
         return self._proc.pid if self._proc is not None else None
 
-    def start(self, env: dict[str, str], cwd: Path) -> None:
+    def probe(self) -> str:
+        """Check readiness once: gRPC health, or the HTTP ready URL."""
+        return check_http_ready(self.ready_url) if self.ready_url else check_health(self.address)
+
+    def start(self, command: list[str], env: dict[str, str], cwd: Path) -> None:
         """Spawn the process (does not wait for it to serve)."""
-        command = service_command(self.spec)
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with self.log_path.open("ab") as log:
             self._log_start = log.tell()
@@ -275,12 +298,15 @@ class Options:
     base_port: int
     no_services: bool
     once: bool
+    gateway_port: int = DEFAULT_GATEWAY_PORT
+    gateway_admin_port: int = DEFAULT_GATEWAY_ADMIN_PORT
 
 
 class Launcher:
     """Starts, supervises and stops one local stack."""
 
     _PORT_FLAGS: ClassVar[dict[str, str]] = {"redis": "--redis-port", "ferretdb": "--mongo-port"}
+    _GATEWAY_ADMIN_FLAG = "--gateway-admin-port"
 
     def __init__(self, options: Options, stop: _StopRequest, services: Sequence[ServiceSpec] = SERVICES) -> None:
         self._options = options
@@ -329,20 +355,24 @@ class Launcher:
         except ValueError as error:
             raise StackError(f"the service table in trademesh.devstack.stack is invalid: {error}") from None
         self._specs = self._select_services()
-        ports = {spec.name: service_port(spec, self._options.base_port) for spec in self._all_specs}
+        ports = {spec.name: self._port(spec) for spec in self._all_specs}
+        extra_ports = {GATEWAY_ADMIN: self._options.gateway_admin_port}
         self._check_ports(ports)
         self._prepare_data_dir()
         self._start_infrastructure(self._redis)
         self._start_infrastructure(self._ferretdb)
-        context = StackContext(self._layout, self._redis.url, self._ferretdb.url, ports)
+        context = StackContext(self._layout, self._redis.url, self._ferretdb.url, ports, extra_ports)
         by_name: dict[str, ServiceProcess] = {}
         for spec in self._specs:
             for dependency in spec.depends_on:
                 self._wait_serving(by_name[dependency])
-            service = ServiceProcess(spec, ports[spec.name], self._layout.service_log(spec.name))
+            ready_url = spec.ready_url(context) if spec.ready_url else None
+            service = ServiceProcess(spec, ports[spec.name], self._layout.service_log(spec.name), ready_url)
             logger.info("starting %s on %s (log %s)", spec.name, service.address, _display_path(service.log_path))
             try:
-                service.start(service_environment(spec, context, os.environ), self._layout.root)
+                service.start(
+                    service_command(spec, context), service_environment(spec, context, os.environ), self._layout.root
+                )
             except OSError as error:
                 raise StackError(f"could not start {spec.name}: {error}") from None
             self._services.append(service)
@@ -350,6 +380,11 @@ class Launcher:
             self._check_stop()
         for service in self._services:
             self._wait_serving(service)
+
+    def _port(self, spec: ServiceSpec) -> int:
+        if spec.port_flag == GATEWAY_PORT_FLAG:
+            return self._options.gateway_port
+        return service_port(spec, self._options.base_port)
 
     def _select_services(self) -> list[ServiceSpec]:
         if self._options.no_services:
@@ -365,7 +400,9 @@ class Launcher:
             ("redis", self._options.redis_port, self._PORT_FLAGS["redis"]),
             ("ferretdb", self._options.mongo_port, self._PORT_FLAGS["ferretdb"]),
         ]
-        wanted += [(spec.name, service_ports[spec.name], "--base-port") for spec in self._specs]
+        wanted += [(spec.name, service_ports[spec.name], spec.port_flag) for spec in self._specs]
+        if any(spec.port_flag == GATEWAY_PORT_FLAG for spec in self._specs):
+            wanted.append((GATEWAY_ADMIN, self._options.gateway_admin_port, self._GATEWAY_ADMIN_FLAG))
         problems: list[str] = []
         owners: dict[int, str] = {}
         for name, port, flag in wanted:
@@ -421,7 +458,7 @@ class Launcher:
                     f"{service.name} exited ({_describe_exit(code)}) before reporting SERVING; "
                     f"end of {_display_path(service.log_path)}:\n{_indent(service.log_tail())}"
                 )
-            service.health = check_health(service.address)
+            service.health = service.probe()
             if service.health == _SERVING:
                 logger.info("%s is SERVING on %s", service.name, service.address)
                 return
@@ -467,19 +504,44 @@ class Launcher:
 
     def _try_it_lines(self) -> list[str]:
         lines = ["Try it:"]
+        gateway: ServiceProcess | None = None
         for service in self._services:
+            if service.spec.port_flag == GATEWAY_PORT_FLAG:
+                gateway = service
+                continue
             lines.append(
                 f"  {service.name}: gRPC at {service.address}; server reflection is on "
                 f"(e.g. grpcurl -plaintext {service.address} list)"
             )
         lines.append(f"  MongoDB: {self._ferretdb.url} (database trademesh)   Redis: {self._redis.url}")
-        # The gateway's URL and a demo login go here once the gateway (Envoy) and seed data exist.
+        if gateway is not None:
+            lines += self._gateway_lines(gateway)
+        return lines
+
+    def _gateway_lines(self, gateway: ServiceProcess) -> list[str]:
+        # Imported here: only needed when the gateway runs.
+        from trademesh.gateway.cli import DEFAULT_STATIC_DIR
+
+        url = f"http://{gateway.address}/"
+        lines = [
+            f"  gateway (Envoy): gRPC and grpc-web for every service at {gateway.address}, e.g.",
+            f"    grpcurl -plaintext -import-path proto -proto trademesh/auth/v1/auth_service.proto "
+            f"{gateway.address} trademesh.auth.v1.AuthService/GetJwks",
+            f"    Envoy admin (stats, clusters): http://{HOST}:{self._options.gateway_admin_port}/   "
+            f"config: {_display_path(self._layout.gateway_config)}",
+        ]
+        if DEFAULT_STATIC_DIR.is_dir():
+            lines.append(f"  browser: {url}")
+        else:
+            lines.append(
+                f"  browser: {url} (once the browser client is built into {_display_path(DEFAULT_STATIC_DIR)})"
+            )
         return lines
 
     def _final_check(self) -> int:
         failed = False
         for service in self._services:
-            service.health = check_health(service.address)
+            service.health = service.probe()
             print(f"health check: {service.name} {service.health}", flush=True)
             failed = failed or service.health != _SERVING
         for server in (self._redis, self._ferretdb):
@@ -543,6 +605,18 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
         default=DEFAULT_BASE_PORT,
         help="gRPC port of the first service (auth); the others follow it (default: %(default)s)",
     )
+    parser.add_argument(
+        GATEWAY_PORT_FLAG,
+        type=_port,
+        default=DEFAULT_GATEWAY_PORT,
+        help="the gateway's port: gRPC, grpc-web and the browser client (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--gateway-admin-port",
+        type=_port,
+        default=DEFAULT_GATEWAY_ADMIN_PORT,
+        help="Envoy's admin interface on 127.0.0.1 (default: %(default)s)",
+    )
     parser.add_argument("--no-services", action="store_true", help="start only Redis and FerretDB")
     parser.add_argument(
         "--once", action="store_true", help="start everything, print the summary, check health, stop (for tests)"
@@ -554,6 +628,8 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
         mongo_port=args.mongo_port,
         base_port=args.base_port,
         no_services=args.no_services,
+        gateway_port=args.gateway_port,
+        gateway_admin_port=args.gateway_admin_port,
         once=args.once,
     )
 

@@ -1,0 +1,142 @@
+"""``python -m trademesh.gateway``: generate the Envoy bootstrap, optionally validate it or run Envoy on it.
+
+Examples::
+
+    python -m trademesh.gateway --check                       # write .data/gateway/envoy.json, validate it
+    python -m trademesh.gateway --print                       # the bootstrap on stdout
+    python -m trademesh.gateway --upstream auth=10.0.0.5:50051,10.0.0.6:50051 --jwks 10.0.0.5:51051 \\
+        --listen 0.0.0.0:8080 --cors-origin https://app.example.com --output envoy.json
+    python -m trademesh.gateway --run                         # generate, then become Envoy (make up)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from trademesh.devstack.processes import repo_root
+from trademesh.gateway.envoy_config import bootstrap_dict, write_bootstrap
+from trademesh.gateway.mesh import CATALOG, DEFAULT_ADMIN_PORT, DEFAULT_LISTEN_PORT, Endpoint, build_mesh
+from trademesh.gateway.runner import EnvoyError, envoy_command, validate
+
+__all__ = ["DEFAULT_STATIC_DIR", "main", "parse_upstream"]
+
+#: Where the browser client's build lands (``clients/web``, ``npm run build``).
+DEFAULT_STATIC_DIR = repo_root() / "clients" / "web" / "dist"
+DEFAULT_OUTPUT = repo_root() / ".data" / "gateway" / "envoy.json"
+
+
+def _endpoint(text: str) -> Endpoint:
+    try:
+        return Endpoint.parse(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def parse_upstream(text: str) -> tuple[str, list[Endpoint]]:
+    """``auth=127.0.0.1:50051,127.0.0.1:50061`` → ("auth", [endpoints])."""
+    name, sep, addresses = text.partition("=")
+    known = [entry.name for entry in CATALOG]
+    if not sep or name not in known:
+        raise argparse.ArgumentTypeError(f"expected SERVICE=HOST:PORT[,HOST:PORT...] with SERVICE one of {known}")
+    try:
+        return name, [Endpoint.parse(address) for address in addresses.split(",") if address.strip()]
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m trademesh.gateway",
+        description="Generate the Envoy bootstrap of the trademesh gateway from the mesh description.",
+    )
+    parser.add_argument(
+        "--output", type=Path, default=DEFAULT_OUTPUT, help="bootstrap file to write (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--listen",
+        type=_endpoint,
+        default=Endpoint("127.0.0.1", DEFAULT_LISTEN_PORT),
+        help="gRPC, grpc-web and static files (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--admin",
+        type=_endpoint,
+        default=Endpoint("127.0.0.1", DEFAULT_ADMIN_PORT),
+        help="Envoy admin interface, loopback only (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--upstream",
+        type=parse_upstream,
+        action="append",
+        default=[],
+        metavar="SERVICE=HOST:PORT[,HOST:PORT...]",
+        help="replicas of a service (repeat per service; default: auth=127.0.0.1:50051)",
+    )
+    parser.add_argument(
+        "--jwks",
+        type=_endpoint,
+        action="append",
+        default=[],
+        metavar="HOST:PORT",
+        help="auth's JWKS-over-HTTP endpoint (default: 127.0.0.1:51051, the dev stack's)",
+    )
+    parser.add_argument(
+        "--cors-origin", action="append", default=[], metavar="ORIGIN", help="browser origin allowed cross-origin"
+    )
+    parser.add_argument(
+        "--static-dir",
+        type=Path,
+        default=DEFAULT_STATIC_DIR,
+        help="browser client files served at / if the directory exists (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--health-check-interval", type=float, default=5.0, help="seconds between gRPC health checks of a replica"
+    )
+    action = parser.add_mutually_exclusive_group()
+    action.add_argument("--print", action="store_true", help="print the bootstrap instead of writing it")
+    action.add_argument("--check", action="store_true", help="write, then run `envoy --mode validate` on it")
+    action.add_argument("--run", action="store_true", help="write, then replace this process with Envoy")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; return the exit status."""
+    args = _parser().parse_args(argv)
+    upstreams = dict(args.upstream) or {"auth": [Endpoint("127.0.0.1", 50051)]}
+    static_dir: Path = args.static_dir
+    try:
+        mesh = build_mesh(
+            upstreams,
+            args.jwks or [Endpoint("127.0.0.1", 51051)],
+            listen=args.listen,
+            admin=args.admin,
+            cors_origins=tuple(args.cors_origin),
+            static_dir=static_dir if static_dir.is_dir() else None,
+            health_check_interval_seconds=args.health_check_interval,
+        )
+    except ValueError as error:
+        print(f"gateway: {error}", file=sys.stderr)
+        return 2
+    if args.print:
+        print(json.dumps(bootstrap_dict(mesh), indent=2))
+        return 0
+    path = write_bootstrap(mesh, args.output)
+    served = f"; serving {mesh.static_dir} at /" if mesh.static_dir else "; no browser client build, nothing at /"
+    print(f"gateway: wrote {path} (listening on {mesh.listen_url}, admin {mesh.admin}{served})", file=sys.stderr)
+    if args.check:
+        try:
+            validate(path)
+        except EnvoyError as error:
+            print(f"gateway: {error}", file=sys.stderr)
+            return 1
+        print(f"gateway: envoy --mode validate: {path} OK", file=sys.stderr)
+    if args.run:
+        sys.stderr.flush()
+        command = envoy_command(path)
+        os.execv(command[0], command)  # noqa: S606 - our own binary; same PID, so signals reach Envoy
+    return 0

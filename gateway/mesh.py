@@ -1,0 +1,318 @@
+"""The one description of the mesh the gateway is generated from.
+
+A :class:`Mesh` says where Envoy listens, which services sit behind it (their gRPC service descriptor,
+upstream replicas, public methods, idempotent reads, timeouts and rate limits), where the auth service's
+JWKS is, which browser origins may call, and where the browser client's files are.
+:mod:`trademesh.gateway.envoy_config` turns it into an Envoy bootstrap; nothing else describes routes.
+
+What is *derived*, never repeated here:
+
+* the methods of each service, and which of them are server-streaming, come from the generated
+  ``*_pb2`` descriptors (``MethodDescriptor.server_streaming``);
+* which methods are public comes from the service's own ``PUBLIC_METHODS`` constant
+  (``trademesh.services.<svc>.api.PUBLIC_METHODS``), the same set its auth interceptor uses.
+
+What is *declared* here, per service, in :data:`CATALOG`: which unary methods are idempotent reads (safe
+to retry on another replica) and rate limits that differ from the default.
+"""
+
+from __future__ import annotations
+
+import importlib
+import ipaddress
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from google.protobuf.descriptor import ServiceDescriptor
+
+from trademesh.analytics.v1 import analytics_service_pb2
+from trademesh.auth.v1 import auth_service_pb2
+from trademesh.marketdata.v1 import marketdata_service_pb2
+from trademesh.sync.v1 import sync_service_pb2
+from trademesh.trade.v1 import trade_service_pb2
+
+__all__ = [
+    "CATALOG",
+    "DEFAULT_ADMIN_PORT",
+    "DEFAULT_LISTEN_PORT",
+    "Endpoint",
+    "Mesh",
+    "MeshService",
+    "RateLimit",
+    "ServiceEntry",
+    "build_mesh",
+    "public_methods_of",
+]
+
+DEFAULT_LISTEN_PORT = 8080
+DEFAULT_ADMIN_PORT = 9901
+JWKS_PATH = "/.well-known/jwks.json"
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    """A ``host:port``; the host may be an IP address or a DNS name."""
+
+    host: str
+    port: int
+
+    @classmethod
+    def parse(cls, text: str) -> Endpoint:
+        """Parse ``host:port`` (``[v6]:port`` for IPv6)."""
+        host, sep, port = text.strip().rpartition(":")
+        if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError(f"not a host:port address: {text!r}")
+        return cls(host.strip("[]"), int(port))
+
+    @property
+    def is_ip(self) -> bool:
+        """True if the host is an IP literal (a STATIC cluster needs no DNS)."""
+        try:
+            ipaddress.ip_address(self.host)
+        except ValueError:
+            return False
+        return True
+
+    def __str__(self) -> str:
+        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+
+
+@dataclass(frozen=True, slots=True)
+class RateLimit:
+    """A token bucket per route, shared by every caller of that route on one Envoy instance.
+
+    ``burst`` tokens at most, refilled with ``per_fill`` tokens every ``fill_seconds``.
+    """
+
+    burst: int
+    per_fill: int
+    fill_seconds: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.burst < 1 or self.per_fill < 1 or self.fill_seconds <= 0:
+            raise ValueError(f"invalid rate limit {self}")
+
+
+#: Applied to every route that has no rate limit of its own.
+DEFAULT_RATE_LIMIT = RateLimit(burst=400, per_fill=200)
+#: Unauthenticated entry points that cost a password hash or send mail: a flood shield at the edge
+#: (per-account and per-address throttling stays in the auth service).
+CREDENTIAL_RATE_LIMIT = RateLimit(burst=40, per_fill=20)
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceEntry:
+    """What the gateway needs to know about one service beyond its proto: see the module docstring."""
+
+    #: Short name: cluster ``svc-<name>``, dev-stack service name, ``--upstream <name>=...``.
+    name: str
+    descriptor: ServiceDescriptor
+    #: Module whose ``PUBLIC_METHODS`` lists the public methods (absent module or constant: none).
+    api_module: str
+    #: Unary methods that only read: retried on another replica after an upstream failure.
+    idempotent_reads: frozenset[str] = frozenset()
+    #: Rate limits by method name, overriding :data:`DEFAULT_RATE_LIMIT`.
+    rate_limits: Mapping[str, RateLimit] = field(default_factory=dict)
+
+
+def _service(module: object, name: str) -> ServiceDescriptor:
+    descriptor: ServiceDescriptor = module.DESCRIPTOR.services_by_name[name]  # type: ignore[attr-defined]
+    return descriptor
+
+
+#: Every service of the mesh, in route order.
+CATALOG: tuple[ServiceEntry, ...] = (
+    ServiceEntry(
+        name="auth",
+        descriptor=_service(auth_service_pb2, "AuthService"),
+        api_module="trademesh.services.auth.api",
+        idempotent_reads=frozenset({"GetMe", "GetJwks"}),
+        rate_limits={
+            method: CREDENTIAL_RATE_LIMIT
+            for method in ("Register", "Login", "RequestPasswordReset", "ResetPassword", "RequestEmailVerification")
+        },
+    ),
+    ServiceEntry(
+        name="trade",
+        descriptor=_service(trade_service_pb2, "TradeService"),
+        api_module="trademesh.services.trade.api",
+        idempotent_reads=frozenset({"GetTrade", "ListTrades", "ListPositions"}),
+    ),
+    ServiceEntry(
+        name="sync",
+        descriptor=_service(sync_service_pb2, "SyncService"),
+        api_module="trademesh.services.sync.api",
+        idempotent_reads=frozenset({"ListBrokerAccounts", "ListSyncLogs"}),
+    ),
+    ServiceEntry(
+        name="marketdata",
+        descriptor=_service(marketdata_service_pb2, "MarketDataService"),
+        api_module="trademesh.services.marketdata.api",
+        idempotent_reads=frozenset({"GetQuote", "GetQuotes", "GetBars"}),
+    ),
+    ServiceEntry(
+        name="analytics",
+        descriptor=_service(analytics_service_pb2, "AnalyticsService"),
+        api_module="trademesh.services.analytics.api",
+        idempotent_reads=frozenset({"GetAnalytics", "GetAnalyticsSettings"}),
+    ),
+)
+
+
+def public_methods_of(api_module: str) -> frozenset[str]:
+    """Return the service's own ``PUBLIC_METHODS``; none if the service (or the constant) does not exist yet."""
+    try:
+        module = importlib.import_module(api_module)
+    except ModuleNotFoundError as error:
+        # Only "this service is not written yet" is tolerated; a broken import elsewhere is an error.
+        if error.name is not None and api_module.startswith(error.name):
+            return frozenset()
+        raise
+    return frozenset(getattr(module, "PUBLIC_METHODS", frozenset()))
+
+
+@dataclass(frozen=True, slots=True)
+class MeshService:
+    """One service behind the gateway, with its upstream replicas."""
+
+    name: str
+    descriptor: ServiceDescriptor
+    endpoints: tuple[Endpoint, ...]
+    public_methods: frozenset[str]
+    idempotent_reads: frozenset[str]
+    rate_limits: Mapping[str, RateLimit]
+    default_rate_limit: RateLimit | None = DEFAULT_RATE_LIMIT
+    unary_timeout_seconds: float = 15.0
+
+    def __post_init__(self) -> None:
+        methods = {method.name: method for method in self.descriptor.methods}
+        for kind, names in (
+            ("public", self.public_methods),
+            ("idempotent", self.idempotent_reads),
+            ("rate-limited", self.rate_limits),
+        ):
+            unknown = sorted(set(names) - set(methods))
+            if unknown:
+                raise ValueError(f"{self.full_name}: {kind} methods {unknown} are not in the service")
+        streaming = sorted(name for name in self.idempotent_reads if methods[name].server_streaming)
+        if streaming:
+            raise ValueError(f"{self.full_name}: streaming methods {streaming} cannot be retried")
+
+    @property
+    def full_name(self) -> str:
+        """``trademesh.auth.v1.AuthService``."""
+        return self.descriptor.full_name
+
+    @property
+    def cluster(self) -> str:
+        """The Envoy cluster of this service's replicas."""
+        return f"svc-{self.name}"
+
+    @property
+    def methods(self) -> tuple[str, ...]:
+        """Method names in proto order."""
+        return tuple(method.name for method in self.descriptor.methods)
+
+    @property
+    def streaming_methods(self) -> frozenset[str]:
+        """Server-streaming methods (no route timeout, idle timeout instead), from the descriptor."""
+        return frozenset(method.name for method in self.descriptor.methods if method.server_streaming)
+
+    def path(self, method: str) -> str:
+        """The HTTP/2 path of a method: ``/<package>.<Service>/<Method>``."""
+        return f"/{self.full_name}/{method}"
+
+    def rate_limit(self, method: str) -> RateLimit | None:
+        """The bucket of a method's route."""
+        return self.rate_limits.get(method, self.default_rate_limit)
+
+
+@dataclass(frozen=True, slots=True)
+class Mesh:
+    """Everything the gateway config is generated from."""
+
+    services: tuple[MeshService, ...]
+    #: auth's plain-HTTP JWKS endpoints (``GET /.well-known/jwks.json``), for ``jwt_authn``.
+    jwks_endpoints: tuple[Endpoint, ...]
+    listen: Endpoint = Endpoint("127.0.0.1", DEFAULT_LISTEN_PORT)
+    #: Envoy's admin interface: keep it on a loopback address.
+    admin: Endpoint = Endpoint("127.0.0.1", DEFAULT_ADMIN_PORT)
+    #: Browser origins allowed to call cross-origin (the gateway's own origin needs no CORS).
+    cors_origins: tuple[str, ...] = ()
+    #: The built browser client, served at ``/`` by Envoy's file_server filter; None: no static route.
+    static_dir: Path | None = None
+    jwt_issuer: str = "trademesh-auth"
+    jwt_audience: str = "trademesh"
+    #: How long Envoy keeps fetched public keys before fetching them again.
+    jwks_cache_seconds: float = 300.0
+    #: Active gRPC health checks of every replica.
+    health_check_interval_seconds: float = 5.0
+    #: Outlier detection sweep interval and first ejection time.
+    outlier_interval_seconds: float = 5.0
+    outlier_base_ejection_seconds: float = 15.0
+    #: A server stream with no message either way for this long is closed.
+    stream_idle_timeout_seconds: float = 600.0
+    #: HTTP/2 keep-alive pings on client and upstream connections.
+    keepalive_interval_seconds: float = 30.0
+
+    def __post_init__(self) -> None:
+        names = [service.name for service in self.services]
+        if len(set(names)) != len(names):
+            raise ValueError(f"a service is listed twice: {names}")
+        if not self.jwks_endpoints:
+            raise ValueError("jwt_authn needs at least one JWKS endpoint of the auth service")
+        if not self.admin.is_ip or not ipaddress.ip_address(self.admin.host).is_loopback:
+            raise ValueError(f"the admin interface must listen on a loopback address, not {self.admin}")
+        for origin in self.cors_origins:
+            if not origin.startswith(("http://", "https://")) or origin.endswith("/"):
+                raise ValueError(f"a CORS origin is scheme://host[:port] without a path: {origin!r}")
+
+    @property
+    def listen_url(self) -> str:
+        """The URL a browser opens."""
+        host = "127.0.0.1" if self.listen.host in ("0.0.0.0", "") else self.listen.host
+        return f"http://{Endpoint(host, self.listen.port)}/"
+
+
+def build_mesh(
+    upstreams: Mapping[str, Sequence[Endpoint]],
+    jwks_endpoints: Iterable[Endpoint],
+    *,
+    catalog: Sequence[ServiceEntry] = CATALOG,
+    default_rate_limit: RateLimit | None = DEFAULT_RATE_LIMIT,
+    rate_limits: Mapping[tuple[str, str], RateLimit] | None = None,
+    unary_timeout_seconds: float = 15.0,
+    only: Collection[str] | None = None,
+    **options: Any,
+) -> Mesh:
+    """Build the mesh from the catalog, with each service's replicas from ``upstreams``.
+
+    A service without upstreams is still routed (its cluster has no endpoints, so calls end
+    UNAVAILABLE) — the ones not written or not running yet. ``rate_limits`` overrides the limit of
+    ``(service, method)``; ``only`` restricts the mesh to some services; ``options`` are
+    :class:`Mesh` fields.
+    """
+    unknown = sorted(set(upstreams) - {entry.name for entry in catalog})
+    if unknown:
+        raise ValueError(f"no such service in the mesh catalog: {unknown}")
+    overrides = dict(rate_limits or {})
+    services = tuple(
+        MeshService(
+            name=entry.name,
+            descriptor=entry.descriptor,
+            endpoints=tuple(upstreams.get(entry.name, ())),
+            public_methods=public_methods_of(entry.api_module),
+            idempotent_reads=entry.idempotent_reads,
+            rate_limits={
+                **entry.rate_limits,
+                **{method: limit for (name, method), limit in overrides.items() if name == entry.name},
+            },
+            default_rate_limit=default_rate_limit,
+            unary_timeout_seconds=unary_timeout_seconds,
+        )
+        for entry in catalog
+        if only is None or entry.name in only
+    )
+    return Mesh(services=services, jwks_endpoints=tuple(jwks_endpoints), **options)
