@@ -233,9 +233,22 @@ GATEWAY = ServiceSpec(
     port_flag=GATEWAY_PORT_FLAG,
 )
 
+
 #: The services ``make up`` starts, in start order (stopped in reverse). The gateway stays last.
+def _marketdata_env(context: StackContext) -> dict[str, str]:
+    # The simulated feed ticks at any hour in the dev stack, so the watchlist is alive after 15:30 IST too.
+    return {"TRADEMESH_SESSION_POLICY": "always_open"}
+
+
 SERVICES: tuple[ServiceSpec, ...] = (
     ServiceSpec(name="auth", module="trademesh.services.auth", default_port=50051, extra_env=_auth_env),
+    ServiceSpec(
+        name="marketdata",
+        module="trademesh.services.marketdata",
+        default_port=50054,
+        extra_env=_marketdata_env,
+        depends_on=("auth",),
+    ),
     GATEWAY,
 )
 

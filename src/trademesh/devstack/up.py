@@ -70,6 +70,11 @@ from trademesh.devstack.stack import (
 
 __all__ = ["check_health", "check_http_ready", "main", "run"]
 
+#: The demo trader `make up` creates, so the printed browser URL comes with a login that works.
+DEMO_USERNAME = "demo"
+DEMO_EMAIL = "demo@trademesh.dev"
+DEMO_PASSWORD = "Nifty-Fifty-2024"
+
 logger = logging.getLogger("trademesh.devstack.up")
 
 #: How long a service may take to report SERVING after its process started.
@@ -318,6 +323,7 @@ class Launcher:
         self._all_specs = tuple(services)
         self._specs: list[ServiceSpec] = []
         self._services: list[ServiceProcess] = []
+        self._demo_login: str | None = None
 
     # ---------------------------------------------------------------- run
 
@@ -532,6 +538,8 @@ class Launcher:
         ]
         if DEFAULT_STATIC_DIR.is_dir():
             lines.append(f"  browser: {url}")
+            if self._demo_login:
+                lines.append(self._demo_login)
         else:
             lines.append(
                 f"  browser: {url} (once the browser client is built into {_display_path(DEFAULT_STATIC_DIR)})"

@@ -1,0 +1,1 @@
+"""Market-data service: simulated or Kite ticks → Redis backplane → conflated, batched quote streams."""

@@ -1,0 +1,107 @@
+"""Market-data service bootstrap: settings → dependencies → ingest, backplane, gRPC server → serve."""
+
+from __future__ import annotations
+
+import logging
+
+from trademesh.services.core.connections import build_mongo, build_redis
+from trademesh.services.core.errors import Unavailable
+from trademesh.services.core.revocations import RevocationList
+from trademesh.services.core.server import (
+    ServiceHost,
+    ServiceRegistration,
+    build_remote_verifier,
+    run_service,
+    start_server,
+)
+from trademesh.services.core.tracing import configure_tracing
+from trademesh.services.marketdata.api import SERVICE_NAME, MarketDataServicer, add_to_server
+from trademesh.services.marketdata.backplane import QuoteCache, StreamCounter, TickHub
+from trademesh.services.marketdata.domain import Source, SymbolUniverse
+from trademesh.services.marketdata.ingest import IngestRunner, build_feed, sweep_bars
+from trademesh.services.marketdata.settings import MarketDataSettings
+from trademesh.services.marketdata.store import MongoBarStore
+from trademesh.services.marketdata.streams import StreamPolicy
+
+logger = logging.getLogger(__name__)
+
+
+async def build_marketdata_server(settings: MarketDataSettings) -> ServiceHost:
+    """Wire the market-data service and start its gRPC server (and, if enabled, the ingest)."""
+    universe = SymbolUniverse.from_csv(settings.universe_file)
+    mongo = build_mongo(settings)
+    database = mongo[settings.mongo_database]
+    redis = build_redis(settings)
+    # Pub/sub reads block for long stretches: give the hub its own client without a read timeout.
+    hub_redis = build_redis(settings.model_copy(update={"dependency_timeout_seconds": 3600.0}))
+    revocations = RevocationList(redis)
+    bars = MongoBarStore(database)
+    hub = TickHub(hub_redis, retry_seconds=settings.backplane_retry_seconds)
+    counter = StreamCounter(redis)
+    policy = StreamPolicy(
+        universe,
+        batch_interval=settings.batch_interval_seconds,
+        heartbeat=settings.heartbeat_seconds,
+        session_policy=settings.session_policy,
+        stale_after=settings.stale_after_seconds,
+        source=Source.KITE_TICKER if settings.feed == "kite" else Source.SIMULATED,
+    )
+    servicer = MarketDataServicer(
+        policy,
+        QuoteCache(redis),
+        hub,
+        counter,
+        bars,
+        max_instruments_per_stream=settings.max_instruments_per_stream,
+        max_instruments_per_request=settings.max_instruments_per_request,
+        max_streams_per_user=settings.max_streams_per_user,
+        max_streams_per_premium_user=settings.max_streams_per_premium_user,
+        default_rate=settings.default_updates_per_second,
+        max_rate=settings.max_updates_per_second,
+        retention_days=settings.bar_retention_days,
+    )
+    registration = ServiceRegistration(name=SERVICE_NAME, add_to_server=lambda server: add_to_server(servicer, server))
+    host = await start_server(settings, [registration], build_remote_verifier(settings, revocations))
+
+    async def drain_on_stop() -> None:
+        await host.stopping.wait()
+        hub.fail_all(Unavailable("the server is shutting down; reconnect", reason="SERVER_DRAINING"))
+
+    host.spawn(drain_on_stop(), "stream-drain")
+    host.spawn(revocations.run(), "revocations", revocations.close)
+    host.spawn(hub.run(), "tick-hub", hub.close)
+    await hub.wait_connected(settings.dependency_timeout_seconds)
+    host.spawn(counter.run(), "stream-leases")
+    if settings.ingest_enabled:
+        runner = IngestRunner(
+            redis,
+            universe,
+            lambda: build_feed(settings, universe),
+            bars,
+            feed_name=settings.feed,
+            lease_seconds=settings.ingest_lock_ttl_seconds,
+            bar_flush_seconds=settings.bar_flush_seconds,
+        )
+        host.spawn(runner.run(), "ingest", runner.close)
+        host.ingest = runner  # type: ignore[attr-defined]
+    host.spawn(sweep_bars(bars, settings.bar_retention_days, settings.sweep_interval_seconds), "bar-sweeper")
+    host.marketdata = servicer  # type: ignore[attr-defined]
+    host.hub = hub  # type: ignore[attr-defined]
+    host.on_stop(mongo.close)
+    host.on_stop(redis.aclose)
+    host.on_stop(hub_redis.aclose)
+    return host
+
+
+async def serve(settings: MarketDataSettings) -> None:
+    """Run the market-data service until SIGTERM/SIGINT."""
+    provider = configure_tracing(settings)
+    host = await build_marketdata_server(settings)
+    await host.serve_until_signal(settings.shutdown_grace_seconds)
+    if provider is not None:
+        provider.shutdown()
+
+
+def main() -> None:
+    """Entry point of `trademesh-marketdata` (and `python -m trademesh.services.marketdata`)."""
+    run_service(MarketDataSettings, serve)

@@ -1,0 +1,197 @@
+"""One SubscribeQuotes stream: snapshot, conflated batches, heartbeats, and its ways to end.
+
+A stream is a `TickSink` of the replica's `TickHub`: the hub calls `deliver` synchronously for each
+tick of the stream's instruments, which only stores the tick in the stream's conflation dict (the
+bounded queue: one entry per instrument) and wakes the stream if it was idle. The stream's own
+coroutine (the RPC handler) sends at most one batch per batching interval, respecting the
+per-instrument rate; while the client is slow to read, `yield` waits and ticks keep conflating.
+No task or timer exists per instrument, and a stream's work is proportional to its updates.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+
+from trademesh.services.core.errors import DomainError, Unauthenticated
+from trademesh.services.marketdata.codec import (
+    EncodedQuote,
+    batch_response,
+    heartbeat_response,
+    quote_entry,
+    quote_to_proto,
+)
+from trademesh.services.marketdata.domain import (
+    Mode,
+    SessionPolicy,
+    Source,
+    StreamConflator,
+    SymbolUniverse,
+    empty_quote,
+    is_stale,
+)
+
+SnapshotReader = Callable[[Sequence[str]], Awaitable[dict[str, EncodedQuote]]]
+
+
+class StreamPolicy:
+    """What every stream of a replica shares: timings, staleness rule, the universe."""
+
+    def __init__(
+        self,
+        universe: SymbolUniverse,
+        *,
+        batch_interval: float,
+        heartbeat: float,
+        session_policy: SessionPolicy,
+        stale_after: float,
+        source: Source,
+    ) -> None:
+        self.universe = universe
+        self.batch_interval = batch_interval
+        self.heartbeat = heartbeat
+        self.session_policy = session_policy
+        self.stale_after = stale_after
+        self.source = source
+
+
+class QuoteStream:
+    """The state of one open stream."""
+
+    def __init__(
+        self,
+        instruments: Sequence[str],
+        mode: Mode,
+        rate: int,
+        policy: StreamPolicy,
+        *,
+        expires_at: float | None = None,
+    ) -> None:
+        self.instruments = list(instruments)
+        self.mode = mode
+        self.rate = rate
+        self.conflator = StreamConflator(rate)
+        self.messages_sent = 0
+        self.updates_sent = 0
+        self._policy = policy
+        self._expires_at = expires_at
+        self._wake = asyncio.Event()
+        self._want_data = False
+        self._error: DomainError | None = None
+        self._resnapshot = False
+
+    # ---- TickSink (called by the hub, synchronously, per tick)
+
+    def deliver(self, update: EncodedQuote) -> None:
+        """Queue a tick (conflating an unsent older one of the same instrument)."""
+        if self.mode not in update.changed:
+            return
+        conflator = self.conflator
+        pending = conflator.pending
+        if update.key in pending:
+            conflator.conflated += 1
+        pending[update.key] = update
+        if self._want_data:
+            self._want_data = False
+            self._wake.set()
+
+    def resnapshot(self) -> None:
+        """Send a fresh snapshot next."""
+        self._resnapshot = True
+        self._wake.set()
+
+    def fail(self, error: DomainError) -> None:
+        """End the stream with `error` at its next step."""
+        if self._error is None:
+            self._error = error
+        self._wake.set()
+
+    # ---- the stream's own coroutine
+
+    async def _sleep(self, seconds: float, want_data: bool) -> None:
+        self._wake.clear()
+        self._want_data = want_data
+        handle = asyncio.get_running_loop().call_later(max(seconds, 0.0), self._wake.set)
+        try:
+            await self._wake.wait()
+        finally:
+            handle.cancel()
+            self._want_data = False
+
+    async def _snapshot(self, read: SnapshotReader) -> bytes:
+        quotes = await read(self.instruments)
+        now_ns = time.time_ns()
+        policy = self._policy
+        entries = []
+        pending = self.conflator.pending
+        for instrument in self.instruments:
+            quote = quotes.get(instrument)
+            if quote is None:
+                listed = policy.universe.get_by_name(instrument)
+                message = quote_to_proto(empty_quote(listed, policy.source), self.mode)
+                message.stale = is_stale(0, 0, now_ns, policy.session_policy, policy.stale_after)
+                entries.append(quote_entry(message.SerializeToString()))
+                continue
+            held = pending.get(instrument)
+            if isinstance(held, EncodedQuote) and held.sequence <= quote.sequence:
+                del pending[instrument]  # already covered by the snapshot
+            if is_stale(quote.sequence, quote.receive_time_ns, now_ns, policy.session_policy, policy.stale_after):
+                entries.append(quote.with_stale(self.mode))
+            else:
+                entries.append(quote.entry(self.mode))
+        self.messages_sent += 1
+        return batch_response(
+            entries, snapshot=True, server_time_ns=now_ns, conflated=self.conflator.conflated, rate=self.rate
+        )
+
+    async def messages(self, read: SnapshotReader) -> AsyncIterator[bytes]:
+        """Yield the stream's serialised responses until it fails (raises) or the caller stops."""
+        loop = asyncio.get_running_loop()
+        policy = self._policy
+        yield await self._snapshot(read)
+        last_sent = last_batch = loop.time()
+        while True:
+            if self._error is not None:
+                raise self._error
+            if self._expires_at is not None and time.time() >= self._expires_at:
+                raise Unauthenticated("the access token of this stream expired", reason="TOKEN_EXPIRED")
+            if self._resnapshot:
+                self._resnapshot = False
+                yield await self._snapshot(read)
+                last_sent = last_batch = loop.time()
+                continue
+            now = loop.time()
+            conflator = self.conflator
+            if conflator.pending:
+                due = last_batch + policy.batch_interval
+                if now >= due:
+                    ready, retry_at = conflator.take(now)
+                    if ready:
+                        mode = self.mode
+                        self.messages_sent += 1
+                        self.updates_sent += len(ready)
+                        yield batch_response(
+                            [update.entry(mode) for update in ready],  # type: ignore[attr-defined]
+                            snapshot=False,
+                            server_time_ns=time.time_ns(),
+                            conflated=conflator.conflated,
+                            rate=self.rate,
+                        )
+                        last_sent = last_batch = loop.time()
+                        continue
+                    due = retry_at if retry_at is not None else now + policy.batch_interval
+                await self._sleep(self._bounded(due - now), want_data=False)
+            else:
+                heartbeat_at = last_sent + policy.heartbeat
+                if now >= heartbeat_at:
+                    self.messages_sent += 1
+                    yield heartbeat_response(time.time_ns(), conflator.conflated)
+                    last_sent = loop.time()
+                    continue
+                await self._sleep(self._bounded(heartbeat_at - now), want_data=True)
+
+    def _bounded(self, timeout: float) -> float:
+        if self._expires_at is None:
+            return timeout
+        return min(timeout, self._expires_at - time.time() + 0.001)

@@ -1,0 +1,179 @@
+"""Pure market-data rules: simulator, normalisation, sessions, conflation, bars."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+
+from trademesh.services.core.errors import InvalidArgument
+from trademesh.services.marketdata.domain import (
+    IST,
+    MINUTE_NANOS,
+    BarAggregator,
+    InstrumentKey,
+    Normaliser,
+    RawTick,
+    RequestedInstrument,
+    SessionPolicy,
+    SimulatedMarket,
+    SimulationParameters,
+    Source,
+    StreamConflator,
+    SymbolUniverse,
+    rupees_to_micros,
+    session_open,
+    validate_instruments,
+)
+from trademesh.services.marketdata.settings import DEFAULT_UNIVERSE
+
+NOW = 1_764_000_000_000_000_000
+
+
+@pytest.fixture
+def universe() -> SymbolUniverse:
+    return SymbolUniverse.from_csv(DEFAULT_UNIVERSE)
+
+
+def test_default_universe_is_liquid_nse_with_tokens_and_closes(universe: SymbolUniverse) -> None:
+    assert len(universe) >= 50
+    infy = universe.get(InstrumentKey.parse("NSE:INFY"))
+    assert infy is not None
+    assert infy.token == 408065
+    assert infy.tick_micros == 50_000
+    assert universe.by_token(738561) is not None
+    assert all(item.previous_close_micros % item.tick_micros == 0 for item in universe)
+
+
+def test_simulator_is_deterministic_and_on_the_tick(universe: SymbolUniverse) -> None:
+    first = SimulatedMarket(universe, SimulationParameters(seed=7))
+    second = SimulatedMarket(universe, SimulationParameters(seed=7))
+    other = SimulatedMarket(universe, SimulationParameters(seed=8))
+    a = [first.next_tick(NOW) for _ in range(2000)]
+    b = [second.next_tick(NOW) for _ in range(2000)]
+    c = [other.next_tick(NOW) for _ in range(50)]
+    assert [(t.key, t.last_price_micros, t.volume) for t in a] == [(t.key, t.last_price_micros, t.volume) for t in b]
+    assert [(t.key, t.last_price_micros) for t in a[:50]] != [(t.key, t.last_price_micros) for t in c]
+    for tick in a:
+        tick_size = universe.get(tick.key).tick_micros  # type: ignore[arg-type,union-attr]
+        assert tick.last_price_micros % tick_size == 0
+        assert tick.bids[0].price_micros < tick.last_price_micros < tick.asks[0].price_micros
+        assert tick.low_micros <= tick.last_price_micros <= tick.high_micros
+        assert len(tick.bids) == len(tick.asks) == 5
+
+
+def test_simulated_rate_and_burstiness_keep_the_mean(universe: SymbolUniverse) -> None:
+    steady = SimulatedMarket(universe, SimulationParameters(ticks_per_second=2000, burstiness=0))
+    bursty = SimulatedMarket(universe, SimulationParameters(ticks_per_second=2000, burstiness=1.0))
+    steady_counts = [steady.ticks_due(0.01) for _ in range(3000)]
+    bursty_counts = [bursty.ticks_due(0.01) for _ in range(3000)]
+    assert sum(steady_counts) / 30 == pytest.approx(2000, rel=0.05)
+    assert sum(bursty_counts) / 30 == pytest.approx(2000, rel=0.25)
+    spread = max(bursty_counts) - min(bursty_counts)
+    assert spread > max(steady_counts) - min(steady_counts)
+
+
+def test_session_hours_in_ist_with_overrides() -> None:
+    def at(text: str) -> int:
+        return int(datetime.fromisoformat(text).replace(tzinfo=IST).timestamp()) * 1_000_000_000
+
+    assert session_open(at("2026-11-25T09:15:00"), SessionPolicy.EXCHANGE)  # a Wednesday
+    assert not session_open(at("2026-11-25T09:14:59"), SessionPolicy.EXCHANGE)
+    assert not session_open(at("2026-11-25T15:30:00"), SessionPolicy.EXCHANGE)
+    assert not session_open(at("2026-11-28T11:00:00"), SessionPolicy.EXCHANGE)  # Saturday
+    assert session_open(at("2026-11-28T11:00:00"), SessionPolicy.ALWAYS_OPEN)
+    assert not session_open(at("2026-11-25T11:00:00"), SessionPolicy.ALWAYS_CLOSED)
+
+
+def test_normaliser_sequences_and_drops_bad_ticks(universe: SymbolUniverse) -> None:
+    normaliser = Normaliser(universe, Source.KITE_TICKER)
+    normaliser.seed_sequences({InstrumentKey.parse("NSE:INFY"): 41})
+    good = normaliser.normalise(RawTick(token=408065, last_price_micros=1_573_700_000), NOW)
+    assert good is not None
+    assert good.sequence == 42
+    assert good.close_micros == rupees_to_micros("1573.70")  # previous close from the universe
+    assert normaliser.normalise(RawTick(token=1, last_price_micros=10), NOW) is None  # unknown token
+    assert normaliser.normalise(RawTick(token=408065, last_price_micros=-5), NOW) is None  # negative price
+    assert normaliser.normalise(RawTick(token=408065, last_price_micros=5, volume=-1), NOW) is None
+    assert normaliser.bad_ticks == 3
+    assert rupees_to_micros("-0.05") == -50_000
+
+
+def test_instrument_validation_collapses_duplicates_and_reports_every_problem() -> None:
+    keys = validate_instruments(
+        [RequestedInstrument("NSE", "INFY"), RequestedInstrument("NSE", "INFY"), RequestedInstrument("BSE", "M&M")],
+        field_name="instruments",
+        limit=2,
+    )
+    assert [str(k) for k in keys] == ["NSE:INFY", "BSE:M&M"]
+    with pytest.raises(InvalidArgument) as error:
+        validate_instruments(
+            [RequestedInstrument("", "infy"), RequestedInstrument("NSE", "")], field_name="instruments", limit=5
+        )
+    assert error.value.reason == "INVALID_INSTRUMENT"
+    assert {v.field for v in error.value.violations} == {
+        "instruments[0].symbol",
+        "instruments[0].exchange",
+        "instruments[1].symbol",
+    }
+    with pytest.raises(InvalidArgument) as too_many:
+        validate_instruments([RequestedInstrument("NSE", f"S{i}") for i in range(3)], field_name="x", limit=2)
+    assert too_many.value.metadata == {"limit": "2", "requested": "3"}
+
+
+def test_conflator_keeps_the_newest_counts_and_caps_the_rate() -> None:
+    conflator = StreamConflator(rate=2)
+    for value in range(5):
+        conflator.offer("A", value)
+    conflator.offer("B", "b")
+    assert conflator.conflated == 4
+    ready, retry = conflator.take(100.0)
+    assert ready == [4, "b"]
+    assert retry is None
+    conflator.offer("A", 5)
+    assert conflator.take(100.1) == ([5], None)
+    conflator.offer("A", 6)
+    ready, retry = conflator.take(100.2)  # a third send of A within one second must wait
+    assert ready == []
+    assert retry == pytest.approx(101.0)
+    assert conflator.take(101.0) == ([6], None)
+
+
+def test_bars_aggregate_per_minute_with_volume_increase(universe: SymbolUniverse) -> None:
+    normaliser = Normaliser(universe, Source.SIMULATED)
+    bars = BarAggregator()
+    start = NOW - NOW % MINUTE_NANOS
+    completed = []
+    for offset, price, volume in [(1, 100, 1000), (20, 105, 1010), (50, 95, 1030), (61, 99, 1040)]:
+        tick = RawTick(
+            token=408065,
+            last_price_micros=price * 1_000_000,
+            volume=volume,
+            exchange_time_ns=start + offset * 1_000_000_000,
+        )
+        quote = normaliser.normalise(tick, 0)
+        assert quote is not None
+        completed += bars.add(quote)
+    assert len(completed) == 1
+    bar = completed[0]
+    assert (bar.start_ns, bar.open_micros, bar.high_micros, bar.low_micros, bar.close_micros) == (
+        start,
+        100_000_000,
+        105_000_000,
+        95_000_000,
+        95_000_000,
+    )
+    assert bar.volume == 30  # the first tick only sets the day's baseline
+    assert bar.complete
+    running = bars.open_bars()
+    assert [(b.start_ns, b.volume, b.complete) for b in running] == [(start + MINUTE_NANOS, 10, False)]
+    assert bars.flush_due(start + 2 * MINUTE_NANOS)[0].complete
+
+
+def test_universe_csv_round_trip(tmp_path: Path) -> None:
+    path = tmp_path / "u.csv"
+    path.write_text("# comment\nexchange,symbol,instrument_token,tick_size,previous_close\nNSE,ABC,0,0.05,10.10\n")
+    universe = SymbolUniverse.from_csv(path)
+    assert universe.get(InstrumentKey.parse("NSE:ABC")).previous_close_micros == 10_100_000  # type: ignore[union-attr]
+    assert universe.tokens == []
