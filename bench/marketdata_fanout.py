@@ -165,7 +165,9 @@ async def grpc_client(args: argparse.Namespace) -> None:
     async def one(stream: int) -> None:
         tokens = stream_symbols(stream, args.symbols, args.per_stream)
         request = marketdata_service_pb2.SubscribeQuotesRequest(
-            instruments=[instrument_pb2.Instrument(symbol=f"SIM{t:04d}", exchange=1) for t in tokens],
+            instruments=[
+                instrument_pb2.Instrument(symbol=f"SIM{t:04d}", exchange=instrument_pb2.EXCHANGE_NSE) for t in tokens
+            ],
             max_updates_per_second=args.rate,
         )
         channel = channels[stream % len(channels)]
@@ -313,7 +315,7 @@ async def bare_server(args: argparse.Namespace) -> None:
 
 async def socketio_server(args: argparse.Namespace) -> None:
     """The seed's design: rooms per symbol, a 200 ms per-symbol throttle, the Redis manager."""
-    import socketio
+    import socketio  # type: ignore[import-untyped]
     from aiohttp import web
 
     from trademesh.services.marketdata.domain import (
@@ -574,7 +576,7 @@ async def orchestrate(args: argparse.Namespace) -> None:
         from grpc import aio
 
         async with aio.insecure_channel(f"{HOST}:{auth.port}") as channel:
-            response = await auth_service_pb2_grpc.AuthServiceStub(channel).Register(  # type: ignore[attr-defined]
+            response = await auth_service_pb2_grpc.AuthServiceStub(channel).Register(
                 auth_service_pb2.RegisterRequest(
                     email="trader@example.com", username="fanout_trader", password="Correct-Horse-42"
                 )
