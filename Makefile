@@ -5,15 +5,19 @@ PY := $(VENV)/bin/python
 BIN := $(VENV)/bin
 GENERATED := clients/python/src clients/typescript/src clients/go/gen
 
-.PHONY: setup up test check lint typecheck proto-lint proto-breaking generate generate-check sdk-check pytest bench clean
+.PHONY: setup up test check lint typecheck proto-lint proto-breaking generate generate-check sdk-check pytest bench k8s-check k8s-render web clean
 
 ## setup: install what is missing (virtualenv, Python packages, redis-server, FerretDB)
 setup:
 	@bash scripts/setup.sh
 
-## up: start Redis, the database and every service; Ctrl-C stops them all
-up: setup
+## up: start Redis, the database, every service, Envoy and the browser client; Ctrl-C stops them all
+up: setup web
 	@$(PY) -m trademesh.devstack.up
+
+## web: build the browser client into clients/web/dist (served by the gateway at /)
+web:
+	cd clients/web && npm run --silent build
 
 ## test: every check and the whole test suite against real servers
 test: setup check pytest
@@ -56,6 +60,15 @@ sdk-check:
 
 pytest:
 	$(BIN)/pytest
+
+## k8s-check: lint, render and validate the Helm chart and k8s/ offline (also part of pytest)
+k8s-check:
+	bash scripts/install-k8s-tools.sh
+	$(BIN)/pytest tests/k8s -q
+
+## k8s-render: regenerate helm/trademesh/files/envoy.yaml and k8s/trademesh.yaml from the chart
+k8s-render:
+	bash scripts/render-k8s.sh
 
 ## bench: the benchmarks (not part of `make test`)
 bench: setup

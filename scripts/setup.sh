@@ -30,3 +30,4 @@ fi
 bash scripts/install-redis.sh
 bash scripts/install-ferretdb.sh
 bash scripts/install-codegen.sh
+bash scripts/install-browser.sh

@@ -1,0 +1,65 @@
+// The shell: the session decides between the login screen and the dashboard; the dashboard's screens
+// are hash routes (#/trades, …) so Envoy's static file server needs no SPA fallback.
+import type { JSX } from "preact";
+import { useEffect, useState } from "preact/hooks";
+import { logout, sessions, type Session } from "./api";
+import { AnalyticsScreen } from "./analytics";
+import { AuthScreen } from "./auth";
+import { PositionsScreen } from "./positions";
+import { TradesScreen } from "./trades";
+import { WatchlistScreen } from "./watchlist";
+
+const ROUTES = {
+  trades: { label: "Trades", screen: TradesScreen },
+  positions: { label: "Positions", screen: PositionsScreen },
+  watchlist: { label: "Watchlist", screen: WatchlistScreen },
+  analytics: { label: "Analytics", screen: AnalyticsScreen },
+} as const;
+type Route = keyof typeof ROUTES;
+
+function currentRoute(): Route {
+  const name = location.hash.replace(/^#\/?/, "");
+  return name in ROUTES ? (name as Route) : "trades";
+}
+
+export function App(): JSX.Element {
+  const [session, setSession] = useState<Session | null>(sessions.session);
+  const [route, setRoute] = useState<Route>(currentRoute());
+
+  useEffect(() => sessions.subscribe(setSession), []);
+  useEffect(() => {
+    const onHash = (): void => setRoute(currentRoute());
+    window.addEventListener("hashchange", onHash);
+    return () => window.removeEventListener("hashchange", onHash);
+  }, []);
+  useEffect(() => {
+    document.title = session ? `${ROUTES[route].label} · trademesh` : "Log in · trademesh";
+  }, [session, route]);
+
+  if (!session) return <AuthScreen />;
+  const Screen = ROUTES[route].screen;
+  return (
+    <div class="shell">
+      <a href="#main" class="skip">Skip to content</a>
+      <header class="topbar">
+        <span class="brand">trademesh</span>
+        <nav aria-label="Screens">
+          {(Object.keys(ROUTES) as Route[]).map((name) => (
+            <a key={name} href={`#/${name}`} aria-current={route === name ? "page" : undefined} class={route === name ? "active" : ""}>
+              {ROUTES[name].label}
+            </a>
+          ))}
+        </nav>
+        <span class="user" data-testid="current-user">
+          {session.user.username}
+        </span>
+        <button type="button" class="link" onClick={() => void logout()} data-testid="logout">
+          Log out
+        </button>
+      </header>
+      <main id="main" tabIndex={-1}>
+        <Screen key={route} />
+      </main>
+    </div>
+  );
+}
