@@ -262,7 +262,13 @@ async def test_killing_a_replica_fails_its_clients_and_the_other_serves(
     await survivor.wait_serving()
     user = await new_user()
     call = channels(doomed).SubscribeQuotes(subscribe_request("INFY", "TCS"), metadata=user.metadata)
-    await _collect(call, 0.5)
+    # Wait until both symbols have ticked at least once, so the survivor's snapshot has real quotes.
+    ticked: set[str] = set()
+    deadline = time.monotonic() + 20
+    while ticked != {"INFY", "TCS"}:
+        assert time.monotonic() < deadline, f"only {ticked} ticked"
+        message = await asyncio.wait_for(call.read(), 5)
+        ticked |= {q.instrument.symbol for q in message.batch.quotes if q.sequence > 0}
     doomed.kill()
     started = time.monotonic()
 

@@ -242,6 +242,7 @@ def _marketdata_env(context: StackContext) -> dict[str, str]:
 
 SERVICES: tuple[ServiceSpec, ...] = (
     ServiceSpec(name="auth", module="trademesh.services.auth", default_port=50051, extra_env=_auth_env),
+    ServiceSpec(name="trade", module="trademesh.services.trade", default_port=50052, depends_on=("auth",)),
     ServiceSpec(
         name="marketdata",
         module="trademesh.services.marketdata",

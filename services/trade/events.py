@@ -1,0 +1,256 @@
+"""Trade events: the outbox relay (MongoDB → Redis streams) and the per-user feed WatchTrades reads.
+
+Every trade write stores its event inside the trade document (`outbox`). After the write, the
+request publishes the document's pending events and removes them; the background relay publishes
+whatever a crash or a Redis outage left behind. Publishing is one Lua script per event that XADDs
+to the shared `trade-events` stream (consumer groups) and the user's own stream (WatchTrades replay),
+but only if the trade's last published version is lower — so a re-publish after a crash is a no-op
+and a trade's events always enter the streams in version order (docs/decisions/0010).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from trademesh.services.trade.mapping import event_to_proto
+from trademesh.services.trade.model import EventType, Trade, TradeEvent, new_event
+from trademesh.services.trade.store import MongoTradeStore, pending_events
+
+logger = logging.getLogger(__name__)
+
+STREAM = "trade-events"
+RETENTION = timedelta(days=7)
+PUBLISH_BATCH = 500
+
+# KEYS: shared stream, user stream, per-trade "last published version" marker.
+# ARGV: version, event_id, user_id, trade_id, type, payload, min id kept, marker ttl seconds.
+_PUBLISH = """
+local last = tonumber(redis.call('GET', KEYS[3]) or '0')
+if tonumber(ARGV[1]) <= last then return false end
+local entry = redis.call('XADD', KEYS[2], 'MINID', '~', ARGV[7], '*',
+  'event_id', ARGV[2], 'type', ARGV[5], 'version', ARGV[1], 'trade_id', ARGV[4], 'payload', ARGV[6])
+redis.call('XADD', KEYS[1], 'MINID', '~', ARGV[7], '*',
+  'event_id', ARGV[2], 'user_id', ARGV[3], 'trade_id', ARGV[4], 'type', ARGV[5], 'version', ARGV[1],
+  'user_entry', entry, 'payload', ARGV[6])
+redis.call('SET', KEYS[3], ARGV[1], 'EX', ARGV[8])
+return entry
+"""
+
+
+def user_stream(user_id: str) -> str:
+    """Return the Redis key of one user's event stream."""
+    return f"{STREAM}:user:{user_id}"
+
+
+def entry_sequence(entry_id: str) -> int:
+    """Turn a stream entry id ("<ms>-<n>") into the event's int64 sequence (monotonic per stream)."""
+    millis, _, counter = entry_id.partition("-")
+    return int(millis) * 1_000_000 + int(counter or 0)
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+class RedisEventPublisher:
+    """Publish change events to the shared and per-user streams, idempotently and in version order."""
+
+    def __init__(self, redis: Redis, *, stream: str = STREAM, retention: timedelta = RETENTION) -> None:
+        self._redis = redis
+        self._stream = stream
+        self._retention = retention
+        self._script = redis.register_script(_PUBLISH)
+
+    async def publish(self, events: Sequence[TradeEvent]) -> int:
+        """Publish events (callers pass each trade's events in version order); return how many were new."""
+        published = 0
+        min_id = f"{int((time.time() - self._retention.total_seconds()) * 1000)}-0"
+        ttl = str(int(self._retention.total_seconds()) + 86400)
+        for start in range(0, len(events), PUBLISH_BATCH):
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for event in events[start : start + PUBLISH_BATCH]:
+                    trade = event.trade
+                    await self._script(
+                        keys=[self._stream, user_stream(trade.user_id), f"{self._stream}:published:{trade.id}"],
+                        args=[
+                            trade.version,
+                            event.event_id,
+                            trade.user_id,
+                            trade.id,
+                            EventType(event.type).value,
+                            event_to_proto(event).SerializeToString(),
+                            min_id,
+                            ttl,
+                        ],
+                        client=pipe,
+                    )
+                results = await pipe.execute()
+            published += sum(1 for result in results if result)
+        return published
+
+
+class OutboxRelay:
+    """The EventSink: publish the pending events of written trades now, and sweep leftovers later."""
+
+    def __init__(
+        self,
+        store: MongoTradeStore,
+        publisher: RedisEventPublisher,
+        *,
+        scan_interval: float,
+        grace: timedelta = timedelta(seconds=60),
+    ) -> None:
+        self._store = store
+        self._grace = grace
+        self._publisher = publisher
+        self._scan_interval = scan_interval
+        self._wake = asyncio.Event()
+        self._closed = False
+
+    async def committed(self, trades: Sequence[Trade]) -> None:
+        """Publish and clear the pending events of these trades; on failure leave them to the sweep."""
+        try:
+            for trade in trades:
+                document = await self._store.pending_of(trade.id)
+                if document is not None:
+                    await self._flush(document)
+        except Exception:
+            logger.warning("publishing trade events failed; the relay will retry", exc_info=True)
+            self._wake.set()
+
+    async def committed_import(self, record_id: str, trades: Sequence[Trade]) -> None:
+        """Publish the CREATED events of an import's trades, then mark the import record published.
+
+        A trade already changed again (version > 1) is skipped: its own later events carry it, and
+        the CREATED state it had is no longer known (see docs/decisions/0010).
+        """
+        try:
+            created = [trade for trade in trades if trade.version == 1]
+            await self._publisher.publish([new_event(EventType.CREATED, t, t.create_time) for t in created])
+            await self._store.import_published(record_id)
+        except Exception:
+            logger.warning("publishing import events failed; the relay will retry", exc_info=True)
+            self._wake.set()
+
+    async def _flush(self, document: dict[str, Any]) -> None:
+        events = pending_events(document)
+        if not events and not document.get("purging"):
+            return
+        if events:
+            await self._publisher.publish(events)
+        await self._store.clear_events(str(document["_id"]), [event.trade.version for event in events])
+
+    async def sweep(self, grace: timedelta | None = None) -> int:
+        """Publish events still pending in the database (written more than `grace` ago, if given).
+
+        Returns how many documents were flushed.
+        """
+        flushed = 0
+        after = ""
+        written_before = datetime.now(UTC) - grace if grace is not None else None
+        for record in await self._store.imports_with_pending_events(written_before):
+            trades = await self._store.import_trades(str(record["user_id"]), str(record["import_id"]))
+            await self.committed_import(str(record["_id"]), trades)
+            flushed += len(trades)
+        while True:
+            documents = await self._store.pending_documents(500, after, written_before)
+            for document in documents:
+                await self._flush(document)
+            flushed += len(documents)
+            if len(documents) < 500:
+                return flushed
+            after = str(documents[-1]["_id"])
+
+    def close(self) -> None:
+        """Ask `run` to return."""
+        self._closed = True
+        self._wake.set()
+
+    async def run(self) -> None:
+        """Sweep at start (recovering events a crash left behind), then periodically and when woken."""
+        first = True
+        while not self._closed:
+            try:
+                # At start-up everything pending is a leftover (a crash); later sweeps leave recent
+                # writes to the requests that made them.
+                flushed = await self.sweep(None if first else self._grace)
+                first = False
+                if flushed:
+                    logger.info("relay published pending events of %d trades", flushed)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.warning("outbox relay sweep failed; retrying", exc_info=True)
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=self._scan_interval)
+
+
+class RedisTradeFeed:
+    """Read one user's event stream (for WatchTrades)."""
+
+    def __init__(self, redis: Redis, *, block_seconds: float) -> None:
+        self._redis = redis
+        self._block_ms = max(1, int(block_seconds * 1000))
+
+    async def last_entry(self, user_id: str) -> str:
+        """Return the id of the user's newest event ("0-0" when none)."""
+        entries: Any = await self._redis.xrevrange(user_stream(user_id), count=1)
+        return _text(entries[0][0]) if entries else "0-0"
+
+    async def read_after(self, user_id: str, entry_id: str, count: int = 200) -> list[tuple[str, bytes]]:
+        """Return up to `count` events after `entry_id`, waiting briefly for new ones."""
+        response: Any = await self._redis.xread({user_stream(user_id): entry_id}, count=count, block=self._block_ms)
+        items: list[tuple[str, bytes]] = []
+        for _, entries in response or ():
+            for entry, values in entries:
+                payload = values.get(b"payload", b"")
+                items.append((_text(entry), payload if isinstance(payload, bytes) else bytes(payload)))
+        return items
+
+
+class FaultInjectingSink:
+    """Test-only EventSink wrapper: end the process right after the database write, before publishing."""
+
+    def __init__(self, inner: OutboxRelay) -> None:
+        self._inner = inner
+
+    async def committed(self, trades: Sequence[Trade]) -> None:
+        logger.error("TRADEMESH_FAULT_EXIT_AFTER_WRITE: exiting after the write, before publishing")
+        os._exit(86)
+
+    async def committed_import(self, record_id: str, trades: Sequence[Trade]) -> None:
+        await self.committed(trades)
+
+
+class RedisRateLimiter:
+    """Fixed-window counters in Redis."""
+
+    def __init__(self, redis: Redis) -> None:
+        self._redis = redis
+
+    async def hit(self, key: str, limit: int, window: timedelta) -> float | None:
+        """Count one call; return seconds until the window resets when over `limit`."""
+        bucket = int(time.time() // window.total_seconds())
+        name = f"trade:ratelimit:{key}:{bucket}"
+        try:
+            async with self._redis.pipeline(transaction=True) as pipe:
+                pipe.incr(name)
+                pipe.expire(name, int(window.total_seconds()) + 1)
+                count, _ = await pipe.execute()
+        except RedisError:
+            logger.warning("rate limiter unavailable; allowing the call", exc_info=True)
+            return None
+        if int(count) > limit:
+            return (bucket + 1) * window.total_seconds() - time.time()
+        return None

@@ -1,0 +1,117 @@
+"""Trade service bootstrap: settings → dependencies → gRPC server → serve."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import replace
+
+from trademesh.services.core.connections import build_mongo, build_redis
+from trademesh.services.core.revocations import RevocationList
+from trademesh.services.core.server import (
+    ServiceHost,
+    ServiceRegistration,
+    build_remote_verifier,
+    run_service,
+    start_server,
+)
+from trademesh.services.core.tracing import configure_tracing
+from trademesh.services.trade.api import TradeServicer
+from trademesh.services.trade.domain import Codec, EventSink, TradeService
+from trademesh.services.trade.events import (
+    FaultInjectingSink,
+    OutboxRelay,
+    RedisEventPublisher,
+    RedisRateLimiter,
+    RedisTradeFeed,
+)
+from trademesh.services.trade.model import EventType, new_event, now_millis
+from trademesh.services.trade.settings import TradeSettings
+from trademesh.services.trade.store import MongoTradeStore, ensure_indexes
+from trademesh.services.trade.watch import TradeWatcher
+from trademesh.trade.v1 import trade_service_pb2, trade_service_pb2_grpc
+
+logger = logging.getLogger(__name__)
+
+SERVICE_NAME = trade_service_pb2.DESCRIPTOR.services_by_name["TradeService"].full_name
+
+
+async def purge_expired(store: MongoTradeStore, relay: OutboxRelay) -> int:
+    """Erase DELETED trades past their purge time, each after its PURGED event is recorded."""
+    now = now_millis()
+    purged = 0
+    for trade in await store.expired_deleted(now, 1000):
+        final = replace(trade, version=trade.version + 1, update_time=now)
+        if await store.mark_purging(final, new_event(EventType.PURGED, final, now)):
+            await relay.committed([final])
+            purged += 1
+    return purged
+
+
+async def _purge_loop(store: MongoTradeStore, relay: OutboxRelay, interval: float) -> None:
+    while True:
+        try:
+            purged = await purge_expired(store, relay)
+            if purged:
+                logger.info("purged %d deleted trades past their retention", purged)
+        except Exception:
+            logger.warning("purging deleted trades failed", exc_info=True)
+        await asyncio.sleep(interval)
+
+
+async def build_trade_server(settings: TradeSettings) -> ServiceHost:
+    """Wire the trade service and start its gRPC server."""
+    mongo = build_mongo(settings)
+    database = mongo[settings.mongo_database]
+    await ensure_indexes(database)
+    redis = build_redis(settings)
+    revocations = RevocationList(redis)
+    store = MongoTradeStore(database, bulk_timeout_seconds=settings.query_timeout_seconds)
+    relay = OutboxRelay(store, RedisEventPublisher(redis), scan_interval=settings.relay_scan_interval_seconds)
+    sink: EventSink = FaultInjectingSink(relay) if settings.fault_exit_after_write else relay
+    if settings.fault_exit_after_write:
+        logger.warning("TRADEMESH_FAULT_EXIT_AFTER_WRITE is set: this process exits after its first write (tests)")
+    codec = Codec(settings.token_secret.encode())
+    service = TradeService(
+        store=store,
+        events=sink,
+        limiter=RedisRateLimiter(redis),
+        codec=codec,
+        import_limit_per_minute=settings.import_limit_per_minute,
+    )
+    watcher = TradeWatcher(
+        store,
+        RedisTradeFeed(redis, block_seconds=min(1.0, settings.dependency_timeout_seconds / 2)),
+        codec,
+        max_per_user=settings.max_watches_per_user,
+        max_lifetime=settings.watch_max_lifetime_seconds,
+    )
+    servicer = TradeServicer(service, watcher)
+    registration = ServiceRegistration(
+        name=SERVICE_NAME,
+        add_to_server=lambda server: trade_service_pb2_grpc.add_TradeServiceServicer_to_server(servicer, server),
+    )
+    verifier = build_remote_verifier(settings, revocations)
+    host = await start_server(settings, [registration], verifier)
+    # Streams watch the host's shutdown signal to end cleanly.
+    watcher.stopping = host.stopping
+    host.spawn(revocations.run(), "revocations", revocations.close)
+    host.spawn(relay.run(), "outbox-relay", relay.close)
+    host.spawn(_purge_loop(store, relay, settings.purge_interval_seconds), "trade-purger")
+    host.on_stop(mongo.close)
+    host.on_stop(redis.aclose)
+    return host
+
+
+async def serve(settings: TradeSettings) -> None:
+    """Run the trade service until SIGTERM/SIGINT."""
+    provider = configure_tracing(settings)
+    host = await build_trade_server(settings)
+    await host.serve_until_signal(settings.shutdown_grace_seconds)
+    if provider is not None:
+        provider.shutdown()
+
+
+def main() -> None:
+    """Entry point of `trademesh-trade` (and `python -m trademesh.services.trade`)."""
+    run_service(TradeSettings, serve)

@@ -1,0 +1,44 @@
+"""Settings of the trade service (environment variables `TRADEMESH_*`, see CoreSettings)."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from trademesh.services.core.settings import CoreSettings
+
+
+class TradeSettings(CoreSettings):
+    """Trade-specific settings: tokens, event relay, limits and test-only fault injection."""
+
+    service_name: str = "trade"
+    grpc_port: int = Field(50052, ge=0, le=65535, description="gRPC port; 0 picks a free port (tests).")
+    token_secret: str = Field(
+        "trademesh-dev-token-secret",
+        min_length=16,
+        description=(
+            "HMAC key signing page tokens and WatchTrades resume tokens. Every replica must share it; "
+            "set a random value of at least 32 characters in production."
+        ),
+    )
+    relay_scan_interval_seconds: float = Field(
+        30.0, gt=0, description="How often the outbox relay looks for events a crash or outage left unpublished."
+    )
+    purge_interval_seconds: float = Field(3600.0, gt=0, description="How often deleted trades past 30 days are purged.")
+    query_timeout_seconds: float = Field(
+        120.0,
+        gt=0,
+        description=(
+            "Time limit of queries that read many trades (lists, positions, imports, relay sweeps); "
+            "single-trade operations keep TRADEMESH_DEPENDENCY_TIMEOUT_SECONDS."
+        ),
+    )
+    import_limit_per_minute: int = Field(10, ge=1, description="ImportTrades calls allowed per user per minute.")
+    max_watches_per_user: int = Field(10, ge=1, description="Concurrent WatchTrades streams per user per replica.")
+    watch_max_lifetime_seconds: float = Field(3600.0, gt=0, description="A WatchTrades stream ends (OK) after this.")
+    fault_exit_after_write: bool = Field(
+        False,
+        description=(
+            "TEST ONLY: exit the process right after a trade write is stored and before its event is "
+            "published (proves the outbox survives a crash). Never set in a real deployment."
+        ),
+    )

@@ -1,0 +1,590 @@
+"""MongoDB adapter of the trade store: trades (with their pending events) and import records.
+
+Each trade is one document `_id = trade id`. A write stores the trade *and* its change event (in the
+`outbox` array) in one single-document operation, which MongoDB and FerretDB apply atomically, so
+an event can never be lost between the write and the publish (docs/decisions/0010).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Sequence
+from datetime import date, datetime, timedelta
+from typing import Any
+
+import pymongo
+from pymongo import ASCENDING, DESCENDING, ReturnDocument, UpdateOne
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import BulkWriteError, DuplicateKeyError, OperationFailure
+
+from trademesh.lots import Side
+from trademesh.services.trade.domain import BrokerKeyTaken, BulkInsertOutcome, IdTaken, ListCursor
+from trademesh.services.trade.model import (
+    IST,
+    Broker,
+    Category,
+    ContractType,
+    Derivative,
+    EventType,
+    Exchange,
+    FeeBreakdown,
+    ImportResult,
+    ImportRowError,
+    Segment,
+    Source,
+    Status,
+    Trade,
+    TradeEvent,
+    TradeFields,
+    TradeFilter,
+)
+
+Document = dict[str, Any]
+INSERT_CHUNK = 1000
+BULK_DAYS = 20
+# Documents holding unpublished events (a scan on FerretDB; the relay runs it rarely).
+PENDING: dict[str, Any] = {"outbox": {"$exists": True, "$ne": {}}}
+
+
+async def ensure_indexes(database: AsyncDatabase[Document]) -> None:
+    """Create the trade collections' indexes (idempotent; run at start-up).
+
+    On MongoDB they serve the queries below; on FerretDB they only enforce uniqueness (reads scan).
+    """
+    trades = database.trades
+    await trades.create_index([("broker_key", ASCENDING)], unique=True, sparse=True, name="trades_broker_key_unique")
+    await trades.create_index(
+        [("user_id", ASCENDING), ("trade_time", DESCENDING), ("_id", DESCENDING)], name="trades_user_time"
+    )
+    await trades.create_index(
+        [("user_id", ASCENDING), ("exchange", ASCENDING), ("symbol", ASCENDING), ("trading_day", ASCENDING)],
+        name="trades_user_instrument_day",
+    )
+    await trades.create_index([("user_id", ASCENDING), ("import_id", ASCENDING)], name="trades_user_import")
+    await trades.create_index([("user_id", ASCENDING), ("tag_keys", ASCENDING)], name="trades_user_tags")
+    await trades.create_index([("status", ASCENDING), ("purge_time", ASCENDING)], name="trades_purge")
+
+
+def _derivative_doc(derivative: Derivative | None) -> Document | None:
+    if derivative is None:
+        return None
+    return {
+        "underlying": derivative.underlying,
+        "expiry_date": derivative.expiry_date,
+        "contract_type": derivative.contract_type.value if derivative.contract_type else None,
+        "strike_price_micros": derivative.strike_price_micros,
+    }
+
+
+def trade_to_document(trade: Trade) -> Document:
+    """Return the stored form of a trade (without its outbox)."""
+    f = trade.fields
+    assert f.trade_time is not None
+    assert f.exchange is not None
+    assert f.side is not None
+    return {
+        "_id": trade.id,
+        "user_id": trade.user_id,
+        "symbol": f.symbol,
+        "exchange": f.exchange.value,
+        "segment": f.segment.value if f.segment else None,
+        "derivative": _derivative_doc(f.derivative),
+        "isin": f.isin,
+        "side": f.side.value,
+        "quantity_micros": f.quantity_micros,
+        "price_micros": f.price_micros,
+        "fees_micros": f.fees_micros,
+        "fee_breakdown": f.fee_breakdown.items() if f.fee_breakdown else None,
+        "trade_time": f.trade_time,
+        "trading_day": f.trade_time.astimezone(IST).date().isoformat(),
+        "category": f.category.value if f.category else None,
+        "category_inferred": trade.category_inferred,
+        "strategy": f.strategy,
+        "strategy_key": f.strategy.casefold(),
+        "tags": list(f.tags),
+        "tag_keys": [tag.casefold() for tag in f.tags],
+        "notes": f.notes,
+        "broker": (f.broker or Broker.MANUAL).value,
+        "broker_trade_id": f.broker_trade_id,
+        "broker_order_id": f.broker_order_id,
+        "broker_account_id": f.broker_account_id,
+        "source": trade.source.value,
+        "status": trade.status.value,
+        "version": trade.version,
+        "create_time": trade.create_time,
+        "update_time": trade.update_time,
+        "delete_time": trade.delete_time,
+        "purge_time": trade.purge_time,
+        "request_id": trade.request_id,
+        "request_hash": trade.request_hash,
+        "import_id": trade.import_id,
+        **({"broker_key": trade.broker_key} if trade.broker_key else {}),
+    }
+
+
+def trade_from_document(document: Document) -> Trade:
+    """Rebuild a trade from its stored form."""
+    derivative = document.get("derivative")
+    breakdown = document.get("fee_breakdown")
+    fields = TradeFields(
+        symbol=document["symbol"],
+        exchange=Exchange(document["exchange"]),
+        segment=Segment(document["segment"]) if document.get("segment") else None,
+        derivative=Derivative(
+            underlying=derivative["underlying"],
+            expiry_date=derivative["expiry_date"],
+            contract_type=ContractType(derivative["contract_type"]) if derivative.get("contract_type") else None,
+            strike_price_micros=derivative["strike_price_micros"],
+        )
+        if derivative
+        else None,
+        isin=document.get("isin", ""),
+        side=Side(document["side"]),
+        quantity_micros=document["quantity_micros"],
+        price_micros=document["price_micros"],
+        fees_micros=document.get("fees_micros", 0),
+        fee_breakdown=FeeBreakdown(
+            brokerage=breakdown["brokerage_micros"],
+            stt=breakdown["stt_micros"],
+            exchange_charges=breakdown["exchange_charges_micros"],
+            sebi_charges=breakdown["sebi_charges_micros"],
+            stamp_duty=breakdown["stamp_duty_micros"],
+            gst=breakdown["gst_micros"],
+            other=breakdown["other_micros"],
+        )
+        if breakdown
+        else None,
+        trade_time=document["trade_time"],
+        category=Category(document["category"]) if document.get("category") else None,
+        strategy=document.get("strategy", ""),
+        tags=tuple(document.get("tags", ())),
+        notes=document.get("notes", ""),
+        broker=Broker(document.get("broker", "MANUAL")),
+        broker_trade_id=document.get("broker_trade_id", ""),
+        broker_order_id=document.get("broker_order_id", ""),
+        broker_account_id=document.get("broker_account_id", ""),
+    )
+    return Trade(
+        id=document["_id"],
+        user_id=document["user_id"],
+        fields=fields,
+        category_inferred=bool(document.get("category_inferred")),
+        source=Source(document["source"]),
+        status=Status(document["status"]),
+        version=document["version"],
+        create_time=document["create_time"],
+        update_time=document["update_time"],
+        delete_time=document.get("delete_time"),
+        purge_time=document.get("purge_time"),
+        request_id=document.get("request_id", ""),
+        request_hash=document.get("request_hash", ""),
+        import_id=document.get("import_id", ""),
+        broker_key=document.get("broker_key"),
+    )
+
+
+def event_to_document(event: TradeEvent) -> Document:
+    """Return the stored form of a pending event (with the trade as of its version)."""
+    return {
+        "event_id": event.event_id,
+        "type": event.type.value,
+        "version": event.trade.version,
+        "event_time": event.event_time,
+        "trade": trade_to_document(event.trade),
+    }
+
+
+def event_from_document(document: Document) -> TradeEvent:
+    """Rebuild a pending event."""
+    return TradeEvent(
+        event_id=document["event_id"],
+        type=EventType(document["type"]),
+        trade=trade_from_document(document["trade"]),
+        event_time=document["event_time"],
+    )
+
+
+def pending_events(document: Document) -> list[TradeEvent]:
+    """Return a trade document's unpublished events, oldest version first."""
+    return sorted(
+        (event_from_document(item) for item in (document.get("outbox") or {}).values()), key=lambda e: e.trade.version
+    )
+
+
+def _outbox_key(event: TradeEvent) -> str:
+    return f"e{event.trade.version}"
+
+
+def _day_key(trade: Trade) -> str:
+    assert trade.fields.exchange is not None
+    return f"{trade.user_id}|{trade.fields.exchange.value}|{trade.fields.symbol}|{trade.trading_day.isoformat()}"
+
+
+def _unique_violation(error: OperationFailure) -> bool:
+    # FerretDB reports an update into a unique-index duplicate as code 1 "UNIQUE constraint failed".
+    return isinstance(error, DuplicateKeyError) or (error.code == 1 and "UNIQUE constraint failed" in str(error))
+
+
+def _query(user_id: str, filters: TradeFilter) -> Document:
+    query: Document = {"user_id": user_id}
+    if len(filters.statuses) == 1:
+        query["status"] = filters.statuses[0].value
+    if filters.symbol:
+        query["symbol"] = filters.symbol
+    if filters.exchange:
+        query["exchange"] = filters.exchange.value
+    if filters.segment:
+        query["segment"] = filters.segment.value
+    if filters.side:
+        query["side"] = filters.side.value
+    if filters.category:
+        query["category"] = filters.category.value
+    if filters.tag:
+        query["tag_keys"] = filters.tag
+    if filters.strategy:
+        query["strategy_key"] = filters.strategy
+    if filters.broker:
+        query["broker"] = filters.broker.value
+    if filters.broker_account_id:
+        query["broker_account_id"] = filters.broker_account_id
+    if filters.source:
+        query["source"] = filters.source.value
+    if filters.import_id:
+        query["import_id"] = filters.import_id
+    if filters.start_time or filters.end_time:
+        span: Document = {}
+        if filters.start_time:
+            span["$gte"] = filters.start_time
+        if filters.end_time:
+            span["$lt"] = filters.end_time
+        query["trade_time"] = span
+    return query
+
+
+class MongoTradeStore:
+    """Trades in `trades` (one document each, `_id` = trade id) and import records in `trade_imports`."""
+
+    def __init__(self, database: AsyncDatabase[Document], *, bulk_timeout_seconds: float = 120.0) -> None:
+        self._trades = database.trades
+        self._imports = database.trade_imports
+        self._days = database.trade_days
+        # Whole-collection passes (imports, positions, snapshots, relay sweeps) may take longer
+        # than the per-call dependency timeout on a scanning backend such as FerretDB.
+        self._bulk_timeout = bulk_timeout_seconds
+
+    async def _index_days(self, trades: Sequence[Trade]) -> None:
+        # Written *before* the trades: a crash in between leaves an id that reads filter out,
+        # never a trade its day index does not list (so `same_day` stays an `_id`-only read).
+        groups: dict[str, list[str]] = {}
+        for trade in trades:
+            groups.setdefault(_day_key(trade), []).append(trade.id)
+        pending = list(groups.items())
+        if len(pending) > BULK_DAYS:
+            # Many groups (an import): create the missing ones with one insert_many (upserts are
+            # one serialized write each on FerretDB) and only update the groups that exist.
+            existing = {
+                document["_id"] async for document in self._days.find({"_id": {"$in": list(groups)}}, {"_id": 1})
+            }
+            fresh = [(key, ids) for key, ids in pending if key not in existing]
+            pending = [(key, ids) for key, ids in pending if key in existing]
+            try:
+                await self._days.insert_many([{"_id": key, "trade_ids": ids} for key, ids in fresh], ordered=False)
+            except BulkWriteError as error:
+                for write_error in error.details.get("writeErrors", []):
+                    if write_error.get("code") != 11000:
+                        raise
+                    pending.append(fresh[int(write_error["index"])])  # created meanwhile: update it
+            if not pending:
+                return
+        for _ in range(3):
+            try:
+                if len(pending) == 1:
+                    key, ids = pending[0]
+                    await self._days.update_one({"_id": key}, {"$addToSet": {"trade_ids": {"$each": ids}}}, upsert=True)
+                else:
+                    await self._days.bulk_write(
+                        [
+                            UpdateOne({"_id": key}, {"$addToSet": {"trade_ids": {"$each": ids}}}, upsert=True)
+                            for key, ids in pending
+                        ],
+                        ordered=False,
+                    )
+                return
+            except DuplicateKeyError:
+                continue  # two first writers of one new day upserted at once: the retry updates
+            except BulkWriteError as error:
+                failed = [e for e in error.details.get("writeErrors", []) if e.get("code") == 11000]
+                if len(failed) != len(error.details.get("writeErrors", [])):
+                    raise
+                pending = [pending[int(e["index"])] for e in failed]
+        raise RuntimeError("could not index trade days")
+
+    async def insert(self, trade: Trade, event: TradeEvent) -> None:
+        await self._index_days([trade])
+        document = trade_to_document(trade) | {"outbox": {_outbox_key(event): event_to_document(event)}}
+        try:
+            await self._trades.insert_one(document)
+        except DuplicateKeyError:
+            # The error does not say which unique index collided: ask.
+            if await self._trades.find_one({"_id": trade.id}, {"_id": 1}) is not None:
+                raise IdTaken(trade.id) from None
+            holder = await self._trades.find_one({"broker_key": trade.broker_key}, {"_id": 1})
+            raise BrokerKeyTaken(str(holder["_id"]) if holder else "") from None
+
+    async def insert_many(
+        self, items: Sequence[tuple[Trade, TradeEvent]], *, with_outbox: bool = True
+    ) -> BulkInsertOutcome:
+        with pymongo.timeout(self._bulk_timeout):
+            inserted: list[Trade] = []
+            collided: list[Trade] = []
+            if items:
+                await self._index_days([trade for trade, _ in items])
+            for start in range(0, len(items), INSERT_CHUNK):
+                chunk = items[start : start + INSERT_CHUNK]
+                documents = [
+                    trade_to_document(trade)
+                    | ({"outbox": {_outbox_key(event): event_to_document(event)}} if with_outbox else {})
+                    for trade, event in chunk
+                ]
+                failed: set[int] = set()
+                try:
+                    await self._trades.insert_many(documents, ordered=False)
+                except BulkWriteError as error:
+                    for write_error in error.details.get("writeErrors", []):
+                        if write_error.get("code") != 11000:
+                            raise
+                        failed.add(int(write_error["index"]))
+                for index, (trade, _) in enumerate(chunk):
+                    (collided if index in failed else inserted).append(trade)
+            return BulkInsertOutcome(inserted, collided)
+
+    async def get(self, trade_id: str) -> Trade | None:
+        document = await self._trades.find_one({"_id": trade_id}, {"outbox": 0})
+        return trade_from_document(document) if document else None
+
+    async def replace(self, trade: Trade, expected_version: int, event: TradeEvent) -> Trade | None:
+        await self._index_days([trade])
+        document = trade_to_document(trade)
+        document.pop("_id")
+        unset = {} if trade.broker_key else {"broker_key": ""}
+        update: Document = {"$set": document | {f"outbox.{_outbox_key(event)}": event_to_document(event)}}
+        if unset:
+            update["$unset"] = unset
+        try:
+            result = await self._trades.find_one_and_update(
+                {"_id": trade.id, "version": expected_version},
+                update,
+                return_document=ReturnDocument.AFTER,
+            )
+        except OperationFailure as error:
+            if not _unique_violation(error):
+                raise
+            holder = await self._trades.find_one({"broker_key": trade.broker_key}, {"_id": 1})
+            raise BrokerKeyTaken(str(holder["_id"]) if holder else "") from None
+        return trade_from_document(result) if result else None
+
+    async def list_trades(
+        self, user_id: str, filters: TradeFilter, after: ListCursor | None, limit: int
+    ) -> list[Trade]:
+        query = _query(user_id, filters)
+        if after is not None:
+            query = {
+                "$and": [
+                    query,
+                    {
+                        "$or": [
+                            {"trade_time": {"$lt": after.trade_time}},
+                            {"trade_time": after.trade_time, "_id": {"$lt": after.trade_id}},
+                        ]
+                    },
+                ]
+            }
+        cursor = (
+            self._trades.find(query, {"outbox": 0}).sort([("trade_time", DESCENDING), ("_id", DESCENDING)]).limit(limit)
+        )
+        with pymongo.timeout(self._bulk_timeout):
+            return [trade_from_document(document) async for document in cursor]
+
+    async def same_day(self, user_id: str, exchange: str, symbol: str, day: date) -> list[Trade]:
+        index = await self._days.find_one({"_id": f"{user_id}|{exchange}|{symbol}|{day.isoformat()}"})
+        if index is None:
+            return []
+        found = await asyncio.gather(*(self.get(trade_id) for trade_id in index.get("trade_ids", ())))
+        return [
+            trade
+            for trade in found
+            if trade is not None
+            and trade.user_id == user_id
+            and trade.status is Status.ACTIVE
+            and trade.fields.exchange is not None
+            and trade.fields.exchange.value == exchange
+            and trade.fields.symbol == symbol
+            and trade.trading_day == day
+        ]
+
+    async def active_trades(self, user_id: str, broker_account_id: str = "") -> list[Trade]:
+        with pymongo.timeout(self._bulk_timeout):
+            query: Document = {"user_id": user_id, "status": Status.ACTIVE.value}
+            if broker_account_id:
+                query["broker_account_id"] = broker_account_id
+            return [trade_from_document(document) async for document in self._trades.find(query, {"outbox": 0})]
+
+    async def all_trades(self, user_id: str, include_deleted: bool) -> list[Trade]:
+        with pymongo.timeout(self._bulk_timeout):
+            query: Document = {"user_id": user_id}
+            if not include_deleted:
+                query["status"] = Status.ACTIVE.value
+            cursor = self._trades.find(query, {"outbox": 0}).sort([("trade_time", DESCENDING), ("_id", DESCENDING)])
+            return [trade_from_document(document) async for document in cursor]
+
+    async def by_broker_keys(self, user_id: str, keys: Sequence[str]) -> dict[str, Trade]:
+        with pymongo.timeout(self._bulk_timeout):
+            if not keys:
+                return {}
+            wanted = set(keys)
+            found: dict[str, Trade] = {}
+            # One pass over the user's keyed trades (an `$in` with 50,000 keys is slower on FerretDB).
+            cursor = self._trades.find({"user_id": user_id, "broker_key": {"$exists": True}}, {"outbox": 0})
+            async for document in cursor:
+                if document.get("broker_key") in wanted:
+                    found[document["broker_key"]] = trade_from_document(document)
+            return found
+
+    async def get_import(self, record_id: str) -> tuple[str, ImportResult | None] | None:
+        document = await self._imports.find_one({"_id": record_id})
+        if document is None:
+            return None
+        result = document.get("result")
+        if result is None:
+            return document["request_hash"], None
+        return document["request_hash"], ImportResult(
+            import_id=result["import_id"],
+            dry_run=False,
+            rows_total=result["rows_total"],
+            rows_created=result["rows_created"],
+            rows_duplicate=result["rows_duplicate"],
+            rows_failed=result["rows_failed"],
+            row_errors=[ImportRowError(**item) for item in result["row_errors"]],
+            row_errors_truncated=result["row_errors_truncated"],
+        )
+
+    async def start_import(
+        self, record_id: str, request_hash: str, now: datetime, import_id: str, user_id: str
+    ) -> None:
+        # A duplicate is a retry of an unfinished import, which then finishes it.
+        with contextlib.suppress(DuplicateKeyError):
+            await self._imports.insert_one(
+                {
+                    "_id": record_id,
+                    "request_hash": request_hash,
+                    "import_id": import_id,
+                    "user_id": user_id,
+                    "started_at": now,
+                    "events_pending": True,
+                    "result": None,
+                }
+            )
+
+    async def import_published(self, record_id: str) -> None:
+        """Mark an import's CREATED events as published."""
+        await self._imports.update_one({"_id": record_id}, {"$set": {"events_pending": False}})
+
+    async def imports_with_pending_events(self, started_before: datetime | None) -> list[Document]:
+        """Return import records whose CREATED events may not all be published."""
+        query: Document = {"events_pending": True}
+        if started_before is not None:
+            query["started_at"] = {"$lt": started_before}
+        with pymongo.timeout(self._bulk_timeout):
+            return [document async for document in self._imports.find(query, {"import_id": 1, "user_id": 1})]
+
+    async def import_trades(self, user_id: str, import_id: str) -> list[Trade]:
+        """Return the trades one import created (any version)."""
+        with pymongo.timeout(self._bulk_timeout):
+            cursor = self._trades.find({"user_id": user_id, "import_id": import_id}, {"outbox": 0})
+            return [trade_from_document(document) async for document in cursor]
+
+    async def finish_import(self, record_id: str, result: ImportResult, now: datetime) -> None:
+        await self._imports.update_one(
+            {"_id": record_id},
+            {
+                "$set": {
+                    "finished_at": now,
+                    "expires_at": now + timedelta(days=1),
+                    "result": {
+                        "import_id": result.import_id,
+                        "rows_total": result.rows_total,
+                        "rows_created": result.rows_created,
+                        "rows_duplicate": result.rows_duplicate,
+                        "rows_failed": result.rows_failed,
+                        "row_errors": [
+                            {
+                                "row_number": e.row_number,
+                                "column": e.column,
+                                "value": e.value,
+                                "reason": e.reason,
+                                "message": e.message,
+                            }
+                            for e in result.row_errors
+                        ],
+                        "row_errors_truncated": result.row_errors_truncated,
+                    },
+                }
+            },
+        )
+
+    # ------------------------------------------------------------------ outbox (used by the relay)
+
+    async def pending_documents(self, limit: int, after_id: str, written_before: datetime | None) -> list[Document]:
+        """Return trade documents (by `_id` order, after `after_id`) that still hold unpublished events.
+
+        `written_before` skips documents changed more recently: their writer is normally still
+        publishing them, and sweeping them too would only compete with it.
+        """
+        query: Document = PENDING | {"_id": {"$gt": after_id}}
+        if written_before is not None:
+            query["update_time"] = {"$lt": written_before}
+        with pymongo.timeout(self._bulk_timeout):
+            cursor = self._trades.find(query, {"outbox": 1, "user_id": 1, "purging": 1}).sort("_id", ASCENDING)
+            return [document async for document in cursor.limit(limit)]
+
+    async def pending_of(self, trade_id: str) -> Document | None:
+        """Return one trade's outbox (by `_id`: cheap everywhere)."""
+        return await self._trades.find_one({"_id": trade_id}, {"outbox": 1, "user_id": 1, "purging": 1})
+
+    async def clear_events(self, trade_id: str, versions: Sequence[int]) -> None:
+        """Drop published events from a trade document (then erase it if it is being purged)."""
+        # FerretDB's $pull only matches whole values, so pending events are keyed "e<version>" in
+        # an object and removed with $unset of exactly the published keys (newer ones stay).
+        if not versions:
+            document = await self._trades.find_one({"_id": trade_id}, {"outbox": 1, "purging": 1})
+        else:
+            document = await self._trades.find_one_and_update(
+                {"_id": trade_id},
+                {"$unset": {f"outbox.e{version}": "" for version in versions}},
+                return_document=ReturnDocument.AFTER,
+            )
+        if document is not None and not document.get("outbox") and document.get("purging"):
+            await self._trades.delete_one({"_id": trade_id})
+
+    async def expired_deleted(self, now: datetime, limit: int) -> list[Trade]:
+        """Return DELETED trades past their purge time."""
+        with pymongo.timeout(self._bulk_timeout):
+            cursor = self._trades.find(
+                {"status": Status.DELETED.value, "purge_time": {"$lte": now}}, {"outbox": 0}
+            ).limit(limit)
+            return [trade_from_document(document) async for document in cursor]
+
+    async def mark_purging(self, trade: Trade, event: TradeEvent) -> bool:
+        """Record the PURGED event and mark the trade for deletion once it is published."""
+        result = await self._trades.update_one(
+            {"_id": trade.id, "version": trade.version - 1, "status": Status.DELETED.value},
+            {
+                "$set": {
+                    "purging": True,
+                    "version": trade.version,
+                    f"outbox.{_outbox_key(event)}": event_to_document(event),
+                },
+            },
+        )
+        return result.modified_count == 1

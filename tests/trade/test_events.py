@@ -1,0 +1,296 @@
+"""Events without loss: the outbox, the `trade-events` stream, a crash between write and publish, WatchTrades."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import grpc
+import pytest
+from google.protobuf.duration_pb2 import Duration
+from google.protobuf.field_mask_pb2 import FieldMask
+from grpc import aio
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from redis.asyncio import Redis
+
+from tests.conftest import MeshUser
+from tests.rpc import expect_failure
+from tests.trade.conftest import RunningTrade, create, equity_trade, new_request_id
+from trademesh.devstack.processes import find_free_port
+from trademesh.trade.v1 import trade_event_pb2, trade_pb2, trade_service_pb2, trade_service_pb2_grpc
+
+NewUser = Callable[[], Awaitable[MeshUser]]
+GROUP = "analytics"
+
+
+async def _eventually(check: Callable[[], Awaitable[bool]], within: float = 10.0) -> None:
+    deadline = time.monotonic() + within
+    while not await check():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not reached in time")
+        await asyncio.sleep(0.1)
+
+
+async def _drain_group(redis: Redis, consumer: str = "c1") -> list[dict[bytes, bytes]]:
+    """Read (and ack) everything the consumer group has not seen yet."""
+    seen: list[dict[bytes, bytes]] = []
+    while True:
+        response: Any = await redis.xreadgroup(GROUP, consumer, {"trade-events": ">"}, count=100, block=200)
+        if not response:
+            return seen
+        for _, entries in response:
+            for entry_id, values in entries:
+                seen.append(values)
+                await redis.xack("trade-events", GROUP, entry_id)
+
+
+async def test_every_write_reaches_the_stream_once_in_version_order(
+    trade: RunningTrade, new_user: NewUser, redis: Redis, trade_db: Any
+) -> None:
+    await redis.xgroup_create("trade-events", GROUP, id="$", mkstream=True)
+    user = await new_user()
+    message = equity_trade()
+    created = await create(trade.stub, user.metadata, message)
+    updated = await trade.stub.UpdateTrade(
+        trade_service_pb2.UpdateTradeRequest(
+            trade=trade_pb2.Trade(id=created.id, notes="n"), update_mask=FieldMask(paths=["notes"]), etag=created.etag
+        ),
+        metadata=user.metadata,
+    )
+    await trade.stub.DeleteTrade(trade_service_pb2.DeleteTradeRequest(id=created.id), metadata=user.metadata)
+    await trade.stub.UndeleteTrade(trade_service_pb2.UndeleteTradeRequest(id=created.id), metadata=user.metadata)
+    # A retry re-publishes nothing.
+    await create(trade.stub, user.metadata, message, request_id=created.request_id)
+
+    events = await _drain_group(redis)
+    stored = await trade_db.trades.find_one({"_id": created.id})
+
+    assert [(e[b"type"], int(e[b"version"])) for e in events] == [
+        (b"CREATED", 1),
+        (b"UPDATED", 2),
+        (b"DELETED", 3),
+        (b"RESTORED", 4),
+    ]
+    payload = trade_event_pb2.TradeEvent.FromString(events[1][b"payload"])
+    assert payload.event_id == f"{created.id}:2"
+    assert payload.trade == updated.trade
+    assert {e[b"user_id"] for e in events} == {user.user_id.encode()}
+    assert stored["outbox"] == {}  # published events are removed from the document
+
+
+def _service_env(settings: Any, port: int, **extra: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        {
+            "TRADEMESH_GRPC_HOST": "127.0.0.1",
+            "TRADEMESH_GRPC_PORT": str(port),
+            "TRADEMESH_MONGO_URL": settings.mongo_url,
+            "TRADEMESH_MONGO_DATABASE": settings.mongo_database,
+            "TRADEMESH_REDIS_URL": settings.redis_url,
+            "TRADEMESH_AUTH_TARGET": settings.auth_target,
+            "TRADEMESH_LOG_FORMAT": "text",
+            "TRADEMESH_LOG_LEVEL": "WARNING",
+            "TRADEMESH_RELAY_SCAN_INTERVAL_SECONDS": "0.5",
+        }
+    )
+    env.update(extra)
+    return env
+
+
+async def _wait_serving(port: int, process: subprocess.Popen[bytes]) -> None:
+    async with aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+        health: Any = health_pb2_grpc.HealthStub(channel)
+        deadline = time.monotonic() + 30
+        while True:
+            assert process.poll() is None, "the trade service exited during start-up"
+            try:
+                response = await health.Check(health_pb2.HealthCheckRequest(), timeout=1)
+                if response.status == health_pb2.HealthCheckResponse.SERVING:
+                    return
+            except grpc.aio.AioRpcError:
+                pass
+            assert time.monotonic() < deadline, "the trade service did not start"
+            await asyncio.sleep(0.2)
+
+
+@pytest.fixture
+def spawn_trade(tmp_path: Path) -> Any:
+    processes: list[subprocess.Popen[bytes]] = []
+
+    async def spawn(env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
+        log = (tmp_path / f"trade-{len(processes)}.log").open("wb")
+        process = subprocess.Popen(  # noqa: ASYNC220 - a short, non-blocking spawn
+            [sys.executable, "-m", "trademesh.services.trade"], env=env, stdout=log, stderr=subprocess.STDOUT
+        )
+        processes.append(process)
+        await _wait_serving(port, process)
+        return process
+
+    yield spawn
+    for process in processes:
+        if process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+
+@pytest.mark.slow
+async def test_crash_after_write_before_publish_loses_nothing_and_duplicates_nothing(
+    core_settings: Callable[..., dict[str, Any]], new_user: NewUser, redis: Redis, spawn_trade: Any
+) -> None:
+    from trademesh.services.trade.settings import TradeSettings
+
+    settings = TradeSettings(**core_settings())
+    port = find_free_port()
+    await redis.xgroup_create("trade-events", GROUP, id="$", mkstream=True)
+    user = await new_user()
+    request_id = new_request_id()
+    message = equity_trade(broker_trade_id="CRASH-1")
+
+    doomed = await spawn_trade(_service_env(settings, port, TRADEMESH_FAULT_EXIT_AFTER_WRITE="true"), port)
+    async with aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+        stub = trade_service_pb2_grpc.TradeServiceStub(channel)
+        failure = await expect_failure(
+            stub.CreateTrade(
+                trade_service_pb2.CreateTradeRequest(request_id=request_id, trade=message),
+                metadata=user.metadata,
+                timeout=10,
+            )
+        )
+    assert failure.code == grpc.StatusCode.UNAVAILABLE
+    assert doomed.wait(10) == 86
+    assert await _drain_group(redis) == []  # written, not published
+
+    await spawn_trade(_service_env(settings, port), port)
+    async with aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+        stub = trade_service_pb2_grpc.TradeServiceStub(channel)
+        retried = await stub.CreateTrade(
+            trade_service_pb2.CreateTradeRequest(request_id=request_id, trade=message), metadata=user.metadata
+        )
+        listed = await stub.ListTrades(trade_service_pb2.ListTradesRequest(), metadata=user.metadata)
+    events: list[dict[bytes, bytes]] = []
+
+    async def delivered() -> bool:
+        events.extend(await _drain_group(redis))
+        return len(events) >= 1
+
+    await _eventually(delivered)
+    await asyncio.sleep(1.5)  # several relay sweeps: nothing more may arrive
+    events.extend(await _drain_group(redis))
+
+    assert [t.id for t in listed.trades] == [retried.trade.id]
+    assert retried.trade.version == 1
+    assert [(e[b"event_id"].decode(), e[b"type"]) for e in events] == [(f"{retried.trade.id}:1", b"CREATED")]
+
+
+async def _collect(stream: Any, count: int) -> list[Any]:
+    items: list[Any] = []
+    async for item in stream:
+        if item.WhichOneof("item") == "heartbeat":
+            continue
+        items.append(item)
+        if len(items) == count:
+            break
+    return items
+
+
+async def test_watch_snapshot_then_live_then_resume_misses_nothing(trade: RunningTrade, new_user: NewUser) -> None:
+    user = await new_user()
+    first = await create(trade.stub, user.metadata, equity_trade("INFY"))
+    await create(trade.stub, user.metadata, equity_trade("TCS"))
+
+    call = trade.stub.WatchTrades(trade_service_pb2.WatchTradesRequest(), metadata=user.metadata)
+    snapshot = await _collect(call, 4)
+    third = await create(trade.stub, user.metadata, equity_trade("WIPRO"))
+    live = await _collect(call, 1)
+    call.cancel()
+    # Changes while disconnected are replayed after the last token, exactly once.
+    deleted = await trade.stub.DeleteTrade(trade_service_pb2.DeleteTradeRequest(id=first.id), metadata=user.metadata)
+    fourth = await create(trade.stub, user.metadata, equity_trade("HDFCBANK"))
+    resumed_call = trade.stub.WatchTrades(
+        trade_service_pb2.WatchTradesRequest(resume_token=live[0].event.resume_token), metadata=user.metadata
+    )
+    resumed = await _collect(resumed_call, 2)
+    resumed_call.cancel()
+
+    assert snapshot[0].snapshot_begin.reason == trade_event_pb2.SNAPSHOT_REASON_NO_RESUME_TOKEN
+    assert snapshot[0].snapshot_begin.trade_count == 2
+    assert {s.event.type for s in snapshot[1:3]} == {trade_event_pb2.TRADE_EVENT_TYPE_SNAPSHOT}
+    assert snapshot[3].snapshot_end.resume_token
+    assert live[0].event.type == trade_event_pb2.TRADE_EVENT_TYPE_CREATED
+    assert live[0].event.trade == third
+    assert live[0].event.sequence > snapshot[3].snapshot_end.sequence
+    assert [(r.event.type, r.event.trade.id) for r in resumed] == [
+        (trade_event_pb2.TRADE_EVENT_TYPE_DELETED, first.id),
+        (trade_event_pb2.TRADE_EVENT_TYPE_CREATED, fourth.id),
+    ]
+    assert resumed[0].event.trade == deleted.trade
+    assert resumed[0].event.sequence < resumed[1].event.sequence
+
+
+async def test_watch_rejects_bad_tokens_and_sends_heartbeats(trade: RunningTrade, new_user: NewUser) -> None:
+    alice, bob = await new_user(), await new_user()
+    await create(trade.stub, alice.metadata, equity_trade())
+    call = trade.stub.WatchTrades(trade_service_pb2.WatchTradesRequest(), metadata=alice.metadata)
+    snapshot = await _collect(call, 3)
+    token = snapshot[-1].snapshot_end.resume_token
+    call.cancel()
+
+    stolen = await expect_failure(
+        _first(trade.stub.WatchTrades(trade_service_pb2.WatchTradesRequest(resume_token=token), metadata=bob.metadata))
+    )
+    garbage = await expect_failure(
+        _first(trade.stub.WatchTrades(trade_service_pb2.WatchTradesRequest(resume_token="xyz"), metadata=bob.metadata))
+    )
+    quiet = trade.stub.WatchTrades(
+        trade_service_pb2.WatchTradesRequest(resume_token=token, heartbeat_interval=Duration(seconds=1)),
+        metadata=alice.metadata,
+    )
+    started = time.monotonic()
+    heartbeat = await asyncio.wait_for(_first(quiet), timeout=15)
+    quiet.cancel()
+
+    assert (stolen.code, stolen.reason) == (grpc.StatusCode.INVALID_ARGUMENT, "RESUME_TOKEN_INVALID")
+    assert garbage.reason == "RESUME_TOKEN_INVALID"
+    assert heartbeat.WhichOneof("item") == "heartbeat"
+    assert heartbeat.heartbeat.resume_token == token
+    assert time.monotonic() - started >= 4.5  # clamped to the 5 s minimum
+
+
+async def _first(stream: Any) -> Any:
+    async for item in stream:
+        return item
+    raise AssertionError("stream ended without a message")
+
+
+async def test_watch_ends_cleanly_when_the_server_stops(
+    start_trade: Callable[..., Awaitable[RunningTrade]], new_user: NewUser
+) -> None:
+    running = await start_trade()
+    user = await new_user()
+    call = running.stub.WatchTrades(trade_service_pb2.WatchTradesRequest(), metadata=user.metadata)
+    await _collect(call, 2)
+
+    stop = asyncio.create_task(running.host.stop(5))
+    started = time.monotonic()
+    rest = [item async for item in call]
+    await stop
+
+    assert rest == [] or all(item.WhichOneof("item") == "heartbeat" for item in rest)
+    assert await call.code() == grpc.StatusCode.OK
+    assert time.monotonic() - started < 4
+
+
+def test_retention_window_is_seven_days() -> None:
+    from trademesh.services.trade.events import RETENTION
+
+    assert timedelta(days=7) == RETENTION

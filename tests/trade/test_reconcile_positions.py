@@ -1,0 +1,209 @@
+"""ReconcileTrades (service identity, idempotent upsert by broker key) and ListPositions (FIFO)."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+
+import grpc
+from google.protobuf.field_mask_pb2 import FieldMask
+
+from tests.conftest import MeshUser
+from tests.rpc import bearer, expect_failure
+from tests.trade.conftest import RunningTrade, create, equity_trade
+from trademesh.common.v1 import instrument_pb2
+from trademesh.trade.v1 import import_pb2, position_pb2, trade_pb2, trade_service_pb2
+
+NewUser = Callable[[], Awaitable[MeshUser]]
+DAY = datetime(2024, 3, 15, 4, 0, tzinfo=UTC)
+
+
+def broker_trade(
+    trade_id: str, side: int = trade_pb2.SIDE_BUY, price: int = 100_000_000, **extra: object
+) -> import_pb2.BrokerTrade:
+    item = import_pb2.BrokerTrade(
+        broker_trade_id=trade_id,
+        broker_order_id="O-" + trade_id,
+        instrument=instrument_pb2.Instrument(symbol="SBIN", exchange=instrument_pb2.EXCHANGE_NSE),
+        side=side,  # type: ignore[arg-type]
+        quantity_micros=10_000_000,
+        price_micros=price,
+        **extra,  # type: ignore[arg-type]
+    )
+    item.trade_time.FromDatetime(DAY)
+    return item
+
+
+def reconcile_request(user_id: str, *items: import_pb2.BrokerTrade) -> trade_service_pb2.ReconcileTradesRequest:
+    return trade_service_pb2.ReconcileTradesRequest(
+        user_id=user_id, broker=instrument_pb2.BROKER_ZERODHA, broker_account_id="acct-1", trades=list(items)
+    )
+
+
+async def test_reconcile_creates_updates_and_never_duplicates(
+    trade: RunningTrade, new_user: NewUser, service_token: Callable[..., str]
+) -> None:
+    user = await new_user()
+    service = bearer(service_token())
+    batch = reconcile_request(user.user_id, broker_trade("R1"), broker_trade("R2", side=trade_pb2.SIDE_SELL))
+
+    first = await trade.stub.ReconcileTrades(batch, metadata=service)
+    again = await trade.stub.ReconcileTrades(batch, metadata=service)
+    changed = await trade.stub.ReconcileTrades(
+        reconcile_request(
+            user.user_id, broker_trade("R1", price=101_000_000, fees_micros=5_000_000), broker_trade("R1")
+        ),
+        metadata=service,
+    )
+    listed = await trade.stub.ListTrades(trade_service_pb2.ListTradesRequest(), metadata=user.metadata)
+
+    assert (first.created_count, first.unchanged_count) == (2, 0)
+    assert all(r.outcome == import_pb2.RECONCILE_OUTCOME_CREATED and r.trade_version == 1 for r in first.results)
+    assert (again.created_count, again.unchanged_count) == (0, 2)
+    assert [r.outcome for r in changed.results] == [
+        import_pb2.RECONCILE_OUTCOME_UPDATED,
+        import_pb2.RECONCILE_OUTCOME_FAILED,
+    ]
+    assert changed.results[1].error_reason == "DUPLICATE_IN_BATCH"
+    assert len(listed.trades) == 2
+    r1 = next(t for t in listed.trades if t.broker_trade_id == "R1")
+    assert (r1.price_micros, r1.fees_micros, r1.version) == (101_000_000, 5_000_000, 2)
+    assert r1.source == trade_pb2.TRADE_SOURCE_SYNC
+    assert r1.broker_account_id == "acct-1"
+    assert r1.category == trade_pb2.TRADE_CATEGORY_INTRADAY  # a buy and a sell on one day
+
+
+async def test_reconcile_keeps_journal_fields_and_deleted_trades(
+    trade: RunningTrade, new_user: NewUser, service_token: Callable[..., str]
+) -> None:
+    user = await new_user()
+    service = bearer(service_token())
+    created = await trade.stub.ReconcileTrades(
+        reconcile_request(user.user_id, broker_trade("K1"), broker_trade("K2")), metadata=service
+    )
+    k1, k2 = (r.trade_id for r in created.results)
+    current = await trade.stub.GetTrade(trade_service_pb2.GetTradeRequest(id=k1), metadata=user.metadata)
+    await trade.stub.UpdateTrade(
+        trade_service_pb2.UpdateTradeRequest(
+            trade=trade_pb2.Trade(id=k1, notes="my notes"),
+            update_mask=FieldMask(paths=["notes"]),
+            etag=current.trade.etag,
+        ),
+        metadata=user.metadata,
+    )
+    read_only = await expect_failure(
+        trade.stub.UpdateTrade(
+            trade_service_pb2.UpdateTradeRequest(
+                trade=trade_pb2.Trade(id=k1, price_micros=1), update_mask=FieldMask(paths=["price_micros"]), etag="v2"
+            ),
+            metadata=user.metadata,
+        )
+    )
+    await trade.stub.DeleteTrade(trade_service_pb2.DeleteTradeRequest(id=k2), metadata=user.metadata)
+
+    result = await trade.stub.ReconcileTrades(
+        reconcile_request(user.user_id, broker_trade("K1", price=99_000_000), broker_trade("K2", price=98_000_000)),
+        metadata=service,
+    )
+    k1_now = await trade.stub.GetTrade(trade_service_pb2.GetTradeRequest(id=k1), metadata=user.metadata)
+    k2_now = await trade.stub.GetTrade(trade_service_pb2.GetTradeRequest(id=k2), metadata=user.metadata)
+
+    assert (read_only.code, read_only.reason) == (grpc.StatusCode.FAILED_PRECONDITION, "BROKER_FIELD_READ_ONLY")
+    assert [r.outcome for r in result.results] == [
+        import_pb2.RECONCILE_OUTCOME_UPDATED,
+        import_pb2.RECONCILE_OUTCOME_SKIPPED_DELETED,
+    ]
+    assert (k1_now.trade.price_micros, k1_now.trade.notes) == (99_000_000, "my notes")
+    assert k2_now.trade.status == trade_pb2.TRADE_STATUS_DELETED
+    assert k2_now.trade.price_micros == 100_000_000
+
+
+async def test_reconcile_needs_a_service_identity_and_valid_items(
+    trade: RunningTrade, new_user: NewUser, service_token: Callable[..., str]
+) -> None:
+    user = await new_user()
+    as_user = await expect_failure(
+        trade.stub.ReconcileTrades(reconcile_request(user.user_id, broker_trade("X")), metadata=user.metadata)
+    )
+    not_service = await expect_failure(
+        trade.stub.ReconcileTrades(
+            reconcile_request(user.user_id, broker_trade("X")), metadata=bearer(service_token(roles=("admin",)))
+        )
+    )
+    empty = await expect_failure(
+        trade.stub.ReconcileTrades(
+            trade_service_pb2.ReconcileTradesRequest(user_id=user.user_id, broker=instrument_pb2.BROKER_MANUAL),
+            metadata=bearer(service_token()),
+        )
+    )
+    bad_item = await trade.stub.ReconcileTrades(
+        reconcile_request(user.user_id, broker_trade("Y", price=0), broker_trade("Z")), metadata=bearer(service_token())
+    )
+
+    assert (as_user.code, as_user.reason) == (grpc.StatusCode.PERMISSION_DENIED, "ROLE_REQUIRED")
+    assert not_service.code == grpc.StatusCode.PERMISSION_DENIED
+    assert empty.code == grpc.StatusCode.INVALID_ARGUMENT
+    assert {"broker", "broker_account_id", "trades"} <= set(empty.violations)
+    assert [r.outcome for r in bad_item.results] == [
+        import_pb2.RECONCILE_OUTCOME_FAILED,
+        import_pb2.RECONCILE_OUTCOME_CREATED,
+    ]
+    assert bad_item.results[0].error_reason == "INVALID_FIELD"
+    assert "trades[0].price_micros" in bad_item.results[0].error_message
+    assert (bad_item.failed_count, bad_item.created_count) == (1, 1)
+
+
+async def test_positions_fifo_with_short_flip_and_fees(trade: RunningTrade, new_user: NewUser) -> None:
+    user = await new_user()
+    day = datetime(2024, 3, 11, 4, 0, tzinfo=UTC)
+    fills = [
+        ("INFY", trade_pb2.SIDE_BUY, 10, "100", 10),
+        ("INFY", trade_pb2.SIDE_BUY, 10, "110", 10),
+        ("INFY", trade_pb2.SIDE_SELL, 25, "120", 25),  # closes 20, opens a 5-unit short
+        ("TCS", trade_pb2.SIDE_BUY, 4, "200", 0),
+        ("TCS", trade_pb2.SIDE_SELL, 4, "190", 0),
+    ]
+    for index, (symbol, side, quantity, price, fees) in enumerate(fills):
+        await create(
+            trade.stub,
+            user.metadata,
+            equity_trade(
+                symbol,
+                side=side,
+                quantity=quantity,
+                price=price,
+                when=day + timedelta(days=index),
+                fees_micros=fees * 1_000_000,
+            ),
+        )
+
+    everything = await trade.stub.ListPositions(trade_service_pb2.ListPositionsRequest(), metadata=user.metadata)
+    open_only = await trade.stub.ListPositions(
+        trade_service_pb2.ListPositionsRequest(status=position_pb2.POSITION_STATUS_OPEN), metadata=user.metadata
+    )
+    first_page = await trade.stub.ListPositions(
+        trade_service_pb2.ListPositionsRequest(page_size=1), metadata=user.metadata
+    )
+    second_page = await trade.stub.ListPositions(
+        trade_service_pb2.ListPositionsRequest(page_size=1, page_token=first_page.next_page_token),
+        metadata=user.metadata,
+    )
+
+    tcs, infy = everything.positions  # newest last trade first
+    assert infy.instrument.symbol == "INFY"
+    assert infy.status == position_pb2.POSITION_STATUS_OPEN
+    assert infy.net_quantity_micros == -5_000_000
+    assert infy.average_open_price_micros == 120_000_000
+    assert infy.open_value_micros == 600_000_000
+    assert infy.open_fees_micros == 5_000_000
+    # 10 x 20 + 10 x 10 = 300, minus fees 10 + 10 + 20 (of 25) = 260.
+    assert infy.realized_pnl_micros == 260_000_000
+    assert (infy.buy_quantity_micros, infy.sell_quantity_micros) == (20_000_000, 25_000_000)
+    assert infy.total_fees_micros == 45_000_000
+    assert infy.trade_count == 3
+    assert tcs.status == position_pb2.POSITION_STATUS_CLOSED
+    assert tcs.realized_pnl_micros == -40_000_000
+    assert (tcs.average_open_price_micros, tcs.open_value_micros) == (0, 0)
+    assert [p.instrument.symbol for p in open_only.positions] == ["INFY"]
+    assert [p.instrument.symbol for p in [*first_page.positions, *second_page.positions]] == ["TCS", "INFY"]
+    assert second_page.next_page_token == ""
