@@ -70,9 +70,11 @@ k8s-check:
 k8s-render:
 	bash scripts/render-k8s.sh
 
-## bench: the benchmarks (not part of `make test`)
+## bench: the benchmarks (not part of `make test`); each prints its figures beside its baseline
 bench: setup
 	$(PY) bench/runtime_overhead.py
+	$(PY) bench/trade_bench.py
+	$(PY) bench/marketdata_fanout.py
 
 clean:
 	rm -rf .venv .tools .data

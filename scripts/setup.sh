@@ -31,3 +31,4 @@ bash scripts/install-redis.sh
 bash scripts/install-ferretdb.sh
 bash scripts/install-codegen.sh
 bash scripts/install-browser.sh
+bash scripts/install-k8s-tools.sh

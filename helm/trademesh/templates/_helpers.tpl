@@ -1,0 +1,201 @@
+{{/*
+Shared helpers. Object names are fixed ("trademesh-<component>"), not prefixed with the release name: the
+Envoy configuration shipped in files/envoy.yaml is generated ahead of time and names its upstreams
+(trademesh-<svc>-headless), so one release per namespace (docs/decisions/0040-helm-chart-shape.md).
+*/}}
+
+{{- define "trademesh.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "trademesh.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* The name of a component's objects: trademesh-auth, trademesh-gateway, ... */}}
+{{- define "trademesh.componentName" -}}
+{{- printf "trademesh-%s" . }}
+{{- end }}
+
+{{/* Labels every object carries. Call with (dict "root" $ "component" "auth"). */}}
+{{- define "trademesh.labels" -}}
+helm.sh/chart: {{ include "trademesh.chart" .root }}
+{{ include "trademesh.selectorLabels" . }}
+app.kubernetes.io/version: {{ .root.Values.image.tag | default .root.Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .root.Release.Service }}
+app.kubernetes.io/part-of: trademesh
+{{- end }}
+
+{{/* Labels that select a component's pods. */}}
+{{- define "trademesh.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "trademesh.name" .root }}
+app.kubernetes.io/instance: {{ .root.Release.Name }}
+app.kubernetes.io/component: {{ .component }}
+{{- end }}
+
+{{- define "trademesh.image" -}}
+{{- printf "%s:%s" .Values.image.repository (.Values.image.tag | default .Chart.AppVersion) }}
+{{- end }}
+
+{{/* gRPC address other services use to reach a service (ClusterIP Service, kube-proxy). */}}
+{{- define "trademesh.grpcTarget" -}}
+{{- printf "trademesh-%s:%d" .name (int .root.Values.grpcPort) }}
+{{- end }}
+
+{{/* The pod-level securityContext of every trademesh pod. */}}
+{{- define "trademesh.podSecurityContext" -}}
+runAsNonRoot: true
+runAsUser: {{ .Values.podSecurity.runAsUser }}
+runAsGroup: {{ .Values.podSecurity.runAsGroup }}
+fsGroup: {{ .Values.podSecurity.runAsGroup }}
+seccompProfile:
+  type: RuntimeDefault
+{{- end }}
+
+{{/* The container-level securityContext of every container. */}}
+{{- define "trademesh.containerSecurityContext" -}}
+allowPrivilegeEscalation: false
+privileged: false
+readOnlyRootFilesystem: true
+runAsNonRoot: true
+capabilities:
+  drop: ["ALL"]
+seccompProfile:
+  type: RuntimeDefault
+{{- end }}
+
+{{/* Seconds Kubernetes waits after SIGTERM: preStop pause + the app's drain grace + a margin. */}}
+{{- define "trademesh.terminationGraceSeconds" -}}
+{{- add (int .Values.preStopSleepSeconds) (int (ceil .Values.shutdownGraceSeconds)) (int .Values.terminationMarginSeconds) }}
+{{- end }}
+
+{{/*
+Checks JSON schema cannot express. Every template that renders a component includes it, so a bad value
+fails `helm install`/`helm template` with one readable message.
+*/}}
+{{- define "trademesh.validate" -}}
+{{- range $name := list "auth" "trade" "sync" "marketdata" "analytics" "gateway" }}
+{{- $svc := index $.Values $name }}
+{{- if and $svc.create $svc.autoscaling.enabled }}
+{{- if gt (int $svc.autoscaling.minReplicas) (int $svc.autoscaling.maxReplicas) }}
+{{- fail (printf "%s.autoscaling: maxReplicas (%d) must be >= minReplicas (%d)" $name (int $svc.autoscaling.maxReplicas) (int $svc.autoscaling.minReplicas)) }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- $jwt := .Values.secrets.jwt }}
+{{- if and .Values.auth.create (not $jwt.existingSecret) (not $jwt.keys) }}
+{{- fail "secrets.jwt: the auth service needs its signing keys: set secrets.jwt.existingSecret (a Secret holding the key files) or secrets.jwt.keys (file name -> PEM)" }}
+{{- end }}
+{{- if and .Values.auth.create (not $jwt.keyFiles) }}
+{{- fail "secrets.jwt.keyFiles: list at least one key file (the first signs new tokens)" }}
+{{- end }}
+{{- if and (not $jwt.existingSecret) $jwt.keys }}
+{{- range $file := $jwt.keyFiles }}
+{{- if not (hasKey $jwt.keys $file) }}
+{{- fail (printf "secrets.jwt.keyFiles: %q is not in secrets.jwt.keys" $file) }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- $broker := .Values.secrets.brokerCredentials }}
+{{- if and .Values.sync.create (not $broker.existingSecret) (not $broker.key) }}
+{{- fail "secrets.brokerCredentials: the sync service needs the broker-credential encryption key: set secrets.brokerCredentials.existingSecret or secrets.brokerCredentials.key" }}
+{{- end }}
+{{- $tokens := .Values.secrets.tradeTokens }}
+{{- if and .Values.trade.create (not $tokens.existingSecret) (not $tokens.secret) }}
+{{- fail "secrets.tradeTokens: the trade service needs its page-token key: set secrets.tradeTokens.existingSecret or secrets.tradeTokens.secret" }}
+{{- end }}
+{{- range $store := list "mongodb" "redis" }}
+{{- $db := index $.Values $store }}
+{{- if and (not $db.inCluster.enabled) (not $db.existingSecret) (not $db.url) }}
+{{- fail (printf "%s: set %s.existingSecret (a Secret holding the URL), %s.url, or %s.inCluster.enabled=true (trials only)" $store $store $store $store) }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/*
+The Secret a value comes from: the chart's own (named `default`) when the value is given inline, else the
+operator's existingSecret. Call with (dict "inline" <value> "existing" <name> "default" <name>).
+*/}}
+{{- define "trademesh.secretName" -}}
+{{- if .inline }}{{ .default }}{{ else }}{{ .existing | default .default }}{{ end }}
+{{- end }}
+
+{{/* An env entry for a connection URL: the in-chart trial server, or a Secret. */}}
+{{- define "trademesh.urlEnv" -}}
+{{- $db := index .root.Values .store }}
+- name: {{ .env }}
+{{- if $db.inCluster.enabled }}
+  value: {{ printf .inClusterFormat (printf "trademesh-%s" .store) | quote }}
+{{- else }}
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "trademesh.secretName" (dict "inline" $db.url "existing" $db.existingSecret "default" (printf "trademesh-%s-url" .store)) }}
+      key: {{ if $db.url }}url{{ else }}{{ $db.existingSecretKey }}{{ end }}
+{{- end }}
+{{- end }}
+
+{{/* Environment every trademesh process gets (services and jobs). */}}
+{{- define "trademesh.commonEnv" -}}
+- name: TRADEMESH_GRPC_PORT
+  value: {{ .Values.grpcPort | quote }}
+{{ include "trademesh.urlEnv" (dict "root" . "store" "mongodb" "env" "TRADEMESH_MONGO_URL" "inClusterFormat" "mongodb://%s:27017/") | trim }}
+{{ include "trademesh.urlEnv" (dict "root" . "store" "redis" "env" "TRADEMESH_REDIS_URL" "inClusterFormat" "redis://%s:6379/0") | trim }}
+{{- end }}
+
+{{/* Environment specific to one component (secrets, key files). Call with (dict "root" $ "name" "auth"). */}}
+{{- define "trademesh.serviceEnv" -}}
+{{- $root := .root }}
+{{- if eq .name "auth" }}
+{{- $files := list }}
+{{- range $root.Values.secrets.jwt.keyFiles }}{{ $files = append $files (printf "/var/run/secrets/trademesh/jwt/%s" .) }}{{ end }}
+- name: TRADEMESH_SIGNING_KEY_FILES
+  value: {{ join "," $files | quote }}
+{{- else if eq .name "trade" }}
+- name: TRADEMESH_TOKEN_SECRET
+  valueFrom:
+    secretKeyRef:
+      {{- $tokens := $root.Values.secrets.tradeTokens }}
+      name: {{ include "trademesh.secretName" (dict "inline" $tokens.secret "existing" $tokens.existingSecret "default" "trademesh-trade-tokens") }}
+      key: {{ if $tokens.secret }}secret{{ else }}{{ $tokens.secretKey }}{{ end }}
+{{- else if eq .name "sync" }}
+- name: TRADEMESH_BROKER_CREDENTIALS_KEY
+  valueFrom:
+    secretKeyRef:
+      {{- $broker := $root.Values.secrets.brokerCredentials }}
+      name: {{ include "trademesh.secretName" (dict "inline" $broker.key "existing" $broker.existingSecret "default" "trademesh-broker-credentials") }}
+      key: {{ if $broker.key }}key{{ else }}{{ $broker.secretKey }}{{ end }}
+{{- else if eq .name "marketdata" }}
+{{- with $root.Values.marketdata.kite.existingSecret }}
+- name: TRADEMESH_KITE_API_KEY
+  valueFrom:
+    secretKeyRef:
+      name: {{ . }}
+      key: api-key
+- name: TRADEMESH_KITE_ACCESS_TOKEN
+  valueFrom:
+    secretKeyRef:
+      name: {{ . }}
+      key: access-token
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/* envFrom of a component: the shared settings ConfigMap, then its own. */}}
+{{- define "trademesh.envFrom" -}}
+- configMapRef:
+    name: trademesh-config
+- configMapRef:
+    name: {{ include "trademesh.componentName" .name }}
+{{- end }}
+
+{{/* Annotations that roll a component's pods when its settings change. */}}
+{{- define "trademesh.configChecksums" -}}
+checksum/config: {{ include (print .root.Template.BasePath "/config.yaml") .root | sha256sum }}
+{{- end }}
+
+{{/* Volumes every trademesh pod has: a writable /tmp on a read-only root filesystem. */}}
+{{- define "trademesh.tmpVolume" -}}
+- name: tmp
+  emptyDir:
+    sizeLimit: {{ .Values.tmpSizeLimit }}
+{{- end }}
