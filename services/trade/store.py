@@ -288,13 +288,14 @@ class MongoTradeStore:
             }
             fresh = [(key, ids) for key, ids in pending if key not in existing]
             pending = [(key, ids) for key, ids in pending if key in existing]
-            try:
-                await self._days.insert_many([{"_id": key, "trade_ids": ids} for key, ids in fresh], ordered=False)
-            except BulkWriteError as error:
-                for write_error in error.details.get("writeErrors", []):
-                    if write_error.get("code") != 11000:
-                        raise
-                    pending.append(fresh[int(write_error["index"])])  # created meanwhile: update it
+            if fresh:  # none on a retried import whose first attempt created every day
+                try:
+                    await self._days.insert_many([{"_id": key, "trade_ids": ids} for key, ids in fresh], ordered=False)
+                except BulkWriteError as error:
+                    for write_error in error.details.get("writeErrors", []):
+                        if write_error.get("code") != 11000:
+                            raise
+                        pending.append(fresh[int(write_error["index"])])  # created meanwhile: update it
             if not pending:
                 return
         for _ in range(3):

@@ -151,6 +151,22 @@ async def test_generic_csv_keeps_identical_fills_and_dedupes_by_fingerprint(
     assert all(t.broker == instrument_pb2.BROKER_MANUAL for t in trades)
 
 
+async def test_second_import_into_days_that_already_hold_trades(trade: RunningTrade, new_user: NewUser) -> None:
+    user = await new_user()
+    header = "symbol,exchange,side,quantity,price,trade_time,trade_id\n"
+    days = [f"2024-03-{day:02d} 10:00" for day in range(1, 31)]  # more days than one bulk day-index write
+
+    def tradebook(prefix: str) -> bytes:
+        return (header + "".join(f"INFY,NSE,BUY,1,1500,{day},{prefix}{i}\n" for i, day in enumerate(days))).encode()
+
+    first = await _import(trade, user, tradebook("A"), GENERIC)
+    second = await _import(trade, user, tradebook("B"), GENERIC)
+    trades = await _all_trades(trade, user)
+
+    assert (first.rows_created, second.rows_created) == (30, 30)
+    assert len(trades) == 60
+
+
 async def test_bad_rows_are_reported_and_good_rows_kept(trade: RunningTrade, new_user: NewUser) -> None:
     user = await new_user()
     future = (datetime.now(UTC) + timedelta(days=2)).strftime("%Y-%m-%dT%H:%M:%SZ")
