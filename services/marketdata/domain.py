@@ -674,16 +674,18 @@ class StreamConflator:
     """Per-stream pending updates with per-instrument conflation and a per-instrument rate cap.
 
     `offer` is O(1): the newest update of an instrument replaces an unsent older one (counted as
-    conflated). `take` returns the updates that may be sent now: at most `rate` per instrument in
-    any 1-second window (a ring of the last `rate` send times); the rest wait, still conflating.
+    conflated). `take` returns the updates that may be sent now. The cap spaces an instrument's
+    sends at least `1 / rate` seconds apart (a GCRA with a burst of one), so there are never more
+    than `rate` in any one-second window *and* an update never waits longer than one interval.
+    (A "`rate` sends per sliding second" window would allow a burst of `rate` and then hold the
+    newest price for most of a second: that was the p99 latency of the fan-out benchmark.)
     Memory is bounded by the number of instruments, whatever the tick rate or client speed.
     """
 
     rate: int
     pending: dict[str, object] = field(default_factory=dict)
     conflated: int = 0
-    _sent: dict[str, list[float]] = field(default_factory=dict)
-    _slot: dict[str, int] = field(default_factory=dict)
+    _last_sent: dict[str, float] = field(default_factory=dict)
 
     def offer(self, key: str, update: object) -> None:
         """Queue `update` for instrument `key`, replacing (and counting) an unsent older one."""
@@ -696,17 +698,13 @@ class StreamConflator:
         ready: list[object] = []
         retry_at: float | None = None
         waiting: dict[str, object] = {}
-        rate = self.rate
+        spacing = 1.0 / self.rate
+        last_sent = self._last_sent
         for key, update in self.pending.items():
-            times = self._sent.get(key)
-            if times is None:
-                times = self._sent[key] = [0.0] * rate
-                self._slot[key] = 0
-            slot = self._slot[key]
-            free_at = times[slot] + 1.0
+            last = last_sent.get(key)
+            free_at = -math.inf if last is None else last + spacing
             if free_at <= now:
-                times[slot] = now
-                self._slot[key] = (slot + 1) % rate
+                last_sent[key] = now
                 ready.append(update)
             else:
                 waiting[key] = update

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import random
 from datetime import datetime
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
@@ -122,7 +124,7 @@ def test_instrument_validation_collapses_duplicates_and_reports_every_problem() 
     assert too_many.value.metadata == {"limit": "2", "requested": "3"}
 
 
-def test_conflator_keeps_the_newest_counts_and_caps_the_rate() -> None:
+def test_conflator_keeps_the_newest_counts_and_spaces_sends_by_the_rate() -> None:
     conflator = StreamConflator(rate=2)
     for value in range(5):
         conflator.offer("A", value)
@@ -132,12 +134,34 @@ def test_conflator_keeps_the_newest_counts_and_caps_the_rate() -> None:
     assert ready == [4, "b"]
     assert retry is None
     conflator.offer("A", 5)
-    assert conflator.take(100.1) == ([5], None)
     conflator.offer("A", 6)
-    ready, retry = conflator.take(100.2)  # a third send of A within one second must wait
+    ready, retry = conflator.take(100.1)  # A was sent 0.1 s ago; at 2/s it may go again at 100.5
     assert ready == []
-    assert retry == pytest.approx(101.0)
-    assert conflator.take(101.0) == ([6], None)
+    assert retry == pytest.approx(100.5)
+    assert conflator.take(100.5) == ([6], None)
+    assert conflator.conflated == 5
+
+
+def test_conflator_never_exceeds_the_rate_in_any_second_nor_holds_longer_than_one_interval() -> None:
+    rate = 4
+    conflator = StreamConflator(rate=rate)
+    ticks = random.Random(7)
+    sent: list[float] = []
+    waits: list[float] = []
+    offered_at: dict[int, float] = {}
+    for step in range(6000):  # 60 s in 10 ms flushes; bursty ticks averaging 8/s, twice the cap
+        now = step * 0.01
+        for _ in range(ticks.choice((0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 3))):
+            offered_at[len(offered_at)] = now
+            conflator.offer("A", len(offered_at) - 1)
+        ready, _ = conflator.take(now)
+        for update in ready:
+            assert isinstance(update, int)
+            sent.append(now)
+            waits.append(now - offered_at[update])
+    assert all(later - earlier >= 1 / rate - 1e-9 for earlier, later in pairwise(sent))
+    assert max(waits) <= 1 / rate + 1e-9  # the newest price is never held longer than one interval
+    assert len(sent) > 0.9 * rate * 60  # and the cap is used, not undershot
 
 
 def test_bars_aggregate_per_minute_with_volume_increase(universe: SymbolUniverse) -> None:
