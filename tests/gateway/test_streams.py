@@ -1,10 +1,9 @@
 """Server streams through the real Envoy: the streaming route (no timeout, idle timeout instead).
 
-The upstream here is a stand-in that implements only ``MarketDataService.SubscribeQuotes`` by sending a
-numbered heartbeat every half second — NOT the market-data service (which is not part of this suite).
-It checks the gateway's side: messages are delivered one by one over grpc-web and native gRPC, and a
-stream lives longer than the unary timeout. A SubscribeQuotes test against the real market-data
-service belongs with that service.
+The first tests' upstream is a stand-in that implements only ``MarketDataService.SubscribeQuotes``
+by sending a numbered heartbeat every half second, so the timing is exact: messages are delivered
+one by one over grpc-web and native gRPC, and a stream lives longer than the unary timeout. The last
+test runs the real market-data service (simulated feed) behind Envoy: snapshot, then live ticks.
 """
 
 from __future__ import annotations
@@ -23,10 +22,13 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from tests.conftest import MeshUser
 from tests.gateway import grpcweb
 from tests.gateway.conftest import StartGateway, grpc_endpoint, jwks_endpoint
+from tests.marketdata.helpers import subscribe_request
 from tests.rpc import bearer, expect_failure
 from trademesh.gateway.mesh import Endpoint
 from trademesh.marketdata.v1 import marketdata_service_pb2, marketdata_service_pb2_grpc, quote_stream_pb2
 from trademesh.services.core.server import ServiceHost
+from trademesh.services.marketdata.server import build_marketdata_server
+from trademesh.services.marketdata.settings import MarketDataSettings
 
 SUBSCRIBE = "/trademesh.marketdata.v1.MarketDataService/SubscribeQuotes"
 MESSAGES = 4
@@ -137,3 +139,56 @@ async def test_a_server_stream_over_native_grpc(
 
         failure = await expect_failure(first_message())
     assert failure.code == grpc.StatusCode.UNAUTHENTICATED
+
+
+@pytest.fixture
+async def real_marketdata(core_settings: Callable[..., dict[str, Any]]) -> AsyncIterator[ServiceHost]:
+    """The real market-data service: simulated feed, market always open, on the session's Redis."""
+    settings = MarketDataSettings(**core_settings(session_policy="always_open", simulator_ticks_per_second=200.0))
+    host = await build_marketdata_server(settings)
+    yield host
+    await host.stop(0)
+
+
+async def test_subscribe_quotes_over_grpc_web_from_the_real_market_data_service(
+    mesh_auth: ServiceHost,
+    real_marketdata: ServiceHost,
+    start_gateway: StartGateway,
+    new_user: Callable[[], Awaitable[MeshUser]],
+) -> None:
+    gateway = await start_gateway(
+        {"auth": [grpc_endpoint(mesh_auth)], "marketdata": [grpc_endpoint(real_marketdata)]},
+        [jwks_endpoint(mesh_auth)],
+    )
+    await gateway.wait_healthy("svc-marketdata", 1)
+    user = await new_user()
+    symbols = ("RELIANCE", "INFY", "TCS")
+    request = subscribe_request(*symbols).SerializeToString()
+    headers = {
+        "content-type": grpcweb.CONTENT_TYPE,
+        "x-grpc-web": "1",
+        "authorization": f"Bearer {user.access_token}",
+    }
+    batches: list[marketdata_service_pb2.SubscribeQuotesResponse] = []
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(gateway.url + SUBSCRIBE, data=grpcweb.frame(request), headers=headers) as response,
+    ):
+        assert response.status == 200
+        assert response.headers["content-type"].startswith(grpcweb.CONTENT_TYPE)
+        # The snapshot, then live batches: read until three live batches arrived, then hang up.
+        while sum(1 for batch in batches if not batch.batch.snapshot) < 3:
+            head = await asyncio.wait_for(response.content.readexactly(5), 10)
+            assert head[0] == grpcweb.DATA_FRAME, "the stream ended early"
+            payload = await response.content.readexactly(int.from_bytes(head[1:], "big"))
+            message = marketdata_service_pb2.SubscribeQuotesResponse.FromString(payload)
+            if message.HasField("batch"):
+                batches.append(message)
+
+    snapshot = batches[0].batch
+    assert snapshot.snapshot
+    assert sorted(quote.instrument.symbol for quote in snapshot.quotes) == sorted(symbols)
+    live = [quote for batch in batches[1:] for quote in batch.batch.quotes]
+    assert live
+    assert all(quote.last_price_micros > 0 for quote in live)
+    assert {quote.instrument.symbol for quote in live} <= set(symbols)
