@@ -54,6 +54,8 @@ class StreamPolicy:
         self.session_policy = session_policy
         self.stale_after = stale_after
         self.source = source
+        #: How often a stream looks for quotes that went stale (or fresh again) without a tick.
+        self.stale_check_interval = min(max(stale_after / 4, 0.25), 5.0)
 
 
 class QuoteStream:
@@ -80,6 +82,11 @@ class QuoteStream:
         self._want_data = False
         self._error: DomainError | None = None
         self._resnapshot = False
+        # The newest quote the client holds per instrument, and which of them it holds as stale:
+        # a feed that goes quiet in session sends no tick, so the stream itself re-sends the held
+        # quote with `stale` flipped (same sequence), and flips it back when the session closes.
+        self._held: dict[str, EncodedQuote] = {}
+        self._held_stale: set[str] = set()
 
     # ---- TickSink (called by the hub, synchronously, per tick)
 
@@ -92,6 +99,7 @@ class QuoteStream:
         if update.key in pending:
             conflator.conflated += 1
         pending[update.key] = update
+        self._held_stale.discard(update.key)  # its next send is a fresh, non-stale quote
         if self._want_data:
             self._want_data = False
             self._wake.set()
@@ -125,6 +133,8 @@ class QuoteStream:
         policy = self._policy
         entries = []
         pending = self.conflator.pending
+        self._held.clear()
+        self._held_stale.clear()
         for instrument in self.instruments:
             quote = quotes.get(instrument)
             if quote is None:
@@ -136,7 +146,9 @@ class QuoteStream:
             held = pending.get(instrument)
             if isinstance(held, EncodedQuote) and held.sequence <= quote.sequence:
                 del pending[instrument]  # already covered by the snapshot
+            self._held[instrument] = quote
             if is_stale(quote.sequence, quote.receive_time_ns, now_ns, policy.session_policy, policy.stale_after):
+                self._held_stale.add(instrument)
                 entries.append(quote.with_stale(self.mode))
             else:
                 entries.append(quote.entry(self.mode))
@@ -145,12 +157,30 @@ class QuoteStream:
             entries, snapshot=True, server_time_ns=now_ns, conflated=self.conflator.conflated, rate=self.rate
         )
 
+    def _stale_changes(self, now_ns: int) -> list[bytes]:
+        """Return re-sent quotes whose `stale` flag changed since the client got them."""
+        policy = self._policy
+        pending = self.conflator.pending
+        entries = []
+        for key, quote in self._held.items():
+            if key in pending:
+                continue  # a fresh tick is about to be sent anyway
+            stale = is_stale(quote.sequence, quote.receive_time_ns, now_ns, policy.session_policy, policy.stale_after)
+            if stale and key not in self._held_stale:
+                self._held_stale.add(key)
+                entries.append(quote.with_stale(self.mode))
+            elif not stale and key in self._held_stale:
+                self._held_stale.discard(key)
+                entries.append(quote.entry(self.mode))
+        return entries
+
     async def messages(self, read: SnapshotReader) -> AsyncIterator[bytes]:
         """Yield the stream's serialised responses until it fails (raises) or the caller stops."""
         loop = asyncio.get_running_loop()
         policy = self._policy
         yield await self._snapshot(read)
         last_sent = last_batch = loop.time()
+        stale_check_at = last_sent + policy.stale_check_interval
         while True:
             if self._error is not None:
                 raise self._error
@@ -163,12 +193,30 @@ class QuoteStream:
                 continue
             now = loop.time()
             conflator = self.conflator
+            if now >= stale_check_at:
+                stale_check_at = now + policy.stale_check_interval
+                changes = self._stale_changes(time.time_ns())
+                if changes:
+                    self.messages_sent += 1
+                    self.updates_sent += len(changes)
+                    yield batch_response(
+                        changes,
+                        snapshot=False,
+                        server_time_ns=time.time_ns(),
+                        conflated=conflator.conflated,
+                        rate=self.rate,
+                    )
+                    last_sent = last_batch = loop.time()
+                    continue
             if conflator.pending:
                 due = last_batch + policy.batch_interval
                 if now >= due:
                     ready, retry_at = conflator.take(now)
                     if ready:
                         mode = self.mode
+                        held = self._held
+                        for update in ready:
+                            held[update.key] = update  # type: ignore[attr-defined,assignment]
                         self.messages_sent += 1
                         self.updates_sent += len(ready)
                         yield batch_response(
@@ -181,7 +229,7 @@ class QuoteStream:
                         last_sent = last_batch = loop.time()
                         continue
                     due = retry_at if retry_at is not None else now + policy.batch_interval
-                await self._sleep(self._bounded(due - now), want_data=False)
+                await self._sleep(self._bounded(min(due, stale_check_at) - now), want_data=False)
             else:
                 heartbeat_at = last_sent + policy.heartbeat
                 if now >= heartbeat_at:
@@ -189,7 +237,7 @@ class QuoteStream:
                     yield heartbeat_response(time.time_ns(), conflator.conflated)
                     last_sent = loop.time()
                     continue
-                await self._sleep(self._bounded(heartbeat_at - now), want_data=True)
+                await self._sleep(self._bounded(min(heartbeat_at, stale_check_at) - now), want_data=True)
 
     def _bounded(self, timeout: float) -> float:
         if self._expires_at is None:

@@ -281,3 +281,37 @@ async def test_get_quotes_limits(
     assert bad_mode.code == grpc.StatusCode.INVALID_ARGUMENT
     missing = await expect_failure(stub.GetQuote(marketdata_service_pb2.GetQuoteRequest(), metadata=user.metadata))
     assert missing.reason == "INVALID_INSTRUMENT"
+
+
+async def test_a_feed_that_goes_quiet_in_session_is_flagged_stale_on_open_streams(
+    start_marketdata: Callable[..., Any], new_user: Callable[[], Awaitable[MeshUser]]
+) -> None:
+    ingest_host, _ = await start_marketdata(stale_after_seconds=0.8)
+    _, stub = await start_marketdata(ingest_enabled=False, stale_after_seconds=0.8)
+    user = await new_user()
+    call = stub.SubscribeQuotes(subscribe_request("INFY", "TCS"), metadata=user.metadata)
+    held: dict[str, quote_pb2.Quote] = {q.instrument.symbol: q for q in (await _first(call)).batch.quotes}
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 10
+    while any(quote.sequence == 0 or quote.stale for quote in held.values()):  # both live first
+        assert loop.time() < deadline, "no live ticks"
+        held.update({q.instrument.symbol: q for q in (await _first(call)).batch.quotes})
+
+    await ingest_host.stop(0)  # the only ingest: the feed goes quiet while the session is open
+    flagged: dict[str, quote_pb2.Quote] = {}
+    deadline = loop.time() + 10
+    while len(flagged) < 2:
+        assert loop.time() < deadline, "quotes never flagged stale"
+        message = await _first(call)
+        for quote in message.batch.quotes:
+            if quote.stale:
+                flagged[quote.instrument.symbol] = quote
+            else:
+                held[quote.instrument.symbol] = quote  # a tick still in flight when the feed stopped
+    call.cancel()
+
+    assert not message.batch.snapshot
+    for symbol, quote in flagged.items():
+        # The same tick re-sent with the flag flipped: equal sequence, same price.
+        assert quote.sequence == held[symbol].sequence
+        assert quote.last_price_micros == held[symbol].last_price_micros
