@@ -18,7 +18,7 @@ from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc import aio
 from grpc_interceptor.server import AsyncServerInterceptor
 from grpc_status import rpc_status
-from opentelemetry import trace
+from opentelemetry import metrics, trace
 from opentelemetry.trace import SpanKind, StatusCode
 from pymongo.errors import ConnectionFailure, OperationFailure
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -30,6 +30,10 @@ from trademesh.services.core.tokens import AccessTokenVerifier
 
 logger = logging.getLogger(__name__)
 access_logger = logging.getLogger("trademesh.access")
+# Streams record their whole life; a no-op until metrics are on (services/core/metrics.py).
+_RPC_DURATION = metrics.get_meter(__name__).create_histogram(
+    "rpc.server.duration", unit="s", description="Duration of server calls (streams: their whole life)."
+)
 
 ERROR_DOMAIN = "trademesh.dev"
 REQUEST_ID_KEY = "x-request-id"
@@ -215,13 +219,16 @@ class AccessLogInterceptor(AsyncServerInterceptor):
         started: float,
         streamed: int | None,
     ) -> None:
+        seconds = time.perf_counter() - started
+        code = status_code(context).name
+        _RPC_DURATION.record(seconds, {"rpc.method": method_name, "rpc.grpc.status_code": code})
         if not access_logger.isEnabledFor(logging.INFO):
             return
         fields: dict[str, Any] = {
             "request_id": request_id,
             "method": method_name,
-            "code": status_code(context).name,
-            "duration_ms": round((time.perf_counter() - started) * 1000, 3),
+            "code": code,
+            "duration_ms": round(seconds * 1000, 3),
             "peer": context.peer(),
         }
         if streamed is not None:

@@ -26,6 +26,7 @@ from trademesh.services.core.interceptors import (
     TracingInterceptor,
 )
 from trademesh.services.core.logging import configure_logging
+from trademesh.services.core.metrics import serve_metrics
 from trademesh.services.core.revocations import RevocationList
 from trademesh.services.core.settings import CoreSettings, SettingsError, TracingExporter, load_settings
 from trademesh.services.core.tokens import AccessTokenVerifier, JwksKeySource, KeySource
@@ -174,7 +175,16 @@ async def start_server(
         await health_servicer.set(registration.name, health_pb2.HealthCheckResponse.SERVING)
     await health_servicer.set("", health_pb2.HealthCheckResponse.SERVING)
     logger.info("serving %s on %s:%d", ", ".join(r.name for r in registrations), settings.grpc_host, port)
-    return ServiceHost(server, port, health_servicer)
+    host = ServiceHost(server, port, health_servicer)
+    endpoint = serve_metrics(settings)
+    if endpoint is not None:
+        host.extra_ports["metrics"] = endpoint.port
+
+        async def close_metrics() -> None:
+            await asyncio.to_thread(endpoint.close)
+
+        host.on_stop(close_metrics)
+    return host
 
 
 def run_service(settings_type: type[SettingsT], serve: Callable[[SettingsT], Coroutine[Any, Any, None]]) -> None:

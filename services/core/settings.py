@@ -57,6 +57,10 @@ class CoreSettings(BaseSettings):
     log_format: str = Field("json", pattern="^(json|text)$", description="`json` lines or `text`.")
     tracing_exporter: TracingExporter = Field(TracingExporter.NONE, description="Span exporter: none, console or otlp.")
     otlp_endpoint: str = Field("http://127.0.0.1:4317", description="OTLP/gRPC collector for `otlp`.")
+    metrics_port: int = Field(
+        0, ge=0, le=65535, description="Port of the Prometheus `/metrics` endpoint (OpenTelemetry metrics); 0 = off."
+    )
+    metrics_host: str = Field("0.0.0.0", description="Address the metrics endpoint binds to.")
 
 
 SettingsT = TypeVar("SettingsT", bound=BaseSettings)

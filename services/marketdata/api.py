@@ -179,6 +179,7 @@ class MarketDataServicer(marketdata_service_pb2_grpc.MarketDataServiceServicer):
             async for message in stream.messages(self._cache.get_many):
                 yield message
         finally:
+            stream.close()
             self.streams.discard(stream)
             await self._hub.unsubscribe(names, stream)
             await self._counter.release(stream_id)

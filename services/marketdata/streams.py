@@ -12,7 +12,11 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+import weakref
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+
+from opentelemetry import metrics
+from opentelemetry.metrics import CallbackOptions, Observation
 
 from trademesh.services.core.errors import DomainError, Unauthenticated
 from trademesh.services.marketdata.codec import (
@@ -58,6 +62,60 @@ class StreamPolicy:
         self.stale_check_interval = min(max(stale_after / 4, 0.25), 5.0)
 
 
+class _StreamTotals:
+    """What the process's streams did, for the metrics: open streams plus the ones that ended."""
+
+    def __init__(self) -> None:
+        self.open: weakref.WeakSet[QuoteStream] = weakref.WeakSet()
+        self.ended = {"conflated": 0, "updates": 0, "messages": 0}
+
+    def close(self, stream: QuoteStream) -> None:
+        if stream in self.open:
+            self.open.discard(stream)
+            self.ended["conflated"] += stream.conflator.conflated
+            self.ended["updates"] += stream.updates_sent
+            self.ended["messages"] += stream.messages_sent
+
+    def total(self, name: str) -> int:
+        streams = list(self.open)
+        if name == "conflated":
+            return self.ended[name] + sum(stream.conflator.conflated for stream in streams)
+        if name == "updates":
+            return self.ended[name] + sum(stream.updates_sent for stream in streams)
+        return self.ended[name] + sum(stream.messages_sent for stream in streams)
+
+
+TOTALS = _StreamTotals()
+
+
+def _observe(name: str) -> Callable[[CallbackOptions], Iterable[Observation]]:
+    def observe(options: CallbackOptions) -> Iterable[Observation]:
+        yield Observation(TOTALS.total(name))
+
+    return observe
+
+
+_meter = metrics.get_meter(__name__)
+# Prometheus names: trademesh_marketdata_active_streams (the HPA's optional per-pod metric),
+# trademesh_marketdata_conflated_updates_total, ..._updates_sent_total, ..._messages_sent_total.
+_meter.create_observable_up_down_counter(
+    "trademesh.marketdata.active_streams",
+    [lambda options: [Observation(len(TOTALS.open))]],
+    description="Open SubscribeQuotes streams in this replica.",
+)
+_meter.create_observable_counter(
+    "trademesh.marketdata.conflated_updates",
+    [_observe("conflated")],
+    description="Ticks replaced by a newer one before they were sent (rate cap or slow client).",
+)
+_meter.create_observable_counter(
+    "trademesh.marketdata.updates_sent", [_observe("updates")], description="Quotes sent on streams."
+)
+_meter.create_observable_counter(
+    "trademesh.marketdata.messages_sent", [_observe("messages")], description="Stream messages sent."
+)
+
+
 class QuoteStream:
     """The state of one open stream."""
 
@@ -76,6 +134,7 @@ class QuoteStream:
         self.conflator = StreamConflator(rate)
         self.messages_sent = 0
         self.updates_sent = 0
+        TOTALS.open.add(self)
         self._policy = policy
         self._expires_at = expires_at
         self._wake = asyncio.Event()
@@ -103,6 +162,10 @@ class QuoteStream:
         if self._want_data:
             self._want_data = False
             self._wake.set()
+
+    def close(self) -> None:
+        """Count the stream as ended (its totals stay in the process metrics)."""
+        TOTALS.close(self)
 
     def resnapshot(self) -> None:
         """Send a fresh snapshot next."""
