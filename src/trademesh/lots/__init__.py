@@ -1,9 +1,22 @@
-"""FIFO lot matching shared by the trade and analytics services (pure Python, no I/O).
+"""FIFO lot matching and round trips shared by the trade and analytics services (pure Python, no I/O).
 
 Exact arithmetic: quantities are micro-units and prices/fees INR micros (int); every intermediate value
 is an exact `Fraction`; reported figures are rounded once, half-to-even, to whole micros.
 """
 
 from trademesh.lots.fifo import Fill, Lot, Match, PositionBook, Side, replay, round_micros
+from trademesh.lots.roundtrips import InstrumentCycle, OpenLot, RoundTrip, divide_half_away
 
-__all__ = ["Fill", "Lot", "Match", "PositionBook", "Side", "replay", "round_micros"]
+__all__ = [
+    "Fill",
+    "InstrumentCycle",
+    "Lot",
+    "Match",
+    "OpenLot",
+    "PositionBook",
+    "RoundTrip",
+    "Side",
+    "divide_half_away",
+    "replay",
+    "round_micros",
+]

@@ -1,0 +1,5 @@
+"""Run the analytics service: `python -m trademesh.services.analytics`."""
+
+from trademesh.services.analytics.server import main
+
+main()

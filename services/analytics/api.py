@@ -1,0 +1,137 @@
+"""The AnalyticsService servicer: proto ⇄ domain mapping and nothing else."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+from grpc import aio
+
+from trademesh.analytics.v1 import analytics_service_pb2, analytics_service_pb2_grpc
+from trademesh.services.analytics.domain import build_query, to_micros
+from trademesh.services.analytics.mapping import (
+    PERIODS,
+    heartbeat_to_proto,
+    report_to_proto,
+    settings_from_proto,
+    settings_to_proto,
+    update_to_proto,
+)
+from trademesh.services.analytics.service import AnalyticsService
+from trademesh.services.analytics.watch import PnlHeartbeat, PnlWatcher
+from trademesh.services.core.errors import FieldViolation, InvalidArgument, PermissionDenied
+from trademesh.services.core.identity import ROLE_ADMIN, current_principal
+from trademesh.services.core.interceptors import metadata_value
+
+Context = aio.ServicerContext[Any, Any]
+
+#: Every RPC needs an access token.
+PUBLIC_METHODS: frozenset[str] = frozenset()
+SETTINGS_PATHS = frozenset({"capital_base_micros", "risk_free_rate_bps", "break_even_tolerance_micros"})
+MAX_USER_ID_LENGTH = 128
+
+
+def _authorization(context: Context) -> str:
+    # Forwarded to market data as is: the caller's own token (the auth interceptor already checked it).
+    return metadata_value(context, "authorization") or ""
+
+
+class AnalyticsServicer(analytics_service_pb2_grpc.AnalyticsServiceServicer):
+    """Serve trademesh.analytics.v1.AnalyticsService over gRPC."""
+
+    def __init__(self, service: AnalyticsService, watcher: PnlWatcher) -> None:
+        self._service = service
+        self._watcher = watcher
+
+    async def GetAnalytics(
+        self, request: analytics_service_pb2.GetAnalyticsRequest, context: Context
+    ) -> analytics_service_pb2.GetAnalyticsResponse:
+        user = current_principal().subject
+        custom = None
+        if request.HasField("custom_range"):
+            bounds = request.custom_range
+            custom = (
+                bounds.start_time.ToMicroseconds() if bounds.HasField("start_time") else None,
+                bounds.end_time.ToMicroseconds() if bounds.HasField("end_time") else None,
+            )
+        query = build_query(
+            PERIODS.get(request.period),
+            now_us=self._service.now(),
+            reference_us=request.reference_time.ToMicroseconds() if request.HasField("reference_time") else None,
+            custom_range=custom,
+            include_equity_curve=request.include_equity_curve,
+            equity_curve_max_points=request.equity_curve_max_points,
+            include_daily_pnl=request.include_daily_pnl,
+            instrument_limit=request.instrument_limit,
+            min_journal_version=request.min_journal_version,
+        )
+        await self._service.wait_for_version(user, request.min_journal_version, context.time_remaining())
+        lookup = await self._service.lookup(user, query)
+        if lookup.cached is not None:
+            return analytics_service_pb2.GetAnalyticsResponse.FromString(lookup.cached)
+        report, cacheable = await self._service.compute(lookup, _authorization(context))
+        response = analytics_service_pb2.GetAnalyticsResponse(report=report_to_proto(report))
+        if cacheable:
+            await self._service.store(lookup, response.SerializeToString())
+        return response
+
+    async def RecomputeAnalytics(
+        self, request: analytics_service_pb2.RecomputeAnalyticsRequest, context: Context
+    ) -> analytics_service_pb2.RecomputeAnalyticsResponse:
+        principal = current_principal()
+        if not principal.is_service and ROLE_ADMIN not in principal.roles:
+            raise PermissionDenied("RecomputeAnalytics needs an admin or service identity", reason="ADMIN_REQUIRED")
+        if len(request.user_id) > MAX_USER_ID_LENGTH:
+            raise InvalidArgument(
+                "user_id is too long",
+                [FieldViolation("user_id", "at most 128 characters")],
+                reason="INVALID_USER_ID",
+            )
+        result = await self._service.recompute(request.user_id or None)
+        response = analytics_service_pb2.RecomputeAnalyticsResponse(
+            user_count=result.user_count, fill_count=result.fill_count, round_trip_count=result.round_trip_count
+        )
+        response.start_time.FromMicroseconds(result.start_time_us)
+        response.duration.FromMicroseconds(result.duration_us)
+        return response
+
+    async def WatchPnl(
+        self, request: analytics_service_pb2.WatchPnlRequest, context: Context
+    ) -> AsyncIterator[analytics_service_pb2.WatchPnlResponse]:
+        principal = current_principal()
+        messages = self._watcher.watch(
+            principal.subject,
+            _authorization(context),
+            request.max_updates_per_second,
+            to_micros(principal.expires_at),
+        )
+        async for message in messages:
+            if isinstance(message, PnlHeartbeat):
+                yield analytics_service_pb2.WatchPnlResponse(heartbeat=heartbeat_to_proto(message))
+            else:
+                yield analytics_service_pb2.WatchPnlResponse(update=update_to_proto(message))
+
+    async def GetAnalyticsSettings(
+        self, request: analytics_service_pb2.GetAnalyticsSettingsRequest, context: Context
+    ) -> analytics_service_pb2.GetAnalyticsSettingsResponse:
+        settings = await self._service.get_settings(current_principal().subject)
+        return analytics_service_pb2.GetAnalyticsSettingsResponse(settings=settings_to_proto(settings))
+
+    async def UpdateAnalyticsSettings(
+        self, request: analytics_service_pb2.UpdateAnalyticsSettingsRequest, context: Context
+    ) -> analytics_service_pb2.UpdateAnalyticsSettingsResponse:
+        user = current_principal().subject
+        paths = list(request.update_mask.paths)
+        bad = [path for path in paths if path not in SETTINGS_PATHS and path != "*"]
+        if not paths or bad:
+            violations = [FieldViolation("update_mask", f"unknown or output-only path {path!r}") for path in bad]
+            raise InvalidArgument(
+                "update_mask must name settings fields",
+                violations or [FieldViolation("update_mask", "must not be empty")],
+                reason="INVALID_UPDATE_MASK",
+            )
+        fields = SETTINGS_PATHS if "*" in paths else frozenset(paths)
+        updated = await self._service.update_settings(
+            user, settings_from_proto(request.settings), fields, request.settings.etag
+        )
+        return analytics_service_pb2.UpdateAnalyticsSettingsResponse(settings=settings_to_proto(updated))

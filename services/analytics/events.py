@@ -1,0 +1,180 @@
+"""The trade-event consumer: a Redis consumer group on `trade-events` that keeps journals fresh.
+
+Each entry is applied, then acknowledged (XACK), so a crash mid-batch leaves the unacknowledged entries
+pending; XAUTOCLAIM hands entries idle for longer than `claim_idle_seconds` to a live consumer. Applying
+is idempotent (the journal version only moves forward and a trade's older versions are ignored), so a
+redelivery changes nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from google.protobuf.message import DecodeError
+from redis.asyncio import Redis
+from redis.exceptions import ResponseError
+
+from trademesh.common.v1 import instrument_pb2
+from trademesh.services.analytics.domain import Category, JournalFill
+from trademesh.services.analytics.service import AnalyticsService, ChangeKind, JournalChange
+from trademesh.trade.v1 import trade_event_pb2, trade_pb2
+
+logger = logging.getLogger(__name__)
+
+STREAM = "trade-events"
+GROUP = "analytics"
+_UPSERTS = {trade_event_pb2.TRADE_EVENT_TYPE_CREATED, trade_event_pb2.TRADE_EVENT_TYPE_UPDATED}
+_CATEGORIES = {
+    trade_pb2.TRADE_CATEGORY_INTRADAY: Category.INTRADAY,
+    trade_pb2.TRADE_CATEGORY_SWING: Category.SWING,
+    trade_pb2.TRADE_CATEGORY_LONG_TERM: Category.LONG_TERM,
+}
+
+
+def entry_sequence(entry_id: str) -> int:
+    """Turn a stream entry id ("<ms>-<n>") into an int64 that grows with the stream.
+
+    Applied to the user-stream entry of an event this is the trade service's TradeEvent.sequence, so the
+    journal version analytics reports is the sequence a WatchTrades client sees.
+    """
+    millis, _, counter = entry_id.partition("-")
+    return int(millis) * 1_000_000 + int(counter or 0)
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def fill_from_trade(trade: trade_pb2.Trade) -> JournalFill:
+    """Turn a trade message into a fill."""
+    return JournalFill(
+        trade_id=trade.id,
+        symbol=trade.instrument.symbol,
+        exchange=instrument_pb2.Exchange.Name(trade.instrument.exchange).removeprefix("EXCHANGE_"),
+        buy=trade.side == trade_pb2.SIDE_BUY,
+        quantity_micros=trade.quantity_micros,
+        price_micros=trade.price_micros,
+        fees_micros=trade.fees_micros,
+        time_us=trade.trade_time.ToMicroseconds(),
+        create_time_us=trade.create_time.ToMicroseconds(),
+        category=_CATEGORIES.get(trade.category, Category.UNCATEGORIZED),
+        trade_version=trade.version,
+    )
+
+
+def decode_entry(fields: dict[bytes, bytes]) -> JournalChange | None:
+    """Decode one stream entry; None when it is not a journal change (or is malformed)."""
+    try:
+        user_id = _text(fields[b"user_id"])
+        version = entry_sequence(_text(fields.get(b"user_entry", b"0-0")))
+        event = trade_event_pb2.TradeEvent.FromString(fields[b"payload"])
+    except (KeyError, ValueError, DecodeError):
+        return None
+    trade = event.trade
+    if event.type in _UPSERTS or event.type == trade_event_pb2.TRADE_EVENT_TYPE_RESTORED:
+        if trade.status == trade_pb2.TRADE_STATUS_ACTIVE:
+            return JournalChange(user_id, version, ChangeKind.UPSERT, trade.id, trade.version, fill_from_trade(trade))
+    elif event.type not in (trade_event_pb2.TRADE_EVENT_TYPE_DELETED, trade_event_pb2.TRADE_EVENT_TYPE_PURGED):
+        return None
+    return JournalChange(user_id, version, ChangeKind.REMOVE, trade.id, trade.version)
+
+
+class TradeEventConsumer:
+    """Consume `trade-events` in the `analytics` group and apply each event to the journals."""
+
+    def __init__(
+        self,
+        redis: Redis,
+        service: AnalyticsService,
+        *,
+        consumer: str,
+        block_seconds: float = 1.0,
+        claim_idle_seconds: float = 30.0,
+        batch_size: int = 200,
+        stream: str = STREAM,
+        group: str = GROUP,
+    ) -> None:
+        self._redis = redis
+        self._service = service
+        self._consumer = consumer
+        self._block_ms = max(1, int(block_seconds * 1000))
+        self._claim_idle_ms = int(claim_idle_seconds * 1000)
+        self._batch = batch_size
+        self._stream = stream
+        self._group = group
+        self._closed = False
+        self.applied = 0
+
+    async def ensure_group(self) -> None:
+        """Create the consumer group (from the start of the retained stream) if it does not exist."""
+        try:
+            await self._redis.xgroup_create(self._stream, self._group, id="0", mkstream=True)
+        except ResponseError as error:
+            if "BUSYGROUP" not in str(error):
+                raise
+
+    def close(self) -> None:
+        """Ask `run` to return."""
+        self._closed = True
+
+    async def process(self, entries: list[tuple[Any, dict[bytes, bytes]]]) -> None:
+        """Apply entries in order, acknowledging each once applied."""
+        for entry_id, fields in entries:
+            if fields:
+                change = decode_entry(fields)
+                if change is None:
+                    logger.warning("skipping trade event %s that is not a journal change", _text(entry_id))
+                else:
+                    await self._service.apply_change(change)
+                    self.applied += 1
+            await self._redis.xack(self._stream, self._group, entry_id)
+
+    async def claim_stale(self) -> int:
+        """Take over entries another consumer left pending (it crashed mid-batch) and apply them."""
+        claimed = 0
+        start = "0-0"
+        while True:
+            response: Any = await self._redis.xautoclaim(
+                self._stream, self._group, self._consumer, self._claim_idle_ms, start_id=start, count=self._batch
+            )
+            start, entries = _text(response[0]), response[1]
+            await self.process(entries)
+            claimed += len(entries)
+            if start == "0-0":
+                return claimed
+
+    async def poll(self) -> int:
+        """Read and apply one batch of new entries (own pending ones first); return how many."""
+        # "0" re-reads this consumer's own pending entries (a previous attempt failed mid-batch).
+        for cursor in ("0", ">"):
+            response: Any = await self._redis.xreadgroup(
+                self._group,
+                self._consumer,
+                {self._stream: cursor},
+                count=self._batch,
+                block=None if cursor == "0" else self._block_ms,
+            )
+            entries = [entry for _, batch in response or () for entry in batch]
+            if entries:
+                await self.process(entries)
+                return len(entries)
+        return 0
+
+    async def run(self) -> None:
+        """Consume until closed; claim stale entries of dead consumers every `claim_idle_seconds`."""
+        loop = asyncio.get_running_loop()
+        next_claim = 0.0
+        while not self._closed:
+            try:
+                await self.ensure_group()
+                if loop.time() >= next_claim:
+                    await self.claim_stale()
+                    next_claim = loop.time() + self._claim_idle_ms / 1000
+                await self.poll()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.warning("consuming trade events failed; retrying", exc_info=True)
+                await asyncio.sleep(1.0)

@@ -1,0 +1,276 @@
+"""Domain ⇄ proto mapping of the analytics service (money saturated to int64, times as Timestamps)."""
+
+from __future__ import annotations
+
+from google.protobuf import duration_pb2, timestamp_pb2
+
+from trademesh.analytics.v1 import (
+    period_pb2,
+    pnl_pb2,
+    position_pb2,
+    report_pb2,
+    settings_pb2,
+    trade_category_pb2,
+)
+from trademesh.services.analytics.domain import (
+    Category,
+    OpenPosition,
+    Period,
+    PnlTotals,
+    Report,
+    RoundTripStats,
+    UserSettings,
+    saturate,
+)
+from trademesh.services.analytics.quotes import instrument_to_proto
+from trademesh.services.analytics.watch import PnlHeartbeat, PnlUpdate
+
+PERIODS = {
+    period_pb2.PERIOD_DAILY: Period.DAILY,
+    period_pb2.PERIOD_WEEKLY: Period.WEEKLY,
+    period_pb2.PERIOD_MONTHLY: Period.MONTHLY,
+    period_pb2.PERIOD_YEARLY: Period.YEARLY,
+    period_pb2.PERIOD_FINANCIAL_YEAR: Period.FINANCIAL_YEAR,
+    period_pb2.PERIOD_ALL_TIME: Period.ALL_TIME,
+    period_pb2.PERIOD_CUSTOM: Period.CUSTOM,
+}
+PERIOD_VALUES = {period: value for value, period in PERIODS.items()}
+CATEGORIES = {
+    Category.INTRADAY: trade_category_pb2.TRADE_CATEGORY_INTRADAY,
+    Category.SWING: trade_category_pb2.TRADE_CATEGORY_SWING,
+    Category.LONG_TERM: trade_category_pb2.TRADE_CATEGORY_LONG_TERM,
+    Category.UNCATEGORIZED: trade_category_pb2.TRADE_CATEGORY_UNCATEGORIZED,
+}
+
+
+def timestamp(micros: int) -> timestamp_pb2.Timestamp:
+    """Return epoch microseconds as a Timestamp."""
+    stamp = timestamp_pb2.Timestamp()
+    stamp.FromMicroseconds(micros)
+    return stamp
+
+
+def settings_to_proto(settings: UserSettings) -> settings_pb2.AnalyticsSettings:
+    """Map settings to their proto."""
+    message = settings_pb2.AnalyticsSettings(
+        risk_free_rate_bps=settings.risk_free_rate_bps,
+        break_even_tolerance_micros=settings.break_even_tolerance_micros,
+        etag=settings.etag,
+    )
+    if settings.capital_base_micros is not None:
+        message.capital_base_micros = settings.capital_base_micros
+    if settings.update_time_us is not None:
+        message.update_time.CopyFrom(timestamp(settings.update_time_us))
+    return message
+
+
+def settings_from_proto(message: settings_pb2.AnalyticsSettings) -> UserSettings:
+    """Map a settings proto (unset optional = no capital base)."""
+    return UserSettings(
+        capital_base_micros=message.capital_base_micros if message.HasField("capital_base_micros") else None,
+        risk_free_rate_bps=message.risk_free_rate_bps,
+        break_even_tolerance_micros=message.break_even_tolerance_micros,
+        etag=message.etag,
+    )
+
+
+def stats_to_proto(stats: RoundTripStats) -> report_pb2.RoundTripStats:
+    """Map round-trip statistics."""
+    message = report_pb2.RoundTripStats(
+        round_trip_count=stats.round_trip_count,
+        win_count=stats.win_count,
+        loss_count=stats.loss_count,
+        break_even_count=stats.break_even_count,
+        realized_pnl_micros=saturate(stats.realized_pnl_micros),
+        fees_micros=saturate(stats.fees_micros),
+        net_pnl_micros=saturate(stats.net_pnl_micros),
+        gross_profit_micros=saturate(stats.gross_profit_micros),
+        gross_loss_micros=saturate(stats.gross_loss_micros),
+        profit_factor_unbounded=stats.profit_factor_unbounded,
+        max_consecutive_wins=stats.max_consecutive_wins,
+        max_consecutive_losses=stats.max_consecutive_losses,
+    )
+    if stats.win_rate_percent is not None:
+        message.win_rate_percent = stats.win_rate_percent
+    if stats.profit_factor is not None:
+        message.profit_factor = stats.profit_factor
+    for name in (
+        "expectancy_micros",
+        "average_win_micros",
+        "average_loss_micros",
+        "largest_win_micros",
+        "largest_loss_micros",
+    ):
+        value = getattr(stats, name)
+        if value is not None:
+            setattr(message, name, saturate(value))
+    if stats.average_hold_us is not None:
+        hold = duration_pb2.Duration()
+        hold.FromMicroseconds(stats.average_hold_us)
+        message.average_hold_duration.CopyFrom(hold)
+    return message
+
+
+def position_to_proto(position: OpenPosition) -> position_pb2.OpenPosition:
+    """Map an open position."""
+    message = position_pb2.OpenPosition(
+        instrument=instrument_to_proto(position.instrument),
+        net_quantity=saturate(position.net_quantity),
+        average_open_price_micros=saturate(position.average_open_price_micros),
+        open_time=timestamp(position.open_time_us),
+        category=CATEGORIES[position.category],
+        fees_micros=saturate(position.fees_micros),
+        realized_pnl_micros=saturate(position.realized_pnl_micros),
+        last_price_micros=position.last_price_micros,
+        mark_stale=position.mark_stale,
+    )
+    if position.mark_time_us is not None:
+        message.mark_time.CopyFrom(timestamp(position.mark_time_us))
+    if position.unrealized_pnl_micros is not None:
+        message.unrealized_pnl_micros = saturate(position.unrealized_pnl_micros)
+    if position.day_change_micros is not None:
+        message.day_change_micros = saturate(position.day_change_micros)
+    return message
+
+
+def report_to_proto(report: Report) -> report_pb2.AnalyticsReport:
+    """Map a report."""
+    query = report.query
+    message = report_pb2.AnalyticsReport(
+        period=PERIOD_VALUES[query.period],
+        computed_time=timestamp(report.computed_time_us),
+        journal_version=report.journal_version,
+        settings=settings_to_proto(report.settings),
+        performance=stats_to_proto(report.performance),
+        open_positions=[position_to_proto(p) for p in report.open_positions],
+        unrealized_pnl_micros=report.unrealized_pnl_micros,
+        unmarked_position_count=report.unmarked_position_count,
+    )
+    if query.start_us is not None:
+        message.range.start_time.CopyFrom(timestamp(query.start_us))
+    if query.end_us is not None:
+        message.range.end_time.CopyFrom(timestamp(query.end_us))
+    risk = report.risk
+    message.risk.max_drawdown_micros = risk.max_drawdown_micros
+    message.risk.calmar_ratio_unbounded = risk.calmar_ratio_unbounded
+    message.risk.recovery_factor_unbounded = risk.recovery_factor_unbounded
+    for name in (
+        "max_drawdown_percent",
+        "return_percent",
+        "annualized_return_percent",
+        "sharpe_ratio",
+        "calmar_ratio",
+        "recovery_factor",
+    ):
+        value = getattr(risk, name)
+        if value is not None:
+            setattr(message.risk, name, value)
+    if risk.max_drawdown_peak_time_us is not None:
+        message.risk.max_drawdown_peak_time.CopyFrom(timestamp(risk.max_drawdown_peak_time_us))
+    if risk.max_drawdown_trough_time_us is not None:
+        message.risk.max_drawdown_trough_time.CopyFrom(timestamp(risk.max_drawdown_trough_time_us))
+    activity = report.activity
+    out = message.activity
+    out.fill_count = activity.fill_count
+    out.trading_day_count = activity.trading_day_count
+    if activity.average_fills_per_trading_day is not None:
+        out.average_fills_per_trading_day = activity.average_fills_per_trading_day
+    if activity.average_round_trips_per_trading_day is not None:
+        out.average_round_trips_per_trading_day = activity.average_round_trips_per_trading_day
+    out.total_fees_micros = activity.total_fees_micros
+    out.turnover_micros = activity.turnover_micros
+    out.symbols_traded.extend(instrument_to_proto(i) for i in activity.symbols_traded)
+    out.symbols_traded_count = len(activity.symbols_traded)
+    if activity.most_traded_instrument is not None:
+        out.most_traded_instrument.CopyFrom(instrument_to_proto(activity.most_traded_instrument))
+    out.most_traded_instrument_fill_count = activity.most_traded_instrument_fill_count
+    message.by_category.extend(
+        report_pb2.CategoryPerformance(category=CATEGORIES[category], stats=stats_to_proto(stats))
+        for category, stats in report.by_category
+    )
+    for target, source in (
+        (message.top_instruments, report.top_instruments),
+        (message.worst_instruments, report.worst_instruments),
+    ):
+        target.extend(
+            report_pb2.InstrumentPerformance(
+                instrument=instrument_to_proto(item.instrument),
+                stats=stats_to_proto(item.stats),
+                fill_count=item.fill_count,
+            )
+            for item in source
+        )
+    message.by_hour_of_day.extend(
+        report_pb2.HourOfDayPerformance(hour=hour, stats=stats_to_proto(stats))
+        for hour, stats in enumerate(report.by_hour_of_day)
+    )
+    message.by_weekday.extend(
+        report_pb2.WeekdayPerformance(weekday=day, stats=stats_to_proto(stats))  # type: ignore[arg-type]
+        for day, stats in enumerate(report.by_weekday, 1)
+    )
+    message.by_month.extend(
+        report_pb2.MonthPerformance(month=month, stats=stats_to_proto(stats))
+        for month, stats in enumerate(report.by_month, 1)
+    )
+    for day in report.daily_pnl:
+        entry = message.daily_pnl.add(
+            date=day.date,
+            net_pnl_micros=day.net_pnl_micros,
+            round_trip_count=day.round_trip_count,
+            win_count=day.win_count,
+            loss_count=day.loss_count,
+            fill_count=day.fill_count,
+            fees_micros=day.fees_micros,
+        )
+        if day.return_percent is not None:
+            entry.return_percent = day.return_percent
+    if report.equity_curve is not None:
+        curve = report.equity_curve
+        message.equity_curve.total_point_count = curve.total_point_count
+        message.equity_curve.downsampled = curve.downsampled
+        message.equity_curve.points.extend(
+            report_pb2.EquityPoint(
+                round_trip_index=point.round_trip_index,
+                close_time=timestamp(point.close_time_us),
+                instrument=instrument_to_proto(point.instrument),
+                round_trip_net_pnl_micros=point.round_trip_net_pnl_micros,
+                cumulative_net_pnl_micros=point.cumulative_net_pnl_micros,
+                drawdown_micros=point.drawdown_micros,
+            )
+            for point in curve.points
+        )
+    return message
+
+
+def totals_to_proto(totals: PnlTotals) -> pnl_pb2.PnlTotals:
+    """Map live totals."""
+    return pnl_pb2.PnlTotals(
+        trading_date=totals.trading_date,
+        realized_pnl_today_micros=totals.realized_pnl_today_micros,
+        round_trips_closed_today=totals.round_trips_closed_today,
+        fees_today_micros=totals.fees_today_micros,
+        realized_pnl_all_time_micros=totals.realized_pnl_all_time_micros,
+        unrealized_pnl_micros=totals.unrealized_pnl_micros,
+        partially_realized_pnl_micros=totals.partially_realized_pnl_micros,
+        day_change_micros=totals.day_change_micros,
+        open_position_count=totals.open_position_count,
+        unmarked_position_count=totals.unmarked_position_count,
+    )
+
+
+def update_to_proto(update: PnlUpdate) -> pnl_pb2.PnlUpdate:
+    """Map a WatchPnl update."""
+    return pnl_pb2.PnlUpdate(
+        snapshot=update.snapshot,
+        totals=totals_to_proto(update.totals),
+        positions=[position_to_proto(p) for p in update.positions],
+        closed_instruments=[instrument_to_proto(i) for i in update.closed_instruments],
+        server_time=timestamp(update.server_time_us),
+        journal_version=update.journal_version,
+        effective_max_updates_per_second=update.effective_max_updates_per_second,
+    )
+
+
+def heartbeat_to_proto(heartbeat: PnlHeartbeat) -> pnl_pb2.Heartbeat:
+    """Map a heartbeat."""
+    return pnl_pb2.Heartbeat(server_time=timestamp(heartbeat.server_time_us), journal_version=heartbeat.journal_version)

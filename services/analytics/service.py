@@ -1,0 +1,350 @@
+"""Analytics use cases and their ports: journals kept fresh by trade events, cached reports, recompute.
+
+No gRPC, database or Redis imports here: adapters implement the protocols below (store.py, cache.py,
+quotes.py) and `server.py` wires them (docs/decisions/0060).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Protocol
+
+from trademesh.services.analytics.domain import (
+    Instrument,
+    Journal,
+    JournalFill,
+    Mark,
+    Report,
+    ReportQuery,
+    UserSettings,
+    build_report,
+    check_settings,
+)
+from trademesh.services.core.errors import Aborted, InvalidArgument, Unavailable
+
+logger = logging.getLogger(__name__)
+
+MAX_VERSION_WAIT_SECONDS = 5.0
+VERSION_POLL_SECONDS = 0.02
+
+
+class ChangeKind(StrEnum):
+    """What a trade event means for the journal."""
+
+    UPSERT = "UPSERT"
+    REMOVE = "REMOVE"
+
+
+@dataclass(frozen=True, slots=True)
+class JournalChange:
+    """One trade event, decoded: the fill to add/replace, or the trade to drop."""
+
+    user_id: str
+    journal_version: int
+    kind: ChangeKind
+    trade_id: str
+    trade_version: int
+    fill: JournalFill | None = None
+
+
+class TradeSource(Protocol):
+    """Read-only access to the trade journal (owned by the trade service)."""
+
+    async def load_fills(self, user_id: str) -> list[JournalFill]:
+        """Return the user's ACTIVE trades as fills (any order)."""
+        ...
+
+    async def user_ids(self) -> list[str]:
+        """Return every user with at least one ACTIVE trade."""
+        ...
+
+
+class SettingsStore(Protocol):
+    """Per-user analytics settings."""
+
+    async def get(self, user_id: str) -> UserSettings:
+        """Return the user's settings (defaults, with an etag, when never saved)."""
+        ...
+
+    async def update(self, user_id: str, settings: UserSettings, fields: frozenset[str], etag: str) -> UserSettings:
+        """Change `fields`; raise Aborted (ETAG_MISMATCH) when `etag` is set and stale."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class UserMeta:
+    """What keys a user's cached reports: applied journal version, recompute generation, settings etag."""
+
+    journal_version: int = 0
+    generation: int = 0
+    settings_etag: str | None = None
+
+
+class AnalyticsCache(Protocol):
+    """The shared cache and journal bookkeeping (Redis)."""
+
+    async def meta(self, user_id: str) -> UserMeta:
+        """Return the user's cache metadata."""
+        ...
+
+    async def advance_version(self, user_id: str, version: int) -> int:
+        """Record that journal `version` is applied (monotonic max); return the previous version."""
+        ...
+
+    async def set_settings_etag(self, user_id: str, etag: str | None) -> None:
+        """Record (or forget, with None) the user's current settings etag."""
+        ...
+
+    async def bump_generation(self, user_id: str) -> None:
+        """Invalidate every cached report of the user (after a recompute)."""
+        ...
+
+    async def get_report(self, key: str) -> bytes | None:
+        """Return a cached report and count the hit or miss."""
+        ...
+
+    async def put_report(self, key: str, report: bytes) -> None:
+        """Cache a report for the configured TTL."""
+        ...
+
+    async def lock_recompute(self, scope: str, ttl_seconds: float) -> bool:
+        """Take the recompute lock of a scope; False when another recompute holds it."""
+        ...
+
+    async def unlock_recompute(self, scope: str) -> None:
+        """Release the recompute lock of a scope."""
+        ...
+
+
+class QuoteSource(Protocol):
+    """Latest quotes from the market-data service, called with the user's own credentials."""
+
+    async def marks(self, instruments: Sequence[Instrument], authorization: str) -> dict[Instrument, Mark]:
+        """Return the marks of the instruments that have a price (missing ones are left out)."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class RecomputeResult:
+    """What a recompute rebuilt."""
+
+    user_count: int
+    fill_count: int
+    round_trip_count: int
+    start_time_us: int
+    duration_us: int
+
+
+@dataclass(frozen=True, slots=True)
+class CacheLookup:
+    """A report request resolved against the cache: its key and the cached bytes, if any."""
+
+    user_id: str
+    query: ReportQuery
+    key: str
+    cached: bytes | None
+
+
+def now_micros() -> int:
+    """Return the current time in epoch microseconds."""
+    return time.time_ns() // 1000
+
+
+class AnalyticsService:
+    """The analytics use cases, wired to their ports.
+
+    Journals are cached in-process per user (LRU, bounded by total fills) and are valid for the journal
+    version recorded in the shared cache; the event consumer advances them one fill at a time.
+    """
+
+    def __init__(
+        self,
+        *,
+        trades: TradeSource,
+        settings: SettingsStore,
+        cache: AnalyticsCache,
+        quotes: QuoteSource,
+        max_cached_fills: int = 2_000_000,
+        clock: Callable[[], int] = now_micros,
+    ) -> None:
+        self._trades = trades
+        self._settings = settings
+        self._cache = cache
+        self._quotes = quotes
+        self._max_cached_fills = max_cached_fills
+        self._clock = clock
+        self._journals: OrderedDict[str, Journal] = OrderedDict()
+        self._locks: dict[str, asyncio.Lock] = {}
+        #: Called with a user id whenever that user's journal changed (WatchPnl streams listen).
+        self.listeners: list[Callable[[str], None]] = []
+
+    def now(self) -> int:
+        """Return the service clock in epoch microseconds."""
+        return self._clock()
+
+    async def applied_version(self, user_id: str) -> int:
+        """Return the highest journal version applied for the user."""
+        return (await self._cache.meta(user_id)).journal_version
+
+    async def journal(self, user_id: str) -> Journal:
+        """Return the user's journal at the applied version, rebuilding it from trades when needed."""
+        meta = await self._cache.meta(user_id)
+        journal = self._journals.get(user_id)
+        if journal is not None and journal.version >= meta.journal_version:
+            self._journals.move_to_end(user_id)
+            return journal
+        lock = self._locks.setdefault(user_id, asyncio.Lock())
+        async with lock:
+            journal = self._journals.get(user_id)
+            if journal is not None and journal.version >= meta.journal_version:
+                return journal
+            return await self._load(user_id)
+
+    async def _load(self, user_id: str) -> Journal:
+        # The version is read before the trades: the journal may be newer than it claims, never older.
+        version = await self.applied_version(user_id)
+        fills = await self._trades.load_fills(user_id)
+        journal = Journal(fills, version)
+        self._remember(user_id, journal)
+        return journal
+
+    def _remember(self, user_id: str, journal: Journal) -> None:
+        self._journals[user_id] = journal
+        self._journals.move_to_end(user_id)
+        total = sum(len(j.fills) for j in self._journals.values())
+        while total > self._max_cached_fills and len(self._journals) > 1:
+            _, evicted = self._journals.popitem(last=False)
+            total -= len(evicted.fills)
+
+    def _notify(self, user_id: str) -> None:
+        for listener in self.listeners:
+            listener(user_id)
+
+    async def apply_change(self, change: JournalChange) -> None:
+        """Apply one trade event: advance the user's version and update their cached journal (idempotent)."""
+        previous = await self._cache.advance_version(change.user_id, change.journal_version)
+        journal = self._journals.get(change.user_id)
+        if journal is not None:
+            if journal.version != previous and change.journal_version > previous:
+                # Another replica applied events this one has not seen: rebuild on next read.
+                del self._journals[change.user_id]
+            else:
+                if change.kind is ChangeKind.UPSERT and change.fill is not None:
+                    journal.upsert(change.fill)
+                else:
+                    journal.remove(change.trade_id, change.trade_version)
+                journal.version = max(journal.version, change.journal_version)
+        self._notify(change.user_id)
+
+    # -- reports -------------------------------------------------------------------------------------
+
+    async def wait_for_version(self, user_id: str, version: int, wait_seconds: float | None) -> None:
+        """Wait until journal `version` is applied (at most 5 s or `wait_seconds`), else raise Unavailable."""
+        if version <= 0:
+            return
+        limit = MAX_VERSION_WAIT_SECONDS if wait_seconds is None else min(wait_seconds, MAX_VERSION_WAIT_SECONDS)
+        deadline = time.monotonic() + limit
+        while True:
+            applied = await self.applied_version(user_id)
+            if applied >= version:
+                return
+            if time.monotonic() >= deadline:
+                raise Unavailable(
+                    "the requested journal version is not applied yet; retry later",
+                    reason="JOURNAL_VERSION_NOT_APPLIED",
+                    metadata={"requested_version": str(version), "applied_version": str(applied)},
+                )
+            await asyncio.sleep(VERSION_POLL_SECONDS)
+
+    async def lookup(self, user_id: str, query: ReportQuery) -> CacheLookup:
+        """Find the cached report of a query at the user's current journal version and settings."""
+        meta = await self._cache.meta(user_id)
+        etag = meta.settings_etag
+        if etag is None:
+            etag = (await self._settings.get(user_id)).etag
+            await self._cache.set_settings_etag(user_id, etag)
+        key = f"{user_id}:{meta.journal_version}.{meta.generation}:{etag}:{query.cache_key}"
+        return CacheLookup(user_id, query, key, await self._cache.get_report(key))
+
+    async def compute(self, lookup: CacheLookup, authorization: str) -> tuple[Report, bool]:
+        """Compute a report; return it and whether it may be cached (every open position was priced)."""
+        settings = await self._settings.get(lookup.user_id)
+        journal = await self.journal(lookup.user_id)
+        instruments = [cycle.instrument for cycle in journal.open_cycles()]
+        marks: Mapping[Instrument, Mark] = {}
+        complete = True
+        if instruments:
+            try:
+                marks = await self._quotes.marks(instruments, authorization)
+            except Unavailable:
+                logger.warning("market data unavailable; open positions are reported unmarked", exc_info=True)
+                complete = False
+        report = build_report(journal, lookup.query, settings, self.now(), marks)
+        return report, complete
+
+    async def store(self, lookup: CacheLookup, encoded: bytes) -> None:
+        """Cache an encoded report under its lookup key (a cache outage only costs a recomputation)."""
+        try:
+            await self._cache.put_report(lookup.key, encoded)
+        except Unavailable:
+            logger.warning("could not cache a report", exc_info=True)
+
+    # -- settings ------------------------------------------------------------------------------------
+
+    async def get_settings(self, user_id: str) -> UserSettings:
+        """Return the user's settings."""
+        return await self._settings.get(user_id)
+
+    async def update_settings(
+        self, user_id: str, settings: UserSettings, fields: frozenset[str], etag: str
+    ) -> UserSettings:
+        """Change some settings; reports computed afterwards use them (the cache key holds the etag)."""
+        violations = [v for v in check_settings(settings) if v.field.removeprefix("settings.") in fields]
+        if violations:
+            raise InvalidArgument("invalid settings", violations, reason="INVALID_SETTINGS")
+        # Forget the cached etag first: if the write below succeeds but recording the new etag fails,
+        # readers fall back to the database instead of serving reports of the old settings.
+        await self._cache.set_settings_etag(user_id, None)
+        updated = await self._settings.update(user_id, settings, fields, etag)
+        await self._cache.set_settings_etag(user_id, updated.etag)
+        self._notify(user_id)
+        return updated
+
+    # -- recompute -----------------------------------------------------------------------------------
+
+    async def recompute(
+        self,
+        user_id: str | None,
+        *,
+        lock_ttl_seconds: float = 3_600.0,
+        on_user: Callable[[str], Awaitable[None]] | None = None,
+    ) -> RecomputeResult:
+        """Rebuild the journals of one user (or all) from the trades and invalidate their cached reports."""
+        scope = user_id or "*"
+        if not await self._cache.lock_recompute(scope, lock_ttl_seconds):
+            raise Aborted("a recompute of the same users is already running", reason="RECOMPUTE_IN_PROGRESS")
+        start = self.now()
+        users = fills = trips = 0
+        try:
+            for user in [user_id] if user_id else await self._trades.user_ids():
+                lock = self._locks.setdefault(user, asyncio.Lock())
+                async with lock:
+                    journal = await self._load(user)
+                    # Each user's swap is atomic: readers see the old journal until the new one is stored.
+                    await self._cache.bump_generation(user)
+                if journal.fills:
+                    users += 1
+                    fills += len(journal.fills)
+                    trips += len(journal.round_trips) + sum(1 for c in journal.cycles.values() if c.position)
+                self._notify(user)
+                if on_user is not None:
+                    await on_user(user)
+        finally:
+            await self._cache.unlock_recompute(scope)
+        return RecomputeResult(users, fills, trips, start, self.now() - start)

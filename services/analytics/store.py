@@ -1,0 +1,128 @@
+"""MongoDB adapters: the trade journal read-only (owned by the trade service) and analytics settings.
+
+Analytics reads the `trades` collection the trade service writes, through the `TradeSource` port and
+only through this adapter, projecting the few fields a fill needs (docs/decisions/0060). It never
+writes there. Its own collection is `analytics_settings` (one document per user).
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from pymongo import ReturnDocument
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import DuplicateKeyError
+
+from trademesh.services.analytics.domain import Category, JournalFill, UserSettings, to_micros
+from trademesh.services.core.errors import Aborted
+
+Document = dict[str, Any]
+
+_FILL_FIELDS = {
+    "_id": 1,
+    "symbol": 1,
+    "exchange": 1,
+    "side": 1,
+    "quantity_micros": 1,
+    "price_micros": 1,
+    "fees_micros": 1,
+    "trade_time": 1,
+    "create_time": 1,
+    "category": 1,
+    "version": 1,
+}
+_DEFAULT_ETAG = "default"
+_SETTING_FIELDS = ("capital_base_micros", "risk_free_rate_bps", "break_even_tolerance_micros")
+
+
+def fill_from_document(document: Document) -> JournalFill:
+    """Turn a stored trade into a fill."""
+    category = document.get("category")
+    return JournalFill(
+        trade_id=str(document["_id"]),
+        symbol=document["symbol"],
+        exchange=document["exchange"],
+        buy=document["side"] == "BUY",
+        quantity_micros=int(document["quantity_micros"]),
+        price_micros=int(document["price_micros"]),
+        fees_micros=int(document.get("fees_micros") or 0),
+        time_us=to_micros(_aware(document["trade_time"])),
+        create_time_us=to_micros(_aware(document["create_time"])),
+        category=Category(str(category)) if category in Category.__members__ else Category.UNCATEGORIZED,
+        trade_version=int(document.get("version", 1)),
+    )
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+class MongoTradeSource:
+    """Read a user's ACTIVE trades from the trade service's collection (soft-deleted trades excluded)."""
+
+    def __init__(self, database: AsyncDatabase[Document], *, timeout_seconds: float) -> None:
+        self._trades = database.trades
+        self._timeout_ms = int(timeout_seconds * 1000)
+
+    async def load_fills(self, user_id: str) -> list[JournalFill]:
+        """Return the user's ACTIVE trades as fills."""
+        cursor = self._trades.find(
+            {"user_id": user_id, "status": "ACTIVE"}, _FILL_FIELDS, batch_size=10_000, max_time_ms=self._timeout_ms
+        )
+        return [fill_from_document(document) async for document in cursor]
+
+    async def user_ids(self) -> list[str]:
+        """Return every user with at least one ACTIVE trade, sorted."""
+        users = await self._trades.distinct("user_id", {"status": "ACTIVE"}, maxTimeMS=self._timeout_ms)
+        return sorted(str(user) for user in users)
+
+
+def _settings_from_document(document: Document | None) -> UserSettings:
+    if document is None:
+        return UserSettings(etag=_DEFAULT_ETAG)
+    update_time = document.get("update_time")
+    return UserSettings(
+        capital_base_micros=document.get("capital_base_micros"),
+        risk_free_rate_bps=int(document.get("risk_free_rate_bps", 0)),
+        break_even_tolerance_micros=int(document.get("break_even_tolerance_micros", 0)),
+        etag=str(document["etag"]),
+        update_time_us=to_micros(_aware(update_time)) if update_time else None,
+    )
+
+
+class MongoSettingsStore:
+    """Per-user settings in `analytics_settings`, with an etag for optimistic concurrency."""
+
+    def __init__(self, database: AsyncDatabase[Document]) -> None:
+        self._settings = database.analytics_settings
+
+    async def get(self, user_id: str) -> UserSettings:
+        """Return the user's settings (defaults with etag "default" when never saved)."""
+        return _settings_from_document(await self._settings.find_one({"_id": user_id}))
+
+    async def update(self, user_id: str, settings: UserSettings, fields: frozenset[str], etag: str) -> UserSettings:
+        """Change `fields` (compare-and-set on the etag when one is given)."""
+        current = await self.get(user_id)
+        if etag and etag != current.etag:
+            raise Aborted("the settings changed since they were read; re-read and retry", reason="ETAG_MISMATCH")
+        values = {name: getattr(settings, name) for name in _SETTING_FIELDS if name in fields}
+        update = {**values, "etag": uuid.uuid4().hex, "update_time": datetime.now(UTC)}
+        if current.update_time_us is None:
+            try:
+                await self._settings.insert_one(
+                    {"_id": user_id, **{name: getattr(UserSettings(), name) for name in _SETTING_FIELDS}, **update}
+                )
+            except DuplicateKeyError:
+                raise Aborted(
+                    "the settings changed since they were read; re-read and retry", reason="ETAG_MISMATCH"
+                ) from None
+            return await self.get(user_id)
+        # The etag in the filter makes the write a compare-and-set against concurrent updates.
+        document = await self._settings.find_one_and_update(
+            {"_id": user_id, "etag": current.etag}, {"$set": update}, return_document=ReturnDocument.AFTER
+        )
+        if document is None:
+            raise Aborted("the settings changed since they were read; re-read and retry", reason="ETAG_MISMATCH")
+        return _settings_from_document(document)

@@ -1,0 +1,185 @@
+"""Round trips: FIFO lot matching grouped into position cycles (flat → flat), in exact integers.
+
+The rules are those of `trademesh.analytics.v1.AnalyticsReport` and of `fifo.py` (docs/decisions/0013
+and 0060): lots are matched FIFO per instrument; a fill in the direction of the position (or any fill
+while flat) appends a lot; a fill against it consumes the oldest lots first. A round trip opens with the
+fill that moves the position away from zero and closes with the fill that brings it back to zero. A fill
+crossing zero closes the cycle with the part that flattens it and opens a new cycle with the remainder at
+the same price and time; its fees are split pro rata, the closing part getting
+round_half_away_from_zero(fee x closed quantity / fill quantity).
+
+This module is the hot path of analytics (a million fills must be matched in well under a second), so it
+works on plain ints: quantities in micro-units, prices and fees in INR micros, and P&L kept *scaled*
+(price micros x quantity micro-units, i.e. 10^6 x INR micros) so no division happens until a figure is
+reported. Times and sequence numbers are opaque ints chosen by the caller (analytics uses epoch
+microseconds and the journal order).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Generic, NamedTuple, TypeVar
+
+QUANTITY_SCALE = 1_000_000
+
+KeyT = TypeVar("KeyT")
+
+
+def divide_half_away(numerator: int, denominator: int) -> int:
+    """Divide exactly and round half away from zero (denominator > 0)."""
+    quotient, remainder = divmod(abs(numerator), denominator)
+    if 2 * remainder >= denominator:
+        quotient += 1
+    return quotient if numerator >= 0 else -quotient
+
+
+class RoundTrip(NamedTuple, Generic[KeyT]):
+    """One closed position cycle of an instrument (a named tuple: millions are built per recompute)."""
+
+    instrument: KeyT
+    long: bool
+    opening_trade_id: str
+    category: str
+    open_time: int
+    close_time: int
+    close_sequence: int
+    #: FIFO realized P&L of the closing fills, scaled by QUANTITY_SCALE (exact).
+    gross_scaled: int
+    fees_micros: int
+    fill_count: int
+
+    @property
+    def gross_pnl_micros(self) -> int:
+        """Return the realized P&L before fees in INR micros (half away from zero)."""
+        return divide_half_away(self.gross_scaled, QUANTITY_SCALE)
+
+    @property
+    def net_pnl_micros(self) -> int:
+        """Return the realized P&L after the fees of all the round trip's fills."""
+        return self.gross_pnl_micros - self.fees_micros
+
+
+class OpenLot(NamedTuple):
+    """A still-open FIFO lot as reported: remaining quantity (micro-units), entry price, entry time."""
+
+    quantity: int
+    price_micros: int
+    time: int
+
+
+@dataclass(slots=True)
+class InstrumentCycle(Generic[KeyT]):
+    """The FIFO state of one instrument: its open round trip (if any) and its open lots.
+
+    `apply` is O(1) amortized per fill, so a journal can be kept up to date one fill at a time.
+    """
+
+    instrument: KeyT
+    position: int = 0
+    #: Open lots, oldest first, as mutable [quantity, price micros, time] triples (see `open_lots`).
+    lots: deque[list[int]] = field(default_factory=deque)
+    opening_trade_id: str = ""
+    category: str = ""
+    open_time: int = 0
+    realized_scaled: int = 0
+    fees_micros: int = 0
+    fill_count: int = 0
+
+    def apply(
+        self,
+        buy: bool,
+        quantity: int,
+        price_micros: int,
+        fees_micros: int,
+        time: int,
+        sequence: int,
+        trade_id: str,
+        category: str,
+    ) -> RoundTrip[KeyT] | None:
+        """Apply one fill (in journal order); return the round trip it closed, if any."""
+        position = self.position
+        if position == 0 or (position > 0) == buy:
+            if position == 0:
+                self._open(trade_id, category, time)
+            self.lots.append([quantity, price_micros, time])
+            self.position = position + quantity if buy else position - quantity
+            self.fees_micros += fees_micros
+            self.fill_count += 1
+            return None
+        held = position if position > 0 else -position
+        closing = quantity if quantity < held else held
+        self.realized_scaled += self._consume(closing, price_micros, long=position > 0)
+        self.fill_count += 1
+        if quantity < held:
+            self.position = position - quantity if position > 0 else position + quantity
+            self.fees_micros += fees_micros
+            return None
+        closing_fees = fees_micros if quantity == held else divide_half_away(fees_micros * closing, quantity)
+        closed = RoundTrip(
+            instrument=self.instrument,
+            long=position > 0,
+            opening_trade_id=self.opening_trade_id,
+            category=self.category,
+            open_time=self.open_time,
+            close_time=time,
+            close_sequence=sequence,
+            gross_scaled=self.realized_scaled,
+            fees_micros=self.fees_micros + closing_fees,
+            fill_count=self.fill_count,
+        )
+        self.position = 0
+        remainder = quantity - held
+        if remainder:
+            # The crossing fill opens the next cycle with what is left, at the same price and time.
+            self._open(trade_id, category, time)
+            self.lots.append([remainder, price_micros, time])
+            self.position = remainder if buy else -remainder
+            self.fees_micros = fees_micros - closing_fees
+            self.fill_count = 1
+        return closed
+
+    def _open(self, trade_id: str, category: str, time: int) -> None:
+        self.opening_trade_id = trade_id
+        self.category = category
+        self.open_time = time
+        self.realized_scaled = 0
+        self.fees_micros = 0
+        self.fill_count = 0
+
+    def _consume(self, quantity: int, price_micros: int, *, long: bool) -> int:
+        # Realized P&L of closing `quantity` against the oldest lots, scaled (price x quantity).
+        lots = self.lots
+        remaining = quantity
+        scaled = 0
+        while remaining:
+            lot = lots[0]
+            if lot[0] <= remaining:
+                scaled += (price_micros - lot[1]) * lot[0]
+                remaining -= lot[0]
+                lots.popleft()
+            else:
+                scaled += (price_micros - lot[1]) * remaining
+                lot[0] -= remaining
+                remaining = 0
+        return scaled if long else -scaled
+
+    @property
+    def is_open(self) -> bool:
+        """Tell whether a round trip is open (the position is not flat)."""
+        return self.position != 0
+
+    def open_lots(self) -> list[OpenLot]:
+        """Return the open lots, oldest first."""
+        return [OpenLot(quantity, price, time) for quantity, price, time in self.lots]
+
+    @property
+    def open_value_scaled(self) -> int:
+        """Return Σ lot quantity x lot price of the open lots (scaled, >= 0)."""
+        return sum(quantity * price for quantity, price, _ in self.lots)
+
+    @property
+    def average_open_price_micros(self) -> int:
+        """Return the quantity-weighted entry price of the open lots (0 when flat), half away from zero."""
+        quantity = sum(lot[0] for lot in self.lots)
+        return divide_half_away(self.open_value_scaled, quantity) if quantity else 0
