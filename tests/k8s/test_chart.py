@@ -25,6 +25,7 @@ pytestmark = pytest.mark.timeout(1800)
 SERVICES = ("auth", "trade", "sync", "marketdata", "analytics")
 COMPONENTS = (*SERVICES, "gateway")
 #: CronJobs run with their service's settings.
+METRICS_PORT = 9464
 JOB_SERVICE = {"analytics-recompute": "analytics", "sync-schedule": "sync"}
 
 
@@ -213,6 +214,26 @@ def test_marketdata_can_scale_on_streams(default_objects: Objects, production_ob
     assert metric_types(production_objects) == {"Resource", "Pods"}
 
 
+def test_services_expose_the_metrics_the_streams_metric_needs(
+    default_objects: Objects, production_objects: Objects
+) -> None:
+    for deployment in of_kind(default_objects, "Deployment"):
+        name = component(deployment)
+        if name not in SERVICES:
+            continue
+        template = deployment["spec"]["template"]
+        (container,) = template["spec"]["containers"]
+        assert {"name": "metrics", "containerPort": METRICS_PORT, "protocol": "TCP"} in container["ports"], name
+        assert environment(default_objects, container)["TRADEMESH_METRICS_PORT"] == str(METRICS_PORT), name
+        annotations = template["metadata"]["annotations"]
+        assert annotations["prometheus.io/scrape"] == "true", name
+        assert annotations["prometheus.io/port"] == str(METRICS_PORT), name
+    # The HPA's optional Pods metric is the gauge the market-data replicas export (services/marketdata/streams.py).
+    hpa = named(production_objects, "HorizontalPodAutoscaler", "trademesh-marketdata")
+    (pods,) = [metric["pods"] for metric in hpa["spec"]["metrics"] if metric["type"] == "Pods"]
+    assert pods["metric"]["name"] == "trademesh_marketdata_active_streams"
+
+
 # -- settings: chart against code ---------------------------------------------------------------------------
 
 
@@ -318,6 +339,9 @@ def test_network_policies_isolate_the_services(rendered: tuple[str, Objects]) ->
         if name == "gateway":
             continue
         for rule in policy["spec"]["ingress"]:
+            if [port["port"] for port in rule["ports"]] == [METRICS_PORT]:
+                assert "from" not in rule  # default metricsFrom: the scrape port only, from anywhere
+                continue
             sources = rule["from"]
             allowed: set[str] = set()
             for source in sources:

@@ -138,6 +138,10 @@ operator's existingSecret. Call with (dict "inline" <value> "existing" <name> "d
 {{- define "trademesh.commonEnv" -}}
 - name: TRADEMESH_GRPC_PORT
   value: {{ .Values.grpcPort | quote }}
+{{- if .Values.metrics.enabled }}
+- name: TRADEMESH_METRICS_PORT
+  value: {{ .Values.metrics.port | quote }}
+{{- end }}
 {{ include "trademesh.urlEnv" (dict "root" . "store" "mongodb" "env" "TRADEMESH_MONGO_URL" "inClusterFormat" "mongodb://%s:27017/") | trim }}
 {{ include "trademesh.urlEnv" (dict "root" . "store" "redis" "env" "TRADEMESH_REDIS_URL" "inClusterFormat" "redis://%s:6379/0") | trim }}
 {{- end }}

@@ -43,6 +43,11 @@ spec:
         {{- include "trademesh.labels" $labels | nindent 8 }}
       annotations:
         {{- include "trademesh.configChecksums" (dict "root" $root) | nindent 8 }}
+        {{- if $root.Values.metrics.enabled }}
+        prometheus.io/scrape: "true"
+        prometheus.io/port: {{ $root.Values.metrics.port | quote }}
+        prometheus.io/path: /metrics
+        {{- end }}
         {{- with $svc.podAnnotations }}
         {{- toYaml . | nindent 8 }}
         {{- end }}
@@ -79,6 +84,11 @@ spec:
             - name: grpc
               containerPort: {{ $root.Values.grpcPort }}
               protocol: TCP
+            {{- if $root.Values.metrics.enabled }}
+            - name: metrics
+              containerPort: {{ $root.Values.metrics.port }}
+              protocol: TCP
+            {{- end }}
             {{- if eq $name "auth" }}
             - name: jwks-http
               containerPort: {{ $root.Values.auth.jwksHttpPort }}
