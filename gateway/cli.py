@@ -7,6 +7,7 @@ Examples::
     python -m trademesh.gateway --upstream auth=10.0.0.5:50051,10.0.0.6:50051 --jwks 10.0.0.5:51051 \\
         --listen 0.0.0.0:8080 --cors-origin https://app.example.com --output envoy.json
     python -m trademesh.gateway --run                         # generate, then become Envoy (make up)
+    python -m trademesh.gateway --kubernetes --print          # the Helm chart's bootstrap (headless Services)
 """
 
 from __future__ import annotations
@@ -20,7 +21,14 @@ from pathlib import Path
 
 from trademesh.devstack.processes import repo_root
 from trademesh.gateway.envoy_config import bootstrap_dict, write_bootstrap
-from trademesh.gateway.mesh import CATALOG, DEFAULT_ADMIN_PORT, DEFAULT_LISTEN_PORT, Endpoint, build_mesh
+from trademesh.gateway.mesh import (
+    CATALOG,
+    DEFAULT_ADMIN_PORT,
+    DEFAULT_LISTEN_PORT,
+    Endpoint,
+    build_mesh,
+    kubernetes_mesh,
+)
 from trademesh.gateway.runner import EnvoyError, envoy_command, validate
 
 __all__ = ["DEFAULT_STATIC_DIR", "main", "parse_upstream"]
@@ -97,6 +105,11 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--health-check-interval", type=float, default=5.0, help="seconds between gRPC health checks of a replica"
     )
+    parser.add_argument(
+        "--kubernetes",
+        action="store_true",
+        help="the mesh as the Helm chart deploys it (headless Services); ignores --upstream/--jwks/--listen",
+    )
     action = parser.add_mutually_exclusive_group()
     action.add_argument("--print", action="store_true", help="print the bootstrap instead of writing it")
     action.add_argument("--check", action="store_true", help="write, then run `envoy --mode validate` on it")
@@ -110,14 +123,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     upstreams = dict(args.upstream) or {"auth": [Endpoint("127.0.0.1", 50051)]}
     static_dir: Path = args.static_dir
     try:
-        mesh = build_mesh(
-            upstreams,
-            args.jwks or [Endpoint("127.0.0.1", 51051)],
-            listen=args.listen,
-            admin=args.admin,
-            cors_origins=tuple(args.cors_origin),
-            static_dir=static_dir if static_dir.is_dir() else None,
-            health_check_interval_seconds=args.health_check_interval,
+        mesh = (
+            kubernetes_mesh()
+            if args.kubernetes
+            else build_mesh(
+                upstreams,
+                args.jwks or [Endpoint("127.0.0.1", 51051)],
+                listen=args.listen,
+                admin=args.admin,
+                cors_origins=tuple(args.cors_origin),
+                static_dir=static_dir if static_dir.is_dir() else None,
+                health_check_interval_seconds=args.health_check_interval,
+            )
         )
     except ValueError as error:
         print(f"gateway: {error}", file=sys.stderr)

@@ -316,3 +316,23 @@ def build_mesh(
         if only is None or entry.name in only
     )
     return Mesh(services=services, jwks_endpoints=tuple(jwks_endpoints), **options)
+
+
+#: Ports of every service pod in the Helm chart (values.yaml ``grpcPort``, ``auth.jwksHttpPort``).
+KUBERNETES_GRPC_PORT = 50051
+KUBERNETES_JWKS_HTTP_PORT = 8081
+
+
+def kubernetes_mesh(*, grpc_port: int = KUBERNETES_GRPC_PORT, jwks_http_port: int = KUBERNETES_JWKS_HTTP_PORT) -> Mesh:
+    """Build the mesh as the Helm chart deploys it: every service behind its headless Service.
+
+    ``trademesh-<service>-headless`` resolves to one address per ready pod, so Envoy (STRICT_DNS)
+    balances per request over the pods instead of pinning an HTTP/2 connection to one pod through a
+    ClusterIP; it listens on all interfaces and serves no static files (the web image does).
+    """
+    return build_mesh(
+        {entry.name: [Endpoint(f"trademesh-{entry.name}-headless", grpc_port)] for entry in CATALOG},
+        [Endpoint("trademesh-auth-headless", jwks_http_port)],
+        listen=Endpoint("0.0.0.0", DEFAULT_LISTEN_PORT),
+        static_dir=None,
+    )

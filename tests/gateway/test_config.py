@@ -10,8 +10,9 @@ from typing import Any
 
 import pytest
 
+from trademesh.gateway import cli
 from trademesh.gateway.envoy_config import RETRY_ON, bootstrap_dict, write_bootstrap
-from trademesh.gateway.mesh import CATALOG, Endpoint, Mesh, RateLimit, build_mesh
+from trademesh.gateway.mesh import CATALOG, Endpoint, Mesh, RateLimit, build_mesh, kubernetes_mesh
 from trademesh.gateway.runner import EnvoyError, validate
 from trademesh.services.auth.api import PUBLIC_METHODS
 
@@ -197,3 +198,22 @@ def test_the_command_line_writes_and_checks_the_bootstrap(tmp_path: Path) -> Non
     )
     assert bad.returncode == 2
     assert "SERVICE one of" in bad.stderr
+
+
+def test_the_kubernetes_bootstrap_targets_headless_services_and_validates(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    assert cli.main(["--kubernetes", "--print"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed == bootstrap_dict(kubernetes_mesh())
+    clusters = {cluster["name"]: cluster for cluster in printed["static_resources"]["clusters"]}
+    for entry in CATALOG:
+        cluster = clusters[f"svc-{entry.name}"]
+        assert cluster["type"] == "STRICT_DNS"
+        (host,) = [
+            endpoint["endpoint"]["address"]["socket_address"]["address"]
+            for locality in cluster["load_assignment"]["endpoints"]
+            for endpoint in locality["lb_endpoints"]
+        ]
+        assert host == f"trademesh-{entry.name}-headless"
+    validate(write_bootstrap(kubernetes_mesh(), tmp_path / "envoy.json"))

@@ -17,7 +17,7 @@ from typing import Any
 import yaml  # type: ignore[import-untyped]
 
 from trademesh.gateway.envoy_config import bootstrap_dict
-from trademesh.gateway.mesh import CATALOG, DEFAULT_LISTEN_PORT, Endpoint, build_mesh
+from trademesh.gateway.mesh import kubernetes_mesh
 
 REPO = Path(__file__).resolve().parents[2]
 CHART = REPO / "helm" / "trademesh"
@@ -55,14 +55,8 @@ K8S_HEADER = (
 
 
 def kubernetes_bootstrap() -> dict[str, Any]:
-    """The gateway's Envoy bootstrap inside the cluster: every service by its headless Service's DNS name."""
-    mesh = build_mesh(
-        {entry.name: [Endpoint(f"trademesh-{entry.name}-headless", GRPC_PORT)] for entry in CATALOG},
-        [Endpoint("trademesh-auth-headless", JWKS_HTTP_PORT)],
-        listen=Endpoint("0.0.0.0", DEFAULT_LISTEN_PORT),
-        static_dir=None,
-    )
-    return bootstrap_dict(mesh)
+    """The gateway's Envoy bootstrap inside the cluster (the generator's own Kubernetes mesh)."""
+    return bootstrap_dict(kubernetes_mesh(grpc_port=GRPC_PORT, jwks_http_port=JWKS_HTTP_PORT))
 
 
 def envoy_config_text() -> str:
