@@ -75,8 +75,11 @@ class MongoTradeSource:
 
     async def user_ids(self) -> list[str]:
         """Return every user with at least one ACTIVE trade, sorted."""
-        users = await self._trades.distinct("user_id", {"status": "ACTIVE"}, maxTimeMS=self._timeout_ms)
-        return sorted(str(user) for user in users)
+        # An aggregation rather than `distinct`: FerretDB rejects the maxTimeMS the driver adds to distinct.
+        cursor = await self._trades.aggregate(
+            [{"$match": {"status": "ACTIVE"}}, {"$group": {"_id": "$user_id"}}], maxTimeMS=self._timeout_ms
+        )
+        return sorted([str(document["_id"]) async for document in cursor])
 
 
 def _settings_from_document(document: Document | None) -> UserSettings:
