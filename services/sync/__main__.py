@@ -1,0 +1,5 @@
+"""Run the sync service: `python -m trademesh.services.sync`."""
+
+from trademesh.services.sync.server import main
+
+main()

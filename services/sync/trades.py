@@ -1,0 +1,162 @@
+"""The trade service as the sync service sees it: ReconcileTrades under a service identity."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import grpc
+from grpc import aio
+from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
+
+from trademesh.common.v1 import instrument_pb2
+from trademesh.services.sync.domain import ReconcileResult, TradeServiceUnavailable
+from trademesh.services.sync.model import Broker, ContractType, NormalisedTrade, Segment, Side
+from trademesh.trade.v1 import import_pb2, trade_pb2, trade_service_pb2, trade_service_pb2_grpc
+
+if TYPE_CHECKING:
+    from trademesh.trade.v1.trade_service_pb2_grpc import TradeServiceAsyncStub
+
+logger = logging.getLogger(__name__)
+
+_BROKERS = {Broker.ZERODHA: instrument_pb2.BROKER_ZERODHA, Broker.UPSTOX: instrument_pb2.BROKER_UPSTOX}
+_SEGMENTS = {
+    Segment.EQUITY: trade_pb2.SEGMENT_EQUITY,
+    Segment.FUTURES: trade_pb2.SEGMENT_FUTURES,
+    Segment.OPTIONS: trade_pb2.SEGMENT_OPTIONS,
+    Segment.CURRENCY: trade_pb2.SEGMENT_CURRENCY,
+    Segment.COMMODITY: trade_pb2.SEGMENT_COMMODITY,
+}
+_CONTRACTS = {
+    ContractType.FUTURE: trade_pb2.CONTRACT_TYPE_FUTURE,
+    ContractType.CALL: trade_pb2.CONTRACT_TYPE_CALL,
+    ContractType.PUT: trade_pb2.CONTRACT_TYPE_PUT,
+}
+_OUTCOMES = {
+    import_pb2.RECONCILE_OUTCOME_CREATED: "CREATED",
+    import_pb2.RECONCILE_OUTCOME_UPDATED: "UPDATED",
+    import_pb2.RECONCILE_OUTCOME_UNCHANGED: "UNCHANGED",
+    import_pb2.RECONCILE_OUTCOME_SKIPPED_DELETED: "SKIPPED_DELETED",
+    import_pb2.RECONCILE_OUTCOME_FAILED: "FAILED",
+}
+# Worth another try soon; anything else (e.g. a rejected service token) fails the run, which retries later.
+_TRANSIENT = frozenset(
+    {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.RESOURCE_EXHAUSTED}
+)
+
+
+class ServiceToken:
+    """The access token the service presents to the trade service, from a setting or a file.
+
+    A file is re-read whenever its modification time changes, so a rotated Kubernetes Secret (or a
+    re-issued dev token) takes effect without a restart.
+    """
+
+    def __init__(self, value: str = "", path: Path | None = None) -> None:
+        if not value and path is None:
+            raise ValueError("set TRADEMESH_SERVICE_TOKEN or TRADEMESH_SERVICE_TOKEN_FILE")
+        self._value = value.strip()
+        self._path = path
+        self._stamp: float | None = None
+
+    def current(self) -> str:
+        """Return the token to send now."""
+        if self._path is None:
+            return self._value
+        try:
+            stamp = os.stat(self._path).st_mtime
+            if stamp != self._stamp:
+                self._value = self._path.read_text().strip()
+                self._stamp = stamp
+        except OSError:
+            logger.warning("cannot read the service token file %s; using the last token read", self._path)
+        return self._value
+
+
+def to_broker_trade(trade: NormalisedTrade) -> import_pb2.BrokerTrade:
+    """Return the ReconcileTrades item for a normalised trade."""
+    message = import_pb2.BrokerTrade(
+        broker_trade_id=trade.broker_trade_id,
+        broker_order_id=trade.broker_order_id,
+        instrument=instrument_pb2.Instrument(
+            symbol=trade.symbol, exchange=instrument_pb2.Exchange.Value(f"EXCHANGE_{trade.exchange.value}")
+        ),
+        segment=_SEGMENTS[trade.segment],
+        side=trade_pb2.SIDE_BUY if trade.side is Side.BUY else trade_pb2.SIDE_SELL,
+        quantity_micros=trade.quantity_micros,
+        price_micros=trade.price_micros,
+        category=trade_pb2.TRADE_CATEGORY_INTRADAY if trade.category else trade_pb2.TRADE_CATEGORY_UNSPECIFIED,
+    )
+    message.trade_time.FromDatetime(trade.trade_time)
+    if trade.derivative is not None:
+        message.derivative.CopyFrom(
+            trade_pb2.DerivativeContract(
+                underlying=trade.derivative.underlying,
+                expiry_date=trade.derivative.expiry_date,
+                contract_type=_CONTRACTS[trade.derivative.contract_type],
+                strike_price_micros=trade.derivative.strike_price_micros,
+            )
+        )
+    return message
+
+
+class GrpcTradeReconciler:
+    """The domain's TradeReconciler over gRPC, with a few quick retries on transient statuses."""
+
+    def __init__(self, target: str, token: ServiceToken, timeout_seconds: float, attempts: int = 3) -> None:
+        self._channel = aio.insecure_channel(
+            target,
+            options=[
+                ("grpc.max_send_message_length", 16 * 1024 * 1024),
+                ("grpc.max_receive_message_length", 16 * 1024 * 1024),
+            ],
+        )
+        self._stub: TradeServiceAsyncStub = trade_service_pb2_grpc.TradeServiceStub(self._channel)
+        self._token = token
+        self._timeout = timeout_seconds
+        self._attempts = attempts
+        self.calls = 0
+
+    async def close(self) -> None:
+        """Close the channel."""
+        await self._channel.close()
+
+    async def reconcile(
+        self, user_id: str, broker: Broker, account_id: str, log_id: str, trades: Sequence[NormalisedTrade]
+    ) -> list[ReconcileResult]:
+        """Upsert one batch; return one result per trade, in order."""
+        request = trade_service_pb2.ReconcileTradesRequest(
+            user_id=user_id,
+            broker=_BROKERS[broker],
+            broker_account_id=account_id,
+            trades=[to_broker_trade(trade) for trade in trades],
+            sync_log_id=log_id,
+        )
+        retrying = AsyncRetrying(
+            stop=stop_after_attempt(self._attempts),
+            wait=wait_exponential_jitter(multiplier=0.2, max=2.0),
+            retry=retry_if_exception(lambda e: isinstance(e, aio.AioRpcError) and e.code() in _TRANSIENT),
+            reraise=True,
+        )
+        try:
+            async for attempt in retrying:
+                with attempt:
+                    self.calls += 1
+                    response = await self._stub.ReconcileTrades(
+                        request,
+                        metadata=(("authorization", f"Bearer {self._token.current()}"),),
+                        timeout=self._timeout,
+                    )
+        except aio.AioRpcError as error:
+            raise TradeServiceUnavailable(
+                f"ReconcileTrades failed: {error.code().name}: {error.details() or ''}"[:300]
+            ) from None
+        if len(response.results) != len(trades):
+            raise TradeServiceUnavailable("ReconcileTrades returned a result count that does not match the batch")
+        return [
+            ReconcileResult(_OUTCOMES.get(item.outcome, "FAILED"), item.error_reason, item.error_message)
+            for item in response.results
+        ]
