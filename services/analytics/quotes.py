@@ -82,8 +82,15 @@ class GrpcQuoteSource:
 
     async def marks(self, instruments: Sequence[Instrument], authorization: str) -> dict[Instrument, Mark]:
         """Return marks of the priced instruments; unknown or unpriced ones are left out."""
+        return (await self.quotes(instruments, authorization))[0]
+
+    async def quotes(
+        self, instruments: Sequence[Instrument], authorization: str
+    ) -> tuple[dict[Instrument, Mark], set[Instrument]]:
+        """Return marks of the priced instruments and the set market data knows (priced or not yet)."""
         stub = self._stub()
         marks: dict[Instrument, Mark] = {}
+        known: set[Instrument] = set()
         for start in range(0, len(instruments), GET_QUOTES_LIMIT):
             request = marketdata_service_pb2.GetQuotesRequest(
                 instruments=[instrument_to_proto(i) for i in instruments[start : start + GET_QUOTES_LIMIT]]
@@ -95,10 +102,12 @@ class GrpcQuoteSource:
             except aio.AioRpcError as error:
                 raise _error(error) from None
             for quote in response.quotes:
+                instrument = instrument_from_proto(quote.instrument)
+                known.add(instrument)
                 mark = mark_from_quote(quote)
                 if mark is not None:
-                    marks[instrument_from_proto(quote.instrument)] = mark
-        return marks
+                    marks[instrument] = mark
+        return marks, known
 
     async def subscribe(
         self, instruments: Sequence[Instrument], authorization: str, rate: int

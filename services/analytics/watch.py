@@ -26,8 +26,10 @@ VERSION_POLL_SECONDS = 1.0
 class QuoteStream(Protocol):
     """Latest quotes and live ticks, with the user's own credentials."""
 
-    async def marks(self, instruments: Sequence[Instrument], authorization: str) -> dict[Instrument, Mark]:
-        """Return the marks of the priced instruments."""
+    async def quotes(
+        self, instruments: Sequence[Instrument], authorization: str
+    ) -> tuple[dict[Instrument, Mark], set[Instrument]]:
+        """Return the marks of the priced instruments and the set of instruments market data knows."""
         ...
 
     def subscribe(
@@ -132,16 +134,18 @@ class PnlWatcher:
             journal = await self._service.journal(user_id)
             instruments = [cycle.instrument for cycle in journal.open_cycles()]
             stream.marks = {}
+            known: set[Instrument] = set()
             if instruments:
                 try:
-                    stream.marks = await self._quotes.marks(instruments, authorization)
+                    stream.marks, known = await self._quotes.quotes(instruments, authorization)
                 except Unavailable:
                     logger.warning("market data unavailable; positions start unmarked")
             state = pnl_state(journal, stream.marks, self._service.now())
             yield self._update(True, state, state.positions.values(), (), journal.version, rate)
             last_sent = last_message = time.monotonic()
             next_version_check = last_sent + VERSION_POLL_SECONDS
-            ticks = self._tick_task(instruments, authorization, rate, stream)
+            # Only instruments market data knows: one unknown instrument would fail the whole subscription.
+            ticks = self._tick_task([i for i in instruments if i in known], authorization, rate, stream)
             try:
                 while True:
                     now = time.monotonic()
@@ -199,12 +203,11 @@ class PnlWatcher:
     def _tick_task(
         self, instruments: list[Instrument], authorization: str, rate: int, stream: _Stream
     ) -> asyncio.Task[None] | None:
-        known = [instrument for instrument in instruments if instrument in stream.marks]
-        if not known:
+        if not instruments:
             return None
 
         async def pump() -> None:
-            async for batch in self._quotes.subscribe(known, authorization, rate):
+            async for batch in self._quotes.subscribe(instruments, authorization, rate):
                 stream.marks.update(batch)
                 stream.dirty = True
 
