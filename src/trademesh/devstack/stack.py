@@ -240,6 +240,11 @@ def _marketdata_env(context: StackContext) -> dict[str, str]:
     return {"TRADEMESH_SESSION_POLICY": "always_open"}
 
 
+def _analytics_env(context: StackContext) -> dict[str, str]:
+    # Live marks (GetAnalytics, WatchPnl) come from this stack's market-data service.
+    return {"TRADEMESH_MARKETDATA_TARGET": context.address("marketdata")}
+
+
 SERVICES: tuple[ServiceSpec, ...] = (
     ServiceSpec(name="auth", module="trademesh.services.auth", default_port=50051, extra_env=_auth_env),
     ServiceSpec(name="trade", module="trademesh.services.trade", default_port=50052, depends_on=("auth",)),
@@ -249,6 +254,13 @@ SERVICES: tuple[ServiceSpec, ...] = (
         default_port=50054,
         extra_env=_marketdata_env,
         depends_on=("auth",),
+    ),
+    ServiceSpec(
+        name="analytics",
+        module="trademesh.services.analytics",
+        default_port=50055,
+        extra_env=_analytics_env,
+        depends_on=("auth", "marketdata"),
     ),
     GATEWAY,
 )
