@@ -11,7 +11,6 @@ import asyncio
 import logging
 from collections.abc import Callable
 from concurrent.futures import Executor
-from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import requests
@@ -26,7 +25,7 @@ from trademesh.services.sync.domain import (
     KiteLogin,
     StoredSession,
 )
-from trademesh.services.sync.model import IST, BrokerSession
+from trademesh.services.sync.model import BrokerSession
 
 logger = logging.getLogger(__name__)
 
@@ -122,11 +121,6 @@ class KiteAdapter:
             raise
         finally:
             client.reqsession.close()
-        login_time = data.get("login_time")
-        if isinstance(login_time, datetime):
-            created = (login_time if login_time.tzinfo else login_time.replace(tzinfo=IST)).astimezone(UTC)
-        else:
-            created = datetime.now(UTC)
         token = data.get("access_token")
         user_id = data.get("user_id")
         if not isinstance(token, str) or not token or not isinstance(user_id, str) or not user_id:
@@ -136,7 +130,6 @@ class KiteAdapter:
             access_token=token,
             broker_user_id=user_id,
             display_name=str(data.get("user_name") or ""),
-            login_time=created,
         )
 
     async def fetch_trades(self, session: StoredSession) -> list[Any]:

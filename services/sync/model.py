@@ -186,13 +186,16 @@ class EncryptedSecret:
 
 @dataclass(frozen=True, slots=True)
 class BrokerSession:
-    """What a broker login yields: the session to store and who logged in."""
+    """What a broker login yields: the session to store and who logged in.
+
+    The session was created by the exchange that returned it, so its expiry is computed from the
+    service's clock at that moment (Kite: next 06:00 IST, Upstox: next 03:30 IST).
+    """
 
     api_key: str
     access_token: str
     broker_user_id: str
     display_name: str
-    login_time: datetime
 
 
 @dataclass(slots=True)

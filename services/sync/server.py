@@ -144,7 +144,8 @@ async def build_sync_server(settings: SyncSettings) -> SyncRuntime:
     )
     await worker.ensure_group()
     host.spawn(revocations.run(), "revocations", revocations.close)
-    host.spawn(worker.run(), "sync-worker", worker.close)
+    if settings.worker_enabled:
+        host.spawn(worker.run(), "sync-worker", worker.close)
     scheduler = None
     if settings.scheduler_enabled:
         scheduler = Scheduler(

@@ -47,6 +47,9 @@ class SyncSettings(CoreSettings):
     scheduler_lock_seconds: float = Field(
         30.0, ge=3, description="Lifetime of the scheduler lock; its holder renews it every third of this."
     )
+    worker_enabled: bool = Field(
+        True, description="Run job workers in this process (off for a replica that only serves the API)."
+    )
     worker_concurrency: int = Field(64, ge=1, description="Runs one replica executes at once.")
     broker_threads: int = Field(32, ge=1, description="Threads for the (blocking) kiteconnect client, per replica.")
     broker_timeout_seconds: float = Field(7.0, gt=0, description="Timeout of one broker HTTP request.")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp
@@ -92,7 +91,6 @@ class UpstoxAdapter:
             access_token=token,
             broker_user_id=user_id,
             display_name=str(data.get("user_name") or ""),
-            login_time=datetime.now(UTC),
         )
 
     async def fetch_trades(self, session: StoredSession) -> list[Any]:
