@@ -1,0 +1,1 @@
+"""The `trademesh` command line (see :mod:`trademesh.cli.app`)."""

@@ -1,0 +1,3 @@
+from trademesh.cli.app import main
+
+main()

@@ -1,0 +1,222 @@
+"""The real ``trademesh`` command (the installed console script), run as a subprocess against the mesh."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from tests.client_mesh import PASSWORD, RunningMesh, new_username
+from trademesh.cli.render import equity_chart, format_inr, format_quantity, parse_micros
+
+TRADEMESH = str(Path(sys.executable).with_name("trademesh"))
+
+Run = Callable[..., subprocess.CompletedProcess[str]]
+
+
+@pytest.fixture
+def config_dir(tmp_path: Path) -> Path:
+    return tmp_path / "config"
+
+
+@pytest.fixture
+def cli(mesh: RunningMesh, config_dir: Path) -> Run:
+    """Run ``trademesh ARGS`` with its own config dir, against the mesh's gateway."""
+
+    def run(*args: str, target: str | None = None, timeout: float = 30) -> subprocess.CompletedProcess[str]:
+        env = {
+            **os.environ,
+            "TRADEMESH_CONFIG_DIR": str(config_dir),
+            "TRADEMESH_TARGET": target or mesh.gateway,
+            "TRADEMESH_PASSWORD": "",
+            "COLUMNS": "200",
+        }
+        return subprocess.run(
+            [TRADEMESH, *args], capture_output=True, text=True, env=env, timeout=timeout, check=False, stdin=None
+        )
+
+    return run
+
+
+@pytest.fixture
+def logged_in(cli: Run) -> str:
+    """Register a new user through the CLI (which logs in); return the username."""
+    name = new_username()
+    result = cli("register", "--email", f"{name}@example.com", "--username", name, "--password", PASSWORD)
+    assert result.returncode == 0, result.stderr
+    return name
+
+
+def ok(result: subprocess.CompletedProcess[str]) -> str:
+    assert result.returncode == 0, f"exit {result.returncode}: {result.stderr}"
+    return result.stdout
+
+
+def test_login_saves_the_session_owner_only_and_never_prints_tokens(cli: Run, config_dir: Path) -> None:
+    name = new_username()
+    ok(cli("register", "--email", f"{name}@example.com", "--username", name, "--password", PASSWORD))
+    cli("logout")
+    assert not (config_dir / "credentials.json").exists()
+
+    login = cli("login", name, "--password", PASSWORD)
+    assert f"Logged in as {name}" in ok(login)
+    credentials = config_dir / "credentials.json"
+    assert stat.S_IMODE(credentials.stat().st_mode) == 0o600
+    assert stat.S_IMODE(config_dir.stat().st_mode) == 0o700
+    saved = json.loads(credentials.read_text())
+    assert saved["username"] == name
+    whoami = cli("whoami")
+    assert name in ok(whoami)
+    for output in (login.stdout, login.stderr, whoami.stdout, whoami.stderr):
+        assert saved["tokens"]["refresh_token"] not in output
+        assert saved["tokens"]["access_token"] not in output
+
+
+def test_an_expired_session_is_refreshed_and_the_rotation_saved(cli: Run, config_dir: Path, logged_in: str) -> None:
+    credentials = config_dir / "credentials.json"
+    saved = json.loads(credentials.read_text())
+    saved["tokens"]["access_token"] = "expired"
+    saved["tokens"]["access_expires_at"] = (datetime.now(UTC) - timedelta(minutes=1)).isoformat()
+    credentials.write_text(json.dumps(saved))
+
+    assert logged_in in ok(cli("whoami"))
+    renewed = json.loads(credentials.read_text())
+    assert renewed["tokens"]["refresh_token"] != saved["tokens"]["refresh_token"]
+    assert renewed["tokens"]["access_token"] != "expired"
+    assert stat.S_IMODE(credentials.stat().st_mode) == 0o600
+    # The rotated session keeps working in the next process.
+    assert logged_in in ok(cli("whoami"))
+
+
+def test_trades_add_list_and_positions(cli: Run, logged_in: str) -> None:
+    bought = json.loads(ok(cli("trades", "add", "buy", "INFY", "10", "1500", "--time", "2024-12-20 10:15", "--json")))
+    assert bought["quantityMicros"] == "10000000"
+    assert bought["priceMicros"] == "1500000000"
+    table = ok(cli("trades", "add", "sell", "NSE:INFY", "4", "1,600.50", "--time", "2024-12-20 14:00", "--fees", "20"))
+    assert "₹1,600.50" in table
+
+    listed = json.loads(ok(cli("trades", "list", "--json")))
+    assert [(trade["side"], trade["quantityMicros"]) for trade in listed] == [
+        ("SIDE_SELL", "4000000"),
+        ("SIDE_BUY", "10000000"),
+    ]
+    assert listed[1]["id"] == bought["id"]
+
+    [position] = json.loads(ok(cli("positions", "--json")))
+    assert position["instrument"]["symbol"] == "INFY"
+    assert position["netQuantityMicros"] == "6000000"
+    # FIFO: 4 * (1600.50 - 1500) - the sell's fees 20 = 382.
+    assert position["realizedPnlMicros"] == "382000000"
+    human = ok(cli("positions"))
+    assert "INFY" in human
+    assert "+₹382.00" in human
+
+
+def test_import_shows_progress_and_every_bad_row_and_never_imports_twice(
+    cli: Run, logged_in: str, tmp_path: Path
+) -> None:
+    csv_file = tmp_path / "trades.csv"
+    csv_file.write_text(
+        "symbol,exchange,side,quantity,price,trade_time\n"
+        "TCS,NSE,BUY,5,3500.5,2024-11-04 09:30\n"
+        "TCS,NSE,SELL,5,3550,2024-11-05 10:00\n"
+        "TCS,NSE,HOLD,5,3550,2024-11-05 10:00\n"
+    )
+    first = cli("trades", "import", str(csv_file))
+    assert "2 created" in ok(first)
+    assert "1 failed" in first.stdout
+    assert "INVALID_SIDE" in first.stdout
+    assert "Importing trades.csv" in first.stderr  # the progress bar (on stderr, so stdout stays parseable)
+
+    again = json.loads(ok(cli("trades", "import", str(csv_file), "--json")))
+    assert again["rowsTotal"] == "3"
+    assert again["rowsDuplicate"] == "2"
+    assert "rowsCreated" not in again  # 0: nothing imported twice
+    assert [error["rowNumber"] for error in again["rowErrors"]] == ["4"]
+    assert len(json.loads(ok(cli("trades", "list", "--json", "--symbol", "TCS")))) == 2
+
+
+def test_quotes_watch_prints_live_updates_and_stops_on_count_or_duration(cli: Run, logged_in: str) -> None:
+    watched = ok(cli("quotes", "watch", "INFY", "TCS", "--count", "4"))
+    lines = watched.splitlines()
+    assert len(lines) >= 4
+    assert {line.split()[0] for line in lines} == {"INFY", "TCS"}
+    assert all("₹" in line and "seq=" in line for line in lines)
+
+    started = time.monotonic()
+    ok(cli("quotes", "watch", "RELIANCE", "--duration", "1.5"))
+    assert time.monotonic() - started < 15
+
+
+def test_errors_are_one_readable_line_and_a_non_zero_exit(cli: Run, mesh: RunningMesh) -> None:
+    not_logged_in = cli("positions")
+    assert not_logged_in.returncode == 3
+    assert not_logged_in.stderr.strip().count("\n") == 0
+    assert "not logged in" in not_logged_in.stderr
+
+    wrong = cli("login", new_username(), "--password", "Wrong-Password-42")
+    assert wrong.returncode == 1
+    assert "UNAUTHENTICATED INVALID_CREDENTIALS" in wrong.stderr
+
+    name = new_username()
+    ok(cli("register", "--email", f"{name}@example.com", "--username", name, "--password", PASSWORD))
+    invalid = cli("trades", "add", "buy", "INFY", "0", "1500")
+    assert invalid.returncode == 1
+    assert invalid.stderr.startswith("trademesh: error: INVALID_ARGUMENT")
+    assert "trade.quantity_micros" in invalid.stderr
+    assert "Traceback" not in invalid.stderr
+
+    unknown = cli("quotes", "watch", "NOSUCHSYMBOL", "--count", "1")
+    assert unknown.returncode == 1
+    assert "UNKNOWN_INSTRUMENTS" in unknown.stderr
+
+    usage = cli("trades", "add", "hold", "INFY", "1", "1")
+    assert usage.returncode == 2
+
+    # Logged in to the gateway's address only: another target has no session.
+    other = cli("whoami", target=mesh.trade)
+    assert other.returncode == 3
+
+
+def test_an_unreachable_mesh_is_exit_code_4(cli: Run, config_dir: Path, logged_in: str) -> None:
+    saved = json.loads((config_dir / "credentials.json").read_text())
+    dead = "127.0.0.1:9"  # discard: nothing listens
+    saved["target"] = dead
+    (config_dir / "credentials.json").write_text(json.dumps(saved))
+    result = cli("whoami", target=dead)
+    assert result.returncode == 4
+    assert "UNAVAILABLE" in result.stderr
+
+
+def test_shell_completion_script(cli: Run) -> None:
+    script = ok(cli("--show-completion", "bash"))
+    assert "_TRADEMESH_COMPLETE" in script
+
+
+def test_money_quantities_and_the_equity_chart_render_exactly() -> None:
+    assert format_inr(123456789_050000) == "₹12,34,56,789.05"
+    assert format_inr(-2_500000, sign=True) == "-₹2.50"
+    assert format_inr(1_002500) == "₹1.0025"
+    assert format_quantity(123456) == "0.123456"
+    assert parse_micros("1,520.05", "price") == 1_520_050000
+    with pytest.raises(ValueError, match="6 decimal"):
+        parse_micros("0.0000001", "quantity")
+    rows = equity_chart([100_000000, -50_000000, 300_000000], width=3, height=5)
+    assert len(rows) == 5
+    assert rows[0].strip().startswith("₹300.00")
+    assert rows[-1].strip().startswith("-₹50.00")
+    assert [row.split("┤")[1] for row in rows] == [
+        "  ●",
+        "  │",
+        "● │",
+        "───",
+        " ● ",
+    ]
