@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import json
 import logging
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import grpc
@@ -15,7 +16,7 @@ from grpc import aio
 
 from trademesh.common.v1 import instrument_pb2
 from trademesh.marketdata.v1 import bar_pb2, marketdata_service_pb2, marketdata_service_pb2_grpc
-from trademesh.services.core.errors import FieldViolation, InvalidArgument, NotFound, ResourceExhausted
+from trademesh.services.core.errors import FieldViolation, InvalidArgument, NotFound, ResourceExhausted, Unavailable
 from trademesh.services.core.identity import ROLE_PREMIUM, current_principal
 from trademesh.services.marketdata.backplane import QuoteCache, StreamCounter, TickHub
 from trademesh.services.marketdata.codec import (
@@ -152,7 +153,7 @@ class MarketDataServicer(marketdata_service_pb2_grpc.MarketDataServiceServicer):
 
     async def SubscribeQuotes(  # type: ignore[override]
         self, request: marketdata_service_pb2.SubscribeQuotesRequest, context: Context
-    ) -> AsyncIterator[bytes]:
+    ) -> None:
         keys = validate_instruments(
             [_requested(item) for item in request.instruments], field_name="instruments", limit=self._max_per_stream
         )
@@ -176,8 +177,17 @@ class MarketDataServicer(marketdata_service_pb2_grpc.MarketDataServiceServicer):
         self.streams.add(stream)
         try:
             await self._hub.subscribe(names, stream)
+            # context.write, not `yield`: a write that HTTP/2 flow control holds back (the client stopped
+            # reading) can be timed out, and the stream then ends with a status the client does get.
+            slow_after = self._policy.slow_consumer_after
             async for message in stream.messages(self._cache.get_many):
-                yield message
+                try:
+                    await asyncio.wait_for(context.write(message), slow_after)
+                except TimeoutError:
+                    raise Unavailable(
+                        f"the client accepted no message for {slow_after:g} s; reconnect",
+                        reason="SLOW_CONSUMER",
+                    ) from None
         finally:
             stream.close()
             self.streams.discard(stream)

@@ -42,6 +42,7 @@ async def build_marketdata_server(settings: MarketDataSettings) -> ServiceHost:
         universe,
         batch_interval=settings.batch_interval_seconds,
         heartbeat=settings.heartbeat_seconds,
+        slow_consumer_after=settings.slow_consumer_seconds,
         session_policy=settings.session_policy,
         stale_after=settings.stale_after_seconds,
         source=Source.KITE_TICKER if settings.feed == "kite" else Source.SIMULATED,

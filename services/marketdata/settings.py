@@ -54,6 +54,9 @@ class MarketDataSettings(CoreSettings):
         0.1, gt=0, le=5, description="A stream sends at most one batch per interval (batching window)."
     )
     heartbeat_seconds: float = Field(15.0, gt=0, description="Heartbeat after this long without another message.")
+    slow_consumer_seconds: float = Field(
+        60.0, gt=0, description="A stream whose client accepts no message this long ends UNAVAILABLE (SLOW_CONSUMER)."
+    )
     stale_after_seconds: float = Field(30.0, gt=0, description="In session, a quote without ticks this long is stale.")
     backplane_retry_seconds: float = Field(
         5.0, ge=0, description="After losing Redis pub/sub, how long to retry before ending streams with UNAVAILABLE."

@@ -48,6 +48,7 @@ class StreamPolicy:
         *,
         batch_interval: float,
         heartbeat: float,
+        slow_consumer_after: float = 60.0,
         session_policy: SessionPolicy,
         stale_after: float,
         source: Source,
@@ -55,6 +56,7 @@ class StreamPolicy:
         self.universe = universe
         self.batch_interval = batch_interval
         self.heartbeat = heartbeat
+        self.slow_consumer_after = slow_consumer_after
         self.session_policy = session_policy
         self.stale_after = stale_after
         self.source = source

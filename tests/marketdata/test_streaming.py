@@ -8,11 +8,14 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import grpc
+from grpc import aio
 
 from tests.conftest import MeshUser
 from tests.marketdata.helpers import eventually, nse, subscribe_request
 from tests.rpc import expect_failure
-from trademesh.marketdata.v1 import marketdata_service_pb2, quote_pb2
+from trademesh.marketdata.v1 import marketdata_service_pb2, marketdata_service_pb2_grpc, quote_pb2
+from trademesh.services.marketdata.domain import SymbolUniverse
+from trademesh.services.marketdata.settings import DEFAULT_UNIVERSE
 
 
 async def test_stream_starts_with_a_snapshot_then_live_batches(
@@ -315,3 +318,28 @@ async def test_a_feed_that_goes_quiet_in_session_is_flagged_stale_on_open_stream
         # The same tick re-sent with the flag flipped: equal sequence, same price.
         assert quote.sequence == held[symbol].sequence
         assert quote.last_price_micros == held[symbol].last_price_micros
+
+
+async def test_a_client_that_stops_reading_is_ended_with_slow_consumer(
+    start_marketdata: Callable[..., Any], new_user: Callable[[], Awaitable[MeshUser]]
+) -> None:
+    host, _ = await start_marketdata(simulator_ticks_per_second=1000.0, slow_consumer_seconds=1.0)
+    user = await new_user()
+    every_symbol = [str(item.key.symbol) for item in SymbolUniverse.from_csv(DEFAULT_UNIVERSE)]
+    # No BDP probing: the HTTP/2 window stays small, so a client that stops reading holds back the
+    # server's writes within a second or two instead of after megabytes.
+    async with aio.insecure_channel(f"127.0.0.1:{host.port}", options=[("grpc.http2.bdp_probe", 0)]) as channel:
+        stub: Any = marketdata_service_pb2_grpc.MarketDataServiceStub(channel)
+        call = stub.SubscribeQuotes(
+            subscribe_request(*every_symbol, mode=quote_pb2.QUOTE_MODE_FULL, rate=10), metadata=user.metadata
+        )
+        await call.read()  # the snapshot; then the client stops reading
+        await asyncio.sleep(6)
+
+        async def drain() -> None:
+            while (await asyncio.wait_for(call.read(), 5)) is not aio.EOF:
+                pass
+
+        failure = await expect_failure(drain())
+    assert failure.code == grpc.StatusCode.UNAVAILABLE
+    assert failure.reason == "SLOW_CONSUMER"
