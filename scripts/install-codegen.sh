@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install the TypeScript and Go code generators at pinned versions (no-op when present):
 #   - protoc-gen-go and protoc-gen-go-grpc into .tools/bin (go install from the Go module proxy)
-#   - the TypeScript SDK's npm dependencies, protoc-gen-es among them (npm ci, from package-lock.json)
+#   - the TypeScript SDK's npm dependencies, protoc-gen-es and the Node gRPC transport among them (npm ci)
+#   - the Go SDK's modules (go mod download)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -33,3 +34,7 @@ if [ ! -d "$ts/node_modules" ] || [ "$(cat "$ts/node_modules/.lock-sha" 2>/dev/n
   (cd "$ts" && npm ci --no-audit --no-fund --loglevel=error)
   echo "$want" > "$ts/node_modules/.lock-sha"
 fi
+
+# The Go SDK's module dependencies, so the cross-language tests can build clients/go/cmd/trademesh-journey
+# offline (a no-op when the module cache has them).
+(cd clients/go && GOFLAGS=-mod=mod go mod download)
