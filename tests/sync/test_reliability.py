@@ -17,6 +17,7 @@ from trademesh.services.sync.fakes.book import Fault, FaultKind, sample_book
 from trademesh.services.sync.fakes.servers import FakeKite
 from trademesh.services.sync.jobs import JOB_STREAM, WORKER_GROUP, Scheduler, Worker
 from trademesh.services.sync.model import SyncPhase
+from trademesh.services.sync.schedule import tick
 from trademesh.sync.v1 import broker_account_pb2, sync_log_pb2, sync_service_pb2
 
 
@@ -106,3 +107,20 @@ async def test_scheduled_runs_stop_while_sync_is_disabled(
     assert not updated.broker_account.HasField("next_sync_time")
     assert updated.broker_account.etag != account.etag
     assert await sync.runtime.service.schedule_due() == 0
+
+
+async def test_cronjob_entry_point_queues_due_runs_once(
+    mesh: Mesh, fake_kite: FakeKite, new_user: Callable[[], Awaitable[MeshUser]], redis: Redis
+) -> None:
+    user = await new_user()
+    sync = await mesh.start()
+    account = await link_kite(sync, user, kite_app(fake_kite, sample_book(3)))
+
+    assert await tick(sync.settings) == 1
+    logs = await wait_for_log(sync, user, account.id, count=1)
+    assert logs[0].counters.created == 3
+    assert await redis.get("sync:scheduler") is None  # released on exit
+
+    holder = Scheduler(sync.runtime.service, redis, lock_seconds=30, tick_seconds=5, stale_run_seconds=900)
+    assert await holder.lease.acquire()
+    assert await tick(sync.settings) is None
