@@ -2,8 +2,11 @@
 
 Side by side in one run, on the same generated fills (one user, 500 symbols):
 
-* (a) the service: `Journal(fills)` (FIFO round trips on ints, trademesh.lots.roundtrips) plus
-  `build_report` for PERIOD_ALL_TIME with every breakdown, the equity curve and daily P&L;
+* (a) the service: `Journal(columns)` (FIFO round trips vectorized with NumPy, trademesh.lots.columnar)
+  plus `build_report` for PERIOD_ALL_TIME with every breakdown, the equity curve and daily P&L, from the
+  fills as columns (`+columns`: the time to build those columns from fill objects, shown apart), and the
+  same with the fill-by-fill engine (`(a) python`, trademesh.lots.roundtrips: the fallback and the
+  incremental path);
 * (b) the seed's algorithm: a per-symbol buy queue (and, so shorts count too, a sell queue) drained with
   `list.pop(0)`, one dict per matched trade, datetimes converted to IST per trade, then the metrics;
 * the incremental update after one new fill (`Journal.upsert`), and
@@ -35,6 +38,7 @@ from trademesh.lots import divide_half_away
 from trademesh.services.analytics.domain import (
     MICROS,
     Category,
+    FillColumns,
     Journal,
     JournalFill,
     Period,
@@ -85,9 +89,9 @@ def generate(count: int, symbols: int, seed: int = 7) -> list[JournalFill]:
     return fills
 
 
-def service_computation(fills: list[JournalFill], now_us: int) -> tuple[Journal, int]:
+def service_computation(fills: FillColumns, now_us: int, vectorized: bool = True) -> tuple[Journal, int]:
     """Run the service's computation; return the journal and the total realized gross P&L (micros)."""
-    journal = Journal(fills)
+    journal = Journal(fills, vectorized=vectorized)
     query = build_query(
         Period.ALL_TIME, now_us=now_us, include_equity_curve=True, include_daily_pnl=True, instrument_limit=10
     )
@@ -182,10 +186,10 @@ def timed(function: Any, *args: Any) -> tuple[float, Any]:
 def incremental(journal: Journal, samples: int = 200) -> list[float]:
     """Time `Journal.upsert` of one new fill at the end of the journal, `samples` times."""
     durations = []
-    last = journal.fills[-1]
+    last_time = int(journal.fill_columns()["time"][-1])
     rng = random.Random(3)
     for index in range(samples):
-        time_us = last.time_us + (index + 1) * MICROS
+        time_us = last_time + (index + 1) * MICROS
         fill = JournalFill(
             trade_id=f"new{index}",
             symbol=f"SYM{rng.randrange(500):03d}",
@@ -275,24 +279,36 @@ def main() -> None:
     parser.add_argument("--symbols", type=int, default=500)
     parser.add_argument("--skip-baseline-above", type=int, default=0, help="skip (b) for larger journals (0: never)")
     parser.add_argument("--skip-service", action="store_true", help="skip the cached GetAnalytics part")
+    parser.add_argument("--skip-python-engine", action="store_true", help="skip the fill-by-fill engine column")
     parser.add_argument("--samples", type=int, default=2_000, help="cached GetAnalytics calls")
     args = parser.parse_args()
     now_us = time.time_ns() // 1000
-    print(f"{'fills':>10} {'round trips':>12} {'service (a)':>12} {'seed (b)':>10} {'speed-up':>9} {'incr p99':>9}")
+    print(
+        f"{'fills':>10} {'round trips':>12} {'service (a)':>12} {'+columns':>9} {'(a) python':>11} "
+        f"{'seed (b)':>10} {'(b)/(a)':>8} {'incr p99':>9}"
+    )
     for count in args.fills:
         fills = generate(count, args.symbols)
-        service_seconds, (journal, service_gross) = timed(service_computation, fills, now_us)
+        convert_seconds, columns = timed(FillColumns.of, fills)
+        service_seconds, (journal, service_gross) = timed(service_computation, columns, now_us)
+        python_text = "skipped"
+        if not args.skip_python_engine:
+            python_seconds, (_, python_gross) = timed(service_computation, columns, now_us, False)
+            if python_gross != service_gross:
+                raise SystemExit(f"engines differ: vectorized {service_gross} vs python {python_gross}")
+            python_text = f"{python_seconds:10.3f}s"
         if args.skip_baseline_above and count > args.skip_baseline_above:
             seed_text, ratio_text = "skipped", "-"
         else:
             seed_seconds, seed_gross = timed(seed_algorithm, fills)
             if seed_gross != service_gross:
                 raise SystemExit(f"results differ: service {service_gross} vs seed {seed_gross}")
-            seed_text, ratio_text = f"{seed_seconds:9.3f}s", f"{seed_seconds / service_seconds:8.1f}x"
+            seed_text, ratio_text = f"{seed_seconds:9.3f}s", f"{seed_seconds / service_seconds:7.1f}x"
         increments = incremental(journal)
         print(
-            f"{count:>10,} {len(journal.round_trips):>12,} {service_seconds:11.3f}s {seed_text:>10} "
-            f"{ratio_text:>9} {percentile(increments, 0.99) * 1000:7.3f}ms"
+            f"{count:>10,} {journal.round_trip_count:>12,} {service_seconds:11.3f}s {convert_seconds:8.3f}s "
+            f"{python_text:>11} {seed_text:>10} {ratio_text:>8} {percentile(increments, 0.99) * 1000:7.3f}ms",
+            flush=True,
         )
     if not args.skip_service:
         p50, p99, hits = asyncio.run(cached_p99(args.samples))

@@ -10,16 +10,18 @@ from __future__ import annotations
 
 import math
 import statistics
-from bisect import bisect_left
-from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta, timezone
 from enum import StrEnum
-from itertools import accumulate
 from operator import attrgetter
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
 
 from trademesh.lots import InstrumentCycle, RoundTrip, divide_half_away
+from trademesh.lots.columnar import PartColumns, TripColumns, match_round_trips
 from trademesh.services.core.errors import FieldViolation, InvalidArgument
 
 IST = timezone(timedelta(hours=5, minutes=30), "IST")
@@ -156,116 +158,459 @@ def check_settings(settings: UserSettings, prefix: str = "settings.") -> list[Fi
 
 
 _JOURNAL_ORDER = attrgetter("time_us", "create_time_us", "trade_id")
+CATEGORIES = tuple(Category)
+_CATEGORY_CODES = {category: code for code, category in enumerate(CATEGORIES)}
+_FLOAT_LIMIT = float(2**62)
+
+Column = npt.NDArray[Any]
+
+
+@dataclass(frozen=True, slots=True)
+class FillColumns:
+    """A journal's fills as columns (what the database adapter and recomputes work with)."""
+
+    trade_ids: list[str]
+    #: The distinct instruments; `instrument` holds each fill's index into this table.
+    instrument_table: list[Instrument]
+    instrument: npt.NDArray[np.int64]
+    buy: npt.NDArray[np.bool_]
+    quantity_micros: npt.NDArray[np.int64]
+    price_micros: npt.NDArray[np.int64]
+    fees_micros: npt.NDArray[np.int64]
+    time_us: npt.NDArray[np.int64]
+    create_time_us: npt.NDArray[np.int64]
+    category: npt.NDArray[np.int8]
+    trade_version: npt.NDArray[np.int64]
+
+    @classmethod
+    def of(cls, fills: Sequence[JournalFill]) -> FillColumns:
+        """Return fills as columns."""
+        table: dict[Instrument, int] = {}
+        codes = [table.setdefault((f.symbol, f.exchange), len(table)) for f in fills]
+        return cls(
+            trade_ids=[f.trade_id for f in fills],
+            instrument_table=list(table),
+            instrument=np.array(codes, dtype=np.int64),
+            buy=np.fromiter((f.buy for f in fills), dtype=np.bool_, count=len(fills)),
+            quantity_micros=_ints([f.quantity_micros for f in fills]),
+            price_micros=_ints([f.price_micros for f in fills]),
+            fees_micros=_ints([f.fees_micros for f in fills]),
+            time_us=np.array([f.time_us for f in fills], dtype=np.int64),
+            create_time_us=np.array([f.create_time_us for f in fills], dtype=np.int64),
+            category=np.array([_CATEGORY_CODES[f.category] for f in fills], dtype=np.int8),
+            trade_version=np.array([f.trade_version for f in fills], dtype=np.int64),
+        )
+
+    def __len__(self) -> int:
+        return len(self.trade_ids)
+
+    def fill(self, index: int) -> JournalFill:
+        """Return one fill as an object."""
+        symbol, exchange = self.instrument_table[int(self.instrument[index])]
+        return JournalFill(
+            trade_id=self.trade_ids[index],
+            symbol=symbol,
+            exchange=exchange,
+            buy=bool(self.buy[index]),
+            quantity_micros=int(self.quantity_micros[index]),
+            price_micros=int(self.price_micros[index]),
+            fees_micros=int(self.fees_micros[index]),
+            time_us=int(self.time_us[index]),
+            create_time_us=int(self.create_time_us[index]),
+            category=CATEGORIES[int(self.category[index])],
+            trade_version=int(self.trade_version[index]),
+        )
+
+    def ordered(self) -> FillColumns:
+        """Return the fills in journal order (time, create time, trade id)."""
+        time, create = self.time_us, self.create_time_us
+        if not np.any((time[1:] < time[:-1]) | ((time[1:] == time[:-1]) & (create[1:] <= create[:-1]))):
+            return self  # already in journal order without ties (what the database adapter returns)
+        order = np.lexsort((self.create_time_us, self.time_us))
+        time, create = self.time_us[order], self.create_time_us[order]
+        if np.any((time[1:] == time[:-1]) & (create[1:] == create[:-1])):
+            # Full ties on (time, create time) are rare: break them by trade id in Python.
+            order = np.array(
+                sorted(range(len(self)), key=lambda i: (self.time_us[i], self.create_time_us[i], self.trade_ids[i])),
+                dtype=np.int64,
+            )
+        elif np.all(order[1:] > order[:-1]):
+            return self
+        return self.take(order)
+
+    def take(self, indices: npt.NDArray[np.int64]) -> FillColumns:
+        """Return the fills at `indices`, in that order."""
+        return FillColumns(
+            trade_ids=[self.trade_ids[i] for i in indices.tolist()],
+            instrument_table=self.instrument_table,
+            instrument=self.instrument[indices],
+            buy=self.buy[indices],
+            quantity_micros=self.quantity_micros[indices],
+            price_micros=self.price_micros[indices],
+            fees_micros=self.fees_micros[indices],
+            time_us=self.time_us[indices],
+            create_time_us=self.create_time_us[indices],
+            category=self.category[indices],
+            trade_version=self.trade_version[indices],
+        )
+
+
+def _ints(values: list[int]) -> npt.NDArray[Any]:
+    # int64 when every value fits; exact Python ints (object) for the astronomically large.
+    try:
+        return np.array(values, dtype=np.int64)
+    except OverflowError:
+        return np.array(values, dtype=object)
+
+
+@dataclass(slots=True)
+class _Columns:
+    """Growable columns: a NumPy base (from a rebuild) plus a Python tail (incremental appends)."""
+
+    names: tuple[str, ...]
+    base: dict[str, Column] = field(default_factory=dict)
+    tail: dict[str, list[int]] = field(default_factory=dict)
+    _view: dict[str, Column] | None = None
+
+    def __post_init__(self) -> None:
+        self.tail = {name: [] for name in self.names}
+
+    def append(self, **values: int) -> None:
+        for name, value in values.items():
+            self.tail[name].append(value)
+        self._view = None
+
+    def view(self) -> dict[str, Column]:
+        if self._view is None:
+            view = {}
+            for name in self.names:
+                base = self.base.get(name, np.zeros(0, dtype=np.int64))
+                tail = self.tail[name]
+                if tail:
+                    dtype = base.dtype if base.dtype == object or len(base) else np.int64
+                    view[name] = np.concatenate((base, np.array(tail, dtype=dtype)))
+                else:
+                    view[name] = base
+            self._view = view
+        return self._view
+
+    def __len__(self) -> int:
+        first = self.names[0]
+        return len(self.base.get(first, ())) + len(self.tail[first])
+
+
+_FILL_COLUMNS = ("time", "instrument", "fees", "value")
+_TRIP_COLUMNS = (
+    "close_time",
+    "net",
+    "gross",
+    "fees",
+    "hold",
+    "instrument",
+    "category",
+    "open_time",
+    "long",
+    "close_fill",
+    "open_fill",
+    "fill_count",
+)
 
 
 class Journal:
     """A user's fills in journal order and what FIFO matching made of them, kept up to date fill by fill.
 
-    Columns (parallel lists) hold what reports read, so a report slices them by time with `bisect`
-    instead of walking objects: fills by execution time, closed round trips in close order.
+    A rebuild matches the whole journal at once (NumPy, `trademesh.lots.columnar`, when the exactness
+    guard holds; the pure-Python engine otherwise); a fill that comes last in journal order is then applied
+    in O(1) with `InstrumentCycle`. Reports read columns: fills by execution time, closed round trips in
+    close order, so a period is a `searchsorted` slice. Money columns are int64, or exact Python ints
+    (object) when amounts could overflow int64.
     """
 
-    def __init__(self, fills: Iterable[JournalFill] = (), version: int = 0) -> None:
+    def __init__(
+        self, fills: Iterable[JournalFill] | FillColumns = (), version: int = 0, *, vectorized: bool = True
+    ) -> None:
+        """Match `fills` (any order); `vectorized=False` forces the pure-Python engine (tests, benchmarks)."""
         self.version = version
-        self._fills: dict[str, JournalFill] = {}
-        for fill in fills:
-            self._fills[fill.trade_id] = fill
-        self._rebuild()
+        self._vectorized = vectorized
+        columns = fills if isinstance(fills, FillColumns) else FillColumns.of(list(fills))
+        self._rebuild(columns.ordered())
 
-    def _rebuild(self) -> None:
-        self.fills: list[JournalFill] = sorted(self._fills.values(), key=_JOURNAL_ORDER)
+    # -- building ----------------------------------------------------------------------------------
+
+    def _rebuild(self, columns: FillColumns) -> None:
+        self._base = columns
+        self._tail_fills: list[JournalFill] = []
+        self._index: dict[str, tuple[int, int]] | None = None
+        self.instruments: list[Instrument] = []
+        self._codes: dict[Instrument, int] = {}
         self.cycles: dict[Instrument, InstrumentCycle[Instrument]] = {}
-        self.round_trips: list[RoundTrip[Instrument]] = []
-        self.fill_times: list[int] = []
-        self.fill_instruments: list[Instrument] = []
-        self.fill_fees: list[int] = []
-        self.fill_values: list[int] = []
-        self.trip_close_times: list[int] = []
-        self.trip_nets: list[int] = []
-        self.trip_grosses: list[int] = []
-        self.trip_fees: list[int] = []
-        self.trip_holds: list[int] = []
-        self._append_all(self.fills, 0)
-
-    def _append_all(self, fills: Sequence[JournalFill], first_sequence: int) -> None:
-        # The hot loop of a recompute: locals bound once, no attribute lookups per fill beyond the fill's.
-        cycles = self.cycles
-        trips = self.round_trips
-        add_time, add_instrument = self.fill_times.append, self.fill_instruments.append
-        add_fee, add_value = self.fill_fees.append, self.fill_values.append
-        add_trip = trips.append
-        add_close, add_net = self.trip_close_times.append, self.trip_nets.append
-        add_gross, add_trip_fee = self.trip_grosses.append, self.trip_fees.append
-        add_hold = self.trip_holds.append
-        for sequence, fill in enumerate(fills, first_sequence):
-            instrument = (fill.symbol, fill.exchange)
-            cycle = cycles.get(instrument)
-            if cycle is None:
-                cycle = cycles[instrument] = InstrumentCycle(instrument)
-            time_us = fill.time_us
-            trip = cycle.apply(
-                fill.buy,
-                fill.quantity_micros,
-                fill.price_micros,
-                fill.fees_micros,
-                time_us,
-                sequence,
-                fill.trade_id,
-                fill.category,
+        self._fills = _Columns(_FILL_COLUMNS)
+        self._trips = _Columns(_TRIP_COLUMNS)
+        self._value_scale = QUANTITY_SCALE
+        self._exact_int64 = False
+        self._sums = [0.0, 0.0, 0.0]
+        self._openers_base: list[str] | None = None
+        self._openers_tail: list[str] = []
+        for instrument in columns.instrument_table:
+            self._code(instrument)
+        codes = columns.instrument
+        matched = None
+        if self._vectorized and object not in (columns.quantity_micros.dtype, columns.price_micros.dtype):
+            matched = match_round_trips(
+                codes,
+                columns.buy,
+                columns.quantity_micros,
+                columns.price_micros,
+                columns.fees_micros,
+                columns.time_us,
             )
-            add_time(time_us)
-            add_instrument(instrument)
-            add_fee(fill.fees_micros)
-            add_value(fill.quantity_micros * fill.price_micros)
-            if trip is not None:
-                add_trip(trip)
-                add_close(time_us)
-                gross = divide_half_away(trip.gross_scaled, QUANTITY_SCALE)
-                add_gross(gross)
-                add_trip_fee(trip.fees_micros)
-                add_net(gross - trip.fees_micros)
-                add_hold(time_us - trip.open_time)
+        if matched is None:
+            self._build_python(columns)
+        else:
+            self._build_columnar(columns, codes, *matched)
+
+    def _code(self, instrument: Instrument) -> int:
+        code = self._codes.get(instrument)
+        if code is None:
+            code = self._codes[instrument] = len(self.instruments)
+            self.instruments.append(instrument)
+            self.cycles[instrument] = InstrumentCycle(instrument)
+        return code
+
+    def _build_columnar(
+        self, columns: FillColumns, codes: npt.NDArray[np.int64], trips: TripColumns, parts: PartColumns
+    ) -> None:
+        self._exact_int64 = True
+        self._value_scale = 1
+        units = columns.quantity_micros // QUANTITY_SCALE
+        self._sums = [
+            float(np.dot(units.astype(np.float64), columns.price_micros.astype(np.float64))),
+            float(units.astype(np.float64).sum()),
+            float(columns.fees_micros.astype(np.float64).sum()),
+        ]
+        self._fills.base = {
+            "time": columns.time_us,
+            "instrument": codes,
+            "fees": columns.fees_micros,
+            "value": units * columns.price_micros,
+        }
+        closed = np.flatnonzero(trips.closed)
+        closed = closed[np.argsort(trips.close_fill[closed], kind="stable")]
+        gross = trips.gross_micros[closed]
+        fees = trips.fees_micros[closed]
+        self._trips.base = {
+            "close_time": trips.close_time[closed],
+            "net": gross - fees,
+            "gross": gross,
+            "fees": fees,
+            "hold": trips.close_time[closed] - trips.open_time[closed],
+            "instrument": trips.instrument[closed],
+            "category": columns.category[trips.open_fill[closed]].astype(np.int64),
+            "open_time": trips.open_time[closed],
+            "long": trips.long[closed].astype(np.int64),
+            "close_fill": trips.close_fill[closed],
+            "open_fill": trips.open_fill[closed],
+            "fill_count": trips.fill_count[closed],
+        }
+        # Replay each instrument's still-open cycle through the FIFO engine to know its lots.
+        for trip in np.flatnonzero(~trips.closed).tolist():
+            instrument = self.instruments[int(trips.instrument[trip])]
+            cycle = self.cycles[instrument]
+            opening = int(trips.open_fill[trip])
+            for part in range(int(trips.first_part[trip]), int(trips.last_part[trip]) + 1):
+                fill = int(parts.fill[part])
+                cycle.apply(
+                    bool(parts.buy[part]),
+                    int(parts.quantity_micros[part]),
+                    int(columns.price_micros[fill]),
+                    int(parts.fees_micros[part]),
+                    int(columns.time_us[fill]),
+                    fill,
+                    columns.trade_ids[opening],
+                    CATEGORIES[int(columns.category[opening])].value,
+                )
+
+    def _build_python(self, columns: FillColumns) -> None:
+        self._exact_int64 = False
+        self._value_scale = QUANTITY_SCALE
+        for index in range(len(columns)):
+            self._apply(columns.fill(index), index)
+        # Money may exceed int64 here: keep exact Python ints.
+        for store in (self._fills, self._trips):
+            store.base = {name: np.array(values, dtype=object) for name, values in store.tail.items()}
+            store.base["time" if store is self._fills else "close_time"] = np.array(
+                store.tail["time" if store is self._fills else "close_time"], dtype=np.int64
+            )
+            store.tail = {name: [] for name in store.names}
+            store._view = None
+        self._openers_base, self._openers_tail = self._openers_tail, []
+
+    def _apply(self, fill: JournalFill, sequence: int) -> None:
+        instrument = (fill.symbol, fill.exchange)
+        code = self._code(instrument)
+        trip = self.cycles[instrument].apply(
+            fill.buy,
+            fill.quantity_micros,
+            fill.price_micros,
+            fill.fees_micros,
+            fill.time_us,
+            sequence,
+            fill.trade_id,
+            fill.category.value,
+        )
+        value = fill.quantity_micros * fill.price_micros
+        self._fills.append(
+            time=fill.time_us,
+            instrument=code,
+            fees=fill.fees_micros,
+            value=value // (QUANTITY_SCALE // self._value_scale),
+        )
+        if trip is not None:
+            gross = divide_half_away(trip.gross_scaled, QUANTITY_SCALE)
+            self._trips.append(
+                close_time=trip.close_time,
+                net=gross - trip.fees_micros,
+                gross=gross,
+                fees=trip.fees_micros,
+                hold=trip.close_time - trip.open_time,
+                instrument=code,
+                category=_CATEGORY_CODES[Category(trip.category)],
+                open_time=trip.open_time,
+                long=int(trip.long),
+                close_fill=sequence,
+                open_fill=-1,
+                fill_count=trip.fill_count,
+            )
+            self._openers_tail.append(trip.opening_trade_id)
+
+    # -- changes -----------------------------------------------------------------------------------
+
+    def _all_fills(self) -> list[JournalFill]:
+        return [self._base.fill(i) for i in range(len(self._base))] + self._tail_fills
+
+    def _known(self, trade_id: str) -> JournalFill | None:
+        if self._index is None:
+            self._index = {trade_id: (0, i) for i, trade_id in enumerate(self._base.trade_ids)}
+            self._index.update({f.trade_id: (1, i) for i, f in enumerate(self._tail_fills)})
+        where = self._index.get(trade_id)
+        if where is None:
+            return None
+        return self._base.fill(where[1]) if where[0] == 0 else self._tail_fills[where[1]]
+
+    def _last_order(self) -> tuple[int, int, str] | None:
+        if self._tail_fills:
+            return self._tail_fills[-1].order
+        if len(self._base):
+            last = len(self._base) - 1
+            return int(self._base.time_us[last]), int(self._base.create_time_us[last]), self._base.trade_ids[last]
+        return None
 
     def upsert(self, fill: JournalFill) -> None:
         """Add or replace a fill: O(1) when it comes last in journal order, else a full rebuild."""
-        known = self._fills.get(fill.trade_id)
+        known = self._known(fill.trade_id)
         if known is not None and known.trade_version >= fill.trade_version:
             return
-        self._fills[fill.trade_id] = fill
-        if known is None and (not self.fills or fill.order >= self.fills[-1].order):
-            self.fills.append(fill)
-            self._append_all((fill,), len(self.fills) - 1)
-        else:
-            self._rebuild()
+        last = self._last_order()
+        if known is None and (last is None or fill.order >= last) and self._fits(fill):
+            assert self._index is not None
+            self._index[fill.trade_id] = (1, len(self._tail_fills))
+            self._tail_fills.append(fill)
+            self._apply(fill, len(self._fills))
+            return
+        fills = [f for f in self._all_fills() if f.trade_id != fill.trade_id]
+        fills.append(fill)
+        self._rebuild(FillColumns.of(fills).ordered())
+
+    def _fits(self, fill: JournalFill) -> bool:
+        # An appended fill must keep the int64 columns exact; otherwise rebuild (which may fall back).
+        if not self._exact_int64:
+            return True
+        if fill.quantity_micros % QUANTITY_SCALE:
+            return False
+        units = fill.quantity_micros // QUANTITY_SCALE
+        self._sums[0] += float(units) * fill.price_micros
+        self._sums[1] += float(units)
+        self._sums[2] += float(fill.fees_micros)
+        return max(self._sums) < _FLOAT_LIMIT and 2.0 * fill.fees_micros * units < _FLOAT_LIMIT
 
     def remove(self, trade_id: str, trade_version: int) -> None:
         """Drop a fill (deleted or purged trade), unless the journal already holds a newer version."""
-        known = self._fills.get(trade_id)
+        known = self._known(trade_id)
         if known is None or known.trade_version > trade_version:
             return
-        del self._fills[trade_id]
-        self._rebuild()
+        self._rebuild(FillColumns.of([f for f in self._all_fills() if f.trade_id != trade_id]).ordered())
 
     def trade_version(self, trade_id: str) -> int:
         """Return the version of a trade the journal reflects (0 when absent)."""
-        known = self._fills.get(trade_id)
+        known = self._known(trade_id)
         return known.trade_version if known else 0
+
+    # -- reading -----------------------------------------------------------------------------------
+
+    @property
+    def fill_count(self) -> int:
+        """Return the number of fills."""
+        return len(self._fills)
+
+    @property
+    def round_trip_count(self) -> int:
+        """Return the number of closed round trips."""
+        return len(self._trips)
+
+    @property
+    def fills(self) -> list[JournalFill]:
+        """Return the fills in journal order (builds objects: for tests and small journals)."""
+        return self._all_fills()
+
+    def fill_columns(self) -> dict[str, Column]:
+        """Return the fill columns in journal order: time, instrument (code), fees, value."""
+        return self._fills.view()
+
+    @property
+    def value_scale(self) -> int:
+        """Return the divisor turning the `value` column into INR micros."""
+        return self._value_scale
+
+    def trip_columns(self) -> dict[str, Column]:
+        """Return the closed round trips' columns in close order."""
+        return self._trips.view()
+
+    @property
+    def round_trips(self) -> list[RoundTrip[Instrument]]:
+        """Return the closed round trips in close order as objects (for tests and small journals)."""
+        columns = self.trip_columns()
+        in_base = len(self._trips.base.get("close_time", ()))
+        trips = []
+        for index in range(len(self._trips)):
+            if index >= in_base:
+                opener = self._openers_tail[index - in_base]
+            elif self._openers_base is not None:
+                opener = self._openers_base[index]
+            else:
+                opener = self._base.trade_ids[int(columns["open_fill"][index])]
+            trips.append(
+                RoundTrip(
+                    instrument=self.instruments[int(columns["instrument"][index])],
+                    long=bool(columns["long"][index]),
+                    opening_trade_id=opener,
+                    category=CATEGORIES[int(columns["category"][index])].value,
+                    open_time=int(columns["open_time"][index]),
+                    close_time=int(columns["close_time"][index]),
+                    close_sequence=int(columns["close_fill"][index]),
+                    gross_scaled=int(columns["gross"][index]) * QUANTITY_SCALE,
+                    fees_micros=int(columns["fees"][index]),
+                    fill_count=int(columns["fill_count"][index]),
+                )
+            )
+        return trips
 
     def fill_range(self, start_us: int | None, end_us: int | None) -> tuple[int, int]:
         """Return the slice of fills executed in [start, end)."""
-        times = self.fill_times
-        return (
-            0 if start_us is None else bisect_left(times, start_us),
-            len(times) if end_us is None else bisect_left(times, end_us),
-        )
+        return _time_range(self.fill_columns()["time"], start_us, end_us)
 
     def trip_range(self, start_us: int | None, end_us: int | None) -> tuple[int, int]:
         """Return the slice of round trips closed in [start, end)."""
-        times = self.trip_close_times
-        return (
-            0 if start_us is None else bisect_left(times, start_us),
-            len(times) if end_us is None else bisect_left(times, end_us),
-        )
+        return _time_range(self.trip_columns()["close_time"], start_us, end_us)
 
     def open_cycles(self) -> list[InstrumentCycle[Instrument]]:
         """Return the open positions, ordered by symbol then exchange."""
@@ -273,6 +618,13 @@ class Journal:
             (cycle for cycle in self.cycles.values() if cycle.position),
             key=lambda cycle: instrument_order(cycle.instrument),
         )
+
+
+def _time_range(times: Column, start_us: int | None, end_us: int | None) -> tuple[int, int]:
+    return (
+        0 if start_us is None else int(np.searchsorted(times, start_us, side="left")),
+        len(times) if end_us is None else int(np.searchsorted(times, end_us, side="left")),
+    )
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -423,54 +775,49 @@ class RoundTripStats:
 EMPTY_STATS = RoundTripStats()
 
 
-def round_trip_stats(
-    nets: Sequence[int], grosses: Sequence[int], fees: Sequence[int], holds: Sequence[int], tolerance: int
-) -> RoundTripStats:
+def _total(values: Column) -> int:
+    return int(values.sum()) if len(values) else 0
+
+
+def round_trip_stats(nets: Column, grosses: Column, fees: Column, holds: Column, tolerance: int) -> RoundTripStats:
     """Compute the statistics of round trips given in close order (parallel columns)."""
     count = len(nets)
     if count == 0:
         return EMPTY_STATS
-    wins = [net for net in nets if net > tolerance]
-    losses = [net for net in nets if net < -tolerance]
-    win_streak = loss_streak = best_wins = best_losses = 0
-    for net in nets:
-        if net > tolerance:
-            win_streak += 1
-            loss_streak = 0
-            if win_streak > best_wins:
-                best_wins = win_streak
-        elif net < -tolerance:
-            loss_streak += 1
-            win_streak = 0
-            if loss_streak > best_losses:
-                best_losses = loss_streak
-        else:
-            win_streak = loss_streak = 0
-    gross_profit, gross_loss = sum(wins), sum(losses)
-    decided = len(wins) + len(losses)
-    realized, fee_total = sum(grosses), sum(fees)
+    win_mask = np.asarray(nets > tolerance, dtype=bool)
+    loss_mask = np.asarray(nets < -tolerance, dtype=bool)
+    wins, losses = nets[win_mask], nets[loss_mask]
+    win_count, loss_count = len(wins), len(losses)
+    # Streaks: runs of equal outcomes (1 win, -1 loss, 0 break-even, which ends both kinds of run).
+    outcome = win_mask.astype(np.int8) - loss_mask.astype(np.int8)
+    run_starts = np.r_[0, np.flatnonzero(np.diff(outcome)) + 1]
+    run_lengths = np.diff(np.r_[run_starts, count])
+    run_outcomes = outcome[run_starts]
+    gross_profit, gross_loss = _total(wins), _total(losses)
+    decided = win_count + loss_count
+    realized, fee_total = _total(grosses), _total(fees)
     return RoundTripStats(
         round_trip_count=count,
-        win_count=len(wins),
-        loss_count=len(losses),
+        win_count=win_count,
+        loss_count=loss_count,
         break_even_count=count - decided,
-        win_rate_percent=len(wins) * 100 / decided if decided else None,
+        win_rate_percent=win_count * 100 / decided if decided else None,
         realized_pnl_micros=realized,
         fees_micros=fee_total,
         net_pnl_micros=realized - fee_total,
         gross_profit_micros=gross_profit,
         gross_loss_micros=gross_loss,
-        profit_factor=gross_profit / -gross_loss if losses else None,
-        profit_factor_unbounded=bool(wins) and not losses,
+        profit_factor=gross_profit / -gross_loss if loss_count else None,
+        profit_factor_unbounded=bool(win_count) and not loss_count,
         expectancy_micros=divide_half_away(realized - fee_total, count),
-        average_win_micros=divide_half_away(gross_profit, len(wins)) if wins else None,
-        average_loss_micros=divide_half_away(gross_loss, len(losses)) if losses else None,
-        largest_win_micros=max(wins) if wins else None,
-        largest_loss_micros=min(losses) if losses else None,
-        max_consecutive_wins=best_wins,
-        max_consecutive_losses=best_losses,
+        average_win_micros=divide_half_away(gross_profit, win_count) if win_count else None,
+        average_loss_micros=divide_half_away(gross_loss, loss_count) if loss_count else None,
+        largest_win_micros=int(wins.max()) if win_count else None,
+        largest_loss_micros=int(losses.min()) if loss_count else None,
+        max_consecutive_wins=int(run_lengths[run_outcomes == 1].max(initial=0)),
+        max_consecutive_losses=int(run_lengths[run_outcomes == -1].max(initial=0)),
         # Truncated to whole milliseconds, as the contract says.
-        average_hold_us=sum(holds) // count // 1000 * 1000,
+        average_hold_us=_total(holds) // count // 1000 * 1000,
     )
 
 
@@ -683,114 +1030,98 @@ def build_report(
     tolerance = settings.break_even_tolerance_micros
     capital = settings.capital_base_micros
     first, last = journal.trip_range(query.start_us, query.end_us)
-    nets = journal.trip_nets[first:last]
-    grosses = journal.trip_grosses[first:last]
-    fees = journal.trip_fees[first:last]
-    holds = journal.trip_holds[first:last]
-    closes = journal.trip_close_times[first:last]
-    trips = journal.round_trips[first:last]
+    trips = {name: column[first:last] for name, column in journal.trip_columns().items()}
+    nets, grosses, fees, holds = trips["net"], trips["gross"], trips["fees"], trips["hold"]
+    closes, instruments = trips["close_time"], trips["instrument"]
     count = len(nets)
     performance = round_trip_stats(nets, grosses, fees, holds, tolerance)
 
-    def bucket_stats(indices: list[int]) -> RoundTripStats:
-        return round_trip_stats(
-            [nets[i] for i in indices],
-            [grosses[i] for i in indices],
-            [fees[i] for i in indices],
-            [holds[i] for i in indices],
-            tolerance,
-        )
+    def bucket_stats(mask: npt.NDArray[Any]) -> RoundTripStats:
+        return round_trip_stats(nets[mask], grosses[mask], fees[mask], holds[mask], tolerance)
 
-    # Breakdowns: one pass to bucket round-trip indices, then the same statistics per bucket.
-    by_category: dict[str, list[int]] = {category.value: [] for category in Category}
-    by_hour: list[list[int]] = [[] for _ in range(24)]
-    by_weekday: list[list[int]] = [[] for _ in range(7)]
-    by_month: list[list[int]] = [[] for _ in range(12)]
-    by_day: dict[int, list[int]] = {}
-    instrument_nets: dict[Instrument, int] = {}
-    instrument_trips: dict[Instrument, list[int]] = {}
-    months: dict[int, int] = {}
-    for index in range(count):
-        trip = trips[index]
-        local = closes[index] + IST_OFFSET_US
-        day = local // DAY_US
-        by_category[trip.category].append(index)
-        by_hour[local // HOUR_US % 24].append(index)
-        by_weekday[(day + 3) % 7].append(index)
-        month = months.get(day)
-        if month is None:
-            month = months[day] = day_date(day).month
-        by_month[month - 1].append(index)
-        day_trips = by_day.get(day)
-        if day_trips is None:
-            by_day[day] = [index]
-        else:
-            day_trips.append(index)
-        instrument = trip.instrument
-        instrument_nets[instrument] = instrument_nets.get(instrument, 0) + nets[index]
-        trips_of = instrument_trips.get(instrument)
-        if trips_of is None:
-            instrument_trips[instrument] = [index]
-        else:
-            trips_of.append(index)
+    def grouped_stats(keys: Column, size: int) -> list[RoundTripStats]:
+        # One stable (radix) sort by bucket, then contiguous slices: close order is kept within a bucket.
+        order = np.argsort(keys.astype(np.int16), kind="stable")
+        bounds = np.searchsorted(keys[order], np.arange(size + 1), side="left")
+        return [bucket_stats(order[bounds[b] : bounds[b + 1]]) for b in range(size)]
+
+    # Breakdowns by the IST close time: one boolean mask per bucket over the period's round trips.
+    local = closes + IST_OFFSET_US
+    close_days = local // DAY_US
+    hours = local // HOUR_US % 24
+    weekdays = (close_days + 3) % 7
+    months = close_days.astype("datetime64[D]").astype("datetime64[M]").astype(np.int64) % 12
+    categories = trips["category"]
+
+    # Per instrument: net P&L and count from one sort, full statistics only for the chosen few.
+    by_instrument = np.argsort(instruments.astype(np.int32), kind="stable")
+    codes, starts, trip_counts = np.unique(instruments[by_instrument], return_index=True, return_counts=True)
+    instrument_nets = np.add.reduceat(nets[by_instrument], starts) if count else nets[:0]
+    net_of = {int(code): int(net) for code, net in zip(codes.tolist(), instrument_nets, strict=True)}
+    count_of = dict(zip(codes.tolist(), trip_counts.tolist(), strict=True))
 
     # Activity: the period's fills.
     fill_first, fill_last = journal.fill_range(query.start_us, query.end_us)
-    fill_times = journal.fill_times[fill_first:fill_last]
-    fill_instruments = journal.fill_instruments[fill_first:fill_last]
-    fill_days = [(time + IST_OFFSET_US) // DAY_US for time in fill_times]
-    day_fill_counts = Counter(fill_days)
-    instrument_fill_counts = Counter(fill_instruments)
+    fill_columns = journal.fill_columns()
+    fill_times = fill_columns["time"][fill_first:fill_last]
+    fill_instruments = fill_columns["instrument"][fill_first:fill_last]
+    fill_fees = fill_columns["fees"][fill_first:fill_last]
+    fill_values = fill_columns["value"][fill_first:fill_last]
+    fill_days = (fill_times + IST_OFFSET_US) // DAY_US
+    trading_days, day_starts, day_fill_counts = np.unique(fill_days, return_index=True, return_counts=True)
+    instrument_fill_counts = np.bincount(fill_instruments.astype(np.int64), minlength=len(journal.instruments))
     fill_count = len(fill_times)
-    trading_days = sorted(day_fill_counts)
     most_traded: Instrument | None = None
     most_traded_count = 0
-    if instrument_fill_counts:
-        most_traded_count = max(instrument_fill_counts.values())
-        candidates = [inst for inst, n in instrument_fill_counts.items() if n == most_traded_count]
+    if fill_count:
+        most_traded_count = int(instrument_fill_counts.max())
+        candidates = np.flatnonzero(instrument_fill_counts == most_traded_count).tolist()
         if len(candidates) > 1:
-            turnover_of: dict[Instrument, int] = dict.fromkeys(candidates, 0)
-            for instrument, value in zip(fill_instruments, journal.fill_values[fill_first:fill_last], strict=True):
-                if instrument in turnover_of:
-                    turnover_of[instrument] += value
-            candidates.sort(key=lambda inst: (-turnover_of[inst], *instrument_order(inst)))
-        most_traded = candidates[0]
+            turnover_of = {code: _total(fill_values[fill_instruments == code]) for code in candidates}
+            candidates.sort(key=lambda code: (-turnover_of[code], *instrument_order(journal.instruments[code])))
+        most_traded = journal.instruments[candidates[0]]
     day_count = len(trading_days)
     activity = ActivitySummary(
         fill_count=fill_count,
         trading_day_count=day_count,
         average_fills_per_trading_day=fill_count / day_count if day_count else None,
         average_round_trips_per_trading_day=count / day_count if day_count else None,
-        total_fees_micros=saturate(sum(journal.fill_fees[fill_first:fill_last])),
-        turnover_micros=saturate(divide_half_away(sum(journal.fill_values[fill_first:fill_last]), QUANTITY_SCALE)),
-        symbols_traded=tuple(sorted(instrument_fill_counts, key=instrument_order)),
+        total_fees_micros=saturate(_total(fill_fees)),
+        turnover_micros=saturate(divide_half_away(_total(fill_values), journal.value_scale)),
+        symbols_traded=tuple(
+            sorted((journal.instruments[c] for c in np.flatnonzero(instrument_fill_counts)), key=instrument_order)
+        ),
         most_traded_instrument=most_traded,
         most_traded_instrument_fill_count=most_traded_count,
     )
 
-    # Top and worst instruments: rank on net P&L, then compute full statistics for the chosen few.
     def ranked(sign: int) -> tuple[InstrumentPerformance, ...]:
         chosen = sorted(
-            (inst for inst, net in instrument_nets.items() if net * sign > 0),
-            key=lambda inst: (-sign * instrument_nets[inst], -len(instrument_trips[inst]), *instrument_order(inst)),
+            (code for code, net in net_of.items() if net * sign > 0),
+            key=lambda code: (-sign * net_of[code], -count_of[code], *instrument_order(journal.instruments[code])),
         )[: query.instrument_limit]
         return tuple(
-            InstrumentPerformance(inst, bucket_stats(instrument_trips[inst]), instrument_fill_counts.get(inst, 0))
-            for inst in chosen
+            InstrumentPerformance(
+                journal.instruments[code], bucket_stats(instruments == code), int(instrument_fill_counts[code])
+            )
+            for code in chosen
         )
 
     # Daily figures and returns; every round trip closes on a trading day (its closing fill's day).
+    close_day_values, close_day_starts = np.unique(close_days, return_index=True)
+    day_nets = np.add.reduceat(nets, close_day_starts) if count else nets[:0]
+    day_wins = np.add.reduceat((nets > tolerance).astype(np.int64), close_day_starts) if count else close_days[:0]
+    day_losses = np.add.reduceat((nets < -tolerance).astype(np.int64), close_day_starts) if count else close_days[:0]
+    day_trips = np.diff(np.r_[close_day_starts, count])
+    closed_on = {int(day): index for index, day in enumerate(close_day_values.tolist())}
     daily: list[DailyPnl] = []
     daily_returns: list[float] = []
     risk_free_daily = settings.risk_free_rate_bps / 10_000 / TRADING_DAYS_PER_YEAR
     if query.include_daily_pnl or capital is not None:
-        day_fees: dict[int, int] = {}
-        if query.include_daily_pnl:
-            for day, fee in zip(fill_days, journal.fill_fees[fill_first:fill_last], strict=True):
-                day_fees[day] = day_fees.get(day, 0) + fee
-        for day in trading_days:
-            indices = by_day.get(day, [])
-            day_net = sum(nets[i] for i in indices)
+        day_fees = np.add.reduceat(fill_fees, day_starts) if fill_count else fill_fees[:0]
+        for position, day in enumerate(trading_days.tolist()):
+            index = closed_on.get(day)
+            day_net = int(day_nets[index]) if index is not None else 0
             if capital is not None:
                 daily_returns.append(day_net / capital - risk_free_daily)
             if query.include_daily_pnl:
@@ -798,39 +1129,36 @@ def build_report(
                     DailyPnl(
                         date=day_date(day).isoformat(),
                         net_pnl_micros=saturate(day_net),
-                        round_trip_count=len(indices),
-                        win_count=sum(1 for i in indices if nets[i] > tolerance),
-                        loss_count=sum(1 for i in indices if nets[i] < -tolerance),
-                        fill_count=day_fill_counts[day],
-                        fees_micros=saturate(day_fees.get(day, 0)),
+                        round_trip_count=int(day_trips[index]) if index is not None else 0,
+                        win_count=int(day_wins[index]) if index is not None else 0,
+                        loss_count=int(day_losses[index]) if index is not None else 0,
+                        fill_count=int(day_fill_counts[position]),
+                        fees_micros=saturate(int(day_fees[position])),
                         return_percent=day_net * 100 / capital if capital is not None else None,
                     )
                 )
 
     # Equity curve and drawdown: E(k) cumulative net, P(k) = max(0, E(1..k)), D(k) = P(k) - E(k).
-    equity = list(accumulate(nets))
-    peaks = list(accumulate(equity, max, initial=0))[1:]
-    max_drawdown = 0
-    trough = -1
-    for index in range(count):
-        drawdown = peaks[index] - equity[index]
-        if drawdown > max_drawdown:
-            max_drawdown, trough = drawdown, index
+    equity = np.cumsum(nets)
+    peaks = np.maximum.accumulate(np.concatenate((np.zeros(1, dtype=nets.dtype), equity)))[1:]
+    drawdowns = peaks - equity
+    trough = int(np.argmax(drawdowns)) if count and drawdowns.max() > 0 else -1
+    max_drawdown = int(drawdowns[trough]) if trough >= 0 else 0
     peak_index = -1
     if trough >= 0 and peaks[trough] > 0:
-        peak_index = max(i for i in range(trough + 1) if equity[i] == peaks[trough])
+        peak_index = int(np.flatnonzero(equity[: trough + 1] == peaks[trough])[-1])
     net_total = performance.net_pnl_micros
     drawdown_percent: float | None = None
     return_percent: float | None = None
     annualized: float | None = None
     if capital is not None:
-        drawdown_percent = max(
-            ((peak - value) * 100 / (capital + peak) for peak, value in zip(peaks, equity, strict=True)), default=0.0
-        )
+        float_peaks = peaks.astype(np.float64)
+        drawdown_percent = float(np.max(drawdowns.astype(np.float64) * 100 / (capital + float_peaks))) if count else 0.0
         return_percent = net_total * 100 / capital
         first_day = ist_day(query.start_us) if query.start_us is not None else None
-        if first_day is None and journal.fill_times:
-            first_day = ist_day(journal.fill_times[0])
+        all_times = fill_columns["time"]
+        if first_day is None and len(all_times):
+            first_day = ist_day(int(all_times[0]))
         if first_day is not None:
             last_day = ist_day(now_us)
             if query.end_us is not None:
@@ -852,8 +1180,8 @@ def build_report(
     risk = RiskMetrics(
         max_drawdown_micros=saturate(max_drawdown),
         max_drawdown_percent=drawdown_percent,
-        max_drawdown_peak_time_us=closes[peak_index] if peak_index >= 0 else None,
-        max_drawdown_trough_time_us=closes[trough] if trough >= 0 else None,
+        max_drawdown_peak_time_us=int(closes[peak_index]) if peak_index >= 0 else None,
+        max_drawdown_trough_time_us=int(closes[trough]) if trough >= 0 else None,
         return_percent=return_percent,
         annualized_return_percent=annualized,
         sharpe_ratio=sharpe,
@@ -875,11 +1203,11 @@ def build_report(
             points=tuple(
                 EquityPoint(
                     round_trip_index=i + 1,
-                    close_time_us=closes[i],
-                    instrument=trips[i].instrument,
-                    round_trip_net_pnl_micros=saturate(nets[i]),
-                    cumulative_net_pnl_micros=saturate(equity[i]),
-                    drawdown_micros=saturate(peaks[i] - equity[i]),
+                    close_time_us=int(closes[i]),
+                    instrument=journal.instruments[int(instruments[i])],
+                    round_trip_net_pnl_micros=saturate(int(nets[i])),
+                    cumulative_net_pnl_micros=saturate(int(equity[i])),
+                    drawdown_micros=saturate(int(drawdowns[i])),
                 )
                 for i in indices
             ),
@@ -897,12 +1225,12 @@ def build_report(
         performance=performance,
         risk=risk,
         activity=activity,
-        by_category=tuple((category, bucket_stats(by_category[category.value])) for category in Category),
+        by_category=tuple(zip(CATEGORIES, grouped_stats(categories, len(CATEGORIES)), strict=True)),
         top_instruments=ranked(1),
         worst_instruments=ranked(-1),
-        by_hour_of_day=tuple(bucket_stats(indices) for indices in by_hour),
-        by_weekday=tuple(bucket_stats(indices) for indices in by_weekday),
-        by_month=tuple(bucket_stats(indices) for indices in by_month),
+        by_hour_of_day=tuple(grouped_stats(hours, 24)),
+        by_weekday=tuple(grouped_stats(weekdays, 7)),
+        by_month=tuple(grouped_stats(months, 12)),
         daily_pnl=tuple(daily),
         equity_curve=curve,
         open_positions=positions,
@@ -946,14 +1274,15 @@ def pnl_state(journal: Journal, marks: Mapping[Instrument, Mark], now_us: int) -
     end = start + DAY_US
     first, last = journal.trip_range(start, end)
     fill_first, fill_last = journal.fill_range(start, end)
+    nets = journal.trip_columns()["net"]
     positions = open_positions(journal, marks, now_us)
     marked = [p for p in positions if p.unrealized_pnl_micros is not None]
     totals = PnlTotals(
         trading_date=day_date(today).isoformat(),
-        realized_pnl_today_micros=saturate(sum(journal.trip_nets[first:last])),
+        realized_pnl_today_micros=saturate(_total(nets[first:last])),
         round_trips_closed_today=last - first,
-        fees_today_micros=saturate(sum(journal.fill_fees[fill_first:fill_last])),
-        realized_pnl_all_time_micros=saturate(sum(journal.trip_nets)),
+        fees_today_micros=saturate(_total(journal.fill_columns()["fees"][fill_first:fill_last])),
+        realized_pnl_all_time_micros=saturate(_total(nets)),
         unrealized_pnl_micros=saturate(sum(p.unrealized_pnl_micros or 0 for p in marked)),
         partially_realized_pnl_micros=saturate(sum(p.realized_pnl_micros for p in positions)),
         day_change_micros=saturate(sum(p.day_change_micros or 0 for p in positions)),

@@ -217,10 +217,10 @@ class AnalyticsService:
     def _remember(self, user_id: str, journal: Journal) -> None:
         self._journals[user_id] = journal
         self._journals.move_to_end(user_id)
-        total = sum(len(j.fills) for j in self._journals.values())
+        total = sum(j.fill_count for j in self._journals.values())
         while total > self._max_cached_fills and len(self._journals) > 1:
             _, evicted = self._journals.popitem(last=False)
-            total -= len(evicted.fills)
+            total -= evicted.fill_count
 
     def _notify(self, user_id: str) -> None:
         for listener in self.listeners:
@@ -338,10 +338,10 @@ class AnalyticsService:
                     journal = await self._load(user)
                     # Each user's swap is atomic: readers see the old journal until the new one is stored.
                     await self._cache.bump_generation(user)
-                if journal.fills:
+                if journal.fill_count:
                     users += 1
-                    fills += len(journal.fills)
-                    trips += len(journal.round_trips) + sum(1 for c in journal.cycles.values() if c.position)
+                    fills += journal.fill_count
+                    trips += journal.round_trip_count + sum(1 for c in journal.cycles.values() if c.position)
                 self._notify(user)
                 if on_user is not None:
                     await on_user(user)

@@ -137,6 +137,9 @@ class InstrumentCycle(Generic[KeyT]):
             self.position = remainder if buy else -remainder
             self.fees_micros = fees_micros - closing_fees
             self.fill_count = 1
+        else:
+            # Flat: nothing of the closed cycle stays on the instrument.
+            self._open("", "", 0)
         return closed
 
     def _open(self, trade_id: str, category: str, time: int) -> None:
