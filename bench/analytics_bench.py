@@ -175,12 +175,19 @@ def seed_algorithm(fills: list[JournalFill]) -> int:
     return divide_half_away(sum(trade["gross"] for trade in closed), MICROS)
 
 
+REPEAT = 1
+
+
 def timed(function: Any, *args: Any) -> tuple[float, Any]:
-    """Return (seconds, result) of one call, with the garbage collector settled first."""
-    gc.collect()
-    start = time.perf_counter()
-    result = function(*args)
-    return time.perf_counter() - start, result
+    """Return (seconds, result): the fastest of REPEAT calls, the garbage collector settled before each."""
+    best = float("inf")
+    result: Any = None
+    for _ in range(REPEAT):
+        gc.collect()
+        start = time.perf_counter()
+        result = function(*args)
+        best = min(best, time.perf_counter() - start)
+    return best, result
 
 
 def incremental(journal: Journal, samples: int = 200) -> list[float]:
@@ -214,8 +221,40 @@ def percentile(values: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
 
 
-async def cached_p99(samples: int) -> tuple[float, float, int]:
-    """Start the stack privately, then time GetAnalytics served from the cache; return p50, p99, hits."""
+async def _store_trades(url: str, user_id: str, fills: list[JournalFill]) -> None:
+    """Write fills as the trade service stores trades (the collection analytics reads)."""
+    from pymongo import AsyncMongoClient
+
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(url, tz_aware=True)
+    documents = [
+        {
+            "_id": uuid.uuid4().hex,
+            "user_id": user_id,
+            "status": "ACTIVE",
+            "symbol": fill.symbol,
+            "exchange": fill.exchange,
+            "side": "BUY" if fill.buy else "SELL",
+            "quantity_micros": fill.quantity_micros,
+            "price_micros": fill.price_micros,
+            "fees_micros": fill.fees_micros,
+            "trade_time": datetime.fromtimestamp(fill.time_us / MICROS, UTC),
+            "create_time": datetime.fromtimestamp(fill.time_us / MICROS, UTC),
+            "category": fill.category.value,
+            "version": 1,
+        }
+        for fill in fills
+    ]
+    try:
+        await client["analytics"].trades.insert_many(documents)
+    finally:
+        await client.close()
+
+
+async def cached_p99(samples: int, journal_fills: list[JournalFill]) -> tuple[float, float, int]:
+    """Start the stack privately, then time GetAnalytics served from the cache; return p50, p99, hits.
+
+    The user's journal holds `journal_fills` (written where the trade service keeps trades).
+    """
     from grpc import aio
 
     from trademesh.analytics.v1 import analytics_service_pb2, analytics_service_pb2_grpc, period_pb2
@@ -226,6 +265,8 @@ async def cached_p99(samples: int) -> tuple[float, float, int]:
     from trademesh.services.auth.keys import write_new_key
     from trademesh.services.auth.server import build_auth_server
     from trademesh.services.auth.settings import AuthSettings
+    from trademesh.services.marketdata.server import build_marketdata_server
+    from trademesh.services.marketdata.settings import MarketDataSettings
 
     with tempfile.TemporaryDirectory() as directory:
         workdir = Path(directory)
@@ -243,8 +284,16 @@ async def cached_p99(samples: int) -> tuple[float, float, int]:
                     **common, signing_key_files=str(workdir / "key.pem"), jwks_http_port=0, mongo_database="auth"
                 )
             )
+            marketdata = await build_marketdata_server(
+                MarketDataSettings(**common, auth_target=f"127.0.0.1:{auth.port}", mongo_database="marketdata")
+            )
             runtime = await build_analytics_runtime(
-                AnalyticsSettings(**common, auth_target=f"127.0.0.1:{auth.port}", mongo_database="analytics")
+                AnalyticsSettings(
+                    **common,
+                    auth_target=f"127.0.0.1:{auth.port}",
+                    mongo_database="analytics",
+                    marketdata_target=f"127.0.0.1:{marketdata.port}",
+                )
             )
             try:
                 channel = aio.insecure_channel(f"127.0.0.1:{auth.port}")
@@ -255,6 +304,7 @@ async def cached_p99(samples: int) -> tuple[float, float, int]:
                     )
                 )
                 metadata = (("authorization", f"Bearer {registered.tokens.access_token}"),)
+                await _store_trades(database_server.url, registered.user.id, journal_fills)
                 stub = analytics_service_pb2_grpc.AnalyticsServiceStub(
                     aio.insecure_channel(f"127.0.0.1:{runtime.host.port}")
                 )
@@ -269,6 +319,7 @@ async def cached_p99(samples: int) -> tuple[float, float, int]:
                 return percentile(durations, 0.5), percentile(durations, 0.99), hits
             finally:
                 await runtime.host.stop(0)
+                await marketdata.stop(0)
                 await auth.stop(0)
 
 
@@ -281,7 +332,11 @@ def main() -> None:
     parser.add_argument("--skip-service", action="store_true", help="skip the cached GetAnalytics part")
     parser.add_argument("--skip-python-engine", action="store_true", help="skip the fill-by-fill engine column")
     parser.add_argument("--samples", type=int, default=2_000, help="cached GetAnalytics calls")
+    parser.add_argument("--cached-fills", type=int, default=10_000, help="fills of the cached-read user")
+    parser.add_argument("--repeat", type=int, default=1, help="time each computation N times, keep the fastest")
     args = parser.parse_args()
+    global REPEAT
+    REPEAT = max(1, args.repeat)
     now_us = time.time_ns() // 1000
     print(
         f"{'fills':>10} {'round trips':>12} {'service (a)':>12} {'+columns':>9} {'(a) python':>11} "
@@ -311,8 +366,12 @@ def main() -> None:
             flush=True,
         )
     if not args.skip_service:
-        p50, p99, hits = asyncio.run(cached_p99(args.samples))
-        print(f"GetAnalytics from cache: p50 {p50 * 1000:.2f} ms, p99 {p99 * 1000:.2f} ms ({hits} cache hits)")
+        journal_fills = generate(args.cached_fills, 50)
+        p50, p99, hits = asyncio.run(cached_p99(args.samples, journal_fills))
+        print(
+            f"GetAnalytics from cache (journal of {args.cached_fills:,} fills, all-time report): "
+            f"p50 {p50 * 1000:.2f} ms, p99 {p99 * 1000:.2f} ms ({hits} cache hits)"
+        )
 
 
 if __name__ == "__main__":
