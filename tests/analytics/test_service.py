@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import os
+import sys
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
@@ -17,6 +19,7 @@ from tests.conftest import MeshUser
 from tests.marketdata.helpers import eventually
 from tests.rpc import expect_failure
 from trademesh.analytics.v1 import analytics_service_pb2, period_pb2, settings_pb2
+from trademesh.services.analytics.recompute import recompute
 from trademesh.trade.v1 import trade_pb2, trade_service_pb2
 
 BUY, SELL = trade_pb2.SIDE_BUY, trade_pb2.SIDE_SELL
@@ -320,3 +323,37 @@ async def test_watch_pnl_limits_streams_per_user(
     first.cancel()
 
     assert (failure.code, failure.reason) == (grpc.StatusCode.RESOURCE_EXHAUSTED, "TOO_MANY_STREAMS")
+
+
+async def test_the_nightly_recompute_rebuilds_every_user_and_invalidates_cached_reports(
+    start_mesh: Callable[..., Awaitable[Mesh]], new_user: Callable[[], Awaitable[MeshUser]]
+) -> None:
+    mesh = await start_mesh()
+    first, second = await new_user(), await new_user()
+    for user in (first, second):
+        await create_trade(mesh.trade, user.metadata, equity_trade("WIPRO", BUY, 1, 300))
+        await eventually(lambda user=user: _round_trips_or_open(mesh, user, open_positions=1))  # type: ignore[misc]
+    before = (await mesh.analytics.GetAnalytics(ALL_TIME, metadata=first.metadata)).report
+    assert (await mesh.analytics.GetAnalytics(ALL_TIME, metadata=first.metadata)).report == before  # cached
+
+    result = await recompute(mesh.settings, None)
+    again = await recompute(mesh.settings, first.user_id)
+
+    assert (result.user_count, result.fill_count, result.round_trip_count) == (2, 2, 2)
+    assert (again.user_count, again.fill_count) == (1, 1)
+    after = (await mesh.analytics.GetAnalytics(ALL_TIME, metadata=first.metadata)).report
+    assert after.computed_time != before.computed_time  # the cached report was made unreachable
+    assert after.performance == before.performance
+    # The CronJob's entry point, as the chart runs it (a process with the service's environment).
+    environment = {
+        **os.environ,
+        "TRADEMESH_MONGO_URL": mesh.settings.mongo_url,
+        "TRADEMESH_MONGO_DATABASE": mesh.settings.mongo_database,
+        "TRADEMESH_REDIS_URL": mesh.settings.redis_url,
+    }
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "trademesh.services.analytics.recompute", env=environment, stderr=asyncio.subprocess.PIPE
+    )
+    _, errors = await asyncio.wait_for(process.communicate(), timeout=60)
+    assert process.returncode == 0, errors.decode()
+    assert b"recomputed 2 users, 2 fills" in errors
