@@ -45,6 +45,9 @@ class RunningMesh:
     marketdata: str
     data_dir: Path
     process: subprocess.Popen[str] = field(repr=False)
+    #: The analytics and sync services, when the stack runs them (None otherwise).
+    analytics: str | None = None
+    sync: str | None = None
     output: list[str] = field(default_factory=list, repr=False)
 
     @property
@@ -118,6 +121,8 @@ def start_mesh(data_dir: Path) -> RunningMesh:
         data_dir=data_dir,
         process=process,
         output=lines,
+        analytics=rows["analytics"]["address"] if "analytics" in rows else None,
+        sync=rows["sync"]["address"] if "sync" in rows else None,
     )
 
 

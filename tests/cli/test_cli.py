@@ -3,61 +3,16 @@
 from __future__ import annotations
 
 import json
-import os
 import stat
-import subprocess
-import sys
 import time
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
+from tests.cli.conftest import Run, ok
 from tests.client_mesh import PASSWORD, RunningMesh, new_username
 from trademesh.cli.render import equity_chart, format_inr, format_quantity, parse_micros
-
-TRADEMESH = str(Path(sys.executable).with_name("trademesh"))
-
-Run = Callable[..., subprocess.CompletedProcess[str]]
-
-
-@pytest.fixture
-def config_dir(tmp_path: Path) -> Path:
-    return tmp_path / "config"
-
-
-@pytest.fixture
-def cli(mesh: RunningMesh, config_dir: Path) -> Run:
-    """Run ``trademesh ARGS`` with its own config dir, against the mesh's gateway."""
-
-    def run(*args: str, target: str | None = None, timeout: float = 30) -> subprocess.CompletedProcess[str]:
-        env = {
-            **os.environ,
-            "TRADEMESH_CONFIG_DIR": str(config_dir),
-            "TRADEMESH_TARGET": target or mesh.gateway,
-            "TRADEMESH_PASSWORD": "",
-            "COLUMNS": "200",
-        }
-        return subprocess.run(
-            [TRADEMESH, *args], capture_output=True, text=True, env=env, timeout=timeout, check=False, stdin=None
-        )
-
-    return run
-
-
-@pytest.fixture
-def logged_in(cli: Run) -> str:
-    """Register a new user through the CLI (which logs in); return the username."""
-    name = new_username()
-    result = cli("register", "--email", f"{name}@example.com", "--username", name, "--password", PASSWORD)
-    assert result.returncode == 0, result.stderr
-    return name
-
-
-def ok(result: subprocess.CompletedProcess[str]) -> str:
-    assert result.returncode == 0, f"exit {result.returncode}: {result.stderr}"
-    return result.stdout
 
 
 def test_login_saves_the_session_owner_only_and_never_prints_tokens(cli: Run, config_dir: Path) -> None:

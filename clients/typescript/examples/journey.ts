@@ -1,7 +1,7 @@
 // A trader's first session with the TypeScript SDK over gRPC (HTTP/2) from Node.js: register, log in,
 // record a trade, list it back and wait for a live quote tick. Prints one JSON line with what it saw.
 //
-//   node journey.js http://127.0.0.1:8080 [username] [password]
+//   npm run journey -- http://127.0.0.1:8080 [username] [password]
 //
 // The same code runs against the gateway or a single service's address (each call is routed by its
 // service name); in a browser, swap createGrpcTransport for @connectrpc/connect-web's transports.

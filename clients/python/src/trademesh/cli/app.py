@@ -22,7 +22,7 @@ import os
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -157,17 +157,17 @@ def _async_client(context: typer.Context) -> AsyncTrademesh:
     return connect(state.target, tokens=credentials.tokens, on_tokens=_saver(state, credentials.username))
 
 
-def _print_json(message: Message | list[Message]) -> None:
-    if isinstance(message, list):
+def _print_json(message: Message | Sequence[Message]) -> None:
+    if not isinstance(message, Message):
         out.print_json(data=[json_format.MessageToDict(item) for item in message])
     else:
         out.print_json(json_format.MessageToJson(message))
 
 
-def _time(stamp: Timestamp) -> str:
+def _time(stamp: Timestamp, *, seconds: bool = True) -> str:
     if not stamp.seconds and not stamp.nanos:
         return ""
-    return stamp.ToDatetime(tzinfo=UTC).astimezone(IST).strftime("%Y-%m-%d %H:%M:%S")
+    return stamp.ToDatetime(tzinfo=UTC).astimezone(IST).strftime("%Y-%m-%d %H:%M" + (":%S" if seconds else ""))
 
 
 def _enum(value: int, enum: Any, prefix: str) -> str:
@@ -268,19 +268,18 @@ class ImportFormatChoice(StrEnum):
 
 def _trade_table(trades: list[trade_pb2.Trade]) -> Table:
     table = Table(title=f"{len(trades)} trade(s)", title_justify="left")
-    for column in ("time (IST)", "side", "symbol", "quantity", "price", "value", "fees", "category", "id"):
-        table.add_column(column, justify="right" if column in {"quantity", "price", "value", "fees"} else "left")
+    for column in ("time (IST)", "side", "symbol", "quantity", "price", "fees", "category"):
+        table.add_column(column, justify="right" if column in {"quantity", "price", "fees"} else "left", no_wrap=True)
     for trade in trades:
+        exchange = instrument_pb2.Exchange.Name(trade.instrument.exchange).removeprefix("EXCHANGE_")
         table.add_row(
-            _time(trade.trade_time),
+            _time(trade.trade_time, seconds=False),
             _enum(trade.side, trade_pb2.Side, "SIDE_"),
-            f"{trade.instrument.symbol} ({instrument_pb2.Exchange.Name(trade.instrument.exchange)[9:]})",
+            trade.instrument.symbol if exchange == "NSE" else f"{exchange}:{trade.instrument.symbol}",
             format_quantity(trade.quantity_micros),
             format_inr(trade.price_micros),
-            format_inr(trade.value_micros),
             format_inr(trade.fees_micros),
             _enum(trade.category, trade_pb2.TradeCategory, "TRADE_CATEGORY_"),
-            trade.id,
         )
     return table
 
@@ -560,9 +559,11 @@ def quotes_watch(
                 async for batch in stream:
                     for quote in batch.quotes:
                         held[(quote.instrument.exchange, quote.instrument.symbol)] = quote
+                        updates += 1
                         if not interactive:
                             out.print(_quote_line(quote))
-                    updates += len(batch.quotes)
+                        if count is not None and updates >= count:
+                            break
                     live.update(_quote_table(held, updates), refresh=True)
                     if count is not None and updates >= count:
                         return
@@ -674,7 +675,8 @@ def analytics(
 
 def _account_table(accounts: list[broker_account_pb2.BrokerAccount]) -> Table:
     table = Table(title=f"{len(accounts)} broker account(s)", title_justify="left")
-    for column in ("id", "broker", "user", "name", "status", "last sync", "next sync"):
+    table.add_column("id", no_wrap=True, min_width=max((len(account.id) for account in accounts), default=2))
+    for column in ("broker", "user", "name", "status", "last sync", "next sync"):
         table.add_column(column)
     for account in accounts:
         table.add_row(
@@ -684,8 +686,8 @@ def _account_table(accounts: list[broker_account_pb2.BrokerAccount]) -> Table:
             account.nickname or account.display_name,
             _enum(account.status, broker_account_pb2.BrokerAccountStatus, "BROKER_ACCOUNT_STATUS_")
             + (f" ({account.error_reason})" if account.error_reason else ""),
-            _time(account.last_sync_time),
-            _time(account.next_sync_time),
+            _time(account.last_sync_time, seconds=False),
+            _time(account.next_sync_time, seconds=False),
         )
     return table
 
@@ -734,39 +736,44 @@ def link_upstox(
     )
 
 
+def _accounts(client: Trademesh) -> list[broker_account_pb2.BrokerAccount]:
+    response = client.sync.ListBrokerAccounts(sync_service_pb2.ListBrokerAccountsRequest(page_size=100))
+    return list(response.broker_accounts)
+
+
 @sync_app.command("accounts")
-def sync_accounts(context: typer.Context) -> None:
+def sync_accounts(
+    context: typer.Context,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
     """List your linked broker accounts."""
     with _client(context) as client:
-        accounts = client.sync.ListBrokerAccounts(sync_service_pb2.ListBrokerAccountsRequest(page_size=100))
-    out.print(_account_table(list(accounts.broker_accounts)))
+        accounts = _accounts(client)
+    if as_json:
+        _print_json(accounts)
+    else:
+        out.print(_account_table(accounts))
 
 
 @sync_app.command("now")
 def sync_now(
     context: typer.Context,
-    account: Annotated[str, typer.Argument(help="The broker account id (see `trademesh sync accounts`).")],
+    account: Annotated[
+        str | None, typer.Argument(help="The broker account id (default: your only account; see `sync accounts`).")
+    ] = None,
 ) -> None:
     """Sync an account now, streaming its progress, and show the summary."""
-    request = sync_service_pb2.SyncNowRequest(broker_account_id=account, request_id=str(uuid.uuid4()))
     summary: sync_log_pb2.SyncLog | None = None
     progress = Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=err)
-    with progress, _client(context) as client:
-        task = progress.add_task("queued", total=None)
-        for message in client.sync.SyncNow(request):
-            if message.WhichOneof("item") == "progress":
-                update = message.progress
-                counters = update.counters
-                progress.update(
-                    task,
-                    description=f"{_enum(update.phase, sync_log_pb2.SyncPhase, 'SYNC_PHASE_')}: "
-                    f"{counters.fetched} fetched, {counters.created} new, {counters.updated} updated, "
-                    f"{counters.failed} failed",
-                )
-                for failure in update.row_failures:
-                    err.print(f"  row {failure.row_ref} {failure.symbol}: {failure.reason} {failure.message}")
-            else:
-                summary = message.summary
+    with _client(context) as client:
+        if account is None:
+            linked = [item.id for item in _accounts(client)]
+            if len(linked) != 1:
+                raise CliError(f"you have {len(linked)} linked accounts: name one (see `trademesh sync accounts`)", 2)
+            account = linked[0]
+        request = sync_service_pb2.SyncNowRequest(broker_account_id=account, request_id=str(uuid.uuid4()))
+        with progress:
+            summary = _follow_sync(client, request, progress)
     if summary is None:
         raise CliError("the sync stream ended without a summary", EXIT_UNREACHABLE)
     counters = summary.counters
@@ -778,6 +785,28 @@ def sync_now(
     )
     if summary.status not in (sync_log_pb2.SYNC_STATUS_SUCCEEDED, sync_log_pb2.SYNC_STATUS_PARTIAL):
         raise typer.Exit(EXIT_REFUSED)
+
+
+def _follow_sync(
+    client: Trademesh, request: sync_service_pb2.SyncNowRequest, progress: Progress
+) -> sync_log_pb2.SyncLog | None:
+    summary: sync_log_pb2.SyncLog | None = None
+    task = progress.add_task("queued", total=None)
+    for message in client.sync.SyncNow(request):
+        if message.WhichOneof("item") == "progress":
+            update = message.progress
+            counters = update.counters
+            progress.update(
+                task,
+                description=f"{_enum(update.phase, sync_log_pb2.SyncPhase, 'SYNC_PHASE_')}: "
+                f"{counters.fetched} fetched, {counters.created} new, {counters.updated} updated, "
+                f"{counters.failed} failed",
+            )
+            for failure in update.row_failures:
+                err.print(f"  row {failure.row_ref} {failure.symbol}: {failure.reason} {failure.message}")
+        else:
+            summary = message.summary
+    return summary
 
 
 # ------------------------------------------------------------------ entry point

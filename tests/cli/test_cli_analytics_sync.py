@@ -1,0 +1,59 @@
+"""``trademesh analytics`` and ``trademesh sync``, when the stack runs those services (skipped otherwise)."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from tests.cli.conftest import Run, ok
+from tests.client_mesh import RunningMesh
+
+# The dev stack's fake Kite Connect accepts this demo app with any request token (a dozen trades today).
+DEMO_KITE_API_KEY = "trademesh-demo-kite"
+DEMO_KITE_API_SECRET = "trademesh-demo-secret"
+DEMO_TRADES = 12
+
+
+def test_analytics_shows_performance_and_the_equity_curve(cli: Run, mesh: RunningMesh, logged_in: str) -> None:
+    if mesh.analytics is None:
+        pytest.skip("the dev stack does not run the analytics service")
+    ok(cli("trades", "add", "buy", "SBIN", "10", "800", "--time", "2024-12-02 10:00"))
+    ok(cli("trades", "add", "sell", "SBIN", "10", "812.5", "--time", "2024-12-03 11:00", "--fees", "5"))
+    # Analytics applies journal events asynchronously: poll until the round trip is in.
+    deadline = time.monotonic() + 20
+    while True:
+        report = json.loads(ok(cli("analytics", "--period", "all-time", "--json")))
+        if report.get("performance", {}).get("roundTripCount") == "1" or time.monotonic() > deadline:
+            break
+        time.sleep(0.3)
+    performance = report["performance"]
+    assert performance["roundTripCount"] == "1"
+    assert performance["netPnlMicros"] == "120000000"  # 10 * 12.50 - 5
+    assert [point["cumulativeNetPnlMicros"] for point in report["equityCurve"]["points"]] == ["120000000"]
+
+    human = ok(cli("analytics", "--period", "all-time"))
+    assert "+₹120.00" in human
+    assert "Equity curve" in human
+    assert "●" in human
+
+
+def test_sync_links_an_account_and_streams_a_run(cli: Run, mesh: RunningMesh, logged_in: str) -> None:
+    if mesh.sync is None:
+        pytest.skip("the dev stack does not run the sync service")
+    linked = cli(
+        "sync", "link", "zerodha", "--api-key", DEMO_KITE_API_KEY, "--api-secret", DEMO_KITE_API_SECRET,
+        "--request-token", "any-token",
+    )  # fmt: skip
+    assert "Linked account" in ok(linked)
+    [account] = json.loads(ok(cli("sync", "accounts", "--json")))
+    assert account["brokerUserId"] == "ZD1234"
+    assert DEMO_KITE_API_SECRET not in linked.stdout + linked.stderr
+
+    run = cli("sync", "now", timeout=60)  # the only account; attaches to a scheduled run if one started
+    assert f"{DEMO_TRADES} fetched" in ok(run)
+    assert "succeeded" in run.stdout
+    trades = json.loads(ok(cli("trades", "list", "--json")))
+    assert len(trades) == DEMO_TRADES
+    assert {trade["brokerAccountId"] for trade in trades} == {account["id"]}
