@@ -240,6 +240,33 @@ def _marketdata_env(context: StackContext) -> dict[str, str]:
     return {"TRADEMESH_SESSION_POLICY": "always_open"}
 
 
+#: The fake Kite Connect (HTTP) the dev stack's sync service talks to, with a demo account.
+FAKE_KITE = "fake-kite"
+
+
+def _fake_kite_command(context: StackContext) -> list[str]:
+    return [sys.executable, "-m", "trademesh.services.sync.fakes", "--host", HOST,
+            "--kite-port", str(context.ports[FAKE_KITE]), "--demo"]  # fmt: skip
+
+
+def _fake_kite_ready(context: StackContext) -> str:
+    return f"http://{HOST}:{context.ports[FAKE_KITE]}/__fake/ready"
+
+
+def _sync_env(context: StackContext) -> dict[str, str]:
+    # Imported here: the table stays importable without the sync service. The credentials key and the
+    # service token are generated into <data>/keys on first run (the token is renewed before it expires).
+    from trademesh.services.sync.devsecrets import ensure_dev_secrets
+
+    key_file, token_file = ensure_dev_secrets(context.layout.keys_dir, context.layout.signing_key)
+    return {
+        "TRADEMESH_BROKER_CREDENTIALS_KEY": key_file.read_text().strip(),
+        "TRADEMESH_SERVICE_TOKEN_FILE": str(token_file),
+        "TRADEMESH_TRADE_TARGET": context.address("trade"),
+        "TRADEMESH_KITE_BASE_URL": f"http://{HOST}:{context.ports[FAKE_KITE]}",
+    }
+
+
 def _analytics_env(context: StackContext) -> dict[str, str]:
     # Live marks (GetAnalytics, WatchPnl) come from this stack's market-data service.
     return {"TRADEMESH_MARKETDATA_TARGET": context.address("marketdata")}
@@ -261,6 +288,20 @@ SERVICES: tuple[ServiceSpec, ...] = (
         default_port=50055,
         extra_env=_analytics_env,
         depends_on=("auth", "marketdata"),
+    ),
+    ServiceSpec(
+        name=FAKE_KITE,
+        module="trademesh.services.sync.fakes",
+        default_port=50059,
+        command=_fake_kite_command,
+        ready_url=_fake_kite_ready,
+    ),
+    ServiceSpec(
+        name="sync",
+        module="trademesh.services.sync",
+        default_port=50053,
+        extra_env=_sync_env,
+        depends_on=("auth", "trade"),
     ),
     GATEWAY,
 )

@@ -515,6 +515,9 @@ class Launcher:
             if service.spec.port_flag == GATEWAY_PORT_FLAG:
                 gateway = service
                 continue
+            if service.spec.ready_url is not None:  # an HTTP component (the fake Kite), not a gRPC service
+                lines.append(f"  {service.name}: HTTP at http://{service.address}/")
+                continue
             lines.append(
                 f"  {service.name}: gRPC at {service.address}; server reflection is on "
                 f"(e.g. grpcurl -plaintext {service.address} list)"
