@@ -255,6 +255,65 @@ class FillColumns:
         )
 
 
+class FillColumnsBuilder:
+    """Collect fills field by field (a database cursor's rows) into FillColumns without fill objects."""
+
+    def __init__(self) -> None:
+        self._table: dict[Instrument, int] = {}
+        self._ids: list[str] = []
+        self._codes: list[int] = []
+        self._buy: list[bool] = []
+        self._quantity: list[int] = []
+        self._price: list[int] = []
+        self._fees: list[int] = []
+        self._time: list[int] = []
+        self._create: list[int] = []
+        self._category: list[int] = []
+        self._version: list[int] = []
+
+    def add(
+        self,
+        trade_id: str,
+        instrument: Instrument,
+        buy: bool,
+        quantity_micros: int,
+        price_micros: int,
+        fees_micros: int,
+        time_us: int,
+        create_time_us: int,
+        category: Category,
+        trade_version: int,
+    ) -> None:
+        """Add one fill."""
+        table = self._table
+        self._ids.append(trade_id)
+        self._codes.append(table.setdefault(instrument, len(table)))
+        self._buy.append(buy)
+        self._quantity.append(quantity_micros)
+        self._price.append(price_micros)
+        self._fees.append(fees_micros)
+        self._time.append(time_us)
+        self._create.append(create_time_us)
+        self._category.append(_CATEGORY_CODES[category])
+        self._version.append(trade_version)
+
+    def build(self) -> FillColumns:
+        """Return the collected fills as columns."""
+        return FillColumns(
+            trade_ids=self._ids,
+            instrument_table=list(self._table),
+            instrument=np.array(self._codes, dtype=np.int64),
+            buy=np.array(self._buy, dtype=np.bool_),
+            quantity_micros=_ints(self._quantity),
+            price_micros=_ints(self._price),
+            fees_micros=_ints(self._fees),
+            time_us=np.array(self._time, dtype=np.int64),
+            create_time_us=np.array(self._create, dtype=np.int64),
+            category=np.array(self._category, dtype=np.int8),
+            trade_version=np.array(self._version, dtype=np.int64),
+        )
+
+
 def _ints(values: list[int]) -> npt.NDArray[Any]:
     # int64 when every value fits; exact Python ints (object) for the astronomically large.
     try:

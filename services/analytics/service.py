@@ -16,6 +16,7 @@ from enum import StrEnum
 from typing import Protocol
 
 from trademesh.services.analytics.domain import (
+    FillColumns,
     Instrument,
     Journal,
     JournalFill,
@@ -56,7 +57,7 @@ class JournalChange:
 class TradeSource(Protocol):
     """Read-only access to the trade journal (owned by the trade service)."""
 
-    async def load_fills(self, user_id: str) -> list[JournalFill]:
+    async def load_fills(self, user_id: str) -> FillColumns | list[JournalFill]:
         """Return the user's ACTIVE trades as fills (any order)."""
         ...
 

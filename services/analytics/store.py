@@ -15,7 +15,13 @@ from pymongo import ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
-from trademesh.services.analytics.domain import Category, JournalFill, UserSettings, to_micros
+from trademesh.services.analytics.domain import (
+    Category,
+    FillColumns,
+    FillColumnsBuilder,
+    UserSettings,
+    to_micros,
+)
 from trademesh.services.core.errors import Aborted
 
 Document = dict[str, Any]
@@ -37,24 +43,6 @@ _DEFAULT_ETAG = "default"
 _SETTING_FIELDS = ("capital_base_micros", "risk_free_rate_bps", "break_even_tolerance_micros")
 
 
-def fill_from_document(document: Document) -> JournalFill:
-    """Turn a stored trade into a fill."""
-    category = document.get("category")
-    return JournalFill(
-        trade_id=str(document["_id"]),
-        symbol=document["symbol"],
-        exchange=document["exchange"],
-        buy=document["side"] == "BUY",
-        quantity_micros=int(document["quantity_micros"]),
-        price_micros=int(document["price_micros"]),
-        fees_micros=int(document.get("fees_micros") or 0),
-        time_us=to_micros(_aware(document["trade_time"])),
-        create_time_us=to_micros(_aware(document["create_time"])),
-        category=Category(str(category)) if category in Category.__members__ else Category.UNCATEGORIZED,
-        trade_version=int(document.get("version", 1)),
-    )
-
-
 def _aware(moment: datetime) -> datetime:
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
@@ -66,12 +54,27 @@ class MongoTradeSource:
         self._trades = database.trades
         self._timeout_ms = int(timeout_seconds * 1000)
 
-    async def load_fills(self, user_id: str) -> list[JournalFill]:
-        """Return the user's ACTIVE trades as fills."""
+    async def load_fills(self, user_id: str) -> FillColumns:
+        """Return the user's ACTIVE trades as fill columns (no per-fill objects: journals can be large)."""
         cursor = self._trades.find(
             {"user_id": user_id, "status": "ACTIVE"}, _FILL_FIELDS, batch_size=10_000, max_time_ms=self._timeout_ms
         )
-        return [fill_from_document(document) async for document in cursor]
+        columns = FillColumnsBuilder()
+        async for document in cursor:
+            category = document.get("category")
+            columns.add(
+                str(document["_id"]),
+                (document["symbol"], document["exchange"]),
+                document["side"] == "BUY",
+                int(document["quantity_micros"]),
+                int(document["price_micros"]),
+                int(document.get("fees_micros") or 0),
+                to_micros(_aware(document["trade_time"])),
+                to_micros(_aware(document["create_time"])),
+                Category(str(category)) if category in Category.__members__ else Category.UNCATEGORIZED,
+                int(document.get("version", 1)),
+            )
+        return columns.build()
 
     async def user_ids(self) -> list[str]:
         """Return every user with at least one ACTIVE trade, sorted."""
