@@ -339,7 +339,7 @@ def main() -> None:
     REPEAT = max(1, args.repeat)
     now_us = time.time_ns() // 1000
     print(
-        f"{'fills':>10} {'round trips':>12} {'service (a)':>12} {'+columns':>9} {'(a) python':>11} "
+        f"{'fills':>10} {'round trips':>12} {'service (a)':>12} {'objs→cols':>9} {'(a) python':>11} "
         f"{'seed (b)':>10} {'(b)/(a)':>8} {'incr p99':>9}"
     )
     for count in args.fills:
