@@ -10,10 +10,10 @@ from typing import TypeVar
 
 import pytest
 
-from tests.client_mesh import RestartableGateway, RunningMesh
+from tests.client_mesh import PASSWORD, RestartableGateway, RunningMesh, new_username
 from tests.sdk.test_sdk import manual_trade, registered
 from trademesh.marketdata.v1 import quote_stream_pb2
-from trademesh.sdk import ClientOptions, connect
+from trademesh.sdk import ClientOptions, connect, connect_sync
 from trademesh.trade.v1 import trade_event_pb2, trade_service_pb2
 
 T = TypeVar("T")
@@ -83,3 +83,32 @@ async def test_streams_survive_a_gateway_restart_without_losing_their_place(
                 assert quote.sequence >= latest.get(quote.instrument.symbol, 0)
                 latest[quote.instrument.symbol] = quote.sequence
         assert set(latest) == {"INFY", "TCS"}
+
+
+def test_the_blocking_client_resumes_a_trade_watch_after_a_gateway_restart(
+    mesh: RunningMesh, gateway: RestartableGateway
+) -> None:
+    options = ClientOptions(stream_max_backoff_seconds=1.0)
+    with connect_sync(gateway.address, options=options) as client:
+        name = new_username()
+        client.register(email=f"{name}@example.com", username=name, password=PASSWORD)
+        watch = client.watch_trades()
+        items = iter(watch)
+        assert next(items).WhichOneof("item") == "snapshot_begin"
+        assert next(items).WhichOneof("item") == "snapshot_end"
+        before = client.trade.CreateTrade(
+            trade_service_pb2.CreateTradeRequest(request_id=str(uuid.uuid4()), trade=manual_trade())
+        )
+        assert next(items).event.trade.id == before.trade.id
+
+        gateway.stop()
+        with connect_sync(mesh.trade, tokens=client.tokens) as direct:
+            during = direct.trade.CreateTrade(
+                trade_service_pb2.CreateTradeRequest(request_id=str(uuid.uuid4()), trade=manual_trade())
+            )
+        gateway.start()
+
+        replayed = next(items)
+        assert replayed.WhichOneof("item") == "event"
+        assert replayed.event.trade.id == during.trade.id
+        assert watch.reconnects >= 1

@@ -231,22 +231,25 @@ class SyncResumableStream(Generic[TrackerT, ItemT_co]):
 
 
 def _watched(call: Iterable[Any], idle: float, cancel: Callable[[], Any] | None) -> Iterator[Any]:
-    # A blocking read cannot time out by itself: a timer cancels a silent call, which then ends
-    # CANCELLED (a resumable end).
-    iterator = iter(call)
-    while True:
-        timer = threading.Timer(idle, cancel) if cancel is not None else None
-        if timer is not None:
-            timer.daemon = True
-            timer.start()
-        try:
-            response = next(iterator)
-        except StopIteration:
-            return
-        finally:
-            if timer is not None:
-                timer.cancel()
-        yield response
+    # A blocking read cannot time out by itself: a watchdog thread cancels a call that stays silent for
+    # ``idle`` seconds, which then ends CANCELLED (a resumable end).
+    last = time.monotonic()
+    done = threading.Event()
+
+    def watch() -> None:
+        while not done.wait(max(last + idle - time.monotonic(), 0.05)):
+            if time.monotonic() - last >= idle and cancel is not None:
+                cancel()
+                return
+
+    watchdog = threading.Thread(target=watch, name="trademesh-stream-watchdog", daemon=True)
+    watchdog.start()
+    try:
+        for response in call:
+            last = time.monotonic()
+            yield response
+    finally:
+        done.set()
 
 
 # ------------------------------------------------------------------ trackers
