@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+import weakref
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -181,7 +182,8 @@ class AnalyticsService:
         self._max_cached_fills = max_cached_fills
         self._clock = clock
         self._journals: OrderedDict[str, Journal] = OrderedDict()
-        self._locks: dict[str, asyncio.Lock] = {}
+        # Weak values: a user's lock lives only while someone holds or waits for it (no growth per user seen).
+        self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
         #: Called with a user id whenever that user's journal changed (WatchPnl streams listen).
         self.listeners: list[Callable[[str], None]] = []
 
@@ -200,12 +202,18 @@ class AnalyticsService:
         if journal is not None and journal.version >= meta.journal_version:
             self._journals.move_to_end(user_id)
             return journal
-        lock = self._locks.setdefault(user_id, asyncio.Lock())
+        lock = self._lock(user_id)
         async with lock:
             journal = self._journals.get(user_id)
             if journal is not None and journal.version >= meta.journal_version:
                 return journal
             return await self._load(user_id)
+
+    def _lock(self, user_id: str) -> asyncio.Lock:
+        lock = self._locks.get(user_id)
+        if lock is None:
+            lock = self._locks[user_id] = asyncio.Lock()
+        return lock
 
     async def _load(self, user_id: str) -> Journal:
         # The version is read before the trades: the journal may be newer than it claims, never older.
@@ -334,7 +342,7 @@ class AnalyticsService:
         users = fills = trips = 0
         try:
             for user in [user_id] if user_id else await self._trades.user_ids():
-                lock = self._locks.setdefault(user, asyncio.Lock())
+                lock = self._lock(user)
                 async with lock:
                     journal = await self._load(user)
                     # Each user's swap is atomic: readers see the old journal until the new one is stored.
