@@ -172,7 +172,7 @@ async def test_tokens_never_appear_in_reprs_or_logs(mesh: RunningMesh, caplog: p
                 assert secret not in text
 
 
-def test_targets_and_instruments_parse() -> None:
+def test_targets_and_instruments_parse_and_connect_needs_a_loop() -> None:
     assert parse_target("127.0.0.1:8080") == parse_target("http://127.0.0.1:8080")
     assert not parse_target("localhost:8080").tls
     assert parse_target("mesh.example.com:443").tls
@@ -185,3 +185,5 @@ def test_targets_and_instruments_parse() -> None:
     )
     with pytest.raises(ValueError, match="unknown exchange"):
         parse_instrument("XYZ:INFY")
+    with pytest.raises(RuntimeError, match="inside a coroutine"):
+        connect("127.0.0.1:8080")  # an asyncio channel needs the loop it will run on

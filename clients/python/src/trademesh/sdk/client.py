@@ -7,6 +7,7 @@ helpers and the resumable streams.
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -168,10 +169,12 @@ class AsyncTrademesh:
         return response.user
 
     async def logout(self) -> None:
-        """Revoke the session on the server and forget the tokens."""
-        if self.session.tokens is not None:
-            await self.auth.Logout(auth_service_pb2.LogoutRequest())
-        self.session.set_tokens(None)
+        """Revoke the session on the server and forget the tokens (also when the server call fails)."""
+        try:
+            if self.session.tokens is not None:
+                await self.auth.Logout(auth_service_pb2.LogoutRequest())
+        finally:
+            self.session.set_tokens(None)
 
     def subscribe_quotes(
         self,
@@ -259,6 +262,12 @@ def connect(
         options: Deadlines, retries and stream behaviour.
         clock: The time source of the refresh policy (tests).
     """
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        raise RuntimeError(
+            "connect() opens an asyncio channel: call it inside a coroutine (or use connect_sync())"
+        ) from None
     options = options or ClientOptions()
     parsed = parse_target(target, tls)
     holder: list[AsyncTrademesh] = []
@@ -322,10 +331,12 @@ class Trademesh:
         return response.user
 
     def logout(self) -> None:
-        """Revoke the session on the server and forget the tokens."""
-        if self.session.tokens is not None:
-            self.auth.Logout(auth_service_pb2.LogoutRequest())
-        self.session.set_tokens(None)
+        """Revoke the session on the server and forget the tokens (also when the server call fails)."""
+        try:
+            if self.session.tokens is not None:
+                self.auth.Logout(auth_service_pb2.LogoutRequest())
+        finally:
+            self.session.set_tokens(None)
 
     def subscribe_quotes(
         self,
