@@ -138,7 +138,11 @@ def acquire_mesh(data_dir: Path) -> RunningMesh:
     """Return the session's mesh, starting it on first use (``data_dir`` is used then)."""
     with _Shared.lock:
         if _Shared.mesh is None:
-            _Shared.mesh = start_mesh(data_dir)
+            try:
+                _Shared.mesh = start_mesh(data_dir / "first")
+            except RuntimeError:
+                # The free ports are picked before the launcher binds them; another process may take one.
+                _Shared.mesh = start_mesh(data_dir / "second")
         _Shared.holders += 1
         return _Shared.mesh
 
