@@ -187,3 +187,21 @@ def test_targets_and_instruments_parse_and_connect_needs_a_loop() -> None:
         parse_instrument("XYZ:INFY")
     with pytest.raises(RuntimeError, match="inside a coroutine"):
         connect("127.0.0.1:8080")  # an asyncio channel needs the loop it will run on
+
+
+async def test_throttled_logins_carry_the_retry_delay(mesh: RunningMesh) -> None:
+    name = new_username()
+    async with connect(mesh.auth) as client:
+        await client.register(email=f"{name}@example.com", username=name, password=PASSWORD)
+        codes = []
+        for _ in range(8):
+            with pytest.raises(TrademeshError) as failed:
+                await client.login(name, "Wrong-Password-99")
+            codes.append(failed.value.code)
+            if failed.value.code == grpc.StatusCode.RESOURCE_EXHAUSTED:
+                break
+    assert codes[0] == grpc.StatusCode.UNAUTHENTICATED
+    assert codes[-1] == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert failed.value.reason == "LOGIN_THROTTLED"
+    assert failed.value.retry_delay is not None
+    assert failed.value.retry_delay > 0

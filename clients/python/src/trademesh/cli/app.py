@@ -816,6 +816,8 @@ def _describe(error: TrademeshError) -> str:
     text = f"{error.code.name}" + (f" {error.reason}" if error.reason else "") + f": {error.message}"
     if error.field_violations:
         text += " — " + "; ".join(f"{v.field}: {v.description}" for v in error.field_violations)
+    if error.retry_delay:
+        text += f" (try again in {error.retry_delay:.0f}s)"
     return text
 
 
