@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 from pymongo import AsyncMongoClient
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import CollectionInvalid
 from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialWithJitterBackoff
@@ -26,6 +29,19 @@ def build_mongo(settings: CoreSettings) -> AsyncMongoClient[dict[str, Any]]:
         appname=settings.service_name,
         tz_aware=True,
     )
+
+
+async def ensure_collections(database: AsyncDatabase[dict[str, Any]], names: list[str]) -> None:
+    """Create the service's collections up front (idempotent; another replica may race us).
+
+    MongoDB creates a collection on first write, and so does FerretDB — but two first writes at once
+    can fail there ("table already exists"), e.g. the first import after a database restore.
+    """
+    existing = set(await database.list_collection_names())
+    for name in names:
+        if name not in existing:
+            with contextlib.suppress(CollectionInvalid):  # created meanwhile
+                await database.create_collection(name)
 
 
 def build_redis(settings: CoreSettings) -> Redis:

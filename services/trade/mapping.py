@@ -210,6 +210,15 @@ def derivative_to_proto(derivative: Derivative) -> trade_pb2.DerivativeContract:
     )
 
 
+INT64_MAX = 2**63 - 1
+
+
+def _int64(value: int) -> int:
+    # Per-trade values are bounded (model.MAX_VALUE_MICROS), but a position sums all of a symbol's
+    # trades: beyond int64 it is reported saturated (position.proto), never as an INTERNAL error.
+    return max(-INT64_MAX, min(INT64_MAX, value))
+
+
 def position_to_proto(position: Position) -> position_pb2.Position:
     """Map a computed position."""
     message = position_pb2.Position(
@@ -218,16 +227,16 @@ def position_to_proto(position: Position) -> position_pb2.Position:
         ),
         segment=enum_to_proto(trade_pb2.Segment, position.segment, "SEGMENT_"),
         status=position_pb2.POSITION_STATUS_OPEN if position.is_open else position_pb2.POSITION_STATUS_CLOSED,
-        net_quantity_micros=position.net_quantity_micros,
-        average_open_price_micros=position.average_open_price_micros,
-        open_value_micros=position.open_value_micros,
-        open_fees_micros=position.open_fees_micros,
-        realized_pnl_micros=position.realized_pnl_micros,
-        buy_quantity_micros=position.buy_quantity_micros,
-        buy_value_micros=position.buy_value_micros,
-        sell_quantity_micros=position.sell_quantity_micros,
-        sell_value_micros=position.sell_value_micros,
-        total_fees_micros=position.total_fees_micros,
+        net_quantity_micros=_int64(position.net_quantity_micros),
+        average_open_price_micros=_int64(position.average_open_price_micros),
+        open_value_micros=_int64(position.open_value_micros),
+        open_fees_micros=_int64(position.open_fees_micros),
+        realized_pnl_micros=_int64(position.realized_pnl_micros),
+        buy_quantity_micros=_int64(position.buy_quantity_micros),
+        buy_value_micros=_int64(position.buy_value_micros),
+        sell_quantity_micros=_int64(position.sell_quantity_micros),
+        sell_value_micros=_int64(position.sell_value_micros),
+        total_fees_micros=_int64(position.total_fees_micros),
         trade_count=position.trade_count,
         first_trade_time=timestamp(position.first_trade_time),
         last_trade_time=timestamp(position.last_trade_time),

@@ -18,6 +18,9 @@ from trademesh.services.core.errors import FieldViolation
 IST = timezone(timedelta(hours=5, minutes=30), "IST")
 MAX_QUANTITY_MICROS = 10**15
 MAX_PRICE_MICROS = 10**14
+#: quantity x price of one trade (INR 10^10, ₹1,000 crore): keeps `Trade.value_micros` and the
+#: position sums of any realistic journal inside int64.
+MAX_VALUE_MICROS = 10**16
 MAX_FEES_MICROS = 10**13
 MAX_STRIKE_MICROS = 10**14
 MAX_FUTURE_SKEW = timedelta(minutes=5)
@@ -414,6 +417,10 @@ def normalize_fields(
     )
     if not (0 < raw.price_micros <= MAX_PRICE_MICROS or (raw.price_micros == 0 and expired_option)):
         bad("price_micros", f"must be > 0 and <= {MAX_PRICE_MICROS}")
+    elif 0 < raw.quantity_micros <= MAX_QUANTITY_MICROS and raw.quantity_micros * raw.price_micros > (
+        MAX_VALUE_MICROS * 1_000_000
+    ):
+        bad("price_micros", f"quantity x price must be <= {MAX_VALUE_MICROS} micros (INR 10^10) per trade")
 
     fees = raw.fees_micros
     if not 0 <= fees <= MAX_FEES_MICROS:

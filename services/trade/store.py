@@ -19,6 +19,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, DuplicateKeyError, OperationFailure
 
 from trademesh.lots import Side
+from trademesh.services.core.connections import ensure_collections
 from trademesh.services.trade.domain import BrokerKeyTaken, BulkInsertOutcome, IdTaken, ListCursor
 from trademesh.services.trade.model import (
     IST,
@@ -52,6 +53,7 @@ async def ensure_indexes(database: AsyncDatabase[Document]) -> None:
 
     On MongoDB they serve the queries below; on FerretDB they only enforce uniqueness (reads scan).
     """
+    await ensure_collections(database, ["trades", "trade_imports", "trade_days"])
     trades = database.trades
     await trades.create_index([("broker_key", ASCENDING)], unique=True, sparse=True, name="trades_broker_key_unique")
     await trades.create_index(

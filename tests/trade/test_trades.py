@@ -82,6 +82,30 @@ async def test_invalid_trade_lists_every_bad_field(trade: RunningTrade, new_user
     } <= set(failure.violations)
 
 
+async def test_a_trade_worth_more_than_the_value_limit_is_invalid_and_the_largest_allowed_is_exact(
+    trade: RunningTrade, new_user: NewUser
+) -> None:
+    user = await new_user()
+    largest = equity_trade(quantity=100_000, price="100000")  # 10^5 shares at ₹10^5 = ₹10^10 = 10^16 micros
+    too_big = equity_trade(quantity=100_001, price="100000")
+
+    failure = await expect_failure(
+        trade.stub.CreateTrade(
+            trade_service_pb2.CreateTradeRequest(request_id=new_request_id(), trade=too_big), metadata=user.metadata
+        )
+    )
+    created = await create(trade.stub, user.metadata, largest)
+    await create(trade.stub, user.metadata, largest)
+    positions = await trade.stub.ListPositions(trade_service_pb2.ListPositionsRequest(), metadata=user.metadata)
+
+    assert failure.code == grpc.StatusCode.INVALID_ARGUMENT
+    assert set(failure.violations) == {"trade.price_micros"}
+    assert created.value_micros == 10**16
+    (position,) = positions.positions
+    assert position.buy_value_micros == 2 * 10**16
+    assert position.net_quantity_micros == 2 * 100_000 * 1_000_000
+
+
 async def test_request_id_must_be_a_uuid(trade: RunningTrade, new_user: NewUser) -> None:
     user = await new_user()
 

@@ -601,7 +601,9 @@ type Trade struct {
 	// P&L computation exact. Units are those the price is quoted per (shares, or underlying units
 	// for derivatives: lots × lot size), see the file header.
 	QuantityMicros int64 `protobuf:"varint,8,opt,name=quantity_micros,json=quantityMicros,proto3" json:"quantity_micros,omitempty"`
-	// price_micros is the execution price per unit in INR micros. Required: > 0 and <= 10^14.
+	// price_micros is the execution price per unit in INR micros. Required: > 0 and <= 10^14, and
+	// the trade's value (quantity × price) <= 10^16 micros (INR 10^10); a violation is reported on
+	// this field.
 	// Broker-owned. Single exception: 0 is accepted for an option (CONTRACT_TYPE_CALL/PUT) whose
 	// trade_time falls on or after its expiry date, to record a contract that expired worthless.
 	PriceMicros int64 `protobuf:"varint,9,opt,name=price_micros,json=priceMicros,proto3" json:"price_micros,omitempty"`

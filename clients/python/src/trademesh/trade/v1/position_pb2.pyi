@@ -52,7 +52,9 @@ Global___PositionStatus: _TypeAlias = PositionStatus  # noqa: Y015
 class Position(_message.Message):
     """Position aggregates all of a user's ACTIVE trades on one instrument (symbol + exchange), over
     the whole history (a position that was closed and reopened is still one position). DELETED
-    trades are excluded. It is computed on read; it has no id, version or etag.
+    trades are excluded. It is computed on read; it has no id, version or etag. Sums are exact;
+    one that would not fit int64 (only with thousands of maximum-value trades) is reported
+    saturated at ±(2^63 − 1).
 
     FIFO rules (what the implementation must do, and what clients may rely on):
     * Trades are replayed in (trade_time, create_time, id) order.

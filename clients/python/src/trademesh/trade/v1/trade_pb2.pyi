@@ -425,7 +425,9 @@ class Trade(_message.Message):
     for derivatives: lots × lot size), see the file header.
     """
     price_micros: _builtins.int
-    """price_micros is the execution price per unit in INR micros. Required: > 0 and <= 10^14.
+    """price_micros is the execution price per unit in INR micros. Required: > 0 and <= 10^14, and
+    the trade's value (quantity × price) <= 10^16 micros (INR 10^10); a violation is reported on
+    this field.
     Broker-owned. Single exception: 0 is accepted for an option (CONTRACT_TYPE_CALL/PUT) whose
     trade_time falls on or after its expiry date, to record a contract that expired worthless.
     """

@@ -217,7 +217,9 @@ export type Trade = Message<"trademesh.trade.v1.Trade"> & {
   quantityMicros: bigint;
 
   /**
-   * price_micros is the execution price per unit in INR micros. Required: > 0 and <= 10^14.
+   * price_micros is the execution price per unit in INR micros. Required: > 0 and <= 10^14, and
+   * the trade's value (quantity × price) <= 10^16 micros (INR 10^10); a violation is reported on
+   * this field.
    * Broker-owned. Single exception: 0 is accepted for an option (CONTRACT_TYPE_CALL/PUT) whose
    * trade_time falls on or after its expiry date, to record a contract that expired worthless.
    *
