@@ -181,8 +181,9 @@ class RestartableGateway:
 
     def start(self) -> None:
         """Start Envoy and wait until it has fetched the JWKS (so protected calls pass the edge)."""
-        self._envoy.start()
-        deadline = time.monotonic() + 15
+        # Generous limits: on a loaded two-core machine Envoy can take a while to come up.
+        self._envoy.start(timeout=60)
+        deadline = time.monotonic() + 60
         while self._envoy.stat("http.ingress.jwt_authn.jwks_fetch_success") < 1:
             if time.monotonic() > deadline:
                 raise RuntimeError("the gateway did not fetch the JWKS:\n" + self._envoy.log_tail())
