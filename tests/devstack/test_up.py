@@ -94,6 +94,8 @@ def test_once_starts_everything_reports_auth_serving_and_leaves_nothing_running(
         assert (data / "gateway" / "envoy.json").is_file()
         assert (data / "keys" / "signing-1.pem").is_file()
         assert "serving trademesh.auth.v1.AuthService" in (data / "logs" / "auth.log").read_text()
+        # The demo trader the README promises was registered (or, on a later run, logged in) for real.
+        assert "demo login: demo / Nifty-Fifty-2024" in result.stdout
         leftovers = [pid for pid in pids if _alive(pid)]
         assert not leftovers, f"still running after exit: {leftovers}"
     finally:

@@ -386,6 +386,9 @@ class Launcher:
             self._check_stop()
         for service in self._services:
             self._wait_serving(service)
+        auth = by_name.get("auth")
+        if auth is not None:
+            self._demo_login = ensure_demo_user(auth.address)
 
     def _port(self, spec: ServiceSpec) -> int:
         if spec.port_flag == GATEWAY_PORT_FLAG:
@@ -541,12 +544,12 @@ class Launcher:
         ]
         if DEFAULT_STATIC_DIR.is_dir():
             lines.append(f"  browser: {url}")
-            if self._demo_login:
-                lines.append(self._demo_login)
         else:
             lines.append(
                 f"  browser: {url} (once the browser client is built into {_display_path(DEFAULT_STATIC_DIR)})"
             )
+        if self._demo_login:
+            lines.append(self._demo_login)
         return lines
 
     def _final_check(self) -> int:
@@ -580,6 +583,29 @@ class Launcher:
             time.sleep(_POLL_SECONDS)
         logger.info("%s received; stopping", self._stop.signal_name)
         return 0
+
+
+def ensure_demo_user(auth_address: str, timeout: float = 10.0) -> str | None:
+    """Register the demo trader (or check its password if it exists); return the summary line, None if unusable."""
+    from trademesh.auth.v1 import auth_service_pb2, auth_service_pb2_grpc
+
+    with grpc.insecure_channel(auth_address) as channel:
+        stub = auth_service_pb2_grpc.AuthServiceStub(channel)
+        try:
+            stub.Register(
+                auth_service_pb2.RegisterRequest(email=DEMO_EMAIL, username=DEMO_USERNAME, password=DEMO_PASSWORD),
+                timeout=timeout,
+            )
+        except grpc.RpcError as error:
+            if error.code() != grpc.StatusCode.ALREADY_EXISTS:
+                logger.warning("could not create the demo user: %s", error.details())
+                return None
+            try:  # kept from an earlier run: only advertise it if its password is still the demo one
+                stub.Login(auth_service_pb2.LoginRequest(login=DEMO_USERNAME, password=DEMO_PASSWORD), timeout=timeout)
+            except grpc.RpcError:
+                logger.warning("the demo user exists with another password; not advertising it")
+                return None
+    return f"  demo login: {DEMO_USERNAME} / {DEMO_PASSWORD}"
 
 
 def _port(text: str) -> int:
