@@ -203,10 +203,22 @@ class RedisTradeFeed:
         self._redis = redis
         self._block_ms = max(1, int(block_seconds * 1000))
 
-    async def last_entry(self, user_id: str) -> str:
-        """Return the id of the user's newest event ("0-0" when none)."""
+    async def position(self, user_id: str) -> str:
+        """Return the user's stream position now: the events after it are exactly those added from now on.
+
+        That is the newest event's id, or — when there is none, or it is old — an id at Redis' clock
+        (one millisecond back: new entries never get a smaller id than the server time), so a resume
+        token taken from a quiet journal stays valid for the whole retention window.
+        """
         entries: Any = await self._redis.xrevrange(user_stream(user_id), count=1)
-        return _text(entries[0][0]) if entries else "0-0"
+        seconds, microseconds = await self._redis.time()
+        now_ms = int(seconds) * 1000 + int(microseconds) // 1000 - 1
+        if entries:
+            newest = _text(entries[0][0])
+            millis, _, counter = newest.partition("-")
+            if (int(millis), int(counter or 0)) >= (now_ms, 0):
+                return newest
+        return f"{now_ms}-0"
 
     async def read_after(self, user_id: str, entry_id: str, count: int = 200) -> list[tuple[str, bytes]]:
         """Return up to `count` events after `entry_id`, waiting briefly for new ones."""

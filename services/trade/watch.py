@@ -113,7 +113,7 @@ class TradeWatcher:
             reason = trade_event_pb2.SNAPSHOT_REASON_NO_RESUME_TOKEN
         if entry is None:
             # Read the stream position first: changes after it are sent live (maybe twice, by version).
-            entry = await self._feed.last_entry(user_id)
+            entry = await self._feed.position(user_id)
             sequence = entry_sequence(entry)
             now = datetime.now(UTC)
             trades = [t for t in await self._store.all_trades(user_id, include_deleted) if not t.purged(now)]

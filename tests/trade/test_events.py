@@ -237,6 +237,26 @@ async def test_watch_snapshot_then_live_then_resume_misses_nothing(trade: Runnin
     assert resumed[0].event.sequence < resumed[1].event.sequence
 
 
+async def test_resuming_from_an_empty_journals_snapshot_replays_instead_of_a_new_snapshot(
+    trade: RunningTrade, new_user: NewUser
+) -> None:
+    user = await new_user()
+    call = trade.stub.WatchTrades(trade_service_pb2.WatchTradesRequest(), metadata=user.metadata)
+    snapshot = await _collect(call, 2)  # begin (0 trades) and end
+    call.cancel()
+    created = await create(trade.stub, user.metadata, equity_trade("INFY"))
+    resumed_call = trade.stub.WatchTrades(
+        trade_service_pb2.WatchTradesRequest(resume_token=snapshot[1].snapshot_end.resume_token), metadata=user.metadata
+    )
+    resumed = await _collect(resumed_call, 1)
+    resumed_call.cancel()
+
+    assert snapshot[0].snapshot_begin.trade_count == 0
+    assert resumed[0].WhichOneof("item") == "event"
+    assert (resumed[0].event.type, resumed[0].event.trade.id) == (trade_event_pb2.TRADE_EVENT_TYPE_CREATED, created.id)
+    assert resumed[0].event.sequence > snapshot[1].snapshot_end.sequence
+
+
 async def test_watch_rejects_bad_tokens_and_sends_heartbeats(trade: RunningTrade, new_user: NewUser) -> None:
     alice, bob = await new_user(), await new_user()
     await create(trade.stub, alice.metadata, equity_trade())
