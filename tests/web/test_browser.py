@@ -35,6 +35,7 @@ import pytest
 
 from tests.web.launch import running_services
 from trademesh.devstack.processes import find_free_port, repo_root
+from trademesh.gateway.mesh import CATALOG
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(420)]
 
@@ -43,9 +44,9 @@ WEB = REPO / "clients" / "web"
 SDK = REPO / "clients" / "typescript"
 ARTIFACTS = REPO / "test-artifacts" / "web"
 HOST = "127.0.0.1"
-#: Offsets of the service ports above the base port (auth 0, trade 1, sync 2, marketdata 3, analytics 4)
-#: and auth's JWKS-over-HTTP port (+1000), as in trademesh.devstack.stack.
-PORT_OFFSETS = (0, 1, 2, 3, 4, 5, 1000)
+#: Offsets of the service ports above the base port (auth 0, trade 1, sync 2, marketdata 3, analytics 4,
+#: the fake Kite 8) and auth's JWKS-over-HTTP port (+1000), as in trademesh.devstack.stack.
+PORT_OFFSETS = (0, 1, 2, 3, 4, 5, 8, 1000)
 STACK_START_SECONDS = 120.0
 JOURNEY_SECONDS = 150.0
 _READY_MARKER = "Ctrl-C stops everything."
@@ -194,7 +195,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         services = running_services()
         # Protected calls need the JWKS Envoy fetches at start-up, and every running service a healthy host.
         _wait("the gateway's JWKS fetch", lambda: _jwks_fetched(admin), 30, process, log)
-        for name in sorted(services - {"gateway"}):
+        behind_gateway = {entry.name for entry in CATALOG}  # not the stack's HTTP fakes (fake-kite)
+        for name in sorted(services & behind_gateway):
             _wait(f"a healthy {name} host", functools.partial(_healthy, admin, name), 30, process, log)
         yield Stack(f"http://{HOST}:{gateway_port}/", admin, services, data_dir / "data", log)
     finally:
