@@ -1,8 +1,9 @@
 """Sync use cases and their ports: linking accounts, scheduling and running syncs, free of I/O libraries.
 
 A run is a `SyncLog` document that moves RUNNING → SUCCEEDED/PARTIAL/FAILED/DEAD_LETTERED. At most
-one run per account is RUNNING: the account's `running_log_id` is claimed atomically by whoever
-starts a run (scheduler tick or SyncNow) and released when it finishes. Workers execute queued runs;
+one run per account is RUNNING: whoever starts a run (scheduler tick or SyncNow) claims the account's
+run slot atomically, and whoever ends it (its worker, or an unlink) first takes the run's end token,
+so a run's log is finished exactly once; then the slot is released. Workers execute queued runs;
 a run that a dead worker left half-done is executed again from the start, which is safe because
 ReconcileTrades is an idempotent upsert by broker trade id.
 """
@@ -199,10 +200,19 @@ class AccountStore(Protocol):
         """Set sync bookkeeping attributes (last_sync_*, next_sync_time, retry_*), never the version."""
 
     async def claim_run(self, account_id: str, log_id: str, now: datetime) -> bool:
-        """Set running_log_id if the account is ACTIVE and runs nothing; return whether it did."""
+        """Take the account's run slot for `log_id` (mirrored as running_log_id) if it is free."""
+
+    async def running_log(self, account_id: str) -> str:
+        """Return the id of the run holding the account's slot, or ""."""
+
+    async def run_open(self, log_id: str) -> bool:
+        """Tell whether nobody has ended the run yet."""
+
+    async def end_run(self, log_id: str) -> bool:
+        """Take the right to end the run (finish its log); only the first caller gets True."""
 
     async def release_run(self, account_id: str, log_id: str) -> None:
-        """Clear running_log_id if it still names `log_id`."""
+        """Free the account's slot if `log_id` holds it (after ending the run)."""
 
     async def page(
         self, user_id: str, broker: Broker | None, show_unlinked: bool, after: tuple[datetime, str] | None, limit: int
@@ -212,8 +222,8 @@ class AccountStore(Protocol):
     async def due(self, now: datetime, limit: int) -> list[BrokerAccount]:
         """Return ACTIVE accounts whose next run is due and that run nothing."""
 
-    async def stale_runs(self, claimed_before: datetime, limit: int) -> list[BrokerAccount]:
-        """Return accounts whose run was claimed before `claimed_before` and is still held."""
+    async def stale_runs(self, claimed_before: datetime, limit: int) -> list[tuple[str, str]]:
+        """Return (account id, log id) of run slots taken before `claimed_before` and still held."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -234,11 +244,11 @@ class SyncLogStore(Protocol):
 
     async def get(self, log_id: str) -> SyncLog | None: ...
 
-    async def save_progress(self, log: SyncLog) -> bool:
-        """Store phase, counters and row failures of a RUNNING log; False if it is no longer RUNNING."""
+    async def save_progress(self, log: SyncLog) -> None:
+        """Store phase, counters and row failures of a running log (by its executing worker)."""
 
-    async def finish(self, log: SyncLog) -> bool:
-        """Store a finished log if the stored one is still RUNNING; return whether it was."""
+    async def finish(self, log: SyncLog) -> None:
+        """Store a finished log (only by whoever won AccountStore.end_run for it)."""
 
     async def page(
         self, user_id: str, filters: LogFilter, after: tuple[datetime, str] | None, limit: int, with_failures: bool
@@ -705,12 +715,14 @@ class SyncService:
         )
         if not await self.accounts.replace(unlinked, account.version, reschedule=True):
             raise Aborted("the account changed concurrently; retry", reason="ETAG_MISMATCH")
-        if account.running_log_id:
-            running = await self.logs.get(account.running_log_id)
+        holder = await self.accounts.running_log(account.id)
+        if holder and await self.accounts.end_run(holder):
+            running = await self.logs.get(holder)
             if running is not None and not running.finished:
                 error = SyncError("ACCOUNT_UNLINKED", "the account was unlinked", False)
                 self._end(running, now, SyncStatus.FAILED, error)
                 await self.logs.finish(running)
+            await self.accounts.release_run(account.id, holder)
         if session is not None:
             await self.brokers.revoke(account.broker, session)
         logger.info("unlinked account %s", account.id)
@@ -815,8 +827,7 @@ class SyncService:
                 )
             log = await self.start_run(account, SyncType.MANUAL, request_id=request_id)
             if log is None:
-                fresh = await self.own_account(user_id, account_id)
-                log_id = fresh.running_log_id
+                log_id = await self.accounts.running_log(account.id)
                 if not log_id:
                     raise Aborted("the account changed concurrently; retry", reason="CONCURRENT_CHANGE")
             else:
@@ -842,12 +853,10 @@ class SyncService:
             retry_of=retry_of,
             request_id=request_id,
         )
-        # The log exists before the claim so a claimed account never points at nothing.
-        await self.logs.insert(log)
         if not await self.accounts.claim_run(account.id, log.id, now):
-            self._end(log, now, SyncStatus.FAILED, SyncError("SUPERSEDED", "another run of the account started", False))
-            await self.logs.finish(log)
             return None
+        # A crash between the claim and the insert leaves a slot without a log: recover_stale frees it.
+        await self.logs.insert(log)
         await self.queue.enqueue(SyncJob(log.id, account.id))
         return log
 
@@ -870,13 +879,14 @@ class SyncService:
     async def recover_stale(self, older_than: timedelta, limit: int = 1000) -> int:
         """Release claims whose run is gone or finished, and re-queue runs that may have been lost."""
         recovered = 0
-        for account in await self.accounts.stale_runs(self.clock() - older_than, limit):
-            log = await self.logs.get(account.running_log_id)
+        for account_id, log_id in await self.accounts.stale_runs(self.clock() - older_than, limit):
+            log = await self.logs.get(log_id)
             if log is None or log.finished:
-                await self.accounts.release_run(account.id, account.running_log_id)
+                await self.accounts.end_run(log_id)
+                await self.accounts.release_run(account_id, log_id)
             else:
                 # Harmless if the job is still queued or running: the executing worker holds a lease.
-                await self.queue.enqueue(SyncJob(log.id, account.id))
+                await self.queue.enqueue(SyncJob(log.id, account_id))
             recovered += 1
         return recovered
 
@@ -903,7 +913,8 @@ class SyncService:
                 log, account, SyncError("INTERNAL", "the stored broker session cannot be read", False)
             )
         log.phase = SyncPhase.FETCHING
-        await self.logs.save_progress(log)
+        if not await self._progress(log):
+            return await self.logs.get(log.id)
         try:
             rows = await self.brokers.fetch_trades(account.broker, session)
         except BrokerSessionRejected as rejected:
@@ -917,7 +928,7 @@ class SyncService:
             log.counters.failed += 1
             add_failure(log, failure)
         log.phase = SyncPhase.RECONCILING
-        if not await self.logs.save_progress(log):
+        if not await self._progress(log):
             return await self.logs.get(log.id)
         for start in range(0, len(trades), self.batch_size):
             batch = trades[start : start + self.batch_size]
@@ -931,9 +942,16 @@ class SyncService:
                     add_failure(
                         log, RowFailure(trade.broker_trade_id, trade.symbol, result.error_reason, result.error_message)
                     )
-            if not await self.logs.save_progress(log):
+            if not await self._progress(log):
                 return await self.logs.get(log.id)  # ended by an unlink meanwhile
         return await self._finish(log, account, None)
+
+    async def _progress(self, log: SyncLog) -> bool:
+        """Store a running run's progress; False when someone else (an unlink) has ended the run."""
+        if not await self.accounts.run_open(log.id):
+            return False
+        await self.logs.save_progress(log)
+        return True
 
     async def give_up(self, job: SyncJob, message: str) -> None:
         """Dead-letter a job that keeps failing to complete (e.g. it kills its workers)."""
@@ -942,7 +960,8 @@ class SyncService:
             return
         now = self.clock()
         self._end(log, now, SyncStatus.DEAD_LETTERED, SyncError("INTERNAL", message, True))
-        if await self.logs.finish(log):
+        if await self.accounts.end_run(log.id):
+            await self.logs.finish(log)
             await self.queue.dead_letter(log)
             await self.accounts.set_bookkeeping(
                 job.account_id,
@@ -999,10 +1018,12 @@ class SyncService:
             bookkeeping |= {"retry_attempt": 0, "retry_of": "", "next_sync_time": now + self.sync_interval}
         else:
             self._end(log, now, SyncStatus.FAILED, error)
-            bookkeeping |= {"retry_attempt": 0, "retry_of": ""}
-        if not await self.logs.finish(log):
+            # No retry; the regular slot stays (an account in ERROR is not scheduled anyway).
+            bookkeeping |= {"retry_attempt": 0, "retry_of": "", "next_sync_time": now + self.sync_interval}
+        if not await self.accounts.end_run(log.id):
             # Someone else ended it first (an unlink); theirs is the outcome.
             return await self.logs.get(log.id) or log
+        await self.logs.finish(log)
         if log.status is SyncStatus.DEAD_LETTERED:
             await self.queue.dead_letter(log)
             logger.warning("sync run %s dead-lettered after %d attempts: %s", log.id, log.attempt, log.error)
@@ -1011,7 +1032,7 @@ class SyncService:
             if log.status in (SyncStatus.SUCCEEDED, SyncStatus.PARTIAL):
                 bookkeeping["last_successful_sync_time"] = now
             await self.accounts.set_bookkeeping(account.id, bookkeeping)
-            await self.accounts.release_run(account.id, log.id)
+        await self.accounts.release_run(log.broker_account_id, log.id)
         return log
 
 

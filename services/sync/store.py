@@ -105,7 +105,6 @@ def account_to_document(account: BrokerAccount) -> Document:
         "last_successful_sync_time": account.last_successful_sync_time,
         "next_sync_time": account.next_sync_time,
         "running_log_id": account.running_log_id,
-        "run_claim_time": None,
         "retry_attempt": account.retry_attempt,
         "retry_of": account.retry_of,
         "secret": _secret_doc(account.secret),
@@ -150,6 +149,7 @@ class MongoAccountStore:
 
     def __init__(self, database: AsyncDatabase[Document]) -> None:
         self._accounts = database.broker_accounts
+        self._runs = database.sync_runs
 
     async def insert(self, account: BrokerAccount) -> bool:
         """Insert; return False when the user already has an account for (broker, broker user)."""
@@ -184,15 +184,12 @@ class MongoAccountStore:
         are replaced too.
         """
         document = account_to_document(account)
-        for name in (*_BOOKKEEPING, "running_log_id", "run_claim_time", "_id"):
+        for name in (*_BOOKKEEPING, "running_log_id", "_id"):
             document.pop(name)
         if reschedule:
             document["next_sync_time"] = account.next_sync_time
             document["retry_attempt"] = account.retry_attempt
             document["retry_of"] = account.retry_of
-        if account.status is AccountStatus.UNLINKED:
-            document["running_log_id"] = ""
-            document["run_claim_time"] = None
         result = await self._accounts.update_one({"_id": account.id, "version": expected_version}, {"$set": document})
         return result.matched_count == 1
 
@@ -204,19 +201,43 @@ class MongoAccountStore:
         document = {name: (value.value if isinstance(value, SyncStatus) else value) for name, value in values.items()}
         await self._accounts.update_one({"_id": account_id}, {"$set": document})
 
+    # Run slots live in `sync_runs`, addressed by `_id` only: an insert is the atomic claim and a
+    # delete of the run's token decides who ends the run. Conditional writes on the large collections
+    # would be index lookups on MongoDB but full scans on FerretDB (docs/decisions/0070).
+
     async def claim_run(self, account_id: str, log_id: str, now: datetime) -> bool:
-        """Take the account's run slot if it is ACTIVE and free."""
-        result = await self._accounts.update_one(
-            {"_id": account_id, "status": AccountStatus.ACTIVE.value, "running_log_id": ""},
-            {"$set": {"running_log_id": log_id, "run_claim_time": now}},
-        )
-        return result.modified_count == 1
+        """Take the account's run slot for `log_id` if it is free."""
+        await self._runs.insert_one({"_id": f"run:{log_id}", "account_id": account_id, "claim_time": now})
+        try:
+            await self._runs.insert_one({"_id": f"account:{account_id}", "log_id": log_id, "claim_time": now})
+        except DuplicateKeyError:
+            await self._runs.delete_one({"_id": f"run:{log_id}"})
+            return False
+        await self._accounts.update_one({"_id": account_id}, {"$set": {"running_log_id": log_id}})
+        return True
+
+    async def running_log(self, account_id: str) -> str:
+        """Return the id of the run holding the account's slot, or ""."""
+        document = await self._runs.find_one({"_id": f"account:{account_id}"})
+        return str(document["log_id"]) if document else ""
+
+    async def run_open(self, log_id: str) -> bool:
+        """Tell whether nobody has ended the run yet."""
+        return await self._runs.find_one({"_id": f"run:{log_id}"}) is not None
+
+    async def end_run(self, log_id: str) -> bool:
+        """Take the right to end the run; only the first caller gets True."""
+        result = await self._runs.delete_one({"_id": f"run:{log_id}"})
+        return result.deleted_count == 1
 
     async def release_run(self, account_id: str, log_id: str) -> None:
-        """Free the run slot if `log_id` still holds it."""
-        await self._accounts.update_one(
-            {"_id": account_id, "running_log_id": log_id}, {"$set": {"running_log_id": "", "run_claim_time": None}}
-        )
+        """Free the account's slot if `log_id` holds it (called by whoever ended the run)."""
+        slot = f"account:{account_id}"
+        document = await self._runs.find_one({"_id": slot})
+        if document is not None and document["log_id"] == log_id:
+            # The mirror first: while the slot exists nobody else can claim, so this clears only ours.
+            await self._accounts.update_one({"_id": account_id}, {"$set": {"running_log_id": ""}})
+            await self._runs.delete_one({"_id": slot})
 
     async def page(
         self, user_id: str, broker: Broker | None, show_unlinked: bool, after: tuple[datetime, str] | None, limit: int
@@ -246,12 +267,10 @@ class MongoAccountStore:
         cursor = self._accounts.find(query, {"secret": 0}).sort("next_sync_time", ASCENDING).limit(limit)
         return [account_from_document(document) async for document in cursor]
 
-    async def stale_runs(self, claimed_before: datetime, limit: int) -> list[BrokerAccount]:
-        """Return accounts whose run slot was taken before `claimed_before` and is still held."""
-        cursor = self._accounts.find(
-            {"running_log_id": {"$ne": ""}, "run_claim_time": {"$lt": claimed_before}}, {"secret": 0}
-        ).limit(limit)
-        return [account_from_document(document) async for document in cursor]
+    async def stale_runs(self, claimed_before: datetime, limit: int) -> list[tuple[str, str]]:
+        """Return (account id, log id) of run slots taken before `claimed_before` and still held."""
+        cursor = self._runs.find({"log_id": {"$exists": True}, "claim_time": {"$lt": claimed_before}}).limit(limit)
+        return [(str(document["_id"]).removeprefix("account:"), str(document["log_id"])) async for document in cursor]
 
     async def reseal_all(self, cipher: CredentialCipher) -> int:
         """Re-encrypt every stored session not sealed under the active key; return how many."""
@@ -314,14 +333,16 @@ def log_to_document(log: SyncLog) -> Document:
 def log_from_document(document: Document) -> SyncLog:
     """Rebuild a run from its stored form."""
     error = document.get("error")
+    status = SyncStatus(document["status"])
     return SyncLog(
         id=document["_id"],
         user_id=document["user_id"],
         broker_account_id=document["broker_account_id"],
         broker=Broker(document["broker"]),
         type=SyncType(document["type"]),
-        status=SyncStatus(document["status"]),
-        phase=SyncPhase(document["phase"]),
+        status=status,
+        # A progress write racing the end of the run may leave a stale phase; a finished run is DONE.
+        phase=SyncPhase(document["phase"]) if status is SyncStatus.RUNNING else SyncPhase.DONE,
         start_time=document["start_time"],
         attempt=document.get("attempt", 1),
         counters=SyncCounters(**document.get("counters", {})),
@@ -350,19 +371,17 @@ class MongoSyncLogStore:
         document = await self._logs.find_one({"_id": log_id}) if len(log_id) <= 64 else None
         return log_from_document(document) if document else None
 
-    async def save_progress(self, log: SyncLog) -> bool:
-        """Store phase, counters and failures while the run is still RUNNING."""
+    async def save_progress(self, log: SyncLog) -> None:
+        """Store phase, counters and failures of a running run (by its executing worker)."""
         document = log_to_document(log)
         progress = {name: document[name] for name in ("phase", "counters", "row_failures", "row_failures_truncated")}
-        result = await self._logs.update_one({"_id": log.id, "status": SyncStatus.RUNNING.value}, {"$set": progress})
-        return result.matched_count == 1
+        await self._logs.update_one({"_id": log.id}, {"$set": progress})
 
-    async def finish(self, log: SyncLog) -> bool:
-        """Store the finished run if the stored one is still RUNNING."""
+    async def finish(self, log: SyncLog) -> None:
+        """Store a finished run (by whoever ended it, see MongoAccountStore.end_run)."""
         document = log_to_document(log)
         del document["_id"]
-        result = await self._logs.update_one({"_id": log.id, "status": SyncStatus.RUNNING.value}, {"$set": document})
-        return result.matched_count == 1
+        await self._logs.update_one({"_id": log.id}, {"$set": document})
 
     async def page(
         self, user_id: str, filters: LogFilter, after: tuple[datetime, str] | None, limit: int, with_failures: bool

@@ -256,3 +256,23 @@ async def test_upstox_account_links_and_syncs(
     assert summary.counters.created == 8
     trades = await journal(mesh, user, account.id)
     assert sorted(t.broker_trade_id for t in trades) == sorted(row["trade_id"] for row in app.trades)
+
+
+async def test_a_service_without_the_key_cannot_use_stored_sessions(
+    mesh: Mesh, fake_kite: FakeKite, new_user: Callable[[], Awaitable[MeshUser]]
+) -> None:
+    user = await new_user()
+    app = kite_app(fake_kite, sample_book(2))
+    sync = await mesh.start()
+    account = await link_kite(sync, user, app)
+    await sync.runtime.host.stop(0)
+    stranger = await mesh.start(broker_credentials_key=new_key_text("test"))  # same id, other key material
+
+    summary = summary_of(await sync_now(stranger, user, account.id))
+
+    assert summary.status == sync_log_pb2.SYNC_STATUS_FAILED
+    assert summary.error.reason == "INTERNAL"
+    assert not summary.error.retryable
+    assert app.requests == 1  # only the login: nothing reached the broker without a readable session
+    # Not retried at every scheduler tick: the next attempt waits for the regular slot.
+    assert await stranger.runtime.service.schedule_due() == 0
