@@ -21,6 +21,7 @@ from tests.sync.conftest import (
     request_id,
     summary_of,
     sync_now,
+    wait_for_log,
 )
 from trademesh.services.sync.credentials import CredentialCipher, new_key_text, parse_keys
 from trademesh.services.sync.domain import secret_context
@@ -276,3 +277,38 @@ async def test_a_service_without_the_key_cannot_use_stored_sessions(
     assert app.requests == 1  # only the login: nothing reached the broker without a readable session
     # Not retried at every scheduler tick: the next attempt waits for the regular slot.
     assert await stranger.runtime.service.schedule_due() == 0
+
+
+async def test_upstox_faults_are_retried_and_a_rejected_token_is_not(
+    mesh: Mesh, fake_upstox: FakeUpstox, new_user: Callable[[], Awaitable[MeshUser]]
+) -> None:
+    user = await new_user()
+    suffix = uuid.uuid4().hex[:6]
+    app = fake_upstox.add_app(f"client{suffix}", f"secret{suffix}", f"UP{suffix}", "Ravi Iyer")
+    app.trades = sample_book(4, upstox_trade)
+    sync = await mesh.start(broker_attempts=4)
+    linked = await sync.stub.LinkBrokerAccount(
+        sync_service_pb2.LinkBrokerAccountRequest(
+            request_id=request_id(),
+            upstox=broker_account_pb2.UpstoxCredentials(
+                client_id=app.api_key,
+                client_secret=app.api_secret,
+                redirect_uri=app.redirect_uri,
+                authorization_code="code-2",
+            ),
+        ),
+        metadata=user.metadata,
+    )
+    account = linked.broker_account
+    app.faults.extend([Fault(FaultKind.STATUS, 500), Fault(FaultKind.MALFORMED), Fault(FaultKind.STATUS, 429)])
+
+    recovered = summary_of(await sync_now(sync, user, account.id))
+
+    assert recovered.status == sync_log_pb2.SYNC_STATUS_SUCCEEDED
+    assert recovered.counters.created == 4
+    app.faults.append(Fault(FaultKind.EXPIRED))
+    await sync.advance_to_due(account.id)
+    assert await sync.runtime.service.schedule_due() == 1
+    (rejected, _) = await wait_for_log(sync, user, account.id, count=2)
+    assert rejected.status == sync_log_pb2.SYNC_STATUS_FAILED
+    assert rejected.error.reason == "TOKEN_INVALID"
