@@ -73,9 +73,9 @@ class BrokerApp:
                 return fault
         return None
 
-    def count_request(self, limit: float) -> bool:
-        """Count a request; return False when it exceeds `limit` requests in the last second."""
-        now = time.monotonic()
+    def count_request(self, limit: float, now: float | None = None) -> bool:
+        """Count a request at `now` (monotonic seconds); False when it exceeds `limit` in the last second."""
+        now = time.monotonic() if now is None else now
         self.requests += 1
         while self.recent and now - self.recent[0] >= 1.0:
             self.recent.popleft()

@@ -16,6 +16,7 @@ import asyncio
 import hashlib
 import hmac
 import json
+import time
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
@@ -42,6 +43,8 @@ class FakeBrokerServer:
     def __init__(self, rate_limit: float = 10.0) -> None:
         self.apps: dict[str, BrokerApp] = {}
         self.rate_limit = rate_limit
+        #: The clock of the rate limiter (tests freeze it to make bursts exact).
+        self.clock: Callable[[], float] = time.monotonic
         self._runner: web.AppRunner | None = None
         self.port = 0
 
@@ -138,7 +141,7 @@ class FakeKite(FakeBrokerServer):
             scheme, _, credentials = request.headers.get("Authorization", "").partition(" ")
             api_key, _, token = credentials.partition(":")
             app = self.apps.get(api_key)
-            if app is not None and not app.count_request(self.rate_limit):
+            if app is not None and not app.count_request(self.rate_limit, self.clock()):
                 return self._error(429, "Too many requests", "NetworkException")
             if app is not None and (fault := await self._apply_fault(app, request.path)) is not None:
                 return fault
@@ -156,7 +159,7 @@ class FakeKite(FakeBrokerServer):
         app = self.apps.get(api_key)
         if app is None:
             return self._error(403, "Invalid `api_key`.", "InputException")
-        if not app.count_request(self.rate_limit):
+        if not app.count_request(self.rate_limit, self.clock()):
             return self._error(429, "Too many requests", "NetworkException")
         if (fault := await self._apply_fault(app, request.path)) is not None:
             return fault
@@ -254,7 +257,7 @@ class FakeUpstox(FakeBrokerServer):
         app = self.apps.get(str(form.get("client_id", "")))
         if app is None or form.get("client_secret") != app.api_secret:
             return self._error(401, "UDAPI100016", "Invalid Credentials")
-        if not app.count_request(self.rate_limit):
+        if not app.count_request(self.rate_limit, self.clock()):
             return self._error(429, "UDAPI10005", "Too many requests")
         if (fault := await self._apply_fault(app, request.path)) is not None:
             return fault
@@ -289,7 +292,7 @@ class FakeUpstox(FakeBrokerServer):
         token = request.headers.get("Authorization", "").partition(" ")[2]
         app = self._app_of(request)
         if app is not None:
-            if not app.count_request(self.rate_limit):
+            if not app.count_request(self.rate_limit, self.clock()):
                 return self._error(429, "UDAPI10005", "Too many requests")
             if (fault := await self._apply_fault(app, request.path)) is not None:
                 return fault
