@@ -63,6 +63,8 @@ def trial_manifests(k8s_tools: None, tmp_path_factory: pytest.TempPathFactory) -
         "--set",
         "secrets.tradeTokens.secret=0123456789abcdef0123456789abcdef",
         "--set",
+        "secrets.syncServiceToken.token=service-token-for-tests",
+        "--set",
         "mongodb.inCluster.enabled=true,redis.inCluster.enabled=true",
         "--set",
         "cronJobs.syncSchedule.enabled=true",

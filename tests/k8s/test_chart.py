@@ -370,6 +370,7 @@ def test_k8s_manifests_match_a_fresh_render(k8s_tools: None) -> None:
         (["--set", "secrets.jwt.existingSecret="], "secrets.jwt: the auth service needs its signing keys"),
         (["--set", "secrets.brokerCredentials.existingSecret="], "secrets.brokerCredentials"),
         (["--set", "secrets.tradeTokens.existingSecret="], "secrets.tradeTokens"),
+        (["--set", "secrets.syncServiceToken.existingSecret="], "secrets.syncServiceToken"),
         (["--set", "mongodb.existingSecret="], "mongodb: set mongodb.existingSecret"),
         (["--set", "redis.existingSecret="], "redis: set redis.existingSecret"),
         (["--set", "auth.autoscaling.minReplicas=0"], "minimum: got 0, want 1"),
@@ -382,6 +383,7 @@ def test_k8s_manifests_match_a_fresh_render(k8s_tools: None) -> None:
         "no-jwt-keys",
         "no-broker-key",
         "no-trade-token-key",
+        "no-sync-service-token",
         "no-mongodb",
         "no-redis",
         "zero-min-replicas",
@@ -399,7 +401,12 @@ def test_bad_values_are_rejected(k8s_tools: None, arguments: list[str], message:
 def test_inline_secrets_and_trial_databases(trial_manifests: str) -> None:
     objects = render.load_objects(trial_manifests)
     secrets = {obj["metadata"]["name"] for obj in of_kind(objects, "Secret")}
-    assert secrets == {"trademesh-jwt", "trademesh-broker-credentials", "trademesh-trade-tokens"}
+    assert secrets == {
+        "trademesh-jwt",
+        "trademesh-broker-credentials",
+        "trademesh-trade-tokens",
+        "trademesh-sync-service-token",
+    }
     assert "BEGIN PRIVATE KEY" in named(objects, "Secret", "trademesh-jwt")["stringData"]["signing-key.pem"]
     for store in ("mongodb", "redis"):
         statefulset = named(objects, "StatefulSet", f"trademesh-{store}")
@@ -411,6 +418,15 @@ def test_inline_secrets_and_trial_databases(trial_manifests: str) -> None:
     assert variables["TRADEMESH_MONGO_URL"] == "mongodb://trademesh-mongodb:27017/"
     assert variables["TRADEMESH_REDIS_URL"] == "redis://trademesh-redis:6379/0"
     named(objects, "CronJob", "trademesh-sync-schedule")
+    # sync reads its service token from the mounted Secret; with the CronJob scheduling, replicas only work.
+    sync = named(objects, "Deployment", "trademesh-sync")["spec"]["template"]["spec"]
+    (container,) = sync["containers"]
+    sync_variables = environment(objects, container)
+    assert sync_variables["TRADEMESH_SERVICE_TOKEN_FILE"] == "/var/run/secrets/trademesh/service-token/token"
+    assert sync_variables["TRADEMESH_SCHEDULER_ENABLED"] == "false"
+    (volume,) = [v for v in sync["volumes"] if v["name"] == "service-token"]
+    assert volume["secret"]["secretName"] == "trademesh-sync-service-token"
+    assert named(objects, "Secret", "trademesh-sync-service-token")["stringData"]["token"] == "service-token-for-tests"
 
 
 # -- image and entry points -----------------------------------------------------------------------------------
@@ -532,6 +548,7 @@ def test_optional_parts_can_be_turned_off(k8s_tools: None, schemas: Path, tmp_pa
                 "auth.pdb.minAvailable=null",
                 "auth.pdb.maxUnavailable=1",
                 "secrets.brokerCredentials.existingSecret=",
+                "secrets.syncServiceToken.existingSecret=",
             ]
         ),
     )

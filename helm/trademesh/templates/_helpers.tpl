@@ -100,6 +100,10 @@ fails `helm install`/`helm template` with one readable message.
 {{- if and .Values.sync.create (not $broker.existingSecret) (not $broker.key) }}
 {{- fail "secrets.brokerCredentials: the sync service needs the broker-credential encryption key: set secrets.brokerCredentials.existingSecret or secrets.brokerCredentials.key" }}
 {{- end }}
+{{- $serviceToken := .Values.secrets.syncServiceToken }}
+{{- if and .Values.sync.create (not $serviceToken.existingSecret) (not $serviceToken.token) }}
+{{- fail "secrets.syncServiceToken: the sync service needs a service token for the trade service: set secrets.syncServiceToken.existingSecret or secrets.syncServiceToken.token (python -m trademesh.services.auth.admin issue-service-token --name sync)" }}
+{{- end }}
 {{- $tokens := .Values.secrets.tradeTokens }}
 {{- if and .Values.trade.create (not $tokens.existingSecret) (not $tokens.secret) }}
 {{- fail "secrets.tradeTokens: the trade service needs its page-token key: set secrets.tradeTokens.existingSecret or secrets.tradeTokens.secret" }}
@@ -168,6 +172,14 @@ operator's existingSecret. Call with (dict "inline" <value> "existing" <name> "d
       {{- $broker := $root.Values.secrets.brokerCredentials }}
       name: {{ include "trademesh.secretName" (dict "inline" $broker.key "existing" $broker.existingSecret "default" "trademesh-broker-credentials") }}
       key: {{ if $broker.key }}key{{ else }}{{ $broker.secretKey }}{{ end }}
+{{- $serviceToken := $root.Values.secrets.syncServiceToken }}
+- name: TRADEMESH_SERVICE_TOKEN_FILE
+  value: /var/run/secrets/trademesh/service-token/{{ if $serviceToken.token }}token{{ else }}{{ $serviceToken.secretKey }}{{ end }}
+{{- if $root.Values.cronJobs.syncSchedule.enabled }}
+# The CronJob schedules; the replicas only work the queue.
+- name: TRADEMESH_SCHEDULER_ENABLED
+  value: "false"
+{{- end }}
 {{- else if eq .name "marketdata" }}
 {{- with $root.Values.marketdata.kite.existingSecret }}
 - name: TRADEMESH_KITE_API_KEY

@@ -134,6 +134,11 @@ spec:
               mountPath: /var/run/secrets/trademesh/jwt
               readOnly: true
             {{- end }}
+            {{- if eq $name "sync" }}
+            - name: service-token
+              mountPath: /var/run/secrets/trademesh/service-token
+              readOnly: true
+            {{- end }}
       volumes:
         {{- include "trademesh.tmpVolume" $root | nindent 8 }}
         {{- if eq $name "auth" }}
@@ -141,6 +146,13 @@ spec:
           secret:
             {{- $jwt := $root.Values.secrets.jwt }}
             secretName: {{ include "trademesh.secretName" (dict "inline" $jwt.keys "existing" $jwt.existingSecret "default" "trademesh-jwt") }}
+            defaultMode: 0440
+        {{- end }}
+        {{- if eq $name "sync" }}
+        - name: service-token
+          secret:
+            {{- $serviceToken := $root.Values.secrets.syncServiceToken }}
+            secretName: {{ include "trademesh.secretName" (dict "inline" $serviceToken.token "existing" $serviceToken.existingSecret "default" "trademesh-sync-service-token") }}
             defaultMode: 0440
         {{- end }}
       {{- with $svc.nodeSelector }}
