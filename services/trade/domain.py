@@ -7,6 +7,7 @@ it; a crash in between leaves the event in the document for the relay to publish
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
@@ -67,6 +68,9 @@ MAX_PAGE_SIZE = 500
 DEFAULT_POSITION_PAGE_SIZE = 100
 MAX_POSITION_PAGE_SIZE = 1000
 MAX_RECONCILE_ITEMS = 1000
+#: Up to this many items, reconcile reads by `_id` (point reads) instead of scanning the user's trades:
+#: a scheduled sync sends a handful of today's fills, and on FerretDB every non-`_id` query scans.
+POINT_READ_RECONCILE_ITEMS = 200
 MAX_ROW_ERRORS = 1000
 REINFER_ATTEMPTS = 5
 
@@ -817,8 +821,7 @@ class TradeService:
             seen.add(key)
             prepared.append((index, fields, fees_given, hint, key))
             results.append(ReconcileItem(index, fields.broker_trade_id, "PENDING"))
-        existing = await self.store.by_broker_keys(user_id, [key for *_, key in prepared])
-        active = await self.store.active_trades(user_id) if prepared else []
+        existing, active = await self._reconcile_reads(user_id, prepared)
         sides_by_bucket: dict[tuple[str, str, date], list[Side]] = defaultdict(list)
         for trade in active:
             assert trade.fields.exchange is not None
@@ -868,8 +871,10 @@ class TradeService:
             for index, trade, _ in creates:
                 if trade.id in inserted:
                     results[index] = ReconcileItem(index, trade.fields.broker_trade_id, "CREATED", trade.id, 1)
-                else:  # a concurrent call created it first
+                else:  # a concurrent call created it first, or an import holds the broker key under its own id
                     found = await self.store.get(trade.id)
+                    if found is None and trade.broker_key:
+                        found = (await self.store.by_broker_keys(user_id, [trade.broker_key])).get(trade.broker_key)
                     if found is None:
                         results[index] = ReconcileItem(
                             index,
@@ -882,6 +887,34 @@ class TradeService:
                         results[index] = await self._reconcile_existing(index, found, trade.fields, True, None, now)
         await self._reinfer_known(active, sides_by_bucket, {_bucket_key(t) for t in created_trades})
         return results
+
+    async def _reconcile_reads(
+        self, user_id: str, prepared: Sequence[tuple[int, TradeFields, bool, Category | None, str]]
+    ) -> tuple[dict[str, Trade], list[Trade]]:
+        """Return the trades already holding the items' broker keys, and the ACTIVE trades of their buckets.
+
+        A small batch reads by `_id`: a synced trade's id is derived from its broker key, and the day
+        index lists a bucket's trades. A key held by a trade under another id (a CSV import of the same
+        fills) is not found this way; its insert then collides on the unique broker key and is
+        reconciled against that trade (see `reconcile`). A big batch scans the user's trades once.
+        """
+        if not prepared:
+            return {}, []
+        keys = [key for *_, key in prepared]
+        if len(prepared) > POINT_READ_RECONCILE_ITEMS:
+            return await self.store.by_broker_keys(user_id, keys), await self.store.active_trades(user_id)
+        found = await asyncio.gather(*(self.store.get(derive_id("sync", key)) for key in keys))
+        existing = {
+            trade.broker_key: trade
+            for trade in found
+            if trade is not None and trade.user_id == user_id and trade.broker_key in keys
+        }
+        buckets = {
+            (fields.exchange.value, fields.symbol, _day(fields)) for _, fields, *_ in prepared if fields.exchange
+        }
+        buckets |= {_bucket_key(trade) for trade in existing.values() if trade.fields.exchange is not None}
+        days = await asyncio.gather(*(self.store.same_day(user_id, *bucket) for bucket in sorted(buckets)))
+        return existing, [trade for day in days for trade in day]
 
     async def _reconcile_existing(
         self, index: int, found: Trade, fields: TradeFields, fees_given: bool, hint: Category | None, now: datetime

@@ -207,3 +207,31 @@ async def test_positions_fifo_with_short_flip_and_fees(trade: RunningTrade, new_
     assert [p.instrument.symbol for p in open_only.positions] == ["INFY"]
     assert [p.instrument.symbol for p in [*first_page.positions, *second_page.positions]] == ["TCS", "INFY"]
     assert second_page.next_page_token == ""
+
+
+async def test_reconcile_of_a_fill_already_imported_from_a_tradebook_updates_it_instead_of_a_second_trade(
+    trade: RunningTrade, new_user: NewUser, service_token: Callable[..., str]
+) -> None:
+    user = await new_user()
+    service = bearer(service_token())
+    # The same fill entered first with its broker ids (as a tradebook import does), under its own trade id.
+    imported = equity_trade(
+        "SBIN",
+        quantity=10,
+        price="100",
+        when=DAY,
+        broker=instrument_pb2.BROKER_ZERODHA,
+        broker_trade_id="R9",
+    )
+    first = await create(trade.stub, user.metadata, imported)
+
+    synced = await trade.stub.ReconcileTrades(
+        reconcile_request(user.user_id, broker_trade("R9", fees_micros=7_000_000)), metadata=service
+    )
+    listed = await trade.stub.ListTrades(trade_service_pb2.ListTradesRequest(), metadata=user.metadata)
+
+    (result,) = synced.results
+    assert result.outcome == import_pb2.RECONCILE_OUTCOME_UPDATED
+    assert result.trade_id == first.id
+    assert [t.id for t in listed.trades] == [first.id]
+    assert listed.trades[0].fees_micros == 7_000_000
