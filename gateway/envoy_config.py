@@ -12,6 +12,8 @@ One listener (HTTP/1.1 and h2c on the same port, ``codec_type: AUTO``) with the 
   no timeout, an idle timeout instead;
 * one STATIC (IP addresses) or STRICT_DNS (names) cluster per service, HTTP/2 upstream with keep-alive
   pings, active gRPC health checks of the service's own health status, and outlier detection;
+* a public ``grpc.health.v1.Health/Check`` per service, picked by the ``x-trademesh-service: <name>``
+  header (monitors, ``helm test``): the whole path through the gateway to a replica, without a token;
 * ``jwt_authn`` verifies access tokens against auth's JWKS (fetched over HTTP and cached) and forwards
   them, so the services still verify; the public methods of each service need no token;
 * the browser client's built files at ``/`` through Envoy's ``file_server`` filter, if the mesh has a
@@ -75,6 +77,7 @@ with warnings.catch_warnings():
     from envoy_data_plane.envoy.config.route.v3 import (
         DirectResponseAction,
         FilterConfig,
+        HeaderMatcher,
         RetryPolicy,
         RetryPolicyRetryHostPredicate,
         Route,
@@ -351,8 +354,34 @@ def _method_route(mesh: Mesh, service: MeshService, method: str) -> Route:
     )
 
 
+#: gRPC health checks through the gateway: this header names the service whose replicas answer.
+HEALTH_PATH = "/grpc.health.v1.Health/Check"
+HEALTH_SERVICE_HEADER = "x-trademesh-service"
+
+
+def _health_route(service: MeshService) -> Route:
+    # No jwt_authn rule matches this path, so it needs no token; the default bucket limits it.
+    timeout = _seconds(5)
+    return Route(
+        name=f"{service.name}.health",
+        match=RouteMatch(
+            path=HEALTH_PATH,
+            headers=[HeaderMatcher(name=HEALTH_SERVICE_HEADER, string_match=StringMatcher(exact=service.name))],
+        ),
+        route=RouteAction(
+            cluster=service.cluster,
+            timeout=timeout,
+            max_stream_duration=RouteActionMaxStreamDuration(grpc_timeout_header_max=timeout),
+        ),
+        typed_per_filter_config={LOCAL_RATELIMIT: _rate_limit(f"rl_{service.name}_health", limit)}
+        if (limit := service.default_rate_limit)
+        else {},
+    )
+
+
 def _service_routes(mesh: Mesh, service: MeshService) -> list[Route]:
-    routes = [_method_route(mesh, service, method) for method in service.methods]
+    routes = [_health_route(service)]
+    routes += [_method_route(mesh, service, method) for method in service.methods]
     timeout = _seconds(service.unary_timeout_seconds)
     routes.append(
         Route(

@@ -6,10 +6,12 @@ import asyncio
 import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import grpc
 import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from tests.conftest import MeshUser
 from tests.gateway import grpcweb
@@ -236,3 +238,24 @@ async def test_static_files_are_served_at_the_root(
         # gRPC still goes to the services.
         web = await grpcweb.call(session, gateway.url, GET_JWKS, b"")
         assert web.grpc_status == 0
+
+
+async def test_each_services_health_is_public_through_the_gateway(mesh_gateway: Gateway) -> None:
+    async with mesh_gateway.channel() as channel:
+        stub: Any = health_pb2_grpc.HealthStub(channel)
+        check = stub.Check
+        auth_overall = await check(health_pb2.HealthCheckRequest(), metadata=(("x-trademesh-service", "auth"),))
+        auth_named = await check(
+            health_pb2.HealthCheckRequest(service="trademesh.auth.v1.AuthService"),
+            metadata=(("x-trademesh-service", "auth"),),
+        )
+        # trade has no replica behind this gateway: the check reports it instead of passing.
+        no_replica = await expect_failure(
+            check(health_pb2.HealthCheckRequest(), metadata=(("x-trademesh-service", "trade"),))
+        )
+        unnamed = await expect_failure(check(health_pb2.HealthCheckRequest()))
+
+    assert auth_overall.status == health_pb2.HealthCheckResponse.SERVING
+    assert auth_named.status == health_pb2.HealthCheckResponse.SERVING
+    assert no_replica.code == grpc.StatusCode.UNAVAILABLE
+    assert unnamed.code == grpc.StatusCode.UNIMPLEMENTED  # no route without the header: nothing leaks
