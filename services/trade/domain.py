@@ -68,9 +68,6 @@ MAX_PAGE_SIZE = 500
 DEFAULT_POSITION_PAGE_SIZE = 100
 MAX_POSITION_PAGE_SIZE = 1000
 MAX_RECONCILE_ITEMS = 1000
-#: Up to this many items, reconcile reads by `_id` (point reads) instead of scanning the user's trades:
-#: a scheduled sync sends a handful of today's fills, and on FerretDB every non-`_id` query scans.
-POINT_READ_RECONCILE_ITEMS = 200
 MAX_ROW_ERRORS = 1000
 REINFER_ATTEMPTS = 5
 
@@ -868,13 +865,17 @@ class TradeService:
             inserted = {trade.id for trade in outcome.inserted}
             await self.events.committed(outcome.inserted)
             created_trades.extend(outcome.inserted)
+            # Not inserted: a concurrent call created it first (same id), or a CSV import holds the broker
+            # key under its own id (one scan for all of those).
+            collided = [trade for _, trade, _ in creates if trade.id not in inserted]
+            holders = {trade.id: found for trade in collided if (found := await self.store.get(trade.id))}
+            orphan_keys = [trade.broker_key for trade in collided if trade.id not in holders and trade.broker_key]
+            by_key = await self.store.by_broker_keys(user_id, orphan_keys) if orphan_keys else {}
             for index, trade, _ in creates:
                 if trade.id in inserted:
                     results[index] = ReconcileItem(index, trade.fields.broker_trade_id, "CREATED", trade.id, 1)
-                else:  # a concurrent call created it first, or an import holds the broker key under its own id
-                    found = await self.store.get(trade.id)
-                    if found is None and trade.broker_key:
-                        found = (await self.store.by_broker_keys(user_id, [trade.broker_key])).get(trade.broker_key)
+                else:
+                    found = holders.get(trade.id) or by_key.get(trade.broker_key or "")
                     if found is None:
                         results[index] = ReconcileItem(
                             index,
@@ -893,16 +894,14 @@ class TradeService:
     ) -> tuple[dict[str, Trade], list[Trade]]:
         """Return the trades already holding the items' broker keys, and the ACTIVE trades of their buckets.
 
-        A small batch reads by `_id`: a synced trade's id is derived from its broker key, and the day
-        index lists a bucket's trades. A key held by a trade under another id (a CSV import of the same
-        fills) is not found this way; its insert then collides on the unique broker key and is
-        reconciled against that trade (see `reconcile`). A big batch scans the user's trades once.
+        Point reads by `_id` only (on FerretDB every other query scans the collection): a synced trade's
+        id is derived from its broker key, and the day index lists a bucket's trades. A key held by a
+        trade under another id (a CSV import of the same fills) is not found this way; its insert then
+        collides on the unique broker key and is reconciled against that trade (see `reconcile`).
         """
         if not prepared:
             return {}, []
         keys = [key for *_, key in prepared]
-        if len(prepared) > POINT_READ_RECONCILE_ITEMS:
-            return await self.store.by_broker_keys(user_id, keys), await self.store.active_trades(user_id)
         found = await asyncio.gather(*(self.store.get(derive_id("sync", key)) for key in keys))
         existing = {
             trade.broker_key: trade
