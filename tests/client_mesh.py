@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from trademesh.devstack.processes import find_free_port
-from trademesh.devstack.stack import JWKS_HTTP_PORT_OFFSET
+from trademesh.devstack.stack import JWKS_HTTP_PORT_OFFSET, free_base_port
 from trademesh.gateway.envoy_config import write_bootstrap
 from trademesh.gateway.mesh import Endpoint, build_mesh
 from trademesh.gateway.runner import EnvoyProcess
@@ -83,7 +83,8 @@ def _ports(count: int) -> list[int]:
 
 def start_mesh(data_dir: Path) -> RunningMesh:
     """Start the mesh and wait for its summary (every component SERVING)."""
-    redis, mongo, base, gateway, admin = _ports(5)
+    redis, mongo, gateway, admin = _ports(4)
+    base = free_base_port()  # the whole block of service ports free, not just the first
     command = [
         sys.executable, "-m", "trademesh.devstack.up",
         "--data-dir", str(data_dir),

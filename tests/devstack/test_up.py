@@ -17,6 +17,7 @@ import pytest
 
 from trademesh.auth.v1 import auth_service_pb2, auth_service_pb2_grpc
 from trademesh.devstack.processes import find_free_port
+from trademesh.devstack.stack import free_base_port
 
 START_TIMEOUT = 30.0
 SUMMARY_END = "Ctrl-C stops everything."
@@ -34,7 +35,8 @@ def _free_ports(count: int) -> list[int]:
 
 
 def _command(data_dir: Path, *extra: str, redis_port: int | None = None) -> list[str]:
-    redis, mongo, base, gateway, admin = _free_ports(5)
+    redis, mongo, gateway, admin = _free_ports(4)
+    base = free_base_port()  # the whole block of service ports free, not just the first
     return [
         sys.executable, "-m", "trademesh.devstack.up",
         "--data-dir", str(data_dir),

@@ -230,9 +230,15 @@ async def run_scheduled(sync: RunningSync, user: MeshUser, account_id: str, coun
 
     `count` is how many finished runs the account will have then.
     """
-    await sync.advance_to_due(account_id)
-    started = await sync.runtime.service.schedule_due()
-    assert started >= 1
+    # The previous run must have let go of the account first (its end is written after SyncNow returns).
+    await wait_for_log(sync, user, account_id, count=count - 1)
+    deadline = time.monotonic() + 10
+    while True:
+        await sync.advance_to_due(account_id)
+        if await sync.runtime.service.schedule_due() >= 1:
+            break
+        assert time.monotonic() < deadline, "the schedule never started the account's run"
+        await asyncio.sleep(0.1)
     logs = await wait_for_log(sync, user, account_id, count=count)
     return logs[0]
 

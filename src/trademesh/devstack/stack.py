@@ -392,3 +392,31 @@ def service_command(spec: ServiceSpec, context: StackContext) -> list[str]:
     if spec.command is not None:
         return spec.command(context)
     return [sys.executable, "-m", spec.module]
+
+
+def port_offsets(services: Sequence[ServiceSpec] = SERVICES) -> tuple[int, ...]:
+    """Return the offsets above ``--base-port`` that a stack binds (every service, auth's JWKS port)."""
+    offsets = {spec.default_port - DEFAULT_BASE_PORT for spec in services if spec.port_flag == BASE_PORT_FLAG}
+    return tuple(sorted(offsets | {JWKS_HTTP_PORT_OFFSET}))
+
+
+def free_base_port(host: str = HOST, attempts: int = 500) -> int:
+    """Return a base port whose whole block (:func:`port_offsets`) is free now (tests run stacks side by side)."""
+    import random
+    import socket
+
+    def free(port: int) -> bool:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            try:
+                sock.bind((host, port))
+            except OSError:
+                return False
+        return True
+
+    offsets = port_offsets()
+    for _ in range(attempts):
+        # Below the kernel's ephemeral range (32768+), where other tests' port-0 servers land.
+        base = random.randrange(20000, 31000 - max(offsets), 10)
+        if all(free(base + offset) for offset in offsets):
+            return base
+    raise OSError("no free block of ports for a stack")
