@@ -10,9 +10,7 @@ ReconcileTrades is an idempotent upsert by broker trade id.
 
 from __future__ import annotations
 
-import base64
 import hashlib
-import hmac
 import json
 import logging
 import secrets
@@ -34,6 +32,7 @@ from trademesh.services.core.errors import (
     Unavailable,
     check_fields,
 )
+from trademesh.services.core.page_tokens import Codec
 from trademesh.services.sync.model import (
     MAX_ACCOUNTS_PER_USER,
     MAX_ATTEMPTS,
@@ -277,32 +276,6 @@ class Coordination(Protocol):
 
 
 # ---------------------------------------------------------------------------- helpers
-
-
-class Codec:
-    """Sign and check opaque page tokens with an HMAC key."""
-
-    def __init__(self, secret: bytes) -> None:
-        self._secret = secret
-
-    def encode(self, payload: dict[str, object]) -> str:
-        """Return a signed, URL-safe token carrying `payload`."""
-        body = base64.urlsafe_b64encode(json.dumps(payload, separators=(",", ":")).encode()).rstrip(b"=")
-        mac = hmac.new(self._secret, body, hashlib.sha256).digest()[:16]
-        return body.decode() + "." + base64.urlsafe_b64encode(mac).rstrip(b"=").decode()
-
-    def decode(self, token: str) -> dict[str, object] | None:
-        """Return the payload of a token this codec signed, or None if malformed or tampered."""
-        body, _, mac = token.partition(".")
-        try:
-            expected = hmac.new(self._secret, body.encode(), hashlib.sha256).digest()[:16]
-            given = base64.urlsafe_b64decode(mac + "=" * (-len(mac) % 4))
-            if not hmac.compare_digest(expected, given):
-                return None
-            payload = json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
-        except (ValueError, UnicodeError):
-            return None
-        return payload if isinstance(payload, dict) else None
 
 
 def now_millis() -> datetime:

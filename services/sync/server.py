@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from trademesh.services.core.connections import build_mongo, build_redis
+from trademesh.services.core.page_tokens import Codec
 from trademesh.services.core.revocations import RevocationList
 from trademesh.services.core.server import (
     ServiceHost,
@@ -23,7 +24,7 @@ from trademesh.services.core.tracing import configure_tracing
 from trademesh.services.sync.api import SyncServicer
 from trademesh.services.sync.brokers import BrokerClients, RequestPacer, RetryPolicy
 from trademesh.services.sync.credentials import CredentialCipher, KeyConfigError
-from trademesh.services.sync.domain import Codec, SyncService, now_millis
+from trademesh.services.sync.domain import SyncService, now_millis
 from trademesh.services.sync.jobs import RedisCoordination, RedisJobQueue, Scheduler, Worker
 from trademesh.services.sync.kite import KiteAdapter
 from trademesh.services.sync.model import Broker

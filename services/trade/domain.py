@@ -8,10 +8,7 @@ it; a crash in between leaves the event in the document for the relay to publish
 from __future__ import annotations
 
 import asyncio
-import base64
 import hashlib
-import hmac
-import json
 import logging
 from collections import defaultdict
 from collections.abc import Callable, Sequence
@@ -31,6 +28,7 @@ from trademesh.services.core.errors import (
     check_fields,
 )
 from trademesh.services.core.identity import ROLE_SERVICE, Principal
+from trademesh.services.core.page_tokens import Codec
 from trademesh.services.trade.model import (
     BROKER_FIELDS,
     EXCHANGE_ORDER,
@@ -172,32 +170,6 @@ class ParsedRow:
     errors: list[ImportRowError]
     broker_key: str | None = None
     columns: dict[str, str] = field(default_factory=dict)
-
-
-class Codec:
-    """Sign and check opaque tokens (page tokens) with an HMAC key."""
-
-    def __init__(self, secret: bytes) -> None:
-        self._secret = secret
-
-    def encode(self, payload: dict[str, object]) -> str:
-        """Return a signed, URL-safe token carrying `payload`."""
-        body = base64.urlsafe_b64encode(json.dumps(payload, separators=(",", ":")).encode()).rstrip(b"=")
-        mac = hmac.new(self._secret, body, hashlib.sha256).digest()[:16]
-        return body.decode() + "." + base64.urlsafe_b64encode(mac).rstrip(b"=").decode()
-
-    def decode(self, token: str) -> dict[str, object] | None:
-        """Return the payload of a token this codec signed, or None if malformed or tampered."""
-        body, _, mac = token.partition(".")
-        try:
-            expected = hmac.new(self._secret, body.encode(), hashlib.sha256).digest()[:16]
-            given = base64.urlsafe_b64decode(mac + "=" * (-len(mac) % 4))
-            if not hmac.compare_digest(expected, given):
-                return None
-            payload = json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
-        except (ValueError, UnicodeError):
-            return None
-        return payload if isinstance(payload, dict) else None
 
 
 def page_token_invalid() -> InvalidArgument:

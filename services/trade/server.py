@@ -7,6 +7,7 @@ import logging
 from dataclasses import replace
 
 from trademesh.services.core.connections import build_mongo, build_redis
+from trademesh.services.core.page_tokens import Codec
 from trademesh.services.core.revocations import RevocationList
 from trademesh.services.core.server import (
     ServiceHost,
@@ -17,7 +18,7 @@ from trademesh.services.core.server import (
 )
 from trademesh.services.core.tracing import configure_tracing
 from trademesh.services.trade.api import TradeServicer
-from trademesh.services.trade.domain import Codec, EventSink, TradeService
+from trademesh.services.trade.domain import EventSink, TradeService
 from trademesh.services.trade.events import (
     FaultInjectingSink,
     OutboxRelay,

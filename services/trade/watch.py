@@ -15,7 +15,8 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 from trademesh.services.core.errors import FieldViolation, InvalidArgument, ResourceExhausted
-from trademesh.services.trade.domain import Codec, user_tag
+from trademesh.services.core.page_tokens import Codec
+from trademesh.services.trade.domain import user_tag
 from trademesh.services.trade.events import RETENTION, RedisTradeFeed, entry_sequence
 from trademesh.services.trade.mapping import timestamp, trade_to_proto
 from trademesh.services.trade.store import MongoTradeStore
