@@ -34,7 +34,8 @@ from trademesh.lots import Side
 from trademesh.services.auth.keys import write_new_key
 from trademesh.services.auth.server import build_auth_server
 from trademesh.services.auth.settings import AuthSettings
-from trademesh.services.trade.domain import Codec, user_tag
+from trademesh.services.core.page_tokens import Codec
+from trademesh.services.trade.domain import user_tag
 from trademesh.services.trade.model import (
     Broker,
     Category,
