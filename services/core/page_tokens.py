@@ -7,6 +7,8 @@ import hashlib
 import hmac
 import json
 
+from trademesh.services.core.errors import FieldViolation, InvalidArgument
+
 
 class Codec:
     """Sign and check opaque tokens with an HMAC key."""
@@ -32,3 +34,12 @@ class Codec:
         except (ValueError, UnicodeError):
             return None
         return payload if isinstance(payload, dict) else None
+
+
+def page_token_invalid() -> InvalidArgument:
+    """Return the error for a page token that is malformed, tampered or issued for other filters."""
+    return InvalidArgument(
+        "page_token is invalid, expired or was issued for other filters",
+        [FieldViolation("page_token", "page token is invalid for this request")],
+        reason="PAGE_TOKEN_INVALID",
+    )

@@ -32,7 +32,7 @@ from trademesh.services.core.errors import (
     Unavailable,
     check_fields,
 )
-from trademesh.services.core.page_tokens import Codec
+from trademesh.services.core.page_tokens import Codec, page_token_invalid
 from trademesh.services.sync.model import (
     MAX_ACCOUNTS_PER_USER,
     MAX_ATTEMPTS,
@@ -311,15 +311,6 @@ def check_page_size(page_size: int, default: int, maximum: int) -> int:
     if page_size < 0:
         raise InvalidArgument("page_size must not be negative", [FieldViolation("page_size", "must be >= 0")])
     return min(page_size or default, maximum)
-
-
-def page_token_invalid() -> InvalidArgument:
-    """Return the error for a bad page token."""
-    return InvalidArgument(
-        "page_token is invalid, expired or was issued for other filters",
-        [FieldViolation("page_token", "page token is invalid for this request")],
-        reason="PAGE_TOKEN_INVALID",
-    )
 
 
 def check_nickname(nickname: str, name: str, violations: list[FieldViolation]) -> str:

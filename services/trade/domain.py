@@ -28,7 +28,7 @@ from trademesh.services.core.errors import (
     check_fields,
 )
 from trademesh.services.core.identity import ROLE_SERVICE, Principal
-from trademesh.services.core.page_tokens import Codec
+from trademesh.services.core.page_tokens import Codec, page_token_invalid
 from trademesh.services.trade.model import (
     BROKER_FIELDS,
     EXCHANGE_ORDER,
@@ -170,15 +170,6 @@ class ParsedRow:
     errors: list[ImportRowError]
     broker_key: str | None = None
     columns: dict[str, str] = field(default_factory=dict)
-
-
-def page_token_invalid() -> InvalidArgument:
-    """Return the error for a bad page token."""
-    return InvalidArgument(
-        "page_token is invalid, expired or was issued for other filters",
-        [FieldViolation("page_token", "page token is invalid for this request")],
-        reason="PAGE_TOKEN_INVALID",
-    )
 
 
 def user_tag(user_id: str) -> str:
