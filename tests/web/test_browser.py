@@ -1,7 +1,7 @@
 """The browser client end to end: real stack, real Envoy, real headless Chromium.
 
-The launcher of ``make up`` (through :mod:`tests.web.launch`) starts Redis, FerretDB, auth, trade and
-market data (those whose modules exist) and Envoy serving ``clients/web/dist`` on free ports with a
+The launcher of ``make up`` (``python -m trademesh.devstack.up``) starts Redis, FerretDB, every service
+(with sync's fake Kite) and Envoy serving ``clients/web/dist`` on free ports with a
 temporary data directory; ``clients/web/e2e/journey.mjs`` (playwright-core driving Debian's
 ``chromium``) then registers, logs in, adds a trade, sees it listed and in positions, sees the
 watchlist tick, checks analytics (the report when the analytics service exists, otherwise the
@@ -17,10 +17,8 @@ from __future__ import annotations
 import functools
 import json
 import os
-import random
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -33,8 +31,8 @@ from typing import Any
 
 import pytest
 
-from tests.web.launch import running_services
 from trademesh.devstack.processes import find_free_port, repo_root
+from trademesh.devstack.stack import SERVICES, free_base_port, select_services
 from trademesh.gateway.mesh import CATALOG
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(420)]
@@ -44,9 +42,6 @@ WEB = REPO / "clients" / "web"
 SDK = REPO / "clients" / "typescript"
 ARTIFACTS = REPO / "test-artifacts" / "web"
 HOST = "127.0.0.1"
-#: Offsets of the service ports above the base port (auth 0, trade 1, sync 2, marketdata 3, analytics 4,
-#: the fake Kite 8) and auth's JWKS-over-HTTP port (+1000), as in trademesh.devstack.stack.
-PORT_OFFSETS = (0, 1, 2, 3, 4, 5, 8, 1000)
 STACK_START_SECONDS = 120.0
 JOURNEY_SECONDS = 150.0
 _READY_MARKER = "Ctrl-C stops everything."
@@ -87,25 +82,6 @@ def _build_client() -> Path:
         )
         assert result.returncode == 0, f"npm run build failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
     return index.parent
-
-
-def _port_free(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((HOST, port))
-        except OSError:
-            return False
-    return True
-
-
-def _free_base_port() -> int:
-    """A base port whose service ports (and auth's JWKS port) are all free."""
-    for _ in range(200):
-        base = random.randrange(20000, 29000, 10)
-        if all(_port_free(base + offset) for offset in PORT_OFFSETS):
-            return base
-    raise AssertionError("no free block of ports for the stack")
 
 
 def _get(url: str) -> str:
@@ -169,11 +145,11 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     log = data_dir / "launcher.log"
     gateway_port, admin_port = find_free_port(), find_free_port()
     command = [
-        sys.executable, "-m", "tests.web.launch",
+        sys.executable, "-m", "trademesh.devstack.up",
         "--data-dir", str(data_dir / "data"),
         "--redis-port", str(find_free_port()),
         "--mongo-port", str(find_free_port()),
-        "--base-port", str(_free_base_port()),
+        "--base-port", str(free_base_port()),
         "--gateway-port", str(gateway_port),
         "--gateway-admin-port", str(admin_port),
     ]  # fmt: skip
@@ -192,7 +168,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     admin = f"http://{HOST}:{admin_port}"
     try:
         _wait("the stack", lambda: _READY_MARKER in log.read_text(errors="replace"), STACK_START_SECONDS, process, log)
-        services = running_services()
+        services = {spec.name for spec in select_services(SERVICES)[0]}
         # Protected calls need the JWKS Envoy fetches at start-up, and every running service a healthy host.
         _wait("the gateway's JWKS fetch", lambda: _jwks_fetched(admin), 30, process, log)
         behind_gateway = {entry.name for entry in CATALOG}  # not the stack's HTTP fakes (fake-kite)
