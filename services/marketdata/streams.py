@@ -64,27 +64,29 @@ class StreamPolicy:
         self.stale_check_interval = min(max(stale_after / 4, 0.25), 5.0)
 
 
+_COUNTS: dict[str, Callable[[QuoteStream], int]] = {
+    "conflated": lambda stream: stream.conflator.conflated,
+    "updates": lambda stream: stream.updates_sent,
+    "messages": lambda stream: stream.messages_sent,
+}
+
+
 class _StreamTotals:
     """What the process's streams did, for the metrics: open streams plus the ones that ended."""
 
     def __init__(self) -> None:
         self.open: weakref.WeakSet[QuoteStream] = weakref.WeakSet()
-        self.ended = {"conflated": 0, "updates": 0, "messages": 0}
+        self.ended = dict.fromkeys(_COUNTS, 0)
 
     def close(self, stream: QuoteStream) -> None:
         if stream in self.open:
             self.open.discard(stream)
-            self.ended["conflated"] += stream.conflator.conflated
-            self.ended["updates"] += stream.updates_sent
-            self.ended["messages"] += stream.messages_sent
+            for name, count in _COUNTS.items():
+                self.ended[name] += count(stream)
 
     def total(self, name: str) -> int:
-        streams = list(self.open)
-        if name == "conflated":
-            return self.ended[name] + sum(stream.conflator.conflated for stream in streams)
-        if name == "updates":
-            return self.ended[name] + sum(stream.updates_sent for stream in streams)
-        return self.ended[name] + sum(stream.messages_sent for stream in streams)
+        count = _COUNTS[name]
+        return self.ended[name] + sum(count(stream) for stream in list(self.open))
 
 
 TOTALS = _StreamTotals()
@@ -120,6 +122,10 @@ _meter.create_observable_counter(
 
 class QuoteStream:
     """The state of one open stream."""
+
+    conflator: StreamConflator
+    messages_sent: int
+    updates_sent: int
 
     def __init__(
         self,
