@@ -67,6 +67,7 @@ DEFAULT_POSITION_PAGE_SIZE = 100
 MAX_POSITION_PAGE_SIZE = 1000
 MAX_RECONCILE_ITEMS = 1000
 MAX_ROW_ERRORS = 1000
+DEFAULT_TRADE_QUOTA = 1_000_000
 REINFER_ATTEMPTS = 5
 
 
@@ -144,6 +145,14 @@ class TradeStore(Protocol):
 
     async def finish_import(self, record_id: str, result: ImportResult, now: datetime) -> None: ...
 
+    async def reserve_quota(self, user_id: str, count: int, limit: int) -> bool:
+        """Count `count` new trades against the user's quota of `limit`; False if that would exceed it."""
+        ...
+
+    async def release_quota(self, user_id: str, count: int) -> None:
+        """Uncount trades that were reserved but not inserted (or were purged)."""
+        ...
+
 
 class EventSink(Protocol):
     """Publish the pending change events of just-written trades (at least once, never raising)."""
@@ -209,6 +218,7 @@ class TradeService:
     limiter: RateLimiter
     codec: Codec
     import_limit_per_minute: int = 10
+    trade_quota: int = DEFAULT_TRADE_QUOTA
     clock: Callable[[], datetime] = field(default=now_millis)
 
     # ------------------------------------------------------------------ reads
@@ -346,18 +356,25 @@ class TradeService:
             request_hash=request_hash,
             broker_key=broker_key_of(user_id, fields),
         )
+        await self._reserve(user_id, 1)
         try:
             await self.store.insert(trade, new_event(EventType.CREATED, trade, now))
         except IdTaken:
+            await self.store.release_quota(user_id, 1)
             existing = await self.store.get(trade_id)
             if existing is None:  # purged in between: extremely unlikely; let the client retry
                 raise
             return await self._replayed(existing, request_hash)
         except BrokerKeyTaken as taken:
+            await self.store.release_quota(user_id, 1)
             raise _duplicate_broker_trade(taken.trade_id) from None
         await self.events.committed([trade])
         changed = await self._reinfer({bucket_of(trade)})
         return changed.get(trade.id, trade)
+
+    async def _reserve(self, user_id: str, count: int) -> None:
+        if not await self.store.reserve_quota(user_id, count, self.trade_quota):
+            raise _quota_exceeded(self.trade_quota)
 
     async def _replayed(self, existing: Trade, request_hash: str) -> Trade:
         if existing.request_hash != request_hash:
@@ -687,8 +704,10 @@ class TradeService:
         if dry_run:
             result.rows_created += len(items)
         else:
+            await self._reserve(user_id, len(items))
             await self.store.start_import(record_id, request_hash, now, import_id, user_id)
             outcome = await self.store.insert_many(items, with_outbox=False)
+            await self.store.release_quota(user_id, len(outcome.collided))
             result.rows_created += len(outcome.inserted)
             if outcome.collided:
                 # Raced with another writer: classify like the pre-check did.
@@ -823,8 +842,19 @@ class TradeService:
                 broker_key=key,
             )
             creates.append((index, trade, new_event(EventType.CREATED, trade, now)))
+        if creates and not await self.store.reserve_quota(user_id, len(creates), self.trade_quota):
+            for index, trade, _ in creates:
+                results[index] = ReconcileItem(
+                    index,
+                    trade.fields.broker_trade_id,
+                    "FAILED",
+                    error_reason="TRADE_QUOTA_EXCEEDED",
+                    error_message=f"the user already has the maximum of {self.trade_quota:,} trades",
+                )
+            creates = []
         if creates:
             outcome = await self.store.insert_many([(trade, event) for _, trade, event in creates])
+            await self.store.release_quota(user_id, len(outcome.collided))
             inserted = {trade.id for trade in outcome.inserted}
             await self.events.committed(outcome.inserted)
             created_trades.extend(outcome.inserted)
@@ -980,6 +1010,14 @@ def _bucket_key(trade: Trade) -> tuple[str, str, date]:
 
 def _micros(moment: datetime) -> int:
     return (moment - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1)
+
+
+def _quota_exceeded(limit: int) -> ResourceExhausted:
+    return ResourceExhausted(
+        f"the journal already holds the maximum of {limit:,} trades; delete trades to add more",
+        reason="TRADE_QUOTA_EXCEEDED",
+        metadata={"limit": str(limit)},
+    )
 
 
 def _etag_mismatch() -> Aborted:

@@ -45,6 +45,7 @@ async def purge_expired(store: MongoTradeStore, relay: OutboxRelay) -> int:
         final = replace(trade, version=trade.version + 1, update_time=now)
         if await store.mark_purging(final, new_event(EventType.PURGED, final, now)):
             await relay.committed([final])
+            await store.release_quota(trade.user_id, 1)
             purged += 1
     return purged
 
@@ -79,6 +80,7 @@ async def build_trade_server(settings: TradeSettings) -> ServiceHost:
         limiter=RedisRateLimiter(redis),
         codec=codec,
         import_limit_per_minute=settings.import_limit_per_minute,
+        trade_quota=settings.trade_quota,
     )
     watcher = TradeWatcher(
         store,

@@ -33,6 +33,14 @@ class TradeSettings(CoreSettings):
         ),
     )
     import_limit_per_minute: int = Field(10, ge=1, description="ImportTrades calls allowed per user per minute.")
+    trade_quota: int = Field(
+        1_000_000,
+        ge=1,
+        description=(
+            "Trades one user may hold (active, or deleted until purged); a write past it fails with "
+            "RESOURCE_EXHAUSTED, reason TRADE_QUOTA_EXCEEDED."
+        ),
+    )
     max_watches_per_user: int = Field(10, ge=1, description="Concurrent WatchTrades streams per user per replica.")
     watch_max_lifetime_seconds: float = Field(3600.0, gt=0, description="A WatchTrades stream ends (OK) after this.")
     fault_exit_after_write: bool = Field(

@@ -53,7 +53,7 @@ async def ensure_indexes(database: AsyncDatabase[Document]) -> None:
 
     On MongoDB they serve the queries below; on FerretDB they only enforce uniqueness (reads scan).
     """
-    await ensure_collections(database, ["trades", "trade_imports", "trade_days"])
+    await ensure_collections(database, ["trades", "trade_imports", "trade_days", "trade_quotas"])
     trades = database.trades
     await trades.create_index([("broker_key", ASCENDING)], unique=True, sparse=True, name="trades_broker_key_unique")
     await trades.create_index(
@@ -271,6 +271,7 @@ class MongoTradeStore:
         self._trades = database.trades
         self._imports = database.trade_imports
         self._days = database.trade_days
+        self._quotas = database.trade_quotas
         # Whole-collection passes (imports, positions, snapshots, relay sweeps) may take longer
         # than the per-call dependency timeout on a scanning backend such as FerretDB.
         self._bulk_timeout = bulk_timeout_seconds
@@ -361,6 +362,38 @@ class MongoTradeStore:
                 for index, (trade, _) in enumerate(chunk):
                     (collided if index in failed else inserted).append(trade)
             return BulkInsertOutcome(inserted, collided)
+
+    async def reserve_quota(self, user_id: str, count: int, limit: int) -> bool:
+        """Count `count` new trades against the user's quota; False (nothing counted) if over `limit`.
+
+        One counter document per user (`_id` = user id, a point write on any backend). A reservation
+        whose insert then fails for certain is released; one interrupted by a crash stays counted
+        (the quota errs towards counting a trade too many, never too few).
+        """
+        for _ in range(3):
+            result = await self._quotas.update_one(
+                {"_id": user_id, "trades": {"$lte": limit - count}}, {"$inc": {"trades": count}}
+            )
+            if result.matched_count:
+                return True
+            if count > limit:
+                return False
+            counter = await self._quotas.find_one({"_id": user_id})
+            if counter is not None:
+                if int(counter["trades"]) > limit - count:
+                    return False
+                continue  # created by a concurrent first write after our update looked
+            try:
+                await self._quotas.insert_one({"_id": user_id, "trades": count})
+                return True
+            except DuplicateKeyError:
+                continue  # another first write of this user created it: count against it
+        return False
+
+    async def release_quota(self, user_id: str, count: int) -> None:
+        """Give back `count` reserved or purged trades of the user's quota."""
+        if count:
+            await self._quotas.update_one({"_id": user_id}, {"$inc": {"trades": -count}})
 
     async def get(self, trade_id: str) -> Trade | None:
         document = await self._trades.find_one({"_id": trade_id}, {"outbox": 0})

@@ -436,7 +436,8 @@ type ReconcileItemResult struct {
 	TradeVersion int64 `protobuf:"varint,5,opt,name=trade_version,json=tradeVersion,proto3" json:"trade_version,omitempty"`
 	// error_reason is a stable UPPER_SNAKE_CASE code when outcome is FAILED, else empty:
 	// INVALID_FIELD (one or more fields break the Trade rules; error_message names them) or
-	// DUPLICATE_IN_BATCH (an earlier item of the batch had the same broker key). Clients must treat
+	// DUPLICATE_IN_BATCH (an earlier item of the batch had the same broker key) or
+	// TRADE_QUOTA_EXCEEDED (creating it would take the user past the trade quota). Clients must treat
 	// unknown codes as a generic failure.
 	ErrorReason string `protobuf:"bytes,6,opt,name=error_reason,json=errorReason,proto3" json:"error_reason,omitempty"`
 	// error_message is a human-readable explanation when outcome is FAILED (names the field path,

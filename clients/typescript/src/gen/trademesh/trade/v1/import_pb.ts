@@ -231,7 +231,8 @@ export type ReconcileItemResult = Message<"trademesh.trade.v1.ReconcileItemResul
   /**
    * error_reason is a stable UPPER_SNAKE_CASE code when outcome is FAILED, else empty:
    * INVALID_FIELD (one or more fields break the Trade rules; error_message names them) or
-   * DUPLICATE_IN_BATCH (an earlier item of the batch had the same broker key). Clients must treat
+   * DUPLICATE_IN_BATCH (an earlier item of the batch had the same broker key) or
+   * TRADE_QUOTA_EXCEEDED (creating it would take the user past the trade quota). Clients must treat
    * unknown codes as a generic failure.
    *
    * @generated from field: string error_reason = 6;
