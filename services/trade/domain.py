@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import uuid
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -116,6 +117,10 @@ class TradeStore(Protocol):
 
     async def get(self, trade_id: str) -> Trade | None: ...
 
+    async def get_many(self, trade_ids: Sequence[str]) -> list[Trade]:
+        """Return the trades with these ids that exist."""
+        ...
+
     async def replace(self, trade: Trade, expected_version: int, event: TradeEvent) -> Trade | None:
         """Store `trade` if the stored version is `expected_version`; return None when it is not."""
 
@@ -145,6 +150,10 @@ class TradeStore(Protocol):
 
     async def finish_import(self, record_id: str, result: ImportResult, now: datetime) -> None: ...
 
+    async def start_batch(self, batch_id: str, user_id: str, trade_ids: Sequence[str], now: datetime) -> None:
+        """Record a bulk insert's trade ids before it runs (their CREATED events are then pending)."""
+        ...
+
     async def reserve_quota(self, user_id: str, count: int, limit: int) -> bool:
         """Count `count` new trades against the user's quota of `limit`; False if that would exceed it."""
         ...
@@ -161,6 +170,9 @@ class EventSink(Protocol):
 
     async def committed_import(self, record_id: str, trades: Sequence[Trade]) -> None:
         """Publish the CREATED events of an import's trades, then mark the import record published."""
+
+    async def committed_batch(self, batch_id: str, trades: Sequence[Trade]) -> None:
+        """Publish the CREATED events of a recorded bulk insert, then forget the batch record."""
 
 
 class RateLimiter(Protocol):
@@ -853,10 +865,13 @@ class TradeService:
                 )
             creates = []
         if creates:
-            outcome = await self.store.insert_many([(trade, event) for _, trade, event in creates])
+            # One batch record instead of an outbox entry per trade (docs/decisions/0017).
+            batch_id = f"{user_id}:reconcile:{uuid.uuid4().hex}"
+            await self.store.start_batch(batch_id, user_id, [trade.id for _, trade, _ in creates], now)
+            outcome = await self.store.insert_many([(trade, event) for _, trade, event in creates], with_outbox=False)
             await self.store.release_quota(user_id, len(outcome.collided))
             inserted = {trade.id for trade in outcome.inserted}
-            await self.events.committed(outcome.inserted)
+            await self.events.committed_batch(batch_id, outcome.inserted)
             created_trades.extend(outcome.inserted)
             # Not inserted: a concurrent call created it first (same id), or a CSV import holds the broker
             # key under its own id (one scan for all of those).
@@ -885,7 +900,8 @@ class TradeService:
     async def _reconcile_reads(
         self, user_id: str, prepared: Sequence[tuple[int, TradeFields, bool, Category | None, str]]
     ) -> tuple[dict[str, Trade], list[Trade]]:
-        """Return the trades already holding the items' broker keys, and the ACTIVE trades of their buckets.
+        """Return the trades already holding the items' broker keys, and the ACTIVE trades of the buckets
+        that gain a new trade.
 
         Point reads by `_id` only (on FerretDB every other query scans the collection): a synced trade's
         id is derived from its broker key, and the day index lists a bucket's trades. A key held by a
@@ -895,16 +911,14 @@ class TradeService:
         if not prepared:
             return {}, []
         keys = [key for *_, key in prepared]
-        found = await asyncio.gather(*(self.store.get(derive_id("sync", key)) for key in keys))
-        existing = {
-            trade.broker_key: trade
-            for trade in found
-            if trade is not None and trade.user_id == user_id and trade.broker_key in keys
-        }
+        found = await self.store.get_many([derive_id("sync", key) for key in keys])
+        existing = {trade.broker_key: trade for trade in found if trade.user_id == user_id and trade.broker_key in keys}
+        # Only the groups that gain a trade: they are what category inference reads and re-evaluates.
         buckets = {
-            (fields.exchange.value, fields.symbol, _day(fields)) for _, fields, *_ in prepared if fields.exchange
+            (fields.exchange.value, fields.symbol, _day(fields))
+            for _, fields, *_, key in prepared
+            if fields.exchange and key not in existing
         }
-        buckets |= {_bucket_key(trade) for trade in existing.values() if trade.fields.exchange is not None}
         days = await asyncio.gather(*(self.store.same_day(user_id, *bucket) for bucket in sorted(buckets)))
         return existing, [trade for day in days for trade in day]
 

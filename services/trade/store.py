@@ -53,7 +53,7 @@ async def ensure_indexes(database: AsyncDatabase[Document]) -> None:
 
     On MongoDB they serve the queries below; on FerretDB they only enforce uniqueness (reads scan).
     """
-    await ensure_collections(database, ["trades", "trade_imports", "trade_days", "trade_quotas"])
+    await ensure_collections(database, ["trades", "trade_imports", "trade_days", "trade_quotas", "trade_batches"])
     trades = database.trades
     await trades.create_index([("broker_key", ASCENDING)], unique=True, sparse=True, name="trades_broker_key_unique")
     await trades.create_index(
@@ -272,6 +272,7 @@ class MongoTradeStore:
         self._imports = database.trade_imports
         self._days = database.trade_days
         self._quotas = database.trade_quotas
+        self._batches = database.trade_batches
         # Whole-collection passes (imports, positions, snapshots, relay sweeps) may take longer
         # than the per-call dependency timeout on a scanning backend such as FerretDB.
         self._bulk_timeout = bulk_timeout_seconds
@@ -539,6 +540,31 @@ class MongoTradeStore:
         with pymongo.timeout(self._bulk_timeout):
             cursor = self._trades.find({"user_id": user_id, "import_id": import_id}, {"outbox": 0})
             return [trade_from_document(document) async for document in cursor]
+
+    async def start_batch(self, batch_id: str, user_id: str, trade_ids: Sequence[str], now: datetime) -> None:
+        """Record the ids of a bulk insert before it runs: their CREATED events are pending until published.
+
+        One document instead of an outbox entry per trade: publishing a batch then costs one write,
+        not a read and a write per trade (docs/decisions/0017).
+        """
+        await self._batches.insert_one(
+            {"_id": batch_id, "user_id": user_id, "trade_ids": list(trade_ids), "started_at": now}
+        )
+
+    async def batch_published(self, batch_id: str) -> None:
+        """Forget a batch whose CREATED events are published."""
+        await self._batches.delete_one({"_id": batch_id})
+
+    async def batches_with_pending_events(self, started_before: datetime | None) -> list[Document]:
+        """Return batch records (only unpublished ones exist) started before the given time."""
+        query: Document = {} if started_before is None else {"started_at": {"$lt": started_before}}
+        with pymongo.timeout(self._bulk_timeout):
+            return [document async for document in self._batches.find(query)]
+
+    async def get_many(self, trade_ids: Sequence[str]) -> list[Trade]:
+        """Return the trades with these ids that exist (point reads by `_id`, concurrently)."""
+        found = await asyncio.gather(*(self.get(trade_id) for trade_id in trade_ids))
+        return [trade for trade in found if trade is not None]
 
     async def finish_import(self, record_id: str, result: ImportResult, now: datetime) -> None:
         await self._imports.update_one(

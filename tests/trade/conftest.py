@@ -21,7 +21,7 @@ from trademesh.services.core.identity import ROLE_SERVICE
 from trademesh.services.core.server import ServiceHost
 from trademesh.services.trade.server import build_trade_server
 from trademesh.services.trade.settings import TradeSettings
-from trademesh.trade.v1 import trade_pb2, trade_service_pb2, trade_service_pb2_grpc
+from trademesh.trade.v1 import import_pb2, trade_pb2, trade_service_pb2, trade_service_pb2_grpc
 
 if TYPE_CHECKING:
     from trademesh.trade.v1.trade_service_pb2_grpc import TradeServiceAsyncStub
@@ -136,3 +136,30 @@ async def create(
         metadata=metadata,
     )
     return response.trade
+
+
+DAY = datetime(2024, 3, 15, 4, 0, tzinfo=UTC)
+
+
+def broker_trade(
+    trade_id: str, side: int = trade_pb2.SIDE_BUY, price: int = 100_000_000, **extra: object
+) -> import_pb2.BrokerTrade:
+    """Build a Kite-like broker fill of 10 SBIN at `price` micros on DAY."""
+    item = import_pb2.BrokerTrade(
+        broker_trade_id=trade_id,
+        broker_order_id="O-" + trade_id,
+        instrument=instrument_pb2.Instrument(symbol="SBIN", exchange=instrument_pb2.EXCHANGE_NSE),
+        side=side,  # type: ignore[arg-type]
+        quantity_micros=10_000_000,
+        price_micros=price,
+        **extra,  # type: ignore[arg-type]
+    )
+    item.trade_time.FromDatetime(DAY)
+    return item
+
+
+def reconcile_request(user_id: str, *items: import_pb2.BrokerTrade) -> trade_service_pb2.ReconcileTradesRequest:
+    """Build a ReconcileTradesRequest of Zerodha account acct-1 for the user."""
+    return trade_service_pb2.ReconcileTradesRequest(
+        user_id=user_id, broker=instrument_pb2.BROKER_ZERODHA, broker_account_id="acct-1", trades=list(items)
+    )

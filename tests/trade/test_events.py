@@ -21,8 +21,8 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from redis.asyncio import Redis
 
 from tests.conftest import MeshUser
-from tests.rpc import expect_failure
-from tests.trade.conftest import RunningTrade, create, equity_trade, new_request_id
+from tests.rpc import bearer, expect_failure
+from tests.trade.conftest import RunningTrade, broker_trade, create, equity_trade, new_request_id, reconcile_request
 from trademesh.devstack.processes import find_free_port
 from trademesh.trade.v1 import trade_event_pb2, trade_pb2, trade_service_pb2, trade_service_pb2_grpc
 
@@ -190,6 +190,53 @@ async def test_crash_after_write_before_publish_loses_nothing_and_duplicates_not
     assert [t.id for t in listed.trades] == [retried.trade.id]
     assert retried.trade.version == 1
     assert [(e[b"event_id"].decode(), e[b"type"]) for e in events] == [(f"{retried.trade.id}:1", b"CREATED")]
+
+
+@pytest.mark.slow
+async def test_crash_after_a_reconcile_batch_is_written_publishes_each_created_trade_once(
+    core_settings: Callable[..., dict[str, Any]],
+    new_user: NewUser,
+    redis: Redis,
+    spawn_trade: Any,
+    service_token: Callable[..., str],
+) -> None:
+    from trademesh.services.trade.settings import TradeSettings
+
+    settings = TradeSettings(**core_settings())
+    port = find_free_port()
+    await redis.xgroup_create("trade-events", GROUP, id="$", mkstream=True)
+    user = await new_user()
+    batch = reconcile_request(user.user_id, *(broker_trade(f"B{n}") for n in range(30)))
+    service = bearer(service_token())
+
+    doomed = await spawn_trade(_service_env(settings, port, TRADEMESH_FAULT_EXIT_AFTER_WRITE="true"), port)
+    async with aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+        stub = trade_service_pb2_grpc.TradeServiceStub(channel)
+        failure = await expect_failure(stub.ReconcileTrades(batch, metadata=service, timeout=10))
+    assert failure.code == grpc.StatusCode.UNAVAILABLE
+    assert doomed.wait(10) == 86
+    assert await _drain_group(redis) == []  # written, not published
+
+    await spawn_trade(_service_env(settings, port), port)
+    async with aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+        stub = trade_service_pb2_grpc.TradeServiceStub(channel)
+        resent = await stub.ReconcileTrades(batch, metadata=service)
+        listed = await stub.ListTrades(trade_service_pb2.ListTradesRequest(page_size=100), metadata=user.metadata)
+    events: list[dict[bytes, bytes]] = []
+
+    async def delivered() -> bool:
+        events.extend(await _drain_group(redis))
+        return len(events) >= 30
+
+    await _eventually(delivered)
+    await asyncio.sleep(1.5)  # several relay sweeps: nothing more may arrive
+    events.extend(await _drain_group(redis))
+
+    assert (resent.unchanged_count, resent.created_count) == (30, 0)
+    assert sorted(t.broker_trade_id for t in listed.trades) == sorted(f"B{n}" for n in range(30))
+    assert sorted((e[b"event_id"].decode(), e[b"type"]) for e in events) == sorted(
+        (f"{t.id}:1", b"CREATED") for t in listed.trades
+    )
 
 
 async def _collect(stream: Any, count: int) -> list[Any]:

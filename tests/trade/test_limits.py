@@ -14,8 +14,7 @@ from redis.asyncio import Redis
 
 from tests.conftest import MeshUser
 from tests.rpc import bearer, expect_failure
-from tests.trade.conftest import RunningTrade, create, equity_trade, new_request_id
-from tests.trade.test_reconcile_positions import broker_trade, reconcile_request
+from tests.trade.conftest import RunningTrade, broker_trade, create, equity_trade, new_request_id, reconcile_request
 from trademesh.trade.v1 import import_pb2, trade_service_pb2
 
 NewUser = Callable[[], Awaitable[MeshUser]]

@@ -10,34 +10,11 @@ from google.protobuf.field_mask_pb2 import FieldMask
 
 from tests.conftest import MeshUser
 from tests.rpc import bearer, expect_failure
-from tests.trade.conftest import RunningTrade, create, equity_trade
+from tests.trade.conftest import DAY, RunningTrade, broker_trade, create, equity_trade, reconcile_request
 from trademesh.common.v1 import instrument_pb2
 from trademesh.trade.v1 import import_pb2, position_pb2, trade_pb2, trade_service_pb2
 
 NewUser = Callable[[], Awaitable[MeshUser]]
-DAY = datetime(2024, 3, 15, 4, 0, tzinfo=UTC)
-
-
-def broker_trade(
-    trade_id: str, side: int = trade_pb2.SIDE_BUY, price: int = 100_000_000, **extra: object
-) -> import_pb2.BrokerTrade:
-    item = import_pb2.BrokerTrade(
-        broker_trade_id=trade_id,
-        broker_order_id="O-" + trade_id,
-        instrument=instrument_pb2.Instrument(symbol="SBIN", exchange=instrument_pb2.EXCHANGE_NSE),
-        side=side,  # type: ignore[arg-type]
-        quantity_micros=10_000_000,
-        price_micros=price,
-        **extra,  # type: ignore[arg-type]
-    )
-    item.trade_time.FromDatetime(DAY)
-    return item
-
-
-def reconcile_request(user_id: str, *items: import_pb2.BrokerTrade) -> trade_service_pb2.ReconcileTradesRequest:
-    return trade_service_pb2.ReconcileTradesRequest(
-        user_id=user_id, broker=instrument_pb2.BROKER_ZERODHA, broker_account_id="acct-1", trades=list(items)
-    )
 
 
 async def test_reconcile_creates_updates_and_never_duplicates(
