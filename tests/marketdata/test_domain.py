@@ -24,6 +24,7 @@ from trademesh.services.marketdata.domain import (
     Source,
     StreamConflator,
     SymbolUniverse,
+    batch_cadence,
     rupees_to_micros,
     session_open,
     validate_instruments,
@@ -162,6 +163,38 @@ def test_conflator_never_exceeds_the_rate_in_any_second_nor_holds_longer_than_on
     assert all(later - earlier >= 1 / rate - 1e-9 for earlier, later in pairwise(sent))
     assert max(waits) <= 1 / rate + 1e-9  # the newest price is never held longer than one interval
     assert len(sent) > 0.9 * rate * 60  # and the cap is used, not undershot
+
+
+def test_batch_cadence_divides_the_rate_spacing_and_is_never_below_the_interval() -> None:
+    assert batch_cadence(4, 0.1) == pytest.approx(0.125)
+    assert batch_cadence(10, 0.1) == pytest.approx(0.1)
+    assert batch_cadence(3, 0.1) == pytest.approx(1 / 9)
+    assert batch_cadence(7, 0.1) == pytest.approx(1 / 7)
+    assert batch_cadence(50, 0.1) == 0.1  # every batch may carry every instrument
+    for rate in range(1, 101):
+        for interval in (0.02, 0.05, 0.1, 0.25, 1.0):
+            cadence = batch_cadence(rate, interval)
+            assert cadence >= interval
+            if 1 / rate > interval:
+                parts = round(1 / rate / cadence)
+                assert parts >= 1
+                assert parts * cadence >= 1 / rate  # whole cadences never undercut the cap
+                assert parts * cadence <= 1 / rate + 1e-6  # nor add a wait
+
+
+def test_a_held_instrument_goes_out_exactly_when_it_is_free_on_the_cadence() -> None:
+    rate = 4
+    cadence = batch_cadence(rate, 0.1)
+    conflator = StreamConflator(rate=rate)
+    now = 1000.0
+    conflator.offer("A", "first")
+    assert conflator.take(now) == (["first"], None)
+    conflator.offer("A", "second")  # right after the send: held for one spacing
+    for _ in range(round(1 / rate / cadence) - 1):
+        now += cadence
+        assert conflator.take(now)[0] == []
+    now += cadence
+    assert conflator.take(now) == (["second"], None)  # 0.25 s after the first, not one batch later
 
 
 def test_bars_aggregate_per_minute_with_volume_increase(universe: SymbolUniverse) -> None:
