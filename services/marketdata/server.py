@@ -73,6 +73,7 @@ async def build_marketdata_server(settings: MarketDataSettings) -> ServiceHost:
     host.spawn(hub.run(), "tick-hub", hub.close)
     await hub.wait_connected(settings.dependency_timeout_seconds)
     host.spawn(counter.run(), "stream-leases")
+    host.spawn(servicer.watch_slow_consumers(), "slow-consumers")
     if settings.ingest_enabled:
         runner = IngestRunner(
             redis,
