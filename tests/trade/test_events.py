@@ -38,6 +38,20 @@ async def _eventually(check: Callable[[], Awaitable[bool]], within: float = 10.0
         await asyncio.sleep(0.1)
 
 
+async def _all_delivered(redis: Redis, at_least: int) -> list[dict[bytes, bytes]]:
+    """Drain the group until `at_least` events came, then through several relay sweeps (nothing more may come)."""
+    events: list[dict[bytes, bytes]] = []
+
+    async def delivered() -> bool:
+        events.extend(await _drain_group(redis))
+        return len(events) >= at_least
+
+    await _eventually(delivered)
+    await asyncio.sleep(1.5)
+    events.extend(await _drain_group(redis))
+    return events
+
+
 async def _drain_group(redis: Redis, consumer: str = "c1") -> list[dict[bytes, bytes]]:
     """Read (and ack) everything the consumer group has not seen yet."""
     seen: list[dict[bytes, bytes]] = []
@@ -177,15 +191,7 @@ async def test_crash_after_write_before_publish_loses_nothing_and_duplicates_not
             trade_service_pb2.CreateTradeRequest(request_id=request_id, trade=message), metadata=user.metadata
         )
         listed = await stub.ListTrades(trade_service_pb2.ListTradesRequest(), metadata=user.metadata)
-    events: list[dict[bytes, bytes]] = []
-
-    async def delivered() -> bool:
-        events.extend(await _drain_group(redis))
-        return len(events) >= 1
-
-    await _eventually(delivered)
-    await asyncio.sleep(1.5)  # several relay sweeps: nothing more may arrive
-    events.extend(await _drain_group(redis))
+    events = await _all_delivered(redis, at_least=1)
 
     assert [t.id for t in listed.trades] == [retried.trade.id]
     assert retried.trade.version == 1
@@ -222,15 +228,7 @@ async def test_crash_after_a_reconcile_batch_is_written_publishes_each_created_t
         stub = trade_service_pb2_grpc.TradeServiceStub(channel)
         resent = await stub.ReconcileTrades(batch, metadata=service)
         listed = await stub.ListTrades(trade_service_pb2.ListTradesRequest(page_size=100), metadata=user.metadata)
-    events: list[dict[bytes, bytes]] = []
-
-    async def delivered() -> bool:
-        events.extend(await _drain_group(redis))
-        return len(events) >= 30
-
-    await _eventually(delivered)
-    await asyncio.sleep(1.5)  # several relay sweeps: nothing more may arrive
-    events.extend(await _drain_group(redis))
+    events = await _all_delivered(redis, at_least=30)
 
     assert (resent.unchanged_count, resent.created_count) == (30, 0)
     assert sorted(t.broker_trade_id for t in listed.trades) == sorted(f"B{n}" for n in range(30))
