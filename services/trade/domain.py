@@ -70,6 +70,7 @@ MAX_RECONCILE_ITEMS = 1000
 MAX_ROW_ERRORS = 1000
 DEFAULT_TRADE_QUOTA = 1_000_000
 REINFER_ATTEMPTS = 5
+INFERENCE_READ_CHUNK = 16
 
 
 class IdTaken(Exception):
@@ -131,6 +132,16 @@ class TradeStore(Protocol):
 
     async def same_day(self, user_id: str, exchange: str, symbol: str, day: date) -> list[Trade]:
         """Return the user's ACTIVE trades on one instrument and IST trading day."""
+
+    async def day_index(self, user_id: str, exchange: str, symbol: str, day: date) -> dict[Side | None, list[str]]:
+        """Return the ids a day group lists per side they were written with (None: side not recorded)."""
+        ...
+
+    async def day_trades(
+        self, user_id: str, exchange: str, symbol: str, day: date, trade_ids: Sequence[str]
+    ) -> list[Trade]:
+        """Return those of `trade_ids` that are ACTIVE trades of the user in the group."""
+        ...
 
     async def active_trades(self, user_id: str, broker_account_id: str = "") -> list[Trade]:
         """Return every ACTIVE trade of the user (optionally of one broker account)."""
@@ -914,13 +925,46 @@ class TradeService:
         found = await self.store.get_many([derive_id("sync", key) for key in keys])
         existing = {trade.broker_key: trade for trade in found if trade.user_id == user_id and trade.broker_key in keys}
         # Only the groups that gain a trade: they are what category inference reads and re-evaluates.
-        buckets = {
-            (fields.exchange.value, fields.symbol, _day(fields))
-            for _, fields, *_, key in prepared
-            if fields.exchange and key not in existing
-        }
-        days = await asyncio.gather(*(self.store.same_day(user_id, *bucket) for bucket in sorted(buckets)))
+        new_sides: dict[tuple[str, str, date], set[Side]] = defaultdict(set)
+        for _, fields, *_, key in prepared:
+            if fields.exchange and fields.side and key not in existing:
+                new_sides[(fields.exchange.value, fields.symbol, _day(fields))].add(fields.side)
+        days = await asyncio.gather(
+            *(self._inference_reads(user_id, bucket, sides) for bucket, sides in sorted(new_sides.items()))
+        )
         return existing, [trade for day in days for trade in day]
+
+    async def _inference_reads(self, user_id: str, bucket: tuple[str, str, date], new_sides: set[Side]) -> list[Trade]:
+        """Load just enough of a day group's ACTIVE trades to infer categories when trades of `new_sides` join it.
+
+        A new trade needs to know whether an opposite-side trade is there: the newest listed trades of
+        each side are read until one is found. An inferred trade changes only when its group gains its
+        first opposite side (categories are kept consistent with the group on every write), so the
+        trades of a side are all read only when the other side is new to the group. A day of one-sided
+        fills (accumulating a position) thus costs a few reads, not one per trade of the day.
+        """
+        exchange, symbol, day = bucket
+        listed = await self.store.day_index(user_id, exchange, symbol, day)
+        loaded: dict[str, Trade] = {}
+
+        async def load(ids: Sequence[str]) -> None:
+            wanted = [trade_id for trade_id in ids if trade_id not in loaded]
+            for trade in await self.store.day_trades(user_id, exchange, symbol, day, wanted):
+                loaded[trade.id] = trade
+
+        present: set[Side] = set()
+        for side in (Side.BUY, Side.SELL):
+            candidates = [*listed[side], *listed[None]][::-1]
+            for start in range(0, len(candidates), INFERENCE_READ_CHUNK):
+                await load(candidates[start : start + INFERENCE_READ_CHUNK])
+                if any(trade.fields.side is side for trade in loaded.values()):
+                    present.add(side)
+                    break
+        for side in (Side.BUY, Side.SELL):
+            opposite = Side.SELL if side is Side.BUY else Side.BUY
+            if side in present and opposite in new_sides and opposite not in present:
+                await load([*listed[side], *listed[None]])
+        return list(loaded.values())
 
     async def _reconcile_existing(
         self, index: int, found: Trade, fields: TradeFields, fees_given: bool, hint: Category | None, now: datetime

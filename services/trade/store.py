@@ -223,6 +223,13 @@ def _day_key(trade: Trade) -> str:
     return f"{trade.user_id}|{trade.fields.exchange.value}|{trade.fields.symbol}|{trade.trading_day.isoformat()}"
 
 
+_SIDE_LISTS: dict[Side, str] = {Side.BUY: "buy_ids", Side.SELL: "sell_ids"}
+
+
+def _add_to_lists(lists: dict[str, list[str]]) -> Document:
+    return {"$addToSet": {name: {"$each": ids} for name, ids in lists.items()}}
+
+
 def _unique_violation(error: OperationFailure) -> bool:
     # FerretDB reports an update into a unique-index duplicate as code 1 "UNIQUE constraint failed".
     return isinstance(error, DuplicateKeyError) or (error.code == 1 and "UNIQUE constraint failed" in str(error))
@@ -280,9 +287,12 @@ class MongoTradeStore:
     async def _index_days(self, trades: Sequence[Trade]) -> None:
         # Written *before* the trades: a crash in between leaves an id that reads filter out,
         # never a trade its day index does not list (so `same_day` stays an `_id`-only read).
-        groups: dict[str, list[str]] = {}
+        groups: dict[str, dict[str, list[str]]] = {}
         for trade in trades:
-            groups.setdefault(_day_key(trade), []).append(trade.id)
+            lists = groups.setdefault(_day_key(trade), {"trade_ids": []})
+            lists["trade_ids"].append(trade.id)
+            if trade.fields.side is not None:
+                lists.setdefault(_SIDE_LISTS[trade.fields.side], []).append(trade.id)
         pending = list(groups.items())
         if len(pending) > BULK_DAYS:
             # Many groups (an import): create the missing ones with one insert_many (upserts are
@@ -294,7 +304,7 @@ class MongoTradeStore:
             pending = [(key, ids) for key, ids in pending if key in existing]
             if fresh:  # none on a retried import whose first attempt created every day
                 try:
-                    await self._days.insert_many([{"_id": key, "trade_ids": ids} for key, ids in fresh], ordered=False)
+                    await self._days.insert_many([{"_id": key} | lists for key, lists in fresh], ordered=False)
                 except BulkWriteError as error:
                     for write_error in error.details.get("writeErrors", []):
                         if write_error.get("code") != 11000:
@@ -305,14 +315,11 @@ class MongoTradeStore:
         for _ in range(3):
             try:
                 if len(pending) == 1:
-                    key, ids = pending[0]
-                    await self._days.update_one({"_id": key}, {"$addToSet": {"trade_ids": {"$each": ids}}}, upsert=True)
+                    key, lists = pending[0]
+                    await self._days.update_one({"_id": key}, _add_to_lists(lists), upsert=True)
                 else:
                     await self._days.bulk_write(
-                        [
-                            UpdateOne({"_id": key}, {"$addToSet": {"trade_ids": {"$each": ids}}}, upsert=True)
-                            for key, ids in pending
-                        ],
+                        [UpdateOne({"_id": key}, _add_to_lists(lists), upsert=True) for key, lists in pending],
                         ordered=False,
                     )
                 return
@@ -444,15 +451,31 @@ class MongoTradeStore:
             return [trade_from_document(document) async for document in cursor]
 
     async def same_day(self, user_id: str, exchange: str, symbol: str, day: date) -> list[Trade]:
+        index = await self.day_index(user_id, exchange, symbol, day)
+        return await self.day_trades(user_id, exchange, symbol, day, [i for ids in index.values() for i in ids])
+
+    async def day_index(self, user_id: str, exchange: str, symbol: str, day: date) -> dict[Side | None, list[str]]:
+        """Return the ids a day group lists by the side they were written with, oldest first.
+
+        A superset: a trade is listed under every (group, side) it ever had. Ids under None were
+        indexed before the index recorded sides.
+        """
         index = await self._days.find_one({"_id": f"{user_id}|{exchange}|{symbol}|{day.isoformat()}"})
         if index is None:
-            return []
-        found = await asyncio.gather(*(self.get(trade_id) for trade_id in index.get("trade_ids", ())))
+            return {Side.BUY: [], Side.SELL: [], None: []}
+        lists: dict[Side | None, list[str]] = {side: list(index.get(name, ())) for side, name in _SIDE_LISTS.items()}
+        sided = {trade_id for ids in lists.values() for trade_id in ids}
+        lists[None] = [trade_id for trade_id in index.get("trade_ids", ()) if trade_id not in sided]
+        return lists
+
+    async def day_trades(
+        self, user_id: str, exchange: str, symbol: str, day: date, trade_ids: Sequence[str]
+    ) -> list[Trade]:
+        """Return those of `trade_ids` that are ACTIVE trades of the user in the (exchange, symbol, day) group."""
         return [
             trade
-            for trade in found
-            if trade is not None
-            and trade.user_id == user_id
+            for trade in await self.get_many(trade_ids)
+            if trade.user_id == user_id
             and trade.status is Status.ACTIVE
             and trade.fields.exchange is not None
             and trade.fields.exchange.value == exchange

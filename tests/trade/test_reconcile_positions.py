@@ -50,6 +50,50 @@ async def test_reconcile_creates_updates_and_never_duplicates(
     assert r1.category == trade_pb2.TRADE_CATEGORY_INTRADAY  # a buy and a sell on one day
 
 
+async def test_reconcile_infers_categories_across_batches_and_with_manual_trades(
+    trade: RunningTrade, new_user: NewUser, service_token: Callable[..., str]
+) -> None:
+    user = await new_user()
+    service = bearer(service_token())
+
+    async def categories() -> dict[str, int]:
+        listed = await trade.stub.ListTrades(trade_service_pb2.ListTradesRequest(page_size=500), metadata=user.metadata)
+        return {t.broker_trade_id or t.notes: t.category for t in listed.trades}
+
+    # A day of buys only (accumulating): every fill is SWING, batch after batch.
+    await trade.stub.ReconcileTrades(
+        reconcile_request(user.user_id, *(broker_trade(f"B{n}") for n in range(40))), metadata=service
+    )
+    await trade.stub.ReconcileTrades(
+        reconcile_request(user.user_id, *(broker_trade(f"B{n}") for n in range(40, 60))), metadata=service
+    )
+    one_sided = await categories()
+    # A deleted sell changes nothing; the day's first live sell makes every inferred fill INTRADAY,
+    # a manual trade given its own category keeps it.
+    manual = await create(
+        trade.stub,
+        user.metadata,
+        equity_trade(
+            "SBIN", side=trade_pb2.SIDE_BUY, when=DAY, notes="manual", category=trade_pb2.TRADE_CATEGORY_LONG_TERM
+        ),
+    )
+    deleted = await create(trade.stub, user.metadata, equity_trade("SBIN", side=trade_pb2.SIDE_SELL, when=DAY))
+    await trade.stub.DeleteTrade(trade_service_pb2.DeleteTradeRequest(id=deleted.id), metadata=user.metadata)
+    after_deleted = await categories()
+    await trade.stub.ReconcileTrades(
+        reconcile_request(user.user_id, broker_trade("S1", side=trade_pb2.SIDE_SELL)), metadata=service
+    )
+    two_sided = await categories()
+
+    assert len(one_sided) == 60
+    assert set(one_sided.values()) == {trade_pb2.TRADE_CATEGORY_SWING}
+    assert {k: v for k, v in after_deleted.items() if k != "manual"} == one_sided
+    assert manual.category == trade_pb2.TRADE_CATEGORY_LONG_TERM
+    assert two_sided.pop("manual") == trade_pb2.TRADE_CATEGORY_LONG_TERM
+    assert len(two_sided) == 61
+    assert set(two_sided.values()) == {trade_pb2.TRADE_CATEGORY_INTRADAY}
+
+
 async def test_reconcile_keeps_journal_fields_and_deleted_trades(
     trade: RunningTrade, new_user: NewUser, service_token: Callable[..., str]
 ) -> None:
