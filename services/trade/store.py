@@ -43,7 +43,6 @@ from trademesh.services.trade.model import (
 
 Document = dict[str, Any]
 INSERT_CHUNK = 1000
-BULK_DAYS = 20
 # Documents holding unpublished events (a scan on FerretDB; the relay runs it rarely).
 PENDING: dict[str, Any] = {"outbox": {"$exists": True, "$ne": {}}}
 
@@ -294,24 +293,19 @@ class MongoTradeStore:
             if trade.fields.side is not None:
                 lists.setdefault(_SIDE_LISTS[trade.fields.side], []).append(trade.id)
         pending = list(groups.items())
-        if len(pending) > BULK_DAYS:
-            # Many groups (an import): create the missing ones with one insert_many (upserts are
-            # one serialized write each on FerretDB) and only update the groups that exist.
-            existing = {
-                document["_id"] async for document in self._days.find({"_id": {"$in": list(groups)}}, {"_id": 1})
-            }
-            fresh = [(key, ids) for key, ids in pending if key not in existing]
-            pending = [(key, ids) for key, ids in pending if key in existing]
-            if fresh:  # none on a retried import whose first attempt created every day
-                try:
-                    await self._days.insert_many([{"_id": key} | lists for key, lists in fresh], ordered=False)
-                except BulkWriteError as error:
-                    for write_error in error.details.get("writeErrors", []):
-                        if write_error.get("code") != 11000:
-                            raise
-                        pending.append(fresh[int(write_error["index"])])  # created meanwhile: update it
-            if not pending:
+        if len(pending) > 1:
+            # Create the new groups with one insert_many (upserts are one serialized write each on
+            # FerretDB), then add to the groups that already existed.
+            try:
+                await self._days.insert_many([{"_id": key} | lists for key, lists in pending], ordered=False)
                 return
+            except BulkWriteError as error:
+                collided = []
+                for write_error in error.details.get("writeErrors", []):
+                    if write_error.get("code") != 11000:
+                        raise
+                    collided.append(pending[int(write_error["index"])])
+                pending = collided
         for _ in range(3):
             try:
                 if len(pending) == 1:
@@ -376,27 +370,21 @@ class MongoTradeStore:
 
         One counter document per user (`_id` = user id, a point write on any backend). A reservation
         whose insert then fails for certain is released; one interrupted by a crash stays counted
-        (the quota errs towards counting a trade too many, never too few).
+        (the quota errs towards counting a trade too many, never too few; near the limit a
+        concurrent write may be refused while another's over-count is being undone).
         """
         for _ in range(3):
-            result = await self._quotas.update_one(
-                {"_id": user_id, "trades": {"$lte": limit - count}}, {"$inc": {"trades": count}}
-            )
-            if result.matched_count:
-                return True
-            if count > limit:
-                return False
-            counter = await self._quotas.find_one({"_id": user_id})
-            if counter is not None:
-                if int(counter["trades"]) > limit - count:
-                    return False
-                continue  # created by a concurrent first write after our update looked
             try:
-                await self._quotas.insert_one({"_id": user_id, "trades": count})
-                return True
+                counter = await self._quotas.find_one_and_update(
+                    {"_id": user_id}, {"$inc": {"trades": count}}, upsert=True, return_document=ReturnDocument.AFTER
+                )
             except DuplicateKeyError:
-                continue  # another first write of this user created it: count against it
-        return False
+                continue  # two first writes of this user upserted at once: the retry counts
+            if counter is not None and int(counter["trades"]) <= limit:
+                return True
+            await self.release_quota(user_id, count)
+            return False
+        raise RuntimeError("could not count the trade quota")
 
     async def release_quota(self, user_id: str, count: int) -> None:
         """Give back `count` reserved or purged trades of the user's quota."""
