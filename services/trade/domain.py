@@ -914,15 +914,24 @@ class TradeService:
         """Return the trades already holding the items' broker keys, and the ACTIVE trades of the buckets
         that gain a new trade.
 
-        Point reads by `_id` only (on FerretDB every other query scans the collection): a synced trade's
-        id is derived from its broker key, and the day index lists a bucket's trades. A key held by a
-        trade under another id (a CSV import of the same fills) is not found this way; its insert then
-        collides on the unique broker key and is reconciled against that trade (see `reconcile`).
+        Point reads by `_id` only (on FerretDB every other query scans the collection). The day index
+        of each item's group is read first: it lists every trade ever in the group (docs/decisions/0015),
+        so a synced trade (its id derived from its broker key) that none of them lists is new and costs
+        no read — a first sync reads one document per group, not one per fill. The rare trade that
+        exists but is listed elsewhere (the broker moved it to another day or instrument), and a key
+        held under another id (a CSV import of the same fills), are caught by the insert colliding on
+        `_id` or on the unique broker key, and reconciled against the holder (see `reconcile`).
         """
         if not prepared:
             return {}, []
         keys = [key for *_, key in prepared]
-        found = await self.store.get_many([derive_id("sync", key) for key in keys])
+        buckets = sorted(
+            {(fields.exchange.value, fields.symbol, _day(fields)) for _, fields, *_ in prepared if fields.exchange}
+        )
+        read = await asyncio.gather(*(self.store.day_index(user_id, *bucket) for bucket in buckets))
+        indexes = dict(zip(buckets, read, strict=True))
+        listed = {trade_id for index in indexes.values() for ids in index.values() for trade_id in ids}
+        found = await self.store.get_many([i for key in keys if (i := derive_id("sync", key)) in listed])
         existing = {trade.broker_key: trade for trade in found if trade.user_id == user_id and trade.broker_key in keys}
         # Only the groups that gain a trade: they are what category inference reads and re-evaluates.
         new_sides: dict[tuple[str, str, date], set[Side]] = defaultdict(set)
@@ -930,12 +939,22 @@ class TradeService:
             if fields.exchange and fields.side and key not in existing:
                 new_sides[(fields.exchange.value, fields.symbol, _day(fields))].add(fields.side)
         days = await asyncio.gather(
-            *(self._inference_reads(user_id, bucket, sides) for bucket, sides in sorted(new_sides.items()))
+            *(
+                self._inference_reads(user_id, bucket, sides, indexes[bucket])
+                for bucket, sides in sorted(new_sides.items())
+            )
         )
         return existing, [trade for day in days for trade in day]
 
-    async def _inference_reads(self, user_id: str, bucket: tuple[str, str, date], new_sides: set[Side]) -> list[Trade]:
-        """Load just enough of a day group's ACTIVE trades to infer categories when trades of `new_sides` join it.
+    async def _inference_reads(
+        self,
+        user_id: str,
+        bucket: tuple[str, str, date],
+        new_sides: set[Side],
+        listed: dict[Side | None, list[str]],
+    ) -> list[Trade]:
+        """Load just enough of a day group's ACTIVE trades (`listed` by its index) to infer categories
+        when trades of `new_sides` join it.
 
         A new trade needs to know whether an opposite-side trade is there: the newest listed trades of
         each side are read until one is found. An inferred trade changes only when its group gains its
@@ -944,7 +963,6 @@ class TradeService:
         fills (accumulating a position) thus costs a few reads, not one per trade of the day.
         """
         exchange, symbol, day = bucket
-        listed = await self.store.day_index(user_id, exchange, symbol, day)
         loaded: dict[str, Trade] = {}
 
         async def load(ids: Sequence[str]) -> None:

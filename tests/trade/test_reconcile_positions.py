@@ -50,6 +50,29 @@ async def test_reconcile_creates_updates_and_never_duplicates(
     assert r1.category == trade_pb2.TRADE_CATEGORY_INTRADAY  # a buy and a sell on one day
 
 
+async def test_a_fill_the_broker_books_under_another_symbol_is_updated_not_duplicated(
+    trade: RunningTrade, new_user: NewUser, service_token: Callable[..., str]
+) -> None:
+    # The broker key is (broker, exchange, IST day, side, trade id): a corrected symbol keeps the
+    # trade's identity but moves it to another day group, which does not list it yet.
+    user = await new_user()
+    service = bearer(service_token())
+    await trade.stub.ReconcileTrades(reconcile_request(user.user_id, broker_trade("M1")), metadata=service)
+    renamed = broker_trade("M1")
+    renamed.instrument.symbol = "ITC"
+
+    result = await trade.stub.ReconcileTrades(
+        reconcile_request(user.user_id, renamed, broker_trade("M2")), metadata=service
+    )
+    listed = await trade.stub.ListTrades(trade_service_pb2.ListTradesRequest(), metadata=user.metadata)
+
+    assert [(r.outcome, r.trade_version) for r in result.results] == [
+        (import_pb2.RECONCILE_OUTCOME_UPDATED, 2),
+        (import_pb2.RECONCILE_OUTCOME_CREATED, 1),
+    ]
+    assert sorted((t.broker_trade_id, t.instrument.symbol) for t in listed.trades) == [("M1", "ITC"), ("M2", "SBIN")]
+
+
 async def test_reconcile_infers_categories_across_batches_and_with_manual_trades(
     trade: RunningTrade, new_user: NewUser, service_token: Callable[..., str]
 ) -> None:
