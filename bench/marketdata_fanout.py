@@ -495,7 +495,8 @@ async def wait_port(port: int, within: float = 60.0) -> None:
     raise RuntimeError(f"nothing listens on port {port}")
 
 
-def summarise(name: str, outs: list[Path], truth: dict[str, list[int]], seconds: float) -> dict[str, Any]:
+def summarise(name: str, outs: list[Path], truth: dict[str, list[int]], args: argparse.Namespace) -> dict[str, Any]:
+    seconds = args.seconds
     histogram = [0] * (MAX_LATENCY_MS + 1)
     updates = messages = errors = opened = 0
     first_error = ""
@@ -514,9 +515,12 @@ def summarise(name: str, outs: list[Path], truth: dict[str, list[int]], seconds:
         for bucket, count in enumerate(data["histogram"]):
             if count:
                 histogram[bucket] += count
-        for state in data["final"].values():
+        for stream, state in data["final"].items():
             streams_total += 1
-            behind = sum(1 for token, held in state.items() if truth.get(token) != held)
+            # Every symbol the stream asked for, so a stream that never got one (not even its snapshot)
+            # counts as behind on it.
+            wanted = stream_symbols(int(stream), args.symbols, args.symbols_per_stream)
+            behind = sum(1 for token in wanted if truth.get(str(token)) != state.get(str(token)))
             symbols_stale += behind
             streams_latest += behind == 0
     return {
@@ -705,7 +709,7 @@ async def orchestrate(args: argparse.Namespace) -> None:
             for quote in quotes.values():
                 message = quote.message(1)  # type: ignore[arg-type]
                 truth[str(message.instrument_token)] = [message.sequence, message.last_price_micros]
-            results.append(summarise("service", outs, truth, args.seconds))
+            results.append(summarise("service", outs, truth, args))
             replica.stop()
             await _flush_redis(redis_server.url)
 
@@ -746,7 +750,7 @@ async def orchestrate(args: argparse.Namespace) -> None:
                     break
                 await asyncio.sleep(0.1)
             truth = json.loads(truth_file.read_text())["truth"] if truth_file.exists() else {}
-            results.append(summarise(variant, outs, truth, args.seconds))
+            results.append(summarise(variant, outs, truth, args))
             server.stop(signal.SIGKILL)
             await _flush_redis(redis_server.url)
         await auth.stop(0)
