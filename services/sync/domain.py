@@ -906,8 +906,9 @@ class SyncService:
                     add_failure(
                         log, RowFailure(trade.broker_trade_id, trade.symbol, result.error_reason, result.error_message)
                     )
-            if not await self._progress(log):
+            if start + self.batch_size < len(trades) and not await self._progress(log):
                 return await self.logs.get(log.id)  # ended by an unlink meanwhile
+        # After the last batch `_finish` stores the counters (and finds out about an unlink) itself.
         return await self._finish(log, account, None)
 
     async def _progress(self, log: SyncLog) -> bool:
