@@ -421,17 +421,13 @@ class MongoTradeStore:
     ) -> list[Trade]:
         query = _query(user_id, filters)
         if after is not None:
-            query = {
-                "$and": [
-                    query,
-                    {
-                        "$or": [
-                            {"trade_time": {"$lt": after.trade_time}},
-                            {"trade_time": after.trade_time, "_id": {"$lt": after.trade_id}},
-                        ]
-                    },
-                ]
-            }
+            # Beside the filter's own fields, not wrapped in `$and`: FerretDB pushes down only
+            # top-level equalities, so a deep page then costs what a first page costs (decision 0016).
+            assert "$or" not in query
+            query["$or"] = [
+                {"trade_time": {"$lt": after.trade_time}},
+                {"trade_time": after.trade_time, "_id": {"$lt": after.trade_id}},
+            ]
         cursor = (
             self._trades.find(query, {"outbox": 0}).sort([("trade_time", DESCENDING), ("_id", DESCENDING)]).limit(limit)
         )
