@@ -8,7 +8,7 @@
 # zip) starts with "v". So we copy the module source out of the read-only
 # module cache, write the generated files ourselves and `go build` from there.
 #
-# Two small source patches are applied (see apply_patches below and
+# Three small source patches are applied (see apply_patches below and
 # docs/decisions/0002-ferretdb-local-database.md); their level is recorded in
 # build/version/package.txt and shown by `ferretdb --version` as
 # "package: trademesh-pN", so bumping PATCH_LEVEL forces a rebuild.
@@ -18,7 +18,7 @@
 set -euo pipefail
 
 FERRETDB_VERSION="v1.24.2"
-PATCH_LEVEL="trademesh-p1"
+PATCH_LEVEL="trademesh-p2"
 MODULE="github.com/FerretDB/FerretDB"
 
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -122,6 +122,23 @@ GO
             exit 1
         }
     done
+
+    # Patch 3 (PostgreSQL backend, used by bench/trade_bench.py): an `_id` equality on a string or
+    # ObjectID becomes `_jsonb->'_id' = $n`, the expression of FerretDB's own unique `_id` index, instead
+    # of `_jsonb->$k @> $n`, which no btree serves (every point read scanned the table).
+    local query="${SRC}/internal/backends/postgresql/query.go"
+    sed -i '/^func filterEqual(p \*metadata.Placeholder, k any, v any, operator string) (filter string, args \[\]any) {$/a\
+\tif key, ok := k.(string); ok \&\& key == "_id" \&\& operator == "->" {\
+\t\tswitch v.(type) {\
+\t\tcase string, types.ObjectID:\
+\t\t\treturn fmt.Sprintf("%s = %s", metadata.IDColumn, p.Next()), []any{string(must.NotFail(sjson.MarshalSingleValue(v)))}\
+\t\t}\
+\t}\
+' "$query"
+    grep -qF 'return fmt.Sprintf("%s = %s", metadata.IDColumn, p.Next())' "$query" || {
+        echo "install-ferretdb.sh: error: patch 3 (PostgreSQL _id equality) did not apply to ${query}" >&2
+        exit 1
+    }
 }
 apply_patches
 
