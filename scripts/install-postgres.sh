@@ -22,45 +22,7 @@ if [ -n "$(server_bindir)" ]; then
     exit 0
 fi
 
-SUDO=""
-if [ "$(id -u)" -ne 0 ]; then
-    if command -v sudo >/dev/null 2>&1; then
-        SUDO="sudo"
-    else
-        echo "install-postgres.sh: need root (or sudo) to apt-get install postgresql" >&2
-        exit 1
-    fi
-fi
-
-echo "install-postgres.sh: installing postgresql via apt-get" >&2
-export DEBIAN_FRONTEND=noninteractive
-# Tell invoke-rc.d not to start the system cluster during install (honoured on Debian without
-# systemd, e.g. containers); it is stopped below in case it started anyway.
-policy_rc=/usr/sbin/policy-rc.d
-created_policy=0
-if [ ! -e "$policy_rc" ]; then
-    printf '#!/bin/sh\nexit 101\n' | $SUDO tee "$policy_rc" >/dev/null
-    $SUDO chmod +x "$policy_rc"
-    created_policy=1
-fi
-cleanup() {
-    if [ "$created_policy" -eq 1 ]; then
-        $SUDO rm -f "$policy_rc"
-    fi
-}
-trap cleanup EXIT
-
-$SUDO apt-get update -qq
-$SUDO apt-get install -y -qq --no-install-recommends postgresql >/dev/null
-
-# No system cluster left running: the benchmark starts its own on a free port.
-$SUDO service postgresql stop >/dev/null 2>&1 || true
-if command -v systemctl >/dev/null 2>&1; then
-    $SUDO systemctl disable --now postgresql >/dev/null 2>&1 || true
-fi
-if command -v update-rc.d >/dev/null 2>&1; then
-    $SUDO update-rc.d postgresql disable >/dev/null 2>&1 || true
-fi
+bash "$(dirname "${BASH_SOURCE[0]}")/apt-install-service.sh" postgresql postgresql
 
 bindir="$(server_bindir)"
 if [ -z "$bindir" ]; then

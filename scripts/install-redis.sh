@@ -11,45 +11,11 @@ if command -v redis-server >/dev/null 2>&1; then
     exit 0
 fi
 
-SUDO=""
-if [ "$(id -u)" -ne 0 ]; then
-    if command -v sudo >/dev/null 2>&1; then
-        SUDO="sudo"
-    else
-        echo "install-redis.sh: need root (or sudo) to apt-get install redis-server" >&2
-        exit 1
-    fi
-fi
-
-echo "install-redis.sh: installing redis-server via apt-get" >&2
-export DEBIAN_FRONTEND=noninteractive
-# Tell invoke-rc.d not to start services during install (honoured on Debian
-# without systemd, e.g. containers); we still stop the service below in case.
-policy_rc=/usr/sbin/policy-rc.d
-created_policy=0
-if [ ! -e "$policy_rc" ]; then
-    printf '#!/bin/sh\nexit 101\n' | $SUDO tee "$policy_rc" >/dev/null
-    $SUDO chmod +x "$policy_rc"
-    created_policy=1
-fi
-cleanup() {
-    if [ "$created_policy" -eq 1 ]; then
-        $SUDO rm -f "$policy_rc"
-    fi
-}
-trap cleanup EXIT
-
-$SUDO apt-get update -qq
-$SUDO apt-get install -y -qq --no-install-recommends redis-server >/dev/null
+bash "$(dirname "${BASH_SOURCE[0]}")/apt-install-service.sh" redis-server redis-server
 
 # Make sure no system redis is left running: we launch our own per port.
-$SUDO service redis-server stop >/dev/null 2>&1 || true
-if command -v systemctl >/dev/null 2>&1; then
-    $SUDO systemctl disable --now redis-server >/dev/null 2>&1 || true
-fi
-if command -v update-rc.d >/dev/null 2>&1; then
-    $SUDO update-rc.d redis-server disable >/dev/null 2>&1 || true
-fi
+SUDO=""
+[ "$(id -u)" -ne 0 ] && SUDO="sudo"
 if [ -f /run/redis/redis-server.pid ]; then
     pid="$(cat /run/redis/redis-server.pid 2>/dev/null || true)"
     if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
