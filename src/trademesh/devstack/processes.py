@@ -123,6 +123,8 @@ class ManagedProcess(ABC):
 
     #: Short name used for the log file and in error messages.
     name: ClassVar[str]
+    #: What `stop` sends first (SIGKILL follows after ``stop_timeout``).
+    stop_signal: ClassVar[signal.Signals] = signal.SIGTERM
 
     def __init__(
         self,
@@ -219,14 +221,14 @@ class ManagedProcess(ABC):
                 return
 
     def stop(self) -> None:
-        """Stop gracefully: SIGTERM, wait up to ``stop_timeout``, then SIGKILL.
+        """Stop gracefully: ``stop_signal`` (SIGTERM), wait up to ``stop_timeout``, then SIGKILL.
 
         A no-op if not running.
         """
         with self._lock:
             proc = self._proc
             if proc is not None and proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
+                proc.send_signal(self.stop_signal)
                 try:
                     proc.wait(timeout=self._stop_timeout)
                 except subprocess.TimeoutExpired:
@@ -482,6 +484,8 @@ class PostgreSQLServer(ManagedProcess):
 
     name: ClassVar[str] = "postgresql"
     os_user: ClassVar[str] = "postgres"
+    #: PostgreSQL's *fast* shutdown (SIGTERM would wait for every client to disconnect).
+    stop_signal: ClassVar[signal.Signals] = signal.SIGINT
 
     def __init__(
         self,
@@ -550,19 +554,6 @@ class PostgreSQLServer(ManagedProcess):
         if result.returncode != 0:
             raise RuntimeError(f"psql failed ({result.returncode}): {result.stderr.strip()}")
         return result.stdout
-
-    def stop(self) -> None:
-        """Stop with SIGINT (PostgreSQL's *fast* shutdown: SIGTERM would wait for every client)."""
-        with self._lock:
-            proc = self._proc
-            if proc is not None and proc.poll() is None:
-                proc.send_signal(signal.SIGINT)
-                try:
-                    proc.wait(timeout=self._stop_timeout)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
-            self._cleanup()
 
     def remove_cluster(self) -> None:
         """Stop, then delete the cluster directory (its data is gone)."""
