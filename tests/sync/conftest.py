@@ -192,6 +192,31 @@ async def link_kite(sync: RunningSync, user: MeshUser, app: BrokerApp, **extra: 
     return response.broker_account
 
 
+def upstox_app(fake_upstox: FakeUpstox, trades: list[dict[str, Any]] | None = None) -> BrokerApp:
+    """Register an Upstox app with a unique client id and user, holding `trades`."""
+    suffix = uuid.uuid4().hex[:6]
+    app = fake_upstox.add_app(f"client{suffix}", f"secret{suffix}", f"UP{suffix}", "Ravi Iyer")
+    app.trades = trades or []
+    return app
+
+
+async def link_upstox(sync: RunningSync, user: MeshUser, app: BrokerApp) -> Any:
+    """Link an Upstox account through the API (a fresh authorization code) and return it."""
+    response = await sync.stub.LinkBrokerAccount(
+        sync_service_pb2.LinkBrokerAccountRequest(
+            request_id=request_id(),
+            upstox=broker_account_pb2.UpstoxCredentials(
+                client_id=app.api_key,
+                client_secret=app.api_secret,
+                redirect_uri=app.redirect_uri,
+                authorization_code=f"code-{uuid.uuid4().hex}",
+            ),
+        ),
+        metadata=user.metadata,
+    )
+    return response.broker_account
+
+
 async def sync_now(
     sync: RunningSync, user: MeshUser, account_id: str, rid: str | None = None
 ) -> list[sync_service_pb2.SyncNowResponse]:

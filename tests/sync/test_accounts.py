@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, timedelta
 
@@ -18,9 +17,11 @@ from tests.sync.conftest import (
     journal,
     kite_app,
     link_kite,
+    link_upstox,
     request_id,
     summary_of,
     sync_now,
+    upstox_app,
     wait_for_log,
 )
 from trademesh.services.sync.credentials import CredentialCipher, new_key_text, parse_keys
@@ -231,23 +232,9 @@ async def test_upstox_account_links_and_syncs(
     mesh: Mesh, fake_upstox: FakeUpstox, new_user: Callable[[], Awaitable[MeshUser]]
 ) -> None:
     user = await new_user()
-    suffix = uuid.uuid4().hex[:6]
-    app = fake_upstox.add_app(f"client{suffix}", f"secret{suffix}", f"UP{suffix}", "Ravi Iyer")
-    app.trades = sample_book(8, upstox_trade)
+    app = upstox_app(fake_upstox, sample_book(8, upstox_trade))
     sync = await mesh.start()
-    linked = await sync.stub.LinkBrokerAccount(
-        sync_service_pb2.LinkBrokerAccountRequest(
-            request_id=request_id(),
-            upstox=broker_account_pb2.UpstoxCredentials(
-                client_id=app.api_key,
-                client_secret=app.api_secret,
-                redirect_uri=app.redirect_uri,
-                authorization_code="code-1",
-            ),
-        ),
-        metadata=user.metadata,
-    )
-    account = linked.broker_account
+    account = await link_upstox(sync, user, app)
     expiry = account.token_expire_time.ToDatetime(tzinfo=UTC).astimezone(IST)
     assert (expiry.hour, expiry.minute) == (3, 30)
 
@@ -283,23 +270,9 @@ async def test_upstox_faults_are_retried_and_a_rejected_token_is_not(
     mesh: Mesh, fake_upstox: FakeUpstox, new_user: Callable[[], Awaitable[MeshUser]]
 ) -> None:
     user = await new_user()
-    suffix = uuid.uuid4().hex[:6]
-    app = fake_upstox.add_app(f"client{suffix}", f"secret{suffix}", f"UP{suffix}", "Ravi Iyer")
-    app.trades = sample_book(4, upstox_trade)
+    app = upstox_app(fake_upstox, sample_book(4, upstox_trade))
     sync = await mesh.start(broker_attempts=4)
-    linked = await sync.stub.LinkBrokerAccount(
-        sync_service_pb2.LinkBrokerAccountRequest(
-            request_id=request_id(),
-            upstox=broker_account_pb2.UpstoxCredentials(
-                client_id=app.api_key,
-                client_secret=app.api_secret,
-                redirect_uri=app.redirect_uri,
-                authorization_code="code-2",
-            ),
-        ),
-        metadata=user.metadata,
-    )
-    account = linked.broker_account
+    account = await link_upstox(sync, user, app)
     app.faults.extend([Fault(FaultKind.STATUS, 500), Fault(FaultKind.MALFORMED), Fault(FaultKind.STATUS, 429)])
 
     recovered = summary_of(await sync_now(sync, user, account.id))
