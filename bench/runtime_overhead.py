@@ -54,7 +54,7 @@ from trademesh.services.auth.settings import AuthSettings
 from trademesh.services.core.connections import build_redis
 from trademesh.services.core.logging import configure_logging
 from trademesh.services.core.revocations import RevocationList
-from trademesh.services.core.server import ServiceRegistration, build_verifier, start_server
+from trademesh.services.core.server import ServiceRegistration, build_verifier, start_server, termination_requested
 from trademesh.services.core.settings import CoreSettings
 from trademesh.services.core.tokens import StaticKeySource
 
@@ -258,9 +258,7 @@ def quiet_production_logging(service: str, sink: IO[str]) -> None:
 async def wait_for_stop(max_seconds: float) -> None:
     """Return on SIGTERM/SIGINT, when the parent process goes away, or after `max_seconds`."""
     loop = asyncio.get_running_loop()
-    stop = asyncio.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
+    stop = termination_requested()
     parent = os.getppid()
     deadline = loop.time() + max_seconds
     while not stop.is_set() and loop.time() < deadline and os.getppid() == parent:

@@ -35,7 +35,6 @@ import argparse
 import asyncio
 import json
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -59,6 +58,7 @@ from trademesh.services.auth.admin import issue_service_token
 from trademesh.services.auth.keys import KeyRing, write_new_key
 from trademesh.services.auth.server import build_auth_server
 from trademesh.services.auth.settings import AuthSettings
+from trademesh.services.core.server import termination_requested
 from trademesh.services.sync.credentials import new_key_text
 from trademesh.services.sync.domain import KiteLogin, ReconcileResult, normalise_rows
 from trademesh.services.sync.model import Broker, NormalisedTrade, SyncType
@@ -107,11 +107,7 @@ async def _serve_fake(port: int, solo_trades: int, accounts: int, per_account: i
     kite.routes = lambda: [*original(), web.get("/__bench/stats", stats)]  # type: ignore[method-assign]
     await kite.start(port=port)
     print("ready", flush=True)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
+    await termination_requested().wait()
     await kite.stop()
 
 

@@ -97,14 +97,19 @@ class ServiceHost:
 
     async def serve_until_signal(self, grace: float) -> None:
         """Serve until SIGTERM or SIGINT, then shut down gracefully."""
-        loop = asyncio.get_running_loop()
-        received = asyncio.Event()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, received.set)
-        await received.wait()
+        await termination_requested().wait()
         logger.info("shutdown requested; draining for up to %.1fs", grace)
         await self.stop(grace)
         logger.info("stopped")
+
+
+def termination_requested() -> asyncio.Event:
+    """Return an event the running loop sets on SIGTERM or SIGINT."""
+    loop = asyncio.get_running_loop()
+    received = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, received.set)
+    return received
 
 
 def build_remote_verifier(settings: CoreSettings, revocations: RevocationList | None) -> AccessTokenVerifier:

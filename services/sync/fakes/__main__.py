@@ -10,8 +10,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import signal
 
+from trademesh.services.core.server import termination_requested
 from trademesh.services.sync.fakes.book import sample_book, upstox_trade
 from trademesh.services.sync.fakes.servers import FakeKite, FakeUpstox
 
@@ -41,11 +41,7 @@ async def serve(kite_port: int, upstox_port: int | None, demo: bool, rate_limit:
             DEMO_KITE_API_KEY,
             DEMO_KITE_API_SECRET,
         )
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
+    await termination_requested().wait()
     await kite.stop()
     await upstox.stop()
 
