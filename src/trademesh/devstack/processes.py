@@ -125,14 +125,16 @@ class ManagedProcess(ABC):
     name: ClassVar[str]
     #: What `stop` sends first (SIGKILL follows after ``stop_timeout``).
     stop_signal: ClassVar[signal.Signals] = signal.SIGTERM
+    #: Defaults of ``startup_timeout`` and ``stop_timeout`` for this kind of server.
+    default_timeouts: ClassVar[tuple[float, float]] = (30.0, 10.0)
 
     def __init__(
         self,
         data_dir: Path,
         port: int | None = None,
         *,
-        startup_timeout: float = 30.0,
-        stop_timeout: float = 10.0,
+        startup_timeout: float | None = None,
+        stop_timeout: float | None = None,
     ) -> None:
         """Prepare (but do not start) a server.
 
@@ -141,13 +143,13 @@ class ManagedProcess(ABC):
                 Avoid ``?``, ``#`` and ``%`` in it (FerretDB takes it as a ``file:`` URL).
             port: TCP port on 127.0.0.1; ``None`` or ``0`` picks a free one.
             startup_timeout: Seconds :meth:`start` waits for the server to be ready.
-            stop_timeout: Seconds :meth:`stop` waits after SIGTERM before SIGKILL.
+            stop_timeout: Seconds :meth:`stop` waits after ``stop_signal`` before SIGKILL.
         """
         self._data_dir = Path(data_dir).resolve()
         self._auto_port = not port
         self._port = port or find_free_port()
-        self._startup_timeout = startup_timeout
-        self._stop_timeout = stop_timeout
+        self._startup_timeout = self.default_timeouts[0] if startup_timeout is None else startup_timeout
+        self._stop_timeout = self.default_timeouts[1] if stop_timeout is None else stop_timeout
         self._proc: subprocess.Popen[bytes] | None = None
         self._log_file: IO[bytes] | None = None
         self._ever_started = False
@@ -409,17 +411,9 @@ class FerretDBServer(ManagedProcess):
 
     name: ClassVar[str] = "ferretdb"
 
-    def __init__(
-        self,
-        data_dir: Path,
-        port: int | None = None,
-        *,
-        startup_timeout: float = 30.0,
-        stop_timeout: float = 10.0,
-        log_level: str = "error",
-    ) -> None:
+    def __init__(self, data_dir: Path, port: int | None = None, *, log_level: str = "error", **timeouts: float) -> None:
         """See :class:`ManagedProcess`; ``log_level`` is FerretDB's ``--log-level``."""
-        super().__init__(data_dir, port, startup_timeout=startup_timeout, stop_timeout=stop_timeout)
+        super().__init__(data_dir, port, **timeouts)
         self._log_level = log_level
 
     @property
@@ -486,18 +480,13 @@ class PostgreSQLServer(ManagedProcess):
     os_user: ClassVar[str] = "postgres"
     #: PostgreSQL's *fast* shutdown (SIGTERM would wait for every client to disconnect).
     stop_signal: ClassVar[signal.Signals] = signal.SIGINT
+    default_timeouts: ClassVar[tuple[float, float]] = (60.0, 30.0)
 
     def __init__(
-        self,
-        data_dir: Path,
-        port: int | None = None,
-        *,
-        startup_timeout: float = 60.0,
-        stop_timeout: float = 30.0,
-        settings: dict[str, str] | None = None,
+        self, data_dir: Path, port: int | None = None, *, settings: dict[str, str] | None = None, **timeouts: float
     ) -> None:
         """See :class:`ManagedProcess`; ``settings`` are extra ``-c name=value`` server settings."""
-        super().__init__(data_dir, port, startup_timeout=startup_timeout, stop_timeout=stop_timeout)
+        super().__init__(data_dir, port, **timeouts)
         self._settings = dict(settings or {})
         self._cluster_dir: Path | None = None
 
@@ -632,14 +621,11 @@ class FerretDBPostgreSQLServer(FerretDBServer):
         postgresql_url: str,
         port: int | None = None,
         *,
-        startup_timeout: float = 30.0,
-        stop_timeout: float = 10.0,
         log_level: str = "error",
+        **timeouts: float,
     ) -> None:
         """``postgresql_url`` is FerretDB's ``--postgresql-url`` (e.g. ``PostgreSQLServer.socket_url``)."""
-        super().__init__(
-            data_dir, port, startup_timeout=startup_timeout, stop_timeout=stop_timeout, log_level=log_level
-        )
+        super().__init__(data_dir, port, log_level=log_level, **timeouts)
         self._postgresql_url = postgresql_url
 
     def _command(self) -> list[str]:
