@@ -157,6 +157,20 @@ def spawn_trade(tmp_path: Path) -> Any:
                 process.kill()
 
 
+async def _crash_after_write_then_restart(
+    spawn_trade: Any, redis: Redis, settings: Any, port: int, call: Callable[[Any], Awaitable[Any]]
+) -> None:
+    """Make `call` against a trade service that exits right after its database write; check that it
+    died with nothing published; then start a healthy one on the same port."""
+    doomed = await spawn_trade(_service_env(settings, port, TRADEMESH_FAULT_EXIT_AFTER_WRITE="true"), port)
+    async with aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+        failure = await expect_failure(call(trade_service_pb2_grpc.TradeServiceStub(channel)))
+    assert failure.code == grpc.StatusCode.UNAVAILABLE
+    assert doomed.wait(10) == 86
+    assert await _drain_group(redis) == []  # written, not published
+    await spawn_trade(_service_env(settings, port), port)
+
+
 @pytest.mark.slow
 async def test_crash_after_write_before_publish_loses_nothing_and_duplicates_nothing(
     core_settings: Callable[..., dict[str, Any]], new_user: NewUser, redis: Redis, spawn_trade: Any
@@ -170,21 +184,17 @@ async def test_crash_after_write_before_publish_loses_nothing_and_duplicates_not
     request_id = new_request_id()
     message = equity_trade(broker_trade_id="CRASH-1")
 
-    doomed = await spawn_trade(_service_env(settings, port, TRADEMESH_FAULT_EXIT_AFTER_WRITE="true"), port)
-    async with aio.insecure_channel(f"127.0.0.1:{port}") as channel:
-        stub = trade_service_pb2_grpc.TradeServiceStub(channel)
-        failure = await expect_failure(
-            stub.CreateTrade(
-                trade_service_pb2.CreateTradeRequest(request_id=request_id, trade=message),
-                metadata=user.metadata,
-                timeout=10,
-            )
-        )
-    assert failure.code == grpc.StatusCode.UNAVAILABLE
-    assert doomed.wait(10) == 86
-    assert await _drain_group(redis) == []  # written, not published
-
-    await spawn_trade(_service_env(settings, port), port)
+    await _crash_after_write_then_restart(
+        spawn_trade,
+        redis,
+        settings,
+        port,
+        lambda stub: stub.CreateTrade(
+            trade_service_pb2.CreateTradeRequest(request_id=request_id, trade=message),
+            metadata=user.metadata,
+            timeout=10,
+        ),
+    )
     async with aio.insecure_channel(f"127.0.0.1:{port}") as channel:
         stub = trade_service_pb2_grpc.TradeServiceStub(channel)
         retried = await stub.CreateTrade(
@@ -215,15 +225,9 @@ async def test_crash_after_a_reconcile_batch_is_written_publishes_each_created_t
     batch = reconcile_request(user.user_id, *(broker_trade(f"B{n}") for n in range(30)))
     service = bearer(service_token())
 
-    doomed = await spawn_trade(_service_env(settings, port, TRADEMESH_FAULT_EXIT_AFTER_WRITE="true"), port)
-    async with aio.insecure_channel(f"127.0.0.1:{port}") as channel:
-        stub = trade_service_pb2_grpc.TradeServiceStub(channel)
-        failure = await expect_failure(stub.ReconcileTrades(batch, metadata=service, timeout=10))
-    assert failure.code == grpc.StatusCode.UNAVAILABLE
-    assert doomed.wait(10) == 86
-    assert await _drain_group(redis) == []  # written, not published
-
-    await spawn_trade(_service_env(settings, port), port)
+    await _crash_after_write_then_restart(
+        spawn_trade, redis, settings, port, lambda stub: stub.ReconcileTrades(batch, metadata=service, timeout=10)
+    )
     async with aio.insecure_channel(f"127.0.0.1:{port}") as channel:
         stub = trade_service_pb2_grpc.TradeServiceStub(channel)
         resent = await stub.ReconcileTrades(batch, metadata=service)
