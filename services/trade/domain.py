@@ -179,9 +179,6 @@ class EventSink(Protocol):
 
     async def committed(self, trades: Sequence[Trade]) -> None: ...
 
-    async def committed_import(self, record_id: str, trades: Sequence[Trade]) -> None:
-        """Publish the CREATED events of an import's trades, then mark the import record published."""
-
     async def committed_batch(self, batch_id: str, trades: Sequence[Trade]) -> None:
         """Publish the CREATED events of a recorded bulk insert, then forget the batch record."""
 
@@ -729,6 +726,11 @@ class TradeService:
         else:
             await self._reserve(user_id, len(items))
             await self.store.start_import(record_id, request_hash, now, import_id, user_id)
+            # Rows an interrupted attempt already created are published again (a no-op if they were).
+            earlier = [t for t in existing.values() if t.import_id == import_id]
+            batch_id = f"{user_id}:import:{uuid.uuid4().hex}"
+            ids = [*(t.id for t in earlier), *(trade.id for trade, _ in items)]
+            await self.store.start_batch(batch_id, user_id, ids, now)
             outcome = await self.store.insert_many(items, with_outbox=False)
             await self.store.release_quota(user_id, len(outcome.collided))
             result.rows_created += len(outcome.inserted)
@@ -743,9 +745,7 @@ class TradeService:
                         result.rows_created += 1
                     else:
                         result.rows_duplicate += 1
-            # Rows an interrupted attempt already created are published again (a no-op if they were).
-            earlier = [t for t in existing.values() if t.import_id == import_id]
-            await self.events.committed_import(record_id, [*earlier, *outcome.inserted])
+            await self.events.committed_batch(batch_id, [*earlier, *outcome.inserted])
             await self._reinfer_known(active, sides_by_bucket, {_bucket_key(t) for t in outcome.inserted})
         errors.sort(key=lambda error: error.row_number)
         result.row_errors = errors[:MAX_ROW_ERRORS]

@@ -128,32 +128,20 @@ class OutboxRelay:
             logger.warning("publishing trade events failed; the relay will retry", exc_info=True)
             self._wake.set()
 
-    async def committed_import(self, record_id: str, trades: Sequence[Trade]) -> None:
-        """Publish the CREATED events of an import's trades, then mark the import record published.
+    async def committed_batch(self, batch_id: str, trades: Sequence[Trade]) -> None:
+        """Publish the CREATED events of a bulk insert recorded by `start_batch` (an import, a reconcile),
+        then forget the batch.
 
         A trade already changed again (version > 1) is skipped: its own later events carry it, and
         the CREATED state it had is no longer known (see docs/decisions/0010).
         """
         try:
-            await self._publish_created(trades)
-            await self._store.import_published(record_id)
-        except Exception:
-            logger.warning("publishing import events failed; the relay will retry", exc_info=True)
-            self._wake.set()
-
-    async def committed_batch(self, batch_id: str, trades: Sequence[Trade]) -> None:
-        """Publish the CREATED events of a bulk insert recorded by `start_batch`, then forget the batch."""
-        try:
-            await self._publish_created(trades)
+            created = [trade for trade in trades if trade.version == 1]
+            await self._publisher.publish([new_event(EventType.CREATED, t, t.create_time) for t in created])
             await self._store.batch_published(batch_id)
         except Exception:
             logger.warning("publishing batch events failed; the relay will retry", exc_info=True)
             self._wake.set()
-
-    async def _publish_created(self, trades: Sequence[Trade]) -> None:
-        # A trade already changed again (version > 1) is skipped: its own later events carry it.
-        created = [trade for trade in trades if trade.version == 1]
-        await self._publisher.publish([new_event(EventType.CREATED, t, t.create_time) for t in created])
 
     async def _flush(self, document: dict[str, Any]) -> None:
         events = pending_events(document)
@@ -171,10 +159,6 @@ class OutboxRelay:
         flushed = 0
         after = ""
         written_before = datetime.now(UTC) - grace if grace is not None else None
-        for record in await self._store.imports_with_pending_events(written_before):
-            trades = await self._store.import_trades(str(record["user_id"]), str(record["import_id"]))
-            await self.committed_import(str(record["_id"]), trades)
-            flushed += len(trades)
         for record in await self._store.batches_with_pending_events(written_before):
             trades = await self._store.get_many([str(trade_id) for trade_id in record["trade_ids"]])
             await self.committed_batch(str(record["_id"]), trades)
@@ -257,9 +241,6 @@ class FaultInjectingSink:
     async def committed(self, trades: Sequence[Trade]) -> None:
         logger.error("TRADEMESH_FAULT_EXIT_AFTER_WRITE: exiting after the write, before publishing")
         os._exit(86)
-
-    async def committed_import(self, record_id: str, trades: Sequence[Trade]) -> None:
-        await self.committed(trades)
 
     async def committed_batch(self, batch_id: str, trades: Sequence[Trade]) -> None:
         await self.committed(trades)

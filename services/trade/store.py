@@ -525,34 +525,15 @@ class MongoTradeStore:
                     "import_id": import_id,
                     "user_id": user_id,
                     "started_at": now,
-                    "events_pending": True,
                     "result": None,
                 }
             )
 
-    async def import_published(self, record_id: str) -> None:
-        """Mark an import's CREATED events as published."""
-        await self._imports.update_one({"_id": record_id}, {"$set": {"events_pending": False}})
-
-    async def imports_with_pending_events(self, started_before: datetime | None) -> list[Document]:
-        """Return import records whose CREATED events may not all be published."""
-        query: Document = {"events_pending": True}
-        if started_before is not None:
-            query["started_at"] = {"$lt": started_before}
-        with pymongo.timeout(self._bulk_timeout):
-            return [document async for document in self._imports.find(query, {"import_id": 1, "user_id": 1})]
-
-    async def import_trades(self, user_id: str, import_id: str) -> list[Trade]:
-        """Return the trades one import created (any version)."""
-        with pymongo.timeout(self._bulk_timeout):
-            cursor = self._trades.find({"user_id": user_id, "import_id": import_id}, {"outbox": 0})
-            return [trade_from_document(document) async for document in cursor]
-
     async def start_batch(self, batch_id: str, user_id: str, trade_ids: Sequence[str], now: datetime) -> None:
         """Record the ids of a bulk insert before it runs: their CREATED events are pending until published.
 
-        One document instead of an outbox entry per trade: publishing a batch then costs one write,
-        not a read and a write per trade (docs/decisions/0017).
+        One document instead of an outbox entry per trade (imports and reconciles): publishing a batch
+        then costs one write, not a read and a write per trade (docs/decisions/0017).
         """
         await self._batches.insert_one(
             {"_id": batch_id, "user_id": user_id, "trade_ids": list(trade_ids), "started_at": now}
