@@ -8,7 +8,7 @@
 # zip) starts with "v". So we copy the module source out of the read-only
 # module cache, write the generated files ourselves and `go build` from there.
 #
-# Three small source patches are applied (see apply_patches below and
+# Four small source patches are applied (see apply_patches below and
 # docs/decisions/0002-ferretdb-local-database.md); their level is recorded in
 # build/version/package.txt and shown by `ferretdb --version` as
 # "package: trademesh-pN", so bumping PATCH_LEVEL forces a rebuild.
@@ -18,7 +18,7 @@
 set -euo pipefail
 
 FERRETDB_VERSION="v1.24.2"
-PATCH_LEVEL="trademesh-p2"
+PATCH_LEVEL="trademesh-p3"
 MODULE="github.com/FerretDB/FerretDB"
 
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -137,6 +137,77 @@ GO
 ' "$query"
     grep -qF 'return fmt.Sprintf("%s = %s", metadata.IDColumn, p.Next())' "$query" || {
         echo "install-ferretdb.sh: error: patch 3 (PostgreSQL _id equality) did not apply to ${query}" >&2
+        exit 1
+    }
+
+    # Patch 4 (performance, SQLite backend): only a filter that is exactly `{_id: <string|ObjectID>}`
+    # was pushed down to SQLite; any other filter read and decoded the whole collection. Now an `_id`
+    # equality beside other conditions (`{_id, version}`, `{_id, status}`: conditional writes) and
+    # `{_id: {$in: [...]}}` of up to 1,000 strings/ObjectIDs (batched point reads) are pushed down as
+    # `_id = ?` / `_id IN (...)` on the `_id` index. Safe because every handler (find, count, update,
+    # findAndModify, delete) applies the full filter again to what the backend returns.
+    local sqlite_dir="${SRC}/internal/backends/sqlite"
+    cat > "${sqlite_dir}/trademesh_idpushdown.go" <<'GO'
+package sqlite
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/FerretDB/FerretDB/internal/backends/sqlite/metadata"
+	"github.com/FerretDB/FerretDB/internal/handler/sjson"
+	"github.com/FerretDB/FerretDB/internal/types"
+	"github.com/FerretDB/FerretDB/internal/util/must"
+)
+
+// trademeshIDWhere returns the WHERE clause serving the filter's `_id` condition from the `_id`
+// index, or "" (trademesh patch). The caller re-applies the whole filter to the rows returned.
+func trademeshIDWhere(filter *types.Document) (string, []any) {
+	if filter == nil {
+		return "", nil
+	}
+	found := 0
+	for _, key := range filter.Keys() {
+		if key == "_id" {
+			found++
+		}
+	}
+	if found != 1 {
+		return "", nil
+	}
+	v := must.NotFail(filter.Get("_id"))
+	switch v := v.(type) {
+	case string, types.ObjectID:
+		return fmt.Sprintf(` WHERE %s = ?`, metadata.IDColumn), []any{string(must.NotFail(sjson.MarshalSingleValue(v)))}
+	case *types.Document:
+		keys := v.Keys()
+		if len(keys) != 1 || keys[0] != "$in" {
+			return "", nil
+		}
+		values, ok := must.NotFail(v.Get("$in")).(*types.Array)
+		if !ok || values.Len() == 0 || values.Len() > 1000 {
+			return "", nil
+		}
+		args := make([]any, 0, values.Len())
+		for i := 0; i < values.Len(); i++ {
+			switch value := must.NotFail(values.Get(i)).(type) {
+			case string, types.ObjectID:
+				args = append(args, string(must.NotFail(sjson.MarshalSingleValue(value))))
+			default:
+				return "", nil
+			}
+		}
+		marks := strings.TrimSuffix(strings.Repeat("?, ", len(args)), ", ")
+		return fmt.Sprintf(` WHERE %s IN (%s)`, metadata.IDColumn, marks), args
+	}
+	return "", nil
+}
+GO
+    local coll="${sqlite_dir}/collection.go"
+    # Query: the `Len() == 1` block becomes the helper (Explain keeps FerretDB's own, narrower rule).
+    perl -0pi -e 's/\tif params\.Filter\.Len\(\) == 1 \{\n\t\tv, _ := params\.Filter\.Get\("_id"\)\n\t\tswitch v\.\(type\) \{\n\t\tcase string, types\.ObjectID:\n\t\t\twhereClause = fmt\.Sprintf\(` WHERE %s = \?`, metadata\.IDColumn\)\n\t\t\targs = \[\]any\{string\(must\.NotFail\(sjson\.MarshalSingleValue\(v\)\)\)\}\n\t\t\}\n\t\}\n\n\tq \+= whereClause/\twhereClause, args = trademeshIDWhere(params.Filter)\n\n\tq += whereClause/' "$coll"
+    grep -qF 'whereClause, args = trademeshIDWhere(params.Filter)' "$coll" || {
+        echo "install-ferretdb.sh: error: patch 4 (_id pushdown) did not apply to ${coll}" >&2
         exit 1
     }
 }
