@@ -62,6 +62,10 @@ from trademesh.services.trade.model import (
 
 logger = logging.getLogger(__name__)
 
+#: An (exchange, symbol, IST trading day) group of a user's trades, and what its day index lists.
+DayGroup = tuple[str, str, date]
+DayIndex = dict[Side | None, list[str]]
+
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 500
 DEFAULT_POSITION_PAGE_SIZE = 100
@@ -133,8 +137,9 @@ class TradeStore(Protocol):
     async def same_day(self, user_id: str, exchange: str, symbol: str, day: date) -> list[Trade]:
         """Return the user's ACTIVE trades on one instrument and IST trading day."""
 
-    async def day_index(self, user_id: str, exchange: str, symbol: str, day: date) -> dict[Side | None, list[str]]:
-        """Return the ids a day group lists per side they were written with (None: side not recorded)."""
+    async def day_indexes(self, user_id: str, groups: Sequence[DayGroup]) -> dict[DayGroup, DayIndex]:
+        """Return, per (exchange, symbol, day) group, the ids it lists per side they were written with
+        (None: side not recorded); a group nothing was ever written to lists nothing."""
         ...
 
     async def day_trades(
@@ -928,8 +933,7 @@ class TradeService:
         buckets = sorted(
             {(fields.exchange.value, fields.symbol, _day(fields)) for _, fields, *_ in prepared if fields.exchange}
         )
-        read = await asyncio.gather(*(self.store.day_index(user_id, *bucket) for bucket in buckets))
-        indexes = dict(zip(buckets, read, strict=True))
+        indexes = await self.store.day_indexes(user_id, buckets)
         listed = {trade_id for index in indexes.values() for ids in index.values() for trade_id in ids}
         found = await self.store.get_many([i for key in keys if (i := derive_id("sync", key)) in listed])
         existing = {trade.broker_key: trade for trade in found if trade.user_id == user_id and trade.broker_key in keys}

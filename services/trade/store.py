@@ -7,7 +7,6 @@ an event can never be lost between the write and the publish (docs/decisions/001
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from collections.abc import Sequence
 from datetime import date, datetime, timedelta
@@ -20,7 +19,7 @@ from pymongo.errors import BulkWriteError, DuplicateKeyError, OperationFailure
 
 from trademesh.lots import Side
 from trademesh.services.core.connections import ensure_collections
-from trademesh.services.trade.domain import BrokerKeyTaken, BulkInsertOutcome, IdTaken, ListCursor
+from trademesh.services.trade.domain import BrokerKeyTaken, BulkInsertOutcome, DayGroup, DayIndex, IdTaken, ListCursor
 from trademesh.services.trade.model import (
     IST,
     Broker,
@@ -43,6 +42,8 @@ from trademesh.services.trade.model import (
 
 Document = dict[str, Any]
 INSERT_CHUNK = 1000
+#: Ids per `_id $in` read (FerretDB's `_id` pushdown, scripts/install-ferretdb.sh patch 4, takes up to 1,000).
+ID_BATCH = 1000
 # Documents holding unpublished events (a scan on FerretDB; the relay runs it rarely).
 PENDING: dict[str, Any] = {"outbox": {"$exists": True, "$ne": {}}}
 
@@ -219,7 +220,11 @@ def _outbox_key(event: TradeEvent) -> str:
 
 def _day_key(trade: Trade) -> str:
     assert trade.fields.exchange is not None
-    return f"{trade.user_id}|{trade.fields.exchange.value}|{trade.fields.symbol}|{trade.trading_day.isoformat()}"
+    return _group_key(trade.user_id, trade.fields.exchange.value, trade.fields.symbol, trade.trading_day)
+
+
+def _group_key(user_id: str, exchange: str, symbol: str, day: date) -> str:
+    return f"{user_id}|{exchange}|{symbol}|{day.isoformat()}"
 
 
 _SIDE_LISTS: dict[Side, str] = {Side.BUY: "buy_ids", Side.SELL: "sell_ids"}
@@ -435,22 +440,30 @@ class MongoTradeStore:
             return [trade_from_document(document) async for document in cursor]
 
     async def same_day(self, user_id: str, exchange: str, symbol: str, day: date) -> list[Trade]:
-        index = await self.day_index(user_id, exchange, symbol, day)
+        index = (await self.day_indexes(user_id, [(exchange, symbol, day)]))[(exchange, symbol, day)]
         return await self.day_trades(user_id, exchange, symbol, day, [i for ids in index.values() for i in ids])
 
-    async def day_index(self, user_id: str, exchange: str, symbol: str, day: date) -> dict[Side | None, list[str]]:
-        """Return the ids a day group lists by the side they were written with, oldest first.
+    async def day_indexes(self, user_id: str, groups: Sequence[DayGroup]) -> dict[DayGroup, DayIndex]:
+        """Return, per (exchange, symbol, day) group, the ids it lists by the side they were written
+        with, oldest first (one `_id $in` read per 1,000 groups).
 
         A superset: a trade is listed under every (group, side) it ever had. Ids under None were
         indexed before the index recorded sides.
         """
-        index = await self._days.find_one({"_id": f"{user_id}|{exchange}|{symbol}|{day.isoformat()}"})
-        if index is None:
-            return {Side.BUY: [], Side.SELL: [], None: []}
-        lists: dict[Side | None, list[str]] = {side: list(index.get(name, ())) for side, name in _SIDE_LISTS.items()}
-        sided = {trade_id for ids in lists.values() for trade_id in ids}
-        lists[None] = [trade_id for trade_id in index.get("trade_ids", ()) if trade_id not in sided]
-        return lists
+        keys = {_group_key(user_id, *group): group for group in groups}
+        found: dict[str, Document] = {}
+        names = list(keys)
+        for start in range(0, len(names), ID_BATCH):
+            async for document in self._days.find({"_id": {"$in": names[start : start + ID_BATCH]}}):
+                found[str(document["_id"])] = document
+        result: dict[DayGroup, DayIndex] = {}
+        for key, group in keys.items():
+            index = found.get(key, {})
+            lists: DayIndex = {side: list(index.get(name, ())) for side, name in _SIDE_LISTS.items()}
+            sided = {trade_id for ids in lists.values() for trade_id in ids}
+            lists[None] = [trade_id for trade_id in index.get("trade_ids", ()) if trade_id not in sided]
+            result[group] = lists
+        return result
 
     async def day_trades(
         self, user_id: str, exchange: str, symbol: str, day: date, trade_ids: Sequence[str]
@@ -550,9 +563,14 @@ class MongoTradeStore:
             return [document async for document in self._batches.find(query)]
 
     async def get_many(self, trade_ids: Sequence[str]) -> list[Trade]:
-        """Return the trades with these ids that exist (point reads by `_id`, concurrently)."""
-        found = await asyncio.gather(*(self.get(trade_id) for trade_id in trade_ids))
-        return [trade for trade in found if trade is not None]
+        """Return the trades with these ids that exist, in no particular order (one `_id $in` read per
+        1,000 ids: an index lookup on MongoDB and, with our FerretDB patch, on FerretDB)."""
+        ids = list(dict.fromkeys(trade_ids))
+        found: list[Trade] = []
+        for start in range(0, len(ids), ID_BATCH):
+            cursor = self._trades.find({"_id": {"$in": ids[start : start + ID_BATCH]}}, {"outbox": 0})
+            found.extend([trade_from_document(document) async for document in cursor])
+        return found
 
     async def finish_import(self, record_id: str, result: ImportResult, now: datetime) -> None:
         await self._imports.update_one(
