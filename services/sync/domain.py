@@ -195,23 +195,18 @@ class AccountStore(Protocol):
         Sync bookkeeping is kept, except that `reschedule` also stores next_sync_time and the retry state.
         """
 
-    async def set_bookkeeping(self, account_id: str, values: dict[str, Any]) -> None:
-        """Set sync bookkeeping attributes (last_sync_*, next_sync_time, retry_*), never the version."""
-
     async def claim_run(self, account_id: str, log_id: str, now: datetime) -> bool:
         """Take the account's run slot for `log_id` (mirrored as running_log_id) if it is free."""
 
     async def running_log(self, account_id: str) -> str:
         """Return the id of the run holding the account's slot, or ""."""
 
-    async def run_open(self, log_id: str) -> bool:
-        """Tell whether nobody has ended the run yet."""
-
     async def end_run(self, log_id: str) -> bool:
         """Take the right to end the run (finish its log); only the first caller gets True."""
 
-    async def release_run(self, account_id: str, log_id: str) -> None:
-        """Free the account's slot if `log_id` holds it (after ending the run)."""
+    async def release_run(self, account_id: str, log_id: str, bookkeeping: dict[str, Any] | None = None) -> None:
+        """Free the account's slot if `log_id` holds it (after ending the run), and set the sync
+        bookkeeping attributes (last_sync_*, next_sync_time, retry_*; never the version) in the same write."""
 
     async def page(
         self, user_id: str, broker: Broker | None, show_unlinked: bool, after: tuple[datetime, str] | None, limit: int
@@ -243,8 +238,9 @@ class SyncLogStore(Protocol):
 
     async def get(self, log_id: str) -> SyncLog | None: ...
 
-    async def save_progress(self, log: SyncLog) -> None:
-        """Store phase, counters and row failures of a running log (by its executing worker)."""
+    async def save_progress(self, log: SyncLog) -> bool:
+        """Store phase, counters and row failures of a log still RUNNING (by its executing worker);
+        False when it is not (someone ended the run)."""
 
     async def finish(self, log: SyncLog) -> None:
         """Store a finished log (only by whoever won AccountStore.end_run for it)."""
@@ -912,11 +908,12 @@ class SyncService:
         return await self._finish(log, account, None)
 
     async def _progress(self, log: SyncLog) -> bool:
-        """Store a running run's progress; False when someone else (an unlink) has ended the run."""
-        if not await self.accounts.run_open(log.id):
-            return False
-        await self.logs.save_progress(log)
-        return True
+        """Store a running run's progress; False when someone else (an unlink) has ended the run.
+
+        One conditional write: whoever ends a run deletes its end token and then finishes the log, so a
+        progress write landing in between is overwritten by the final log, and one after it misses.
+        """
+        return await self.logs.save_progress(log)
 
     async def give_up(self, job: SyncJob, message: str) -> None:
         """Dead-letter a job that keeps failing to complete (e.g. it kills its workers)."""
@@ -928,8 +925,9 @@ class SyncService:
         if await self.accounts.end_run(log.id):
             await self.logs.finish(log)
             await self.queue.dead_letter(log)
-            await self.accounts.set_bookkeeping(
+            await self.accounts.release_run(
                 job.account_id,
+                log.id,
                 {
                     "last_sync_time": now,
                     "last_sync_status": log.status,
@@ -939,7 +937,6 @@ class SyncService:
                     "next_sync_time": now + self.sync_interval,
                 },
             )
-            await self.accounts.release_run(job.account_id, log.id)
 
     async def _session_rejected(self, log: SyncLog, account: BrokerAccount, rejected: BrokerSessionRejected) -> SyncLog:
         now = self.clock()
@@ -996,8 +993,9 @@ class SyncService:
             bookkeeping |= {"last_sync_time": now, "last_sync_status": log.status, "last_sync_log_id": log.id}
             if log.status in (SyncStatus.SUCCEEDED, SyncStatus.PARTIAL):
                 bookkeeping["last_successful_sync_time"] = now
-            await self.accounts.set_bookkeeping(account.id, bookkeeping)
-        await self.accounts.release_run(log.broker_account_id, log.id)
+        else:
+            bookkeeping = {}
+        await self.accounts.release_run(log.broker_account_id, log.id, bookkeeping)
         return log
 
 

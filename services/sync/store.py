@@ -193,17 +193,8 @@ class MongoAccountStore:
         result = await self._accounts.update_one({"_id": account.id, "version": expected_version}, {"$set": document})
         return result.matched_count == 1
 
-    async def set_bookkeeping(self, account_id: str, values: dict[str, Any]) -> None:
-        """Set last_sync_*, next_sync_time and retry fields (never the version)."""
-        unknown = set(values) - _BOOKKEEPING
-        if unknown:
-            raise ValueError(f"not bookkeeping fields: {sorted(unknown)}")
-        document = {name: (value.value if isinstance(value, SyncStatus) else value) for name, value in values.items()}
-        await self._accounts.update_one({"_id": account_id}, {"$set": document})
-
-    # Run slots live in `sync_runs`, addressed by `_id` only: an insert is the atomic claim and a
-    # delete of the run's token decides who ends the run. Conditional writes on the large collections
-    # would be index lookups on MongoDB but full scans on FerretDB (docs/decisions/0070).
+    # Run slots live in `sync_runs`: an insert is the atomic claim and a delete of the run's token
+    # decides who ends the run (docs/decisions/0070). Every write addresses its document by `_id`.
 
     async def claim_run(self, account_id: str, log_id: str, now: datetime) -> bool:
         """Take the account's run slot for `log_id` if it is free."""
@@ -221,23 +212,33 @@ class MongoAccountStore:
         document = await self._runs.find_one({"_id": f"account:{account_id}"})
         return str(document["log_id"]) if document else ""
 
-    async def run_open(self, log_id: str) -> bool:
-        """Tell whether nobody has ended the run yet."""
-        return await self._runs.find_one({"_id": f"run:{log_id}"}) is not None
-
     async def end_run(self, log_id: str) -> bool:
         """Take the right to end the run; only the first caller gets True."""
         result = await self._runs.delete_one({"_id": f"run:{log_id}"})
         return result.deleted_count == 1
 
-    async def release_run(self, account_id: str, log_id: str) -> None:
-        """Free the account's slot if `log_id` holds it (called by whoever ended the run)."""
-        slot = f"account:{account_id}"
-        document = await self._runs.find_one({"_id": slot})
-        if document is not None and document["log_id"] == log_id:
-            # The mirror first: while the slot exists nobody else can claim, so this clears only ours.
-            await self._accounts.update_one({"_id": account_id}, {"$set": {"running_log_id": ""}})
-            await self._runs.delete_one({"_id": slot})
+    async def release_run(self, account_id: str, log_id: str, bookkeeping: dict[str, Any] | None = None) -> None:
+        """Free the account's slot if `log_id` holds it and set last_sync_*, next_sync_time and retry
+        fields (never the version); called by whoever ended the run.
+
+        Both writes are conditional on `log_id` and address one document by `_id` (an index lookup on
+        MongoDB and on our FerretDB, scripts/install-ferretdb.sh patch 4). The mirror is cleared first,
+        in the same write as the bookkeeping: while the slot exists nobody else can claim the account.
+        """
+        unknown = set(bookkeeping or ()) - _BOOKKEEPING
+        if unknown:
+            raise ValueError(f"not bookkeeping fields: {sorted(unknown)}")
+        values = {
+            name: (value.value if isinstance(value, SyncStatus) else value)
+            for name, value in (bookkeeping or {}).items()
+        }
+        mirrored = await self._accounts.update_one(
+            {"_id": account_id, "running_log_id": log_id}, {"$set": values | {"running_log_id": ""}}
+        )
+        if not mirrored.matched_count and values:
+            # The mirror was never set (a crash inside claim_run) or already cleared by the stale-run sweep.
+            await self._accounts.update_one({"_id": account_id}, {"$set": values})
+        await self._runs.delete_one({"_id": f"account:{account_id}", "log_id": log_id})
 
     async def page(
         self, user_id: str, broker: Broker | None, show_unlinked: bool, after: tuple[datetime, str] | None, limit: int
@@ -371,11 +372,12 @@ class MongoSyncLogStore:
         document = await self._logs.find_one({"_id": log_id}) if len(log_id) <= 64 else None
         return log_from_document(document) if document else None
 
-    async def save_progress(self, log: SyncLog) -> None:
-        """Store phase, counters and failures of a running run (by its executing worker)."""
+    async def save_progress(self, log: SyncLog) -> bool:
+        """Store phase, counters and failures of a run still RUNNING (by its executing worker)."""
         document = log_to_document(log)
         progress = {name: document[name] for name in ("phase", "counters", "row_failures", "row_failures_truncated")}
-        await self._logs.update_one({"_id": log.id}, {"$set": progress})
+        result = await self._logs.update_one({"_id": log.id, "status": SyncStatus.RUNNING.value}, {"$set": progress})
+        return result.matched_count == 1
 
     async def finish(self, log: SyncLog) -> None:
         """Store a finished run (by whoever ended it, see MongoAccountStore.end_run)."""
