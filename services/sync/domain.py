@@ -201,9 +201,6 @@ class AccountStore(Protocol):
     async def running_log(self, account_id: str) -> str:
         """Return the id of the run holding the account's slot, or ""."""
 
-    async def end_run(self, log_id: str) -> bool:
-        """Take the right to end the run (finish its log); only the first caller gets True."""
-
     async def release_run(self, account_id: str, log_id: str, bookkeeping: dict[str, Any] | None = None) -> None:
         """Free the account's slot if `log_id` holds it (after ending the run), and set the sync
         bookkeeping attributes (last_sync_*, next_sync_time, retry_*; never the version) in the same write."""
@@ -242,8 +239,9 @@ class SyncLogStore(Protocol):
         """Store phase, counters and row failures of a log still RUNNING (by its executing worker);
         False when it is not (someone ended the run)."""
 
-    async def finish(self, log: SyncLog) -> None:
-        """Store a finished log (only by whoever won AccountStore.end_run for it)."""
+    async def finish(self, log: SyncLog) -> bool:
+        """Store a finished log if the stored one is still RUNNING: whoever ends a run (its worker, an
+        unlink, the dead-lettering of a poisonous job) does so with this write, and only the first gets True."""
 
     async def page(
         self, user_id: str, filters: LogFilter, after: tuple[datetime, str] | None, limit: int, with_failures: bool
@@ -676,13 +674,16 @@ class SyncService:
         if not await self.accounts.replace(unlinked, account.version, reschedule=True):
             raise Aborted("the account changed concurrently; retry", reason="ETAG_MISMATCH")
         holder = await self.accounts.running_log(account.id)
-        if holder and await self.accounts.end_run(holder):
+        if holder:
             running = await self.logs.get(holder)
+            ended = running is None  # a claim whose log was never written
             if running is not None and not running.finished:
-                error = SyncError("ACCOUNT_UNLINKED", "the account was unlinked", False)
-                self._end(running, now, SyncStatus.FAILED, error)
-                await self.logs.finish(running)
-            await self.accounts.release_run(account.id, holder)
+                self._end(
+                    running, now, SyncStatus.FAILED, SyncError("ACCOUNT_UNLINKED", "the account was unlinked", False)
+                )
+                ended = await self.logs.finish(running)
+            if ended:  # otherwise whoever ended the run frees the slot
+                await self.accounts.release_run(account.id, holder)
         if session is not None:
             await self.brokers.revoke(account.broker, session)
         logger.info("unlinked account %s", account.id)
@@ -842,7 +843,6 @@ class SyncService:
         for account_id, log_id in await self.accounts.stale_runs(self.clock() - older_than, limit):
             log = await self.logs.get(log_id)
             if log is None or log.finished:
-                await self.accounts.end_run(log_id)
                 await self.accounts.release_run(account_id, log_id)
             else:
                 # Harmless if the job is still queued or running: the executing worker holds a lease.
@@ -910,8 +910,8 @@ class SyncService:
     async def _progress(self, log: SyncLog) -> bool:
         """Store a running run's progress; False when someone else (an unlink) has ended the run.
 
-        One conditional write: whoever ends a run deletes its end token and then finishes the log, so a
-        progress write landing in between is overwritten by the final log, and one after it misses.
+        One conditional write: a run is ended by the write that finishes its log, so a progress write
+        after it misses.
         """
         return await self.logs.save_progress(log)
 
@@ -922,8 +922,7 @@ class SyncService:
             return
         now = self.clock()
         self._end(log, now, SyncStatus.DEAD_LETTERED, SyncError("INTERNAL", message, True))
-        if await self.accounts.end_run(log.id):
-            await self.logs.finish(log)
+        if await self.logs.finish(log):
             await self.queue.dead_letter(log)
             await self.accounts.release_run(
                 job.account_id,
@@ -982,10 +981,9 @@ class SyncService:
             self._end(log, now, SyncStatus.FAILED, error)
             # No retry; the regular slot stays (an account in ERROR is not scheduled anyway).
             bookkeeping |= {"retry_attempt": 0, "retry_of": "", "next_sync_time": now + self.sync_interval}
-        if not await self.accounts.end_run(log.id):
+        if not await self.logs.finish(log):
             # Someone else ended it first (an unlink); theirs is the outcome.
             return await self.logs.get(log.id) or log
-        await self.logs.finish(log)
         if log.status is SyncStatus.DEAD_LETTERED:
             await self.queue.dead_letter(log)
             logger.warning("sync run %s dead-lettered after %d attempts: %s", log.id, log.attempt, log.error)

@@ -193,16 +193,14 @@ class MongoAccountStore:
         result = await self._accounts.update_one({"_id": account.id, "version": expected_version}, {"$set": document})
         return result.matched_count == 1
 
-    # Run slots live in `sync_runs`: an insert is the atomic claim and a delete of the run's token
-    # decides who ends the run (docs/decisions/0070). Every write addresses its document by `_id`.
+    # Run slots live in `sync_runs`: an insert is the atomic claim; the write that finishes a RUNNING
+    # log ends its run (docs/decisions/0070). Every write addresses its document by `_id`.
 
     async def claim_run(self, account_id: str, log_id: str, now: datetime) -> bool:
         """Take the account's run slot for `log_id` if it is free."""
-        await self._runs.insert_one({"_id": f"run:{log_id}", "account_id": account_id, "claim_time": now})
         try:
             await self._runs.insert_one({"_id": f"account:{account_id}", "log_id": log_id, "claim_time": now})
         except DuplicateKeyError:
-            await self._runs.delete_one({"_id": f"run:{log_id}"})
             return False
         await self._accounts.update_one({"_id": account_id}, {"$set": {"running_log_id": log_id}})
         return True
@@ -211,11 +209,6 @@ class MongoAccountStore:
         """Return the id of the run holding the account's slot, or ""."""
         document = await self._runs.find_one({"_id": f"account:{account_id}"})
         return str(document["log_id"]) if document else ""
-
-    async def end_run(self, log_id: str) -> bool:
-        """Take the right to end the run; only the first caller gets True."""
-        result = await self._runs.delete_one({"_id": f"run:{log_id}"})
-        return result.deleted_count == 1
 
     async def release_run(self, account_id: str, log_id: str, bookkeeping: dict[str, Any] | None = None) -> None:
         """Free the account's slot if `log_id` holds it and set last_sync_*, next_sync_time and retry
@@ -379,11 +372,12 @@ class MongoSyncLogStore:
         result = await self._logs.update_one({"_id": log.id, "status": SyncStatus.RUNNING.value}, {"$set": progress})
         return result.matched_count == 1
 
-    async def finish(self, log: SyncLog) -> None:
-        """Store a finished run (by whoever ended it, see MongoAccountStore.end_run)."""
+    async def finish(self, log: SyncLog) -> bool:
+        """Store a finished run if the stored one is still RUNNING; True for the one caller that ends it."""
         document = log_to_document(log)
         del document["_id"]
-        await self._logs.update_one({"_id": log.id}, {"$set": document})
+        result = await self._logs.update_one({"_id": log.id, "status": SyncStatus.RUNNING.value}, {"$set": document})
+        return result.matched_count == 1
 
     async def page(
         self, user_id: str, filters: LogFilter, after: tuple[datetime, str] | None, limit: int, with_failures: bool
