@@ -149,7 +149,6 @@ class MongoAccountStore:
 
     def __init__(self, database: AsyncDatabase[Document]) -> None:
         self._accounts = database.broker_accounts
-        self._runs = database.sync_runs
 
     async def insert(self, account: BrokerAccount) -> bool:
         """Insert; return False when the user already has an account for (broker, broker user)."""
@@ -193,31 +192,26 @@ class MongoAccountStore:
         result = await self._accounts.update_one({"_id": account.id, "version": expected_version}, {"$set": document})
         return result.matched_count == 1
 
-    # Run slots live in `sync_runs`: an insert is the atomic claim; the write that finishes a RUNNING
-    # log ends its run (docs/decisions/0070). Every write addresses its document by `_id`.
+    # The run slot is the account's `running_log_id`: a conditional update `{_id, running_log_id: ""}`
+    # claims it atomically and the write that finishes a RUNNING log ends its run (decision 0070).
+    # Every write addresses one document by `_id` (an index lookup on MongoDB and on our FerretDB,
+    # scripts/install-ferretdb.sh patch 4).
 
     async def claim_run(self, account_id: str, log_id: str, now: datetime) -> bool:
         """Take the account's run slot for `log_id` if it is free."""
-        try:
-            await self._runs.insert_one({"_id": f"account:{account_id}", "log_id": log_id, "claim_time": now})
-        except DuplicateKeyError:
-            return False
-        await self._accounts.update_one({"_id": account_id}, {"$set": {"running_log_id": log_id}})
-        return True
+        claimed = await self._accounts.update_one(
+            {"_id": account_id, "running_log_id": ""}, {"$set": {"running_log_id": log_id, "run_claim_time": now}}
+        )
+        return claimed.matched_count == 1
 
     async def running_log(self, account_id: str) -> str:
         """Return the id of the run holding the account's slot, or ""."""
-        document = await self._runs.find_one({"_id": f"account:{account_id}"})
-        return str(document["log_id"]) if document else ""
+        document = await self._accounts.find_one({"_id": account_id}, {"running_log_id": 1})
+        return str(document.get("running_log_id") or "") if document else ""
 
     async def release_run(self, account_id: str, log_id: str, bookkeeping: dict[str, Any] | None = None) -> None:
         """Free the account's slot if `log_id` holds it and set last_sync_*, next_sync_time and retry
-        fields (never the version); called by whoever ended the run.
-
-        Both writes are conditional on `log_id` and address one document by `_id` (an index lookup on
-        MongoDB and on our FerretDB, scripts/install-ferretdb.sh patch 4). The mirror is cleared first,
-        in the same write as the bookkeeping: while the slot exists nobody else can claim the account.
-        """
+        fields (never the version) in the same write; called by whoever ended the run."""
         unknown = set(bookkeeping or ()) - _BOOKKEEPING
         if unknown:
             raise ValueError(f"not bookkeeping fields: {sorted(unknown)}")
@@ -225,13 +219,12 @@ class MongoAccountStore:
             name: (value.value if isinstance(value, SyncStatus) else value)
             for name, value in (bookkeeping or {}).items()
         }
-        mirrored = await self._accounts.update_one(
+        released = await self._accounts.update_one(
             {"_id": account_id, "running_log_id": log_id}, {"$set": values | {"running_log_id": ""}}
         )
-        if not mirrored.matched_count and values:
-            # The mirror was never set (a crash inside claim_run) or already cleared by the stale-run sweep.
+        if not released.matched_count and values:
+            # The stale-run sweep freed the slot already (the run looked lost): keep the bookkeeping.
             await self._accounts.update_one({"_id": account_id}, {"$set": values})
-        await self._runs.delete_one({"_id": f"account:{account_id}", "log_id": log_id})
 
     async def page(
         self, user_id: str, broker: Broker | None, show_unlinked: bool, after: tuple[datetime, str] | None, limit: int
@@ -263,8 +256,9 @@ class MongoAccountStore:
 
     async def stale_runs(self, claimed_before: datetime, limit: int) -> list[tuple[str, str]]:
         """Return (account id, log id) of run slots taken before `claimed_before` and still held."""
-        cursor = self._runs.find({"log_id": {"$exists": True}, "claim_time": {"$lt": claimed_before}}).limit(limit)
-        return [(str(document["_id"]).removeprefix("account:"), str(document["log_id"])) async for document in cursor]
+        query = {"running_log_id": {"$nin": ["", None]}, "run_claim_time": {"$lt": claimed_before}}
+        cursor = self._accounts.find(query, {"running_log_id": 1}).limit(limit)
+        return [(str(document["_id"]), str(document["running_log_id"])) async for document in cursor]
 
     async def reseal_all(self, cipher: CredentialCipher) -> int:
         """Re-encrypt every stored session not sealed under the active key; return how many."""
