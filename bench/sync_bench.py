@@ -145,18 +145,25 @@ class Figure:
 
 
 async def _wait_finished(database: Any, log_ids: set[str], deadline: float) -> list[dict[str, Any]]:
+    # Polls only the runs not seen finished yet, 1,000 ids a read (`_id $in`, an index lookup), so the
+    # watching costs the measured database little.
+    finished: list[dict[str, Any]] = []
+    pending = sorted(log_ids)
     while True:
-        finished = [
-            log
-            async for log in database.sync_logs.find(
-                {"_id": {"$in": list(log_ids)}, "status": {"$ne": "RUNNING"}}, {"row_failures": 0}
-            )
-        ]
+        for start in range(0, len(pending), 1000):
+            finished += [
+                log
+                async for log in database.sync_logs.find(
+                    {"_id": {"$in": pending[start : start + 1000]}, "status": {"$ne": "RUNNING"}}, {"row_failures": 0}
+                )
+            ]
         if len(finished) == len(log_ids):
             return finished
         if time.monotonic() > deadline:
             raise TimeoutError(f"{len(finished)} of {len(log_ids)} runs finished in time")
-        await asyncio.sleep(0.2)
+        seen = {log["_id"] for log in finished}
+        pending = [log_id for log_id in pending if log_id not in seen]
+        await asyncio.sleep(0.25)
 
 
 class TimedReconciler:

@@ -185,9 +185,8 @@ class AccountStore(Protocol):
 
     async def get(self, account_id: str) -> BrokerAccount | None: ...
 
-    async def find(self, user_id: str, broker: Broker, broker_user_id: str) -> BrokerAccount | None: ...
-
-    async def count_linked(self, user_id: str) -> int: ...
+    async def of_user(self, user_id: str) -> list[BrokerAccount]:
+        """Return every account of the user (unlinked ones too)."""
 
     async def replace(self, account: BrokerAccount, expected_version: int, *, reschedule: bool = False) -> bool:
         """Store `account` if the stored version is `expected_version` (user-visible changes).
@@ -547,9 +546,16 @@ class SyncService:
     ) -> tuple[BrokerAccount, bool]:
         for _ in range(5):
             now = self.clock()
-            existing = target or await self.accounts.find(user_id, broker, session.broker_user_id)
+            if target is None:
+                # One read of the user's accounts answers both questions (on FerretDB each is a scan).
+                owned = await self.accounts.of_user(user_id)
+                existing = next(
+                    (a for a in owned if a.broker is broker and a.broker_user_id == session.broker_user_id), None
+                )
+            else:
+                existing = target
             if existing is None:
-                if await self.accounts.count_linked(user_id) >= MAX_ACCOUNTS_PER_USER:
+                if sum(a.status is not AccountStatus.UNLINKED for a in owned) >= MAX_ACCOUNTS_PER_USER:
                     raise ResourceExhausted(
                         f"at most {MAX_ACCOUNTS_PER_USER} linked broker accounts per user",
                         reason="ACCOUNT_LIMIT_REACHED",

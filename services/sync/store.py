@@ -163,18 +163,9 @@ class MongoAccountStore:
         document = await self._accounts.find_one({"_id": account_id})
         return account_from_document(document) if document else None
 
-    async def find(self, user_id: str, broker: Broker, broker_user_id: str) -> BrokerAccount | None:
-        """Return the user's account for one broker login."""
-        document = await self._accounts.find_one(
-            {"user_id": user_id, "broker": broker.value, "broker_user_id": broker_user_id}
-        )
-        return account_from_document(document) if document else None
-
-    async def count_linked(self, user_id: str) -> int:
-        """Count the user's ACTIVE and ERROR accounts."""
-        return await self._accounts.count_documents(
-            {"user_id": user_id, "status": {"$ne": AccountStatus.UNLINKED.value}}
-        )
+    async def of_user(self, user_id: str) -> list[BrokerAccount]:
+        """Return every account of the user (unlinked ones too)."""
+        return [account_from_document(document) async for document in self._accounts.find({"user_id": user_id})]
 
     async def replace(self, account: BrokerAccount, expected_version: int, *, reschedule: bool = False) -> bool:
         """Store the user-visible state if the version still matches; keep the sync bookkeeping.

@@ -438,7 +438,8 @@ class FerretDBServer(ManagedProcess):
             f"--sqlite-url=file:{self._data_dir}/",
             f"--state-dir={self._data_dir}",
             f"--listen-addr={_HOST}:{self._port}",
-            "--debug-addr=-",
+            # FerretDB's debug listener (metrics, Go pprof) only when asked: two on the default port clash.
+            f"--debug-addr={os.environ.get('TRADEMESH_FERRETDB_DEBUG_ADDR') or '-'}",
             "--telemetry=disable",
             f"--log-level={self._log_level}",
         ]
