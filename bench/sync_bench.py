@@ -61,6 +61,7 @@ from trademesh.services.auth.settings import AuthSettings
 from trademesh.services.core.server import termination_requested
 from trademesh.services.sync.credentials import new_key_text
 from trademesh.services.sync.domain import KiteLogin, ReconcileResult, normalise_rows
+from trademesh.services.sync.jobs import RedisJobQueue
 from trademesh.services.sync.model import Broker, NormalisedTrade, SyncType
 from trademesh.services.sync.server import SyncRuntime, build_sync_server
 from trademesh.services.sync.settings import SyncSettings
@@ -144,26 +145,27 @@ class Figure:
         )
 
 
-async def _wait_finished(database: Any, log_ids: set[str], deadline: float) -> list[dict[str, Any]]:
-    # Polls only the runs not seen finished yet, 1,000 ids a read (`_id $in`, an index lookup), so the
-    # watching costs the measured database little.
-    finished: list[dict[str, Any]] = []
-    pending = sorted(log_ids)
-    while True:
-        for start in range(0, len(pending), 1000):
-            finished += [
-                log
-                async for log in database.sync_logs.find(
-                    {"_id": {"$in": pending[start : start + 1000]}, "status": {"$ne": "RUNNING"}}, {"row_failures": 0}
-                )
-            ]
-        if len(finished) == len(log_ids):
-            return finished
+async def _wait_finished(
+    database: Any, queue: RedisJobQueue, log_ids: set[str], deadline: float
+) -> list[dict[str, Any]]:
+    """Wait until every run has finished, then return their logs.
+
+    Watches the job queue's backlog in Redis (a worker acknowledges a job only after its run's log
+    is finished) instead of polling the logs, which would cost the measured database a decode of
+    every unfinished log several times a second; the logs are read once at the end.
+    """
+    while (backlog := await queue.backlog()) != 0:
         if time.monotonic() > deadline:
-            raise TimeoutError(f"{len(finished)} of {len(log_ids)} runs finished in time")
-        seen = {log["_id"] for log in finished}
-        pending = [log_id for log_id in pending if log_id not in seen]
-        await asyncio.sleep(0.25)
+            raise TimeoutError(f"{backlog} runs still queued or running")
+        await asyncio.sleep(0.05)
+    ids = sorted(log_ids)
+    finished: list[dict[str, Any]] = []
+    for start in range(0, len(ids), 1000):
+        query = {"_id": {"$in": ids[start : start + 1000]}, "status": {"$ne": "RUNNING"}}
+        finished += [log async for log in database.sync_logs.find(query, {"row_failures": 0})]
+    if len(finished) != len(log_ids):
+        raise RuntimeError(f"{len(log_ids) - len(finished)} runs acknowledged but not finished")
+    return finished
 
 
 class TimedReconciler:
@@ -231,7 +233,7 @@ async def service_scenario(
         log = await runtime.service.start_run(account, SyncType.SCHEDULED)
         assert log is not None
         log_ids.add(log.id)
-    logs = await _wait_finished(database, log_ids, time.monotonic() + 3600)
+    logs = await _wait_finished(database, runtime.queue, log_ids, time.monotonic() + 3600)
     seconds = time.perf_counter() - started
     requests = _fake_stats(fake_url)["requests"] - before
     created = sum(log["counters"]["created"] for log in logs)

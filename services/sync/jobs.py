@@ -70,6 +70,15 @@ class RedisJobQueue:
             approximate=True,
         )
 
+    async def backlog(self, group: str = WORKER_GROUP) -> int | None:
+        """Return how many jobs the worker group has not acknowledged yet (queued or running), or None
+        when Redis cannot tell (the group's lag is unknown after the stream was trimmed)."""
+        for info in await self._redis.xinfo_groups(self.stream):
+            if _text(info["name"]) == group:
+                lag = info.get("lag")
+                return None if lag is None else int(info["pending"]) + int(lag)
+        return int(await self._redis.xlen(self.stream))
+
     async def dead_letter(self, log: SyncLog) -> None:
         """Record a run that exhausted its retries."""
         error = log.error

@@ -15,8 +15,8 @@ from tests.conftest import MeshUser
 from tests.sync.conftest import Mesh, journal, kite_app, link_kite, wait_for_log
 from trademesh.services.sync.fakes.book import Fault, FaultKind, sample_book
 from trademesh.services.sync.fakes.servers import FakeKite
-from trademesh.services.sync.jobs import JOB_STREAM, WORKER_GROUP, Scheduler, Worker
-from trademesh.services.sync.model import SyncPhase
+from trademesh.services.sync.jobs import JOB_STREAM, WORKER_GROUP, RedisJobQueue, Scheduler, Worker
+from trademesh.services.sync.model import SyncJob, SyncPhase
 from trademesh.services.sync.schedule import tick
 from trademesh.sync.v1 import broker_account_pb2, sync_log_pb2, sync_service_pb2
 
@@ -124,3 +124,21 @@ async def test_cronjob_entry_point_queues_due_runs_once(
     holder = Scheduler(sync.runtime.service, redis, lock_seconds=30, tick_seconds=5, stale_run_seconds=900)
     assert await holder.lease.acquire()
     assert await tick(sync.settings) is None
+
+
+async def test_job_backlog_counts_queued_and_running_jobs_until_acknowledged(redis: Redis) -> None:
+    stream = f"test:jobs:{time.time_ns()}"
+    queue = RedisJobQueue(redis, stream=stream, dead_letters=f"{stream}:dead")
+    for index in range(3):
+        await queue.enqueue(SyncJob(f"log-{index}", f"account-{index}"))
+    assert await queue.backlog() == 3  # no worker group yet: everything is queued
+    await redis.xgroup_create(stream, WORKER_GROUP, id="0")
+    reply = await redis.xreadgroup(WORKER_GROUP, "w1", {stream: ">"}, count=2)
+    entry_ids = [entry_id for _, entries in reply for entry_id, _ in entries]
+    assert len(entry_ids) == 2
+    assert await queue.backlog() == 3  # two running (pending), one queued (lag)
+    await redis.xack(stream, WORKER_GROUP, *entry_ids)
+    assert await queue.backlog() == 1
+    reply = await redis.xreadgroup(WORKER_GROUP, "w1", {stream: ">"}, count=5)
+    await redis.xack(stream, WORKER_GROUP, *[entry_id for _, entries in reply for entry_id, _ in entries])
+    assert await queue.backlog() == 0
