@@ -7,6 +7,7 @@ import contextlib
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from google.protobuf import field_mask_pb2
 from redis.asyncio import Redis
@@ -133,7 +134,7 @@ async def test_job_backlog_counts_queued_and_running_jobs_until_acknowledged(red
         await queue.enqueue(SyncJob(f"log-{index}", f"account-{index}"))
     assert await queue.backlog() == 3  # no worker group yet: everything is queued
     await redis.xgroup_create(stream, WORKER_GROUP, id="0")
-    reply = await redis.xreadgroup(WORKER_GROUP, "w1", {stream: ">"}, count=2)
+    reply: Any = await redis.xreadgroup(WORKER_GROUP, "w1", {stream: ">"}, count=2)
     entry_ids = [entry_id for _, entries in reply for entry_id, _ in entries]
     assert len(entry_ids) == 2
     assert await queue.backlog() == 3  # two running (pending), one queued (lag)
