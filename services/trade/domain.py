@@ -7,7 +7,6 @@ it; a crash in between leaves the event in the document for the relay to publish
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import logging
 import uuid
@@ -140,12 +139,6 @@ class TradeStore(Protocol):
     async def day_indexes(self, user_id: str, groups: Sequence[DayGroup]) -> dict[DayGroup, DayIndex]:
         """Return, per (exchange, symbol, day) group, the ids it lists per side they were written with
         (None: side not recorded); a group nothing was ever written to lists nothing."""
-        ...
-
-    async def day_trades(
-        self, user_id: str, exchange: str, symbol: str, day: date, trade_ids: Sequence[str]
-    ) -> list[Trade]:
-        """Return those of `trade_ids` that are ACTIVE trades of the user in the group."""
         ...
 
     async def active_trades(self, user_id: str, broker_account_id: str = "") -> list[Trade]:
@@ -942,51 +935,63 @@ class TradeService:
         for _, fields, *_, key in prepared:
             if fields.exchange and fields.side and key not in existing:
                 new_sides[(fields.exchange.value, fields.symbol, _day(fields))].add(fields.side)
-        days = await asyncio.gather(
-            *(
-                self._inference_reads(user_id, bucket, sides, indexes[bucket])
-                for bucket, sides in sorted(new_sides.items())
-            )
-        )
-        return existing, [trade for day in days for trade in day]
+        return existing, await self._inference_reads(user_id, new_sides, indexes)
 
     async def _inference_reads(
         self,
         user_id: str,
-        bucket: tuple[str, str, date],
-        new_sides: set[Side],
-        listed: dict[Side | None, list[str]],
+        new_sides: dict[DayGroup, set[Side]],
+        indexes: dict[DayGroup, DayIndex],
     ) -> list[Trade]:
-        """Load just enough of a day group's ACTIVE trades (`listed` by its index) to infer categories
-        when trades of `new_sides` join it.
+        """Load just enough of the ACTIVE trades of the day groups gaining trades of `new_sides` (listed
+        by their `indexes`) to infer categories.
 
         A new trade needs to know whether an opposite-side trade is there: the newest listed trades of
         each side are read until one is found. An inferred trade changes only when its group gains its
         first opposite side (categories are kept consistent with the group on every write), so the
         trades of a side are all read only when the other side is new to the group. A day of one-sided
-        fills (accumulating a position) thus costs a few reads, not one per trade of the day.
+        fills (accumulating a position) thus costs a few reads, not one per trade of the day. Each
+        round reads what all the groups still need with one `get_many`: a call touching eight groups
+        costs one or two reads, not one or two per group.
         """
-        exchange, symbol, day = bucket
-        loaded: dict[str, Trade] = {}
+        loaded: dict[DayGroup, dict[str, Trade]] = {group: {} for group in new_sides}
 
-        async def load(ids: Sequence[str]) -> None:
-            wanted = [trade_id for trade_id in ids if trade_id not in loaded]
-            for trade in await self.store.day_trades(user_id, exchange, symbol, day, wanted):
-                loaded[trade.id] = trade
+        async def load(wanted: dict[DayGroup, list[str]]) -> None:
+            ids = [trade_id for group_ids in wanted.values() for trade_id in group_ids]
+            found = {trade.id: trade for trade in await self.store.get_many(ids)} if ids else {}
+            for group, group_ids in wanted.items():
+                for trade_id in group_ids:
+                    trade = found.get(trade_id)
+                    if trade is not None and _in_group(trade, user_id, group):
+                        loaded[group][trade_id] = trade
 
-        present: set[Side] = set()
-        for side in (Side.BUY, Side.SELL):
-            candidates = [*listed[side], *listed[None]][::-1]
-            for start in range(0, len(candidates), INFERENCE_READ_CHUNK):
-                await load(candidates[start : start + INFERENCE_READ_CHUNK])
-                if any(trade.fields.side is side for trade in loaded.values()):
-                    present.add(side)
-                    break
-        for side in (Side.BUY, Side.SELL):
-            opposite = Side.SELL if side is Side.BUY else Side.BUY
-            if side in present and opposite in new_sides and opposite not in present:
-                await load([*listed[side], *listed[None]])
-        return list(loaded.values())
+        def candidates(group: DayGroup, side: Side) -> list[str]:
+            return [*indexes[group][side], *indexes[group][None]][::-1]
+
+        present: dict[DayGroup, set[Side]] = {group: set() for group in new_sides}
+        offset = 0
+        while True:
+            wanted: dict[DayGroup, list[str]] = {}
+            for group in new_sides:
+                for side in (Side.BUY, Side.SELL):
+                    chunk = candidates(group, side)[offset : offset + INFERENCE_READ_CHUNK]
+                    if side not in present[group] and chunk:
+                        wanted.setdefault(group, []).extend(i for i in chunk if i not in loaded[group])
+            if not wanted:
+                break
+            await load(wanted)
+            for group in wanted:
+                present[group] |= {trade.fields.side for trade in loaded[group].values() if trade.fields.side}
+            offset += INFERENCE_READ_CHUNK
+        full: dict[DayGroup, list[str]] = {}
+        for group, sides in new_sides.items():
+            for side in (Side.BUY, Side.SELL):
+                opposite = Side.SELL if side is Side.BUY else Side.BUY
+                if side in present[group] and opposite in sides and opposite not in present[group]:
+                    full.setdefault(group, []).extend(i for i in candidates(group, side) if i not in loaded[group])
+        if full:
+            await load(full)
+        return [trade for group_trades in loaded.values() for trade in group_trades.values()]
 
     async def _reconcile_existing(
         self, index: int, found: Trade, fields: TradeFields, fees_given: bool, hint: Category | None, now: datetime
@@ -1075,6 +1080,19 @@ def compute_position(trades: Sequence[Trade]) -> Position:
         trade_count=book.fill_count,
         first_trade_time=book.first_time,
         last_trade_time=book.last_time,
+    )
+
+
+def _in_group(trade: Trade, user_id: str, group: DayGroup) -> bool:
+    """Tell whether `trade` is an ACTIVE trade of the user in the (exchange, symbol, day) group."""
+    exchange, symbol, day = group
+    return (
+        trade.user_id == user_id
+        and trade.status is Status.ACTIVE
+        and trade.fields.exchange is not None
+        and trade.fields.exchange.value == exchange
+        and trade.fields.symbol == symbol
+        and trade.trading_day == day
     )
 
 
