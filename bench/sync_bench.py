@@ -486,10 +486,10 @@ def main() -> None:
     parser.add_argument("--accounts", type=int, default=1_000, help="accounts of the sweep")
     parser.add_argument("--trades-per-account", type=int, default=20, help="trades per sweep account")
     parser.add_argument(
-        "--baseline-solo-trades", type=int, default=200, help="trades the baseline reconciles in solo (sample)"
+        "--baseline-solo-trades", type=int, default=1000, help="trades the baseline reconciles in solo (sample)"
     )
     parser.add_argument(
-        "--baseline-accounts", type=int, default=10, help="accounts the baseline runs in the sweep (sample)"
+        "--baseline-accounts", type=int, default=50, help="accounts the baseline runs in the sweep (sample)"
     )
     parser.add_argument(
         "--sweep-real-accounts",
