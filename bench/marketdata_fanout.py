@@ -16,7 +16,7 @@ Variants:
 - `service`: the market-data service as deployed: one replica process
   (`python -m trademesh.services.marketdata`, interceptors, auth with a real token) plus the
   dedicated ingest process (`python -m trademesh.services.marketdata.ingest`), through Redis. Its
-  defaults: QUOTE mode, 4 updates/s per instrument, batches every 100 ms with per-instrument
+  defaults: QUOTE mode, 8 updates/s per instrument, batches every 125 ms with per-instrument
   conflation.
 - `bare`: the limit: `grpc.aio.server()` without interceptors, auth or Redis; the feed in-process;
   the same stream code (`QuoteStream`), so the same messages and framing.
@@ -559,7 +559,7 @@ async def orchestrate(args: argparse.Namespace) -> None:
     print(
         f"# {args.streams} streams x {args.symbols_per_stream} symbols, {args.ticks_per_second:.0f} ticks/s over "
         f"{args.symbols} symbols, {args.seconds:.0f} s window, {args.client_processes} client processes, "
-        f"gRPC rate {args.rate or 'default (4)'}/s per instrument, "
+        f"gRPC rate {args.rate or 'default (8)'}/s per instrument, "
         f"{os.cpu_count()} CPUs; logs in {work}",
         flush=True,
     )

@@ -48,7 +48,9 @@ class MarketDataSettings(CoreSettings):
         10, ge=1, description="Concurrent SubscribeQuotes streams per user (all replicas)."
     )
     max_streams_per_premium_user: int = Field(50, ge=1, description="The same limit for premium users.")
-    default_updates_per_second: int = Field(4, ge=1, le=100, description="Per-instrument stream rate when 0 is asked.")
+    default_updates_per_second: int = Field(
+        8, ge=1, le=100, description="Per-instrument stream rate when 0 is asked (decision 0022)."
+    )
     max_updates_per_second: int = Field(10, ge=1, le=100, description="Upper clamp of the per-instrument rate.")
     batch_interval_seconds: float = Field(
         0.1, gt=0, le=5, description="A stream sends at most one batch per interval (batching window)."

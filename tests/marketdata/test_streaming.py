@@ -28,7 +28,7 @@ async def test_stream_starts_with_a_snapshot_then_live_batches(
     assert first.WhichOneof("event") == "batch"
     assert first.batch.snapshot
     assert [q.instrument.symbol for q in first.batch.quotes] == ["INFY", "TCS", "SBIN"]
-    assert first.batch.effective_max_updates_per_second == 4
+    assert first.batch.effective_max_updates_per_second == 8  # the default (decision 0022)
     seen: dict[str, int] = {q.instrument.symbol: q.sequence for q in first.batch.quotes}
     live = 0
     while live < 5:

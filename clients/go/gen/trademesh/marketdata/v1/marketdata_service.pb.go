@@ -248,7 +248,7 @@ type SubscribeQuotesRequest struct {
 	// QUOTE_MODE_QUOTE. See QuoteMode for the field subsets.
 	Mode QuoteMode `protobuf:"varint,2,opt,name=mode,proto3,enum=trademesh.marketdata.v1.QuoteMode" json:"mode,omitempty"`
 	// max_updates_per_second caps how many updates PER INSTRUMENT the stream delivers per second.
-	// 0 means the server default (4). Values above the maximum (10) are clamped to it, not
+	// 0 means the server default (8). Values above the maximum (10) are clamped to it, not
 	// rejected; the applied value is echoed in QuoteBatch.effective_max_updates_per_second.
 	MaxUpdatesPerSecond uint32 `protobuf:"varint,3,opt,name=max_updates_per_second,json=maxUpdatesPerSecond,proto3" json:"max_updates_per_second,omitempty"`
 	unknownFields       protoimpl.UnknownFields

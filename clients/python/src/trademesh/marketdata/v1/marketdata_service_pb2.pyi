@@ -156,7 +156,7 @@ class SubscribeQuotesRequest(_message.Message):
     """
     max_updates_per_second: _builtins.int
     """max_updates_per_second caps how many updates PER INSTRUMENT the stream delivers per second.
-    0 means the server default (4). Values above the maximum (10) are clamped to it, not
+    0 means the server default (8). Values above the maximum (10) are clamped to it, not
     rejected; the applied value is echoed in QuoteBatch.effective_max_updates_per_second.
     """
     @_builtins.property

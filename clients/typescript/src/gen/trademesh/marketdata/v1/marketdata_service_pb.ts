@@ -155,7 +155,7 @@ export type SubscribeQuotesRequest = Message<"trademesh.marketdata.v1.SubscribeQ
 
   /**
    * max_updates_per_second caps how many updates PER INSTRUMENT the stream delivers per second.
-   * 0 means the server default (4). Values above the maximum (10) are clamped to it, not
+   * 0 means the server default (8). Values above the maximum (10) are clamped to it, not
    * rejected; the applied value is echoed in QuoteBatch.effective_max_updates_per_second.
    *
    * @generated from field: uint32 max_updates_per_second = 3;
