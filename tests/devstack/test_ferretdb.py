@@ -49,7 +49,8 @@ async def test_conditional_writes_by_id(collection: Any) -> None:
     assert (await collection.delete_one({"_id": "d4", "parity": 1})).deleted_count == 0
     assert (await collection.delete_one({"_id": "d4", "parity": 0})).deleted_count == 1
     swapped = await collection.find_one_and_update({"_id": "d5", "n": 5}, {"$set": {"n": 55}})
-    assert swapped is not None and swapped["n"] == 5
+    assert swapped is not None
+    assert swapped["n"] == 5
     assert await collection.find_one_and_update({"_id": "d5", "n": 5}, {"$set": {"n": 56}}) is None
     assert await _ns(collection, {"_id": {"$in": ["d3", "d4", "d5"]}}) == [55, 103]
 
