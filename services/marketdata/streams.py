@@ -69,7 +69,7 @@ class StreamPolicy:
 class _WakeClock:
     """One timer per few milliseconds for all the streams of an event loop.
 
-    Every stream sleeps between batches (8 times a second at 4 updates/s); a `call_later` per sleep
+    Every stream sleeps between batches (8 times a second at 4 or 8 updates/s); a `call_later` per sleep
     costs a timer-heap push and pop, each a handful of Python-level comparisons, and with a
     thousand streams that was a noticeable share of the replica's loop. Deadlines are rounded up
     to the next `RESOLUTION` step, so a stream never wakes early (the rate cap holds) and at most
