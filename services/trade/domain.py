@@ -962,19 +962,22 @@ class TradeService:
             for group, group_ids in wanted.items():
                 for trade_id in group_ids:
                     trade = found.get(trade_id)
-                    if trade is not None and _in_group(trade, user_id, group):
+                    if trade is not None and in_day_group(trade, user_id, group):
                         loaded[group][trade_id] = trade
 
-        def candidates(group: DayGroup, side: Side) -> list[str]:
-            return [*indexes[group][side], *indexes[group][None]][::-1]
-
+        # Newest first: the ids listed under the side, then those indexed before sides were recorded.
+        candidates = {
+            (group, side): [*indexes[group][side], *indexes[group][None]][::-1]
+            for group in new_sides
+            for side in (Side.BUY, Side.SELL)
+        }
         present: dict[DayGroup, set[Side]] = {group: set() for group in new_sides}
         offset = 0
         while True:
             wanted: dict[DayGroup, list[str]] = {}
             for group in new_sides:
                 for side in (Side.BUY, Side.SELL):
-                    chunk = candidates(group, side)[offset : offset + INFERENCE_READ_CHUNK]
+                    chunk = candidates[group, side][offset : offset + INFERENCE_READ_CHUNK]
                     if side not in present[group] and chunk:
                         wanted.setdefault(group, []).extend(i for i in chunk if i not in loaded[group])
             if not wanted:
@@ -988,7 +991,7 @@ class TradeService:
             for side in (Side.BUY, Side.SELL):
                 opposite = Side.SELL if side is Side.BUY else Side.BUY
                 if side in present[group] and opposite in sides and opposite not in present[group]:
-                    full.setdefault(group, []).extend(i for i in candidates(group, side) if i not in loaded[group])
+                    full.setdefault(group, []).extend(i for i in candidates[group, side] if i not in loaded[group])
         if full:
             await load(full)
         return [trade for group_trades in loaded.values() for trade in group_trades.values()]
@@ -1083,7 +1086,7 @@ def compute_position(trades: Sequence[Trade]) -> Position:
     )
 
 
-def _in_group(trade: Trade, user_id: str, group: DayGroup) -> bool:
+def in_day_group(trade: Trade, user_id: str, group: DayGroup) -> bool:
     """Tell whether `trade` is an ACTIVE trade of the user in the (exchange, symbol, day) group."""
     exchange, symbol, day = group
     return (

@@ -14,12 +14,21 @@ from typing import Any
 
 import pymongo
 from pymongo import ASCENDING, DESCENDING, ReturnDocument, UpdateOne
+from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, DuplicateKeyError, OperationFailure
 
 from trademesh.lots import Side
 from trademesh.services.core.connections import ensure_collections
-from trademesh.services.trade.domain import BrokerKeyTaken, BulkInsertOutcome, DayGroup, DayIndex, IdTaken, ListCursor
+from trademesh.services.trade.domain import (
+    BrokerKeyTaken,
+    BulkInsertOutcome,
+    DayGroup,
+    DayIndex,
+    IdTaken,
+    ListCursor,
+    in_day_group,
+)
 from trademesh.services.trade.model import (
     IST,
     Broker,
@@ -221,6 +230,18 @@ def _outbox_key(event: TradeEvent) -> str:
 def _day_key(trade: Trade) -> str:
     assert trade.fields.exchange is not None
     return _group_key(trade.user_id, trade.fields.exchange.value, trade.fields.symbol, trade.trading_day)
+
+
+async def _by_ids(
+    collection: AsyncCollection[Document], ids: Sequence[str], projection: Document | None = None
+) -> list[Document]:
+    """Return the documents with these `_id`s that exist, one `_id $in` read per ID_BATCH ids."""
+    unique = list(dict.fromkeys(ids))
+    found: list[Document] = []
+    for start in range(0, len(unique), ID_BATCH):
+        cursor = collection.find({"_id": {"$in": unique[start : start + ID_BATCH]}}, projection)
+        found.extend([document async for document in cursor])
+    return found
 
 
 def _group_key(user_id: str, exchange: str, symbol: str, day: date) -> str:
@@ -440,8 +461,10 @@ class MongoTradeStore:
             return [trade_from_document(document) async for document in cursor]
 
     async def same_day(self, user_id: str, exchange: str, symbol: str, day: date) -> list[Trade]:
-        index = (await self.day_indexes(user_id, [(exchange, symbol, day)]))[(exchange, symbol, day)]
-        return await self.day_trades(user_id, exchange, symbol, day, [i for ids in index.values() for i in ids])
+        group = (exchange, symbol, day)
+        index = (await self.day_indexes(user_id, [group]))[group]
+        listed = await self.get_many([i for ids in index.values() for i in ids])
+        return [trade for trade in listed if in_day_group(trade, user_id, group)]
 
     async def day_indexes(self, user_id: str, groups: Sequence[DayGroup]) -> dict[DayGroup, DayIndex]:
         """Return, per (exchange, symbol, day) group, the ids it lists by the side they were written
@@ -451,11 +474,7 @@ class MongoTradeStore:
         indexed before the index recorded sides.
         """
         keys = {_group_key(user_id, *group): group for group in groups}
-        found: dict[str, Document] = {}
-        names = list(keys)
-        for start in range(0, len(names), ID_BATCH):
-            async for document in self._days.find({"_id": {"$in": names[start : start + ID_BATCH]}}):
-                found[str(document["_id"])] = document
+        found = {str(document["_id"]): document for document in await _by_ids(self._days, list(keys))}
         result: dict[DayGroup, DayIndex] = {}
         for key, group in keys.items():
             index = found.get(key, {})
@@ -464,21 +483,6 @@ class MongoTradeStore:
             lists[None] = [trade_id for trade_id in index.get("trade_ids", ()) if trade_id not in sided]
             result[group] = lists
         return result
-
-    async def day_trades(
-        self, user_id: str, exchange: str, symbol: str, day: date, trade_ids: Sequence[str]
-    ) -> list[Trade]:
-        """Return those of `trade_ids` that are ACTIVE trades of the user in the (exchange, symbol, day) group."""
-        return [
-            trade
-            for trade in await self.get_many(trade_ids)
-            if trade.user_id == user_id
-            and trade.status is Status.ACTIVE
-            and trade.fields.exchange is not None
-            and trade.fields.exchange.value == exchange
-            and trade.fields.symbol == symbol
-            and trade.trading_day == day
-        ]
 
     async def active_trades(self, user_id: str, broker_account_id: str = "") -> list[Trade]:
         with pymongo.timeout(self._bulk_timeout):
@@ -565,12 +569,7 @@ class MongoTradeStore:
     async def get_many(self, trade_ids: Sequence[str]) -> list[Trade]:
         """Return the trades with these ids that exist, in no particular order (one `_id $in` read per
         1,000 ids: an index lookup on MongoDB and, with our FerretDB patch, on FerretDB)."""
-        ids = list(dict.fromkeys(trade_ids))
-        found: list[Trade] = []
-        for start in range(0, len(ids), ID_BATCH):
-            cursor = self._trades.find({"_id": {"$in": ids[start : start + ID_BATCH]}}, {"outbox": 0})
-            found.extend([trade_from_document(document) async for document in cursor])
-        return found
+        return [trade_from_document(document) for document in await _by_ids(self._trades, trade_ids, {"outbox": 0})]
 
     async def finish_import(self, record_id: str, result: ImportResult, now: datetime) -> None:
         await self._imports.update_one(
