@@ -195,7 +195,7 @@ class AccountStore(Protocol):
         """
 
     async def claim_run(self, account_id: str, log_id: str, now: datetime) -> bool:
-        """Take the account's run slot for `log_id` (mirrored as running_log_id) if it is free."""
+        """Take the account's run slot (its running_log_id) for `log_id` if it is free."""
 
     async def running_log(self, account_id: str) -> str:
         """Return the id of the run holding the account's slot, or ""."""
