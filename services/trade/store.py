@@ -227,9 +227,11 @@ def _outbox_key(event: TradeEvent) -> str:
     return f"e{event.trade.version}"
 
 
-def _day_key(trade: Trade) -> str:
+def _index_entry(trade: Trade) -> tuple[str, str]:
+    """The trade's day document and the path of the list its id goes in."""
     assert trade.fields.exchange is not None
-    return _group_key(trade.user_id, trade.fields.exchange.value, trade.fields.symbol, trade.trading_day)
+    group = _group_field(trade.fields.exchange.value, trade.fields.symbol)
+    return _day_doc_key(trade.user_id, trade.trading_day), f"groups.{group}.{_SIDE_LISTS[trade.fields.side]}"
 
 
 async def _by_ids(
@@ -244,15 +246,35 @@ async def _by_ids(
     return found
 
 
-def _group_key(user_id: str, exchange: str, symbol: str, day: date) -> str:
+def _day_doc_key(user_id: str, day: date) -> str:
+    return f"{user_id}|{day.isoformat()}"
+
+
+def _legacy_group_key(user_id: str, exchange: str, symbol: str, day: date) -> str:
+    # One document per (user, exchange, symbol, day): how day indexes were written before 2026-11-26.
     return f"{user_id}|{exchange}|{symbol}|{day.isoformat()}"
 
 
-_SIDE_LISTS: dict[Side, str] = {Side.BUY: "buy_ids", Side.SELL: "sell_ids"}
+def _group_field(exchange: str, symbol: str) -> str:
+    # A field name of `groups`: no "." (a path separator), no leading "$", "%" escaped so it stays reversible.
+    name = f"{exchange}:{symbol}"
+    return name.replace("%", "%25").replace(".", "%2E").replace("$", "%24")
+
+
+_SIDE_LISTS: dict[Side | None, str] = {Side.BUY: "buy_ids", Side.SELL: "sell_ids", None: "unsided_ids"}
+_LEGACY_SIDE_LISTS: dict[Side, str] = {Side.BUY: "buy_ids", Side.SELL: "sell_ids"}
 
 
 def _add_to_lists(lists: dict[str, list[str]]) -> Document:
-    return {"$addToSet": {name: {"$each": ids} for name, ids in lists.items()}}
+    return {"$addToSet": {path: {"$each": ids} for path, ids in lists.items()}}
+
+
+def _new_day_document(key: str, lists: dict[str, list[str]]) -> Document:
+    groups: Document = {}
+    for path, ids in lists.items():
+        _, group, name = path.split(".")
+        groups.setdefault(group, {})[name] = list(dict.fromkeys(ids))
+    return {"_id": key, "groups": groups}
 
 
 def _unique_violation(error: OperationFailure) -> bool:
@@ -312,18 +334,18 @@ class MongoTradeStore:
     async def _index_days(self, trades: Sequence[Trade]) -> None:
         # Written *before* the trades: a crash in between leaves an id that reads filter out,
         # never a trade its day index does not list (so `same_day` stays an `_id`-only read).
-        groups: dict[str, dict[str, list[str]]] = {}
+        # One document per (user, day) holds every (exchange, symbol) group of that day, so a
+        # call's fills over many symbols cost one write (docs/decisions/0015).
+        days: dict[str, dict[str, list[str]]] = {}
         for trade in trades:
-            lists = groups.setdefault(_day_key(trade), {"trade_ids": []})
-            lists["trade_ids"].append(trade.id)
-            if trade.fields.side is not None:
-                lists.setdefault(_SIDE_LISTS[trade.fields.side], []).append(trade.id)
-        pending = list(groups.items())
+            key, path = _index_entry(trade)
+            days.setdefault(key, {}).setdefault(path, []).append(trade.id)
+        pending = list(days.items())
         if len(pending) > 1:
-            # Create the new groups with one insert_many (upserts are one serialized write each on
-            # FerretDB), then add to the groups that already existed.
+            # Create the new days with one insert_many (upserts are one serialized write each on
+            # FerretDB), then add to the days that already existed.
             try:
-                await self._days.insert_many([{"_id": key} | lists for key, lists in pending], ordered=False)
+                await self._days.insert_many([_new_day_document(key, lists) for key, lists in pending], ordered=False)
                 return
             except BulkWriteError as error:
                 collided = []
@@ -468,19 +490,32 @@ class MongoTradeStore:
 
     async def day_indexes(self, user_id: str, groups: Sequence[DayGroup]) -> dict[DayGroup, DayIndex]:
         """Return, per (exchange, symbol, day) group, the ids it lists by the side they were written
-        with, oldest first (one `_id $in` read per 1,000 groups).
+        with, oldest first (one `_id $in` read per 1,000 keys).
 
         A superset: a trade is listed under every (group, side) it ever had. Ids under None were
-        indexed before the index recorded sides.
+        indexed before the index recorded sides (or have no side). Groups indexed before the
+        per-day documents are still read from their own documents and listed first.
         """
-        keys = {_group_key(user_id, *group): group for group in groups}
-        found = {str(document["_id"]): document for document in await _by_ids(self._days, list(keys))}
+        day_keys = {_day_doc_key(user_id, day) for _, _, day in groups}
+        legacy_keys = [_legacy_group_key(user_id, *group) for group in groups]
+        projection: Document = {f"groups.{_group_field(exchange, symbol)}": 1 for exchange, symbol, _ in groups}
+        projection |= {"trade_ids": 1, "buy_ids": 1, "sell_ids": 1}
+        found = {
+            str(document["_id"]): document
+            for document in await _by_ids(self._days, [*day_keys, *legacy_keys], projection)
+        }
         result: dict[DayGroup, DayIndex] = {}
-        for key, group in keys.items():
-            index = found.get(key, {})
-            lists: DayIndex = {side: list(index.get(name, ())) for side, name in _SIDE_LISTS.items()}
+        for group in groups:
+            exchange, symbol, day = group
+            legacy = found.get(_legacy_group_key(user_id, *group), {})
+            lists: DayIndex = {side: list(legacy.get(name, ())) for side, name in _LEGACY_SIDE_LISTS.items()}
             sided = {trade_id for ids in lists.values() for trade_id in ids}
-            lists[None] = [trade_id for trade_id in index.get("trade_ids", ()) if trade_id not in sided]
+            lists[None] = [trade_id for trade_id in legacy.get("trade_ids", ()) if trade_id not in sided]
+            day_groups = found.get(_day_doc_key(user_id, day), {}).get("groups", {})
+            current = day_groups.get(_group_field(exchange, symbol), {})
+            for side, name in _SIDE_LISTS.items():
+                known = set(lists[side])
+                lists[side].extend(trade_id for trade_id in current.get(name, ()) if trade_id not in known)
             result[group] = lists
         return result
 
