@@ -73,7 +73,9 @@ MAX_RECONCILE_ITEMS = 1000
 MAX_ROW_ERRORS = 1000
 DEFAULT_TRADE_QUOTA = 1_000_000
 REINFER_ATTEMPTS = 5
-INFERENCE_READ_CHUNK = 16
+#: Inference reads take the newest 2 listed trades of a side, then 8, 32, ... until an ACTIVE one turns up.
+INFERENCE_FIRST_READ = 2
+INFERENCE_READ_GROWTH = 4
 
 
 class IdTaken(Exception):
@@ -972,12 +974,12 @@ class TradeService:
             for side in (Side.BUY, Side.SELL)
         }
         present: dict[DayGroup, set[Side]] = {group: set() for group in new_sides}
-        offset = 0
+        offset, size = 0, INFERENCE_FIRST_READ
         while True:
             wanted: dict[DayGroup, list[str]] = {}
             for group in new_sides:
                 for side in (Side.BUY, Side.SELL):
-                    chunk = candidates[group, side][offset : offset + INFERENCE_READ_CHUNK]
+                    chunk = candidates[group, side][offset : offset + size]
                     if side not in present[group] and chunk:
                         wanted.setdefault(group, []).extend(i for i in chunk if i not in loaded[group])
             if not wanted:
@@ -985,7 +987,7 @@ class TradeService:
             await load(wanted)
             for group in wanted:
                 present[group] |= {trade.fields.side for trade in loaded[group].values() if trade.fields.side}
-            offset += INFERENCE_READ_CHUNK
+            offset, size = offset + size, size * INFERENCE_READ_GROWTH
         full: dict[DayGroup, list[str]] = {}
         for group, sides in new_sides.items():
             for side in (Side.BUY, Side.SELL):

@@ -117,6 +117,31 @@ async def test_reconcile_infers_categories_across_batches_and_with_manual_trades
     assert set(two_sided.values()) == {trade_pb2.TRADE_CATEGORY_INTRADAY}
 
 
+async def test_reconcile_finds_the_live_opposite_trade_behind_newer_deleted_ones(
+    trade: RunningTrade, new_user: NewUser, service_token: Callable[..., str]
+) -> None:
+    user = await new_user()
+    service = bearer(service_token())
+    live = await create(trade.stub, user.metadata, equity_trade("SBIN", side=trade_pb2.SIDE_SELL, when=DAY))
+    # Five newer sells of the day, all deleted: inference reads the newest first, a few at a time.
+    for minutes in range(1, 6):
+        newer = await create(
+            trade.stub,
+            user.metadata,
+            equity_trade("SBIN", side=trade_pb2.SIDE_SELL, when=DAY + timedelta(minutes=minutes)),
+        )
+        await trade.stub.DeleteTrade(trade_service_pb2.DeleteTradeRequest(id=newer.id), metadata=user.metadata)
+
+    response = await trade.stub.ReconcileTrades(reconcile_request(user.user_id, broker_trade("B1")), metadata=service)
+    bought = await trade.stub.GetTrade(
+        trade_service_pb2.GetTradeRequest(id=response.results[0].trade_id), metadata=user.metadata
+    )
+    live_now = await trade.stub.GetTrade(trade_service_pb2.GetTradeRequest(id=live.id), metadata=user.metadata)
+
+    assert bought.trade.category == trade_pb2.TRADE_CATEGORY_INTRADAY
+    assert live_now.trade.category == trade_pb2.TRADE_CATEGORY_INTRADAY
+
+
 async def test_reconcile_keeps_journal_fields_and_deleted_trades(
     trade: RunningTrade, new_user: NewUser, service_token: Callable[..., str]
 ) -> None:
