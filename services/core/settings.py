@@ -41,6 +41,12 @@ class CoreSettings(BaseSettings):
     shutdown_grace_seconds: float = Field(
         10.0, ge=0, description="On SIGTERM/SIGINT, time given to in-flight calls before they are cancelled."
     )
+    gc_young_threshold: int = Field(
+        50_000,
+        ge=0,
+        description="Container allocations between young garbage collections (CPython's default is 700; "
+        "0 keeps CPython's defaults). Objects alive at start-up are frozen out of collections.",
+    )
     mongo_url: str = Field("mongodb://127.0.0.1:27017/", description="MongoDB connection string.")
     mongo_database: str = Field("trademesh", description="Database name.")
     redis_url: str = Field("redis://127.0.0.1:6379/0", description="Redis connection URL.")

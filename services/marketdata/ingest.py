@@ -22,6 +22,7 @@ from redis.exceptions import RedisError
 
 from trademesh.services.core.connections import build_mongo, build_redis
 from trademesh.services.core.logging import configure_logging
+from trademesh.services.core.server import tune_gc
 from trademesh.services.core.settings import SettingsError, load_settings
 from trademesh.services.marketdata.backplane import IngestLease, QuoteCache
 from trademesh.services.marketdata.codec import MODES, EncodedQuote
@@ -230,6 +231,7 @@ def main() -> None:
     except SettingsError as error:
         raise SystemExit(f"MarketDataSettings: {error}") from None
     configure_logging(settings.log_level, settings.log_format, f"{settings.service_name}-ingest")
+    tune_gc(settings.gc_young_threshold)
     asyncio.run(run_ingest(settings))
 
 

@@ -304,3 +304,21 @@ async def test_calls_are_traced_and_access_logged_with_the_request_id(
     assert len(records) == 1
     assert records[0].__dict__["code"] == "INVALID_ARGUMENT"
     assert records[0].__dict__["method"] == f"/{SERVICE}/Fail"
+
+
+def test_service_processes_freeze_start_up_objects_and_collect_young_garbage_rarely() -> None:
+    # In a child process: freezing is process-wide and would keep this test run's garbage forever.
+    script = (
+        "import gc\n"
+        "from trademesh.services.core.server import tune_gc\n"
+        "defaults = gc.get_threshold()\n"
+        "tune_gc(0)\n"
+        "untouched = (gc.get_threshold() == defaults, gc.get_freeze_count())\n"
+        "tune_gc(50000)\n"
+        "print(untouched, gc.get_threshold(), defaults, gc.get_freeze_count() > 1000)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True)
+
+    # 0 leaves CPython's collector alone; otherwise the young threshold is raised, the older ones kept,
+    # and the thousands of objects start-up made are frozen.
+    assert result.stdout.strip() == "(True, 0) (50000, 10, 10) (700, 10, 10) True"
