@@ -559,7 +559,7 @@ async def orchestrate(args: argparse.Namespace) -> None:
     print(
         f"# {args.streams} streams x {args.symbols_per_stream} symbols, {args.ticks_per_second:.0f} ticks/s over "
         f"{args.symbols} symbols, {args.seconds:.0f} s window, {args.client_processes} client processes, "
-        f"gRPC rate {args.rate or 'default (8)'}/s per instrument, "
+        f"gRPC rate {args.rate or 'default (8)'}/s per instrument, {args.replicas} market-data replica(s), "
         f"{os.cpu_count()} CPUs; logs in {work}",
         flush=True,
     )
@@ -653,9 +653,9 @@ async def orchestrate(args: argparse.Namespace) -> None:
 
         resources: dict[str, dict[str, float]] = {}
 
-        async def idle_memory(variant: str, role: str, port: int, pid: int) -> None:
+        async def idle_memory(variant: str, role: str, port: int, pids: list[int]) -> None:
             # Memory per idle stream: RSS with --idle-streams open streams (no ticks) minus RSS before.
-            before = rss_mib(pid)
+            before = sum(rss_mib(pid) for pid in pids)
             start = time.time() + args.idle_setup
             out = work / f"{variant}-idle.json"
             client = Child(
@@ -674,7 +674,7 @@ async def orchestrate(args: argparse.Namespace) -> None:
                 work / f"{variant}-idle.log",
             )
             await sleep_until(start + 1)
-            after = rss_mib(pid)
+            after = sum(rss_mib(pid) for pid in pids)
             await asyncio.to_thread(client.process.wait, 60)
             opened = json.loads(out.read_text())["opened"] if out.exists() else 0
             idle[variant] = (after - before) * 1024 / max(opened, 1)
@@ -682,14 +682,19 @@ async def orchestrate(args: argparse.Namespace) -> None:
         # (a) the service: replica + dedicated ingest through Redis.
         if "service" in args.variants:
             port = find_free_port()
-            replica = Child(
-                [sys.executable, "-m", "trademesh.services.marketdata"],
-                work / "service-replica.log",
-                service_env(grpc_port=port),
-            )
+            # --replicas > 1: replica processes sharing the port (SO_REUSEPORT, gRPC's default on
+            # Linux), the kernel spreading the client connections over them like a Service would.
+            replicas = [
+                Child(
+                    [sys.executable, "-m", "trademesh.services.marketdata"],
+                    work / f"service-replica-{index}.log",
+                    service_env(grpc_port=port),
+                )
+                for index in range(args.replicas)
+            ]
             await wait_port(port)
             await asyncio.sleep(1.0)
-            await idle_memory("service", "grpc-client", port, replica.pid)
+            await idle_memory("service", "grpc-client", port, [replica.pid for replica in replicas])
             ingest = Child(
                 [sys.executable, "-m", "trademesh.services.marketdata.ingest"],
                 work / "service-ingest.log",
@@ -697,7 +702,8 @@ async def orchestrate(args: argparse.Namespace) -> None:
             )
             redis_pid = redis_server.pid or 0
             stopper = asyncio.create_task(_stop_later(ingest, args.setup + args.seconds))
-            outs = await run_clients("service", "grpc-client", port, [replica.pid, ingest.pid, redis_pid])
+            pids = [replica.pid for replica in replicas] + [ingest.pid, redis_pid]
+            outs = await run_clients("service", "grpc-client", port, pids)
             await stopper
             from trademesh.services.core.connections import build_redis
             from trademesh.services.core.settings import CoreSettings
@@ -710,7 +716,8 @@ async def orchestrate(args: argparse.Namespace) -> None:
                 message = quote.message(1)  # type: ignore[arg-type]
                 truth[str(message.instrument_token)] = [message.sequence, message.last_price_micros]
             results.append(summarise("service", outs, truth, args))
-            replica.stop()
+            for replica in replicas:
+                replica.stop()
             await _flush_redis(redis_server.url)
 
         # (b) bare grpc.aio from memory; (c) Socket.IO with the Redis manager.
@@ -737,7 +744,7 @@ async def orchestrate(args: argparse.Namespace) -> None:
             )
             await wait_port(port)
             if variant == "bare":
-                await idle_memory(variant, client_role, port, server.pid)
+                await idle_memory(variant, client_role, port, [server.pid])
             Path(str(truth_file) + ".go").touch()
             pids = [server.pid] + ([redis_server.pid or 0] if variant == "socketio" else [])
             # The server's feed runs until it reads the stop file (the window's end).
@@ -833,11 +840,14 @@ def main() -> None:
     parser.add_argument("--idle-setup", type=float, default=8.0)
     parser.add_argument("--variants", nargs="+", default=["service", "bare", "socketio"])
     parser.add_argument("--json", action="store_true")
+    parser.add_argument(
+        "--replicas", type=int, default=1, help="market-data replica processes sharing the port (default 1)"
+    )
     # Child-role options.
     for name in ("target", "token", "out", "universe", "truth", "redis-url"):
         parser.add_argument(f"--{name}", default="")
     parser.add_argument(
-        "--rate", type=int, default=0, help="max_updates_per_second asked by gRPC streams (0 = server default 4)"
+        "--rate", type=int, default=0, help="max_updates_per_second asked by gRPC streams (0 = server default 8)"
     )
     for name in ("port", "first", "last", "per-stream"):
         parser.add_argument(f"--{name}", type=int, default=0)
