@@ -227,11 +227,11 @@ def _outbox_key(event: TradeEvent) -> str:
     return f"e{event.trade.version}"
 
 
-def _index_entry(trade: Trade) -> tuple[str, str]:
-    """The trade's day document and the path of the list its id goes in."""
+def _index_entry(trade: Trade) -> tuple[str, str, str]:
+    """The trade's day document, its group's field and the name of the list its id goes in."""
     assert trade.fields.exchange is not None
     group = _group_field(trade.fields.exchange.value, trade.fields.symbol)
-    return _day_doc_key(trade.user_id, trade.trading_day), f"groups.{group}.{_SIDE_LISTS[trade.fields.side]}"
+    return _day_doc_key(trade.user_id, trade.trading_day), group, _SIDE_LISTS[trade.fields.side]
 
 
 async def _by_ids(
@@ -262,19 +262,25 @@ def _group_field(exchange: str, symbol: str) -> str:
 
 
 _SIDE_LISTS: dict[Side | None, str] = {Side.BUY: "buy_ids", Side.SELL: "sell_ids", None: "unsided_ids"}
-_LEGACY_SIDE_LISTS: dict[Side, str] = {Side.BUY: "buy_ids", Side.SELL: "sell_ids"}
+#: A day's groups: group field → list name → ids.
+DayLists = dict[str, dict[str, list[str]]]
 
 
-def _add_to_lists(lists: dict[str, list[str]]) -> Document:
-    return {"$addToSet": {path: {"$each": ids} for path, ids in lists.items()}}
+def _add_to_lists(groups: DayLists) -> Document:
+    return {
+        "$addToSet": {
+            f"groups.{group}.{name}": {"$each": ids} for group, lists in groups.items() for name, ids in lists.items()
+        }
+    }
 
 
-def _new_day_document(key: str, lists: dict[str, list[str]]) -> Document:
-    groups: Document = {}
-    for path, ids in lists.items():
-        _, group, name = path.split(".")
-        groups.setdefault(group, {})[name] = list(dict.fromkeys(ids))
-    return {"_id": key, "groups": groups}
+def _new_day_document(key: str, groups: DayLists) -> Document:
+    return {
+        "_id": key,
+        "groups": {
+            group: {name: list(dict.fromkeys(ids)) for name, ids in lists.items()} for group, lists in groups.items()
+        },
+    }
 
 
 def _unique_violation(error: OperationFailure) -> bool:
@@ -336,10 +342,10 @@ class MongoTradeStore:
         # never a trade its day index does not list (so `same_day` stays an `_id`-only read).
         # One document per (user, day) holds every (exchange, symbol) group of that day, so a
         # call's fills over many symbols cost one write (docs/decisions/0015).
-        days: dict[str, dict[str, list[str]]] = {}
+        days: dict[str, DayLists] = {}
         for trade in trades:
-            key, path = _index_entry(trade)
-            days.setdefault(key, {}).setdefault(path, []).append(trade.id)
+            key, group, name = _index_entry(trade)
+            days.setdefault(key, {}).setdefault(group, {}).setdefault(name, []).append(trade.id)
         pending = list(days.items())
         if len(pending) > 1:
             # Create the new days with one insert_many (upserts are one serialized write each on
@@ -508,7 +514,8 @@ class MongoTradeStore:
         for group in groups:
             exchange, symbol, day = group
             legacy = found.get(_legacy_group_key(user_id, *group), {})
-            lists: DayIndex = {side: list(legacy.get(name, ())) for side, name in _LEGACY_SIDE_LISTS.items()}
+            # Old-shape documents list sides under the same names, and every id under `trade_ids`.
+            lists: DayIndex = {side: list(legacy.get(_SIDE_LISTS[side], ())) for side in (Side.BUY, Side.SELL)}
             sided = {trade_id for ids in lists.values() for trade_id in ids}
             lists[None] = [trade_id for trade_id in legacy.get("trade_ids", ()) if trade_id not in sided]
             day_groups = found.get(_day_doc_key(user_id, day), {}).get("groups", {})
