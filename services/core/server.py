@@ -193,9 +193,12 @@ async def start_server(
     return host
 
 
-def run_service(settings_type: type[SettingsT], serve: Callable[[SettingsT], Coroutine[Any, Any, None]]) -> None:
-    """Entry point body shared by every service: settings → logging → serve until a signal.
+def run_service(
+    settings_type: type[SettingsT], serve: Callable[[SettingsT], Coroutine[Any, Any, None]], *, component: str = ""
+) -> None:
+    """Entry point body shared by every service process: settings → logging → GC → serve until a signal.
 
+    `component` names a process of a service other than its server (logged as `<service>-<component>`).
     A configuration error ends the process with status 2 and one readable message per bad variable.
     """
     try:
@@ -203,8 +206,9 @@ def run_service(settings_type: type[SettingsT], serve: Callable[[SettingsT], Cor
     except SettingsError as error:
         print(f"{settings_type.__name__}: {error}", file=sys.stderr)
         raise SystemExit(2) from None
-    configure_logging(settings.log_level, settings.log_format, settings.service_name)
-    tune_gc(getattr(settings, "gc_young_threshold", 0))
+    name = f"{settings.service_name}-{component}" if component else settings.service_name
+    configure_logging(settings.log_level, settings.log_format, name)
+    tune_gc(settings.gc_young_threshold)
     asyncio.run(serve(settings))
 
 

@@ -21,9 +21,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from trademesh.services.core.connections import build_mongo, build_redis
-from trademesh.services.core.logging import configure_logging
-from trademesh.services.core.server import tune_gc
-from trademesh.services.core.settings import SettingsError, load_settings
+from trademesh.services.core.server import run_service
 from trademesh.services.marketdata.backplane import IngestLease, QuoteCache
 from trademesh.services.marketdata.codec import MODES, EncodedQuote
 from trademesh.services.marketdata.domain import (
@@ -226,13 +224,7 @@ async def run_ingest(settings: MarketDataSettings) -> None:
 
 def main() -> None:
     """Entry point of `python -m trademesh.services.marketdata.ingest` (a dedicated ingest process)."""
-    try:
-        settings = load_settings(MarketDataSettings)
-    except SettingsError as error:
-        raise SystemExit(f"MarketDataSettings: {error}") from None
-    configure_logging(settings.log_level, settings.log_format, f"{settings.service_name}-ingest")
-    tune_gc(settings.gc_young_threshold)
-    asyncio.run(run_ingest(settings))
+    run_service(MarketDataSettings, run_ingest, component="ingest")
 
 
 if __name__ == "__main__":
