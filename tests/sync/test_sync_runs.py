@@ -27,6 +27,7 @@ from trademesh.services.sync.domain import ReconcileResult, TradeServiceUnavaila
 from trademesh.services.sync.fakes.book import Fault, FaultKind, kite_trade, sample_book
 from trademesh.services.sync.fakes.servers import FakeKite
 from trademesh.services.sync.model import Broker, NormalisedTrade
+from trademesh.services.sync.store import MongoSyncLogStore
 from trademesh.services.sync.trades import GrpcTradeReconciler
 from trademesh.sync.v1 import broker_account_pb2, sync_log_pb2, sync_service_pb2
 from trademesh.trade.v1 import trade_pb2
@@ -275,3 +276,30 @@ async def test_unlink_keeps_trades_and_stops_syncing(
     assert await sync.runtime.service.schedule_due() == 0
     logs = await wait_for_log(sync, user, account.id, count=1)
     assert len(logs) == 1
+
+
+async def test_sync_logs_are_kept_180_days_then_purged(
+    mesh: Mesh, fake_kite: FakeKite, new_user: Callable[[], Awaitable[MeshUser]]
+) -> None:
+    user = await new_user()
+    sync = await mesh.start()
+    account = await link_kite(sync, user, kite_app(fake_kite, sample_book(2)))
+    summary = summary_of(await sync_now(sync, user, account.id))
+    start = summary.start_time.ToDatetime(tzinfo=UTC)
+
+    async def listed() -> list[str]:
+        response = await sync.stub.ListSyncLogs(
+            sync_service_pb2.ListSyncLogsRequest(broker_account_id=account.id), metadata=user.metadata
+        )
+        return [log.id for log in response.sync_logs]
+
+    logs = sync.runtime.service.logs
+    assert isinstance(logs, MongoSyncLogStore)  # the store the server's purge loop runs
+    assert summary.expire_time.ToDatetime(tzinfo=UTC) == start + timedelta(days=180)
+    purged_early = await logs.purge_expired(start + timedelta(days=179))
+    kept = await listed()
+    purged_late = await logs.purge_expired(start + timedelta(days=181))
+
+    assert (purged_early, kept) == (0, [summary.id])
+    assert purged_late == 1
+    assert await listed() == []
