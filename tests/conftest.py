@@ -1,19 +1,30 @@
-"""Session-wide real servers shared by every test: Redis, FerretDB and one auth service.
+"""Session-wide real servers shared by every test: Redis, the database and one auth service.
 
 Each server runs as its own process (or, for auth, an in-process gRPC server) on a free port with
 a temporary data directory, so tests never touch a developer's running stack.
+
+The database is the local engine (FerretDB on SQLite, decision 0002) unless a MongoDB is given with
+``--mongodb-uri`` or ``TRADEMESH_TEST_MONGODB_URI``; then every test that only needs "a MongoDB" uses
+that one (``database_server``), in databases named after the session and dropped at its end. Two kinds
+of test keep a local engine whatever is given: outage and crash tests, which kill and restart the database
+(``restartable_database``: nobody's MongoDB is theirs to kill), and the tests of the local engine itself
+(``local_database_engine``). A given MongoDB that does not answer fails the session before any test runs.
 """
 
 from __future__ import annotations
 
+import os
+import re
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pymongo
 import pytest
 from grpc import aio
+from pymongo.errors import PyMongoError
 from redis.asyncio import Redis
 
 from trademesh.auth.v1 import auth_service_pb2, auth_service_pb2_grpc
@@ -23,6 +34,96 @@ from trademesh.services.auth.server import build_auth_server
 from trademesh.services.auth.settings import AuthSettings
 from trademesh.services.core.server import ServiceHost
 
+MONGODB_URI_VARIABLE = "TRADEMESH_TEST_MONGODB_URI"
+MONGODB_URI_OPTION = "--mongodb-uri"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        MONGODB_URI_OPTION,
+        metavar="URI",
+        help=f"run the tests against this MongoDB instead of the local engine (default: ${MONGODB_URI_VARIABLE}); "
+        "outage tests and tests of the local engine still start their own FerretDB",
+    )
+
+
+def given_mongodb_uri(config: pytest.Config) -> str | None:
+    """Return the MongoDB to test against (the option, else the environment variable), or None for the local engine."""
+    value: str = config.getoption(MONGODB_URI_OPTION) or os.environ.get(MONGODB_URI_VARIABLE, "")
+    return value.strip() or None
+
+
+def redacted(uri: str) -> str:
+    """Return ``uri`` with any password replaced by ``***``, fit for messages and logs."""
+    return re.sub(r"(//[^/@:]*):[^/@]*@", r"\1:***@", uri)
+
+
+class UnreachableMongoDBError(RuntimeError):
+    """The given MongoDB did not answer."""
+
+
+def check_mongodb_answers(uri: str, timeout_seconds: float = 5.0) -> None:
+    """Raise UnreachableMongoDBError unless a MongoDB at ``uri`` answers a ping within ``timeout_seconds``."""
+    milliseconds = int(timeout_seconds * 1000)
+    try:
+        client: pymongo.MongoClient[dict[str, Any]] = pymongo.MongoClient(
+            uri, serverSelectionTimeoutMS=milliseconds, connectTimeoutMS=milliseconds
+        )
+        try:
+            client.admin.command("ping")
+        finally:
+            client.close()
+    except PyMongoError as error:
+        reason = str(error).split(", Timeout:")[0]  # the rest is the driver's topology dump
+        raise UnreachableMongoDBError(
+            f"{MONGODB_URI_OPTION} / {MONGODB_URI_VARIABLE} is {redacted(uri)}, but no MongoDB answers there "
+            f"({type(error).__name__}: {reason}). Start it, correct the URI, or unset it to test against the "
+            "local engine."
+        ) from error
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    # Checked up front: a given MongoDB that is down must stop the run, not turn every test into an error.
+    uri = given_mongodb_uri(session.config)
+    if uri is not None:
+        try:
+            check_mongodb_answers(uri)
+        except UnreachableMongoDBError as error:
+            pytest.exit(str(error), returncode=pytest.ExitCode.USAGE_ERROR)
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    uri = given_mongodb_uri(config)
+    if uri is None:
+        return f"database: the local engine (FerretDB); {MONGODB_URI_OPTION} or ${MONGODB_URI_VARIABLE} picks a MongoDB"
+    return f"database: {redacted(uri)} (outage tests and tests of the local engine: their own FerretDB)"
+
+
+@dataclass(frozen=True)
+class DatabaseServer:
+    """The MongoDB that tests needing "a MongoDB" use, and the names of the databases they create in it."""
+
+    url: str
+    """Client connection URI."""
+    local_engine: FerretDBServer | None
+    """The session's local engine when no MongoDB was given; None when one was."""
+    session_prefix: str = field(default_factory=lambda: f"test_{uuid.uuid4().hex[:8]}_")
+    """Start of every database name this session uses, so that only its own databases are dropped."""
+
+    def new_database_name(self, label: str | None = None) -> str:
+        """Return a database name of this session: ``label`` if given, else one no other test uses."""
+        return self.session_prefix + (label or uuid.uuid4().hex[:12])
+
+    def drop_session_databases(self) -> None:
+        """Drop every database of this session (a given MongoDB may be shared with other sessions and people)."""
+        client: pymongo.MongoClient[dict[str, Any]] = pymongo.MongoClient(self.url, serverSelectionTimeoutMS=10_000)
+        try:
+            for name in client.list_database_names():
+                if name.startswith(self.session_prefix):
+                    client.drop_database(name)
+        finally:
+            client.close()
+
 
 @pytest.fixture(scope="session")
 def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
@@ -31,8 +132,37 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServ
 
 
 @pytest.fixture(scope="session")
-def database_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FerretDBServer]:
+def local_database_engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FerretDBServer]:
+    """The session's local engine, started only if a test needs it; see database_server before using it."""
     with FerretDBServer(tmp_path_factory.mktemp("ferretdb")) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def database_server(request: pytest.FixtureRequest) -> Iterator[DatabaseServer]:
+    """The MongoDB for every test that only needs one: the given MongoDB, else the local engine.
+
+    Name databases with ``new_database_name()``. On a given MongoDB they are dropped when the session ends;
+    the local engine's go with its temporary directory.
+    """
+    uri = given_mongodb_uri(request.config)
+    if uri is None:
+        engine: FerretDBServer = request.getfixturevalue("local_database_engine")
+        yield DatabaseServer(engine.url, engine)
+        return
+    server = DatabaseServer(uri, None)
+    yield server
+    server.drop_session_databases()
+
+
+@pytest.fixture
+def restartable_database(tmp_path: Path) -> Iterator[FerretDBServer]:
+    """A private local engine that the test may kill and restart, stopped after it.
+
+    Outage and crash-recovery tests take the database away and bring it back: they cannot do that to a
+    given (perhaps shared) MongoDB, so they run against their own FerretDB even when one is given.
+    """
+    with FerretDBServer(tmp_path / "restartable-database") as server:
         yield server
 
 
@@ -57,7 +187,7 @@ async def redis(redis_server: RedisServer) -> AsyncIterator[Redis]:
 
 @pytest.fixture(scope="session")
 async def mesh_auth(
-    redis_server: RedisServer, database_server: FerretDBServer, key_dir: Path
+    redis_server: RedisServer, database_server: DatabaseServer, key_dir: Path
 ) -> AsyncIterator[ServiceHost]:
     """One auth service for the whole session: other services verify tokens against its JWKS."""
     settings = AuthSettings(
@@ -66,7 +196,7 @@ async def mesh_auth(
         jwks_http_host="127.0.0.1",
         jwks_http_port=0,
         mongo_url=database_server.url,
-        mongo_database="mesh_auth",
+        mongo_database=database_server.new_database_name("mesh_auth"),
         redis_url=redis_server.url,
         signing_key_files=str(key_dir / "active.pem"),
         log_format="text",
@@ -78,10 +208,10 @@ async def mesh_auth(
 
 @pytest.fixture
 def core_settings(
-    redis_server: RedisServer, database_server: FerretDBServer, mesh_auth: ServiceHost
+    redis_server: RedisServer, database_server: DatabaseServer, mesh_auth: ServiceHost
 ) -> Callable[..., dict[str, Any]]:
     """Return settings values every service needs (fresh database per test); keywords override."""
-    database = f"test_{uuid.uuid4().hex[:12]}"
+    database = database_server.new_database_name()
 
     def values(**overrides: Any) -> dict[str, Any]:
         result: dict[str, Any] = {

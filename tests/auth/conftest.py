@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -11,8 +10,9 @@ import pytest
 from grpc import aio
 from redis.asyncio import Redis
 
+from tests.conftest import DatabaseServer
 from trademesh.auth.v1 import auth_service_pb2_grpc
-from trademesh.devstack.processes import FerretDBServer, RedisServer
+from trademesh.devstack.processes import RedisServer
 from trademesh.services.auth.server import build_auth_server
 from trademesh.services.auth.settings import AuthSettings
 from trademesh.services.core.server import ServiceHost
@@ -23,10 +23,10 @@ if TYPE_CHECKING:
 
 @pytest.fixture
 def make_auth_settings(
-    redis_server: RedisServer, database_server: FerretDBServer, key_dir: Path
+    redis_server: RedisServer, database_server: DatabaseServer, key_dir: Path
 ) -> Callable[..., AuthSettings]:
     """Build auth settings for a fresh database; keyword arguments override fields."""
-    database = f"test_{uuid.uuid4().hex[:12]}"
+    database = database_server.new_database_name()
 
     def make(**overrides: Any) -> AuthSettings:
         values: dict[str, Any] = {

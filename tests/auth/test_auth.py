@@ -430,28 +430,27 @@ async def test_redis_outage_is_unavailable_and_service_recovers(
 
 
 async def test_database_outage_is_unavailable_and_service_recovers(
-    start_auth: Callable[..., Any], tmp_path: Path
+    restartable_database: FerretDBServer, start_auth: Callable[..., Any]
 ) -> None:
-    with FerretDBServer(tmp_path / "db") as database:
-        _, auth = await start_auth(mongo_url=database.url)
-        registered = await _register(auth)
-        credentials = bearer(registered.tokens.access_token)
+    _, auth = await start_auth(mongo_url=restartable_database.url)
+    registered = await _register(auth)
+    credentials = bearer(registered.tokens.access_token)
 
-        database.kill()
-        try:
-            down = await expect_failure(auth.GetMe(auth_service_pb2.GetMeRequest(), metadata=credentials, timeout=10))
-            register = await expect_failure(
-                auth.Register(
-                    auth_service_pb2.RegisterRequest(email="late@example.com", username="late_one", password=PASSWORD),
-                    timeout=10,
-                )
+    restartable_database.kill()
+    try:
+        down = await expect_failure(auth.GetMe(auth_service_pb2.GetMeRequest(), metadata=credentials, timeout=10))
+        register = await expect_failure(
+            auth.Register(
+                auth_service_pb2.RegisterRequest(email="late@example.com", username="late_one", password=PASSWORD),
+                timeout=10,
             )
-        finally:
-            database.restart()
+        )
+    finally:
+        restartable_database.restart()
 
-        assert down.code == register.code == grpc.StatusCode.UNAVAILABLE
-        me = await auth.GetMe(auth_service_pb2.GetMeRequest(), metadata=credentials, timeout=10)
-        assert me.user.id == registered.user.id
+    assert down.code == register.code == grpc.StatusCode.UNAVAILABLE
+    me = await auth.GetMe(auth_service_pb2.GetMeRequest(), metadata=credentials, timeout=10)
+    assert me.user.id == registered.user.id
 
 
 async def test_stale_token_does_not_block_public_calls(auth: AuthServiceStub) -> None:

@@ -1,6 +1,9 @@
 """The local database server answers the queries our FerretDB patches serve from the `_id` index
 (scripts/install-ferretdb.sh, patch 4) exactly as MongoDB would: an `_id` equality beside other
-conditions and `_id $in` lists, including the shapes that are not pushed down."""
+conditions and `_id $in` lists, including the shapes that are not pushed down.
+
+With a MongoDB given (`--mongodb-uri`, see tests/conftest.py) every test also runs against it, so the
+expected answers are checked against MongoDB itself, not only against what we believe it answers."""
 
 from __future__ import annotations
 
@@ -12,12 +15,20 @@ import pytest
 from bson import ObjectId
 from pymongo import AsyncMongoClient
 
-from trademesh.devstack.processes import FerretDBServer
+from tests.conftest import given_mongodb_uri
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    servers = {"local-engine": "local_database_engine"}
+    if given_mongodb_uri(metafunc.config) is not None:
+        servers["given-mongodb"] = "database_server"
+    metafunc.parametrize("server_fixture", list(servers.values()), ids=list(servers))
 
 
 @pytest.fixture
-async def collection(database_server: FerretDBServer) -> AsyncIterator[Any]:
-    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(database_server.url)
+async def collection(request: pytest.FixtureRequest, server_fixture: str) -> AsyncIterator[Any]:
+    url: str = request.getfixturevalue(server_fixture).url
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(url)
     docs = client[f"pushdown_{uuid.uuid4().hex[:8]}"]["docs"]
     await docs.insert_many(
         [{"_id": f"d{i}", "n": i, "parity": i % 2} for i in range(1500)]

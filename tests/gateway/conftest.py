@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,8 +18,9 @@ from typing import Any
 import pytest
 from grpc import aio
 
+from tests.conftest import DatabaseServer
 from trademesh.auth.v1 import auth_service_pb2, auth_service_pb2_grpc
-from trademesh.devstack.processes import FerretDBServer, RedisServer, find_free_port
+from trademesh.devstack.processes import RedisServer, find_free_port
 from trademesh.gateway.envoy_config import write_bootstrap
 from trademesh.gateway.mesh import Endpoint, Mesh, build_mesh
 from trademesh.gateway.runner import EnvoyProcess
@@ -195,14 +195,14 @@ StartReplica = Callable[[str], Awaitable[AuthReplica]]
 
 @pytest.fixture
 async def auth_replicas(
-    redis_server: RedisServer, database_server: FerretDBServer, key_dir: Path
+    redis_server: RedisServer, database_server: DatabaseServer, key_dir: Path
 ) -> AsyncIterator[StartReplica]:
     """Start auth replicas sharing one fresh database; ``await start(extra_key)`` with extra_key a key file name.
 
     Every replica signs with the session's active key; each also publishes one extra (verify-only) key,
     so a GetJwks answer tells which replica served it.
     """
-    database = f"test_{uuid.uuid4().hex[:12]}"
+    database = database_server.new_database_name()
     hosts: list[ServiceHost] = []
 
     async def start(extra_key: str) -> AuthReplica:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import grpc
@@ -168,62 +167,59 @@ async def test_unauthenticated_calls_are_rejected(trade: RunningTrade) -> None:
 
 @pytest.mark.slow
 async def test_database_outage_is_unavailable_and_leaves_no_partial_state(
-    start_trade: Callable[..., Awaitable[RunningTrade]], new_user: NewUser, tmp_path: Path
+    restartable_database: FerretDBServer, start_trade: Callable[..., Awaitable[RunningTrade]], new_user: NewUser
 ) -> None:
-    with FerretDBServer(tmp_path / "db") as database:
-        running = await start_trade(mongo_url=database.url, query_timeout_seconds=2.0)
-        user = await new_user()
-        kept = await create(running.stub, user.metadata, equity_trade())
-        request_id = new_request_id()
-        message = equity_trade("TCS")
-        rows = "symbol,exchange,side,quantity,price,trade_time,trade_id\n" + "".join(
-            f"S{i % 50},NSE,BUY,1,{100 + i % 9},2024-03-15 09:{i % 60:02d},T{i}\n" for i in range(3000)
-        )
-        import_request = trade_service_pb2.ImportTradesRequest(
-            request_id=new_request_id(), format=import_pb2.IMPORT_FORMAT_GENERIC_CSV, content=rows.encode()
-        )
+    running = await start_trade(mongo_url=restartable_database.url, query_timeout_seconds=2.0)
+    user = await new_user()
+    kept = await create(running.stub, user.metadata, equity_trade())
+    request_id = new_request_id()
+    message = equity_trade("TCS")
+    rows = "symbol,exchange,side,quantity,price,trade_time,trade_id\n" + "".join(
+        f"S{i % 50},NSE,BUY,1,{100 + i % 9},2024-03-15 09:{i % 60:02d},T{i}\n" for i in range(3000)
+    )
+    import_request = trade_service_pb2.ImportTradesRequest(
+        request_id=new_request_id(), format=import_pb2.IMPORT_FORMAT_GENERIC_CSV, content=rows.encode()
+    )
 
-        importing = asyncio.create_task(
-            expect_failure(running.stub.ImportTrades(import_request, metadata=user.metadata))
+    importing = asyncio.create_task(expect_failure(running.stub.ImportTrades(import_request, metadata=user.metadata)))
+    await asyncio.sleep(0.3)
+    restartable_database.kill()
+    failed_import = await importing
+    failed_create = await expect_failure(
+        running.stub.CreateTrade(
+            trade_service_pb2.CreateTradeRequest(request_id=request_id, trade=message), metadata=user.metadata
         )
-        await asyncio.sleep(0.3)
-        database.kill()
-        failed_import = await importing
-        failed_create = await expect_failure(
-            running.stub.CreateTrade(
-                trade_service_pb2.CreateTradeRequest(request_id=request_id, trade=message), metadata=user.metadata
-            )
+    )
+    failed_update = await expect_failure(
+        running.stub.UpdateTrade(
+            trade_service_pb2.UpdateTradeRequest(
+                trade=trade_pb2.Trade(id=kept.id, notes="lost"),
+                update_mask=FieldMask(paths=["notes"]),
+                etag=kept.etag,
+            ),
+            metadata=user.metadata,
         )
-        failed_update = await expect_failure(
-            running.stub.UpdateTrade(
-                trade_service_pb2.UpdateTradeRequest(
-                    trade=trade_pb2.Trade(id=kept.id, notes="lost"),
-                    update_mask=FieldMask(paths=["notes"]),
-                    etag=kept.etag,
-                ),
-                metadata=user.metadata,
-            )
-        )
-        failed_list = await expect_failure(
-            running.stub.ListTrades(trade_service_pb2.ListTradesRequest(), metadata=user.metadata)
-        )
-        database.restart()
+    )
+    failed_list = await expect_failure(
+        running.stub.ListTrades(trade_service_pb2.ListTradesRequest(), metadata=user.metadata)
+    )
+    restartable_database.restart()
 
-        unchanged = await running.stub.GetTrade(trade_service_pb2.GetTradeRequest(id=kept.id), metadata=user.metadata)
-        created = await create(running.stub, user.metadata, message, request_id)
-        finished = await running.stub.ImportTrades(import_request, metadata=user.metadata)
-        listed = await running.stub.ListTrades(
-            trade_service_pb2.ListTradesRequest(page_size=500, import_id=finished.import_id), metadata=user.metadata
+    unchanged = await running.stub.GetTrade(trade_service_pb2.GetTradeRequest(id=kept.id), metadata=user.metadata)
+    created = await create(running.stub, user.metadata, message, request_id)
+    finished = await running.stub.ImportTrades(import_request, metadata=user.metadata)
+    listed = await running.stub.ListTrades(
+        trade_service_pb2.ListTradesRequest(page_size=500, import_id=finished.import_id), metadata=user.metadata
+    )
+    count = len(listed.trades)
+    token = listed.next_page_token
+    while token:
+        page = await running.stub.ListTrades(
+            trade_service_pb2.ListTradesRequest(page_size=500, import_id=finished.import_id, page_token=token),
+            metadata=user.metadata,
         )
-        count = len(listed.trades)
-        token = listed.next_page_token
-        while token:
-            page = await running.stub.ListTrades(
-                trade_service_pb2.ListTradesRequest(page_size=500, import_id=finished.import_id, page_token=token),
-                metadata=user.metadata,
-            )
-            count += len(page.trades)
-            token = page.next_page_token
+        count += len(page.trades)
+        token = page.next_page_token
 
     assert {failed_import.code, failed_create.code, failed_update.code, failed_list.code} == {
         grpc.StatusCode.UNAVAILABLE
