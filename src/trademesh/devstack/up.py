@@ -12,10 +12,15 @@
 4. Waits (up to 30 s each) for every service to report SERVING on the standard gRPC health service
    (the gateway: Envoy's admin ``/ready`` answering LIVE); prints a summary of addresses, PIDs, health
    and log files, and the gateway's URL.
-5. Supervises: if any process exits, prints which one and the tail of its log, stops everything and
-   exits 1. No restarts.
+5. Supervises (decision 0024): a process that exits afterwards — Redis, FerretDB or any service, the
+   gateway and the fake broker included — is started again with exponential backoff (0.5 s, doubling
+   up to 30 s; back to 0.5 s once it had run for 60 s), on the same port with the same data directory,
+   so the services still running reconnect to it by themselves. Each exit is logged with the process,
+   its PID and exit code, the tail of its log, the attempt number and the delay; a restarted service is
+   logged again once it reports SERVING. The launcher keeps running. A failure *during start-up*
+   (steps 1-4) still stops everything and exits 1: that is a broken setup, not a crash.
 6. On SIGINT (Ctrl-C), SIGTERM or SIGHUP: stops the services (SIGTERM, then SIGKILL after their grace
-   + 5 s), then FerretDB, then Redis, and exits 0.
+   + 5 s), then FerretDB, then Redis, and exits 0 — also while a restart is pending.
 
 Every child runs in its own process group, so a Ctrl-C in the terminal reaches only this launcher,
 which then stops the children in that order (services before the databases they use).
@@ -41,10 +46,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
-from typing import ClassVar
+from typing import ClassVar, Protocol
 
 import grpc
 from grpc_health.v1 import health_pb2
+from tenacity import RetryCallState, Retrying, wait_exponential
 
 from trademesh.devstack.processes import FerretDBServer, ManagedProcess, ProcessStartError, RedisServer
 from trademesh.devstack.stack import (
@@ -68,7 +74,7 @@ from trademesh.devstack.stack import (
     validate_services,
 )
 
-__all__ = ["check_health", "check_http_ready", "main", "run"]
+__all__ = ["RestartBackoff", "check_health", "check_http_ready", "main", "run"]
 
 #: The demo trader `make up` creates, so the printed browser URL comes with a login that works.
 DEMO_USERNAME = "demo"
@@ -81,6 +87,12 @@ logger = logging.getLogger("trademesh.devstack.up")
 HEALTH_TIMEOUT_SECONDS = 30.0
 #: Added to a service's shutdown grace before it is killed.
 STOP_MARGIN_SECONDS = 5.0
+#: The wait before the first restart of a process that exited; it doubles with every further attempt...
+RESTART_FIRST_DELAY_SECONDS = 0.5
+#: ... up to this.
+RESTART_MAX_DELAY_SECONDS = 30.0
+#: A process that ran at least this long before it exited starts the backoff afresh.
+RESTART_RESET_AFTER_SECONDS = 60.0
 _POLL_SECONDS = 0.2
 _LOG_TAIL_BYTES = 4000
 _SERVING = "SERVING"
@@ -121,12 +133,69 @@ def _in_own_process_group(command: list[str]) -> list[str]:
     return [sys.executable, "-I", "-S", "-c", _OWN_GROUP_SHIM, *command]
 
 
-class _DevRedis(RedisServer):
+class RestartBackoff:
+    """The restart schedule of one process: exponential delays, started afresh once it had stayed up.
+
+    The delays come from tenacity's ``wait_exponential`` (first, 2 x first, 4 x first, ... up to ``cap``).
+    """
+
+    def __init__(
+        self,
+        first: float = RESTART_FIRST_DELAY_SECONDS,
+        cap: float = RESTART_MAX_DELAY_SECONDS,
+        reset_after: float = RESTART_RESET_AFTER_SECONDS,
+    ) -> None:
+        self._wait = wait_exponential(multiplier=first, max=cap)
+        # The wait strategy reads only the attempt number of this state.
+        self._state = RetryCallState(Retrying(), None, (), {})
+        self._reset_after = reset_after
+        #: Restart attempts so far (0: none since the process last stayed up long enough).
+        self.attempt = 0
+
+    def next_delay(self, uptime: float) -> float:
+        """Count one more restart attempt of a process that ran ``uptime`` seconds; return the wait before it."""
+        if uptime >= self._reset_after:
+            self.attempt = 0
+        self.attempt += 1
+        self._state.attempt_number = self.attempt
+        return float(self._wait(self._state))
+
+
+class _SupervisedServer(ManagedProcess):
+    """Redis or FerretDB as the launcher runs it: what the supervisor needs besides :class:`ManagedProcess`."""
+
+    started_at = 0.0
+
+    def start(self) -> None:
+        super().start()
+        self.started_at = time.monotonic()
+
+    @property
+    def last_pid(self) -> int | None:
+        proc = self._proc
+        return proc.pid if proc is not None else None
+
+    def exit_code(self) -> int | None:
+        proc = self._proc
+        return proc.poll() if proc is not None else None
+
+    def respawn(self) -> None:
+        # stop() only tidies up after the dead process; start() waits until the server answers on its port.
+        self.restart()
+
+    def probe(self) -> str:
+        return _SERVING if self.running else "EXITED"
+
+    def log_tail(self, max_bytes: int = _LOG_TAIL_BYTES) -> str:
+        return _read_tail(self.log_path, 0, max_bytes)
+
+
+class _DevRedis(_SupervisedServer, RedisServer):
     def _command(self) -> list[str]:
         return _in_own_process_group(super()._command())
 
 
-class _DevFerretDB(FerretDBServer):
+class _DevFerretDB(_SupervisedServer, FerretDBServer):
     def _command(self) -> list[str]:
         return _in_own_process_group(super()._command())
 
@@ -214,10 +283,7 @@ class ServiceProcess:
     """One running service: ``python -m <module>`` in its own process group, output to its log file."""
 
     spec: ServiceSpec
-    port: int
-    log_path: Path
-    #: Readiness over HTTP instead of gRPC health (the gateway).
-    ready_url: str | None = None
+    context: StackContext
     health: str = "STARTING"
     started_at: float = 0.0
     _proc: subprocess.Popen[bytes] | None = field(default=None, repr=False)
@@ -229,19 +295,40 @@ class ServiceProcess:
         return self.spec.name
 
     @property
+    def port(self) -> int:
+        return self.context.ports[self.spec.name]
+
+    @property
     def address(self) -> str:
         return f"{HOST}:{self.port}"
+
+    @property
+    def log_path(self) -> Path:
+        return self.context.layout.service_log(self.spec.name)
+
+    @property
+    def ready_url(self) -> str | None:
+        """Readiness over HTTP instead of gRPC health (the gateway, the fake broker)."""
+        return self.spec.ready_url(self.context) if self.spec.ready_url else None
 
     @property
     def pid(self) -> int | None:
         return self._proc.pid if self._proc is not None else None
 
+    # The names the supervisor uses for every child (Redis and FerretDB have their own `pid`).
+    last_pid = pid
+
     def probe(self) -> str:
         """Check readiness once: gRPC health, or the HTTP ready URL."""
-        return check_http_ready(self.ready_url) if self.ready_url else check_health(self.address)
+        url = self.ready_url
+        return check_http_ready(url) if url else check_health(self.address)
 
-    def start(self, command: list[str], env: dict[str, str], cwd: Path) -> None:
+    def start(self) -> None:
         """Spawn the process (does not wait for it to serve)."""
+        # Built at every start: the sync service's environment renews its service token when it is due.
+        command = service_command(self.spec, self.context)
+        env = service_environment(self.spec, self.context, os.environ)
+        cwd = self.context.layout.root
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with self.log_path.open("ab") as log:
             self._log_start = log.tell()
@@ -262,6 +349,16 @@ class ServiceProcess:
     def poll(self) -> int | None:
         """Return the exit code if the process has ended, else None."""
         return self._proc.poll() if self._proc is not None else None
+
+    exit_code = poll  # the supervisor's name
+
+    def respawn(self) -> None:
+        """Start the process again after it exited (same command, port and log file)."""
+        # The group outlives its dead leader only if the service left children behind.
+        self._signal_group(signal.SIGKILL)
+        self._stopped = False
+        self.health = "STARTING"
+        self.start()
 
     def stop(self) -> None:
         """SIGTERM, wait up to grace + 5 s, then SIGKILL; also clears anything left in its process group."""
@@ -293,6 +390,42 @@ class ServiceProcess:
             os.killpg(self._proc.pid, sig)
 
 
+class _Supervised(Protocol):
+    """A child process the supervisor restarts: a :class:`ServiceProcess` or Redis/FerretDB."""
+
+    started_at: float
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def log_path(self) -> Path: ...
+
+    @property
+    def last_pid(self) -> int | None: ...
+
+    def exit_code(self) -> int | None: ...
+
+    def respawn(self) -> None: ...
+
+    def probe(self) -> str: ...
+
+    def log_tail(self) -> str: ...
+
+
+@dataclass(eq=False)
+class _Watch:
+    """What the supervisor keeps about one child between two polls."""
+
+    child: _Supervised
+    backoff: RestartBackoff = field(default_factory=RestartBackoff)
+    #: When the pending restart is due (``time.monotonic()``); None if none is pending.
+    restart_at: float | None = None
+    #: When the child was restarted, while it has not reported SERVING since.
+    restarted_at: float | None = None
+    slow_warned: bool = False
+
+
 @dataclass(frozen=True)
 class Options:
     """Command-line options."""
@@ -319,7 +452,6 @@ class Launcher:
         self._layout = DataLayout(options.data_dir)
         self._redis = _DevRedis(self._layout.redis_dir, options.redis_port)
         self._ferretdb = _DevFerretDB(self._layout.ferretdb_dir, options.mongo_port)
-        self._infra_pids: dict[str, int] = {}
         self._all_specs = tuple(services)
         self._specs: list[ServiceSpec] = []
         self._services: list[ServiceProcess] = []
@@ -372,13 +504,10 @@ class Launcher:
         for spec in self._specs:
             for dependency in spec.depends_on:
                 self._wait_serving(by_name[dependency])
-            ready_url = spec.ready_url(context) if spec.ready_url else None
-            service = ServiceProcess(spec, ports[spec.name], self._layout.service_log(spec.name), ready_url)
+            service = ServiceProcess(spec, context)
             logger.info("starting %s on %s (log %s)", spec.name, service.address, _display_path(service.log_path))
             try:
-                service.start(
-                    service_command(spec, context), service_environment(spec, context, os.environ), self._layout.root
-                )
+                service.start()
             except OSError as error:
                 raise StackError(f"could not start {spec.name}: {error}") from None
             self._services.append(service)
@@ -450,8 +579,6 @@ class Launcher:
         except ProcessStartError as error:
             hint = f"\n  (choose another port with {self._PORT_FLAGS[server.name]} PORT if it is taken)"
             raise StackError(f"{error}{hint}") from None
-        if server.pid is not None:
-            self._infra_pids[server.name] = server.pid
         self._check_stop()
 
     def _wait_serving(self, service: ServiceProcess) -> None:
@@ -565,24 +692,79 @@ class Launcher:
         return 1 if failed else 0
 
     def _supervise(self) -> int:
+        # Redis and FerretDB first: when they died together with services, they are back first.
+        children: list[_Supervised] = [self._redis, self._ferretdb, *self._services]
+        watches = [_Watch(child) for child in children]
         while not self._stop.requested:
-            for service in self._services:
-                code = service.poll()
-                if code is not None:
-                    service.health = "EXITED"
-                    raise StackError(
-                        f"{service.name} (pid {service.pid}) exited unexpectedly ({_describe_exit(code)}); "
-                        f"stopping everything. End of {_display_path(service.log_path)}:\n{_indent(service.log_tail())}"
-                    )
-            for server in (self._redis, self._ferretdb):
-                if not server.running:
-                    raise StackError(
-                        f"{server.name} (pid {self._infra_pids.get(server.name)}) exited unexpectedly; "
-                        f"stopping everything. End of {_display_path(server.log_path)}:\n{_indent(server.log_tail())}"
-                    )
+            for watch in watches:
+                self._tend(watch)
             time.sleep(_POLL_SECONDS)
         logger.info("%s received; stopping", self._stop.signal_name)
         return 0
+
+    def _tend(self, watch: _Watch) -> None:
+        child = watch.child
+        now = time.monotonic()
+        if watch.restart_at is not None:
+            if now >= watch.restart_at and not self._stop.requested:  # never start anything once stopping
+                self._restart(watch)
+            return
+        code = child.exit_code()
+        if code is not None:
+            delay = watch.backoff.next_delay(now - child.started_at)
+            watch.restart_at = now + delay
+            watch.restarted_at = None
+            if isinstance(child, ServiceProcess):
+                child.health = "EXITED"
+            logger.warning(
+                "%s (pid %s) exited unexpectedly (%s); restart attempt %d in %.1fs. End of %s:\n%s",
+                child.name,
+                child.last_pid,
+                _describe_exit(code),
+                watch.backoff.attempt,
+                delay,
+                _display_path(child.log_path),
+                _indent(child.log_tail()),
+            )
+            return
+        if watch.restarted_at is None:
+            return
+        status = child.probe()
+        if isinstance(child, ServiceProcess):
+            child.health = status
+        if status == _SERVING:
+            logger.info(
+                "%s is SERVING again (pid %s, restart attempt %d)", child.name, child.last_pid, watch.backoff.attempt
+            )
+            watch.restarted_at = None
+        elif not watch.slow_warned and now - watch.restarted_at > HEALTH_TIMEOUT_SECONDS:
+            watch.slow_warned = True
+            logger.warning(
+                "%s has not reported SERVING %.0fs after restart attempt %d (last status %s); still waiting. "
+                "End of %s:\n%s",
+                child.name,
+                now - watch.restarted_at,
+                watch.backoff.attempt,
+                status,
+                _display_path(child.log_path),
+                _indent(child.log_tail()),
+            )
+
+    def _restart(self, watch: _Watch) -> None:
+        child = watch.child
+        logger.info("restarting %s (attempt %d)", child.name, watch.backoff.attempt)
+        watch.restart_at = None
+        try:
+            child.respawn()
+        except Exception as error:  # whatever kept it from starting, try again later: never end the stack
+            delay = watch.backoff.next_delay(0.0)
+            watch.restart_at = time.monotonic() + delay
+            logger.error(
+                "could not restart %s: %s; restart attempt %d in %.1fs", child.name, error, watch.backoff.attempt, delay
+            )
+            return
+        watch.restarted_at = time.monotonic()
+        watch.slow_warned = False
 
 
 def ensure_demo_user(auth_address: str, timeout: float = 10.0) -> str | None:
