@@ -8,25 +8,26 @@
 # zip) starts with "v". So we copy the module source out of the read-only
 # module cache, write the generated files ourselves and `go build` from there.
 #
-# Four small source patches are applied (see apply_patches below and
-# docs/decisions/0002-ferretdb-local-database.md); their level is recorded in
-# build/version/package.txt and shown by `ferretdb --version` as
-# "package: trademesh-pN", so bumping PATCH_LEVEL forces a rebuild.
+# The source patches in scripts/ferretdb-patches/ are applied (see apply_patches below and
+# docs/decisions/0025-local-engine-ferretdb-patched.md); their level, a hash of the patch files, is
+# recorded in build/version/package.txt and shown by `ferretdb --version` as
+# "package: trademesh-<hash>", so changing any patch forces a rebuild.
 #
 # Needs only Go (>= 1.24) and the Go module proxy. SQLite is modernc.org/sqlite
 # (pure Go), so CGO is disabled.
 set -euo pipefail
 
 FERRETDB_VERSION="v1.24.2"
-PATCH_LEVEL="trademesh-p3"
 MODULE="github.com/FerretDB/FerretDB"
 
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+PATCH_DIR="${REPO_ROOT}/scripts/ferretdb-patches"
+PATCH_LEVEL="trademesh-$(cat "${PATCH_DIR}"/*.patch | sha256sum | cut -c1-12)"
 BIN_DIR="${REPO_ROOT}/.tools/bin"
 BIN="${BIN_DIR}/ferretdb"
 
 # Prints "<version> <package>" from `ferretdb --version`, e.g.
-# "v1.24.2 trademesh-p1", or nothing. Output is captured first: `cmd | grep -q`
+# "v1.24.2 trademesh-0123456789ab", or nothing. Output is captured first: `cmd | grep -q`
 # under pipefail can fail on SIGPIPE.
 installed_version() {
     local out
@@ -80,136 +81,17 @@ printf '%s\n' "$FERRETDB_VERSION" > "${SRC}/build/version/version.txt"
 printf '%s\n' "$PATCH_LEVEL" > "${SRC}/build/version/package.txt"
 # commit.txt / branch.txt are optional ("unknown" when absent).
 
-# Patch 1 (performance): the SQLite backend looks documents up by _id with
-# `_ferretdb_sjson->'$._id'`, but the unique _id index is on
-# `_ferretdb_sjson->"_id"`; SQLite only uses an expression index for the same
-# expression, so every find/update/delete by _id was a full table scan.
-# `->'_id'` is the same JSON lookup and matches the index.
-#
-# Patch 2 (correctness): update, findAndModify and delete read the matching
-# documents, apply the change in Go and write them back by _id, with nothing
-# tying the read to the write. Concurrent connections therefore lose updates
-# ($inc), let two writers pass the same {_id, version} check and make
-# find_one_and_delete hand out one document twice. A process-wide mutex around
-# those three commands restores MongoDB's single-document atomicity (SQLite
-# serialises writes anyway).
+# The patches in scripts/ferretdb-patches/: unified diffs against the module source, applied in
+# order with `git apply` (which needs no repository); each starts with what it does and why.
 apply_patches() {
-    local meta="${SRC}/internal/backends/sqlite/metadata/metadata.go"
-    sed -i "s|IDColumn = DefaultColumn + \"->'\\\$\._id'\"|IDColumn = DefaultColumn + \"->'_id'\"|" "$meta"
-    grep -qF "IDColumn = DefaultColumn + \"->'_id'\"" "$meta" || {
-        echo "install-ferretdb.sh: error: patch 1 (_id index) did not apply to ${meta}" >&2
-        exit 1
-    }
-
-    local hdir="${SRC}/internal/handler"
-    cat > "${hdir}/trademesh_writelock.go" <<'GO'
-package handler
-
-import "sync"
-
-// trademeshWriteMu serialises read-modify-write commands (trademesh patch).
-var trademeshWriteMu sync.Mutex
-GO
-    local cmd file
-    for cmd in Update:msg_update.go FindAndModify:msg_findandmodify.go Delete:msg_delete.go; do
-        file="${hdir}/${cmd#*:}"
-        sed -i "/^func (h \*Handler) Msg${cmd%%:*}(connCtx context.Context, msg \*wire.OpMsg) (\*wire.OpMsg, error) {\$/a\\
-\ttrademeshWriteMu.Lock()\\
-\tdefer trademeshWriteMu.Unlock()\\
-" "$file"
-        [ "$(grep -c 'trademeshWriteMu.Lock()' "$file")" = 1 ] || {
-            echo "install-ferretdb.sh: error: patch 2 (write lock) did not apply to ${file}" >&2
+    local patch
+    for patch in "${PATCH_DIR}"/*.patch; do
+        # GIT_CEILING_DIRECTORIES: apply to these files even if TMPDIR lies inside some repository
+        (cd "$SRC" && GIT_CEILING_DIRECTORIES="$WORK" git apply -p1 --whitespace=nowarn "$patch") || {
+            echo "install-ferretdb.sh: error: ${patch##*/} did not apply" >&2
             exit 1
         }
     done
-
-    # Patch 3 (PostgreSQL backend, used by bench/trade_bench.py): an `_id` equality on a string or
-    # ObjectID becomes `_jsonb->'_id' = $n`, the expression of FerretDB's own unique `_id` index, instead
-    # of `_jsonb->$k @> $n`, which no btree serves (every point read scanned the table).
-    local query="${SRC}/internal/backends/postgresql/query.go"
-    sed -i '/^func filterEqual(p \*metadata.Placeholder, k any, v any, operator string) (filter string, args \[\]any) {$/a\
-\tif key, ok := k.(string); ok \&\& key == "_id" \&\& operator == "->" {\
-\t\tswitch v.(type) {\
-\t\tcase string, types.ObjectID:\
-\t\t\treturn fmt.Sprintf("%s = %s", metadata.IDColumn, p.Next()), []any{string(must.NotFail(sjson.MarshalSingleValue(v)))}\
-\t\t}\
-\t}\
-' "$query"
-    grep -qF 'return fmt.Sprintf("%s = %s", metadata.IDColumn, p.Next())' "$query" || {
-        echo "install-ferretdb.sh: error: patch 3 (PostgreSQL _id equality) did not apply to ${query}" >&2
-        exit 1
-    }
-
-    # Patch 4 (performance, SQLite backend): only a filter that is exactly `{_id: <string|ObjectID>}`
-    # was pushed down to SQLite; any other filter read and decoded the whole collection. Now an `_id`
-    # equality beside other conditions (`{_id, version}`, `{_id, status}`: conditional writes) and
-    # `{_id: {$in: [...]}}` of up to 1,000 strings/ObjectIDs (batched point reads) are pushed down as
-    # `_id = ?` / `_id IN (...)` on the `_id` index. Safe because every handler (find, count, update,
-    # findAndModify, delete) applies the full filter again to what the backend returns.
-    local sqlite_dir="${SRC}/internal/backends/sqlite"
-    cat > "${sqlite_dir}/trademesh_idpushdown.go" <<'GO'
-package sqlite
-
-import (
-	"fmt"
-	"strings"
-
-	"github.com/FerretDB/FerretDB/internal/backends/sqlite/metadata"
-	"github.com/FerretDB/FerretDB/internal/handler/sjson"
-	"github.com/FerretDB/FerretDB/internal/types"
-	"github.com/FerretDB/FerretDB/internal/util/must"
-)
-
-// trademeshIDWhere returns the WHERE clause serving the filter's `_id` condition from the `_id`
-// index, or "" (trademesh patch). The caller re-applies the whole filter to the rows returned.
-func trademeshIDWhere(filter *types.Document) (string, []any) {
-	if filter == nil {
-		return "", nil
-	}
-	found := 0
-	for _, key := range filter.Keys() {
-		if key == "_id" {
-			found++
-		}
-	}
-	if found != 1 {
-		return "", nil
-	}
-	v := must.NotFail(filter.Get("_id"))
-	switch v := v.(type) {
-	case string, types.ObjectID:
-		return fmt.Sprintf(` WHERE %s = ?`, metadata.IDColumn), []any{string(must.NotFail(sjson.MarshalSingleValue(v)))}
-	case *types.Document:
-		keys := v.Keys()
-		if len(keys) != 1 || keys[0] != "$in" {
-			return "", nil
-		}
-		values, ok := must.NotFail(v.Get("$in")).(*types.Array)
-		if !ok || values.Len() == 0 || values.Len() > 1000 {
-			return "", nil
-		}
-		args := make([]any, 0, values.Len())
-		for i := 0; i < values.Len(); i++ {
-			switch value := must.NotFail(values.Get(i)).(type) {
-			case string, types.ObjectID:
-				args = append(args, string(must.NotFail(sjson.MarshalSingleValue(value))))
-			default:
-				return "", nil
-			}
-		}
-		marks := strings.TrimSuffix(strings.Repeat("?, ", len(args)), ", ")
-		return fmt.Sprintf(` WHERE %s IN (%s)`, metadata.IDColumn, marks), args
-	}
-	return "", nil
-}
-GO
-    local coll="${sqlite_dir}/collection.go"
-    # Query: the `Len() == 1` block becomes the helper (Explain keeps FerretDB's own, narrower rule).
-    perl -0pi -e 's/\tif params\.Filter\.Len\(\) == 1 \{\n\t\tv, _ := params\.Filter\.Get\("_id"\)\n\t\tswitch v\.\(type\) \{\n\t\tcase string, types\.ObjectID:\n\t\t\twhereClause = fmt\.Sprintf\(` WHERE %s = \?`, metadata\.IDColumn\)\n\t\t\targs = \[\]any\{string\(must\.NotFail\(sjson\.MarshalSingleValue\(v\)\)\)\}\n\t\t\}\n\t\}\n\n\tq \+= whereClause/\twhereClause, args = trademeshIDWhere(params.Filter)\n\n\tq += whereClause/' "$coll"
-    grep -qF 'whereClause, args = trademeshIDWhere(params.Filter)' "$coll" || {
-        echo "install-ferretdb.sh: error: patch 4 (_id pushdown) did not apply to ${coll}" >&2
-        exit 1
-    }
 }
 apply_patches
 

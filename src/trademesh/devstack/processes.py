@@ -32,6 +32,7 @@ import subprocess
 import threading
 import time
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Any, ClassVar, Self
@@ -411,10 +412,20 @@ class FerretDBServer(ManagedProcess):
 
     name: ClassVar[str] = "ferretdb"
 
-    def __init__(self, data_dir: Path, port: int | None = None, *, log_level: str = "error", **timeouts: float) -> None:
-        """See :class:`ManagedProcess`; ``log_level`` is FerretDB's ``--log-level``."""
+    def __init__(
+        self,
+        data_dir: Path,
+        port: int | None = None,
+        *,
+        log_level: str = "error",
+        extra_args: Sequence[str] = (),
+        **timeouts: float,
+    ) -> None:
+        """See :class:`ManagedProcess`; ``log_level`` is FerretDB's ``--log-level``; ``extra_args`` are
+        further flags (the planner tests run a reference with ``--test-disable-pushdown``)."""
         super().__init__(data_dir, port, **timeouts)
         self._log_level = log_level
+        self._extra_args = tuple(extra_args)
 
     @property
     def url(self) -> str:
@@ -442,6 +453,7 @@ class FerretDBServer(ManagedProcess):
             f"--debug-addr={os.environ.get('TRADEMESH_FERRETDB_DEBUG_ADDR') or '-'}",
             "--telemetry=disable",
             f"--log-level={self._log_level}",
+            *self._extra_args,
         ]
 
     def _server_pid(self) -> int | None:
@@ -626,7 +638,7 @@ class FerretDBPostgreSQLServer(FerretDBServer):
         **timeouts: float,
     ) -> None:
         """``postgresql_url`` is FerretDB's ``--postgresql-url`` (e.g. ``PostgreSQLServer.socket_url``)."""
-        super().__init__(data_dir, port, log_level=log_level, **timeouts)
+        super().__init__(data_dir, port, log_level=log_level, extra_args=(), **timeouts)
         self._postgresql_url = postgresql_url
 
     def _command(self) -> list[str]:
