@@ -6,6 +6,7 @@ mapped like every other error, and the access log and span see the final status 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 import uuid
@@ -179,8 +180,35 @@ class AuthInterceptor(AsyncServerInterceptor):
         return await self._verifier.verify(token.strip())
 
 
+def ended_code(context: aio.ServicerContext[Any, Any], cancelled: bool) -> grpc.StatusCode:
+    """Return the status a call ended with, as its client saw it.
+
+    ``cancelled``: the handler's task was cancelled. grpc.aio cancels it when the client cancels the call,
+    its deadline passes or its stream is reset (a proxy giving up), and the call then ends without the
+    handler setting a code; ``context.cancelled()`` stays False (it only reports a server-side cancel()).
+    A call whose deadline has passed ended DEADLINE_EXCEEDED whatever the handler did; one cancelled
+    before, CANCELLED.
+    """
+    remaining = context.time_remaining()
+    if remaining is not None and remaining <= 0:
+        return grpc.StatusCode.DEADLINE_EXCEEDED
+    if cancelled:
+        return grpc.StatusCode.CANCELLED
+    return status_code(context)
+
+
+def _cancel_requested() -> bool:
+    # A cancellation some library swallowed (no CancelledError reached us) still counts on the task.
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
+
+
 class AccessLogInterceptor(AsyncServerInterceptor):
-    """Give every call a request id (from `x-request-id` or new) and log one JSON line per call."""
+    """Give every call a request id (from `x-request-id` or new) and log one JSON line per call.
+
+    A call the client cancelled (or whose deadline passed) is logged CANCELLED (DEADLINE_EXCEEDED), with
+    the time until then — not OK.
+    """
 
     async def intercept(
         self, method: Callable[..., Any], request: Any, context: aio.ServicerContext[Any, Any], method_name: str
@@ -190,10 +218,15 @@ class AccessLogInterceptor(AsyncServerInterceptor):
         response = method(request, context)
         if hasattr(response, "__aiter__"):
             return self._stream(response, context, method_name, request_id, started)
+        cancelled = False
         try:
             return await response
+        except asyncio.CancelledError:
+            cancelled = True
+            raise
         finally:
-            self._log(context, method_name, request_id, started, streamed=None)
+            cancelled = cancelled or _cancel_requested()
+            self._log(context, method_name, request_id, started, streamed=None, cancelled=cancelled)
 
     async def _stream(
         self,
@@ -204,12 +237,18 @@ class AccessLogInterceptor(AsyncServerInterceptor):
         started: float,
     ) -> AsyncIterator[Any]:
         count = 0
+        cancelled = False
         try:
             async for item in responses:
                 count += 1
                 yield item
+        except (asyncio.CancelledError, GeneratorExit):
+            # GeneratorExit: grpc.aio closed the stream before its end, i.e. the call is over.
+            cancelled = True
+            raise
         finally:
-            self._log(context, method_name, request_id, started, streamed=count)
+            cancelled = cancelled or _cancel_requested()
+            self._log(context, method_name, request_id, started, streamed=count, cancelled=cancelled)
 
     @staticmethod
     def _log(
@@ -218,9 +257,10 @@ class AccessLogInterceptor(AsyncServerInterceptor):
         request_id: str,
         started: float,
         streamed: int | None,
+        cancelled: bool,
     ) -> None:
         seconds = time.perf_counter() - started
-        code = status_code(context).name
+        code = ended_code(context, cancelled).name
         _RPC_DURATION.record(seconds, {"rpc.method": method_name, "rpc.grpc.status_code": code})
         if not access_logger.isEnabledFor(logging.INFO):
             return

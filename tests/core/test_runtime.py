@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import signal
@@ -24,6 +25,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from tests.conftest import MeshUser
+from tests.marketdata.helpers import eventually
 from tests.rpc import expect_failure, health_status
 from trademesh.devstack.processes import find_free_port
 from trademesh.services.core import errors
@@ -67,6 +69,13 @@ class Probe:
         await asyncio.sleep(float(request.decode()))
         return b"done"
 
+    async def stubborn(self, request: bytes, context: aio.ServicerContext[bytes, bytes]) -> bytes:
+        # Like a library that swallows a cancellation: the handler finishes after its caller has gone.
+        self.entered.set()
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.sleep(float(request.decode()))
+        return b"done anyway"
+
     async def ticks(self, request: bytes, context: aio.ServicerContext[bytes, bytes]) -> AsyncIterator[bytes]:
         count = 0
         assert self.stopping is not None
@@ -85,6 +94,7 @@ class Probe:
                 "WhoAmI": grpc.unary_unary_rpc_method_handler(self.whoami, **identity),
                 "Fail": grpc.unary_unary_rpc_method_handler(self.fail, **identity),
                 "Wait": grpc.unary_unary_rpc_method_handler(self.wait, **identity),
+                "Stubborn": grpc.unary_unary_rpc_method_handler(self.stubborn, **identity),
                 "Ticks": grpc.unary_stream_rpc_method_handler(self.ticks, **identity),
             },
         )
@@ -99,7 +109,7 @@ async def probe(
     registration = ServiceRegistration(
         name=SERVICE,
         add_to_server=lambda server: server.add_generic_rpc_handlers((probe.handler(),)),
-        public_methods={"Fail", "Wait", "Ticks"},
+        public_methods={"Fail", "Wait", "Stubborn", "Ticks"},
     )
     host = await start_server(settings, [registration], build_remote_verifier(settings, None))
     probe.stopping = host.stopping
@@ -304,6 +314,76 @@ async def test_calls_are_traced_and_access_logged_with_the_request_id(
     assert len(records) == 1
     assert records[0].__dict__["code"] == "INVALID_ARGUMENT"
     assert records[0].__dict__["method"] == f"/{SERVICE}/Fail"
+
+
+def _access_records(caplog: pytest.LogCaptureFixture, request_id: str) -> list[dict[str, Any]]:
+    return [
+        record.__dict__
+        for record in caplog.records
+        if record.name == "trademesh.access" and getattr(record, "request_id", None) == request_id
+    ]
+
+
+async def _logged(caplog: pytest.LogCaptureFixture, request_id: str) -> dict[str, Any]:
+    async def written() -> bool:
+        return bool(_access_records(caplog, request_id))
+
+    await eventually(written)
+    (record,) = _access_records(caplog, request_id)
+    return record
+
+
+@pytest.mark.parametrize("method", ["Wait", "Stubborn"])
+async def test_a_call_the_client_cancels_is_logged_cancelled_not_ok(
+    probe: tuple[Probe, ServiceHost, aio.Channel], caplog: pytest.LogCaptureFixture, method: str
+) -> None:
+    handlers, _, channel = probe
+    caplog.set_level(logging.INFO, logger="trademesh.access")
+
+    call = _unary(channel, method)(b"30", metadata=(("x-request-id", "gave-up"),))
+    await handlers.entered.wait()
+    call.cancel()
+    record = await _logged(caplog, "gave-up")
+
+    assert await call.code() == grpc.StatusCode.CANCELLED
+    assert record["code"] == "CANCELLED"
+    assert record["duration_ms"] < 30_000
+
+
+@pytest.mark.parametrize("method", ["Wait", "Stubborn"])
+async def test_a_call_past_its_deadline_is_logged_deadline_exceeded(
+    probe: tuple[Probe, ServiceHost, aio.Channel], caplog: pytest.LogCaptureFixture, method: str
+) -> None:
+    _, _, channel = probe
+    caplog.set_level(logging.INFO, logger="trademesh.access")
+
+    failure = await expect_failure(_unary(channel, method)(b"30", timeout=0.3, metadata=(("x-request-id", "late"),)))
+    record = await _logged(caplog, "late")
+
+    assert failure.code == grpc.StatusCode.DEADLINE_EXCEEDED
+    assert record["code"] == "DEADLINE_EXCEEDED"
+    assert record["duration_ms"] < 30_000
+
+
+async def test_a_stream_the_client_cancels_is_logged_cancelled_with_its_messages(
+    probe: tuple[Probe, ServiceHost, aio.Channel], caplog: pytest.LogCaptureFixture
+) -> None:
+    _, _, channel = probe
+    caplog.set_level(logging.INFO, logger="trademesh.access")
+    ticks: aio.UnaryStreamMultiCallable[bytes, bytes] = channel.unary_stream(f"/{SERVICE}/Ticks")
+
+    stream = ticks(b"", metadata=(("x-request-id", "stream-gave-up"),))
+    received = [await stream.read(), await stream.read()]
+    stream.cancel()
+    record = await _logged(caplog, "stream-gave-up")
+    finished = await _unary(channel, "Wait")(b"0", metadata=(("x-request-id", "finished"),))
+
+    assert received == [b"1", b"2"]
+    assert record["code"] == "CANCELLED"
+    assert record["messages"] >= 2
+    # A call that ends normally is still OK.
+    assert finished == b"done"
+    assert (await _logged(caplog, "finished"))["code"] == "OK"
 
 
 def test_service_processes_freeze_start_up_objects_and_collect_young_garbage_rarely() -> None:
