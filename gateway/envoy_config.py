@@ -7,9 +7,12 @@ One listener (HTTP/1.1 and h2c on the same port, ``codec_type: AUTO``) with the 
 * one route per RPC (exact path), so timeouts, retries and rate limits are per method; then one prefix
   route per service (a method added to the proto before the gateway is regenerated still reaches its
   service, with the service's defaults and no retries);
-* unary routes: a timeout, and ``grpc-timeout`` from the client honoured up to it; idempotent reads
-  retried on another replica on ``unavailable``/``cancelled``/reset/connect failures; server streams:
-  no timeout, an idle timeout instead;
+* unary routes: a timeout (15 s, longer for the few methods the catalog names, e.g. ImportTrades), and
+  ``grpc-timeout`` from the client honoured up to it; idempotent reads retried on another replica only
+  when the request cannot have run (connect failure, refused stream) or the replica reset the stream
+  before any response — never on a gRPC status such as UNAVAILABLE, and with no per-try timeout (a
+  retry after one would run the query again while the database is still working on the first);
+  server streams: no timeout, an idle timeout instead;
 * one STATIC (IP addresses) or STRICT_DNS (names) cluster per service, HTTP/2 upstream with keep-alive
   pings, active gRPC health checks of the service's own health status, and outlier detection;
 * a public ``grpc.health.v1.Health/Check`` per service, picked by the ``x-trademesh-service: <name>``
@@ -148,8 +151,14 @@ HTTP_PROTOCOL_OPTIONS = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
 
 JWT_PROVIDER = "trademesh-auth"
 JWKS_CLUSTER = "auth-jwks"
-#: Upstream failures after which an idempotent read is tried again (on another replica).
-RETRY_ON = "unavailable,cancelled,reset,connect-failure,refused-stream"
+#: Upstream failures after which an idempotent read is tried again (on another replica): the connection
+#: could not be made, the replica refused the stream (HTTP/2 REFUSED_STREAM: it never reached the service),
+#: or the replica reset the stream before any response (it died or closed the connection mid-call; Envoy
+#: never retries once response headers went to the client). Not ``unavailable`` or ``cancelled``: those are
+#: answers of a service that ran the call (a database outage, a draining replica), and re-sending them at
+#: once only stretches an UNAVAILABLE into a DEADLINE_EXCEEDED; callers retry UNAVAILABLE with backoff (the
+#: Python SDK's service config does).
+RETRY_ON = "connect-failure,refused-stream,reset"
 RETRIES = 2
 #: What a browser's grpc-web (or Connect) client sends, and what it must be able to read.
 CORS_ALLOW_HEADERS = (
@@ -226,8 +235,8 @@ def _discovery(endpoints: tuple[Endpoint, ...]) -> ClusterDiscoveryType:
     return ClusterDiscoveryType.STATIC if all(e.is_ip for e in endpoints) else ClusterDiscoveryType.STRICT_DNS
 
 
-def _keepalive(mesh: Mesh) -> KeepaliveSettings:
-    return KeepaliveSettings(interval=_seconds(mesh.keepalive_interval_seconds), timeout=_seconds(10))
+def _keepalive(interval_seconds: float) -> KeepaliveSettings:
+    return KeepaliveSettings(interval=_seconds(interval_seconds), timeout=_seconds(10))
 
 
 def service_cluster(mesh: Mesh, service: MeshService) -> Cluster:
@@ -243,7 +252,9 @@ def service_cluster(mesh: Mesh, service: MeshService) -> Cluster:
             HTTP_PROTOCOL_OPTIONS: _any(
                 HttpProtocolOptions(
                     explicit_http_config=HttpProtocolOptionsExplicitHttpConfig(
-                        http2_protocol_options=Http2ProtocolOptions(connection_keepalive=_keepalive(mesh))
+                        http2_protocol_options=Http2ProtocolOptions(
+                            connection_keepalive=_keepalive(mesh.upstream_keepalive_interval_seconds)
+                        )
                     )
                 )
             )
@@ -317,10 +328,12 @@ def _rate_limit(name: str, limit: RateLimit) -> AnyMessage:
 
 
 def _retry_policy() -> RetryPolicy:
+    # No per_try_timeout: ``reset`` covers Envoy's own per-try timeout too, and a retry after it would run
+    # the query again while the database still works on the first. A hung replica is the health checks' and
+    # outlier detection's to eject; the call itself ends at the route timeout (or the client's deadline).
     return RetryPolicy(
         retry_on=RETRY_ON,
         num_retries=RETRIES,
-        per_try_timeout=_seconds(5),
         # Try a different replica than the one that just failed.
         retry_host_predicate=[
             RetryPolicyRetryHostPredicate(
@@ -338,11 +351,15 @@ def _method_route(mesh: Mesh, service: MeshService, method: str) -> Route:
             cluster=service.cluster, timeout=timedelta(0), idle_timeout=_seconds(mesh.stream_idle_timeout_seconds)
         )
     else:
-        timeout = _seconds(service.unary_timeout_seconds)
+        timeout = _seconds(service.unary_timeout(method))
         action = RouteAction(
             cluster=service.cluster,
             timeout=timeout,
+            # The client's grpc-timeout, if shorter, ends the call sooner (and reaches the service as its deadline).
             max_stream_duration=RouteActionMaxStreamDuration(grpc_timeout_header_max=timeout),
+            # A long call sends nothing until it answers: keep the connection manager's stream idle timeout
+            # (5 min) from ending it before its route timeout does.
+            idle_timeout=timeout if method in service.unary_timeouts else None,
             retry_policy=_retry_policy() if method in service.idempotent_reads else None,
         )
     limit = service.rate_limit(method)
@@ -545,7 +562,7 @@ def _listener(mesh: Mesh) -> Listener:
         stat_prefix="ingress",
         route_config=_route_config(mesh),
         http_filters=_http_filters(mesh),
-        http2_protocol_options=Http2ProtocolOptions(connection_keepalive=_keepalive(mesh)),
+        http2_protocol_options=Http2ProtocolOptions(connection_keepalive=_keepalive(mesh.keepalive_interval_seconds)),
         access_log=[_access_log()],
         local_reply_config=_local_replies(),
         # The edge: the peer address is the client's (x-forwarded-for / x-envoy-external-address are set

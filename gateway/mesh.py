@@ -13,7 +13,8 @@ What is *derived*, never repeated here:
   (``trademesh.services.<svc>.api.PUBLIC_METHODS``), the same set its auth interceptor uses.
 
 What is *declared* here, per service, in :data:`CATALOG`: which unary methods are idempotent reads (safe
-to retry on another replica) and rate limits that differ from the default.
+to retry on another replica), which unary methods legitimately run longer than the default unary timeout
+(their route timeouts), and rate limits that differ from the default.
 """
 
 from __future__ import annotations
@@ -37,6 +38,8 @@ __all__ = [
     "CATALOG",
     "DEFAULT_ADMIN_PORT",
     "DEFAULT_LISTEN_PORT",
+    "DEFAULT_UNARY_TIMEOUT_SECONDS",
+    "IMPORT_TIMEOUT_SECONDS",
     "Endpoint",
     "Mesh",
     "MeshService",
@@ -95,6 +98,20 @@ class RateLimit:
             raise ValueError(f"invalid rate limit {self}")
 
 
+#: Route timeout of a unary method without one of its own (:attr:`ServiceEntry.unary_timeouts`).
+DEFAULT_UNARY_TIMEOUT_SECONDS = 15.0
+#: ImportTrades' route timeout. The contract (trade_service.proto) sizes imports for 50,000+ rows, allows
+#: up to 100,000 rows / 15 MiB and asks clients for a 120 s deadline. On the 2-core reference machine
+#: (bench/import_bench.py, decision 0030) a 50,000-row Zerodha tradebook took 35-41 s and a 100,000-row
+#: one 65-74 s, directly or through the gateway alike. 300 s is 4x the largest file and 2.5x the clients'
+#: deadline, so the client's grpc-timeout is what ends a slow import, never the gateway.
+IMPORT_TIMEOUT_SECONDS = 300.0
+#: ReconcileTrades' route timeout: the sync service's deadline per batch of 1,000 trades
+#: (TRADEMESH_RECONCILE_TIMEOUT_SECONDS, 60 s) with room to spare.
+RECONCILE_TIMEOUT_SECONDS = 120.0
+#: RecomputeAnalytics' route timeout: the SDK's deadline for it (a rebuild of every user runs synchronously).
+RECOMPUTE_TIMEOUT_SECONDS = 600.0
+
 #: Applied to every route that has no rate limit of its own.
 DEFAULT_RATE_LIMIT = RateLimit(burst=400, per_fill=200)
 #: Unauthenticated entry points that cost a password hash or send mail: a flood shield at the edge
@@ -115,6 +132,8 @@ class ServiceEntry:
     idempotent_reads: frozenset[str] = frozenset()
     #: Rate limits by method name, overriding :data:`DEFAULT_RATE_LIMIT`.
     rate_limits: Mapping[str, RateLimit] = field(default_factory=dict)
+    #: Unary methods that legitimately take longer than the default unary timeout: route timeout in seconds.
+    unary_timeouts: Mapping[str, float] = field(default_factory=dict)
 
 
 def _service(module: object, name: str) -> ServiceDescriptor:
@@ -139,6 +158,7 @@ CATALOG: tuple[ServiceEntry, ...] = (
         descriptor=_service(trade_service_pb2, "TradeService"),
         api_module="trademesh.services.trade.api",
         idempotent_reads=frozenset({"GetTrade", "ListTrades", "ListPositions"}),
+        unary_timeouts={"ImportTrades": IMPORT_TIMEOUT_SECONDS, "ReconcileTrades": RECONCILE_TIMEOUT_SECONDS},
     ),
     ServiceEntry(
         name="sync",
@@ -157,6 +177,7 @@ CATALOG: tuple[ServiceEntry, ...] = (
         descriptor=_service(analytics_service_pb2, "AnalyticsService"),
         api_module="trademesh.services.analytics.api",
         idempotent_reads=frozenset({"GetAnalytics", "GetAnalyticsSettings"}),
+        unary_timeouts={"RecomputeAnalytics": RECOMPUTE_TIMEOUT_SECONDS},
     ),
 )
 
@@ -184,7 +205,10 @@ class MeshService:
     idempotent_reads: frozenset[str]
     rate_limits: Mapping[str, RateLimit]
     default_rate_limit: RateLimit | None = DEFAULT_RATE_LIMIT
-    unary_timeout_seconds: float = 15.0
+    #: Route timeout of unary methods without one in ``unary_timeouts``.
+    unary_timeout_seconds: float = DEFAULT_UNARY_TIMEOUT_SECONDS
+    #: Route timeouts of the long unary methods, by method name.
+    unary_timeouts: Mapping[str, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         methods = {method.name: method for method in self.descriptor.methods}
@@ -192,6 +216,7 @@ class MeshService:
             ("public", self.public_methods),
             ("idempotent", self.idempotent_reads),
             ("rate-limited", self.rate_limits),
+            ("long unary", self.unary_timeouts),
         ):
             unknown = sorted(set(names) - set(methods))
             if unknown:
@@ -199,6 +224,12 @@ class MeshService:
         streaming = sorted(name for name in self.idempotent_reads if methods[name].server_streaming)
         if streaming:
             raise ValueError(f"{self.full_name}: streaming methods {streaming} cannot be retried")
+        streaming = sorted(name for name in self.unary_timeouts if methods[name].server_streaming)
+        if streaming:
+            raise ValueError(f"{self.full_name}: streaming methods {streaming} have no route timeout")
+        timeouts = [self.unary_timeout_seconds, *self.unary_timeouts.values()]
+        if any(seconds <= 0 for seconds in timeouts):
+            raise ValueError(f"{self.full_name}: route timeouts must be positive, not {timeouts}")
 
     @property
     def full_name(self) -> str:
@@ -228,6 +259,10 @@ class MeshService:
         """The bucket of a method's route."""
         return self.rate_limits.get(method, self.default_rate_limit)
 
+    def unary_timeout(self, method: str) -> float:
+        """The route timeout of a unary method in seconds (a client's shorter ``grpc-timeout`` wins)."""
+        return self.unary_timeouts.get(method, self.unary_timeout_seconds)
+
 
 @dataclass(frozen=True, slots=True)
 class Mesh:
@@ -254,8 +289,13 @@ class Mesh:
     outlier_base_ejection_seconds: float = 15.0
     #: A server stream with no message either way for this long is closed.
     stream_idle_timeout_seconds: float = 600.0
-    #: HTTP/2 keep-alive pings on client and upstream connections.
+    #: HTTP/2 keep-alive pings on client connections.
     keepalive_interval_seconds: float = 30.0
+    #: HTTP/2 keep-alive pings on upstream connections. A gRPC server tolerates a ping every 5 minutes
+    #: while it sends nothing (``grpc.http2.min_ping_interval_without_data_ms``, 2 strikes): 30 s pings
+    #: made it close the connection (GOAWAY "too_many_pings", UNAVAILABLE) under any unary call that ran
+    #: past about 2 minutes, e.g. a large ImportTrades. Dead replicas are found by the health checks.
+    upstream_keepalive_interval_seconds: float = 300.0
 
     def __post_init__(self) -> None:
         names = [service.name for service in self.services]
@@ -283,7 +323,8 @@ def build_mesh(
     catalog: Sequence[ServiceEntry] = CATALOG,
     default_rate_limit: RateLimit | None = DEFAULT_RATE_LIMIT,
     rate_limits: Mapping[tuple[str, str], RateLimit] | None = None,
-    unary_timeout_seconds: float = 15.0,
+    unary_timeout_seconds: float = DEFAULT_UNARY_TIMEOUT_SECONDS,
+    unary_timeouts: Mapping[tuple[str, str], float] | None = None,
     only: Collection[str] | None = None,
     **options: Any,
 ) -> Mesh:
@@ -291,13 +332,15 @@ def build_mesh(
 
     A service without upstreams is still routed (its cluster has no endpoints, so calls end
     UNAVAILABLE) — the ones not written or not running yet. ``rate_limits`` overrides the limit of
-    ``(service, method)``; ``only`` restricts the mesh to some services; ``options`` are
+    ``(service, method)``, ``unary_timeouts`` its route timeout (``unary_timeout_seconds`` is the
+    default of the others); ``only`` restricts the mesh to some services; ``options`` are
     :class:`Mesh` fields.
     """
     unknown = sorted(set(upstreams) - {entry.name for entry in catalog})
     if unknown:
         raise ValueError(f"no such service in the mesh catalog: {unknown}")
     overrides = dict(rate_limits or {})
+    timeouts = dict(unary_timeouts or {})
     services = tuple(
         MeshService(
             name=entry.name,
@@ -311,6 +354,10 @@ def build_mesh(
             },
             default_rate_limit=default_rate_limit,
             unary_timeout_seconds=unary_timeout_seconds,
+            unary_timeouts={
+                **entry.unary_timeouts,
+                **{method: seconds for (name, method), seconds in timeouts.items() if name == entry.name},
+            },
         )
         for entry in catalog
         if only is None or entry.name in only

@@ -12,8 +12,17 @@ import pytest
 
 from trademesh.gateway import cli
 from trademesh.gateway.envoy_config import RETRY_ON, bootstrap_dict, write_bootstrap
-from trademesh.gateway.mesh import CATALOG, Endpoint, Mesh, RateLimit, build_mesh, kubernetes_mesh
+from trademesh.gateway.mesh import (
+    CATALOG,
+    IMPORT_TIMEOUT_SECONDS,
+    Endpoint,
+    Mesh,
+    RateLimit,
+    build_mesh,
+    kubernetes_mesh,
+)
 from trademesh.gateway.runner import EnvoyError, validate
+from trademesh.sdk.options import SLOW_METHODS
 from trademesh.services.auth.api import PUBLIC_METHODS
 
 AUTH = [Endpoint("127.0.0.1", 50051), Endpoint("auth-1.internal", 50051)]
@@ -118,14 +127,65 @@ def test_streaming_methods_come_from_the_descriptors_and_have_no_timeout() -> No
     assert unary["max_stream_duration"]["grpc_timeout_header_max"] == "15s"
 
 
-def test_only_idempotent_reads_are_retried() -> None:
+def test_only_idempotent_reads_are_retried_and_only_on_connection_failures_and_resets() -> None:
     routes = _routes(bootstrap_dict(_mesh()))
     retried = {name for name, route in routes.items() if "retry_policy" in route.get("route", {})}
     expected = {f"{entry.name}.{method}" for entry in CATALOG for method in entry.idempotent_reads}
     assert retried == expected
     assert {"auth.GetMe", "auth.GetJwks"} <= retried
     assert "auth.Login" not in retried
-    assert routes["auth.GetMe"]["route"]["retry_policy"]["retry_on"] == RETRY_ON
+    assert "trade.ImportTrades" not in retried
+    for name in retried:
+        policy = routes[name]["route"]["retry_policy"]
+        # A connection that failed, a stream the replica refused, or a reset before any response: never a
+        # gRPC status the service answered (UNAVAILABLE, CANCELLED), and no per-try timeout (Envoy retries
+        # after one under "reset", re-running a query the database is still working on).
+        assert policy["retry_on"] == RETRY_ON == "connect-failure,refused-stream,reset"
+        assert "per_try_timeout" not in policy
+        assert policy["num_retries"] == 2
+
+
+def test_long_unary_methods_get_their_own_route_timeout() -> None:
+    mesh = _mesh()
+    routes = _routes(bootstrap_dict(mesh))
+    expected = {"trade.ImportTrades": "300s", "trade.ReconcileTrades": "120s", "analytics.RecomputeAnalytics": "600s"}
+    assert IMPORT_TIMEOUT_SECONDS == 300.0  # the figure decision 0030 and bench/import_bench.py document
+    for name, timeout in expected.items():
+        action = routes[name]["route"]
+        assert action["timeout"] == timeout
+        # A client's shorter grpc-timeout still wins; nothing idles the quiet call out before its timeout.
+        assert action["max_stream_duration"]["grpc_timeout_header_max"] == timeout
+        assert action["idle_timeout"] == timeout
+        assert "retry_policy" not in action
+    # Every other unary route keeps the default.
+    unary = {
+        f"{service.name}.{method}"
+        for service in mesh.services
+        for method in service.methods
+        if method not in service.streaming_methods
+    }
+    assert {routes[name]["route"]["timeout"] for name in unary - set(expected)} == {"15s"}
+    # No client deadline for a slow method (SDK, CLI) is cut short by the gateway.
+    for path, client_deadline in SLOW_METHODS.items():
+        (route,) = [route for route in routes.values() if route["match"].get("path") == path]
+        assert float(route["route"]["timeout"].removesuffix("s")) >= client_deadline, path
+    # Overrides per (service, method), as for rate limits.
+    shorter = _routes(bootstrap_dict(_mesh(unary_timeouts={("trade", "ImportTrades"): 30.0})))
+    assert shorter["trade.ImportTrades"]["route"]["timeout"] == "30s"
+
+
+def test_upstream_keepalive_pings_are_no_more_frequent_than_grpc_servers_allow() -> None:
+    config = bootstrap_dict(_mesh())
+    # gRPC servers close a connection (GOAWAY too_many_pings) that pings more often than every 5 minutes
+    # while they send nothing: a long import would end UNAVAILABLE after about 2 minutes.
+    for entry in CATALOG:
+        options = _cluster(config, f"svc-{entry.name}")["typed_extension_protocol_options"]
+        keepalive = options["envoy.extensions.upstreams.http.v3.HttpProtocolOptions"]["explicit_http_config"][
+            "http2_protocol_options"
+        ]["connection_keepalive"]
+        assert float(keepalive["interval"].removesuffix("s")) >= 300
+    downstream = _manager(config)["http2_protocol_options"]["connection_keepalive"]
+    assert downstream["interval"] == "30s"
 
 
 def test_every_service_has_a_route_and_a_health_checked_http2_cluster() -> None:
@@ -163,6 +223,12 @@ def test_the_mesh_description_is_checked() -> None:
         _mesh(cors_origins=("localhost:5173/",))
     with pytest.raises(ValueError, match="rate-limited methods"):
         _mesh(rate_limits={("auth", "NoSuchMethod"): RateLimit(burst=1, per_fill=1)})
+    with pytest.raises(ValueError, match="long unary methods"):
+        _mesh(unary_timeouts={("trade", "NoSuchMethod"): 60.0})
+    with pytest.raises(ValueError, match="have no route timeout"):
+        _mesh(unary_timeouts={("trade", "WatchTrades"): 60.0})
+    with pytest.raises(ValueError, match="must be positive"):
+        _mesh(unary_timeouts={("trade", "ImportTrades"): 0.0})
 
 
 def test_the_command_line_writes_and_checks_the_bootstrap(tmp_path: Path) -> None:

@@ -2,6 +2,9 @@
 
 Each replica publishes one extra key in its JWKS, so every GetJwks answer names the replica that served
 it — the count per replica is taken from the services' answers, and checked against Envoy's own stats.
+The replica that dies runs in its own process and is killed (SIGKILL), as a crash or the OOM killer
+would: its connections are reset, which the gateway retries idempotent reads after (unlike a status a
+service answered, see test_retries.py).
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from dataclasses import dataclass, field
 import grpc
 from grpc import aio
 
-from tests.gateway.conftest import AUTH_CLUSTER, StartGateway, StartReplica, grpc_endpoint, jwks_endpoint, wait_until
+from tests.gateway.conftest import AUTH_CLUSTER, StartGateway, StartReplica, wait_until
 from trademesh.auth.v1 import auth_service_pb2, auth_service_pb2_grpc
 
 CALLERS = 4
@@ -32,9 +35,7 @@ async def _register(stub: auth_service_pb2_grpc.AuthServiceAsyncStub) -> str:
 async def test_calls_are_spread_over_two_replicas(auth_replicas: StartReplica, start_gateway: StartGateway) -> None:
     first = await auth_replicas("previous.pem")
     second = await auth_replicas("stranger.pem")
-    gateway = await start_gateway(
-        {"auth": [grpc_endpoint(first.host), grpc_endpoint(second.host)]}, [jwks_endpoint(first.host)]
-    )
+    gateway = await start_gateway({"auth": [first.endpoint, second.endpoint]}, [first.jwks])
     served: Counter[str] = Counter()
     async with gateway.channel() as channel:
         stub = auth_service_pb2_grpc.AuthServiceStub(channel)
@@ -67,10 +68,8 @@ async def test_a_replica_killed_mid_run_leaves_the_rotation_without_failed_calls
     auth_replicas: StartReplica, start_gateway: StartGateway
 ) -> None:
     survivor = await auth_replicas("previous.pem")
-    victim = await auth_replicas("stranger.pem")
-    gateway = await start_gateway(
-        {"auth": [grpc_endpoint(survivor.host), grpc_endpoint(victim.host)]}, [jwks_endpoint(survivor.host)]
-    )
+    victim = await auth_replicas("stranger.pem", own_process=True)
+    gateway = await start_gateway({"auth": [survivor.endpoint, victim.endpoint]}, [survivor.jwks])
     run = _Run()
     stop = asyncio.Event()
 
@@ -96,9 +95,9 @@ async def test_a_replica_killed_mid_run_leaves_the_rotation_without_failed_calls
             await wait_until(
                 "both replicas serving", lambda: {m for _, m in run.answers} == {survivor.marker, victim.marker}
             )
-            # Abruptly: no grace, in-flight calls are cut off.
+            # Abruptly: the process dies, its in-flight calls are cut off and its connections reset.
             killed_at = time.monotonic()
-            await victim.host.stop(0)
+            await asyncio.to_thread(victim.kill)
             await wait_until(
                 "Envoy's health check to mark the dead replica",
                 lambda: any(
@@ -116,8 +115,8 @@ async def test_a_replica_killed_mid_run_leaves_the_rotation_without_failed_calls
     after_notice = [marker for at, marker in run.answers if at > noticed_at]
     assert after_notice
     assert set(after_notice) == {survivor.marker}
-    # Idempotent reads are retried on the other replica, so not even the calls cut off by the kill
-    # fail; and certainly none once the health check has noticed.
+    # Idempotent reads are retried on the other replica after a reset or a refused connection, so not even
+    # the calls cut off by the kill fail; and certainly none once the health check has noticed.
     assert [failure for failure in run.failures if failure[0] > noticed_at] == []
     failed_at_edge = [
         (entry["flags"], entry["attempts"], entry["details"])
@@ -125,4 +124,8 @@ async def test_a_replica_killed_mid_run_leaves_the_rotation_without_failed_calls
         if entry.get("grpc_status") not in ("OK", None)
     ]
     assert run.failures == [], (run.failures, failed_at_edge)
+    # The calls in flight at the kill were retried, and every retry succeeded.
+    retries = gateway.envoy.stat(f"cluster.{AUTH_CLUSTER}.upstream_rq_retry")
+    assert retries >= 1
+    assert gateway.envoy.stat(f"cluster.{AUTH_CLUSTER}.upstream_rq_retry_success") == retries
     assert any(at > killed_at for at, _ in run.answers)
