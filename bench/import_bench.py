@@ -1,0 +1,279 @@
+"""ImportTrades of a large Zerodha tradebook, directly against the trade service and through the Envoy gateway.
+
+The gateway ends a unary call at its route's timeout (15 s by default); ImportTrades has a longer one of
+its own, ``IMPORT_TIMEOUT_SECONDS`` in ``trademesh.gateway.mesh`` (decision 0030). This measures what that
+timeout must cover: a ``--rows`` (50,000) row Zerodha equity tradebook, in the layout of
+``tests/trade/data/zerodha_tradebook_eq.csv``, imported in one call by a fresh user into an empty journal —
+once straight to the trade service and once through Envoy (native gRPC over h2c, the CLI's and SDK's path),
+``--rounds`` times, alternating. The client's deadline is the route timeout, so a gateway that cut the call
+short would show up as DEADLINE_EXCEEDED, not as a slow figure.
+
+Starts private Redis and FerretDB (SQLite, as ``make up``), the auth service in this process, the trade
+service in its own process (restarted on an empty database before every import: FerretDB scans
+collections, so a journal left by one import would slow the next one down, decision 0015), and Envoy from
+the generated bootstrap with the real catalog's route timeouts.
+
+    .venv/bin/python bench/import_bench.py                    # 50,000 rows, one round each way
+    .venv/bin/python bench/import_bench.py --rows 5000 --rounds 3
+
+Printed: rows, file size, seconds and rows/s per import; then the slowest import scaled linearly to the
+largest file the contract allows (100,000 rows) against the route timeout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from grpc import aio
+from grpc_health.v1 import health_pb2
+
+from trademesh.auth.v1 import auth_service_pb2, auth_service_pb2_grpc
+from trademesh.devstack.processes import FerretDBServer, RedisServer, find_free_port
+from trademesh.gateway.envoy_config import HEALTH_SERVICE_HEADER, write_bootstrap
+from trademesh.gateway.mesh import Endpoint, build_mesh
+from trademesh.gateway.runner import EnvoyProcess
+from trademesh.services.auth.keys import write_new_key
+from trademesh.services.auth.server import build_auth_server
+from trademesh.services.auth.settings import AuthSettings
+from trademesh.trade.v1 import import_pb2, trade_service_pb2, trade_service_pb2_grpc
+
+#: The most data rows one ImportTrades call may carry (trade_service.proto, reason TOO_MANY_ROWS).
+CONTRACT_MAX_ROWS = 100_000
+MAX_MESSAGE_BYTES = 16 * 1024 * 1024
+PASSWORD = "Correct-Horse-42"
+ZERODHA_HEADER = (
+    "symbol,isin,trade_date,exchange,segment,series,trade_type,auction,quantity,price,trade_id,order_id,"
+    "order_execution_time\n"
+)
+ISINS = {
+    "INFY": "INE009A01021",
+    "TCS": "INE467B01029",
+    "RELIANCE": "INE002A01018",
+    "HDFCBANK": "INE040A01034",
+    "ICICIBANK": "INE090A01021",
+    "SBIN": "INE062A01020",
+    "ITC": "INE154A01025",
+    "LT": "INE018A01030",
+    "WIPRO": "INE075A01022",
+    "AXISBANK": "INE238A01034",
+}
+
+
+def zerodha_tradebook(rows: int) -> bytes:
+    """A Zerodha equity tradebook of ``rows`` fills: 300 a trading day from 09:15 IST, buys and sells.
+
+    Trade ids of 8 digits and order ids of 16, like Kite's, so the file is about as large as a real one.
+    """
+    symbols = list(ISINS)
+    lines = [ZERODHA_HEADER]
+    first_day = datetime(2023, 1, 2, 9, 15)
+    for index in range(rows):
+        moment = first_day + timedelta(days=index // 300, minutes=index % 300)
+        symbol = symbols[index % len(symbols)]
+        side = "buy" if index % 2 == 0 else "sell"
+        lines.append(
+            f"{symbol},{ISINS[symbol]},{moment:%Y-%m-%d},NSE,EQ,EQ,{side},false,{1 + index % 7}.000000,"
+            f"{100 + index % 900}.050000,{70_000_000 + index},{1_100_000_000_000_000 + index // 2},"
+            f"{moment:%Y-%m-%dT%H:%M:%S}\n"
+        )
+    return "".join(lines).encode()
+
+
+class TradeProcess:
+    """The trade service in its own process on a fixed port, restarted on an empty database per import."""
+
+    def __init__(self, env: dict[str, str], port: int, log: Path) -> None:
+        self._env = env
+        self.port = port
+        self._log = log
+        self._process: subprocess.Popen[bytes] | None = None
+
+    async def restart(self, database: str) -> None:
+        """Stop the running trade service, if any, and start one on ``database``."""
+        self.stop()
+        env = self._env | {"TRADEMESH_GRPC_PORT": str(self.port), "TRADEMESH_MONGO_DATABASE": database}
+        with self._log.open("ab") as log:
+            self._process = subprocess.Popen(  # noqa: ASYNC220 - between measurements
+                [sys.executable, "-m", "trademesh.services.trade"], env=env, stdout=log, stderr=subprocess.STDOUT
+            )
+        await _wait_serving(f"127.0.0.1:{self.port}", metadata=())
+
+    def stop(self) -> None:
+        """Stop the process (SIGTERM, then SIGKILL if it lingers)."""
+        process, self._process = self._process, None
+        if process is not None and process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+async def _wait_serving(address: str, metadata: tuple[tuple[str, str], ...], within: float = 60.0) -> None:
+    """Poll the standard health check at ``address`` until it answers SERVING."""
+    deadline = time.monotonic() + within
+    async with aio.insecure_channel(address) as channel:
+        # The typed stubs of grpc-health are sync-only.
+        check = channel.unary_unary(
+            "/grpc.health.v1.Health/Check",
+            request_serializer=health_pb2.HealthCheckRequest.SerializeToString,
+            response_deserializer=health_pb2.HealthCheckResponse.FromString,
+        )
+        while True:
+            try:
+                response = await check(health_pb2.HealthCheckRequest(), timeout=1, metadata=metadata)
+                if response.status == health_pb2.HealthCheckResponse.SERVING:
+                    return
+            except aio.AioRpcError:
+                pass
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{address} did not become SERVING within {within:.0f}s")
+            await asyncio.sleep(0.2)
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """One import."""
+
+    path: str
+    rows: int
+    seconds: float
+
+    @property
+    def rows_per_second(self) -> float:
+        """Throughput of the import."""
+        return self.rows / self.seconds
+
+
+async def _import(address: str, token: str, content: bytes, deadline: float) -> tuple[int, float]:
+    """Import ``content`` as a Zerodha tradebook at ``address``; return (rows created, seconds)."""
+    options = [("grpc.max_send_message_length", MAX_MESSAGE_BYTES)]
+    async with aio.insecure_channel(address, options=options) as channel:
+        stub = trade_service_pb2_grpc.TradeServiceStub(channel)
+        request = trade_service_pb2.ImportTradesRequest(
+            request_id=str(uuid.uuid4()),
+            format=import_pb2.IMPORT_FORMAT_ZERODHA_TRADEBOOK_CSV,
+            content=content,
+            file_name="tradebook.csv",
+        )
+        started = time.perf_counter()
+        response = await stub.ImportTrades(request, metadata=(("authorization", f"Bearer {token}"),), timeout=deadline)
+        seconds = time.perf_counter() - started
+    if response.rows_failed:
+        raise RuntimeError(f"{response.rows_failed} rows failed: {list(response.row_errors)[:3]}")
+    return response.rows_created, seconds
+
+
+async def run(args: argparse.Namespace) -> int:
+    """Start everything, import the tradebook both ways ``--rounds`` times, print the figures."""
+    workdir = Path(tempfile.mkdtemp(prefix="import-bench-"))
+    write_new_key(workdir / "key.pem")
+    content = zerodha_tradebook(args.rows)
+    print(f"Zerodha tradebook: {args.rows:,} rows, {len(content) / 2**20:.1f} MiB")
+    with RedisServer(workdir / "redis") as redis_server, FerretDBServer(workdir / "db") as database_server:
+        auth = await build_auth_server(
+            AuthSettings(
+                grpc_host="127.0.0.1",
+                grpc_port=0,
+                jwks_http_host="127.0.0.1",
+                jwks_http_port=0,
+                mongo_url=database_server.url,
+                mongo_database="bench_auth",
+                redis_url=redis_server.url,
+                signing_key_files=str(workdir / "key.pem"),
+                log_format="text",
+                log_level="WARNING",
+            )
+        )
+        trade = TradeProcess(
+            dict(os.environ)
+            | {
+                "TRADEMESH_GRPC_HOST": "127.0.0.1",
+                "TRADEMESH_MONGO_URL": database_server.url,
+                "TRADEMESH_REDIS_URL": redis_server.url,
+                "TRADEMESH_AUTH_TARGET": f"127.0.0.1:{auth.port}",
+                "TRADEMESH_LOG_LEVEL": "WARNING",
+                "TRADEMESH_RELAY_SCAN_INTERVAL_SECONDS": "3600",
+            },
+            find_free_port(),
+            workdir / "trade.log",
+        )
+        mesh = build_mesh(
+            {"auth": [Endpoint("127.0.0.1", auth.port)], "trade": [Endpoint("127.0.0.1", trade.port)]},
+            [Endpoint("127.0.0.1", auth.extra_ports["jwks-http"])],
+            listen=Endpoint("127.0.0.1", find_free_port()),
+            admin=Endpoint("127.0.0.1", find_free_port()),
+            health_check_interval_seconds=0.5,
+        )
+        route_timeout = next(s for s in mesh.services if s.name == "trade").unary_timeout("ImportTrades")
+        envoy = EnvoyProcess(write_bootstrap(mesh, workdir / "envoy.json"), mesh.admin, workdir / "envoy.log")
+        measurements: list[Measurement] = []
+        try:
+            await asyncio.to_thread(envoy.start)
+            auth_channel = aio.insecure_channel(f"127.0.0.1:{auth.port}")
+            auth_stub = auth_service_pb2_grpc.AuthServiceStub(auth_channel)
+            targets = {"direct": f"127.0.0.1:{trade.port}", "gateway": str(mesh.listen)}
+            for round_number in range(args.rounds):
+                for path, address in targets.items():
+                    await trade.restart(f"bench_import_{round_number}_{path}")
+                    # Through the gateway too: Envoy has a connection to the new process and finds it SERVING.
+                    await _wait_serving(str(mesh.listen), metadata=((HEALTH_SERVICE_HEADER, "trade"),))
+                    name = f"bench_{uuid.uuid4().hex[:10]}"
+                    registered = await auth_stub.Register(
+                        auth_service_pb2.RegisterRequest(email=f"{name}@example.com", username=name, password=PASSWORD)
+                    )
+                    created, seconds = await _import(address, registered.tokens.access_token, content, route_timeout)
+                    if created != args.rows:
+                        raise RuntimeError(f"{created:,} of {args.rows:,} rows created")
+                    measurement = Measurement(path, args.rows, seconds)
+                    measurements.append(measurement)
+                    print(
+                        f"  {path:<8} {args.rows:>8,} rows {seconds:8.1f} s {measurement.rows_per_second:>9,.0f} rows/s"
+                    )
+            await auth_channel.close()
+        finally:
+            trade.stop()
+            await asyncio.to_thread(envoy.stop)
+            await auth.stop(0)
+
+    print()
+    print(f"{'path':<8} {'rows':>8} {'median s':>9} {'max s':>7} {'rows/s':>8}")
+    for path in ("direct", "gateway"):
+        durations = [m.seconds for m in measurements if m.path == path]
+        median = statistics.median(durations)
+        print(f"{path:<8} {args.rows:>8,} {median:>9.1f} {max(durations):>7.1f} {args.rows / median:>8,.0f}")
+    slowest = max(m.seconds for m in measurements)
+    largest = slowest * CONTRACT_MAX_ROWS / args.rows
+    print(
+        f"ImportTrades route timeout {route_timeout:.0f} s; the largest file the contract allows "
+        f"({CONTRACT_MAX_ROWS:,} rows) at the slowest rate here: ~{largest:.0f} s "
+        f"({route_timeout / largest:.1f}x margin)"
+    )
+    return 0
+
+
+def main() -> None:
+    """Parse the flags and run."""
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rows", type=int, default=50_000, help="rows of the generated Zerodha tradebook")
+    parser.add_argument("--rounds", type=int, default=1, help="imports each way (direct, gateway), alternating")
+    args = parser.parse_args()
+    if not 1 <= args.rows <= CONTRACT_MAX_ROWS or args.rounds < 1:
+        parser.error(f"--rows must be 1..{CONTRACT_MAX_ROWS:,} and --rounds at least 1")
+    sys.exit(asyncio.run(run(args)))
+
+
+if __name__ == "__main__":
+    main()
