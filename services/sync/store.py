@@ -227,6 +227,7 @@ class MongoAccountStore:
         if not show_unlinked:
             query["status"] = {"$ne": AccountStatus.UNLINKED.value}
         if after is not None:
+            query["create_time"] = {"$gte": after[0]}  # the index starts at the page; the `$or` breaks ties
             query["$or"] = [
                 {"create_time": {"$gt": after[0]}},
                 {"create_time": after[0], "_id": {"$gt": after[1]}},
@@ -380,6 +381,7 @@ class MongoSyncLogStore:
         if filters.type is not None:
             query["type"] = filters.type.value
         if after is not None:
+            start["$lte"] = after[0]  # the index starts at the page; the `$or` breaks ties
             query["$or"] = [
                 {"start_time": {"$lt": after[0]}},
                 {"start_time": after[0], "_id": {"$lt": after[1]}},

@@ -61,7 +61,7 @@ from trademesh.services.trade.model import (
 
 logger = logging.getLogger(__name__)
 
-#: An (exchange, symbol, IST trading day) group of a user's trades, and what its day index lists.
+#: An (exchange, symbol, IST trading day) group of a user's trades, and its trade ids by side.
 DayGroup = tuple[str, str, date]
 DayIndex = dict[Side | None, list[str]]
 
@@ -138,9 +138,13 @@ class TradeStore(Protocol):
     async def same_day(self, user_id: str, exchange: str, symbol: str, day: date) -> list[Trade]:
         """Return the user's ACTIVE trades on one instrument and IST trading day."""
 
+    async def side_in_group(self, user_id: str, exchange: str, symbol: str, day: date, side: Side) -> bool:
+        """Tell whether the user has an ACTIVE trade of this side on one instrument and IST trading day."""
+        ...
+
     async def day_indexes(self, user_id: str, groups: Sequence[DayGroup]) -> dict[DayGroup, DayIndex]:
-        """Return, per (exchange, symbol, day) group, the ids it lists per side they were written with
-        (None: side not recorded); a group nothing was ever written to lists nothing."""
+        """Return, per (exchange, symbol, day) group, the ids of its trades (any status) by side, oldest
+        first (None: no side); an empty group lists nothing."""
         ...
 
     async def active_trades(self, user_id: str, broker_account_id: str = "") -> list[Trade]:
@@ -356,12 +360,15 @@ class TradeService:
         if existing is not None:
             return await self._replayed(existing, request_hash)
         category, inferred = fields.category, fields.category is None
+        assert fields.exchange is not None
+        assert fields.side is not None
+        group = (user_id, fields.exchange.value, fields.symbol, _day(fields))
         if category is None:
-            assert fields.exchange is not None
-            assert fields.trade_time is not None
-            assert fields.side is not None
-            others = await self.store.same_day(user_id, fields.exchange.value, fields.symbol, _day(fields))
+            others = await self.store.same_day(*group)
             category = infer_category(fields.side, [t.fields.side for t in others if t.fields.side])
+            side_known = any(t.fields.side is fields.side for t in others)
+        else:
+            side_known = await self.store.side_in_group(*group, fields.side)
         trade = Trade(
             id=trade_id,
             user_id=user_id,
@@ -389,6 +396,11 @@ class TradeService:
             await self.store.release_quota(user_id, 1)
             raise _duplicate_broker_trade(taken.trade_id) from None
         await self.events.committed([trade])
+        if side_known:
+            # The group had this side before the trade was written: its sides, and so every inferred
+            # category in it (kept consistent on every write), are unchanged. The first trade of a
+            # side re-evaluates the group after its write, so concurrent creates cannot both skip it.
+            return trade
         changed = await self._reinfer({bucket_of(trade)})
         return changed.get(trade.id, trade)
 
@@ -914,10 +926,9 @@ class TradeService:
         """Return the trades already holding the items' broker keys, and the ACTIVE trades of the buckets
         that gain a new trade.
 
-        Point reads by `_id` only (on FerretDB every other query scans the collection). The day index
-        of each item's group is read first: it lists every trade ever in the group (docs/decisions/0015),
-        so a synced trade (its id derived from its broker key) that none of them lists is new and costs
-        no read — a first sync reads one document per group, not one per fill. The rare trade that
+        The ids of each item's group are read first (one indexed read per group, decision 0025), so a
+        synced trade (its id derived from its broker key) that none of them lists is new and costs no
+        further read — a first sync reads each group once, not one document per fill. The rare trade that
         exists but is listed elsewhere (the broker moved it to another day or instrument), and a key
         held under another id (a CSV import of the same fills), are caught by the insert colliding on
         `_id` or on the unique broker key, and reconciled against the holder (see `reconcile`).

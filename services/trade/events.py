@@ -167,7 +167,8 @@ class OutboxRelay:
             documents = await self._store.pending_documents(500, after, written_before)
             for document in documents:
                 await self._flush(document)
-            flushed += len(documents)
+            # Documents whose events were published by their request only had a flag to clear.
+            flushed += sum(1 for document in documents if document.get("outbox"))
             if len(documents) < 500:
                 return flushed
             after = str(documents[-1]["_id"])

@@ -7,13 +7,14 @@ an event can never be lost between the write and the publish (docs/decisions/001
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import Sequence
 from datetime import date, datetime, timedelta
 from typing import Any
 
 import pymongo
-from pymongo import ASCENDING, DESCENDING, ReturnDocument, UpdateOne
+from pymongo import ASCENDING, DESCENDING, ReturnDocument
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, DuplicateKeyError, OperationFailure
@@ -27,7 +28,6 @@ from trademesh.services.trade.domain import (
     DayIndex,
     IdTaken,
     ListCursor,
-    in_day_group,
 )
 from trademesh.services.trade.model import (
     IST,
@@ -53,8 +53,10 @@ Document = dict[str, Any]
 INSERT_CHUNK = 1000
 #: Ids per `_id $in` read (FerretDB's `_id` pushdown, scripts/install-ferretdb.sh patch 4, takes up to 1,000).
 ID_BATCH = 1000
-# Documents holding unpublished events (a scan on FerretDB; the relay runs it rarely).
-PENDING: dict[str, Any] = {"outbox": {"$exists": True, "$ne": {}}}
+# Documents holding unpublished events carry this flag beside their outbox (set by every write that
+# adds an event, unset once the outbox is empty), so the relay's sweep reads an index, not every trade.
+PENDING_FLAG = "outbox_pending"
+PENDING: dict[str, Any] = {PENDING_FLAG: True}
 
 
 async def ensure_indexes(database: AsyncDatabase[Document]) -> None:
@@ -62,7 +64,7 @@ async def ensure_indexes(database: AsyncDatabase[Document]) -> None:
 
     On MongoDB they serve the queries below; on FerretDB they only enforce uniqueness (reads scan).
     """
-    await ensure_collections(database, ["trades", "trade_imports", "trade_days", "trade_quotas", "trade_batches"])
+    await ensure_collections(database, ["trades", "trade_imports", "trade_quotas", "trade_batches"])
     trades = database.trades
     await trades.create_index([("broker_key", ASCENDING)], unique=True, sparse=True, name="trades_broker_key_unique")
     await trades.create_index(
@@ -75,6 +77,7 @@ async def ensure_indexes(database: AsyncDatabase[Document]) -> None:
     await trades.create_index([("user_id", ASCENDING), ("import_id", ASCENDING)], name="trades_user_import")
     await trades.create_index([("user_id", ASCENDING), ("tag_keys", ASCENDING)], name="trades_user_tags")
     await trades.create_index([("status", ASCENDING), ("purge_time", ASCENDING)], name="trades_purge")
+    await trades.create_index([(PENDING_FLAG, ASCENDING), ("_id", ASCENDING)], name="trades_outbox_pending")
 
 
 def _derivative_doc(derivative: Derivative | None) -> Document | None:
@@ -227,13 +230,6 @@ def _outbox_key(event: TradeEvent) -> str:
     return f"e{event.trade.version}"
 
 
-def _index_entry(trade: Trade) -> tuple[str, str, str]:
-    """The trade's day document, its group's field and the name of the list its id goes in."""
-    assert trade.fields.exchange is not None
-    group = _group_field(trade.fields.exchange.value, trade.fields.symbol)
-    return _day_doc_key(trade.user_id, trade.trading_day), group, _SIDE_LISTS[trade.fields.side]
-
-
 async def _by_ids(
     collection: AsyncCollection[Document], ids: Sequence[str], projection: Document | None = None
 ) -> list[Document]:
@@ -246,41 +242,9 @@ async def _by_ids(
     return found
 
 
-def _day_doc_key(user_id: str, day: date) -> str:
-    return f"{user_id}|{day.isoformat()}"
-
-
-def _legacy_group_key(user_id: str, exchange: str, symbol: str, day: date) -> str:
-    # One document per (user, exchange, symbol, day): how day indexes were written before 2026-11-26.
-    return f"{user_id}|{exchange}|{symbol}|{day.isoformat()}"
-
-
-def _group_field(exchange: str, symbol: str) -> str:
-    # A field name of `groups`: no "." (a path separator), no leading "$", "%" escaped so it stays reversible.
-    name = f"{exchange}:{symbol}"
-    return name.replace("%", "%25").replace(".", "%2E").replace("$", "%24")
-
-
-_SIDE_LISTS: dict[Side | None, str] = {Side.BUY: "buy_ids", Side.SELL: "sell_ids", None: "unsided_ids"}
-#: A day's groups: group field → list name → ids.
-DayLists = dict[str, dict[str, list[str]]]
-
-
-def _add_to_lists(groups: DayLists) -> Document:
-    return {
-        "$addToSet": {
-            f"groups.{group}.{name}": {"$each": ids} for group, lists in groups.items() for name, ids in lists.items()
-        }
-    }
-
-
-def _new_day_document(key: str, groups: DayLists) -> Document:
-    return {
-        "_id": key,
-        "groups": {
-            group: {name: list(dict.fromkeys(ids)) for name, ids in lists.items()} for group, lists in groups.items()
-        },
-    }
+def _group_query(user_id: str, group: DayGroup) -> Document:
+    exchange, symbol, day = group
+    return {"user_id": user_id, "exchange": exchange, "symbol": symbol, "trading_day": day.isoformat()}
 
 
 def _unique_violation(error: OperationFailure) -> bool:
@@ -330,59 +294,14 @@ class MongoTradeStore:
     def __init__(self, database: AsyncDatabase[Document], *, bulk_timeout_seconds: float = 120.0) -> None:
         self._trades = database.trades
         self._imports = database.trade_imports
-        self._days = database.trade_days
         self._quotas = database.trade_quotas
         self._batches = database.trade_batches
         # Whole-collection passes (imports, positions, snapshots, relay sweeps) may take longer
         # than the per-call dependency timeout on a scanning backend such as FerretDB.
         self._bulk_timeout = bulk_timeout_seconds
 
-    async def _index_days(self, trades: Sequence[Trade]) -> None:
-        # Written *before* the trades: a crash in between leaves an id that reads filter out,
-        # never a trade its day index does not list (so `same_day` stays an `_id`-only read).
-        # One document per (user, day) holds every (exchange, symbol) group of that day, so a
-        # call's fills over many symbols cost one write (docs/decisions/0015).
-        days: dict[str, DayLists] = {}
-        for trade in trades:
-            key, group, name = _index_entry(trade)
-            days.setdefault(key, {}).setdefault(group, {}).setdefault(name, []).append(trade.id)
-        pending = list(days.items())
-        if len(pending) > 1:
-            # Create the new days with one insert_many (upserts are one serialized write each on
-            # FerretDB), then add to the days that already existed.
-            try:
-                await self._days.insert_many([_new_day_document(key, lists) for key, lists in pending], ordered=False)
-                return
-            except BulkWriteError as error:
-                collided = []
-                for write_error in error.details.get("writeErrors", []):
-                    if write_error.get("code") != 11000:
-                        raise
-                    collided.append(pending[int(write_error["index"])])
-                pending = collided
-        for _ in range(3):
-            try:
-                if len(pending) == 1:
-                    key, lists = pending[0]
-                    await self._days.update_one({"_id": key}, _add_to_lists(lists), upsert=True)
-                else:
-                    await self._days.bulk_write(
-                        [UpdateOne({"_id": key}, _add_to_lists(lists), upsert=True) for key, lists in pending],
-                        ordered=False,
-                    )
-                return
-            except DuplicateKeyError:
-                continue  # two first writers of one new day upserted at once: the retry updates
-            except BulkWriteError as error:
-                failed = [e for e in error.details.get("writeErrors", []) if e.get("code") == 11000]
-                if len(failed) != len(error.details.get("writeErrors", [])):
-                    raise
-                pending = [pending[int(e["index"])] for e in failed]
-        raise RuntimeError("could not index trade days")
-
     async def insert(self, trade: Trade, event: TradeEvent) -> None:
-        await self._index_days([trade])
-        document = trade_to_document(trade) | {"outbox": {_outbox_key(event): event_to_document(event)}}
+        document = trade_to_document(trade) | {"outbox": {_outbox_key(event): event_to_document(event)}} | PENDING
         try:
             await self._trades.insert_one(document)
         except DuplicateKeyError:
@@ -398,13 +317,11 @@ class MongoTradeStore:
         with pymongo.timeout(self._bulk_timeout):
             inserted: list[Trade] = []
             collided: list[Trade] = []
-            if items:
-                await self._index_days([trade for trade, _ in items])
             for start in range(0, len(items), INSERT_CHUNK):
                 chunk = items[start : start + INSERT_CHUNK]
                 documents = [
                     trade_to_document(trade)
-                    | ({"outbox": {_outbox_key(event): event_to_document(event)}} if with_outbox else {})
+                    | ({"outbox": {_outbox_key(event): event_to_document(event)}} | PENDING if with_outbox else {})
                     for trade, event in chunk
                 ]
                 failed: set[int] = set()
@@ -450,11 +367,10 @@ class MongoTradeStore:
         return trade_from_document(document) if document else None
 
     async def replace(self, trade: Trade, expected_version: int, event: TradeEvent) -> Trade | None:
-        await self._index_days([trade])
         document = trade_to_document(trade)
         document.pop("_id")
         unset = {} if trade.broker_key else {"broker_key": ""}
-        update: Document = {"$set": document | {f"outbox.{_outbox_key(event)}": event_to_document(event)}}
+        update: Document = {"$set": document | {f"outbox.{_outbox_key(event)}": event_to_document(event)} | PENDING}
         if unset:
             update["$unset"] = unset
         try:
@@ -475,9 +391,11 @@ class MongoTradeStore:
     ) -> list[Trade]:
         query = _query(user_id, filters)
         if after is not None:
-            # Beside the filter's own fields, not wrapped in `$and`: FerretDB pushes down only
-            # top-level equalities, so a deep page then costs what a first page costs (decision 0016).
+            # The bound on trade_time lets the (user_id, trade_time, _id) index start at the page (on
+            # MongoDB and on the local engine alike); the `$or` then only breaks ties at that time.
             assert "$or" not in query
+            span = query.setdefault("trade_time", {})
+            span["$lte"] = min(after.trade_time, span["$lte"]) if "$lte" in span else after.trade_time
             query["$or"] = [
                 {"trade_time": {"$lt": after.trade_time}},
                 {"trade_time": after.trade_time, "_id": {"$lt": after.trade_id}},
@@ -489,42 +407,38 @@ class MongoTradeStore:
             return [trade_from_document(document) async for document in cursor]
 
     async def same_day(self, user_id: str, exchange: str, symbol: str, day: date) -> list[Trade]:
-        group = (exchange, symbol, day)
-        index = (await self.day_indexes(user_id, [group]))[group]
-        listed = await self.get_many([i for ids in index.values() for i in ids])
-        return [trade for trade in listed if in_day_group(trade, user_id, group)]
+        # The (user_id, exchange, symbol, trading_day) index serves it.
+        query = _group_query(user_id, (exchange, symbol, day)) | {"status": Status.ACTIVE.value}
+        return [trade_from_document(document) async for document in self._trades.find(query, {"outbox": 0})]
+
+    async def side_in_group(self, user_id: str, exchange: str, symbol: str, day: date, side: Side) -> bool:
+        # The (user_id, exchange, symbol, trading_day) index serves it; the first match ends the read.
+        query = {
+            "user_id": user_id,
+            "exchange": exchange,
+            "symbol": symbol,
+            "trading_day": day.isoformat(),
+            "side": side.value,
+            "status": Status.ACTIVE.value,
+        }
+        return await self._trades.find_one(query, {"_id": 1}) is not None
 
     async def day_indexes(self, user_id: str, groups: Sequence[DayGroup]) -> dict[DayGroup, DayIndex]:
-        """Return, per (exchange, symbol, day) group, the ids it lists by the side they were written
-        with, oldest first (one `_id $in` read per 1,000 keys).
+        """Return, per (exchange, symbol, day) group, the ids of its trades by side, oldest first (one
+        read of the (user_id, exchange, symbol, trading_day) index per group, in parallel)."""
 
-        A superset: a trade is listed under every (group, side) it ever had. Ids under None were
-        indexed before the index recorded sides (or have no side). Groups indexed before the
-        per-day documents are still read from their own documents and listed first.
-        """
-        day_keys = {_day_doc_key(user_id, day) for _, _, day in groups}
-        legacy_keys = [_legacy_group_key(user_id, *group) for group in groups]
-        projection: Document = {f"groups.{_group_field(exchange, symbol)}": 1 for exchange, symbol, _ in groups}
-        projection |= {"trade_ids": 1, "buy_ids": 1, "sell_ids": 1}
-        found = {
-            str(document["_id"]): document
-            for document in await _by_ids(self._days, [*day_keys, *legacy_keys], projection)
-        }
-        result: dict[DayGroup, DayIndex] = {}
-        for group in groups:
-            exchange, symbol, day = group
-            legacy = found.get(_legacy_group_key(user_id, *group), {})
-            # Old-shape documents list sides under the same names, and every id under `trade_ids`.
-            lists: DayIndex = {side: list(legacy.get(_SIDE_LISTS[side], ())) for side in (Side.BUY, Side.SELL)}
-            sided = {trade_id for ids in lists.values() for trade_id in ids}
-            lists[None] = [trade_id for trade_id in legacy.get("trade_ids", ()) if trade_id not in sided]
-            day_groups = found.get(_day_doc_key(user_id, day), {}).get("groups", {})
-            current = day_groups.get(_group_field(exchange, symbol), {})
-            for side, name in _SIDE_LISTS.items():
-                known = set(lists[side])
-                lists[side].extend(trade_id for trade_id in current.get(name, ()) if trade_id not in known)
-            result[group] = lists
-        return result
+        async def one(group: DayGroup) -> DayIndex:
+            cursor = self._trades.find(_group_query(user_id, group), {"side": 1}).sort(
+                [("create_time", ASCENDING), ("_id", ASCENDING)]
+            )
+            index: DayIndex = {Side.BUY: [], Side.SELL: [], None: []}
+            async for document in cursor:
+                side = document.get("side")
+                index[Side(side) if side in (Side.BUY.value, Side.SELL.value) else None].append(str(document["_id"]))
+            return index
+
+        unique = list(dict.fromkeys(groups))
+        return dict(zip(unique, await asyncio.gather(*(one(group) for group in unique)), strict=True))
 
     async def active_trades(self, user_id: str, broker_account_id: str = "") -> list[Trade]:
         with pymongo.timeout(self._bulk_timeout):
@@ -673,8 +587,15 @@ class MongoTradeStore:
                 {"$unset": {f"outbox.e{version}": "" for version in versions}},
                 return_document=ReturnDocument.AFTER,
             )
-        if document is not None and not document.get("outbox") and document.get("purging"):
+        if document is None or document.get("outbox"):
+            return
+        if document.get("purging"):
             await self._trades.delete_one({"_id": trade_id})
+        elif not versions:
+            # The relay's sweep met the flag on an emptied outbox: clear it, only while still empty (a
+            # writer may have added an event since). Publishing requests leave the flag to the next
+            # sweep: one write fewer per call, and a flag never lags behind a pending event.
+            await self._trades.update_one({"_id": trade_id, "outbox": {}}, {"$unset": {PENDING_FLAG: ""}})
 
     async def expired_deleted(self, now: datetime, limit: int) -> list[Trade]:
         """Return DELETED trades past their purge time."""
@@ -693,6 +614,7 @@ class MongoTradeStore:
                     "purging": True,
                     "version": trade.version,
                     f"outbox.{_outbox_key(event)}": event_to_document(event),
+                    PENDING_FLAG: True,
                 },
             },
         )

@@ -429,27 +429,15 @@ async def test_category_is_inferred_intraday_for_a_round_trip_on_one_day(
     assert (chosen.category, chosen.category_inferred) == (trade_pb2.TRADE_CATEGORY_LONG_TERM, False)
 
 
-async def test_one_day_index_document_per_user_day_and_older_group_documents_still_count(
-    trade: RunningTrade, new_user: NewUser, trade_db: Any
-) -> None:
+async def test_a_sell_sees_the_days_buy_among_other_symbols(trade: RunningTrade, new_user: NewUser) -> None:
     user = await new_user()
     day = datetime(2024, 3, 15, 4, 0, tzinfo=UTC)
     infy = await create(trade.stub, user.metadata, equity_trade(when=day))
     tcs = await create(trade.stub, user.metadata, equity_trade(symbol="TCS", when=day))
-    # A symbol with "." (a path separator in updates) is still one field of the day's document.
-    odd = await create(trade.stub, user.metadata, equity_trade(symbol="BAJAJ.AUTO", when=day))
-    days = [document async for document in trade_db.trade_days.find({})]
-    assert [document["_id"] for document in days] == [f"{user.user_id}|2024-03-15"]
-    assert days[0]["groups"] == {
-        "NSE:INFY": {"buy_ids": [infy.id]},
-        "NSE:TCS": {"buy_ids": [tcs.id]},
-        "NSE:BAJAJ%2EAUTO": {"buy_ids": [odd.id]},
-    }
+    # A symbol with "." is a group of its own.
+    await create(trade.stub, user.metadata, equity_trade(symbol="BAJAJ.AUTO", when=day))
 
-    # A group indexed before per-day documents existed (one document per group, sides unknown) is
-    # still read: move INFY's entry there, then a sell of INFY must still see the buy.
-    await trade_db.trade_days.update_one({"_id": days[0]["_id"]}, {"$unset": {"groups.NSE:INFY": ""}})
-    await trade_db.trade_days.insert_one({"_id": f"{user.user_id}|NSE|INFY|2024-03-15", "trade_ids": [infy.id]})
+    # A sell of INFY the same day sees the buy; TCS's group is untouched.
     sell = await create(trade.stub, user.metadata, equity_trade(side=trade_pb2.SIDE_SELL, when=day))
     infy_now = await trade.stub.GetTrade(trade_service_pb2.GetTradeRequest(id=infy.id), metadata=user.metadata)
     tcs_now = await trade.stub.GetTrade(trade_service_pb2.GetTradeRequest(id=tcs.id), metadata=user.metadata)
