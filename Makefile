@@ -73,7 +73,7 @@ k8s-render:
 ## bench: the benchmarks (not part of `make test`); each prints its figures beside its baseline
 bench: setup
 	$(PY) bench/runtime_overhead.py
-	$(PY) bench/trade_bench.py --creates 20
+	$(PY) bench/trade_bench.py
 	$(PY) bench/marketdata_fanout.py
 	$(PY) bench/analytics_bench.py
 	$(PY) bench/sync_bench.py
