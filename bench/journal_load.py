@@ -28,9 +28,10 @@ from pathlib import Path
 from grpc import aio
 from pymongo import AsyncMongoClient
 
-from bench.storage_soak import MAX_MESSAGE_BYTES, DevStack, Document, Traders, load, percentile
+from bench.storage_soak import MAX_MESSAGE_BYTES, DevStack, Document, Traders, percentile
 from trademesh.analytics.v1 import analytics_service_pb2, analytics_service_pb2_grpc, period_pb2
 from trademesh.auth.v1 import auth_service_pb2_grpc
+from trademesh.devstack.journal import load_journals
 from trademesh.devstack.stack import MONGO_DATABASE, SERVICES, service_port
 from trademesh.trade.v1 import trade_service_pb2, trade_service_pb2_grpc
 
@@ -101,7 +102,7 @@ async def run(args: argparse.Namespace) -> int:
             client: AsyncMongoClient[Document] = AsyncMongoClient(stack.mongo_url)
             try:
                 print(f"loading {args.fills:,} fills for one trader")
-                await load(client[MONGO_DATABASE].trades, [trader.user_id], args.fills, 2)
+                await load_journals(client[MONGO_DATABASE].trades, "journal", [trader.user_id], args.fills, 2)
             finally:
                 await client.close()
             metadata = await traders.metadata(trader)

@@ -47,7 +47,7 @@ import traceback
 import urllib.request
 import uuid
 from collections import Counter, defaultdict, deque
-from collections.abc import Awaitable, Callable, Coroutine, Iterator
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -64,22 +64,11 @@ from pymongo.errors import PyMongoError
 from trademesh.analytics.v1 import analytics_service_pb2, analytics_service_pb2_grpc, period_pb2
 from trademesh.auth.v1 import auth_service_pb2, auth_service_pb2_grpc
 from trademesh.common.v1 import instrument_pb2
+from trademesh.devstack.journal import SYMBOLS, load_journals
 from trademesh.devstack.processes import find_free_port, repo_root
 from trademesh.devstack.stack import MONGO_DATABASE, free_base_port
-from trademesh.lots import Side
 from trademesh.marketdata.v1 import marketdata_service_pb2, marketdata_service_pb2_grpc
-from trademesh.services.trade.model import (
-    Broker,
-    Category,
-    Exchange,
-    Segment,
-    Source,
-    Status,
-    Trade,
-    TradeFields,
-    derive_id,
-)
-from trademesh.services.trade.store import PENDING_FLAG, trade_to_document
+from trademesh.services.trade.store import PENDING_FLAG
 from trademesh.trade.v1 import import_pb2, trade_pb2, trade_service_pb2, trade_service_pb2_grpc
 
 Document = dict[str, Any]
@@ -87,10 +76,7 @@ Metadata = tuple[tuple[str, str], ...]
 T = TypeVar("T")
 
 PASSWORD = "Correct-Horse-42"
-SYMBOLS = ["INFY", "TCS", "RELIANCE", "HDFCBANK", "ICICIBANK", "SBIN", "ITC", "LT", "WIPRO", "AXISBANK"]
-START = datetime(2020, 1, 1, 3, 45, tzinfo=UTC)
 PAGE = 50
-LOAD_BATCH = 5000
 MINUTE = 60.0
 #: The probe's deadline: the issue's "every minute a probe call must answer within 1 s".
 PROBE_DEADLINE_SECONDS = 1.0
@@ -541,65 +527,6 @@ def _expiry(moment: datetime) -> float:
     return time.monotonic() + (moment - datetime.now(UTC)).total_seconds()
 
 
-def _trade(user_id: str, index: int) -> Trade:
-    moment = START + timedelta(minutes=index)
-    fields = TradeFields(
-        symbol=SYMBOLS[index % len(SYMBOLS)],
-        exchange=Exchange.NSE,
-        segment=Segment.EQUITY,
-        side=Side.BUY if index % 2 == 0 else Side.SELL,
-        quantity_micros=(1 + index % 50) * 1_000_000,
-        price_micros=(100 + index % 900) * 1_000_000 + 50_000,
-        trade_time=moment,
-        category=Category.SWING,
-        broker=Broker.MANUAL,
-    )
-    return Trade(
-        id=derive_id("soak", user_id, str(index)),
-        user_id=user_id,
-        fields=fields,
-        category_inferred=False,
-        source=Source.MANUAL,
-        status=Status.ACTIVE,
-        version=1,
-        create_time=moment,
-        update_time=moment,
-    )
-
-
-def _batches(user_ids: list[str], per_user: int) -> Iterator[list[Document]]:
-    batch: list[Document] = []
-    for user_id in user_ids:
-        for index in range(per_user):
-            batch.append(trade_to_document(_trade(user_id, index)))
-            if len(batch) == LOAD_BATCH:
-                yield batch
-                batch = []
-    if batch:
-        yield batch
-
-
-async def load(collection: AsyncCollection[Document], user_ids: list[str], per_user: int, workers: int) -> int:
-    """Insert ``per_user`` trades for every user in the store's document shape; return how many."""
-    total = len(user_ids) * per_user
-    batches = _batches(user_ids, per_user)
-    done = 0
-    started = time.perf_counter()
-    step = max(LOAD_BATCH, total // 10)
-
-    async def worker() -> None:
-        nonlocal done
-        for batch in batches:  # a shared generator: each batch goes to one worker
-            result = await collection.insert_many(batch, ordered=False)
-            before, done = done, done + len(result.inserted_ids)
-            if done // step != before // step or done == total:
-                elapsed = time.perf_counter() - started
-                print(f"  {done:>10,} / {total:,}  {elapsed:7.1f}s  {done / elapsed:,.0f} docs/s", flush=True)
-
-    await asyncio.gather(*(worker() for _ in range(workers)))
-    return done
-
-
 def generic_csv(rows: int, tag: str) -> bytes:
     """A generic-CSV file of ``rows`` fills over the last days, each with its own trade id."""
     first = datetime.now(UTC).replace(microsecond=0) - timedelta(days=30)
@@ -888,7 +815,9 @@ async def soak(stack: DevStack, args: argparse.Namespace) -> int:
         total = args.users * args.trades_per_user
         print(f"loading {total:,} trades ({args.users} users x {args.trades_per_user:,}) into {MONGO_DATABASE}.trades")
         started = time.perf_counter()
-        loaded = await load(trades, [t.user_id for t in traders.all], args.trades_per_user, args.load_workers)
+        loaded = await load_journals(
+            trades, "soak", [t.user_id for t in traders.all], args.trades_per_user, args.load_workers
+        )
         load_seconds = time.perf_counter() - started
         print(f"  loaded {loaded:,} in {load_seconds:.1f}s ({loaded / load_seconds:,.0f} docs/s)", flush=True)
         await traders.refresh_all()

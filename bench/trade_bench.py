@@ -41,13 +41,13 @@ from typing import Any
 
 from grpc import aio
 from pymongo import DESCENDING, AsyncMongoClient
-from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from redis.asyncio import Redis
 
 from trademesh.analytics.v1 import analytics_service_pb2, analytics_service_pb2_grpc, period_pb2
 from trademesh.auth.v1 import auth_service_pb2, auth_service_pb2_grpc
 from trademesh.common.v1 import instrument_pb2
+from trademesh.devstack.journal import load_journals, synthetic_trade
 from trademesh.devstack.processes import (
     FerretDBPostgreSQLServer,
     FerretDBServer,
@@ -55,7 +55,6 @@ from trademesh.devstack.processes import (
     RedisServer,
     repo_root,
 )
-from trademesh.lots import Side
 from trademesh.services.analytics.server import build_analytics_server
 from trademesh.services.analytics.settings import AnalyticsSettings
 from trademesh.services.analytics.store import MongoTradeSource
@@ -65,17 +64,8 @@ from trademesh.services.auth.settings import AuthSettings
 from trademesh.services.core.page_tokens import Codec
 from trademesh.services.trade.domain import user_tag
 from trademesh.services.trade.model import (
-    Broker,
-    Category,
-    Exchange,
-    Segment,
-    Source,
-    Status,
-    Trade,
-    TradeFields,
     TradeFilter,
     content_hash,
-    derive_id,
 )
 from trademesh.services.trade.server import build_trade_server
 from trademesh.services.trade.settings import TradeSettings
@@ -85,74 +75,12 @@ from trademesh.trade.v1 import trade_pb2, trade_service_pb2, trade_service_pb2_g
 Document = dict[str, Any]
 SECRET = "bench-token-secret-0123456789"
 PASSWORD = "Correct-Horse-42"
-SYMBOLS = ["INFY", "TCS", "RELIANCE", "HDFCBANK", "ICICIBANK", "SBIN", "ITC", "LT", "WIPRO", "AXISBANK"]
-START = datetime(2020, 1, 1, 3, 45, tzinfo=UTC)
 DATABASE = "bench_trade"
 PAGE = 50
-LOAD_BATCH = 5000
 # PostgreSQL settings for the benchmark's private cluster (the rest are PostgreSQL's defaults,
 # fsync and synchronous_commit included): a quarter of a small server's memory for the buffer
 # cache, and WAL room so the bulk load does not checkpoint every few seconds.
 PG_SETTINGS = {"shared_buffers": "1GB", "max_wal_size": "4GB", "checkpoint_timeout": "15min"}
-
-
-def _trade(user_id: str, index: int) -> Trade:
-    moment = START + timedelta(minutes=index)
-    fields = TradeFields(
-        symbol=SYMBOLS[index % len(SYMBOLS)],
-        exchange=Exchange.NSE,
-        segment=Segment.EQUITY,
-        side=Side.BUY if index % 2 == 0 else Side.SELL,
-        quantity_micros=(1 + index % 50) * 1_000_000,
-        price_micros=(100 + index % 900) * 1_000_000 + 50_000,
-        trade_time=moment,
-        category=Category.SWING,
-        broker=Broker.MANUAL,
-    )
-    return Trade(
-        id=derive_id("bench", user_id, str(index)),
-        user_id=user_id,
-        fields=fields,
-        category_inferred=False,
-        source=Source.MANUAL,
-        status=Status.ACTIVE,
-        version=1,
-        create_time=moment,
-        update_time=moment,
-    )
-
-
-def _batches(user_ids: list[str], per_user: int) -> Iterator[list[Document]]:
-    """Documents in the store's shape, user after user, LOAD_BATCH at a time."""
-    batch: list[Document] = []
-    for user_id in user_ids:
-        for index in range(per_user):
-            batch.append(trade_to_document(_trade(user_id, index)))
-            if len(batch) == LOAD_BATCH:
-                yield batch
-                batch = []
-    if batch:
-        yield batch
-
-
-async def _load(collection: AsyncCollection[Document], user_ids: list[str], per_user: int, workers: int) -> int:
-    total = len(user_ids) * per_user
-    batches = _batches(user_ids, per_user)
-    done = 0
-    started = time.perf_counter()
-    step = max(LOAD_BATCH, total // 10)
-
-    async def worker() -> None:
-        nonlocal done
-        for batch in batches:  # a shared generator: each batch goes to one worker
-            result = await collection.insert_many(batch, ordered=False)
-            before, done = done, done + len(result.inserted_ids)
-            if done // step != before // step:
-                elapsed = time.perf_counter() - started
-                print(f"  {done:>10,} / {total:,}  {elapsed:7.1f}s  {done / elapsed:,.0f} docs/s", flush=True)
-
-    await asyncio.gather(*(worker() for _ in range(workers)))
-    return done
 
 
 def _cpu_seconds(pid: int) -> float:
@@ -348,7 +276,7 @@ async def run(args: argparse.Namespace) -> None:
             total = per_user * len(user_ids)
             print(f"{backend}: loading {total:,} trades, {len(user_ids)} users x {per_user:,}")
             started = time.perf_counter()
-            loaded = await _load(trades, user_ids, per_user, args.load_workers)
+            loaded = await load_journals(trades, "bench", user_ids, per_user, args.load_workers)
             load_seconds = time.perf_counter() - started
             started = time.perf_counter()
             await ensure_indexes(database)
@@ -394,7 +322,7 @@ async def run(args: argparse.Namespace) -> None:
                 assert len(found) == PAGE + 1
 
             deep_index = int(per_user * 0.1)  # the 90%-deep page: trades are numbered oldest first
-            anchor = _trade(user_id, deep_index)
+            anchor = synthetic_trade("bench", user_id, deep_index)
             assert anchor.fields.trade_time is not None
             micros = (anchor.fields.trade_time - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1)
             token = Codec(SECRET.encode()).encode(
@@ -463,7 +391,7 @@ async def run(args: argparse.Namespace) -> None:
                 )
 
             async def direct_create(index: int) -> None:
-                trade = _trade(user_id, 10_000_000 + index)
+                trade = synthetic_trade("bench", user_id, 10_000_000 + index)
                 await trades.insert_one(trade_to_document(replace(trade, id=uuid.uuid4().hex)))
 
             print(f"measuring CreateTrade ({args.creates} calls, concurrency {args.concurrency})")
