@@ -470,6 +470,8 @@ class Traders:
     def __init__(self, auth: auth_service_pb2_grpc.AuthServiceAsyncStub) -> None:
         self._auth = auth
         self.all: list[Trader] = []
+        #: Failed token refreshes and logins, by RPC and status code.
+        self.failures: Counter[str] = Counter()
 
     async def register(self, count: int, concurrency: int = 4) -> None:
         """Register ``count`` users (Register hashes the password: a few at a time)."""
@@ -499,28 +501,38 @@ class Traders:
     async def refresh_all(self) -> None:
         """Fresh access tokens for everyone (before the load: loading may have taken longer than they live)."""
         for trader in self.all:
-            await self._refresh(trader)
+            if not await self._refresh(trader):
+                raise StackError(f"could not refresh the tokens of {trader.username}: {dict(self.failures)}")
 
     async def metadata(self, trader: Trader) -> Metadata:
-        """The call metadata of ``trader``, with a token that has at least a few minutes left."""
+        """The call metadata of ``trader``, with a token that has at least a few minutes left if auth can give one."""
         if trader.expires_at - time.monotonic() < TOKEN_MARGIN_SECONDS:
             async with trader.lock:
-                if trader.expires_at - time.monotonic() < TOKEN_MARGIN_SECONDS:
-                    await self._refresh(trader)
+                if trader.expires_at - time.monotonic() < TOKEN_MARGIN_SECONDS and not await self._refresh(trader):
+                    # Keep the old token (its calls fail UNAUTHENTICATED once it expires); try again in 30 s.
+                    trader.expires_at = time.monotonic() + TOKEN_MARGIN_SECONDS + 30
         return (("authorization", f"Bearer {trader.access_token}"),)
 
-    async def _refresh(self, trader: Trader) -> None:
+    async def _refresh(self, trader: Trader) -> bool:
         try:
             refreshed = await self._auth.Refresh(
                 auth_service_pb2.RefreshRequest(refresh_token=trader.refresh_token), timeout=30
             )
             tokens = refreshed.tokens
-        except aio.AioRpcError:
-            login = await self._auth.Login(auth_service_pb2.LoginRequest(login=trader.username, password=PASSWORD))
+        except aio.AioRpcError as error:
+            self.failures[f"Refresh {error.code().name}"] += 1
+            try:
+                login = await self._auth.Login(
+                    auth_service_pb2.LoginRequest(login=trader.username, password=PASSWORD), timeout=30
+                )
+            except aio.AioRpcError as login_error:
+                self.failures[f"Login {login_error.code().name}"] += 1
+                return False
             tokens = login.tokens
         trader.access_token = tokens.access_token
         trader.refresh_token = tokens.refresh_token
         trader.expires_at = _expiry(tokens.access_token_expire_time.ToDatetime(tzinfo=UTC))
+        return True
 
 
 def _expiry(moment: datetime) -> float:
@@ -940,6 +952,9 @@ def summary(figures: Figures, load_: Load, outcome: Outcome, before: Sample) -> 
             f"  WARN  {outcome.pending_events} trades still held unpublished events after "
             f"{outcome.settle_seconds:.0f}s (the trade service's outbox)"
         )
+    if load_.traders.failures:
+        failures = ", ".join(f"{name} x{n}" for name, n in sorted(load_.traders.failures.items()))
+        print(f"  WARN  token refreshes failed (auth service, direct): {failures}")
     for message, n in outcome.settle_errors.items():
         print(f"  WARN  counting the outbox after the load failed x{n}: ...{message}")
     if outcome.stragglers:
