@@ -992,6 +992,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--load-workers", type=int, default=2, help="concurrent insert_many calls while loading")
     parser.add_argument("--drain-seconds", type=float, default=150.0, help="how long the last calls may take")
     parser.add_argument("--settle-seconds", type=float, default=120.0, help="how long to wait for zero open cursors")
+    parser.add_argument(
+        "--keep-data", action="store_true", help="keep FerretDB's files (GBs at full size); the logs are always kept"
+    )
     parser.add_argument("--start-timeout", type=float, default=300.0, help="how long the mesh may take to start")
     args = parser.parse_args()
     if args.users < 1 or args.trades_per_user < 0 or args.minutes < 1:
@@ -1031,7 +1034,10 @@ def main() -> None:
         code = code or 1
     else:
         print("PASS  no process of this run left after the stop")
-    print(f"data and logs: {stack.workdir}")
+    if not args.keep_data:
+        for database in (stack.data_dir / "ferretdb").glob("*.sqlite*"):  # ferretdb.log stays
+            database.unlink(missing_ok=True)
+    print(f"logs: {stack.data_dir / 'logs'} and {stack.log_path}" + ("" if args.keep_data else " (database removed)"))
     sys.exit(code)
 
 
