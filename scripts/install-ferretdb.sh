@@ -13,7 +13,7 @@
 # recorded in build/version/package.txt and shown by `ferretdb --version` as
 # "package: trademesh-<hash>", so changing any patch forces a rebuild.
 #
-# Needs only Go (>= 1.24) and the Go module proxy. SQLite is modernc.org/sqlite
+# Needs only Go (>= 1.26, or an older Go with GOTOOLCHAIN=auto fetching it) and the Go module proxy. SQLite is modernc.org/sqlite
 # (pure Go), so CGO is disabled.
 set -euo pipefail
 
@@ -47,7 +47,7 @@ if ! command -v go >/dev/null 2>&1 && [ -x /usr/local/go/bin/go ]; then
     PATH="/usr/local/go/bin:${PATH}"
 fi
 if ! command -v go >/dev/null 2>&1; then
-    echo "install-ferretdb.sh: error: 'go' not found on PATH; install Go >= 1.24 to build FerretDB ${FERRETDB_VERSION}" >&2
+    echo "install-ferretdb.sh: error: 'go' not found on PATH; install Go >= 1.26 to build FerretDB ${FERRETDB_VERSION}" >&2
     exit 1
 fi
 

@@ -8,6 +8,7 @@ where the same answers must hold)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -163,3 +164,43 @@ async def test_a_client_that_gives_up_stops_its_query(local_database_engine: Fer
     finally:
         await client.drop_database(db.name)
         await client.close()
+
+
+async def test_callers_that_give_up_do_not_break_later_commands(
+    database: Any, request: pytest.FixtureRequest, server_fixture: str
+) -> None:
+    """Callers that give up mid-query (the client closes its connection) once left SQLite
+    statements active on pooled connections with an interrupt pending: from then on, other
+    clients' finds, updates and inserts failed with ``interrupted (9)`` or ``database is locked
+    (517)`` until the server restarted (scripts/ferretdb-patches/0006)."""
+    await database.c.create_index([("u", 1), ("t", -1)])
+    await database.c.insert_many([{"u": i % 20, "t": i, "pad": "x" * 100} for i in range(20_000)])
+    url: str = request.getfixturevalue(server_fixture).url
+    impatient: AsyncMongoClient[Doc] = AsyncMongoClient(url, maxPoolSize=100)
+    impatient_db = impatient[database.name]
+
+    async def give_up_repeatedly(seed: int) -> None:
+        for i in range(40):
+            # patience from 1 to 30 ms: some give up before the query starts, some while the
+            # server is sending its answer
+            patience = 0.001 + ((seed * 40 + i) % 30) / 1000
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(
+                    impatient_db.c.find({"u": (seed + i) % 20}).sort("t", -1).limit(50).to_list(),
+                    patience,
+                )
+
+    try:
+        await asyncio.gather(*[give_up_repeatedly(seed) for seed in range(16)])
+    finally:
+        await impatient.close()
+
+    async def a_user_at_work(i: int) -> None:
+        await database.c.find({"u": i % 20}).sort("t", -1).limit(50).to_list()
+        await database.c.update_one({"t": i}, {"$inc": {"n": 1}})
+        await database.later.insert_one({"i": i})
+
+    with pymongo.timeout(30):
+        await asyncio.gather(*[a_user_at_work(i) for i in range(300)])
+    assert await database.c.count_documents({"n": 1}) == 300
+    assert await database.later.count_documents({}) == 300
