@@ -11,6 +11,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
+import pymongo
 from pymongo import ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
@@ -52,29 +53,37 @@ class MongoTradeSource:
 
     def __init__(self, database: AsyncDatabase[Document], *, timeout_seconds: float) -> None:
         self._trades = database.trades
+        self._timeout_seconds = timeout_seconds
         self._timeout_ms = int(timeout_seconds * 1000)
 
     async def load_fills(self, user_id: str) -> FillColumns:
         """Return the user's ACTIVE trades as fill columns (no per-fill objects: journals can be large)."""
-        cursor = self._trades.find(
-            {"user_id": user_id, "status": "ACTIVE"}, _FILL_FIELDS, batch_size=10_000, max_time_ms=self._timeout_ms
-        )
         columns = FillColumnsBuilder()
-        async for document in cursor:
-            category = document.get("category")
-            columns.add(
-                str(document["_id"]),
-                (document["symbol"], document["exchange"]),
-                document["side"] == "BUY",
-                int(document["quantity_micros"]),
-                int(document["price_micros"]),
-                int(document.get("fees_micros") or 0),
-                to_micros(_aware(document["trade_time"])),
-                to_micros(_aware(document["create_time"])),
-                Category(str(category)) if category in Category.__members__ else Category.UNCATEGORIZED,
-                int(document.get("version", 1)),
-            )
+        # The whole read gets the query time limit: the client's own timeoutMS (twice the dependency
+        # timeout, for single calls) would end a large journal's read on a busy database as UNAVAILABLE.
+        # The caller going away (its RPC cancelled) still ends it at once.
+        with pymongo.timeout(self._timeout_seconds):
+            async for document in self._trades.find(
+                {"user_id": user_id, "status": "ACTIVE"}, _FILL_FIELDS, batch_size=10_000, max_time_ms=self._timeout_ms
+            ):
+                self._add(columns, document)
         return columns.build()
+
+    @staticmethod
+    def _add(columns: FillColumnsBuilder, document: Document) -> None:
+        category = document.get("category")
+        columns.add(
+            str(document["_id"]),
+            (document["symbol"], document["exchange"]),
+            document["side"] == "BUY",
+            int(document["quantity_micros"]),
+            int(document["price_micros"]),
+            int(document.get("fees_micros") or 0),
+            to_micros(_aware(document["trade_time"])),
+            to_micros(_aware(document["create_time"])),
+            Category(str(category)) if category in Category.__members__ else Category.UNCATEGORIZED,
+            int(document.get("version", 1)),
+        )
 
     async def user_ids(self) -> list[str]:
         """Return every user with at least one ACTIVE trade, sorted."""
