@@ -144,9 +144,9 @@ class OutboxRelay:
             self._wake.set()
 
     async def _flush(self, document: dict[str, Any]) -> None:
+        # With no events left, clear_events still runs: it erases a purged trade, or clears the pending
+        # flag that a publishing request leaves behind (else every sweep would read that trade again).
         events = pending_events(document)
-        if not events and not document.get("purging"):
-            return
         if events:
             await self._publisher.publish(events)
         await self._store.clear_events(str(document["_id"]), [event.trade.version for event in events])

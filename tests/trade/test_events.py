@@ -24,6 +24,8 @@ from tests.conftest import MeshUser
 from tests.rpc import bearer, expect_failure
 from tests.trade.conftest import RunningTrade, broker_trade, create, equity_trade, new_request_id, reconcile_request
 from trademesh.devstack.processes import find_free_port
+from trademesh.services.trade.events import OutboxRelay, RedisEventPublisher
+from trademesh.services.trade.store import PENDING_FLAG, MongoTradeStore
 from trademesh.trade.v1 import trade_event_pb2, trade_pb2, trade_service_pb2, trade_service_pb2_grpc
 
 NewUser = Callable[[], Awaitable[MeshUser]]
@@ -97,6 +99,26 @@ async def test_every_write_reaches_the_stream_once_in_version_order(
     assert payload.trade == updated.trade
     assert {e[b"user_id"] for e in events} == {user.user_id.encode()}
     assert stored["outbox"] == {}  # published events are removed from the document
+
+
+async def test_the_relay_clears_the_flag_a_publishing_request_leaves(
+    trade: RunningTrade, new_user: NewUser, redis: Redis, trade_db: Any
+) -> None:
+    """A request publishes its own events and leaves the trade's pending flag to the relay (one write
+    fewer per call): the relay's sweep must clear it, or every sweep reads every such trade again
+    and the flagged set grows with each trade ever written."""
+    await redis.xgroup_create("trade-events", GROUP, id="$", mkstream=True)
+    user = await new_user()
+    created = await create(trade.stub, user.metadata, equity_trade())
+    assert await trade_db.trades.find_one({"_id": created.id, PENDING_FLAG: True, "outbox": {}}) is not None
+
+    relay = OutboxRelay(MongoTradeStore(trade_db), RedisEventPublisher(redis), scan_interval=30.0)
+    await relay.sweep()
+
+    stored = await trade_db.trades.find_one({"_id": created.id})
+    assert PENDING_FLAG not in stored
+    assert stored["outbox"] == {}
+    assert [(e[b"type"], int(e[b"version"])) for e in await _drain_group(redis)] == [(b"CREATED", 1)]
 
 
 def _service_env(settings: Any, port: int, **extra: str) -> dict[str, str]:
