@@ -54,17 +54,16 @@ class MongoTradeSource:
     def __init__(self, database: AsyncDatabase[Document], *, timeout_seconds: float) -> None:
         self._trades = database.trades
         self._timeout_seconds = timeout_seconds
-        self._timeout_ms = int(timeout_seconds * 1000)
 
     async def load_fills(self, user_id: str) -> FillColumns:
         """Return the user's ACTIVE trades as fill columns (no per-fill objects: journals can be large)."""
         columns = FillColumnsBuilder()
-        # The whole read gets the query time limit: the client's own timeoutMS (twice the dependency
-        # timeout, for single calls) would end a large journal's read on a busy database as UNAVAILABLE.
-        # The caller going away (its RPC cancelled) still ends it at once.
+        # The whole read gets the query time limit (the driver sends it as maxTimeMS): the client's own
+        # timeoutMS (twice the dependency timeout, for single calls) would end a large journal's read on
+        # a busy database as UNAVAILABLE. The caller going away (its RPC cancelled) still ends it at once.
         with pymongo.timeout(self._timeout_seconds):
             async for document in self._trades.find(
-                {"user_id": user_id, "status": "ACTIVE"}, _FILL_FIELDS, batch_size=10_000, max_time_ms=self._timeout_ms
+                {"user_id": user_id, "status": "ACTIVE"}, _FILL_FIELDS, batch_size=10_000
             ):
                 self._add(columns, document)
         return columns.build()
@@ -88,10 +87,9 @@ class MongoTradeSource:
     async def user_ids(self) -> list[str]:
         """Return every user with at least one ACTIVE trade, sorted."""
         # An aggregation rather than `distinct`: FerretDB rejects the maxTimeMS the driver adds to distinct.
-        cursor = await self._trades.aggregate(
-            [{"$match": {"status": "ACTIVE"}}, {"$group": {"_id": "$user_id"}}], maxTimeMS=self._timeout_ms
-        )
-        return sorted([str(document["_id"]) async for document in cursor])
+        with pymongo.timeout(self._timeout_seconds):  # a scan of every user's trades: see load_fills
+            cursor = await self._trades.aggregate([{"$match": {"status": "ACTIVE"}}, {"$group": {"_id": "$user_id"}}])
+            return sorted([str(document["_id"]) async for document in cursor])
 
 
 def _settings_from_document(document: Document | None) -> UserSettings:

@@ -144,11 +144,13 @@ class OutboxRelay:
             self._wake.set()
 
     async def _flush(self, document: dict[str, Any]) -> None:
-        # With no events left, clear_events still runs: it erases a purged trade, or clears the pending
-        # flag that a publishing request leaves behind (else every sweep would read that trade again).
         events = pending_events(document)
-        if events:
-            await self._publisher.publish(events)
+        if not events:
+            # Erase a purged trade, or clear the flag a publishing request left (else every sweep
+            # would read this trade again).
+            await self._store.settle(document)
+            return
+        await self._publisher.publish(events)
         await self._store.clear_events(str(document["_id"]), [event.trade.version for event in events])
 
     async def sweep(self, grace: timedelta | None = None) -> int:

@@ -579,23 +579,25 @@ class MongoTradeStore:
         """Drop published events from a trade document (then erase it if it is being purged)."""
         # FerretDB's $pull only matches whole values, so pending events are keyed "e<version>" in
         # an object and removed with $unset of exactly the published keys (newer ones stay).
-        if not versions:
-            document = await self._trades.find_one({"_id": trade_id}, {"outbox": 1, "purging": 1})
-        else:
-            document = await self._trades.find_one_and_update(
-                {"_id": trade_id},
-                {"$unset": {f"outbox.e{version}": "" for version in versions}},
-                return_document=ReturnDocument.AFTER,
-            )
-        if document is None or document.get("outbox"):
-            return
-        if document.get("purging"):
+        document = await self._trades.find_one_and_update(
+            {"_id": trade_id},
+            {"$unset": {f"outbox.e{version}": "" for version in versions}},
+            return_document=ReturnDocument.AFTER,
+        )
+        if document is not None and not document.get("outbox") and document.get("purging"):
             await self._trades.delete_one({"_id": trade_id})
-        elif not versions:
-            # The relay's sweep met the flag on an emptied outbox: clear it, only while still empty (a
-            # writer may have added an event since). Publishing requests leave the flag to the next
-            # sweep: one write fewer per call, and a flag never lags behind a pending event.
-            await self._trades.update_one({"_id": trade_id, "outbox": {}}, {"$unset": {PENDING_FLAG: ""}})
+
+    async def settle(self, document: Document) -> None:
+        """Finish a trade read with an empty outbox: erase it if it is being purged, else clear its pending
+        flag — each only while the outbox is still empty (a writer may have added an event since).
+
+        Publishing requests leave the flag to the relay's sweep: one write fewer per call, and a flag
+        never lags behind a pending event."""
+        still_empty = {"_id": document["_id"], "outbox": {}}
+        if document.get("purging"):
+            await self._trades.delete_one(still_empty)
+        else:
+            await self._trades.update_one(still_empty, {"$unset": {PENDING_FLAG: ""}})
 
     async def expired_deleted(self, now: datetime, limit: int) -> list[Trade]:
         """Return DELETED trades past their purge time."""
