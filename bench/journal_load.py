@@ -42,12 +42,24 @@ CHANNEL_OPTIONS = [("grpc.max_receive_message_length", MAX_MESSAGE_BYTES)]
 
 
 async def drive(
-    trade_target: str, analytics_target: str, metadata: tuple[tuple[str, str], ...], clients: int, seconds: float
+    trade_target: str,
+    analytics_target: str,
+    metadata: tuple[tuple[str, str], ...],
+    clients: int,
+    seconds: float,
+    rate: float | None = None,
 ) -> tuple[list[float], Counter[str]]:
-    """Run `clients` loops of ListTrades + GetAnalytics for `seconds`; return latencies (ms) and errors."""
+    """Run `clients` loops of ListTrades + GetAnalytics for `seconds`; return latencies (ms) and errors.
+
+    Without `rate` each client calls again as soon as its call returns (the most the target serves, or
+    lets through); with it the clients together start `rate` calls a second on a fixed schedule (a client
+    that falls behind calls at once), so the figure says whether that rate is sustained and at what latency.
+    """
     latencies: list[float] = []
     errors: Counter[str] = Counter()
-    deadline = time.monotonic() + seconds
+    start = time.monotonic()
+    deadline = start + seconds
+    interval = clients / rate if rate else 0.0
 
     async def client() -> None:
         # Each client its own connections, as separate traders' browsers would be.
@@ -58,7 +70,11 @@ async def drive(
             trades = trade_service_pb2_grpc.TradeServiceStub(trade_channel)
             analytics = analytics_service_pb2_grpc.AnalyticsServiceStub(analytics_channel)
             turn = 0
-            while time.monotonic() < deadline:
+            while (now := time.monotonic()) < deadline:
+                if interval:
+                    if (due := start + turn * interval) >= deadline:
+                        break
+                    await asyncio.sleep(max(0.0, due - now))  # pacing to the schedule, not synchronisation
                 started = time.perf_counter()
                 try:
                     if turn % 2 == 0:
@@ -113,18 +129,26 @@ async def run(args: argparse.Namespace) -> int:
         }
         # Warm-up (the first GetAnalytics builds the journal: that is the cold figure of trade_bench.py).
         await drive(*targets["services directly"], metadata, 1, 2.0)
-        print(
-            f"\n{args.clients} clients, ListTrades (50) + GetAnalytics (all time) alternately, {args.seconds:.0f}s each"
-        )
-        print(f"{'':<22} {'req/s':>8} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8}")
-        results = {}
-        for name, (trade_target, analytics_target) in targets.items():
-            latencies, errors = await drive(trade_target, analytics_target, metadata, args.clients, args.seconds)
-            results[name] = (latencies, errors)
-            print(line(name, latencies, errors, args.seconds), flush=True)
-        latencies, errors = results["through the gateway"]
-        rate, p95 = len(latencies) / args.seconds, percentile(latencies, 0.95)
-        ok = rate >= TARGET_RATE and p95 <= TARGET_P95_MS and not errors
+        results: dict[str, tuple[list[float], Counter[str]]] = {}
+        for rate in (None, TARGET_RATE):
+            pace = "as fast as each call returns" if rate is None else f"paced at {rate:.0f} req/s together"
+            print(
+                f"\n{args.clients} clients, ListTrades (50) + GetAnalytics (all time) alternately, "
+                f"{pace}, {args.seconds:.0f}s each"
+            )
+            print(f"{'':<22} {'req/s':>8} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8}")
+            for name, (trade_target, analytics_target) in targets.items():
+                latencies, errors = await drive(
+                    trade_target, analytics_target, metadata, args.clients, args.seconds, rate
+                )
+                results[f"{name}, {pace}"] = (latencies, errors)
+                print(line(name, latencies, errors, args.seconds), flush=True)
+        # Judged on the paced run. Unpaced, the gateway's local rate limit per route (200/s sustained, burst
+        # 400, gateway/mesh.py; one bucket for all clients today, issue 20) answers what goes beyond it
+        # with RESOURCE_EXHAUSTED: those calls are counted as errors, not in req/s.
+        latencies, errors = results[f"through the gateway, paced at {TARGET_RATE:.0f} req/s together"]
+        rate_ok, p95 = len(latencies) / args.seconds, percentile(latencies, 0.95)
+        ok = rate_ok >= TARGET_RATE and p95 <= TARGET_P95_MS and not errors
         print(
             f"\ntarget through the gateway: >= {TARGET_RATE:.0f} req/s at p95 <= {TARGET_P95_MS:.0f} ms, no errors: "
             f"{'PASS' if ok else 'FAIL'} (the issue's peer: 65 req/s, p95 120 ms — its figure, not run here)"
