@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from trademesh.lots import Fill, Side, replay, round_micros
+from trademesh.lots import Fill, Side, divide_half_even, replay, round_micros
 
 UNIT = 1_000_000
 
@@ -90,3 +90,16 @@ def test_quantities_balance_and_zero_fee_round_trips_sum(fills: list[tuple[Side,
     # Without fees, realized + open value is cash flow: sells - buys + open entry value (signed).
     signed_open = sum((lot.quantity * lot.price_micros / UNIT) * (1 if lot.long else -1) for lot in book.lots)
     assert book.realized == book.sell_value - book.buy_value + signed_open
+
+
+@given(
+    st.integers(min_value=-(10**20), max_value=10**20),
+    st.integers(min_value=1, max_value=10**7),
+    st.integers(min_value=-(10**6), max_value=10**6),
+)
+def test_divide_half_even_rounds_as_round_of_the_exact_fraction(numerator: int, denominator: int, near: int) -> None:
+    """The integer division the trade list uses for a trade's value (quantity x price / 10^6) rounds
+    exactly as `round(Fraction)`, ties included (a multiple of a half plus a small offset)."""
+    tie = denominator * near + denominator // 2
+    for n in (numerator, tie, -tie):
+        assert divide_half_even(n, denominator) == round(Fraction(n, denominator))

@@ -5,7 +5,7 @@ is an exact `Fraction`; reported figures are rounded once, half-to-even, to whol
 """
 
 from trademesh.lots.fifo import Fill, Lot, Match, PositionBook, Side, replay, round_micros
-from trademesh.lots.roundtrips import InstrumentCycle, OpenLot, RoundTrip, divide_half_away
+from trademesh.lots.roundtrips import InstrumentCycle, OpenLot, RoundTrip, divide_half_away, divide_half_even
 
 __all__ = [
     "Fill",
@@ -17,6 +17,7 @@ __all__ = [
     "RoundTrip",
     "Side",
     "divide_half_away",
+    "divide_half_even",
     "replay",
     "round_micros",
 ]

@@ -34,6 +34,15 @@ def divide_half_away(numerator: int, denominator: int) -> int:
     return quotient if numerator >= 0 else -quotient
 
 
+def divide_half_even(numerator: int, denominator: int) -> int:
+    """Divide exactly and round half to even (denominator > 0): `round(Fraction(n, d))` without a Fraction."""
+    quotient, remainder = divmod(numerator, denominator)  # floor: 0 <= remainder < denominator
+    twice = 2 * remainder
+    if twice > denominator or (twice == denominator and quotient % 2):
+        quotient += 1
+    return quotient
+
+
 class RoundTrip(NamedTuple, Generic[KeyT]):
     """One closed position cycle of an instrument (a named tuple: millions are built per recompute)."""
 
