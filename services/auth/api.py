@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
-from google.protobuf.timestamp_pb2 import Timestamp
 from grpc import aio
 
 from trademesh.auth.v1 import auth_pb2, auth_service_pb2, auth_service_pb2_grpc
@@ -13,6 +11,7 @@ from trademesh.services.auth.domain import AuthService, IssuedTokens, User
 from trademesh.services.auth.keys import KeyRing
 from trademesh.services.core.identity import current_principal
 from trademesh.services.core.interceptors import metadata_value
+from trademesh.services.core.timestamps import timestamp
 
 PUBLIC_METHODS = frozenset(
     {"Register", "Login", "Refresh", "VerifyEmail", "RequestPasswordReset", "ResetPassword", "GetJwks"}
@@ -20,12 +19,6 @@ PUBLIC_METHODS = frozenset(
 _ROLES = {"user": auth_pb2.ROLE_USER, "premium": auth_pb2.ROLE_PREMIUM, "admin": auth_pb2.ROLE_ADMIN}
 
 Context = aio.ServicerContext[Any, Any]
-
-
-def _timestamp(value: datetime) -> Timestamp:
-    stamp = Timestamp()
-    stamp.FromDatetime(value)
-    return stamp
 
 
 def user_to_proto(user: User) -> auth_pb2.User:
@@ -36,8 +29,8 @@ def user_to_proto(user: User) -> auth_pb2.User:
         username=user.username,
         email_verified=user.email_verified,
         roles=[_ROLES[role] for role in user.roles if role in _ROLES],
-        create_time=_timestamp(user.created_at),
-        update_time=_timestamp(user.updated_at),
+        create_time=timestamp(user.created_at),
+        update_time=timestamp(user.updated_at),
     )
 
 
@@ -45,9 +38,9 @@ def tokens_to_proto(tokens: IssuedTokens) -> auth_pb2.TokenPair:
     """Map issued tokens to a TokenPair."""
     return auth_pb2.TokenPair(
         access_token=tokens.access_token,
-        access_token_expire_time=_timestamp(tokens.access_expires_at),
+        access_token_expire_time=timestamp(tokens.access_expires_at),
         refresh_token=tokens.refresh_token,
-        refresh_token_expire_time=_timestamp(tokens.refresh_expires_at),
+        refresh_token_expire_time=timestamp(tokens.refresh_expires_at),
         token_type="Bearer",
     )
 
@@ -100,7 +93,7 @@ class AuthServicer(auth_service_pb2_grpc.AuthServiceServicer):
         self, request: auth_service_pb2.RequestEmailVerificationRequest, context: Context
     ) -> auth_service_pb2.RequestEmailVerificationResponse:
         expires_at = await self._service.request_email_verification(current_principal().subject)
-        return auth_service_pb2.RequestEmailVerificationResponse(expire_time=_timestamp(expires_at))
+        return auth_service_pb2.RequestEmailVerificationResponse(expire_time=timestamp(expires_at))
 
     async def VerifyEmail(
         self, request: auth_service_pb2.VerifyEmailRequest, context: Context

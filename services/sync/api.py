@@ -14,6 +14,7 @@ from grpc import aio
 from trademesh.common.v1 import instrument_pb2
 from trademesh.services.core.errors import FieldViolation, InvalidArgument
 from trademesh.services.core.identity import current_principal
+from trademesh.services.core.timestamps import timestamp
 from trademesh.services.sync.domain import KiteLogin, LogFilter, Login, SyncService, UpstoxLogin, visible_next_sync
 from trademesh.services.sync.model import (
     Broker,
@@ -37,11 +38,7 @@ _BROKER_FROM_PROTO = {value: key for key, value in _BROKER_TO_PROTO.items()}
 
 
 def _stamp(moment: datetime | None) -> Timestamp | None:
-    if moment is None:
-        return None
-    stamp = Timestamp()
-    stamp.FromDatetime(moment.astimezone(UTC))
-    return stamp
+    return None if moment is None else timestamp(moment)
 
 
 def _set_time(message: Any, name: str, moment: datetime | None) -> None:

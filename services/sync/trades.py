@@ -13,6 +13,7 @@ from grpc import aio
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
 
 from trademesh.common.v1 import instrument_pb2
+from trademesh.services.core.timestamps import timestamp
 from trademesh.services.sync.domain import ReconcileResult, TradeServiceUnavailable
 from trademesh.services.sync.model import Broker, ContractType, NormalisedTrade, Segment, Side
 from trademesh.trade.v1 import import_pb2, trade_pb2, trade_service_pb2, trade_service_pb2_grpc
@@ -90,7 +91,7 @@ def to_broker_trade(trade: NormalisedTrade) -> import_pb2.BrokerTrade:
         price_micros=trade.price_micros,
         category=trade_pb2.TRADE_CATEGORY_INTRADAY if trade.category else trade_pb2.TRADE_CATEGORY_UNSPECIFIED,
     )
-    message.trade_time.FromDatetime(trade.trade_time)
+    message.trade_time.CopyFrom(timestamp(trade.trade_time))
     if trade.derivative is not None:
         message.derivative.CopyFrom(
             trade_pb2.DerivativeContract(

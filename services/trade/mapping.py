@@ -11,6 +11,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from trademesh.common.v1 import instrument_pb2
 from trademesh.lots import Side, divide_half_even
+from trademesh.services.core.timestamps import timestamp
 from trademesh.services.trade.model import (
     Broker,
     Category,
@@ -33,7 +34,6 @@ from trademesh.trade.v1 import import_pb2, position_pb2, trade_event_pb2, trade_
 EnumT = TypeVar("EnumT", bound=StrEnum)
 
 # Earliest/latest instants a protobuf Timestamp can hold and Python can represent.
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MIN_SECONDS = -62135596800
 _MAX_SECONDS = 253402300799
 
@@ -96,13 +96,6 @@ def status_from_proto(value: int) -> Status | None:
 def source_from_proto(value: int) -> Source | None:
     """Map trademesh.trade.v1.TradeSource."""
     return enum_from_proto(Source, trade_pb2.TradeSource, value, "TRADE_SOURCE_")
-
-
-def timestamp(value: datetime) -> Timestamp:
-    """Return a protobuf Timestamp of a datetime (naive: taken as UTC, as Timestamp.FromDatetime does)."""
-    # Arithmetic rather than FromDatetime (calendar.timegm and a UTC conversion): three per listed trade
-    delta = (value if value.tzinfo is not None else value.replace(tzinfo=UTC)) - _EPOCH
-    return Timestamp(seconds=delta.days * 86_400 + delta.seconds, nanos=delta.microseconds * 1_000)
 
 
 def time_from_proto(stamp: Timestamp) -> datetime | None:
