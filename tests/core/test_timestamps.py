@@ -8,7 +8,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from hypothesis import given
 from hypothesis import strategies as st
 
-from trademesh.services.core.timestamps import timestamp
+from trademesh.services.core.timestamps import timestamp, timestamp_init
 
 IST = timezone(timedelta(hours=5, minutes=30))
 
@@ -23,6 +23,7 @@ def _from_datetime(value: datetime) -> Timestamp:
 def test_timestamp_is_from_datetime(moment: datetime, zone: timezone | None) -> None:
     value = moment.replace(tzinfo=zone)
     assert timestamp(value) == _from_datetime(value)
+    assert Timestamp(**timestamp_init(value)) == _from_datetime(value)
 
 
 def test_an_ist_instant_and_its_utc_instant_give_one_timestamp() -> None:
