@@ -18,6 +18,7 @@ from google.protobuf.duration_pb2 import Duration
 from google.protobuf.field_mask_pb2 import FieldMask
 from grpc import aio
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from pymongo import AsyncMongoClient
 from redis.asyncio import Redis
 
 from tests.conftest import MeshUser
@@ -40,16 +41,24 @@ async def _eventually(check: Callable[[], Awaitable[bool]], within: float = 10.0
         await asyncio.sleep(0.1)
 
 
-async def _all_delivered(redis: Redis, at_least: int) -> list[dict[bytes, bytes]]:
-    """Drain the group until `at_least` events came, then through several relay sweeps (nothing more may come)."""
+async def _all_delivered(redis: Redis, settings: Any, at_least: int) -> list[dict[bytes, bytes]]:
+    """Drain the group until `at_least` events came and the database holds no unpublished event (no
+    trade with a non-empty outbox, no batch record); then drain once more. A relay publishes before
+    it clears, so once nothing is pending nothing more can come: a duplicate would be in the list."""
     events: list[dict[bytes, bytes]] = []
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(settings.mongo_url, tz_aware=True)
+    database = client[settings.mongo_database]
 
     async def delivered() -> bool:
         events.extend(await _drain_group(redis))
-        return len(events) >= at_least
+        unpublished = await database.trades.count_documents({PENDING_FLAG: True, "outbox": {"$ne": {}}})
+        batches = await database.trade_batches.count_documents({})
+        return len(events) >= at_least and unpublished == 0 and batches == 0
 
-    await _eventually(delivered)
-    await asyncio.sleep(1.5)
+    try:
+        await _eventually(delivered)
+    finally:
+        await client.close()
     events.extend(await _drain_group(redis))
     return events
 
@@ -223,7 +232,7 @@ async def test_crash_after_write_before_publish_loses_nothing_and_duplicates_not
             trade_service_pb2.CreateTradeRequest(request_id=request_id, trade=message), metadata=user.metadata
         )
         listed = await stub.ListTrades(trade_service_pb2.ListTradesRequest(), metadata=user.metadata)
-    events = await _all_delivered(redis, at_least=1)
+    events = await _all_delivered(redis, settings, at_least=1)
 
     assert [t.id for t in listed.trades] == [retried.trade.id]
     assert retried.trade.version == 1
@@ -254,7 +263,7 @@ async def test_crash_after_a_reconcile_batch_is_written_publishes_each_created_t
         stub = trade_service_pb2_grpc.TradeServiceStub(channel)
         resent = await stub.ReconcileTrades(batch, metadata=service)
         listed = await stub.ListTrades(trade_service_pb2.ListTradesRequest(page_size=100), metadata=user.metadata)
-    events = await _all_delivered(redis, at_least=30)
+    events = await _all_delivered(redis, settings, at_least=30)
 
     assert (resent.unchanged_count, resent.created_count) == (30, 0)
     assert sorted(t.broker_trade_id for t in listed.trades) == sorted(f"B{n}" for n in range(30))
