@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
@@ -12,6 +13,7 @@ import pytest
 from google.protobuf.field_mask_pb2 import FieldMask
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from pymongo import AsyncMongoClient
 
 from tests.conftest import MeshUser
 from tests.rpc import expect_failure
@@ -165,6 +167,18 @@ async def test_unauthenticated_calls_are_rejected(trade: RunningTrade) -> None:
     assert failure.code == grpc.StatusCode.UNAUTHENTICATED
 
 
+async def _import_started(url: str, database: str, user_id: str, within: float = 10.0) -> None:
+    """Return once the user's import has recorded its start (it then writes its trades)."""
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(url)
+    deadline = time.monotonic() + within
+    try:
+        while await client[database].trade_imports.find_one({"user_id": user_id}) is None:
+            assert time.monotonic() < deadline, "the import did not start"
+            await asyncio.sleep(0.01)
+    finally:
+        await client.close()
+
+
 @pytest.mark.slow
 async def test_database_outage_is_unavailable_and_leaves_no_partial_state(
     restartable_database: FerretDBServer, start_trade: Callable[..., Awaitable[RunningTrade]], new_user: NewUser
@@ -182,7 +196,7 @@ async def test_database_outage_is_unavailable_and_leaves_no_partial_state(
     )
 
     importing = asyncio.create_task(expect_failure(running.stub.ImportTrades(import_request, metadata=user.metadata)))
-    await asyncio.sleep(0.3)
+    await _import_started(restartable_database.url, running.settings.mongo_database, user.user_id)
     restartable_database.kill()
     failed_import = await importing
     failed_create = await expect_failure(
