@@ -97,12 +97,12 @@ apply_patches
 
 mkdir -p "$BIN_DIR"
 cd "$SRC"
-# Patch 0007 replaces how stored documents are decoded: its differential tests (and the package's
-# own) must pass before the binary is installed. FerretDB's test helpers find the source root by a
+# Patches 0007 and 0009 replace how stored documents are decoded and projected: their differential
+# tests (and the packages' own) must pass before the binary is installed. FerretDB's test helpers find the source root by a
 # `.git` entry, which the module zip does not have.
 mkdir -p "${SRC}/.git"
-CGO_ENABLED=0 go test -count=1 -buildvcs=false ./internal/handler/sjson/ >&2 || {
-    echo "install-ferretdb.sh: error: the sjson tests failed on the patched source" >&2
+CGO_ENABLED=0 go test -count=1 -buildvcs=false ./internal/handler/sjson/ ./internal/handler/common/ >&2 || {
+    echo "install-ferretdb.sh: error: the sjson or projection tests failed on the patched source" >&2
     exit 1
 }
 # -buildvcs=false: no .git here, and version.go cross-checks vcs.revision
