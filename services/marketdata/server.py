@@ -6,6 +6,7 @@ import logging
 
 from trademesh.services.core.connections import build_mongo, build_redis
 from trademesh.services.core.errors import Unavailable
+from trademesh.services.core.page_tokens import Codec
 from trademesh.services.core.revocations import RevocationList
 from trademesh.services.core.server import (
     ServiceHost,
@@ -53,6 +54,7 @@ async def build_marketdata_server(settings: MarketDataSettings) -> ServiceHost:
         hub,
         counter,
         bars,
+        Codec(settings.token_secret.get_secret_value().encode()),
         max_instruments_per_stream=settings.max_instruments_per_stream,
         max_instruments_per_request=settings.max_instruments_per_request,
         max_streams_per_user=settings.max_streams_per_user,

@@ -73,7 +73,7 @@ async def build_trade_server(settings: TradeSettings) -> ServiceHost:
     sink: EventSink = FaultInjectingSink(relay) if settings.fault_exit_after_write else relay
     if settings.fault_exit_after_write:
         logger.warning("TRADEMESH_FAULT_EXIT_AFTER_WRITE is set: this process exits after its first write (tests)")
-    codec = Codec(settings.token_secret.encode())
+    codec = Codec(settings.token_secret.get_secret_value().encode())
     service = TradeService(
         store=store,
         events=sink,

@@ -8,6 +8,7 @@ Data layout (everything under one data directory, ``<repo>/.data`` by default, g
     .data/redis/               Redis working dir and redis.log (no persistence)
     .data/ferretdb/            FerretDB's SQLite databases (kept across runs) and ferretdb.log
     .data/keys/signing-1.pem   auth's Ed25519 signing key, generated on first run
+    .data/keys/token-secret    the page/resume-token HMAC secret (TRADEMESH_TOKEN_SECRET), random, made on first run
     .data/logs/<service>.log   each service's stdout and stderr, appended across runs
 
 Adding a service
@@ -40,6 +41,8 @@ gateway knows, by name, with its port here) and then becomes Envoy; ``ready_url`
 from __future__ import annotations
 
 import importlib.util
+import os
+import secrets
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -64,6 +67,7 @@ __all__ = [
     "ServiceSpec",
     "StackContext",
     "default_data_dir",
+    "ensure_token_secret",
     "missing_module",
     "select_services",
     "service_command",
@@ -121,6 +125,11 @@ class DataLayout:
         return self.keys_dir / "signing-1.pem"
 
     @property
+    def token_secret(self) -> Path:
+        """The stack's page/resume-token HMAC secret (owner-only)."""
+        return self.keys_dir / "token-secret"
+
+    @property
     def logs_dir(self) -> Path:
         """One ``<service>.log`` per service."""
         return self.root / "logs"
@@ -150,6 +159,22 @@ class StackContext:
     def address(self, service: str) -> str:
         """Return ``host:port`` of a service's gRPC server."""
         return f"{HOST}:{self.ports[service]}"
+
+
+def ensure_token_secret(path: Path) -> str:
+    """Return the data directory's token secret, creating a random one (owner-only file) on first use.
+
+    Random per data directory: the published development secret is refused outside TRADEMESH_DEV_MODE, and a
+    stack must never sign with a value anyone can look up.
+    """
+    if not path.exists():
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        temporary = path.with_suffix(".tmp")
+        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(descriptor, "w") as file:
+            file.write(secrets.token_urlsafe(32) + "\n")
+        temporary.replace(path)
+    return path.read_text().strip()
 
 
 def _no_extra_env(context: StackContext) -> dict[str, str]:
@@ -379,6 +404,7 @@ def service_environment(spec: ServiceSpec, context: StackContext, base: Mapping[
             "TRADEMESH_REDIS_URL": context.redis_url,
             "TRADEMESH_LOG_FORMAT": "json",
             "TRADEMESH_SHUTDOWN_GRACE_SECONDS": str(spec.shutdown_grace_seconds),
+            "TRADEMESH_TOKEN_SECRET": ensure_token_secret(context.layout.token_secret),
         }
     )
     if "auth" in context.ports:
