@@ -10,6 +10,7 @@ Data layout (everything under one data directory, ``<repo>/.data`` by default, g
     .data/keys/signing-1.pem   auth's Ed25519 signing key, generated on first run
     .data/keys/token-secret    the page/resume-token HMAC secret (TRADEMESH_TOKEN_SECRET), random, made on first run
     .data/logs/<service>.log   each service's stdout and stderr, appended across runs
+    .data/mail/                verification and password-reset mail (auth's development mail transport)
 
 Adding a service
 ----------------
@@ -203,6 +204,9 @@ class ServiceSpec:
     ready_url: Callable[[StackContext], str] | None = None
     #: The flag that sets the port: ``--base-port`` (``default_port`` follows it) or the component's own.
     port_flag: str = BASE_PORT_FLAG
+    #: The gRPC health name checked for readiness: the service's full name (NOT_SERVING while its database or
+    #: Redis is down); "" asks only whether the process serves.
+    health_service: str = ""
 
 
 #: auth's plain-HTTP JWKS endpoint (for Envoy) listens this far above auth's gRPC port.
@@ -241,7 +245,8 @@ def _gateway_ready(context: StackContext) -> str:
 def _auth_env(context: StackContext) -> dict[str, str]:
     return {
         "TRADEMESH_SIGNING_KEY_FILES": str(context.layout.signing_key),
-        "TRADEMESH_MAIL_TO_LOG": "true",
+        # Verification and reset codes land in <data>/mail/ (never in the log or the database).
+        "TRADEMESH_MAIL_DROP_DIR": str(context.layout.root / "mail"),
         "TRADEMESH_JWKS_HTTP_HOST": HOST,
         "TRADEMESH_JWKS_HTTP_PORT": str(jwks_http_port(context)),
     }
@@ -298,14 +303,27 @@ def _analytics_env(context: StackContext) -> dict[str, str]:
 
 
 SERVICES: tuple[ServiceSpec, ...] = (
-    ServiceSpec(name="auth", module="trademesh.services.auth", default_port=50051, extra_env=_auth_env),
-    ServiceSpec(name="trade", module="trademesh.services.trade", default_port=50052, depends_on=("auth",)),
+    ServiceSpec(
+        name="auth",
+        module="trademesh.services.auth",
+        default_port=50051,
+        extra_env=_auth_env,
+        health_service="trademesh.auth.v1.AuthService",
+    ),
+    ServiceSpec(
+        name="trade",
+        module="trademesh.services.trade",
+        default_port=50052,
+        depends_on=("auth",),
+        health_service="trademesh.trade.v1.TradeService",
+    ),
     ServiceSpec(
         name="marketdata",
         module="trademesh.services.marketdata",
         default_port=50054,
         extra_env=_marketdata_env,
         depends_on=("auth",),
+        health_service="trademesh.marketdata.v1.MarketDataService",
     ),
     ServiceSpec(
         name="analytics",
@@ -313,6 +331,7 @@ SERVICES: tuple[ServiceSpec, ...] = (
         default_port=50055,
         extra_env=_analytics_env,
         depends_on=("auth", "marketdata"),
+        health_service="trademesh.analytics.v1.AnalyticsService",
     ),
     ServiceSpec(
         name=FAKE_KITE,
@@ -327,6 +346,7 @@ SERVICES: tuple[ServiceSpec, ...] = (
         default_port=50053,
         extra_env=_sync_env,
         depends_on=("auth", "trade"),
+        health_service="trademesh.sync.v1.SyncService",
     ),
     GATEWAY,
 )
