@@ -78,7 +78,7 @@ async def register(channel: aio.Channel) -> Person:
     )
 
 
-async def _with_trades(channel: aio.Channel, person: Person) -> None:
+async def with_trades(channel: aio.Channel, person: Person) -> None:
     stub = trade_service_pb2_grpc.TradeServiceStub(channel)
     metadata = (("authorization", f"Bearer {person.access_token}"),)
     for hours in (3, 2):
@@ -117,7 +117,7 @@ async def world(mesh: RunningMesh) -> AsyncIterator[World]:
     direct_auth = channels[("direct", "auth")]
     victim, attacker = await register(direct_auth), await register(direct_auth)
     for person in (victim, attacker):
-        await _with_trades(channels[("direct", "trade")], person)
+        await with_trades(channels[("direct", "trade")], person)
     yield World(
         mesh=mesh,
         ring=KeyRing.from_files([keys / "signing-1.pem"]),
