@@ -73,7 +73,7 @@ from trademesh.services.trade.store import ensure_indexes, trade_to_document
 from trademesh.trade.v1 import trade_pb2, trade_service_pb2, trade_service_pb2_grpc
 
 Document = dict[str, Any]
-SECRET = "bench-token-secret-0123456789"
+SECRET = "bench-token-secret-0123456789abcdef"
 PASSWORD = "Correct-Horse-42"
 DATABASE = "bench_trade"
 PAGE = 50

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import re
+import secrets
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
@@ -36,6 +37,8 @@ from trademesh.services.core.server import ServiceHost
 
 MONGODB_URI_VARIABLE = "TRADEMESH_TEST_MONGODB_URI"
 MONGODB_URI_OPTION = "--mongodb-uri"
+#: The page/resume-token secret of every service a test starts (services refuse a default or short one).
+SESSION_TOKEN_SECRET = secrets.token_urlsafe(32)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -224,6 +227,8 @@ def core_settings(
             "dependency_timeout_seconds": 1.0,
             "shutdown_grace_seconds": 2.0,
             "log_format": "text",
+            # Random per session, as `make up` makes one per data directory: no known secret signs tokens.
+            "token_secret": SESSION_TOKEN_SECRET,
         }
         result.update(overrides)
         return result

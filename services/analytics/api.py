@@ -22,6 +22,7 @@ from trademesh.services.analytics.watch import PnlHeartbeat, PnlWatcher
 from trademesh.services.core.errors import FieldViolation, InvalidArgument, PermissionDenied
 from trademesh.services.core.identity import ROLE_ADMIN, current_principal
 from trademesh.services.core.interceptors import metadata_value
+from trademesh.services.core.timestamps import micros_of
 
 Context = aio.ServicerContext[Any, Any]
 
@@ -51,13 +52,15 @@ class AnalyticsServicer(analytics_service_pb2_grpc.AnalyticsServiceServicer):
         if request.HasField("custom_range"):
             bounds = request.custom_range
             custom = (
-                bounds.start_time.ToMicroseconds() if bounds.HasField("start_time") else None,
-                bounds.end_time.ToMicroseconds() if bounds.HasField("end_time") else None,
+                micros_of(bounds.start_time, "custom_range.start_time") if bounds.HasField("start_time") else None,
+                micros_of(bounds.end_time, "custom_range.end_time") if bounds.HasField("end_time") else None,
             )
         query = build_query(
             PERIODS.get(request.period),
             now_us=self._service.now(),
-            reference_us=request.reference_time.ToMicroseconds() if request.HasField("reference_time") else None,
+            reference_us=(
+                micros_of(request.reference_time, "reference_time") if request.HasField("reference_time") else None
+            ),
             custom_range=custom,
             include_equity_curve=request.include_equity_curve,
             equity_curve_max_points=request.equity_curve_max_points,

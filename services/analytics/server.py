@@ -16,7 +16,7 @@ from trademesh.services.analytics.service import AnalyticsService
 from trademesh.services.analytics.settings import AnalyticsSettings
 from trademesh.services.analytics.store import MongoSettingsStore, MongoTradeSource
 from trademesh.services.analytics.watch import PnlWatcher
-from trademesh.services.core.connections import build_mongo, build_redis
+from trademesh.services.core.connections import build_mongo, build_redis, required_dependencies
 from trademesh.services.core.revocations import RevocationList
 from trademesh.services.core.server import (
     ServiceHost,
@@ -81,7 +81,7 @@ async def build_analytics_runtime(settings: AnalyticsSettings) -> AnalyticsRunti
         public_methods=PUBLIC_METHODS,
     )
     verifier = build_remote_verifier(settings, revocations)
-    host = await start_server(settings, [registration], verifier)
+    host = await start_server(settings, [registration], verifier, dependencies=required_dependencies(mongo, redis))
     watcher.stopping = host.stopping
     host.spawn(revocations.run(), "revocations", revocations.close)
     host.spawn(consumer.run(), "trade-event-consumer", consumer.close)

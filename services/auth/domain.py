@@ -113,13 +113,33 @@ class RefreshRotation:
 
 @dataclass(frozen=True, slots=True)
 class Mail:
-    """A message for the outbox (there is no mail server; the outbox is the delivery record)."""
+    """A message carrying a single-use code: the clear code only ever goes to the mail transport.
+
+    `template` holds `{code}` where the code goes; `body` is what the recipient reads, `redacted_body` what
+    the outbox record keeps (with `code_hash`, the code's SHA-256, as refresh tokens are stored).
+    """
 
     to: str
     subject: str
-    body: str
+    template: str
+    code: str
     kind: str
     token_expires_at: datetime
+
+    @property
+    def body(self) -> str:
+        """Return the text sent to the recipient, with the clear code."""
+        return self.template.format(code=self.code)
+
+    @property
+    def redacted_body(self) -> str:
+        """Return the text without the code, fit to store and to show operators."""
+        return self.template.format(code="[code sent by mail, not stored]")
+
+    @property
+    def code_hash(self) -> str:
+        """Return the storage hash of the code."""
+        return hash_token(self.code)
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,9 +185,15 @@ class OneTimeTokenStore(Protocol):
 
 
 class Outbox(Protocol):
-    """Record mail to be delivered."""
+    """Record mail (without its code) and hand it to the mail transport."""
 
     async def send(self, mail: Mail, now: datetime) -> None: ...
+
+
+class MailTransport(Protocol):
+    """Deliver a message to its recipient: the only place a clear code goes."""
+
+    async def deliver(self, mail: Mail) -> None: ...
 
 
 class SessionStore(Protocol):
@@ -398,7 +424,7 @@ class AuthService:
             TokenPurpose.VERIFY_EMAIL,
             self.policy.email_verification_ttl,
             "Verify your trademesh email",
-            "Use this code to verify your email address: {token}",
+            "Use this code to verify your email address: {code}",
         )
         return expires_at
 
@@ -420,7 +446,7 @@ class AuthService:
             TokenPurpose.RESET_PASSWORD,
             self.policy.password_reset_ttl,
             "Reset your trademesh password",
-            "Use this code to reset your password: {token}",
+            "Use this code to reset your password: {code}",
         )
 
     async def reset_password(self, token: str, new_password: str) -> None:
@@ -485,7 +511,8 @@ class AuthService:
             Mail(
                 to=user.email,
                 subject=subject,
-                body=template.format(token=token),
+                template=template,
+                code=token,
                 kind=purpose.value,
                 token_expires_at=expires_at,
             ),

@@ -12,6 +12,7 @@ from trademesh.services.auth.api import PUBLIC_METHODS, AuthServicer
 from trademesh.services.auth.domain import AuthPolicy, AuthService
 from trademesh.services.auth.jwks_http import start_jwks_http
 from trademesh.services.auth.keys import KeyRing
+from trademesh.services.auth.mail import FileMailDrop, NoMailTransport
 from trademesh.services.auth.passwords import Argon2PasswordHasher
 from trademesh.services.auth.sessions import RedisLoginThrottle, RedisSessionStore
 from trademesh.services.auth.settings import AuthSettings
@@ -21,7 +22,7 @@ from trademesh.services.auth.store import (
     MongoUserStore,
     ensure_indexes,
 )
-from trademesh.services.core.connections import build_mongo, build_redis
+from trademesh.services.core.connections import build_mongo, build_redis, required_dependencies
 from trademesh.services.core.revocations import RevocationList
 from trademesh.services.core.server import (
     ServiceHost,
@@ -62,7 +63,10 @@ async def build_auth_server(settings: AuthSettings) -> ServiceHost:
     service = AuthService(
         users=MongoUserStore(database),
         one_time_tokens=one_time_tokens,
-        outbox=MongoOutbox(database, log_mail=settings.mail_to_log),
+        outbox=MongoOutbox(
+            database,
+            FileMailDrop(settings.mail_drop_dir) if settings.mail_drop_dir is not None else NoMailTransport(),
+        ),
         sessions=RedisSessionStore(redis),
         throttle=RedisLoginThrottle(redis, timedelta(seconds=settings.login_throttle_window_seconds)),
         hasher=Argon2PasswordHasher(settings.argon2_time_cost, settings.argon2_memory_kib, settings.argon2_parallelism),
@@ -87,7 +91,7 @@ async def build_auth_server(settings: AuthSettings) -> ServiceHost:
         public_methods=PUBLIC_METHODS,
     )
     verifier = build_verifier(settings, StaticKeySource(keys.public_keys()), revocations)
-    host = await start_server(settings, [registration], verifier)
+    host = await start_server(settings, [registration], verifier, dependencies=required_dependencies(mongo, redis))
     jwks_runner, jwks_port = await start_jwks_http(keys, settings.jwks_http_host, settings.jwks_http_port)
     host.extra_ports["jwks-http"] = jwks_port
     host.on_stop(jwks_runner.cleanup)

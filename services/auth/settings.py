@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pydantic import Field
 
 from trademesh.services.core.settings import CoreSettings
@@ -29,7 +31,13 @@ class AuthSettings(CoreSettings):
     argon2_time_cost: int = Field(2, ge=1, description="argon2id iterations (OWASP: 2 with 19 MiB).")
     argon2_memory_kib: int = Field(19456, ge=8192, description="argon2id memory in KiB (OWASP: 19456).")
     argon2_parallelism: int = Field(1, ge=1, description="argon2id lanes.")
-    mail_to_log: bool = Field(False, description="Also write outgoing mail to the log (development only).")
+    mail_drop_dir: Path | None = Field(
+        None,
+        description=(
+            "Development mail transport: write each message (with its code) to an owner-only file in this "
+            "directory. Unset: no transport; the outbox keeps the code-less record only. Codes are never logged."
+        ),
+    )
     trust_proxy_headers: bool = Field(
         False, description="Take the client address from Envoy's x-envoy-external-address (behind the gateway)."
     )

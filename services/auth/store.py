@@ -10,7 +10,7 @@ from pymongo import ASCENDING, AsyncMongoClient, ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
-from trademesh.services.auth.domain import Mail, TokenPurpose, User, ensure_not_taken, normalize_email
+from trademesh.services.auth.domain import Mail, MailTransport, TokenPurpose, User, ensure_not_taken, normalize_email
 
 logger = logging.getLogger(__name__)
 
@@ -129,26 +129,28 @@ class MongoOneTimeTokenStore:
 
 
 class MongoOutbox:
-    """Outgoing mail in `outbox_mail` (the delivery record; a mailer would drain it)."""
+    """Outgoing mail in `outbox_mail` without its code (a hash only), handed to the mail transport."""
 
-    def __init__(self, database: AsyncDatabase[Document], *, log_mail: bool) -> None:
+    def __init__(self, database: AsyncDatabase[Document], transport: MailTransport) -> None:
         self._mail = database.outbox_mail
-        self._log_mail = log_mail
+        self._transport = transport
 
     async def send(self, mail: Mail, now: datetime) -> None:
-        await self._mail.insert_one(
+        # Whoever reads the database (or a backup) must not be able to verify or reset with what is stored.
+        result = await self._mail.insert_one(
             {
                 "to": mail.to,
                 "subject": mail.subject,
-                "body": mail.body,
+                "body": mail.redacted_body,
+                "code_hash": mail.code_hash,
                 "kind": mail.kind,
                 "token_expires_at": mail.token_expires_at,
                 "created_at": now,
                 "sent_at": None,
             }
         )
-        if self._log_mail:
-            logger.info("mail to %s: %s — %s", mail.to, mail.subject, mail.body)
+        await self._transport.deliver(mail)
+        await self._mail.update_one({"_id": result.inserted_id}, {"$set": {"sent_at": now}})
 
 
 def auth_database(client: AsyncMongoClient[Document], name: str) -> AsyncDatabase[Document]:

@@ -14,6 +14,7 @@ from redis.backoff import ExponentialWithJitterBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from trademesh.services.core.readiness import Dependency
 from trademesh.services.core.settings import CoreSettings
 
 
@@ -55,3 +56,15 @@ def build_redis(settings: CoreSettings) -> Redis:
         retry_on_error=[RedisConnectionError, RedisTimeoutError],
         decode_responses=False,
     )
+
+
+def required_dependencies(mongo: AsyncMongoClient[dict[str, Any]], redis: Redis) -> list[Dependency]:
+    """Return the readiness checks of the MongoDB and Redis every service needs (a ping each)."""
+
+    async def ping_mongo() -> object:
+        return await mongo.admin.command("ping")
+
+    async def ping_redis() -> object:
+        return await redis.ping()
+
+    return [Dependency("mongodb", ping_mongo), Dependency("redis", ping_redis)]

@@ -7,7 +7,7 @@ invalid input, one violation per bad field (sent as google.rpc.BadRequest).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 
@@ -111,6 +111,50 @@ class Unavailable(DomainError):
     """Raise when a dependency (database, Redis, another service) cannot be reached."""
 
     default_reason = "DEPENDENCY_UNAVAILABLE"
+
+
+#: At most this many field violations are reported; the rest are counted. A request with 10,000 bad items
+#: must not produce a ~900 KB trailer (UNAVAILABLE through Envoy, RESOURCE_EXHAUSTED at clients' 8 KiB limit).
+MAX_REPORTED_VIOLATIONS = 10
+#: Longest field path, description or metadata value reported (they may echo what the caller sent).
+MAX_DETAIL_CHARS = 160
+#: Longest error message reported.
+MAX_MESSAGE_CHARS = 400
+#: At most this many ErrorInfo metadata entries are reported.
+MAX_METADATA_ENTRIES = 10
+
+
+def bounded_text(text: str, limit: int = MAX_DETAIL_CHARS) -> str:
+    """Return `text` cut to `limit` characters, marked with an ellipsis when cut."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+@dataclass(frozen=True, slots=True)
+class BoundedViolations:
+    """The violations to report (the first few, each cut to size) and how many there were in all."""
+
+    reported: list[FieldViolation]
+    total: int
+
+    @property
+    def omitted(self) -> int:
+        """Return how many violations are not reported."""
+        return self.total - len(self.reported)
+
+
+def bound_violations(violations: Sequence[FieldViolation], limit: int = MAX_REPORTED_VIOLATIONS) -> BoundedViolations:
+    """Return the first `limit` violations, cut to size, with the total count."""
+    reported = [
+        FieldViolation(bounded_text(violation.field), bounded_text(violation.description))
+        for violation in violations[:limit]
+    ]
+    return BoundedViolations(reported, len(violations))
+
+
+def bound_metadata(metadata: Mapping[str, str]) -> dict[str, str]:
+    """Return at most MAX_METADATA_ENTRIES metadata entries, keys and values cut to size."""
+    items = list(metadata.items())[:MAX_METADATA_ENTRIES]
+    return {bounded_text(key): bounded_text(value) for key, value in items}
 
 
 def check_fields(violations: list[FieldViolation], message: str = "invalid request") -> None:

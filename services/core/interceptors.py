@@ -74,23 +74,33 @@ def to_rpc_status(error: errors.DomainError, service: str) -> grpc.Status:
     code = _CODES.get(type(error)) or next(
         (code for kind, code in _CODES.items() if isinstance(error, kind)), grpc.StatusCode.UNKNOWN
     )
-    info = error_details_pb2.ErrorInfo(reason=error.reason, domain=f"{service}.{ERROR_DOMAIN}")
-    info.metadata.update(error.metadata)
-    details = [info]
+    metadata = errors.bound_metadata(error.metadata)
+    message = errors.bounded_text(error.message, errors.MAX_MESSAGE_CHARS)
+    details: list[Any] = []
     if isinstance(error, errors.InvalidArgument) and error.violations:
+        # Bounded: the first few violations and the count, however many items the request got wrong.
+        bounded = errors.bound_violations(error.violations)
+        if bounded.omitted:
+            metadata["violation_count"] = str(bounded.total)
+            message = errors.bounded_text(
+                f"{message} ({len(bounded.reported)} of {bounded.total} violations reported)", errors.MAX_MESSAGE_CHARS
+            )
         details.append(
             error_details_pb2.BadRequest(
                 field_violations=[
                     error_details_pb2.BadRequest.FieldViolation(field=v.field, description=v.description)
-                    for v in error.violations
+                    for v in bounded.reported
                 ]
             )
         )
+    info = error_details_pb2.ErrorInfo(reason=error.reason, domain=f"{service}.{ERROR_DOMAIN}")
+    info.metadata.update(metadata)
+    details.insert(0, info)
     if isinstance(error, errors.ResourceExhausted) and error.retry_after_seconds is not None:
         delay = duration_pb2.Duration()
         delay.FromNanoseconds(int(error.retry_after_seconds * 1e9))
         details.append(error_details_pb2.RetryInfo(retry_delay=delay))
-    status = status_pb2.Status(code=code.value[0], message=error.message)
+    status = status_pb2.Status(code=code.value[0], message=message)
     for detail in details:
         status.details.add().Pack(detail)
     return rpc_status.to_status(status)

@@ -28,6 +28,7 @@ from trademesh.services.core.interceptors import (
 )
 from trademesh.services.core.logging import configure_logging
 from trademesh.services.core.metrics import serve_metrics
+from trademesh.services.core.readiness import Dependency, ReadinessMonitor
 from trademesh.services.core.revocations import RevocationList
 from trademesh.services.core.settings import CoreSettings, SettingsError, TracingExporter, load_settings
 from trademesh.services.core.tokens import AccessTokenVerifier, JwksKeySource, KeySource
@@ -57,6 +58,8 @@ class ServiceHost:
         # Other listeners a service runs next to gRPC (e.g. auth's JWKS over HTTP), by name.
         self.extra_ports: dict[str, int] = {}
         self.health = health_servicer
+        # Set by start_server when the service names required dependencies.
+        self.readiness: ReadinessMonitor | None = None
         self.stopping = asyncio.Event()
         self._tasks: list[asyncio.Task[Any]] = []
         self._stop_requests: list[Callable[[], None]] = []
@@ -139,8 +142,14 @@ async def start_server(
     settings: CoreSettings,
     registrations: Sequence[ServiceRegistration],
     verifier: AccessTokenVerifier,
+    *,
+    dependencies: Sequence[Dependency] = (),
 ) -> ServiceHost:
-    """Build, bind and start the server with the shared interceptor chain, health and reflection."""
+    """Build, bind and start the server with the shared interceptor chain, health and reflection.
+
+    Health: "" is liveness (SERVING until shutdown); each registration's name is readiness, NOT_SERVING
+    while one of `dependencies` has failed for longer than TRADEMESH_READINESS_FAILURE_SECONDS.
+    """
     public = {
         f"/{registration.name}/{method}" for registration in registrations for method in registration.public_methods
     }
@@ -182,6 +191,16 @@ async def start_server(
     await health_servicer.set("", health_pb2.HealthCheckResponse.SERVING)
     logger.info("serving %s on %s:%d", ", ".join(r.name for r in registrations), settings.grpc_host, port)
     host = ServiceHost(server, port, health_servicer)
+    if dependencies:
+        host.readiness = ReadinessMonitor(
+            health_servicer,
+            [registration.name for registration in registrations],
+            dependencies,
+            failure_seconds=settings.readiness_failure_seconds,
+            interval_seconds=settings.readiness_check_interval_seconds,
+            timeout_seconds=settings.dependency_timeout_seconds,
+        )
+        host.spawn(host.readiness.run(), "readiness", host.readiness.close)
     endpoint = serve_metrics(settings)
     if endpoint is not None:
         host.extra_ports["metrics"] = endpoint.port

@@ -9,7 +9,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Any, TypeVar
 
-from pydantic import Field, ValidationError
+from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ENV_PREFIX = "TRADEMESH_"
@@ -67,6 +67,52 @@ class CoreSettings(BaseSettings):
         0, ge=0, le=65535, description="Port of the Prometheus `/metrics` endpoint (OpenTelemetry metrics); 0 = off."
     )
     metrics_host: str = Field("0.0.0.0", description="Address the metrics endpoint binds to.")
+    dev_mode: bool = Field(
+        False,
+        description="Local development only: accept the well-known development token secret. Never in a deployment.",
+    )
+    readiness_failure_seconds: float = Field(
+        10.0,
+        gt=0,
+        description="A required dependency (MongoDB, Redis) failing this long turns readiness NOT_SERVING.",
+    )
+    readiness_check_interval_seconds: float = Field(
+        2.0, gt=0, description="How often readiness checks each required dependency."
+    )
+
+
+#: The development token secret: accepted only with TRADEMESH_DEV_MODE=true (it is published, so it forges).
+DEV_TOKEN_SECRET = "trademesh-dev-token-secret"
+#: Shortest token secret accepted outside development mode.
+MIN_TOKEN_SECRET_LENGTH = 32
+
+
+class SignedTokenSettings(CoreSettings):
+    """Settings of a service that signs page or resume tokens: the shared HMAC secret."""
+
+    token_secret: SecretStr = Field(
+        SecretStr(""),
+        validate_default=True,
+        description=(
+            "HMAC key signing page tokens and resume tokens, shared by every replica: at least 32 random "
+            "characters (e.g. `python -c 'import secrets; print(secrets.token_urlsafe(32))'`). Required; "
+            "only TRADEMESH_DEV_MODE=true accepts it empty (then the published development secret is used)."
+        ),
+    )
+
+    @field_validator("token_secret")
+    @classmethod
+    def _strong_outside_dev_mode(cls, value: SecretStr, info: ValidationInfo) -> SecretStr:
+        secret = value.get_secret_value()
+        if info.data.get("dev_mode", False):
+            return value if secret else SecretStr(DEV_TOKEN_SECRET)
+        if not secret:
+            raise ValueError("is required: set at least 32 random characters shared by every replica")
+        if secret == DEV_TOKEN_SECRET:
+            raise ValueError("is the published development secret; anyone can forge tokens with it")
+        if len(secret) < MIN_TOKEN_SECRET_LENGTH:
+            raise ValueError(f"is too short: at least {MIN_TOKEN_SECRET_LENGTH} characters")
+        return value
 
 
 SettingsT = TypeVar("SettingsT", bound=BaseSettings)
@@ -80,5 +126,6 @@ def load_settings(settings_type: type[SettingsT], **overrides: Any) -> SettingsT
         problems = []
         for item in error.errors():
             name = ENV_PREFIX + "_".join(str(part) for part in item["loc"]).upper()
-            problems.append(f"{name}: {item['msg']} (got {item.get('input')!r})")
+            shown = "<hidden>" if "secret" in name.lower() else repr(item.get("input"))
+            problems.append(f"{name}: {item['msg']} (got {shown})")
         raise SettingsError("invalid configuration:\n  " + "\n  ".join(problems)) from None

@@ -25,6 +25,9 @@ logger = logging.getLogger(__name__)
 
 ALGORITHM = "EdDSA"
 REQUIRED_CLAIMS = ["exp", "iat", "sub", "jti", "iss", "aud"]
+#: Clock skew allowed on `exp`/`nbf`: at most 1 s (decision 0003). Replicas run NTP-synchronised clocks;
+#: 5 s let a token expired (or not yet valid) by 3 s through.
+LEEWAY_SECONDS = 1.0
 
 
 class KeySource(Protocol):
@@ -106,13 +109,15 @@ class AccessTokenVerifier:
         issuer: str,
         audience: str,
         revocations: RevocationCheck | None = None,
-        leeway_seconds: float = 5.0,
+        leeway_seconds: float = LEEWAY_SECONDS,
         cache_size: int = 10_000,
     ) -> None:
         self._keys = keys
         self._issuer = issuer
         self._audience = audience
         self._revocations = revocations
+        if not 0 <= leeway_seconds <= LEEWAY_SECONDS:
+            raise ValueError(f"leeway_seconds must be between 0 and {LEEWAY_SECONDS}")
         self._leeway = leeway_seconds
         # Verified tokens are remembered until they expire, so a busy caller pays for the
         # signature check once, not on every call.

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import base64
 import hashlib
-import json
 import logging
 import time
 from collections.abc import Sequence
@@ -18,6 +16,8 @@ from trademesh.common.v1 import instrument_pb2
 from trademesh.marketdata.v1 import bar_pb2, marketdata_service_pb2, marketdata_service_pb2_grpc
 from trademesh.services.core.errors import FieldViolation, InvalidArgument, NotFound, ResourceExhausted, Unavailable
 from trademesh.services.core.identity import ROLE_PREMIUM, current_principal
+from trademesh.services.core.page_tokens import Codec
+from trademesh.services.core.timestamps import nanos_of
 from trademesh.services.marketdata.backplane import QuoteCache, StreamCounter, TickHub
 from trademesh.services.marketdata.codec import (
     EXCHANGE_FROM_PROTO,
@@ -50,8 +50,6 @@ SERVICE_NAME = "trademesh.marketdata.v1.MarketDataService"
 DEFAULT_PAGE_SIZE = 500
 MAX_PAGE_SIZE = 5000
 PAGE_TOKEN_TTL_SECONDS = 86400
-MIN_TIME_NS = -62135596800 * NANOS_PER_SECOND
-MAX_TIME_NS = 253402300799 * NANOS_PER_SECOND
 
 Context = aio.ServicerContext[Any, Any]
 
@@ -81,6 +79,7 @@ class MarketDataServicer(marketdata_service_pb2_grpc.MarketDataServiceServicer):
         hub: TickHub,
         counter: StreamCounter,
         bars: MongoBarStore,
+        codec: Codec,
         *,
         max_instruments_per_stream: int,
         max_instruments_per_request: int,
@@ -95,6 +94,7 @@ class MarketDataServicer(marketdata_service_pb2_grpc.MarketDataServiceServicer):
         self._hub = hub
         self._counter = counter
         self._bars = bars
+        self._codec = codec
         self._max_per_stream = max_instruments_per_stream
         self._max_per_request = max_instruments_per_request
         self._max_streams = max_streams_per_user
@@ -252,8 +252,8 @@ class MarketDataServicer(marketdata_service_pb2_grpc.MarketDataServiceServicer):
             raise InvalidArgument(
                 "start_time is required", [FieldViolation("start_time", "is required")], reason="INVALID_TIME_RANGE"
             )
-        start_ns = _timestamp_ns(request.start_time, "start_time")
-        end_ns = _timestamp_ns(request.end_time, "end_time") if request.HasField("end_time") else now_ns
+        start_ns = nanos_of(request.start_time, "start_time")
+        end_ns = nanos_of(request.end_time, "end_time") if request.HasField("end_time") else now_ns
         if end_ns <= start_ns:
             raise InvalidArgument(
                 "end_time must be after start_time",
@@ -274,7 +274,7 @@ class MarketDataServicer(marketdata_service_pb2_grpc.MarketDataServiceServicer):
                 metadata={"symbol": key.symbol, "exchange": key.exchange.value},
             )
         fingerprint = _fingerprint(request)
-        cursor = _decode_page_token(request.page_token, fingerprint) if request.page_token else start_ns
+        cursor = _decode_page_token(self._codec, request.page_token, fingerprint) if request.page_token else start_ns
         horizon = minute_floor(now_ns - self._retention_ns) + MINUTE_NANOS
         end_ns = min(end_ns, now_ns)
         bars, more = await self._bars.range(key, max(cursor, start_ns, horizon), end_ns, page_size)
@@ -294,22 +294,11 @@ class MarketDataServicer(marketdata_service_pb2_grpc.MarketDataServiceServicer):
             ]
         )
         if more and bars:
-            response.next_page_token = _encode_page_token(bars[-1].start_ns + MINUTE_NANOS, fingerprint)
+            response.next_page_token = _encode_page_token(self._codec, bars[-1].start_ns + MINUTE_NANOS, fingerprint)
         earliest = await self._bars.earliest(key, horizon, now_ns)
         if earliest is not None:
             response.earliest_available_time.CopyFrom(timestamp_from_ns(earliest))
         return response
-
-
-def _timestamp_ns(stamp: Any, name: str) -> int:
-    # Timestamp.ToNanoseconds() raises on out-of-range values; a bad request is INVALID_ARGUMENT.
-    if not MIN_TIME_NS <= stamp.seconds * NANOS_PER_SECOND <= MAX_TIME_NS or not 0 <= stamp.nanos < NANOS_PER_SECOND:
-        raise InvalidArgument(
-            f"{name} is out of range",
-            [FieldViolation(name, "must be a valid time between 0001-01-01 and 9999-12-31")],
-            reason="INVALID_TIME_RANGE",
-        )
-    return int(stamp.seconds) * NANOS_PER_SECOND + int(stamp.nanos)
 
 
 def _fingerprint(request: marketdata_service_pb2.GetBarsRequest) -> str:
@@ -319,20 +308,26 @@ def _fingerprint(request: marketdata_service_pb2.GetBarsRequest) -> str:
     return hashlib.sha256(copy.SerializeToString(deterministic=True)).hexdigest()[:16]
 
 
-def _encode_page_token(cursor_ns: int, fingerprint: str) -> str:
-    raw = json.dumps({"c": cursor_ns, "f": fingerprint, "t": int(time.time())}).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+def _encode_page_token(codec: Codec, cursor_ns: int, fingerprint: str) -> str:
+    return codec.encode({"k": "bars", "c": cursor_ns, "f": fingerprint, "t": int(time.time())})
 
 
-def _decode_page_token(token: str, fingerprint: str) -> int:
+def _decode_page_token(codec: Codec, token: str, fingerprint: str) -> int:
     problem = FieldViolation("page_token", "malformed, expired or issued for a different request")
-    try:
-        data = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
-        cursor, issued, issued_for = int(data["c"]), int(data["t"]), str(data["f"])
-    except (ValueError, KeyError, TypeError) as error:
-        raise InvalidArgument("invalid page_token", [problem], reason="INVALID_PAGE_TOKEN") from error
-    if issued_for != fingerprint or time.time() - issued > PAGE_TOKEN_TTL_SECONDS:
+    payload = codec.decode(token)
+    cursor, issued = (payload.get("c"), payload.get("t")) if payload is not None else (None, None)
+    # Signed, so only this service made it; the types are still checked (bool is an int in Python).
+    valid = (
+        payload is not None
+        and payload.get("k") == "bars"
+        and payload.get("f") == fingerprint
+        and type(cursor) is int
+        and type(issued) is int
+        and 0 <= time.time() - issued <= PAGE_TOKEN_TTL_SECONDS
+    )
+    if not valid:
         raise InvalidArgument("invalid page_token", [problem], reason="INVALID_PAGE_TOKEN")
+    assert isinstance(cursor, int)
     return cursor
 
 

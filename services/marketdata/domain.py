@@ -239,7 +239,7 @@ def _validate_one(item: RequestedInstrument, path: str, violations: list[FieldVi
 def unknown_instruments_error(unknown: Sequence[tuple[int, InstrumentKey]], field_name: str) -> InvalidArgument:
     """Build the UNKNOWN_INSTRUMENTS error listing each unknown instrument by its request index."""
     return InvalidArgument(
-        f"unknown instruments: {', '.join(str(key) for _, key in unknown)}",
+        f"{len(unknown)} unknown instruments, first {', '.join(str(key) for _, key in unknown[:5])}",
         [FieldViolation(f"{field_name}[{index}]", f"unknown instrument {key}") for index, key in unknown],
         reason="UNKNOWN_INSTRUMENTS",
     )

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import logging
 
-from trademesh.services.core.connections import build_mongo, build_redis
+from trademesh.services.core.connections import build_mongo, build_redis, required_dependencies
 from trademesh.services.core.errors import Unavailable
+from trademesh.services.core.page_tokens import Codec
 from trademesh.services.core.revocations import RevocationList
 from trademesh.services.core.server import (
     ServiceHost,
@@ -53,6 +54,7 @@ async def build_marketdata_server(settings: MarketDataSettings) -> ServiceHost:
         hub,
         counter,
         bars,
+        Codec(settings.token_secret.get_secret_value().encode()),
         max_instruments_per_stream=settings.max_instruments_per_stream,
         max_instruments_per_request=settings.max_instruments_per_request,
         max_streams_per_user=settings.max_streams_per_user,
@@ -62,7 +64,12 @@ async def build_marketdata_server(settings: MarketDataSettings) -> ServiceHost:
         retention_days=settings.bar_retention_days,
     )
     registration = ServiceRegistration(name=SERVICE_NAME, add_to_server=lambda server: add_to_server(servicer, server))
-    host = await start_server(settings, [registration], build_remote_verifier(settings, revocations))
+    host = await start_server(
+        settings,
+        [registration],
+        build_remote_verifier(settings, revocations),
+        dependencies=required_dependencies(mongo, redis),
+    )
 
     async def drain_on_stop() -> None:
         await host.stopping.wait()

@@ -6,14 +6,14 @@ from pathlib import Path
 
 from pydantic import Field
 
-from trademesh.services.core.settings import CoreSettings
+from trademesh.services.core.settings import SignedTokenSettings
 from trademesh.services.marketdata.domain import SessionPolicy
 
 DEFAULT_UNIVERSE = Path(__file__).with_name("universe.csv")
 
 
-class MarketDataSettings(CoreSettings):
-    """Market-data settings: feed, ingest, stream limits, batching, bars."""
+class MarketDataSettings(SignedTokenSettings):
+    """Market-data settings: feed, ingest, stream limits, batching, bars (page tokens signed with the token secret)."""
 
     service_name: str = "marketdata"
     grpc_port: int = Field(50054, ge=0, le=65535, description="gRPC port; 0 picks a free port (tests).")

@@ -14,7 +14,7 @@ from grpc import aio
 from trademesh.common.v1 import instrument_pb2
 from trademesh.services.core.errors import FieldViolation, InvalidArgument
 from trademesh.services.core.identity import current_principal
-from trademesh.services.core.timestamps import timestamp
+from trademesh.services.core.timestamps import instant_of, timestamp
 from trademesh.services.sync.domain import KiteLogin, LogFilter, Login, SyncService, UpstoxLogin, visible_next_sync
 from trademesh.services.sync.model import (
     Broker,
@@ -217,8 +217,8 @@ class SyncServicer(sync_service_pb2_grpc.SyncServiceServicer):
             broker_account_id=request.broker_account_id.strip(),
             status=status,
             type=run_type,
-            start_time=request.start_time.ToDatetime(tzinfo=UTC) if request.HasField("start_time") else None,
-            end_time=request.end_time.ToDatetime(tzinfo=UTC) if request.HasField("end_time") else None,
+            start_time=instant_of(request.start_time, "start_time") if request.HasField("start_time") else None,
+            end_time=instant_of(request.end_time, "end_time") if request.HasField("end_time") else None,
         )
         logs, token = await self._service.list_logs(
             user, filters, request.page_size, request.page_token, request.include_row_failures

@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
 
-from trademesh.services.core.connections import build_mongo, build_redis
+from trademesh.services.core.connections import build_mongo, build_redis, required_dependencies
 from trademesh.services.core.page_tokens import Codec
 from trademesh.services.core.revocations import RevocationList
 from trademesh.services.core.server import (
@@ -131,7 +131,12 @@ async def build_sync_server(settings: SyncSettings) -> SyncRuntime:
         add_to_server=lambda server: sync_service_pb2_grpc.add_SyncServiceServicer_to_server(servicer, server),
         public_methods=SyncServicer.PUBLIC_METHODS,
     )
-    host = await start_server(settings, [registration], build_remote_verifier(settings, revocations))
+    host = await start_server(
+        settings,
+        [registration],
+        build_remote_verifier(settings, revocations),
+        dependencies=required_dependencies(mongo, redis),
+    )
     servicer.stopping = host.stopping
     worker = Worker(
         redis,

@@ -9,6 +9,7 @@ from grpc import aio
 
 from trademesh.services.core.errors import FieldViolation, InvalidArgument
 from trademesh.services.core.identity import current_principal
+from trademesh.services.core.timestamps import timestamp_violation
 from trademesh.services.trade.domain import ParsedRow, TradeService
 from trademesh.services.trade.imports import parse_file
 from trademesh.services.trade.mapping import (
@@ -95,10 +96,12 @@ class TradeServicer(trade_service_pb2_grpc.TradeServiceServicer):
             _check_enum(value, mapped, name, violations)
         start = time_from_proto(request.start_time) if request.HasField("start_time") else None
         end = time_from_proto(request.end_time) if request.HasField("end_time") else None
-        if request.HasField("start_time") and start is None:
-            violations.append(FieldViolation("start_time", "not a valid timestamp"))
-        if request.HasField("end_time") and end is None:
-            violations.append(FieldViolation("end_time", "not a valid timestamp"))
+        for name, stamp, given in (
+            ("start_time", request.start_time, request.HasField("start_time")),
+            ("end_time", request.end_time, request.HasField("end_time")),
+        ):
+            if given and (violation := timestamp_violation(stamp, name)):
+                violations.append(violation)
         if violations:
             raise InvalidArgument("invalid filters", violations)
         if status is not None:

@@ -11,7 +11,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from trademesh.common.v1 import instrument_pb2
 from trademesh.lots import Side, divide_half_even
-from trademesh.services.core.timestamps import timestamp, timestamp_init
+from trademesh.services.core.timestamps import timestamp, timestamp_init, timestamp_violation
 from trademesh.services.trade.model import (
     Broker,
     Category,
@@ -32,10 +32,6 @@ from trademesh.services.trade.model import (
 from trademesh.trade.v1 import import_pb2, position_pb2, trade_event_pb2, trade_pb2
 
 EnumT = TypeVar("EnumT", bound=StrEnum)
-
-# Earliest/latest instants a protobuf Timestamp can hold and Python can represent.
-_MIN_SECONDS = -62135596800
-_MAX_SECONDS = 253402300799
 
 
 def enum_from_proto(kind: type[EnumT], descriptor: Any, value: int, prefix: str) -> EnumT | None:
@@ -99,8 +95,8 @@ def source_from_proto(value: int) -> Source | None:
 
 
 def time_from_proto(stamp: Timestamp) -> datetime | None:
-    """Return the instant of a Timestamp, or None when it cannot be represented."""
-    if not _MIN_SECONDS <= stamp.seconds <= _MAX_SECONDS or not 0 <= stamp.nanos < 1_000_000_000:
+    """Return the instant of a Timestamp, or None when it is not an acceptable request time."""
+    if timestamp_violation(stamp, "") is not None:
         return None
     return stamp.ToDatetime(tzinfo=UTC)
 

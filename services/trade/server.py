@@ -6,7 +6,7 @@ import asyncio
 import logging
 from dataclasses import replace
 
-from trademesh.services.core.connections import build_mongo, build_redis
+from trademesh.services.core.connections import build_mongo, build_redis, required_dependencies
 from trademesh.services.core.page_tokens import Codec
 from trademesh.services.core.revocations import RevocationList
 from trademesh.services.core.server import (
@@ -73,7 +73,7 @@ async def build_trade_server(settings: TradeSettings) -> ServiceHost:
     sink: EventSink = FaultInjectingSink(relay) if settings.fault_exit_after_write else relay
     if settings.fault_exit_after_write:
         logger.warning("TRADEMESH_FAULT_EXIT_AFTER_WRITE is set: this process exits after its first write (tests)")
-    codec = Codec(settings.token_secret.encode())
+    codec = Codec(settings.token_secret.get_secret_value().encode())
     service = TradeService(
         store=store,
         events=sink,
@@ -95,7 +95,7 @@ async def build_trade_server(settings: TradeSettings) -> ServiceHost:
         add_to_server=lambda server: trade_service_pb2_grpc.add_TradeServiceServicer_to_server(servicer, server),
     )
     verifier = build_remote_verifier(settings, revocations)
-    host = await start_server(settings, [registration], verifier)
+    host = await start_server(settings, [registration], verifier, dependencies=required_dependencies(mongo, redis))
     # Streams watch the host's shutdown signal to end cleanly.
     watcher.stopping = host.stopping
     host.spawn(revocations.run(), "revocations", revocations.close)

@@ -4,22 +4,14 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from trademesh.services.core.settings import CoreSettings
+from trademesh.services.core.settings import SignedTokenSettings
 
 
-class TradeSettings(CoreSettings):
+class TradeSettings(SignedTokenSettings):
     """Trade-specific settings: tokens, event relay, limits and test-only fault injection."""
 
     service_name: str = "trade"
     grpc_port: int = Field(50052, ge=0, le=65535, description="gRPC port; 0 picks a free port (tests).")
-    token_secret: str = Field(
-        "trademesh-dev-token-secret",
-        min_length=16,
-        description=(
-            "HMAC key signing page tokens and WatchTrades resume tokens. Every replica must share it; "
-            "set a random value of at least 32 characters in production."
-        ),
-    )
     relay_scan_interval_seconds: float = Field(
         30.0, gt=0, description="How often the outbox relay looks for events a crash or outage left unpublished."
     )

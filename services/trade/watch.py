@@ -8,6 +8,7 @@ resuming is "read the stream after this entry" — nothing missed, nothing twice
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 import uuid
 from collections import Counter
@@ -24,6 +25,7 @@ from trademesh.services.trade.store import MongoTradeStore
 from trademesh.trade.v1 import trade_event_pb2, trade_service_pb2
 
 DEFAULT_HEARTBEAT = 15.0
+_ENTRY_ID = re.compile(r"([0-9]{1,13})-([0-9]{1,7})")
 MIN_HEARTBEAT = 5.0
 MAX_HEARTBEAT = 120.0
 
@@ -67,11 +69,13 @@ class TradeWatcher:
         payload = self._codec.decode(token)
         if payload is None or payload.get("k") != "watch" or payload.get("u") != user_tag(user_id):
             raise resume_token_invalid()
-        entry = str(payload.get("e", ""))
-        millis, _, counter = entry.partition("-")
-        if not millis.isdigit() or not counter.isdigit():
+        entry = payload.get("e")
+        # A Redis stream id: ASCII digits only (str.isdigit also takes "²") and small enough for the int64
+        # sequence made of it (entry_sequence), so a token signed with a leaked secret cannot cause INTERNAL.
+        match = _ENTRY_ID.fullmatch(entry) if isinstance(entry, str) else None
+        if match is None or int(match[1]) >= 9_000_000_000_000 or int(match[2]) >= 1_000_000:
             raise resume_token_invalid()
-        return entry
+        return match[0]
 
     async def watch(
         self, user_id: str, request: trade_service_pb2.WatchTradesRequest

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
 @pytest.fixture
 def make_auth_settings(
-    redis_server: RedisServer, database_server: DatabaseServer, key_dir: Path
+    redis_server: RedisServer, database_server: DatabaseServer, key_dir: Path, tmp_path: Path
 ) -> Callable[..., AuthSettings]:
     """Build auth settings for a fresh database; keyword arguments override fields."""
     database = database_server.new_database_name()
@@ -41,6 +41,7 @@ def make_auth_settings(
             "dependency_timeout_seconds": 1.0,
             "shutdown_grace_seconds": 2.0,
             "log_format": "text",
+            "mail_drop_dir": str(tmp_path / "mail"),
         }
         values.update(overrides)
         return AuthSettings(**values)

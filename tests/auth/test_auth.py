@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import hashlib
 import json
+import logging
 import os
 import re
 import subprocess
@@ -45,15 +47,12 @@ async def _register(stub: AuthServiceStub) -> auth_service_pb2.RegisterResponse:
 
 
 async def _outbox_token(settings: AuthSettings, email: str, kind: str) -> str:
-    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(settings.mongo_url)
-    try:
-        mail = await client[settings.mongo_database].outbox_mail.find_one(
-            {"to": email, "kind": kind}, sort=[("created_at", -1)]
-        )
-    finally:
-        await client.close()
-    assert mail is not None, f"no {kind} mail for {email}"
-    match = re.search(r": (\S+)$", mail["body"])
+    """Return the code of the newest `kind` mail to `email`, as the recipient reads it (the mail drop)."""
+    assert settings.mail_drop_dir is not None
+    texts = [(path.stat().st_mtime_ns, path.read_text()) for path in settings.mail_drop_dir.glob(f"{kind}-*.txt")]
+    mine = sorted((stamp, text) for stamp, text in texts if f"To: {email}\n" in text)
+    assert mine, f"no {kind} mail for {email}"
+    match = re.search(r": (\S+)\n$", mine[-1][1])
     assert match
     return match.group(1)
 
@@ -293,6 +292,49 @@ async def test_email_verification_flow(
     assert bogus.code == grpc.StatusCode.INVALID_ARGUMENT
     me = await auth.GetMe(auth_service_pb2.GetMeRequest(), metadata=credentials)
     assert me.user.email_verified
+
+
+async def test_codes_are_stored_only_hashed_and_never_logged(
+    start_auth: Callable[..., Any], make_auth_settings: Callable[..., AuthSettings], caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    _, auth = await start_auth()
+    registered = await _register(auth)
+    await auth.RequestEmailVerification(
+        auth_service_pb2.RequestEmailVerificationRequest(), metadata=bearer(registered.tokens.access_token)
+    )
+    await auth.RequestPasswordReset(auth_service_pb2.RequestPasswordResetRequest(email=registered.user.email))
+    codes = {
+        kind: await _outbox_token(make_auth_settings(), registered.user.email, kind)
+        for kind in ("verify_email", "reset_password")
+    }
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(make_auth_settings().mongo_url)
+    try:
+        database = client[make_auth_settings().mongo_database]
+        mails = [mail async for mail in database.outbox_mail.find({"to": registered.user.email})]
+        stored = repr(mails) + repr([token async for token in database.auth_tokens.find({})])
+    finally:
+        await client.close()
+    logged = "\n".join(record.getMessage() + repr(record.__dict__) for record in caplog.records)
+
+    assert {mail["kind"]: mail["code_hash"] for mail in mails} == {
+        kind: hashlib.sha256(code.encode()).hexdigest() for kind, code in codes.items()
+    }
+    assert all(mail["sent_at"] is not None for mail in mails)
+    for code in codes.values():
+        assert code not in stored
+        assert code not in logged
+    # The driver's own DEBUG command log shows documents (addresses included); the service's logs do not.
+    assert not [
+        record
+        for record in caplog.records
+        if record.name.startswith("trademesh") and registered.user.email in record.getMessage() + repr(record.__dict__)
+    ]
+    assert registered.tokens.refresh_token not in logged
+    assert registered.tokens.access_token not in logged
+    # The codes still work: the recipient got them from the transport.
+    verified = await auth.VerifyEmail(auth_service_pb2.VerifyEmailRequest(token=codes["verify_email"]))
+    assert verified.user.email_verified
 
 
 async def test_expired_verification_token_is_rejected(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import stat
 import time
@@ -12,7 +14,7 @@ import pytest
 
 from tests.cli.conftest import Run, ok
 from tests.client_mesh import PASSWORD, RunningMesh, new_username
-from trademesh.cli.render import equity_chart, format_inr, format_quantity, parse_micros
+from trademesh.cli.render import equity_chart, format_inr, format_quantity, parse_micros, spreadsheet_safe
 
 
 def test_login_saves_the_session_owner_only_and_never_prints_tokens(cli: Run, config_dir: Path) -> None:
@@ -175,3 +177,41 @@ def test_money_quantities_and_the_equity_chart_render_exactly() -> None:
         "───",
         " ● ",
     ]
+
+
+@pytest.mark.parametrize(
+    ("typed", "exported"),
+    [
+        ('=HYPERLINK("http://evil.example","click")', '\'=HYPERLINK("http://evil.example","click")'),
+        ("+1+cmd|' /C calc'!A0", "'+1+cmd|' /C calc'!A0"),
+        ("-2+3", "'-2+3"),
+        ("@SUM(A1:A2)", "'@SUM(A1:A2)"),
+        ("\t=1+1", "'\t=1+1"),
+        ("\r=1+1", "'\r=1+1"),
+        ("plain note = fine", "plain note = fine"),
+        ("", ""),
+    ],
+)
+def test_spreadsheet_safe_neutralises_formula_triggers(typed: str, exported: str) -> None:
+    assert spreadsheet_safe(typed) == exported
+
+
+def test_trades_csv_export_neutralises_every_text_cell(cli: Run, logged_in: str) -> None:
+    formula = '=HYPERLINK("http://evil.example","click")'
+    ok(
+        cli(
+            "trades", "add", "buy", "INFY", "1", "1500", "--time", "2024-12-20 10:15",
+            "--notes", formula, "--strategy", "+cmd", "--tag", "@risky", "--json",
+        )
+    )  # fmt: skip
+
+    exported = ok(cli("trades", "list", "--csv"))
+
+    (trade,) = list(csv.DictReader(io.StringIO(exported)))
+    assert trade["notes"] == "'" + formula
+    assert trade["strategy"] == "'+cmd"
+    assert trade["tags"] == "'@risky"
+    assert (trade["symbol"], trade["side"], trade["quantity"], trade["price_inr"]) == ("INFY", "buy", "1", "1500")
+    # No cell of the file starts a formula.
+    for cells in csv.reader(io.StringIO(exported)):
+        assert not any(cell.startswith(("=", "+", "-", "@", "\t", "\r")) for cell in cells)

@@ -65,7 +65,7 @@ def test_services_whose_module_is_missing_are_skipped_with_their_dependents() ->
     assert "ghost" in notes[1]
 
 
-def test_auth_gets_the_shared_variables_its_key_and_mail_to_log(tmp_path: Path) -> None:
+def test_auth_gets_the_shared_variables_its_key_and_mail_drop(tmp_path: Path) -> None:
     auth = SERVICES[0]
     context = _context(tmp_path, {"auth": 41000})
     env = service_environment(auth, context, {"TRADEMESH_LOG_LEVEL": "DEBUG", "TRADEMESH_GRPC_PORT": "1"})
@@ -78,7 +78,20 @@ def test_auth_gets_the_shared_variables_its_key_and_mail_to_log(tmp_path: Path) 
     assert env["TRADEMESH_AUTH_TARGET"] == "127.0.0.1:41000"
     assert env["TRADEMESH_LOG_FORMAT"] == "json"
     assert env["TRADEMESH_SIGNING_KEY_FILES"] == str(tmp_path / "keys" / "signing-1.pem")
-    assert env["TRADEMESH_MAIL_TO_LOG"] == "true"
+    assert env["TRADEMESH_MAIL_DROP_DIR"] == str(tmp_path / "mail")
+    assert "TRADEMESH_MAIL_TO_LOG" not in env
+
+
+def test_every_service_gets_the_data_directorys_random_token_secret(tmp_path: Path) -> None:
+    context = _context(tmp_path, {"auth": 41000, "trade": 41001})
+    first = service_environment(SERVICES[1], context, {})["TRADEMESH_TOKEN_SECRET"]
+    again = service_environment(SERVICES[0], context, {})["TRADEMESH_TOKEN_SECRET"]
+    other = service_environment(SERVICES[1], _context(tmp_path / "other", {"auth": 1, "trade": 2}), {})
+
+    assert first == again  # one per data directory, shared by every service and every run
+    assert len(first) >= 32
+    assert other["TRADEMESH_TOKEN_SECRET"] != first
+    assert (tmp_path / "keys" / "token-secret").stat().st_mode & 0o077 == 0
 
 
 def test_extra_env_is_added_for_one_service_only(tmp_path: Path) -> None:

@@ -143,6 +143,7 @@ def _service_env(settings: Any, port: int, **extra: str) -> dict[str, str]:
             "TRADEMESH_LOG_FORMAT": "text",
             "TRADEMESH_LOG_LEVEL": "WARNING",
             "TRADEMESH_RELAY_SCAN_INTERVAL_SECONDS": "0.5",
+            "TRADEMESH_TOKEN_SECRET": settings.token_secret.get_secret_value(),
         }
     )
     env.update(extra)

@@ -105,8 +105,8 @@ fails `helm install`/`helm template` with one readable message.
 {{- fail "secrets.syncServiceToken: the sync service needs a service token for the trade service: set secrets.syncServiceToken.existingSecret or secrets.syncServiceToken.token (python -m trademesh.services.auth.admin issue-service-token --name sync)" }}
 {{- end }}
 {{- $tokens := .Values.secrets.tradeTokens }}
-{{- if and .Values.trade.create (not $tokens.existingSecret) (not $tokens.secret) }}
-{{- fail "secrets.tradeTokens: the trade service needs its page-token key: set secrets.tradeTokens.existingSecret or secrets.tradeTokens.secret" }}
+{{- if and (or .Values.trade.create .Values.marketdata.create) (not $tokens.existingSecret) (not $tokens.secret) }}
+{{- fail "secrets.tradeTokens: the trade and marketdata services need their page-token key: set secrets.tradeTokens.existingSecret or secrets.tradeTokens.secret" }}
 {{- end }}
 {{- range $store := list "mongodb" "redis" }}
 {{- $db := index $.Values $store }}
@@ -150,6 +150,16 @@ operator's existingSecret. Call with (dict "inline" <value> "existing" <name> "d
 {{ include "trademesh.urlEnv" (dict "root" . "store" "redis" "env" "TRADEMESH_REDIS_URL" "inClusterFormat" "redis://%s:6379/0") | trim }}
 {{- end }}
 
+{{/* TRADEMESH_TOKEN_SECRET: the page/resume-token HMAC key of trade and marketdata (GetBars). Call with $. */}}
+{{- define "trademesh.tokenSecretEnv" -}}
+- name: TRADEMESH_TOKEN_SECRET
+  valueFrom:
+    secretKeyRef:
+      {{- $tokens := .Values.secrets.tradeTokens }}
+      name: {{ include "trademesh.secretName" (dict "inline" $tokens.secret "existing" $tokens.existingSecret "default" "trademesh-trade-tokens") }}
+      key: {{ if $tokens.secret }}secret{{ else }}{{ $tokens.secretKey }}{{ end }}
+{{- end }}
+
 {{/* Environment specific to one component (secrets, key files). Call with (dict "root" $ "name" "auth"). */}}
 {{- define "trademesh.serviceEnv" -}}
 {{- $root := .root }}
@@ -159,12 +169,7 @@ operator's existingSecret. Call with (dict "inline" <value> "existing" <name> "d
 - name: TRADEMESH_SIGNING_KEY_FILES
   value: {{ join "," $files | quote }}
 {{- else if eq .name "trade" }}
-- name: TRADEMESH_TOKEN_SECRET
-  valueFrom:
-    secretKeyRef:
-      {{- $tokens := $root.Values.secrets.tradeTokens }}
-      name: {{ include "trademesh.secretName" (dict "inline" $tokens.secret "existing" $tokens.existingSecret "default" "trademesh-trade-tokens") }}
-      key: {{ if $tokens.secret }}secret{{ else }}{{ $tokens.secretKey }}{{ end }}
+{{ include "trademesh.tokenSecretEnv" $root }}
 {{- else if eq .name "sync" }}
 - name: TRADEMESH_BROKER_CREDENTIALS_KEY
   valueFrom:
@@ -181,6 +186,7 @@ operator's existingSecret. Call with (dict "inline" <value> "existing" <name> "d
   value: "false"
 {{- end }}
 {{- else if eq .name "marketdata" }}
+{{ include "trademesh.tokenSecretEnv" $root }}
 {{- with $root.Values.marketdata.kite.existingSecret }}
 - name: TRADEMESH_KITE_API_KEY
   valueFrom:

@@ -8,7 +8,9 @@ Data layout (everything under one data directory, ``<repo>/.data`` by default, g
     .data/redis/               Redis working dir and redis.log (no persistence)
     .data/ferretdb/            FerretDB's SQLite databases (kept across runs) and ferretdb.log
     .data/keys/signing-1.pem   auth's Ed25519 signing key, generated on first run
+    .data/keys/token-secret    the page/resume-token HMAC secret (TRADEMESH_TOKEN_SECRET), random, made on first run
     .data/logs/<service>.log   each service's stdout and stderr, appended across runs
+    .data/mail/                verification and password-reset mail (auth's development mail transport)
 
 Adding a service
 ----------------
@@ -40,6 +42,8 @@ gateway knows, by name, with its port here) and then becomes Envoy; ``ready_url`
 from __future__ import annotations
 
 import importlib.util
+import os
+import secrets
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -64,6 +68,7 @@ __all__ = [
     "ServiceSpec",
     "StackContext",
     "default_data_dir",
+    "ensure_token_secret",
     "missing_module",
     "select_services",
     "service_command",
@@ -121,6 +126,11 @@ class DataLayout:
         return self.keys_dir / "signing-1.pem"
 
     @property
+    def token_secret(self) -> Path:
+        """The stack's page/resume-token HMAC secret (owner-only)."""
+        return self.keys_dir / "token-secret"
+
+    @property
     def logs_dir(self) -> Path:
         """One ``<service>.log`` per service."""
         return self.root / "logs"
@@ -152,6 +162,22 @@ class StackContext:
         return f"{HOST}:{self.ports[service]}"
 
 
+def ensure_token_secret(path: Path) -> str:
+    """Return the data directory's token secret, creating a random one (owner-only file) on first use.
+
+    Random per data directory: the published development secret is refused outside TRADEMESH_DEV_MODE, and a
+    stack must never sign with a value anyone can look up.
+    """
+    if not path.exists():
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        temporary = path.with_suffix(".tmp")
+        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(descriptor, "w") as file:
+            file.write(secrets.token_urlsafe(32) + "\n")
+        temporary.replace(path)
+    return path.read_text().strip()
+
+
 def _no_extra_env(context: StackContext) -> dict[str, str]:
     return {}
 
@@ -178,6 +204,9 @@ class ServiceSpec:
     ready_url: Callable[[StackContext], str] | None = None
     #: The flag that sets the port: ``--base-port`` (``default_port`` follows it) or the component's own.
     port_flag: str = BASE_PORT_FLAG
+    #: The gRPC health name checked for readiness: the service's full name (NOT_SERVING while its database or
+    #: Redis is down); "" asks only whether the process serves.
+    health_service: str = ""
 
 
 #: auth's plain-HTTP JWKS endpoint (for Envoy) listens this far above auth's gRPC port.
@@ -216,7 +245,8 @@ def _gateway_ready(context: StackContext) -> str:
 def _auth_env(context: StackContext) -> dict[str, str]:
     return {
         "TRADEMESH_SIGNING_KEY_FILES": str(context.layout.signing_key),
-        "TRADEMESH_MAIL_TO_LOG": "true",
+        # Verification and reset codes land in <data>/mail/ (never in the log or the database).
+        "TRADEMESH_MAIL_DROP_DIR": str(context.layout.root / "mail"),
         "TRADEMESH_JWKS_HTTP_HOST": HOST,
         "TRADEMESH_JWKS_HTTP_PORT": str(jwks_http_port(context)),
     }
@@ -273,14 +303,27 @@ def _analytics_env(context: StackContext) -> dict[str, str]:
 
 
 SERVICES: tuple[ServiceSpec, ...] = (
-    ServiceSpec(name="auth", module="trademesh.services.auth", default_port=50051, extra_env=_auth_env),
-    ServiceSpec(name="trade", module="trademesh.services.trade", default_port=50052, depends_on=("auth",)),
+    ServiceSpec(
+        name="auth",
+        module="trademesh.services.auth",
+        default_port=50051,
+        extra_env=_auth_env,
+        health_service="trademesh.auth.v1.AuthService",
+    ),
+    ServiceSpec(
+        name="trade",
+        module="trademesh.services.trade",
+        default_port=50052,
+        depends_on=("auth",),
+        health_service="trademesh.trade.v1.TradeService",
+    ),
     ServiceSpec(
         name="marketdata",
         module="trademesh.services.marketdata",
         default_port=50054,
         extra_env=_marketdata_env,
         depends_on=("auth",),
+        health_service="trademesh.marketdata.v1.MarketDataService",
     ),
     ServiceSpec(
         name="analytics",
@@ -288,6 +331,7 @@ SERVICES: tuple[ServiceSpec, ...] = (
         default_port=50055,
         extra_env=_analytics_env,
         depends_on=("auth", "marketdata"),
+        health_service="trademesh.analytics.v1.AnalyticsService",
     ),
     ServiceSpec(
         name=FAKE_KITE,
@@ -302,6 +346,7 @@ SERVICES: tuple[ServiceSpec, ...] = (
         default_port=50053,
         extra_env=_sync_env,
         depends_on=("auth", "trade"),
+        health_service="trademesh.sync.v1.SyncService",
     ),
     GATEWAY,
 )
@@ -379,6 +424,7 @@ def service_environment(spec: ServiceSpec, context: StackContext, base: Mapping[
             "TRADEMESH_REDIS_URL": context.redis_url,
             "TRADEMESH_LOG_FORMAT": "json",
             "TRADEMESH_SHUTDOWN_GRACE_SECONDS": str(spec.shutdown_grace_seconds),
+            "TRADEMESH_TOKEN_SECRET": ensure_token_secret(context.layout.token_secret),
         }
     )
     if "auth" in context.ports:

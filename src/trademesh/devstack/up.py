@@ -200,8 +200,10 @@ class _DevFerretDB(_SupervisedServer, FerretDBServer):
         return _in_own_process_group(super()._command())
 
 
-def check_health(address: str, timeout: float = 1.0) -> str:
-    """Return the serving status of the server at ``address`` (gRPC health, service "").
+def check_health(address: str, timeout: float = 1.0, service: str = "") -> str:
+    """Return the serving status of the server at ``address`` (gRPC health of ``service``; "" the process).
+
+    A service's own name is its readiness: NOT_SERVING while MongoDB or Redis has failed for a while.
 
     ``SERVING``, ``NOT_SERVING``, ..., or ``UNREACHABLE`` / the gRPC status code name if the call fails.
     """
@@ -213,7 +215,7 @@ def check_health(address: str, timeout: float = 1.0) -> str:
             response_deserializer=health_pb2.HealthCheckResponse.FromString,
         )
         try:
-            response = check(health_pb2.HealthCheckRequest(service=""), timeout=timeout)
+            response = check(health_pb2.HealthCheckRequest(service=service), timeout=timeout)
         except grpc.RpcError as error:
             code = error.code()
             return "UNREACHABLE" if code == grpc.StatusCode.UNAVAILABLE else str(code.name)
@@ -321,7 +323,7 @@ class ServiceProcess:
     def probe(self) -> str:
         """Check readiness once: gRPC health, or the HTTP ready URL."""
         url = self.ready_url
-        return check_http_ready(url) if url else check_health(self.address)
+        return check_http_ready(url) if url else check_health(self.address, service=self.spec.health_service)
 
     def start(self) -> None:
         """Spawn the process (does not wait for it to serve)."""

@@ -26,6 +26,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from decimal import Decimal
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
@@ -43,7 +44,7 @@ from rich.table import Table
 from trademesh.analytics.v1 import analytics_service_pb2, period_pb2
 from trademesh.auth.v1 import auth_service_pb2
 from trademesh.cli.config import DEFAULT_TARGET, CliConfig, Credentials, config_dir
-from trademesh.cli.render import IST, equity_chart, format_inr, format_quantity, parse_micros, parse_time
+from trademesh.cli.render import IST, equity_chart, format_inr, format_quantity, parse_micros, parse_time, write_csv
 from trademesh.common.v1 import instrument_pb2
 from trademesh.marketdata.v1 import quote_pb2
 from trademesh.sdk import (
@@ -335,6 +336,9 @@ def trades_list(
     symbol: Annotated[str, typer.Option(help="Only this symbol.")] = "",
     limit: Annotated[int, typer.Option(min=1, help="At most this many trades (newest first).")] = 50,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    as_csv: Annotated[
+        bool, typer.Option("--csv", help="Print CSV (spreadsheet-safe: text cells never start a formula).")
+    ] = False,
 ) -> None:
     """List your trades, newest first."""
     trades: list[trade_pb2.Trade] = []
@@ -352,8 +356,34 @@ def trades_list(
                 break
     if as_json:
         _print_json(list(trades))
+    elif as_csv:
+        write_csv(sys.stdout, TRADE_CSV_COLUMNS, (_trade_csv_row(trade) for trade in trades))
     else:
         out.print(_trade_table(trades))
+
+
+#: Columns of `trades list --csv`: exact decimal amounts in INR and units, times in UTC ISO 8601.
+TRADE_CSV_COLUMNS = (
+    "id", "trade_time", "exchange", "symbol", "side", "quantity", "price_inr", "fees_inr", "category", "strategy",
+    "tags", "notes",
+)  # fmt: skip
+
+
+def _trade_csv_row(trade: trade_pb2.Trade) -> list[str]:
+    return [
+        trade.id,
+        trade.trade_time.ToDatetime(tzinfo=UTC).isoformat(),
+        instrument_pb2.Exchange.Name(trade.instrument.exchange).removeprefix("EXCHANGE_"),
+        trade.instrument.symbol,
+        _enum(trade.side, trade_pb2.Side, "SIDE_"),
+        str(Decimal(trade.quantity_micros) / 1_000_000),
+        str(Decimal(trade.price_micros) / 1_000_000),
+        str(Decimal(trade.fees_micros) / 1_000_000),
+        _enum(trade.category, trade_pb2.TradeCategory, "TRADE_CATEGORY_"),
+        trade.strategy,
+        " ".join(trade.tags),
+        trade.notes,
+    ]
 
 
 def _detect_format(content: bytes) -> import_pb2.ImportFormat.ValueType:

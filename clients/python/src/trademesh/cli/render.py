@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import csv
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal, InvalidOperation
+from typing import TextIO
 
 __all__ = [
+    "FORMULA_TRIGGERS",
     "IST",
     "equity_chart",
     "format_inr",
@@ -14,6 +17,8 @@ __all__ = [
     "group_indian",
     "parse_micros",
     "parse_time",
+    "spreadsheet_safe",
+    "write_csv",
 ]
 
 IST = timezone(timedelta(hours=5, minutes=30), "IST")
@@ -111,3 +116,25 @@ def equity_chart(values: Sequence[int], *, width: int = 60, height: int = 10) ->
     labels = {0: format_inr(top), zero: format_inr(0), height - 1: format_inr(bottom)}
     pad = max(len(label) for label in labels.values())
     return [f"{labels.get(index, ''):>{pad}} ┤{''.join(cells)}" for index, cells in enumerate(grid)]
+
+
+#: First characters that make a spreadsheet read a cell as a formula (OWASP "CSV Injection"): = + - @ and the
+#: tab and carriage return that some spreadsheets skip before one.
+FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(text: str) -> str:
+    """Return a text cell that a spreadsheet shows as text: a leading formula trigger gets a `'` before it.
+
+    Applied to every cell that holds text a user typed (notes, strategy, tags, symbols), so a note
+    ``=HYPERLINK("http://evil","click")`` exports as the text it is, not a live formula.
+    """
+    return "'" + text if text.startswith(FORMULA_TRIGGERS) else text
+
+
+def write_csv(stream: TextIO, header: Sequence[str], rows: Iterable[Sequence[str]]) -> None:
+    """Write a CSV (every cell quoted, every cell spreadsheet-safe) — the one CSV writer of the CLI."""
+    writer = csv.writer(stream, quoting=csv.QUOTE_ALL, lineterminator="\n")
+    writer.writerow([spreadsheet_safe(cell) for cell in header])
+    for row in rows:
+        writer.writerow([spreadsheet_safe(cell) for cell in row])
