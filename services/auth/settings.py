@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
+from trademesh.services.auth.client_address import TrustedProxies
 from trademesh.services.core.settings import CoreSettings
 
 
@@ -30,11 +31,21 @@ class AuthSettings(CoreSettings):
     argon2_memory_kib: int = Field(19456, ge=8192, description="argon2id memory in KiB (OWASP: 19456).")
     argon2_parallelism: int = Field(1, ge=1, description="argon2id lanes.")
     mail_to_log: bool = Field(False, description="Also write outgoing mail to the log (development only).")
-    trust_proxy_headers: bool = Field(
-        False, description="Take the client address from Envoy's x-envoy-external-address (behind the gateway)."
+    trusted_proxies: str = Field(
+        "",
+        description=(
+            "Comma-separated addresses/CIDRs of the gateway: only calls from these peers may name the client's "
+            "address (x-envoy-external-address, which Envoy overwrites); empty trusts no one."
+        ),
     )
     jwks_http_host: str = Field("0.0.0.0", description="Address of the plain-HTTP JWKS endpoint (for Envoy).")
     jwks_http_port: int = Field(
         8081, ge=0, le=65535, description="Port serving GET /.well-known/jwks.json; 0 picks a free port."
     )
     sweep_interval_seconds: float = Field(300.0, gt=0, description="How often expired tokens are deleted.")
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _parse_trusted_proxies(cls, value: str) -> str:
+        TrustedProxies.parse(value)
+        return value
