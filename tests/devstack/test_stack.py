@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,8 @@ from trademesh.devstack.stack import (
     DEFAULT_BASE_PORT,
     GATEWAY,
     GATEWAY_ADMIN,
+    GATEWAY_SOURCE_ADDRESS,
+    RATELIMIT,
     SERVICES,
     DataLayout,
     ServiceSpec,
@@ -109,12 +112,39 @@ def test_the_gateway_is_last_and_routes_to_every_service_of_the_table(tmp_path: 
     assert command[command.index("--admin") + 1] == "127.0.0.1:19901"
     assert command[command.index("--jwks") + 1] == "127.0.0.1:42000"  # auth's JWKS over HTTP
     # Services the gateway knows, with their ports here; names it does not know are left out.
-    assert [arg for arg in command if arg.startswith("--upstream")] == [
+    assert [arg for arg in command if arg.startswith("--upstream=")] == [
         "--upstream=auth=127.0.0.1:41000",
         "--upstream=trade=127.0.0.1:41001",
     ]
+    # Its connections to the services come from the one address auth trusts to name the client.
+    assert command[command.index("--upstream-source-address") + 1] == GATEWAY_SOURCE_ADDRESS
+    assert "--ratelimit" not in command  # no rate-limit service in this table
     assert GATEWAY.ready_url is not None
     assert GATEWAY.ready_url(context) == "http://127.0.0.1:19901/ready"
+
+
+def test_the_ratelimit_service_runs_before_the_gateway_and_the_gateway_uses_it(tmp_path: Path) -> None:
+    names = [spec.name for spec in SERVICES]
+    assert names.index(RATELIMIT) < names.index("gateway")
+    ports = {"auth": 41000, RATELIMIT: 41009, "gateway": 18080}
+    context = StackContext(
+        DataLayout(tmp_path), "redis://127.0.0.1:6390/0", "mongodb://127.0.0.1:2/", ports, {GATEWAY_ADMIN: 19901}
+    )
+    spec = next(spec for spec in SERVICES if spec.name == RATELIMIT)
+    command = service_command(spec, context)
+    assert command[0].endswith("ratelimit")
+    # Its limits were written for it, where its environment points.
+    env = service_environment(spec, context, {})
+    config = Path(env["RUNTIME_ROOT"]) / env["RUNTIME_SUBDIRECTORY"] / "config" / "trademesh.yaml"
+    assert json.loads(config.read_text())["domain"] == "trademesh"
+    assert (env["REDIS_URL"], env["GRPC_PORT"]) == ("127.0.0.1:6390", "41009")
+    assert spec.ready_url is not None
+    assert spec.ready_url(context) == f"http://127.0.0.1:{41009 + 1000}/healthcheck"
+    gateway = service_command(GATEWAY, context)
+    assert gateway[gateway.index("--ratelimit") + 1] == "127.0.0.1:41009"
+    # auth believes only the gateway's address about the client's.
+    auth_env = service_environment(SERVICES[0], context, {})
+    assert auth_env["TRADEMESH_TRUSTED_PROXIES"] == GATEWAY_SOURCE_ADDRESS
 
 
 def test_a_python_service_runs_as_a_module(tmp_path: Path) -> None:

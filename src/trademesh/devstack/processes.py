@@ -52,6 +52,7 @@ __all__ = [
     "RateLimitServer",
     "RedisServer",
     "find_free_port",
+    "ratelimit_environment",
     "repo_root",
 ]
 
@@ -493,6 +494,41 @@ class FerretDBServer(ManagedProcess):
         return int(pid) if isinstance(pid, int) else None
 
 
+def _redis_address(redis_url: str) -> str:
+    address = redis_url.removeprefix("redis://").split("/", 1)[0]
+    return address.rsplit("@", 1)[-1]
+
+
+def ratelimit_environment(
+    *, grpc_port: int, http_port: int, debug_port: int, redis_url: str, config_root: Path, key_prefix: str = ""
+) -> dict[str, str]:
+    """The variables envoyproxy/ratelimit reads: loopback ports, Redis over TCP, limits from ``config_root``."""
+    config_root = Path(config_root).resolve()
+    return {
+        "HOST": _HOST,
+        "PORT": str(http_port),
+        "GRPC_HOST": _HOST,
+        "GRPC_PORT": str(grpc_port),
+        "DEBUG_HOST": _HOST,
+        "DEBUG_PORT": str(debug_port),
+        "BACKEND_TYPE": "redis",
+        "REDIS_SOCKET_TYPE": "tcp",
+        "REDIS_URL": _redis_address(redis_url),
+        "CACHE_KEY_PREFIX": key_prefix,
+        # The limits are <RUNTIME_ROOT>/<RUNTIME_SUBDIRECTORY>/config/*.yaml, reloaded when they change.
+        "RUNTIME_ROOT": str(config_root.parent),
+        "RUNTIME_SUBDIRECTORY": config_root.name,
+        "RUNTIME_APPDIRECTORY": "config",
+        "RUNTIME_IGNOREDOTFILES": "true",
+        "RUNTIME_WATCH_ROOT": "false",
+        "USE_STATSD": "false",
+        "LOG_LEVEL": "warn",
+        "LOG_FORMAT": "json",
+        # Not healthy until its limits are loaded: a gateway must not count against an empty config.
+        "HEALTHY_WITH_AT_LEAST_ONE_CONFIG_LOADED": "true",
+    }
+
+
 class RateLimitServer(ManagedProcess):
     """Envoy's global rate-limit service (envoyproxy/ratelimit) on Redis, for the gateway's per-client limits.
 
@@ -517,8 +553,7 @@ class RateLimitServer(ManagedProcess):
     ) -> None:
         """See :class:`ManagedProcess`; ``redis_url`` is ``redis://host:port[/db]``."""
         super().__init__(data_dir, port, **timeouts)
-        address = redis_url.removeprefix("redis://").split("/", 1)[0]
-        self._redis_address = address.rsplit("@", 1)[-1]
+        self._redis_address = _redis_address(redis_url)
         self._config_root = Path(config_root).resolve()
         self._key_prefix = key_prefix
         self.http_port = find_free_port()
@@ -540,29 +575,14 @@ class RateLimitServer(ManagedProcess):
 
     def _environment(self) -> dict[str, str]:
         environment = {key: value for key, value in os.environ.items() if key in ("PATH", "HOME", "TMPDIR")}
-        return environment | {
-            "HOST": _HOST,
-            "PORT": str(self.http_port),
-            "GRPC_HOST": _HOST,
-            "GRPC_PORT": str(self._port),
-            "DEBUG_HOST": _HOST,
-            "DEBUG_PORT": str(self._debug_port),
-            "BACKEND_TYPE": "redis",
-            "REDIS_SOCKET_TYPE": "tcp",
-            "REDIS_URL": self._redis_address,
-            "CACHE_KEY_PREFIX": self._key_prefix,
-            # The config is the directory's config/*.yaml; watch it (RUNTIME_WATCH_ROOT) for edits.
-            "RUNTIME_ROOT": str(self._config_root.parent),
-            "RUNTIME_SUBDIRECTORY": self._config_root.name,
-            "RUNTIME_APPDIRECTORY": "config",
-            "RUNTIME_IGNOREDOTFILES": "true",
-            "RUNTIME_WATCH_ROOT": "false",
-            "USE_STATSD": "false",
-            "LOG_LEVEL": "warn",
-            "LOG_FORMAT": "json",
-            # Not ready until its limits are loaded: a gateway must not start against an empty config.
-            "HEALTHY_WITH_AT_LEAST_ONE_CONFIG_LOADED": "true",
-        }
+        return environment | ratelimit_environment(
+            grpc_port=self._port,
+            http_port=self.http_port,
+            debug_port=self._debug_port,
+            redis_url=f"redis://{self._redis_address}",
+            config_root=self._config_root,
+            key_prefix=self._key_prefix,
+        )
 
     def _command(self) -> list[str]:
         return [self.binary()]

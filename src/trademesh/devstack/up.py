@@ -62,6 +62,7 @@ from trademesh.devstack.stack import (
     GATEWAY_ADMIN,
     GATEWAY_PORT_FLAG,
     HOST,
+    RATELIMIT,
     SERVICES,
     DataLayout,
     ServiceSpec,
@@ -644,6 +645,12 @@ class Launcher:
         for service in self._services:
             if service.spec.port_flag == GATEWAY_PORT_FLAG:
                 gateway = service
+                continue
+            if service.name == RATELIMIT:
+                lines.append(
+                    f"  {service.name}: Envoy's global rate-limit service (envoyproxy/ratelimit on Redis), "
+                    f"gRPC at {service.address}; limits in {_display_path(self._layout.ratelimit_runtime)}"
+                )
                 continue
             if service.spec.ready_url is not None:  # an HTTP component (the fake Kite), not a gRPC service
                 lines.append(f"  {service.name}: HTTP at http://{service.address}/")
