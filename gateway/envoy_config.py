@@ -137,6 +137,8 @@ with warnings.catch_warnings():
         CertificateValidationContext,
         CommonTlsContext,
         DownstreamTlsContext,
+        SubjectAltNameMatcher,
+        SubjectAltNameMatcherSanType,
         TlsCertificate,
         UpstreamTlsContext,
     )
@@ -345,14 +347,24 @@ def jwks_cluster(mesh: Mesh) -> Cluster:
     """auth's JWKS endpoint(s) (HTTP/1.1): plain HTTP inside the cluster, or HTTPS verified against a CA."""
     transport = None
     if mesh.jwks_ca_file is not None:
+        host = mesh.jwks_endpoints[0]
         transport = TransportSocket(
             name="envoy.transport_sockets.tls",
             typed_config=_any(
                 UpstreamTlsContext(
-                    sni=mesh.jwks_endpoints[0].host,
+                    sni="" if host.is_ip else host.host,
                     common_tls_context=CommonTlsContext(
                         validation_context=CertificateValidationContext(
-                            trusted_ca=DataSource(filename=str(mesh.jwks_ca_file))
+                            trusted_ca=DataSource(filename=str(mesh.jwks_ca_file)),
+                            # The chain alone is not enough: the certificate must also name the host.
+                            match_typed_subject_alt_names=[
+                                SubjectAltNameMatcher(
+                                    san_type=SubjectAltNameMatcherSanType.IP_ADDRESS
+                                    if host.is_ip
+                                    else SubjectAltNameMatcherSanType.DNS,
+                                    matcher=StringMatcher(exact=host.host),
+                                )
+                            ],
                         )
                     ),
                 )

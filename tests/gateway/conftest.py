@@ -121,13 +121,19 @@ async def start_gateway(
 ) -> AsyncIterator[StartGateway]:
     """Start Envoy for a mesh: ``await start_gateway({"auth": [Endpoint]}, [jwks Endpoint], **build_mesh options)``.
 
-    ``global_ratelimit=False`` leaves the rate-limit service out of this gateway's config.
+    ``global_ratelimit=False`` leaves the rate-limit service out of this gateway's config;
+    ``wait_for_jwks=False`` returns before jwt_authn has fetched the JWKS (a test of a failing fetch).
     """
     running: list[EnvoyProcess] = []
     prefix = f"test-{uuid.uuid4().hex[:12]}_"
 
     async def start(
-        upstreams: dict[str, list[Endpoint]], jwks: list[Endpoint], *, global_ratelimit: bool = True, **options: Any
+        upstreams: dict[str, list[Endpoint]],
+        jwks: list[Endpoint],
+        *,
+        global_ratelimit: bool = True,
+        wait_for_jwks: bool = True,
+        **options: Any,
     ) -> Gateway:
         options.setdefault("cors_origins", (ORIGIN,))
         options.setdefault("health_check_interval_seconds", 0.2)
@@ -162,7 +168,8 @@ async def start_gateway(
         await gateway.wait_healthy(AUTH_CLUSTER, len(upstreams.get("auth", [])))
         # jwt_authn fetches the JWKS asynchronously at start-up: wait for it, or the first protected call
         # would race the fetch.
-        await wait_until("the JWKS fetch", lambda: envoy.stat("http.ingress.jwt_authn.jwks_fetch_success") >= 1)
+        if wait_for_jwks:
+            await wait_until("the JWKS fetch", lambda: envoy.stat("http.ingress.jwt_authn.jwks_fetch_success") >= 1)
         return gateway
 
     yield start
