@@ -129,6 +129,13 @@ def _parser() -> argparse.ArgumentParser:
         help="proxies in front of Envoy appending to x-forwarded-for (an Ingress: 1); 0: the peer is the client",
     )
     parser.add_argument(
+        "--xff-trusted-cidr",
+        action="append",
+        default=[],
+        metavar="CIDR",
+        help="believe x-forwarded-for only from these proxies (the Ingress controller's pods); instead of hops",
+    )
+    parser.add_argument(
         "--upstream-source-address",
         metavar="IP",
         help="source address of Envoy's connections to the services (the one auth's TRADEMESH_TRUSTED_PROXIES names)",
@@ -161,7 +168,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     tls = TlsFiles(args.tls_cert.resolve(), args.tls_key.resolve()) if args.tls_cert else None
     try:
         mesh = (
-            kubernetes_mesh(tls=tls, xff_num_trusted_hops=args.xff_trusted_hops)
+            kubernetes_mesh(
+                tls=tls, xff_num_trusted_hops=args.xff_trusted_hops, xff_trusted_cidrs=tuple(args.xff_trusted_cidr)
+            )
             if args.kubernetes
             else build_mesh(
                 upstreams,
@@ -173,6 +182,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 health_check_interval_seconds=args.health_check_interval,
                 ratelimit_endpoints=tuple(args.ratelimit),
                 xff_num_trusted_hops=args.xff_trusted_hops,
+                xff_trusted_cidrs=tuple(args.xff_trusted_cidr),
                 upstream_source_address=args.upstream_source_address,
                 tls=tls,
                 jwks_ca_file=args.jwks_ca.resolve() if args.jwks_ca else None,

@@ -25,6 +25,7 @@ One listener (HTTP/1.1 and h2c on the same port, ``codec_type: AUTO``) with the 
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import warnings
 from datetime import timedelta
@@ -61,6 +62,7 @@ with warnings.catch_warnings():
         Address,
         ApiVersion,
         BindConfig,
+        CidrRange,
         DataSource,
         GrpcService,
         GrpcServiceEnvoyGrpc,
@@ -77,6 +79,7 @@ with warnings.catch_warnings():
         SocketAddress,
         SubstitutionFormatString,
         TransportSocket,
+        TypedExtensionConfig,
     )
     from envoy_data_plane.envoy.config.core.v3 import RetryPolicy as CoreRetryPolicy
     from envoy_data_plane.envoy.config.endpoint.v3 import ClusterLoadAssignment, LbEndpoint, LocalityLbEndpoints
@@ -132,6 +135,7 @@ with warnings.catch_warnings():
         LocalReplyConfig,
         ResponseMapper,
     )
+    from envoy_data_plane.envoy.extensions.http.original_ip_detection.xff.v3 import XffConfig, XffTrustedCidrs
     from envoy_data_plane.envoy.extensions.retry.host.previous_hosts.v3 import PreviousHostsPredicate
     from envoy_data_plane.envoy.extensions.transport_sockets.tls.v3 import (
         CertificateValidationContext,
@@ -774,9 +778,12 @@ def _listener(mesh: Mesh) -> Listener:
         local_reply_config=_local_replies(),
         # The edge: the peer address is the client's (x-forwarded-for / x-envoy-external-address are set
         # from it, which auth's per-address login throttle uses).
-        use_remote_address=True,
-        # Behind an Ingress or load balancer that appends to x-forwarded-for, the client is that many hops back.
-        xff_num_trusted_hops=mesh.xff_num_trusted_hops,
+        # (Envoy refuses use_remote_address beside an original-IP detection extension: the extension decides.)
+        use_remote_address=not mesh.xff_trusted_cidrs,
+        # Behind an Ingress or load balancer that appends to x-forwarded-for, the client is that many hops back
+        # (or: x-forwarded-for is believed from the trusted proxies' addresses only).
+        xff_num_trusted_hops=0 if mesh.xff_trusted_cidrs else mesh.xff_num_trusted_hops,
+        original_ip_detection_extensions=_xff_by_cidrs(mesh.xff_trusted_cidrs),
         generate_request_id=True,
         # A request id from the client (the browser, a CLI) is kept, so one id ties the logs together.
         preserve_external_request_id=True,
@@ -792,6 +799,21 @@ def _listener(mesh: Mesh) -> Listener:
             )
         ],
     )
+
+
+def _xff_by_cidrs(cidrs: tuple[str, ...]) -> list[TypedExtensionConfig]:
+    if not cidrs:
+        return []
+    ranges = []
+    for cidr in cidrs:
+        network = ipaddress.ip_network(cidr, strict=False)
+        ranges.append(CidrRange(address_prefix=str(network.network_address), prefix_len=network.prefixlen))
+    return [
+        TypedExtensionConfig(
+            name="envoy.http.original_ip_detection.xff",
+            typed_config=_any(XffConfig(xff_trusted_cidrs=XffTrustedCidrs(cidrs=ranges))),
+        )
+    ]
 
 
 def _downstream_tls(mesh: Mesh) -> TransportSocket | None:

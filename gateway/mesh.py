@@ -370,6 +370,9 @@ class Mesh:
     #: Proxies in front of Envoy (an Ingress controller, a cloud load balancer) that append to
     #: x-forwarded-for: the client is the address that many hops from the right. 0: the peer is the client.
     xff_num_trusted_hops: int = 0
+    #: Instead of a hop count: the proxies (CIDRs, e.g. the Ingress controller's pods) whose x-forwarded-for
+    #: is believed; a client connecting from elsewhere (a LoadBalancer beside the Ingress) is its own address.
+    xff_trusted_cidrs: tuple[str, ...] = ()
     #: Source address of Envoy's connections to the services (the address auth trusts to name the client);
     #: None: the system's choice.
     upstream_source_address: str | None = None
@@ -390,6 +393,10 @@ class Mesh:
             raise ValueError(f"the admin interface must listen on a loopback address, not {self.admin}")
         if self.xff_num_trusted_hops < 0:
             raise ValueError("xff_num_trusted_hops cannot be negative")
+        if self.xff_trusted_cidrs and self.xff_num_trusted_hops:
+            raise ValueError("trust x-forwarded-for by hop count or by the proxies' CIDRs, not both")
+        for cidr in self.xff_trusted_cidrs:
+            ipaddress.ip_network(cidr, strict=False)
         if not 0 <= self.jwt_clock_skew_seconds <= 1:
             raise ValueError("the gateway's JWT leeway is at most 1 s, as the services'")
         if self.upstream_source_address is not None:
@@ -463,16 +470,37 @@ KUBERNETES_GRPC_PORT = 50051
 KUBERNETES_JWKS_HTTP_PORT = 8081
 
 
-def kubernetes_mesh(*, grpc_port: int = KUBERNETES_GRPC_PORT, jwks_http_port: int = KUBERNETES_JWKS_HTTP_PORT) -> Mesh:
+#: gRPC port of the chart's rate-limit service (``trademesh-ratelimit``).
+KUBERNETES_RATELIMIT_PORT = 8081
+#: Where the chart mounts the gateway's TLS Secret (``tls.crt``, ``tls.key``).
+KUBERNETES_TLS_DIR = Path("/etc/envoy-tls")
+
+
+def kubernetes_mesh(
+    *,
+    grpc_port: int = KUBERNETES_GRPC_PORT,
+    jwks_http_port: int = KUBERNETES_JWKS_HTTP_PORT,
+    ratelimit_port: int = KUBERNETES_RATELIMIT_PORT,
+    tls: TlsFiles | None = None,
+    xff_num_trusted_hops: int = 0,
+    xff_trusted_cidrs: tuple[str, ...] = (),
+) -> Mesh:
     """Build the mesh as the Helm chart deploys it: every service behind its headless Service.
 
     ``trademesh-<service>-headless`` resolves to one address per ready pod, so Envoy (STRICT_DNS)
     balances per request over the pods instead of pinning an HTTP/2 connection to one pod through a
-    ClusterIP; it listens on all interfaces and serves no static files (the web image does).
+    ClusterIP; it listens on all interfaces and serves no static files (the web image does). Global limits
+    go to the chart's rate-limit service. The JWKS is fetched inside the cluster from auth's pods over
+    plain HTTP (decision 0032: public keys, and the services verify every token again against the JWKS
+    they fetch themselves).
     """
     return build_mesh(
         {entry.name: [Endpoint(f"trademesh-{entry.name}-headless", grpc_port)] for entry in CATALOG},
         [Endpoint("trademesh-auth-headless", jwks_http_port)],
         listen=Endpoint("0.0.0.0", DEFAULT_LISTEN_PORT),
         static_dir=None,
+        ratelimit_endpoints=(Endpoint("trademesh-ratelimit", ratelimit_port),),
+        tls=tls,
+        xff_num_trusted_hops=xff_num_trusted_hops,
+        xff_trusted_cidrs=xff_trusted_cidrs,
     )

@@ -245,3 +245,31 @@ async def test_a_direct_caller_cannot_name_its_own_address(redis: Redis, auth_re
             )
         )
     assert (throttled.code, throttled.reason) == (grpc.StatusCode.RESOURCE_EXHAUSTED, "LOGIN_THROTTLED")
+
+
+@pytest.mark.parametrize(("trusted", "separate"), [(("127.0.0.0/8",), True), (("10.0.0.0/8",), False)])
+async def test_x_forwarded_for_is_believed_only_from_trusted_proxy_cidrs(
+    redis: Redis,
+    auth_replicas: StartReplica,
+    start_gateway: StartGateway,
+    trusted: tuple[str, ...],
+    separate: bool,
+) -> None:
+    replica = await auth_replicas(
+        "previous.pem", trusted_proxies=GATEWAY_SOURCE_ADDRESS, login_max_failures_per_address=2
+    )
+    gateway = await start_gateway({"auth": [replica.endpoint]}, [replica.jwks], xff_trusted_cidrs=trusted)
+    async with gateway.channel() as channel:
+        stub = auth_service_pb2_grpc.AuthServiceStub(channel)
+        name = await _register(stub)
+        await _failed_logins(stub, f"nobody_{uuid.uuid4().hex[:8]}", 2, metadata=(("x-forwarded-for", "203.0.113.30"),))
+        call = stub.Login(
+            auth_service_pb2.LoginRequest(login=name, password=PASSWORD),
+            metadata=(("x-forwarded-for", "198.51.100.30"),),
+        )
+        if separate:
+            # This test's client (127.0.0.1) is a trusted proxy: the addresses it forwards are two clients.
+            assert (await call).user.username == name
+        else:
+            # An untrusted peer's x-forwarded-for is not believed: both calls are 127.0.0.1's.
+            assert (await expect_failure(call)).code == grpc.StatusCode.RESOURCE_EXHAUSTED
