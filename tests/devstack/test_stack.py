@@ -154,3 +154,29 @@ def test_a_python_service_runs_as_a_module(tmp_path: Path) -> None:
 
 def test_a_component_with_its_own_port_flag_may_sit_below_the_base_port() -> None:
     validate_services((ServiceSpec("a", "m.a", 50051), ServiceSpec("gw", "m.gw", 8080, port_flag="--gw-port")))
+
+
+def test_the_gateway_offers_tls_with_a_self_signed_certificate(tmp_path: Path) -> None:
+    ports = {"auth": 41000, "gateway": 18080}
+    context = StackContext(
+        DataLayout(tmp_path), "redis://127.0.0.1:1/0", "mongodb://127.0.0.1:2/", ports, {GATEWAY_ADMIN: 19901}
+    )
+    assert "--tls-cert" not in service_command(GATEWAY, context)  # plaintext on loopback by default
+    tls = StackContext(
+        DataLayout(tmp_path),
+        "redis://127.0.0.1:1/0",
+        "mongodb://127.0.0.1:2/",
+        ports,
+        {GATEWAY_ADMIN: 19901},
+        gateway_tls=True,
+    )
+    command = service_command(GATEWAY, tls)
+    certificate = Path(command[command.index("--tls-cert") + 1])
+    key = Path(command[command.index("--tls-key") + 1])
+    assert certificate == DataLayout(tmp_path).gateway_certificate
+    assert b"BEGIN CERTIFICATE" in certificate.read_bytes()
+    assert key.stat().st_mode & 0o077 == 0
+    # Made once: a restart keeps the same certificate (a browser's exception stays valid).
+    first = certificate.read_bytes()
+    service_command(GATEWAY, tls)
+    assert certificate.read_bytes() == first

@@ -40,6 +40,7 @@ gateway knows, by name, with its port here) and then becomes Envoy; ``ready_url`
 from __future__ import annotations
 
 import importlib.util
+import subprocess
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -133,6 +134,11 @@ class DataLayout:
         return self.root / "gateway" / "envoy.json"
 
     @property
+    def gateway_certificate(self) -> Path:
+        """The gateway's self-signed certificate (``--gateway-tls``); its key is ``tls.key`` beside it."""
+        return self.root / "gateway" / "tls" / "tls.crt"
+
+    @property
     def ratelimit_runtime(self) -> Path:
         """The rate-limit service's configuration root (``config/<domain>.yaml`` in it), written at each start."""
         return self.root / "ratelimit" / "runtime"
@@ -153,6 +159,8 @@ class StackContext:
     ports: Mapping[str, int]
     #: Other ports by name (``gateway-admin``).
     extra_ports: Mapping[str, int] = field(default_factory=dict)
+    #: The gateway serves TLS with a self-signed certificate (``make up`` stays plaintext by default).
+    gateway_tls: bool = False
 
     def address(self, service: str) -> str:
         """Return ``host:port`` of a service's gRPC server."""
@@ -219,9 +227,14 @@ def _gateway_command(context: StackContext) -> list[str]:
         if RATELIMIT in context.ports
         else []
     )
+    tls: list[str] = []
+    if context.gateway_tls:
+        certificate = ensure_self_signed(context.layout.gateway_certificate)
+        tls = ["--tls-cert", str(certificate), "--tls-key", str(certificate.with_name("tls.key"))]
     return [
         sys.executable, "-m", "trademesh.gateway", "--run",
         "--output", str(context.layout.gateway_config),
+        *tls,
         "--listen", context.address("gateway"),
         "--admin", f"{HOST}:{context.extra_ports[GATEWAY_ADMIN]}",
         "--jwks", f"{HOST}:{jwks_http_port(context)}",
@@ -229,6 +242,26 @@ def _gateway_command(context: StackContext) -> list[str]:
         *ratelimit,
         *upstreams,
     ]  # fmt: skip
+
+
+def ensure_self_signed(certificate: Path) -> Path:
+    """Make a self-signed certificate for 127.0.0.1 and localhost (key ``tls.key`` beside it) unless present."""
+    key = certificate.with_name("tls.key")
+    if certificate.is_file() and key.is_file():
+        return certificate
+    certificate.parent.mkdir(parents=True, exist_ok=True)
+    subprocess.run(
+        [
+            "openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+            "-keyout", str(key), "-out", str(certificate), "-days", "365", "-subj", "/CN=localhost",
+            "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost",
+        ],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )  # fmt: skip
+    key.chmod(0o600)
+    return certificate
 
 
 def _ratelimit_command(context: StackContext) -> list[str]:
