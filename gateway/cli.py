@@ -165,7 +165,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if (args.tls_cert is None) != (args.tls_key is None):
         print("gateway: --tls-cert and --tls-key go together", file=sys.stderr)
         return 2
-    tls = TlsFiles(args.tls_cert.resolve(), args.tls_key.resolve()) if args.tls_cert else None
+    # The certificate goes through SDS from a file beside the bootstrap, so a renewed pair is served at once.
+    tls = (
+        TlsFiles(args.tls_cert.resolve(), args.tls_key.resolve(), args.output.resolve().parent / "edge-tls.json")
+        if args.tls_cert
+        else None
+    )
     try:
         mesh = (
             kubernetes_mesh(

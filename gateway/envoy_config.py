@@ -35,7 +35,7 @@ from typing import Any, cast
 import betterproto2
 from pydantic.warnings import PydanticDeprecatedSince212
 
-from trademesh.gateway.mesh import JWKS_PATH, Endpoint, LimitClass, Mesh, MeshService, RateLimit
+from trademesh.gateway.mesh import JWKS_PATH, Endpoint, LimitClass, Mesh, MeshService, RateLimit, TlsFiles
 
 # envoy-data-plane 2.2.0's generated models use a pydantic idiom deprecated since pydantic 2.12; the
 # warnings (one per model, at import) are the library's, not ours.
@@ -63,6 +63,7 @@ with warnings.catch_warnings():
         ApiVersion,
         BindConfig,
         CidrRange,
+        ConfigSource,
         DataSource,
         GrpcService,
         GrpcServiceEnvoyGrpc,
@@ -74,12 +75,15 @@ with warnings.catch_warnings():
         Http2ProtocolOptions,
         HttpUri,
         KeepaliveSettings,
+        Node,
+        PathConfigSource,
         RuntimeFractionalPercent,
         RuntimeUInt32,
         SocketAddress,
         SubstitutionFormatString,
         TransportSocket,
         TypedExtensionConfig,
+        WatchedDirectory,
     )
     from envoy_data_plane.envoy.config.core.v3 import RetryPolicy as CoreRetryPolicy
     from envoy_data_plane.envoy.config.endpoint.v3 import ClusterLoadAssignment, LbEndpoint, LocalityLbEndpoints
@@ -141,6 +145,8 @@ with warnings.catch_warnings():
         CertificateValidationContext,
         CommonTlsContext,
         DownstreamTlsContext,
+        SdsSecretConfig,
+        Secret,
         SubjectAltNameMatcher,
         SubjectAltNameMatcherSanType,
         TlsCertificate,
@@ -150,6 +156,7 @@ with warnings.catch_warnings():
         HttpProtocolOptions,
         HttpProtocolOptionsExplicitHttpConfig,
     )
+    from envoy_data_plane.envoy.service.discovery.v3 import DiscoveryResponse
     from envoy_data_plane.envoy.type.matcher.v3 import StringMatcher
     from envoy_data_plane.envoy.type.metadata.v3 import MetadataKey, MetadataKeyPathSegment
     from envoy_data_plane.envoy.type.v3 import FractionalPercent, FractionalPercentDenominatorType, Percent, TokenBucket
@@ -164,6 +171,7 @@ __all__ = [
     "RETRY_ON",
     "bootstrap_dict",
     "build_bootstrap",
+    "edge_tls_secret",
     "ratelimit_config",
     "write_bootstrap",
     "write_ratelimit_config",
@@ -816,31 +824,57 @@ def _xff_by_cidrs(cidrs: tuple[str, ...]) -> list[TypedExtensionConfig]:
     ]
 
 
+#: The name of the edge certificate's SDS secret.
+EDGE_TLS_SECRET = "edge-tls"
+
+
+def _edge_certificate(tls: TlsFiles) -> TlsCertificate:
+    return TlsCertificate(
+        certificate_chain=DataSource(filename=str(tls.certificate)),
+        private_key=DataSource(filename=str(tls.private_key)),
+        # A Kubernetes Secret volume (and cert-manager's renewals) swaps the files in one rename in this
+        # directory; Envoy rereads the pair then. Only honoured for a certificate that came through SDS.
+        watched_directory=WatchedDirectory(path=str(tls.certificate.parent)),
+    )
+
+
+def edge_tls_secret(tls: TlsFiles) -> dict[str, Any]:
+    """The SDS resource file of the edge certificate (``TlsFiles.sds_file``): one Secret, read by path."""
+    response = DiscoveryResponse(resources=[_any(Secret(name=EDGE_TLS_SECRET, tls_certificate=_edge_certificate(tls)))])
+    return response.to_dict(casing=cast(betterproto2.Casing, _proto_field_name))
+
+
 def _downstream_tls(mesh: Mesh) -> TransportSocket | None:
     if mesh.tls is None:
         return None
-    return TransportSocket(
-        name="envoy.transport_sockets.tls",
-        typed_config=_any(
-            DownstreamTlsContext(
-                common_tls_context=CommonTlsContext(
-                    tls_certificates=[
-                        TlsCertificate(
-                            certificate_chain=DataSource(filename=str(mesh.tls.certificate)),
-                            private_key=DataSource(filename=str(mesh.tls.private_key)),
-                        )
-                    ],
-                    # gRPC needs h2; browsers' grpc-web may use either.
-                    alpn_protocols=["h2", "http/1.1"],
+    tls = mesh.tls
+    context = (
+        CommonTlsContext(
+            tls_certificate_sds_secret_configs=[
+                SdsSecretConfig(
+                    name=EDGE_TLS_SECRET,
+                    sds_config=ConfigSource(
+                        path_config_source=PathConfigSource(path=str(tls.sds_file)),
+                        resource_api_version=ApiVersion.V3,
+                    ),
                 )
-            )
-        ),
+            ]
+        )
+        if tls.sds_file is not None
+        else CommonTlsContext(tls_certificates=[_edge_certificate(tls)])
+    )
+    # gRPC needs h2; browsers' grpc-web may use either.
+    context.alpn_protocols = ["h2", "http/1.1"]
+    return TransportSocket(
+        name="envoy.transport_sockets.tls", typed_config=_any(DownstreamTlsContext(common_tls_context=context))
     )
 
 
 def build_bootstrap(mesh: Mesh) -> Bootstrap:
     """The whole Envoy bootstrap for ``mesh``."""
     return Bootstrap(
+        # A node identity: Envoy requires one for SDS (the edge certificate), and it names the gateway in logs.
+        node=Node(id="trademesh-gateway", cluster="trademesh-gateway"),
         admin=Admin(address=_socket(mesh.admin)),
         static_resources=BootstrapStaticResources(
             listeners=[_listener(mesh)],
@@ -866,11 +900,16 @@ def bootstrap_dict(mesh: Mesh) -> dict[str, Any]:
     return build_bootstrap(mesh).to_dict(casing=casing)
 
 
-def write_bootstrap(mesh: Mesh, path: Path) -> Path:
-    """Write the bootstrap Envoy loads (JSON, which Envoy reads as YAML too); return ``path``."""
+def _write_json(data: dict[str, Any], path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    text = json.dumps(bootstrap_dict(mesh), indent=2, sort_keys=False) + "\n"
     temporary = path.with_suffix(path.suffix + ".tmp")
-    temporary.write_text(text)
+    temporary.write_text(json.dumps(data, indent=2, sort_keys=False) + "\n")
     temporary.replace(path)
+
+
+def write_bootstrap(mesh: Mesh, path: Path) -> Path:
+    """Write the bootstrap Envoy loads (JSON, which Envoy reads as YAML too), and its SDS file; return ``path``."""
+    if mesh.tls is not None and mesh.tls.sds_file is not None:
+        _write_json(edge_tls_secret(mesh.tls), mesh.tls.sds_file)
+    _write_json(bootstrap_dict(mesh), path)
     return path

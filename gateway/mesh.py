@@ -143,6 +143,10 @@ class TlsFiles:
 
     certificate: Path
     private_key: Path
+    #: Where the certificate's SDS resource is written (the bootstrap points to it): Envoy then watches the
+    #: certificate's directory and serves a renewed pair at once (a Secret's atomic update). None: the files
+    #: are read once, at start.
+    sds_file: Path | None = None
 
 
 #: Route timeout of a unary method without one of its own (:attr:`ServiceEntry.unary_timeouts`).
@@ -474,6 +478,8 @@ KUBERNETES_JWKS_HTTP_PORT = 8081
 KUBERNETES_RATELIMIT_PORT = 8081
 #: Where the chart mounts the gateway's TLS Secret (``tls.crt``, ``tls.key``).
 KUBERNETES_TLS_DIR = Path("/etc/envoy-tls")
+#: Where the chart mounts the certificate's SDS resource (the gateway ConfigMap's ``edge-tls.yaml``).
+KUBERNETES_TLS_SDS_FILE = Path("/etc/envoy/edge-tls.yaml")
 
 
 def kubernetes_mesh(

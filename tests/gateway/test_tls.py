@@ -181,3 +181,44 @@ async def test_a_jwks_server_with_a_certificate_for_another_name_is_not_believed
         )
     assert failure.code == grpc.StatusCode.UNAUTHENTICATED
     assert gateway.envoy.stat("http.ingress.jwt_authn.jwks_fetch_success") == 0
+
+
+def _served_certificate(endpoint: Endpoint) -> bytes:
+    pem = ssl.get_server_certificate((endpoint.host, endpoint.port), timeout=5)
+    return ssl.PEM_cert_to_DER_cert(pem)
+
+
+def _der(certificate: Path) -> bytes:
+    return ssl.PEM_cert_to_DER_cert(certificate.read_text())
+
+
+async def test_a_renewed_certificate_is_served_without_a_restart(
+    mesh_auth: ServiceHost, start_gateway: StartGateway, tmp_path: Path
+) -> None:
+    # A Secret volume as the kubelet lays it out: files behind ..data, which one rename swaps.
+    first = _self_signed(tmp_path / "issued-1", "IP:127.0.0.1,DNS:localhost")
+    second = _self_signed(tmp_path / "issued-2", "IP:127.0.0.1,DNS:localhost")
+    secret = tmp_path / "secret"
+    (secret / "..v1").mkdir(parents=True)
+    for name in ("tls.crt", "tls.key"):
+        (secret / "..v1" / name).write_bytes((first.certificate.parent / name).read_bytes())
+        (secret / name).symlink_to(Path("..data") / name)
+    (secret / "..data").symlink_to("..v1")
+    tls = TlsFiles(secret / "tls.crt", secret / "tls.key", tmp_path / "edge-tls.json")
+    gateway = await start_gateway({"auth": [grpc_endpoint(mesh_auth)]}, [jwks_endpoint(mesh_auth)], tls=tls)
+    listen = gateway.mesh.listen
+    assert await asyncio.to_thread(_served_certificate, listen) == _der(first.certificate)
+
+    (secret / "..v2").mkdir()
+    for name in ("tls.crt", "tls.key"):
+        (secret / "..v2" / name).write_bytes((second.certificate.parent / name).read_bytes())
+    (secret / "..data_tmp").symlink_to("..v2")
+    (secret / "..data_tmp").rename(secret / "..data")
+
+    await wait_until(
+        "the renewed certificate", lambda: _served_certificate(listen) == _der(second.certificate), limit=20
+    )
+    root = second.certificate.read_bytes()
+    async with aio.secure_channel(gateway.address, grpc.ssl_channel_credentials(root_certificates=root)) as channel:
+        jwks = await auth_service_pb2_grpc.AuthServiceStub(channel).GetJwks(auth_service_pb2.GetJwksRequest())
+    assert jwks.keys

@@ -16,14 +16,16 @@ from typing import Any
 
 import yaml  # type: ignore[import-untyped]
 
-from trademesh.gateway.envoy_config import bootstrap_dict, ratelimit_config
-from trademesh.gateway.mesh import KUBERNETES_TLS_DIR, TlsFiles, kubernetes_mesh
+from trademesh.gateway.envoy_config import bootstrap_dict, edge_tls_secret, ratelimit_config
+from trademesh.gateway.mesh import KUBERNETES_TLS_DIR, KUBERNETES_TLS_SDS_FILE, TlsFiles, kubernetes_mesh
 
 REPO = Path(__file__).resolve().parents[2]
 CHART = REPO / "helm" / "trademesh"
 ENVOY_FILE = CHART / "files" / "envoy.yaml"
 #: The same with TLS on the listener (gateway.tls.enabled), certificate files from the mounted Secret.
 ENVOY_TLS_FILE = CHART / "files" / "envoy-tls.yaml"
+#: The edge certificate's SDS resource (the gateway ConfigMap's edge-tls.yaml when TLS is on).
+EDGE_TLS_FILE = CHART / "files" / "edge-tls.yaml"
 #: The rate-limit service's limits (ratelimit.yaml's ConfigMap).
 RATELIMIT_FILE = CHART / "files" / "ratelimit.yaml"
 PRODUCTION_VALUES = CHART / "values-production.yaml"
@@ -63,7 +65,7 @@ K8S_HEADER = (
 
 
 #: The certificate files of the gateway's TLS Secret as the chart mounts them.
-KUBERNETES_TLS = TlsFiles(KUBERNETES_TLS_DIR / "tls.crt", KUBERNETES_TLS_DIR / "tls.key")
+KUBERNETES_TLS = TlsFiles(KUBERNETES_TLS_DIR / "tls.crt", KUBERNETES_TLS_DIR / "tls.key", KUBERNETES_TLS_SDS_FILE)
 
 
 def kubernetes_bootstrap(*, tls: bool = False) -> dict[str, Any]:
@@ -76,6 +78,12 @@ def kubernetes_bootstrap(*, tls: bool = False) -> dict[str, Any]:
 def envoy_config_text(*, tls: bool = False) -> str:
     """The content of helm/trademesh/files/envoy.yaml (envoy-tls.yaml with ``tls``)."""
     body: str = yaml.safe_dump(kubernetes_bootstrap(tls=tls), sort_keys=False, width=120)
+    return ENVOY_HEADER + body
+
+
+def edge_tls_text() -> str:
+    """The content of helm/trademesh/files/edge-tls.yaml."""
+    body: str = yaml.safe_dump(edge_tls_secret(KUBERNETES_TLS), sort_keys=False, width=120)
     return ENVOY_HEADER + body
 
 
@@ -187,15 +195,16 @@ def ensure_tools() -> None:
 
 
 def main() -> int:
-    """Regenerate helm/trademesh/files/{envoy,envoy-tls,ratelimit}.yaml and k8s/trademesh.yaml."""
+    """Regenerate helm/trademesh/files/{envoy,envoy-tls,edge-tls,ratelimit}.yaml and k8s/trademesh.yaml."""
     ensure_tools()
     ENVOY_FILE.parent.mkdir(parents=True, exist_ok=True)
     ENVOY_FILE.write_text(envoy_config_text())
     ENVOY_TLS_FILE.write_text(envoy_config_text(tls=True))
+    EDGE_TLS_FILE.write_text(edge_tls_text())
     RATELIMIT_FILE.write_text(ratelimit_config_text())
     K8S_DIR.mkdir(parents=True, exist_ok=True)
     K8S_MANIFEST.write_text(k8s_manifest_text())
-    written = [ENVOY_FILE, ENVOY_TLS_FILE, RATELIMIT_FILE, K8S_MANIFEST]
+    written = [ENVOY_FILE, ENVOY_TLS_FILE, EDGE_TLS_FILE, RATELIMIT_FILE, K8S_MANIFEST]
     print(json.dumps({"wrote": [str(path.relative_to(REPO)) for path in written]}))
     return 0
 

@@ -43,9 +43,10 @@ def _render(*args: str) -> Objects:
     return render.load_objects(render.helm_template(*args))
 
 
-def _validate(bootstrap: dict[str, Any], tmp_path: Path) -> None:
+def _validate(bootstrap: dict[str, Any], tmp_path: Path, edge_tls: str | None = None) -> None:
     text = yaml.safe_dump(bootstrap)
-    if "/etc/envoy-tls/" in text:
+    if edge_tls is not None:
+        # The Secret's files and the SDS resource, where the pod mounts them, moved into tmp_path.
         subprocess.run(
             [
                 "openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
@@ -56,7 +57,10 @@ def _validate(bootstrap: dict[str, Any], tmp_path: Path) -> None:
             capture_output=True,
             timeout=60,
         )  # fmt: skip
-        text = text.replace("/etc/envoy-tls/", f"{tmp_path}/")
+        (tmp_path / "edge-tls.yaml").write_text(
+            edge_tls.replace("/etc/envoy-tls/", f"{tmp_path}/").replace("/etc/envoy-tls", str(tmp_path))
+        )
+        text = text.replace("/etc/envoy/edge-tls.yaml", str(tmp_path / "edge-tls.yaml"))
     config = tmp_path / "envoy.yaml"
     config.write_text(text)
     validate(config)
@@ -79,8 +83,16 @@ def test_tls_from_the_secret_and_a_hop_count(k8s_tools: None, tmp_path: Path) ->
     bootstrap = _bootstrap(objects)
     chain = bootstrap["static_resources"]["listeners"][0]["filter_chains"][0]
     context = chain["transport_socket"]["typed_config"]["common_tls_context"]
-    assert context["tls_certificates"][0]["certificate_chain"]["filename"] == "/etc/envoy-tls/tls.crt"
+    (sds,) = context["tls_certificate_sds_secret_configs"]
+    assert sds["sds_config"]["path_config_source"]["path"] == "/etc/envoy/edge-tls.yaml"
     assert context["alpn_protocols"] == ["h2", "http/1.1"]
+    # The SDS resource beside envoy.yaml: the Secret's files, and the directory Envoy watches for renewals.
+    edge_tls = _named(objects, "ConfigMap", "trademesh-gateway-envoy")["data"]["edge-tls.yaml"]
+    assert edge_tls == render.EDGE_TLS_FILE.read_text() == render.edge_tls_text()
+    (secret,) = yaml.safe_load(edge_tls)["resources"]
+    certificate = secret["tls_certificate"]
+    assert certificate["certificate_chain"]["filename"] == "/etc/envoy-tls/tls.crt"
+    assert certificate["watched_directory"]["path"] == "/etc/envoy-tls"
     assert _manager(bootstrap)["xff_num_trusted_hops"] == 1
     # The Secret is mounted where the files are read.
     gateway = _named(objects, "Deployment", "trademesh-gateway")
@@ -92,7 +104,7 @@ def test_tls_from_the_secret_and_a_hop_count(k8s_tools: None, tmp_path: Path) ->
     # `helm test` speaks TLS too.
     test_pod = _named(objects, "Pod", "trademesh-test-gateway-health")
     assert "grpc.secure_channel" in test_pod["spec"]["containers"][0]["args"][0]
-    _validate(bootstrap, tmp_path)
+    _validate(bootstrap, tmp_path, edge_tls)
 
 
 def test_trusted_proxy_cidrs_replace_the_hop_count(k8s_tools: None, tmp_path: Path) -> None:
