@@ -8,6 +8,8 @@ Examples::
         --listen 0.0.0.0:8080 --cors-origin https://app.example.com --output envoy.json
     python -m trademesh.gateway --run                         # generate, then become Envoy (make up)
     python -m trademesh.gateway --kubernetes --print          # the Helm chart's bootstrap (headless Services)
+    python -m trademesh.gateway --ratelimit 127.0.0.1:50060 --ratelimit-config .data/ratelimit/runtime --check
+    python -m trademesh.gateway --tls-cert cert.pem --tls-key key.pem --listen 0.0.0.0:8443 --xff-trusted-hops 1
 """
 
 from __future__ import annotations
@@ -20,12 +22,13 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from trademesh.devstack.processes import repo_root
-from trademesh.gateway.envoy_config import bootstrap_dict, write_bootstrap
+from trademesh.gateway.envoy_config import bootstrap_dict, write_bootstrap, write_ratelimit_config
 from trademesh.gateway.mesh import (
     CATALOG,
     DEFAULT_ADMIN_PORT,
     DEFAULT_LISTEN_PORT,
     Endpoint,
+    TlsFiles,
     build_mesh,
     kubernetes_mesh,
 )
@@ -106,6 +109,43 @@ def _parser() -> argparse.ArgumentParser:
         "--health-check-interval", type=float, default=5.0, help="seconds between gRPC health checks of a replica"
     )
     parser.add_argument(
+        "--ratelimit",
+        type=_endpoint,
+        action="append",
+        default=[],
+        metavar="HOST:PORT",
+        help="the global rate-limit service (envoyproxy/ratelimit, gRPC); none: local token buckets only",
+    )
+    parser.add_argument(
+        "--ratelimit-config",
+        type=Path,
+        metavar="DIR",
+        help="also write the rate-limit service's limits to DIR/config/<domain>.yaml",
+    )
+    parser.add_argument(
+        "--xff-trusted-hops",
+        type=int,
+        default=0,
+        help="proxies in front of Envoy appending to x-forwarded-for (an Ingress: 1); 0: the peer is the client",
+    )
+    parser.add_argument(
+        "--xff-trusted-cidr",
+        action="append",
+        default=[],
+        metavar="CIDR",
+        help="believe x-forwarded-for only from these proxies (the Ingress controller's pods); instead of hops",
+    )
+    parser.add_argument(
+        "--upstream-source-address",
+        metavar="IP",
+        help="source address of Envoy's connections to the services (the one auth's TRADEMESH_TRUSTED_PROXIES names)",
+    )
+    parser.add_argument("--tls-cert", type=Path, metavar="PEM", help="TLS on the listener: certificate chain")
+    parser.add_argument("--tls-key", type=Path, metavar="PEM", help="TLS on the listener: private key")
+    parser.add_argument(
+        "--jwks-ca", type=Path, metavar="PEM", help="fetch the JWKS over HTTPS, verified against this CA bundle"
+    )
+    parser.add_argument(
         "--kubernetes",
         action="store_true",
         help="the mesh as the Helm chart deploys it (headless Services); ignores --upstream/--jwks/--listen",
@@ -122,9 +162,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     upstreams = dict(args.upstream) or {"auth": [Endpoint("127.0.0.1", 50051)]}
     static_dir: Path = args.static_dir
+    if (args.tls_cert is None) != (args.tls_key is None):
+        print("gateway: --tls-cert and --tls-key go together", file=sys.stderr)
+        return 2
+    # The certificate goes through SDS from a file beside the bootstrap, so a renewed pair is served at once.
+    tls = (
+        TlsFiles(args.tls_cert.resolve(), args.tls_key.resolve(), args.output.resolve().parent / "edge-tls.json")
+        if args.tls_cert
+        else None
+    )
     try:
         mesh = (
-            kubernetes_mesh()
+            kubernetes_mesh(
+                tls=tls, xff_num_trusted_hops=args.xff_trusted_hops, xff_trusted_cidrs=tuple(args.xff_trusted_cidr)
+            )
             if args.kubernetes
             else build_mesh(
                 upstreams,
@@ -134,11 +185,20 @@ def main(argv: Sequence[str] | None = None) -> int:
                 cors_origins=tuple(args.cors_origin),
                 static_dir=static_dir if static_dir.is_dir() else None,
                 health_check_interval_seconds=args.health_check_interval,
+                ratelimit_endpoints=tuple(args.ratelimit),
+                xff_num_trusted_hops=args.xff_trusted_hops,
+                xff_trusted_cidrs=tuple(args.xff_trusted_cidr),
+                upstream_source_address=args.upstream_source_address,
+                tls=tls,
+                jwks_ca_file=args.jwks_ca.resolve() if args.jwks_ca else None,
             )
         )
     except ValueError as error:
         print(f"gateway: {error}", file=sys.stderr)
         return 2
+    if args.ratelimit_config is not None:
+        written = write_ratelimit_config(mesh, args.ratelimit_config)
+        print(f"gateway: wrote {written} (the rate-limit service's limits)", file=sys.stderr)
     if args.print:
         print(json.dumps(bootstrap_dict(mesh), indent=2))
         return 0

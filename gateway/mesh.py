@@ -23,6 +23,7 @@ import importlib
 import ipaddress
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -37,14 +38,18 @@ from trademesh.trade.v1 import trade_service_pb2
 __all__ = [
     "CATALOG",
     "DEFAULT_ADMIN_PORT",
+    "DEFAULT_GLOBAL_LIMITS",
     "DEFAULT_LISTEN_PORT",
     "DEFAULT_UNARY_TIMEOUT_SECONDS",
     "IMPORT_TIMEOUT_SECONDS",
     "Endpoint",
+    "GlobalLimit",
+    "LimitClass",
     "Mesh",
     "MeshService",
     "RateLimit",
     "ServiceEntry",
+    "TlsFiles",
     "build_mesh",
     "public_methods_of",
 ]
@@ -98,6 +103,52 @@ class RateLimit:
             raise ValueError(f"invalid rate limit {self}")
 
 
+class LimitClass(StrEnum):
+    """Which global (per-client or per-user) limit a route counts against."""
+
+    #: Public entry points that cost a password hash, send mail or mint tokens: per client address.
+    CREDENTIAL = "credential"
+    #: Other public calls (GetJwks, health checks): per client address.
+    PUBLIC = "public"
+    #: Calls that need an access token: per user (the token's ``sub``).
+    USER = "user"
+
+
+@dataclass(frozen=True, slots=True)
+class GlobalLimit:
+    """A limit of the global rate-limit service: ``requests`` per ``unit`` for each client or user."""
+
+    requests: int
+    unit: str = "minute"
+
+    def __post_init__(self) -> None:
+        if self.requests < 1 or self.unit not in ("second", "minute", "hour", "day"):
+            raise ValueError(f"invalid global limit {self}")
+
+
+#: Per client address (credential, public routes) or per user (the rest), shared by every gateway replica
+#: through the rate-limit service. A flood from one client or account cannot spend another's budget. The
+#: credential figure sits above the auth service's own per-address throttle of failed logins (20 in 15 min),
+#: which stays the finer check; a household or office behind one NAT address still gets 2 calls a second.
+DEFAULT_GLOBAL_LIMITS: Mapping[LimitClass, GlobalLimit] = {
+    LimitClass.CREDENTIAL: GlobalLimit(120, "minute"),
+    LimitClass.PUBLIC: GlobalLimit(1200, "minute"),
+    LimitClass.USER: GlobalLimit(6000, "minute"),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class TlsFiles:
+    """The listener's certificate chain and private key (PEM files Envoy reads, e.g. a mounted Secret)."""
+
+    certificate: Path
+    private_key: Path
+    #: Where the certificate's SDS resource is written (the bootstrap points to it): Envoy then watches the
+    #: certificate's directory and serves a renewed pair at once (a Secret's atomic update). None: the files
+    #: are read once, at start.
+    sds_file: Path | None = None
+
+
 #: Route timeout of a unary method without one of its own (:attr:`ServiceEntry.unary_timeouts`).
 DEFAULT_UNARY_TIMEOUT_SECONDS = 15.0
 #: ImportTrades' route timeout. The contract (trade_service.proto) sizes imports for 50,000+ rows, allows
@@ -134,6 +185,8 @@ class ServiceEntry:
     rate_limits: Mapping[str, RateLimit] = field(default_factory=dict)
     #: Unary methods that legitimately take longer than the default unary timeout: route timeout in seconds.
     unary_timeouts: Mapping[str, float] = field(default_factory=dict)
+    #: Public methods counted against the (tighter) credential limit per client address.
+    credential_methods: frozenset[str] = frozenset()
 
 
 def _service(module: object, name: str) -> ServiceDescriptor:
@@ -152,6 +205,9 @@ CATALOG: tuple[ServiceEntry, ...] = (
             method: CREDENTIAL_RATE_LIMIT
             for method in ("Register", "Login", "RequestPasswordReset", "ResetPassword", "RequestEmailVerification")
         },
+        credential_methods=frozenset(
+            {"Register", "Login", "Refresh", "VerifyEmail", "RequestPasswordReset", "ResetPassword"}
+        ),
     ),
     ServiceEntry(
         name="trade",
@@ -209,10 +265,13 @@ class MeshService:
     unary_timeout_seconds: float = DEFAULT_UNARY_TIMEOUT_SECONDS
     #: Route timeouts of the long unary methods, by method name.
     unary_timeouts: Mapping[str, float] = field(default_factory=dict)
+    #: Public methods under the credential limit (:class:`LimitClass`).
+    credential_methods: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:
         methods = {method.name: method for method in self.descriptor.methods}
         for kind, names in (
+            ("credential", self.credential_methods),
             ("public", self.public_methods),
             ("idempotent", self.idempotent_reads),
             ("rate-limited", self.rate_limits),
@@ -259,6 +318,12 @@ class MeshService:
         """The bucket of a method's route."""
         return self.rate_limits.get(method, self.default_rate_limit)
 
+    def limit_class(self, method: str) -> LimitClass:
+        """Which global limit a method counts against (a credential method that needs a token is per user)."""
+        if method not in self.public_methods:
+            return LimitClass.USER
+        return LimitClass.CREDENTIAL if method in self.credential_methods else LimitClass.PUBLIC
+
     def unary_timeout(self, method: str) -> float:
         """The route timeout of a unary method in seconds (a client's shorter ``grpc-timeout`` wins)."""
         return self.unary_timeouts.get(method, self.unary_timeout_seconds)
@@ -296,6 +361,31 @@ class Mesh:
     #: made it close the connection (GOAWAY "too_many_pings", UNAVAILABLE) under any unary call that ran
     #: past about 2 minutes, e.g. a large ImportTrades. Dead replicas are found by the health checks.
     upstream_keepalive_interval_seconds: float = 300.0
+    #: The global rate-limit service (envoyproxy/ratelimit); none: only the local token buckets.
+    ratelimit_endpoints: tuple[Endpoint, ...] = ()
+    #: The rate-limit service's domain (its config file names it too).
+    ratelimit_domain: str = "trademesh"
+    #: Requests per client address or per user, by route class.
+    global_limits: Mapping[LimitClass, GlobalLimit] = field(default_factory=lambda: dict(DEFAULT_GLOBAL_LIMITS))
+    #: How long Envoy waits for the rate-limit service before letting the call through.
+    ratelimit_timeout_seconds: float = 0.25
+    #: Refuse calls (UNAVAILABLE) while the rate-limit service cannot be reached, instead of letting them through.
+    ratelimit_failure_mode_deny: bool = False
+    #: Proxies in front of Envoy (an Ingress controller, a cloud load balancer) that append to
+    #: x-forwarded-for: the client is the address that many hops from the right. 0: the peer is the client.
+    xff_num_trusted_hops: int = 0
+    #: Instead of a hop count: the proxies (CIDRs, e.g. the Ingress controller's pods) whose x-forwarded-for
+    #: is believed; a client connecting from elsewhere (a LoadBalancer beside the Ingress) is its own address.
+    xff_trusted_cidrs: tuple[str, ...] = ()
+    #: Source address of Envoy's connections to the services (the address auth trusts to name the client);
+    #: None: the system's choice.
+    upstream_source_address: str | None = None
+    #: TLS on the listener; None: plaintext (HTTP/1.1 and h2c).
+    tls: TlsFiles | None = None
+    #: auth's JWKS endpoint speaks HTTPS, verified against this CA bundle; None: plain HTTP (inside the cluster).
+    jwks_ca_file: Path | None = None
+    #: Leeway of jwt_authn on ``exp``/``nbf`` (Envoy's default is 60 s; the services allow 1 s).
+    jwt_clock_skew_seconds: int = 1
 
     def __post_init__(self) -> None:
         names = [service.name for service in self.services]
@@ -305,6 +395,18 @@ class Mesh:
             raise ValueError("jwt_authn needs at least one JWKS endpoint of the auth service")
         if not self.admin.is_ip or not ipaddress.ip_address(self.admin.host).is_loopback:
             raise ValueError(f"the admin interface must listen on a loopback address, not {self.admin}")
+        if self.xff_num_trusted_hops < 0:
+            raise ValueError("xff_num_trusted_hops cannot be negative")
+        if self.xff_trusted_cidrs and self.xff_num_trusted_hops:
+            raise ValueError("trust x-forwarded-for by hop count or by the proxies' CIDRs, not both")
+        for cidr in self.xff_trusted_cidrs:
+            ipaddress.ip_network(cidr, strict=False)
+        if not 0 <= self.jwt_clock_skew_seconds <= 1:
+            raise ValueError("the gateway's JWT leeway is at most 1 s, as the services'")
+        if self.upstream_source_address is not None:
+            ipaddress.ip_address(self.upstream_source_address)
+        if set(self.global_limits) != set(LimitClass):
+            raise ValueError(f"global limits are needed for every class {sorted(LimitClass)}")
         for origin in self.cors_origins:
             if not origin.startswith(("http://", "https://")) or origin.endswith("/"):
                 raise ValueError(f"a CORS origin is scheme://host[:port] without a path: {origin!r}")
@@ -313,7 +415,8 @@ class Mesh:
     def listen_url(self) -> str:
         """The URL a browser opens."""
         host = "127.0.0.1" if self.listen.host in ("0.0.0.0", "") else self.listen.host
-        return f"http://{Endpoint(host, self.listen.port)}/"
+        scheme = "https" if self.tls else "http"
+        return f"{scheme}://{Endpoint(host, self.listen.port)}/"
 
 
 def build_mesh(
@@ -358,6 +461,7 @@ def build_mesh(
                 **entry.unary_timeouts,
                 **{method: seconds for (name, method), seconds in timeouts.items() if name == entry.name},
             },
+            credential_methods=entry.credential_methods,
         )
         for entry in catalog
         if only is None or entry.name in only
@@ -370,16 +474,39 @@ KUBERNETES_GRPC_PORT = 50051
 KUBERNETES_JWKS_HTTP_PORT = 8081
 
 
-def kubernetes_mesh(*, grpc_port: int = KUBERNETES_GRPC_PORT, jwks_http_port: int = KUBERNETES_JWKS_HTTP_PORT) -> Mesh:
+#: gRPC port of the chart's rate-limit service (``trademesh-ratelimit``).
+KUBERNETES_RATELIMIT_PORT = 8081
+#: Where the chart mounts the gateway's TLS Secret (``tls.crt``, ``tls.key``).
+KUBERNETES_TLS_DIR = Path("/etc/envoy-tls")
+#: Where the chart mounts the certificate's SDS resource (the gateway ConfigMap's ``edge-tls.yaml``).
+KUBERNETES_TLS_SDS_FILE = Path("/etc/envoy/edge-tls.yaml")
+
+
+def kubernetes_mesh(
+    *,
+    grpc_port: int = KUBERNETES_GRPC_PORT,
+    jwks_http_port: int = KUBERNETES_JWKS_HTTP_PORT,
+    ratelimit_port: int = KUBERNETES_RATELIMIT_PORT,
+    tls: TlsFiles | None = None,
+    xff_num_trusted_hops: int = 0,
+    xff_trusted_cidrs: tuple[str, ...] = (),
+) -> Mesh:
     """Build the mesh as the Helm chart deploys it: every service behind its headless Service.
 
     ``trademesh-<service>-headless`` resolves to one address per ready pod, so Envoy (STRICT_DNS)
     balances per request over the pods instead of pinning an HTTP/2 connection to one pod through a
-    ClusterIP; it listens on all interfaces and serves no static files (the web image does).
+    ClusterIP; it listens on all interfaces and serves no static files (the web image does). Global limits
+    go to the chart's rate-limit service. The JWKS is fetched inside the cluster from auth's pods over
+    plain HTTP (decision 0032: public keys, and the services verify every token again against the JWKS
+    they fetch themselves).
     """
     return build_mesh(
         {entry.name: [Endpoint(f"trademesh-{entry.name}-headless", grpc_port)] for entry in CATALOG},
         [Endpoint("trademesh-auth-headless", jwks_http_port)],
         listen=Endpoint("0.0.0.0", DEFAULT_LISTEN_PORT),
         static_dir=None,
+        ratelimit_endpoints=(Endpoint("trademesh-ratelimit", ratelimit_port),),
+        tls=tls,
+        xff_num_trusted_hops=xff_num_trusted_hops,
+        xff_trusted_cidrs=xff_trusted_cidrs,
     )

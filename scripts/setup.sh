@@ -2,6 +2,7 @@
 # Install everything trademesh needs on a fresh machine; a no-op when it is already there.
 #   - a Python virtualenv in .venv with the project (editable) and its dev tools (buf, ruff, mypy…)
 #   - redis-server (Debian package) and FerretDB v1 (built from the Go module proxy) in .tools/bin
+#   - Envoy's rate-limit service (envoyproxy/ratelimit, built from the Go module proxy) in .tools/bin
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -29,6 +30,7 @@ fi
 
 bash scripts/install-redis.sh
 bash scripts/install-ferretdb.sh
+bash scripts/install-ratelimit.sh
 bash scripts/install-codegen.sh
 bash scripts/install-browser.sh
 bash scripts/install-k8s-tools.sh

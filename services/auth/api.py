@@ -7,6 +7,7 @@ from typing import Any
 from grpc import aio
 
 from trademesh.auth.v1 import auth_pb2, auth_service_pb2, auth_service_pb2_grpc
+from trademesh.services.auth.client_address import CLIENT_ADDRESS_HEADER, TrustedProxies
 from trademesh.services.auth.domain import AuthService, IssuedTokens, User
 from trademesh.services.auth.keys import KeyRing
 from trademesh.services.core.identity import current_principal
@@ -48,20 +49,15 @@ def tokens_to_proto(tokens: IssuedTokens) -> auth_pb2.TokenPair:
 class AuthServicer(auth_service_pb2_grpc.AuthServiceServicer):
     """Serve trademesh.auth.v1.AuthService over gRPC."""
 
-    def __init__(self, service: AuthService, keys: KeyRing, *, trust_proxy_headers: bool) -> None:
+    def __init__(self, service: AuthService, keys: KeyRing, *, trusted_proxies: TrustedProxies) -> None:
         self._service = service
         self._keys = keys
-        self._trust_proxy_headers = trust_proxy_headers
+        self._trusted_proxies = trusted_proxies
 
     def _client_address(self, context: Context) -> str:
-        if self._trust_proxy_headers:
-            forwarded = metadata_value(context, "x-envoy-external-address")
-            if forwarded:
-                return forwarded
-        peer = context.peer() or "unknown"
-        # "ipv4:127.0.0.1:5555" / "ipv6:[::1]:5555" → the address without the port.
-        address = peer.split(":", 1)[-1]
-        return address.rsplit(":", 1)[0] if ":" in address else address
+        return self._trusted_proxies.client_address(
+            context.peer() or "unknown", metadata_value(context, CLIENT_ADDRESS_HEADER)
+        )
 
     async def Register(
         self, request: auth_service_pb2.RegisterRequest, context: Context

@@ -354,16 +354,21 @@ class AuthService:
         return user, await self._start_session(user)
 
     async def login(self, login: str, password: str, client_address: str) -> tuple[User, IssuedTokens]:
-        """Check credentials, throttling repeated failures per account and per client address."""
+        """Check credentials, throttling repeated failures per account and per client address.
+
+        The account counter is keyed by the account's id, so its email and its username share one
+        counter; a login that names no account is counted under its own (hashed) string, which costs an
+        attacker nothing they could use against a real account.
+        """
         login_key = login.strip().lower()
         if not login_key or not password:
             raise Unauthenticated(INVALID_CREDENTIALS, reason="INVALID_CREDENTIALS")
-        account_key = f"account:{hash_token(login_key)}"
+        user = await self.users.find_by_login(login_key)
+        account_key = f"account:{user.id}" if user is not None else f"account:{hash_token(login_key)}"
         address_key = f"address:{client_address}"
         await self.throttle.check(
             [(account_key, self.policy.max_failures_per_account), (address_key, self.policy.max_failures_per_address)]
         )
-        user = await self.users.find_by_login(login_key)
         if user is None:
             await self.hasher.verify(await self._dummy_hash(), password)
             valid = False

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from trademesh.auth.v1 import auth_service_pb2, auth_service_pb2_grpc
 from trademesh.services.auth.api import PUBLIC_METHODS, AuthServicer
+from trademesh.services.auth.client_address import TrustedProxies
 from trademesh.services.auth.domain import AuthPolicy, AuthService
 from trademesh.services.auth.jwks_http import start_jwks_http
 from trademesh.services.auth.keys import KeyRing
@@ -84,7 +85,7 @@ async def build_auth_server(settings: AuthSettings) -> ServiceHost:
         issuer=settings.jwt_issuer,
         audience=settings.jwt_audience,
     )
-    servicer = AuthServicer(service, keys, trust_proxy_headers=settings.trust_proxy_headers)
+    servicer = AuthServicer(service, keys, trusted_proxies=TrustedProxies.parse(settings.trusted_proxies))
     registration = ServiceRegistration(
         name=SERVICE_NAME,
         add_to_server=lambda server: auth_service_pb2_grpc.add_AuthServiceServicer_to_server(servicer, server),

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
+from trademesh.services.auth.client_address import TrustedProxies
 from trademesh.services.core.settings import CoreSettings
 
 
@@ -38,11 +39,21 @@ class AuthSettings(CoreSettings):
             "directory. Unset: no transport; the outbox keeps the code-less record only. Codes are never logged."
         ),
     )
-    trust_proxy_headers: bool = Field(
-        False, description="Take the client address from Envoy's x-envoy-external-address (behind the gateway)."
+    trusted_proxies: str = Field(
+        "",
+        description=(
+            "Comma-separated addresses/CIDRs of the gateway: only calls from these peers may name the client's "
+            "address (x-envoy-external-address, which Envoy overwrites); empty trusts no one."
+        ),
     )
     jwks_http_host: str = Field("0.0.0.0", description="Address of the plain-HTTP JWKS endpoint (for Envoy).")
     jwks_http_port: int = Field(
         8081, ge=0, le=65535, description="Port serving GET /.well-known/jwks.json; 0 picks a free port."
     )
     sweep_interval_seconds: float = Field(300.0, gt=0, description="How often expired tokens are deleted.")
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _parse_trusted_proxies(cls, value: str) -> str:
+        TrustedProxies.parse(value)
+        return value

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,8 @@ from trademesh.devstack.stack import (
     DEFAULT_BASE_PORT,
     GATEWAY,
     GATEWAY_ADMIN,
+    GATEWAY_SOURCE_ADDRESS,
+    RATELIMIT,
     SERVICES,
     DataLayout,
     ServiceSpec,
@@ -122,12 +125,39 @@ def test_the_gateway_is_last_and_routes_to_every_service_of_the_table(tmp_path: 
     assert command[command.index("--admin") + 1] == "127.0.0.1:19901"
     assert command[command.index("--jwks") + 1] == "127.0.0.1:42000"  # auth's JWKS over HTTP
     # Services the gateway knows, with their ports here; names it does not know are left out.
-    assert [arg for arg in command if arg.startswith("--upstream")] == [
+    assert [arg for arg in command if arg.startswith("--upstream=")] == [
         "--upstream=auth=127.0.0.1:41000",
         "--upstream=trade=127.0.0.1:41001",
     ]
+    # Its connections to the services come from the one address auth trusts to name the client.
+    assert command[command.index("--upstream-source-address") + 1] == GATEWAY_SOURCE_ADDRESS
+    assert "--ratelimit" not in command  # no rate-limit service in this table
     assert GATEWAY.ready_url is not None
     assert GATEWAY.ready_url(context) == "http://127.0.0.1:19901/ready"
+
+
+def test_the_ratelimit_service_runs_before_the_gateway_and_the_gateway_uses_it(tmp_path: Path) -> None:
+    names = [spec.name for spec in SERVICES]
+    assert names.index(RATELIMIT) < names.index("gateway")
+    ports = {"auth": 41000, RATELIMIT: 41009, "gateway": 18080}
+    context = StackContext(
+        DataLayout(tmp_path), "redis://127.0.0.1:6390/0", "mongodb://127.0.0.1:2/", ports, {GATEWAY_ADMIN: 19901}
+    )
+    spec = next(spec for spec in SERVICES if spec.name == RATELIMIT)
+    command = service_command(spec, context)
+    assert command[0].endswith("ratelimit")
+    # Its limits were written for it, where its environment points.
+    env = service_environment(spec, context, {})
+    config = Path(env["RUNTIME_ROOT"]) / env["RUNTIME_SUBDIRECTORY"] / "config" / "trademesh.yaml"
+    assert json.loads(config.read_text())["domain"] == "trademesh"
+    assert (env["REDIS_URL"], env["GRPC_PORT"]) == ("127.0.0.1:6390", "41009")
+    assert spec.ready_url is not None
+    assert spec.ready_url(context) == f"http://127.0.0.1:{41009 + 1000}/healthcheck"
+    gateway = service_command(GATEWAY, context)
+    assert gateway[gateway.index("--ratelimit") + 1] == "127.0.0.1:41009"
+    # auth believes only the gateway's address about the client's.
+    auth_env = service_environment(SERVICES[0], context, {})
+    assert auth_env["TRADEMESH_TRUSTED_PROXIES"] == GATEWAY_SOURCE_ADDRESS
 
 
 def test_a_python_service_runs_as_a_module(tmp_path: Path) -> None:
@@ -137,3 +167,29 @@ def test_a_python_service_runs_as_a_module(tmp_path: Path) -> None:
 
 def test_a_component_with_its_own_port_flag_may_sit_below_the_base_port() -> None:
     validate_services((ServiceSpec("a", "m.a", 50051), ServiceSpec("gw", "m.gw", 8080, port_flag="--gw-port")))
+
+
+def test_the_gateway_offers_tls_with_a_self_signed_certificate(tmp_path: Path) -> None:
+    ports = {"auth": 41000, "gateway": 18080}
+    context = StackContext(
+        DataLayout(tmp_path), "redis://127.0.0.1:1/0", "mongodb://127.0.0.1:2/", ports, {GATEWAY_ADMIN: 19901}
+    )
+    assert "--tls-cert" not in service_command(GATEWAY, context)  # plaintext on loopback by default
+    tls = StackContext(
+        DataLayout(tmp_path),
+        "redis://127.0.0.1:1/0",
+        "mongodb://127.0.0.1:2/",
+        ports,
+        {GATEWAY_ADMIN: 19901},
+        gateway_tls=True,
+    )
+    command = service_command(GATEWAY, tls)
+    certificate = Path(command[command.index("--tls-cert") + 1])
+    key = Path(command[command.index("--tls-key") + 1])
+    assert certificate == DataLayout(tmp_path).gateway_certificate
+    assert b"BEGIN CERTIFICATE" in certificate.read_bytes()
+    assert key.stat().st_mode & 0o077 == 0
+    # Made once: a restart keeps the same certificate (a browser's exception stays valid).
+    first = certificate.read_bytes()
+    service_command(GATEWAY, tls)
+    assert certificate.read_bytes() == first

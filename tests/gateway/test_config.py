@@ -98,12 +98,18 @@ def test_public_methods_come_from_the_service_and_skip_the_token_requirement() -
     assert provider["audiences"] == ["trademesh"]
     assert provider["forward"] is True
     assert provider["remote_jwks"]["http_uri"]["uri"] == "http://127.0.0.1:51051/.well-known/jwks.json"
-    open_paths = {rule["match"]["path"] for rule in jwt["rules"] if "requires" not in rule}
+    # The gateway's leeway on exp/nbf is the services' 1 s, not Envoy's default 60 s.
+    assert provider["clock_skew_seconds"] == 1
+    # First, OPTIONS needs no token (Envoy answers it; it never reaches a service).
+    options, *rules = jwt["rules"]
+    assert options["match"]["headers"][0] == {"name": ":method", "string_match": {"exact": "OPTIONS"}}
+    assert "requires" not in options
+    open_paths = {rule["match"]["path"] for rule in rules if "requires" not in rule}
     assert open_paths == {f"/trademesh.auth.v1.AuthService/{method}" for method in PUBLIC_METHODS}
-    protected = {rule["match"]["prefix"] for rule in jwt["rules"] if "requires" in rule}
+    protected = {rule["match"]["prefix"] for rule in rules if "requires" in rule}
     assert protected == {f"/{service.full_name}/" for service in mesh.services}
     # Every public rule comes before its service's catch-all.
-    order = [rule["match"].get("path") or rule["match"]["prefix"] for rule in jwt["rules"]]
+    order = [rule["match"].get("path") or rule["match"]["prefix"] for rule in rules]
     assert order.index("/trademesh.auth.v1.AuthService/Login") < order.index("/trademesh.auth.v1.AuthService/")
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml  # type: ignore[import-untyped]
 from pydantic_settings import BaseSettings
 
 from tests.k8s import render
@@ -180,6 +181,9 @@ def test_deployments_probe_drain_and_spread(rendered: tuple[str, Objects]) -> No
             pause = float(pre_stop[1])
             assert spec["terminationGracePeriodSeconds"] > pause + math.ceil(grace), name
             assert pause > 0, name
+        elif name == "ratelimit":
+            assert pre_stop[0] == "sleep"
+            assert spec["terminationGracePeriodSeconds"] > float(pre_stop[1]) > 0
         else:
             drain = float(container["args"][container["args"].index("--drain-time-s") + 1])
             assert spec["terminationGracePeriodSeconds"] > drain
@@ -295,11 +299,22 @@ def test_settings_values_are_the_codes_defaults_or_valid(default_objects: Object
 # -- gateway ----------------------------------------------------------------------------------------------
 
 
+def _shipped_bootstrap(objects: Objects) -> dict[str, Any]:
+    configmap = named(objects, "ConfigMap", "trademesh-gateway-envoy")
+    bootstrap: dict[str, Any] = yaml.safe_load(configmap["data"]["envoy.yaml"])
+    return bootstrap
+
+
 def test_envoy_configmap_is_the_generators_output(default_objects: Objects) -> None:
-    expected = render.envoy_config_text()
-    assert render.ENVOY_FILE.read_text() == expected, "run scripts/render-k8s.sh"
-    configmap = named(default_objects, "ConfigMap", "trademesh-gateway-envoy")
-    assert configmap["data"]["envoy.yaml"] == expected
+    assert render.ENVOY_FILE.read_text() == render.envoy_config_text(), "run scripts/render-k8s.sh"
+    assert render.ENVOY_TLS_FILE.read_text() == render.envoy_config_text(tls=True), "run scripts/render-k8s.sh"
+    expected = render.kubernetes_bootstrap()
+    # The default values deploy no rate-limit service (it has no Redis address): its filter and cluster go.
+    manager = expected["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]["typed_config"]
+    manager["http_filters"] = [f for f in manager["http_filters"] if f["name"] != "envoy.filters.http.ratelimit"]
+    clusters = expected["static_resources"]["clusters"]
+    expected["static_resources"]["clusters"] = [c for c in clusters if c["name"] != "ratelimit"]
+    assert _shipped_bootstrap(default_objects) == expected
 
 
 def test_envoy_accepts_the_kubernetes_config() -> None:
@@ -309,7 +324,7 @@ def test_envoy_accepts_the_kubernetes_config() -> None:
 
 
 def test_envoy_upstreams_are_headless_services(default_objects: Objects) -> None:
-    bootstrap = render.kubernetes_bootstrap()
+    bootstrap = _shipped_bootstrap(default_objects)
     gateway = named(default_objects, "Deployment", "trademesh-gateway")
     (container,) = gateway["spec"]["template"]["spec"]["containers"]
     listener = bootstrap["static_resources"]["listeners"][0]["address"]["socket_address"]

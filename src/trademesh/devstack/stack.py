@@ -44,6 +44,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import secrets
+import subprocess
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -61,8 +62,10 @@ __all__ = [
     "GATEWAY",
     "GATEWAY_ADMIN",
     "GATEWAY_PORT_FLAG",
+    "GATEWAY_SOURCE_ADDRESS",
     "HOST",
     "MONGO_DATABASE",
+    "RATELIMIT",
     "SERVICES",
     "DataLayout",
     "ServiceSpec",
@@ -140,6 +143,16 @@ class DataLayout:
         """The Envoy bootstrap generated at each start."""
         return self.root / "gateway" / "envoy.json"
 
+    @property
+    def gateway_certificate(self) -> Path:
+        """The gateway's self-signed certificate (``--gateway-tls``); its key is ``tls.key`` beside it."""
+        return self.root / "gateway" / "tls" / "tls.crt"
+
+    @property
+    def ratelimit_runtime(self) -> Path:
+        """The rate-limit service's configuration root (``config/<domain>.yaml`` in it), written at each start."""
+        return self.root / "ratelimit" / "runtime"
+
     def service_log(self, name: str) -> Path:
         """Return the log file of service ``name``."""
         return self.logs_dir / f"{name}.log"
@@ -156,6 +169,8 @@ class StackContext:
     ports: Mapping[str, int]
     #: Other ports by name (``gateway-admin``).
     extra_ports: Mapping[str, int] = field(default_factory=dict)
+    #: The gateway serves TLS with a self-signed certificate (``make up`` stays plaintext by default).
+    gateway_tls: bool = False
 
     def address(self, service: str) -> str:
         """Return ``host:port`` of a service's gRPC server."""
@@ -219,6 +234,14 @@ def jwks_http_port(context: StackContext) -> int:
 
 
 GATEWAY_ADMIN = "gateway-admin"
+#: The source address of the gateway's connections to the services: the one address auth believes when a
+#: call names the client's address (x-envoy-external-address). Other local callers connect from 127.0.0.1.
+GATEWAY_SOURCE_ADDRESS = "127.0.0.2"
+#: Envoy's global rate-limit service (envoyproxy/ratelimit); its HTTP health port and debug port sit this
+#: far above its gRPC port.
+RATELIMIT = "ratelimit"
+RATELIMIT_HTTP_PORT_OFFSET = 1000
+RATELIMIT_DEBUG_PORT_OFFSET = 1001
 
 
 def _gateway_command(context: StackContext) -> list[str]:
@@ -228,14 +251,74 @@ def _gateway_command(context: StackContext) -> list[str]:
     upstreams = [
         f"--upstream={entry.name}={context.address(entry.name)}" for entry in CATALOG if entry.name in context.ports
     ]
+    ratelimit = (
+        ["--ratelimit", context.address(RATELIMIT), "--ratelimit-config", str(context.layout.ratelimit_runtime)]
+        if RATELIMIT in context.ports
+        else []
+    )
+    tls: list[str] = []
+    if context.gateway_tls:
+        certificate = ensure_self_signed(context.layout.gateway_certificate)
+        tls = ["--tls-cert", str(certificate), "--tls-key", str(certificate.with_name("tls.key"))]
     return [
         sys.executable, "-m", "trademesh.gateway", "--run",
         "--output", str(context.layout.gateway_config),
+        *tls,
         "--listen", context.address("gateway"),
         "--admin", f"{HOST}:{context.extra_ports[GATEWAY_ADMIN]}",
         "--jwks", f"{HOST}:{jwks_http_port(context)}",
+        "--upstream-source-address", GATEWAY_SOURCE_ADDRESS,
+        *ratelimit,
         *upstreams,
     ]  # fmt: skip
+
+
+def ensure_self_signed(certificate: Path) -> Path:
+    """Make a self-signed certificate for 127.0.0.1 and localhost (key ``tls.key`` beside it) unless present."""
+    key = certificate.with_name("tls.key")
+    if certificate.is_file() and key.is_file():
+        return certificate
+    certificate.parent.mkdir(parents=True, exist_ok=True)
+    subprocess.run(
+        [
+            "openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+            "-keyout", str(key), "-out", str(certificate), "-days", "365", "-subj", "/CN=localhost",
+            "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost",
+        ],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )  # fmt: skip
+    key.chmod(0o600)
+    return certificate
+
+
+def _ratelimit_command(context: StackContext) -> list[str]:
+    # Imported here: the stack table stays importable without the gateway's dependencies. The limits are
+    # the gateway's defaults, written before each start (the gateway writes the same file when it starts).
+    from trademesh.devstack.processes import RateLimitServer
+    from trademesh.gateway.envoy_config import write_ratelimit_config
+    from trademesh.gateway.mesh import Endpoint, build_mesh
+
+    write_ratelimit_config(build_mesh({}, [Endpoint(HOST, jwks_http_port(context))]), context.layout.ratelimit_runtime)
+    return [RateLimitServer.binary()]
+
+
+def _ratelimit_env(context: StackContext) -> dict[str, str]:
+    from trademesh.devstack.processes import ratelimit_environment
+
+    port = context.ports[RATELIMIT]
+    return ratelimit_environment(
+        grpc_port=port,
+        http_port=port + RATELIMIT_HTTP_PORT_OFFSET,
+        debug_port=port + RATELIMIT_DEBUG_PORT_OFFSET,
+        redis_url=context.redis_url,
+        config_root=context.layout.ratelimit_runtime,
+    )
+
+
+def _ratelimit_ready(context: StackContext) -> str:
+    return f"http://{HOST}:{context.ports[RATELIMIT] + RATELIMIT_HTTP_PORT_OFFSET}/healthcheck"
 
 
 def _gateway_ready(context: StackContext) -> str:
@@ -249,6 +332,8 @@ def _auth_env(context: StackContext) -> dict[str, str]:
         "TRADEMESH_MAIL_DROP_DIR": str(context.layout.root / "mail"),
         "TRADEMESH_JWKS_HTTP_HOST": HOST,
         "TRADEMESH_JWKS_HTTP_PORT": str(jwks_http_port(context)),
+        # Only the gateway's connections may name the client's address (login throttling per client).
+        "TRADEMESH_TRUSTED_PROXIES": GATEWAY_SOURCE_ADDRESS,
     }
 
 
@@ -309,6 +394,14 @@ SERVICES: tuple[ServiceSpec, ...] = (
         default_port=50051,
         extra_env=_auth_env,
         health_service="trademesh.auth.v1.AuthService",
+    ),
+    ServiceSpec(
+        name=RATELIMIT,
+        module="trademesh.gateway.envoy_config",
+        default_port=50060,
+        extra_env=_ratelimit_env,
+        command=_ratelimit_command,
+        ready_url=_ratelimit_ready,
     ),
     ServiceSpec(
         name="trade",
@@ -443,7 +536,13 @@ def service_command(spec: ServiceSpec, context: StackContext) -> list[str]:
 def port_offsets(services: Sequence[ServiceSpec] = SERVICES) -> tuple[int, ...]:
     """Return the offsets above ``--base-port`` that a stack binds (every service, auth's JWKS port)."""
     offsets = {spec.default_port - DEFAULT_BASE_PORT for spec in services if spec.port_flag == BASE_PORT_FLAG}
-    return tuple(sorted(offsets | {JWKS_HTTP_PORT_OFFSET}))
+    ratelimit = {
+        spec.default_port - DEFAULT_BASE_PORT + extra
+        for spec in services
+        if spec.name == RATELIMIT
+        for extra in (RATELIMIT_HTTP_PORT_OFFSET, RATELIMIT_DEBUG_PORT_OFFSET)
+    }
+    return tuple(sorted(offsets | ratelimit | {JWKS_HTTP_PORT_OFFSET}))
 
 
 def free_base_port(host: str = HOST, attempts: int = 500) -> int:

@@ -62,6 +62,7 @@ from trademesh.devstack.stack import (
     GATEWAY_ADMIN,
     GATEWAY_PORT_FLAG,
     HOST,
+    RATELIMIT,
     SERVICES,
     DataLayout,
     ServiceSpec,
@@ -440,6 +441,8 @@ class Options:
     once: bool
     gateway_port: int = DEFAULT_GATEWAY_PORT
     gateway_admin_port: int = DEFAULT_GATEWAY_ADMIN_PORT
+    #: Serve the gateway over TLS with a self-signed certificate (made once in <data>/gateway/tls).
+    gateway_tls: bool = False
 
 
 class Launcher:
@@ -501,7 +504,9 @@ class Launcher:
         self._prepare_data_dir()
         self._start_infrastructure(self._redis)
         self._start_infrastructure(self._ferretdb)
-        context = StackContext(self._layout, self._redis.url, self._ferretdb.url, ports, extra_ports)
+        context = StackContext(
+            self._layout, self._redis.url, self._ferretdb.url, ports, extra_ports, gateway_tls=self._options.gateway_tls
+        )
         by_name: dict[str, ServiceProcess] = {}
         for spec in self._specs:
             for dependency in spec.depends_on:
@@ -647,6 +652,12 @@ class Launcher:
             if service.spec.port_flag == GATEWAY_PORT_FLAG:
                 gateway = service
                 continue
+            if service.name == RATELIMIT:
+                lines.append(
+                    f"  {service.name}: Envoy's global rate-limit service (envoyproxy/ratelimit on Redis), "
+                    f"gRPC at {service.address}; limits in {_display_path(self._layout.ratelimit_runtime)}"
+                )
+                continue
             if service.spec.ready_url is not None:  # an HTTP component (the fake Kite), not a gRPC service
                 lines.append(f"  {service.name}: HTTP at http://{service.address}/")
                 continue
@@ -663,10 +674,14 @@ class Launcher:
         # Imported here: only needed when the gateway runs.
         from trademesh.gateway.cli import DEFAULT_STATIC_DIR
 
-        url = f"http://{gateway.address}/"
+        tls = self._options.gateway_tls
+        url = f"{'https' if tls else 'http'}://{gateway.address}/"
+        transport = f"-cacert {_display_path(self._layout.gateway_certificate)}" if tls else "-plaintext"
         lines = [
-            f"  gateway (Envoy): gRPC and grpc-web for every service at {gateway.address}, e.g.",
-            f"    grpcurl -plaintext -import-path proto -proto trademesh/auth/v1/auth_service.proto "
+            f"  gateway (Envoy): gRPC and grpc-web for every service at {gateway.address}"
+            + (" over TLS (self-signed)" if tls else "")
+            + ", e.g.",
+            f"    grpcurl {transport} -import-path proto -proto trademesh/auth/v1/auth_service.proto "
             f"{gateway.address} trademesh.auth.v1.AuthService/GetJwks",
             f"    Envoy admin (stats, clusters): http://{HOST}:{self._options.gateway_admin_port}/   "
             f"config: {_display_path(self._layout.gateway_config)}",
@@ -838,6 +853,11 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
         default=DEFAULT_GATEWAY_ADMIN_PORT,
         help="Envoy's admin interface on 127.0.0.1 (default: %(default)s)",
     )
+    parser.add_argument(
+        "--gateway-tls",
+        action="store_true",
+        help="serve the gateway over TLS with a self-signed certificate (<data>/gateway/tls); default plaintext",
+    )
     parser.add_argument("--no-services", action="store_true", help="start only Redis and FerretDB")
     parser.add_argument(
         "--once", action="store_true", help="start everything, print the summary, check health, stop (for tests)"
@@ -851,6 +871,7 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
         no_services=args.no_services,
         gateway_port=args.gateway_port,
         gateway_admin_port=args.gateway_admin_port,
+        gateway_tls=args.gateway_tls,
         once=args.once,
     )
 
