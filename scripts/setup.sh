@@ -2,6 +2,7 @@
 # Install everything trademesh needs on a fresh machine; a no-op when it is already there.
 #   - a Python virtualenv in .venv with the project (editable) and its dev tools (buf, ruff, mypy…)
 #   - redis-server (Debian package) and FerretDB v1 (built from the Go module proxy) in .tools/bin
+#   - a Kubernetes control plane (etcd, kube-apiserver, kwok…) for tests/k8s in .tools/bin (install-kube.sh)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -32,3 +33,4 @@ bash scripts/install-ferretdb.sh
 bash scripts/install-codegen.sh
 bash scripts/install-browser.sh
 bash scripts/install-k8s-tools.sh
+bash scripts/install-kube.sh
