@@ -7,7 +7,7 @@ GENERATED := clients/python/src clients/typescript/src clients/go/gen
 
 .PHONY: setup up test check lint typecheck proto-lint proto-breaking generate generate-check sdk-check pytest bench k8s-check k8s-render web clean
 
-## setup: install what is missing (virtualenv, Python packages, redis-server, FerretDB)
+## setup: install what is missing (virtualenv, Python packages, redis-server, FerretDB, the Kubernetes test control plane)
 setup:
 	@bash scripts/setup.sh
 

@@ -3,6 +3,7 @@
 #   - a Python virtualenv in .venv with the project (editable) and its dev tools (buf, ruff, mypy…)
 #   - redis-server (Debian package) and FerretDB v1 (built from the Go module proxy) in .tools/bin
 #   - Envoy's rate-limit service (envoyproxy/ratelimit, built from the Go module proxy) in .tools/bin
+#   - a Kubernetes control plane (etcd, kube-apiserver, kwok…) for tests/k8s in .tools/bin (install-kube.sh)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -34,3 +35,4 @@ bash scripts/install-ratelimit.sh
 bash scripts/install-codegen.sh
 bash scripts/install-browser.sh
 bash scripts/install-k8s-tools.sh
+bash scripts/install-kube.sh

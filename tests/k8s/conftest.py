@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.k8s import render
+from tests.k8s import cluster, render
+from trademesh.devstack.kube import KubeControlPlane
 
 Objects = list[dict[str, Any]]
 
@@ -77,3 +79,14 @@ def rendered(request: pytest.FixtureRequest, k8s_tools: None) -> tuple[str, Obje
     name: str = request.param
     manifests = request.getfixturevalue(f"{name}_manifests")
     return name, render.load_objects(manifests)
+
+
+@pytest.fixture(scope="session")
+def kube(k8s_tools: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[KubeControlPlane]:
+    """A real control plane (etcd, kube-apiserver, controller-manager, scheduler) with three kwok fake nodes in
+    three zones; built into .tools by scripts/install-kube.sh (docs/decisions/0041)."""
+    cluster.ensure_control_plane_tools()
+    with KubeControlPlane(
+        tmp_path_factory.mktemp("kube"), zones=cluster.ZONES, extra_stages=cluster.STAGES
+    ) as control_plane:
+        yield control_plane
