@@ -37,9 +37,13 @@ app.kubernetes.io/component: {{ .component }}
 {{- printf "%s:%s" .Values.image.repository (.Values.image.tag | default .Chart.AppVersion) }}
 {{- end }}
 
-{{/* gRPC address other services use to reach a service (ClusterIP Service, kube-proxy). */}}
+{{/*
+gRPC target other services use to reach a service: its headless Service through gRPC's DNS resolver, so
+the caller's round-robin channel (services/core/channels.py) spreads calls over every ready pod and picks
+up new ones when the servers age their connections out (docs/decisions/0043-scaling-and-balancing.md).
+*/}}
 {{- define "trademesh.grpcTarget" -}}
-{{- printf "trademesh-%s:%d" .name (int .root.Values.grpcPort) }}
+{{- printf "dns:///trademesh-%s-headless:%d" .name (int .root.Values.grpcPort) }}
 {{- end }}
 
 {{/* The pod-level securityContext of every trademesh pod. */}}

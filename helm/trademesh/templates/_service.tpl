@@ -1,7 +1,7 @@
 {{/*
-Everything one gRPC service needs: ServiceAccount, Deployment, Service (ClusterIP, for service-to-service
-calls), headless Service (pod IPs, so Envoy balances per request), HorizontalPodAutoscaler and
-PodDisruptionBudget. Each templates/<service>.yaml calls it with (dict "root" $ "name" "<service>").
+Everything one gRPC service needs: ServiceAccount, Deployment, Service (ClusterIP, for port-forwards and
+tools), headless Service (pod IPs, so Envoy and the other services' round-robin channels balance per
+request), HorizontalPodAutoscaler and PodDisruptionBudget. Each templates/<service>.yaml calls it with (dict "root" $ "name" "<service>").
 */}}
 {{- define "trademesh.service" -}}
 {{- $root := .root }}
@@ -192,8 +192,9 @@ spec:
       appProtocol: http
     {{- end }}
 ---
-# Headless: DNS returns every ready pod IP, so Envoy (STRICT_DNS) balances each request across pods
-# instead of pinning one long-lived HTTP/2 connection to one pod as kube-proxy would.
+# Headless: DNS returns every ready pod IP, so Envoy (STRICT_DNS) and the callers' round-robin channels
+# (dns:///trademesh-<svc>-headless) balance each request across pods instead of pinning one long-lived
+# HTTP/2 connection to one pod as kube-proxy would.
 apiVersion: v1
 kind: Service
 metadata:
