@@ -26,7 +26,8 @@ def container_of(objects: Objects, kind: str, name: str) -> dict[str, Any]:
     obj = named(objects, kind, name)
     spec = obj["spec"]["jobTemplate"]["spec"] if kind == "CronJob" else obj["spec"]
     (container,) = spec["template"]["spec"]["containers"]
-    return container
+    result: dict[str, Any] = container
+    return result
 
 
 # -- (4) balanced service-to-service calls ---------------------------------------------------------------

@@ -33,8 +33,20 @@ app.kubernetes.io/instance: {{ .root.Release.Name }}
 app.kubernetes.io/component: {{ .component }}
 {{- end }}
 
+{{/*
+A component's image: <image.repository>-<component> (the Dockerfile's target of that name), by digest when
+<component>.image.digest is set (the CI workflow prints them), else by tag. Call with
+(dict "root" $ "component" "auth"); jobs use their service's image, the helm test pod auth's.
+*/}}
 {{- define "trademesh.image" -}}
-{{- printf "%s:%s" .Values.image.repository (.Values.image.tag | default .Chart.AppVersion) }}
+{{- $root := .root }}
+{{- $image := (index $root.Values .component).image | default dict }}
+{{- $repository := $image.repository | default (printf "%s-%s" $root.Values.image.repository .component) }}
+{{- if $image.digest }}
+{{- printf "%s@%s" $repository $image.digest }}
+{{- else }}
+{{- printf "%s:%s" $repository ($root.Values.image.tag | default $root.Chart.AppVersion) }}
+{{- end }}
 {{- end }}
 
 {{/*

@@ -77,7 +77,7 @@ spec:
               {{- include "trademesh.selectorLabels" $labels | nindent 14 }}
       containers:
         - name: {{ $name }}
-          image: {{ include "trademesh.image" $root }}
+          image: {{ include "trademesh.image" (dict "root" $root "component" $name) }}
           imagePullPolicy: {{ $root.Values.image.pullPolicy }}
           args: [{{ printf "trademesh.services.%s" $name | quote }}]
           ports:
