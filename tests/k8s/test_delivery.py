@@ -3,13 +3,20 @@ monitors, rollouts on Secret changes, token rotation and the production database
 
 from __future__ import annotations
 
+import asyncio
+import re
+import urllib.error
+import urllib.request
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml  # type: ignore[import-untyped]
 
 from tests.k8s import render
 from tests.k8s.conftest import Objects
-from tests.k8s.test_chart import SERVICES, environment, named
+from tests.k8s.test_chart import SERVICES, environment, named, of_kind
+from tests.marketdata.helpers import eventually
 
 pytestmark = pytest.mark.timeout(1800)
 
@@ -49,3 +56,176 @@ def test_services_call_each_other_through_headless_services(rendered: tuple[str,
             assert headless["spec"]["clusterIP"] == "None"
             assert headless["spec"]["publishNotReadyAddresses"] is False
     assert seen == set(TARGETS)
+
+
+# -- (5) scaling on the right signal, monitors, Envoy's stats ---------------------------------------------
+
+
+def pods_metrics(hpa: dict[str, Any]) -> set[str]:
+    """Names of an HPA's per-pod custom metrics."""
+    return {metric["pods"]["metric"]["name"] for metric in hpa["spec"]["metrics"] if metric["type"] == "Pods"}
+
+
+def test_every_hpa_scales_on_cpu_not_memory(rendered: tuple[str, Objects]) -> None:
+    _, objects = rendered
+    for hpa in of_kind(objects, "HorizontalPodAutoscaler"):
+        resources = {m["resource"]["name"] for m in hpa["spec"]["metrics"] if m["type"] == "Resource"}
+        assert resources == {"cpu"}, hpa["metadata"]["name"]
+
+
+def test_production_scales_market_data_on_streams_and_the_gateway_on_connections(
+    default_objects: Objects, production_objects: Objects
+) -> None:
+    for hpa in of_kind(default_objects, "HorizontalPodAutoscaler"):
+        assert not pods_metrics(hpa), "custom metrics need an adapter: off by default"
+    custom = {
+        hpa["metadata"]["name"]: pods_metrics(hpa) for hpa in of_kind(production_objects, "HorizontalPodAutoscaler")
+    }
+    assert custom == {
+        "trademesh-auth": set(),
+        "trademesh-trade": set(),
+        "trademesh-sync": set(),
+        "trademesh-analytics": set(),
+        "trademesh-marketdata": {"trademesh_marketdata_active_streams"},
+        "trademesh-gateway": {"trademesh_gateway_downstream_cx_active"},
+    }
+
+
+@pytest.fixture(scope="session")
+def monitored_objects(k8s_tools: None) -> Objects:
+    """The production render with the PodMonitors and the prometheus-adapter rules."""
+    return render.load_objects(
+        render.helm_template(
+            "-f",
+            render.PRODUCTION_VALUES,
+            "--set",
+            "monitoring.podMonitor.enabled=true,monitoring.podMonitor.labels.release=kube-prometheus-stack",
+            "--set",
+            "monitoring.prometheusAdapter.enabled=true",
+        )
+    )
+
+
+def test_pod_monitors_scrape_ports_the_pods_have(monitored_objects: Objects) -> None:
+    monitors = {monitor["metadata"]["name"]: monitor for monitor in of_kind(monitored_objects, "PodMonitor")}
+    assert set(monitors) == {f"trademesh-{name}" for name in (*SERVICES, "gateway")}
+    for name, monitor in monitors.items():
+        assert monitor["apiVersion"] == "monitoring.coreos.com/v1"
+        assert monitor["metadata"]["labels"]["release"] == "kube-prometheus-stack"
+        deployment = named(monitored_objects, "Deployment", name)
+        assert monitor["spec"]["selector"]["matchLabels"] == deployment["spec"]["selector"]["matchLabels"]
+        (container,) = deployment["spec"]["template"]["spec"]["containers"]
+        ports = {port["name"] for port in container["ports"]}
+        for endpoint in monitor["spec"]["podMetricsEndpoints"]:
+            assert endpoint["port"] in ports, (name, endpoint)
+            expected = "/stats/prometheus" if name == "trademesh-gateway" else "/metrics"
+            assert endpoint["path"] == expected
+
+
+def test_monitored_render_is_valid_apart_from_the_operators_kinds(
+    k8s_tools: None, schemas: Path, tmp_path: Path, monitored_objects: Objects
+) -> None:
+    path = tmp_path / "monitored.yaml"
+    path.write_text(yaml.safe_dump_all(monitored_objects))
+    # The PodMonitor schema is the Prometheus Operator's CRD, which is not available offline.
+    location = f"{schemas}/{render.SCHEMA_LAYOUT}"
+    result = render.run(
+        [
+            render.KUBECONFORM,
+            "-strict",
+            "-summary",
+            "-skip",
+            "PodMonitor",
+            "-kubernetes-version",
+            render.KUBERNETES_VERSIONS[-1],
+            "-schema-location",
+            location,
+            path,
+        ],
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_prometheus_adapter_serves_every_custom_metric_an_hpa_reads(monitored_objects: Objects) -> None:
+    configmap = named(monitored_objects, "ConfigMap", "trademesh-prometheus-adapter")
+    assert configmap["metadata"]["namespace"] == "monitoring"
+    rules = yaml.safe_load(configmap["data"]["config.yaml"])["rules"]
+    served = {rule["name"]["as"] for rule in rules}
+    wanted = set().union(*(pods_metrics(hpa) for hpa in of_kind(monitored_objects, "HorizontalPodAutoscaler")))
+    assert wanted
+    assert wanted <= served
+    for rule in rules:
+        assert rule["resources"]["overrides"]["pod"] == {"resource": "pod"}, "the metrics are per pod"
+        series = re.match(r"[a-z_]+", rule["seriesQuery"])
+        assert series is not None, rule
+        assert re.fullmatch(rule["name"]["matches"], series.group(0)), rule
+    # The gateway's rule counts the gRPC listener's connections: its stat prefix in the generated config.
+    listener = render.kubernetes_bootstrap()["static_resources"]["listeners"][0]
+    assert listener["filter_chains"][0]["filters"][0]["typed_config"]["stat_prefix"] == "ingress"
+    assert 'envoy_http_conn_manager_prefix="ingress"' in configmap["data"]["config.yaml"]
+
+
+def fetch(url: str, method: str = "GET") -> tuple[int, str]:
+    """Status and body of one plain HTTP request (errors included)."""
+    assert url.startswith("http://127.0.0.1:")
+    request = urllib.request.Request(url, method=method)  # noqa: S310 - a local Envoy
+    try:
+        with urllib.request.urlopen(request, timeout=5) as response:  # noqa: S310 - a local Envoy
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read().decode()
+
+
+async def test_envoy_serves_its_prometheus_stats_and_nothing_else_of_the_admin_api(
+    k8s_tools: None, tmp_path: Path
+) -> None:
+    from trademesh.devstack.processes import find_free_port
+    from trademesh.gateway.runner import envoy_command
+
+    listen, admin, stats = find_free_port(), find_free_port(), find_free_port()
+    objects = render.load_objects(render.helm_template("--set", f"gateway.adminPort={admin},gateway.statsPort={stats}"))
+    args = container_of(objects, "Deployment", "trademesh-gateway")["args"]
+    overlay = args[args.index("--config-yaml") + 1]
+    # The shipped bootstrap with this test's ports (the pod's are fixed; tests run side by side).
+    bootstrap = yaml.safe_load(render.ENVOY_FILE.read_text())
+    bootstrap["admin"]["address"]["socket_address"]["port_value"] = admin
+    bootstrap["static_resources"]["listeners"][0]["address"]["socket_address"].update(
+        address="127.0.0.1", port_value=listen
+    )
+    config = tmp_path / "envoy.yaml"
+    config.write_text(yaml.safe_dump(bootstrap))
+    envoy = await asyncio.create_subprocess_exec(
+        *envoy_command(config, "--config-yaml", overlay),
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+    try:
+        page = f"http://127.0.0.1:{stats}/stats/prometheus"
+
+        async def scraped() -> bool:
+            assert envoy.returncode is None, "envoy exited"
+            try:
+                status, _ = await asyncio.to_thread(fetch, page)
+            except OSError:
+                return False
+            return status == 200
+
+        await eventually(scraped, within=60)
+        _, body = await asyncio.to_thread(fetch, page)
+        # The series the prometheus-adapter rule turns into the gateway's connections metric.
+        assert re.search(
+            r'^envoy_http_downstream_cx_active\{envoy_http_conn_manager_prefix="ingress"\} \d+$', body, re.M
+        )
+        for path, method in [
+            ("/quitquitquit", "POST"),
+            ("/drain_listeners", "POST"),
+            ("/config_dump", "GET"),
+            ("/stats", "GET"),
+            ("/stats/prometheus", "POST"),
+        ]:
+            assert (await asyncio.to_thread(fetch, f"http://127.0.0.1:{stats}{path}", method))[0] == 404, path
+        assert envoy.returncode is None, "the admin API's mutations must not be reachable"
+    finally:
+        envoy.terminate()
+        await asyncio.wait_for(envoy.wait(), timeout=30)

@@ -257,7 +257,10 @@ spec:
           type: Utilization
           averageUtilization: {{ . }}
     {{- end }}
-    {{- with $svc.autoscaling.streamsMetric }}
+    {{- /* Per-pod custom metrics served by a metrics adapter (monitoring.prometheusAdapter): market data's
+    open streams, the gateway's open connections. The HPA scales on whichever asks for more pods. */}}
+    {{- range $key := list "streamsMetric" "connectionsMetric" }}
+    {{- with index $svc.autoscaling $key }}
     {{- if .enabled }}
     - type: Pods
       pods:
@@ -266,6 +269,7 @@ spec:
         target:
           type: AverageValue
           averageValue: {{ .averageValue | quote }}
+    {{- end }}
     {{- end }}
     {{- end }}
   behavior:
