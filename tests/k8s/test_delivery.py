@@ -229,3 +229,108 @@ async def test_envoy_serves_its_prometheus_stats_and_nothing_else_of_the_admin_a
     finally:
         envoy.terminate()
         await asyncio.wait_for(envoy.wait(), timeout=30)
+
+
+# -- (6) operations ---------------------------------------------------------------------------------------
+
+
+def pod_annotations(objects: Objects, name: str) -> dict[str, str]:
+    """The pod template annotations of a Deployment."""
+    annotations: dict[str, str] = named(objects, "Deployment", name)["spec"]["template"]["metadata"]["annotations"]
+    return annotations
+
+
+def test_a_changed_secret_rolls_the_pods_that_read_it(k8s_tools: None) -> None:
+    base = ["--set", "secrets.tradeTokens.secret=" + "a" * 32, "--set", "secrets.brokerCredentials.key=" + "b" * 32]
+    before = render.load_objects(render.helm_template(*base))
+    after = render.load_objects(render.helm_template(*base, "--set", "secrets.tradeTokens.secret=" + "c" * 32))
+
+    def checksum(objects: Objects, name: str) -> str:
+        return pod_annotations(objects, f"trademesh-{name}")["checksum/secrets"]
+
+    assert checksum(before, "trade") != checksum(after, "trade")
+    for name in ("auth", "sync", "marketdata", "analytics"):
+        assert checksum(before, name) == checksum(after, name), name
+    # The sync service token is re-read by the pods: rotating it must not roll them.
+    rotated = render.load_objects(render.helm_template(*base, "--set", "secrets.syncServiceToken.token=new"))
+    assert checksum(rotated, "sync") == checksum(before, "sync")
+
+
+def test_the_sync_token_is_rotated_by_a_cronjob_that_may_touch_only_its_secret(default_objects: Objects) -> None:
+    cron = named(default_objects, "CronJob", "trademesh-sync-token-rotation")
+    pod = cron["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    assert container["image"] == "ghcr.io/trademesh/trademesh-auth:0.1.0"
+    args = container["args"]
+    assert args[:2] == ["trademesh.services.auth.admin", "rotate-service-token"]
+    assert args[args.index("--secret") + 1] == "trademesh-sync-service-token"
+    assert args[args.index("--key") + 1] == "token"
+    assert float(args[args.index("--ttl-days") + 1]) >= 14, "weekly runs need a lifetime of several weeks"
+    assert pod["serviceAccountName"] == "trademesh-sync-token-rotation"
+    # Its API token: a projected, short-lived one, where in-cluster clients look for it.
+    (mount,) = [m for m in container["volumeMounts"] if m["name"] == "kube-api-access"]
+    assert mount["mountPath"] == "/var/run/secrets/kubernetes.io/serviceaccount"
+    (volume,) = [v for v in pod["volumes"] if v["name"] == "kube-api-access"]
+    sources = {next(iter(source)) for source in volume["projected"]["sources"]}
+    assert sources == {"serviceAccountToken", "configMap", "downwardAPI"}
+    assert environment(default_objects, container)["TRADEMESH_SIGNING_KEY_FILES"].startswith("/var/run/secrets/")
+    (rule,) = named(default_objects, "Role", "trademesh-sync-token-rotation")["rules"]
+    assert rule == {
+        "apiGroups": [""],
+        "resources": ["secrets"],
+        "resourceNames": ["trademesh-sync-service-token"],
+        "verbs": ["get", "patch"],
+    }
+    binding = named(default_objects, "RoleBinding", "trademesh-sync-token-rotation")
+    assert binding["subjects"][0]["name"] == "trademesh-sync-token-rotation"
+    # No other pod talks to the API server.
+    for obj in of_kind(default_objects, "Deployment") + of_kind(default_objects, "CronJob"):
+        text = str(obj)
+        assert ("kube-api-access" in text) == (obj is cron), obj["metadata"]["name"]
+
+
+def test_no_rotation_of_a_chart_made_token(trial_manifests: str) -> None:
+    assert not [o for o in render.load_objects(trial_manifests) if "token-rotation" in o["metadata"]["name"]]
+
+
+def test_production_spreads_hard_across_zones(default_objects: Objects, production_objects: Objects) -> None:
+    for objects, zones in ((default_objects, "ScheduleAnyway"), (production_objects, "DoNotSchedule")):
+        for deployment in of_kind(objects, "Deployment"):
+            constraints = {
+                c["topologyKey"]: c["whenUnsatisfiable"]
+                for c in deployment["spec"]["template"]["spec"]["topologySpreadConstraints"]
+            }
+            assert constraints["topology.kubernetes.io/zone"] == zones, deployment["metadata"]["name"]
+
+
+def test_service_accounts_take_cloud_identity_annotations(k8s_tools: None) -> None:
+    role = "arn:aws:iam::123456789012:role/trademesh-sync"
+    objects = render.load_objects(
+        render.helm_template("--set", f"sync.serviceAccount.annotations.eks\\.amazonaws\\.com/role-arn={role}")
+    )
+    assert named(objects, "ServiceAccount", "trademesh-sync")["metadata"]["annotations"] == {
+        "eks.amazonaws.com/role-arn": role
+    }
+    assert "annotations" not in named(objects, "ServiceAccount", "trademesh-trade")["metadata"]
+
+
+def test_shutdown_margins_cover_dns_refresh_and_drain(rendered: tuple[str, Objects]) -> None:
+    _, objects = rendered
+    # Envoy re-resolves its STRICT_DNS upstreams every dns_refresh_rate (5 s unless set); the cluster DNS
+    # answers headless names with a 5 s TTL. A service pod must serve at least that long after it is removed.
+    refresh = 5.0
+    for cluster in render.kubernetes_bootstrap()["static_resources"]["clusters"]:
+        if "dns_refresh_rate" in cluster:
+            refresh = max(refresh, float(str(cluster["dns_refresh_rate"]).rstrip("s")))
+    for name in SERVICES:
+        container = container_of(objects, "Deployment", f"trademesh-{name}")
+        assert float(container["lifecycle"]["preStop"]["exec"]["command"][1]) >= refresh + 5, name
+    gateway = named(objects, "Deployment", "trademesh-gateway")["spec"]["template"]["spec"]
+    (envoy,) = gateway["containers"]
+    script = envoy["lifecycle"]["preStop"]["exec"]["command"][2]
+    compile(script, "pre-stop", "exec")
+    pause, drain = (float(value) for value in re.findall(r"time\.sleep\((\d+)\)", script))
+    assert script.index("/healthcheck/fail") < script.index("time.sleep") < script.index("/drain_listeners")
+    assert drain == float(envoy["args"][envoy["args"].index("--drain-time-s") + 1])
+    assert pause >= refresh
+    assert gateway["terminationGracePeriodSeconds"] > pause + drain

@@ -225,6 +225,45 @@ operator's existingSecret. Call with (dict "inline" <value> "existing" <name> "d
 checksum/config: {{ include (print .root.Template.BasePath "/config.yaml") .root | sha256sum }}
 {{- end }}
 
+{{/*
+Annotation that rolls a component's pods when a Secret it reads changes: a checksum over the inline values
+of the chart's own Secrets and the data of the operator's existing Secrets (read with `lookup` at install
+and upgrade; empty with `helm template`). A Secret changed outside Helm rolls the pods at the next
+`helm upgrade` (docs/kubernetes.md). The sync service token is left out: the pods re-read it (rotation).
+Call with (dict "root" $ "name" "auth").
+*/}}
+{{- define "trademesh.secretChecksum" -}}
+{{- $root := .root }}
+{{- $v := $root.Values }}
+{{- $refs := list }}
+{{- range $store := list "mongodb" "redis" }}
+{{- $db := index $v $store }}
+{{- if not $db.inCluster.enabled }}
+{{- $refs = append $refs (dict "inline" $db.url "existing" $db.existingSecret) }}
+{{- end }}
+{{- end }}
+{{- if eq .name "auth" }}
+{{- $refs = append $refs (dict "inline" $v.secrets.jwt.keys "existing" $v.secrets.jwt.existingSecret) }}
+{{- else if eq .name "trade" }}
+{{- $refs = append $refs (dict "inline" $v.secrets.tradeTokens.secret "existing" $v.secrets.tradeTokens.existingSecret) }}
+{{- else if eq .name "sync" }}
+{{- $refs = append $refs (dict "inline" $v.secrets.brokerCredentials.key "existing" $v.secrets.brokerCredentials.existingSecret) }}
+{{- else if eq .name "marketdata" }}
+{{- with $v.marketdata.kite.existingSecret }}
+{{- $refs = append $refs (dict "inline" "" "existing" .) }}
+{{- end }}
+{{- end }}
+{{- $parts := list }}
+{{- range $refs }}
+{{- if .inline }}
+{{- $parts = append $parts (toJson .inline) }}
+{{- else if .existing }}
+{{- $parts = append $parts (toJson ((lookup "v1" "Secret" $root.Release.Namespace .existing).data | default dict)) }}
+{{- end }}
+{{- end }}
+checksum/secrets: {{ join "\n" $parts | sha256sum }}
+{{- end }}
+
 {{/* Volumes every trademesh pod has: a writable /tmp on a read-only root filesystem. */}}
 {{- define "trademesh.tmpVolume" -}}
 - name: tmp

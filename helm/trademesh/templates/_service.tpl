@@ -16,6 +16,10 @@ metadata:
   name: {{ $fullName }}
   labels:
     {{- include "trademesh.labels" $labels | nindent 4 }}
+  {{- with ($svc.serviceAccount | default dict).annotations }}
+  annotations:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
 automountServiceAccountToken: false
 ---
 apiVersion: apps/v1
@@ -43,6 +47,7 @@ spec:
         {{- include "trademesh.labels" $labels | nindent 8 }}
       annotations:
         {{- include "trademesh.configChecksums" (dict "root" $root) | nindent 8 }}
+        {{- include "trademesh.secretChecksum" (dict "root" $root "name" $name) | nindent 8 }}
         {{- if $root.Values.metrics.enabled }}
         prometheus.io/scrape: "true"
         prometheus.io/port: {{ $root.Values.metrics.port | quote }}
@@ -65,13 +70,13 @@ spec:
       topologySpreadConstraints:
         - maxSkew: 1
           topologyKey: kubernetes.io/hostname
-          whenUnsatisfiable: ScheduleAnyway
+          whenUnsatisfiable: {{ $root.Values.topologySpread.nodes }}
           labelSelector:
             matchLabels:
               {{- include "trademesh.selectorLabels" $labels | nindent 14 }}
         - maxSkew: 1
           topologyKey: topology.kubernetes.io/zone
-          whenUnsatisfiable: ScheduleAnyway
+          whenUnsatisfiable: {{ $root.Values.topologySpread.zones }}
           labelSelector:
             matchLabels:
               {{- include "trademesh.selectorLabels" $labels | nindent 14 }}
