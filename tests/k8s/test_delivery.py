@@ -334,3 +334,43 @@ def test_shutdown_margins_cover_dns_refresh_and_drain(rendered: tuple[str, Objec
     assert drain == float(envoy["args"][envoy["args"].index("--drain-time-s") + 1])
     assert pause >= refresh
     assert gateway["terminationGracePeriodSeconds"] > pause + drain
+
+
+# -- (7) databases for production -------------------------------------------------------------------------
+
+DATABASES = render.REPO / "helm" / "trademesh-databases"
+
+
+def test_production_databases_come_from_optional_maintained_subcharts() -> None:
+    chart = yaml.safe_load((DATABASES / "Chart.yaml").read_text())
+    values = yaml.safe_load((DATABASES / "values.yaml").read_text())
+    dependencies = {dependency["name"]: dependency for dependency in chart["dependencies"]}
+    assert set(dependencies) == {"mongodb", "redis"}
+    for name, dependency in dependencies.items():
+        assert dependency["condition"] == f"{name}.enabled"
+        assert values[name]["enabled"] is False, f"{name} must be opt-in"
+        assert dependency["repository"].startswith("oci://")
+        assert re.fullmatch(r"~\d+\.\d+\.\d+", dependency["version"]), "pin the minor version"
+        assert values[name]["auth"]["enabled"] is True
+        assert values[name]["auth"]["existingSecret"], "passwords come from a Secret, never from values"
+    mongodb, redis = values["mongodb"], values["redis"]
+    assert mongodb["architecture"] == "replicaset"
+    assert mongodb["replicaCount"] >= 3
+    assert mongodb["persistence"]["enabled"] is True
+    assert mongodb["backup"]["enabled"] is True
+    assert redis["architecture"] == "replication"
+    assert redis["master"]["persistence"]["enabled"] is True
+    # Not vendored: `helm dependency build` fetches them (documented), so no charts/ folder is committed.
+    assert not (DATABASES / "charts").exists()
+    assert "helm dependency build helm/trademesh-databases" in (DATABASES / "README.md").read_text()
+
+
+def test_trial_databases_say_they_are_trial_only(trial_manifests: str) -> None:
+    objects = render.load_objects(trial_manifests)
+    for name in ("trademesh-mongodb", "trademesh-redis"):
+        statefulset = named(objects, "StatefulSet", name)
+        assert statefulset["metadata"]["labels"]["trademesh.dev/trial-only"] == "true"
+        assert statefulset["spec"]["replicas"] == 1
+    notes = (render.CHART / "templates" / "NOTES.txt").read_text()
+    assert "TRIALS ONLY" in notes
+    assert "helm/trademesh-databases" in notes
