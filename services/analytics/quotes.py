@@ -18,6 +18,7 @@ from grpc import aio
 from trademesh.common.v1 import instrument_pb2
 from trademesh.marketdata.v1 import marketdata_service_pb2, marketdata_service_pb2_grpc, quote_pb2
 from trademesh.services.analytics.domain import Instrument, Mark
+from trademesh.services.core.channels import build_channel
 from trademesh.services.core.errors import Unauthenticated, Unavailable
 
 if TYPE_CHECKING:
@@ -72,7 +73,7 @@ class GrpcQuoteSource:
 
     def _stub(self) -> MarketDataServiceAsyncStub:
         if self._channel is None:
-            self._channel = aio.insecure_channel(self._target)
+            self._channel = build_channel(self._target)
         return marketdata_service_pb2_grpc.MarketDataServiceStub(self._channel)
 
     async def close(self) -> None:

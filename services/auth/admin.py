@@ -2,6 +2,7 @@
 
     python -m trademesh.services.auth.admin set-roles LOGIN user,admin
     python -m trademesh.services.auth.admin issue-service-token --name sync --ttl-days 30 [--output FILE]
+    python -m trademesh.services.auth.admin rotate-service-token --name sync --secret NAME [--key token]
 
 Roles take effect with the user's next access token (at most one token lifetime later).
 A service token is an access token with `roles: ["service"]` and `sub: "service:<name>"`, signed with
@@ -20,8 +21,11 @@ import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
+import jwt
+
 from trademesh.services.auth.domain import ROLES, assign_roles
 from trademesh.services.auth.keys import KeyRing
+from trademesh.services.auth.kubernetes import KubernetesApi, KubernetesApiError
 from trademesh.services.auth.settings import AuthSettings
 from trademesh.services.auth.store import MongoUserStore
 from trademesh.services.core.connections import build_mongo
@@ -57,6 +61,20 @@ def issue_service_token(keys: KeyRing, name: str, ttl_days: float, issuer: str, 
     )
 
 
+def rotate_service_token(
+    api: KubernetesApi, keys: KeyRing, settings: AuthSettings, *, name: str, ttl_days: float, secret: str, key: str
+) -> str:
+    """Issue a new token for service `name` into `key` of Secret `secret`; return its `jti`.
+
+    The previous token stays valid until it expires, so callers holding it are unaffected meanwhile.
+    """
+    token = issue_service_token(keys, name, ttl_days, settings.jwt_issuer, settings.jwt_audience)
+    api.set_secret_key(secret, key, token)
+    claims = jwt.decode(token, options={"verify_signature": False})
+    jti: str = claims["jti"]
+    return jti
+
+
 def _write_private(path: Path, text: str) -> None:
     # Created owner-only from the start: the token is a credential.
     descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -75,14 +93,38 @@ def main(argv: list[str] | None = None) -> int:
     issue.add_argument("--name", required=True, help="service name; the token's subject is service:<name>")
     issue.add_argument("--ttl-days", type=float, default=30.0, help="lifetime in days (default: %(default)s)")
     issue.add_argument("--output", type=Path, help="write the token to this file (mode 600) instead of stdout")
+    rotate = commands.add_parser(
+        "rotate-service-token", help="issue a token into a Kubernetes Secret (in-cluster; the rotation CronJob)"
+    )
+    rotate.add_argument("--name", required=True, help="service name; the token's subject is service:<name>")
+    rotate.add_argument("--ttl-days", type=float, default=30.0, help="lifetime in days (default: %(default)s)")
+    rotate.add_argument("--secret", required=True, help="the Secret, in this pod's namespace, holding the token")
+    rotate.add_argument("--key", default="token", help="the key in that Secret (default: %(default)s)")
     args = parser.parse_args(argv)
-    if args.command == "issue-service-token":
+    if args.command in {"issue-service-token", "rotate-service-token"}:
         try:
             auth = load_settings(AuthSettings)
             keys = KeyRing.from_files([Path(p.strip()) for p in auth.signing_key_files.split(",") if p.strip()])
         except (SettingsError, OSError, ValueError) as error:
             print(f"error: {error}", file=sys.stderr)
             return 1
+    if args.command == "rotate-service-token":
+        try:
+            jti = rotate_service_token(
+                KubernetesApi.in_cluster(),
+                keys,
+                auth,
+                name=args.name,
+                ttl_days=args.ttl_days,
+                secret=args.secret,
+                key=args.key,
+            )
+        except KubernetesApiError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 1
+        print(f"rotated the service:{args.name} token in Secret {args.secret} (key {args.key}, jti {jti})")
+        return 0
+    if args.command == "issue-service-token":
         token = issue_service_token(keys, args.name, args.ttl_days, auth.jwt_issuer, auth.jwt_audience)
         if args.output is None:
             print(token)

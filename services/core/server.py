@@ -20,6 +20,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from trademesh.auth.v1 import auth_service_pb2, auth_service_pb2_grpc
+from trademesh.services.core.channels import build_channel
 from trademesh.services.core.interceptors import (
     AccessLogInterceptor,
     AuthInterceptor,
@@ -123,7 +124,7 @@ def build_remote_verifier(settings: CoreSettings, revocations: RevocationList | 
     async def fetch() -> list[dict[str, Any]]:
         nonlocal channel
         if channel is None:
-            channel = aio.insecure_channel(settings.auth_target)
+            channel = build_channel(settings.auth_target)
         stub = auth_service_pb2_grpc.AuthServiceStub(channel)
         response = await stub.GetJwks(auth_service_pb2.GetJwksRequest(), timeout=settings.dependency_timeout_seconds)
         return [{"kty": k.kty, "crv": k.crv, "x": k.x, "kid": k.kid, "alg": k.alg, "use": k.use} for k in response.keys]
@@ -136,6 +137,23 @@ def build_verifier(settings: CoreSettings, keys: KeySource, revocations: Revocat
     return AccessTokenVerifier(
         keys, issuer=settings.jwt_issuer, audience=settings.jwt_audience, revocations=revocations
     )
+
+
+def server_options(settings: CoreSettings) -> list[tuple[str, Any]]:
+    """Return the options of every service's gRPC server: message limits, keep-alive, connection age."""
+    options: list[tuple[str, Any]] = [
+        ("grpc.max_receive_message_length", settings.grpc_max_message_bytes),
+        ("grpc.max_send_message_length", settings.grpc_max_message_bytes),
+        ("grpc.keepalive_time_ms", 30_000),
+        ("grpc.keepalive_timeout_ms", 10_000),
+        ("grpc.http2.max_pings_without_data", 0),
+        ("grpc.keepalive_permit_without_calls", 1),
+    ]
+    if settings.grpc_max_connection_age_seconds > 0:
+        # GOAWAY after the age (gRPC adds +-10% jitter); no grace limit, so open streams are not cut. The
+        # callers' channels then resolve the headless Service again (services/core/channels.py).
+        options.append(("grpc.max_connection_age_ms", int(settings.grpc_max_connection_age_seconds * 1000)))
+    return options
 
 
 async def start_server(
@@ -161,17 +179,7 @@ async def start_server(
     if settings.tracing_exporter is not TracingExporter.NONE:
         # Without an exporter a span is pure cost (~20 µs a call), so the interceptor is left out.
         interceptors.insert(0, TracingInterceptor())
-    server = aio.server(
-        interceptors=interceptors,
-        options=[
-            ("grpc.max_receive_message_length", settings.grpc_max_message_bytes),
-            ("grpc.max_send_message_length", settings.grpc_max_message_bytes),
-            ("grpc.keepalive_time_ms", 30_000),
-            ("grpc.keepalive_timeout_ms", 10_000),
-            ("grpc.http2.max_pings_without_data", 0),
-            ("grpc.keepalive_permit_without_calls", 1),
-        ],
-    )
+    server = aio.server(interceptors=interceptors, options=server_options(settings))
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     for registration in registrations:

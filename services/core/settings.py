@@ -38,6 +38,12 @@ class CoreSettings(BaseSettings):
     grpc_max_message_bytes: int = Field(
         16 * 1024 * 1024, ge=1024, description="Largest request or response message accepted."
     )
+    grpc_max_connection_age_seconds: float = Field(
+        120.0,
+        ge=0,
+        description="Connections are closed (GOAWAY; open streams finish) after about this long, so callers "
+        "re-resolve and reach replicas added since; 0 = never.",
+    )
     shutdown_grace_seconds: float = Field(
         10.0, ge=0, description="On SIGTERM/SIGINT, time given to in-flight calls before they are cancelled."
     )

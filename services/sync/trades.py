@@ -13,6 +13,7 @@ from grpc import aio
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
 
 from trademesh.common.v1 import instrument_pb2
+from trademesh.services.core.channels import build_channel
 from trademesh.services.core.timestamps import timestamp
 from trademesh.services.sync.domain import ReconcileResult, TradeServiceUnavailable
 from trademesh.services.sync.model import Broker, ContractType, NormalisedTrade, Segment, Side
@@ -108,13 +109,7 @@ class GrpcTradeReconciler:
     """The domain's TradeReconciler over gRPC, with a few quick retries on transient statuses."""
 
     def __init__(self, target: str, token: ServiceToken, timeout_seconds: float, attempts: int = 3) -> None:
-        self._channel = aio.insecure_channel(
-            target,
-            options=[
-                ("grpc.max_send_message_length", 16 * 1024 * 1024),
-                ("grpc.max_receive_message_length", 16 * 1024 * 1024),
-            ],
-        )
+        self._channel = build_channel(target, max_message_bytes=16 * 1024 * 1024)
         self._stub: TradeServiceAsyncStub = trade_service_pb2_grpc.TradeServiceStub(self._channel)
         self._token = token
         self._timeout = timeout_seconds

@@ -33,13 +33,29 @@ app.kubernetes.io/instance: {{ .root.Release.Name }}
 app.kubernetes.io/component: {{ .component }}
 {{- end }}
 
+{{/*
+A component's image: <image.repository>-<component> (the Dockerfile's target of that name), by digest when
+<component>.image.digest is set (the CI workflow prints them), else by tag. Call with
+(dict "root" $ "component" "auth"); jobs use their service's image, the helm test pod auth's.
+*/}}
 {{- define "trademesh.image" -}}
-{{- printf "%s:%s" .Values.image.repository (.Values.image.tag | default .Chart.AppVersion) }}
+{{- $root := .root }}
+{{- $image := (index $root.Values .component).image | default dict }}
+{{- $repository := $image.repository | default (printf "%s-%s" $root.Values.image.repository .component) }}
+{{- if $image.digest }}
+{{- printf "%s@%s" $repository $image.digest }}
+{{- else }}
+{{- printf "%s:%s" $repository ($root.Values.image.tag | default $root.Chart.AppVersion) }}
+{{- end }}
 {{- end }}
 
-{{/* gRPC address other services use to reach a service (ClusterIP Service, kube-proxy). */}}
+{{/*
+gRPC target other services use to reach a service: its headless Service through gRPC's DNS resolver, so
+the caller's round-robin channel (services/core/channels.py) spreads calls over every ready pod and picks
+up new ones when the servers age their connections out (docs/decisions/0043-scaling-and-balancing.md).
+*/}}
 {{- define "trademesh.grpcTarget" -}}
-{{- printf "trademesh-%s:%d" .name (int .root.Values.grpcPort) }}
+{{- printf "dns:///trademesh-%s-headless:%d" .name (int .root.Values.grpcPort) }}
 {{- end }}
 
 {{/* The pod-level securityContext of every trademesh pod. */}}
@@ -213,6 +229,45 @@ operator's existingSecret. Call with (dict "inline" <value> "existing" <name> "d
 {{/* Annotations that roll a component's pods when its settings change. */}}
 {{- define "trademesh.configChecksums" -}}
 checksum/config: {{ include (print .root.Template.BasePath "/config.yaml") .root | sha256sum }}
+{{- end }}
+
+{{/*
+Annotation that rolls a component's pods when a Secret it reads changes: a checksum over the inline values
+of the chart's own Secrets and the data of the operator's existing Secrets (read with `lookup` at install
+and upgrade; empty with `helm template`). A Secret changed outside Helm rolls the pods at the next
+`helm upgrade` (docs/kubernetes.md). The sync service token is left out: the pods re-read it (rotation).
+Call with (dict "root" $ "name" "auth").
+*/}}
+{{- define "trademesh.secretChecksum" -}}
+{{- $root := .root }}
+{{- $v := $root.Values }}
+{{- $refs := list }}
+{{- range $store := list "mongodb" "redis" }}
+{{- $db := index $v $store }}
+{{- if not $db.inCluster.enabled }}
+{{- $refs = append $refs (dict "inline" $db.url "existing" $db.existingSecret) }}
+{{- end }}
+{{- end }}
+{{- if eq .name "auth" }}
+{{- $refs = append $refs (dict "inline" $v.secrets.jwt.keys "existing" $v.secrets.jwt.existingSecret) }}
+{{- else if eq .name "trade" }}
+{{- $refs = append $refs (dict "inline" $v.secrets.tradeTokens.secret "existing" $v.secrets.tradeTokens.existingSecret) }}
+{{- else if eq .name "sync" }}
+{{- $refs = append $refs (dict "inline" $v.secrets.brokerCredentials.key "existing" $v.secrets.brokerCredentials.existingSecret) }}
+{{- else if eq .name "marketdata" }}
+{{- with $v.marketdata.kite.existingSecret }}
+{{- $refs = append $refs (dict "inline" "" "existing" .) }}
+{{- end }}
+{{- end }}
+{{- $parts := list }}
+{{- range $refs }}
+{{- if .inline }}
+{{- $parts = append $parts (toJson .inline) }}
+{{- else if .existing }}
+{{- $parts = append $parts (toJson ((lookup "v1" "Secret" $root.Release.Namespace .existing).data | default dict)) }}
+{{- end }}
+{{- end }}
+checksum/secrets: {{ join "\n" $parts | sha256sum }}
 {{- end }}
 
 {{/* Volumes every trademesh pod has: a writable /tmp on a read-only root filesystem. */}}

@@ -1,7 +1,7 @@
 {{/*
-Everything one gRPC service needs: ServiceAccount, Deployment, Service (ClusterIP, for service-to-service
-calls), headless Service (pod IPs, so Envoy balances per request), HorizontalPodAutoscaler and
-PodDisruptionBudget. Each templates/<service>.yaml calls it with (dict "root" $ "name" "<service>").
+Everything one gRPC service needs: ServiceAccount, Deployment, Service (ClusterIP, for port-forwards and
+tools), headless Service (pod IPs, so Envoy and the other services' round-robin channels balance per
+request), HorizontalPodAutoscaler and PodDisruptionBudget. Each templates/<service>.yaml calls it with (dict "root" $ "name" "<service>").
 */}}
 {{- define "trademesh.service" -}}
 {{- $root := .root }}
@@ -16,6 +16,10 @@ metadata:
   name: {{ $fullName }}
   labels:
     {{- include "trademesh.labels" $labels | nindent 4 }}
+  {{- with ($svc.serviceAccount | default dict).annotations }}
+  annotations:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
 automountServiceAccountToken: false
 ---
 apiVersion: apps/v1
@@ -43,6 +47,7 @@ spec:
         {{- include "trademesh.labels" $labels | nindent 8 }}
       annotations:
         {{- include "trademesh.configChecksums" (dict "root" $root) | nindent 8 }}
+        {{- include "trademesh.secretChecksum" (dict "root" $root "name" $name) | nindent 8 }}
         {{- if $root.Values.metrics.enabled }}
         prometheus.io/scrape: "true"
         prometheus.io/port: {{ $root.Values.metrics.port | quote }}
@@ -65,19 +70,19 @@ spec:
       topologySpreadConstraints:
         - maxSkew: 1
           topologyKey: kubernetes.io/hostname
-          whenUnsatisfiable: ScheduleAnyway
+          whenUnsatisfiable: {{ $root.Values.topologySpread.nodes }}
           labelSelector:
             matchLabels:
               {{- include "trademesh.selectorLabels" $labels | nindent 14 }}
         - maxSkew: 1
           topologyKey: topology.kubernetes.io/zone
-          whenUnsatisfiable: ScheduleAnyway
+          whenUnsatisfiable: {{ $root.Values.topologySpread.zones }}
           labelSelector:
             matchLabels:
               {{- include "trademesh.selectorLabels" $labels | nindent 14 }}
       containers:
         - name: {{ $name }}
-          image: {{ include "trademesh.image" $root }}
+          image: {{ include "trademesh.image" (dict "root" $root "component" $name) }}
           imagePullPolicy: {{ $root.Values.image.pullPolicy }}
           args: [{{ printf "trademesh.services.%s" $name | quote }}]
           ports:
@@ -195,8 +200,9 @@ spec:
       appProtocol: http
     {{- end }}
 ---
-# Headless: DNS returns every ready pod IP, so Envoy (STRICT_DNS) balances each request across pods
-# instead of pinning one long-lived HTTP/2 connection to one pod as kube-proxy would.
+# Headless: DNS returns every ready pod IP, so Envoy (STRICT_DNS) and the callers' round-robin channels
+# (dns:///trademesh-<svc>-headless) balance each request across pods instead of pinning one long-lived
+# HTTP/2 connection to one pod as kube-proxy would.
 apiVersion: v1
 kind: Service
 metadata:
@@ -259,7 +265,10 @@ spec:
           type: Utilization
           averageUtilization: {{ . }}
     {{- end }}
-    {{- with $svc.autoscaling.streamsMetric }}
+    {{- /* Per-pod custom metrics served by a metrics adapter (monitoring.prometheusAdapter): market data's
+    open streams, the gateway's open connections. The HPA scales on whichever asks for more pods. */}}
+    {{- range $key := list "streamsMetric" "connectionsMetric" }}
+    {{- with index $svc.autoscaling $key }}
     {{- if .enabled }}
     - type: Pods
       pods:
@@ -268,6 +277,7 @@ spec:
         target:
           type: AverageValue
           averageValue: {{ .averageValue | quote }}
+    {{- end }}
     {{- end }}
     {{- end }}
   behavior:
