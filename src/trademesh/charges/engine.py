@@ -5,7 +5,8 @@ Contract-note semantics (decision 0100):
 * The unit charged is the **executed order**: the fills sharing (account, order id) are one contract-note
   line. Brokerage, STT/CTT, exchange transaction charges, IPFT, SEBI fee and stamp duty are computed on
   the order's turnover (Σ price x quantity) with the rates in force on its IST trade date, each rounded
-  to its policy unit (half up); GST is 18 % of the rounded brokerage + exchange + IPFT + SEBI.
+  to its policy unit (half up); GST is 18 % of the rounded brokerage + exchange transaction + SEBI fee
+  (not of STT/CTT, stamp duty or IPFT: Kite's own figures leave IPFT out, see decision 0100).
 * DP charges (policy permitting) are one fee plus GST per (account, broker, scrip, day) of delivery sells.
 * Every order-level (or scrip-day) amount is allocated to its fills in proportion to quantity by the
   largest-remainder method (ties to the earlier fill in input order), so the fills' parts sum to it exactly.
@@ -181,7 +182,7 @@ def charge_order(schedule: Schedule, policy: Policy, fills: Sequence[Fill]) -> C
         )
         for component in ("transaction_tax", "exchange_transaction", "ipft", "sebi", "stamp_duty")
     }
-    taxable = brokerage + rated["exchange_transaction"] + rated["ipft"] + rated["sebi"]
+    taxable = brokerage + rated["exchange_transaction"] + rated["sebi"]
     gst = apply_rate(taxable, schedule.gst_rate(day).rate_nanos, units["gst"])
     return Charges(brokerage=brokerage, gst=gst, **rated)
 

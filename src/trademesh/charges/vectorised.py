@@ -258,12 +258,7 @@ def charge_columns(schedule: Schedule, policy: Policy, fills: FillColumns) -> Ch
         order_charges[component] = apply_rate(turnover, rate, units[component])
     percent = apply_rate(turnover, tables.percent[e, p, s], units["brokerage"])
     order_charges["brokerage"] = np.minimum(percent, tables.cap[e, p, s]) + tables.flat[e, p, s]
-    taxable = (
-        order_charges["brokerage"]
-        + order_charges["exchange_transaction"]
-        + order_charges["ipft"]
-        + order_charges["sebi"]
-    )
+    taxable = order_charges["brokerage"] + order_charges["exchange_transaction"] + order_charges["sebi"]
     order_charges["gst"] = apply_rate(taxable, tables.gst[e], units["gst"])
     weights = fills.quantity[orders.order]
     zero = np.zeros(len(fills), dtype=np.int64)
