@@ -181,43 +181,51 @@ class _Groups:
     #: Fill indices sorted by group (stable: input order within a group).
     order: Int64s
     starts: Int64s
-    counts: Int64s
     #: Group number of each sorted position.
     member_of: Int64s
+    #: Allocation weights (quantities) in sorted order, and their sum per group at each sorted position.
+    weights: Int64s
+    whole: Int64s
 
 
-def _groups(keys: Int64s) -> _Groups:
+def _groups(keys: Int64s, weights: Int64s) -> _Groups:
     order = np.argsort(keys, kind="stable")
     sorted_keys = keys[order]
     boundary = np.empty(len(keys), dtype=bool)
     boundary[:1] = True
     np.not_equal(sorted_keys[1:], sorted_keys[:-1], out=boundary[1:])
     starts = np.flatnonzero(boundary)
-    counts = np.diff(np.append(starts, len(keys)))
-    return _Groups(order, starts, counts, np.repeat(np.arange(len(starts)), counts))
+    member_of = np.cumsum(boundary) - 1
+    sorted_weights = weights[order]
+    whole = np.add.reduceat(sorted_weights, starts)[member_of]
+    return _Groups(order, starts, member_of, sorted_weights, whole)
 
 
-def _allocate(groups: _Groups, totals: Int64s, weights: Int64s) -> Int64s:
-    """Split each group's total by the sorted weights (largest remainder, ties to the earlier fill)."""
-    whole = np.add.reduceat(weights, groups.starts)
+def _allocate(groups: _Groups, totals: Int64s) -> Int64s:
+    """Split each group's total by its weights (largest remainder, ties to the earlier fill); input order."""
     total_each = totals[groups.member_of]
-    if totals.size and float(totals.max()) * float(weights.max()) >= _LIMIT:
+    if totals.size and float(totals.max()) * float(groups.weights.max()) >= _LIMIT:
         # Products past int64: the same arithmetic on Python integers (rare: huge orders with many units).
-        product = total_each.astype(object) * weights.astype(object)
-        whole_each = whole[groups.member_of].astype(object)
-        shares = (product // whole_each).astype(np.int64)
-        remainders = (product % whole_each).astype(np.int64)
+        product = total_each.astype(object) * groups.weights.astype(object)
+        whole = groups.whole.astype(object)
+        shares = (product // whole).astype(np.int64)
+        remainders = (product % whole).astype(np.int64)
     else:
-        product = total_each * weights
-        whole_each = whole[groups.member_of]
-        shares, remainders = np.divmod(product, whole_each)
+        shares, remainders = np.divmod(total_each * groups.weights, groups.whole)
     left = totals - np.add.reduceat(shares, groups.starts)
-    positions = np.arange(len(weights))
-    ranked = np.lexsort((positions, -remainders, groups.member_of))
-    rank = np.empty(len(weights), dtype=np.int64)
-    rank[ranked] = positions - groups.starts[groups.member_of[ranked]]
-    shares += rank < left[groups.member_of]
-    result = np.empty(len(weights), dtype=np.int64)
+    # Only groups of several fills can have micros left over (a single fill takes its whole total).
+    pending = np.flatnonzero(left[groups.member_of] > 0)
+    if pending.size:
+        members = groups.member_of[pending]
+        # Within a group: largest remainder first, then the earlier fill (a stable sort keeps input order).
+        ranked = pending[np.argsort(members * int(groups.whole.max()) - remainders[pending], kind="stable")]
+        positions = np.arange(len(ranked))
+        first = np.empty(len(ranked), dtype=bool)
+        first[:1] = True
+        np.not_equal(members[1:], members[:-1], out=first[1:])
+        rank = positions - np.maximum.accumulate(np.where(first, positions, 0))
+        shares[ranked] += rank < left[members]
+    result = np.empty(len(shares), dtype=np.int64)
     result[groups.order] = shares
     return result
 
@@ -242,7 +250,7 @@ def charge_columns(schedule: Schedule, policy: Policy, fills: FillColumns) -> Ch
     epoch = np.searchsorted(tables.epoch_days, fills.day, side="right") - 1
     if np.any(epoch < 0):
         raise ScheduleError(f"no schedule in force before {schedule.starts}")
-    orders = _groups(fills.order)
+    orders = _groups(fills.order, fills.quantity)
     _check_uniform(orders, fills.plan, fills.exchange, fills.segment, fills.side, fills.scrip, fills.day)
     first = orders.order[orders.starts]
     turnover = np.add.reduceat((fills.quantity * fills.price_micros)[orders.order], orders.starts)
@@ -260,14 +268,12 @@ def charge_columns(schedule: Schedule, policy: Policy, fills: FillColumns) -> Ch
     order_charges["brokerage"] = np.minimum(percent, tables.cap[e, p, s]) + tables.flat[e, p, s]
     taxable = order_charges["brokerage"] + order_charges["exchange_transaction"] + order_charges["sebi"]
     order_charges["gst"] = apply_rate(taxable, tables.gst[e], units["gst"])
-    weights = fills.quantity[orders.order]
-    zero = np.zeros(len(fills), dtype=np.int64)
-    result = {name: zero.copy() for name in COMPONENTS}
-    for name, totals in order_charges.items():
-        result[name] = _allocate(orders, totals, weights)
+    result = {name: _allocate(orders, totals) for name, totals in order_charges.items()}
+    result["dp"] = np.zeros(len(fills), dtype=np.int64)
+    result["other"] = np.zeros(len(fills), dtype=np.int64)
     if policy.depository:
         _add_depository(policy, tables, fills, epoch, result)
-    return ChargeColumns(result, epoch)
+    return ChargeColumns({name: result[name] for name in COMPONENTS}, epoch)
 
 
 def _add_depository(
@@ -278,12 +284,11 @@ def _add_depository(
     )
     if selling.size == 0:
         return
-    scrip_days = _groups(fills.scrip[selling] * (1 << 24) + fills.day[selling])
+    scrip_days = _groups(fills.scrip[selling] * (1 << 24) + fills.day[selling], fills.quantity[selling])
     first = selling[scrip_days.order[scrip_days.starts]]
     brokers = tuple(Broker)
     broker_of_plan = np.array([brokers.index(broker) for broker, _ in fills.plans], dtype=np.int64)
     fee = tables.depository[epoch[first], broker_of_plan[fills.plan[first]]]
     gst = apply_rate(fee, tables.gst[epoch[first]], policy.units["gst"])
-    weights = fills.quantity[selling][scrip_days.order]
-    result["dp"][selling] += _allocate(scrip_days, fee, weights)
-    result["gst"][selling] += _allocate(scrip_days, gst, weights)
+    result["dp"][selling] += _allocate(scrip_days, fee)
+    result["gst"][selling] += _allocate(scrip_days, gst)
