@@ -4,7 +4,8 @@ Kite: every route at the server root (kiteconnect joins routes to `root` with ur
 envelopes `{"status": "success", "data": ...}`; errors `{"status": "error", "message": ...,
 "error_type": ...}` with the API's HTTP statuses; `X-Kite-Version: 3` and `Authorization: token
 api_key:access_token` required; `/session/token` checks sha256(api_key + request_token + api_secret);
-429 past the rate limit (10 requests/s per app by default).
+429 past the rate limit (10 requests/s per app by default). `POST /charges/orders` (the virtual contract
+note) is answered from trademesh.charges' schedules with Kite's API rounding.
 
 Upstox: `/v2/login/authorization/token` (form, reply not enveloped), `/v2/order/trades/get-trades-for-day`,
 `/v2/logout`, errors `{"status": "error", "errors": [{"errorCode": ..., "message": ...}]}`.
@@ -18,11 +19,12 @@ import hmac
 import json
 import time
 from collections.abc import Awaitable, Callable
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from aiohttp import web
 
+from trademesh.charges import Broker, Exchange, Fill, FillCharges, Segment, Side, charge_fills, load_schedule
 from trademesh.services.sync.fakes.book import IST, KITE_TIME, BrokerApp, Fault, FaultKind, kite_order_of
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -98,6 +100,11 @@ class FakeBrokerServer:
 class FakeKite(FakeBrokerServer):
     """Kite Connect v3."""
 
+    def __init__(self, rate_limit: float = 10.0) -> None:
+        super().__init__(rate_limit)
+        #: The trade date `POST /charges/orders` charges the day's orders on (tests pin it).
+        self.charges_date: Callable[[], date] = lambda: datetime.now(IST).date()
+
     def routes(self) -> list[web.RouteDef]:
         """Return the Kite routes the sync service uses."""
         return [
@@ -106,6 +113,7 @@ class FakeKite(FakeBrokerServer):
             web.get("/user/profile", self._authorized(self._profile)),
             web.get("/trades", self._authorized(self._trades)),
             web.get("/orders", self._authorized(self._orders)),
+            web.post("/charges/orders", self._authorized_request(self._charges)),
         ]
 
     @staticmethod
@@ -135,6 +143,12 @@ class FakeKite(FakeBrokerServer):
         return self._error(fault.status, message)
 
     def _authorized(self, handler: Callable[[BrokerApp], Awaitable[web.Response]]) -> Handler:
+        async def with_app(app: BrokerApp, request: web.Request) -> web.Response:
+            return await handler(app)
+
+        return self._authorized_request(with_app)
+
+    def _authorized_request(self, handler: Callable[[BrokerApp, web.Request], Awaitable[web.Response]]) -> Handler:
         async def wrapped(request: web.Request) -> web.StreamResponse:
             if request.headers.get("X-Kite-Version") != "3":
                 return self._error(400, "Missing or invalid X-Kite-Version header", "InputException")
@@ -147,7 +161,7 @@ class FakeKite(FakeBrokerServer):
                 return fault
             if scheme != "token" or app is None or token not in app.access_tokens:
                 return self._error(403, "Incorrect `api_key` or `access_token`.", "TokenException")
-            return await handler(app)
+            return await handler(app, request)
 
         return wrapped
 
@@ -220,6 +234,20 @@ class FakeKite(FakeBrokerServer):
 
     async def _orders(self, app: BrokerApp) -> web.Response:
         return self._ok([kite_order_of(trade) for trade in app.trades if isinstance(trade, dict)])
+
+    async def _charges(self, app: BrokerApp, request: web.Request) -> web.Response:
+        # The virtual contract note: each row is one executed order, charged from the same schedules as
+        # trademesh.charges with Kite's API rounding (unrounded floats, stamp duty in paise, no DP).
+        try:
+            orders = await request.json()
+            if not isinstance(orders, list):
+                raise ValueError("the body must be a JSON array of orders")
+            fills = [_charge_fill_of(index, order, self.charges_date()) for index, order in enumerate(orders)]
+        except (ValueError, KeyError, TypeError) as error:
+            return self._error(400, f"Invalid order: {error}", "InputException")
+        schedule = load_schedule()
+        charged = charge_fills(schedule, schedule.policy("kite_api"), fills)
+        return self._ok([_contract_note_row(order, result) for order, result in zip(orders, charged, strict=True)])
 
 
 class FakeUpstox(FakeBrokerServer):
@@ -305,6 +333,69 @@ class FakeUpstox(FakeBrokerServer):
         if app is not None:
             app.access_tokens.discard(request.headers.get("Authorization", "").partition(" ")[2])
         return web.json_response({"status": "success", "data": True})
+
+
+_KITE_EXCHANGES = {
+    "NSE": Exchange.NSE,
+    "BSE": Exchange.BSE,
+    "NFO": Exchange.NSE,
+    "BFO": Exchange.BSE,
+    "MCX": Exchange.MCX,
+}
+
+
+def _charge_fill_of(index: int, order: dict[str, Any], trade_date: date) -> Fill:
+    """Return a Kite virtual-contract-note order as one fill to charge."""
+    exchange, symbol, product = str(order["exchange"]), str(order["tradingsymbol"]), str(order["product"])
+    if exchange not in _KITE_EXCHANGES:
+        raise ValueError(f"exchange {exchange} is not charged")
+    if exchange in ("NSE", "BSE"):
+        segment = Segment.INTRADAY if product in ("MIS", "CO", "BO") else Segment.DELIVERY
+    else:
+        segment = Segment.FUTURES if symbol.endswith("FUT") else Segment.OPTIONS
+    quantity, price = int(order["quantity"]), float(order["average_price"])
+    if quantity <= 0 or price <= 0:
+        raise ValueError("quantity and average_price must be positive")
+    return Fill(
+        fill_id=str(order.get("order_id", index)),
+        order_id=f"{index}:{order.get('order_id', '')}",  # every row is charged as its own order
+        broker=Broker.ZERODHA,
+        exchange=_KITE_EXCHANGES[exchange],
+        segment=segment,
+        side=Side(str(order["transaction_type"]).lower()),
+        instrument=symbol,
+        quantity=quantity,
+        price_micros=round(price * 1_000_000),
+        trade_date=trade_date,
+    )
+
+
+def _contract_note_row(order: dict[str, Any], result: FillCharges) -> dict[str, Any]:
+    charges = result.charges
+
+    def rupees(micros: int) -> float:
+        return micros / 1_000_000
+
+    return {
+        "transaction_type": order["transaction_type"],
+        "tradingsymbol": order["tradingsymbol"],
+        "exchange": order["exchange"],
+        "variety": order.get("variety", "regular"),
+        "product": order["product"],
+        "order_type": order.get("order_type", "MARKET"),
+        "quantity": int(order["quantity"]),
+        "price": order["average_price"],
+        "charges": {
+            "transaction_tax": rupees(charges.transaction_tax),
+            "transaction_tax_type": result.transaction_tax_type,
+            "exchange_turnover_charge": rupees(charges.exchange_transaction + charges.ipft),
+            "sebi_turnover_charge": rupees(charges.sebi),
+            "brokerage": rupees(charges.brokerage),
+            "stamp_duty": rupees(charges.stamp_duty),
+            "gst": {"igst": rupees(charges.gst), "cgst": 0, "sgst": 0, "total": rupees(charges.gst)},
+            "total": rupees(charges.total()),
+        },
+    }
 
 
 def describe(server: FakeBrokerServer) -> str:
