@@ -87,9 +87,10 @@ def test_auth_gets_the_shared_variables_its_key_and_mail_drop(tmp_path: Path) ->
 
 def test_every_service_gets_the_data_directorys_random_token_secret(tmp_path: Path) -> None:
     context = _context(tmp_path, {"auth": 41000, "trade": 41001})
-    first = service_environment(SERVICES[1], context, {})["TRADEMESH_TOKEN_SECRET"]
-    again = service_environment(SERVICES[0], context, {})["TRADEMESH_TOKEN_SECRET"]
-    other = service_environment(SERVICES[1], _context(tmp_path / "other", {"auth": 1, "trade": 2}), {})
+    auth, trade = (next(spec for spec in SERVICES if spec.name == name) for name in ("auth", "trade"))
+    first = service_environment(trade, context, {})["TRADEMESH_TOKEN_SECRET"]
+    again = service_environment(auth, context, {})["TRADEMESH_TOKEN_SECRET"]
+    other = service_environment(trade, _context(tmp_path / "other", {"auth": 1, "trade": 2}), {})
 
     assert first == again  # one per data directory, shared by every service and every run
     assert len(first) >= 32

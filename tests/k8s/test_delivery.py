@@ -88,6 +88,7 @@ def test_production_scales_market_data_on_streams_and_the_gateway_on_connections
         "trademesh-analytics": set(),
         "trademesh-marketdata": {"trademesh_marketdata_active_streams"},
         "trademesh-gateway": {"trademesh_gateway_downstream_cx_active"},
+        "trademesh-ratelimit": set(),
     }
 
 
