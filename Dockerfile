@@ -4,7 +4,7 @@
 # .github/workflows/images.yml builds every target for linux/amd64 and linux/arm64, with an SBOM and a
 # cosign signature, and pushes ghcr.io/trademesh/trademesh-<target>.
 #
-# The service images hold a virtualenv with the trademesh wheel and its dependencies (no source tree, no
+# The service images hold a virtualenv with the trademesh-services wheel and its dependencies (no source tree, no
 # PYTHONPATH); numpy only in analytics. ENTRYPOINT ["python", "-m"]: the command is the module, the same
 # one `make up` runs (CMD is the service; the chart passes it, and the jobs theirs, as args). The gateway
 # image is Envoy plus the Python standard library for its preStop drain hook, without trademesh's code.
@@ -13,19 +13,16 @@ ARG ENVOY_IMAGE=envoyproxy/envoy:v1.40.0
 ARG NODE_IMAGE=node:22-bookworm-slim
 ARG WEB_IMAGE=nginxinc/nginx-unprivileged:1.27-alpine
 
-# -- wheels: trademesh, its SDK and every third-party dependency, built for the target platform ------------
+# -- wheels: the repository's distributions and every third-party dependency, for the target platform ----
 FROM ${PYTHON_IMAGE} AS wheels
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /src
-COPY pyproject.toml ./
-COPY README.md ./
-COPY clients/python ./clients/python
+COPY kernel ./kernel
+COPY clients/python-api ./clients/python-api
 COPY services ./services
-COPY gateway ./gateway
-# src/trademesh/services and src/trademesh/gateway are symlinks to the two folders above.
-COPY src ./src
-# The SDK is named on the command line, so the resolver takes it from here, never from the index.
-RUN pip wheel --wheel-dir /wheels ./clients/python ".[analytics]"
+# Our distributions are named by path, so the resolver takes them from here, never from an index; the
+# development distribution (the repository root: devstack, test tools) is not built.
+RUN pip wheel --wheel-dir /wheels ./kernel ./clients/python-api "./services[analytics]"
 
 # -- what every Python image shares: the non-root user and an empty virtualenv ---------------------------
 FROM ${PYTHON_IMAGE} AS python-base
@@ -43,7 +40,7 @@ FROM python-base AS service
 # Installed from the wheels stage only (--no-index): nothing is fetched here. Byte-compiled now, because
 # the root filesystem is read-only at run time.
 RUN --mount=type=bind,from=wheels,source=/wheels,target=/wheels \
-    /usr/local/bin/pip --python /opt/trademesh/bin/python install --no-index --find-links /wheels trademesh \
+    /usr/local/bin/pip --python /opt/trademesh/bin/python install --no-index --find-links /wheels trademesh-services \
  && python -m compileall -q /opt/trademesh \
  && python -c "import trademesh.services.auth.server, trademesh.services.trade.server, trademesh.services.sync.server, trademesh.services.marketdata.server"
 USER 10001:10001
@@ -66,7 +63,7 @@ CMD ["trademesh.services.marketdata"]
 # -- analytics: the wheel with numpy (the columnar round-trip matcher) -----------------------------------
 FROM python-base AS analytics
 RUN --mount=type=bind,from=wheels,source=/wheels,target=/wheels \
-    /usr/local/bin/pip --python /opt/trademesh/bin/python install --no-index --find-links /wheels "trademesh[analytics]" \
+    /usr/local/bin/pip --python /opt/trademesh/bin/python install --no-index --find-links /wheels "trademesh-services[analytics]" \
  && python -m compileall -q /opt/trademesh \
  && python -c "import trademesh.services.analytics.server, trademesh.services.analytics.recompute"
 USER 10001:10001

@@ -3,7 +3,7 @@ SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
 BIN := $(VENV)/bin
-GENERATED := clients/python/src clients/typescript/src clients/go/gen
+GENERATED := clients/python-api/src clients/typescript/src clients/go/gen
 
 .PHONY: setup up test check lint typecheck proto-lint proto-breaking generate generate-check sdk-check pytest bench k8s-check k8s-render web clean
 
@@ -30,7 +30,7 @@ lint:
 	$(BIN)/ruff format --check .
 
 typecheck:
-	$(BIN)/mypy src/trademesh tests bench
+	$(BIN)/mypy src/trademesh kernel/src/trademesh services/src/trademesh gateway/src/trademesh clients/python/src/trademesh tests bench
 	$(BIN)/lint-imports
 
 proto-lint:

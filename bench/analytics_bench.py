@@ -2,10 +2,10 @@
 
 Side by side in one run, on the same generated fills (one user, 500 symbols):
 
-* (a) the service: `Journal(columns)` (FIFO round trips vectorized with NumPy, trademesh.lots.columnar)
+* (a) the service: `Journal(columns)` (FIFO round trips vectorized with NumPy, trademesh.kernel.lots.columnar)
   plus `build_report` for PERIOD_ALL_TIME with every breakdown, the equity curve and daily P&L, from the
   fills as columns (`+columns`: the time to build those columns from fill objects, shown apart), and the
-  same with the fill-by-fill engine (`(a) python`, trademesh.lots.roundtrips: the fallback and the
+  same with the fill-by-fill engine (`(a) python`, trademesh.kernel.lots.roundtrips: the fallback and the
   incremental path);
 * (b) the seed's algorithm: a per-symbol buy queue (and, so shorts count too, a sell queue) drained with
   `list.pop(0)`, one dict per matched trade, datetimes converted to IST per trade, then the metrics;
@@ -34,7 +34,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-from trademesh.lots import divide_half_away
+from trademesh.kernel.lots import divide_half_away
 from trademesh.services.analytics.domain import (
     MICROS,
     Category,

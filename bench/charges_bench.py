@@ -17,7 +17,7 @@ from datetime import date, timedelta
 
 import numpy as np
 
-from trademesh.charges import (
+from trademesh.kernel.charges import (
     COMPONENTS,
     Broker,
     Exchange,
@@ -29,7 +29,7 @@ from trademesh.charges import (
     charge_fills,
     load_schedule,
 )
-from trademesh.charges.schedule import SEGMENTS_OF
+from trademesh.kernel.charges.schedule import SEGMENTS_OF
 
 TARGET_SECONDS = 2.0
 TARGET_RATIO = 10.0

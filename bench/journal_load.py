@@ -144,7 +144,7 @@ async def run(args: argparse.Namespace) -> int:
                 results[f"{name}, {pace}"] = (latencies, errors)
                 print(line(name, latencies, errors, args.seconds), flush=True)
         # Judged on the paced run. Unpaced, the gateway's local rate limit per route (200/s sustained, burst
-        # 400, gateway/mesh.py; one bucket for all clients today, issue 20) answers what goes beyond it
+        # 400, trademesh.gateway.mesh; one bucket for all clients today, issue 20) answers what goes beyond it
         # with RESOURCE_EXHAUSTED: those calls are counted as errors, not in req/s.
         latencies, errors = results[f"through the gateway, paced at {TARGET_RATE:.0f} req/s together"]
         rate_ok, p95 = len(latencies) / args.seconds, percentile(latencies, 0.95)

@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# Regenerate the Python SDK's protobuf messages, gRPC stubs and .pyi type stubs from proto/.
+# Regenerate the Python API distribution's (clients/python-api) protobuf messages, gRPC stubs and .pyi type stubs from proto/.
 # Output is deterministic: CI regenerates and fails if anything differs from what is committed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=.venv/bin
-OUT=clients/python/src
+OUT=clients/python-api/src
 
 # Remove the previous output so deleted protos leave nothing behind.
 find "$OUT/trademesh" -path '*/v1/*' \( -name '*_pb2*.py' -o -name '*_pb2*.pyi' \) -delete 2>/dev/null || true

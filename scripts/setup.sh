@@ -21,12 +21,14 @@ fi
 
 # Reinstall only when a dependency list changed (the stamp holds their checksum).
 stamp=.venv/.trademesh-installed
-want=$(cat pyproject.toml clients/python/pyproject.toml | sha256sum | cut -d' ' -f1)
+projects=(kernel clients/python-api clients/python services gateway .)
+want=$(for p in "${projects[@]}"; do cat "$p/pyproject.toml"; done | sha256sum | cut -d' ' -f1)
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   echo "==> installing Python packages"
   .venv/bin/python -m pip install --quiet --upgrade pip
-  .venv/bin/python -m pip install --quiet \
-    --config-settings editable_mode=compat -e clients/python -e ".[dev,analytics,gateway]"
+  # Every distribution editable, from its folder: the resolver takes trademesh-* from here, never an index.
+  .venv/bin/python -m pip install --quiet --config-settings editable_mode=compat \
+    -e kernel -e clients/python-api -e clients/python -e services -e gateway -e ".[dev]"
   echo "$want" > "$stamp"
 fi
 

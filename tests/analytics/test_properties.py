@@ -7,7 +7,7 @@ from fractions import Fraction
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from trademesh.lots import Fill, Side, replay
+from trademesh.kernel.lots import Fill, Side, replay
 from trademesh.services.analytics.domain import (
     MICROS,
     Category,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 from datetime import date
 
-from trademesh.charges import Broker, Exchange, Fill, Segment, Side
+from trademesh.kernel.charges import Broker, Exchange, Fill, Segment, Side
 
 _ids = itertools.count(1)
 RUPEE = 1_000_000

@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 
 from tests.charges.factory import fill, rupees
-from trademesh.charges import Charges, Exchange, Segment, Side, charge_fills, load_schedule
-from trademesh.charges.engine import apply_rate
+from trademesh.kernel.charges import Charges, Exchange, Segment, Side, charge_fills, load_schedule
+from trademesh.kernel.charges.engine import apply_rate
 
 DATA = Path(__file__).parent / "data"
 

@@ -8,7 +8,7 @@ from fractions import Fraction
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from trademesh.charges import (
+from trademesh.kernel.charges import (
     COMPONENTS,
     Broker,
     Exchange,
@@ -22,8 +22,8 @@ from trademesh.charges import (
     charge_order,
     load_schedule,
 )
-from trademesh.charges.engine import apply_rate
-from trademesh.charges.schedule import SEGMENTS_OF, BrokerageModel
+from trademesh.kernel.charges.engine import apply_rate
+from trademesh.kernel.charges.schedule import SEGMENTS_OF, BrokerageModel
 
 # Days around every change date, so boundaries are crossed often.
 DAYS = [

@@ -11,12 +11,12 @@ from typing import Any
 import pytest
 
 from tests.charges.factory import fill, rupees
-from trademesh.charges import Charges, Segment, Side, charge_fills, ist_date, load_schedule
-from trademesh.charges.schedule import ScheduleError, build_schedule, parse_rate, parse_rupees
+from trademesh.kernel.charges import Charges, Segment, Side, charge_fills, ist_date, load_schedule
+from trademesh.kernel.charges.schedule import ScheduleError, build_schedule, parse_rate, parse_rupees
 
 
 def _documents() -> tuple[dict[str, Any], dict[str, Any]]:
-    data = resources.files("trademesh.charges") / "data"
+    data = resources.files("trademesh.kernel.charges") / "data"
     return (
         tomllib.loads((data / "statutory.toml").read_text(encoding="utf-8")),
         tomllib.loads((data / "brokerage.toml").read_text(encoding="utf-8")),

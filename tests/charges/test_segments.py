@@ -13,7 +13,7 @@ from datetime import date
 import pytest
 
 from tests.charges.factory import fill, rupees
-from trademesh.charges import Broker, Charges, Exchange, Fill, Segment, Side, charge_fills, load_schedule
+from trademesh.kernel.charges import Broker, Charges, Exchange, Fill, Segment, Side, charge_fills, load_schedule
 
 
 def _contract_note(*fills: Fill) -> list[Charges]:

@@ -232,7 +232,8 @@ def test_services_expose_the_metrics_the_streams_metric_needs(
         annotations = template["metadata"]["annotations"]
         assert annotations["prometheus.io/scrape"] == "true", name
         assert annotations["prometheus.io/port"] == str(METRICS_PORT), name
-    # The HPA's optional Pods metric is the gauge the market-data replicas export (services/marketdata/streams.py).
+    # The HPA's optional Pods metric is the gauge the market-data replicas export
+    # (trademesh.services.marketdata.streams).
     hpa = named(production_objects, "HorizontalPodAutoscaler", "trademesh-marketdata")
     (pods,) = [metric["pods"] for metric in hpa["spec"]["metrics"] if metric["type"] == "Pods"]
     assert pods["metric"]["name"] == "trademesh_marketdata_active_streams"

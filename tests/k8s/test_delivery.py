@@ -50,7 +50,7 @@ def test_services_call_each_other_through_headless_services(rendered: tuple[str,
                 continue
             seen.add(variable)
             # gRPC's DNS resolver over the headless Service: one address per ready pod, balanced by the
-            # channel's round_robin policy (services/core/channels.py); not the ClusterIP (one pod per caller).
+            # channel's round_robin policy (trademesh.services.core.channels); not the ClusterIP (one pod per caller).
             assert variables[variable] == f"dns:///trademesh-{callee}-headless:{render.GRPC_PORT}", (name, variable)
             headless = named(objects, "Service", f"trademesh-{callee}-headless")
             assert headless["spec"]["clusterIP"] == "None"

@@ -8,13 +8,14 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
+from importlib import resources
 from pathlib import Path
 
 from tests.marketdata.kite_fake import FakeKiteTicker, fixture_packet, frame, full_packet, ltp_packet
 from trademesh.services.marketdata.domain import Normaliser, Source, SymbolUniverse
 from trademesh.services.marketdata.kite_ticker import KiteTickerFeed
 
-UNIVERSE = Path(__file__).resolve().parents[2] / "services" / "marketdata" / "universe.csv"
+UNIVERSE = Path(str(resources.files("trademesh.services.marketdata") / "universe.csv"))
 INFY, RELIANCE, UNKNOWN = 408065, 738561, 99
 
 

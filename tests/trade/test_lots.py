@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from trademesh.lots import Fill, Side, divide_half_even, replay, round_micros
+from trademesh.kernel.lots import Fill, Side, divide_half_even, replay, round_micros
 
 UNIT = 1_000_000
 

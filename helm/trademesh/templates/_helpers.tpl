@@ -51,7 +51,7 @@ A component's image: <image.repository>-<component> (the Dockerfile's target of 
 
 {{/*
 gRPC target other services use to reach a service: its headless Service through gRPC's DNS resolver, so
-the caller's round-robin channel (services/core/channels.py) spreads calls over every ready pod and picks
+the caller's round-robin channel (trademesh.services.core.channels) spreads calls over every ready pod and picks
 up new ones when the servers age their connections out (docs/decisions/0043-scaling-and-balancing.md).
 */}}
 {{- define "trademesh.grpcTarget" -}}

@@ -15,7 +15,7 @@ from typing import Any
 
 from pymongo.asynchronous.collection import AsyncCollection
 
-from trademesh.lots import Side
+from trademesh.kernel.lots import Side
 from trademesh.services.trade.model import (
     Broker,
     Category,

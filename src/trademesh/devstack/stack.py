@@ -67,6 +67,7 @@ __all__ = [
     "MONGO_DATABASE",
     "RATELIMIT",
     "SERVICES",
+    "WEB_DIST",
     "DataLayout",
     "ServiceSpec",
     "StackContext",
@@ -244,6 +245,10 @@ RATELIMIT_HTTP_PORT_OFFSET = 1000
 RATELIMIT_DEBUG_PORT_OFFSET = 1001
 
 
+#: The browser client's build (``make web``), served by the gateway at ``/``.
+WEB_DIST = repo_root() / "clients" / "web" / "dist"
+
+
 def _gateway_command(context: StackContext) -> list[str]:
     # Imported here: the stack table stays importable without the gateway's dependencies.
     from trademesh.gateway.mesh import CATALOG
@@ -268,6 +273,7 @@ def _gateway_command(context: StackContext) -> list[str]:
         "--admin", f"{HOST}:{context.extra_ports[GATEWAY_ADMIN]}",
         "--jwks", f"{HOST}:{jwks_http_port(context)}",
         "--upstream-source-address", GATEWAY_SOURCE_ADDRESS,
+        "--static-dir", str(WEB_DIST),
         *ratelimit,
         *upstreams,
     ]  # fmt: skip

@@ -64,6 +64,7 @@ from trademesh.devstack.stack import (
     HOST,
     RATELIMIT,
     SERVICES,
+    WEB_DIST,
     DataLayout,
     ServiceSpec,
     StackContext,
@@ -671,9 +672,6 @@ class Launcher:
         return lines
 
     def _gateway_lines(self, gateway: ServiceProcess) -> list[str]:
-        # Imported here: only needed when the gateway runs.
-        from trademesh.gateway.cli import DEFAULT_STATIC_DIR
-
         tls = self._options.gateway_tls
         url = f"{'https' if tls else 'http'}://{gateway.address}/"
         transport = f"-cacert {_display_path(self._layout.gateway_certificate)}" if tls else "-plaintext"
@@ -686,12 +684,10 @@ class Launcher:
             f"    Envoy admin (stats, clusters): http://{HOST}:{self._options.gateway_admin_port}/   "
             f"config: {_display_path(self._layout.gateway_config)}",
         ]
-        if DEFAULT_STATIC_DIR.is_dir():
+        if WEB_DIST.is_dir():
             lines.append(f"  browser: {url}")
         else:
-            lines.append(
-                f"  browser: {url} (once the browser client is built into {_display_path(DEFAULT_STATIC_DIR)})"
-            )
+            lines.append(f"  browser: {url} (once the browser client is built into {_display_path(WEB_DIST)})")
         if self._demo_login:
             lines.append(self._demo_login)
         return lines

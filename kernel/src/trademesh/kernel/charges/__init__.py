@@ -1,0 +1,52 @@
+"""Indian trade charges (brokerage, STT/CTT, exchange, IPFT, SEBI, stamp duty, GST, DP) from dated schedules.
+
+Pure: no I/O except reading the packaged schedule files once (`load_schedule`). Money is integer INR
+micros. `charge_fills` is the per-fill reference; `charge_columns` charges numpy columns with the same
+results. The rules are in engine.py and docs/decisions/0100-charges-engine.md.
+"""
+
+from trademesh.kernel.charges.engine import (
+    COMPONENTS,
+    COMPUTED,
+    Charges,
+    Fill,
+    FillCharges,
+    allocate,
+    charge_fills,
+    charge_order,
+    ist_date,
+)
+from trademesh.kernel.charges.schedule import (
+    Broker,
+    Exchange,
+    Policy,
+    Schedule,
+    ScheduleError,
+    Segment,
+    Side,
+    load_schedule,
+)
+from trademesh.kernel.charges.vectorised import ChargeColumns, FillColumns, charge_columns
+
+__all__ = [
+    "COMPONENTS",
+    "COMPUTED",
+    "Broker",
+    "ChargeColumns",
+    "Charges",
+    "Exchange",
+    "Fill",
+    "FillCharges",
+    "FillColumns",
+    "Policy",
+    "Schedule",
+    "ScheduleError",
+    "Segment",
+    "Side",
+    "allocate",
+    "charge_columns",
+    "charge_fills",
+    "charge_order",
+    "ist_date",
+    "load_schedule",
+]

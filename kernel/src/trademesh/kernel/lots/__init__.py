@@ -1,0 +1,23 @@
+"""FIFO lot matching and round trips shared by the trade and analytics services (pure Python, no I/O).
+
+Exact arithmetic: quantities are micro-units and prices/fees INR micros (int); every intermediate value
+is an exact `Fraction`; reported figures are rounded once, half-to-even, to whole micros.
+"""
+
+from trademesh.kernel.lots.fifo import Fill, Lot, Match, PositionBook, Side, replay, round_micros
+from trademesh.kernel.lots.roundtrips import InstrumentCycle, OpenLot, RoundTrip, divide_half_away, divide_half_even
+
+__all__ = [
+    "Fill",
+    "InstrumentCycle",
+    "Lot",
+    "Match",
+    "OpenLot",
+    "PositionBook",
+    "RoundTrip",
+    "Side",
+    "divide_half_away",
+    "divide_half_even",
+    "replay",
+    "round_micros",
+]

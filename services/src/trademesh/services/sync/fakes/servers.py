@@ -1,0 +1,403 @@
+"""Local HTTP servers answering like Kite Connect v3 and Upstox API v2, over a scriptable book.
+
+Kite: every route at the server root (kiteconnect joins routes to `root` with urljoin); JSON
+envelopes `{"status": "success", "data": ...}`; errors `{"status": "error", "message": ...,
+"error_type": ...}` with the API's HTTP statuses; `X-Kite-Version: 3` and `Authorization: token
+api_key:access_token` required; `/session/token` checks sha256(api_key + request_token + api_secret);
+429 past the rate limit (10 requests/s per app by default). `POST /charges/orders` (the virtual contract
+note) is answered from trademesh.kernel.charges' schedules with Kite's API rounding.
+
+Upstox: `/v2/login/authorization/token` (form, reply not enveloped), `/v2/order/trades/get-trades-for-day`,
+`/v2/logout`, errors `{"status": "error", "errors": [{"errorCode": ..., "message": ...}]}`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import json
+import time
+from collections.abc import Awaitable, Callable
+from datetime import date, datetime
+from typing import Any
+
+from aiohttp import web
+
+from trademesh.kernel.charges import Broker, Exchange, Fill, FillCharges, Segment, Side, charge_fills, load_schedule
+from trademesh.services.sync.fakes.book import IST, KITE_TIME, BrokerApp, Fault, FaultKind, kite_order_of
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+READY_PATH = "/__fake/ready"
+_KITE_ERRORS = {
+    400: "InputException",
+    403: "TokenException",
+    429: "NetworkException",
+    500: "GeneralException",
+    502: "DataException",
+    503: "NetworkException",
+}
+
+
+class FakeBrokerServer:
+    """Base of both fakes: an aiohttp server on a loopback port over a set of apps."""
+
+    def __init__(self, rate_limit: float = 10.0) -> None:
+        self.apps: dict[str, BrokerApp] = {}
+        self.rate_limit = rate_limit
+        #: The clock of the rate limiter (tests freeze it to make bursts exact).
+        self.clock: Callable[[], float] = time.monotonic
+        self._runner: web.AppRunner | None = None
+        self.port = 0
+
+    def add_app(self, api_key: str, api_secret: str, user_id: str, user_name: str = "Test Trader") -> BrokerApp:
+        """Register an app with its user."""
+        app = BrokerApp(api_key, api_secret, user_id, user_name)
+        self.apps[api_key] = app
+        return app
+
+    @property
+    def base_url(self) -> str:
+        """Return the root URL clients use."""
+        return f"http://127.0.0.1:{self.port}"
+
+    def routes(self) -> list[web.RouteDef]:
+        """Return the API's routes."""
+        raise NotImplementedError
+
+    async def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
+        """Serve on `host:port` (0 picks a free port); return the base URL."""
+        application = web.Application()
+        application.add_routes([*self.routes(), web.get(READY_PATH, self._ready)])
+        self._runner = web.AppRunner(application, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, host, port)
+        await site.start()
+        server = site._server
+        assert server is not None
+        self.port = server.sockets[0].getsockname()[1]  # type: ignore[attr-defined]
+        return self.base_url
+
+    async def stop(self) -> None:
+        """Stop serving."""
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    async def _ready(self, request: web.Request) -> web.Response:
+        return web.Response(text="ok")
+
+    @property
+    def total_requests(self) -> int:
+        """Return requests served to every app."""
+        return sum(app.requests for app in self.apps.values())
+
+    @property
+    def total_rate_limited(self) -> int:
+        """Return 429s served to every app."""
+        return sum(app.rate_limited for app in self.apps.values())
+
+
+class FakeKite(FakeBrokerServer):
+    """Kite Connect v3."""
+
+    def __init__(self, rate_limit: float = 10.0) -> None:
+        super().__init__(rate_limit)
+        #: The trade date `POST /charges/orders` charges the day's orders on (tests pin it).
+        self.charges_date: Callable[[], date] = lambda: datetime.now(IST).date()
+
+    def routes(self) -> list[web.RouteDef]:
+        """Return the Kite routes the sync service uses."""
+        return [
+            web.post("/session/token", self._session),
+            web.delete("/session/token", self._logout),
+            web.get("/user/profile", self._authorized(self._profile)),
+            web.get("/trades", self._authorized(self._trades)),
+            web.get("/orders", self._authorized(self._orders)),
+            web.post("/charges/orders", self._authorized_request(self._charges)),
+        ]
+
+    @staticmethod
+    def _ok(data: Any) -> web.Response:
+        return web.json_response({"status": "success", "data": data})
+
+    @staticmethod
+    def _error(status: int, message: str, error_type: str | None = None) -> web.Response:
+        return web.json_response(
+            {"status": "error", "message": message, "data": None, "error_type": error_type or _KITE_ERRORS[status]},
+            status=status,
+        )
+
+    async def _apply_fault(self, app: BrokerApp, path: str) -> web.Response | None:
+        fault = app.next_fault(path)
+        if fault is None:
+            return None
+        if fault.kind is FaultKind.SLOW:
+            await asyncio.sleep(fault.seconds)
+            return None
+        if fault.kind is FaultKind.MALFORMED:
+            return web.Response(text='{"status": "success", "data": [{"trade_id": ', content_type="application/json")
+        if fault.kind is FaultKind.EXPIRED:
+            app.access_tokens.clear()
+            return self._error(403, "Incorrect `api_key` or `access_token`.", "TokenException")
+        message = "Too many requests" if fault.status == 429 else "Something went wrong"
+        return self._error(fault.status, message)
+
+    def _authorized(self, handler: Callable[[BrokerApp], Awaitable[web.Response]]) -> Handler:
+        async def with_app(app: BrokerApp, request: web.Request) -> web.Response:
+            return await handler(app)
+
+        return self._authorized_request(with_app)
+
+    def _authorized_request(self, handler: Callable[[BrokerApp, web.Request], Awaitable[web.Response]]) -> Handler:
+        async def wrapped(request: web.Request) -> web.StreamResponse:
+            if request.headers.get("X-Kite-Version") != "3":
+                return self._error(400, "Missing or invalid X-Kite-Version header", "InputException")
+            scheme, _, credentials = request.headers.get("Authorization", "").partition(" ")
+            api_key, _, token = credentials.partition(":")
+            app = self.apps.get(api_key)
+            if app is not None and not app.count_request(self.rate_limit, self.clock()):
+                return self._error(429, "Too many requests", "NetworkException")
+            if app is not None and (fault := await self._apply_fault(app, request.path)) is not None:
+                return fault
+            if scheme != "token" or app is None or token not in app.access_tokens:
+                return self._error(403, "Incorrect `api_key` or `access_token`.", "TokenException")
+            return await handler(app, request)
+
+        return wrapped
+
+    async def _session(self, request: web.Request) -> web.Response:
+        form = await request.post()
+        api_key, request_token, checksum = (
+            str(form.get(name, "")) for name in ("api_key", "request_token", "checksum")
+        )
+        app = self.apps.get(api_key)
+        if app is None:
+            return self._error(403, "Invalid `api_key`.", "InputException")
+        if not app.count_request(self.rate_limit, self.clock()):
+            return self._error(429, "Too many requests", "NetworkException")
+        if (fault := await self._apply_fault(app, request.path)) is not None:
+            return fault
+        expected = hashlib.sha256((api_key + request_token + app.api_secret).encode()).hexdigest()
+        if not hmac.compare_digest(expected, checksum):
+            return self._error(403, "Invalid checksum.", "TokenException")
+        if not app.use_login_token(request_token):
+            return self._error(403, "Token is invalid or has expired.", "TokenException")
+        token = app.new_access_token()
+        return self._ok(
+            {
+                "user_type": "individual",
+                "email": f"{app.user_id.lower()}@example.com",
+                "user_name": app.user_name,
+                "user_shortname": app.user_name.split()[0],
+                "broker": "ZERODHA",
+                "exchanges": ["NSE", "NFO", "BFO", "CDS", "BSE", "MCX", "BCD", "MF"],
+                "products": ["CNC", "NRML", "MIS", "BO", "CO"],
+                "order_types": ["MARKET", "LIMIT", "SL", "SL-M"],
+                "avatar_url": None,
+                "user_id": app.user_id,
+                "api_key": app.api_key,
+                "access_token": token,
+                "public_token": token[:8],
+                "enctoken": token[8:],
+                "refresh_token": "",
+                "silo": "",
+                "login_time": datetime.now(IST).strftime(KITE_TIME),
+                "meta": {"demat_consent": "physical"},
+            }
+        )
+
+    async def _logout(self, request: web.Request) -> web.Response:
+        app = self.apps.get(request.query.get("api_key", ""))
+        if app is not None:
+            app.access_tokens.discard(request.query.get("access_token", ""))
+        return self._ok(True)
+
+    async def _profile(self, app: BrokerApp) -> web.Response:
+        return self._ok(
+            {
+                "user_id": app.user_id,
+                "user_type": "individual",
+                "email": f"{app.user_id.lower()}@example.com",
+                "user_name": app.user_name,
+                "user_shortname": app.user_name.split()[0],
+                "broker": "ZERODHA",
+                "exchanges": ["BFO", "MCX", "NSE", "CDS", "BSE", "BCD", "MF", "NFO"],
+                "products": ["CNC", "NRML", "MIS", "BO", "CO"],
+                "order_types": ["MARKET", "LIMIT", "SL", "SL-M"],
+                "avatar_url": None,
+                "meta": {"demat_consent": "physical"},
+            }
+        )
+
+    async def _trades(self, app: BrokerApp) -> web.Response:
+        return self._ok(app.trades)
+
+    async def _orders(self, app: BrokerApp) -> web.Response:
+        return self._ok([kite_order_of(trade) for trade in app.trades if isinstance(trade, dict)])
+
+    async def _charges(self, app: BrokerApp, request: web.Request) -> web.Response:
+        # The virtual contract note: each row is one executed order, charged from the same schedules as
+        # trademesh.kernel.charges with Kite's API rounding (unrounded floats, stamp duty in paise, no DP).
+        try:
+            orders = await request.json()
+            if not isinstance(orders, list):
+                raise ValueError("the body must be a JSON array of orders")
+            fills = [_charge_fill_of(index, order, self.charges_date()) for index, order in enumerate(orders)]
+        except (ValueError, KeyError, TypeError) as error:
+            return self._error(400, f"Invalid order: {error}", "InputException")
+        schedule = load_schedule()
+        charged = charge_fills(schedule, schedule.policy("kite_api"), fills)
+        return self._ok([_contract_note_row(order, result) for order, result in zip(orders, charged, strict=True)])
+
+
+class FakeUpstox(FakeBrokerServer):
+    """Upstox API v2."""
+
+    def routes(self) -> list[web.RouteDef]:
+        """Return the Upstox routes the sync service uses."""
+        return [
+            web.post("/v2/login/authorization/token", self._token),
+            web.get("/v2/order/trades/get-trades-for-day", self._trades),
+            web.delete("/v2/logout", self._logout),
+        ]
+
+    @staticmethod
+    def _error(status: int, code: str, message: str) -> web.Response:
+        body = {"status": "error", "errors": [{"errorCode": code, "message": message, "propertyPath": None}]}
+        return web.json_response(body, status=status)
+
+    async def _apply_fault(self, app: BrokerApp, path: str) -> web.Response | None:
+        fault: Fault | None = app.next_fault(path)
+        if fault is None:
+            return None
+        if fault.kind is FaultKind.SLOW:
+            await asyncio.sleep(fault.seconds)
+            return None
+        if fault.kind is FaultKind.MALFORMED:
+            return web.Response(text="<html>gateway error", content_type="application/json")
+        if fault.kind is FaultKind.EXPIRED:
+            app.access_tokens.clear()
+            return self._error(401, "UDAPI100050", "Invalid token used to access API")
+        return self._error(fault.status, "UDAPI100500", "Something went wrong")
+
+    async def _token(self, request: web.Request) -> web.Response:
+        form = await request.post()
+        app = self.apps.get(str(form.get("client_id", "")))
+        if app is None or form.get("client_secret") != app.api_secret:
+            return self._error(401, "UDAPI100016", "Invalid Credentials")
+        if not app.count_request(self.rate_limit, self.clock()):
+            return self._error(429, "UDAPI10005", "Too many requests")
+        if (fault := await self._apply_fault(app, request.path)) is not None:
+            return fault
+        if form.get("redirect_uri") != app.redirect_uri or form.get("grant_type") != "authorization_code":
+            return self._error(400, "UDAPI100069", "Check your 'redirect_uri'")
+        if not app.use_login_token(str(form.get("code", ""))):
+            return self._error(400, "UDAPI100057", "Invalid Auth code")
+        return web.json_response(
+            {
+                "email": f"{app.user_id.lower()}@example.com",
+                "exchanges": ["NSE", "NFO", "BSE", "CDS", "BFO", "MCX"],
+                "products": ["D", "CO", "I"],
+                "broker": "UPSTOX",
+                "user_id": app.user_id,
+                "user_name": app.user_name,
+                "order_types": ["MARKET", "LIMIT", "SL", "SL-M"],
+                "user_type": "individual",
+                "poa": False,
+                "is_active": True,
+                "access_token": app.new_access_token(),
+                "extended_token": None,
+            }
+        )
+
+    def _app_of(self, request: web.Request) -> BrokerApp | None:
+        scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+        if scheme != "Bearer":
+            return None
+        return next((app for app in self.apps.values() if token in app.issued_tokens), None)
+
+    async def _trades(self, request: web.Request) -> web.Response:
+        token = request.headers.get("Authorization", "").partition(" ")[2]
+        app = self._app_of(request)
+        if app is not None:
+            if not app.count_request(self.rate_limit, self.clock()):
+                return self._error(429, "UDAPI10005", "Too many requests")
+            if (fault := await self._apply_fault(app, request.path)) is not None:
+                return fault
+        if app is None or token not in app.access_tokens:
+            return self._error(401, "UDAPI100050", "Invalid token used to access API")
+        return web.json_response({"status": "success", "data": app.trades})
+
+    async def _logout(self, request: web.Request) -> web.Response:
+        app = self._app_of(request)
+        if app is not None:
+            app.access_tokens.discard(request.headers.get("Authorization", "").partition(" ")[2])
+        return web.json_response({"status": "success", "data": True})
+
+
+_KITE_EXCHANGES = {
+    "NSE": Exchange.NSE,
+    "BSE": Exchange.BSE,
+    "NFO": Exchange.NSE,
+    "BFO": Exchange.BSE,
+    "MCX": Exchange.MCX,
+}
+
+
+def _charge_fill_of(index: int, order: dict[str, Any], trade_date: date) -> Fill:
+    """Return a Kite virtual-contract-note order as one fill to charge."""
+    exchange, symbol, product = str(order["exchange"]), str(order["tradingsymbol"]), str(order["product"])
+    if exchange not in _KITE_EXCHANGES:
+        raise ValueError(f"exchange {exchange} is not charged")
+    if exchange in ("NSE", "BSE"):
+        segment = Segment.INTRADAY if product in ("MIS", "CO", "BO") else Segment.DELIVERY
+    else:
+        segment = Segment.FUTURES if symbol.endswith("FUT") else Segment.OPTIONS
+    quantity, price = int(order["quantity"]), float(order["average_price"])
+    if quantity <= 0 or price <= 0:
+        raise ValueError("quantity and average_price must be positive")
+    return Fill(
+        fill_id=str(order.get("order_id", index)),
+        order_id=f"{index}:{order.get('order_id', '')}",  # every row is charged as its own order
+        broker=Broker.ZERODHA,
+        exchange=_KITE_EXCHANGES[exchange],
+        segment=segment,
+        side=Side(str(order["transaction_type"]).lower()),
+        instrument=symbol,
+        quantity=quantity,
+        price_micros=round(price * 1_000_000),
+        trade_date=trade_date,
+    )
+
+
+def _contract_note_row(order: dict[str, Any], result: FillCharges) -> dict[str, Any]:
+    charges = result.charges
+
+    def rupees(micros: int) -> float:
+        return micros / 1_000_000
+
+    return {
+        "transaction_type": order["transaction_type"],
+        "tradingsymbol": order["tradingsymbol"],
+        "exchange": order["exchange"],
+        "variety": order.get("variety", "regular"),
+        "product": order["product"],
+        "order_type": order.get("order_type", "MARKET"),
+        "quantity": int(order["quantity"]),
+        "price": order["average_price"],
+        "charges": {
+            "transaction_tax": rupees(charges.transaction_tax),
+            "transaction_tax_type": result.transaction_tax_type,
+            "exchange_turnover_charge": rupees(charges.exchange_transaction + charges.ipft),
+            "sebi_turnover_charge": rupees(charges.sebi),
+            "brokerage": rupees(charges.brokerage),
+            "stamp_duty": rupees(charges.stamp_duty),
+            "gst": {"igst": rupees(charges.gst), "cgst": 0, "sgst": 0, "total": rupees(charges.gst)},
+            "total": rupees(charges.total()),
+        },
+    }
+
+
+def describe(server: FakeBrokerServer) -> str:
+    """Return a JSON summary of the apps (for logs)."""
+    return json.dumps({key: {"trades": len(app.trades), "requests": app.requests} for key, app in server.apps.items()})
