@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from trademesh.kernel.errors import InvalidArgument
 from trademesh.services.analytics.domain import (
     MICROS,
     Category,
@@ -21,7 +22,6 @@ from trademesh.services.analytics.domain import (
     pnl_state,
     to_micros,
 )
-from trademesh.services.core.errors import InvalidArgument
 
 NOW = to_micros(datetime(2026, 11, 26, 6, 0, tzinfo=UTC))
 

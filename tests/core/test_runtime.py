@@ -28,7 +28,7 @@ from tests.conftest import MeshUser
 from tests.marketdata.helpers import eventually
 from tests.rpc import expect_failure, health_status
 from trademesh.devstack.processes import find_free_port
-from trademesh.services.core import errors
+from trademesh.kernel import errors
 from trademesh.services.core.identity import current_principal
 from trademesh.services.core.server import (
     ServiceHost,

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from trademesh.services.core.errors import InvalidArgument
+from trademesh.kernel.errors import InvalidArgument
 from trademesh.services.marketdata.domain import (
     IST,
     MINUTE_NANOS,

@@ -14,17 +14,11 @@ from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from enum import StrEnum
 from fractions import Fraction
 
+from trademesh.kernel.instruments import Side
+
 MICROS = 1_000_000
-
-
-class Side(StrEnum):
-    """Direction of a fill."""
-
-    BUY = "BUY"
-    SELL = "SELL"
 
 
 def round_micros(value: Fraction) -> int:

@@ -8,6 +8,7 @@ from typing import Any
 from grpc import aio
 
 from trademesh.analytics.v1 import analytics_service_pb2, analytics_service_pb2_grpc
+from trademesh.kernel.errors import FieldViolation, InvalidArgument, PermissionDenied
 from trademesh.services.analytics.domain import build_query, to_micros
 from trademesh.services.analytics.mapping import (
     PERIODS,
@@ -19,7 +20,6 @@ from trademesh.services.analytics.mapping import (
 )
 from trademesh.services.analytics.service import AnalyticsService
 from trademesh.services.analytics.watch import PnlHeartbeat, PnlWatcher
-from trademesh.services.core.errors import FieldViolation, InvalidArgument, PermissionDenied
 from trademesh.services.core.identity import ROLE_ADMIN, current_principal
 from trademesh.services.core.interceptors import metadata_value
 from trademesh.services.core.timestamps import micros_of

@@ -20,9 +20,9 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from trademesh.kernel.errors import FieldViolation, InvalidArgument
 from trademesh.kernel.lots import InstrumentCycle, RoundTrip, divide_half_away
 from trademesh.kernel.lots.columnar import PartColumns, TripColumns, match_round_trips
-from trademesh.services.core.errors import FieldViolation, InvalidArgument
 
 IST = timezone(timedelta(hours=5, minutes=30), "IST")
 MICROS = 1_000_000

@@ -16,10 +16,10 @@ import grpc
 from grpc import aio
 
 from trademesh.common.v1 import instrument_pb2
+from trademesh.kernel.errors import Unauthenticated, Unavailable
 from trademesh.marketdata.v1 import marketdata_service_pb2, marketdata_service_pb2_grpc, quote_pb2
 from trademesh.services.analytics.domain import Instrument, Mark
 from trademesh.services.core.channels import build_channel
-from trademesh.services.core.errors import Unauthenticated, Unavailable
 
 if TYPE_CHECKING:
     from trademesh.marketdata.v1.marketdata_service_pb2_grpc import MarketDataServiceAsyncStub

@@ -13,13 +13,13 @@ import asyncio
 import logging
 import sys
 
+from trademesh.kernel.errors import Aborted
 from trademesh.services.analytics.cache import RedisAnalyticsCache
 from trademesh.services.analytics.quotes import GrpcQuoteSource
 from trademesh.services.analytics.service import AnalyticsService, RecomputeResult
 from trademesh.services.analytics.settings import AnalyticsSettings
 from trademesh.services.analytics.store import MongoSettingsStore, MongoTradeSource
 from trademesh.services.core.connections import build_mongo, build_redis
-from trademesh.services.core.errors import Aborted
 from trademesh.services.core.logging import configure_logging
 from trademesh.services.core.settings import SettingsError, load_settings
 

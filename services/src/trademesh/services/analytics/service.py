@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol
 
+from trademesh.kernel.errors import Aborted, InvalidArgument, Unavailable
 from trademesh.services.analytics.domain import (
     FillColumns,
     Instrument,
@@ -28,7 +29,6 @@ from trademesh.services.analytics.domain import (
     build_report,
     check_settings,
 )
-from trademesh.services.core.errors import Aborted, InvalidArgument, Unavailable
 
 logger = logging.getLogger(__name__)
 

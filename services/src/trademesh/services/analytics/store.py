@@ -16,6 +16,7 @@ from pymongo import ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
+from trademesh.kernel.errors import Aborted
 from trademesh.services.analytics.domain import (
     Category,
     FillColumns,
@@ -23,7 +24,6 @@ from trademesh.services.analytics.domain import (
     UserSettings,
     to_micros,
 )
-from trademesh.services.core.errors import Aborted
 
 Document = dict[str, Any]
 

@@ -14,9 +14,9 @@ from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from trademesh.kernel.errors import ResourceExhausted, Unauthenticated, Unavailable
 from trademesh.services.analytics.domain import Instrument, Mark, OpenPosition, PnlState, PnlTotals, pnl_state
 from trademesh.services.analytics.service import AnalyticsService
-from trademesh.services.core.errors import ResourceExhausted, Unauthenticated, Unavailable
 
 logger = logging.getLogger(__name__)
 

@@ -23,13 +23,13 @@ from pathlib import Path
 
 import jwt
 
+from trademesh.kernel.errors import DomainError, InvalidArgument
 from trademesh.services.auth.domain import ROLES, assign_roles
 from trademesh.services.auth.keys import KeyRing
 from trademesh.services.auth.kubernetes import KubernetesApi, KubernetesApiError
 from trademesh.services.auth.settings import AuthSettings
 from trademesh.services.auth.store import MongoUserStore
 from trademesh.services.core.connections import build_mongo
-from trademesh.services.core.errors import DomainError, InvalidArgument
 from trademesh.services.core.identity import ROLE_SERVICE
 from trademesh.services.core.settings import CoreSettings, SettingsError, load_settings
 

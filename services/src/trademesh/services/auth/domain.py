@@ -17,7 +17,7 @@ from typing import Protocol
 
 from email_validator import EmailNotValidError, validate_email
 
-from trademesh.services.core.errors import (
+from trademesh.kernel.errors import (
     AlreadyExists,
     FailedPrecondition,
     FieldViolation,

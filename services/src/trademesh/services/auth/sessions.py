@@ -8,8 +8,8 @@ from datetime import timedelta
 
 from redis.asyncio import Redis
 
+from trademesh.kernel.errors import ResourceExhausted
 from trademesh.services.auth.domain import RefreshRotation
-from trademesh.services.core.errors import ResourceExhausted
 
 TOKEN_PREFIX = "auth:rt:"
 FAMILY_PREFIX = "auth:fam:"

@@ -6,7 +6,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from trademesh.services.core.errors import PermissionDenied, Unauthenticated
+from trademesh.kernel.errors import PermissionDenied, Unauthenticated
 
 ROLE_USER = "user"
 ROLE_PREMIUM = "premium"

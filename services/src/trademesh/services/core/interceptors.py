@@ -25,7 +25,7 @@ from pymongo.errors import ConnectionFailure, OperationFailure
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from trademesh.services.core import errors
+from trademesh.kernel import errors
 from trademesh.services.core.identity import Principal, bind_principal
 from trademesh.services.core.tokens import AccessTokenVerifier
 

@@ -7,7 +7,7 @@ import hashlib
 import hmac
 import json
 
-from trademesh.services.core.errors import FieldViolation, InvalidArgument
+from trademesh.kernel.errors import FieldViolation, InvalidArgument
 
 
 class Codec:

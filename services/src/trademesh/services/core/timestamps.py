@@ -12,7 +12,7 @@ from typing import Any
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from trademesh.services.core.errors import FieldViolation, InvalidArgument
+from trademesh.kernel.errors import FieldViolation, InvalidArgument
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 

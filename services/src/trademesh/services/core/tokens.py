@@ -18,7 +18,7 @@ from typing import Any, Protocol
 import jwt
 from jwt.algorithms import OKPAlgorithm
 
-from trademesh.services.core.errors import Unauthenticated
+from trademesh.kernel.errors import Unauthenticated
 from trademesh.services.core.identity import Principal, session_revocation_id, token_revocation_id
 
 logger = logging.getLogger(__name__)

@@ -13,8 +13,8 @@ import grpc
 from grpc import aio
 
 from trademesh.common.v1 import instrument_pb2
+from trademesh.kernel.errors import FieldViolation, InvalidArgument, NotFound, ResourceExhausted, Unavailable
 from trademesh.marketdata.v1 import bar_pb2, marketdata_service_pb2, marketdata_service_pb2_grpc
-from trademesh.services.core.errors import FieldViolation, InvalidArgument, NotFound, ResourceExhausted, Unavailable
 from trademesh.services.core.identity import ROLE_PREMIUM, current_principal
 from trademesh.services.core.page_tokens import Codec
 from trademesh.services.core.timestamps import nanos_of

@@ -27,7 +27,7 @@ from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
 from redis.exceptions import RedisError
 
-from trademesh.services.core.errors import DomainError, Unavailable
+from trademesh.kernel.errors import DomainError, Unavailable
 from trademesh.services.marketdata.codec import EncodedQuote
 
 logger = logging.getLogger(__name__)

@@ -17,7 +17,7 @@ from datetime import UTC, datetime, time, timedelta, timezone
 from enum import IntEnum, StrEnum
 from pathlib import Path
 
-from trademesh.services.core.errors import FieldViolation, InvalidArgument
+from trademesh.kernel.errors import FieldViolation, InvalidArgument
 
 MICROS_PER_RUPEE = 1_000_000
 NSE_TICK_MICROS = 50_000  # ₹0.05

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import logging
 
+from trademesh.kernel.errors import Unavailable
 from trademesh.services.core.connections import build_mongo, build_redis, required_dependencies
-from trademesh.services.core.errors import Unavailable
 from trademesh.services.core.page_tokens import Codec
 from trademesh.services.core.revocations import RevocationList
 from trademesh.services.core.server import (

@@ -19,7 +19,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequen
 from opentelemetry import metrics
 from opentelemetry.metrics import CallbackOptions, Observation
 
-from trademesh.services.core.errors import DomainError, Unauthenticated
+from trademesh.kernel.errors import DomainError, Unauthenticated
 from trademesh.services.marketdata.codec import (
     EncodedQuote,
     batch_response,

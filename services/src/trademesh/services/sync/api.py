@@ -12,7 +12,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from grpc import aio
 
 from trademesh.common.v1 import instrument_pb2
-from trademesh.services.core.errors import FieldViolation, InvalidArgument
+from trademesh.kernel.errors import FieldViolation, InvalidArgument
 from trademesh.services.core.identity import current_principal
 from trademesh.services.core.timestamps import instant_of, timestamp
 from trademesh.services.sync.domain import KiteLogin, LogFilter, Login, SyncService, UpstoxLogin, visible_next_sync

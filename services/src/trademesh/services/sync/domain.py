@@ -20,7 +20,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
-from trademesh.services.core.errors import (
+from trademesh.kernel.errors import (
     Aborted,
     AlreadyExists,
     DomainError,

@@ -7,7 +7,7 @@ from typing import Any
 
 from grpc import aio
 
-from trademesh.services.core.errors import FieldViolation, InvalidArgument
+from trademesh.kernel.errors import FieldViolation, InvalidArgument
 from trademesh.services.core.identity import current_principal
 from trademesh.services.core.timestamps import timestamp_violation
 from trademesh.services.trade.domain import ParsedRow, TradeService

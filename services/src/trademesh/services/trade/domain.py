@@ -16,8 +16,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Protocol
 
-from trademesh.kernel.lots import Fill, PositionBook, Side, round_micros
-from trademesh.services.core.errors import (
+from trademesh.kernel.errors import (
     Aborted,
     AlreadyExists,
     FailedPrecondition,
@@ -27,6 +26,7 @@ from trademesh.services.core.errors import (
     ResourceExhausted,
     check_fields,
 )
+from trademesh.kernel.lots import Fill, PositionBook, Side, round_micros
 from trademesh.services.core.identity import ROLE_SERVICE, Principal
 from trademesh.services.core.page_tokens import Codec, page_token_invalid
 from trademesh.services.trade.model import (

@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 
+from trademesh.kernel.errors import FieldViolation, InvalidArgument
 from trademesh.kernel.lots import Side
-from trademesh.services.core.errors import FieldViolation, InvalidArgument
 from trademesh.services.trade.domain import ParsedRow
 from trademesh.services.trade.model import (
     IST,

@@ -12,8 +12,8 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta, timezone
 from enum import StrEnum
 
+from trademesh.kernel.errors import FieldViolation
 from trademesh.kernel.lots import Side
-from trademesh.services.core.errors import FieldViolation
 
 IST = timezone(timedelta(hours=5, minutes=30), "IST")
 MAX_QUANTITY_MICROS = 10**15

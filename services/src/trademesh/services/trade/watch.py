@@ -15,7 +15,7 @@ from collections import Counter
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
-from trademesh.services.core.errors import FieldViolation, InvalidArgument, ResourceExhausted
+from trademesh.kernel.errors import FieldViolation, InvalidArgument, ResourceExhausted
 from trademesh.services.core.page_tokens import Codec
 from trademesh.services.core.timestamps import timestamp
 from trademesh.services.trade.domain import user_tag

@@ -1,0 +1,1 @@
+"""Upstox: trade report files and the Upstox v2 HTTP API."""

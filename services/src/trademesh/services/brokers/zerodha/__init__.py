@@ -1,0 +1,1 @@
+"""Zerodha (Kite Connect): Console tradebook files, the Kite REST API through kiteconnect, the KiteTicker feed."""
