@@ -26,8 +26,6 @@ from trademesh.services.core.timestamps import micros_of
 
 Context = aio.ServicerContext[Any, Any]
 
-#: Every RPC needs an access token.
-PUBLIC_METHODS: frozenset[str] = frozenset()
 SETTINGS_PATHS = frozenset({"capital_base_micros", "risk_free_rate_bps", "break_even_tolerance_micros"})
 MAX_USER_ID_LENGTH = 128
 

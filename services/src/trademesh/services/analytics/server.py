@@ -8,7 +8,7 @@ import socket
 from dataclasses import dataclass
 
 from trademesh.analytics.v1 import analytics_service_pb2, analytics_service_pb2_grpc
-from trademesh.services.analytics.api import PUBLIC_METHODS, AnalyticsServicer
+from trademesh.services.analytics.api import AnalyticsServicer
 from trademesh.services.analytics.cache import RedisAnalyticsCache
 from trademesh.services.analytics.events import TradeEventConsumer
 from trademesh.services.analytics.quotes import GrpcQuoteSource
@@ -16,6 +16,7 @@ from trademesh.services.analytics.service import AnalyticsService
 from trademesh.services.analytics.settings import AnalyticsSettings
 from trademesh.services.analytics.store import MongoSettingsStore, MongoTradeSource
 from trademesh.services.analytics.watch import PnlWatcher
+from trademesh.services.core.access import public_methods
 from trademesh.services.core.connections import build_mongo, build_redis, required_dependencies
 from trademesh.services.core.revocations import RevocationList
 from trademesh.services.core.server import (
@@ -78,7 +79,7 @@ async def build_analytics_runtime(settings: AnalyticsSettings) -> AnalyticsRunti
         add_to_server=lambda server: analytics_service_pb2_grpc.add_AnalyticsServiceServicer_to_server(
             servicer, server
         ),
-        public_methods=PUBLIC_METHODS,
+        public_methods=public_methods(SERVICE_NAME),
     )
     verifier = build_remote_verifier(settings, revocations)
     host = await start_server(settings, [registration], verifier, dependencies=required_dependencies(mongo, redis))

@@ -14,9 +14,6 @@ from trademesh.services.core.identity import current_principal
 from trademesh.services.core.interceptors import metadata_value
 from trademesh.services.core.timestamps import timestamp
 
-PUBLIC_METHODS = frozenset(
-    {"Register", "Login", "Refresh", "VerifyEmail", "RequestPasswordReset", "ResetPassword", "GetJwks"}
-)
 _ROLES = {"user": auth_pb2.ROLE_USER, "premium": auth_pb2.ROLE_PREMIUM, "admin": auth_pb2.ROLE_ADMIN}
 
 Context = aio.ServicerContext[Any, Any]

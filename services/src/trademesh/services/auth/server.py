@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from trademesh.auth.v1 import auth_service_pb2, auth_service_pb2_grpc
-from trademesh.services.auth.api import PUBLIC_METHODS, AuthServicer
+from trademesh.services.auth.api import AuthServicer
 from trademesh.services.auth.client_address import TrustedProxies
 from trademesh.services.auth.domain import AuthPolicy, AuthService
 from trademesh.services.auth.jwks_http import start_jwks_http
@@ -23,6 +23,7 @@ from trademesh.services.auth.store import (
     MongoUserStore,
     ensure_indexes,
 )
+from trademesh.services.core.access import public_methods
 from trademesh.services.core.connections import build_mongo, build_redis, required_dependencies
 from trademesh.services.core.revocations import RevocationList
 from trademesh.services.core.server import (
@@ -89,7 +90,7 @@ async def build_auth_server(settings: AuthSettings) -> ServiceHost:
     registration = ServiceRegistration(
         name=SERVICE_NAME,
         add_to_server=lambda server: auth_service_pb2_grpc.add_AuthServiceServicer_to_server(servicer, server),
-        public_methods=PUBLIC_METHODS,
+        public_methods=public_methods(SERVICE_NAME),
     )
     verifier = build_verifier(settings, StaticKeySource(keys.public_keys()), revocations)
     host = await start_server(settings, [registration], verifier, dependencies=required_dependencies(mongo, redis))

@@ -47,6 +47,7 @@ class ServiceRegistration:
 
     name: str
     add_to_server: Callable[[aio.Server], None]
+    #: Methods that need no access token: a service passes ``access.public_methods(name)``, its contract's set.
     public_methods: Collection[str] = field(default_factory=frozenset)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from trademesh.kernel.errors import Unavailable
+from trademesh.services.core.access import public_methods
 from trademesh.services.core.connections import build_mongo, build_redis, required_dependencies
 from trademesh.services.core.page_tokens import Codec
 from trademesh.services.core.revocations import RevocationList
@@ -63,7 +64,11 @@ async def build_marketdata_server(settings: MarketDataSettings) -> ServiceHost:
         max_rate=settings.max_updates_per_second,
         retention_days=settings.bar_retention_days,
     )
-    registration = ServiceRegistration(name=SERVICE_NAME, add_to_server=lambda server: add_to_server(servicer, server))
+    registration = ServiceRegistration(
+        name=SERVICE_NAME,
+        add_to_server=lambda server: add_to_server(servicer, server),
+        public_methods=public_methods(SERVICE_NAME),
+    )
     host = await start_server(
         settings,
         [registration],

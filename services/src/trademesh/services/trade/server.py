@@ -6,6 +6,7 @@ import asyncio
 import logging
 from dataclasses import replace
 
+from trademesh.services.core.access import public_methods
 from trademesh.services.core.connections import build_mongo, build_redis, required_dependencies
 from trademesh.services.core.page_tokens import Codec
 from trademesh.services.core.revocations import RevocationList
@@ -93,6 +94,7 @@ async def build_trade_server(settings: TradeSettings) -> ServiceHost:
     registration = ServiceRegistration(
         name=SERVICE_NAME,
         add_to_server=lambda server: trade_service_pb2_grpc.add_TradeServiceServicer_to_server(servicer, server),
+        public_methods=public_methods(SERVICE_NAME),
     )
     verifier = build_remote_verifier(settings, revocations)
     host = await start_server(settings, [registration], verifier, dependencies=required_dependencies(mongo, redis))
