@@ -17,7 +17,7 @@ from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
 from trademesh.common.v1 import instrument_pb2
-from trademesh.services.analytics.domain import Category, JournalFill
+from trademesh.services.analytics.model import Category, JournalFill
 from trademesh.services.analytics.service import AnalyticsService, ChangeKind, JournalChange
 from trademesh.trade.v1 import trade_event_pb2, trade_pb2
 

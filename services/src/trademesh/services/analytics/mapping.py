@@ -12,7 +12,7 @@ from trademesh.analytics.v1 import (
     settings_pb2,
     trade_category_pb2,
 )
-from trademesh.services.analytics.domain import (
+from trademesh.services.analytics.model import (
     Category,
     OpenPosition,
     Period,

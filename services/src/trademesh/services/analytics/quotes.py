@@ -18,7 +18,7 @@ from grpc import aio
 from trademesh.common.v1 import instrument_pb2
 from trademesh.kernel.errors import Unauthenticated, Unavailable
 from trademesh.marketdata.v1 import marketdata_service_pb2, marketdata_service_pb2_grpc, quote_pb2
-from trademesh.services.analytics.domain import Instrument, Mark
+from trademesh.services.analytics.model import Instrument, Mark
 from trademesh.services.core.channels import build_channel
 
 if TYPE_CHECKING:

@@ -17,7 +17,7 @@ from enum import StrEnum
 from typing import Protocol
 
 from trademesh.kernel.errors import Aborted, InvalidArgument, Unavailable
-from trademesh.services.analytics.domain import (
+from trademesh.services.analytics.model import (
     FillColumns,
     Instrument,
     Journal,

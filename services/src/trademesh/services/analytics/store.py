@@ -17,7 +17,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
 from trademesh.kernel.errors import Aborted
-from trademesh.services.analytics.domain import (
+from trademesh.services.analytics.model import (
     Category,
     FillColumns,
     FillColumnsBuilder,

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from trademesh.kernel.errors import ResourceExhausted, Unauthenticated, Unavailable
-from trademesh.services.analytics.domain import Instrument, Mark, OpenPosition, PnlState, PnlTotals, pnl_state
+from trademesh.services.analytics.model import Instrument, Mark, OpenPosition, PnlState, PnlTotals, pnl_state
 from trademesh.services.analytics.service import AnalyticsService
 
 logger = logging.getLogger(__name__)
