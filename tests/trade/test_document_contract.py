@@ -8,9 +8,9 @@ from datetime import UTC, datetime, timedelta
 import bson
 import pytest
 
-from trademesh.kernel import trade_documents
-from trademesh.kernel.instruments import Exchange, Side
-from trademesh.services.trade.model import Category, Source, Status, Trade, TradeFields
+from trademesh.kernel import instruments, trade_documents
+from trademesh.kernel.instruments import Side
+from trademesh.services.trade.model import Category, Exchange, Source, Status, Trade, TradeFields
 from trademesh.services.trade.store import trade_to_document
 
 CREATED = datetime(2026, 3, 2, 4, 0, tzinfo=UTC)
@@ -68,7 +68,7 @@ def test_a_stored_trade_decodes_as_a_fill(side: Side) -> None:
     assert fill == trade_documents.TradeFill(
         trade_id="trade-1",
         symbol="INFY",
-        exchange=Exchange.NSE,
+        exchange=instruments.Exchange.NSE,
         buy=side is Side.BUY,
         quantity_micros=10_500_000,
         price_micros=1_500_250_000,

@@ -1,4 +1,4 @@
-"""The AnalyticsService servicer: proto ⇄ domain mapping and nothing else."""
+"""The AnalyticsService servicer (thin): decode with mapping, call the use cases, encode."""
 
 from __future__ import annotations
 

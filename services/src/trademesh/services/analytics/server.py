@@ -102,7 +102,7 @@ class AnalyticsRuntime:
     host: ServiceHost
     service: AnalyticsService
     consumer: TradeEventConsumer
-    cache: AnalyticsCache
+    cache: RedisAnalyticsCache
 
 
 async def build_analytics_runtime(settings: AnalyticsSettings) -> AnalyticsRuntime:
@@ -112,6 +112,7 @@ async def build_analytics_runtime(settings: AnalyticsSettings) -> AnalyticsRunti
     assert mongo is not None
     assert redis is not None
     assert isinstance(quotes, GrpcQuoteSource)
+    assert isinstance(analytics.cache, RedisAnalyticsCache)
     revocations = RevocationList(redis)
     consumer = TradeEventConsumer(
         redis,
