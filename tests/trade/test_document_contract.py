@@ -9,8 +9,8 @@ import bson
 import pytest
 
 from trademesh.kernel import instruments, trade_documents
-from trademesh.kernel.instruments import Side
-from trademesh.services.trade.model import Category, Exchange, Source, Status, Trade, TradeFields
+from trademesh.kernel.instruments import Exchange, Side
+from trademesh.services.trade.model import Category, Source, Status, Trade, TradeFields
 from trademesh.services.trade.store import trade_to_document
 
 CREATED = datetime(2026, 3, 2, 4, 0, tzinfo=UTC)
