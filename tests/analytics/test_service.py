@@ -16,7 +16,7 @@ from google.protobuf import field_mask_pb2
 
 from tests.analytics.conftest import Mesh, bearer, create_trade, equity_trade
 from tests.conftest import MeshUser
-from tests.marketdata.helpers import eventually
+from tests.eventually import eventually
 from tests.rpc import expect_failure
 from trademesh.analytics.v1 import analytics_service_pb2, period_pb2, settings_pb2
 from trademesh.services.analytics.recompute import recompute

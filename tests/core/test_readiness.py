@@ -13,7 +13,7 @@ import pytest
 from grpc import aio
 from grpc_health.v1 import health_pb2
 
-from tests.marketdata.helpers import eventually
+from tests.eventually import eventually
 from tests.rpc import health_status
 from trademesh.devstack.processes import FerretDBServer, RedisServer
 from trademesh.services.core.server import ServiceHost

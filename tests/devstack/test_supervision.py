@@ -22,7 +22,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from tests.client_mesh import PASSWORD, RunningMesh, new_username, start_mesh
-from tests.marketdata.helpers import eventually
+from tests.eventually import eventually
 from trademesh.auth.v1 import auth_service_pb2, auth_service_pb2_grpc
 from trademesh.devstack.stack import SERVICES
 from trademesh.devstack.up import RestartBackoff, check_health, check_http_ready
