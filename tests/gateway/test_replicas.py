@@ -18,7 +18,8 @@ from dataclasses import dataclass, field
 import grpc
 from grpc import aio
 
-from tests.gateway.conftest import AUTH_CLUSTER, StartGateway, StartReplica, wait_until
+from tests.eventually import eventually
+from tests.gateway.conftest import AUTH_CLUSTER, StartGateway, StartReplica
 from trademesh.auth.v1 import auth_service_pb2, auth_service_pb2_grpc
 
 CALLERS = 4
@@ -92,22 +93,33 @@ async def test_a_replica_killed_mid_run_leaves_the_rotation_without_failed_calls
         token = await _register(auth_service_pb2_grpc.AuthServiceStub(channel))
         tasks = [asyncio.create_task(caller(channel, token)) for _ in range(CALLERS)]
         try:
-            await wait_until(
-                "both replicas serving", lambda: {m for _, m in run.answers} == {survivor.marker, victim.marker}
+            await eventually(
+                lambda: asyncio.to_thread(lambda: {marker for _, marker in run.answers}),
+                within=15,
+                until=lambda markers: markers == {survivor.marker, victim.marker},
+                what="both replicas serving",
             )
             # Abruptly: the process dies, its in-flight calls are cut off and its connections reset.
             killed_at = time.monotonic()
             await asyncio.to_thread(victim.kill)
-            await wait_until(
-                "Envoy's health check to mark the dead replica",
-                lambda: any(
-                    not host.healthy and "failed_active_health_check" in host.flags
-                    for host in gateway.envoy.hosts(AUTH_CLUSTER)
+            await eventually(
+                lambda: asyncio.to_thread(
+                    lambda: any(
+                        not host.healthy and "failed_active_health_check" in host.flags
+                        for host in gateway.envoy.hosts(AUTH_CLUSTER)
+                    )
                 ),
+                within=15,
+                what="Envoy's health check marks the dead replica",
             )
             noticed_at = time.monotonic()
             calls_when_noticed = run.calls
-            await wait_until("200 more calls", lambda: run.calls >= calls_when_noticed + 200)
+            await eventually(
+                lambda: asyncio.to_thread(lambda: run.calls),
+                within=15,
+                until=lambda calls: calls >= calls_when_noticed + 200,
+                what="200 more calls",
+            )
         finally:
             stop.set()
             await asyncio.gather(*tasks)
