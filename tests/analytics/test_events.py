@@ -9,7 +9,7 @@ from redis.asyncio import Redis
 
 from tests.analytics.conftest import create_trade, equity_trade
 from tests.conftest import MeshUser
-from tests.marketdata.helpers import eventually
+from tests.eventually import eventually
 from trademesh.kernel.events import STREAM
 from trademesh.services.analytics.cache import RedisAnalyticsCache
 from trademesh.services.analytics.events import GROUP, TradeEventConsumer

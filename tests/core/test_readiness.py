@@ -23,7 +23,7 @@ from grpc import aio
 from grpc_health.v1 import health, health_pb2
 
 from tests.conftest import DatabaseServer
-from tests.marketdata.helpers import eventually
+from tests.eventually import eventually
 from tests.rpc import health_status
 from trademesh.devstack.processes import FerretDBServer, RedisServer
 from trademesh.services.core.connections import build_mongo, build_redis, required_dependencies

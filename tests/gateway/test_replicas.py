@@ -24,7 +24,8 @@ import grpc
 import pytest
 from grpc import aio
 
-from tests.gateway.conftest import AUTH_CLUSTER, Gateway, ServiceCalls, StartGateway, StartReplica, wait_until
+from tests.eventually import eventually
+from tests.gateway.conftest import AUTH_CLUSTER, Gateway, ServiceCalls, StartGateway, StartReplica
 from trademesh.auth.v1 import auth_service_pb2, auth_service_pb2_grpc
 from trademesh.sdk import ClientOptions
 
@@ -128,28 +129,38 @@ async def test_a_replica_killed_mid_run_leaves_the_rotation_and_only_calls_in_fl
         token = await _register(auth_service_pb2_grpc.AuthServiceStub(channel))
         tasks = [asyncio.create_task(caller(channel, token)) for _ in range(CALLERS)]
         try:
-            await wait_until(
-                "both replicas serving", lambda: {m for _, m in run.answers} == {survivor.marker, victim.marker}
+            await eventually(
+                lambda: asyncio.to_thread(lambda: {m for _, m in run.answers} == {survivor.marker, victim.marker}),
+                within=15,
+                what="both replicas serving",
             )
             # Abruptly: the process dies, its in-flight calls are cut off and its connections reset.
             killed_at = time.monotonic()
             await asyncio.to_thread(victim.kill)
             # From here on a call Envoy sends to the dead replica needs a new connection, which is refused.
-            await wait_until(
-                "Envoy to see its connections to the dead replica close",
-                lambda: _host_stat(gateway, victim_address, "cx_active") == 0,
+            await eventually(
+                lambda: asyncio.to_thread(lambda: _host_stat(gateway, victim_address, "cx_active") == 0),
+                within=15,
+                what="Envoy to see its connections to the dead replica close",
             )
             disconnected_at = time.monotonic()
-            await wait_until(
-                "Envoy's health check to mark the dead replica",
-                lambda: any(
-                    not host.healthy and "failed_active_health_check" in host.flags
-                    for host in gateway.envoy.hosts(AUTH_CLUSTER)
+            await eventually(
+                lambda: asyncio.to_thread(
+                    lambda: any(
+                        not host.healthy and "failed_active_health_check" in host.flags
+                        for host in gateway.envoy.hosts(AUTH_CLUSTER)
+                    )
                 ),
+                within=15,
+                what="Envoy's health check to mark the dead replica",
             )
             noticed_at = time.monotonic()
             calls_when_noticed = len(run.calls)
-            await wait_until("200 more calls", lambda: len(run.calls) >= calls_when_noticed + 200)
+            await eventually(
+                lambda: asyncio.to_thread(lambda: len(run.calls) >= calls_when_noticed + 200),
+                within=15,
+                what="200 more calls",
+            )
         finally:
             stop.set()
             await asyncio.gather(*tasks)
@@ -192,9 +203,12 @@ async def _call_held_by(
         request_id = f"held-{uuid.uuid4().hex[:10]}-{attempt}"
         active = _host_stat(gateway, address, "rq_active")
         call = asyncio.create_task(_get_jwks(stub, request_id))
-        await wait_until(
-            "the call answered, or held by the frozen replica",
-            lambda: call.done() or _host_stat(gateway, address, "rq_active") > active,  # noqa: B023 - awaited here
+        await eventually(
+            lambda: asyncio.to_thread(
+                lambda: call.done() or _host_stat(gateway, address, "rq_active") > active  # noqa: B023 - awaited here
+            ),
+            within=15,
+            what="the call answered, or held by the frozen replica",
         )
         if not call.done():
             return request_id, call
@@ -230,9 +244,10 @@ async def test_a_call_in_flight_on_a_killed_replica_fails_unavailable_and_is_not
         assert recovered.keys[1].kid == survivor.marker
 
         # Calls sent after the kill reach the survivor (a refused connection is retried at the edge).
-        await wait_until(
-            "Envoy to see its connections to the dead replica close",
-            lambda: _host_stat(gateway, victim_address, "cx_active") == 0,
+        await eventually(
+            lambda: asyncio.to_thread(lambda: _host_stat(gateway, victim_address, "cx_active") == 0),
+            within=15,
+            what="Envoy to see its connections to the dead replica close",
         )
         stub = auth_service_pb2_grpc.AuthServiceStub(plain)
         for _ in range(20):
