@@ -127,6 +127,7 @@ def bootstrap(
     MongoDB and Redis clients are created (connecting lazily) only for the ports that need them.
     """
     keys = keys if keys is not None else build_key_ring(settings)
+    policy = build_policy(settings)
     connections = _Connections(settings)
     sweepable: MongoOneTimeTokenStore | None = None
     if one_time_tokens is None:
@@ -144,13 +145,13 @@ def bootstrap(
         sessions=sessions if sessions is not None else RedisSessionStore(connections.redis_client()),
         throttle=throttle
         if throttle is not None
-        else RedisLoginThrottle(connections.redis_client(), timedelta(seconds=settings.login_throttle_window_seconds)),
+        else RedisLoginThrottle(connections.redis_client(), policy.throttle_window),
         hasher=hasher
         if hasher is not None
         else Argon2PasswordHasher(settings.argon2_time_cost, settings.argon2_memory_kib, settings.argon2_parallelism),
         signer=keys,
         revoker=revoker,
-        policy=build_policy(settings),
+        policy=policy,
         issuer=settings.jwt_issuer,
         audience=settings.jwt_audience,
         clock=clock if clock is not None else utc_now,
