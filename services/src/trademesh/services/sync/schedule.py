@@ -16,14 +16,16 @@ from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any, NoReturn
 
+from trademesh.services.brokers.sessions import BrokerSession, Login, StoredSession
 from trademesh.services.core.connections import build_mongo, build_redis
 from trademesh.services.core.logging import configure_logging
 from trademesh.services.core.page_tokens import Codec
 from trademesh.services.core.settings import SettingsError, load_settings
-from trademesh.services.sync.domain import Login, ReconcileResult, StoredSession, SyncService
 from trademesh.services.sync.jobs import RedisCoordination, RedisJobQueue, Scheduler
-from trademesh.services.sync.model import Broker, BrokerSession, NormalisedTrade
+from trademesh.services.sync.model import Broker, NormalisedTrade
+from trademesh.services.sync.ports import ReconcileResult
 from trademesh.services.sync.server import build_cipher
+from trademesh.services.sync.service import SyncService
 from trademesh.services.sync.settings import SyncSettings
 from trademesh.services.sync.store import MongoAccountStore, MongoSyncLogStore, ensure_indexes
 

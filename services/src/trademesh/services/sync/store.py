@@ -14,13 +14,13 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError, OperationFailure
 
 from trademesh.services.sync.credentials import CredentialCipher
-from trademesh.services.sync.domain import LogFilter, now_millis, secret_context
 from trademesh.services.sync.model import (
     LOG_RETENTION,
     AccountStatus,
     Broker,
     BrokerAccount,
     EncryptedSecret,
+    LogFilter,
     RowFailure,
     SyncCounters,
     SyncError,
@@ -28,6 +28,8 @@ from trademesh.services.sync.model import (
     SyncPhase,
     SyncStatus,
     SyncType,
+    now_millis,
+    secret_context,
 )
 
 Document = dict[str, Any]
