@@ -58,12 +58,14 @@ from trademesh.services.auth.admin import issue_service_token
 from trademesh.services.auth.keys import KeyRing, write_new_key
 from trademesh.services.auth.server import build_auth_server
 from trademesh.services.auth.settings import AuthSettings
+from trademesh.services.brokers.sessions import KiteLogin
 from trademesh.services.core.server import termination_requested
 from trademesh.services.sync.credentials import new_key_text
-from trademesh.services.sync.domain import KiteLogin, ReconcileResult, normalise_rows
 from trademesh.services.sync.jobs import RedisJobQueue
 from trademesh.services.sync.model import Broker, NormalisedTrade, SyncType
+from trademesh.services.sync.ports import ReconcileResult, TradeReconciler
 from trademesh.services.sync.server import SyncRuntime, build_sync_server
+from trademesh.services.sync.service import normalise_rows
 from trademesh.services.sync.settings import SyncSettings
 from trademesh.services.sync.trades import GrpcTradeReconciler, ServiceToken
 
@@ -87,8 +89,8 @@ def _sweep_key(index: int) -> str:
 async def _serve_fake(port: int, solo_trades: int, accounts: int, per_account: int) -> None:
     from aiohttp import web
 
-    from trademesh.services.sync.fakes.book import sample_book
-    from trademesh.services.sync.fakes.servers import FakeKite
+    from trademesh.services.brokers.fakes import sample_book
+    from trademesh.services.brokers.zerodha.fake import FakeKite
 
     kite = FakeKite()
     kite.add_app(SOLO_KEY, SECRET, "SOLO01", "Solo Trader").trades = sample_book(solo_trades)
@@ -171,7 +173,7 @@ async def _wait_finished(
 class TimedReconciler:
     """The real ReconcileTrades client, timing its calls (how much of a run the trade service takes)."""
 
-    def __init__(self, real: GrpcTradeReconciler) -> None:
+    def __init__(self, real: TradeReconciler) -> None:
         self._real = real
         self.seconds = 0.0
         self.calls = 0

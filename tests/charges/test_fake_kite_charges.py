@@ -15,7 +15,7 @@ from kiteconnect.exceptions import InputException
 
 from tests.charges.factory import fill
 from trademesh.kernel.charges import Exchange, Segment, Side, charge_fills, load_schedule
-from trademesh.services.sync.fakes.servers import FakeKite
+from trademesh.services.brokers.zerodha.fake import FakeKite
 
 SAMPLE = json.loads((Path(__file__).parent / "data" / "kite_virtual_contract_note.json").read_text())
 

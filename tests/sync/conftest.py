@@ -16,14 +16,15 @@ from redis.asyncio import Redis
 
 from tests.conftest import MeshUser
 from tests.eventually import eventually
+from trademesh.kernel.calendar import IST
 from trademesh.services.auth.admin import issue_service_token
 from trademesh.services.auth.keys import KeyRing
+from trademesh.services.brokers.fake_server import BrokerApp
+from trademesh.services.brokers.upstox.fake import FakeUpstox
+from trademesh.services.brokers.zerodha.fake import FakeKite
 from trademesh.services.core.server import ServiceHost
 from trademesh.services.sync.credentials import new_key_text
-from trademesh.services.sync.domain import now_millis
-from trademesh.services.sync.fakes.book import BrokerApp
-from trademesh.services.sync.fakes.servers import FakeKite, FakeUpstox
-from trademesh.services.sync.model import IST
+from trademesh.services.sync.model import now_millis
 from trademesh.services.sync.server import SyncRuntime, build_sync_server
 from trademesh.services.sync.settings import SyncSettings
 from trademesh.services.trade.server import build_trade_server

@@ -24,11 +24,13 @@ from tests.sync.conftest import (
     upstox_app,
     wait_for_log,
 )
+from trademesh.kernel.calendar import IST
+from trademesh.services.brokers.fake_server import Fault, FaultKind
+from trademesh.services.brokers.fakes import sample_book
+from trademesh.services.brokers.upstox.fake import FakeUpstox, upstox_trade
+from trademesh.services.brokers.zerodha.fake import FakeKite
 from trademesh.services.sync.credentials import CredentialCipher, new_key_text, parse_keys
-from trademesh.services.sync.domain import secret_context
-from trademesh.services.sync.fakes.book import Fault, FaultKind, sample_book, upstox_trade
-from trademesh.services.sync.fakes.servers import FakeKite, FakeUpstox
-from trademesh.services.sync.model import IST
+from trademesh.services.sync.model import secret_context
 from trademesh.services.sync.store import MongoAccountStore, account_from_document
 from trademesh.sync.v1 import broker_account_pb2, sync_log_pb2, sync_service_pb2
 

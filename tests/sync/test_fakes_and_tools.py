@@ -18,10 +18,9 @@ from kiteconnect import exceptions as kite_errors
 
 from tests.sync.conftest import DATA
 from trademesh.services.auth.keys import KeyRing
+from trademesh.services.brokers.zerodha.fake import FakeKite, kite_order_of, kite_trade
 from trademesh.services.core.settings import SettingsError
 from trademesh.services.sync.credentials import KeyConfigError, parse_keys
-from trademesh.services.sync.fakes.book import kite_order_of, kite_trade
-from trademesh.services.sync.fakes.servers import FakeKite
 from trademesh.services.sync.server import build_cipher
 from trademesh.services.sync.settings import SyncSettings
 from trademesh.services.sync.trades import ServiceToken

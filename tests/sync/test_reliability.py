@@ -15,8 +15,9 @@ from redis.asyncio import Redis
 from tests.conftest import MeshUser
 from tests.eventually import eventually
 from tests.sync.conftest import Mesh, journal, kite_app, link_kite, wait_for_log
-from trademesh.services.sync.fakes.book import Fault, FaultKind, sample_book
-from trademesh.services.sync.fakes.servers import FakeKite
+from trademesh.services.brokers.fake_server import Fault, FaultKind
+from trademesh.services.brokers.fakes import sample_book
+from trademesh.services.brokers.zerodha.fake import FakeKite
 from trademesh.services.sync.jobs import JOB_STREAM, WORKER_GROUP, RedisJobQueue, Scheduler, Worker
 from trademesh.services.sync.model import SyncJob, SyncLog, SyncPhase
 from trademesh.services.sync.schedule import tick

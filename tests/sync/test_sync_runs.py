@@ -23,12 +23,12 @@ from tests.sync.conftest import (
     sync_now,
     wait_for_log,
 )
-from trademesh.services.sync.domain import ReconcileResult, TradeServiceUnavailable
-from trademesh.services.sync.fakes.book import Fault, FaultKind, kite_trade, sample_book
-from trademesh.services.sync.fakes.servers import FakeKite
+from trademesh.services.brokers.fake_server import Fault, FaultKind
+from trademesh.services.brokers.fakes import sample_book
+from trademesh.services.brokers.zerodha.fake import FakeKite, kite_trade
 from trademesh.services.sync.model import Broker, NormalisedTrade
+from trademesh.services.sync.ports import ReconcileResult, TradeReconciler, TradeServiceUnavailable
 from trademesh.services.sync.store import MongoSyncLogStore
-from trademesh.services.sync.trades import GrpcTradeReconciler
 from trademesh.sync.v1 import broker_account_pb2, sync_log_pb2, sync_service_pb2
 from trademesh.trade.v1 import trade_pb2
 
@@ -142,7 +142,7 @@ async def test_outage_mid_sync_then_recovery_ends_with_each_trade_once(
 class DownAtSecondCall:
     """The trade service as seen through a network that fails the second ReconcileTrades call."""
 
-    def __init__(self, real: GrpcTradeReconciler) -> None:
+    def __init__(self, real: TradeReconciler) -> None:
         self._real = real
         self.calls = 0
 

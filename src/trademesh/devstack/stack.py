@@ -366,7 +366,7 @@ FAKE_KITE = "fake-kite"
 
 
 def _fake_kite_command(context: StackContext) -> list[str]:
-    return [sys.executable, "-m", "trademesh.services.sync.fakes", "--host", HOST,
+    return [sys.executable, "-m", "trademesh.services.brokers.fakes", "--host", HOST,
             "--kite-port", str(context.ports[FAKE_KITE]), "--demo"]  # fmt: skip
 
 
@@ -377,7 +377,7 @@ def _fake_kite_ready(context: StackContext) -> str:
 def _sync_env(context: StackContext) -> dict[str, str]:
     # Imported here: the table stays importable without the sync service. The credentials key and the
     # service token are generated into <data>/keys on first run (the token is renewed before it expires).
-    from trademesh.services.sync.devsecrets import ensure_dev_secrets
+    from trademesh.devstack.secrets import ensure_dev_secrets
 
     key_file, token_file = ensure_dev_secrets(context.layout.keys_dir, context.layout.signing_key)
     return {
@@ -434,7 +434,7 @@ SERVICES: tuple[ServiceSpec, ...] = (
     ),
     ServiceSpec(
         name=FAKE_KITE,
-        module="trademesh.services.sync.fakes",
+        module="trademesh.services.brokers.fakes",
         default_port=50059,
         command=_fake_kite_command,
         ready_url=_fake_kite_ready,

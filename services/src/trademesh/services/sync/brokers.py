@@ -1,79 +1,16 @@
-"""What the broker adapters share: request pacing per API key, the retry policy, and the gateway.
-
-Kite allows 10 requests per second per app (API key) on its general endpoints; the pacer spaces each
-key's requests at the configured rate (8/s by default) across every concurrent run of this process.
-An account runs on one worker at a time, so one process's pacing is the whole mesh's.
-"""
+"""The BrokerGateway port over the broker clients of `trademesh.services.brokers`: one client per broker."""
 
 from __future__ import annotations
 
-import asyncio
-import time
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol
 
-from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
-
-from trademesh.services.sync.domain import Login, StoredSession, broker_of
-from trademesh.services.sync.model import Broker, BrokerSession
-
-T = TypeVar("T")
-_PACER_SWEEP = 10_000
+from trademesh.services.brokers.sessions import BrokerSession, Login, StoredSession
+from trademesh.services.sync.model import Broker
+from trademesh.services.sync.service.base import broker_of
 
 
-class TransientBrokerError(Exception):
-    """Raise inside an adapter for a failure worth retrying (network, timeout, 5xx, 429, garbage)."""
-
-    def __init__(self, message: str, *, rate_limited: bool = False) -> None:
-        super().__init__(message)
-        self.rate_limited = rate_limited
-
-
-class RequestPacer:
-    """Space the requests made with one key at most `rate` per second (shared by all runs in the process)."""
-
-    def __init__(self, rate: float, clock: Callable[[], float] = time.monotonic) -> None:
-        self._interval = 1.0 / rate
-        self._clock = clock
-        self._next: dict[str, float] = {}
-
-    async def wait(self, key: str) -> None:
-        """Return when a request with `key` may be sent."""
-        now = self._clock()
-        if len(self._next) > _PACER_SWEEP:
-            self._next = {k: t for k, t in self._next.items() if t > now}
-        slot = max(now, self._next.get(key, now))
-        self._next[key] = slot + self._interval
-        if slot > now:
-            await asyncio.sleep(slot - now)
-
-
-@dataclass(frozen=True, slots=True)
-class RetryPolicy:
-    """How one broker request is retried: attempts and exponential backoff with full jitter."""
-
-    attempts: int = 4
-    initial_seconds: float = 0.5
-    max_seconds: float = 8.0
-
-    async def run(self, pacer: RequestPacer, key: str, call: Callable[[], Awaitable[T]]) -> T:
-        """Run `call` (paced by `key`), retrying TransientBrokerError; re-raise the last failure."""
-        retrying = AsyncRetrying(
-            stop=stop_after_attempt(self.attempts),
-            wait=wait_exponential_jitter(multiplier=self.initial_seconds, max=self.max_seconds),
-            retry=retry_if_exception(lambda error: isinstance(error, TransientBrokerError)),
-            reraise=True,
-        )
-        async for attempt in retrying:
-            with attempt:
-                await pacer.wait(key)
-                return await call()
-        raise AssertionError("unreachable: tenacity re-raises the last error")
-
-
-class BrokerAdapter(Protocol):
-    """One broker's API."""
+class BrokerClient(Protocol):
+    """One broker's API (e.g. KiteAdapter, UpstoxAdapter)."""
 
     async def create_session(self, login: Any) -> BrokerSession: ...
 
@@ -83,19 +20,19 @@ class BrokerAdapter(Protocol):
 
 
 class BrokerClients:
-    """The domain's BrokerGateway: dispatches to the adapter of each broker."""
+    """The service's BrokerGateway: dispatches to the client of each broker."""
 
-    def __init__(self, adapters: dict[Broker, BrokerAdapter]) -> None:
-        self._adapters = adapters
+    def __init__(self, clients: dict[Broker, BrokerClient]) -> None:
+        self._clients = clients
 
     async def create_session(self, login: Login) -> BrokerSession:
         """Exchange a login for a session at its broker."""
-        return await self._adapters[broker_of(login)].create_session(login)
+        return await self._clients[broker_of(login)].create_session(login)
 
     async def fetch_trades(self, broker: Broker, session: StoredSession) -> list[Any]:
         """Return today's raw trade rows."""
-        return await self._adapters[broker].fetch_trades(session)
+        return await self._clients[broker].fetch_trades(session)
 
     async def revoke(self, broker: Broker, session: StoredSession) -> None:
         """End a session at its broker, best effort."""
-        await self._adapters[broker].revoke(session)
+        await self._clients[broker].revoke(session)

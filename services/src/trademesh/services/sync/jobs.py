@@ -27,8 +27,8 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.exceptions import RedisError, ResponseError
 
-from trademesh.services.sync.domain import SyncService
 from trademesh.services.sync.model import SyncJob, SyncLog
+from trademesh.services.sync.service import SyncService
 
 logger = logging.getLogger(__name__)
 
@@ -54,7 +54,7 @@ def _text(value: Any) -> str:
 
 
 class RedisJobQueue:
-    """The domain's JobQueue: the job stream and the dead-letter stream."""
+    """The service's JobQueue: the job stream and the dead-letter stream."""
 
     def __init__(self, redis: Redis, stream: str = JOB_STREAM, dead_letters: str = DEAD_LETTER_STREAM) -> None:
         self._redis = redis
@@ -107,7 +107,7 @@ class RedisJobQueue:
 
 
 class RedisCoordination:
-    """The domain's Coordination: idempotency records and throttles as expiring Redis keys."""
+    """The service's Coordination: idempotency records and throttles as expiring Redis keys."""
 
     def __init__(self, redis: Redis, prefix: str = "sync:") -> None:
         self._redis = redis

@@ -13,19 +13,17 @@ import asyncio
 import logging
 import sys
 from collections.abc import Sequence
-from datetime import timedelta
 from typing import Any, NoReturn
 
-from trademesh.services.core.connections import build_mongo, build_redis
+from trademesh.services.brokers.sessions import BrokerSession, Login, StoredSession
 from trademesh.services.core.logging import configure_logging
-from trademesh.services.core.page_tokens import Codec
 from trademesh.services.core.settings import SettingsError, load_settings
-from trademesh.services.sync.domain import Login, ReconcileResult, StoredSession, SyncService
-from trademesh.services.sync.jobs import RedisCoordination, RedisJobQueue, Scheduler
-from trademesh.services.sync.model import Broker, BrokerSession, NormalisedTrade
-from trademesh.services.sync.server import build_cipher
+from trademesh.services.sync.jobs import Scheduler
+from trademesh.services.sync.model import Broker, NormalisedTrade
+from trademesh.services.sync.ports import ReconcileResult
+from trademesh.services.sync.server import bootstrap
 from trademesh.services.sync.settings import SyncSettings
-from trademesh.services.sync.store import MongoAccountStore, MongoSyncLogStore, ensure_indexes
+from trademesh.services.sync.store import ensure_indexes
 
 logger = logging.getLogger("trademesh.services.sync.schedule")
 
@@ -54,25 +52,15 @@ class _NoTrades:
 
 async def tick(settings: SyncSettings) -> int | None:
     """Run one scheduler tick; return how many runs started, or None if another scheduler holds the lease."""
-    cipher = build_cipher(settings)
-    mongo = build_mongo(settings)
-    redis = build_redis(settings)
+    app = bootstrap(settings, brokers=_NoBrokers(), trades=_NoTrades())
+    # The stores and the queue are the real ones, so both clients exist.
+    assert app.mongo is not None
+    assert app.redis is not None
+    mongo, redis = app.mongo, app.redis
     try:
-        database = mongo[settings.mongo_database]
-        await ensure_indexes(database)
-        service = SyncService(
-            accounts=MongoAccountStore(database),
-            logs=MongoSyncLogStore(database),
-            brokers=_NoBrokers(),
-            reconciler=_NoTrades(),
-            cipher=cipher,
-            queue=RedisJobQueue(redis),
-            coordination=RedisCoordination(redis),
-            codec=Codec(cipher.token_secret),
-            sync_interval=timedelta(minutes=settings.sync_interval_minutes),
-        )
+        await ensure_indexes(mongo[settings.mongo_database])
         scheduler = Scheduler(
-            service,
+            app.service,
             redis,
             lock_seconds=settings.scheduler_lock_seconds,
             tick_seconds=settings.scheduler_tick_seconds,

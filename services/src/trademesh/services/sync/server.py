@@ -8,7 +8,14 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
+from pymongo import AsyncMongoClient
+from redis.asyncio import Redis
+
+from trademesh.services.brokers.retry import RequestPacer, RetryPolicy
+from trademesh.services.brokers.upstox.client import UpstoxAdapter
+from trademesh.services.brokers.zerodha.client import KiteAdapter
 from trademesh.services.core.access import public_methods
 from trademesh.services.core.connections import build_mongo, build_redis, required_dependencies
 from trademesh.services.core.page_tokens import Codec
@@ -23,22 +30,47 @@ from trademesh.services.core.server import (
 from trademesh.services.core.settings import SettingsError
 from trademesh.services.core.tracing import configure_tracing
 from trademesh.services.sync.api import SyncServicer
-from trademesh.services.sync.brokers import BrokerClients, RequestPacer, RetryPolicy
+from trademesh.services.sync.brokers import BrokerClients
 from trademesh.services.sync.credentials import CredentialCipher, KeyConfigError
-from trademesh.services.sync.domain import SyncService, now_millis
 from trademesh.services.sync.jobs import RedisCoordination, RedisJobQueue, Scheduler, Worker
-from trademesh.services.sync.kite import KiteAdapter
-from trademesh.services.sync.model import Broker
+from trademesh.services.sync.model import Broker, now_millis
+from trademesh.services.sync.ports import (
+    AccountStore,
+    BrokerGateway,
+    Clock,
+    Coordination,
+    JobQueue,
+    SyncLogStore,
+    TradeReconciler,
+)
+from trademesh.services.sync.service import SyncService
 from trademesh.services.sync.settings import SyncSettings
 from trademesh.services.sync.store import MongoAccountStore, MongoSyncLogStore, ensure_indexes
 from trademesh.services.sync.trades import GrpcTradeReconciler, ServiceToken
-from trademesh.services.sync.upstox import UpstoxAdapter
 from trademesh.sync.v1 import sync_service_pb2, sync_service_pb2_grpc
 
 logger = logging.getLogger(__name__)
 
 SERVICE_NAME = sync_service_pb2.DESCRIPTOR.services_by_name["SyncService"].full_name
 PURGE_INTERVAL_SECONDS = 3600.0
+
+
+@dataclass
+class SyncApplication:
+    """A wired sync service: its use cases, its servicer and the real adapters bootstrap made (None when given)."""
+
+    service: SyncService
+    servicer: SyncServicer
+    cipher: CredentialCipher
+    mongo: AsyncMongoClient[dict[str, Any]] | None = None
+    redis: Redis | None = None
+    account_store: MongoAccountStore | None = None
+    log_store: MongoSyncLogStore | None = None
+    queue: RedisJobQueue | None = None
+    kite: KiteAdapter | None = None
+    upstox: UpstoxAdapter | None = None
+    reconciler: GrpcTradeReconciler | None = None
+    executor: ThreadPoolExecutor | None = None
 
 
 @dataclass
@@ -50,8 +82,9 @@ class SyncRuntime:
     worker: Worker
     scheduler: Scheduler | None
     queue: RedisJobQueue
-    kite: KiteAdapter
-    reconciler: GrpcTradeReconciler
+    kite: KiteAdapter | None
+    #: The trade sink the service calls (tests swap `service.reconciler` and put this one back).
+    reconciler: TradeReconciler
 
 
 def build_cipher(settings: SyncSettings) -> CredentialCipher:
@@ -96,47 +129,104 @@ async def _reseal(accounts: MongoAccountStore, cipher: CredentialCipher) -> None
         logger.warning("re-encrypting broker sessions under the active key failed", exc_info=True)
 
 
-async def build_sync_server(settings: SyncSettings) -> SyncRuntime:
-    """Wire the sync service, start its gRPC server, its worker and (if enabled) its scheduler."""
-    cipher = build_cipher(settings)
-    token = build_service_token(settings)
-    mongo = build_mongo(settings)
-    database = mongo[settings.mongo_database]
-    await ensure_indexes(database)
-    redis = build_redis(settings)
-    revocations = RevocationList(redis)
-    accounts = MongoAccountStore(database)
-    logs = MongoSyncLogStore(database)
+class _Connections:
+    # Created on first use, so a bootstrap given fakes for every port opens no client.
+    def __init__(self, settings: SyncSettings) -> None:
+        self._settings = settings
+        self.mongo: AsyncMongoClient[dict[str, Any]] | None = None
+        self.redis: Redis | None = None
+
+    def database(self) -> Any:
+        if self.mongo is None:
+            self.mongo = build_mongo(self._settings)
+        return self.mongo[self._settings.mongo_database]
+
+    def redis_client(self) -> Redis:
+        if self.redis is None:
+            self.redis = build_redis(self._settings)
+        return self.redis
+
+
+def build_brokers(settings: SyncSettings) -> tuple[BrokerClients, KiteAdapter, UpstoxAdapter, ThreadPoolExecutor]:
+    """Return the broker gateway over the Kite and Upstox clients (and the thread pool kiteconnect runs in)."""
     executor = ThreadPoolExecutor(max_workers=settings.broker_threads, thread_name_prefix="kite")
     pacer = RequestPacer(settings.broker_requests_per_second)
     retry = RetryPolicy(settings.broker_attempts, settings.broker_backoff_seconds, settings.broker_backoff_max_seconds)
     kite = KiteAdapter(settings.kite_base_url, executor, pacer, retry, settings.broker_timeout_seconds)
     upstox = UpstoxAdapter(settings.upstox_base_url, pacer, retry, settings.broker_timeout_seconds)
-    reconciler = GrpcTradeReconciler(settings.trade_target, token, settings.reconcile_timeout_seconds)
-    queue = RedisJobQueue(redis)
+    return BrokerClients({Broker.ZERODHA: kite, Broker.UPSTOX: upstox}), kite, upstox, executor
+
+
+def bootstrap(
+    settings: SyncSettings,
+    *,
+    store: AccountStore | None = None,
+    logs: SyncLogStore | None = None,
+    brokers: BrokerGateway | None = None,
+    trades: TradeReconciler | None = None,
+    queue: JobQueue | None = None,
+    coordination: Coordination | None = None,
+    cipher: CredentialCipher | None = None,
+    clock: Clock | None = None,
+) -> SyncApplication:
+    """Wire the sync use cases and servicer; every port left None gets its real adapter.
+
+    MongoDB and Redis clients are created (connecting lazily) only for the ports that need them.
+    """
+    cipher = cipher if cipher is not None else build_cipher(settings)
+    connections = _Connections(settings)
+    app_parts: dict[str, Any] = {}
+    if store is None:
+        store = app_parts["account_store"] = MongoAccountStore(connections.database())
+    if logs is None:
+        logs = app_parts["log_store"] = MongoSyncLogStore(connections.database())
+    if brokers is None:
+        brokers, app_parts["kite"], app_parts["upstox"], app_parts["executor"] = build_brokers(settings)
+    if trades is None:
+        token = build_service_token(settings)
+        trades = app_parts["reconciler"] = GrpcTradeReconciler(
+            settings.trade_target, token, settings.reconcile_timeout_seconds
+        )
+    if queue is None:
+        queue = app_parts["queue"] = RedisJobQueue(connections.redis_client())
+    if coordination is None:
+        coordination = RedisCoordination(connections.redis_client())
     service = SyncService(
-        accounts=accounts,
+        accounts=store,
         logs=logs,
-        brokers=BrokerClients({Broker.ZERODHA: kite, Broker.UPSTOX: upstox}),
-        reconciler=reconciler,
+        brokers=brokers,
+        reconciler=trades,
         cipher=cipher,
         queue=queue,
-        coordination=RedisCoordination(redis),
+        coordination=coordination,
         codec=Codec(cipher.token_secret),
         sync_interval=timedelta(minutes=settings.sync_interval_minutes),
         batch_size=settings.reconcile_batch_size,
+        clock=clock if clock is not None else now_millis,
     )
-    servicer = SyncServicer(service)
+    return SyncApplication(
+        service, SyncServicer(service), cipher, mongo=connections.mongo, redis=connections.redis, **app_parts
+    )
+
+
+async def build_sync_server(settings: SyncSettings, application: SyncApplication | None = None) -> SyncRuntime:
+    """Start the gRPC server, the worker and (if enabled) the scheduler of a wired sync service
+    (`bootstrap(settings)` by default; the worker and scheduler need Redis)."""
+    app = application if application is not None else bootstrap(settings)
+    redis = app.redis if app.redis is not None else build_redis(settings)
+    queue = app.queue if app.queue is not None else RedisJobQueue(redis)
+    if app.mongo is not None:
+        await ensure_indexes(app.mongo[settings.mongo_database])
+    service, servicer = app.service, app.servicer
+    revocations = RevocationList(redis)
     registration = ServiceRegistration(
         name=SERVICE_NAME,
         add_to_server=lambda server: sync_service_pb2_grpc.add_SyncServiceServicer_to_server(servicer, server),
         public_methods=public_methods(SERVICE_NAME),
     )
+    dependencies = required_dependencies(app.mongo, redis) if app.mongo is not None else []
     host = await start_server(
-        settings,
-        [registration],
-        build_remote_verifier(settings, revocations),
-        dependencies=required_dependencies(mongo, redis),
+        settings, [registration], build_remote_verifier(settings, revocations), dependencies=dependencies
     )
     servicer.stopping = host.stopping
     worker = Worker(
@@ -163,18 +253,25 @@ async def build_sync_server(settings: SyncSettings) -> SyncRuntime:
             stale_run_seconds=settings.stale_run_seconds,
         )
         host.spawn(scheduler.run(), "sync-scheduler", scheduler.close)
-    host.spawn(_purge_loop(logs), "sync-log-purger")
-    host.spawn(_reseal(accounts, cipher), "sync-reseal")
-    host.on_stop(mongo.close)
+    if app.log_store is not None:
+        host.spawn(_purge_loop(app.log_store), "sync-log-purger")
+    if app.account_store is not None:
+        host.spawn(_reseal(app.account_store, app.cipher), "sync-reseal")
+    if app.mongo is not None:
+        host.on_stop(app.mongo.close)
     host.on_stop(redis.aclose)
-    host.on_stop(reconciler.close)
-    host.on_stop(upstox.close)
+    if app.reconciler is not None:
+        host.on_stop(app.reconciler.close)
+    if app.upstox is not None:
+        host.on_stop(app.upstox.close)
+    executor = app.executor
+    if executor is not None:
 
-    async def stop_executor() -> None:
-        executor.shutdown(wait=False, cancel_futures=True)
+        async def stop_executor() -> None:
+            executor.shutdown(wait=False, cancel_futures=True)
 
-    host.on_stop(stop_executor)
-    return SyncRuntime(host, service, worker, scheduler, queue, kite, reconciler)
+        host.on_stop(stop_executor)
+    return SyncRuntime(host, service, worker, scheduler, queue, app.kite, service.reconciler)
 
 
 async def serve(settings: SyncSettings) -> None:

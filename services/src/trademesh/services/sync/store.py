@@ -14,13 +14,13 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError, OperationFailure
 
 from trademesh.services.sync.credentials import CredentialCipher
-from trademesh.services.sync.domain import LogFilter, now_millis, secret_context
 from trademesh.services.sync.model import (
     LOG_RETENTION,
     AccountStatus,
     Broker,
     BrokerAccount,
     EncryptedSecret,
+    LogFilter,
     RowFailure,
     SyncCounters,
     SyncError,
@@ -28,6 +28,8 @@ from trademesh.services.sync.model import (
     SyncPhase,
     SyncStatus,
     SyncType,
+    now_millis,
+    secret_context,
 )
 
 Document = dict[str, Any]
@@ -112,34 +114,34 @@ def account_to_document(account: BrokerAccount) -> Document:
 
 
 def account_from_document(document: Document) -> BrokerAccount:
-    """Rebuild an account from its stored form."""
-    status = document.get("last_sync_status")
+    """Rebuild an account from its stored form (`secret` may be projected out)."""
+    status = document["last_sync_status"]
     return BrokerAccount(
         id=document["_id"],
         user_id=document["user_id"],
         broker=Broker(document["broker"]),
         broker_user_id=document["broker_user_id"],
-        display_name=document.get("display_name", ""),
-        nickname=document.get("nickname", ""),
-        masked_api_key=document.get("masked_api_key", ""),
+        display_name=document["display_name"],
+        nickname=document["nickname"],
+        masked_api_key=document["masked_api_key"],
         status=AccountStatus(document["status"]),
-        error_reason=document.get("error_reason", ""),
-        error_message=document.get("error_message", ""),
-        token_expire_time=document.get("token_expire_time"),
-        sync_enabled=bool(document.get("sync_enabled")),
+        error_reason=document["error_reason"],
+        error_message=document["error_message"],
+        token_expire_time=document["token_expire_time"],
+        sync_enabled=bool(document["sync_enabled"]),
         link_time=document["link_time"],
         create_time=document["create_time"],
         update_time=document["update_time"],
         version=document["version"],
-        unlink_time=document.get("unlink_time"),
-        last_sync_time=document.get("last_sync_time"),
+        unlink_time=document["unlink_time"],
+        last_sync_time=document["last_sync_time"],
         last_sync_status=SyncStatus(status) if status else None,
-        last_sync_log_id=document.get("last_sync_log_id", ""),
-        last_successful_sync_time=document.get("last_successful_sync_time"),
-        next_sync_time=document.get("next_sync_time"),
-        running_log_id=document.get("running_log_id") or "",
-        retry_attempt=document.get("retry_attempt", 0),
-        retry_of=document.get("retry_of", ""),
+        last_sync_log_id=document["last_sync_log_id"],
+        last_successful_sync_time=document["last_successful_sync_time"],
+        next_sync_time=document["next_sync_time"],
+        running_log_id=document["running_log_id"],
+        retry_attempt=document["retry_attempt"],
+        retry_of=document["retry_of"],
         secret=_secret_from(document.get("secret")),
     )
 
@@ -311,8 +313,8 @@ def log_to_document(log: SyncLog) -> Document:
 
 
 def log_from_document(document: Document) -> SyncLog:
-    """Rebuild a run from its stored form."""
-    error = document.get("error")
+    """Rebuild a run from its stored form (`row_failures` may be projected out)."""
+    error = document["error"]
     status = SyncStatus(document["status"])
     return SyncLog(
         id=document["_id"],
@@ -324,15 +326,15 @@ def log_from_document(document: Document) -> SyncLog:
         # A progress write racing the end of the run may leave a stale phase; a finished run is DONE.
         phase=SyncPhase(document["phase"]) if status is SyncStatus.RUNNING else SyncPhase.DONE,
         start_time=document["start_time"],
-        attempt=document.get("attempt", 1),
-        counters=SyncCounters(**document.get("counters", {})),
-        end_time=document.get("end_time"),
+        attempt=document["attempt"],
+        counters=SyncCounters(**document["counters"]),
+        end_time=document["end_time"],
         error=SyncError(error["reason"], error["message"], bool(error["retryable"])) if error else None,
         row_failures=[RowFailure(**item) for item in document.get("row_failures", [])],
-        row_failures_truncated=bool(document.get("row_failures_truncated")),
-        retry_of=document.get("retry_of", ""),
-        next_retry_time=document.get("next_retry_time"),
-        request_id=document.get("request_id", ""),
+        row_failures_truncated=bool(document["row_failures_truncated"]),
+        retry_of=document["retry_of"],
+        next_retry_time=document["next_retry_time"],
+        request_id=document["request_id"],
     )
 
 

@@ -12,31 +12,17 @@ import grpc
 from grpc import aio
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
 
-from trademesh.common.v1 import instrument_pb2
 from trademesh.services.core.channels import build_channel
-from trademesh.services.core.timestamps import timestamp
-from trademesh.services.sync.domain import ReconcileResult, TradeServiceUnavailable
-from trademesh.services.sync.model import Broker, ContractType, NormalisedTrade, Segment, Side
-from trademesh.trade.v1 import import_pb2, trade_pb2, trade_service_pb2, trade_service_pb2_grpc
+from trademesh.services.sync.mapping import BROKER_TO_PROTO, to_broker_trade
+from trademesh.services.sync.model import Broker, NormalisedTrade
+from trademesh.services.sync.ports import ReconcileResult, TradeServiceUnavailable
+from trademesh.trade.v1 import import_pb2, trade_service_pb2, trade_service_pb2_grpc
 
 if TYPE_CHECKING:
     from trademesh.trade.v1.trade_service_pb2_grpc import TradeServiceAsyncStub
 
 logger = logging.getLogger(__name__)
 
-_BROKERS = {Broker.ZERODHA: instrument_pb2.BROKER_ZERODHA, Broker.UPSTOX: instrument_pb2.BROKER_UPSTOX}
-_SEGMENTS = {
-    Segment.EQUITY: trade_pb2.SEGMENT_EQUITY,
-    Segment.FUTURES: trade_pb2.SEGMENT_FUTURES,
-    Segment.OPTIONS: trade_pb2.SEGMENT_OPTIONS,
-    Segment.CURRENCY: trade_pb2.SEGMENT_CURRENCY,
-    Segment.COMMODITY: trade_pb2.SEGMENT_COMMODITY,
-}
-_CONTRACTS = {
-    ContractType.FUTURE: trade_pb2.CONTRACT_TYPE_FUTURE,
-    ContractType.CALL: trade_pb2.CONTRACT_TYPE_CALL,
-    ContractType.PUT: trade_pb2.CONTRACT_TYPE_PUT,
-}
 _OUTCOMES = {
     import_pb2.RECONCILE_OUTCOME_CREATED: "CREATED",
     import_pb2.RECONCILE_OUTCOME_UPDATED: "UPDATED",
@@ -78,35 +64,8 @@ class ServiceToken:
         return self._value
 
 
-def to_broker_trade(trade: NormalisedTrade) -> import_pb2.BrokerTrade:
-    """Return the ReconcileTrades item for a normalised trade."""
-    message = import_pb2.BrokerTrade(
-        broker_trade_id=trade.broker_trade_id,
-        broker_order_id=trade.broker_order_id,
-        instrument=instrument_pb2.Instrument(
-            symbol=trade.symbol, exchange=instrument_pb2.Exchange.Value(f"EXCHANGE_{trade.exchange.value}")
-        ),
-        segment=_SEGMENTS[trade.segment],
-        side=trade_pb2.SIDE_BUY if trade.side is Side.BUY else trade_pb2.SIDE_SELL,
-        quantity_micros=trade.quantity_micros,
-        price_micros=trade.price_micros,
-        category=trade_pb2.TRADE_CATEGORY_INTRADAY if trade.category else trade_pb2.TRADE_CATEGORY_UNSPECIFIED,
-    )
-    message.trade_time.CopyFrom(timestamp(trade.trade_time))
-    if trade.derivative is not None:
-        message.derivative.CopyFrom(
-            trade_pb2.DerivativeContract(
-                underlying=trade.derivative.underlying,
-                expiry_date=trade.derivative.expiry_date,
-                contract_type=_CONTRACTS[trade.derivative.contract_type],
-                strike_price_micros=trade.derivative.strike_price_micros,
-            )
-        )
-    return message
-
-
 class GrpcTradeReconciler:
-    """The domain's TradeReconciler over gRPC, with a few quick retries on transient statuses."""
+    """The service's TradeReconciler over gRPC, with a few quick retries on transient statuses."""
 
     def __init__(self, target: str, token: ServiceToken, timeout_seconds: float, attempts: int = 3) -> None:
         self._channel = build_channel(target, max_message_bytes=16 * 1024 * 1024)
@@ -126,7 +85,7 @@ class GrpcTradeReconciler:
         """Upsert one batch; return one result per trade, in order."""
         request = trade_service_pb2.ReconcileTradesRequest(
             user_id=user_id,
-            broker=_BROKERS[broker],
+            broker=BROKER_TO_PROTO[broker],
             broker_account_id=account_id,
             trades=[to_broker_trade(trade) for trade in trades],
             sync_log_id=log_id,

@@ -1,14 +1,12 @@
-"""Local HTTP servers answering like Kite Connect v3 and Upstox API v2, over a scriptable book.
+"""A local HTTP server answering like Kite Connect v3, over the shared scriptable book.
 
-Kite: every route at the server root (kiteconnect joins routes to `root` with urljoin); JSON
-envelopes `{"status": "success", "data": ...}`; errors `{"status": "error", "message": ...,
-"error_type": ...}` with the API's HTTP statuses; `X-Kite-Version: 3` and `Authorization: token
-api_key:access_token` required; `/session/token` checks sha256(api_key + request_token + api_secret);
-429 past the rate limit (10 requests/s per app by default). `POST /charges/orders` (the virtual contract
-note) is answered from trademesh.kernel.charges' schedules with Kite's API rounding.
-
-Upstox: `/v2/login/authorization/token` (form, reply not enveloped), `/v2/order/trades/get-trades-for-day`,
-`/v2/logout`, errors `{"status": "error", "errors": [{"errorCode": ..., "message": ...}]}`.
+Every route at the server root (kiteconnect joins routes to `root` with urljoin); JSON envelopes
+`{"status": "success", "data": ...}`; errors `{"status": "error", "message": ..., "error_type": ...}` with
+the API's HTTP statuses; `X-Kite-Version: 3` and `Authorization: token api_key:access_token` required;
+`/session/token` checks sha256(api_key + request_token + api_secret); 429 past the rate limit (10
+requests/s per app by default). `POST /charges/orders` (the virtual contract note) is answered from
+trademesh.kernel.charges' schedules with Kite's API rounding. Row shapes follow the real API (checked
+against the kiteconnect-mocks samples in tests/sync/data).
 """
 
 from __future__ import annotations
@@ -16,19 +14,17 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
-import json
-import time
 from collections.abc import Awaitable, Callable
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from aiohttp import web
 
+from trademesh.kernel.calendar import IST
 from trademesh.kernel.charges import Broker, Exchange, Fill, FillCharges, Segment, Side, charge_fills, load_schedule
-from trademesh.services.sync.fakes.book import IST, KITE_TIME, BrokerApp, Fault, FaultKind, kite_order_of
+from trademesh.services.brokers.fake_server import BrokerApp, FakeBrokerServer, FaultKind, Handler, next_row_number
 
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-READY_PATH = "/__fake/ready"
+KITE_TIME = "%Y-%m-%d %H:%M:%S"
 _KITE_ERRORS = {
     400: "InputException",
     403: "TokenException",
@@ -39,62 +35,72 @@ _KITE_ERRORS = {
 }
 
 
-class FakeBrokerServer:
-    """Base of both fakes: an aiohttp server on a loopback port over a set of apps."""
+def kite_trade(
+    symbol: str = "INFY",
+    exchange: str = "NSE",
+    side: str = "BUY",
+    quantity: int = 1,
+    price: float = 1500.5,
+    when: datetime | None = None,
+    product: str = "CNC",
+    trade_id: str | None = None,
+) -> dict[str, Any]:
+    """Return a trade row exactly as Kite's GET /trades lists it."""
+    moment = (when or datetime.now(IST) - timedelta(minutes=5)).astimezone(IST)
+    number = next_row_number()
+    stamp = moment.strftime(KITE_TIME)
+    return {
+        "trade_id": trade_id or str(number),
+        "order_id": str(200_000_000_000_000 + number),
+        "exchange": exchange,
+        "tradingsymbol": symbol,
+        "instrument_token": 408065,
+        "product": product,
+        "average_price": price,
+        "quantity": quantity,
+        "exchange_order_id": str(300_000_000_000_000 + number),
+        "transaction_type": side,
+        "fill_timestamp": stamp,
+        "order_timestamp": moment.strftime("%H:%M:%S"),
+        "exchange_timestamp": stamp,
+    }
 
-    def __init__(self, rate_limit: float = 10.0) -> None:
-        self.apps: dict[str, BrokerApp] = {}
-        self.rate_limit = rate_limit
-        #: The clock of the rate limiter (tests freeze it to make bursts exact).
-        self.clock: Callable[[], float] = time.monotonic
-        self._runner: web.AppRunner | None = None
-        self.port = 0
 
-    def add_app(self, api_key: str, api_secret: str, user_id: str, user_name: str = "Test Trader") -> BrokerApp:
-        """Register an app with its user."""
-        app = BrokerApp(api_key, api_secret, user_id, user_name)
-        self.apps[api_key] = app
-        return app
-
-    @property
-    def base_url(self) -> str:
-        """Return the root URL clients use."""
-        return f"http://127.0.0.1:{self.port}"
-
-    def routes(self) -> list[web.RouteDef]:
-        """Return the API's routes."""
-        raise NotImplementedError
-
-    async def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
-        """Serve on `host:port` (0 picks a free port); return the base URL."""
-        application = web.Application()
-        application.add_routes([*self.routes(), web.get(READY_PATH, self._ready)])
-        self._runner = web.AppRunner(application, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, host, port)
-        await site.start()
-        server = site._server
-        assert server is not None
-        self.port = server.sockets[0].getsockname()[1]  # type: ignore[attr-defined]
-        return self.base_url
-
-    async def stop(self) -> None:
-        """Stop serving."""
-        if self._runner is not None:
-            await self._runner.cleanup()
-
-    async def _ready(self, request: web.Request) -> web.Response:
-        return web.Response(text="ok")
-
-    @property
-    def total_requests(self) -> int:
-        """Return requests served to every app."""
-        return sum(app.requests for app in self.apps.values())
-
-    @property
-    def total_rate_limited(self) -> int:
-        """Return 429s served to every app."""
-        return sum(app.rate_limited for app in self.apps.values())
+def kite_order_of(trade: dict[str, Any]) -> dict[str, Any]:
+    """Return the COMPLETE order a Kite fill belongs to, as GET /orders lists it."""
+    return {
+        "placed_by": "XXXXXX",
+        "order_id": trade.get("order_id"),
+        "exchange_order_id": trade.get("exchange_order_id"),
+        "parent_order_id": None,
+        "status": "COMPLETE",
+        "status_message": None,
+        "status_message_raw": None,
+        "order_timestamp": trade.get("fill_timestamp"),
+        "exchange_update_timestamp": trade.get("fill_timestamp"),
+        "exchange_timestamp": trade.get("exchange_timestamp"),
+        "variety": "regular",
+        "modified": False,
+        "exchange": trade.get("exchange"),
+        "tradingsymbol": trade.get("tradingsymbol"),
+        "instrument_token": trade.get("instrument_token"),
+        "order_type": "MARKET",
+        "transaction_type": trade.get("transaction_type"),
+        "validity": "DAY",
+        "product": trade.get("product"),
+        "quantity": trade.get("quantity"),
+        "disclosed_quantity": 0,
+        "price": 0,
+        "trigger_price": 0,
+        "average_price": trade.get("average_price"),
+        "filled_quantity": trade.get("quantity"),
+        "pending_quantity": 0,
+        "cancelled_quantity": 0,
+        "market_protection": 0,
+        "meta": {},
+        "tag": None,
+        "guid": "XXXXXX",
+    }
 
 
 class FakeKite(FakeBrokerServer):
@@ -250,91 +256,6 @@ class FakeKite(FakeBrokerServer):
         return self._ok([_contract_note_row(order, result) for order, result in zip(orders, charged, strict=True)])
 
 
-class FakeUpstox(FakeBrokerServer):
-    """Upstox API v2."""
-
-    def routes(self) -> list[web.RouteDef]:
-        """Return the Upstox routes the sync service uses."""
-        return [
-            web.post("/v2/login/authorization/token", self._token),
-            web.get("/v2/order/trades/get-trades-for-day", self._trades),
-            web.delete("/v2/logout", self._logout),
-        ]
-
-    @staticmethod
-    def _error(status: int, code: str, message: str) -> web.Response:
-        body = {"status": "error", "errors": [{"errorCode": code, "message": message, "propertyPath": None}]}
-        return web.json_response(body, status=status)
-
-    async def _apply_fault(self, app: BrokerApp, path: str) -> web.Response | None:
-        fault: Fault | None = app.next_fault(path)
-        if fault is None:
-            return None
-        if fault.kind is FaultKind.SLOW:
-            await asyncio.sleep(fault.seconds)
-            return None
-        if fault.kind is FaultKind.MALFORMED:
-            return web.Response(text="<html>gateway error", content_type="application/json")
-        if fault.kind is FaultKind.EXPIRED:
-            app.access_tokens.clear()
-            return self._error(401, "UDAPI100050", "Invalid token used to access API")
-        return self._error(fault.status, "UDAPI100500", "Something went wrong")
-
-    async def _token(self, request: web.Request) -> web.Response:
-        form = await request.post()
-        app = self.apps.get(str(form.get("client_id", "")))
-        if app is None or form.get("client_secret") != app.api_secret:
-            return self._error(401, "UDAPI100016", "Invalid Credentials")
-        if not app.count_request(self.rate_limit, self.clock()):
-            return self._error(429, "UDAPI10005", "Too many requests")
-        if (fault := await self._apply_fault(app, request.path)) is not None:
-            return fault
-        if form.get("redirect_uri") != app.redirect_uri or form.get("grant_type") != "authorization_code":
-            return self._error(400, "UDAPI100069", "Check your 'redirect_uri'")
-        if not app.use_login_token(str(form.get("code", ""))):
-            return self._error(400, "UDAPI100057", "Invalid Auth code")
-        return web.json_response(
-            {
-                "email": f"{app.user_id.lower()}@example.com",
-                "exchanges": ["NSE", "NFO", "BSE", "CDS", "BFO", "MCX"],
-                "products": ["D", "CO", "I"],
-                "broker": "UPSTOX",
-                "user_id": app.user_id,
-                "user_name": app.user_name,
-                "order_types": ["MARKET", "LIMIT", "SL", "SL-M"],
-                "user_type": "individual",
-                "poa": False,
-                "is_active": True,
-                "access_token": app.new_access_token(),
-                "extended_token": None,
-            }
-        )
-
-    def _app_of(self, request: web.Request) -> BrokerApp | None:
-        scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-        if scheme != "Bearer":
-            return None
-        return next((app for app in self.apps.values() if token in app.issued_tokens), None)
-
-    async def _trades(self, request: web.Request) -> web.Response:
-        token = request.headers.get("Authorization", "").partition(" ")[2]
-        app = self._app_of(request)
-        if app is not None:
-            if not app.count_request(self.rate_limit, self.clock()):
-                return self._error(429, "UDAPI10005", "Too many requests")
-            if (fault := await self._apply_fault(app, request.path)) is not None:
-                return fault
-        if app is None or token not in app.access_tokens:
-            return self._error(401, "UDAPI100050", "Invalid token used to access API")
-        return web.json_response({"status": "success", "data": app.trades})
-
-    async def _logout(self, request: web.Request) -> web.Response:
-        app = self._app_of(request)
-        if app is not None:
-            app.access_tokens.discard(request.headers.get("Authorization", "").partition(" ")[2])
-        return web.json_response({"status": "success", "data": True})
-
-
 _KITE_EXCHANGES = {
     "NSE": Exchange.NSE,
     "BSE": Exchange.BSE,
@@ -396,8 +317,3 @@ def _contract_note_row(order: dict[str, Any], result: FillCharges) -> dict[str, 
             "total": rupees(charges.total()),
         },
     }
-
-
-def describe(server: FakeBrokerServer) -> str:
-    """Return a JSON summary of the apps (for logs)."""
-    return json.dumps({key: {"trades": len(app.trades), "requests": app.requests} for key, app in server.apps.items()})

@@ -1,5 +1,7 @@
 """The sync service's secrets for the local dev stack, made on first use in the data directory.
 
+Dev-only (the devstack may use every service's tools; the services may not use each other's).
+
 `make up` calls `ensure_dev_secrets` before starting the service: it writes a credentials key
 (`sync-credentials.key`) once, and a service token (`sync-service.token`, role `service`, 30 days)
 signed with the stack's auth signing key, re-issued when it is missing, was signed by another key

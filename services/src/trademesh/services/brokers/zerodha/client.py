@@ -1,4 +1,4 @@
-"""Zerodha adapter: the official `kiteconnect` client, run in a bounded thread pool.
+"""Zerodha client: the official `kiteconnect` client, run in a bounded thread pool.
 
 kiteconnect is synchronous (requests), so every call runs in the executor the service sizes with
 TRADEMESH_BROKER_THREADS; the event loop never blocks on Kite. The client's `root` is the configured
@@ -17,15 +17,15 @@ import requests
 from kiteconnect import KiteConnect
 from kiteconnect import exceptions as kite_errors
 
-from trademesh.services.sync.brokers import RequestPacer, RetryPolicy, TransientBrokerError
-from trademesh.services.sync.domain import (
+from trademesh.services.brokers.retry import RequestPacer, RetryPolicy, TransientBrokerError
+from trademesh.services.brokers.sessions import (
     BrokerAuthFailed,
+    BrokerSession,
     BrokerSessionRejected,
     BrokerUnavailable,
     KiteLogin,
     StoredSession,
 )
-from trademesh.services.sync.model import BrokerSession
 
 logger = logging.getLogger(__name__)
 
@@ -33,7 +33,7 @@ T = TypeVar("T")
 
 
 def _classify(error: Exception) -> Exception:
-    """Map a kiteconnect/requests failure to the adapter's error kinds."""
+    """Map a kiteconnect/requests failure to the client's error kinds."""
     if isinstance(error, kite_errors.TokenException):
         return BrokerSessionRejected("TOKEN_INVALID", "Kite rejected the session")
     if isinstance(error, kite_errors.PermissionException):

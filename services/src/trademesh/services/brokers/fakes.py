@@ -1,4 +1,4 @@
-"""Run the fake brokers: `python -m trademesh.services.sync.fakes [--kite-port N] [--upstox-port N] [--demo]`.
+"""Run the fake brokers: `python -m trademesh.services.brokers.fakes [--kite-port N] [--upstox-port N] [--demo]`.
 
 With `--demo` each fake gets one demo app whose user has a dozen trades today, and accepts any
 request token / authorization code (once), so a local user can link and sync without a broker
@@ -10,10 +10,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+from datetime import datetime, timedelta
+from typing import Any
 
+from trademesh.kernel.calendar import IST
+from trademesh.services.brokers.upstox.fake import FakeUpstox, upstox_trade
+from trademesh.services.brokers.zerodha.fake import FakeKite, kite_trade
 from trademesh.services.core.server import termination_requested
-from trademesh.services.sync.fakes.book import sample_book, upstox_trade
-from trademesh.services.sync.fakes.servers import FakeKite, FakeUpstox
 
 DEMO_KITE_API_KEY = "trademesh-demo-kite"
 DEMO_KITE_API_SECRET = "trademesh-demo-secret"
@@ -21,7 +24,26 @@ DEMO_UPSTOX_CLIENT_ID = "trademesh-demo-upstox"
 DEMO_UPSTOX_CLIENT_SECRET = "trademesh-demo-secret"
 DEMO_TRADES = 12
 
-logger = logging.getLogger("trademesh.services.sync.fakes")
+logger = logging.getLogger(__name__)
+
+
+def sample_book(count: int, row: Any = kite_trade, now: datetime | None = None) -> list[dict[str, Any]]:
+    """Return `count` plausible equity fills of today, all in the past, alternating buys and sells."""
+    moment = (now or datetime.now(IST)).astimezone(IST)
+    symbols = ("INFY", "TCS", "RELIANCE", "HDFCBANK", "SBIN", "ITC", "LT", "AXISBANK")
+    rows = []
+    for index in range(count):
+        when = moment - timedelta(minutes=1, seconds=index % 3600)
+        rows.append(
+            row(
+                symbol=symbols[index % len(symbols)],
+                side="BUY" if index % 2 == 0 else "SELL",
+                quantity=1 + index % 7,
+                price=round(100 + (index % 900) + 0.05 * (index % 20), 2),
+                when=when,
+            )
+        )
+    return rows
 
 
 async def serve(kite_port: int, upstox_port: int | None, demo: bool, rate_limit: float) -> None:
@@ -48,7 +70,7 @@ async def serve(kite_port: int, upstox_port: int | None, demo: bool, rate_limit:
 
 def main() -> None:
     """Parse the command line and serve."""
-    parser = argparse.ArgumentParser(prog="python -m trademesh.services.sync.fakes", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m trademesh.services.brokers.fakes", description=__doc__)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--kite-port", type=int, default=5090, help="fake Kite port (default: %(default)s)")
     parser.add_argument("--upstox-port", type=int, default=None, help="also serve a fake Upstox on this port")

@@ -1,4 +1,4 @@
-"""Upstox adapter: the Upstox API v2 over aiohttp (there is no maintained async client)."""
+"""Upstox client: the Upstox API v2 over aiohttp (there is no maintained async client)."""
 
 from __future__ import annotations
 
@@ -9,15 +9,15 @@ from typing import Any
 
 import aiohttp
 
-from trademesh.services.sync.brokers import RequestPacer, RetryPolicy, TransientBrokerError
-from trademesh.services.sync.domain import (
+from trademesh.services.brokers.retry import RequestPacer, RetryPolicy, TransientBrokerError
+from trademesh.services.brokers.sessions import (
     BrokerAuthFailed,
+    BrokerSession,
     BrokerSessionRejected,
     BrokerUnavailable,
     StoredSession,
     UpstoxLogin,
 )
-from trademesh.services.sync.model import BrokerSession
 
 logger = logging.getLogger(__name__)
 
