@@ -229,8 +229,9 @@ async def bare_server(args: argparse.Namespace) -> None:
     from grpc import aio
 
     from trademesh.marketdata.v1 import marketdata_service_pb2
-    from trademesh.services.marketdata.codec import EXCHANGE_FROM_PROTO, MODES, EncodedQuote, serialize_response
-    from trademesh.services.marketdata.domain import (
+    from trademesh.services.marketdata.feeds import SimulatedFeed
+    from trademesh.services.marketdata.mapping import EXCHANGE_FROM_PROTO, MODES, EncodedQuote, serialize_response
+    from trademesh.services.marketdata.model import (
         InstrumentKey,
         Mode,
         Normaliser,
@@ -240,7 +241,6 @@ async def bare_server(args: argparse.Namespace) -> None:
         Source,
         SymbolUniverse,
     )
-    from trademesh.services.marketdata.feeds import SimulatedFeed
     from trademesh.services.marketdata.streams import QuoteStream, StreamPolicy
 
     universe = SymbolUniverse.from_csv(Path(args.universe))
@@ -318,14 +318,14 @@ async def socketio_server(args: argparse.Namespace) -> None:
     import socketio  # type: ignore[import-untyped]
     from aiohttp import web
 
-    from trademesh.services.marketdata.domain import (
+    from trademesh.services.marketdata.feeds import SimulatedFeed
+    from trademesh.services.marketdata.model import (
         Normaliser,
         SessionPolicy,
         SimulationParameters,
         Source,
         SymbolUniverse,
     )
-    from trademesh.services.marketdata.feeds import SimulatedFeed
 
     manager = socketio.AsyncRedisManager(args.redis_url)
     sio = socketio.AsyncServer(async_mode="aiohttp", client_manager=manager, cors_allowed_origins="*")

@@ -17,8 +17,8 @@ from tests.marketdata.helpers import eventually, nse
 from tests.rpc import expect_failure
 from trademesh.marketdata.v1 import bar_pb2, marketdata_service_pb2
 from trademesh.services.marketdata.backplane import IngestLease
-from trademesh.services.marketdata.codec import MODES, EncodedQuote
-from trademesh.services.marketdata.domain import MINUTE_NANOS, Bar, InstrumentKey, Quote, Source
+from trademesh.services.marketdata.mapping import MODES, EncodedQuote
+from trademesh.services.marketdata.model import MINUTE_NANOS, Bar, InstrumentKey, Quote, Source
 from trademesh.services.marketdata.settings import MarketDataSettings
 from trademesh.services.marketdata.store import MongoBarStore
 

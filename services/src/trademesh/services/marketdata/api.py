@@ -19,7 +19,7 @@ from trademesh.services.core.identity import ROLE_PREMIUM, current_principal
 from trademesh.services.core.page_tokens import Codec
 from trademesh.services.core.timestamps import nanos_of
 from trademesh.services.marketdata.backplane import QuoteCache, StreamCounter, TickHub
-from trademesh.services.marketdata.codec import (
+from trademesh.services.marketdata.mapping import (
     EXCHANGE_FROM_PROTO,
     EncodedQuote,
     instrument_to_proto,
@@ -27,7 +27,7 @@ from trademesh.services.marketdata.codec import (
     serialize_response,
     timestamp_from_ns,
 )
-from trademesh.services.marketdata.domain import (
+from trademesh.services.marketdata.model import (
     MINUTE_NANOS,
     NANOS_PER_SECOND,
     InstrumentKey,

@@ -28,7 +28,7 @@ from redis.asyncio.client import PubSub
 from redis.exceptions import RedisError
 
 from trademesh.kernel.errors import DomainError, Unavailable
-from trademesh.services.marketdata.codec import EncodedQuote
+from trademesh.services.marketdata.mapping import EncodedQuote
 
 logger = logging.getLogger(__name__)
 

@@ -7,7 +7,7 @@ import time
 from collections.abc import AsyncIterator
 from typing import Protocol
 
-from trademesh.services.marketdata.domain import (
+from trademesh.services.marketdata.model import (
     RawTick,
     SessionPolicy,
     SimulatedMarket,

@@ -23,8 +23,9 @@ from redis.exceptions import RedisError
 from trademesh.services.core.connections import build_mongo, build_redis
 from trademesh.services.core.server import run_service
 from trademesh.services.marketdata.backplane import IngestLease, QuoteCache
-from trademesh.services.marketdata.codec import MODES, EncodedQuote
-from trademesh.services.marketdata.domain import (
+from trademesh.services.marketdata.feeds import Feed, SimulatedFeed
+from trademesh.services.marketdata.mapping import MODES, EncodedQuote
+from trademesh.services.marketdata.model import (
     Bar,
     BarAggregator,
     InstrumentKey,
@@ -33,7 +34,6 @@ from trademesh.services.marketdata.domain import (
     SimulationParameters,
     SymbolUniverse,
 )
-from trademesh.services.marketdata.feeds import Feed, SimulatedFeed
 from trademesh.services.marketdata.settings import MarketDataSettings
 from trademesh.services.marketdata.store import MongoBarStore
 

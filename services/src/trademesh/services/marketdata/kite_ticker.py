@@ -21,7 +21,7 @@ from typing import Any
 
 from kiteconnect import KiteTicker
 
-from trademesh.services.marketdata.domain import DepthLevel, RawTick, Source, SymbolUniverse
+from trademesh.services.marketdata.model import DepthLevel, RawTick, Source, SymbolUniverse
 
 logger = logging.getLogger(__name__)
 

@@ -18,8 +18,8 @@ from trademesh.services.core.server import (
 from trademesh.services.core.tracing import configure_tracing
 from trademesh.services.marketdata.api import SERVICE_NAME, MarketDataServicer, add_to_server
 from trademesh.services.marketdata.backplane import QuoteCache, StreamCounter, TickHub
-from trademesh.services.marketdata.domain import Source, SymbolUniverse
 from trademesh.services.marketdata.ingest import IngestRunner, build_feed, sweep_bars
+from trademesh.services.marketdata.model import Source, SymbolUniverse
 from trademesh.services.marketdata.settings import MarketDataSettings
 from trademesh.services.marketdata.store import MongoBarStore
 from trademesh.services.marketdata.streams import StreamPolicy

@@ -20,14 +20,14 @@ from opentelemetry import metrics
 from opentelemetry.metrics import CallbackOptions, Observation
 
 from trademesh.kernel.errors import DomainError, Unauthenticated
-from trademesh.services.marketdata.codec import (
+from trademesh.services.marketdata.mapping import (
     EncodedQuote,
     batch_response,
     heartbeat_response,
     quote_entry,
     quote_to_proto,
 )
-from trademesh.services.marketdata.domain import (
+from trademesh.services.marketdata.model import (
     Mode,
     SessionPolicy,
     Source,

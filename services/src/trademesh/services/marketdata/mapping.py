@@ -15,8 +15,9 @@ from collections.abc import Iterable
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from trademesh.common.v1 import instrument_pb2
+from trademesh.kernel.instruments import Exchange
 from trademesh.marketdata.v1 import marketdata_service_pb2, quote_pb2, quote_stream_pb2
-from trademesh.services.marketdata.domain import DepthLevel, Exchange, InstrumentKey, Mode, Quote
+from trademesh.services.marketdata.model import DepthLevel, InstrumentKey, Mode, Quote
 
 _EXCHANGE_TO_PROTO = {exchange: instrument_pb2.Exchange.Value(f"EXCHANGE_{exchange.value}") for exchange in Exchange}
 EXCHANGE_FROM_PROTO = {value: exchange.value for exchange, value in _EXCHANGE_TO_PROTO.items()}
