@@ -6,7 +6,7 @@ so nothing here rounds money through floats. Exchanges, IST and the symbol rule 
 """
 
 from trademesh.services.marketdata.model.bars import Bar, BarAggregator, BarInterval, minute_floor, utc_day
-from trademesh.services.marketdata.model.conflation import StreamConflator, batch_cadence, effective_rate
+from trademesh.services.marketdata.model.conflation import StreamConflator, StreamPolicy, batch_cadence, effective_rate
 from trademesh.services.marketdata.model.instruments import (
     MICROS_PER_RUPEE,
     NSE_TICK_MICROS,
@@ -58,6 +58,7 @@ __all__ = [
     "SimulationParameters",
     "Source",
     "StreamConflator",
+    "StreamPolicy",
     "SymbolUniverse",
     "batch_cadence",
     "effective_rate",

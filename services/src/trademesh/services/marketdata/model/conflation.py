@@ -1,8 +1,12 @@
-"""Stream pacing: the per-instrument rate, the batch cadence and per-stream conflation."""
+"""Stream pacing: the per-instrument rate, the batch cadence, per-stream conflation and the shared stream policy."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+
+from trademesh.services.marketdata.model.instruments import SymbolUniverse
+from trademesh.services.marketdata.model.quotes import Source
+from trademesh.services.marketdata.model.session import SessionPolicy
 
 
 def effective_rate(requested: int, default: int, maximum: int) -> int:
@@ -78,3 +82,28 @@ class StreamConflator:
             pending.clear()
             pending.update(waiting)
         return ready, retry_at
+
+
+class StreamPolicy:
+    """What every stream of a replica shares: timings, staleness rule, the universe."""
+
+    def __init__(
+        self,
+        universe: SymbolUniverse,
+        *,
+        batch_interval: float,
+        heartbeat: float,
+        slow_consumer_after: float = 60.0,
+        session_policy: SessionPolicy,
+        stale_after: float,
+        source: Source,
+    ) -> None:
+        self.universe = universe
+        self.batch_interval = batch_interval
+        self.heartbeat = heartbeat
+        self.slow_consumer_after = slow_consumer_after
+        self.session_policy = session_policy
+        self.stale_after = stale_after
+        self.source = source
+        #: How often a stream looks for quotes that went stale (or fresh again) without a tick.
+        self.stale_check_interval = min(max(stale_after / 4, 0.25), 5.0)
