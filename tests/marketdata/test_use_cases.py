@@ -113,14 +113,16 @@ async def test_a_known_instrument_returns_its_latest_tick_fresh_in_session() -> 
     view = await world.service.get_quote(nse("INFY")[0], 0)
     assert view.key == INFY
     assert view.mode is Mode.QUOTE  # 0 means QUOTE
-    assert view.cached is not None and view.cached.sequence == 7
+    assert view.cached is not None
+    assert view.cached.sequence == 7
     assert not view.stale
 
 
 async def test_an_instrument_without_ticks_gets_an_empty_quote_stale_in_session() -> None:
     world = World(SessionPolicy.EXCHANGE)
     view = await world.service.get_quote(nse("TCS")[0], int(Mode.LTP))
-    assert view.cached is None and view.empty is not None
+    assert view.cached is None
+    assert view.empty is not None
     assert (view.empty.sequence, view.empty.last_price_micros, view.empty.token) == (0, 0, 2953217)
     assert view.stale
 
@@ -187,7 +189,9 @@ async def test_a_subscription_holds_a_slot_and_its_audience_and_releases_both() 
         assert len(world.counter.open) == 1
         assert [message async for message in opened.messages()] == [b"entry:NSE:INFY#4/QUOTE", b"empty:NSE:TCS"]
     stream = world.streams.opened[0]
-    assert stream.closed and not world.hub.sinks and not world.counter.open
+    assert stream.closed
+    assert not world.hub.sinks
+    assert not world.counter.open
 
 
 async def test_the_rate_defaults_for_zero_and_is_clamped_to_the_maximum() -> None:
@@ -199,17 +203,18 @@ async def test_the_rate_defaults_for_zero_and_is_clamped_to_the_maximum() -> Non
 
 async def test_streams_per_user_are_limited_premium_users_get_more() -> None:
     world = World()
-    async with world.service.subscribe(user("a"), nse("INFY"), 0, 0):
-        async with world.service.subscribe(user("a"), nse("INFY"), 0, 0):
-            with pytest.raises(ResourceExhausted) as full:
-                async with world.service.subscribe(user("a"), nse("INFY"), 0, 0):
-                    pass
-            assert reason(full) == "TOO_MANY_STREAMS"
-            assert full.value.metadata == {"limit": "2", "active": "2"}
-            async with world.service.subscribe(user("b"), nse("INFY"), 0, 0):  # another user is not affected
+    first = world.service.subscribe(user("a"), nse("INFY"), 0, 0)
+    second = world.service.subscribe(user("a"), nse("INFY"), 0, 0)
+    async with first, second:
+        with pytest.raises(ResourceExhausted) as full:
+            async with world.service.subscribe(user("a"), nse("INFY"), 0, 0):
                 pass
-            async with world.service.subscribe(user("a", ROLE_PREMIUM), nse("TCS"), 0, 0):
-                pass
+        assert reason(full) == "TOO_MANY_STREAMS"
+        assert full.value.metadata == {"limit": "2", "active": "2"}
+        async with world.service.subscribe(user("b"), nse("INFY"), 0, 0):  # another user is not affected
+            pass
+        async with world.service.subscribe(user("a", ROLE_PREMIUM), nse("TCS"), 0, 0):
+            pass
     assert not world.counter.open
 
 
@@ -224,7 +229,8 @@ async def test_unknown_instruments_refuse_a_stream_before_it_takes_a_slot() -> N
         async with world.service.subscribe(user(), nse("A", "B", "C", "D"), 0, 0):
             pass
     assert reason(too_many) == "TOO_MANY_INSTRUMENTS"
-    assert not world.counter.open and not world.streams.opened
+    assert not world.counter.open
+    assert not world.streams.opened
 
 
 # ---- bars
@@ -328,7 +334,8 @@ def test_conflation_keeps_the_newest_update_and_spaces_sends_by_the_rate() -> No
     conflator.offer("NSE:INFY", "c")
     conflator.offer("NSE:TCS", "x")
     ready, retry_at = conflator.take(10.1)  # INFY was sent 0.1 s ago; 1/4 s must pass
-    assert ready == ["x"] and retry_at == pytest.approx(10.25)
+    assert ready == ["x"]
+    assert retry_at == pytest.approx(10.25)
     assert conflator.take(10.25) == (["c"], None)
 
 
