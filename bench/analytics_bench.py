@@ -35,8 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from trademesh.kernel.lots import divide_half_away
-from trademesh.services.analytics.domain import (
-    MICROS,
+from trademesh.services.analytics.model import (
     Category,
     FillColumns,
     Journal,
@@ -46,6 +45,8 @@ from trademesh.services.analytics.domain import (
     build_query,
     build_report,
 )
+
+MICROS = 1_000_000
 
 IST = timezone(timedelta(hours=5, minutes=30))
 START_US = 1_577_836_800 * MICROS  # 2020-01-01 00:00 UTC

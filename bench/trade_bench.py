@@ -62,10 +62,10 @@ from trademesh.services.auth.keys import write_new_key
 from trademesh.services.auth.server import build_auth_server
 from trademesh.services.auth.settings import AuthSettings
 from trademesh.services.core.page_tokens import Codec
-from trademesh.services.trade.domain import user_tag
 from trademesh.services.trade.model import (
     TradeFilter,
     content_hash,
+    user_tag,
 )
 from trademesh.services.trade.server import build_trade_server
 from trademesh.services.trade.settings import TradeSettings

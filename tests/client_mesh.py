@@ -18,11 +18,11 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tests.eventually import eventually_sync
 from trademesh.devstack.processes import find_free_port
 from trademesh.devstack.stack import JWKS_HTTP_PORT_OFFSET, free_base_port
 from trademesh.gateway.envoy_config import write_bootstrap
@@ -43,11 +43,10 @@ class RunningMesh:
     auth: str
     trade: str
     marketdata: str
+    analytics: str
+    sync: str
     data_dir: Path
     process: subprocess.Popen[str] = field(repr=False)
-    #: The analytics and sync services, when the stack runs them (None otherwise).
-    analytics: str | None = None
-    sync: str | None = None
     output: list[str] = field(default_factory=list, repr=False)
 
     @property
@@ -99,33 +98,32 @@ def start_mesh(data_dir: Path) -> RunningMesh:
     env = {**os.environ, "TRADEMESH_LOG_LEVEL": "WARNING", "TRADEMESH_SIMULATOR_TICKS_PER_SECOND": "100"}
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
     lines: list[str] = []
-    ready = threading.Event()
+    answered = threading.Event()  # set by the summary, or by the end of the output (the launcher exited)
 
     def read() -> None:
         assert process.stdout is not None
         for line in process.stdout:
             lines.append(line)
             if line.strip() == _SUMMARY_END:
-                ready.set()
+                answered.set()
+        answered.set()
 
     threading.Thread(target=read, daemon=True).start()
-    deadline = time.monotonic() + START_TIMEOUT
-    while not ready.wait(0.2):
-        if process.poll() is not None or time.monotonic() > deadline:
-            if process.poll() is None:
-                process.kill()
-            raise RuntimeError("the mesh did not start:\n" + "".join(lines))
+    if not answered.wait(START_TIMEOUT) or _SUMMARY_END not in (line.strip() for line in lines):
+        if process.poll() is None:
+            process.kill()
+        raise RuntimeError("the mesh did not start:\n" + "".join(lines))
     rows = {row["name"]: row for row in _ROW.finditer("".join(lines)) if row["name"] != "COMPONENT"}
     return RunningMesh(
         gateway=rows["gateway"]["address"],
         auth=rows["auth"]["address"],
         trade=rows["trade"]["address"],
         marketdata=rows["marketdata"]["address"],
+        analytics=rows["analytics"]["address"],
+        sync=rows["sync"]["address"],
         data_dir=data_dir,
         process=process,
         output=lines,
-        analytics=rows["analytics"]["address"] if "analytics" in rows else None,
-        sync=rows["sync"]["address"] if "sync" in rows else None,
     )
 
 
@@ -184,11 +182,12 @@ class RestartableGateway:
         """Start Envoy and wait until it has fetched the JWKS (so protected calls pass the edge)."""
         # Generous limits: on a loaded two-core machine Envoy can take a while to come up.
         self._envoy.start(timeout=60)
-        deadline = time.monotonic() + 60
-        while self._envoy.stat("http.ingress.jwt_authn.jwks_fetch_success") < 1:
-            if time.monotonic() > deadline:
-                raise RuntimeError("the gateway did not fetch the JWKS:\n" + self._envoy.log_tail())
-            time.sleep(0.05)
+        eventually_sync(
+            lambda: self._envoy.stat("http.ingress.jwt_authn.jwks_fetch_success"),
+            within=60,
+            what="the gateway fetches the JWKS",
+            details=self._envoy.log_tail,
+        )
 
     def stop(self) -> None:
         """Stop Envoy (open streams through it break)."""

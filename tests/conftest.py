@@ -9,6 +9,11 @@ that one (``database_server``), in databases named after the session and dropped
 of test keep a local engine whatever is given: outage and crash tests, which kill and restart the database
 (``restartable_database``: nobody's MongoDB is theirs to kill), and the tests of the local engine itself
 (``local_database_engine``). A given MongoDB that does not answer fails the session before any test runs.
+
+Waiting: a test that waits for something asynchronous (an event applied, a process restarted, a log
+written) calls :func:`tests.eventually.eventually` (or ``eventually_sync`` outside a loop) with the
+condition and a deadline; no test writes its own polling loop or sleeps to let something happen. A
+service the stack runs is required, never skipped: a missing one is a failure.
 """
 
 from __future__ import annotations

@@ -9,10 +9,11 @@ from redis.asyncio import Redis
 
 from tests.analytics.conftest import create_trade, equity_trade
 from tests.conftest import MeshUser
-from tests.marketdata.helpers import eventually
+from tests.eventually import eventually
+from trademesh.kernel.events import STREAM
 from trademesh.services.analytics.cache import RedisAnalyticsCache
-from trademesh.services.analytics.domain import JournalFill, Mark, UserSettings
-from trademesh.services.analytics.events import GROUP, STREAM, TradeEventConsumer
+from trademesh.services.analytics.events import GROUP, TradeEventConsumer
+from trademesh.services.analytics.model import JournalFill, Mark, UserSettings
 from trademesh.services.analytics.service import AnalyticsService
 from trademesh.services.core.server import ServiceHost
 from trademesh.services.trade.server import build_trade_server

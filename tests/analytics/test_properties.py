@@ -8,8 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from trademesh.kernel.lots import Fill, Side, replay
-from trademesh.services.analytics.domain import (
-    MICROS,
+from trademesh.services.analytics.model import (
     Category,
     Journal,
     JournalFill,
@@ -18,6 +17,8 @@ from trademesh.services.analytics.domain import (
     build_query,
     build_report,
 )
+
+MICROS = 1_000_000
 
 NOW = 1_800_000_000 * MICROS
 START = 1_760_000_000 * MICROS

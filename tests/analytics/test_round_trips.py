@@ -7,8 +7,7 @@ from datetime import UTC, datetime
 import pytest
 
 from trademesh.kernel.errors import InvalidArgument
-from trademesh.services.analytics.domain import (
-    MICROS,
+from trademesh.services.analytics.model import (
     Category,
     Journal,
     JournalFill,
@@ -22,6 +21,8 @@ from trademesh.services.analytics.domain import (
     pnl_state,
     to_micros,
 )
+
+MICROS = 1_000_000
 
 NOW = to_micros(datetime(2026, 11, 26, 6, 0, tzinfo=UTC))
 

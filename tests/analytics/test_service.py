@@ -16,7 +16,7 @@ from google.protobuf import field_mask_pb2
 
 from tests.analytics.conftest import Mesh, bearer, create_trade, equity_trade
 from tests.conftest import MeshUser
-from tests.marketdata.helpers import eventually
+from tests.eventually import eventually
 from tests.rpc import expect_failure
 from trademesh.analytics.v1 import analytics_service_pb2, period_pb2, settings_pb2
 from trademesh.services.analytics.recompute import recompute
@@ -301,10 +301,12 @@ async def test_watch_pnl_sends_a_new_snapshot_when_a_trade_is_written(
     assert (await receive(stream)).update.totals.open_position_count == 0
 
     await create_trade(mesh.trade, user.metadata, equity_trade("TCS", BUY, 2, 4000))
-    while True:
-        message = await receive(stream)
-        if message.WhichOneof("event") == "update" and message.update.snapshot:
-            break
+    message = await eventually(
+        lambda: receive(stream),
+        interval=0,
+        until=lambda message: message.WhichOneof("event") == "update" and message.update.snapshot,
+        what="a new snapshot after the trade",
+    )
     stream.cancel()
 
     assert [p.instrument.symbol for p in message.update.positions] == ["TCS"]

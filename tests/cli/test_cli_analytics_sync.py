@@ -1,14 +1,11 @@
-"""``trademesh analytics`` and ``trademesh sync``, when the stack runs those services (skipped otherwise)."""
+"""``trademesh analytics`` and ``trademesh sync`` against the stack's analytics and sync services."""
 
 from __future__ import annotations
 
 import json
-import time
-
-import pytest
 
 from tests.cli.conftest import Run, ok
-from tests.client_mesh import RunningMesh
+from tests.eventually import eventually_sync
 
 # The dev stack's fake Kite Connect accepts this demo app with any request token (a dozen trades today).
 DEMO_KITE_API_KEY = "trademesh-demo-kite"
@@ -16,18 +13,17 @@ DEMO_KITE_API_SECRET = "trademesh-demo-secret"
 DEMO_TRADES = 12
 
 
-def test_analytics_shows_performance_and_the_equity_curve(cli: Run, mesh: RunningMesh, logged_in: str) -> None:
-    if mesh.analytics is None:
-        pytest.skip("the dev stack does not run the analytics service")
+def test_analytics_shows_performance_and_the_equity_curve(cli: Run, logged_in: str) -> None:
     ok(cli("trades", "add", "buy", "SBIN", "10", "800", "--time", "2024-12-02 10:00"))
     ok(cli("trades", "add", "sell", "SBIN", "10", "812.5", "--time", "2024-12-03 11:00", "--fees", "5"))
-    # Analytics applies journal events asynchronously: poll until the round trip is in.
-    deadline = time.monotonic() + 20
-    while True:
-        report = json.loads(ok(cli("analytics", "--period", "all-time", "--json")))
-        if report.get("performance", {}).get("roundTripCount") == "1" or time.monotonic() > deadline:
-            break
-        time.sleep(0.3)
+    # Analytics applies journal events asynchronously: wait until the round trip is in.
+    report = eventually_sync(
+        lambda: json.loads(ok(cli("analytics", "--period", "all-time", "--json"))),
+        within=20,
+        interval=0.3,
+        until=lambda report: report.get("performance", {}).get("roundTripCount") == "1",
+        what="the round trip reaches the analytics report",
+    )
     performance = report["performance"]
     assert performance["roundTripCount"] == "1"
     assert performance["netPnlMicros"] == "120000000"  # 10 * 12.50 - 5
@@ -39,9 +35,7 @@ def test_analytics_shows_performance_and_the_equity_curve(cli: Run, mesh: Runnin
     assert "●" in human
 
 
-def test_sync_links_an_account_and_streams_a_run(cli: Run, mesh: RunningMesh, logged_in: str) -> None:
-    if mesh.sync is None:
-        pytest.skip("the dev stack does not run the sync service")
+def test_sync_links_an_account_and_streams_a_run(cli: Run, logged_in: str) -> None:
     linked = cli(
         "sync", "link", "zerodha", "--api-key", DEMO_KITE_API_KEY, "--api-secret", DEMO_KITE_API_SECRET,
         "--request-token", "any-token",

@@ -20,7 +20,7 @@ import grpc
 import pytest
 from grpc import aio
 
-from tests.marketdata.helpers import eventually
+from tests.eventually import eventually
 from trademesh.services.core.channels import build_channel
 from trademesh.services.core.server import ServiceHost, ServiceRegistration, build_remote_verifier, start_server
 from trademesh.services.core.settings import CoreSettings

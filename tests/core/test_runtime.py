@@ -25,7 +25,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from tests.conftest import MeshUser
-from tests.marketdata.helpers import eventually
+from tests.eventually import eventually
 from tests.rpc import expect_failure, health_status
 from trademesh.devstack.processes import find_free_port
 from trademesh.kernel import errors

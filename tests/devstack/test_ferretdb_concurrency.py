@@ -19,7 +19,7 @@ import pytest
 from pymongo import AsyncMongoClient, ReturnDocument
 
 from tests.conftest import given_mongodb_uri
-from tests.marketdata.helpers import eventually
+from tests.eventually import eventually
 from trademesh.devstack.processes import FerretDBServer
 
 Doc = dict[str, Any]

@@ -10,7 +10,7 @@ import asyncio
 import os
 import re
 import signal
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import grpc
@@ -22,7 +22,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from tests.client_mesh import PASSWORD, RunningMesh, new_username, start_mesh
-from tests.marketdata.helpers import eventually
+from tests.eventually import eventually
 from trademesh.auth.v1 import auth_service_pb2, auth_service_pb2_grpc
 from trademesh.devstack.stack import SERVICES
 from trademesh.devstack.up import RestartBackoff, check_health, check_http_ready
@@ -100,11 +100,9 @@ def _kill(mesh: RunningMesh, name: str) -> int:
     return pid
 
 
-async def _until(mesh: RunningMesh, check: Callable[[], Awaitable[bool]], what: str) -> None:
-    try:
-        await eventually(check, within=RECOVERY_SECONDS, interval=0.1)
-    except AssertionError:
-        raise AssertionError(f"not within {RECOVERY_SECONDS:.0f}s: {what}\n{''.join(mesh.output[-80:])}") from None
+def _launcher_tail(mesh: RunningMesh) -> Callable[[], str]:
+    """The launcher's last output lines, for a failed wait's message."""
+    return lambda: "".join(mesh.output[-80:])
 
 
 async def _replaced(mesh: RunningMesh, name: str, old_pid: int) -> None:
@@ -113,7 +111,9 @@ async def _replaced(mesh: RunningMesh, name: str, old_pid: int) -> None:
     async def check() -> bool:
         return _children(mesh.process.pid).get(name, old_pid) != old_pid
 
-    await _until(mesh, check, f"{name} restarted")
+    await eventually(
+        check, within=RECOVERY_SECONDS, interval=0.1, what=f"{name} restarted", details=_launcher_tail(mesh)
+    )
 
 
 def _restarts(mesh: RunningMesh, name: str) -> list[re.Match[str]]:
@@ -134,7 +134,9 @@ async def _every_component_serving(mesh: RunningMesh) -> None:
         )
         return all(status == "SERVING" for status in statuses) and await _gateway_answers(mesh)
 
-    await _until(mesh, check, "every service SERVING")
+    await eventually(
+        check, within=RECOVERY_SECONDS, interval=0.1, what="every service SERVING", details=_launcher_tail(mesh)
+    )
 
 
 def _channel(address: str) -> aio.Channel:
@@ -202,9 +204,21 @@ async def test_a_killed_redis_comes_back_on_its_port_and_the_services_use_it_aga
         finally:
             await client.aclose()
 
-    await _until(mesh, pong, "Redis answers PING on its old port")
+    await eventually(
+        pong,
+        within=RECOVERY_SECONDS,
+        interval=0.1,
+        what="Redis answers PING on its old port",
+        details=_launcher_tail(mesh),
+    )
     # auth keeps refresh sessions and login throttles in Redis: registering and logging in need it.
-    await _until(mesh, lambda: _mesh_works(mesh), "register, login and ListTrades through the gateway")
+    await eventually(
+        lambda: _mesh_works(mesh),
+        within=RECOVERY_SECONDS,
+        interval=0.1,
+        what="register, login and ListTrades through the gateway",
+        details=_launcher_tail(mesh),
+    )
     await _every_component_serving(mesh)
     assert mesh.process.poll() is None, "the launcher exited"
     [restart] = _restarts(mesh, "redis")
@@ -242,10 +256,28 @@ async def test_a_killed_ferretdb_comes_back_with_its_data_and_the_services_use_i
             return False
         return True
 
-    await _until(mesh, ping, "FerretDB answers ping on its old port")
+    await eventually(
+        ping,
+        within=RECOVERY_SECONDS,
+        interval=0.1,
+        what="FerretDB answers ping on its old port",
+        details=_launcher_tail(mesh),
+    )
     # The same data directory: the user registered before the crash is still there.
-    await _until(mesh, login_of_the_earlier_user, "login of a user registered before the crash")
-    await _until(mesh, lambda: _mesh_works(mesh), "register, login and ListTrades through the gateway")
+    await eventually(
+        login_of_the_earlier_user,
+        within=RECOVERY_SECONDS,
+        interval=0.1,
+        what="login of a user registered before the crash",
+        details=_launcher_tail(mesh),
+    )
+    await eventually(
+        lambda: _mesh_works(mesh),
+        within=RECOVERY_SECONDS,
+        interval=0.1,
+        what="register, login and ListTrades through the gateway",
+        details=_launcher_tail(mesh),
+    )
     await _every_component_serving(mesh)
     assert mesh.process.poll() is None, "the launcher exited"
     assert [restart["attempt"] for restart in _restarts(mesh, "ferretdb")] == ["1"]
@@ -256,14 +288,26 @@ async def test_a_killed_service_comes_back_serving_and_answers_again(mesh: Runni
     old = _kill(mesh, name)
     await _replaced(mesh, name, old)
     await _every_component_serving(mesh)
-    await _until(mesh, lambda: _mesh_works(mesh), "register, login and ListTrades through the gateway")
+    await eventually(
+        lambda: _mesh_works(mesh),
+        within=RECOVERY_SECONDS,
+        interval=0.1,
+        what="register, login and ListTrades through the gateway",
+        details=_launcher_tail(mesh),
+    )
     assert mesh.process.poll() is None, "the launcher exited"
     assert any(restart["pid"] == str(old) for restart in _restarts(mesh, name))
 
     async def logged_back() -> bool:  # the launcher notices within its next poll
         return f"{name} is SERVING again" in "".join(mesh.output)
 
-    await _until(mesh, logged_back, f"the launcher logs {name} SERVING again")
+    await eventually(
+        logged_back,
+        within=RECOVERY_SECONDS,
+        interval=0.1,
+        what=f"the launcher logs {name} SERVING again",
+        details=_launcher_tail(mesh),
+    )
 
 
 async def test_a_service_that_dies_again_at_once_waits_twice_as_long(mesh: RunningMesh) -> None:
@@ -287,7 +331,13 @@ async def test_ctrl_c_after_restarts_still_stops_everything_and_exits_zero(mesh:
     async def last_line_read() -> bool:
         return "everything stopped" in "".join(mesh.output[-3:])
 
-    await _until(mesh, last_line_read, "the launcher's last line")
+    await eventually(
+        last_line_read,
+        within=RECOVERY_SECONDS,
+        interval=0.1,
+        what="the launcher's last line",
+        details=_launcher_tail(mesh),
+    )
     output = "".join(mesh.output)
     # Services first (the gateway, started last, stops first), the databases they use last.
     order = [output.rindex(f"stopping {name} (pid {children[name]})") for name in ("gateway", "ferretdb", "redis")]

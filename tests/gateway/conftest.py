@@ -15,7 +15,6 @@ import logging
 import os
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
@@ -26,6 +25,7 @@ import pytest
 from grpc import aio
 
 from tests.conftest import DatabaseServer
+from tests.eventually import eventually
 from trademesh.auth.v1 import auth_service_pb2, auth_service_pb2_grpc
 from trademesh.devstack.processes import RateLimitServer, RedisServer, find_free_port
 from trademesh.gateway.envoy_config import write_bootstrap, write_ratelimit_config
@@ -39,15 +39,6 @@ AUTH_CLUSTER = "svc-auth"
 ORIGIN = "http://localhost:5173"
 #: The source address of every test gateway's upstream connections.
 GATEWAY_SOURCE_ADDRESS = "127.0.0.2"
-
-
-async def wait_until(condition: str, check: Callable[[], bool], limit: float = 15.0) -> None:
-    """Poll ``check`` (run in a thread: it may call Envoy's admin API) until true, without blocking the loop."""
-    deadline = time.monotonic() + limit
-    while not await asyncio.to_thread(check):
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {limit:.0f}s waiting for {condition}")
-        await asyncio.sleep(0.05)
 
 
 @dataclass
@@ -78,15 +69,20 @@ class Gateway:
         def entries() -> list[dict[str, Any]]:
             return [entry for entry in self.envoy.access_log() if entry.get("request_id") == request_id]
 
-        await wait_until(f"{count} access-log entries for {request_id}", lambda: len(entries()) >= count, limit)
-        return entries()
+        return await eventually(
+            lambda: asyncio.to_thread(entries),
+            within=limit,
+            until=lambda found: len(found) >= count,
+            what=f"{count} access-log entries for {request_id}",
+        )
 
     async def wait_healthy(self, cluster: str, count: int, limit: float = 15.0) -> None:
         """Wait until ``count`` hosts of ``cluster`` pass Envoy's health checks."""
-        await wait_until(
-            f"{count} healthy hosts in {cluster}",
-            lambda: sum(host.healthy for host in self.envoy.hosts(cluster)) == count,
-            limit,
+        await eventually(
+            lambda: asyncio.to_thread(lambda: sum(host.healthy for host in self.envoy.hosts(cluster))),
+            within=limit,
+            until=lambda healthy: healthy == count,
+            what=f"{count} healthy hosts in {cluster}",
         )
 
 
@@ -169,7 +165,11 @@ async def start_gateway(
         # jwt_authn fetches the JWKS asynchronously at start-up: wait for it, or the first protected call
         # would race the fetch.
         if wait_for_jwks:
-            await wait_until("the JWKS fetch", lambda: envoy.stat("http.ingress.jwt_authn.jwks_fetch_success") >= 1)
+            await eventually(
+                lambda: asyncio.to_thread(envoy.stat, "http.ingress.jwt_authn.jwks_fetch_success"),
+                within=15,
+                what="the JWKS fetch",
+            )
         return gateway
 
     yield start

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from trademesh.auth.v1 import auth_service_pb2
 from trademesh.gateway import cli
 from trademesh.gateway.envoy_config import RETRY_ON, bootstrap_dict, write_bootstrap
 from trademesh.gateway.mesh import (
@@ -20,13 +21,18 @@ from trademesh.gateway.mesh import (
     RateLimit,
     build_mesh,
     kubernetes_mesh,
+    service_descriptor,
 )
 from trademesh.gateway.runner import EnvoyError, validate
 from trademesh.sdk.options import SLOW_METHODS
-from trademesh.services.auth.api import PUBLIC_METHODS
+from trademesh.services.core.access import public_methods
 
 AUTH = [Endpoint("127.0.0.1", 50051), Endpoint("auth-1.internal", 50051)]
 JWKS = [Endpoint("127.0.0.1", 51051)]
+#: What the auth contract marks public (the set the services' PUBLIC_METHODS constants used to list).
+AUTH_PUBLIC_METHODS = frozenset(
+    {"Register", "Login", "Refresh", "VerifyEmail", "RequestPasswordReset", "ResetPassword", "GetJwks"}
+)
 
 
 def _mesh(**options: Any) -> Mesh:
@@ -88,10 +94,14 @@ def test_admin_is_on_loopback_only() -> None:
         _mesh(admin=Endpoint("0.0.0.0", 9901))
 
 
-def test_public_methods_come_from_the_service_and_skip_the_token_requirement() -> None:
+def test_public_methods_come_from_the_contract_and_skip_the_token_requirement() -> None:
     mesh = _mesh()
+    # The gateway reads the access option the services' auth interceptors are built from: the same sets.
+    for service in mesh.services:
+        assert service.public_methods == public_methods(service.full_name), service.name
+    assert {service.name for service in mesh.services if service.public_methods} == {"auth"}
     auth = next(service for service in mesh.services if service.name == "auth")
-    assert auth.public_methods == PUBLIC_METHODS
+    assert auth.public_methods == AUTH_PUBLIC_METHODS
     jwt = _manager(bootstrap_dict(mesh))["http_filters"][2]["typed_config"]
     provider = jwt["providers"]["trademesh-auth"]
     assert provider["issuer"] == "trademesh-auth"
@@ -105,12 +115,19 @@ def test_public_methods_come_from_the_service_and_skip_the_token_requirement() -
     assert options["match"]["headers"][0] == {"name": ":method", "string_match": {"exact": "OPTIONS"}}
     assert "requires" not in options
     open_paths = {rule["match"]["path"] for rule in rules if "requires" not in rule}
-    assert open_paths == {f"/trademesh.auth.v1.AuthService/{method}" for method in PUBLIC_METHODS}
+    assert open_paths == {f"/trademesh.auth.v1.AuthService/{method}" for method in AUTH_PUBLIC_METHODS}
     protected = {rule["match"]["prefix"] for rule in rules if "requires" in rule}
     assert protected == {f"/{service.full_name}/" for service in mesh.services}
     # Every public rule comes before its service's catch-all.
     order = [rule["match"].get("path") or rule["match"]["prefix"] for rule in rules]
     assert order.index("/trademesh.auth.v1.AuthService/Login") < order.index("/trademesh.auth.v1.AuthService/")
+
+
+def test_a_service_missing_from_its_generated_module_fails_loudly() -> None:
+    with pytest.raises(LookupError, match="NoSuchService"):
+        service_descriptor(auth_service_pb2, "NoSuchService")
+    with pytest.raises(LookupError, match=r"trademesh\.nosuch\.v1\.NoSuchService"):
+        public_methods("trademesh.nosuch.v1.NoSuchService")
 
 
 def test_streaming_methods_come_from_the_descriptors_and_have_no_timeout() -> None:
@@ -143,10 +160,11 @@ def test_only_idempotent_reads_are_retried_and_only_on_connection_failures_and_r
     assert "trade.ImportTrades" not in retried
     for name in retried:
         policy = routes[name]["route"]["retry_policy"]
-        # A connection that failed, a stream the replica refused, or a reset before any response: never a
-        # gRPC status the service answered (UNAVAILABLE, CANCELLED), and no per-try timeout (Envoy retries
-        # after one under "reset", re-running a query the database is still working on).
-        assert policy["retry_on"] == RETRY_ON == "connect-failure,refused-stream,reset"
+        # Only when the call never reached a service (a connection that failed, a stream the replica
+        # refused): never after a reset (the call may have run), never on a gRPC status the service answered
+        # (UNAVAILABLE, CANCELLED), and no per-try timeout (a retry after one re-runs a query the database is
+        # still working on).
+        assert policy["retry_on"] == RETRY_ON == "connect-failure,refused-stream"
         assert "per_try_timeout" not in policy
         assert policy["num_retries"] == 2
 

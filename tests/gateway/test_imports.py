@@ -8,6 +8,7 @@ The 50,000-row figures are bench/import_bench.py's, not the suite's.
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -21,8 +22,9 @@ import pytest
 from grpc import aio
 
 from tests.conftest import MeshUser
+from tests.eventually import eventually
 from tests.gateway import grpcweb
-from tests.gateway.conftest import Gateway, ServiceCalls, StartGateway, grpc_endpoint, jwks_endpoint, wait_until
+from tests.gateway.conftest import Gateway, ServiceCalls, StartGateway, grpc_endpoint, jwks_endpoint
 from tests.rpc import bearer, expect_failure
 from trademesh.services.core.server import ServiceHost
 from trademesh.services.trade.server import build_trade_server
@@ -161,6 +163,9 @@ async def test_a_client_deadline_shorter_than_the_route_timeout_ends_the_import_
     [entry] = await import_gateway.access_log(request_id, 1)
     assert entry["attempts"] == 1  # not sent again
     # The service logs the call as ended by its caller, not OK.
-    await wait_until("the service's access log", lambda: bool(service_calls.with_request_id(request_id)))
-    [record] = service_calls.with_request_id(request_id)
+    [record] = await eventually(
+        lambda: asyncio.to_thread(service_calls.with_request_id, request_id),
+        within=15,
+        what="the service's access log of the call",
+    )
     assert record.code in {"DEADLINE_EXCEEDED", "CANCELLED"}

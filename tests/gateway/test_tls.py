@@ -21,8 +21,9 @@ from aiohttp import web
 from grpc import aio
 
 from tests.conftest import MeshUser
+from tests.eventually import eventually
 from tests.gateway import grpcweb
-from tests.gateway.conftest import StartGateway, grpc_endpoint, jwks_endpoint, wait_until
+from tests.gateway.conftest import StartGateway, grpc_endpoint, jwks_endpoint
 from tests.rpc import bearer, expect_failure
 from trademesh.auth.v1 import auth_service_pb2, auth_service_pb2_grpc
 from trademesh.gateway.mesh import JWKS_PATH, Endpoint, TlsFiles
@@ -171,7 +172,11 @@ async def test_a_jwks_server_with_a_certificate_for_another_name_is_not_believed
     gateway = await start_gateway(
         {"auth": [grpc_endpoint(mesh_auth)]}, [https_jwks], jwks_ca_file=other.certificate, wait_for_jwks=False
     )
-    await wait_until("a failed JWKS fetch", lambda: gateway.envoy.stat("http.ingress.jwt_authn.jwks_fetch_failed") >= 1)
+    await eventually(
+        lambda: asyncio.to_thread(gateway.envoy.stat, "http.ingress.jwt_authn.jwks_fetch_failed"),
+        within=15,
+        what="a failed JWKS fetch",
+    )
     user = await new_user()
     async with gateway.channel() as channel:
         failure = await expect_failure(
@@ -215,8 +220,11 @@ async def test_a_renewed_certificate_is_served_without_a_restart(
     (secret / "..data_tmp").symlink_to("..v2")
     (secret / "..data_tmp").rename(secret / "..data")
 
-    await wait_until(
-        "the renewed certificate", lambda: _served_certificate(listen) == _der(second.certificate), limit=20
+    await eventually(
+        lambda: asyncio.to_thread(_served_certificate, listen),
+        within=20,
+        until=lambda served: served == _der(second.certificate),
+        what="the renewed certificate served",
     )
     root = second.certificate.read_bytes()
     async with aio.secure_channel(gateway.address, grpc.ssl_channel_credentials(root_certificates=root)) as channel:

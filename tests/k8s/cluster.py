@@ -10,8 +10,7 @@ from __future__ import annotations
 import copy
 import json
 import subprocess
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -131,19 +130,6 @@ def evict(kube: KubeControlPlane, namespace: str, pod: str) -> subprocess.Comple
     return kube.kubectl_run(
         "create", "--raw", f"/api/v1/namespaces/{namespace}/pods/{pod}/eviction", "-f", "-", stdin=json.dumps(eviction)
     )
-
-
-def eventually(check: Callable[[], Any], *, within: float, what: str) -> Any:
-    """Call `check` until it returns something truthy (and return that), for at most `within` seconds; fail
-    naming `what`. For state `kubectl wait` cannot express; each call reads the API server's current state."""
-    deadline = time.monotonic() + within
-    while True:
-        result = check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not reached in {within:.0f}s: {what}")
-        time.sleep(0.5)
 
 
 def with_empty_in_selector(objects: list[dict[str, Any]], policy_name: str) -> dict[str, Any]:

@@ -13,10 +13,10 @@ from typing import Any
 import pytest
 import yaml  # type: ignore[import-untyped]
 
+from tests.eventually import eventually
 from tests.k8s import render
 from tests.k8s.conftest import Objects
 from tests.k8s.test_chart import SERVICES, environment, named, of_kind
-from tests.marketdata.helpers import eventually
 
 pytestmark = pytest.mark.timeout(1800)
 

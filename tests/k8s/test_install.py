@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from tests.eventually import eventually_sync
 from tests.k8s import cluster, render
 from tests.k8s.conftest import Objects
 from trademesh.devstack.kube import KubeControlPlane
@@ -73,8 +74,11 @@ def settled(kube: KubeControlPlane, deployment: dict[str, Any]) -> list[dict[str
 def wait_settled(kube: KubeControlPlane, deployment: dict[str, Any]) -> list[dict[str, Any]]:
     """Poll (with a deadline) until the Deployment has exactly its replicas, all Running and Ready."""
     name = deployment["metadata"]["name"]
-    pods: list[dict[str, Any]] = cluster.eventually(
-        functools.partial(settled, kube, deployment), within=120, what=f"{name}: every pod Running and Ready"
+    pods: list[dict[str, Any]] = eventually_sync(
+        functools.partial(settled, kube, deployment),
+        within=120,
+        interval=0.5,
+        what=f"{name}: every pod Running and Ready",
     )
     return pods
 
@@ -134,7 +138,7 @@ def test_pdb_lets_one_pod_go_at_a_time(
             healthy = status.get("currentHealthy") == replicas == status.get("expectedPods")
             return pdb if healthy and status.get("observedGeneration") == pdb["metadata"]["generation"] else None
 
-        allowed = cluster.eventually(current, within=60, what=f"PDB {name} sees every pod")["status"][
+        allowed = eventually_sync(current, within=60, interval=0.5, what=f"PDB {name} sees every pod")["status"][
             "disruptionsAllowed"
         ]
         assert allowed >= 1, f"{name}: its PDB allows no voluntary disruption, a node drain would hang"

@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
-from collections.abc import Awaitable, Callable
-
 from trademesh.common.v1 import instrument_pb2
 from trademesh.marketdata.v1 import marketdata_service_pb2
 
@@ -22,14 +18,3 @@ def subscribe_request(*symbols: str, mode: int = 0, rate: int = 0) -> marketdata
         mode=mode,  # type: ignore[arg-type]
         max_updates_per_second=rate,
     )
-
-
-async def eventually(check: Callable[[], Awaitable[bool]], within: float = 10.0, interval: float = 0.05) -> None:
-    """Wait until `check` returns True, failing after `within` seconds."""
-    deadline = time.monotonic() + within
-    while True:
-        if await check():
-            return
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(interval)

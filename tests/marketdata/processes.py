@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
@@ -15,6 +13,7 @@ from typing import Any, Self
 from grpc import aio
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from tests.eventually import eventually
 from trademesh.devstack.processes import find_free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -41,21 +40,23 @@ class ServiceProcess:
 
     async def wait_serving(self, within: float = 20.0) -> None:
         """Wait until the gRPC health check says SERVING."""
-        deadline = time.monotonic() + within
         async with aio.insecure_channel(f"127.0.0.1:{self.port}") as channel:
             stub: Any = health_pb2_grpc.HealthStub(channel)
-            while True:
+
+            async def serving() -> bool:
                 assert self.process is not None, "not started"
                 assert self.process.poll() is None, self.log.read_text()[-3000:]
-                try:
-                    response = await stub.Check(health_pb2.HealthCheckRequest(), timeout=1)
-                    if response.status == health_pb2.HealthCheckResponse.SERVING:
-                        return
-                except aio.AioRpcError:
-                    pass
-                if time.monotonic() > deadline:
-                    raise AssertionError(f"{self.module} did not start:\n{self.log.read_text()[-3000:]}")
-                await asyncio.sleep(0.1)
+                response = await stub.Check(health_pb2.HealthCheckRequest(), timeout=1)
+                return bool(response.status == health_pb2.HealthCheckResponse.SERVING)
+
+            await eventually(
+                serving,
+                within=within,
+                interval=0.1,
+                ignoring=(aio.AioRpcError,),
+                what=f"{self.module} serving",
+                details=lambda: self.log.read_text()[-3000:],
+            )
 
     def kill(self) -> None:
         """SIGKILL (a crash)."""

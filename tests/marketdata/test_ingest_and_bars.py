@@ -13,7 +13,8 @@ from pymongo import AsyncMongoClient
 from redis.asyncio import Redis
 
 from tests.conftest import MeshUser
-from tests.marketdata.helpers import eventually, nse
+from tests.eventually import eventually
+from tests.marketdata.helpers import nse
 from tests.rpc import expect_failure
 from trademesh.marketdata.v1 import bar_pb2, marketdata_service_pb2
 from trademesh.services.marketdata.backplane import IngestLease

@@ -9,7 +9,8 @@ import aiohttp
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import MeshUser
-from tests.marketdata.helpers import eventually, nse, subscribe_request
+from tests.eventually import eventually
+from tests.marketdata.helpers import nse, subscribe_request
 from trademesh.devstack.processes import find_free_port
 from trademesh.marketdata.v1 import marketdata_service_pb2
 

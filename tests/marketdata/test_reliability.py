@@ -14,11 +14,12 @@ import pytest
 from grpc import aio
 
 from tests.conftest import MeshUser
+from tests.eventually import eventually
 from tests.marketdata.helpers import subscribe_request
 from tests.marketdata.processes import ServiceProcess
 from tests.rpc import expect_failure
 from trademesh.devstack.processes import RedisServer
-from trademesh.marketdata.v1 import marketdata_service_pb2_grpc, quote_pb2
+from trademesh.marketdata.v1 import marketdata_service_pb2, marketdata_service_pb2_grpc, quote_pb2
 from trademesh.services.marketdata.model import SymbolUniverse
 from trademesh.services.marketdata.settings import DEFAULT_UNIVERSE
 
@@ -156,16 +157,19 @@ async def test_redis_restart_resumes_or_ends_streams_cleanly(
     own_redis.kill()
     await asyncio.sleep(0.5)
     own_redis.restart()
-    resnapshot = None
+    resnapshots: list[marketdata_service_pb2.SubscribeQuotesResponse] = []
     after: list[int] = []
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline and len(after) < 5:
+
+    async def resumed() -> bool:
         message = await asyncio.wait_for(call.read(), 10)
         if message.batch.snapshot:
-            resnapshot = message
-        elif resnapshot is not None:
+            resnapshots.append(message)
+        elif resnapshots:
             after.extend(q.sequence for q in message.batch.quotes)
-    assert resnapshot is not None
+        return len(after) >= 5
+
+    await eventually(resumed, within=15, interval=0, what="a fresh snapshot, then 5 live updates")
+    assert resnapshots
     assert len(after) >= 5
 
     # A long outage: the stream ends with UNAVAILABLE (no hang), and the replica survives.
@@ -180,18 +184,19 @@ async def test_redis_restart_resumes_or_ends_streams_cleanly(
     own_redis.restart()
     assert replica.process is not None
     assert replica.process.poll() is None
+
     # New streams work again once Redis is back (a fresh snapshot first).
-    for _ in range(50):
+    async def first_message() -> marketdata_service_pb2.SubscribeQuotesResponse:
         retry = stub.SubscribeQuotes(subscribe_request("INFY"), metadata=user.metadata)
         try:
-            first = await asyncio.wait_for(retry.read(), 5)
-            assert first.batch.snapshot
+            return await asyncio.wait_for(retry.read(), 5)
+        finally:
             retry.cancel()
-            break
-        except grpc.aio.AioRpcError:
-            await asyncio.sleep(0.2)
-    else:
-        raise AssertionError("no stream after Redis came back")
+
+    first = await eventually(
+        first_message, within=30, interval=0.2, ignoring=(grpc.aio.AioRpcError,), what="a stream after Redis came back"
+    )
+    assert first.batch.snapshot
 
 
 async def test_a_slow_client_does_not_delay_a_fast_one(
@@ -264,11 +269,15 @@ async def test_killing_a_replica_fails_its_clients_and_the_other_serves(
     call = channels(doomed).SubscribeQuotes(subscribe_request("INFY", "TCS"), metadata=user.metadata)
     # Wait until both symbols have ticked at least once, so the survivor's snapshot has real quotes.
     ticked: set[str] = set()
-    deadline = time.monotonic() + 20
-    while ticked != {"INFY", "TCS"}:
-        assert time.monotonic() < deadline, f"only {ticked} ticked"
+
+    async def both_ticked() -> set[str]:
         message = await asyncio.wait_for(call.read(), 5)
-        ticked |= {q.instrument.symbol for q in message.batch.quotes if q.sequence > 0}
+        ticked.update(q.instrument.symbol for q in message.batch.quotes if q.sequence > 0)
+        return ticked
+
+    await eventually(
+        both_ticked, within=20, interval=0, until=lambda symbols: symbols == {"INFY", "TCS"}, what="INFY and TCS ticked"
+    )
     doomed.kill()
     started = time.monotonic()
 

@@ -11,7 +11,8 @@ import grpc
 from grpc import aio
 
 from tests.conftest import MeshUser
-from tests.marketdata.helpers import eventually, nse, subscribe_request
+from tests.eventually import eventually
+from tests.marketdata.helpers import nse, subscribe_request
 from tests.rpc import expect_failure
 from trademesh.marketdata.v1 import marketdata_service_pb2, marketdata_service_pb2_grpc, quote_pb2
 from trademesh.services.marketdata.model import SymbolUniverse
@@ -294,26 +295,31 @@ async def test_a_feed_that_goes_quiet_in_session_is_flagged_stale_on_open_stream
     user = await new_user()
     call = stub.SubscribeQuotes(subscribe_request("INFY", "TCS"), metadata=user.metadata)
     held: dict[str, quote_pb2.Quote] = {q.instrument.symbol: q for q in (await _first(call)).batch.quotes}
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + 10
-    while any(quote.sequence == 0 or quote.stale for quote in held.values()):  # both live first
-        assert loop.time() < deadline, "no live ticks"
-        held.update({q.instrument.symbol: q for q in (await _first(call)).batch.quotes})
+
+    async def both_live() -> bool:
+        if any(quote.sequence == 0 or quote.stale for quote in held.values()):
+            held.update({q.instrument.symbol: q for q in (await _first(call)).batch.quotes})
+        return not any(quote.sequence == 0 or quote.stale for quote in held.values())
+
+    await eventually(both_live, interval=0, what="live ticks of both symbols")
 
     await ingest_host.stop(0)  # the only ingest: the feed goes quiet while the session is open
     flagged: dict[str, quote_pb2.Quote] = {}
-    deadline = loop.time() + 10
-    while len(flagged) < 2:
-        assert loop.time() < deadline, "quotes never flagged stale"
-        message = await _first(call)
-        for quote in message.batch.quotes:
+    messages: list[marketdata_service_pb2.SubscribeQuotesResponse] = []
+
+    async def both_flagged() -> bool:
+        messages.append(await _first(call))
+        for quote in messages[-1].batch.quotes:
             if quote.stale:
                 flagged[quote.instrument.symbol] = quote
             else:
                 held[quote.instrument.symbol] = quote  # a tick still in flight when the feed stopped
+        return len(flagged) >= 2
+
+    await eventually(both_flagged, interval=0, what="both quotes flagged stale")
     call.cancel()
 
-    assert not message.batch.snapshot
+    assert not messages[-1].batch.snapshot
     for symbol, quote in flagged.items():
         # The same tick re-sent with the flag flipped: equal sequence, same price.
         assert quote.sequence == held[symbol].sequence

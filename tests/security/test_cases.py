@@ -31,7 +31,7 @@ from trademesh.common.v1 import instrument_pb2
 from trademesh.marketdata.v1 import bar_pb2, marketdata_service_pb2
 from trademesh.services.core.page_tokens import Codec
 from trademesh.services.core.settings import DEV_TOKEN_SECRET
-from trademesh.services.trade.domain import user_tag
+from trademesh.services.trade.model import user_tag
 from trademesh.sync.v1 import broker_account_pb2, sync_service_pb2
 from trademesh.trade.v1 import trade_pb2, trade_service_pb2
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import grpc
 import pytest
 
-from tests.marketdata.helpers import eventually
+from tests.eventually import eventually
 from tests.security.calls import call
 from tests.security.conftest import ROUTES, World, register
 from trademesh.auth.v1 import auth_service_pb2

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -17,6 +15,7 @@ from pymongo import AsyncMongoClient
 from redis.asyncio import Redis
 
 from tests.conftest import MeshUser
+from tests.eventually import eventually
 from trademesh.services.auth.admin import issue_service_token
 from trademesh.services.auth.keys import KeyRing
 from trademesh.services.core.server import ServiceHost
@@ -233,21 +232,28 @@ async def wait_for_log(
     sync: RunningSync, user: MeshUser, account_id: str, *, count: int, within: float = 30.0
 ) -> list[sync_log_pb2.SyncLog]:
     """Wait until the account has `count` finished runs and runs nothing; return its logs, newest first."""
-    deadline = time.monotonic() + within
-    while True:
+
+    async def logs_when_idle() -> tuple[list[sync_log_pb2.SyncLog], bool]:
         response = await sync.stub.ListSyncLogs(
             sync_service_pb2.ListSyncLogsRequest(broker_account_id=account_id, include_row_failures=True),
             metadata=user.metadata,
         )
-        logs = list(response.sync_logs)
-        finished = [log for log in logs if log.status != sync_log_pb2.SYNC_STATUS_RUNNING]
         account = await sync.runtime.service.accounts.get(account_id)
-        idle = account is not None and not account.running_log_id
-        if len(finished) >= count and len(finished) == len(logs) and idle:
-            return logs
-        if time.monotonic() > deadline:
-            raise AssertionError(f"only {len(finished)} of {count} runs finished: {logs}")
-        await asyncio.sleep(0.1)
+        return list(response.sync_logs), account is not None and not account.running_log_id
+
+    def settled(found: tuple[list[sync_log_pb2.SyncLog], bool]) -> bool:
+        logs, idle = found
+        finished = [log for log in logs if log.status != sync_log_pb2.SYNC_STATUS_RUNNING]
+        return len(finished) >= count and len(finished) == len(logs) and idle
+
+    logs, _ = await eventually(
+        logs_when_idle,
+        within=within,
+        interval=0.1,
+        until=settled,
+        what=f"{count} finished run(s) of account {account_id} and none running",
+    )
+    return logs
 
 
 async def run_scheduled(sync: RunningSync, user: MeshUser, account_id: str, count: int) -> sync_log_pb2.SyncLog:
@@ -257,13 +263,14 @@ async def run_scheduled(sync: RunningSync, user: MeshUser, account_id: str, coun
     """
     # The previous run must have let go of the account first (its end is written after SyncNow returns).
     await wait_for_log(sync, user, account_id, count=count - 1)
-    deadline = time.monotonic() + 10
-    while True:
+
+    async def started_runs() -> int:
         await sync.advance_to_due(account_id)
-        if await sync.runtime.service.schedule_due() >= 1:
-            break
-        assert time.monotonic() < deadline, "the schedule never started the account's run"
-        await asyncio.sleep(0.1)
+        return await sync.runtime.service.schedule_due()
+
+    await eventually(
+        started_runs, interval=0.1, until=lambda started: started >= 1, what="the schedule starts the account's run"
+    )
     logs = await wait_for_log(sync, user, account_id, count=count)
     return logs[0]
 

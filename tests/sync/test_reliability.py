@@ -13,11 +13,12 @@ from google.protobuf import field_mask_pb2
 from redis.asyncio import Redis
 
 from tests.conftest import MeshUser
+from tests.eventually import eventually
 from tests.sync.conftest import Mesh, journal, kite_app, link_kite, wait_for_log
 from trademesh.services.sync.fakes.book import Fault, FaultKind, sample_book
 from trademesh.services.sync.fakes.servers import FakeKite
 from trademesh.services.sync.jobs import JOB_STREAM, WORKER_GROUP, RedisJobQueue, Scheduler, Worker
-from trademesh.services.sync.model import SyncJob, SyncPhase
+from trademesh.services.sync.model import SyncJob, SyncLog, SyncPhase
 from trademesh.services.sync.schedule import tick
 from trademesh.sync.v1 import broker_account_pb2, sync_log_pb2, sync_service_pb2
 
@@ -60,13 +61,17 @@ async def test_worker_killed_mid_job_completes_once_after_redelivery(
     doomed = Worker(redis, service.execute, service.give_up, consumer="doomed", claim_idle_seconds=1.0)
     doomed_task = asyncio.create_task(doomed.run())
     assert await service.schedule_due() == 1
-    deadline = time.monotonic() + 10
-    while True:
-        log = await service.logs.get((await service.accounts.get(account.id)).running_log_id)  # type: ignore[union-attr]
-        if log is not None and log.phase is SyncPhase.FETCHING:
-            break
-        assert time.monotonic() < deadline, "the first worker never started the job"
-        await asyncio.sleep(0.02)
+
+    async def running_log() -> SyncLog | None:
+        return await service.logs.get((await service.accounts.get(account.id)).running_log_id)  # type: ignore[union-attr]
+
+    log = await eventually(
+        running_log,
+        interval=0.02,
+        until=lambda log: log is not None and log.phase is SyncPhase.FETCHING,
+        what="the first worker starts the job (FETCHING)",
+    )
+    assert log is not None
     doomed_task.cancel()  # killed: no acknowledgement, no lease release
     with contextlib.suppress(asyncio.CancelledError):
         await doomed_task

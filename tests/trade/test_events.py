@@ -22,6 +22,7 @@ from pymongo import AsyncMongoClient
 from redis.asyncio import Redis
 
 from tests.conftest import MeshUser
+from tests.eventually import eventually
 from tests.rpc import bearer, expect_failure
 from tests.trade.conftest import RunningTrade, broker_trade, create, equity_trade, new_request_id, reconcile_request
 from trademesh.devstack.processes import find_free_port
@@ -31,14 +32,6 @@ from trademesh.trade.v1 import trade_event_pb2, trade_pb2, trade_service_pb2, tr
 
 NewUser = Callable[[], Awaitable[MeshUser]]
 GROUP = "analytics"
-
-
-async def _eventually(check: Callable[[], Awaitable[bool]], within: float = 10.0) -> None:
-    deadline = time.monotonic() + within
-    while not await check():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached in time")
-        await asyncio.sleep(0.1)
 
 
 async def _all_delivered(redis: Redis, settings: Any, at_least: int) -> list[dict[bytes, bytes]]:
@@ -56,7 +49,7 @@ async def _all_delivered(redis: Redis, settings: Any, at_least: int) -> list[dic
         return len(events) >= at_least and unpublished == 0 and batches == 0
 
     try:
-        await _eventually(delivered)
+        await eventually(delivered, interval=0.1, what=f"{at_least} event(s) delivered and none pending")
     finally:
         await client.close()
     events.extend(await _drain_group(redis))
@@ -153,17 +146,15 @@ def _service_env(settings: Any, port: int, **extra: str) -> dict[str, str]:
 async def _wait_serving(port: int, process: subprocess.Popen[bytes]) -> None:
     async with aio.insecure_channel(f"127.0.0.1:{port}") as channel:
         health: Any = health_pb2_grpc.HealthStub(channel)
-        deadline = time.monotonic() + 30
-        while True:
+
+        async def serving() -> bool:
             assert process.poll() is None, "the trade service exited during start-up"
-            try:
-                response = await health.Check(health_pb2.HealthCheckRequest(), timeout=1)
-                if response.status == health_pb2.HealthCheckResponse.SERVING:
-                    return
-            except grpc.aio.AioRpcError:
-                pass
-            assert time.monotonic() < deadline, "the trade service did not start"
-            await asyncio.sleep(0.2)
+            response = await health.Check(health_pb2.HealthCheckRequest(), timeout=1)
+            return bool(response.status == health_pb2.HealthCheckResponse.SERVING)
+
+        await eventually(
+            serving, within=30, interval=0.2, ignoring=(grpc.aio.AioRpcError,), what="the trade service serving"
+        )
 
 
 @pytest.fixture

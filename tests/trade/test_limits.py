@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -13,6 +11,7 @@ from pymongo import AsyncMongoClient
 from redis.asyncio import Redis
 
 from tests.conftest import MeshUser
+from tests.eventually import eventually
 from tests.rpc import bearer, expect_failure
 from tests.trade.conftest import RunningTrade, broker_trade, create, equity_trade, new_request_id, reconcile_request
 from trademesh.trade.v1 import import_pb2, trade_service_pb2
@@ -76,10 +75,12 @@ async def test_deleted_trades_are_purged_after_retention_with_an_event(
     gone = await expect_failure(
         running.stub.GetTrade(trade_service_pb2.GetTradeRequest(id=created.id), metadata=user.metadata)
     )
-    deadline = time.monotonic() + 10
-    while await trades.find_one({"_id": created.id}) is not None:
-        assert time.monotonic() < deadline, "the trade was not purged"
-        await asyncio.sleep(0.1)
+    await eventually(
+        lambda: trades.find_one({"_id": created.id}),
+        interval=0.1,
+        until=lambda document: document is None,
+        what="the purge erases the trade",
+    )
     await client.close()
     events: Any = await redis.xrange("trade-events")
 
@@ -129,10 +130,12 @@ async def test_a_journal_full_to_its_quota_refuses_new_trades_until_one_is_purge
     client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(running.settings.mongo_url, tz_aware=True)
     trades = client[running.settings.mongo_database].trades
     await trades.update_one({"_id": first.id}, {"$set": {"purge_time": datetime.now(UTC) - timedelta(seconds=1)}})
-    deadline = time.monotonic() + 10
-    while await trades.find_one({"_id": first.id}) is not None:
-        assert time.monotonic() < deadline, "the trade was not purged"
-        await asyncio.sleep(0.1)
+    await eventually(
+        lambda: trades.find_one({"_id": first.id}),
+        interval=0.1,
+        until=lambda document: document is None,
+        what="the purge erases the trade",
+    )
     await client.close()
     after_purge = await create(running.stub, user.metadata, equity_trade(symbol="SBIN"))
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
@@ -16,6 +15,7 @@ from hypothesis import strategies as st
 from pymongo import AsyncMongoClient
 
 from tests.conftest import MeshUser
+from tests.eventually import eventually
 from tests.rpc import expect_failure
 from tests.trade.conftest import RunningTrade, create, equity_trade, new_request_id
 from trademesh.common.v1 import instrument_pb2
@@ -170,11 +170,13 @@ async def test_unauthenticated_calls_are_rejected(trade: RunningTrade) -> None:
 async def _import_started(url: str, database: str, user_id: str, within: float = 10.0) -> None:
     """Return once the user's import has recorded its start (it then writes its trades)."""
     client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(url)
-    deadline = time.monotonic() + within
     try:
-        while await client[database].trade_imports.find_one({"user_id": user_id}) is None:
-            assert time.monotonic() < deadline, "the import did not start"
-            await asyncio.sleep(0.01)
+        await eventually(
+            lambda: client[database].trade_imports.find_one({"user_id": user_id}),
+            within=within,
+            interval=0.01,
+            what="the import records its start",
+        )
     finally:
         await client.close()
 

@@ -31,6 +31,7 @@ from typing import Any
 
 import pytest
 
+from tests.eventually import eventually_sync
 from trademesh.devstack.processes import find_free_port, repo_root
 from trademesh.devstack.stack import SERVICES, free_base_port, select_services
 from trademesh.gateway.mesh import CATALOG
@@ -127,14 +128,17 @@ def _healthy(admin: str, service: str) -> bool:
     )
 
 
-def _wait(condition: str, check: Callable[[], bool], limit: float, process: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + limit
-    while not check():
+def _while_running(
+    check: Callable[[], bool], process: subprocess.Popen[bytes], log_tail: Callable[[], str]
+) -> Callable[[], bool]:
+    """``check``, failing at once instead of waiting on once the stack has exited."""
+
+    def checked() -> bool:
         if process.poll() is not None:
-            raise AssertionError(f"the stack exited while waiting for {condition}:\n{log.read_text(errors='replace')}")
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {condition}:\n{log.read_text(errors='replace')[-6000:]}")
-        time.sleep(0.2)
+            raise AssertionError(f"the stack exited with {process.returncode}:\n{log_tail()}")
+        return check()
+
+    return checked
 
 
 @pytest.fixture(scope="module")
@@ -167,13 +171,35 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         )
     admin = f"http://{HOST}:{admin_port}"
     try:
-        _wait("the stack", lambda: _READY_MARKER in log.read_text(errors="replace"), STACK_START_SECONDS, process, log)
         services = {spec.name for spec in select_services(SERVICES)[0]}
-        # Protected calls need the JWKS Envoy fetches at start-up, and every running service a healthy host.
-        _wait("the gateway's JWKS fetch", lambda: _jwks_fetched(admin), 30, process, log)
         behind_gateway = {entry.name for entry in CATALOG}  # not the stack's HTTP fakes (fake-kite)
+
+        def log_tail() -> str:
+            return log.read_text(errors="replace")[-6000:]
+
+        eventually_sync(
+            _while_running(lambda: _READY_MARKER in log.read_text(errors="replace"), process, log_tail),
+            within=STACK_START_SECONDS,
+            interval=0.2,
+            what="the stack",
+            details=log_tail,
+        )
+        # Protected calls need the JWKS Envoy fetches at start-up, and every running service a healthy host.
+        eventually_sync(
+            _while_running(lambda: _jwks_fetched(admin), process, log_tail),
+            within=30,
+            interval=0.2,
+            what="the gateway's JWKS fetch",
+            details=log_tail,
+        )
         for name in sorted(services & behind_gateway):
-            _wait(f"a healthy {name} host", functools.partial(_healthy, admin, name), 30, process, log)
+            eventually_sync(
+                _while_running(functools.partial(_healthy, admin, name), process, log_tail),
+                within=30,
+                interval=0.2,
+                what=f"a healthy {name} host",
+                details=log_tail,
+            )
         yield Stack(f"http://{HOST}:{gateway_port}/", admin, services, data_dir / "data", log)
     finally:
         if process.poll() is None:

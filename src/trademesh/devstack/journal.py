@@ -15,12 +15,11 @@ from typing import Any
 
 from pymongo.asynchronous.collection import AsyncCollection
 
+from trademesh.kernel.instruments import Exchange, Segment
 from trademesh.kernel.lots import Side
 from trademesh.services.trade.model import (
     Broker,
     Category,
-    Exchange,
-    Segment,
     Source,
     Status,
     Trade,

@@ -9,9 +9,8 @@ One listener (HTTP/1.1 and h2c on the same port, ``codec_type: AUTO``) with the 
   service, with the service's defaults and no retries);
 * unary routes: a timeout (15 s, longer for the few methods the catalog names, e.g. ImportTrades), and
   ``grpc-timeout`` from the client honoured up to it; idempotent reads retried on another replica only
-  when the request cannot have run (connect failure, refused stream) or the replica reset the stream
-  before any response — never on a gRPC status such as UNAVAILABLE, and with no per-try timeout (a
-  retry after one would run the query again while the database is still working on the first);
+  when the request cannot have reached a service (connect failure, refused stream) — never after a
+  reset (the call may have run) nor on a gRPC status such as UNAVAILABLE, and with no per-try timeout;
   server streams: no timeout, an idle timeout instead;
 * one STATIC (IP addresses) or STRICT_DNS (names) cluster per service, HTTP/2 upstream with keep-alive
   pings, active gRPC health checks of the service's own health status, and outlier detection;
@@ -200,13 +199,14 @@ HTTP_PROTOCOL_OPTIONS = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
 JWT_PROVIDER = "trademesh-auth"
 JWKS_CLUSTER = "auth-jwks"
 #: Upstream failures after which an idempotent read is tried again (on another replica): the connection
-#: could not be made, the replica refused the stream (HTTP/2 REFUSED_STREAM: it never reached the service),
-#: or the replica reset the stream before any response (it died or closed the connection mid-call; Envoy
-#: never retries once response headers went to the client). Not ``unavailable`` or ``cancelled``: those are
-#: answers of a service that ran the call (a database outage, a draining replica), and re-sending them at
-#: once only stretches an UNAVAILABLE into a DEADLINE_EXCEEDED; callers retry UNAVAILABLE with backoff (the
-#: Python SDK's service config does).
-RETRY_ON = "connect-failure,refused-stream,reset"
+#: could not be made, or the replica refused the stream (HTTP/2 REFUSED_STREAM) — in both cases the call
+#: never reached the service, so the edge never replays a call a service may have run. Not ``reset``: a
+#: replica that dies or drops its connection mid-call may have done the work (or be half way through a
+#: query), and the caller gets UNAVAILABLE to retry with backoff if the method is idempotent (the Python
+#: SDK's service config does). Not ``unavailable`` or ``cancelled`` either: those are answers of a service
+#: that ran the call (a database outage, a draining replica), and re-sending them at once only stretches an
+#: UNAVAILABLE into a DEADLINE_EXCEEDED.
+RETRY_ON = "connect-failure,refused-stream"
 RETRIES = 2
 #: What a browser's grpc-web (or Connect) client sends, and what it must be able to read.
 CORS_ALLOW_HEADERS = (
@@ -478,9 +478,9 @@ def _rate_limit(name: str, limit: RateLimit) -> AnyMessage:
 
 
 def _retry_policy() -> RetryPolicy:
-    # No per_try_timeout: ``reset`` covers Envoy's own per-try timeout too, and a retry after it would run
-    # the query again while the database still works on the first. A hung replica is the health checks' and
-    # outlier detection's to eject; the call itself ends at the route timeout (or the client's deadline).
+    # No per_try_timeout: a retry after one would run the query again while the database still works on the
+    # first. A hung replica is the health checks' and outlier detection's to eject; the call itself ends at
+    # the route timeout (or the client's deadline).
     return RetryPolicy(
         retry_on=RETRY_ON,
         num_retries=RETRIES,

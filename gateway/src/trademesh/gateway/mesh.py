@@ -9,8 +9,8 @@ What is *derived*, never repeated here:
 
 * the methods of each service, and which of them are server-streaming, come from the generated
   ``*_pb2`` descriptors (``MethodDescriptor.server_streaming``);
-* which methods are public comes from the service's own ``PUBLIC_METHODS`` constant
-  (``trademesh.services.<svc>.api.PUBLIC_METHODS``), the same set its auth interceptor uses.
+* which methods are public comes from the contract's ``(trademesh.common.v1.access)`` method option
+  (``ACCESS_PUBLIC``), the same option every service's auth interceptor is built from.
 
 What is *declared* here, per service, in :data:`CATALOG`: which unary methods are idempotent reads (safe
 to retry on another replica), which unary methods legitimately run longer than the default unary timeout
@@ -19,7 +19,6 @@ to retry on another replica), which unary methods legitimately run longer than t
 
 from __future__ import annotations
 
-import importlib
 import ipaddress
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -31,6 +30,7 @@ from google.protobuf.descriptor import ServiceDescriptor
 
 from trademesh.analytics.v1 import analytics_service_pb2
 from trademesh.auth.v1 import auth_service_pb2
+from trademesh.common.v1 import options_pb2
 from trademesh.marketdata.v1 import marketdata_service_pb2
 from trademesh.sync.v1 import sync_service_pb2
 from trademesh.trade.v1 import trade_service_pb2
@@ -52,6 +52,7 @@ __all__ = [
     "TlsFiles",
     "build_mesh",
     "public_methods_of",
+    "service_descriptor",
 ]
 
 DEFAULT_LISTEN_PORT = 8080
@@ -177,8 +178,6 @@ class ServiceEntry:
     #: Short name: cluster ``svc-<name>``, dev-stack service name, ``--upstream <name>=...``.
     name: str
     descriptor: ServiceDescriptor
-    #: Module whose ``PUBLIC_METHODS`` lists the public methods (absent module or constant: none).
-    api_module: str
     #: Unary methods that only read: retried on another replica after an upstream failure.
     idempotent_reads: frozenset[str] = frozenset()
     #: Rate limits by method name, overriding :data:`DEFAULT_RATE_LIMIT`.
@@ -189,17 +188,19 @@ class ServiceEntry:
     credential_methods: frozenset[str] = frozenset()
 
 
-def _service(module: object, name: str) -> ServiceDescriptor:
-    descriptor: ServiceDescriptor = module.DESCRIPTOR.services_by_name[name]  # type: ignore[attr-defined]
-    return descriptor
+def service_descriptor(module: object, name: str) -> ServiceDescriptor:
+    """Return the descriptor of service ``name`` in a generated ``*_service_pb2`` module, or raise LookupError."""
+    services: Mapping[str, ServiceDescriptor] = module.DESCRIPTOR.services_by_name  # type: ignore[attr-defined]
+    if name not in services:
+        raise LookupError(f"{getattr(module, '__name__', module)} defines no service {name!r}")
+    return services[name]
 
 
 #: Every service of the mesh, in route order.
 CATALOG: tuple[ServiceEntry, ...] = (
     ServiceEntry(
         name="auth",
-        descriptor=_service(auth_service_pb2, "AuthService"),
-        api_module="trademesh.services.auth.api",
+        descriptor=service_descriptor(auth_service_pb2, "AuthService"),
         idempotent_reads=frozenset({"GetMe", "GetJwks"}),
         rate_limits={
             method: CREDENTIAL_RATE_LIMIT
@@ -211,43 +212,36 @@ CATALOG: tuple[ServiceEntry, ...] = (
     ),
     ServiceEntry(
         name="trade",
-        descriptor=_service(trade_service_pb2, "TradeService"),
-        api_module="trademesh.services.trade.api",
+        descriptor=service_descriptor(trade_service_pb2, "TradeService"),
         idempotent_reads=frozenset({"GetTrade", "ListTrades", "ListPositions"}),
         unary_timeouts={"ImportTrades": IMPORT_TIMEOUT_SECONDS, "ReconcileTrades": RECONCILE_TIMEOUT_SECONDS},
     ),
     ServiceEntry(
         name="sync",
-        descriptor=_service(sync_service_pb2, "SyncService"),
-        api_module="trademesh.services.sync.api",
+        descriptor=service_descriptor(sync_service_pb2, "SyncService"),
         idempotent_reads=frozenset({"ListBrokerAccounts", "ListSyncLogs"}),
     ),
     ServiceEntry(
         name="marketdata",
-        descriptor=_service(marketdata_service_pb2, "MarketDataService"),
-        api_module="trademesh.services.marketdata.api",
+        descriptor=service_descriptor(marketdata_service_pb2, "MarketDataService"),
         idempotent_reads=frozenset({"GetQuote", "GetQuotes", "GetBars"}),
     ),
     ServiceEntry(
         name="analytics",
-        descriptor=_service(analytics_service_pb2, "AnalyticsService"),
-        api_module="trademesh.services.analytics.api",
+        descriptor=service_descriptor(analytics_service_pb2, "AnalyticsService"),
         idempotent_reads=frozenset({"GetAnalytics", "GetAnalyticsSettings"}),
         unary_timeouts={"RecomputeAnalytics": RECOMPUTE_TIMEOUT_SECONDS},
     ),
 )
 
 
-def public_methods_of(api_module: str) -> frozenset[str]:
-    """Return the service's own ``PUBLIC_METHODS``; none if the service (or the constant) does not exist yet."""
-    try:
-        module = importlib.import_module(api_module)
-    except ModuleNotFoundError as error:
-        # Only "this service is not written yet" is tolerated; a broken import elsewhere is an error.
-        if error.name is not None and api_module.startswith(error.name):
-            return frozenset()
-        raise
-    return frozenset(getattr(module, "PUBLIC_METHODS", frozenset()))
+def public_methods_of(descriptor: ServiceDescriptor) -> frozenset[str]:
+    """Return the methods the contract marks ``(trademesh.common.v1.access) = ACCESS_PUBLIC``."""
+    return frozenset(
+        method.name
+        for method in descriptor.methods
+        if method.GetOptions().Extensions[options_pb2.access] == options_pb2.ACCESS_PUBLIC
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -257,7 +251,6 @@ class MeshService:
     name: str
     descriptor: ServiceDescriptor
     endpoints: tuple[Endpoint, ...]
-    public_methods: frozenset[str]
     idempotent_reads: frozenset[str]
     rate_limits: Mapping[str, RateLimit]
     default_rate_limit: RateLimit | None = DEFAULT_RATE_LIMIT
@@ -272,7 +265,6 @@ class MeshService:
         methods = {method.name: method for method in self.descriptor.methods}
         for kind, names in (
             ("credential", self.credential_methods),
-            ("public", self.public_methods),
             ("idempotent", self.idempotent_reads),
             ("rate-limited", self.rate_limits),
             ("long unary", self.unary_timeouts),
@@ -299,6 +291,11 @@ class MeshService:
     def cluster(self) -> str:
         """The Envoy cluster of this service's replicas."""
         return f"svc-{self.name}"
+
+    @property
+    def public_methods(self) -> frozenset[str]:
+        """Methods that need no access token, from the contract's access option."""
+        return public_methods_of(self.descriptor)
 
     @property
     def methods(self) -> tuple[str, ...]:
@@ -449,7 +446,6 @@ def build_mesh(
             name=entry.name,
             descriptor=entry.descriptor,
             endpoints=tuple(upstreams.get(entry.name, ())),
-            public_methods=public_methods_of(entry.api_module),
             idempotent_reads=entry.idempotent_reads,
             rate_limits={
                 **entry.rate_limits,

@@ -13,6 +13,13 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
+from trademesh.analytics.v1 import analytics_service_pb2
+from trademesh.auth.v1 import auth_service_pb2
+from trademesh.common.v1 import options_pb2
+from trademesh.marketdata.v1 import marketdata_service_pb2
+from trademesh.sync.v1 import sync_service_pb2
+from trademesh.trade.v1 import trade_service_pb2
+
 __all__ = ["IDEMPOTENT_METHODS", "ClientOptions", "service_config_json"]
 
 #: Methods that may be sent again after UNAVAILABLE, by service (full proto name) — every other method
@@ -50,18 +57,14 @@ STREAMING_METHODS = frozenset(
     }
 )
 
-#: Methods that need no access token.
+#: Methods that need no access token (no token is sent): the ones the contracts mark
+#: ``(trademesh.common.v1.access) = ACCESS_PUBLIC``.
 PUBLIC_METHODS = frozenset(
-    f"/trademesh.auth.v1.AuthService/{name}"
-    for name in (
-        "Register",
-        "Login",
-        "Refresh",
-        "VerifyEmail",
-        "RequestPasswordReset",
-        "ResetPassword",
-        "GetJwks",
-    )
+    f"/{service.full_name}/{method.name}"
+    for module in (auth_service_pb2, trade_service_pb2, sync_service_pb2, marketdata_service_pb2, analytics_service_pb2)
+    for service in module.DESCRIPTOR.services_by_name.values()
+    for method in service.methods
+    if method.GetOptions().Extensions[options_pb2.access] == options_pb2.ACCESS_PUBLIC
 )
 
 #: Methods whose contract asks for a longer deadline than the default.

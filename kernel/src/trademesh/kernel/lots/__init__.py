@@ -4,7 +4,8 @@ Exact arithmetic: quantities are micro-units and prices/fees INR micros (int); e
 is an exact `Fraction`; reported figures are rounded once, half-to-even, to whole micros.
 """
 
-from trademesh.kernel.lots.fifo import Fill, Lot, Match, PositionBook, Side, replay, round_micros
+from trademesh.kernel.instruments import Side
+from trademesh.kernel.lots.fifo import Fill, Lot, Match, PositionBook, replay, round_micros
 from trademesh.kernel.lots.roundtrips import InstrumentCycle, OpenLot, RoundTrip, divide_half_away, divide_half_even
 
 __all__ = [

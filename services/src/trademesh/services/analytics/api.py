@@ -1,4 +1,4 @@
-"""The AnalyticsService servicer: proto ⇄ domain mapping and nothing else."""
+"""The AnalyticsService servicer (thin): decode with mapping, call the use cases, encode."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ from grpc import aio
 
 from trademesh.analytics.v1 import analytics_service_pb2, analytics_service_pb2_grpc
 from trademesh.kernel.errors import FieldViolation, InvalidArgument, PermissionDenied
-from trademesh.services.analytics.domain import build_query, to_micros
 from trademesh.services.analytics.mapping import (
     PERIODS,
     heartbeat_to_proto,
@@ -18,6 +17,7 @@ from trademesh.services.analytics.mapping import (
     settings_to_proto,
     update_to_proto,
 )
+from trademesh.services.analytics.model import build_query, to_micros
 from trademesh.services.analytics.service import AnalyticsService
 from trademesh.services.analytics.watch import PnlHeartbeat, PnlWatcher
 from trademesh.services.core.identity import ROLE_ADMIN, current_principal
@@ -26,8 +26,6 @@ from trademesh.services.core.timestamps import micros_of
 
 Context = aio.ServicerContext[Any, Any]
 
-#: Every RPC needs an access token.
-PUBLIC_METHODS: frozenset[str] = frozenset()
 SETTINGS_PATHS = frozenset({"capital_base_micros", "risk_free_rate_bps", "break_even_tolerance_micros"})
 MAX_USER_ID_LENGTH = 128
 

@@ -18,7 +18,7 @@ from typing import Any
 from opentelemetry import metrics
 from redis.asyncio import Redis
 
-from trademesh.services.analytics.service import UserMeta
+from trademesh.services.analytics.ports import UserMeta
 
 PREFIX = "analytics:"
 METRICS_KEY = PREFIX + "metrics"

@@ -12,73 +12,16 @@ import asyncio
 import logging
 from typing import Any
 
-from google.protobuf.message import DecodeError
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
-from trademesh.common.v1 import instrument_pb2
-from trademesh.services.analytics.domain import Category, JournalFill
-from trademesh.services.analytics.service import AnalyticsService, ChangeKind, JournalChange
-from trademesh.trade.v1 import trade_event_pb2, trade_pb2
+from trademesh.kernel.events import STREAM, EventEnvelope
+from trademesh.services.analytics.mapping import change_from_event
+from trademesh.services.analytics.service import AnalyticsService
 
 logger = logging.getLogger(__name__)
 
-STREAM = "trade-events"
 GROUP = "analytics"
-_UPSERTS = {trade_event_pb2.TRADE_EVENT_TYPE_CREATED, trade_event_pb2.TRADE_EVENT_TYPE_UPDATED}
-_CATEGORIES = {
-    trade_pb2.TRADE_CATEGORY_INTRADAY: Category.INTRADAY,
-    trade_pb2.TRADE_CATEGORY_SWING: Category.SWING,
-    trade_pb2.TRADE_CATEGORY_LONG_TERM: Category.LONG_TERM,
-}
-
-
-def entry_sequence(entry_id: str) -> int:
-    """Turn a stream entry id ("<ms>-<n>") into an int64 that grows with the stream.
-
-    Applied to the user-stream entry of an event this is the trade service's TradeEvent.sequence, so the
-    journal version analytics reports is the sequence a WatchTrades client sees.
-    """
-    millis, _, counter = entry_id.partition("-")
-    return int(millis) * 1_000_000 + int(counter or 0)
-
-
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
-
-
-def fill_from_trade(trade: trade_pb2.Trade) -> JournalFill:
-    """Turn a trade message into a fill."""
-    return JournalFill(
-        trade_id=trade.id,
-        symbol=trade.instrument.symbol,
-        exchange=instrument_pb2.Exchange.Name(trade.instrument.exchange).removeprefix("EXCHANGE_"),
-        buy=trade.side == trade_pb2.SIDE_BUY,
-        quantity_micros=trade.quantity_micros,
-        price_micros=trade.price_micros,
-        fees_micros=trade.fees_micros,
-        time_us=trade.trade_time.ToMicroseconds(),
-        create_time_us=trade.create_time.ToMicroseconds(),
-        category=_CATEGORIES.get(trade.category, Category.UNCATEGORIZED),
-        trade_version=trade.version,
-    )
-
-
-def decode_entry(fields: dict[bytes, bytes]) -> JournalChange | None:
-    """Decode one stream entry; None when it is not a journal change (or is malformed)."""
-    try:
-        user_id = _text(fields[b"user_id"])
-        version = entry_sequence(_text(fields.get(b"user_entry", b"0-0")))
-        event = trade_event_pb2.TradeEvent.FromString(fields[b"payload"])
-    except (KeyError, ValueError, DecodeError):
-        return None
-    trade = event.trade
-    if event.type in _UPSERTS or event.type == trade_event_pb2.TRADE_EVENT_TYPE_RESTORED:
-        if trade.status == trade_pb2.TRADE_STATUS_ACTIVE:
-            return JournalChange(user_id, version, ChangeKind.UPSERT, trade.id, trade.version, fill_from_trade(trade))
-    elif event.type not in (trade_event_pb2.TRADE_EVENT_TYPE_DELETED, trade_event_pb2.TRADE_EVENT_TYPE_PURGED):
-        return None
-    return JournalChange(user_id, version, ChangeKind.REMOVE, trade.id, trade.version)
 
 
 class TradeEventConsumer:
@@ -123,9 +66,10 @@ class TradeEventConsumer:
         """Apply entries in order, acknowledging each once applied."""
         for entry_id, fields in entries:
             if fields:
-                change = decode_entry(fields)
+                envelope = EventEnvelope.decode(fields)
+                change = None if envelope is None else change_from_event(envelope)
                 if change is None:
-                    logger.warning("skipping trade event %s that is not a journal change", _text(entry_id))
+                    logger.warning("skipping trade event %r that is not a journal change", entry_id)
                 else:
                     await self._service.apply_change(change)
                     self.applied += 1
@@ -139,7 +83,8 @@ class TradeEventConsumer:
             response: Any = await self._redis.xautoclaim(
                 self._stream, self._group, self._consumer, self._claim_idle_ms, start_id=start, count=self._batch
             )
-            start, entries = _text(response[0]), response[1]
+            start, entries = response[0], response[1]
+            start = start.decode() if isinstance(start, bytes) else str(start)
             await self.process(entries)
             claimed += len(entries)
             if start == "0-0":

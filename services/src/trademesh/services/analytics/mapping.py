@@ -1,8 +1,12 @@
-"""Domain ⇄ proto mapping of the analytics service (money saturated to int64, times as Timestamps)."""
+"""Model ⇄ proto mapping of the analytics service: reports, settings, P&L, quotes and trade events.
+
+Money is saturated to int64, times become Timestamps.
+"""
 
 from __future__ import annotations
 
 from google.protobuf import duration_pb2, timestamp_pb2
+from google.protobuf.message import DecodeError
 
 from trademesh.analytics.v1 import (
     period_pb2,
@@ -12,8 +16,16 @@ from trademesh.analytics.v1 import (
     settings_pb2,
     trade_category_pb2,
 )
-from trademesh.services.analytics.domain import (
+from trademesh.common.v1 import instrument_pb2
+from trademesh.kernel.events import EventEnvelope
+from trademesh.marketdata.v1 import quote_pb2
+from trademesh.services.analytics.model import (
     Category,
+    ChangeKind,
+    Instrument,
+    JournalChange,
+    JournalFill,
+    Mark,
     OpenPosition,
     Period,
     PnlTotals,
@@ -22,8 +34,8 @@ from trademesh.services.analytics.domain import (
     UserSettings,
     saturate,
 )
-from trademesh.services.analytics.quotes import instrument_to_proto
 from trademesh.services.analytics.watch import PnlHeartbeat, PnlUpdate
+from trademesh.trade.v1 import trade_event_pb2, trade_pb2
 
 PERIODS = {
     period_pb2.PERIOD_DAILY: Period.DAILY,
@@ -35,6 +47,17 @@ PERIODS = {
     period_pb2.PERIOD_CUSTOM: Period.CUSTOM,
 }
 PERIOD_VALUES = {period: value for value, period in PERIODS.items()}
+_UPSERTS = {
+    trade_event_pb2.TRADE_EVENT_TYPE_CREATED,
+    trade_event_pb2.TRADE_EVENT_TYPE_UPDATED,
+    trade_event_pb2.TRADE_EVENT_TYPE_RESTORED,
+}
+_REMOVALS = {trade_event_pb2.TRADE_EVENT_TYPE_DELETED, trade_event_pb2.TRADE_EVENT_TYPE_PURGED}
+_TRADE_CATEGORIES = {
+    trade_pb2.TRADE_CATEGORY_INTRADAY: Category.INTRADAY,
+    trade_pb2.TRADE_CATEGORY_SWING: Category.SWING,
+    trade_pb2.TRADE_CATEGORY_LONG_TERM: Category.LONG_TERM,
+}
 CATEGORIES = {
     Category.INTRADAY: trade_category_pb2.TRADE_CATEGORY_INTRADAY,
     Category.SWING: trade_category_pb2.TRADE_CATEGORY_SWING,
@@ -274,3 +297,63 @@ def update_to_proto(update: PnlUpdate) -> pnl_pb2.PnlUpdate:
 def heartbeat_to_proto(heartbeat: PnlHeartbeat) -> pnl_pb2.Heartbeat:
     """Map a heartbeat."""
     return pnl_pb2.Heartbeat(server_time=timestamp(heartbeat.server_time_us), journal_version=heartbeat.journal_version)
+
+
+def instrument_to_proto(instrument: Instrument) -> instrument_pb2.Instrument:
+    """Return the proto form of an instrument key."""
+    return instrument_pb2.Instrument(
+        symbol=instrument[0],
+        exchange=instrument_pb2.Exchange.Value("EXCHANGE_" + instrument[1]),
+    )
+
+
+def instrument_from_proto(instrument: instrument_pb2.Instrument) -> Instrument:
+    """Return the key of a proto instrument."""
+    return instrument.symbol, instrument_pb2.Exchange.Name(instrument.exchange).removeprefix("EXCHANGE_")
+
+
+def mark_from_quote(quote: quote_pb2.Quote) -> Mark | None:
+    """Return a quote as a mark, or None when it has no price yet."""
+    if quote.sequence == 0 or quote.last_price_micros <= 0:
+        return None
+    stamp = quote.exchange_time if quote.HasField("exchange_time") else quote.receive_time
+    has_time = quote.HasField("exchange_time") or quote.HasField("receive_time")
+    return Mark(
+        last_price_micros=quote.last_price_micros,
+        previous_close_micros=quote.close_micros,
+        time_us=stamp.ToMicroseconds() if has_time else None,
+        stale=quote.stale,
+    )
+
+
+def fill_from_trade(trade: trade_pb2.Trade) -> JournalFill:
+    """Turn a trade message into a fill."""
+    return JournalFill(
+        trade_id=trade.id,
+        symbol=trade.instrument.symbol,
+        exchange=instrument_pb2.Exchange.Name(trade.instrument.exchange).removeprefix("EXCHANGE_"),
+        buy=trade.side == trade_pb2.SIDE_BUY,
+        quantity_micros=trade.quantity_micros,
+        price_micros=trade.price_micros,
+        fees_micros=trade.fees_micros,
+        time_us=trade.trade_time.ToMicroseconds(),
+        create_time_us=trade.create_time.ToMicroseconds(),
+        category=_TRADE_CATEGORIES.get(trade.category, Category.UNCATEGORIZED),
+        trade_version=trade.version,
+    )
+
+
+def change_from_event(envelope: EventEnvelope) -> JournalChange | None:
+    """Decode one trade event; None when it is not a journal change (or its payload is malformed)."""
+    try:
+        event = trade_event_pb2.TradeEvent.FromString(envelope.payload)
+    except DecodeError:
+        return None
+    trade = event.trade
+    user_id, version = envelope.user_id, envelope.user_sequence
+    if event.type in _UPSERTS:
+        if trade.status == trade_pb2.TRADE_STATUS_ACTIVE:
+            return JournalChange(user_id, version, ChangeKind.UPSERT, trade.id, trade.version, fill_from_trade(trade))
+    elif event.type not in _REMOVALS:
+        return None
+    return JournalChange(user_id, version, ChangeKind.REMOVE, trade.id, trade.version)

@@ -15,10 +15,10 @@ from typing import TYPE_CHECKING
 import grpc
 from grpc import aio
 
-from trademesh.common.v1 import instrument_pb2
 from trademesh.kernel.errors import Unauthenticated, Unavailable
-from trademesh.marketdata.v1 import marketdata_service_pb2, marketdata_service_pb2_grpc, quote_pb2
-from trademesh.services.analytics.domain import Instrument, Mark
+from trademesh.marketdata.v1 import marketdata_service_pb2, marketdata_service_pb2_grpc
+from trademesh.services.analytics.mapping import instrument_from_proto, instrument_to_proto, mark_from_quote
+from trademesh.services.analytics.model import Instrument, Mark
 from trademesh.services.core.channels import build_channel
 
 if TYPE_CHECKING:
@@ -28,33 +28,6 @@ logger = logging.getLogger(__name__)
 
 GET_QUOTES_LIMIT = 500
 STREAM_LIMIT = 200
-
-
-def instrument_to_proto(instrument: Instrument) -> instrument_pb2.Instrument:
-    """Return the proto form of an instrument key."""
-    return instrument_pb2.Instrument(
-        symbol=instrument[0],
-        exchange=instrument_pb2.Exchange.Value("EXCHANGE_" + instrument[1]),
-    )
-
-
-def instrument_from_proto(instrument: instrument_pb2.Instrument) -> Instrument:
-    """Return the key of a proto instrument."""
-    return instrument.symbol, instrument_pb2.Exchange.Name(instrument.exchange).removeprefix("EXCHANGE_")
-
-
-def mark_from_quote(quote: quote_pb2.Quote) -> Mark | None:
-    """Return a quote as a mark, or None when it has no price yet."""
-    if quote.sequence == 0 or quote.last_price_micros <= 0:
-        return None
-    stamp = quote.exchange_time if quote.HasField("exchange_time") else quote.receive_time
-    has_time = quote.HasField("exchange_time") or quote.HasField("receive_time")
-    return Mark(
-        last_price_micros=quote.last_price_micros,
-        previous_close_micros=quote.close_micros,
-        time_us=stamp.ToMicroseconds() if has_time else None,
-        stale=quote.stale,
-    )
 
 
 def _error(error: aio.AioRpcError) -> Exception:

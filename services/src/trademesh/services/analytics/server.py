@@ -1,4 +1,4 @@
-"""Analytics service bootstrap: settings → dependencies → gRPC server (+ trade-event consumer) → serve."""
+"""Analytics wiring: `bootstrap` (settings → adapters → use cases), the gRPC server + event consumer, `serve`."""
 
 from __future__ import annotations
 
@@ -6,16 +6,22 @@ import logging
 import os
 import socket
 from dataclasses import dataclass
+from typing import Any
+
+from pymongo import AsyncMongoClient
+from redis.asyncio import Redis
 
 from trademesh.analytics.v1 import analytics_service_pb2, analytics_service_pb2_grpc
-from trademesh.services.analytics.api import PUBLIC_METHODS, AnalyticsServicer
+from trademesh.services.analytics.api import AnalyticsServicer
 from trademesh.services.analytics.cache import RedisAnalyticsCache
 from trademesh.services.analytics.events import TradeEventConsumer
+from trademesh.services.analytics.ports import AnalyticsCache, Clock, Quotes, SettingsStore, TradeSource
 from trademesh.services.analytics.quotes import GrpcQuoteSource
-from trademesh.services.analytics.service import AnalyticsService
+from trademesh.services.analytics.service import AnalyticsService, now_micros
 from trademesh.services.analytics.settings import AnalyticsSettings
 from trademesh.services.analytics.store import MongoSettingsStore, MongoTradeSource
 from trademesh.services.analytics.watch import PnlWatcher
+from trademesh.services.core.access import public_methods
 from trademesh.services.core.connections import build_mongo, build_redis, required_dependencies
 from trademesh.services.core.revocations import RevocationList
 from trademesh.services.core.server import (
@@ -29,7 +35,65 @@ from trademesh.services.core.tracing import configure_tracing
 
 logger = logging.getLogger(__name__)
 
+Document = dict[str, Any]
+
 SERVICE_NAME = analytics_service_pb2.DESCRIPTOR.services_by_name["AnalyticsService"].full_name
+
+
+@dataclass(slots=True)
+class Analytics:
+    """The wired analytics use cases and the adapters bootstrap built (to close them)."""
+
+    service: AnalyticsService
+    watcher: PnlWatcher
+    servicer: AnalyticsServicer
+    cache: AnalyticsCache
+    quotes: Quotes
+    #: The connections bootstrap opened for the adapters it built (None when every such adapter was given).
+    mongo: AsyncMongoClient[Document] | None = None
+    redis: Redis | None = None
+
+
+def bootstrap(
+    settings: AnalyticsSettings,
+    *,
+    trades: TradeSource | None = None,
+    settings_store: SettingsStore | None = None,
+    cache: AnalyticsCache | None = None,
+    quotes: Quotes | None = None,
+    clock: Clock = now_micros,
+) -> Analytics:
+    """Wire the use cases and the servicer; build the real adapter of every port not given (tests pass fakes)."""
+    mongo = build_mongo(settings) if trades is None or settings_store is None else None
+    redis = build_redis(settings) if cache is None else None
+    if mongo is not None:
+        database = mongo[settings.mongo_database]
+        trades = trades or MongoTradeSource(database, timeout_seconds=settings.query_timeout_seconds)
+        settings_store = settings_store or MongoSettingsStore(database)
+    if redis is not None:
+        cache = RedisAnalyticsCache(redis, report_ttl_seconds=settings.report_cache_ttl_seconds)
+    if quotes is None:
+        quotes = GrpcQuoteSource(settings.marketdata_target, timeout_seconds=settings.dependency_timeout_seconds)
+    assert trades is not None
+    assert settings_store is not None
+    assert cache is not None
+    service = AnalyticsService(
+        trades=trades,
+        settings=settings_store,
+        cache=cache,
+        quotes=quotes,
+        max_cached_fills=settings.max_cached_fills,
+        clock=clock,
+    )
+    watcher = PnlWatcher(
+        service,
+        quotes,
+        default_rate=settings.watch_default_updates_per_second,
+        max_rate=settings.watch_max_updates_per_second,
+        max_per_user=settings.max_watches_per_user,
+        heartbeat_seconds=settings.watch_heartbeat_seconds,
+    )
+    return Analytics(service, watcher, AnalyticsServicer(service, watcher), cache, quotes, mongo, redis)
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,52 +107,37 @@ class AnalyticsRuntime:
 
 
 async def build_analytics_runtime(settings: AnalyticsSettings) -> AnalyticsRuntime:
-    """Wire the analytics service, start its gRPC server and its trade-event consumer."""
-    mongo = build_mongo(settings)
-    database = mongo[settings.mongo_database]
-    redis = build_redis(settings)
+    """Wire the analytics service on real adapters, start its gRPC server and its trade-event consumer."""
+    analytics = bootstrap(settings)
+    mongo, redis, quotes = analytics.mongo, analytics.redis, analytics.quotes
+    assert mongo is not None
+    assert redis is not None
+    assert isinstance(quotes, GrpcQuoteSource)
+    assert isinstance(analytics.cache, RedisAnalyticsCache)
     revocations = RevocationList(redis)
-    quotes = GrpcQuoteSource(settings.marketdata_target, timeout_seconds=settings.dependency_timeout_seconds)
-    cache = RedisAnalyticsCache(redis, report_ttl_seconds=settings.report_cache_ttl_seconds)
-    service = AnalyticsService(
-        trades=MongoTradeSource(database, timeout_seconds=settings.query_timeout_seconds),
-        settings=MongoSettingsStore(database),
-        cache=cache,
-        quotes=quotes,
-        max_cached_fills=settings.max_cached_fills,
-    )
-    watcher = PnlWatcher(
-        service,
-        quotes,
-        default_rate=settings.watch_default_updates_per_second,
-        max_rate=settings.watch_max_updates_per_second,
-        max_per_user=settings.max_watches_per_user,
-        heartbeat_seconds=settings.watch_heartbeat_seconds,
-    )
     consumer = TradeEventConsumer(
         redis,
-        service,
+        analytics.service,
         consumer=settings.consumer_name or f"{socket.gethostname()}-{os.getpid()}",
         block_seconds=min(settings.event_block_seconds, settings.dependency_timeout_seconds / 2),
         claim_idle_seconds=settings.event_claim_idle_seconds,
     )
-    servicer = AnalyticsServicer(service, watcher)
     registration = ServiceRegistration(
         name=SERVICE_NAME,
         add_to_server=lambda server: analytics_service_pb2_grpc.add_AnalyticsServiceServicer_to_server(
-            servicer, server
+            analytics.servicer, server
         ),
-        public_methods=PUBLIC_METHODS,
+        public_methods=public_methods(SERVICE_NAME),
     )
     verifier = build_remote_verifier(settings, revocations)
     host = await start_server(settings, [registration], verifier, dependencies=required_dependencies(mongo, redis))
-    watcher.stopping = host.stopping
+    analytics.watcher.stopping = host.stopping
     host.spawn(revocations.run(), "revocations", revocations.close)
     host.spawn(consumer.run(), "trade-event-consumer", consumer.close)
     host.on_stop(quotes.close)
     host.on_stop(mongo.close)
     host.on_stop(redis.aclose)
-    return AnalyticsRuntime(host, service, consumer, cache)
+    return AnalyticsRuntime(host, analytics.service, consumer, analytics.cache)
 
 
 async def build_analytics_server(settings: AnalyticsSettings) -> ServiceHost:

@@ -1,7 +1,7 @@
-"""Analytics use cases and their ports: journals kept fresh by trade events, cached reports, recompute.
+"""Analytics use cases: journals kept fresh by trade events, cached reports, settings, recompute.
 
-No gRPC, database or Redis imports here: adapters implement the protocols below (store.py, cache.py,
-quotes.py) and `server.py` wires them (docs/decisions/0060).
+No gRPC, database or Redis imports here: adapters implement the protocols of `ports.py` and
+`server.py` wires them (docs/decisions/0060).
 """
 
 from __future__ import annotations
@@ -11,17 +11,15 @@ import logging
 import time
 import weakref
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from enum import StrEnum
-from typing import Protocol
 
 from trademesh.kernel.errors import Aborted, InvalidArgument, Unavailable
-from trademesh.services.analytics.domain import (
-    FillColumns,
+from trademesh.services.analytics.model import (
+    ChangeKind,
     Instrument,
     Journal,
-    JournalFill,
+    JournalChange,
     Mark,
     Report,
     ReportQuery,
@@ -29,107 +27,12 @@ from trademesh.services.analytics.domain import (
     build_report,
     check_settings,
 )
+from trademesh.services.analytics.ports import AnalyticsCache, Clock, QuoteSource, SettingsStore, TradeSource
 
 logger = logging.getLogger(__name__)
 
 MAX_VERSION_WAIT_SECONDS = 5.0
 VERSION_POLL_SECONDS = 0.02
-
-
-class ChangeKind(StrEnum):
-    """What a trade event means for the journal."""
-
-    UPSERT = "UPSERT"
-    REMOVE = "REMOVE"
-
-
-@dataclass(frozen=True, slots=True)
-class JournalChange:
-    """One trade event, decoded: the fill to add/replace, or the trade to drop."""
-
-    user_id: str
-    journal_version: int
-    kind: ChangeKind
-    trade_id: str
-    trade_version: int
-    fill: JournalFill | None = None
-
-
-class TradeSource(Protocol):
-    """Read-only access to the trade journal (owned by the trade service)."""
-
-    async def load_fills(self, user_id: str) -> FillColumns | list[JournalFill]:
-        """Return the user's ACTIVE trades as fills (any order)."""
-        ...
-
-    async def user_ids(self) -> list[str]:
-        """Return every user with at least one ACTIVE trade."""
-        ...
-
-
-class SettingsStore(Protocol):
-    """Per-user analytics settings."""
-
-    async def get(self, user_id: str) -> UserSettings:
-        """Return the user's settings (defaults, with an etag, when never saved)."""
-        ...
-
-    async def update(self, user_id: str, settings: UserSettings, fields: frozenset[str], etag: str) -> UserSettings:
-        """Change `fields`; raise Aborted (ETAG_MISMATCH) when `etag` is set and stale."""
-        ...
-
-
-@dataclass(frozen=True, slots=True)
-class UserMeta:
-    """What keys a user's cached reports: applied journal version, recompute generation, settings etag."""
-
-    journal_version: int = 0
-    generation: int = 0
-    settings_etag: str | None = None
-
-
-class AnalyticsCache(Protocol):
-    """The shared cache and journal bookkeeping (Redis)."""
-
-    async def meta(self, user_id: str) -> UserMeta:
-        """Return the user's cache metadata."""
-        ...
-
-    async def advance_version(self, user_id: str, version: int) -> int:
-        """Record that journal `version` is applied (monotonic max); return the previous version."""
-        ...
-
-    async def set_settings_etag(self, user_id: str, etag: str | None) -> None:
-        """Record (or forget, with None) the user's current settings etag."""
-        ...
-
-    async def bump_generation(self, user_id: str) -> None:
-        """Invalidate every cached report of the user (after a recompute)."""
-        ...
-
-    async def get_report(self, key: str) -> bytes | None:
-        """Return a cached report and count the hit or miss."""
-        ...
-
-    async def put_report(self, key: str, report: bytes) -> None:
-        """Cache a report for the configured TTL."""
-        ...
-
-    async def lock_recompute(self, scope: str, ttl_seconds: float) -> bool:
-        """Take the recompute lock of a scope; False when another recompute holds it."""
-        ...
-
-    async def unlock_recompute(self, scope: str) -> None:
-        """Release the recompute lock of a scope."""
-        ...
-
-
-class QuoteSource(Protocol):
-    """Latest quotes from the market-data service, called with the user's own credentials."""
-
-    async def marks(self, instruments: Sequence[Instrument], authorization: str) -> dict[Instrument, Mark]:
-        """Return the marks of the instruments that have a price (missing ones are left out)."""
-        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,7 +76,7 @@ class AnalyticsService:
         cache: AnalyticsCache,
         quotes: QuoteSource,
         max_cached_fills: int = 2_000_000,
-        clock: Callable[[], int] = now_micros,
+        clock: Clock = now_micros,
     ) -> None:
         self._trades = trades
         self._settings = settings

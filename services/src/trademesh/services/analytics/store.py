@@ -1,8 +1,9 @@
 """MongoDB adapters: the trade journal read-only (owned by the trade service) and analytics settings.
 
 Analytics reads the `trades` collection the trade service writes, through the `TradeSource` port and
-only through this adapter, projecting the few fields a fill needs (docs/decisions/0060). It never
-writes there. Its own collection is `analytics_settings` (one document per user).
+only through this adapter, reading only what `trademesh.kernel.trade_documents` (the contract both
+services test) names (docs/decisions/0060). It never writes there. Its own collection is
+`analytics_settings` (one document per user, every field written).
 """
 
 from __future__ import annotations
@@ -16,8 +17,9 @@ from pymongo import ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
+from trademesh.kernel import trade_documents
 from trademesh.kernel.errors import Aborted
-from trademesh.services.analytics.domain import (
+from trademesh.services.analytics.model import (
     Category,
     FillColumns,
     FillColumnsBuilder,
@@ -27,20 +29,8 @@ from trademesh.services.analytics.domain import (
 
 Document = dict[str, Any]
 
-_FILL_FIELDS = {
-    "_id": 1,
-    "symbol": 1,
-    "exchange": 1,
-    "side": 1,
-    "quantity_micros": 1,
-    "price_micros": 1,
-    "fees_micros": 1,
-    "trade_time": 1,
-    "create_time": 1,
-    "category": 1,
-    "version": 1,
-}
 _DEFAULT_ETAG = "default"
+_CATEGORIES: dict[str | None, Category] = {category.value: category for category in Category}
 _SETTING_FIELDS = ("capital_base_micros", "risk_free_rate_bps", "break_even_tolerance_micros")
 
 
@@ -52,7 +42,7 @@ class MongoTradeSource:
     """Read a user's ACTIVE trades from the trade service's collection (soft-deleted trades excluded)."""
 
     def __init__(self, database: AsyncDatabase[Document], *, timeout_seconds: float) -> None:
-        self._trades = database.trades
+        self._trades = database[trade_documents.COLLECTION]
         self._timeout_seconds = timeout_seconds
 
     async def load_fills(self, user_id: str) -> FillColumns:
@@ -63,45 +53,45 @@ class MongoTradeSource:
         # a busy database as UNAVAILABLE. The caller going away (its RPC cancelled) still ends it at once.
         with pymongo.timeout(self._timeout_seconds):
             async for document in self._trades.find(
-                {"user_id": user_id, "status": "ACTIVE"}, _FILL_FIELDS, batch_size=10_000
+                trade_documents.active_trades_filter(user_id), trade_documents.FILL_PROJECTION, batch_size=10_000
             ):
-                self._add(columns, document)
+                fill = trade_documents.decode_fill(document)
+                columns.add(
+                    fill.trade_id,
+                    (fill.symbol, fill.exchange),
+                    fill.buy,
+                    fill.quantity_micros,
+                    fill.price_micros,
+                    fill.fees_micros,
+                    fill.time_us,
+                    fill.create_time_us,
+                    _CATEGORIES.get(fill.category, Category.UNCATEGORIZED),
+                    fill.version,
+                )
         return columns.build()
-
-    @staticmethod
-    def _add(columns: FillColumnsBuilder, document: Document) -> None:
-        category = document.get("category")
-        columns.add(
-            str(document["_id"]),
-            (document["symbol"], document["exchange"]),
-            document["side"] == "BUY",
-            int(document["quantity_micros"]),
-            int(document["price_micros"]),
-            int(document.get("fees_micros") or 0),
-            to_micros(_aware(document["trade_time"])),
-            to_micros(_aware(document["create_time"])),
-            Category(str(category)) if category in Category.__members__ else Category.UNCATEGORIZED,
-            int(document.get("version", 1)),
-        )
 
     async def user_ids(self) -> list[str]:
         """Return every user with at least one ACTIVE trade, sorted."""
         # An aggregation rather than `distinct`: FerretDB rejects the maxTimeMS the driver adds to distinct.
         with pymongo.timeout(self._timeout_seconds):  # a scan of every user's trades: see load_fills
-            cursor = await self._trades.aggregate([{"$match": {"status": "ACTIVE"}}, {"$group": {"_id": "$user_id"}}])
+            cursor = await self._trades.aggregate(
+                [
+                    {"$match": trade_documents.active_trades_filter()},
+                    {"$group": {"_id": "$" + trade_documents.USER_ID}},
+                ]
+            )
             return sorted([str(document["_id"]) async for document in cursor])
 
 
 def _settings_from_document(document: Document | None) -> UserSettings:
     if document is None:
         return UserSettings(etag=_DEFAULT_ETAG)
-    update_time = document.get("update_time")
     return UserSettings(
-        capital_base_micros=document.get("capital_base_micros"),
-        risk_free_rate_bps=int(document.get("risk_free_rate_bps", 0)),
-        break_even_tolerance_micros=int(document.get("break_even_tolerance_micros", 0)),
+        capital_base_micros=document["capital_base_micros"],
+        risk_free_rate_bps=int(document["risk_free_rate_bps"]),
+        break_even_tolerance_micros=int(document["break_even_tolerance_micros"]),
         etag=str(document["etag"]),
-        update_time_us=to_micros(_aware(update_time)) if update_time else None,
+        update_time_us=to_micros(_aware(document["update_time"])),
     )
 
 

@@ -10,33 +10,17 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field
-from typing import Protocol
 
 from trademesh.kernel.errors import ResourceExhausted, Unauthenticated, Unavailable
-from trademesh.services.analytics.domain import Instrument, Mark, OpenPosition, PnlState, PnlTotals, pnl_state
+from trademesh.services.analytics.model import Instrument, Mark, OpenPosition, PnlState, PnlTotals, pnl_state
+from trademesh.services.analytics.ports import QuoteStream
 from trademesh.services.analytics.service import AnalyticsService
 
 logger = logging.getLogger(__name__)
 
 VERSION_POLL_SECONDS = 1.0
-
-
-class QuoteStream(Protocol):
-    """Latest quotes and live ticks, with the user's own credentials."""
-
-    async def quotes(
-        self, instruments: Sequence[Instrument], authorization: str
-    ) -> tuple[dict[Instrument, Mark], set[Instrument]]:
-        """Return the marks of the priced instruments and the set of instruments market data knows."""
-        ...
-
-    def subscribe(
-        self, instruments: Sequence[Instrument], authorization: str, rate: int
-    ) -> AsyncIterator[dict[Instrument, Mark]]:
-        """Yield batches of new marks as ticks arrive."""
-        ...
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,9 +24,10 @@ from pathlib import Path
 import jwt
 
 from trademesh.kernel.errors import DomainError, InvalidArgument
-from trademesh.services.auth.domain import ROLES, assign_roles
 from trademesh.services.auth.keys import KeyRing
 from trademesh.services.auth.kubernetes import KubernetesApi, KubernetesApiError
+from trademesh.services.auth.model import ROLES
+from trademesh.services.auth.service import assign_roles
 from trademesh.services.auth.settings import AuthSettings
 from trademesh.services.auth.store import MongoUserStore
 from trademesh.services.core.connections import build_mongo

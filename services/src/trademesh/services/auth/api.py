@@ -1,4 +1,4 @@
-"""The AuthService servicer: proto ⇄ domain mapping and nothing else."""
+"""The AuthService servicer: decode with mapping, call the use case, encode; nothing else."""
 
 from __future__ import annotations
 
@@ -6,52 +6,22 @@ from typing import Any
 
 from grpc import aio
 
-from trademesh.auth.v1 import auth_pb2, auth_service_pb2, auth_service_pb2_grpc
+from trademesh.auth.v1 import auth_service_pb2, auth_service_pb2_grpc
 from trademesh.services.auth.client_address import CLIENT_ADDRESS_HEADER, TrustedProxies
-from trademesh.services.auth.domain import AuthService, IssuedTokens, User
-from trademesh.services.auth.keys import KeyRing
+from trademesh.services.auth.mapping import jwks_to_proto, tokens_to_proto, user_to_proto
+from trademesh.services.auth.service import AuthService
 from trademesh.services.core.identity import current_principal
 from trademesh.services.core.interceptors import metadata_value
 from trademesh.services.core.timestamps import timestamp
 
-PUBLIC_METHODS = frozenset(
-    {"Register", "Login", "Refresh", "VerifyEmail", "RequestPasswordReset", "ResetPassword", "GetJwks"}
-)
-_ROLES = {"user": auth_pb2.ROLE_USER, "premium": auth_pb2.ROLE_PREMIUM, "admin": auth_pb2.ROLE_ADMIN}
-
 Context = aio.ServicerContext[Any, Any]
-
-
-def user_to_proto(user: User) -> auth_pb2.User:
-    """Map a domain user to its public message (no secrets)."""
-    return auth_pb2.User(
-        id=user.id,
-        email=user.email,
-        username=user.username,
-        email_verified=user.email_verified,
-        roles=[_ROLES[role] for role in user.roles if role in _ROLES],
-        create_time=timestamp(user.created_at),
-        update_time=timestamp(user.updated_at),
-    )
-
-
-def tokens_to_proto(tokens: IssuedTokens) -> auth_pb2.TokenPair:
-    """Map issued tokens to a TokenPair."""
-    return auth_pb2.TokenPair(
-        access_token=tokens.access_token,
-        access_token_expire_time=timestamp(tokens.access_expires_at),
-        refresh_token=tokens.refresh_token,
-        refresh_token_expire_time=timestamp(tokens.refresh_expires_at),
-        token_type="Bearer",
-    )
 
 
 class AuthServicer(auth_service_pb2_grpc.AuthServiceServicer):
     """Serve trademesh.auth.v1.AuthService over gRPC."""
 
-    def __init__(self, service: AuthService, keys: KeyRing, *, trusted_proxies: TrustedProxies) -> None:
+    def __init__(self, service: AuthService, *, trusted_proxies: TrustedProxies) -> None:
         self._service = service
-        self._keys = keys
         self._trusted_proxies = trusted_proxies
 
     def _client_address(self, context: Context) -> str:
@@ -112,4 +82,4 @@ class AuthServicer(auth_service_pb2_grpc.AuthServiceServicer):
     async def GetJwks(
         self, request: auth_service_pb2.GetJwksRequest, context: Context
     ) -> auth_service_pb2.GetJwksResponse:
-        return auth_service_pb2.GetJwksResponse(keys=[auth_pb2.Jwk(**jwk) for jwk in self._keys.jwks()])
+        return auth_service_pb2.GetJwksResponse(keys=jwks_to_proto(self._service.jwks()))

@@ -13,7 +13,7 @@ import os
 import uuid
 from pathlib import Path
 
-from trademesh.services.auth.domain import Mail
+from trademesh.services.auth.model import Mail
 
 logger = logging.getLogger(__name__)
 

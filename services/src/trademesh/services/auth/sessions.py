@@ -9,7 +9,7 @@ from datetime import timedelta
 from redis.asyncio import Redis
 
 from trademesh.kernel.errors import ResourceExhausted
-from trademesh.services.auth.domain import RefreshRotation
+from trademesh.services.auth.model import RefreshRotation, RotationStatus
 
 TOKEN_PREFIX = "auth:rt:"
 FAMILY_PREFIX = "auth:fam:"
@@ -61,7 +61,7 @@ class RedisSessionStore:
 
     async def rotate(self, token_hash: str) -> RefreshRotation:
         status, family, user = await self._rotate(keys=[TOKEN_PREFIX + token_hash], args=[FAMILY_PREFIX])
-        return RefreshRotation(status=_text(status), family_id=_text(family), user_id=_text(user))
+        return RefreshRotation(status=RotationStatus(_text(status)), family_id=_text(family), user_id=_text(user))
 
     async def revoke_family(self, family_id: str) -> None:
         # Only mark an existing family: a missing one has expired and needs nothing.

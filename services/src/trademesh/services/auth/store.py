@@ -6,11 +6,12 @@ import logging
 from datetime import datetime
 from typing import Any
 
-from pymongo import ASCENDING, AsyncMongoClient, ReturnDocument
+from pymongo import ASCENDING, ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
-from trademesh.services.auth.domain import Mail, MailTransport, TokenPurpose, User, ensure_not_taken, normalize_email
+from trademesh.services.auth.model import Mail, TokenPurpose, User, ensure_not_taken, normalize_email
+from trademesh.services.auth.ports import MailTransport
 
 logger = logging.getLogger(__name__)
 
@@ -31,8 +32,8 @@ def _user_from_document(document: Document) -> User:
         email=document["email"],
         username=document["username"],
         password_hash=document["password_hash"],
-        email_verified=bool(document.get("email_verified", False)),
-        roles=tuple(document.get("roles", ())),
+        email_verified=bool(document["email_verified"]),
+        roles=tuple(document["roles"]),
         created_at=document["created_at"],
         updated_at=document["updated_at"],
     )
@@ -151,8 +152,3 @@ class MongoOutbox:
         )
         await self._transport.deliver(mail)
         await self._mail.update_one({"_id": result.inserted_id}, {"$set": {"sent_at": now}})
-
-
-def auth_database(client: AsyncMongoClient[Document], name: str) -> AsyncDatabase[Document]:
-    """Return the database the auth collections live in."""
-    return client[name]

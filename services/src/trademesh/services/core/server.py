@@ -47,6 +47,7 @@ class ServiceRegistration:
 
     name: str
     add_to_server: Callable[[aio.Server], None]
+    #: Methods that need no access token: a service passes ``access.public_methods(name)``, its contract's set.
     public_methods: Collection[str] = field(default_factory=frozenset)
 
 
@@ -166,7 +167,8 @@ async def start_server(
     """Build, bind and start the server with the shared interceptor chain, health and reflection.
 
     Health: "" is liveness (SERVING until shutdown); each registration's name is readiness, NOT_SERVING
-    while one of `dependencies` has failed for longer than TRADEMESH_READINESS_FAILURE_SECONDS.
+    while one of `dependencies` has failed with an error for TRADEMESH_READINESS_FAILURE_SECONDS or shown
+    no sign of life for TRADEMESH_READINESS_HUNG_SECONDS (services/src/trademesh/services/core/readiness.py).
     """
     public = {
         f"/{registration.name}/{method}" for registration in registrations for method in registration.public_methods
@@ -205,6 +207,7 @@ async def start_server(
             [registration.name for registration in registrations],
             dependencies,
             failure_seconds=settings.readiness_failure_seconds,
+            hung_seconds=settings.readiness_hung_seconds,
             interval_seconds=settings.readiness_check_interval_seconds,
             timeout_seconds=settings.dependency_timeout_seconds,
         )

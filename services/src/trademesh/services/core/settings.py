@@ -80,7 +80,14 @@ class CoreSettings(BaseSettings):
     readiness_failure_seconds: float = Field(
         10.0,
         gt=0,
-        description="A required dependency (MongoDB, Redis) failing this long turns readiness NOT_SERVING.",
+        description="A required dependency (MongoDB, Redis) failing this long with an error (refused, "
+        "unreachable, error reply) turns readiness NOT_SERVING; a slow answer is not a failure.",
+    )
+    readiness_hung_seconds: float = Field(
+        90.0,
+        gt=0,
+        description="A required dependency showing no sign of life this long (no check answered, no "
+        "operation succeeded: it accepts connections but answers nothing) turns readiness NOT_SERVING.",
     )
     readiness_check_interval_seconds: float = Field(
         2.0, gt=0, description="How often readiness checks each required dependency."

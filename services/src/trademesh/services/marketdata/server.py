@@ -8,6 +8,7 @@ import time
 from collections.abc import Sequence
 
 from trademesh.kernel.errors import Unavailable
+from trademesh.services.core.access import public_methods
 from trademesh.services.core.connections import build_mongo, build_redis, required_dependencies
 from trademesh.services.core.page_tokens import Codec
 from trademesh.services.core.revocations import RevocationList
@@ -111,7 +112,11 @@ async def build_marketdata_server(
         settings, cache=RedisQuoteCache(redis), hub=hub, counter=counter, bar_store=bars, universe=universe
     )
     servicer = MarketDataServicer(service)
-    registration = ServiceRegistration(name=SERVICE_NAME, add_to_server=lambda server: add_to_server(servicer, server))
+    registration = ServiceRegistration(
+        name=SERVICE_NAME,
+        add_to_server=lambda server: add_to_server(servicer, server),
+        public_methods=public_methods(SERVICE_NAME),
+    )
     host = await start_server(
         settings,
         [registration],

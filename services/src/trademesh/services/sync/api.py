@@ -155,9 +155,6 @@ def _enum_filter(
 class SyncServicer(sync_service_pb2_grpc.SyncServiceServicer):
     """Serve trademesh.sync.v1.SyncService over gRPC."""
 
-    #: Every RPC needs a user's access token.
-    PUBLIC_METHODS: frozenset[str] = frozenset()
-
     def __init__(self, service: SyncService, stopping: asyncio.Event | None = None) -> None:
         self._service = service
         self.stopping = stopping or asyncio.Event()

@@ -9,6 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
 
+from trademesh.services.core.access import public_methods
 from trademesh.services.core.connections import build_mongo, build_redis, required_dependencies
 from trademesh.services.core.page_tokens import Codec
 from trademesh.services.core.revocations import RevocationList
@@ -129,7 +130,7 @@ async def build_sync_server(settings: SyncSettings) -> SyncRuntime:
     registration = ServiceRegistration(
         name=SERVICE_NAME,
         add_to_server=lambda server: sync_service_pb2_grpc.add_SyncServiceServicer_to_server(servicer, server),
-        public_methods=SyncServicer.PUBLIC_METHODS,
+        public_methods=public_methods(SERVICE_NAME),
     )
     host = await start_server(
         settings,

@@ -10,8 +10,7 @@ from grpc import aio
 from trademesh.kernel.errors import FieldViolation, InvalidArgument
 from trademesh.services.core.identity import current_principal
 from trademesh.services.core.timestamps import timestamp_violation
-from trademesh.services.trade.domain import ParsedRow, TradeService
-from trademesh.services.trade.imports import parse_file
+from trademesh.services.trade.import_formats import parse_file
 from trademesh.services.trade.mapping import (
     broker_from_proto,
     category_from_proto,
@@ -26,7 +25,8 @@ from trademesh.services.trade.mapping import (
     time_from_proto,
     trade_to_proto,
 )
-from trademesh.services.trade.model import PositionFilter, Status, TradeFilter
+from trademesh.services.trade.model import ParsedRow, PositionFilter, Status, TradeFilter
+from trademesh.services.trade.service import TradeService
 from trademesh.services.trade.watch import TradeWatcher
 from trademesh.trade.v1 import import_pb2, position_pb2, trade_pb2, trade_service_pb2, trade_service_pb2_grpc
 

@@ -22,13 +22,13 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from trademesh.kernel.events import STREAM, user_stream
 from trademesh.services.trade.mapping import event_to_proto
 from trademesh.services.trade.model import EventType, Trade, TradeEvent, new_event
 from trademesh.services.trade.store import MongoTradeStore, pending_events
 
 logger = logging.getLogger(__name__)
 
-STREAM = "trade-events"
 RETENTION = timedelta(days=7)
 PUBLISH_BATCH = 500
 
@@ -45,17 +45,6 @@ redis.call('XADD', KEYS[1], 'MINID', '~', ARGV[7], '*',
 redis.call('SET', KEYS[3], ARGV[1], 'EX', ARGV[8])
 return entry
 """
-
-
-def user_stream(user_id: str) -> str:
-    """Return the Redis key of one user's event stream."""
-    return f"{STREAM}:user:{user_id}"
-
-
-def entry_sequence(entry_id: str) -> int:
-    """Turn a stream entry id ("<ms>-<n>") into the event's int64 sequence (monotonic per stream)."""
-    millis, _, counter = entry_id.partition("-")
-    return int(millis) * 1_000_000 + int(counter or 0)
 
 
 def _text(value: Any) -> str:

@@ -10,19 +10,16 @@ from typing import Any, TypeVar
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from trademesh.common.v1 import instrument_pb2
+from trademesh.kernel.instruments import ContractType, Derivative, Exchange, Segment
 from trademesh.kernel.lots import Side, divide_half_even
 from trademesh.services.core.timestamps import timestamp, timestamp_init, timestamp_violation
 from trademesh.services.trade.model import (
     Broker,
     Category,
-    ContractType,
-    Derivative,
     EventType,
-    Exchange,
     FeeBreakdown,
     ImportRowError,
     Position,
-    Segment,
     Source,
     Status,
     Trade,

@@ -9,13 +9,21 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass, field, replace
-from datetime import UTC, date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 
+from trademesh.kernel.calendar import IST, ist_day
 from trademesh.kernel.errors import FieldViolation
-from trademesh.kernel.lots import Side
+from trademesh.kernel.instruments import (
+    SEGMENT_EXCHANGES,
+    SYMBOL_PATTERN,
+    ContractType,
+    Derivative,
+    Exchange,
+    Segment,
+    Side,
+)
 
-IST = timezone(timedelta(hours=5, minutes=30), "IST")
 MAX_QUANTITY_MICROS = 10**15
 MAX_PRICE_MICROS = 10**14
 #: quantity x price of one trade (INR 10^10, ₹1,000 crore): keeps `Trade.value_micros` and the
@@ -32,36 +40,9 @@ MAX_STRATEGY_LENGTH = 64
 MAX_NOTES_LENGTH = 2000
 MAX_BROKER_ID_LENGTH = 64
 
-SYMBOL_PATTERN = re.compile(r"^[A-Z0-9&_.-]{1,40}$")
 ISIN_PATTERN = re.compile(r"^[A-Z]{2}[A-Z0-9]{9}[0-9]$")
 PRINTABLE_ASCII = re.compile(r"^[\x20-\x7e]*$")
-UUID_PATTERN = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 DATE_PATTERN = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-
-
-class Exchange(StrEnum):
-    """Trading venue (names as in trademesh.common.v1.Exchange without the prefix)."""
-
-    NSE = "NSE"
-    BSE = "BSE"
-    NFO = "NFO"
-    BFO = "BFO"
-    MCX = "MCX"
-    CDS = "CDS"
-    BCD = "BCD"
-
-
-EXCHANGE_ORDER = {exchange: index for index, exchange in enumerate(Exchange)}
-
-
-class Segment(StrEnum):
-    """Market segment."""
-
-    EQUITY = "EQUITY"
-    FUTURES = "FUTURES"
-    OPTIONS = "OPTIONS"
-    CURRENCY = "CURRENCY"
-    COMMODITY = "COMMODITY"
 
 
 class Category(StrEnum):
@@ -95,14 +76,6 @@ class Broker(StrEnum):
     UPSTOX = "UPSTOX"
 
 
-class ContractType(StrEnum):
-    """Derivative contract kind."""
-
-    FUTURE = "FUTURE"
-    CALL = "CALL"
-    PUT = "PUT"
-
-
 class EventType(StrEnum):
     """What happened to a trade."""
 
@@ -112,25 +85,6 @@ class EventType(StrEnum):
     DELETED = "DELETED"
     RESTORED = "RESTORED"
     PURGED = "PURGED"
-
-
-SEGMENT_EXCHANGES: dict[Segment, frozenset[Exchange]] = {
-    Segment.EQUITY: frozenset({Exchange.NSE, Exchange.BSE}),
-    Segment.FUTURES: frozenset({Exchange.NFO, Exchange.BFO}),
-    Segment.OPTIONS: frozenset({Exchange.NFO, Exchange.BFO}),
-    Segment.CURRENCY: frozenset({Exchange.CDS, Exchange.BCD}),
-    Segment.COMMODITY: frozenset({Exchange.MCX}),
-}
-
-
-@dataclass(frozen=True, slots=True)
-class Derivative:
-    """A futures/options contract; `contract_type` None means unspecified (invalid)."""
-
-    underlying: str
-    expiry_date: str
-    contract_type: ContractType | None
-    strike_price_micros: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -272,11 +226,6 @@ def derive_id(*parts: str) -> str:
     return hashlib.sha256("\x00".join(parts).encode()).hexdigest()[:32]
 
 
-def ist_day(moment: datetime) -> date:
-    """Return the IST calendar date of an instant."""
-    return moment.astimezone(IST).date()
-
-
 def broker_key_of(user_id: str, fields: TradeFields) -> str | None:
     """Return the broker key that deduplicates imports and syncs, or None without a broker trade id."""
     if not fields.broker_trade_id or fields.trade_time is None or fields.broker is None or fields.exchange is None:
@@ -296,6 +245,11 @@ def fingerprint_key(user_id: str, fields: TradeFields, occurrence: int) -> str:
         f"fp|{user_id}|{fields.exchange.value}|{fields.symbol}|{fields.side.value}|"
         f"{fields.quantity_micros}|{fields.price_micros}|{second}|{occurrence}"
     )
+
+
+def user_tag(user_id: str) -> str:
+    """Return a short stable tag of a user id (binds page and resume tokens to their user)."""
+    return hashlib.sha256(user_id.encode()).hexdigest()[:12]
 
 
 def content_hash(*parts: object) -> str:
@@ -575,3 +529,28 @@ class ImportResult:
     rows_failed: int = 0
     row_errors: list[ImportRowError] = field(default_factory=list)
     row_errors_truncated: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedRow:
+    """One data row of an import: its number, fields (None when invalid) and problems."""
+
+    row_number: int
+    fields: TradeFields | None
+    errors: list[ImportRowError]
+    broker_key: str | None = None
+    #: Field path (as in a FieldViolation) -> the file's column holding it, for row errors.
+    columns: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class ReconcileItem:
+    """The outcome of one reconcile item."""
+
+    index: int
+    broker_trade_id: str
+    outcome: str
+    trade_id: str = ""
+    trade_version: int = 0
+    error_reason: str = ""
+    error_message: str = ""

@@ -6,6 +6,7 @@ import asyncio
 import logging
 from dataclasses import replace
 
+from trademesh.services.core.access import public_methods
 from trademesh.services.core.connections import build_mongo, build_redis, required_dependencies
 from trademesh.services.core.page_tokens import Codec
 from trademesh.services.core.revocations import RevocationList
@@ -18,7 +19,6 @@ from trademesh.services.core.server import (
 )
 from trademesh.services.core.tracing import configure_tracing
 from trademesh.services.trade.api import TradeServicer
-from trademesh.services.trade.domain import EventSink, TradeService
 from trademesh.services.trade.events import (
     FaultInjectingSink,
     OutboxRelay,
@@ -27,6 +27,8 @@ from trademesh.services.trade.events import (
     RedisTradeFeed,
 )
 from trademesh.services.trade.model import EventType, new_event, now_millis
+from trademesh.services.trade.ports import Clock, EventSink, RateLimiter, TokenCodec, TradeStore
+from trademesh.services.trade.service import TradeService
 from trademesh.services.trade.settings import TradeSettings
 from trademesh.services.trade.store import MongoTradeStore, ensure_indexes
 from trademesh.services.trade.watch import TradeWatcher
@@ -61,8 +63,34 @@ async def _purge_loop(store: MongoTradeStore, relay: OutboxRelay, interval: floa
         await asyncio.sleep(interval)
 
 
+def build_codec(settings: TradeSettings) -> Codec:
+    """Return the page and resume token codec keyed by the token secret."""
+    return Codec(settings.token_secret.get_secret_value().encode())
+
+
+def bootstrap(
+    settings: TradeSettings,
+    *,
+    store: TradeStore,
+    events: EventSink,
+    limiter: RateLimiter,
+    codec: TokenCodec | None = None,
+    clock: Clock | None = None,
+) -> TradeService:
+    """Wire the trade use cases to their ports (real adapters or in-memory fakes) and the settings."""
+    return TradeService(
+        store=store,
+        events=events,
+        limiter=limiter,
+        codec=codec or build_codec(settings),
+        import_limit_per_minute=settings.import_limit_per_minute,
+        trade_quota=settings.trade_quota,
+        clock=clock or now_millis,
+    )
+
+
 async def build_trade_server(settings: TradeSettings) -> ServiceHost:
-    """Wire the trade service and start its gRPC server."""
+    """Connect MongoDB and Redis, wire the trade service through `bootstrap` and start its gRPC server."""
     mongo = build_mongo(settings)
     database = mongo[settings.mongo_database]
     await ensure_indexes(database)
@@ -73,15 +101,8 @@ async def build_trade_server(settings: TradeSettings) -> ServiceHost:
     sink: EventSink = FaultInjectingSink(relay) if settings.fault_exit_after_write else relay
     if settings.fault_exit_after_write:
         logger.warning("TRADEMESH_FAULT_EXIT_AFTER_WRITE is set: this process exits after its first write (tests)")
-    codec = Codec(settings.token_secret.get_secret_value().encode())
-    service = TradeService(
-        store=store,
-        events=sink,
-        limiter=RedisRateLimiter(redis),
-        codec=codec,
-        import_limit_per_minute=settings.import_limit_per_minute,
-        trade_quota=settings.trade_quota,
-    )
+    codec = build_codec(settings)
+    service = bootstrap(settings, store=store, events=sink, limiter=RedisRateLimiter(redis), codec=codec)
     watcher = TradeWatcher(
         store,
         RedisTradeFeed(redis, block_seconds=min(1.0, settings.dependency_timeout_seconds / 2)),
@@ -93,6 +114,7 @@ async def build_trade_server(settings: TradeSettings) -> ServiceHost:
     registration = ServiceRegistration(
         name=SERVICE_NAME,
         add_to_server=lambda server: trade_service_pb2_grpc.add_TradeServiceServicer_to_server(servicer, server),
+        public_methods=public_methods(SERVICE_NAME),
     )
     verifier = build_remote_verifier(settings, revocations)
     host = await start_server(settings, [registration], verifier, dependencies=required_dependencies(mongo, redis))

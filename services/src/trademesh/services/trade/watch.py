@@ -16,11 +16,12 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 from trademesh.kernel.errors import FieldViolation, InvalidArgument, ResourceExhausted
+from trademesh.kernel.events import entry_sequence
 from trademesh.services.core.page_tokens import Codec
 from trademesh.services.core.timestamps import timestamp
-from trademesh.services.trade.domain import user_tag
-from trademesh.services.trade.events import RETENTION, RedisTradeFeed, entry_sequence
+from trademesh.services.trade.events import RETENTION, RedisTradeFeed
 from trademesh.services.trade.mapping import trade_to_proto
+from trademesh.services.trade.model import user_tag
 from trademesh.services.trade.store import MongoTradeStore
 from trademesh.trade.v1 import trade_event_pb2, trade_service_pb2
 

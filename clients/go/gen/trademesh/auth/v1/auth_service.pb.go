@@ -7,6 +7,7 @@
 package authv1
 
 import (
+	_ "github.com/trademesh/trademesh/clients/go/gen/trademesh/common/v1"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
 	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
@@ -948,7 +949,7 @@ var File_trademesh_auth_v1_auth_service_proto protoreflect.FileDescriptor
 
 const file_trademesh_auth_v1_auth_service_proto_rawDesc = "" +
 	"\n" +
-	"$trademesh/auth/v1/auth_service.proto\x12\x11trademesh.auth.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1ctrademesh/auth/v1/auth.proto\"_\n" +
+	"$trademesh/auth/v1/auth_service.proto\x12\x11trademesh.auth.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1ctrademesh/auth/v1/auth.proto\x1a!trademesh/common/v1/options.proto\"_\n" +
 	"\x0fRegisterRequest\x12\x14\n" +
 	"\x05email\x18\x01 \x01(\tR\x05email\x12\x1a\n" +
 	"\busername\x18\x02 \x01(\tR\busername\x12\x1a\n" +
@@ -989,18 +990,18 @@ const file_trademesh_auth_v1_auth_service_proto_rawDesc = "" +
 	"\x15ResetPasswordResponse\"\x10\n" +
 	"\x0eGetJwksRequest\"=\n" +
 	"\x0fGetJwksResponse\x12*\n" +
-	"\x04keys\x18\x01 \x03(\v2\x16.trademesh.auth.v1.JwkR\x04keys2\xae\a\n" +
-	"\vAuthService\x12S\n" +
-	"\bRegister\x12\".trademesh.auth.v1.RegisterRequest\x1a#.trademesh.auth.v1.RegisterResponse\x12J\n" +
-	"\x05Login\x12\x1f.trademesh.auth.v1.LoginRequest\x1a .trademesh.auth.v1.LoginResponse\x12P\n" +
-	"\aRefresh\x12!.trademesh.auth.v1.RefreshRequest\x1a\".trademesh.auth.v1.RefreshResponse\x12M\n" +
+	"\x04keys\x18\x01 \x03(\v2\x16.trademesh.auth.v1.JwkR\x04keys2\xd8\a\n" +
+	"\vAuthService\x12Y\n" +
+	"\bRegister\x12\".trademesh.auth.v1.RegisterRequest\x1a#.trademesh.auth.v1.RegisterResponse\"\x04\x88\xb5\x18\x02\x12P\n" +
+	"\x05Login\x12\x1f.trademesh.auth.v1.LoginRequest\x1a .trademesh.auth.v1.LoginResponse\"\x04\x88\xb5\x18\x02\x12V\n" +
+	"\aRefresh\x12!.trademesh.auth.v1.RefreshRequest\x1a\".trademesh.auth.v1.RefreshResponse\"\x04\x88\xb5\x18\x02\x12M\n" +
 	"\x06Logout\x12 .trademesh.auth.v1.LogoutRequest\x1a!.trademesh.auth.v1.LogoutResponse\x12J\n" +
 	"\x05GetMe\x12\x1f.trademesh.auth.v1.GetMeRequest\x1a .trademesh.auth.v1.GetMeResponse\x12\x83\x01\n" +
-	"\x18RequestEmailVerification\x122.trademesh.auth.v1.RequestEmailVerificationRequest\x1a3.trademesh.auth.v1.RequestEmailVerificationResponse\x12\\\n" +
-	"\vVerifyEmail\x12%.trademesh.auth.v1.VerifyEmailRequest\x1a&.trademesh.auth.v1.VerifyEmailResponse\x12w\n" +
-	"\x14RequestPasswordReset\x12..trademesh.auth.v1.RequestPasswordResetRequest\x1a/.trademesh.auth.v1.RequestPasswordResetResponse\x12b\n" +
-	"\rResetPassword\x12'.trademesh.auth.v1.ResetPasswordRequest\x1a(.trademesh.auth.v1.ResetPasswordResponse\x12P\n" +
-	"\aGetJwks\x12!.trademesh.auth.v1.GetJwksRequest\x1a\".trademesh.auth.v1.GetJwksResponseB\xd7\x01\n" +
+	"\x18RequestEmailVerification\x122.trademesh.auth.v1.RequestEmailVerificationRequest\x1a3.trademesh.auth.v1.RequestEmailVerificationResponse\x12b\n" +
+	"\vVerifyEmail\x12%.trademesh.auth.v1.VerifyEmailRequest\x1a&.trademesh.auth.v1.VerifyEmailResponse\"\x04\x88\xb5\x18\x02\x12}\n" +
+	"\x14RequestPasswordReset\x12..trademesh.auth.v1.RequestPasswordResetRequest\x1a/.trademesh.auth.v1.RequestPasswordResetResponse\"\x04\x88\xb5\x18\x02\x12h\n" +
+	"\rResetPassword\x12'.trademesh.auth.v1.ResetPasswordRequest\x1a(.trademesh.auth.v1.ResetPasswordResponse\"\x04\x88\xb5\x18\x02\x12V\n" +
+	"\aGetJwks\x12!.trademesh.auth.v1.GetJwksRequest\x1a\".trademesh.auth.v1.GetJwksResponse\"\x04\x88\xb5\x18\x02B\xd7\x01\n" +
 	"\x15com.trademesh.auth.v1B\x10AuthServiceProtoP\x01ZFgithub.com/trademesh/trademesh/clients/go/gen/trademesh/auth/v1;authv1\xa2\x02\x03TAX\xaa\x02\x11Trademesh.Auth.V1\xca\x02\x11Trademesh\\Auth\\V1\xe2\x02\x1dTrademesh\\Auth\\V1\\GPBMetadata\xea\x02\x13Trademesh::Auth::V1b\x06proto3"
 
 var (

@@ -37,12 +37,11 @@ const (
 //
 // AuthService registers users and issues, refreshes and revokes their tokens.
 //
-// Public RPCs (no access token needed): Register, Login, Refresh, VerifyEmail,
-// RequestPasswordReset, ResetPassword, GetJwks. Every other RPC needs
-// `authorization: Bearer <access token>`; a missing, expired, tampered or revoked token gives
-// UNAUTHENTICATED. Invalid fields give INVALID_ARGUMENT with a google.rpc.BadRequest listing one
-// field violation per bad field; every error carries a google.rpc.ErrorInfo (domain
-// "auth.trademesh.dev") whose `reason` is a stable, machine-readable code.
+// Public RPCs need no access token: they carry `option (trademesh.common.v1.access) = ACCESS_PUBLIC`,
+// the one place that says so. Every other RPC needs `authorization: Bearer <access token>`; a missing,
+// expired, tampered or revoked token gives UNAUTHENTICATED. Invalid fields give INVALID_ARGUMENT with a
+// google.rpc.BadRequest listing one field violation per bad field; every error carries a
+// google.rpc.ErrorInfo (domain "auth.trademesh.dev") whose `reason` is a stable, machine-readable code.
 type AuthServiceClient interface {
 	// Register creates a user and logs them in.
 	// Errors: INVALID_ARGUMENT (field violations), ALREADY_EXISTS (reason EMAIL_TAKEN or USERNAME_TAKEN).
@@ -192,12 +191,11 @@ func (c *authServiceClient) GetJwks(ctx context.Context, in *GetJwksRequest, opt
 //
 // AuthService registers users and issues, refreshes and revokes their tokens.
 //
-// Public RPCs (no access token needed): Register, Login, Refresh, VerifyEmail,
-// RequestPasswordReset, ResetPassword, GetJwks. Every other RPC needs
-// `authorization: Bearer <access token>`; a missing, expired, tampered or revoked token gives
-// UNAUTHENTICATED. Invalid fields give INVALID_ARGUMENT with a google.rpc.BadRequest listing one
-// field violation per bad field; every error carries a google.rpc.ErrorInfo (domain
-// "auth.trademesh.dev") whose `reason` is a stable, machine-readable code.
+// Public RPCs need no access token: they carry `option (trademesh.common.v1.access) = ACCESS_PUBLIC`,
+// the one place that says so. Every other RPC needs `authorization: Bearer <access token>`; a missing,
+// expired, tampered or revoked token gives UNAUTHENTICATED. Invalid fields give INVALID_ARGUMENT with a
+// google.rpc.BadRequest listing one field violation per bad field; every error carries a
+// google.rpc.ErrorInfo (domain "auth.trademesh.dev") whose `reason` is a stable, machine-readable code.
 type AuthServiceServer interface {
 	// Register creates a user and logs them in.
 	// Errors: INVALID_ARGUMENT (field violations), ALREADY_EXISTS (reason EMAIL_TAKEN or USERNAME_TAKEN).

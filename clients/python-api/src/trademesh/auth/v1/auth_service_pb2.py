@@ -24,55 +24,70 @@ _sym_db = _symbol_database.Default()
 
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 from trademesh.auth.v1 import auth_pb2 as trademesh_dot_auth_dot_v1_dot_auth__pb2
+from trademesh.common.v1 import options_pb2 as trademesh_dot_common_dot_v1_dot_options__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n$trademesh/auth/v1/auth_service.proto\x12\x11trademesh.auth.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1ctrademesh/auth/v1/auth.proto\"D\n\x0fRegisterRequest\x12\r\n\x05\x65mail\x18\x01 \x01(\t\x12\x10\n\x08username\x18\x02 \x01(\t\x12\x10\n\x08password\x18\x03 \x01(\t\"g\n\x10RegisterResponse\x12%\n\x04user\x18\x01 \x01(\x0b\x32\x17.trademesh.auth.v1.User\x12,\n\x06tokens\x18\x02 \x01(\x0b\x32\x1c.trademesh.auth.v1.TokenPair\"/\n\x0cLoginRequest\x12\r\n\x05login\x18\x01 \x01(\t\x12\x10\n\x08password\x18\x02 \x01(\t\"d\n\rLoginResponse\x12%\n\x04user\x18\x01 \x01(\x0b\x32\x17.trademesh.auth.v1.User\x12,\n\x06tokens\x18\x02 \x01(\x0b\x32\x1c.trademesh.auth.v1.TokenPair\"\'\n\x0eRefreshRequest\x12\x15\n\rrefresh_token\x18\x01 \x01(\t\"?\n\x0fRefreshResponse\x12,\n\x06tokens\x18\x01 \x01(\x0b\x32\x1c.trademesh.auth.v1.TokenPair\"&\n\rLogoutRequest\x12\x15\n\rrefresh_token\x18\x01 \x01(\t\"\x10\n\x0eLogoutResponse\"\x0e\n\x0cGetMeRequest\"6\n\rGetMeResponse\x12%\n\x04user\x18\x01 \x01(\x0b\x32\x17.trademesh.auth.v1.User\"!\n\x1fRequestEmailVerificationRequest\"S\n RequestEmailVerificationResponse\x12/\n\x0b\x65xpire_time\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"#\n\x12VerifyEmailRequest\x12\r\n\x05token\x18\x01 \x01(\t\"<\n\x13VerifyEmailResponse\x12%\n\x04user\x18\x01 \x01(\x0b\x32\x17.trademesh.auth.v1.User\",\n\x1bRequestPasswordResetRequest\x12\r\n\x05\x65mail\x18\x01 \x01(\t\"\x1e\n\x1cRequestPasswordResetResponse\";\n\x14ResetPasswordRequest\x12\r\n\x05token\x18\x01 \x01(\t\x12\x14\n\x0cnew_password\x18\x02 \x01(\t\"\x17\n\x15ResetPasswordResponse\"\x10\n\x0eGetJwksRequest\"7\n\x0fGetJwksResponse\x12$\n\x04keys\x18\x01 \x03(\x0b\x32\x16.trademesh.auth.v1.Jwk2\xae\x07\n\x0b\x41uthService\x12S\n\x08Register\x12\".trademesh.auth.v1.RegisterRequest\x1a#.trademesh.auth.v1.RegisterResponse\x12J\n\x05Login\x12\x1f.trademesh.auth.v1.LoginRequest\x1a .trademesh.auth.v1.LoginResponse\x12P\n\x07Refresh\x12!.trademesh.auth.v1.RefreshRequest\x1a\".trademesh.auth.v1.RefreshResponse\x12M\n\x06Logout\x12 .trademesh.auth.v1.LogoutRequest\x1a!.trademesh.auth.v1.LogoutResponse\x12J\n\x05GetMe\x12\x1f.trademesh.auth.v1.GetMeRequest\x1a .trademesh.auth.v1.GetMeResponse\x12\x83\x01\n\x18RequestEmailVerification\x12\x32.trademesh.auth.v1.RequestEmailVerificationRequest\x1a\x33.trademesh.auth.v1.RequestEmailVerificationResponse\x12\\\n\x0bVerifyEmail\x12%.trademesh.auth.v1.VerifyEmailRequest\x1a&.trademesh.auth.v1.VerifyEmailResponse\x12w\n\x14RequestPasswordReset\x12..trademesh.auth.v1.RequestPasswordResetRequest\x1a/.trademesh.auth.v1.RequestPasswordResetResponse\x12\x62\n\rResetPassword\x12\'.trademesh.auth.v1.ResetPasswordRequest\x1a(.trademesh.auth.v1.ResetPasswordResponse\x12P\n\x07GetJwks\x12!.trademesh.auth.v1.GetJwksRequest\x1a\".trademesh.auth.v1.GetJwksResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n$trademesh/auth/v1/auth_service.proto\x12\x11trademesh.auth.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1ctrademesh/auth/v1/auth.proto\x1a!trademesh/common/v1/options.proto\"D\n\x0fRegisterRequest\x12\r\n\x05\x65mail\x18\x01 \x01(\t\x12\x10\n\x08username\x18\x02 \x01(\t\x12\x10\n\x08password\x18\x03 \x01(\t\"g\n\x10RegisterResponse\x12%\n\x04user\x18\x01 \x01(\x0b\x32\x17.trademesh.auth.v1.User\x12,\n\x06tokens\x18\x02 \x01(\x0b\x32\x1c.trademesh.auth.v1.TokenPair\"/\n\x0cLoginRequest\x12\r\n\x05login\x18\x01 \x01(\t\x12\x10\n\x08password\x18\x02 \x01(\t\"d\n\rLoginResponse\x12%\n\x04user\x18\x01 \x01(\x0b\x32\x17.trademesh.auth.v1.User\x12,\n\x06tokens\x18\x02 \x01(\x0b\x32\x1c.trademesh.auth.v1.TokenPair\"\'\n\x0eRefreshRequest\x12\x15\n\rrefresh_token\x18\x01 \x01(\t\"?\n\x0fRefreshResponse\x12,\n\x06tokens\x18\x01 \x01(\x0b\x32\x1c.trademesh.auth.v1.TokenPair\"&\n\rLogoutRequest\x12\x15\n\rrefresh_token\x18\x01 \x01(\t\"\x10\n\x0eLogoutResponse\"\x0e\n\x0cGetMeRequest\"6\n\rGetMeResponse\x12%\n\x04user\x18\x01 \x01(\x0b\x32\x17.trademesh.auth.v1.User\"!\n\x1fRequestEmailVerificationRequest\"S\n RequestEmailVerificationResponse\x12/\n\x0b\x65xpire_time\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"#\n\x12VerifyEmailRequest\x12\r\n\x05token\x18\x01 \x01(\t\"<\n\x13VerifyEmailResponse\x12%\n\x04user\x18\x01 \x01(\x0b\x32\x17.trademesh.auth.v1.User\",\n\x1bRequestPasswordResetRequest\x12\r\n\x05\x65mail\x18\x01 \x01(\t\"\x1e\n\x1cRequestPasswordResetResponse\";\n\x14ResetPasswordRequest\x12\r\n\x05token\x18\x01 \x01(\t\x12\x14\n\x0cnew_password\x18\x02 \x01(\t\"\x17\n\x15ResetPasswordResponse\"\x10\n\x0eGetJwksRequest\"7\n\x0fGetJwksResponse\x12$\n\x04keys\x18\x01 \x03(\x0b\x32\x16.trademesh.auth.v1.Jwk2\xd8\x07\n\x0b\x41uthService\x12Y\n\x08Register\x12\".trademesh.auth.v1.RegisterRequest\x1a#.trademesh.auth.v1.RegisterResponse\"\x04\x88\xb5\x18\x02\x12P\n\x05Login\x12\x1f.trademesh.auth.v1.LoginRequest\x1a .trademesh.auth.v1.LoginResponse\"\x04\x88\xb5\x18\x02\x12V\n\x07Refresh\x12!.trademesh.auth.v1.RefreshRequest\x1a\".trademesh.auth.v1.RefreshResponse\"\x04\x88\xb5\x18\x02\x12M\n\x06Logout\x12 .trademesh.auth.v1.LogoutRequest\x1a!.trademesh.auth.v1.LogoutResponse\x12J\n\x05GetMe\x12\x1f.trademesh.auth.v1.GetMeRequest\x1a .trademesh.auth.v1.GetMeResponse\x12\x83\x01\n\x18RequestEmailVerification\x12\x32.trademesh.auth.v1.RequestEmailVerificationRequest\x1a\x33.trademesh.auth.v1.RequestEmailVerificationResponse\x12\x62\n\x0bVerifyEmail\x12%.trademesh.auth.v1.VerifyEmailRequest\x1a&.trademesh.auth.v1.VerifyEmailResponse\"\x04\x88\xb5\x18\x02\x12}\n\x14RequestPasswordReset\x12..trademesh.auth.v1.RequestPasswordResetRequest\x1a/.trademesh.auth.v1.RequestPasswordResetResponse\"\x04\x88\xb5\x18\x02\x12h\n\rResetPassword\x12\'.trademesh.auth.v1.ResetPasswordRequest\x1a(.trademesh.auth.v1.ResetPasswordResponse\"\x04\x88\xb5\x18\x02\x12V\n\x07GetJwks\x12!.trademesh.auth.v1.GetJwksRequest\x1a\".trademesh.auth.v1.GetJwksResponse\"\x04\x88\xb5\x18\x02\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'trademesh.auth.v1.auth_service_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_REGISTERREQUEST']._serialized_start=122
-  _globals['_REGISTERREQUEST']._serialized_end=190
-  _globals['_REGISTERRESPONSE']._serialized_start=192
-  _globals['_REGISTERRESPONSE']._serialized_end=295
-  _globals['_LOGINREQUEST']._serialized_start=297
-  _globals['_LOGINREQUEST']._serialized_end=344
-  _globals['_LOGINRESPONSE']._serialized_start=346
-  _globals['_LOGINRESPONSE']._serialized_end=446
-  _globals['_REFRESHREQUEST']._serialized_start=448
-  _globals['_REFRESHREQUEST']._serialized_end=487
-  _globals['_REFRESHRESPONSE']._serialized_start=489
-  _globals['_REFRESHRESPONSE']._serialized_end=552
-  _globals['_LOGOUTREQUEST']._serialized_start=554
-  _globals['_LOGOUTREQUEST']._serialized_end=592
-  _globals['_LOGOUTRESPONSE']._serialized_start=594
-  _globals['_LOGOUTRESPONSE']._serialized_end=610
-  _globals['_GETMEREQUEST']._serialized_start=612
-  _globals['_GETMEREQUEST']._serialized_end=626
-  _globals['_GETMERESPONSE']._serialized_start=628
-  _globals['_GETMERESPONSE']._serialized_end=682
-  _globals['_REQUESTEMAILVERIFICATIONREQUEST']._serialized_start=684
-  _globals['_REQUESTEMAILVERIFICATIONREQUEST']._serialized_end=717
-  _globals['_REQUESTEMAILVERIFICATIONRESPONSE']._serialized_start=719
-  _globals['_REQUESTEMAILVERIFICATIONRESPONSE']._serialized_end=802
-  _globals['_VERIFYEMAILREQUEST']._serialized_start=804
-  _globals['_VERIFYEMAILREQUEST']._serialized_end=839
-  _globals['_VERIFYEMAILRESPONSE']._serialized_start=841
-  _globals['_VERIFYEMAILRESPONSE']._serialized_end=901
-  _globals['_REQUESTPASSWORDRESETREQUEST']._serialized_start=903
-  _globals['_REQUESTPASSWORDRESETREQUEST']._serialized_end=947
-  _globals['_REQUESTPASSWORDRESETRESPONSE']._serialized_start=949
-  _globals['_REQUESTPASSWORDRESETRESPONSE']._serialized_end=979
-  _globals['_RESETPASSWORDREQUEST']._serialized_start=981
-  _globals['_RESETPASSWORDREQUEST']._serialized_end=1040
-  _globals['_RESETPASSWORDRESPONSE']._serialized_start=1042
-  _globals['_RESETPASSWORDRESPONSE']._serialized_end=1065
-  _globals['_GETJWKSREQUEST']._serialized_start=1067
-  _globals['_GETJWKSREQUEST']._serialized_end=1083
-  _globals['_GETJWKSRESPONSE']._serialized_start=1085
-  _globals['_GETJWKSRESPONSE']._serialized_end=1140
-  _globals['_AUTHSERVICE']._serialized_start=1143
-  _globals['_AUTHSERVICE']._serialized_end=2085
+  _globals['_AUTHSERVICE'].methods_by_name['Register']._loaded_options = None
+  _globals['_AUTHSERVICE'].methods_by_name['Register']._serialized_options = b'\210\265\030\002'
+  _globals['_AUTHSERVICE'].methods_by_name['Login']._loaded_options = None
+  _globals['_AUTHSERVICE'].methods_by_name['Login']._serialized_options = b'\210\265\030\002'
+  _globals['_AUTHSERVICE'].methods_by_name['Refresh']._loaded_options = None
+  _globals['_AUTHSERVICE'].methods_by_name['Refresh']._serialized_options = b'\210\265\030\002'
+  _globals['_AUTHSERVICE'].methods_by_name['VerifyEmail']._loaded_options = None
+  _globals['_AUTHSERVICE'].methods_by_name['VerifyEmail']._serialized_options = b'\210\265\030\002'
+  _globals['_AUTHSERVICE'].methods_by_name['RequestPasswordReset']._loaded_options = None
+  _globals['_AUTHSERVICE'].methods_by_name['RequestPasswordReset']._serialized_options = b'\210\265\030\002'
+  _globals['_AUTHSERVICE'].methods_by_name['ResetPassword']._loaded_options = None
+  _globals['_AUTHSERVICE'].methods_by_name['ResetPassword']._serialized_options = b'\210\265\030\002'
+  _globals['_AUTHSERVICE'].methods_by_name['GetJwks']._loaded_options = None
+  _globals['_AUTHSERVICE'].methods_by_name['GetJwks']._serialized_options = b'\210\265\030\002'
+  _globals['_REGISTERREQUEST']._serialized_start=157
+  _globals['_REGISTERREQUEST']._serialized_end=225
+  _globals['_REGISTERRESPONSE']._serialized_start=227
+  _globals['_REGISTERRESPONSE']._serialized_end=330
+  _globals['_LOGINREQUEST']._serialized_start=332
+  _globals['_LOGINREQUEST']._serialized_end=379
+  _globals['_LOGINRESPONSE']._serialized_start=381
+  _globals['_LOGINRESPONSE']._serialized_end=481
+  _globals['_REFRESHREQUEST']._serialized_start=483
+  _globals['_REFRESHREQUEST']._serialized_end=522
+  _globals['_REFRESHRESPONSE']._serialized_start=524
+  _globals['_REFRESHRESPONSE']._serialized_end=587
+  _globals['_LOGOUTREQUEST']._serialized_start=589
+  _globals['_LOGOUTREQUEST']._serialized_end=627
+  _globals['_LOGOUTRESPONSE']._serialized_start=629
+  _globals['_LOGOUTRESPONSE']._serialized_end=645
+  _globals['_GETMEREQUEST']._serialized_start=647
+  _globals['_GETMEREQUEST']._serialized_end=661
+  _globals['_GETMERESPONSE']._serialized_start=663
+  _globals['_GETMERESPONSE']._serialized_end=717
+  _globals['_REQUESTEMAILVERIFICATIONREQUEST']._serialized_start=719
+  _globals['_REQUESTEMAILVERIFICATIONREQUEST']._serialized_end=752
+  _globals['_REQUESTEMAILVERIFICATIONRESPONSE']._serialized_start=754
+  _globals['_REQUESTEMAILVERIFICATIONRESPONSE']._serialized_end=837
+  _globals['_VERIFYEMAILREQUEST']._serialized_start=839
+  _globals['_VERIFYEMAILREQUEST']._serialized_end=874
+  _globals['_VERIFYEMAILRESPONSE']._serialized_start=876
+  _globals['_VERIFYEMAILRESPONSE']._serialized_end=936
+  _globals['_REQUESTPASSWORDRESETREQUEST']._serialized_start=938
+  _globals['_REQUESTPASSWORDRESETREQUEST']._serialized_end=982
+  _globals['_REQUESTPASSWORDRESETRESPONSE']._serialized_start=984
+  _globals['_REQUESTPASSWORDRESETRESPONSE']._serialized_end=1014
+  _globals['_RESETPASSWORDREQUEST']._serialized_start=1016
+  _globals['_RESETPASSWORDREQUEST']._serialized_end=1075
+  _globals['_RESETPASSWORDRESPONSE']._serialized_start=1077
+  _globals['_RESETPASSWORDRESPONSE']._serialized_end=1100
+  _globals['_GETJWKSREQUEST']._serialized_start=1102
+  _globals['_GETJWKSREQUEST']._serialized_end=1118
+  _globals['_GETJWKSRESPONSE']._serialized_start=1120
+  _globals['_GETJWKSRESPONSE']._serialized_end=1175
+  _globals['_AUTHSERVICE']._serialized_start=1178
+  _globals['_AUTHSERVICE']._serialized_end=2162
 # @@protoc_insertion_point(module_scope)

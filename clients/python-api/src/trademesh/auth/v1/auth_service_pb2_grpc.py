@@ -28,12 +28,11 @@ if _version_not_supported:
 class AuthServiceStub:
     """AuthService registers users and issues, refreshes and revokes their tokens.
 
-    Public RPCs (no access token needed): Register, Login, Refresh, VerifyEmail,
-    RequestPasswordReset, ResetPassword, GetJwks. Every other RPC needs
-    `authorization: Bearer <access token>`; a missing, expired, tampered or revoked token gives
-    UNAUTHENTICATED. Invalid fields give INVALID_ARGUMENT with a google.rpc.BadRequest listing one
-    field violation per bad field; every error carries a google.rpc.ErrorInfo (domain
-    "auth.trademesh.dev") whose `reason` is a stable, machine-readable code.
+    Public RPCs need no access token: they carry `option (trademesh.common.v1.access) = ACCESS_PUBLIC`,
+    the one place that says so. Every other RPC needs `authorization: Bearer <access token>`; a missing,
+    expired, tampered or revoked token gives UNAUTHENTICATED. Invalid fields give INVALID_ARGUMENT with a
+    google.rpc.BadRequest listing one field violation per bad field; every error carries a
+    google.rpc.ErrorInfo (domain "auth.trademesh.dev") whose `reason` is a stable, machine-readable code.
     """
 
     def __init__(self, channel):
@@ -97,12 +96,11 @@ class AuthServiceStub:
 class AuthServiceServicer:
     """AuthService registers users and issues, refreshes and revokes their tokens.
 
-    Public RPCs (no access token needed): Register, Login, Refresh, VerifyEmail,
-    RequestPasswordReset, ResetPassword, GetJwks. Every other RPC needs
-    `authorization: Bearer <access token>`; a missing, expired, tampered or revoked token gives
-    UNAUTHENTICATED. Invalid fields give INVALID_ARGUMENT with a google.rpc.BadRequest listing one
-    field violation per bad field; every error carries a google.rpc.ErrorInfo (domain
-    "auth.trademesh.dev") whose `reason` is a stable, machine-readable code.
+    Public RPCs need no access token: they carry `option (trademesh.common.v1.access) = ACCESS_PUBLIC`,
+    the one place that says so. Every other RPC needs `authorization: Bearer <access token>`; a missing,
+    expired, tampered or revoked token gives UNAUTHENTICATED. Invalid fields give INVALID_ARGUMENT with a
+    google.rpc.BadRequest listing one field violation per bad field; every error carries a
+    google.rpc.ErrorInfo (domain "auth.trademesh.dev") whose `reason` is a stable, machine-readable code.
     """
 
     def Register(self, request, context):
@@ -251,12 +249,11 @@ def add_AuthServiceServicer_to_server(servicer, server):
 class AuthService:
     """AuthService registers users and issues, refreshes and revokes their tokens.
 
-    Public RPCs (no access token needed): Register, Login, Refresh, VerifyEmail,
-    RequestPasswordReset, ResetPassword, GetJwks. Every other RPC needs
-    `authorization: Bearer <access token>`; a missing, expired, tampered or revoked token gives
-    UNAUTHENTICATED. Invalid fields give INVALID_ARGUMENT with a google.rpc.BadRequest listing one
-    field violation per bad field; every error carries a google.rpc.ErrorInfo (domain
-    "auth.trademesh.dev") whose `reason` is a stable, machine-readable code.
+    Public RPCs need no access token: they carry `option (trademesh.common.v1.access) = ACCESS_PUBLIC`,
+    the one place that says so. Every other RPC needs `authorization: Bearer <access token>`; a missing,
+    expired, tampered or revoked token gives UNAUTHENTICATED. Invalid fields give INVALID_ARGUMENT with a
+    google.rpc.BadRequest listing one field violation per bad field; every error carries a
+    google.rpc.ErrorInfo (domain "auth.trademesh.dev") whose `reason` is a stable, machine-readable code.
     """
 
     @staticmethod

@@ -29,12 +29,11 @@ GRPC_VERSION: str
 class AuthServiceStub:
     """AuthService registers users and issues, refreshes and revokes their tokens.
 
-    Public RPCs (no access token needed): Register, Login, Refresh, VerifyEmail,
-    RequestPasswordReset, ResetPassword, GetJwks. Every other RPC needs
-    `authorization: Bearer <access token>`; a missing, expired, tampered or revoked token gives
-    UNAUTHENTICATED. Invalid fields give INVALID_ARGUMENT with a google.rpc.BadRequest listing one
-    field violation per bad field; every error carries a google.rpc.ErrorInfo (domain
-    "auth.trademesh.dev") whose `reason` is a stable, machine-readable code.
+    Public RPCs need no access token: they carry `option (trademesh.common.v1.access) = ACCESS_PUBLIC`,
+    the one place that says so. Every other RPC needs `authorization: Bearer <access token>`; a missing,
+    expired, tampered or revoked token gives UNAUTHENTICATED. Invalid fields give INVALID_ARGUMENT with a
+    google.rpc.BadRequest listing one field violation per bad field; every error carries a
+    google.rpc.ErrorInfo (domain "auth.trademesh.dev") whose `reason` is a stable, machine-readable code.
     """
 
     @_typing.overload
@@ -87,12 +86,11 @@ class AuthServiceStub:
 class AuthServiceAsyncStub(AuthServiceStub):
     """AuthService registers users and issues, refreshes and revokes their tokens.
 
-    Public RPCs (no access token needed): Register, Login, Refresh, VerifyEmail,
-    RequestPasswordReset, ResetPassword, GetJwks. Every other RPC needs
-    `authorization: Bearer <access token>`; a missing, expired, tampered or revoked token gives
-    UNAUTHENTICATED. Invalid fields give INVALID_ARGUMENT with a google.rpc.BadRequest listing one
-    field violation per bad field; every error carries a google.rpc.ErrorInfo (domain
-    "auth.trademesh.dev") whose `reason` is a stable, machine-readable code.
+    Public RPCs need no access token: they carry `option (trademesh.common.v1.access) = ACCESS_PUBLIC`,
+    the one place that says so. Every other RPC needs `authorization: Bearer <access token>`; a missing,
+    expired, tampered or revoked token gives UNAUTHENTICATED. Invalid fields give INVALID_ARGUMENT with a
+    google.rpc.BadRequest listing one field violation per bad field; every error carries a
+    google.rpc.ErrorInfo (domain "auth.trademesh.dev") whose `reason` is a stable, machine-readable code.
     """
 
     def __init__(self, channel: _aio.Channel) -> None: ...
@@ -141,12 +139,11 @@ class AuthServiceAsyncStub(AuthServiceStub):
 class AuthServiceServicer(metaclass=_abc_1.ABCMeta):
     """AuthService registers users and issues, refreshes and revokes their tokens.
 
-    Public RPCs (no access token needed): Register, Login, Refresh, VerifyEmail,
-    RequestPasswordReset, ResetPassword, GetJwks. Every other RPC needs
-    `authorization: Bearer <access token>`; a missing, expired, tampered or revoked token gives
-    UNAUTHENTICATED. Invalid fields give INVALID_ARGUMENT with a google.rpc.BadRequest listing one
-    field violation per bad field; every error carries a google.rpc.ErrorInfo (domain
-    "auth.trademesh.dev") whose `reason` is a stable, machine-readable code.
+    Public RPCs need no access token: they carry `option (trademesh.common.v1.access) = ACCESS_PUBLIC`,
+    the one place that says so. Every other RPC needs `authorization: Bearer <access token>`; a missing,
+    expired, tampered or revoked token gives UNAUTHENTICATED. Invalid fields give INVALID_ARGUMENT with a
+    google.rpc.BadRequest listing one field violation per bad field; every error carries a
+    google.rpc.ErrorInfo (domain "auth.trademesh.dev") whose `reason` is a stable, machine-readable code.
     """
 
     @_abc_1.abstractmethod

@@ -1,4 +1,5 @@
-"""MongoDB adapter of the trade store: trades (with their pending events) and import records.
+"""MongoDB adapter of the trade store (`MongoTradeStore`): trades with their pending events, import
+records, quota counters and batch records.
 
 Each trade is one document `_id = trade id`. A write stores the trade *and* its change event (in the
 `outbox` array) in one single-document operation, which MongoDB and FerretDB apply atomically, so
@@ -11,7 +12,6 @@ import asyncio
 import contextlib
 from collections.abc import Sequence
 from datetime import date, datetime, timedelta
-from typing import Any
 
 import pymongo
 from pymongo import ASCENDING, DESCENDING, ReturnDocument
@@ -19,9 +19,17 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, DuplicateKeyError, OperationFailure
 
-from trademesh.kernel.lots import Side
+from trademesh.kernel.instruments import Side
 from trademesh.services.core.connections import ensure_collections
-from trademesh.services.trade.domain import (
+from trademesh.services.trade.model import (
+    ImportResult,
+    ImportRowError,
+    Status,
+    Trade,
+    TradeEvent,
+    TradeFilter,
+)
+from trademesh.services.trade.ports import (
     BrokerKeyTaken,
     BulkInsertOutcome,
     DayGroup,
@@ -29,45 +37,19 @@ from trademesh.services.trade.domain import (
     IdTaken,
     ListCursor,
 )
-from trademesh.services.trade.model import (
-    IST,
-    Broker,
-    Category,
-    ContractType,
-    Derivative,
-    EventType,
-    Exchange,
-    FeeBreakdown,
-    ImportResult,
-    ImportRowError,
-    Segment,
-    Source,
-    Status,
-    Trade,
-    TradeEvent,
-    TradeFields,
-    TradeFilter,
+from trademesh.services.trade.store.documents import (
+    PENDING,
+    PENDING_FLAG,
+    Document,
+    event_to_document,
+    outbox_key,
+    trade_from_document,
+    trade_to_document,
 )
 
-Document = dict[str, Any]
 INSERT_CHUNK = 1000
 #: Ids per `_id $in` read (FerretDB's `_id` pushdown, scripts/install-ferretdb.sh patch 4, takes up to 1,000).
 ID_BATCH = 1000
-# Documents holding unpublished events carry this flag beside their outbox (set by every write that
-# adds an event, unset once the outbox is empty), so the relay's sweep reads an index, not every trade.
-PENDING_FLAG = "outbox_pending"
-PENDING: dict[str, Any] = {PENDING_FLAG: True}
-
-# Stored value -> member, for reading documents: a dict lookup costs a tenth of `Exchange(value)`
-# (EnumMeta.__call__), and a listed page rebuilds seven enums per trade.
-_EXCHANGES = {member.value: member for member in Exchange}
-_SEGMENTS = {member.value: member for member in Segment}
-_CONTRACT_TYPES = {member.value: member for member in ContractType}
-_SIDES = {member.value: member for member in Side}
-_CATEGORIES = {member.value: member for member in Category}
-_BROKERS = {member.value: member for member in Broker}
-_SOURCES = {member.value: member for member in Source}
-_STATUSES = {member.value: member for member in Status}
 
 
 async def ensure_indexes(database: AsyncDatabase[Document]) -> None:
@@ -89,156 +71,6 @@ async def ensure_indexes(database: AsyncDatabase[Document]) -> None:
     await trades.create_index([("user_id", ASCENDING), ("tag_keys", ASCENDING)], name="trades_user_tags")
     await trades.create_index([("status", ASCENDING), ("purge_time", ASCENDING)], name="trades_purge")
     await trades.create_index([(PENDING_FLAG, ASCENDING), ("_id", ASCENDING)], name="trades_outbox_pending")
-
-
-def _derivative_doc(derivative: Derivative | None) -> Document | None:
-    if derivative is None:
-        return None
-    return {
-        "underlying": derivative.underlying,
-        "expiry_date": derivative.expiry_date,
-        "contract_type": derivative.contract_type.value if derivative.contract_type else None,
-        "strike_price_micros": derivative.strike_price_micros,
-    }
-
-
-def trade_to_document(trade: Trade) -> Document:
-    """Return the stored form of a trade (without its outbox)."""
-    f = trade.fields
-    assert f.trade_time is not None
-    assert f.exchange is not None
-    assert f.side is not None
-    return {
-        "_id": trade.id,
-        "user_id": trade.user_id,
-        "symbol": f.symbol,
-        "exchange": f.exchange.value,
-        "segment": f.segment.value if f.segment else None,
-        "derivative": _derivative_doc(f.derivative),
-        "isin": f.isin,
-        "side": f.side.value,
-        "quantity_micros": f.quantity_micros,
-        "price_micros": f.price_micros,
-        "fees_micros": f.fees_micros,
-        "fee_breakdown": f.fee_breakdown.items() if f.fee_breakdown else None,
-        "trade_time": f.trade_time,
-        "trading_day": f.trade_time.astimezone(IST).date().isoformat(),
-        "category": f.category.value if f.category else None,
-        "category_inferred": trade.category_inferred,
-        "strategy": f.strategy,
-        "strategy_key": f.strategy.casefold(),
-        "tags": list(f.tags),
-        "tag_keys": [tag.casefold() for tag in f.tags],
-        "notes": f.notes,
-        "broker": (f.broker or Broker.MANUAL).value,
-        "broker_trade_id": f.broker_trade_id,
-        "broker_order_id": f.broker_order_id,
-        "broker_account_id": f.broker_account_id,
-        "source": trade.source.value,
-        "status": trade.status.value,
-        "version": trade.version,
-        "create_time": trade.create_time,
-        "update_time": trade.update_time,
-        "delete_time": trade.delete_time,
-        "purge_time": trade.purge_time,
-        "request_id": trade.request_id,
-        "request_hash": trade.request_hash,
-        "import_id": trade.import_id,
-        **({"broker_key": trade.broker_key} if trade.broker_key else {}),
-    }
-
-
-def trade_from_document(document: Document) -> Trade:
-    """Rebuild a trade from its stored form."""
-    derivative = document.get("derivative")
-    breakdown = document.get("fee_breakdown")
-    fields = TradeFields(
-        symbol=document["symbol"],
-        exchange=_EXCHANGES[document["exchange"]],
-        segment=_SEGMENTS[document["segment"]] if document.get("segment") else None,
-        derivative=Derivative(
-            underlying=derivative["underlying"],
-            expiry_date=derivative["expiry_date"],
-            contract_type=_CONTRACT_TYPES[derivative["contract_type"]] if derivative.get("contract_type") else None,
-            strike_price_micros=derivative["strike_price_micros"],
-        )
-        if derivative
-        else None,
-        isin=document.get("isin", ""),
-        side=_SIDES[document["side"]],
-        quantity_micros=document["quantity_micros"],
-        price_micros=document["price_micros"],
-        fees_micros=document.get("fees_micros", 0),
-        fee_breakdown=FeeBreakdown(
-            brokerage=breakdown["brokerage_micros"],
-            stt=breakdown["stt_micros"],
-            exchange_charges=breakdown["exchange_charges_micros"],
-            sebi_charges=breakdown["sebi_charges_micros"],
-            stamp_duty=breakdown["stamp_duty_micros"],
-            gst=breakdown["gst_micros"],
-            other=breakdown["other_micros"],
-        )
-        if breakdown
-        else None,
-        trade_time=document["trade_time"],
-        category=_CATEGORIES[document["category"]] if document.get("category") else None,
-        strategy=document.get("strategy", ""),
-        tags=tuple(document.get("tags", ())),
-        notes=document.get("notes", ""),
-        broker=_BROKERS[document.get("broker", "MANUAL")],
-        broker_trade_id=document.get("broker_trade_id", ""),
-        broker_order_id=document.get("broker_order_id", ""),
-        broker_account_id=document.get("broker_account_id", ""),
-    )
-    return Trade(
-        id=document["_id"],
-        user_id=document["user_id"],
-        fields=fields,
-        category_inferred=bool(document.get("category_inferred")),
-        source=_SOURCES[document["source"]],
-        status=_STATUSES[document["status"]],
-        version=document["version"],
-        create_time=document["create_time"],
-        update_time=document["update_time"],
-        delete_time=document.get("delete_time"),
-        purge_time=document.get("purge_time"),
-        request_id=document.get("request_id", ""),
-        request_hash=document.get("request_hash", ""),
-        import_id=document.get("import_id", ""),
-        broker_key=document.get("broker_key"),
-    )
-
-
-def event_to_document(event: TradeEvent) -> Document:
-    """Return the stored form of a pending event (with the trade as of its version)."""
-    return {
-        "event_id": event.event_id,
-        "type": event.type.value,
-        "version": event.trade.version,
-        "event_time": event.event_time,
-        "trade": trade_to_document(event.trade),
-    }
-
-
-def event_from_document(document: Document) -> TradeEvent:
-    """Rebuild a pending event."""
-    return TradeEvent(
-        event_id=document["event_id"],
-        type=EventType(document["type"]),
-        trade=trade_from_document(document["trade"]),
-        event_time=document["event_time"],
-    )
-
-
-def pending_events(document: Document) -> list[TradeEvent]:
-    """Return a trade document's unpublished events, oldest version first."""
-    return sorted(
-        (event_from_document(item) for item in (document.get("outbox") or {}).values()), key=lambda e: e.trade.version
-    )
-
-
-def _outbox_key(event: TradeEvent) -> str:
-    return f"e{event.trade.version}"
 
 
 async def _by_ids(
@@ -312,7 +144,7 @@ class MongoTradeStore:
         self._bulk_timeout = bulk_timeout_seconds
 
     async def insert(self, trade: Trade, event: TradeEvent) -> None:
-        document = trade_to_document(trade) | {"outbox": {_outbox_key(event): event_to_document(event)}} | PENDING
+        document = trade_to_document(trade) | {"outbox": {outbox_key(event): event_to_document(event)}} | PENDING
         try:
             await self._trades.insert_one(document)
         except DuplicateKeyError:
@@ -332,7 +164,7 @@ class MongoTradeStore:
                 chunk = items[start : start + INSERT_CHUNK]
                 documents = [
                     trade_to_document(trade)
-                    | ({"outbox": {_outbox_key(event): event_to_document(event)}} | PENDING if with_outbox else {})
+                    | ({"outbox": {outbox_key(event): event_to_document(event)}} | PENDING if with_outbox else {})
                     for trade, event in chunk
                 ]
                 failed: set[int] = set()
@@ -381,7 +213,7 @@ class MongoTradeStore:
         document = trade_to_document(trade)
         document.pop("_id")
         unset = {} if trade.broker_key else {"broker_key": ""}
-        update: Document = {"$set": document | {f"outbox.{_outbox_key(event)}": event_to_document(event)} | PENDING}
+        update: Document = {"$set": document | {f"outbox.{outbox_key(event)}": event_to_document(event)} | PENDING}
         if unset:
             update["$unset"] = unset
         try:
@@ -442,10 +274,9 @@ class MongoTradeStore:
             cursor = self._trades.find(_group_query(user_id, group), {"side": 1}).sort(
                 [("create_time", ASCENDING), ("_id", ASCENDING)]
             )
-            index: DayIndex = {Side.BUY: [], Side.SELL: [], None: []}
+            index: DayIndex = {Side.BUY: [], Side.SELL: []}
             async for document in cursor:
-                side = document.get("side")
-                index[Side(side) if side in (Side.BUY.value, Side.SELL.value) else None].append(str(document["_id"]))
+                index[Side(document["side"])].append(str(document["_id"]))
             return index
 
         unique = list(dict.fromkeys(groups))
@@ -626,7 +457,7 @@ class MongoTradeStore:
                 "$set": {
                     "purging": True,
                     "version": trade.version,
-                    f"outbox.{_outbox_key(event)}": event_to_document(event),
+                    f"outbox.{outbox_key(event)}": event_to_document(event),
                     PENDING_FLAG: True,
                 },
             },

@@ -1,0 +1,91 @@
+"""``analytics``: a period's performance, risk, best and worst instruments and the equity curve."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from trademesh.analytics.v1 import analytics_service_pb2, period_pb2
+from trademesh.cli.render import equity_chart, format_inr
+from trademesh.cli.shared import out, print_json, session_client
+
+__all__ = ["app"]
+
+#: A top-level command (added to the root without a group name).
+app = typer.Typer()
+
+
+class PeriodChoice(StrEnum):
+    """Analytics period."""
+
+    daily = "daily"
+    weekly = "weekly"
+    monthly = "monthly"
+    yearly = "yearly"
+    financial_year = "financial-year"
+    all_time = "all-time"
+
+
+@app.command()
+def analytics(
+    context: typer.Context,
+    period: Annotated[PeriodChoice, typer.Option(help="The period to report.")] = PeriodChoice.monthly,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+) -> None:
+    """Show performance, risk and the equity curve of a period."""
+    request = analytics_service_pb2.GetAnalyticsRequest(
+        period=period_pb2.Period.Value(f"PERIOD_{period.name.upper()}"),
+        include_equity_curve=True,
+        equity_curve_max_points=120,
+    )
+    with session_client(context) as client:
+        report = client.analytics.GetAnalytics(request).report
+    if as_json:
+        print_json(report)
+        return
+    stats, risk = report.performance, report.risk
+    summary = Table(title=f"{period.value} performance", title_justify="left", show_header=False)
+    summary.add_column("metric")
+    summary.add_column("value", justify="right")
+    rows = [
+        ("round trips", f"{stats.round_trip_count} ({stats.win_count} won, {stats.loss_count} lost)"),
+        ("win rate", f"{stats.win_rate_percent:.1f} %" if stats.HasField("win_rate_percent") else "—"),
+        ("net P&L", format_inr(stats.net_pnl_micros, sign=True)),
+        ("fees", format_inr(stats.fees_micros)),
+        (
+            "profit factor",
+            "∞"
+            if stats.profit_factor_unbounded
+            else f"{stats.profit_factor:.2f}"
+            if stats.HasField("profit_factor")
+            else "—",
+        ),
+        ("expectancy", format_inr(stats.expectancy_micros) if stats.HasField("expectancy_micros") else "—"),
+        ("max drawdown", format_inr(risk.max_drawdown_micros)),
+        ("sharpe", f"{risk.sharpe_ratio:.2f}" if risk.HasField("sharpe_ratio") else "—"),
+        ("unrealized P&L", format_inr(report.unrealized_pnl_micros, sign=True)),
+    ]
+    for name, value in rows:
+        summary.add_row(name, value)
+    out.print(summary)
+    for title, entries in (
+        ("Best instruments", report.top_instruments),
+        ("Worst instruments", report.worst_instruments),
+    ):
+        if entries:
+            table = Table(title=title, title_justify="left")
+            for column in ("symbol", "round trips", "net P&L"):
+                table.add_column(column, justify="left" if column == "symbol" else "right")
+            for entry in entries:
+                table.add_row(
+                    entry.instrument.symbol,
+                    str(entry.stats.round_trip_count),
+                    format_inr(entry.stats.net_pnl_micros, sign=True),
+                )
+            out.print(table)
+    out.print("Equity curve (cumulative net P&L by closed round trip):")
+    for line in equity_chart([point.cumulative_net_pnl_micros for point in report.equity_curve.points]):
+        out.print(line)

@@ -1,0 +1,111 @@
+"""``trades import``: a broker's CSV (Zerodha tradebook, Upstox trade report) or a generic one, in one call."""
+
+from __future__ import annotations
+
+import csv
+import io
+import uuid
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import grpc
+import typer
+from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from trademesh.cli.shared import enum_label, err, out, print_json, session_client
+from trademesh.trade.v1 import import_pb2, trade_service_pb2
+
+__all__ = ["app"]
+
+#: ``import``, added to the ``trades`` group without a group name of its own.
+app = typer.Typer()
+
+
+class ImportFormatChoice(StrEnum):
+    """CSV layout of an import."""
+
+    auto = "auto"
+    generic = "generic"
+    zerodha = "zerodha"
+    upstox = "upstox"
+
+
+def _detect_format(content: bytes) -> import_pb2.ImportFormat.ValueType:
+    header = content[:4096].decode("utf-8-sig", errors="replace").splitlines()[0:1]
+    columns = {cell.strip().lower() for cell in next(csv.reader(header), [])}
+    if {"trade_type", "order_execution_time"} <= columns:
+        return import_pb2.IMPORT_FORMAT_ZERODHA_TRADEBOOK_CSV
+    if {"scrip code", "trade num"} & columns or {"trade number", "scrip name"} & columns:
+        return import_pb2.IMPORT_FORMAT_UPSTOX_TRADE_REPORT_CSV
+    return import_pb2.IMPORT_FORMAT_GENERIC_CSV
+
+
+_FORMATS = {
+    ImportFormatChoice.generic: import_pb2.IMPORT_FORMAT_GENERIC_CSV,
+    ImportFormatChoice.zerodha: import_pb2.IMPORT_FORMAT_ZERODHA_TRADEBOOK_CSV,
+    ImportFormatChoice.upstox: import_pb2.IMPORT_FORMAT_UPSTOX_TRADE_REPORT_CSV,
+}
+
+
+@app.command("import")
+def trades_import(
+    context: typer.Context,
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True, help="The CSV file.")],
+    file_format: Annotated[
+        ImportFormatChoice, typer.Option("--format", help="Layout; auto looks at the header.")
+    ] = ImportFormatChoice.auto,
+    dry_run: Annotated[bool, typer.Option(help="Validate and count only; create nothing.")] = False,
+    account: Annotated[str, typer.Option(help="Broker account id to file the trades under.")] = "",
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Import a Zerodha tradebook, an Upstox trade report or a generic CSV; shows every bad row.
+
+    The whole file goes in one idempotent call (re-running the command never imports a row twice).
+    """
+    content = file.read_bytes()
+    rows = max(sum(1 for line in io.StringIO(content.decode("utf-8-sig", errors="replace")) if line.strip()) - 1, 0)
+    chosen = _detect_format(content) if file_format is ImportFormatChoice.auto else _FORMATS[file_format]
+    request = trade_service_pb2.ImportTradesRequest(
+        request_id=str(uuid.uuid4()),
+        format=chosen,
+        content=content,
+        dry_run=dry_run,
+        broker_account_id=account,
+        file_name=file.name,
+    )
+    progress = Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed:,.0f}/{task.total:,.0f} rows"),
+        TimeElapsedColumn(),
+        console=err,
+        transient=as_json,
+    )
+    with progress, session_client(context) as client:
+        label = enum_label(chosen, import_pb2.ImportFormat, "IMPORT_FORMAT_")
+        task = progress.add_task(f"{'Checking' if dry_run else 'Importing'} {file.name} ({label})", total=rows)
+        # One unary call: the bar pulses while the server works, then fills with the rows it processed.
+        progress.update(task, total=None)
+        result = client.trade.ImportTrades(request, compression=grpc.Compression.Gzip)
+        progress.update(task, total=max(result.rows_total, 1), completed=result.rows_total)
+    if as_json:
+        print_json(result)
+        return
+    verb = "would be created" if dry_run else "created"
+    out.print(
+        f"{result.rows_total} row(s): [green]{result.rows_created} {verb}[/], "
+        f"{result.rows_duplicate} already imported, [red]{result.rows_failed} failed[/]"
+        + (f" (import {result.import_id})" if result.import_id else "")
+    )
+    if result.row_errors:
+        table = Table(title="Rows with problems", title_justify="left")
+        for column in ("row", "column", "value", "reason", "problem"):
+            table.add_column(column)
+        for problem in result.row_errors:
+            table.add_row(str(problem.row_number), problem.column, problem.value, problem.reason, problem.message)
+        out.print(table)
+        if result.row_errors_truncated:
+            out.print("(more problems than shown: fix these and import again)")

@@ -1,0 +1,138 @@
+"""The contract between the trade service's stored trades and their readers (analytics).
+
+The trade service owns the `trades` collection (one document per trade, `_id` = trade id; written by
+`trademesh.services.trade.store.trade_to_document`). Analytics reads it directly, read-only, for speed
+(docs/decisions/0060). This module names every field a reader may rely on, the query and projection of
+a user's ACTIVE trades, and decodes one document into the typed values a reader needs. Tests on both
+sides hold it true: the trade side checks its documents carry these fields with these types, the
+analytics side that it reads nothing else. Pure: no I/O.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any, NamedTuple
+
+from trademesh.kernel.instruments import Exchange, Side
+
+__all__ = [
+    "COLLECTION",
+    "FIELD_TYPES",
+    "FILL_PROJECTION",
+    "TradeFill",
+    "active_trades_filter",
+    "decode_fill",
+]
+
+#: The collection the trade service writes.
+COLLECTION = "trades"
+
+# The fields a reader may rely on (the stored names).
+ID = "_id"
+USER_ID = "user_id"
+STATUS = "status"
+SYMBOL = "symbol"
+EXCHANGE = "exchange"
+SIDE = "side"
+QUANTITY_MICROS = "quantity_micros"
+PRICE_MICROS = "price_micros"
+FEES_MICROS = "fees_micros"
+TRADE_TIME = "trade_time"
+CREATE_TIME = "create_time"
+#: A trade category name (INTRADAY, SWING, LONG_TERM), or None when the trade has none.
+CATEGORY = "category"
+VERSION = "version"
+
+#: The status of a trade that counts (deleted trades are kept with another status until purged).
+ACTIVE = "ACTIVE"
+
+#: Each contract field and the Python types its stored value may have (None: the field may be null).
+FIELD_TYPES: dict[str, tuple[type | None, ...]] = {
+    ID: (str,),
+    USER_ID: (str,),
+    STATUS: (str,),
+    SYMBOL: (str,),
+    EXCHANGE: (str,),
+    SIDE: (str,),
+    QUANTITY_MICROS: (int,),
+    PRICE_MICROS: (int,),
+    FEES_MICROS: (int,),
+    TRADE_TIME: (datetime,),
+    CREATE_TIME: (datetime,),
+    CATEGORY: (str, None),
+    VERSION: (int,),
+}
+
+#: The projection of a fill: what `decode_fill` reads.
+FILL_PROJECTION: dict[str, int] = {
+    name: 1
+    for name in (
+        ID,
+        SYMBOL,
+        EXCHANGE,
+        SIDE,
+        QUANTITY_MICROS,
+        PRICE_MICROS,
+        FEES_MICROS,
+        TRADE_TIME,
+        CREATE_TIME,
+        CATEGORY,
+        VERSION,
+    )
+}
+
+_EXCHANGES = {member.value: member for member in Exchange}
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def active_trades_filter(user_id: str | None = None) -> dict[str, str]:
+    """Return the query of a user's ACTIVE trades (every user's with None)."""
+    query = {STATUS: ACTIVE}
+    if user_id is not None:
+        query[USER_ID] = user_id
+    return query
+
+
+class TradeFill(NamedTuple):
+    """One stored trade as a fill: what a reader of the journal needs (a tuple: journals can be large)."""
+
+    trade_id: str
+    symbol: str
+    exchange: Exchange
+    buy: bool
+    quantity_micros: int
+    price_micros: int
+    fees_micros: int
+    #: Execution time, epoch microseconds.
+    time_us: int
+    #: When the trade was recorded, epoch microseconds (orders fills with the same execution time).
+    create_time_us: int
+    category: str | None
+    version: int
+
+
+def _micros(moment: datetime) -> int:
+    # The driver returns naive UTC datetimes unless the client is tz-aware.
+    delta = (moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)) - _EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def decode_fill(document: Mapping[str, Any]) -> TradeFill:
+    """Decode one stored trade (projected with FILL_PROJECTION); KeyError/ValueError when it breaks the contract."""
+    side = document[SIDE]
+    if side not in (Side.BUY, Side.SELL):
+        raise ValueError(f"unknown side {side!r}")
+    return TradeFill(
+        trade_id=str(document[ID]),
+        symbol=document[SYMBOL],
+        exchange=_EXCHANGES[document[EXCHANGE]],
+        buy=side == Side.BUY,
+        quantity_micros=int(document[QUANTITY_MICROS]),
+        price_micros=int(document[PRICE_MICROS]),
+        fees_micros=int(document[FEES_MICROS]),
+        time_us=_micros(document[TRADE_TIME]),
+        create_time_us=_micros(document[CREATE_TIME]),
+        category=document[CATEGORY],
+        version=int(document[VERSION]),
+    )

@@ -1,0 +1,248 @@
+"""A journal's fills: the fill value, trade categories, and fills as columns (what matching works on).
+
+Money is exact: ints in INR micros; quantities in micro-units. Pure: no I/O.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from trademesh.kernel.instruments import EXCHANGE_ORDER
+
+QUANTITY_SCALE = 1_000_000
+_EXCHANGE_RANK: dict[str, int] = {exchange.value: rank for exchange, rank in EXCHANGE_ORDER.items()}
+
+Instrument = tuple[str, str]
+"""An instrument key: (symbol, exchange name)."""
+
+
+def instrument_order(instrument: Instrument) -> tuple[str, int]:
+    """Return the sort key "symbol, then exchange ascending" (exchanges in the proto enum's order)."""
+    return instrument[0], _EXCHANGE_RANK.get(instrument[1], len(_EXCHANGE_RANK))
+
+
+class Category(StrEnum):
+    """Holding-style category of a round trip (of its opening fill's trade)."""
+
+    INTRADAY = "INTRADAY"
+    SWING = "SWING"
+    LONG_TERM = "LONG_TERM"
+    UNCATEGORIZED = "UNCATEGORIZED"
+
+
+@dataclass(frozen=True, slots=True)
+class JournalFill:
+    """One ACTIVE trade of the journal as analytics needs it."""
+
+    trade_id: str
+    symbol: str
+    exchange: str
+    buy: bool
+    quantity_micros: int
+    price_micros: int
+    fees_micros: int
+    time_us: int
+    #: Journal order among fills with the same time: (create time, trade id), as the trade service sorts.
+    create_time_us: int
+    category: Category
+    #: The trade's version (events with an older or equal version are stale).
+    trade_version: int = 1
+
+    @property
+    def order(self) -> tuple[int, int, str]:
+        """Return the journal order key: execution time, then create time, then trade id."""
+        return self.time_us, self.create_time_us, self.trade_id
+
+    @property
+    def instrument(self) -> Instrument:
+        """Return the instrument key."""
+        return self.symbol, self.exchange
+
+
+CATEGORIES = tuple(Category)
+CATEGORY_CODES = {category: code for code, category in enumerate(CATEGORIES)}
+
+Column = npt.NDArray[Any]
+"""One column of a journal: int64, or exact Python ints (object) for astronomically large amounts."""
+
+
+@dataclass(frozen=True, slots=True)
+class FillColumns:
+    """A journal's fills as columns (what the database adapter and recomputes work with)."""
+
+    trade_ids: list[str]
+    #: The distinct instruments; `instrument` holds each fill's index into this table.
+    instrument_table: list[Instrument]
+    instrument: npt.NDArray[np.int64]
+    buy: npt.NDArray[np.bool_]
+    quantity_micros: npt.NDArray[np.int64]
+    price_micros: npt.NDArray[np.int64]
+    fees_micros: npt.NDArray[np.int64]
+    time_us: npt.NDArray[np.int64]
+    create_time_us: npt.NDArray[np.int64]
+    category: npt.NDArray[np.int8]
+    trade_version: npt.NDArray[np.int64]
+
+    @classmethod
+    def of(cls, fills: Sequence[JournalFill]) -> FillColumns:
+        """Return fills as columns."""
+        table: dict[Instrument, int] = {}
+        codes = [table.setdefault((f.symbol, f.exchange), len(table)) for f in fills]
+        return cls(
+            trade_ids=[f.trade_id for f in fills],
+            instrument_table=list(table),
+            instrument=np.array(codes, dtype=np.int64),
+            buy=np.fromiter((f.buy for f in fills), dtype=np.bool_, count=len(fills)),
+            quantity_micros=_ints([f.quantity_micros for f in fills]),
+            price_micros=_ints([f.price_micros for f in fills]),
+            fees_micros=_ints([f.fees_micros for f in fills]),
+            time_us=np.array([f.time_us for f in fills], dtype=np.int64),
+            create_time_us=np.array([f.create_time_us for f in fills], dtype=np.int64),
+            category=np.array([CATEGORY_CODES[f.category] for f in fills], dtype=np.int8),
+            trade_version=np.array([f.trade_version for f in fills], dtype=np.int64),
+        )
+
+    def __len__(self) -> int:
+        return len(self.trade_ids)
+
+    def fill(self, index: int) -> JournalFill:
+        """Return one fill as an object."""
+        symbol, exchange = self.instrument_table[int(self.instrument[index])]
+        return JournalFill(
+            trade_id=self.trade_ids[index],
+            symbol=symbol,
+            exchange=exchange,
+            buy=bool(self.buy[index]),
+            quantity_micros=int(self.quantity_micros[index]),
+            price_micros=int(self.price_micros[index]),
+            fees_micros=int(self.fees_micros[index]),
+            time_us=int(self.time_us[index]),
+            create_time_us=int(self.create_time_us[index]),
+            category=CATEGORIES[int(self.category[index])],
+            trade_version=int(self.trade_version[index]),
+        )
+
+    def ordered(self) -> FillColumns:
+        """Return the fills in journal order (time, create time, trade id)."""
+        time, create = self.time_us, self.create_time_us
+        if not np.any((time[1:] < time[:-1]) | ((time[1:] == time[:-1]) & (create[1:] <= create[:-1]))):
+            return self  # already in journal order without ties (what the database adapter returns)
+        order = np.lexsort((self.create_time_us, self.time_us))
+        time, create = self.time_us[order], self.create_time_us[order]
+        if np.any((time[1:] == time[:-1]) & (create[1:] == create[:-1])):
+            # Full ties on (time, create time) are rare: break them by trade id in Python.
+            order = np.array(
+                sorted(range(len(self)), key=lambda i: (self.time_us[i], self.create_time_us[i], self.trade_ids[i])),
+                dtype=np.int64,
+            )
+        elif np.all(order[1:] > order[:-1]):
+            return self
+        return self.take(order)
+
+    def take(self, indices: npt.NDArray[np.int64]) -> FillColumns:
+        """Return the fills at `indices`, in that order."""
+        return FillColumns(
+            trade_ids=[self.trade_ids[i] for i in indices.tolist()],
+            instrument_table=self.instrument_table,
+            instrument=self.instrument[indices],
+            buy=self.buy[indices],
+            quantity_micros=self.quantity_micros[indices],
+            price_micros=self.price_micros[indices],
+            fees_micros=self.fees_micros[indices],
+            time_us=self.time_us[indices],
+            create_time_us=self.create_time_us[indices],
+            category=self.category[indices],
+            trade_version=self.trade_version[indices],
+        )
+
+
+class FillColumnsBuilder:
+    """Collect fills field by field (a database cursor's rows) into FillColumns without fill objects."""
+
+    def __init__(self) -> None:
+        self._table: dict[Instrument, int] = {}
+        self._ids: list[str] = []
+        self._codes: list[int] = []
+        self._buy: list[bool] = []
+        self._quantity: list[int] = []
+        self._price: list[int] = []
+        self._fees: list[int] = []
+        self._time: list[int] = []
+        self._create: list[int] = []
+        self._category: list[int] = []
+        self._version: list[int] = []
+
+    def add(
+        self,
+        trade_id: str,
+        instrument: Instrument,
+        buy: bool,
+        quantity_micros: int,
+        price_micros: int,
+        fees_micros: int,
+        time_us: int,
+        create_time_us: int,
+        category: Category,
+        trade_version: int,
+    ) -> None:
+        """Add one fill."""
+        table = self._table
+        self._ids.append(trade_id)
+        self._codes.append(table.setdefault(instrument, len(table)))
+        self._buy.append(buy)
+        self._quantity.append(quantity_micros)
+        self._price.append(price_micros)
+        self._fees.append(fees_micros)
+        self._time.append(time_us)
+        self._create.append(create_time_us)
+        self._category.append(CATEGORY_CODES[category])
+        self._version.append(trade_version)
+
+    def build(self) -> FillColumns:
+        """Return the collected fills as columns."""
+        return FillColumns(
+            trade_ids=self._ids,
+            instrument_table=list(self._table),
+            instrument=np.array(self._codes, dtype=np.int64),
+            buy=np.array(self._buy, dtype=np.bool_),
+            quantity_micros=_ints(self._quantity),
+            price_micros=_ints(self._price),
+            fees_micros=_ints(self._fees),
+            time_us=np.array(self._time, dtype=np.int64),
+            create_time_us=np.array(self._create, dtype=np.int64),
+            category=np.array(self._category, dtype=np.int8),
+            trade_version=np.array(self._version, dtype=np.int64),
+        )
+
+
+def _ints(values: list[int]) -> npt.NDArray[Any]:
+    # int64 when every value fits; exact Python ints (object) for the astronomically large.
+    try:
+        return np.array(values, dtype=np.int64)
+    except OverflowError:
+        return np.array(values, dtype=object)
+
+
+class ChangeKind(StrEnum):
+    """What a trade event means for the journal."""
+
+    UPSERT = "UPSERT"
+    REMOVE = "REMOVE"
+
+
+@dataclass(frozen=True, slots=True)
+class JournalChange:
+    """One trade event, decoded: the fill to add/replace, or the trade to drop."""
+
+    user_id: str
+    journal_version: int
+    kind: ChangeKind
+    trade_id: str
+    trade_version: int
+    fill: JournalFill | None = None

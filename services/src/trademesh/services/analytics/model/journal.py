@@ -1,0 +1,392 @@
+"""The journal: a user's fills in journal order and what FIFO matching made of them, kept up to date.
+
+Pure: no I/O.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
+
+from trademesh.kernel.lots import InstrumentCycle, RoundTrip, divide_half_away
+from trademesh.kernel.lots.columnar import PartColumns, TripColumns, match_round_trips
+from trademesh.services.analytics.model.fills import (
+    CATEGORIES,
+    CATEGORY_CODES,
+    QUANTITY_SCALE,
+    Category,
+    Column,
+    FillColumns,
+    Instrument,
+    JournalFill,
+    instrument_order,
+)
+
+_FLOAT_LIMIT = float(2**62)
+
+
+@dataclass(slots=True)
+class _Columns:
+    """Growable columns: a NumPy base (from a rebuild) plus a Python tail (incremental appends)."""
+
+    names: tuple[str, ...]
+    base: dict[str, Column] = field(default_factory=dict)
+    tail: dict[str, list[int]] = field(default_factory=dict)
+    _view: dict[str, Column] | None = None
+
+    def __post_init__(self) -> None:
+        self.tail = {name: [] for name in self.names}
+
+    def append(self, **values: int) -> None:
+        for name, value in values.items():
+            self.tail[name].append(value)
+        self._view = None
+
+    def view(self) -> dict[str, Column]:
+        if self._view is None:
+            view = {}
+            for name in self.names:
+                base = self.base.get(name, np.zeros(0, dtype=np.int64))
+                tail = self.tail[name]
+                if tail:
+                    dtype = base.dtype if base.dtype == object or len(base) else np.int64
+                    view[name] = np.concatenate((base, np.array(tail, dtype=dtype)))
+                else:
+                    view[name] = base
+            self._view = view
+        return self._view
+
+    def __len__(self) -> int:
+        first = self.names[0]
+        return len(self.base.get(first, ())) + len(self.tail[first])
+
+
+_FILL_COLUMNS = ("time", "instrument", "fees", "value")
+_TRIP_COLUMNS = (
+    "close_time",
+    "net",
+    "gross",
+    "fees",
+    "hold",
+    "instrument",
+    "category",
+    "open_time",
+    "long",
+    "close_fill",
+    "open_fill",
+    "fill_count",
+)
+
+
+class Journal:
+    """A user's fills in journal order and what FIFO matching made of them, kept up to date fill by fill.
+
+    A rebuild matches the whole journal at once (NumPy, `trademesh.kernel.lots.columnar`, when the exactness
+    guard holds; the pure-Python engine otherwise); a fill that comes last in journal order is then applied
+    in O(1) with `InstrumentCycle`. Reports read columns: fills by execution time, closed round trips in
+    close order, so a period is a `searchsorted` slice. Money columns are int64, or exact Python ints
+    (object) when amounts could overflow int64.
+    """
+
+    def __init__(
+        self, fills: Iterable[JournalFill] | FillColumns = (), version: int = 0, *, vectorized: bool = True
+    ) -> None:
+        """Match `fills` (any order); `vectorized=False` forces the pure-Python engine (tests, benchmarks)."""
+        self.version = version
+        self._vectorized = vectorized
+        columns = fills if isinstance(fills, FillColumns) else FillColumns.of(list(fills))
+        self._rebuild(columns.ordered())
+
+    # -- building ----------------------------------------------------------------------------------
+
+    def _rebuild(self, columns: FillColumns) -> None:
+        self._base = columns
+        self._tail_fills: list[JournalFill] = []
+        self._index: dict[str, tuple[int, int]] | None = None
+        self.instruments: list[Instrument] = []
+        self._codes: dict[Instrument, int] = {}
+        self.cycles: dict[Instrument, InstrumentCycle[Instrument]] = {}
+        self._fills = _Columns(_FILL_COLUMNS)
+        self._trips = _Columns(_TRIP_COLUMNS)
+        self._value_scale = QUANTITY_SCALE
+        self._exact_int64 = False
+        self._sums = [0.0, 0.0, 0.0]
+        self._openers_base: list[str] | None = None
+        self._openers_tail: list[str] = []
+        for instrument in columns.instrument_table:
+            self._code(instrument)
+        codes = columns.instrument
+        matched = None
+        if self._vectorized and object not in (columns.quantity_micros.dtype, columns.price_micros.dtype):
+            matched = match_round_trips(
+                codes,
+                columns.buy,
+                columns.quantity_micros,
+                columns.price_micros,
+                columns.fees_micros,
+                columns.time_us,
+            )
+        if matched is None:
+            self._build_python(columns)
+        else:
+            self._build_columnar(columns, codes, *matched)
+
+    def _code(self, instrument: Instrument) -> int:
+        code = self._codes.get(instrument)
+        if code is None:
+            code = self._codes[instrument] = len(self.instruments)
+            self.instruments.append(instrument)
+            self.cycles[instrument] = InstrumentCycle(instrument)
+        return code
+
+    def _build_columnar(
+        self, columns: FillColumns, codes: npt.NDArray[np.int64], trips: TripColumns, parts: PartColumns
+    ) -> None:
+        self._exact_int64 = True
+        self._value_scale = 1
+        units = columns.quantity_micros // QUANTITY_SCALE
+        self._sums = [
+            float(np.dot(units.astype(np.float64), columns.price_micros.astype(np.float64))),
+            float(units.astype(np.float64).sum()),
+            float(columns.fees_micros.astype(np.float64).sum()),
+        ]
+        self._fills.base = {
+            "time": columns.time_us,
+            "instrument": codes,
+            "fees": columns.fees_micros,
+            "value": units * columns.price_micros,
+        }
+        closed = np.flatnonzero(trips.closed)
+        closed = closed[np.argsort(trips.close_fill[closed], kind="stable")]
+        gross = trips.gross_micros[closed]
+        fees = trips.fees_micros[closed]
+        self._trips.base = {
+            "close_time": trips.close_time[closed],
+            "net": gross - fees,
+            "gross": gross,
+            "fees": fees,
+            "hold": trips.close_time[closed] - trips.open_time[closed],
+            "instrument": trips.instrument[closed],
+            "category": columns.category[trips.open_fill[closed]].astype(np.int64),
+            "open_time": trips.open_time[closed],
+            "long": trips.long[closed].astype(np.int64),
+            "close_fill": trips.close_fill[closed],
+            "open_fill": trips.open_fill[closed],
+            "fill_count": trips.fill_count[closed],
+        }
+        # Replay each instrument's still-open cycle through the FIFO engine to know its lots.
+        for trip in np.flatnonzero(~trips.closed).tolist():
+            instrument = self.instruments[int(trips.instrument[trip])]
+            cycle = self.cycles[instrument]
+            opening = int(trips.open_fill[trip])
+            for part in range(int(trips.first_part[trip]), int(trips.last_part[trip]) + 1):
+                fill = int(parts.fill[part])
+                cycle.apply(
+                    bool(parts.buy[part]),
+                    int(parts.quantity_micros[part]),
+                    int(columns.price_micros[fill]),
+                    int(parts.fees_micros[part]),
+                    int(columns.time_us[fill]),
+                    fill,
+                    columns.trade_ids[opening],
+                    CATEGORIES[int(columns.category[opening])].value,
+                )
+
+    def _build_python(self, columns: FillColumns) -> None:
+        self._exact_int64 = False
+        self._value_scale = QUANTITY_SCALE
+        for index in range(len(columns)):
+            self._apply(columns.fill(index), index)
+        # Money may exceed int64 here: keep exact Python ints.
+        for store in (self._fills, self._trips):
+            store.base = {name: np.array(values, dtype=object) for name, values in store.tail.items()}
+            store.base["time" if store is self._fills else "close_time"] = np.array(
+                store.tail["time" if store is self._fills else "close_time"], dtype=np.int64
+            )
+            store.tail = {name: [] for name in store.names}
+            store._view = None
+        self._openers_base, self._openers_tail = self._openers_tail, []
+
+    def _apply(self, fill: JournalFill, sequence: int) -> None:
+        instrument = (fill.symbol, fill.exchange)
+        code = self._code(instrument)
+        trip = self.cycles[instrument].apply(
+            fill.buy,
+            fill.quantity_micros,
+            fill.price_micros,
+            fill.fees_micros,
+            fill.time_us,
+            sequence,
+            fill.trade_id,
+            fill.category.value,
+        )
+        value = fill.quantity_micros * fill.price_micros
+        self._fills.append(
+            time=fill.time_us,
+            instrument=code,
+            fees=fill.fees_micros,
+            value=value // (QUANTITY_SCALE // self._value_scale),
+        )
+        if trip is not None:
+            gross = divide_half_away(trip.gross_scaled, QUANTITY_SCALE)
+            self._trips.append(
+                close_time=trip.close_time,
+                net=gross - trip.fees_micros,
+                gross=gross,
+                fees=trip.fees_micros,
+                hold=trip.close_time - trip.open_time,
+                instrument=code,
+                category=CATEGORY_CODES[Category(trip.category)],
+                open_time=trip.open_time,
+                long=int(trip.long),
+                close_fill=sequence,
+                open_fill=-1,
+                fill_count=trip.fill_count,
+            )
+            self._openers_tail.append(trip.opening_trade_id)
+
+    # -- changes -----------------------------------------------------------------------------------
+
+    def _all_fills(self) -> list[JournalFill]:
+        return [self._base.fill(i) for i in range(len(self._base))] + self._tail_fills
+
+    def _known(self, trade_id: str) -> JournalFill | None:
+        if self._index is None:
+            self._index = {trade_id: (0, i) for i, trade_id in enumerate(self._base.trade_ids)}
+            self._index.update({f.trade_id: (1, i) for i, f in enumerate(self._tail_fills)})
+        where = self._index.get(trade_id)
+        if where is None:
+            return None
+        return self._base.fill(where[1]) if where[0] == 0 else self._tail_fills[where[1]]
+
+    def _last_order(self) -> tuple[int, int, str] | None:
+        if self._tail_fills:
+            return self._tail_fills[-1].order
+        if len(self._base):
+            last = len(self._base) - 1
+            return int(self._base.time_us[last]), int(self._base.create_time_us[last]), self._base.trade_ids[last]
+        return None
+
+    def upsert(self, fill: JournalFill) -> None:
+        """Add or replace a fill: O(1) when it comes last in journal order, else a full rebuild."""
+        known = self._known(fill.trade_id)
+        if known is not None and known.trade_version >= fill.trade_version:
+            return
+        last = self._last_order()
+        if known is None and (last is None or fill.order >= last) and self._fits(fill):
+            assert self._index is not None
+            self._index[fill.trade_id] = (1, len(self._tail_fills))
+            self._tail_fills.append(fill)
+            self._apply(fill, len(self._fills))
+            return
+        fills = [f for f in self._all_fills() if f.trade_id != fill.trade_id]
+        fills.append(fill)
+        self._rebuild(FillColumns.of(fills).ordered())
+
+    def _fits(self, fill: JournalFill) -> bool:
+        # An appended fill must keep the int64 columns exact; otherwise rebuild (which may fall back).
+        if not self._exact_int64:
+            return True
+        if fill.quantity_micros % QUANTITY_SCALE:
+            return False
+        units = fill.quantity_micros // QUANTITY_SCALE
+        self._sums[0] += float(units) * fill.price_micros
+        self._sums[1] += float(units)
+        self._sums[2] += float(fill.fees_micros)
+        return max(self._sums) < _FLOAT_LIMIT and 2.0 * fill.fees_micros * units < _FLOAT_LIMIT
+
+    def remove(self, trade_id: str, trade_version: int) -> None:
+        """Drop a fill (deleted or purged trade), unless the journal already holds a newer version."""
+        known = self._known(trade_id)
+        if known is None or known.trade_version > trade_version:
+            return
+        self._rebuild(FillColumns.of([f for f in self._all_fills() if f.trade_id != trade_id]).ordered())
+
+    def trade_version(self, trade_id: str) -> int:
+        """Return the version of a trade the journal reflects (0 when absent)."""
+        known = self._known(trade_id)
+        return known.trade_version if known else 0
+
+    # -- reading -----------------------------------------------------------------------------------
+
+    @property
+    def fill_count(self) -> int:
+        """Return the number of fills."""
+        return len(self._fills)
+
+    @property
+    def round_trip_count(self) -> int:
+        """Return the number of closed round trips."""
+        return len(self._trips)
+
+    @property
+    def fills(self) -> list[JournalFill]:
+        """Return the fills in journal order (builds objects: for tests and small journals)."""
+        return self._all_fills()
+
+    def fill_columns(self) -> dict[str, Column]:
+        """Return the fill columns in journal order: time, instrument (code), fees, value."""
+        return self._fills.view()
+
+    @property
+    def value_scale(self) -> int:
+        """Return the divisor turning the `value` column into INR micros."""
+        return self._value_scale
+
+    def trip_columns(self) -> dict[str, Column]:
+        """Return the closed round trips' columns in close order."""
+        return self._trips.view()
+
+    @property
+    def round_trips(self) -> list[RoundTrip[Instrument]]:
+        """Return the closed round trips in close order as objects (for tests and small journals)."""
+        columns = self.trip_columns()
+        in_base = len(self._trips.base.get("close_time", ()))
+        trips = []
+        for index in range(len(self._trips)):
+            if index >= in_base:
+                opener = self._openers_tail[index - in_base]
+            elif self._openers_base is not None:
+                opener = self._openers_base[index]
+            else:
+                opener = self._base.trade_ids[int(columns["open_fill"][index])]
+            trips.append(
+                RoundTrip(
+                    instrument=self.instruments[int(columns["instrument"][index])],
+                    long=bool(columns["long"][index]),
+                    opening_trade_id=opener,
+                    category=CATEGORIES[int(columns["category"][index])].value,
+                    open_time=int(columns["open_time"][index]),
+                    close_time=int(columns["close_time"][index]),
+                    close_sequence=int(columns["close_fill"][index]),
+                    gross_scaled=int(columns["gross"][index]) * QUANTITY_SCALE,
+                    fees_micros=int(columns["fees"][index]),
+                    fill_count=int(columns["fill_count"][index]),
+                )
+            )
+        return trips
+
+    def fill_range(self, start_us: int | None, end_us: int | None) -> tuple[int, int]:
+        """Return the slice of fills executed in [start, end)."""
+        return _time_range(self.fill_columns()["time"], start_us, end_us)
+
+    def trip_range(self, start_us: int | None, end_us: int | None) -> tuple[int, int]:
+        """Return the slice of round trips closed in [start, end)."""
+        return _time_range(self.trip_columns()["close_time"], start_us, end_us)
+
+    def open_cycles(self) -> list[InstrumentCycle[Instrument]]:
+        """Return the open positions, ordered by symbol then exchange."""
+        return sorted(
+            (cycle for cycle in self.cycles.values() if cycle.position),
+            key=lambda cycle: instrument_order(cycle.instrument),
+        )
+
+
+def _time_range(times: Column, start_us: int | None, end_us: int | None) -> tuple[int, int]:
+    return (
+        0 if start_us is None else int(np.searchsorted(times, start_us, side="left")),
+        len(times) if end_us is None else int(np.searchsorted(times, end_us, side="left")),
+    )

@@ -1,0 +1,148 @@
+"""Open positions marked to the latest quotes, and the live P&L a WatchPnl stream shows.
+
+Pure: no I/O.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from trademesh.kernel.lots import InstrumentCycle, divide_half_away
+from trademesh.services.analytics.model.fills import QUANTITY_SCALE, Category, Instrument
+from trademesh.services.analytics.model.journal import Journal
+from trademesh.services.analytics.model.metrics import saturate, total
+from trademesh.services.analytics.model.periods import DAY_US, day_date, day_start_us, ist_day
+
+
+@dataclass(frozen=True, slots=True)
+class Mark:
+    """The latest quote of an instrument, as a mark price."""
+
+    last_price_micros: int
+    previous_close_micros: int
+    time_us: int | None
+    stale: bool
+
+
+@dataclass(frozen=True, slots=True)
+class OpenPosition:
+    """An open round trip marked to the latest quote (see OpenPosition in position.proto)."""
+
+    instrument: Instrument
+    net_quantity: int
+    average_open_price_micros: int
+    open_time_us: int
+    category: Category
+    fees_micros: int
+    realized_pnl_micros: int
+    last_price_micros: int = 0
+    mark_time_us: int | None = None
+    mark_stale: bool = False
+    unrealized_pnl_micros: int | None = None
+    day_change_micros: int | None = None
+
+
+def open_position_quantity(position_micros: int) -> int:
+    """Return a signed micro-unit position in whole units, magnitude rounded up (never 0 while open)."""
+    units = -(-abs(position_micros) // QUANTITY_SCALE)
+    return units if position_micros > 0 else -units
+
+
+def mark_position(cycle: InstrumentCycle[Instrument], mark: Mark | None, today: int) -> OpenPosition:
+    """Describe an open cycle, marked to `mark` (None: unmarked)."""
+    long = cycle.position > 0
+    position = OpenPosition(
+        instrument=cycle.instrument,
+        net_quantity=open_position_quantity(cycle.position),
+        average_open_price_micros=cycle.average_open_price_micros,
+        open_time_us=cycle.open_time,
+        category=Category(cycle.category),
+        fees_micros=cycle.fees_micros,
+        realized_pnl_micros=divide_half_away(cycle.realized_scaled, QUANTITY_SCALE),
+    )
+    if mark is None or mark.last_price_micros <= 0:
+        return position
+    last = mark.last_price_micros
+    unrealized = 0
+    day_change: int | None = 0
+    today_start = day_start_us(today)
+    for lot in cycle.open_lots():
+        unrealized += (last - lot.price_micros) * lot.quantity
+        if day_change is not None:
+            if lot.time >= today_start:
+                day_change += (last - lot.price_micros) * lot.quantity
+            elif mark.previous_close_micros > 0:
+                day_change += (last - mark.previous_close_micros) * lot.quantity
+            else:
+                day_change = None
+    sign = 1 if long else -1
+    return OpenPosition(
+        instrument=position.instrument,
+        net_quantity=position.net_quantity,
+        average_open_price_micros=position.average_open_price_micros,
+        open_time_us=position.open_time_us,
+        category=position.category,
+        fees_micros=position.fees_micros,
+        realized_pnl_micros=position.realized_pnl_micros,
+        last_price_micros=last,
+        mark_time_us=mark.time_us,
+        mark_stale=mark.stale,
+        unrealized_pnl_micros=divide_half_away(sign * unrealized, QUANTITY_SCALE),
+        day_change_micros=None if day_change is None else divide_half_away(sign * day_change, QUANTITY_SCALE),
+    )
+
+
+def open_positions(journal: Journal, marks: Mapping[Instrument, Mark], now_us: int) -> tuple[OpenPosition, ...]:
+    """Return every open position of the journal marked to `marks`, ordered by symbol then exchange."""
+    today = ist_day(now_us)
+    return tuple(mark_position(cycle, marks.get(cycle.instrument), today) for cycle in journal.open_cycles())
+
+
+@dataclass(frozen=True, slots=True)
+class PnlTotals:
+    """Live totals of a user (see PnlTotals in pnl.proto)."""
+
+    trading_date: str
+    realized_pnl_today_micros: int
+    round_trips_closed_today: int
+    fees_today_micros: int
+    realized_pnl_all_time_micros: int
+    unrealized_pnl_micros: int
+    partially_realized_pnl_micros: int
+    day_change_micros: int
+    open_position_count: int
+    unmarked_position_count: int
+
+
+@dataclass(frozen=True, slots=True)
+class PnlState:
+    """What a WatchPnl message shows: totals and the open positions by instrument."""
+
+    totals: PnlTotals
+    positions: dict[Instrument, OpenPosition] = field(default_factory=dict)
+
+
+def pnl_state(journal: Journal, marks: Mapping[Instrument, Mark], now_us: int) -> PnlState:
+    """Compute the live P&L state of a journal marked to `marks`."""
+    today = ist_day(now_us)
+    start = day_start_us(today)
+    end = start + DAY_US
+    first, last = journal.trip_range(start, end)
+    fill_first, fill_last = journal.fill_range(start, end)
+    nets = journal.trip_columns()["net"]
+    positions = open_positions(journal, marks, now_us)
+    marked = [p for p in positions if p.unrealized_pnl_micros is not None]
+    totals = PnlTotals(
+        trading_date=day_date(today).isoformat(),
+        realized_pnl_today_micros=saturate(total(nets[first:last])),
+        round_trips_closed_today=last - first,
+        fees_today_micros=saturate(total(journal.fill_columns()["fees"][fill_first:fill_last])),
+        realized_pnl_all_time_micros=saturate(total(nets)),
+        unrealized_pnl_micros=saturate(sum(p.unrealized_pnl_micros or 0 for p in marked)),
+        partially_realized_pnl_micros=saturate(sum(p.realized_pnl_micros for p in positions)),
+        day_change_micros=saturate(sum(p.day_change_micros or 0 for p in positions)),
+        open_position_count=len(positions),
+        unmarked_position_count=len(positions) - len(marked),
+    )
+    return PnlState(totals, {position.instrument: position for position in positions})

@@ -1,0 +1,190 @@
+"""The stored shape of a trade: one document per trade (`_id` = trade id) with its pending change
+events in `outbox` ("e<version>" -> event), and the flag the relay's sweep reads.
+
+This is the shape analytics reads too: change it only together with its contract.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from trademesh.kernel.calendar import IST
+from trademesh.kernel.instruments import ContractType, Derivative, Exchange, Segment, Side
+from trademesh.services.trade.model import (
+    Broker,
+    Category,
+    EventType,
+    FeeBreakdown,
+    Source,
+    Status,
+    Trade,
+    TradeEvent,
+    TradeFields,
+)
+
+Document = dict[str, Any]
+# Documents holding unpublished events carry this flag beside their outbox (set by every write that
+# adds an event, unset once the outbox is empty), so the relay's sweep reads an index, not every trade.
+PENDING_FLAG = "outbox_pending"
+PENDING: dict[str, Any] = {PENDING_FLAG: True}
+
+# Stored value -> member, for reading documents: a dict lookup costs a tenth of `Exchange(value)`
+# (EnumMeta.__call__), and a listed page rebuilds seven enums per trade.
+_EXCHANGES = {member.value: member for member in Exchange}
+_SEGMENTS = {member.value: member for member in Segment}
+_CONTRACT_TYPES = {member.value: member for member in ContractType}
+_SIDES = {member.value: member for member in Side}
+_CATEGORIES = {member.value: member for member in Category}
+_BROKERS = {member.value: member for member in Broker}
+_SOURCES = {member.value: member for member in Source}
+_STATUSES = {member.value: member for member in Status}
+
+
+def _derivative_doc(derivative: Derivative | None) -> Document | None:
+    if derivative is None:
+        return None
+    return {
+        "underlying": derivative.underlying,
+        "expiry_date": derivative.expiry_date,
+        "contract_type": derivative.contract_type.value if derivative.contract_type else None,
+        "strike_price_micros": derivative.strike_price_micros,
+    }
+
+
+def trade_to_document(trade: Trade) -> Document:
+    """Return the stored form of a trade (without its outbox)."""
+    f = trade.fields
+    assert f.trade_time is not None
+    assert f.exchange is not None
+    assert f.side is not None
+    return {
+        "_id": trade.id,
+        "user_id": trade.user_id,
+        "symbol": f.symbol,
+        "exchange": f.exchange.value,
+        "segment": f.segment.value if f.segment else None,
+        "derivative": _derivative_doc(f.derivative),
+        "isin": f.isin,
+        "side": f.side.value,
+        "quantity_micros": f.quantity_micros,
+        "price_micros": f.price_micros,
+        "fees_micros": f.fees_micros,
+        "fee_breakdown": f.fee_breakdown.items() if f.fee_breakdown else None,
+        "trade_time": f.trade_time,
+        "trading_day": f.trade_time.astimezone(IST).date().isoformat(),
+        "category": f.category.value if f.category else None,
+        "category_inferred": trade.category_inferred,
+        "strategy": f.strategy,
+        "strategy_key": f.strategy.casefold(),
+        "tags": list(f.tags),
+        "tag_keys": [tag.casefold() for tag in f.tags],
+        "notes": f.notes,
+        "broker": (f.broker or Broker.MANUAL).value,
+        "broker_trade_id": f.broker_trade_id,
+        "broker_order_id": f.broker_order_id,
+        "broker_account_id": f.broker_account_id,
+        "source": trade.source.value,
+        "status": trade.status.value,
+        "version": trade.version,
+        "create_time": trade.create_time,
+        "update_time": trade.update_time,
+        "delete_time": trade.delete_time,
+        "purge_time": trade.purge_time,
+        "request_id": trade.request_id,
+        "request_hash": trade.request_hash,
+        "import_id": trade.import_id,
+        **({"broker_key": trade.broker_key} if trade.broker_key else {}),
+    }
+
+
+def trade_from_document(document: Document) -> Trade:
+    """Rebuild a trade from its stored form."""
+    derivative = document["derivative"]
+    breakdown = document["fee_breakdown"]
+    fields = TradeFields(
+        symbol=document["symbol"],
+        exchange=_EXCHANGES[document["exchange"]],
+        segment=_SEGMENTS[document["segment"]] if document["segment"] else None,
+        derivative=Derivative(
+            underlying=derivative["underlying"],
+            expiry_date=derivative["expiry_date"],
+            contract_type=_CONTRACT_TYPES[derivative["contract_type"]] if derivative["contract_type"] else None,
+            strike_price_micros=derivative["strike_price_micros"],
+        )
+        if derivative
+        else None,
+        isin=document["isin"],
+        side=_SIDES[document["side"]],
+        quantity_micros=document["quantity_micros"],
+        price_micros=document["price_micros"],
+        fees_micros=document["fees_micros"],
+        fee_breakdown=FeeBreakdown(
+            brokerage=breakdown["brokerage_micros"],
+            stt=breakdown["stt_micros"],
+            exchange_charges=breakdown["exchange_charges_micros"],
+            sebi_charges=breakdown["sebi_charges_micros"],
+            stamp_duty=breakdown["stamp_duty_micros"],
+            gst=breakdown["gst_micros"],
+            other=breakdown["other_micros"],
+        )
+        if breakdown
+        else None,
+        trade_time=document["trade_time"],
+        category=_CATEGORIES[document["category"]] if document["category"] else None,
+        strategy=document["strategy"],
+        tags=tuple(document["tags"]),
+        notes=document["notes"],
+        broker=_BROKERS[document["broker"]],
+        broker_trade_id=document["broker_trade_id"],
+        broker_order_id=document["broker_order_id"],
+        broker_account_id=document["broker_account_id"],
+    )
+    return Trade(
+        id=document["_id"],
+        user_id=document["user_id"],
+        fields=fields,
+        category_inferred=document["category_inferred"],
+        source=_SOURCES[document["source"]],
+        status=_STATUSES[document["status"]],
+        version=document["version"],
+        create_time=document["create_time"],
+        update_time=document["update_time"],
+        delete_time=document["delete_time"],
+        purge_time=document["purge_time"],
+        request_id=document["request_id"],
+        request_hash=document["request_hash"],
+        import_id=document["import_id"],
+        broker_key=document.get("broker_key"),
+    )
+
+
+def event_to_document(event: TradeEvent) -> Document:
+    """Return the stored form of a pending event (with the trade as of its version)."""
+    return {
+        "event_id": event.event_id,
+        "type": event.type.value,
+        "version": event.trade.version,
+        "event_time": event.event_time,
+        "trade": trade_to_document(event.trade),
+    }
+
+
+def event_from_document(document: Document) -> TradeEvent:
+    """Rebuild a pending event."""
+    return TradeEvent(
+        event_id=document["event_id"],
+        type=EventType(document["type"]),
+        trade=trade_from_document(document["trade"]),
+        event_time=document["event_time"],
+    )
+
+
+def pending_events(document: Document) -> list[TradeEvent]:
+    """Return a trade document's unpublished events, oldest version first."""
+    return sorted(
+        (event_from_document(item) for item in (document.get("outbox") or {}).values()), key=lambda e: e.trade.version
+    )
+
+
+def outbox_key(event: TradeEvent) -> str:
+    return f"e{event.trade.version}"
