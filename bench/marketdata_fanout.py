@@ -229,8 +229,9 @@ async def bare_server(args: argparse.Namespace) -> None:
     from grpc import aio
 
     from trademesh.marketdata.v1 import marketdata_service_pb2
-    from trademesh.services.marketdata.codec import EXCHANGE_FROM_PROTO, MODES, EncodedQuote, serialize_response
-    from trademesh.services.marketdata.domain import (
+    from trademesh.services.marketdata.feeds import SimulatedFeed
+    from trademesh.services.marketdata.mapping import EXCHANGE_FROM_PROTO, MODES, EncodedQuote, serialize_response
+    from trademesh.services.marketdata.model import (
         InstrumentKey,
         Mode,
         Normaliser,
@@ -238,10 +239,11 @@ async def bare_server(args: argparse.Namespace) -> None:
         SessionPolicy,
         SimulationParameters,
         Source,
+        StreamPolicy,
         SymbolUniverse,
     )
-    from trademesh.services.marketdata.feeds import SimulatedFeed
-    from trademesh.services.marketdata.streams import QuoteStream, StreamPolicy
+    from trademesh.services.marketdata.ports import WireQuote
+    from trademesh.services.marketdata.streams import QuoteStream
 
     universe = SymbolUniverse.from_csv(Path(args.universe))
     policy = StreamPolicy(
@@ -255,7 +257,7 @@ async def bare_server(args: argparse.Namespace) -> None:
     latest: dict[str, EncodedQuote] = {}
     audiences: dict[str, set[QuoteStream]] = {}
 
-    async def read(names: Sequence[str]) -> dict[str, EncodedQuote]:
+    async def read(names: Sequence[str]) -> dict[str, WireQuote]:
         return {name: latest[name] for name in names if name in latest}
 
     async def subscribe(request: Any, context: Any) -> Any:
@@ -318,14 +320,14 @@ async def socketio_server(args: argparse.Namespace) -> None:
     import socketio  # type: ignore[import-untyped]
     from aiohttp import web
 
-    from trademesh.services.marketdata.domain import (
+    from trademesh.services.marketdata.feeds import SimulatedFeed
+    from trademesh.services.marketdata.model import (
         Normaliser,
         SessionPolicy,
         SimulationParameters,
         Source,
         SymbolUniverse,
     )
-    from trademesh.services.marketdata.feeds import SimulatedFeed
 
     manager = socketio.AsyncRedisManager(args.redis_url)
     sio = socketio.AsyncServer(async_mode="aiohttp", client_manager=manager, cors_allowed_origins="*")
@@ -542,10 +544,12 @@ def summarise(name: str, outs: list[Path], truth: dict[str, list[int]], args: ar
 async def orchestrate(args: argparse.Namespace) -> None:
     from trademesh.auth.v1 import auth_service_pb2, auth_service_pb2_grpc
     from trademesh.devstack.processes import FerretDBServer, RedisServer, find_free_port
+    from trademesh.marketdata.v1 import quote_pb2
     from trademesh.services.auth.keys import write_new_key
     from trademesh.services.auth.server import build_auth_server
     from trademesh.services.auth.settings import AuthSettings
-    from trademesh.services.marketdata.backplane import QuoteCache
+    from trademesh.services.marketdata.backplane import RedisQuoteCache
+    from trademesh.services.marketdata.model import Mode
 
     work = Path(tempfile.mkdtemp(prefix="md-bench-"))
     universe = work / "universe.csv"
@@ -709,11 +713,11 @@ async def orchestrate(args: argparse.Namespace) -> None:
             from trademesh.services.core.settings import CoreSettings
 
             redis = build_redis(CoreSettings(redis_url=redis_server.url))
-            quotes = await QuoteCache(redis).get_many([f"NSE:SIM{i:04d}" for i in range(1, args.symbols + 1)])
+            quotes = await RedisQuoteCache(redis).get_many([f"NSE:SIM{i:04d}" for i in range(1, args.symbols + 1)])
             await redis.aclose()
             truth = {}
             for quote in quotes.values():
-                message = quote.message(1)  # type: ignore[arg-type]
+                message = quote_pb2.Quote.FromString(quote.body(Mode.LTP))
                 truth[str(message.instrument_token)] = [message.sequence, message.last_price_micros]
             results.append(summarise("service", outs, truth, args))
             for replica in replicas:

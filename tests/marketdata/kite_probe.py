@@ -12,8 +12,8 @@ from importlib import resources
 from pathlib import Path
 
 from tests.marketdata.kite_fake import FakeKiteTicker, fixture_packet, frame, full_packet, ltp_packet
-from trademesh.services.marketdata.domain import Normaliser, Source, SymbolUniverse
-from trademesh.services.marketdata.kite_ticker import KiteTickerFeed
+from trademesh.services.marketdata.feeds import KiteTickerFeed
+from trademesh.services.marketdata.model import Normaliser, Source, SymbolUniverse
 
 UNIVERSE = Path(str(resources.files("trademesh.services.marketdata") / "universe.csv"))
 INFY, RELIANCE, UNKNOWN = 408065, 738561, 99

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from trademesh.kernel.calendar import IST
 from trademesh.kernel.errors import InvalidArgument
-from trademesh.services.marketdata.domain import (
-    IST,
+from trademesh.services.marketdata.model import (
     MINUTE_NANOS,
     BarAggregator,
     InstrumentKey,

@@ -18,8 +18,8 @@ from tests.marketdata.helpers import nse
 from tests.rpc import expect_failure
 from trademesh.marketdata.v1 import bar_pb2, marketdata_service_pb2
 from trademesh.services.marketdata.backplane import IngestLease
-from trademesh.services.marketdata.codec import MODES, EncodedQuote
-from trademesh.services.marketdata.domain import MINUTE_NANOS, Bar, InstrumentKey, Quote, Source
+from trademesh.services.marketdata.mapping import MODES, EncodedQuote
+from trademesh.services.marketdata.model import MINUTE_NANOS, Bar, InstrumentKey, Quote, Source
 from trademesh.services.marketdata.settings import MarketDataSettings
 from trademesh.services.marketdata.store import MongoBarStore
 
@@ -154,9 +154,9 @@ async def test_get_bars_pages_validates_and_retention_sweeps(
     tampered = marketdata_service_pb2.GetBarsRequest()
     tampered.CopyFrom(request)
     tampered.page_size = 4
-    assert (await expect_failure(stub.GetBars(tampered, metadata=user.metadata))).reason == "INVALID_PAGE_TOKEN"
+    assert (await expect_failure(stub.GetBars(tampered, metadata=user.metadata))).reason == "PAGE_TOKEN_INVALID"
     tampered.page_token = "garbage!"
-    assert (await expect_failure(stub.GetBars(tampered, metadata=user.metadata))).reason == "INVALID_PAGE_TOKEN"
+    assert (await expect_failure(stub.GetBars(tampered, metadata=user.metadata))).reason == "PAGE_TOKEN_INVALID"
     no_interval = marketdata_service_pb2.GetBarsRequest(instrument=nse("TCS")[0], start_time=start)
     assert (await expect_failure(stub.GetBars(no_interval, metadata=user.metadata))).reason == "INVALID_INTERVAL"
     no_start = marketdata_service_pb2.GetBarsRequest(instrument=nse("TCS")[0], interval=bar_pb2.BAR_INTERVAL_ONE_MINUTE)

@@ -20,7 +20,7 @@ from tests.marketdata.processes import ServiceProcess
 from tests.rpc import expect_failure
 from trademesh.devstack.processes import RedisServer
 from trademesh.marketdata.v1 import marketdata_service_pb2, marketdata_service_pb2_grpc, quote_pb2
-from trademesh.services.marketdata.domain import SymbolUniverse
+from trademesh.services.marketdata.model import SymbolUniverse
 from trademesh.services.marketdata.settings import DEFAULT_UNIVERSE
 
 pytestmark = pytest.mark.slow

@@ -15,7 +15,7 @@ from tests.eventually import eventually
 from tests.marketdata.helpers import nse, subscribe_request
 from tests.rpc import expect_failure
 from trademesh.marketdata.v1 import marketdata_service_pb2, marketdata_service_pb2_grpc, quote_pb2
-from trademesh.services.marketdata.domain import SymbolUniverse
+from trademesh.services.marketdata.model import SymbolUniverse
 from trademesh.services.marketdata.settings import DEFAULT_UNIVERSE
 
 

@@ -9,7 +9,7 @@ Keys and channels (one per instrument, `EXCHANGE:SYMBOL`):
 
 Each replica holds ONE pub/sub connection and subscribes only to the instruments its own streams
 want, reference-counted; every tick read from it is decoded once and handed to the interested
-streams in memory (`TickHub`). The ingest writes and publishes through a Lua script that first
+streams in memory (`RedisTickHub`). The ingest writes and publishes through a Lua script that first
 checks it still holds the lock, so an ingest that lost its lease (paused, partitioned) cannot
 overwrite its successor's quotes: that check is the fence.
 """
@@ -20,15 +20,16 @@ import asyncio
 import logging
 import time
 import uuid
-from collections.abc import Callable, Iterable, Sequence
-from typing import Any, Protocol
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
 from redis.exceptions import RedisError
 
 from trademesh.kernel.errors import DomainError, Unavailable
-from trademesh.services.marketdata.codec import EncodedQuote
+from trademesh.services.marketdata.mapping import EncodedQuote
+from trademesh.services.marketdata.ports import TickSink, WireQuote
 
 logger = logging.getLogger(__name__)
 
@@ -69,13 +70,13 @@ def quote_key(instrument: str) -> str:
     return QUOTE_PREFIX + instrument
 
 
-class QuoteCache:
+class RedisQuoteCache:
     """Read the latest quotes the ingest wrote."""
 
     def __init__(self, redis: Redis) -> None:
         self._redis = redis
 
-    async def get_many(self, instruments: Sequence[str]) -> dict[str, EncodedQuote]:
+    async def get_many(self, instruments: Sequence[str]) -> dict[str, WireQuote]:
         """Return the latest quote of each instrument that has one."""
         if not instruments:
             return {}
@@ -138,7 +139,7 @@ class IngestLease:
         return True
 
 
-class StreamCounter:
+class RedisStreamCounter:
     """Count each user's open streams across all replicas (sorted set of leases per user)."""
 
     def __init__(self, redis: Redis, lease_seconds: float = 30.0) -> None:
@@ -189,20 +190,7 @@ class StreamCounter:
                 logger.warning("renewing stream leases failed", exc_info=True)
 
 
-class TickSink(Protocol):
-    """A consumer of ticks (one SubscribeQuotes stream)."""
-
-    def deliver(self, update: EncodedQuote) -> None:
-        """Take one tick of an instrument the sink subscribed to (must not block)."""
-
-    def resnapshot(self) -> None:
-        """Send a fresh snapshot: ticks may have been missed (backplane reconnected)."""
-
-    def fail(self, error: DomainError) -> None:
-        """End the stream with `error`."""
-
-
-class TickHub:
+class RedisTickHub:
     """This replica's single fan-in from Redis pub/sub, fanned out in memory to its streams."""
 
     def __init__(self, redis: Redis, *, retry_seconds: float) -> None:
@@ -215,7 +203,6 @@ class TickHub:
         self._closed = False
         self._lock = asyncio.Lock()
         self.ticks_received = 0
-        self.on_tick: Callable[[EncodedQuote], None] | None = None
 
     @property
     def subscribed(self) -> frozenset[str]:

@@ -1,13 +1,15 @@
-"""Feeds the ingest reads: the simulated NSE market (default) and, in `kite_ticker.py`, Kite's ticker."""
+"""Feeds the ingest reads: the simulated NSE market (default) and Zerodha's KiteTicker (broker code in
+`trademesh.services.brokers.zerodha.ticker`, adapted here to raw ticks)."""
 
 from __future__ import annotations
 
 import asyncio
 import time
 from collections.abc import AsyncIterator
-from typing import Protocol
+from typing import TYPE_CHECKING
 
-from trademesh.services.marketdata.domain import (
+from trademesh.services.marketdata.model import (
+    DepthLevel,
     RawTick,
     SessionPolicy,
     SimulatedMarket,
@@ -17,23 +19,8 @@ from trademesh.services.marketdata.domain import (
     session_open,
 )
 
-
-class Feed(Protocol):
-    """A source of raw ticks, delivered in small batches."""
-
-    source: Source
-
-    def batches(self) -> AsyncIterator[list[RawTick]]:
-        """Yield ticks as they arrive, a batch at a time, until closed."""
-        ...
-
-    @property
-    def bad_frames(self) -> int:
-        """Return how many malformed frames or ticks the feed itself dropped."""
-        ...
-
-    def close(self) -> None:
-        """Stop the feed (its iterator ends)."""
+if TYPE_CHECKING:
+    from trademesh.services.brokers.zerodha.ticker import KiteTick
 
 
 class SimulatedFeed:
@@ -78,3 +65,68 @@ class SimulatedFeed:
             if count:
                 self.ticks_emitted += count
                 yield [self._market.next_tick(wall) for _ in range(count)]
+
+
+def raw_tick_from_kite(tick: KiteTick) -> RawTick:
+    """Return a KiteTicker tick as a feed-neutral raw tick."""
+    return RawTick(
+        token=tick.token,
+        last_price_micros=tick.last_price_micros,
+        exchange_time_ns=tick.exchange_time_ns,
+        last_quantity=tick.last_quantity,
+        last_trade_time_ns=tick.last_trade_time_ns,
+        average_price_micros=tick.average_price_micros,
+        volume=tick.volume,
+        total_buy_quantity=tick.total_buy_quantity,
+        total_sell_quantity=tick.total_sell_quantity,
+        open_micros=tick.open_micros,
+        high_micros=tick.high_micros,
+        low_micros=tick.low_micros,
+        close_micros=tick.close_micros,
+        open_interest=tick.open_interest,
+        oi_day_high=tick.oi_day_high,
+        oi_day_low=tick.oi_day_low,
+        bids=tuple(DepthLevel(level.price_micros, level.quantity, level.orders) for level in tick.bids),
+        asks=tuple(DepthLevel(level.price_micros, level.quantity, level.orders) for level in tick.asks),
+    )
+
+
+class KiteTickerFeed:
+    """Ticks of every instrument of the universe that has a Kite token, in FULL mode, from Zerodha's KiteTicker."""
+
+    source = Source.KITE_TICKER
+
+    def __init__(
+        self,
+        universe: SymbolUniverse,
+        api_key: str,
+        access_token: str,
+        root: str,
+        *,
+        reconnect_max_delay: int = 5,
+    ) -> None:
+        # Imported here: kiteconnect brings Twisted and autobahn, which only the kite feed needs.
+        from trademesh.services.brokers.zerodha.ticker import KiteTickerClient
+
+        self._client = KiteTickerClient(
+            universe.tokens, api_key, access_token, root, reconnect_max_delay=reconnect_max_delay
+        )
+
+    @property
+    def connects(self) -> int:
+        """Return how many times the ticker connected (reconnects included)."""
+        return self._client.connects
+
+    @property
+    def bad_frames(self) -> int:
+        """Return malformed frames/packets, unconvertible ticks and queue overflows so far."""
+        return self._client.bad_frames
+
+    def close(self) -> None:
+        """Stop the ticker (the batches end)."""
+        self._client.close()
+
+    async def batches(self) -> AsyncIterator[list[RawTick]]:
+        """Yield tick batches as the ticker delivers them, until closed."""
+        async for batch in self._client.batches():
+            yield [raw_tick_from_kite(tick) for tick in batch]

@@ -22,9 +22,10 @@ from redis.exceptions import RedisError
 
 from trademesh.services.core.connections import build_mongo, build_redis
 from trademesh.services.core.server import run_service
-from trademesh.services.marketdata.backplane import IngestLease, QuoteCache
-from trademesh.services.marketdata.codec import MODES, EncodedQuote
-from trademesh.services.marketdata.domain import (
+from trademesh.services.marketdata.backplane import IngestLease, RedisQuoteCache
+from trademesh.services.marketdata.feeds import KiteTickerFeed, SimulatedFeed
+from trademesh.services.marketdata.mapping import MODES, EncodedQuote
+from trademesh.services.marketdata.model import (
     Bar,
     BarAggregator,
     InstrumentKey,
@@ -33,7 +34,7 @@ from trademesh.services.marketdata.domain import (
     SimulationParameters,
     SymbolUniverse,
 )
-from trademesh.services.marketdata.feeds import Feed, SimulatedFeed
+from trademesh.services.marketdata.ports import BarStore, Feed
 from trademesh.services.marketdata.settings import MarketDataSettings
 from trademesh.services.marketdata.store import MongoBarStore
 
@@ -43,8 +44,6 @@ logger = logging.getLogger(__name__)
 def build_feed(settings: MarketDataSettings, universe: SymbolUniverse) -> Feed:
     """Create the configured feed."""
     if settings.feed == "kite":
-        from trademesh.services.marketdata.kite_ticker import KiteTickerFeed
-
         return KiteTickerFeed(universe, settings.kite_api_key, settings.kite_access_token, settings.kite_ticker_url)
     return SimulatedFeed(
         universe,
@@ -65,7 +64,7 @@ class IngestRunner:
         redis: Redis,
         universe: SymbolUniverse,
         feed_factory: Callable[[], Feed],
-        bars: MongoBarStore | None,
+        bars: BarStore | None,
         *,
         feed_name: str,
         lease_seconds: float,
@@ -116,7 +115,7 @@ class IngestRunner:
     async def _run_active(self) -> None:
         feed = self._feed = self._feed_factory()
         normaliser = Normaliser(self._universe, feed.source)
-        stored = await QuoteCache(self._redis).get_many([str(item.key) for item in self._universe])
+        stored = await RedisQuoteCache(self._redis).get_many([str(item.key) for item in self._universe])
         floor = time.time_ns() // 1_000_000
         normaliser.seed_sequences(
             {

@@ -7,7 +7,7 @@ from pathlib import Path
 from pydantic import Field
 
 from trademesh.services.core.settings import SignedTokenSettings
-from trademesh.services.marketdata.domain import SessionPolicy
+from trademesh.services.marketdata.model import SessionPolicy
 
 DEFAULT_UNIVERSE = Path(__file__).with_name("universe.csv")
 

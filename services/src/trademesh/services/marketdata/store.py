@@ -16,7 +16,7 @@ from typing import Any
 
 from pymongo.asynchronous.database import AsyncDatabase
 
-from trademesh.services.marketdata.domain import (
+from trademesh.services.marketdata.model import (
     MINUTE_NANOS,
     NANOS_PER_SECOND,
     Bar,

@@ -14,56 +14,28 @@ import asyncio
 import math
 import time
 import weakref
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 
 from opentelemetry import metrics
 from opentelemetry.metrics import CallbackOptions, Observation
 
 from trademesh.kernel.errors import DomainError, Unauthenticated
-from trademesh.services.marketdata.codec import (
+from trademesh.services.marketdata.mapping import (
     EncodedQuote,
     batch_response,
     heartbeat_response,
     quote_entry,
     quote_to_proto,
 )
-from trademesh.services.marketdata.domain import (
+from trademesh.services.marketdata.model import (
     Mode,
-    SessionPolicy,
-    Source,
     StreamConflator,
-    SymbolUniverse,
+    StreamPolicy,
     batch_cadence,
     empty_quote,
     is_stale,
 )
-
-SnapshotReader = Callable[[Sequence[str]], Awaitable[dict[str, EncodedQuote]]]
-
-
-class StreamPolicy:
-    """What every stream of a replica shares: timings, staleness rule, the universe."""
-
-    def __init__(
-        self,
-        universe: SymbolUniverse,
-        *,
-        batch_interval: float,
-        heartbeat: float,
-        slow_consumer_after: float = 60.0,
-        session_policy: SessionPolicy,
-        stale_after: float,
-        source: Source,
-    ) -> None:
-        self.universe = universe
-        self.batch_interval = batch_interval
-        self.heartbeat = heartbeat
-        self.slow_consumer_after = slow_consumer_after
-        self.session_policy = session_policy
-        self.stale_after = stale_after
-        self.source = source
-        #: How often a stream looks for quotes that went stale (or fresh again) without a tick.
-        self.stale_check_interval = min(max(stale_after / 4, 0.25), 5.0)
+from trademesh.services.marketdata.ports import QuoteReader, WireQuote
 
 
 class _WakeClock:
@@ -199,12 +171,12 @@ class QuoteStream:
         # The newest quote the client holds per instrument, and which of them it holds as stale:
         # a feed that goes quiet in session sends no tick, so the stream itself re-sends the held
         # quote with `stale` flipped (same sequence), and flips it back when the session closes.
-        self._held: dict[str, EncodedQuote] = {}
+        self._held: dict[str, WireQuote] = {}
         self._held_stale: set[str] = set()
 
     # ---- TickSink (called by the hub, synchronously, per tick)
 
-    def deliver(self, update: EncodedQuote) -> None:
+    def deliver(self, update: WireQuote) -> None:
         """Queue a tick (conflating an unsent older one of the same instrument)."""
         # Called for every tick times every stream that wants it (200,000 times a second in the
         # benchmark): keep it to a few dict operations.
@@ -252,7 +224,7 @@ class QuoteStream:
             self._waiter = None
             self._want_data = False
 
-    async def _snapshot(self, read: SnapshotReader) -> bytes:
+    async def _snapshot(self, read: QuoteReader) -> bytes:
         quotes = await read(self.instruments)
         now_ns = time.time_ns()
         policy = self._policy
@@ -299,7 +271,7 @@ class QuoteStream:
                 entries.append(quote.entry(self.mode))
         return entries
 
-    async def messages(self, read: SnapshotReader) -> AsyncIterator[bytes]:
+    async def messages(self, read: QuoteReader) -> AsyncIterator[bytes]:
         """Yield the stream's serialised responses until it fails (raises) or the caller stops."""
         loop = asyncio.get_running_loop()
         policy = self._policy

@@ -98,7 +98,7 @@ type MarketDataServiceClient interface {
 	//
 	// Errors: INVALID_ARGUMENT (reason INVALID_INSTRUMENT; reason INVALID_INTERVAL: interval
 	// unspecified or not served; reason INVALID_TIME_RANGE: start_time missing or end_time <=
-	// start_time; reason INVALID_PAGE_SIZE: negative page_size; reason INVALID_PAGE_TOKEN: token
+	// start_time; reason INVALID_PAGE_SIZE: negative page_size; reason PAGE_TOKEN_INVALID: token
 	// malformed, expired (older than 24 h) or issued for different request parameters);
 	// NOT_FOUND (reason INSTRUMENT_NOT_FOUND); UNAUTHENTICATED; UNAVAILABLE.
 	GetBars(ctx context.Context, in *GetBarsRequest, opts ...grpc.CallOption) (*GetBarsResponse, error)
@@ -234,7 +234,7 @@ type MarketDataServiceServer interface {
 	//
 	// Errors: INVALID_ARGUMENT (reason INVALID_INSTRUMENT; reason INVALID_INTERVAL: interval
 	// unspecified or not served; reason INVALID_TIME_RANGE: start_time missing or end_time <=
-	// start_time; reason INVALID_PAGE_SIZE: negative page_size; reason INVALID_PAGE_TOKEN: token
+	// start_time; reason INVALID_PAGE_SIZE: negative page_size; reason PAGE_TOKEN_INVALID: token
 	// malformed, expired (older than 24 h) or issued for different request parameters);
 	// NOT_FOUND (reason INSTRUMENT_NOT_FOUND); UNAUTHENTICATED; UNAVAILABLE.
 	GetBars(context.Context, *GetBarsRequest) (*GetBarsResponse, error)

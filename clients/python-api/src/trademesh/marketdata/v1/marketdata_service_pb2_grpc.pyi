@@ -104,7 +104,7 @@ class MarketDataServiceStub:
 
     Errors: INVALID_ARGUMENT (reason INVALID_INSTRUMENT; reason INVALID_INTERVAL: interval
     unspecified or not served; reason INVALID_TIME_RANGE: start_time missing or end_time <=
-    start_time; reason INVALID_PAGE_SIZE: negative page_size; reason INVALID_PAGE_TOKEN: token
+    start_time; reason INVALID_PAGE_SIZE: negative page_size; reason PAGE_TOKEN_INVALID: token
     malformed, expired (older than 24 h) or issued for different request parameters);
     NOT_FOUND (reason INSTRUMENT_NOT_FOUND); UNAUTHENTICATED; UNAVAILABLE.
     """
@@ -185,7 +185,7 @@ class MarketDataServiceAsyncStub(MarketDataServiceStub):
 
     Errors: INVALID_ARGUMENT (reason INVALID_INSTRUMENT; reason INVALID_INTERVAL: interval
     unspecified or not served; reason INVALID_TIME_RANGE: start_time missing or end_time <=
-    start_time; reason INVALID_PAGE_SIZE: negative page_size; reason INVALID_PAGE_TOKEN: token
+    start_time; reason INVALID_PAGE_SIZE: negative page_size; reason PAGE_TOKEN_INVALID: token
     malformed, expired (older than 24 h) or issued for different request parameters);
     NOT_FOUND (reason INSTRUMENT_NOT_FOUND); UNAUTHENTICATED; UNAVAILABLE.
     """
@@ -287,7 +287,7 @@ class MarketDataServiceServicer(metaclass=_abc_1.ABCMeta):
 
         Errors: INVALID_ARGUMENT (reason INVALID_INSTRUMENT; reason INVALID_INTERVAL: interval
         unspecified or not served; reason INVALID_TIME_RANGE: start_time missing or end_time <=
-        start_time; reason INVALID_PAGE_SIZE: negative page_size; reason INVALID_PAGE_TOKEN: token
+        start_time; reason INVALID_PAGE_SIZE: negative page_size; reason PAGE_TOKEN_INVALID: token
         malformed, expired (older than 24 h) or issued for different request parameters);
         NOT_FOUND (reason INSTRUMENT_NOT_FOUND); UNAUTHENTICATED; UNAVAILABLE.
         """

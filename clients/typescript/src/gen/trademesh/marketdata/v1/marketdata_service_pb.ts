@@ -402,7 +402,7 @@ export const MarketDataService: GenService<{
    *
    * Errors: INVALID_ARGUMENT (reason INVALID_INSTRUMENT; reason INVALID_INTERVAL: interval
    * unspecified or not served; reason INVALID_TIME_RANGE: start_time missing or end_time <=
-   * start_time; reason INVALID_PAGE_SIZE: negative page_size; reason INVALID_PAGE_TOKEN: token
+   * start_time; reason INVALID_PAGE_SIZE: negative page_size; reason PAGE_TOKEN_INVALID: token
    * malformed, expired (older than 24 h) or issued for different request parameters);
    * NOT_FOUND (reason INSTRUMENT_NOT_FOUND); UNAUTHENTICATED; UNAVAILABLE.
    *

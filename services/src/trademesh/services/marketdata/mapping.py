@@ -1,4 +1,5 @@
-"""Wire encodings: domain quotes ⇄ protobuf, the Redis tick payload, and pre-encoded stream batches.
+"""Wire encodings: requests ⇄ use-case inputs, model quotes and bars ⇄ protobuf, the Redis tick payload,
+and pre-encoded stream batches.
 
 Fan-out cost is what limits a market-data replica, so a tick is serialised once per mode at ingest
 and carried through Redis as bytes; each stream's QuoteBatch is then assembled by concatenating
@@ -15,8 +16,12 @@ from collections.abc import Iterable
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from trademesh.common.v1 import instrument_pb2
-from trademesh.marketdata.v1 import marketdata_service_pb2, quote_pb2, quote_stream_pb2
-from trademesh.services.marketdata.domain import DepthLevel, Exchange, InstrumentKey, Mode, Quote
+from trademesh.kernel.errors import InvalidArgument
+from trademesh.kernel.instruments import Exchange
+from trademesh.marketdata.v1 import bar_pb2, marketdata_service_pb2, quote_pb2, quote_stream_pb2
+from trademesh.services.core.timestamps import nanos_of
+from trademesh.services.marketdata.model import Bar, DepthLevel, InstrumentKey, Mode, Quote, RequestedInstrument
+from trademesh.services.marketdata.service import BarPage, BarQuery, QuoteView
 
 _EXCHANGE_TO_PROTO = {exchange: instrument_pb2.Exchange.Value(f"EXCHANGE_{exchange.value}") for exchange in Exchange}
 EXCHANGE_FROM_PROTO = {value: exchange.value for exchange, value in _EXCHANGE_TO_PROTO.items()}
@@ -37,6 +42,67 @@ def timestamp_from_ns(ns: int) -> Timestamp:
 def instrument_to_proto(key: InstrumentKey) -> instrument_pb2.Instrument:
     """Map an instrument key to its message."""
     return instrument_pb2.Instrument(symbol=key.symbol, exchange=_EXCHANGE_TO_PROTO[key.exchange])
+
+
+def requested_instrument(item: instrument_pb2.Instrument) -> RequestedInstrument:
+    """Return an instrument as the request spelled it (exchange "" when unspecified or unknown)."""
+    return RequestedInstrument(EXCHANGE_FROM_PROTO.get(item.exchange, ""), item.symbol)
+
+
+def bar_query(request: marketdata_service_pb2.GetBarsRequest) -> BarQuery:
+    """Decode a GetBars request (a time out of range is carried, for the service to raise in field order)."""
+    start_ns = end_ns = None
+    error: InvalidArgument | None = None
+    if request.HasField("start_time"):
+        try:
+            start_ns = nanos_of(request.start_time, "start_time")
+            end_ns = nanos_of(request.end_time, "end_time") if request.HasField("end_time") else None
+        except InvalidArgument as problem:
+            start_ns, end_ns, error = None, None, problem
+    return BarQuery(
+        instrument=requested_instrument(request.instrument) if request.HasField("instrument") else None,
+        interval=request.interval,
+        start_ns=start_ns,
+        end_ns=end_ns,
+        page_size=request.page_size,
+        page_token=request.page_token,
+        time_error=error,
+    )
+
+
+def bar_to_proto(bar: Bar) -> bar_pb2.Bar:
+    """Map a bar to its message."""
+    return bar_pb2.Bar(
+        start_time=timestamp_from_ns(bar.start_ns),
+        open_micros=bar.open_micros,
+        high_micros=bar.high_micros,
+        low_micros=bar.low_micros,
+        close_micros=bar.close_micros,
+        volume=bar.volume,
+        open_interest=bar.open_interest,
+        complete=bar.complete,
+    )
+
+
+def bar_page_to_proto(page: BarPage) -> marketdata_service_pb2.GetBarsResponse:
+    """Map a page of bars to the GetBars response."""
+    response = marketdata_service_pb2.GetBarsResponse(
+        bars=[bar_to_proto(bar) for bar in page.bars], next_page_token=page.next_page_token
+    )
+    if page.earliest_available_ns is not None:
+        response.earliest_available_time.CopyFrom(timestamp_from_ns(page.earliest_available_ns))
+    return response
+
+
+def quote_view_to_proto(view: QuoteView) -> quote_pb2.Quote:
+    """Map a quote lookup to its message in the view's mode, `stale` as the service judged it."""
+    if view.cached is not None:
+        message = quote_pb2.Quote.FromString(view.cached.body(view.mode))
+    else:
+        assert view.empty is not None
+        message = quote_to_proto(view.empty, view.mode)
+    message.stale = view.stale
+    return message
 
 
 def _levels(levels: Iterable[DepthLevel]) -> list[quote_pb2.DepthLevel]:
