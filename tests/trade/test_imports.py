@@ -82,7 +82,24 @@ async def test_zerodha_equity_tradebook_imports_fills_and_reimport_adds_nothing(
     assert trades["30001"].trade_time.ToDatetime(tzinfo=UTC) == datetime(2024, 3, 19, tzinfo=UTC) - IST_OFFSET
     (infy_position,) = positions.positions
     assert infy_position.status == position_pb2.POSITION_STATUS_CLOSED
-    assert infy_position.realized_pnl_micros == 143_750_000  # 10 x 9.75 + 5 x 9.25
+    # A tradebook carries no charges: each INFY fill is charged by the schedule (COMPUTED, itemised), and
+    # the closed position's realized P&L is the gross 10 x 9.75 + 5 x 9.25 = 143.75 minus all of them.
+    infy_fills = [t for t in trades.values() if t.instrument.symbol == "INFY"]
+    for fill in infy_fills:
+        assert fill.charges_source == trade_pb2.CHARGES_SOURCE_COMPUTED
+        assert fill.fees_micros > 0
+        breakdown = fill.fee_breakdown
+        assert fill.fees_micros == (
+            breakdown.brokerage_micros
+            + breakdown.stt_micros
+            + breakdown.exchange_charges_micros
+            + breakdown.sebi_charges_micros
+            + breakdown.stamp_duty_micros
+            + breakdown.gst_micros
+            + breakdown.other_micros
+        )
+    assert infy_position.total_fees_micros == sum(fill.fees_micros for fill in infy_fills)
+    assert infy_position.realized_pnl_micros == 143_750_000 - infy_position.total_fees_micros
     assert infy_position.trade_count == 3
 
 

@@ -243,6 +243,8 @@ async def test_positions_fifo_with_short_flip_and_fees(trade: RunningTrade, new_
                 price=price,
                 when=day + timedelta(days=index),
                 fees_micros=fees * 1_000_000,
+                # The fees of this journal are typed (TCS: typed as zero), not computed.
+                charges_source=trade_pb2.CHARGES_SOURCE_MANUAL,
             ),
         )
 

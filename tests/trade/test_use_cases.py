@@ -23,6 +23,7 @@ from trademesh.services.trade.import_formats import parse_file
 from trademesh.services.trade.model import (
     Broker,
     Category,
+    ChargesSource,
     EventType,
     ImportResult,
     PositionFilter,
@@ -521,6 +522,8 @@ async def test_positions_replay_fills_first_in_first_out(service: TradeService) 
                 quantity_micros=quantity * 1_000_000,
                 price_micros=price * 1_000_000,
                 trade_time=MARKET_OPEN + timedelta(minutes=minute),
+                # Charges typed as zero: this test is about FIFO arithmetic, not charges.
+                charges_source=ChargesSource.MANUAL,
             ),
         )
     (position,), token = await service.positions(ALICE, PositionFilter(), 0, "")

@@ -16,6 +16,7 @@ from trademesh.kernel.charges.engine import (
     charge_order,
     ist_date,
 )
+from trademesh.kernel.charges.market import charges_market
 from trademesh.kernel.charges.schedule import (
     Broker,
     Exchange,
@@ -47,6 +48,7 @@ __all__ = [
     "charge_columns",
     "charge_fills",
     "charge_order",
+    "charges_market",
     "ist_date",
     "load_schedule",
 ]

@@ -16,6 +16,7 @@ from trademesh.services.core.timestamps import timestamp, timestamp_init, timest
 from trademesh.services.trade.model import (
     Broker,
     Category,
+    ChargesSource,
     EventType,
     FeeBreakdown,
     ImportRowError,
@@ -143,6 +144,7 @@ def fields_from_proto(trade: trade_pb2.Trade, *, has_time: bool) -> TradeFields:
         broker_trade_id=trade.broker_trade_id,
         broker_order_id=trade.broker_order_id,
         broker_account_id=trade.broker_account_id,
+        charges_source=enum_from_proto(ChargesSource, trade_pb2.ChargesSource, trade.charges_source, "CHARGES_SOURCE_"),
     )
 
 
@@ -167,6 +169,8 @@ def trade_to_proto(trade: Trade) -> trade_pb2.Trade:
         value_micros=divide_half_even(f.quantity_micros * f.price_micros, 1_000_000),
         fees_micros=f.fees_micros,
         fee_breakdown=breakdown,
+        charges_source=enum_to_proto(trade_pb2.ChargesSource, f.charges_source, "CHARGES_SOURCE_"),
+        charges_schedule_version=f.charges_schedule_version,
         trade_time=timestamp_init(f.trade_time),
         category=enum_to_proto(trade_pb2.TradeCategory, f.category, "TRADE_CATEGORY_"),
         category_inferred=trade.category_inferred,

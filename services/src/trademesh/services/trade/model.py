@@ -61,6 +61,17 @@ class Source(StrEnum):
     SYNC = "SYNC"
 
 
+class ChargesSource(StrEnum):
+    """Where a trade's charges (fees_micros and its breakdown) come from; see proto Trade.charges_source."""
+
+    #: The broker's own figures (Kite's virtual contract note, a broker-reported fee).
+    BROKER = "BROKER"
+    #: Computed by trademesh.kernel.charges from the schedule in force on the trade date.
+    COMPUTED = "COMPUTED"
+    #: Typed by the user (or a file's fee column): never recomputed.
+    MANUAL = "MANUAL"
+
+
 class Status(StrEnum):
     """Lifecycle state."""
 
@@ -139,9 +150,14 @@ class TradeFields:
     broker_trade_id: str = ""
     broker_order_id: str = ""
     broker_account_id: str = ""
+    #: None on input means "decide" (MANUAL when fees or a breakdown are given, else COMPUTED); None on a
+    #: stored trade means no schedule covers it (currency derivatives, fractional quantities, before 2020-07-01).
+    charges_source: ChargesSource | None = None
+    #: The schedule version COMPUTED charges came from ("<file version>/<date>"); empty otherwise.
+    charges_schedule_version: str = ""
 
 
-JOURNAL_FIELDS = frozenset({"category", "strategy", "tags", "notes", "fees_micros", "fee_breakdown"})
+JOURNAL_FIELDS = frozenset({"category", "strategy", "tags", "notes", "fees_micros", "fee_breakdown", "charges_source"})
 BROKER_FIELDS = frozenset(
     {
         "instrument",
@@ -392,6 +408,13 @@ def normalize_fields(
             elif fees != total:
                 bad("fees_micros", "fees_micros must equal the sum of fee_breakdown (or be 0)")
 
+    charges_source = raw.charges_source
+    fees_typed = raw.fees_micros != 0 or raw.fee_breakdown is not None
+    if charges_source is None:
+        charges_source = ChargesSource.MANUAL if fees_typed else ChargesSource.COMPUTED
+    elif charges_source is ChargesSource.COMPUTED and fees_typed:
+        bad("charges_source", "fees_micros and fee_breakdown must be unset when charges_source is COMPUTED")
+
     strategy = raw.strategy.strip()
     if len(strategy) > MAX_STRATEGY_LENGTH or _has_control(strategy):
         bad("strategy", f"strategy must be at most {MAX_STRATEGY_LENGTH} characters without control characters")
@@ -427,6 +450,8 @@ def normalize_fields(
         derivative=derivative,
         isin=isin,
         fees_micros=fees,
+        charges_source=charges_source,
+        charges_schedule_version=raw.charges_schedule_version if charges_source is ChargesSource.COMPUTED else "",
         strategy=strategy,
         tags=tuple(tags),
         broker=raw.broker or Broker.MANUAL,

@@ -264,6 +264,78 @@ func (TradeSource) EnumDescriptor() ([]byte, []int) {
 	return file_trademesh_trade_v1_trade_proto_rawDescGZIP(), []int{3}
 }
 
+// ChargesSource says where a trade's charges (fees_micros and fee_breakdown) come from.
+type ChargesSource int32
+
+const (
+	// CHARGES_SOURCE_UNSPECIFIED is the zero value. On input (CreateTrade, ImportTrades rows,
+	// UpdateTrade without the "charges_source" path) it means "decide": MANUAL when fees_micros or
+	// fee_breakdown is given, else COMPUTED. On output it means no schedule covers the trade
+	// (currency derivatives, a fractional quantity, a trade date before 2020-07-01): fees_micros is 0.
+	ChargesSource_CHARGES_SOURCE_UNSPECIFIED ChargesSource = 0
+	// CHARGES_SOURCE_BROKER is the broker's own per-order charges (Kite's virtual contract note, or
+	// fees a sync reported), split over the order's fills. Set by ReconcileTrades only (INVALID_ARGUMENT
+	// on CreateTrade/UpdateTrade). Never recomputed by RechargeTrades.
+	ChargesSource_CHARGES_SOURCE_BROKER ChargesSource = 1
+	// CHARGES_SOURCE_COMPUTED is computed by the server from the charge schedules in force on the trade's
+	// IST date (docs/decisions/0100, 0101): brokerage per executed order (fills sharing
+	// broker_order_id share it, split by quantity with the largest-remainder method), STT/CTT, exchange
+	// transaction charges, IPFT, SEBI fee, stamp duty, GST and DP charges (per scrip per IST day of
+	// delivery sells), rounded as contract notes do. Equity is charged as intraday when the trade's
+	// category is INTRADAY, else as delivery. Manual trades with broker MANUAL are charged on Zerodha's
+	// plan (an estimate). Recomputed when the trade's broker-owned fields or category change, and by
+	// RechargeTrades. Setting it in UpdateTrade (path "charges_source") returns a trade to computed
+	// charges; fees_micros and fee_breakdown must then be unset.
+	ChargesSource_CHARGES_SOURCE_COMPUTED ChargesSource = 2
+	// CHARGES_SOURCE_MANUAL is what the user typed (CreateTrade or UpdateTrade with fees_micros or
+	// fee_breakdown, or an import file's fee columns). It wins: never recomputed or overwritten by a
+	// sync.
+	ChargesSource_CHARGES_SOURCE_MANUAL ChargesSource = 3
+)
+
+// Enum value maps for ChargesSource.
+var (
+	ChargesSource_name = map[int32]string{
+		0: "CHARGES_SOURCE_UNSPECIFIED",
+		1: "CHARGES_SOURCE_BROKER",
+		2: "CHARGES_SOURCE_COMPUTED",
+		3: "CHARGES_SOURCE_MANUAL",
+	}
+	ChargesSource_value = map[string]int32{
+		"CHARGES_SOURCE_UNSPECIFIED": 0,
+		"CHARGES_SOURCE_BROKER":      1,
+		"CHARGES_SOURCE_COMPUTED":    2,
+		"CHARGES_SOURCE_MANUAL":      3,
+	}
+)
+
+func (x ChargesSource) Enum() *ChargesSource {
+	p := new(ChargesSource)
+	*p = x
+	return p
+}
+
+func (x ChargesSource) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (ChargesSource) Descriptor() protoreflect.EnumDescriptor {
+	return file_trademesh_trade_v1_trade_proto_enumTypes[4].Descriptor()
+}
+
+func (ChargesSource) Type() protoreflect.EnumType {
+	return &file_trademesh_trade_v1_trade_proto_enumTypes[4]
+}
+
+func (x ChargesSource) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use ChargesSource.Descriptor instead.
+func (ChargesSource) EnumDescriptor() ([]byte, []int) {
+	return file_trademesh_trade_v1_trade_proto_rawDescGZIP(), []int{4}
+}
+
 // TradeStatus is the lifecycle state of a trade.
 type TradeStatus int32
 
@@ -303,11 +375,11 @@ func (x TradeStatus) String() string {
 }
 
 func (TradeStatus) Descriptor() protoreflect.EnumDescriptor {
-	return file_trademesh_trade_v1_trade_proto_enumTypes[4].Descriptor()
+	return file_trademesh_trade_v1_trade_proto_enumTypes[5].Descriptor()
 }
 
 func (TradeStatus) Type() protoreflect.EnumType {
-	return &file_trademesh_trade_v1_trade_proto_enumTypes[4]
+	return &file_trademesh_trade_v1_trade_proto_enumTypes[5]
 }
 
 func (x TradeStatus) Number() protoreflect.EnumNumber {
@@ -316,7 +388,7 @@ func (x TradeStatus) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use TradeStatus.Descriptor instead.
 func (TradeStatus) EnumDescriptor() ([]byte, []int) {
-	return file_trademesh_trade_v1_trade_proto_rawDescGZIP(), []int{4}
+	return file_trademesh_trade_v1_trade_proto_rawDescGZIP(), []int{5}
 }
 
 // ContractType is the kind of derivative contract.
@@ -360,11 +432,11 @@ func (x ContractType) String() string {
 }
 
 func (ContractType) Descriptor() protoreflect.EnumDescriptor {
-	return file_trademesh_trade_v1_trade_proto_enumTypes[5].Descriptor()
+	return file_trademesh_trade_v1_trade_proto_enumTypes[6].Descriptor()
 }
 
 func (ContractType) Type() protoreflect.EnumType {
-	return &file_trademesh_trade_v1_trade_proto_enumTypes[5]
+	return &file_trademesh_trade_v1_trade_proto_enumTypes[6]
 }
 
 func (x ContractType) Number() protoreflect.EnumNumber {
@@ -373,7 +445,7 @@ func (x ContractType) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use ContractType.Descriptor instead.
 func (ContractType) EnumDescriptor() ([]byte, []int) {
-	return file_trademesh_trade_v1_trade_proto_rawDescGZIP(), []int{5}
+	return file_trademesh_trade_v1_trade_proto_rawDescGZIP(), []int{6}
 }
 
 // DerivativeContract describes the futures/options contract a derivative trade is in. It is
@@ -699,9 +771,16 @@ type Trade struct {
 	RequestId string `protobuf:"bytes,31,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	// import_id is the ImportTradesResponse.import_id of the import that created the trade; empty
 	// otherwise. Output only. Filterable in ListTrades.
-	ImportId      string `protobuf:"bytes,32,opt,name=import_id,json=importId,proto3" json:"import_id,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	ImportId string `protobuf:"bytes,32,opt,name=import_id,json=importId,proto3" json:"import_id,omitempty"`
+	// charges_source says where fees_micros and fee_breakdown come from (see ChargesSource). Always
+	// set on output unless no schedule covers the trade. Optional on input (CreateTrade, UpdateTrade
+	// with the "charges_source" path): COMPUTED or MANUAL.
+	ChargesSource ChargesSource `protobuf:"varint,33,opt,name=charges_source,json=chargesSource,proto3,enum=trademesh.trade.v1.ChargesSource" json:"charges_source,omitempty"`
+	// charges_schedule_version is the schedule COMPUTED charges came from ("<file version>/<IST date
+	// the rates in force began>"); empty for other sources. Output only.
+	ChargesScheduleVersion string `protobuf:"bytes,34,opt,name=charges_schedule_version,json=chargesScheduleVersion,proto3" json:"charges_schedule_version,omitempty"`
+	unknownFields          protoimpl.UnknownFields
+	sizeCache              protoimpl.SizeCache
 }
 
 func (x *Trade) Reset() {
@@ -958,6 +1037,20 @@ func (x *Trade) GetImportId() string {
 	return ""
 }
 
+func (x *Trade) GetChargesSource() ChargesSource {
+	if x != nil {
+		return x.ChargesSource
+	}
+	return ChargesSource_CHARGES_SOURCE_UNSPECIFIED
+}
+
+func (x *Trade) GetChargesScheduleVersion() string {
+	if x != nil {
+		return x.ChargesScheduleVersion
+	}
+	return ""
+}
+
 var File_trademesh_trade_v1_trade_proto protoreflect.FileDescriptor
 
 const file_trademesh_trade_v1_trade_proto_rawDesc = "" +
@@ -980,8 +1073,7 @@ const file_trademesh_trade_v1_trade_proto_rawDesc = "" +
 	"\x11stamp_duty_micros\x18\x05 \x01(\x03R\x0fstampDutyMicros\x12\x1d\n" +
 	"\n" +
 	"gst_micros\x18\x06 \x01(\x03R\tgstMicros\x12!\n" +
-	"\fother_micros\x18\a \x01(\x03R\votherMicros\"\xf5\n" +
-	"\n" +
+	"\fother_micros\x18\a \x01(\x03R\votherMicros\"\xf9\v\n" +
 	"\x05Trade\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x17\n" +
 	"\auser_id\x18\x02 \x01(\tR\x06userId\x12?\n" +
@@ -1026,7 +1118,9 @@ const file_trademesh_trade_v1_trade_proto_rawDesc = "" +
 	"purge_time\x18\x1e \x01(\v2\x1a.google.protobuf.TimestampR\tpurgeTime\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x1f \x01(\tR\trequestId\x12\x1b\n" +
-	"\timport_id\x18  \x01(\tR\bimportId*\x8d\x01\n" +
+	"\timport_id\x18  \x01(\tR\bimportId\x12H\n" +
+	"\x0echarges_source\x18! \x01(\x0e2!.trademesh.trade.v1.ChargesSourceR\rchargesSource\x128\n" +
+	"\x18charges_schedule_version\x18\" \x01(\tR\x16chargesScheduleVersion*\x8d\x01\n" +
 	"\aSegment\x12\x17\n" +
 	"\x13SEGMENT_UNSPECIFIED\x10\x00\x12\x12\n" +
 	"\x0eSEGMENT_EQUITY\x10\x01\x12\x13\n" +
@@ -1047,7 +1141,12 @@ const file_trademesh_trade_v1_trade_proto_rawDesc = "" +
 	"\x18TRADE_SOURCE_UNSPECIFIED\x10\x00\x12\x17\n" +
 	"\x13TRADE_SOURCE_MANUAL\x10\x01\x12\x17\n" +
 	"\x13TRADE_SOURCE_IMPORT\x10\x02\x12\x15\n" +
-	"\x11TRADE_SOURCE_SYNC\x10\x03*^\n" +
+	"\x11TRADE_SOURCE_SYNC\x10\x03*\x82\x01\n" +
+	"\rChargesSource\x12\x1e\n" +
+	"\x1aCHARGES_SOURCE_UNSPECIFIED\x10\x00\x12\x19\n" +
+	"\x15CHARGES_SOURCE_BROKER\x10\x01\x12\x1b\n" +
+	"\x17CHARGES_SOURCE_COMPUTED\x10\x02\x12\x19\n" +
+	"\x15CHARGES_SOURCE_MANUAL\x10\x03*^\n" +
 	"\vTradeStatus\x12\x1c\n" +
 	"\x18TRADE_STATUS_UNSPECIFIED\x10\x00\x12\x17\n" +
 	"\x13TRADE_STATUS_ACTIVE\x10\x01\x12\x18\n" +
@@ -1072,43 +1171,45 @@ func file_trademesh_trade_v1_trade_proto_rawDescGZIP() []byte {
 	return file_trademesh_trade_v1_trade_proto_rawDescData
 }
 
-var file_trademesh_trade_v1_trade_proto_enumTypes = make([]protoimpl.EnumInfo, 6)
+var file_trademesh_trade_v1_trade_proto_enumTypes = make([]protoimpl.EnumInfo, 7)
 var file_trademesh_trade_v1_trade_proto_msgTypes = make([]protoimpl.MessageInfo, 3)
 var file_trademesh_trade_v1_trade_proto_goTypes = []any{
 	(Segment)(0),                  // 0: trademesh.trade.v1.Segment
 	(Side)(0),                     // 1: trademesh.trade.v1.Side
 	(TradeCategory)(0),            // 2: trademesh.trade.v1.TradeCategory
 	(TradeSource)(0),              // 3: trademesh.trade.v1.TradeSource
-	(TradeStatus)(0),              // 4: trademesh.trade.v1.TradeStatus
-	(ContractType)(0),             // 5: trademesh.trade.v1.ContractType
-	(*DerivativeContract)(nil),    // 6: trademesh.trade.v1.DerivativeContract
-	(*FeeBreakdown)(nil),          // 7: trademesh.trade.v1.FeeBreakdown
-	(*Trade)(nil),                 // 8: trademesh.trade.v1.Trade
-	(*v1.Instrument)(nil),         // 9: trademesh.common.v1.Instrument
-	(*timestamppb.Timestamp)(nil), // 10: google.protobuf.Timestamp
-	(v1.Broker)(0),                // 11: trademesh.common.v1.Broker
+	(ChargesSource)(0),            // 4: trademesh.trade.v1.ChargesSource
+	(TradeStatus)(0),              // 5: trademesh.trade.v1.TradeStatus
+	(ContractType)(0),             // 6: trademesh.trade.v1.ContractType
+	(*DerivativeContract)(nil),    // 7: trademesh.trade.v1.DerivativeContract
+	(*FeeBreakdown)(nil),          // 8: trademesh.trade.v1.FeeBreakdown
+	(*Trade)(nil),                 // 9: trademesh.trade.v1.Trade
+	(*v1.Instrument)(nil),         // 10: trademesh.common.v1.Instrument
+	(*timestamppb.Timestamp)(nil), // 11: google.protobuf.Timestamp
+	(v1.Broker)(0),                // 12: trademesh.common.v1.Broker
 }
 var file_trademesh_trade_v1_trade_proto_depIdxs = []int32{
-	5,  // 0: trademesh.trade.v1.DerivativeContract.contract_type:type_name -> trademesh.trade.v1.ContractType
-	9,  // 1: trademesh.trade.v1.Trade.instrument:type_name -> trademesh.common.v1.Instrument
+	6,  // 0: trademesh.trade.v1.DerivativeContract.contract_type:type_name -> trademesh.trade.v1.ContractType
+	10, // 1: trademesh.trade.v1.Trade.instrument:type_name -> trademesh.common.v1.Instrument
 	0,  // 2: trademesh.trade.v1.Trade.segment:type_name -> trademesh.trade.v1.Segment
-	6,  // 3: trademesh.trade.v1.Trade.derivative:type_name -> trademesh.trade.v1.DerivativeContract
+	7,  // 3: trademesh.trade.v1.Trade.derivative:type_name -> trademesh.trade.v1.DerivativeContract
 	1,  // 4: trademesh.trade.v1.Trade.side:type_name -> trademesh.trade.v1.Side
-	7,  // 5: trademesh.trade.v1.Trade.fee_breakdown:type_name -> trademesh.trade.v1.FeeBreakdown
-	10, // 6: trademesh.trade.v1.Trade.trade_time:type_name -> google.protobuf.Timestamp
+	8,  // 5: trademesh.trade.v1.Trade.fee_breakdown:type_name -> trademesh.trade.v1.FeeBreakdown
+	11, // 6: trademesh.trade.v1.Trade.trade_time:type_name -> google.protobuf.Timestamp
 	2,  // 7: trademesh.trade.v1.Trade.category:type_name -> trademesh.trade.v1.TradeCategory
-	11, // 8: trademesh.trade.v1.Trade.broker:type_name -> trademesh.common.v1.Broker
+	12, // 8: trademesh.trade.v1.Trade.broker:type_name -> trademesh.common.v1.Broker
 	3,  // 9: trademesh.trade.v1.Trade.source:type_name -> trademesh.trade.v1.TradeSource
-	4,  // 10: trademesh.trade.v1.Trade.status:type_name -> trademesh.trade.v1.TradeStatus
-	10, // 11: trademesh.trade.v1.Trade.create_time:type_name -> google.protobuf.Timestamp
-	10, // 12: trademesh.trade.v1.Trade.update_time:type_name -> google.protobuf.Timestamp
-	10, // 13: trademesh.trade.v1.Trade.delete_time:type_name -> google.protobuf.Timestamp
-	10, // 14: trademesh.trade.v1.Trade.purge_time:type_name -> google.protobuf.Timestamp
-	15, // [15:15] is the sub-list for method output_type
-	15, // [15:15] is the sub-list for method input_type
-	15, // [15:15] is the sub-list for extension type_name
-	15, // [15:15] is the sub-list for extension extendee
-	0,  // [0:15] is the sub-list for field type_name
+	5,  // 10: trademesh.trade.v1.Trade.status:type_name -> trademesh.trade.v1.TradeStatus
+	11, // 11: trademesh.trade.v1.Trade.create_time:type_name -> google.protobuf.Timestamp
+	11, // 12: trademesh.trade.v1.Trade.update_time:type_name -> google.protobuf.Timestamp
+	11, // 13: trademesh.trade.v1.Trade.delete_time:type_name -> google.protobuf.Timestamp
+	11, // 14: trademesh.trade.v1.Trade.purge_time:type_name -> google.protobuf.Timestamp
+	4,  // 15: trademesh.trade.v1.Trade.charges_source:type_name -> trademesh.trade.v1.ChargesSource
+	16, // [16:16] is the sub-list for method output_type
+	16, // [16:16] is the sub-list for method input_type
+	16, // [16:16] is the sub-list for extension type_name
+	16, // [16:16] is the sub-list for extension extendee
+	0,  // [0:16] is the sub-list for field type_name
 }
 
 func init() { file_trademesh_trade_v1_trade_proto_init() }
@@ -1121,7 +1222,7 @@ func file_trademesh_trade_v1_trade_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_trademesh_trade_v1_trade_proto_rawDesc), len(file_trademesh_trade_v1_trade_proto_rawDesc)),
-			NumEnums:      6,
+			NumEnums:      7,
 			NumMessages:   3,
 			NumExtensions: 0,
 			NumServices:   0,

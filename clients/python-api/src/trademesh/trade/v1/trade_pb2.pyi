@@ -194,6 +194,72 @@ TRADE_SOURCE_SYNC: TradeSource.ValueType  # 3
 """TRADE_SOURCE_SYNC is a trade created by ReconcileTrades (broker sync)."""
 Global___TradeSource: _TypeAlias = TradeSource  # noqa: Y015
 
+class _ChargesSource:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _ChargesSourceEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ChargesSource.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    CHARGES_SOURCE_UNSPECIFIED: _ChargesSource.ValueType  # 0
+    """CHARGES_SOURCE_UNSPECIFIED is the zero value. On input (CreateTrade, ImportTrades rows,
+    UpdateTrade without the "charges_source" path) it means "decide": MANUAL when fees_micros or
+    fee_breakdown is given, else COMPUTED. On output it means no schedule covers the trade
+    (currency derivatives, a fractional quantity, a trade date before 2020-07-01): fees_micros is 0.
+    """
+    CHARGES_SOURCE_BROKER: _ChargesSource.ValueType  # 1
+    """CHARGES_SOURCE_BROKER is the broker's own per-order charges (Kite's virtual contract note, or
+    fees a sync reported), split over the order's fills. Set by ReconcileTrades only (INVALID_ARGUMENT
+    on CreateTrade/UpdateTrade). Never recomputed by RechargeTrades.
+    """
+    CHARGES_SOURCE_COMPUTED: _ChargesSource.ValueType  # 2
+    """CHARGES_SOURCE_COMPUTED is computed by the server from the charge schedules in force on the trade's
+    IST date (docs/decisions/0100, 0101): brokerage per executed order (fills sharing
+    broker_order_id share it, split by quantity with the largest-remainder method), STT/CTT, exchange
+    transaction charges, IPFT, SEBI fee, stamp duty, GST and DP charges (per scrip per IST day of
+    delivery sells), rounded as contract notes do. Equity is charged as intraday when the trade's
+    category is INTRADAY, else as delivery. Manual trades with broker MANUAL are charged on Zerodha's
+    plan (an estimate). Recomputed when the trade's broker-owned fields or category change, and by
+    RechargeTrades. Setting it in UpdateTrade (path "charges_source") returns a trade to computed
+    charges; fees_micros and fee_breakdown must then be unset.
+    """
+    CHARGES_SOURCE_MANUAL: _ChargesSource.ValueType  # 3
+    """CHARGES_SOURCE_MANUAL is what the user typed (CreateTrade or UpdateTrade with fees_micros or
+    fee_breakdown, or an import file's fee columns). It wins: never recomputed or overwritten by a
+    sync.
+    """
+
+class ChargesSource(_ChargesSource, metaclass=_ChargesSourceEnumTypeWrapper):
+    """ChargesSource says where a trade's charges (fees_micros and fee_breakdown) come from."""
+
+CHARGES_SOURCE_UNSPECIFIED: ChargesSource.ValueType  # 0
+"""CHARGES_SOURCE_UNSPECIFIED is the zero value. On input (CreateTrade, ImportTrades rows,
+UpdateTrade without the "charges_source" path) it means "decide": MANUAL when fees_micros or
+fee_breakdown is given, else COMPUTED. On output it means no schedule covers the trade
+(currency derivatives, a fractional quantity, a trade date before 2020-07-01): fees_micros is 0.
+"""
+CHARGES_SOURCE_BROKER: ChargesSource.ValueType  # 1
+"""CHARGES_SOURCE_BROKER is the broker's own per-order charges (Kite's virtual contract note, or
+fees a sync reported), split over the order's fills. Set by ReconcileTrades only (INVALID_ARGUMENT
+on CreateTrade/UpdateTrade). Never recomputed by RechargeTrades.
+"""
+CHARGES_SOURCE_COMPUTED: ChargesSource.ValueType  # 2
+"""CHARGES_SOURCE_COMPUTED is computed by the server from the charge schedules in force on the trade's
+IST date (docs/decisions/0100, 0101): brokerage per executed order (fills sharing
+broker_order_id share it, split by quantity with the largest-remainder method), STT/CTT, exchange
+transaction charges, IPFT, SEBI fee, stamp duty, GST and DP charges (per scrip per IST day of
+delivery sells), rounded as contract notes do. Equity is charged as intraday when the trade's
+category is INTRADAY, else as delivery. Manual trades with broker MANUAL are charged on Zerodha's
+plan (an estimate). Recomputed when the trade's broker-owned fields or category change, and by
+RechargeTrades. Setting it in UpdateTrade (path "charges_source") returns a trade to computed
+charges; fees_micros and fee_breakdown must then be unset.
+"""
+CHARGES_SOURCE_MANUAL: ChargesSource.ValueType  # 3
+"""CHARGES_SOURCE_MANUAL is what the user typed (CreateTrade or UpdateTrade with fees_micros or
+fee_breakdown, or an import file's fee columns). It wins: never recomputed or overwritten by a
+sync.
+"""
+Global___ChargesSource: _TypeAlias = ChargesSource  # noqa: Y015
+
 class _TradeStatus:
     ValueType = _typing.NewType("ValueType", _builtins.int)
     V: _TypeAlias = ValueType  # noqa: Y015
@@ -397,6 +463,8 @@ class Trade(_message.Message):
     PURGE_TIME_FIELD_NUMBER: _builtins.int
     REQUEST_ID_FIELD_NUMBER: _builtins.int
     IMPORT_ID_FIELD_NUMBER: _builtins.int
+    CHARGES_SOURCE_FIELD_NUMBER: _builtins.int
+    CHARGES_SCHEDULE_VERSION_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     """id is the server-assigned trade id: an opaque string of at most 64 characters; clients must
     not parse it. Output only (ignored on create); required in Update/Delete/Undelete (via the
@@ -517,6 +585,15 @@ class Trade(_message.Message):
     """import_id is the ImportTradesResponse.import_id of the import that created the trade; empty
     otherwise. Output only. Filterable in ListTrades.
     """
+    charges_source: Global___ChargesSource.ValueType
+    """charges_source says where fees_micros and fee_breakdown come from (see ChargesSource). Always
+    set on output unless no schedule covers the trade. Optional on input (CreateTrade, UpdateTrade
+    with the "charges_source" path): COMPUTED or MANUAL.
+    """
+    charges_schedule_version: _builtins.str
+    """charges_schedule_version is the schedule COMPUTED charges came from ("<file version>/<IST date
+    the rates in force began>"); empty for other sources. Output only.
+    """
     @_builtins.property
     def instrument(self) -> _instrument_pb2.Instrument:
         """instrument is the traded symbol and exchange. Required; broker-owned. The symbol is trimmed
@@ -605,10 +682,12 @@ class Trade(_message.Message):
         purge_time: _timestamp_pb2.Timestamp | None = ...,
         request_id: _builtins.str = ...,
         import_id: _builtins.str = ...,
+        charges_source: Global___ChargesSource.ValueType = ...,
+        charges_schedule_version: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "delete_time", b"delete_time", "derivative", b"derivative", "fee_breakdown", b"fee_breakdown", "instrument", b"instrument", "purge_time", b"purge_time", "trade_time", b"trade_time", "update_time", b"update_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["broker", b"broker", "broker_account_id", b"broker_account_id", "broker_order_id", b"broker_order_id", "broker_trade_id", b"broker_trade_id", "category", b"category", "category_inferred", b"category_inferred", "create_time", b"create_time", "delete_time", b"delete_time", "derivative", b"derivative", "etag", b"etag", "fee_breakdown", b"fee_breakdown", "fees_micros", b"fees_micros", "id", b"id", "import_id", b"import_id", "instrument", b"instrument", "isin", b"isin", "notes", b"notes", "price_micros", b"price_micros", "purge_time", b"purge_time", "quantity_micros", b"quantity_micros", "request_id", b"request_id", "segment", b"segment", "side", b"side", "source", b"source", "status", b"status", "strategy", b"strategy", "tags", b"tags", "trade_time", b"trade_time", "update_time", b"update_time", "user_id", b"user_id", "value_micros", b"value_micros", "version", b"version"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["broker", b"broker", "broker_account_id", b"broker_account_id", "broker_order_id", b"broker_order_id", "broker_trade_id", b"broker_trade_id", "category", b"category", "category_inferred", b"category_inferred", "charges_schedule_version", b"charges_schedule_version", "charges_source", b"charges_source", "create_time", b"create_time", "delete_time", b"delete_time", "derivative", b"derivative", "etag", b"etag", "fee_breakdown", b"fee_breakdown", "fees_micros", b"fees_micros", "id", b"id", "import_id", b"import_id", "instrument", b"instrument", "isin", b"isin", "notes", b"notes", "price_micros", b"price_micros", "purge_time", b"purge_time", "quantity_micros", b"quantity_micros", "request_id", b"request_id", "segment", b"segment", "side", b"side", "source", b"source", "status", b"status", "strategy", b"strategy", "tags", b"tags", "trade_time", b"trade_time", "update_time", b"update_time", "user_id", b"user_id", "value_micros", b"value_micros", "version", b"version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -9,10 +9,12 @@ from datetime import UTC, datetime
 from trademesh.kernel.errors import AlreadyExists, FailedPrecondition, FieldViolation, InvalidArgument, check_fields
 from trademesh.kernel.requests import check_page_size, check_request_id
 from trademesh.services.core.page_tokens import page_token_invalid
+from trademesh.services.trade.charging import compute_charges
 from trademesh.services.trade.model import (
     BROKER_FIELDS,
     MASK_ATTRIBUTES,
     PURGE_AFTER,
+    ChargesSource,
     EventType,
     Source,
     Status,
@@ -96,6 +98,8 @@ class CrudUseCases(InferenceUseCases):
         request_id = check_request_id(request_id)
         now = self.clock()
         fields, violations = normalize_fields(raw, now)
+        if raw.charges_source is ChargesSource.BROKER:
+            violations.append(FieldViolation("trade.charges_source", "charges_source must be COMPUTED or MANUAL"))
         check_fields(violations, "trade has invalid fields")
         request_hash = content_hash("create", raw)
         trade_id = derive_id("create", user_id, request_id)
@@ -115,7 +119,7 @@ class CrudUseCases(InferenceUseCases):
         trade = Trade(
             id=trade_id,
             user_id=user_id,
-            fields=replace(fields, category=category),
+            fields=compute_charges([replace(fields, category=category)])[0],
             category_inferred=inferred,
             source=Source.MANUAL,
             status=Status.ACTIVE,
@@ -192,6 +196,18 @@ class CrudUseCases(InferenceUseCases):
             and patch.fees_micros != old_breakdown.total()
         ):
             changes["fee_breakdown"] = None
+        if "charges_source" in paths:
+            if patch.charges_source not in (ChargesSource.COMPUTED, ChargesSource.MANUAL):
+                raise InvalidArgument(
+                    "invalid update",
+                    violations=[FieldViolation("trade.charges_source", "charges_source must be COMPUTED or MANUAL")],
+                )
+            if patch.charges_source is ChargesSource.COMPUTED and not {"fees_micros", "fee_breakdown"} & set(paths):
+                changes.update(fees_micros=0, fee_breakdown=None)
+        elif "fees_micros" in paths or "fee_breakdown" in paths:
+            changes["charges_source"] = ChargesSource.MANUAL  # what the user types wins over recomputation
+        elif current.fields.charges_source in (None, ChargesSource.COMPUTED):
+            changes.update(fees_micros=0, fee_breakdown=None, charges_source=ChargesSource.COMPUTED)
         base = current.fields
         inferred = current.category_inferred
         if "category" in paths:
@@ -216,6 +232,8 @@ class CrudUseCases(InferenceUseCases):
             others = await self.store.same_day(user_id, fields.exchange.value, fields.symbol, day_of(fields))
             sides = [t.fields.side for t in others if t.id != current.id and t.fields.side]
             fields = replace(fields, category=infer_category(fields.side, sides))
+        if fields.charges_source is ChargesSource.COMPUTED:
+            fields = compute_charges([fields])[0]
         if fields == base and inferred == current.category_inferred:
             return current
         updated = replace(

@@ -17,6 +17,7 @@ from datetime import date, timedelta
 from trademesh.kernel.errors import AlreadyExists, FieldViolation, InvalidArgument, ResourceExhausted
 from trademesh.kernel.instruments import Side
 from trademesh.kernel.requests import check_request_id
+from trademesh.services.trade.charging import compute_charges
 from trademesh.services.trade.model import (
     EventType,
     ImportResult,
@@ -147,7 +148,8 @@ class ImportUseCases(InferenceUseCases):
             assert fields.side is not None
             sides_by_bucket[group_of(fields)].append(fields.side)
         items: list[tuple[Trade, TradeEvent]] = []
-        for row, fields, key in new_rows:
+        categorized: list[tuple[TradeFields, bool]] = []
+        for _row, fields, _key in new_rows:
             assert fields.exchange is not None
             assert fields.side is not None
             inferred = fields.category is None
@@ -156,10 +158,14 @@ class ImportUseCases(InferenceUseCases):
                 sides = list(sides_by_bucket[group_of(fields)])
                 sides.remove(fields.side)
                 category = infer_category(fields.side, sides)
+            categorized.append((replace(fields, category=category), inferred))
+        # The rows this import writes are charged together: fills of one order share its brokerage.
+        charged = compute_charges([fields for fields, _ in categorized])
+        for (row, _, key), (_, inferred), fields in zip(new_rows, categorized, charged, strict=True):
             trade = Trade(
                 id=derive_id("import", import_id or request_id, str(row.row_number)),
                 user_id=user_id,
-                fields=replace(fields, category=category),
+                fields=fields,
                 category_inferred=inferred,
                 source=Source.IMPORT,
                 status=Status.ACTIVE,

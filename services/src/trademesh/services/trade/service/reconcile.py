@@ -11,9 +11,11 @@ from datetime import date, datetime
 from trademesh.kernel.errors import FieldViolation, check_fields
 from trademesh.kernel.instruments import Side
 from trademesh.services.core.identity import ROLE_SERVICE, Principal
+from trademesh.services.trade.charging import computable, compute_charges
 from trademesh.services.trade.model import (
     Broker,
     Category,
+    ChargesSource,
     EventType,
     ReconcileItem,
     Source,
@@ -63,7 +65,16 @@ class ReconcileUseCases(InferenceUseCases):
         prepared: list[tuple[int, TradeFields, bool, Category | None, str]] = []
         seen: set[str] = set()
         for index, (raw, fees_given, hint) in enumerate(items):
-            raw = replace(raw, broker=broker, broker_account_id=broker_account_id, category=None)
+            raw = replace(
+                raw,
+                broker=broker,
+                broker_account_id=broker_account_id,
+                category=None,
+                # Fees a broker reports are its own (BROKER); otherwise the server computes them.
+                charges_source=ChargesSource.BROKER if fees_given else ChargesSource.COMPUTED,
+                fees_micros=raw.fees_micros if fees_given else 0,
+                fee_breakdown=raw.fee_breakdown if fees_given else None,
+            )
             fields, problems = normalize_fields(raw, now, prefix=f"trades[{index}].")
             if not fields.broker_trade_id:
                 problems.append(FieldViolation(f"trades[{index}].broker_trade_id", "broker_trade_id is required"))
@@ -109,19 +120,20 @@ class ReconcileUseCases(InferenceUseCases):
                 continue
             results[index] = await self._reconcile_existing(index, found, fields, fees_given, hint, now)
         creates: list[tuple[int, Trade, TradeEvent]] = []
-        for index, fields, fees_given, hint, key in new_items:
+        categorized: list[TradeFields] = []
+        for _index, fields, _fees_given, hint, _key in new_items:
             assert fields.exchange is not None
             assert fields.side is not None
             sides = list(sides_by_bucket[group_of(fields)])
             sides.remove(fields.side)
+            categorized.append(replace(fields, category=hint or infer_category(fields.side, sides)))
+        # The batch's new fills are charged together (fills of one order share its brokerage).
+        charged = compute_charges(categorized)
+        for (index, _fields, _fees_given, _hint, key), charged_fields in zip(new_items, charged, strict=True):
             trade = Trade(
                 id=derive_id("sync", key),
                 user_id=user_id,
-                fields=replace(
-                    fields,
-                    category=hint or infer_category(fields.side, sides),
-                    fees_micros=fields.fees_micros if fees_given else 0,
-                ),
+                fields=charged_fields,
                 category_inferred=True,
                 source=Source.SYNC,
                 status=Status.ACTIVE,
@@ -215,10 +227,19 @@ class ReconcileUseCases(InferenceUseCases):
             strategy=current.strategy,
             tags=current.tags,
             notes=current.notes,
-            fees_micros=fields.fees_micros if fees_given else current.fees_micros,
-            fee_breakdown=fields.fee_breakdown if fees_given else current.fee_breakdown,
             broker_account_id=current.broker_account_id or fields.broker_account_id,
         )
+        if current.charges_source is ChargesSource.MANUAL or (not fees_given and not computable(current)):
+            # What the user typed wins; broker figures stay until the broker reports new ones.
+            merged = replace(
+                merged,
+                fees_micros=current.fees_micros,
+                fee_breakdown=current.fee_breakdown,
+                charges_source=current.charges_source,
+                charges_schedule_version=current.charges_schedule_version,
+            )
+        elif not fees_given:
+            merged = compute_charges([merged])[0]
         if merged == current:
             return ReconcileItem(index, broker_trade_id, "UNCHANGED", found.id, found.version)
         updated = replace(found, fields=merged, version=found.version + 1, update_time=now)

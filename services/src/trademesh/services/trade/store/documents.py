@@ -13,6 +13,7 @@ from trademesh.kernel.instruments import ContractType, Derivative, Exchange, Seg
 from trademesh.services.trade.model import (
     Broker,
     Category,
+    ChargesSource,
     EventType,
     FeeBreakdown,
     Source,
@@ -70,6 +71,8 @@ def trade_to_document(trade: Trade) -> Document:
         "price_micros": f.price_micros,
         "fees_micros": f.fees_micros,
         "fee_breakdown": f.fee_breakdown.items() if f.fee_breakdown else None,
+        "charges_source": f.charges_source.value if f.charges_source else None,
+        "charges_schedule_version": f.charges_schedule_version,
         "trade_time": f.trade_time,
         "trading_day": f.trade_time.astimezone(IST).date().isoformat(),
         "category": f.category.value if f.category else None,
@@ -129,6 +132,9 @@ def trade_from_document(document: Document) -> Trade:
         )
         if breakdown
         else None,
+        # Trades written before charges had sources carry neither key: no source, fees as typed.
+        charges_source=ChargesSource(source) if (source := document.get("charges_source")) else None,
+        charges_schedule_version=document.get("charges_schedule_version", ""),
         trade_time=document["trade_time"],
         category=_CATEGORIES[document["category"]] if document["category"] else None,
         strategy=document["strategy"],

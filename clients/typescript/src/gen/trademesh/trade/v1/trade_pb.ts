@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file trademesh/trade/v1/trade.proto.
  */
 export const file_trademesh_trade_v1_trade: GenFile = /*@__PURE__*/
-  fileDesc("Ch50cmFkZW1lc2gvdHJhZGUvdjEvdHJhZGUucHJvdG8SEnRyYWRlbWVzaC50cmFkZS52MSKTAQoSRGVyaXZhdGl2ZUNvbnRyYWN0EhIKCnVuZGVybHlpbmcYASABKAkSEwoLZXhwaXJ5X2RhdGUYAiABKAkSNwoNY29udHJhY3RfdHlwZRgDIAEoDjIgLnRyYWRlbWVzaC50cmFkZS52MS5Db250cmFjdFR5cGUSGwoTc3RyaWtlX3ByaWNlX21pY3JvcxgEIAEoAyK/AQoMRmVlQnJlYWtkb3duEhgKEGJyb2tlcmFnZV9taWNyb3MYASABKAMSEgoKc3R0X21pY3JvcxgCIAEoAxIfChdleGNoYW5nZV9jaGFyZ2VzX21pY3JvcxgDIAEoAxIbChNzZWJpX2NoYXJnZXNfbWljcm9zGAQgASgDEhkKEXN0YW1wX2R1dHlfbWljcm9zGAUgASgDEhIKCmdzdF9taWNyb3MYBiABKAMSFAoMb3RoZXJfbWljcm9zGAcgASgDIqAICgVUcmFkZRIKCgJpZBgBIAEoCRIPCgd1c2VyX2lkGAIgASgJEjMKCmluc3RydW1lbnQYAyABKAsyHy50cmFkZW1lc2guY29tbW9uLnYxLkluc3RydW1lbnQSLAoHc2VnbWVudBgEIAEoDjIbLnRyYWRlbWVzaC50cmFkZS52MS5TZWdtZW50EjoKCmRlcml2YXRpdmUYBSABKAsyJi50cmFkZW1lc2gudHJhZGUudjEuRGVyaXZhdGl2ZUNvbnRyYWN0EgwKBGlzaW4YBiABKAkSJgoEc2lkZRgHIAEoDjIYLnRyYWRlbWVzaC50cmFkZS52MS5TaWRlEhcKD3F1YW50aXR5X21pY3JvcxgIIAEoAxIUCgxwcmljZV9taWNyb3MYCSABKAMSFAoMdmFsdWVfbWljcm9zGAogASgDEhMKC2ZlZXNfbWljcm9zGAsgASgDEjcKDWZlZV9icmVha2Rvd24YDCABKAsyIC50cmFkZW1lc2gudHJhZGUudjEuRmVlQnJlYWtkb3duEi4KCnRyYWRlX3RpbWUYDSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjMKCGNhdGVnb3J5GA4gASgOMiEudHJhZGVtZXNoLnRyYWRlLnYxLlRyYWRlQ2F0ZWdvcnkSGQoRY2F0ZWdvcnlfaW5mZXJyZWQYDyABKAgSEAoIc3RyYXRlZ3kYECABKAkSDAoEdGFncxgRIAMoCRINCgVub3RlcxgSIAEoCRIrCgZicm9rZXIYEyABKA4yGy50cmFkZW1lc2guY29tbW9uLnYxLkJyb2tlchIXCg9icm9rZXJfdHJhZGVfaWQYFCABKAkSFwoPYnJva2VyX29yZGVyX2lkGBUgASgJEhkKEWJyb2tlcl9hY2NvdW50X2lkGBYgASgJEi8KBnNvdXJjZRgXIAEoDjIfLnRyYWRlbWVzaC50cmFkZS52MS5UcmFkZVNvdXJjZRIvCgZzdGF0dXMYGCABKA4yHy50cmFkZW1lc2gudHJhZGUudjEuVHJhZGVTdGF0dXMSDwoHdmVyc2lvbhgZIAEoAxIMCgRldGFnGBogASgJEi8KC2NyZWF0ZV90aW1lGBsgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgt1cGRhdGVfdGltZRgcIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLwoLZGVsZXRlX3RpbWUYHSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi4KCnB1cmdlX3RpbWUYHiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhIKCnJlcXVlc3RfaWQYHyABKAkSEQoJaW1wb3J0X2lkGCAgASgJKo0BCgdTZWdtZW50EhcKE1NFR01FTlRfVU5TUEVDSUZJRUQQABISCg5TRUdNRU5UX0VRVUlUWRABEhMKD1NFR01FTlRfRlVUVVJFUxACEhMKD1NFR01FTlRfT1BUSU9OUxADEhQKEFNFR01FTlRfQ1VSUkVOQ1kQBBIVChFTRUdNRU5UX0NPTU1PRElUWRAFKjkKBFNpZGUSFAoQU0lERV9VTlNQRUNJRklFRBAAEgwKCFNJREVfQlVZEAESDQoJU0lERV9TRUxMEAIqhAEKDVRyYWRlQ2F0ZWdvcnkSHgoaVFJBREVfQ0FURUdPUllfVU5TUEVDSUZJRUQQABIbChdUUkFERV9DQVRFR09SWV9JTlRSQURBWRABEhgKFFRSQURFX0NBVEVHT1JZX1NXSU5HEAISHAoYVFJBREVfQ0FURUdPUllfTE9OR19URVJNEAMqdAoLVHJhZGVTb3VyY2USHAoYVFJBREVfU09VUkNFX1VOU1BFQ0lGSUVEEAASFwoTVFJBREVfU09VUkNFX01BTlVBTBABEhcKE1RSQURFX1NPVVJDRV9JTVBPUlQQAhIVChFUUkFERV9TT1VSQ0VfU1lOQxADKl4KC1RyYWRlU3RhdHVzEhwKGFRSQURFX1NUQVRVU19VTlNQRUNJRklFRBAAEhcKE1RSQURFX1NUQVRVU19BQ1RJVkUQARIYChRUUkFERV9TVEFUVVNfREVMRVRFRBACKnYKDENvbnRyYWN0VHlwZRIdChlDT05UUkFDVF9UWVBFX1VOU1BFQ0lGSUVEEAASGAoUQ09OVFJBQ1RfVFlQRV9GVVRVUkUQARIWChJDT05UUkFDVF9UWVBFX0NBTEwQAhIVChFDT05UUkFDVF9UWVBFX1BVVBADQtgBChZjb20udHJhZGVtZXNoLnRyYWRlLnYxQgpUcmFkZVByb3RvUAFaSGdpdGh1Yi5jb20vdHJhZGVtZXNoL3RyYWRlbWVzaC9jbGllbnRzL2dvL2dlbi90cmFkZW1lc2gvdHJhZGUvdjE7dHJhZGV2MaICA1RUWKoCElRyYWRlbWVzaC5UcmFkZS5WMcoCElRyYWRlbWVzaFxUcmFkZVxWMeICHlRyYWRlbWVzaFxUcmFkZVxWMVxHUEJNZXRhZGF0YeoCFFRyYWRlbWVzaDo6VHJhZGU6OlYxYgZwcm90bzM", [file_google_protobuf_timestamp, file_trademesh_common_v1_instrument]);
+  fileDesc("Ch50cmFkZW1lc2gvdHJhZGUvdjEvdHJhZGUucHJvdG8SEnRyYWRlbWVzaC50cmFkZS52MSKTAQoSRGVyaXZhdGl2ZUNvbnRyYWN0EhIKCnVuZGVybHlpbmcYASABKAkSEwoLZXhwaXJ5X2RhdGUYAiABKAkSNwoNY29udHJhY3RfdHlwZRgDIAEoDjIgLnRyYWRlbWVzaC50cmFkZS52MS5Db250cmFjdFR5cGUSGwoTc3RyaWtlX3ByaWNlX21pY3JvcxgEIAEoAyK/AQoMRmVlQnJlYWtkb3duEhgKEGJyb2tlcmFnZV9taWNyb3MYASABKAMSEgoKc3R0X21pY3JvcxgCIAEoAxIfChdleGNoYW5nZV9jaGFyZ2VzX21pY3JvcxgDIAEoAxIbChNzZWJpX2NoYXJnZXNfbWljcm9zGAQgASgDEhkKEXN0YW1wX2R1dHlfbWljcm9zGAUgASgDEhIKCmdzdF9taWNyb3MYBiABKAMSFAoMb3RoZXJfbWljcm9zGAcgASgDIv0ICgVUcmFkZRIKCgJpZBgBIAEoCRIPCgd1c2VyX2lkGAIgASgJEjMKCmluc3RydW1lbnQYAyABKAsyHy50cmFkZW1lc2guY29tbW9uLnYxLkluc3RydW1lbnQSLAoHc2VnbWVudBgEIAEoDjIbLnRyYWRlbWVzaC50cmFkZS52MS5TZWdtZW50EjoKCmRlcml2YXRpdmUYBSABKAsyJi50cmFkZW1lc2gudHJhZGUudjEuRGVyaXZhdGl2ZUNvbnRyYWN0EgwKBGlzaW4YBiABKAkSJgoEc2lkZRgHIAEoDjIYLnRyYWRlbWVzaC50cmFkZS52MS5TaWRlEhcKD3F1YW50aXR5X21pY3JvcxgIIAEoAxIUCgxwcmljZV9taWNyb3MYCSABKAMSFAoMdmFsdWVfbWljcm9zGAogASgDEhMKC2ZlZXNfbWljcm9zGAsgASgDEjcKDWZlZV9icmVha2Rvd24YDCABKAsyIC50cmFkZW1lc2gudHJhZGUudjEuRmVlQnJlYWtkb3duEi4KCnRyYWRlX3RpbWUYDSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjMKCGNhdGVnb3J5GA4gASgOMiEudHJhZGVtZXNoLnRyYWRlLnYxLlRyYWRlQ2F0ZWdvcnkSGQoRY2F0ZWdvcnlfaW5mZXJyZWQYDyABKAgSEAoIc3RyYXRlZ3kYECABKAkSDAoEdGFncxgRIAMoCRINCgVub3RlcxgSIAEoCRIrCgZicm9rZXIYEyABKA4yGy50cmFkZW1lc2guY29tbW9uLnYxLkJyb2tlchIXCg9icm9rZXJfdHJhZGVfaWQYFCABKAkSFwoPYnJva2VyX29yZGVyX2lkGBUgASgJEhkKEWJyb2tlcl9hY2NvdW50X2lkGBYgASgJEi8KBnNvdXJjZRgXIAEoDjIfLnRyYWRlbWVzaC50cmFkZS52MS5UcmFkZVNvdXJjZRIvCgZzdGF0dXMYGCABKA4yHy50cmFkZW1lc2gudHJhZGUudjEuVHJhZGVTdGF0dXMSDwoHdmVyc2lvbhgZIAEoAxIMCgRldGFnGBogASgJEi8KC2NyZWF0ZV90aW1lGBsgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgt1cGRhdGVfdGltZRgcIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLwoLZGVsZXRlX3RpbWUYHSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi4KCnB1cmdlX3RpbWUYHiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhIKCnJlcXVlc3RfaWQYHyABKAkSEQoJaW1wb3J0X2lkGCAgASgJEjkKDmNoYXJnZXNfc291cmNlGCEgASgOMiEudHJhZGVtZXNoLnRyYWRlLnYxLkNoYXJnZXNTb3VyY2USIAoYY2hhcmdlc19zY2hlZHVsZV92ZXJzaW9uGCIgASgJKo0BCgdTZWdtZW50EhcKE1NFR01FTlRfVU5TUEVDSUZJRUQQABISCg5TRUdNRU5UX0VRVUlUWRABEhMKD1NFR01FTlRfRlVUVVJFUxACEhMKD1NFR01FTlRfT1BUSU9OUxADEhQKEFNFR01FTlRfQ1VSUkVOQ1kQBBIVChFTRUdNRU5UX0NPTU1PRElUWRAFKjkKBFNpZGUSFAoQU0lERV9VTlNQRUNJRklFRBAAEgwKCFNJREVfQlVZEAESDQoJU0lERV9TRUxMEAIqhAEKDVRyYWRlQ2F0ZWdvcnkSHgoaVFJBREVfQ0FURUdPUllfVU5TUEVDSUZJRUQQABIbChdUUkFERV9DQVRFR09SWV9JTlRSQURBWRABEhgKFFRSQURFX0NBVEVHT1JZX1NXSU5HEAISHAoYVFJBREVfQ0FURUdPUllfTE9OR19URVJNEAMqdAoLVHJhZGVTb3VyY2USHAoYVFJBREVfU09VUkNFX1VOU1BFQ0lGSUVEEAASFwoTVFJBREVfU09VUkNFX01BTlVBTBABEhcKE1RSQURFX1NPVVJDRV9JTVBPUlQQAhIVChFUUkFERV9TT1VSQ0VfU1lOQxADKoIBCg1DaGFyZ2VzU291cmNlEh4KGkNIQVJHRVNfU09VUkNFX1VOU1BFQ0lGSUVEEAASGQoVQ0hBUkdFU19TT1VSQ0VfQlJPS0VSEAESGwoXQ0hBUkdFU19TT1VSQ0VfQ09NUFVURUQQAhIZChVDSEFSR0VTX1NPVVJDRV9NQU5VQUwQAypeCgtUcmFkZVN0YXR1cxIcChhUUkFERV9TVEFUVVNfVU5TUEVDSUZJRUQQABIXChNUUkFERV9TVEFUVVNfQUNUSVZFEAESGAoUVFJBREVfU1RBVFVTX0RFTEVURUQQAip2CgxDb250cmFjdFR5cGUSHQoZQ09OVFJBQ1RfVFlQRV9VTlNQRUNJRklFRBAAEhgKFENPTlRSQUNUX1RZUEVfRlVUVVJFEAESFgoSQ09OVFJBQ1RfVFlQRV9DQUxMEAISFQoRQ09OVFJBQ1RfVFlQRV9QVVQQA0LYAQoWY29tLnRyYWRlbWVzaC50cmFkZS52MUIKVHJhZGVQcm90b1ABWkhnaXRodWIuY29tL3RyYWRlbWVzaC90cmFkZW1lc2gvY2xpZW50cy9nby9nZW4vdHJhZGVtZXNoL3RyYWRlL3YxO3RyYWRldjGiAgNUVFiqAhJUcmFkZW1lc2guVHJhZGUuVjHKAhJUcmFkZW1lc2hcVHJhZGVcVjHiAh5UcmFkZW1lc2hcVHJhZGVcVjFcR1BCTWV0YWRhdGHqAhRUcmFkZW1lc2g6OlRyYWRlOjpWMWIGcHJvdG8z", [file_google_protobuf_timestamp, file_trademesh_common_v1_instrument]);
 
 /**
  * DerivativeContract describes the futures/options contract a derivative trade is in. It is
@@ -434,6 +434,23 @@ export type Trade = Message<"trademesh.trade.v1.Trade"> & {
    * @generated from field: string import_id = 32;
    */
   importId: string;
+
+  /**
+   * charges_source says where fees_micros and fee_breakdown come from (see ChargesSource). Always
+   * set on output unless no schedule covers the trade. Optional on input (CreateTrade, UpdateTrade
+   * with the "charges_source" path): COMPUTED or MANUAL.
+   *
+   * @generated from field: trademesh.trade.v1.ChargesSource charges_source = 33;
+   */
+  chargesSource: ChargesSource;
+
+  /**
+   * charges_schedule_version is the schedule COMPUTED charges came from ("<file version>/<IST date
+   * the rates in force began>"); empty for other sources. Output only.
+   *
+   * @generated from field: string charges_schedule_version = 34;
+   */
+  chargesScheduleVersion: string;
 };
 
 /**
@@ -624,6 +641,62 @@ export const TradeSourceSchema: GenEnum<TradeSource> = /*@__PURE__*/
   enumDesc(file_trademesh_trade_v1_trade, 3);
 
 /**
+ * ChargesSource says where a trade's charges (fees_micros and fee_breakdown) come from.
+ *
+ * @generated from enum trademesh.trade.v1.ChargesSource
+ */
+export enum ChargesSource {
+  /**
+   * CHARGES_SOURCE_UNSPECIFIED is the zero value. On input (CreateTrade, ImportTrades rows,
+   * UpdateTrade without the "charges_source" path) it means "decide": MANUAL when fees_micros or
+   * fee_breakdown is given, else COMPUTED. On output it means no schedule covers the trade
+   * (currency derivatives, a fractional quantity, a trade date before 2020-07-01): fees_micros is 0.
+   *
+   * @generated from enum value: CHARGES_SOURCE_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * CHARGES_SOURCE_BROKER is the broker's own per-order charges (Kite's virtual contract note, or
+   * fees a sync reported), split over the order's fills. Set by ReconcileTrades only (INVALID_ARGUMENT
+   * on CreateTrade/UpdateTrade). Never recomputed by RechargeTrades.
+   *
+   * @generated from enum value: CHARGES_SOURCE_BROKER = 1;
+   */
+  BROKER = 1,
+
+  /**
+   * CHARGES_SOURCE_COMPUTED is computed by the server from the charge schedules in force on the trade's
+   * IST date (docs/decisions/0100, 0101): brokerage per executed order (fills sharing
+   * broker_order_id share it, split by quantity with the largest-remainder method), STT/CTT, exchange
+   * transaction charges, IPFT, SEBI fee, stamp duty, GST and DP charges (per scrip per IST day of
+   * delivery sells), rounded as contract notes do. Equity is charged as intraday when the trade's
+   * category is INTRADAY, else as delivery. Manual trades with broker MANUAL are charged on Zerodha's
+   * plan (an estimate). Recomputed when the trade's broker-owned fields or category change, and by
+   * RechargeTrades. Setting it in UpdateTrade (path "charges_source") returns a trade to computed
+   * charges; fees_micros and fee_breakdown must then be unset.
+   *
+   * @generated from enum value: CHARGES_SOURCE_COMPUTED = 2;
+   */
+  COMPUTED = 2,
+
+  /**
+   * CHARGES_SOURCE_MANUAL is what the user typed (CreateTrade or UpdateTrade with fees_micros or
+   * fee_breakdown, or an import file's fee columns). It wins: never recomputed or overwritten by a
+   * sync.
+   *
+   * @generated from enum value: CHARGES_SOURCE_MANUAL = 3;
+   */
+  MANUAL = 3,
+}
+
+/**
+ * Describes the enum trademesh.trade.v1.ChargesSource.
+ */
+export const ChargesSourceSchema: GenEnum<ChargesSource> = /*@__PURE__*/
+  enumDesc(file_trademesh_trade_v1_trade, 4);
+
+/**
  * TradeStatus is the lifecycle state of a trade.
  *
  * @generated from enum trademesh.trade.v1.TradeStatus
@@ -657,7 +730,7 @@ export enum TradeStatus {
  * Describes the enum trademesh.trade.v1.TradeStatus.
  */
 export const TradeStatusSchema: GenEnum<TradeStatus> = /*@__PURE__*/
-  enumDesc(file_trademesh_trade_v1_trade, 4);
+  enumDesc(file_trademesh_trade_v1_trade, 5);
 
 /**
  * ContractType is the kind of derivative contract.
@@ -698,5 +771,5 @@ export enum ContractType {
  * Describes the enum trademesh.trade.v1.ContractType.
  */
 export const ContractTypeSchema: GenEnum<ContractType> = /*@__PURE__*/
-  enumDesc(file_trademesh_trade_v1_trade, 5);
+  enumDesc(file_trademesh_trade_v1_trade, 6);
 
