@@ -122,14 +122,16 @@ def equity_trade(
     fees_micros: int = 0,
     quantity_micros: int | None = None,
     price_micros: int | None = None,
+    charges_source: int = trade_pb2.CHARGES_SOURCE_UNSPECIFIED,
 ) -> trade_pb2.Trade:
-    """Build an NSE equity trade."""
+    """Build an NSE equity trade (no fees and no source: the trade service computes its charges)."""
     message = trade_pb2.Trade(
         instrument=instrument_pb2.Instrument(symbol=symbol, exchange=instrument_pb2.EXCHANGE_NSE),
         side=side,  # type: ignore[arg-type]
         quantity_micros=quantity_micros if quantity_micros is not None else units * 1_000_000,
         price_micros=price_micros if price_micros is not None else rupees * 1_000_000,
         fees_micros=fees_micros,
+        charges_source=charges_source,  # type: ignore[arg-type]
     )
     message.trade_time.FromDatetime(when or datetime.now(UTC) - timedelta(minutes=30))
     return message

@@ -60,13 +60,21 @@ async def test_a_trade_written_through_the_trade_service_invalidates_the_cache_w
     cached = (await mesh.analytics.GetAnalytics(ALL_TIME, metadata=user.metadata)).report
     assert cached.performance.round_trip_count == 0
 
-    await create_trade(mesh.trade, user.metadata, equity_trade("INFY", SELL, 10, 1510, opened + timedelta(hours=1)))
+    sell = await create_trade(
+        mesh.trade, user.metadata, equity_trade("INFY", SELL, 10, 1510, opened + timedelta(hours=1))
+    )
     written = time.monotonic()
     await eventually(lambda: _round_trips_or_open(mesh, user, round_trips=1), interval=0.005)
     delay = time.monotonic() - written
 
     report = (await mesh.analytics.GetAnalytics(ALL_TIME, metadata=user.metadata)).report
-    assert report.performance.net_pnl_micros == 80 * MICROS  # 10 x 10 - 20 fees
+    # The sell carries no fees: the trade service charges it by the schedule (COMPUTED); the round trip's
+    # net is its gross 10 x 10 minus every charge, the typed 20 of the buy and the sell's computed ones.
+    assert sell.charges_source == trade_pb2.CHARGES_SOURCE_COMPUTED
+    assert sell.fees_micros > 0
+    assert report.performance.fees_micros == 20 * MICROS + sell.fees_micros
+    assert report.performance.realized_pnl_micros == 100 * MICROS
+    assert report.performance.net_pnl_micros == 100 * MICROS - 20 * MICROS - sell.fees_micros
     assert report.performance.win_count == 1
     assert report.journal_version > cached.journal_version
     # Read-your-writes bound measured here (README: typically a few ms; the consumer blocks 0.2 s at most).
@@ -225,10 +233,26 @@ async def test_the_largest_trades_and_only_losses_give_exact_defined_answers(
     # trade service's per-trade cap makes need ~1,000 such trades, saturate: see test_round_trips.py.)
     for minute in range(10):
         trade = equity_trade(
-            "MRF", BUY, 0, 0, when + timedelta(minutes=minute), quantity_micros=10**11, price_micros=10**11
+            "MRF",
+            BUY,
+            0,
+            0,
+            when + timedelta(minutes=minute),
+            quantity_micros=10**11,
+            price_micros=10**11,
+            charges_source=trade_pb2.CHARGES_SOURCE_MANUAL,  # typed as zero: this test is about the extremes
         )
         await create_trade(mesh.trade, user.metadata, trade)
-    sell = equity_trade("MRF", SELL, 0, 0, when + timedelta(minutes=20), quantity_micros=10**12, price_micros=10**9)
+    sell = equity_trade(
+        "MRF",
+        SELL,
+        0,
+        0,
+        when + timedelta(minutes=20),
+        quantity_micros=10**12,
+        price_micros=10**9,
+        charges_source=trade_pb2.CHARGES_SOURCE_MANUAL,
+    )
     await create_trade(mesh.trade, user.metadata, sell)
     await eventually(lambda: _round_trips_or_open(mesh, user, round_trips=1))
 

@@ -71,6 +71,16 @@ async def test_full_sync_creates_every_trade(
     assert usdinr.price_micros == 72_755_000
     assert by_id["70000000"].segment == trade_pb2.SEGMENT_COMMODITY
     assert all(t.broker_account_id == account.id for t in trades)
+    # Kite's own charges (the fake's virtual contract note) are recorded per fill as BROKER charges.
+    assert sbin.charges_source == trade_pb2.CHARGES_SOURCE_BROKER
+    assert sbin.fees_micros > 0
+    b = sbin.fee_breakdown
+    parts = (b.brokerage_micros, b.stt_micros, b.exchange_charges_micros, b.sebi_charges_micros)
+    assert sbin.fees_micros == sum(parts) + b.stamp_duty_micros + b.gst_micros + b.other_micros
+    assert b.stamp_duty_micros == 60_000  # 0.015 % of a ₹420.65 buy, to the paisa (Kite rounds stamp duty)
+    # Currency has no contract-note charges from the fake and no schedule in the journal.
+    assert usdinr.charges_source == trade_pb2.CHARGES_SOURCE_UNSPECIFIED
+    assert usdinr.fees_micros == 0
     listed = await sync.stub.ListBrokerAccounts(sync_service_pb2.ListBrokerAccountsRequest(), metadata=user.metadata)
     assert listed.broker_accounts[0].last_sync_status == sync_log_pb2.SYNC_STATUS_SUCCEEDED
     assert listed.broker_accounts[0].last_sync_log_id == summary.id

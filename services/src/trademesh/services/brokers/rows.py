@@ -58,6 +58,9 @@ class NormalisedTrade:
     price_micros: int
     trade_time: datetime
     category: CategoryHint | None = None
+    #: The broker's own charges of this fill, by trademesh.trade.v1.FeeBreakdown field (micros); None when
+    #: the broker reported none (the journal computes them).
+    fee_breakdown: dict[str, int] | None = None
 
 
 class RowProblem(Exception):

@@ -188,6 +188,10 @@ def to_broker_trade(trade: NormalisedTrade) -> import_pb2.BrokerTrade:
         category=trade_pb2.TRADE_CATEGORY_INTRADAY if trade.category else trade_pb2.TRADE_CATEGORY_UNSPECIFIED,
     )
     message.trade_time.CopyFrom(timestamp(trade.trade_time))
+    if trade.fee_breakdown is not None:
+        # The broker's own figures: the trade service records them as BROKER charges.
+        message.fees_micros = sum(trade.fee_breakdown.values())
+        message.fee_breakdown.CopyFrom(trade_pb2.FeeBreakdown(**trade.fee_breakdown))
     if trade.derivative is not None and trade.derivative.contract_type is not None:
         message.derivative.CopyFrom(
             trade_pb2.DerivativeContract(

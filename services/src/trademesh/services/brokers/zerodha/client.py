@@ -26,6 +26,7 @@ from trademesh.services.brokers.sessions import (
     KiteLogin,
     StoredSession,
 )
+from trademesh.services.brokers.zerodha.contract_note import attach_charges, contract_note_orders
 
 logger = logging.getLogger(__name__)
 
@@ -138,9 +139,30 @@ class KiteAdapter:
         try:
             trades = await self._call(client, lambda: _trades(client))
             orders = await self._call(client, lambda: _orders(client))
+            trades = _enrich(trades, orders)
+            await self._charge(client, trades)
         finally:
             client.reqsession.close()
-        return _enrich(trades, orders)
+        return trades
+
+    async def _charge(self, client: KiteConnect, trades: list[Any]) -> None:
+        """Attach Kite's own per-order charges (the virtual contract note) to the fills, best effort.
+
+        Without them (Kite down, a refused order) the trade service computes the charges instead.
+        """
+        orders = contract_note_orders(trades)
+        # Currency orders go apart: a refusal of one group must not cost the other its charges.
+        currency = [order for order in orders if order["exchange"] in ("CDS", "BCD")]
+        for group in ([order for order in orders if order not in currency], currency):
+            if not group:
+                continue
+            try:
+                answer = await self._call(client, lambda group=group: client.get_virtual_contract_note(group))
+            except Exception as error:
+                logger.info("Kite's virtual contract note failed (%s); charges will be computed", type(error).__name__)
+                continue
+            if isinstance(answer, list):
+                attach_charges(trades, group, answer)
 
     async def revoke(self, session: StoredSession) -> None:
         """Invalidate the access token at Kite (best effort)."""

@@ -15,6 +15,7 @@ from trademesh.services.brokers.rows import (
     required_text,
     to_micros,
 )
+from trademesh.services.brokers.zerodha.contract_note import CHARGES_KEY
 
 __all__ = ["normalise_kite_trade"]
 
@@ -40,4 +41,5 @@ def normalise_kite_trade(row: dict[str, Any]) -> NormalisedTrade:
         price_micros=to_micros(row.get("average_price"), "average_price"),
         trade_time=ist_timestamp(stamp, _KITE_TIME_FORMATS),
         category=_KITE_PRODUCTS.get(str(row.get("product") or "").upper()),
+        fee_breakdown=row.get(CHARGES_KEY),
     )
