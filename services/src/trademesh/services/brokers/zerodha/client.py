@@ -8,6 +8,7 @@ base URL (a local fake in tests and `make up`).
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import Callable
 from concurrent.futures import Executor
@@ -156,8 +157,9 @@ class KiteAdapter:
         for group in ([order for order in orders if order not in currency], currency):
             if not group:
                 continue
+            request = functools.partial(client.get_virtual_contract_note, group)
             try:
-                answer = await self._call(client, lambda group=group: client.get_virtual_contract_note(group))
+                answer: Any = await self._call(client, request)
             except Exception as error:
                 logger.info("Kite's virtual contract note failed (%s); charges will be computed", type(error).__name__)
                 continue
