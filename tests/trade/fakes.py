@@ -155,6 +155,20 @@ class InMemoryTradeStore:
             and (not broker_account_id or t.fields.broker_account_id == broker_account_id)
         ]
 
+    async def trades_between(self, user_id: str, start: date | None, end: date | None) -> list[Trade]:
+        return [
+            t
+            for t in self.trades.values()
+            if t.user_id == user_id
+            and t.status is Status.ACTIVE
+            and (start is None or t.trading_day >= start)
+            and (end is None or t.trading_day <= end)
+        ]
+
+    async def user_ids_between(self, start: date | None, end: date | None) -> list[str]:
+        users = {t.user_id for t in self.trades.values()}
+        return sorted([user for user in users if await self.trades_between(user, start, end)])
+
     async def by_broker_keys(self, user_id: str, keys: Sequence[str]) -> dict[str, Trade]:
         wanted = set(keys)
         return {

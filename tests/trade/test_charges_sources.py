@@ -3,19 +3,23 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import date, timedelta
 
 import pytest
 
-from trademesh.kernel.errors import InvalidArgument
+from trademesh.kernel.errors import InvalidArgument, PermissionDenied
 from trademesh.kernel.instruments import ContractType, Derivative, Exchange, Side
+from trademesh.services.core.identity import ROLE_ADMIN, ROLE_USER, Principal
 from trademesh.services.trade.model import Broker, Category, ChargesSource, FeeBreakdown, TradeFields
 from trademesh.services.trade.service import TradeService
 
-from .test_use_cases import ALICE, MARKET_OPEN, SERVICE, clock, fields, request_id, service, sink, store
+from .fakes import InMemoryTradeStore, RecordingEventSink
+from .test_use_cases import ALICE, BOB, MARKET_OPEN, SERVICE, clock, fields, request_id, service, sink, store
 
 __all__ = ["clock", "service", "sink", "store"]  # fixtures re-used from the use-case tests
 
 RUPEE = 1_000_000
+ADMIN = Principal("ops", frozenset({ROLE_ADMIN}), "t", "s", MARKET_OPEN + timedelta(days=1))
 
 
 def assert_itemised(trade_fields: TradeFields) -> None:
@@ -129,3 +133,42 @@ async def test_currency_derivatives_have_no_computed_charges(service: TradeServi
         ALICE, request_id(), fields(symbol="USDINR26MARFUT", exchange=Exchange.CDS, derivative=contract)
     )
     assert (trade.fields.charges_source, trade.fields.fees_micros) == (None, 0)
+
+
+# ---------------------------------------------------------------- recharge
+
+
+async def test_recharge_is_idempotent_and_leaves_manual_and_broker_charges_alone(
+    service: TradeService, store: InMemoryTradeStore, sink: RecordingEventSink
+) -> None:
+    computed = await service.create(ALICE, request_id(), fields())
+    typed = await service.create(ALICE, request_id(), fields(symbol="TCS", fees_micros=RUPEE))
+    broker_fees = replace(sync_item("T1", "O1"), fees_micros=2 * RUPEE, fee_breakdown=FeeBreakdown(brokerage=2 * RUPEE))
+    await service.reconcile(SERVICE, ALICE, Broker.ZERODHA, "acct-1", [(broker_fees, True, None)])
+    await service.create(BOB, request_id(), fields())
+    # A wrong schedule had charged the computed trade ₹0.000001 (as a later-corrected rate would).
+    wrongly = replace(computed, fields=replace(computed.fields, fees_micros=1, fee_breakdown=FeeBreakdown(other=1)))
+    store.trades[computed.id] = wrongly
+    before = dict(store.trades)
+    published = len(sink.committed_trades)
+
+    first = await service.recharge(ADMIN, "", None, None)
+    second = await service.recharge(ADMIN, "", None, None)
+
+    assert (first.users_count, first.examined_count, first.updated_count) == (2, 2, 1)
+    assert (second.examined_count, second.updated_count) == (2, 0)
+    assert store.trades[computed.id].fields == computed.fields
+    assert store.trades[computed.id].version == computed.version + 1
+    assert [t.id for t in sink.committed_trades[published:]] == [computed.id]  # one UPDATED, only the changed trade
+    for trade_id, trade in before.items():
+        if trade_id != computed.id:
+            assert store.trades[trade_id] == trade
+    assert store.trades[typed.id].fields.charges_source is ChargesSource.MANUAL
+
+
+async def test_recharge_needs_an_admin_or_service_identity_and_an_ordered_range(service: TradeService) -> None:
+    user = Principal(ALICE, frozenset({ROLE_USER}), "t", "s", MARKET_OPEN + timedelta(days=1))
+    with pytest.raises(PermissionDenied):
+        await service.recharge(user, ALICE, None, None)
+    with pytest.raises(InvalidArgument):
+        await service.recharge(ADMIN, ALICE, date(2026, 3, 2), date(2026, 3, 1))

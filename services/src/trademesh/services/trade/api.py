@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import date
 from typing import Any
 
 from grpc import aio
@@ -282,6 +283,29 @@ class TradeServicer(trade_service_pb2_grpc.TradeServiceServicer):
         response.skipped_deleted_count = counts["SKIPPED_DELETED"]
         response.failed_count = counts["FAILED"]
         return response
+
+    async def RechargeTrades(
+        self, request: trade_service_pb2.RechargeTradesRequest, context: Context
+    ) -> trade_service_pb2.RechargeTradesResponse:
+        caller = current_principal()
+        violations: list[FieldViolation] = []
+        days: list[date | None] = []
+        for name in ("start_date", "end_date"):
+            text = getattr(request, name).strip()
+            try:
+                days.append(date.fromisoformat(text) if text else None)
+            except ValueError:
+                days.append(None)
+                violations.append(FieldViolation(name, f"{name} must be a YYYY-MM-DD date"))
+        if violations:
+            raise InvalidArgument("invalid recharge request", violations)
+        result = await self._service.recharge(caller, request.user_id.strip(), days[0], days[1])
+        return trade_service_pb2.RechargeTradesResponse(
+            users_count=result.users_count,
+            examined_count=result.examined_count,
+            updated_count=result.updated_count,
+            conflict_count=result.conflict_count,
+        )
 
     async def WatchTrades(
         self, request: trade_service_pb2.WatchTradesRequest, context: Context

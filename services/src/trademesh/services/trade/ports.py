@@ -98,6 +98,14 @@ class TradeStore(Protocol):
 
     async def all_trades(self, user_id: str, include_deleted: bool) -> list[Trade]: ...
 
+    async def trades_between(self, user_id: str, start: date | None, end: date | None) -> list[Trade]:
+        """Return the user's ACTIVE trades whose IST trading day is in [start, end] (None: unbounded)."""
+        ...
+
+    async def user_ids_between(self, start: date | None, end: date | None) -> list[str]:
+        """Return the users with an ACTIVE trade on an IST trading day in [start, end], sorted."""
+        ...
+
     async def get_import(self, record_id: str) -> tuple[str, ImportResult | None] | None:
         """Return (content hash, finished result or None while unfinished) of an import request."""
 

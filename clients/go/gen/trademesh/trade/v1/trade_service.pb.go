@@ -1356,6 +1356,144 @@ func (x *ReconcileTradesResponse) GetFailedCount() int64 {
 	return 0
 }
 
+// RechargeTradesRequest selects the trades RechargeTrades recomputes.
+type RechargeTradesRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// user_id is the user whose trades are recharged; empty means every user.
+	UserId string `protobuf:"bytes,1,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	// start_date is the first IST trading day ("YYYY-MM-DD") recharged; empty means no lower bound.
+	StartDate string `protobuf:"bytes,2,opt,name=start_date,json=startDate,proto3" json:"start_date,omitempty"`
+	// end_date is the last IST trading day ("YYYY-MM-DD") recharged, inclusive; empty means no upper
+	// bound.
+	EndDate       string `protobuf:"bytes,3,opt,name=end_date,json=endDate,proto3" json:"end_date,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RechargeTradesRequest) Reset() {
+	*x = RechargeTradesRequest{}
+	mi := &file_trademesh_trade_v1_trade_service_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RechargeTradesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RechargeTradesRequest) ProtoMessage() {}
+
+func (x *RechargeTradesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_trademesh_trade_v1_trade_service_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RechargeTradesRequest.ProtoReflect.Descriptor instead.
+func (*RechargeTradesRequest) Descriptor() ([]byte, []int) {
+	return file_trademesh_trade_v1_trade_service_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *RechargeTradesRequest) GetUserId() string {
+	if x != nil {
+		return x.UserId
+	}
+	return ""
+}
+
+func (x *RechargeTradesRequest) GetStartDate() string {
+	if x != nil {
+		return x.StartDate
+	}
+	return ""
+}
+
+func (x *RechargeTradesRequest) GetEndDate() string {
+	if x != nil {
+		return x.EndDate
+	}
+	return ""
+}
+
+// RechargeTradesResponse counts what RechargeTrades did.
+type RechargeTradesResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// users_count is the number of users whose trades were examined.
+	UsersCount int64 `protobuf:"varint,1,opt,name=users_count,json=usersCount,proto3" json:"users_count,omitempty"`
+	// examined_count is the number of trades with server-owned charges in the range.
+	ExaminedCount int64 `protobuf:"varint,2,opt,name=examined_count,json=examinedCount,proto3" json:"examined_count,omitempty"`
+	// updated_count is the number of trades whose charges changed (each emitted one UPDATED event).
+	UpdatedCount int64 `protobuf:"varint,3,opt,name=updated_count,json=updatedCount,proto3" json:"updated_count,omitempty"`
+	// conflict_count is the number of trades changed concurrently and left for the next run.
+	ConflictCount int64 `protobuf:"varint,4,opt,name=conflict_count,json=conflictCount,proto3" json:"conflict_count,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RechargeTradesResponse) Reset() {
+	*x = RechargeTradesResponse{}
+	mi := &file_trademesh_trade_v1_trade_service_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RechargeTradesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RechargeTradesResponse) ProtoMessage() {}
+
+func (x *RechargeTradesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_trademesh_trade_v1_trade_service_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RechargeTradesResponse.ProtoReflect.Descriptor instead.
+func (*RechargeTradesResponse) Descriptor() ([]byte, []int) {
+	return file_trademesh_trade_v1_trade_service_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *RechargeTradesResponse) GetUsersCount() int64 {
+	if x != nil {
+		return x.UsersCount
+	}
+	return 0
+}
+
+func (x *RechargeTradesResponse) GetExaminedCount() int64 {
+	if x != nil {
+		return x.ExaminedCount
+	}
+	return 0
+}
+
+func (x *RechargeTradesResponse) GetUpdatedCount() int64 {
+	if x != nil {
+		return x.UpdatedCount
+	}
+	return 0
+}
+
+func (x *RechargeTradesResponse) GetConflictCount() int64 {
+	if x != nil {
+		return x.ConflictCount
+	}
+	return 0
+}
+
 // WatchTradesRequest opens (or resumes) the caller's trade change stream.
 type WatchTradesRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1375,7 +1513,7 @@ type WatchTradesRequest struct {
 
 func (x *WatchTradesRequest) Reset() {
 	*x = WatchTradesRequest{}
-	mi := &file_trademesh_trade_v1_trade_service_proto_msgTypes[18]
+	mi := &file_trademesh_trade_v1_trade_service_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1387,7 +1525,7 @@ func (x *WatchTradesRequest) String() string {
 func (*WatchTradesRequest) ProtoMessage() {}
 
 func (x *WatchTradesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_trademesh_trade_v1_trade_service_proto_msgTypes[18]
+	mi := &file_trademesh_trade_v1_trade_service_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1400,7 +1538,7 @@ func (x *WatchTradesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchTradesRequest.ProtoReflect.Descriptor instead.
 func (*WatchTradesRequest) Descriptor() ([]byte, []int) {
-	return file_trademesh_trade_v1_trade_service_proto_rawDescGZIP(), []int{18}
+	return file_trademesh_trade_v1_trade_service_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *WatchTradesRequest) GetResumeToken() string {
@@ -1442,7 +1580,7 @@ type WatchTradesResponse struct {
 
 func (x *WatchTradesResponse) Reset() {
 	*x = WatchTradesResponse{}
-	mi := &file_trademesh_trade_v1_trade_service_proto_msgTypes[19]
+	mi := &file_trademesh_trade_v1_trade_service_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1454,7 +1592,7 @@ func (x *WatchTradesResponse) String() string {
 func (*WatchTradesResponse) ProtoMessage() {}
 
 func (x *WatchTradesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_trademesh_trade_v1_trade_service_proto_msgTypes[19]
+	mi := &file_trademesh_trade_v1_trade_service_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1467,7 +1605,7 @@ func (x *WatchTradesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchTradesResponse.ProtoReflect.Descriptor instead.
 func (*WatchTradesResponse) Descriptor() ([]byte, []int) {
-	return file_trademesh_trade_v1_trade_service_proto_rawDescGZIP(), []int{19}
+	return file_trademesh_trade_v1_trade_service_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *WatchTradesResponse) GetItem() isWatchTradesResponse_Item {
@@ -1645,7 +1783,18 @@ const file_trademesh_trade_v1_trade_service_proto_rawDesc = "" +
 	"\rupdated_count\x18\x03 \x01(\x03R\fupdatedCount\x12'\n" +
 	"\x0funchanged_count\x18\x04 \x01(\x03R\x0eunchangedCount\x122\n" +
 	"\x15skipped_deleted_count\x18\x05 \x01(\x03R\x13skippedDeletedCount\x12!\n" +
-	"\ffailed_count\x18\x06 \x01(\x03R\vfailedCount\"\xaa\x01\n" +
+	"\ffailed_count\x18\x06 \x01(\x03R\vfailedCount\"j\n" +
+	"\x15RechargeTradesRequest\x12\x17\n" +
+	"\auser_id\x18\x01 \x01(\tR\x06userId\x12\x1d\n" +
+	"\n" +
+	"start_date\x18\x02 \x01(\tR\tstartDate\x12\x19\n" +
+	"\bend_date\x18\x03 \x01(\tR\aendDate\"\xac\x01\n" +
+	"\x16RechargeTradesResponse\x12\x1f\n" +
+	"\vusers_count\x18\x01 \x01(\x03R\n" +
+	"usersCount\x12%\n" +
+	"\x0eexamined_count\x18\x02 \x01(\x03R\rexaminedCount\x12#\n" +
+	"\rupdated_count\x18\x03 \x01(\x03R\fupdatedCount\x12%\n" +
+	"\x0econflict_count\x18\x04 \x01(\x03R\rconflictCount\"\xaa\x01\n" +
 	"\x12WatchTradesRequest\x12!\n" +
 	"\fresume_token\x18\x01 \x01(\tR\vresumeToken\x12'\n" +
 	"\x0finclude_deleted\x18\x02 \x01(\bR\x0eincludeDeleted\x12H\n" +
@@ -1655,7 +1804,7 @@ const file_trademesh_trade_v1_trade_service_proto_rawDesc = "" +
 	"\x05event\x18\x02 \x01(\v2\x1e.trademesh.trade.v1.TradeEventH\x00R\x05event\x12D\n" +
 	"\fsnapshot_end\x18\x03 \x01(\v2\x1f.trademesh.trade.v1.SnapshotEndH\x00R\vsnapshotEnd\x12=\n" +
 	"\theartbeat\x18\x04 \x01(\v2\x1d.trademesh.trade.v1.HeartbeatH\x00R\theartbeatB\x06\n" +
-	"\x04item2\xdf\a\n" +
+	"\x04item2\xc8\b\n" +
 	"\fTradeService\x12^\n" +
 	"\vCreateTrade\x12&.trademesh.trade.v1.CreateTradeRequest\x1a'.trademesh.trade.v1.CreateTradeResponse\x12U\n" +
 	"\bGetTrade\x12#.trademesh.trade.v1.GetTradeRequest\x1a$.trademesh.trade.v1.GetTradeResponse\x12[\n" +
@@ -1666,7 +1815,8 @@ const file_trademesh_trade_v1_trade_service_proto_rawDesc = "" +
 	"\rUndeleteTrade\x12(.trademesh.trade.v1.UndeleteTradeRequest\x1a).trademesh.trade.v1.UndeleteTradeResponse\x12d\n" +
 	"\rListPositions\x12(.trademesh.trade.v1.ListPositionsRequest\x1a).trademesh.trade.v1.ListPositionsResponse\x12a\n" +
 	"\fImportTrades\x12'.trademesh.trade.v1.ImportTradesRequest\x1a(.trademesh.trade.v1.ImportTradesResponse\x12j\n" +
-	"\x0fReconcileTrades\x12*.trademesh.trade.v1.ReconcileTradesRequest\x1a+.trademesh.trade.v1.ReconcileTradesResponse\x12`\n" +
+	"\x0fReconcileTrades\x12*.trademesh.trade.v1.ReconcileTradesRequest\x1a+.trademesh.trade.v1.ReconcileTradesResponse\x12g\n" +
+	"\x0eRechargeTrades\x12).trademesh.trade.v1.RechargeTradesRequest\x1a*.trademesh.trade.v1.RechargeTradesResponse\x12`\n" +
 	"\vWatchTrades\x12&.trademesh.trade.v1.WatchTradesRequest\x1a'.trademesh.trade.v1.WatchTradesResponse0\x01B\xdf\x01\n" +
 	"\x16com.trademesh.trade.v1B\x11TradeServiceProtoP\x01ZHgithub.com/trademesh/trademesh/clients/go/gen/trademesh/trade/v1;tradev1\xa2\x02\x03TTX\xaa\x02\x12Trademesh.Trade.V1\xca\x02\x12Trademesh\\Trade\\V1\xe2\x02\x1eTrademesh\\Trade\\V1\\GPBMetadata\xea\x02\x14Trademesh::Trade::V1b\x06proto3"
 
@@ -1682,7 +1832,7 @@ func file_trademesh_trade_v1_trade_service_proto_rawDescGZIP() []byte {
 	return file_trademesh_trade_v1_trade_service_proto_rawDescData
 }
 
-var file_trademesh_trade_v1_trade_service_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
+var file_trademesh_trade_v1_trade_service_proto_msgTypes = make([]protoimpl.MessageInfo, 22)
 var file_trademesh_trade_v1_trade_service_proto_goTypes = []any{
 	(*CreateTradeRequest)(nil),      // 0: trademesh.trade.v1.CreateTradeRequest
 	(*CreateTradeResponse)(nil),     // 1: trademesh.trade.v1.CreateTradeResponse
@@ -1702,63 +1852,65 @@ var file_trademesh_trade_v1_trade_service_proto_goTypes = []any{
 	(*ImportTradesResponse)(nil),    // 15: trademesh.trade.v1.ImportTradesResponse
 	(*ReconcileTradesRequest)(nil),  // 16: trademesh.trade.v1.ReconcileTradesRequest
 	(*ReconcileTradesResponse)(nil), // 17: trademesh.trade.v1.ReconcileTradesResponse
-	(*WatchTradesRequest)(nil),      // 18: trademesh.trade.v1.WatchTradesRequest
-	(*WatchTradesResponse)(nil),     // 19: trademesh.trade.v1.WatchTradesResponse
-	(*Trade)(nil),                   // 20: trademesh.trade.v1.Trade
-	(v1.Exchange)(0),                // 21: trademesh.common.v1.Exchange
-	(Segment)(0),                    // 22: trademesh.trade.v1.Segment
-	(Side)(0),                       // 23: trademesh.trade.v1.Side
-	(TradeCategory)(0),              // 24: trademesh.trade.v1.TradeCategory
-	(TradeStatus)(0),                // 25: trademesh.trade.v1.TradeStatus
-	(v1.Broker)(0),                  // 26: trademesh.common.v1.Broker
-	(TradeSource)(0),                // 27: trademesh.trade.v1.TradeSource
-	(*timestamppb.Timestamp)(nil),   // 28: google.protobuf.Timestamp
-	(*fieldmaskpb.FieldMask)(nil),   // 29: google.protobuf.FieldMask
-	(PositionStatus)(0),             // 30: trademesh.trade.v1.PositionStatus
-	(*Position)(nil),                // 31: trademesh.trade.v1.Position
-	(ImportFormat)(0),               // 32: trademesh.trade.v1.ImportFormat
-	(*ImportRowError)(nil),          // 33: trademesh.trade.v1.ImportRowError
-	(*BrokerTrade)(nil),             // 34: trademesh.trade.v1.BrokerTrade
-	(*ReconcileItemResult)(nil),     // 35: trademesh.trade.v1.ReconcileItemResult
-	(*durationpb.Duration)(nil),     // 36: google.protobuf.Duration
-	(*SnapshotBegin)(nil),           // 37: trademesh.trade.v1.SnapshotBegin
-	(*TradeEvent)(nil),              // 38: trademesh.trade.v1.TradeEvent
-	(*SnapshotEnd)(nil),             // 39: trademesh.trade.v1.SnapshotEnd
-	(*Heartbeat)(nil),               // 40: trademesh.trade.v1.Heartbeat
+	(*RechargeTradesRequest)(nil),   // 18: trademesh.trade.v1.RechargeTradesRequest
+	(*RechargeTradesResponse)(nil),  // 19: trademesh.trade.v1.RechargeTradesResponse
+	(*WatchTradesRequest)(nil),      // 20: trademesh.trade.v1.WatchTradesRequest
+	(*WatchTradesResponse)(nil),     // 21: trademesh.trade.v1.WatchTradesResponse
+	(*Trade)(nil),                   // 22: trademesh.trade.v1.Trade
+	(v1.Exchange)(0),                // 23: trademesh.common.v1.Exchange
+	(Segment)(0),                    // 24: trademesh.trade.v1.Segment
+	(Side)(0),                       // 25: trademesh.trade.v1.Side
+	(TradeCategory)(0),              // 26: trademesh.trade.v1.TradeCategory
+	(TradeStatus)(0),                // 27: trademesh.trade.v1.TradeStatus
+	(v1.Broker)(0),                  // 28: trademesh.common.v1.Broker
+	(TradeSource)(0),                // 29: trademesh.trade.v1.TradeSource
+	(*timestamppb.Timestamp)(nil),   // 30: google.protobuf.Timestamp
+	(*fieldmaskpb.FieldMask)(nil),   // 31: google.protobuf.FieldMask
+	(PositionStatus)(0),             // 32: trademesh.trade.v1.PositionStatus
+	(*Position)(nil),                // 33: trademesh.trade.v1.Position
+	(ImportFormat)(0),               // 34: trademesh.trade.v1.ImportFormat
+	(*ImportRowError)(nil),          // 35: trademesh.trade.v1.ImportRowError
+	(*BrokerTrade)(nil),             // 36: trademesh.trade.v1.BrokerTrade
+	(*ReconcileItemResult)(nil),     // 37: trademesh.trade.v1.ReconcileItemResult
+	(*durationpb.Duration)(nil),     // 38: google.protobuf.Duration
+	(*SnapshotBegin)(nil),           // 39: trademesh.trade.v1.SnapshotBegin
+	(*TradeEvent)(nil),              // 40: trademesh.trade.v1.TradeEvent
+	(*SnapshotEnd)(nil),             // 41: trademesh.trade.v1.SnapshotEnd
+	(*Heartbeat)(nil),               // 42: trademesh.trade.v1.Heartbeat
 }
 var file_trademesh_trade_v1_trade_service_proto_depIdxs = []int32{
-	20, // 0: trademesh.trade.v1.CreateTradeRequest.trade:type_name -> trademesh.trade.v1.Trade
-	20, // 1: trademesh.trade.v1.CreateTradeResponse.trade:type_name -> trademesh.trade.v1.Trade
-	20, // 2: trademesh.trade.v1.GetTradeResponse.trade:type_name -> trademesh.trade.v1.Trade
-	21, // 3: trademesh.trade.v1.ListTradesRequest.exchange:type_name -> trademesh.common.v1.Exchange
-	22, // 4: trademesh.trade.v1.ListTradesRequest.segment:type_name -> trademesh.trade.v1.Segment
-	23, // 5: trademesh.trade.v1.ListTradesRequest.side:type_name -> trademesh.trade.v1.Side
-	24, // 6: trademesh.trade.v1.ListTradesRequest.category:type_name -> trademesh.trade.v1.TradeCategory
-	25, // 7: trademesh.trade.v1.ListTradesRequest.status:type_name -> trademesh.trade.v1.TradeStatus
-	26, // 8: trademesh.trade.v1.ListTradesRequest.broker:type_name -> trademesh.common.v1.Broker
-	27, // 9: trademesh.trade.v1.ListTradesRequest.source:type_name -> trademesh.trade.v1.TradeSource
-	28, // 10: trademesh.trade.v1.ListTradesRequest.start_time:type_name -> google.protobuf.Timestamp
-	28, // 11: trademesh.trade.v1.ListTradesRequest.end_time:type_name -> google.protobuf.Timestamp
-	20, // 12: trademesh.trade.v1.ListTradesResponse.trades:type_name -> trademesh.trade.v1.Trade
-	20, // 13: trademesh.trade.v1.UpdateTradeRequest.trade:type_name -> trademesh.trade.v1.Trade
-	29, // 14: trademesh.trade.v1.UpdateTradeRequest.update_mask:type_name -> google.protobuf.FieldMask
-	20, // 15: trademesh.trade.v1.UpdateTradeResponse.trade:type_name -> trademesh.trade.v1.Trade
-	20, // 16: trademesh.trade.v1.DeleteTradeResponse.trade:type_name -> trademesh.trade.v1.Trade
-	20, // 17: trademesh.trade.v1.UndeleteTradeResponse.trade:type_name -> trademesh.trade.v1.Trade
-	30, // 18: trademesh.trade.v1.ListPositionsRequest.status:type_name -> trademesh.trade.v1.PositionStatus
-	21, // 19: trademesh.trade.v1.ListPositionsRequest.exchange:type_name -> trademesh.common.v1.Exchange
-	22, // 20: trademesh.trade.v1.ListPositionsRequest.segment:type_name -> trademesh.trade.v1.Segment
-	31, // 21: trademesh.trade.v1.ListPositionsResponse.positions:type_name -> trademesh.trade.v1.Position
-	32, // 22: trademesh.trade.v1.ImportTradesRequest.format:type_name -> trademesh.trade.v1.ImportFormat
-	33, // 23: trademesh.trade.v1.ImportTradesResponse.row_errors:type_name -> trademesh.trade.v1.ImportRowError
-	26, // 24: trademesh.trade.v1.ReconcileTradesRequest.broker:type_name -> trademesh.common.v1.Broker
-	34, // 25: trademesh.trade.v1.ReconcileTradesRequest.trades:type_name -> trademesh.trade.v1.BrokerTrade
-	35, // 26: trademesh.trade.v1.ReconcileTradesResponse.results:type_name -> trademesh.trade.v1.ReconcileItemResult
-	36, // 27: trademesh.trade.v1.WatchTradesRequest.heartbeat_interval:type_name -> google.protobuf.Duration
-	37, // 28: trademesh.trade.v1.WatchTradesResponse.snapshot_begin:type_name -> trademesh.trade.v1.SnapshotBegin
-	38, // 29: trademesh.trade.v1.WatchTradesResponse.event:type_name -> trademesh.trade.v1.TradeEvent
-	39, // 30: trademesh.trade.v1.WatchTradesResponse.snapshot_end:type_name -> trademesh.trade.v1.SnapshotEnd
-	40, // 31: trademesh.trade.v1.WatchTradesResponse.heartbeat:type_name -> trademesh.trade.v1.Heartbeat
+	22, // 0: trademesh.trade.v1.CreateTradeRequest.trade:type_name -> trademesh.trade.v1.Trade
+	22, // 1: trademesh.trade.v1.CreateTradeResponse.trade:type_name -> trademesh.trade.v1.Trade
+	22, // 2: trademesh.trade.v1.GetTradeResponse.trade:type_name -> trademesh.trade.v1.Trade
+	23, // 3: trademesh.trade.v1.ListTradesRequest.exchange:type_name -> trademesh.common.v1.Exchange
+	24, // 4: trademesh.trade.v1.ListTradesRequest.segment:type_name -> trademesh.trade.v1.Segment
+	25, // 5: trademesh.trade.v1.ListTradesRequest.side:type_name -> trademesh.trade.v1.Side
+	26, // 6: trademesh.trade.v1.ListTradesRequest.category:type_name -> trademesh.trade.v1.TradeCategory
+	27, // 7: trademesh.trade.v1.ListTradesRequest.status:type_name -> trademesh.trade.v1.TradeStatus
+	28, // 8: trademesh.trade.v1.ListTradesRequest.broker:type_name -> trademesh.common.v1.Broker
+	29, // 9: trademesh.trade.v1.ListTradesRequest.source:type_name -> trademesh.trade.v1.TradeSource
+	30, // 10: trademesh.trade.v1.ListTradesRequest.start_time:type_name -> google.protobuf.Timestamp
+	30, // 11: trademesh.trade.v1.ListTradesRequest.end_time:type_name -> google.protobuf.Timestamp
+	22, // 12: trademesh.trade.v1.ListTradesResponse.trades:type_name -> trademesh.trade.v1.Trade
+	22, // 13: trademesh.trade.v1.UpdateTradeRequest.trade:type_name -> trademesh.trade.v1.Trade
+	31, // 14: trademesh.trade.v1.UpdateTradeRequest.update_mask:type_name -> google.protobuf.FieldMask
+	22, // 15: trademesh.trade.v1.UpdateTradeResponse.trade:type_name -> trademesh.trade.v1.Trade
+	22, // 16: trademesh.trade.v1.DeleteTradeResponse.trade:type_name -> trademesh.trade.v1.Trade
+	22, // 17: trademesh.trade.v1.UndeleteTradeResponse.trade:type_name -> trademesh.trade.v1.Trade
+	32, // 18: trademesh.trade.v1.ListPositionsRequest.status:type_name -> trademesh.trade.v1.PositionStatus
+	23, // 19: trademesh.trade.v1.ListPositionsRequest.exchange:type_name -> trademesh.common.v1.Exchange
+	24, // 20: trademesh.trade.v1.ListPositionsRequest.segment:type_name -> trademesh.trade.v1.Segment
+	33, // 21: trademesh.trade.v1.ListPositionsResponse.positions:type_name -> trademesh.trade.v1.Position
+	34, // 22: trademesh.trade.v1.ImportTradesRequest.format:type_name -> trademesh.trade.v1.ImportFormat
+	35, // 23: trademesh.trade.v1.ImportTradesResponse.row_errors:type_name -> trademesh.trade.v1.ImportRowError
+	28, // 24: trademesh.trade.v1.ReconcileTradesRequest.broker:type_name -> trademesh.common.v1.Broker
+	36, // 25: trademesh.trade.v1.ReconcileTradesRequest.trades:type_name -> trademesh.trade.v1.BrokerTrade
+	37, // 26: trademesh.trade.v1.ReconcileTradesResponse.results:type_name -> trademesh.trade.v1.ReconcileItemResult
+	38, // 27: trademesh.trade.v1.WatchTradesRequest.heartbeat_interval:type_name -> google.protobuf.Duration
+	39, // 28: trademesh.trade.v1.WatchTradesResponse.snapshot_begin:type_name -> trademesh.trade.v1.SnapshotBegin
+	40, // 29: trademesh.trade.v1.WatchTradesResponse.event:type_name -> trademesh.trade.v1.TradeEvent
+	41, // 30: trademesh.trade.v1.WatchTradesResponse.snapshot_end:type_name -> trademesh.trade.v1.SnapshotEnd
+	42, // 31: trademesh.trade.v1.WatchTradesResponse.heartbeat:type_name -> trademesh.trade.v1.Heartbeat
 	0,  // 32: trademesh.trade.v1.TradeService.CreateTrade:input_type -> trademesh.trade.v1.CreateTradeRequest
 	2,  // 33: trademesh.trade.v1.TradeService.GetTrade:input_type -> trademesh.trade.v1.GetTradeRequest
 	4,  // 34: trademesh.trade.v1.TradeService.ListTrades:input_type -> trademesh.trade.v1.ListTradesRequest
@@ -1768,19 +1920,21 @@ var file_trademesh_trade_v1_trade_service_proto_depIdxs = []int32{
 	12, // 38: trademesh.trade.v1.TradeService.ListPositions:input_type -> trademesh.trade.v1.ListPositionsRequest
 	14, // 39: trademesh.trade.v1.TradeService.ImportTrades:input_type -> trademesh.trade.v1.ImportTradesRequest
 	16, // 40: trademesh.trade.v1.TradeService.ReconcileTrades:input_type -> trademesh.trade.v1.ReconcileTradesRequest
-	18, // 41: trademesh.trade.v1.TradeService.WatchTrades:input_type -> trademesh.trade.v1.WatchTradesRequest
-	1,  // 42: trademesh.trade.v1.TradeService.CreateTrade:output_type -> trademesh.trade.v1.CreateTradeResponse
-	3,  // 43: trademesh.trade.v1.TradeService.GetTrade:output_type -> trademesh.trade.v1.GetTradeResponse
-	5,  // 44: trademesh.trade.v1.TradeService.ListTrades:output_type -> trademesh.trade.v1.ListTradesResponse
-	7,  // 45: trademesh.trade.v1.TradeService.UpdateTrade:output_type -> trademesh.trade.v1.UpdateTradeResponse
-	9,  // 46: trademesh.trade.v1.TradeService.DeleteTrade:output_type -> trademesh.trade.v1.DeleteTradeResponse
-	11, // 47: trademesh.trade.v1.TradeService.UndeleteTrade:output_type -> trademesh.trade.v1.UndeleteTradeResponse
-	13, // 48: trademesh.trade.v1.TradeService.ListPositions:output_type -> trademesh.trade.v1.ListPositionsResponse
-	15, // 49: trademesh.trade.v1.TradeService.ImportTrades:output_type -> trademesh.trade.v1.ImportTradesResponse
-	17, // 50: trademesh.trade.v1.TradeService.ReconcileTrades:output_type -> trademesh.trade.v1.ReconcileTradesResponse
-	19, // 51: trademesh.trade.v1.TradeService.WatchTrades:output_type -> trademesh.trade.v1.WatchTradesResponse
-	42, // [42:52] is the sub-list for method output_type
-	32, // [32:42] is the sub-list for method input_type
+	18, // 41: trademesh.trade.v1.TradeService.RechargeTrades:input_type -> trademesh.trade.v1.RechargeTradesRequest
+	20, // 42: trademesh.trade.v1.TradeService.WatchTrades:input_type -> trademesh.trade.v1.WatchTradesRequest
+	1,  // 43: trademesh.trade.v1.TradeService.CreateTrade:output_type -> trademesh.trade.v1.CreateTradeResponse
+	3,  // 44: trademesh.trade.v1.TradeService.GetTrade:output_type -> trademesh.trade.v1.GetTradeResponse
+	5,  // 45: trademesh.trade.v1.TradeService.ListTrades:output_type -> trademesh.trade.v1.ListTradesResponse
+	7,  // 46: trademesh.trade.v1.TradeService.UpdateTrade:output_type -> trademesh.trade.v1.UpdateTradeResponse
+	9,  // 47: trademesh.trade.v1.TradeService.DeleteTrade:output_type -> trademesh.trade.v1.DeleteTradeResponse
+	11, // 48: trademesh.trade.v1.TradeService.UndeleteTrade:output_type -> trademesh.trade.v1.UndeleteTradeResponse
+	13, // 49: trademesh.trade.v1.TradeService.ListPositions:output_type -> trademesh.trade.v1.ListPositionsResponse
+	15, // 50: trademesh.trade.v1.TradeService.ImportTrades:output_type -> trademesh.trade.v1.ImportTradesResponse
+	17, // 51: trademesh.trade.v1.TradeService.ReconcileTrades:output_type -> trademesh.trade.v1.ReconcileTradesResponse
+	19, // 52: trademesh.trade.v1.TradeService.RechargeTrades:output_type -> trademesh.trade.v1.RechargeTradesResponse
+	21, // 53: trademesh.trade.v1.TradeService.WatchTrades:output_type -> trademesh.trade.v1.WatchTradesResponse
+	43, // [43:54] is the sub-list for method output_type
+	32, // [32:43] is the sub-list for method input_type
 	32, // [32:32] is the sub-list for extension type_name
 	32, // [32:32] is the sub-list for extension extendee
 	0,  // [0:32] is the sub-list for field type_name
@@ -1795,7 +1949,7 @@ func file_trademesh_trade_v1_trade_service_proto_init() {
 	file_trademesh_trade_v1_position_proto_init()
 	file_trademesh_trade_v1_trade_proto_init()
 	file_trademesh_trade_v1_trade_event_proto_init()
-	file_trademesh_trade_v1_trade_service_proto_msgTypes[19].OneofWrappers = []any{
+	file_trademesh_trade_v1_trade_service_proto_msgTypes[21].OneofWrappers = []any{
 		(*WatchTradesResponse_SnapshotBegin)(nil),
 		(*WatchTradesResponse_Event)(nil),
 		(*WatchTradesResponse_SnapshotEnd)(nil),
@@ -1807,7 +1961,7 @@ func file_trademesh_trade_v1_trade_service_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_trademesh_trade_v1_trade_service_proto_rawDesc), len(file_trademesh_trade_v1_trade_service_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   20,
+			NumMessages:   22,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -28,6 +28,7 @@ const (
 	TradeService_ListPositions_FullMethodName   = "/trademesh.trade.v1.TradeService/ListPositions"
 	TradeService_ImportTrades_FullMethodName    = "/trademesh.trade.v1.TradeService/ImportTrades"
 	TradeService_ReconcileTrades_FullMethodName = "/trademesh.trade.v1.TradeService/ReconcileTrades"
+	TradeService_RechargeTrades_FullMethodName  = "/trademesh.trade.v1.TradeService/RechargeTrades"
 	TradeService_WatchTrades_FullMethodName     = "/trademesh.trade.v1.TradeService/WatchTrades"
 )
 
@@ -149,6 +150,17 @@ type TradeServiceClient interface {
 	// INVALID_ARGUMENT (missing user_id, broker not ZERODHA/UPSTOX, missing broker_account_id, 0 or
 	// more than 1,000 trades).
 	ReconcileTrades(ctx context.Context, in *ReconcileTradesRequest, opts ...grpc.CallOption) (*ReconcileTradesResponse, error)
+	// RechargeTrades recomputes the server-owned charges (Trade.charges_source COMPUTED, or
+	// UNSPECIFIED with no fees) of ACTIVE trades after a charge-schedule correction, for one user or
+	// all users, over a range of IST trading days. MANUAL and BROKER charges are never touched. Per
+	// user, the range's trades are charged together (fills of one order share brokerage; DP charges
+	// per scrip per IST day). Idempotent: a trade whose charges come out unchanged is not written (same
+	// version, no event); each changed trade gets version + 1 and exactly one UPDATED event. A trade
+	// changed concurrently is counted in conflict_count and left for the next run. Only for the
+	// "admin" role or service identities.
+	// Errors: PERMISSION_DENIED (reason ROLE_REQUIRED); INVALID_ARGUMENT (a date that is not
+	// YYYY-MM-DD, end_date before start_date).
+	RechargeTrades(ctx context.Context, in *RechargeTradesRequest, opts ...grpc.CallOption) (*RechargeTradesResponse, error)
 	// WatchTrades streams changes to the caller's trades. It starts with either a replay (valid
 	// resume_token) or a snapshot (no token, or a token older than the 7-day event retention), then
 	// continues live, so a (re)connecting client never needs another call to catch up:
@@ -268,6 +280,16 @@ func (c *tradeServiceClient) ReconcileTrades(ctx context.Context, in *ReconcileT
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(ReconcileTradesResponse)
 	err := c.cc.Invoke(ctx, TradeService_ReconcileTrades_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *tradeServiceClient) RechargeTrades(ctx context.Context, in *RechargeTradesRequest, opts ...grpc.CallOption) (*RechargeTradesResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RechargeTradesResponse)
+	err := c.cc.Invoke(ctx, TradeService_RechargeTrades_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -411,6 +433,17 @@ type TradeServiceServer interface {
 	// INVALID_ARGUMENT (missing user_id, broker not ZERODHA/UPSTOX, missing broker_account_id, 0 or
 	// more than 1,000 trades).
 	ReconcileTrades(context.Context, *ReconcileTradesRequest) (*ReconcileTradesResponse, error)
+	// RechargeTrades recomputes the server-owned charges (Trade.charges_source COMPUTED, or
+	// UNSPECIFIED with no fees) of ACTIVE trades after a charge-schedule correction, for one user or
+	// all users, over a range of IST trading days. MANUAL and BROKER charges are never touched. Per
+	// user, the range's trades are charged together (fills of one order share brokerage; DP charges
+	// per scrip per IST day). Idempotent: a trade whose charges come out unchanged is not written (same
+	// version, no event); each changed trade gets version + 1 and exactly one UPDATED event. A trade
+	// changed concurrently is counted in conflict_count and left for the next run. Only for the
+	// "admin" role or service identities.
+	// Errors: PERMISSION_DENIED (reason ROLE_REQUIRED); INVALID_ARGUMENT (a date that is not
+	// YYYY-MM-DD, end_date before start_date).
+	RechargeTrades(context.Context, *RechargeTradesRequest) (*RechargeTradesResponse, error)
 	// WatchTrades streams changes to the caller's trades. It starts with either a replay (valid
 	// resume_token) or a snapshot (no token, or a token older than the 7-day event retention), then
 	// continues live, so a (re)connecting client never needs another call to catch up:
@@ -472,6 +505,9 @@ func (UnimplementedTradeServiceServer) ImportTrades(context.Context, *ImportTrad
 }
 func (UnimplementedTradeServiceServer) ReconcileTrades(context.Context, *ReconcileTradesRequest) (*ReconcileTradesResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ReconcileTrades not implemented")
+}
+func (UnimplementedTradeServiceServer) RechargeTrades(context.Context, *RechargeTradesRequest) (*RechargeTradesResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method RechargeTrades not implemented")
 }
 func (UnimplementedTradeServiceServer) WatchTrades(*WatchTradesRequest, grpc.ServerStreamingServer[WatchTradesResponse]) error {
 	return status.Error(codes.Unimplemented, "method WatchTrades not implemented")
@@ -659,6 +695,24 @@ func _TradeService_ReconcileTrades_Handler(srv interface{}, ctx context.Context,
 	return interceptor(ctx, in, info, handler)
 }
 
+func _TradeService_RechargeTrades_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RechargeTradesRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(TradeServiceServer).RechargeTrades(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: TradeService_RechargeTrades_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(TradeServiceServer).RechargeTrades(ctx, req.(*RechargeTradesRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _TradeService_WatchTrades_Handler(srv interface{}, stream grpc.ServerStream) error {
 	m := new(WatchTradesRequest)
 	if err := stream.RecvMsg(m); err != nil {
@@ -712,6 +766,10 @@ var TradeService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ReconcileTrades",
 			Handler:    _TradeService_ReconcileTrades_Handler,
+		},
+		{
+			MethodName: "RechargeTrades",
+			Handler:    _TradeService_RechargeTrades_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

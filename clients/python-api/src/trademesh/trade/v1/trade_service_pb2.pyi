@@ -729,6 +729,72 @@ class ReconcileTradesResponse(_message.Message):
 Global___ReconcileTradesResponse: _TypeAlias = ReconcileTradesResponse  # noqa: Y015
 
 @_typing.final
+class RechargeTradesRequest(_message.Message):
+    """RechargeTradesRequest selects the trades RechargeTrades recomputes."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    USER_ID_FIELD_NUMBER: _builtins.int
+    START_DATE_FIELD_NUMBER: _builtins.int
+    END_DATE_FIELD_NUMBER: _builtins.int
+    user_id: _builtins.str
+    """user_id is the user whose trades are recharged; empty means every user."""
+    start_date: _builtins.str
+    """start_date is the first IST trading day ("YYYY-MM-DD") recharged; empty means no lower bound."""
+    end_date: _builtins.str
+    """end_date is the last IST trading day ("YYYY-MM-DD") recharged, inclusive; empty means no upper
+    bound.
+    """
+    def __init__(
+        self,
+        *,
+        user_id: _builtins.str = ...,
+        start_date: _builtins.str = ...,
+        end_date: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["end_date", b"end_date", "start_date", b"start_date", "user_id", b"user_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RechargeTradesRequest: _TypeAlias = RechargeTradesRequest  # noqa: Y015
+
+@_typing.final
+class RechargeTradesResponse(_message.Message):
+    """RechargeTradesResponse counts what RechargeTrades did."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    USERS_COUNT_FIELD_NUMBER: _builtins.int
+    EXAMINED_COUNT_FIELD_NUMBER: _builtins.int
+    UPDATED_COUNT_FIELD_NUMBER: _builtins.int
+    CONFLICT_COUNT_FIELD_NUMBER: _builtins.int
+    users_count: _builtins.int
+    """users_count is the number of users whose trades were examined."""
+    examined_count: _builtins.int
+    """examined_count is the number of trades with server-owned charges in the range."""
+    updated_count: _builtins.int
+    """updated_count is the number of trades whose charges changed (each emitted one UPDATED event)."""
+    conflict_count: _builtins.int
+    """conflict_count is the number of trades changed concurrently and left for the next run."""
+    def __init__(
+        self,
+        *,
+        users_count: _builtins.int = ...,
+        examined_count: _builtins.int = ...,
+        updated_count: _builtins.int = ...,
+        conflict_count: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["conflict_count", b"conflict_count", "examined_count", b"examined_count", "updated_count", b"updated_count", "users_count", b"users_count"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RechargeTradesResponse: _TypeAlias = RechargeTradesResponse  # noqa: Y015
+
+@_typing.final
 class WatchTradesRequest(_message.Message):
     """WatchTradesRequest opens (or resumes) the caller's trade change stream."""
 

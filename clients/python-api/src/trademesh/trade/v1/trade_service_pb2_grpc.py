@@ -118,6 +118,11 @@ class TradeServiceStub:
                 request_serializer=trademesh_dot_trade_dot_v1_dot_trade__service__pb2.ReconcileTradesRequest.SerializeToString,
                 response_deserializer=trademesh_dot_trade_dot_v1_dot_trade__service__pb2.ReconcileTradesResponse.FromString,
                 _registered_method=True)
+        self.RechargeTrades = channel.unary_unary(
+                '/trademesh.trade.v1.TradeService/RechargeTrades',
+                request_serializer=trademesh_dot_trade_dot_v1_dot_trade__service__pb2.RechargeTradesRequest.SerializeToString,
+                response_deserializer=trademesh_dot_trade_dot_v1_dot_trade__service__pb2.RechargeTradesResponse.FromString,
+                _registered_method=True)
         self.WatchTrades = channel.unary_stream(
                 '/trademesh.trade.v1.TradeService/WatchTrades',
                 request_serializer=trademesh_dot_trade_dot_v1_dot_trade__service__pb2.WatchTradesRequest.SerializeToString,
@@ -286,6 +291,22 @@ class TradeServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def RechargeTrades(self, request, context):
+        """RechargeTrades recomputes the server-owned charges (Trade.charges_source COMPUTED, or
+        UNSPECIFIED with no fees) of ACTIVE trades after a charge-schedule correction, for one user or
+        all users, over a range of IST trading days. MANUAL and BROKER charges are never touched. Per
+        user, the range's trades are charged together (fills of one order share brokerage; DP charges
+        per scrip per IST day). Idempotent: a trade whose charges come out unchanged is not written (same
+        version, no event); each changed trade gets version + 1 and exactly one UPDATED event. A trade
+        changed concurrently is counted in conflict_count and left for the next run. Only for the
+        "admin" role or service identities.
+        Errors: PERMISSION_DENIED (reason ROLE_REQUIRED); INVALID_ARGUMENT (a date that is not
+        YYYY-MM-DD, end_date before start_date).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def WatchTrades(self, request, context):
         """WatchTrades streams changes to the caller's trades. It starts with either a replay (valid
         resume_token) or a snapshot (no token, or a token older than the 7-day event retention), then
@@ -362,6 +383,11 @@ def add_TradeServiceServicer_to_server(servicer, server):
                     servicer.ReconcileTrades,
                     request_deserializer=trademesh_dot_trade_dot_v1_dot_trade__service__pb2.ReconcileTradesRequest.FromString,
                     response_serializer=trademesh_dot_trade_dot_v1_dot_trade__service__pb2.ReconcileTradesResponse.SerializeToString,
+            ),
+            'RechargeTrades': grpc.unary_unary_rpc_method_handler(
+                    servicer.RechargeTrades,
+                    request_deserializer=trademesh_dot_trade_dot_v1_dot_trade__service__pb2.RechargeTradesRequest.FromString,
+                    response_serializer=trademesh_dot_trade_dot_v1_dot_trade__service__pb2.RechargeTradesResponse.SerializeToString,
             ),
             'WatchTrades': grpc.unary_stream_rpc_method_handler(
                     servicer.WatchTrades,
@@ -651,6 +677,33 @@ class TradeService:
             '/trademesh.trade.v1.TradeService/ReconcileTrades',
             trademesh_dot_trade_dot_v1_dot_trade__service__pb2.ReconcileTradesRequest.SerializeToString,
             trademesh_dot_trade_dot_v1_dot_trade__service__pb2.ReconcileTradesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RechargeTrades(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/trademesh.trade.v1.TradeService/RechargeTrades',
+            trademesh_dot_trade_dot_v1_dot_trade__service__pb2.RechargeTradesRequest.SerializeToString,
+            trademesh_dot_trade_dot_v1_dot_trade__service__pb2.RechargeTradesResponse.FromString,
             options,
             channel_credentials,
             insecure,

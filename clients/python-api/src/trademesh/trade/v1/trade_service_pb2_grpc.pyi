@@ -155,6 +155,18 @@ class TradeServiceStub:
     INVALID_ARGUMENT (missing user_id, broker not ZERODHA/UPSTOX, missing broker_account_id, 0 or
     more than 1,000 trades).
     """
+    RechargeTrades: _grpc.UnaryUnaryMultiCallable[_trade_service_pb2.RechargeTradesRequest, _trade_service_pb2.RechargeTradesResponse]
+    """RechargeTrades recomputes the server-owned charges (Trade.charges_source COMPUTED, or
+    UNSPECIFIED with no fees) of ACTIVE trades after a charge-schedule correction, for one user or
+    all users, over a range of IST trading days. MANUAL and BROKER charges are never touched. Per
+    user, the range's trades are charged together (fills of one order share brokerage; DP charges
+    per scrip per IST day). Idempotent: a trade whose charges come out unchanged is not written (same
+    version, no event); each changed trade gets version + 1 and exactly one UPDATED event. A trade
+    changed concurrently is counted in conflict_count and left for the next run. Only for the
+    "admin" role or service identities.
+    Errors: PERMISSION_DENIED (reason ROLE_REQUIRED); INVALID_ARGUMENT (a date that is not
+    YYYY-MM-DD, end_date before start_date).
+    """
     WatchTrades: _grpc.UnaryStreamMultiCallable[_trade_service_pb2.WatchTradesRequest, _trade_service_pb2.WatchTradesResponse]
     """WatchTrades streams changes to the caller's trades. It starts with either a replay (valid
     resume_token) or a snapshot (no token, or a token older than the 7-day event retention), then
@@ -307,6 +319,18 @@ class TradeServiceAsyncStub(TradeServiceStub):
     Errors: PERMISSION_DENIED (reason ROLE_REQUIRED: caller lacks the "service" role);
     INVALID_ARGUMENT (missing user_id, broker not ZERODHA/UPSTOX, missing broker_account_id, 0 or
     more than 1,000 trades).
+    """
+    RechargeTrades: _aio.UnaryUnaryMultiCallable[_trade_service_pb2.RechargeTradesRequest, _trade_service_pb2.RechargeTradesResponse]  # type: ignore[assignment]
+    """RechargeTrades recomputes the server-owned charges (Trade.charges_source COMPUTED, or
+    UNSPECIFIED with no fees) of ACTIVE trades after a charge-schedule correction, for one user or
+    all users, over a range of IST trading days. MANUAL and BROKER charges are never touched. Per
+    user, the range's trades are charged together (fills of one order share brokerage; DP charges
+    per scrip per IST day). Idempotent: a trade whose charges come out unchanged is not written (same
+    version, no event); each changed trade gets version + 1 and exactly one UPDATED event. A trade
+    changed concurrently is counted in conflict_count and left for the next run. Only for the
+    "admin" role or service identities.
+    Errors: PERMISSION_DENIED (reason ROLE_REQUIRED); INVALID_ARGUMENT (a date that is not
+    YYYY-MM-DD, end_date before start_date).
     """
     WatchTrades: _aio.UnaryStreamMultiCallable[_trade_service_pb2.WatchTradesRequest, _trade_service_pb2.WatchTradesResponse]  # type: ignore[assignment]
     """WatchTrades streams changes to the caller's trades. It starts with either a replay (valid
@@ -511,6 +535,24 @@ class TradeServiceServicer(metaclass=_abc_1.ABCMeta):
         Errors: PERMISSION_DENIED (reason ROLE_REQUIRED: caller lacks the "service" role);
         INVALID_ARGUMENT (missing user_id, broker not ZERODHA/UPSTOX, missing broker_account_id, 0 or
         more than 1,000 trades).
+        """
+
+    @_abc_1.abstractmethod
+    def RechargeTrades(
+        self,
+        request: _trade_service_pb2.RechargeTradesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_trade_service_pb2.RechargeTradesResponse, _abc.Awaitable[_trade_service_pb2.RechargeTradesResponse]]:
+        """RechargeTrades recomputes the server-owned charges (Trade.charges_source COMPUTED, or
+        UNSPECIFIED with no fees) of ACTIVE trades after a charge-schedule correction, for one user or
+        all users, over a range of IST trading days. MANUAL and BROKER charges are never touched. Per
+        user, the range's trades are charged together (fills of one order share brokerage; DP charges
+        per scrip per IST day). Idempotent: a trade whose charges come out unchanged is not written (same
+        version, no event); each changed trade gets version + 1 and exactly one UPDATED event. A trade
+        changed concurrently is counted in conflict_count and left for the next run. Only for the
+        "admin" role or service identities.
+        Errors: PERMISSION_DENIED (reason ROLE_REQUIRED); INVALID_ARGUMENT (a date that is not
+        YYYY-MM-DD, end_date before start_date).
         """
 
     @_abc_1.abstractmethod

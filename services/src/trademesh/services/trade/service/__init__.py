@@ -1,7 +1,8 @@
 """The trade journal's use cases, free of gRPC, database and Redis, composed into one `TradeService`.
 
 Each group lives in its own module: `crud` (one trade at a time), `imports` (files), `reconcile`
-(broker trades from the sync service), `positions` (FIFO), and `inference` (categories, shared by
+(broker trades from the sync service), `recharge` (COMPUTED charges after a schedule fix),
+`positions` (FIFO), and `inference` (categories, shared by
 every write). Every write stores its change event inside the written trade document in the same
 single-document write (docs/decisions/0010), then hands the trade to the `EventSink`, which publishes
 and clears it; a crash in between leaves the event in the document for the relay to publish later.
@@ -19,13 +20,14 @@ from trademesh.services.trade.service.base import DEFAULT_TRADE_QUOTA
 from trademesh.services.trade.service.crud import CrudUseCases
 from trademesh.services.trade.service.imports import ImportUseCases
 from trademesh.services.trade.service.positions import PositionUseCases, compute_position
+from trademesh.services.trade.service.recharge import RechargeResult, RechargeUseCases
 from trademesh.services.trade.service.reconcile import ReconcileUseCases
 
-__all__ = ["TradeService", "compute_position"]
+__all__ = ["RechargeResult", "TradeService", "compute_position"]
 
 
 @dataclass
-class TradeService(CrudUseCases, ImportUseCases, ReconcileUseCases, PositionUseCases):
+class TradeService(CrudUseCases, ImportUseCases, ReconcileUseCases, RechargeUseCases, PositionUseCases):
     """The trade journal's use cases, wired to their ports."""
 
     store: TradeStore

@@ -297,6 +297,16 @@ class MongoTradeStore:
             cursor = self._trades.find(query, {"outbox": 0}).sort([("trade_time", DESCENDING), ("_id", DESCENDING)])
             return [trade_from_document(document) async for document in cursor]
 
+    async def trades_between(self, user_id: str, start: date | None, end: date | None) -> list[Trade]:
+        with pymongo.timeout(self._bulk_timeout):
+            query: Document = {"user_id": user_id, "status": Status.ACTIVE.value, **_day_range(start, end)}
+            return [trade_from_document(document) async for document in self._trades.find(query, {"outbox": 0})]
+
+    async def user_ids_between(self, start: date | None, end: date | None) -> list[str]:
+        with pymongo.timeout(self._bulk_timeout):
+            query: Document = {"status": Status.ACTIVE.value, **_day_range(start, end)}
+            return sorted(str(user) for user in await self._trades.distinct("user_id", query))
+
     async def by_broker_keys(self, user_id: str, keys: Sequence[str]) -> dict[str, Trade]:
         with pymongo.timeout(self._bulk_timeout):
             if not keys:
@@ -463,3 +473,12 @@ class MongoTradeStore:
             },
         )
         return result.modified_count == 1
+
+
+def _day_range(start: date | None, end: date | None) -> Document:
+    bounds: Document = {}
+    if start is not None:
+        bounds["$gte"] = start.isoformat()
+    if end is not None:
+        bounds["$lte"] = end.isoformat()
+    return {"trading_day": bounds} if bounds else {}
