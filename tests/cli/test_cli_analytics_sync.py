@@ -67,7 +67,7 @@ def test_tax_shows_heads_and_exports_csv(cli: Run, logged_in: str) -> None:
     assert header.startswith('"financial_year","head","kind"')
     assert '"SPECULATIVE_BUSINESS","EQUITY_INTRADAY"' in row
     assert '"HDFC"' in row
-    assert "\"'-102\"" in row  # net: 10 x (90 - 100) - 2, a leading minus neutralised like every cell
+    assert '"\'-102"' in row  # net: 10 x (90 - 100) - 2, a leading minus neutralised like every cell
 
     human = ok(cli("tax", "--fy", "2024-25"))
     assert "Speculative business" in human
