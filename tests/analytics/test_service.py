@@ -8,7 +8,7 @@ import os
 import sys
 import time
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import grpc
@@ -18,7 +18,7 @@ from tests.analytics.conftest import Mesh, bearer, create_trade, equity_trade
 from tests.conftest import MeshUser
 from tests.eventually import eventually
 from tests.rpc import expect_failure
-from trademesh.analytics.v1 import analytics_service_pb2, period_pb2, settings_pb2
+from trademesh.analytics.v1 import analytics_service_pb2, period_pb2, settings_pb2, tax_pb2
 from trademesh.services.analytics.recompute import recompute
 from trademesh.trade.v1 import trade_pb2, trade_service_pb2
 
@@ -384,3 +384,45 @@ async def test_the_nightly_recompute_rebuilds_every_user_and_invalidates_cached_
     _, errors = await asyncio.wait_for(process.communicate(), timeout=60)
     assert process.returncode == 0, errors.decode()
     assert b"recomputed 2 users, 2 fills" in errors
+
+
+async def test_get_tax_report_serves_the_callers_own_statement_and_rejects_a_bad_year(
+    start_mesh: Callable[..., Awaitable[Mesh]], new_user: Callable[[], Awaitable[MeshUser]]
+) -> None:
+    mesh = await start_mesh(marketdata=False)
+    owner, stranger = await new_user(), await new_user()
+    ist = timezone(timedelta(hours=5, minutes=30))
+    day = (datetime.now(ist) - timedelta(days=1)).replace(hour=10, minute=0, second=0, microsecond=0)
+    year = day.year if day.month >= 4 else day.year - 1
+    label = f"{year}-{(year + 1) % 100:02d}"
+    await create_trade(mesh.trade, owner.metadata, equity_trade("INFY", BUY, 10, 1500, day, fees_micros=5 * MICROS))
+    sell = equity_trade("INFY", SELL, 10, 1520, day + timedelta(hours=4), fees_micros=10 * MICROS)
+    await create_trade(mesh.trade, owner.metadata, sell)
+    await eventually(lambda: _round_trips_or_open(mesh, owner, round_trips=1))
+
+    request = tax_pb2.GetTaxReportRequest(financial_year=label)
+    report = (await mesh.analytics.GetTaxReport(request, metadata=owner.metadata)).report
+    speculative = report.heads[0]
+    assert speculative.head == tax_pb2.TAX_HEAD_SPECULATIVE_BUSINESS
+    assert (speculative.lot_count, speculative.net_micros, speculative.turnover_micros) == (
+        1,
+        185 * MICROS,
+        200 * MICROS,
+    )
+    assert speculative.lots[0].instrument.symbol == "INFY"
+    assert "not tax advice" in report.disclaimer
+    assert "Dividends are left out" in report.dividends_note
+
+    other = (await mesh.analytics.GetTaxReport(request, metadata=stranger.metadata)).report
+    assert [head.lot_count for head in other.heads] == [0, 0, 0, 0, 0]
+
+    bad = await expect_failure(
+        mesh.analytics.GetTaxReport(tax_pb2.GetTaxReportRequest(financial_year="2025-2026"), metadata=owner.metadata)
+    )
+    anonymous = await expect_failure(mesh.analytics.GetTaxReport(request))
+    assert (bad.code, bad.reason, list(bad.violations)) == (
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "INVALID_FINANCIAL_YEAR",
+        ["financial_year"],
+    )
+    assert anonymous.code == grpc.StatusCode.UNAUTHENTICATED

@@ -51,3 +51,27 @@ def test_sync_links_an_account_and_streams_a_run(cli: Run, logged_in: str) -> No
     trades = json.loads(ok(cli("trades", "list", "--json")))
     assert len(trades) == DEMO_TRADES
     assert {trade["brokerAccountId"] for trade in trades} == {account["id"]}
+
+
+def test_tax_shows_heads_and_exports_csv(cli: Run, logged_in: str) -> None:
+    ok(cli("trades", "add", "buy", "HDFC", "10", "100", "--time", "2024-12-02 10:00", "--fees", "1"))
+    ok(cli("trades", "add", "sell", "HDFC", "10", "90", "--time", "2024-12-02 11:00", "--fees", "1"))
+    csv_text = eventually_sync(
+        lambda: ok(cli("tax", "--fy", "2024-25", "--csv")),
+        within=20,
+        interval=0.3,
+        until=lambda text: len(text.splitlines()) == 2,
+        what="the intraday lot reaches the tax statement",
+    )
+    header, row = csv_text.splitlines()
+    assert header.startswith('"financial_year","head","kind"')
+    assert '"SPECULATIVE_BUSINESS","EQUITY_INTRADAY"' in row
+    assert '"HDFC"' in row
+    assert '"\'-102"' in row  # net: 10 x (90 - 100) - 2, a leading minus neutralised like every cell
+
+    human = ok(cli("tax", "--fy", "2024-25"))
+    assert "Speculative business" in human
+    assert "not tax advice" in human
+    bad = cli("tax", "--fy", "2024")
+    assert bad.returncode != 0
+    assert "financial_year" in bad.stdout + bad.stderr

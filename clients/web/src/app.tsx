@@ -6,6 +6,7 @@ import { logout, sessions, type Session } from "./api";
 import { AnalyticsScreen } from "./analytics";
 import { AuthScreen } from "./auth";
 import { PositionsScreen } from "./positions";
+import { TaxScreen } from "./tax";
 import { TradesScreen } from "./trades";
 import { WatchlistScreen } from "./watchlist";
 
@@ -14,6 +15,7 @@ const ROUTES = {
   positions: { label: "Positions", screen: PositionsScreen },
   watchlist: { label: "Watchlist", screen: WatchlistScreen },
   analytics: { label: "Analytics", screen: AnalyticsScreen },
+  tax: { label: "Tax", screen: TaxScreen },
 } as const;
 type Route = keyof typeof ROUTES;
 

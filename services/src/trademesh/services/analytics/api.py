@@ -7,7 +7,7 @@ from typing import Any
 
 from grpc import aio
 
-from trademesh.analytics.v1 import analytics_service_pb2, analytics_service_pb2_grpc
+from trademesh.analytics.v1 import analytics_service_pb2, analytics_service_pb2_grpc, tax_pb2
 from trademesh.kernel.errors import FieldViolation, InvalidArgument, PermissionDenied
 from trademesh.services.analytics.mapping import (
     PERIODS,
@@ -19,6 +19,7 @@ from trademesh.services.analytics.mapping import (
 )
 from trademesh.services.analytics.model import build_query, to_micros
 from trademesh.services.analytics.service import AnalyticsService
+from trademesh.services.analytics.tax_mapping import tax_query_from_proto, tax_report_to_proto
 from trademesh.services.analytics.watch import PnlHeartbeat, PnlWatcher
 from trademesh.services.core.identity import ROLE_ADMIN, current_principal
 from trademesh.services.core.interceptors import metadata_value
@@ -136,3 +137,10 @@ class AnalyticsServicer(analytics_service_pb2_grpc.AnalyticsServiceServicer):
             user, settings_from_proto(request.settings), fields, request.settings.etag
         )
         return analytics_service_pb2.UpdateAnalyticsSettingsResponse(settings=settings_to_proto(updated))
+
+    async def GetTaxReport(
+        self, request: tax_pb2.GetTaxReportRequest, context: Context
+    ) -> tax_pb2.GetTaxReportResponse:
+        query = tax_query_from_proto(request, now_us=self._service.now())
+        report = await self._service.tax_report(current_principal().subject, query)
+        return tax_pb2.GetTaxReportResponse(report=tax_report_to_proto(report))

@@ -14,6 +14,7 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
+from trademesh.kernel.charges import load_schedule
 from trademesh.kernel.errors import Aborted, InvalidArgument, Unavailable
 from trademesh.services.analytics.model import (
     ChangeKind,
@@ -27,6 +28,7 @@ from trademesh.services.analytics.model import (
     build_report,
     check_settings,
 )
+from trademesh.services.analytics.model.tax import TaxQuery, TaxReport, build_tax_report
 from trademesh.services.analytics.ports import AnalyticsCache, Clock, QuoteSource, SettingsStore, TradeSource
 
 logger = logging.getLogger(__name__)
@@ -206,6 +208,11 @@ class AnalyticsService:
             await self._cache.put_report(lookup.key, encoded)
         except Unavailable:
             logger.warning("could not cache a report", exc_info=True)
+
+    async def tax_report(self, user_id: str, query: TaxQuery) -> TaxReport:
+        """Return the user's own tax statement of a financial year (model/tax.py has the rules)."""
+        journal = await self.journal(user_id)
+        return build_tax_report(journal.fills, query, load_schedule())
 
     # -- settings ------------------------------------------------------------------------------------
 

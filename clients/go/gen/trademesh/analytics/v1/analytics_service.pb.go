@@ -649,7 +649,7 @@ var File_trademesh_analytics_v1_analytics_service_proto protoreflect.FileDescrip
 
 const file_trademesh_analytics_v1_analytics_service_proto_rawDesc = "" +
 	"\n" +
-	".trademesh/analytics/v1/analytics_service.proto\x12\x16trademesh.analytics.v1\x1a\x1egoogle/protobuf/duration.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a#trademesh/analytics/v1/period.proto\x1a trademesh/analytics/v1/pnl.proto\x1a#trademesh/analytics/v1/report.proto\x1a%trademesh/analytics/v1/settings.proto\"\xc6\x03\n" +
+	".trademesh/analytics/v1/analytics_service.proto\x12\x16trademesh.analytics.v1\x1a\x1egoogle/protobuf/duration.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a#trademesh/analytics/v1/period.proto\x1a trademesh/analytics/v1/pnl.proto\x1a#trademesh/analytics/v1/report.proto\x1a%trademesh/analytics/v1/settings.proto\x1a trademesh/analytics/v1/tax.proto\"\xc6\x03\n" +
 	"\x13GetAnalyticsRequest\x126\n" +
 	"\x06period\x18\x01 \x01(\x0e2\x1e.trademesh.analytics.v1.PeriodR\x06period\x12A\n" +
 	"\x0ereference_time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\rreferenceTime\x12D\n" +
@@ -686,13 +686,14 @@ const file_trademesh_analytics_v1_analytics_service_proto_rawDesc = "" +
 	"\vupdate_mask\x18\x02 \x01(\v2\x1a.google.protobuf.FieldMaskR\n" +
 	"updateMask\"h\n" +
 	"\x1fUpdateAnalyticsSettingsResponse\x12E\n" +
-	"\bsettings\x18\x01 \x01(\v2).trademesh.analytics.v1.AnalyticsSettingsR\bsettings2\xec\x04\n" +
+	"\bsettings\x18\x01 \x01(\v2).trademesh.analytics.v1.AnalyticsSettingsR\bsettings2\xd7\x05\n" +
 	"\x10AnalyticsService\x12i\n" +
 	"\fGetAnalytics\x12+.trademesh.analytics.v1.GetAnalyticsRequest\x1a,.trademesh.analytics.v1.GetAnalyticsResponse\x12{\n" +
 	"\x12RecomputeAnalytics\x121.trademesh.analytics.v1.RecomputeAnalyticsRequest\x1a2.trademesh.analytics.v1.RecomputeAnalyticsResponse\x12_\n" +
 	"\bWatchPnl\x12'.trademesh.analytics.v1.WatchPnlRequest\x1a(.trademesh.analytics.v1.WatchPnlResponse0\x01\x12\x81\x01\n" +
 	"\x14GetAnalyticsSettings\x123.trademesh.analytics.v1.GetAnalyticsSettingsRequest\x1a4.trademesh.analytics.v1.GetAnalyticsSettingsResponse\x12\x8a\x01\n" +
-	"\x17UpdateAnalyticsSettings\x126.trademesh.analytics.v1.UpdateAnalyticsSettingsRequest\x1a7.trademesh.analytics.v1.UpdateAnalyticsSettingsResponseB\xff\x01\n" +
+	"\x17UpdateAnalyticsSettings\x126.trademesh.analytics.v1.UpdateAnalyticsSettingsRequest\x1a7.trademesh.analytics.v1.UpdateAnalyticsSettingsResponse\x12i\n" +
+	"\fGetTaxReport\x12+.trademesh.analytics.v1.GetTaxReportRequest\x1a,.trademesh.analytics.v1.GetTaxReportResponseB\xff\x01\n" +
 	"\x1acom.trademesh.analytics.v1B\x15AnalyticsServiceProtoP\x01ZPgithub.com/trademesh/trademesh/clients/go/gen/trademesh/analytics/v1;analyticsv1\xa2\x02\x03TAX\xaa\x02\x16Trademesh.Analytics.V1\xca\x02\x16Trademesh\\Analytics\\V1\xe2\x02\"Trademesh\\Analytics\\V1\\GPBMetadata\xea\x02\x18Trademesh::Analytics::V1b\x06proto3"
 
 var (
@@ -728,6 +729,8 @@ var file_trademesh_analytics_v1_analytics_service_proto_goTypes = []any{
 	(*Heartbeat)(nil),                       // 16: trademesh.analytics.v1.Heartbeat
 	(*AnalyticsSettings)(nil),               // 17: trademesh.analytics.v1.AnalyticsSettings
 	(*fieldmaskpb.FieldMask)(nil),           // 18: google.protobuf.FieldMask
+	(*GetTaxReportRequest)(nil),             // 19: trademesh.analytics.v1.GetTaxReportRequest
+	(*GetTaxReportResponse)(nil),            // 20: trademesh.analytics.v1.GetTaxReportResponse
 }
 var file_trademesh_analytics_v1_analytics_service_proto_depIdxs = []int32{
 	10, // 0: trademesh.analytics.v1.GetAnalyticsRequest.period:type_name -> trademesh.analytics.v1.Period
@@ -747,13 +750,15 @@ var file_trademesh_analytics_v1_analytics_service_proto_depIdxs = []int32{
 	4,  // 14: trademesh.analytics.v1.AnalyticsService.WatchPnl:input_type -> trademesh.analytics.v1.WatchPnlRequest
 	6,  // 15: trademesh.analytics.v1.AnalyticsService.GetAnalyticsSettings:input_type -> trademesh.analytics.v1.GetAnalyticsSettingsRequest
 	8,  // 16: trademesh.analytics.v1.AnalyticsService.UpdateAnalyticsSettings:input_type -> trademesh.analytics.v1.UpdateAnalyticsSettingsRequest
-	1,  // 17: trademesh.analytics.v1.AnalyticsService.GetAnalytics:output_type -> trademesh.analytics.v1.GetAnalyticsResponse
-	3,  // 18: trademesh.analytics.v1.AnalyticsService.RecomputeAnalytics:output_type -> trademesh.analytics.v1.RecomputeAnalyticsResponse
-	5,  // 19: trademesh.analytics.v1.AnalyticsService.WatchPnl:output_type -> trademesh.analytics.v1.WatchPnlResponse
-	7,  // 20: trademesh.analytics.v1.AnalyticsService.GetAnalyticsSettings:output_type -> trademesh.analytics.v1.GetAnalyticsSettingsResponse
-	9,  // 21: trademesh.analytics.v1.AnalyticsService.UpdateAnalyticsSettings:output_type -> trademesh.analytics.v1.UpdateAnalyticsSettingsResponse
-	17, // [17:22] is the sub-list for method output_type
-	12, // [12:17] is the sub-list for method input_type
+	19, // 17: trademesh.analytics.v1.AnalyticsService.GetTaxReport:input_type -> trademesh.analytics.v1.GetTaxReportRequest
+	1,  // 18: trademesh.analytics.v1.AnalyticsService.GetAnalytics:output_type -> trademesh.analytics.v1.GetAnalyticsResponse
+	3,  // 19: trademesh.analytics.v1.AnalyticsService.RecomputeAnalytics:output_type -> trademesh.analytics.v1.RecomputeAnalyticsResponse
+	5,  // 20: trademesh.analytics.v1.AnalyticsService.WatchPnl:output_type -> trademesh.analytics.v1.WatchPnlResponse
+	7,  // 21: trademesh.analytics.v1.AnalyticsService.GetAnalyticsSettings:output_type -> trademesh.analytics.v1.GetAnalyticsSettingsResponse
+	9,  // 22: trademesh.analytics.v1.AnalyticsService.UpdateAnalyticsSettings:output_type -> trademesh.analytics.v1.UpdateAnalyticsSettingsResponse
+	20, // 23: trademesh.analytics.v1.AnalyticsService.GetTaxReport:output_type -> trademesh.analytics.v1.GetTaxReportResponse
+	18, // [18:24] is the sub-list for method output_type
+	12, // [12:18] is the sub-list for method input_type
 	12, // [12:12] is the sub-list for extension type_name
 	12, // [12:12] is the sub-list for extension extendee
 	0,  // [0:12] is the sub-list for field type_name
@@ -768,6 +773,7 @@ func file_trademesh_analytics_v1_analytics_service_proto_init() {
 	file_trademesh_analytics_v1_pnl_proto_init()
 	file_trademesh_analytics_v1_report_proto_init()
 	file_trademesh_analytics_v1_settings_proto_init()
+	file_trademesh_analytics_v1_tax_proto_init()
 	file_trademesh_analytics_v1_analytics_service_proto_msgTypes[5].OneofWrappers = []any{
 		(*WatchPnlResponse_Update)(nil),
 		(*WatchPnlResponse_Heartbeat)(nil),

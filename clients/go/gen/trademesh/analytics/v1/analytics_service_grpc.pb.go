@@ -24,6 +24,7 @@ const (
 	AnalyticsService_WatchPnl_FullMethodName                = "/trademesh.analytics.v1.AnalyticsService/WatchPnl"
 	AnalyticsService_GetAnalyticsSettings_FullMethodName    = "/trademesh.analytics.v1.AnalyticsService/GetAnalyticsSettings"
 	AnalyticsService_UpdateAnalyticsSettings_FullMethodName = "/trademesh.analytics.v1.AnalyticsService/UpdateAnalyticsSettings"
+	AnalyticsService_GetTaxReport_FullMethodName            = "/trademesh.analytics.v1.AnalyticsService/GetTaxReport"
 )
 
 // AnalyticsServiceClient is the client API for AnalyticsService service.
@@ -108,6 +109,14 @@ type AnalyticsServiceClient interface {
 	// field violation per bad field); ABORTED (reason ETAG_MISMATCH: settings.etag is non-empty and
 	// differs from the current etag; re-read and retry); UNAUTHENTICATED; UNAVAILABLE.
 	UpdateAnalyticsSettings(ctx context.Context, in *UpdateAnalyticsSettingsRequest, opts ...grpc.CallOption) (*UpdateAnalyticsSettingsResponse, error)
+	// GetTaxReport returns the caller's tax statement of one Indian financial year (their own trades
+	// only): income by head from FIFO lots, net of recorded charges, with ICAI turnover; each rule is
+	// cited in TaxReport and TaxHead. A statement of figures, not tax advice.
+	//
+	// Errors: INVALID_ARGUMENT (reason INVALID_FINANCIAL_YEAR, field "financial_year": not "YYYY-YY"
+	// with consecutive years, before 2000-01 or after the current year; reason INVALID_TAX_REQUEST: a
+	// bad fair_market_values entry or row_limit); UNAVAILABLE; DEADLINE_EXCEEDED; UNAUTHENTICATED.
+	GetTaxReport(ctx context.Context, in *GetTaxReportRequest, opts ...grpc.CallOption) (*GetTaxReportResponse, error)
 }
 
 type analyticsServiceClient struct {
@@ -171,6 +180,16 @@ func (c *analyticsServiceClient) UpdateAnalyticsSettings(ctx context.Context, in
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(UpdateAnalyticsSettingsResponse)
 	err := c.cc.Invoke(ctx, AnalyticsService_UpdateAnalyticsSettings_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *analyticsServiceClient) GetTaxReport(ctx context.Context, in *GetTaxReportRequest, opts ...grpc.CallOption) (*GetTaxReportResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetTaxReportResponse)
+	err := c.cc.Invoke(ctx, AnalyticsService_GetTaxReport_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -259,6 +278,14 @@ type AnalyticsServiceServer interface {
 	// field violation per bad field); ABORTED (reason ETAG_MISMATCH: settings.etag is non-empty and
 	// differs from the current etag; re-read and retry); UNAUTHENTICATED; UNAVAILABLE.
 	UpdateAnalyticsSettings(context.Context, *UpdateAnalyticsSettingsRequest) (*UpdateAnalyticsSettingsResponse, error)
+	// GetTaxReport returns the caller's tax statement of one Indian financial year (their own trades
+	// only): income by head from FIFO lots, net of recorded charges, with ICAI turnover; each rule is
+	// cited in TaxReport and TaxHead. A statement of figures, not tax advice.
+	//
+	// Errors: INVALID_ARGUMENT (reason INVALID_FINANCIAL_YEAR, field "financial_year": not "YYYY-YY"
+	// with consecutive years, before 2000-01 or after the current year; reason INVALID_TAX_REQUEST: a
+	// bad fair_market_values entry or row_limit); UNAVAILABLE; DEADLINE_EXCEEDED; UNAUTHENTICATED.
+	GetTaxReport(context.Context, *GetTaxReportRequest) (*GetTaxReportResponse, error)
 	mustEmbedUnimplementedAnalyticsServiceServer()
 }
 
@@ -283,6 +310,9 @@ func (UnimplementedAnalyticsServiceServer) GetAnalyticsSettings(context.Context,
 }
 func (UnimplementedAnalyticsServiceServer) UpdateAnalyticsSettings(context.Context, *UpdateAnalyticsSettingsRequest) (*UpdateAnalyticsSettingsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method UpdateAnalyticsSettings not implemented")
+}
+func (UnimplementedAnalyticsServiceServer) GetTaxReport(context.Context, *GetTaxReportRequest) (*GetTaxReportResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetTaxReport not implemented")
 }
 func (UnimplementedAnalyticsServiceServer) mustEmbedUnimplementedAnalyticsServiceServer() {}
 func (UnimplementedAnalyticsServiceServer) testEmbeddedByValue()                          {}
@@ -388,6 +418,24 @@ func _AnalyticsService_UpdateAnalyticsSettings_Handler(srv interface{}, ctx cont
 	return interceptor(ctx, in, info, handler)
 }
 
+func _AnalyticsService_GetTaxReport_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetTaxReportRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AnalyticsServiceServer).GetTaxReport(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AnalyticsService_GetTaxReport_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AnalyticsServiceServer).GetTaxReport(ctx, req.(*GetTaxReportRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // AnalyticsService_ServiceDesc is the grpc.ServiceDesc for AnalyticsService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -410,6 +458,10 @@ var AnalyticsService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "UpdateAnalyticsSettings",
 			Handler:    _AnalyticsService_UpdateAnalyticsSettings_Handler,
+		},
+		{
+			MethodName: "GetTaxReport",
+			Handler:    _AnalyticsService_GetTaxReport_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

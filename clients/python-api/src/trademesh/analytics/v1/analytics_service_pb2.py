@@ -29,35 +29,36 @@ from trademesh.analytics.v1 import period_pb2 as trademesh_dot_analytics_dot_v1_
 from trademesh.analytics.v1 import pnl_pb2 as trademesh_dot_analytics_dot_v1_dot_pnl__pb2
 from trademesh.analytics.v1 import report_pb2 as trademesh_dot_analytics_dot_v1_dot_report__pb2
 from trademesh.analytics.v1 import settings_pb2 as trademesh_dot_analytics_dot_v1_dot_settings__pb2
+from trademesh.analytics.v1 import tax_pb2 as trademesh_dot_analytics_dot_v1_dot_tax__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n.trademesh/analytics/v1/analytics_service.proto\x12\x16trademesh.analytics.v1\x1a\x1egoogle/protobuf/duration.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a#trademesh/analytics/v1/period.proto\x1a trademesh/analytics/v1/pnl.proto\x1a#trademesh/analytics/v1/report.proto\x1a%trademesh/analytics/v1/settings.proto\"\xc3\x02\n\x13GetAnalyticsRequest\x12.\n\x06period\x18\x01 \x01(\x0e\x32\x1e.trademesh.analytics.v1.Period\x12\x32\n\x0ereference_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x37\n\x0c\x63ustom_range\x18\x03 \x01(\x0b\x32!.trademesh.analytics.v1.TimeRange\x12\x1c\n\x14include_equity_curve\x18\x04 \x01(\x08\x12\x1f\n\x17\x65quity_curve_max_points\x18\x05 \x01(\x05\x12\x19\n\x11include_daily_pnl\x18\x06 \x01(\x08\x12\x18\n\x10instrument_limit\x18\x07 \x01(\x05\x12\x1b\n\x13min_journal_version\x18\x08 \x01(\x03\"O\n\x14GetAnalyticsResponse\x12\x37\n\x06report\x18\x01 \x01(\x0b\x32\'.trademesh.analytics.v1.AnalyticsReport\",\n\x19RecomputeAnalyticsRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\"\xbb\x01\n\x1aRecomputeAnalyticsResponse\x12\x12\n\nuser_count\x18\x01 \x01(\x03\x12\x12\n\nfill_count\x18\x02 \x01(\x03\x12\x18\n\x10round_trip_count\x18\x03 \x01(\x03\x12.\n\nstart_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12+\n\x08\x64uration\x18\x05 \x01(\x0b\x32\x19.google.protobuf.Duration\"1\n\x0fWatchPnlRequest\x12\x1e\n\x16max_updates_per_second\x18\x01 \x01(\r\"\x88\x01\n\x10WatchPnlResponse\x12\x33\n\x06update\x18\x01 \x01(\x0b\x32!.trademesh.analytics.v1.PnlUpdateH\x00\x12\x36\n\theartbeat\x18\x02 \x01(\x0b\x32!.trademesh.analytics.v1.HeartbeatH\x00\x42\x07\n\x05\x65vent\"\x1d\n\x1bGetAnalyticsSettingsRequest\"[\n\x1cGetAnalyticsSettingsResponse\x12;\n\x08settings\x18\x01 \x01(\x0b\x32).trademesh.analytics.v1.AnalyticsSettings\"\x8e\x01\n\x1eUpdateAnalyticsSettingsRequest\x12;\n\x08settings\x18\x01 \x01(\x0b\x32).trademesh.analytics.v1.AnalyticsSettings\x12/\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\"^\n\x1fUpdateAnalyticsSettingsResponse\x12;\n\x08settings\x18\x01 \x01(\x0b\x32).trademesh.analytics.v1.AnalyticsSettings2\xec\x04\n\x10\x41nalyticsService\x12i\n\x0cGetAnalytics\x12+.trademesh.analytics.v1.GetAnalyticsRequest\x1a,.trademesh.analytics.v1.GetAnalyticsResponse\x12{\n\x12RecomputeAnalytics\x12\x31.trademesh.analytics.v1.RecomputeAnalyticsRequest\x1a\x32.trademesh.analytics.v1.RecomputeAnalyticsResponse\x12_\n\x08WatchPnl\x12\'.trademesh.analytics.v1.WatchPnlRequest\x1a(.trademesh.analytics.v1.WatchPnlResponse0\x01\x12\x81\x01\n\x14GetAnalyticsSettings\x12\x33.trademesh.analytics.v1.GetAnalyticsSettingsRequest\x1a\x34.trademesh.analytics.v1.GetAnalyticsSettingsResponse\x12\x8a\x01\n\x17UpdateAnalyticsSettings\x12\x36.trademesh.analytics.v1.UpdateAnalyticsSettingsRequest\x1a\x37.trademesh.analytics.v1.UpdateAnalyticsSettingsResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n.trademesh/analytics/v1/analytics_service.proto\x12\x16trademesh.analytics.v1\x1a\x1egoogle/protobuf/duration.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a#trademesh/analytics/v1/period.proto\x1a trademesh/analytics/v1/pnl.proto\x1a#trademesh/analytics/v1/report.proto\x1a%trademesh/analytics/v1/settings.proto\x1a trademesh/analytics/v1/tax.proto\"\xc3\x02\n\x13GetAnalyticsRequest\x12.\n\x06period\x18\x01 \x01(\x0e\x32\x1e.trademesh.analytics.v1.Period\x12\x32\n\x0ereference_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x37\n\x0c\x63ustom_range\x18\x03 \x01(\x0b\x32!.trademesh.analytics.v1.TimeRange\x12\x1c\n\x14include_equity_curve\x18\x04 \x01(\x08\x12\x1f\n\x17\x65quity_curve_max_points\x18\x05 \x01(\x05\x12\x19\n\x11include_daily_pnl\x18\x06 \x01(\x08\x12\x18\n\x10instrument_limit\x18\x07 \x01(\x05\x12\x1b\n\x13min_journal_version\x18\x08 \x01(\x03\"O\n\x14GetAnalyticsResponse\x12\x37\n\x06report\x18\x01 \x01(\x0b\x32\'.trademesh.analytics.v1.AnalyticsReport\",\n\x19RecomputeAnalyticsRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\"\xbb\x01\n\x1aRecomputeAnalyticsResponse\x12\x12\n\nuser_count\x18\x01 \x01(\x03\x12\x12\n\nfill_count\x18\x02 \x01(\x03\x12\x18\n\x10round_trip_count\x18\x03 \x01(\x03\x12.\n\nstart_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12+\n\x08\x64uration\x18\x05 \x01(\x0b\x32\x19.google.protobuf.Duration\"1\n\x0fWatchPnlRequest\x12\x1e\n\x16max_updates_per_second\x18\x01 \x01(\r\"\x88\x01\n\x10WatchPnlResponse\x12\x33\n\x06update\x18\x01 \x01(\x0b\x32!.trademesh.analytics.v1.PnlUpdateH\x00\x12\x36\n\theartbeat\x18\x02 \x01(\x0b\x32!.trademesh.analytics.v1.HeartbeatH\x00\x42\x07\n\x05\x65vent\"\x1d\n\x1bGetAnalyticsSettingsRequest\"[\n\x1cGetAnalyticsSettingsResponse\x12;\n\x08settings\x18\x01 \x01(\x0b\x32).trademesh.analytics.v1.AnalyticsSettings\"\x8e\x01\n\x1eUpdateAnalyticsSettingsRequest\x12;\n\x08settings\x18\x01 \x01(\x0b\x32).trademesh.analytics.v1.AnalyticsSettings\x12/\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\"^\n\x1fUpdateAnalyticsSettingsResponse\x12;\n\x08settings\x18\x01 \x01(\x0b\x32).trademesh.analytics.v1.AnalyticsSettings2\xd7\x05\n\x10\x41nalyticsService\x12i\n\x0cGetAnalytics\x12+.trademesh.analytics.v1.GetAnalyticsRequest\x1a,.trademesh.analytics.v1.GetAnalyticsResponse\x12{\n\x12RecomputeAnalytics\x12\x31.trademesh.analytics.v1.RecomputeAnalyticsRequest\x1a\x32.trademesh.analytics.v1.RecomputeAnalyticsResponse\x12_\n\x08WatchPnl\x12\'.trademesh.analytics.v1.WatchPnlRequest\x1a(.trademesh.analytics.v1.WatchPnlResponse0\x01\x12\x81\x01\n\x14GetAnalyticsSettings\x12\x33.trademesh.analytics.v1.GetAnalyticsSettingsRequest\x1a\x34.trademesh.analytics.v1.GetAnalyticsSettingsResponse\x12\x8a\x01\n\x17UpdateAnalyticsSettings\x12\x36.trademesh.analytics.v1.UpdateAnalyticsSettingsRequest\x1a\x37.trademesh.analytics.v1.UpdateAnalyticsSettingsResponse\x12i\n\x0cGetTaxReport\x12+.trademesh.analytics.v1.GetTaxReportRequest\x1a,.trademesh.analytics.v1.GetTaxReportResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'trademesh.analytics.v1.analytics_service_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_GETANALYTICSREQUEST']._serialized_start=321
-  _globals['_GETANALYTICSREQUEST']._serialized_end=644
-  _globals['_GETANALYTICSRESPONSE']._serialized_start=646
-  _globals['_GETANALYTICSRESPONSE']._serialized_end=725
-  _globals['_RECOMPUTEANALYTICSREQUEST']._serialized_start=727
-  _globals['_RECOMPUTEANALYTICSREQUEST']._serialized_end=771
-  _globals['_RECOMPUTEANALYTICSRESPONSE']._serialized_start=774
-  _globals['_RECOMPUTEANALYTICSRESPONSE']._serialized_end=961
-  _globals['_WATCHPNLREQUEST']._serialized_start=963
-  _globals['_WATCHPNLREQUEST']._serialized_end=1012
-  _globals['_WATCHPNLRESPONSE']._serialized_start=1015
-  _globals['_WATCHPNLRESPONSE']._serialized_end=1151
-  _globals['_GETANALYTICSSETTINGSREQUEST']._serialized_start=1153
-  _globals['_GETANALYTICSSETTINGSREQUEST']._serialized_end=1182
-  _globals['_GETANALYTICSSETTINGSRESPONSE']._serialized_start=1184
-  _globals['_GETANALYTICSSETTINGSRESPONSE']._serialized_end=1275
-  _globals['_UPDATEANALYTICSSETTINGSREQUEST']._serialized_start=1278
-  _globals['_UPDATEANALYTICSSETTINGSREQUEST']._serialized_end=1420
-  _globals['_UPDATEANALYTICSSETTINGSRESPONSE']._serialized_start=1422
-  _globals['_UPDATEANALYTICSSETTINGSRESPONSE']._serialized_end=1516
-  _globals['_ANALYTICSSERVICE']._serialized_start=1519
-  _globals['_ANALYTICSSERVICE']._serialized_end=2139
+  _globals['_GETANALYTICSREQUEST']._serialized_start=355
+  _globals['_GETANALYTICSREQUEST']._serialized_end=678
+  _globals['_GETANALYTICSRESPONSE']._serialized_start=680
+  _globals['_GETANALYTICSRESPONSE']._serialized_end=759
+  _globals['_RECOMPUTEANALYTICSREQUEST']._serialized_start=761
+  _globals['_RECOMPUTEANALYTICSREQUEST']._serialized_end=805
+  _globals['_RECOMPUTEANALYTICSRESPONSE']._serialized_start=808
+  _globals['_RECOMPUTEANALYTICSRESPONSE']._serialized_end=995
+  _globals['_WATCHPNLREQUEST']._serialized_start=997
+  _globals['_WATCHPNLREQUEST']._serialized_end=1046
+  _globals['_WATCHPNLRESPONSE']._serialized_start=1049
+  _globals['_WATCHPNLRESPONSE']._serialized_end=1185
+  _globals['_GETANALYTICSSETTINGSREQUEST']._serialized_start=1187
+  _globals['_GETANALYTICSSETTINGSREQUEST']._serialized_end=1216
+  _globals['_GETANALYTICSSETTINGSRESPONSE']._serialized_start=1218
+  _globals['_GETANALYTICSSETTINGSRESPONSE']._serialized_end=1309
+  _globals['_UPDATEANALYTICSSETTINGSREQUEST']._serialized_start=1312
+  _globals['_UPDATEANALYTICSSETTINGSREQUEST']._serialized_end=1454
+  _globals['_UPDATEANALYTICSSETTINGSRESPONSE']._serialized_start=1456
+  _globals['_UPDATEANALYTICSSETTINGSRESPONSE']._serialized_end=1550
+  _globals['_ANALYTICSSERVICE']._serialized_start=1553
+  _globals['_ANALYTICSSERVICE']._serialized_end=2280
 # @@protoc_insertion_point(module_scope)

@@ -4,6 +4,7 @@ import grpc
 import warnings
 
 from trademesh.analytics.v1 import analytics_service_pb2 as trademesh_dot_analytics_dot_v1_dot_analytics__service__pb2
+from trademesh.analytics.v1 import tax_pb2 as trademesh_dot_analytics_dot_v1_dot_tax__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'
 GRPC_VERSION = grpc.__version__
@@ -77,6 +78,11 @@ class AnalyticsServiceStub:
                 '/trademesh.analytics.v1.AnalyticsService/UpdateAnalyticsSettings',
                 request_serializer=trademesh_dot_analytics_dot_v1_dot_analytics__service__pb2.UpdateAnalyticsSettingsRequest.SerializeToString,
                 response_deserializer=trademesh_dot_analytics_dot_v1_dot_analytics__service__pb2.UpdateAnalyticsSettingsResponse.FromString,
+                _registered_method=True)
+        self.GetTaxReport = channel.unary_unary(
+                '/trademesh.analytics.v1.AnalyticsService/GetTaxReport',
+                request_serializer=trademesh_dot_analytics_dot_v1_dot_tax__pb2.GetTaxReportRequest.SerializeToString,
+                response_deserializer=trademesh_dot_analytics_dot_v1_dot_tax__pb2.GetTaxReportResponse.FromString,
                 _registered_method=True)
 
 
@@ -185,6 +191,19 @@ class AnalyticsServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetTaxReport(self, request, context):
+        """GetTaxReport returns the caller's tax statement of one Indian financial year (their own trades
+        only): income by head from FIFO lots, net of recorded charges, with ICAI turnover; each rule is
+        cited in TaxReport and TaxHead. A statement of figures, not tax advice.
+
+        Errors: INVALID_ARGUMENT (reason INVALID_FINANCIAL_YEAR, field "financial_year": not "YYYY-YY"
+        with consecutive years, before 2000-01 or after the current year; reason INVALID_TAX_REQUEST: a
+        bad fair_market_values entry or row_limit); UNAVAILABLE; DEADLINE_EXCEEDED; UNAUTHENTICATED.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AnalyticsServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -212,6 +231,11 @@ def add_AnalyticsServiceServicer_to_server(servicer, server):
                     servicer.UpdateAnalyticsSettings,
                     request_deserializer=trademesh_dot_analytics_dot_v1_dot_analytics__service__pb2.UpdateAnalyticsSettingsRequest.FromString,
                     response_serializer=trademesh_dot_analytics_dot_v1_dot_analytics__service__pb2.UpdateAnalyticsSettingsResponse.SerializeToString,
+            ),
+            'GetTaxReport': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetTaxReport,
+                    request_deserializer=trademesh_dot_analytics_dot_v1_dot_tax__pb2.GetTaxReportRequest.FromString,
+                    response_serializer=trademesh_dot_analytics_dot_v1_dot_tax__pb2.GetTaxReportResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -368,6 +392,33 @@ class AnalyticsService:
             '/trademesh.analytics.v1.AnalyticsService/UpdateAnalyticsSettings',
             trademesh_dot_analytics_dot_v1_dot_analytics__service__pb2.UpdateAnalyticsSettingsRequest.SerializeToString,
             trademesh_dot_analytics_dot_v1_dot_analytics__service__pb2.UpdateAnalyticsSettingsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetTaxReport(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/trademesh.analytics.v1.AnalyticsService/GetTaxReport',
+            trademesh_dot_analytics_dot_v1_dot_tax__pb2.GetTaxReportRequest.SerializeToString,
+            trademesh_dot_analytics_dot_v1_dot_tax__pb2.GetTaxReportResponse.FromString,
             options,
             channel_credentials,
             insecure,

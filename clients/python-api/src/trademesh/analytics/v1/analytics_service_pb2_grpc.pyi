@@ -6,6 +6,7 @@ isort:skip_file
 from collections import abc as _abc
 from grpc import aio as _aio
 from trademesh.analytics.v1 import analytics_service_pb2 as _analytics_service_pb2
+from trademesh.analytics.v1 import tax_pb2 as _tax_pb2
 import abc as _abc_1
 import grpc as _grpc
 import sys
@@ -115,6 +116,15 @@ class AnalyticsServiceStub:
     field violation per bad field); ABORTED (reason ETAG_MISMATCH: settings.etag is non-empty and
     differs from the current etag; re-read and retry); UNAUTHENTICATED; UNAVAILABLE.
     """
+    GetTaxReport: _grpc.UnaryUnaryMultiCallable[_tax_pb2.GetTaxReportRequest, _tax_pb2.GetTaxReportResponse]
+    """GetTaxReport returns the caller's tax statement of one Indian financial year (their own trades
+    only): income by head from FIFO lots, net of recorded charges, with ICAI turnover; each rule is
+    cited in TaxReport and TaxHead. A statement of figures, not tax advice.
+
+    Errors: INVALID_ARGUMENT (reason INVALID_FINANCIAL_YEAR, field "financial_year": not "YYYY-YY"
+    with consecutive years, before 2000-01 or after the current year; reason INVALID_TAX_REQUEST: a
+    bad fair_market_values entry or row_limit); UNAVAILABLE; DEADLINE_EXCEEDED; UNAUTHENTICATED.
+    """
 
 @_typing.type_check_only
 class AnalyticsServiceAsyncStub(AnalyticsServiceStub):
@@ -202,6 +212,15 @@ class AnalyticsServiceAsyncStub(AnalyticsServiceStub):
     output-only path (etag, update_time); reason INVALID_SETTINGS: a value out of range, with a
     field violation per bad field); ABORTED (reason ETAG_MISMATCH: settings.etag is non-empty and
     differs from the current etag; re-read and retry); UNAUTHENTICATED; UNAVAILABLE.
+    """
+    GetTaxReport: _aio.UnaryUnaryMultiCallable[_tax_pb2.GetTaxReportRequest, _tax_pb2.GetTaxReportResponse]  # type: ignore[assignment]
+    """GetTaxReport returns the caller's tax statement of one Indian financial year (their own trades
+    only): income by head from FIFO lots, net of recorded charges, with ICAI turnover; each rule is
+    cited in TaxReport and TaxHead. A statement of figures, not tax advice.
+
+    Errors: INVALID_ARGUMENT (reason INVALID_FINANCIAL_YEAR, field "financial_year": not "YYYY-YY"
+    with consecutive years, before 2000-01 or after the current year; reason INVALID_TAX_REQUEST: a
+    bad fair_market_values entry or row_limit); UNAVAILABLE; DEADLINE_EXCEEDED; UNAUTHENTICATED.
     """
 
 class AnalyticsServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -317,6 +336,21 @@ class AnalyticsServiceServicer(metaclass=_abc_1.ABCMeta):
         output-only path (etag, update_time); reason INVALID_SETTINGS: a value out of range, with a
         field violation per bad field); ABORTED (reason ETAG_MISMATCH: settings.etag is non-empty and
         differs from the current etag; re-read and retry); UNAUTHENTICATED; UNAVAILABLE.
+        """
+
+    @_abc_1.abstractmethod
+    def GetTaxReport(
+        self,
+        request: _tax_pb2.GetTaxReportRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_tax_pb2.GetTaxReportResponse, _abc.Awaitable[_tax_pb2.GetTaxReportResponse]]:
+        """GetTaxReport returns the caller's tax statement of one Indian financial year (their own trades
+        only): income by head from FIFO lots, net of recorded charges, with ICAI turnover; each rule is
+        cited in TaxReport and TaxHead. A statement of figures, not tax advice.
+
+        Errors: INVALID_ARGUMENT (reason INVALID_FINANCIAL_YEAR, field "financial_year": not "YYYY-YY"
+        with consecutive years, before 2000-01 or after the current year; reason INVALID_TAX_REQUEST: a
+        bad fair_market_values entry or row_limit); UNAVAILABLE; DEADLINE_EXCEEDED; UNAUTHENTICATED.
         """
 
 def add_AnalyticsServiceServicer_to_server(servicer: AnalyticsServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
