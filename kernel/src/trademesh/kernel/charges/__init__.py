@@ -5,6 +5,7 @@ micros. `charge_fills` is the per-fill reference; `charge_columns` charges numpy
 results. The rules are in engine.py and docs/decisions/0100-charges-engine.md.
 """
 
+from trademesh.kernel.charges.breakeven import break_even_price, exit_charges
 from trademesh.kernel.charges.engine import (
     COMPONENTS,
     COMPUTED,
@@ -45,10 +46,12 @@ __all__ = [
     "Segment",
     "Side",
     "allocate",
+    "break_even_price",
     "charge_columns",
     "charge_fills",
     "charge_order",
     "charges_market",
+    "exit_charges",
     "ist_date",
     "load_schedule",
 ]
