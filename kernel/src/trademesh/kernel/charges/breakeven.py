@@ -1,7 +1,7 @@
 """Break-even exit price of an open position, with the estimated charges of the exit order. Pure.
 
-The round trip of the open quantity nets zero at exit price P when (long) Q·P − cost − entry charges −
-exit(P) = 0, or (short) cost − Q·P − entry charges − exit(P) = 0, where exit(P) are the charges of one
+The round trip of the open quantity nets zero at exit price P when (long) Q·P - cost - entry charges -
+exit(P) = 0, or (short) cost - Q·P - entry charges - exit(P) = 0, where exit(P) are the charges of one
 executed closing order of Q units at P (`charge_fills`, the schedule in force on the exit day, DP
 charges included when the policy charges them). exit(P) is a non-decreasing step function of P whose
 slope is below 1 (every rate is a small fraction of turnover), so the net is monotonic in P and the
