@@ -10,7 +10,14 @@ import pytest
 from trademesh.kernel.errors import InvalidArgument, PermissionDenied
 from trademesh.kernel.instruments import ContractType, Derivative, Exchange, Side
 from trademesh.services.core.identity import ROLE_ADMIN, ROLE_USER, Principal
-from trademesh.services.trade.model import Broker, Category, ChargesSource, FeeBreakdown, TradeFields
+from trademesh.services.trade.model import (
+    Broker,
+    Category,
+    ChargesSource,
+    FeeBreakdown,
+    PositionFilter,
+    TradeFields,
+)
 from trademesh.services.trade.service import TradeService
 
 from .fakes import InMemoryTradeStore, RecordingEventSink
@@ -172,3 +179,22 @@ async def test_recharge_needs_an_admin_or_service_identity_and_an_ordered_range(
         await service.recharge(user, ALICE, None, None)
     with pytest.raises(InvalidArgument):
         await service.recharge(ADMIN, ALICE, date(2026, 3, 2), date(2026, 3, 1))
+
+
+# ---------------------------------------------------------------- break-even
+
+
+async def test_an_open_position_breaks_even_above_its_entry_after_entry_and_estimated_exit_charges(
+    service: TradeService,
+) -> None:
+    bought = await service.create(ALICE, request_id(), fields())  # 10 INFY at ₹1,500, delivery
+    await service.create(ALICE, request_id(), fields(symbol="TCS"))
+    await service.create(ALICE, request_id(), fields(symbol="TCS", side=Side.SELL, trade_time=MARKET_OPEN))
+    positions, _ = await service.positions(ALICE, PositionFilter(), 0, "")
+    by_symbol = {p.symbol: p for p in positions}
+    infy = by_symbol["INFY"]
+    assert infy.open_fees_micros == bought.fields.fees_micros
+    assert infy.break_even_price_micros is not None
+    # Entry charges alone (~₹1.8 a share) and the delivery sell's STT, DP and the rest: ₹1,503-₹1,506.
+    assert 1_503 * RUPEE < infy.break_even_price_micros < 1_506 * RUPEE
+    assert by_symbol["TCS"].break_even_price_micros is None  # closed

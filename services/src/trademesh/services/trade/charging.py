@@ -10,8 +10,11 @@ method, so every trade's breakdown sums to its fees_micros and the trades sum to
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import replace
+from datetime import date
+from fractions import Fraction
 
 from trademesh.kernel import charges as engine
 from trademesh.kernel.calendar import ist_day
@@ -113,3 +116,29 @@ def compute_charges(batch: Sequence[TradeFields]) -> list[TradeFields]:
             charges_schedule_version=charged.schedule_version,
         )
     return result
+
+
+def break_even(
+    latest: TradeFields, net_quantity_micros: int, open_value: Fraction, open_fees: Fraction, exit_day: date
+) -> int | None:
+    """Return the break-even exit price of an open position (proto Position.break_even_price_micros).
+
+    The exit is one order closing the whole open quantity on `exit_day`, charged like `latest` (the
+    position's most recent trade: broker, account, category); entry charges are the open lots' fees.
+    """
+    if net_quantity_micros == 0 or net_quantity_micros % UNITS:
+        return None
+    closing = Side.SELL if net_quantity_micros > 0 else Side.BUY
+    template = replace(latest, side=closing, quantity_micros=abs(net_quantity_micros), price_micros=0)
+    exit_fill = fill_of(0, template)
+    if exit_fill is None:
+        return None
+    exit_fill = replace(exit_fill, trade_date=exit_day)
+    schedule = engine.load_schedule()
+    try:
+        schedule.check_day(exit_day)
+    except engine.ScheduleError:
+        return None
+    # open_value is Σ quantity_micros x price / 10^6 = Σ units x price for whole units: exact.
+    cost = math.ceil(open_value)
+    return engine.break_even_price(schedule, schedule.policy("contract_note"), exit_fill, cost, math.ceil(open_fees))

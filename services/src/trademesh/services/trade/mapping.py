@@ -242,6 +242,8 @@ def position_to_proto(position: Position) -> position_pb2.Position:
     )
     if position.derivative is not None:
         message.derivative.CopyFrom(derivative_to_proto(position.derivative))
+    if position.break_even_price_micros is not None:
+        message.break_even_price_micros = _int64(position.break_even_price_micros)
     return message
 
 

@@ -524,6 +524,8 @@ class Position:
     trade_count: int
     first_trade_time: datetime
     last_trade_time: datetime
+    #: See proto Position.break_even_price_micros; None when closed or no schedule covers it.
+    break_even_price_micros: int | None = None
 
     @property
     def is_open(self) -> bool:

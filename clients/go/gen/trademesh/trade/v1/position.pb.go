@@ -138,8 +138,18 @@ type Position struct {
 	FirstTradeTime *timestamppb.Timestamp `protobuf:"bytes,16,opt,name=first_trade_time,json=firstTradeTime,proto3" json:"first_trade_time,omitempty"`
 	// last_trade_time is the trade_time of the latest trade.
 	LastTradeTime *timestamppb.Timestamp `protobuf:"bytes,17,opt,name=last_trade_time,json=lastTradeTime,proto3" json:"last_trade_time,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	// break_even_price_micros is the exit price (INR micros, exact to the micro) at which the round
+	// trip of the open quantity nets zero after all charges: the open lots' entry value and their
+	// charges (open_fees_micros) plus the ESTIMATED charges of one closing order of the whole open
+	// quantity at that price (the charge schedule in force today, IST, on the broker's plan of the most
+	// recent trade, intraday vs delivery from its category, DP charges included for a delivery sell).
+	// A long breaks even at or above it, a short at or below it; clients round it to their tick (up for
+	// a long, down for a short). Realized P&L of earlier closes is not part of it. Unset when closed,
+	// when no schedule covers the instrument (currency, a fractional quantity), or when a short cannot
+	// break even at any price.
+	BreakEvenPriceMicros *int64 `protobuf:"varint,18,opt,name=break_even_price_micros,json=breakEvenPriceMicros,proto3,oneof" json:"break_even_price_micros,omitempty"`
+	unknownFields        protoimpl.UnknownFields
+	sizeCache            protoimpl.SizeCache
 }
 
 func (x *Position) Reset() {
@@ -291,11 +301,18 @@ func (x *Position) GetLastTradeTime() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *Position) GetBreakEvenPriceMicros() int64 {
+	if x != nil && x.BreakEvenPriceMicros != nil {
+		return *x.BreakEvenPriceMicros
+	}
+	return 0
+}
+
 var File_trademesh_trade_v1_position_proto protoreflect.FileDescriptor
 
 const file_trademesh_trade_v1_position_proto_rawDesc = "" +
 	"\n" +
-	"!trademesh/trade/v1/position.proto\x12\x12trademesh.trade.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a$trademesh/common/v1/instrument.proto\x1a\x1etrademesh/trade/v1/trade.proto\"\x86\a\n" +
+	"!trademesh/trade/v1/position.proto\x12\x12trademesh.trade.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a$trademesh/common/v1/instrument.proto\x1a\x1etrademesh/trade/v1/trade.proto\"\xde\a\n" +
 	"\bPosition\x12?\n" +
 	"\n" +
 	"instrument\x18\x01 \x01(\v2\x1f.trademesh.common.v1.InstrumentR\n" +
@@ -319,7 +336,9 @@ const file_trademesh_trade_v1_position_proto_rawDesc = "" +
 	"\vtrade_count\x18\x0f \x01(\x03R\n" +
 	"tradeCount\x12D\n" +
 	"\x10first_trade_time\x18\x10 \x01(\v2\x1a.google.protobuf.TimestampR\x0efirstTradeTime\x12B\n" +
-	"\x0flast_trade_time\x18\x11 \x01(\v2\x1a.google.protobuf.TimestampR\rlastTradeTime*g\n" +
+	"\x0flast_trade_time\x18\x11 \x01(\v2\x1a.google.protobuf.TimestampR\rlastTradeTime\x12:\n" +
+	"\x17break_even_price_micros\x18\x12 \x01(\x03H\x00R\x14breakEvenPriceMicros\x88\x01\x01B\x1a\n" +
+	"\x18_break_even_price_micros*g\n" +
 	"\x0ePositionStatus\x12\x1f\n" +
 	"\x1bPOSITION_STATUS_UNSPECIFIED\x10\x00\x12\x18\n" +
 	"\x14POSITION_STATUS_OPEN\x10\x01\x12\x1a\n" +
@@ -368,6 +387,7 @@ func file_trademesh_trade_v1_position_proto_init() {
 		return
 	}
 	file_trademesh_trade_v1_trade_proto_init()
+	file_trademesh_trade_v1_position_proto_msgTypes[0].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{

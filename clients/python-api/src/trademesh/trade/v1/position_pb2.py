@@ -27,15 +27,15 @@ from trademesh.common.v1 import instrument_pb2 as trademesh_dot_common_dot_v1_do
 from trademesh.trade.v1 import trade_pb2 as trademesh_dot_trade_dot_v1_dot_trade__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!trademesh/trade/v1/position.proto\x12\x12trademesh.trade.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a$trademesh/common/v1/instrument.proto\x1a\x1etrademesh/trade/v1/trade.proto\"\xfa\x04\n\x08Position\x12\x33\n\ninstrument\x18\x01 \x01(\x0b\x32\x1f.trademesh.common.v1.Instrument\x12,\n\x07segment\x18\x02 \x01(\x0e\x32\x1b.trademesh.trade.v1.Segment\x12:\n\nderivative\x18\x03 \x01(\x0b\x32&.trademesh.trade.v1.DerivativeContract\x12\x32\n\x06status\x18\x04 \x01(\x0e\x32\".trademesh.trade.v1.PositionStatus\x12\x1b\n\x13net_quantity_micros\x18\x05 \x01(\x03\x12!\n\x19\x61verage_open_price_micros\x18\x06 \x01(\x03\x12\x19\n\x11open_value_micros\x18\x07 \x01(\x03\x12\x18\n\x10open_fees_micros\x18\x08 \x01(\x03\x12\x1b\n\x13realized_pnl_micros\x18\t \x01(\x03\x12\x1b\n\x13\x62uy_quantity_micros\x18\n \x01(\x03\x12\x18\n\x10\x62uy_value_micros\x18\x0b \x01(\x03\x12\x1c\n\x14sell_quantity_micros\x18\x0c \x01(\x03\x12\x19\n\x11sell_value_micros\x18\r \x01(\x03\x12\x19\n\x11total_fees_micros\x18\x0e \x01(\x03\x12\x13\n\x0btrade_count\x18\x0f \x01(\x03\x12\x34\n\x10\x66irst_trade_time\x18\x10 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x33\n\x0flast_trade_time\x18\x11 \x01(\x0b\x32\x1a.google.protobuf.Timestamp*g\n\x0ePositionStatus\x12\x1f\n\x1bPOSITION_STATUS_UNSPECIFIED\x10\x00\x12\x18\n\x14POSITION_STATUS_OPEN\x10\x01\x12\x1a\n\x16POSITION_STATUS_CLOSED\x10\x02\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!trademesh/trade/v1/position.proto\x12\x12trademesh.trade.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a$trademesh/common/v1/instrument.proto\x1a\x1etrademesh/trade/v1/trade.proto\"\xbc\x05\n\x08Position\x12\x33\n\ninstrument\x18\x01 \x01(\x0b\x32\x1f.trademesh.common.v1.Instrument\x12,\n\x07segment\x18\x02 \x01(\x0e\x32\x1b.trademesh.trade.v1.Segment\x12:\n\nderivative\x18\x03 \x01(\x0b\x32&.trademesh.trade.v1.DerivativeContract\x12\x32\n\x06status\x18\x04 \x01(\x0e\x32\".trademesh.trade.v1.PositionStatus\x12\x1b\n\x13net_quantity_micros\x18\x05 \x01(\x03\x12!\n\x19\x61verage_open_price_micros\x18\x06 \x01(\x03\x12\x19\n\x11open_value_micros\x18\x07 \x01(\x03\x12\x18\n\x10open_fees_micros\x18\x08 \x01(\x03\x12\x1b\n\x13realized_pnl_micros\x18\t \x01(\x03\x12\x1b\n\x13\x62uy_quantity_micros\x18\n \x01(\x03\x12\x18\n\x10\x62uy_value_micros\x18\x0b \x01(\x03\x12\x1c\n\x14sell_quantity_micros\x18\x0c \x01(\x03\x12\x19\n\x11sell_value_micros\x18\r \x01(\x03\x12\x19\n\x11total_fees_micros\x18\x0e \x01(\x03\x12\x13\n\x0btrade_count\x18\x0f \x01(\x03\x12\x34\n\x10\x66irst_trade_time\x18\x10 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x33\n\x0flast_trade_time\x18\x11 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12$\n\x17\x62reak_even_price_micros\x18\x12 \x01(\x03H\x00\x88\x01\x01\x42\x1a\n\x18_break_even_price_micros*g\n\x0ePositionStatus\x12\x1f\n\x1bPOSITION_STATUS_UNSPECIFIED\x10\x00\x12\x18\n\x14POSITION_STATUS_OPEN\x10\x01\x12\x1a\n\x16POSITION_STATUS_CLOSED\x10\x02\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'trademesh.trade.v1.position_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_POSITIONSTATUS']._serialized_start=797
-  _globals['_POSITIONSTATUS']._serialized_end=900
+  _globals['_POSITIONSTATUS']._serialized_start=863
+  _globals['_POSITIONSTATUS']._serialized_end=966
   _globals['_POSITION']._serialized_start=161
-  _globals['_POSITION']._serialized_end=795
+  _globals['_POSITION']._serialized_end=861
 # @@protoc_insertion_point(module_scope)

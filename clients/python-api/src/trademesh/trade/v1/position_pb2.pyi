@@ -13,10 +13,10 @@ import builtins as _builtins
 import sys
 import typing as _typing
 
-if sys.version_info >= (3, 11):
-    from typing import TypeAlias as _TypeAlias, Never as _Never
+if sys.version_info >= (3, 10):
+    from typing import TypeAlias as _TypeAlias
 else:
-    from typing_extensions import TypeAlias as _TypeAlias, Never as _Never
+    from typing_extensions import TypeAlias as _TypeAlias
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
@@ -91,6 +91,7 @@ class Position(_message.Message):
     TRADE_COUNT_FIELD_NUMBER: _builtins.int
     FIRST_TRADE_TIME_FIELD_NUMBER: _builtins.int
     LAST_TRADE_TIME_FIELD_NUMBER: _builtins.int
+    BREAK_EVEN_PRICE_MICROS_FIELD_NUMBER: _builtins.int
     segment: _trade_pb2.Segment.ValueType
     """segment is the instrument's segment (from its most recent trade)."""
     status: Global___PositionStatus.ValueType
@@ -127,6 +128,17 @@ class Position(_message.Message):
     """total_fees_micros is Σ fees_micros over all trades of the position, INR micros."""
     trade_count: _builtins.int
     """trade_count is the number of ACTIVE trades in the position (>= 1)."""
+    break_even_price_micros: _builtins.int
+    """break_even_price_micros is the exit price (INR micros, exact to the micro) at which the round
+    trip of the open quantity nets zero after all charges: the open lots' entry value and their
+    charges (open_fees_micros) plus the ESTIMATED charges of one closing order of the whole open
+    quantity at that price (the charge schedule in force today, IST, on the broker's plan of the most
+    recent trade, intraday vs delivery from its category, DP charges included for a delivery sell).
+    A long breaks even at or above it, a short at or below it; clients round it to their tick (up for
+    a long, down for a short). Realized P&L of earlier closes is not part of it. Unset when closed,
+    when no schedule covers the instrument (currency, a fractional quantity), or when a short cannot
+    break even at any price.
+    """
     @_builtins.property
     def instrument(self) -> _instrument_pb2.Instrument:
         """instrument is the position's symbol and exchange."""
@@ -163,11 +175,14 @@ class Position(_message.Message):
         trade_count: _builtins.int = ...,
         first_trade_time: _timestamp_pb2.Timestamp | None = ...,
         last_trade_time: _timestamp_pb2.Timestamp | None = ...,
+        break_even_price_micros: _builtins.int | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["derivative", b"derivative", "first_trade_time", b"first_trade_time", "instrument", b"instrument", "last_trade_time", b"last_trade_time"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_break_even_price_micros", b"_break_even_price_micros", "break_even_price_micros", b"break_even_price_micros", "derivative", b"derivative", "first_trade_time", b"first_trade_time", "instrument", b"instrument", "last_trade_time", b"last_trade_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["average_open_price_micros", b"average_open_price_micros", "buy_quantity_micros", b"buy_quantity_micros", "buy_value_micros", b"buy_value_micros", "derivative", b"derivative", "first_trade_time", b"first_trade_time", "instrument", b"instrument", "last_trade_time", b"last_trade_time", "net_quantity_micros", b"net_quantity_micros", "open_fees_micros", b"open_fees_micros", "open_value_micros", b"open_value_micros", "realized_pnl_micros", b"realized_pnl_micros", "segment", b"segment", "sell_quantity_micros", b"sell_quantity_micros", "sell_value_micros", b"sell_value_micros", "status", b"status", "total_fees_micros", b"total_fees_micros", "trade_count", b"trade_count"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_break_even_price_micros", b"_break_even_price_micros", "average_open_price_micros", b"average_open_price_micros", "break_even_price_micros", b"break_even_price_micros", "buy_quantity_micros", b"buy_quantity_micros", "buy_value_micros", b"buy_value_micros", "derivative", b"derivative", "first_trade_time", b"first_trade_time", "instrument", b"instrument", "last_trade_time", b"last_trade_time", "net_quantity_micros", b"net_quantity_micros", "open_fees_micros", b"open_fees_micros", "open_value_micros", b"open_value_micros", "realized_pnl_micros", b"realized_pnl_micros", "segment", b"segment", "sell_quantity_micros", b"sell_quantity_micros", "sell_value_micros", b"sell_value_micros", "status", b"status", "total_fees_micros", b"total_fees_micros", "trade_count", b"trade_count"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
+    _WhichOneofReturnType__break_even_price_micros: _TypeAlias = _typing.Literal["break_even_price_micros"]  # noqa: Y015
+    _WhichOneofArgType__break_even_price_micros: _TypeAlias = _typing.Literal["_break_even_price_micros", b"_break_even_price_micros"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__break_even_price_micros) -> _WhichOneofReturnType__break_even_price_micros | None: ...
 
 Global___Position: _TypeAlias = Position  # noqa: Y015

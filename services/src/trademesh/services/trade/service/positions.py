@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
+from datetime import date
 
+from trademesh.kernel.calendar import ist_day
 from trademesh.kernel.instruments import EXCHANGE_ORDER
 from trademesh.kernel.lots import Fill, PositionBook, round_micros
 from trademesh.kernel.requests import check_page_size
 from trademesh.services.core.page_tokens import page_token_invalid
+from trademesh.services.trade.charging import break_even
 from trademesh.services.trade.model import Position, PositionFilter, Trade, content_hash, user_tag
 from trademesh.services.trade.service.base import (
     DEFAULT_POSITION_PAGE_SIZE,
@@ -50,7 +53,8 @@ class PositionUseCases(UseCases):
             if filters.exchange and trade.fields.exchange is not filters.exchange:
                 continue
             groups[(trade.fields.exchange.value, trade.fields.symbol)].append(trade)
-        positions = [compute_position(group) for group in groups.values()]
+        today = ist_day(self.clock())
+        positions = [compute_position(group, today) for group in groups.values()]
         positions = [
             p
             for p in positions
@@ -74,8 +78,11 @@ class PositionUseCases(UseCases):
         return positions, next_token
 
 
-def compute_position(trades: Sequence[Trade]) -> Position:
-    """Replay one instrument's ACTIVE trades with FIFO and summarize them."""
+def compute_position(trades: Sequence[Trade], exit_day: date | None = None) -> Position:
+    """Replay one instrument's ACTIVE trades with FIFO and summarize them.
+
+    With `exit_day`, an open position gets its break-even price with exit charges estimated on that day.
+    """
     ordered = sorted(trades, key=lambda t: (t.fields.trade_time, t.create_time, t.id))
     book = PositionBook()
     for trade in ordered:
@@ -115,4 +122,7 @@ def compute_position(trades: Sequence[Trade]) -> Position:
         trade_count=book.fill_count,
         first_trade_time=book.first_time,
         last_trade_time=book.last_time,
+        break_even_price_micros=None
+        if flat or exit_day is None
+        else break_even(latest, book.net_quantity, book.open_value, book.open_fees, exit_day),
     )

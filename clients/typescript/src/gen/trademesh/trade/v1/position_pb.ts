@@ -16,7 +16,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file trademesh/trade/v1/position.proto.
  */
 export const file_trademesh_trade_v1_position: GenFile = /*@__PURE__*/
-  fileDesc("CiF0cmFkZW1lc2gvdHJhZGUvdjEvcG9zaXRpb24ucHJvdG8SEnRyYWRlbWVzaC50cmFkZS52MSL6BAoIUG9zaXRpb24SMwoKaW5zdHJ1bWVudBgBIAEoCzIfLnRyYWRlbWVzaC5jb21tb24udjEuSW5zdHJ1bWVudBIsCgdzZWdtZW50GAIgASgOMhsudHJhZGVtZXNoLnRyYWRlLnYxLlNlZ21lbnQSOgoKZGVyaXZhdGl2ZRgDIAEoCzImLnRyYWRlbWVzaC50cmFkZS52MS5EZXJpdmF0aXZlQ29udHJhY3QSMgoGc3RhdHVzGAQgASgOMiIudHJhZGVtZXNoLnRyYWRlLnYxLlBvc2l0aW9uU3RhdHVzEhsKE25ldF9xdWFudGl0eV9taWNyb3MYBSABKAMSIQoZYXZlcmFnZV9vcGVuX3ByaWNlX21pY3JvcxgGIAEoAxIZChFvcGVuX3ZhbHVlX21pY3JvcxgHIAEoAxIYChBvcGVuX2ZlZXNfbWljcm9zGAggASgDEhsKE3JlYWxpemVkX3BubF9taWNyb3MYCSABKAMSGwoTYnV5X3F1YW50aXR5X21pY3JvcxgKIAEoAxIYChBidXlfdmFsdWVfbWljcm9zGAsgASgDEhwKFHNlbGxfcXVhbnRpdHlfbWljcm9zGAwgASgDEhkKEXNlbGxfdmFsdWVfbWljcm9zGA0gASgDEhkKEXRvdGFsX2ZlZXNfbWljcm9zGA4gASgDEhMKC3RyYWRlX2NvdW50GA8gASgDEjQKEGZpcnN0X3RyYWRlX3RpbWUYECABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjMKD2xhc3RfdHJhZGVfdGltZRgRIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAqZwoOUG9zaXRpb25TdGF0dXMSHwobUE9TSVRJT05fU1RBVFVTX1VOU1BFQ0lGSUVEEAASGAoUUE9TSVRJT05fU1RBVFVTX09QRU4QARIaChZQT1NJVElPTl9TVEFUVVNfQ0xPU0VEEAJC2wEKFmNvbS50cmFkZW1lc2gudHJhZGUudjFCDVBvc2l0aW9uUHJvdG9QAVpIZ2l0aHViLmNvbS90cmFkZW1lc2gvdHJhZGVtZXNoL2NsaWVudHMvZ28vZ2VuL3RyYWRlbWVzaC90cmFkZS92MTt0cmFkZXYxogIDVFRYqgISVHJhZGVtZXNoLlRyYWRlLlYxygISVHJhZGVtZXNoXFRyYWRlXFYx4gIeVHJhZGVtZXNoXFRyYWRlXFYxXEdQQk1ldGFkYXRh6gIUVHJhZGVtZXNoOjpUcmFkZTo6VjFiBnByb3RvMw", [file_google_protobuf_timestamp, file_trademesh_common_v1_instrument, file_trademesh_trade_v1_trade]);
+  fileDesc("CiF0cmFkZW1lc2gvdHJhZGUvdjEvcG9zaXRpb24ucHJvdG8SEnRyYWRlbWVzaC50cmFkZS52MSK8BQoIUG9zaXRpb24SMwoKaW5zdHJ1bWVudBgBIAEoCzIfLnRyYWRlbWVzaC5jb21tb24udjEuSW5zdHJ1bWVudBIsCgdzZWdtZW50GAIgASgOMhsudHJhZGVtZXNoLnRyYWRlLnYxLlNlZ21lbnQSOgoKZGVyaXZhdGl2ZRgDIAEoCzImLnRyYWRlbWVzaC50cmFkZS52MS5EZXJpdmF0aXZlQ29udHJhY3QSMgoGc3RhdHVzGAQgASgOMiIudHJhZGVtZXNoLnRyYWRlLnYxLlBvc2l0aW9uU3RhdHVzEhsKE25ldF9xdWFudGl0eV9taWNyb3MYBSABKAMSIQoZYXZlcmFnZV9vcGVuX3ByaWNlX21pY3JvcxgGIAEoAxIZChFvcGVuX3ZhbHVlX21pY3JvcxgHIAEoAxIYChBvcGVuX2ZlZXNfbWljcm9zGAggASgDEhsKE3JlYWxpemVkX3BubF9taWNyb3MYCSABKAMSGwoTYnV5X3F1YW50aXR5X21pY3JvcxgKIAEoAxIYChBidXlfdmFsdWVfbWljcm9zGAsgASgDEhwKFHNlbGxfcXVhbnRpdHlfbWljcm9zGAwgASgDEhkKEXNlbGxfdmFsdWVfbWljcm9zGA0gASgDEhkKEXRvdGFsX2ZlZXNfbWljcm9zGA4gASgDEhMKC3RyYWRlX2NvdW50GA8gASgDEjQKEGZpcnN0X3RyYWRlX3RpbWUYECABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjMKD2xhc3RfdHJhZGVfdGltZRgRIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASJAoXYnJlYWtfZXZlbl9wcmljZV9taWNyb3MYEiABKANIAIgBAUIaChhfYnJlYWtfZXZlbl9wcmljZV9taWNyb3MqZwoOUG9zaXRpb25TdGF0dXMSHwobUE9TSVRJT05fU1RBVFVTX1VOU1BFQ0lGSUVEEAASGAoUUE9TSVRJT05fU1RBVFVTX09QRU4QARIaChZQT1NJVElPTl9TVEFUVVNfQ0xPU0VEEAJC2wEKFmNvbS50cmFkZW1lc2gudHJhZGUudjFCDVBvc2l0aW9uUHJvdG9QAVpIZ2l0aHViLmNvbS90cmFkZW1lc2gvdHJhZGVtZXNoL2NsaWVudHMvZ28vZ2VuL3RyYWRlbWVzaC90cmFkZS92MTt0cmFkZXYxogIDVFRYqgISVHJhZGVtZXNoLlRyYWRlLlYxygISVHJhZGVtZXNoXFRyYWRlXFYx4gIeVHJhZGVtZXNoXFRyYWRlXFYxXEdQQk1ldGFkYXRh6gIUVHJhZGVtZXNoOjpUcmFkZTo6VjFiBnByb3RvMw", [file_google_protobuf_timestamp, file_trademesh_common_v1_instrument, file_trademesh_trade_v1_trade]);
 
 /**
  * Position aggregates all of a user's ACTIVE trades on one instrument (symbol + exchange), over
@@ -166,6 +166,21 @@ export type Position = Message<"trademesh.trade.v1.Position"> & {
    * @generated from field: google.protobuf.Timestamp last_trade_time = 17;
    */
   lastTradeTime?: Timestamp | undefined;
+
+  /**
+   * break_even_price_micros is the exit price (INR micros, exact to the micro) at which the round
+   * trip of the open quantity nets zero after all charges: the open lots' entry value and their
+   * charges (open_fees_micros) plus the ESTIMATED charges of one closing order of the whole open
+   * quantity at that price (the charge schedule in force today, IST, on the broker's plan of the most
+   * recent trade, intraday vs delivery from its category, DP charges included for a delivery sell).
+   * A long breaks even at or above it, a short at or below it; clients round it to their tick (up for
+   * a long, down for a short). Realized P&L of earlier closes is not part of it. Unset when closed,
+   * when no schedule covers the instrument (currency, a fractional quantity), or when a short cannot
+   * break even at any price.
+   *
+   * @generated from field: optional int64 break_even_price_micros = 18;
+   */
+  breakEvenPriceMicros?: bigint | undefined;
 };
 
 /**
