@@ -40,8 +40,11 @@ EXAMPLES_PER_RPC = 16
 DEADLINE_SECONDS = 8.0
 #: What a caller can never be allowed to cause.
 FORBIDDEN = {grpc.StatusCode.INTERNAL, grpc.StatusCode.UNKNOWN, grpc.StatusCode.DEADLINE_EXCEEDED}
-#: RPCs only the sync service may call: fuzzed with its service token, so they get past the role check.
-SERVICE_RPCS = {"trademesh.trade.v1.TradeService/ReconcileTrades"}
+#: RPCs only a service (or admin) may call: fuzzed with a service token, so they get past the role check.
+SERVICE_RPCS = {
+    "trademesh.trade.v1.TradeService/ReconcileTrades",
+    "trademesh.trade.v1.TradeService/RechargeTrades",
+}
 
 #: Random requests per RPC with a seed (a valid request that random fields are merged over).
 SEEDED_EXAMPLES_PER_RPC = 24

@@ -41,6 +41,10 @@ async def test_recharge_rewrites_only_changed_computed_charges_once_with_one_eve
         trade_pb2.CHARGES_SOURCE_COMPUTED,
         trade_pb2.CHARGES_SOURCE_MANUAL,
     )
+    # Every user, no range: freshly computed charges are what the schedule gives, so nothing is rewritten.
+    everyone = await trade.stub.RechargeTrades(trade_service_pb2.RechargeTradesRequest(), metadata=admin)
+    assert everyone.users_count >= 1
+    assert everyone.examined_count >= 2
     call = trade.stub.WatchTrades(trade_service_pb2.WatchTradesRequest(), metadata=user.metadata)
     snapshot = await _collect(call, 5)  # begin, three trades, end
     call.cancel()

@@ -41,17 +41,19 @@ def fill_of(index: int, fields: TradeFields) -> engine.Fill | None:
     day = ist_day(fields.trade_time)
     side = engine.Side.BUY if fields.side is Side.BUY else engine.Side.SELL
     order = fields.broker_order_id or f"#{index}"
+    # Manual journal trades (no broker) are charged on Zerodha's plan: an estimate, documented in 0101.
+    broker = _BROKERS.get(fields.broker or Broker.MANUAL, engine.Broker.ZERODHA)
+    instrument = fields.isin or fields.symbol
     return engine.Fill(
         fill_id=str(index),
-        # Fills of one order agree on these by definition; keying on them keeps a malformed file from
-        # merging different instruments into one "order".
-        order_id=f"{order}|{fields.symbol}|{exchange}|{segment}|{side}|{day}",
-        # Manual journal trades (no broker) are charged on Zerodha's plan: an estimate, documented in 0101.
-        broker=_BROKERS.get(fields.broker or Broker.MANUAL, engine.Broker.ZERODHA),
+        # Fills of one order agree on everything the engine charges an order by; keying on all of it keeps
+        # a malformed file (one order id on two instruments, sides or days) from failing the batch.
+        order_id=f"{order}|{broker}|{instrument}|{exchange}|{segment}|{side}|{day}",
+        broker=broker,
         exchange=exchange,
         segment=segment,
         side=side,
-        instrument=fields.isin or fields.symbol,
+        instrument=instrument,
         quantity=fields.quantity_micros // UNITS,
         price_micros=fields.price_micros,
         trade_date=day,

@@ -305,7 +305,9 @@ class MongoTradeStore:
     async def user_ids_between(self, start: date | None, end: date | None) -> list[str]:
         with pymongo.timeout(self._bulk_timeout):
             query: Document = {"status": Status.ACTIVE.value, **_day_range(start, end)}
-            return sorted(str(user) for user in await self._trades.distinct("user_id", query))
+            # $group, not distinct: FerretDB's distinct refuses the maxTimeMS that pymongo.timeout adds.
+            cursor = await self._trades.aggregate([{"$match": query}, {"$group": {"_id": "$user_id"}}])
+            return sorted([str(document["_id"]) async for document in cursor])
 
     async def by_broker_keys(self, user_id: str, keys: Sequence[str]) -> dict[str, Trade]:
         with pymongo.timeout(self._bulk_timeout):
