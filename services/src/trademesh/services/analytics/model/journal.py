@@ -262,12 +262,18 @@ class Journal:
             return None
         return self._base.fill(where[1]) if where[0] == 0 else self._tail_fills[where[1]]
 
-    def _last_order(self) -> tuple[int, int, str] | None:
+    def _last_order(self) -> tuple[int, int, int, str] | None:
         if self._tail_fills:
             return self._tail_fills[-1].order
         if len(self._base):
             last = len(self._base) - 1
-            return int(self._base.time_us[last]), int(self._base.create_time_us[last]), self._base.trade_ids[last]
+            base = self._base
+            return (
+                int(base.time_us[last]),
+                int(base.create_time_us[last]),
+                int(base.exec_seq[last]),
+                base.trade_ids[last],
+            )
         return None
 
     def upsert(self, fill: JournalFill) -> None:

@@ -9,7 +9,7 @@ from trademesh.kernel.instruments import EXCHANGE_ORDER
 from trademesh.kernel.lots import Fill, PositionBook, round_micros
 from trademesh.kernel.requests import check_page_size
 from trademesh.services.core.page_tokens import page_token_invalid
-from trademesh.services.trade.model import Position, PositionFilter, Trade, content_hash, user_tag
+from trademesh.services.trade.model import Position, PositionFilter, Trade, content_hash, journal_order, user_tag
 from trademesh.services.trade.service.base import (
     DEFAULT_POSITION_PAGE_SIZE,
     MAX_POSITION_PAGE_SIZE,
@@ -76,7 +76,7 @@ class PositionUseCases(UseCases):
 
 def compute_position(trades: Sequence[Trade]) -> Position:
     """Replay one instrument's ACTIVE trades with FIFO and summarize them."""
-    ordered = sorted(trades, key=lambda t: (t.fields.trade_time, t.create_time, t.id))
+    ordered = sorted(trades, key=journal_order)
     book = PositionBook()
     for trade in ordered:
         fields = trade.fields
@@ -91,7 +91,7 @@ def compute_position(trades: Sequence[Trade]) -> Position:
                 fields.trade_time,
             )
         )
-    latest = max(ordered, key=lambda t: (t.fields.trade_time, t.create_time, t.id)).fields
+    latest = ordered[-1].fields
     assert latest.exchange is not None
     assert latest.segment is not None
     assert book.first_time is not None
