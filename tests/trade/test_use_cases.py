@@ -602,3 +602,24 @@ async def test_reconcile_numbers_new_trades_by_broker_trade_id(
     await service.reconcile(SERVICE, ALICE, Broker.ZERODHA, "AB1234", items)
     by_id = {t.fields.broker_trade_id: t.exec_seq for t in store.trades.values()}
     assert by_id == {"5001": 1, "5002": 2}
+
+
+async def test_a_trade_crossing_zero_splits_its_fee_in_whole_micros_by_largest_remainder(
+    service: TradeService,
+) -> None:
+    # Decision 0111: long 1, sell 2 with a 7-micro fee → 4 micros close the long, 3 stay on the new short.
+    await service.create(ALICE, request_id(), fields(quantity_micros=1_000_000, price_micros=100_000_000))
+    await service.create(
+        ALICE,
+        request_id(),
+        fields(
+            side=Side.SELL,
+            quantity_micros=2_000_000,
+            price_micros=110_000_000,
+            fees_micros=7,
+            trade_time=MARKET_OPEN + timedelta(minutes=1),
+        ),
+    )
+    [position] = (await service.positions(ALICE, PositionFilter(), 0, ""))[0]
+    assert (position.net_quantity_micros, position.open_fees_micros) == (-1_000_000, 3)
+    assert position.realized_pnl_micros == 10_000_000 - 4

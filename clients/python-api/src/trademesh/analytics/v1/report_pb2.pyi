@@ -39,7 +39,10 @@ class AnalyticsReport(_message.Message):
     Fills. A fill is one execution in the user's trade journal (any broker, manual entries
     included): instrument, side (buy/sell), quantity > 0, price, fees >= 0 (brokerage, STT/CTT,
     exchange transaction charges, SEBI fee, stamp duty and GST, all summed) and execution time.
-    Fills are processed in execution-time order, ties broken by journal order. Editing or deleting
+    Fills are processed in execution-time order, ties broken by journal order: create time, then
+    trademesh.trade.v1.Trade.exec_seq (execution order within the import or reconcile that recorded
+    the trade: numeric broker trade ids, else file row / item order), then trade id. So rows of one
+    import with equal times keep file order whatever the request id. Editing or deleting
     a past fill re-runs matching for that instrument; reports always reflect the current journal.
     Corporate actions are not adjusted in v1; expiry/settlement must be journaled as a fill.
 
@@ -55,8 +58,10 @@ class AnalyticsReport(_message.Message):
     the fill that moves the position away from 0 and closes with the fill that brings it back to 0.
     A fill crossing zero (e.g. long 10, sell 15) closes the current round trip with the part that
     flattens it (10) and opens a new round trip with the remainder (short 5) at the same price and
-    time; its fees are split pro rata by quantity: the closing part gets
-    round_half_away_from_zero(fee × closed quantity / fill quantity), the opening part the rest.
+    time; its fee is split in whole micros by largest remainder (the parts sum to the fee exactly):
+    the closing part gets floor(fee × closed / quantity), plus 1 micro when the remainder is at
+    least half (2 × (fee × closed mod quantity) >= quantity, ties to the closing part), the opening
+    part the rest. The trade service's positions split the same way (trade/v1/position.proto).
     open_time = execution time of the opening fill, close_time = that of the closing fill, hold
     duration = close_time − open_time, category = category of the opening fill's trade.
     Close order = ascending close_time, ties broken by the closing fills' journal order.
