@@ -408,8 +408,17 @@ class RiskMetrics(_message.Message):
     trip of the period in close order. Peak P(k) = max(0, E(1), …, E(k)) (the peak starts at 0).
     Drawdown D(k) = P(k) − E(k) >= 0.
 
-    Daily returns (Sharpe): for each trading day d of the period (IST day with >= 1 fill),
+    Daily returns (Sharpe): for each trading day d of the period,
     r(d) = (net P&L of the round trips closed on d) / capital_base − risk_free_rate_bps / 10,000 / 252.
+    The days that count are exactly the trading days of the period: the IST calendar days (00:00 to
+    24:00 Asia/Kolkata, UTC+05:30) on which at least one of the user's ACTIVE fills in the period's
+    [start, end) executed — an opening, adding, reducing, closing or crossing fill, any instrument,
+    any side. So a day with fills but no closed round trip counts with a net P&L of 0
+    (r(d) = −risk-free daily rate); a day without any fill does not count, even while positions are
+    open over it (open positions are not marked to market day by day); a weekend or holiday day
+    counts if a fill was recorded on it. Every round trip closes on a trading day (its closing fill's
+    day), so Σ over trading days of the daily net P&L is the period's net P&L. These are the same days
+    as ActivityMetrics.trading_day_count and the DailyPnl entries.
 
     Annualized return: (net P&L of the period / capital_base) × 100 × 365 / period_days (simple,
     not compounded), where period_days is the number of IST calendar days from the first day of
