@@ -165,6 +165,34 @@ class FillColumns:
             return self
         return self.take(order)
 
+    def concat(self, other: FillColumns) -> FillColumns:
+        """Return these fills followed by `other`'s (instrument codes remapped into one table)."""
+        table = {instrument: code for code, instrument in enumerate(self.instrument_table)}
+        remap = np.array(
+            [table.setdefault(instrument, len(table)) for instrument in other.instrument_table], dtype=np.int64
+        )
+        other_codes = remap[other.instrument] if len(other) else other.instrument
+
+        def join(a: Column, b: Column) -> Column:
+            if a.dtype == object or b.dtype == object:
+                return np.concatenate((a.astype(object), b.astype(object)))
+            return np.concatenate((a, b))
+
+        return FillColumns(
+            trade_ids=self.trade_ids + other.trade_ids,
+            instrument_table=list(table),
+            instrument=np.concatenate((self.instrument, other_codes)).astype(np.int64),
+            buy=np.concatenate((self.buy, other.buy)),
+            quantity_micros=join(self.quantity_micros, other.quantity_micros),
+            price_micros=join(self.price_micros, other.price_micros),
+            fees_micros=join(self.fees_micros, other.fees_micros),
+            time_us=np.concatenate((self.time_us, other.time_us)),
+            create_time_us=np.concatenate((self.create_time_us, other.create_time_us)),
+            category=np.concatenate((self.category, other.category)),
+            trade_version=np.concatenate((self.trade_version, other.trade_version)),
+            exec_seq=np.concatenate((self.exec_seq, other.exec_seq)),
+        )
+
     def take(self, indices: npt.NDArray[np.int64]) -> FillColumns:
         """Return the fills at `indices`, in that order."""
         return FillColumns(
