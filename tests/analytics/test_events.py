@@ -105,3 +105,69 @@ async def test_a_crash_mid_batch_loses_nothing_and_redelivery_changes_nothing(
     finally:
         await channel.close()
         await trade_host.stop(0)
+
+
+async def test_an_import_is_applied_as_one_batch_in_execution_order(
+    redis: Redis,
+    core_settings: Callable[..., dict[str, Any]],
+    new_user: Callable[[], Awaitable[MeshUser]],
+) -> None:
+    # Decisions 0110 and 0113, end to end: the trade service imports a file whose rows come before a trade
+    # the journal already holds (one at a time, each would be a rebuild); the consumer applies the import's
+    # events as one merge, and same-minute rows keep file order.
+    import uuid
+    from datetime import UTC, datetime
+
+    from grpc import aio
+
+    from trademesh.services.analytics.model import Journal
+    from trademesh.trade.v1 import import_pb2, trade_service_pb2
+
+    trade_host: ServiceHost = await build_trade_server(TradeSettings(**core_settings()))
+    channel = aio.insecure_channel(f"127.0.0.1:{trade_host.port}")
+    try:
+        stub = trade_service_pb2_grpc.TradeServiceStub(channel)
+        user = await new_user()
+        service = analytics(redis)
+        consumer = TradeEventConsumer(redis, service, consumer="batcher", block_seconds=0.05)
+        await consumer.ensure_group()
+        await service.journal(user.user_id)  # cached (empty, EmptyTrades): only events fill it
+        later = datetime(2026, 3, 10, 5, 0, tzinfo=UTC)
+        await create_trade(stub, user.metadata, equity_trade("TCS", trade_pb2.SIDE_BUY, 1, 3000, later))
+        await eventually(lambda: _holds(consumer, service, user.user_id, 1))
+
+        lines = ["symbol,exchange,side,quantity,price,trade_time"]
+        lines += [
+            "SBIN,NSE,BUY,5,800,2026-03-02 10:00:00",
+            "SBIN,NSE,BUY,5,810,2026-03-02 10:30:00",
+            "SBIN,NSE,SELL,10,820,2026-03-02 10:30:00",
+        ]
+        for day in range(3, 9):
+            for minute in range(10):
+                side = "BUY" if minute % 2 == 0 else "SELL"
+                lines.append(f"INFY,NSE,{side},{minute + 1},{1500 + minute},2026-03-0{day} 10:{minute:02d}:00")
+        response = await stub.ImportTrades(
+            trade_service_pb2.ImportTradesRequest(
+                request_id=str(uuid.uuid4()),
+                format=import_pb2.IMPORT_FORMAT_GENERIC_CSV,
+                content="\n".join(lines).encode(),
+            ),
+            metadata=user.metadata,
+        )
+        assert response.rows_created == 63
+        journal = await eventually(lambda: _holds(consumer, service, user.user_id, 64))
+        sbin = [trip for trip in journal.round_trips if trip.instrument == ("SBIN", "NSE")]
+        assert [(trip.long, trip.fill_count, trip.gross_pnl_micros) for trip in sbin] == [(True, 3, 150_000_000)]
+        rebuilt = Journal(journal.fills)
+        assert journal.round_trips == rebuilt.round_trips
+        pending: Any = await redis.xpending(STREAM, GROUP)
+        assert pending["pending"] == 0
+    finally:
+        await channel.close()
+        await trade_host.stop(0)
+
+
+async def _holds(consumer: TradeEventConsumer, service: AnalyticsService, user_id: str, fills: int) -> Any:
+    await consumer.poll()
+    journal = await service.journal(user_id)
+    return journal if journal.fill_count == fills else None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import statistics
 from datetime import UTC, datetime
 
 import pytest
@@ -406,3 +407,31 @@ def test_incremental_upsert_equals_a_full_rebuild() -> None:
     assert list(journal.trip_columns()["net"]) == list(rebuilt.trip_columns()["net"])
     journal.remove("0", 1)
     assert journal.round_trips == Journal([*base, late]).round_trips
+
+
+def test_sharpe_counts_every_ist_day_with_a_fill_and_only_those() -> None:
+    # Decision 0112. 2 Nov: an entry only (counts, net 0). 3 Nov: no fill (a position is open; does not count).
+    # 4 Nov: the exit, +100. 5 Nov IST (the entry at 00:15 IST is still 4 Nov in UTC): entry and exit, -50.
+    # 6 Nov: an entry at 00:10 IST counts for 6 Nov, not 5 Nov.
+    fills = [
+        fill("1", "B", 10, 100, "2026-11-02T10:00+05:30"),
+        fill("2", "S", 10, 110, "2026-11-04T10:00+05:30"),
+        fill("3", "B", 10, 100, "2026-11-05T00:15+05:30"),
+        fill("4", "S", 10, 95, "2026-11-05T15:00+05:30"),
+        fill("5", "B", 1, 100, "2026-11-06T00:10+05:30"),
+    ]
+    capital = 10_000 * MICROS
+    settings = UserSettings(capital_base_micros=capital, risk_free_rate_bps=630)
+    query = build_query(Period.ALL_TIME, now_us=NOW, include_daily_pnl=True)
+    result = build_report(Journal(fills), query, settings, NOW, {})
+
+    rf = 630 / 10_000 / 252
+    returns = [0 - rf, 100 / 10_000 - rf, -50 / 10_000 - rf, 0 - rf]
+    expected = statistics.fmean(returns) / statistics.stdev(returns) * 252**0.5
+    assert [d.date for d in result.daily_pnl] == ["2026-11-02", "2026-11-04", "2026-11-05", "2026-11-06"]
+    assert result.activity.trading_day_count == 4
+    assert result.risk.sharpe_ratio == pytest.approx(expected, rel=1e-12)
+    # Counting only days with a close (the other reading) would give a different figure.
+    closes_only = [100 / 10_000 - rf, -50 / 10_000 - rf]
+    other = statistics.fmean(closes_only) / statistics.stdev(closes_only) * 252**0.5
+    assert result.risk.sharpe_ratio != pytest.approx(other)

@@ -302,3 +302,26 @@ async def test_50000_row_tradebook_imports_in_one_call(trade: RunningTrade, new_
     # The contract asks clients to allow 120 s; this 2-core FerretDB box is shared, so allow more here.
     assert elapsed < 300, f"import took {elapsed:.1f}s"
     print(f"50,000-row import: {elapsed:.1f}s")
+
+
+async def test_rows_of_one_import_with_the_same_time_keep_file_order_in_the_stored_exec_seq(
+    trade: RunningTrade, new_user: NewUser
+) -> None:
+    # Decision 0110: the three rows share a create time; exec_seq (file order) orders the two 10:30 rows.
+    user = await new_user()
+    content = (
+        b"symbol,exchange,side,quantity,price,trade_time\n"
+        b"SBIN,NSE,BUY,5,800,2026-03-02 10:00:00\n"
+        b"SBIN,NSE,BUY,5,810,2026-03-02 10:30:00\n"
+        b"SBIN,NSE,SELL,10,820,2026-03-02 10:30:00\n"
+    )
+    result = await _import(trade, user, content, GENERIC)
+    trades = await _all_trades(trade, user)
+
+    assert result.rows_created == 3
+    assert sorted((t.exec_seq, t.side, t.price_micros // 1_000_000) for t in trades) == [
+        (1, trade_pb2.SIDE_BUY, 800),
+        (2, trade_pb2.SIDE_BUY, 810),
+        (3, trade_pb2.SIDE_SELL, 820),
+    ]
+    assert len({t.create_time.ToMicroseconds() for t in trades}) == 1

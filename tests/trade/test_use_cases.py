@@ -31,6 +31,8 @@ from trademesh.services.trade.model import (
     Status,
     TradeFields,
     TradeFilter,
+    execution_sequences,
+    journal_order,
 )
 from trademesh.services.trade.server import bootstrap
 from trademesh.services.trade.service import TradeService
@@ -562,3 +564,65 @@ async def test_positions_page_with_tokens(service: TradeService) -> None:
     assert last == ""
     with pytest.raises(InvalidArgument):
         await service.positions(BOB, PositionFilter(), 2, token)
+
+
+# ---------------------------------------------------------------- execution order (decision 0110)
+
+SAME_MINUTE = (
+    b"symbol,exchange,side,quantity,price,trade_time\n"
+    b"SBIN,NSE,BUY,5,800,2026-03-02 10:00:00\n"
+    b"SBIN,NSE,BUY,5,810,2026-03-02 10:30:00\n"
+    b"SBIN,NSE,SELL,10,820,2026-03-02 10:30:00\n"
+)
+
+
+async def test_an_import_numbers_its_rows_in_file_order_and_positions_replay_them_so(
+    service: TradeService, store: InMemoryTradeStore
+) -> None:
+    await import_file(service, SAME_MINUTE, request_id())
+    trades = sorted(store.trades.values(), key=journal_order)
+    assert [(t.exec_seq, t.fields.side, t.fields.price_micros // 1_000_000) for t in trades] == [
+        (1, Side.BUY, 800),
+        (2, Side.BUY, 810),
+        (3, Side.SELL, 820),
+    ]
+    assert len({t.create_time for t in trades}) == 1
+    [position] = (await service.positions(ALICE, PositionFilter(), 0, ""))[0]
+    assert (position.net_quantity_micros, position.realized_pnl_micros) == (0, 150_000_000)
+
+
+async def test_numeric_broker_trade_ids_order_an_import_and_other_ids_keep_row_order() -> None:
+    assert execution_sequences(["1003", "1001", "1002"]) == [3, 1, 2]
+    assert execution_sequences(["1003", "X1", "1002"]) == [1, 2, 3]
+    assert execution_sequences(["", "", ""]) == [1, 2, 3]
+    assert execution_sequences([]) == []
+
+
+async def test_reconcile_numbers_new_trades_by_broker_trade_id(
+    service: TradeService, store: InMemoryTradeStore
+) -> None:
+    items = [broker_fill("5002", side=Side.SELL), broker_fill("5001")]
+    await service.reconcile(SERVICE, ALICE, Broker.ZERODHA, "AB1234", items)
+    by_id = {t.fields.broker_trade_id: t.exec_seq for t in store.trades.values()}
+    assert by_id == {"5001": 1, "5002": 2}
+
+
+async def test_a_trade_crossing_zero_splits_its_fee_in_whole_micros_by_largest_remainder(
+    service: TradeService,
+) -> None:
+    # Decision 0111: long 1, sell 2 with a 7-micro fee → 4 micros close the long, 3 stay on the new short.
+    await service.create(ALICE, request_id(), fields(quantity_micros=1_000_000, price_micros=100_000_000))
+    await service.create(
+        ALICE,
+        request_id(),
+        fields(
+            side=Side.SELL,
+            quantity_micros=2_000_000,
+            price_micros=110_000_000,
+            fees_micros=7,
+            trade_time=MARKET_OPEN + timedelta(minutes=1),
+        ),
+    )
+    [position] = (await service.positions(ALICE, PositionFilter(), 0, ""))[0]
+    assert (position.net_quantity_micros, position.open_fees_micros) == (-1_000_000, 3)
+    assert position.realized_pnl_micros == 10_000_000 - 4

@@ -40,6 +40,9 @@ PRICE_MICROS = "price_micros"
 FEES_MICROS = "fees_micros"
 TRADE_TIME = "trade_time"
 CREATE_TIME = "create_time"
+#: Execution order among the trades of one batch (import or reconcile) with the same execution time:
+#: journal order is (trade_time, create_time, exec_seq, _id). Trades written before it existed read as 0.
+EXEC_SEQ = "exec_seq"
 #: A trade category name (INTRADAY, SWING, LONG_TERM), or None when the trade has none.
 CATEGORY = "category"
 VERSION = "version"
@@ -60,6 +63,7 @@ FIELD_TYPES: dict[str, tuple[type | None, ...]] = {
     FEES_MICROS: (int,),
     TRADE_TIME: (datetime,),
     CREATE_TIME: (datetime,),
+    EXEC_SEQ: (int,),
     CATEGORY: (str, None),
     VERSION: (int,),
 }
@@ -77,6 +81,7 @@ FILL_PROJECTION: dict[str, int] = {
         FEES_MICROS,
         TRADE_TIME,
         CREATE_TIME,
+        EXEC_SEQ,
         CATEGORY,
         VERSION,
     )
@@ -110,6 +115,8 @@ class TradeFill(NamedTuple):
     create_time_us: int
     category: str | None
     version: int
+    #: Execution order within the trade's batch (orders fills with the same execution and create time).
+    exec_seq: int = 0
 
 
 def _micros(moment: datetime) -> int:
@@ -135,4 +142,5 @@ def decode_fill(document: Mapping[str, Any]) -> TradeFill:
         create_time_us=_micros(document[CREATE_TIME]),
         category=document[CATEGORY],
         version=int(document[VERSION]),
+        exec_seq=int(document.get(EXEC_SEQ, 0)),
     )

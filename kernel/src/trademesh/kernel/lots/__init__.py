@@ -5,6 +5,7 @@ is an exact `Fraction`; reported figures are rounded once, half-to-even, to whol
 """
 
 from trademesh.kernel.instruments import Side
+from trademesh.kernel.lots.fees import allocate_fee, split_crossing_fee
 from trademesh.kernel.lots.fifo import Fill, Lot, Match, PositionBook, replay, round_micros
 from trademesh.kernel.lots.roundtrips import InstrumentCycle, OpenLot, RoundTrip, divide_half_away, divide_half_even
 
@@ -17,8 +18,10 @@ __all__ = [
     "PositionBook",
     "RoundTrip",
     "Side",
+    "allocate_fee",
     "divide_half_away",
     "divide_half_even",
     "replay",
     "round_micros",
+    "split_crossing_fee",
 ]

@@ -109,7 +109,8 @@ def match_round_trips(
     closing_size = np.abs(part_before)
     part_units = np.where(part_crossing, np.where(second, np.abs(part_after), closing_size), size)
     fee = fees_micros[order][source]
-    # round_half_away_from_zero(fee x closed / quantity) for non-negative values.
+    # The largest-remainder split of `fees.split_crossing_fee` (decision 0111): floor(fee x closed / quantity),
+    # plus one micro when twice the remainder reaches the quantity; the opening part gets the rest.
     closing_fee = (2 * fee * closing_size + size) // (2 * size)
     part_fee = np.where(part_crossing, np.where(second, fee - closing_fee, closing_fee), fee)
     part_buy = buy[order][source]

@@ -3,7 +3,9 @@
 * Fills are applied in the order given (callers sort by (trade_time, create_time, id)).
 * A fill in the direction of the position (or any fill when flat) opens a lot. A fill against it
   closes the oldest open lots first; the part exceeding the open quantity flips the position and
-  opens a new lot in its own direction. A split fill allocates its fees pro rata by quantity.
+  opens a new lot in its own direction. A fill crossing zero splits its fee into whole micros by the
+  largest-remainder rule (`fees.py`, decision 0111): the closing part's share is then spread over the
+  lots it closes pro rata (exact), the opening part's share goes to the new lot.
 * Each matched quantity q realizes q x (exit - entry) for a long lot, q x (entry - exit) for a
   short one, minus entry fees x q / entry quantity and exit fees x q / exit quantity.
 """
@@ -17,6 +19,7 @@ from datetime import datetime
 from fractions import Fraction
 
 from trademesh.kernel.instruments import Side
+from trademesh.kernel.lots.fees import split_crossing_fee
 
 MICROS = 1_000_000
 
@@ -136,6 +139,14 @@ class PositionBook:
         buying = fill.side is Side.BUY
         remaining = quantity
         fee_per_unit = Fraction(fill.fees_micros) / fill.quantity_micros
+        new_lot_fees: Fraction | None = None
+        if self.lots and self.lots[0].long != buying:
+            held = sum((lot.quantity for lot in self.lots), Fraction(0))
+            if held < quantity:
+                # Crossing zero: whole-micro parts by largest remainder, the same split as round trips.
+                closing_fees, opening_fees = split_crossing_fee(fill.fees_micros, int(held), fill.quantity_micros)
+                fee_per_unit = Fraction(closing_fees) / held
+                new_lot_fees = Fraction(opening_fees)
         closed: list[Match] = []
         while remaining > 0 and self.lots and self.lots[0].long != buying:
             lot = self.lots[0]
@@ -169,7 +180,7 @@ class PositionBook:
                     long=buying,
                     quantity=remaining,
                     price_micros=fill.price_micros,
-                    fees=fee_per_unit * remaining,
+                    fees=fee_per_unit * remaining if new_lot_fees is None else new_lot_fees,
                     opened_at=fill.trade_time,
                 )
             )

@@ -5,8 +5,7 @@ and 0060): lots are matched FIFO per instrument; a fill in the direction of the 
 while flat) appends a lot; a fill against it consumes the oldest lots first. A round trip opens with the
 fill that moves the position away from zero and closes with the fill that brings it back to zero. A fill
 crossing zero closes the cycle with the part that flattens it and opens a new cycle with the remainder at
-the same price and time; its fees are split pro rata, the closing part getting
-round_half_away_from_zero(fee x closed quantity / fill quantity).
+the same price and time; its fee is split by the largest-remainder rule of `fees.py` (decision 0111).
 
 This module is the hot path of analytics (a million fills must be matched in well under a second), so it
 works on plain ints: quantities in micro-units, prices and fees in INR micros, and P&L kept *scaled*
@@ -20,6 +19,8 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Generic, NamedTuple, TypeVar
+
+from trademesh.kernel.lots.fees import split_crossing_fee
 
 QUANTITY_SCALE = 1_000_000
 
@@ -124,7 +125,7 @@ class InstrumentCycle(Generic[KeyT]):
             self.position = position - quantity if position > 0 else position + quantity
             self.fees_micros += fees_micros
             return None
-        closing_fees = fees_micros if quantity == held else divide_half_away(fees_micros * closing, quantity)
+        closing_fees = fees_micros if quantity == held else split_crossing_fee(fees_micros, closing, quantity)[0]
         closed = RoundTrip(
             instrument=self.instrument,
             long=position > 0,

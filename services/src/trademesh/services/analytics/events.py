@@ -1,9 +1,11 @@
 """The trade-event consumer: a Redis consumer group on `trade-events` that keeps journals fresh.
 
-Each entry is applied, then acknowledged (XACK), so a crash mid-batch leaves the unacknowledged entries
-pending; XAUTOCLAIM hands entries idle for longer than `claim_idle_seconds` to a live consumer. Applying
-is idempotent (the journal version only moves forward and a trade's older versions are ignored), so a
-redelivery changes nothing.
+Entries are read in batches (up to `batch_size` per XREADGROUP), decoded, grouped by user and applied as
+one journal merge per user (`AnalyticsService.apply_changes`: an import of N fills costs about one
+rebuild, not N; docs/decisions/0113), then acknowledged together (XACK after apply), so a crash mid-batch
+leaves the unacknowledged entries pending; XAUTOCLAIM hands entries idle for longer than
+`claim_idle_seconds` to a live consumer. Applying is idempotent (the journal version only moves forward
+and a trade's older versions are ignored), so a redelivery changes nothing.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from redis.exceptions import ResponseError
 
 from trademesh.kernel.events import STREAM, EventEnvelope
 from trademesh.services.analytics.mapping import change_from_event
+from trademesh.services.analytics.model import JournalChange
 from trademesh.services.analytics.service import AnalyticsService
 
 logger = logging.getLogger(__name__)
@@ -35,7 +38,7 @@ class TradeEventConsumer:
         consumer: str,
         block_seconds: float = 1.0,
         claim_idle_seconds: float = 30.0,
-        batch_size: int = 200,
+        batch_size: int = 5_000,
         stream: str = STREAM,
         group: str = GROUP,
     ) -> None:
@@ -63,7 +66,8 @@ class TradeEventConsumer:
         self._closed = True
 
     async def process(self, entries: list[tuple[Any, dict[bytes, bytes]]]) -> None:
-        """Apply entries in order, acknowledging each once applied."""
+        """Apply a batch of entries (grouped per user, one journal merge each), then acknowledge them all."""
+        changes: list[JournalChange] = []
         for entry_id, fields in entries:
             if fields:
                 envelope = EventEnvelope.decode(fields)
@@ -71,9 +75,12 @@ class TradeEventConsumer:
                 if change is None:
                     logger.warning("skipping trade event %r that is not a journal change", entry_id)
                 else:
-                    await self._service.apply_change(change)
-                    self.applied += 1
-            await self._redis.xack(self._stream, self._group, entry_id)
+                    changes.append(change)
+        if changes:
+            await self._service.apply_changes(changes)
+            self.applied += len(changes)
+        if entries:
+            await self._redis.xack(self._stream, self._group, *(entry_id for entry_id, _ in entries))
 
     async def claim_stale(self) -> int:
         """Take over entries another consumer left pending (it crashed mid-batch) and apply them."""

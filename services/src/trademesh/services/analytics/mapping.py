@@ -340,6 +340,7 @@ def fill_from_trade(trade: trade_pb2.Trade) -> JournalFill:
         create_time_us=trade.create_time.ToMicroseconds(),
         category=_TRADE_CATEGORIES.get(trade.category, Category.UNCATEGORIZED),
         trade_version=trade.version,
+        exec_seq=trade.exec_seq,
     )
 
 

@@ -11,13 +11,12 @@ import logging
 import time
 import weakref
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from trademesh.kernel.charges import load_schedule
 from trademesh.kernel.errors import Aborted, InvalidArgument, Unavailable
 from trademesh.services.analytics.model import (
-    ChangeKind,
     Instrument,
     Journal,
     JournalChange,
@@ -142,19 +141,32 @@ class AnalyticsService:
 
     async def apply_change(self, change: JournalChange) -> None:
         """Apply one trade event: advance the user's version and update their cached journal (idempotent)."""
-        previous = await self._cache.advance_version(change.user_id, change.journal_version)
-        journal = self._journals.get(change.user_id)
-        if journal is not None:
-            if journal.version != previous and change.journal_version > previous:
-                # Another replica applied events this one has not seen: rebuild on next read.
-                del self._journals[change.user_id]
-            else:
-                if change.kind is ChangeKind.UPSERT and change.fill is not None:
-                    journal.upsert(change.fill)
+        await self.apply_changes([change])
+
+    async def apply_changes(self, changes: Sequence[JournalChange]) -> None:
+        """Apply a batch of trade events, per user: one version advance and one journal merge each.
+
+        Per user the journal version advances once, to the batch's highest; the cached journal (if any)
+        takes all the user's changes in journal-version order through `Journal.apply_changes`, so an
+        import of N fills costs about one rebuild, not N (docs/decisions/0113). Idempotent like one
+        event at a time: older trade versions are ignored and the version only moves forward.
+        """
+        by_user: dict[str, list[JournalChange]] = {}
+        for change in changes:
+            by_user.setdefault(change.user_id, []).append(change)
+        for user_id, user_changes in by_user.items():
+            user_changes.sort(key=lambda change: change.journal_version)
+            highest = user_changes[-1].journal_version
+            previous = await self._cache.advance_version(user_id, highest)
+            journal = self._journals.get(user_id)
+            if journal is not None:
+                if journal.version != previous and highest > previous:
+                    # Another replica applied events this one has not seen: rebuild on next read.
+                    del self._journals[user_id]
                 else:
-                    journal.remove(change.trade_id, change.trade_version)
-                journal.version = max(journal.version, change.journal_version)
-        self._notify(change.user_id)
+                    journal.apply_changes(user_changes)
+                    journal.version = max(journal.version, highest)
+            self._notify(user_id)
 
     # -- reports -------------------------------------------------------------------------------------
 

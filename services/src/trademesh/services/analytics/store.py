@@ -67,6 +67,7 @@ class MongoTradeSource:
                     fill.create_time_us,
                     _CATEGORIES.get(fill.category, Category.UNCATEGORIZED),
                     fill.version,
+                    fill.exec_seq,
                 )
         return columns.build()
 

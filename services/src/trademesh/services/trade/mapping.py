@@ -191,6 +191,7 @@ def trade_to_proto(trade: Trade) -> trade_pb2.Trade:
         purge_time=None if trade.purge_time is None else timestamp_init(trade.purge_time),
         request_id=trade.request_id,
         import_id=trade.import_id,
+        exec_seq=trade.exec_seq,
         derivative=None if derivative is None else _derivative_init(derivative),
     )
 

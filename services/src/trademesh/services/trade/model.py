@@ -200,6 +200,9 @@ class Trade:
     request_hash: str = ""
     import_id: str = ""
     broker_key: str | None = None
+    #: Execution order within the batch (import or reconcile) that created the trade; 0 for manual trades.
+    #: See `journal_order` and the `exec_seq` field of trademesh.trade.v1.Trade.
+    exec_seq: int = 0
 
     @property
     def etag(self) -> str:
@@ -230,6 +233,41 @@ class TradeEvent:
     type: EventType
     trade: Trade
     event_time: datetime
+
+
+def journal_order(trade: Trade) -> tuple[datetime, datetime, int, str]:
+    """Return the order fills are matched in: execution time, then create time, then exec_seq, then id.
+
+    Trades with the same execution time keep execution order: trades of one batch share a create time
+    and are ordered by `exec_seq` (broker trade ids where they are numbers, else file/item order); trades
+    of different batches by when they were recorded (docs/decisions/0110).
+    """
+    assert trade.fields.trade_time is not None
+    return trade.fields.trade_time, trade.create_time, trade.exec_seq, trade.id
+
+
+#: The largest broker trade id read as a number (beyond it, trade ids are not treated as ordered).
+_MAX_NUMERIC_TRADE_ID = 10**18
+
+
+def execution_sequences(broker_trade_ids: list[str]) -> list[int]:
+    """Return each batch item's `exec_seq` (1-based) from the broker trade ids of the batch, in batch order.
+
+    When every item carries a broker trade id that is a decimal number (exchange trade numbers, which
+    increase with execution), items are ranked by that number (ties by batch order); otherwise the batch
+    order (file row order of an import, item order of a reconcile) is the execution order.
+    """
+    numbers = [
+        int(text) if text.isascii() and text.isdigit() and int(text) < _MAX_NUMERIC_TRADE_ID else None
+        for text in (raw.strip() for raw in broker_trade_ids)
+    ]
+    if not numbers or any(number is None for number in numbers):
+        return list(range(1, len(broker_trade_ids) + 1))
+    ranked = sorted(range(len(numbers)), key=lambda index: (numbers[index], index))
+    sequences = [0] * len(numbers)
+    for rank, index in enumerate(ranked, start=1):
+        sequences[index] = rank
+    return sequences
 
 
 def new_event(event_type: EventType, trade: Trade, now: datetime) -> TradeEvent:

@@ -36,7 +36,10 @@ const (
 // Fills. A fill is one execution in the user's trade journal (any broker, manual entries
 // included): instrument, side (buy/sell), quantity > 0, price, fees >= 0 (brokerage, STT/CTT,
 // exchange transaction charges, SEBI fee, stamp duty and GST, all summed) and execution time.
-// Fills are processed in execution-time order, ties broken by journal order. Editing or deleting
+// Fills are processed in execution-time order, ties broken by journal order: create time, then
+// trademesh.trade.v1.Trade.exec_seq (execution order within the import or reconcile that recorded
+// the trade: numeric broker trade ids, else file row / item order), then trade id. So rows of one
+// import with equal times keep file order whatever the request id. Editing or deleting
 // a past fill re-runs matching for that instrument; reports always reflect the current journal.
 // Corporate actions are not adjusted in v1; expiry/settlement must be journaled as a fill.
 //
@@ -52,8 +55,10 @@ const (
 // the fill that moves the position away from 0 and closes with the fill that brings it back to 0.
 // A fill crossing zero (e.g. long 10, sell 15) closes the current round trip with the part that
 // flattens it (10) and opens a new round trip with the remainder (short 5) at the same price and
-// time; its fees are split pro rata by quantity: the closing part gets
-// round_half_away_from_zero(fee × closed quantity / fill quantity), the opening part the rest.
+// time; its fee is split in whole micros by largest remainder (the parts sum to the fee exactly):
+// the closing part gets floor(fee × closed / quantity), plus 1 micro when the remainder is at
+// least half (2 × (fee × closed mod quantity) >= quantity, ties to the closing part), the opening
+// part the rest. The trade service's positions split the same way (trade/v1/position.proto).
 // open_time = execution time of the opening fill, close_time = that of the closing fill, hold
 // duration = close_time − open_time, category = category of the opening fill's trade.
 // Close order = ascending close_time, ties broken by the closing fills' journal order.
@@ -550,8 +555,17 @@ func (x *RoundTripStats) GetAverageHoldDuration() *durationpb.Duration {
 // trip of the period in close order. Peak P(k) = max(0, E(1), …, E(k)) (the peak starts at 0).
 // Drawdown D(k) = P(k) − E(k) >= 0.
 //
-// Daily returns (Sharpe): for each trading day d of the period (IST day with >= 1 fill),
+// Daily returns (Sharpe): for each trading day d of the period,
 // r(d) = (net P&L of the round trips closed on d) / capital_base − risk_free_rate_bps / 10,000 / 252.
+// The days that count are exactly the trading days of the period: the IST calendar days (00:00 to
+// 24:00 Asia/Kolkata, UTC+05:30) on which at least one of the user's ACTIVE fills in the period's
+// [start, end) executed — an opening, adding, reducing, closing or crossing fill, any instrument,
+// any side. So a day with fills but no closed round trip counts with a net P&L of 0
+// (r(d) = −risk-free daily rate); a day without any fill does not count, even while positions are
+// open over it (open positions are not marked to market day by day); a weekend or holiday day
+// counts if a fill was recorded on it. Every round trip closes on a trading day (its closing fill's
+// day), so Σ over trading days of the daily net P&L is the period's net P&L. These are the same days
+// as ActivityMetrics.trading_day_count and the DailyPnl entries.
 //
 // Annualized return: (net P&L of the period / capital_base) × 100 × 365 / period_days (simple,
 // not compounded), where period_days is the number of IST calendar days from the first day of

@@ -779,8 +779,17 @@ type Trade struct {
 	// charges_schedule_version is the schedule COMPUTED charges came from ("<file version>/<IST date
 	// the rates in force began>"); empty for other sources. Output only.
 	ChargesScheduleVersion string `protobuf:"bytes,34,opt,name=charges_schedule_version,json=chargesScheduleVersion,proto3" json:"charges_schedule_version,omitempty"`
-	unknownFields          protoimpl.UnknownFields
-	sizeCache              protoimpl.SizeCache
+	// exec_seq orders trades that share an execution time within the batch that created them. Output
+	// only. Journal order (FIFO positions and analytics round trips) is (trade_time, create_time,
+	// exec_seq, id): every trade of one import or reconcile shares a create_time, and exec_seq numbers
+	// its rows 1..n in execution order: ascending broker_trade_id when every row's broker_trade_id is a
+	// decimal number (exchange trade numbers increase with execution), else file row order (imports) or
+	// item order (reconcile). Trades of different batches with equal trade_time keep creation order.
+	// 0 for manual trades and for trades recorded before the field existed. (Field number 40 leaves
+	// room for neighbouring additions.)
+	ExecSeq       int64 `protobuf:"varint,40,opt,name=exec_seq,json=execSeq,proto3" json:"exec_seq,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Trade) Reset() {
@@ -1051,6 +1060,13 @@ func (x *Trade) GetChargesScheduleVersion() string {
 	return ""
 }
 
+func (x *Trade) GetExecSeq() int64 {
+	if x != nil {
+		return x.ExecSeq
+	}
+	return 0
+}
+
 var File_trademesh_trade_v1_trade_proto protoreflect.FileDescriptor
 
 const file_trademesh_trade_v1_trade_proto_rawDesc = "" +
@@ -1073,7 +1089,7 @@ const file_trademesh_trade_v1_trade_proto_rawDesc = "" +
 	"\x11stamp_duty_micros\x18\x05 \x01(\x03R\x0fstampDutyMicros\x12\x1d\n" +
 	"\n" +
 	"gst_micros\x18\x06 \x01(\x03R\tgstMicros\x12!\n" +
-	"\fother_micros\x18\a \x01(\x03R\votherMicros\"\xf9\v\n" +
+	"\fother_micros\x18\a \x01(\x03R\votherMicros\"\x94\f\n" +
 	"\x05Trade\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x17\n" +
 	"\auser_id\x18\x02 \x01(\tR\x06userId\x12?\n" +
@@ -1120,7 +1136,8 @@ const file_trademesh_trade_v1_trade_proto_rawDesc = "" +
 	"request_id\x18\x1f \x01(\tR\trequestId\x12\x1b\n" +
 	"\timport_id\x18  \x01(\tR\bimportId\x12H\n" +
 	"\x0echarges_source\x18! \x01(\x0e2!.trademesh.trade.v1.ChargesSourceR\rchargesSource\x128\n" +
-	"\x18charges_schedule_version\x18\" \x01(\tR\x16chargesScheduleVersion*\x8d\x01\n" +
+	"\x18charges_schedule_version\x18\" \x01(\tR\x16chargesScheduleVersion\x12\x19\n" +
+	"\bexec_seq\x18( \x01(\x03R\aexecSeq*\x8d\x01\n" +
 	"\aSegment\x12\x17\n" +
 	"\x13SEGMENT_UNSPECIFIED\x10\x00\x12\x12\n" +
 	"\x0eSEGMENT_EQUITY\x10\x01\x12\x13\n" +

@@ -57,11 +57,15 @@ class Position(_message.Message):
     saturated at ±(2^63 − 1).
 
     FIFO rules (what the implementation must do, and what clients may rely on):
-    * Trades are replayed in (trade_time, create_time, id) order.
+    * Trades are replayed in journal order: (trade_time, create_time, exec_seq, id) — trades with the
+      same trade_time keep execution order (see Trade.exec_seq).
     * A trade in the direction of the current position (or any trade when flat) opens a lot
       (quantity, price, fees). A trade against it closes the oldest open lots first; the part of it
       that exceeds the open quantity flips the position and opens a new lot in its own direction.
-      A trade split this way allocates its fees to each part pro rata by quantity.
+      A trade split this way divides its fee into whole micros by largest remainder: the closing
+      part gets floor(fee × closed / quantity), plus 1 micro when 2 × (fee × closed mod quantity)
+      >= quantity; the new lot gets the rest (the parts sum to the fee exactly; the same rule as
+      analytics round trips). The closing part's share is spread over the lots it closes pro rata.
     * Each matched (closed) quantity q realizes:
         long lot:  q × (exit price − entry price)
         short lot: q × (entry price − exit price)

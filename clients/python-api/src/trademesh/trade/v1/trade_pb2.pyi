@@ -465,6 +465,7 @@ class Trade(_message.Message):
     IMPORT_ID_FIELD_NUMBER: _builtins.int
     CHARGES_SOURCE_FIELD_NUMBER: _builtins.int
     CHARGES_SCHEDULE_VERSION_FIELD_NUMBER: _builtins.int
+    EXEC_SEQ_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     """id is the server-assigned trade id: an opaque string of at most 64 characters; clients must
     not parse it. Output only (ignored on create); required in Update/Delete/Undelete (via the
@@ -594,6 +595,16 @@ class Trade(_message.Message):
     """charges_schedule_version is the schedule COMPUTED charges came from ("<file version>/<IST date
     the rates in force began>"); empty for other sources. Output only.
     """
+    exec_seq: _builtins.int
+    """exec_seq orders trades that share an execution time within the batch that created them. Output
+    only. Journal order (FIFO positions and analytics round trips) is (trade_time, create_time,
+    exec_seq, id): every trade of one import or reconcile shares a create_time, and exec_seq numbers
+    its rows 1..n in execution order: ascending broker_trade_id when every row's broker_trade_id is a
+    decimal number (exchange trade numbers increase with execution), else file row order (imports) or
+    item order (reconcile). Trades of different batches with equal trade_time keep creation order.
+    0 for manual trades and for trades recorded before the field existed. (Field number 40 leaves
+    room for neighbouring additions.)
+    """
     @_builtins.property
     def instrument(self) -> _instrument_pb2.Instrument:
         """instrument is the traded symbol and exchange. Required; broker-owned. The symbol is trimmed
@@ -684,10 +695,11 @@ class Trade(_message.Message):
         import_id: _builtins.str = ...,
         charges_source: Global___ChargesSource.ValueType = ...,
         charges_schedule_version: _builtins.str = ...,
+        exec_seq: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "delete_time", b"delete_time", "derivative", b"derivative", "fee_breakdown", b"fee_breakdown", "instrument", b"instrument", "purge_time", b"purge_time", "trade_time", b"trade_time", "update_time", b"update_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["broker", b"broker", "broker_account_id", b"broker_account_id", "broker_order_id", b"broker_order_id", "broker_trade_id", b"broker_trade_id", "category", b"category", "category_inferred", b"category_inferred", "charges_schedule_version", b"charges_schedule_version", "charges_source", b"charges_source", "create_time", b"create_time", "delete_time", b"delete_time", "derivative", b"derivative", "etag", b"etag", "fee_breakdown", b"fee_breakdown", "fees_micros", b"fees_micros", "id", b"id", "import_id", b"import_id", "instrument", b"instrument", "isin", b"isin", "notes", b"notes", "price_micros", b"price_micros", "purge_time", b"purge_time", "quantity_micros", b"quantity_micros", "request_id", b"request_id", "segment", b"segment", "side", b"side", "source", b"source", "status", b"status", "strategy", b"strategy", "tags", b"tags", "trade_time", b"trade_time", "update_time", b"update_time", "user_id", b"user_id", "value_micros", b"value_micros", "version", b"version"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["broker", b"broker", "broker_account_id", b"broker_account_id", "broker_order_id", b"broker_order_id", "broker_trade_id", b"broker_trade_id", "category", b"category", "category_inferred", b"category_inferred", "charges_schedule_version", b"charges_schedule_version", "charges_source", b"charges_source", "create_time", b"create_time", "delete_time", b"delete_time", "derivative", b"derivative", "etag", b"etag", "exec_seq", b"exec_seq", "fee_breakdown", b"fee_breakdown", "fees_micros", b"fees_micros", "id", b"id", "import_id", b"import_id", "instrument", b"instrument", "isin", b"isin", "notes", b"notes", "price_micros", b"price_micros", "purge_time", b"purge_time", "quantity_micros", b"quantity_micros", "request_id", b"request_id", "segment", b"segment", "side", b"side", "source", b"source", "status", b"status", "strategy", b"strategy", "tags", b"tags", "trade_time", b"trade_time", "update_time", b"update_time", "user_id", b"user_id", "value_micros", b"value_micros", "version", b"version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -48,16 +48,19 @@ class JournalFill:
     price_micros: int
     fees_micros: int
     time_us: int
-    #: Journal order among fills with the same time: (create time, trade id), as the trade service sorts.
+    #: Journal order among fills with the same time: (create time, exec_seq, trade id), as the trade
+    #: service sorts (trademesh.trade.v1.Trade.exec_seq).
     create_time_us: int
     category: Category
     #: The trade's version (events with an older or equal version are stale).
     trade_version: int = 1
+    #: Execution order within the batch that created the trade (0 for manual trades).
+    exec_seq: int = 0
 
     @property
-    def order(self) -> tuple[int, int, str]:
-        """Return the journal order key: execution time, then create time, then trade id."""
-        return self.time_us, self.create_time_us, self.trade_id
+    def order(self) -> tuple[int, int, int, str]:
+        """Return the journal order key: execution time, then create time, then exec_seq, then trade id."""
+        return self.time_us, self.create_time_us, self.exec_seq, self.trade_id
 
     @property
     def instrument(self) -> Instrument:
@@ -88,6 +91,7 @@ class FillColumns:
     create_time_us: npt.NDArray[np.int64]
     category: npt.NDArray[np.int8]
     trade_version: npt.NDArray[np.int64]
+    exec_seq: npt.NDArray[np.int64]
 
     @classmethod
     def of(cls, fills: Sequence[JournalFill]) -> FillColumns:
@@ -106,6 +110,7 @@ class FillColumns:
             create_time_us=np.array([f.create_time_us for f in fills], dtype=np.int64),
             category=np.array([CATEGORY_CODES[f.category] for f in fills], dtype=np.int8),
             trade_version=np.array([f.trade_version for f in fills], dtype=np.int64),
+            exec_seq=np.array([f.exec_seq for f in fills], dtype=np.int64),
         )
 
     def __len__(self) -> int:
@@ -126,24 +131,67 @@ class FillColumns:
             create_time_us=int(self.create_time_us[index]),
             category=CATEGORIES[int(self.category[index])],
             trade_version=int(self.trade_version[index]),
+            exec_seq=int(self.exec_seq[index]),
         )
 
     def ordered(self) -> FillColumns:
-        """Return the fills in journal order (time, create time, trade id)."""
-        time, create = self.time_us, self.create_time_us
-        if not np.any((time[1:] < time[:-1]) | ((time[1:] == time[:-1]) & (create[1:] <= create[:-1]))):
+        """Return the fills in journal order (time, create time, exec_seq, trade id)."""
+        time, create, sequence = self.time_us, self.create_time_us, self.exec_seq
+        same_time = time[1:] == time[:-1]
+        same_create = same_time & (create[1:] == create[:-1])
+        if not np.any(
+            (time[1:] < time[:-1])
+            | (same_time & (create[1:] < create[:-1]))
+            | (same_create & (sequence[1:] <= sequence[:-1]))
+        ):
             return self  # already in journal order without ties (what the database adapter returns)
-        order = np.lexsort((self.create_time_us, self.time_us))
-        time, create = self.time_us[order], self.create_time_us[order]
-        if np.any((time[1:] == time[:-1]) & (create[1:] == create[:-1])):
-            # Full ties on (time, create time) are rare: break them by trade id in Python.
+        order = np.lexsort((sequence, create, time))
+        time, create, sequence = time[order], create[order], sequence[order]
+        if np.any((time[1:] == time[:-1]) & (create[1:] == create[:-1]) & (sequence[1:] == sequence[:-1])):
+            # Full ties on (time, create time, exec_seq) are rare: break them by trade id in Python.
             order = np.array(
-                sorted(range(len(self)), key=lambda i: (self.time_us[i], self.create_time_us[i], self.trade_ids[i])),
+                sorted(
+                    range(len(self)),
+                    key=lambda i: (
+                        self.time_us[i],
+                        self.create_time_us[i],
+                        self.exec_seq[i],
+                        self.trade_ids[i],
+                    ),
+                ),
                 dtype=np.int64,
             )
         elif np.all(order[1:] > order[:-1]):
             return self
         return self.take(order)
+
+    def concat(self, other: FillColumns) -> FillColumns:
+        """Return these fills followed by `other`'s (instrument codes remapped into one table)."""
+        table = {instrument: code for code, instrument in enumerate(self.instrument_table)}
+        remap = np.array(
+            [table.setdefault(instrument, len(table)) for instrument in other.instrument_table], dtype=np.int64
+        )
+        other_codes = remap[other.instrument] if len(other) else other.instrument
+
+        def join(a: Column, b: Column) -> Column:
+            if a.dtype == object or b.dtype == object:
+                return np.concatenate((a.astype(object), b.astype(object)))
+            return np.concatenate((a, b))
+
+        return FillColumns(
+            trade_ids=self.trade_ids + other.trade_ids,
+            instrument_table=list(table),
+            instrument=np.concatenate((self.instrument, other_codes)).astype(np.int64),
+            buy=np.concatenate((self.buy, other.buy)),
+            quantity_micros=join(self.quantity_micros, other.quantity_micros),
+            price_micros=join(self.price_micros, other.price_micros),
+            fees_micros=join(self.fees_micros, other.fees_micros),
+            time_us=np.concatenate((self.time_us, other.time_us)),
+            create_time_us=np.concatenate((self.create_time_us, other.create_time_us)),
+            category=np.concatenate((self.category, other.category)),
+            trade_version=np.concatenate((self.trade_version, other.trade_version)),
+            exec_seq=np.concatenate((self.exec_seq, other.exec_seq)),
+        )
 
     def take(self, indices: npt.NDArray[np.int64]) -> FillColumns:
         """Return the fills at `indices`, in that order."""
@@ -159,6 +207,7 @@ class FillColumns:
             create_time_us=self.create_time_us[indices],
             category=self.category[indices],
             trade_version=self.trade_version[indices],
+            exec_seq=self.exec_seq[indices],
         )
 
 
@@ -177,6 +226,7 @@ class FillColumnsBuilder:
         self._create: list[int] = []
         self._category: list[int] = []
         self._version: list[int] = []
+        self._sequence: list[int] = []
 
     def add(
         self,
@@ -190,6 +240,7 @@ class FillColumnsBuilder:
         create_time_us: int,
         category: Category,
         trade_version: int,
+        exec_seq: int = 0,
     ) -> None:
         """Add one fill."""
         table = self._table
@@ -203,6 +254,7 @@ class FillColumnsBuilder:
         self._create.append(create_time_us)
         self._category.append(CATEGORY_CODES[category])
         self._version.append(trade_version)
+        self._sequence.append(exec_seq)
 
     def build(self) -> FillColumns:
         """Return the collected fills as columns."""
@@ -218,6 +270,7 @@ class FillColumnsBuilder:
             create_time_us=np.array(self._create, dtype=np.int64),
             category=np.array(self._category, dtype=np.int8),
             trade_version=np.array(self._version, dtype=np.int64),
+            exec_seq=np.array(self._sequence, dtype=np.int64),
         )
 
 

@@ -5,7 +5,7 @@ Pure: no I/O.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -18,14 +18,18 @@ from trademesh.services.analytics.model.fills import (
     CATEGORY_CODES,
     QUANTITY_SCALE,
     Category,
+    ChangeKind,
     Column,
     FillColumns,
     Instrument,
+    JournalChange,
     JournalFill,
     instrument_order,
 )
 
 _FLOAT_LIMIT = float(2**62)
+#: From this many changes on, `apply_changes` merges them into one rebuild instead of applying them one by one.
+MERGE_MIN_CHANGES = 16
 
 
 @dataclass(slots=True)
@@ -262,12 +266,18 @@ class Journal:
             return None
         return self._base.fill(where[1]) if where[0] == 0 else self._tail_fills[where[1]]
 
-    def _last_order(self) -> tuple[int, int, str] | None:
+    def _last_order(self) -> tuple[int, int, int, str] | None:
         if self._tail_fills:
             return self._tail_fills[-1].order
         if len(self._base):
             last = len(self._base) - 1
-            return int(self._base.time_us[last]), int(self._base.create_time_us[last]), self._base.trade_ids[last]
+            base = self._base
+            return (
+                int(base.time_us[last]),
+                int(base.create_time_us[last]),
+                int(base.exec_seq[last]),
+                base.trade_ids[last],
+            )
         return None
 
     def upsert(self, fill: JournalFill) -> None:
@@ -304,6 +314,64 @@ class Journal:
         if known is None or known.trade_version > trade_version:
             return
         self._rebuild(FillColumns.of([f for f in self._all_fills() if f.trade_id != trade_id]).ordered())
+
+    def apply_change(self, change: JournalChange) -> None:
+        """Apply one trade event (an upsert, or the removal of a deleted/purged trade)."""
+        if change.kind is ChangeKind.UPSERT and change.fill is not None:
+            self.upsert(change.fill)
+        else:
+            self.remove(change.trade_id, change.trade_version)
+
+    def apply_changes(self, changes: Sequence[JournalChange]) -> None:
+        """Apply many trade events (in journal-version order) at the cost of at most one rebuild.
+
+        Each trade ends at its highest-version change, compared with the version the journal holds under
+        the same rules as `upsert`/`remove` (an upsert needs a newer version, a removal an equal or newer
+        one), so applying a batch twice changes nothing. A few changes, or new fills that all come after
+        the journal's last fill in journal order, are applied one by one (O(1) each); otherwise the kept
+        fills and the new ones are matched again in one rebuild — an import of N fills costs one
+        recompute, not N (docs/decisions/0113).
+        """
+        if len(changes) < MERGE_MIN_CHANGES:
+            for change in changes:
+                self.apply_change(change)
+            return
+        final: dict[str, JournalChange] = {}
+        for change in changes:
+            held = final.get(change.trade_id)
+            if (
+                held is None
+                or change.trade_version > held.trade_version
+                or (change.trade_version == held.trade_version and change.kind is ChangeKind.REMOVE)
+            ):
+                final[change.trade_id] = change
+        drop: set[str] = set()
+        added: list[JournalFill] = []
+        for trade_id, change in final.items():
+            known = self.trade_version(trade_id)
+            if change.kind is ChangeKind.UPSERT and change.fill is not None:
+                if known >= change.trade_version:
+                    continue
+                if known:
+                    drop.add(trade_id)
+                added.append(change.fill)
+            elif known and known <= change.trade_version:
+                drop.add(trade_id)
+        if not drop and not added:
+            return
+        added.sort(key=lambda fill: fill.order)
+        last = self._last_order()
+        if not drop and (last is None or added[0].order >= last):
+            for fill in added:
+                self.upsert(fill)  # each comes last in journal order: O(1) unless the int64 guard says rebuild
+            return
+        kept = self._base
+        if drop:
+            keep = np.fromiter((trade_id not in drop for trade_id in kept.trade_ids), dtype=np.bool_, count=len(kept))
+            if not keep.all():
+                kept = kept.take(np.flatnonzero(keep))
+        tail = [fill for fill in self._tail_fills if fill.trade_id not in drop]
+        self._rebuild(kept.concat(FillColumns.of(tail + added)).ordered())
 
     def trade_version(self, trade_id: str) -> int:
         """Return the version of a trade the journal reflects (0 when absent)."""

@@ -31,6 +31,7 @@ from trademesh.services.trade.model import (
     broker_key_of,
     content_hash,
     derive_id,
+    execution_sequences,
     infer_category,
     new_event,
     normalize_fields,
@@ -148,6 +149,15 @@ class ImportUseCases(InferenceUseCases):
             assert fields.side is not None
             sides_by_bucket[group_of(fields)].append(fields.side)
         items: list[tuple[Trade, TradeEvent]] = []
+        # Execution order within the file: numeric broker trade ids, else row order (decision 0110). Ranked
+        # over every valid row, so a retried (interrupted) import gives each row the same number.
+        sequence_of = dict(
+            zip(
+                (row.row_number for row, _, _ in keyed),
+                execution_sequences([fields.broker_trade_id for _, fields, _ in keyed]),
+                strict=True,
+            )
+        )
         categorized: list[tuple[TradeFields, bool]] = []
         for _row, fields, _key in new_rows:
             assert fields.exchange is not None
@@ -174,6 +184,7 @@ class ImportUseCases(InferenceUseCases):
                 update_time=now,
                 import_id=import_id,
                 broker_key=None if key.startswith("row|") else key,
+                exec_seq=sequence_of[row.row_number],
             )
             items.append((trade, new_event(EventType.CREATED, trade, now)))
         if dry_run:

@@ -12,7 +12,7 @@ from trademesh.kernel.lots import Fill, PositionBook, round_micros
 from trademesh.kernel.requests import check_page_size
 from trademesh.services.core.page_tokens import page_token_invalid
 from trademesh.services.trade.charging import break_even
-from trademesh.services.trade.model import Position, PositionFilter, Trade, content_hash, user_tag
+from trademesh.services.trade.model import Position, PositionFilter, Trade, content_hash, journal_order, user_tag
 from trademesh.services.trade.service.base import (
     DEFAULT_POSITION_PAGE_SIZE,
     MAX_POSITION_PAGE_SIZE,
@@ -83,7 +83,7 @@ def compute_position(trades: Sequence[Trade], exit_day: date | None = None) -> P
 
     With `exit_day`, an open position gets its break-even price with exit charges estimated on that day.
     """
-    ordered = sorted(trades, key=lambda t: (t.fields.trade_time, t.create_time, t.id))
+    ordered = sorted(trades, key=journal_order)
     book = PositionBook()
     for trade in ordered:
         fields = trade.fields
@@ -98,7 +98,7 @@ def compute_position(trades: Sequence[Trade], exit_day: date | None = None) -> P
                 fields.trade_time,
             )
         )
-    latest = max(ordered, key=lambda t: (t.fields.trade_time, t.create_time, t.id)).fields
+    latest = ordered[-1].fields
     assert latest.exchange is not None
     assert latest.segment is not None
     assert book.first_time is not None

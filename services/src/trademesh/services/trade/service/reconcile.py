@@ -25,6 +25,7 @@ from trademesh.services.trade.model import (
     TradeFields,
     broker_key_of,
     derive_id,
+    execution_sequences,
     infer_category,
     new_event,
     normalize_fields,
@@ -120,6 +121,14 @@ class ReconcileUseCases(InferenceUseCases):
                 continue
             results[index] = await self._reconcile_existing(index, found, fields, fees_given, hint, now)
         creates: list[tuple[int, Trade, TradeEvent]] = []
+        # Execution order within the batch: numeric broker trade ids, else item order (decision 0110).
+        sequence_of = dict(
+            zip(
+                (index for index, *_ in prepared),
+                execution_sequences([fields.broker_trade_id for _, fields, *_ in prepared]),
+                strict=True,
+            )
+        )
         categorized: list[TradeFields] = []
         for _index, fields, _fees_given, hint, _key in new_items:
             assert fields.exchange is not None
@@ -141,6 +150,7 @@ class ReconcileUseCases(InferenceUseCases):
                 create_time=now,
                 update_time=now,
                 broker_key=key,
+                exec_seq=sequence_of[index],
             )
             creates.append((index, trade, new_event(EventType.CREATED, trade, now)))
         if creates and not await self.store.reserve_quota(user_id, len(creates), self.trade_quota):

@@ -96,6 +96,7 @@ def trade_to_document(trade: Trade) -> Document:
         "request_id": trade.request_id,
         "request_hash": trade.request_hash,
         "import_id": trade.import_id,
+        "exec_seq": trade.exec_seq,
         **({"broker_key": trade.broker_key} if trade.broker_key else {}),
     }
 
@@ -161,6 +162,7 @@ def trade_from_document(document: Document) -> Trade:
         request_hash=document["request_hash"],
         import_id=document["import_id"],
         broker_key=document.get("broker_key"),
+        exec_seq=document.get("exec_seq", 0),
     )
 
 
