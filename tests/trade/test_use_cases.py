@@ -588,7 +588,11 @@ async def test_an_import_numbers_its_rows_in_file_order_and_positions_replay_the
     ]
     assert len({t.create_time for t in trades}) == 1
     [position] = (await service.positions(ALICE, PositionFilter(), 0, ""))[0]
-    assert (position.net_quantity_micros, position.realized_pnl_micros) == (0, 150_000_000)
+    # One round trip: gross 150 (decision 0110), net of every row's computed charges (the file has none).
+    assert all(t.fields.charges_source is ChargesSource.COMPUTED for t in trades)
+    fees = sum(t.fields.fees_micros for t in trades)
+    assert fees > 0
+    assert (position.net_quantity_micros, position.realized_pnl_micros) == (0, 150_000_000 - fees)
 
 
 async def test_numeric_broker_trade_ids_order_an_import_and_other_ids_keep_row_order() -> None:
@@ -611,7 +615,12 @@ async def test_a_trade_crossing_zero_splits_its_fee_in_whole_micros_by_largest_r
     service: TradeService,
 ) -> None:
     # Decision 0111: long 1, sell 2 with a 7-micro fee → 4 micros close the long, 3 stay on the new short.
-    await service.create(ALICE, request_id(), fields(quantity_micros=1_000_000, price_micros=100_000_000))
+    # The buy's charges are typed as zero (MANUAL): only the sell's 7 micros are split here.
+    await service.create(
+        ALICE,
+        request_id(),
+        fields(quantity_micros=1_000_000, price_micros=100_000_000, charges_source=ChargesSource.MANUAL),
+    )
     await service.create(
         ALICE,
         request_id(),
