@@ -24,6 +24,7 @@ from trademesh.services.trade.mapping import (
     status_from_proto,
     time_from_proto,
     trade_to_proto,
+    trades_to_proto,
 )
 from trademesh.services.trade.model import ParsedRow, PositionFilter, Status, TradeFilter
 from trademesh.services.trade.service import TradeService
@@ -128,7 +129,7 @@ class TradeServicer(trade_service_pb2_grpc.TradeServiceServicer):
         )
         trades, token = await self._service.list_trades(user, filters, request.page_size, request.page_token)
         return trade_service_pb2.ListTradesResponse(
-            trades=[trade_to_proto(trade) for trade in trades], next_page_token=token
+            trades=trades_to_proto(trades), next_page_token=token
         )
 
     async def UpdateTrade(
