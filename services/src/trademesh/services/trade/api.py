@@ -128,9 +128,7 @@ class TradeServicer(trade_service_pb2_grpc.TradeServiceServicer):
             end_time=end,
         )
         trades, token = await self._service.list_trades(user, filters, request.page_size, request.page_token)
-        return trade_service_pb2.ListTradesResponse(
-            trades=trades_to_proto(trades), next_page_token=token
-        )
+        return trade_service_pb2.ListTradesResponse(trades=trades_to_proto(trades), next_page_token=token)
 
     async def UpdateTrade(
         self, request: trade_service_pb2.UpdateTradeRequest, context: Context
