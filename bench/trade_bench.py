@@ -222,14 +222,16 @@ def _pg_analyze(pg: PostgreSQLServer, user_id: str) -> str:
 
 
 async def _floor(
-    channel: aio.Channel, metadata: list[tuple[str, str]], samples: int
-) -> tuple[list[float], list[float]]:
-    """Time a no-op unary call through the trade server's stack and through a bare grpc.aio server.
+    channel: aio.Channel, metadata: list[tuple[str, str]], samples: int, query: Callable[[], Awaitable[Any]]
+) -> tuple[list[float], list[float], list[float]]:
+    """Time what gRPC in Python costs with none of the service's work.
 
     Our stack: grpc.health.v1.Health/Check on the trade server, with the bench's bearer token (the
     same interceptors as ListTrades: access log, errors, token check). Bare: `grpc.aio.server()`
-    without interceptors echoing an empty message, in this process like the trade server. Both from
-    this process's event loop, as ListTrades and the driver's query are.
+    without interceptors echoing an empty message, in this process like the trade server. Bare +
+    query: the same bare server whose handler runs the driver's first-page query and answers an empty
+    message (no mapping, no interceptors): gRPC's own share of the gap. All from this process's event
+    loop, as ListTrades and the driver's query are.
     """
     health_check: aio.UnaryUnaryMultiCallable[health_pb2.HealthCheckRequest, health_pb2.HealthCheckResponse] = (
         channel.unary_unary(
@@ -244,14 +246,21 @@ async def _floor(
     async def echo(request: bytes, context: object) -> bytes:
         return request
 
-    bare.add_generic_rpc_handlers(
-        (grpc.method_handlers_generic_handler("bench.Echo", {"Echo": grpc.unary_unary_rpc_method_handler(echo)}),)
-    )
+    async def find(request: bytes, context: object) -> bytes:
+        await query()
+        return b""
+
+    handlers: dict[str, grpc.RpcMethodHandler[bytes, bytes]] = {
+        "Echo": grpc.unary_unary_rpc_method_handler(echo),
+        "Find": grpc.unary_unary_rpc_method_handler(find),
+    }
+    bare.add_generic_rpc_handlers((grpc.method_handlers_generic_handler("bench.Echo", handlers),))
     port = bare.add_insecure_port("127.0.0.1:0")
     await bare.start()
     bare_channel = aio.insecure_channel(f"127.0.0.1:{port}")
     try:
         call: aio.UnaryUnaryMultiCallable[bytes, bytes] = bare_channel.unary_unary("/bench.Echo/Echo")
+        call_find: aio.UnaryUnaryMultiCallable[bytes, bytes] = bare_channel.unary_unary("/bench.Echo/Find")
 
         async def ours() -> None:
             await health_check(check, metadata=metadata)
@@ -259,21 +268,32 @@ async def _floor(
         async def plain() -> None:
             await call(b"")
 
+        async def wrapped() -> None:
+            await call_find(b"")
+
         for _ in range(50):  # warm-up
             await ours()
             await plain()
-        return await _timed(ours, samples), await _timed(plain, samples)
+            await wrapped()
+        return await _timed(ours, samples), await _timed(plain, samples), await _timed(wrapped, samples)
     finally:
         await bare_channel.close()
         await bare.stop(0)
 
 
-def _print_floor(floor: tuple[list[float], list[float]], driver: list[float]) -> None:
-    ours, bare = floor
-    d99 = _percentile(driver, 0.99)
-    for name, values in (("no-op RPC, our stack", ours), ("no-op RPC, bare grpc.aio", bare)):
+def _print_floor(floor: tuple[list[float], list[float], list[float]], driver: list[float]) -> None:
+    ours, bare, wrapped = floor
+    d50, d99 = statistics.median(driver), _percentile(driver, 0.99)
+    for name, values in (
+        ("no-op RPC, our stack", ours),
+        ("no-op RPC, bare grpc.aio", bare),
+        ("bare grpc.aio + driver query", wrapped),
+    ):
         p50, p99 = statistics.median(values), _percentile(values, 0.99)
-        print(f"{name:<30} {p50:>10.2f} {p99:>10.2f}   (p99 = {p99 / d99:.2f}x the driver's first-page p99)")
+        print(
+            f"{name:<30} {p50:>10.2f} {p99:>10.2f}   "
+            f"(vs the driver's first page: p50 {p50 - d50:+.2f} ms, p99 {p99 / d99:.2f}x)"
+        )
 
 
 async def run(args: argparse.Namespace) -> None:
@@ -430,9 +450,10 @@ async def run(args: argparse.Namespace) -> None:
                 print(_row(f"deep page (~{per_user - deep_index:,} in)", *results["deep"]), flush=True)
 
             # ---- the floor: a no-op unary RPC, through the trade server's own stack and through a bare server
+            floor = None
             if args.floor_samples:
-                results["floor"] = await _floor(channel, metadata, args.floor_samples)
-                _print_floor(results["floor"], results["first"][1])
+                floor = await _floor(channel, metadata, args.floor_samples, direct_first)
+                _print_floor(floor, results["first"][1])
 
             # ---- CreateTrade throughput vs a direct insert of the same document
             def message(index: int) -> trade_pb2.Trade:
@@ -511,8 +532,8 @@ async def run(args: argparse.Namespace) -> None:
             print(_row("first page", *results["first"]))
             if deep_samples:
                 print(_row(f"deep page (~{per_user - deep_index:,} in)", *results["deep"]))
-            if "floor" in results:
-                _print_floor(results["floor"], results["first"][1])
+            if floor is not None:
+                _print_floor(floor, results["first"][1])
             if deep_samples:
                 ratio = statistics.median(results["deep"][0]) / statistics.median(results["first"][0])
                 print(f"{'deep / first (service p50)':<30} {ratio:>10.2f}x")
