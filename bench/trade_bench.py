@@ -39,7 +39,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import grpc
 from grpc import aio
+from grpc_health.v1 import health_pb2
 from pymongo import DESCENDING, AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 from redis.asyncio import Redis
@@ -219,6 +221,81 @@ def _pg_analyze(pg: PostgreSQLServer, user_id: str) -> str:
     )
 
 
+async def _floor(
+    channel: aio.Channel, metadata: list[tuple[str, str]], samples: int, query: Callable[[], Awaitable[Any]]
+) -> tuple[list[float], list[float], list[float]]:
+    """Time what gRPC in Python costs with none of the service's work.
+
+    Our stack: grpc.health.v1.Health/Check on the trade server, with the bench's bearer token (the
+    same interceptors as ListTrades: access log, errors, token check). Bare: `grpc.aio.server()`
+    without interceptors echoing an empty message, in this process like the trade server. Bare +
+    query: the same bare server whose handler runs the driver's first-page query and answers an empty
+    message (no mapping, no interceptors): gRPC's own share of the gap. All from this process's event
+    loop, as ListTrades and the driver's query are.
+    """
+    health_check: aio.UnaryUnaryMultiCallable[health_pb2.HealthCheckRequest, health_pb2.HealthCheckResponse] = (
+        channel.unary_unary(
+            "/grpc.health.v1.Health/Check",
+            request_serializer=health_pb2.HealthCheckRequest.SerializeToString,
+            response_deserializer=health_pb2.HealthCheckResponse.FromString,
+        )
+    )
+    check = health_pb2.HealthCheckRequest(service="")
+    bare = aio.server()
+
+    async def echo(request: bytes, context: object) -> bytes:
+        return request
+
+    async def find(request: bytes, context: object) -> bytes:
+        await query()
+        return b""
+
+    handlers: dict[str, grpc.RpcMethodHandler[bytes, bytes]] = {
+        "Echo": grpc.unary_unary_rpc_method_handler(echo),
+        "Find": grpc.unary_unary_rpc_method_handler(find),
+    }
+    bare.add_generic_rpc_handlers((grpc.method_handlers_generic_handler("bench.Echo", handlers),))
+    port = bare.add_insecure_port("127.0.0.1:0")
+    await bare.start()
+    bare_channel = aio.insecure_channel(f"127.0.0.1:{port}")
+    try:
+        call: aio.UnaryUnaryMultiCallable[bytes, bytes] = bare_channel.unary_unary("/bench.Echo/Echo")
+        call_find: aio.UnaryUnaryMultiCallable[bytes, bytes] = bare_channel.unary_unary("/bench.Echo/Find")
+
+        async def ours() -> None:
+            await health_check(check, metadata=metadata)
+
+        async def plain() -> None:
+            await call(b"")
+
+        async def wrapped() -> None:
+            await call_find(b"")
+
+        for _ in range(50):  # warm-up
+            await ours()
+            await plain()
+            await wrapped()
+        return await _timed(ours, samples), await _timed(plain, samples), await _timed(wrapped, samples)
+    finally:
+        await bare_channel.close()
+        await bare.stop(0)
+
+
+def _print_floor(floor: tuple[list[float], list[float], list[float]], driver: list[float]) -> None:
+    ours, bare, wrapped = floor
+    d50, d99 = statistics.median(driver), _percentile(driver, 0.99)
+    for name, values in (
+        ("no-op RPC, our stack", ours),
+        ("no-op RPC, bare grpc.aio", bare),
+        ("bare grpc.aio + driver query", wrapped),
+    ):
+        p50, p99 = statistics.median(values), _percentile(values, 0.99)
+        print(
+            f"{name:<30} {p50:>10.2f} {p99:>10.2f}   "
+            f"(vs the driver's first page: p50 {p50 - d50:+.2f} ms, p99 {p99 / d99:.2f}x)"
+        )
+
+
 async def run(args: argparse.Namespace) -> None:
     workdir = Path(tempfile.mkdtemp(prefix="trade-bench-"))
     write_new_key(workdir / "key.pem")
@@ -372,6 +449,12 @@ async def run(args: argparse.Namespace) -> None:
                 results["deep"] = (await _timed(service_deep, deep_samples), await _timed(direct_deep, deep_samples))
                 print(_row(f"deep page (~{per_user - deep_index:,} in)", *results["deep"]), flush=True)
 
+            # ---- the floor: a no-op unary RPC, through the trade server's own stack and through a bare server
+            floor = None
+            if args.floor_samples:
+                floor = await _floor(channel, metadata, args.floor_samples, direct_first)
+                _print_floor(floor, results["first"][1])
+
             # ---- CreateTrade throughput vs a direct insert of the same document
             def message(index: int) -> trade_pb2.Trade:
                 item = trade_pb2.Trade(
@@ -449,6 +532,9 @@ async def run(args: argparse.Namespace) -> None:
             print(_row("first page", *results["first"]))
             if deep_samples:
                 print(_row(f"deep page (~{per_user - deep_index:,} in)", *results["deep"]))
+            if floor is not None:
+                _print_floor(floor, results["first"][1])
+            if deep_samples:
                 ratio = statistics.median(results["deep"][0]) / statistics.median(results["first"][0])
                 print(f"{'deep / first (service p50)':<30} {ratio:>10.2f}x")
             print(f"{'CreateTrade':<30} service {service_rate:,.1f}/s   direct insert_one {direct_rate:,.1f}/s")
@@ -493,6 +579,12 @@ def main() -> None:
         type=int,
         default=200,
         help="timed calls per deep-page figure (0 skips)",
+    )
+    parser.add_argument(
+        "--floor-samples",
+        type=int,
+        default=1000,
+        help="timed no-op calls (Health/Check through the trade server's stack, and a bare grpc.aio Echo); 0 skips",
     )
     parser.add_argument("--creates", type=int, default=800, help="CreateTrade calls for the throughput figure")
     parser.add_argument("--concurrency", type=int, default=8, help="concurrent CreateTrade callers")

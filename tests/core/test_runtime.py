@@ -164,6 +164,34 @@ async def test_protected_method_needs_a_token_verified_with_remote_jwks(
     assert answer.decode() == user.user_id
 
 
+async def test_each_call_is_checked_and_logged_on_its_own_though_the_wrapped_handler_is_reused(
+    probe: tuple[Probe, ServiceHost, aio.Channel], new_user: Callable[[], Any], caplog: pytest.LogCaptureFixture
+) -> None:
+    # The server's interceptor chain wraps a method's handler once (InterceptorChain): nothing of one
+    # call (its caller, its request id, its status) may carry over to the next call of that method.
+    _, _, channel = probe
+    caplog.set_level(logging.INFO, logger="trademesh.access")
+    first: MeshUser = await new_user()
+    second: MeshUser = await new_user()
+    who = _unary(channel, "WhoAmI")
+
+    answers = [
+        await who(b"", metadata=(*first.metadata, ("x-request-id", "call-1"))),
+        await who(b"", metadata=(*second.metadata, ("x-request-id", "call-2"))),
+    ]
+    anonymous = await expect_failure(who(b"", metadata=(("x-request-id", "call-3"),)))
+    unknown = [await expect_failure(_unary(channel, "NoSuchMethod")(b"")) for _ in range(2)]
+
+    assert [answer.decode() for answer in answers] == [first.user_id, second.user_id]
+    assert (anonymous.code, anonymous.reason) == (grpc.StatusCode.UNAUTHENTICATED, "TOKEN_MISSING")
+    assert [(await _logged(caplog, rid))["code"] for rid in ("call-1", "call-2", "call-3")] == [
+        "OK",
+        "OK",
+        "UNAUTHENTICATED",
+    ]
+    assert [failure.code for failure in unknown] == [grpc.StatusCode.UNIMPLEMENTED] * 2
+
+
 async def test_streaming_errors_are_mapped_and_streams_end_on_shutdown(
     probe: tuple[Probe, ServiceHost, aio.Channel],
 ) -> None:

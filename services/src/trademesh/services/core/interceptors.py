@@ -1,7 +1,8 @@
 """Server interceptors shared by every service (built on grpc-interceptor's async support).
 
 Order, outermost first: tracing → access log → error mapping → authentication. So auth failures are
-mapped like every other error, and the access log and span see the final status code.
+mapped like every other error, and the access log and span see the final status code. The server
+installs them as one `InterceptorChain`, which wraps each method's handler once and reuses it.
 """
 
 from __future__ import annotations
@@ -10,8 +11,8 @@ import asyncio
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Collection
-from typing import Any
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Sequence
+from typing import Any, TypeAlias, cast
 
 import grpc
 from google.protobuf import duration_pb2
@@ -223,11 +224,10 @@ class AccessLogInterceptor(AsyncServerInterceptor):
     async def intercept(
         self, method: Callable[..., Any], request: Any, context: aio.ServicerContext[Any, Any], method_name: str
     ) -> Any:
-        request_id = metadata_value(context, REQUEST_ID_KEY) or uuid.uuid4().hex
         started = time.perf_counter()
         response = method(request, context)
         if hasattr(response, "__aiter__"):
-            return self._stream(response, context, method_name, request_id, started)
+            return self._stream(response, context, method_name, started)
         cancelled = False
         try:
             return await response
@@ -236,14 +236,13 @@ class AccessLogInterceptor(AsyncServerInterceptor):
             raise
         finally:
             cancelled = cancelled or _cancel_requested()
-            self._log(context, method_name, request_id, started, streamed=None, cancelled=cancelled)
+            self._log(context, method_name, started, streamed=None, cancelled=cancelled)
 
     async def _stream(
         self,
         responses: AsyncIterator[Any],
         context: aio.ServicerContext[Any, Any],
         method_name: str,
-        request_id: str,
         started: float,
     ) -> AsyncIterator[Any]:
         count = 0
@@ -258,13 +257,12 @@ class AccessLogInterceptor(AsyncServerInterceptor):
             raise
         finally:
             cancelled = cancelled or _cancel_requested()
-            self._log(context, method_name, request_id, started, streamed=count, cancelled=cancelled)
+            self._log(context, method_name, started, streamed=count, cancelled=cancelled)
 
     @staticmethod
     def _log(
         context: aio.ServicerContext[Any, Any],
         method_name: str,
-        request_id: str,
         started: float,
         streamed: int | None,
         cancelled: bool,
@@ -274,8 +272,9 @@ class AccessLogInterceptor(AsyncServerInterceptor):
         _RPC_DURATION.record(seconds, {"rpc.method": method_name, "rpc.grpc.status_code": code})
         if not access_logger.isEnabledFor(logging.INFO):
             return
+        # The request id is only the log line's: read (or made) when a line is written.
         fields: dict[str, Any] = {
-            "request_id": request_id,
+            "request_id": metadata_value(context, REQUEST_ID_KEY) or uuid.uuid4().hex,
             "method": method_name,
             "code": code,
             "duration_ms": round(seconds * 1000, 3),
@@ -324,3 +323,48 @@ class TracingInterceptor(AsyncServerInterceptor):
         span.set_attribute("rpc.grpc.status_code", code.value[0])
         if code not in (grpc.StatusCode.OK,):
             span.set_status(StatusCode.ERROR, code.name)
+
+
+_Handler: TypeAlias = "grpc.RpcMethodHandler[Any, Any]"
+
+
+class InterceptorChain(aio.ServerInterceptor):
+    """Apply `interceptors` (outermost first) to a method's handler once, then reuse the wrapped handler.
+
+    Installed as the server's only interceptor. Each grpc-interceptor layer otherwise rebuilds its
+    wrapper on every call (its `intercept_service`), and grpc.aio runs the chain per call. A wrapped
+    handler depends only on the method (the interceptors get the request and context per call), so it
+    is cached by method name; only methods the server has (a handler was found) are cached.
+    """
+
+    def __init__(self, interceptors: Sequence[AsyncServerInterceptor]) -> None:
+        self._interceptors = tuple(reversed(interceptors))  # innermost first: the order they wrap in
+        self._handlers: dict[str, _Handler] = {}
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[_Handler | None]],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> _Handler | None:
+        method: str = handler_call_details.method
+        handler = self._handlers.get(method)
+        if handler is not None:
+            return handler
+        found = await continuation(handler_call_details)
+        if not found:
+            return None  # not implemented: grpc answers UNIMPLEMENTED, nothing to wrap
+        handler = found
+        for interceptor in self._interceptors:
+            wrap = cast(Callable[..., Awaitable[_Handler]], interceptor.intercept_service)  # the library is untyped
+            handler = await wrap(_returning(handler), handler_call_details)
+        self._handlers[method] = handler
+        return handler
+
+
+def _returning(
+    handler: _Handler,
+) -> Callable[[grpc.HandlerCallDetails], Awaitable[_Handler]]:
+    async def continuation(_: grpc.HandlerCallDetails) -> _Handler:
+        return handler
+
+    return continuation

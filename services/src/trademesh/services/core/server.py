@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 
 from grpc import aio
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_interceptor.server import AsyncServerInterceptor
 from grpc_reflection.v1alpha import reflection
 
 from trademesh.auth.v1 import auth_service_pb2, auth_service_pb2_grpc
@@ -25,6 +26,7 @@ from trademesh.services.core.interceptors import (
     AccessLogInterceptor,
     AuthInterceptor,
     ErrorInterceptor,
+    InterceptorChain,
     TracingInterceptor,
 )
 from trademesh.services.core.logging import configure_logging
@@ -173,7 +175,7 @@ async def start_server(
     public = {
         f"/{registration.name}/{method}" for registration in registrations for method in registration.public_methods
     }
-    interceptors: list[aio.ServerInterceptor] = [
+    interceptors: list[AsyncServerInterceptor] = [
         AccessLogInterceptor(),
         ErrorInterceptor(settings.service_name),
         AuthInterceptor(verifier, public),
@@ -181,7 +183,7 @@ async def start_server(
     if settings.tracing_exporter is not TracingExporter.NONE:
         # Without an exporter a span is pure cost (~20 µs a call), so the interceptor is left out.
         interceptors.insert(0, TracingInterceptor())
-    server = aio.server(interceptors=interceptors, options=server_options(settings))
+    server = aio.server(interceptors=[InterceptorChain(interceptors)], options=server_options(settings))
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     for registration in registrations:

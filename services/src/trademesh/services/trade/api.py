@@ -25,6 +25,7 @@ from trademesh.services.trade.mapping import (
     status_from_proto,
     time_from_proto,
     trade_to_proto,
+    trades_to_proto,
 )
 from trademesh.services.trade.model import ParsedRow, PositionFilter, Status, TradeFilter
 from trademesh.services.trade.service import TradeService
@@ -128,9 +129,7 @@ class TradeServicer(trade_service_pb2_grpc.TradeServiceServicer):
             end_time=end,
         )
         trades, token = await self._service.list_trades(user, filters, request.page_size, request.page_token)
-        return trade_service_pb2.ListTradesResponse(
-            trades=[trade_to_proto(trade) for trade in trades], next_page_token=token
-        )
+        return trade_service_pb2.ListTradesResponse(trades=trades_to_proto(trades), next_page_token=token)
 
     async def UpdateTrade(
         self, request: trade_service_pb2.UpdateTradeRequest, context: Context

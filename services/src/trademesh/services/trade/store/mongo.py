@@ -247,7 +247,9 @@ class MongoTradeStore:
             self._trades.find(query, {"outbox": 0}).sort([("trade_time", DESCENDING), ("_id", DESCENDING)]).limit(limit)
         )
         with pymongo.timeout(self._bulk_timeout):
-            return [trade_from_document(document) async for document in cursor]
+            # to_list: one await for the page, where `async for` awaits once per document.
+            documents = await cursor.to_list()
+        return [trade_from_document(document) for document in documents]
 
     async def same_day(self, user_id: str, exchange: str, symbol: str, day: date) -> list[Trade]:
         # The (user_id, exchange, symbol, trading_day) index serves it.
