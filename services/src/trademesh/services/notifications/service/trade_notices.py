@@ -37,6 +37,7 @@ class _Run:
     created: int = 0
     updated: int = 0
     entries: list[str] = field(default_factory=list)
+    seen: set[str] = field(default_factory=set)
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +65,9 @@ class TradeRunNotices:
         if run is None:
             run = self._runs[key] = _Run(activity.entry_id, activity.user_id, activity.run_kind, activity.run_key, now)
         run.last_seen = now
+        if activity.entry_id in run.seen:
+            return  # the same entry again (claimed back after a long run): counted once
+        run.seen.add(activity.entry_id)
         run.entries.append(activity.entry_id)
         if activity.created:
             run.created += 1
