@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import time
 import uuid
-from datetime import UTC, datetime
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import grpc
