@@ -59,10 +59,11 @@ class Naive:
         return fired
 
 
+INSTRUMENTS = st.sampled_from(["NSE:A", "NSE:B"])
 steps = st.lists(
     st.one_of(
-        st.tuples(st.just("add"), st.sampled_from(CONDITIONS), st.integers(90, 110), st.sampled_from(["NSE:A", "NSE:B"])),
-        st.tuples(st.just("tick"), st.integers(85, 115), st.sampled_from(["NSE:A", "NSE:B"])),
+        st.tuples(st.just("add"), st.sampled_from(CONDITIONS), st.integers(90, 110), INSTRUMENTS),
+        st.tuples(st.just("tick"), st.integers(85, 115), INSTRUMENTS),
         st.tuples(st.just("remove"), st.integers(0, 40)),
     ),
     max_size=120,
