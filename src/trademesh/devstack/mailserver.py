@@ -4,7 +4,7 @@ Email the notifications service sends lands in ``<data>/mail/maildir`` (read it 
 reader, e.g. ``mutt -f .data/mail/maildir``) and is listed, newest first, at ``http://127.0.0.1:<port>/``.
 ``/ready`` answers 200 once both listeners are up (the stack's readiness check).
 
-    python -m trademesh.devstack.mailserver --host 127.0.0.1 --http-port 50061 --smtp-port 51061 --maildir DIR
+    python -m trademesh.devstack.mailserver --host 127.0.0.1 --http-port 50062 --smtp-port 51062 --maildir DIR
 """
 
 from __future__ import annotations

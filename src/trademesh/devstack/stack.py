@@ -465,7 +465,7 @@ SERVICES: tuple[ServiceSpec, ...] = (
     ServiceSpec(
         name=MAIL,
         module="trademesh.devstack.mailserver",
-        default_port=50061,
+        default_port=50062,
         command=_mail_command,
         ready_url=_mail_ready,
     ),
@@ -585,7 +585,7 @@ def service_command(spec: ServiceSpec, context: StackContext) -> list[str]:
 
 
 def port_offsets(services: Sequence[ServiceSpec] = SERVICES) -> tuple[int, ...]:
-    """Return the offsets above ``--base-port`` that a stack binds (every service, auth's JWKS port)."""
+    """Return the offsets above ``--base-port`` that a stack binds (every service, auth's JWKS port, SMTP)."""
     offsets = {spec.default_port - DEFAULT_BASE_PORT for spec in services if spec.port_flag == BASE_PORT_FLAG}
     ratelimit = {
         spec.default_port - DEFAULT_BASE_PORT + extra
@@ -593,7 +593,8 @@ def port_offsets(services: Sequence[ServiceSpec] = SERVICES) -> tuple[int, ...]:
         if spec.name == RATELIMIT
         for extra in (RATELIMIT_HTTP_PORT_OFFSET, RATELIMIT_DEBUG_PORT_OFFSET)
     }
-    return tuple(sorted(offsets | ratelimit | {JWKS_HTTP_PORT_OFFSET}))
+    smtp = {spec.default_port - DEFAULT_BASE_PORT + SMTP_PORT_OFFSET for spec in services if spec.name == MAIL}
+    return tuple(sorted(offsets | ratelimit | smtp | {JWKS_HTTP_PORT_OFFSET}))
 
 
 def free_base_port(host: str = HOST, attempts: int = 500) -> int:
