@@ -43,18 +43,24 @@ class _Axis:
     def levels(self, direction: Direction) -> list[tuple[int, str]]:
         return self.up if direction is Direction.UP else self.down if direction is Direction.DOWN else self.cross
 
-    def reached(self, value: int) -> list[str]:
-        hits = [alert_id for _, alert_id in self.up[: bisect_right(self.up, (value, "\uffff"))]]
-        hits += [alert_id for _, alert_id in self.down[bisect_left(self.down, (value, "")) :]]
+    def reached(self, value: int, hits: list[str]) -> None:
+        # Most ticks reach nothing: each list is looked at only at its end (one comparison) first.
+        up = self.up
+        if up and up[0][0] <= value:
+            hits.extend(alert_id for _, alert_id in up[: bisect_right(up, (value, "\uffff"))])
+        down = self.down
+        if down and down[-1][0] >= value:
+            hits.extend(alert_id for _, alert_id in down[bisect_left(down, (value, "")) :])
         previous = self.previous
-        if previous is not None and previous != value:
+        cross = self.cross
+        if cross and previous is not None and previous != value:
             if value > previous:  # previous < level <= value
-                lo, hi = bisect_right(self.cross, (previous, "\uffff")), bisect_right(self.cross, (value, "\uffff"))
+                lo, hi = bisect_right(cross, (previous, "\uffff")), bisect_right(cross, (value, "\uffff"))
             else:  # value <= level < previous
-                lo, hi = bisect_left(self.cross, (value, "")), bisect_left(self.cross, (previous, ""))
-            hits += [alert_id for _, alert_id in self.cross[lo:hi]]
+                lo, hi = bisect_left(cross, (value, "")), bisect_left(cross, (previous, ""))
+            if lo < hi:
+                hits.extend(alert_id for _, alert_id in cross[lo:hi])
         self.previous = value
-        return hits
 
 
 def levels_of(alert: Alert) -> list[tuple[str, int, Direction]]:
@@ -80,7 +86,7 @@ class AlertIndex:
         self._axes: dict[str, dict[str, _Axis]] = {}
         self._alerts: dict[str, Alert] = {}
         # Crossing alerts armed since the instrument's last tick: the next tick tells their side.
-        self._pending: dict[str, list[Alert]] = {}
+        self._pending: dict[str, dict[str, Alert]] = {}
 
     def __len__(self) -> int:
         return len(self._alerts)
@@ -101,7 +107,7 @@ class AlertIndex:
         self.remove(alert.id)
         self._alerts[alert.id] = alert
         if alert.condition is AlertCondition.PRICE_CROSSING:
-            self._pending.setdefault(alert.instrument.key, []).append(alert)
+            self._pending.setdefault(alert.instrument.key, {})[alert.id] = alert
         else:
             self._insert(alert)
 
@@ -120,8 +126,8 @@ class AlertIndex:
             return None
         key = alert.instrument.key
         pending = self._pending.get(key)
-        if pending is not None and alert in pending:
-            pending.remove(alert)
+        if pending is not None and alert.id in pending:
+            del pending[alert.id]
             if not pending:
                 del self._pending[key]
             return alert
@@ -141,20 +147,27 @@ class AlertIndex:
     def on_tick(self, tick: Tick) -> list[Firing]:
         """Return the alerts `tick` fires and take them out of the index (each alert at most once)."""
         axes = self._axes.get(tick.instrument)
-        change = tick.change_basis_points
         hits: list[str] = []
+        change: int | None = None
         if axes is not None:
             price_axis = axes.get(PRICE)
             if price_axis is not None:
-                hits += price_axis.reached(tick.price_micros)
+                price_axis.reached(tick.price_micros, hits)
             change_axis = axes.get(CHANGE)
-            if change_axis is not None and change is not None:
-                hits += change_axis.reached(change)
+            if change_axis is not None:
+                change = tick.change_basis_points
+                if change is not None:
+                    change_axis.reached(change, hits)
         firings: list[Firing] = []
-        for alert_id in dict.fromkeys(hits):  # a day-change alert may be reached on both of its levels
-            alert = self.remove(alert_id)
-            if alert is not None:
-                firings.append(Firing(alert.id, alert.generation, tick.price_micros, change))
+        if hits:
+            if change is None:
+                change = tick.change_basis_points
+            for alert_id in dict.fromkeys(hits):  # a day-change alert may be reached on both of its levels
+                alert = self.remove(alert_id)
+                if alert is not None:
+                    firings.append(Firing(alert.id, alert.generation, tick.price_micros, change))
+        if not self._pending:
+            return firings
         pending = self._pending.pop(tick.instrument, None)
         if pending:
             axes = self._axes.setdefault(tick.instrument, {})
@@ -162,6 +175,6 @@ class AlertIndex:
             if price_axis is None:
                 price_axis = axes[PRICE] = _Axis()
             price_axis.previous = tick.price_micros
-            for alert in pending:
+            for alert in pending.values():
                 self._insert(alert)
         return firings
