@@ -1,6 +1,6 @@
 # syntax=docker/dockerfile:1.7
 # One image per component, each with only what it runs (docs/decisions/0042-images-and-ci.md):
-#   docker buildx build --target auth .      (also: trade, sync, marketdata, analytics, gateway, web)
+#   docker buildx build --target auth .      (also: trade, sync, marketdata, analytics, notifications, gateway, web)
 # .github/workflows/images.yml builds every target for linux/amd64 and linux/arm64, with an SBOM and a
 # cosign signature, and pushes ghcr.io/trademesh/trademesh-<target>.
 #
@@ -59,6 +59,9 @@ CMD ["trademesh.services.sync"]
 
 FROM service AS marketdata
 CMD ["trademesh.services.marketdata"]
+
+FROM service AS notifications
+CMD ["trademesh.services.notifications"]
 
 # -- analytics: the wheel with numpy (the columnar round-trip matcher) -----------------------------------
 FROM python-base AS analytics

@@ -78,6 +78,7 @@ bench: setup
 	$(PY) bench/marketdata_fanout.py
 	$(PY) bench/analytics_bench.py
 	$(PY) bench/sync_bench.py
+	$(PY) bench/notifications_index_bench.py
 
 clean:
 	rm -rf .venv .tools .data

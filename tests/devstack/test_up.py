@@ -92,6 +92,8 @@ def test_once_starts_everything_reports_auth_serving_and_leaves_nothing_running(
         assert "health check: auth SERVING" in result.stdout
         assert rows["gateway"]["health"] == "SERVING"
         assert "health check: gateway SERVING" in result.stdout
+        assert rows["notifications"]["health"] == "SERVING"
+        assert (data / "mail" / "maildir" / "new").is_dir()  # the local SMTP server's Maildir
         assert f"gRPC and grpc-web for every service at {rows['gateway']['address']}" in result.stdout
         assert (data / "gateway" / "envoy.json").is_file()
         assert (data / "keys" / "signing-1.pem").is_file()

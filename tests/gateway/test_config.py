@@ -138,6 +138,7 @@ def test_streaming_methods_come_from_the_descriptors_and_have_no_timeout() -> No
         ("sync", "SyncNow"),
         ("marketdata", "SubscribeQuotes"),
         ("analytics", "WatchPnl"),
+        ("notifications", "WatchNotifications"),
     }
     routes = _routes(bootstrap_dict(mesh))
     for service, method in streaming:

@@ -23,7 +23,7 @@ from trademesh.services.core.settings import ENV_PREFIX, CoreSettings
 # every tool call below has its own subprocess timeout, so the module-wide limit only covers that build.
 pytestmark = pytest.mark.timeout(1800)
 
-SERVICES = ("auth", "trade", "sync", "marketdata", "analytics")
+SERVICES = ("auth", "trade", "sync", "marketdata", "analytics", "notifications")
 COMPONENTS = (*SERVICES, "gateway")
 #: CronJobs run with their service's settings.
 METRICS_PORT = 9464
@@ -557,6 +557,7 @@ def test_optional_parts_can_be_turned_off(k8s_tools: None, schemas: Path, tmp_pa
             [
                 "sync.create=false",
                 "analytics.create=false",
+                "notifications.create=false",
                 "networkPolicy.enabled=false",
                 "tests.enabled=false",
                 "trade.autoscaling.enabled=false",

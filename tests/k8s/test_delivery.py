@@ -86,6 +86,7 @@ def test_production_scales_market_data_on_streams_and_the_gateway_on_connections
         "trademesh-trade": set(),
         "trademesh-sync": set(),
         "trademesh-analytics": set(),
+        "trademesh-notifications": set(),
         "trademesh-marketdata": {"trademesh_marketdata_active_streams"},
         "trademesh-gateway": {"trademesh_gateway_downstream_cx_active"},
         "trademesh-ratelimit": set(),
@@ -250,6 +251,7 @@ def test_a_changed_secret_rolls_the_pods_that_read_it(k8s_tools: None) -> None:
         return pod_annotations(objects, f"trademesh-{name}")["checksum/secrets"]
 
     assert checksum(before, "trade") != checksum(after, "trade")
+    assert checksum(before, "notifications") != checksum(after, "notifications")  # its tokens are signed with it
     for name in ("auth", "sync", "marketdata", "analytics"):
         assert checksum(before, name) == checksum(after, name), name
     # The sync service token is re-read by the pods: rotating it must not roll them.

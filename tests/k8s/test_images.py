@@ -31,7 +31,7 @@ pytestmark = pytest.mark.timeout(1800)
 DOCKERFILE = render.REPO / "Dockerfile"
 WORKFLOW = render.REPO / ".github" / "workflows" / "images.yml"
 #: The Python services' images; each runs `python -m <module>`.
-PYTHON_IMAGES = ("auth", "trade", "sync", "marketdata", "analytics")
+PYTHON_IMAGES = ("auth", "trade", "sync", "marketdata", "analytics", "notifications")
 #: Modules only some images have: numpy in analytics, Envoy's Python packages in none.
 HEAVY = {"numpy": {"analytics"}, "envoy": set(), "envoy_data_plane": set()}
 DIGEST = "sha256:" + "0123456789abcdef" * 4
@@ -211,7 +211,16 @@ def test_every_image_entry_point_is_in_the_wheel(wheel: zipfile.ZipFile, default
 def test_console_scripts_are_in_the_wheel(wheel: zipfile.ZipFile) -> None:
     declared = tomllib.loads((render.REPO / "services" / "pyproject.toml").read_text())["project"]["scripts"]
     # Every service and job has one (sync and analytics too).
-    for name in ("auth", "trade", "sync", "marketdata", "analytics", "analytics-recompute", "sync-schedule"):
+    for name in (
+        "auth",
+        "trade",
+        "sync",
+        "marketdata",
+        "analytics",
+        "notifications",
+        "analytics-recompute",
+        "sync-schedule",
+    ):
         assert f"trademesh-{name}" in declared, name
     entry_points = wheel_text(wheel, "entry_points.txt")
     for script, target in declared.items():

@@ -3,5 +3,6 @@ export * as analytics from "./gen/trademesh/analytics/v1/index.js";
 export * as auth from "./gen/trademesh/auth/v1/index.js";
 export * as common from "./gen/trademesh/common/v1/index.js";
 export * as marketdata from "./gen/trademesh/marketdata/v1/index.js";
+export * as notifications from "./gen/trademesh/notifications/v1/index.js";
 export * as sync from "./gen/trademesh/sync/v1/index.js";
 export * as trade from "./gen/trademesh/trade/v1/index.js";

@@ -90,7 +90,7 @@ Checks JSON schema cannot express. Every template that renders a component inclu
 fails `helm install`/`helm template` with one readable message.
 */}}
 {{- define "trademesh.validate" -}}
-{{- range $name := list "auth" "trade" "sync" "marketdata" "analytics" "gateway" }}
+{{- range $name := list "auth" "trade" "sync" "marketdata" "analytics" "notifications" "gateway" }}
 {{- $svc := index $.Values $name }}
 {{- if and $svc.create $svc.autoscaling.enabled }}
 {{- if gt (int $svc.autoscaling.minReplicas) (int $svc.autoscaling.maxReplicas) }}
@@ -201,6 +201,20 @@ operator's existingSecret. Call with (dict "inline" <value> "existing" <name> "d
 - name: TRADEMESH_SCHEDULER_ENABLED
   value: "false"
 {{- end }}
+{{- else if eq .name "notifications" }}
+{{ include "trademesh.tokenSecretEnv" $root }}
+{{- with $root.Values.notifications.smtp.existingSecret }}
+- name: TRADEMESH_SMTP_USERNAME
+  valueFrom:
+    secretKeyRef:
+      name: {{ . }}
+      key: username
+- name: TRADEMESH_SMTP_PASSWORD
+  valueFrom:
+    secretKeyRef:
+      name: {{ . }}
+      key: password
+{{- end }}
 {{- else if eq .name "marketdata" }}
 {{ include "trademesh.tokenSecretEnv" $root }}
 {{- with $root.Values.marketdata.kite.existingSecret }}
@@ -254,6 +268,11 @@ Call with (dict "root" $ "name" "auth").
 {{- $refs = append $refs (dict "inline" $v.secrets.tradeTokens.secret "existing" $v.secrets.tradeTokens.existingSecret) }}
 {{- else if eq .name "sync" }}
 {{- $refs = append $refs (dict "inline" $v.secrets.brokerCredentials.key "existing" $v.secrets.brokerCredentials.existingSecret) }}
+{{- else if eq .name "notifications" }}
+{{- $refs = append $refs (dict "inline" $v.secrets.tradeTokens.secret "existing" $v.secrets.tradeTokens.existingSecret) }}
+{{- with $v.notifications.smtp.existingSecret }}
+{{- $refs = append $refs (dict "inline" "" "existing" .) }}
+{{- end }}
 {{- else if eq .name "marketdata" }}
 {{- with $v.marketdata.kite.existingSecret }}
 {{- $refs = append $refs (dict "inline" "" "existing" .) }}

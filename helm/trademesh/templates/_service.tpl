@@ -117,7 +117,7 @@ spec:
               # The service's own health status: NOT_SERVING while MongoDB or Redis has failed with an error
               # for TRADEMESH_READINESS_FAILURE_SECONDS or shown no sign of life for TRADEMESH_READINESS_HUNG_SECONDS
               # (slow is not failed). Liveness asks "" (the process only) and never restarts for that.
-              service: {{ get (dict "auth" "trademesh.auth.v1.AuthService" "trade" "trademesh.trade.v1.TradeService" "sync" "trademesh.sync.v1.SyncService" "marketdata" "trademesh.marketdata.v1.MarketDataService" "analytics" "trademesh.analytics.v1.AnalyticsService") $name | required (printf "no gRPC service name for %s" $name) }}
+              service: {{ get (dict "auth" "trademesh.auth.v1.AuthService" "trade" "trademesh.trade.v1.TradeService" "sync" "trademesh.sync.v1.SyncService" "marketdata" "trademesh.marketdata.v1.MarketDataService" "analytics" "trademesh.analytics.v1.AnalyticsService" "notifications" "trademesh.notifications.v1.NotificationsService") $name | required (printf "no gRPC service name for %s" $name) }}
             periodSeconds: 5
             failureThreshold: 2
           livenessProbe:

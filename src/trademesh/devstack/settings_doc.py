@@ -16,6 +16,7 @@ from trademesh.services.analytics.settings import AnalyticsSettings
 from trademesh.services.auth.settings import AuthSettings
 from trademesh.services.core.settings import ENV_PREFIX, CoreSettings
 from trademesh.services.marketdata.settings import MarketDataSettings
+from trademesh.services.notifications.settings import NotificationsSettings
 from trademesh.services.sync.settings import SyncSettings
 from trademesh.services.trade.settings import TradeSettings
 
@@ -27,6 +28,7 @@ SETTINGS: dict[str, type[BaseSettings]] = {
     "marketdata": MarketDataSettings,
     "analytics": AnalyticsSettings,
     "sync": SyncSettings,
+    "notifications": NotificationsSettings,
 }
 #: Where each distribution's `trademesh` namespace folder is (a path default shows relative to it, as
 #: `trademesh/...`, whichever distribution holds it).

@@ -11,6 +11,7 @@ Data layout (everything under one data directory, ``<repo>/.data`` by default, g
     .data/keys/token-secret    the page/resume-token HMAC secret (TRADEMESH_TOKEN_SECRET), random, made on first run
     .data/logs/<service>.log   each service's stdout and stderr, appended across runs
     .data/mail/                verification and password-reset mail (auth's development mail transport)
+    .data/mail/maildir/        email the notifications service sent, received by the local SMTP server
 
 Adding a service
 ----------------
@@ -133,6 +134,11 @@ class DataLayout:
     def token_secret(self) -> Path:
         """The stack's page/resume-token HMAC secret (owner-only)."""
         return self.keys_dir / "token-secret"
+
+    @property
+    def mail_dir(self) -> Path:
+        """Development mail: auth's drop files, and ``maildir/`` of the local SMTP server."""
+        return self.root / "mail"
 
     @property
     def logs_dir(self) -> Path:
@@ -388,6 +394,30 @@ def _sync_env(context: StackContext) -> dict[str, str]:
     }
 
 
+MAIL = "mail"
+#: The local SMTP server listens this far above the mail page's port.
+SMTP_PORT_OFFSET = 1000
+
+
+def _mail_command(context: StackContext) -> list[str]:
+    return [sys.executable, "-m", "trademesh.devstack.mailserver", "--host", HOST,
+            "--http-port", str(context.ports[MAIL]), "--smtp-port", str(context.ports[MAIL] + SMTP_PORT_OFFSET),
+            "--maildir", str(context.layout.mail_dir / "maildir")]  # fmt: skip
+
+
+def _mail_ready(context: StackContext) -> str:
+    return f"http://{HOST}:{context.ports[MAIL]}/ready"
+
+
+def _notifications_env(context: StackContext) -> dict[str, str]:
+    # Email goes to the stack's own SMTP server (plain, no login): read it in <data>/mail/maildir or on its page.
+    return {
+        "TRADEMESH_SMTP_HOST": HOST,
+        "TRADEMESH_SMTP_PORT": str(context.ports[MAIL] + SMTP_PORT_OFFSET),
+        "TRADEMESH_SMTP_SECURITY": "none",
+    }
+
+
 def _analytics_env(context: StackContext) -> dict[str, str]:
     # Live marks (GetAnalytics, WatchPnl) come from this stack's market-data service.
     return {"TRADEMESH_MARKETDATA_TARGET": context.address("marketdata")}
@@ -431,6 +461,21 @@ SERVICES: tuple[ServiceSpec, ...] = (
         extra_env=_analytics_env,
         depends_on=("auth", "marketdata"),
         health_service="trademesh.analytics.v1.AnalyticsService",
+    ),
+    ServiceSpec(
+        name=MAIL,
+        module="trademesh.devstack.mailserver",
+        default_port=50062,
+        command=_mail_command,
+        ready_url=_mail_ready,
+    ),
+    ServiceSpec(
+        name="notifications",
+        module="trademesh.services.notifications",
+        default_port=50056,
+        extra_env=_notifications_env,
+        depends_on=("auth", MAIL),
+        health_service="trademesh.notifications.v1.NotificationsService",
     ),
     ServiceSpec(
         name=FAKE_KITE,
@@ -540,7 +585,7 @@ def service_command(spec: ServiceSpec, context: StackContext) -> list[str]:
 
 
 def port_offsets(services: Sequence[ServiceSpec] = SERVICES) -> tuple[int, ...]:
-    """Return the offsets above ``--base-port`` that a stack binds (every service, auth's JWKS port)."""
+    """Return the offsets above ``--base-port`` that a stack binds (every service, auth's JWKS port, SMTP)."""
     offsets = {spec.default_port - DEFAULT_BASE_PORT for spec in services if spec.port_flag == BASE_PORT_FLAG}
     ratelimit = {
         spec.default_port - DEFAULT_BASE_PORT + extra
@@ -548,7 +593,8 @@ def port_offsets(services: Sequence[ServiceSpec] = SERVICES) -> tuple[int, ...]:
         if spec.name == RATELIMIT
         for extra in (RATELIMIT_HTTP_PORT_OFFSET, RATELIMIT_DEBUG_PORT_OFFSET)
     }
-    return tuple(sorted(offsets | ratelimit | {JWKS_HTTP_PORT_OFFSET}))
+    smtp = {spec.default_port - DEFAULT_BASE_PORT + SMTP_PORT_OFFSET for spec in services if spec.name == MAIL}
+    return tuple(sorted(offsets | ratelimit | smtp | {JWKS_HTTP_PORT_OFFSET}))
 
 
 def free_base_port(host: str = HOST, attempts: int = 500) -> int:

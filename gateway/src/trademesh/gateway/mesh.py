@@ -32,6 +32,7 @@ from trademesh.analytics.v1 import analytics_service_pb2
 from trademesh.auth.v1 import auth_service_pb2
 from trademesh.common.v1 import options_pb2
 from trademesh.marketdata.v1 import marketdata_service_pb2
+from trademesh.notifications.v1 import notifications_service_pb2
 from trademesh.sync.v1 import sync_service_pb2
 from trademesh.trade.v1 import trade_service_pb2
 
@@ -231,6 +232,11 @@ CATALOG: tuple[ServiceEntry, ...] = (
         descriptor=service_descriptor(analytics_service_pb2, "AnalyticsService"),
         idempotent_reads=frozenset({"GetAnalytics", "GetAnalyticsSettings"}),
         unary_timeouts={"RecomputeAnalytics": RECOMPUTE_TIMEOUT_SECONDS},
+    ),
+    ServiceEntry(
+        name="notifications",
+        descriptor=service_descriptor(notifications_service_pb2, "NotificationsService"),
+        idempotent_reads=frozenset({"GetAlert", "ListAlerts", "ListNotifications", "GetPreferences"}),
     ),
 )
 

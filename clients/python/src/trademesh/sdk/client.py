@@ -22,6 +22,7 @@ from trademesh.analytics.v1 import analytics_service_pb2, analytics_service_pb2_
 from trademesh.auth.v1 import auth_pb2, auth_service_pb2, auth_service_pb2_grpc
 from trademesh.common.v1 import instrument_pb2
 from trademesh.marketdata.v1 import marketdata_service_pb2, marketdata_service_pb2_grpc, quote_pb2, quote_stream_pb2
+from trademesh.notifications.v1 import notifications_service_pb2_grpc
 from trademesh.sdk.interceptors import SyncClientInterceptor, client_interceptors
 from trademesh.sdk.options import ClientOptions
 from trademesh.sdk.session import AsyncSession, SyncSession, TokensListener
@@ -132,7 +133,8 @@ def _quotes_request(
 class AsyncTrademesh:
     """An asyncio client of the whole mesh (or of one service): use ``async with connect(...) as mesh``.
 
-    ``auth``, ``trade``, ``marketdata``, ``sync`` and ``analytics`` are the generated asyncio stubs;
+    ``auth``, ``trade``, ``marketdata``, ``sync``, ``analytics`` and ``notifications`` are the generated
+    asyncio stubs;
     every call through them has a deadline, carries the access token, is retried on UNAVAILABLE when
     idempotent, and raises :class:`~trademesh.sdk.errors.TrademeshError`.
     """
@@ -148,6 +150,7 @@ class AsyncTrademesh:
         self.marketdata = marketdata_service_pb2_grpc.MarketDataServiceStub(channel)
         self.sync = sync_service_pb2_grpc.SyncServiceStub(channel)
         self.analytics = analytics_service_pb2_grpc.AnalyticsServiceStub(channel)
+        self.notifications = notifications_service_pb2_grpc.NotificationsServiceStub(channel)
 
     @property
     def tokens(self) -> Tokens | None:
@@ -310,6 +313,7 @@ class Trademesh:
         self.marketdata = marketdata_service_pb2_grpc.MarketDataServiceStub(channel)
         self.sync = sync_service_pb2_grpc.SyncServiceStub(channel)
         self.analytics = analytics_service_pb2_grpc.AnalyticsServiceStub(channel)
+        self.notifications = notifications_service_pb2_grpc.NotificationsServiceStub(channel)
 
     @property
     def tokens(self) -> Tokens | None:

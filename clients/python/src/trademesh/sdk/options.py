@@ -38,6 +38,16 @@ IDEMPOTENT_METHODS: dict[str, tuple[str, ...]] = {
     ),
     "trademesh.marketdata.v1.MarketDataService": ("GetQuote", "GetQuotes", "SubscribeQuotes", "GetBars"),
     "trademesh.analytics.v1.AnalyticsService": ("GetAnalytics", "WatchPnl", "GetAnalyticsSettings"),
+    "trademesh.notifications.v1.NotificationsService": (
+        "CreateAlert",  # idempotent by request_id
+        "GetAlert",
+        "ListAlerts",
+        "ListNotifications",
+        "MarkRead",
+        "MarkAllRead",
+        "WatchNotifications",  # resumable by token
+        "GetPreferences",
+    ),
     "trademesh.sync.v1.SyncService": (
         "LinkBrokerAccount",  # idempotent by request_id
         "UnlinkBrokerAccount",
@@ -53,6 +63,7 @@ STREAMING_METHODS = frozenset(
         "/trademesh.trade.v1.TradeService/WatchTrades",
         "/trademesh.marketdata.v1.MarketDataService/SubscribeQuotes",
         "/trademesh.analytics.v1.AnalyticsService/WatchPnl",
+        "/trademesh.notifications.v1.NotificationsService/WatchNotifications",
         "/trademesh.sync.v1.SyncService/SyncNow",
     }
 )

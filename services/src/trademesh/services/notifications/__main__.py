@@ -1,0 +1,3 @@
+from trademesh.services.notifications.server import main
+
+main()

@@ -1,0 +1,180 @@
+"""The in-memory alert index: per instrument, armed levels kept sorted so a tick touches only what it crosses.
+
+Each armed alert contributes one or two *levels* on an axis (the last price, or the day change in
+basis points), each with a direction:
+  UP     fires when the value is at or above the level   (PRICE_ABOVE; DAY_CHANGE_BEYOND at +T)
+  DOWN   fires when the value is at or below the level   (PRICE_BELOW; DAY_CHANGE_BEYOND at -T)
+  CROSS  fires when the value moves from one side of the level to the other side or onto it
+UP levels sit in an ascending list: the ones a value v reaches are the prefix up to v, found by
+bisection; DOWN levels likewise from the other end; CROSS levels reached by a move prev → v are the
+slice between the two. A fired alert leaves the index (it is COOLING_DOWN or done), so a burst of
+ticks fires it once; a re-armed crossing alert waits for one tick to learn its side before it
+rejoins. Cost per tick: O(log n + k) for k alerts fired. Pure: no I/O.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left, bisect_right, insort
+from dataclasses import dataclass, field
+
+from trademesh.services.notifications.model import Alert, AlertCondition, Direction, Tick
+
+PRICE = "price"
+CHANGE = "change"
+
+
+@dataclass(frozen=True, slots=True)
+class Firing:
+    """An alert a tick reached: fire generation `generation` at this price."""
+
+    alert_id: str
+    generation: int
+    price_micros: int
+    change_basis_points: int | None
+
+
+@dataclass(slots=True)
+class _Axis:
+    up: list[tuple[int, str]] = field(default_factory=list)
+    down: list[tuple[int, str]] = field(default_factory=list)
+    cross: list[tuple[int, str]] = field(default_factory=list)
+    previous: int | None = None
+
+    def levels(self, direction: Direction) -> list[tuple[int, str]]:
+        return self.up if direction is Direction.UP else self.down if direction is Direction.DOWN else self.cross
+
+    def reached(self, value: int, hits: list[str]) -> None:
+        # Most ticks reach nothing: each list is looked at only at its end (one comparison) first.
+        up = self.up
+        if up and up[0][0] <= value:
+            hits.extend(alert_id for _, alert_id in up[: bisect_right(up, (value, "\uffff"))])
+        down = self.down
+        if down and down[-1][0] >= value:
+            hits.extend(alert_id for _, alert_id in down[bisect_left(down, (value, "")) :])
+        previous = self.previous
+        cross = self.cross
+        if cross and previous is not None and previous != value:
+            if value > previous:  # previous < level <= value
+                lo, hi = bisect_right(cross, (previous, "\uffff")), bisect_right(cross, (value, "\uffff"))
+            else:  # value <= level < previous
+                lo, hi = bisect_left(cross, (value, "")), bisect_left(cross, (previous, ""))
+            if lo < hi:
+                hits.extend(alert_id for _, alert_id in cross[lo:hi])
+        self.previous = value
+
+
+def levels_of(alert: Alert) -> list[tuple[str, int, Direction]]:
+    """Return the (axis, level, direction) entries an armed alert puts in the index."""
+    match alert.condition:
+        case AlertCondition.PRICE_ABOVE:
+            return [(PRICE, alert.level_micros, Direction.UP)]
+        case AlertCondition.PRICE_BELOW:
+            return [(PRICE, alert.level_micros, Direction.DOWN)]
+        case AlertCondition.PRICE_CROSSING:
+            return [(PRICE, alert.level_micros, Direction.CROSS)]
+        case AlertCondition.DAY_CHANGE_BEYOND:
+            return [
+                (CHANGE, alert.change_basis_points, Direction.UP),
+                (CHANGE, -alert.change_basis_points, Direction.DOWN),
+            ]
+
+
+class AlertIndex:
+    """Armed alerts by instrument, levels sorted per axis and direction."""
+
+    def __init__(self) -> None:
+        self._axes: dict[str, dict[str, _Axis]] = {}
+        self._alerts: dict[str, Alert] = {}
+        # Crossing alerts armed since the instrument's last tick: the next tick tells their side.
+        self._pending: dict[str, dict[str, Alert]] = {}
+
+    def __len__(self) -> int:
+        return len(self._alerts)
+
+    def __contains__(self, alert_id: object) -> bool:
+        return alert_id in self._alerts
+
+    def get(self, alert_id: str) -> Alert | None:
+        """Return the indexed (armed) alert with this id."""
+        return self._alerts.get(alert_id)
+
+    def instruments(self) -> frozenset[str]:
+        """Return the instruments with at least one armed alert."""
+        return frozenset(self._axes) | frozenset(self._pending)
+
+    def add(self, alert: Alert) -> None:
+        """Index an ARMED alert (replacing an older generation of it)."""
+        self.remove(alert.id)
+        self._alerts[alert.id] = alert
+        if alert.condition is AlertCondition.PRICE_CROSSING:
+            self._pending.setdefault(alert.instrument.key, {})[alert.id] = alert
+        else:
+            self._insert(alert)
+
+    def _insert(self, alert: Alert) -> None:
+        axes = self._axes.setdefault(alert.instrument.key, {})
+        for axis_name, level, direction in levels_of(alert):
+            axis = axes.get(axis_name)
+            if axis is None:
+                axis = axes[axis_name] = _Axis()
+            insort(axis.levels(direction), (level, alert.id))
+
+    def remove(self, alert_id: str) -> Alert | None:
+        """Take an alert out of the index; return it if it was there."""
+        alert = self._alerts.pop(alert_id, None)
+        if alert is None:
+            return None
+        key = alert.instrument.key
+        pending = self._pending.get(key)
+        if pending is not None and alert.id in pending:
+            del pending[alert.id]
+            if not pending:
+                del self._pending[key]
+            return alert
+        axes = self._axes.get(key, {})
+        for axis_name, level, direction in levels_of(alert):
+            axis = axes.get(axis_name)
+            if axis is None:
+                continue
+            levels = axis.levels(direction)
+            position = bisect_left(levels, (level, alert.id))
+            if position < len(levels) and levels[position] == (level, alert.id):
+                del levels[position]
+        if all(not (axis.up or axis.down or axis.cross) for axis in axes.values()) and key not in self._pending:
+            self._axes.pop(key, None)
+        return alert
+
+    def on_tick(self, tick: Tick) -> list[Firing]:
+        """Return the alerts `tick` fires and take them out of the index (each alert at most once)."""
+        axes = self._axes.get(tick.instrument)
+        hits: list[str] = []
+        change: int | None = None
+        if axes is not None:
+            price_axis = axes.get(PRICE)
+            if price_axis is not None:
+                price_axis.reached(tick.price_micros, hits)
+            change_axis = axes.get(CHANGE)
+            if change_axis is not None:
+                change = tick.change_basis_points
+                if change is not None:
+                    change_axis.reached(change, hits)
+        firings: list[Firing] = []
+        if hits:
+            if change is None:
+                change = tick.change_basis_points
+            for alert_id in dict.fromkeys(hits):  # a day-change alert may be reached on both of its levels
+                alert = self.remove(alert_id)
+                if alert is not None:
+                    firings.append(Firing(alert.id, alert.generation, tick.price_micros, change))
+        if not self._pending:
+            return firings
+        pending = self._pending.pop(tick.instrument, None)
+        if pending:
+            axes = self._axes.setdefault(tick.instrument, {})
+            price_axis = axes.get(PRICE)
+            if price_axis is None:
+                price_axis = axes[PRICE] = _Axis()
+            price_axis.previous = tick.price_micros
+            for alert in pending.values():
+                self._insert(alert)
+        return firings

@@ -1,0 +1,294 @@
+"""Notifications wiring: `bootstrap` (settings → adapters → use cases), the runtime (gRPC server, tick
+evaluation, trade-event consumer, mail dispatcher, sweeper), `serve`."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+from dataclasses import dataclass
+from typing import Any
+
+from pymongo import AsyncMongoClient
+from redis.asyncio import Redis
+
+from trademesh.notifications.v1 import notifications_service_pb2, notifications_service_pb2_grpc
+from trademesh.services.core.access import public_methods
+from trademesh.services.core.connections import build_mongo, build_redis, ensure_collections, required_dependencies
+from trademesh.services.core.page_tokens import Codec
+from trademesh.services.core.revocations import RevocationList
+from trademesh.services.core.server import (
+    ServiceHost,
+    ServiceRegistration,
+    build_remote_verifier,
+    run_service,
+    start_server,
+)
+from trademesh.services.core.tracing import configure_tracing
+from trademesh.services.notifications.api import NotificationsServicer
+from trademesh.services.notifications.backplane import RedisAlertChanges, RedisBackplane
+from trademesh.services.notifications.events import TradeEventConsumer
+from trademesh.services.notifications.mail import NoMailSender, SmtpMailSender
+from trademesh.services.notifications.model import RETENTION
+from trademesh.services.notifications.ports import (
+    AlertChanges,
+    AlertStore,
+    Clock,
+    DeliveryStore,
+    InboxSignal,
+    MailSender,
+    NotificationStore,
+    PreferencesStore,
+    TickSource,
+)
+from trademesh.services.notifications.service import (
+    AlertEvaluator,
+    AlertService,
+    InboxService,
+    MailDispatcher,
+    Notifier,
+    PreferencesService,
+    utc_now,
+)
+from trademesh.services.notifications.settings import NotificationsSettings
+from trademesh.services.notifications.store import (
+    COLLECTIONS,
+    MongoAlertStore,
+    MongoDeliveryStore,
+    MongoNotificationStore,
+    MongoPreferencesStore,
+    ensure_indexes,
+)
+
+logger = logging.getLogger(__name__)
+
+SERVICE_NAME = notifications_service_pb2.DESCRIPTOR.services_by_name["NotificationsService"].full_name
+
+
+@dataclass
+class Notifications:
+    """The wired notification use cases, the servicer, and the connections bootstrap opened (to close)."""
+
+    alerts: AlertService
+    inbox: InboxService
+    preferences: PreferencesService
+    notifier: Notifier
+    dispatcher: MailDispatcher
+    evaluator: AlertEvaluator
+    servicer: NotificationsServicer
+    notification_store: NotificationStore
+    deliveries: DeliveryStore
+    backplane: RedisBackplane | None = None
+    mongo: AsyncMongoClient[dict[str, Any]] | None = None
+    redis: Redis | None = None
+
+
+def build_mail_sender(settings: NotificationsSettings) -> MailSender:
+    """Return the SMTP sender the settings describe (a refusing one when no host is set)."""
+    if not settings.smtp_host:
+        return NoMailSender()
+    return SmtpMailSender(
+        host=settings.smtp_host,
+        port=settings.smtp_port,
+        sender=settings.mail_from,
+        username=settings.smtp_username,
+        password=settings.smtp_password.get_secret_value(),
+        security=settings.smtp_security,
+    )
+
+
+def bootstrap(
+    settings: NotificationsSettings,
+    *,
+    store: AlertStore | None = None,
+    notifications: NotificationStore | None = None,
+    preferences: PreferencesStore | None = None,
+    deliveries: DeliveryStore | None = None,
+    mail: MailSender | None = None,
+    signal: InboxSignal | None = None,
+    changes: AlertChanges | None = None,
+    ticks: TickSource | None = None,
+    clock: Clock = utc_now,
+) -> Notifications:
+    """Wire the use cases and the servicer; build the real adapter of every port not given (tests pass fakes)."""
+    needs_mongo = None in (store, notifications, preferences, deliveries)
+    needs_redis = None in (signal, changes, ticks)
+    mongo = build_mongo(settings) if needs_mongo else None
+    redis = build_redis(settings) if needs_redis else None
+    backplane: RedisBackplane | None = None
+    if mongo is not None:
+        database = mongo[settings.mongo_database]
+        store = store or MongoAlertStore(database)
+        notifications = notifications or MongoNotificationStore(database)
+        preferences = preferences or MongoPreferencesStore(database)
+        deliveries = deliveries or MongoDeliveryStore(database)
+    if redis is not None:
+        backplane = RedisBackplane(redis)
+        signal = signal or backplane
+        ticks = ticks or backplane
+        changes = changes or RedisAlertChanges(redis)
+    assert store is not None
+    assert notifications is not None
+    assert preferences is not None
+    assert deliveries is not None
+    assert signal is not None
+    assert ticks is not None
+    assert changes is not None
+    tokens = Codec(settings.token_secret.get_secret_value().encode())
+    notifier = Notifier(
+        notifications=notifications, preferences=preferences, deliveries=deliveries, signal=signal, clock=clock
+    )
+    alerts = AlertService(
+        store=store, changes=changes, tokens=tokens, clock=clock, max_alerts_per_user=settings.max_alerts_per_user
+    )
+    inbox = InboxService(
+        store=notifications,
+        signal=signal,
+        tokens=tokens,
+        clock=clock,
+        heartbeat_seconds=settings.watch_heartbeat_seconds,
+    )
+    preference_service = PreferencesService(store=preferences)
+    evaluator = AlertEvaluator(store=store, notifier=notifier, changes=changes, ticks=ticks, clock=clock)
+    dispatcher = MailDispatcher(
+        deliveries=deliveries, sender=mail if mail is not None else build_mail_sender(settings), clock=clock
+    )
+    servicer = NotificationsServicer(alerts, inbox, preference_service)
+    return Notifications(
+        alerts,
+        inbox,
+        preference_service,
+        notifier,
+        dispatcher,
+        evaluator,
+        servicer,
+        notifications,
+        deliveries,
+        backplane,
+        mongo,
+        redis,
+    )
+
+
+async def _every(seconds: float, what: str, work: Any) -> None:
+    while True:
+        try:
+            await work()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            logger.warning("%s failed; retrying", what, exc_info=True)
+        await asyncio.sleep(seconds)
+
+
+async def _dispatch_mail(app: Notifications, interval: float) -> None:
+    # New email wakes the dispatcher at once; held and retried email is looked at every `interval`.
+    while True:
+        try:
+            await app.dispatcher.dispatch_due()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            logger.warning("dispatching mail failed; retrying", exc_info=True)
+        app.notifier.mail_due.clear()
+        try:
+            async with asyncio.timeout(interval):
+                await app.notifier.mail_due.wait()
+        except TimeoutError:
+            pass
+
+
+async def _sweep(app: Notifications) -> None:
+    moment = utc_now() - RETENTION
+    deleted = await app.notification_store.delete_created_before(moment)
+    deleted += await app.deliveries.delete_created_before(moment)
+    if deleted:
+        logger.info("deleted %d notifications and deliveries older than %s", deleted, RETENTION)
+
+
+@dataclass(frozen=True, slots=True)
+class NotificationsRuntime:
+    """A running notifications server and the parts tests look into."""
+
+    host: ServiceHost
+    app: Notifications
+    consumer: TradeEventConsumer
+
+
+async def build_notifications_runtime(
+    settings: NotificationsSettings, application: Notifications | None = None
+) -> NotificationsRuntime:
+    """Start the gRPC server and the background work of a wired service (`bootstrap(settings)` by default)."""
+    app = application if application is not None else bootstrap(settings)
+    mongo, redis, backplane = app.mongo, app.redis, app.backplane
+    if mongo is None or redis is None or backplane is None:
+        raise ValueError("the runtime needs the real database and Redis adapters")
+    database = mongo[settings.mongo_database]
+    await ensure_collections(database, COLLECTIONS)
+    await ensure_indexes(database)
+    evaluator = app.evaluator
+    backplane.on_tick = evaluator.on_tick
+    backplane.on_alert_change = evaluator.alert_changed
+    backplane.on_connect = evaluator.load
+    revocations = RevocationList(redis)
+    consumer = TradeEventConsumer(
+        redis,
+        app.notifier,
+        consumer=settings.consumer_name or f"{socket.gethostname()}-{os.getpid()}",
+        clock=utc_now,
+        quiet_seconds=settings.trade_run_quiet_seconds,
+        block_seconds=min(settings.event_block_seconds, settings.dependency_timeout_seconds / 2),
+        claim_idle_seconds=settings.event_claim_idle_seconds,
+    )
+    registration = ServiceRegistration(
+        name=SERVICE_NAME,
+        add_to_server=lambda server: notifications_service_pb2_grpc.add_NotificationsServiceServicer_to_server(
+            app.servicer, server
+        ),
+        public_methods=public_methods(SERVICE_NAME),
+    )
+    verifier = build_remote_verifier(settings, revocations)
+    host = await start_server(settings, [registration], verifier, dependencies=required_dependencies(mongo, redis))
+    host.spawn(revocations.run(), "revocations", revocations.close)
+    host.spawn(backplane.run(), "notifications-backplane", backplane.close)
+    # The backplane loads the alerts once subscribed (and after every reconnect), so a change announced
+    # before or while disconnected is read from the store; wait for the first load.
+    if not await _connected(backplane, settings.dependency_timeout_seconds):
+        logger.warning("Redis pub/sub is not up yet; alerts load when it connects")
+    host.spawn(_every(settings.alert_timer_interval_seconds, "alert timers", evaluator.tend), "alert-timers")
+    host.spawn(consumer.run(), "trade-event-consumer", consumer.close)
+    if settings.smtp_host:
+        host.spawn(_dispatch_mail(app, settings.mail_dispatch_interval_seconds), "mail-dispatcher")
+    host.spawn(_every(settings.sweep_interval_seconds, "sweeping old notifications", lambda: _sweep(app)), "sweeper")
+    host.on_stop(mongo.close)
+    host.on_stop(redis.aclose)
+    return NotificationsRuntime(host, app, consumer)
+
+
+async def _connected(backplane: RedisBackplane, seconds: float) -> bool:
+    try:
+        async with asyncio.timeout(seconds):
+            await backplane.connected.wait()
+    except TimeoutError:
+        return False
+    return True
+
+
+async def build_notifications_server(settings: NotificationsSettings) -> ServiceHost:
+    """Wire the notifications service and start its gRPC server."""
+    return (await build_notifications_runtime(settings)).host
+
+
+async def serve(settings: NotificationsSettings) -> None:
+    """Run the notifications service until SIGTERM/SIGINT."""
+    provider = configure_tracing(settings)
+    host = await build_notifications_server(settings)
+    await host.serve_until_signal(settings.shutdown_grace_seconds)
+    if provider is not None:
+        provider.shutdown()
+
+
+def main() -> None:
+    """Entry point of `trademesh-notifications` (and `python -m trademesh.services.notifications`)."""
+    run_service(NotificationsSettings, serve)

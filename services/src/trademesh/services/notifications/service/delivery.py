@@ -1,0 +1,130 @@
+"""Delivery: a notification goes to the inbox and, per the user's preferences, to email (held in quiet hours).
+
+Each (notification, channel) is one delivery with a deterministic id, so a redelivered trade event or an
+alert fired by two replicas is stored and sent once. Email is sent by `MailDispatcher` from the
+delivery queue: claimed with a lease (one replica sends it), marked SENT after the SMTP server accepted
+it, retried with backoff on failure. A crash between sending and marking resends it once the lease ends;
+the Message-ID is the same, so a mail client shows one message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import timedelta
+
+from trademesh.services.notifications.model import (
+    Channel,
+    Delivery,
+    DeliveryStatus,
+    MailMessage,
+    Notification,
+    NotificationKind,
+    Preferences,
+)
+from trademesh.services.notifications.ports import (
+    Clock,
+    DeliveryStore,
+    InboxSignal,
+    MailSender,
+    NotificationStore,
+    PreferencesStore,
+)
+
+logger = logging.getLogger(__name__)
+
+#: How long a claimed email is held from other replicas while it is being sent.
+SEND_LEASE = timedelta(minutes=2)
+MAX_BACKOFF = timedelta(minutes=30)
+
+
+class Notifier:
+    """Store a notification in the inbox and queue its other channels, by the user's preferences."""
+
+    def __init__(
+        self,
+        *,
+        notifications: NotificationStore,
+        preferences: PreferencesStore,
+        deliveries: DeliveryStore,
+        signal: InboxSignal,
+        clock: Clock,
+        mail_domain: str = "trademesh.local",
+    ) -> None:
+        self._notifications = notifications
+        self._preferences = preferences
+        self._deliveries = deliveries
+        self._signal = signal
+        self._clock = clock
+        self._mail_domain = mail_domain
+        #: Set when an email became due now (the dispatcher wakes up).
+        self.mail_due = asyncio.Event()
+
+    async def notify(self, notification: Notification) -> Notification | None:
+        """Deliver `notification`; return it as stored in the inbox (None if not stored or a repeat)."""
+        preferences = await self._preferences.get(notification.user_id) or Preferences()
+        channels = preferences.channels_for(notification.kind)
+        stored = None
+        if Channel.IN_APP in channels:
+            stored = await self._notifications.add(notification)
+            if stored is not None:
+                await self._signal.publish(notification.user_id)
+        if Channel.EMAIL in channels and preferences.email:
+            await self._queue_email(notification, preferences)
+        return stored
+
+    async def _queue_email(self, notification: Notification, preferences: Preferences) -> None:
+        now = self._clock()
+        status, send_after = DeliveryStatus.PENDING, now
+        if preferences.quiet_hours.holds(now):
+            # A price alert's moment has passed by morning: its email is dropped (the inbox keeps it).
+            if notification.kind is NotificationKind.PRICE_ALERT:
+                status = DeliveryStatus.DROPPED
+            else:
+                send_after = preferences.quiet_hours.ends_after(now)
+        delivery = Delivery(
+            id=f"{notification.id}:{Channel.EMAIL.value}",
+            user_id=notification.user_id,
+            notification_id=notification.id,
+            channel=Channel.EMAIL,
+            status=status,
+            send_after=send_after,
+            mail=MailMessage(
+                message_id=f"<{notification.id}@{self._mail_domain}>",
+                to=preferences.email,
+                subject=notification.title,
+                body=notification.body,
+            ),
+            created_at=now,
+        )
+        if await self._deliveries.add(delivery) and status is DeliveryStatus.PENDING and send_after <= now:
+            self.mail_due.set()
+
+
+class MailDispatcher:
+    """Send the emails that are due."""
+
+    def __init__(self, *, deliveries: DeliveryStore, sender: MailSender, clock: Clock, batch_size: int = 50) -> None:
+        self._deliveries = deliveries
+        self._sender = sender
+        self._clock = clock
+        self._batch = batch_size
+
+    async def dispatch_due(self) -> int:
+        """Send every due email (one batch at a time); return how many were sent."""
+        sent = 0
+        while True:
+            now = self._clock()
+            batch = await self._deliveries.claim_due(now, now + SEND_LEASE, self._batch)
+            for delivery in batch:
+                try:
+                    await self._sender.send(delivery.mail)
+                except Exception as error:
+                    backoff = min(MAX_BACKOFF, timedelta(seconds=10 * 2 ** min(delivery.attempts, 8)))
+                    logger.warning("sending mail %s failed (%s); retrying in %s", delivery.id, error, backoff)
+                    await self._deliveries.retry_later(delivery.id, self._clock() + backoff)
+                    continue
+                await self._deliveries.finish(delivery.id, DeliveryStatus.SENT.value, self._clock())
+                sent += 1
+            if len(batch) < self._batch:
+                return sent

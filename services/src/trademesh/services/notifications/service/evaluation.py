@@ -1,0 +1,127 @@
+"""Alert evaluation on the live tick stream: the index decides, the store's generation check commits.
+
+Every replica evaluates every alert (the index is cheap) and all of them may reach the same crossing;
+the notification's id is the alert's id and generation, and the alert moves to its next generation
+only if it still has the one the evaluator saw, so a crossing makes one notification however many
+replicas saw it and whenever they restarted. The notification is written before the alert's new
+generation: a crash in between leaves the alert armed, and the next reaching tick writes the same
+notification id again (ignored) and commits.
+"""
+
+from __future__ import annotations
+
+import heapq
+import logging
+from datetime import datetime
+
+from trademesh.services.notifications.alert_index import AlertIndex, Firing
+from trademesh.services.notifications.model import Alert, AlertState, Notification, NotificationKind, Tick
+from trademesh.services.notifications.ports import AlertChanges, AlertStore, Clock, TickSource
+from trademesh.services.notifications.service.delivery import Notifier
+
+logger = logging.getLogger(__name__)
+
+
+class AlertEvaluator:
+    """Keep the armed alerts indexed, fire them on ticks, re-arm and expire them on time."""
+
+    def __init__(
+        self, *, store: AlertStore, notifier: Notifier, changes: AlertChanges, ticks: TickSource, clock: Clock
+    ) -> None:
+        self._store = store
+        self._notifier = notifier
+        self._changes = changes
+        self._ticks = ticks
+        self._clock = clock
+        self.index = AlertIndex()
+        # (when, alert id, generation): cool-downs ending and expiries, checked against the store on pop.
+        self._timers: list[tuple[datetime, str, int]] = []
+        self.fired = 0
+
+    async def load(self) -> int:
+        """Rebuild the index from the stored active alerts (at start-up); return how many were loaded."""
+        alerts = await self._store.active()
+        for alert in alerts:
+            self._track(alert)
+        await self._ticks.watch(self.index.instruments())
+        return len(alerts)
+
+    def _track(self, alert: Alert) -> None:
+        self.index.remove(alert.id)
+        if alert.state is AlertState.ARMED:
+            self.index.add(alert)
+            if alert.expires_at is not None:
+                heapq.heappush(self._timers, (alert.expires_at, alert.id, alert.generation))
+        elif alert.state is AlertState.COOLING_DOWN and alert.rearm_at is not None:
+            heapq.heappush(self._timers, (alert.rearm_at, alert.id, alert.generation))
+
+    async def alert_changed(self, alert_id: str) -> None:
+        """Reload one alert after its owner or another replica changed it."""
+        before = self.index.get(alert_id)
+        alert = await self._store.get_any(alert_id)
+        if alert is None or not alert.state.is_active:
+            self.index.remove(alert_id)
+        else:
+            self._track(alert)
+            if alert.state is AlertState.ARMED:
+                await self._ticks.watch([alert.instrument.key])
+        if before is not None and before.instrument.key not in self.index.instruments():
+            await self._ticks.unwatch([before.instrument.key])
+
+    async def on_tick(self, tick: Tick) -> None:
+        """Evaluate one tick: fire every alert it reaches (each at most once)."""
+        await self.tend()
+        for firing in self.index.on_tick(tick):
+            try:
+                await self._fire(firing)
+            except Exception:
+                # Put it back: the next reaching tick tries again (the notification id makes it once).
+                logger.warning("firing alert %s failed; it stays armed", firing.alert_id, exc_info=True)
+                await self.alert_changed(firing.alert_id)
+
+    async def _fire(self, firing: Firing) -> None:
+        alert = await self._store.get_any(firing.alert_id)
+        now = self._clock()
+        if alert is None or alert.generation != firing.generation or alert.state is not AlertState.ARMED:
+            if alert is not None:
+                self._track(alert)
+            return
+        if alert.is_expired_at(now):
+            await self._commit(alert, alert.expired(now))
+            return
+        title, body = alert.describe(firing.price_micros, firing.change_basis_points)
+        await self._notifier.notify(
+            Notification(
+                id=alert.notification_id(),
+                user_id=alert.user_id,
+                kind=NotificationKind.PRICE_ALERT,
+                title=title,
+                body=body,
+                created_at=now,
+                alert_id=alert.id,
+            )
+        )
+        if await self._commit(alert, alert.fired(firing.price_micros, now)):
+            self.fired += 1
+
+    async def _commit(self, alert: Alert, changed: Alert) -> bool:
+        won = await self._store.replace(changed, alert.generation)
+        if won:
+            self._track(changed)
+            await self._changes.publish(alert.id)
+        else:
+            await self.alert_changed(alert.id)
+        return won
+
+    async def tend(self) -> None:
+        """Re-arm alerts whose cool-down ended and expire those whose expiry passed."""
+        now = self._clock()
+        while self._timers and self._timers[0][0] <= now:
+            _, alert_id, generation = heapq.heappop(self._timers)
+            alert = await self._store.get_any(alert_id)
+            if alert is None or alert.generation != generation:
+                continue  # changed since the timer was set; its newer timer (if any) is in the heap
+            if alert.is_expired_at(now) and alert.state.is_active:
+                await self._commit(alert, alert.expired(now))
+            elif alert.state is AlertState.COOLING_DOWN:
+                await self._commit(alert, alert.rearmed(now))

@@ -1,0 +1,41 @@
+"""Settings of the notifications service (environment variables `TRADEMESH_*`, see CoreSettings)."""
+
+from __future__ import annotations
+
+from pydantic import Field, SecretStr
+
+from trademesh.services.core.settings import SignedTokenSettings
+
+
+class NotificationsSettings(SignedTokenSettings):
+    """Notifications settings: limits, SMTP, trade-event consumption, sweeping (tokens signed with the token secret)."""
+
+    service_name: str = "notifications"
+    grpc_port: int = Field(50056, ge=0, le=65535, description="gRPC port; 0 picks a free port (tests).")
+    max_alerts_per_user: int = Field(200, ge=1, description="Active (armed or cooling-down) alerts a user may have.")
+    smtp_host: str = Field("", description="SMTP server for email notifications; empty: email stays queued, unsent.")
+    smtp_port: int = Field(587, ge=1, le=65535, description="SMTP server port.")
+    smtp_security: str = Field(
+        "starttls", pattern="^(none|starttls|tls)$", description="SMTP transport security: none, starttls or tls."
+    )
+    smtp_username: str = Field("", description="SMTP login; empty: no authentication.")
+    smtp_password: SecretStr = Field(SecretStr(""), description="SMTP password (from a Secret).")
+    mail_from: str = Field("trademesh <notifications@trademesh.local>", description="From: address of email.")
+    mail_dispatch_interval_seconds: float = Field(
+        5.0, gt=0, description="How often held and retried email is looked at (new email is sent at once)."
+    )
+    trade_run_quiet_seconds: float = Field(
+        2.0, gt=0, description="An import or sync run is summarised once no trade event of it came for this long."
+    )
+    event_block_seconds: float = Field(1.0, gt=0, description="How long one read of `trade-events` waits.")
+    event_claim_idle_seconds: float = Field(
+        30.0, gt=0, description="Trade events pending this long at a dead consumer are taken over."
+    )
+    consumer_name: str = Field("", description="Consumer name in the `notifications` group; empty: host and pid.")
+    watch_heartbeat_seconds: float = Field(15.0, gt=0, description="Heartbeat interval of WatchNotifications.")
+    alert_timer_interval_seconds: float = Field(
+        1.0, gt=0, description="How often cool-downs and expiries are checked (ticks check them too)."
+    )
+    sweep_interval_seconds: float = Field(
+        3600.0, gt=0, description="How often notifications older than 90 days are deleted."
+    )

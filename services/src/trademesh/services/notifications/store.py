@@ -1,0 +1,373 @@
+"""MongoDB adapters of the notification ports: alerts, notifications (per-user sequence), preferences, deliveries.
+
+Collections: `notification_alerts`, `notifications`, `notification_counters` (the per-user sequence),
+`notification_preferences`, `notification_deliveries`. Expiry (90 days) is a sweeper's delete on
+`created_at`, not a TTL index (FerretDB has none).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+from datetime import datetime, timedelta
+from typing import Any
+
+from pymongo import ASCENDING, DESCENDING, ReturnDocument
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import DuplicateKeyError
+
+from trademesh.services.notifications.model import (
+    Alert,
+    AlertCondition,
+    AlertState,
+    Channel,
+    Delivery,
+    DeliveryStatus,
+    InstrumentRef,
+    MailMessage,
+    Notification,
+    NotificationKind,
+    Preferences,
+    QuietHours,
+)
+
+Document = dict[str, Any]
+COLLECTIONS = [
+    "notification_alerts",
+    "notifications",
+    "notification_counters",
+    "notification_preferences",
+    "notification_deliveries",
+]
+_ACTIVE = [AlertState.ARMED.value, AlertState.COOLING_DOWN.value]
+
+
+async def ensure_indexes(database: AsyncDatabase[Document]) -> None:
+    """Create the notification collections' indexes (idempotent; run at start-up)."""
+    alerts = database.notification_alerts
+    await alerts.create_index([("user_id", ASCENDING), ("_id", DESCENDING)], name="alerts_user")
+    await alerts.create_index(
+        [("user_id", ASCENDING), ("request_id", ASCENDING)],
+        unique=True,
+        name="alerts_request_unique",
+    )
+    await alerts.create_index([("state", ASCENDING)], name="alerts_state")
+    items = database.notifications
+    await items.create_index([("user_id", ASCENDING), ("sequence", DESCENDING)], name="notifications_user_sequence")
+    await items.create_index([("created_at", ASCENDING)], name="notifications_created")
+    deliveries = database.notification_deliveries
+    await deliveries.create_index([("status", ASCENDING), ("send_after", ASCENDING)], name="deliveries_due")
+    await deliveries.create_index([("created_at", ASCENDING)], name="deliveries_created")
+
+
+def _seconds(value: timedelta | None) -> float | None:
+    return None if value is None else value.total_seconds()
+
+
+def _alert_document(alert: Alert) -> Document:
+    return {
+        "_id": alert.id,
+        "user_id": alert.user_id,
+        "exchange": alert.instrument.exchange,
+        "symbol": alert.instrument.symbol,
+        "condition": alert.condition.value,
+        "level_micros": alert.level_micros,
+        "change_basis_points": alert.change_basis_points,
+        "rearm": alert.rearm,
+        "cool_down_seconds": _seconds(alert.cool_down),
+        "expires_at": alert.expires_at,
+        "note": alert.note,
+        "state": alert.state.value,
+        "created_at": alert.created_at,
+        "updated_at": alert.updated_at,
+        "request_id": alert.request_id,
+        "generation": alert.generation,
+        "trigger_count": alert.trigger_count,
+        "last_trigger_at": alert.last_trigger_at,
+        "last_trigger_price_micros": alert.last_trigger_price_micros,
+        "rearm_at": alert.rearm_at,
+    }
+
+
+def _alert(document: Document) -> Alert:
+    cool_down = document.get("cool_down_seconds")
+    return Alert(
+        id=document["_id"],
+        user_id=document["user_id"],
+        instrument=InstrumentRef(document["exchange"], document["symbol"]),
+        condition=AlertCondition(document["condition"]),
+        level_micros=document["level_micros"],
+        change_basis_points=document["change_basis_points"],
+        rearm=document["rearm"],
+        cool_down=None if cool_down is None else timedelta(seconds=cool_down),
+        expires_at=document.get("expires_at"),
+        note=document["note"],
+        state=AlertState(document["state"]),
+        created_at=document["created_at"],
+        updated_at=document["updated_at"],
+        request_id=document.get("request_id", ""),
+        generation=document["generation"],
+        trigger_count=document["trigger_count"],
+        last_trigger_at=document.get("last_trigger_at"),
+        last_trigger_price_micros=document["last_trigger_price_micros"],
+        rearm_at=document.get("rearm_at"),
+    )
+
+
+class MongoAlertStore:
+    """Alerts in `notification_alerts`; `replace` is a conditional update on the generation."""
+
+    def __init__(self, database: AsyncDatabase[Document]) -> None:
+        self._alerts = database.notification_alerts
+
+    async def add(self, alert: Alert) -> Alert:
+        try:
+            await self._alerts.insert_one(_alert_document(alert))
+        except DuplicateKeyError:
+            existing = await self.get_by_request(alert.user_id, alert.request_id)
+            if existing is None:
+                raise
+            return existing
+        return alert
+
+    async def get(self, user_id: str, alert_id: str) -> Alert | None:
+        document = await self._alerts.find_one({"_id": alert_id, "user_id": user_id})
+        return None if document is None else _alert(document)
+
+    async def get_by_request(self, user_id: str, request_id: str) -> Alert | None:
+        document = await self._alerts.find_one({"user_id": user_id, "request_id": request_id})
+        return None if document is None else _alert(document)
+
+    async def get_any(self, alert_id: str) -> Alert | None:
+        document = await self._alerts.find_one({"_id": alert_id})
+        return None if document is None else _alert(document)
+
+    async def page(self, user_id: str, state: AlertState | None, after_id: str | None, limit: int) -> list[Alert]:
+        query: Document = {"user_id": user_id}
+        if state is not None:
+            query["state"] = state.value
+        if after_id is not None:
+            query["_id"] = {"$lt": after_id}
+        cursor = self._alerts.find(query).sort("_id", DESCENDING).limit(limit)
+        return [_alert(document) async for document in cursor]
+
+    async def count_active(self, user_id: str) -> int:
+        return await self._alerts.count_documents({"user_id": user_id, "state": {"$in": _ACTIVE}})
+
+    async def replace(self, alert: Alert, expected_generation: int) -> bool:
+        result = await self._alerts.replace_one(
+            {"_id": alert.id, "generation": expected_generation}, _alert_document(alert)
+        )
+        return result.modified_count == 1
+
+    async def delete(self, user_id: str, alert_id: str) -> bool:
+        result = await self._alerts.delete_one({"_id": alert_id, "user_id": user_id})
+        return result.deleted_count == 1
+
+    async def active(self) -> list[Alert]:
+        return [_alert(document) async for document in self._alerts.find({"state": {"$in": _ACTIVE}})]
+
+
+def _notification(document: Document) -> Notification:
+    return Notification(
+        id=document["_id"],
+        user_id=document["user_id"],
+        kind=NotificationKind(document["kind"]),
+        title=document["title"],
+        body=document["body"],
+        created_at=document["created_at"],
+        alert_id=document.get("alert_id", ""),
+        read=document["read"],
+        sequence=document["sequence"],
+    )
+
+
+class MongoNotificationStore:
+    """Notifications in `notifications`, numbered per user from `notification_counters`."""
+
+    def __init__(self, database: AsyncDatabase[Document]) -> None:
+        self._items = database.notifications
+        self._counters = database.notification_counters
+
+    async def add(self, notification: Notification) -> Notification | None:
+        # Checked first so a redelivery does not use up a sequence number (watchers wait on gaps).
+        if await self._items.find_one({"_id": notification.id}, {"_id": 1}) is not None:
+            return None
+        counter = await self._counters.find_one_and_update(
+            {"_id": notification.user_id},
+            {"$inc": {"sequence": 1}},
+            upsert=True,
+            return_document=ReturnDocument.AFTER,
+        )
+        assert counter is not None  # upserted
+        stored = replace(notification, sequence=int(counter["sequence"]))
+        try:
+            await self._items.insert_one(
+                {
+                    "_id": stored.id,
+                    "user_id": stored.user_id,
+                    "kind": stored.kind.value,
+                    "title": stored.title,
+                    "body": stored.body,
+                    "alert_id": stored.alert_id,
+                    "read": stored.read,
+                    "sequence": stored.sequence,
+                    "created_at": stored.created_at,
+                }
+            )
+        except DuplicateKeyError:
+            return None
+        return stored
+
+    async def get(self, user_id: str, notification_id: str) -> Notification | None:
+        document = await self._items.find_one({"_id": notification_id, "user_id": user_id})
+        return None if document is None else _notification(document)
+
+    async def page(
+        self, user_id: str, unread_only: bool, before_sequence: int | None, limit: int
+    ) -> list[Notification]:
+        query: Document = {"user_id": user_id}
+        if unread_only:
+            query["read"] = False
+        if before_sequence is not None:
+            query["sequence"] = {"$lt": before_sequence}
+        cursor = self._items.find(query).sort("sequence", DESCENDING).limit(limit)
+        return [_notification(document) async for document in cursor]
+
+    async def after(self, user_id: str, sequence: int, limit: int) -> list[Notification]:
+        cursor = self._items.find({"user_id": user_id, "sequence": {"$gt": sequence}}).sort("sequence", ASCENDING)
+        return [_notification(document) async for document in cursor.limit(limit)]
+
+    async def unread_count(self, user_id: str) -> int:
+        return await self._items.count_documents({"user_id": user_id, "read": False})
+
+    async def last_sequence(self, user_id: str) -> int:
+        counter = await self._counters.find_one({"_id": user_id})
+        return 0 if counter is None else int(counter["sequence"])
+
+    async def mark_read(self, user_id: str, notification_ids: Sequence[str]) -> int:
+        result = await self._items.update_many(
+            {"user_id": user_id, "_id": {"$in": list(notification_ids)}, "read": False}, {"$set": {"read": True}}
+        )
+        return result.modified_count
+
+    async def mark_all_read(self, user_id: str) -> int:
+        result = await self._items.update_many({"user_id": user_id, "read": False}, {"$set": {"read": True}})
+        return result.modified_count
+
+    async def delete(self, user_id: str, notification_id: str) -> bool:
+        result = await self._items.delete_one({"_id": notification_id, "user_id": user_id})
+        return result.deleted_count == 1
+
+    async def delete_created_before(self, moment: datetime) -> int:
+        result = await self._items.delete_many({"created_at": {"$lt": moment}})
+        return result.deleted_count
+
+
+class MongoPreferencesStore:
+    """Preferences in `notification_preferences`, one document per user."""
+
+    def __init__(self, database: AsyncDatabase[Document]) -> None:
+        self._preferences = database.notification_preferences
+
+    async def get(self, user_id: str) -> Preferences | None:
+        document = await self._preferences.find_one({"_id": user_id})
+        if document is None:
+            return None
+        quiet = document["quiet_hours"]
+        return Preferences(
+            channels={
+                NotificationKind(kind): frozenset(Channel(channel) for channel in channels)
+                for kind, channels in document["channels"].items()
+            },
+            quiet_hours=QuietHours(quiet["enabled"], quiet["start_minute"], quiet["end_minute"]),
+            daily_digest=document["daily_digest"],
+            email=document["email"],
+        )
+
+    async def put(self, user_id: str, preferences: Preferences) -> None:
+        quiet = preferences.quiet_hours
+        await self._preferences.replace_one(
+            {"_id": user_id},
+            {
+                "channels": {
+                    kind.value: sorted(channel.value for channel in channels)
+                    for kind, channels in preferences.channels.items()
+                },
+                "quiet_hours": {
+                    "enabled": quiet.enabled,
+                    "start_minute": quiet.start_minute,
+                    "end_minute": quiet.end_minute,
+                },
+                "daily_digest": preferences.daily_digest,
+                "email": preferences.email,
+            },
+            upsert=True,
+        )
+
+
+def _delivery(document: Document) -> Delivery:
+    mail = document["mail"]
+    return Delivery(
+        id=document["_id"],
+        user_id=document["user_id"],
+        notification_id=document["notification_id"],
+        channel=Channel(document["channel"]),
+        status=DeliveryStatus(document["status"]),
+        send_after=document["send_after"],
+        mail=MailMessage(mail["message_id"], mail["to"], mail["subject"], mail["body"]),
+        created_at=document["created_at"],
+        attempts=document["attempts"],
+    )
+
+
+class MongoDeliveryStore:
+    """Deliveries in `notification_deliveries`, keyed `<notification id>:<channel>` (the dedupe)."""
+
+    def __init__(self, database: AsyncDatabase[Document]) -> None:
+        self._deliveries = database.notification_deliveries
+
+    async def add(self, delivery: Delivery) -> bool:
+        mail = delivery.mail
+        try:
+            await self._deliveries.insert_one(
+                {
+                    "_id": delivery.id,
+                    "user_id": delivery.user_id,
+                    "notification_id": delivery.notification_id,
+                    "channel": delivery.channel.value,
+                    "status": delivery.status.value,
+                    "send_after": delivery.send_after,
+                    "mail": {"message_id": mail.message_id, "to": mail.to, "subject": mail.subject, "body": mail.body},
+                    "created_at": delivery.created_at,
+                    "attempts": delivery.attempts,
+                }
+            )
+        except DuplicateKeyError:
+            return False
+        return True
+
+    async def claim_due(self, now: datetime, lease_until: datetime, limit: int) -> list[Delivery]:
+        claimed = []
+        for _ in range(limit):
+            document = await self._deliveries.find_one_and_update(
+                {"status": DeliveryStatus.PENDING.value, "send_after": {"$lte": now}},
+                {"$set": {"send_after": lease_until}},
+                sort=[("send_after", ASCENDING)],
+            )
+            if document is None:
+                break
+            claimed.append(_delivery(document))
+        return claimed
+
+    async def finish(self, delivery_id: str, status: str, now: datetime) -> None:
+        await self._deliveries.update_one({"_id": delivery_id}, {"$set": {"status": status, "finished_at": now}})
+
+    async def retry_later(self, delivery_id: str, send_after: datetime) -> None:
+        await self._deliveries.update_one(
+            {"_id": delivery_id}, {"$set": {"send_after": send_after}, "$inc": {"attempts": 1}}
+        )
+
+    async def delete_created_before(self, moment: datetime) -> int:
+        result = await self._deliveries.delete_many({"created_at": {"$lt": moment}})
+        return result.deleted_count
