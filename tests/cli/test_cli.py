@@ -15,6 +15,7 @@ import pytest
 from tests.cli.conftest import Run, ok
 from tests.client_mesh import PASSWORD, RunningMesh, new_username
 from trademesh.cli.render import equity_chart, format_inr, format_quantity, parse_micros, spreadsheet_safe
+from trademesh.kernel.lots.fees import allocate_fee
 
 
 def test_login_saves_the_session_owner_only_and_never_prints_tokens(cli: Run, config_dir: Path) -> None:
@@ -70,11 +71,17 @@ def test_trades_add_list_and_positions(cli: Run, logged_in: str) -> None:
     [position] = json.loads(ok(cli("positions", "--json")))
     assert position["instrument"]["symbol"] == "INFY"
     assert position["netQuantityMicros"] == "6000000"
-    # FIFO: 4 * (1600.50 - 1500) - the sell's fees 20 = 382.
-    assert position["realizedPnlMicros"] == "382000000"
+    # The buy had no fees typed, so the server charged it (COMPUTED); the sell's typed 20 is MANUAL.
+    buy_fees = int(listed[1].get("feesMicros", "0"))
+    assert buy_fees > 0
+    assert listed[0]["feesMicros"] == "20000000"
+    # FIFO, net: 4 * (1600.50 - 1500) - the sell's fees 20 - the closed 4/10 of the buy's charges.
+    closed_buy_fees, _ = allocate_fee(buy_fees, [4, 6])
+    realized = 402_000_000 - 20_000_000 - closed_buy_fees
+    assert position["realizedPnlMicros"] == str(realized)
     human = ok(cli("positions"))
     assert "INFY" in human
-    assert "+₹382.00" in human
+    assert f"+₹{realized / 1_000_000:,.2f}" in human
 
 
 def test_import_shows_progress_and_every_bad_row_and_never_imports_twice(

@@ -26,11 +26,16 @@ def test_analytics_shows_performance_and_the_equity_curve(cli: Run, logged_in: s
     )
     performance = report["performance"]
     assert performance["roundTripCount"] == "1"
-    assert performance["netPnlMicros"] == "120000000"  # 10 * 12.50 - 5
-    assert [point["cumulativeNetPnlMicros"] for point in report["equityCurve"]["points"]] == ["120000000"]
+    # 10 * 12.50 - the sell's typed 5 - the charges the server computed for the buy (no fees typed).
+    [_, buy] = json.loads(ok(cli("trades", "list", "--json")))
+    buy_fees = int(buy.get("feesMicros", "0"))
+    assert buy_fees > 0
+    net = 125_000_000 - 5_000_000 - buy_fees
+    assert performance["netPnlMicros"] == str(net)
+    assert [point["cumulativeNetPnlMicros"] for point in report["equityCurve"]["points"]] == [str(net)]
 
     human = ok(cli("analytics", "--period", "all-time"))
-    assert "+₹120.00" in human
+    assert f"+₹{net / 1_000_000:,.2f}" in human
     assert "Equity curve" in human
     assert "●" in human
 

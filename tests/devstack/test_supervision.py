@@ -128,9 +128,10 @@ async def _every_component_serving(mesh: RunningMesh) -> None:
             *(
                 asyncio.to_thread(check_health, address)
                 for name, address in addresses.items()
-                if name not in ("redis", "ferretdb", "gateway", "fake-kite")
+                if name not in ("redis", "ferretdb", "gateway", "fake-kite", "mail")
             ),
             asyncio.to_thread(check_http_ready, f"http://{addresses['fake-kite']}/__fake/ready"),
+            asyncio.to_thread(check_http_ready, f"http://{addresses['mail']}/ready"),
         )
         return all(status == "SERVING" for status in statuses) and await _gateway_answers(mesh)
 
