@@ -22,14 +22,13 @@ from trademesh.kernel.charges import (
     Broker,
     Exchange,
     Fill,
-    FillColumns,
     Segment,
     Side,
-    charge_columns,
     charge_fills,
     load_schedule,
 )
 from trademesh.kernel.charges.schedule import SEGMENTS_OF
+from trademesh.kernel.charges.vectorised import FillColumns, charge_columns
 
 TARGET_SECONDS = 2.0
 TARGET_RATIO = 10.0

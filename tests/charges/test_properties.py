@@ -13,17 +13,16 @@ from trademesh.kernel.charges import (
     Broker,
     Exchange,
     Fill,
-    FillColumns,
     Segment,
     Side,
     allocate,
-    charge_columns,
     charge_fills,
     charge_order,
     load_schedule,
 )
 from trademesh.kernel.charges.engine import apply_rate
 from trademesh.kernel.charges.schedule import SEGMENTS_OF, BrokerageModel
+from trademesh.kernel.charges.vectorised import FillColumns, charge_columns
 
 # Days around every change date, so boundaries are crossed often.
 DAYS = [

@@ -1,8 +1,9 @@
 """Indian trade charges (brokerage, STT/CTT, exchange, IPFT, SEBI, stamp duty, GST, DP) from dated schedules.
 
 Pure: no I/O except reading the packaged schedule files once (`load_schedule`). Money is integer INR
-micros. `charge_fills` is the per-fill reference; `charge_columns` charges numpy columns with the same
-results. The rules are in engine.py and docs/decisions/0100-charges-engine.md.
+micros. `charge_fills` is the per-fill reference; `trademesh.kernel.charges.vectorised.charge_columns`
+charges numpy columns with the same results (numpy is the kernel's `columnar` extra, so it is not
+imported here: the slim images have no numpy). The rules are in engine.py and docs/decisions/0100-charges-engine.md.
 """
 
 from trademesh.kernel.charges.breakeven import break_even_price, exit_charges
@@ -28,18 +29,15 @@ from trademesh.kernel.charges.schedule import (
     Side,
     load_schedule,
 )
-from trademesh.kernel.charges.vectorised import ChargeColumns, FillColumns, charge_columns
 
 __all__ = [
     "COMPONENTS",
     "COMPUTED",
     "Broker",
-    "ChargeColumns",
     "Charges",
     "Exchange",
     "Fill",
     "FillCharges",
-    "FillColumns",
     "Policy",
     "Schedule",
     "ScheduleError",
@@ -47,7 +45,6 @@ __all__ = [
     "Side",
     "allocate",
     "break_even_price",
-    "charge_columns",
     "charge_fills",
     "charge_order",
     "charges_market",
