@@ -4,6 +4,7 @@ import { timestampMs } from "@bufbuild/protobuf/wkt";
 import { common, marketdata } from "@trademesh/sdk";
 import type { JSX } from "preact";
 import { useEffect, useRef, useState } from "preact/hooks";
+import { AlertLink } from "./alerts";
 import { clients } from "./api";
 import { isServiceMissing, readableError } from "./errors";
 import { formatIst, formatPercent, formatPrice } from "./format";
@@ -127,6 +128,7 @@ export function WatchlistScreen(): JSX.Element {
                 <tr key={keyOf(instrument)} data-testid="quote-row" data-symbol={instrument.symbol} data-sequence={q ? String(q.sequence) : ""}>
                   <td>
                     <strong>{instrument.symbol}</strong> <span class="muted">{exchangeName(instrument.exchange)}</span>
+                    <AlertLink instrument={instrument} priceMicros={q?.lastPriceMicros} />
                     {q?.stale && <span class="badge" title="no tick for a while during the session">stale</span>}
                   </td>
                   <td class={`num ltp ${flashing ? `flash-${row.direction}` : ""}`} data-testid="ltp" aria-live="off">
