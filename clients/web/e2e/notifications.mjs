@@ -1,0 +1,158 @@
+// End-to-end notifications in the browser client against a running mesh (Envoy serving dist/ at `/`), in
+// Debian's headless Chromium driven by playwright-core. Run by tests/web/test_notifications_browser.py:
+//
+//   TM_URL=http://127.0.0.1:8080/ TM_ARTIFACTS=../../test-artifacts/web-notifications node e2e/notifications.mjs
+//
+// Registers, opens the alert editor from the INFY watchlist row, sets a one-shot "above" alert below the
+// live price (the simulated feed's next INFY tick crosses it), sees the bell's unread count rise over the
+// live WatchNotifications stream, finds the notice in the notification centre, marks it read (the count
+// falls), deletes it, edits and deletes the alert. Waits are on conditions, never fixed sleeps.
+// Prints one JSON line {"ok": bool, "steps": [...], "error"?: string} and exits 0 only when ok.
+import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { chromium } from "playwright-core";
+
+const url = process.env.TM_URL ?? "http://127.0.0.1:8080/";
+const artifacts = resolve(process.env.TM_ARTIFACTS ?? "../../test-artifacts/web-notifications");
+const executablePath = process.env.TM_CHROMIUM ?? "/usr/bin/chromium";
+const WAIT = Number(process.env.TM_WAIT_MS ?? 30_000);
+
+const steps = [];
+const step = (name, detail = {}) => {
+  steps.push({ name, ...detail, at: Date.now() });
+  process.stderr.write(`e2e: ${name} ${JSON.stringify(detail)}\n`);
+};
+
+mkdirSync(artifacts, { recursive: true });
+const profile = mkdtempSync(join(tmpdir(), "trademesh-chromium-"));
+const context = await chromium.launchPersistentContext(profile, {
+  executablePath,
+  headless: true,
+  viewport: { width: 1280, height: 860 },
+  timezoneId: "Asia/Kolkata",
+  locale: "en-IN",
+  args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+});
+context.setDefaultTimeout(WAIT);
+const page = context.pages()[0] ?? (await context.newPage());
+const consoleErrors = [];
+page.on("console", (message) => {
+  if (message.type() === "error") consoleErrors.push(message.text());
+});
+page.on("pageerror", (error) => consoleErrors.push(String(error)));
+
+const shot = async (name) => {
+  const path = join(artifacts, `${name}.png`);
+  await page.screenshot({ path, fullPage: true });
+  step("screenshot", { path });
+};
+const bell = page.getByTestId("bell");
+const bellCount = (count) => page.locator(`[data-testid="bell"][data-count="${count}"]`).waitFor();
+let watchOpens = 0;
+page.on("request", (request) => {
+  if (request.url().endsWith("/trademesh.notifications.v1.NotificationsService/WatchNotifications")) watchOpens += 1;
+});
+
+let ok = false;
+let failure = "";
+try {
+  const name = `e2n_${Date.now().toString(36)}`;
+  await page.goto(url);
+  await page.getByTestId("login-form").waitFor();
+  await page.getByRole("tab", { name: "Register" }).click();
+  await page.getByLabel("Email").fill(`${name}@example.com`);
+  await page.getByLabel("Username").fill(name);
+  await page.getByLabel("Password").fill("Bell-Ringer-42");
+  await page.getByRole("button", { name: "Create account" }).click();
+  await page.getByTestId("current-user").filter({ hasText: name }).waitFor();
+  // The bell's stream is open with an empty inbox: a snapshot said 0 unread.
+  await page.locator('[data-testid="bell"][data-stream="live"][data-count="0"]').waitFor();
+  step("registered, bell live at 0", { username: name, label: await bell.getAttribute("aria-label") });
+
+  // The watchlist row's alert link opens the editor for that instrument, the live price filled in.
+  await page.evaluate(() => (location.hash = "#/watchlist"));
+  const row = page.locator('[data-testid="quote-row"][data-symbol="INFY"]');
+  await row.locator('[data-testid="ltp"]').filter({ hasText: /\d/ }).waitFor();
+  await row.getByTestId("alert-link").click();
+  const form = page.getByTestId("alert-form");
+  await form.waitFor();
+  const instrument = await form.getByLabel("Instrument").inputValue();
+  const prefilled = await form.getByLabel("Level (₹)").inputValue();
+  if (instrument !== "NSE:INFY" || !(Number(prefilled) > 0)) throw new Error(`editor opened with ${instrument} / ${prefilled}`);
+  step("editor opened from the watchlist row", { instrument, prefilled, hash: await page.evaluate(() => location.hash) });
+
+  // A level the server rejects shows its field violation under the field.
+  await form.getByLabel("Level (₹)").fill("0");
+  await form.getByTestId("save-alert").click();
+  await form.locator('[data-field="alert-value"] .field-error').waitFor();
+  step("level rejected", { violation: await form.locator('[data-field="alert-value"] .field-error').innerText() });
+
+  // Above half the live price: the next INFY tick crosses it.
+  const level = Math.max(1, Math.floor(Number(prefilled) / 2)).toString();
+  await form.getByLabel("When").selectOption("above");
+  await form.getByLabel("Level (₹)").fill(level);
+  await form.getByLabel("Note").fill("from the watchlist");
+  await shot("n1-alert-editor");
+  await form.getByTestId("save-alert").click();
+  await page.getByTestId("alert-flash").filter({ hasText: "INFY" }).waitFor();
+  const alertRow = page.locator('[data-testid="alert-row"][data-symbol="INFY"]');
+  await alertRow.waitFor();
+  const alertId = await alertRow.getAttribute("data-id");
+  step("alert created", { alertId, level });
+
+  // The tick fires it: the bell rises over the live stream (no reload, no polling).
+  await bellCount(1);
+  step("bell count rose", { label: await bell.getAttribute("aria-label"), watchOpens });
+  await shot("n2-bell");
+
+  // The notification centre shows it, unread, linked to the alert.
+  await bell.click();
+  await page.getByTestId("inbox-screen").waitFor();
+  const notice = page.locator(`[data-testid="notification-row"][data-alert-id="${alertId}"]`);
+  await notice.waitFor();
+  if ((await notice.getAttribute("data-read")) !== "false") throw new Error("the new notification is not unread");
+  step("inbox shows it", { text: (await notice.innerText()).replace(/\s+/g, " ").slice(0, 160) });
+  await page.getByTestId("unread-only").check();
+  await notice.waitFor();
+  await shot("n3-inbox");
+
+  // Mark read: the bell falls at once (the count MarkRead answered), the unread filter empties.
+  await notice.getByTestId("mark-read").click();
+  await bellCount(0);
+  await page.getByText("Nothing unread.").waitFor();
+  await page.getByTestId("unread-only").uncheck();
+  await page.locator(`[data-testid="notification-row"][data-alert-id="${alertId}"][data-read="true"]`).waitFor();
+  step("marked read, bell back to 0");
+
+  // Delete the notice.
+  await page.locator(`[data-testid="notification-row"][data-alert-id="${alertId}"]`).getByTestId("delete-notification").click();
+  await page.locator(`[data-testid="notification-row"][data-alert-id="${alertId}"]`).waitFor({ state: "detached" });
+  step("notification deleted");
+
+  // The alert fired once: edit it (re-arms it with a new level far above), then delete it.
+  await page.evaluate(() => (location.hash = "#/alerts"));
+  const fired = page.locator(`[data-testid="alert-row"][data-id="${alertId}"][data-state="TRIGGERED"]`);
+  await fired.waitFor();
+  await fired.getByTestId("edit-alert").click();
+  await page.getByTestId("alert-form").getByLabel("Level (₹)").fill("999999");
+  await page.getByTestId("alert-form").getByTestId("save-alert").click();
+  await page.locator(`[data-testid="alert-row"][data-id="${alertId}"][data-state="ARMED"]`).waitFor();
+  step("alert edited and armed again");
+  await shot("n4-alerts");
+  await page.locator(`[data-testid="alert-row"][data-id="${alertId}"]`).getByTestId("delete-alert").click();
+  await page.locator(`[data-testid="alert-row"][data-id="${alertId}"]`).waitFor({ state: "detached" });
+  step("alert deleted");
+
+  step("done", { watchOpens });
+  ok = true;
+} catch (error) {
+  failure = error instanceof Error ? error.message : String(error);
+  step("failed", { error: failure, url: page.url() });
+  await page.screenshot({ path: join(artifacts, "failure.png"), fullPage: true }).catch(() => {});
+} finally {
+  await context.close().catch(() => {});
+  rmSync(profile, { recursive: true, force: true });
+}
+console.log(JSON.stringify({ ok, steps, consoleErrors, ...(failure ? { error: failure } : {}) }));
+process.exit(ok ? 0 : 1);
