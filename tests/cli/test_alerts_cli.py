@@ -36,7 +36,8 @@ def test_alerts_are_added_in_every_kind_listed_shown_edited_and_removed(cli: Run
     assert (above["levelMicros"], above["note"], above["state"]) == ("1600500000", "breakout", "ALERT_STATE_ARMED")
     assert "rearm" not in above  # one-shot by default
     below = as_json(cli("alerts", "add", "NSE:TCS", "below", "3000", "--expires", "7d", "--json"))
-    assert below["condition"] == "ALERT_CONDITION_PRICE_BELOW" and below["expireTime"]
+    assert below["condition"] == "ALERT_CONDITION_PRICE_BELOW"
+    assert below["expireTime"]
     crossing = as_json(cli("alerts", "add", "RELIANCE", "crossing", "2500", "--rearm", "--cool-down", "1h", "--json"))
     assert (crossing["rearm"], crossing["coolDown"]) == (True, "3600s")
     change = as_json(cli("alerts", "add", "SBIN", "change", "2.5%", "--cool-down", "15m", "--json"))
@@ -50,11 +51,16 @@ def test_alerts_are_added_in_every_kind_listed_shown_edited_and_removed(cli: Run
     listed = as_json(cli("alerts", "list", "--json"))
     assert [item["id"] for item in listed] == [change["id"], crossing["id"], below["id"], above["id"]]
     table = ok(cli("alerts", "list"))
-    assert "4 alert(s)" in table and "above ₹1,600.50" in table and "change beyond ±2.5%" in table
-    assert "every 1h" in table and "once" in table
+    assert "4 alert(s)" in table
+    assert "above ₹1,600.50" in table
+    assert "change beyond ±2.5%" in table
+    assert "every 1h" in table
+    assert "once" in table
 
     shown = ok(cli("alerts", "show", above["id"]))
-    assert "above ₹1,600.50" in shown and "breakout" in shown and "armed" in shown
+    assert "above ₹1,600.50" in shown
+    assert "breakout" in shown
+    assert "armed" in shown
 
     edited = as_json(cli("alerts", "edit", above["id"], "--value", "1700", "--note", "higher", "--json"))
     assert (edited["levelMicros"], edited["note"]) == ("1700000000", "higher")
@@ -74,14 +80,17 @@ def test_bad_alerts_are_explained_from_the_servers_field_violations(cli: Run, lo
     assert "INVALID_ARGUMENT" in too_short.stderr
     assert "alert.cool_down: must be 1 minute .. 7 days" in too_short.stderr
     zero = cli("alerts", "add", "INFY", "change", "0")
-    assert zero.returncode == 1 and "alert.change_basis_points: must be 1..10000" in zero.stderr
+    assert zero.returncode == 1
+    assert "alert.change_basis_points: must be 1..10000" in zero.stderr
     negative = cli("alerts", "add", "INFY", "below", "-5")
-    assert negative.returncode == 1 and "alert.level_micros: must be > 0" in negative.stderr
+    assert negative.returncode == 1
+    assert "alert.level_micros: must be > 0" in negative.stderr
     # What the CLI can tell by itself is a usage error (exit 2), before any call.
     assert cli("alerts", "add", "XYZ:INFY", "above", "1").returncode == 2
     assert cli("alerts", "add", "INFY", "sideways", "1").returncode == 2
     bad_duration = cli("alerts", "add", "INFY", "above", "1", "--cool-down", "soon")
-    assert bad_duration.returncode == 2 and "not a duration" in bad_duration.stderr
+    assert bad_duration.returncode == 2
+    assert "not a duration" in bad_duration.stderr
     assert cli("inbox", "read").returncode == 2  # ids or --all
 
 
@@ -98,7 +107,8 @@ def test_a_fired_alert_lands_in_the_inbox_and_is_read_and_deleted(cli: Run, logg
     assert as_json(cli("alerts", "list", "--state", "armed", "--json")) == []
 
     listing = ok(cli("inbox"))
-    assert "1 notification(s), 1 unread" in listing and notice["id"] in listing
+    assert "1 notification(s), 1 unread" in listing
+    assert notice["id"] in listing
     assert ok(cli("inbox", "read", notice["id"])).strip() == "0 unread"
     assert unread(cli) == []
     assert len(as_json(cli("inbox", "--json"))) == 1
@@ -106,7 +116,8 @@ def test_a_fired_alert_lands_in_the_inbox_and_is_read_and_deleted(cli: Run, logg
     assert f"deleted notification {notice['id']}" in ok(cli("inbox", "rm", notice["id"]))
     assert as_json(cli("inbox", "--json")) == []
     again = cli("inbox", "rm", notice["id"])
-    assert again.returncode == 1 and "NOT_FOUND NOTIFICATION_NOT_FOUND" in again.stderr
+    assert again.returncode == 1
+    assert "NOT_FOUND NOTIFICATION_NOT_FOUND" in again.stderr
 
 
 def test_inbox_follow_prints_the_snapshot_then_live_notifications(
@@ -115,9 +126,11 @@ def test_inbox_follow_prints_the_snapshot_then_live_notifications(
     env = {**os.environ, "TRADEMESH_CONFIG_DIR": str(config_dir), "TRADEMESH_TARGET": mesh.gateway}
     command = [TRADEMESH, "inbox", "--follow", "--json", "--count", "2", "--duration", "90"]
     with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env) as follow:
-        assert follow.stdout is not None and follow.stderr is not None
+        assert follow.stdout is not None
+        assert follow.stderr is not None
         snapshot = json.loads(follow.stdout.readline())  # the stream is open: nothing created now is missed
-        assert snapshot.get("unreadCount", "0") == "0" and "snapshot" in snapshot
+        assert snapshot.get("unreadCount", "0") == "0"
+        assert "snapshot" in snapshot
         first = as_json(cli("alerts", "add", "INFY", "above", "0.01", "--json"))
         second = as_json(cli("alerts", "add", "TCS", "above", "0.01", "--json"))
         output, errors = follow.communicate(timeout=120)
@@ -138,13 +151,15 @@ def test_another_users_alerts_and_notifications_are_not_found(
     other_env = {**os.environ, "TRADEMESH_CONFIG_DIR": str(tmp_path / "other"), "TRADEMESH_TARGET": mesh.gateway}
 
     def other(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([TRADEMESH, *args], capture_output=True, text=True, env=other_env, timeout=30, check=False)
+        return subprocess.run(
+            [TRADEMESH, *args], capture_output=True, text=True, env=other_env, timeout=30, check=False
+        )
 
     name = new_username()
     ok(other("register", "--email", f"{name}@example.com", "--username", name, "--password", PASSWORD))
     for args in (("alerts", "show", alert["id"]), ("alerts", "rm", alert["id"]), ("inbox", "rm", notice["id"])):
         refused = other(*args)
-        assert refused.returncode == 1 and "NOT_FOUND" in refused.stderr, args
+        assert (refused.returncode, "NOT_FOUND" in refused.stderr) == (1, True), args
     assert json.loads(ok(other("alerts", "list", "--json"))) == []
     assert ok(other("inbox", "read", notice["id"])).strip() == "0 unread"  # ignored, as the contract says
     assert [item["id"] for item in unread(cli)] == [notice["id"]]  # still unread for its owner
@@ -153,4 +168,5 @@ def test_another_users_alerts_and_notifications_are_not_found(
 @pytest.mark.parametrize("args", [("alerts", "list"), ("inbox",)])
 def test_the_new_commands_need_a_login(cli: Run, args: tuple[str, ...]) -> None:
     result = cli(*args)
-    assert result.returncode == 3 and "trademesh login" in result.stderr
+    assert result.returncode == 3
+    assert "trademesh login" in result.stderr

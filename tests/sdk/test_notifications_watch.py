@@ -162,5 +162,7 @@ async def test_a_resume_token_of_another_user_is_refused(mesh: RunningMesh) -> N
         await asyncio.wait_for(anext(aiter(watch)), WAIT)
         assert watch.tracker.resume_token
         with pytest.raises(TrademeshError) as refused:
-            await asyncio.wait_for(anext(aiter(stranger.watch_notifications(resume_token=watch.tracker.resume_token))), WAIT)
+            await asyncio.wait_for(
+                anext(aiter(stranger.watch_notifications(resume_token=watch.tracker.resume_token))), WAIT
+            )
         assert (refused.value.code, refused.value.reason) == (grpc.StatusCode.INVALID_ARGUMENT, "RESUME_TOKEN_INVALID")

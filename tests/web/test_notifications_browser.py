@@ -47,7 +47,7 @@ def test_an_alert_from_the_watchlist_rings_the_bell_and_is_read_in_the_inbox(sta
     (ARTIFACTS / "notifications.log").write_text(f"{result.stderr}\n{result.stdout}")
     lines = [line for line in result.stdout.splitlines() if line.startswith("{")]
     report: dict[str, Any] = json.loads(lines[-1]) if lines else {"ok": False, "error": "no report"}
-    assert result.returncode == 0 and report.get("ok"), (
+    assert (result.returncode, bool(report.get("ok"))) == (0, True), (
         f"notifications e2e failed: {report.get('error')}\n{result.stderr[-4000:]}\n"
         f"(screenshot: {ARTIFACTS / 'failure.png'})\n{stack.logs()}"
     )

@@ -24,7 +24,9 @@ from trademesh.sdk import parse_instrument
 __all__ = ["app", "describe_condition", "parse_duration"]
 
 #: The ``alerts`` group.
-app = typer.Typer(help="Price alerts: above, below or crossing a level, or a day change beyond a %.", no_args_is_help=True)
+app = typer.Typer(
+    help="Price alerts: above, below or crossing a level, or a day change beyond a %.", no_args_is_help=True
+)
 
 pb = notifications_service_pb2
 
@@ -152,9 +154,10 @@ def _alert_table(alerts: list[alert_pb2.Alert], title: str) -> Table:
 
 
 def _print_alert(alert: alert_pb2.Alert) -> None:
+    exchange = instrument_pb2.Exchange.Name(alert.instrument.exchange).removeprefix("EXCHANGE_")
     lines = [
         ("id", alert.id),
-        ("instrument", f"{alert.instrument.symbol} ({enum_label(alert.instrument.exchange, instrument_pb2.Exchange, 'EXCHANGE_').upper()})"),
+        ("instrument", f"{alert.instrument.symbol} ({exchange})"),
         ("condition", describe_condition(alert)),
         ("repeat", _mode(alert)),
         ("state", enum_label(alert.state, alert_pb2.AlertState, "ALERT_STATE_")),
@@ -268,7 +271,9 @@ def alerts_edit(
     value: Annotated[
         str | None, typer.Option("--value", help="The new price level in ₹, or the new % of a change alert.")
     ] = None,
-    rearm: Annotated[bool | None, typer.Option("--rearm/--once", help="Re-arm after a cool-down, or fire once.")] = None,
+    rearm: Annotated[
+        bool | None, typer.Option("--rearm/--once", help="Re-arm after a cool-down, or fire once.")
+    ] = None,
     cool_down: Annotated[str | None, typer.Option("--cool-down", help="The new cool-down (implies --rearm).")] = None,
     expires: Annotated[str | None, typer.Option("--expires", help="A duration (7d), a time, or 'never'.")] = None,
     note: Annotated[str | None, typer.Option(help="The new note.")] = None,
@@ -302,7 +307,9 @@ def alerts_edit(
             alert.note = note
             paths.append("note")
         if not paths:
-            raise typer.BadParameter("nothing to change: give --value, --rearm/--once, --cool-down, --expires or --note")
+            raise typer.BadParameter(
+                "nothing to change: give --value, --rearm/--once, --cool-down, --expires or --note"
+            )
         updated = client.notifications.UpdateAlert(
             pb.UpdateAlertRequest(alert=alert, update_mask=FieldMask(paths=paths))
         ).alert

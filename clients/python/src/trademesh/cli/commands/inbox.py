@@ -72,7 +72,9 @@ def inbox(
     ] = False,
     limit: Annotated[int, typer.Option(min=1, max=1000, help="Show at most this many.")] = 50,
     count: Annotated[int | None, typer.Option(min=1, help="With --follow: stop after this many new ones.")] = None,
-    duration: Annotated[float | None, typer.Option(min=0.1, help="With --follow: stop after this many seconds.")] = None,
+    duration: Annotated[
+        float | None, typer.Option(min=0.1, help="With --follow: stop after this many seconds.")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON (one object per line with --follow).")] = False,
 ) -> None:
     """List your notifications, newest first (`--follow`: then stream new ones live)."""
@@ -88,7 +90,9 @@ def inbox(
     with session_client(context) as client:
         while len(found) < limit:
             page = client.notifications.ListNotifications(
-                pb.ListNotificationsRequest(unread_only=unread, page_size=min(200, limit - len(found)), page_token=token)
+                pb.ListNotificationsRequest(
+                    unread_only=unread, page_size=min(200, limit - len(found)), page_token=token
+                )
             )
             found += page.notifications
             unread_count = page.unread_count
