@@ -1,7 +1,7 @@
 """``trademesh alerts`` and ``trademesh inbox`` against the running mesh (its notifications service, the gateway).
 
 Alerts fire on the mesh's simulated feed: a one-shot "above ₹0.01" alert fires on the next tick of its
-instrument, exactly once.
+instrument, exactly once; the levels of alerts that must stay armed are far from any simulated price.
 """
 
 from __future__ import annotations
@@ -31,19 +31,19 @@ def unread(cli: Run) -> list[dict[str, Any]]:
 
 
 def test_alerts_are_added_in_every_kind_listed_shown_edited_and_removed(cli: Run, logged_in: str) -> None:
-    above = as_json(cli("alerts", "add", "INFY", "above", "1,600.50", "--note", "breakout", "--json"))
+    above = as_json(cli("alerts", "add", "INFY", "above", "99,999.50", "--note", "breakout", "--json"))
     assert above["condition"] == "ALERT_CONDITION_PRICE_ABOVE"
-    assert (above["levelMicros"], above["note"], above["state"]) == ("1600500000", "breakout", "ALERT_STATE_ARMED")
+    assert (above["levelMicros"], above["note"], above["state"]) == ("99999500000", "breakout", "ALERT_STATE_ARMED")
     assert "rearm" not in above  # one-shot by default
-    below = as_json(cli("alerts", "add", "NSE:TCS", "below", "3000", "--expires", "7d", "--json"))
+    below = as_json(cli("alerts", "add", "NSE:TCS", "below", "0.50", "--expires", "7d", "--json"))
     assert below["condition"] == "ALERT_CONDITION_PRICE_BELOW"
     assert below["expireTime"]
-    crossing = as_json(cli("alerts", "add", "RELIANCE", "crossing", "2500", "--rearm", "--cool-down", "1h", "--json"))
+    crossing = as_json(cli("alerts", "add", "RELIANCE", "crossing", "99999", "--rearm", "--cool-down", "1h", "--json"))
     assert (crossing["rearm"], crossing["coolDown"]) == (True, "3600s")
-    change = as_json(cli("alerts", "add", "SBIN", "change", "2.5%", "--cool-down", "15m", "--json"))
+    change = as_json(cli("alerts", "add", "SBIN", "change", "45.5%", "--cool-down", "15m", "--json"))
     assert (change["condition"], change["changeBasisPoints"], change["rearm"], change["coolDown"]) == (
         "ALERT_CONDITION_DAY_CHANGE_BEYOND",
-        250,
+        4550,
         True,
         "900s",
     )
@@ -52,20 +52,20 @@ def test_alerts_are_added_in_every_kind_listed_shown_edited_and_removed(cli: Run
     assert [item["id"] for item in listed] == [change["id"], crossing["id"], below["id"], above["id"]]
     table = ok(cli("alerts", "list"))
     assert "4 alert(s)" in table
-    assert "above ₹1,600.50" in table
-    assert "change beyond ±2.5%" in table
+    assert "above ₹99,999.50" in table
+    assert "change beyond ±45.5%" in table
     assert "every 1h" in table
     assert "once" in table
 
     shown = ok(cli("alerts", "show", above["id"]))
-    assert "above ₹1,600.50" in shown
+    assert "above ₹99,999.50" in shown
     assert "breakout" in shown
     assert "armed" in shown
 
-    edited = as_json(cli("alerts", "edit", above["id"], "--value", "1700", "--note", "higher", "--json"))
-    assert (edited["levelMicros"], edited["note"]) == ("1700000000", "higher")
-    edited = as_json(cli("alerts", "edit", change["id"], "--value", "3", "--once", "--json"))
-    assert (edited["changeBasisPoints"], edited.get("rearm", False), edited.get("coolDown")) == (300, False, None)
+    edited = as_json(cli("alerts", "edit", above["id"], "--value", "99998", "--note", "higher", "--json"))
+    assert (edited["levelMicros"], edited["note"]) == ("99998000000", "higher")
+    edited = as_json(cli("alerts", "edit", change["id"], "--value", "60", "--once", "--json"))
+    assert (edited["changeBasisPoints"], edited.get("rearm", False), edited.get("coolDown")) == (6000, False, None)
 
     assert f"deleted alert {below['id']}" in ok(cli("alerts", "rm", below["id"]))
     assert below["id"] not in {item["id"] for item in as_json(cli("alerts", "list", "--json"))}
