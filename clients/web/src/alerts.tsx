@@ -9,6 +9,7 @@ import { call, clients } from "./api";
 import { alertHref, buildAlert, changedPaths, conditionWord, draftOf, EMPTY_DRAFT, type AlertDraft, type ConditionChoice } from "./alertform";
 import { fieldError, isServiceMissing, otherFieldErrors, readableError, type ReadableError } from "./errors";
 import { enumLabel, formatIst, formatPrice } from "./format";
+import { BellIcon } from "./notifications";
 import { ErrorBanner, Field, Notice, Unavailable } from "./ui";
 
 const FIELDS = ["alert.instrument", "alert.condition", "alert.level_micros", "alert.change_basis_points", "alert.cool_down", "alert.expire_time", "alert.note"];
@@ -17,7 +18,7 @@ const FIELDS = ["alert.instrument", "alert.condition", "alert.level_micros", "al
 export function AlertLink({ instrument, priceMicros }: { instrument?: { symbol: string; exchange: common.Exchange }; priceMicros?: bigint }): JSX.Element {
   return (
     <a href={alertHref(instrument, priceMicros)} class="alert-link" data-testid="alert-link" aria-label={`Set an alert on ${instrument?.symbol ?? ""}`} title="Set a price alert">
-      🔔
+      <BellIcon size={15} />
     </a>
   );
 }
@@ -168,7 +169,7 @@ export function AlertsScreen(): JSX.Element {
             ))}
             {!loading && alerts.length === 0 && !error && (
               <tr>
-                <td colSpan={8} class="empty">No alerts yet. Use 🔔 on a watchlist or positions row, or “New alert”.</td>
+                <td colSpan={8} class="empty">No alerts yet. Use the bell on a watchlist or positions row, or “New alert”.</td>
               </tr>
             )}
           </tbody>

@@ -25,6 +25,18 @@ function watchInbox(onState: (state: StreamState) => void): () => void {
   );
 }
 
+/** A bell drawn inline (no emoji font needed); `currentColor`. */
+export function BellIcon({ size = 20 }: { size?: number }): JSX.Element {
+  return (
+    <svg class="bell-icon" width={size} height={size} viewBox="0 0 24 24" aria-hidden="true" focusable="false">
+      <path
+        fill="currentColor"
+        d="M12 22a2.5 2.5 0 0 0 2.45-2h-4.9A2.5 2.5 0 0 0 12 22Zm7-6V11a7 7 0 0 0-5.5-6.84V3.5a1.5 1.5 0 0 0-3 0v.66A7 7 0 0 0 5 11v5l-2 2v1h18v-1l-2-2Z"
+      />
+    </svg>
+  );
+}
+
 export function Bell(): JSX.Element {
   const [unread, setUnread] = useState<number | null>(inboxFeed.unread);
   const [state, setState] = useState<StreamState>({ kind: "connecting" });
@@ -50,7 +62,7 @@ export function Bell(): JSX.Element {
       aria-label={label}
       title={label}
     >
-      <span aria-hidden="true">🔔</span>
+      <BellIcon />
       <span class="bell-count" data-testid="unread-count" aria-hidden="true">
         {badgeText(unread)}
       </span>
