@@ -25,6 +25,7 @@ from trademesh.services.core.server import (
     run_service,
     start_server,
 )
+from trademesh.services.core.smtp import SmtpSender
 from trademesh.services.core.tracing import configure_tracing
 from trademesh.services.notifications.api import NotificationsServicer
 from trademesh.services.notifications.backplane import RedisAlertChanges, RedisBackplane
@@ -86,16 +87,8 @@ class Notifications:
 
 def build_mail_sender(settings: NotificationsSettings) -> MailSender:
     """Return the SMTP sender the settings describe (a refusing one when no host is set)."""
-    if not settings.smtp_host:
-        return NoMailSender()
-    return SmtpMailSender(
-        host=settings.smtp_host,
-        port=settings.smtp_port,
-        sender=settings.mail_from,
-        username=settings.smtp_username,
-        password=settings.smtp_password.get_secret_value(),
-        security=settings.smtp_security,
-    )
+    sender = SmtpSender.from_settings(settings)
+    return SmtpMailSender(sender) if sender is not None else NoMailSender()
 
 
 def bootstrap(

@@ -2,25 +2,18 @@
 
 from __future__ import annotations
 
-from pydantic import Field, SecretStr
+from pydantic import Field
 
 from trademesh.services.core.settings import SignedTokenSettings
+from trademesh.services.core.smtp import SmtpSettings
 
 
-class NotificationsSettings(SignedTokenSettings):
+class NotificationsSettings(SignedTokenSettings, SmtpSettings):
     """Notifications settings: limits, SMTP, trade-event consumption, sweeping (tokens signed with the token secret)."""
 
     service_name: str = "notifications"
     grpc_port: int = Field(50056, ge=0, le=65535, description="gRPC port; 0 picks a free port (tests).")
     max_alerts_per_user: int = Field(200, ge=1, description="Active (armed or cooling-down) alerts a user may have.")
-    smtp_host: str = Field("", description="SMTP server for email notifications; empty: email stays queued, unsent.")
-    smtp_port: int = Field(587, ge=1, le=65535, description="SMTP server port.")
-    smtp_security: str = Field(
-        "starttls", pattern="^(none|starttls|tls)$", description="SMTP transport security: none, starttls or tls."
-    )
-    smtp_username: str = Field("", description="SMTP login; empty: no authentication.")
-    smtp_password: SecretStr = Field(SecretStr(""), description="SMTP password (from a Secret).")
-    mail_from: str = Field("trademesh <notifications@trademesh.local>", description="From: address of email.")
     mail_dispatch_interval_seconds: float = Field(
         5.0, gt=0, description="How often held and retried email is looked at (new email is sent at once)."
     )
