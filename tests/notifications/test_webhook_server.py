@@ -13,18 +13,21 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import grpc
 import pytest
 from aiohttp import web
 from grpc import aio
+from redis.asyncio import Redis
 
 from tests.eventually import eventually
 from tests.rpc import expect_failure
 from trademesh.notifications.v1 import notifications_service_pb2, notifications_service_pb2_grpc, webhook_pb2
 from trademesh.services.core.sealing import new_key_text
+from trademesh.services.notifications.budget import RedisSendBudget
 from trademesh.services.notifications.model import MAX_ATTEMPTS, Notification, NotificationKind
 from trademesh.services.notifications.server import NotificationsRuntime, build_notifications_runtime
 from trademesh.services.notifications.settings import NotificationsSettings
@@ -334,3 +337,32 @@ async def test_the_sender_checks_the_address_again_at_connect_time(
     assert literal.status_code == 0
     assert "loopback" in literal.error
     assert service.receiver.received == []
+
+
+async def test_the_readme_recipe_verifies_a_real_post(
+    start: Callable[..., Awaitable[Running]], new_user: Callable[[], Awaitable[MeshUser]]
+) -> None:
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    recipe = readme.split("A receiver checks a post like this:\n\n```python\n")[1].split("```")[0]
+    namespace: dict[str, Any] = {}
+    exec(recipe, namespace)  # noqa: S102 - the documented receiver check, as a user would paste it
+    service = await start()
+    alice = await new_user()
+    created = await _create(service, alice)
+    await service.runtime.app.notifier.notify(_notice(alice.user_id))
+    [post] = await eventually(lambda: _now(service.receiver.received), what="the receiver gets the post")
+    assert namespace["verify"](created.signing_secret, post.headers, post.body)
+    assert not namespace["verify"](created.signing_secret, post.headers, post.body[:-1])
+
+
+async def test_the_send_budget_in_redis_is_shared_by_replicas(redis: Redis, redis_server: Any) -> None:
+    user = f"user-{uuid.uuid4().hex}"
+    one = RedisSendBudget(redis, redis_server.url, per_minute=2)
+    two = RedisSendBudget(redis, redis_server.url, per_minute=2)
+    assert await one.take(user, "webhook") is None
+    assert await two.take(user, "webhook") is None
+    retry_at = await one.take(user, "webhook")
+    assert retry_at is not None
+    assert datetime.now(UTC) < retry_at <= datetime.now(UTC) + timedelta(seconds=61)
+    assert await two.take(user, "email") is None  # budgets are per channel
+    assert await two.take(f"other-{user}", "webhook") is None  # and per user

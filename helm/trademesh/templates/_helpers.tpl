@@ -203,6 +203,14 @@ operator's existingSecret. Call with (dict "inline" <value> "existing" <name> "d
 {{- end }}
 {{- else if eq .name "notifications" }}
 {{ include "trademesh.tokenSecretEnv" $root }}
+{{- $hooks := $root.Values.secrets.webhookSecrets }}
+{{- if or $hooks.key $hooks.existingSecret }}
+- name: TRADEMESH_WEBHOOK_SECRETS_KEY
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "trademesh.secretName" (dict "inline" $hooks.key "existing" $hooks.existingSecret "default" "trademesh-webhook-secrets") }}
+      key: {{ if $hooks.key }}key{{ else }}{{ $hooks.secretKey }}{{ end }}
+{{- end }}
 {{- with $root.Values.notifications.smtp.existingSecret }}
 - name: TRADEMESH_SMTP_USERNAME
   valueFrom:
@@ -270,6 +278,7 @@ Call with (dict "root" $ "name" "auth").
 {{- $refs = append $refs (dict "inline" $v.secrets.brokerCredentials.key "existing" $v.secrets.brokerCredentials.existingSecret) }}
 {{- else if eq .name "notifications" }}
 {{- $refs = append $refs (dict "inline" $v.secrets.tradeTokens.secret "existing" $v.secrets.tradeTokens.existingSecret) }}
+{{- $refs = append $refs (dict "inline" $v.secrets.webhookSecrets.key "existing" $v.secrets.webhookSecrets.existingSecret) }}
 {{- with $v.notifications.smtp.existingSecret }}
 {{- $refs = append $refs (dict "inline" "" "existing" .) }}
 {{- end }}
