@@ -7,6 +7,7 @@ import ipaddress
 import json
 import random
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -45,6 +46,7 @@ from trademesh.services.notifications.model.webhooks import (
     verify,
     webhook_context,
 )
+from trademesh.services.notifications.ports import PostResult
 from trademesh.services.notifications.service import AddressPolicy, Notifier, WebhookDispatcher, WebhookService
 
 ALICE, BOB = "user-alice", "user-bob"
@@ -453,3 +455,47 @@ def test_push_and_sms_are_refused_as_not_configured() -> None:
         with pytest.raises(FailedPrecondition) as caught:
             Preferences(channels={NotificationKind.SYSTEM: frozenset({channel})}).validate()
         assert caught.value.reason == "CHANNEL_NOT_CONFIGURED"
+
+
+async def test_a_group_whose_lease_would_end_mid_post_is_handed_back_not_posted_late() -> None:
+    hooks = build()
+    users = [f"user-{n}" for n in range(3)]
+    for user in users:
+        await hooks.create(user)
+        await hooks.notify(user)
+    slow = SlowSender(hooks.clock, timedelta(seconds=50))
+    dispatcher = WebhookDispatcher(
+        webhooks=hooks.store,
+        deliveries=hooks.deliveries,
+        sender=slow,
+        sealer=hooks.sealer,
+        budget=hooks.budget,
+        clock=hooks.clock,
+        concurrency=1,
+    )
+    # Each post takes 50 s of the 120 s lease: the third starts at 100 s, and 100 s + the 10 s timeout < 120 s.
+    assert await dispatcher.dispatch_due() == 3
+    await hooks.notify(users[0])
+    await hooks.notify(users[1])
+    await hooks.notify(users[2])
+    slow.duration = timedelta(seconds=60)
+    # 60 s + 60 s = 120 s: the third group's lease would end during its post; it is handed back.
+    assert await dispatcher.dispatch_due() == 2
+    pending = [d for d in hooks.deliveries.deliveries.values() if d.state is WebhookDeliveryState.PENDING]
+    assert len(pending) == 1
+    assert pending[0].attempts == 0
+    assert await dispatcher.dispatch_due() == 1  # taken again under a fresh lease
+    assert len(slow.posts) == 6
+
+
+class SlowSender(ScriptedSender):
+    """A sender whose every post takes `duration` of the fake clock."""
+
+    def __init__(self, clock: FakeClock, duration: timedelta) -> None:
+        super().__init__()
+        self.clock = clock
+        self.duration = duration
+
+    async def post(self, url: str, body: bytes, headers: Mapping[str, str]) -> PostResult:
+        self.clock.advance(self.duration)
+        return await super().post(url, body, headers)

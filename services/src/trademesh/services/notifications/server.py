@@ -8,6 +8,7 @@ import logging
 import os
 import socket
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from pymongo import AsyncMongoClient
@@ -231,6 +232,7 @@ def bootstrap(
             sealer=sealer,
             budget=budget,
             clock=clock,
+            post_timeout=timedelta(seconds=settings.webhook_timeout_seconds),
         )
     servicer = NotificationsServicer(alerts, inbox, preference_service, webhook_service)
     return Notifications(

@@ -50,7 +50,9 @@ class NotificationsSettings(SignedTokenSettings):
     webhook_budget_per_minute: int = Field(
         30, ge=1, description="Posts per user to webhooks in any minute; beyond it deliveries wait and coalesce."
     )
-    webhook_timeout_seconds: float = Field(10.0, gt=0, description="How long one webhook post may take.")
+    webhook_timeout_seconds: float = Field(
+        10.0, gt=0, le=60, description="How long one webhook post may take (well under the 2-minute send lease)."
+    )
     webhook_dispatch_interval_seconds: float = Field(
         5.0, gt=0, description="How often retried and held webhook deliveries are looked at (new ones go at once)."
     )

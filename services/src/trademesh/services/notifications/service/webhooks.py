@@ -12,11 +12,12 @@ restarts); the 8th failure dead-letters the delivery, which the user sees in Lis
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import random
 import secrets
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from trademesh.kernel.errors import FailedPrecondition, FieldViolation, InvalidArgument, NotFound, ResourceExhausted
 from trademesh.kernel.requests import check_page_size, check_request_id
@@ -217,6 +218,8 @@ class WebhookDispatcher:
         rng: random.Random | None = None,
         batch_size: int = 100,
         lease: timedelta = SEND_LEASE,
+        post_timeout: timedelta = timedelta(seconds=10),
+        concurrency: int = 8,
     ) -> None:
         self._webhooks = webhooks
         self._deliveries = deliveries
@@ -227,6 +230,8 @@ class WebhookDispatcher:
         self._rng = rng or random.Random()
         self._batch = batch_size
         self._lease = lease
+        self._post_timeout = post_timeout
+        self._slots = asyncio.Semaphore(concurrency)
 
     async def dispatch_due(self) -> int:
         """Post every due delivery (a batch at a time, one post per webhook); return how many posts succeeded."""
@@ -234,13 +239,24 @@ class WebhookDispatcher:
         while True:
             now = self._clock()
             token = secrets.token_hex(12)
-            batch = await self._deliveries.claim_due(now, now + self._lease, token, self._batch)
-            for group in groups(batch):
-                posted += await self._post(group, token)
+            lease_until = now + self._lease
+            batch = await self._deliveries.claim_due(now, lease_until, token, self._batch)
+            # Webhooks are posted side by side (a slow receiver does not hold up the others), a few at a time.
+            results = await asyncio.gather(*(self._post(group, token, lease_until) for group in groups(batch)))
+            posted += sum(results)
             if len(batch) < self._batch:
                 return posted
 
-    async def _post(self, group: list[WebhookDelivery], token: str) -> int:
+    async def _post(self, group: list[WebhookDelivery], token: str, lease_until: datetime) -> int:
+        async with self._slots:
+            if self._clock() + self._post_timeout >= lease_until:
+                # The lease could end mid-post and another replica send it too: hand it back instead.
+                for delivery in group:
+                    await self._deliveries.postpone(delivery.id, token, self._clock())
+                return 0
+            return await self._post_group(group, token)
+
+    async def _post_group(self, group: list[WebhookDelivery], token: str) -> int:
         webhook = await self._webhooks.get_any(group[0].webhook_id)
         if webhook is None:
             for delivery in group:
