@@ -411,7 +411,10 @@ def _mail_ready(context: StackContext) -> str:
 
 def _notifications_env(context: StackContext) -> dict[str, str]:
     # Email goes to the stack's own SMTP server (plain, no login): read it in <data>/mail/maildir or on its page.
+    from trademesh.devstack.secrets import ensure_webhook_key  # webhooks on, with a key made once per data dir
+
     return {
+        "TRADEMESH_WEBHOOK_SECRETS_KEY": ensure_webhook_key(context.layout.keys_dir).read_text().strip(),
         "TRADEMESH_SMTP_HOST": HOST,
         "TRADEMESH_SMTP_PORT": str(context.ports[MAIL] + SMTP_PORT_OFFSET),
         "TRADEMESH_SMTP_SECURITY": "none",
