@@ -366,3 +366,24 @@ async def test_the_send_budget_in_redis_is_shared_by_replicas(redis: Redis, redi
     assert datetime.now(UTC) < retry_at <= datetime.now(UTC) + timedelta(seconds=61)
     assert await two.take(user, "email") is None  # budgets are per channel
     assert await two.take(f"other-{user}", "webhook") is None  # and per user
+
+
+async def test_a_restart_with_a_rotated_key_reseals_stored_secrets(
+    start: Callable[..., Awaitable[Running]], new_user: Callable[[], Awaitable[MeshUser]]
+) -> None:
+    old, new = new_key_text("old"), new_key_text("new")
+    first = await start(webhook_secrets_key=old)
+    alice = await new_user()
+    created = await _create(first, alice)
+    rotated = await start(webhook_secrets_key=f"{new},{old}")
+    assert rotated.runtime.app.mongo is not None
+    hooks = rotated.runtime.app.mongo[rotated.settings.mongo_database].notification_webhooks
+
+    async def key_id() -> str:
+        document = await hooks.find_one({"_id": created.webhook.id})
+        assert document is not None
+        return str(document["secret"]["key_id"])
+
+    await eventually(key_id, until=lambda found: found == "new", what="the secret is re-sealed under the new key")
+    listed = await rotated.stub.ListWebhooks(pb.ListWebhooksRequest(), metadata=alice.metadata)
+    assert [hook.secret_hint for hook in listed.webhooks] == [created.signing_secret[-4:]]

@@ -499,3 +499,37 @@ class SlowSender(ScriptedSender):
     async def post(self, url: str, body: bytes, headers: Mapping[str, str]) -> PostResult:
         self.clock.advance(self.duration)
         return await super().post(url, body, headers)
+
+
+async def test_after_a_key_rotation_secrets_are_resealed_under_the_new_key_and_still_sign() -> None:
+    old, new = new_key_text("old"), new_key_text("new")
+    hooks = build(sealer=Sealer.from_setting(old))
+    secret = await hooks.create()
+    rotating = Sealer.from_setting(f"{new},{old}")
+    service = WebhookService(
+        store=hooks.store,
+        deliveries=hooks.deliveries,
+        sealer=rotating,
+        policy=AddressPolicy(FakeResolver(PUBLIC)),
+        tokens=Codec(b"x"),
+        clock=hooks.clock,
+    )
+    assert await service.reseal_secrets() == 1
+    assert await service.reseal_secrets() == 0
+    [webhook] = hooks.store.webhooks.values()
+    assert webhook.secret.key_id == "new"
+    dispatcher = WebhookDispatcher(
+        webhooks=hooks.store,
+        deliveries=hooks.deliveries,
+        sender=hooks.sender,
+        sealer=Sealer.from_setting(new),  # the old key dropped
+        budget=hooks.budget,
+        clock=hooks.clock,
+    )
+    await hooks.notify()
+    assert await dispatcher.dispatch_due() == 1
+    [post] = hooks.sender.posts
+    now = hooks.clock().timestamp()
+    assert verify(
+        secret.encode(), post.headers["Trademesh-Timestamp"], post.headers["Trademesh-Signature"], post.body, now
+    )

@@ -43,6 +43,16 @@ class InMemoryWebhookStore:
         del self.webhooks[webhook_id]
         return True
 
+    async def sealed_with_other_key(self, key_id: str, limit: int) -> list[Webhook]:
+        return [w for w in self.webhooks.values() if w.secret.key_id != key_id][:limit]
+
+    async def replace_secret(self, webhook: Webhook, previous_key_id: str) -> bool:
+        current = self.webhooks.get(webhook.id)
+        if current is None or current.secret.key_id != previous_key_id:
+            return False
+        self.webhooks[webhook.id] = webhook
+        return True
+
 
 class InMemoryWebhookDeliveryStore:
     """Deliveries by id, each with the token of the claim holding it (an outcome needs the token)."""

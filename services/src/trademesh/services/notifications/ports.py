@@ -198,6 +198,12 @@ class WebhookStore(Protocol):
     async def delete(self, user_id: str, webhook_id: str) -> bool:
         """Delete the user's webhook; return whether it existed."""
 
+    async def sealed_with_other_key(self, key_id: str, limit: int) -> list[Webhook]:
+        """Return up to `limit` webhooks whose secret is sealed under a key other than `key_id` (rotation)."""
+
+    async def replace_secret(self, webhook: Webhook, previous_key_id: str) -> bool:
+        """Store the webhook's re-sealed secret if it is still sealed under `previous_key_id`."""
+
 
 class WebhookDeliveryStore(Protocol):
     """Webhook deliveries, one per (notification, webhook): written PENDING before any post, claimed with a
@@ -248,6 +254,13 @@ class SecretSealer(Protocol):
 
     def open(self, secret: SealedSecret, context: bytes) -> bytes:
         """Decrypt; raise ValueError when it cannot be opened."""
+
+    @property
+    def active_key_id(self) -> str:
+        """Return the id of the key that seals."""
+
+    def reseal(self, secret: SealedSecret, context: bytes) -> SealedSecret | None:
+        """Return the secret sealed under the active key, or None if it already is."""
 
 
 class AddressResolver(Protocol):

@@ -283,6 +283,16 @@ async def _dispatch_mail(app: Notifications, interval: float) -> None:
             pass
 
 
+async def _every_once(work: Any, what: str) -> None:
+    try:
+        if count := await work():
+            logger.info("%s: %d done", what, count)
+    except asyncio.CancelledError:
+        raise
+    except Exception:
+        logger.warning("%s failed; it runs again at the next start", what, exc_info=True)
+
+
 async def _dispatch_webhooks(app: Notifications, dispatcher: WebhookDispatcher, interval: float) -> None:
     # New deliveries wake the dispatcher at once; retries, held and over-budget ones every `interval`.
     while True:
@@ -364,6 +374,7 @@ async def build_notifications_runtime(
     if settings.smtp_host:
         host.spawn(_dispatch_mail(app, settings.mail_dispatch_interval_seconds), "mail-dispatcher")
     if app.webhook_dispatcher is not None:
+        host.spawn(_every_once(app.webhooks.reseal_secrets, "re-sealing webhook secrets"), "webhook-reseal")
         host.spawn(
             _dispatch_webhooks(app, app.webhook_dispatcher, settings.webhook_dispatch_interval_seconds),
             "webhook-dispatcher",

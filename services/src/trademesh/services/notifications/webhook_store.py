@@ -94,6 +94,18 @@ class MongoWebhookStore:
         result = await self._hooks.delete_one({"_id": webhook_id, "user_id": user_id})
         return result.deleted_count == 1
 
+    async def sealed_with_other_key(self, key_id: str, limit: int) -> list[Webhook]:
+        cursor = self._hooks.find({"secret.key_id": {"$ne": key_id}}).limit(limit)
+        return [_webhook(document) async for document in cursor]
+
+    async def replace_secret(self, webhook: Webhook, previous_key_id: str) -> bool:
+        secret = webhook.secret
+        result = await self._hooks.update_one(
+            {"_id": webhook.id, "secret.key_id": previous_key_id},
+            {"$set": {"secret": {"key_id": secret.key_id, "nonce": secret.nonce, "ciphertext": secret.ciphertext}}},
+        )
+        return result.modified_count == 1
+
 
 def _delivery_document(delivery: WebhookDelivery) -> Document:
     item = delivery.notification

@@ -17,6 +17,7 @@ import logging
 import random
 import secrets
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 from trademesh.kernel.errors import FailedPrecondition, FieldViolation, InvalidArgument, NotFound, ResourceExhausted
@@ -174,6 +175,30 @@ class WebhookService:
         if not webhook_id or not await self._store.delete(user_id, webhook_id):
             raise webhook_not_found()
         await self._deliveries.drop_pending(webhook_id, self._clock())
+
+    async def reseal_secrets(self, batch: int = 100) -> int:
+        """Re-seal every signing secret not sealed under the active key (after a key rotation); return how many.
+        A secret no listed key opens is left as it is (logged): its webhook's posts fail until it is replaced."""
+        sealer = self._require()
+        resealed, skipped = 0, set[str]()
+        while True:
+            found = [
+                hook
+                for hook in await self._store.sealed_with_other_key(sealer.active_key_id, batch + len(skipped))
+                if hook.id not in skipped
+            ]
+            if not found:
+                return resealed
+            for hook in found:
+                previous = hook.secret.key_id
+                try:
+                    secret = sealer.reseal(hook.secret, webhook_context(hook.user_id, hook.id))
+                except ValueError as error:
+                    logger.warning("webhook %s: its secret cannot be re-sealed (%s)", hook.id, error)
+                    skipped.add(hook.id)
+                    continue
+                if secret is not None and await self._store.replace_secret(replace(hook, secret=secret), previous):
+                    resealed += 1
 
     async def list_deliveries(
         self,
