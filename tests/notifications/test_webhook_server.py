@@ -387,3 +387,44 @@ async def test_a_restart_with_a_rotated_key_reseals_stored_secrets(
     await eventually(key_id, until=lambda found: found == "new", what="the secret is re-sealed under the new key")
     listed = await rotated.stub.ListWebhooks(pb.ListWebhooksRequest(), metadata=alice.metadata)
     assert [hook.secret_hint for hook in listed.webhooks] == [created.signing_secret[-4:]]
+
+
+async def test_a_burst_over_the_budget_waits_and_goes_out_as_one_digest(
+    start: Callable[..., Awaitable[Running]], new_user: Callable[[], Awaitable[MeshUser]], redis: Redis
+) -> None:
+    service = await start(webhook_budget_per_minute=1)
+    alice = await new_user()
+    created = await _create(service, alice)
+    notifier = service.runtime.app.notifier
+    await notifier.notify(_notice(alice.user_id))
+    await eventually(lambda: _now(service.receiver.received), what="the first post spends the minute's budget")
+    burst = [_notice(alice.user_id) for _ in range(20)]
+    for notice in burst:
+        await notifier.notify(notice)
+    pending = webhook_pb2.WEBHOOK_DELIVERY_STATE_PENDING
+    app = service.runtime.app
+    assert app.mongo is not None
+    deliveries = app.mongo[service.settings.mongo_database].notification_webhook_deliveries
+
+    async def held() -> int:
+        return await deliveries.count_documents(
+            {"state": "pending", "lease_token": "", "next_attempt_at": {"$gt": datetime.now(UTC)}}
+        )
+
+    await eventually(held, until=lambda count: count == 20, what="the burst is held until the budget refills")
+    assert len(service.receiver.received) == 1
+    assert len(await _deliveries(service, alice, state=pending)) == 20
+    # The minute passes (the budget's window is cleared), and the held deliveries fall due together.
+    async for key in redis.scan_iter("notify:budget*"):
+        await redis.delete(key)
+    await _make_retries_due(service)
+    await eventually(lambda: _now(service.receiver.received), until=lambda got: len(got) == 2, what="one digest")
+    digest = service.receiver.received[1]
+    assert receiver_verifies(created.signing_secret, digest.headers, digest.body, digest.at)
+    document = json.loads(digest.body)
+    assert document["type"] == "digest"
+    assert sorted(item["id"] for item in document["notifications"]) == sorted(notice.id for notice in burst)
+    assert digest.headers["Idempotency-Key"].startswith("digest:")
+    await eventually(
+        lambda: _deliveries(service, alice, state=pending), until=lambda items: items == [], what="all recorded SENT"
+    )
