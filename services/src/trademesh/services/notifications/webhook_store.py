@@ -32,6 +32,9 @@ async def ensure_webhook_indexes(database: AsyncDatabase[Document]) -> None:
     """Create the webhook collections' indexes (idempotent; run at start-up)."""
     hooks = database.notification_webhooks
     await hooks.create_index([("user_id", ASCENDING), ("_id", DESCENDING)], name="webhooks_user")
+    await hooks.create_index(
+        [("user_id", ASCENDING), ("request_id", ASCENDING)], unique=True, name="webhooks_request_unique"
+    )
     deliveries = database.notification_webhook_deliveries
     await deliveries.create_index([("state", ASCENDING), ("next_attempt_at", ASCENDING)], name="webhook_due")
     await deliveries.create_index([("user_id", ASCENDING), ("cursor", DESCENDING)], name="webhook_user_cursor")
@@ -64,18 +67,23 @@ class MongoWebhookStore:
         if existing is not None:
             return _webhook(existing)
         secret = webhook.secret
-        await self._hooks.insert_one(
-            {
-                "_id": webhook.id,
-                "user_id": webhook.user_id,
-                "url": webhook.url,
-                "kinds": sorted(kind.value for kind in webhook.kinds),
-                "secret": {"key_id": secret.key_id, "nonce": secret.nonce, "ciphertext": secret.ciphertext},
-                "secret_hint": webhook.secret_hint,
-                "created_at": webhook.created_at,
-                "request_id": webhook.request_id,
-            }
-        )
+        document = {
+            "_id": webhook.id,
+            "user_id": webhook.user_id,
+            "url": webhook.url,
+            "kinds": sorted(kind.value for kind in webhook.kinds),
+            "secret": {"key_id": secret.key_id, "nonce": secret.nonce, "ciphertext": secret.ciphertext},
+            "secret_hint": webhook.secret_hint,
+            "created_at": webhook.created_at,
+            "request_id": webhook.request_id,
+        }
+        try:
+            await self._hooks.insert_one(document)
+        except DuplicateKeyError:  # a concurrent create with the same request_id won
+            winner = await self._hooks.find_one({"user_id": webhook.user_id, "request_id": webhook.request_id})
+            if winner is None:
+                raise
+            return _webhook(winner)
         return webhook
 
     async def get(self, user_id: str, webhook_id: str) -> Webhook | None:

@@ -61,6 +61,8 @@ MAX_PAGE_SIZE = 200
 #: How long a claimed delivery is held from other replicas while it is being posted.
 SEND_LEASE = timedelta(minutes=2)
 SECRET_PREFIX = "whsec_"
+#: How long resolving a webhook's host at create may take.
+RESOLVE_TIMEOUT_SECONDS = 5.0
 WEBHOOK_CHANNEL = "webhook"
 
 
@@ -92,8 +94,9 @@ class AddressPolicy:
     async def check(self, host: str, port: int) -> None:
         """Raise INVALID_ARGUMENT (WEBHOOK_ADDRESS_REFUSED) unless every address of `host` is allowed."""
         try:
-            addresses = await self._resolver.resolve(host, port)
-        except OSError:
+            async with asyncio.timeout(RESOLVE_TIMEOUT_SECONDS):
+                addresses = await self._resolver.resolve(host, port)
+        except (OSError, TimeoutError):
             raise _refused(f"the host {host!r} does not resolve") from None
         if not addresses:
             raise _refused(f"the host {host!r} does not resolve")
