@@ -17,12 +17,18 @@ from urllib.parse import urlsplit
 import aiohttp
 from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.resolver import ThreadedResolver
+from opentelemetry import metrics
 
 from trademesh.services.notifications.model.webhooks import Address, Network, address_refusal
 from trademesh.services.notifications.ports import PostResult
 
 #: How much of a receiver's answer is read (and kept in the delivery's error).
 MAX_ANSWER_BYTES = 512
+_POSTS = metrics.get_meter(__name__).create_counter(
+    "trademesh.notifications.webhook_posts",
+    unit="{post}",
+    description="Webhook posts by outcome: 2xx, 3xx, 4xx, 5xx, refused (address policy) or error (network).",
+)
 
 
 class SystemResolver:
@@ -78,6 +84,15 @@ class HttpWebhookSender:
 
     async def post(self, url: str, body: bytes, headers: Mapping[str, str]) -> PostResult:
         """Post once; a refused address, a network error or a timeout is a failed result, never raised."""
+        result = await self._post(url, body, headers)
+        if result.status_code:
+            outcome = f"{result.status_code // 100}xx"
+        else:
+            outcome = "refused" if result.error.startswith("refused") else "error"
+        _POSTS.add(1, {"outcome": outcome})
+        return result
+
+    async def _post(self, url: str, body: bytes, headers: Mapping[str, str]) -> PostResult:
         host = urlsplit(url).hostname or ""
         try:
             literal = ipaddress.ip_address(host)
