@@ -196,8 +196,9 @@ class WebhookDelivery:
 
     @property
     def cursor(self) -> str:
-        """Return the listing order key: creation time (microseconds), then id; newest has the largest."""
-        return f"{int(self.created_at.timestamp() * 1_000_000):017d}|{self.id}"
+        """Return the listing order key: creation time, then id; newest has the largest. Milliseconds, the
+        database's precision, so a cursor read back from the store equals the one stored."""
+        return f"{int(self.created_at.timestamp() * 1000):015d}|{self.id}"
 
     @staticmethod
     def id_for(notification_id: str, webhook_id: str) -> str:
