@@ -12,7 +12,7 @@ import json
 import random
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from urllib.parse import urlsplit
 
@@ -33,6 +33,8 @@ SIGNATURE_HEADER = "Trademesh-Signature"
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 #: Most notifications one digest post carries.
 MAX_DIGEST = 100
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -198,7 +200,8 @@ class WebhookDelivery:
     def cursor(self) -> str:
         """Return the listing order key: creation time, then id; newest has the largest. Milliseconds, the
         database's precision, so a cursor read back from the store equals the one stored."""
-        return f"{int(self.created_at.timestamp() * 1000):015d}|{self.id}"
+        milliseconds = (self.created_at - _EPOCH) // timedelta(milliseconds=1)
+        return f"{milliseconds:015d}|{self.id}"
 
     @staticmethod
     def id_for(notification_id: str, webhook_id: str) -> str:
