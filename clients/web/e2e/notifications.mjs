@@ -6,14 +6,22 @@
 // Registers, opens the alert editor from the INFY watchlist row, sets a one-shot "above" alert below the
 // live price (the simulated feed's next INFY tick crosses it), sees the bell's unread count rise over the
 // live WatchNotifications stream, finds the notice in the notification centre, marks it read (the count
-// falls), deletes it, edits and deletes the alert. Waits are on conditions, never fixed sleeps.
+// falls), deletes it, edits and deletes the alert. The page loads through a TCP relay that the script cuts
+// midway (two more alerts fire meanwhile): the bell's stream must reopen with its resume token and count
+// all three. Waits are on conditions (the one poll is of the server's list, every 100 ms).
 // Prints one JSON line {"ok": bool, "steps": [...], "error"?: string} and exits 0 only when ok.
 import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { connect, createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
+import { create } from "@bufbuild/protobuf";
+import { createClient } from "@connectrpc/connect";
+import { createGrpcWebTransport } from "@connectrpc/connect-web";
+import { common, notifications } from "@trademesh/sdk";
 import { chromium } from "playwright-core";
 
 const url = process.env.TM_URL ?? "http://127.0.0.1:8080/";
+const gateway = new URL(url);
 const artifacts = resolve(process.env.TM_ARTIFACTS ?? "../../test-artifacts/web-notifications");
 const executablePath = process.env.TM_CHROMIUM ?? "/usr/bin/chromium";
 const WAIT = Number(process.env.TM_WAIT_MS ?? 30_000);
@@ -23,6 +31,43 @@ const step = (name, detail = {}) => {
   steps.push({ name, ...detail, at: Date.now() });
   process.stderr.write(`e2e: ${name} ${JSON.stringify(detail)}\n`);
 };
+
+/** A TCP relay in front of the gateway that the page loads from; `cut()` resets every connection and refuses new ones. */
+function startRelay() {
+  const sockets = new Set();
+  let server = null;
+  let port = 0;
+  const listen = () =>
+    new Promise((resolve) => {
+      server = createServer((socket) => {
+        const upstream = connect(Number(gateway.port), gateway.hostname);
+        for (const [a, b] of [[socket, upstream], [upstream, socket]]) {
+          sockets.add(a);
+          a.pipe(b);
+          a.on("error", () => b.destroy());
+          a.on("close", () => {
+            sockets.delete(a);
+            b.destroy();
+          });
+        }
+      });
+      server.listen(port, "127.0.0.1", () => {
+        port = server.address().port;
+        resolve();
+      });
+    });
+  return {
+    listen,
+    url: () => `http://127.0.0.1:${port}/`,
+    cut: () =>
+      new Promise((resolve) => {
+        server.close(() => resolve());
+        for (const socket of sockets) socket.destroy();
+      }),
+  };
+}
+const relay = startRelay();
+await relay.listen();
 
 mkdirSync(artifacts, { recursive: true });
 const profile = mkdtempSync(join(tmpdir(), "trademesh-chromium-"));
@@ -49,16 +94,49 @@ const shot = async (name) => {
 };
 const bell = page.getByTestId("bell");
 const bellCount = (count) => page.locator(`[data-testid="bell"][data-count="${count}"]`).waitFor();
-let watchOpens = 0;
+// Every WatchNotifications the page opens (its grpc-web request body: field 1 is the resume token), and the
+// access token of the page's protected calls (so this script can act as the same user from outside the page).
+const watchBodies = [];
+let authorization = "";
 page.on("request", (request) => {
-  if (request.url().endsWith("/trademesh.notifications.v1.NotificationsService/WatchNotifications")) watchOpens += 1;
+  if (request.url().endsWith("/trademesh.notifications.v1.NotificationsService/WatchNotifications")) {
+    watchBodies.push(request.postDataBuffer() ?? Buffer.alloc(0));
+  }
+  const header = request.headers()["authorization"];
+  if (header && request.url().includes("/trademesh.")) authorization = header;
 });
+/** The resume token a WatchNotifications request carried ("" for none): the payload after the 5-byte frame header. */
+function resumeTokenOf(body) {
+  const payload = body.subarray(5);
+  if (payload[0] !== 0x0a) return "";
+  let length = 0;
+  let at = 1;
+  for (let shift = 0; ; shift += 7, at += 1) {
+    length |= (payload[at] & 0x7f) << shift;
+    if (!(payload[at] & 0x80)) break;
+  }
+  return payload.subarray(at + 1, at + 1 + length).toString();
+}
+// The same user's client outside the page, straight to the gateway (not through the relay).
+const outside = createClient(
+  notifications.NotificationsService,
+  createGrpcWebTransport({ baseUrl: url.replace(/\/$/, ""), interceptors: [(next) => (request) => (request.header.set("authorization", authorization), next(request))] }),
+);
+const aboveOnePaisa = () =>
+  outside.createAlert({
+    requestId: crypto.randomUUID(),
+    alert: create(notifications.AlertSchema, {
+      instrument: { symbol: "INFY", exchange: common.Exchange.NSE },
+      condition: notifications.AlertCondition.PRICE_ABOVE,
+      levelMicros: 10_000n,
+    }),
+  });
 
 let ok = false;
 let failure = "";
 try {
   const name = `e2n_${Date.now().toString(36)}`;
-  await page.goto(url);
+  await page.goto(relay.url());
   await page.getByTestId("login-form").waitFor();
   await page.getByRole("tab", { name: "Register" }).click();
   await page.getByLabel("Email").fill(`${name}@example.com`);
@@ -103,8 +181,26 @@ try {
 
   // The tick fires it: the bell rises over the live stream (no reload, no polling).
   await bellCount(1);
-  step("bell count rose", { label: await bell.getAttribute("aria-label"), watchOpens });
+  step("bell count rose", { label: await bell.getAttribute("aria-label"), watchOpens: watchBodies.length });
   await shot("n2-bell");
+
+  // The relay cuts the page off: the bell's stream breaks. Two alerts fire meanwhile (created from outside
+  // the page); back online, the stream reopens with its resume token and the bell shows all three.
+  await relay.cut();
+  await page.locator('[data-testid="bell"][data-stream="retrying"]').waitFor();
+  await aboveOnePaisa();
+  await aboveOnePaisa();
+  for (let tries = 0; (await outside.listNotifications({ pageSize: 10 })).notifications.length < 3; tries += 1) {
+    if (tries > 300) throw new Error("the alerts fired outside the page did not make notices");
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  await relay.listen();
+  await bellCount(3);
+  const reopened = watchBodies.slice(1).map(resumeTokenOf);
+  if (resumeTokenOf(watchBodies[0]) !== "") throw new Error("the first WatchNotifications carried a resume token");
+  if (!reopened.length || reopened.some((token) => !token)) throw new Error(`a reconnect did not resume with the token: ${reopened.length} reopen(s)`);
+  step("stream resumed with its token after a cut", { reopens: reopened.length });
+  await outside.markRead({ notificationIds: (await outside.listNotifications({ pageSize: 10, unreadOnly: true })).notifications.filter((n) => n.alertId !== alertId).map((n) => n.id) });
 
   // The notification centre shows it, unread, linked to the alert.
   await bell.click();
@@ -144,7 +240,7 @@ try {
   await page.locator(`[data-testid="alert-row"][data-id="${alertId}"]`).waitFor({ state: "detached" });
   step("alert deleted");
 
-  step("done", { watchOpens });
+  step("done", { watchOpens: watchBodies.length });
   ok = true;
 } catch (error) {
   failure = error instanceof Error ? error.message : String(error);
