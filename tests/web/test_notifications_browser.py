@@ -3,9 +3,10 @@
 ``clients/web/e2e/notifications.mjs`` registers, sets an alert from the INFY watchlist row, lets the
 simulated feed's next tick fire it, watches the bell's unread count rise over WatchNotifications, finds
 the notice in the notification centre, marks it read (the count falls), deletes it, then edits and
-deletes the alert. Midway a relay cuts the page off while two more alerts fire: reconnected, the bell's stream
-reopens with its resume token (checked in the request) and counts all three. The stack is ``make up``'s launcher (the same fixture as the browser journey).
-Screenshots land in ``test-artifacts/web-notifications/``.
+deletes the alert. Midway a relay cuts the page off while two more alerts fire: reconnected, the bell's
+stream reopens with its resume token (checked in the request) and counts all three. Last, a positions row
+opens the editor prefilled with that position's instrument and average price. The stack is ``make up``'s
+launcher (the same fixture as the browser journey). Screenshots land in ``test-artifacts/web-notifications/``.
 """
 
 from __future__ import annotations
@@ -57,7 +58,7 @@ def test_an_alert_from_the_watchlist_rings_the_bell_and_is_read_in_the_inbox(sta
     assert {"editor opened from the watchlist row", "level rejected", "inbox shows it", "notification deleted"} <= set(
         names
     )
-    assert {"alert edited and armed again", "alert deleted"} <= set(names)
+    assert {"alert edited and armed again", "alert deleted", "editor opened from a positions row"} <= set(names)
     assert names.index("bell count rose") < names.index("stream resumed with its token after a cut")
     page_errors = [error for error in report["consoleErrors"] if "Failed to load resource" not in error]
     assert page_errors == [], page_errors

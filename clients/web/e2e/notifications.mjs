@@ -17,7 +17,8 @@ import { join, resolve } from "node:path";
 import { create } from "@bufbuild/protobuf";
 import { createClient } from "@connectrpc/connect";
 import { createGrpcWebTransport } from "@connectrpc/connect-web";
-import { common, notifications } from "@trademesh/sdk";
+import { timestampFromMs } from "@bufbuild/protobuf/wkt";
+import { common, notifications, trade } from "@trademesh/sdk";
 import { chromium } from "playwright-core";
 
 const url = process.env.TM_URL ?? "http://127.0.0.1:8080/";
@@ -118,10 +119,12 @@ function resumeTokenOf(body) {
   return payload.subarray(at + 1, at + 1 + length).toString();
 }
 // The same user's client outside the page, straight to the gateway (not through the relay).
-const outside = createClient(
-  notifications.NotificationsService,
-  createGrpcWebTransport({ baseUrl: url.replace(/\/$/, ""), interceptors: [(next) => (request) => (request.header.set("authorization", authorization), next(request))] }),
-);
+const outsideTransport = createGrpcWebTransport({
+  baseUrl: url.replace(/\/$/, ""),
+  interceptors: [(next) => (request) => (request.header.set("authorization", authorization), next(request))],
+});
+const outside = createClient(notifications.NotificationsService, outsideTransport);
+const outsideTrades = createClient(trade.TradeService, outsideTransport);
 const aboveOnePaisa = () =>
   outside.createAlert({
     requestId: crypto.randomUUID(),
@@ -239,6 +242,28 @@ try {
   await page.locator(`[data-testid="alert-row"][data-id="${alertId}"]`).getByTestId("delete-alert").click();
   await page.locator(`[data-testid="alert-row"][data-id="${alertId}"]`).waitFor({ state: "detached" });
   step("alert deleted");
+
+
+  // A positions row opens the editor too, prefilled with the position's instrument and average price.
+  await outsideTrades.createTrade({
+    requestId: crypto.randomUUID(),
+    trade: {
+      instrument: { symbol: "TCS", exchange: common.Exchange.NSE },
+      side: trade.Side.BUY,
+      quantityMicros: 5_000_000n,
+      priceMicros: 4_087_150_000n,
+      tradeTime: timestampFromMs(Date.now() - 3_600_000),
+    },
+  });
+  await page.evaluate(() => (location.hash = "#/positions"));
+  await page.locator('[data-testid="position-row"][data-symbol="TCS"]').getByTestId("alert-link").click();
+  const fromPositions = page.getByTestId("alert-form");
+  await fromPositions.waitFor();
+  const positionDraft = [await fromPositions.getByLabel("Instrument").inputValue(), await fromPositions.getByLabel("Level (₹)").inputValue()];
+  if (positionDraft.join(" ") !== "NSE:TCS 4087.15") throw new Error(`editor opened from positions with ${positionDraft}`);
+  step("editor opened from a positions row", { draft: positionDraft });
+  await fromPositions.getByRole("button", { name: "Cancel" }).click();
+  await fromPositions.waitFor({ state: "detached" });
 
   step("done", { watchOpens: watchBodies.length });
   ok = true;
