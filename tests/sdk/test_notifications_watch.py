@@ -11,17 +11,17 @@ from __future__ import annotations
 import asyncio
 import re
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 
 import grpc
 import pytest
 
-from tests.client_mesh import RunningMesh
+from tests.client_mesh import PASSWORD, RunningMesh, new_username
 from tests.eventually import eventually
 from tests.sdk.test_sdk import registered
 from trademesh.common.v1 import instrument_pb2
 from trademesh.notifications.v1 import alert_pb2, notifications_service_pb2
-from trademesh.sdk import AsyncTrademesh, ClientOptions, TrademeshError, connect
+from trademesh.sdk import AsyncTrademesh, ClientOptions, TrademeshError, connect, connect_sync
 
 pb = notifications_service_pb2
 WAIT = 30.0
@@ -166,3 +166,37 @@ async def test_a_resume_token_of_another_user_is_refused(mesh: RunningMesh) -> N
                 anext(aiter(stranger.watch_notifications(resume_token=watch.tracker.resume_token))), WAIT
             )
         assert (refused.value.code, refused.value.reason) == (grpc.StatusCode.INVALID_ARGUMENT, "RESUME_TOKEN_INVALID")
+
+
+@pytest.mark.timeout(120)
+def test_the_blocking_client_watches_the_inbox_and_resumes_from_a_saved_token(mesh: RunningMesh) -> None:
+    with connect_sync(mesh.gateway) as client:
+        name = new_username()
+        client.register(email=f"{name}@example.com", username=name, password=PASSWORD)
+
+        def fire() -> str:
+            alert = alert_pb2.Alert(
+                instrument=instrument_pb2.Instrument(symbol="TCS", exchange=instrument_pb2.EXCHANGE_NSE),
+                condition=alert_pb2.ALERT_CONDITION_PRICE_ABOVE,
+                level_micros=10_000,
+            )
+            created = client.notifications.CreateAlert(pb.CreateAlertRequest(request_id=str(uuid.uuid4()), alert=alert))
+            return created.alert.id
+
+        def next_notice(items: Iterator[notifications_service_pb2.WatchNotificationsResponse]) -> str:
+            message = next(items)
+            while message.WhichOneof("event") != "notification":
+                message = next(items)
+            return message.notification.alert_id
+
+        watch = client.watch_notifications(snapshot_size=5)
+        items = iter(watch)
+        assert next(items).WhichOneof("event") == "snapshot"
+        first = fire()
+        assert next_notice(items) == first
+        saved = watch.tracker.resume_token
+        second = fire()
+        assert next_notice(items) == second
+
+        later = iter(client.watch_notifications(resume_token=saved))
+        assert next_notice(later) == second, "a saved token resumes right after the first notice, no snapshot"
