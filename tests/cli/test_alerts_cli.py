@@ -170,3 +170,23 @@ def test_the_new_commands_need_a_login(cli: Run, args: tuple[str, ...]) -> None:
     result = cli(*args)
     assert result.returncode == 3
     assert "trademesh login" in result.stderr
+
+
+def test_inbox_follow_prints_readable_lines_as_they_come(
+    cli: Run, logged_in: str, mesh: RunningMesh, config_dir: Path
+) -> None:
+    env = {**os.environ, "TRADEMESH_CONFIG_DIR": str(config_dir), "TRADEMESH_TARGET": mesh.gateway, "COLUMNS": "200"}
+    command = [TRADEMESH, "inbox", "--follow", "--count", "1", "--duration", "90"]
+    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env) as follow:
+        assert follow.stdout is not None
+        assert follow.stdout.readline().strip() == "0 unread — following (Ctrl-C to stop)"
+        alert = as_json(cli("alerts", "add", "INFY", "above", "0.01", "--note", "readable", "--json"))
+        output, errors = follow.communicate(timeout=120)
+    assert follow.returncode == 0, errors
+    line = output.strip()
+    assert line.startswith("● ")
+    assert "[price alert]" in line
+    assert "INFY" in line
+    assert line.endswith("[1 unread]")
+    assert "readable" in line  # the alert's note
+    assert f"({alert['id']}." in line  # the notification's id: the alert's, then the firing's generation
