@@ -225,7 +225,7 @@ CATALOG: tuple[ServiceEntry, ...] = (
     ServiceEntry(
         name="marketdata",
         descriptor=service_descriptor(marketdata_service_pb2, "MarketDataService"),
-        idempotent_reads=frozenset({"GetQuote", "GetQuotes", "GetBars"}),
+        idempotent_reads=frozenset({"GetQuote", "GetQuotes", "GetBars", "ListWatchlists", "GetWatchlist"}),
     ),
     ServiceEntry(
         name="analytics",
