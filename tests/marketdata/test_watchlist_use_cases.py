@@ -64,7 +64,9 @@ async def test_a_stale_etag_is_aborted_and_the_current_one_applies() -> None:
     created = await service.create("u1", WatchlistDraft(name="A"))
     clock.now = 2_000
     renamed = await service.update("u1", WatchlistDraft(id=created.id, name="B", etag=created.etag), ["name"])
-    assert renamed.name == "B" and renamed.etag != created.etag and renamed.update_ns == 2_000
+    assert renamed.name == "B"
+    assert renamed.etag != created.etag
+    assert renamed.update_ns == 2_000
     with pytest.raises(Aborted) as stale:
         await service.update("u1", WatchlistDraft(id=created.id, name="C", etag=created.etag), ["name"])
     assert stale.value.reason == "ETAG_MISMATCH"
@@ -73,7 +75,8 @@ async def test_a_stale_etag_is_aborted_and_the_current_one_applies() -> None:
     refilled = await service.update(
         "u1", WatchlistDraft(id=created.id, instruments=nse("S3"), etag=renamed.etag), ["instruments"]
     )
-    assert refilled.name == "B" and [key.symbol for key in refilled.instruments] == ["S3"]
+    assert refilled.name == "B"
+    assert [key.symbol for key in refilled.instruments] == ["S3"]
     await service.delete("u1", created.id, refilled.etag)
     assert await service.list("u1") == ()
 
@@ -84,7 +87,8 @@ async def test_the_list_limit_is_a_failed_precondition_with_the_limit() -> None:
         await service.create("u1", WatchlistDraft(name=name))
     with pytest.raises(FailedPrecondition) as full:
         await service.create("u1", WatchlistDraft(name="D"))
-    assert full.value.reason == "WATCHLIST_LIMIT_REACHED" and full.value.metadata["limit"] == "3"
+    assert full.value.reason == "WATCHLIST_LIMIT_REACHED"
+    assert full.value.metadata["limit"] == "3"
     await service.create("u2", WatchlistDraft(name="D"))
 
 
@@ -92,7 +96,8 @@ async def test_the_item_limit_and_bad_instruments_are_invalid_arguments() -> Non
     service, _, _ = build()
     with pytest.raises(InvalidArgument) as many:
         await service.create("u1", WatchlistDraft(name="A", instruments=nse("S0", "S1", "S2", "S3", "S4")))
-    assert many.value.reason == "TOO_MANY_INSTRUMENTS" and many.value.metadata["limit"] == "4"
+    assert many.value.reason == "TOO_MANY_INSTRUMENTS"
+    assert many.value.metadata["limit"] == "4"
     with pytest.raises(InvalidArgument) as malformed:
         await service.create("u1", WatchlistDraft(name="A", instruments=(RequestedInstrument("NSE", "infy"),)))
     assert malformed.value.reason == "INVALID_INSTRUMENT"
@@ -141,4 +146,4 @@ async def test_a_lost_write_race_is_retried_on_the_fresh_book() -> None:
 async def test_a_stream_names_the_stored_instruments_in_order() -> None:
     service, _, _ = build()
     created = await service.create("u1", WatchlistDraft(name="A", instruments=nse("S5", "S1")))
-    assert await service.instruments_of("u1", created.id) == list(nse("S5", "S1"))
+    assert await service.instruments_of("u1", created.id) == nse("S5", "S1")

@@ -25,10 +25,14 @@ async def test_lists_persist_per_user_and_other_users_get_not_found(
 ) -> None:
     _, stub = await start_marketdata()
     alice, bob = await new_user(), await new_user()
-    banks = (await stub.CreateWatchlist(new_list("Banks", "SBIN", "HDFCBANK", "SBIN"), metadata=alice.metadata)).watchlist
+    banks = (
+        await stub.CreateWatchlist(new_list("Banks", "SBIN", "HDFCBANK", "SBIN"), metadata=alice.metadata)
+    ).watchlist
     await stub.CreateWatchlist(new_list("IT", "INFY", "TCS"), metadata=alice.metadata)
     assert [i.symbol for i in banks.instruments] == ["SBIN", "HDFCBANK"]
-    assert banks.id and banks.etag and banks.create_time.seconds > 0
+    assert banks.id
+    assert banks.etag
+    assert banks.create_time.seconds > 0
     listed = await stub.ListWatchlists(messages.ListWatchlistsRequest(), metadata=alice.metadata)
     assert [item.name for item in listed.watchlists] == ["Banks", "IT"]
     assert not (await stub.ListWatchlists(messages.ListWatchlistsRequest(), metadata=bob.metadata)).watchlists
@@ -44,7 +48,8 @@ async def test_lists_persist_per_user_and_other_users_get_not_found(
         stub.SubscribeQuotes(messages.SubscribeQuotesRequest(watchlist_id=banks.id), metadata=bob.metadata).read(),
     ):
         failure = await expect_failure(call)
-        assert failure.code == grpc.StatusCode.NOT_FOUND and failure.reason == "WATCHLIST_NOT_FOUND"
+        assert failure.code == grpc.StatusCode.NOT_FOUND
+        assert failure.reason == "WATCHLIST_NOT_FOUND"
     stored = (await stub.GetWatchlist(messages.GetWatchlistRequest(id=banks.id), metadata=alice.metadata)).watchlist
     assert stored == banks
 
@@ -61,10 +66,12 @@ async def test_a_stale_etag_is_aborted_and_reorder_and_delete_apply(
         update_mask=FieldMask(paths=["name", "instruments"]),
     )
     changed = (await stub.UpdateWatchlist(update, metadata=user.metadata)).watchlist
-    assert changed.name == "Renamed" and [i.symbol for i in changed.instruments] == ["TCS", "INFY"]
+    assert changed.name == "Renamed"
+    assert [i.symbol for i in changed.instruments] == ["TCS", "INFY"]
     assert changed.etag != first.etag
     stale = await expect_failure(stub.UpdateWatchlist(update, metadata=user.metadata))
-    assert stale.code == grpc.StatusCode.ABORTED and stale.reason == "ETAG_MISMATCH"
+    assert stale.code == grpc.StatusCode.ABORTED
+    assert stale.reason == "ETAG_MISMATCH"
     stale_delete = await expect_failure(
         stub.DeleteWatchlist(messages.DeleteWatchlistRequest(id=first.id, etag=first.etag), metadata=user.metadata)
     )
@@ -76,7 +83,8 @@ async def test_a_stale_etag_is_aborted_and_reorder_and_delete_apply(
     mismatch = await expect_failure(
         stub.ReorderWatchlists(messages.ReorderWatchlistsRequest(ids=[second.id]), metadata=user.metadata)
     )
-    assert mismatch.code == grpc.StatusCode.INVALID_ARGUMENT and mismatch.reason == "WATCHLIST_ORDER_MISMATCH"
+    assert mismatch.code == grpc.StatusCode.INVALID_ARGUMENT
+    assert mismatch.reason == "WATCHLIST_ORDER_MISMATCH"
     await stub.DeleteWatchlist(messages.DeleteWatchlistRequest(id=first.id, etag=changed.etag), metadata=user.metadata)
     listed = await stub.ListWatchlists(messages.ListWatchlistsRequest(), metadata=user.metadata)
     assert [item.id for item in listed.watchlists] == [second.id]
@@ -99,7 +107,8 @@ async def test_concurrent_creates_respect_the_list_limit(
     for n in range(stored, 20):
         await stub.CreateWatchlist(new_list(f"M{n}"), metadata=user.metadata)
     failure = await expect_failure(stub.CreateWatchlist(new_list("L99"), metadata=user.metadata))
-    assert failure.code == grpc.StatusCode.FAILED_PRECONDITION and failure.reason == "WATCHLIST_LIMIT_REACHED"
+    assert failure.code == grpc.StatusCode.FAILED_PRECONDITION
+    assert failure.reason == "WATCHLIST_LIMIT_REACHED"
     listed = await stub.ListWatchlists(messages.ListWatchlistsRequest(), metadata=user.metadata)
     assert len(listed.watchlists) == 20
 
@@ -121,7 +130,8 @@ async def test_bad_input_is_invalid_argument_with_field_violations(
         assert (failure.code, failure.reason) == (grpc.StatusCode.INVALID_ARGUMENT, reason)
         assert field in failure.violations
     empty_id = await expect_failure(stub.GetWatchlist(messages.GetWatchlistRequest(), metadata=user.metadata))
-    assert empty_id.code == grpc.StatusCode.INVALID_ARGUMENT and empty_id.reason == "INVALID_WATCHLIST_ID"
+    assert empty_id.code == grpc.StatusCode.INVALID_ARGUMENT
+    assert empty_id.reason == "INVALID_WATCHLIST_ID"
     created = (await stub.CreateWatchlist(new_list("A", "INFY"), metadata=user.metadata)).watchlist
     no_mask = await expect_failure(
         stub.UpdateWatchlist(messages.UpdateWatchlistRequest(watchlist=created), metadata=user.metadata)
@@ -132,7 +142,8 @@ async def test_bad_input_is_invalid_argument_with_field_violations(
             messages.SubscribeQuotesRequest(watchlist_id=created.id, instruments=nse("TCS")), metadata=user.metadata
         ).read()
     )
-    assert both.code == grpc.StatusCode.INVALID_ARGUMENT and both.reason == "CONFLICTING_INSTRUMENTS"
+    assert both.code == grpc.StatusCode.INVALID_ARGUMENT
+    assert both.reason == "CONFLICTING_INSTRUMENTS"
     listed = await stub.ListWatchlists(messages.ListWatchlistsRequest(), metadata=user.metadata)
     assert [item.name for item in listed.watchlists] == ["A"]
 
@@ -152,4 +163,5 @@ async def test_subscribe_quotes_streams_a_stored_list(
     failure = await expect_failure(
         stub.SubscribeQuotes(messages.SubscribeQuotesRequest(watchlist_id=empty.id), metadata=user.metadata).read()
     )
-    assert failure.code == grpc.StatusCode.INVALID_ARGUMENT and failure.reason == "NO_INSTRUMENTS"
+    assert failure.code == grpc.StatusCode.INVALID_ARGUMENT
+    assert failure.reason == "NO_INSTRUMENTS"

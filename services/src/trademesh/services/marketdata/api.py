@@ -81,7 +81,7 @@ class MarketDataServicer(marketdata_service_pb2_grpc.MarketDataServiceServicer):
                     [FieldViolation("watchlist_id", "must be empty when instruments are given")],
                     reason="CONFLICTING_INSTRUMENTS",
                 )
-            requested = await self._watchlists.instruments_of(principal.subject, request.watchlist_id)
+            requested = list(await self._watchlists.instruments_of(principal.subject, request.watchlist_id))
         subscription = self._service.subscribe(principal, requested, request.mode, request.max_updates_per_second)
         async with subscription as opened:
             stream = opened.stream
@@ -204,7 +204,9 @@ def add_to_server(servicer: MarketDataServicer, server: aio.Server) -> None:
             response_serializer=messages.GetBarsResponse.SerializeToString,
         ),
         **{
-            name: _unary(getattr(servicer, name), getattr(messages, f"{name}Request"), getattr(messages, f"{name}Response"))
+            name: _unary(
+                getattr(servicer, name), getattr(messages, f"{name}Request"), getattr(messages, f"{name}Response")
+            )
             for name in WATCHLIST_METHODS
         },
     }

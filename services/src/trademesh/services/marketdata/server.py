@@ -28,8 +28,8 @@ from trademesh.services.marketdata.ports import BarStore, Clock, Feed, QuoteCach
 from trademesh.services.marketdata.service import MarketDataLimits, MarketDataService
 from trademesh.services.marketdata.settings import MarketDataSettings
 from trademesh.services.marketdata.store import MongoBarStore, MongoWatchlistStore
-from trademesh.services.marketdata.watchlists import WatchlistService
 from trademesh.services.marketdata.streams import QuoteStream
+from trademesh.services.marketdata.watchlists import WatchlistService
 
 logger = logging.getLogger(__name__)
 

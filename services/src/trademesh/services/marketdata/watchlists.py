@@ -117,10 +117,10 @@ class WatchlistService:
         """Put the user's watchlists in the order of `ids` (each of them exactly once)."""
         return (await self._write(user_id, lambda book: book.reorder(ids))).lists
 
-    async def instruments_of(self, user_id: str, watchlist_id: str) -> list[RequestedInstrument]:
+    async def instruments_of(self, user_id: str, watchlist_id: str) -> tuple[RequestedInstrument, ...]:
         """Return a watchlist's instruments as a SubscribeQuotes request would name them."""
         watchlist = (await self._store.load(user_id)).find(watchlist_id)
-        return [_requested(key) for key in watchlist.instruments]
+        return tuple(_requested(key) for key in watchlist.instruments)
 
 
 def _requested(key: InstrumentKey) -> RequestedInstrument:
