@@ -230,7 +230,7 @@ CATALOG: tuple[ServiceEntry, ...] = (
     ServiceEntry(
         name="analytics",
         descriptor=service_descriptor(analytics_service_pb2, "AnalyticsService"),
-        idempotent_reads=frozenset({"GetAnalytics", "GetAnalyticsSettings"}),
+        idempotent_reads=frozenset({"GetAnalytics", "GetAnalyticsSettings", "GetPnlCalendar", "GetDayTrips"}),
         unary_timeouts={"RecomputeAnalytics": RECOMPUTE_TIMEOUT_SECONDS},
     ),
     ServiceEntry(

@@ -45,7 +45,13 @@ IDEMPOTENT_METHODS: dict[str, tuple[str, ...]] = {
         "GetWatchlist",
         "ReorderWatchlists",  # setting the same order twice leaves it unchanged
     ),
-    "trademesh.analytics.v1.AnalyticsService": ("GetAnalytics", "WatchPnl", "GetAnalyticsSettings"),
+    "trademesh.analytics.v1.AnalyticsService": (
+        "GetAnalytics",
+        "WatchPnl",
+        "GetAnalyticsSettings",
+        "GetPnlCalendar",
+        "GetDayTrips",
+    ),
     "trademesh.notifications.v1.NotificationsService": (
         "CreateAlert",  # idempotent by request_id
         "GetAlert",
