@@ -72,7 +72,7 @@ export function CalendarScreen(): JSX.Element {
     <section aria-labelledby="calendar-title" data-testid="calendar-screen">
       <div class="section-head">
         <h2 id="calendar-title">P&amp;L calendar</h2>
-        <span>
+        <span class="calendar-nav">
           <button type="button" class="link" aria-label="Previous month" onClick={() => setMonth(shiftMonth(month, -1))}>
             ◀
           </button>{" "}
