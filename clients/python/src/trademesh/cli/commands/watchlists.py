@@ -10,6 +10,7 @@ from typing import Annotated
 
 import typer
 from google.protobuf.field_mask_pb2 import FieldMask
+from rich.markup import escape
 from rich.table import Table
 
 from trademesh.cli.shared import CliError, out, print_json, session_client
@@ -58,7 +59,10 @@ def _update(client: Trademesh, current: watchlist_pb2.Watchlist, paths: list[str
 
 def _show(watchlist: watchlist_pb2.Watchlist) -> None:
     symbols = ", ".join(_label(item) for item in watchlist.instruments) or "(empty)"
-    out.print(f"{watchlist.name} [{watchlist.id}] — {len(watchlist.instruments)} instrument(s): {symbols}")
+    # Names are the user's text: printed as they are, never read as rich markup.
+    out.print(
+        f"{watchlist.name} [{watchlist.id}] — {len(watchlist.instruments)} instrument(s): {symbols}", markup=False
+    )
 
 
 @app.command("list")
@@ -79,7 +83,7 @@ def watchlist_list(
         table.add_column(column, justify="right" if column == "instruments" else "left")
     for item in lists:
         first = ", ".join(_label(i) for i in item.instruments[:5]) + (" …" if len(item.instruments) > 5 else "")
-        table.add_row(item.name, str(len(item.instruments)), first, item.id)
+        table.add_row(escape(item.name), str(len(item.instruments)), first, item.id)
     out.print(table)
 
 
@@ -160,4 +164,4 @@ def watchlist_delete(context: typer.Context, watchlist: ListArgument) -> None:
         client.marketdata.DeleteWatchlist(
             marketdata_service_pb2.DeleteWatchlistRequest(id=current.id, etag=current.etag)
         )
-    out.print(f"Deleted {current.name!r}.")
+    out.print(f"Deleted {current.name!r}.", markup=False)
