@@ -100,6 +100,7 @@ def test_watchlists_survive_reload_and_the_calendar_opens_a_day(stack: Stack) ->
     assert {
         "default list streams",
         "reordered by drag",
+        "reordered by buttons",
         "lists survive reload",
         "calendar shows the day",
         "day lists its round trips",

@@ -127,6 +127,13 @@ try {
   step("lists survive reload", { tabs: await tabNames(), rows: await rowSymbols() });
   await shot("lists-02-after-reload");
 
+  // The keyboard's way to reorder: move buttons on rows and on the list.
+  await page.getByRole("button", { name: "Move SBIN up" }).click();
+  await waitForRows(["SBIN", "ICICIBANK"]);
+  await page.getByRole("button", { name: "Move list right" }).click();
+  await waitForTabs(["My watchlist", "Bank stocks"]);
+  step("reordered by buttons", { tabs: await tabNames(), rows: await rowSymbols() });
+
   // Calendar → day.
   await go("calendar");
   await page.getByTestId("calendar-screen").waitFor();

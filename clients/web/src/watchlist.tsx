@@ -133,6 +133,12 @@ export function WatchlistScreen(): JSX.Element {
         <ListPanel
           key={current.id}
           list={current}
+          onMove={(delta) => {
+            const from = (lists ?? []).findIndex((w) => w.id === current.id);
+            void reorder(from, from + delta);
+          }}
+          position={(lists ?? []).findIndex((w) => w.id === current.id)}
+          count={lists?.length ?? 0}
           onUpdate={(fields) => update(current, fields)}
           onDelete={() => void remove(current)}
           canDelete={(lists?.length ?? 0) > 1}
@@ -203,12 +209,16 @@ function ListTabs({ lists, selected, onSelect, onMove, onCreate }: ListTabsProps
 
 interface ListPanelProps {
   list: Watchlist;
+  /** Move this list by `delta` places among the user's lists (the keyboard's way to reorder). */
+  onMove: (delta: number) => void;
+  position: number;
+  count: number;
   onUpdate: (fields: { name?: string; instruments?: InstrumentRef[] }) => Promise<boolean>;
   onDelete: () => void;
   canDelete: boolean;
 }
 
-function ListPanel({ list, onUpdate, onDelete, canDelete }: ListPanelProps): JSX.Element {
+function ListPanel({ list, onUpdate, onDelete, canDelete, onMove, position, count }: ListPanelProps): JSX.Element {
   const [rows, setRows] = useState<Map<string, Row>>(new Map());
   const [state, setState] = useState<StreamState>({ kind: "connecting" });
   const [adding, setAdding] = useState("");
@@ -298,6 +308,12 @@ function ListPanel({ list, onUpdate, onDelete, canDelete }: ListPanelProps): JSX
         )}
         {renaming === null && (
           <span>
+            <button type="button" class="link" aria-label="Move list left" onClick={() => onMove(-1)} disabled={position <= 0}>
+              ◀
+            </button>{" "}
+            <button type="button" class="link" aria-label="Move list right" onClick={() => onMove(1)} disabled={position >= count - 1}>
+              ▶
+            </button>{" "}
             <button type="button" class="link" onClick={() => setRenaming(list.name)}>
               Rename
             </button>{" "}
@@ -334,7 +350,7 @@ function ListPanel({ list, onUpdate, onDelete, canDelete }: ListPanelProps): JSX
                 <th scope="col" class="num">Day high / low</th>
                 <th scope="col" class="num">Volume</th>
                 <th scope="col">Updated</th>
-                <th scope="col"><span class="sr-only">Remove</span></th>
+                <th scope="col"><span class="sr-only">Move or remove</span></th>
               </tr>
             </thead>
             <tbody>
@@ -372,7 +388,25 @@ function ListPanel({ list, onUpdate, onDelete, canDelete }: ListPanelProps): JSX
                     <td class="num">{q ? `${formatPrice(q.highMicros)} / ${formatPrice(q.lowMicros)}` : ""}</td>
                     <td class="num">{q ? q.volume.toLocaleString("en-IN") : ""}</td>
                     <td>{q?.exchangeTime ? formatIst(timestampMs(q.exchangeTime)) : q?.receiveTime ? formatIst(timestampMs(q.receiveTime)) : ""}</td>
-                    <td>
+                    <td class="row-actions">
+                      <button
+                        type="button"
+                        class="link"
+                        aria-label={`Move ${instrument.symbol} up`}
+                        disabled={index === 0}
+                        onClick={() => void onUpdate({ instruments: moveItem(instruments, index, index - 1) })}
+                      >
+                        ↑
+                      </button>
+                      <button
+                        type="button"
+                        class="link"
+                        aria-label={`Move ${instrument.symbol} down`}
+                        disabled={index === instruments.length - 1}
+                        onClick={() => void onUpdate({ instruments: moveItem(instruments, index, index + 1) })}
+                      >
+                        ↓
+                      </button>
                       <button
                         type="button"
                         class="link"
