@@ -37,3 +37,16 @@ def test_watchlist_errors_exit_non_zero_with_the_reason(cli: Run, logged_in: str
     assert "not in 'A': INFY" in not_in.stderr
     bad = cli("watchlist", "add", "A", "XX:INFY")
     assert bad.returncode == 2
+
+
+def test_quotes_watch_streams_a_stored_watchlist(cli: Run, logged_in: str) -> None:
+    ok(cli("watchlist", "create", "Pair", "INFY", "TCS"))
+    watched = ok(cli("quotes", "watch", "--watchlist", "pair", "--count", "4"))
+    lines = watched.splitlines()
+    assert len(lines) >= 4
+    assert {line.split()[0] for line in lines} == {"INFY", "TCS"}
+    both = cli("quotes", "watch", "ITC", "--watchlist", "Pair")
+    assert both.returncode == 2
+    missing = cli("quotes", "watch", "--watchlist", "Nope")
+    assert missing.returncode == 1
+    assert "no watchlist 'Nope'" in missing.stderr

@@ -18,7 +18,7 @@ from trademesh.common.v1 import instrument_pb2
 from trademesh.marketdata.v1 import marketdata_service_pb2, watchlist_pb2
 from trademesh.sdk import Trademesh, parse_instrument
 
-__all__ = ["app"]
+__all__ = ["app", "find_watchlist"]
 
 #: The ``watchlist`` group.
 app = typer.Typer(help="Watchlists kept on the server (several named, ordered lists).", no_args_is_help=True)
@@ -39,7 +39,8 @@ def _instruments(symbols: list[str]) -> list[instrument_pb2.Instrument]:
         raise typer.BadParameter(str(error)) from None
 
 
-def _find(client: Trademesh, name_or_id: str) -> watchlist_pb2.Watchlist:
+def find_watchlist(client: Trademesh, name_or_id: str) -> watchlist_pb2.Watchlist:
+    """Return the caller's watchlist with this id, else the one with this name (case-insensitive)."""
     lists = client.marketdata.ListWatchlists(marketdata_service_pb2.ListWatchlistsRequest()).watchlists
     for item in lists:
         if item.id == name_or_id:
@@ -110,7 +111,7 @@ def watchlist_show(
 ) -> None:
     """Show one watchlist's instruments in order."""
     with session_client(context) as client:
-        found = _find(client, watchlist)
+        found = find_watchlist(client, watchlist)
     if as_json:
         print_json(found)
         return
@@ -122,7 +123,7 @@ def watchlist_add(context: typer.Context, watchlist: ListArgument, symbols: Symb
     """Append instruments to a watchlist (ones already in it keep their place)."""
     added = _instruments(symbols)
     with session_client(context) as client:
-        current = _find(client, watchlist)
+        current = find_watchlist(client, watchlist)
         current.instruments.extend(added)
         _show(_update(client, current, ["instruments"]))
 
@@ -132,7 +133,7 @@ def watchlist_remove(context: typer.Context, watchlist: ListArgument, symbols: S
     """Remove instruments from a watchlist."""
     removed = {(item.exchange, item.symbol) for item in _instruments(symbols)}
     with session_client(context) as client:
-        current = _find(client, watchlist)
+        current = find_watchlist(client, watchlist)
         missing = removed - {(item.exchange, item.symbol) for item in current.instruments}
         if missing:
             names = ", ".join(sorted(symbol for _, symbol in missing))
@@ -151,7 +152,7 @@ def watchlist_rename(
 ) -> None:
     """Rename a watchlist."""
     with session_client(context) as client:
-        current = _find(client, watchlist)
+        current = find_watchlist(client, watchlist)
         current.name = new_name
         _show(_update(client, current, ["name"]))
 
@@ -160,7 +161,7 @@ def watchlist_rename(
 def watchlist_delete(context: typer.Context, watchlist: ListArgument) -> None:
     """Delete a watchlist."""
     with session_client(context) as client:
-        current = _find(client, watchlist)
+        current = find_watchlist(client, watchlist)
         client.marketdata.DeleteWatchlist(
             marketdata_service_pb2.DeleteWatchlistRequest(id=current.id, etag=current.etag)
         )
