@@ -6,6 +6,7 @@ import { logout, sessions, type Session } from "./api";
 import { AlertsScreen } from "./alerts";
 import { AnalyticsScreen } from "./analytics";
 import { AuthScreen } from "./auth";
+import { CalendarScreen } from "./calendar";
 import { Bell, InboxScreen } from "./notifications";
 import { PositionsScreen } from "./positions";
 import { TaxScreen } from "./tax";
@@ -17,6 +18,7 @@ const ROUTES = {
   positions: { label: "Positions", screen: PositionsScreen },
   watchlist: { label: "Watchlist", screen: WatchlistScreen },
   analytics: { label: "Analytics", screen: AnalyticsScreen },
+  calendar: { label: "Calendar", screen: CalendarScreen },
   tax: { label: "Tax", screen: TaxScreen },
   alerts: { label: "Alerts", screen: AlertsScreen },
   inbox: { label: "Inbox", screen: InboxScreen },
