@@ -77,7 +77,8 @@ def test_out_of_the_money_options_close_at_zero(kind: ContractType, strike: int,
 def test_futures_settle_at_their_final_settlement_price_long_and_short() -> None:
     long = settlement_fill("NIFTY26NOVFUT", future(), 75 * M, PRICES)
     short = settlement_fill("NIFTY26NOVFUT", future(), -150 * M, PRICES)
-    assert long is not None and short is not None
+    assert long is not None
+    assert short is not None
     assert (long.side, long.quantity_micros, long.price_micros) == (Side.SELL, 75 * M, 26_140_100_000)
     assert (short.side, short.quantity_micros, short.price_micros) == (Side.BUY, 150 * M, 26_140_100_000)
     assert long.basis is SettlementBasis.FINAL_SETTLEMENT_PRICE

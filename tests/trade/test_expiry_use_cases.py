@@ -33,9 +33,7 @@ EXPIRY = "2026-02-24"
 ENTRY = datetime(2026, 2, 20, 4, 0, tzinfo=UTC)  # 09:30 IST, four days before expiry
 AFTER_CLOSE = datetime(2026, 2, 24, 13, 0, tzinfo=UTC)  # 18:30 IST on the expiry day
 ADMIN = Principal("admin", frozenset({ROLE_ADMIN}), "t", "s", AFTER_CLOSE + timedelta(days=1))
-PRICES = parse_settlement_prices(
-    "symbol,date,price\nNIFTY,2026-02-24,25512.35\nNIFTY26FEBFUT,2026-02-24,25515.00\n"
-)
+PRICES = parse_settlement_prices("symbol,date,price\nNIFTY,2026-02-24,25512.35\nNIFTY26FEBFUT,2026-02-24,25515.00\n")
 
 
 def rid() -> str:
@@ -223,18 +221,20 @@ async def test_settlement_is_per_user_and_broker_account(service: TradeService, 
     only_bob = await service.settle_expired(PRICES, BOB)
     assert [(t.user_id, t.fields.side) for t in only_bob.settled] == [(BOB, Side.SELL)]
     everyone = await service.settle_expired(PRICES)
-    assert sorted((t.user_id, t.fields.broker_account_id, t.fields.side, t.fields.quantity_micros) for t in everyone.settled) == [
+    assert sorted(
+        (t.user_id, t.fields.broker_account_id, t.fields.side, t.fields.quantity_micros) for t in everyone.settled
+    ) == [
         (ALICE, "ZA1", Side.SELL, 75 * M),
         (ALICE, "ZA2", Side.BUY, 150 * M),
     ]
     for account in ("ZA1", "ZA2"):
-        open_positions, _ = await service.positions(ALICE, PositionFilter(open_only=True, broker_account_id=account), 0, "")
+        open_positions, _ = await service.positions(
+            ALICE, PositionFilter(open_only=True, broker_account_id=account), 0, ""
+        )
         assert open_positions == []
 
 
-async def test_a_settlement_fill_keeps_its_numbers_and_zero_charges(
-    service: TradeService, clock: ManualClock
-) -> None:
+async def test_a_settlement_fill_keeps_its_numbers_and_zero_charges(service: TradeService, clock: ManualClock) -> None:
     await service.create(ALICE, rid(), FUT)
     clock.now = AFTER_CLOSE
     (fill,) = (await service.settle_expired(PRICES)).settled
@@ -249,4 +249,3 @@ async def test_a_settlement_fill_keeps_its_numbers_and_zero_charges(
     await service.delete(ALICE, fill.id, "")
     rerun = await service.settle_expired(PRICES)
     assert (rerun.settled_count, rerun.already_settled_count) == (0, 1)
-

@@ -2,8 +2,8 @@
 
 `python -m trademesh.services.trade.expiry [--user USER_ID]` (console script `trademesh-trade-expiry`; the
 Helm chart's CronJob `trade-expiry` runs it at 18:30 IST with the trade service's environment). It reads
-settlement prices from TRADEMESH_SETTLEMENT_PRICES_URL (`symbol,date,price`; unset: none), writes one settlement fill per
-open expired contract straight to the trade store (no gRPC, no token needed) and publishes the usual
+settlement prices from TRADEMESH_SETTLEMENT_PRICES_URL (`symbol,date,price`; unset: none), writes one
+settlement fill per open expired contract straight to the trade store (no gRPC, no token needed) and publishes the usual
 CREATED events, so analytics and watchers follow. Idempotent: fill ids are deterministic, a second run
 writes nothing. Contracts without a known price are logged, counted and left open.
 Exit status: 0 done (also with unpriced contracts: they are reported), 1 failed, 2 bad configuration.

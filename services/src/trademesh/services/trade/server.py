@@ -26,8 +26,8 @@ from trademesh.services.trade.events import (
     RedisRateLimiter,
     RedisTradeFeed,
 )
-from trademesh.services.trade.model import EventType, new_event, now_millis
 from trademesh.services.trade.instruments import HttpInstrumentMaster
+from trademesh.services.trade.model import EventType, new_event, now_millis
 from trademesh.services.trade.ports import Clock, EventSink, InstrumentLookup, RateLimiter, TokenCodec, TradeStore
 from trademesh.services.trade.service import TradeService
 from trademesh.services.trade.settings import TradeSettings

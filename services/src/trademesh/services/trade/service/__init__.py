@@ -28,9 +28,7 @@ __all__ = ["ExpiryResult", "RechargeResult", "TradeService", "compute_position"]
 
 
 @dataclass
-class TradeService(
-    CrudUseCases, ImportUseCases, ReconcileUseCases, RechargeUseCases, ExpiryUseCases, PositionUseCases
-):
+class TradeService(CrudUseCases, ImportUseCases, ReconcileUseCases, RechargeUseCases, ExpiryUseCases, PositionUseCases):
     """The trade journal's use cases, wired to their ports."""
 
     store: TradeStore
