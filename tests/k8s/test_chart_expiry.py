@@ -16,6 +16,7 @@ from trademesh.services.trade.settings import TradeSettings
 
 def _container(cron: dict[str, Any]) -> dict[str, Any]:
     (container,) = cron["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"]
+    assert isinstance(container, dict)
     return container
 
 

@@ -13,6 +13,7 @@ from typing import Any
 
 import grpc
 import pytest
+from google.protobuf import field_mask_pb2
 from kiteconnect import KiteConnect
 
 from tests.conftest import MeshUser
@@ -42,11 +43,11 @@ async def kite_master() -> AsyncIterator[str]:
 
 def fo_trade(
     symbol: str,
-    kind: int,
+    kind: trade_pb2.ContractType.ValueType,
     *,
     strike: int = 0,
     expiry: str = "2026-02-24",
-    side: int = trade_pb2.SIDE_BUY,
+    side: trade_pb2.Side.ValueType = trade_pb2.SIDE_BUY,
     quantity: int = 75,
     price: int = 100,
     when: datetime = ENTRY,
@@ -59,9 +60,9 @@ def fo_trade(
             underlying=underlying,
             expiry_date=expiry,
             contract_type=kind,
-            strike_price_micros=strike * M,  # type: ignore[arg-type]
+            strike_price_micros=strike * M,
         ),
-        side=side,  # type: ignore[arg-type]
+        side=side,
         quantity_micros=quantity * M,
         price_micros=price * M,
     )
@@ -103,7 +104,7 @@ async def test_quantities_must_be_whole_lots_of_the_master(
     update_failure = await expect_failure(
         trade.stub.UpdateTrade(
             trade_service_pb2.UpdateTradeRequest(
-                trade=bad_update, etag=created.etag, update_mask={"paths": ["quantity_micros"]}
+                trade=bad_update, etag=created.etag, update_mask=field_mask_pb2.FieldMask(paths=["quantity_micros"])
             ),
             metadata=user.metadata,
         )
