@@ -21,6 +21,7 @@ from tests.rpc import expect_failure
 from tests.trade.conftest import RunningTrade, create
 from trademesh.common.v1 import instrument_pb2
 from trademesh.services.brokers.zerodha.fake import FakeKite
+from trademesh.services.trade.instruments import HttpInstrumentMaster
 from trademesh.trade.v1 import position_pb2, trade_event_pb2, trade_pb2, trade_service_pb2
 
 NewUser = Callable[[], Awaitable[MeshUser]]
@@ -271,3 +272,20 @@ async def test_the_job_settles_one_user_with_user_and_fails_on_a_bad_prices_file
     status, output = await _run_job(trade, broken.as_uri())
     assert status == 1, output
     assert [t.source for t in (await _trades(trade, alice)).values()] == [trade_pb2.TRADE_SOURCE_MANUAL]
+
+
+async def test_the_master_adapter_keeps_its_last_good_copy(kite_master: str, tmp_path: Path) -> None:
+    master = HttpInstrumentMaster(f"{kite_master}/instruments/BFO", timeout_seconds=5, refresh_seconds=3600)
+    assert master.lot_size("BFO", "SENSEX26DECFUT") is None  # nothing loaded yet: nothing listed
+    assert await master.refresh()
+    assert master.lot_size("BFO", "SENSEX26DECFUT") == 20
+    assert master.lot_size("NFO", "NIFTY26DECFUT") is None  # the BFO dump only
+    for broken in (f"{kite_master}/missing", (tmp_path / "absent.csv").as_uri(), "ftp://example.com/x.csv"):
+        master.url = broken
+        assert not await master.refresh()
+        assert master.lot_size("BFO", "SENSEX26DECFUT") == 20
+    garbage = tmp_path / "garbage.csv"
+    garbage.write_text("not,a,master\n1,2,3\n")
+    master.url = str(garbage)
+    assert not await master.refresh()
+    assert master.lot_size("BFO", "SENSEX26DECFUT") == 20
