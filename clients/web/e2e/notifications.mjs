@@ -184,6 +184,7 @@ try {
 
   // The tick fires it: the bell rises over the live stream (no reload, no polling).
   await bellCount(1);
+  await page.locator(`[data-testid="alert-row"][data-id="${alertId}"][data-state="TRIGGERED"]`).waitFor();
   step("bell count rose", { label: await bell.getAttribute("aria-label"), watchOpens: watchBodies.length });
   await shot("n2-bell");
 

@@ -9,7 +9,7 @@ import { call, clients } from "./api";
 import { alertHref, buildAlert, changedPaths, conditionWord, draftOf, EMPTY_DRAFT, type AlertDraft, type ConditionChoice } from "./alertform";
 import { fieldError, isServiceMissing, otherFieldErrors, readableError, type ReadableError } from "./errors";
 import { enumLabel, formatIst, formatPrice } from "./format";
-import { BellIcon } from "./notifications";
+import { BellIcon, inboxFeed } from "./notifications";
 import { ErrorBanner, Field, Notice, Unavailable } from "./ui";
 
 const FIELDS = ["alert.instrument", "alert.condition", "alert.level_micros", "alert.change_basis_points", "alert.cool_down", "alert.expire_time", "alert.note"];
@@ -63,6 +63,9 @@ export function AlertsScreen(): JSX.Element {
     if (id) openById(id);
     return () => window.removeEventListener("hashchange", onHash);
   }, []);
+
+  // An alert that fires changes state (triggered, cooling down): reload when its notice arrives.
+  useEffect(() => inboxFeed.subscribe((_, added) => added.some((item) => item.alertId) && setReloadKey((key) => key + 1)), []);
 
   function openById(id: string): void {
     call(() => clients.notifications.getAlert({ alertId: id }))
