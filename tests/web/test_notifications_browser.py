@@ -2,7 +2,7 @@
 
 ``clients/web/e2e/notifications.mjs`` registers, sets an alert from the INFY watchlist row, lets the
 simulated feed's next tick fire it, watches the bell's unread count rise over WatchNotifications, finds
-the notice in the notification centre, marks it read (the count falls), deletes it, then edits and
+the notice in the notification centre, marks it read, then all (the count falls), deletes it, then edits and
 deletes the alert. Midway a relay cuts the page off while two more alerts fire: reconnected, the bell's
 stream reopens with its resume token (checked in the request) and counts all three. Last, a positions row
 opens the editor prefilled with that position's instrument and average price. The stack is ``make up``'s

@@ -5,7 +5,7 @@
 //
 // Registers, opens the alert editor from the INFY watchlist row, sets a one-shot "above" alert below the
 // live price (the simulated feed's next INFY tick crosses it), sees the bell's unread count rise over the
-// live WatchNotifications stream, finds the notice in the notification centre, marks it read (the count
+// live WatchNotifications stream, finds the notice in the notification centre, marks it read and then all (the count
 // falls), deletes it, edits and deletes the alert. The page loads through a TCP relay that the script cuts
 // midway (two more alerts fire meanwhile): the bell's stream must reopen with its resume token and count
 // all three. Waits are on conditions (the one poll is of the server's list, every 100 ms).
@@ -204,7 +204,6 @@ try {
   if (resumeTokenOf(watchBodies[0]) !== "") throw new Error("the first WatchNotifications carried a resume token");
   if (!reopened.length || reopened.some((token) => !token)) throw new Error(`a reconnect did not resume with the token: ${reopened.length} reopen(s)`);
   step("stream resumed with its token after a cut", { reopens: reopened.length });
-  await outside.markRead({ notificationIds: (await outside.listNotifications({ pageSize: 10, unreadOnly: true })).notifications.filter((n) => n.alertId !== alertId).map((n) => n.id) });
 
   // The notification centre shows it, unread, linked to the alert.
   await bell.click();
@@ -217,13 +216,17 @@ try {
   await notice.waitFor();
   await shot("n3-inbox");
 
-  // Mark read: the bell falls at once (the count MarkRead answered), the unread filter empties.
+  // Mark read: the bell falls at once (the count MarkRead answered); then "Mark all read" clears the other two.
   await notice.getByTestId("mark-read").click();
+  await bellCount(2);
+  await page.locator(`[data-testid="notification-row"][data-alert-id="${alertId}"]`).waitFor({ state: "detached" });
+  if ((await page.getByTestId("notification-row").count()) !== 2) throw new Error("the unread filter does not show the other two");
+  await page.getByTestId("mark-all-read").click();
   await bellCount(0);
   await page.getByText("Nothing unread.").waitFor();
   await page.getByTestId("unread-only").uncheck();
   await page.locator(`[data-testid="notification-row"][data-alert-id="${alertId}"][data-read="true"]`).waitFor();
-  step("marked read, bell back to 0");
+  step("marked read, bell back to 0", { rows: await page.getByTestId("notification-row").count() });
 
   // Delete the notice.
   await page.locator(`[data-testid="notification-row"][data-alert-id="${alertId}"]`).getByTestId("delete-notification").click();
