@@ -104,10 +104,12 @@ export function InboxScreen(): JSX.Element {
     };
   }, [unreadOnly, tokens, reloadKey]);
 
-  // A live notification shows up at the top of the first page.
+  const [unread, setUnread] = useState(inboxFeed.unread);
+  // A live notification shows up at the top of the first page; the count follows the feed.
   useEffect(
     () =>
-      inboxFeed.subscribe((_, added) => {
+      inboxFeed.subscribe((feed, added) => {
+        setUnread(feed.unread);
         if (added.length && firstPage) setReloadKey((key) => key + 1);
       }),
     [firstPage],
@@ -168,7 +170,7 @@ export function InboxScreen(): JSX.Element {
             />
             Unread only
           </label>
-          <button type="button" data-testid="mark-all-read" onClick={() => void markAllRead()} disabled={!inboxFeed.unread}>
+          <button type="button" data-testid="mark-all-read" onClick={() => void markAllRead()} disabled={!unread}>
             Mark all read
           </button>
           <a href="#/alerts">Alerts</a>
