@@ -3,7 +3,7 @@
 import { timestampMs } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError, createClient, type Client, type Interceptor } from "@connectrpc/connect";
 import { createGrpcWebTransport } from "@connectrpc/connect-web";
-import { analytics, auth, marketdata, trade } from "@trademesh/sdk";
+import { analytics, auth, marketdata, notifications, trade } from "@trademesh/sdk";
 
 /** Where the gateway is: VITE_TRADEMESH_GATEWAY at build/dev time, else this page's origin (served by Envoy). */
 export const gatewayUrl: string = (import.meta.env.VITE_TRADEMESH_GATEWAY as string | undefined) || window.location.origin;
@@ -110,11 +110,13 @@ export const clients: {
   trade: Client<typeof trade.TradeService>;
   marketdata: Client<typeof marketdata.MarketDataService>;
   analytics: Client<typeof analytics.AnalyticsService>;
+  notifications: Client<typeof notifications.NotificationsService>;
 } = {
   auth: createClient(auth.AuthService, transport),
   trade: createClient(trade.TradeService, transport),
   marketdata: createClient(marketdata.MarketDataService, transport),
   analytics: createClient(analytics.AnalyticsService, transport),
+  notifications: createClient(notifications.NotificationsService, transport),
 };
 
 /**

@@ -3,9 +3,11 @@
 import type { JSX } from "preact";
 import { useEffect, useState } from "preact/hooks";
 import { logout, sessions, type Session } from "./api";
+import { AlertsScreen } from "./alerts";
 import { AnalyticsScreen } from "./analytics";
 import { AuthScreen } from "./auth";
 import { CalendarScreen } from "./calendar";
+import { Bell, InboxScreen } from "./notifications";
 import { PositionsScreen } from "./positions";
 import { TaxScreen } from "./tax";
 import { TradesScreen } from "./trades";
@@ -18,11 +20,13 @@ const ROUTES = {
   analytics: { label: "Analytics", screen: AnalyticsScreen },
   calendar: { label: "Calendar", screen: CalendarScreen },
   tax: { label: "Tax", screen: TaxScreen },
+  alerts: { label: "Alerts", screen: AlertsScreen },
+  inbox: { label: "Inbox", screen: InboxScreen },
 } as const;
 type Route = keyof typeof ROUTES;
 
 function currentRoute(): Route {
-  const name = location.hash.replace(/^#\/?/, "");
+  const name = location.hash.replace(/^#\/?/, "").split("?")[0];
   return name in ROUTES ? (name as Route) : "trades";
 }
 
@@ -54,6 +58,7 @@ export function App(): JSX.Element {
             </a>
           ))}
         </nav>
+        <Bell />
         <span class="user" data-testid="current-user">
           {session.user.username}
         </span>

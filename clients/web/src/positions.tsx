@@ -3,6 +3,7 @@ import { timestampMs } from "@bufbuild/protobuf/wkt";
 import { trade } from "@trademesh/sdk";
 import type { JSX } from "preact";
 import { useEffect, useState } from "preact/hooks";
+import { AlertLink } from "./alerts";
 import { call, clients } from "./api";
 import { isServiceMissing, readableError, type ReadableError } from "./errors";
 import { formatIst, formatPrice, formatQuantity } from "./format";
@@ -81,6 +82,7 @@ export function PositionsScreen(): JSX.Element {
               <tr key={`${p.instrument?.exchange}:${p.instrument?.symbol}`} data-testid="position-row" data-symbol={p.instrument?.symbol}>
                 <td>
                   <strong>{p.instrument?.symbol}</strong> <span class="muted">{exchangeName(p.instrument?.exchange ?? 0)}</span>
+                  <AlertLink instrument={p.instrument} priceMicros={p.averageOpenPriceMicros} />
                 </td>
                 <td class={`num ${p.netQuantityMicros < 0n ? "sell" : ""}`}>{formatQuantity(p.netQuantityMicros)}</td>
                 <td class="num">{p.averageOpenPriceMicros ? formatPrice(p.averageOpenPriceMicros) : "—"}</td>

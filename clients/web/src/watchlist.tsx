@@ -8,6 +8,7 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import { marketdata } from "@trademesh/sdk";
 import type { JSX } from "preact";
 import { useEffect, useRef, useState } from "preact/hooks";
+import { AlertLink } from "./alerts";
 import { call, clients } from "./api";
 import { isServiceMissing, readableError, type ReadableError } from "./errors";
 import { formatIst, formatPercent, formatPrice } from "./format";
@@ -376,6 +377,7 @@ function ListPanel({ list, onUpdate, onDelete, canDelete, onMove, position, coun
                     <td>
                       <span class="drag-handle" aria-hidden="true">⠿</span> <strong>{instrument.symbol}</strong>{" "}
                       <span class="muted">{exchangeName(instrument.exchange)}</span>
+                      <AlertLink instrument={instrument} priceMicros={q?.lastPriceMicros} />
                       {q?.stale && <span class="badge" title="no tick for a while during the session">stale</span>}
                     </td>
                     <td class={`num ltp ${flashing ? `flash-${row.direction}` : ""}`} data-testid="ltp" aria-live="off">

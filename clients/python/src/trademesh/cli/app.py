@@ -23,7 +23,19 @@ from typing import Annotated, NoReturn
 import grpc
 import typer
 
-from trademesh.cli.commands import analytics, auth, calendar, positions, quotes, sync, tax, trades, watchlists
+from trademesh.cli.commands import (
+    alerts,
+    analytics,
+    auth,
+    calendar,
+    inbox,
+    positions,
+    quotes,
+    sync,
+    tax,
+    trades,
+    watchlists,
+)
 from trademesh.cli.config import DEFAULT_TARGET, CliConfig, config_dir
 from trademesh.cli.shared import EXIT_NOT_LOGGED_IN, EXIT_REFUSED, EXIT_UNREACHABLE, CliError, State, err
 from trademesh.sdk import TrademeshError
@@ -32,7 +44,8 @@ __all__ = ["app", "main"]
 
 app = typer.Typer(
     name="trademesh",
-    help="A trader's command line for the trademesh journal: trades, positions, live quotes, analytics, sync.",
+    help="A trader's command line for the trademesh journal: trades, positions, live quotes, analytics, sync, "
+    "alerts and the inbox.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
@@ -47,6 +60,8 @@ app.add_typer(trades.app, name="trades")
 app.add_typer(quotes.app, name="quotes")
 app.add_typer(sync.app, name="sync")
 app.add_typer(watchlists.app, name="watchlist")
+app.add_typer(alerts.app, name="alerts")
+app.add_typer(inbox.app, name="inbox")
 
 
 @app.callback()

@@ -7,10 +7,10 @@
 ...         print(batch.quotes)
 
 :func:`connect` (asyncio) and :func:`connect_sync` (blocking) open one channel with typed stubs for the
-five services; every call gets a default deadline, the access token (refreshed before it expires),
+six services; every call gets a default deadline, the access token (refreshed before it expires),
 gRPC retries for UNAVAILABLE on idempotent methods (service config), and raises
-:class:`TrademeshError`. :meth:`~AsyncTrademesh.subscribe_quotes`, :meth:`~AsyncTrademesh.watch_trades`
-and :meth:`~AsyncTrademesh.watch_pnl` are resumable streams.
+:class:`TrademeshError`. :meth:`~AsyncTrademesh.subscribe_quotes`, :meth:`~AsyncTrademesh.watch_trades`,
+:meth:`~AsyncTrademesh.watch_pnl` and :meth:`~AsyncTrademesh.watch_notifications` are resumable streams.
 """
 
 from trademesh.sdk.client import (

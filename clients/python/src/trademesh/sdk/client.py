@@ -22,11 +22,12 @@ from trademesh.analytics.v1 import analytics_service_pb2, analytics_service_pb2_
 from trademesh.auth.v1 import auth_pb2, auth_service_pb2, auth_service_pb2_grpc
 from trademesh.common.v1 import instrument_pb2
 from trademesh.marketdata.v1 import marketdata_service_pb2, marketdata_service_pb2_grpc, quote_pb2, quote_stream_pb2
-from trademesh.notifications.v1 import notifications_service_pb2_grpc
+from trademesh.notifications.v1 import notifications_service_pb2, notifications_service_pb2_grpc
 from trademesh.sdk.interceptors import SyncClientInterceptor, client_interceptors
 from trademesh.sdk.options import ClientOptions
 from trademesh.sdk.session import AsyncSession, SyncSession, TokensListener
 from trademesh.sdk.streams import (
+    NotificationTracker,
     PnlTracker,
     QuoteTracker,
     ResumableStream,
@@ -136,6 +137,10 @@ def _quotes_request(
     )
 
 
+def _watch_request(resume_token: str, snapshot_size: int) -> notifications_service_pb2.WatchNotificationsRequest:
+    return notifications_service_pb2.WatchNotificationsRequest(resume_token=resume_token, snapshot_size=snapshot_size)
+
+
 class AsyncTrademesh:
     """An asyncio client of the whole mesh (or of one service): use ``async with connect(...) as mesh``.
 
@@ -220,6 +225,17 @@ class AsyncTrademesh:
         """Stream live P&L updates (a snapshot first, and after every reconnect)."""
         tracker = PnlTracker(analytics_service_pb2.WatchPnlRequest(max_updates_per_second=max_updates_per_second))
         return self._resumable(self.analytics.WatchPnl, tracker, give_up_after)
+
+    def watch_notifications(
+        self, *, resume_token: str = "", snapshot_size: int = 0, give_up_after: float | None = None
+    ) -> ResumableStream[NotificationTracker, notifications_service_pb2.WatchNotificationsResponse]:
+        """Stream the inbox (a snapshot first unless ``resume_token``); reconnects resume from the last token.
+
+        Every message carries the unread count; heartbeats are handed on only when the count changed.
+        ``tracker.resume_token`` is the position to persist for a later process.
+        """
+        tracker = NotificationTracker(_watch_request(resume_token, snapshot_size))
+        return self._resumable(self.notifications.WatchNotifications, tracker, give_up_after)
 
     def _resumable(
         self, method: Callable[[Any], Any], tracker: TrackerT, give_up_after: float | None
@@ -378,6 +394,13 @@ class Trademesh:
         """Blocking :meth:`AsyncTrademesh.watch_pnl`."""
         tracker = PnlTracker(analytics_service_pb2.WatchPnlRequest(max_updates_per_second=max_updates_per_second))
         return self._resumable(self.analytics.WatchPnl, tracker, give_up_after)
+
+    def watch_notifications(
+        self, *, resume_token: str = "", snapshot_size: int = 0, give_up_after: float | None = None
+    ) -> SyncResumableStream[NotificationTracker, notifications_service_pb2.WatchNotificationsResponse]:
+        """Blocking :meth:`AsyncTrademesh.watch_notifications`."""
+        tracker = NotificationTracker(_watch_request(resume_token, snapshot_size))
+        return self._resumable(self.notifications.WatchNotifications, tracker, give_up_after)
 
     def _resumable(
         self, method: Callable[[Any], Any], tracker: TrackerT, give_up_after: float | None

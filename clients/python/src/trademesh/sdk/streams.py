@@ -1,4 +1,4 @@
-"""Resumable server streams: SubscribeQuotes, WatchTrades and WatchPnl that survive reconnects.
+"""Resumable server streams: SubscribeQuotes, WatchTrades, WatchPnl and WatchNotifications that survive reconnects.
 
 A stream that ends (UNAVAILABLE, a transport reset while a gateway restarts, the server's maximum
 lifetime, or silence longer than the idle timeout) is opened again with exponential backoff and full
@@ -8,7 +8,10 @@ jitter (the ``backoff`` library's schedule), and continues where it was:
   one already delivered for an instrument are dropped, so a consumer never goes back in time;
 * **trades** — the stream reopens with the ``resume_token`` of the last event, snapshot end or heartbeat,
   so every change after it is delivered exactly once, with no new snapshot;
-* **P&L** — every reopen starts with a fresh snapshot (``PnlUpdate.snapshot``), which replaces state.
+* **P&L** — every reopen starts with a fresh snapshot (``PnlUpdate.snapshot``), which replaces state;
+* **notifications** — the stream reopens with the ``resume_token`` of the last message (snapshot,
+  notification or heartbeat), so every notification after it is delivered exactly once, with no new
+  snapshot; a notification whose ``sequence`` was already delivered is dropped all the same.
 
 An UNAUTHENTICATED end (the access token that opened the stream expired) refreshes the token and
 reopens at once. Other errors (INVALID_ARGUMENT, RESOURCE_EXHAUSTED, ...) are raised to the consumer.
@@ -30,11 +33,13 @@ from google.protobuf.message import Message
 from trademesh.analytics.v1 import analytics_service_pb2, pnl_pb2
 from trademesh.common.v1 import instrument_pb2
 from trademesh.marketdata.v1 import marketdata_service_pb2, quote_pb2, quote_stream_pb2
+from trademesh.notifications.v1 import notifications_service_pb2
 from trademesh.sdk.errors import TrademeshError
 from trademesh.sdk.options import ClientOptions
 from trademesh.trade.v1 import trade_service_pb2
 
 __all__ = [
+    "NotificationTracker",
     "PnlTracker",
     "QuoteTracker",
     "ResumableStream",
@@ -343,3 +348,43 @@ class PnlTracker:
             return None
         self.journal_version = max(self.journal_version, response.update.journal_version)
         return response.update
+
+
+class NotificationTracker:
+    """WatchNotifications state: the resume token of the last message, the unread count, the last sequence."""
+
+    def __init__(self, request: notifications_service_pb2.WatchNotificationsRequest) -> None:
+        self._request = request
+        #: Pass this to ``watch_notifications(resume_token=...)`` to continue in a later process.
+        self.resume_token = request.resume_token
+        #: The unread count of the newest message (None before the first).
+        self.unread_count: int | None = None
+        #: The highest notification ``sequence`` handed on (snapshot included); 0 before any.
+        self.last_sequence = 0
+
+    def request(self) -> notifications_service_pb2.WatchNotificationsRequest:
+        """The original request with the latest resume token (no snapshot once one was received)."""
+        request = notifications_service_pb2.WatchNotificationsRequest()
+        request.CopyFrom(self._request)
+        request.resume_token = self.resume_token
+        return request
+
+    def accept(
+        self, response: notifications_service_pb2.WatchNotificationsResponse
+    ) -> notifications_service_pb2.WatchNotificationsResponse | None:
+        """Record the position; hand on snapshots, new notifications, and heartbeats that change the count."""
+        if response.resume_token:
+            self.resume_token = response.resume_token
+        changed = response.unread_count != self.unread_count
+        self.unread_count = response.unread_count
+        kind = response.WhichOneof("event")
+        if kind == "notification":
+            if 0 < response.notification.sequence <= self.last_sequence:
+                return None  # already delivered (never expected: the server resumes after the token)
+            self.last_sequence = max(self.last_sequence, response.notification.sequence)
+        elif kind == "snapshot":
+            sequences = [item.sequence for item in response.snapshot.notifications]
+            self.last_sequence = max([self.last_sequence, *sequences])
+        elif not changed:
+            return None  # a heartbeat that tells nothing new
+        return response
