@@ -21,11 +21,14 @@ from trademesh.services.analytics.model import (
     Journal,
     JournalChange,
     Mark,
+    NetBook,
     Report,
     ReportQuery,
     UserSettings,
     build_report,
     check_settings,
+    day_date,
+    ist_day,
 )
 from trademesh.services.analytics.model.tax import TaxQuery, TaxReport, build_tax_report
 from trademesh.services.analytics.ports import AnalyticsCache, Clock, QuoteSource, SettingsStore, TradeSource
@@ -112,6 +115,16 @@ class AnalyticsService:
             if journal is not None and journal.version >= meta.journal_version:
                 return journal
             return await self._load(user_id)
+
+    async def net_book(self, user_id: str, journal: Journal) -> NetBook:
+        """Return the net figures of the journal's open positions, exits charged on today's IST date.
+
+        One query for the open instruments' charge profiles and one vectorised break-even search: what a
+        WatchPnl stream pays once per position change, so a tick only re-prices the exit orders.
+        """
+        instruments = [cycle.instrument for cycle in journal.open_cycles()]
+        profiles = await self._trades.charge_profiles(user_id, instruments) if instruments else {}
+        return NetBook.build(journal, profiles, day_date(ist_day(self.now())))
 
     def _lock(self, user_id: str) -> asyncio.Lock:
         lock = self._locks.get(user_id)

@@ -8,6 +8,7 @@ until one round trip's figure is reported. Times are ints: microseconds since th
 - `journal`: the journal kept up to date fill by fill;
 - `metrics`: round-trip statistics and the user settings they depend on;
 - `positions`: open positions marked to quotes and the live P&L;
+- `netting`: the live P&L net of charges (open fees, net realized, break-even, exit charges);
 - `report`: the report of one period.
 """
 
@@ -44,12 +45,14 @@ from trademesh.services.analytics.model.periods import (
     period_range,
     to_micros,
 )
+from trademesh.services.analytics.model.netting import ChargeProfile, NetBook, NetFigures
 from trademesh.services.analytics.model.positions import (
     Mark,
     OpenPosition,
     PnlState,
     PnlTotals,
     mark_position,
+    net_positions,
     open_positions,
     pnl_state,
 )
@@ -72,6 +75,7 @@ __all__ = [
     "ActivitySummary",
     "Category",
     "ChangeKind",
+    "ChargeProfile",
     "Column",
     "DailyPnl",
     "EquityCurve",
@@ -84,6 +88,8 @@ __all__ = [
     "JournalChange",
     "JournalFill",
     "Mark",
+    "NetBook",
+    "NetFigures",
     "OpenPosition",
     "Period",
     "PnlState",
@@ -101,6 +107,7 @@ __all__ = [
     "instrument_order",
     "ist_day",
     "mark_position",
+    "net_positions",
     "open_positions",
     "period_range",
     "pnl_state",

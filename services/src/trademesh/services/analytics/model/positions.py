@@ -6,12 +6,13 @@ Pure: no I/O.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from trademesh.kernel.lots import InstrumentCycle, divide_half_away
 from trademesh.services.analytics.model.fills import QUANTITY_SCALE, Category, Instrument
 from trademesh.services.analytics.model.journal import Journal
 from trademesh.services.analytics.model.metrics import saturate, total
+from trademesh.services.analytics.model.netting import NetBook
 from trademesh.services.analytics.model.periods import DAY_US, day_date, day_start_us, ist_day
 
 
@@ -41,6 +42,11 @@ class OpenPosition:
     mark_stale: bool = False
     unrealized_pnl_micros: int | None = None
     day_change_micros: int | None = None
+    open_fees_micros: int = 0
+    position_realized_pnl_micros: int = 0
+    break_even_price_micros: int | None = None
+    estimated_exit_charges_micros: int | None = None
+    net_unrealized_pnl_micros: int | None = None
 
 
 def open_position_quantity(position_micros: int) -> int:
@@ -113,6 +119,9 @@ class PnlTotals:
     day_change_micros: int
     open_position_count: int
     unmarked_position_count: int
+    net_unrealized_pnl_micros: int = 0
+    estimated_exit_charges_micros: int = 0
+    open_fees_micros: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,8 +132,40 @@ class PnlState:
     positions: dict[Instrument, OpenPosition] = field(default_factory=dict)
 
 
-def pnl_state(journal: Journal, marks: Mapping[Instrument, Mark], now_us: int) -> PnlState:
-    """Compute the live P&L state of a journal marked to `marks`."""
+def net_positions(positions: tuple[OpenPosition, ...], net: NetBook) -> tuple[OpenPosition, ...]:
+    """Return the positions with their net figures: the book's per-position ones, exit charges at the marks."""
+    exits = net.exit_charges(
+        {p.instrument: p.last_price_micros for p in positions if p.unrealized_pnl_micros is not None}
+    )
+    result = []
+    for position in positions:
+        figures = net.figures.get(position.instrument)
+        if figures is None:
+            result.append(position)
+            continue
+        exit_charges = exits.get(position.instrument)
+        unrealized = position.unrealized_pnl_micros
+        result.append(
+            replace(
+                position,
+                open_fees_micros=figures.open_fees_micros,
+                position_realized_pnl_micros=figures.position_realized_pnl_micros,
+                break_even_price_micros=figures.break_even_price_micros,
+                estimated_exit_charges_micros=exit_charges,
+                net_unrealized_pnl_micros=None
+                if unrealized is None
+                else unrealized - figures.open_fees_micros - (exit_charges or 0),
+            )
+        )
+    return tuple(result)
+
+
+def pnl_state(journal: Journal, marks: Mapping[Instrument, Mark], now_us: int, net: NetBook | None = None) -> PnlState:
+    """Compute the live P&L state of a journal marked to `marks`.
+
+    With `net` (built for this journal version and day) positions and totals carry the figures net of charges
+    and realized all time counts partial exits net (decision 0150); without it, the gross figures only.
+    """
     today = ist_day(now_us)
     start = day_start_us(today)
     end = start + DAY_US
@@ -132,17 +173,22 @@ def pnl_state(journal: Journal, marks: Mapping[Instrument, Mark], now_us: int) -
     fill_first, fill_last = journal.fill_range(start, end)
     nets = journal.trip_columns()["net"]
     positions = open_positions(journal, marks, now_us)
+    if net is not None:
+        positions = net_positions(positions, net)
     marked = [p for p in positions if p.unrealized_pnl_micros is not None]
     totals = PnlTotals(
         trading_date=day_date(today).isoformat(),
         realized_pnl_today_micros=saturate(total(nets[first:last])),
         round_trips_closed_today=last - first,
         fees_today_micros=saturate(total(journal.fill_columns()["fees"][fill_first:fill_last])),
-        realized_pnl_all_time_micros=saturate(total(nets)),
+        realized_pnl_all_time_micros=saturate(total(nets) if net is None else net.realized_all_time_micros),
         unrealized_pnl_micros=saturate(sum(p.unrealized_pnl_micros or 0 for p in marked)),
         partially_realized_pnl_micros=saturate(sum(p.realized_pnl_micros for p in positions)),
         day_change_micros=saturate(sum(p.day_change_micros or 0 for p in positions)),
         open_position_count=len(positions),
         unmarked_position_count=len(positions) - len(marked),
+        net_unrealized_pnl_micros=saturate(sum(p.net_unrealized_pnl_micros or 0 for p in marked)),
+        estimated_exit_charges_micros=saturate(sum(p.estimated_exit_charges_micros or 0 for p in positions)),
+        open_fees_micros=saturate(sum(p.open_fees_micros for p in positions)),
     )
     return PnlState(totals, {position.instrument: position for position in positions})
