@@ -33,22 +33,22 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.analytics.fakes import (  # noqa: E402
+from tests.analytics.fakes import (
     InMemoryAnalyticsCache,
     InMemoryQuotes,
     InMemorySettingsStore,
     InMemoryTradeSource,
     ManualClock,
 )
-from trademesh.services.analytics.model import (  # noqa: E402
+from trademesh.services.analytics.model import (
     Category,
     Instrument,
     JournalFill,
     Mark,
     pnl_state,
 )
-from trademesh.services.analytics.service import AnalyticsService, now_micros  # noqa: E402
-from trademesh.services.analytics.watch import PnlUpdate, PnlWatcher  # noqa: E402
+from trademesh.services.analytics.service import AnalyticsService, now_micros
+from trademesh.services.analytics.watch import PnlUpdate, PnlWatcher
 
 MICROS = 1_000_000
 USER = "bench-user"
@@ -102,7 +102,11 @@ def percentile(values: list[float], share: float) -> float:
 
 
 async def stream(
-    service: AnalyticsService, quotes: InMemoryQuotes, instruments: list[Instrument], net: bool, args: argparse.Namespace
+    service: AnalyticsService,
+    quotes: InMemoryQuotes,
+    instruments: list[Instrument],
+    net: bool,
+    args: argparse.Namespace,
 ) -> Result:
     result = Result()
     watcher = PnlWatcher(service, quotes, net=net, default_rate=args.rate, max_rate=args.rate, heartbeat_seconds=60)
@@ -113,7 +117,8 @@ async def stream(
     messages: AsyncIterator[object] = watcher.watch(USER, "Bearer bench", args.rate, now_micros() + 3_600 * MICROS)
     first = await anext(messages)
     result.snapshot_ms.append((time.perf_counter() - started) * 1000)
-    assert isinstance(first, PnlUpdate) and len(first.positions) == len(instruments)
+    assert isinstance(first, PnlUpdate)
+    assert len(first.positions) == len(instruments)
 
     async def feed() -> None:
         interval = 1.0 / args.rate
@@ -161,7 +166,11 @@ async def main(args: argparse.Namespace) -> None:
         trades.put(USER, fill)
     quotes = InMemoryQuotes()
     service = AnalyticsService(
-        trades=trades, settings=InMemorySettingsStore(), cache=InMemoryAnalyticsCache(), quotes=quotes, clock=ManualClock(now)
+        trades=trades,
+        settings=InMemorySettingsStore(),
+        cache=InMemoryAnalyticsCache(),
+        quotes=quotes,
+        clock=ManualClock(now),
     )
     journal_now = await service.journal(USER)
     instruments = [cycle.instrument for cycle in journal_now.open_cycles()]
@@ -182,7 +191,7 @@ async def main(args: argparse.Namespace) -> None:
             total.compute_ms += round_result.compute_ms
             total.updates += round_result.updates
     print()
-    print(f"| variant | CPU % of a core | updates | snapshot ms | tick->update ms p50 / p99 | compute ms p50 / p99 |")
+    print("| variant | CPU % of a core | updates | snapshot ms | tick->update ms p50 / p99 | compute ms p50 / p99 |")
     print("| --- | ---: | ---: | ---: | ---: | ---: |")
     for name, r in results.items():
         print(

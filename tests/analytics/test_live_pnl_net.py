@@ -89,7 +89,10 @@ def reference_break_even(book: PositionBook, instrument: tuple[str, str], day: d
 
 def test_a_partial_exit_is_realized_net_in_watch_pnl_as_in_list_positions() -> None:
     # Buy 10 at 1,500 (charges 20), sell 4 at 1,600 (charges 17): 4 x 100 - 17 - 4/10 x 20 = 375 realized.
-    fills = [fill("b", True, 10, 1500, NOW - 2 * HOUR, fees=20 * MICROS), fill("s", False, 4, 1600, NOW - HOUR, fees=17 * MICROS)]
+    fills = [
+        fill("b", True, 10, 1500, NOW - 2 * HOUR, fees=20 * MICROS),
+        fill("s", False, 4, 1600, NOW - HOUR, fees=17 * MICROS),
+    ]
     journal = Journal(fills)
     book = NetBook.build(journal, {INFY: EQUITY}, TODAY)
     state = pnl_state(journal, {INFY: Mark(1550 * MICROS, 1540 * MICROS, NOW, False)}, NOW, book)
@@ -108,7 +111,8 @@ def test_a_partial_exit_is_realized_net_in_watch_pnl_as_in_list_positions() -> N
     assert 1502 * MICROS < position.break_even_price_micros < 1510 * MICROS
     # Net unrealized = 6 x 50 - 12 - the exit order's charges at 1,550.
     exit_charges = position.estimated_exit_charges_micros
-    assert exit_charges is not None and exit_charges > 0
+    assert exit_charges is not None
+    assert exit_charges > 0
     assert exit_charges == engine.exit_charges(
         engine.load_schedule(),
         engine.load_schedule().policy("contract_note"),
@@ -128,7 +132,8 @@ def test_at_the_break_even_price_the_position_nets_zero() -> None:
     assert price is not None
     at = pnl_state(journal, {INFY: Mark(price, 0, NOW, False)}, NOW, book).positions[INFY]
     below = pnl_state(journal, {INFY: Mark(price - 1, 0, NOW, False)}, NOW, book).positions[INFY]
-    assert at.net_unrealized_pnl_micros is not None and below.net_unrealized_pnl_micros is not None
+    assert at.net_unrealized_pnl_micros is not None
+    assert below.net_unrealized_pnl_micros is not None
     assert at.net_unrealized_pnl_micros >= 0 > below.net_unrealized_pnl_micros
 
 
@@ -248,13 +253,15 @@ async def test_an_idle_stream_wakes_on_a_tick_and_only_reprices_the_exit(
     messages: AsyncIterator[PnlUpdate | PnlHeartbeat] = analytics.watcher.watch("alice", "Bearer a", 4, NOW + HOUR)
     try:
         snapshot = await anext(messages)
-        assert isinstance(snapshot, PnlUpdate) and snapshot.snapshot
+        assert isinstance(snapshot, PnlUpdate)
+        assert snapshot.snapshot
         assert snapshot.totals.realized_pnl_all_time_micros == 375 * MICROS
         [first] = snapshot.positions
         for price in (1520, 1540, 1560):
             quotes.ticks.put_nowait({INFY: Mark(price * MICROS, 1500 * MICROS, NOW, False)})
             delta = await asyncio.wait_for(anext(messages), timeout=5)
-            assert isinstance(delta, PnlUpdate) and not delta.snapshot
+            assert isinstance(delta, PnlUpdate)
+            assert not delta.snapshot
             [position] = delta.positions
             assert position.break_even_price_micros == first.break_even_price_micros
             assert position.estimated_exit_charges_micros is not None

@@ -16,6 +16,7 @@ from tests.analytics.conftest import Mesh, create_trade, equity_trade
 from tests.conftest import MeshUser
 from tests.eventually import eventually
 from trademesh.analytics.v1 import analytics_service_pb2, period_pb2, pnl_pb2
+from trademesh.analytics.v1 import position_pb2 as live_position_pb2
 from trademesh.trade.v1 import position_pb2, trade_pb2, trade_service_pb2
 
 BUY, SELL = trade_pb2.SIDE_BUY, trade_pb2.SIDE_SELL
@@ -78,15 +79,19 @@ async def test_a_partially_closed_position_shows_the_same_realized_pnl_in_positi
     user = await new_user()
     opened = datetime.now(UTC) - timedelta(hours=3)
     buy = await create_trade(mesh.trade, user.metadata, equity_trade("INFY", BUY, 10, 1500, opened))
-    sell = await create_trade(mesh.trade, user.metadata, equity_trade("INFY", SELL, 4, 1600, opened + timedelta(hours=1)))
-    assert buy.fees_micros > 0 and sell.fees_micros > 0  # charges computed by the trade service
+    sell = await create_trade(
+        mesh.trade, user.metadata, equity_trade("INFY", SELL, 4, 1600, opened + timedelta(hours=1))
+    )
+    # Charges computed by the trade service.
+    assert buy.fees_micros > 0
+    assert sell.fees_micros > 0
     await eventually(lambda: applied(mesh, user, 2))
 
     update = await snapshot(mesh, user)
     [listed] = await list_positions(mesh, user)
     [live] = update.positions
 
-    # Net, partial exit included: 4 x 100 − the sell's charges − 4/10 of the buy's.
+    # Net, partial exit included: 4 x 100 - the sell's charges - 4/10 of the buy's.
     expected = 400 * MICROS - sell.fees_micros - round(buy.fees_micros * 4 / 10)
     assert abs(listed.realized_pnl_micros - expected) <= 1
     assert live.position_realized_pnl_micros == listed.realized_pnl_micros
@@ -139,7 +144,7 @@ async def test_live_marks_give_net_unrealized_after_open_and_exit_charges(
     stream = mesh.analytics.WatchPnl(analytics_service_pb2.WatchPnlRequest(), metadata=user.metadata)
     try:
 
-        async def marked() -> pnl_pb2.OpenPosition | None:
+        async def marked() -> live_position_pb2.OpenPosition | None:
             update = (await receive(stream)).update
             for position in update.positions:
                 if position.HasField("net_unrealized_pnl_micros"):

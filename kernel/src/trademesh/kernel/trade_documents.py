@@ -17,8 +17,8 @@ from typing import Any, NamedTuple
 from trademesh.kernel.instruments import Exchange, Side
 
 __all__ = [
-    "COLLECTION",
     "CHARGE_PROFILE_PROJECTION",
+    "COLLECTION",
     "FIELD_TYPES",
     "FILL_PROJECTION",
     "JOURNAL_ORDER",

@@ -33,7 +33,7 @@ class TradeSource(Protocol):
         ...
 
     async def charge_profiles(self, user_id: str, instruments: Sequence[Instrument]) -> dict[Instrument, ChargeProfile]:
-        """Return how each instrument's latest ACTIVE trade (journal order) is charged (instruments without one left out)."""
+        """Return how each instrument's latest ACTIVE trade (journal order) is charged (none: left out)."""
         ...
 
 

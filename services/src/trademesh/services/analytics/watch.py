@@ -228,13 +228,13 @@ class PnlWatcher:
         )
 
 
-async def _wait_any(events: tuple[asyncio.Event, ...], timeout: float) -> None:
-    """Wait until one of the events is set or `timeout` seconds passed."""
+async def _wait_any(events: tuple[asyncio.Event, ...], seconds: float) -> None:
+    """Wait until one of the events is set or `seconds` passed."""
     if any(event.is_set() for event in events):
         return
     waiters = [asyncio.ensure_future(event.wait()) for event in events]
     try:
-        await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        await asyncio.wait(waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
     finally:
         for waiter in waiters:
             waiter.cancel()

@@ -33,6 +33,7 @@ from trademesh.services.analytics.model.metrics import (
     round_trip_stats,
     saturate,
 )
+from trademesh.services.analytics.model.netting import ChargeProfile, NetBook, NetFigures
 from trademesh.services.analytics.model.periods import (
     DAY_US,
     SECOND_US,
@@ -45,7 +46,6 @@ from trademesh.services.analytics.model.periods import (
     period_range,
     to_micros,
 )
-from trademesh.services.analytics.model.netting import ChargeProfile, NetBook, NetFigures
 from trademesh.services.analytics.model.positions import (
     Mark,
     OpenPosition,

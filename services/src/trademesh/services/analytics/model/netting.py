@@ -16,7 +16,6 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import date
-from fractions import Fraction
 
 import numpy as np
 
@@ -233,9 +232,7 @@ class NetBook:
         return [None if unreachable[row] else int(low[row]) for row in rows.tolist()]
 
 
-def _template(
-    cycle: InstrumentCycle[Instrument], profile: ChargeProfile | None, day: date
-) -> engine.Fill | None:
+def _template(cycle: InstrumentCycle[Instrument], profile: ChargeProfile | None, day: date) -> engine.Fill | None:
     if profile is None or cycle.position % QUANTITY_SCALE:
         return None  # the schedules charge whole units; fractional quantities get no estimate
     return exit_template(cycle.instrument, profile, cycle.position // QUANTITY_SCALE, day)
