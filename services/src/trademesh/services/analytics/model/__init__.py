@@ -52,7 +52,6 @@ from trademesh.services.analytics.model.positions import (
     PnlState,
     PnlTotals,
     mark_position,
-    net_positions,
     open_positions,
     pnl_state,
 )
@@ -107,7 +106,6 @@ __all__ = [
     "instrument_order",
     "ist_day",
     "mark_position",
-    "net_positions",
     "open_positions",
     "period_range",
     "pnl_state",

@@ -113,6 +113,7 @@ class NetBook:
         self.figures = figures
         self.realized_all_time_micros = realized_all_time_micros
         self._exits = {instrument: row for row, instrument in enumerate(exits)}
+        self._exit_names = exits
         self._columns = columns
         self._schedule = schedule
         self._policy = schedule.policy("contract_note")
@@ -163,7 +164,7 @@ class NetBook:
         index = np.fromiter((row for row, _ in rows), dtype=np.int64, count=len(rows))
         prices = np.fromiter((price for _, price in rows), dtype=np.int64, count=len(rows))
         totals = self._charge(index, prices)
-        names = list(self._exits)
+        names = self._exit_names
         return {names[row]: int(total) for row, total in zip(index.tolist(), totals.tolist(), strict=True)}
 
     def _charge(self, index: Int64s, prices: Int64s) -> Int64s:

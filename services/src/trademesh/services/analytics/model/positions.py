@@ -6,13 +6,13 @@ Pure: no I/O.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 from trademesh.kernel.lots import InstrumentCycle, divide_half_away
 from trademesh.services.analytics.model.fills import QUANTITY_SCALE, Category, Instrument
 from trademesh.services.analytics.model.journal import Journal
 from trademesh.services.analytics.model.metrics import saturate, total
-from trademesh.services.analytics.model.netting import NetBook
+from trademesh.services.analytics.model.netting import NetBook, NetFigures
 from trademesh.services.analytics.model.periods import DAY_US, day_date, day_start_us, ist_day
 
 
@@ -55,20 +55,30 @@ def open_position_quantity(position_micros: int) -> int:
     return units if position_micros > 0 else -units
 
 
-def mark_position(cycle: InstrumentCycle[Instrument], mark: Mark | None, today: int) -> OpenPosition:
-    """Describe an open cycle, marked to `mark` (None: unmarked)."""
+def mark_position(
+    cycle: InstrumentCycle[Instrument],
+    mark: Mark | None,
+    today: int,
+    figures: NetFigures | None = None,
+    exit_charges: int | None = None,
+) -> OpenPosition:
+    """Describe an open cycle, marked to `mark` (None: unmarked), with its net figures when given."""
     long = cycle.position > 0
-    position = OpenPosition(
-        instrument=cycle.instrument,
-        net_quantity=open_position_quantity(cycle.position),
-        average_open_price_micros=cycle.average_open_price_micros,
-        open_time_us=cycle.open_time,
-        category=Category(cycle.category),
-        fees_micros=cycle.fees_micros,
-        realized_pnl_micros=divide_half_away(cycle.realized_scaled, QUANTITY_SCALE),
-    )
+    open_fees = figures.open_fees_micros if figures else 0
+    common = {
+        "instrument": cycle.instrument,
+        "net_quantity": open_position_quantity(cycle.position),
+        "average_open_price_micros": cycle.average_open_price_micros,
+        "open_time_us": cycle.open_time,
+        "category": Category(cycle.category),
+        "fees_micros": cycle.fees_micros,
+        "realized_pnl_micros": divide_half_away(cycle.realized_scaled, QUANTITY_SCALE),
+        "open_fees_micros": open_fees,
+        "position_realized_pnl_micros": figures.position_realized_pnl_micros if figures else 0,
+        "break_even_price_micros": figures.break_even_price_micros if figures else None,
+    }
     if mark is None or mark.last_price_micros <= 0:
-        return position
+        return OpenPosition(**common)
     last = mark.last_price_micros
     unrealized = 0
     day_change: int | None = 0
@@ -83,26 +93,43 @@ def mark_position(cycle: InstrumentCycle[Instrument], mark: Mark | None, today: 
             else:
                 day_change = None
     sign = 1 if long else -1
+    unrealized_micros = divide_half_away(sign * unrealized, QUANTITY_SCALE)
     return OpenPosition(
-        instrument=position.instrument,
-        net_quantity=position.net_quantity,
-        average_open_price_micros=position.average_open_price_micros,
-        open_time_us=position.open_time_us,
-        category=position.category,
-        fees_micros=position.fees_micros,
-        realized_pnl_micros=position.realized_pnl_micros,
+        **common,
         last_price_micros=last,
         mark_time_us=mark.time_us,
         mark_stale=mark.stale,
-        unrealized_pnl_micros=divide_half_away(sign * unrealized, QUANTITY_SCALE),
+        unrealized_pnl_micros=unrealized_micros,
         day_change_micros=None if day_change is None else divide_half_away(sign * day_change, QUANTITY_SCALE),
+        estimated_exit_charges_micros=exit_charges,
+        net_unrealized_pnl_micros=None if figures is None else unrealized_micros - open_fees - (exit_charges or 0),
     )
 
 
-def open_positions(journal: Journal, marks: Mapping[Instrument, Mark], now_us: int) -> tuple[OpenPosition, ...]:
-    """Return every open position of the journal marked to `marks`, ordered by symbol then exchange."""
+def open_positions(
+    journal: Journal, marks: Mapping[Instrument, Mark], now_us: int, net: NetBook | None = None
+) -> tuple[OpenPosition, ...]:
+    """Return every open position of the journal marked to `marks`, ordered by symbol then exchange.
+
+    With `net`, each carries its net figures; the exit orders are re-priced at the marks in one vectorised call.
+    """
     today = ist_day(now_us)
-    return tuple(mark_position(cycle, marks.get(cycle.instrument), today) for cycle in journal.open_cycles())
+    cycles = journal.open_cycles()
+    if net is None:
+        return tuple(mark_position(cycle, marks.get(cycle.instrument), today) for cycle in cycles)
+    exits = net.exit_charges(
+        {instrument: mark.last_price_micros for instrument, mark in marks.items() if mark.last_price_micros > 0}
+    )
+    return tuple(
+        mark_position(
+            cycle,
+            marks.get(cycle.instrument),
+            today,
+            net.figures.get(cycle.instrument),
+            exits.get(cycle.instrument),
+        )
+        for cycle in cycles
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,34 +159,6 @@ class PnlState:
     positions: dict[Instrument, OpenPosition] = field(default_factory=dict)
 
 
-def net_positions(positions: tuple[OpenPosition, ...], net: NetBook) -> tuple[OpenPosition, ...]:
-    """Return the positions with their net figures: the book's per-position ones, exit charges at the marks."""
-    exits = net.exit_charges(
-        {p.instrument: p.last_price_micros for p in positions if p.unrealized_pnl_micros is not None}
-    )
-    result = []
-    for position in positions:
-        figures = net.figures.get(position.instrument)
-        if figures is None:
-            result.append(position)
-            continue
-        exit_charges = exits.get(position.instrument)
-        unrealized = position.unrealized_pnl_micros
-        result.append(
-            replace(
-                position,
-                open_fees_micros=figures.open_fees_micros,
-                position_realized_pnl_micros=figures.position_realized_pnl_micros,
-                break_even_price_micros=figures.break_even_price_micros,
-                estimated_exit_charges_micros=exit_charges,
-                net_unrealized_pnl_micros=None
-                if unrealized is None
-                else unrealized - figures.open_fees_micros - (exit_charges or 0),
-            )
-        )
-    return tuple(result)
-
-
 def pnl_state(journal: Journal, marks: Mapping[Instrument, Mark], now_us: int, net: NetBook | None = None) -> PnlState:
     """Compute the live P&L state of a journal marked to `marks`.
 
@@ -172,9 +171,7 @@ def pnl_state(journal: Journal, marks: Mapping[Instrument, Mark], now_us: int, n
     first, last = journal.trip_range(start, end)
     fill_first, fill_last = journal.fill_range(start, end)
     nets = journal.trip_columns()["net"]
-    positions = open_positions(journal, marks, now_us)
-    if net is not None:
-        positions = net_positions(positions, net)
+    positions = open_positions(journal, marks, now_us, net)
     marked = [p for p in positions if p.unrealized_pnl_micros is not None]
     totals = PnlTotals(
         trading_date=day_date(today).isoformat(),
