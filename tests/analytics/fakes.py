@@ -52,12 +52,12 @@ class InMemoryTradeSource:
             latest[fill.instrument] = fill
         found = {}
         for instrument in instruments:
-            fill = latest.get(instrument)
-            if fill is None:
+            last = latest.get(instrument)
+            if last is None:
                 continue
             profile = self.profiles.get((user_id, instrument))
             if profile is None and instrument[1] in ("NSE", "BSE"):
-                profile = ChargeProfile("EQUITY", None, "MANUAL", intraday=fill.category is Category.INTRADAY)
+                profile = ChargeProfile("EQUITY", None, "MANUAL", intraday=last.category is Category.INTRADAY)
             if profile is not None:
                 found[instrument] = profile
         return found

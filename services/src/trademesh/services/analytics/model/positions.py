@@ -63,46 +63,48 @@ def mark_position(
     exit_charges: int | None = None,
 ) -> OpenPosition:
     """Describe an open cycle, marked to `mark` (None: unmarked), with its net figures when given."""
-    long = cycle.position > 0
     open_fees = figures.open_fees_micros if figures else 0
-    common = {
-        "instrument": cycle.instrument,
-        "net_quantity": open_position_quantity(cycle.position),
-        "average_open_price_micros": cycle.average_open_price_micros,
-        "open_time_us": cycle.open_time,
-        "category": Category(cycle.category),
-        "fees_micros": cycle.fees_micros,
-        "realized_pnl_micros": divide_half_away(cycle.realized_scaled, QUANTITY_SCALE),
-        "open_fees_micros": open_fees,
-        "position_realized_pnl_micros": figures.position_realized_pnl_micros if figures else 0,
-        "break_even_price_micros": figures.break_even_price_micros if figures else None,
-    }
-    if mark is None or mark.last_price_micros <= 0:
-        return OpenPosition(**common)
-    last = mark.last_price_micros
-    unrealized = 0
-    day_change: int | None = 0
-    today_start = day_start_us(today)
-    for lot in cycle.open_lots():
-        unrealized += (last - lot.price_micros) * lot.quantity
-        if day_change is not None:
-            if lot.time >= today_start:
-                day_change += (last - lot.price_micros) * lot.quantity
-            elif mark.previous_close_micros > 0:
-                day_change += (last - mark.previous_close_micros) * lot.quantity
-            else:
-                day_change = None
-    sign = 1 if long else -1
-    unrealized_micros = divide_half_away(sign * unrealized, QUANTITY_SCALE)
+    last = 0
+    unrealized_micros: int | None = None
+    day_change_micros: int | None = None
+    if mark is not None and mark.last_price_micros > 0:
+        last = mark.last_price_micros
+        unrealized = 0
+        day_change: int | None = 0
+        today_start = day_start_us(today)
+        for lot in cycle.open_lots():
+            unrealized += (last - lot.price_micros) * lot.quantity
+            if day_change is not None:
+                if lot.time >= today_start:
+                    day_change += (last - lot.price_micros) * lot.quantity
+                elif mark.previous_close_micros > 0:
+                    day_change += (last - mark.previous_close_micros) * lot.quantity
+                else:
+                    day_change = None
+        sign = 1 if cycle.position > 0 else -1
+        unrealized_micros = divide_half_away(sign * unrealized, QUANTITY_SCALE)
+        day_change_micros = None if day_change is None else divide_half_away(sign * day_change, QUANTITY_SCALE)
+    marked = unrealized_micros is not None
     return OpenPosition(
-        **common,
+        instrument=cycle.instrument,
+        net_quantity=open_position_quantity(cycle.position),
+        average_open_price_micros=cycle.average_open_price_micros,
+        open_time_us=cycle.open_time,
+        category=Category(cycle.category),
+        fees_micros=cycle.fees_micros,
+        realized_pnl_micros=divide_half_away(cycle.realized_scaled, QUANTITY_SCALE),
         last_price_micros=last,
-        mark_time_us=mark.time_us,
-        mark_stale=mark.stale,
+        mark_time_us=mark.time_us if marked and mark is not None else None,
+        mark_stale=mark.stale if marked and mark is not None else False,
         unrealized_pnl_micros=unrealized_micros,
-        day_change_micros=None if day_change is None else divide_half_away(sign * day_change, QUANTITY_SCALE),
-        estimated_exit_charges_micros=exit_charges,
-        net_unrealized_pnl_micros=None if figures is None else unrealized_micros - open_fees - (exit_charges or 0),
+        day_change_micros=day_change_micros,
+        open_fees_micros=open_fees,
+        position_realized_pnl_micros=figures.position_realized_pnl_micros if figures else 0,
+        break_even_price_micros=figures.break_even_price_micros if figures else None,
+        estimated_exit_charges_micros=exit_charges if marked else None,
+        net_unrealized_pnl_micros=None
+        if unrealized_micros is None or figures is None
+        else unrealized_micros - open_fees - (exit_charges or 0),
     )
 
 
