@@ -18,23 +18,27 @@ service the stack runs is required, never skipped: a missing one is a failure.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import secrets
+import sys
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pymongo
 import pytest
 from grpc import aio
 from pymongo.errors import PyMongoError
 from redis.asyncio import Redis
 
+from tests.eventually import eventually
 from trademesh.auth.v1 import auth_service_pb2, auth_service_pb2_grpc
-from trademesh.devstack.processes import FerretDBServer, RedisServer
+from trademesh.devstack.processes import FerretDBServer, RedisServer, find_free_port
 from trademesh.services.auth.keys import write_new_key
 from trademesh.services.auth.server import build_auth_server
 from trademesh.services.auth.settings import AuthSettings
@@ -270,3 +274,35 @@ async def new_user(mesh_auth: ServiceHost) -> AsyncIterator[Callable[[], Awaitab
 
     yield register
     await channel.close()
+
+
+@dataclass(frozen=True)
+class MailServer:
+    """The local mail server of `make up` (SMTP in, Maildir and a page out), started for one test."""
+
+    http_port: int
+    smtp_port: int
+    maildir: Path
+
+
+@pytest.fixture
+async def mail_server(tmp_path: Path) -> AsyncIterator[MailServer]:
+    """Start `trademesh.devstack.mailserver` on free ports; ready (both listeners up) when yielded."""
+    server = MailServer(find_free_port(), find_free_port(), tmp_path / "maildir")
+    command = [sys.executable, "-m", "trademesh.devstack.mailserver", "--http-port", str(server.http_port),
+               "--smtp-port", str(server.smtp_port), "--maildir", str(server.maildir)]  # fmt: skip
+    process = await asyncio.create_subprocess_exec(*command)
+    try:
+        async with aiohttp.ClientSession() as session:
+
+            async def ready() -> int:
+                if process.returncode is not None:
+                    raise RuntimeError(f"the mail server exited with {process.returncode}")
+                async with session.get(f"http://127.0.0.1:{server.http_port}/ready") as response:
+                    return response.status
+
+            await eventually(ready, until=lambda status: status == 200, ignoring=(aiohttp.ClientError,), what="ready")
+        yield server
+    finally:
+        process.terminate()
+        await asyncio.wait_for(process.wait(), timeout=10)

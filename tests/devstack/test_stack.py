@@ -12,8 +12,10 @@ from trademesh.devstack.stack import (
     GATEWAY,
     GATEWAY_ADMIN,
     GATEWAY_SOURCE_ADDRESS,
+    MAIL,
     RATELIMIT,
     SERVICES,
+    SMTP_PORT_OFFSET,
     DataLayout,
     ServiceSpec,
     StackContext,
@@ -26,7 +28,8 @@ from trademesh.devstack.stack import (
 
 
 def _context(tmp_path: Path, ports: dict[str, int]) -> StackContext:
-    return StackContext(DataLayout(tmp_path), "redis://127.0.0.1:1/0", "mongodb://127.0.0.1:2/", ports)
+    # Auth and notifications send mail through the stack's SMTP server, so every context has its port.
+    return StackContext(DataLayout(tmp_path), "redis://127.0.0.1:1/0", "mongodb://127.0.0.1:2/", {MAIL: 3, **ports})
 
 
 def test_the_service_table_is_valid_and_starts_with_auth_on_the_base_port() -> None:
@@ -68,7 +71,7 @@ def test_services_whose_module_is_missing_are_skipped_with_their_dependents() ->
     assert "ghost" in notes[1]
 
 
-def test_auth_gets_the_shared_variables_its_key_and_mail_drop(tmp_path: Path) -> None:
+def test_auth_gets_the_shared_variables_its_key_and_smtp_server(tmp_path: Path) -> None:
     auth = SERVICES[0]
     context = _context(tmp_path, {"auth": 41000})
     env = service_environment(auth, context, {"TRADEMESH_LOG_LEVEL": "DEBUG", "TRADEMESH_GRPC_PORT": "1"})
@@ -81,7 +84,10 @@ def test_auth_gets_the_shared_variables_its_key_and_mail_drop(tmp_path: Path) ->
     assert env["TRADEMESH_AUTH_TARGET"] == "127.0.0.1:41000"
     assert env["TRADEMESH_LOG_FORMAT"] == "json"
     assert env["TRADEMESH_SIGNING_KEY_FILES"] == str(tmp_path / "keys" / "signing-1.pem")
-    assert env["TRADEMESH_MAIL_DROP_DIR"] == str(tmp_path / "mail")
+    assert "TRADEMESH_MAIL_DROP_DIR" not in env  # codes go to the stack's SMTP server, not to files
+    assert env["TRADEMESH_SMTP_HOST"] == "127.0.0.1"
+    assert env["TRADEMESH_SMTP_PORT"] == str(3 + SMTP_PORT_OFFSET)
+    assert env["TRADEMESH_SMTP_SECURITY"] == "none"
     assert "TRADEMESH_MAIL_TO_LOG" not in env
 
 
@@ -140,7 +146,7 @@ def test_the_gateway_is_last_and_routes_to_every_service_of_the_table(tmp_path: 
 def test_the_ratelimit_service_runs_before_the_gateway_and_the_gateway_uses_it(tmp_path: Path) -> None:
     names = [spec.name for spec in SERVICES]
     assert names.index(RATELIMIT) < names.index("gateway")
-    ports = {"auth": 41000, RATELIMIT: 41009, "gateway": 18080}
+    ports = {"auth": 41000, RATELIMIT: 41009, "gateway": 18080, MAIL: 41011}
     context = StackContext(
         DataLayout(tmp_path), "redis://127.0.0.1:6390/0", "mongodb://127.0.0.1:2/", ports, {GATEWAY_ADMIN: 19901}
     )

@@ -176,6 +176,22 @@ operator's existingSecret. Call with (dict "inline" <value> "existing" <name> "d
       key: {{ if $tokens.secret }}secret{{ else }}{{ $tokens.secretKey }}{{ end }}
 {{- end }}
 
+{{/* The SMTP login (notifications.smtp.existingSecret) of the services that send mail: auth and notifications. */}}
+{{- define "trademesh.smtpLoginEnv" -}}
+{{- with .Values.notifications.smtp.existingSecret }}
+- name: TRADEMESH_SMTP_USERNAME
+  valueFrom:
+    secretKeyRef:
+      name: {{ . }}
+      key: username
+- name: TRADEMESH_SMTP_PASSWORD
+  valueFrom:
+    secretKeyRef:
+      name: {{ . }}
+      key: password
+{{- end }}
+{{- end }}
+
 {{/* Environment specific to one component (secrets, key files). Call with (dict "root" $ "name" "auth"). */}}
 {{- define "trademesh.serviceEnv" -}}
 {{- $root := .root }}
@@ -184,6 +200,7 @@ operator's existingSecret. Call with (dict "inline" <value> "existing" <name> "d
 {{- range $root.Values.secrets.jwt.keyFiles }}{{ $files = append $files (printf "/var/run/secrets/trademesh/jwt/%s" .) }}{{ end }}
 - name: TRADEMESH_SIGNING_KEY_FILES
   value: {{ join "," $files | quote }}
+{{- include "trademesh.smtpLoginEnv" $root }}
 {{- else if eq .name "trade" }}
 {{ include "trademesh.tokenSecretEnv" $root }}
 {{- else if eq .name "sync" }}
@@ -203,18 +220,15 @@ operator's existingSecret. Call with (dict "inline" <value> "existing" <name> "d
 {{- end }}
 {{- else if eq .name "notifications" }}
 {{ include "trademesh.tokenSecretEnv" $root }}
-{{- with $root.Values.notifications.smtp.existingSecret }}
-- name: TRADEMESH_SMTP_USERNAME
+{{- $hooks := $root.Values.secrets.webhookSecrets }}
+{{- if or $hooks.key $hooks.existingSecret }}
+- name: TRADEMESH_WEBHOOK_SECRETS_KEY
   valueFrom:
     secretKeyRef:
-      name: {{ . }}
-      key: username
-- name: TRADEMESH_SMTP_PASSWORD
-  valueFrom:
-    secretKeyRef:
-      name: {{ . }}
-      key: password
+      name: {{ include "trademesh.secretName" (dict "inline" $hooks.key "existing" $hooks.existingSecret "default" "trademesh-webhook-secrets") }}
+      key: {{ if $hooks.key }}key{{ else }}{{ $hooks.secretKey }}{{ end }}
 {{- end }}
+{{- include "trademesh.smtpLoginEnv" $root }}
 {{- else if eq .name "marketdata" }}
 {{ include "trademesh.tokenSecretEnv" $root }}
 {{- with $root.Values.marketdata.kite.existingSecret }}
@@ -264,12 +278,16 @@ Call with (dict "root" $ "name" "auth").
 {{- end }}
 {{- if eq .name "auth" }}
 {{- $refs = append $refs (dict "inline" $v.secrets.jwt.keys "existing" $v.secrets.jwt.existingSecret) }}
+{{- with $v.notifications.smtp.existingSecret }}
+{{- $refs = append $refs (dict "inline" "" "existing" .) }}
+{{- end }}
 {{- else if eq .name "trade" }}
 {{- $refs = append $refs (dict "inline" $v.secrets.tradeTokens.secret "existing" $v.secrets.tradeTokens.existingSecret) }}
 {{- else if eq .name "sync" }}
 {{- $refs = append $refs (dict "inline" $v.secrets.brokerCredentials.key "existing" $v.secrets.brokerCredentials.existingSecret) }}
 {{- else if eq .name "notifications" }}
 {{- $refs = append $refs (dict "inline" $v.secrets.tradeTokens.secret "existing" $v.secrets.tradeTokens.existingSecret) }}
+{{- $refs = append $refs (dict "inline" $v.secrets.webhookSecrets.key "existing" $v.secrets.webhookSecrets.existingSecret) }}
 {{- with $v.notifications.smtp.existingSecret }}
 {{- $refs = append $refs (dict "inline" "" "existing" .) }}
 {{- end }}

@@ -1,7 +1,8 @@
 """The local mail server of `make up`: SMTP in (aiosmtpd), a Maildir and a small page out.
 
-Email the notifications service sends lands in ``<data>/mail/maildir`` (read it with any Maildir
-reader, e.g. ``mutt -f .data/mail/maildir``) and is listed, newest first, at ``http://127.0.0.1:<port>/``.
+Email that auth (verification and reset codes) and the notifications service send lands in
+``<data>/mail/maildir`` (read it with any Maildir reader, e.g. ``mutt -f .data/mail/maildir``) and is listed,
+newest first, at ``http://127.0.0.1:<port>/``.
 ``/ready`` answers 200 once both listeners are up (the stack's readiness check).
 
     python -m trademesh.devstack.mailserver --host 127.0.0.1 --http-port 50062 --smtp-port 51062 --maildir DIR

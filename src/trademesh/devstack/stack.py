@@ -10,8 +10,7 @@ Data layout (everything under one data directory, ``<repo>/.data`` by default, g
     .data/keys/signing-1.pem   auth's Ed25519 signing key, generated on first run
     .data/keys/token-secret    the page/resume-token HMAC secret (TRADEMESH_TOKEN_SECRET), random, made on first run
     .data/logs/<service>.log   each service's stdout and stderr, appended across runs
-    .data/mail/                verification and password-reset mail (auth's development mail transport)
-    .data/mail/maildir/        email the notifications service sent, received by the local SMTP server
+    .data/mail/maildir/        email auth and notifications sent (codes, alerts), received by the local SMTP server
 
 Adding a service
 ----------------
@@ -137,7 +136,7 @@ class DataLayout:
 
     @property
     def mail_dir(self) -> Path:
-        """Development mail: auth's drop files, and ``maildir/`` of the local SMTP server."""
+        """Development mail: ``maildir/`` of the local SMTP server."""
         return self.root / "mail"
 
     @property
@@ -340,8 +339,9 @@ def _gateway_ready(context: StackContext) -> str:
 def _auth_env(context: StackContext) -> dict[str, str]:
     return {
         "TRADEMESH_SIGNING_KEY_FILES": str(context.layout.signing_key),
-        # Verification and reset codes land in <data>/mail/ (never in the log or the database).
-        "TRADEMESH_MAIL_DROP_DIR": str(context.layout.root / "mail"),
+        # Verification and reset mail goes to the stack's SMTP server (never to the log or the database).
+        **_smtp_env(context),
+        "TRADEMESH_MAIL_FROM": "trademesh <accounts@trademesh.local>",
         "TRADEMESH_JWKS_HTTP_HOST": HOST,
         "TRADEMESH_JWKS_HTTP_PORT": str(jwks_http_port(context)),
         # Only the gateway's connections may name the client's address (login throttling per client).
@@ -409,12 +409,21 @@ def _mail_ready(context: StackContext) -> str:
     return f"http://{HOST}:{context.ports[MAIL]}/ready"
 
 
-def _notifications_env(context: StackContext) -> dict[str, str]:
+def _smtp_env(context: StackContext) -> dict[str, str]:
     # Email goes to the stack's own SMTP server (plain, no login): read it in <data>/mail/maildir or on its page.
     return {
         "TRADEMESH_SMTP_HOST": HOST,
         "TRADEMESH_SMTP_PORT": str(context.ports[MAIL] + SMTP_PORT_OFFSET),
         "TRADEMESH_SMTP_SECURITY": "none",
+    }
+
+
+def _notifications_env(context: StackContext) -> dict[str, str]:
+    from trademesh.devstack.secrets import ensure_webhook_key  # webhooks on, with a key made once per data dir
+
+    return {
+        **_smtp_env(context),
+        "TRADEMESH_WEBHOOK_SECRETS_KEY": ensure_webhook_key(context.layout.keys_dir).read_text().strip(),
     }
 
 

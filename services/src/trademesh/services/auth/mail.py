@@ -1,8 +1,9 @@
 """Mail transports: where a message with its clear code goes (never the database, never the log).
 
-There is no SMTP server in the mesh yet; `FileMailDrop` is the development transport (`make up` drops
-every message into `<data>/mail/`, like Django's file e-mail backend), and without a transport the
-message is recorded (code-less) in the outbox and dropped with a warning.
+`SmtpMailTransport` sends through the SMTP server of the settings (`make up` runs a local one whose Maildir
+is `<data>/mail/maildir`); `FileMailDrop` writes each message to an owner-only file (tests, like Django's
+file e-mail backend); without either the message is recorded (code-less) in the outbox and dropped with a
+warning. A transport that cannot deliver raises `MailNotSent`; the outbox records the failure, never the code.
 """
 
 from __future__ import annotations
@@ -14,8 +15,20 @@ import uuid
 from pathlib import Path
 
 from trademesh.services.auth.model import Mail
+from trademesh.services.core.smtp import SmtpSender
 
 logger = logging.getLogger(__name__)
+
+
+class SmtpMailTransport:
+    """Send each message (with its clear code) through the SMTP server; raise MailNotSent when it fails."""
+
+    def __init__(self, sender: SmtpSender) -> None:
+        self._sender = sender
+
+    async def deliver(self, mail: Mail) -> None:
+        await self._sender.send(to=mail.to, subject=mail.subject, body=mail.body)
+        logger.info("mail (%s) handed to the SMTP server", mail.kind)
 
 
 class FileMailDrop:

@@ -18,12 +18,13 @@ from trademesh.services.auth.api import AuthServicer
 from trademesh.services.auth.client_address import TrustedProxies
 from trademesh.services.auth.jwks_http import start_jwks_http
 from trademesh.services.auth.keys import KeyRing
-from trademesh.services.auth.mail import FileMailDrop, NoMailTransport
+from trademesh.services.auth.mail import FileMailDrop, NoMailTransport, SmtpMailTransport
 from trademesh.services.auth.model import AuthPolicy
 from trademesh.services.auth.passwords import Argon2PasswordHasher
 from trademesh.services.auth.ports import (
     Clock,
     LoginThrottle,
+    MailTransport,
     OneTimeTokenStore,
     Outbox,
     PasswordHasher,
@@ -50,6 +51,7 @@ from trademesh.services.core.server import (
     run_service,
     start_server,
 )
+from trademesh.services.core.smtp import SmtpSender
 from trademesh.services.core.tokens import StaticKeySource
 from trademesh.services.core.tracing import configure_tracing
 
@@ -77,6 +79,14 @@ class AuthApplication:
 def build_key_ring(settings: AuthSettings) -> KeyRing:
     """Load the signing keys named by TRADEMESH_SIGNING_KEY_FILES, the active one first."""
     return KeyRing.from_files([Path(path.strip()) for path in settings.signing_key_files.split(",") if path.strip()])
+
+
+def build_mail_transport(settings: AuthSettings) -> MailTransport:
+    """Return the transport of verification and reset mail: SMTP when a host is set, else the file drop, else none."""
+    sender = SmtpSender.from_settings(settings)
+    if sender is not None:
+        return SmtpMailTransport(sender)
+    return FileMailDrop(settings.mail_drop_dir) if settings.mail_drop_dir is not None else NoMailTransport()
 
 
 def build_policy(settings: AuthSettings) -> AuthPolicy:
@@ -134,8 +144,7 @@ def bootstrap(
     if one_time_tokens is None:
         one_time_tokens = sweepable = MongoOneTimeTokenStore(connections.database())
     if mail is None:
-        transport = FileMailDrop(settings.mail_drop_dir) if settings.mail_drop_dir is not None else NoMailTransport()
-        mail = MongoOutbox(connections.database(), transport)
+        mail = MongoOutbox(connections.database(), build_mail_transport(settings))
     revocations: RevocationList | None = None
     if revoker is None:
         revoker = revocations = RevocationList(connections.redis_client())

@@ -7,10 +7,10 @@ from pathlib import Path
 from pydantic import Field, field_validator
 
 from trademesh.services.auth.client_address import TrustedProxies
-from trademesh.services.core.settings import CoreSettings
+from trademesh.services.core.smtp import SmtpSettings
 
 
-class AuthSettings(CoreSettings):
+class AuthSettings(SmtpSettings):
     """Auth-specific settings: keys, token lifetimes, throttling, password hashing, mail."""
 
     service_name: str = "auth"
@@ -32,11 +32,13 @@ class AuthSettings(CoreSettings):
     argon2_time_cost: int = Field(2, ge=1, description="argon2id iterations (OWASP: 2 with 19 MiB).")
     argon2_memory_kib: int = Field(19456, ge=8192, description="argon2id memory in KiB (OWASP: 19456).")
     argon2_parallelism: int = Field(1, ge=1, description="argon2id lanes.")
+    mail_from: str = Field("trademesh <accounts@trademesh.local>", description="From: address of email.")
     mail_drop_dir: Path | None = Field(
         None,
         description=(
-            "Development mail transport: write each message (with its code) to an owner-only file in this "
-            "directory. Unset: no transport; the outbox keeps the code-less record only. Codes are never logged."
+            "Test mail transport, used when TRADEMESH_SMTP_HOST is empty: write each message (with its code) to "
+            "an owner-only file in this directory. Neither set: the outbox keeps the code-less record only. "
+            "Codes are never logged."
         ),
     )
     trusted_proxies: str = Field(

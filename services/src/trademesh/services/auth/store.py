@@ -12,6 +12,7 @@ from pymongo.errors import DuplicateKeyError
 
 from trademesh.services.auth.model import Mail, TokenPurpose, User, ensure_not_taken, normalize_email
 from trademesh.services.auth.ports import MailTransport
+from trademesh.services.core.smtp import MailNotSent
 
 logger = logging.getLogger(__name__)
 
@@ -150,5 +151,12 @@ class MongoOutbox:
                 "sent_at": None,
             }
         )
-        await self._transport.deliver(mail)
+        try:
+            await self._transport.deliver(mail)
+        except MailNotSent as error:
+            # The caller's answer does not change (it must not tell whether an address exists); the record says
+            # the mail failed, and the user asks for a new code. The code itself is not kept anywhere to retry.
+            logger.warning("a %s message could not be sent: %s", mail.kind, error)
+            await self._mail.update_one({"_id": result.inserted_id}, {"$set": {"failed_at": now, "error": str(error)}})
+            return
         await self._mail.update_one({"_id": result.inserted_id}, {"$set": {"sent_at": now}})

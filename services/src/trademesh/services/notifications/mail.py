@@ -1,55 +1,21 @@
-"""The SMTP adapter of the MailSender port (aiosmtplib): TLS or STARTTLS and login by settings."""
+"""The SMTP adapter of the MailSender port: the shared SMTP sender (core.smtp) with a stable Message-ID."""
 
 from __future__ import annotations
 
-from email.message import EmailMessage
-from email.utils import formatdate
-
-import aiosmtplib
-
+from trademesh.services.core.smtp import SmtpSender
 from trademesh.services.notifications.model import MailMessage
 
 
 class SmtpMailSender:
     """Send mail through one SMTP server (a connection per message: notification mail is sparse)."""
 
-    def __init__(
-        self,
-        *,
-        host: str,
-        port: int,
-        sender: str,
-        username: str = "",
-        password: str = "",
-        security: str = "starttls",
-        timeout_seconds: float = 10.0,
-    ) -> None:
-        self._host = host
-        self._port = port
+    def __init__(self, sender: SmtpSender) -> None:
         self._sender = sender
-        self._username = username or None
-        self._password = password or None
-        self._security = security
-        self._timeout = timeout_seconds
 
     async def send(self, message: MailMessage) -> None:
-        """Send `message`; raise aiosmtplib.SMTPException or OSError when the server does not take it."""
-        email = EmailMessage()
-        email["From"] = self._sender
-        email["To"] = message.to
-        email["Subject"] = message.subject
-        email["Message-ID"] = message.message_id
-        email["Date"] = formatdate(localtime=False)
-        email.set_content(message.body)
-        await aiosmtplib.send(
-            email,
-            hostname=self._host,
-            port=self._port,
-            username=self._username,
-            password=self._password,
-            use_tls=self._security == "tls",
-            start_tls=self._security == "starttls",
-            timeout=self._timeout,
+        """Send `message`; raise core.smtp.MailNotSent when the server does not take it."""
+        await self._sender.send(
+            to=message.to, subject=message.subject, body=message.body, message_id=message.message_id
         )
 
 
