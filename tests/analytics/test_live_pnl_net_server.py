@@ -102,6 +102,11 @@ async def test_a_partially_closed_position_shows_the_same_realized_pnl_in_positi
     assert 1500 * MICROS < live.break_even_price_micros < 1520 * MICROS
     assert not live.HasField("net_unrealized_pnl_micros")  # no market data: unmarked
     assert_agree(update, [listed])
+    # GetAnalytics' open positions carry the same net figures.
+    [reported] = (await mesh.analytics.GetAnalytics(ALL_TIME, metadata=user.metadata)).report.open_positions
+    assert reported.position_realized_pnl_micros == listed.realized_pnl_micros
+    assert reported.break_even_price_micros == listed.break_even_price_micros
+    assert reported.open_fees_micros == listed.open_fees_micros
 
 
 async def test_realized_all_time_is_the_sum_of_list_positions_over_random_partial_exit_histories(

@@ -224,7 +224,8 @@ class AnalyticsService:
             except Unavailable:
                 logger.warning("market data unavailable; open positions are reported unmarked", exc_info=True)
                 complete = False
-        report = build_report(journal, lookup.query, settings, self.now(), marks)
+        net = await self.net_book(lookup.user_id, journal) if instruments else None
+        report = build_report(journal, lookup.query, settings, self.now(), marks, net)
         return report, complete
 
     async def store(self, lookup: CacheLookup, encoded: bytes) -> None:
