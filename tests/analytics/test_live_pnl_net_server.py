@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import random
+import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from tests.analytics.conftest import Mesh, create_trade, equity_trade
@@ -17,11 +19,20 @@ from tests.conftest import MeshUser
 from tests.eventually import eventually
 from trademesh.analytics.v1 import analytics_service_pb2, period_pb2, pnl_pb2
 from trademesh.analytics.v1 import position_pb2 as live_position_pb2
-from trademesh.trade.v1 import position_pb2, trade_pb2, trade_service_pb2
+from trademesh.trade.v1 import import_pb2, position_pb2, trade_pb2, trade_service_pb2
 
 BUY, SELL = trade_pb2.SIDE_BUY, trade_pb2.SIDE_SELL
 MICROS = 1_000_000
 ALL_TIME = analytics_service_pb2.GetAnalyticsRequest(period=period_pb2.PERIOD_ALL_TIME)
+TRADEBOOKS = Path(__file__).parent.parent / "trade" / "data"
+PARTIAL_EXITS = (
+    "symbol,isin,trade_date,exchange,segment,series,trade_type,auction,quantity,price,trade_id,order_id,"
+    "order_execution_time\n"
+    "HDFCBANK,INE040A01034,2024-04-01,NSE,EQ,EQ,buy,false,10.000000,1450.500000,50001,1500000001,2024-04-01T09:20:00\n"
+    "HDFCBANK,INE040A01034,2024-04-02,NSE,EQ,EQ,sell,false,4.000000,1475.250000,50002,1500000002,2024-04-02T10:00:00\n"
+    "SBIN,INE062A01020,2024-04-03,NSE,EQ,EQ,sell,false,20.000000,760.000000,50003,1500000003,2024-04-03T09:30:00\n"
+    "SBIN,INE062A01020,2024-04-03,NSE,EQ,EQ,buy,false,5.000000,752.100000,50004,1500000004,2024-04-03T11:00:00\n"
+)
 
 
 async def receive(stream: Any) -> analytics_service_pb2.WatchPnlResponse:
@@ -163,3 +174,40 @@ async def test_live_marks_give_net_unrealized_after_open_and_exit_charges(
     assert position.net_unrealized_pnl_micros == (
         position.unrealized_pnl_micros - position.open_fees_micros - position.estimated_exit_charges_micros
     )
+
+
+async def test_imported_tradebooks_with_partial_exits_agree_between_positions_and_live_pnl(
+    start_mesh: Callable[..., Awaitable[Mesh]], new_user: Callable[[], Awaitable[MeshUser]]
+) -> None:
+    # Zerodha tradebooks carry no charges (all COMPUTED): equity, F&O (open futures and options: derivative
+    # schedules) and partial exits of a long and a short.
+    mesh = await start_mesh(marketdata=False)
+    user = await new_user()
+    contents = [
+        (TRADEBOOKS / "zerodha_tradebook_eq.csv").read_bytes(),
+        (TRADEBOOKS / "zerodha_tradebook_fo.csv").read_bytes(),
+        PARTIAL_EXITS.encode(),
+    ]
+    created = 0
+    for content in contents:
+        response = await mesh.trade.ImportTrades(
+            trade_service_pb2.ImportTradesRequest(
+                request_id=str(uuid.uuid4()), format=import_pb2.IMPORT_FORMAT_ZERODHA_TRADEBOOK_CSV, content=content
+            ),
+            metadata=user.metadata,
+            timeout=120,
+        )
+        assert response.rows_failed == 0
+        created += response.rows_created
+    await eventually(lambda: applied(mesh, user, created))
+
+    update = await snapshot(mesh, user)
+    positions = await list_positions(mesh, user)
+    assert_agree(update, positions)
+    live = {p.instrument.symbol: p for p in update.positions}
+    assert live["HDFCBANK"].position_realized_pnl_micros < 4 * 24_750_000  # 4 x 24.75 gross, less charges
+    assert live["SBIN"].HasField("break_even_price_micros")
+    assert live["SBIN"].break_even_price_micros < 760 * MICROS  # a short breaks even below its entry
+    # Derivatives are charged by their segment's schedules (the contract type read from the stored trade).
+    assert live["BANKNIFTY24MARFUT"].HasField("break_even_price_micros")
+    assert live["BANKNIFTY24MARFUT"].break_even_price_micros < 46_850 * MICROS
