@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from trademesh.kernel.charges import load_schedule
 from trademesh.kernel.errors import Aborted, InvalidArgument, Unavailable
 from trademesh.services.analytics.model import (
+    ChargeProfile,
     Instrument,
     Journal,
     JournalChange,
@@ -123,7 +124,13 @@ class AnalyticsService:
         WatchPnl stream pays once per position change, so a tick only re-prices the exit orders.
         """
         instruments = [cycle.instrument for cycle in journal.open_cycles()]
-        profiles = await self._trades.charge_profiles(user_id, instruments) if instruments else {}
+        profiles: Mapping[Instrument, ChargeProfile] = {}
+        if instruments:
+            try:
+                profiles = await self._trades.charge_profiles(user_id, instruments)
+            except Unavailable:
+                # Without profiles there is no exit estimate: break-even and exit charges stay unset.
+                logger.warning("charge profiles unavailable; positions without break-even", exc_info=True)
         return NetBook.build(journal, profiles, day_date(ist_day(self.now())))
 
     def _lock(self, user_id: str) -> asyncio.Lock:

@@ -16,10 +16,10 @@ from typing import Any
 import pymongo
 from pymongo import ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import DuplicateKeyError, PyMongoError
 
 from trademesh.kernel import trade_documents
-from trademesh.kernel.errors import Aborted
+from trademesh.kernel.errors import Aborted, Unavailable
 from trademesh.services.analytics.model import (
     Category,
     ChargeProfile,
@@ -87,6 +87,15 @@ class MongoTradeSource:
                 for symbol, exchange in sorted(wanted)
             ],
         }
+        try:
+            await self._latest_profiles(query, wanted, found)
+        except PyMongoError as error:
+            raise Unavailable("the trade journal could not be read", reason="SERVICE_UNAVAILABLE") from error
+        return found
+
+    async def _latest_profiles(
+        self, query: dict[str, object], wanted: set[Instrument], found: dict[Instrument, ChargeProfile]
+    ) -> None:
         with pymongo.timeout(self._timeout_seconds):
             cursor = self._trades.find(
                 query, trade_documents.CHARGE_PROFILE_PROJECTION, sort=trade_documents.JOURNAL_ORDER, batch_size=1_000
@@ -107,7 +116,6 @@ class MongoTradeSource:
                             break
             finally:
                 await cursor.close()
-        return found
 
     async def user_ids(self) -> list[str]:
         """Return every user with at least one ACTIVE trade, sorted."""

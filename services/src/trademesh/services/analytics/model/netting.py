@@ -137,9 +137,11 @@ class NetBook:
         for cycle in journal.open_cycles():
             instrument = cycle.instrument
             open_fees = cycle.open_fees
-            partial = round(cycle.realized_net)
-            realized_all_time += partial
-            figures[instrument] = NetFigures(round(open_fees), closed.get(instrument, 0) + partial, None)
+            closed_net = closed.get(instrument, 0)
+            # Rounded once per instrument (half-to-even), as ListPositions rounds its exact realized figure.
+            realized = round(closed_net + cycle.realized_net)
+            realized_all_time += realized - closed_net
+            figures[instrument] = NetFigures(round(open_fees), realized, None)
             template = _template(cycle, profiles.get(instrument), day) if chargeable else None
             if template is not None:
                 exits.append(instrument)
