@@ -5,6 +5,7 @@ import { useEffect, useState } from "preact/hooks";
 import { logout, sessions, type Session } from "./api";
 import { AnalyticsScreen } from "./analytics";
 import { AuthScreen } from "./auth";
+import { CalendarScreen } from "./calendar";
 import { PositionsScreen } from "./positions";
 import { TaxScreen } from "./tax";
 import { TradesScreen } from "./trades";
@@ -15,6 +16,7 @@ const ROUTES = {
   positions: { label: "Positions", screen: PositionsScreen },
   watchlist: { label: "Watchlist", screen: WatchlistScreen },
   analytics: { label: "Analytics", screen: AnalyticsScreen },
+  calendar: { label: "Calendar", screen: CalendarScreen },
   tax: { label: "Tax", screen: TaxScreen },
 } as const;
 type Route = keyof typeof ROUTES;
