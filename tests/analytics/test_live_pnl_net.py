@@ -31,8 +31,10 @@ from trademesh.kernel.lots import Fill, PositionBook, round_micros
 from trademesh.services.analytics import watch
 from trademesh.services.analytics.model import (
     Category,
+    ChangeKind,
     ChargeProfile,
     Journal,
+    JournalChange,
     JournalFill,
     Mark,
     NetBook,
@@ -310,3 +312,30 @@ async def test_without_charge_profiles_the_stream_still_serves_net_realized_with
     assert position.position_realized_pnl_micros == 375 * MICROS
     assert position.open_fees_micros == 12 * MICROS
     assert position.break_even_price_micros is None
+
+
+async def test_charge_profiles_are_read_once_per_instrument_until_an_event_touches_it(
+    trades: InMemoryTradeSource, analytics: Analytics, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    trades.put("alice", fill("b", True, 10, 1500, NOW - 2 * HOUR, fees=20 * MICROS))
+    trades.put("alice", fill("t", True, 3, 4000, NOW - 2 * HOUR, symbol="TCS"))
+    asked: list[list[tuple[str, str]]] = []
+    original = trades.charge_profiles
+
+    async def counting(user_id: str, instruments: list[tuple[str, str]]) -> dict[tuple[str, str], ChargeProfile]:
+        asked.append(sorted(instruments))
+        return await original(user_id, instruments)
+
+    monkeypatch.setattr(trades, "charge_profiles", counting)
+    service = analytics.service
+    first = await service.net_book("alice", await service.journal("alice"))
+    again = await service.net_book("alice", await service.journal("alice"))
+    assert asked == [[("INFY", "NSE"), ("TCS", "NSE")]]
+    assert first.figures == again.figures
+
+    sell = fill("s", False, 4, 1600, NOW - HOUR, fees=17 * MICROS)
+    trades.put("alice", sell)
+    await service.apply_changes([JournalChange("alice", 3, ChangeKind.UPSERT, sell.trade_id, 1, sell)])
+    after = await service.net_book("alice", await service.journal("alice"))
+    assert asked[1:] == [[("INFY", "NSE")]]  # only the instrument the event touched
+    assert after.figures[INFY].position_realized_pnl_micros == 375 * MICROS

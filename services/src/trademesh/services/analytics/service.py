@@ -98,6 +98,9 @@ class AnalyticsService:
         self._max_cached_fills = max_cached_fills
         self._clock = clock
         self._journals: OrderedDict[str, Journal] = OrderedDict()
+        # Each cached journal's instruments' charge profiles (their latest trade's), valid while that journal
+        # object is the cached one; an event on an instrument drops its profile (a removal: all of the user's).
+        self._profiles: dict[str, tuple[Journal, dict[Instrument, ChargeProfile]]] = {}
         # Weak values: a user's lock lives only while someone holds or waits for it (no growth per user seen).
         self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
         #: Called with a user id whenever that user's journal changed (WatchPnl streams listen).
@@ -132,14 +135,20 @@ class AnalyticsService:
         WatchPnl stream pays once per position change, so a tick only re-prices the exit orders.
         """
         instruments = [cycle.instrument for cycle in journal.open_cycles()]
-        profiles: Mapping[Instrument, ChargeProfile] = {}
-        if instruments:
+        held = self._profiles.get(user_id)
+        known = held[1] if held is not None and held[0] is journal else {}
+        missing = [instrument for instrument in instruments if instrument not in known]
+        if missing:
             try:
-                profiles = await self._trades.charge_profiles(user_id, instruments)
+                found = await self._trades.charge_profiles(user_id, missing)
             except Unavailable:
                 # Without profiles there is no exit estimate: break-even and exit charges stay unset.
                 logger.warning("charge profiles unavailable; positions without break-even", exc_info=True)
-        return NetBook.build(journal, profiles, day_date(ist_day(self.now())))
+            else:
+                known = {**known, **found}
+                if self._journals.get(user_id) is journal:
+                    self._profiles[user_id] = (journal, known)
+        return NetBook.build(journal, known, day_date(ist_day(self.now())))
 
     def _lock(self, user_id: str) -> asyncio.Lock:
         lock = self._locks.get(user_id)
@@ -160,7 +169,8 @@ class AnalyticsService:
         self._journals.move_to_end(user_id)
         total = sum(j.fill_count for j in self._journals.values())
         while total > self._max_cached_fills and len(self._journals) > 1:
-            _, evicted = self._journals.popitem(last=False)
+            evicted_user, evicted = self._journals.popitem(last=False)
+            self._profiles.pop(evicted_user, None)
             total -= evicted.fill_count
 
     def _notify(self, user_id: str) -> None:
@@ -191,10 +201,23 @@ class AnalyticsService:
                 if journal.version != previous and highest > previous:
                     # Another replica applied events this one has not seen: rebuild on next read.
                     del self._journals[user_id]
+                    self._profiles.pop(user_id, None)
                 else:
                     journal.apply_changes(user_changes)
                     journal.version = max(journal.version, highest)
+                    self._forget_profiles(user_id, user_changes)
             self._notify(user_id)
+
+    def _forget_profiles(self, user_id: str, changes: Sequence[JournalChange]) -> None:
+        held = self._profiles.get(user_id)
+        if held is None:
+            return
+        if any(change.fill is None for change in changes):
+            del self._profiles[user_id]  # a removal names no instrument
+            return
+        for change in changes:
+            assert change.fill is not None
+            held[1].pop(change.fill.instrument, None)
 
     # -- reports -------------------------------------------------------------------------------------
 
