@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import replace
 
 from trademesh.kernel.errors import Aborted, Unavailable
-from trademesh.services.analytics.model import Instrument, JournalFill, Mark, UserSettings
+from trademesh.services.analytics.model import Category, ChargeProfile, Instrument, JournalFill, Mark, UserSettings
 from trademesh.services.analytics.ports import UserMeta
 
 _SETTING_FIELDS = ("capital_base_micros", "risk_free_rate_bps", "break_even_tolerance_micros")
@@ -29,6 +29,7 @@ class InMemoryTradeSource:
 
     def __init__(self) -> None:
         self.fills: dict[str, dict[str, JournalFill]] = {}
+        self.profiles: dict[tuple[str, Instrument], ChargeProfile] = {}
         self.loads = 0
 
     def put(self, user_id: str, fill: JournalFill) -> None:
@@ -43,6 +44,23 @@ class InMemoryTradeSource:
 
     async def user_ids(self) -> list[str]:
         return sorted(user for user, fills in self.fills.items() if fills)
+
+    async def charge_profiles(self, user_id: str, instruments: Sequence[Instrument]) -> dict[Instrument, ChargeProfile]:
+        # Manual equity trades on NSE/BSE (what the fake's fills are), unless a test set a profile.
+        latest: dict[Instrument, JournalFill] = {}
+        for fill in sorted(self.fills.get(user_id, {}).values(), key=lambda f: f.order):
+            latest[fill.instrument] = fill
+        found = {}
+        for instrument in instruments:
+            last = latest.get(instrument)
+            if last is None:
+                continue
+            profile = self.profiles.get((user_id, instrument))
+            if profile is None and instrument[1] in ("NSE", "BSE"):
+                profile = ChargeProfile("EQUITY", None, "MANUAL", intraday=last.category is Category.INTRADAY)
+            if profile is not None:
+                found[instrument] = profile
+        return found
 
 
 class InMemorySettingsStore:

@@ -13,7 +13,7 @@ from tests.eventually import eventually
 from trademesh.kernel.events import STREAM
 from trademesh.services.analytics.cache import RedisAnalyticsCache
 from trademesh.services.analytics.events import GROUP, TradeEventConsumer
-from trademesh.services.analytics.model import JournalFill, Mark, UserSettings
+from trademesh.services.analytics.model import ChargeProfile, Instrument, JournalFill, Mark, UserSettings
 from trademesh.services.analytics.service import AnalyticsService
 from trademesh.services.core.server import ServiceHost
 from trademesh.services.trade.server import build_trade_server
@@ -29,6 +29,9 @@ class EmptyTrades:
 
     async def user_ids(self) -> list[str]:
         return []
+
+    async def charge_profiles(self, user_id: str, instruments: object) -> dict[Instrument, ChargeProfile]:
+        return {}
 
 
 class DefaultSettings:

@@ -197,9 +197,11 @@ function LivePnl(): JSX.Element {
           <>
             <div class="metrics">
               <Metric label={`Realized today (${totals.tradingDate})`}><Money micros={totals.realizedPnlTodayMicros} signed /></Metric>
-              <Metric label="Unrealized"><Money micros={totals.unrealizedPnlMicros} signed /></Metric>
+              <Metric label="Net unrealized" testid="livepnl-net-unrealized"><Money micros={totals.netUnrealizedPnlMicros} signed /></Metric>
+              <Metric label="Unrealized (gross)"><Money micros={totals.unrealizedPnlMicros} signed /></Metric>
+              <Metric label="Est. exit charges" testid="livepnl-exit-charges"><Money micros={totals.estimatedExitChargesMicros} /></Metric>
               <Metric label="Day change"><Money micros={totals.dayChangeMicros} signed /></Metric>
-              <Metric label="Realized all time"><Money micros={totals.realizedPnlAllTimeMicros} signed /></Metric>
+              <Metric label="Realized all time (net)" testid="livepnl-realized-all-time"><Money micros={totals.realizedPnlAllTimeMicros} signed /></Metric>
               <Metric label="Open positions">{`${totals.openPositionCount}${totals.unmarkedPositionCount ? ` (${totals.unmarkedPositionCount} unmarked)` : ""}`}</Metric>
             </div>
             <div class="table-wrap">
@@ -211,7 +213,11 @@ function LivePnl(): JSX.Element {
                     <th scope="col" class="num">Net qty</th>
                     <th scope="col" class="num">Avg price</th>
                     <th scope="col" class="num">LTP</th>
+                    <th scope="col" class="num">Break-even</th>
                     <th scope="col" class="num">Unrealized</th>
+                    <th scope="col" class="num">Est. exit charges</th>
+                    <th scope="col" class="num">Net unrealized</th>
+                    <th scope="col" class="num">Realized (net)</th>
                     <th scope="col" class="num">Day change</th>
                   </tr>
                 </thead>
@@ -225,16 +231,42 @@ function LivePnl(): JSX.Element {
                       <td class="num">{formatQuantity(p.netQuantity * 1_000_000n)}</td>
                       <td class="num">{formatPrice(p.averageOpenPriceMicros)}</td>
                       <td class="num">{p.lastPriceMicros ? formatPrice(p.lastPriceMicros) : "—"}</td>
+                      <td class="num" data-testid="livepnl-break-even">{p.breakEvenPriceMicros !== undefined ? formatPrice(p.breakEvenPriceMicros) : "—"}</td>
                       <td class="num"><Money micros={p.unrealizedPnlMicros} signed /></td>
+                      <td class="num"><Money micros={p.estimatedExitChargesMicros} /></td>
+                      <td class="num"><Money micros={p.netUnrealizedPnlMicros} signed /></td>
+                      <td class="num" data-testid="livepnl-position-realized"><Money micros={p.positionRealizedPnlMicros} signed /></td>
                       <td class="num">{p.dayChangeMicros !== undefined ? <Money micros={p.dayChangeMicros} signed /> : formatPercent(undefined)}</td>
                     </tr>
                   ))}
                 </tbody>
               </table>
             </div>
+            <LivePnlDefinitions />
           </>
         )
       )}
     </section>
+  );
+}
+
+// What the Live P&L figures mean (README "Definitions"; docs/decisions/0102 and 0150).
+function LivePnlDefinitions(): JSX.Element {
+  return (
+    <details class="definitions" data-testid="livepnl-definitions">
+      <summary>What these figures mean</summary>
+      <dl>
+        <dt>Net</dt>
+        <dd>After every charge: brokerage, STT/CTT, exchange and SEBI fees, stamp duty, GST and DP charges, as the broker reported them or as computed from the dated schedules.</dd>
+        <dt>Realized</dt>
+        <dd>FIFO per instrument: each closed quantity realizes (exit − entry) × quantity minus its share of the closing fill's and the opening lot's charges. Partial exits of open positions count at once, so "Realized all time" equals the sum of the Positions page's realized column.</dd>
+        <dt>Unrealized / Net unrealized</dt>
+        <dd>The open lots marked to the last price; net subtracts the charges still allocated to the open lots and the estimated exit charges.</dd>
+        <dt>Est. exit charges</dt>
+        <dd>The charges of one order closing the whole open quantity at the last price today, charged like the instrument's latest trade.</dd>
+        <dt>Break-even</dt>
+        <dd>The exit price at which the position nets zero after all charges (entry and estimated exit), exact to ₹0.000001; round it up to the tick for a long, down for a short.</dd>
+      </dl>
+    </details>
   );
 }

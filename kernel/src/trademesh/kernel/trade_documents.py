@@ -17,11 +17,15 @@ from typing import Any, NamedTuple
 from trademesh.kernel.instruments import Exchange, Side
 
 __all__ = [
+    "CHARGE_PROFILE_PROJECTION",
     "COLLECTION",
     "FIELD_TYPES",
     "FILL_PROJECTION",
+    "JOURNAL_ORDER",
+    "TradeChargeProfile",
     "TradeFill",
     "active_trades_filter",
+    "decode_charge_profile",
     "decode_fill",
 ]
 
@@ -46,6 +50,13 @@ EXEC_SEQ = "exec_seq"
 #: A trade category name (INTRADAY, SWING, LONG_TERM), or None when the trade has none.
 CATEGORY = "category"
 VERSION = "version"
+#: How a trade is charged (the exit order of an open position is estimated like its latest trade):
+#: a trademesh.common.v1.Segment name without prefix (None: unknown), the derivative sub-document (its
+#: "contract_type": FUTURE, CALL, PUT or None), the broker name (MANUAL for journal entries), the account.
+SEGMENT = "segment"
+DERIVATIVE = "derivative"
+BROKER = "broker"
+BROKER_ACCOUNT_ID = "broker_account_id"
 
 #: The status of a trade that counts (deleted trades are kept with another status until purged).
 ACTIVE = "ACTIVE"
@@ -66,6 +77,18 @@ FIELD_TYPES: dict[str, tuple[type | None, ...]] = {
     EXEC_SEQ: (int,),
     CATEGORY: (str, None),
     VERSION: (int,),
+    SEGMENT: (str, None),
+    DERIVATIVE: (dict, None),
+    BROKER: (str,),
+    BROKER_ACCOUNT_ID: (str,),
+}
+
+#: Journal order, newest first (a sort specification): the first document per instrument is its latest trade.
+JOURNAL_ORDER: list[tuple[str, int]] = [(TRADE_TIME, -1), (CREATE_TIME, -1), (EXEC_SEQ, -1), (ID, -1)]
+
+#: The projection of a trade's charge profile: what `decode_charge_profile` reads.
+CHARGE_PROFILE_PROJECTION: dict[str, int] = {
+    name: 1 for name in (ID, SYMBOL, EXCHANGE, SEGMENT, DERIVATIVE, BROKER, BROKER_ACCOUNT_ID, CATEGORY)
 }
 
 #: The projection of a fill: what `decode_fill` reads.
@@ -143,4 +166,30 @@ def decode_fill(document: Mapping[str, Any]) -> TradeFill:
         category=document[CATEGORY],
         version=int(document[VERSION]),
         exec_seq=int(document.get(EXEC_SEQ, 0)),
+    )
+
+
+class TradeChargeProfile(NamedTuple):
+    """How one stored trade is charged: what estimating the exit order of its position needs."""
+
+    symbol: str
+    exchange: Exchange
+    segment: str | None
+    contract_type: str | None
+    broker: str
+    broker_account_id: str
+    category: str | None
+
+
+def decode_charge_profile(document: Mapping[str, Any]) -> TradeChargeProfile:
+    """Decode one stored trade (projected with CHARGE_PROFILE_PROJECTION); KeyError when it breaks the contract."""
+    derivative = document[DERIVATIVE]
+    return TradeChargeProfile(
+        symbol=document[SYMBOL],
+        exchange=_EXCHANGES[document[EXCHANGE]],
+        segment=document[SEGMENT],
+        contract_type=derivative.get("contract_type") if derivative else None,
+        broker=document[BROKER],
+        broker_account_id=document[BROKER_ACCOUNT_ID],
+        category=document[CATEGORY],
     )

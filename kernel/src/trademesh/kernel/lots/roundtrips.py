@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass, field
+from fractions import Fraction
 from typing import Generic, NamedTuple, TypeVar
 
 from trademesh.kernel.lots.fees import split_crossing_fee
@@ -87,7 +88,8 @@ class InstrumentCycle(Generic[KeyT]):
 
     instrument: KeyT
     position: int = 0
-    #: Open lots, oldest first, as mutable [quantity, price micros, time] triples (see `open_lots`).
+    #: Open lots, oldest first, as mutable [quantity, price micros, time, fees micros, opening quantity]
+    #: lists (see `open_lots`): a lot keeps its fee per unit (fees / opening quantity) while it is consumed.
     lots: deque[list[int]] = field(default_factory=deque)
     opening_trade_id: str = ""
     category: str = ""
@@ -112,7 +114,7 @@ class InstrumentCycle(Generic[KeyT]):
         if position == 0 or (position > 0) == buy:
             if position == 0:
                 self._open(trade_id, category, time)
-            self.lots.append([quantity, price_micros, time])
+            self.lots.append([quantity, price_micros, time, fees_micros, quantity])
             self.position = position + quantity if buy else position - quantity
             self.fees_micros += fees_micros
             self.fill_count += 1
@@ -143,9 +145,9 @@ class InstrumentCycle(Generic[KeyT]):
         if remainder:
             # The crossing fill opens the next cycle with what is left, at the same price and time.
             self._open(trade_id, category, time)
-            self.lots.append([remainder, price_micros, time])
-            self.position = remainder if buy else -remainder
             self.fees_micros = fees_micros - closing_fees
+            self.lots.append([remainder, price_micros, time, self.fees_micros, remainder])
+            self.position = remainder if buy else -remainder
             self.fill_count = 1
         else:
             # Flat: nothing of the closed cycle stays on the instrument.
@@ -184,12 +186,29 @@ class InstrumentCycle(Generic[KeyT]):
 
     def open_lots(self) -> list[OpenLot]:
         """Return the open lots, oldest first."""
-        return [OpenLot(quantity, price, time) for quantity, price, time in self.lots]
+        return [OpenLot(lot[0], lot[1], lot[2]) for lot in self.lots]
+
+    @property
+    def open_fees(self) -> Fraction:
+        """Return the fees still allocated to the open lots (exact): each lot's fees x remaining / opening quantity.
+
+        The rule of `fifo.PositionBook` (ListPositions): a lot's fees are consumed pro rata by quantity.
+        """
+        return sum((Fraction(lot[3] * lot[0], lot[4]) for lot in self.lots), Fraction(0))
+
+    @property
+    def realized_net(self) -> Fraction:
+        """Return the P&L realized so far by this open round trip's partial exits, net of the closed part's fees.
+
+        The closing fills' fees and the closed share of the open lots' fees (exact; `fifo.PositionBook`'s rule,
+        so it equals what ListPositions counts for the same fills).
+        """
+        return Fraction(self.realized_scaled, QUANTITY_SCALE) - (self.fees_micros - self.open_fees)
 
     @property
     def open_value_scaled(self) -> int:
         """Return Σ lot quantity x lot price of the open lots (scaled, >= 0)."""
-        return sum(quantity * price for quantity, price, _ in self.lots)
+        return sum(lot[0] * lot[1] for lot in self.lots)
 
     @property
     def average_open_price_micros(self) -> int:

@@ -146,7 +146,13 @@ def position_to_proto(position: OpenPosition) -> position_pb2.OpenPosition:
         realized_pnl_micros=saturate(position.realized_pnl_micros),
         last_price_micros=position.last_price_micros,
         mark_stale=position.mark_stale,
+        open_fees_micros=saturate(position.open_fees_micros),
+        position_realized_pnl_micros=saturate(position.position_realized_pnl_micros),
     )
+    for name in ("break_even_price_micros", "estimated_exit_charges_micros", "net_unrealized_pnl_micros"):
+        value = getattr(position, name)
+        if value is not None:
+            setattr(message, name, saturate(value))
     if position.mark_time_us is not None:
         message.mark_time.CopyFrom(timestamp(position.mark_time_us))
     if position.unrealized_pnl_micros is not None:
@@ -278,6 +284,9 @@ def totals_to_proto(totals: PnlTotals) -> pnl_pb2.PnlTotals:
         day_change_micros=totals.day_change_micros,
         open_position_count=totals.open_position_count,
         unmarked_position_count=totals.unmarked_position_count,
+        net_unrealized_pnl_micros=totals.net_unrealized_pnl_micros,
+        estimated_exit_charges_micros=totals.estimated_exit_charges_micros,
+        open_fees_micros=totals.open_fees_micros,
     )
 
 

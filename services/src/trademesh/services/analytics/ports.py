@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from trademesh.services.analytics.model import FillColumns, Instrument, JournalFill, Mark, UserSettings
+from trademesh.services.analytics.model import ChargeProfile, FillColumns, Instrument, JournalFill, Mark, UserSettings
 
 
 class Clock(Protocol):
@@ -30,6 +30,10 @@ class TradeSource(Protocol):
 
     async def user_ids(self) -> list[str]:
         """Return every user with at least one ACTIVE trade."""
+        ...
+
+    async def charge_profiles(self, user_id: str, instruments: Sequence[Instrument]) -> dict[Instrument, ChargeProfile]:
+        """Return how each instrument's latest ACTIVE trade (journal order) is charged (none: left out)."""
         ...
 
 

@@ -17,15 +17,19 @@ from dataclasses import dataclass
 from trademesh.kernel.charges import load_schedule
 from trademesh.kernel.errors import Aborted, InvalidArgument, Unavailable
 from trademesh.services.analytics.model import (
+    ChargeProfile,
     Instrument,
     Journal,
     JournalChange,
     Mark,
+    NetBook,
     Report,
     ReportQuery,
     UserSettings,
     build_report,
     check_settings,
+    day_date,
+    ist_day,
 )
 from trademesh.services.analytics.model.calendar import (
     DayTrips,
@@ -94,6 +98,9 @@ class AnalyticsService:
         self._max_cached_fills = max_cached_fills
         self._clock = clock
         self._journals: OrderedDict[str, Journal] = OrderedDict()
+        # Each cached journal's instruments' charge profiles (their latest trade's), valid while that journal
+        # object is the cached one; an event on an instrument drops its profile (a removal: all of the user's).
+        self._profiles: dict[str, tuple[Journal, dict[Instrument, ChargeProfile]]] = {}
         # Weak values: a user's lock lives only while someone holds or waits for it (no growth per user seen).
         self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
         #: Called with a user id whenever that user's journal changed (WatchPnl streams listen).
@@ -121,6 +128,28 @@ class AnalyticsService:
                 return journal
             return await self._load(user_id)
 
+    async def net_book(self, user_id: str, journal: Journal) -> NetBook:
+        """Return the net figures of the journal's open positions, exits charged on today's IST date.
+
+        One query for the open instruments' charge profiles and one vectorised break-even search: what a
+        WatchPnl stream pays once per position change, so a tick only re-prices the exit orders.
+        """
+        instruments = [cycle.instrument for cycle in journal.open_cycles()]
+        held = self._profiles.get(user_id)
+        known = held[1] if held is not None and held[0] is journal else {}
+        missing = [instrument for instrument in instruments if instrument not in known]
+        if missing:
+            try:
+                found = await self._trades.charge_profiles(user_id, missing)
+            except Unavailable:
+                # Without profiles there is no exit estimate: break-even and exit charges stay unset.
+                logger.warning("charge profiles unavailable; positions without break-even", exc_info=True)
+            else:
+                known = {**known, **found}
+                if self._journals.get(user_id) is journal:
+                    self._profiles[user_id] = (journal, known)
+        return NetBook.build(journal, known, day_date(ist_day(self.now())))
+
     def _lock(self, user_id: str) -> asyncio.Lock:
         lock = self._locks.get(user_id)
         if lock is None:
@@ -140,7 +169,8 @@ class AnalyticsService:
         self._journals.move_to_end(user_id)
         total = sum(j.fill_count for j in self._journals.values())
         while total > self._max_cached_fills and len(self._journals) > 1:
-            _, evicted = self._journals.popitem(last=False)
+            evicted_user, evicted = self._journals.popitem(last=False)
+            self._profiles.pop(evicted_user, None)
             total -= evicted.fill_count
 
     def _notify(self, user_id: str) -> None:
@@ -171,10 +201,23 @@ class AnalyticsService:
                 if journal.version != previous and highest > previous:
                     # Another replica applied events this one has not seen: rebuild on next read.
                     del self._journals[user_id]
+                    self._profiles.pop(user_id, None)
                 else:
                     journal.apply_changes(user_changes)
                     journal.version = max(journal.version, highest)
+                    self._forget_profiles(user_id, user_changes)
             self._notify(user_id)
+
+    def _forget_profiles(self, user_id: str, changes: Sequence[JournalChange]) -> None:
+        held = self._profiles.get(user_id)
+        if held is None:
+            return
+        if any(change.fill is None for change in changes):
+            del self._profiles[user_id]  # a removal names no instrument
+            return
+        for change in changes:
+            assert change.fill is not None
+            held[1].pop(change.fill.instrument, None)
 
     # -- reports -------------------------------------------------------------------------------------
 
@@ -219,7 +262,8 @@ class AnalyticsService:
             except Unavailable:
                 logger.warning("market data unavailable; open positions are reported unmarked", exc_info=True)
                 complete = False
-        report = build_report(journal, lookup.query, settings, self.now(), marks)
+        net = await self.net_book(lookup.user_id, journal) if instruments else None
+        report = build_report(journal, lookup.query, settings, self.now(), marks, net)
         return report, complete
 
     async def store(self, lookup: CacheLookup, encoded: bytes) -> None:

@@ -9,20 +9,23 @@ services test) names (docs/decisions/0060). It never writes there. Its own colle
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 import pymongo
 from pymongo import ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import DuplicateKeyError, PyMongoError
 
 from trademesh.kernel import trade_documents
-from trademesh.kernel.errors import Aborted
+from trademesh.kernel.errors import Aborted, Unavailable
 from trademesh.services.analytics.model import (
     Category,
+    ChargeProfile,
     FillColumns,
     FillColumnsBuilder,
+    Instrument,
     UserSettings,
     to_micros,
 )
@@ -70,6 +73,49 @@ class MongoTradeSource:
                     fill.exec_seq,
                 )
         return columns.build()
+
+    async def charge_profiles(self, user_id: str, instruments: Sequence[Instrument]) -> dict[Instrument, ChargeProfile]:
+        """Return how each instrument's latest ACTIVE trade is charged (one query, newest trades first)."""
+        wanted = set(instruments)
+        found: dict[Instrument, ChargeProfile] = {}
+        if not wanted:
+            return found
+        query: dict[str, object] = {
+            **trade_documents.active_trades_filter(user_id),
+            "$or": [
+                {trade_documents.SYMBOL: symbol, trade_documents.EXCHANGE: exchange}
+                for symbol, exchange in sorted(wanted)
+            ],
+        }
+        try:
+            await self._latest_profiles(query, wanted, found)
+        except PyMongoError as error:
+            raise Unavailable("the trade journal could not be read", reason="SERVICE_UNAVAILABLE") from error
+        return found
+
+    async def _latest_profiles(
+        self, query: dict[str, object], wanted: set[Instrument], found: dict[Instrument, ChargeProfile]
+    ) -> None:
+        with pymongo.timeout(self._timeout_seconds):
+            cursor = self._trades.find(
+                query, trade_documents.CHARGE_PROFILE_PROJECTION, sort=trade_documents.JOURNAL_ORDER, batch_size=1_000
+            )
+            try:
+                async for document in cursor:
+                    trade = trade_documents.decode_charge_profile(document)
+                    key = (trade.symbol, trade.exchange.value)
+                    if key in wanted and key not in found:
+                        found[key] = ChargeProfile(
+                            segment=trade.segment,
+                            contract_type=trade.contract_type,
+                            broker=trade.broker,
+                            account=trade.broker_account_id,
+                            intraday=trade.category == Category.INTRADAY.value,
+                        )
+                        if len(found) == len(wanted):
+                            break
+            finally:
+                await cursor.close()
 
     async def user_ids(self) -> list[str]:
         """Return every user with at least one ACTIVE trade, sorted."""

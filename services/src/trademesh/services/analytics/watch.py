@@ -49,6 +49,8 @@ class _Stream:
     marks: dict[Instrument, Mark] = field(default_factory=dict)
     dirty: bool = False
     changed: asyncio.Event = field(default_factory=asyncio.Event)
+    #: Set by the tick pump: wakes an idle stream at once (it would otherwise sleep until the next poll).
+    ticked: asyncio.Event = field(default_factory=asyncio.Event)
 
 
 class PnlWatcher:
@@ -59,6 +61,7 @@ class PnlWatcher:
         service: AnalyticsService,
         quotes: QuoteStream,
         *,
+        net: bool = True,
         default_rate: int = 4,
         max_rate: int = 10,
         max_per_user: int = 5,
@@ -70,6 +73,8 @@ class PnlWatcher:
         self._max_rate = max_rate
         self._max_per_user = max_per_user
         self._heartbeat = heartbeat_seconds
+        #: False serves the gross figures only (the pre-0150 path; benchmarks compare against it).
+        self._net = net
         self._active: dict[str, int] = {}
         self._streams: dict[str, list[_Stream]] = {}
         self.stopping: asyncio.Event | None = None
@@ -124,7 +129,9 @@ class PnlWatcher:
                     stream.marks, known = await self._quotes.quotes(instruments, authorization)
                 except Unavailable:
                     logger.warning("market data unavailable; positions start unmarked")
-            state = pnl_state(journal, stream.marks, self._service.now())
+            # Net figures per position change (this epoch), not per tick: ticks only re-price the exit orders.
+            net = await self._service.net_book(user_id, journal) if self._net else None
+            state = pnl_state(journal, stream.marks, self._service.now(), net)
             yield self._update(True, state, state.positions.values(), (), journal.version, rate)
             last_sent = last_message = time.monotonic()
             next_version_check = last_sent + VERSION_POLL_SECONDS
@@ -136,8 +143,8 @@ class PnlWatcher:
                     wake = min(last_message + self._heartbeat, next_version_check)
                     if stream.dirty:
                         wake = min(wake, last_sent + interval)
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(stream.changed.wait(), timeout=max(0.0, wake - now))
+                    await _wait_any((stream.changed, stream.ticked), max(0.0, wake - now))
+                    stream.ticked.clear()
                     self._check_open(expires_at_us)
                     if ticks is not None and ticks.done():
                         error = ticks.exception() if not ticks.cancelled() else None
@@ -157,7 +164,7 @@ class PnlWatcher:
                     current_time = self._service.now()
                     if stream.dirty and now - last_sent >= interval:
                         stream.dirty = False
-                        new_state = pnl_state(journal, stream.marks, current_time)
+                        new_state = pnl_state(journal, stream.marks, current_time, net)
                         if new_state.totals.trading_date != state.totals.trading_date:
                             break
                         changed = [
@@ -194,6 +201,7 @@ class PnlWatcher:
             async for batch in self._quotes.subscribe(instruments, authorization, rate):
                 stream.marks.update(batch)
                 stream.dirty = True
+                stream.ticked.set()
 
         task = asyncio.create_task(pump())
         # Wake the stream loop when the quote stream fails, so it can re-snapshot or end.
@@ -218,3 +226,15 @@ class PnlWatcher:
             journal_version=version,
             effective_max_updates_per_second=rate,
         )
+
+
+async def _wait_any(events: tuple[asyncio.Event, ...], seconds: float) -> None:
+    """Wait until one of the events is set or `seconds` passed."""
+    if any(event.is_set() for event in events):
+        return
+    waiters = [asyncio.ensure_future(event.wait()) for event in events]
+    try:
+        await asyncio.wait(waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiter in waiters:
+            waiter.cancel()

@@ -24,9 +24,10 @@ const (
 )
 
 // PnlTotals are the user's live P&L totals. Money is INR micros (1 INR = 1,000,000 micros).
-// "Today" is the IST calendar day named by trading_date; realized figures follow the round-trip
-// rules of AnalyticsReport (a round trip is realized in the period it closes in), so they equal
-// the DAILY report's performance figures for that day.
+// "Today" is the IST calendar day named by trading_date; realized_pnl_today_micros follows the
+// round-trip rules of AnalyticsReport (a round trip is realized in the period it closes in), so it
+// equals the DAILY report's performance figure for that day. realized_pnl_all_time_micros instead
+// counts partial exits too (see it), so it agrees with ListPositions.
 type PnlTotals struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// trading_date is the IST calendar date ("YYYY-MM-DD") the *_today fields refer to.
@@ -37,13 +38,18 @@ type PnlTotals struct {
 	RoundTripsClosedToday int64 `protobuf:"varint,3,opt,name=round_trips_closed_today,json=roundTripsClosedToday,proto3" json:"round_trips_closed_today,omitempty"`
 	// fees_today_micros is the sum of the fees of the fills executed today.
 	FeesTodayMicros int64 `protobuf:"varint,4,opt,name=fees_today_micros,json=feesTodayMicros,proto3" json:"fees_today_micros,omitempty"`
-	// realized_pnl_all_time_micros is the net P&L of all the user's closed round trips.
+	// realized_pnl_all_time_micros is the user's realized P&L net of charges, partial exits of
+	// still-open round trips included: the sum of OpenPosition.position_realized_pnl_micros over every
+	// instrument the user ever traded, i.e. the sum of trademesh.trade.v1.Position.realized_pnl_micros
+	// over all ListPositions pages (docs/decisions/0102, 0150). Until decision 0150 it counted closed
+	// round trips only.
 	RealizedPnlAllTimeMicros int64 `protobuf:"varint,5,opt,name=realized_pnl_all_time_micros,json=realizedPnlAllTimeMicros,proto3" json:"realized_pnl_all_time_micros,omitempty"`
 	// unrealized_pnl_micros is the sum of OpenPosition.unrealized_pnl_micros over the marked open
 	// positions (fees excluded).
 	UnrealizedPnlMicros int64 `protobuf:"varint,6,opt,name=unrealized_pnl_micros,json=unrealizedPnlMicros,proto3" json:"unrealized_pnl_micros,omitempty"`
 	// partially_realized_pnl_micros is the sum of OpenPosition.realized_pnl_micros (gross P&L
-	// realized by partial exits of still-open round trips, not yet in any realized figure).
+	// realized by partial exits of still-open round trips, before charges). Not in the *_today
+	// figures; realized_pnl_all_time_micros counts the same exits net of their charges.
 	PartiallyRealizedPnlMicros int64 `protobuf:"varint,7,opt,name=partially_realized_pnl_micros,json=partiallyRealizedPnlMicros,proto3" json:"partially_realized_pnl_micros,omitempty"`
 	// day_change_micros is the sum of OpenPosition.day_change_micros over the open positions that
 	// have it set.
@@ -53,8 +59,16 @@ type PnlTotals struct {
 	// unmarked_position_count is the number of open positions without a mark (excluded from the
 	// unrealized and day-change sums).
 	UnmarkedPositionCount int32 `protobuf:"varint,10,opt,name=unmarked_position_count,json=unmarkedPositionCount,proto3" json:"unmarked_position_count,omitempty"`
-	unknownFields         protoimpl.UnknownFields
-	sizeCache             protoimpl.SizeCache
+	// net_unrealized_pnl_micros is the sum of OpenPosition.net_unrealized_pnl_micros over the marked
+	// open positions: unrealized P&L after the open lots' charges and the estimated exit charges.
+	NetUnrealizedPnlMicros int64 `protobuf:"varint,11,opt,name=net_unrealized_pnl_micros,json=netUnrealizedPnlMicros,proto3" json:"net_unrealized_pnl_micros,omitempty"`
+	// estimated_exit_charges_micros is the sum of OpenPosition.estimated_exit_charges_micros over the
+	// positions that have it set.
+	EstimatedExitChargesMicros int64 `protobuf:"varint,12,opt,name=estimated_exit_charges_micros,json=estimatedExitChargesMicros,proto3" json:"estimated_exit_charges_micros,omitempty"`
+	// open_fees_micros is the sum of OpenPosition.open_fees_micros over the open positions.
+	OpenFeesMicros int64 `protobuf:"varint,13,opt,name=open_fees_micros,json=openFeesMicros,proto3" json:"open_fees_micros,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *PnlTotals) Reset() {
@@ -153,6 +167,27 @@ func (x *PnlTotals) GetOpenPositionCount() int32 {
 func (x *PnlTotals) GetUnmarkedPositionCount() int32 {
 	if x != nil {
 		return x.UnmarkedPositionCount
+	}
+	return 0
+}
+
+func (x *PnlTotals) GetNetUnrealizedPnlMicros() int64 {
+	if x != nil {
+		return x.NetUnrealizedPnlMicros
+	}
+	return 0
+}
+
+func (x *PnlTotals) GetEstimatedExitChargesMicros() int64 {
+	if x != nil {
+		return x.EstimatedExitChargesMicros
+	}
+	return 0
+}
+
+func (x *PnlTotals) GetOpenFeesMicros() int64 {
+	if x != nil {
+		return x.OpenFeesMicros
 	}
 	return 0
 }
@@ -324,7 +359,7 @@ var File_trademesh_analytics_v1_pnl_proto protoreflect.FileDescriptor
 
 const file_trademesh_analytics_v1_pnl_proto_rawDesc = "" +
 	"\n" +
-	" trademesh/analytics/v1/pnl.proto\x12\x16trademesh.analytics.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a%trademesh/analytics/v1/position.proto\x1a$trademesh/common/v1/instrument.proto\"\x99\x04\n" +
+	" trademesh/analytics/v1/pnl.proto\x12\x16trademesh.analytics.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a%trademesh/analytics/v1/position.proto\x1a$trademesh/common/v1/instrument.proto\"\xc1\x05\n" +
 	"\tPnlTotals\x12!\n" +
 	"\ftrading_date\x18\x01 \x01(\tR\vtradingDate\x129\n" +
 	"\x19realized_pnl_today_micros\x18\x02 \x01(\x03R\x16realizedPnlTodayMicros\x127\n" +
@@ -336,7 +371,10 @@ const file_trademesh_analytics_v1_pnl_proto_rawDesc = "" +
 	"\x11day_change_micros\x18\b \x01(\x03R\x0fdayChangeMicros\x12.\n" +
 	"\x13open_position_count\x18\t \x01(\x05R\x11openPositionCount\x126\n" +
 	"\x17unmarked_position_count\x18\n" +
-	" \x01(\x05R\x15unmarkedPositionCount\"\xa4\x03\n" +
+	" \x01(\x05R\x15unmarkedPositionCount\x129\n" +
+	"\x19net_unrealized_pnl_micros\x18\v \x01(\x03R\x16netUnrealizedPnlMicros\x12A\n" +
+	"\x1destimated_exit_charges_micros\x18\f \x01(\x03R\x1aestimatedExitChargesMicros\x12(\n" +
+	"\x10open_fees_micros\x18\r \x01(\x03R\x0eopenFeesMicros\"\xa4\x03\n" +
 	"\tPnlUpdate\x12\x1a\n" +
 	"\bsnapshot\x18\x01 \x01(\bR\bsnapshot\x129\n" +
 	"\x06totals\x18\x02 \x01(\v2!.trademesh.analytics.v1.PnlTotalsR\x06totals\x12B\n" +

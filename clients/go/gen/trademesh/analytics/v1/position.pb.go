@@ -51,8 +51,9 @@ type OpenPosition struct {
 	// split pro rata). Not included in unrealized_pnl_micros; charged to the round trip when it closes.
 	FeesMicros int64 `protobuf:"varint,6,opt,name=fees_micros,json=feesMicros,proto3" json:"fees_micros,omitempty"`
 	// realized_pnl_micros is the gross FIFO P&L already realized by partial exits of this still-open
-	// round trip (before fees). It is NOT yet part of any period's realized P&L: it counts when the
-	// round trip closes.
+	// round trip (before fees). It is NOT yet part of any period's realized P&L (it counts there when
+	// the round trip closes); its net form is in position_realized_pnl_micros and
+	// PnlTotals.realized_pnl_all_time_micros.
 	RealizedPnlMicros int64 `protobuf:"varint,7,opt,name=realized_pnl_micros,json=realizedPnlMicros,proto3" json:"realized_pnl_micros,omitempty"`
 	// last_price_micros is the mark price (latest LTP) in INR micros; 0 when unmarked.
 	LastPriceMicros int64 `protobuf:"varint,8,opt,name=last_price_micros,json=lastPriceMicros,proto3" json:"last_price_micros,omitempty"`
@@ -70,8 +71,33 @@ type OpenPosition struct {
 	// price for lots opened today; long lots contribute (last − reference) × quantity, short lots
 	// (reference − last) × quantity. Not set when unmarked or when a needed previous close is 0.
 	DayChangeMicros *int64 `protobuf:"varint,12,opt,name=day_change_micros,json=dayChangeMicros,proto3,oneof" json:"day_change_micros,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// open_fees_micros is the share of the fills' charges still allocated to the open lots (each lot
+	// keeps its fill's charges per unit; an exit consumes them pro rata by quantity), rounded
+	// half-to-even: the same figure as trademesh.trade.v1.Position.open_fees_micros.
+	OpenFeesMicros int64 `protobuf:"varint,13,opt,name=open_fees_micros,json=openFeesMicros,proto3" json:"open_fees_micros,omitempty"`
+	// position_realized_pnl_micros is the instrument's realized P&L NET of charges, partial exits
+	// included: every FIFO match realizes (exit − entry) × quantity minus the matched quantity's share
+	// of the closing fill's charges and of the open lot's charges (docs/decisions/0102), summed over
+	// all the instrument's closed round trips and the partial exits of this open one, rounded once
+	// half-to-even. Equal to trademesh.trade.v1.Position.realized_pnl_micros for the instrument.
+	PositionRealizedPnlMicros int64 `protobuf:"varint,14,opt,name=position_realized_pnl_micros,json=positionRealizedPnlMicros,proto3" json:"position_realized_pnl_micros,omitempty"`
+	// break_even_price_micros is the exit price at which the open quantity's round trip nets zero
+	// after all charges (entry charges of the open lots plus the estimated charges of one closing
+	// order on today's IST date), exact to the micro; the same rule as
+	// trademesh.trade.v1.Position.break_even_price_micros. Not set for fractional quantities, segments
+	// no charges schedule covers, or a short that cannot break even at any price >= 0.
+	BreakEvenPriceMicros *int64 `protobuf:"varint,15,opt,name=break_even_price_micros,json=breakEvenPriceMicros,proto3,oneof" json:"break_even_price_micros,omitempty"`
+	// estimated_exit_charges_micros is the total charge of one order closing the whole open quantity
+	// at last_price_micros today (the charges schedule, broker plan and category of the instrument's
+	// most recent trade). Not set when unmarked or when break_even_price_micros cannot be computed.
+	EstimatedExitChargesMicros *int64 `protobuf:"varint,16,opt,name=estimated_exit_charges_micros,json=estimatedExitChargesMicros,proto3,oneof" json:"estimated_exit_charges_micros,omitempty"`
+	// net_unrealized_pnl_micros is what closing the open quantity at the mark would realize after all
+	// charges: unrealized_pnl_micros − open_fees_micros − estimated_exit_charges_micros (0 where the
+	// estimate is not set). It is 0 (to within a micro's rounding) at the break-even price. Not set when
+	// unmarked.
+	NetUnrealizedPnlMicros *int64 `protobuf:"varint,17,opt,name=net_unrealized_pnl_micros,json=netUnrealizedPnlMicros,proto3,oneof" json:"net_unrealized_pnl_micros,omitempty"`
+	unknownFields          protoimpl.UnknownFields
+	sizeCache              protoimpl.SizeCache
 }
 
 func (x *OpenPosition) Reset() {
@@ -188,11 +214,46 @@ func (x *OpenPosition) GetDayChangeMicros() int64 {
 	return 0
 }
 
+func (x *OpenPosition) GetOpenFeesMicros() int64 {
+	if x != nil {
+		return x.OpenFeesMicros
+	}
+	return 0
+}
+
+func (x *OpenPosition) GetPositionRealizedPnlMicros() int64 {
+	if x != nil {
+		return x.PositionRealizedPnlMicros
+	}
+	return 0
+}
+
+func (x *OpenPosition) GetBreakEvenPriceMicros() int64 {
+	if x != nil && x.BreakEvenPriceMicros != nil {
+		return *x.BreakEvenPriceMicros
+	}
+	return 0
+}
+
+func (x *OpenPosition) GetEstimatedExitChargesMicros() int64 {
+	if x != nil && x.EstimatedExitChargesMicros != nil {
+		return *x.EstimatedExitChargesMicros
+	}
+	return 0
+}
+
+func (x *OpenPosition) GetNetUnrealizedPnlMicros() int64 {
+	if x != nil && x.NetUnrealizedPnlMicros != nil {
+		return *x.NetUnrealizedPnlMicros
+	}
+	return 0
+}
+
 var File_trademesh_analytics_v1_position_proto protoreflect.FileDescriptor
 
 const file_trademesh_analytics_v1_position_proto_rawDesc = "" +
 	"\n" +
-	"%trademesh/analytics/v1/position.proto\x12\x16trademesh.analytics.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a+trademesh/analytics/v1/trade_category.proto\x1a$trademesh/common/v1/instrument.proto\"\x98\x05\n" +
+	"%trademesh/analytics/v1/position.proto\x12\x16trademesh.analytics.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a+trademesh/analytics/v1/trade_category.proto\x1a$trademesh/common/v1/instrument.proto\"\xa3\b\n" +
 	"\fOpenPosition\x12?\n" +
 	"\n" +
 	"instrument\x18\x01 \x01(\v2\x1f.trademesh.common.v1.InstrumentR\n" +
@@ -210,9 +271,17 @@ const file_trademesh_analytics_v1_position_proto_rawDesc = "" +
 	"mark_stale\x18\n" +
 	" \x01(\bR\tmarkStale\x127\n" +
 	"\x15unrealized_pnl_micros\x18\v \x01(\x03H\x00R\x13unrealizedPnlMicros\x88\x01\x01\x12/\n" +
-	"\x11day_change_micros\x18\f \x01(\x03H\x01R\x0fdayChangeMicros\x88\x01\x01B\x18\n" +
+	"\x11day_change_micros\x18\f \x01(\x03H\x01R\x0fdayChangeMicros\x88\x01\x01\x12(\n" +
+	"\x10open_fees_micros\x18\r \x01(\x03R\x0eopenFeesMicros\x12?\n" +
+	"\x1cposition_realized_pnl_micros\x18\x0e \x01(\x03R\x19positionRealizedPnlMicros\x12:\n" +
+	"\x17break_even_price_micros\x18\x0f \x01(\x03H\x02R\x14breakEvenPriceMicros\x88\x01\x01\x12F\n" +
+	"\x1destimated_exit_charges_micros\x18\x10 \x01(\x03H\x03R\x1aestimatedExitChargesMicros\x88\x01\x01\x12>\n" +
+	"\x19net_unrealized_pnl_micros\x18\x11 \x01(\x03H\x04R\x16netUnrealizedPnlMicros\x88\x01\x01B\x18\n" +
 	"\x16_unrealized_pnl_microsB\x14\n" +
-	"\x12_day_change_microsB\xf7\x01\n" +
+	"\x12_day_change_microsB\x1a\n" +
+	"\x18_break_even_price_microsB \n" +
+	"\x1e_estimated_exit_charges_microsB\x1c\n" +
+	"\x1a_net_unrealized_pnl_microsB\xf7\x01\n" +
 	"\x1acom.trademesh.analytics.v1B\rPositionProtoP\x01ZPgithub.com/trademesh/trademesh/clients/go/gen/trademesh/analytics/v1;analyticsv1\xa2\x02\x03TAX\xaa\x02\x16Trademesh.Analytics.V1\xca\x02\x16Trademesh\\Analytics\\V1\xe2\x02\"Trademesh\\Analytics\\V1\\GPBMetadata\xea\x02\x18Trademesh::Analytics::V1b\x06proto3"
 
 var (

@@ -27,7 +27,7 @@ from trademesh.analytics.v1 import position_pb2 as trademesh_dot_analytics_dot_v
 from trademesh.common.v1 import instrument_pb2 as trademesh_dot_common_dot_v1_dot_instrument__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n trademesh/analytics/v1/pnl.proto\x12\x16trademesh.analytics.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a%trademesh/analytics/v1/position.proto\x1a$trademesh/common/v1/instrument.proto\"\xc6\x02\n\tPnlTotals\x12\x14\n\x0ctrading_date\x18\x01 \x01(\t\x12!\n\x19realized_pnl_today_micros\x18\x02 \x01(\x03\x12 \n\x18round_trips_closed_today\x18\x03 \x01(\x03\x12\x19\n\x11\x66\x65\x65s_today_micros\x18\x04 \x01(\x03\x12$\n\x1crealized_pnl_all_time_micros\x18\x05 \x01(\x03\x12\x1d\n\x15unrealized_pnl_micros\x18\x06 \x01(\x03\x12%\n\x1dpartially_realized_pnl_micros\x18\x07 \x01(\x03\x12\x19\n\x11\x64\x61y_change_micros\x18\x08 \x01(\x03\x12\x1b\n\x13open_position_count\x18\t \x01(\x05\x12\x1f\n\x17unmarked_position_count\x18\n \x01(\x05\"\xba\x02\n\tPnlUpdate\x12\x10\n\x08snapshot\x18\x01 \x01(\x08\x12\x31\n\x06totals\x18\x02 \x01(\x0b\x32!.trademesh.analytics.v1.PnlTotals\x12\x37\n\tpositions\x18\x03 \x03(\x0b\x32$.trademesh.analytics.v1.OpenPosition\x12;\n\x12\x63losed_instruments\x18\x04 \x03(\x0b\x32\x1f.trademesh.common.v1.Instrument\x12/\n\x0bserver_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x17\n\x0fjournal_version\x18\x06 \x01(\x03\x12(\n effective_max_updates_per_second\x18\x07 \x01(\r\"U\n\tHeartbeat\x12/\n\x0bserver_time\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x17\n\x0fjournal_version\x18\x02 \x01(\x03\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n trademesh/analytics/v1/pnl.proto\x12\x16trademesh.analytics.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a%trademesh/analytics/v1/position.proto\x1a$trademesh/common/v1/instrument.proto\"\xaa\x03\n\tPnlTotals\x12\x14\n\x0ctrading_date\x18\x01 \x01(\t\x12!\n\x19realized_pnl_today_micros\x18\x02 \x01(\x03\x12 \n\x18round_trips_closed_today\x18\x03 \x01(\x03\x12\x19\n\x11\x66\x65\x65s_today_micros\x18\x04 \x01(\x03\x12$\n\x1crealized_pnl_all_time_micros\x18\x05 \x01(\x03\x12\x1d\n\x15unrealized_pnl_micros\x18\x06 \x01(\x03\x12%\n\x1dpartially_realized_pnl_micros\x18\x07 \x01(\x03\x12\x19\n\x11\x64\x61y_change_micros\x18\x08 \x01(\x03\x12\x1b\n\x13open_position_count\x18\t \x01(\x05\x12\x1f\n\x17unmarked_position_count\x18\n \x01(\x05\x12!\n\x19net_unrealized_pnl_micros\x18\x0b \x01(\x03\x12%\n\x1d\x65stimated_exit_charges_micros\x18\x0c \x01(\x03\x12\x18\n\x10open_fees_micros\x18\r \x01(\x03\"\xba\x02\n\tPnlUpdate\x12\x10\n\x08snapshot\x18\x01 \x01(\x08\x12\x31\n\x06totals\x18\x02 \x01(\x0b\x32!.trademesh.analytics.v1.PnlTotals\x12\x37\n\tpositions\x18\x03 \x03(\x0b\x32$.trademesh.analytics.v1.OpenPosition\x12;\n\x12\x63losed_instruments\x18\x04 \x03(\x0b\x32\x1f.trademesh.common.v1.Instrument\x12/\n\x0bserver_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x17\n\x0fjournal_version\x18\x06 \x01(\x03\x12(\n effective_max_updates_per_second\x18\x07 \x01(\r\"U\n\tHeartbeat\x12/\n\x0bserver_time\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x17\n\x0fjournal_version\x18\x02 \x01(\x03\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -35,9 +35,9 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'trademesh.analytics.v1.pnl_
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_PNLTOTALS']._serialized_start=171
-  _globals['_PNLTOTALS']._serialized_end=497
-  _globals['_PNLUPDATE']._serialized_start=500
-  _globals['_PNLUPDATE']._serialized_end=814
-  _globals['_HEARTBEAT']._serialized_start=816
-  _globals['_HEARTBEAT']._serialized_end=901
+  _globals['_PNLTOTALS']._serialized_end=597
+  _globals['_PNLUPDATE']._serialized_start=600
+  _globals['_PNLUPDATE']._serialized_end=914
+  _globals['_HEARTBEAT']._serialized_start=916
+  _globals['_HEARTBEAT']._serialized_end=1001
 # @@protoc_insertion_point(module_scope)

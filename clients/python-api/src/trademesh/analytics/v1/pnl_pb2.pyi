@@ -24,9 +24,10 @@ DESCRIPTOR: _descriptor.FileDescriptor
 @_typing.final
 class PnlTotals(_message.Message):
     """PnlTotals are the user's live P&L totals. Money is INR micros (1 INR = 1,000,000 micros).
-    "Today" is the IST calendar day named by trading_date; realized figures follow the round-trip
-    rules of AnalyticsReport (a round trip is realized in the period it closes in), so they equal
-    the DAILY report's performance figures for that day.
+    "Today" is the IST calendar day named by trading_date; realized_pnl_today_micros follows the
+    round-trip rules of AnalyticsReport (a round trip is realized in the period it closes in), so it
+    equals the DAILY report's performance figure for that day. realized_pnl_all_time_micros instead
+    counts partial exits too (see it), so it agrees with ListPositions.
     """
 
     DESCRIPTOR: _descriptor.Descriptor
@@ -41,6 +42,9 @@ class PnlTotals(_message.Message):
     DAY_CHANGE_MICROS_FIELD_NUMBER: _builtins.int
     OPEN_POSITION_COUNT_FIELD_NUMBER: _builtins.int
     UNMARKED_POSITION_COUNT_FIELD_NUMBER: _builtins.int
+    NET_UNREALIZED_PNL_MICROS_FIELD_NUMBER: _builtins.int
+    ESTIMATED_EXIT_CHARGES_MICROS_FIELD_NUMBER: _builtins.int
+    OPEN_FEES_MICROS_FIELD_NUMBER: _builtins.int
     trading_date: _builtins.str
     """trading_date is the IST calendar date ("YYYY-MM-DD") the *_today fields refer to."""
     realized_pnl_today_micros: _builtins.int
@@ -50,14 +54,20 @@ class PnlTotals(_message.Message):
     fees_today_micros: _builtins.int
     """fees_today_micros is the sum of the fees of the fills executed today."""
     realized_pnl_all_time_micros: _builtins.int
-    """realized_pnl_all_time_micros is the net P&L of all the user's closed round trips."""
+    """realized_pnl_all_time_micros is the user's realized P&L net of charges, partial exits of
+    still-open round trips included: the sum of OpenPosition.position_realized_pnl_micros over every
+    instrument the user ever traded, i.e. the sum of trademesh.trade.v1.Position.realized_pnl_micros
+    over all ListPositions pages (docs/decisions/0102, 0150). Until decision 0150 it counted closed
+    round trips only.
+    """
     unrealized_pnl_micros: _builtins.int
     """unrealized_pnl_micros is the sum of OpenPosition.unrealized_pnl_micros over the marked open
     positions (fees excluded).
     """
     partially_realized_pnl_micros: _builtins.int
     """partially_realized_pnl_micros is the sum of OpenPosition.realized_pnl_micros (gross P&L
-    realized by partial exits of still-open round trips, not yet in any realized figure).
+    realized by partial exits of still-open round trips, before charges). Not in the *_today
+    figures; realized_pnl_all_time_micros counts the same exits net of their charges.
     """
     day_change_micros: _builtins.int
     """day_change_micros is the sum of OpenPosition.day_change_micros over the open positions that
@@ -69,6 +79,16 @@ class PnlTotals(_message.Message):
     """unmarked_position_count is the number of open positions without a mark (excluded from the
     unrealized and day-change sums).
     """
+    net_unrealized_pnl_micros: _builtins.int
+    """net_unrealized_pnl_micros is the sum of OpenPosition.net_unrealized_pnl_micros over the marked
+    open positions: unrealized P&L after the open lots' charges and the estimated exit charges.
+    """
+    estimated_exit_charges_micros: _builtins.int
+    """estimated_exit_charges_micros is the sum of OpenPosition.estimated_exit_charges_micros over the
+    positions that have it set.
+    """
+    open_fees_micros: _builtins.int
+    """open_fees_micros is the sum of OpenPosition.open_fees_micros over the open positions."""
     def __init__(
         self,
         *,
@@ -82,10 +102,13 @@ class PnlTotals(_message.Message):
         day_change_micros: _builtins.int = ...,
         open_position_count: _builtins.int = ...,
         unmarked_position_count: _builtins.int = ...,
+        net_unrealized_pnl_micros: _builtins.int = ...,
+        estimated_exit_charges_micros: _builtins.int = ...,
+        open_fees_micros: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["day_change_micros", b"day_change_micros", "fees_today_micros", b"fees_today_micros", "open_position_count", b"open_position_count", "partially_realized_pnl_micros", b"partially_realized_pnl_micros", "realized_pnl_all_time_micros", b"realized_pnl_all_time_micros", "realized_pnl_today_micros", b"realized_pnl_today_micros", "round_trips_closed_today", b"round_trips_closed_today", "trading_date", b"trading_date", "unmarked_position_count", b"unmarked_position_count", "unrealized_pnl_micros", b"unrealized_pnl_micros"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["day_change_micros", b"day_change_micros", "estimated_exit_charges_micros", b"estimated_exit_charges_micros", "fees_today_micros", b"fees_today_micros", "net_unrealized_pnl_micros", b"net_unrealized_pnl_micros", "open_fees_micros", b"open_fees_micros", "open_position_count", b"open_position_count", "partially_realized_pnl_micros", b"partially_realized_pnl_micros", "realized_pnl_all_time_micros", b"realized_pnl_all_time_micros", "realized_pnl_today_micros", b"realized_pnl_today_micros", "round_trips_closed_today", b"round_trips_closed_today", "trading_date", b"trading_date", "unmarked_position_count", b"unmarked_position_count", "unrealized_pnl_micros", b"unrealized_pnl_micros"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -46,6 +46,11 @@ class OpenPosition(_message.Message):
     MARK_STALE_FIELD_NUMBER: _builtins.int
     UNREALIZED_PNL_MICROS_FIELD_NUMBER: _builtins.int
     DAY_CHANGE_MICROS_FIELD_NUMBER: _builtins.int
+    OPEN_FEES_MICROS_FIELD_NUMBER: _builtins.int
+    POSITION_REALIZED_PNL_MICROS_FIELD_NUMBER: _builtins.int
+    BREAK_EVEN_PRICE_MICROS_FIELD_NUMBER: _builtins.int
+    ESTIMATED_EXIT_CHARGES_MICROS_FIELD_NUMBER: _builtins.int
+    NET_UNREALIZED_PNL_MICROS_FIELD_NUMBER: _builtins.int
     net_quantity: _builtins.int
     """net_quantity is the signed open quantity: > 0 long, < 0 short. Never 0."""
     average_open_price_micros: _builtins.int
@@ -61,8 +66,9 @@ class OpenPosition(_message.Message):
     """
     realized_pnl_micros: _builtins.int
     """realized_pnl_micros is the gross FIFO P&L already realized by partial exits of this still-open
-    round trip (before fees). It is NOT yet part of any period's realized P&L: it counts when the
-    round trip closes.
+    round trip (before fees). It is NOT yet part of any period's realized P&L (it counts there when
+    the round trip closes); its net form is in position_realized_pnl_micros and
+    PnlTotals.realized_pnl_all_time_micros.
     """
     last_price_micros: _builtins.int
     """last_price_micros is the mark price (latest LTP) in INR micros; 0 when unmarked."""
@@ -78,6 +84,36 @@ class OpenPosition(_message.Message):
     the quote's previous close (Quote.close_micros) for lots opened before today, or the lot
     price for lots opened today; long lots contribute (last − reference) × quantity, short lots
     (reference − last) × quantity. Not set when unmarked or when a needed previous close is 0.
+    """
+    open_fees_micros: _builtins.int
+    """open_fees_micros is the share of the fills' charges still allocated to the open lots (each lot
+    keeps its fill's charges per unit; an exit consumes them pro rata by quantity), rounded
+    half-to-even: the same figure as trademesh.trade.v1.Position.open_fees_micros.
+    """
+    position_realized_pnl_micros: _builtins.int
+    """position_realized_pnl_micros is the instrument's realized P&L NET of charges, partial exits
+    included: every FIFO match realizes (exit − entry) × quantity minus the matched quantity's share
+    of the closing fill's charges and of the open lot's charges (docs/decisions/0102), summed over
+    all the instrument's closed round trips and the partial exits of this open one, rounded once
+    half-to-even. Equal to trademesh.trade.v1.Position.realized_pnl_micros for the instrument.
+    """
+    break_even_price_micros: _builtins.int
+    """break_even_price_micros is the exit price at which the open quantity's round trip nets zero
+    after all charges (entry charges of the open lots plus the estimated charges of one closing
+    order on today's IST date), exact to the micro; the same rule as
+    trademesh.trade.v1.Position.break_even_price_micros. Not set for fractional quantities, segments
+    no charges schedule covers, or a short that cannot break even at any price >= 0.
+    """
+    estimated_exit_charges_micros: _builtins.int
+    """estimated_exit_charges_micros is the total charge of one order closing the whole open quantity
+    at last_price_micros today (the charges schedule, broker plan and category of the instrument's
+    most recent trade). Not set when unmarked or when break_even_price_micros cannot be computed.
+    """
+    net_unrealized_pnl_micros: _builtins.int
+    """net_unrealized_pnl_micros is what closing the open quantity at the mark would realize after all
+    charges: unrealized_pnl_micros − open_fees_micros − estimated_exit_charges_micros (0 where the
+    estimate is not set). It is 0 (to within a micro's rounding) at the break-even price. Not set when
+    unmarked.
     """
     @_builtins.property
     def instrument(self) -> _instrument_pb2.Instrument:
@@ -110,17 +146,34 @@ class OpenPosition(_message.Message):
         mark_stale: _builtins.bool = ...,
         unrealized_pnl_micros: _builtins.int | None = ...,
         day_change_micros: _builtins.int | None = ...,
+        open_fees_micros: _builtins.int = ...,
+        position_realized_pnl_micros: _builtins.int = ...,
+        break_even_price_micros: _builtins.int | None = ...,
+        estimated_exit_charges_micros: _builtins.int | None = ...,
+        net_unrealized_pnl_micros: _builtins.int | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_day_change_micros", b"_day_change_micros", "_unrealized_pnl_micros", b"_unrealized_pnl_micros", "day_change_micros", b"day_change_micros", "instrument", b"instrument", "mark_time", b"mark_time", "open_time", b"open_time", "unrealized_pnl_micros", b"unrealized_pnl_micros"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_break_even_price_micros", b"_break_even_price_micros", "_day_change_micros", b"_day_change_micros", "_estimated_exit_charges_micros", b"_estimated_exit_charges_micros", "_net_unrealized_pnl_micros", b"_net_unrealized_pnl_micros", "_unrealized_pnl_micros", b"_unrealized_pnl_micros", "break_even_price_micros", b"break_even_price_micros", "day_change_micros", b"day_change_micros", "estimated_exit_charges_micros", b"estimated_exit_charges_micros", "instrument", b"instrument", "mark_time", b"mark_time", "net_unrealized_pnl_micros", b"net_unrealized_pnl_micros", "open_time", b"open_time", "unrealized_pnl_micros", b"unrealized_pnl_micros"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_day_change_micros", b"_day_change_micros", "_unrealized_pnl_micros", b"_unrealized_pnl_micros", "average_open_price_micros", b"average_open_price_micros", "category", b"category", "day_change_micros", b"day_change_micros", "fees_micros", b"fees_micros", "instrument", b"instrument", "last_price_micros", b"last_price_micros", "mark_stale", b"mark_stale", "mark_time", b"mark_time", "net_quantity", b"net_quantity", "open_time", b"open_time", "realized_pnl_micros", b"realized_pnl_micros", "unrealized_pnl_micros", b"unrealized_pnl_micros"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_break_even_price_micros", b"_break_even_price_micros", "_day_change_micros", b"_day_change_micros", "_estimated_exit_charges_micros", b"_estimated_exit_charges_micros", "_net_unrealized_pnl_micros", b"_net_unrealized_pnl_micros", "_unrealized_pnl_micros", b"_unrealized_pnl_micros", "average_open_price_micros", b"average_open_price_micros", "break_even_price_micros", b"break_even_price_micros", "category", b"category", "day_change_micros", b"day_change_micros", "estimated_exit_charges_micros", b"estimated_exit_charges_micros", "fees_micros", b"fees_micros", "instrument", b"instrument", "last_price_micros", b"last_price_micros", "mark_stale", b"mark_stale", "mark_time", b"mark_time", "net_quantity", b"net_quantity", "net_unrealized_pnl_micros", b"net_unrealized_pnl_micros", "open_fees_micros", b"open_fees_micros", "open_time", b"open_time", "position_realized_pnl_micros", b"position_realized_pnl_micros", "realized_pnl_micros", b"realized_pnl_micros", "unrealized_pnl_micros", b"unrealized_pnl_micros"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__break_even_price_micros: _TypeAlias = _typing.Literal["break_even_price_micros"]  # noqa: Y015
+    _WhichOneofArgType__break_even_price_micros: _TypeAlias = _typing.Literal["_break_even_price_micros", b"_break_even_price_micros"]  # noqa: Y015
     _WhichOneofReturnType__day_change_micros: _TypeAlias = _typing.Literal["day_change_micros"]  # noqa: Y015
     _WhichOneofArgType__day_change_micros: _TypeAlias = _typing.Literal["_day_change_micros", b"_day_change_micros"]  # noqa: Y015
+    _WhichOneofReturnType__estimated_exit_charges_micros: _TypeAlias = _typing.Literal["estimated_exit_charges_micros"]  # noqa: Y015
+    _WhichOneofArgType__estimated_exit_charges_micros: _TypeAlias = _typing.Literal["_estimated_exit_charges_micros", b"_estimated_exit_charges_micros"]  # noqa: Y015
+    _WhichOneofReturnType__net_unrealized_pnl_micros: _TypeAlias = _typing.Literal["net_unrealized_pnl_micros"]  # noqa: Y015
+    _WhichOneofArgType__net_unrealized_pnl_micros: _TypeAlias = _typing.Literal["_net_unrealized_pnl_micros", b"_net_unrealized_pnl_micros"]  # noqa: Y015
     _WhichOneofReturnType__unrealized_pnl_micros: _TypeAlias = _typing.Literal["unrealized_pnl_micros"]  # noqa: Y015
     _WhichOneofArgType__unrealized_pnl_micros: _TypeAlias = _typing.Literal["_unrealized_pnl_micros", b"_unrealized_pnl_micros"]  # noqa: Y015
     @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__break_even_price_micros) -> _WhichOneofReturnType__break_even_price_micros | None: ...
+    @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__day_change_micros) -> _WhichOneofReturnType__day_change_micros | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__estimated_exit_charges_micros) -> _WhichOneofReturnType__estimated_exit_charges_micros | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__net_unrealized_pnl_micros) -> _WhichOneofReturnType__net_unrealized_pnl_micros | None: ...
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__unrealized_pnl_micros) -> _WhichOneofReturnType__unrealized_pnl_micros | None: ...
 

@@ -8,6 +8,7 @@ until one round trip's figure is reported. Times are ints: microseconds since th
 - `journal`: the journal kept up to date fill by fill;
 - `metrics`: round-trip statistics and the user settings they depend on;
 - `positions`: open positions marked to quotes and the live P&L;
+- `netting`: the live P&L net of charges (open fees, net realized, break-even, exit charges);
 - `report`: the report of one period.
 """
 
@@ -32,6 +33,7 @@ from trademesh.services.analytics.model.metrics import (
     round_trip_stats,
     saturate,
 )
+from trademesh.services.analytics.model.netting import ChargeProfile, NetBook, NetFigures
 from trademesh.services.analytics.model.periods import (
     DAY_US,
     SECOND_US,
@@ -72,6 +74,7 @@ __all__ = [
     "ActivitySummary",
     "Category",
     "ChangeKind",
+    "ChargeProfile",
     "Column",
     "DailyPnl",
     "EquityCurve",
@@ -84,6 +87,8 @@ __all__ = [
     "JournalChange",
     "JournalFill",
     "Mark",
+    "NetBook",
+    "NetFigures",
     "OpenPosition",
     "Period",
     "PnlState",

@@ -25,6 +25,7 @@ from trademesh.services.analytics.model.metrics import (
     saturate,
     total,
 )
+from trademesh.services.analytics.model.netting import NetBook
 from trademesh.services.analytics.model.periods import DAY_US, HOUR_US, IST_OFFSET_US, ReportQuery, day_date, ist_day
 from trademesh.services.analytics.model.positions import Mark, OpenPosition, open_positions
 
@@ -439,8 +440,12 @@ def build_report(
     settings: UserSettings,
     now_us: int,
     marks: Mapping[Instrument, Mark],
+    net: NetBook | None = None,
 ) -> Report:
-    """Compute the report of one period from the journal (pure; `marks` are the latest quotes)."""
+    """Compute the report of one period from the journal (pure; `marks` are the latest quotes).
+
+    With `net`, the open positions carry their net figures and break-even prices (decision 0150).
+    """
     trips = _Trips.of(journal, query, settings.break_even_tolerance_micros)
     fills = _Fills.of(journal, query)
     performance = trips.stats()
@@ -455,7 +460,7 @@ def build_report(
         journal, query, settings.capital_base_micros, now_us, trips, equity, daily_returns, performance.net_pnl_micros
     )
     curve = _equity_curve(journal, trips, equity, query.equity_curve_max_points) if query.include_equity_curve else None
-    positions = open_positions(journal, marks, now_us)
+    positions = open_positions(journal, marks, now_us, net)
     marked = [p.unrealized_pnl_micros for p in positions if p.unrealized_pnl_micros is not None]
     return Report(
         query=query,

@@ -16,13 +16,14 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file trademesh/analytics/v1/pnl.proto.
  */
 export const file_trademesh_analytics_v1_pnl: GenFile = /*@__PURE__*/
-  fileDesc("CiB0cmFkZW1lc2gvYW5hbHl0aWNzL3YxL3BubC5wcm90bxIWdHJhZGVtZXNoLmFuYWx5dGljcy52MSLGAgoJUG5sVG90YWxzEhQKDHRyYWRpbmdfZGF0ZRgBIAEoCRIhChlyZWFsaXplZF9wbmxfdG9kYXlfbWljcm9zGAIgASgDEiAKGHJvdW5kX3RyaXBzX2Nsb3NlZF90b2RheRgDIAEoAxIZChFmZWVzX3RvZGF5X21pY3JvcxgEIAEoAxIkChxyZWFsaXplZF9wbmxfYWxsX3RpbWVfbWljcm9zGAUgASgDEh0KFXVucmVhbGl6ZWRfcG5sX21pY3JvcxgGIAEoAxIlCh1wYXJ0aWFsbHlfcmVhbGl6ZWRfcG5sX21pY3JvcxgHIAEoAxIZChFkYXlfY2hhbmdlX21pY3JvcxgIIAEoAxIbChNvcGVuX3Bvc2l0aW9uX2NvdW50GAkgASgFEh8KF3VubWFya2VkX3Bvc2l0aW9uX2NvdW50GAogASgFIroCCglQbmxVcGRhdGUSEAoIc25hcHNob3QYASABKAgSMQoGdG90YWxzGAIgASgLMiEudHJhZGVtZXNoLmFuYWx5dGljcy52MS5QbmxUb3RhbHMSNwoJcG9zaXRpb25zGAMgAygLMiQudHJhZGVtZXNoLmFuYWx5dGljcy52MS5PcGVuUG9zaXRpb24SOwoSY2xvc2VkX2luc3RydW1lbnRzGAQgAygLMh8udHJhZGVtZXNoLmNvbW1vbi52MS5JbnN0cnVtZW50Ei8KC3NlcnZlcl90aW1lGAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIXCg9qb3VybmFsX3ZlcnNpb24YBiABKAMSKAogZWZmZWN0aXZlX21heF91cGRhdGVzX3Blcl9zZWNvbmQYByABKA0iVQoJSGVhcnRiZWF0Ei8KC3NlcnZlcl90aW1lGAEgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIXCg9qb3VybmFsX3ZlcnNpb24YAiABKANC8gEKGmNvbS50cmFkZW1lc2guYW5hbHl0aWNzLnYxQghQbmxQcm90b1ABWlBnaXRodWIuY29tL3RyYWRlbWVzaC90cmFkZW1lc2gvY2xpZW50cy9nby9nZW4vdHJhZGVtZXNoL2FuYWx5dGljcy92MTthbmFseXRpY3N2MaICA1RBWKoCFlRyYWRlbWVzaC5BbmFseXRpY3MuVjHKAhZUcmFkZW1lc2hcQW5hbHl0aWNzXFYx4gIiVHJhZGVtZXNoXEFuYWx5dGljc1xWMVxHUEJNZXRhZGF0YeoCGFRyYWRlbWVzaDo6QW5hbHl0aWNzOjpWMWIGcHJvdG8z", [file_google_protobuf_timestamp, file_trademesh_analytics_v1_position, file_trademesh_common_v1_instrument]);
+  fileDesc("CiB0cmFkZW1lc2gvYW5hbHl0aWNzL3YxL3BubC5wcm90bxIWdHJhZGVtZXNoLmFuYWx5dGljcy52MSKqAwoJUG5sVG90YWxzEhQKDHRyYWRpbmdfZGF0ZRgBIAEoCRIhChlyZWFsaXplZF9wbmxfdG9kYXlfbWljcm9zGAIgASgDEiAKGHJvdW5kX3RyaXBzX2Nsb3NlZF90b2RheRgDIAEoAxIZChFmZWVzX3RvZGF5X21pY3JvcxgEIAEoAxIkChxyZWFsaXplZF9wbmxfYWxsX3RpbWVfbWljcm9zGAUgASgDEh0KFXVucmVhbGl6ZWRfcG5sX21pY3JvcxgGIAEoAxIlCh1wYXJ0aWFsbHlfcmVhbGl6ZWRfcG5sX21pY3JvcxgHIAEoAxIZChFkYXlfY2hhbmdlX21pY3JvcxgIIAEoAxIbChNvcGVuX3Bvc2l0aW9uX2NvdW50GAkgASgFEh8KF3VubWFya2VkX3Bvc2l0aW9uX2NvdW50GAogASgFEiEKGW5ldF91bnJlYWxpemVkX3BubF9taWNyb3MYCyABKAMSJQodZXN0aW1hdGVkX2V4aXRfY2hhcmdlc19taWNyb3MYDCABKAMSGAoQb3Blbl9mZWVzX21pY3JvcxgNIAEoAyK6AgoJUG5sVXBkYXRlEhAKCHNuYXBzaG90GAEgASgIEjEKBnRvdGFscxgCIAEoCzIhLnRyYWRlbWVzaC5hbmFseXRpY3MudjEuUG5sVG90YWxzEjcKCXBvc2l0aW9ucxgDIAMoCzIkLnRyYWRlbWVzaC5hbmFseXRpY3MudjEuT3BlblBvc2l0aW9uEjsKEmNsb3NlZF9pbnN0cnVtZW50cxgEIAMoCzIfLnRyYWRlbWVzaC5jb21tb24udjEuSW5zdHJ1bWVudBIvCgtzZXJ2ZXJfdGltZRgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFwoPam91cm5hbF92ZXJzaW9uGAYgASgDEigKIGVmZmVjdGl2ZV9tYXhfdXBkYXRlc19wZXJfc2Vjb25kGAcgASgNIlUKCUhlYXJ0YmVhdBIvCgtzZXJ2ZXJfdGltZRgBIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFwoPam91cm5hbF92ZXJzaW9uGAIgASgDQvIBChpjb20udHJhZGVtZXNoLmFuYWx5dGljcy52MUIIUG5sUHJvdG9QAVpQZ2l0aHViLmNvbS90cmFkZW1lc2gvdHJhZGVtZXNoL2NsaWVudHMvZ28vZ2VuL3RyYWRlbWVzaC9hbmFseXRpY3MvdjE7YW5hbHl0aWNzdjGiAgNUQViqAhZUcmFkZW1lc2guQW5hbHl0aWNzLlYxygIWVHJhZGVtZXNoXEFuYWx5dGljc1xWMeICIlRyYWRlbWVzaFxBbmFseXRpY3NcVjFcR1BCTWV0YWRhdGHqAhhUcmFkZW1lc2g6OkFuYWx5dGljczo6VjFiBnByb3RvMw", [file_google_protobuf_timestamp, file_trademesh_analytics_v1_position, file_trademesh_common_v1_instrument]);
 
 /**
  * PnlTotals are the user's live P&L totals. Money is INR micros (1 INR = 1,000,000 micros).
- * "Today" is the IST calendar day named by trading_date; realized figures follow the round-trip
- * rules of AnalyticsReport (a round trip is realized in the period it closes in), so they equal
- * the DAILY report's performance figures for that day.
+ * "Today" is the IST calendar day named by trading_date; realized_pnl_today_micros follows the
+ * round-trip rules of AnalyticsReport (a round trip is realized in the period it closes in), so it
+ * equals the DAILY report's performance figure for that day. realized_pnl_all_time_micros instead
+ * counts partial exits too (see it), so it agrees with ListPositions.
  *
  * @generated from message trademesh.analytics.v1.PnlTotals
  */
@@ -56,7 +57,11 @@ export type PnlTotals = Message<"trademesh.analytics.v1.PnlTotals"> & {
   feesTodayMicros: bigint;
 
   /**
-   * realized_pnl_all_time_micros is the net P&L of all the user's closed round trips.
+   * realized_pnl_all_time_micros is the user's realized P&L net of charges, partial exits of
+   * still-open round trips included: the sum of OpenPosition.position_realized_pnl_micros over every
+   * instrument the user ever traded, i.e. the sum of trademesh.trade.v1.Position.realized_pnl_micros
+   * over all ListPositions pages (docs/decisions/0102, 0150). Until decision 0150 it counted closed
+   * round trips only.
    *
    * @generated from field: int64 realized_pnl_all_time_micros = 5;
    */
@@ -72,7 +77,8 @@ export type PnlTotals = Message<"trademesh.analytics.v1.PnlTotals"> & {
 
   /**
    * partially_realized_pnl_micros is the sum of OpenPosition.realized_pnl_micros (gross P&L
-   * realized by partial exits of still-open round trips, not yet in any realized figure).
+   * realized by partial exits of still-open round trips, before charges). Not in the *_today
+   * figures; realized_pnl_all_time_micros counts the same exits net of their charges.
    *
    * @generated from field: int64 partially_realized_pnl_micros = 7;
    */
@@ -100,6 +106,29 @@ export type PnlTotals = Message<"trademesh.analytics.v1.PnlTotals"> & {
    * @generated from field: int32 unmarked_position_count = 10;
    */
   unmarkedPositionCount: number;
+
+  /**
+   * net_unrealized_pnl_micros is the sum of OpenPosition.net_unrealized_pnl_micros over the marked
+   * open positions: unrealized P&L after the open lots' charges and the estimated exit charges.
+   *
+   * @generated from field: int64 net_unrealized_pnl_micros = 11;
+   */
+  netUnrealizedPnlMicros: bigint;
+
+  /**
+   * estimated_exit_charges_micros is the sum of OpenPosition.estimated_exit_charges_micros over the
+   * positions that have it set.
+   *
+   * @generated from field: int64 estimated_exit_charges_micros = 12;
+   */
+  estimatedExitChargesMicros: bigint;
+
+  /**
+   * open_fees_micros is the sum of OpenPosition.open_fees_micros over the open positions.
+   *
+   * @generated from field: int64 open_fees_micros = 13;
+   */
+  openFeesMicros: bigint;
 };
 
 /**

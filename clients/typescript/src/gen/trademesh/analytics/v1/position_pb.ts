@@ -16,7 +16,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file trademesh/analytics/v1/position.proto.
  */
 export const file_trademesh_analytics_v1_position: GenFile = /*@__PURE__*/
-  fileDesc("CiV0cmFkZW1lc2gvYW5hbHl0aWNzL3YxL3Bvc2l0aW9uLnByb3RvEhZ0cmFkZW1lc2guYW5hbHl0aWNzLnYxIugDCgxPcGVuUG9zaXRpb24SMwoKaW5zdHJ1bWVudBgBIAEoCzIfLnRyYWRlbWVzaC5jb21tb24udjEuSW5zdHJ1bWVudBIUCgxuZXRfcXVhbnRpdHkYAiABKAMSIQoZYXZlcmFnZV9vcGVuX3ByaWNlX21pY3JvcxgDIAEoAxItCglvcGVuX3RpbWUYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjcKCGNhdGVnb3J5GAUgASgOMiUudHJhZGVtZXNoLmFuYWx5dGljcy52MS5UcmFkZUNhdGVnb3J5EhMKC2ZlZXNfbWljcm9zGAYgASgDEhsKE3JlYWxpemVkX3BubF9taWNyb3MYByABKAMSGQoRbGFzdF9wcmljZV9taWNyb3MYCCABKAMSLQoJbWFya190aW1lGAkgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBISCgptYXJrX3N0YWxlGAogASgIEiIKFXVucmVhbGl6ZWRfcG5sX21pY3JvcxgLIAEoA0gAiAEBEh4KEWRheV9jaGFuZ2VfbWljcm9zGAwgASgDSAGIAQFCGAoWX3VucmVhbGl6ZWRfcG5sX21pY3Jvc0IUChJfZGF5X2NoYW5nZV9taWNyb3NC9wEKGmNvbS50cmFkZW1lc2guYW5hbHl0aWNzLnYxQg1Qb3NpdGlvblByb3RvUAFaUGdpdGh1Yi5jb20vdHJhZGVtZXNoL3RyYWRlbWVzaC9jbGllbnRzL2dvL2dlbi90cmFkZW1lc2gvYW5hbHl0aWNzL3YxO2FuYWx5dGljc3YxogIDVEFYqgIWVHJhZGVtZXNoLkFuYWx5dGljcy5WMcoCFlRyYWRlbWVzaFxBbmFseXRpY3NcVjHiAiJUcmFkZW1lc2hcQW5hbHl0aWNzXFYxXEdQQk1ldGFkYXRh6gIYVHJhZGVtZXNoOjpBbmFseXRpY3M6OlYxYgZwcm90bzM", [file_google_protobuf_timestamp, file_trademesh_analytics_v1_trade_category, file_trademesh_common_v1_instrument]);
+  fileDesc("CiV0cmFkZW1lc2gvYW5hbHl0aWNzL3YxL3Bvc2l0aW9uLnByb3RvEhZ0cmFkZW1lc2guYW5hbHl0aWNzLnYxIv4FCgxPcGVuUG9zaXRpb24SMwoKaW5zdHJ1bWVudBgBIAEoCzIfLnRyYWRlbWVzaC5jb21tb24udjEuSW5zdHJ1bWVudBIUCgxuZXRfcXVhbnRpdHkYAiABKAMSIQoZYXZlcmFnZV9vcGVuX3ByaWNlX21pY3JvcxgDIAEoAxItCglvcGVuX3RpbWUYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjcKCGNhdGVnb3J5GAUgASgOMiUudHJhZGVtZXNoLmFuYWx5dGljcy52MS5UcmFkZUNhdGVnb3J5EhMKC2ZlZXNfbWljcm9zGAYgASgDEhsKE3JlYWxpemVkX3BubF9taWNyb3MYByABKAMSGQoRbGFzdF9wcmljZV9taWNyb3MYCCABKAMSLQoJbWFya190aW1lGAkgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBISCgptYXJrX3N0YWxlGAogASgIEiIKFXVucmVhbGl6ZWRfcG5sX21pY3JvcxgLIAEoA0gAiAEBEh4KEWRheV9jaGFuZ2VfbWljcm9zGAwgASgDSAGIAQESGAoQb3Blbl9mZWVzX21pY3JvcxgNIAEoAxIkChxwb3NpdGlvbl9yZWFsaXplZF9wbmxfbWljcm9zGA4gASgDEiQKF2JyZWFrX2V2ZW5fcHJpY2VfbWljcm9zGA8gASgDSAKIAQESKgodZXN0aW1hdGVkX2V4aXRfY2hhcmdlc19taWNyb3MYECABKANIA4gBARImChluZXRfdW5yZWFsaXplZF9wbmxfbWljcm9zGBEgASgDSASIAQFCGAoWX3VucmVhbGl6ZWRfcG5sX21pY3Jvc0IUChJfZGF5X2NoYW5nZV9taWNyb3NCGgoYX2JyZWFrX2V2ZW5fcHJpY2VfbWljcm9zQiAKHl9lc3RpbWF0ZWRfZXhpdF9jaGFyZ2VzX21pY3Jvc0IcChpfbmV0X3VucmVhbGl6ZWRfcG5sX21pY3Jvc0L3AQoaY29tLnRyYWRlbWVzaC5hbmFseXRpY3MudjFCDVBvc2l0aW9uUHJvdG9QAVpQZ2l0aHViLmNvbS90cmFkZW1lc2gvdHJhZGVtZXNoL2NsaWVudHMvZ28vZ2VuL3RyYWRlbWVzaC9hbmFseXRpY3MvdjE7YW5hbHl0aWNzdjGiAgNUQViqAhZUcmFkZW1lc2guQW5hbHl0aWNzLlYxygIWVHJhZGVtZXNoXEFuYWx5dGljc1xWMeICIlRyYWRlbWVzaFxBbmFseXRpY3NcVjFcR1BCTWV0YWRhdGHqAhhUcmFkZW1lc2g6OkFuYWx5dGljczo6VjFiBnByb3RvMw", [file_google_protobuf_timestamp, file_trademesh_analytics_v1_trade_category, file_trademesh_common_v1_instrument]);
 
 /**
  * OpenPosition is the user's currently open (not flat) FIFO position in one instrument, i.e. the
@@ -80,8 +80,9 @@ export type OpenPosition = Message<"trademesh.analytics.v1.OpenPosition"> & {
 
   /**
    * realized_pnl_micros is the gross FIFO P&L already realized by partial exits of this still-open
-   * round trip (before fees). It is NOT yet part of any period's realized P&L: it counts when the
-   * round trip closes.
+   * round trip (before fees). It is NOT yet part of any period's realized P&L (it counts there when
+   * the round trip closes); its net form is in position_realized_pnl_micros and
+   * PnlTotals.realized_pnl_all_time_micros.
    *
    * @generated from field: int64 realized_pnl_micros = 7;
    */
@@ -127,6 +128,56 @@ export type OpenPosition = Message<"trademesh.analytics.v1.OpenPosition"> & {
    * @generated from field: optional int64 day_change_micros = 12;
    */
   dayChangeMicros?: bigint | undefined;
+
+  /**
+   * open_fees_micros is the share of the fills' charges still allocated to the open lots (each lot
+   * keeps its fill's charges per unit; an exit consumes them pro rata by quantity), rounded
+   * half-to-even: the same figure as trademesh.trade.v1.Position.open_fees_micros.
+   *
+   * @generated from field: int64 open_fees_micros = 13;
+   */
+  openFeesMicros: bigint;
+
+  /**
+   * position_realized_pnl_micros is the instrument's realized P&L NET of charges, partial exits
+   * included: every FIFO match realizes (exit − entry) × quantity minus the matched quantity's share
+   * of the closing fill's charges and of the open lot's charges (docs/decisions/0102), summed over
+   * all the instrument's closed round trips and the partial exits of this open one, rounded once
+   * half-to-even. Equal to trademesh.trade.v1.Position.realized_pnl_micros for the instrument.
+   *
+   * @generated from field: int64 position_realized_pnl_micros = 14;
+   */
+  positionRealizedPnlMicros: bigint;
+
+  /**
+   * break_even_price_micros is the exit price at which the open quantity's round trip nets zero
+   * after all charges (entry charges of the open lots plus the estimated charges of one closing
+   * order on today's IST date), exact to the micro; the same rule as
+   * trademesh.trade.v1.Position.break_even_price_micros. Not set for fractional quantities, segments
+   * no charges schedule covers, or a short that cannot break even at any price >= 0.
+   *
+   * @generated from field: optional int64 break_even_price_micros = 15;
+   */
+  breakEvenPriceMicros?: bigint | undefined;
+
+  /**
+   * estimated_exit_charges_micros is the total charge of one order closing the whole open quantity
+   * at last_price_micros today (the charges schedule, broker plan and category of the instrument's
+   * most recent trade). Not set when unmarked or when break_even_price_micros cannot be computed.
+   *
+   * @generated from field: optional int64 estimated_exit_charges_micros = 16;
+   */
+  estimatedExitChargesMicros?: bigint | undefined;
+
+  /**
+   * net_unrealized_pnl_micros is what closing the open quantity at the mark would realize after all
+   * charges: unrealized_pnl_micros − open_fees_micros − estimated_exit_charges_micros (0 where the
+   * estimate is not set). It is 0 (to within a micro's rounding) at the break-even price. Not set when
+   * unmarked.
+   *
+   * @generated from field: optional int64 net_unrealized_pnl_micros = 17;
+   */
+  netUnrealizedPnlMicros?: bigint | undefined;
 };
 
 /**
