@@ -5,6 +5,7 @@ import { useEffect, useState } from "preact/hooks";
 import { logout, sessions, type Session } from "./api";
 import { AnalyticsScreen } from "./analytics";
 import { AuthScreen } from "./auth";
+import { NotesScreen } from "./notes";
 import { PositionsScreen } from "./positions";
 import { TaxScreen } from "./tax";
 import { TradesScreen } from "./trades";
@@ -16,11 +17,12 @@ const ROUTES = {
   watchlist: { label: "Watchlist", screen: WatchlistScreen },
   analytics: { label: "Analytics", screen: AnalyticsScreen },
   tax: { label: "Tax", screen: TaxScreen },
+  notes: { label: "Day notes", screen: NotesScreen },
 } as const;
 type Route = keyof typeof ROUTES;
 
 function currentRoute(): Route {
-  const name = location.hash.replace(/^#\/?/, "");
+  const name = location.hash.replace(/^#\/?/, "").split("?")[0];
   return name in ROUTES ? (name as Route) : "trades";
 }
 

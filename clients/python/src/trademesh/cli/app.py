@@ -23,7 +23,7 @@ from typing import Annotated, NoReturn
 import grpc
 import typer
 
-from trademesh.cli.commands import analytics, auth, positions, quotes, sync, tax, trades
+from trademesh.cli.commands import analytics, auth, notes, positions, quotes, sync, tax, trades
 from trademesh.cli.config import DEFAULT_TARGET, CliConfig, config_dir
 from trademesh.cli.shared import EXIT_NOT_LOGGED_IN, EXIT_REFUSED, EXIT_UNREACHABLE, CliError, State, err
 from trademesh.sdk import TrademeshError
@@ -45,6 +45,8 @@ app.add_typer(tax.app)
 app.add_typer(trades.app, name="trades")
 app.add_typer(quotes.app, name="quotes")
 app.add_typer(sync.app, name="sync")
+app.add_typer(notes.app, name="note")
+app.add_typer(notes.mistakes_app, name="mistakes")
 
 
 @app.callback()
