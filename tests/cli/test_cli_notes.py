@@ -20,10 +20,14 @@ def test_notes_are_written_shown_listed_searched_and_deleted(
     ok(cli("trades", "add", "buy", "SBIN", "10", "800", "--time", f"{day} 10:00"))
 
     assert "revenge trade" in ok(cli("mistakes", "list")).splitlines()
-    assert "3 mistake tag(s): fomo, chased breakout, sized up" in ok(cli("mistakes", "set", "fomo,Chased Breakout,sized up"))
+    assert "3 mistake tag(s): fomo, chased breakout, sized up" in ok(
+        cli("mistakes", "set", "fomo,Chased Breakout,sized up")
+    )
     assert ok(cli("mistakes", "list")).splitlines() == ["fomo", "chased breakout", "sized up"]
 
-    saved = ok(cli("note", "edit", day, "--mood", "4", "--mistake", "fomo", "--text", "# Gap day\nBought **SBIN** early."))
+    saved = ok(
+        cli("note", "edit", day, "--mood", "4", "--mistake", "fomo", "--text", "# Gap day\nBought **SBIN** early.")
+    )
     assert f"saved the note of {day} (v1)" in saved
     ok(cli("note", "edit", day, "--lessons", "Wait for the first candle.", "--mistake", "fomo,sized up"))
     shown = json.loads(ok(cli("note", "show", day, "--json")))
@@ -35,7 +39,9 @@ def test_notes_are_written_shown_listed_searched_and_deleted(
     )
     assert [trade["instrument"]["symbol"] for trade in shown["trades"]] == ["SBIN"]
     human = ok(cli("note", "show", day))
-    assert "Gap day" in human and "mood: good" in human and "1 trade(s) that day" in human
+    assert "Gap day" in human
+    assert "mood: good" in human
+    assert "1 trade(s) that day" in human
 
     # No --text: the note is written in $EDITOR (here a script that writes the file it is given).
     editor = tmp_path / "editor.sh"
@@ -53,12 +59,15 @@ def test_notes_are_written_shown_listed_searched_and_deleted(
 
     unknown = cli("note", "edit", day, "--mistake", "greed")
     assert unknown.returncode == 1
-    assert "INVALID_ARGUMENT" in unknown.stderr and "note.mistakes[0]" in unknown.stderr
+    assert "INVALID_ARGUMENT" in unknown.stderr
+    assert "note.mistakes[0]" in unknown.stderr
     future = cli("note", "edit", (today + timedelta(days=2)).isoformat(), "--text", "later")
-    assert future.returncode == 1 and "note.date" in future.stderr
+    assert future.returncode == 1
+    assert "note.date" in future.stderr
     bad_mood = cli("note", "edit", day, "--mood", "ecstatic")
     assert bad_mood.returncode == 2
 
     ok(cli("note", "delete", earlier))
     missing = cli("note", "show", earlier)
-    assert missing.returncode == 1 and "NOT_FOUND DAY_NOTE_NOT_FOUND" in missing.stderr
+    assert missing.returncode == 1
+    assert "NOT_FOUND DAY_NOTE_NOT_FOUND" in missing.stderr

@@ -26,7 +26,7 @@ def note(day: date | str, text: str = "A calm day.", *, mistakes: tuple[str, ...
     return day_note_pb2.DayNote(
         date=day if isinstance(day, str) else day.isoformat(),
         text=text,
-        mood=day_note_pb2.MOOD_GOOD,
+        mood=extra.pop("mood", day_note_pb2.MOOD_GOOD),
         mistakes=list(mistakes),
         lessons=extra.pop("lessons", "Wait for the setup."),
         **extra,
@@ -55,7 +55,8 @@ async def test_a_note_round_trips_with_its_days_trades_and_stays_private(
     assert (stored.date, stored.etag, list(stored.mistakes)) == (day.isoformat(), "v1", ["fomo"])
     got = await trade.stub.GetDayNote(day_note_pb2.GetDayNoteRequest(date=day.isoformat()), metadata=alice.metadata)
     assert got.note == stored
-    assert [t.id for t in got.trades] == [linked.id] and not got.trades_truncated
+    assert [t.id for t in got.trades] == [linked.id]
+    assert not got.trades_truncated
     document = await trade_db.day_notes.find_one({"user_id": alice.user_id})
     assert (document["date"], document["text"], document["version"]) == (day.isoformat(), "# Plan\nHeld **INFY**.", 1)
 
@@ -83,12 +84,16 @@ async def test_a_stale_etag_is_aborted_and_the_winner_is_kept(trade: RunningTrad
         failure = await expect_failure(put(trade, user, note(day, "edited on the laptop"), etag))
         assert (failure.code, failure.reason) == (grpc.StatusCode.ABORTED, "ETAG_MISMATCH")
     stale_delete = await expect_failure(
-        trade.stub.DeleteDayNote(day_note_pb2.DeleteDayNoteRequest(date=day.isoformat(), etag="v1"), metadata=user.metadata)
+        trade.stub.DeleteDayNote(
+            day_note_pb2.DeleteDayNoteRequest(date=day.isoformat(), etag="v1"), metadata=user.metadata
+        )
     )
     assert stale_delete.code == grpc.StatusCode.ABORTED
     got = await trade.stub.GetDayNote(day_note_pb2.GetDayNoteRequest(date=day.isoformat()), metadata=user.metadata)
     assert got.note.text == "edited on the phone"
-    await trade.stub.DeleteDayNote(day_note_pb2.DeleteDayNoteRequest(date=day.isoformat(), etag="v2"), metadata=user.metadata)
+    await trade.stub.DeleteDayNote(
+        day_note_pb2.DeleteDayNoteRequest(date=day.isoformat(), etag="v2"), metadata=user.metadata
+    )
     gone = await expect_failure(
         trade.stub.GetDayNote(day_note_pb2.GetDayNoteRequest(date=day.isoformat()), metadata=user.metadata)
     )
@@ -123,7 +128,7 @@ async def test_bad_input_is_invalid_argument_naming_each_field(trade: RunningTra
         (day_note_pb2.PutMistakeTagsRequest(tags=["ok", "x" * 41, "no!", "OK"]), "tags[1]"),
         (day_note_pb2.PutMistakeTagsRequest(tags=[f"t{i}" for i in range(51)]), "tags"),
     ):
-        method = {
+        method: Any = {
             "GetDayNoteRequest": trade.stub.GetDayNote,
             "ListDayNotesRequest": trade.stub.ListDayNotes,
             "SearchDayNotesRequest": trade.stub.SearchDayNotes,
@@ -137,7 +142,8 @@ async def test_bad_input_is_invalid_argument_naming_each_field(trade: RunningTra
 async def test_mistake_lists_are_per_user_and_guard_notes(trade: RunningTrade, new_user: NewUser) -> None:
     alice, bob = await new_user(), await new_user()
     default = await trade.stub.ListMistakeTags(day_note_pb2.ListMistakeTagsRequest(), metadata=alice.metadata)
-    assert "fomo" in default.tags and default.etag == "v0"
+    assert "fomo" in default.tags
+    assert default.etag == "v0"
     stored = await trade.stub.PutMistakeTags(
         day_note_pb2.PutMistakeTagsRequest(tags=["Greed", "sized  up"], etag="v0"), metadata=alice.metadata
     )
@@ -192,6 +198,8 @@ async def test_list_pages_by_date_and_search_finds_literal_text(trade: RunningTr
     assert list((await search(".*")).notes) == []
     first = await search("gap", page_size=3)
     rest = await search("gap", page_size=3, page_token=first.next_page_token)
-    assert len(first.notes) == 3 and len(rest.notes) == 2 and rest.next_page_token == ""
+    assert len(first.notes) == 3
+    assert len(rest.notes) == 2
+    assert rest.next_page_token == ""
     wrong_query = await expect_failure(search("patient", page_token=first.next_page_token))
     assert wrong_query.reason == "PAGE_TOKEN_INVALID"

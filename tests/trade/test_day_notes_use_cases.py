@@ -170,7 +170,9 @@ async def test_list_pages_newest_first_within_the_range(service: DayNoteService)
             break
     assert seen == [f"2026-01-0{day}" for day in range(9, 1, -1)]
     with pytest.raises(InvalidArgument) as foreign:
-        await service.list_notes(BOB, "2026-01-02", "2026-01-09", 3, (await service.list_notes(ALICE, "", "", 1, ""))[1])
+        await service.list_notes(
+            BOB, "2026-01-02", "2026-01-09", 3, (await service.list_notes(ALICE, "", "", 1, ""))[1]
+        )
     assert foreign.value.reason == "PAGE_TOKEN_INVALID"
     with pytest.raises(InvalidArgument) as backwards:
         await service.list_notes(ALICE, "2026-01-09", "2026-01-02", 0, "")
@@ -189,7 +191,8 @@ async def test_search_matches_text_lessons_and_mistakes_literally_and_per_user(s
     assert (await service.search(ALICE, ".*", 0, ""))[0] == []
     first, token = await service.search(ALICE, "gap", 1, "")
     rest, last = await service.search(ALICE, "gap", 1, token)
-    assert [n.day for n in first + rest] == [date(2026, 2, 2), date(2026, 2, 1)] and last == ""
+    assert [n.day for n in first + rest] == [date(2026, 2, 2), date(2026, 2, 1)]
+    assert last == ""
     for bad in ("", " ", "x" * 101):
         with pytest.raises(InvalidArgument) as error:
             await service.search(ALICE, bad, 0, "")

@@ -35,9 +35,8 @@ def test_a_day_note_survives_a_reload_and_is_found_by_search(stack: Stack) -> No
     (ARTIFACTS / "notes.log").write_text(f"{result.stderr}\n{result.stdout}")
     lines = [line for line in result.stdout.splitlines() if line.startswith("{")]
     report: dict[str, Any] = json.loads(lines[-1]) if lines else {"ok": False, "error": "no report"}
-    assert result.returncode == 0 and report.get("ok"), (
-        f"notes journey failed: {report.get('error')}\n{result.stderr[-4000:]}\n{stack.logs()}"
-    )
+    ok = result.returncode == 0 and bool(report.get("ok"))
+    assert ok, f"notes journey failed: {report.get('error')}\n{result.stderr[-4000:]}\n{stack.logs()}"
     names = [step["name"] for step in report["steps"]]
     assert names[0] == "registered"
     assert {

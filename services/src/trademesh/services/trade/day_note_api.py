@@ -32,9 +32,7 @@ class DayNoteServicer:
             raise InvalidArgument("note is required", [FieldViolation("note", "note is required")])
         content, bad_mood = content_from_proto(request.note)
         if bad_mood is not None:
-            raise InvalidArgument(
-                "invalid day note", [FieldViolation("note.mood", f"unknown mood value {bad_mood}")]
-            )
+            raise InvalidArgument("invalid day note", [FieldViolation("note.mood", f"unknown mood value {bad_mood}")])
         note = await self._day_notes.put(user, request.note.date, content, request.etag)
         return day_note_pb2.PutDayNoteResponse(note=note_to_proto(note))
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import sys
 from typing import Annotated
 
+import click
 import grpc
 import typer
 from rich.markdown import Markdown
@@ -93,11 +94,14 @@ def note_edit(
     day: Annotated[str, typer.Argument(help="The IST date, YYYY-MM-DD.")],
     text: Annotated[
         str | None,
-        typer.Option(help="The note in Markdown ('-': read stdin). Default: edit it in $EDITOR unless only other fields change."),
+        typer.Option(
+            help="The note in Markdown ('-': read stdin). Default: edit it in $EDITOR unless only other fields change."
+        ),
     ] = None,
     mood: Annotated[str | None, typer.Option(help="1-5 or awful, bad, neutral, good, great.")] = None,
     mistake: Annotated[
-        list[str] | None, typer.Option("--mistake", help="A mistake tag from your list (repeatable; replaces the list).")
+        list[str] | None,
+        typer.Option("--mistake", help="A mistake tag from your list (repeatable; replaces the list)."),
     ] = None,
     no_mistakes: Annotated[bool, typer.Option("--no-mistakes", help="Clear the note's mistakes.")] = False,
     lessons: Annotated[str | None, typer.Option(help="Lessons learned.")] = None,
@@ -118,7 +122,7 @@ def note_edit(
         elif text is not None:
             note.text = text
         elif mood is None and mistake is None and not no_mistakes and lessons is None:
-            edited = typer.edit(current.text or f"# {day}\n\n", extension=".md")
+            edited = click.edit(current.text or f"# {day}\n\n", extension=".md")
             if edited is None:
                 raise CliError("the editor closed without saving; nothing changed")
             note.text = edited
@@ -173,7 +177,9 @@ def note_search(
 ) -> None:
     """Find notes whose text or lessons contain a word, or that carry a mistake tag."""
     with session_client(context) as client:
-        notes = list(client.trade.SearchDayNotes(day_note_pb2.SearchDayNotesRequest(query=query, page_size=limit)).notes)
+        notes = list(
+            client.trade.SearchDayNotes(day_note_pb2.SearchDayNotesRequest(query=query, page_size=limit)).notes
+        )
     if as_json:
         print_json(notes)
         return
