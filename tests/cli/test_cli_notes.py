@@ -63,7 +63,7 @@ def test_notes_are_written_shown_listed_searched_and_deleted(
     assert "note.mistakes[0]" in unknown.stderr
     future = cli("note", "edit", (today + timedelta(days=2)).isoformat(), "--text", "later")
     assert future.returncode == 1
-    assert "note.date" in future.stderr
+    assert "must not be after today in IST" in future.stderr
     bad_mood = cli("note", "edit", day, "--mood", "ecstatic")
     assert bad_mood.returncode == 2
 
