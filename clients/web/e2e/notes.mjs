@@ -98,10 +98,13 @@ try {
   step("note saved");
   await shot("notes-02-saved");
 
-  // Saving again with a mistake that is not in the list is refused with the field named.
+  // Edit the mistake list: the new tag is offered on the note at once.
+  await page.locator("details summary", { hasText: "Your mistake tags" }).click();
   await page.getByTestId("mistake-tags").fill("fomo, late exit");
   await page.getByTestId("mistake-tags-save").click();
   await page.getByTestId("note-status").filter({ hasText: "Saved your mistake tags" }).waitFor();
+  await page.getByTestId("note-mistakes").getByLabel("late exit").waitFor();
+  if ((await page.getByTestId("note-mistakes").locator("label").count()) !== 2) throw new Error("the mistake list did not change");
   step("mistake tags saved");
 
   // Reload: tokens are kept in memory only, so the app asks to log in again.
