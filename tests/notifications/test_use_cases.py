@@ -377,7 +377,7 @@ async def test_preferences_validate_and_merge_channels(world: World) -> None:
         ALICE, Preferences(channels={NotificationKind.PRICE_ALERT: frozenset()}), ["kind_channels"]
     )
     assert updated.channels_for(NotificationKind.PRICE_ALERT) == frozenset()
-    assert updated.channels_for(NotificationKind.TRADE_ALERT) == frozenset({Channel.IN_APP})
+    assert updated.channels_for(NotificationKind.TRADE_ALERT) == frozenset({Channel.IN_APP, Channel.WEBHOOK})
     assert (await world.preferences.get(BOB)) == Preferences()
 
 

@@ -220,6 +220,14 @@ operator's existingSecret. Call with (dict "inline" <value> "existing" <name> "d
 {{- end }}
 {{- else if eq .name "notifications" }}
 {{ include "trademesh.tokenSecretEnv" $root }}
+{{- $hooks := $root.Values.secrets.webhookSecrets }}
+{{- if or $hooks.key $hooks.existingSecret }}
+- name: TRADEMESH_WEBHOOK_SECRETS_KEY
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "trademesh.secretName" (dict "inline" $hooks.key "existing" $hooks.existingSecret "default" "trademesh-webhook-secrets") }}
+      key: {{ if $hooks.key }}key{{ else }}{{ $hooks.secretKey }}{{ end }}
+{{- end }}
 {{- include "trademesh.smtpLoginEnv" $root }}
 {{- else if eq .name "marketdata" }}
 {{ include "trademesh.tokenSecretEnv" $root }}
@@ -279,6 +287,7 @@ Call with (dict "root" $ "name" "auth").
 {{- $refs = append $refs (dict "inline" $v.secrets.brokerCredentials.key "existing" $v.secrets.brokerCredentials.existingSecret) }}
 {{- else if eq .name "notifications" }}
 {{- $refs = append $refs (dict "inline" $v.secrets.tradeTokens.secret "existing" $v.secrets.tradeTokens.existingSecret) }}
+{{- $refs = append $refs (dict "inline" $v.secrets.webhookSecrets.key "existing" $v.secrets.webhookSecrets.existingSecret) }}
 {{- with $v.notifications.smtp.existingSecret }}
 {{- $refs = append $refs (dict "inline" "" "existing" .) }}
 {{- end }}

@@ -1,4 +1,5 @@
-"""The sync service's secrets for the local dev stack, made on first use in the data directory.
+"""The sync service's secrets (and the notifications service's webhook key) for the local dev stack, made on first
+use in the data directory.
 
 Dev-only (the devstack may use every service's tools; the services may not use each other's).
 
@@ -19,9 +20,10 @@ import jwt
 
 from trademesh.services.auth.admin import issue_service_token
 from trademesh.services.auth.keys import KeyRing
-from trademesh.services.sync.credentials import new_key_text
+from trademesh.services.core.sealing import new_key_text
 
 KEY_FILE = "sync-credentials.key"
+WEBHOOK_KEY_FILE = "webhook-secrets.key"
 TOKEN_FILE = "sync-service.token"
 TOKEN_DAYS = 30
 RENEW_BEFORE_SECONDS = 7 * 86400
@@ -59,3 +61,12 @@ def ensure_dev_secrets(
     if _needs_new_token(token_file, keys):
         _write_private(token_file, issue_service_token(keys, "sync", TOKEN_DAYS, issuer, audience))
     return key_file, token_file
+
+
+def ensure_webhook_key(keys_dir: Path) -> Path:
+    """Return the file holding the key that seals webhook signing secrets (TRADEMESH_WEBHOOK_SECRETS_KEY), made once."""
+    keys_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    key_file = keys_dir / WEBHOOK_KEY_FILE
+    if not key_file.exists():
+        _write_private(key_file, new_key_text("dev1"))
+    return key_file

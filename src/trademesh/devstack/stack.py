@@ -419,7 +419,12 @@ def _smtp_env(context: StackContext) -> dict[str, str]:
 
 
 def _notifications_env(context: StackContext) -> dict[str, str]:
-    return _smtp_env(context)
+    from trademesh.devstack.secrets import ensure_webhook_key  # webhooks on, with a key made once per data dir
+
+    return {
+        **_smtp_env(context),
+        "TRADEMESH_WEBHOOK_SECRETS_KEY": ensure_webhook_key(context.layout.keys_dir).read_text().strip(),
+    }
 
 
 def _analytics_env(context: StackContext) -> dict[str, str]:

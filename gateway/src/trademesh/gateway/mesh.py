@@ -246,7 +246,9 @@ CATALOG: tuple[ServiceEntry, ...] = (
     ServiceEntry(
         name="notifications",
         descriptor=service_descriptor(notifications_service_pb2, "NotificationsService"),
-        idempotent_reads=frozenset({"GetAlert", "ListAlerts", "ListNotifications", "GetPreferences"}),
+        idempotent_reads=frozenset(
+            {"GetAlert", "ListAlerts", "ListNotifications", "GetPreferences", "ListWebhooks", "ListWebhookDeliveries"}
+        ),
     ),
 )
 

@@ -12,14 +12,18 @@ from trademesh.notifications.v1 import notifications_service_pb2_grpc
 from trademesh.services.core.identity import current_principal
 from trademesh.services.notifications.mapping import (
     alert_to_proto,
+    delivery_state_from_proto,
     draft_from_proto,
     notification_to_proto,
     preferences_from_proto,
     preferences_to_proto,
     state_from_proto,
     watch_response,
+    webhook_delivery_to_proto,
+    webhook_draft_from_proto,
+    webhook_to_proto,
 )
-from trademesh.services.notifications.service import AlertService, InboxService, PreferencesService
+from trademesh.services.notifications.service import AlertService, InboxService, PreferencesService, WebhookService
 
 Context = aio.ServicerContext[Any, Any]
 
@@ -31,10 +35,13 @@ def _user() -> str:
 class NotificationsServicer(notifications_service_pb2_grpc.NotificationsServiceServicer):
     """Serve trademesh.notifications.v1.NotificationsService over gRPC."""
 
-    def __init__(self, alerts: AlertService, inbox: InboxService, preferences: PreferencesService) -> None:
+    def __init__(
+        self, alerts: AlertService, inbox: InboxService, preferences: PreferencesService, webhooks: WebhookService
+    ) -> None:
         self._alerts = alerts
         self._inbox = inbox
         self._preferences = preferences
+        self._webhooks = webhooks
 
     async def CreateAlert(self, request: pb.CreateAlertRequest, context: Context) -> pb.CreateAlertResponse:
         alert = await self._alerts.create(_user(), request.request_id, draft_from_proto(request.alert))
@@ -104,3 +111,27 @@ class NotificationsServicer(notifications_service_pb2_grpc.NotificationsServiceS
             _user(), preferences_from_proto(request.preferences), list(request.update_mask.paths)
         )
         return pb.UpdatePreferencesResponse(preferences=preferences_to_proto(preferences))
+
+    async def CreateWebhook(self, request: pb.CreateWebhookRequest, context: Context) -> pb.CreateWebhookResponse:
+        webhook, secret = await self._webhooks.create(
+            _user(), request.request_id, webhook_draft_from_proto(request.webhook)
+        )
+        return pb.CreateWebhookResponse(webhook=webhook_to_proto(webhook), signing_secret=secret)
+
+    async def ListWebhooks(self, request: pb.ListWebhooksRequest, context: Context) -> pb.ListWebhooksResponse:
+        webhooks = await self._webhooks.list_webhooks(_user())
+        return pb.ListWebhooksResponse(webhooks=[webhook_to_proto(webhook) for webhook in webhooks])
+
+    async def DeleteWebhook(self, request: pb.DeleteWebhookRequest, context: Context) -> pb.DeleteWebhookResponse:
+        await self._webhooks.delete(_user(), request.webhook_id)
+        return pb.DeleteWebhookResponse()
+
+    async def ListWebhookDeliveries(
+        self, request: pb.ListWebhookDeliveriesRequest, context: Context
+    ) -> pb.ListWebhookDeliveriesResponse:
+        deliveries, token = await self._webhooks.list_deliveries(
+            _user(), request.webhook_id, delivery_state_from_proto(request.state), request.page_size, request.page_token
+        )
+        return pb.ListWebhookDeliveriesResponse(
+            deliveries=[webhook_delivery_to_proto(delivery) for delivery in deliveries], next_page_token=token
+        )

@@ -8,7 +8,7 @@ from google.protobuf.duration_pb2 import Duration
 
 from trademesh.common.v1 import instrument_pb2
 from trademesh.kernel.errors import FieldViolation, InvalidArgument
-from trademesh.notifications.v1 import alert_pb2, notification_pb2, notifications_service_pb2
+from trademesh.notifications.v1 import alert_pb2, notification_pb2, notifications_service_pb2, webhook_pb2
 from trademesh.services.core.timestamps import instant_of, timestamp
 from trademesh.services.notifications.model import (
     Alert,
@@ -20,6 +20,10 @@ from trademesh.services.notifications.model import (
     NotificationKind,
     Preferences,
     QuietHours,
+    Webhook,
+    WebhookDelivery,
+    WebhookDeliveryState,
+    WebhookDraft,
 )
 from trademesh.services.notifications.service.inbox import InboxEvent
 
@@ -44,7 +48,13 @@ _KINDS = {
     NotificationKind.SYSTEM: notification_pb2.NOTIFICATION_KIND_SYSTEM,
 }
 _KINDS_FROM = {value: kind for kind, value in _KINDS.items()}
-_CHANNELS = {Channel.IN_APP: notification_pb2.CHANNEL_IN_APP, Channel.EMAIL: notification_pb2.CHANNEL_EMAIL}
+_CHANNELS = {
+    Channel.IN_APP: notification_pb2.CHANNEL_IN_APP,
+    Channel.EMAIL: notification_pb2.CHANNEL_EMAIL,
+    Channel.WEBHOOK: notification_pb2.CHANNEL_WEBHOOK,
+    Channel.PUSH: notification_pb2.CHANNEL_PUSH,
+    Channel.SMS: notification_pb2.CHANNEL_SMS,
+}
 _CHANNELS_FROM = {value: channel for channel, value in _CHANNELS.items()}
 _EXCHANGES_FROM = {
     value: name.removeprefix("EXCHANGE_")
@@ -198,3 +208,60 @@ def watch_response(event: InboxEvent, resume_token: str) -> notifications_servic
     else:
         response.heartbeat_time.GetCurrentTime()
     return response
+
+
+_DELIVERY_STATES = {
+    WebhookDeliveryState.PENDING: webhook_pb2.WEBHOOK_DELIVERY_STATE_PENDING,
+    WebhookDeliveryState.SENT: webhook_pb2.WEBHOOK_DELIVERY_STATE_SENT,
+    WebhookDeliveryState.DEAD_LETTER: webhook_pb2.WEBHOOK_DELIVERY_STATE_DEAD_LETTER,
+    WebhookDeliveryState.DROPPED: webhook_pb2.WEBHOOK_DELIVERY_STATE_DROPPED,
+}
+_DELIVERY_STATES_FROM = {value: state for state, value in _DELIVERY_STATES.items()}
+
+
+def webhook_draft_from_proto(webhook: webhook_pb2.Webhook) -> WebhookDraft:
+    """Decode the caller-settable fields of a Webhook message (the url is checked by the use case)."""
+    kinds = [_KINDS_FROM.get(kind) for kind in webhook.kinds]
+    if any(kind is None for kind in kinds):
+        raise InvalidArgument("the webhook is invalid", [FieldViolation("webhook.kinds", "must list known kinds")])
+    return WebhookDraft(url=webhook.url, kinds=frozenset(kind for kind in kinds if kind is not None))
+
+
+def webhook_to_proto(webhook: Webhook) -> webhook_pb2.Webhook:
+    """Map a webhook to its message (never its secret)."""
+    return webhook_pb2.Webhook(
+        id=webhook.id,
+        url=webhook.url,
+        kinds=sorted(_KINDS[kind] for kind in webhook.kinds),
+        create_time=timestamp(webhook.created_at),
+        secret_hint=webhook.secret_hint,
+    )
+
+
+def delivery_state_from_proto(state: int) -> WebhookDeliveryState | None:
+    """Decode a ListWebhookDeliveries state filter (unspecified: any)."""
+    if state == webhook_pb2.WEBHOOK_DELIVERY_STATE_UNSPECIFIED:
+        return None
+    found = _DELIVERY_STATES_FROM.get(state)  # type: ignore[call-overload]
+    if found is None:
+        raise InvalidArgument("state is not a known delivery state", [FieldViolation("state", "unknown value")])
+    return found  # type: ignore[no-any-return]
+
+
+def webhook_delivery_to_proto(delivery: WebhookDelivery) -> webhook_pb2.WebhookDelivery:
+    """Map a webhook delivery to its message."""
+    message = webhook_pb2.WebhookDelivery(
+        id=delivery.id,
+        webhook_id=delivery.webhook_id,
+        notification_id=delivery.notification.id,
+        state=_DELIVERY_STATES[delivery.state],
+        attempts=delivery.attempts,
+        last_status_code=delivery.last_status_code,
+        last_error=delivery.last_error,
+        create_time=timestamp(delivery.created_at),
+    )
+    if delivery.state is WebhookDeliveryState.PENDING:
+        message.next_attempt_time.CopyFrom(timestamp(delivery.next_attempt_at))
+    if delivery.finished_at is not None:
+        message.finish_time.CopyFrom(timestamp(delivery.finished_at))
+    return message

@@ -1,13 +1,16 @@
-"""The ports the notification use cases need; adapters: store.py (MongoDB), feed.py and ticks.py (Redis),
-mail.py (SMTP). Pure: no gRPC, database or Redis imports.
+"""The ports the notification use cases need; adapters: store.py and webhook_store.py (MongoDB), backplane.py
+and budget.py (Redis), mail.py (SMTP), webhook_http.py (aiohttp), core.sealing (AES-GCM).
+Pure: no gRPC, database or Redis imports.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
+from trademesh.services.core.sealing import SealedSecret
 from trademesh.services.notifications.model import (
     Alert,
     AlertState,
@@ -16,7 +19,11 @@ from trademesh.services.notifications.model import (
     Notification,
     Preferences,
     Tick,
+    Webhook,
+    WebhookDelivery,
+    WebhookDeliveryState,
 )
+from trademesh.services.notifications.model.webhooks import Address
 
 
 class AlertStore(Protocol):
@@ -171,3 +178,120 @@ class Clock(Protocol):
 
     def __call__(self) -> datetime:
         """Return the current time."""
+
+
+class WebhookStore(Protocol):
+    """Persist webhooks; reads and deletes are scoped to the owner except the dispatcher's."""
+
+    async def add(self, webhook: Webhook) -> Webhook:
+        """Insert; if the user already created one with its request_id, return that one instead."""
+
+    async def get(self, user_id: str, webhook_id: str) -> Webhook | None:
+        """Return the user's webhook with this id."""
+
+    async def get_any(self, webhook_id: str) -> Webhook | None:
+        """Return the webhook with this id whoever owns it (the dispatcher's read)."""
+
+    async def for_user(self, user_id: str) -> list[Webhook]:
+        """Return the user's webhooks, newest first."""
+
+    async def delete(self, user_id: str, webhook_id: str) -> bool:
+        """Delete the user's webhook; return whether it existed."""
+
+    async def sealed_with_other_key(self, key_id: str, limit: int) -> list[Webhook]:
+        """Return up to `limit` webhooks whose secret is sealed under a key other than `key_id` (rotation)."""
+
+    async def replace_secret(self, webhook: Webhook, previous_key_id: str) -> bool:
+        """Store the webhook's re-sealed secret if it is still sealed under `previous_key_id`."""
+
+
+class WebhookDeliveryStore(Protocol):
+    """Webhook deliveries, one per (notification, webhook): written PENDING before any post, claimed with a
+    lease (the claim's token must match to record an outcome, so an expired lease's late result is ignored)."""
+
+    async def add(self, delivery: WebhookDelivery) -> bool:
+        """Insert unless a delivery with its id exists; return whether it was new."""
+
+    async def claim_due(self, now: datetime, lease_until: datetime, token: str, limit: int) -> list[WebhookDelivery]:
+        """Take up to `limit` PENDING deliveries whose next attempt is due, holding each until `lease_until`
+        under `token` (no other replica takes them meanwhile); oldest first."""
+
+    async def finish(
+        self, delivery_id: str, token: str, state: WebhookDeliveryState, status_code: int, error: str, now: datetime
+    ) -> bool:
+        """Record a final outcome (counting the attempt) if the lease is still `token`'s; return whether it was."""
+
+    async def retry_later(
+        self, delivery_id: str, token: str, next_attempt_at: datetime, status_code: int, error: str
+    ) -> bool:
+        """Count a failed attempt and hold the delivery until `next_attempt_at` (if the lease is still ours)."""
+
+    async def postpone(self, delivery_id: str, token: str, next_attempt_at: datetime) -> bool:
+        """Hold the delivery until `next_attempt_at` without counting an attempt (over budget)."""
+
+    async def page(
+        self,
+        user_id: str,
+        webhook_id: str | None,
+        state: WebhookDeliveryState | None,
+        before_cursor: str | None,
+        limit: int,
+    ) -> list[WebhookDelivery]:
+        """Return up to `limit` of the user's deliveries with cursor below `before_cursor`, newest first."""
+
+    async def drop_pending(self, webhook_id: str, now: datetime) -> int:
+        """Mark the webhook's PENDING deliveries DROPPED (it was deleted); return how many."""
+
+    async def delete_created_before(self, moment: datetime) -> int:
+        """Delete deliveries created before `moment`; return how many."""
+
+
+class SecretSealer(Protocol):
+    """Seal secrets at rest (core.sealing.Sealer)."""
+
+    def seal(self, plaintext: bytes, context: bytes) -> SealedSecret:
+        """Encrypt under the active key with `context` as associated data."""
+
+    def open(self, secret: SealedSecret, context: bytes) -> bytes:
+        """Decrypt; raise ValueError when it cannot be opened."""
+
+    @property
+    def active_key_id(self) -> str:
+        """Return the id of the key that seals."""
+
+    def reseal(self, secret: SealedSecret, context: bytes) -> SealedSecret | None:
+        """Return the secret sealed under the active key, or None if it already is."""
+
+
+class AddressResolver(Protocol):
+    """Resolve a host name to the addresses a connection would use."""
+
+    async def resolve(self, host: str, port: int) -> list[Address]:
+        """Return the host's addresses; raise OSError when it does not resolve."""
+
+
+@dataclass(frozen=True, slots=True)
+class PostResult:
+    """What a webhook post got: the HTTP status (0 if none), or the error that prevented one."""
+
+    status_code: int
+    error: str = ""
+
+    @property
+    def ok(self) -> bool:
+        """Tell whether the receiver took it (a 2xx status)."""
+        return 200 <= self.status_code < 300
+
+
+class WebhookSender(Protocol):
+    """Post a signed JSON body to a webhook, connecting only to addresses the policy allows."""
+
+    async def post(self, url: str, body: bytes, headers: Mapping[str, str]) -> PostResult:
+        """Post once (no redirects followed); never raise for a network failure (it is the result)."""
+
+
+class SendBudget(Protocol):
+    """A per-user, per-channel send budget (a rate limit shared by every replica)."""
+
+    async def take(self, user_id: str, channel: str) -> datetime | None:
+        """Spend one send; return None if allowed, else when to try again."""

@@ -1,5 +1,5 @@
 """Notifications wiring: `bootstrap` (settings → adapters → use cases), the runtime (gRPC server, tick
-evaluation, trade-event consumer, mail dispatcher, sweeper), `serve`."""
+evaluation, trade-event consumer, mail and webhook dispatchers, sweeper), `serve`."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import logging
 import os
 import socket
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from pymongo import AsyncMongoClient
@@ -18,6 +19,7 @@ from trademesh.services.core.access import public_methods
 from trademesh.services.core.connections import build_mongo, build_redis, ensure_collections, required_dependencies
 from trademesh.services.core.page_tokens import Codec
 from trademesh.services.core.revocations import RevocationList
+from trademesh.services.core.sealing import KeyConfigError, Sealer
 from trademesh.services.core.server import (
     ServiceHost,
     ServiceRegistration,
@@ -25,14 +27,18 @@ from trademesh.services.core.server import (
     run_service,
     start_server,
 )
+from trademesh.services.core.settings import SettingsError
 from trademesh.services.core.smtp import SmtpSender
 from trademesh.services.core.tracing import configure_tracing
 from trademesh.services.notifications.api import NotificationsServicer
 from trademesh.services.notifications.backplane import RedisAlertChanges, RedisBackplane
+from trademesh.services.notifications.budget import RedisSendBudget
 from trademesh.services.notifications.events import TradeEventConsumer
 from trademesh.services.notifications.mail import NoMailSender, SmtpMailSender
 from trademesh.services.notifications.model import RETENTION
+from trademesh.services.notifications.model.webhooks import parse_networks
 from trademesh.services.notifications.ports import (
+    AddressResolver,
     AlertChanges,
     AlertStore,
     Clock,
@@ -41,15 +47,22 @@ from trademesh.services.notifications.ports import (
     MailSender,
     NotificationStore,
     PreferencesStore,
+    SendBudget,
     TickSource,
+    WebhookDeliveryStore,
+    WebhookSender,
+    WebhookStore,
 )
 from trademesh.services.notifications.service import (
+    AddressPolicy,
     AlertEvaluator,
     AlertService,
     InboxService,
     MailDispatcher,
     Notifier,
     PreferencesService,
+    WebhookDispatcher,
+    WebhookService,
     utc_now,
 )
 from trademesh.services.notifications.settings import NotificationsSettings
@@ -60,6 +73,13 @@ from trademesh.services.notifications.store import (
     MongoNotificationStore,
     MongoPreferencesStore,
     ensure_indexes,
+)
+from trademesh.services.notifications.webhook_http import HttpWebhookSender, SystemResolver
+from trademesh.services.notifications.webhook_store import (
+    WEBHOOK_COLLECTIONS,
+    MongoWebhookDeliveryStore,
+    MongoWebhookStore,
+    ensure_webhook_indexes,
 )
 
 logger = logging.getLogger(__name__)
@@ -80,6 +100,11 @@ class Notifications:
     servicer: NotificationsServicer
     notification_store: NotificationStore
     deliveries: DeliveryStore
+    webhooks: WebhookService
+    webhook_deliveries: WebhookDeliveryStore
+    #: None when TRADEMESH_WEBHOOK_SECRETS_KEY is empty (webhooks are off).
+    webhook_dispatcher: WebhookDispatcher | None = None
+    webhook_sender: WebhookSender | None = None
     backplane: RedisBackplane | None = None
     mongo: AsyncMongoClient[dict[str, Any]] | None = None
     redis: Redis | None = None
@@ -89,6 +114,17 @@ def build_mail_sender(settings: NotificationsSettings) -> MailSender:
     """Return the SMTP sender the settings describe (a refusing one when no host is set)."""
     sender = SmtpSender.from_settings(settings)
     return SmtpMailSender(sender) if sender is not None else NoMailSender()
+
+
+def build_webhook_sealer(settings: NotificationsSettings) -> Sealer | None:
+    """Return the sealer of webhook secrets (None when no key is set), or raise SettingsError (never the key)."""
+    value = settings.webhook_secrets_key.get_secret_value()
+    if not value.strip():
+        return None
+    try:
+        return Sealer.from_setting(value)
+    except KeyConfigError as error:
+        raise SettingsError(f"TRADEMESH_WEBHOOK_SECRETS_KEY: {error}") from None
 
 
 def bootstrap(
@@ -102,11 +138,16 @@ def bootstrap(
     signal: InboxSignal | None = None,
     changes: AlertChanges | None = None,
     ticks: TickSource | None = None,
+    webhooks: WebhookStore | None = None,
+    webhook_deliveries: WebhookDeliveryStore | None = None,
+    webhook_sender: WebhookSender | None = None,
+    resolver: AddressResolver | None = None,
+    budget: SendBudget | None = None,
     clock: Clock = utc_now,
 ) -> Notifications:
     """Wire the use cases and the servicer; build the real adapter of every port not given (tests pass fakes)."""
-    needs_mongo = None in (store, notifications, preferences, deliveries)
-    needs_redis = None in (signal, changes, ticks)
+    needs_mongo = None in (store, notifications, preferences, deliveries, webhooks, webhook_deliveries)
+    needs_redis = None in (signal, changes, ticks, budget)
     mongo = build_mongo(settings) if needs_mongo else None
     redis = build_redis(settings) if needs_redis else None
     backplane: RedisBackplane | None = None
@@ -116,11 +157,14 @@ def bootstrap(
         notifications = notifications or MongoNotificationStore(database)
         preferences = preferences or MongoPreferencesStore(database)
         deliveries = deliveries or MongoDeliveryStore(database)
+        webhooks = webhooks or MongoWebhookStore(database)
+        webhook_deliveries = webhook_deliveries or MongoWebhookDeliveryStore(database)
     if redis is not None:
         backplane = RedisBackplane(redis)
         signal = signal or backplane
         ticks = ticks or backplane
         changes = changes or RedisAlertChanges(redis)
+        budget = budget or RedisSendBudget(redis, settings.redis_url, per_minute=settings.webhook_budget_per_minute)
     assert store is not None
     assert notifications is not None
     assert preferences is not None
@@ -128,9 +172,19 @@ def bootstrap(
     assert signal is not None
     assert ticks is not None
     assert changes is not None
+    assert webhooks is not None
+    assert webhook_deliveries is not None
+    assert budget is not None
     tokens = Codec(settings.token_secret.get_secret_value().encode())
+    sealer = build_webhook_sealer(settings)
     notifier = Notifier(
-        notifications=notifications, preferences=preferences, deliveries=deliveries, signal=signal, clock=clock
+        notifications=notifications,
+        preferences=preferences,
+        deliveries=deliveries,
+        signal=signal,
+        clock=clock,
+        webhooks=webhooks if sealer is not None else None,
+        webhook_deliveries=webhook_deliveries,
     )
     alerts = AlertService(
         store=store, changes=changes, tokens=tokens, clock=clock, max_alerts_per_user=settings.max_alerts_per_user
@@ -147,7 +201,33 @@ def bootstrap(
     dispatcher = MailDispatcher(
         deliveries=deliveries, sender=mail if mail is not None else build_mail_sender(settings), clock=clock
     )
-    servicer = NotificationsServicer(alerts, inbox, preference_service)
+    # The address allowlist is for tests and `make up` only: outside dev mode every webhook must be public.
+    allowed = parse_networks(settings.webhook_allowed_networks) if settings.dev_mode else []
+    webhook_service = WebhookService(
+        store=webhooks,
+        deliveries=webhook_deliveries,
+        sealer=sealer,
+        policy=AddressPolicy(resolver or SystemResolver(), allowed),
+        tokens=tokens,
+        clock=clock,
+        max_per_user=settings.max_webhooks_per_user,
+        allow_http=settings.dev_mode,
+    )
+    webhook_dispatcher: WebhookDispatcher | None = None
+    if sealer is not None:
+        webhook_sender = webhook_sender or HttpWebhookSender(
+            allowed=allowed, timeout_seconds=settings.webhook_timeout_seconds
+        )
+        webhook_dispatcher = WebhookDispatcher(
+            webhooks=webhooks,
+            deliveries=webhook_deliveries,
+            sender=webhook_sender,
+            sealer=sealer,
+            budget=budget,
+            clock=clock,
+            post_timeout=timedelta(seconds=settings.webhook_timeout_seconds),
+        )
+    servicer = NotificationsServicer(alerts, inbox, preference_service, webhook_service)
     return Notifications(
         alerts,
         inbox,
@@ -158,6 +238,10 @@ def bootstrap(
         servicer,
         notifications,
         deliveries,
+        webhook_service,
+        webhook_deliveries,
+        webhook_dispatcher,
+        webhook_sender,
         backplane,
         mongo,
         redis,
@@ -192,10 +276,38 @@ async def _dispatch_mail(app: Notifications, interval: float) -> None:
             pass
 
 
+async def _every_once(work: Any, what: str) -> None:
+    try:
+        if count := await work():
+            logger.info("%s: %d done", what, count)
+    except asyncio.CancelledError:
+        raise
+    except Exception:
+        logger.warning("%s failed; it runs again at the next start", what, exc_info=True)
+
+
+async def _dispatch_webhooks(app: Notifications, dispatcher: WebhookDispatcher, interval: float) -> None:
+    # New deliveries wake the dispatcher at once; retries, held and over-budget ones every `interval`.
+    while True:
+        try:
+            await dispatcher.dispatch_due()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            logger.warning("dispatching webhooks failed; retrying", exc_info=True)
+        app.notifier.webhook_due.clear()
+        try:
+            async with asyncio.timeout(interval):
+                await app.notifier.webhook_due.wait()
+        except TimeoutError:
+            pass
+
+
 async def _sweep(app: Notifications) -> None:
     moment = utc_now() - RETENTION
     deleted = await app.notification_store.delete_created_before(moment)
     deleted += await app.deliveries.delete_created_before(moment)
+    deleted += await app.webhook_deliveries.delete_created_before(moment)
     if deleted:
         logger.info("deleted %d notifications and deliveries older than %s", deleted, RETENTION)
 
@@ -218,8 +330,9 @@ async def build_notifications_runtime(
     if mongo is None or redis is None or backplane is None:
         raise ValueError("the runtime needs the real database and Redis adapters")
     database = mongo[settings.mongo_database]
-    await ensure_collections(database, COLLECTIONS)
+    await ensure_collections(database, COLLECTIONS + WEBHOOK_COLLECTIONS)
     await ensure_indexes(database)
+    await ensure_webhook_indexes(database)
     evaluator = app.evaluator
     backplane.on_tick = evaluator.on_tick
     backplane.on_alert_change = evaluator.alert_changed
@@ -253,6 +366,15 @@ async def build_notifications_runtime(
     host.spawn(consumer.run(), "trade-event-consumer", consumer.close)
     if settings.smtp_host:
         host.spawn(_dispatch_mail(app, settings.mail_dispatch_interval_seconds), "mail-dispatcher")
+    if app.webhook_dispatcher is not None:
+        host.spawn(_every_once(app.webhooks.reseal_secrets, "re-sealing webhook secrets"), "webhook-reseal")
+        host.spawn(
+            _dispatch_webhooks(app, app.webhook_dispatcher, settings.webhook_dispatch_interval_seconds),
+            "webhook-dispatcher",
+        )
+    sender = app.webhook_sender
+    if isinstance(sender, HttpWebhookSender):
+        host.on_stop(sender.close)
     host.spawn(_every(settings.sweep_interval_seconds, "sweeping old notifications", lambda: _sweep(app)), "sweeper")
     host.on_stop(mongo.close)
     host.on_stop(redis.aclose)

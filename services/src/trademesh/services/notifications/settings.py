@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, SecretStr, field_validator
 
 from trademesh.services.core.settings import SignedTokenSettings
 from trademesh.services.core.smtp import SmtpSettings
+from trademesh.services.notifications.model.webhooks import parse_networks
 
 
 class NotificationsSettings(SignedTokenSettings, SmtpSettings):
-    """Notifications settings: limits, SMTP, trade-event consumption, sweeping (tokens signed with the token secret)."""
+    """Notifications settings: limits, SMTP, webhooks, trade-event consumption, sweeping (tokens signed with the
+    token secret)."""
 
     service_name: str = "notifications"
     grpc_port: int = Field(50056, ge=0, le=65535, description="gRPC port; 0 picks a free port (tests).")
@@ -32,3 +34,29 @@ class NotificationsSettings(SignedTokenSettings, SmtpSettings):
     sweep_interval_seconds: float = Field(
         3600.0, gt=0, description="How often notifications older than 90 days are deleted."
     )
+    webhook_secrets_key: SecretStr = Field(
+        SecretStr(""),
+        description="Keys sealing webhook signing secrets at rest (`id:key[,id:key]`, 32-byte URL-safe base64, "
+        "the first seals); empty: webhook RPCs answer FAILED_PRECONDITION WEBHOOKS_NOT_CONFIGURED.",
+    )
+    max_webhooks_per_user: int = Field(5, ge=1, le=100, description="Webhooks a user may have.")
+    webhook_budget_per_minute: int = Field(
+        30, ge=1, description="Posts per user to webhooks in any minute; beyond it deliveries wait and coalesce."
+    )
+    webhook_timeout_seconds: float = Field(
+        10.0, gt=0, le=60, description="How long one webhook post may take (well under the 2-minute send lease)."
+    )
+    webhook_dispatch_interval_seconds: float = Field(
+        5.0, gt=0, description="How often retried and held webhook deliveries are looked at (new ones go at once)."
+    )
+    webhook_allowed_networks: str = Field(
+        "",
+        description="Development only (with dev mode): addresses or CIDR networks webhooks may reach although "
+        "not public (e.g. 127.0.0.1/32 for a local receiver). Ignored outside dev mode.",
+    )
+
+    @field_validator("webhook_allowed_networks")
+    @classmethod
+    def _networks_parse(cls, value: str) -> str:
+        parse_networks(value)
+        return value

@@ -1,4 +1,4 @@
-"""Encryption at rest of broker sessions: AES-256-GCM under named keys, so keys can rotate.
+"""Encryption at rest of broker sessions: `trademesh.services.core.sealing` (AES-256-GCM under named keys).
 
 `TRADEMESH_BROKER_CREDENTIALS_KEY` holds one or more keys, comma-separated, each `<key id>:<key>`
 with the key as 32 bytes in URL-safe base64 (`python -m trademesh.services.sync.admin generate-key`
@@ -11,74 +11,31 @@ A bare key without an id is accepted and gets the id `default`.
 
 from __future__ import annotations
 
-import base64
-import binascii
-import os
-import secrets
 from collections.abc import Sequence
 
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from cryptography.hazmat.primitives.hashes import SHA256
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-
+from trademesh.services.core.sealing import (
+    DEFAULT_KEY_ID,
+    NONCE_BYTES,
+    KeyConfigError,
+    SealedSecret,
+    Sealer,
+    new_key_text,
+    parse_keys,
+)
 from trademesh.services.sync.model import EncryptedSecret
 
-DEFAULT_KEY_ID = "default"
-NONCE_BYTES = 12
-
-
-class KeyConfigError(ValueError):
-    """Raise when the credentials key setting is malformed (the message never contains key material)."""
-
-
-def _decode_key(text: str) -> bytes:
-    padded = text.strip() + "=" * (-len(text.strip()) % 4)
-    try:
-        raw = base64.urlsafe_b64decode(padded)
-    except (binascii.Error, ValueError):
-        raise KeyConfigError("a key is not URL-safe base64") from None
-    if len(raw) != 32:
-        raise KeyConfigError(f"a key must be 32 bytes, got {len(raw)}")
-    return raw
-
-
-def parse_keys(setting: str) -> list[tuple[str, bytes]]:
-    """Parse `id:key[,id:key...]` into (key id, key bytes), the sealing key first."""
-    keys: list[tuple[str, bytes]] = []
-    for item in (part.strip() for part in setting.split(",")):
-        if not item:
-            continue
-        key_id, sep, material = item.partition(":")
-        if not sep:
-            key_id, material = DEFAULT_KEY_ID, item
-        key_id = key_id.strip()
-        if not key_id or len(key_id) > 32 or not key_id.replace("-", "").replace("_", "").isalnum():
-            raise KeyConfigError("a key id must be 1-32 letters, digits, '-' or '_'")
-        if any(existing == key_id for existing, _ in keys):
-            raise KeyConfigError(f"key id {key_id!r} is listed twice")
-        keys.append((key_id, _decode_key(material)))
-    if not keys:
-        raise KeyConfigError("no key given")
-    return keys
-
-
-def new_key_text(key_id: str) -> str:
-    """Return a fresh key in the setting's `id:key` form."""
-    return f"{key_id}:{base64.urlsafe_b64encode(secrets.token_bytes(32)).decode().rstrip('=')}"
+__all__ = ["DEFAULT_KEY_ID", "NONCE_BYTES", "CredentialCipher", "KeyConfigError", "new_key_text", "parse_keys"]
 
 
 class CredentialCipher:
-    """Seal and open secrets with AES-256-GCM; the account's identity is the associated data."""
+    """Seal and open broker secrets with the shared `Sealer` (AES-256-GCM); the account's identity is the
+    associated data."""
 
     def __init__(self, keys: Sequence[tuple[str, bytes]]) -> None:
-        if not keys:
-            raise KeyConfigError("no key given")
-        self._active_id = keys[0][0]
-        self._keys = {key_id: AESGCM(material) for key_id, material in keys}
+        self._sealer = Sealer(keys)
         # Page tokens are signed with a key derived from the sealing key: no extra secret to manage,
         # and knowing a token key reveals nothing about the encryption key.
-        self.token_secret = HKDF(SHA256(), 32, salt=None, info=b"trademesh.sync page tokens").derive(keys[0][1])
+        self.token_secret = self._sealer.derive(b"trademesh.sync page tokens")
 
     @classmethod
     def from_setting(cls, setting: str) -> CredentialCipher:
@@ -88,25 +45,19 @@ class CredentialCipher:
     @property
     def active_key_id(self) -> str:
         """Return the id of the key that seals."""
-        return self._active_id
+        return self._sealer.active_key_id
 
     def seal(self, plaintext: bytes, context: bytes) -> EncryptedSecret:
         """Encrypt under the active key; `context` must be given again to open."""
-        nonce = os.urandom(NONCE_BYTES)
-        return EncryptedSecret(self._active_id, nonce, self._keys[self._active_id].encrypt(nonce, plaintext, context))
+        sealed = self._sealer.seal(plaintext, context)
+        return EncryptedSecret(sealed.key_id, sealed.nonce, sealed.ciphertext)
 
     def open(self, secret: EncryptedSecret, context: bytes) -> bytes:
         """Decrypt; raise ValueError for an unknown key id, a wrong context or tampering."""
-        cipher = self._keys.get(secret.key_id)
-        if cipher is None:
-            raise ValueError(f"no key with id {secret.key_id!r} is configured")
-        try:
-            return cipher.decrypt(secret.nonce, secret.ciphertext, context)
-        except InvalidTag:
-            raise ValueError("the secret cannot be decrypted (wrong key, context or tampered)") from None
+        return self._sealer.open(SealedSecret(secret.key_id, secret.nonce, secret.ciphertext), context)
 
     def reseal(self, secret: EncryptedSecret, context: bytes) -> EncryptedSecret | None:
         """Return the secret sealed under the active key, or None if it already is."""
-        if secret.key_id == self._active_id:
+        if secret.key_id == self.active_key_id:
             return None
         return self.seal(self.open(secret, context), context)

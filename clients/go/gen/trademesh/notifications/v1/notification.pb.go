@@ -93,6 +93,14 @@ const (
 	Channel_CHANNEL_IN_APP Channel = 1
 	// CHANNEL_EMAIL mails it to the account's address.
 	Channel_CHANNEL_EMAIL Channel = 2
+	// CHANNEL_WEBHOOK posts it, signed, to the caller's webhooks that list its kind (CreateWebhook).
+	Channel_CHANNEL_WEBHOOK Channel = 3
+	// CHANNEL_PUSH is reserved for Web Push; not built yet: UpdatePreferences refuses it with
+	// FAILED_PRECONDITION (reason CHANNEL_NOT_CONFIGURED).
+	Channel_CHANNEL_PUSH Channel = 4
+	// CHANNEL_SMS is reserved for SMS; not built yet: UpdatePreferences refuses it with
+	// FAILED_PRECONDITION (reason CHANNEL_NOT_CONFIGURED).
+	Channel_CHANNEL_SMS Channel = 5
 )
 
 // Enum value maps for Channel.
@@ -101,11 +109,17 @@ var (
 		0: "CHANNEL_UNSPECIFIED",
 		1: "CHANNEL_IN_APP",
 		2: "CHANNEL_EMAIL",
+		3: "CHANNEL_WEBHOOK",
+		4: "CHANNEL_PUSH",
+		5: "CHANNEL_SMS",
 	}
 	Channel_value = map[string]int32{
 		"CHANNEL_UNSPECIFIED": 0,
 		"CHANNEL_IN_APP":      1,
 		"CHANNEL_EMAIL":       2,
+		"CHANNEL_WEBHOOK":     3,
+		"CHANNEL_PUSH":        4,
+		"CHANNEL_SMS":         5,
 	}
 )
 
@@ -254,9 +268,10 @@ func (x *Notification) GetSequence() int64 {
 	return 0
 }
 
-// QuietHours hold email between `start_minute` and `end_minute` of the IST day (minutes after
-// midnight, 0..1439; start > end spans midnight). Held email is sent when the quiet hours end,
-// except price-alert email, which is dropped (its moment has passed; the in-app notice stays).
+// QuietHours hold email and webhook posts between `start_minute` and `end_minute` of the IST day
+// (minutes after midnight, 0..1439; start > end spans midnight). What is held is sent when the
+// quiet hours end, except price alerts, which are dropped on those channels (their moment has
+// passed; the in-app notice stays).
 type QuietHours struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// enabled turns quiet hours on.
@@ -378,8 +393,8 @@ func (x *KindChannels) GetChannels() []Channel {
 // Preferences are a user's delivery settings.
 type Preferences struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// kind_channels has one entry per kind; a kind left out keeps its default (in-app only, and
-	// email too for PRICE_ALERT).
+	// kind_channels has one entry per kind; a kind left out keeps its default (in-app and webhook,
+	// and email too for PRICE_ALERT; webhook reaches only the webhooks that list the kind).
 	KindChannels []*KindChannels `protobuf:"bytes,1,rep,name=kind_channels,json=kindChannels,proto3" json:"kind_channels,omitempty"`
 	// quiet_hours hold email at night.
 	QuietHours *QuietHours `protobuf:"bytes,2,opt,name=quiet_hours,json=quietHours,proto3" json:"quiet_hours,omitempty"`
@@ -486,11 +501,14 @@ const file_trademesh_notifications_v1_notification_proto_rawDesc = "" +
 	"\x1dNOTIFICATION_KIND_PRICE_ALERT\x10\x01\x12!\n" +
 	"\x1dNOTIFICATION_KIND_TRADE_ALERT\x10\x02\x12#\n" +
 	"\x1fNOTIFICATION_KIND_SYNC_COMPLETE\x10\x03\x12\x1c\n" +
-	"\x18NOTIFICATION_KIND_SYSTEM\x10\x04*I\n" +
+	"\x18NOTIFICATION_KIND_SYSTEM\x10\x04*\x81\x01\n" +
 	"\aChannel\x12\x17\n" +
 	"\x13CHANNEL_UNSPECIFIED\x10\x00\x12\x12\n" +
 	"\x0eCHANNEL_IN_APP\x10\x01\x12\x11\n" +
-	"\rCHANNEL_EMAIL\x10\x02B\x97\x02\n" +
+	"\rCHANNEL_EMAIL\x10\x02\x12\x13\n" +
+	"\x0fCHANNEL_WEBHOOK\x10\x03\x12\x10\n" +
+	"\fCHANNEL_PUSH\x10\x04\x12\x0f\n" +
+	"\vCHANNEL_SMS\x10\x05B\x97\x02\n" +
 	"\x1ecom.trademesh.notifications.v1B\x11NotificationProtoP\x01ZXgithub.com/trademesh/trademesh/clients/go/gen/trademesh/notifications/v1;notificationsv1\xa2\x02\x03TNX\xaa\x02\x1aTrademesh.Notifications.V1\xca\x02\x1aTrademesh\\Notifications\\V1\xe2\x02&Trademesh\\Notifications\\V1\\GPBMetadata\xea\x02\x1cTrademesh::Notifications::V1b\x06proto3"
 
 var (

@@ -1313,11 +1313,415 @@ func (x *UpdatePreferencesResponse) GetPreferences() *Preferences {
 	return nil
 }
 
+// CreateWebhookRequest is the input of CreateWebhook.
+type CreateWebhookRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// request_id is a client-generated UUID that makes the create idempotent. Required.
+	RequestId string `protobuf:"bytes,1,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	// webhook is the webhook to create (url and kinds; output-only fields are ignored).
+	Webhook       *Webhook `protobuf:"bytes,2,opt,name=webhook,proto3" json:"webhook,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateWebhookRequest) Reset() {
+	*x = CreateWebhookRequest{}
+	mi := &file_trademesh_notifications_v1_notifications_service_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateWebhookRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateWebhookRequest) ProtoMessage() {}
+
+func (x *CreateWebhookRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_trademesh_notifications_v1_notifications_service_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateWebhookRequest.ProtoReflect.Descriptor instead.
+func (*CreateWebhookRequest) Descriptor() ([]byte, []int) {
+	return file_trademesh_notifications_v1_notifications_service_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *CreateWebhookRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
+func (x *CreateWebhookRequest) GetWebhook() *Webhook {
+	if x != nil {
+		return x.Webhook
+	}
+	return nil
+}
+
+// CreateWebhookResponse is the output of CreateWebhook.
+type CreateWebhookResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// webhook is the created webhook.
+	Webhook *Webhook `protobuf:"bytes,1,opt,name=webhook,proto3" json:"webhook,omitempty"`
+	// signing_secret keys the HMAC-SHA256 of every post's `Trademesh-Signature`. Shown only here.
+	SigningSecret string `protobuf:"bytes,2,opt,name=signing_secret,json=signingSecret,proto3" json:"signing_secret,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateWebhookResponse) Reset() {
+	*x = CreateWebhookResponse{}
+	mi := &file_trademesh_notifications_v1_notifications_service_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateWebhookResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateWebhookResponse) ProtoMessage() {}
+
+func (x *CreateWebhookResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_trademesh_notifications_v1_notifications_service_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateWebhookResponse.ProtoReflect.Descriptor instead.
+func (*CreateWebhookResponse) Descriptor() ([]byte, []int) {
+	return file_trademesh_notifications_v1_notifications_service_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *CreateWebhookResponse) GetWebhook() *Webhook {
+	if x != nil {
+		return x.Webhook
+	}
+	return nil
+}
+
+func (x *CreateWebhookResponse) GetSigningSecret() string {
+	if x != nil {
+		return x.SigningSecret
+	}
+	return ""
+}
+
+// ListWebhooksRequest is the input of ListWebhooks.
+type ListWebhooksRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListWebhooksRequest) Reset() {
+	*x = ListWebhooksRequest{}
+	mi := &file_trademesh_notifications_v1_notifications_service_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListWebhooksRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListWebhooksRequest) ProtoMessage() {}
+
+func (x *ListWebhooksRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_trademesh_notifications_v1_notifications_service_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListWebhooksRequest.ProtoReflect.Descriptor instead.
+func (*ListWebhooksRequest) Descriptor() ([]byte, []int) {
+	return file_trademesh_notifications_v1_notifications_service_proto_rawDescGZIP(), []int{27}
+}
+
+// ListWebhooksResponse is the output of ListWebhooks.
+type ListWebhooksResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// webhooks are the caller's webhooks, newest first.
+	Webhooks      []*Webhook `protobuf:"bytes,1,rep,name=webhooks,proto3" json:"webhooks,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListWebhooksResponse) Reset() {
+	*x = ListWebhooksResponse{}
+	mi := &file_trademesh_notifications_v1_notifications_service_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListWebhooksResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListWebhooksResponse) ProtoMessage() {}
+
+func (x *ListWebhooksResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_trademesh_notifications_v1_notifications_service_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListWebhooksResponse.ProtoReflect.Descriptor instead.
+func (*ListWebhooksResponse) Descriptor() ([]byte, []int) {
+	return file_trademesh_notifications_v1_notifications_service_proto_rawDescGZIP(), []int{28}
+}
+
+func (x *ListWebhooksResponse) GetWebhooks() []*Webhook {
+	if x != nil {
+		return x.Webhooks
+	}
+	return nil
+}
+
+// DeleteWebhookRequest is the input of DeleteWebhook.
+type DeleteWebhookRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// webhook_id is the webhook's id.
+	WebhookId     string `protobuf:"bytes,1,opt,name=webhook_id,json=webhookId,proto3" json:"webhook_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteWebhookRequest) Reset() {
+	*x = DeleteWebhookRequest{}
+	mi := &file_trademesh_notifications_v1_notifications_service_proto_msgTypes[29]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteWebhookRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteWebhookRequest) ProtoMessage() {}
+
+func (x *DeleteWebhookRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_trademesh_notifications_v1_notifications_service_proto_msgTypes[29]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteWebhookRequest.ProtoReflect.Descriptor instead.
+func (*DeleteWebhookRequest) Descriptor() ([]byte, []int) {
+	return file_trademesh_notifications_v1_notifications_service_proto_rawDescGZIP(), []int{29}
+}
+
+func (x *DeleteWebhookRequest) GetWebhookId() string {
+	if x != nil {
+		return x.WebhookId
+	}
+	return ""
+}
+
+// DeleteWebhookResponse is the output of DeleteWebhook.
+type DeleteWebhookResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteWebhookResponse) Reset() {
+	*x = DeleteWebhookResponse{}
+	mi := &file_trademesh_notifications_v1_notifications_service_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteWebhookResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteWebhookResponse) ProtoMessage() {}
+
+func (x *DeleteWebhookResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_trademesh_notifications_v1_notifications_service_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteWebhookResponse.ProtoReflect.Descriptor instead.
+func (*DeleteWebhookResponse) Descriptor() ([]byte, []int) {
+	return file_trademesh_notifications_v1_notifications_service_proto_rawDescGZIP(), []int{30}
+}
+
+// ListWebhookDeliveriesRequest is the input of ListWebhookDeliveries.
+type ListWebhookDeliveriesRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// page_size is the largest number of deliveries returned.
+	PageSize int32 `protobuf:"varint,1,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	// page_token continues a previous listing.
+	PageToken string `protobuf:"bytes,2,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	// webhook_id limits the listing to one webhook; empty: every webhook of the caller.
+	WebhookId string `protobuf:"bytes,3,opt,name=webhook_id,json=webhookId,proto3" json:"webhook_id,omitempty"`
+	// state filters by state; unspecified: every state.
+	State         WebhookDeliveryState `protobuf:"varint,4,opt,name=state,proto3,enum=trademesh.notifications.v1.WebhookDeliveryState" json:"state,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListWebhookDeliveriesRequest) Reset() {
+	*x = ListWebhookDeliveriesRequest{}
+	mi := &file_trademesh_notifications_v1_notifications_service_proto_msgTypes[31]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListWebhookDeliveriesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListWebhookDeliveriesRequest) ProtoMessage() {}
+
+func (x *ListWebhookDeliveriesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_trademesh_notifications_v1_notifications_service_proto_msgTypes[31]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListWebhookDeliveriesRequest.ProtoReflect.Descriptor instead.
+func (*ListWebhookDeliveriesRequest) Descriptor() ([]byte, []int) {
+	return file_trademesh_notifications_v1_notifications_service_proto_rawDescGZIP(), []int{31}
+}
+
+func (x *ListWebhookDeliveriesRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListWebhookDeliveriesRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+func (x *ListWebhookDeliveriesRequest) GetWebhookId() string {
+	if x != nil {
+		return x.WebhookId
+	}
+	return ""
+}
+
+func (x *ListWebhookDeliveriesRequest) GetState() WebhookDeliveryState {
+	if x != nil {
+		return x.State
+	}
+	return WebhookDeliveryState_WEBHOOK_DELIVERY_STATE_UNSPECIFIED
+}
+
+// ListWebhookDeliveriesResponse is the output of ListWebhookDeliveries.
+type ListWebhookDeliveriesResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// deliveries are the page's deliveries, newest first.
+	Deliveries []*WebhookDelivery `protobuf:"bytes,1,rep,name=deliveries,proto3" json:"deliveries,omitempty"`
+	// next_page_token continues the listing; empty on the last page.
+	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListWebhookDeliveriesResponse) Reset() {
+	*x = ListWebhookDeliveriesResponse{}
+	mi := &file_trademesh_notifications_v1_notifications_service_proto_msgTypes[32]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListWebhookDeliveriesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListWebhookDeliveriesResponse) ProtoMessage() {}
+
+func (x *ListWebhookDeliveriesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_trademesh_notifications_v1_notifications_service_proto_msgTypes[32]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListWebhookDeliveriesResponse.ProtoReflect.Descriptor instead.
+func (*ListWebhookDeliveriesResponse) Descriptor() ([]byte, []int) {
+	return file_trademesh_notifications_v1_notifications_service_proto_rawDescGZIP(), []int{32}
+}
+
+func (x *ListWebhookDeliveriesResponse) GetDeliveries() []*WebhookDelivery {
+	if x != nil {
+		return x.Deliveries
+	}
+	return nil
+}
+
+func (x *ListWebhookDeliveriesResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
 var File_trademesh_notifications_v1_notifications_service_proto protoreflect.FileDescriptor
 
 const file_trademesh_notifications_v1_notifications_service_proto_rawDesc = "" +
 	"\n" +
-	"6trademesh/notifications/v1/notifications_service.proto\x12\x1atrademesh.notifications.v1\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a&trademesh/notifications/v1/alert.proto\x1a-trademesh/notifications/v1/notification.proto\"l\n" +
+	"6trademesh/notifications/v1/notifications_service.proto\x12\x1atrademesh.notifications.v1\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a&trademesh/notifications/v1/alert.proto\x1a-trademesh/notifications/v1/notification.proto\x1a(trademesh/notifications/v1/webhook.proto\"l\n" +
 	"\x12CreateAlertRequest\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x01 \x01(\tR\trequestId\x127\n" +
@@ -1385,7 +1789,33 @@ const file_trademesh_notifications_v1_notifications_service_proto_rawDesc = "" +
 	"\vupdate_mask\x18\x02 \x01(\v2\x1a.google.protobuf.FieldMaskR\n" +
 	"updateMask\"f\n" +
 	"\x19UpdatePreferencesResponse\x12I\n" +
-	"\vpreferences\x18\x01 \x01(\v2'.trademesh.notifications.v1.PreferencesR\vpreferences2\x9e\v\n" +
+	"\vpreferences\x18\x01 \x01(\v2'.trademesh.notifications.v1.PreferencesR\vpreferences\"t\n" +
+	"\x14CreateWebhookRequest\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x01 \x01(\tR\trequestId\x12=\n" +
+	"\awebhook\x18\x02 \x01(\v2#.trademesh.notifications.v1.WebhookR\awebhook\"}\n" +
+	"\x15CreateWebhookResponse\x12=\n" +
+	"\awebhook\x18\x01 \x01(\v2#.trademesh.notifications.v1.WebhookR\awebhook\x12%\n" +
+	"\x0esigning_secret\x18\x02 \x01(\tR\rsigningSecret\"\x15\n" +
+	"\x13ListWebhooksRequest\"W\n" +
+	"\x14ListWebhooksResponse\x12?\n" +
+	"\bwebhooks\x18\x01 \x03(\v2#.trademesh.notifications.v1.WebhookR\bwebhooks\"5\n" +
+	"\x14DeleteWebhookRequest\x12\x1d\n" +
+	"\n" +
+	"webhook_id\x18\x01 \x01(\tR\twebhookId\"\x17\n" +
+	"\x15DeleteWebhookResponse\"\xc1\x01\n" +
+	"\x1cListWebhookDeliveriesRequest\x12\x1b\n" +
+	"\tpage_size\x18\x01 \x01(\x05R\bpageSize\x12\x1d\n" +
+	"\n" +
+	"page_token\x18\x02 \x01(\tR\tpageToken\x12\x1d\n" +
+	"\n" +
+	"webhook_id\x18\x03 \x01(\tR\twebhookId\x12F\n" +
+	"\x05state\x18\x04 \x01(\x0e20.trademesh.notifications.v1.WebhookDeliveryStateR\x05state\"\x94\x01\n" +
+	"\x1dListWebhookDeliveriesResponse\x12K\n" +
+	"\n" +
+	"deliveries\x18\x01 \x03(\v2+.trademesh.notifications.v1.WebhookDeliveryR\n" +
+	"deliveries\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken2\x8c\x0f\n" +
 	"\x14NotificationsService\x12n\n" +
 	"\vCreateAlert\x12..trademesh.notifications.v1.CreateAlertRequest\x1a/.trademesh.notifications.v1.CreateAlertResponse\x12e\n" +
 	"\bGetAlert\x12+.trademesh.notifications.v1.GetAlertRequest\x1a,.trademesh.notifications.v1.GetAlertResponse\x12k\n" +
@@ -1399,7 +1829,11 @@ const file_trademesh_notifications_v1_notifications_service_proto_rawDesc = "" +
 	"\x12DeleteNotification\x125.trademesh.notifications.v1.DeleteNotificationRequest\x1a6.trademesh.notifications.v1.DeleteNotificationResponse\x12\x85\x01\n" +
 	"\x12WatchNotifications\x125.trademesh.notifications.v1.WatchNotificationsRequest\x1a6.trademesh.notifications.v1.WatchNotificationsResponse0\x01\x12w\n" +
 	"\x0eGetPreferences\x121.trademesh.notifications.v1.GetPreferencesRequest\x1a2.trademesh.notifications.v1.GetPreferencesResponse\x12\x80\x01\n" +
-	"\x11UpdatePreferences\x124.trademesh.notifications.v1.UpdatePreferencesRequest\x1a5.trademesh.notifications.v1.UpdatePreferencesResponseB\x9f\x02\n" +
+	"\x11UpdatePreferences\x124.trademesh.notifications.v1.UpdatePreferencesRequest\x1a5.trademesh.notifications.v1.UpdatePreferencesResponse\x12t\n" +
+	"\rCreateWebhook\x120.trademesh.notifications.v1.CreateWebhookRequest\x1a1.trademesh.notifications.v1.CreateWebhookResponse\x12q\n" +
+	"\fListWebhooks\x12/.trademesh.notifications.v1.ListWebhooksRequest\x1a0.trademesh.notifications.v1.ListWebhooksResponse\x12t\n" +
+	"\rDeleteWebhook\x120.trademesh.notifications.v1.DeleteWebhookRequest\x1a1.trademesh.notifications.v1.DeleteWebhookResponse\x12\x8c\x01\n" +
+	"\x15ListWebhookDeliveries\x128.trademesh.notifications.v1.ListWebhookDeliveriesRequest\x1a9.trademesh.notifications.v1.ListWebhookDeliveriesResponseB\x9f\x02\n" +
 	"\x1ecom.trademesh.notifications.v1B\x19NotificationsServiceProtoP\x01ZXgithub.com/trademesh/trademesh/clients/go/gen/trademesh/notifications/v1;notificationsv1\xa2\x02\x03TNX\xaa\x02\x1aTrademesh.Notifications.V1\xca\x02\x1aTrademesh\\Notifications\\V1\xe2\x02&Trademesh\\Notifications\\V1\\GPBMetadata\xea\x02\x1cTrademesh::Notifications::V1b\x06proto3"
 
 var (
@@ -1414,87 +1848,111 @@ func file_trademesh_notifications_v1_notifications_service_proto_rawDescGZIP() [
 	return file_trademesh_notifications_v1_notifications_service_proto_rawDescData
 }
 
-var file_trademesh_notifications_v1_notifications_service_proto_msgTypes = make([]protoimpl.MessageInfo, 25)
+var file_trademesh_notifications_v1_notifications_service_proto_msgTypes = make([]protoimpl.MessageInfo, 33)
 var file_trademesh_notifications_v1_notifications_service_proto_goTypes = []any{
-	(*CreateAlertRequest)(nil),         // 0: trademesh.notifications.v1.CreateAlertRequest
-	(*CreateAlertResponse)(nil),        // 1: trademesh.notifications.v1.CreateAlertResponse
-	(*GetAlertRequest)(nil),            // 2: trademesh.notifications.v1.GetAlertRequest
-	(*GetAlertResponse)(nil),           // 3: trademesh.notifications.v1.GetAlertResponse
-	(*ListAlertsRequest)(nil),          // 4: trademesh.notifications.v1.ListAlertsRequest
-	(*ListAlertsResponse)(nil),         // 5: trademesh.notifications.v1.ListAlertsResponse
-	(*UpdateAlertRequest)(nil),         // 6: trademesh.notifications.v1.UpdateAlertRequest
-	(*UpdateAlertResponse)(nil),        // 7: trademesh.notifications.v1.UpdateAlertResponse
-	(*DeleteAlertRequest)(nil),         // 8: trademesh.notifications.v1.DeleteAlertRequest
-	(*DeleteAlertResponse)(nil),        // 9: trademesh.notifications.v1.DeleteAlertResponse
-	(*ListNotificationsRequest)(nil),   // 10: trademesh.notifications.v1.ListNotificationsRequest
-	(*ListNotificationsResponse)(nil),  // 11: trademesh.notifications.v1.ListNotificationsResponse
-	(*MarkReadRequest)(nil),            // 12: trademesh.notifications.v1.MarkReadRequest
-	(*MarkReadResponse)(nil),           // 13: trademesh.notifications.v1.MarkReadResponse
-	(*MarkAllReadRequest)(nil),         // 14: trademesh.notifications.v1.MarkAllReadRequest
-	(*MarkAllReadResponse)(nil),        // 15: trademesh.notifications.v1.MarkAllReadResponse
-	(*DeleteNotificationRequest)(nil),  // 16: trademesh.notifications.v1.DeleteNotificationRequest
-	(*DeleteNotificationResponse)(nil), // 17: trademesh.notifications.v1.DeleteNotificationResponse
-	(*WatchNotificationsRequest)(nil),  // 18: trademesh.notifications.v1.WatchNotificationsRequest
-	(*InboxSnapshot)(nil),              // 19: trademesh.notifications.v1.InboxSnapshot
-	(*WatchNotificationsResponse)(nil), // 20: trademesh.notifications.v1.WatchNotificationsResponse
-	(*GetPreferencesRequest)(nil),      // 21: trademesh.notifications.v1.GetPreferencesRequest
-	(*GetPreferencesResponse)(nil),     // 22: trademesh.notifications.v1.GetPreferencesResponse
-	(*UpdatePreferencesRequest)(nil),   // 23: trademesh.notifications.v1.UpdatePreferencesRequest
-	(*UpdatePreferencesResponse)(nil),  // 24: trademesh.notifications.v1.UpdatePreferencesResponse
-	(*Alert)(nil),                      // 25: trademesh.notifications.v1.Alert
-	(AlertState)(0),                    // 26: trademesh.notifications.v1.AlertState
-	(*fieldmaskpb.FieldMask)(nil),      // 27: google.protobuf.FieldMask
-	(*Notification)(nil),               // 28: trademesh.notifications.v1.Notification
-	(*timestamppb.Timestamp)(nil),      // 29: google.protobuf.Timestamp
-	(*Preferences)(nil),                // 30: trademesh.notifications.v1.Preferences
+	(*CreateAlertRequest)(nil),            // 0: trademesh.notifications.v1.CreateAlertRequest
+	(*CreateAlertResponse)(nil),           // 1: trademesh.notifications.v1.CreateAlertResponse
+	(*GetAlertRequest)(nil),               // 2: trademesh.notifications.v1.GetAlertRequest
+	(*GetAlertResponse)(nil),              // 3: trademesh.notifications.v1.GetAlertResponse
+	(*ListAlertsRequest)(nil),             // 4: trademesh.notifications.v1.ListAlertsRequest
+	(*ListAlertsResponse)(nil),            // 5: trademesh.notifications.v1.ListAlertsResponse
+	(*UpdateAlertRequest)(nil),            // 6: trademesh.notifications.v1.UpdateAlertRequest
+	(*UpdateAlertResponse)(nil),           // 7: trademesh.notifications.v1.UpdateAlertResponse
+	(*DeleteAlertRequest)(nil),            // 8: trademesh.notifications.v1.DeleteAlertRequest
+	(*DeleteAlertResponse)(nil),           // 9: trademesh.notifications.v1.DeleteAlertResponse
+	(*ListNotificationsRequest)(nil),      // 10: trademesh.notifications.v1.ListNotificationsRequest
+	(*ListNotificationsResponse)(nil),     // 11: trademesh.notifications.v1.ListNotificationsResponse
+	(*MarkReadRequest)(nil),               // 12: trademesh.notifications.v1.MarkReadRequest
+	(*MarkReadResponse)(nil),              // 13: trademesh.notifications.v1.MarkReadResponse
+	(*MarkAllReadRequest)(nil),            // 14: trademesh.notifications.v1.MarkAllReadRequest
+	(*MarkAllReadResponse)(nil),           // 15: trademesh.notifications.v1.MarkAllReadResponse
+	(*DeleteNotificationRequest)(nil),     // 16: trademesh.notifications.v1.DeleteNotificationRequest
+	(*DeleteNotificationResponse)(nil),    // 17: trademesh.notifications.v1.DeleteNotificationResponse
+	(*WatchNotificationsRequest)(nil),     // 18: trademesh.notifications.v1.WatchNotificationsRequest
+	(*InboxSnapshot)(nil),                 // 19: trademesh.notifications.v1.InboxSnapshot
+	(*WatchNotificationsResponse)(nil),    // 20: trademesh.notifications.v1.WatchNotificationsResponse
+	(*GetPreferencesRequest)(nil),         // 21: trademesh.notifications.v1.GetPreferencesRequest
+	(*GetPreferencesResponse)(nil),        // 22: trademesh.notifications.v1.GetPreferencesResponse
+	(*UpdatePreferencesRequest)(nil),      // 23: trademesh.notifications.v1.UpdatePreferencesRequest
+	(*UpdatePreferencesResponse)(nil),     // 24: trademesh.notifications.v1.UpdatePreferencesResponse
+	(*CreateWebhookRequest)(nil),          // 25: trademesh.notifications.v1.CreateWebhookRequest
+	(*CreateWebhookResponse)(nil),         // 26: trademesh.notifications.v1.CreateWebhookResponse
+	(*ListWebhooksRequest)(nil),           // 27: trademesh.notifications.v1.ListWebhooksRequest
+	(*ListWebhooksResponse)(nil),          // 28: trademesh.notifications.v1.ListWebhooksResponse
+	(*DeleteWebhookRequest)(nil),          // 29: trademesh.notifications.v1.DeleteWebhookRequest
+	(*DeleteWebhookResponse)(nil),         // 30: trademesh.notifications.v1.DeleteWebhookResponse
+	(*ListWebhookDeliveriesRequest)(nil),  // 31: trademesh.notifications.v1.ListWebhookDeliveriesRequest
+	(*ListWebhookDeliveriesResponse)(nil), // 32: trademesh.notifications.v1.ListWebhookDeliveriesResponse
+	(*Alert)(nil),                         // 33: trademesh.notifications.v1.Alert
+	(AlertState)(0),                       // 34: trademesh.notifications.v1.AlertState
+	(*fieldmaskpb.FieldMask)(nil),         // 35: google.protobuf.FieldMask
+	(*Notification)(nil),                  // 36: trademesh.notifications.v1.Notification
+	(*timestamppb.Timestamp)(nil),         // 37: google.protobuf.Timestamp
+	(*Preferences)(nil),                   // 38: trademesh.notifications.v1.Preferences
+	(*Webhook)(nil),                       // 39: trademesh.notifications.v1.Webhook
+	(WebhookDeliveryState)(0),             // 40: trademesh.notifications.v1.WebhookDeliveryState
+	(*WebhookDelivery)(nil),               // 41: trademesh.notifications.v1.WebhookDelivery
 }
 var file_trademesh_notifications_v1_notifications_service_proto_depIdxs = []int32{
-	25, // 0: trademesh.notifications.v1.CreateAlertRequest.alert:type_name -> trademesh.notifications.v1.Alert
-	25, // 1: trademesh.notifications.v1.CreateAlertResponse.alert:type_name -> trademesh.notifications.v1.Alert
-	25, // 2: trademesh.notifications.v1.GetAlertResponse.alert:type_name -> trademesh.notifications.v1.Alert
-	26, // 3: trademesh.notifications.v1.ListAlertsRequest.state:type_name -> trademesh.notifications.v1.AlertState
-	25, // 4: trademesh.notifications.v1.ListAlertsResponse.alerts:type_name -> trademesh.notifications.v1.Alert
-	25, // 5: trademesh.notifications.v1.UpdateAlertRequest.alert:type_name -> trademesh.notifications.v1.Alert
-	27, // 6: trademesh.notifications.v1.UpdateAlertRequest.update_mask:type_name -> google.protobuf.FieldMask
-	25, // 7: trademesh.notifications.v1.UpdateAlertResponse.alert:type_name -> trademesh.notifications.v1.Alert
-	28, // 8: trademesh.notifications.v1.ListNotificationsResponse.notifications:type_name -> trademesh.notifications.v1.Notification
-	28, // 9: trademesh.notifications.v1.InboxSnapshot.notifications:type_name -> trademesh.notifications.v1.Notification
+	33, // 0: trademesh.notifications.v1.CreateAlertRequest.alert:type_name -> trademesh.notifications.v1.Alert
+	33, // 1: trademesh.notifications.v1.CreateAlertResponse.alert:type_name -> trademesh.notifications.v1.Alert
+	33, // 2: trademesh.notifications.v1.GetAlertResponse.alert:type_name -> trademesh.notifications.v1.Alert
+	34, // 3: trademesh.notifications.v1.ListAlertsRequest.state:type_name -> trademesh.notifications.v1.AlertState
+	33, // 4: trademesh.notifications.v1.ListAlertsResponse.alerts:type_name -> trademesh.notifications.v1.Alert
+	33, // 5: trademesh.notifications.v1.UpdateAlertRequest.alert:type_name -> trademesh.notifications.v1.Alert
+	35, // 6: trademesh.notifications.v1.UpdateAlertRequest.update_mask:type_name -> google.protobuf.FieldMask
+	33, // 7: trademesh.notifications.v1.UpdateAlertResponse.alert:type_name -> trademesh.notifications.v1.Alert
+	36, // 8: trademesh.notifications.v1.ListNotificationsResponse.notifications:type_name -> trademesh.notifications.v1.Notification
+	36, // 9: trademesh.notifications.v1.InboxSnapshot.notifications:type_name -> trademesh.notifications.v1.Notification
 	19, // 10: trademesh.notifications.v1.WatchNotificationsResponse.snapshot:type_name -> trademesh.notifications.v1.InboxSnapshot
-	28, // 11: trademesh.notifications.v1.WatchNotificationsResponse.notification:type_name -> trademesh.notifications.v1.Notification
-	29, // 12: trademesh.notifications.v1.WatchNotificationsResponse.heartbeat_time:type_name -> google.protobuf.Timestamp
-	30, // 13: trademesh.notifications.v1.GetPreferencesResponse.preferences:type_name -> trademesh.notifications.v1.Preferences
-	30, // 14: trademesh.notifications.v1.UpdatePreferencesRequest.preferences:type_name -> trademesh.notifications.v1.Preferences
-	27, // 15: trademesh.notifications.v1.UpdatePreferencesRequest.update_mask:type_name -> google.protobuf.FieldMask
-	30, // 16: trademesh.notifications.v1.UpdatePreferencesResponse.preferences:type_name -> trademesh.notifications.v1.Preferences
-	0,  // 17: trademesh.notifications.v1.NotificationsService.CreateAlert:input_type -> trademesh.notifications.v1.CreateAlertRequest
-	2,  // 18: trademesh.notifications.v1.NotificationsService.GetAlert:input_type -> trademesh.notifications.v1.GetAlertRequest
-	4,  // 19: trademesh.notifications.v1.NotificationsService.ListAlerts:input_type -> trademesh.notifications.v1.ListAlertsRequest
-	6,  // 20: trademesh.notifications.v1.NotificationsService.UpdateAlert:input_type -> trademesh.notifications.v1.UpdateAlertRequest
-	8,  // 21: trademesh.notifications.v1.NotificationsService.DeleteAlert:input_type -> trademesh.notifications.v1.DeleteAlertRequest
-	10, // 22: trademesh.notifications.v1.NotificationsService.ListNotifications:input_type -> trademesh.notifications.v1.ListNotificationsRequest
-	12, // 23: trademesh.notifications.v1.NotificationsService.MarkRead:input_type -> trademesh.notifications.v1.MarkReadRequest
-	14, // 24: trademesh.notifications.v1.NotificationsService.MarkAllRead:input_type -> trademesh.notifications.v1.MarkAllReadRequest
-	16, // 25: trademesh.notifications.v1.NotificationsService.DeleteNotification:input_type -> trademesh.notifications.v1.DeleteNotificationRequest
-	18, // 26: trademesh.notifications.v1.NotificationsService.WatchNotifications:input_type -> trademesh.notifications.v1.WatchNotificationsRequest
-	21, // 27: trademesh.notifications.v1.NotificationsService.GetPreferences:input_type -> trademesh.notifications.v1.GetPreferencesRequest
-	23, // 28: trademesh.notifications.v1.NotificationsService.UpdatePreferences:input_type -> trademesh.notifications.v1.UpdatePreferencesRequest
-	1,  // 29: trademesh.notifications.v1.NotificationsService.CreateAlert:output_type -> trademesh.notifications.v1.CreateAlertResponse
-	3,  // 30: trademesh.notifications.v1.NotificationsService.GetAlert:output_type -> trademesh.notifications.v1.GetAlertResponse
-	5,  // 31: trademesh.notifications.v1.NotificationsService.ListAlerts:output_type -> trademesh.notifications.v1.ListAlertsResponse
-	7,  // 32: trademesh.notifications.v1.NotificationsService.UpdateAlert:output_type -> trademesh.notifications.v1.UpdateAlertResponse
-	9,  // 33: trademesh.notifications.v1.NotificationsService.DeleteAlert:output_type -> trademesh.notifications.v1.DeleteAlertResponse
-	11, // 34: trademesh.notifications.v1.NotificationsService.ListNotifications:output_type -> trademesh.notifications.v1.ListNotificationsResponse
-	13, // 35: trademesh.notifications.v1.NotificationsService.MarkRead:output_type -> trademesh.notifications.v1.MarkReadResponse
-	15, // 36: trademesh.notifications.v1.NotificationsService.MarkAllRead:output_type -> trademesh.notifications.v1.MarkAllReadResponse
-	17, // 37: trademesh.notifications.v1.NotificationsService.DeleteNotification:output_type -> trademesh.notifications.v1.DeleteNotificationResponse
-	20, // 38: trademesh.notifications.v1.NotificationsService.WatchNotifications:output_type -> trademesh.notifications.v1.WatchNotificationsResponse
-	22, // 39: trademesh.notifications.v1.NotificationsService.GetPreferences:output_type -> trademesh.notifications.v1.GetPreferencesResponse
-	24, // 40: trademesh.notifications.v1.NotificationsService.UpdatePreferences:output_type -> trademesh.notifications.v1.UpdatePreferencesResponse
-	29, // [29:41] is the sub-list for method output_type
-	17, // [17:29] is the sub-list for method input_type
-	17, // [17:17] is the sub-list for extension type_name
-	17, // [17:17] is the sub-list for extension extendee
-	0,  // [0:17] is the sub-list for field type_name
+	36, // 11: trademesh.notifications.v1.WatchNotificationsResponse.notification:type_name -> trademesh.notifications.v1.Notification
+	37, // 12: trademesh.notifications.v1.WatchNotificationsResponse.heartbeat_time:type_name -> google.protobuf.Timestamp
+	38, // 13: trademesh.notifications.v1.GetPreferencesResponse.preferences:type_name -> trademesh.notifications.v1.Preferences
+	38, // 14: trademesh.notifications.v1.UpdatePreferencesRequest.preferences:type_name -> trademesh.notifications.v1.Preferences
+	35, // 15: trademesh.notifications.v1.UpdatePreferencesRequest.update_mask:type_name -> google.protobuf.FieldMask
+	38, // 16: trademesh.notifications.v1.UpdatePreferencesResponse.preferences:type_name -> trademesh.notifications.v1.Preferences
+	39, // 17: trademesh.notifications.v1.CreateWebhookRequest.webhook:type_name -> trademesh.notifications.v1.Webhook
+	39, // 18: trademesh.notifications.v1.CreateWebhookResponse.webhook:type_name -> trademesh.notifications.v1.Webhook
+	39, // 19: trademesh.notifications.v1.ListWebhooksResponse.webhooks:type_name -> trademesh.notifications.v1.Webhook
+	40, // 20: trademesh.notifications.v1.ListWebhookDeliveriesRequest.state:type_name -> trademesh.notifications.v1.WebhookDeliveryState
+	41, // 21: trademesh.notifications.v1.ListWebhookDeliveriesResponse.deliveries:type_name -> trademesh.notifications.v1.WebhookDelivery
+	0,  // 22: trademesh.notifications.v1.NotificationsService.CreateAlert:input_type -> trademesh.notifications.v1.CreateAlertRequest
+	2,  // 23: trademesh.notifications.v1.NotificationsService.GetAlert:input_type -> trademesh.notifications.v1.GetAlertRequest
+	4,  // 24: trademesh.notifications.v1.NotificationsService.ListAlerts:input_type -> trademesh.notifications.v1.ListAlertsRequest
+	6,  // 25: trademesh.notifications.v1.NotificationsService.UpdateAlert:input_type -> trademesh.notifications.v1.UpdateAlertRequest
+	8,  // 26: trademesh.notifications.v1.NotificationsService.DeleteAlert:input_type -> trademesh.notifications.v1.DeleteAlertRequest
+	10, // 27: trademesh.notifications.v1.NotificationsService.ListNotifications:input_type -> trademesh.notifications.v1.ListNotificationsRequest
+	12, // 28: trademesh.notifications.v1.NotificationsService.MarkRead:input_type -> trademesh.notifications.v1.MarkReadRequest
+	14, // 29: trademesh.notifications.v1.NotificationsService.MarkAllRead:input_type -> trademesh.notifications.v1.MarkAllReadRequest
+	16, // 30: trademesh.notifications.v1.NotificationsService.DeleteNotification:input_type -> trademesh.notifications.v1.DeleteNotificationRequest
+	18, // 31: trademesh.notifications.v1.NotificationsService.WatchNotifications:input_type -> trademesh.notifications.v1.WatchNotificationsRequest
+	21, // 32: trademesh.notifications.v1.NotificationsService.GetPreferences:input_type -> trademesh.notifications.v1.GetPreferencesRequest
+	23, // 33: trademesh.notifications.v1.NotificationsService.UpdatePreferences:input_type -> trademesh.notifications.v1.UpdatePreferencesRequest
+	25, // 34: trademesh.notifications.v1.NotificationsService.CreateWebhook:input_type -> trademesh.notifications.v1.CreateWebhookRequest
+	27, // 35: trademesh.notifications.v1.NotificationsService.ListWebhooks:input_type -> trademesh.notifications.v1.ListWebhooksRequest
+	29, // 36: trademesh.notifications.v1.NotificationsService.DeleteWebhook:input_type -> trademesh.notifications.v1.DeleteWebhookRequest
+	31, // 37: trademesh.notifications.v1.NotificationsService.ListWebhookDeliveries:input_type -> trademesh.notifications.v1.ListWebhookDeliveriesRequest
+	1,  // 38: trademesh.notifications.v1.NotificationsService.CreateAlert:output_type -> trademesh.notifications.v1.CreateAlertResponse
+	3,  // 39: trademesh.notifications.v1.NotificationsService.GetAlert:output_type -> trademesh.notifications.v1.GetAlertResponse
+	5,  // 40: trademesh.notifications.v1.NotificationsService.ListAlerts:output_type -> trademesh.notifications.v1.ListAlertsResponse
+	7,  // 41: trademesh.notifications.v1.NotificationsService.UpdateAlert:output_type -> trademesh.notifications.v1.UpdateAlertResponse
+	9,  // 42: trademesh.notifications.v1.NotificationsService.DeleteAlert:output_type -> trademesh.notifications.v1.DeleteAlertResponse
+	11, // 43: trademesh.notifications.v1.NotificationsService.ListNotifications:output_type -> trademesh.notifications.v1.ListNotificationsResponse
+	13, // 44: trademesh.notifications.v1.NotificationsService.MarkRead:output_type -> trademesh.notifications.v1.MarkReadResponse
+	15, // 45: trademesh.notifications.v1.NotificationsService.MarkAllRead:output_type -> trademesh.notifications.v1.MarkAllReadResponse
+	17, // 46: trademesh.notifications.v1.NotificationsService.DeleteNotification:output_type -> trademesh.notifications.v1.DeleteNotificationResponse
+	20, // 47: trademesh.notifications.v1.NotificationsService.WatchNotifications:output_type -> trademesh.notifications.v1.WatchNotificationsResponse
+	22, // 48: trademesh.notifications.v1.NotificationsService.GetPreferences:output_type -> trademesh.notifications.v1.GetPreferencesResponse
+	24, // 49: trademesh.notifications.v1.NotificationsService.UpdatePreferences:output_type -> trademesh.notifications.v1.UpdatePreferencesResponse
+	26, // 50: trademesh.notifications.v1.NotificationsService.CreateWebhook:output_type -> trademesh.notifications.v1.CreateWebhookResponse
+	28, // 51: trademesh.notifications.v1.NotificationsService.ListWebhooks:output_type -> trademesh.notifications.v1.ListWebhooksResponse
+	30, // 52: trademesh.notifications.v1.NotificationsService.DeleteWebhook:output_type -> trademesh.notifications.v1.DeleteWebhookResponse
+	32, // 53: trademesh.notifications.v1.NotificationsService.ListWebhookDeliveries:output_type -> trademesh.notifications.v1.ListWebhookDeliveriesResponse
+	38, // [38:54] is the sub-list for method output_type
+	22, // [22:38] is the sub-list for method input_type
+	22, // [22:22] is the sub-list for extension type_name
+	22, // [22:22] is the sub-list for extension extendee
+	0,  // [0:22] is the sub-list for field type_name
 }
 
 func init() { file_trademesh_notifications_v1_notifications_service_proto_init() }
@@ -1504,6 +1962,7 @@ func file_trademesh_notifications_v1_notifications_service_proto_init() {
 	}
 	file_trademesh_notifications_v1_alert_proto_init()
 	file_trademesh_notifications_v1_notification_proto_init()
+	file_trademesh_notifications_v1_webhook_proto_init()
 	file_trademesh_notifications_v1_notifications_service_proto_msgTypes[20].OneofWrappers = []any{
 		(*WatchNotificationsResponse_Snapshot)(nil),
 		(*WatchNotificationsResponse_Notification)(nil),
@@ -1515,7 +1974,7 @@ func file_trademesh_notifications_v1_notifications_service_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_trademesh_notifications_v1_notifications_service_proto_rawDesc), len(file_trademesh_notifications_v1_notifications_service_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   25,
+			NumMessages:   33,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -19,18 +19,22 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	NotificationsService_CreateAlert_FullMethodName        = "/trademesh.notifications.v1.NotificationsService/CreateAlert"
-	NotificationsService_GetAlert_FullMethodName           = "/trademesh.notifications.v1.NotificationsService/GetAlert"
-	NotificationsService_ListAlerts_FullMethodName         = "/trademesh.notifications.v1.NotificationsService/ListAlerts"
-	NotificationsService_UpdateAlert_FullMethodName        = "/trademesh.notifications.v1.NotificationsService/UpdateAlert"
-	NotificationsService_DeleteAlert_FullMethodName        = "/trademesh.notifications.v1.NotificationsService/DeleteAlert"
-	NotificationsService_ListNotifications_FullMethodName  = "/trademesh.notifications.v1.NotificationsService/ListNotifications"
-	NotificationsService_MarkRead_FullMethodName           = "/trademesh.notifications.v1.NotificationsService/MarkRead"
-	NotificationsService_MarkAllRead_FullMethodName        = "/trademesh.notifications.v1.NotificationsService/MarkAllRead"
-	NotificationsService_DeleteNotification_FullMethodName = "/trademesh.notifications.v1.NotificationsService/DeleteNotification"
-	NotificationsService_WatchNotifications_FullMethodName = "/trademesh.notifications.v1.NotificationsService/WatchNotifications"
-	NotificationsService_GetPreferences_FullMethodName     = "/trademesh.notifications.v1.NotificationsService/GetPreferences"
-	NotificationsService_UpdatePreferences_FullMethodName  = "/trademesh.notifications.v1.NotificationsService/UpdatePreferences"
+	NotificationsService_CreateAlert_FullMethodName           = "/trademesh.notifications.v1.NotificationsService/CreateAlert"
+	NotificationsService_GetAlert_FullMethodName              = "/trademesh.notifications.v1.NotificationsService/GetAlert"
+	NotificationsService_ListAlerts_FullMethodName            = "/trademesh.notifications.v1.NotificationsService/ListAlerts"
+	NotificationsService_UpdateAlert_FullMethodName           = "/trademesh.notifications.v1.NotificationsService/UpdateAlert"
+	NotificationsService_DeleteAlert_FullMethodName           = "/trademesh.notifications.v1.NotificationsService/DeleteAlert"
+	NotificationsService_ListNotifications_FullMethodName     = "/trademesh.notifications.v1.NotificationsService/ListNotifications"
+	NotificationsService_MarkRead_FullMethodName              = "/trademesh.notifications.v1.NotificationsService/MarkRead"
+	NotificationsService_MarkAllRead_FullMethodName           = "/trademesh.notifications.v1.NotificationsService/MarkAllRead"
+	NotificationsService_DeleteNotification_FullMethodName    = "/trademesh.notifications.v1.NotificationsService/DeleteNotification"
+	NotificationsService_WatchNotifications_FullMethodName    = "/trademesh.notifications.v1.NotificationsService/WatchNotifications"
+	NotificationsService_GetPreferences_FullMethodName        = "/trademesh.notifications.v1.NotificationsService/GetPreferences"
+	NotificationsService_UpdatePreferences_FullMethodName     = "/trademesh.notifications.v1.NotificationsService/UpdatePreferences"
+	NotificationsService_CreateWebhook_FullMethodName         = "/trademesh.notifications.v1.NotificationsService/CreateWebhook"
+	NotificationsService_ListWebhooks_FullMethodName          = "/trademesh.notifications.v1.NotificationsService/ListWebhooks"
+	NotificationsService_DeleteWebhook_FullMethodName         = "/trademesh.notifications.v1.NotificationsService/DeleteWebhook"
+	NotificationsService_ListWebhookDeliveries_FullMethodName = "/trademesh.notifications.v1.NotificationsService/ListWebhookDeliveries"
 )
 
 // NotificationsServiceClient is the client API for NotificationsService service.
@@ -91,6 +95,23 @@ type NotificationsServiceClient interface {
 	// UpdatePreferences replaces the fields named in update_mask (kind_channels, quiet_hours,
 	// daily_digest, email). Errors: INVALID_ARGUMENT.
 	UpdatePreferences(ctx context.Context, in *UpdatePreferencesRequest, opts ...grpc.CallOption) (*UpdatePreferencesResponse, error)
+	// CreateWebhook registers an endpoint for signed notification posts and returns its signing
+	// secret — the only time the secret is shown. `request_id` makes it idempotent (a retry
+	// returns the same webhook and secret). Errors: INVALID_ARGUMENT (url: scheme, length, a
+	// private or unresolvable address — reason WEBHOOK_ADDRESS_REFUSED); RESOURCE_EXHAUSTED
+	// (reason WEBHOOK_LIMIT_REACHED, 5 per user by default); FAILED_PRECONDITION (reason
+	// WEBHOOKS_NOT_CONFIGURED) when the server has no key to seal secrets with. Every webhook RPC
+	// answers FAILED_PRECONDITION WEBHOOKS_NOT_CONFIGURED on such a server.
+	CreateWebhook(ctx context.Context, in *CreateWebhookRequest, opts ...grpc.CallOption) (*CreateWebhookResponse, error)
+	// ListWebhooks returns the caller's webhooks (without their secrets), newest first.
+	ListWebhooks(ctx context.Context, in *ListWebhooksRequest, opts ...grpc.CallOption) (*ListWebhooksResponse, error)
+	// DeleteWebhook deletes one of the caller's webhooks; its pending deliveries are not sent.
+	// Errors: NOT_FOUND (reason WEBHOOK_NOT_FOUND).
+	DeleteWebhook(ctx context.Context, in *DeleteWebhookRequest, opts ...grpc.CallOption) (*DeleteWebhookResponse, error)
+	// ListWebhookDeliveries pages through the caller's webhook deliveries, newest first; filter
+	// by state DEAD_LETTER for the dead-letter list. Errors: NOT_FOUND when webhook_id is given
+	// and is not the caller's.
+	ListWebhookDeliveries(ctx context.Context, in *ListWebhookDeliveriesRequest, opts ...grpc.CallOption) (*ListWebhookDeliveriesResponse, error)
 }
 
 type notificationsServiceClient struct {
@@ -230,6 +251,46 @@ func (c *notificationsServiceClient) UpdatePreferences(ctx context.Context, in *
 	return out, nil
 }
 
+func (c *notificationsServiceClient) CreateWebhook(ctx context.Context, in *CreateWebhookRequest, opts ...grpc.CallOption) (*CreateWebhookResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(CreateWebhookResponse)
+	err := c.cc.Invoke(ctx, NotificationsService_CreateWebhook_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *notificationsServiceClient) ListWebhooks(ctx context.Context, in *ListWebhooksRequest, opts ...grpc.CallOption) (*ListWebhooksResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListWebhooksResponse)
+	err := c.cc.Invoke(ctx, NotificationsService_ListWebhooks_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *notificationsServiceClient) DeleteWebhook(ctx context.Context, in *DeleteWebhookRequest, opts ...grpc.CallOption) (*DeleteWebhookResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(DeleteWebhookResponse)
+	err := c.cc.Invoke(ctx, NotificationsService_DeleteWebhook_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *notificationsServiceClient) ListWebhookDeliveries(ctx context.Context, in *ListWebhookDeliveriesRequest, opts ...grpc.CallOption) (*ListWebhookDeliveriesResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListWebhookDeliveriesResponse)
+	err := c.cc.Invoke(ctx, NotificationsService_ListWebhookDeliveries_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // NotificationsServiceServer is the server API for NotificationsService service.
 // All implementations must embed UnimplementedNotificationsServiceServer
 // for forward compatibility.
@@ -288,6 +349,23 @@ type NotificationsServiceServer interface {
 	// UpdatePreferences replaces the fields named in update_mask (kind_channels, quiet_hours,
 	// daily_digest, email). Errors: INVALID_ARGUMENT.
 	UpdatePreferences(context.Context, *UpdatePreferencesRequest) (*UpdatePreferencesResponse, error)
+	// CreateWebhook registers an endpoint for signed notification posts and returns its signing
+	// secret — the only time the secret is shown. `request_id` makes it idempotent (a retry
+	// returns the same webhook and secret). Errors: INVALID_ARGUMENT (url: scheme, length, a
+	// private or unresolvable address — reason WEBHOOK_ADDRESS_REFUSED); RESOURCE_EXHAUSTED
+	// (reason WEBHOOK_LIMIT_REACHED, 5 per user by default); FAILED_PRECONDITION (reason
+	// WEBHOOKS_NOT_CONFIGURED) when the server has no key to seal secrets with. Every webhook RPC
+	// answers FAILED_PRECONDITION WEBHOOKS_NOT_CONFIGURED on such a server.
+	CreateWebhook(context.Context, *CreateWebhookRequest) (*CreateWebhookResponse, error)
+	// ListWebhooks returns the caller's webhooks (without their secrets), newest first.
+	ListWebhooks(context.Context, *ListWebhooksRequest) (*ListWebhooksResponse, error)
+	// DeleteWebhook deletes one of the caller's webhooks; its pending deliveries are not sent.
+	// Errors: NOT_FOUND (reason WEBHOOK_NOT_FOUND).
+	DeleteWebhook(context.Context, *DeleteWebhookRequest) (*DeleteWebhookResponse, error)
+	// ListWebhookDeliveries pages through the caller's webhook deliveries, newest first; filter
+	// by state DEAD_LETTER for the dead-letter list. Errors: NOT_FOUND when webhook_id is given
+	// and is not the caller's.
+	ListWebhookDeliveries(context.Context, *ListWebhookDeliveriesRequest) (*ListWebhookDeliveriesResponse, error)
 	mustEmbedUnimplementedNotificationsServiceServer()
 }
 
@@ -333,6 +411,18 @@ func (UnimplementedNotificationsServiceServer) GetPreferences(context.Context, *
 }
 func (UnimplementedNotificationsServiceServer) UpdatePreferences(context.Context, *UpdatePreferencesRequest) (*UpdatePreferencesResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method UpdatePreferences not implemented")
+}
+func (UnimplementedNotificationsServiceServer) CreateWebhook(context.Context, *CreateWebhookRequest) (*CreateWebhookResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method CreateWebhook not implemented")
+}
+func (UnimplementedNotificationsServiceServer) ListWebhooks(context.Context, *ListWebhooksRequest) (*ListWebhooksResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListWebhooks not implemented")
+}
+func (UnimplementedNotificationsServiceServer) DeleteWebhook(context.Context, *DeleteWebhookRequest) (*DeleteWebhookResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method DeleteWebhook not implemented")
+}
+func (UnimplementedNotificationsServiceServer) ListWebhookDeliveries(context.Context, *ListWebhookDeliveriesRequest) (*ListWebhookDeliveriesResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListWebhookDeliveries not implemented")
 }
 func (UnimplementedNotificationsServiceServer) mustEmbedUnimplementedNotificationsServiceServer() {}
 func (UnimplementedNotificationsServiceServer) testEmbeddedByValue()                              {}
@@ -564,6 +654,78 @@ func _NotificationsService_UpdatePreferences_Handler(srv interface{}, ctx contex
 	return interceptor(ctx, in, info, handler)
 }
 
+func _NotificationsService_CreateWebhook_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CreateWebhookRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(NotificationsServiceServer).CreateWebhook(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: NotificationsService_CreateWebhook_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(NotificationsServiceServer).CreateWebhook(ctx, req.(*CreateWebhookRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _NotificationsService_ListWebhooks_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListWebhooksRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(NotificationsServiceServer).ListWebhooks(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: NotificationsService_ListWebhooks_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(NotificationsServiceServer).ListWebhooks(ctx, req.(*ListWebhooksRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _NotificationsService_DeleteWebhook_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DeleteWebhookRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(NotificationsServiceServer).DeleteWebhook(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: NotificationsService_DeleteWebhook_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(NotificationsServiceServer).DeleteWebhook(ctx, req.(*DeleteWebhookRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _NotificationsService_ListWebhookDeliveries_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListWebhookDeliveriesRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(NotificationsServiceServer).ListWebhookDeliveries(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: NotificationsService_ListWebhookDeliveries_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(NotificationsServiceServer).ListWebhookDeliveries(ctx, req.(*ListWebhookDeliveriesRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // NotificationsService_ServiceDesc is the grpc.ServiceDesc for NotificationsService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -614,6 +776,22 @@ var NotificationsService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "UpdatePreferences",
 			Handler:    _NotificationsService_UpdatePreferences_Handler,
+		},
+		{
+			MethodName: "CreateWebhook",
+			Handler:    _NotificationsService_CreateWebhook_Handler,
+		},
+		{
+			MethodName: "ListWebhooks",
+			Handler:    _NotificationsService_ListWebhooks_Handler,
+		},
+		{
+			MethodName: "DeleteWebhook",
+			Handler:    _NotificationsService_DeleteWebhook_Handler,
+		},
+		{
+			MethodName: "ListWebhookDeliveries",
+			Handler:    _NotificationsService_ListWebhookDeliveries_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

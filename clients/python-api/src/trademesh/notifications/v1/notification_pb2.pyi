@@ -64,6 +64,16 @@ class _ChannelEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Channel.Value
     """CHANNEL_IN_APP stores the notification in the inbox and streams it (WatchNotifications)."""
     CHANNEL_EMAIL: _Channel.ValueType  # 2
     """CHANNEL_EMAIL mails it to the account's address."""
+    CHANNEL_WEBHOOK: _Channel.ValueType  # 3
+    """CHANNEL_WEBHOOK posts it, signed, to the caller's webhooks that list its kind (CreateWebhook)."""
+    CHANNEL_PUSH: _Channel.ValueType  # 4
+    """CHANNEL_PUSH is reserved for Web Push; not built yet: UpdatePreferences refuses it with
+    FAILED_PRECONDITION (reason CHANNEL_NOT_CONFIGURED).
+    """
+    CHANNEL_SMS: _Channel.ValueType  # 5
+    """CHANNEL_SMS is reserved for SMS; not built yet: UpdatePreferences refuses it with
+    FAILED_PRECONDITION (reason CHANNEL_NOT_CONFIGURED).
+    """
 
 class Channel(_Channel, metaclass=_ChannelEnumTypeWrapper):
     """Channel is a way a notification reaches its user."""
@@ -74,6 +84,16 @@ CHANNEL_IN_APP: Channel.ValueType  # 1
 """CHANNEL_IN_APP stores the notification in the inbox and streams it (WatchNotifications)."""
 CHANNEL_EMAIL: Channel.ValueType  # 2
 """CHANNEL_EMAIL mails it to the account's address."""
+CHANNEL_WEBHOOK: Channel.ValueType  # 3
+"""CHANNEL_WEBHOOK posts it, signed, to the caller's webhooks that list its kind (CreateWebhook)."""
+CHANNEL_PUSH: Channel.ValueType  # 4
+"""CHANNEL_PUSH is reserved for Web Push; not built yet: UpdatePreferences refuses it with
+FAILED_PRECONDITION (reason CHANNEL_NOT_CONFIGURED).
+"""
+CHANNEL_SMS: Channel.ValueType  # 5
+"""CHANNEL_SMS is reserved for SMS; not built yet: UpdatePreferences refuses it with
+FAILED_PRECONDITION (reason CHANNEL_NOT_CONFIGURED).
+"""
 Global___Channel: _TypeAlias = Channel  # noqa: Y015
 
 @_typing.final
@@ -136,9 +156,10 @@ Global___Notification: _TypeAlias = Notification  # noqa: Y015
 
 @_typing.final
 class QuietHours(_message.Message):
-    """QuietHours hold email between `start_minute` and `end_minute` of the IST day (minutes after
-    midnight, 0..1439; start > end spans midnight). Held email is sent when the quiet hours end,
-    except price-alert email, which is dropped (its moment has passed; the in-app notice stays).
+    """QuietHours hold email and webhook posts between `start_minute` and `end_minute` of the IST day
+    (minutes after midnight, 0..1439; start > end spans midnight). What is held is sent when the
+    quiet hours end, except price alerts, which are dropped on those channels (their moment has
+    passed; the in-app notice stays).
     """
 
     DESCRIPTOR: _descriptor.Descriptor
@@ -211,8 +232,8 @@ class Preferences(_message.Message):
     """email is the address email goes to; empty: no email is sent. At most 254 characters."""
     @_builtins.property
     def kind_channels(self) -> _containers.RepeatedCompositeFieldContainer[Global___KindChannels]:
-        """kind_channels has one entry per kind; a kind left out keeps its default (in-app only, and
-        email too for PRICE_ALERT).
+        """kind_channels has one entry per kind; a kind left out keeps its default (in-app and webhook,
+        and email too for PRICE_ALERT; webhook reaches only the webhooks that list the kind).
         """
 
     @_builtins.property

@@ -111,6 +111,26 @@ class NotificationsServiceStub:
                 request_serializer=trademesh_dot_notifications_dot_v1_dot_notifications__service__pb2.UpdatePreferencesRequest.SerializeToString,
                 response_deserializer=trademesh_dot_notifications_dot_v1_dot_notifications__service__pb2.UpdatePreferencesResponse.FromString,
                 _registered_method=True)
+        self.CreateWebhook = channel.unary_unary(
+                '/trademesh.notifications.v1.NotificationsService/CreateWebhook',
+                request_serializer=trademesh_dot_notifications_dot_v1_dot_notifications__service__pb2.CreateWebhookRequest.SerializeToString,
+                response_deserializer=trademesh_dot_notifications_dot_v1_dot_notifications__service__pb2.CreateWebhookResponse.FromString,
+                _registered_method=True)
+        self.ListWebhooks = channel.unary_unary(
+                '/trademesh.notifications.v1.NotificationsService/ListWebhooks',
+                request_serializer=trademesh_dot_notifications_dot_v1_dot_notifications__service__pb2.ListWebhooksRequest.SerializeToString,
+                response_deserializer=trademesh_dot_notifications_dot_v1_dot_notifications__service__pb2.ListWebhooksResponse.FromString,
+                _registered_method=True)
+        self.DeleteWebhook = channel.unary_unary(
+                '/trademesh.notifications.v1.NotificationsService/DeleteWebhook',
+                request_serializer=trademesh_dot_notifications_dot_v1_dot_notifications__service__pb2.DeleteWebhookRequest.SerializeToString,
+                response_deserializer=trademesh_dot_notifications_dot_v1_dot_notifications__service__pb2.DeleteWebhookResponse.FromString,
+                _registered_method=True)
+        self.ListWebhookDeliveries = channel.unary_unary(
+                '/trademesh.notifications.v1.NotificationsService/ListWebhookDeliveries',
+                request_serializer=trademesh_dot_notifications_dot_v1_dot_notifications__service__pb2.ListWebhookDeliveriesRequest.SerializeToString,
+                response_deserializer=trademesh_dot_notifications_dot_v1_dot_notifications__service__pb2.ListWebhookDeliveriesResponse.FromString,
+                _registered_method=True)
 
 
 class NotificationsServiceServicer:
@@ -229,6 +249,43 @@ class NotificationsServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CreateWebhook(self, request, context):
+        """CreateWebhook registers an endpoint for signed notification posts and returns its signing
+        secret — the only time the secret is shown. `request_id` makes it idempotent (a retry
+        returns the same webhook and secret). Errors: INVALID_ARGUMENT (url: scheme, length, a
+        private or unresolvable address — reason WEBHOOK_ADDRESS_REFUSED); RESOURCE_EXHAUSTED
+        (reason WEBHOOK_LIMIT_REACHED, 5 per user by default); FAILED_PRECONDITION (reason
+        WEBHOOKS_NOT_CONFIGURED) when the server has no key to seal secrets with. Every webhook RPC
+        answers FAILED_PRECONDITION WEBHOOKS_NOT_CONFIGURED on such a server.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListWebhooks(self, request, context):
+        """ListWebhooks returns the caller's webhooks (without their secrets), newest first.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteWebhook(self, request, context):
+        """DeleteWebhook deletes one of the caller's webhooks; its pending deliveries are not sent.
+        Errors: NOT_FOUND (reason WEBHOOK_NOT_FOUND).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListWebhookDeliveries(self, request, context):
+        """ListWebhookDeliveries pages through the caller's webhook deliveries, newest first; filter
+        by state DEAD_LETTER for the dead-letter list. Errors: NOT_FOUND when webhook_id is given
+        and is not the caller's.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_NotificationsServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -291,6 +348,26 @@ def add_NotificationsServiceServicer_to_server(servicer, server):
                     servicer.UpdatePreferences,
                     request_deserializer=trademesh_dot_notifications_dot_v1_dot_notifications__service__pb2.UpdatePreferencesRequest.FromString,
                     response_serializer=trademesh_dot_notifications_dot_v1_dot_notifications__service__pb2.UpdatePreferencesResponse.SerializeToString,
+            ),
+            'CreateWebhook': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateWebhook,
+                    request_deserializer=trademesh_dot_notifications_dot_v1_dot_notifications__service__pb2.CreateWebhookRequest.FromString,
+                    response_serializer=trademesh_dot_notifications_dot_v1_dot_notifications__service__pb2.CreateWebhookResponse.SerializeToString,
+            ),
+            'ListWebhooks': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListWebhooks,
+                    request_deserializer=trademesh_dot_notifications_dot_v1_dot_notifications__service__pb2.ListWebhooksRequest.FromString,
+                    response_serializer=trademesh_dot_notifications_dot_v1_dot_notifications__service__pb2.ListWebhooksResponse.SerializeToString,
+            ),
+            'DeleteWebhook': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteWebhook,
+                    request_deserializer=trademesh_dot_notifications_dot_v1_dot_notifications__service__pb2.DeleteWebhookRequest.FromString,
+                    response_serializer=trademesh_dot_notifications_dot_v1_dot_notifications__service__pb2.DeleteWebhookResponse.SerializeToString,
+            ),
+            'ListWebhookDeliveries': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListWebhookDeliveries,
+                    request_deserializer=trademesh_dot_notifications_dot_v1_dot_notifications__service__pb2.ListWebhookDeliveriesRequest.FromString,
+                    response_serializer=trademesh_dot_notifications_dot_v1_dot_notifications__service__pb2.ListWebhookDeliveriesResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -634,6 +711,114 @@ class NotificationsService:
             '/trademesh.notifications.v1.NotificationsService/UpdatePreferences',
             trademesh_dot_notifications_dot_v1_dot_notifications__service__pb2.UpdatePreferencesRequest.SerializeToString,
             trademesh_dot_notifications_dot_v1_dot_notifications__service__pb2.UpdatePreferencesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateWebhook(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/trademesh.notifications.v1.NotificationsService/CreateWebhook',
+            trademesh_dot_notifications_dot_v1_dot_notifications__service__pb2.CreateWebhookRequest.SerializeToString,
+            trademesh_dot_notifications_dot_v1_dot_notifications__service__pb2.CreateWebhookResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListWebhooks(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/trademesh.notifications.v1.NotificationsService/ListWebhooks',
+            trademesh_dot_notifications_dot_v1_dot_notifications__service__pb2.ListWebhooksRequest.SerializeToString,
+            trademesh_dot_notifications_dot_v1_dot_notifications__service__pb2.ListWebhooksResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteWebhook(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/trademesh.notifications.v1.NotificationsService/DeleteWebhook',
+            trademesh_dot_notifications_dot_v1_dot_notifications__service__pb2.DeleteWebhookRequest.SerializeToString,
+            trademesh_dot_notifications_dot_v1_dot_notifications__service__pb2.DeleteWebhookResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListWebhookDeliveries(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/trademesh.notifications.v1.NotificationsService/ListWebhookDeliveries',
+            trademesh_dot_notifications_dot_v1_dot_notifications__service__pb2.ListWebhookDeliveriesRequest.SerializeToString,
+            trademesh_dot_notifications_dot_v1_dot_notifications__service__pb2.ListWebhookDeliveriesResponse.FromString,
             options,
             channel_credentials,
             insecure,

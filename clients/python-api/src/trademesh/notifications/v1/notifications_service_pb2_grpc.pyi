@@ -91,6 +91,26 @@ class NotificationsServiceStub:
     """UpdatePreferences replaces the fields named in update_mask (kind_channels, quiet_hours,
     daily_digest, email). Errors: INVALID_ARGUMENT.
     """
+    CreateWebhook: _grpc.UnaryUnaryMultiCallable[_notifications_service_pb2.CreateWebhookRequest, _notifications_service_pb2.CreateWebhookResponse]
+    """CreateWebhook registers an endpoint for signed notification posts and returns its signing
+    secret — the only time the secret is shown. `request_id` makes it idempotent (a retry
+    returns the same webhook and secret). Errors: INVALID_ARGUMENT (url: scheme, length, a
+    private or unresolvable address — reason WEBHOOK_ADDRESS_REFUSED); RESOURCE_EXHAUSTED
+    (reason WEBHOOK_LIMIT_REACHED, 5 per user by default); FAILED_PRECONDITION (reason
+    WEBHOOKS_NOT_CONFIGURED) when the server has no key to seal secrets with. Every webhook RPC
+    answers FAILED_PRECONDITION WEBHOOKS_NOT_CONFIGURED on such a server.
+    """
+    ListWebhooks: _grpc.UnaryUnaryMultiCallable[_notifications_service_pb2.ListWebhooksRequest, _notifications_service_pb2.ListWebhooksResponse]
+    """ListWebhooks returns the caller's webhooks (without their secrets), newest first."""
+    DeleteWebhook: _grpc.UnaryUnaryMultiCallable[_notifications_service_pb2.DeleteWebhookRequest, _notifications_service_pb2.DeleteWebhookResponse]
+    """DeleteWebhook deletes one of the caller's webhooks; its pending deliveries are not sent.
+    Errors: NOT_FOUND (reason WEBHOOK_NOT_FOUND).
+    """
+    ListWebhookDeliveries: _grpc.UnaryUnaryMultiCallable[_notifications_service_pb2.ListWebhookDeliveriesRequest, _notifications_service_pb2.ListWebhookDeliveriesResponse]
+    """ListWebhookDeliveries pages through the caller's webhook deliveries, newest first; filter
+    by state DEAD_LETTER for the dead-letter list. Errors: NOT_FOUND when webhook_id is given
+    and is not the caller's.
+    """
 
 @_typing.type_check_only
 class NotificationsServiceAsyncStub(NotificationsServiceStub):
@@ -154,6 +174,26 @@ class NotificationsServiceAsyncStub(NotificationsServiceStub):
     UpdatePreferences: _aio.UnaryUnaryMultiCallable[_notifications_service_pb2.UpdatePreferencesRequest, _notifications_service_pb2.UpdatePreferencesResponse]  # type: ignore[assignment]
     """UpdatePreferences replaces the fields named in update_mask (kind_channels, quiet_hours,
     daily_digest, email). Errors: INVALID_ARGUMENT.
+    """
+    CreateWebhook: _aio.UnaryUnaryMultiCallable[_notifications_service_pb2.CreateWebhookRequest, _notifications_service_pb2.CreateWebhookResponse]  # type: ignore[assignment]
+    """CreateWebhook registers an endpoint for signed notification posts and returns its signing
+    secret — the only time the secret is shown. `request_id` makes it idempotent (a retry
+    returns the same webhook and secret). Errors: INVALID_ARGUMENT (url: scheme, length, a
+    private or unresolvable address — reason WEBHOOK_ADDRESS_REFUSED); RESOURCE_EXHAUSTED
+    (reason WEBHOOK_LIMIT_REACHED, 5 per user by default); FAILED_PRECONDITION (reason
+    WEBHOOKS_NOT_CONFIGURED) when the server has no key to seal secrets with. Every webhook RPC
+    answers FAILED_PRECONDITION WEBHOOKS_NOT_CONFIGURED on such a server.
+    """
+    ListWebhooks: _aio.UnaryUnaryMultiCallable[_notifications_service_pb2.ListWebhooksRequest, _notifications_service_pb2.ListWebhooksResponse]  # type: ignore[assignment]
+    """ListWebhooks returns the caller's webhooks (without their secrets), newest first."""
+    DeleteWebhook: _aio.UnaryUnaryMultiCallable[_notifications_service_pb2.DeleteWebhookRequest, _notifications_service_pb2.DeleteWebhookResponse]  # type: ignore[assignment]
+    """DeleteWebhook deletes one of the caller's webhooks; its pending deliveries are not sent.
+    Errors: NOT_FOUND (reason WEBHOOK_NOT_FOUND).
+    """
+    ListWebhookDeliveries: _aio.UnaryUnaryMultiCallable[_notifications_service_pb2.ListWebhookDeliveriesRequest, _notifications_service_pb2.ListWebhookDeliveriesResponse]  # type: ignore[assignment]
+    """ListWebhookDeliveries pages through the caller's webhook deliveries, newest first; filter
+    by state DEAD_LETTER for the dead-letter list. Errors: NOT_FOUND when webhook_id is given
+    and is not the caller's.
     """
 
 class NotificationsServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -287,6 +327,50 @@ class NotificationsServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_notifications_service_pb2.UpdatePreferencesResponse, _abc.Awaitable[_notifications_service_pb2.UpdatePreferencesResponse]]:
         """UpdatePreferences replaces the fields named in update_mask (kind_channels, quiet_hours,
         daily_digest, email). Errors: INVALID_ARGUMENT.
+        """
+
+    @_abc_1.abstractmethod
+    def CreateWebhook(
+        self,
+        request: _notifications_service_pb2.CreateWebhookRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_notifications_service_pb2.CreateWebhookResponse, _abc.Awaitable[_notifications_service_pb2.CreateWebhookResponse]]:
+        """CreateWebhook registers an endpoint for signed notification posts and returns its signing
+        secret — the only time the secret is shown. `request_id` makes it idempotent (a retry
+        returns the same webhook and secret). Errors: INVALID_ARGUMENT (url: scheme, length, a
+        private or unresolvable address — reason WEBHOOK_ADDRESS_REFUSED); RESOURCE_EXHAUSTED
+        (reason WEBHOOK_LIMIT_REACHED, 5 per user by default); FAILED_PRECONDITION (reason
+        WEBHOOKS_NOT_CONFIGURED) when the server has no key to seal secrets with. Every webhook RPC
+        answers FAILED_PRECONDITION WEBHOOKS_NOT_CONFIGURED on such a server.
+        """
+
+    @_abc_1.abstractmethod
+    def ListWebhooks(
+        self,
+        request: _notifications_service_pb2.ListWebhooksRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_notifications_service_pb2.ListWebhooksResponse, _abc.Awaitable[_notifications_service_pb2.ListWebhooksResponse]]:
+        """ListWebhooks returns the caller's webhooks (without their secrets), newest first."""
+
+    @_abc_1.abstractmethod
+    def DeleteWebhook(
+        self,
+        request: _notifications_service_pb2.DeleteWebhookRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_notifications_service_pb2.DeleteWebhookResponse, _abc.Awaitable[_notifications_service_pb2.DeleteWebhookResponse]]:
+        """DeleteWebhook deletes one of the caller's webhooks; its pending deliveries are not sent.
+        Errors: NOT_FOUND (reason WEBHOOK_NOT_FOUND).
+        """
+
+    @_abc_1.abstractmethod
+    def ListWebhookDeliveries(
+        self,
+        request: _notifications_service_pb2.ListWebhookDeliveriesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_notifications_service_pb2.ListWebhookDeliveriesResponse, _abc.Awaitable[_notifications_service_pb2.ListWebhookDeliveriesResponse]]:
+        """ListWebhookDeliveries pages through the caller's webhook deliveries, newest first; filter
+        by state DEAD_LETTER for the dead-letter list. Errors: NOT_FOUND when webhook_id is given
+        and is not the caller's.
         """
 
 def add_NotificationsServiceServicer_to_server(servicer: NotificationsServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

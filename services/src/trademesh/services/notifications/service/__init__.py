@@ -12,8 +12,10 @@ from trademesh.services.notifications.service.delivery import MailDispatcher, No
 from trademesh.services.notifications.service.evaluation import AlertEvaluator
 from trademesh.services.notifications.service.inbox import InboxService, PreferencesService
 from trademesh.services.notifications.service.trade_notices import TradeActivity, TradeRunNotices
+from trademesh.services.notifications.service.webhooks import AddressPolicy, WebhookDispatcher, WebhookService
 
 __all__ = [
+    "AddressPolicy",
     "AlertEvaluator",
     "AlertService",
     "InboxService",
@@ -22,6 +24,8 @@ __all__ = [
     "PreferencesService",
     "TradeActivity",
     "TradeRunNotices",
+    "WebhookDispatcher",
+    "WebhookService",
     "utc_now",
 ]
 

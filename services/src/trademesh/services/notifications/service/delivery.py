@@ -1,4 +1,5 @@
-"""Delivery: a notification goes to the inbox and, per the user's preferences, to email (held in quiet hours).
+"""Delivery: a notification goes to the inbox and, per the user's preferences, to email and to the user's
+webhooks (held in quiet hours; webhook posting is `service/webhooks.py`).
 
 Each (notification, channel) is one delivery with a deterministic id, so a redelivered trade event or an
 alert fired by two replicas is stored and sent once. Email is sent by `MailDispatcher` from the
@@ -11,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from trademesh.services.notifications.model import (
     Channel,
@@ -21,6 +22,8 @@ from trademesh.services.notifications.model import (
     Notification,
     NotificationKind,
     Preferences,
+    WebhookDelivery,
+    WebhookDeliveryState,
 )
 from trademesh.services.notifications.ports import (
     Clock,
@@ -29,6 +32,8 @@ from trademesh.services.notifications.ports import (
     MailSender,
     NotificationStore,
     PreferencesStore,
+    WebhookDeliveryStore,
+    WebhookStore,
 )
 
 logger = logging.getLogger(__name__)
@@ -50,6 +55,8 @@ class Notifier:
         signal: InboxSignal,
         clock: Clock,
         mail_domain: str = "trademesh.local",
+        webhooks: WebhookStore | None = None,
+        webhook_deliveries: WebhookDeliveryStore | None = None,
     ) -> None:
         self._notifications = notifications
         self._preferences = preferences
@@ -59,6 +66,10 @@ class Notifier:
         self._mail_domain = mail_domain
         #: Set when an email became due now (the dispatcher wakes up).
         self.mail_due = asyncio.Event()
+        self._webhooks = webhooks
+        self._webhook_deliveries = webhook_deliveries
+        #: Set when a webhook post became due now (the webhook dispatcher wakes up).
+        self.webhook_due = asyncio.Event()
 
     async def notify(self, notification: Notification) -> Notification | None:
         """Deliver `notification`; return it as stored in the inbox (None if not stored or a repeat)."""
@@ -71,17 +82,47 @@ class Notifier:
                 await self._signal.publish(notification.user_id)
         if Channel.EMAIL in channels and preferences.email:
             await self._queue_email(notification, preferences)
+        if Channel.WEBHOOK in channels:
+            await self._queue_webhooks(notification, preferences)
         return stored
+
+    def _hold(self, notification: Notification, preferences: Preferences) -> tuple[bool, datetime]:
+        """Return (dropped, send after) for a channel that respects quiet hours."""
+        now = self._clock()
+        if preferences.quiet_hours.holds(now):
+            # A price alert's moment has passed by morning: dropped on this channel (the inbox keeps it).
+            if notification.kind is NotificationKind.PRICE_ALERT:
+                return True, now
+            return False, preferences.quiet_hours.ends_after(now)
+        return False, now
+
+    async def _queue_webhooks(self, notification: Notification, preferences: Preferences) -> None:
+        if self._webhooks is None or self._webhook_deliveries is None:
+            return
+        hooks = [hook for hook in await self._webhooks.for_user(notification.user_id) if hook.wants(notification.kind)]
+        if not hooks:
+            return
+        now = self._clock()
+        dropped, send_after = self._hold(notification, preferences)
+        for hook in hooks:
+            delivery = WebhookDelivery(
+                id=WebhookDelivery.id_for(notification.id, hook.id),
+                user_id=notification.user_id,
+                webhook_id=hook.id,
+                notification=notification,
+                state=WebhookDeliveryState.DROPPED if dropped else WebhookDeliveryState.PENDING,
+                next_attempt_at=send_after,
+                created_at=now,
+                last_error="quiet hours: a price alert is not posted late" if dropped else "",
+                finished_at=now if dropped else None,
+            )
+            if await self._webhook_deliveries.add(delivery) and not dropped and send_after <= now:
+                self.webhook_due.set()
 
     async def _queue_email(self, notification: Notification, preferences: Preferences) -> None:
         now = self._clock()
-        status, send_after = DeliveryStatus.PENDING, now
-        if preferences.quiet_hours.holds(now):
-            # A price alert's moment has passed by morning: its email is dropped (the inbox keeps it).
-            if notification.kind is NotificationKind.PRICE_ALERT:
-                status = DeliveryStatus.DROPPED
-            else:
-                send_after = preferences.quiet_hours.ends_after(now)
+        dropped, send_after = self._hold(notification, preferences)
+        status = DeliveryStatus.DROPPED if dropped else DeliveryStatus.PENDING
         delivery = Delivery(
             id=f"{notification.id}:{Channel.EMAIL.value}",
             user_id=notification.user_id,

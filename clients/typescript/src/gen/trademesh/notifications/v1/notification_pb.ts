@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file trademesh/notifications/v1/notification.proto.
  */
 export const file_trademesh_notifications_v1_notification: GenFile = /*@__PURE__*/
-  fileDesc("Ci10cmFkZW1lc2gvbm90aWZpY2F0aW9ucy92MS9ub3RpZmljYXRpb24ucHJvdG8SGnRyYWRlbWVzaC5ub3RpZmljYXRpb25zLnYxIocCCgxOb3RpZmljYXRpb24SCgoCaWQYASABKAkSOgoEa2luZBgCIAEoDjIsLnRyYWRlbWVzaC5ub3RpZmljYXRpb25zLnYxLk5vdGlmaWNhdGlvbktpbmQSDQoFdGl0bGUYAyABKAkSDAoEYm9keRgEIAEoCRIQCghhbGVydF9pZBgFIAEoCRIMCgRyZWFkGAYgASgIEi8KC2NyZWF0ZV90aW1lGAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgtleHBpcmVfdGltZRgIIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEAoIc2VxdWVuY2UYCSABKAMiRwoKUXVpZXRIb3VycxIPCgdlbmFibGVkGAEgASgIEhQKDHN0YXJ0X21pbnV0ZRgCIAEoBRISCgplbmRfbWludXRlGAMgASgFIoEBCgxLaW5kQ2hhbm5lbHMSOgoEa2luZBgBIAEoDjIsLnRyYWRlbWVzaC5ub3RpZmljYXRpb25zLnYxLk5vdGlmaWNhdGlvbktpbmQSNQoIY2hhbm5lbHMYAiADKA4yIy50cmFkZW1lc2gubm90aWZpY2F0aW9ucy52MS5DaGFubmVsIrABCgtQcmVmZXJlbmNlcxI/Cg1raW5kX2NoYW5uZWxzGAEgAygLMigudHJhZGVtZXNoLm5vdGlmaWNhdGlvbnMudjEuS2luZENoYW5uZWxzEjsKC3F1aWV0X2hvdXJzGAIgASgLMiYudHJhZGVtZXNoLm5vdGlmaWNhdGlvbnMudjEuUXVpZXRIb3VycxIUCgxkYWlseV9kaWdlc3QYAyABKAgSDQoFZW1haWwYBCABKAkqvgEKEE5vdGlmaWNhdGlvbktpbmQSIQodTk9USUZJQ0FUSU9OX0tJTkRfVU5TUEVDSUZJRUQQABIhCh1OT1RJRklDQVRJT05fS0lORF9QUklDRV9BTEVSVBABEiEKHU5PVElGSUNBVElPTl9LSU5EX1RSQURFX0FMRVJUEAISIwofTk9USUZJQ0FUSU9OX0tJTkRfU1lOQ19DT01QTEVURRADEhwKGE5PVElGSUNBVElPTl9LSU5EX1NZU1RFTRAEKkkKB0NoYW5uZWwSFwoTQ0hBTk5FTF9VTlNQRUNJRklFRBAAEhIKDkNIQU5ORUxfSU5fQVBQEAESEQoNQ0hBTk5FTF9FTUFJTBACQpcCCh5jb20udHJhZGVtZXNoLm5vdGlmaWNhdGlvbnMudjFCEU5vdGlmaWNhdGlvblByb3RvUAFaWGdpdGh1Yi5jb20vdHJhZGVtZXNoL3RyYWRlbWVzaC9jbGllbnRzL2dvL2dlbi90cmFkZW1lc2gvbm90aWZpY2F0aW9ucy92MTtub3RpZmljYXRpb25zdjGiAgNUTliqAhpUcmFkZW1lc2guTm90aWZpY2F0aW9ucy5WMcoCGlRyYWRlbWVzaFxOb3RpZmljYXRpb25zXFYx4gImVHJhZGVtZXNoXE5vdGlmaWNhdGlvbnNcVjFcR1BCTWV0YWRhdGHqAhxUcmFkZW1lc2g6Ok5vdGlmaWNhdGlvbnM6OlYxYgZwcm90bzM", [file_google_protobuf_timestamp]);
+  fileDesc("Ci10cmFkZW1lc2gvbm90aWZpY2F0aW9ucy92MS9ub3RpZmljYXRpb24ucHJvdG8SGnRyYWRlbWVzaC5ub3RpZmljYXRpb25zLnYxIocCCgxOb3RpZmljYXRpb24SCgoCaWQYASABKAkSOgoEa2luZBgCIAEoDjIsLnRyYWRlbWVzaC5ub3RpZmljYXRpb25zLnYxLk5vdGlmaWNhdGlvbktpbmQSDQoFdGl0bGUYAyABKAkSDAoEYm9keRgEIAEoCRIQCghhbGVydF9pZBgFIAEoCRIMCgRyZWFkGAYgASgIEi8KC2NyZWF0ZV90aW1lGAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgtleHBpcmVfdGltZRgIIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEAoIc2VxdWVuY2UYCSABKAMiRwoKUXVpZXRIb3VycxIPCgdlbmFibGVkGAEgASgIEhQKDHN0YXJ0X21pbnV0ZRgCIAEoBRISCgplbmRfbWludXRlGAMgASgFIoEBCgxLaW5kQ2hhbm5lbHMSOgoEa2luZBgBIAEoDjIsLnRyYWRlbWVzaC5ub3RpZmljYXRpb25zLnYxLk5vdGlmaWNhdGlvbktpbmQSNQoIY2hhbm5lbHMYAiADKA4yIy50cmFkZW1lc2gubm90aWZpY2F0aW9ucy52MS5DaGFubmVsIrABCgtQcmVmZXJlbmNlcxI/Cg1raW5kX2NoYW5uZWxzGAEgAygLMigudHJhZGVtZXNoLm5vdGlmaWNhdGlvbnMudjEuS2luZENoYW5uZWxzEjsKC3F1aWV0X2hvdXJzGAIgASgLMiYudHJhZGVtZXNoLm5vdGlmaWNhdGlvbnMudjEuUXVpZXRIb3VycxIUCgxkYWlseV9kaWdlc3QYAyABKAgSDQoFZW1haWwYBCABKAkqvgEKEE5vdGlmaWNhdGlvbktpbmQSIQodTk9USUZJQ0FUSU9OX0tJTkRfVU5TUEVDSUZJRUQQABIhCh1OT1RJRklDQVRJT05fS0lORF9QUklDRV9BTEVSVBABEiEKHU5PVElGSUNBVElPTl9LSU5EX1RSQURFX0FMRVJUEAISIwofTk9USUZJQ0FUSU9OX0tJTkRfU1lOQ19DT01QTEVURRADEhwKGE5PVElGSUNBVElPTl9LSU5EX1NZU1RFTRAEKoEBCgdDaGFubmVsEhcKE0NIQU5ORUxfVU5TUEVDSUZJRUQQABISCg5DSEFOTkVMX0lOX0FQUBABEhEKDUNIQU5ORUxfRU1BSUwQAhITCg9DSEFOTkVMX1dFQkhPT0sQAxIQCgxDSEFOTkVMX1BVU0gQBBIPCgtDSEFOTkVMX1NNUxAFQpcCCh5jb20udHJhZGVtZXNoLm5vdGlmaWNhdGlvbnMudjFCEU5vdGlmaWNhdGlvblByb3RvUAFaWGdpdGh1Yi5jb20vdHJhZGVtZXNoL3RyYWRlbWVzaC9jbGllbnRzL2dvL2dlbi90cmFkZW1lc2gvbm90aWZpY2F0aW9ucy92MTtub3RpZmljYXRpb25zdjGiAgNUTliqAhpUcmFkZW1lc2guTm90aWZpY2F0aW9ucy5WMcoCGlRyYWRlbWVzaFxOb3RpZmljYXRpb25zXFYx4gImVHJhZGVtZXNoXE5vdGlmaWNhdGlvbnNcVjFcR1BCTWV0YWRhdGHqAhxUcmFkZW1lc2g6Ok5vdGlmaWNhdGlvbnM6OlYxYgZwcm90bzM", [file_google_protobuf_timestamp]);
 
 /**
  * Notification is one item of a user's inbox. Notifications are kept 90 days.
@@ -92,9 +92,10 @@ export const NotificationSchema: GenMessage<Notification> = /*@__PURE__*/
   messageDesc(file_trademesh_notifications_v1_notification, 0);
 
 /**
- * QuietHours hold email between `start_minute` and `end_minute` of the IST day (minutes after
- * midnight, 0..1439; start > end spans midnight). Held email is sent when the quiet hours end,
- * except price-alert email, which is dropped (its moment has passed; the in-app notice stays).
+ * QuietHours hold email and webhook posts between `start_minute` and `end_minute` of the IST day
+ * (minutes after midnight, 0..1439; start > end spans midnight). What is held is sent when the
+ * quiet hours end, except price alerts, which are dropped on those channels (their moment has
+ * passed; the in-app notice stays).
  *
  * @generated from message trademesh.notifications.v1.QuietHours
  */
@@ -163,8 +164,8 @@ export const KindChannelsSchema: GenMessage<KindChannels> = /*@__PURE__*/
  */
 export type Preferences = Message<"trademesh.notifications.v1.Preferences"> & {
   /**
-   * kind_channels has one entry per kind; a kind left out keeps its default (in-app only, and
-   * email too for PRICE_ALERT).
+   * kind_channels has one entry per kind; a kind left out keeps its default (in-app and webhook,
+   * and email too for PRICE_ALERT; webhook reaches only the webhooks that list the kind).
    *
    * @generated from field: repeated trademesh.notifications.v1.KindChannels kind_channels = 1;
    */
@@ -273,6 +274,29 @@ export enum Channel {
    * @generated from enum value: CHANNEL_EMAIL = 2;
    */
   EMAIL = 2,
+
+  /**
+   * CHANNEL_WEBHOOK posts it, signed, to the caller's webhooks that list its kind (CreateWebhook).
+   *
+   * @generated from enum value: CHANNEL_WEBHOOK = 3;
+   */
+  WEBHOOK = 3,
+
+  /**
+   * CHANNEL_PUSH is reserved for Web Push; not built yet: UpdatePreferences refuses it with
+   * FAILED_PRECONDITION (reason CHANNEL_NOT_CONFIGURED).
+   *
+   * @generated from enum value: CHANNEL_PUSH = 4;
+   */
+  PUSH = 4,
+
+  /**
+   * CHANNEL_SMS is reserved for SMS; not built yet: UpdatePreferences refuses it with
+   * FAILED_PRECONDITION (reason CHANNEL_NOT_CONFIGURED).
+   *
+   * @generated from enum value: CHANNEL_SMS = 5;
+   */
+  SMS = 5,
 }
 
 /**

@@ -10,13 +10,15 @@ import type { Alert, AlertState } from "./alert_pb.js";
 import { file_trademesh_notifications_v1_alert } from "./alert_pb.js";
 import type { Notification, Preferences } from "./notification_pb.js";
 import { file_trademesh_notifications_v1_notification } from "./notification_pb.js";
+import type { Webhook, WebhookDelivery, WebhookDeliveryState } from "./webhook_pb.js";
+import { file_trademesh_notifications_v1_webhook } from "./webhook_pb.js";
 import type { Message } from "@bufbuild/protobuf";
 
 /**
  * Describes the file trademesh/notifications/v1/notifications_service.proto.
  */
 export const file_trademesh_notifications_v1_notifications_service: GenFile = /*@__PURE__*/
-  fileDesc("CjZ0cmFkZW1lc2gvbm90aWZpY2F0aW9ucy92MS9ub3RpZmljYXRpb25zX3NlcnZpY2UucHJvdG8SGnRyYWRlbWVzaC5ub3RpZmljYXRpb25zLnYxIloKEkNyZWF0ZUFsZXJ0UmVxdWVzdBISCgpyZXF1ZXN0X2lkGAEgASgJEjAKBWFsZXJ0GAIgASgLMiEudHJhZGVtZXNoLm5vdGlmaWNhdGlvbnMudjEuQWxlcnQiRwoTQ3JlYXRlQWxlcnRSZXNwb25zZRIwCgVhbGVydBgBIAEoCzIhLnRyYWRlbWVzaC5ub3RpZmljYXRpb25zLnYxLkFsZXJ0IiMKD0dldEFsZXJ0UmVxdWVzdBIQCghhbGVydF9pZBgBIAEoCSJEChBHZXRBbGVydFJlc3BvbnNlEjAKBWFsZXJ0GAEgASgLMiEudHJhZGVtZXNoLm5vdGlmaWNhdGlvbnMudjEuQWxlcnQicQoRTGlzdEFsZXJ0c1JlcXVlc3QSEQoJcGFnZV9zaXplGAEgASgFEhIKCnBhZ2VfdG9rZW4YAiABKAkSNQoFc3RhdGUYAyABKA4yJi50cmFkZW1lc2gubm90aWZpY2F0aW9ucy52MS5BbGVydFN0YXRlImAKEkxpc3RBbGVydHNSZXNwb25zZRIxCgZhbGVydHMYASADKAsyIS50cmFkZW1lc2gubm90aWZpY2F0aW9ucy52MS5BbGVydBIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkidwoSVXBkYXRlQWxlcnRSZXF1ZXN0EjAKBWFsZXJ0GAEgASgLMiEudHJhZGVtZXNoLm5vdGlmaWNhdGlvbnMudjEuQWxlcnQSLwoLdXBkYXRlX21hc2sYAiABKAsyGi5nb29nbGUucHJvdG9idWYuRmllbGRNYXNrIkcKE1VwZGF0ZUFsZXJ0UmVzcG9uc2USMAoFYWxlcnQYASABKAsyIS50cmFkZW1lc2gubm90aWZpY2F0aW9ucy52MS5BbGVydCImChJEZWxldGVBbGVydFJlcXVlc3QSEAoIYWxlcnRfaWQYASABKAkiFQoTRGVsZXRlQWxlcnRSZXNwb25zZSJWChhMaXN0Tm90aWZpY2F0aW9uc1JlcXVlc3QSEQoJcGFnZV9zaXplGAEgASgFEhIKCnBhZ2VfdG9rZW4YAiABKAkSEwoLdW5yZWFkX29ubHkYAyABKAgiiwEKGUxpc3ROb3RpZmljYXRpb25zUmVzcG9uc2USPwoNbm90aWZpY2F0aW9ucxgBIAMoCzIoLnRyYWRlbWVzaC5ub3RpZmljYXRpb25zLnYxLk5vdGlmaWNhdGlvbhIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkSFAoMdW5yZWFkX2NvdW50GAMgASgDIisKD01hcmtSZWFkUmVxdWVzdBIYChBub3RpZmljYXRpb25faWRzGAEgAygJIigKEE1hcmtSZWFkUmVzcG9uc2USFAoMdW5yZWFkX2NvdW50GAEgASgDIhQKEk1hcmtBbGxSZWFkUmVxdWVzdCIrChNNYXJrQWxsUmVhZFJlc3BvbnNlEhQKDG1hcmtlZF9jb3VudBgBIAEoAyI0ChlEZWxldGVOb3RpZmljYXRpb25SZXF1ZXN0EhcKD25vdGlmaWNhdGlvbl9pZBgBIAEoCSIcChpEZWxldGVOb3RpZmljYXRpb25SZXNwb25zZSJIChlXYXRjaE5vdGlmaWNhdGlvbnNSZXF1ZXN0EhQKDHJlc3VtZV90b2tlbhgBIAEoCRIVCg1zbmFwc2hvdF9zaXplGAIgASgFIlAKDUluYm94U25hcHNob3QSPwoNbm90aWZpY2F0aW9ucxgBIAMoCzIoLnRyYWRlbWVzaC5ub3RpZmljYXRpb25zLnYxLk5vdGlmaWNhdGlvbiKIAgoaV2F0Y2hOb3RpZmljYXRpb25zUmVzcG9uc2USFAoMdW5yZWFkX2NvdW50GAEgASgDEhQKDHJlc3VtZV90b2tlbhgCIAEoCRI9CghzbmFwc2hvdBgDIAEoCzIpLnRyYWRlbWVzaC5ub3RpZmljYXRpb25zLnYxLkluYm94U25hcHNob3RIABJACgxub3RpZmljYXRpb24YBCABKAsyKC50cmFkZW1lc2gubm90aWZpY2F0aW9ucy52MS5Ob3RpZmljYXRpb25IABI0Cg5oZWFydGJlYXRfdGltZRgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXBIAEIHCgVldmVudCIXChVHZXRQcmVmZXJlbmNlc1JlcXVlc3QiVgoWR2V0UHJlZmVyZW5jZXNSZXNwb25zZRI8CgtwcmVmZXJlbmNlcxgBIAEoCzInLnRyYWRlbWVzaC5ub3RpZmljYXRpb25zLnYxLlByZWZlcmVuY2VzIokBChhVcGRhdGVQcmVmZXJlbmNlc1JlcXVlc3QSPAoLcHJlZmVyZW5jZXMYASABKAsyJy50cmFkZW1lc2gubm90aWZpY2F0aW9ucy52MS5QcmVmZXJlbmNlcxIvCgt1cGRhdGVfbWFzaxgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5GaWVsZE1hc2siWQoZVXBkYXRlUHJlZmVyZW5jZXNSZXNwb25zZRI8CgtwcmVmZXJlbmNlcxgBIAEoCzInLnRyYWRlbWVzaC5ub3RpZmljYXRpb25zLnYxLlByZWZlcmVuY2VzMp4LChROb3RpZmljYXRpb25zU2VydmljZRJuCgtDcmVhdGVBbGVydBIuLnRyYWRlbWVzaC5ub3RpZmljYXRpb25zLnYxLkNyZWF0ZUFsZXJ0UmVxdWVzdBovLnRyYWRlbWVzaC5ub3RpZmljYXRpb25zLnYxLkNyZWF0ZUFsZXJ0UmVzcG9uc2USZQoIR2V0QWxlcnQSKy50cmFkZW1lc2gubm90aWZpY2F0aW9ucy52MS5HZXRBbGVydFJlcXVlc3QaLC50cmFkZW1lc2gubm90aWZpY2F0aW9ucy52MS5HZXRBbGVydFJlc3BvbnNlEmsKCkxpc3RBbGVydHMSLS50cmFkZW1lc2gubm90aWZpY2F0aW9ucy52MS5MaXN0QWxlcnRzUmVxdWVzdBouLnRyYWRlbWVzaC5ub3RpZmljYXRpb25zLnYxLkxpc3RBbGVydHNSZXNwb25zZRJuCgtVcGRhdGVBbGVydBIuLnRyYWRlbWVzaC5ub3RpZmljYXRpb25zLnYxLlVwZGF0ZUFsZXJ0UmVxdWVzdBovLnRyYWRlbWVzaC5ub3RpZmljYXRpb25zLnYxLlVwZGF0ZUFsZXJ0UmVzcG9uc2USbgoLRGVsZXRlQWxlcnQSLi50cmFkZW1lc2gubm90aWZpY2F0aW9ucy52MS5EZWxldGVBbGVydFJlcXVlc3QaLy50cmFkZW1lc2gubm90aWZpY2F0aW9ucy52MS5EZWxldGVBbGVydFJlc3BvbnNlEoABChFMaXN0Tm90aWZpY2F0aW9ucxI0LnRyYWRlbWVzaC5ub3RpZmljYXRpb25zLnYxLkxpc3ROb3RpZmljYXRpb25zUmVxdWVzdBo1LnRyYWRlbWVzaC5ub3RpZmljYXRpb25zLnYxLkxpc3ROb3RpZmljYXRpb25zUmVzcG9uc2USZQoITWFya1JlYWQSKy50cmFkZW1lc2gubm90aWZpY2F0aW9ucy52MS5NYXJrUmVhZFJlcXVlc3QaLC50cmFkZW1lc2gubm90aWZpY2F0aW9ucy52MS5NYXJrUmVhZFJlc3BvbnNlEm4KC01hcmtBbGxSZWFkEi4udHJhZGVtZXNoLm5vdGlmaWNhdGlvbnMudjEuTWFya0FsbFJlYWRSZXF1ZXN0Gi8udHJhZGVtZXNoLm5vdGlmaWNhdGlvbnMudjEuTWFya0FsbFJlYWRSZXNwb25zZRKDAQoSRGVsZXRlTm90aWZpY2F0aW9uEjUudHJhZGVtZXNoLm5vdGlmaWNhdGlvbnMudjEuRGVsZXRlTm90aWZpY2F0aW9uUmVxdWVzdBo2LnRyYWRlbWVzaC5ub3RpZmljYXRpb25zLnYxLkRlbGV0ZU5vdGlmaWNhdGlvblJlc3BvbnNlEoUBChJXYXRjaE5vdGlmaWNhdGlvbnMSNS50cmFkZW1lc2gubm90aWZpY2F0aW9ucy52MS5XYXRjaE5vdGlmaWNhdGlvbnNSZXF1ZXN0GjYudHJhZGVtZXNoLm5vdGlmaWNhdGlvbnMudjEuV2F0Y2hOb3RpZmljYXRpb25zUmVzcG9uc2UwARJ3Cg5HZXRQcmVmZXJlbmNlcxIxLnRyYWRlbWVzaC5ub3RpZmljYXRpb25zLnYxLkdldFByZWZlcmVuY2VzUmVxdWVzdBoyLnRyYWRlbWVzaC5ub3RpZmljYXRpb25zLnYxLkdldFByZWZlcmVuY2VzUmVzcG9uc2USgAEKEVVwZGF0ZVByZWZlcmVuY2VzEjQudHJhZGVtZXNoLm5vdGlmaWNhdGlvbnMudjEuVXBkYXRlUHJlZmVyZW5jZXNSZXF1ZXN0GjUudHJhZGVtZXNoLm5vdGlmaWNhdGlvbnMudjEuVXBkYXRlUHJlZmVyZW5jZXNSZXNwb25zZUKfAgoeY29tLnRyYWRlbWVzaC5ub3RpZmljYXRpb25zLnYxQhlOb3RpZmljYXRpb25zU2VydmljZVByb3RvUAFaWGdpdGh1Yi5jb20vdHJhZGVtZXNoL3RyYWRlbWVzaC9jbGllbnRzL2dvL2dlbi90cmFkZW1lc2gvbm90aWZpY2F0aW9ucy92MTtub3RpZmljYXRpb25zdjGiAgNUTliqAhpUcmFkZW1lc2guTm90aWZpY2F0aW9ucy5WMcoCGlRyYWRlbWVzaFxOb3RpZmljYXRpb25zXFYx4gImVHJhZGVtZXNoXE5vdGlmaWNhdGlvbnNcVjFcR1BCTWV0YWRhdGHqAhxUcmFkZW1lc2g6Ok5vdGlmaWNhdGlvbnM6OlYxYgZwcm90bzM", [file_google_protobuf_field_mask, file_google_protobuf_timestamp, file_trademesh_notifications_v1_alert, file_trademesh_notifications_v1_notification]);
+  fileDesc("CjZ0cmFkZW1lc2gvbm90aWZpY2F0aW9ucy92MS9ub3RpZmljYXRpb25zX3NlcnZpY2UucHJvdG8SGnRyYWRlbWVzaC5ub3RpZmljYXRpb25zLnYxIloKEkNyZWF0ZUFsZXJ0UmVxdWVzdBISCgpyZXF1ZXN0X2lkGAEgASgJEjAKBWFsZXJ0GAIgASgLMiEudHJhZGVtZXNoLm5vdGlmaWNhdGlvbnMudjEuQWxlcnQiRwoTQ3JlYXRlQWxlcnRSZXNwb25zZRIwCgVhbGVydBgBIAEoCzIhLnRyYWRlbWVzaC5ub3RpZmljYXRpb25zLnYxLkFsZXJ0IiMKD0dldEFsZXJ0UmVxdWVzdBIQCghhbGVydF9pZBgBIAEoCSJEChBHZXRBbGVydFJlc3BvbnNlEjAKBWFsZXJ0GAEgASgLMiEudHJhZGVtZXNoLm5vdGlmaWNhdGlvbnMudjEuQWxlcnQicQoRTGlzdEFsZXJ0c1JlcXVlc3QSEQoJcGFnZV9zaXplGAEgASgFEhIKCnBhZ2VfdG9rZW4YAiABKAkSNQoFc3RhdGUYAyABKA4yJi50cmFkZW1lc2gubm90aWZpY2F0aW9ucy52MS5BbGVydFN0YXRlImAKEkxpc3RBbGVydHNSZXNwb25zZRIxCgZhbGVydHMYASADKAsyIS50cmFkZW1lc2gubm90aWZpY2F0aW9ucy52MS5BbGVydBIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkidwoSVXBkYXRlQWxlcnRSZXF1ZXN0EjAKBWFsZXJ0GAEgASgLMiEudHJhZGVtZXNoLm5vdGlmaWNhdGlvbnMudjEuQWxlcnQSLwoLdXBkYXRlX21hc2sYAiABKAsyGi5nb29nbGUucHJvdG9idWYuRmllbGRNYXNrIkcKE1VwZGF0ZUFsZXJ0UmVzcG9uc2USMAoFYWxlcnQYASABKAsyIS50cmFkZW1lc2gubm90aWZpY2F0aW9ucy52MS5BbGVydCImChJEZWxldGVBbGVydFJlcXVlc3QSEAoIYWxlcnRfaWQYASABKAkiFQoTRGVsZXRlQWxlcnRSZXNwb25zZSJWChhMaXN0Tm90aWZpY2F0aW9uc1JlcXVlc3QSEQoJcGFnZV9zaXplGAEgASgFEhIKCnBhZ2VfdG9rZW4YAiABKAkSEwoLdW5yZWFkX29ubHkYAyABKAgiiwEKGUxpc3ROb3RpZmljYXRpb25zUmVzcG9uc2USPwoNbm90aWZpY2F0aW9ucxgBIAMoCzIoLnRyYWRlbWVzaC5ub3RpZmljYXRpb25zLnYxLk5vdGlmaWNhdGlvbhIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkSFAoMdW5yZWFkX2NvdW50GAMgASgDIisKD01hcmtSZWFkUmVxdWVzdBIYChBub3RpZmljYXRpb25faWRzGAEgAygJIigKEE1hcmtSZWFkUmVzcG9uc2USFAoMdW5yZWFkX2NvdW50GAEgASgDIhQKEk1hcmtBbGxSZWFkUmVxdWVzdCIrChNNYXJrQWxsUmVhZFJlc3BvbnNlEhQKDG1hcmtlZF9jb3VudBgBIAEoAyI0ChlEZWxldGVOb3RpZmljYXRpb25SZXF1ZXN0EhcKD25vdGlmaWNhdGlvbl9pZBgBIAEoCSIcChpEZWxldGVOb3RpZmljYXRpb25SZXNwb25zZSJIChlXYXRjaE5vdGlmaWNhdGlvbnNSZXF1ZXN0EhQKDHJlc3VtZV90b2tlbhgBIAEoCRIVCg1zbmFwc2hvdF9zaXplGAIgASgFIlAKDUluYm94U25hcHNob3QSPwoNbm90aWZpY2F0aW9ucxgBIAMoCzIoLnRyYWRlbWVzaC5ub3RpZmljYXRpb25zLnYxLk5vdGlmaWNhdGlvbiKIAgoaV2F0Y2hOb3RpZmljYXRpb25zUmVzcG9uc2USFAoMdW5yZWFkX2NvdW50GAEgASgDEhQKDHJlc3VtZV90b2tlbhgCIAEoCRI9CghzbmFwc2hvdBgDIAEoCzIpLnRyYWRlbWVzaC5ub3RpZmljYXRpb25zLnYxLkluYm94U25hcHNob3RIABJACgxub3RpZmljYXRpb24YBCABKAsyKC50cmFkZW1lc2gubm90aWZpY2F0aW9ucy52MS5Ob3RpZmljYXRpb25IABI0Cg5oZWFydGJlYXRfdGltZRgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXBIAEIHCgVldmVudCIXChVHZXRQcmVmZXJlbmNlc1JlcXVlc3QiVgoWR2V0UHJlZmVyZW5jZXNSZXNwb25zZRI8CgtwcmVmZXJlbmNlcxgBIAEoCzInLnRyYWRlbWVzaC5ub3RpZmljYXRpb25zLnYxLlByZWZlcmVuY2VzIokBChhVcGRhdGVQcmVmZXJlbmNlc1JlcXVlc3QSPAoLcHJlZmVyZW5jZXMYASABKAsyJy50cmFkZW1lc2gubm90aWZpY2F0aW9ucy52MS5QcmVmZXJlbmNlcxIvCgt1cGRhdGVfbWFzaxgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5GaWVsZE1hc2siWQoZVXBkYXRlUHJlZmVyZW5jZXNSZXNwb25zZRI8CgtwcmVmZXJlbmNlcxgBIAEoCzInLnRyYWRlbWVzaC5ub3RpZmljYXRpb25zLnYxLlByZWZlcmVuY2VzImAKFENyZWF0ZVdlYmhvb2tSZXF1ZXN0EhIKCnJlcXVlc3RfaWQYASABKAkSNAoHd2ViaG9vaxgCIAEoCzIjLnRyYWRlbWVzaC5ub3RpZmljYXRpb25zLnYxLldlYmhvb2siZQoVQ3JlYXRlV2ViaG9va1Jlc3BvbnNlEjQKB3dlYmhvb2sYASABKAsyIy50cmFkZW1lc2gubm90aWZpY2F0aW9ucy52MS5XZWJob29rEhYKDnNpZ25pbmdfc2VjcmV0GAIgASgJIhUKE0xpc3RXZWJob29rc1JlcXVlc3QiTQoUTGlzdFdlYmhvb2tzUmVzcG9uc2USNQoId2ViaG9va3MYASADKAsyIy50cmFkZW1lc2gubm90aWZpY2F0aW9ucy52MS5XZWJob29rIioKFERlbGV0ZVdlYmhvb2tSZXF1ZXN0EhIKCndlYmhvb2tfaWQYASABKAkiFwoVRGVsZXRlV2ViaG9va1Jlc3BvbnNlIpoBChxMaXN0V2ViaG9va0RlbGl2ZXJpZXNSZXF1ZXN0EhEKCXBhZ2Vfc2l6ZRgBIAEoBRISCgpwYWdlX3Rva2VuGAIgASgJEhIKCndlYmhvb2tfaWQYAyABKAkSPwoFc3RhdGUYBCABKA4yMC50cmFkZW1lc2gubm90aWZpY2F0aW9ucy52MS5XZWJob29rRGVsaXZlcnlTdGF0ZSJ5Ch1MaXN0V2ViaG9va0RlbGl2ZXJpZXNSZXNwb25zZRI/CgpkZWxpdmVyaWVzGAEgAygLMisudHJhZGVtZXNoLm5vdGlmaWNhdGlvbnMudjEuV2ViaG9va0RlbGl2ZXJ5EhcKD25leHRfcGFnZV90b2tlbhgCIAEoCTKMDwoUTm90aWZpY2F0aW9uc1NlcnZpY2USbgoLQ3JlYXRlQWxlcnQSLi50cmFkZW1lc2gubm90aWZpY2F0aW9ucy52MS5DcmVhdGVBbGVydFJlcXVlc3QaLy50cmFkZW1lc2gubm90aWZpY2F0aW9ucy52MS5DcmVhdGVBbGVydFJlc3BvbnNlEmUKCEdldEFsZXJ0EisudHJhZGVtZXNoLm5vdGlmaWNhdGlvbnMudjEuR2V0QWxlcnRSZXF1ZXN0GiwudHJhZGVtZXNoLm5vdGlmaWNhdGlvbnMudjEuR2V0QWxlcnRSZXNwb25zZRJrCgpMaXN0QWxlcnRzEi0udHJhZGVtZXNoLm5vdGlmaWNhdGlvbnMudjEuTGlzdEFsZXJ0c1JlcXVlc3QaLi50cmFkZW1lc2gubm90aWZpY2F0aW9ucy52MS5MaXN0QWxlcnRzUmVzcG9uc2USbgoLVXBkYXRlQWxlcnQSLi50cmFkZW1lc2gubm90aWZpY2F0aW9ucy52MS5VcGRhdGVBbGVydFJlcXVlc3QaLy50cmFkZW1lc2gubm90aWZpY2F0aW9ucy52MS5VcGRhdGVBbGVydFJlc3BvbnNlEm4KC0RlbGV0ZUFsZXJ0Ei4udHJhZGVtZXNoLm5vdGlmaWNhdGlvbnMudjEuRGVsZXRlQWxlcnRSZXF1ZXN0Gi8udHJhZGVtZXNoLm5vdGlmaWNhdGlvbnMudjEuRGVsZXRlQWxlcnRSZXNwb25zZRKAAQoRTGlzdE5vdGlmaWNhdGlvbnMSNC50cmFkZW1lc2gubm90aWZpY2F0aW9ucy52MS5MaXN0Tm90aWZpY2F0aW9uc1JlcXVlc3QaNS50cmFkZW1lc2gubm90aWZpY2F0aW9ucy52MS5MaXN0Tm90aWZpY2F0aW9uc1Jlc3BvbnNlEmUKCE1hcmtSZWFkEisudHJhZGVtZXNoLm5vdGlmaWNhdGlvbnMudjEuTWFya1JlYWRSZXF1ZXN0GiwudHJhZGVtZXNoLm5vdGlmaWNhdGlvbnMudjEuTWFya1JlYWRSZXNwb25zZRJuCgtNYXJrQWxsUmVhZBIuLnRyYWRlbWVzaC5ub3RpZmljYXRpb25zLnYxLk1hcmtBbGxSZWFkUmVxdWVzdBovLnRyYWRlbWVzaC5ub3RpZmljYXRpb25zLnYxLk1hcmtBbGxSZWFkUmVzcG9uc2USgwEKEkRlbGV0ZU5vdGlmaWNhdGlvbhI1LnRyYWRlbWVzaC5ub3RpZmljYXRpb25zLnYxLkRlbGV0ZU5vdGlmaWNhdGlvblJlcXVlc3QaNi50cmFkZW1lc2gubm90aWZpY2F0aW9ucy52MS5EZWxldGVOb3RpZmljYXRpb25SZXNwb25zZRKFAQoSV2F0Y2hOb3RpZmljYXRpb25zEjUudHJhZGVtZXNoLm5vdGlmaWNhdGlvbnMudjEuV2F0Y2hOb3RpZmljYXRpb25zUmVxdWVzdBo2LnRyYWRlbWVzaC5ub3RpZmljYXRpb25zLnYxLldhdGNoTm90aWZpY2F0aW9uc1Jlc3BvbnNlMAESdwoOR2V0UHJlZmVyZW5jZXMSMS50cmFkZW1lc2gubm90aWZpY2F0aW9ucy52MS5HZXRQcmVmZXJlbmNlc1JlcXVlc3QaMi50cmFkZW1lc2gubm90aWZpY2F0aW9ucy52MS5HZXRQcmVmZXJlbmNlc1Jlc3BvbnNlEoABChFVcGRhdGVQcmVmZXJlbmNlcxI0LnRyYWRlbWVzaC5ub3RpZmljYXRpb25zLnYxLlVwZGF0ZVByZWZlcmVuY2VzUmVxdWVzdBo1LnRyYWRlbWVzaC5ub3RpZmljYXRpb25zLnYxLlVwZGF0ZVByZWZlcmVuY2VzUmVzcG9uc2USdAoNQ3JlYXRlV2ViaG9vaxIwLnRyYWRlbWVzaC5ub3RpZmljYXRpb25zLnYxLkNyZWF0ZVdlYmhvb2tSZXF1ZXN0GjEudHJhZGVtZXNoLm5vdGlmaWNhdGlvbnMudjEuQ3JlYXRlV2ViaG9va1Jlc3BvbnNlEnEKDExpc3RXZWJob29rcxIvLnRyYWRlbWVzaC5ub3RpZmljYXRpb25zLnYxLkxpc3RXZWJob29rc1JlcXVlc3QaMC50cmFkZW1lc2gubm90aWZpY2F0aW9ucy52MS5MaXN0V2ViaG9va3NSZXNwb25zZRJ0Cg1EZWxldGVXZWJob29rEjAudHJhZGVtZXNoLm5vdGlmaWNhdGlvbnMudjEuRGVsZXRlV2ViaG9va1JlcXVlc3QaMS50cmFkZW1lc2gubm90aWZpY2F0aW9ucy52MS5EZWxldGVXZWJob29rUmVzcG9uc2USjAEKFUxpc3RXZWJob29rRGVsaXZlcmllcxI4LnRyYWRlbWVzaC5ub3RpZmljYXRpb25zLnYxLkxpc3RXZWJob29rRGVsaXZlcmllc1JlcXVlc3QaOS50cmFkZW1lc2gubm90aWZpY2F0aW9ucy52MS5MaXN0V2ViaG9va0RlbGl2ZXJpZXNSZXNwb25zZUKfAgoeY29tLnRyYWRlbWVzaC5ub3RpZmljYXRpb25zLnYxQhlOb3RpZmljYXRpb25zU2VydmljZVByb3RvUAFaWGdpdGh1Yi5jb20vdHJhZGVtZXNoL3RyYWRlbWVzaC9jbGllbnRzL2dvL2dlbi90cmFkZW1lc2gvbm90aWZpY2F0aW9ucy92MTtub3RpZmljYXRpb25zdjGiAgNUTliqAhpUcmFkZW1lc2guTm90aWZpY2F0aW9ucy5WMcoCGlRyYWRlbWVzaFxOb3RpZmljYXRpb25zXFYx4gImVHJhZGVtZXNoXE5vdGlmaWNhdGlvbnNcVjFcR1BCTWV0YWRhdGHqAhxUcmFkZW1lc2g6Ok5vdGlmaWNhdGlvbnM6OlYxYgZwcm90bzM", [file_google_protobuf_field_mask, file_google_protobuf_timestamp, file_trademesh_notifications_v1_alert, file_trademesh_notifications_v1_notification, file_trademesh_notifications_v1_webhook]);
 
 /**
  * CreateAlertRequest is the input of CreateAlert.
@@ -636,6 +638,204 @@ export const UpdatePreferencesResponseSchema: GenMessage<UpdatePreferencesRespon
   messageDesc(file_trademesh_notifications_v1_notifications_service, 24);
 
 /**
+ * CreateWebhookRequest is the input of CreateWebhook.
+ *
+ * @generated from message trademesh.notifications.v1.CreateWebhookRequest
+ */
+export type CreateWebhookRequest = Message<"trademesh.notifications.v1.CreateWebhookRequest"> & {
+  /**
+   * request_id is a client-generated UUID that makes the create idempotent. Required.
+   *
+   * @generated from field: string request_id = 1;
+   */
+  requestId: string;
+
+  /**
+   * webhook is the webhook to create (url and kinds; output-only fields are ignored).
+   *
+   * @generated from field: trademesh.notifications.v1.Webhook webhook = 2;
+   */
+  webhook?: Webhook | undefined;
+};
+
+/**
+ * Describes the message trademesh.notifications.v1.CreateWebhookRequest.
+ * Use `create(CreateWebhookRequestSchema)` to create a new message.
+ */
+export const CreateWebhookRequestSchema: GenMessage<CreateWebhookRequest> = /*@__PURE__*/
+  messageDesc(file_trademesh_notifications_v1_notifications_service, 25);
+
+/**
+ * CreateWebhookResponse is the output of CreateWebhook.
+ *
+ * @generated from message trademesh.notifications.v1.CreateWebhookResponse
+ */
+export type CreateWebhookResponse = Message<"trademesh.notifications.v1.CreateWebhookResponse"> & {
+  /**
+   * webhook is the created webhook.
+   *
+   * @generated from field: trademesh.notifications.v1.Webhook webhook = 1;
+   */
+  webhook?: Webhook | undefined;
+
+  /**
+   * signing_secret keys the HMAC-SHA256 of every post's `Trademesh-Signature`. Shown only here.
+   *
+   * @generated from field: string signing_secret = 2;
+   */
+  signingSecret: string;
+};
+
+/**
+ * Describes the message trademesh.notifications.v1.CreateWebhookResponse.
+ * Use `create(CreateWebhookResponseSchema)` to create a new message.
+ */
+export const CreateWebhookResponseSchema: GenMessage<CreateWebhookResponse> = /*@__PURE__*/
+  messageDesc(file_trademesh_notifications_v1_notifications_service, 26);
+
+/**
+ * ListWebhooksRequest is the input of ListWebhooks.
+ *
+ * @generated from message trademesh.notifications.v1.ListWebhooksRequest
+ */
+export type ListWebhooksRequest = Message<"trademesh.notifications.v1.ListWebhooksRequest"> & {
+};
+
+/**
+ * Describes the message trademesh.notifications.v1.ListWebhooksRequest.
+ * Use `create(ListWebhooksRequestSchema)` to create a new message.
+ */
+export const ListWebhooksRequestSchema: GenMessage<ListWebhooksRequest> = /*@__PURE__*/
+  messageDesc(file_trademesh_notifications_v1_notifications_service, 27);
+
+/**
+ * ListWebhooksResponse is the output of ListWebhooks.
+ *
+ * @generated from message trademesh.notifications.v1.ListWebhooksResponse
+ */
+export type ListWebhooksResponse = Message<"trademesh.notifications.v1.ListWebhooksResponse"> & {
+  /**
+   * webhooks are the caller's webhooks, newest first.
+   *
+   * @generated from field: repeated trademesh.notifications.v1.Webhook webhooks = 1;
+   */
+  webhooks: Webhook[];
+};
+
+/**
+ * Describes the message trademesh.notifications.v1.ListWebhooksResponse.
+ * Use `create(ListWebhooksResponseSchema)` to create a new message.
+ */
+export const ListWebhooksResponseSchema: GenMessage<ListWebhooksResponse> = /*@__PURE__*/
+  messageDesc(file_trademesh_notifications_v1_notifications_service, 28);
+
+/**
+ * DeleteWebhookRequest is the input of DeleteWebhook.
+ *
+ * @generated from message trademesh.notifications.v1.DeleteWebhookRequest
+ */
+export type DeleteWebhookRequest = Message<"trademesh.notifications.v1.DeleteWebhookRequest"> & {
+  /**
+   * webhook_id is the webhook's id.
+   *
+   * @generated from field: string webhook_id = 1;
+   */
+  webhookId: string;
+};
+
+/**
+ * Describes the message trademesh.notifications.v1.DeleteWebhookRequest.
+ * Use `create(DeleteWebhookRequestSchema)` to create a new message.
+ */
+export const DeleteWebhookRequestSchema: GenMessage<DeleteWebhookRequest> = /*@__PURE__*/
+  messageDesc(file_trademesh_notifications_v1_notifications_service, 29);
+
+/**
+ * DeleteWebhookResponse is the output of DeleteWebhook.
+ *
+ * @generated from message trademesh.notifications.v1.DeleteWebhookResponse
+ */
+export type DeleteWebhookResponse = Message<"trademesh.notifications.v1.DeleteWebhookResponse"> & {
+};
+
+/**
+ * Describes the message trademesh.notifications.v1.DeleteWebhookResponse.
+ * Use `create(DeleteWebhookResponseSchema)` to create a new message.
+ */
+export const DeleteWebhookResponseSchema: GenMessage<DeleteWebhookResponse> = /*@__PURE__*/
+  messageDesc(file_trademesh_notifications_v1_notifications_service, 30);
+
+/**
+ * ListWebhookDeliveriesRequest is the input of ListWebhookDeliveries.
+ *
+ * @generated from message trademesh.notifications.v1.ListWebhookDeliveriesRequest
+ */
+export type ListWebhookDeliveriesRequest = Message<"trademesh.notifications.v1.ListWebhookDeliveriesRequest"> & {
+  /**
+   * page_size is the largest number of deliveries returned.
+   *
+   * @generated from field: int32 page_size = 1;
+   */
+  pageSize: number;
+
+  /**
+   * page_token continues a previous listing.
+   *
+   * @generated from field: string page_token = 2;
+   */
+  pageToken: string;
+
+  /**
+   * webhook_id limits the listing to one webhook; empty: every webhook of the caller.
+   *
+   * @generated from field: string webhook_id = 3;
+   */
+  webhookId: string;
+
+  /**
+   * state filters by state; unspecified: every state.
+   *
+   * @generated from field: trademesh.notifications.v1.WebhookDeliveryState state = 4;
+   */
+  state: WebhookDeliveryState;
+};
+
+/**
+ * Describes the message trademesh.notifications.v1.ListWebhookDeliveriesRequest.
+ * Use `create(ListWebhookDeliveriesRequestSchema)` to create a new message.
+ */
+export const ListWebhookDeliveriesRequestSchema: GenMessage<ListWebhookDeliveriesRequest> = /*@__PURE__*/
+  messageDesc(file_trademesh_notifications_v1_notifications_service, 31);
+
+/**
+ * ListWebhookDeliveriesResponse is the output of ListWebhookDeliveries.
+ *
+ * @generated from message trademesh.notifications.v1.ListWebhookDeliveriesResponse
+ */
+export type ListWebhookDeliveriesResponse = Message<"trademesh.notifications.v1.ListWebhookDeliveriesResponse"> & {
+  /**
+   * deliveries are the page's deliveries, newest first.
+   *
+   * @generated from field: repeated trademesh.notifications.v1.WebhookDelivery deliveries = 1;
+   */
+  deliveries: WebhookDelivery[];
+
+  /**
+   * next_page_token continues the listing; empty on the last page.
+   *
+   * @generated from field: string next_page_token = 2;
+   */
+  nextPageToken: string;
+};
+
+/**
+ * Describes the message trademesh.notifications.v1.ListWebhookDeliveriesResponse.
+ * Use `create(ListWebhookDeliveriesResponseSchema)` to create a new message.
+ */
+export const ListWebhookDeliveriesResponseSchema: GenMessage<ListWebhookDeliveriesResponse> = /*@__PURE__*/
+  messageDesc(file_trademesh_notifications_v1_notifications_service, 32);
+
+/**
  * NotificationsService keeps users' price alerts, their inbox and their delivery preferences.
  *
  * Alerts are evaluated on the live tick stream of the market-data backplane (not by polling); a
@@ -788,6 +988,55 @@ export const NotificationsService: GenService<{
     methodKind: "unary";
     input: typeof UpdatePreferencesRequestSchema;
     output: typeof UpdatePreferencesResponseSchema;
+  },
+  /**
+   * CreateWebhook registers an endpoint for signed notification posts and returns its signing
+   * secret — the only time the secret is shown. `request_id` makes it idempotent (a retry
+   * returns the same webhook and secret). Errors: INVALID_ARGUMENT (url: scheme, length, a
+   * private or unresolvable address — reason WEBHOOK_ADDRESS_REFUSED); RESOURCE_EXHAUSTED
+   * (reason WEBHOOK_LIMIT_REACHED, 5 per user by default); FAILED_PRECONDITION (reason
+   * WEBHOOKS_NOT_CONFIGURED) when the server has no key to seal secrets with. Every webhook RPC
+   * answers FAILED_PRECONDITION WEBHOOKS_NOT_CONFIGURED on such a server.
+   *
+   * @generated from rpc trademesh.notifications.v1.NotificationsService.CreateWebhook
+   */
+  createWebhook: {
+    methodKind: "unary";
+    input: typeof CreateWebhookRequestSchema;
+    output: typeof CreateWebhookResponseSchema;
+  },
+  /**
+   * ListWebhooks returns the caller's webhooks (without their secrets), newest first.
+   *
+   * @generated from rpc trademesh.notifications.v1.NotificationsService.ListWebhooks
+   */
+  listWebhooks: {
+    methodKind: "unary";
+    input: typeof ListWebhooksRequestSchema;
+    output: typeof ListWebhooksResponseSchema;
+  },
+  /**
+   * DeleteWebhook deletes one of the caller's webhooks; its pending deliveries are not sent.
+   * Errors: NOT_FOUND (reason WEBHOOK_NOT_FOUND).
+   *
+   * @generated from rpc trademesh.notifications.v1.NotificationsService.DeleteWebhook
+   */
+  deleteWebhook: {
+    methodKind: "unary";
+    input: typeof DeleteWebhookRequestSchema;
+    output: typeof DeleteWebhookResponseSchema;
+  },
+  /**
+   * ListWebhookDeliveries pages through the caller's webhook deliveries, newest first; filter
+   * by state DEAD_LETTER for the dead-letter list. Errors: NOT_FOUND when webhook_id is given
+   * and is not the caller's.
+   *
+   * @generated from rpc trademesh.notifications.v1.NotificationsService.ListWebhookDeliveries
+   */
+  listWebhookDeliveries: {
+    methodKind: "unary";
+    input: typeof ListWebhookDeliveriesRequestSchema;
+    output: typeof ListWebhookDeliveriesResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_trademesh_notifications_v1_notifications_service, 0);

@@ -1,4 +1,4 @@
-"""Notification entities and value objects with their rules: alerts, notifications, preferences, ticks.
+"""Notification entities and value objects with their rules: alerts, notifications, preferences, ticks, mail.
 
 Pure: no gRPC, database or Redis imports.
 """
@@ -12,7 +12,7 @@ from datetime import datetime, time, timedelta
 from enum import IntEnum, StrEnum
 
 from trademesh.kernel.calendar import IST
-from trademesh.kernel.errors import FieldViolation, InvalidArgument
+from trademesh.kernel.errors import FailedPrecondition, FieldViolation, InvalidArgument
 from trademesh.kernel.instruments import SYMBOL_PATTERN, Exchange
 
 NOTE_MAX_LENGTH = 200
@@ -68,6 +68,15 @@ class Channel(StrEnum):
 
     IN_APP = "in_app"
     EMAIL = "email"
+    WEBHOOK = "webhook"
+    #: Not built yet: preferences naming it are refused (CHANNEL_NOT_CONFIGURED).
+    PUSH = "push"
+    #: Not built yet: preferences naming it are refused (CHANNEL_NOT_CONFIGURED).
+    SMS = "sms"
+
+
+#: The channels a user may choose in preferences (the others are not built).
+BUILT_CHANNELS = frozenset({Channel.IN_APP, Channel.EMAIL, Channel.WEBHOOK})
 
 
 class DeliveryStatus(StrEnum):
@@ -332,7 +341,7 @@ class Notification:
 
 @dataclass(frozen=True, slots=True)
 class QuietHours:
-    """Minutes of the IST day when email is held (start > end spans midnight)."""
+    """Minutes of the IST day when email and webhook posts are held (start > end spans midnight)."""
 
     enabled: bool = False
     start_minute: int = 22 * 60
@@ -373,12 +382,16 @@ class QuietHours:
 
 
 #: Where each kind goes unless the user says otherwise.
+#: Webhook is on by default: it reaches only the webhooks a user created for the kind.
 DEFAULT_CHANNELS: dict[NotificationKind, frozenset[Channel]] = {
-    NotificationKind.PRICE_ALERT: frozenset({Channel.IN_APP, Channel.EMAIL}),
-    NotificationKind.TRADE_ALERT: frozenset({Channel.IN_APP}),
-    NotificationKind.SYNC_COMPLETE: frozenset({Channel.IN_APP}),
-    NotificationKind.SYSTEM: frozenset({Channel.IN_APP}),
+    NotificationKind.PRICE_ALERT: frozenset({Channel.IN_APP, Channel.EMAIL, Channel.WEBHOOK}),
+    NotificationKind.TRADE_ALERT: frozenset({Channel.IN_APP, Channel.WEBHOOK}),
+    NotificationKind.SYNC_COMPLETE: frozenset({Channel.IN_APP, Channel.WEBHOOK}),
+    NotificationKind.SYSTEM: frozenset({Channel.IN_APP, Channel.WEBHOOK}),
 }
+
+
+_BUILT = frozenset(channel.value for channel in BUILT_CHANNELS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -395,7 +408,15 @@ class Preferences:
         return self.channels.get(kind, DEFAULT_CHANNELS[kind])
 
     def validate(self) -> None:
-        """Raise INVALID_ARGUMENT when the email or quiet hours are malformed."""
+        """Raise INVALID_ARGUMENT when the email or quiet hours are malformed, FAILED_PRECONDITION
+        (CHANNEL_NOT_CONFIGURED) when a channel that is not built is chosen."""
+        unbuilt = sorted({channel.value for channels in self.channels.values() for channel in channels} - _BUILT)
+        if unbuilt:
+            raise FailedPrecondition(
+                f"channel(s) {', '.join(unbuilt)} are not available on this server",
+                reason="CHANNEL_NOT_CONFIGURED",
+                metadata={"channels": ",".join(unbuilt)},
+            )
         if self.email and (len(self.email) > EMAIL_MAX_LENGTH or not _EMAIL.fullmatch(self.email)):
             raise InvalidArgument(
                 "the email address is invalid", [FieldViolation("preferences.email", "must be an email address")]
