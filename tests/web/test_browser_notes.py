@@ -1,8 +1,9 @@
 """Day notes in the browser end to end (docs/decisions/0200): real stack, real Envoy, headless Chromium.
 
-``clients/web/e2e/notes.mjs`` registers, writes a Markdown note (the preview must be sanitised) with a mood,
-a mistake and lessons, saves it, reloads the page and logs in again, finds the note unchanged, then finds
-it by search from another day. Screenshots land in ``test-artifacts/web-notes/``.
+``clients/web/e2e/notes.mjs`` registers, adds a trade (listed under today's note), writes a Markdown note
+(the preview must be sanitised) with a mood, a mistake and lessons, saves it, edits the mistake list,
+reloads the page and logs in again, finds the note unchanged, then finds it by search from another day.
+Screenshots land in ``test-artifacts/web-notes/``.
 """
 
 from __future__ import annotations
@@ -40,6 +41,8 @@ def test_a_day_note_survives_a_reload_and_is_found_by_search(stack: Stack) -> No
     names = [step["name"] for step in report["steps"]]
     assert names[0] == "registered"
     assert {
+        "trade added",
+        "the day's trade listed before the note exists",
         "preview rendered and sanitised",
         "note saved",
         "mistake tags saved",

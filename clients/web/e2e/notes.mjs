@@ -73,10 +73,23 @@ try {
   await page.getByTestId("current-user").filter({ hasText: name }).waitFor();
   step("registered", { username: name });
 
+  // A trade now (the form's default time): it belongs to today's IST date, the notes screen's default day.
+  await go("#/trades");
+  await page.getByTestId("add-trade").click();
+  const form = page.getByTestId("trade-form");
+  await form.getByLabel("Symbol").fill("INFY");
+  await form.getByLabel("Quantity").fill("10");
+  await form.getByLabel("Price (₹)").fill("1573.70");
+  await form.getByRole("button", { name: "Add trade" }).click();
+  await page.locator('[data-testid="trade-row"][data-symbol="INFY"]').waitFor();
+  step("trade added");
+
   await go("#/notes");
   const screen = page.getByTestId("notes-screen");
   await screen.waitFor();
   const day = await page.getByTestId("note-date").inputValue();
+  await page.getByTestId("note-trade").filter({ hasText: "INFY" }).waitFor();
+  step("the day's trade listed before the note exists");
   await page.getByTestId("note-mistakes").getByLabel("fomo").waitFor();
   const text = `# Opening range\nHeld **${word}** through the dip.\n\n<img src="x" onerror="window.__xss = true">`;
   await page.getByLabel("Note (Markdown)").fill(text);
@@ -117,6 +130,7 @@ try {
   if (!kept.includes(word)) throw new Error(`the note did not survive the reload: ${kept}`);
   if (!(await page.getByTestId("note-mistakes").getByLabel("fomo").isChecked())) throw new Error("the mistake was lost");
   if ((await page.getByLabel("Mood").inputValue()) !== "4") throw new Error("the mood was lost");
+  await page.getByTestId("note-trade").filter({ hasText: "INFY" }).waitFor();
   step("note kept across reload");
 
   // Search from another day finds it and opens it.
