@@ -30,7 +30,20 @@ from trademesh.services.trade.day_notes import DayNote, Mood, NoteContent
 from trademesh.services.trade.service.day_notes import DayNoteService
 from trademesh.services.trade.store.day_notes import MongoDayNoteStore, ensure_day_note_indexes, note_to_document
 
-WORDS = "gap breakout stop target patience nifty banknifty momentum reversal volume vwap pullback".split()
+WORDS = [
+    "gap",
+    "breakout",
+    "stop",
+    "target",
+    "patience",
+    "nifty",
+    "banknifty",
+    "momentum",
+    "reversal",
+    "volume",
+    "vwap",
+    "pullback",
+]
 
 
 def _note(user: str, day: date, rng: random.Random, rare: bool) -> DayNote:
