@@ -558,6 +558,7 @@ def test_optional_parts_can_be_turned_off(k8s_tools: None, schemas: Path, tmp_pa
                 "sync.create=false",
                 "analytics.create=false",
                 "notifications.create=false",
+                "cronJobs.tradeExpiry.enabled=false",
                 "networkPolicy.enabled=false",
                 "tests.enabled=false",
                 "trade.autoscaling.enabled=false",

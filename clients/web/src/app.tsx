@@ -5,6 +5,7 @@ import { useEffect, useState } from "preact/hooks";
 import { logout, sessions, type Session } from "./api";
 import { AnalyticsScreen } from "./analytics";
 import { AuthScreen } from "./auth";
+import { CalendarScreen } from "./calendar";
 import { NotesScreen } from "./notes";
 import { PositionsScreen } from "./positions";
 import { TaxScreen } from "./tax";
@@ -16,6 +17,7 @@ const ROUTES = {
   positions: { label: "Positions", screen: PositionsScreen },
   watchlist: { label: "Watchlist", screen: WatchlistScreen },
   analytics: { label: "Analytics", screen: AnalyticsScreen },
+  calendar: { label: "Calendar", screen: CalendarScreen },
   tax: { label: "Tax", screen: TaxScreen },
   notes: { label: "Day notes", screen: NotesScreen },
 } as const;

@@ -235,12 +235,12 @@ CATALOG: tuple[ServiceEntry, ...] = (
     ServiceEntry(
         name="marketdata",
         descriptor=service_descriptor(marketdata_service_pb2, "MarketDataService"),
-        idempotent_reads=frozenset({"GetQuote", "GetQuotes", "GetBars"}),
+        idempotent_reads=frozenset({"GetQuote", "GetQuotes", "GetBars", "ListWatchlists", "GetWatchlist"}),
     ),
     ServiceEntry(
         name="analytics",
         descriptor=service_descriptor(analytics_service_pb2, "AnalyticsService"),
-        idempotent_reads=frozenset({"GetAnalytics", "GetAnalyticsSettings"}),
+        idempotent_reads=frozenset({"GetAnalytics", "GetAnalyticsSettings", "GetPnlCalendar", "GetDayTrips"}),
         unary_timeouts={"RecomputeAnalytics": RECOMPUTE_TIMEOUT_SECONDS},
     ),
     ServiceEntry(

@@ -23,7 +23,7 @@ from typing import Annotated, NoReturn
 import grpc
 import typer
 
-from trademesh.cli.commands import analytics, auth, notes, positions, quotes, sync, tax, trades
+from trademesh.cli.commands import analytics, auth, calendar, notes, positions, quotes, sync, tax, trades, watchlists
 from trademesh.cli.config import DEFAULT_TARGET, CliConfig, config_dir
 from trademesh.cli.shared import EXIT_NOT_LOGGED_IN, EXIT_REFUSED, EXIT_UNREACHABLE, CliError, State, err
 from trademesh.sdk import TrademeshError
@@ -42,9 +42,11 @@ app.add_typer(auth.app)
 app.add_typer(positions.app)
 app.add_typer(analytics.app)
 app.add_typer(tax.app)
+app.add_typer(calendar.app)
 app.add_typer(trades.app, name="trades")
 app.add_typer(quotes.app, name="quotes")
 app.add_typer(sync.app, name="sync")
+app.add_typer(watchlists.app, name="watchlist")
 app.add_typer(notes.app, name="note")
 app.add_typer(notes.mistakes_app, name="mistakes")
 

@@ -123,10 +123,16 @@ def _credentials(root_certificates: bytes | None) -> grpc.ChannelCredentials:
 
 
 def _quotes_request(
-    instruments: Sequence[InstrumentLike], mode: quote_pb2.QuoteMode.ValueType, max_updates_per_second: int
+    instruments: Sequence[InstrumentLike],
+    mode: quote_pb2.QuoteMode.ValueType,
+    max_updates_per_second: int,
+    watchlist_id: str = "",
 ) -> marketdata_service_pb2.SubscribeQuotesRequest:
     return marketdata_service_pb2.SubscribeQuotesRequest(
-        instruments=_instruments(instruments), mode=mode, max_updates_per_second=max_updates_per_second
+        instruments=_instruments(instruments),
+        mode=mode,
+        max_updates_per_second=max_updates_per_second,
+        watchlist_id=watchlist_id,
     )
 
 
@@ -186,12 +192,14 @@ class AsyncTrademesh:
         mode: quote_pb2.QuoteMode.ValueType = quote_pb2.QUOTE_MODE_QUOTE,
         max_updates_per_second: int = 0,
         give_up_after: float | None = None,
+        watchlist_id: str = "",
     ) -> ResumableStream[QuoteTracker, quote_stream_pb2.QuoteBatch]:
         """Stream quote batches (first a snapshot) of ``instruments`` (``"INFY"``, ``"NFO:..."``); resumable.
 
+        ``watchlist_id``: stream that stored watchlist instead (``instruments`` empty), as stored at each (re)connect.
         ``give_up_after``: raise once the stream has failed to reconnect for this many seconds (default: never).
         """
-        tracker = QuoteTracker(_quotes_request(instruments, mode, max_updates_per_second))
+        tracker = QuoteTracker(_quotes_request(instruments, mode, max_updates_per_second, watchlist_id))
         return self._resumable(self.marketdata.SubscribeQuotes, tracker, give_up_after)
 
     def watch_trades(
@@ -349,9 +357,10 @@ class Trademesh:
         mode: quote_pb2.QuoteMode.ValueType = quote_pb2.QUOTE_MODE_QUOTE,
         max_updates_per_second: int = 0,
         give_up_after: float | None = None,
+        watchlist_id: str = "",
     ) -> SyncResumableStream[QuoteTracker, quote_stream_pb2.QuoteBatch]:
         """Blocking :meth:`AsyncTrademesh.subscribe_quotes`."""
-        tracker = QuoteTracker(_quotes_request(instruments, mode, max_updates_per_second))
+        tracker = QuoteTracker(_quotes_request(instruments, mode, max_updates_per_second, watchlist_id))
         return self._resumable(self.marketdata.SubscribeQuotes, tracker, give_up_after)
 
     def watch_trades(

@@ -40,8 +40,22 @@ IDEMPOTENT_METHODS: dict[str, tuple[str, ...]] = {
         "SearchDayNotes",
         "ListMistakeTags",
     ),
-    "trademesh.marketdata.v1.MarketDataService": ("GetQuote", "GetQuotes", "SubscribeQuotes", "GetBars"),
-    "trademesh.analytics.v1.AnalyticsService": ("GetAnalytics", "WatchPnl", "GetAnalyticsSettings"),
+    "trademesh.marketdata.v1.MarketDataService": (
+        "GetQuote",
+        "GetQuotes",
+        "SubscribeQuotes",
+        "GetBars",
+        "ListWatchlists",
+        "GetWatchlist",
+        "ReorderWatchlists",  # setting the same order twice leaves it unchanged
+    ),
+    "trademesh.analytics.v1.AnalyticsService": (
+        "GetAnalytics",
+        "WatchPnl",
+        "GetAnalyticsSettings",
+        "GetPnlCalendar",
+        "GetDayTrips",
+    ),
     "trademesh.notifications.v1.NotificationsService": (
         "CreateAlert",  # idempotent by request_id
         "GetAlert",

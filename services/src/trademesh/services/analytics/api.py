@@ -9,6 +9,7 @@ from grpc import aio
 
 from trademesh.analytics.v1 import analytics_service_pb2, analytics_service_pb2_grpc, tax_pb2
 from trademesh.kernel.errors import FieldViolation, InvalidArgument, PermissionDenied
+from trademesh.services.analytics.calendar_mapping import calendar_to_proto, day_trips_to_proto
 from trademesh.services.analytics.mapping import (
     PERIODS,
     heartbeat_to_proto,
@@ -144,3 +145,14 @@ class AnalyticsServicer(analytics_service_pb2_grpc.AnalyticsServiceServicer):
         query = tax_query_from_proto(request, now_us=self._service.now())
         report = await self._service.tax_report(current_principal().subject, query)
         return tax_pb2.GetTaxReportResponse(report=tax_report_to_proto(report))
+
+    async def GetPnlCalendar(
+        self, request: analytics_service_pb2.GetPnlCalendarRequest, context: Context
+    ) -> analytics_service_pb2.GetPnlCalendarResponse:
+        calendar = await self._service.pnl_calendar(current_principal().subject, request.start_date, request.end_date)
+        return calendar_to_proto(calendar)
+
+    async def GetDayTrips(
+        self, request: analytics_service_pb2.GetDayTripsRequest, context: Context
+    ) -> analytics_service_pb2.GetDayTripsResponse:
+        return day_trips_to_proto(await self._service.day_trips(current_principal().subject, request.date))

@@ -9,7 +9,7 @@ from typing import Any
 import grpc
 from grpc import aio
 
-from trademesh.kernel.errors import Unavailable
+from trademesh.kernel.errors import FieldViolation, InvalidArgument, Unavailable
 from trademesh.marketdata.v1 import marketdata_service_pb2, marketdata_service_pb2_grpc
 from trademesh.services.core.identity import current_principal
 from trademesh.services.marketdata.mapping import (
@@ -22,19 +22,30 @@ from trademesh.services.marketdata.mapping import (
 )
 from trademesh.services.marketdata.ports import QuoteStream
 from trademesh.services.marketdata.service import MarketDataService
+from trademesh.services.marketdata.watchlist_mapping import watchlist_draft, watchlist_to_proto
+from trademesh.services.marketdata.watchlists import WatchlistService
 
 logger = logging.getLogger(__name__)
 
 SERVICE_NAME = marketdata_service_pb2.DESCRIPTOR.services_by_name["MarketDataService"].full_name
 
 Context = aio.ServicerContext[Any, Any]
+WATCHLIST_METHODS = (
+    "CreateWatchlist",
+    "ListWatchlists",
+    "GetWatchlist",
+    "UpdateWatchlist",
+    "DeleteWatchlist",
+    "ReorderWatchlists",
+)
 
 
 class MarketDataServicer(marketdata_service_pb2_grpc.MarketDataServiceServicer):
     """Serve trademesh.marketdata.v1.MarketDataService over gRPC."""
 
-    def __init__(self, service: MarketDataService) -> None:
+    def __init__(self, service: MarketDataService, watchlists: WatchlistService) -> None:
         self._service = service
+        self._watchlists = watchlists
         self._slow_consumer_after = service.policy.slow_consumer_after
         #: Open streams and the tasks serving them.
         self.streams: dict[QuoteStream, asyncio.Task[Any]] = {}
@@ -61,10 +72,17 @@ class MarketDataServicer(marketdata_service_pb2_grpc.MarketDataServiceServicer):
     async def SubscribeQuotes(  # type: ignore[override]
         self, request: marketdata_service_pb2.SubscribeQuotesRequest, context: Context
     ) -> None:
+        principal = current_principal()
         requested = [requested_instrument(item) for item in request.instruments]
-        subscription = self._service.subscribe(
-            current_principal(), requested, request.mode, request.max_updates_per_second
-        )
+        if request.watchlist_id:
+            if requested:
+                raise InvalidArgument(
+                    "set either instruments or watchlist_id",
+                    [FieldViolation("watchlist_id", "must be empty when instruments are given")],
+                    reason="CONFLICTING_INSTRUMENTS",
+                )
+            requested = list(await self._watchlists.instruments_of(principal.subject, request.watchlist_id))
+        subscription = self._service.subscribe(principal, requested, request.mode, request.max_updates_per_second)
         async with subscription as opened:
             stream = opened.stream
             task = asyncio.current_task()
@@ -114,6 +132,52 @@ class MarketDataServicer(marketdata_service_pb2_grpc.MarketDataServiceServicer):
     ) -> marketdata_service_pb2.GetBarsResponse:
         return bar_page_to_proto(await self._service.get_bars(bar_query(request)))
 
+    # ---- watchlists
+
+    async def CreateWatchlist(
+        self, request: marketdata_service_pb2.CreateWatchlistRequest, context: Context
+    ) -> marketdata_service_pb2.CreateWatchlistResponse:
+        created = await self._watchlists.create(current_principal().subject, watchlist_draft(request.watchlist))
+        return marketdata_service_pb2.CreateWatchlistResponse(watchlist=watchlist_to_proto(created))
+
+    async def ListWatchlists(
+        self, request: marketdata_service_pb2.ListWatchlistsRequest, context: Context
+    ) -> marketdata_service_pb2.ListWatchlistsResponse:
+        lists = await self._watchlists.list(current_principal().subject)
+        return marketdata_service_pb2.ListWatchlistsResponse(watchlists=[watchlist_to_proto(item) for item in lists])
+
+    async def GetWatchlist(
+        self, request: marketdata_service_pb2.GetWatchlistRequest, context: Context
+    ) -> marketdata_service_pb2.GetWatchlistResponse:
+        found = await self._watchlists.get(current_principal().subject, request.id)
+        return marketdata_service_pb2.GetWatchlistResponse(watchlist=watchlist_to_proto(found))
+
+    async def UpdateWatchlist(
+        self, request: marketdata_service_pb2.UpdateWatchlistRequest, context: Context
+    ) -> marketdata_service_pb2.UpdateWatchlistResponse:
+        changed = await self._watchlists.update(
+            current_principal().subject, watchlist_draft(request.watchlist), list(request.update_mask.paths)
+        )
+        return marketdata_service_pb2.UpdateWatchlistResponse(watchlist=watchlist_to_proto(changed))
+
+    async def DeleteWatchlist(
+        self, request: marketdata_service_pb2.DeleteWatchlistRequest, context: Context
+    ) -> marketdata_service_pb2.DeleteWatchlistResponse:
+        await self._watchlists.delete(current_principal().subject, request.id, request.etag)
+        return marketdata_service_pb2.DeleteWatchlistResponse()
+
+    async def ReorderWatchlists(
+        self, request: marketdata_service_pb2.ReorderWatchlistsRequest, context: Context
+    ) -> marketdata_service_pb2.ReorderWatchlistsResponse:
+        lists = await self._watchlists.reorder(current_principal().subject, list(request.ids))
+        return marketdata_service_pb2.ReorderWatchlistsResponse(watchlists=[watchlist_to_proto(item) for item in lists])
+
+
+def _unary(method: Any, request: Any, response: Any) -> grpc.RpcMethodHandler[Any, Any]:
+    return grpc.unary_unary_rpc_method_handler(
+        method, request_deserializer=request.FromString, response_serializer=response.SerializeToString
+    )
+
 
 def add_to_server(servicer: MarketDataServicer, server: aio.Server) -> None:
     """Register the servicer; SubscribeQuotes responses are pre-encoded bytes (see codec)."""
@@ -139,6 +203,12 @@ def add_to_server(servicer: MarketDataServicer, server: aio.Server) -> None:
             request_deserializer=messages.GetBarsRequest.FromString,
             response_serializer=messages.GetBarsResponse.SerializeToString,
         ),
+        **{
+            name: _unary(
+                getattr(servicer, name), getattr(messages, f"{name}Request"), getattr(messages, f"{name}Response")
+            )
+            for name in WATCHLIST_METHODS
+        },
     }
     server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE_NAME, handlers),))
     server.add_registered_method_handlers(SERVICE_NAME, handlers)

@@ -12,6 +12,7 @@ from typing import Protocol
 
 from trademesh.kernel.errors import DomainError
 from trademesh.services.marketdata.model import Bar, InstrumentKey, Mode, RawTick, Source
+from trademesh.services.marketdata.model.watchlists import WatchlistBook
 
 
 class WireQuote(Protocol):
@@ -155,4 +156,16 @@ class Clock(Protocol):
 
     def now_ns(self) -> int:
         """Return nanoseconds since the Unix epoch."""
+        ...
+
+
+class WatchlistStore(Protocol):
+    """Each user's watchlist book, written only over the revision it was read at."""
+
+    async def load(self, user_id: str) -> WatchlistBook:
+        """Return the user's book (revision 0 and no lists when the user never saved one)."""
+        ...
+
+    async def save(self, book: WatchlistBook, expected_revision: int) -> bool:
+        """Store `book` if the stored one is still at `expected_revision`; return False if it moved on."""
         ...

@@ -27,8 +27,9 @@ from trademesh.services.marketdata.model import Mode, Source, StreamPolicy, Symb
 from trademesh.services.marketdata.ports import BarStore, Clock, Feed, QuoteCache, StreamCounter, TickHub
 from trademesh.services.marketdata.service import MarketDataLimits, MarketDataService
 from trademesh.services.marketdata.settings import MarketDataSettings
-from trademesh.services.marketdata.store import MongoBarStore
+from trademesh.services.marketdata.store import MongoBarStore, MongoWatchlistStore
 from trademesh.services.marketdata.streams import QuoteStream
+from trademesh.services.marketdata.watchlists import WatchlistService
 
 logger = logging.getLogger(__name__)
 
@@ -111,7 +112,8 @@ async def build_marketdata_server(
     service = bootstrap(
         settings, cache=RedisQuoteCache(redis), hub=hub, counter=counter, bar_store=bars, universe=universe
     )
-    servicer = MarketDataServicer(service)
+    watchlists = WatchlistService(MongoWatchlistStore(database), universe, clock=SystemClock())
+    servicer = MarketDataServicer(service, watchlists)
     registration = ServiceRegistration(
         name=SERVICE_NAME,
         add_to_server=lambda server: add_to_server(servicer, server),

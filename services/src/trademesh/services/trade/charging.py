@@ -80,8 +80,23 @@ def uncharged(fields: TradeFields) -> TradeFields:
     return replace(fields, fees_micros=0, fee_breakdown=None, charges_source=None, charges_schedule_version="")
 
 
+#: The `charges_schedule_version` prefix of expiry settlement fills (decision 0160): their COMPUTED charges
+#: are 0, because the schedules model no charge on a settlement (STT on exercised options is not in them).
+SETTLEMENT_SCHEDULE_PREFIX = "settlement/"
+
+
+def settlement_schedule_version(expiry: date) -> str:
+    """Return the charges schedule version a settlement fill of a contract expiring on `expiry` records."""
+    return f"{SETTLEMENT_SCHEDULE_PREFIX}{expiry.isoformat()}"
+
+
 def computable(fields: TradeFields) -> bool:
-    """Tell whether the server owns these charges: COMPUTED, or no source and nothing typed."""
+    """Tell whether the server owns these charges: COMPUTED, or no source and nothing typed.
+
+    Settlement fills keep their charges of 0: a recharge or an update never charges them as trades.
+    """
+    if fields.charges_schedule_version.startswith(SETTLEMENT_SCHEDULE_PREFIX):
+        return False
     if fields.charges_source is ChargesSource.COMPUTED:
         return True
     return fields.charges_source is None and fields.fees_micros == 0 and fields.fee_breakdown is None

@@ -289,6 +289,8 @@ def position_to_proto(position: Position) -> position_pb2.Position:
         message.derivative.CopyFrom(derivative_to_proto(position.derivative))
     if position.break_even_price_micros is not None:
         message.break_even_price_micros = _int64(position.break_even_price_micros)
+    if position.lot_size is not None:
+        message.lot_size = position.lot_size
     return message
 
 

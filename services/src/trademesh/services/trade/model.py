@@ -59,6 +59,7 @@ class Source(StrEnum):
     MANUAL = "MANUAL"
     IMPORT = "IMPORT"
     SYNC = "SYNC"
+    SETTLEMENT = "SETTLEMENT"
 
 
 class ChargesSource(StrEnum):
@@ -564,6 +565,8 @@ class Position:
     last_trade_time: datetime
     #: See proto Position.break_even_price_micros; None when closed or no schedule covers it.
     break_even_price_micros: int | None = None
+    #: The contract's lot size from the instrument master (proto Position.lot_size); None when unknown.
+    lot_size: int | None = None
 
     @property
     def is_open(self) -> bool:

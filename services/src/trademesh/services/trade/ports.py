@@ -157,6 +157,14 @@ class TokenCodec(Protocol):
         ...
 
 
+class InstrumentLookup(Protocol):
+    """Read the instrument master (adapter: `instruments.HttpInstrumentMaster`; lookups are in memory)."""
+
+    def lot_size(self, exchange: str, symbol: str) -> int | None:
+        """Return the contract's lot size in units, or None when the master does not list it."""
+        ...
+
+
 class Clock(Protocol):
     """Tell the time (UTC, millisecond precision: what BSON dates store)."""
 

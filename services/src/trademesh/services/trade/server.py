@@ -26,8 +26,9 @@ from trademesh.services.trade.events import (
     RedisRateLimiter,
     RedisTradeFeed,
 )
+from trademesh.services.trade.instruments import HttpInstrumentMaster
 from trademesh.services.trade.model import EventType, new_event, now_millis
-from trademesh.services.trade.ports import Clock, EventSink, RateLimiter, TokenCodec, TradeStore
+from trademesh.services.trade.ports import Clock, EventSink, InstrumentLookup, RateLimiter, TokenCodec, TradeStore
 from trademesh.services.trade.service import TradeService
 from trademesh.services.trade.service.day_notes import DayNoteService
 from trademesh.services.trade.settings import TradeSettings
@@ -70,6 +71,17 @@ def build_codec(settings: TradeSettings) -> Codec:
     return Codec(settings.token_secret.get_secret_value().encode())
 
 
+def build_instruments(settings: TradeSettings) -> HttpInstrumentMaster | None:
+    """Return the instrument master adapter, or None when TRADEMESH_INSTRUMENTS_URL is unset."""
+    if not settings.instruments_url:
+        return None
+    return HttpInstrumentMaster(
+        settings.instruments_url,
+        timeout_seconds=settings.query_timeout_seconds,
+        refresh_seconds=settings.instruments_refresh_seconds,
+    )
+
+
 def bootstrap(
     settings: TradeSettings,
     *,
@@ -78,6 +90,7 @@ def bootstrap(
     limiter: RateLimiter,
     codec: TokenCodec | None = None,
     clock: Clock | None = None,
+    instruments: InstrumentLookup | None = None,
 ) -> TradeService:
     """Wire the trade use cases to their ports (real adapters or in-memory fakes) and the settings."""
     return TradeService(
@@ -88,6 +101,7 @@ def bootstrap(
         import_limit_per_minute=settings.import_limit_per_minute,
         trade_quota=settings.trade_quota,
         clock=clock or now_millis,
+        instruments=instruments,
     )
 
 
@@ -105,7 +119,12 @@ async def build_trade_server(settings: TradeSettings) -> ServiceHost:
     if settings.fault_exit_after_write:
         logger.warning("TRADEMESH_FAULT_EXIT_AFTER_WRITE is set: this process exits after its first write (tests)")
     codec = build_codec(settings)
-    service = bootstrap(settings, store=store, events=sink, limiter=RedisRateLimiter(redis), codec=codec)
+    instruments = build_instruments(settings)
+    if instruments is not None:
+        await instruments.refresh()
+    service = bootstrap(
+        settings, store=store, events=sink, limiter=RedisRateLimiter(redis), codec=codec, instruments=instruments
+    )
     watcher = TradeWatcher(
         store,
         RedisTradeFeed(redis, block_seconds=min(1.0, settings.dependency_timeout_seconds / 2)),
@@ -127,6 +146,8 @@ async def build_trade_server(settings: TradeSettings) -> ServiceHost:
     host.spawn(revocations.run(), "revocations", revocations.close)
     host.spawn(relay.run(), "outbox-relay", relay.close)
     host.spawn(_purge_loop(store, relay, settings.purge_interval_seconds), "trade-purger")
+    if instruments is not None:
+        host.spawn(instruments.run(), "instrument-master")
     host.on_stop(mongo.close)
     host.on_stop(redis.aclose)
     return host

@@ -35,6 +35,26 @@ class TradeSettings(SignedTokenSettings):
     )
     max_watches_per_user: int = Field(10, ge=1, description="Concurrent WatchTrades streams per user per replica.")
     watch_max_lifetime_seconds: float = Field(3600.0, gt=0, description="A WatchTrades stream ends (OK) after this.")
+    instruments_url: str = Field(
+        "",
+        description=(
+            "Instrument master in Kite's instruments CSV format (http(s)://, file:// or a path), e.g. a "
+            "daily copy of Kite's GET /instruments. When set, NFO/BFO quantities of CreateTrade, UpdateTrade "
+            "and ImportTrades must be whole lots of the contracts it lists, and positions report lot_size. "
+            "Empty: no lot size checks."
+        ),
+    )
+    instruments_refresh_seconds: float = Field(
+        21600.0, gt=0, description="How often the instrument master is fetched again (the last good copy is kept)."
+    )
+    settlement_prices_url: str = Field(
+        "",
+        description=(
+            "Settlement prices for the expiry job (`python -m trademesh.services.trade.expiry`): CSV with the "
+            "header symbol,date,price (rupees; a future's final settlement price under its trading symbol, "
+            "an underlying's settlement price under its name, e.g. NIFTY). Required by the job only."
+        ),
+    )
     fault_exit_after_write: bool = Field(
         False,
         description=(

@@ -645,11 +645,222 @@ func (x *UpdateAnalyticsSettingsResponse) GetSettings() *AnalyticsSettings {
 	return nil
 }
 
+// GetPnlCalendarRequest is an inclusive IST date range of at most 366 days.
+type GetPnlCalendarRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// start_date is the first day, "YYYY-MM-DD" (required).
+	StartDate string `protobuf:"bytes,1,opt,name=start_date,json=startDate,proto3" json:"start_date,omitempty"`
+	// end_date is the last day, "YYYY-MM-DD" (required, not before start_date).
+	EndDate       string `protobuf:"bytes,2,opt,name=end_date,json=endDate,proto3" json:"end_date,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetPnlCalendarRequest) Reset() {
+	*x = GetPnlCalendarRequest{}
+	mi := &file_trademesh_analytics_v1_analytics_service_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetPnlCalendarRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetPnlCalendarRequest) ProtoMessage() {}
+
+func (x *GetPnlCalendarRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_trademesh_analytics_v1_analytics_service_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetPnlCalendarRequest.ProtoReflect.Descriptor instead.
+func (*GetPnlCalendarRequest) Descriptor() ([]byte, []int) {
+	return file_trademesh_analytics_v1_analytics_service_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *GetPnlCalendarRequest) GetStartDate() string {
+	if x != nil {
+		return x.StartDate
+	}
+	return ""
+}
+
+func (x *GetPnlCalendarRequest) GetEndDate() string {
+	if x != nil {
+		return x.EndDate
+	}
+	return ""
+}
+
+// GetPnlCalendarResponse is the calendar.
+type GetPnlCalendarResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// calendar is the range's daily net P&L with weekly and monthly totals.
+	Calendar      *PnlCalendar `protobuf:"bytes,1,opt,name=calendar,proto3" json:"calendar,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetPnlCalendarResponse) Reset() {
+	*x = GetPnlCalendarResponse{}
+	mi := &file_trademesh_analytics_v1_analytics_service_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetPnlCalendarResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetPnlCalendarResponse) ProtoMessage() {}
+
+func (x *GetPnlCalendarResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_trademesh_analytics_v1_analytics_service_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetPnlCalendarResponse.ProtoReflect.Descriptor instead.
+func (*GetPnlCalendarResponse) Descriptor() ([]byte, []int) {
+	return file_trademesh_analytics_v1_analytics_service_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *GetPnlCalendarResponse) GetCalendar() *PnlCalendar {
+	if x != nil {
+		return x.Calendar
+	}
+	return nil
+}
+
+// GetDayTripsRequest names one IST day.
+type GetDayTripsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// date is the IST day, "YYYY-MM-DD" (required).
+	Date          string `protobuf:"bytes,1,opt,name=date,proto3" json:"date,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetDayTripsRequest) Reset() {
+	*x = GetDayTripsRequest{}
+	mi := &file_trademesh_analytics_v1_analytics_service_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetDayTripsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetDayTripsRequest) ProtoMessage() {}
+
+func (x *GetDayTripsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_trademesh_analytics_v1_analytics_service_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetDayTripsRequest.ProtoReflect.Descriptor instead.
+func (*GetDayTripsRequest) Descriptor() ([]byte, []int) {
+	return file_trademesh_analytics_v1_analytics_service_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *GetDayTripsRequest) GetDate() string {
+	if x != nil {
+		return x.Date
+	}
+	return ""
+}
+
+// GetDayTripsResponse is that day's closed round trips.
+type GetDayTripsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// date echoes the requested day.
+	Date string `protobuf:"bytes,1,opt,name=date,proto3" json:"date,omitempty"`
+	// trips are the round trips closed that day, in close order.
+	Trips []*DayTrip `protobuf:"bytes,2,rep,name=trips,proto3" json:"trips,omitempty"`
+	// day is the day's totals (all zero when no round trip closed that day).
+	Day           *CalendarDay `protobuf:"bytes,3,opt,name=day,proto3" json:"day,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetDayTripsResponse) Reset() {
+	*x = GetDayTripsResponse{}
+	mi := &file_trademesh_analytics_v1_analytics_service_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetDayTripsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetDayTripsResponse) ProtoMessage() {}
+
+func (x *GetDayTripsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_trademesh_analytics_v1_analytics_service_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetDayTripsResponse.ProtoReflect.Descriptor instead.
+func (*GetDayTripsResponse) Descriptor() ([]byte, []int) {
+	return file_trademesh_analytics_v1_analytics_service_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *GetDayTripsResponse) GetDate() string {
+	if x != nil {
+		return x.Date
+	}
+	return ""
+}
+
+func (x *GetDayTripsResponse) GetTrips() []*DayTrip {
+	if x != nil {
+		return x.Trips
+	}
+	return nil
+}
+
+func (x *GetDayTripsResponse) GetDay() *CalendarDay {
+	if x != nil {
+		return x.Day
+	}
+	return nil
+}
+
 var File_trademesh_analytics_v1_analytics_service_proto protoreflect.FileDescriptor
 
 const file_trademesh_analytics_v1_analytics_service_proto_rawDesc = "" +
 	"\n" +
-	".trademesh/analytics/v1/analytics_service.proto\x12\x16trademesh.analytics.v1\x1a\x1egoogle/protobuf/duration.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a#trademesh/analytics/v1/period.proto\x1a trademesh/analytics/v1/pnl.proto\x1a#trademesh/analytics/v1/report.proto\x1a%trademesh/analytics/v1/settings.proto\x1a trademesh/analytics/v1/tax.proto\"\xc6\x03\n" +
+	".trademesh/analytics/v1/analytics_service.proto\x12\x16trademesh.analytics.v1\x1a\x1egoogle/protobuf/duration.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a%trademesh/analytics/v1/calendar.proto\x1a#trademesh/analytics/v1/period.proto\x1a trademesh/analytics/v1/pnl.proto\x1a#trademesh/analytics/v1/report.proto\x1a%trademesh/analytics/v1/settings.proto\x1a trademesh/analytics/v1/tax.proto\"\xc6\x03\n" +
 	"\x13GetAnalyticsRequest\x126\n" +
 	"\x06period\x18\x01 \x01(\x0e2\x1e.trademesh.analytics.v1.PeriodR\x06period\x12A\n" +
 	"\x0ereference_time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\rreferenceTime\x12D\n" +
@@ -686,14 +897,28 @@ const file_trademesh_analytics_v1_analytics_service_proto_rawDesc = "" +
 	"\vupdate_mask\x18\x02 \x01(\v2\x1a.google.protobuf.FieldMaskR\n" +
 	"updateMask\"h\n" +
 	"\x1fUpdateAnalyticsSettingsResponse\x12E\n" +
-	"\bsettings\x18\x01 \x01(\v2).trademesh.analytics.v1.AnalyticsSettingsR\bsettings2\xd7\x05\n" +
+	"\bsettings\x18\x01 \x01(\v2).trademesh.analytics.v1.AnalyticsSettingsR\bsettings\"Q\n" +
+	"\x15GetPnlCalendarRequest\x12\x1d\n" +
+	"\n" +
+	"start_date\x18\x01 \x01(\tR\tstartDate\x12\x19\n" +
+	"\bend_date\x18\x02 \x01(\tR\aendDate\"Y\n" +
+	"\x16GetPnlCalendarResponse\x12?\n" +
+	"\bcalendar\x18\x01 \x01(\v2#.trademesh.analytics.v1.PnlCalendarR\bcalendar\"(\n" +
+	"\x12GetDayTripsRequest\x12\x12\n" +
+	"\x04date\x18\x01 \x01(\tR\x04date\"\x97\x01\n" +
+	"\x13GetDayTripsResponse\x12\x12\n" +
+	"\x04date\x18\x01 \x01(\tR\x04date\x125\n" +
+	"\x05trips\x18\x02 \x03(\v2\x1f.trademesh.analytics.v1.DayTripR\x05trips\x125\n" +
+	"\x03day\x18\x03 \x01(\v2#.trademesh.analytics.v1.CalendarDayR\x03day2\xb0\a\n" +
 	"\x10AnalyticsService\x12i\n" +
 	"\fGetAnalytics\x12+.trademesh.analytics.v1.GetAnalyticsRequest\x1a,.trademesh.analytics.v1.GetAnalyticsResponse\x12{\n" +
 	"\x12RecomputeAnalytics\x121.trademesh.analytics.v1.RecomputeAnalyticsRequest\x1a2.trademesh.analytics.v1.RecomputeAnalyticsResponse\x12_\n" +
 	"\bWatchPnl\x12'.trademesh.analytics.v1.WatchPnlRequest\x1a(.trademesh.analytics.v1.WatchPnlResponse0\x01\x12\x81\x01\n" +
 	"\x14GetAnalyticsSettings\x123.trademesh.analytics.v1.GetAnalyticsSettingsRequest\x1a4.trademesh.analytics.v1.GetAnalyticsSettingsResponse\x12\x8a\x01\n" +
 	"\x17UpdateAnalyticsSettings\x126.trademesh.analytics.v1.UpdateAnalyticsSettingsRequest\x1a7.trademesh.analytics.v1.UpdateAnalyticsSettingsResponse\x12i\n" +
-	"\fGetTaxReport\x12+.trademesh.analytics.v1.GetTaxReportRequest\x1a,.trademesh.analytics.v1.GetTaxReportResponseB\xff\x01\n" +
+	"\fGetTaxReport\x12+.trademesh.analytics.v1.GetTaxReportRequest\x1a,.trademesh.analytics.v1.GetTaxReportResponse\x12o\n" +
+	"\x0eGetPnlCalendar\x12-.trademesh.analytics.v1.GetPnlCalendarRequest\x1a..trademesh.analytics.v1.GetPnlCalendarResponse\x12f\n" +
+	"\vGetDayTrips\x12*.trademesh.analytics.v1.GetDayTripsRequest\x1a+.trademesh.analytics.v1.GetDayTripsResponseB\xff\x01\n" +
 	"\x1acom.trademesh.analytics.v1B\x15AnalyticsServiceProtoP\x01ZPgithub.com/trademesh/trademesh/clients/go/gen/trademesh/analytics/v1;analyticsv1\xa2\x02\x03TAX\xaa\x02\x16Trademesh.Analytics.V1\xca\x02\x16Trademesh\\Analytics\\V1\xe2\x02\"Trademesh\\Analytics\\V1\\GPBMetadata\xea\x02\x18Trademesh::Analytics::V1b\x06proto3"
 
 var (
@@ -708,7 +933,7 @@ func file_trademesh_analytics_v1_analytics_service_proto_rawDescGZIP() []byte {
 	return file_trademesh_analytics_v1_analytics_service_proto_rawDescData
 }
 
-var file_trademesh_analytics_v1_analytics_service_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
+var file_trademesh_analytics_v1_analytics_service_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
 var file_trademesh_analytics_v1_analytics_service_proto_goTypes = []any{
 	(*GetAnalyticsRequest)(nil),             // 0: trademesh.analytics.v1.GetAnalyticsRequest
 	(*GetAnalyticsResponse)(nil),            // 1: trademesh.analytics.v1.GetAnalyticsResponse
@@ -720,48 +945,62 @@ var file_trademesh_analytics_v1_analytics_service_proto_goTypes = []any{
 	(*GetAnalyticsSettingsResponse)(nil),    // 7: trademesh.analytics.v1.GetAnalyticsSettingsResponse
 	(*UpdateAnalyticsSettingsRequest)(nil),  // 8: trademesh.analytics.v1.UpdateAnalyticsSettingsRequest
 	(*UpdateAnalyticsSettingsResponse)(nil), // 9: trademesh.analytics.v1.UpdateAnalyticsSettingsResponse
-	(Period)(0),                             // 10: trademesh.analytics.v1.Period
-	(*timestamppb.Timestamp)(nil),           // 11: google.protobuf.Timestamp
-	(*TimeRange)(nil),                       // 12: trademesh.analytics.v1.TimeRange
-	(*AnalyticsReport)(nil),                 // 13: trademesh.analytics.v1.AnalyticsReport
-	(*durationpb.Duration)(nil),             // 14: google.protobuf.Duration
-	(*PnlUpdate)(nil),                       // 15: trademesh.analytics.v1.PnlUpdate
-	(*Heartbeat)(nil),                       // 16: trademesh.analytics.v1.Heartbeat
-	(*AnalyticsSettings)(nil),               // 17: trademesh.analytics.v1.AnalyticsSettings
-	(*fieldmaskpb.FieldMask)(nil),           // 18: google.protobuf.FieldMask
-	(*GetTaxReportRequest)(nil),             // 19: trademesh.analytics.v1.GetTaxReportRequest
-	(*GetTaxReportResponse)(nil),            // 20: trademesh.analytics.v1.GetTaxReportResponse
+	(*GetPnlCalendarRequest)(nil),           // 10: trademesh.analytics.v1.GetPnlCalendarRequest
+	(*GetPnlCalendarResponse)(nil),          // 11: trademesh.analytics.v1.GetPnlCalendarResponse
+	(*GetDayTripsRequest)(nil),              // 12: trademesh.analytics.v1.GetDayTripsRequest
+	(*GetDayTripsResponse)(nil),             // 13: trademesh.analytics.v1.GetDayTripsResponse
+	(Period)(0),                             // 14: trademesh.analytics.v1.Period
+	(*timestamppb.Timestamp)(nil),           // 15: google.protobuf.Timestamp
+	(*TimeRange)(nil),                       // 16: trademesh.analytics.v1.TimeRange
+	(*AnalyticsReport)(nil),                 // 17: trademesh.analytics.v1.AnalyticsReport
+	(*durationpb.Duration)(nil),             // 18: google.protobuf.Duration
+	(*PnlUpdate)(nil),                       // 19: trademesh.analytics.v1.PnlUpdate
+	(*Heartbeat)(nil),                       // 20: trademesh.analytics.v1.Heartbeat
+	(*AnalyticsSettings)(nil),               // 21: trademesh.analytics.v1.AnalyticsSettings
+	(*fieldmaskpb.FieldMask)(nil),           // 22: google.protobuf.FieldMask
+	(*PnlCalendar)(nil),                     // 23: trademesh.analytics.v1.PnlCalendar
+	(*DayTrip)(nil),                         // 24: trademesh.analytics.v1.DayTrip
+	(*CalendarDay)(nil),                     // 25: trademesh.analytics.v1.CalendarDay
+	(*GetTaxReportRequest)(nil),             // 26: trademesh.analytics.v1.GetTaxReportRequest
+	(*GetTaxReportResponse)(nil),            // 27: trademesh.analytics.v1.GetTaxReportResponse
 }
 var file_trademesh_analytics_v1_analytics_service_proto_depIdxs = []int32{
-	10, // 0: trademesh.analytics.v1.GetAnalyticsRequest.period:type_name -> trademesh.analytics.v1.Period
-	11, // 1: trademesh.analytics.v1.GetAnalyticsRequest.reference_time:type_name -> google.protobuf.Timestamp
-	12, // 2: trademesh.analytics.v1.GetAnalyticsRequest.custom_range:type_name -> trademesh.analytics.v1.TimeRange
-	13, // 3: trademesh.analytics.v1.GetAnalyticsResponse.report:type_name -> trademesh.analytics.v1.AnalyticsReport
-	11, // 4: trademesh.analytics.v1.RecomputeAnalyticsResponse.start_time:type_name -> google.protobuf.Timestamp
-	14, // 5: trademesh.analytics.v1.RecomputeAnalyticsResponse.duration:type_name -> google.protobuf.Duration
-	15, // 6: trademesh.analytics.v1.WatchPnlResponse.update:type_name -> trademesh.analytics.v1.PnlUpdate
-	16, // 7: trademesh.analytics.v1.WatchPnlResponse.heartbeat:type_name -> trademesh.analytics.v1.Heartbeat
-	17, // 8: trademesh.analytics.v1.GetAnalyticsSettingsResponse.settings:type_name -> trademesh.analytics.v1.AnalyticsSettings
-	17, // 9: trademesh.analytics.v1.UpdateAnalyticsSettingsRequest.settings:type_name -> trademesh.analytics.v1.AnalyticsSettings
-	18, // 10: trademesh.analytics.v1.UpdateAnalyticsSettingsRequest.update_mask:type_name -> google.protobuf.FieldMask
-	17, // 11: trademesh.analytics.v1.UpdateAnalyticsSettingsResponse.settings:type_name -> trademesh.analytics.v1.AnalyticsSettings
-	0,  // 12: trademesh.analytics.v1.AnalyticsService.GetAnalytics:input_type -> trademesh.analytics.v1.GetAnalyticsRequest
-	2,  // 13: trademesh.analytics.v1.AnalyticsService.RecomputeAnalytics:input_type -> trademesh.analytics.v1.RecomputeAnalyticsRequest
-	4,  // 14: trademesh.analytics.v1.AnalyticsService.WatchPnl:input_type -> trademesh.analytics.v1.WatchPnlRequest
-	6,  // 15: trademesh.analytics.v1.AnalyticsService.GetAnalyticsSettings:input_type -> trademesh.analytics.v1.GetAnalyticsSettingsRequest
-	8,  // 16: trademesh.analytics.v1.AnalyticsService.UpdateAnalyticsSettings:input_type -> trademesh.analytics.v1.UpdateAnalyticsSettingsRequest
-	19, // 17: trademesh.analytics.v1.AnalyticsService.GetTaxReport:input_type -> trademesh.analytics.v1.GetTaxReportRequest
-	1,  // 18: trademesh.analytics.v1.AnalyticsService.GetAnalytics:output_type -> trademesh.analytics.v1.GetAnalyticsResponse
-	3,  // 19: trademesh.analytics.v1.AnalyticsService.RecomputeAnalytics:output_type -> trademesh.analytics.v1.RecomputeAnalyticsResponse
-	5,  // 20: trademesh.analytics.v1.AnalyticsService.WatchPnl:output_type -> trademesh.analytics.v1.WatchPnlResponse
-	7,  // 21: trademesh.analytics.v1.AnalyticsService.GetAnalyticsSettings:output_type -> trademesh.analytics.v1.GetAnalyticsSettingsResponse
-	9,  // 22: trademesh.analytics.v1.AnalyticsService.UpdateAnalyticsSettings:output_type -> trademesh.analytics.v1.UpdateAnalyticsSettingsResponse
-	20, // 23: trademesh.analytics.v1.AnalyticsService.GetTaxReport:output_type -> trademesh.analytics.v1.GetTaxReportResponse
-	18, // [18:24] is the sub-list for method output_type
-	12, // [12:18] is the sub-list for method input_type
-	12, // [12:12] is the sub-list for extension type_name
-	12, // [12:12] is the sub-list for extension extendee
-	0,  // [0:12] is the sub-list for field type_name
+	14, // 0: trademesh.analytics.v1.GetAnalyticsRequest.period:type_name -> trademesh.analytics.v1.Period
+	15, // 1: trademesh.analytics.v1.GetAnalyticsRequest.reference_time:type_name -> google.protobuf.Timestamp
+	16, // 2: trademesh.analytics.v1.GetAnalyticsRequest.custom_range:type_name -> trademesh.analytics.v1.TimeRange
+	17, // 3: trademesh.analytics.v1.GetAnalyticsResponse.report:type_name -> trademesh.analytics.v1.AnalyticsReport
+	15, // 4: trademesh.analytics.v1.RecomputeAnalyticsResponse.start_time:type_name -> google.protobuf.Timestamp
+	18, // 5: trademesh.analytics.v1.RecomputeAnalyticsResponse.duration:type_name -> google.protobuf.Duration
+	19, // 6: trademesh.analytics.v1.WatchPnlResponse.update:type_name -> trademesh.analytics.v1.PnlUpdate
+	20, // 7: trademesh.analytics.v1.WatchPnlResponse.heartbeat:type_name -> trademesh.analytics.v1.Heartbeat
+	21, // 8: trademesh.analytics.v1.GetAnalyticsSettingsResponse.settings:type_name -> trademesh.analytics.v1.AnalyticsSettings
+	21, // 9: trademesh.analytics.v1.UpdateAnalyticsSettingsRequest.settings:type_name -> trademesh.analytics.v1.AnalyticsSettings
+	22, // 10: trademesh.analytics.v1.UpdateAnalyticsSettingsRequest.update_mask:type_name -> google.protobuf.FieldMask
+	21, // 11: trademesh.analytics.v1.UpdateAnalyticsSettingsResponse.settings:type_name -> trademesh.analytics.v1.AnalyticsSettings
+	23, // 12: trademesh.analytics.v1.GetPnlCalendarResponse.calendar:type_name -> trademesh.analytics.v1.PnlCalendar
+	24, // 13: trademesh.analytics.v1.GetDayTripsResponse.trips:type_name -> trademesh.analytics.v1.DayTrip
+	25, // 14: trademesh.analytics.v1.GetDayTripsResponse.day:type_name -> trademesh.analytics.v1.CalendarDay
+	0,  // 15: trademesh.analytics.v1.AnalyticsService.GetAnalytics:input_type -> trademesh.analytics.v1.GetAnalyticsRequest
+	2,  // 16: trademesh.analytics.v1.AnalyticsService.RecomputeAnalytics:input_type -> trademesh.analytics.v1.RecomputeAnalyticsRequest
+	4,  // 17: trademesh.analytics.v1.AnalyticsService.WatchPnl:input_type -> trademesh.analytics.v1.WatchPnlRequest
+	6,  // 18: trademesh.analytics.v1.AnalyticsService.GetAnalyticsSettings:input_type -> trademesh.analytics.v1.GetAnalyticsSettingsRequest
+	8,  // 19: trademesh.analytics.v1.AnalyticsService.UpdateAnalyticsSettings:input_type -> trademesh.analytics.v1.UpdateAnalyticsSettingsRequest
+	26, // 20: trademesh.analytics.v1.AnalyticsService.GetTaxReport:input_type -> trademesh.analytics.v1.GetTaxReportRequest
+	10, // 21: trademesh.analytics.v1.AnalyticsService.GetPnlCalendar:input_type -> trademesh.analytics.v1.GetPnlCalendarRequest
+	12, // 22: trademesh.analytics.v1.AnalyticsService.GetDayTrips:input_type -> trademesh.analytics.v1.GetDayTripsRequest
+	1,  // 23: trademesh.analytics.v1.AnalyticsService.GetAnalytics:output_type -> trademesh.analytics.v1.GetAnalyticsResponse
+	3,  // 24: trademesh.analytics.v1.AnalyticsService.RecomputeAnalytics:output_type -> trademesh.analytics.v1.RecomputeAnalyticsResponse
+	5,  // 25: trademesh.analytics.v1.AnalyticsService.WatchPnl:output_type -> trademesh.analytics.v1.WatchPnlResponse
+	7,  // 26: trademesh.analytics.v1.AnalyticsService.GetAnalyticsSettings:output_type -> trademesh.analytics.v1.GetAnalyticsSettingsResponse
+	9,  // 27: trademesh.analytics.v1.AnalyticsService.UpdateAnalyticsSettings:output_type -> trademesh.analytics.v1.UpdateAnalyticsSettingsResponse
+	27, // 28: trademesh.analytics.v1.AnalyticsService.GetTaxReport:output_type -> trademesh.analytics.v1.GetTaxReportResponse
+	11, // 29: trademesh.analytics.v1.AnalyticsService.GetPnlCalendar:output_type -> trademesh.analytics.v1.GetPnlCalendarResponse
+	13, // 30: trademesh.analytics.v1.AnalyticsService.GetDayTrips:output_type -> trademesh.analytics.v1.GetDayTripsResponse
+	23, // [23:31] is the sub-list for method output_type
+	15, // [15:23] is the sub-list for method input_type
+	15, // [15:15] is the sub-list for extension type_name
+	15, // [15:15] is the sub-list for extension extendee
+	0,  // [0:15] is the sub-list for field type_name
 }
 
 func init() { file_trademesh_analytics_v1_analytics_service_proto_init() }
@@ -769,6 +1008,7 @@ func file_trademesh_analytics_v1_analytics_service_proto_init() {
 	if File_trademesh_analytics_v1_analytics_service_proto != nil {
 		return
 	}
+	file_trademesh_analytics_v1_calendar_proto_init()
 	file_trademesh_analytics_v1_period_proto_init()
 	file_trademesh_analytics_v1_pnl_proto_init()
 	file_trademesh_analytics_v1_report_proto_init()
@@ -784,7 +1024,7 @@ func file_trademesh_analytics_v1_analytics_service_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_trademesh_analytics_v1_analytics_service_proto_rawDesc), len(file_trademesh_analytics_v1_analytics_service_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   10,
+			NumMessages:   14,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

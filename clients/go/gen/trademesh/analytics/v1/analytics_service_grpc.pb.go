@@ -25,6 +25,8 @@ const (
 	AnalyticsService_GetAnalyticsSettings_FullMethodName    = "/trademesh.analytics.v1.AnalyticsService/GetAnalyticsSettings"
 	AnalyticsService_UpdateAnalyticsSettings_FullMethodName = "/trademesh.analytics.v1.AnalyticsService/UpdateAnalyticsSettings"
 	AnalyticsService_GetTaxReport_FullMethodName            = "/trademesh.analytics.v1.AnalyticsService/GetTaxReport"
+	AnalyticsService_GetPnlCalendar_FullMethodName          = "/trademesh.analytics.v1.AnalyticsService/GetPnlCalendar"
+	AnalyticsService_GetDayTrips_FullMethodName             = "/trademesh.analytics.v1.AnalyticsService/GetDayTrips"
 )
 
 // AnalyticsServiceClient is the client API for AnalyticsService service.
@@ -117,6 +119,19 @@ type AnalyticsServiceClient interface {
 	// with consecutive years, before 2000-01 or after the current year; reason INVALID_TAX_REQUEST: a
 	// bad fair_market_values entry or row_limit); UNAVAILABLE; DEADLINE_EXCEEDED; UNAUTHENTICATED.
 	GetTaxReport(ctx context.Context, in *GetTaxReportRequest, opts ...grpc.CallOption) (*GetTaxReportResponse, error)
+	// GetPnlCalendar returns the caller's daily net P&L over an IST date range (a round trip counts on
+	// the IST day of its closing fill, net of charges), with weekly and monthly totals: the data of a
+	// calendar heat map.
+	//
+	// Errors: INVALID_ARGUMENT (reason INVALID_DATE_RANGE: a date missing or not "YYYY-MM-DD",
+	// end_date before start_date, or a range longer than 366 days, metadata "limit"); UNAVAILABLE;
+	// DEADLINE_EXCEEDED; UNAUTHENTICATED.
+	GetPnlCalendar(ctx context.Context, in *GetPnlCalendarRequest, opts ...grpc.CallOption) (*GetPnlCalendarResponse, error)
+	// GetDayTrips returns the caller's round trips closed on one IST day, in close order.
+	//
+	// Errors: INVALID_ARGUMENT (reason INVALID_DATE: date missing or not "YYYY-MM-DD"); UNAVAILABLE;
+	// DEADLINE_EXCEEDED; UNAUTHENTICATED.
+	GetDayTrips(ctx context.Context, in *GetDayTripsRequest, opts ...grpc.CallOption) (*GetDayTripsResponse, error)
 }
 
 type analyticsServiceClient struct {
@@ -190,6 +205,26 @@ func (c *analyticsServiceClient) GetTaxReport(ctx context.Context, in *GetTaxRep
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(GetTaxReportResponse)
 	err := c.cc.Invoke(ctx, AnalyticsService_GetTaxReport_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *analyticsServiceClient) GetPnlCalendar(ctx context.Context, in *GetPnlCalendarRequest, opts ...grpc.CallOption) (*GetPnlCalendarResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetPnlCalendarResponse)
+	err := c.cc.Invoke(ctx, AnalyticsService_GetPnlCalendar_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *analyticsServiceClient) GetDayTrips(ctx context.Context, in *GetDayTripsRequest, opts ...grpc.CallOption) (*GetDayTripsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetDayTripsResponse)
+	err := c.cc.Invoke(ctx, AnalyticsService_GetDayTrips_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -286,6 +321,19 @@ type AnalyticsServiceServer interface {
 	// with consecutive years, before 2000-01 or after the current year; reason INVALID_TAX_REQUEST: a
 	// bad fair_market_values entry or row_limit); UNAVAILABLE; DEADLINE_EXCEEDED; UNAUTHENTICATED.
 	GetTaxReport(context.Context, *GetTaxReportRequest) (*GetTaxReportResponse, error)
+	// GetPnlCalendar returns the caller's daily net P&L over an IST date range (a round trip counts on
+	// the IST day of its closing fill, net of charges), with weekly and monthly totals: the data of a
+	// calendar heat map.
+	//
+	// Errors: INVALID_ARGUMENT (reason INVALID_DATE_RANGE: a date missing or not "YYYY-MM-DD",
+	// end_date before start_date, or a range longer than 366 days, metadata "limit"); UNAVAILABLE;
+	// DEADLINE_EXCEEDED; UNAUTHENTICATED.
+	GetPnlCalendar(context.Context, *GetPnlCalendarRequest) (*GetPnlCalendarResponse, error)
+	// GetDayTrips returns the caller's round trips closed on one IST day, in close order.
+	//
+	// Errors: INVALID_ARGUMENT (reason INVALID_DATE: date missing or not "YYYY-MM-DD"); UNAVAILABLE;
+	// DEADLINE_EXCEEDED; UNAUTHENTICATED.
+	GetDayTrips(context.Context, *GetDayTripsRequest) (*GetDayTripsResponse, error)
 	mustEmbedUnimplementedAnalyticsServiceServer()
 }
 
@@ -313,6 +361,12 @@ func (UnimplementedAnalyticsServiceServer) UpdateAnalyticsSettings(context.Conte
 }
 func (UnimplementedAnalyticsServiceServer) GetTaxReport(context.Context, *GetTaxReportRequest) (*GetTaxReportResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetTaxReport not implemented")
+}
+func (UnimplementedAnalyticsServiceServer) GetPnlCalendar(context.Context, *GetPnlCalendarRequest) (*GetPnlCalendarResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetPnlCalendar not implemented")
+}
+func (UnimplementedAnalyticsServiceServer) GetDayTrips(context.Context, *GetDayTripsRequest) (*GetDayTripsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetDayTrips not implemented")
 }
 func (UnimplementedAnalyticsServiceServer) mustEmbedUnimplementedAnalyticsServiceServer() {}
 func (UnimplementedAnalyticsServiceServer) testEmbeddedByValue()                          {}
@@ -436,6 +490,42 @@ func _AnalyticsService_GetTaxReport_Handler(srv interface{}, ctx context.Context
 	return interceptor(ctx, in, info, handler)
 }
 
+func _AnalyticsService_GetPnlCalendar_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetPnlCalendarRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AnalyticsServiceServer).GetPnlCalendar(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AnalyticsService_GetPnlCalendar_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AnalyticsServiceServer).GetPnlCalendar(ctx, req.(*GetPnlCalendarRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _AnalyticsService_GetDayTrips_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetDayTripsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AnalyticsServiceServer).GetDayTrips(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AnalyticsService_GetDayTrips_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AnalyticsServiceServer).GetDayTrips(ctx, req.(*GetDayTripsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // AnalyticsService_ServiceDesc is the grpc.ServiceDesc for AnalyticsService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -462,6 +552,14 @@ var AnalyticsService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "GetTaxReport",
 			Handler:    _AnalyticsService_GetTaxReport_Handler,
+		},
+		{
+			MethodName: "GetPnlCalendar",
+			Handler:    _AnalyticsService_GetPnlCalendar_Handler,
+		},
+		{
+			MethodName: "GetDayTrips",
+			Handler:    _AnalyticsService_GetDayTrips_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

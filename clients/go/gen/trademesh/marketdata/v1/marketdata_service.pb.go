@@ -10,6 +10,7 @@ import (
 	v1 "github.com/trademesh/trademesh/clients/go/gen/trademesh/common/v1"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	fieldmaskpb "google.golang.org/protobuf/types/known/fieldmaskpb"
 	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
 	sync "sync"
@@ -251,8 +252,13 @@ type SubscribeQuotesRequest struct {
 	// 0 means the server default (8). Values above the maximum (10) are clamped to it, not
 	// rejected; the applied value is echoed in QuoteBatch.effective_max_updates_per_second.
 	MaxUpdatesPerSecond uint32 `protobuf:"varint,3,opt,name=max_updates_per_second,json=maxUpdatesPerSecond,proto3" json:"max_updates_per_second,omitempty"`
-	unknownFields       protoimpl.UnknownFields
-	sizeCache           protoimpl.SizeCache
+	// watchlist_id, when set, streams the instruments of that watchlist of the caller's (as stored
+	// when the stream opens) instead of `instruments`, which must then be empty. Errors:
+	// INVALID_ARGUMENT (reason CONFLICTING_INSTRUMENTS: both set; reason NO_INSTRUMENTS: the
+	// watchlist is empty); NOT_FOUND (reason WATCHLIST_NOT_FOUND).
+	WatchlistId   string `protobuf:"bytes,4,opt,name=watchlist_id,json=watchlistId,proto3" json:"watchlist_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *SubscribeQuotesRequest) Reset() {
@@ -304,6 +310,13 @@ func (x *SubscribeQuotesRequest) GetMaxUpdatesPerSecond() uint32 {
 		return x.MaxUpdatesPerSecond
 	}
 	return 0
+}
+
+func (x *SubscribeQuotesRequest) GetWatchlistId() string {
+	if x != nil {
+		return x.WatchlistId
+	}
+	return ""
 }
 
 // SubscribeQuotesResponse is one message of a quote stream: a batch of quotes or a heartbeat.
@@ -555,11 +568,563 @@ func (x *GetBarsResponse) GetEarliestAvailableTime() *timestamppb.Timestamp {
 	return nil
 }
 
+// CreateWatchlistRequest carries the new watchlist.
+type CreateWatchlistRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// watchlist holds the name (required) and the instruments (0–100); output-only fields are ignored.
+	Watchlist     *Watchlist `protobuf:"bytes,1,opt,name=watchlist,proto3" json:"watchlist,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateWatchlistRequest) Reset() {
+	*x = CreateWatchlistRequest{}
+	mi := &file_trademesh_marketdata_v1_marketdata_service_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateWatchlistRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateWatchlistRequest) ProtoMessage() {}
+
+func (x *CreateWatchlistRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_trademesh_marketdata_v1_marketdata_service_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateWatchlistRequest.ProtoReflect.Descriptor instead.
+func (*CreateWatchlistRequest) Descriptor() ([]byte, []int) {
+	return file_trademesh_marketdata_v1_marketdata_service_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *CreateWatchlistRequest) GetWatchlist() *Watchlist {
+	if x != nil {
+		return x.Watchlist
+	}
+	return nil
+}
+
+// CreateWatchlistResponse is the stored watchlist.
+type CreateWatchlistResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// watchlist is the stored watchlist, with its id and etag.
+	Watchlist     *Watchlist `protobuf:"bytes,1,opt,name=watchlist,proto3" json:"watchlist,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateWatchlistResponse) Reset() {
+	*x = CreateWatchlistResponse{}
+	mi := &file_trademesh_marketdata_v1_marketdata_service_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateWatchlistResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateWatchlistResponse) ProtoMessage() {}
+
+func (x *CreateWatchlistResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_trademesh_marketdata_v1_marketdata_service_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateWatchlistResponse.ProtoReflect.Descriptor instead.
+func (*CreateWatchlistResponse) Descriptor() ([]byte, []int) {
+	return file_trademesh_marketdata_v1_marketdata_service_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *CreateWatchlistResponse) GetWatchlist() *Watchlist {
+	if x != nil {
+		return x.Watchlist
+	}
+	return nil
+}
+
+// ListWatchlistsRequest has no fields: it lists the caller's watchlists.
+type ListWatchlistsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListWatchlistsRequest) Reset() {
+	*x = ListWatchlistsRequest{}
+	mi := &file_trademesh_marketdata_v1_marketdata_service_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListWatchlistsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListWatchlistsRequest) ProtoMessage() {}
+
+func (x *ListWatchlistsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_trademesh_marketdata_v1_marketdata_service_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListWatchlistsRequest.ProtoReflect.Descriptor instead.
+func (*ListWatchlistsRequest) Descriptor() ([]byte, []int) {
+	return file_trademesh_marketdata_v1_marketdata_service_proto_rawDescGZIP(), []int{10}
+}
+
+// ListWatchlistsResponse is every watchlist of the caller's.
+type ListWatchlistsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// watchlists are in the caller's order (new ones last until reordered).
+	Watchlists    []*Watchlist `protobuf:"bytes,1,rep,name=watchlists,proto3" json:"watchlists,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListWatchlistsResponse) Reset() {
+	*x = ListWatchlistsResponse{}
+	mi := &file_trademesh_marketdata_v1_marketdata_service_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListWatchlistsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListWatchlistsResponse) ProtoMessage() {}
+
+func (x *ListWatchlistsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_trademesh_marketdata_v1_marketdata_service_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListWatchlistsResponse.ProtoReflect.Descriptor instead.
+func (*ListWatchlistsResponse) Descriptor() ([]byte, []int) {
+	return file_trademesh_marketdata_v1_marketdata_service_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *ListWatchlistsResponse) GetWatchlists() []*Watchlist {
+	if x != nil {
+		return x.Watchlists
+	}
+	return nil
+}
+
+// GetWatchlistRequest names one watchlist.
+type GetWatchlistRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// id is the watchlist's id (required).
+	Id            string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetWatchlistRequest) Reset() {
+	*x = GetWatchlistRequest{}
+	mi := &file_trademesh_marketdata_v1_marketdata_service_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetWatchlistRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetWatchlistRequest) ProtoMessage() {}
+
+func (x *GetWatchlistRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_trademesh_marketdata_v1_marketdata_service_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetWatchlistRequest.ProtoReflect.Descriptor instead.
+func (*GetWatchlistRequest) Descriptor() ([]byte, []int) {
+	return file_trademesh_marketdata_v1_marketdata_service_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *GetWatchlistRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+// GetWatchlistResponse is the watchlist.
+type GetWatchlistResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// watchlist is the stored watchlist.
+	Watchlist     *Watchlist `protobuf:"bytes,1,opt,name=watchlist,proto3" json:"watchlist,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetWatchlistResponse) Reset() {
+	*x = GetWatchlistResponse{}
+	mi := &file_trademesh_marketdata_v1_marketdata_service_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetWatchlistResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetWatchlistResponse) ProtoMessage() {}
+
+func (x *GetWatchlistResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_trademesh_marketdata_v1_marketdata_service_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetWatchlistResponse.ProtoReflect.Descriptor instead.
+func (*GetWatchlistResponse) Descriptor() ([]byte, []int) {
+	return file_trademesh_marketdata_v1_marketdata_service_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *GetWatchlistResponse) GetWatchlist() *Watchlist {
+	if x != nil {
+		return x.Watchlist
+	}
+	return nil
+}
+
+// UpdateWatchlistRequest changes the fields of a watchlist named by the mask.
+type UpdateWatchlistRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// watchlist holds the id (required), the etag (optional, see UpdateWatchlist) and the new values.
+	Watchlist *Watchlist `protobuf:"bytes,1,opt,name=watchlist,proto3" json:"watchlist,omitempty"`
+	// update_mask names the fields to change: "name", "instruments" or both.
+	UpdateMask    *fieldmaskpb.FieldMask `protobuf:"bytes,2,opt,name=update_mask,json=updateMask,proto3" json:"update_mask,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdateWatchlistRequest) Reset() {
+	*x = UpdateWatchlistRequest{}
+	mi := &file_trademesh_marketdata_v1_marketdata_service_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdateWatchlistRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdateWatchlistRequest) ProtoMessage() {}
+
+func (x *UpdateWatchlistRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_trademesh_marketdata_v1_marketdata_service_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdateWatchlistRequest.ProtoReflect.Descriptor instead.
+func (*UpdateWatchlistRequest) Descriptor() ([]byte, []int) {
+	return file_trademesh_marketdata_v1_marketdata_service_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *UpdateWatchlistRequest) GetWatchlist() *Watchlist {
+	if x != nil {
+		return x.Watchlist
+	}
+	return nil
+}
+
+func (x *UpdateWatchlistRequest) GetUpdateMask() *fieldmaskpb.FieldMask {
+	if x != nil {
+		return x.UpdateMask
+	}
+	return nil
+}
+
+// UpdateWatchlistResponse is the changed watchlist.
+type UpdateWatchlistResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// watchlist is the stored watchlist with its new etag.
+	Watchlist     *Watchlist `protobuf:"bytes,1,opt,name=watchlist,proto3" json:"watchlist,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdateWatchlistResponse) Reset() {
+	*x = UpdateWatchlistResponse{}
+	mi := &file_trademesh_marketdata_v1_marketdata_service_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdateWatchlistResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdateWatchlistResponse) ProtoMessage() {}
+
+func (x *UpdateWatchlistResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_trademesh_marketdata_v1_marketdata_service_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdateWatchlistResponse.ProtoReflect.Descriptor instead.
+func (*UpdateWatchlistResponse) Descriptor() ([]byte, []int) {
+	return file_trademesh_marketdata_v1_marketdata_service_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *UpdateWatchlistResponse) GetWatchlist() *Watchlist {
+	if x != nil {
+		return x.Watchlist
+	}
+	return nil
+}
+
+// DeleteWatchlistRequest names the watchlist to delete.
+type DeleteWatchlistRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// id is the watchlist's id (required).
+	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// etag, when non-empty, must equal the watchlist's current etag.
+	Etag          string `protobuf:"bytes,2,opt,name=etag,proto3" json:"etag,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteWatchlistRequest) Reset() {
+	*x = DeleteWatchlistRequest{}
+	mi := &file_trademesh_marketdata_v1_marketdata_service_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteWatchlistRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteWatchlistRequest) ProtoMessage() {}
+
+func (x *DeleteWatchlistRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_trademesh_marketdata_v1_marketdata_service_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteWatchlistRequest.ProtoReflect.Descriptor instead.
+func (*DeleteWatchlistRequest) Descriptor() ([]byte, []int) {
+	return file_trademesh_marketdata_v1_marketdata_service_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *DeleteWatchlistRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *DeleteWatchlistRequest) GetEtag() string {
+	if x != nil {
+		return x.Etag
+	}
+	return ""
+}
+
+// DeleteWatchlistResponse is empty.
+type DeleteWatchlistResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteWatchlistResponse) Reset() {
+	*x = DeleteWatchlistResponse{}
+	mi := &file_trademesh_marketdata_v1_marketdata_service_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteWatchlistResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteWatchlistResponse) ProtoMessage() {}
+
+func (x *DeleteWatchlistResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_trademesh_marketdata_v1_marketdata_service_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteWatchlistResponse.ProtoReflect.Descriptor instead.
+func (*DeleteWatchlistResponse) Descriptor() ([]byte, []int) {
+	return file_trademesh_marketdata_v1_marketdata_service_proto_rawDescGZIP(), []int{17}
+}
+
+// ReorderWatchlistsRequest is the new order.
+type ReorderWatchlistsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// ids are every one of the caller's watchlist ids, each once, in the new order.
+	Ids           []string `protobuf:"bytes,1,rep,name=ids,proto3" json:"ids,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReorderWatchlistsRequest) Reset() {
+	*x = ReorderWatchlistsRequest{}
+	mi := &file_trademesh_marketdata_v1_marketdata_service_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReorderWatchlistsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReorderWatchlistsRequest) ProtoMessage() {}
+
+func (x *ReorderWatchlistsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_trademesh_marketdata_v1_marketdata_service_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReorderWatchlistsRequest.ProtoReflect.Descriptor instead.
+func (*ReorderWatchlistsRequest) Descriptor() ([]byte, []int) {
+	return file_trademesh_marketdata_v1_marketdata_service_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *ReorderWatchlistsRequest) GetIds() []string {
+	if x != nil {
+		return x.Ids
+	}
+	return nil
+}
+
+// ReorderWatchlistsResponse is the watchlists in their new order.
+type ReorderWatchlistsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// watchlists are the caller's watchlists in the new order.
+	Watchlists    []*Watchlist `protobuf:"bytes,1,rep,name=watchlists,proto3" json:"watchlists,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReorderWatchlistsResponse) Reset() {
+	*x = ReorderWatchlistsResponse{}
+	mi := &file_trademesh_marketdata_v1_marketdata_service_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReorderWatchlistsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReorderWatchlistsResponse) ProtoMessage() {}
+
+func (x *ReorderWatchlistsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_trademesh_marketdata_v1_marketdata_service_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReorderWatchlistsResponse.ProtoReflect.Descriptor instead.
+func (*ReorderWatchlistsResponse) Descriptor() ([]byte, []int) {
+	return file_trademesh_marketdata_v1_marketdata_service_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *ReorderWatchlistsResponse) GetWatchlists() []*Watchlist {
+	if x != nil {
+		return x.Watchlists
+	}
+	return nil
+}
+
 var File_trademesh_marketdata_v1_marketdata_service_proto protoreflect.FileDescriptor
 
 const file_trademesh_marketdata_v1_marketdata_service_proto_rawDesc = "" +
 	"\n" +
-	"0trademesh/marketdata/v1/marketdata_service.proto\x12\x17trademesh.marketdata.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a$trademesh/common/v1/instrument.proto\x1a!trademesh/marketdata/v1/bar.proto\x1a#trademesh/marketdata/v1/quote.proto\x1a*trademesh/marketdata/v1/quote_stream.proto\"\x8a\x01\n" +
+	"0trademesh/marketdata/v1/marketdata_service.proto\x12\x17trademesh.marketdata.v1\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a$trademesh/common/v1/instrument.proto\x1a!trademesh/marketdata/v1/bar.proto\x1a#trademesh/marketdata/v1/quote.proto\x1a*trademesh/marketdata/v1/quote_stream.proto\x1a'trademesh/marketdata/v1/watchlist.proto\"\x8a\x01\n" +
 	"\x0fGetQuoteRequest\x12?\n" +
 	"\n" +
 	"instrument\x18\x01 \x01(\v2\x1f.trademesh.common.v1.InstrumentR\n" +
@@ -572,11 +1137,12 @@ const file_trademesh_marketdata_v1_marketdata_service_proto_rawDesc = "" +
 	"\x04mode\x18\x02 \x01(\x0e2\".trademesh.marketdata.v1.QuoteModeR\x04mode\"\xa0\x01\n" +
 	"\x11GetQuotesResponse\x126\n" +
 	"\x06quotes\x18\x01 \x03(\v2\x1e.trademesh.marketdata.v1.QuoteR\x06quotes\x12S\n" +
-	"\x15not_found_instruments\x18\x02 \x03(\v2\x1f.trademesh.common.v1.InstrumentR\x13notFoundInstruments\"\xc8\x01\n" +
+	"\x15not_found_instruments\x18\x02 \x03(\v2\x1f.trademesh.common.v1.InstrumentR\x13notFoundInstruments\"\xeb\x01\n" +
 	"\x16SubscribeQuotesRequest\x12A\n" +
 	"\vinstruments\x18\x01 \x03(\v2\x1f.trademesh.common.v1.InstrumentR\vinstruments\x126\n" +
 	"\x04mode\x18\x02 \x01(\x0e2\".trademesh.marketdata.v1.QuoteModeR\x04mode\x123\n" +
-	"\x16max_updates_per_second\x18\x03 \x01(\rR\x13maxUpdatesPerSecond\"\xa3\x01\n" +
+	"\x16max_updates_per_second\x18\x03 \x01(\rR\x13maxUpdatesPerSecond\x12!\n" +
+	"\fwatchlist_id\x18\x04 \x01(\tR\vwatchlistId\"\xa3\x01\n" +
 	"\x17SubscribeQuotesResponse\x12;\n" +
 	"\x05batch\x18\x01 \x01(\v2#.trademesh.marketdata.v1.QuoteBatchH\x00R\x05batch\x12B\n" +
 	"\theartbeat\x18\x02 \x01(\v2\".trademesh.marketdata.v1.HeartbeatH\x00R\theartbeatB\a\n" +
@@ -595,12 +1161,47 @@ const file_trademesh_marketdata_v1_marketdata_service_proto_rawDesc = "" +
 	"\x0fGetBarsResponse\x120\n" +
 	"\x04bars\x18\x01 \x03(\v2\x1c.trademesh.marketdata.v1.BarR\x04bars\x12&\n" +
 	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\x12R\n" +
-	"\x17earliest_available_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\x15earliestAvailableTime2\xae\x03\n" +
+	"\x17earliest_available_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\x15earliestAvailableTime\"Z\n" +
+	"\x16CreateWatchlistRequest\x12@\n" +
+	"\twatchlist\x18\x01 \x01(\v2\".trademesh.marketdata.v1.WatchlistR\twatchlist\"[\n" +
+	"\x17CreateWatchlistResponse\x12@\n" +
+	"\twatchlist\x18\x01 \x01(\v2\".trademesh.marketdata.v1.WatchlistR\twatchlist\"\x17\n" +
+	"\x15ListWatchlistsRequest\"\\\n" +
+	"\x16ListWatchlistsResponse\x12B\n" +
+	"\n" +
+	"watchlists\x18\x01 \x03(\v2\".trademesh.marketdata.v1.WatchlistR\n" +
+	"watchlists\"%\n" +
+	"\x13GetWatchlistRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\"X\n" +
+	"\x14GetWatchlistResponse\x12@\n" +
+	"\twatchlist\x18\x01 \x01(\v2\".trademesh.marketdata.v1.WatchlistR\twatchlist\"\x97\x01\n" +
+	"\x16UpdateWatchlistRequest\x12@\n" +
+	"\twatchlist\x18\x01 \x01(\v2\".trademesh.marketdata.v1.WatchlistR\twatchlist\x12;\n" +
+	"\vupdate_mask\x18\x02 \x01(\v2\x1a.google.protobuf.FieldMaskR\n" +
+	"updateMask\"[\n" +
+	"\x17UpdateWatchlistResponse\x12@\n" +
+	"\twatchlist\x18\x01 \x01(\v2\".trademesh.marketdata.v1.WatchlistR\twatchlist\"<\n" +
+	"\x16DeleteWatchlistRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
+	"\x04etag\x18\x02 \x01(\tR\x04etag\"\x19\n" +
+	"\x17DeleteWatchlistResponse\",\n" +
+	"\x18ReorderWatchlistsRequest\x12\x10\n" +
+	"\x03ids\x18\x01 \x03(\tR\x03ids\"_\n" +
+	"\x19ReorderWatchlistsResponse\x12B\n" +
+	"\n" +
+	"watchlists\x18\x01 \x03(\v2\".trademesh.marketdata.v1.WatchlistR\n" +
+	"watchlists2\xec\b\n" +
 	"\x11MarketDataService\x12_\n" +
 	"\bGetQuote\x12(.trademesh.marketdata.v1.GetQuoteRequest\x1a).trademesh.marketdata.v1.GetQuoteResponse\x12b\n" +
 	"\tGetQuotes\x12).trademesh.marketdata.v1.GetQuotesRequest\x1a*.trademesh.marketdata.v1.GetQuotesResponse\x12v\n" +
 	"\x0fSubscribeQuotes\x12/.trademesh.marketdata.v1.SubscribeQuotesRequest\x1a0.trademesh.marketdata.v1.SubscribeQuotesResponse0\x01\x12\\\n" +
-	"\aGetBars\x12'.trademesh.marketdata.v1.GetBarsRequest\x1a(.trademesh.marketdata.v1.GetBarsResponseB\x87\x02\n" +
+	"\aGetBars\x12'.trademesh.marketdata.v1.GetBarsRequest\x1a(.trademesh.marketdata.v1.GetBarsResponse\x12t\n" +
+	"\x0fCreateWatchlist\x12/.trademesh.marketdata.v1.CreateWatchlistRequest\x1a0.trademesh.marketdata.v1.CreateWatchlistResponse\x12q\n" +
+	"\x0eListWatchlists\x12..trademesh.marketdata.v1.ListWatchlistsRequest\x1a/.trademesh.marketdata.v1.ListWatchlistsResponse\x12k\n" +
+	"\fGetWatchlist\x12,.trademesh.marketdata.v1.GetWatchlistRequest\x1a-.trademesh.marketdata.v1.GetWatchlistResponse\x12t\n" +
+	"\x0fUpdateWatchlist\x12/.trademesh.marketdata.v1.UpdateWatchlistRequest\x1a0.trademesh.marketdata.v1.UpdateWatchlistResponse\x12t\n" +
+	"\x0fDeleteWatchlist\x12/.trademesh.marketdata.v1.DeleteWatchlistRequest\x1a0.trademesh.marketdata.v1.DeleteWatchlistResponse\x12z\n" +
+	"\x11ReorderWatchlists\x121.trademesh.marketdata.v1.ReorderWatchlistsRequest\x1a2.trademesh.marketdata.v1.ReorderWatchlistsResponseB\x87\x02\n" +
 	"\x1bcom.trademesh.marketdata.v1B\x16MarketdataServiceProtoP\x01ZRgithub.com/trademesh/trademesh/clients/go/gen/trademesh/marketdata/v1;marketdatav1\xa2\x02\x03TMX\xaa\x02\x17Trademesh.Marketdata.V1\xca\x02\x17Trademesh\\Marketdata\\V1\xe2\x02#Trademesh\\Marketdata\\V1\\GPBMetadata\xea\x02\x19Trademesh::Marketdata::V1b\x06proto3"
 
 var (
@@ -615,56 +1216,90 @@ func file_trademesh_marketdata_v1_marketdata_service_proto_rawDescGZIP() []byte 
 	return file_trademesh_marketdata_v1_marketdata_service_proto_rawDescData
 }
 
-var file_trademesh_marketdata_v1_marketdata_service_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
+var file_trademesh_marketdata_v1_marketdata_service_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
 var file_trademesh_marketdata_v1_marketdata_service_proto_goTypes = []any{
-	(*GetQuoteRequest)(nil),         // 0: trademesh.marketdata.v1.GetQuoteRequest
-	(*GetQuoteResponse)(nil),        // 1: trademesh.marketdata.v1.GetQuoteResponse
-	(*GetQuotesRequest)(nil),        // 2: trademesh.marketdata.v1.GetQuotesRequest
-	(*GetQuotesResponse)(nil),       // 3: trademesh.marketdata.v1.GetQuotesResponse
-	(*SubscribeQuotesRequest)(nil),  // 4: trademesh.marketdata.v1.SubscribeQuotesRequest
-	(*SubscribeQuotesResponse)(nil), // 5: trademesh.marketdata.v1.SubscribeQuotesResponse
-	(*GetBarsRequest)(nil),          // 6: trademesh.marketdata.v1.GetBarsRequest
-	(*GetBarsResponse)(nil),         // 7: trademesh.marketdata.v1.GetBarsResponse
-	(*v1.Instrument)(nil),           // 8: trademesh.common.v1.Instrument
-	(QuoteMode)(0),                  // 9: trademesh.marketdata.v1.QuoteMode
-	(*Quote)(nil),                   // 10: trademesh.marketdata.v1.Quote
-	(*QuoteBatch)(nil),              // 11: trademesh.marketdata.v1.QuoteBatch
-	(*Heartbeat)(nil),               // 12: trademesh.marketdata.v1.Heartbeat
-	(BarInterval)(0),                // 13: trademesh.marketdata.v1.BarInterval
-	(*timestamppb.Timestamp)(nil),   // 14: google.protobuf.Timestamp
-	(*Bar)(nil),                     // 15: trademesh.marketdata.v1.Bar
+	(*GetQuoteRequest)(nil),           // 0: trademesh.marketdata.v1.GetQuoteRequest
+	(*GetQuoteResponse)(nil),          // 1: trademesh.marketdata.v1.GetQuoteResponse
+	(*GetQuotesRequest)(nil),          // 2: trademesh.marketdata.v1.GetQuotesRequest
+	(*GetQuotesResponse)(nil),         // 3: trademesh.marketdata.v1.GetQuotesResponse
+	(*SubscribeQuotesRequest)(nil),    // 4: trademesh.marketdata.v1.SubscribeQuotesRequest
+	(*SubscribeQuotesResponse)(nil),   // 5: trademesh.marketdata.v1.SubscribeQuotesResponse
+	(*GetBarsRequest)(nil),            // 6: trademesh.marketdata.v1.GetBarsRequest
+	(*GetBarsResponse)(nil),           // 7: trademesh.marketdata.v1.GetBarsResponse
+	(*CreateWatchlistRequest)(nil),    // 8: trademesh.marketdata.v1.CreateWatchlistRequest
+	(*CreateWatchlistResponse)(nil),   // 9: trademesh.marketdata.v1.CreateWatchlistResponse
+	(*ListWatchlistsRequest)(nil),     // 10: trademesh.marketdata.v1.ListWatchlistsRequest
+	(*ListWatchlistsResponse)(nil),    // 11: trademesh.marketdata.v1.ListWatchlistsResponse
+	(*GetWatchlistRequest)(nil),       // 12: trademesh.marketdata.v1.GetWatchlistRequest
+	(*GetWatchlistResponse)(nil),      // 13: trademesh.marketdata.v1.GetWatchlistResponse
+	(*UpdateWatchlistRequest)(nil),    // 14: trademesh.marketdata.v1.UpdateWatchlistRequest
+	(*UpdateWatchlistResponse)(nil),   // 15: trademesh.marketdata.v1.UpdateWatchlistResponse
+	(*DeleteWatchlistRequest)(nil),    // 16: trademesh.marketdata.v1.DeleteWatchlistRequest
+	(*DeleteWatchlistResponse)(nil),   // 17: trademesh.marketdata.v1.DeleteWatchlistResponse
+	(*ReorderWatchlistsRequest)(nil),  // 18: trademesh.marketdata.v1.ReorderWatchlistsRequest
+	(*ReorderWatchlistsResponse)(nil), // 19: trademesh.marketdata.v1.ReorderWatchlistsResponse
+	(*v1.Instrument)(nil),             // 20: trademesh.common.v1.Instrument
+	(QuoteMode)(0),                    // 21: trademesh.marketdata.v1.QuoteMode
+	(*Quote)(nil),                     // 22: trademesh.marketdata.v1.Quote
+	(*QuoteBatch)(nil),                // 23: trademesh.marketdata.v1.QuoteBatch
+	(*Heartbeat)(nil),                 // 24: trademesh.marketdata.v1.Heartbeat
+	(BarInterval)(0),                  // 25: trademesh.marketdata.v1.BarInterval
+	(*timestamppb.Timestamp)(nil),     // 26: google.protobuf.Timestamp
+	(*Bar)(nil),                       // 27: trademesh.marketdata.v1.Bar
+	(*Watchlist)(nil),                 // 28: trademesh.marketdata.v1.Watchlist
+	(*fieldmaskpb.FieldMask)(nil),     // 29: google.protobuf.FieldMask
 }
 var file_trademesh_marketdata_v1_marketdata_service_proto_depIdxs = []int32{
-	8,  // 0: trademesh.marketdata.v1.GetQuoteRequest.instrument:type_name -> trademesh.common.v1.Instrument
-	9,  // 1: trademesh.marketdata.v1.GetQuoteRequest.mode:type_name -> trademesh.marketdata.v1.QuoteMode
-	10, // 2: trademesh.marketdata.v1.GetQuoteResponse.quote:type_name -> trademesh.marketdata.v1.Quote
-	8,  // 3: trademesh.marketdata.v1.GetQuotesRequest.instruments:type_name -> trademesh.common.v1.Instrument
-	9,  // 4: trademesh.marketdata.v1.GetQuotesRequest.mode:type_name -> trademesh.marketdata.v1.QuoteMode
-	10, // 5: trademesh.marketdata.v1.GetQuotesResponse.quotes:type_name -> trademesh.marketdata.v1.Quote
-	8,  // 6: trademesh.marketdata.v1.GetQuotesResponse.not_found_instruments:type_name -> trademesh.common.v1.Instrument
-	8,  // 7: trademesh.marketdata.v1.SubscribeQuotesRequest.instruments:type_name -> trademesh.common.v1.Instrument
-	9,  // 8: trademesh.marketdata.v1.SubscribeQuotesRequest.mode:type_name -> trademesh.marketdata.v1.QuoteMode
-	11, // 9: trademesh.marketdata.v1.SubscribeQuotesResponse.batch:type_name -> trademesh.marketdata.v1.QuoteBatch
-	12, // 10: trademesh.marketdata.v1.SubscribeQuotesResponse.heartbeat:type_name -> trademesh.marketdata.v1.Heartbeat
-	8,  // 11: trademesh.marketdata.v1.GetBarsRequest.instrument:type_name -> trademesh.common.v1.Instrument
-	13, // 12: trademesh.marketdata.v1.GetBarsRequest.interval:type_name -> trademesh.marketdata.v1.BarInterval
-	14, // 13: trademesh.marketdata.v1.GetBarsRequest.start_time:type_name -> google.protobuf.Timestamp
-	14, // 14: trademesh.marketdata.v1.GetBarsRequest.end_time:type_name -> google.protobuf.Timestamp
-	15, // 15: trademesh.marketdata.v1.GetBarsResponse.bars:type_name -> trademesh.marketdata.v1.Bar
-	14, // 16: trademesh.marketdata.v1.GetBarsResponse.earliest_available_time:type_name -> google.protobuf.Timestamp
-	0,  // 17: trademesh.marketdata.v1.MarketDataService.GetQuote:input_type -> trademesh.marketdata.v1.GetQuoteRequest
-	2,  // 18: trademesh.marketdata.v1.MarketDataService.GetQuotes:input_type -> trademesh.marketdata.v1.GetQuotesRequest
-	4,  // 19: trademesh.marketdata.v1.MarketDataService.SubscribeQuotes:input_type -> trademesh.marketdata.v1.SubscribeQuotesRequest
-	6,  // 20: trademesh.marketdata.v1.MarketDataService.GetBars:input_type -> trademesh.marketdata.v1.GetBarsRequest
-	1,  // 21: trademesh.marketdata.v1.MarketDataService.GetQuote:output_type -> trademesh.marketdata.v1.GetQuoteResponse
-	3,  // 22: trademesh.marketdata.v1.MarketDataService.GetQuotes:output_type -> trademesh.marketdata.v1.GetQuotesResponse
-	5,  // 23: trademesh.marketdata.v1.MarketDataService.SubscribeQuotes:output_type -> trademesh.marketdata.v1.SubscribeQuotesResponse
-	7,  // 24: trademesh.marketdata.v1.MarketDataService.GetBars:output_type -> trademesh.marketdata.v1.GetBarsResponse
-	21, // [21:25] is the sub-list for method output_type
-	17, // [17:21] is the sub-list for method input_type
-	17, // [17:17] is the sub-list for extension type_name
-	17, // [17:17] is the sub-list for extension extendee
-	0,  // [0:17] is the sub-list for field type_name
+	20, // 0: trademesh.marketdata.v1.GetQuoteRequest.instrument:type_name -> trademesh.common.v1.Instrument
+	21, // 1: trademesh.marketdata.v1.GetQuoteRequest.mode:type_name -> trademesh.marketdata.v1.QuoteMode
+	22, // 2: trademesh.marketdata.v1.GetQuoteResponse.quote:type_name -> trademesh.marketdata.v1.Quote
+	20, // 3: trademesh.marketdata.v1.GetQuotesRequest.instruments:type_name -> trademesh.common.v1.Instrument
+	21, // 4: trademesh.marketdata.v1.GetQuotesRequest.mode:type_name -> trademesh.marketdata.v1.QuoteMode
+	22, // 5: trademesh.marketdata.v1.GetQuotesResponse.quotes:type_name -> trademesh.marketdata.v1.Quote
+	20, // 6: trademesh.marketdata.v1.GetQuotesResponse.not_found_instruments:type_name -> trademesh.common.v1.Instrument
+	20, // 7: trademesh.marketdata.v1.SubscribeQuotesRequest.instruments:type_name -> trademesh.common.v1.Instrument
+	21, // 8: trademesh.marketdata.v1.SubscribeQuotesRequest.mode:type_name -> trademesh.marketdata.v1.QuoteMode
+	23, // 9: trademesh.marketdata.v1.SubscribeQuotesResponse.batch:type_name -> trademesh.marketdata.v1.QuoteBatch
+	24, // 10: trademesh.marketdata.v1.SubscribeQuotesResponse.heartbeat:type_name -> trademesh.marketdata.v1.Heartbeat
+	20, // 11: trademesh.marketdata.v1.GetBarsRequest.instrument:type_name -> trademesh.common.v1.Instrument
+	25, // 12: trademesh.marketdata.v1.GetBarsRequest.interval:type_name -> trademesh.marketdata.v1.BarInterval
+	26, // 13: trademesh.marketdata.v1.GetBarsRequest.start_time:type_name -> google.protobuf.Timestamp
+	26, // 14: trademesh.marketdata.v1.GetBarsRequest.end_time:type_name -> google.protobuf.Timestamp
+	27, // 15: trademesh.marketdata.v1.GetBarsResponse.bars:type_name -> trademesh.marketdata.v1.Bar
+	26, // 16: trademesh.marketdata.v1.GetBarsResponse.earliest_available_time:type_name -> google.protobuf.Timestamp
+	28, // 17: trademesh.marketdata.v1.CreateWatchlistRequest.watchlist:type_name -> trademesh.marketdata.v1.Watchlist
+	28, // 18: trademesh.marketdata.v1.CreateWatchlistResponse.watchlist:type_name -> trademesh.marketdata.v1.Watchlist
+	28, // 19: trademesh.marketdata.v1.ListWatchlistsResponse.watchlists:type_name -> trademesh.marketdata.v1.Watchlist
+	28, // 20: trademesh.marketdata.v1.GetWatchlistResponse.watchlist:type_name -> trademesh.marketdata.v1.Watchlist
+	28, // 21: trademesh.marketdata.v1.UpdateWatchlistRequest.watchlist:type_name -> trademesh.marketdata.v1.Watchlist
+	29, // 22: trademesh.marketdata.v1.UpdateWatchlistRequest.update_mask:type_name -> google.protobuf.FieldMask
+	28, // 23: trademesh.marketdata.v1.UpdateWatchlistResponse.watchlist:type_name -> trademesh.marketdata.v1.Watchlist
+	28, // 24: trademesh.marketdata.v1.ReorderWatchlistsResponse.watchlists:type_name -> trademesh.marketdata.v1.Watchlist
+	0,  // 25: trademesh.marketdata.v1.MarketDataService.GetQuote:input_type -> trademesh.marketdata.v1.GetQuoteRequest
+	2,  // 26: trademesh.marketdata.v1.MarketDataService.GetQuotes:input_type -> trademesh.marketdata.v1.GetQuotesRequest
+	4,  // 27: trademesh.marketdata.v1.MarketDataService.SubscribeQuotes:input_type -> trademesh.marketdata.v1.SubscribeQuotesRequest
+	6,  // 28: trademesh.marketdata.v1.MarketDataService.GetBars:input_type -> trademesh.marketdata.v1.GetBarsRequest
+	8,  // 29: trademesh.marketdata.v1.MarketDataService.CreateWatchlist:input_type -> trademesh.marketdata.v1.CreateWatchlistRequest
+	10, // 30: trademesh.marketdata.v1.MarketDataService.ListWatchlists:input_type -> trademesh.marketdata.v1.ListWatchlistsRequest
+	12, // 31: trademesh.marketdata.v1.MarketDataService.GetWatchlist:input_type -> trademesh.marketdata.v1.GetWatchlistRequest
+	14, // 32: trademesh.marketdata.v1.MarketDataService.UpdateWatchlist:input_type -> trademesh.marketdata.v1.UpdateWatchlistRequest
+	16, // 33: trademesh.marketdata.v1.MarketDataService.DeleteWatchlist:input_type -> trademesh.marketdata.v1.DeleteWatchlistRequest
+	18, // 34: trademesh.marketdata.v1.MarketDataService.ReorderWatchlists:input_type -> trademesh.marketdata.v1.ReorderWatchlistsRequest
+	1,  // 35: trademesh.marketdata.v1.MarketDataService.GetQuote:output_type -> trademesh.marketdata.v1.GetQuoteResponse
+	3,  // 36: trademesh.marketdata.v1.MarketDataService.GetQuotes:output_type -> trademesh.marketdata.v1.GetQuotesResponse
+	5,  // 37: trademesh.marketdata.v1.MarketDataService.SubscribeQuotes:output_type -> trademesh.marketdata.v1.SubscribeQuotesResponse
+	7,  // 38: trademesh.marketdata.v1.MarketDataService.GetBars:output_type -> trademesh.marketdata.v1.GetBarsResponse
+	9,  // 39: trademesh.marketdata.v1.MarketDataService.CreateWatchlist:output_type -> trademesh.marketdata.v1.CreateWatchlistResponse
+	11, // 40: trademesh.marketdata.v1.MarketDataService.ListWatchlists:output_type -> trademesh.marketdata.v1.ListWatchlistsResponse
+	13, // 41: trademesh.marketdata.v1.MarketDataService.GetWatchlist:output_type -> trademesh.marketdata.v1.GetWatchlistResponse
+	15, // 42: trademesh.marketdata.v1.MarketDataService.UpdateWatchlist:output_type -> trademesh.marketdata.v1.UpdateWatchlistResponse
+	17, // 43: trademesh.marketdata.v1.MarketDataService.DeleteWatchlist:output_type -> trademesh.marketdata.v1.DeleteWatchlistResponse
+	19, // 44: trademesh.marketdata.v1.MarketDataService.ReorderWatchlists:output_type -> trademesh.marketdata.v1.ReorderWatchlistsResponse
+	35, // [35:45] is the sub-list for method output_type
+	25, // [25:35] is the sub-list for method input_type
+	25, // [25:25] is the sub-list for extension type_name
+	25, // [25:25] is the sub-list for extension extendee
+	0,  // [0:25] is the sub-list for field type_name
 }
 
 func init() { file_trademesh_marketdata_v1_marketdata_service_proto_init() }
@@ -675,6 +1310,7 @@ func file_trademesh_marketdata_v1_marketdata_service_proto_init() {
 	file_trademesh_marketdata_v1_bar_proto_init()
 	file_trademesh_marketdata_v1_quote_proto_init()
 	file_trademesh_marketdata_v1_quote_stream_proto_init()
+	file_trademesh_marketdata_v1_watchlist_proto_init()
 	file_trademesh_marketdata_v1_marketdata_service_proto_msgTypes[5].OneofWrappers = []any{
 		(*SubscribeQuotesResponse_Batch)(nil),
 		(*SubscribeQuotesResponse_Heartbeat)(nil),
@@ -685,7 +1321,7 @@ func file_trademesh_marketdata_v1_marketdata_service_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_trademesh_marketdata_v1_marketdata_service_proto_rawDesc), len(file_trademesh_marketdata_v1_marketdata_service_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   8,
+			NumMessages:   20,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -19,10 +19,16 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	MarketDataService_GetQuote_FullMethodName        = "/trademesh.marketdata.v1.MarketDataService/GetQuote"
-	MarketDataService_GetQuotes_FullMethodName       = "/trademesh.marketdata.v1.MarketDataService/GetQuotes"
-	MarketDataService_SubscribeQuotes_FullMethodName = "/trademesh.marketdata.v1.MarketDataService/SubscribeQuotes"
-	MarketDataService_GetBars_FullMethodName         = "/trademesh.marketdata.v1.MarketDataService/GetBars"
+	MarketDataService_GetQuote_FullMethodName          = "/trademesh.marketdata.v1.MarketDataService/GetQuote"
+	MarketDataService_GetQuotes_FullMethodName         = "/trademesh.marketdata.v1.MarketDataService/GetQuotes"
+	MarketDataService_SubscribeQuotes_FullMethodName   = "/trademesh.marketdata.v1.MarketDataService/SubscribeQuotes"
+	MarketDataService_GetBars_FullMethodName           = "/trademesh.marketdata.v1.MarketDataService/GetBars"
+	MarketDataService_CreateWatchlist_FullMethodName   = "/trademesh.marketdata.v1.MarketDataService/CreateWatchlist"
+	MarketDataService_ListWatchlists_FullMethodName    = "/trademesh.marketdata.v1.MarketDataService/ListWatchlists"
+	MarketDataService_GetWatchlist_FullMethodName      = "/trademesh.marketdata.v1.MarketDataService/GetWatchlist"
+	MarketDataService_UpdateWatchlist_FullMethodName   = "/trademesh.marketdata.v1.MarketDataService/UpdateWatchlist"
+	MarketDataService_DeleteWatchlist_FullMethodName   = "/trademesh.marketdata.v1.MarketDataService/DeleteWatchlist"
+	MarketDataService_ReorderWatchlists_FullMethodName = "/trademesh.marketdata.v1.MarketDataService/ReorderWatchlists"
 )
 
 // MarketDataServiceClient is the client API for MarketDataService service.
@@ -102,6 +108,44 @@ type MarketDataServiceClient interface {
 	// malformed, expired (older than 24 h) or issued for different request parameters);
 	// NOT_FOUND (reason INSTRUMENT_NOT_FOUND); UNAUTHENTICATED; UNAVAILABLE.
 	GetBars(ctx context.Context, in *GetBarsRequest, opts ...grpc.CallOption) (*GetBarsResponse, error)
+	// CreateWatchlist stores a new watchlist of the caller's, placed after their other watchlists.
+	//
+	// Errors: INVALID_ARGUMENT (reason INVALID_WATCHLIST_NAME, field "watchlist.name";
+	// reason INVALID_INSTRUMENT: a malformed instrument; reason UNKNOWN_INSTRUMENTS: well-formed but
+	// unknown instruments, one FieldViolation each; reason TOO_MANY_INSTRUMENTS, metadata "limit":
+	// more than 100 distinct instruments); FAILED_PRECONDITION (reason WATCHLIST_LIMIT_REACHED,
+	// metadata "limit": the caller already has 20 watchlists); UNAUTHENTICATED; UNAVAILABLE.
+	CreateWatchlist(ctx context.Context, in *CreateWatchlistRequest, opts ...grpc.CallOption) (*CreateWatchlistResponse, error)
+	// ListWatchlists returns all the caller's watchlists in their order (at most 20, so unpaged).
+	//
+	// Errors: UNAUTHENTICATED; UNAVAILABLE.
+	ListWatchlists(ctx context.Context, in *ListWatchlistsRequest, opts ...grpc.CallOption) (*ListWatchlistsResponse, error)
+	// GetWatchlist returns one of the caller's watchlists.
+	//
+	// Errors: INVALID_ARGUMENT (reason INVALID_WATCHLIST_ID: empty id); NOT_FOUND (reason
+	// WATCHLIST_NOT_FOUND: no such watchlist of the caller's, including another user's);
+	// UNAUTHENTICATED; UNAVAILABLE.
+	GetWatchlist(ctx context.Context, in *GetWatchlistRequest, opts ...grpc.CallOption) (*GetWatchlistResponse, error)
+	// UpdateWatchlist renames a watchlist and/or replaces its ordered instruments: the paths of
+	// update_mask ("name", "instruments") say which. With a non-empty watchlist.etag the update
+	// applies only if the watchlist is unchanged since that etag was read.
+	//
+	// Errors: INVALID_ARGUMENT (reason INVALID_UPDATE_MASK: empty mask or unknown path; the
+	// reasons of CreateWatchlist for the changed fields); NOT_FOUND (reason WATCHLIST_NOT_FOUND);
+	// ABORTED (reason ETAG_MISMATCH: the watchlist changed since the etag was read; re-read and
+	// retry); UNAUTHENTICATED; UNAVAILABLE.
+	UpdateWatchlist(ctx context.Context, in *UpdateWatchlistRequest, opts ...grpc.CallOption) (*UpdateWatchlistResponse, error)
+	// DeleteWatchlist deletes a watchlist (with a non-empty etag, only if unchanged since it was read).
+	//
+	// Errors: INVALID_ARGUMENT (reason INVALID_WATCHLIST_ID); NOT_FOUND (reason
+	// WATCHLIST_NOT_FOUND); ABORTED (reason ETAG_MISMATCH); UNAUTHENTICATED; UNAVAILABLE.
+	DeleteWatchlist(ctx context.Context, in *DeleteWatchlistRequest, opts ...grpc.CallOption) (*DeleteWatchlistResponse, error)
+	// ReorderWatchlists sets the order of the caller's watchlists: `ids` must name each of them
+	// exactly once.
+	//
+	// Errors: INVALID_ARGUMENT (reason WATCHLIST_ORDER_MISMATCH: an id missing, repeated or not the
+	// caller's); UNAUTHENTICATED; UNAVAILABLE.
+	ReorderWatchlists(ctx context.Context, in *ReorderWatchlistsRequest, opts ...grpc.CallOption) (*ReorderWatchlistsResponse, error)
 }
 
 type marketDataServiceClient struct {
@@ -155,6 +199,66 @@ func (c *marketDataServiceClient) GetBars(ctx context.Context, in *GetBarsReques
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(GetBarsResponse)
 	err := c.cc.Invoke(ctx, MarketDataService_GetBars_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *marketDataServiceClient) CreateWatchlist(ctx context.Context, in *CreateWatchlistRequest, opts ...grpc.CallOption) (*CreateWatchlistResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(CreateWatchlistResponse)
+	err := c.cc.Invoke(ctx, MarketDataService_CreateWatchlist_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *marketDataServiceClient) ListWatchlists(ctx context.Context, in *ListWatchlistsRequest, opts ...grpc.CallOption) (*ListWatchlistsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListWatchlistsResponse)
+	err := c.cc.Invoke(ctx, MarketDataService_ListWatchlists_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *marketDataServiceClient) GetWatchlist(ctx context.Context, in *GetWatchlistRequest, opts ...grpc.CallOption) (*GetWatchlistResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetWatchlistResponse)
+	err := c.cc.Invoke(ctx, MarketDataService_GetWatchlist_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *marketDataServiceClient) UpdateWatchlist(ctx context.Context, in *UpdateWatchlistRequest, opts ...grpc.CallOption) (*UpdateWatchlistResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(UpdateWatchlistResponse)
+	err := c.cc.Invoke(ctx, MarketDataService_UpdateWatchlist_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *marketDataServiceClient) DeleteWatchlist(ctx context.Context, in *DeleteWatchlistRequest, opts ...grpc.CallOption) (*DeleteWatchlistResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(DeleteWatchlistResponse)
+	err := c.cc.Invoke(ctx, MarketDataService_DeleteWatchlist_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *marketDataServiceClient) ReorderWatchlists(ctx context.Context, in *ReorderWatchlistsRequest, opts ...grpc.CallOption) (*ReorderWatchlistsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ReorderWatchlistsResponse)
+	err := c.cc.Invoke(ctx, MarketDataService_ReorderWatchlists_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -238,6 +342,44 @@ type MarketDataServiceServer interface {
 	// malformed, expired (older than 24 h) or issued for different request parameters);
 	// NOT_FOUND (reason INSTRUMENT_NOT_FOUND); UNAUTHENTICATED; UNAVAILABLE.
 	GetBars(context.Context, *GetBarsRequest) (*GetBarsResponse, error)
+	// CreateWatchlist stores a new watchlist of the caller's, placed after their other watchlists.
+	//
+	// Errors: INVALID_ARGUMENT (reason INVALID_WATCHLIST_NAME, field "watchlist.name";
+	// reason INVALID_INSTRUMENT: a malformed instrument; reason UNKNOWN_INSTRUMENTS: well-formed but
+	// unknown instruments, one FieldViolation each; reason TOO_MANY_INSTRUMENTS, metadata "limit":
+	// more than 100 distinct instruments); FAILED_PRECONDITION (reason WATCHLIST_LIMIT_REACHED,
+	// metadata "limit": the caller already has 20 watchlists); UNAUTHENTICATED; UNAVAILABLE.
+	CreateWatchlist(context.Context, *CreateWatchlistRequest) (*CreateWatchlistResponse, error)
+	// ListWatchlists returns all the caller's watchlists in their order (at most 20, so unpaged).
+	//
+	// Errors: UNAUTHENTICATED; UNAVAILABLE.
+	ListWatchlists(context.Context, *ListWatchlistsRequest) (*ListWatchlistsResponse, error)
+	// GetWatchlist returns one of the caller's watchlists.
+	//
+	// Errors: INVALID_ARGUMENT (reason INVALID_WATCHLIST_ID: empty id); NOT_FOUND (reason
+	// WATCHLIST_NOT_FOUND: no such watchlist of the caller's, including another user's);
+	// UNAUTHENTICATED; UNAVAILABLE.
+	GetWatchlist(context.Context, *GetWatchlistRequest) (*GetWatchlistResponse, error)
+	// UpdateWatchlist renames a watchlist and/or replaces its ordered instruments: the paths of
+	// update_mask ("name", "instruments") say which. With a non-empty watchlist.etag the update
+	// applies only if the watchlist is unchanged since that etag was read.
+	//
+	// Errors: INVALID_ARGUMENT (reason INVALID_UPDATE_MASK: empty mask or unknown path; the
+	// reasons of CreateWatchlist for the changed fields); NOT_FOUND (reason WATCHLIST_NOT_FOUND);
+	// ABORTED (reason ETAG_MISMATCH: the watchlist changed since the etag was read; re-read and
+	// retry); UNAUTHENTICATED; UNAVAILABLE.
+	UpdateWatchlist(context.Context, *UpdateWatchlistRequest) (*UpdateWatchlistResponse, error)
+	// DeleteWatchlist deletes a watchlist (with a non-empty etag, only if unchanged since it was read).
+	//
+	// Errors: INVALID_ARGUMENT (reason INVALID_WATCHLIST_ID); NOT_FOUND (reason
+	// WATCHLIST_NOT_FOUND); ABORTED (reason ETAG_MISMATCH); UNAUTHENTICATED; UNAVAILABLE.
+	DeleteWatchlist(context.Context, *DeleteWatchlistRequest) (*DeleteWatchlistResponse, error)
+	// ReorderWatchlists sets the order of the caller's watchlists: `ids` must name each of them
+	// exactly once.
+	//
+	// Errors: INVALID_ARGUMENT (reason WATCHLIST_ORDER_MISMATCH: an id missing, repeated or not the
+	// caller's); UNAUTHENTICATED; UNAVAILABLE.
+	ReorderWatchlists(context.Context, *ReorderWatchlistsRequest) (*ReorderWatchlistsResponse, error)
 	mustEmbedUnimplementedMarketDataServiceServer()
 }
 
@@ -259,6 +401,24 @@ func (UnimplementedMarketDataServiceServer) SubscribeQuotes(*SubscribeQuotesRequ
 }
 func (UnimplementedMarketDataServiceServer) GetBars(context.Context, *GetBarsRequest) (*GetBarsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetBars not implemented")
+}
+func (UnimplementedMarketDataServiceServer) CreateWatchlist(context.Context, *CreateWatchlistRequest) (*CreateWatchlistResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method CreateWatchlist not implemented")
+}
+func (UnimplementedMarketDataServiceServer) ListWatchlists(context.Context, *ListWatchlistsRequest) (*ListWatchlistsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListWatchlists not implemented")
+}
+func (UnimplementedMarketDataServiceServer) GetWatchlist(context.Context, *GetWatchlistRequest) (*GetWatchlistResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetWatchlist not implemented")
+}
+func (UnimplementedMarketDataServiceServer) UpdateWatchlist(context.Context, *UpdateWatchlistRequest) (*UpdateWatchlistResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method UpdateWatchlist not implemented")
+}
+func (UnimplementedMarketDataServiceServer) DeleteWatchlist(context.Context, *DeleteWatchlistRequest) (*DeleteWatchlistResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method DeleteWatchlist not implemented")
+}
+func (UnimplementedMarketDataServiceServer) ReorderWatchlists(context.Context, *ReorderWatchlistsRequest) (*ReorderWatchlistsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ReorderWatchlists not implemented")
 }
 func (UnimplementedMarketDataServiceServer) mustEmbedUnimplementedMarketDataServiceServer() {}
 func (UnimplementedMarketDataServiceServer) testEmbeddedByValue()                           {}
@@ -346,6 +506,114 @@ func _MarketDataService_GetBars_Handler(srv interface{}, ctx context.Context, de
 	return interceptor(ctx, in, info, handler)
 }
 
+func _MarketDataService_CreateWatchlist_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CreateWatchlistRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MarketDataServiceServer).CreateWatchlist(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: MarketDataService_CreateWatchlist_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MarketDataServiceServer).CreateWatchlist(ctx, req.(*CreateWatchlistRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _MarketDataService_ListWatchlists_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListWatchlistsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MarketDataServiceServer).ListWatchlists(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: MarketDataService_ListWatchlists_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MarketDataServiceServer).ListWatchlists(ctx, req.(*ListWatchlistsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _MarketDataService_GetWatchlist_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetWatchlistRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MarketDataServiceServer).GetWatchlist(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: MarketDataService_GetWatchlist_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MarketDataServiceServer).GetWatchlist(ctx, req.(*GetWatchlistRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _MarketDataService_UpdateWatchlist_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(UpdateWatchlistRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MarketDataServiceServer).UpdateWatchlist(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: MarketDataService_UpdateWatchlist_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MarketDataServiceServer).UpdateWatchlist(ctx, req.(*UpdateWatchlistRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _MarketDataService_DeleteWatchlist_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DeleteWatchlistRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MarketDataServiceServer).DeleteWatchlist(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: MarketDataService_DeleteWatchlist_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MarketDataServiceServer).DeleteWatchlist(ctx, req.(*DeleteWatchlistRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _MarketDataService_ReorderWatchlists_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ReorderWatchlistsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MarketDataServiceServer).ReorderWatchlists(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: MarketDataService_ReorderWatchlists_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MarketDataServiceServer).ReorderWatchlists(ctx, req.(*ReorderWatchlistsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // MarketDataService_ServiceDesc is the grpc.ServiceDesc for MarketDataService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -364,6 +632,30 @@ var MarketDataService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "GetBars",
 			Handler:    _MarketDataService_GetBars_Handler,
+		},
+		{
+			MethodName: "CreateWatchlist",
+			Handler:    _MarketDataService_CreateWatchlist_Handler,
+		},
+		{
+			MethodName: "ListWatchlists",
+			Handler:    _MarketDataService_ListWatchlists_Handler,
+		},
+		{
+			MethodName: "GetWatchlist",
+			Handler:    _MarketDataService_GetWatchlist_Handler,
+		},
+		{
+			MethodName: "UpdateWatchlist",
+			Handler:    _MarketDataService_UpdateWatchlist_Handler,
+		},
+		{
+			MethodName: "DeleteWatchlist",
+			Handler:    _MarketDataService_DeleteWatchlist_Handler,
+		},
+		{
+			MethodName: "ReorderWatchlists",
+			Handler:    _MarketDataService_ReorderWatchlists_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

@@ -152,8 +152,13 @@ type Position struct {
 	// when no schedule covers the instrument (currency, a fractional quantity), or when a short cannot
 	// break even at any price.
 	BreakEvenPriceMicros *int64 `protobuf:"varint,18,opt,name=break_even_price_micros,json=breakEvenPriceMicros,proto3,oneof" json:"break_even_price_micros,omitempty"`
-	unknownFields        protoimpl.UnknownFields
-	sizeCache            protoimpl.SizeCache
+	// lot_size is the contract's lot size in units (quantities of NFO/BFO trades are multiples of it),
+	// from the instrument master (TRADEMESH_INSTRUMENTS_URL, Kite's instruments CSV). Unset when no
+	// master is configured, the instrument is not a derivative, or the master does not list it (an
+	// expired contract drops out of Kite's dump).
+	LotSize       *int64 `protobuf:"varint,19,opt,name=lot_size,json=lotSize,proto3,oneof" json:"lot_size,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Position) Reset() {
@@ -312,11 +317,18 @@ func (x *Position) GetBreakEvenPriceMicros() int64 {
 	return 0
 }
 
+func (x *Position) GetLotSize() int64 {
+	if x != nil && x.LotSize != nil {
+		return *x.LotSize
+	}
+	return 0
+}
+
 var File_trademesh_trade_v1_position_proto protoreflect.FileDescriptor
 
 const file_trademesh_trade_v1_position_proto_rawDesc = "" +
 	"\n" +
-	"!trademesh/trade/v1/position.proto\x12\x12trademesh.trade.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a$trademesh/common/v1/instrument.proto\x1a\x1etrademesh/trade/v1/trade.proto\"\xde\a\n" +
+	"!trademesh/trade/v1/position.proto\x12\x12trademesh.trade.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a$trademesh/common/v1/instrument.proto\x1a\x1etrademesh/trade/v1/trade.proto\"\x8b\b\n" +
 	"\bPosition\x12?\n" +
 	"\n" +
 	"instrument\x18\x01 \x01(\v2\x1f.trademesh.common.v1.InstrumentR\n" +
@@ -341,8 +353,10 @@ const file_trademesh_trade_v1_position_proto_rawDesc = "" +
 	"tradeCount\x12D\n" +
 	"\x10first_trade_time\x18\x10 \x01(\v2\x1a.google.protobuf.TimestampR\x0efirstTradeTime\x12B\n" +
 	"\x0flast_trade_time\x18\x11 \x01(\v2\x1a.google.protobuf.TimestampR\rlastTradeTime\x12:\n" +
-	"\x17break_even_price_micros\x18\x12 \x01(\x03H\x00R\x14breakEvenPriceMicros\x88\x01\x01B\x1a\n" +
-	"\x18_break_even_price_micros*g\n" +
+	"\x17break_even_price_micros\x18\x12 \x01(\x03H\x00R\x14breakEvenPriceMicros\x88\x01\x01\x12\x1e\n" +
+	"\blot_size\x18\x13 \x01(\x03H\x01R\alotSize\x88\x01\x01B\x1a\n" +
+	"\x18_break_even_price_microsB\v\n" +
+	"\t_lot_size*g\n" +
 	"\x0ePositionStatus\x12\x1f\n" +
 	"\x1bPOSITION_STATUS_UNSPECIFIED\x10\x00\x12\x18\n" +
 	"\x14POSITION_STATUS_OPEN\x10\x01\x12\x1a\n" +

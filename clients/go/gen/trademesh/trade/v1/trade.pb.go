@@ -219,6 +219,11 @@ const (
 	TradeSource_TRADE_SOURCE_IMPORT TradeSource = 2
 	// TRADE_SOURCE_SYNC is a trade created by ReconcileTrades (broker sync).
 	TradeSource_TRADE_SOURCE_SYNC TradeSource = 3
+	// TRADE_SOURCE_SETTLEMENT is the closing fill of an NFO/BFO contract left open at expiry, written by
+	// the expiry job (`python -m trademesh.services.trade.expiry`): futures at the final settlement
+	// price, options at intrinsic value (0 out of the money), at 15:30 IST on the expiry day, charges
+	// COMPUTED as 0 (docs/decisions/0160).
+	TradeSource_TRADE_SOURCE_SETTLEMENT TradeSource = 4
 )
 
 // Enum value maps for TradeSource.
@@ -228,12 +233,14 @@ var (
 		1: "TRADE_SOURCE_MANUAL",
 		2: "TRADE_SOURCE_IMPORT",
 		3: "TRADE_SOURCE_SYNC",
+		4: "TRADE_SOURCE_SETTLEMENT",
 	}
 	TradeSource_value = map[string]int32{
 		"TRADE_SOURCE_UNSPECIFIED": 0,
 		"TRADE_SOURCE_MANUAL":      1,
 		"TRADE_SOURCE_IMPORT":      2,
 		"TRADE_SOURCE_SYNC":        3,
+		"TRADE_SOURCE_SETTLEMENT":  4,
 	}
 )
 
@@ -1153,12 +1160,13 @@ const file_trademesh_trade_v1_trade_proto_rawDesc = "" +
 	"\x1aTRADE_CATEGORY_UNSPECIFIED\x10\x00\x12\x1b\n" +
 	"\x17TRADE_CATEGORY_INTRADAY\x10\x01\x12\x18\n" +
 	"\x14TRADE_CATEGORY_SWING\x10\x02\x12\x1c\n" +
-	"\x18TRADE_CATEGORY_LONG_TERM\x10\x03*t\n" +
+	"\x18TRADE_CATEGORY_LONG_TERM\x10\x03*\x91\x01\n" +
 	"\vTradeSource\x12\x1c\n" +
 	"\x18TRADE_SOURCE_UNSPECIFIED\x10\x00\x12\x17\n" +
 	"\x13TRADE_SOURCE_MANUAL\x10\x01\x12\x17\n" +
 	"\x13TRADE_SOURCE_IMPORT\x10\x02\x12\x15\n" +
-	"\x11TRADE_SOURCE_SYNC\x10\x03*\x82\x01\n" +
+	"\x11TRADE_SOURCE_SYNC\x10\x03\x12\x1b\n" +
+	"\x17TRADE_SOURCE_SETTLEMENT\x10\x04*\x82\x01\n" +
 	"\rChargesSource\x12\x1e\n" +
 	"\x1aCHARGES_SOURCE_UNSPECIFIED\x10\x00\x12\x19\n" +
 	"\x15CHARGES_SOURCE_BROKER\x10\x01\x12\x1b\n" +

@@ -3,11 +3,14 @@
 isort:skip_file
 """
 
+from collections import abc as _abc
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import duration_pb2 as _duration_pb2
 from google.protobuf import field_mask_pb2 as _field_mask_pb2
 from google.protobuf import message as _message
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from google.protobuf.internal import containers as _containers
+from trademesh.analytics.v1 import calendar_pb2 as _calendar_pb2
 from trademesh.analytics.v1 import period_pb2 as _period_pb2
 from trademesh.analytics.v1 import pnl_pb2 as _pnl_pb2
 from trademesh.analytics.v1 import report_pb2 as _report_pb2
@@ -344,3 +347,109 @@ class UpdateAnalyticsSettingsResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___UpdateAnalyticsSettingsResponse: _TypeAlias = UpdateAnalyticsSettingsResponse  # noqa: Y015
+
+@_typing.final
+class GetPnlCalendarRequest(_message.Message):
+    """GetPnlCalendarRequest is an inclusive IST date range of at most 366 days."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    START_DATE_FIELD_NUMBER: _builtins.int
+    END_DATE_FIELD_NUMBER: _builtins.int
+    start_date: _builtins.str
+    """start_date is the first day, "YYYY-MM-DD" (required)."""
+    end_date: _builtins.str
+    """end_date is the last day, "YYYY-MM-DD" (required, not before start_date)."""
+    def __init__(
+        self,
+        *,
+        start_date: _builtins.str = ...,
+        end_date: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["end_date", b"end_date", "start_date", b"start_date"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetPnlCalendarRequest: _TypeAlias = GetPnlCalendarRequest  # noqa: Y015
+
+@_typing.final
+class GetPnlCalendarResponse(_message.Message):
+    """GetPnlCalendarResponse is the calendar."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CALENDAR_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def calendar(self) -> _calendar_pb2.PnlCalendar:
+        """calendar is the range's daily net P&L with weekly and monthly totals."""
+
+    def __init__(
+        self,
+        *,
+        calendar: _calendar_pb2.PnlCalendar | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["calendar", b"calendar"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["calendar", b"calendar"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetPnlCalendarResponse: _TypeAlias = GetPnlCalendarResponse  # noqa: Y015
+
+@_typing.final
+class GetDayTripsRequest(_message.Message):
+    """GetDayTripsRequest names one IST day."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DATE_FIELD_NUMBER: _builtins.int
+    date: _builtins.str
+    """date is the IST day, "YYYY-MM-DD" (required)."""
+    def __init__(
+        self,
+        *,
+        date: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["date", b"date"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetDayTripsRequest: _TypeAlias = GetDayTripsRequest  # noqa: Y015
+
+@_typing.final
+class GetDayTripsResponse(_message.Message):
+    """GetDayTripsResponse is that day's closed round trips."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DATE_FIELD_NUMBER: _builtins.int
+    TRIPS_FIELD_NUMBER: _builtins.int
+    DAY_FIELD_NUMBER: _builtins.int
+    date: _builtins.str
+    """date echoes the requested day."""
+    @_builtins.property
+    def trips(self) -> _containers.RepeatedCompositeFieldContainer[_calendar_pb2.DayTrip]:
+        """trips are the round trips closed that day, in close order."""
+
+    @_builtins.property
+    def day(self) -> _calendar_pb2.CalendarDay:
+        """day is the day's totals (all zero when no round trip closed that day)."""
+
+    def __init__(
+        self,
+        *,
+        date: _builtins.str = ...,
+        trips: _abc.Iterable[_calendar_pb2.DayTrip] | None = ...,
+        day: _calendar_pb2.CalendarDay | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["day", b"day"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["date", b"date", "day", b"day", "trips", b"trips"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetDayTripsResponse: _TypeAlias = GetDayTripsResponse  # noqa: Y015

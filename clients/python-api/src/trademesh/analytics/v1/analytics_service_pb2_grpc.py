@@ -84,6 +84,16 @@ class AnalyticsServiceStub:
                 request_serializer=trademesh_dot_analytics_dot_v1_dot_tax__pb2.GetTaxReportRequest.SerializeToString,
                 response_deserializer=trademesh_dot_analytics_dot_v1_dot_tax__pb2.GetTaxReportResponse.FromString,
                 _registered_method=True)
+        self.GetPnlCalendar = channel.unary_unary(
+                '/trademesh.analytics.v1.AnalyticsService/GetPnlCalendar',
+                request_serializer=trademesh_dot_analytics_dot_v1_dot_analytics__service__pb2.GetPnlCalendarRequest.SerializeToString,
+                response_deserializer=trademesh_dot_analytics_dot_v1_dot_analytics__service__pb2.GetPnlCalendarResponse.FromString,
+                _registered_method=True)
+        self.GetDayTrips = channel.unary_unary(
+                '/trademesh.analytics.v1.AnalyticsService/GetDayTrips',
+                request_serializer=trademesh_dot_analytics_dot_v1_dot_analytics__service__pb2.GetDayTripsRequest.SerializeToString,
+                response_deserializer=trademesh_dot_analytics_dot_v1_dot_analytics__service__pb2.GetDayTripsResponse.FromString,
+                _registered_method=True)
 
 
 class AnalyticsServiceServicer:
@@ -204,6 +214,29 @@ class AnalyticsServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetPnlCalendar(self, request, context):
+        """GetPnlCalendar returns the caller's daily net P&L over an IST date range (a round trip counts on
+        the IST day of its closing fill, net of charges), with weekly and monthly totals: the data of a
+        calendar heat map.
+
+        Errors: INVALID_ARGUMENT (reason INVALID_DATE_RANGE: a date missing or not "YYYY-MM-DD",
+        end_date before start_date, or a range longer than 366 days, metadata "limit"); UNAVAILABLE;
+        DEADLINE_EXCEEDED; UNAUTHENTICATED.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetDayTrips(self, request, context):
+        """GetDayTrips returns the caller's round trips closed on one IST day, in close order.
+
+        Errors: INVALID_ARGUMENT (reason INVALID_DATE: date missing or not "YYYY-MM-DD"); UNAVAILABLE;
+        DEADLINE_EXCEEDED; UNAUTHENTICATED.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AnalyticsServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -236,6 +269,16 @@ def add_AnalyticsServiceServicer_to_server(servicer, server):
                     servicer.GetTaxReport,
                     request_deserializer=trademesh_dot_analytics_dot_v1_dot_tax__pb2.GetTaxReportRequest.FromString,
                     response_serializer=trademesh_dot_analytics_dot_v1_dot_tax__pb2.GetTaxReportResponse.SerializeToString,
+            ),
+            'GetPnlCalendar': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetPnlCalendar,
+                    request_deserializer=trademesh_dot_analytics_dot_v1_dot_analytics__service__pb2.GetPnlCalendarRequest.FromString,
+                    response_serializer=trademesh_dot_analytics_dot_v1_dot_analytics__service__pb2.GetPnlCalendarResponse.SerializeToString,
+            ),
+            'GetDayTrips': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetDayTrips,
+                    request_deserializer=trademesh_dot_analytics_dot_v1_dot_analytics__service__pb2.GetDayTripsRequest.FromString,
+                    response_serializer=trademesh_dot_analytics_dot_v1_dot_analytics__service__pb2.GetDayTripsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -419,6 +462,60 @@ class AnalyticsService:
             '/trademesh.analytics.v1.AnalyticsService/GetTaxReport',
             trademesh_dot_analytics_dot_v1_dot_tax__pb2.GetTaxReportRequest.SerializeToString,
             trademesh_dot_analytics_dot_v1_dot_tax__pb2.GetTaxReportResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetPnlCalendar(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/trademesh.analytics.v1.AnalyticsService/GetPnlCalendar',
+            trademesh_dot_analytics_dot_v1_dot_analytics__service__pb2.GetPnlCalendarRequest.SerializeToString,
+            trademesh_dot_analytics_dot_v1_dot_analytics__service__pb2.GetPnlCalendarResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetDayTrips(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/trademesh.analytics.v1.AnalyticsService/GetDayTrips',
+            trademesh_dot_analytics_dot_v1_dot_analytics__service__pb2.GetDayTripsRequest.SerializeToString,
+            trademesh_dot_analytics_dot_v1_dot_analytics__service__pb2.GetDayTripsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -125,6 +125,21 @@ class AnalyticsServiceStub:
     with consecutive years, before 2000-01 or after the current year; reason INVALID_TAX_REQUEST: a
     bad fair_market_values entry or row_limit); UNAVAILABLE; DEADLINE_EXCEEDED; UNAUTHENTICATED.
     """
+    GetPnlCalendar: _grpc.UnaryUnaryMultiCallable[_analytics_service_pb2.GetPnlCalendarRequest, _analytics_service_pb2.GetPnlCalendarResponse]
+    """GetPnlCalendar returns the caller's daily net P&L over an IST date range (a round trip counts on
+    the IST day of its closing fill, net of charges), with weekly and monthly totals: the data of a
+    calendar heat map.
+
+    Errors: INVALID_ARGUMENT (reason INVALID_DATE_RANGE: a date missing or not "YYYY-MM-DD",
+    end_date before start_date, or a range longer than 366 days, metadata "limit"); UNAVAILABLE;
+    DEADLINE_EXCEEDED; UNAUTHENTICATED.
+    """
+    GetDayTrips: _grpc.UnaryUnaryMultiCallable[_analytics_service_pb2.GetDayTripsRequest, _analytics_service_pb2.GetDayTripsResponse]
+    """GetDayTrips returns the caller's round trips closed on one IST day, in close order.
+
+    Errors: INVALID_ARGUMENT (reason INVALID_DATE: date missing or not "YYYY-MM-DD"); UNAVAILABLE;
+    DEADLINE_EXCEEDED; UNAUTHENTICATED.
+    """
 
 @_typing.type_check_only
 class AnalyticsServiceAsyncStub(AnalyticsServiceStub):
@@ -221,6 +236,21 @@ class AnalyticsServiceAsyncStub(AnalyticsServiceStub):
     Errors: INVALID_ARGUMENT (reason INVALID_FINANCIAL_YEAR, field "financial_year": not "YYYY-YY"
     with consecutive years, before 2000-01 or after the current year; reason INVALID_TAX_REQUEST: a
     bad fair_market_values entry or row_limit); UNAVAILABLE; DEADLINE_EXCEEDED; UNAUTHENTICATED.
+    """
+    GetPnlCalendar: _aio.UnaryUnaryMultiCallable[_analytics_service_pb2.GetPnlCalendarRequest, _analytics_service_pb2.GetPnlCalendarResponse]  # type: ignore[assignment]
+    """GetPnlCalendar returns the caller's daily net P&L over an IST date range (a round trip counts on
+    the IST day of its closing fill, net of charges), with weekly and monthly totals: the data of a
+    calendar heat map.
+
+    Errors: INVALID_ARGUMENT (reason INVALID_DATE_RANGE: a date missing or not "YYYY-MM-DD",
+    end_date before start_date, or a range longer than 366 days, metadata "limit"); UNAVAILABLE;
+    DEADLINE_EXCEEDED; UNAUTHENTICATED.
+    """
+    GetDayTrips: _aio.UnaryUnaryMultiCallable[_analytics_service_pb2.GetDayTripsRequest, _analytics_service_pb2.GetDayTripsResponse]  # type: ignore[assignment]
+    """GetDayTrips returns the caller's round trips closed on one IST day, in close order.
+
+    Errors: INVALID_ARGUMENT (reason INVALID_DATE: date missing or not "YYYY-MM-DD"); UNAVAILABLE;
+    DEADLINE_EXCEEDED; UNAUTHENTICATED.
     """
 
 class AnalyticsServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -351,6 +381,33 @@ class AnalyticsServiceServicer(metaclass=_abc_1.ABCMeta):
         Errors: INVALID_ARGUMENT (reason INVALID_FINANCIAL_YEAR, field "financial_year": not "YYYY-YY"
         with consecutive years, before 2000-01 or after the current year; reason INVALID_TAX_REQUEST: a
         bad fair_market_values entry or row_limit); UNAVAILABLE; DEADLINE_EXCEEDED; UNAUTHENTICATED.
+        """
+
+    @_abc_1.abstractmethod
+    def GetPnlCalendar(
+        self,
+        request: _analytics_service_pb2.GetPnlCalendarRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_analytics_service_pb2.GetPnlCalendarResponse, _abc.Awaitable[_analytics_service_pb2.GetPnlCalendarResponse]]:
+        """GetPnlCalendar returns the caller's daily net P&L over an IST date range (a round trip counts on
+        the IST day of its closing fill, net of charges), with weekly and monthly totals: the data of a
+        calendar heat map.
+
+        Errors: INVALID_ARGUMENT (reason INVALID_DATE_RANGE: a date missing or not "YYYY-MM-DD",
+        end_date before start_date, or a range longer than 366 days, metadata "limit"); UNAVAILABLE;
+        DEADLINE_EXCEEDED; UNAUTHENTICATED.
+        """
+
+    @_abc_1.abstractmethod
+    def GetDayTrips(
+        self,
+        request: _analytics_service_pb2.GetDayTripsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_analytics_service_pb2.GetDayTripsResponse, _abc.Awaitable[_analytics_service_pb2.GetDayTripsResponse]]:
+        """GetDayTrips returns the caller's round trips closed on one IST day, in close order.
+
+        Errors: INVALID_ARGUMENT (reason INVALID_DATE: date missing or not "YYYY-MM-DD"); UNAVAILABLE;
+        DEADLINE_EXCEEDED; UNAUTHENTICATED.
         """
 
 def add_AnalyticsServiceServicer_to_server(servicer: AnalyticsServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

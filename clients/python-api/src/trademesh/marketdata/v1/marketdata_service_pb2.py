@@ -22,36 +22,62 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from google.protobuf import field_mask_pb2 as google_dot_protobuf_dot_field__mask__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 from trademesh.common.v1 import instrument_pb2 as trademesh_dot_common_dot_v1_dot_instrument__pb2
 from trademesh.marketdata.v1 import bar_pb2 as trademesh_dot_marketdata_dot_v1_dot_bar__pb2
 from trademesh.marketdata.v1 import quote_pb2 as trademesh_dot_marketdata_dot_v1_dot_quote__pb2
 from trademesh.marketdata.v1 import quote_stream_pb2 as trademesh_dot_marketdata_dot_v1_dot_quote__stream__pb2
+from trademesh.marketdata.v1 import watchlist_pb2 as trademesh_dot_marketdata_dot_v1_dot_watchlist__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n0trademesh/marketdata/v1/marketdata_service.proto\x12\x17trademesh.marketdata.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a$trademesh/common/v1/instrument.proto\x1a!trademesh/marketdata/v1/bar.proto\x1a#trademesh/marketdata/v1/quote.proto\x1a*trademesh/marketdata/v1/quote_stream.proto\"x\n\x0fGetQuoteRequest\x12\x33\n\ninstrument\x18\x01 \x01(\x0b\x32\x1f.trademesh.common.v1.Instrument\x12\x30\n\x04mode\x18\x02 \x01(\x0e\x32\".trademesh.marketdata.v1.QuoteMode\"A\n\x10GetQuoteResponse\x12-\n\x05quote\x18\x01 \x01(\x0b\x32\x1e.trademesh.marketdata.v1.Quote\"z\n\x10GetQuotesRequest\x12\x34\n\x0binstruments\x18\x01 \x03(\x0b\x32\x1f.trademesh.common.v1.Instrument\x12\x30\n\x04mode\x18\x02 \x01(\x0e\x32\".trademesh.marketdata.v1.QuoteMode\"\x83\x01\n\x11GetQuotesResponse\x12.\n\x06quotes\x18\x01 \x03(\x0b\x32\x1e.trademesh.marketdata.v1.Quote\x12>\n\x15not_found_instruments\x18\x02 \x03(\x0b\x32\x1f.trademesh.common.v1.Instrument\"\xa0\x01\n\x16SubscribeQuotesRequest\x12\x34\n\x0binstruments\x18\x01 \x03(\x0b\x32\x1f.trademesh.common.v1.Instrument\x12\x30\n\x04mode\x18\x02 \x01(\x0e\x32\".trademesh.marketdata.v1.QuoteMode\x12\x1e\n\x16max_updates_per_second\x18\x03 \x01(\r\"\x91\x01\n\x17SubscribeQuotesResponse\x12\x34\n\x05\x62\x61tch\x18\x01 \x01(\x0b\x32#.trademesh.marketdata.v1.QuoteBatchH\x00\x12\x37\n\theartbeat\x18\x02 \x01(\x0b\x32\".trademesh.marketdata.v1.HeartbeatH\x00\x42\x07\n\x05\x65vent\"\x82\x02\n\x0eGetBarsRequest\x12\x33\n\ninstrument\x18\x01 \x01(\x0b\x32\x1f.trademesh.common.v1.Instrument\x12\x36\n\x08interval\x18\x02 \x01(\x0e\x32$.trademesh.marketdata.v1.BarInterval\x12.\n\nstart_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nd_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x11\n\tpage_size\x18\x05 \x01(\x05\x12\x12\n\npage_token\x18\x06 \x01(\t\"\x93\x01\n\x0fGetBarsResponse\x12*\n\x04\x62\x61rs\x18\x01 \x03(\x0b\x32\x1c.trademesh.marketdata.v1.Bar\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\x12;\n\x17\x65\x61rliest_available_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp2\xae\x03\n\x11MarketDataService\x12_\n\x08GetQuote\x12(.trademesh.marketdata.v1.GetQuoteRequest\x1a).trademesh.marketdata.v1.GetQuoteResponse\x12\x62\n\tGetQuotes\x12).trademesh.marketdata.v1.GetQuotesRequest\x1a*.trademesh.marketdata.v1.GetQuotesResponse\x12v\n\x0fSubscribeQuotes\x12/.trademesh.marketdata.v1.SubscribeQuotesRequest\x1a\x30.trademesh.marketdata.v1.SubscribeQuotesResponse0\x01\x12\\\n\x07GetBars\x12\'.trademesh.marketdata.v1.GetBarsRequest\x1a(.trademesh.marketdata.v1.GetBarsResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n0trademesh/marketdata/v1/marketdata_service.proto\x12\x17trademesh.marketdata.v1\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a$trademesh/common/v1/instrument.proto\x1a!trademesh/marketdata/v1/bar.proto\x1a#trademesh/marketdata/v1/quote.proto\x1a*trademesh/marketdata/v1/quote_stream.proto\x1a\'trademesh/marketdata/v1/watchlist.proto\"x\n\x0fGetQuoteRequest\x12\x33\n\ninstrument\x18\x01 \x01(\x0b\x32\x1f.trademesh.common.v1.Instrument\x12\x30\n\x04mode\x18\x02 \x01(\x0e\x32\".trademesh.marketdata.v1.QuoteMode\"A\n\x10GetQuoteResponse\x12-\n\x05quote\x18\x01 \x01(\x0b\x32\x1e.trademesh.marketdata.v1.Quote\"z\n\x10GetQuotesRequest\x12\x34\n\x0binstruments\x18\x01 \x03(\x0b\x32\x1f.trademesh.common.v1.Instrument\x12\x30\n\x04mode\x18\x02 \x01(\x0e\x32\".trademesh.marketdata.v1.QuoteMode\"\x83\x01\n\x11GetQuotesResponse\x12.\n\x06quotes\x18\x01 \x03(\x0b\x32\x1e.trademesh.marketdata.v1.Quote\x12>\n\x15not_found_instruments\x18\x02 \x03(\x0b\x32\x1f.trademesh.common.v1.Instrument\"\xb6\x01\n\x16SubscribeQuotesRequest\x12\x34\n\x0binstruments\x18\x01 \x03(\x0b\x32\x1f.trademesh.common.v1.Instrument\x12\x30\n\x04mode\x18\x02 \x01(\x0e\x32\".trademesh.marketdata.v1.QuoteMode\x12\x1e\n\x16max_updates_per_second\x18\x03 \x01(\r\x12\x14\n\x0cwatchlist_id\x18\x04 \x01(\t\"\x91\x01\n\x17SubscribeQuotesResponse\x12\x34\n\x05\x62\x61tch\x18\x01 \x01(\x0b\x32#.trademesh.marketdata.v1.QuoteBatchH\x00\x12\x37\n\theartbeat\x18\x02 \x01(\x0b\x32\".trademesh.marketdata.v1.HeartbeatH\x00\x42\x07\n\x05\x65vent\"\x82\x02\n\x0eGetBarsRequest\x12\x33\n\ninstrument\x18\x01 \x01(\x0b\x32\x1f.trademesh.common.v1.Instrument\x12\x36\n\x08interval\x18\x02 \x01(\x0e\x32$.trademesh.marketdata.v1.BarInterval\x12.\n\nstart_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nd_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x11\n\tpage_size\x18\x05 \x01(\x05\x12\x12\n\npage_token\x18\x06 \x01(\t\"\x93\x01\n\x0fGetBarsResponse\x12*\n\x04\x62\x61rs\x18\x01 \x03(\x0b\x32\x1c.trademesh.marketdata.v1.Bar\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\x12;\n\x17\x65\x61rliest_available_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"O\n\x16\x43reateWatchlistRequest\x12\x35\n\twatchlist\x18\x01 \x01(\x0b\x32\".trademesh.marketdata.v1.Watchlist\"P\n\x17\x43reateWatchlistResponse\x12\x35\n\twatchlist\x18\x01 \x01(\x0b\x32\".trademesh.marketdata.v1.Watchlist\"\x17\n\x15ListWatchlistsRequest\"P\n\x16ListWatchlistsResponse\x12\x36\n\nwatchlists\x18\x01 \x03(\x0b\x32\".trademesh.marketdata.v1.Watchlist\"!\n\x13GetWatchlistRequest\x12\n\n\x02id\x18\x01 \x01(\t\"M\n\x14GetWatchlistResponse\x12\x35\n\twatchlist\x18\x01 \x01(\x0b\x32\".trademesh.marketdata.v1.Watchlist\"\x80\x01\n\x16UpdateWatchlistRequest\x12\x35\n\twatchlist\x18\x01 \x01(\x0b\x32\".trademesh.marketdata.v1.Watchlist\x12/\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\"P\n\x17UpdateWatchlistResponse\x12\x35\n\twatchlist\x18\x01 \x01(\x0b\x32\".trademesh.marketdata.v1.Watchlist\"2\n\x16\x44\x65leteWatchlistRequest\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04\x65tag\x18\x02 \x01(\t\"\x19\n\x17\x44\x65leteWatchlistResponse\"\'\n\x18ReorderWatchlistsRequest\x12\x0b\n\x03ids\x18\x01 \x03(\t\"S\n\x19ReorderWatchlistsResponse\x12\x36\n\nwatchlists\x18\x01 \x03(\x0b\x32\".trademesh.marketdata.v1.Watchlist2\xec\x08\n\x11MarketDataService\x12_\n\x08GetQuote\x12(.trademesh.marketdata.v1.GetQuoteRequest\x1a).trademesh.marketdata.v1.GetQuoteResponse\x12\x62\n\tGetQuotes\x12).trademesh.marketdata.v1.GetQuotesRequest\x1a*.trademesh.marketdata.v1.GetQuotesResponse\x12v\n\x0fSubscribeQuotes\x12/.trademesh.marketdata.v1.SubscribeQuotesRequest\x1a\x30.trademesh.marketdata.v1.SubscribeQuotesResponse0\x01\x12\\\n\x07GetBars\x12\'.trademesh.marketdata.v1.GetBarsRequest\x1a(.trademesh.marketdata.v1.GetBarsResponse\x12t\n\x0f\x43reateWatchlist\x12/.trademesh.marketdata.v1.CreateWatchlistRequest\x1a\x30.trademesh.marketdata.v1.CreateWatchlistResponse\x12q\n\x0eListWatchlists\x12..trademesh.marketdata.v1.ListWatchlistsRequest\x1a/.trademesh.marketdata.v1.ListWatchlistsResponse\x12k\n\x0cGetWatchlist\x12,.trademesh.marketdata.v1.GetWatchlistRequest\x1a-.trademesh.marketdata.v1.GetWatchlistResponse\x12t\n\x0fUpdateWatchlist\x12/.trademesh.marketdata.v1.UpdateWatchlistRequest\x1a\x30.trademesh.marketdata.v1.UpdateWatchlistResponse\x12t\n\x0f\x44\x65leteWatchlist\x12/.trademesh.marketdata.v1.DeleteWatchlistRequest\x1a\x30.trademesh.marketdata.v1.DeleteWatchlistResponse\x12z\n\x11ReorderWatchlists\x12\x31.trademesh.marketdata.v1.ReorderWatchlistsRequest\x1a\x32.trademesh.marketdata.v1.ReorderWatchlistsResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'trademesh.marketdata.v1.marketdata_service_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_GETQUOTEREQUEST']._serialized_start=264
-  _globals['_GETQUOTEREQUEST']._serialized_end=384
-  _globals['_GETQUOTERESPONSE']._serialized_start=386
-  _globals['_GETQUOTERESPONSE']._serialized_end=451
-  _globals['_GETQUOTESREQUEST']._serialized_start=453
-  _globals['_GETQUOTESREQUEST']._serialized_end=575
-  _globals['_GETQUOTESRESPONSE']._serialized_start=578
-  _globals['_GETQUOTESRESPONSE']._serialized_end=709
-  _globals['_SUBSCRIBEQUOTESREQUEST']._serialized_start=712
-  _globals['_SUBSCRIBEQUOTESREQUEST']._serialized_end=872
-  _globals['_SUBSCRIBEQUOTESRESPONSE']._serialized_start=875
-  _globals['_SUBSCRIBEQUOTESRESPONSE']._serialized_end=1020
-  _globals['_GETBARSREQUEST']._serialized_start=1023
-  _globals['_GETBARSREQUEST']._serialized_end=1281
-  _globals['_GETBARSRESPONSE']._serialized_start=1284
-  _globals['_GETBARSRESPONSE']._serialized_end=1431
-  _globals['_MARKETDATASERVICE']._serialized_start=1434
-  _globals['_MARKETDATASERVICE']._serialized_end=1864
+  _globals['_GETQUOTEREQUEST']._serialized_start=339
+  _globals['_GETQUOTEREQUEST']._serialized_end=459
+  _globals['_GETQUOTERESPONSE']._serialized_start=461
+  _globals['_GETQUOTERESPONSE']._serialized_end=526
+  _globals['_GETQUOTESREQUEST']._serialized_start=528
+  _globals['_GETQUOTESREQUEST']._serialized_end=650
+  _globals['_GETQUOTESRESPONSE']._serialized_start=653
+  _globals['_GETQUOTESRESPONSE']._serialized_end=784
+  _globals['_SUBSCRIBEQUOTESREQUEST']._serialized_start=787
+  _globals['_SUBSCRIBEQUOTESREQUEST']._serialized_end=969
+  _globals['_SUBSCRIBEQUOTESRESPONSE']._serialized_start=972
+  _globals['_SUBSCRIBEQUOTESRESPONSE']._serialized_end=1117
+  _globals['_GETBARSREQUEST']._serialized_start=1120
+  _globals['_GETBARSREQUEST']._serialized_end=1378
+  _globals['_GETBARSRESPONSE']._serialized_start=1381
+  _globals['_GETBARSRESPONSE']._serialized_end=1528
+  _globals['_CREATEWATCHLISTREQUEST']._serialized_start=1530
+  _globals['_CREATEWATCHLISTREQUEST']._serialized_end=1609
+  _globals['_CREATEWATCHLISTRESPONSE']._serialized_start=1611
+  _globals['_CREATEWATCHLISTRESPONSE']._serialized_end=1691
+  _globals['_LISTWATCHLISTSREQUEST']._serialized_start=1693
+  _globals['_LISTWATCHLISTSREQUEST']._serialized_end=1716
+  _globals['_LISTWATCHLISTSRESPONSE']._serialized_start=1718
+  _globals['_LISTWATCHLISTSRESPONSE']._serialized_end=1798
+  _globals['_GETWATCHLISTREQUEST']._serialized_start=1800
+  _globals['_GETWATCHLISTREQUEST']._serialized_end=1833
+  _globals['_GETWATCHLISTRESPONSE']._serialized_start=1835
+  _globals['_GETWATCHLISTRESPONSE']._serialized_end=1912
+  _globals['_UPDATEWATCHLISTREQUEST']._serialized_start=1915
+  _globals['_UPDATEWATCHLISTREQUEST']._serialized_end=2043
+  _globals['_UPDATEWATCHLISTRESPONSE']._serialized_start=2045
+  _globals['_UPDATEWATCHLISTRESPONSE']._serialized_end=2125
+  _globals['_DELETEWATCHLISTREQUEST']._serialized_start=2127
+  _globals['_DELETEWATCHLISTREQUEST']._serialized_end=2177
+  _globals['_DELETEWATCHLISTRESPONSE']._serialized_start=2179
+  _globals['_DELETEWATCHLISTRESPONSE']._serialized_end=2204
+  _globals['_REORDERWATCHLISTSREQUEST']._serialized_start=2206
+  _globals['_REORDERWATCHLISTSREQUEST']._serialized_end=2245
+  _globals['_REORDERWATCHLISTSRESPONSE']._serialized_start=2247
+  _globals['_REORDERWATCHLISTSRESPONSE']._serialized_end=2330
+  _globals['_MARKETDATASERVICE']._serialized_start=2333
+  _globals['_MARKETDATASERVICE']._serialized_end=3465
 # @@protoc_insertion_point(module_scope)

@@ -5,6 +5,7 @@ isort:skip_file
 
 from collections import abc as _abc
 from google.protobuf import descriptor as _descriptor
+from google.protobuf import field_mask_pb2 as _field_mask_pb2
 from google.protobuf import message as _message
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
@@ -12,6 +13,7 @@ from trademesh.common.v1 import instrument_pb2 as _instrument_pb2
 from trademesh.marketdata.v1 import bar_pb2 as _bar_pb2
 from trademesh.marketdata.v1 import quote_pb2 as _quote_pb2
 from trademesh.marketdata.v1 import quote_stream_pb2 as _quote_stream_pb2
+from trademesh.marketdata.v1 import watchlist_pb2 as _watchlist_pb2
 import builtins as _builtins
 import sys
 import typing as _typing
@@ -150,6 +152,7 @@ class SubscribeQuotesRequest(_message.Message):
     INSTRUMENTS_FIELD_NUMBER: _builtins.int
     MODE_FIELD_NUMBER: _builtins.int
     MAX_UPDATES_PER_SECOND_FIELD_NUMBER: _builtins.int
+    WATCHLIST_ID_FIELD_NUMBER: _builtins.int
     mode: _quote_pb2.QuoteMode.ValueType
     """mode selects the fields filled in every streamed Quote; QUOTE_MODE_UNSPECIFIED means
     QUOTE_MODE_QUOTE. See QuoteMode for the field subsets.
@@ -158,6 +161,12 @@ class SubscribeQuotesRequest(_message.Message):
     """max_updates_per_second caps how many updates PER INSTRUMENT the stream delivers per second.
     0 means the server default (8). Values above the maximum (10) are clamped to it, not
     rejected; the applied value is echoed in QuoteBatch.effective_max_updates_per_second.
+    """
+    watchlist_id: _builtins.str
+    """watchlist_id, when set, streams the instruments of that watchlist of the caller's (as stored
+    when the stream opens) instead of `instruments`, which must then be empty. Errors:
+    INVALID_ARGUMENT (reason CONFLICTING_INSTRUMENTS: both set; reason NO_INSTRUMENTS: the
+    watchlist is empty); NOT_FOUND (reason WATCHLIST_NOT_FOUND).
     """
     @_builtins.property
     def instruments(self) -> _containers.RepeatedCompositeFieldContainer[_instrument_pb2.Instrument]:
@@ -171,10 +180,11 @@ class SubscribeQuotesRequest(_message.Message):
         instruments: _abc.Iterable[_instrument_pb2.Instrument] | None = ...,
         mode: _quote_pb2.QuoteMode.ValueType = ...,
         max_updates_per_second: _builtins.int = ...,
+        watchlist_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["instruments", b"instruments", "max_updates_per_second", b"max_updates_per_second", "mode", b"mode"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["instruments", b"instruments", "max_updates_per_second", b"max_updates_per_second", "mode", b"mode", "watchlist_id", b"watchlist_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -306,3 +316,283 @@ class GetBarsResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___GetBarsResponse: _TypeAlias = GetBarsResponse  # noqa: Y015
+
+@_typing.final
+class CreateWatchlistRequest(_message.Message):
+    """CreateWatchlistRequest carries the new watchlist."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    WATCHLIST_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def watchlist(self) -> _watchlist_pb2.Watchlist:
+        """watchlist holds the name (required) and the instruments (0–100); output-only fields are ignored."""
+
+    def __init__(
+        self,
+        *,
+        watchlist: _watchlist_pb2.Watchlist | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["watchlist", b"watchlist"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["watchlist", b"watchlist"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CreateWatchlistRequest: _TypeAlias = CreateWatchlistRequest  # noqa: Y015
+
+@_typing.final
+class CreateWatchlistResponse(_message.Message):
+    """CreateWatchlistResponse is the stored watchlist."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    WATCHLIST_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def watchlist(self) -> _watchlist_pb2.Watchlist:
+        """watchlist is the stored watchlist, with its id and etag."""
+
+    def __init__(
+        self,
+        *,
+        watchlist: _watchlist_pb2.Watchlist | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["watchlist", b"watchlist"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["watchlist", b"watchlist"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CreateWatchlistResponse: _TypeAlias = CreateWatchlistResponse  # noqa: Y015
+
+@_typing.final
+class ListWatchlistsRequest(_message.Message):
+    """ListWatchlistsRequest has no fields: it lists the caller's watchlists."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListWatchlistsRequest: _TypeAlias = ListWatchlistsRequest  # noqa: Y015
+
+@_typing.final
+class ListWatchlistsResponse(_message.Message):
+    """ListWatchlistsResponse is every watchlist of the caller's."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    WATCHLISTS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def watchlists(self) -> _containers.RepeatedCompositeFieldContainer[_watchlist_pb2.Watchlist]:
+        """watchlists are in the caller's order (new ones last until reordered)."""
+
+    def __init__(
+        self,
+        *,
+        watchlists: _abc.Iterable[_watchlist_pb2.Watchlist] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["watchlists", b"watchlists"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListWatchlistsResponse: _TypeAlias = ListWatchlistsResponse  # noqa: Y015
+
+@_typing.final
+class GetWatchlistRequest(_message.Message):
+    """GetWatchlistRequest names one watchlist."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    id: _builtins.str
+    """id is the watchlist's id (required)."""
+    def __init__(
+        self,
+        *,
+        id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["id", b"id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetWatchlistRequest: _TypeAlias = GetWatchlistRequest  # noqa: Y015
+
+@_typing.final
+class GetWatchlistResponse(_message.Message):
+    """GetWatchlistResponse is the watchlist."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    WATCHLIST_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def watchlist(self) -> _watchlist_pb2.Watchlist:
+        """watchlist is the stored watchlist."""
+
+    def __init__(
+        self,
+        *,
+        watchlist: _watchlist_pb2.Watchlist | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["watchlist", b"watchlist"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["watchlist", b"watchlist"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetWatchlistResponse: _TypeAlias = GetWatchlistResponse  # noqa: Y015
+
+@_typing.final
+class UpdateWatchlistRequest(_message.Message):
+    """UpdateWatchlistRequest changes the fields of a watchlist named by the mask."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    WATCHLIST_FIELD_NUMBER: _builtins.int
+    UPDATE_MASK_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def watchlist(self) -> _watchlist_pb2.Watchlist:
+        """watchlist holds the id (required), the etag (optional, see UpdateWatchlist) and the new values."""
+
+    @_builtins.property
+    def update_mask(self) -> _field_mask_pb2.FieldMask:
+        """update_mask names the fields to change: "name", "instruments" or both."""
+
+    def __init__(
+        self,
+        *,
+        watchlist: _watchlist_pb2.Watchlist | None = ...,
+        update_mask: _field_mask_pb2.FieldMask | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["update_mask", b"update_mask", "watchlist", b"watchlist"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["update_mask", b"update_mask", "watchlist", b"watchlist"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UpdateWatchlistRequest: _TypeAlias = UpdateWatchlistRequest  # noqa: Y015
+
+@_typing.final
+class UpdateWatchlistResponse(_message.Message):
+    """UpdateWatchlistResponse is the changed watchlist."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    WATCHLIST_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def watchlist(self) -> _watchlist_pb2.Watchlist:
+        """watchlist is the stored watchlist with its new etag."""
+
+    def __init__(
+        self,
+        *,
+        watchlist: _watchlist_pb2.Watchlist | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["watchlist", b"watchlist"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["watchlist", b"watchlist"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UpdateWatchlistResponse: _TypeAlias = UpdateWatchlistResponse  # noqa: Y015
+
+@_typing.final
+class DeleteWatchlistRequest(_message.Message):
+    """DeleteWatchlistRequest names the watchlist to delete."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    ETAG_FIELD_NUMBER: _builtins.int
+    id: _builtins.str
+    """id is the watchlist's id (required)."""
+    etag: _builtins.str
+    """etag, when non-empty, must equal the watchlist's current etag."""
+    def __init__(
+        self,
+        *,
+        id: _builtins.str = ...,
+        etag: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["etag", b"etag", "id", b"id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DeleteWatchlistRequest: _TypeAlias = DeleteWatchlistRequest  # noqa: Y015
+
+@_typing.final
+class DeleteWatchlistResponse(_message.Message):
+    """DeleteWatchlistResponse is empty."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DeleteWatchlistResponse: _TypeAlias = DeleteWatchlistResponse  # noqa: Y015
+
+@_typing.final
+class ReorderWatchlistsRequest(_message.Message):
+    """ReorderWatchlistsRequest is the new order."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    IDS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """ids are every one of the caller's watchlist ids, each once, in the new order."""
+
+    def __init__(
+        self,
+        *,
+        ids: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["ids", b"ids"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ReorderWatchlistsRequest: _TypeAlias = ReorderWatchlistsRequest  # noqa: Y015
+
+@_typing.final
+class ReorderWatchlistsResponse(_message.Message):
+    """ReorderWatchlistsResponse is the watchlists in their new order."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    WATCHLISTS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def watchlists(self) -> _containers.RepeatedCompositeFieldContainer[_watchlist_pb2.Watchlist]:
+        """watchlists are the caller's watchlists in the new order."""
+
+    def __init__(
+        self,
+        *,
+        watchlists: _abc.Iterable[_watchlist_pb2.Watchlist] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["watchlists", b"watchlists"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ReorderWatchlistsResponse: _TypeAlias = ReorderWatchlistsResponse  # noqa: Y015

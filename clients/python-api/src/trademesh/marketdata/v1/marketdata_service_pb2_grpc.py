@@ -73,6 +73,36 @@ class MarketDataServiceStub:
                 request_serializer=trademesh_dot_marketdata_dot_v1_dot_marketdata__service__pb2.GetBarsRequest.SerializeToString,
                 response_deserializer=trademesh_dot_marketdata_dot_v1_dot_marketdata__service__pb2.GetBarsResponse.FromString,
                 _registered_method=True)
+        self.CreateWatchlist = channel.unary_unary(
+                '/trademesh.marketdata.v1.MarketDataService/CreateWatchlist',
+                request_serializer=trademesh_dot_marketdata_dot_v1_dot_marketdata__service__pb2.CreateWatchlistRequest.SerializeToString,
+                response_deserializer=trademesh_dot_marketdata_dot_v1_dot_marketdata__service__pb2.CreateWatchlistResponse.FromString,
+                _registered_method=True)
+        self.ListWatchlists = channel.unary_unary(
+                '/trademesh.marketdata.v1.MarketDataService/ListWatchlists',
+                request_serializer=trademesh_dot_marketdata_dot_v1_dot_marketdata__service__pb2.ListWatchlistsRequest.SerializeToString,
+                response_deserializer=trademesh_dot_marketdata_dot_v1_dot_marketdata__service__pb2.ListWatchlistsResponse.FromString,
+                _registered_method=True)
+        self.GetWatchlist = channel.unary_unary(
+                '/trademesh.marketdata.v1.MarketDataService/GetWatchlist',
+                request_serializer=trademesh_dot_marketdata_dot_v1_dot_marketdata__service__pb2.GetWatchlistRequest.SerializeToString,
+                response_deserializer=trademesh_dot_marketdata_dot_v1_dot_marketdata__service__pb2.GetWatchlistResponse.FromString,
+                _registered_method=True)
+        self.UpdateWatchlist = channel.unary_unary(
+                '/trademesh.marketdata.v1.MarketDataService/UpdateWatchlist',
+                request_serializer=trademesh_dot_marketdata_dot_v1_dot_marketdata__service__pb2.UpdateWatchlistRequest.SerializeToString,
+                response_deserializer=trademesh_dot_marketdata_dot_v1_dot_marketdata__service__pb2.UpdateWatchlistResponse.FromString,
+                _registered_method=True)
+        self.DeleteWatchlist = channel.unary_unary(
+                '/trademesh.marketdata.v1.MarketDataService/DeleteWatchlist',
+                request_serializer=trademesh_dot_marketdata_dot_v1_dot_marketdata__service__pb2.DeleteWatchlistRequest.SerializeToString,
+                response_deserializer=trademesh_dot_marketdata_dot_v1_dot_marketdata__service__pb2.DeleteWatchlistResponse.FromString,
+                _registered_method=True)
+        self.ReorderWatchlists = channel.unary_unary(
+                '/trademesh.marketdata.v1.MarketDataService/ReorderWatchlists',
+                request_serializer=trademesh_dot_marketdata_dot_v1_dot_marketdata__service__pb2.ReorderWatchlistsRequest.SerializeToString,
+                response_deserializer=trademesh_dot_marketdata_dot_v1_dot_marketdata__service__pb2.ReorderWatchlistsResponse.FromString,
+                _registered_method=True)
 
 
 class MarketDataServiceServicer:
@@ -169,6 +199,74 @@ class MarketDataServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CreateWatchlist(self, request, context):
+        """CreateWatchlist stores a new watchlist of the caller's, placed after their other watchlists.
+
+        Errors: INVALID_ARGUMENT (reason INVALID_WATCHLIST_NAME, field "watchlist.name";
+        reason INVALID_INSTRUMENT: a malformed instrument; reason UNKNOWN_INSTRUMENTS: well-formed but
+        unknown instruments, one FieldViolation each; reason TOO_MANY_INSTRUMENTS, metadata "limit":
+        more than 100 distinct instruments); FAILED_PRECONDITION (reason WATCHLIST_LIMIT_REACHED,
+        metadata "limit": the caller already has 20 watchlists); UNAUTHENTICATED; UNAVAILABLE.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListWatchlists(self, request, context):
+        """ListWatchlists returns all the caller's watchlists in their order (at most 20, so unpaged).
+
+        Errors: UNAUTHENTICATED; UNAVAILABLE.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetWatchlist(self, request, context):
+        """GetWatchlist returns one of the caller's watchlists.
+
+        Errors: INVALID_ARGUMENT (reason INVALID_WATCHLIST_ID: empty id); NOT_FOUND (reason
+        WATCHLIST_NOT_FOUND: no such watchlist of the caller's, including another user's);
+        UNAUTHENTICATED; UNAVAILABLE.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdateWatchlist(self, request, context):
+        """UpdateWatchlist renames a watchlist and/or replaces its ordered instruments: the paths of
+        update_mask ("name", "instruments") say which. With a non-empty watchlist.etag the update
+        applies only if the watchlist is unchanged since that etag was read.
+
+        Errors: INVALID_ARGUMENT (reason INVALID_UPDATE_MASK: empty mask or unknown path; the
+        reasons of CreateWatchlist for the changed fields); NOT_FOUND (reason WATCHLIST_NOT_FOUND);
+        ABORTED (reason ETAG_MISMATCH: the watchlist changed since the etag was read; re-read and
+        retry); UNAUTHENTICATED; UNAVAILABLE.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteWatchlist(self, request, context):
+        """DeleteWatchlist deletes a watchlist (with a non-empty etag, only if unchanged since it was read).
+
+        Errors: INVALID_ARGUMENT (reason INVALID_WATCHLIST_ID); NOT_FOUND (reason
+        WATCHLIST_NOT_FOUND); ABORTED (reason ETAG_MISMATCH); UNAUTHENTICATED; UNAVAILABLE.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ReorderWatchlists(self, request, context):
+        """ReorderWatchlists sets the order of the caller's watchlists: `ids` must name each of them
+        exactly once.
+
+        Errors: INVALID_ARGUMENT (reason WATCHLIST_ORDER_MISMATCH: an id missing, repeated or not the
+        caller's); UNAUTHENTICATED; UNAVAILABLE.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_MarketDataServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -191,6 +289,36 @@ def add_MarketDataServiceServicer_to_server(servicer, server):
                     servicer.GetBars,
                     request_deserializer=trademesh_dot_marketdata_dot_v1_dot_marketdata__service__pb2.GetBarsRequest.FromString,
                     response_serializer=trademesh_dot_marketdata_dot_v1_dot_marketdata__service__pb2.GetBarsResponse.SerializeToString,
+            ),
+            'CreateWatchlist': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateWatchlist,
+                    request_deserializer=trademesh_dot_marketdata_dot_v1_dot_marketdata__service__pb2.CreateWatchlistRequest.FromString,
+                    response_serializer=trademesh_dot_marketdata_dot_v1_dot_marketdata__service__pb2.CreateWatchlistResponse.SerializeToString,
+            ),
+            'ListWatchlists': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListWatchlists,
+                    request_deserializer=trademesh_dot_marketdata_dot_v1_dot_marketdata__service__pb2.ListWatchlistsRequest.FromString,
+                    response_serializer=trademesh_dot_marketdata_dot_v1_dot_marketdata__service__pb2.ListWatchlistsResponse.SerializeToString,
+            ),
+            'GetWatchlist': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetWatchlist,
+                    request_deserializer=trademesh_dot_marketdata_dot_v1_dot_marketdata__service__pb2.GetWatchlistRequest.FromString,
+                    response_serializer=trademesh_dot_marketdata_dot_v1_dot_marketdata__service__pb2.GetWatchlistResponse.SerializeToString,
+            ),
+            'UpdateWatchlist': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateWatchlist,
+                    request_deserializer=trademesh_dot_marketdata_dot_v1_dot_marketdata__service__pb2.UpdateWatchlistRequest.FromString,
+                    response_serializer=trademesh_dot_marketdata_dot_v1_dot_marketdata__service__pb2.UpdateWatchlistResponse.SerializeToString,
+            ),
+            'DeleteWatchlist': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteWatchlist,
+                    request_deserializer=trademesh_dot_marketdata_dot_v1_dot_marketdata__service__pb2.DeleteWatchlistRequest.FromString,
+                    response_serializer=trademesh_dot_marketdata_dot_v1_dot_marketdata__service__pb2.DeleteWatchlistResponse.SerializeToString,
+            ),
+            'ReorderWatchlists': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReorderWatchlists,
+                    request_deserializer=trademesh_dot_marketdata_dot_v1_dot_marketdata__service__pb2.ReorderWatchlistsRequest.FromString,
+                    response_serializer=trademesh_dot_marketdata_dot_v1_dot_marketdata__service__pb2.ReorderWatchlistsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -320,6 +448,168 @@ class MarketDataService:
             '/trademesh.marketdata.v1.MarketDataService/GetBars',
             trademesh_dot_marketdata_dot_v1_dot_marketdata__service__pb2.GetBarsRequest.SerializeToString,
             trademesh_dot_marketdata_dot_v1_dot_marketdata__service__pb2.GetBarsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateWatchlist(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/trademesh.marketdata.v1.MarketDataService/CreateWatchlist',
+            trademesh_dot_marketdata_dot_v1_dot_marketdata__service__pb2.CreateWatchlistRequest.SerializeToString,
+            trademesh_dot_marketdata_dot_v1_dot_marketdata__service__pb2.CreateWatchlistResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListWatchlists(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/trademesh.marketdata.v1.MarketDataService/ListWatchlists',
+            trademesh_dot_marketdata_dot_v1_dot_marketdata__service__pb2.ListWatchlistsRequest.SerializeToString,
+            trademesh_dot_marketdata_dot_v1_dot_marketdata__service__pb2.ListWatchlistsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetWatchlist(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/trademesh.marketdata.v1.MarketDataService/GetWatchlist',
+            trademesh_dot_marketdata_dot_v1_dot_marketdata__service__pb2.GetWatchlistRequest.SerializeToString,
+            trademesh_dot_marketdata_dot_v1_dot_marketdata__service__pb2.GetWatchlistResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateWatchlist(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/trademesh.marketdata.v1.MarketDataService/UpdateWatchlist',
+            trademesh_dot_marketdata_dot_v1_dot_marketdata__service__pb2.UpdateWatchlistRequest.SerializeToString,
+            trademesh_dot_marketdata_dot_v1_dot_marketdata__service__pb2.UpdateWatchlistResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteWatchlist(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/trademesh.marketdata.v1.MarketDataService/DeleteWatchlist',
+            trademesh_dot_marketdata_dot_v1_dot_marketdata__service__pb2.DeleteWatchlistRequest.SerializeToString,
+            trademesh_dot_marketdata_dot_v1_dot_marketdata__service__pb2.DeleteWatchlistResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReorderWatchlists(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/trademesh.marketdata.v1.MarketDataService/ReorderWatchlists',
+            trademesh_dot_marketdata_dot_v1_dot_marketdata__service__pb2.ReorderWatchlistsRequest.SerializeToString,
+            trademesh_dot_marketdata_dot_v1_dot_marketdata__service__pb2.ReorderWatchlistsResponse.FromString,
             options,
             channel_credentials,
             insecure,

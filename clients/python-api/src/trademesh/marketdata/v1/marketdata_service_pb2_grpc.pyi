@@ -108,6 +108,50 @@ class MarketDataServiceStub:
     malformed, expired (older than 24 h) or issued for different request parameters);
     NOT_FOUND (reason INSTRUMENT_NOT_FOUND); UNAUTHENTICATED; UNAVAILABLE.
     """
+    CreateWatchlist: _grpc.UnaryUnaryMultiCallable[_marketdata_service_pb2.CreateWatchlistRequest, _marketdata_service_pb2.CreateWatchlistResponse]
+    """CreateWatchlist stores a new watchlist of the caller's, placed after their other watchlists.
+
+    Errors: INVALID_ARGUMENT (reason INVALID_WATCHLIST_NAME, field "watchlist.name";
+    reason INVALID_INSTRUMENT: a malformed instrument; reason UNKNOWN_INSTRUMENTS: well-formed but
+    unknown instruments, one FieldViolation each; reason TOO_MANY_INSTRUMENTS, metadata "limit":
+    more than 100 distinct instruments); FAILED_PRECONDITION (reason WATCHLIST_LIMIT_REACHED,
+    metadata "limit": the caller already has 20 watchlists); UNAUTHENTICATED; UNAVAILABLE.
+    """
+    ListWatchlists: _grpc.UnaryUnaryMultiCallable[_marketdata_service_pb2.ListWatchlistsRequest, _marketdata_service_pb2.ListWatchlistsResponse]
+    """ListWatchlists returns all the caller's watchlists in their order (at most 20, so unpaged).
+
+    Errors: UNAUTHENTICATED; UNAVAILABLE.
+    """
+    GetWatchlist: _grpc.UnaryUnaryMultiCallable[_marketdata_service_pb2.GetWatchlistRequest, _marketdata_service_pb2.GetWatchlistResponse]
+    """GetWatchlist returns one of the caller's watchlists.
+
+    Errors: INVALID_ARGUMENT (reason INVALID_WATCHLIST_ID: empty id); NOT_FOUND (reason
+    WATCHLIST_NOT_FOUND: no such watchlist of the caller's, including another user's);
+    UNAUTHENTICATED; UNAVAILABLE.
+    """
+    UpdateWatchlist: _grpc.UnaryUnaryMultiCallable[_marketdata_service_pb2.UpdateWatchlistRequest, _marketdata_service_pb2.UpdateWatchlistResponse]
+    """UpdateWatchlist renames a watchlist and/or replaces its ordered instruments: the paths of
+    update_mask ("name", "instruments") say which. With a non-empty watchlist.etag the update
+    applies only if the watchlist is unchanged since that etag was read.
+
+    Errors: INVALID_ARGUMENT (reason INVALID_UPDATE_MASK: empty mask or unknown path; the
+    reasons of CreateWatchlist for the changed fields); NOT_FOUND (reason WATCHLIST_NOT_FOUND);
+    ABORTED (reason ETAG_MISMATCH: the watchlist changed since the etag was read; re-read and
+    retry); UNAUTHENTICATED; UNAVAILABLE.
+    """
+    DeleteWatchlist: _grpc.UnaryUnaryMultiCallable[_marketdata_service_pb2.DeleteWatchlistRequest, _marketdata_service_pb2.DeleteWatchlistResponse]
+    """DeleteWatchlist deletes a watchlist (with a non-empty etag, only if unchanged since it was read).
+
+    Errors: INVALID_ARGUMENT (reason INVALID_WATCHLIST_ID); NOT_FOUND (reason
+    WATCHLIST_NOT_FOUND); ABORTED (reason ETAG_MISMATCH); UNAUTHENTICATED; UNAVAILABLE.
+    """
+    ReorderWatchlists: _grpc.UnaryUnaryMultiCallable[_marketdata_service_pb2.ReorderWatchlistsRequest, _marketdata_service_pb2.ReorderWatchlistsResponse]
+    """ReorderWatchlists sets the order of the caller's watchlists: `ids` must name each of them
+    exactly once.
+
+    Errors: INVALID_ARGUMENT (reason WATCHLIST_ORDER_MISMATCH: an id missing, repeated or not the
+    caller's); UNAUTHENTICATED; UNAVAILABLE.
+    """
 
 @_typing.type_check_only
 class MarketDataServiceAsyncStub(MarketDataServiceStub):
@@ -188,6 +232,50 @@ class MarketDataServiceAsyncStub(MarketDataServiceStub):
     start_time; reason INVALID_PAGE_SIZE: negative page_size; reason PAGE_TOKEN_INVALID: token
     malformed, expired (older than 24 h) or issued for different request parameters);
     NOT_FOUND (reason INSTRUMENT_NOT_FOUND); UNAUTHENTICATED; UNAVAILABLE.
+    """
+    CreateWatchlist: _aio.UnaryUnaryMultiCallable[_marketdata_service_pb2.CreateWatchlistRequest, _marketdata_service_pb2.CreateWatchlistResponse]  # type: ignore[assignment]
+    """CreateWatchlist stores a new watchlist of the caller's, placed after their other watchlists.
+
+    Errors: INVALID_ARGUMENT (reason INVALID_WATCHLIST_NAME, field "watchlist.name";
+    reason INVALID_INSTRUMENT: a malformed instrument; reason UNKNOWN_INSTRUMENTS: well-formed but
+    unknown instruments, one FieldViolation each; reason TOO_MANY_INSTRUMENTS, metadata "limit":
+    more than 100 distinct instruments); FAILED_PRECONDITION (reason WATCHLIST_LIMIT_REACHED,
+    metadata "limit": the caller already has 20 watchlists); UNAUTHENTICATED; UNAVAILABLE.
+    """
+    ListWatchlists: _aio.UnaryUnaryMultiCallable[_marketdata_service_pb2.ListWatchlistsRequest, _marketdata_service_pb2.ListWatchlistsResponse]  # type: ignore[assignment]
+    """ListWatchlists returns all the caller's watchlists in their order (at most 20, so unpaged).
+
+    Errors: UNAUTHENTICATED; UNAVAILABLE.
+    """
+    GetWatchlist: _aio.UnaryUnaryMultiCallable[_marketdata_service_pb2.GetWatchlistRequest, _marketdata_service_pb2.GetWatchlistResponse]  # type: ignore[assignment]
+    """GetWatchlist returns one of the caller's watchlists.
+
+    Errors: INVALID_ARGUMENT (reason INVALID_WATCHLIST_ID: empty id); NOT_FOUND (reason
+    WATCHLIST_NOT_FOUND: no such watchlist of the caller's, including another user's);
+    UNAUTHENTICATED; UNAVAILABLE.
+    """
+    UpdateWatchlist: _aio.UnaryUnaryMultiCallable[_marketdata_service_pb2.UpdateWatchlistRequest, _marketdata_service_pb2.UpdateWatchlistResponse]  # type: ignore[assignment]
+    """UpdateWatchlist renames a watchlist and/or replaces its ordered instruments: the paths of
+    update_mask ("name", "instruments") say which. With a non-empty watchlist.etag the update
+    applies only if the watchlist is unchanged since that etag was read.
+
+    Errors: INVALID_ARGUMENT (reason INVALID_UPDATE_MASK: empty mask or unknown path; the
+    reasons of CreateWatchlist for the changed fields); NOT_FOUND (reason WATCHLIST_NOT_FOUND);
+    ABORTED (reason ETAG_MISMATCH: the watchlist changed since the etag was read; re-read and
+    retry); UNAUTHENTICATED; UNAVAILABLE.
+    """
+    DeleteWatchlist: _aio.UnaryUnaryMultiCallable[_marketdata_service_pb2.DeleteWatchlistRequest, _marketdata_service_pb2.DeleteWatchlistResponse]  # type: ignore[assignment]
+    """DeleteWatchlist deletes a watchlist (with a non-empty etag, only if unchanged since it was read).
+
+    Errors: INVALID_ARGUMENT (reason INVALID_WATCHLIST_ID); NOT_FOUND (reason
+    WATCHLIST_NOT_FOUND); ABORTED (reason ETAG_MISMATCH); UNAUTHENTICATED; UNAVAILABLE.
+    """
+    ReorderWatchlists: _aio.UnaryUnaryMultiCallable[_marketdata_service_pb2.ReorderWatchlistsRequest, _marketdata_service_pb2.ReorderWatchlistsResponse]  # type: ignore[assignment]
+    """ReorderWatchlists sets the order of the caller's watchlists: `ids` must name each of them
+    exactly once.
+
+    Errors: INVALID_ARGUMENT (reason WATCHLIST_ORDER_MISMATCH: an id missing, repeated or not the
+    caller's); UNAUTHENTICATED; UNAVAILABLE.
     """
 
 class MarketDataServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -290,6 +378,86 @@ class MarketDataServiceServicer(metaclass=_abc_1.ABCMeta):
         start_time; reason INVALID_PAGE_SIZE: negative page_size; reason PAGE_TOKEN_INVALID: token
         malformed, expired (older than 24 h) or issued for different request parameters);
         NOT_FOUND (reason INSTRUMENT_NOT_FOUND); UNAUTHENTICATED; UNAVAILABLE.
+        """
+
+    @_abc_1.abstractmethod
+    def CreateWatchlist(
+        self,
+        request: _marketdata_service_pb2.CreateWatchlistRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_marketdata_service_pb2.CreateWatchlistResponse, _abc.Awaitable[_marketdata_service_pb2.CreateWatchlistResponse]]:
+        """CreateWatchlist stores a new watchlist of the caller's, placed after their other watchlists.
+
+        Errors: INVALID_ARGUMENT (reason INVALID_WATCHLIST_NAME, field "watchlist.name";
+        reason INVALID_INSTRUMENT: a malformed instrument; reason UNKNOWN_INSTRUMENTS: well-formed but
+        unknown instruments, one FieldViolation each; reason TOO_MANY_INSTRUMENTS, metadata "limit":
+        more than 100 distinct instruments); FAILED_PRECONDITION (reason WATCHLIST_LIMIT_REACHED,
+        metadata "limit": the caller already has 20 watchlists); UNAUTHENTICATED; UNAVAILABLE.
+        """
+
+    @_abc_1.abstractmethod
+    def ListWatchlists(
+        self,
+        request: _marketdata_service_pb2.ListWatchlistsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_marketdata_service_pb2.ListWatchlistsResponse, _abc.Awaitable[_marketdata_service_pb2.ListWatchlistsResponse]]:
+        """ListWatchlists returns all the caller's watchlists in their order (at most 20, so unpaged).
+
+        Errors: UNAUTHENTICATED; UNAVAILABLE.
+        """
+
+    @_abc_1.abstractmethod
+    def GetWatchlist(
+        self,
+        request: _marketdata_service_pb2.GetWatchlistRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_marketdata_service_pb2.GetWatchlistResponse, _abc.Awaitable[_marketdata_service_pb2.GetWatchlistResponse]]:
+        """GetWatchlist returns one of the caller's watchlists.
+
+        Errors: INVALID_ARGUMENT (reason INVALID_WATCHLIST_ID: empty id); NOT_FOUND (reason
+        WATCHLIST_NOT_FOUND: no such watchlist of the caller's, including another user's);
+        UNAUTHENTICATED; UNAVAILABLE.
+        """
+
+    @_abc_1.abstractmethod
+    def UpdateWatchlist(
+        self,
+        request: _marketdata_service_pb2.UpdateWatchlistRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_marketdata_service_pb2.UpdateWatchlistResponse, _abc.Awaitable[_marketdata_service_pb2.UpdateWatchlistResponse]]:
+        """UpdateWatchlist renames a watchlist and/or replaces its ordered instruments: the paths of
+        update_mask ("name", "instruments") say which. With a non-empty watchlist.etag the update
+        applies only if the watchlist is unchanged since that etag was read.
+
+        Errors: INVALID_ARGUMENT (reason INVALID_UPDATE_MASK: empty mask or unknown path; the
+        reasons of CreateWatchlist for the changed fields); NOT_FOUND (reason WATCHLIST_NOT_FOUND);
+        ABORTED (reason ETAG_MISMATCH: the watchlist changed since the etag was read; re-read and
+        retry); UNAUTHENTICATED; UNAVAILABLE.
+        """
+
+    @_abc_1.abstractmethod
+    def DeleteWatchlist(
+        self,
+        request: _marketdata_service_pb2.DeleteWatchlistRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_marketdata_service_pb2.DeleteWatchlistResponse, _abc.Awaitable[_marketdata_service_pb2.DeleteWatchlistResponse]]:
+        """DeleteWatchlist deletes a watchlist (with a non-empty etag, only if unchanged since it was read).
+
+        Errors: INVALID_ARGUMENT (reason INVALID_WATCHLIST_ID); NOT_FOUND (reason
+        WATCHLIST_NOT_FOUND); ABORTED (reason ETAG_MISMATCH); UNAUTHENTICATED; UNAVAILABLE.
+        """
+
+    @_abc_1.abstractmethod
+    def ReorderWatchlists(
+        self,
+        request: _marketdata_service_pb2.ReorderWatchlistsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_marketdata_service_pb2.ReorderWatchlistsResponse, _abc.Awaitable[_marketdata_service_pb2.ReorderWatchlistsResponse]]:
+        """ReorderWatchlists sets the order of the caller's watchlists: `ids` must name each of them
+        exactly once.
+
+        Errors: INVALID_ARGUMENT (reason WATCHLIST_ORDER_MISMATCH: an id missing, repeated or not the
+        caller's); UNAUTHENTICATED; UNAVAILABLE.
         """
 
 def add_MarketDataServiceServicer_to_server(servicer: MarketDataServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

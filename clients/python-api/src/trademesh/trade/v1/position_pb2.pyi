@@ -96,6 +96,7 @@ class Position(_message.Message):
     FIRST_TRADE_TIME_FIELD_NUMBER: _builtins.int
     LAST_TRADE_TIME_FIELD_NUMBER: _builtins.int
     BREAK_EVEN_PRICE_MICROS_FIELD_NUMBER: _builtins.int
+    LOT_SIZE_FIELD_NUMBER: _builtins.int
     segment: _trade_pb2.Segment.ValueType
     """segment is the instrument's segment (from its most recent trade)."""
     status: Global___PositionStatus.ValueType
@@ -143,6 +144,12 @@ class Position(_message.Message):
     when no schedule covers the instrument (currency, a fractional quantity), or when a short cannot
     break even at any price.
     """
+    lot_size: _builtins.int
+    """lot_size is the contract's lot size in units (quantities of NFO/BFO trades are multiples of it),
+    from the instrument master (TRADEMESH_INSTRUMENTS_URL, Kite's instruments CSV). Unset when no
+    master is configured, the instrument is not a derivative, or the master does not list it (an
+    expired contract drops out of Kite's dump).
+    """
     @_builtins.property
     def instrument(self) -> _instrument_pb2.Instrument:
         """instrument is the position's symbol and exchange."""
@@ -180,13 +187,19 @@ class Position(_message.Message):
         first_trade_time: _timestamp_pb2.Timestamp | None = ...,
         last_trade_time: _timestamp_pb2.Timestamp | None = ...,
         break_even_price_micros: _builtins.int | None = ...,
+        lot_size: _builtins.int | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_break_even_price_micros", b"_break_even_price_micros", "break_even_price_micros", b"break_even_price_micros", "derivative", b"derivative", "first_trade_time", b"first_trade_time", "instrument", b"instrument", "last_trade_time", b"last_trade_time"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_break_even_price_micros", b"_break_even_price_micros", "_lot_size", b"_lot_size", "break_even_price_micros", b"break_even_price_micros", "derivative", b"derivative", "first_trade_time", b"first_trade_time", "instrument", b"instrument", "last_trade_time", b"last_trade_time", "lot_size", b"lot_size"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_break_even_price_micros", b"_break_even_price_micros", "average_open_price_micros", b"average_open_price_micros", "break_even_price_micros", b"break_even_price_micros", "buy_quantity_micros", b"buy_quantity_micros", "buy_value_micros", b"buy_value_micros", "derivative", b"derivative", "first_trade_time", b"first_trade_time", "instrument", b"instrument", "last_trade_time", b"last_trade_time", "net_quantity_micros", b"net_quantity_micros", "open_fees_micros", b"open_fees_micros", "open_value_micros", b"open_value_micros", "realized_pnl_micros", b"realized_pnl_micros", "segment", b"segment", "sell_quantity_micros", b"sell_quantity_micros", "sell_value_micros", b"sell_value_micros", "status", b"status", "total_fees_micros", b"total_fees_micros", "trade_count", b"trade_count"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_break_even_price_micros", b"_break_even_price_micros", "_lot_size", b"_lot_size", "average_open_price_micros", b"average_open_price_micros", "break_even_price_micros", b"break_even_price_micros", "buy_quantity_micros", b"buy_quantity_micros", "buy_value_micros", b"buy_value_micros", "derivative", b"derivative", "first_trade_time", b"first_trade_time", "instrument", b"instrument", "last_trade_time", b"last_trade_time", "lot_size", b"lot_size", "net_quantity_micros", b"net_quantity_micros", "open_fees_micros", b"open_fees_micros", "open_value_micros", b"open_value_micros", "realized_pnl_micros", b"realized_pnl_micros", "segment", b"segment", "sell_quantity_micros", b"sell_quantity_micros", "sell_value_micros", b"sell_value_micros", "status", b"status", "total_fees_micros", b"total_fees_micros", "trade_count", b"trade_count"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__break_even_price_micros: _TypeAlias = _typing.Literal["break_even_price_micros"]  # noqa: Y015
     _WhichOneofArgType__break_even_price_micros: _TypeAlias = _typing.Literal["_break_even_price_micros", b"_break_even_price_micros"]  # noqa: Y015
+    _WhichOneofReturnType__lot_size: _TypeAlias = _typing.Literal["lot_size"]  # noqa: Y015
+    _WhichOneofArgType__lot_size: _TypeAlias = _typing.Literal["_lot_size", b"_lot_size"]  # noqa: Y015
+    @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__break_even_price_micros) -> _WhichOneofReturnType__break_even_price_micros | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__lot_size) -> _WhichOneofReturnType__lot_size | None: ...
 
 Global___Position: _TypeAlias = Position  # noqa: Y015

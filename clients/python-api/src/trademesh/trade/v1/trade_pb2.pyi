@@ -180,6 +180,12 @@ class _TradeSourceEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_TradeSour
     """TRADE_SOURCE_IMPORT is a trade created by ImportTrades from a file."""
     TRADE_SOURCE_SYNC: _TradeSource.ValueType  # 3
     """TRADE_SOURCE_SYNC is a trade created by ReconcileTrades (broker sync)."""
+    TRADE_SOURCE_SETTLEMENT: _TradeSource.ValueType  # 4
+    """TRADE_SOURCE_SETTLEMENT is the closing fill of an NFO/BFO contract left open at expiry, written by
+    the expiry job (`python -m trademesh.services.trade.expiry`): futures at the final settlement
+    price, options at intrinsic value (0 out of the money), at 15:30 IST on the expiry day, charges
+    COMPUTED as 0 (docs/decisions/0160).
+    """
 
 class TradeSource(_TradeSource, metaclass=_TradeSourceEnumTypeWrapper):
     """TradeSource says how a trade entered the journal."""
@@ -192,6 +198,12 @@ TRADE_SOURCE_IMPORT: TradeSource.ValueType  # 2
 """TRADE_SOURCE_IMPORT is a trade created by ImportTrades from a file."""
 TRADE_SOURCE_SYNC: TradeSource.ValueType  # 3
 """TRADE_SOURCE_SYNC is a trade created by ReconcileTrades (broker sync)."""
+TRADE_SOURCE_SETTLEMENT: TradeSource.ValueType  # 4
+"""TRADE_SOURCE_SETTLEMENT is the closing fill of an NFO/BFO contract left open at expiry, written by
+the expiry job (`python -m trademesh.services.trade.expiry`): futures at the final settlement
+price, options at intrinsic value (0 out of the money), at 15:30 IST on the expiry day, charges
+COMPUTED as 0 (docs/decisions/0160).
+"""
 Global___TradeSource: _TypeAlias = TradeSource  # noqa: Y015
 
 class _ChargesSource:

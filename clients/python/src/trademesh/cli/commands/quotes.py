@@ -11,8 +11,9 @@ import typer
 from rich.live import Live
 from rich.table import Table
 
+from trademesh.cli.commands.watchlists import find_watchlist
 from trademesh.cli.render import format_inr
-from trademesh.cli.shared import async_session_client, format_timestamp, out
+from trademesh.cli.shared import async_session_client, format_timestamp, out, session_client
 from trademesh.marketdata.v1 import quote_pb2
 from trademesh.sdk import parse_instrument
 
@@ -58,19 +59,30 @@ def _quote_line(quote: quote_pb2.Quote) -> str:
 @app.command("watch")
 def quotes_watch(
     context: typer.Context,
-    symbols: Annotated[list[str], typer.Argument(help="SYMBOL (NSE) or EXCHANGE:SYMBOL, one or more.")],
+    symbols: Annotated[
+        list[str] | None, typer.Argument(help="SYMBOL (NSE) or EXCHANGE:SYMBOL, one or more (or --watchlist).")
+    ] = None,
     count: Annotated[int | None, typer.Option(min=1, help="Stop after this many quote updates.")] = None,
     duration: Annotated[float | None, typer.Option(min=0.1, help="Stop after this many seconds.")] = None,
     mode: Annotated[ModeChoice, typer.Option(help="ltp (smallest) or quote (bid/ask, volume).")] = ModeChoice.quote,
+    watchlist: Annotated[
+        str | None, typer.Option(help="Watch one of your stored watchlists (name or id) instead of SYMBOLS.")
+    ] = None,
 ) -> None:
     """Watch live quotes in a table (one line per update when the output is not a terminal).
 
     Survives reconnects (the stream resumes with a fresh snapshot); stops on Ctrl-C, --count or --duration.
     """
+    if bool(symbols) == (watchlist is not None):
+        raise typer.BadParameter("give SYMBOLS or --watchlist NAME (one of them)")
     try:
-        instruments = [parse_instrument(symbol) for symbol in symbols]
+        instruments = [parse_instrument(symbol) for symbol in symbols or []]
     except ValueError as error:
         raise typer.BadParameter(str(error)) from None
+    watchlist_id = ""
+    if watchlist is not None:
+        with session_client(context) as lists:
+            watchlist_id = find_watchlist(lists, watchlist).id
     quote_mode = quote_pb2.QUOTE_MODE_LTP if mode is ModeChoice.ltp else quote_pb2.QUOTE_MODE_QUOTE
 
     async def watch() -> None:
@@ -78,7 +90,7 @@ def quotes_watch(
         updates = 0
         held: dict[tuple[int, str], quote_pb2.Quote] = {}
         interactive = out.is_terminal
-        stream = client.subscribe_quotes(instruments, mode=quote_mode, give_up_after=60.0)
+        stream = client.subscribe_quotes(instruments, mode=quote_mode, give_up_after=60.0, watchlist_id=watchlist_id)
         async with client:
             with (
                 Live(_quote_table(held, 0), console=out, auto_refresh=False, transient=False)

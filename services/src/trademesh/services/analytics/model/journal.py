@@ -411,10 +411,14 @@ class Journal:
     @property
     def round_trips(self) -> list[RoundTrip[Instrument]]:
         """Return the closed round trips in close order as objects (for tests and small journals)."""
+        return self.round_trips_in(0, len(self._trips))
+
+    def round_trips_in(self, first: int, last: int) -> list[RoundTrip[Instrument]]:
+        """Return the closed round trips [first, last) of the close order as objects (see `trip_range`)."""
         columns = self.trip_columns()
         in_base = len(self._trips.base.get("close_time", ()))
         trips = []
-        for index in range(len(self._trips)):
+        for index in range(first, last):
             if index >= in_base:
                 opener = self._openers_tail[index - in_base]
             elif self._openers_base is not None:

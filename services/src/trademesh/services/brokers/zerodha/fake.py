@@ -4,7 +4,8 @@ Every route at the server root (kiteconnect joins routes to `root` with urljoin)
 `{"status": "success", "data": ...}`; errors `{"status": "error", "message": ..., "error_type": ...}` with
 the API's HTTP statuses; `X-Kite-Version: 3` and `Authorization: token api_key:access_token` required;
 `/session/token` checks sha256(api_key + request_token + api_secret); 429 past the rate limit (10
-requests/s per app by default). `POST /charges/orders` (the virtual contract note) is answered from
+requests/s per app by default). `GET /instruments[/{exchange}]` serves the instrument master CSV
+(data/instruments.csv). `POST /charges/orders` (the virtual contract note) is answered from
 trademesh.kernel.charges' schedules with Kite's API rounding. Row shapes follow the real API (checked
 against the kiteconnect-mocks samples in tests/sync/data).
 """
@@ -16,6 +17,7 @@ import hashlib
 import hmac
 from collections.abc import Awaitable, Callable
 from datetime import date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
@@ -25,6 +27,7 @@ from trademesh.kernel.charges import Broker, Exchange, Fill, FillCharges, Segmen
 from trademesh.services.brokers.fake_server import BrokerApp, FakeBrokerServer, FaultKind, Handler, next_row_number
 
 KITE_TIME = "%Y-%m-%d %H:%M:%S"
+INSTRUMENTS_CSV = Path(__file__).parent / "data" / "instruments.csv"
 _KITE_ERRORS = {
     400: "InputException",
     403: "TokenException",
@@ -110,6 +113,8 @@ class FakeKite(FakeBrokerServer):
         super().__init__(rate_limit)
         #: The trade date `POST /charges/orders` charges the day's orders on (tests pin it).
         self.charges_date: Callable[[], date] = lambda: datetime.now(IST).date()
+        #: The instrument master `GET /instruments` serves (Kite's CSV; data/README.md says where it is from).
+        self.instruments_csv = INSTRUMENTS_CSV.read_text()
 
     def routes(self) -> list[web.RouteDef]:
         """Return the Kite routes the sync service uses."""
@@ -120,6 +125,8 @@ class FakeKite(FakeBrokerServer):
             web.get("/trades", self._authorized(self._trades)),
             web.get("/orders", self._authorized(self._orders)),
             web.post("/charges/orders", self._authorized_request(self._charges)),
+            web.get("/instruments", self._instruments),
+            web.get("/instruments/{exchange}", self._instruments),
         ]
 
     @staticmethod
@@ -234,6 +241,15 @@ class FakeKite(FakeBrokerServer):
                 "meta": {"demat_consent": "physical"},
             }
         )
+
+    async def _instruments(self, request: web.Request) -> web.Response:
+        # Served without a session (real Kite asks for the usual headers): the trade service and the
+        # devstack read the master with a plain GET. One exchange's rows for /instruments/{exchange}.
+        exchange = request.match_info.get("exchange", "").upper()
+        lines = self.instruments_csv.splitlines()
+        if exchange:
+            lines = lines[:1] + [line for line in lines[1:] if line.rsplit(",", 1)[-1].strip() == exchange]
+        return web.Response(text="\n".join(lines) + "\n", content_type="text/csv")
 
     async def _trades(self, app: BrokerApp) -> web.Response:
         return self._ok(app.trades)

@@ -8,7 +8,14 @@ from datetime import UTC, date, datetime, timedelta
 from trademesh.kernel.calendar import ist_day
 from trademesh.kernel.errors import Aborted, AlreadyExists, NotFound, ResourceExhausted
 from trademesh.services.trade.model import Status, Trade, TradeFields
-from trademesh.services.trade.ports import DayGroup, EventSink, RateLimiter, TokenCodec, TradeStore
+from trademesh.services.trade.ports import (
+    DayGroup,
+    EventSink,
+    InstrumentLookup,
+    RateLimiter,
+    TokenCodec,
+    TradeStore,
+)
 
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 500
@@ -33,6 +40,7 @@ class UseCases:
     import_limit_per_minute: int
     trade_quota: int
     clock: Callable[[], datetime]
+    instruments: InstrumentLookup | None
 
     async def _reserve(self, user_id: str, count: int) -> None:
         if not await self.store.reserve_quota(user_id, count, self.trade_quota):

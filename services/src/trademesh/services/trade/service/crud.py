@@ -41,6 +41,10 @@ from trademesh.services.trade.service.base import (
     not_found,
 )
 from trademesh.services.trade.service.inference import InferenceUseCases
+from trademesh.services.trade.service.lot_sizes import lot_violations
+
+#: What an expiry settlement fill's numbers are made of: fixed by the job, not editable.
+SETTLEMENT_FIELDS = BROKER_FIELDS | {"fees_micros", "fee_breakdown", "charges_source"}
 
 
 class CrudUseCases(InferenceUseCases):
@@ -100,6 +104,8 @@ class CrudUseCases(InferenceUseCases):
         fields, violations = normalize_fields(raw, now)
         if raw.charges_source is ChargesSource.BROKER:
             violations.append(FieldViolation("trade.charges_source", "charges_source must be COMPUTED or MANUAL"))
+        if not violations:
+            violations.extend(lot_violations(self.instruments, fields, "trade."))
         check_fields(violations, "trade has invalid fields")
         request_hash = content_hash("create", raw)
         trade_id = derive_id("create", user_id, request_id)
@@ -182,6 +188,11 @@ class CrudUseCases(InferenceUseCases):
             raise FailedPrecondition(
                 "broker-owned fields of a broker-sourced trade are read-only", reason="BROKER_FIELD_READ_ONLY"
             )
+        if current.source is Source.SETTLEMENT and any(path in SETTLEMENT_FIELDS for path in paths):
+            raise FailedPrecondition(
+                "an expiry settlement's contract, quantity, price, time and charges are read-only",
+                reason="SETTLEMENT_FIELD_READ_ONLY",
+            )
         changes: dict[str, object] = {}
         for path in paths:
             for attribute in MASK_ATTRIBUTES[path]:
@@ -222,6 +233,8 @@ class CrudUseCases(InferenceUseCases):
         if "trade_time" not in paths and base.trade_time is not None:
             # Only a changed time is checked against "now"; an old trade stays editable.
             field_violations = [v for v in field_violations if v.field != "trade.trade_time"]
+        if not field_violations and {"instrument", "quantity_micros"} & set(paths):
+            field_violations.extend(lot_violations(self.instruments, fields, "trade."))
         check_fields(field_violations, "trade has invalid fields")
         if inferred:
             fields = replace(fields, category=base.category)

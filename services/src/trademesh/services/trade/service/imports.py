@@ -38,6 +38,7 @@ from trademesh.services.trade.model import (
 )
 from trademesh.services.trade.service.base import MAX_ROW_ERRORS, day_group, group_of
 from trademesh.services.trade.service.inference import InferenceUseCases
+from trademesh.services.trade.service.lot_sizes import lot_violations
 
 logger = logging.getLogger(__name__)
 
@@ -92,6 +93,8 @@ class ImportUseCases(InferenceUseCases):
                 continue
             fields = replace(row.fields, broker_account_id=broker_account_id or row.fields.broker_account_id)
             normalized, violations = normalize_fields(fields, now, prefix="")
+            if not violations:
+                violations = lot_violations(self.instruments, normalized, "")
             if violations:
                 result.rows_failed += 1
                 errors.extend(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import date
 
 from trademesh.kernel.calendar import ist_day
@@ -19,6 +20,7 @@ from trademesh.services.trade.service.base import (
     UseCases,
     epoch_micros,
 )
+from trademesh.services.trade.service.lot_sizes import LOT_EXCHANGES
 
 
 class PositionUseCases(UseCases):
@@ -54,7 +56,7 @@ class PositionUseCases(UseCases):
                 continue
             groups[(trade.fields.exchange.value, trade.fields.symbol)].append(trade)
         today = ist_day(self.clock())
-        positions = [compute_position(group, today) for group in groups.values()]
+        positions = [self._with_lot_size(compute_position(group, today)) for group in groups.values()]
         positions = [
             p
             for p in positions
@@ -76,6 +78,11 @@ class PositionUseCases(UseCases):
                 {"k": "positions", "u": user_tag(user_id), "f": filter_tag, "t": key[0], "e": key[1], "s": key[2]}
             )
         return positions, next_token
+
+    def _with_lot_size(self, position: Position) -> Position:
+        if self.instruments is None or position.exchange not in LOT_EXCHANGES:
+            return position
+        return replace(position, lot_size=self.instruments.lot_size(position.exchange.value, position.symbol))
 
 
 def compute_position(trades: Sequence[Trade], exit_day: date | None = None) -> Position:

@@ -6,6 +6,8 @@ import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegen
 import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
 import type { Duration, FieldMask, Timestamp } from "@bufbuild/protobuf/wkt";
 import { file_google_protobuf_duration, file_google_protobuf_field_mask, file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
+import type { CalendarDay, DayTrip, PnlCalendar } from "./calendar_pb.js";
+import { file_trademesh_analytics_v1_calendar } from "./calendar_pb.js";
 import type { Period, TimeRange } from "./period_pb.js";
 import { file_trademesh_analytics_v1_period } from "./period_pb.js";
 import type { Heartbeat, PnlUpdate } from "./pnl_pb.js";
@@ -22,7 +24,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file trademesh/analytics/v1/analytics_service.proto.
  */
 export const file_trademesh_analytics_v1_analytics_service: GenFile = /*@__PURE__*/
-  fileDesc("Ci50cmFkZW1lc2gvYW5hbHl0aWNzL3YxL2FuYWx5dGljc19zZXJ2aWNlLnByb3RvEhZ0cmFkZW1lc2guYW5hbHl0aWNzLnYxIsMCChNHZXRBbmFseXRpY3NSZXF1ZXN0Ei4KBnBlcmlvZBgBIAEoDjIeLnRyYWRlbWVzaC5hbmFseXRpY3MudjEuUGVyaW9kEjIKDnJlZmVyZW5jZV90aW1lGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBI3CgxjdXN0b21fcmFuZ2UYAyABKAsyIS50cmFkZW1lc2guYW5hbHl0aWNzLnYxLlRpbWVSYW5nZRIcChRpbmNsdWRlX2VxdWl0eV9jdXJ2ZRgEIAEoCBIfChdlcXVpdHlfY3VydmVfbWF4X3BvaW50cxgFIAEoBRIZChFpbmNsdWRlX2RhaWx5X3BubBgGIAEoCBIYChBpbnN0cnVtZW50X2xpbWl0GAcgASgFEhsKE21pbl9qb3VybmFsX3ZlcnNpb24YCCABKAMiTwoUR2V0QW5hbHl0aWNzUmVzcG9uc2USNwoGcmVwb3J0GAEgASgLMicudHJhZGVtZXNoLmFuYWx5dGljcy52MS5BbmFseXRpY3NSZXBvcnQiLAoZUmVjb21wdXRlQW5hbHl0aWNzUmVxdWVzdBIPCgd1c2VyX2lkGAEgASgJIrsBChpSZWNvbXB1dGVBbmFseXRpY3NSZXNwb25zZRISCgp1c2VyX2NvdW50GAEgASgDEhIKCmZpbGxfY291bnQYAiABKAMSGAoQcm91bmRfdHJpcF9jb3VudBgDIAEoAxIuCgpzdGFydF90aW1lGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIrCghkdXJhdGlvbhgFIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbiIxCg9XYXRjaFBubFJlcXVlc3QSHgoWbWF4X3VwZGF0ZXNfcGVyX3NlY29uZBgBIAEoDSKIAQoQV2F0Y2hQbmxSZXNwb25zZRIzCgZ1cGRhdGUYASABKAsyIS50cmFkZW1lc2guYW5hbHl0aWNzLnYxLlBubFVwZGF0ZUgAEjYKCWhlYXJ0YmVhdBgCIAEoCzIhLnRyYWRlbWVzaC5hbmFseXRpY3MudjEuSGVhcnRiZWF0SABCBwoFZXZlbnQiHQobR2V0QW5hbHl0aWNzU2V0dGluZ3NSZXF1ZXN0IlsKHEdldEFuYWx5dGljc1NldHRpbmdzUmVzcG9uc2USOwoIc2V0dGluZ3MYASABKAsyKS50cmFkZW1lc2guYW5hbHl0aWNzLnYxLkFuYWx5dGljc1NldHRpbmdzIo4BCh5VcGRhdGVBbmFseXRpY3NTZXR0aW5nc1JlcXVlc3QSOwoIc2V0dGluZ3MYASABKAsyKS50cmFkZW1lc2guYW5hbHl0aWNzLnYxLkFuYWx5dGljc1NldHRpbmdzEi8KC3VwZGF0ZV9tYXNrGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLkZpZWxkTWFzayJeCh9VcGRhdGVBbmFseXRpY3NTZXR0aW5nc1Jlc3BvbnNlEjsKCHNldHRpbmdzGAEgASgLMikudHJhZGVtZXNoLmFuYWx5dGljcy52MS5BbmFseXRpY3NTZXR0aW5nczLXBQoQQW5hbHl0aWNzU2VydmljZRJpCgxHZXRBbmFseXRpY3MSKy50cmFkZW1lc2guYW5hbHl0aWNzLnYxLkdldEFuYWx5dGljc1JlcXVlc3QaLC50cmFkZW1lc2guYW5hbHl0aWNzLnYxLkdldEFuYWx5dGljc1Jlc3BvbnNlEnsKElJlY29tcHV0ZUFuYWx5dGljcxIxLnRyYWRlbWVzaC5hbmFseXRpY3MudjEuUmVjb21wdXRlQW5hbHl0aWNzUmVxdWVzdBoyLnRyYWRlbWVzaC5hbmFseXRpY3MudjEuUmVjb21wdXRlQW5hbHl0aWNzUmVzcG9uc2USXwoIV2F0Y2hQbmwSJy50cmFkZW1lc2guYW5hbHl0aWNzLnYxLldhdGNoUG5sUmVxdWVzdBooLnRyYWRlbWVzaC5hbmFseXRpY3MudjEuV2F0Y2hQbmxSZXNwb25zZTABEoEBChRHZXRBbmFseXRpY3NTZXR0aW5ncxIzLnRyYWRlbWVzaC5hbmFseXRpY3MudjEuR2V0QW5hbHl0aWNzU2V0dGluZ3NSZXF1ZXN0GjQudHJhZGVtZXNoLmFuYWx5dGljcy52MS5HZXRBbmFseXRpY3NTZXR0aW5nc1Jlc3BvbnNlEooBChdVcGRhdGVBbmFseXRpY3NTZXR0aW5ncxI2LnRyYWRlbWVzaC5hbmFseXRpY3MudjEuVXBkYXRlQW5hbHl0aWNzU2V0dGluZ3NSZXF1ZXN0GjcudHJhZGVtZXNoLmFuYWx5dGljcy52MS5VcGRhdGVBbmFseXRpY3NTZXR0aW5nc1Jlc3BvbnNlEmkKDEdldFRheFJlcG9ydBIrLnRyYWRlbWVzaC5hbmFseXRpY3MudjEuR2V0VGF4UmVwb3J0UmVxdWVzdBosLnRyYWRlbWVzaC5hbmFseXRpY3MudjEuR2V0VGF4UmVwb3J0UmVzcG9uc2VC/wEKGmNvbS50cmFkZW1lc2guYW5hbHl0aWNzLnYxQhVBbmFseXRpY3NTZXJ2aWNlUHJvdG9QAVpQZ2l0aHViLmNvbS90cmFkZW1lc2gvdHJhZGVtZXNoL2NsaWVudHMvZ28vZ2VuL3RyYWRlbWVzaC9hbmFseXRpY3MvdjE7YW5hbHl0aWNzdjGiAgNUQViqAhZUcmFkZW1lc2guQW5hbHl0aWNzLlYxygIWVHJhZGVtZXNoXEFuYWx5dGljc1xWMeICIlRyYWRlbWVzaFxBbmFseXRpY3NcVjFcR1BCTWV0YWRhdGHqAhhUcmFkZW1lc2g6OkFuYWx5dGljczo6VjFiBnByb3RvMw", [file_google_protobuf_duration, file_google_protobuf_field_mask, file_google_protobuf_timestamp, file_trademesh_analytics_v1_period, file_trademesh_analytics_v1_pnl, file_trademesh_analytics_v1_report, file_trademesh_analytics_v1_settings, file_trademesh_analytics_v1_tax]);
+  fileDesc("Ci50cmFkZW1lc2gvYW5hbHl0aWNzL3YxL2FuYWx5dGljc19zZXJ2aWNlLnByb3RvEhZ0cmFkZW1lc2guYW5hbHl0aWNzLnYxIsMCChNHZXRBbmFseXRpY3NSZXF1ZXN0Ei4KBnBlcmlvZBgBIAEoDjIeLnRyYWRlbWVzaC5hbmFseXRpY3MudjEuUGVyaW9kEjIKDnJlZmVyZW5jZV90aW1lGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBI3CgxjdXN0b21fcmFuZ2UYAyABKAsyIS50cmFkZW1lc2guYW5hbHl0aWNzLnYxLlRpbWVSYW5nZRIcChRpbmNsdWRlX2VxdWl0eV9jdXJ2ZRgEIAEoCBIfChdlcXVpdHlfY3VydmVfbWF4X3BvaW50cxgFIAEoBRIZChFpbmNsdWRlX2RhaWx5X3BubBgGIAEoCBIYChBpbnN0cnVtZW50X2xpbWl0GAcgASgFEhsKE21pbl9qb3VybmFsX3ZlcnNpb24YCCABKAMiTwoUR2V0QW5hbHl0aWNzUmVzcG9uc2USNwoGcmVwb3J0GAEgASgLMicudHJhZGVtZXNoLmFuYWx5dGljcy52MS5BbmFseXRpY3NSZXBvcnQiLAoZUmVjb21wdXRlQW5hbHl0aWNzUmVxdWVzdBIPCgd1c2VyX2lkGAEgASgJIrsBChpSZWNvbXB1dGVBbmFseXRpY3NSZXNwb25zZRISCgp1c2VyX2NvdW50GAEgASgDEhIKCmZpbGxfY291bnQYAiABKAMSGAoQcm91bmRfdHJpcF9jb3VudBgDIAEoAxIuCgpzdGFydF90aW1lGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIrCghkdXJhdGlvbhgFIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbiIxCg9XYXRjaFBubFJlcXVlc3QSHgoWbWF4X3VwZGF0ZXNfcGVyX3NlY29uZBgBIAEoDSKIAQoQV2F0Y2hQbmxSZXNwb25zZRIzCgZ1cGRhdGUYASABKAsyIS50cmFkZW1lc2guYW5hbHl0aWNzLnYxLlBubFVwZGF0ZUgAEjYKCWhlYXJ0YmVhdBgCIAEoCzIhLnRyYWRlbWVzaC5hbmFseXRpY3MudjEuSGVhcnRiZWF0SABCBwoFZXZlbnQiHQobR2V0QW5hbHl0aWNzU2V0dGluZ3NSZXF1ZXN0IlsKHEdldEFuYWx5dGljc1NldHRpbmdzUmVzcG9uc2USOwoIc2V0dGluZ3MYASABKAsyKS50cmFkZW1lc2guYW5hbHl0aWNzLnYxLkFuYWx5dGljc1NldHRpbmdzIo4BCh5VcGRhdGVBbmFseXRpY3NTZXR0aW5nc1JlcXVlc3QSOwoIc2V0dGluZ3MYASABKAsyKS50cmFkZW1lc2guYW5hbHl0aWNzLnYxLkFuYWx5dGljc1NldHRpbmdzEi8KC3VwZGF0ZV9tYXNrGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLkZpZWxkTWFzayJeCh9VcGRhdGVBbmFseXRpY3NTZXR0aW5nc1Jlc3BvbnNlEjsKCHNldHRpbmdzGAEgASgLMikudHJhZGVtZXNoLmFuYWx5dGljcy52MS5BbmFseXRpY3NTZXR0aW5ncyI9ChVHZXRQbmxDYWxlbmRhclJlcXVlc3QSEgoKc3RhcnRfZGF0ZRgBIAEoCRIQCghlbmRfZGF0ZRgCIAEoCSJPChZHZXRQbmxDYWxlbmRhclJlc3BvbnNlEjUKCGNhbGVuZGFyGAEgASgLMiMudHJhZGVtZXNoLmFuYWx5dGljcy52MS5QbmxDYWxlbmRhciIiChJHZXREYXlUcmlwc1JlcXVlc3QSDAoEZGF0ZRgBIAEoCSKFAQoTR2V0RGF5VHJpcHNSZXNwb25zZRIMCgRkYXRlGAEgASgJEi4KBXRyaXBzGAIgAygLMh8udHJhZGVtZXNoLmFuYWx5dGljcy52MS5EYXlUcmlwEjAKA2RheRgDIAEoCzIjLnRyYWRlbWVzaC5hbmFseXRpY3MudjEuQ2FsZW5kYXJEYXkysAcKEEFuYWx5dGljc1NlcnZpY2USaQoMR2V0QW5hbHl0aWNzEisudHJhZGVtZXNoLmFuYWx5dGljcy52MS5HZXRBbmFseXRpY3NSZXF1ZXN0GiwudHJhZGVtZXNoLmFuYWx5dGljcy52MS5HZXRBbmFseXRpY3NSZXNwb25zZRJ7ChJSZWNvbXB1dGVBbmFseXRpY3MSMS50cmFkZW1lc2guYW5hbHl0aWNzLnYxLlJlY29tcHV0ZUFuYWx5dGljc1JlcXVlc3QaMi50cmFkZW1lc2guYW5hbHl0aWNzLnYxLlJlY29tcHV0ZUFuYWx5dGljc1Jlc3BvbnNlEl8KCFdhdGNoUG5sEicudHJhZGVtZXNoLmFuYWx5dGljcy52MS5XYXRjaFBubFJlcXVlc3QaKC50cmFkZW1lc2guYW5hbHl0aWNzLnYxLldhdGNoUG5sUmVzcG9uc2UwARKBAQoUR2V0QW5hbHl0aWNzU2V0dGluZ3MSMy50cmFkZW1lc2guYW5hbHl0aWNzLnYxLkdldEFuYWx5dGljc1NldHRpbmdzUmVxdWVzdBo0LnRyYWRlbWVzaC5hbmFseXRpY3MudjEuR2V0QW5hbHl0aWNzU2V0dGluZ3NSZXNwb25zZRKKAQoXVXBkYXRlQW5hbHl0aWNzU2V0dGluZ3MSNi50cmFkZW1lc2guYW5hbHl0aWNzLnYxLlVwZGF0ZUFuYWx5dGljc1NldHRpbmdzUmVxdWVzdBo3LnRyYWRlbWVzaC5hbmFseXRpY3MudjEuVXBkYXRlQW5hbHl0aWNzU2V0dGluZ3NSZXNwb25zZRJpCgxHZXRUYXhSZXBvcnQSKy50cmFkZW1lc2guYW5hbHl0aWNzLnYxLkdldFRheFJlcG9ydFJlcXVlc3QaLC50cmFkZW1lc2guYW5hbHl0aWNzLnYxLkdldFRheFJlcG9ydFJlc3BvbnNlEm8KDkdldFBubENhbGVuZGFyEi0udHJhZGVtZXNoLmFuYWx5dGljcy52MS5HZXRQbmxDYWxlbmRhclJlcXVlc3QaLi50cmFkZW1lc2guYW5hbHl0aWNzLnYxLkdldFBubENhbGVuZGFyUmVzcG9uc2USZgoLR2V0RGF5VHJpcHMSKi50cmFkZW1lc2guYW5hbHl0aWNzLnYxLkdldERheVRyaXBzUmVxdWVzdBorLnRyYWRlbWVzaC5hbmFseXRpY3MudjEuR2V0RGF5VHJpcHNSZXNwb25zZUL/AQoaY29tLnRyYWRlbWVzaC5hbmFseXRpY3MudjFCFUFuYWx5dGljc1NlcnZpY2VQcm90b1ABWlBnaXRodWIuY29tL3RyYWRlbWVzaC90cmFkZW1lc2gvY2xpZW50cy9nby9nZW4vdHJhZGVtZXNoL2FuYWx5dGljcy92MTthbmFseXRpY3N2MaICA1RBWKoCFlRyYWRlbWVzaC5BbmFseXRpY3MuVjHKAhZUcmFkZW1lc2hcQW5hbHl0aWNzXFYx4gIiVHJhZGVtZXNoXEFuYWx5dGljc1xWMVxHUEJNZXRhZGF0YeoCGFRyYWRlbWVzaDo6QW5hbHl0aWNzOjpWMWIGcHJvdG8z", [file_google_protobuf_duration, file_google_protobuf_field_mask, file_google_protobuf_timestamp, file_trademesh_analytics_v1_calendar, file_trademesh_analytics_v1_period, file_trademesh_analytics_v1_pnl, file_trademesh_analytics_v1_report, file_trademesh_analytics_v1_settings, file_trademesh_analytics_v1_tax]);
 
 /**
  * GetAnalyticsRequest selects the period and the optional parts of the report.
@@ -350,6 +352,111 @@ export const UpdateAnalyticsSettingsResponseSchema: GenMessage<UpdateAnalyticsSe
   messageDesc(file_trademesh_analytics_v1_analytics_service, 9);
 
 /**
+ * GetPnlCalendarRequest is an inclusive IST date range of at most 366 days.
+ *
+ * @generated from message trademesh.analytics.v1.GetPnlCalendarRequest
+ */
+export type GetPnlCalendarRequest = Message<"trademesh.analytics.v1.GetPnlCalendarRequest"> & {
+  /**
+   * start_date is the first day, "YYYY-MM-DD" (required).
+   *
+   * @generated from field: string start_date = 1;
+   */
+  startDate: string;
+
+  /**
+   * end_date is the last day, "YYYY-MM-DD" (required, not before start_date).
+   *
+   * @generated from field: string end_date = 2;
+   */
+  endDate: string;
+};
+
+/**
+ * Describes the message trademesh.analytics.v1.GetPnlCalendarRequest.
+ * Use `create(GetPnlCalendarRequestSchema)` to create a new message.
+ */
+export const GetPnlCalendarRequestSchema: GenMessage<GetPnlCalendarRequest> = /*@__PURE__*/
+  messageDesc(file_trademesh_analytics_v1_analytics_service, 10);
+
+/**
+ * GetPnlCalendarResponse is the calendar.
+ *
+ * @generated from message trademesh.analytics.v1.GetPnlCalendarResponse
+ */
+export type GetPnlCalendarResponse = Message<"trademesh.analytics.v1.GetPnlCalendarResponse"> & {
+  /**
+   * calendar is the range's daily net P&L with weekly and monthly totals.
+   *
+   * @generated from field: trademesh.analytics.v1.PnlCalendar calendar = 1;
+   */
+  calendar?: PnlCalendar | undefined;
+};
+
+/**
+ * Describes the message trademesh.analytics.v1.GetPnlCalendarResponse.
+ * Use `create(GetPnlCalendarResponseSchema)` to create a new message.
+ */
+export const GetPnlCalendarResponseSchema: GenMessage<GetPnlCalendarResponse> = /*@__PURE__*/
+  messageDesc(file_trademesh_analytics_v1_analytics_service, 11);
+
+/**
+ * GetDayTripsRequest names one IST day.
+ *
+ * @generated from message trademesh.analytics.v1.GetDayTripsRequest
+ */
+export type GetDayTripsRequest = Message<"trademesh.analytics.v1.GetDayTripsRequest"> & {
+  /**
+   * date is the IST day, "YYYY-MM-DD" (required).
+   *
+   * @generated from field: string date = 1;
+   */
+  date: string;
+};
+
+/**
+ * Describes the message trademesh.analytics.v1.GetDayTripsRequest.
+ * Use `create(GetDayTripsRequestSchema)` to create a new message.
+ */
+export const GetDayTripsRequestSchema: GenMessage<GetDayTripsRequest> = /*@__PURE__*/
+  messageDesc(file_trademesh_analytics_v1_analytics_service, 12);
+
+/**
+ * GetDayTripsResponse is that day's closed round trips.
+ *
+ * @generated from message trademesh.analytics.v1.GetDayTripsResponse
+ */
+export type GetDayTripsResponse = Message<"trademesh.analytics.v1.GetDayTripsResponse"> & {
+  /**
+   * date echoes the requested day.
+   *
+   * @generated from field: string date = 1;
+   */
+  date: string;
+
+  /**
+   * trips are the round trips closed that day, in close order.
+   *
+   * @generated from field: repeated trademesh.analytics.v1.DayTrip trips = 2;
+   */
+  trips: DayTrip[];
+
+  /**
+   * day is the day's totals (all zero when no round trip closed that day).
+   *
+   * @generated from field: trademesh.analytics.v1.CalendarDay day = 3;
+   */
+  day?: CalendarDay | undefined;
+};
+
+/**
+ * Describes the message trademesh.analytics.v1.GetDayTripsResponse.
+ * Use `create(GetDayTripsResponseSchema)` to create a new message.
+ */
+export const GetDayTripsResponseSchema: GenMessage<GetDayTripsResponse> = /*@__PURE__*/
+  messageDesc(file_trademesh_analytics_v1_analytics_service, 13);
+
+/**
  * AnalyticsService computes trading performance from the user's trade journal (FIFO round trips;
  * definitions in AnalyticsReport) and streams live P&L marked to MarketDataService quotes.
  *
@@ -486,6 +593,35 @@ export const AnalyticsService: GenService<{
     methodKind: "unary";
     input: typeof GetTaxReportRequestSchema;
     output: typeof GetTaxReportResponseSchema;
+  },
+  /**
+   * GetPnlCalendar returns the caller's daily net P&L over an IST date range (a round trip counts on
+   * the IST day of its closing fill, net of charges), with weekly and monthly totals: the data of a
+   * calendar heat map.
+   *
+   * Errors: INVALID_ARGUMENT (reason INVALID_DATE_RANGE: a date missing or not "YYYY-MM-DD",
+   * end_date before start_date, or a range longer than 366 days, metadata "limit"); UNAVAILABLE;
+   * DEADLINE_EXCEEDED; UNAUTHENTICATED.
+   *
+   * @generated from rpc trademesh.analytics.v1.AnalyticsService.GetPnlCalendar
+   */
+  getPnlCalendar: {
+    methodKind: "unary";
+    input: typeof GetPnlCalendarRequestSchema;
+    output: typeof GetPnlCalendarResponseSchema;
+  },
+  /**
+   * GetDayTrips returns the caller's round trips closed on one IST day, in close order.
+   *
+   * Errors: INVALID_ARGUMENT (reason INVALID_DATE: date missing or not "YYYY-MM-DD"); UNAVAILABLE;
+   * DEADLINE_EXCEEDED; UNAUTHENTICATED.
+   *
+   * @generated from rpc trademesh.analytics.v1.AnalyticsService.GetDayTrips
+   */
+  getDayTrips: {
+    methodKind: "unary";
+    input: typeof GetDayTripsRequestSchema;
+    output: typeof GetDayTripsResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_trademesh_analytics_v1_analytics_service, 0);

@@ -3,3 +3,4 @@ export * from "./bar_pb.js";
 export * from "./marketdata_service_pb.js";
 export * from "./quote_pb.js";
 export * from "./quote_stream_pb.js";
+export * from "./watchlist_pb.js";

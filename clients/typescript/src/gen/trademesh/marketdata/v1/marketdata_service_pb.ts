@@ -4,8 +4,8 @@
 
 import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
 import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
-import type { Timestamp } from "@bufbuild/protobuf/wkt";
-import { file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
+import type { FieldMask, Timestamp } from "@bufbuild/protobuf/wkt";
+import { file_google_protobuf_field_mask, file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
 import type { Instrument } from "../../common/v1/instrument_pb.js";
 import { file_trademesh_common_v1_instrument } from "../../common/v1/instrument_pb.js";
 import type { Bar, BarInterval } from "./bar_pb.js";
@@ -14,13 +14,15 @@ import type { Quote, QuoteMode } from "./quote_pb.js";
 import { file_trademesh_marketdata_v1_quote } from "./quote_pb.js";
 import type { Heartbeat, QuoteBatch } from "./quote_stream_pb.js";
 import { file_trademesh_marketdata_v1_quote_stream } from "./quote_stream_pb.js";
+import type { Watchlist } from "./watchlist_pb.js";
+import { file_trademesh_marketdata_v1_watchlist } from "./watchlist_pb.js";
 import type { Message } from "@bufbuild/protobuf";
 
 /**
  * Describes the file trademesh/marketdata/v1/marketdata_service.proto.
  */
 export const file_trademesh_marketdata_v1_marketdata_service: GenFile = /*@__PURE__*/
-  fileDesc("CjB0cmFkZW1lc2gvbWFya2V0ZGF0YS92MS9tYXJrZXRkYXRhX3NlcnZpY2UucHJvdG8SF3RyYWRlbWVzaC5tYXJrZXRkYXRhLnYxIngKD0dldFF1b3RlUmVxdWVzdBIzCgppbnN0cnVtZW50GAEgASgLMh8udHJhZGVtZXNoLmNvbW1vbi52MS5JbnN0cnVtZW50EjAKBG1vZGUYAiABKA4yIi50cmFkZW1lc2gubWFya2V0ZGF0YS52MS5RdW90ZU1vZGUiQQoQR2V0UXVvdGVSZXNwb25zZRItCgVxdW90ZRgBIAEoCzIeLnRyYWRlbWVzaC5tYXJrZXRkYXRhLnYxLlF1b3RlInoKEEdldFF1b3Rlc1JlcXVlc3QSNAoLaW5zdHJ1bWVudHMYASADKAsyHy50cmFkZW1lc2guY29tbW9uLnYxLkluc3RydW1lbnQSMAoEbW9kZRgCIAEoDjIiLnRyYWRlbWVzaC5tYXJrZXRkYXRhLnYxLlF1b3RlTW9kZSKDAQoRR2V0UXVvdGVzUmVzcG9uc2USLgoGcXVvdGVzGAEgAygLMh4udHJhZGVtZXNoLm1hcmtldGRhdGEudjEuUXVvdGUSPgoVbm90X2ZvdW5kX2luc3RydW1lbnRzGAIgAygLMh8udHJhZGVtZXNoLmNvbW1vbi52MS5JbnN0cnVtZW50IqABChZTdWJzY3JpYmVRdW90ZXNSZXF1ZXN0EjQKC2luc3RydW1lbnRzGAEgAygLMh8udHJhZGVtZXNoLmNvbW1vbi52MS5JbnN0cnVtZW50EjAKBG1vZGUYAiABKA4yIi50cmFkZW1lc2gubWFya2V0ZGF0YS52MS5RdW90ZU1vZGUSHgoWbWF4X3VwZGF0ZXNfcGVyX3NlY29uZBgDIAEoDSKRAQoXU3Vic2NyaWJlUXVvdGVzUmVzcG9uc2USNAoFYmF0Y2gYASABKAsyIy50cmFkZW1lc2gubWFya2V0ZGF0YS52MS5RdW90ZUJhdGNoSAASNwoJaGVhcnRiZWF0GAIgASgLMiIudHJhZGVtZXNoLm1hcmtldGRhdGEudjEuSGVhcnRiZWF0SABCBwoFZXZlbnQiggIKDkdldEJhcnNSZXF1ZXN0EjMKCmluc3RydW1lbnQYASABKAsyHy50cmFkZW1lc2guY29tbW9uLnYxLkluc3RydW1lbnQSNgoIaW50ZXJ2YWwYAiABKA4yJC50cmFkZW1lc2gubWFya2V0ZGF0YS52MS5CYXJJbnRlcnZhbBIuCgpzdGFydF90aW1lGAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIsCghlbmRfdGltZRgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEQoJcGFnZV9zaXplGAUgASgFEhIKCnBhZ2VfdG9rZW4YBiABKAkikwEKD0dldEJhcnNSZXNwb25zZRIqCgRiYXJzGAEgAygLMhwudHJhZGVtZXNoLm1hcmtldGRhdGEudjEuQmFyEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCRI7ChdlYXJsaWVzdF9hdmFpbGFibGVfdGltZRgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAyrgMKEU1hcmtldERhdGFTZXJ2aWNlEl8KCEdldFF1b3RlEigudHJhZGVtZXNoLm1hcmtldGRhdGEudjEuR2V0UXVvdGVSZXF1ZXN0GikudHJhZGVtZXNoLm1hcmtldGRhdGEudjEuR2V0UXVvdGVSZXNwb25zZRJiCglHZXRRdW90ZXMSKS50cmFkZW1lc2gubWFya2V0ZGF0YS52MS5HZXRRdW90ZXNSZXF1ZXN0GioudHJhZGVtZXNoLm1hcmtldGRhdGEudjEuR2V0UXVvdGVzUmVzcG9uc2USdgoPU3Vic2NyaWJlUXVvdGVzEi8udHJhZGVtZXNoLm1hcmtldGRhdGEudjEuU3Vic2NyaWJlUXVvdGVzUmVxdWVzdBowLnRyYWRlbWVzaC5tYXJrZXRkYXRhLnYxLlN1YnNjcmliZVF1b3Rlc1Jlc3BvbnNlMAESXAoHR2V0QmFycxInLnRyYWRlbWVzaC5tYXJrZXRkYXRhLnYxLkdldEJhcnNSZXF1ZXN0GigudHJhZGVtZXNoLm1hcmtldGRhdGEudjEuR2V0QmFyc1Jlc3BvbnNlQocCChtjb20udHJhZGVtZXNoLm1hcmtldGRhdGEudjFCFk1hcmtldGRhdGFTZXJ2aWNlUHJvdG9QAVpSZ2l0aHViLmNvbS90cmFkZW1lc2gvdHJhZGVtZXNoL2NsaWVudHMvZ28vZ2VuL3RyYWRlbWVzaC9tYXJrZXRkYXRhL3YxO21hcmtldGRhdGF2MaICA1RNWKoCF1RyYWRlbWVzaC5NYXJrZXRkYXRhLlYxygIXVHJhZGVtZXNoXE1hcmtldGRhdGFcVjHiAiNUcmFkZW1lc2hcTWFya2V0ZGF0YVxWMVxHUEJNZXRhZGF0YeoCGVRyYWRlbWVzaDo6TWFya2V0ZGF0YTo6VjFiBnByb3RvMw", [file_google_protobuf_timestamp, file_trademesh_common_v1_instrument, file_trademesh_marketdata_v1_bar, file_trademesh_marketdata_v1_quote, file_trademesh_marketdata_v1_quote_stream]);
+  fileDesc("CjB0cmFkZW1lc2gvbWFya2V0ZGF0YS92MS9tYXJrZXRkYXRhX3NlcnZpY2UucHJvdG8SF3RyYWRlbWVzaC5tYXJrZXRkYXRhLnYxIngKD0dldFF1b3RlUmVxdWVzdBIzCgppbnN0cnVtZW50GAEgASgLMh8udHJhZGVtZXNoLmNvbW1vbi52MS5JbnN0cnVtZW50EjAKBG1vZGUYAiABKA4yIi50cmFkZW1lc2gubWFya2V0ZGF0YS52MS5RdW90ZU1vZGUiQQoQR2V0UXVvdGVSZXNwb25zZRItCgVxdW90ZRgBIAEoCzIeLnRyYWRlbWVzaC5tYXJrZXRkYXRhLnYxLlF1b3RlInoKEEdldFF1b3Rlc1JlcXVlc3QSNAoLaW5zdHJ1bWVudHMYASADKAsyHy50cmFkZW1lc2guY29tbW9uLnYxLkluc3RydW1lbnQSMAoEbW9kZRgCIAEoDjIiLnRyYWRlbWVzaC5tYXJrZXRkYXRhLnYxLlF1b3RlTW9kZSKDAQoRR2V0UXVvdGVzUmVzcG9uc2USLgoGcXVvdGVzGAEgAygLMh4udHJhZGVtZXNoLm1hcmtldGRhdGEudjEuUXVvdGUSPgoVbm90X2ZvdW5kX2luc3RydW1lbnRzGAIgAygLMh8udHJhZGVtZXNoLmNvbW1vbi52MS5JbnN0cnVtZW50IrYBChZTdWJzY3JpYmVRdW90ZXNSZXF1ZXN0EjQKC2luc3RydW1lbnRzGAEgAygLMh8udHJhZGVtZXNoLmNvbW1vbi52MS5JbnN0cnVtZW50EjAKBG1vZGUYAiABKA4yIi50cmFkZW1lc2gubWFya2V0ZGF0YS52MS5RdW90ZU1vZGUSHgoWbWF4X3VwZGF0ZXNfcGVyX3NlY29uZBgDIAEoDRIUCgx3YXRjaGxpc3RfaWQYBCABKAkikQEKF1N1YnNjcmliZVF1b3Rlc1Jlc3BvbnNlEjQKBWJhdGNoGAEgASgLMiMudHJhZGVtZXNoLm1hcmtldGRhdGEudjEuUXVvdGVCYXRjaEgAEjcKCWhlYXJ0YmVhdBgCIAEoCzIiLnRyYWRlbWVzaC5tYXJrZXRkYXRhLnYxLkhlYXJ0YmVhdEgAQgcKBWV2ZW50IoICCg5HZXRCYXJzUmVxdWVzdBIzCgppbnN0cnVtZW50GAEgASgLMh8udHJhZGVtZXNoLmNvbW1vbi52MS5JbnN0cnVtZW50EjYKCGludGVydmFsGAIgASgOMiQudHJhZGVtZXNoLm1hcmtldGRhdGEudjEuQmFySW50ZXJ2YWwSLgoKc3RhcnRfdGltZRgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLAoIZW5kX3RpbWUYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhEKCXBhZ2Vfc2l6ZRgFIAEoBRISCgpwYWdlX3Rva2VuGAYgASgJIpMBCg9HZXRCYXJzUmVzcG9uc2USKgoEYmFycxgBIAMoCzIcLnRyYWRlbWVzaC5tYXJrZXRkYXRhLnYxLkJhchIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkSOwoXZWFybGllc3RfYXZhaWxhYmxlX3RpbWUYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIk8KFkNyZWF0ZVdhdGNobGlzdFJlcXVlc3QSNQoJd2F0Y2hsaXN0GAEgASgLMiIudHJhZGVtZXNoLm1hcmtldGRhdGEudjEuV2F0Y2hsaXN0IlAKF0NyZWF0ZVdhdGNobGlzdFJlc3BvbnNlEjUKCXdhdGNobGlzdBgBIAEoCzIiLnRyYWRlbWVzaC5tYXJrZXRkYXRhLnYxLldhdGNobGlzdCIXChVMaXN0V2F0Y2hsaXN0c1JlcXVlc3QiUAoWTGlzdFdhdGNobGlzdHNSZXNwb25zZRI2Cgp3YXRjaGxpc3RzGAEgAygLMiIudHJhZGVtZXNoLm1hcmtldGRhdGEudjEuV2F0Y2hsaXN0IiEKE0dldFdhdGNobGlzdFJlcXVlc3QSCgoCaWQYASABKAkiTQoUR2V0V2F0Y2hsaXN0UmVzcG9uc2USNQoJd2F0Y2hsaXN0GAEgASgLMiIudHJhZGVtZXNoLm1hcmtldGRhdGEudjEuV2F0Y2hsaXN0IoABChZVcGRhdGVXYXRjaGxpc3RSZXF1ZXN0EjUKCXdhdGNobGlzdBgBIAEoCzIiLnRyYWRlbWVzaC5tYXJrZXRkYXRhLnYxLldhdGNobGlzdBIvCgt1cGRhdGVfbWFzaxgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5GaWVsZE1hc2siUAoXVXBkYXRlV2F0Y2hsaXN0UmVzcG9uc2USNQoJd2F0Y2hsaXN0GAEgASgLMiIudHJhZGVtZXNoLm1hcmtldGRhdGEudjEuV2F0Y2hsaXN0IjIKFkRlbGV0ZVdhdGNobGlzdFJlcXVlc3QSCgoCaWQYASABKAkSDAoEZXRhZxgCIAEoCSIZChdEZWxldGVXYXRjaGxpc3RSZXNwb25zZSInChhSZW9yZGVyV2F0Y2hsaXN0c1JlcXVlc3QSCwoDaWRzGAEgAygJIlMKGVJlb3JkZXJXYXRjaGxpc3RzUmVzcG9uc2USNgoKd2F0Y2hsaXN0cxgBIAMoCzIiLnRyYWRlbWVzaC5tYXJrZXRkYXRhLnYxLldhdGNobGlzdDLsCAoRTWFya2V0RGF0YVNlcnZpY2USXwoIR2V0UXVvdGUSKC50cmFkZW1lc2gubWFya2V0ZGF0YS52MS5HZXRRdW90ZVJlcXVlc3QaKS50cmFkZW1lc2gubWFya2V0ZGF0YS52MS5HZXRRdW90ZVJlc3BvbnNlEmIKCUdldFF1b3RlcxIpLnRyYWRlbWVzaC5tYXJrZXRkYXRhLnYxLkdldFF1b3Rlc1JlcXVlc3QaKi50cmFkZW1lc2gubWFya2V0ZGF0YS52MS5HZXRRdW90ZXNSZXNwb25zZRJ2Cg9TdWJzY3JpYmVRdW90ZXMSLy50cmFkZW1lc2gubWFya2V0ZGF0YS52MS5TdWJzY3JpYmVRdW90ZXNSZXF1ZXN0GjAudHJhZGVtZXNoLm1hcmtldGRhdGEudjEuU3Vic2NyaWJlUXVvdGVzUmVzcG9uc2UwARJcCgdHZXRCYXJzEicudHJhZGVtZXNoLm1hcmtldGRhdGEudjEuR2V0QmFyc1JlcXVlc3QaKC50cmFkZW1lc2gubWFya2V0ZGF0YS52MS5HZXRCYXJzUmVzcG9uc2USdAoPQ3JlYXRlV2F0Y2hsaXN0Ei8udHJhZGVtZXNoLm1hcmtldGRhdGEudjEuQ3JlYXRlV2F0Y2hsaXN0UmVxdWVzdBowLnRyYWRlbWVzaC5tYXJrZXRkYXRhLnYxLkNyZWF0ZVdhdGNobGlzdFJlc3BvbnNlEnEKDkxpc3RXYXRjaGxpc3RzEi4udHJhZGVtZXNoLm1hcmtldGRhdGEudjEuTGlzdFdhdGNobGlzdHNSZXF1ZXN0Gi8udHJhZGVtZXNoLm1hcmtldGRhdGEudjEuTGlzdFdhdGNobGlzdHNSZXNwb25zZRJrCgxHZXRXYXRjaGxpc3QSLC50cmFkZW1lc2gubWFya2V0ZGF0YS52MS5HZXRXYXRjaGxpc3RSZXF1ZXN0Gi0udHJhZGVtZXNoLm1hcmtldGRhdGEudjEuR2V0V2F0Y2hsaXN0UmVzcG9uc2USdAoPVXBkYXRlV2F0Y2hsaXN0Ei8udHJhZGVtZXNoLm1hcmtldGRhdGEudjEuVXBkYXRlV2F0Y2hsaXN0UmVxdWVzdBowLnRyYWRlbWVzaC5tYXJrZXRkYXRhLnYxLlVwZGF0ZVdhdGNobGlzdFJlc3BvbnNlEnQKD0RlbGV0ZVdhdGNobGlzdBIvLnRyYWRlbWVzaC5tYXJrZXRkYXRhLnYxLkRlbGV0ZVdhdGNobGlzdFJlcXVlc3QaMC50cmFkZW1lc2gubWFya2V0ZGF0YS52MS5EZWxldGVXYXRjaGxpc3RSZXNwb25zZRJ6ChFSZW9yZGVyV2F0Y2hsaXN0cxIxLnRyYWRlbWVzaC5tYXJrZXRkYXRhLnYxLlJlb3JkZXJXYXRjaGxpc3RzUmVxdWVzdBoyLnRyYWRlbWVzaC5tYXJrZXRkYXRhLnYxLlJlb3JkZXJXYXRjaGxpc3RzUmVzcG9uc2VChwIKG2NvbS50cmFkZW1lc2gubWFya2V0ZGF0YS52MUIWTWFya2V0ZGF0YVNlcnZpY2VQcm90b1ABWlJnaXRodWIuY29tL3RyYWRlbWVzaC90cmFkZW1lc2gvY2xpZW50cy9nby9nZW4vdHJhZGVtZXNoL21hcmtldGRhdGEvdjE7bWFya2V0ZGF0YXYxogIDVE1YqgIXVHJhZGVtZXNoLk1hcmtldGRhdGEuVjHKAhdUcmFkZW1lc2hcTWFya2V0ZGF0YVxWMeICI1RyYWRlbWVzaFxNYXJrZXRkYXRhXFYxXEdQQk1ldGFkYXRh6gIZVHJhZGVtZXNoOjpNYXJrZXRkYXRhOjpWMWIGcHJvdG8z", [file_google_protobuf_field_mask, file_google_protobuf_timestamp, file_trademesh_common_v1_instrument, file_trademesh_marketdata_v1_bar, file_trademesh_marketdata_v1_quote, file_trademesh_marketdata_v1_quote_stream, file_trademesh_marketdata_v1_watchlist]);
 
 /**
  * GetQuoteRequest names one instrument.
@@ -161,6 +163,16 @@ export type SubscribeQuotesRequest = Message<"trademesh.marketdata.v1.SubscribeQ
    * @generated from field: uint32 max_updates_per_second = 3;
    */
   maxUpdatesPerSecond: number;
+
+  /**
+   * watchlist_id, when set, streams the instruments of that watchlist of the caller's (as stored
+   * when the stream opens) instead of `instruments`, which must then be empty. Errors:
+   * INVALID_ARGUMENT (reason CONFLICTING_INSTRUMENTS: both set; reason NO_INSTRUMENTS: the
+   * watchlist is empty); NOT_FOUND (reason WATCHLIST_NOT_FOUND).
+   *
+   * @generated from field: string watchlist_id = 4;
+   */
+  watchlistId: string;
 };
 
 /**
@@ -306,6 +318,260 @@ export const GetBarsResponseSchema: GenMessage<GetBarsResponse> = /*@__PURE__*/
   messageDesc(file_trademesh_marketdata_v1_marketdata_service, 7);
 
 /**
+ * CreateWatchlistRequest carries the new watchlist.
+ *
+ * @generated from message trademesh.marketdata.v1.CreateWatchlistRequest
+ */
+export type CreateWatchlistRequest = Message<"trademesh.marketdata.v1.CreateWatchlistRequest"> & {
+  /**
+   * watchlist holds the name (required) and the instruments (0–100); output-only fields are ignored.
+   *
+   * @generated from field: trademesh.marketdata.v1.Watchlist watchlist = 1;
+   */
+  watchlist?: Watchlist | undefined;
+};
+
+/**
+ * Describes the message trademesh.marketdata.v1.CreateWatchlistRequest.
+ * Use `create(CreateWatchlistRequestSchema)` to create a new message.
+ */
+export const CreateWatchlistRequestSchema: GenMessage<CreateWatchlistRequest> = /*@__PURE__*/
+  messageDesc(file_trademesh_marketdata_v1_marketdata_service, 8);
+
+/**
+ * CreateWatchlistResponse is the stored watchlist.
+ *
+ * @generated from message trademesh.marketdata.v1.CreateWatchlistResponse
+ */
+export type CreateWatchlistResponse = Message<"trademesh.marketdata.v1.CreateWatchlistResponse"> & {
+  /**
+   * watchlist is the stored watchlist, with its id and etag.
+   *
+   * @generated from field: trademesh.marketdata.v1.Watchlist watchlist = 1;
+   */
+  watchlist?: Watchlist | undefined;
+};
+
+/**
+ * Describes the message trademesh.marketdata.v1.CreateWatchlistResponse.
+ * Use `create(CreateWatchlistResponseSchema)` to create a new message.
+ */
+export const CreateWatchlistResponseSchema: GenMessage<CreateWatchlistResponse> = /*@__PURE__*/
+  messageDesc(file_trademesh_marketdata_v1_marketdata_service, 9);
+
+/**
+ * ListWatchlistsRequest has no fields: it lists the caller's watchlists.
+ *
+ * @generated from message trademesh.marketdata.v1.ListWatchlistsRequest
+ */
+export type ListWatchlistsRequest = Message<"trademesh.marketdata.v1.ListWatchlistsRequest"> & {
+};
+
+/**
+ * Describes the message trademesh.marketdata.v1.ListWatchlistsRequest.
+ * Use `create(ListWatchlistsRequestSchema)` to create a new message.
+ */
+export const ListWatchlistsRequestSchema: GenMessage<ListWatchlistsRequest> = /*@__PURE__*/
+  messageDesc(file_trademesh_marketdata_v1_marketdata_service, 10);
+
+/**
+ * ListWatchlistsResponse is every watchlist of the caller's.
+ *
+ * @generated from message trademesh.marketdata.v1.ListWatchlistsResponse
+ */
+export type ListWatchlistsResponse = Message<"trademesh.marketdata.v1.ListWatchlistsResponse"> & {
+  /**
+   * watchlists are in the caller's order (new ones last until reordered).
+   *
+   * @generated from field: repeated trademesh.marketdata.v1.Watchlist watchlists = 1;
+   */
+  watchlists: Watchlist[];
+};
+
+/**
+ * Describes the message trademesh.marketdata.v1.ListWatchlistsResponse.
+ * Use `create(ListWatchlistsResponseSchema)` to create a new message.
+ */
+export const ListWatchlistsResponseSchema: GenMessage<ListWatchlistsResponse> = /*@__PURE__*/
+  messageDesc(file_trademesh_marketdata_v1_marketdata_service, 11);
+
+/**
+ * GetWatchlistRequest names one watchlist.
+ *
+ * @generated from message trademesh.marketdata.v1.GetWatchlistRequest
+ */
+export type GetWatchlistRequest = Message<"trademesh.marketdata.v1.GetWatchlistRequest"> & {
+  /**
+   * id is the watchlist's id (required).
+   *
+   * @generated from field: string id = 1;
+   */
+  id: string;
+};
+
+/**
+ * Describes the message trademesh.marketdata.v1.GetWatchlistRequest.
+ * Use `create(GetWatchlistRequestSchema)` to create a new message.
+ */
+export const GetWatchlistRequestSchema: GenMessage<GetWatchlistRequest> = /*@__PURE__*/
+  messageDesc(file_trademesh_marketdata_v1_marketdata_service, 12);
+
+/**
+ * GetWatchlistResponse is the watchlist.
+ *
+ * @generated from message trademesh.marketdata.v1.GetWatchlistResponse
+ */
+export type GetWatchlistResponse = Message<"trademesh.marketdata.v1.GetWatchlistResponse"> & {
+  /**
+   * watchlist is the stored watchlist.
+   *
+   * @generated from field: trademesh.marketdata.v1.Watchlist watchlist = 1;
+   */
+  watchlist?: Watchlist | undefined;
+};
+
+/**
+ * Describes the message trademesh.marketdata.v1.GetWatchlistResponse.
+ * Use `create(GetWatchlistResponseSchema)` to create a new message.
+ */
+export const GetWatchlistResponseSchema: GenMessage<GetWatchlistResponse> = /*@__PURE__*/
+  messageDesc(file_trademesh_marketdata_v1_marketdata_service, 13);
+
+/**
+ * UpdateWatchlistRequest changes the fields of a watchlist named by the mask.
+ *
+ * @generated from message trademesh.marketdata.v1.UpdateWatchlistRequest
+ */
+export type UpdateWatchlistRequest = Message<"trademesh.marketdata.v1.UpdateWatchlistRequest"> & {
+  /**
+   * watchlist holds the id (required), the etag (optional, see UpdateWatchlist) and the new values.
+   *
+   * @generated from field: trademesh.marketdata.v1.Watchlist watchlist = 1;
+   */
+  watchlist?: Watchlist | undefined;
+
+  /**
+   * update_mask names the fields to change: "name", "instruments" or both.
+   *
+   * @generated from field: google.protobuf.FieldMask update_mask = 2;
+   */
+  updateMask?: FieldMask | undefined;
+};
+
+/**
+ * Describes the message trademesh.marketdata.v1.UpdateWatchlistRequest.
+ * Use `create(UpdateWatchlistRequestSchema)` to create a new message.
+ */
+export const UpdateWatchlistRequestSchema: GenMessage<UpdateWatchlistRequest> = /*@__PURE__*/
+  messageDesc(file_trademesh_marketdata_v1_marketdata_service, 14);
+
+/**
+ * UpdateWatchlistResponse is the changed watchlist.
+ *
+ * @generated from message trademesh.marketdata.v1.UpdateWatchlistResponse
+ */
+export type UpdateWatchlistResponse = Message<"trademesh.marketdata.v1.UpdateWatchlistResponse"> & {
+  /**
+   * watchlist is the stored watchlist with its new etag.
+   *
+   * @generated from field: trademesh.marketdata.v1.Watchlist watchlist = 1;
+   */
+  watchlist?: Watchlist | undefined;
+};
+
+/**
+ * Describes the message trademesh.marketdata.v1.UpdateWatchlistResponse.
+ * Use `create(UpdateWatchlistResponseSchema)` to create a new message.
+ */
+export const UpdateWatchlistResponseSchema: GenMessage<UpdateWatchlistResponse> = /*@__PURE__*/
+  messageDesc(file_trademesh_marketdata_v1_marketdata_service, 15);
+
+/**
+ * DeleteWatchlistRequest names the watchlist to delete.
+ *
+ * @generated from message trademesh.marketdata.v1.DeleteWatchlistRequest
+ */
+export type DeleteWatchlistRequest = Message<"trademesh.marketdata.v1.DeleteWatchlistRequest"> & {
+  /**
+   * id is the watchlist's id (required).
+   *
+   * @generated from field: string id = 1;
+   */
+  id: string;
+
+  /**
+   * etag, when non-empty, must equal the watchlist's current etag.
+   *
+   * @generated from field: string etag = 2;
+   */
+  etag: string;
+};
+
+/**
+ * Describes the message trademesh.marketdata.v1.DeleteWatchlistRequest.
+ * Use `create(DeleteWatchlistRequestSchema)` to create a new message.
+ */
+export const DeleteWatchlistRequestSchema: GenMessage<DeleteWatchlistRequest> = /*@__PURE__*/
+  messageDesc(file_trademesh_marketdata_v1_marketdata_service, 16);
+
+/**
+ * DeleteWatchlistResponse is empty.
+ *
+ * @generated from message trademesh.marketdata.v1.DeleteWatchlistResponse
+ */
+export type DeleteWatchlistResponse = Message<"trademesh.marketdata.v1.DeleteWatchlistResponse"> & {
+};
+
+/**
+ * Describes the message trademesh.marketdata.v1.DeleteWatchlistResponse.
+ * Use `create(DeleteWatchlistResponseSchema)` to create a new message.
+ */
+export const DeleteWatchlistResponseSchema: GenMessage<DeleteWatchlistResponse> = /*@__PURE__*/
+  messageDesc(file_trademesh_marketdata_v1_marketdata_service, 17);
+
+/**
+ * ReorderWatchlistsRequest is the new order.
+ *
+ * @generated from message trademesh.marketdata.v1.ReorderWatchlistsRequest
+ */
+export type ReorderWatchlistsRequest = Message<"trademesh.marketdata.v1.ReorderWatchlistsRequest"> & {
+  /**
+   * ids are every one of the caller's watchlist ids, each once, in the new order.
+   *
+   * @generated from field: repeated string ids = 1;
+   */
+  ids: string[];
+};
+
+/**
+ * Describes the message trademesh.marketdata.v1.ReorderWatchlistsRequest.
+ * Use `create(ReorderWatchlistsRequestSchema)` to create a new message.
+ */
+export const ReorderWatchlistsRequestSchema: GenMessage<ReorderWatchlistsRequest> = /*@__PURE__*/
+  messageDesc(file_trademesh_marketdata_v1_marketdata_service, 18);
+
+/**
+ * ReorderWatchlistsResponse is the watchlists in their new order.
+ *
+ * @generated from message trademesh.marketdata.v1.ReorderWatchlistsResponse
+ */
+export type ReorderWatchlistsResponse = Message<"trademesh.marketdata.v1.ReorderWatchlistsResponse"> & {
+  /**
+   * watchlists are the caller's watchlists in the new order.
+   *
+   * @generated from field: repeated trademesh.marketdata.v1.Watchlist watchlists = 1;
+   */
+  watchlists: Watchlist[];
+};
+
+/**
+ * Describes the message trademesh.marketdata.v1.ReorderWatchlistsResponse.
+ * Use `create(ReorderWatchlistsResponseSchema)` to create a new message.
+ */
+export const ReorderWatchlistsResponseSchema: GenMessage<ReorderWatchlistsResponse> = /*@__PURE__*/
+  messageDesc(file_trademesh_marketdata_v1_marketdata_service, 19);
+
+/**
  * MarketDataService serves live quotes (from the Kite ticker or the simulator) and 1-minute bars.
  *
  * Authentication: every RPC needs `authorization: Bearer <access token>`; a missing, expired or
@@ -412,6 +678,92 @@ export const MarketDataService: GenService<{
     methodKind: "unary";
     input: typeof GetBarsRequestSchema;
     output: typeof GetBarsResponseSchema;
+  },
+  /**
+   * CreateWatchlist stores a new watchlist of the caller's, placed after their other watchlists.
+   *
+   * Errors: INVALID_ARGUMENT (reason INVALID_WATCHLIST_NAME, field "watchlist.name";
+   * reason INVALID_INSTRUMENT: a malformed instrument; reason UNKNOWN_INSTRUMENTS: well-formed but
+   * unknown instruments, one FieldViolation each; reason TOO_MANY_INSTRUMENTS, metadata "limit":
+   * more than 100 distinct instruments); FAILED_PRECONDITION (reason WATCHLIST_LIMIT_REACHED,
+   * metadata "limit": the caller already has 20 watchlists); UNAUTHENTICATED; UNAVAILABLE.
+   *
+   * @generated from rpc trademesh.marketdata.v1.MarketDataService.CreateWatchlist
+   */
+  createWatchlist: {
+    methodKind: "unary";
+    input: typeof CreateWatchlistRequestSchema;
+    output: typeof CreateWatchlistResponseSchema;
+  },
+  /**
+   * ListWatchlists returns all the caller's watchlists in their order (at most 20, so unpaged).
+   *
+   * Errors: UNAUTHENTICATED; UNAVAILABLE.
+   *
+   * @generated from rpc trademesh.marketdata.v1.MarketDataService.ListWatchlists
+   */
+  listWatchlists: {
+    methodKind: "unary";
+    input: typeof ListWatchlistsRequestSchema;
+    output: typeof ListWatchlistsResponseSchema;
+  },
+  /**
+   * GetWatchlist returns one of the caller's watchlists.
+   *
+   * Errors: INVALID_ARGUMENT (reason INVALID_WATCHLIST_ID: empty id); NOT_FOUND (reason
+   * WATCHLIST_NOT_FOUND: no such watchlist of the caller's, including another user's);
+   * UNAUTHENTICATED; UNAVAILABLE.
+   *
+   * @generated from rpc trademesh.marketdata.v1.MarketDataService.GetWatchlist
+   */
+  getWatchlist: {
+    methodKind: "unary";
+    input: typeof GetWatchlistRequestSchema;
+    output: typeof GetWatchlistResponseSchema;
+  },
+  /**
+   * UpdateWatchlist renames a watchlist and/or replaces its ordered instruments: the paths of
+   * update_mask ("name", "instruments") say which. With a non-empty watchlist.etag the update
+   * applies only if the watchlist is unchanged since that etag was read.
+   *
+   * Errors: INVALID_ARGUMENT (reason INVALID_UPDATE_MASK: empty mask or unknown path; the
+   * reasons of CreateWatchlist for the changed fields); NOT_FOUND (reason WATCHLIST_NOT_FOUND);
+   * ABORTED (reason ETAG_MISMATCH: the watchlist changed since the etag was read; re-read and
+   * retry); UNAUTHENTICATED; UNAVAILABLE.
+   *
+   * @generated from rpc trademesh.marketdata.v1.MarketDataService.UpdateWatchlist
+   */
+  updateWatchlist: {
+    methodKind: "unary";
+    input: typeof UpdateWatchlistRequestSchema;
+    output: typeof UpdateWatchlistResponseSchema;
+  },
+  /**
+   * DeleteWatchlist deletes a watchlist (with a non-empty etag, only if unchanged since it was read).
+   *
+   * Errors: INVALID_ARGUMENT (reason INVALID_WATCHLIST_ID); NOT_FOUND (reason
+   * WATCHLIST_NOT_FOUND); ABORTED (reason ETAG_MISMATCH); UNAUTHENTICATED; UNAVAILABLE.
+   *
+   * @generated from rpc trademesh.marketdata.v1.MarketDataService.DeleteWatchlist
+   */
+  deleteWatchlist: {
+    methodKind: "unary";
+    input: typeof DeleteWatchlistRequestSchema;
+    output: typeof DeleteWatchlistResponseSchema;
+  },
+  /**
+   * ReorderWatchlists sets the order of the caller's watchlists: `ids` must name each of them
+   * exactly once.
+   *
+   * Errors: INVALID_ARGUMENT (reason WATCHLIST_ORDER_MISMATCH: an id missing, repeated or not the
+   * caller's); UNAUTHENTICATED; UNAVAILABLE.
+   *
+   * @generated from rpc trademesh.marketdata.v1.MarketDataService.ReorderWatchlists
+   */
+  reorderWatchlists: {
+    methodKind: "unary";
+    input: typeof ReorderWatchlistsRequestSchema;
+    output: typeof ReorderWatchlistsResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_trademesh_marketdata_v1_marketdata_service, 0);
