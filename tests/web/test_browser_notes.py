@@ -2,7 +2,8 @@
 
 ``clients/web/e2e/notes.mjs`` registers, adds a trade (listed under today's note), writes a Markdown note
 (the preview must be sanitised) with a mood, a mistake and lessons, saves it, edits the mistake list,
-reloads the page and logs in again, finds the note unchanged, then finds it by search from another day.
+reloads the page and logs in again, finds the note unchanged, then finds it by search from another day
+and opens it from the P&L calendar's day.
 Screenshots land in ``test-artifacts/web-notes/``.
 """
 
@@ -48,4 +49,5 @@ def test_a_day_note_survives_a_reload_and_is_found_by_search(stack: Stack) -> No
         "mistake tags saved",
         "note kept across reload",
         "note found by search",
+        "note opened from the calendar",
     } <= set(names)

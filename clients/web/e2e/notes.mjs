@@ -147,6 +147,14 @@ try {
   step("note found by search");
   await shot("notes-03-search");
 
+  // From the P&L calendar: a day's panel links to that day's note.
+  await go("#/calendar");
+  await page.locator(`[data-testid="calendar-day"][data-date="${day}"]`).click();
+  await page.locator(`[data-testid="day-trips"][data-date="${day}"]`).getByTestId("day-note-link").click();
+  await page.locator('[data-testid="note-form"][data-etag="v1"]').waitFor();
+  if ((await page.getByTestId("note-date").inputValue()) !== day) throw new Error("the calendar opened another day's note");
+  step("note opened from the calendar");
+
   if (consoleErrors.length) throw new Error(`page errors: ${consoleErrors.join(" | ")}`);
   ok = true;
 } catch (error) {
