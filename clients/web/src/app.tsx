@@ -8,6 +8,7 @@ import { AnalyticsScreen } from "./analytics";
 import { AuthScreen } from "./auth";
 import { CalendarScreen } from "./calendar";
 import { Bell, InboxScreen } from "./notifications";
+import { NotesScreen } from "./notes";
 import { PositionsScreen } from "./positions";
 import { TaxScreen } from "./tax";
 import { TradesScreen } from "./trades";
@@ -22,6 +23,7 @@ const ROUTES = {
   tax: { label: "Tax", screen: TaxScreen },
   alerts: { label: "Alerts", screen: AlertsScreen },
   inbox: { label: "Inbox", screen: InboxScreen },
+  notes: { label: "Day notes", screen: NotesScreen },
 } as const;
 type Route = keyof typeof ROUTES;
 

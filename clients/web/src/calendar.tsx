@@ -163,6 +163,7 @@ function DayTrips({ response }: { response: analytics.GetDayTripsResponse }): JS
       <h3>
         Round trips closed on {response.date}: <Money micros={response.day?.netPnlMicros ?? 0n} signed />
       </h3>
+      <a href={`#/notes?date=${response.date}`} data-testid="day-note-link">Day note</a>
       {response.trips.length === 0 ? (
         <p class="muted">No round trip closed on this day.</p>
       ) : (

@@ -214,7 +214,17 @@ CATALOG: tuple[ServiceEntry, ...] = (
     ServiceEntry(
         name="trade",
         descriptor=service_descriptor(trade_service_pb2, "TradeService"),
-        idempotent_reads=frozenset({"GetTrade", "ListTrades", "ListPositions"}),
+        idempotent_reads=frozenset(
+            {
+                "GetTrade",
+                "ListTrades",
+                "ListPositions",
+                "GetDayNote",
+                "ListDayNotes",
+                "SearchDayNotes",
+                "ListMistakeTags",
+            }
+        ),
         unary_timeouts={"ImportTrades": IMPORT_TIMEOUT_SECONDS, "ReconcileTrades": RECONCILE_TIMEOUT_SECONDS},
     ),
     ServiceEntry(

@@ -29,6 +29,7 @@ from trademesh.cli.commands import (
     auth,
     calendar,
     inbox,
+    notes,
     positions,
     quotes,
     sync,
@@ -62,6 +63,8 @@ app.add_typer(sync.app, name="sync")
 app.add_typer(watchlists.app, name="watchlist")
 app.add_typer(alerts.app, name="alerts")
 app.add_typer(inbox.app, name="inbox")
+app.add_typer(notes.app, name="note")
+app.add_typer(notes.mistakes_app, name="mistakes")
 
 
 @app.callback()

@@ -35,6 +35,10 @@ IDEMPOTENT_METHODS: dict[str, tuple[str, ...]] = {
         "ListPositions",
         "ImportTrades",  # idempotent by request_id
         "WatchTrades",
+        "GetDayNote",
+        "ListDayNotes",
+        "SearchDayNotes",
+        "ListMistakeTags",
     ),
     "trademesh.marketdata.v1.MarketDataService": (
         "GetQuote",

@@ -11,6 +11,7 @@ from grpc import aio
 from trademesh.kernel.errors import FieldViolation, InvalidArgument
 from trademesh.services.core.identity import current_principal
 from trademesh.services.core.timestamps import timestamp_violation
+from trademesh.services.trade.day_note_api import DayNoteServicer
 from trademesh.services.trade.import_formats import parse_file
 from trademesh.services.trade.mapping import (
     broker_from_proto,
@@ -29,6 +30,7 @@ from trademesh.services.trade.mapping import (
 )
 from trademesh.services.trade.model import ParsedRow, PositionFilter, Status, TradeFilter
 from trademesh.services.trade.service import TradeService
+from trademesh.services.trade.service.day_notes import DayNoteService
 from trademesh.services.trade.watch import TradeWatcher
 from trademesh.trade.v1 import import_pb2, position_pb2, trade_pb2, trade_service_pb2, trade_service_pb2_grpc
 
@@ -52,12 +54,13 @@ def _trade_fields(trade: trade_pb2.Trade) -> Any:
     return fields_from_proto(trade, has_time=trade.HasField("trade_time"))
 
 
-class TradeServicer(trade_service_pb2_grpc.TradeServiceServicer):
+class TradeServicer(DayNoteServicer, trade_service_pb2_grpc.TradeServiceServicer):
     """Serve trademesh.trade.v1.TradeService over gRPC."""
 
-    def __init__(self, service: TradeService, watcher: TradeWatcher) -> None:
+    def __init__(self, service: TradeService, watcher: TradeWatcher, day_notes: DayNoteService) -> None:
         self._service = service
         self._watcher = watcher
+        self._day_notes = day_notes
 
     async def CreateTrade(
         self, request: trade_service_pb2.CreateTradeRequest, context: Context

@@ -30,8 +30,10 @@ from trademesh.services.trade.instruments import HttpInstrumentMaster
 from trademesh.services.trade.model import EventType, new_event, now_millis
 from trademesh.services.trade.ports import Clock, EventSink, InstrumentLookup, RateLimiter, TokenCodec, TradeStore
 from trademesh.services.trade.service import TradeService
+from trademesh.services.trade.service.day_notes import DayNoteService
 from trademesh.services.trade.settings import TradeSettings
 from trademesh.services.trade.store import MongoTradeStore, ensure_indexes
+from trademesh.services.trade.store.day_notes import MongoDayNoteStore, ensure_day_note_indexes
 from trademesh.services.trade.watch import TradeWatcher
 from trademesh.trade.v1 import trade_service_pb2, trade_service_pb2_grpc
 
@@ -108,6 +110,7 @@ async def build_trade_server(settings: TradeSettings) -> ServiceHost:
     mongo = build_mongo(settings)
     database = mongo[settings.mongo_database]
     await ensure_indexes(database)
+    await ensure_day_note_indexes(database)
     redis = build_redis(settings)
     revocations = RevocationList(redis)
     store = MongoTradeStore(database, bulk_timeout_seconds=settings.query_timeout_seconds)
@@ -129,7 +132,8 @@ async def build_trade_server(settings: TradeSettings) -> ServiceHost:
         max_per_user=settings.max_watches_per_user,
         max_lifetime=settings.watch_max_lifetime_seconds,
     )
-    servicer = TradeServicer(service, watcher)
+    day_notes = DayNoteService(MongoDayNoteStore(database), store, codec)
+    servicer = TradeServicer(service, watcher, day_notes)
     registration = ServiceRegistration(
         name=SERVICE_NAME,
         add_to_server=lambda server: trade_service_pb2_grpc.add_TradeServiceServicer_to_server(servicer, server),

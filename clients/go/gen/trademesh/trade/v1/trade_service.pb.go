@@ -1687,7 +1687,7 @@ var File_trademesh_trade_v1_trade_service_proto protoreflect.FileDescriptor
 
 const file_trademesh_trade_v1_trade_service_proto_rawDesc = "" +
 	"\n" +
-	"&trademesh/trade/v1/trade_service.proto\x12\x12trademesh.trade.v1\x1a\x1egoogle/protobuf/duration.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a$trademesh/common/v1/instrument.proto\x1a\x1ftrademesh/trade/v1/import.proto\x1a!trademesh/trade/v1/position.proto\x1a\x1etrademesh/trade/v1/trade.proto\x1a$trademesh/trade/v1/trade_event.proto\"d\n" +
+	"&trademesh/trade/v1/trade_service.proto\x12\x12trademesh.trade.v1\x1a\x1egoogle/protobuf/duration.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a$trademesh/common/v1/instrument.proto\x1a!trademesh/trade/v1/day_note.proto\x1a\x1ftrademesh/trade/v1/import.proto\x1a!trademesh/trade/v1/position.proto\x1a\x1etrademesh/trade/v1/trade.proto\x1a$trademesh/trade/v1/trade_event.proto\"d\n" +
 	"\x12CreateTradeRequest\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x01 \x01(\tR\trequestId\x12/\n" +
@@ -1804,7 +1804,7 @@ const file_trademesh_trade_v1_trade_service_proto_rawDesc = "" +
 	"\x05event\x18\x02 \x01(\v2\x1e.trademesh.trade.v1.TradeEventH\x00R\x05event\x12D\n" +
 	"\fsnapshot_end\x18\x03 \x01(\v2\x1f.trademesh.trade.v1.SnapshotEndH\x00R\vsnapshotEnd\x12=\n" +
 	"\theartbeat\x18\x04 \x01(\v2\x1d.trademesh.trade.v1.HeartbeatH\x00R\theartbeatB\x06\n" +
-	"\x04item2\xc8\b\n" +
+	"\x04item2\x89\x0e\n" +
 	"\fTradeService\x12^\n" +
 	"\vCreateTrade\x12&.trademesh.trade.v1.CreateTradeRequest\x1a'.trademesh.trade.v1.CreateTradeResponse\x12U\n" +
 	"\bGetTrade\x12#.trademesh.trade.v1.GetTradeRequest\x1a$.trademesh.trade.v1.GetTradeResponse\x12[\n" +
@@ -1817,7 +1817,16 @@ const file_trademesh_trade_v1_trade_service_proto_rawDesc = "" +
 	"\fImportTrades\x12'.trademesh.trade.v1.ImportTradesRequest\x1a(.trademesh.trade.v1.ImportTradesResponse\x12j\n" +
 	"\x0fReconcileTrades\x12*.trademesh.trade.v1.ReconcileTradesRequest\x1a+.trademesh.trade.v1.ReconcileTradesResponse\x12g\n" +
 	"\x0eRechargeTrades\x12).trademesh.trade.v1.RechargeTradesRequest\x1a*.trademesh.trade.v1.RechargeTradesResponse\x12`\n" +
-	"\vWatchTrades\x12&.trademesh.trade.v1.WatchTradesRequest\x1a'.trademesh.trade.v1.WatchTradesResponse0\x01B\xdf\x01\n" +
+	"\vWatchTrades\x12&.trademesh.trade.v1.WatchTradesRequest\x1a'.trademesh.trade.v1.WatchTradesResponse0\x01\x12[\n" +
+	"\n" +
+	"PutDayNote\x12%.trademesh.trade.v1.PutDayNoteRequest\x1a&.trademesh.trade.v1.PutDayNoteResponse\x12[\n" +
+	"\n" +
+	"GetDayNote\x12%.trademesh.trade.v1.GetDayNoteRequest\x1a&.trademesh.trade.v1.GetDayNoteResponse\x12a\n" +
+	"\fListDayNotes\x12'.trademesh.trade.v1.ListDayNotesRequest\x1a(.trademesh.trade.v1.ListDayNotesResponse\x12d\n" +
+	"\rDeleteDayNote\x12(.trademesh.trade.v1.DeleteDayNoteRequest\x1a).trademesh.trade.v1.DeleteDayNoteResponse\x12g\n" +
+	"\x0eSearchDayNotes\x12).trademesh.trade.v1.SearchDayNotesRequest\x1a*.trademesh.trade.v1.SearchDayNotesResponse\x12j\n" +
+	"\x0fListMistakeTags\x12*.trademesh.trade.v1.ListMistakeTagsRequest\x1a+.trademesh.trade.v1.ListMistakeTagsResponse\x12g\n" +
+	"\x0ePutMistakeTags\x12).trademesh.trade.v1.PutMistakeTagsRequest\x1a*.trademesh.trade.v1.PutMistakeTagsResponseB\xdf\x01\n" +
 	"\x16com.trademesh.trade.v1B\x11TradeServiceProtoP\x01ZHgithub.com/trademesh/trademesh/clients/go/gen/trademesh/trade/v1;tradev1\xa2\x02\x03TTX\xaa\x02\x12Trademesh.Trade.V1\xca\x02\x12Trademesh\\Trade\\V1\xe2\x02\x1eTrademesh\\Trade\\V1\\GPBMetadata\xea\x02\x14Trademesh::Trade::V1b\x06proto3"
 
 var (
@@ -1877,6 +1886,20 @@ var file_trademesh_trade_v1_trade_service_proto_goTypes = []any{
 	(*TradeEvent)(nil),              // 40: trademesh.trade.v1.TradeEvent
 	(*SnapshotEnd)(nil),             // 41: trademesh.trade.v1.SnapshotEnd
 	(*Heartbeat)(nil),               // 42: trademesh.trade.v1.Heartbeat
+	(*PutDayNoteRequest)(nil),       // 43: trademesh.trade.v1.PutDayNoteRequest
+	(*GetDayNoteRequest)(nil),       // 44: trademesh.trade.v1.GetDayNoteRequest
+	(*ListDayNotesRequest)(nil),     // 45: trademesh.trade.v1.ListDayNotesRequest
+	(*DeleteDayNoteRequest)(nil),    // 46: trademesh.trade.v1.DeleteDayNoteRequest
+	(*SearchDayNotesRequest)(nil),   // 47: trademesh.trade.v1.SearchDayNotesRequest
+	(*ListMistakeTagsRequest)(nil),  // 48: trademesh.trade.v1.ListMistakeTagsRequest
+	(*PutMistakeTagsRequest)(nil),   // 49: trademesh.trade.v1.PutMistakeTagsRequest
+	(*PutDayNoteResponse)(nil),      // 50: trademesh.trade.v1.PutDayNoteResponse
+	(*GetDayNoteResponse)(nil),      // 51: trademesh.trade.v1.GetDayNoteResponse
+	(*ListDayNotesResponse)(nil),    // 52: trademesh.trade.v1.ListDayNotesResponse
+	(*DeleteDayNoteResponse)(nil),   // 53: trademesh.trade.v1.DeleteDayNoteResponse
+	(*SearchDayNotesResponse)(nil),  // 54: trademesh.trade.v1.SearchDayNotesResponse
+	(*ListMistakeTagsResponse)(nil), // 55: trademesh.trade.v1.ListMistakeTagsResponse
+	(*PutMistakeTagsResponse)(nil),  // 56: trademesh.trade.v1.PutMistakeTagsResponse
 }
 var file_trademesh_trade_v1_trade_service_proto_depIdxs = []int32{
 	22, // 0: trademesh.trade.v1.CreateTradeRequest.trade:type_name -> trademesh.trade.v1.Trade
@@ -1922,19 +1945,33 @@ var file_trademesh_trade_v1_trade_service_proto_depIdxs = []int32{
 	16, // 40: trademesh.trade.v1.TradeService.ReconcileTrades:input_type -> trademesh.trade.v1.ReconcileTradesRequest
 	18, // 41: trademesh.trade.v1.TradeService.RechargeTrades:input_type -> trademesh.trade.v1.RechargeTradesRequest
 	20, // 42: trademesh.trade.v1.TradeService.WatchTrades:input_type -> trademesh.trade.v1.WatchTradesRequest
-	1,  // 43: trademesh.trade.v1.TradeService.CreateTrade:output_type -> trademesh.trade.v1.CreateTradeResponse
-	3,  // 44: trademesh.trade.v1.TradeService.GetTrade:output_type -> trademesh.trade.v1.GetTradeResponse
-	5,  // 45: trademesh.trade.v1.TradeService.ListTrades:output_type -> trademesh.trade.v1.ListTradesResponse
-	7,  // 46: trademesh.trade.v1.TradeService.UpdateTrade:output_type -> trademesh.trade.v1.UpdateTradeResponse
-	9,  // 47: trademesh.trade.v1.TradeService.DeleteTrade:output_type -> trademesh.trade.v1.DeleteTradeResponse
-	11, // 48: trademesh.trade.v1.TradeService.UndeleteTrade:output_type -> trademesh.trade.v1.UndeleteTradeResponse
-	13, // 49: trademesh.trade.v1.TradeService.ListPositions:output_type -> trademesh.trade.v1.ListPositionsResponse
-	15, // 50: trademesh.trade.v1.TradeService.ImportTrades:output_type -> trademesh.trade.v1.ImportTradesResponse
-	17, // 51: trademesh.trade.v1.TradeService.ReconcileTrades:output_type -> trademesh.trade.v1.ReconcileTradesResponse
-	19, // 52: trademesh.trade.v1.TradeService.RechargeTrades:output_type -> trademesh.trade.v1.RechargeTradesResponse
-	21, // 53: trademesh.trade.v1.TradeService.WatchTrades:output_type -> trademesh.trade.v1.WatchTradesResponse
-	43, // [43:54] is the sub-list for method output_type
-	32, // [32:43] is the sub-list for method input_type
+	43, // 43: trademesh.trade.v1.TradeService.PutDayNote:input_type -> trademesh.trade.v1.PutDayNoteRequest
+	44, // 44: trademesh.trade.v1.TradeService.GetDayNote:input_type -> trademesh.trade.v1.GetDayNoteRequest
+	45, // 45: trademesh.trade.v1.TradeService.ListDayNotes:input_type -> trademesh.trade.v1.ListDayNotesRequest
+	46, // 46: trademesh.trade.v1.TradeService.DeleteDayNote:input_type -> trademesh.trade.v1.DeleteDayNoteRequest
+	47, // 47: trademesh.trade.v1.TradeService.SearchDayNotes:input_type -> trademesh.trade.v1.SearchDayNotesRequest
+	48, // 48: trademesh.trade.v1.TradeService.ListMistakeTags:input_type -> trademesh.trade.v1.ListMistakeTagsRequest
+	49, // 49: trademesh.trade.v1.TradeService.PutMistakeTags:input_type -> trademesh.trade.v1.PutMistakeTagsRequest
+	1,  // 50: trademesh.trade.v1.TradeService.CreateTrade:output_type -> trademesh.trade.v1.CreateTradeResponse
+	3,  // 51: trademesh.trade.v1.TradeService.GetTrade:output_type -> trademesh.trade.v1.GetTradeResponse
+	5,  // 52: trademesh.trade.v1.TradeService.ListTrades:output_type -> trademesh.trade.v1.ListTradesResponse
+	7,  // 53: trademesh.trade.v1.TradeService.UpdateTrade:output_type -> trademesh.trade.v1.UpdateTradeResponse
+	9,  // 54: trademesh.trade.v1.TradeService.DeleteTrade:output_type -> trademesh.trade.v1.DeleteTradeResponse
+	11, // 55: trademesh.trade.v1.TradeService.UndeleteTrade:output_type -> trademesh.trade.v1.UndeleteTradeResponse
+	13, // 56: trademesh.trade.v1.TradeService.ListPositions:output_type -> trademesh.trade.v1.ListPositionsResponse
+	15, // 57: trademesh.trade.v1.TradeService.ImportTrades:output_type -> trademesh.trade.v1.ImportTradesResponse
+	17, // 58: trademesh.trade.v1.TradeService.ReconcileTrades:output_type -> trademesh.trade.v1.ReconcileTradesResponse
+	19, // 59: trademesh.trade.v1.TradeService.RechargeTrades:output_type -> trademesh.trade.v1.RechargeTradesResponse
+	21, // 60: trademesh.trade.v1.TradeService.WatchTrades:output_type -> trademesh.trade.v1.WatchTradesResponse
+	50, // 61: trademesh.trade.v1.TradeService.PutDayNote:output_type -> trademesh.trade.v1.PutDayNoteResponse
+	51, // 62: trademesh.trade.v1.TradeService.GetDayNote:output_type -> trademesh.trade.v1.GetDayNoteResponse
+	52, // 63: trademesh.trade.v1.TradeService.ListDayNotes:output_type -> trademesh.trade.v1.ListDayNotesResponse
+	53, // 64: trademesh.trade.v1.TradeService.DeleteDayNote:output_type -> trademesh.trade.v1.DeleteDayNoteResponse
+	54, // 65: trademesh.trade.v1.TradeService.SearchDayNotes:output_type -> trademesh.trade.v1.SearchDayNotesResponse
+	55, // 66: trademesh.trade.v1.TradeService.ListMistakeTags:output_type -> trademesh.trade.v1.ListMistakeTagsResponse
+	56, // 67: trademesh.trade.v1.TradeService.PutMistakeTags:output_type -> trademesh.trade.v1.PutMistakeTagsResponse
+	50, // [50:68] is the sub-list for method output_type
+	32, // [32:50] is the sub-list for method input_type
 	32, // [32:32] is the sub-list for extension type_name
 	32, // [32:32] is the sub-list for extension extendee
 	0,  // [0:32] is the sub-list for field type_name
@@ -1945,6 +1982,7 @@ func file_trademesh_trade_v1_trade_service_proto_init() {
 	if File_trademesh_trade_v1_trade_service_proto != nil {
 		return
 	}
+	file_trademesh_trade_v1_day_note_proto_init()
 	file_trademesh_trade_v1_import_proto_init()
 	file_trademesh_trade_v1_position_proto_init()
 	file_trademesh_trade_v1_trade_proto_init()

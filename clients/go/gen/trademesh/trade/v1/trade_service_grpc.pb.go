@@ -30,6 +30,13 @@ const (
 	TradeService_ReconcileTrades_FullMethodName = "/trademesh.trade.v1.TradeService/ReconcileTrades"
 	TradeService_RechargeTrades_FullMethodName  = "/trademesh.trade.v1.TradeService/RechargeTrades"
 	TradeService_WatchTrades_FullMethodName     = "/trademesh.trade.v1.TradeService/WatchTrades"
+	TradeService_PutDayNote_FullMethodName      = "/trademesh.trade.v1.TradeService/PutDayNote"
+	TradeService_GetDayNote_FullMethodName      = "/trademesh.trade.v1.TradeService/GetDayNote"
+	TradeService_ListDayNotes_FullMethodName    = "/trademesh.trade.v1.TradeService/ListDayNotes"
+	TradeService_DeleteDayNote_FullMethodName   = "/trademesh.trade.v1.TradeService/DeleteDayNote"
+	TradeService_SearchDayNotes_FullMethodName  = "/trademesh.trade.v1.TradeService/SearchDayNotes"
+	TradeService_ListMistakeTags_FullMethodName = "/trademesh.trade.v1.TradeService/ListMistakeTags"
+	TradeService_PutMistakeTags_FullMethodName  = "/trademesh.trade.v1.TradeService/PutMistakeTags"
 )
 
 // TradeServiceClient is the client API for TradeService service.
@@ -186,6 +193,31 @@ type TradeServiceClient interface {
 	// token); RESOURCE_EXHAUSTED (reason TOO_MANY_WATCHES: more than 10 concurrent streams per
 	// user).
 	WatchTrades(ctx context.Context, in *WatchTradesRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchTradesResponse], error)
+	// PutDayNote creates (empty etag) or replaces (etag of the stored note) the caller's note of
+	// one IST date (day_note.proto).
+	// Errors: INVALID_ARGUMENT (field violations: "note.date" not a real date or after today IST,
+	// "note.text" over 20,000 characters, "note.mistakes[i]" not in the caller's mistake list, …);
+	// ABORTED (reason ETAG_MISMATCH: the note changed, or exists while etag is empty).
+	PutDayNote(ctx context.Context, in *PutDayNoteRequest, opts ...grpc.CallOption) (*PutDayNoteResponse, error)
+	// GetDayNote returns the caller's note of one date with that day's trades.
+	// Errors: INVALID_ARGUMENT (bad date); NOT_FOUND (reason DAY_NOTE_NOT_FOUND).
+	GetDayNote(ctx context.Context, in *GetDayNoteRequest, opts ...grpc.CallOption) (*GetDayNoteResponse, error)
+	// ListDayNotes lists the caller's notes in a date range, newest first.
+	// Errors: INVALID_ARGUMENT (bad dates, start after end, page_size < 0, PAGE_TOKEN_INVALID).
+	ListDayNotes(ctx context.Context, in *ListDayNotesRequest, opts ...grpc.CallOption) (*ListDayNotesResponse, error)
+	// DeleteDayNote removes the caller's note of one date.
+	// Errors: INVALID_ARGUMENT (bad date); NOT_FOUND (reason DAY_NOTE_NOT_FOUND); ABORTED (reason
+	// ETAG_MISMATCH).
+	DeleteDayNote(ctx context.Context, in *DeleteDayNoteRequest, opts ...grpc.CallOption) (*DeleteDayNoteResponse, error)
+	// SearchDayNotes finds the caller's notes whose text or lessons contain the query
+	// (case-insensitive literal) or whose mistakes include it, newest first.
+	// Errors: INVALID_ARGUMENT (empty or over-long query, page_size < 0, PAGE_TOKEN_INVALID).
+	SearchDayNotes(ctx context.Context, in *SearchDayNotesRequest, opts ...grpc.CallOption) (*SearchDayNotesResponse, error)
+	// ListMistakeTags returns the caller's mistake list (a default list until one is set).
+	ListMistakeTags(ctx context.Context, in *ListMistakeTagsRequest, opts ...grpc.CallOption) (*ListMistakeTagsResponse, error)
+	// PutMistakeTags replaces the caller's mistake list.
+	// Errors: INVALID_ARGUMENT (field violations "tags", "tags[i]"); ABORTED (reason ETAG_MISMATCH).
+	PutMistakeTags(ctx context.Context, in *PutMistakeTagsRequest, opts ...grpc.CallOption) (*PutMistakeTagsResponse, error)
 }
 
 type tradeServiceClient struct {
@@ -314,6 +346,76 @@ func (c *tradeServiceClient) WatchTrades(ctx context.Context, in *WatchTradesReq
 
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type TradeService_WatchTradesClient = grpc.ServerStreamingClient[WatchTradesResponse]
+
+func (c *tradeServiceClient) PutDayNote(ctx context.Context, in *PutDayNoteRequest, opts ...grpc.CallOption) (*PutDayNoteResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(PutDayNoteResponse)
+	err := c.cc.Invoke(ctx, TradeService_PutDayNote_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *tradeServiceClient) GetDayNote(ctx context.Context, in *GetDayNoteRequest, opts ...grpc.CallOption) (*GetDayNoteResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetDayNoteResponse)
+	err := c.cc.Invoke(ctx, TradeService_GetDayNote_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *tradeServiceClient) ListDayNotes(ctx context.Context, in *ListDayNotesRequest, opts ...grpc.CallOption) (*ListDayNotesResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListDayNotesResponse)
+	err := c.cc.Invoke(ctx, TradeService_ListDayNotes_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *tradeServiceClient) DeleteDayNote(ctx context.Context, in *DeleteDayNoteRequest, opts ...grpc.CallOption) (*DeleteDayNoteResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(DeleteDayNoteResponse)
+	err := c.cc.Invoke(ctx, TradeService_DeleteDayNote_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *tradeServiceClient) SearchDayNotes(ctx context.Context, in *SearchDayNotesRequest, opts ...grpc.CallOption) (*SearchDayNotesResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(SearchDayNotesResponse)
+	err := c.cc.Invoke(ctx, TradeService_SearchDayNotes_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *tradeServiceClient) ListMistakeTags(ctx context.Context, in *ListMistakeTagsRequest, opts ...grpc.CallOption) (*ListMistakeTagsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListMistakeTagsResponse)
+	err := c.cc.Invoke(ctx, TradeService_ListMistakeTags_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *tradeServiceClient) PutMistakeTags(ctx context.Context, in *PutMistakeTagsRequest, opts ...grpc.CallOption) (*PutMistakeTagsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(PutMistakeTagsResponse)
+	err := c.cc.Invoke(ctx, TradeService_PutMistakeTags_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
 
 // TradeServiceServer is the server API for TradeService service.
 // All implementations must embed UnimplementedTradeServiceServer
@@ -469,6 +571,31 @@ type TradeServiceServer interface {
 	// token); RESOURCE_EXHAUSTED (reason TOO_MANY_WATCHES: more than 10 concurrent streams per
 	// user).
 	WatchTrades(*WatchTradesRequest, grpc.ServerStreamingServer[WatchTradesResponse]) error
+	// PutDayNote creates (empty etag) or replaces (etag of the stored note) the caller's note of
+	// one IST date (day_note.proto).
+	// Errors: INVALID_ARGUMENT (field violations: "note.date" not a real date or after today IST,
+	// "note.text" over 20,000 characters, "note.mistakes[i]" not in the caller's mistake list, …);
+	// ABORTED (reason ETAG_MISMATCH: the note changed, or exists while etag is empty).
+	PutDayNote(context.Context, *PutDayNoteRequest) (*PutDayNoteResponse, error)
+	// GetDayNote returns the caller's note of one date with that day's trades.
+	// Errors: INVALID_ARGUMENT (bad date); NOT_FOUND (reason DAY_NOTE_NOT_FOUND).
+	GetDayNote(context.Context, *GetDayNoteRequest) (*GetDayNoteResponse, error)
+	// ListDayNotes lists the caller's notes in a date range, newest first.
+	// Errors: INVALID_ARGUMENT (bad dates, start after end, page_size < 0, PAGE_TOKEN_INVALID).
+	ListDayNotes(context.Context, *ListDayNotesRequest) (*ListDayNotesResponse, error)
+	// DeleteDayNote removes the caller's note of one date.
+	// Errors: INVALID_ARGUMENT (bad date); NOT_FOUND (reason DAY_NOTE_NOT_FOUND); ABORTED (reason
+	// ETAG_MISMATCH).
+	DeleteDayNote(context.Context, *DeleteDayNoteRequest) (*DeleteDayNoteResponse, error)
+	// SearchDayNotes finds the caller's notes whose text or lessons contain the query
+	// (case-insensitive literal) or whose mistakes include it, newest first.
+	// Errors: INVALID_ARGUMENT (empty or over-long query, page_size < 0, PAGE_TOKEN_INVALID).
+	SearchDayNotes(context.Context, *SearchDayNotesRequest) (*SearchDayNotesResponse, error)
+	// ListMistakeTags returns the caller's mistake list (a default list until one is set).
+	ListMistakeTags(context.Context, *ListMistakeTagsRequest) (*ListMistakeTagsResponse, error)
+	// PutMistakeTags replaces the caller's mistake list.
+	// Errors: INVALID_ARGUMENT (field violations "tags", "tags[i]"); ABORTED (reason ETAG_MISMATCH).
+	PutMistakeTags(context.Context, *PutMistakeTagsRequest) (*PutMistakeTagsResponse, error)
 	mustEmbedUnimplementedTradeServiceServer()
 }
 
@@ -511,6 +638,27 @@ func (UnimplementedTradeServiceServer) RechargeTrades(context.Context, *Recharge
 }
 func (UnimplementedTradeServiceServer) WatchTrades(*WatchTradesRequest, grpc.ServerStreamingServer[WatchTradesResponse]) error {
 	return status.Error(codes.Unimplemented, "method WatchTrades not implemented")
+}
+func (UnimplementedTradeServiceServer) PutDayNote(context.Context, *PutDayNoteRequest) (*PutDayNoteResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method PutDayNote not implemented")
+}
+func (UnimplementedTradeServiceServer) GetDayNote(context.Context, *GetDayNoteRequest) (*GetDayNoteResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetDayNote not implemented")
+}
+func (UnimplementedTradeServiceServer) ListDayNotes(context.Context, *ListDayNotesRequest) (*ListDayNotesResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListDayNotes not implemented")
+}
+func (UnimplementedTradeServiceServer) DeleteDayNote(context.Context, *DeleteDayNoteRequest) (*DeleteDayNoteResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method DeleteDayNote not implemented")
+}
+func (UnimplementedTradeServiceServer) SearchDayNotes(context.Context, *SearchDayNotesRequest) (*SearchDayNotesResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method SearchDayNotes not implemented")
+}
+func (UnimplementedTradeServiceServer) ListMistakeTags(context.Context, *ListMistakeTagsRequest) (*ListMistakeTagsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListMistakeTags not implemented")
+}
+func (UnimplementedTradeServiceServer) PutMistakeTags(context.Context, *PutMistakeTagsRequest) (*PutMistakeTagsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method PutMistakeTags not implemented")
 }
 func (UnimplementedTradeServiceServer) mustEmbedUnimplementedTradeServiceServer() {}
 func (UnimplementedTradeServiceServer) testEmbeddedByValue()                      {}
@@ -724,6 +872,132 @@ func _TradeService_WatchTrades_Handler(srv interface{}, stream grpc.ServerStream
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type TradeService_WatchTradesServer = grpc.ServerStreamingServer[WatchTradesResponse]
 
+func _TradeService_PutDayNote_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(PutDayNoteRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(TradeServiceServer).PutDayNote(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: TradeService_PutDayNote_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(TradeServiceServer).PutDayNote(ctx, req.(*PutDayNoteRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _TradeService_GetDayNote_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetDayNoteRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(TradeServiceServer).GetDayNote(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: TradeService_GetDayNote_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(TradeServiceServer).GetDayNote(ctx, req.(*GetDayNoteRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _TradeService_ListDayNotes_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListDayNotesRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(TradeServiceServer).ListDayNotes(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: TradeService_ListDayNotes_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(TradeServiceServer).ListDayNotes(ctx, req.(*ListDayNotesRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _TradeService_DeleteDayNote_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DeleteDayNoteRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(TradeServiceServer).DeleteDayNote(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: TradeService_DeleteDayNote_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(TradeServiceServer).DeleteDayNote(ctx, req.(*DeleteDayNoteRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _TradeService_SearchDayNotes_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SearchDayNotesRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(TradeServiceServer).SearchDayNotes(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: TradeService_SearchDayNotes_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(TradeServiceServer).SearchDayNotes(ctx, req.(*SearchDayNotesRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _TradeService_ListMistakeTags_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListMistakeTagsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(TradeServiceServer).ListMistakeTags(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: TradeService_ListMistakeTags_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(TradeServiceServer).ListMistakeTags(ctx, req.(*ListMistakeTagsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _TradeService_PutMistakeTags_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(PutMistakeTagsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(TradeServiceServer).PutMistakeTags(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: TradeService_PutMistakeTags_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(TradeServiceServer).PutMistakeTags(ctx, req.(*PutMistakeTagsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // TradeService_ServiceDesc is the grpc.ServiceDesc for TradeService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -770,6 +1044,34 @@ var TradeService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "RechargeTrades",
 			Handler:    _TradeService_RechargeTrades_Handler,
+		},
+		{
+			MethodName: "PutDayNote",
+			Handler:    _TradeService_PutDayNote_Handler,
+		},
+		{
+			MethodName: "GetDayNote",
+			Handler:    _TradeService_GetDayNote_Handler,
+		},
+		{
+			MethodName: "ListDayNotes",
+			Handler:    _TradeService_ListDayNotes_Handler,
+		},
+		{
+			MethodName: "DeleteDayNote",
+			Handler:    _TradeService_DeleteDayNote_Handler,
+		},
+		{
+			MethodName: "SearchDayNotes",
+			Handler:    _TradeService_SearchDayNotes_Handler,
+		},
+		{
+			MethodName: "ListMistakeTags",
+			Handler:    _TradeService_ListMistakeTags_Handler,
+		},
+		{
+			MethodName: "PutMistakeTags",
+			Handler:    _TradeService_PutMistakeTags_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

@@ -26,63 +26,64 @@ from google.protobuf import duration_pb2 as google_dot_protobuf_dot_duration__pb
 from google.protobuf import field_mask_pb2 as google_dot_protobuf_dot_field__mask__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 from trademesh.common.v1 import instrument_pb2 as trademesh_dot_common_dot_v1_dot_instrument__pb2
+from trademesh.trade.v1 import day_note_pb2 as trademesh_dot_trade_dot_v1_dot_day__note__pb2
 from trademesh.trade.v1 import import_pb2 as trademesh_dot_trade_dot_v1_dot_import__pb2
 from trademesh.trade.v1 import position_pb2 as trademesh_dot_trade_dot_v1_dot_position__pb2
 from trademesh.trade.v1 import trade_pb2 as trademesh_dot_trade_dot_v1_dot_trade__pb2
 from trademesh.trade.v1 import trade_event_pb2 as trademesh_dot_trade_dot_v1_dot_trade__event__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n&trademesh/trade/v1/trade_service.proto\x12\x12trademesh.trade.v1\x1a\x1egoogle/protobuf/duration.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a$trademesh/common/v1/instrument.proto\x1a\x1ftrademesh/trade/v1/import.proto\x1a!trademesh/trade/v1/position.proto\x1a\x1etrademesh/trade/v1/trade.proto\x1a$trademesh/trade/v1/trade_event.proto\"R\n\x12\x43reateTradeRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12(\n\x05trade\x18\x02 \x01(\x0b\x32\x19.trademesh.trade.v1.Trade\"?\n\x13\x43reateTradeResponse\x12(\n\x05trade\x18\x01 \x01(\x0b\x32\x19.trademesh.trade.v1.Trade\"\x1d\n\x0fGetTradeRequest\x12\n\n\x02id\x18\x01 \x01(\t\"<\n\x10GetTradeResponse\x12(\n\x05trade\x18\x01 \x01(\x0b\x32\x19.trademesh.trade.v1.Trade\"\xd6\x04\n\x11ListTradesRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x0e\n\x06symbol\x18\x03 \x01(\t\x12/\n\x08\x65xchange\x18\x04 \x01(\x0e\x32\x1d.trademesh.common.v1.Exchange\x12,\n\x07segment\x18\x05 \x01(\x0e\x32\x1b.trademesh.trade.v1.Segment\x12&\n\x04side\x18\x06 \x01(\x0e\x32\x18.trademesh.trade.v1.Side\x12\x33\n\x08\x63\x61tegory\x18\x07 \x01(\x0e\x32!.trademesh.trade.v1.TradeCategory\x12/\n\x06status\x18\x08 \x01(\x0e\x32\x1f.trademesh.trade.v1.TradeStatus\x12\x14\n\x0cshow_deleted\x18\t \x01(\x08\x12\x0b\n\x03tag\x18\n \x01(\t\x12\x10\n\x08strategy\x18\x0b \x01(\t\x12+\n\x06\x62roker\x18\x0c \x01(\x0e\x32\x1b.trademesh.common.v1.Broker\x12\x19\n\x11\x62roker_account_id\x18\r \x01(\t\x12/\n\x06source\x18\x0e \x01(\x0e\x32\x1f.trademesh.trade.v1.TradeSource\x12\x11\n\timport_id\x18\x0f \x01(\t\x12.\n\nstart_time\x18\x10 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nd_time\x18\x11 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"X\n\x12ListTradesResponse\x12)\n\x06trades\x18\x01 \x03(\x0b\x32\x19.trademesh.trade.v1.Trade\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"}\n\x12UpdateTradeRequest\x12(\n\x05trade\x18\x01 \x01(\x0b\x32\x19.trademesh.trade.v1.Trade\x12/\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\x12\x0c\n\x04\x65tag\x18\x03 \x01(\t\"?\n\x13UpdateTradeResponse\x12(\n\x05trade\x18\x01 \x01(\x0b\x32\x19.trademesh.trade.v1.Trade\".\n\x12\x44\x65leteTradeRequest\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04\x65tag\x18\x02 \x01(\t\"?\n\x13\x44\x65leteTradeResponse\x12(\n\x05trade\x18\x01 \x01(\x0b\x32\x19.trademesh.trade.v1.Trade\"0\n\x14UndeleteTradeRequest\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04\x65tag\x18\x02 \x01(\t\"A\n\x15UndeleteTradeResponse\x12(\n\x05trade\x18\x01 \x01(\x0b\x32\x19.trademesh.trade.v1.Trade\"\xfb\x01\n\x14ListPositionsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x32\n\x06status\x18\x03 \x01(\x0e\x32\".trademesh.trade.v1.PositionStatus\x12\x0e\n\x06symbol\x18\x04 \x01(\t\x12/\n\x08\x65xchange\x18\x05 \x01(\x0e\x32\x1d.trademesh.common.v1.Exchange\x12,\n\x07segment\x18\x06 \x01(\x0e\x32\x1b.trademesh.trade.v1.Segment\x12\x19\n\x11\x62roker_account_id\x18\x07 \x01(\t\"a\n\x15ListPositionsResponse\x12/\n\tpositions\x18\x01 \x03(\x0b\x32\x1c.trademesh.trade.v1.Position\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\xab\x01\n\x13ImportTradesRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x30\n\x06\x66ormat\x18\x02 \x01(\x0e\x32 .trademesh.trade.v1.ImportFormat\x12\x0f\n\x07\x63ontent\x18\x03 \x01(\x0c\x12\x19\n\x11\x62roker_account_id\x18\x04 \x01(\t\x12\x0f\n\x07\x64ry_run\x18\x05 \x01(\x08\x12\x11\n\tfile_name\x18\x06 \x01(\t\"\xe7\x01\n\x14ImportTradesResponse\x12\x11\n\timport_id\x18\x01 \x01(\t\x12\x0f\n\x07\x64ry_run\x18\x02 \x01(\x08\x12\x12\n\nrows_total\x18\x03 \x01(\x03\x12\x14\n\x0crows_created\x18\x04 \x01(\x03\x12\x16\n\x0erows_duplicate\x18\x05 \x01(\x03\x12\x13\n\x0brows_failed\x18\x06 \x01(\x03\x12\x36\n\nrow_errors\x18\x07 \x03(\x0b\x32\".trademesh.trade.v1.ImportRowError\x12\x1c\n\x14row_errors_truncated\x18\x08 \x01(\x08\"\xb7\x01\n\x16ReconcileTradesRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12+\n\x06\x62roker\x18\x02 \x01(\x0e\x32\x1b.trademesh.common.v1.Broker\x12\x19\n\x11\x62roker_account_id\x18\x03 \x01(\t\x12/\n\x06trades\x18\x04 \x03(\x0b\x32\x1f.trademesh.trade.v1.BrokerTrade\x12\x13\n\x0bsync_log_id\x18\x05 \x01(\t\"\xcf\x01\n\x17ReconcileTradesResponse\x12\x38\n\x07results\x18\x01 \x03(\x0b\x32\'.trademesh.trade.v1.ReconcileItemResult\x12\x15\n\rcreated_count\x18\x02 \x01(\x03\x12\x15\n\rupdated_count\x18\x03 \x01(\x03\x12\x17\n\x0funchanged_count\x18\x04 \x01(\x03\x12\x1d\n\x15skipped_deleted_count\x18\x05 \x01(\x03\x12\x14\n\x0c\x66\x61iled_count\x18\x06 \x01(\x03\"N\n\x15RechargeTradesRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x12\n\nstart_date\x18\x02 \x01(\t\x12\x10\n\x08\x65nd_date\x18\x03 \x01(\t\"t\n\x16RechargeTradesResponse\x12\x13\n\x0busers_count\x18\x01 \x01(\x03\x12\x16\n\x0e\x65xamined_count\x18\x02 \x01(\x03\x12\x15\n\rupdated_count\x18\x03 \x01(\x03\x12\x16\n\x0e\x63onflict_count\x18\x04 \x01(\x03\"z\n\x12WatchTradesRequest\x12\x14\n\x0cresume_token\x18\x01 \x01(\t\x12\x17\n\x0finclude_deleted\x18\x02 \x01(\x08\x12\x35\n\x12heartbeat_interval\x18\x03 \x01(\x0b\x32\x19.google.protobuf.Duration\"\xf8\x01\n\x13WatchTradesResponse\x12;\n\x0esnapshot_begin\x18\x01 \x01(\x0b\x32!.trademesh.trade.v1.SnapshotBeginH\x00\x12/\n\x05\x65vent\x18\x02 \x01(\x0b\x32\x1e.trademesh.trade.v1.TradeEventH\x00\x12\x37\n\x0csnapshot_end\x18\x03 \x01(\x0b\x32\x1f.trademesh.trade.v1.SnapshotEndH\x00\x12\x32\n\theartbeat\x18\x04 \x01(\x0b\x32\x1d.trademesh.trade.v1.HeartbeatH\x00\x42\x06\n\x04item2\xc8\x08\n\x0cTradeService\x12^\n\x0b\x43reateTrade\x12&.trademesh.trade.v1.CreateTradeRequest\x1a\'.trademesh.trade.v1.CreateTradeResponse\x12U\n\x08GetTrade\x12#.trademesh.trade.v1.GetTradeRequest\x1a$.trademesh.trade.v1.GetTradeResponse\x12[\n\nListTrades\x12%.trademesh.trade.v1.ListTradesRequest\x1a&.trademesh.trade.v1.ListTradesResponse\x12^\n\x0bUpdateTrade\x12&.trademesh.trade.v1.UpdateTradeRequest\x1a\'.trademesh.trade.v1.UpdateTradeResponse\x12^\n\x0b\x44\x65leteTrade\x12&.trademesh.trade.v1.DeleteTradeRequest\x1a\'.trademesh.trade.v1.DeleteTradeResponse\x12\x64\n\rUndeleteTrade\x12(.trademesh.trade.v1.UndeleteTradeRequest\x1a).trademesh.trade.v1.UndeleteTradeResponse\x12\x64\n\rListPositions\x12(.trademesh.trade.v1.ListPositionsRequest\x1a).trademesh.trade.v1.ListPositionsResponse\x12\x61\n\x0cImportTrades\x12\'.trademesh.trade.v1.ImportTradesRequest\x1a(.trademesh.trade.v1.ImportTradesResponse\x12j\n\x0fReconcileTrades\x12*.trademesh.trade.v1.ReconcileTradesRequest\x1a+.trademesh.trade.v1.ReconcileTradesResponse\x12g\n\x0eRechargeTrades\x12).trademesh.trade.v1.RechargeTradesRequest\x1a*.trademesh.trade.v1.RechargeTradesResponse\x12`\n\x0bWatchTrades\x12&.trademesh.trade.v1.WatchTradesRequest\x1a\'.trademesh.trade.v1.WatchTradesResponse0\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n&trademesh/trade/v1/trade_service.proto\x12\x12trademesh.trade.v1\x1a\x1egoogle/protobuf/duration.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a$trademesh/common/v1/instrument.proto\x1a!trademesh/trade/v1/day_note.proto\x1a\x1ftrademesh/trade/v1/import.proto\x1a!trademesh/trade/v1/position.proto\x1a\x1etrademesh/trade/v1/trade.proto\x1a$trademesh/trade/v1/trade_event.proto\"R\n\x12\x43reateTradeRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12(\n\x05trade\x18\x02 \x01(\x0b\x32\x19.trademesh.trade.v1.Trade\"?\n\x13\x43reateTradeResponse\x12(\n\x05trade\x18\x01 \x01(\x0b\x32\x19.trademesh.trade.v1.Trade\"\x1d\n\x0fGetTradeRequest\x12\n\n\x02id\x18\x01 \x01(\t\"<\n\x10GetTradeResponse\x12(\n\x05trade\x18\x01 \x01(\x0b\x32\x19.trademesh.trade.v1.Trade\"\xd6\x04\n\x11ListTradesRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x0e\n\x06symbol\x18\x03 \x01(\t\x12/\n\x08\x65xchange\x18\x04 \x01(\x0e\x32\x1d.trademesh.common.v1.Exchange\x12,\n\x07segment\x18\x05 \x01(\x0e\x32\x1b.trademesh.trade.v1.Segment\x12&\n\x04side\x18\x06 \x01(\x0e\x32\x18.trademesh.trade.v1.Side\x12\x33\n\x08\x63\x61tegory\x18\x07 \x01(\x0e\x32!.trademesh.trade.v1.TradeCategory\x12/\n\x06status\x18\x08 \x01(\x0e\x32\x1f.trademesh.trade.v1.TradeStatus\x12\x14\n\x0cshow_deleted\x18\t \x01(\x08\x12\x0b\n\x03tag\x18\n \x01(\t\x12\x10\n\x08strategy\x18\x0b \x01(\t\x12+\n\x06\x62roker\x18\x0c \x01(\x0e\x32\x1b.trademesh.common.v1.Broker\x12\x19\n\x11\x62roker_account_id\x18\r \x01(\t\x12/\n\x06source\x18\x0e \x01(\x0e\x32\x1f.trademesh.trade.v1.TradeSource\x12\x11\n\timport_id\x18\x0f \x01(\t\x12.\n\nstart_time\x18\x10 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nd_time\x18\x11 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"X\n\x12ListTradesResponse\x12)\n\x06trades\x18\x01 \x03(\x0b\x32\x19.trademesh.trade.v1.Trade\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"}\n\x12UpdateTradeRequest\x12(\n\x05trade\x18\x01 \x01(\x0b\x32\x19.trademesh.trade.v1.Trade\x12/\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\x12\x0c\n\x04\x65tag\x18\x03 \x01(\t\"?\n\x13UpdateTradeResponse\x12(\n\x05trade\x18\x01 \x01(\x0b\x32\x19.trademesh.trade.v1.Trade\".\n\x12\x44\x65leteTradeRequest\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04\x65tag\x18\x02 \x01(\t\"?\n\x13\x44\x65leteTradeResponse\x12(\n\x05trade\x18\x01 \x01(\x0b\x32\x19.trademesh.trade.v1.Trade\"0\n\x14UndeleteTradeRequest\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04\x65tag\x18\x02 \x01(\t\"A\n\x15UndeleteTradeResponse\x12(\n\x05trade\x18\x01 \x01(\x0b\x32\x19.trademesh.trade.v1.Trade\"\xfb\x01\n\x14ListPositionsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x32\n\x06status\x18\x03 \x01(\x0e\x32\".trademesh.trade.v1.PositionStatus\x12\x0e\n\x06symbol\x18\x04 \x01(\t\x12/\n\x08\x65xchange\x18\x05 \x01(\x0e\x32\x1d.trademesh.common.v1.Exchange\x12,\n\x07segment\x18\x06 \x01(\x0e\x32\x1b.trademesh.trade.v1.Segment\x12\x19\n\x11\x62roker_account_id\x18\x07 \x01(\t\"a\n\x15ListPositionsResponse\x12/\n\tpositions\x18\x01 \x03(\x0b\x32\x1c.trademesh.trade.v1.Position\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\xab\x01\n\x13ImportTradesRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x30\n\x06\x66ormat\x18\x02 \x01(\x0e\x32 .trademesh.trade.v1.ImportFormat\x12\x0f\n\x07\x63ontent\x18\x03 \x01(\x0c\x12\x19\n\x11\x62roker_account_id\x18\x04 \x01(\t\x12\x0f\n\x07\x64ry_run\x18\x05 \x01(\x08\x12\x11\n\tfile_name\x18\x06 \x01(\t\"\xe7\x01\n\x14ImportTradesResponse\x12\x11\n\timport_id\x18\x01 \x01(\t\x12\x0f\n\x07\x64ry_run\x18\x02 \x01(\x08\x12\x12\n\nrows_total\x18\x03 \x01(\x03\x12\x14\n\x0crows_created\x18\x04 \x01(\x03\x12\x16\n\x0erows_duplicate\x18\x05 \x01(\x03\x12\x13\n\x0brows_failed\x18\x06 \x01(\x03\x12\x36\n\nrow_errors\x18\x07 \x03(\x0b\x32\".trademesh.trade.v1.ImportRowError\x12\x1c\n\x14row_errors_truncated\x18\x08 \x01(\x08\"\xb7\x01\n\x16ReconcileTradesRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12+\n\x06\x62roker\x18\x02 \x01(\x0e\x32\x1b.trademesh.common.v1.Broker\x12\x19\n\x11\x62roker_account_id\x18\x03 \x01(\t\x12/\n\x06trades\x18\x04 \x03(\x0b\x32\x1f.trademesh.trade.v1.BrokerTrade\x12\x13\n\x0bsync_log_id\x18\x05 \x01(\t\"\xcf\x01\n\x17ReconcileTradesResponse\x12\x38\n\x07results\x18\x01 \x03(\x0b\x32\'.trademesh.trade.v1.ReconcileItemResult\x12\x15\n\rcreated_count\x18\x02 \x01(\x03\x12\x15\n\rupdated_count\x18\x03 \x01(\x03\x12\x17\n\x0funchanged_count\x18\x04 \x01(\x03\x12\x1d\n\x15skipped_deleted_count\x18\x05 \x01(\x03\x12\x14\n\x0c\x66\x61iled_count\x18\x06 \x01(\x03\"N\n\x15RechargeTradesRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x12\n\nstart_date\x18\x02 \x01(\t\x12\x10\n\x08\x65nd_date\x18\x03 \x01(\t\"t\n\x16RechargeTradesResponse\x12\x13\n\x0busers_count\x18\x01 \x01(\x03\x12\x16\n\x0e\x65xamined_count\x18\x02 \x01(\x03\x12\x15\n\rupdated_count\x18\x03 \x01(\x03\x12\x16\n\x0e\x63onflict_count\x18\x04 \x01(\x03\"z\n\x12WatchTradesRequest\x12\x14\n\x0cresume_token\x18\x01 \x01(\t\x12\x17\n\x0finclude_deleted\x18\x02 \x01(\x08\x12\x35\n\x12heartbeat_interval\x18\x03 \x01(\x0b\x32\x19.google.protobuf.Duration\"\xf8\x01\n\x13WatchTradesResponse\x12;\n\x0esnapshot_begin\x18\x01 \x01(\x0b\x32!.trademesh.trade.v1.SnapshotBeginH\x00\x12/\n\x05\x65vent\x18\x02 \x01(\x0b\x32\x1e.trademesh.trade.v1.TradeEventH\x00\x12\x37\n\x0csnapshot_end\x18\x03 \x01(\x0b\x32\x1f.trademesh.trade.v1.SnapshotEndH\x00\x12\x32\n\theartbeat\x18\x04 \x01(\x0b\x32\x1d.trademesh.trade.v1.HeartbeatH\x00\x42\x06\n\x04item2\x89\x0e\n\x0cTradeService\x12^\n\x0b\x43reateTrade\x12&.trademesh.trade.v1.CreateTradeRequest\x1a\'.trademesh.trade.v1.CreateTradeResponse\x12U\n\x08GetTrade\x12#.trademesh.trade.v1.GetTradeRequest\x1a$.trademesh.trade.v1.GetTradeResponse\x12[\n\nListTrades\x12%.trademesh.trade.v1.ListTradesRequest\x1a&.trademesh.trade.v1.ListTradesResponse\x12^\n\x0bUpdateTrade\x12&.trademesh.trade.v1.UpdateTradeRequest\x1a\'.trademesh.trade.v1.UpdateTradeResponse\x12^\n\x0b\x44\x65leteTrade\x12&.trademesh.trade.v1.DeleteTradeRequest\x1a\'.trademesh.trade.v1.DeleteTradeResponse\x12\x64\n\rUndeleteTrade\x12(.trademesh.trade.v1.UndeleteTradeRequest\x1a).trademesh.trade.v1.UndeleteTradeResponse\x12\x64\n\rListPositions\x12(.trademesh.trade.v1.ListPositionsRequest\x1a).trademesh.trade.v1.ListPositionsResponse\x12\x61\n\x0cImportTrades\x12\'.trademesh.trade.v1.ImportTradesRequest\x1a(.trademesh.trade.v1.ImportTradesResponse\x12j\n\x0fReconcileTrades\x12*.trademesh.trade.v1.ReconcileTradesRequest\x1a+.trademesh.trade.v1.ReconcileTradesResponse\x12g\n\x0eRechargeTrades\x12).trademesh.trade.v1.RechargeTradesRequest\x1a*.trademesh.trade.v1.RechargeTradesResponse\x12`\n\x0bWatchTrades\x12&.trademesh.trade.v1.WatchTradesRequest\x1a\'.trademesh.trade.v1.WatchTradesResponse0\x01\x12[\n\nPutDayNote\x12%.trademesh.trade.v1.PutDayNoteRequest\x1a&.trademesh.trade.v1.PutDayNoteResponse\x12[\n\nGetDayNote\x12%.trademesh.trade.v1.GetDayNoteRequest\x1a&.trademesh.trade.v1.GetDayNoteResponse\x12\x61\n\x0cListDayNotes\x12\'.trademesh.trade.v1.ListDayNotesRequest\x1a(.trademesh.trade.v1.ListDayNotesResponse\x12\x64\n\rDeleteDayNote\x12(.trademesh.trade.v1.DeleteDayNoteRequest\x1a).trademesh.trade.v1.DeleteDayNoteResponse\x12g\n\x0eSearchDayNotes\x12).trademesh.trade.v1.SearchDayNotesRequest\x1a*.trademesh.trade.v1.SearchDayNotesResponse\x12j\n\x0fListMistakeTags\x12*.trademesh.trade.v1.ListMistakeTagsRequest\x1a+.trademesh.trade.v1.ListMistakeTagsResponse\x12g\n\x0ePutMistakeTags\x12).trademesh.trade.v1.PutMistakeTagsRequest\x1a*.trademesh.trade.v1.PutMistakeTagsResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'trademesh.trade.v1.trade_service_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_CREATETRADEREQUEST']._serialized_start=337
-  _globals['_CREATETRADEREQUEST']._serialized_end=419
-  _globals['_CREATETRADERESPONSE']._serialized_start=421
-  _globals['_CREATETRADERESPONSE']._serialized_end=484
-  _globals['_GETTRADEREQUEST']._serialized_start=486
-  _globals['_GETTRADEREQUEST']._serialized_end=515
-  _globals['_GETTRADERESPONSE']._serialized_start=517
-  _globals['_GETTRADERESPONSE']._serialized_end=577
-  _globals['_LISTTRADESREQUEST']._serialized_start=580
-  _globals['_LISTTRADESREQUEST']._serialized_end=1178
-  _globals['_LISTTRADESRESPONSE']._serialized_start=1180
-  _globals['_LISTTRADESRESPONSE']._serialized_end=1268
-  _globals['_UPDATETRADEREQUEST']._serialized_start=1270
-  _globals['_UPDATETRADEREQUEST']._serialized_end=1395
-  _globals['_UPDATETRADERESPONSE']._serialized_start=1397
-  _globals['_UPDATETRADERESPONSE']._serialized_end=1460
-  _globals['_DELETETRADEREQUEST']._serialized_start=1462
-  _globals['_DELETETRADEREQUEST']._serialized_end=1508
-  _globals['_DELETETRADERESPONSE']._serialized_start=1510
-  _globals['_DELETETRADERESPONSE']._serialized_end=1573
-  _globals['_UNDELETETRADEREQUEST']._serialized_start=1575
-  _globals['_UNDELETETRADEREQUEST']._serialized_end=1623
-  _globals['_UNDELETETRADERESPONSE']._serialized_start=1625
-  _globals['_UNDELETETRADERESPONSE']._serialized_end=1690
-  _globals['_LISTPOSITIONSREQUEST']._serialized_start=1693
-  _globals['_LISTPOSITIONSREQUEST']._serialized_end=1944
-  _globals['_LISTPOSITIONSRESPONSE']._serialized_start=1946
-  _globals['_LISTPOSITIONSRESPONSE']._serialized_end=2043
-  _globals['_IMPORTTRADESREQUEST']._serialized_start=2046
-  _globals['_IMPORTTRADESREQUEST']._serialized_end=2217
-  _globals['_IMPORTTRADESRESPONSE']._serialized_start=2220
-  _globals['_IMPORTTRADESRESPONSE']._serialized_end=2451
-  _globals['_RECONCILETRADESREQUEST']._serialized_start=2454
-  _globals['_RECONCILETRADESREQUEST']._serialized_end=2637
-  _globals['_RECONCILETRADESRESPONSE']._serialized_start=2640
-  _globals['_RECONCILETRADESRESPONSE']._serialized_end=2847
-  _globals['_RECHARGETRADESREQUEST']._serialized_start=2849
-  _globals['_RECHARGETRADESREQUEST']._serialized_end=2927
-  _globals['_RECHARGETRADESRESPONSE']._serialized_start=2929
-  _globals['_RECHARGETRADESRESPONSE']._serialized_end=3045
-  _globals['_WATCHTRADESREQUEST']._serialized_start=3047
-  _globals['_WATCHTRADESREQUEST']._serialized_end=3169
-  _globals['_WATCHTRADESRESPONSE']._serialized_start=3172
-  _globals['_WATCHTRADESRESPONSE']._serialized_end=3420
-  _globals['_TRADESERVICE']._serialized_start=3423
-  _globals['_TRADESERVICE']._serialized_end=4519
+  _globals['_CREATETRADEREQUEST']._serialized_start=372
+  _globals['_CREATETRADEREQUEST']._serialized_end=454
+  _globals['_CREATETRADERESPONSE']._serialized_start=456
+  _globals['_CREATETRADERESPONSE']._serialized_end=519
+  _globals['_GETTRADEREQUEST']._serialized_start=521
+  _globals['_GETTRADEREQUEST']._serialized_end=550
+  _globals['_GETTRADERESPONSE']._serialized_start=552
+  _globals['_GETTRADERESPONSE']._serialized_end=612
+  _globals['_LISTTRADESREQUEST']._serialized_start=615
+  _globals['_LISTTRADESREQUEST']._serialized_end=1213
+  _globals['_LISTTRADESRESPONSE']._serialized_start=1215
+  _globals['_LISTTRADESRESPONSE']._serialized_end=1303
+  _globals['_UPDATETRADEREQUEST']._serialized_start=1305
+  _globals['_UPDATETRADEREQUEST']._serialized_end=1430
+  _globals['_UPDATETRADERESPONSE']._serialized_start=1432
+  _globals['_UPDATETRADERESPONSE']._serialized_end=1495
+  _globals['_DELETETRADEREQUEST']._serialized_start=1497
+  _globals['_DELETETRADEREQUEST']._serialized_end=1543
+  _globals['_DELETETRADERESPONSE']._serialized_start=1545
+  _globals['_DELETETRADERESPONSE']._serialized_end=1608
+  _globals['_UNDELETETRADEREQUEST']._serialized_start=1610
+  _globals['_UNDELETETRADEREQUEST']._serialized_end=1658
+  _globals['_UNDELETETRADERESPONSE']._serialized_start=1660
+  _globals['_UNDELETETRADERESPONSE']._serialized_end=1725
+  _globals['_LISTPOSITIONSREQUEST']._serialized_start=1728
+  _globals['_LISTPOSITIONSREQUEST']._serialized_end=1979
+  _globals['_LISTPOSITIONSRESPONSE']._serialized_start=1981
+  _globals['_LISTPOSITIONSRESPONSE']._serialized_end=2078
+  _globals['_IMPORTTRADESREQUEST']._serialized_start=2081
+  _globals['_IMPORTTRADESREQUEST']._serialized_end=2252
+  _globals['_IMPORTTRADESRESPONSE']._serialized_start=2255
+  _globals['_IMPORTTRADESRESPONSE']._serialized_end=2486
+  _globals['_RECONCILETRADESREQUEST']._serialized_start=2489
+  _globals['_RECONCILETRADESREQUEST']._serialized_end=2672
+  _globals['_RECONCILETRADESRESPONSE']._serialized_start=2675
+  _globals['_RECONCILETRADESRESPONSE']._serialized_end=2882
+  _globals['_RECHARGETRADESREQUEST']._serialized_start=2884
+  _globals['_RECHARGETRADESREQUEST']._serialized_end=2962
+  _globals['_RECHARGETRADESRESPONSE']._serialized_start=2964
+  _globals['_RECHARGETRADESRESPONSE']._serialized_end=3080
+  _globals['_WATCHTRADESREQUEST']._serialized_start=3082
+  _globals['_WATCHTRADESREQUEST']._serialized_end=3204
+  _globals['_WATCHTRADESRESPONSE']._serialized_start=3207
+  _globals['_WATCHTRADESRESPONSE']._serialized_end=3455
+  _globals['_TRADESERVICE']._serialized_start=3458
+  _globals['_TRADESERVICE']._serialized_end=5259
 # @@protoc_insertion_point(module_scope)

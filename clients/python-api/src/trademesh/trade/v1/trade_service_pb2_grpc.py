@@ -3,6 +3,7 @@
 import grpc
 import warnings
 
+from trademesh.trade.v1 import day_note_pb2 as trademesh_dot_trade_dot_v1_dot_day__note__pb2
 from trademesh.trade.v1 import trade_service_pb2 as trademesh_dot_trade_dot_v1_dot_trade__service__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'
@@ -127,6 +128,41 @@ class TradeServiceStub:
                 '/trademesh.trade.v1.TradeService/WatchTrades',
                 request_serializer=trademesh_dot_trade_dot_v1_dot_trade__service__pb2.WatchTradesRequest.SerializeToString,
                 response_deserializer=trademesh_dot_trade_dot_v1_dot_trade__service__pb2.WatchTradesResponse.FromString,
+                _registered_method=True)
+        self.PutDayNote = channel.unary_unary(
+                '/trademesh.trade.v1.TradeService/PutDayNote',
+                request_serializer=trademesh_dot_trade_dot_v1_dot_day__note__pb2.PutDayNoteRequest.SerializeToString,
+                response_deserializer=trademesh_dot_trade_dot_v1_dot_day__note__pb2.PutDayNoteResponse.FromString,
+                _registered_method=True)
+        self.GetDayNote = channel.unary_unary(
+                '/trademesh.trade.v1.TradeService/GetDayNote',
+                request_serializer=trademesh_dot_trade_dot_v1_dot_day__note__pb2.GetDayNoteRequest.SerializeToString,
+                response_deserializer=trademesh_dot_trade_dot_v1_dot_day__note__pb2.GetDayNoteResponse.FromString,
+                _registered_method=True)
+        self.ListDayNotes = channel.unary_unary(
+                '/trademesh.trade.v1.TradeService/ListDayNotes',
+                request_serializer=trademesh_dot_trade_dot_v1_dot_day__note__pb2.ListDayNotesRequest.SerializeToString,
+                response_deserializer=trademesh_dot_trade_dot_v1_dot_day__note__pb2.ListDayNotesResponse.FromString,
+                _registered_method=True)
+        self.DeleteDayNote = channel.unary_unary(
+                '/trademesh.trade.v1.TradeService/DeleteDayNote',
+                request_serializer=trademesh_dot_trade_dot_v1_dot_day__note__pb2.DeleteDayNoteRequest.SerializeToString,
+                response_deserializer=trademesh_dot_trade_dot_v1_dot_day__note__pb2.DeleteDayNoteResponse.FromString,
+                _registered_method=True)
+        self.SearchDayNotes = channel.unary_unary(
+                '/trademesh.trade.v1.TradeService/SearchDayNotes',
+                request_serializer=trademesh_dot_trade_dot_v1_dot_day__note__pb2.SearchDayNotesRequest.SerializeToString,
+                response_deserializer=trademesh_dot_trade_dot_v1_dot_day__note__pb2.SearchDayNotesResponse.FromString,
+                _registered_method=True)
+        self.ListMistakeTags = channel.unary_unary(
+                '/trademesh.trade.v1.TradeService/ListMistakeTags',
+                request_serializer=trademesh_dot_trade_dot_v1_dot_day__note__pb2.ListMistakeTagsRequest.SerializeToString,
+                response_deserializer=trademesh_dot_trade_dot_v1_dot_day__note__pb2.ListMistakeTagsResponse.FromString,
+                _registered_method=True)
+        self.PutMistakeTags = channel.unary_unary(
+                '/trademesh.trade.v1.TradeService/PutMistakeTags',
+                request_serializer=trademesh_dot_trade_dot_v1_dot_day__note__pb2.PutMistakeTagsRequest.SerializeToString,
+                response_deserializer=trademesh_dot_trade_dot_v1_dot_day__note__pb2.PutMistakeTagsResponse.FromString,
                 _registered_method=True)
 
 
@@ -336,6 +372,66 @@ class TradeServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def PutDayNote(self, request, context):
+        """PutDayNote creates (empty etag) or replaces (etag of the stored note) the caller's note of
+        one IST date (day_note.proto).
+        Errors: INVALID_ARGUMENT (field violations: "note.date" not a real date or after today IST,
+        "note.text" over 20,000 characters, "note.mistakes[i]" not in the caller's mistake list, …);
+        ABORTED (reason ETAG_MISMATCH: the note changed, or exists while etag is empty).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetDayNote(self, request, context):
+        """GetDayNote returns the caller's note of one date with that day's trades.
+        Errors: INVALID_ARGUMENT (bad date); NOT_FOUND (reason DAY_NOTE_NOT_FOUND).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListDayNotes(self, request, context):
+        """ListDayNotes lists the caller's notes in a date range, newest first.
+        Errors: INVALID_ARGUMENT (bad dates, start after end, page_size < 0, PAGE_TOKEN_INVALID).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteDayNote(self, request, context):
+        """DeleteDayNote removes the caller's note of one date.
+        Errors: INVALID_ARGUMENT (bad date); NOT_FOUND (reason DAY_NOTE_NOT_FOUND); ABORTED (reason
+        ETAG_MISMATCH).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SearchDayNotes(self, request, context):
+        """SearchDayNotes finds the caller's notes whose text or lessons contain the query
+        (case-insensitive literal) or whose mistakes include it, newest first.
+        Errors: INVALID_ARGUMENT (empty or over-long query, page_size < 0, PAGE_TOKEN_INVALID).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListMistakeTags(self, request, context):
+        """ListMistakeTags returns the caller's mistake list (a default list until one is set).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def PutMistakeTags(self, request, context):
+        """PutMistakeTags replaces the caller's mistake list.
+        Errors: INVALID_ARGUMENT (field violations "tags", "tags[i]"); ABORTED (reason ETAG_MISMATCH).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_TradeServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -393,6 +489,41 @@ def add_TradeServiceServicer_to_server(servicer, server):
                     servicer.WatchTrades,
                     request_deserializer=trademesh_dot_trade_dot_v1_dot_trade__service__pb2.WatchTradesRequest.FromString,
                     response_serializer=trademesh_dot_trade_dot_v1_dot_trade__service__pb2.WatchTradesResponse.SerializeToString,
+            ),
+            'PutDayNote': grpc.unary_unary_rpc_method_handler(
+                    servicer.PutDayNote,
+                    request_deserializer=trademesh_dot_trade_dot_v1_dot_day__note__pb2.PutDayNoteRequest.FromString,
+                    response_serializer=trademesh_dot_trade_dot_v1_dot_day__note__pb2.PutDayNoteResponse.SerializeToString,
+            ),
+            'GetDayNote': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetDayNote,
+                    request_deserializer=trademesh_dot_trade_dot_v1_dot_day__note__pb2.GetDayNoteRequest.FromString,
+                    response_serializer=trademesh_dot_trade_dot_v1_dot_day__note__pb2.GetDayNoteResponse.SerializeToString,
+            ),
+            'ListDayNotes': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListDayNotes,
+                    request_deserializer=trademesh_dot_trade_dot_v1_dot_day__note__pb2.ListDayNotesRequest.FromString,
+                    response_serializer=trademesh_dot_trade_dot_v1_dot_day__note__pb2.ListDayNotesResponse.SerializeToString,
+            ),
+            'DeleteDayNote': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteDayNote,
+                    request_deserializer=trademesh_dot_trade_dot_v1_dot_day__note__pb2.DeleteDayNoteRequest.FromString,
+                    response_serializer=trademesh_dot_trade_dot_v1_dot_day__note__pb2.DeleteDayNoteResponse.SerializeToString,
+            ),
+            'SearchDayNotes': grpc.unary_unary_rpc_method_handler(
+                    servicer.SearchDayNotes,
+                    request_deserializer=trademesh_dot_trade_dot_v1_dot_day__note__pb2.SearchDayNotesRequest.FromString,
+                    response_serializer=trademesh_dot_trade_dot_v1_dot_day__note__pb2.SearchDayNotesResponse.SerializeToString,
+            ),
+            'ListMistakeTags': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListMistakeTags,
+                    request_deserializer=trademesh_dot_trade_dot_v1_dot_day__note__pb2.ListMistakeTagsRequest.FromString,
+                    response_serializer=trademesh_dot_trade_dot_v1_dot_day__note__pb2.ListMistakeTagsResponse.SerializeToString,
+            ),
+            'PutMistakeTags': grpc.unary_unary_rpc_method_handler(
+                    servicer.PutMistakeTags,
+                    request_deserializer=trademesh_dot_trade_dot_v1_dot_day__note__pb2.PutMistakeTagsRequest.FromString,
+                    response_serializer=trademesh_dot_trade_dot_v1_dot_day__note__pb2.PutMistakeTagsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -731,6 +862,195 @@ class TradeService:
             '/trademesh.trade.v1.TradeService/WatchTrades',
             trademesh_dot_trade_dot_v1_dot_trade__service__pb2.WatchTradesRequest.SerializeToString,
             trademesh_dot_trade_dot_v1_dot_trade__service__pb2.WatchTradesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PutDayNote(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/trademesh.trade.v1.TradeService/PutDayNote',
+            trademesh_dot_trade_dot_v1_dot_day__note__pb2.PutDayNoteRequest.SerializeToString,
+            trademesh_dot_trade_dot_v1_dot_day__note__pb2.PutDayNoteResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetDayNote(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/trademesh.trade.v1.TradeService/GetDayNote',
+            trademesh_dot_trade_dot_v1_dot_day__note__pb2.GetDayNoteRequest.SerializeToString,
+            trademesh_dot_trade_dot_v1_dot_day__note__pb2.GetDayNoteResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListDayNotes(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/trademesh.trade.v1.TradeService/ListDayNotes',
+            trademesh_dot_trade_dot_v1_dot_day__note__pb2.ListDayNotesRequest.SerializeToString,
+            trademesh_dot_trade_dot_v1_dot_day__note__pb2.ListDayNotesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteDayNote(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/trademesh.trade.v1.TradeService/DeleteDayNote',
+            trademesh_dot_trade_dot_v1_dot_day__note__pb2.DeleteDayNoteRequest.SerializeToString,
+            trademesh_dot_trade_dot_v1_dot_day__note__pb2.DeleteDayNoteResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SearchDayNotes(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/trademesh.trade.v1.TradeService/SearchDayNotes',
+            trademesh_dot_trade_dot_v1_dot_day__note__pb2.SearchDayNotesRequest.SerializeToString,
+            trademesh_dot_trade_dot_v1_dot_day__note__pb2.SearchDayNotesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListMistakeTags(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/trademesh.trade.v1.TradeService/ListMistakeTags',
+            trademesh_dot_trade_dot_v1_dot_day__note__pb2.ListMistakeTagsRequest.SerializeToString,
+            trademesh_dot_trade_dot_v1_dot_day__note__pb2.ListMistakeTagsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PutMistakeTags(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/trademesh.trade.v1.TradeService/PutMistakeTags',
+            trademesh_dot_trade_dot_v1_dot_day__note__pb2.PutMistakeTagsRequest.SerializeToString,
+            trademesh_dot_trade_dot_v1_dot_day__note__pb2.PutMistakeTagsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -5,6 +5,7 @@ isort:skip_file
 
 from collections import abc as _abc
 from grpc import aio as _aio
+from trademesh.trade.v1 import day_note_pb2 as _day_note_pb2
 from trademesh.trade.v1 import trade_service_pb2 as _trade_service_pb2
 import abc as _abc_1
 import grpc as _grpc
@@ -192,6 +193,37 @@ class TradeServiceStub:
     token); RESOURCE_EXHAUSTED (reason TOO_MANY_WATCHES: more than 10 concurrent streams per
     user).
     """
+    PutDayNote: _grpc.UnaryUnaryMultiCallable[_day_note_pb2.PutDayNoteRequest, _day_note_pb2.PutDayNoteResponse]
+    """PutDayNote creates (empty etag) or replaces (etag of the stored note) the caller's note of
+    one IST date (day_note.proto).
+    Errors: INVALID_ARGUMENT (field violations: "note.date" not a real date or after today IST,
+    "note.text" over 20,000 characters, "note.mistakes[i]" not in the caller's mistake list, …);
+    ABORTED (reason ETAG_MISMATCH: the note changed, or exists while etag is empty).
+    """
+    GetDayNote: _grpc.UnaryUnaryMultiCallable[_day_note_pb2.GetDayNoteRequest, _day_note_pb2.GetDayNoteResponse]
+    """GetDayNote returns the caller's note of one date with that day's trades.
+    Errors: INVALID_ARGUMENT (bad date); NOT_FOUND (reason DAY_NOTE_NOT_FOUND).
+    """
+    ListDayNotes: _grpc.UnaryUnaryMultiCallable[_day_note_pb2.ListDayNotesRequest, _day_note_pb2.ListDayNotesResponse]
+    """ListDayNotes lists the caller's notes in a date range, newest first.
+    Errors: INVALID_ARGUMENT (bad dates, start after end, page_size < 0, PAGE_TOKEN_INVALID).
+    """
+    DeleteDayNote: _grpc.UnaryUnaryMultiCallable[_day_note_pb2.DeleteDayNoteRequest, _day_note_pb2.DeleteDayNoteResponse]
+    """DeleteDayNote removes the caller's note of one date.
+    Errors: INVALID_ARGUMENT (bad date); NOT_FOUND (reason DAY_NOTE_NOT_FOUND); ABORTED (reason
+    ETAG_MISMATCH).
+    """
+    SearchDayNotes: _grpc.UnaryUnaryMultiCallable[_day_note_pb2.SearchDayNotesRequest, _day_note_pb2.SearchDayNotesResponse]
+    """SearchDayNotes finds the caller's notes whose text or lessons contain the query
+    (case-insensitive literal) or whose mistakes include it, newest first.
+    Errors: INVALID_ARGUMENT (empty or over-long query, page_size < 0, PAGE_TOKEN_INVALID).
+    """
+    ListMistakeTags: _grpc.UnaryUnaryMultiCallable[_day_note_pb2.ListMistakeTagsRequest, _day_note_pb2.ListMistakeTagsResponse]
+    """ListMistakeTags returns the caller's mistake list (a default list until one is set)."""
+    PutMistakeTags: _grpc.UnaryUnaryMultiCallable[_day_note_pb2.PutMistakeTagsRequest, _day_note_pb2.PutMistakeTagsResponse]
+    """PutMistakeTags replaces the caller's mistake list.
+    Errors: INVALID_ARGUMENT (field violations "tags", "tags[i]"); ABORTED (reason ETAG_MISMATCH).
+    """
 
 @_typing.type_check_only
 class TradeServiceAsyncStub(TradeServiceStub):
@@ -356,6 +388,37 @@ class TradeServiceAsyncStub(TradeServiceStub):
     Errors: INVALID_ARGUMENT (reason RESUME_TOKEN_INVALID: malformed, tampered or another user's
     token); RESOURCE_EXHAUSTED (reason TOO_MANY_WATCHES: more than 10 concurrent streams per
     user).
+    """
+    PutDayNote: _aio.UnaryUnaryMultiCallable[_day_note_pb2.PutDayNoteRequest, _day_note_pb2.PutDayNoteResponse]  # type: ignore[assignment]
+    """PutDayNote creates (empty etag) or replaces (etag of the stored note) the caller's note of
+    one IST date (day_note.proto).
+    Errors: INVALID_ARGUMENT (field violations: "note.date" not a real date or after today IST,
+    "note.text" over 20,000 characters, "note.mistakes[i]" not in the caller's mistake list, …);
+    ABORTED (reason ETAG_MISMATCH: the note changed, or exists while etag is empty).
+    """
+    GetDayNote: _aio.UnaryUnaryMultiCallable[_day_note_pb2.GetDayNoteRequest, _day_note_pb2.GetDayNoteResponse]  # type: ignore[assignment]
+    """GetDayNote returns the caller's note of one date with that day's trades.
+    Errors: INVALID_ARGUMENT (bad date); NOT_FOUND (reason DAY_NOTE_NOT_FOUND).
+    """
+    ListDayNotes: _aio.UnaryUnaryMultiCallable[_day_note_pb2.ListDayNotesRequest, _day_note_pb2.ListDayNotesResponse]  # type: ignore[assignment]
+    """ListDayNotes lists the caller's notes in a date range, newest first.
+    Errors: INVALID_ARGUMENT (bad dates, start after end, page_size < 0, PAGE_TOKEN_INVALID).
+    """
+    DeleteDayNote: _aio.UnaryUnaryMultiCallable[_day_note_pb2.DeleteDayNoteRequest, _day_note_pb2.DeleteDayNoteResponse]  # type: ignore[assignment]
+    """DeleteDayNote removes the caller's note of one date.
+    Errors: INVALID_ARGUMENT (bad date); NOT_FOUND (reason DAY_NOTE_NOT_FOUND); ABORTED (reason
+    ETAG_MISMATCH).
+    """
+    SearchDayNotes: _aio.UnaryUnaryMultiCallable[_day_note_pb2.SearchDayNotesRequest, _day_note_pb2.SearchDayNotesResponse]  # type: ignore[assignment]
+    """SearchDayNotes finds the caller's notes whose text or lessons contain the query
+    (case-insensitive literal) or whose mistakes include it, newest first.
+    Errors: INVALID_ARGUMENT (empty or over-long query, page_size < 0, PAGE_TOKEN_INVALID).
+    """
+    ListMistakeTags: _aio.UnaryUnaryMultiCallable[_day_note_pb2.ListMistakeTagsRequest, _day_note_pb2.ListMistakeTagsResponse]  # type: ignore[assignment]
+    """ListMistakeTags returns the caller's mistake list (a default list until one is set)."""
+    PutMistakeTags: _aio.UnaryUnaryMultiCallable[_day_note_pb2.PutMistakeTagsRequest, _day_note_pb2.PutMistakeTagsResponse]  # type: ignore[assignment]
+    """PutMistakeTags replaces the caller's mistake list.
+    Errors: INVALID_ARGUMENT (field violations "tags", "tags[i]"); ABORTED (reason ETAG_MISMATCH).
     """
 
 class TradeServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -584,6 +647,79 @@ class TradeServiceServicer(metaclass=_abc_1.ABCMeta):
         Errors: INVALID_ARGUMENT (reason RESUME_TOKEN_INVALID: malformed, tampered or another user's
         token); RESOURCE_EXHAUSTED (reason TOO_MANY_WATCHES: more than 10 concurrent streams per
         user).
+        """
+
+    @_abc_1.abstractmethod
+    def PutDayNote(
+        self,
+        request: _day_note_pb2.PutDayNoteRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_day_note_pb2.PutDayNoteResponse, _abc.Awaitable[_day_note_pb2.PutDayNoteResponse]]:
+        """PutDayNote creates (empty etag) or replaces (etag of the stored note) the caller's note of
+        one IST date (day_note.proto).
+        Errors: INVALID_ARGUMENT (field violations: "note.date" not a real date or after today IST,
+        "note.text" over 20,000 characters, "note.mistakes[i]" not in the caller's mistake list, …);
+        ABORTED (reason ETAG_MISMATCH: the note changed, or exists while etag is empty).
+        """
+
+    @_abc_1.abstractmethod
+    def GetDayNote(
+        self,
+        request: _day_note_pb2.GetDayNoteRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_day_note_pb2.GetDayNoteResponse, _abc.Awaitable[_day_note_pb2.GetDayNoteResponse]]:
+        """GetDayNote returns the caller's note of one date with that day's trades.
+        Errors: INVALID_ARGUMENT (bad date); NOT_FOUND (reason DAY_NOTE_NOT_FOUND).
+        """
+
+    @_abc_1.abstractmethod
+    def ListDayNotes(
+        self,
+        request: _day_note_pb2.ListDayNotesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_day_note_pb2.ListDayNotesResponse, _abc.Awaitable[_day_note_pb2.ListDayNotesResponse]]:
+        """ListDayNotes lists the caller's notes in a date range, newest first.
+        Errors: INVALID_ARGUMENT (bad dates, start after end, page_size < 0, PAGE_TOKEN_INVALID).
+        """
+
+    @_abc_1.abstractmethod
+    def DeleteDayNote(
+        self,
+        request: _day_note_pb2.DeleteDayNoteRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_day_note_pb2.DeleteDayNoteResponse, _abc.Awaitable[_day_note_pb2.DeleteDayNoteResponse]]:
+        """DeleteDayNote removes the caller's note of one date.
+        Errors: INVALID_ARGUMENT (bad date); NOT_FOUND (reason DAY_NOTE_NOT_FOUND); ABORTED (reason
+        ETAG_MISMATCH).
+        """
+
+    @_abc_1.abstractmethod
+    def SearchDayNotes(
+        self,
+        request: _day_note_pb2.SearchDayNotesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_day_note_pb2.SearchDayNotesResponse, _abc.Awaitable[_day_note_pb2.SearchDayNotesResponse]]:
+        """SearchDayNotes finds the caller's notes whose text or lessons contain the query
+        (case-insensitive literal) or whose mistakes include it, newest first.
+        Errors: INVALID_ARGUMENT (empty or over-long query, page_size < 0, PAGE_TOKEN_INVALID).
+        """
+
+    @_abc_1.abstractmethod
+    def ListMistakeTags(
+        self,
+        request: _day_note_pb2.ListMistakeTagsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_day_note_pb2.ListMistakeTagsResponse, _abc.Awaitable[_day_note_pb2.ListMistakeTagsResponse]]:
+        """ListMistakeTags returns the caller's mistake list (a default list until one is set)."""
+
+    @_abc_1.abstractmethod
+    def PutMistakeTags(
+        self,
+        request: _day_note_pb2.PutMistakeTagsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_day_note_pb2.PutMistakeTagsResponse, _abc.Awaitable[_day_note_pb2.PutMistakeTagsResponse]]:
+        """PutMistakeTags replaces the caller's mistake list.
+        Errors: INVALID_ARGUMENT (field violations "tags", "tags[i]"); ABORTED (reason ETAG_MISMATCH).
         """
 
 def add_TradeServiceServicer_to_server(servicer: TradeServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
