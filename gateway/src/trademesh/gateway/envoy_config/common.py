@@ -24,57 +24,26 @@ from trademesh.gateway.mesh import Endpoint
 
 # Filter names: typed_per_filter_config is keyed by them.
 GRPC_WEB = "envoy.filters.http.grpc_web"
-
-
 CORS = "envoy.filters.http.cors"
-
-
 JWT_AUTHN = "envoy.filters.http.jwt_authn"
-
-
 LOCAL_RATELIMIT = "envoy.filters.http.local_ratelimit"
-
-
 GLOBAL_RATELIMIT = "envoy.filters.http.ratelimit"
-
-
 RATELIMIT_CLUSTER = "ratelimit"
-
-
 #: Where jwt_authn puts the verified token's claims (dynamic metadata of the jwt_authn filter), from which
 #: the per-user rate-limit descriptor takes ``sub``.
 JWT_PAYLOAD_KEY = "jwt_payload"
-
-
 #: The client address Envoy established, overwritten on every request (a client's own value never passes).
 CLIENT_ADDRESS_HEADER = "x-envoy-external-address"
-
-
 #: Descriptor keys of the global limits: ("class", <LimitClass>) then ("remote_address", ip) or ("user", sub).
 CLASS_DESCRIPTOR = "class"
-
-
 CLIENT_DESCRIPTOR = "remote_address"
-
-
 USER_DESCRIPTOR = "user"
-
-
 FILE_SERVER = "envoy.filters.http.file_server"
-
-
 ROUTER = "envoy.filters.http.router"
-
-
 HTTP_PROTOCOL_OPTIONS = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
 
-
 JWT_PROVIDER = "trademesh-auth"
-
-
 JWKS_CLUSTER = "auth-jwks"
-
-
 #: Upstream failures after which an idempotent read is tried again (on another replica): the connection
 #: could not be made, or the replica refused the stream (HTTP/2 REFUSED_STREAM) — in both cases the call
 #: never reached the service, so the edge never replays a call a service may have run. Not ``reset``: a
@@ -84,21 +53,13 @@ JWKS_CLUSTER = "auth-jwks"
 #: that ran the call (a database outage, a draining replica), and re-sending them at once only stretches an
 #: UNAVAILABLE into a DEADLINE_EXCEEDED.
 RETRY_ON = "connect-failure,refused-stream"
-
-
 RETRIES = 2
-
-
 #: What a browser's grpc-web (or Connect) client sends, and what it must be able to read.
 CORS_ALLOW_HEADERS = (
     "authorization,content-type,x-grpc-web,x-user-agent,grpc-timeout,x-request-id,"
     "connect-protocol-version,connect-timeout-ms"
 )
-
-
 CORS_EXPOSE_HEADERS = "grpc-status,grpc-message,grpc-status-details-bin,x-request-id"
-
-
 #: One JSON line per request on Envoy's stdout.
 ACCESS_LOG_FIELDS: dict[str, str] = {
     "time": "%START_TIME%",
@@ -119,8 +80,6 @@ ACCESS_LOG_FIELDS: dict[str, str] = {
     "client": "%DOWNSTREAM_REMOTE_ADDRESS_WITHOUT_PORT%",
     "user_agent": "%REQ(USER-AGENT)%",
 }
-
-
 STATIC_CONTENT_TYPES = {
     "html": "text/html; charset=utf-8",
     "js": "text/javascript; charset=utf-8",
@@ -135,7 +94,6 @@ STATIC_CONTENT_TYPES = {
     "woff2": "font/woff2",
     "txt": "text/plain; charset=utf-8",
 }
-
 
 _ALWAYS = RuntimeFractionalPercent(
     default_value=FractionalPercent(numerator=100, denominator=FractionalPercentDenominatorType.HUNDRED)
@@ -156,8 +114,6 @@ def _socket(endpoint: Endpoint) -> Address:
 
 #: gRPC health checks through the gateway: this header names the service whose replicas answer.
 HEALTH_PATH = "/grpc.health.v1.Health/Check"
-
-
 HEALTH_SERVICE_HEADER = "x-trademesh-service"
 
 
