@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Install Debian's PostgreSQL server binaries if they are missing.
 #
-# Only bench/trade_bench.py --backend postgresql needs them (FerretDB's PostgreSQL backend,
+# Only bench/trade_bench/ --backend postgresql needs them (FerretDB's PostgreSQL backend,
 # docs/decisions/0016); the dev stack and the tests use FerretDB on SQLite. Idempotent and quiet
 # when /usr/lib/postgresql/<major>/bin/postgres exists. The benchmark launches its own cluster
 # (initdb into a temporary directory, a free port, a private unix-socket directory, run as the

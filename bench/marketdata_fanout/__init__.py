@@ -1,6 +1,6 @@
 """Quote fan-out, side by side: the market-data service vs a bare grpc.aio server vs the Socket.IO design.
 
-Run `.venv/bin/python bench/marketdata_fanout.py` (`--help` for the knobs). The script orchestrates
+Run `.venv/bin/python -m bench.marketdata_fanout` (`--help` for the knobs). The script orchestrates
 itself: it starts a private Redis and FerretDB, the auth service (in this process, for tokens), then,
 one variant at a time, the server side as child processes and the load as client processes (this
 same script with `--role ...`), and prints one table. It is a report, not a test: exit code 0.

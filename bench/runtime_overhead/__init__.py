@@ -1,6 +1,6 @@
 """What the shared service runtime costs: a bare grpc.aio Echo against the same Echo behind the full chain.
 
-Run `make bench` (or `.venv/bin/python bench/runtime_overhead.py --help`). The script is its own
+Run `make bench` (or `.venv/bin/python -m bench.runtime_overhead --help`). The script is its own
 orchestrator: it starts Redis and FerretDB (`trademesh.devstack.processes`), then, one variant at a
 time, a server process and a client process (this same script with `--role server` / `--role client`),
 and prints a table. Everything binds 127.0.0.1, every loop is bounded in time, and every child is

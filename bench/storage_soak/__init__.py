@@ -6,7 +6,7 @@ FerretDB's debug listener on (``TRADEMESH_FERRETDB_DEBUG_ADDR``) for its Prometh
 
 1. registers ``--users`` traders through the auth service and bulk-inserts ``--trades-per-user`` trades
    for each straight into the trade service's collection (``trademesh.trades``, documents built by the
-   store's own ``trade_to_document``, as ``bench/trade_bench.py`` does; the trade service's indexes exist
+   store's own ``trade_to_document``, as ``bench/trade_bench/`` does; the trade service's indexes exist
    already, so they are maintained while loading);
 2. runs ``--minutes`` of mixed load through the gateway (native gRPC, a bearer token per trader):
    ListTrades first pages and deeper pages (following page tokens), callers that give up after 50 ms
@@ -25,14 +25,16 @@ Pass criteria (exit code 0 only if all hold): every minute's probe answered with
 during the load or after it, no open cursor left once the load has ended, the final probe answered,
 no process of the run left after the stack stopped.
 
-    .venv/bin/python bench/storage_soak.py                                   # 100 x 10,000 trades, 10 minutes
-    .venv/bin/python bench/storage_soak.py --users 5 --trades-per-user 2000 --minutes 1   # a quick look
+    .venv/bin/python -m bench.storage_soak                                   # 100 x 10,000 trades, 10 minutes
+    .venv/bin/python -m bench.storage_soak --users 5 --trades-per-user 2000 --minutes 1   # a quick look
 
 Ctrl-C or SIGTERM stops the load and the stack (everything the run started).
 """
 
 from bench.storage_soak.cli import main
+from bench.storage_soak.common import MAX_MESSAGE_BYTES, Document
+from bench.storage_soak.figures import percentile
+from bench.storage_soak.load import Traders
+from bench.storage_soak.stack import DevStack
 
-__all__ = [
-    "main",
-]
+__all__ = ["MAX_MESSAGE_BYTES", "DevStack", "Document", "Traders", "main", "percentile"]

@@ -1,51 +1,25 @@
-"""Trade service benchmark: CreateTrade throughput and ListTrades first/deep page latency.
-
-Each figure is measured side by side, in the same run, with the same operation issued directly
-through the database driver (PyMongo), so the service's own overhead is visible apart from the
-database's. Starts private Redis, the database (FerretDB on SQLite or on PostgreSQL) and the
-auth/trade services on free ports.
-
-    .venv/bin/python bench/trade_bench.py                                   # 1,000,000 trades, 100 users, local engine
-    .venv/bin/python bench/trade_bench.py --backend sqlite --users 1 --trades-per-user 100000
-
-Bulk data is loaded with insert_many of documents built by the trade store's own
-`trade_to_document` (the stored shape cannot drift), then the store's `ensure_indexes` runs.
-The benchmarked user is the first of `--users`, with `--trades-per-user` trades like every other.
-
-On the local engine (FerretDB on SQLite with our patches, decision 0025) the queries are served by
-the store's indexes; the target (issue 15) is ListTrades first and deep page p99 <= 50 ms and
-<= 1.5x the driver's, and CreateTrade >= 300/s with 8 callers. `--backend postgresql` is decision
-0016's earlier experiment (FerretDB's own PostgreSQL backend), kept for comparison: it also prints
-what FerretDB pushes down there and PostgreSQL's own time for the first page's SQL (EXPLAIN ANALYZE).
-"""
+"""The run: load the trades, then time CreateTrade, ListTrades and GetAnalytics through the service vs the driver."""
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
-import json
-import os
-import signal
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
-import grpc
 from grpc import aio
-from grpc_health.v1 import health_pb2
 from pymongo import DESCENDING, AsyncMongoClient
-from pymongo.asynchronous.database import AsyncDatabase
 from redis.asyncio import Redis
 
+from bench.trade_bench.common import DATABASE, PAGE, PASSWORD, PG_SETTINGS, SECRET, Document
+from bench.trade_bench.floor import _floor, _print_floor
+from bench.trade_bench.measure import _row, _throughput, _timed, _wait_idle
+from bench.trade_bench.plans import _ensure_postgres, _explain, _pg_analyze, _pg_gin_indexes
 from trademesh.analytics.v1 import analytics_service_pb2, analytics_service_pb2_grpc, period_pb2
 from trademesh.auth.v1 import auth_service_pb2, auth_service_pb2_grpc
 from trademesh.common.v1 import instrument_pb2
@@ -55,7 +29,6 @@ from trademesh.devstack.processes import (
     FerretDBServer,
     PostgreSQLServer,
     RedisServer,
-    repo_root,
 )
 from trademesh.services.analytics.server import build_analytics_server
 from trademesh.services.analytics.settings import AnalyticsSettings
@@ -73,227 +46,6 @@ from trademesh.services.trade.server import build_trade_server
 from trademesh.services.trade.settings import TradeSettings
 from trademesh.services.trade.store import ensure_indexes, trade_to_document
 from trademesh.trade.v1 import trade_pb2, trade_service_pb2, trade_service_pb2_grpc
-
-Document = dict[str, Any]
-SECRET = "bench-token-secret-0123456789abcdef"
-PASSWORD = "Correct-Horse-42"
-DATABASE = "bench_trade"
-PAGE = 50
-# PostgreSQL settings for the benchmark's private cluster (the rest are PostgreSQL's defaults,
-# fsync and synchronous_commit included): a quarter of a small server's memory for the buffer
-# cache, and WAL room so the bulk load does not checkpoint every few seconds.
-PG_SETTINGS = {"shared_buffers": "1GB", "max_wal_size": "4GB", "checkpoint_timeout": "15min"}
-
-
-def _cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
-
-
-async def _wait_idle(pid: int, limit_seconds: float = 3600.0) -> float:
-    """Wait until the database process has used < 5% of a core for 3 s in a row; return the wait.
-
-    The trade service starts with an outbox-relay sweep and a purge pass (both served by indexes
-    now: the wait says what a restart costs), which would otherwise run under the figures.
-    """
-    started = time.perf_counter()
-    quiet = 0
-    last = _cpu_seconds(pid)
-    while quiet < 3 and time.perf_counter() - started < limit_seconds:
-        await asyncio.sleep(1.0)
-        now = _cpu_seconds(pid)
-        quiet = quiet + 1 if now - last < 0.05 else 0
-        last = now
-    return time.perf_counter() - started
-
-
-async def _timed(call: Callable[[], Awaitable[Any]], samples: int) -> list[float]:
-    durations = []
-    for _ in range(samples):
-        started = time.perf_counter()
-        await call()
-        durations.append((time.perf_counter() - started) * 1000)
-    return durations
-
-
-def _percentile(values: list[float], fraction: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
-
-
-def _row(name: str, service: list[float], direct: list[float]) -> str:
-    s50, s99 = statistics.median(service), _percentile(service, 0.99)
-    d50, d99 = statistics.median(direct), _percentile(direct, 0.99)
-    # issue 15's target: service p99 <= 50 ms and <= 1.5x the same query through the driver
-    verdict = "PASS" if s99 <= 50 and s99 <= 1.5 * d99 else "FAIL"
-    return f"{name:<30} {s50:>10.1f} {s99:>10.1f} {d50:>10.1f} {d99:>10.1f} {s99 / d99:>9.2f}x {verdict:>6}"
-
-
-async def _throughput(operation: Callable[[int], Awaitable[Any]], total: int, concurrency: int) -> float:
-    counter = iter(range(total))
-
-    async def worker() -> None:
-        for index in counter:
-            await operation(index)
-
-    started = time.perf_counter()
-    await asyncio.gather(*(worker() for _ in range(concurrency)))
-    return total / (time.perf_counter() - started)
-
-
-def _ensure_postgres() -> None:
-    """Install PostgreSQL with the project's script when its binaries are missing."""
-    try:
-        PostgreSQLServer.bindir()
-    except FileNotFoundError:
-        subprocess.run(["bash", str(repo_root() / "scripts" / "install-postgres.sh")], check=True)
-
-
-def _plan_nodes(plan: Document) -> Iterator[Document]:
-    yield plan
-    for child in plan.get("Plans", ()):
-        yield from _plan_nodes(child)
-
-
-def _describe_plan(plan: Document) -> str:
-    parts = []
-    for node in _plan_nodes(plan):
-        text = str(node.get("Node Type", "?"))
-        if node.get("Index Name"):
-            text += f" using {node['Index Name']}"
-        if node.get("Filter"):
-            text += f" filter {node['Filter']}"
-        parts.append(text)
-    return " <- ".join(parts)
-
-
-async def _explain(database: AsyncDatabase[Document], query: Document, order: list[tuple[str, int]]) -> str:
-    """FerretDB's explain of a ListTrades find: what is pushed down, and the backend's plan."""
-    command = {"find": "trades", "filter": query, "sort": dict(order), "limit": PAGE + 1, "projection": {"outbox": 0}}
-    result = await database.command({"explain": command, "verbosity": "queryPlanner"})
-    pushed = ", ".join(
-        f"{name}={result.get(f'{name}Pushdown')}" for name in ("filter", "sort", "limit") if f"{name}Pushdown" in result
-    )
-    planner = result.get("queryPlanner") or {}
-    plan = planner.get("Plan") if isinstance(planner, dict) else None
-    return f"pushdown: {pushed or 'n/a'}" + (f"; plan: {_describe_plan(plan)}" if isinstance(plan, dict) else "")
-
-
-def _pg_table(pg: PostgreSQLServer, collection: str) -> str:
-    """The PostgreSQL table FerretDB keeps a collection in."""
-    # The interpolated values are this script's constants, FerretDB's table names and an auth-issued id.
-    metadata = f"{DATABASE}._ferretdb_database_metadata"
-    return pg.psql(f"SELECT _jsonb->>'table' FROM {metadata} WHERE _jsonb->>'_id' = '{collection}'").strip()  # noqa: S608
-
-
-def _pg_gin_indexes(pg: PostgreSQLServer) -> list[str]:
-    """GIN expression indexes that can serve FerretDB's pushed-down `->'field' @> value` equalities.
-
-    FerretDB's own indexes are btree on `(_jsonb->'field')`, which PostgreSQL cannot use for `@>`,
-    so without these every pushed-down equality, `_id` lookups included, is a sequential scan.
-    """
-    made = []
-    for collection, fields in {"trades": ["_id", "user_id"], "trade_quotas": ["_id"]}.items():
-        table = _pg_table(pg, collection)
-        if not table:
-            continue
-        for field in fields:
-            name = f"bench_gin_{table}_{field.strip('_')}"
-            pg.psql(f"CREATE INDEX IF NOT EXISTS {name} ON {DATABASE}.\"{table}\" USING gin ((_jsonb->'{field}'))")
-            made.append(f"{collection}.{field}")
-    pg.psql("ANALYZE")
-    return made
-
-
-def _pg_analyze(pg: PostgreSQLServer, user_id: str) -> str:
-    """PostgreSQL's own time for the SQL FerretDB sends for the first page (user_id and status pushed down)."""
-    table = _pg_table(pg, "trades")
-    sql = (
-        f'SELECT _jsonb FROM {DATABASE}."{table}" '  # noqa: S608
-        f"WHERE _jsonb->'user_id' @> '{json.dumps(user_id)}' AND _jsonb->'status' @> '\"ACTIVE\"'"
-    )
-    analyzed = json.loads(pg.psql(f"EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) {sql}"))[0]
-    plan = analyzed["Plan"]
-    size = pg.psql(f"SELECT pg_size_pretty(pg_total_relation_size('{DATABASE}.\"{table}\"'))").strip()
-    return (
-        f"{analyzed['Execution Time']:.0f} ms, {plan['Actual Rows']:,} rows returned; "
-        f"plan: {_describe_plan(plan)}; table {table} with its indexes: {size}"
-    )
-
-
-async def _floor(
-    channel: aio.Channel, metadata: list[tuple[str, str]], samples: int, query: Callable[[], Awaitable[Any]]
-) -> tuple[list[float], list[float], list[float]]:
-    """Time what gRPC in Python costs with none of the service's work.
-
-    Our stack: grpc.health.v1.Health/Check on the trade server, with the bench's bearer token (the
-    same interceptors as ListTrades: access log, errors, token check). Bare: `grpc.aio.server()`
-    without interceptors echoing an empty message, in this process like the trade server. Bare +
-    query: the same bare server whose handler runs the driver's first-page query and answers an empty
-    message (no mapping, no interceptors): gRPC's own share of the gap. All from this process's event
-    loop, as ListTrades and the driver's query are.
-    """
-    health_check: aio.UnaryUnaryMultiCallable[health_pb2.HealthCheckRequest, health_pb2.HealthCheckResponse] = (
-        channel.unary_unary(
-            "/grpc.health.v1.Health/Check",
-            request_serializer=health_pb2.HealthCheckRequest.SerializeToString,
-            response_deserializer=health_pb2.HealthCheckResponse.FromString,
-        )
-    )
-    check = health_pb2.HealthCheckRequest(service="")
-    bare = aio.server()
-
-    async def echo(request: bytes, context: object) -> bytes:
-        return request
-
-    async def find(request: bytes, context: object) -> bytes:
-        await query()
-        return b""
-
-    handlers: dict[str, grpc.RpcMethodHandler[bytes, bytes]] = {
-        "Echo": grpc.unary_unary_rpc_method_handler(echo),
-        "Find": grpc.unary_unary_rpc_method_handler(find),
-    }
-    bare.add_generic_rpc_handlers((grpc.method_handlers_generic_handler("bench.Echo", handlers),))
-    port = bare.add_insecure_port("127.0.0.1:0")
-    await bare.start()
-    bare_channel = aio.insecure_channel(f"127.0.0.1:{port}")
-    try:
-        call: aio.UnaryUnaryMultiCallable[bytes, bytes] = bare_channel.unary_unary("/bench.Echo/Echo")
-        call_find: aio.UnaryUnaryMultiCallable[bytes, bytes] = bare_channel.unary_unary("/bench.Echo/Find")
-
-        async def ours() -> None:
-            await health_check(check, metadata=metadata)
-
-        async def plain() -> None:
-            await call(b"")
-
-        async def wrapped() -> None:
-            await call_find(b"")
-
-        for _ in range(50):  # warm-up
-            await ours()
-            await plain()
-            await wrapped()
-        return await _timed(ours, samples), await _timed(plain, samples), await _timed(wrapped, samples)
-    finally:
-        await bare_channel.close()
-        await bare.stop(0)
-
-
-def _print_floor(floor: tuple[list[float], list[float], list[float]], driver: list[float]) -> None:
-    ours, bare, wrapped = floor
-    d50, d99 = statistics.median(driver), _percentile(driver, 0.99)
-    for name, values in (
-        ("no-op RPC, our stack", ours),
-        ("no-op RPC, bare grpc.aio", bare),
-        ("bare grpc.aio + driver query", wrapped),
-    ):
-        p50, p99 = statistics.median(values), _percentile(values, 0.99)
-        print(
-            f"{name:<30} {p50:>10.2f} {p99:>10.2f}   "
-            f"(vs the driver's first page: p50 {p50 - d50:+.2f} ms, p99 {p99 / d99:.2f}x)"
-        )
 
 
 async def run(args: argparse.Namespace) -> None:
@@ -552,52 +304,3 @@ async def run(args: argparse.Namespace) -> None:
                 await trade_host.stop(0)
             await auth.stop(0)
             await client.close()
-
-
-def main() -> None:
-    """Parse arguments and run the benchmark."""
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument(
-        "--backend",
-        choices=["postgresql", "sqlite"],
-        default="sqlite",
-        help="FerretDB's backend: sqlite is the local engine (make up, tests; decision 0025); postgresql "
-        "(installed by scripts/install-postgres.sh when missing) is the earlier experiment of decision 0016",
-    )
-    parser.add_argument("--users", type=int, default=100, help="users loaded; the first is the benchmarked one")
-    parser.add_argument("--trades-per-user", "--trades", type=int, default=10_000, help="trades loaded for every user")
-    parser.add_argument(
-        "--pg-gin-indexes",
-        action="store_true",
-        help="postgresql only: also create GIN indexes on trades._id/user_id, trade_quotas._id "
-        "directly in PostgreSQL (an experiment: FerretDB's btree indexes cannot serve its own `@>` filters)",
-    )
-    parser.add_argument("--load-workers", type=int, default=2, help="concurrent insert_many calls while loading")
-    parser.add_argument("--samples", type=int, default=200, help="timed calls per first-page figure")
-    parser.add_argument(
-        "--deep-samples",
-        type=int,
-        default=200,
-        help="timed calls per deep-page figure (0 skips)",
-    )
-    parser.add_argument(
-        "--floor-samples",
-        type=int,
-        default=1000,
-        help="timed no-op calls (Health/Check through the trade server's stack, and a bare grpc.aio Echo); 0 skips",
-    )
-    parser.add_argument("--creates", type=int, default=800, help="CreateTrade calls for the throughput figure")
-    parser.add_argument("--concurrency", type=int, default=8, help="concurrent CreateTrade callers")
-    parser.add_argument(
-        "--analytics-samples", type=int, default=5, help="fresh analytics services timed on a cold GetAnalytics"
-    )
-    args = parser.parse_args()
-    if args.users < 1 or args.trades_per_user < 20 * PAGE:
-        parser.error(f"need at least 1 user and {20 * PAGE:,} trades per user (the deep page is 90% in)")
-    # SIGTERM ends like Ctrl-C: the with-blocks and atexit stop every server this run started.
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    asyncio.run(run(args))
-
-
-if __name__ == "__main__":
-    main()
