@@ -177,6 +177,8 @@ async def orchestrate(args: argparse.Namespace) -> None:
                 "redis_url": redis_server.url,
                 "mongo_url": database.url,
                 "mongo_database": "bench_md",
+                # Every replica must share the page/resume-token secret (32+ characters); any fixed one will do here.
+                "token_secret": "bench-md-token-secret-0123456789abcdef",
                 "auth_target": f"{HOST}:{auth.port}",
                 "universe_file": universe,
                 "session_policy": "always_open",

@@ -133,6 +133,8 @@ async def run(args: argparse.Namespace) -> None:
                 "TRADEMESH_DEPENDENCY_TIMEOUT_SECONDS": "30",
                 "TRADEMESH_QUERY_TIMEOUT_SECONDS": "600",
                 "TRADEMESH_RELAY_SCAN_INTERVAL_SECONDS": "3600",
+                # The trade service signs page tokens with a shared secret (32+ characters); any fixed one will do.
+                "TRADEMESH_TOKEN_SECRET": "bench-sync-token-secret-0123456789abcdef",
             }
             trade = TradeProcess(env, trade_port, workdir / "trade.log")
             await trade.restart("bench_trade_solo_a")
