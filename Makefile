@@ -73,11 +73,11 @@ k8s-render:
 
 ## bench: the benchmarks (not part of `make test`); each prints its figures beside its baseline
 bench: setup
-	$(PY) bench/runtime_overhead.py
-	$(PY) bench/trade_bench.py
-	$(PY) bench/marketdata_fanout.py
+	$(PY) -m bench.runtime_overhead
+	$(PY) -m bench.trade_bench
+	$(PY) -m bench.marketdata_fanout
 	$(PY) bench/analytics_bench.py
-	$(PY) bench/sync_bench.py
+	$(PY) -m bench.sync_bench
 	$(PY) bench/notifications_index_bench.py
 
 clean:

@@ -7,7 +7,7 @@ peer measured 65 req/s at p95 120 ms on that workload; that figure is the issue'
 here). Measured side by side in the same run: the same loop through Envoy, and straight at the services'
 own ports (the baseline: what the gateway adds).
 
-Starts the whole mesh as ``make up`` does, private (``bench/storage_soak.py``'s ``DevStack``), registers
+Starts the whole mesh as ``make up`` does, private (``bench/storage_soak/``'s ``DevStack``), registers
 one trader and bulk-loads the fills into the trade collection.
 
     .venv/bin/python -m bench.journal_load                         # 10,000 fills, 4 clients, 30 s each way
@@ -127,7 +127,7 @@ async def run(args: argparse.Namespace) -> int:
             "through the gateway": (stack.gateway, stack.gateway),
             "services directly": (f"127.0.0.1:{ports['trade']}", f"127.0.0.1:{ports['analytics']}"),
         }
-        # Warm-up (the first GetAnalytics builds the journal: that is the cold figure of trade_bench.py).
+        # Warm-up (the first GetAnalytics builds the journal: that is the cold figure of trade_bench).
         await drive(*targets["services directly"], metadata, 1, 2.0)
         results: dict[str, tuple[list[float], Counter[str]]] = {}
         for rate in (None, TARGET_RATE):

@@ -3,7 +3,7 @@
 # without leaving that service running.
 #
 # Used by install-redis.sh and install-postgres.sh: trademesh always launches its own server
-# processes on chosen ports (src/trademesh/devstack/processes.py), so the service the package's
+# processes on chosen ports (src/trademesh/devstack/processes/), so the service the package's
 # postinst would start is kept from starting where possible (policy-rc.d) and stopped and disabled
 # in case it started anyway. Needs root or sudo.
 set -euo pipefail

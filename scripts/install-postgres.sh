@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Install Debian's PostgreSQL server binaries if they are missing.
 #
-# Only bench/trade_bench.py --backend postgresql needs them (FerretDB's PostgreSQL backend,
+# Only bench/trade_bench/ --backend postgresql needs them (FerretDB's PostgreSQL backend,
 # docs/decisions/0016); the dev stack and the tests use FerretDB on SQLite. Idempotent and quiet
 # when /usr/lib/postgresql/<major>/bin/postgres exists. The benchmark launches its own cluster
 # (initdb into a temporary directory, a free port, a private unix-socket directory, run as the
-# `postgres` user; see PostgreSQLServer in src/trademesh/devstack/processes.py), so the system
+# `postgres` user; see PostgreSQLServer in src/trademesh/devstack/processes/), so the system
 # cluster that the Debian package's postinst may create and start is stopped and disabled.
 set -euo pipefail
 

@@ -3,7 +3,7 @@
 #
 # Idempotent and quiet when redis-server is present. The trademesh dev stack
 # and test fixtures always launch their own redis-server processes on chosen
-# ports (see src/trademesh/devstack/processes.py), so any system service that
+# ports (see src/trademesh/devstack/processes/), so any system service that
 # the Debian package's postinst starts on :6379 is stopped and disabled.
 set -euo pipefail
 

@@ -1,6 +1,6 @@
 """The chart and `k8s/` applied to a real kube-apiserver with a server-side dry run.
 
-The offline checks (test_chart.py: helm lint, kubeconform -strict) validate against JSON schemas, which
+The offline checks (test_chart_render.py: helm lint, kubeconform -strict) validate against JSON schemas, which
 state some of the API server's rules only in descriptions; issue 21's NetworkPolicy (`In` with no values)
 passed them all and was rejected at install. Here the API server itself (v1.37, built by
 scripts/install-kube.sh) validates every object: defaulting, validation, strict field validation and

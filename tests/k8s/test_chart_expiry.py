@@ -9,7 +9,7 @@ import pytest
 
 from tests.k8s import render
 from tests.k8s.conftest import Objects
-from tests.k8s.test_chart import environment, named, of_kind
+from tests.k8s.objects import environment, named, of_kind
 from trademesh.services.core.settings import ENV_PREFIX
 from trademesh.services.trade.settings import TradeSettings
 

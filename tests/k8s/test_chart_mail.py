@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from tests.k8s import render
-from tests.k8s.test_chart import environment, named
+from tests.k8s.objects import environment, named
 
 
 def test_auth_and_notifications_share_one_smtp_server_and_login(k8s_tools: None) -> None:

@@ -16,7 +16,7 @@ import yaml  # type: ignore[import-untyped]
 from tests.eventually import eventually
 from tests.k8s import render
 from tests.k8s.conftest import Objects
-from tests.k8s.test_chart import SERVICES, environment, named, of_kind
+from tests.k8s.objects import SERVICES, environment, named, of_kind
 
 pytestmark = pytest.mark.timeout(1800)
 

@@ -163,7 +163,7 @@ def test_the_ratelimit_service_is_deployed_with_a_redis_and_the_gateway_uses_it(
 
 
 def test_auth_trusts_only_private_networks_for_the_client_address(default_objects: Objects) -> None:
-    from tests.k8s.test_chart import environment
+    from tests.k8s.objects import environment
     from trademesh.services.auth.client_address import TrustedProxies
 
     auth = _named(default_objects, "Deployment", "trademesh-auth")

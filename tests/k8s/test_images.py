@@ -24,7 +24,7 @@ import yaml  # type: ignore[import-untyped]
 
 from tests.k8s import render
 from tests.k8s.conftest import Objects
-from tests.k8s.test_chart import COMPONENTS, named, of_kind
+from tests.k8s.objects import COMPONENTS, named, of_kind
 
 pytestmark = pytest.mark.timeout(1800)
 

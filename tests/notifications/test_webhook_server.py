@@ -1,7 +1,7 @@
 """Webhooks on real servers: the notifications service (Redis, the database, auth) posting to a local aiohttp receiver.
 
 The receiver checks signatures the way the README's recipe does. Retries are made due by moving the stored
-`next_attempt_at` to now (the schedule itself is tested on a fake clock in test_webhook_use_cases.py).
+`next_attempt_at` to now (the schedule itself is tested on a fake clock in test_webhook_delivery.py).
 """
 
 from __future__ import annotations

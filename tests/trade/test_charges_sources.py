@@ -21,7 +21,8 @@ from trademesh.services.trade.model import (
 from trademesh.services.trade.service import TradeService
 
 from .fakes import InMemoryTradeStore, RecordingEventSink
-from .test_use_cases import ALICE, BOB, MARKET_OPEN, SERVICE, clock, fields, request_id, service, sink, store
+from .use_cases.fixtures import clock, service, sink, store
+from .use_cases.helpers import ALICE, BOB, MARKET_OPEN, SERVICE, fields, request_id
 
 __all__ = ["clock", "service", "sink", "store"]  # fixtures re-used from the use-case tests
 

@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 from pymongo import AsyncMongoClient
-from pymongo.asynchronous.database import AsyncDatabase
 from redis.asyncio import Redis
 
 from trademesh.auth.v1 import auth_service_pb2, auth_service_pb2_grpc
@@ -42,7 +41,7 @@ from trademesh.services.auth.store import (
     ensure_indexes,
 )
 from trademesh.services.core.access import public_methods
-from trademesh.services.core.connections import build_mongo, build_redis, required_dependencies
+from trademesh.services.core.connections import LazyConnections, required_dependencies
 from trademesh.services.core.revocations import RevocationList
 from trademesh.services.core.server import (
     ServiceHost,
@@ -102,24 +101,6 @@ def build_policy(settings: AuthSettings) -> AuthPolicy:
     )
 
 
-class _Connections:
-    # Created on first use, so a bootstrap given fakes for every port opens no client.
-    def __init__(self, settings: AuthSettings) -> None:
-        self._settings = settings
-        self.mongo: AsyncMongoClient[dict[str, Any]] | None = None
-        self.redis: Redis | None = None
-
-    def database(self) -> AsyncDatabase[dict[str, Any]]:
-        if self.mongo is None:
-            self.mongo = build_mongo(self._settings)
-        return self.mongo[self._settings.mongo_database]
-
-    def redis_client(self) -> Redis:
-        if self.redis is None:
-            self.redis = build_redis(self._settings)
-        return self.redis
-
-
 def bootstrap(
     settings: AuthSettings,
     *,
@@ -139,7 +120,7 @@ def bootstrap(
     """
     keys = keys if keys is not None else build_key_ring(settings)
     policy = build_policy(settings)
-    connections = _Connections(settings)
+    connections = LazyConnections(settings)
     sweepable: MongoOneTimeTokenStore | None = None
     if one_time_tokens is None:
         one_time_tokens = sweepable = MongoOneTimeTokenStore(connections.database())

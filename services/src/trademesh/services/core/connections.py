@@ -92,6 +92,27 @@ def build_redis(settings: CoreSettings) -> Redis:
     )
 
 
+class LazyConnections:
+    """Create the MongoDB and Redis clients on first use: a bootstrap given fakes for every port opens none."""
+
+    def __init__(self, settings: CoreSettings) -> None:
+        self._settings = settings
+        self.mongo: AsyncMongoClient[dict[str, Any]] | None = None
+        self.redis: Redis | None = None
+
+    def database(self) -> AsyncDatabase[dict[str, Any]]:
+        """Return the service's database, creating the MongoDB client the first time."""
+        if self.mongo is None:
+            self.mongo = build_mongo(self._settings)
+        return self.mongo[self._settings.mongo_database]
+
+    def redis_client(self) -> Redis:
+        """Return the Redis client, creating it the first time."""
+        if self.redis is None:
+            self.redis = build_redis(self._settings)
+        return self.redis
+
+
 def mongo_timed_out(mongo: AsyncMongoClient[dict[str, Any]]) -> Callable[[BaseException], bool]:
     """Return the test of a MongoDB check's error for "no answer in time" (slow or hung), as opposed to dead."""
 

@@ -17,7 +17,7 @@ from trademesh.services.brokers.retry import RequestPacer, RetryPolicy
 from trademesh.services.brokers.upstox.client import UpstoxAdapter
 from trademesh.services.brokers.zerodha.client import KiteAdapter
 from trademesh.services.core.access import public_methods
-from trademesh.services.core.connections import build_mongo, build_redis, required_dependencies
+from trademesh.services.core.connections import LazyConnections, build_redis, required_dependencies
 from trademesh.services.core.page_tokens import Codec
 from trademesh.services.core.revocations import RevocationList
 from trademesh.services.core.server import (
@@ -129,24 +129,6 @@ async def _reseal(accounts: MongoAccountStore, cipher: CredentialCipher) -> None
         logger.warning("re-encrypting broker sessions under the active key failed", exc_info=True)
 
 
-class _Connections:
-    # Created on first use, so a bootstrap given fakes for every port opens no client.
-    def __init__(self, settings: SyncSettings) -> None:
-        self._settings = settings
-        self.mongo: AsyncMongoClient[dict[str, Any]] | None = None
-        self.redis: Redis | None = None
-
-    def database(self) -> Any:
-        if self.mongo is None:
-            self.mongo = build_mongo(self._settings)
-        return self.mongo[self._settings.mongo_database]
-
-    def redis_client(self) -> Redis:
-        if self.redis is None:
-            self.redis = build_redis(self._settings)
-        return self.redis
-
-
 def build_brokers(settings: SyncSettings) -> tuple[BrokerClients, KiteAdapter, UpstoxAdapter, ThreadPoolExecutor]:
     """Return the broker gateway over the Kite and Upstox clients (and the thread pool kiteconnect runs in)."""
     executor = ThreadPoolExecutor(max_workers=settings.broker_threads, thread_name_prefix="kite")
@@ -174,7 +156,7 @@ def bootstrap(
     MongoDB and Redis clients are created (connecting lazily) only for the ports that need them.
     """
     cipher = cipher if cipher is not None else build_cipher(settings)
-    connections = _Connections(settings)
+    connections = LazyConnections(settings)
     app_parts: dict[str, Any] = {}
     if store is None:
         store = app_parts["account_store"] = MongoAccountStore(connections.database())

@@ -1,0 +1,5 @@
+"""``python -m bench.trade_bench``: run the benchmark (see the package docstring, or ``--help``)."""
+
+from bench.trade_bench.cli import main
+
+main()
