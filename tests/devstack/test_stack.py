@@ -9,6 +9,7 @@ import pytest
 
 from trademesh.devstack.stack import (
     DEFAULT_BASE_PORT,
+    FAKE_KITE,
     GATEWAY,
     GATEWAY_ADMIN,
     GATEWAY_SOURCE_ADDRESS,
@@ -28,8 +29,10 @@ from trademesh.devstack.stack import (
 
 
 def _context(tmp_path: Path, ports: dict[str, int]) -> StackContext:
-    # Auth and notifications send mail through the stack's SMTP server, so every context has its port.
-    return StackContext(DataLayout(tmp_path), "redis://127.0.0.1:1/0", "mongodb://127.0.0.1:2/", {MAIL: 3, **ports})
+    # Auth and notifications send mail through the stack's SMTP server, and trade reads the fake Kite's
+    # instrument master, so every context has their ports.
+    every = {MAIL: 3, FAKE_KITE: 4, **ports}
+    return StackContext(DataLayout(tmp_path), "redis://127.0.0.1:1/0", "mongodb://127.0.0.1:2/", every)
 
 
 def test_the_service_table_is_valid_and_starts_with_auth_on_the_base_port() -> None:
@@ -200,3 +203,12 @@ def test_the_gateway_offers_tls_with_a_self_signed_certificate(tmp_path: Path) -
     first = certificate.read_bytes()
     service_command(GATEWAY, tls)
     assert certificate.read_bytes() == first
+
+
+def test_trade_checks_lot_sizes_against_the_fake_kites_instrument_master(tmp_path: Path) -> None:
+    names = [spec.name for spec in SERVICES]
+    trade = SERVICES[names.index("trade")]
+    assert names.index(FAKE_KITE) < names.index("trade")
+    assert FAKE_KITE in trade.depends_on
+    env = service_environment(trade, _context(tmp_path, {"auth": 41000, "trade": 41001}), {})
+    assert env["TRADEMESH_INSTRUMENTS_URL"] == "http://127.0.0.1:4/instruments"

@@ -58,6 +58,11 @@ def _fake_kite_ready(context: StackContext) -> str:
     return f"http://{HOST}:{context.ports[FAKE_KITE]}/__fake/ready"
 
 
+def _trade_env(context: StackContext) -> dict[str, str]:
+    # Lot sizes of NFO/BFO contracts from the fake Kite's instrument master (Kite's GET /instruments CSV).
+    return {"TRADEMESH_INSTRUMENTS_URL": f"http://{HOST}:{context.ports[FAKE_KITE]}/instruments"}
+
+
 def _sync_env(context: StackContext) -> dict[str, str]:
     # Imported here: the table stays importable without the sync service. The credentials key and the
     # service token are generated into <data>/keys on first run (the token is renewed before it expires).
@@ -127,10 +132,18 @@ SERVICES: tuple[ServiceSpec, ...] = (
         ready_url=_ratelimit_ready,
     ),
     ServiceSpec(
+        name=FAKE_KITE,
+        module="trademesh.services.brokers.fakes",
+        default_port=50059,
+        command=_fake_kite_command,
+        ready_url=_fake_kite_ready,
+    ),
+    ServiceSpec(
         name="trade",
         module="trademesh.services.trade",
         default_port=50052,
-        depends_on=("auth",),
+        extra_env=_trade_env,
+        depends_on=("auth", FAKE_KITE),
         health_service="trademesh.trade.v1.TradeService",
     ),
     ServiceSpec(
@@ -163,13 +176,6 @@ SERVICES: tuple[ServiceSpec, ...] = (
         extra_env=_notifications_env,
         depends_on=("auth", MAIL),
         health_service="trademesh.notifications.v1.NotificationsService",
-    ),
-    ServiceSpec(
-        name=FAKE_KITE,
-        module="trademesh.services.brokers.fakes",
-        default_port=50059,
-        command=_fake_kite_command,
-        ready_url=_fake_kite_ready,
     ),
     ServiceSpec(
         name="sync",
