@@ -28,13 +28,14 @@ from redis.asyncio.client import PubSub
 from redis.exceptions import RedisError
 
 from trademesh.kernel.errors import DomainError, Unavailable
+from trademesh.kernel.ticks import TICK_CHANNEL_PREFIX
 from trademesh.services.marketdata.mapping import EncodedQuote
 from trademesh.services.marketdata.ports import TickSink, WireQuote
 
 logger = logging.getLogger(__name__)
 
 QUOTE_PREFIX = "md:quote:"
-TICK_PREFIX = "md:tick:"
+TICK_PREFIX = TICK_CHANNEL_PREFIX
 LOCK_PREFIX = "md:ingest:lock:"
 EPOCH_PREFIX = "md:ingest:epoch:"
 STREAMS_PREFIX = "md:streams:"
