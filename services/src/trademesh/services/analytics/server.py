@@ -29,9 +29,9 @@ from trademesh.services.core.server import (
     ServiceRegistration,
     build_remote_verifier,
     run_service,
+    serve_host,
     start_server,
 )
-from trademesh.services.core.tracing import configure_tracing
 
 logger = logging.getLogger(__name__)
 
@@ -147,11 +147,7 @@ async def build_analytics_server(settings: AnalyticsSettings) -> ServiceHost:
 
 async def serve(settings: AnalyticsSettings) -> None:
     """Run the analytics service until SIGTERM/SIGINT."""
-    provider = configure_tracing(settings)
-    host = await build_analytics_server(settings)
-    await host.serve_until_signal(settings.shutdown_grace_seconds)
-    if provider is not None:
-        provider.shutdown()
+    await serve_host(settings, build_analytics_server)
 
 
 def main() -> None:

@@ -25,11 +25,11 @@ from trademesh.services.core.server import (
     ServiceRegistration,
     build_remote_verifier,
     run_service,
+    serve_host,
     start_server,
 )
 from trademesh.services.core.settings import SettingsError
 from trademesh.services.core.smtp import SmtpSender
-from trademesh.services.core.tracing import configure_tracing
 from trademesh.services.notifications.api import NotificationsServicer
 from trademesh.services.notifications.backplane import RedisAlertChanges, RedisBackplane
 from trademesh.services.notifications.budget import RedisSendBudget
@@ -395,11 +395,7 @@ async def build_notifications_server(settings: NotificationsSettings) -> Service
 
 async def serve(settings: NotificationsSettings) -> None:
     """Run the notifications service until SIGTERM/SIGINT."""
-    provider = configure_tracing(settings)
-    host = await build_notifications_server(settings)
-    await host.serve_until_signal(settings.shutdown_grace_seconds)
-    if provider is not None:
-        provider.shutdown()
+    await serve_host(settings, build_notifications_server)
 
 
 def main() -> None:
