@@ -16,7 +16,6 @@ import asyncio
 import logging
 import struct
 from collections.abc import Awaitable, Callable, Iterable
-from typing import Any
 
 from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
@@ -24,6 +23,7 @@ from redis.exceptions import RedisError
 
 from trademesh.kernel.ticks import TICK_CHANNEL_PREFIX, tick_body, tick_header
 from trademesh.marketdata.v1 import quote_pb2
+from trademesh.services.core.pubsub import pubsub_messages
 from trademesh.services.notifications.model import Tick
 
 logger = logging.getLogger(__name__)
@@ -171,27 +171,14 @@ class RedisBackplane:
     async def _read(self) -> None:
         pubsub = self._pubsub
         assert pubsub is not None
-        idle = 0
-        while not self._closed:
-            message: dict[str, Any] | None = await pubsub.get_message(timeout=1.0)
-            if message is None:
-                idle += 1
-                if idle % 5 == 0:
-                    async with self._lock:
-                        await pubsub.ping()
-                continue
-            kind = message["type"]
-            channel = message["channel"]
-            if channel is None:
-                continue
-            name = _text(channel)
+        async for kind, name, data in pubsub_messages(pubsub, self._lock, lambda: self._closed):
             if kind == "psubscribe":
                 self.connected.set()  # subscriptions are answered in order: the first one sent is confirmed
             elif kind == "pmessage":
                 for event in self.inbox_watchers.get(name[len(INBOX_PREFIX) :], ()):
                     event.set()
             elif kind == "message":
-                await self._dispatch(name, message["data"])
+                await self._dispatch(name, data)
 
     async def _dispatch(self, channel: str, data: bytes) -> None:
         if channel.startswith(TICK_PREFIX):
