@@ -22,16 +22,16 @@ from trademesh.services.analytics.settings import AnalyticsSettings
 from trademesh.services.analytics.store import MongoSettingsStore, MongoTradeSource
 from trademesh.services.analytics.watch import PnlWatcher
 from trademesh.services.core.access import public_methods
-from trademesh.services.core.connections import build_mongo, build_redis, required_dependencies
+from trademesh.services.core.connections import LazyConnections, required_dependencies
 from trademesh.services.core.revocations import RevocationList
 from trademesh.services.core.server import (
     ServiceHost,
     ServiceRegistration,
     build_remote_verifier,
     run_service,
+    serve_host,
     start_server,
 )
-from trademesh.services.core.tracing import configure_tracing
 
 logger = logging.getLogger(__name__)
 
@@ -64,19 +64,17 @@ def bootstrap(
     clock: Clock = now_micros,
 ) -> Analytics:
     """Wire the use cases and the servicer; build the real adapter of every port not given (tests pass fakes)."""
-    mongo = build_mongo(settings) if trades is None or settings_store is None else None
-    redis = build_redis(settings) if cache is None else None
-    if mongo is not None:
-        database = mongo[settings.mongo_database]
+    connections = LazyConnections(settings)
+    if trades is None or settings_store is None:
+        database = connections.database()
         trades = trades or MongoTradeSource(database, timeout_seconds=settings.query_timeout_seconds)
         settings_store = settings_store or MongoSettingsStore(database)
-    if redis is not None:
-        cache = RedisAnalyticsCache(redis, report_ttl_seconds=settings.report_cache_ttl_seconds)
+    if cache is None:
+        cache = RedisAnalyticsCache(connections.redis_client(), report_ttl_seconds=settings.report_cache_ttl_seconds)
     if quotes is None:
         quotes = GrpcQuoteSource(settings.marketdata_target, timeout_seconds=settings.dependency_timeout_seconds)
     assert trades is not None
     assert settings_store is not None
-    assert cache is not None
     service = AnalyticsService(
         trades=trades,
         settings=settings_store,
@@ -93,7 +91,9 @@ def bootstrap(
         max_per_user=settings.max_watches_per_user,
         heartbeat_seconds=settings.watch_heartbeat_seconds,
     )
-    return Analytics(service, watcher, AnalyticsServicer(service, watcher), cache, quotes, mongo, redis)
+    return Analytics(
+        service, watcher, AnalyticsServicer(service, watcher), cache, quotes, connections.mongo, connections.redis
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,11 +147,7 @@ async def build_analytics_server(settings: AnalyticsSettings) -> ServiceHost:
 
 async def serve(settings: AnalyticsSettings) -> None:
     """Run the analytics service until SIGTERM/SIGINT."""
-    provider = configure_tracing(settings)
-    host = await build_analytics_server(settings)
-    await host.serve_until_signal(settings.shutdown_grace_seconds)
-    if provider is not None:
-        provider.shutdown()
+    await serve_host(settings, build_analytics_server)
 
 
 def main() -> None:

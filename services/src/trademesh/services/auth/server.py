@@ -48,11 +48,11 @@ from trademesh.services.core.server import (
     ServiceRegistration,
     build_verifier,
     run_service,
+    serve_host,
     start_server,
 )
 from trademesh.services.core.smtp import SmtpSender
 from trademesh.services.core.tokens import StaticKeySource
-from trademesh.services.core.tracing import configure_tracing
 
 logger = logging.getLogger(__name__)
 
@@ -192,11 +192,7 @@ async def build_auth_server(settings: AuthSettings, application: AuthApplication
 
 async def serve(settings: AuthSettings) -> None:
     """Run the auth service until SIGTERM/SIGINT."""
-    provider = configure_tracing(settings)
-    host = await build_auth_server(settings)
-    await host.serve_until_signal(settings.shutdown_grace_seconds)
-    if provider is not None:
-        provider.shutdown()
+    await serve_host(settings, build_auth_server)
 
 
 def main() -> None:

@@ -11,7 +11,7 @@ import gc
 import logging
 import signal
 import sys
-from collections.abc import Callable, Collection, Coroutine, Sequence
+from collections.abc import Awaitable, Callable, Collection, Coroutine, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -35,6 +35,7 @@ from trademesh.services.core.readiness import Dependency, ReadinessMonitor
 from trademesh.services.core.revocations import RevocationList
 from trademesh.services.core.settings import CoreSettings, SettingsError, TracingExporter, load_settings
 from trademesh.services.core.tokens import AccessTokenVerifier, JwksKeySource, KeySource
+from trademesh.services.core.tracing import configure_tracing
 
 logger = logging.getLogger(__name__)
 
@@ -242,6 +243,16 @@ def run_service(
     configure_logging(settings.log_level, settings.log_format, name)
     tune_gc(settings.gc_young_threshold)
     asyncio.run(serve(settings))
+
+
+async def serve_host(settings: SettingsT, build: Callable[[SettingsT], Awaitable[ServiceHost]]) -> None:
+    """Body of every service's `serve`: set up tracing, build and start the host, serve until SIGTERM/SIGINT,
+    then flush the traces."""
+    provider = configure_tracing(settings)
+    host = await build(settings)
+    await host.serve_until_signal(settings.shutdown_grace_seconds)
+    if provider is not None:
+        provider.shutdown()
 
 
 def tune_gc(young_threshold: int) -> None:

@@ -28,13 +28,15 @@ from redis.asyncio.client import PubSub
 from redis.exceptions import RedisError
 
 from trademesh.kernel.errors import DomainError, Unavailable
+from trademesh.kernel.ticks import TICK_CHANNEL_PREFIX
+from trademesh.services.core.pubsub import pubsub_messages
 from trademesh.services.marketdata.mapping import EncodedQuote
 from trademesh.services.marketdata.ports import TickSink, WireQuote
 
 logger = logging.getLogger(__name__)
 
 QUOTE_PREFIX = "md:quote:"
-TICK_PREFIX = "md:tick:"
+TICK_PREFIX = TICK_CHANNEL_PREFIX
 LOCK_PREFIX = "md:ingest:lock:"
 EPOCH_PREFIX = "md:ingest:epoch:"
 STREAMS_PREFIX = "md:streams:"
@@ -356,27 +358,15 @@ class RedisTickHub:
     async def _read(self) -> None:
         pubsub = self._pubsub
         assert pubsub is not None
-        idle = 0
         prefix = len(TICK_PREFIX)
-        while not self._closed:
-            message: dict[str, Any] | None = await pubsub.get_message(timeout=1.0)
-            if message is None:
-                idle += 1
-                if idle % 5 == 0:
-                    async with self._lock:
-                        await pubsub.ping()
-                continue
-            kind = message["type"]
-            channel = message["channel"]
-            if channel is None:
-                continue  # pong
-            name = (channel.decode() if isinstance(channel, bytes) else channel)[prefix:]
+        async for kind, channel, data in pubsub_messages(pubsub, self._lock, lambda: self._closed):
+            name = channel[prefix:]
             if kind == "message":
                 sinks = self._sinks.get(name)
                 if not sinks:
                     continue
                 self.ticks_received += 1
-                update = EncodedQuote(name, message["data"])
+                update = EncodedQuote(name, data)
                 for sink in sinks:
                     sink.deliver(update)
             elif kind == "subscribe":

@@ -6,10 +6,10 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING
+from dataclasses import fields
 
+from trademesh.kernel.ticks import Tick
 from trademesh.services.marketdata.model import (
-    DepthLevel,
     RawTick,
     SessionPolicy,
     SimulatedMarket,
@@ -18,9 +18,6 @@ from trademesh.services.marketdata.model import (
     SymbolUniverse,
     session_open,
 )
-
-if TYPE_CHECKING:
-    from trademesh.services.brokers.zerodha.ticker import KiteTick
 
 
 class SimulatedFeed:
@@ -67,28 +64,9 @@ class SimulatedFeed:
                 yield [self._market.next_tick(wall) for _ in range(count)]
 
 
-def raw_tick_from_kite(tick: KiteTick) -> RawTick:
+def raw_tick_from_kite(tick: Tick) -> RawTick:
     """Return a KiteTicker tick as a feed-neutral raw tick."""
-    return RawTick(
-        token=tick.token,
-        last_price_micros=tick.last_price_micros,
-        exchange_time_ns=tick.exchange_time_ns,
-        last_quantity=tick.last_quantity,
-        last_trade_time_ns=tick.last_trade_time_ns,
-        average_price_micros=tick.average_price_micros,
-        volume=tick.volume,
-        total_buy_quantity=tick.total_buy_quantity,
-        total_sell_quantity=tick.total_sell_quantity,
-        open_micros=tick.open_micros,
-        high_micros=tick.high_micros,
-        low_micros=tick.low_micros,
-        close_micros=tick.close_micros,
-        open_interest=tick.open_interest,
-        oi_day_high=tick.oi_day_high,
-        oi_day_low=tick.oi_day_low,
-        bids=tuple(DepthLevel(level.price_micros, level.quantity, level.orders) for level in tick.bids),
-        asks=tuple(DepthLevel(level.price_micros, level.quantity, level.orders) for level in tick.asks),
-    )
+    return RawTick(**{field.name: getattr(tick, field.name) for field in fields(Tick)})
 
 
 class KiteTickerFeed:

@@ -10,7 +10,6 @@ the `SubscribeQuotesResponse` a generated serializer would produce.
 
 from __future__ import annotations
 
-import struct
 from collections.abc import Iterable
 
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -18,6 +17,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from trademesh.common.v1 import instrument_pb2
 from trademesh.kernel.errors import InvalidArgument
 from trademesh.kernel.instruments import Exchange
+from trademesh.kernel.ticks import encode_tick_payload, tick_body, tick_header
 from trademesh.marketdata.v1 import bar_pb2, marketdata_service_pb2, quote_pb2, quote_stream_pb2
 from trademesh.services.core.timestamps import nanos_of
 from trademesh.services.marketdata.model import Bar, DepthLevel, InstrumentKey, Mode, Quote, RequestedInstrument
@@ -26,8 +26,6 @@ from trademesh.services.marketdata.service import BarPage, BarQuery, QuoteView
 _EXCHANGE_TO_PROTO = {exchange: instrument_pb2.Exchange.Value(f"EXCHANGE_{exchange.value}") for exchange in Exchange}
 EXCHANGE_FROM_PROTO = {value: exchange.value for exchange, value in _EXCHANGE_TO_PROTO.items()}
 MODES = (Mode.LTP, Mode.QUOTE, Mode.FULL)
-# flags, sequence, receive_time_ns, then the LTP, QUOTE and FULL encodings' lengths.
-_HEADER = struct.Struct(">BQqIII")
 _QUOTES_TAG = b"\x12"  # QuoteBatch.quotes = 2, length-delimited
 _BATCH_TAG = b"\x0a"  # SubscribeQuotesResponse.batch = 1, length-delimited
 
@@ -190,7 +188,7 @@ class EncodedQuote:
     def __init__(self, key: str, payload: bytes) -> None:
         self.key = key
         self._payload = payload
-        flags, self.sequence, self.receive_time_ns, *_ = _HEADER.unpack_from(payload)
+        flags, self.sequence, self.receive_time_ns = tick_header(payload)
         self.changed = frozenset(mode for mode in MODES if flags & (1 << (int(mode) - 1)))
         self._entries: dict[Mode, bytes] = {}
 
@@ -201,8 +199,10 @@ class EncodedQuote:
         flags = 0
         for mode in changed:
             flags |= 1 << (int(mode) - 1)
-        header = _HEADER.pack(flags, quote.sequence, quote.receive_time_ns, *(len(body) for body in bodies))
-        return cls(str(quote.key), header + b"".join(bodies))
+        ltp, full_quote, full = bodies
+        return cls(
+            str(quote.key), encode_tick_payload(flags, quote.sequence, quote.receive_time_ns, (ltp, full_quote, full))
+        )
 
     @property
     def payload(self) -> bytes:
@@ -211,15 +211,7 @@ class EncodedQuote:
 
     def body(self, mode: Mode) -> bytes:
         """Return the serialised Quote message for `mode`."""
-        _, _, _, ltp, quote, full = _HEADER.unpack_from(self._payload)
-        start = _HEADER.size
-        if mode is Mode.LTP:
-            return self._payload[start : start + ltp]
-        start += ltp
-        if mode is Mode.QUOTE:
-            return self._payload[start : start + quote]
-        start += quote
-        return self._payload[start : start + full]
+        return tick_body(self._payload, int(mode) - 1)
 
     def entry(self, mode: Mode) -> bytes:
         """Return the quote as one pre-encoded `QuoteBatch.quotes` element (tag, length, body)."""

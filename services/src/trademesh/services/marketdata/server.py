@@ -17,9 +17,9 @@ from trademesh.services.core.server import (
     ServiceRegistration,
     build_remote_verifier,
     run_service,
+    serve_host,
     start_server,
 )
-from trademesh.services.core.tracing import configure_tracing
 from trademesh.services.marketdata.api import SERVICE_NAME, MarketDataServicer, add_to_server
 from trademesh.services.marketdata.backplane import RedisQuoteCache, RedisStreamCounter, RedisTickHub
 from trademesh.services.marketdata.ingest import IngestRunner, build_feed, sweep_bars
@@ -159,11 +159,7 @@ async def build_marketdata_server(
 
 async def serve(settings: MarketDataSettings) -> None:
     """Run the market-data service until SIGTERM/SIGINT."""
-    provider = configure_tracing(settings)
-    host = await build_marketdata_server(settings)
-    await host.serve_until_signal(settings.shutdown_grace_seconds)
-    if provider is not None:
-        provider.shutdown()
+    await serve_host(settings, build_marketdata_server)
 
 
 def main() -> None:

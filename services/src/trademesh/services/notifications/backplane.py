@@ -2,7 +2,7 @@
 
 One pub/sub connection per replica carries:
   md:tick:<EXCHANGE:SYMBOL>   the market-data backplane's ticks, subscribed only for instruments with
-                              armed alerts (the payload's layout is market data's: see `decode_tick`)
+                              armed alerts (payload layout: `trademesh.kernel.ticks`)
   notify:inbox:<user>         "the user's inbox changed" (pattern-subscribed: every replica hears every
                               user, a few bytes per notification, and no watcher waits on a SUBSCRIBE)
   notify:alerts               "this alert changed": each replica's evaluator reloads it
@@ -16,31 +16,28 @@ import asyncio
 import logging
 import struct
 from collections.abc import Awaitable, Callable, Iterable
-from typing import Any
 
 from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
 from redis.exceptions import RedisError
 
+from trademesh.kernel.ticks import TICK_CHANNEL_PREFIX, tick_body, tick_header
 from trademesh.marketdata.v1 import quote_pb2
+from trademesh.services.core.pubsub import pubsub_messages
 from trademesh.services.notifications.model import Tick
 
 logger = logging.getLogger(__name__)
 
-TICK_PREFIX = "md:tick:"
+TICK_PREFIX = TICK_CHANNEL_PREFIX
 INBOX_PREFIX = "notify:inbox:"
 ALERTS_CHANNEL = "notify:alerts"
-# Market data's tick payload header: flags, sequence, receive_time_ns, then the LTP, QUOTE and FULL
-# encodings' lengths; the LTP-mode Quote follows it (trademesh.services.marketdata.mapping.EncodedQuote).
-_TICK_HEADER = struct.Struct(">BQqIII")
 
 
 def decode_tick(instrument: str, payload: bytes) -> Tick | None:
     """Decode a backplane tick payload (None when malformed)."""
     try:
-        _, _, received_ns, ltp_length, _, _ = _TICK_HEADER.unpack_from(payload)
-        body = payload[_TICK_HEADER.size : _TICK_HEADER.size + ltp_length]
-        quote = quote_pb2.Quote.FromString(body)
+        _, _, received_ns = tick_header(payload)
+        quote = quote_pb2.Quote.FromString(tick_body(payload, 0))
     except (struct.error, ValueError):
         return None
     if quote.last_price_micros == 0:
@@ -174,27 +171,14 @@ class RedisBackplane:
     async def _read(self) -> None:
         pubsub = self._pubsub
         assert pubsub is not None
-        idle = 0
-        while not self._closed:
-            message: dict[str, Any] | None = await pubsub.get_message(timeout=1.0)
-            if message is None:
-                idle += 1
-                if idle % 5 == 0:
-                    async with self._lock:
-                        await pubsub.ping()
-                continue
-            kind = message["type"]
-            channel = message["channel"]
-            if channel is None:
-                continue
-            name = _text(channel)
+        async for kind, name, data in pubsub_messages(pubsub, self._lock, lambda: self._closed):
             if kind == "psubscribe":
                 self.connected.set()  # subscriptions are answered in order: the first one sent is confirmed
             elif kind == "pmessage":
                 for event in self.inbox_watchers.get(name[len(INBOX_PREFIX) :], ()):
                     event.set()
             elif kind == "message":
-                await self._dispatch(name, message["data"])
+                await self._dispatch(name, data)
 
     async def _dispatch(self, channel: str, data: bytes) -> None:
         if channel.startswith(TICK_PREFIX):

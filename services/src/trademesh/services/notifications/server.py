@@ -16,7 +16,7 @@ from redis.asyncio import Redis
 
 from trademesh.notifications.v1 import notifications_service_pb2, notifications_service_pb2_grpc
 from trademesh.services.core.access import public_methods
-from trademesh.services.core.connections import build_mongo, build_redis, ensure_collections, required_dependencies
+from trademesh.services.core.connections import LazyConnections, ensure_collections, required_dependencies
 from trademesh.services.core.page_tokens import Codec
 from trademesh.services.core.revocations import RevocationList
 from trademesh.services.core.sealing import KeyConfigError, Sealer
@@ -25,11 +25,11 @@ from trademesh.services.core.server import (
     ServiceRegistration,
     build_remote_verifier,
     run_service,
+    serve_host,
     start_server,
 )
 from trademesh.services.core.settings import SettingsError
 from trademesh.services.core.smtp import SmtpSender
-from trademesh.services.core.tracing import configure_tracing
 from trademesh.services.notifications.api import NotificationsServicer
 from trademesh.services.notifications.backplane import RedisAlertChanges, RedisBackplane
 from trademesh.services.notifications.budget import RedisSendBudget
@@ -146,20 +146,18 @@ def bootstrap(
     clock: Clock = utc_now,
 ) -> Notifications:
     """Wire the use cases and the servicer; build the real adapter of every port not given (tests pass fakes)."""
-    needs_mongo = None in (store, notifications, preferences, deliveries, webhooks, webhook_deliveries)
-    needs_redis = None in (signal, changes, ticks, budget)
-    mongo = build_mongo(settings) if needs_mongo else None
-    redis = build_redis(settings) if needs_redis else None
+    connections = LazyConnections(settings)
     backplane: RedisBackplane | None = None
-    if mongo is not None:
-        database = mongo[settings.mongo_database]
+    if None in (store, notifications, preferences, deliveries, webhooks, webhook_deliveries):
+        database = connections.database()
         store = store or MongoAlertStore(database)
         notifications = notifications or MongoNotificationStore(database)
         preferences = preferences or MongoPreferencesStore(database)
         deliveries = deliveries or MongoDeliveryStore(database)
         webhooks = webhooks or MongoWebhookStore(database)
         webhook_deliveries = webhook_deliveries or MongoWebhookDeliveryStore(database)
-    if redis is not None:
+    if None in (signal, changes, ticks, budget):
+        redis = connections.redis_client()
         backplane = RedisBackplane(redis)
         signal = signal or backplane
         ticks = ticks or backplane
@@ -243,8 +241,8 @@ def bootstrap(
         webhook_dispatcher,
         webhook_sender,
         backplane,
-        mongo,
-        redis,
+        connections.mongo,
+        connections.redis,
     )
 
 
@@ -397,11 +395,7 @@ async def build_notifications_server(settings: NotificationsSettings) -> Service
 
 async def serve(settings: NotificationsSettings) -> None:
     """Run the notifications service until SIGTERM/SIGINT."""
-    provider = configure_tracing(settings)
-    host = await build_notifications_server(settings)
-    await host.serve_until_signal(settings.shutdown_grace_seconds)
-    if provider is not None:
-        provider.shutdown()
+    await serve_host(settings, build_notifications_server)
 
 
 def main() -> None:

@@ -25,10 +25,10 @@ from trademesh.services.core.server import (
     ServiceRegistration,
     build_remote_verifier,
     run_service,
+    serve_host,
     start_server,
 )
 from trademesh.services.core.settings import SettingsError
-from trademesh.services.core.tracing import configure_tracing
 from trademesh.services.sync.api import SyncServicer
 from trademesh.services.sync.brokers import BrokerClients
 from trademesh.services.sync.credentials import CredentialCipher, KeyConfigError
@@ -256,17 +256,17 @@ async def build_sync_server(settings: SyncSettings, application: SyncApplication
     return SyncRuntime(host, service, worker, scheduler, queue, app.kite, service.reconciler)
 
 
-async def serve(settings: SyncSettings) -> None:
-    """Run the sync service until SIGTERM/SIGINT."""
-    provider = configure_tracing(settings)
+async def _start_host(settings: SyncSettings) -> ServiceHost:
     try:
-        runtime = await build_sync_server(settings)
+        return (await build_sync_server(settings)).host
     except SettingsError as error:
         print(f"SyncSettings: {error}", file=sys.stderr)
         raise SystemExit(2) from None
-    await runtime.host.serve_until_signal(settings.shutdown_grace_seconds)
-    if provider is not None:
-        provider.shutdown()
+
+
+async def serve(settings: SyncSettings) -> None:
+    """Run the sync service until SIGTERM/SIGINT."""
+    await serve_host(settings, _start_host)
 
 
 def main() -> None:

@@ -15,9 +15,9 @@ from trademesh.services.core.server import (
     ServiceRegistration,
     build_remote_verifier,
     run_service,
+    serve_host,
     start_server,
 )
-from trademesh.services.core.tracing import configure_tracing
 from trademesh.services.trade.api import TradeServicer
 from trademesh.services.trade.events import (
     FaultInjectingSink,
@@ -155,11 +155,7 @@ async def build_trade_server(settings: TradeSettings) -> ServiceHost:
 
 async def serve(settings: TradeSettings) -> None:
     """Run the trade service until SIGTERM/SIGINT."""
-    provider = configure_tracing(settings)
-    host = await build_trade_server(settings)
-    await host.serve_until_signal(settings.shutdown_grace_seconds)
-    if provider is not None:
-        provider.shutdown()
+    await serve_host(settings, build_trade_server)
 
 
 def main() -> None:

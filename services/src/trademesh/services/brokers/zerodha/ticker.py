@@ -7,7 +7,7 @@ reactor thread: subscriptions are sent from `on_connect` (so they are re-sent af
 reconnect, besides KiteTicker's own resubscribe), and ticks are converted there and passed to the
 event loop with `call_soon_threadsafe` into a bounded queue (overflow is counted and dropped).
 Malformed frames and packets, which would otherwise raise inside the client's parser, are counted
-and dropped. Ticks leave as `KiteTick` (integer micros and nanoseconds); what a service makes of them
+and dropped. Ticks leave as the kernel's `Tick` (integer micros and nanoseconds); what a service makes of them
 is its own business (market data's feed adapter turns them into its raw ticks).
 """
 
@@ -17,11 +17,12 @@ import asyncio
 import logging
 import struct
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from kiteconnect import KiteTicker
+
+from trademesh.kernel.ticks import DepthLevel, Tick
 
 logger = logging.getLogger(__name__)
 
@@ -38,44 +39,11 @@ def _micros(price: object) -> int:
     return round(float(price) * 1_000_000)  # type: ignore[arg-type]
 
 
-@dataclass(frozen=True, slots=True)
-class KiteDepthLevel:
-    """One level of a FULL-mode tick's 5-level book."""
-
-    price_micros: int
-    quantity: int
-    orders: int
-
-
-@dataclass(frozen=True, slots=True)
-class KiteTick:
-    """One KiteTicker tick in integer units: prices in INR micros, times in epoch nanoseconds (0 = absent)."""
-
-    token: int
-    last_price_micros: int
-    exchange_time_ns: int = 0
-    last_quantity: int = 0
-    last_trade_time_ns: int = 0
-    average_price_micros: int = 0
-    volume: int = 0
-    total_buy_quantity: int = 0
-    total_sell_quantity: int = 0
-    open_micros: int = 0
-    high_micros: int = 0
-    low_micros: int = 0
-    close_micros: int = 0
-    open_interest: int = 0
-    oi_day_high: int = 0
-    oi_day_low: int = 0
-    bids: tuple[KiteDepthLevel, ...] = ()
-    asks: tuple[KiteDepthLevel, ...] = ()
-
-
-def tick_from_kite(data: dict[str, Any]) -> KiteTick:
+def tick_from_kite(data: dict[str, Any]) -> Tick:
     """Convert one parsed KiteTicker tick (kiteconnect 4+ field names)."""
     ohlc = data.get("ohlc") or {}
     depth = data.get("depth") or {}
-    return KiteTick(
+    return Tick(
         token=int(data["instrument_token"]),
         last_price_micros=_micros(data["last_price"]),
         exchange_time_ns=_ns(data.get("exchange_timestamp")),
@@ -92,11 +60,9 @@ def tick_from_kite(data: dict[str, Any]) -> KiteTick:
         open_interest=int(data.get("oi", 0)),
         oi_day_high=int(data.get("oi_day_high", 0)),
         oi_day_low=int(data.get("oi_day_low", 0)),
-        bids=tuple(
-            KiteDepthLevel(_micros(x["price"]), int(x["quantity"]), int(x["orders"])) for x in depth.get("buy", ())
-        ),
+        bids=tuple(DepthLevel(_micros(x["price"]), int(x["quantity"]), int(x["orders"])) for x in depth.get("buy", ())),
         asks=tuple(
-            KiteDepthLevel(_micros(x["price"]), int(x["quantity"]), int(x["orders"])) for x in depth.get("sell", ())
+            DepthLevel(_micros(x["price"]), int(x["quantity"]), int(x["orders"])) for x in depth.get("sell", ())
         ),
     )
 
@@ -138,7 +104,7 @@ class KiteTickerClient:
     ) -> None:
         self._tokens = list(tokens)
         self._ticker = _CountingTicker(api_key, access_token, root=root, reconnect_max_delay=reconnect_max_delay)
-        self._queue: asyncio.Queue[list[KiteTick] | None] = asyncio.Queue(_QUEUE_BATCHES)
+        self._queue: asyncio.Queue[list[Tick] | None] = asyncio.Queue(_QUEUE_BATCHES)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._conversion_errors = 0
         self._overflow = 0
@@ -165,7 +131,7 @@ class KiteTickerClient:
         if batch and self._loop is not None:
             self._loop.call_soon_threadsafe(self._put, batch)
 
-    def _put(self, batch: list[KiteTick] | None) -> None:
+    def _put(self, batch: list[Tick] | None) -> None:
         try:
             self._queue.put_nowait(batch)
         except asyncio.QueueFull:
@@ -194,7 +160,7 @@ class KiteTickerClient:
         if self._loop is not None:
             self._loop.call_soon_threadsafe(self._put, None)
 
-    async def batches(self) -> AsyncIterator[list[KiteTick]]:
+    async def batches(self) -> AsyncIterator[list[Tick]]:
         """Yield tick batches as the ticker delivers them, until closed."""
         self._loop = asyncio.get_running_loop()
         self._started = True

@@ -5,6 +5,7 @@ INR micros (1 INR = 1,000,000 micros) and times integer nanoseconds since the Un
 so nothing here rounds money through floats. Exchanges, IST and the symbol rule come from the kernel.
 """
 
+from trademesh.kernel.ticks import DepthLevel
 from trademesh.services.marketdata.model.bars import Bar, BarAggregator, BarInterval, minute_floor, utc_day
 from trademesh.services.marketdata.model.conflation import StreamConflator, StreamPolicy, batch_cadence, effective_rate
 from trademesh.services.marketdata.model.instruments import (
@@ -22,7 +23,6 @@ from trademesh.services.marketdata.model.instruments import (
 from trademesh.services.marketdata.model.quotes import (
     DEPTH_LEVELS,
     BadTick,
-    DepthLevel,
     Mode,
     Normaliser,
     Quote,

@@ -8,6 +8,7 @@ from enum import IntEnum
 
 from trademesh.kernel.errors import FieldViolation, InvalidArgument
 from trademesh.kernel.instruments import Exchange
+from trademesh.kernel.ticks import DepthLevel, Tick
 from trademesh.services.marketdata.model.instruments import InstrumentKey, ListedInstrument, SymbolUniverse
 from trademesh.services.marketdata.model.session import NANOS_PER_SECOND, SessionPolicy, session_open
 
@@ -39,15 +40,6 @@ class Source(IntEnum):
 
     SIMULATED = 1
     KITE_TICKER = 2
-
-
-@dataclass(frozen=True, slots=True)
-class DepthLevel:
-    """One order-book level."""
-
-    price_micros: int
-    quantity: int
-    orders: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,27 +138,9 @@ class BadTick(ValueError):
 
 
 @dataclass(slots=True)
-class RawTick:
-    """A feed-neutral tick before sequencing (prices in micros, times in ns)."""
+class RawTick(Tick):
+    """A feed-neutral tick before sequencing (prices in micros, times in ns), optionally naming its instrument."""
 
-    token: int
-    last_price_micros: int
-    exchange_time_ns: int = 0
-    last_quantity: int = 0
-    last_trade_time_ns: int = 0
-    average_price_micros: int = 0
-    volume: int = 0
-    total_buy_quantity: int = 0
-    total_sell_quantity: int = 0
-    open_micros: int = 0
-    high_micros: int = 0
-    low_micros: int = 0
-    close_micros: int = 0
-    open_interest: int = 0
-    oi_day_high: int = 0
-    oi_day_low: int = 0
-    bids: tuple[DepthLevel, ...] = ()
-    asks: tuple[DepthLevel, ...] = ()
     key: InstrumentKey | None = None
 
 

@@ -6,13 +6,14 @@ import math
 import random
 from dataclasses import dataclass
 
+from trademesh.kernel.ticks import DepthLevel
 from trademesh.services.marketdata.model.instruments import (
     MICROS_PER_RUPEE,
     NSE_TICK_MICROS,
     ListedInstrument,
     SymbolUniverse,
 )
-from trademesh.services.marketdata.model.quotes import DEPTH_LEVELS, DepthLevel, RawTick
+from trademesh.services.marketdata.model.quotes import DEPTH_LEVELS, RawTick
 
 
 @dataclass(frozen=True, slots=True)
