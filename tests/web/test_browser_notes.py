@@ -9,14 +9,10 @@ Screenshots land in ``test-artifacts/web-notes/``.
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-from typing import Any
-
 import pytest
 
-from tests.web.test_browser import REPO, WEB, Stack, _chromium, stack
+from tests.web.e2e import run_e2e
+from tests.web.test_browser import REPO, Stack, _chromium, stack
 
 __all__ = ["stack"]
 
@@ -30,16 +26,10 @@ def test_a_day_note_survives_a_reload_and_is_found_by_search(stack: Stack) -> No
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     for old in ARTIFACTS.glob("*.png"):
         old.unlink()
-    env = {**os.environ, "TM_URL": stack.url, "TM_ARTIFACTS": str(ARTIFACTS), "TM_CHROMIUM": _chromium()}
-    result = subprocess.run(
-        ["node", "e2e/notes.mjs"], cwd=WEB, env=env, capture_output=True, text=True, timeout=NOTES_SECONDS, check=False
-    )
-    (ARTIFACTS / "notes.log").write_text(f"{result.stderr}\n{result.stdout}")
-    lines = [line for line in result.stdout.splitlines() if line.startswith("{")]
-    report: dict[str, Any] = json.loads(lines[-1]) if lines else {"ok": False, "error": "no report"}
-    ok = result.returncode == 0 and bool(report.get("ok"))
-    assert ok, f"notes journey failed: {report.get('error')}\n{result.stderr[-4000:]}\n{stack.logs()}"
-    names = [step["name"] for step in report["steps"]]
+    env = {"TM_URL": stack.url, "TM_CHROMIUM": _chromium()}
+    run = run_e2e("notes.mjs", env, artifacts=ARTIFACTS, timeout=NOTES_SECONDS)
+    assert run.ok, run.failure("notes journey", stack.logs())
+    names = run.steps
     assert names[0] == "registered"
     assert {
         "trade added",

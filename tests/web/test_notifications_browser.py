@@ -11,15 +11,10 @@ launcher (the same fixture as the browser journey). Screenshots land in ``test-a
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import time
-from typing import Any
-
 import pytest
 
-from tests.web.test_browser import REPO, WEB, Stack, _chromium, stack
+from tests.web.e2e import run_e2e
+from tests.web.test_browser import REPO, Stack, _chromium, stack
 
 __all__ = ["stack"]  # the module-scoped stack fixture, shared by name
 
@@ -34,26 +29,13 @@ def test_an_alert_from_the_watchlist_rings_the_bell_and_is_read_in_the_inbox(sta
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     for old in ARTIFACTS.glob("*.png"):
         old.unlink()
-    env = {**os.environ, "TM_URL": stack.url, "TM_ARTIFACTS": str(ARTIFACTS), "TM_CHROMIUM": _chromium()}
-    started = time.monotonic()
-    result = subprocess.run(
-        ["node", "e2e/notifications.mjs"],
-        cwd=WEB,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=SCRIPT_SECONDS,
-        check=False,
+    env = {"TM_URL": stack.url, "TM_CHROMIUM": _chromium()}
+    run = run_e2e("notifications.mjs", env, artifacts=ARTIFACTS, timeout=SCRIPT_SECONDS)
+    report, elapsed = run.report, run.elapsed
+    assert (run.returncode, bool(report.get("ok"))) == (0, True), run.failure(
+        "notifications e2e", f"(screenshot: {ARTIFACTS / 'failure.png'})\n{stack.logs()}"
     )
-    elapsed = time.monotonic() - started
-    (ARTIFACTS / "notifications.log").write_text(f"{result.stderr}\n{result.stdout}")
-    lines = [line for line in result.stdout.splitlines() if line.startswith("{")]
-    report: dict[str, Any] = json.loads(lines[-1]) if lines else {"ok": False, "error": "no report"}
-    assert (result.returncode, bool(report.get("ok"))) == (0, True), (
-        f"notifications e2e failed: {report.get('error')}\n{result.stderr[-4000:]}\n"
-        f"(screenshot: {ARTIFACTS / 'failure.png'})\n{stack.logs()}"
-    )
-    names = [step["name"] for step in report["steps"]]
+    names = run.steps
     assert names.index("alert created") < names.index("bell count rose") < names.index("marked read, bell back to 0")
     assert {"editor opened from the watchlist row", "level rejected", "inbox shows it", "notification deleted"} <= set(
         names

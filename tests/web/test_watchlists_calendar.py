@@ -7,18 +7,14 @@ opens the calendar's month and day. Screenshots land in ``test-artifacts/web/``.
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import time
 import uuid
 from datetime import datetime
-from typing import Any
 
 import pytest
 
 from tests.eventually import eventually_sync
-from tests.web.test_browser import ARTIFACTS, WEB, Stack, _chromium, stack  # noqa: F401 - the stack fixture
+from tests.web.e2e import run_e2e
+from tests.web.test_browser import ARTIFACTS, Stack, _chromium, stack  # noqa: F401 - the stack fixture
 from trademesh.analytics.v1 import analytics_service_pb2
 from trademesh.common.v1 import instrument_pb2
 from trademesh.kernel.calendar import IST
@@ -68,11 +64,8 @@ def test_watchlists_survive_reload_and_the_calendar_opens_a_day(stack: Stack) ->
         pytest.fail(f"the stack runs {sorted(stack.services)}: market data, trade and analytics are needed")
     name, net = _user_with_trades(stack)
     assert net == 98_000_000  # 10 x 10 gross - 2 typed charges
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
     env = {
-        **os.environ,
         "TM_URL": stack.url,
-        "TM_ARTIFACTS": str(ARTIFACTS),
         "TM_CHROMIUM": _chromium(),
         "TM_USER": name,
         "TM_PASSWORD": PASSWORD,
@@ -80,23 +73,12 @@ def test_watchlists_survive_reload_and_the_calendar_opens_a_day(stack: Stack) ->
         "TM_DAY_NET": str(net),
         "TM_DAY_SYMBOL": "HDFC",
     }
-    started = time.monotonic()
-    result = subprocess.run(
-        ["node", "e2e/lists_calendar.mjs"],
-        cwd=WEB,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=JOURNEY_SECONDS,
-        check=False,
-    )
-    (ARTIFACTS / "lists_calendar.log").write_text(f"{result.stderr}\n{result.stdout}")
-    lines = [line for line in result.stdout.splitlines() if line.startswith("{")]
-    report: dict[str, Any] = json.loads(lines[-1]) if lines else {"ok": False, "error": "no report"}
-    failed = f"browser journey failed: {report.get('error')}\n{result.stderr[-4000:]}\n{stack.logs()}"
-    assert result.returncode == 0, failed
+    run = run_e2e("lists_calendar.mjs", env, artifacts=ARTIFACTS, timeout=JOURNEY_SECONDS)
+    report = run.report
+    failed = run.failure("browser journey", stack.logs())
+    assert run.returncode == 0, failed
     assert report.get("ok"), failed
-    names = [step["name"] for step in report["steps"]]
+    names = run.steps
     assert {
         "default list streams",
         "reordered by drag",
@@ -108,4 +90,4 @@ def test_watchlists_survive_reload_and_the_calendar_opens_a_day(stack: Stack) ->
     survived = next(step for step in report["steps"] if step["name"] == "lists survive reload")
     assert survived["tabs"] == ["Bank stocks", "My watchlist"]
     assert survived["rows"] == ["ICICIBANK", "SBIN"]
-    assert time.monotonic() - started < JOURNEY_SECONDS
+    assert run.elapsed < JOURNEY_SECONDS
