@@ -15,6 +15,7 @@ from tests.analytics.fakes import (
 )
 from trademesh.common.v1 import instrument_pb2
 from trademesh.kernel import trade_documents
+from trademesh.services.analytics.calendar_mapping import day_trips_to_proto
 from trademesh.services.analytics.mapping import fill_from_trade, report_to_proto
 from trademesh.services.analytics.model import (
     Category,
@@ -24,6 +25,8 @@ from trademesh.services.analytics.model import (
     JournalFill,
     Period,
     build_query,
+    day_date,
+    ist_day,
     r_multiple_stats,
     to_micros,
 )
@@ -215,3 +218,15 @@ def test_every_journal_path_gives_each_round_trip_its_openers_planned_risk() -> 
         appended.upsert(f)  # each comes last in journal order: the O(1) path
     for journal in (vectorized, python, appended):
         assert [int(risk) // MICROS for risk in journal.trip_columns()["risk"]] == expected
+
+
+async def test_each_round_trip_of_a_day_carries_its_planned_risk_and_r(analytics: Analytics) -> None:
+    day = ist_day(NOW - 600 * MINUTE)
+    response = day_trips_to_proto(await analytics.service.day_trips(ALICE, day_date(day).isoformat()))
+    by_symbol = {trip.instrument.symbol: trip for trip in response.trips}
+    assert by_symbol["AAA"].planned_risk_micros == 50 * MICROS
+    assert by_symbol["AAA"].r_multiple_milli == 2000
+    assert by_symbol["EEE"].r_multiple_milli == 333
+    assert by_symbol["GGG"].r_multiple_milli == -1000
+    assert by_symbol["DDD"].planned_risk_micros == 0
+    assert not by_symbol["DDD"].HasField("r_multiple_milli")

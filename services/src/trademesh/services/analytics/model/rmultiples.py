@@ -3,7 +3,8 @@
 A round trip's planned risk (1R) is its opening fill's: the trade's planned_risk_micros, else
 |entry - stop| x quantity when the trade has a stop (`trademesh.kernel.trade_documents.planned_risk`);
 0 means no plan, and such round trips are left out of every R figure (only counted). R-multiple = net
-P&L / planned risk, reported in milli-R (1R = 1000) rounded half away from zero; the buckets compare
+P&L / planned risk, reported in milli-R (1R = 1000) rounded half away from zero (saturated at the int64
+limit, like every reported amount); the buckets compare
 net P&L with multiples of the planned risk exactly (integers, no rounding).
 """
 
@@ -95,9 +96,9 @@ def r_multiple_stats(nets: Column | Sequence[int], risks: Column | Sequence[int]
         unplanned_round_trip_count=len(net_column) - count,
         planned_risk_micros=saturate(risk_total),
         net_pnl_micros=saturate(net_total),
-        average_r_milli=divide_half_away(sum(multiples), count) if count else None,
+        average_r_milli=saturate(divide_half_away(sum(multiples), count)) if count else None,
         # Mean net P&L over mean planned risk: (net_total / count) / (risk_total / count).
-        expectancy_r_milli=r_multiple_milli(net_total, risk_total) if count else None,
+        expectancy_r_milli=saturate(r_multiple_milli(net_total, risk_total)) if count else None,
         win_rate_percent=_percent(sum(wins), count),
         buckets=tuple(
             RBucket(
