@@ -3,7 +3,9 @@ server. A user with trades gets exactly one inbox notice and one email however o
 
 from __future__ import annotations
 
+import asyncio
 import mailbox
+import sys
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -211,3 +213,69 @@ async def test_only_a_service_identity_may_read_for_another_user(
     as_mallory = (*mallory.metadata, (ON_BEHALF_OF, alice.user_id))
     theirs = await mesh.analytics.GetDayTrips(request, metadata=as_mallory)
     assert list(theirs.trips) == []
+
+
+async def _run_job(settings: NotificationsSettings, *arguments: str, token_file: bool = True) -> tuple[int, str]:
+    environment = {
+        "TRADEMESH_MONGO_URL": settings.mongo_url,
+        "TRADEMESH_MONGO_DATABASE": settings.mongo_database,
+        "TRADEMESH_REDIS_URL": settings.redis_url,
+        "TRADEMESH_AUTH_TARGET": settings.auth_target,
+        "TRADEMESH_TOKEN_SECRET": settings.token_secret.get_secret_value(),
+        "TRADEMESH_SMTP_HOST": settings.smtp_host,
+        "TRADEMESH_SMTP_PORT": str(settings.smtp_port),
+        "TRADEMESH_SMTP_SECURITY": "none",
+        "TRADEMESH_ANALYTICS_TARGET": settings.analytics_target,
+        "TRADEMESH_LOG_FORMAT": "text",
+        "PATH": "/usr/bin:/bin",
+    }
+    if token_file:
+        environment["TRADEMESH_SERVICE_TOKEN_FILE"] = str(settings.service_token_file)
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "trademesh.services.notifications.digest",
+        *arguments,
+        env=environment,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    output, _ = await asyncio.wait_for(process.communicate(), timeout=120)
+    assert process.returncode is not None
+    return process.returncode, output.decode()
+
+
+async def test_the_cronjob_entry_point_sends_one_digest_per_user_and_day(
+    mesh: Mesh, new_user: Callable[[], Awaitable[MeshUser]], mail_server: MailServer
+) -> None:
+    alice = await new_user()
+    await _trade(mesh, alice, "INFY", BUY, 1500, MONDAY)
+    await _trade(mesh, alice, "INFY", SELL, 1510, MONDAY + timedelta(hours=1))
+    await _digest_on(mesh, alice, True)
+    request = analytics_service_pb2.GetDayTripsRequest(date=DAY.isoformat())
+
+    async def applied() -> int:
+        return len((await mesh.analytics.GetDayTrips(request, metadata=alice.metadata)).trips)
+
+    await eventually(applied, until=lambda count: count == 1, what="alice's round trip applied")
+
+    missing = await _run_job(mesh.digest_settings, "--day", "2026-11-02", token_file=False)
+    assert missing[0] == 2
+    assert "TRADEMESH_SERVICE_TOKEN" in missing[1]
+    first = await _run_job(mesh.digest_settings, "--day", "2026-11-02", "--user", alice.user_id)
+    second = await _run_job(mesh.digest_settings, "--day", "2026-11-02")
+
+    assert first[0] == 0, first[1]
+    assert "1 users, 1 sent, 0 skipped, 0 failed" in first[1]
+    assert second[0] == 0, second[1]
+    assert "0 sent" in second[1]
+    page = await mesh.notifications.ListNotifications(
+        notifications_service_pb2.ListNotificationsRequest(), metadata=alice.metadata
+    )
+    assert [item.id for item in page.notifications if item.id.startswith("digest.")] == [
+        f"digest.{alice.user_id}.2026-11-02"
+    ]
+    mails = await eventually(
+        lambda: _async(_mail_to(mail_server, f"{alice.username}@example.com")), what="the digest mail"
+    )
+    assert len(mails) == 1
