@@ -197,9 +197,8 @@ def _format_problem(pattern: str) -> str:
     return ""
 
 
-def _bad_column(field_name: str, header: str) -> InvalidArgument:
-    message = f"column {header[:60]!r} is not in the file's header"
-    return InvalidArgument(message, [FieldViolation(f"mapping.columns.{field_name}", message)], reason="INVALID_HEADER")
+def _missing_column(field_name: str, header: str) -> FieldViolation:
+    return FieldViolation(f"mapping.columns.{field_name}", f"column {header[:60]!r} is not in the file's header")
 
 
 def _records(content: bytes, mapping: CsvMapping) -> tuple[list[str], Any]:
@@ -246,14 +245,20 @@ class _Reader:
         written = {name: cell.strip() for name, cell in zip(self.names, header, strict=True)}
         self.index: dict[str, int] = {}
         self.headers: dict[str, str] = {}
+        missing: list[FieldViolation] = []
         for f in fields(Columns):
             wanted = getattr(mapping.columns, f.name).strip()
             if not wanted:
                 continue
             if wanted.lower() not in written:
-                raise _bad_column(f.name, wanted)
+                missing.append(_missing_column(f.name, wanted))
+                continue
             self.index[f.name] = self.names.index(wanted.lower())
             self.headers[f.name] = written[wanted.lower()]
+        if missing:
+            raise InvalidArgument(
+                f"{len(missing)} mapped column(s) are not in the file's header", missing, reason="INVALID_HEADER"
+            )
         if "trade_date" in self.headers:
             self.headers["trade_time"] = f"{self.headers['trade_date']} + {self.headers['time_of_day']}"
         self.zone = ZoneInfo(mapping.timezone or DEFAULT_TIMEZONE)
