@@ -39,6 +39,8 @@ IDEMPOTENT_METHODS: dict[str, tuple[str, ...]] = {
         "ListDayNotes",
         "SearchDayNotes",
         "ListMistakeTags",
+        "ListCsvMappings",
+        "PreviewImport",  # writes nothing
     ),
     "trademesh.marketdata.v1.MarketDataService": (
         "GetQuote",
