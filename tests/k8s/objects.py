@@ -16,7 +16,7 @@ SERVICES = ("auth", "trade", "sync", "marketdata", "analytics", "notifications")
 COMPONENTS = (*SERVICES, "gateway")
 #: CronJobs run with their service's settings.
 METRICS_PORT = 9464
-JOB_SERVICE = {"analytics-recompute": "analytics", "sync-schedule": "sync"}
+JOB_SERVICE = {"analytics-recompute": "analytics", "sync-schedule": "sync", "notifications-digest": "notifications"}
 
 
 def of_kind(objects: Objects, kind: str) -> list[dict[str, Any]]:

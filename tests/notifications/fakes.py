@@ -167,6 +167,9 @@ class InMemoryPreferencesStore:
     async def put(self, user_id: str, preferences: Preferences) -> None:
         self.preferences[user_id] = preferences
 
+    async def with_daily_digest(self) -> list[str]:
+        return sorted(user for user, preferences in self.preferences.items() if preferences.daily_digest)
+
 
 class InMemoryDeliveryStore:
     """Deliveries by id (the dedupe key); claiming moves send_after to the lease's end."""

@@ -29,6 +29,7 @@ from trademesh.cli.commands import (
     auth,
     calendar,
     inbox,
+    mappings,
     notes,
     positions,
     quotes,
@@ -65,6 +66,7 @@ app.add_typer(alerts.app, name="alerts")
 app.add_typer(inbox.app, name="inbox")
 app.add_typer(notes.app, name="note")
 app.add_typer(notes.mistakes_app, name="mistakes")
+app.add_typer(mappings.app, name="mappings")
 
 
 @app.callback()

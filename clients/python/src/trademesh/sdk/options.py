@@ -39,6 +39,8 @@ IDEMPOTENT_METHODS: dict[str, tuple[str, ...]] = {
         "ListDayNotes",
         "SearchDayNotes",
         "ListMistakeTags",
+        "ListCsvMappings",
+        "PreviewImport",  # writes nothing
     ),
     "trademesh.marketdata.v1.MarketDataService": (
         "GetQuote",
@@ -99,6 +101,7 @@ PUBLIC_METHODS = frozenset(
 #: Methods whose contract asks for a longer deadline than the default.
 SLOW_METHODS: dict[str, float] = {
     "/trademesh.trade.v1.TradeService/ImportTrades": 120.0,
+    "/trademesh.trade.v1.TradeService/PreviewImport": 120.0,
     "/trademesh.analytics.v1.AnalyticsService/RecomputeAnalytics": 600.0,
 }
 

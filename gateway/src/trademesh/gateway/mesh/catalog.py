@@ -73,9 +73,14 @@ CATALOG: tuple[ServiceEntry, ...] = (
                 "ListDayNotes",
                 "SearchDayNotes",
                 "ListMistakeTags",
+                "ListCsvMappings",
             }
         ),
-        unary_timeouts={"ImportTrades": IMPORT_TIMEOUT_SECONDS, "ReconcileTrades": RECONCILE_TIMEOUT_SECONDS},
+        unary_timeouts={
+            "ImportTrades": IMPORT_TIMEOUT_SECONDS,
+            "PreviewImport": IMPORT_TIMEOUT_SECONDS,
+            "ReconcileTrades": RECONCILE_TIMEOUT_SECONDS,
+        },
     ),
     ServiceEntry(
         name="sync",

@@ -24,12 +24,29 @@ from trademesh.services.analytics.tax_mapping import tax_query_from_proto, tax_r
 from trademesh.services.analytics.watch import PnlHeartbeat, PnlWatcher
 from trademesh.services.core.identity import ROLE_ADMIN, current_principal
 from trademesh.services.core.interceptors import metadata_value
+from trademesh.services.core.service_token import ON_BEHALF_OF
 from trademesh.services.core.timestamps import micros_of
 
 Context = aio.ServicerContext[Any, Any]
 
 SETTINGS_PATHS = frozenset({"capital_base_micros", "risk_free_rate_bps", "break_even_tolerance_micros"})
 MAX_USER_ID_LENGTH = 128
+
+
+def _reader(context: Context) -> str:
+    """Return whose data a read is for: the caller, or for a service identity the user named in
+    `trademesh-on-behalf-of` (the notifications digest reads a user's day, decision 0220)."""
+    principal = current_principal()
+    named = metadata_value(context, ON_BEHALF_OF) if principal.is_service else None
+    if not named:
+        return principal.subject
+    if len(named) > MAX_USER_ID_LENGTH:
+        raise InvalidArgument(
+            "the user id is too long",
+            [FieldViolation(ON_BEHALF_OF, "at most 128 characters")],
+            reason="INVALID_USER_ID",
+        )
+    return named
 
 
 def _authorization(context: Context) -> str:
@@ -47,7 +64,7 @@ class AnalyticsServicer(analytics_service_pb2_grpc.AnalyticsServiceServicer):
     async def GetAnalytics(
         self, request: analytics_service_pb2.GetAnalyticsRequest, context: Context
     ) -> analytics_service_pb2.GetAnalyticsResponse:
-        user = current_principal().subject
+        user = _reader(context)
         custom = None
         if request.HasField("custom_range"):
             bounds = request.custom_range
@@ -149,10 +166,10 @@ class AnalyticsServicer(analytics_service_pb2_grpc.AnalyticsServiceServicer):
     async def GetPnlCalendar(
         self, request: analytics_service_pb2.GetPnlCalendarRequest, context: Context
     ) -> analytics_service_pb2.GetPnlCalendarResponse:
-        calendar = await self._service.pnl_calendar(current_principal().subject, request.start_date, request.end_date)
+        calendar = await self._service.pnl_calendar(_reader(context), request.start_date, request.end_date)
         return calendar_to_proto(calendar)
 
     async def GetDayTrips(
         self, request: analytics_service_pb2.GetDayTripsRequest, context: Context
     ) -> analytics_service_pb2.GetDayTripsResponse:
-        return day_trips_to_proto(await self._service.day_trips(current_principal().subject, request.date))
+        return day_trips_to_proto(await self._service.day_trips(_reader(context), request.date))

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Protocol
 
 from trademesh.services.core.sealing import SealedSecret
@@ -102,6 +102,9 @@ class PreferencesStore(Protocol):
     async def put(self, user_id: str, preferences: Preferences) -> None:
         """Replace the user's preferences."""
 
+    async def with_daily_digest(self) -> list[str]:
+        """Return the ids of the users who asked for the daily digest, in id order."""
+
 
 class DeliveryStore(Protocol):
     """Deliveries beyond the inbox, one per (notification, channel): the dedupe and the hold queue."""
@@ -121,6 +124,26 @@ class DeliveryStore(Protocol):
 
     async def delete_created_before(self, moment: datetime) -> int:
         """Delete deliveries created before `moment`; return how many."""
+
+
+@dataclass(frozen=True, slots=True)
+class DayFigures:
+    """One user's IST trading day as analytics reports it (money in INR micros, net of charges)."""
+
+    net_pnl_micros: int
+    round_trips: int
+    #: The highest net P&L of the day's winning round trips (None without a win).
+    biggest_win_micros: int | None
+    #: The lowest net P&L of the day's losing round trips (None without a loss).
+    biggest_loss_micros: int | None
+    open_positions: int
+
+
+class DayFiguresSource(Protocol):
+    """A user's figures of one IST day (the analytics service, read under a service identity)."""
+
+    async def figures(self, user_id: str, day: date) -> DayFigures | None:
+        """Return the day's figures; None when no round trip closed that day (no digest is sent)."""
 
 
 class MailSender(Protocol):

@@ -108,6 +108,7 @@ class Notifications:
     backplane: RedisBackplane | None = None
     mongo: AsyncMongoClient[dict[str, Any]] | None = None
     redis: Redis | None = None
+    preferences_store: PreferencesStore | None = None
 
 
 def build_mail_sender(settings: NotificationsSettings) -> MailSender:
@@ -243,6 +244,7 @@ def bootstrap(
         backplane,
         connections.mongo,
         connections.redis,
+        preferences,
     )
 
 

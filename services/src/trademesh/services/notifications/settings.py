@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pydantic import Field, SecretStr, field_validator
 
 from trademesh.services.core.settings import SignedTokenSettings
@@ -53,6 +55,18 @@ class NotificationsSettings(SignedTokenSettings, SmtpSettings):
         "",
         description="Development only (with dev mode): addresses or CIDR networks webhooks may reach although "
         "not public (e.g. 127.0.0.1/32 for a local receiver). Ignored outside dev mode.",
+    )
+
+    analytics_target: str = Field(
+        "127.0.0.1:50055", description="gRPC address of the analytics service (the daily digest reads users' days)."
+    )
+    service_token: SecretStr = Field(
+        SecretStr(""),
+        description="Access token with role `service` the daily digest sends to analytics (`python -m "
+        "trademesh.services.auth.admin issue-service-token --name notifications`). Or TRADEMESH_SERVICE_TOKEN_FILE.",
+    )
+    service_token_file: Path | None = Field(
+        None, description="File holding the service token; re-read whenever it changes (a rotated Secret)."
     )
 
     @field_validator("webhook_allowed_networks")

@@ -305,6 +305,10 @@ class MongoPreferencesStore:
             upsert=True,
         )
 
+    async def with_daily_digest(self) -> list[str]:
+        cursor = self._preferences.find({"daily_digest": True}, {"_id": 1}).sort("_id", 1)
+        return [str(document["_id"]) async for document in cursor]
+
 
 def _delivery(document: Document) -> Delivery:
     mail = document["mail"]

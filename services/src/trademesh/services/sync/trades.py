@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import grpc
@@ -13,6 +11,7 @@ from grpc import aio
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
 
 from trademesh.services.core.channels import build_channel
+from trademesh.services.core.service_token import ServiceToken
 from trademesh.services.sync.mapping import BROKER_TO_PROTO, to_broker_trade
 from trademesh.services.sync.model import Broker, NormalisedTrade
 from trademesh.services.sync.ports import ReconcileResult, TradeServiceUnavailable
@@ -22,6 +21,8 @@ if TYPE_CHECKING:
     from trademesh.trade.v1.trade_service_pb2_grpc import TradeServiceAsyncStub
 
 logger = logging.getLogger(__name__)
+
+__all__ = ["GrpcTradeReconciler", "ServiceToken"]
 
 _OUTCOMES = {
     import_pb2.RECONCILE_OUTCOME_CREATED: "CREATED",
@@ -34,34 +35,6 @@ _OUTCOMES = {
 _TRANSIENT = frozenset(
     {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.RESOURCE_EXHAUSTED}
 )
-
-
-class ServiceToken:
-    """The access token the service presents to the trade service, from a setting or a file.
-
-    A file is re-read whenever its modification time changes, so a rotated Kubernetes Secret (or a
-    re-issued dev token) takes effect without a restart.
-    """
-
-    def __init__(self, value: str = "", path: Path | None = None) -> None:
-        if not value and path is None:
-            raise ValueError("set TRADEMESH_SERVICE_TOKEN or TRADEMESH_SERVICE_TOKEN_FILE")
-        self._value = value.strip()
-        self._path = path
-        self._stamp: float | None = None
-
-    def current(self) -> str:
-        """Return the token to send now."""
-        if self._path is None:
-            return self._value
-        try:
-            stamp = os.stat(self._path).st_mtime
-            if stamp != self._stamp:
-                self._value = self._path.read_text().strip()
-                self._stamp = stamp
-        except OSError:
-            logger.warning("cannot read the service token file %s; using the last token read", self._path)
-        return self._value
 
 
 class GrpcTradeReconciler:

@@ -11,8 +11,13 @@ from grpc import aio
 from trademesh.kernel.errors import FieldViolation, InvalidArgument
 from trademesh.services.core.identity import current_principal
 from trademesh.services.core.timestamps import timestamp_violation
+from trademesh.services.trade.csv_mapping_api import (
+    CsvMappingServicer,
+    format_source,
+    mapped_source,
+    mapping_from_proto,
+)
 from trademesh.services.trade.day_note_api import DayNoteServicer
-from trademesh.services.trade.import_formats import parse_file
 from trademesh.services.trade.mapping import (
     broker_from_proto,
     category_from_proto,
@@ -28,8 +33,9 @@ from trademesh.services.trade.mapping import (
     trade_to_proto,
     trades_to_proto,
 )
-from trademesh.services.trade.model import ParsedRow, PositionFilter, Status, TradeFilter
+from trademesh.services.trade.model import PositionFilter, Status, TradeFilter
 from trademesh.services.trade.service import TradeService
+from trademesh.services.trade.service.csv_mappings import CsvMappingService
 from trademesh.services.trade.service.day_notes import DayNoteService
 from trademesh.services.trade.watch import TradeWatcher
 from trademesh.trade.v1 import import_pb2, position_pb2, trade_pb2, trade_service_pb2, trade_service_pb2_grpc
@@ -54,13 +60,20 @@ def _trade_fields(trade: trade_pb2.Trade) -> Any:
     return fields_from_proto(trade, has_time=trade.HasField("trade_time"))
 
 
-class TradeServicer(DayNoteServicer, trade_service_pb2_grpc.TradeServiceServicer):
+class TradeServicer(DayNoteServicer, CsvMappingServicer, trade_service_pb2_grpc.TradeServiceServicer):
     """Serve trademesh.trade.v1.TradeService over gRPC."""
 
-    def __init__(self, service: TradeService, watcher: TradeWatcher, day_notes: DayNoteService) -> None:
+    def __init__(
+        self,
+        service: TradeService,
+        watcher: TradeWatcher,
+        day_notes: DayNoteService,
+        csv_mappings: CsvMappingService,
+    ) -> None:
         self._service = service
         self._watcher = watcher
         self._day_notes = day_notes
+        self._csv_mappings = csv_mappings
 
     async def CreateTrade(
         self, request: trade_service_pb2.CreateTradeRequest, context: Context
@@ -196,22 +209,24 @@ class TradeServicer(DayNoteServicer, trade_service_pb2_grpc.TradeServiceServicer
         self, request: trade_service_pb2.ImportTradesRequest, context: Context
     ) -> trade_service_pb2.ImportTradesResponse:
         user = current_principal().subject
-        violations: list[FieldViolation] = []
-        try:
-            format_name = import_pb2.ImportFormat.Name(request.format)
-        except ValueError:
-            format_name = ""
-        if request.format == import_pb2.IMPORT_FORMAT_UNSPECIFIED or not format_name:
-            violations.append(FieldViolation("format", "format is required"))
         if len(request.file_name) > 255:
-            violations.append(FieldViolation("file_name", "at most 255 characters"))
-        if violations:
-            raise InvalidArgument("invalid import request", violations)
+            raise InvalidArgument("invalid import request", [FieldViolation("file_name", "at most 255 characters")])
         content = request.content
-
-        def rows() -> tuple[int, list[ParsedRow]]:
-            return parse_file(format_name, content, user)
-
+        mapped = request.HasField("mapping") or bool(request.mapping_id)
+        if mapped and request.format != import_pb2.IMPORT_FORMAT_UNSPECIFIED:
+            raise InvalidArgument(
+                "invalid import request", [FieldViolation("format", "leave unset when a mapping is given")]
+            )
+        if request.HasField("mapping") and request.mapping_id:
+            raise InvalidArgument(
+                "invalid import request", [FieldViolation("mapping_id", "give mapping or mapping_id")]
+            )
+        if request.HasField("mapping"):
+            format_name, rows = mapped_source(mapping_from_proto(request.mapping), content, user)
+        elif request.mapping_id:
+            format_name, rows = mapped_source(await self._csv_mappings.resolve(user, request.mapping_id), content, user)
+        else:
+            format_name, rows = format_source(request.format, content, user)
         result = await self._service.import_rows(
             user,
             request.request_id,

@@ -98,7 +98,7 @@ def _enum_cell(
     return parse
 
 
-def _generic_row(row: CsvRow, user_id: str, occurrences: Counter[str]) -> ParsedRow:
+def generic_row(row: CsvRow, user_id: str, occurrences: Counter[str]) -> ParsedRow:
     columns = {
         "instrument.symbol": row.column("symbol"),
         "instrument.exchange": row.column("exchange"),
@@ -199,7 +199,7 @@ def parse_file(format_name: str, content: bytes, user_id: str) -> tuple[int, lis
         occurrences: Counter[str] = Counter()
 
         def parse_row(row: CsvRow) -> ParsedRow:
-            return _generic_row(row, user_id, occurrences)
+            return generic_row(row, user_id, occurrences)
     else:
         raise InvalidArgument("unknown format", [FieldViolation("format", "unknown import format")])
     for row in records:

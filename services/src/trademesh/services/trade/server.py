@@ -30,9 +30,11 @@ from trademesh.services.trade.instruments import HttpInstrumentMaster
 from trademesh.services.trade.model import EventType, new_event, now_millis
 from trademesh.services.trade.ports import Clock, EventSink, InstrumentLookup, RateLimiter, TokenCodec, TradeStore
 from trademesh.services.trade.service import TradeService
+from trademesh.services.trade.service.csv_mappings import CsvMappingService
 from trademesh.services.trade.service.day_notes import DayNoteService
 from trademesh.services.trade.settings import TradeSettings
 from trademesh.services.trade.store import MongoTradeStore, ensure_indexes
+from trademesh.services.trade.store.csv_mappings import MongoCsvMappingStore, ensure_csv_mapping_indexes
 from trademesh.services.trade.store.day_notes import MongoDayNoteStore, ensure_day_note_indexes
 from trademesh.services.trade.watch import TradeWatcher
 from trademesh.trade.v1 import trade_service_pb2, trade_service_pb2_grpc
@@ -111,6 +113,7 @@ async def build_trade_server(settings: TradeSettings) -> ServiceHost:
     database = mongo[settings.mongo_database]
     await ensure_indexes(database)
     await ensure_day_note_indexes(database)
+    await ensure_csv_mapping_indexes(database)
     redis = build_redis(settings)
     revocations = RevocationList(redis)
     store = MongoTradeStore(database, bulk_timeout_seconds=settings.query_timeout_seconds)
@@ -133,7 +136,7 @@ async def build_trade_server(settings: TradeSettings) -> ServiceHost:
         max_lifetime=settings.watch_max_lifetime_seconds,
     )
     day_notes = DayNoteService(MongoDayNoteStore(database), store, codec)
-    servicer = TradeServicer(service, watcher, day_notes)
+    servicer = TradeServicer(service, watcher, day_notes, CsvMappingService(MongoCsvMappingStore(database), service))
     registration = ServiceRegistration(
         name=SERVICE_NAME,
         add_to_server=lambda server: trade_service_pb2_grpc.add_TradeServiceServicer_to_server(servicer, server),

@@ -398,7 +398,9 @@ type Preferences struct {
 	KindChannels []*KindChannels `protobuf:"bytes,1,rep,name=kind_channels,json=kindChannels,proto3" json:"kind_channels,omitempty"`
 	// quiet_hours hold email at night.
 	QuietHours *QuietHours `protobuf:"bytes,2,opt,name=quiet_hours,json=quietHours,proto3" json:"quiet_hours,omitempty"`
-	// daily_digest asks for a summary mail after market close (not sent yet).
+	// daily_digest asks for the day's summary after market close (16:15 IST, Monday to Friday): net P&L,
+	// round trips, biggest win and loss, open positions; in the inbox and by email. Not sent on a day
+	// without a closed round trip.
 	DailyDigest bool `protobuf:"varint,3,opt,name=daily_digest,json=dailyDigest,proto3" json:"daily_digest,omitempty"`
 	// email is the address email goes to; empty: no email is sent. At most 254 characters.
 	Email         string `protobuf:"bytes,4,opt,name=email,proto3" json:"email,omitempty"`

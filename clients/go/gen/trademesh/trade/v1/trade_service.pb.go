@@ -985,7 +985,13 @@ type ImportTradesRequest struct {
 	DryRun bool `protobuf:"varint,5,opt,name=dry_run,json=dryRun,proto3" json:"dry_run,omitempty"`
 	// file_name is the uploaded file's name, for the user's reference and logs only. Optional, at
 	// most 255 characters.
-	FileName      string `protobuf:"bytes,6,opt,name=file_name,json=fileName,proto3" json:"file_name,omitempty"`
+	FileName string `protobuf:"bytes,6,opt,name=file_name,json=fileName,proto3" json:"file_name,omitempty"`
+	// mapping_id reads the file with one of the caller's saved CSV mappings (csv_mapping.proto)
+	// instead of a built-in format; format must then be IMPORT_FORMAT_UNSPECIFIED. NOT_FOUND
+	// (reason CSV_MAPPING_NOT_FOUND) for an unknown or another user's id.
+	MappingId string `protobuf:"bytes,7,opt,name=mapping_id,json=mappingId,proto3" json:"mapping_id,omitempty"`
+	// mapping reads the file with an unsaved CSV mapping; format and mapping_id must then be unset.
+	Mapping       *CsvMapping `protobuf:"bytes,8,opt,name=mapping,proto3" json:"mapping,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1060,6 +1066,20 @@ func (x *ImportTradesRequest) GetFileName() string {
 		return x.FileName
 	}
 	return ""
+}
+
+func (x *ImportTradesRequest) GetMappingId() string {
+	if x != nil {
+		return x.MappingId
+	}
+	return ""
+}
+
+func (x *ImportTradesRequest) GetMapping() *CsvMapping {
+	if x != nil {
+		return x.Mapping
+	}
+	return nil
 }
 
 // ImportTradesResponse reports what an import did. Invariant: rows_total = rows_created +
@@ -1688,7 +1708,7 @@ var File_trademesh_trade_v1_trade_service_proto protoreflect.FileDescriptor
 
 const file_trademesh_trade_v1_trade_service_proto_rawDesc = "" +
 	"\n" +
-	"&trademesh/trade/v1/trade_service.proto\x12\x12trademesh.trade.v1\x1a\x1egoogle/protobuf/duration.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a$trademesh/common/v1/instrument.proto\x1a!trademesh/trade/v1/day_note.proto\x1a\x1ftrademesh/trade/v1/import.proto\x1a!trademesh/trade/v1/position.proto\x1a\x1etrademesh/trade/v1/trade.proto\x1a$trademesh/trade/v1/trade_event.proto\"d\n" +
+	"&trademesh/trade/v1/trade_service.proto\x12\x12trademesh.trade.v1\x1a\x1egoogle/protobuf/duration.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a$trademesh/common/v1/instrument.proto\x1a$trademesh/trade/v1/csv_mapping.proto\x1a!trademesh/trade/v1/day_note.proto\x1a\x1ftrademesh/trade/v1/import.proto\x1a!trademesh/trade/v1/position.proto\x1a\x1etrademesh/trade/v1/trade.proto\x1a$trademesh/trade/v1/trade_event.proto\"d\n" +
 	"\x12CreateTradeRequest\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x01 \x01(\tR\trequestId\x12/\n" +
@@ -1751,7 +1771,7 @@ const file_trademesh_trade_v1_trade_service_proto_rawDesc = "" +
 	"\x11broker_account_id\x18\a \x01(\tR\x0fbrokerAccountId\"{\n" +
 	"\x15ListPositionsResponse\x12:\n" +
 	"\tpositions\x18\x01 \x03(\v2\x1c.trademesh.trade.v1.PositionR\tpositions\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xea\x01\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xc3\x02\n" +
 	"\x13ImportTradesRequest\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x01 \x01(\tR\trequestId\x128\n" +
@@ -1759,7 +1779,10 @@ const file_trademesh_trade_v1_trade_service_proto_rawDesc = "" +
 	"\acontent\x18\x03 \x01(\fR\acontent\x12*\n" +
 	"\x11broker_account_id\x18\x04 \x01(\tR\x0fbrokerAccountId\x12\x17\n" +
 	"\adry_run\x18\x05 \x01(\bR\x06dryRun\x12\x1b\n" +
-	"\tfile_name\x18\x06 \x01(\tR\bfileName\"\xcb\x02\n" +
+	"\tfile_name\x18\x06 \x01(\tR\bfileName\x12\x1d\n" +
+	"\n" +
+	"mapping_id\x18\a \x01(\tR\tmappingId\x128\n" +
+	"\amapping\x18\b \x01(\v2\x1e.trademesh.trade.v1.CsvMappingR\amapping\"\xcb\x02\n" +
 	"\x14ImportTradesResponse\x12\x1b\n" +
 	"\timport_id\x18\x01 \x01(\tR\bimportId\x12\x17\n" +
 	"\adry_run\x18\x02 \x01(\bR\x06dryRun\x12\x1d\n" +
@@ -1805,7 +1828,7 @@ const file_trademesh_trade_v1_trade_service_proto_rawDesc = "" +
 	"\x05event\x18\x02 \x01(\v2\x1e.trademesh.trade.v1.TradeEventH\x00R\x05event\x12D\n" +
 	"\fsnapshot_end\x18\x03 \x01(\v2\x1f.trademesh.trade.v1.SnapshotEndH\x00R\vsnapshotEnd\x12=\n" +
 	"\theartbeat\x18\x04 \x01(\v2\x1d.trademesh.trade.v1.HeartbeatH\x00R\theartbeatB\x06\n" +
-	"\x04item2\x89\x0e\n" +
+	"\x04item2\xb3\x11\n" +
 	"\fTradeService\x12^\n" +
 	"\vCreateTrade\x12&.trademesh.trade.v1.CreateTradeRequest\x1a'.trademesh.trade.v1.CreateTradeResponse\x12U\n" +
 	"\bGetTrade\x12#.trademesh.trade.v1.GetTradeRequest\x1a$.trademesh.trade.v1.GetTradeResponse\x12[\n" +
@@ -1827,7 +1850,11 @@ const file_trademesh_trade_v1_trade_service_proto_rawDesc = "" +
 	"\rDeleteDayNote\x12(.trademesh.trade.v1.DeleteDayNoteRequest\x1a).trademesh.trade.v1.DeleteDayNoteResponse\x12g\n" +
 	"\x0eSearchDayNotes\x12).trademesh.trade.v1.SearchDayNotesRequest\x1a*.trademesh.trade.v1.SearchDayNotesResponse\x12j\n" +
 	"\x0fListMistakeTags\x12*.trademesh.trade.v1.ListMistakeTagsRequest\x1a+.trademesh.trade.v1.ListMistakeTagsResponse\x12g\n" +
-	"\x0ePutMistakeTags\x12).trademesh.trade.v1.PutMistakeTagsRequest\x1a*.trademesh.trade.v1.PutMistakeTagsResponseB\xdf\x01\n" +
+	"\x0ePutMistakeTags\x12).trademesh.trade.v1.PutMistakeTagsRequest\x1a*.trademesh.trade.v1.PutMistakeTagsResponse\x12g\n" +
+	"\x0eSaveCsvMapping\x12).trademesh.trade.v1.SaveCsvMappingRequest\x1a*.trademesh.trade.v1.SaveCsvMappingResponse\x12j\n" +
+	"\x0fListCsvMappings\x12*.trademesh.trade.v1.ListCsvMappingsRequest\x1a+.trademesh.trade.v1.ListCsvMappingsResponse\x12m\n" +
+	"\x10DeleteCsvMapping\x12+.trademesh.trade.v1.DeleteCsvMappingRequest\x1a,.trademesh.trade.v1.DeleteCsvMappingResponse\x12d\n" +
+	"\rPreviewImport\x12(.trademesh.trade.v1.PreviewImportRequest\x1a).trademesh.trade.v1.PreviewImportResponseB\xdf\x01\n" +
 	"\x16com.trademesh.trade.v1B\x11TradeServiceProtoP\x01ZHgithub.com/trademesh/trademesh/clients/go/gen/trademesh/trade/v1;tradev1\xa2\x02\x03TTX\xaa\x02\x12Trademesh.Trade.V1\xca\x02\x12Trademesh\\Trade\\V1\xe2\x02\x1eTrademesh\\Trade\\V1\\GPBMetadata\xea\x02\x14Trademesh::Trade::V1b\x06proto3"
 
 var (
@@ -1844,63 +1871,72 @@ func file_trademesh_trade_v1_trade_service_proto_rawDescGZIP() []byte {
 
 var file_trademesh_trade_v1_trade_service_proto_msgTypes = make([]protoimpl.MessageInfo, 22)
 var file_trademesh_trade_v1_trade_service_proto_goTypes = []any{
-	(*CreateTradeRequest)(nil),      // 0: trademesh.trade.v1.CreateTradeRequest
-	(*CreateTradeResponse)(nil),     // 1: trademesh.trade.v1.CreateTradeResponse
-	(*GetTradeRequest)(nil),         // 2: trademesh.trade.v1.GetTradeRequest
-	(*GetTradeResponse)(nil),        // 3: trademesh.trade.v1.GetTradeResponse
-	(*ListTradesRequest)(nil),       // 4: trademesh.trade.v1.ListTradesRequest
-	(*ListTradesResponse)(nil),      // 5: trademesh.trade.v1.ListTradesResponse
-	(*UpdateTradeRequest)(nil),      // 6: trademesh.trade.v1.UpdateTradeRequest
-	(*UpdateTradeResponse)(nil),     // 7: trademesh.trade.v1.UpdateTradeResponse
-	(*DeleteTradeRequest)(nil),      // 8: trademesh.trade.v1.DeleteTradeRequest
-	(*DeleteTradeResponse)(nil),     // 9: trademesh.trade.v1.DeleteTradeResponse
-	(*UndeleteTradeRequest)(nil),    // 10: trademesh.trade.v1.UndeleteTradeRequest
-	(*UndeleteTradeResponse)(nil),   // 11: trademesh.trade.v1.UndeleteTradeResponse
-	(*ListPositionsRequest)(nil),    // 12: trademesh.trade.v1.ListPositionsRequest
-	(*ListPositionsResponse)(nil),   // 13: trademesh.trade.v1.ListPositionsResponse
-	(*ImportTradesRequest)(nil),     // 14: trademesh.trade.v1.ImportTradesRequest
-	(*ImportTradesResponse)(nil),    // 15: trademesh.trade.v1.ImportTradesResponse
-	(*ReconcileTradesRequest)(nil),  // 16: trademesh.trade.v1.ReconcileTradesRequest
-	(*ReconcileTradesResponse)(nil), // 17: trademesh.trade.v1.ReconcileTradesResponse
-	(*RechargeTradesRequest)(nil),   // 18: trademesh.trade.v1.RechargeTradesRequest
-	(*RechargeTradesResponse)(nil),  // 19: trademesh.trade.v1.RechargeTradesResponse
-	(*WatchTradesRequest)(nil),      // 20: trademesh.trade.v1.WatchTradesRequest
-	(*WatchTradesResponse)(nil),     // 21: trademesh.trade.v1.WatchTradesResponse
-	(*Trade)(nil),                   // 22: trademesh.trade.v1.Trade
-	(v1.Exchange)(0),                // 23: trademesh.common.v1.Exchange
-	(Segment)(0),                    // 24: trademesh.trade.v1.Segment
-	(Side)(0),                       // 25: trademesh.trade.v1.Side
-	(TradeCategory)(0),              // 26: trademesh.trade.v1.TradeCategory
-	(TradeStatus)(0),                // 27: trademesh.trade.v1.TradeStatus
-	(v1.Broker)(0),                  // 28: trademesh.common.v1.Broker
-	(TradeSource)(0),                // 29: trademesh.trade.v1.TradeSource
-	(*timestamppb.Timestamp)(nil),   // 30: google.protobuf.Timestamp
-	(*fieldmaskpb.FieldMask)(nil),   // 31: google.protobuf.FieldMask
-	(PositionStatus)(0),             // 32: trademesh.trade.v1.PositionStatus
-	(*Position)(nil),                // 33: trademesh.trade.v1.Position
-	(ImportFormat)(0),               // 34: trademesh.trade.v1.ImportFormat
-	(*ImportRowError)(nil),          // 35: trademesh.trade.v1.ImportRowError
-	(*BrokerTrade)(nil),             // 36: trademesh.trade.v1.BrokerTrade
-	(*ReconcileItemResult)(nil),     // 37: trademesh.trade.v1.ReconcileItemResult
-	(*durationpb.Duration)(nil),     // 38: google.protobuf.Duration
-	(*SnapshotBegin)(nil),           // 39: trademesh.trade.v1.SnapshotBegin
-	(*TradeEvent)(nil),              // 40: trademesh.trade.v1.TradeEvent
-	(*SnapshotEnd)(nil),             // 41: trademesh.trade.v1.SnapshotEnd
-	(*Heartbeat)(nil),               // 42: trademesh.trade.v1.Heartbeat
-	(*PutDayNoteRequest)(nil),       // 43: trademesh.trade.v1.PutDayNoteRequest
-	(*GetDayNoteRequest)(nil),       // 44: trademesh.trade.v1.GetDayNoteRequest
-	(*ListDayNotesRequest)(nil),     // 45: trademesh.trade.v1.ListDayNotesRequest
-	(*DeleteDayNoteRequest)(nil),    // 46: trademesh.trade.v1.DeleteDayNoteRequest
-	(*SearchDayNotesRequest)(nil),   // 47: trademesh.trade.v1.SearchDayNotesRequest
-	(*ListMistakeTagsRequest)(nil),  // 48: trademesh.trade.v1.ListMistakeTagsRequest
-	(*PutMistakeTagsRequest)(nil),   // 49: trademesh.trade.v1.PutMistakeTagsRequest
-	(*PutDayNoteResponse)(nil),      // 50: trademesh.trade.v1.PutDayNoteResponse
-	(*GetDayNoteResponse)(nil),      // 51: trademesh.trade.v1.GetDayNoteResponse
-	(*ListDayNotesResponse)(nil),    // 52: trademesh.trade.v1.ListDayNotesResponse
-	(*DeleteDayNoteResponse)(nil),   // 53: trademesh.trade.v1.DeleteDayNoteResponse
-	(*SearchDayNotesResponse)(nil),  // 54: trademesh.trade.v1.SearchDayNotesResponse
-	(*ListMistakeTagsResponse)(nil), // 55: trademesh.trade.v1.ListMistakeTagsResponse
-	(*PutMistakeTagsResponse)(nil),  // 56: trademesh.trade.v1.PutMistakeTagsResponse
+	(*CreateTradeRequest)(nil),       // 0: trademesh.trade.v1.CreateTradeRequest
+	(*CreateTradeResponse)(nil),      // 1: trademesh.trade.v1.CreateTradeResponse
+	(*GetTradeRequest)(nil),          // 2: trademesh.trade.v1.GetTradeRequest
+	(*GetTradeResponse)(nil),         // 3: trademesh.trade.v1.GetTradeResponse
+	(*ListTradesRequest)(nil),        // 4: trademesh.trade.v1.ListTradesRequest
+	(*ListTradesResponse)(nil),       // 5: trademesh.trade.v1.ListTradesResponse
+	(*UpdateTradeRequest)(nil),       // 6: trademesh.trade.v1.UpdateTradeRequest
+	(*UpdateTradeResponse)(nil),      // 7: trademesh.trade.v1.UpdateTradeResponse
+	(*DeleteTradeRequest)(nil),       // 8: trademesh.trade.v1.DeleteTradeRequest
+	(*DeleteTradeResponse)(nil),      // 9: trademesh.trade.v1.DeleteTradeResponse
+	(*UndeleteTradeRequest)(nil),     // 10: trademesh.trade.v1.UndeleteTradeRequest
+	(*UndeleteTradeResponse)(nil),    // 11: trademesh.trade.v1.UndeleteTradeResponse
+	(*ListPositionsRequest)(nil),     // 12: trademesh.trade.v1.ListPositionsRequest
+	(*ListPositionsResponse)(nil),    // 13: trademesh.trade.v1.ListPositionsResponse
+	(*ImportTradesRequest)(nil),      // 14: trademesh.trade.v1.ImportTradesRequest
+	(*ImportTradesResponse)(nil),     // 15: trademesh.trade.v1.ImportTradesResponse
+	(*ReconcileTradesRequest)(nil),   // 16: trademesh.trade.v1.ReconcileTradesRequest
+	(*ReconcileTradesResponse)(nil),  // 17: trademesh.trade.v1.ReconcileTradesResponse
+	(*RechargeTradesRequest)(nil),    // 18: trademesh.trade.v1.RechargeTradesRequest
+	(*RechargeTradesResponse)(nil),   // 19: trademesh.trade.v1.RechargeTradesResponse
+	(*WatchTradesRequest)(nil),       // 20: trademesh.trade.v1.WatchTradesRequest
+	(*WatchTradesResponse)(nil),      // 21: trademesh.trade.v1.WatchTradesResponse
+	(*Trade)(nil),                    // 22: trademesh.trade.v1.Trade
+	(v1.Exchange)(0),                 // 23: trademesh.common.v1.Exchange
+	(Segment)(0),                     // 24: trademesh.trade.v1.Segment
+	(Side)(0),                        // 25: trademesh.trade.v1.Side
+	(TradeCategory)(0),               // 26: trademesh.trade.v1.TradeCategory
+	(TradeStatus)(0),                 // 27: trademesh.trade.v1.TradeStatus
+	(v1.Broker)(0),                   // 28: trademesh.common.v1.Broker
+	(TradeSource)(0),                 // 29: trademesh.trade.v1.TradeSource
+	(*timestamppb.Timestamp)(nil),    // 30: google.protobuf.Timestamp
+	(*fieldmaskpb.FieldMask)(nil),    // 31: google.protobuf.FieldMask
+	(PositionStatus)(0),              // 32: trademesh.trade.v1.PositionStatus
+	(*Position)(nil),                 // 33: trademesh.trade.v1.Position
+	(ImportFormat)(0),                // 34: trademesh.trade.v1.ImportFormat
+	(*CsvMapping)(nil),               // 35: trademesh.trade.v1.CsvMapping
+	(*ImportRowError)(nil),           // 36: trademesh.trade.v1.ImportRowError
+	(*BrokerTrade)(nil),              // 37: trademesh.trade.v1.BrokerTrade
+	(*ReconcileItemResult)(nil),      // 38: trademesh.trade.v1.ReconcileItemResult
+	(*durationpb.Duration)(nil),      // 39: google.protobuf.Duration
+	(*SnapshotBegin)(nil),            // 40: trademesh.trade.v1.SnapshotBegin
+	(*TradeEvent)(nil),               // 41: trademesh.trade.v1.TradeEvent
+	(*SnapshotEnd)(nil),              // 42: trademesh.trade.v1.SnapshotEnd
+	(*Heartbeat)(nil),                // 43: trademesh.trade.v1.Heartbeat
+	(*PutDayNoteRequest)(nil),        // 44: trademesh.trade.v1.PutDayNoteRequest
+	(*GetDayNoteRequest)(nil),        // 45: trademesh.trade.v1.GetDayNoteRequest
+	(*ListDayNotesRequest)(nil),      // 46: trademesh.trade.v1.ListDayNotesRequest
+	(*DeleteDayNoteRequest)(nil),     // 47: trademesh.trade.v1.DeleteDayNoteRequest
+	(*SearchDayNotesRequest)(nil),    // 48: trademesh.trade.v1.SearchDayNotesRequest
+	(*ListMistakeTagsRequest)(nil),   // 49: trademesh.trade.v1.ListMistakeTagsRequest
+	(*PutMistakeTagsRequest)(nil),    // 50: trademesh.trade.v1.PutMistakeTagsRequest
+	(*SaveCsvMappingRequest)(nil),    // 51: trademesh.trade.v1.SaveCsvMappingRequest
+	(*ListCsvMappingsRequest)(nil),   // 52: trademesh.trade.v1.ListCsvMappingsRequest
+	(*DeleteCsvMappingRequest)(nil),  // 53: trademesh.trade.v1.DeleteCsvMappingRequest
+	(*PreviewImportRequest)(nil),     // 54: trademesh.trade.v1.PreviewImportRequest
+	(*PutDayNoteResponse)(nil),       // 55: trademesh.trade.v1.PutDayNoteResponse
+	(*GetDayNoteResponse)(nil),       // 56: trademesh.trade.v1.GetDayNoteResponse
+	(*ListDayNotesResponse)(nil),     // 57: trademesh.trade.v1.ListDayNotesResponse
+	(*DeleteDayNoteResponse)(nil),    // 58: trademesh.trade.v1.DeleteDayNoteResponse
+	(*SearchDayNotesResponse)(nil),   // 59: trademesh.trade.v1.SearchDayNotesResponse
+	(*ListMistakeTagsResponse)(nil),  // 60: trademesh.trade.v1.ListMistakeTagsResponse
+	(*PutMistakeTagsResponse)(nil),   // 61: trademesh.trade.v1.PutMistakeTagsResponse
+	(*SaveCsvMappingResponse)(nil),   // 62: trademesh.trade.v1.SaveCsvMappingResponse
+	(*ListCsvMappingsResponse)(nil),  // 63: trademesh.trade.v1.ListCsvMappingsResponse
+	(*DeleteCsvMappingResponse)(nil), // 64: trademesh.trade.v1.DeleteCsvMappingResponse
+	(*PreviewImportResponse)(nil),    // 65: trademesh.trade.v1.PreviewImportResponse
 }
 var file_trademesh_trade_v1_trade_service_proto_depIdxs = []int32{
 	22, // 0: trademesh.trade.v1.CreateTradeRequest.trade:type_name -> trademesh.trade.v1.Trade
@@ -1926,56 +1962,65 @@ var file_trademesh_trade_v1_trade_service_proto_depIdxs = []int32{
 	24, // 20: trademesh.trade.v1.ListPositionsRequest.segment:type_name -> trademesh.trade.v1.Segment
 	33, // 21: trademesh.trade.v1.ListPositionsResponse.positions:type_name -> trademesh.trade.v1.Position
 	34, // 22: trademesh.trade.v1.ImportTradesRequest.format:type_name -> trademesh.trade.v1.ImportFormat
-	35, // 23: trademesh.trade.v1.ImportTradesResponse.row_errors:type_name -> trademesh.trade.v1.ImportRowError
-	28, // 24: trademesh.trade.v1.ReconcileTradesRequest.broker:type_name -> trademesh.common.v1.Broker
-	36, // 25: trademesh.trade.v1.ReconcileTradesRequest.trades:type_name -> trademesh.trade.v1.BrokerTrade
-	37, // 26: trademesh.trade.v1.ReconcileTradesResponse.results:type_name -> trademesh.trade.v1.ReconcileItemResult
-	38, // 27: trademesh.trade.v1.WatchTradesRequest.heartbeat_interval:type_name -> google.protobuf.Duration
-	39, // 28: trademesh.trade.v1.WatchTradesResponse.snapshot_begin:type_name -> trademesh.trade.v1.SnapshotBegin
-	40, // 29: trademesh.trade.v1.WatchTradesResponse.event:type_name -> trademesh.trade.v1.TradeEvent
-	41, // 30: trademesh.trade.v1.WatchTradesResponse.snapshot_end:type_name -> trademesh.trade.v1.SnapshotEnd
-	42, // 31: trademesh.trade.v1.WatchTradesResponse.heartbeat:type_name -> trademesh.trade.v1.Heartbeat
-	0,  // 32: trademesh.trade.v1.TradeService.CreateTrade:input_type -> trademesh.trade.v1.CreateTradeRequest
-	2,  // 33: trademesh.trade.v1.TradeService.GetTrade:input_type -> trademesh.trade.v1.GetTradeRequest
-	4,  // 34: trademesh.trade.v1.TradeService.ListTrades:input_type -> trademesh.trade.v1.ListTradesRequest
-	6,  // 35: trademesh.trade.v1.TradeService.UpdateTrade:input_type -> trademesh.trade.v1.UpdateTradeRequest
-	8,  // 36: trademesh.trade.v1.TradeService.DeleteTrade:input_type -> trademesh.trade.v1.DeleteTradeRequest
-	10, // 37: trademesh.trade.v1.TradeService.UndeleteTrade:input_type -> trademesh.trade.v1.UndeleteTradeRequest
-	12, // 38: trademesh.trade.v1.TradeService.ListPositions:input_type -> trademesh.trade.v1.ListPositionsRequest
-	14, // 39: trademesh.trade.v1.TradeService.ImportTrades:input_type -> trademesh.trade.v1.ImportTradesRequest
-	16, // 40: trademesh.trade.v1.TradeService.ReconcileTrades:input_type -> trademesh.trade.v1.ReconcileTradesRequest
-	18, // 41: trademesh.trade.v1.TradeService.RechargeTrades:input_type -> trademesh.trade.v1.RechargeTradesRequest
-	20, // 42: trademesh.trade.v1.TradeService.WatchTrades:input_type -> trademesh.trade.v1.WatchTradesRequest
-	43, // 43: trademesh.trade.v1.TradeService.PutDayNote:input_type -> trademesh.trade.v1.PutDayNoteRequest
-	44, // 44: trademesh.trade.v1.TradeService.GetDayNote:input_type -> trademesh.trade.v1.GetDayNoteRequest
-	45, // 45: trademesh.trade.v1.TradeService.ListDayNotes:input_type -> trademesh.trade.v1.ListDayNotesRequest
-	46, // 46: trademesh.trade.v1.TradeService.DeleteDayNote:input_type -> trademesh.trade.v1.DeleteDayNoteRequest
-	47, // 47: trademesh.trade.v1.TradeService.SearchDayNotes:input_type -> trademesh.trade.v1.SearchDayNotesRequest
-	48, // 48: trademesh.trade.v1.TradeService.ListMistakeTags:input_type -> trademesh.trade.v1.ListMistakeTagsRequest
-	49, // 49: trademesh.trade.v1.TradeService.PutMistakeTags:input_type -> trademesh.trade.v1.PutMistakeTagsRequest
-	1,  // 50: trademesh.trade.v1.TradeService.CreateTrade:output_type -> trademesh.trade.v1.CreateTradeResponse
-	3,  // 51: trademesh.trade.v1.TradeService.GetTrade:output_type -> trademesh.trade.v1.GetTradeResponse
-	5,  // 52: trademesh.trade.v1.TradeService.ListTrades:output_type -> trademesh.trade.v1.ListTradesResponse
-	7,  // 53: trademesh.trade.v1.TradeService.UpdateTrade:output_type -> trademesh.trade.v1.UpdateTradeResponse
-	9,  // 54: trademesh.trade.v1.TradeService.DeleteTrade:output_type -> trademesh.trade.v1.DeleteTradeResponse
-	11, // 55: trademesh.trade.v1.TradeService.UndeleteTrade:output_type -> trademesh.trade.v1.UndeleteTradeResponse
-	13, // 56: trademesh.trade.v1.TradeService.ListPositions:output_type -> trademesh.trade.v1.ListPositionsResponse
-	15, // 57: trademesh.trade.v1.TradeService.ImportTrades:output_type -> trademesh.trade.v1.ImportTradesResponse
-	17, // 58: trademesh.trade.v1.TradeService.ReconcileTrades:output_type -> trademesh.trade.v1.ReconcileTradesResponse
-	19, // 59: trademesh.trade.v1.TradeService.RechargeTrades:output_type -> trademesh.trade.v1.RechargeTradesResponse
-	21, // 60: trademesh.trade.v1.TradeService.WatchTrades:output_type -> trademesh.trade.v1.WatchTradesResponse
-	50, // 61: trademesh.trade.v1.TradeService.PutDayNote:output_type -> trademesh.trade.v1.PutDayNoteResponse
-	51, // 62: trademesh.trade.v1.TradeService.GetDayNote:output_type -> trademesh.trade.v1.GetDayNoteResponse
-	52, // 63: trademesh.trade.v1.TradeService.ListDayNotes:output_type -> trademesh.trade.v1.ListDayNotesResponse
-	53, // 64: trademesh.trade.v1.TradeService.DeleteDayNote:output_type -> trademesh.trade.v1.DeleteDayNoteResponse
-	54, // 65: trademesh.trade.v1.TradeService.SearchDayNotes:output_type -> trademesh.trade.v1.SearchDayNotesResponse
-	55, // 66: trademesh.trade.v1.TradeService.ListMistakeTags:output_type -> trademesh.trade.v1.ListMistakeTagsResponse
-	56, // 67: trademesh.trade.v1.TradeService.PutMistakeTags:output_type -> trademesh.trade.v1.PutMistakeTagsResponse
-	50, // [50:68] is the sub-list for method output_type
-	32, // [32:50] is the sub-list for method input_type
-	32, // [32:32] is the sub-list for extension type_name
-	32, // [32:32] is the sub-list for extension extendee
-	0,  // [0:32] is the sub-list for field type_name
+	35, // 23: trademesh.trade.v1.ImportTradesRequest.mapping:type_name -> trademesh.trade.v1.CsvMapping
+	36, // 24: trademesh.trade.v1.ImportTradesResponse.row_errors:type_name -> trademesh.trade.v1.ImportRowError
+	28, // 25: trademesh.trade.v1.ReconcileTradesRequest.broker:type_name -> trademesh.common.v1.Broker
+	37, // 26: trademesh.trade.v1.ReconcileTradesRequest.trades:type_name -> trademesh.trade.v1.BrokerTrade
+	38, // 27: trademesh.trade.v1.ReconcileTradesResponse.results:type_name -> trademesh.trade.v1.ReconcileItemResult
+	39, // 28: trademesh.trade.v1.WatchTradesRequest.heartbeat_interval:type_name -> google.protobuf.Duration
+	40, // 29: trademesh.trade.v1.WatchTradesResponse.snapshot_begin:type_name -> trademesh.trade.v1.SnapshotBegin
+	41, // 30: trademesh.trade.v1.WatchTradesResponse.event:type_name -> trademesh.trade.v1.TradeEvent
+	42, // 31: trademesh.trade.v1.WatchTradesResponse.snapshot_end:type_name -> trademesh.trade.v1.SnapshotEnd
+	43, // 32: trademesh.trade.v1.WatchTradesResponse.heartbeat:type_name -> trademesh.trade.v1.Heartbeat
+	0,  // 33: trademesh.trade.v1.TradeService.CreateTrade:input_type -> trademesh.trade.v1.CreateTradeRequest
+	2,  // 34: trademesh.trade.v1.TradeService.GetTrade:input_type -> trademesh.trade.v1.GetTradeRequest
+	4,  // 35: trademesh.trade.v1.TradeService.ListTrades:input_type -> trademesh.trade.v1.ListTradesRequest
+	6,  // 36: trademesh.trade.v1.TradeService.UpdateTrade:input_type -> trademesh.trade.v1.UpdateTradeRequest
+	8,  // 37: trademesh.trade.v1.TradeService.DeleteTrade:input_type -> trademesh.trade.v1.DeleteTradeRequest
+	10, // 38: trademesh.trade.v1.TradeService.UndeleteTrade:input_type -> trademesh.trade.v1.UndeleteTradeRequest
+	12, // 39: trademesh.trade.v1.TradeService.ListPositions:input_type -> trademesh.trade.v1.ListPositionsRequest
+	14, // 40: trademesh.trade.v1.TradeService.ImportTrades:input_type -> trademesh.trade.v1.ImportTradesRequest
+	16, // 41: trademesh.trade.v1.TradeService.ReconcileTrades:input_type -> trademesh.trade.v1.ReconcileTradesRequest
+	18, // 42: trademesh.trade.v1.TradeService.RechargeTrades:input_type -> trademesh.trade.v1.RechargeTradesRequest
+	20, // 43: trademesh.trade.v1.TradeService.WatchTrades:input_type -> trademesh.trade.v1.WatchTradesRequest
+	44, // 44: trademesh.trade.v1.TradeService.PutDayNote:input_type -> trademesh.trade.v1.PutDayNoteRequest
+	45, // 45: trademesh.trade.v1.TradeService.GetDayNote:input_type -> trademesh.trade.v1.GetDayNoteRequest
+	46, // 46: trademesh.trade.v1.TradeService.ListDayNotes:input_type -> trademesh.trade.v1.ListDayNotesRequest
+	47, // 47: trademesh.trade.v1.TradeService.DeleteDayNote:input_type -> trademesh.trade.v1.DeleteDayNoteRequest
+	48, // 48: trademesh.trade.v1.TradeService.SearchDayNotes:input_type -> trademesh.trade.v1.SearchDayNotesRequest
+	49, // 49: trademesh.trade.v1.TradeService.ListMistakeTags:input_type -> trademesh.trade.v1.ListMistakeTagsRequest
+	50, // 50: trademesh.trade.v1.TradeService.PutMistakeTags:input_type -> trademesh.trade.v1.PutMistakeTagsRequest
+	51, // 51: trademesh.trade.v1.TradeService.SaveCsvMapping:input_type -> trademesh.trade.v1.SaveCsvMappingRequest
+	52, // 52: trademesh.trade.v1.TradeService.ListCsvMappings:input_type -> trademesh.trade.v1.ListCsvMappingsRequest
+	53, // 53: trademesh.trade.v1.TradeService.DeleteCsvMapping:input_type -> trademesh.trade.v1.DeleteCsvMappingRequest
+	54, // 54: trademesh.trade.v1.TradeService.PreviewImport:input_type -> trademesh.trade.v1.PreviewImportRequest
+	1,  // 55: trademesh.trade.v1.TradeService.CreateTrade:output_type -> trademesh.trade.v1.CreateTradeResponse
+	3,  // 56: trademesh.trade.v1.TradeService.GetTrade:output_type -> trademesh.trade.v1.GetTradeResponse
+	5,  // 57: trademesh.trade.v1.TradeService.ListTrades:output_type -> trademesh.trade.v1.ListTradesResponse
+	7,  // 58: trademesh.trade.v1.TradeService.UpdateTrade:output_type -> trademesh.trade.v1.UpdateTradeResponse
+	9,  // 59: trademesh.trade.v1.TradeService.DeleteTrade:output_type -> trademesh.trade.v1.DeleteTradeResponse
+	11, // 60: trademesh.trade.v1.TradeService.UndeleteTrade:output_type -> trademesh.trade.v1.UndeleteTradeResponse
+	13, // 61: trademesh.trade.v1.TradeService.ListPositions:output_type -> trademesh.trade.v1.ListPositionsResponse
+	15, // 62: trademesh.trade.v1.TradeService.ImportTrades:output_type -> trademesh.trade.v1.ImportTradesResponse
+	17, // 63: trademesh.trade.v1.TradeService.ReconcileTrades:output_type -> trademesh.trade.v1.ReconcileTradesResponse
+	19, // 64: trademesh.trade.v1.TradeService.RechargeTrades:output_type -> trademesh.trade.v1.RechargeTradesResponse
+	21, // 65: trademesh.trade.v1.TradeService.WatchTrades:output_type -> trademesh.trade.v1.WatchTradesResponse
+	55, // 66: trademesh.trade.v1.TradeService.PutDayNote:output_type -> trademesh.trade.v1.PutDayNoteResponse
+	56, // 67: trademesh.trade.v1.TradeService.GetDayNote:output_type -> trademesh.trade.v1.GetDayNoteResponse
+	57, // 68: trademesh.trade.v1.TradeService.ListDayNotes:output_type -> trademesh.trade.v1.ListDayNotesResponse
+	58, // 69: trademesh.trade.v1.TradeService.DeleteDayNote:output_type -> trademesh.trade.v1.DeleteDayNoteResponse
+	59, // 70: trademesh.trade.v1.TradeService.SearchDayNotes:output_type -> trademesh.trade.v1.SearchDayNotesResponse
+	60, // 71: trademesh.trade.v1.TradeService.ListMistakeTags:output_type -> trademesh.trade.v1.ListMistakeTagsResponse
+	61, // 72: trademesh.trade.v1.TradeService.PutMistakeTags:output_type -> trademesh.trade.v1.PutMistakeTagsResponse
+	62, // 73: trademesh.trade.v1.TradeService.SaveCsvMapping:output_type -> trademesh.trade.v1.SaveCsvMappingResponse
+	63, // 74: trademesh.trade.v1.TradeService.ListCsvMappings:output_type -> trademesh.trade.v1.ListCsvMappingsResponse
+	64, // 75: trademesh.trade.v1.TradeService.DeleteCsvMapping:output_type -> trademesh.trade.v1.DeleteCsvMappingResponse
+	65, // 76: trademesh.trade.v1.TradeService.PreviewImport:output_type -> trademesh.trade.v1.PreviewImportResponse
+	55, // [55:77] is the sub-list for method output_type
+	33, // [33:55] is the sub-list for method input_type
+	33, // [33:33] is the sub-list for extension type_name
+	33, // [33:33] is the sub-list for extension extendee
+	0,  // [0:33] is the sub-list for field type_name
 }
 
 func init() { file_trademesh_trade_v1_trade_service_proto_init() }
@@ -1983,6 +2028,7 @@ func file_trademesh_trade_v1_trade_service_proto_init() {
 	if File_trademesh_trade_v1_trade_service_proto != nil {
 		return
 	}
+	file_trademesh_trade_v1_csv_mapping_proto_init()
 	file_trademesh_trade_v1_day_note_proto_init()
 	file_trademesh_trade_v1_import_proto_init()
 	file_trademesh_trade_v1_position_proto_init()

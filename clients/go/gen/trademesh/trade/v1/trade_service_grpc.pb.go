@@ -19,24 +19,28 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	TradeService_CreateTrade_FullMethodName     = "/trademesh.trade.v1.TradeService/CreateTrade"
-	TradeService_GetTrade_FullMethodName        = "/trademesh.trade.v1.TradeService/GetTrade"
-	TradeService_ListTrades_FullMethodName      = "/trademesh.trade.v1.TradeService/ListTrades"
-	TradeService_UpdateTrade_FullMethodName     = "/trademesh.trade.v1.TradeService/UpdateTrade"
-	TradeService_DeleteTrade_FullMethodName     = "/trademesh.trade.v1.TradeService/DeleteTrade"
-	TradeService_UndeleteTrade_FullMethodName   = "/trademesh.trade.v1.TradeService/UndeleteTrade"
-	TradeService_ListPositions_FullMethodName   = "/trademesh.trade.v1.TradeService/ListPositions"
-	TradeService_ImportTrades_FullMethodName    = "/trademesh.trade.v1.TradeService/ImportTrades"
-	TradeService_ReconcileTrades_FullMethodName = "/trademesh.trade.v1.TradeService/ReconcileTrades"
-	TradeService_RechargeTrades_FullMethodName  = "/trademesh.trade.v1.TradeService/RechargeTrades"
-	TradeService_WatchTrades_FullMethodName     = "/trademesh.trade.v1.TradeService/WatchTrades"
-	TradeService_PutDayNote_FullMethodName      = "/trademesh.trade.v1.TradeService/PutDayNote"
-	TradeService_GetDayNote_FullMethodName      = "/trademesh.trade.v1.TradeService/GetDayNote"
-	TradeService_ListDayNotes_FullMethodName    = "/trademesh.trade.v1.TradeService/ListDayNotes"
-	TradeService_DeleteDayNote_FullMethodName   = "/trademesh.trade.v1.TradeService/DeleteDayNote"
-	TradeService_SearchDayNotes_FullMethodName  = "/trademesh.trade.v1.TradeService/SearchDayNotes"
-	TradeService_ListMistakeTags_FullMethodName = "/trademesh.trade.v1.TradeService/ListMistakeTags"
-	TradeService_PutMistakeTags_FullMethodName  = "/trademesh.trade.v1.TradeService/PutMistakeTags"
+	TradeService_CreateTrade_FullMethodName      = "/trademesh.trade.v1.TradeService/CreateTrade"
+	TradeService_GetTrade_FullMethodName         = "/trademesh.trade.v1.TradeService/GetTrade"
+	TradeService_ListTrades_FullMethodName       = "/trademesh.trade.v1.TradeService/ListTrades"
+	TradeService_UpdateTrade_FullMethodName      = "/trademesh.trade.v1.TradeService/UpdateTrade"
+	TradeService_DeleteTrade_FullMethodName      = "/trademesh.trade.v1.TradeService/DeleteTrade"
+	TradeService_UndeleteTrade_FullMethodName    = "/trademesh.trade.v1.TradeService/UndeleteTrade"
+	TradeService_ListPositions_FullMethodName    = "/trademesh.trade.v1.TradeService/ListPositions"
+	TradeService_ImportTrades_FullMethodName     = "/trademesh.trade.v1.TradeService/ImportTrades"
+	TradeService_ReconcileTrades_FullMethodName  = "/trademesh.trade.v1.TradeService/ReconcileTrades"
+	TradeService_RechargeTrades_FullMethodName   = "/trademesh.trade.v1.TradeService/RechargeTrades"
+	TradeService_WatchTrades_FullMethodName      = "/trademesh.trade.v1.TradeService/WatchTrades"
+	TradeService_PutDayNote_FullMethodName       = "/trademesh.trade.v1.TradeService/PutDayNote"
+	TradeService_GetDayNote_FullMethodName       = "/trademesh.trade.v1.TradeService/GetDayNote"
+	TradeService_ListDayNotes_FullMethodName     = "/trademesh.trade.v1.TradeService/ListDayNotes"
+	TradeService_DeleteDayNote_FullMethodName    = "/trademesh.trade.v1.TradeService/DeleteDayNote"
+	TradeService_SearchDayNotes_FullMethodName   = "/trademesh.trade.v1.TradeService/SearchDayNotes"
+	TradeService_ListMistakeTags_FullMethodName  = "/trademesh.trade.v1.TradeService/ListMistakeTags"
+	TradeService_PutMistakeTags_FullMethodName   = "/trademesh.trade.v1.TradeService/PutMistakeTags"
+	TradeService_SaveCsvMapping_FullMethodName   = "/trademesh.trade.v1.TradeService/SaveCsvMapping"
+	TradeService_ListCsvMappings_FullMethodName  = "/trademesh.trade.v1.TradeService/ListCsvMappings"
+	TradeService_DeleteCsvMapping_FullMethodName = "/trademesh.trade.v1.TradeService/DeleteCsvMapping"
+	TradeService_PreviewImport_FullMethodName    = "/trademesh.trade.v1.TradeService/PreviewImport"
 )
 
 // TradeServiceClient is the client API for TradeService service.
@@ -218,6 +222,23 @@ type TradeServiceClient interface {
 	// PutMistakeTags replaces the caller's mistake list.
 	// Errors: INVALID_ARGUMENT (field violations "tags", "tags[i]"); ABORTED (reason ETAG_MISMATCH).
 	PutMistakeTags(ctx context.Context, in *PutMistakeTagsRequest, opts ...grpc.CallOption) (*PutMistakeTagsResponse, error)
+	// SaveCsvMapping creates or replaces one of the caller's CSV mappings (csv_mapping.proto).
+	// Errors: INVALID_ARGUMENT (field violations "name", "mapping.time_format", "mapping.timezone",
+	// "mapping.columns.<field>", …); ALREADY_EXISTS (reason CSV_MAPPING_NAME_TAKEN); NOT_FOUND
+	// (reason CSV_MAPPING_NOT_FOUND); ABORTED (reason ETAG_MISMATCH); RESOURCE_EXHAUSTED (reason
+	// CSV_MAPPING_LIMIT: 20 mappings).
+	SaveCsvMapping(ctx context.Context, in *SaveCsvMappingRequest, opts ...grpc.CallOption) (*SaveCsvMappingResponse, error)
+	// ListCsvMappings returns the caller's mappings by name.
+	ListCsvMappings(ctx context.Context, in *ListCsvMappingsRequest, opts ...grpc.CallOption) (*ListCsvMappingsResponse, error)
+	// DeleteCsvMapping removes one of the caller's mappings.
+	// Errors: NOT_FOUND (reason CSV_MAPPING_NOT_FOUND); ABORTED (reason ETAG_MISMATCH).
+	DeleteCsvMapping(ctx context.Context, in *DeleteCsvMappingRequest, opts ...grpc.CallOption) (*DeleteCsvMappingResponse, error)
+	// PreviewImport parses a file with a saved mapping, an inline mapping or a built-in format and
+	// returns its first rows and what a dry-run import would report. Nothing is written and no
+	// import rate limit is used.
+	// Errors: INVALID_ARGUMENT (as ImportTrades, and "mapping.columns.<field>" naming a column
+	// missing from the header); NOT_FOUND (reason CSV_MAPPING_NOT_FOUND).
+	PreviewImport(ctx context.Context, in *PreviewImportRequest, opts ...grpc.CallOption) (*PreviewImportResponse, error)
 }
 
 type tradeServiceClient struct {
@@ -417,6 +438,46 @@ func (c *tradeServiceClient) PutMistakeTags(ctx context.Context, in *PutMistakeT
 	return out, nil
 }
 
+func (c *tradeServiceClient) SaveCsvMapping(ctx context.Context, in *SaveCsvMappingRequest, opts ...grpc.CallOption) (*SaveCsvMappingResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(SaveCsvMappingResponse)
+	err := c.cc.Invoke(ctx, TradeService_SaveCsvMapping_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *tradeServiceClient) ListCsvMappings(ctx context.Context, in *ListCsvMappingsRequest, opts ...grpc.CallOption) (*ListCsvMappingsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListCsvMappingsResponse)
+	err := c.cc.Invoke(ctx, TradeService_ListCsvMappings_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *tradeServiceClient) DeleteCsvMapping(ctx context.Context, in *DeleteCsvMappingRequest, opts ...grpc.CallOption) (*DeleteCsvMappingResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(DeleteCsvMappingResponse)
+	err := c.cc.Invoke(ctx, TradeService_DeleteCsvMapping_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *tradeServiceClient) PreviewImport(ctx context.Context, in *PreviewImportRequest, opts ...grpc.CallOption) (*PreviewImportResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(PreviewImportResponse)
+	err := c.cc.Invoke(ctx, TradeService_PreviewImport_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // TradeServiceServer is the server API for TradeService service.
 // All implementations must embed UnimplementedTradeServiceServer
 // for forward compatibility.
@@ -596,6 +657,23 @@ type TradeServiceServer interface {
 	// PutMistakeTags replaces the caller's mistake list.
 	// Errors: INVALID_ARGUMENT (field violations "tags", "tags[i]"); ABORTED (reason ETAG_MISMATCH).
 	PutMistakeTags(context.Context, *PutMistakeTagsRequest) (*PutMistakeTagsResponse, error)
+	// SaveCsvMapping creates or replaces one of the caller's CSV mappings (csv_mapping.proto).
+	// Errors: INVALID_ARGUMENT (field violations "name", "mapping.time_format", "mapping.timezone",
+	// "mapping.columns.<field>", …); ALREADY_EXISTS (reason CSV_MAPPING_NAME_TAKEN); NOT_FOUND
+	// (reason CSV_MAPPING_NOT_FOUND); ABORTED (reason ETAG_MISMATCH); RESOURCE_EXHAUSTED (reason
+	// CSV_MAPPING_LIMIT: 20 mappings).
+	SaveCsvMapping(context.Context, *SaveCsvMappingRequest) (*SaveCsvMappingResponse, error)
+	// ListCsvMappings returns the caller's mappings by name.
+	ListCsvMappings(context.Context, *ListCsvMappingsRequest) (*ListCsvMappingsResponse, error)
+	// DeleteCsvMapping removes one of the caller's mappings.
+	// Errors: NOT_FOUND (reason CSV_MAPPING_NOT_FOUND); ABORTED (reason ETAG_MISMATCH).
+	DeleteCsvMapping(context.Context, *DeleteCsvMappingRequest) (*DeleteCsvMappingResponse, error)
+	// PreviewImport parses a file with a saved mapping, an inline mapping or a built-in format and
+	// returns its first rows and what a dry-run import would report. Nothing is written and no
+	// import rate limit is used.
+	// Errors: INVALID_ARGUMENT (as ImportTrades, and "mapping.columns.<field>" naming a column
+	// missing from the header); NOT_FOUND (reason CSV_MAPPING_NOT_FOUND).
+	PreviewImport(context.Context, *PreviewImportRequest) (*PreviewImportResponse, error)
 	mustEmbedUnimplementedTradeServiceServer()
 }
 
@@ -659,6 +737,18 @@ func (UnimplementedTradeServiceServer) ListMistakeTags(context.Context, *ListMis
 }
 func (UnimplementedTradeServiceServer) PutMistakeTags(context.Context, *PutMistakeTagsRequest) (*PutMistakeTagsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method PutMistakeTags not implemented")
+}
+func (UnimplementedTradeServiceServer) SaveCsvMapping(context.Context, *SaveCsvMappingRequest) (*SaveCsvMappingResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method SaveCsvMapping not implemented")
+}
+func (UnimplementedTradeServiceServer) ListCsvMappings(context.Context, *ListCsvMappingsRequest) (*ListCsvMappingsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListCsvMappings not implemented")
+}
+func (UnimplementedTradeServiceServer) DeleteCsvMapping(context.Context, *DeleteCsvMappingRequest) (*DeleteCsvMappingResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method DeleteCsvMapping not implemented")
+}
+func (UnimplementedTradeServiceServer) PreviewImport(context.Context, *PreviewImportRequest) (*PreviewImportResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method PreviewImport not implemented")
 }
 func (UnimplementedTradeServiceServer) mustEmbedUnimplementedTradeServiceServer() {}
 func (UnimplementedTradeServiceServer) testEmbeddedByValue()                      {}
@@ -998,6 +1088,78 @@ func _TradeService_PutMistakeTags_Handler(srv interface{}, ctx context.Context, 
 	return interceptor(ctx, in, info, handler)
 }
 
+func _TradeService_SaveCsvMapping_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SaveCsvMappingRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(TradeServiceServer).SaveCsvMapping(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: TradeService_SaveCsvMapping_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(TradeServiceServer).SaveCsvMapping(ctx, req.(*SaveCsvMappingRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _TradeService_ListCsvMappings_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListCsvMappingsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(TradeServiceServer).ListCsvMappings(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: TradeService_ListCsvMappings_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(TradeServiceServer).ListCsvMappings(ctx, req.(*ListCsvMappingsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _TradeService_DeleteCsvMapping_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DeleteCsvMappingRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(TradeServiceServer).DeleteCsvMapping(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: TradeService_DeleteCsvMapping_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(TradeServiceServer).DeleteCsvMapping(ctx, req.(*DeleteCsvMappingRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _TradeService_PreviewImport_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(PreviewImportRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(TradeServiceServer).PreviewImport(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: TradeService_PreviewImport_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(TradeServiceServer).PreviewImport(ctx, req.(*PreviewImportRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // TradeService_ServiceDesc is the grpc.ServiceDesc for TradeService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -1072,6 +1234,22 @@ var TradeService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "PutMistakeTags",
 			Handler:    _TradeService_PutMistakeTags_Handler,
+		},
+		{
+			MethodName: "SaveCsvMapping",
+			Handler:    _TradeService_SaveCsvMapping_Handler,
+		},
+		{
+			MethodName: "ListCsvMappings",
+			Handler:    _TradeService_ListCsvMappings_Handler,
+		},
+		{
+			MethodName: "DeleteCsvMapping",
+			Handler:    _TradeService_DeleteCsvMapping_Handler,
+		},
+		{
+			MethodName: "PreviewImport",
+			Handler:    _TradeService_PreviewImport_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

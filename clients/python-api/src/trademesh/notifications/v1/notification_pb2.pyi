@@ -227,7 +227,10 @@ class Preferences(_message.Message):
     DAILY_DIGEST_FIELD_NUMBER: _builtins.int
     EMAIL_FIELD_NUMBER: _builtins.int
     daily_digest: _builtins.bool
-    """daily_digest asks for a summary mail after market close (not sent yet)."""
+    """daily_digest asks for the day's summary after market close (16:15 IST, Monday to Friday): net P&L,
+    round trips, biggest win and loss, open positions; in the inbox and by email. Not sent on a day
+    without a closed round trip.
+    """
     email: _builtins.str
     """email is the address email goes to; empty: no email is sent. At most 254 characters."""
     @_builtins.property

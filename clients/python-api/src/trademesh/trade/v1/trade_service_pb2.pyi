@@ -11,6 +11,7 @@ from google.protobuf import message as _message
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
 from trademesh.common.v1 import instrument_pb2 as _instrument_pb2
+from trademesh.trade.v1 import csv_mapping_pb2 as _csv_mapping_pb2
 from trademesh.trade.v1 import import_pb2 as _import_pb2
 from trademesh.trade.v1 import position_pb2 as _position_pb2
 from trademesh.trade.v1 import trade_event_pb2 as _trade_event_pb2
@@ -528,6 +529,8 @@ class ImportTradesRequest(_message.Message):
     BROKER_ACCOUNT_ID_FIELD_NUMBER: _builtins.int
     DRY_RUN_FIELD_NUMBER: _builtins.int
     FILE_NAME_FIELD_NUMBER: _builtins.int
+    MAPPING_ID_FIELD_NUMBER: _builtins.int
+    MAPPING_FIELD_NUMBER: _builtins.int
     request_id: _builtins.str
     """request_id is the client-generated idempotency key (UUID). Required; see TradeService. The
     content compared for reuse includes the file bytes.
@@ -557,6 +560,15 @@ class ImportTradesRequest(_message.Message):
     """file_name is the uploaded file's name, for the user's reference and logs only. Optional, at
     most 255 characters.
     """
+    mapping_id: _builtins.str
+    """mapping_id reads the file with one of the caller's saved CSV mappings (csv_mapping.proto)
+    instead of a built-in format; format must then be IMPORT_FORMAT_UNSPECIFIED. NOT_FOUND
+    (reason CSV_MAPPING_NOT_FOUND) for an unknown or another user's id.
+    """
+    @_builtins.property
+    def mapping(self) -> _csv_mapping_pb2.CsvMapping:
+        """mapping reads the file with an unsaved CSV mapping; format and mapping_id must then be unset."""
+
     def __init__(
         self,
         *,
@@ -566,10 +578,12 @@ class ImportTradesRequest(_message.Message):
         broker_account_id: _builtins.str = ...,
         dry_run: _builtins.bool = ...,
         file_name: _builtins.str = ...,
+        mapping_id: _builtins.str = ...,
+        mapping: _csv_mapping_pb2.CsvMapping | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["mapping", b"mapping"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["broker_account_id", b"broker_account_id", "content", b"content", "dry_run", b"dry_run", "file_name", b"file_name", "format", b"format", "request_id", b"request_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["broker_account_id", b"broker_account_id", "content", b"content", "dry_run", b"dry_run", "file_name", b"file_name", "format", b"format", "mapping", b"mapping", "mapping_id", b"mapping_id", "request_id", b"request_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

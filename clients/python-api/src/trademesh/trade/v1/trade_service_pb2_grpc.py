@@ -3,6 +3,7 @@
 import grpc
 import warnings
 
+from trademesh.trade.v1 import csv_mapping_pb2 as trademesh_dot_trade_dot_v1_dot_csv__mapping__pb2
 from trademesh.trade.v1 import day_note_pb2 as trademesh_dot_trade_dot_v1_dot_day__note__pb2
 from trademesh.trade.v1 import trade_service_pb2 as trademesh_dot_trade_dot_v1_dot_trade__service__pb2
 
@@ -163,6 +164,26 @@ class TradeServiceStub:
                 '/trademesh.trade.v1.TradeService/PutMistakeTags',
                 request_serializer=trademesh_dot_trade_dot_v1_dot_day__note__pb2.PutMistakeTagsRequest.SerializeToString,
                 response_deserializer=trademesh_dot_trade_dot_v1_dot_day__note__pb2.PutMistakeTagsResponse.FromString,
+                _registered_method=True)
+        self.SaveCsvMapping = channel.unary_unary(
+                '/trademesh.trade.v1.TradeService/SaveCsvMapping',
+                request_serializer=trademesh_dot_trade_dot_v1_dot_csv__mapping__pb2.SaveCsvMappingRequest.SerializeToString,
+                response_deserializer=trademesh_dot_trade_dot_v1_dot_csv__mapping__pb2.SaveCsvMappingResponse.FromString,
+                _registered_method=True)
+        self.ListCsvMappings = channel.unary_unary(
+                '/trademesh.trade.v1.TradeService/ListCsvMappings',
+                request_serializer=trademesh_dot_trade_dot_v1_dot_csv__mapping__pb2.ListCsvMappingsRequest.SerializeToString,
+                response_deserializer=trademesh_dot_trade_dot_v1_dot_csv__mapping__pb2.ListCsvMappingsResponse.FromString,
+                _registered_method=True)
+        self.DeleteCsvMapping = channel.unary_unary(
+                '/trademesh.trade.v1.TradeService/DeleteCsvMapping',
+                request_serializer=trademesh_dot_trade_dot_v1_dot_csv__mapping__pb2.DeleteCsvMappingRequest.SerializeToString,
+                response_deserializer=trademesh_dot_trade_dot_v1_dot_csv__mapping__pb2.DeleteCsvMappingResponse.FromString,
+                _registered_method=True)
+        self.PreviewImport = channel.unary_unary(
+                '/trademesh.trade.v1.TradeService/PreviewImport',
+                request_serializer=trademesh_dot_trade_dot_v1_dot_csv__mapping__pb2.PreviewImportRequest.SerializeToString,
+                response_deserializer=trademesh_dot_trade_dot_v1_dot_csv__mapping__pb2.PreviewImportResponse.FromString,
                 _registered_method=True)
 
 
@@ -432,6 +453,43 @@ class TradeServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SaveCsvMapping(self, request, context):
+        """SaveCsvMapping creates or replaces one of the caller's CSV mappings (csv_mapping.proto).
+        Errors: INVALID_ARGUMENT (field violations "name", "mapping.time_format", "mapping.timezone",
+        "mapping.columns.<field>", …); ALREADY_EXISTS (reason CSV_MAPPING_NAME_TAKEN); NOT_FOUND
+        (reason CSV_MAPPING_NOT_FOUND); ABORTED (reason ETAG_MISMATCH); RESOURCE_EXHAUSTED (reason
+        CSV_MAPPING_LIMIT: 20 mappings).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListCsvMappings(self, request, context):
+        """ListCsvMappings returns the caller's mappings by name.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteCsvMapping(self, request, context):
+        """DeleteCsvMapping removes one of the caller's mappings.
+        Errors: NOT_FOUND (reason CSV_MAPPING_NOT_FOUND); ABORTED (reason ETAG_MISMATCH).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def PreviewImport(self, request, context):
+        """PreviewImport parses a file with a saved mapping, an inline mapping or a built-in format and
+        returns its first rows and what a dry-run import would report. Nothing is written and no
+        import rate limit is used.
+        Errors: INVALID_ARGUMENT (as ImportTrades, and "mapping.columns.<field>" naming a column
+        missing from the header); NOT_FOUND (reason CSV_MAPPING_NOT_FOUND).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_TradeServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -524,6 +582,26 @@ def add_TradeServiceServicer_to_server(servicer, server):
                     servicer.PutMistakeTags,
                     request_deserializer=trademesh_dot_trade_dot_v1_dot_day__note__pb2.PutMistakeTagsRequest.FromString,
                     response_serializer=trademesh_dot_trade_dot_v1_dot_day__note__pb2.PutMistakeTagsResponse.SerializeToString,
+            ),
+            'SaveCsvMapping': grpc.unary_unary_rpc_method_handler(
+                    servicer.SaveCsvMapping,
+                    request_deserializer=trademesh_dot_trade_dot_v1_dot_csv__mapping__pb2.SaveCsvMappingRequest.FromString,
+                    response_serializer=trademesh_dot_trade_dot_v1_dot_csv__mapping__pb2.SaveCsvMappingResponse.SerializeToString,
+            ),
+            'ListCsvMappings': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListCsvMappings,
+                    request_deserializer=trademesh_dot_trade_dot_v1_dot_csv__mapping__pb2.ListCsvMappingsRequest.FromString,
+                    response_serializer=trademesh_dot_trade_dot_v1_dot_csv__mapping__pb2.ListCsvMappingsResponse.SerializeToString,
+            ),
+            'DeleteCsvMapping': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteCsvMapping,
+                    request_deserializer=trademesh_dot_trade_dot_v1_dot_csv__mapping__pb2.DeleteCsvMappingRequest.FromString,
+                    response_serializer=trademesh_dot_trade_dot_v1_dot_csv__mapping__pb2.DeleteCsvMappingResponse.SerializeToString,
+            ),
+            'PreviewImport': grpc.unary_unary_rpc_method_handler(
+                    servicer.PreviewImport,
+                    request_deserializer=trademesh_dot_trade_dot_v1_dot_csv__mapping__pb2.PreviewImportRequest.FromString,
+                    response_serializer=trademesh_dot_trade_dot_v1_dot_csv__mapping__pb2.PreviewImportResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1051,6 +1129,114 @@ class TradeService:
             '/trademesh.trade.v1.TradeService/PutMistakeTags',
             trademesh_dot_trade_dot_v1_dot_day__note__pb2.PutMistakeTagsRequest.SerializeToString,
             trademesh_dot_trade_dot_v1_dot_day__note__pb2.PutMistakeTagsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SaveCsvMapping(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/trademesh.trade.v1.TradeService/SaveCsvMapping',
+            trademesh_dot_trade_dot_v1_dot_csv__mapping__pb2.SaveCsvMappingRequest.SerializeToString,
+            trademesh_dot_trade_dot_v1_dot_csv__mapping__pb2.SaveCsvMappingResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListCsvMappings(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/trademesh.trade.v1.TradeService/ListCsvMappings',
+            trademesh_dot_trade_dot_v1_dot_csv__mapping__pb2.ListCsvMappingsRequest.SerializeToString,
+            trademesh_dot_trade_dot_v1_dot_csv__mapping__pb2.ListCsvMappingsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteCsvMapping(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/trademesh.trade.v1.TradeService/DeleteCsvMapping',
+            trademesh_dot_trade_dot_v1_dot_csv__mapping__pb2.DeleteCsvMappingRequest.SerializeToString,
+            trademesh_dot_trade_dot_v1_dot_csv__mapping__pb2.DeleteCsvMappingResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PreviewImport(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/trademesh.trade.v1.TradeService/PreviewImport',
+            trademesh_dot_trade_dot_v1_dot_csv__mapping__pb2.PreviewImportRequest.SerializeToString,
+            trademesh_dot_trade_dot_v1_dot_csv__mapping__pb2.PreviewImportResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -5,6 +5,7 @@ isort:skip_file
 
 from collections import abc as _abc
 from grpc import aio as _aio
+from trademesh.trade.v1 import csv_mapping_pb2 as _csv_mapping_pb2
 from trademesh.trade.v1 import day_note_pb2 as _day_note_pb2
 from trademesh.trade.v1 import trade_service_pb2 as _trade_service_pb2
 import abc as _abc_1
@@ -224,6 +225,26 @@ class TradeServiceStub:
     """PutMistakeTags replaces the caller's mistake list.
     Errors: INVALID_ARGUMENT (field violations "tags", "tags[i]"); ABORTED (reason ETAG_MISMATCH).
     """
+    SaveCsvMapping: _grpc.UnaryUnaryMultiCallable[_csv_mapping_pb2.SaveCsvMappingRequest, _csv_mapping_pb2.SaveCsvMappingResponse]
+    """SaveCsvMapping creates or replaces one of the caller's CSV mappings (csv_mapping.proto).
+    Errors: INVALID_ARGUMENT (field violations "name", "mapping.time_format", "mapping.timezone",
+    "mapping.columns.<field>", …); ALREADY_EXISTS (reason CSV_MAPPING_NAME_TAKEN); NOT_FOUND
+    (reason CSV_MAPPING_NOT_FOUND); ABORTED (reason ETAG_MISMATCH); RESOURCE_EXHAUSTED (reason
+    CSV_MAPPING_LIMIT: 20 mappings).
+    """
+    ListCsvMappings: _grpc.UnaryUnaryMultiCallable[_csv_mapping_pb2.ListCsvMappingsRequest, _csv_mapping_pb2.ListCsvMappingsResponse]
+    """ListCsvMappings returns the caller's mappings by name."""
+    DeleteCsvMapping: _grpc.UnaryUnaryMultiCallable[_csv_mapping_pb2.DeleteCsvMappingRequest, _csv_mapping_pb2.DeleteCsvMappingResponse]
+    """DeleteCsvMapping removes one of the caller's mappings.
+    Errors: NOT_FOUND (reason CSV_MAPPING_NOT_FOUND); ABORTED (reason ETAG_MISMATCH).
+    """
+    PreviewImport: _grpc.UnaryUnaryMultiCallable[_csv_mapping_pb2.PreviewImportRequest, _csv_mapping_pb2.PreviewImportResponse]
+    """PreviewImport parses a file with a saved mapping, an inline mapping or a built-in format and
+    returns its first rows and what a dry-run import would report. Nothing is written and no
+    import rate limit is used.
+    Errors: INVALID_ARGUMENT (as ImportTrades, and "mapping.columns.<field>" naming a column
+    missing from the header); NOT_FOUND (reason CSV_MAPPING_NOT_FOUND).
+    """
 
 @_typing.type_check_only
 class TradeServiceAsyncStub(TradeServiceStub):
@@ -419,6 +440,26 @@ class TradeServiceAsyncStub(TradeServiceStub):
     PutMistakeTags: _aio.UnaryUnaryMultiCallable[_day_note_pb2.PutMistakeTagsRequest, _day_note_pb2.PutMistakeTagsResponse]  # type: ignore[assignment]
     """PutMistakeTags replaces the caller's mistake list.
     Errors: INVALID_ARGUMENT (field violations "tags", "tags[i]"); ABORTED (reason ETAG_MISMATCH).
+    """
+    SaveCsvMapping: _aio.UnaryUnaryMultiCallable[_csv_mapping_pb2.SaveCsvMappingRequest, _csv_mapping_pb2.SaveCsvMappingResponse]  # type: ignore[assignment]
+    """SaveCsvMapping creates or replaces one of the caller's CSV mappings (csv_mapping.proto).
+    Errors: INVALID_ARGUMENT (field violations "name", "mapping.time_format", "mapping.timezone",
+    "mapping.columns.<field>", …); ALREADY_EXISTS (reason CSV_MAPPING_NAME_TAKEN); NOT_FOUND
+    (reason CSV_MAPPING_NOT_FOUND); ABORTED (reason ETAG_MISMATCH); RESOURCE_EXHAUSTED (reason
+    CSV_MAPPING_LIMIT: 20 mappings).
+    """
+    ListCsvMappings: _aio.UnaryUnaryMultiCallable[_csv_mapping_pb2.ListCsvMappingsRequest, _csv_mapping_pb2.ListCsvMappingsResponse]  # type: ignore[assignment]
+    """ListCsvMappings returns the caller's mappings by name."""
+    DeleteCsvMapping: _aio.UnaryUnaryMultiCallable[_csv_mapping_pb2.DeleteCsvMappingRequest, _csv_mapping_pb2.DeleteCsvMappingResponse]  # type: ignore[assignment]
+    """DeleteCsvMapping removes one of the caller's mappings.
+    Errors: NOT_FOUND (reason CSV_MAPPING_NOT_FOUND); ABORTED (reason ETAG_MISMATCH).
+    """
+    PreviewImport: _aio.UnaryUnaryMultiCallable[_csv_mapping_pb2.PreviewImportRequest, _csv_mapping_pb2.PreviewImportResponse]  # type: ignore[assignment]
+    """PreviewImport parses a file with a saved mapping, an inline mapping or a built-in format and
+    returns its first rows and what a dry-run import would report. Nothing is written and no
+    import rate limit is used.
+    Errors: INVALID_ARGUMENT (as ImportTrades, and "mapping.columns.<field>" naming a column
+    missing from the header); NOT_FOUND (reason CSV_MAPPING_NOT_FOUND).
     """
 
 class TradeServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -720,6 +761,50 @@ class TradeServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_day_note_pb2.PutMistakeTagsResponse, _abc.Awaitable[_day_note_pb2.PutMistakeTagsResponse]]:
         """PutMistakeTags replaces the caller's mistake list.
         Errors: INVALID_ARGUMENT (field violations "tags", "tags[i]"); ABORTED (reason ETAG_MISMATCH).
+        """
+
+    @_abc_1.abstractmethod
+    def SaveCsvMapping(
+        self,
+        request: _csv_mapping_pb2.SaveCsvMappingRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_csv_mapping_pb2.SaveCsvMappingResponse, _abc.Awaitable[_csv_mapping_pb2.SaveCsvMappingResponse]]:
+        """SaveCsvMapping creates or replaces one of the caller's CSV mappings (csv_mapping.proto).
+        Errors: INVALID_ARGUMENT (field violations "name", "mapping.time_format", "mapping.timezone",
+        "mapping.columns.<field>", …); ALREADY_EXISTS (reason CSV_MAPPING_NAME_TAKEN); NOT_FOUND
+        (reason CSV_MAPPING_NOT_FOUND); ABORTED (reason ETAG_MISMATCH); RESOURCE_EXHAUSTED (reason
+        CSV_MAPPING_LIMIT: 20 mappings).
+        """
+
+    @_abc_1.abstractmethod
+    def ListCsvMappings(
+        self,
+        request: _csv_mapping_pb2.ListCsvMappingsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_csv_mapping_pb2.ListCsvMappingsResponse, _abc.Awaitable[_csv_mapping_pb2.ListCsvMappingsResponse]]:
+        """ListCsvMappings returns the caller's mappings by name."""
+
+    @_abc_1.abstractmethod
+    def DeleteCsvMapping(
+        self,
+        request: _csv_mapping_pb2.DeleteCsvMappingRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_csv_mapping_pb2.DeleteCsvMappingResponse, _abc.Awaitable[_csv_mapping_pb2.DeleteCsvMappingResponse]]:
+        """DeleteCsvMapping removes one of the caller's mappings.
+        Errors: NOT_FOUND (reason CSV_MAPPING_NOT_FOUND); ABORTED (reason ETAG_MISMATCH).
+        """
+
+    @_abc_1.abstractmethod
+    def PreviewImport(
+        self,
+        request: _csv_mapping_pb2.PreviewImportRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_csv_mapping_pb2.PreviewImportResponse, _abc.Awaitable[_csv_mapping_pb2.PreviewImportResponse]]:
+        """PreviewImport parses a file with a saved mapping, an inline mapping or a built-in format and
+        returns its first rows and what a dry-run import would report. Nothing is written and no
+        import rate limit is used.
+        Errors: INVALID_ARGUMENT (as ImportTrades, and "mapping.columns.<field>" naming a column
+        missing from the header); NOT_FOUND (reason CSV_MAPPING_NOT_FOUND).
         """
 
 def add_TradeServiceServicer_to_server(servicer: TradeServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

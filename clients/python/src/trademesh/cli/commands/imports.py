@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import uuid
+from collections.abc import Sequence
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -14,8 +15,10 @@ import typer
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from trademesh.cli.shared import enum_label, err, out, print_json, session_client
-from trademesh.trade.v1 import import_pb2, trade_service_pb2
+from trademesh.cli.commands.mappings import mapping_id_by_name
+from trademesh.cli.shared import enum_label, err, format_timestamp, out, print_json, session_client
+from trademesh.common.v1 import instrument_pb2
+from trademesh.trade.v1 import csv_mapping_pb2, import_pb2, trade_pb2, trade_service_pb2
 
 __all__ = ["app"]
 
@@ -59,6 +62,12 @@ def trades_import(
     dry_run: Annotated[bool, typer.Option(help="Validate and count only; create nothing.")] = False,
     account: Annotated[str, typer.Option(help="Broker account id to file the trades under.")] = "",
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+    mapping: Annotated[
+        str, typer.Option(help="Read the file with your saved CSV mapping of this name (see `mappings`).")
+    ] = "",
+    preview: Annotated[
+        bool, typer.Option(help="Show the first rows as parsed and every row problem; write nothing.")
+    ] = False,
 ) -> None:
     """Import a Zerodha tradebook, an Upstox trade report or a generic CSV; shows every bad row.
 
@@ -66,8 +75,19 @@ def trades_import(
     """
     content = file.read_bytes()
     rows = max(sum(1 for line in io.StringIO(content.decode("utf-8-sig", errors="replace")) if line.strip()) - 1, 0)
+    if mapping and file_format is not ImportFormatChoice.auto:
+        raise typer.BadParameter("--format and --mapping exclude each other", param_hint="--mapping")
     chosen = _detect_format(content) if file_format is ImportFormatChoice.auto else _FORMATS[file_format]
+    if preview:
+        _preview(context, content, chosen, mapping, as_json)
+        return
+    mapping_id = ""
+    if mapping:
+        with session_client(context) as client:
+            mapping_id = mapping_id_by_name(client, mapping)
+        chosen = import_pb2.IMPORT_FORMAT_UNSPECIFIED
     request = trade_service_pb2.ImportTradesRequest(
+        mapping_id=mapping_id,
         request_id=str(uuid.uuid4()),
         format=chosen,
         content=content,
@@ -85,7 +105,7 @@ def trades_import(
         transient=as_json,
     )
     with progress, session_client(context) as client:
-        label = enum_label(chosen, import_pb2.ImportFormat, "IMPORT_FORMAT_")
+        label = f"mapping {mapping}" if mapping else enum_label(chosen, import_pb2.ImportFormat, "IMPORT_FORMAT_")
         task = progress.add_task(f"{'Checking' if dry_run else 'Importing'} {file.name} ({label})", total=rows)
         # One unary call: the bar pulses while the server works, then fills with the rows it processed.
         progress.update(task, total=None)
@@ -100,12 +120,55 @@ def trades_import(
         f"{result.rows_duplicate} already imported, [red]{result.rows_failed} failed[/]"
         + (f" (import {result.import_id})" if result.import_id else "")
     )
-    if result.row_errors:
+    _print_row_errors(result.row_errors, result.row_errors_truncated)
+
+
+def _print_row_errors(row_errors: Sequence[import_pb2.ImportRowError], truncated: bool) -> None:
+    if row_errors:
         table = Table(title="Rows with problems", title_justify="left")
         for column in ("row", "column", "value", "reason", "problem"):
             table.add_column(column)
-        for problem in result.row_errors:
+        for problem in row_errors:
             table.add_row(str(problem.row_number), problem.column, problem.value, problem.reason, problem.message)
         out.print(table)
-        if result.row_errors_truncated:
+        if truncated:
             out.print("(more problems than shown: fix these and import again)")
+
+
+def _preview(
+    context: typer.Context, content: bytes, chosen: import_pb2.ImportFormat.ValueType, mapping: str, as_json: bool
+) -> None:
+    request = csv_mapping_pb2.PreviewImportRequest(content=content)
+    with session_client(context) as client:
+        if mapping:
+            request.mapping_id = mapping_id_by_name(client, mapping)
+        else:
+            request.format = chosen
+        result = client.trade.PreviewImport(request, compression=grpc.Compression.Gzip)
+    if as_json:
+        print_json(result)
+        return
+    table = Table(title="First rows as they would be imported", title_justify="left")
+    for column in ("row", "time", "side", "symbol", "exchange", "quantity", "price", "trade id"):
+        table.add_column(column)
+    for row in result.rows:
+        trade = row.trade
+        if not row.HasField("trade"):
+            table.add_row(str(row.row_number), "(has problems, see below)", "", "", "", "", "", "")
+            continue
+        table.add_row(
+            str(row.row_number),
+            format_timestamp(trade.trade_time),
+            enum_label(trade.side, trade_pb2.Side, "SIDE_"),
+            trade.instrument.symbol,
+            enum_label(trade.instrument.exchange, instrument_pb2.Exchange, "EXCHANGE_"),
+            f"{trade.quantity_micros / 1_000_000:g}",
+            f"{trade.price_micros / 1_000_000:,.2f}",
+            trade.broker_trade_id,
+        )
+    out.print(table)
+    out.print(
+        f"{result.rows_total} row(s): [green]{result.rows_created} would be created[/], "
+        f"{result.rows_duplicate} already imported, [red]{result.rows_failed} failed[/] (preview: nothing written)"
+    )
+    _print_row_errors(result.row_errors, result.row_errors_truncated)

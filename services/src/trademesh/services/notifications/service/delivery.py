@@ -71,10 +71,13 @@ class Notifier:
         #: Set when a webhook post became due now (the webhook dispatcher wakes up).
         self.webhook_due = asyncio.Event()
 
-    async def notify(self, notification: Notification) -> Notification | None:
-        """Deliver `notification`; return it as stored in the inbox (None if not stored or a repeat)."""
+    async def notify(
+        self, notification: Notification, *, also: frozenset[Channel] = frozenset()
+    ) -> Notification | None:
+        """Deliver `notification` (to its kind's channels and those in `also`); return it as stored in the
+        inbox (None if not stored or a repeat)."""
         preferences = await self._preferences.get(notification.user_id) or Preferences()
-        channels = preferences.channels_for(notification.kind)
+        channels = preferences.channels_for(notification.kind) | also
         stored = None
         if Channel.IN_APP in channels:
             stored = await self._notifications.add(notification)

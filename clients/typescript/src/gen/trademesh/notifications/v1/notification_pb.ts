@@ -179,7 +179,9 @@ export type Preferences = Message<"trademesh.notifications.v1.Preferences"> & {
   quietHours?: QuietHours | undefined;
 
   /**
-   * daily_digest asks for a summary mail after market close (not sent yet).
+   * daily_digest asks for the day's summary after market close (16:15 IST, Monday to Friday): net P&L,
+   * round trips, biggest win and loss, open positions; in the inbox and by email. Not sent on a day
+   * without a closed round trip.
    *
    * @generated from field: bool daily_digest = 3;
    */
