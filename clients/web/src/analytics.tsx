@@ -8,6 +8,7 @@ import { call, clients } from "./api";
 import { BarChart, LineChart } from "./charts";
 import { isServiceMissing, readableError, type ReadableError } from "./errors";
 import { enumLabel, formatInr, formatIst, formatPercent, formatPrice, formatQuantity } from "./format";
+import { R_BUCKET_LABELS, formatR } from "./rmultiples";
 import { keepStreaming, type StreamState } from "./stream";
 import { exchangeName } from "./trades";
 import { ErrorBanner, Money, Unavailable } from "./ui";
@@ -92,6 +93,45 @@ function Metric({ label, children, testid }: { label: string; children: JSX.Elem
   );
 }
 
+/** Planned risk and R (decision 0230): only round trips whose opening trade has a stop or a planned risk. */
+function RMultiples({ stats }: { stats: analytics.RMultipleStats | undefined }): JSX.Element {
+  const planned = stats?.plannedRoundTripCount ?? 0n;
+  const unplanned = stats?.unplannedRoundTripCount ?? 0n;
+  return (
+    <section class="card" data-testid="r-multiples" data-expectancy-r-milli={String(stats?.expectancyRMilli ?? "")}>
+      <h3>R-multiples</h3>
+      <div class="metrics">
+        <Metric label="Expectancy" testid="metric-expectancy-r">{formatR(stats?.expectancyRMilli)}</Metric>
+        <Metric label="Average R">{formatR(stats?.averageRMilli)}</Metric>
+        <Metric label="With a plan">{`${planned} of ${planned + unplanned}`}</Metric>
+        <Metric label="Win rate (planned)">{stats?.winRatePercent !== undefined ? `${stats.winRatePercent.toFixed(1)} %` : "—"}</Metric>
+      </div>
+      {planned > 0n ? (
+        <table class="small">
+          <thead>
+            <tr>
+              <th>R</th>
+              <th>Round trips</th>
+              <th>Win rate</th>
+            </tr>
+          </thead>
+          <tbody>
+            {(stats?.buckets ?? []).map((bucket, index) => (
+              <tr key={index}>
+                <td>{R_BUCKET_LABELS[index] ?? "?"}</td>
+                <td>{String(bucket.roundTripCount)}</td>
+                <td>{bucket.winRatePercent !== undefined ? `${bucket.winRatePercent.toFixed(0)} %` : "—"}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      ) : (
+        <p class="muted small">Add a stop-loss or a planned risk to a trade to see its R-multiple.</p>
+      )}
+    </section>
+  );
+}
+
 function Report({ report }: { report: analytics.AnalyticsReport }): JSX.Element {
   const perf = report.performance;
   const risk = report.risk;
@@ -110,6 +150,7 @@ function Report({ report }: { report: analytics.AnalyticsReport }): JSX.Element 
         <Metric label="Fills" testid="metric-fills">{String(report.activity?.fillCount ?? 0n)}</Metric>
         <Metric label="Unrealized"><Money micros={report.unrealizedPnlMicros} signed /></Metric>
       </div>
+      <RMultiples stats={report.rMultiples} />
       <div class="charts">
         <figure class="card">
           <figcaption>Equity curve (cumulative net P&amp;L)</figcaption>

@@ -22,6 +22,14 @@ interface FormState {
   strategy: string;
   tags: string;
   notes: string;
+  stop: string;
+  target: string;
+  risk: string;
+}
+
+/** A plan price or amount in rupees for the form: empty when unset (0). */
+function planText(micros: bigint): string {
+  return micros > 0n ? microsToDecimal(micros) : "";
 }
 
 function stateOf(item: trade.Trade | null): FormState {
@@ -38,6 +46,9 @@ function stateOf(item: trade.Trade | null): FormState {
       strategy: "",
       tags: "",
       notes: "",
+      stop: "",
+      target: "",
+      risk: "",
     };
   }
   return {
@@ -52,6 +63,9 @@ function stateOf(item: trade.Trade | null): FormState {
     strategy: item.strategy,
     tags: item.tags.join(", "),
     notes: item.notes,
+    stop: planText(item.stopLossPriceMicros),
+    target: planText(item.targetPriceMicros),
+    risk: planText(item.plannedRiskMicros),
   };
 }
 
@@ -68,6 +82,9 @@ const FORM_PATHS: Record<keyof FormState, string[]> = {
   strategy: ["trade.strategy"],
   tags: ["trade.tags"],
   notes: ["trade.notes"],
+  stop: ["trade.stop_loss_price_micros"],
+  target: ["trade.target_price_micros"],
+  risk: ["trade.planned_risk_micros"],
 };
 
 /** Broker-owned fields (not editable on broker-sourced trades) and journal fields, by update_mask path. */
@@ -83,6 +100,9 @@ const MASK_PATHS: Record<keyof FormState, string> = {
   strategy: "strategy",
   tags: "tags",
   notes: "notes",
+  stop: "stop_loss_price_micros",
+  target: "target_price_micros",
+  risk: "planned_risk_micros",
 };
 
 export function TradeForm({ existing, onDone }: { existing: trade.Trade | null; onDone: (message?: string) => void }): JSX.Element {
@@ -103,6 +123,13 @@ export function TradeForm({ existing, onDone }: { existing: trade.Trade | null; 
     if (price === null) problems["trade.price_micros"] = "enter a price in rupees with at most 6 decimals";
     if (fees === null) problems["trade.fees_micros"] = "enter fees in rupees with at most 6 decimals";
     if (when === null) problems["trade.trade_time"] = "enter a date and time";
+    // The plan (decision 0230): optional, empty means none.
+    const stop = parseDecimalMicros(state.stop || "0");
+    const target = parseDecimalMicros(state.target || "0");
+    const risk = parseDecimalMicros(state.risk || "0");
+    if (stop === null) problems["trade.stop_loss_price_micros"] = "enter a stop-loss price in rupees, or leave it empty";
+    if (target === null) problems["trade.target_price_micros"] = "enter a target price in rupees, or leave it empty";
+    if (risk === null) problems["trade.planned_risk_micros"] = "enter the rupees you plan to risk, or leave it empty";
     const value = create(trade.TradeSchema, {
       id: existing?.id ?? "",
       instrument: { symbol: state.symbol.trim().toUpperCase(), exchange: state.exchange },
@@ -118,6 +145,9 @@ export function TradeForm({ existing, onDone }: { existing: trade.Trade | null; 
         .map((tag) => tag.trim())
         .filter(Boolean),
       notes: state.notes,
+      stopLossPriceMicros: stop ?? 0n,
+      targetPriceMicros: target ?? 0n,
+      plannedRiskMicros: risk ?? 0n,
       derivative: existing?.derivative,
       segment: existing ? existing.segment : trade.Segment.UNSPECIFIED,
     });
@@ -207,6 +237,15 @@ export function TradeForm({ existing, onDone }: { existing: trade.Trade | null; 
         </Field>
         <Field label="Tags" name="tags" error={err("tags")} hint="comma-separated">
           {(p) => <input {...p} value={state.tags} onInput={(e) => set("tags", e.currentTarget.value)} />}
+        </Field>
+        <Field label="Stop-loss (₹)" name="stop" error={err("stop")} hint="optional; below a buy, above a sell">
+          {(p) => <input {...p} inputMode="decimal" value={state.stop} onInput={(e) => set("stop", e.currentTarget.value)} />}
+        </Field>
+        <Field label="Target (₹)" name="target" error={err("target")} hint="optional">
+          {(p) => <input {...p} inputMode="decimal" value={state.target} onInput={(e) => set("target", e.currentTarget.value)} />}
+        </Field>
+        <Field label="Planned risk (₹)" name="risk" error={err("risk")} hint="optional 1R; default |price − stop| × quantity">
+          {(p) => <input {...p} inputMode="decimal" value={state.risk} onInput={(e) => set("risk", e.currentTarget.value)} />}
         </Field>
       </div>
       <Field label="Notes" name="notes" error={err("notes")}>

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
 from trademesh.kernel.instruments import Exchange, Side
+from trademesh.kernel.lots import divide_half_even
 
 __all__ = [
     "CHARGE_PROFILE_PROJECTION",
@@ -27,6 +28,7 @@ __all__ = [
     "active_trades_filter",
     "decode_charge_profile",
     "decode_fill",
+    "planned_risk",
 ]
 
 #: The collection the trade service writes.
@@ -58,6 +60,12 @@ DERIVATIVE = "derivative"
 BROKER = "broker"
 BROKER_ACCOUNT_ID = "broker_account_id"
 
+#: The trader's plan (decision 0230), INR micros, 0 when not given: the stop-loss price, the target price and
+#: the money planned to be risked on the position the trade opens. Trades written before they existed read as 0.
+STOP_LOSS_PRICE_MICROS = "stop_loss_price_micros"
+TARGET_PRICE_MICROS = "target_price_micros"
+PLANNED_RISK_MICROS = "planned_risk_micros"
+
 #: The status of a trade that counts (deleted trades are kept with another status until purged).
 ACTIVE = "ACTIVE"
 
@@ -81,6 +89,9 @@ FIELD_TYPES: dict[str, tuple[type | None, ...]] = {
     DERIVATIVE: (dict, None),
     BROKER: (str,),
     BROKER_ACCOUNT_ID: (str,),
+    STOP_LOSS_PRICE_MICROS: (int,),
+    TARGET_PRICE_MICROS: (int,),
+    PLANNED_RISK_MICROS: (int,),
 }
 
 #: Journal order, newest first (a sort specification): the first document per instrument is its latest trade.
@@ -107,6 +118,8 @@ FILL_PROJECTION: dict[str, int] = {
         EXEC_SEQ,
         CATEGORY,
         VERSION,
+        STOP_LOSS_PRICE_MICROS,
+        PLANNED_RISK_MICROS,
     )
 }
 
@@ -140,6 +153,21 @@ class TradeFill(NamedTuple):
     version: int
     #: Execution order within the trade's batch (orders fills with the same execution and create time).
     exec_seq: int = 0
+    #: The planned risk (1R) of the position the trade opens, INR micros; 0: no plan (see `planned_risk`).
+    planned_risk_micros: int = 0
+
+
+def planned_risk(quantity_micros: int, price_micros: int, stop_loss_price_micros: int, planned_risk_micros: int) -> int:
+    """Return the planned risk (1R) of a position opened by a trade, INR micros; 0 when the trade has no plan.
+
+    The trade's planned risk when given, else |price - stop| x quantity (rounded half-even to a micro) when it
+    has a stop (decision 0230).
+    """
+    if planned_risk_micros > 0:
+        return planned_risk_micros
+    if stop_loss_price_micros > 0 and quantity_micros > 0:
+        return divide_half_even(abs(price_micros - stop_loss_price_micros) * quantity_micros, 1_000_000)
+    return 0
 
 
 def _micros(moment: datetime) -> int:
@@ -166,6 +194,12 @@ def decode_fill(document: Mapping[str, Any]) -> TradeFill:
         category=document[CATEGORY],
         version=int(document[VERSION]),
         exec_seq=int(document.get(EXEC_SEQ, 0)),
+        planned_risk_micros=planned_risk(
+            int(document[QUANTITY_MICROS]),
+            int(document[PRICE_MICROS]),
+            int(document.get(STOP_LOSS_PRICE_MICROS) or 0),
+            int(document.get(PLANNED_RISK_MICROS) or 0),
+        ),
     )
 
 

@@ -10,6 +10,7 @@ from trademesh.services.analytics.mapping import CATEGORIES, instrument_to_proto
 from trademesh.services.analytics.model import saturate
 from trademesh.services.analytics.model.calendar import CalendarDay, CalendarTotal, DayTrips, PnlCalendar
 from trademesh.services.analytics.model.fills import Category, Instrument
+from trademesh.services.analytics.model.rmultiples import r_multiple_milli
 
 
 def _timestamp(time_us: int) -> timestamp_pb2.Timestamp:
@@ -67,7 +68,7 @@ def calendar_to_proto(calendar: PnlCalendar) -> analytics_service_pb2.GetPnlCale
     )
 
 
-def _trip(trip: RoundTrip[Instrument]) -> calendar_pb2.DayTrip:
+def _trip(trip: RoundTrip[Instrument], risk: int) -> calendar_pb2.DayTrip:
     return calendar_pb2.DayTrip(
         instrument=instrument_to_proto(trip.instrument),
         long=trip.long,
@@ -79,11 +80,15 @@ def _trip(trip: RoundTrip[Instrument]) -> calendar_pb2.DayTrip:
         fees_micros=saturate(trip.fees_micros),
         net_pnl_micros=saturate(trip.net_pnl_micros),
         fill_count=trip.fill_count,
+        planned_risk_micros=saturate(risk),
+        r_multiple_milli=saturate(r_multiple_milli(trip.net_pnl_micros, risk)) if risk > 0 else None,
     )
 
 
 def day_trips_to_proto(day: DayTrips) -> analytics_service_pb2.GetDayTripsResponse:
     """Map a day's round trips to the response."""
     return analytics_service_pb2.GetDayTripsResponse(
-        date=day.date.isoformat(), trips=[_trip(trip) for trip in day.trips], day=day_to_proto(day.day)
+        date=day.date.isoformat(),
+        trips=[_trip(trip, risk) for trip, risk in zip(day.trips, day.risks, strict=True)],
+        day=day_to_proto(day.day),
     )

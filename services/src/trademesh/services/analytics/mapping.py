@@ -17,6 +17,7 @@ from trademesh.analytics.v1 import (
     trade_category_pb2,
 )
 from trademesh.common.v1 import instrument_pb2
+from trademesh.kernel import trade_documents
 from trademesh.kernel.events import EventEnvelope
 from trademesh.marketdata.v1 import quote_pb2
 from trademesh.services.analytics.model import (
@@ -30,6 +31,7 @@ from trademesh.services.analytics.model import (
     Period,
     PnlTotals,
     Report,
+    RMultipleStats,
     RoundTripStats,
     UserSettings,
     saturate,
@@ -162,6 +164,29 @@ def position_to_proto(position: OpenPosition) -> position_pb2.OpenPosition:
     return message
 
 
+def r_multiples_to_proto(stats: RMultipleStats) -> report_pb2.RMultipleStats:
+    """Map the R figures of a period (decision 0230); unset optionals stay unset."""
+    message = report_pb2.RMultipleStats(
+        planned_round_trip_count=stats.planned_round_trip_count,
+        unplanned_round_trip_count=stats.unplanned_round_trip_count,
+        planned_risk_micros=stats.planned_risk_micros,
+        net_pnl_micros=stats.net_pnl_micros,
+        average_r_milli=stats.average_r_milli,
+        expectancy_r_milli=stats.expectancy_r_milli,
+        win_rate_percent=stats.win_rate_percent,
+    )
+    for bucket in stats.buckets:
+        message.buckets.add(
+            min_r_milli=bucket.min_r_milli,
+            max_r_milli=bucket.max_r_milli,
+            round_trip_count=bucket.round_trip_count,
+            win_count=bucket.win_count,
+            win_rate_percent=bucket.win_rate_percent,
+            share_percent=bucket.share_percent,
+        )
+    return message
+
+
 def report_to_proto(report: Report) -> report_pb2.AnalyticsReport:
     """Map a report."""
     query = report.query
@@ -175,6 +200,8 @@ def report_to_proto(report: Report) -> report_pb2.AnalyticsReport:
         unrealized_pnl_micros=report.unrealized_pnl_micros,
         unmarked_position_count=report.unmarked_position_count,
     )
+    if report.r_multiples is not None:
+        message.r_multiples.CopyFrom(r_multiples_to_proto(report.r_multiples))
     if query.start_us is not None:
         message.range.start_time.CopyFrom(timestamp(query.start_us))
     if query.end_us is not None:
@@ -350,6 +377,9 @@ def fill_from_trade(trade: trade_pb2.Trade) -> JournalFill:
         category=_TRADE_CATEGORIES.get(trade.category, Category.UNCATEGORIZED),
         trade_version=trade.version,
         exec_seq=trade.exec_seq,
+        planned_risk_micros=trade_documents.planned_risk(
+            trade.quantity_micros, trade.price_micros, trade.stop_loss_price_micros, trade.planned_risk_micros
+        ),
     )
 
 

@@ -71,6 +71,7 @@ class MongoTradeSource:
                     _CATEGORIES.get(fill.category, Category.UNCATEGORIZED),
                     fill.version,
                     fill.exec_seq,
+                    fill.planned_risk_micros,
                 )
         return columns.build()
 

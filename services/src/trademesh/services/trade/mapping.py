@@ -146,6 +146,9 @@ def fields_from_proto(trade: trade_pb2.Trade, *, has_time: bool) -> TradeFields:
         broker_order_id=trade.broker_order_id,
         broker_account_id=trade.broker_account_id,
         charges_source=enum_from_proto(ChargesSource, trade_pb2.ChargesSource, trade.charges_source, "CHARGES_SOURCE_"),
+        stop_loss_price_micros=trade.stop_loss_price_micros,
+        target_price_micros=trade.target_price_micros,
+        planned_risk_micros=trade.planned_risk_micros,
     )
 
 
@@ -236,6 +239,9 @@ def trade_init(trade: Trade) -> dict[str, Any]:
         "request_id": trade.request_id,
         "import_id": trade.import_id,
         "exec_seq": trade.exec_seq,
+        "stop_loss_price_micros": f.stop_loss_price_micros,
+        "target_price_micros": f.target_price_micros,
+        "planned_risk_micros": f.planned_risk_micros,
         "derivative": None if derivative is None else _derivative_init(derivative),
     }
 

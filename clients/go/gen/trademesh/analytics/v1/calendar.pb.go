@@ -420,9 +420,15 @@ type DayTrip struct {
 	// net_pnl_micros is gross_pnl_micros − fees_micros, in INR micros.
 	NetPnlMicros int64 `protobuf:"varint,9,opt,name=net_pnl_micros,json=netPnlMicros,proto3" json:"net_pnl_micros,omitempty"`
 	// fill_count is the number of fills of the round trip.
-	FillCount     int64 `protobuf:"varint,10,opt,name=fill_count,json=fillCount,proto3" json:"fill_count,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	FillCount int64 `protobuf:"varint,10,opt,name=fill_count,json=fillCount,proto3" json:"fill_count,omitempty"`
+	// planned_risk_micros is the round trip's planned risk (1R, decision 0230): its opening trade's
+	// planned_risk_micros, else |entry - stop| x quantity of that trade; 0 when it has no plan.
+	PlannedRiskMicros int64 `protobuf:"varint,11,opt,name=planned_risk_micros,json=plannedRiskMicros,proto3" json:"planned_risk_micros,omitempty"`
+	// r_multiple_milli is net_pnl_micros / planned_risk_micros in milli-R (1R = 1000, rounded half
+	// away from zero); unset when the round trip has no plan.
+	RMultipleMilli *int64 `protobuf:"varint,12,opt,name=r_multiple_milli,json=rMultipleMilli,proto3,oneof" json:"r_multiple_milli,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *DayTrip) Reset() {
@@ -525,6 +531,20 @@ func (x *DayTrip) GetFillCount() int64 {
 	return 0
 }
 
+func (x *DayTrip) GetPlannedRiskMicros() int64 {
+	if x != nil {
+		return x.PlannedRiskMicros
+	}
+	return 0
+}
+
+func (x *DayTrip) GetRMultipleMilli() int64 {
+	if x != nil && x.RMultipleMilli != nil {
+		return *x.RMultipleMilli
+	}
+	return 0
+}
+
 var File_trademesh_analytics_v1_calendar_proto protoreflect.FileDescriptor
 
 const file_trademesh_analytics_v1_calendar_proto_rawDesc = "" +
@@ -562,7 +582,7 @@ const file_trademesh_analytics_v1_calendar_proto_rawDesc = "" +
 	"\x06months\x18\x05 \x03(\v2%.trademesh.analytics.v1.CalendarMonthR\x06months\x12$\n" +
 	"\x0enet_pnl_micros\x18\x06 \x01(\x03R\fnetPnlMicros\x12*\n" +
 	"\x11trading_day_count\x18\a \x01(\x05R\x0ftradingDayCount\x12'\n" +
-	"\x0fjournal_version\x18\b \x01(\x03R\x0ejournalVersion\"\xcf\x03\n" +
+	"\x0fjournal_version\x18\b \x01(\x03R\x0ejournalVersion\"\xc3\x04\n" +
 	"\aDayTrip\x12?\n" +
 	"\n" +
 	"instrument\x18\x01 \x01(\v2\x1f.trademesh.common.v1.InstrumentR\n" +
@@ -579,7 +599,10 @@ const file_trademesh_analytics_v1_calendar_proto_rawDesc = "" +
 	"\x0enet_pnl_micros\x18\t \x01(\x03R\fnetPnlMicros\x12\x1d\n" +
 	"\n" +
 	"fill_count\x18\n" +
-	" \x01(\x03R\tfillCountB\xf7\x01\n" +
+	" \x01(\x03R\tfillCount\x12.\n" +
+	"\x13planned_risk_micros\x18\v \x01(\x03R\x11plannedRiskMicros\x12-\n" +
+	"\x10r_multiple_milli\x18\f \x01(\x03H\x00R\x0erMultipleMilli\x88\x01\x01B\x13\n" +
+	"\x11_r_multiple_milliB\xf7\x01\n" +
 	"\x1acom.trademesh.analytics.v1B\rCalendarProtoP\x01ZPgithub.com/trademesh/trademesh/clients/go/gen/trademesh/analytics/v1;analyticsv1\xa2\x02\x03TAX\xaa\x02\x16Trademesh.Analytics.V1\xca\x02\x16Trademesh\\Analytics\\V1\xe2\x02\"Trademesh\\Analytics\\V1\\GPBMetadata\xea\x02\x18Trademesh::Analytics::V1b\x06proto3"
 
 var (
@@ -626,6 +649,7 @@ func file_trademesh_analytics_v1_calendar_proto_init() {
 		return
 	}
 	file_trademesh_analytics_v1_trade_category_proto_init()
+	file_trademesh_analytics_v1_calendar_proto_msgTypes[4].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{

@@ -153,8 +153,10 @@ type AnalyticsReport struct {
 	// unmarked_position_count is the number of open positions without a mark (excluded from
 	// unrealized_pnl_micros).
 	UnmarkedPositionCount int32 `protobuf:"varint,19,opt,name=unmarked_position_count,json=unmarkedPositionCount,proto3" json:"unmarked_position_count,omitempty"`
-	unknownFields         protoimpl.UnknownFields
-	sizeCache             protoimpl.SizeCache
+	// r_multiples are the planned-risk figures of the period's round trips (decision 0230).
+	RMultiples    *RMultipleStats `protobuf:"bytes,20,opt,name=r_multiples,json=rMultiples,proto3" json:"r_multiples,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *AnalyticsReport) Reset() {
@@ -320,6 +322,223 @@ func (x *AnalyticsReport) GetUnmarkedPositionCount() int32 {
 	return 0
 }
 
+func (x *AnalyticsReport) GetRMultiples() *RMultipleStats {
+	if x != nil {
+		return x.RMultiples
+	}
+	return nil
+}
+
+// RMultipleStats measure the period's closed round trips in units of planned risk (R).
+//
+// A round trip's planned risk is its opening fill's Trade.planned_risk_micros, else
+// |opening price − stop_loss_price_micros| × opening quantity (rounded half-even to a micro) when
+// the opening fill has a stop; a round trip with neither has no plan and is left out of every R
+// figure (counted in unplanned_round_trip_count). R-multiple = net P&L (after charges) / planned
+// risk. R figures are milli-R integers (1R = 1000), rounded half away from zero.
+type RMultipleStats struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// planned_round_trip_count is the number of round trips with a plan.
+	PlannedRoundTripCount int64 `protobuf:"varint,1,opt,name=planned_round_trip_count,json=plannedRoundTripCount,proto3" json:"planned_round_trip_count,omitempty"`
+	// unplanned_round_trip_count is the number of round trips without a plan (excluded).
+	UnplannedRoundTripCount int64 `protobuf:"varint,2,opt,name=unplanned_round_trip_count,json=unplannedRoundTripCount,proto3" json:"unplanned_round_trip_count,omitempty"`
+	// planned_risk_micros is the sum of the planned risk of the planned round trips.
+	PlannedRiskMicros int64 `protobuf:"varint,3,opt,name=planned_risk_micros,json=plannedRiskMicros,proto3" json:"planned_risk_micros,omitempty"`
+	// net_pnl_micros is the sum of the net P&L of the planned round trips.
+	NetPnlMicros int64 `protobuf:"varint,4,opt,name=net_pnl_micros,json=netPnlMicros,proto3" json:"net_pnl_micros,omitempty"`
+	// average_r_milli is the mean R-multiple of the planned round trips; unset when there are none.
+	AverageRMilli *int64 `protobuf:"varint,5,opt,name=average_r_milli,json=averageRMilli,proto3,oneof" json:"average_r_milli,omitempty"`
+	// expectancy_r_milli is the expectancy in R: net_pnl_micros / (planned_risk_micros /
+	// planned_round_trip_count), i.e. the mean net P&L over the mean planned risk; unset when there
+	// are no planned round trips.
+	ExpectancyRMilli *int64 `protobuf:"varint,6,opt,name=expectancy_r_milli,json=expectancyRMilli,proto3,oneof" json:"expectancy_r_milli,omitempty"`
+	// win_rate_percent is the share of planned round trips with net P&L > 0 (unset when none).
+	WinRatePercent *float64 `protobuf:"fixed64,7,opt,name=win_rate_percent,json=winRatePercent,proto3,oneof" json:"win_rate_percent,omitempty"`
+	// buckets has exactly five entries, in order: R <= −1, −1 < R <= 0, 0 < R < 1, 1 <= R < 2,
+	// R >= 2 (exact comparisons of net P&L with multiples of the planned risk).
+	Buckets       []*RBucket `protobuf:"bytes,8,rep,name=buckets,proto3" json:"buckets,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RMultipleStats) Reset() {
+	*x = RMultipleStats{}
+	mi := &file_trademesh_analytics_v1_report_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RMultipleStats) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RMultipleStats) ProtoMessage() {}
+
+func (x *RMultipleStats) ProtoReflect() protoreflect.Message {
+	mi := &file_trademesh_analytics_v1_report_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RMultipleStats.ProtoReflect.Descriptor instead.
+func (*RMultipleStats) Descriptor() ([]byte, []int) {
+	return file_trademesh_analytics_v1_report_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *RMultipleStats) GetPlannedRoundTripCount() int64 {
+	if x != nil {
+		return x.PlannedRoundTripCount
+	}
+	return 0
+}
+
+func (x *RMultipleStats) GetUnplannedRoundTripCount() int64 {
+	if x != nil {
+		return x.UnplannedRoundTripCount
+	}
+	return 0
+}
+
+func (x *RMultipleStats) GetPlannedRiskMicros() int64 {
+	if x != nil {
+		return x.PlannedRiskMicros
+	}
+	return 0
+}
+
+func (x *RMultipleStats) GetNetPnlMicros() int64 {
+	if x != nil {
+		return x.NetPnlMicros
+	}
+	return 0
+}
+
+func (x *RMultipleStats) GetAverageRMilli() int64 {
+	if x != nil && x.AverageRMilli != nil {
+		return *x.AverageRMilli
+	}
+	return 0
+}
+
+func (x *RMultipleStats) GetExpectancyRMilli() int64 {
+	if x != nil && x.ExpectancyRMilli != nil {
+		return *x.ExpectancyRMilli
+	}
+	return 0
+}
+
+func (x *RMultipleStats) GetWinRatePercent() float64 {
+	if x != nil && x.WinRatePercent != nil {
+		return *x.WinRatePercent
+	}
+	return 0
+}
+
+func (x *RMultipleStats) GetBuckets() []*RBucket {
+	if x != nil {
+		return x.Buckets
+	}
+	return nil
+}
+
+// RBucket is one R-multiple range of the planned round trips.
+type RBucket struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// min_r_milli is the lower bound of the range in milli-R; unset for the first (open) bucket.
+	MinRMilli *int64 `protobuf:"varint,1,opt,name=min_r_milli,json=minRMilli,proto3,oneof" json:"min_r_milli,omitempty"`
+	// max_r_milli is the upper bound of the range in milli-R; unset for the last (open) bucket.
+	MaxRMilli *int64 `protobuf:"varint,2,opt,name=max_r_milli,json=maxRMilli,proto3,oneof" json:"max_r_milli,omitempty"`
+	// round_trip_count is the number of planned round trips in the range.
+	RoundTripCount int64 `protobuf:"varint,3,opt,name=round_trip_count,json=roundTripCount,proto3" json:"round_trip_count,omitempty"`
+	// win_count is the number of them with net P&L > 0.
+	WinCount int64 `protobuf:"varint,4,opt,name=win_count,json=winCount,proto3" json:"win_count,omitempty"`
+	// win_rate_percent is win_count / round_trip_count × 100; unset when the bucket is empty.
+	WinRatePercent *float64 `protobuf:"fixed64,5,opt,name=win_rate_percent,json=winRatePercent,proto3,oneof" json:"win_rate_percent,omitempty"`
+	// share_percent is round_trip_count / planned_round_trip_count × 100; unset when there are no
+	// planned round trips.
+	SharePercent  *float64 `protobuf:"fixed64,6,opt,name=share_percent,json=sharePercent,proto3,oneof" json:"share_percent,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RBucket) Reset() {
+	*x = RBucket{}
+	mi := &file_trademesh_analytics_v1_report_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RBucket) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RBucket) ProtoMessage() {}
+
+func (x *RBucket) ProtoReflect() protoreflect.Message {
+	mi := &file_trademesh_analytics_v1_report_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RBucket.ProtoReflect.Descriptor instead.
+func (*RBucket) Descriptor() ([]byte, []int) {
+	return file_trademesh_analytics_v1_report_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *RBucket) GetMinRMilli() int64 {
+	if x != nil && x.MinRMilli != nil {
+		return *x.MinRMilli
+	}
+	return 0
+}
+
+func (x *RBucket) GetMaxRMilli() int64 {
+	if x != nil && x.MaxRMilli != nil {
+		return *x.MaxRMilli
+	}
+	return 0
+}
+
+func (x *RBucket) GetRoundTripCount() int64 {
+	if x != nil {
+		return x.RoundTripCount
+	}
+	return 0
+}
+
+func (x *RBucket) GetWinCount() int64 {
+	if x != nil {
+		return x.WinCount
+	}
+	return 0
+}
+
+func (x *RBucket) GetWinRatePercent() float64 {
+	if x != nil && x.WinRatePercent != nil {
+		return *x.WinRatePercent
+	}
+	return 0
+}
+
+func (x *RBucket) GetSharePercent() float64 {
+	if x != nil && x.SharePercent != nil {
+		return *x.SharePercent
+	}
+	return 0
+}
+
 // RoundTripStats are statistics over a set of round trips (the whole period, or one bucket of a
 // breakdown). "The set" below means the round trips of that set, in close order.
 type RoundTripStats struct {
@@ -381,7 +600,7 @@ type RoundTripStats struct {
 
 func (x *RoundTripStats) Reset() {
 	*x = RoundTripStats{}
-	mi := &file_trademesh_analytics_v1_report_proto_msgTypes[1]
+	mi := &file_trademesh_analytics_v1_report_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -393,7 +612,7 @@ func (x *RoundTripStats) String() string {
 func (*RoundTripStats) ProtoMessage() {}
 
 func (x *RoundTripStats) ProtoReflect() protoreflect.Message {
-	mi := &file_trademesh_analytics_v1_report_proto_msgTypes[1]
+	mi := &file_trademesh_analytics_v1_report_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -406,7 +625,7 @@ func (x *RoundTripStats) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoundTripStats.ProtoReflect.Descriptor instead.
 func (*RoundTripStats) Descriptor() ([]byte, []int) {
-	return file_trademesh_analytics_v1_report_proto_rawDescGZIP(), []int{1}
+	return file_trademesh_analytics_v1_report_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *RoundTripStats) GetRoundTripCount() int64 {
@@ -617,7 +836,7 @@ type RiskMetrics struct {
 
 func (x *RiskMetrics) Reset() {
 	*x = RiskMetrics{}
-	mi := &file_trademesh_analytics_v1_report_proto_msgTypes[2]
+	mi := &file_trademesh_analytics_v1_report_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -629,7 +848,7 @@ func (x *RiskMetrics) String() string {
 func (*RiskMetrics) ProtoMessage() {}
 
 func (x *RiskMetrics) ProtoReflect() protoreflect.Message {
-	mi := &file_trademesh_analytics_v1_report_proto_msgTypes[2]
+	mi := &file_trademesh_analytics_v1_report_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -642,7 +861,7 @@ func (x *RiskMetrics) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RiskMetrics.ProtoReflect.Descriptor instead.
 func (*RiskMetrics) Descriptor() ([]byte, []int) {
-	return file_trademesh_analytics_v1_report_proto_rawDescGZIP(), []int{2}
+	return file_trademesh_analytics_v1_report_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *RiskMetrics) GetMaxDrawdownMicros() int64 {
@@ -757,7 +976,7 @@ type ActivitySummary struct {
 
 func (x *ActivitySummary) Reset() {
 	*x = ActivitySummary{}
-	mi := &file_trademesh_analytics_v1_report_proto_msgTypes[3]
+	mi := &file_trademesh_analytics_v1_report_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -769,7 +988,7 @@ func (x *ActivitySummary) String() string {
 func (*ActivitySummary) ProtoMessage() {}
 
 func (x *ActivitySummary) ProtoReflect() protoreflect.Message {
-	mi := &file_trademesh_analytics_v1_report_proto_msgTypes[3]
+	mi := &file_trademesh_analytics_v1_report_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -782,7 +1001,7 @@ func (x *ActivitySummary) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ActivitySummary.ProtoReflect.Descriptor instead.
 func (*ActivitySummary) Descriptor() ([]byte, []int) {
-	return file_trademesh_analytics_v1_report_proto_rawDescGZIP(), []int{3}
+	return file_trademesh_analytics_v1_report_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *ActivitySummary) GetFillCount() int64 {
@@ -869,7 +1088,7 @@ type CategoryPerformance struct {
 
 func (x *CategoryPerformance) Reset() {
 	*x = CategoryPerformance{}
-	mi := &file_trademesh_analytics_v1_report_proto_msgTypes[4]
+	mi := &file_trademesh_analytics_v1_report_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -881,7 +1100,7 @@ func (x *CategoryPerformance) String() string {
 func (*CategoryPerformance) ProtoMessage() {}
 
 func (x *CategoryPerformance) ProtoReflect() protoreflect.Message {
-	mi := &file_trademesh_analytics_v1_report_proto_msgTypes[4]
+	mi := &file_trademesh_analytics_v1_report_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -894,7 +1113,7 @@ func (x *CategoryPerformance) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CategoryPerformance.ProtoReflect.Descriptor instead.
 func (*CategoryPerformance) Descriptor() ([]byte, []int) {
-	return file_trademesh_analytics_v1_report_proto_rawDescGZIP(), []int{4}
+	return file_trademesh_analytics_v1_report_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *CategoryPerformance) GetCategory() TradeCategory {
@@ -926,7 +1145,7 @@ type InstrumentPerformance struct {
 
 func (x *InstrumentPerformance) Reset() {
 	*x = InstrumentPerformance{}
-	mi := &file_trademesh_analytics_v1_report_proto_msgTypes[5]
+	mi := &file_trademesh_analytics_v1_report_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -938,7 +1157,7 @@ func (x *InstrumentPerformance) String() string {
 func (*InstrumentPerformance) ProtoMessage() {}
 
 func (x *InstrumentPerformance) ProtoReflect() protoreflect.Message {
-	mi := &file_trademesh_analytics_v1_report_proto_msgTypes[5]
+	mi := &file_trademesh_analytics_v1_report_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -951,7 +1170,7 @@ func (x *InstrumentPerformance) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InstrumentPerformance.ProtoReflect.Descriptor instead.
 func (*InstrumentPerformance) Descriptor() ([]byte, []int) {
-	return file_trademesh_analytics_v1_report_proto_rawDescGZIP(), []int{5}
+	return file_trademesh_analytics_v1_report_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *InstrumentPerformance) GetInstrument() *v1.Instrument {
@@ -988,7 +1207,7 @@ type HourOfDayPerformance struct {
 
 func (x *HourOfDayPerformance) Reset() {
 	*x = HourOfDayPerformance{}
-	mi := &file_trademesh_analytics_v1_report_proto_msgTypes[6]
+	mi := &file_trademesh_analytics_v1_report_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1000,7 +1219,7 @@ func (x *HourOfDayPerformance) String() string {
 func (*HourOfDayPerformance) ProtoMessage() {}
 
 func (x *HourOfDayPerformance) ProtoReflect() protoreflect.Message {
-	mi := &file_trademesh_analytics_v1_report_proto_msgTypes[6]
+	mi := &file_trademesh_analytics_v1_report_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1013,7 +1232,7 @@ func (x *HourOfDayPerformance) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HourOfDayPerformance.ProtoReflect.Descriptor instead.
 func (*HourOfDayPerformance) Descriptor() ([]byte, []int) {
-	return file_trademesh_analytics_v1_report_proto_rawDescGZIP(), []int{6}
+	return file_trademesh_analytics_v1_report_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *HourOfDayPerformance) GetHour() int32 {
@@ -1043,7 +1262,7 @@ type WeekdayPerformance struct {
 
 func (x *WeekdayPerformance) Reset() {
 	*x = WeekdayPerformance{}
-	mi := &file_trademesh_analytics_v1_report_proto_msgTypes[7]
+	mi := &file_trademesh_analytics_v1_report_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1055,7 +1274,7 @@ func (x *WeekdayPerformance) String() string {
 func (*WeekdayPerformance) ProtoMessage() {}
 
 func (x *WeekdayPerformance) ProtoReflect() protoreflect.Message {
-	mi := &file_trademesh_analytics_v1_report_proto_msgTypes[7]
+	mi := &file_trademesh_analytics_v1_report_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1068,7 +1287,7 @@ func (x *WeekdayPerformance) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WeekdayPerformance.ProtoReflect.Descriptor instead.
 func (*WeekdayPerformance) Descriptor() ([]byte, []int) {
-	return file_trademesh_analytics_v1_report_proto_rawDescGZIP(), []int{7}
+	return file_trademesh_analytics_v1_report_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *WeekdayPerformance) GetWeekday() Weekday {
@@ -1098,7 +1317,7 @@ type MonthPerformance struct {
 
 func (x *MonthPerformance) Reset() {
 	*x = MonthPerformance{}
-	mi := &file_trademesh_analytics_v1_report_proto_msgTypes[8]
+	mi := &file_trademesh_analytics_v1_report_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1110,7 +1329,7 @@ func (x *MonthPerformance) String() string {
 func (*MonthPerformance) ProtoMessage() {}
 
 func (x *MonthPerformance) ProtoReflect() protoreflect.Message {
-	mi := &file_trademesh_analytics_v1_report_proto_msgTypes[8]
+	mi := &file_trademesh_analytics_v1_report_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1123,7 +1342,7 @@ func (x *MonthPerformance) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MonthPerformance.ProtoReflect.Descriptor instead.
 func (*MonthPerformance) Descriptor() ([]byte, []int) {
-	return file_trademesh_analytics_v1_report_proto_rawDescGZIP(), []int{8}
+	return file_trademesh_analytics_v1_report_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *MonthPerformance) GetMonth() int32 {
@@ -1165,7 +1384,7 @@ type DailyPnl struct {
 
 func (x *DailyPnl) Reset() {
 	*x = DailyPnl{}
-	mi := &file_trademesh_analytics_v1_report_proto_msgTypes[9]
+	mi := &file_trademesh_analytics_v1_report_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1177,7 +1396,7 @@ func (x *DailyPnl) String() string {
 func (*DailyPnl) ProtoMessage() {}
 
 func (x *DailyPnl) ProtoReflect() protoreflect.Message {
-	mi := &file_trademesh_analytics_v1_report_proto_msgTypes[9]
+	mi := &file_trademesh_analytics_v1_report_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1190,7 +1409,7 @@ func (x *DailyPnl) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DailyPnl.ProtoReflect.Descriptor instead.
 func (*DailyPnl) Descriptor() ([]byte, []int) {
-	return file_trademesh_analytics_v1_report_proto_rawDescGZIP(), []int{9}
+	return file_trademesh_analytics_v1_report_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *DailyPnl) GetDate() string {
@@ -1271,7 +1490,7 @@ type EquityPoint struct {
 
 func (x *EquityPoint) Reset() {
 	*x = EquityPoint{}
-	mi := &file_trademesh_analytics_v1_report_proto_msgTypes[10]
+	mi := &file_trademesh_analytics_v1_report_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1283,7 +1502,7 @@ func (x *EquityPoint) String() string {
 func (*EquityPoint) ProtoMessage() {}
 
 func (x *EquityPoint) ProtoReflect() protoreflect.Message {
-	mi := &file_trademesh_analytics_v1_report_proto_msgTypes[10]
+	mi := &file_trademesh_analytics_v1_report_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1296,7 +1515,7 @@ func (x *EquityPoint) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EquityPoint.ProtoReflect.Descriptor instead.
 func (*EquityPoint) Descriptor() ([]byte, []int) {
-	return file_trademesh_analytics_v1_report_proto_rawDescGZIP(), []int{10}
+	return file_trademesh_analytics_v1_report_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *EquityPoint) GetRoundTripIndex() int64 {
@@ -1361,7 +1580,7 @@ type EquityCurve struct {
 
 func (x *EquityCurve) Reset() {
 	*x = EquityCurve{}
-	mi := &file_trademesh_analytics_v1_report_proto_msgTypes[11]
+	mi := &file_trademesh_analytics_v1_report_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1373,7 +1592,7 @@ func (x *EquityCurve) String() string {
 func (*EquityCurve) ProtoMessage() {}
 
 func (x *EquityCurve) ProtoReflect() protoreflect.Message {
-	mi := &file_trademesh_analytics_v1_report_proto_msgTypes[11]
+	mi := &file_trademesh_analytics_v1_report_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1386,7 +1605,7 @@ func (x *EquityCurve) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EquityCurve.ProtoReflect.Descriptor instead.
 func (*EquityCurve) Descriptor() ([]byte, []int) {
-	return file_trademesh_analytics_v1_report_proto_rawDescGZIP(), []int{11}
+	return file_trademesh_analytics_v1_report_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *EquityCurve) GetPoints() []*EquityPoint {
@@ -1414,7 +1633,7 @@ var File_trademesh_analytics_v1_report_proto protoreflect.FileDescriptor
 
 const file_trademesh_analytics_v1_report_proto_rawDesc = "" +
 	"\n" +
-	"#trademesh/analytics/v1/report.proto\x12\x16trademesh.analytics.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a#trademesh/analytics/v1/period.proto\x1a%trademesh/analytics/v1/position.proto\x1a%trademesh/analytics/v1/settings.proto\x1a+trademesh/analytics/v1/trade_category.proto\x1a$trademesh/common/v1/instrument.proto\"\xa0\n" +
+	"#trademesh/analytics/v1/report.proto\x12\x16trademesh.analytics.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a#trademesh/analytics/v1/period.proto\x1a%trademesh/analytics/v1/position.proto\x1a%trademesh/analytics/v1/settings.proto\x1a+trademesh/analytics/v1/trade_category.proto\x1a$trademesh/common/v1/instrument.proto\"\xe9\n" +
 	"\n" +
 	"\x0fAnalyticsReport\x126\n" +
 	"\x06period\x18\x01 \x01(\x0e2\x1e.trademesh.analytics.v1.PeriodR\x06period\x127\n" +
@@ -1438,7 +1657,32 @@ const file_trademesh_analytics_v1_report_proto_rawDesc = "" +
 	"\fequity_curve\x18\x10 \x01(\v2#.trademesh.analytics.v1.EquityCurveR\vequityCurve\x12K\n" +
 	"\x0eopen_positions\x18\x11 \x03(\v2$.trademesh.analytics.v1.OpenPositionR\ropenPositions\x122\n" +
 	"\x15unrealized_pnl_micros\x18\x12 \x01(\x03R\x13unrealizedPnlMicros\x126\n" +
-	"\x17unmarked_position_count\x18\x13 \x01(\x05R\x15unmarkedPositionCount\"\xd8\b\n" +
+	"\x17unmarked_position_count\x18\x13 \x01(\x05R\x15unmarkedPositionCount\x12G\n" +
+	"\vr_multiples\x18\x14 \x01(\v2&.trademesh.analytics.v1.RMultipleStatsR\n" +
+	"rMultiples\"\xe6\x03\n" +
+	"\x0eRMultipleStats\x127\n" +
+	"\x18planned_round_trip_count\x18\x01 \x01(\x03R\x15plannedRoundTripCount\x12;\n" +
+	"\x1aunplanned_round_trip_count\x18\x02 \x01(\x03R\x17unplannedRoundTripCount\x12.\n" +
+	"\x13planned_risk_micros\x18\x03 \x01(\x03R\x11plannedRiskMicros\x12$\n" +
+	"\x0enet_pnl_micros\x18\x04 \x01(\x03R\fnetPnlMicros\x12+\n" +
+	"\x0faverage_r_milli\x18\x05 \x01(\x03H\x00R\raverageRMilli\x88\x01\x01\x121\n" +
+	"\x12expectancy_r_milli\x18\x06 \x01(\x03H\x01R\x10expectancyRMilli\x88\x01\x01\x12-\n" +
+	"\x10win_rate_percent\x18\a \x01(\x01H\x02R\x0ewinRatePercent\x88\x01\x01\x129\n" +
+	"\abuckets\x18\b \x03(\v2\x1f.trademesh.analytics.v1.RBucketR\abucketsB\x12\n" +
+	"\x10_average_r_milliB\x15\n" +
+	"\x13_expectancy_r_milliB\x13\n" +
+	"\x11_win_rate_percent\"\xba\x02\n" +
+	"\aRBucket\x12#\n" +
+	"\vmin_r_milli\x18\x01 \x01(\x03H\x00R\tminRMilli\x88\x01\x01\x12#\n" +
+	"\vmax_r_milli\x18\x02 \x01(\x03H\x01R\tmaxRMilli\x88\x01\x01\x12(\n" +
+	"\x10round_trip_count\x18\x03 \x01(\x03R\x0eroundTripCount\x12\x1b\n" +
+	"\twin_count\x18\x04 \x01(\x03R\bwinCount\x12-\n" +
+	"\x10win_rate_percent\x18\x05 \x01(\x01H\x02R\x0ewinRatePercent\x88\x01\x01\x12(\n" +
+	"\rshare_percent\x18\x06 \x01(\x01H\x03R\fsharePercent\x88\x01\x01B\x0e\n" +
+	"\f_min_r_milliB\x0e\n" +
+	"\f_max_r_milliB\x13\n" +
+	"\x11_win_rate_percentB\x10\n" +
+	"\x0e_share_percent\"\xd8\b\n" +
 	"\x0eRoundTripStats\x12(\n" +
 	"\x10round_trip_count\x18\x01 \x01(\x03R\x0eroundTripCount\x12\x1b\n" +
 	"\twin_count\x18\x02 \x01(\x03R\bwinCount\x12\x1d\n" +
@@ -1564,68 +1808,72 @@ func file_trademesh_analytics_v1_report_proto_rawDescGZIP() []byte {
 	return file_trademesh_analytics_v1_report_proto_rawDescData
 }
 
-var file_trademesh_analytics_v1_report_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
+var file_trademesh_analytics_v1_report_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
 var file_trademesh_analytics_v1_report_proto_goTypes = []any{
 	(*AnalyticsReport)(nil),       // 0: trademesh.analytics.v1.AnalyticsReport
-	(*RoundTripStats)(nil),        // 1: trademesh.analytics.v1.RoundTripStats
-	(*RiskMetrics)(nil),           // 2: trademesh.analytics.v1.RiskMetrics
-	(*ActivitySummary)(nil),       // 3: trademesh.analytics.v1.ActivitySummary
-	(*CategoryPerformance)(nil),   // 4: trademesh.analytics.v1.CategoryPerformance
-	(*InstrumentPerformance)(nil), // 5: trademesh.analytics.v1.InstrumentPerformance
-	(*HourOfDayPerformance)(nil),  // 6: trademesh.analytics.v1.HourOfDayPerformance
-	(*WeekdayPerformance)(nil),    // 7: trademesh.analytics.v1.WeekdayPerformance
-	(*MonthPerformance)(nil),      // 8: trademesh.analytics.v1.MonthPerformance
-	(*DailyPnl)(nil),              // 9: trademesh.analytics.v1.DailyPnl
-	(*EquityPoint)(nil),           // 10: trademesh.analytics.v1.EquityPoint
-	(*EquityCurve)(nil),           // 11: trademesh.analytics.v1.EquityCurve
-	(Period)(0),                   // 12: trademesh.analytics.v1.Period
-	(*TimeRange)(nil),             // 13: trademesh.analytics.v1.TimeRange
-	(*timestamppb.Timestamp)(nil), // 14: google.protobuf.Timestamp
-	(*AnalyticsSettings)(nil),     // 15: trademesh.analytics.v1.AnalyticsSettings
-	(*OpenPosition)(nil),          // 16: trademesh.analytics.v1.OpenPosition
-	(*durationpb.Duration)(nil),   // 17: google.protobuf.Duration
-	(*v1.Instrument)(nil),         // 18: trademesh.common.v1.Instrument
-	(TradeCategory)(0),            // 19: trademesh.analytics.v1.TradeCategory
-	(Weekday)(0),                  // 20: trademesh.analytics.v1.Weekday
+	(*RMultipleStats)(nil),        // 1: trademesh.analytics.v1.RMultipleStats
+	(*RBucket)(nil),               // 2: trademesh.analytics.v1.RBucket
+	(*RoundTripStats)(nil),        // 3: trademesh.analytics.v1.RoundTripStats
+	(*RiskMetrics)(nil),           // 4: trademesh.analytics.v1.RiskMetrics
+	(*ActivitySummary)(nil),       // 5: trademesh.analytics.v1.ActivitySummary
+	(*CategoryPerformance)(nil),   // 6: trademesh.analytics.v1.CategoryPerformance
+	(*InstrumentPerformance)(nil), // 7: trademesh.analytics.v1.InstrumentPerformance
+	(*HourOfDayPerformance)(nil),  // 8: trademesh.analytics.v1.HourOfDayPerformance
+	(*WeekdayPerformance)(nil),    // 9: trademesh.analytics.v1.WeekdayPerformance
+	(*MonthPerformance)(nil),      // 10: trademesh.analytics.v1.MonthPerformance
+	(*DailyPnl)(nil),              // 11: trademesh.analytics.v1.DailyPnl
+	(*EquityPoint)(nil),           // 12: trademesh.analytics.v1.EquityPoint
+	(*EquityCurve)(nil),           // 13: trademesh.analytics.v1.EquityCurve
+	(Period)(0),                   // 14: trademesh.analytics.v1.Period
+	(*TimeRange)(nil),             // 15: trademesh.analytics.v1.TimeRange
+	(*timestamppb.Timestamp)(nil), // 16: google.protobuf.Timestamp
+	(*AnalyticsSettings)(nil),     // 17: trademesh.analytics.v1.AnalyticsSettings
+	(*OpenPosition)(nil),          // 18: trademesh.analytics.v1.OpenPosition
+	(*durationpb.Duration)(nil),   // 19: google.protobuf.Duration
+	(*v1.Instrument)(nil),         // 20: trademesh.common.v1.Instrument
+	(TradeCategory)(0),            // 21: trademesh.analytics.v1.TradeCategory
+	(Weekday)(0),                  // 22: trademesh.analytics.v1.Weekday
 }
 var file_trademesh_analytics_v1_report_proto_depIdxs = []int32{
-	12, // 0: trademesh.analytics.v1.AnalyticsReport.period:type_name -> trademesh.analytics.v1.Period
-	13, // 1: trademesh.analytics.v1.AnalyticsReport.range:type_name -> trademesh.analytics.v1.TimeRange
-	14, // 2: trademesh.analytics.v1.AnalyticsReport.computed_time:type_name -> google.protobuf.Timestamp
-	15, // 3: trademesh.analytics.v1.AnalyticsReport.settings:type_name -> trademesh.analytics.v1.AnalyticsSettings
-	1,  // 4: trademesh.analytics.v1.AnalyticsReport.performance:type_name -> trademesh.analytics.v1.RoundTripStats
-	2,  // 5: trademesh.analytics.v1.AnalyticsReport.risk:type_name -> trademesh.analytics.v1.RiskMetrics
-	3,  // 6: trademesh.analytics.v1.AnalyticsReport.activity:type_name -> trademesh.analytics.v1.ActivitySummary
-	4,  // 7: trademesh.analytics.v1.AnalyticsReport.by_category:type_name -> trademesh.analytics.v1.CategoryPerformance
-	5,  // 8: trademesh.analytics.v1.AnalyticsReport.top_instruments:type_name -> trademesh.analytics.v1.InstrumentPerformance
-	5,  // 9: trademesh.analytics.v1.AnalyticsReport.worst_instruments:type_name -> trademesh.analytics.v1.InstrumentPerformance
-	6,  // 10: trademesh.analytics.v1.AnalyticsReport.by_hour_of_day:type_name -> trademesh.analytics.v1.HourOfDayPerformance
-	7,  // 11: trademesh.analytics.v1.AnalyticsReport.by_weekday:type_name -> trademesh.analytics.v1.WeekdayPerformance
-	8,  // 12: trademesh.analytics.v1.AnalyticsReport.by_month:type_name -> trademesh.analytics.v1.MonthPerformance
-	9,  // 13: trademesh.analytics.v1.AnalyticsReport.daily_pnl:type_name -> trademesh.analytics.v1.DailyPnl
-	11, // 14: trademesh.analytics.v1.AnalyticsReport.equity_curve:type_name -> trademesh.analytics.v1.EquityCurve
-	16, // 15: trademesh.analytics.v1.AnalyticsReport.open_positions:type_name -> trademesh.analytics.v1.OpenPosition
-	17, // 16: trademesh.analytics.v1.RoundTripStats.average_hold_duration:type_name -> google.protobuf.Duration
-	14, // 17: trademesh.analytics.v1.RiskMetrics.max_drawdown_peak_time:type_name -> google.protobuf.Timestamp
-	14, // 18: trademesh.analytics.v1.RiskMetrics.max_drawdown_trough_time:type_name -> google.protobuf.Timestamp
-	18, // 19: trademesh.analytics.v1.ActivitySummary.symbols_traded:type_name -> trademesh.common.v1.Instrument
-	18, // 20: trademesh.analytics.v1.ActivitySummary.most_traded_instrument:type_name -> trademesh.common.v1.Instrument
-	19, // 21: trademesh.analytics.v1.CategoryPerformance.category:type_name -> trademesh.analytics.v1.TradeCategory
-	1,  // 22: trademesh.analytics.v1.CategoryPerformance.stats:type_name -> trademesh.analytics.v1.RoundTripStats
-	18, // 23: trademesh.analytics.v1.InstrumentPerformance.instrument:type_name -> trademesh.common.v1.Instrument
-	1,  // 24: trademesh.analytics.v1.InstrumentPerformance.stats:type_name -> trademesh.analytics.v1.RoundTripStats
-	1,  // 25: trademesh.analytics.v1.HourOfDayPerformance.stats:type_name -> trademesh.analytics.v1.RoundTripStats
-	20, // 26: trademesh.analytics.v1.WeekdayPerformance.weekday:type_name -> trademesh.analytics.v1.Weekday
-	1,  // 27: trademesh.analytics.v1.WeekdayPerformance.stats:type_name -> trademesh.analytics.v1.RoundTripStats
-	1,  // 28: trademesh.analytics.v1.MonthPerformance.stats:type_name -> trademesh.analytics.v1.RoundTripStats
-	14, // 29: trademesh.analytics.v1.EquityPoint.close_time:type_name -> google.protobuf.Timestamp
-	18, // 30: trademesh.analytics.v1.EquityPoint.instrument:type_name -> trademesh.common.v1.Instrument
-	10, // 31: trademesh.analytics.v1.EquityCurve.points:type_name -> trademesh.analytics.v1.EquityPoint
-	32, // [32:32] is the sub-list for method output_type
-	32, // [32:32] is the sub-list for method input_type
-	32, // [32:32] is the sub-list for extension type_name
-	32, // [32:32] is the sub-list for extension extendee
-	0,  // [0:32] is the sub-list for field type_name
+	14, // 0: trademesh.analytics.v1.AnalyticsReport.period:type_name -> trademesh.analytics.v1.Period
+	15, // 1: trademesh.analytics.v1.AnalyticsReport.range:type_name -> trademesh.analytics.v1.TimeRange
+	16, // 2: trademesh.analytics.v1.AnalyticsReport.computed_time:type_name -> google.protobuf.Timestamp
+	17, // 3: trademesh.analytics.v1.AnalyticsReport.settings:type_name -> trademesh.analytics.v1.AnalyticsSettings
+	3,  // 4: trademesh.analytics.v1.AnalyticsReport.performance:type_name -> trademesh.analytics.v1.RoundTripStats
+	4,  // 5: trademesh.analytics.v1.AnalyticsReport.risk:type_name -> trademesh.analytics.v1.RiskMetrics
+	5,  // 6: trademesh.analytics.v1.AnalyticsReport.activity:type_name -> trademesh.analytics.v1.ActivitySummary
+	6,  // 7: trademesh.analytics.v1.AnalyticsReport.by_category:type_name -> trademesh.analytics.v1.CategoryPerformance
+	7,  // 8: trademesh.analytics.v1.AnalyticsReport.top_instruments:type_name -> trademesh.analytics.v1.InstrumentPerformance
+	7,  // 9: trademesh.analytics.v1.AnalyticsReport.worst_instruments:type_name -> trademesh.analytics.v1.InstrumentPerformance
+	8,  // 10: trademesh.analytics.v1.AnalyticsReport.by_hour_of_day:type_name -> trademesh.analytics.v1.HourOfDayPerformance
+	9,  // 11: trademesh.analytics.v1.AnalyticsReport.by_weekday:type_name -> trademesh.analytics.v1.WeekdayPerformance
+	10, // 12: trademesh.analytics.v1.AnalyticsReport.by_month:type_name -> trademesh.analytics.v1.MonthPerformance
+	11, // 13: trademesh.analytics.v1.AnalyticsReport.daily_pnl:type_name -> trademesh.analytics.v1.DailyPnl
+	13, // 14: trademesh.analytics.v1.AnalyticsReport.equity_curve:type_name -> trademesh.analytics.v1.EquityCurve
+	18, // 15: trademesh.analytics.v1.AnalyticsReport.open_positions:type_name -> trademesh.analytics.v1.OpenPosition
+	1,  // 16: trademesh.analytics.v1.AnalyticsReport.r_multiples:type_name -> trademesh.analytics.v1.RMultipleStats
+	2,  // 17: trademesh.analytics.v1.RMultipleStats.buckets:type_name -> trademesh.analytics.v1.RBucket
+	19, // 18: trademesh.analytics.v1.RoundTripStats.average_hold_duration:type_name -> google.protobuf.Duration
+	16, // 19: trademesh.analytics.v1.RiskMetrics.max_drawdown_peak_time:type_name -> google.protobuf.Timestamp
+	16, // 20: trademesh.analytics.v1.RiskMetrics.max_drawdown_trough_time:type_name -> google.protobuf.Timestamp
+	20, // 21: trademesh.analytics.v1.ActivitySummary.symbols_traded:type_name -> trademesh.common.v1.Instrument
+	20, // 22: trademesh.analytics.v1.ActivitySummary.most_traded_instrument:type_name -> trademesh.common.v1.Instrument
+	21, // 23: trademesh.analytics.v1.CategoryPerformance.category:type_name -> trademesh.analytics.v1.TradeCategory
+	3,  // 24: trademesh.analytics.v1.CategoryPerformance.stats:type_name -> trademesh.analytics.v1.RoundTripStats
+	20, // 25: trademesh.analytics.v1.InstrumentPerformance.instrument:type_name -> trademesh.common.v1.Instrument
+	3,  // 26: trademesh.analytics.v1.InstrumentPerformance.stats:type_name -> trademesh.analytics.v1.RoundTripStats
+	3,  // 27: trademesh.analytics.v1.HourOfDayPerformance.stats:type_name -> trademesh.analytics.v1.RoundTripStats
+	22, // 28: trademesh.analytics.v1.WeekdayPerformance.weekday:type_name -> trademesh.analytics.v1.Weekday
+	3,  // 29: trademesh.analytics.v1.WeekdayPerformance.stats:type_name -> trademesh.analytics.v1.RoundTripStats
+	3,  // 30: trademesh.analytics.v1.MonthPerformance.stats:type_name -> trademesh.analytics.v1.RoundTripStats
+	16, // 31: trademesh.analytics.v1.EquityPoint.close_time:type_name -> google.protobuf.Timestamp
+	20, // 32: trademesh.analytics.v1.EquityPoint.instrument:type_name -> trademesh.common.v1.Instrument
+	12, // 33: trademesh.analytics.v1.EquityCurve.points:type_name -> trademesh.analytics.v1.EquityPoint
+	34, // [34:34] is the sub-list for method output_type
+	34, // [34:34] is the sub-list for method input_type
+	34, // [34:34] is the sub-list for extension type_name
+	34, // [34:34] is the sub-list for extension extendee
+	0,  // [0:34] is the sub-list for field type_name
 }
 
 func init() { file_trademesh_analytics_v1_report_proto_init() }
@@ -1640,14 +1888,16 @@ func file_trademesh_analytics_v1_report_proto_init() {
 	file_trademesh_analytics_v1_report_proto_msgTypes[1].OneofWrappers = []any{}
 	file_trademesh_analytics_v1_report_proto_msgTypes[2].OneofWrappers = []any{}
 	file_trademesh_analytics_v1_report_proto_msgTypes[3].OneofWrappers = []any{}
-	file_trademesh_analytics_v1_report_proto_msgTypes[9].OneofWrappers = []any{}
+	file_trademesh_analytics_v1_report_proto_msgTypes[4].OneofWrappers = []any{}
+	file_trademesh_analytics_v1_report_proto_msgTypes[5].OneofWrappers = []any{}
+	file_trademesh_analytics_v1_report_proto_msgTypes[11].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_trademesh_analytics_v1_report_proto_rawDesc), len(file_trademesh_analytics_v1_report_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   12,
+			NumMessages:   14,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

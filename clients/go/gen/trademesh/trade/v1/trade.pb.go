@@ -794,9 +794,25 @@ type Trade struct {
 	// item order (reconcile). Trades of different batches with equal trade_time keep creation order.
 	// 0 for manual trades and for trades recorded before the field existed. (Field number 40 leaves
 	// room for neighbouring additions.)
-	ExecSeq       int64 `protobuf:"varint,40,opt,name=exec_seq,json=execSeq,proto3" json:"exec_seq,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	ExecSeq int64 `protobuf:"varint,40,opt,name=exec_seq,json=execSeq,proto3" json:"exec_seq,omitempty"`
+	// stop_loss_price_micros is the price at which the trader planned to give up (INR micros). 0:
+	// no stop. Optional on input; when set it must be > 0 and on the losing side of the entry for
+	// the trade's side (below price_micros for a BUY, above it for a SELL) — INVALID_ARGUMENT naming
+	// the field otherwise. A journal field: always editable (UpdateTrade path
+	// "stop_loss_price_micros"; 0 clears it). It defines the round trip's planned risk when
+	// planned_risk_micros is 0 (decision 0230).
+	StopLossPriceMicros int64 `protobuf:"varint,35,opt,name=stop_loss_price_micros,json=stopLossPriceMicros,proto3" json:"stop_loss_price_micros,omitempty"`
+	// target_price_micros is the planned exit price when the trade works (INR micros). 0: none.
+	// Optional; when set it must be > 0 and on the winning side of the entry (above price_micros
+	// for a BUY, below for a SELL). A journal field (UpdateTrade path "target_price_micros").
+	TargetPriceMicros int64 `protobuf:"varint,36,opt,name=target_price_micros,json=targetPriceMicros,proto3" json:"target_price_micros,omitempty"`
+	// planned_risk_micros is the money the trader planned to risk on the position this trade opens
+	// (INR micros, 1R). 0: none (then |price − stop| × quantity when a stop is set). Optional; when
+	// set it must be > 0 and <= the trade value limit. A journal field (UpdateTrade path
+	// "planned_risk_micros"). Analytics divides a round trip's net P&L by it (R-multiple).
+	PlannedRiskMicros int64 `protobuf:"varint,37,opt,name=planned_risk_micros,json=plannedRiskMicros,proto3" json:"planned_risk_micros,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
 }
 
 func (x *Trade) Reset() {
@@ -1074,6 +1090,27 @@ func (x *Trade) GetExecSeq() int64 {
 	return 0
 }
 
+func (x *Trade) GetStopLossPriceMicros() int64 {
+	if x != nil {
+		return x.StopLossPriceMicros
+	}
+	return 0
+}
+
+func (x *Trade) GetTargetPriceMicros() int64 {
+	if x != nil {
+		return x.TargetPriceMicros
+	}
+	return 0
+}
+
+func (x *Trade) GetPlannedRiskMicros() int64 {
+	if x != nil {
+		return x.PlannedRiskMicros
+	}
+	return 0
+}
+
 var File_trademesh_trade_v1_trade_proto protoreflect.FileDescriptor
 
 const file_trademesh_trade_v1_trade_proto_rawDesc = "" +
@@ -1096,7 +1133,7 @@ const file_trademesh_trade_v1_trade_proto_rawDesc = "" +
 	"\x11stamp_duty_micros\x18\x05 \x01(\x03R\x0fstampDutyMicros\x12\x1d\n" +
 	"\n" +
 	"gst_micros\x18\x06 \x01(\x03R\tgstMicros\x12!\n" +
-	"\fother_micros\x18\a \x01(\x03R\votherMicros\"\x94\f\n" +
+	"\fother_micros\x18\a \x01(\x03R\votherMicros\"\xa9\r\n" +
 	"\x05Trade\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x17\n" +
 	"\auser_id\x18\x02 \x01(\tR\x06userId\x12?\n" +
@@ -1144,7 +1181,10 @@ const file_trademesh_trade_v1_trade_proto_rawDesc = "" +
 	"\timport_id\x18  \x01(\tR\bimportId\x12H\n" +
 	"\x0echarges_source\x18! \x01(\x0e2!.trademesh.trade.v1.ChargesSourceR\rchargesSource\x128\n" +
 	"\x18charges_schedule_version\x18\" \x01(\tR\x16chargesScheduleVersion\x12\x19\n" +
-	"\bexec_seq\x18( \x01(\x03R\aexecSeq*\x8d\x01\n" +
+	"\bexec_seq\x18( \x01(\x03R\aexecSeq\x123\n" +
+	"\x16stop_loss_price_micros\x18# \x01(\x03R\x13stopLossPriceMicros\x12.\n" +
+	"\x13target_price_micros\x18$ \x01(\x03R\x11targetPriceMicros\x12.\n" +
+	"\x13planned_risk_micros\x18% \x01(\x03R\x11plannedRiskMicros*\x8d\x01\n" +
 	"\aSegment\x12\x17\n" +
 	"\x13SEGMENT_UNSPECIFIED\x10\x00\x12\x12\n" +
 	"\x0eSEGMENT_EQUITY\x10\x01\x12\x13\n" +

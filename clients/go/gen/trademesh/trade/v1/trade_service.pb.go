@@ -481,7 +481,8 @@ type UpdateTradeRequest struct {
 	// field name and the field is replaced entirely (repeated `tags` is replaced, not merged; a
 	// message field such as `derivative` is replaced, cleared if unset in `trade`). Allowed paths:
 	//
-	//	journal fields (always): category, strategy, tags, notes, fees_micros, fee_breakdown;
+	//	journal fields (always): category, strategy, tags, notes, fees_micros, fee_breakdown,
+	//	stop_loss_price_micros, target_price_micros, planned_risk_micros;
 	//	broker-owned fields (only on trades that are not broker-sourced, see Trade): instrument,
 	//	segment, derivative, isin, side, quantity_micros, price_micros, trade_time, broker,
 	//	broker_trade_id, broker_order_id, broker_account_id.

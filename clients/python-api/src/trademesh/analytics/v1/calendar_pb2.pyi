@@ -219,6 +219,8 @@ class DayTrip(_message.Message):
     FEES_MICROS_FIELD_NUMBER: _builtins.int
     NET_PNL_MICROS_FIELD_NUMBER: _builtins.int
     FILL_COUNT_FIELD_NUMBER: _builtins.int
+    PLANNED_RISK_MICROS_FIELD_NUMBER: _builtins.int
+    R_MULTIPLE_MILLI_FIELD_NUMBER: _builtins.int
     long: _builtins.bool
     """long is true for a long round trip (opened by a buy), false for a short one."""
     opening_trade_id: _builtins.str
@@ -233,6 +235,14 @@ class DayTrip(_message.Message):
     """net_pnl_micros is gross_pnl_micros − fees_micros, in INR micros."""
     fill_count: _builtins.int
     """fill_count is the number of fills of the round trip."""
+    planned_risk_micros: _builtins.int
+    """planned_risk_micros is the round trip's planned risk (1R, decision 0230): its opening trade's
+    planned_risk_micros, else |entry - stop| x quantity of that trade; 0 when it has no plan.
+    """
+    r_multiple_milli: _builtins.int
+    """r_multiple_milli is net_pnl_micros / planned_risk_micros in milli-R (1R = 1000, rounded half
+    away from zero); unset when the round trip has no plan.
+    """
     @_builtins.property
     def instrument(self) -> _instrument_pb2.Instrument:
         """instrument is the traded instrument."""
@@ -258,11 +268,15 @@ class DayTrip(_message.Message):
         fees_micros: _builtins.int = ...,
         net_pnl_micros: _builtins.int = ...,
         fill_count: _builtins.int = ...,
+        planned_risk_micros: _builtins.int = ...,
+        r_multiple_milli: _builtins.int | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["close_time", b"close_time", "instrument", b"instrument", "open_time", b"open_time"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_r_multiple_milli", b"_r_multiple_milli", "close_time", b"close_time", "instrument", b"instrument", "open_time", b"open_time", "r_multiple_milli", b"r_multiple_milli"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["category", b"category", "close_time", b"close_time", "fees_micros", b"fees_micros", "fill_count", b"fill_count", "gross_pnl_micros", b"gross_pnl_micros", "instrument", b"instrument", "long", b"long", "net_pnl_micros", b"net_pnl_micros", "open_time", b"open_time", "opening_trade_id", b"opening_trade_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_r_multiple_milli", b"_r_multiple_milli", "category", b"category", "close_time", b"close_time", "fees_micros", b"fees_micros", "fill_count", b"fill_count", "gross_pnl_micros", b"gross_pnl_micros", "instrument", b"instrument", "long", b"long", "net_pnl_micros", b"net_pnl_micros", "open_time", b"open_time", "opening_trade_id", b"opening_trade_id", "planned_risk_micros", b"planned_risk_micros", "r_multiple_milli", b"r_multiple_milli"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
+    _WhichOneofReturnType__r_multiple_milli: _TypeAlias = _typing.Literal["r_multiple_milli"]  # noqa: Y015
+    _WhichOneofArgType__r_multiple_milli: _TypeAlias = _typing.Literal["_r_multiple_milli", b"_r_multiple_milli"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__r_multiple_milli) -> _WhichOneofReturnType__r_multiple_milli | None: ...
 
 Global___DayTrip: _TypeAlias = DayTrip  # noqa: Y015

@@ -125,6 +125,7 @@ class AnalyticsReport(_message.Message):
     OPEN_POSITIONS_FIELD_NUMBER: _builtins.int
     UNREALIZED_PNL_MICROS_FIELD_NUMBER: _builtins.int
     UNMARKED_POSITION_COUNT_FIELD_NUMBER: _builtins.int
+    R_MULTIPLES_FIELD_NUMBER: _builtins.int
     period: _period_pb2.Period.ValueType
     """period is the requested period kind."""
     journal_version: _builtins.int
@@ -219,6 +220,10 @@ class AnalyticsReport(_message.Message):
         then exchange.
         """
 
+    @_builtins.property
+    def r_multiples(self) -> Global___RMultipleStats:
+        """r_multiples are the planned-risk figures of the period's round trips (decision 0230)."""
+
     def __init__(
         self,
         *,
@@ -241,14 +246,149 @@ class AnalyticsReport(_message.Message):
         open_positions: _abc.Iterable[_position_pb2.OpenPosition] | None = ...,
         unrealized_pnl_micros: _builtins.int = ...,
         unmarked_position_count: _builtins.int = ...,
+        r_multiples: Global___RMultipleStats | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["activity", b"activity", "computed_time", b"computed_time", "equity_curve", b"equity_curve", "performance", b"performance", "range", b"range", "risk", b"risk", "settings", b"settings"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["activity", b"activity", "computed_time", b"computed_time", "equity_curve", b"equity_curve", "performance", b"performance", "r_multiples", b"r_multiples", "range", b"range", "risk", b"risk", "settings", b"settings"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["activity", b"activity", "by_category", b"by_category", "by_hour_of_day", b"by_hour_of_day", "by_month", b"by_month", "by_weekday", b"by_weekday", "computed_time", b"computed_time", "daily_pnl", b"daily_pnl", "equity_curve", b"equity_curve", "journal_version", b"journal_version", "open_positions", b"open_positions", "performance", b"performance", "period", b"period", "range", b"range", "risk", b"risk", "settings", b"settings", "top_instruments", b"top_instruments", "unmarked_position_count", b"unmarked_position_count", "unrealized_pnl_micros", b"unrealized_pnl_micros", "worst_instruments", b"worst_instruments"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["activity", b"activity", "by_category", b"by_category", "by_hour_of_day", b"by_hour_of_day", "by_month", b"by_month", "by_weekday", b"by_weekday", "computed_time", b"computed_time", "daily_pnl", b"daily_pnl", "equity_curve", b"equity_curve", "journal_version", b"journal_version", "open_positions", b"open_positions", "performance", b"performance", "period", b"period", "r_multiples", b"r_multiples", "range", b"range", "risk", b"risk", "settings", b"settings", "top_instruments", b"top_instruments", "unmarked_position_count", b"unmarked_position_count", "unrealized_pnl_micros", b"unrealized_pnl_micros", "worst_instruments", b"worst_instruments"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___AnalyticsReport: _TypeAlias = AnalyticsReport  # noqa: Y015
+
+@_typing.final
+class RMultipleStats(_message.Message):
+    """RMultipleStats measure the period's closed round trips in units of planned risk (R).
+
+    A round trip's planned risk is its opening fill's Trade.planned_risk_micros, else
+    |opening price − stop_loss_price_micros| × opening quantity (rounded half-even to a micro) when
+    the opening fill has a stop; a round trip with neither has no plan and is left out of every R
+    figure (counted in unplanned_round_trip_count). R-multiple = net P&L (after charges) / planned
+    risk. R figures are milli-R integers (1R = 1000), rounded half away from zero.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PLANNED_ROUND_TRIP_COUNT_FIELD_NUMBER: _builtins.int
+    UNPLANNED_ROUND_TRIP_COUNT_FIELD_NUMBER: _builtins.int
+    PLANNED_RISK_MICROS_FIELD_NUMBER: _builtins.int
+    NET_PNL_MICROS_FIELD_NUMBER: _builtins.int
+    AVERAGE_R_MILLI_FIELD_NUMBER: _builtins.int
+    EXPECTANCY_R_MILLI_FIELD_NUMBER: _builtins.int
+    WIN_RATE_PERCENT_FIELD_NUMBER: _builtins.int
+    BUCKETS_FIELD_NUMBER: _builtins.int
+    planned_round_trip_count: _builtins.int
+    """planned_round_trip_count is the number of round trips with a plan."""
+    unplanned_round_trip_count: _builtins.int
+    """unplanned_round_trip_count is the number of round trips without a plan (excluded)."""
+    planned_risk_micros: _builtins.int
+    """planned_risk_micros is the sum of the planned risk of the planned round trips."""
+    net_pnl_micros: _builtins.int
+    """net_pnl_micros is the sum of the net P&L of the planned round trips."""
+    average_r_milli: _builtins.int
+    """average_r_milli is the mean R-multiple of the planned round trips; unset when there are none."""
+    expectancy_r_milli: _builtins.int
+    """expectancy_r_milli is the expectancy in R: net_pnl_micros / (planned_risk_micros /
+    planned_round_trip_count), i.e. the mean net P&L over the mean planned risk; unset when there
+    are no planned round trips.
+    """
+    win_rate_percent: _builtins.float
+    """win_rate_percent is the share of planned round trips with net P&L > 0 (unset when none)."""
+    @_builtins.property
+    def buckets(self) -> _containers.RepeatedCompositeFieldContainer[Global___RBucket]:
+        """buckets has exactly five entries, in order: R <= −1, −1 < R <= 0, 0 < R < 1, 1 <= R < 2,
+        R >= 2 (exact comparisons of net P&L with multiples of the planned risk).
+        """
+
+    def __init__(
+        self,
+        *,
+        planned_round_trip_count: _builtins.int = ...,
+        unplanned_round_trip_count: _builtins.int = ...,
+        planned_risk_micros: _builtins.int = ...,
+        net_pnl_micros: _builtins.int = ...,
+        average_r_milli: _builtins.int | None = ...,
+        expectancy_r_milli: _builtins.int | None = ...,
+        win_rate_percent: _builtins.float | None = ...,
+        buckets: _abc.Iterable[Global___RBucket] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_average_r_milli", b"_average_r_milli", "_expectancy_r_milli", b"_expectancy_r_milli", "_win_rate_percent", b"_win_rate_percent", "average_r_milli", b"average_r_milli", "expectancy_r_milli", b"expectancy_r_milli", "win_rate_percent", b"win_rate_percent"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_average_r_milli", b"_average_r_milli", "_expectancy_r_milli", b"_expectancy_r_milli", "_win_rate_percent", b"_win_rate_percent", "average_r_milli", b"average_r_milli", "buckets", b"buckets", "expectancy_r_milli", b"expectancy_r_milli", "net_pnl_micros", b"net_pnl_micros", "planned_risk_micros", b"planned_risk_micros", "planned_round_trip_count", b"planned_round_trip_count", "unplanned_round_trip_count", b"unplanned_round_trip_count", "win_rate_percent", b"win_rate_percent"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__average_r_milli: _TypeAlias = _typing.Literal["average_r_milli"]  # noqa: Y015
+    _WhichOneofArgType__average_r_milli: _TypeAlias = _typing.Literal["_average_r_milli", b"_average_r_milli"]  # noqa: Y015
+    _WhichOneofReturnType__expectancy_r_milli: _TypeAlias = _typing.Literal["expectancy_r_milli"]  # noqa: Y015
+    _WhichOneofArgType__expectancy_r_milli: _TypeAlias = _typing.Literal["_expectancy_r_milli", b"_expectancy_r_milli"]  # noqa: Y015
+    _WhichOneofReturnType__win_rate_percent: _TypeAlias = _typing.Literal["win_rate_percent"]  # noqa: Y015
+    _WhichOneofArgType__win_rate_percent: _TypeAlias = _typing.Literal["_win_rate_percent", b"_win_rate_percent"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__average_r_milli) -> _WhichOneofReturnType__average_r_milli | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__expectancy_r_milli) -> _WhichOneofReturnType__expectancy_r_milli | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__win_rate_percent) -> _WhichOneofReturnType__win_rate_percent | None: ...
+
+Global___RMultipleStats: _TypeAlias = RMultipleStats  # noqa: Y015
+
+@_typing.final
+class RBucket(_message.Message):
+    """RBucket is one R-multiple range of the planned round trips."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MIN_R_MILLI_FIELD_NUMBER: _builtins.int
+    MAX_R_MILLI_FIELD_NUMBER: _builtins.int
+    ROUND_TRIP_COUNT_FIELD_NUMBER: _builtins.int
+    WIN_COUNT_FIELD_NUMBER: _builtins.int
+    WIN_RATE_PERCENT_FIELD_NUMBER: _builtins.int
+    SHARE_PERCENT_FIELD_NUMBER: _builtins.int
+    min_r_milli: _builtins.int
+    """min_r_milli is the lower bound of the range in milli-R; unset for the first (open) bucket."""
+    max_r_milli: _builtins.int
+    """max_r_milli is the upper bound of the range in milli-R; unset for the last (open) bucket."""
+    round_trip_count: _builtins.int
+    """round_trip_count is the number of planned round trips in the range."""
+    win_count: _builtins.int
+    """win_count is the number of them with net P&L > 0."""
+    win_rate_percent: _builtins.float
+    """win_rate_percent is win_count / round_trip_count × 100; unset when the bucket is empty."""
+    share_percent: _builtins.float
+    """share_percent is round_trip_count / planned_round_trip_count × 100; unset when there are no
+    planned round trips.
+    """
+    def __init__(
+        self,
+        *,
+        min_r_milli: _builtins.int | None = ...,
+        max_r_milli: _builtins.int | None = ...,
+        round_trip_count: _builtins.int = ...,
+        win_count: _builtins.int = ...,
+        win_rate_percent: _builtins.float | None = ...,
+        share_percent: _builtins.float | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_max_r_milli", b"_max_r_milli", "_min_r_milli", b"_min_r_milli", "_share_percent", b"_share_percent", "_win_rate_percent", b"_win_rate_percent", "max_r_milli", b"max_r_milli", "min_r_milli", b"min_r_milli", "share_percent", b"share_percent", "win_rate_percent", b"win_rate_percent"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_max_r_milli", b"_max_r_milli", "_min_r_milli", b"_min_r_milli", "_share_percent", b"_share_percent", "_win_rate_percent", b"_win_rate_percent", "max_r_milli", b"max_r_milli", "min_r_milli", b"min_r_milli", "round_trip_count", b"round_trip_count", "share_percent", b"share_percent", "win_count", b"win_count", "win_rate_percent", b"win_rate_percent"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__max_r_milli: _TypeAlias = _typing.Literal["max_r_milli"]  # noqa: Y015
+    _WhichOneofArgType__max_r_milli: _TypeAlias = _typing.Literal["_max_r_milli", b"_max_r_milli"]  # noqa: Y015
+    _WhichOneofReturnType__min_r_milli: _TypeAlias = _typing.Literal["min_r_milli"]  # noqa: Y015
+    _WhichOneofArgType__min_r_milli: _TypeAlias = _typing.Literal["_min_r_milli", b"_min_r_milli"]  # noqa: Y015
+    _WhichOneofReturnType__share_percent: _TypeAlias = _typing.Literal["share_percent"]  # noqa: Y015
+    _WhichOneofArgType__share_percent: _TypeAlias = _typing.Literal["_share_percent", b"_share_percent"]  # noqa: Y015
+    _WhichOneofReturnType__win_rate_percent: _TypeAlias = _typing.Literal["win_rate_percent"]  # noqa: Y015
+    _WhichOneofArgType__win_rate_percent: _TypeAlias = _typing.Literal["_win_rate_percent", b"_win_rate_percent"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__max_r_milli) -> _WhichOneofReturnType__max_r_milli | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__min_r_milli) -> _WhichOneofReturnType__min_r_milli | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__share_percent) -> _WhichOneofReturnType__share_percent | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__win_rate_percent) -> _WhichOneofReturnType__win_rate_percent | None: ...
+
+Global___RBucket: _TypeAlias = RBucket  # noqa: Y015
 
 @_typing.final
 class RoundTripStats(_message.Message):

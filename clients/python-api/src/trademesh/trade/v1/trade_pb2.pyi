@@ -478,6 +478,9 @@ class Trade(_message.Message):
     CHARGES_SOURCE_FIELD_NUMBER: _builtins.int
     CHARGES_SCHEDULE_VERSION_FIELD_NUMBER: _builtins.int
     EXEC_SEQ_FIELD_NUMBER: _builtins.int
+    STOP_LOSS_PRICE_MICROS_FIELD_NUMBER: _builtins.int
+    TARGET_PRICE_MICROS_FIELD_NUMBER: _builtins.int
+    PLANNED_RISK_MICROS_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     """id is the server-assigned trade id: an opaque string of at most 64 characters; clients must
     not parse it. Output only (ignored on create); required in Update/Delete/Undelete (via the
@@ -617,6 +620,25 @@ class Trade(_message.Message):
     0 for manual trades and for trades recorded before the field existed. (Field number 40 leaves
     room for neighbouring additions.)
     """
+    stop_loss_price_micros: _builtins.int
+    """stop_loss_price_micros is the price at which the trader planned to give up (INR micros). 0:
+    no stop. Optional on input; when set it must be > 0 and on the losing side of the entry for
+    the trade's side (below price_micros for a BUY, above it for a SELL) — INVALID_ARGUMENT naming
+    the field otherwise. A journal field: always editable (UpdateTrade path
+    "stop_loss_price_micros"; 0 clears it). It defines the round trip's planned risk when
+    planned_risk_micros is 0 (decision 0230).
+    """
+    target_price_micros: _builtins.int
+    """target_price_micros is the planned exit price when the trade works (INR micros). 0: none.
+    Optional; when set it must be > 0 and on the winning side of the entry (above price_micros
+    for a BUY, below for a SELL). A journal field (UpdateTrade path "target_price_micros").
+    """
+    planned_risk_micros: _builtins.int
+    """planned_risk_micros is the money the trader planned to risk on the position this trade opens
+    (INR micros, 1R). 0: none (then |price − stop| × quantity when a stop is set). Optional; when
+    set it must be > 0 and <= the trade value limit. A journal field (UpdateTrade path
+    "planned_risk_micros"). Analytics divides a round trip's net P&L by it (R-multiple).
+    """
     @_builtins.property
     def instrument(self) -> _instrument_pb2.Instrument:
         """instrument is the traded symbol and exchange. Required; broker-owned. The symbol is trimmed
@@ -708,10 +730,13 @@ class Trade(_message.Message):
         charges_source: Global___ChargesSource.ValueType = ...,
         charges_schedule_version: _builtins.str = ...,
         exec_seq: _builtins.int = ...,
+        stop_loss_price_micros: _builtins.int = ...,
+        target_price_micros: _builtins.int = ...,
+        planned_risk_micros: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "delete_time", b"delete_time", "derivative", b"derivative", "fee_breakdown", b"fee_breakdown", "instrument", b"instrument", "purge_time", b"purge_time", "trade_time", b"trade_time", "update_time", b"update_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["broker", b"broker", "broker_account_id", b"broker_account_id", "broker_order_id", b"broker_order_id", "broker_trade_id", b"broker_trade_id", "category", b"category", "category_inferred", b"category_inferred", "charges_schedule_version", b"charges_schedule_version", "charges_source", b"charges_source", "create_time", b"create_time", "delete_time", b"delete_time", "derivative", b"derivative", "etag", b"etag", "exec_seq", b"exec_seq", "fee_breakdown", b"fee_breakdown", "fees_micros", b"fees_micros", "id", b"id", "import_id", b"import_id", "instrument", b"instrument", "isin", b"isin", "notes", b"notes", "price_micros", b"price_micros", "purge_time", b"purge_time", "quantity_micros", b"quantity_micros", "request_id", b"request_id", "segment", b"segment", "side", b"side", "source", b"source", "status", b"status", "strategy", b"strategy", "tags", b"tags", "trade_time", b"trade_time", "update_time", b"update_time", "user_id", b"user_id", "value_micros", b"value_micros", "version", b"version"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["broker", b"broker", "broker_account_id", b"broker_account_id", "broker_order_id", b"broker_order_id", "broker_trade_id", b"broker_trade_id", "category", b"category", "category_inferred", b"category_inferred", "charges_schedule_version", b"charges_schedule_version", "charges_source", b"charges_source", "create_time", b"create_time", "delete_time", b"delete_time", "derivative", b"derivative", "etag", b"etag", "exec_seq", b"exec_seq", "fee_breakdown", b"fee_breakdown", "fees_micros", b"fees_micros", "id", b"id", "import_id", b"import_id", "instrument", b"instrument", "isin", b"isin", "notes", b"notes", "planned_risk_micros", b"planned_risk_micros", "price_micros", b"price_micros", "purge_time", b"purge_time", "quantity_micros", b"quantity_micros", "request_id", b"request_id", "segment", b"segment", "side", b"side", "source", b"source", "status", b"status", "stop_loss_price_micros", b"stop_loss_price_micros", "strategy", b"strategy", "tags", b"tags", "target_price_micros", b"target_price_micros", "trade_time", b"trade_time", "update_time", b"update_time", "user_id", b"user_id", "value_micros", b"value_micros", "version", b"version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from trademesh.analytics.v1 import analytics_service_pb2, period_pb2
+from trademesh.analytics.v1 import analytics_service_pb2, period_pb2, report_pb2
 from trademesh.cli.render import equity_chart, format_inr
 from trademesh.cli.shared import out, print_json, session_client
 
@@ -27,6 +27,31 @@ class PeriodChoice(StrEnum):
     yearly = "yearly"
     financial_year = "financial-year"
     all_time = "all-time"
+
+
+def format_r(milli: int) -> str:
+    """Format milli-R as R with two decimals (truncated) and a sign, e.g. -1250 → "-1.25 R"."""
+    sign = "-" if milli < 0 else "+"
+    whole, rest = divmod(abs(milli), 1000)
+    return f"{sign}{whole}.{rest // 10:02d} R"
+
+
+def _r_rows(r: report_pb2.RMultipleStats) -> list[tuple[str, str]]:
+    """The R-multiple rows (decision 0230): round trips with a plan only."""
+    planned = f"{r.planned_round_trip_count} ({r.unplanned_round_trip_count} without a plan, excluded)"
+    if not r.planned_round_trip_count:
+        return [("round trips with a plan", planned)]
+    buckets = "  ".join(
+        f"{label} {bucket.round_trip_count}"
+        for label, bucket in zip(("<=-1R", "-1..0R", "0..1R", "1..2R", ">=2R"), r.buckets, strict=False)
+    )
+    return [
+        ("round trips with a plan", planned),
+        ("expectancy (R)", format_r(r.expectancy_r_milli)),
+        ("average R", format_r(r.average_r_milli)),
+        ("win rate (planned)", f"{r.win_rate_percent:.1f} %"),
+        ("R buckets", buckets),
+    ]
 
 
 @app.command()
@@ -67,6 +92,7 @@ def analytics(
         ("max drawdown", format_inr(risk.max_drawdown_micros)),
         ("sharpe", f"{risk.sharpe_ratio:.2f}" if risk.HasField("sharpe_ratio") else "—"),
         ("unrealized P&L", format_inr(report.unrealized_pnl_micros, sign=True)),
+        *_r_rows(report.r_multiples),
     ]
     for name, value in rows:
         summary.add_row(name, value)

@@ -73,6 +73,11 @@ def trades_add(
     strategy: Annotated[str, typer.Option(help="Free-text strategy name.")] = "",
     tag: Annotated[list[str] | None, typer.Option("--tag", help="A tag (repeatable).")] = None,
     notes: Annotated[str, typer.Option(help="Free-text notes.")] = "",
+    stop: Annotated[str | None, typer.Option(help="Stop-loss price in INR (below a buy, above a sell).")] = None,
+    target: Annotated[str | None, typer.Option(help="Target price in INR.")] = None,
+    risk: Annotated[
+        str | None, typer.Option(help="Planned risk (1R) in INR. Default: |price - stop| x quantity.")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the created trade as JSON.")] = False,
 ) -> None:
     """Add a trade by hand."""
@@ -87,6 +92,9 @@ def trades_add(
             strategy=strategy,
             tags=tag or [],
             notes=notes,
+            stop_loss_price_micros=parse_micros(stop, "stop") if stop else 0,
+            target_price_micros=parse_micros(target, "target") if target else 0,
+            planned_risk_micros=parse_micros(risk, "risk") if risk else 0,
         )
     except ValueError as error:
         raise typer.BadParameter(str(error)) from None

@@ -9,7 +9,8 @@ until one round trip's figure is reported. Times are ints: microseconds since th
 - `metrics`: round-trip statistics and the user settings they depend on;
 - `positions`: open positions marked to quotes and the live P&L;
 - `netting`: the live P&L net of charges (open fees, net realized, break-even, exit charges);
-- `report`: the report of one period.
+- `report`: the report of one period;
+- `rmultiples`: planned risk and R-multiples of round trips (decision 0230).
 """
 
 from trademesh.services.analytics.model.fills import (
@@ -65,6 +66,7 @@ from trademesh.services.analytics.model.report import (
     RiskMetrics,
     build_report,
 )
+from trademesh.services.analytics.model.rmultiples import RBucket, RMultipleStats, r_multiple_stats
 
 __all__ = [
     "CATEGORIES",
@@ -93,6 +95,8 @@ __all__ = [
     "Period",
     "PnlState",
     "PnlTotals",
+    "RBucket",
+    "RMultipleStats",
     "Report",
     "ReportQuery",
     "RiskMetrics",
@@ -109,6 +113,7 @@ __all__ = [
     "open_positions",
     "period_range",
     "pnl_state",
+    "r_multiple_stats",
     "round_trip_stats",
     "saturate",
     "to_micros",

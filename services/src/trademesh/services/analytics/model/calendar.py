@@ -70,6 +70,8 @@ class DayTrips:
     date: date
     trips: tuple[RoundTrip[Instrument], ...]
     day: CalendarDay
+    #: Each trip's planned risk (0: no plan; decision 0230), parallel to `trips`.
+    risks: tuple[int, ...]
 
 
 def parse_date(text: str, field: str, reason: str) -> date:
@@ -167,4 +169,5 @@ def build_day_trips(journal: Journal, day: date, tolerance: int) -> DayTrips:
     first, last = _slice(journal, day, day)
     days = _days(journal, first, last, tolerance)
     totals = days[0] if days else CalendarDay(day, 0, 0, 0, 0, 0, 0)
-    return DayTrips(day, tuple(journal.round_trips_in(first, last)), totals)
+    risks = tuple(int(risk) for risk in journal.trip_columns()["risk"][first:last])
+    return DayTrips(day, tuple(journal.round_trips_in(first, last)), totals, risks)

@@ -56,6 +56,8 @@ class JournalFill:
     trade_version: int = 1
     #: Execution order within the batch that created the trade (0 for manual trades).
     exec_seq: int = 0
+    #: The planned risk (1R) of the position this fill opens, INR micros; 0: no plan (decision 0230).
+    planned_risk_micros: int = 0
 
     @property
     def order(self) -> tuple[int, int, int, str]:
@@ -92,6 +94,8 @@ class FillColumns:
     category: npt.NDArray[np.int8]
     trade_version: npt.NDArray[np.int64]
     exec_seq: npt.NDArray[np.int64]
+    #: Each fill's planned risk (0: none), see JournalFill.planned_risk_micros.
+    planned_risk_micros: npt.NDArray[Any]
 
     @classmethod
     def of(cls, fills: Sequence[JournalFill]) -> FillColumns:
@@ -111,6 +115,7 @@ class FillColumns:
             category=np.array([CATEGORY_CODES[f.category] for f in fills], dtype=np.int8),
             trade_version=np.array([f.trade_version for f in fills], dtype=np.int64),
             exec_seq=np.array([f.exec_seq for f in fills], dtype=np.int64),
+            planned_risk_micros=_ints([f.planned_risk_micros for f in fills]),
         )
 
     def __len__(self) -> int:
@@ -132,6 +137,7 @@ class FillColumns:
             category=CATEGORIES[int(self.category[index])],
             trade_version=int(self.trade_version[index]),
             exec_seq=int(self.exec_seq[index]),
+            planned_risk_micros=int(self.planned_risk_micros[index]),
         )
 
     def ordered(self) -> FillColumns:
@@ -191,6 +197,7 @@ class FillColumns:
             category=np.concatenate((self.category, other.category)),
             trade_version=np.concatenate((self.trade_version, other.trade_version)),
             exec_seq=np.concatenate((self.exec_seq, other.exec_seq)),
+            planned_risk_micros=join(self.planned_risk_micros, other.planned_risk_micros),
         )
 
     def take(self, indices: npt.NDArray[np.int64]) -> FillColumns:
@@ -208,6 +215,7 @@ class FillColumns:
             category=self.category[indices],
             trade_version=self.trade_version[indices],
             exec_seq=self.exec_seq[indices],
+            planned_risk_micros=self.planned_risk_micros[indices],
         )
 
 
@@ -227,6 +235,7 @@ class FillColumnsBuilder:
         self._category: list[int] = []
         self._version: list[int] = []
         self._sequence: list[int] = []
+        self._risk: list[int] = []
 
     def add(
         self,
@@ -241,6 +250,7 @@ class FillColumnsBuilder:
         category: Category,
         trade_version: int,
         exec_seq: int = 0,
+        planned_risk_micros: int = 0,
     ) -> None:
         """Add one fill."""
         table = self._table
@@ -255,6 +265,7 @@ class FillColumnsBuilder:
         self._category.append(CATEGORY_CODES[category])
         self._version.append(trade_version)
         self._sequence.append(exec_seq)
+        self._risk.append(planned_risk_micros)
 
     def build(self) -> FillColumns:
         """Return the collected fills as columns."""
@@ -271,6 +282,7 @@ class FillColumnsBuilder:
             category=np.array(self._category, dtype=np.int8),
             trade_version=np.array(self._version, dtype=np.int64),
             exec_seq=np.array(self._sequence, dtype=np.int64),
+            planned_risk_micros=_ints(self._risk),
         )
 
 

@@ -82,6 +82,7 @@ _TRIP_COLUMNS = (
     "close_fill",
     "open_fill",
     "fill_count",
+    "risk",
 )
 
 
@@ -120,6 +121,11 @@ class Journal:
         self._sums = [0.0, 0.0, 0.0]
         self._openers_base: list[str] | None = None
         self._openers_tail: list[str] = []
+        # The planned risk of every fill that has a plan (decision 0230): a closed trip takes its opener's.
+        planned = np.flatnonzero(columns.planned_risk_micros) if len(columns) else np.zeros(0, dtype=np.int64)
+        self._plans: dict[str, int] = {
+            columns.trade_ids[i]: int(columns.planned_risk_micros[i]) for i in planned.tolist()
+        }
         for instrument in columns.instrument_table:
             self._code(instrument)
         codes = columns.instrument
@@ -180,6 +186,7 @@ class Journal:
             "close_fill": trips.close_fill[closed],
             "open_fill": trips.open_fill[closed],
             "fill_count": trips.fill_count[closed],
+            "risk": columns.planned_risk_micros[trips.open_fill[closed]].astype(np.int64),
         }
         # Replay each instrument's still-open cycle through the FIFO engine to know its lots.
         for trip in np.flatnonzero(~trips.closed).tolist():
@@ -249,6 +256,7 @@ class Journal:
                 close_fill=sequence,
                 open_fill=-1,
                 fill_count=trip.fill_count,
+                risk=self._plans.get(trip.opening_trade_id, 0),
             )
             self._openers_tail.append(trip.opening_trade_id)
 
@@ -290,6 +298,8 @@ class Journal:
             assert self._index is not None
             self._index[fill.trade_id] = (1, len(self._tail_fills))
             self._tail_fills.append(fill)
+            if fill.planned_risk_micros:
+                self._plans[fill.trade_id] = fill.planned_risk_micros
             self._apply(fill, len(self._fills))
             return
         fills = [f for f in self._all_fills() if f.trade_id != fill.trade_id]

@@ -28,6 +28,7 @@ from trademesh.services.analytics.model.metrics import (
 from trademesh.services.analytics.model.netting import NetBook
 from trademesh.services.analytics.model.periods import DAY_US, HOUR_US, IST_OFFSET_US, ReportQuery, day_date, ist_day
 from trademesh.services.analytics.model.positions import Mark, OpenPosition, open_positions
+from trademesh.services.analytics.model.rmultiples import RMultipleStats, r_multiple_stats
 
 TRADING_DAYS_PER_YEAR = 252
 
@@ -130,6 +131,8 @@ class Report:
     open_positions: tuple[OpenPosition, ...]
     unrealized_pnl_micros: int
     unmarked_position_count: int
+    #: The R figures of the period's round trips (decision 0230).
+    r_multiples: RMultipleStats | None = None
 
 
 def _ratio(numerator: int, denominator: int) -> float:
@@ -157,6 +160,7 @@ class _Trips:
     closes: Column
     instruments: Column
     categories: Column
+    risks: Column
     tolerance: int
 
     @classmethod
@@ -171,6 +175,7 @@ class _Trips:
             trips["close_time"],
             trips["instrument"],
             trips["category"],
+            trips["risk"],
             tolerance,
         )
 
@@ -481,4 +486,5 @@ def build_report(
         open_positions=positions,
         unrealized_pnl_micros=saturate(sum(marked)),
         unmarked_position_count=len(positions) - len(marked),
+        r_multiples=r_multiple_stats(trips.nets, trips.risks),
     )

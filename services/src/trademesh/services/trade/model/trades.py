@@ -72,9 +72,26 @@ class TradeFields:
     charges_source: ChargesSource | None = None
     #: The schedule version COMPUTED charges came from ("<file version>/<date>"); empty otherwise.
     charges_schedule_version: str = ""
+    #: The trader's plan (decision 0230), INR micros; 0 when not given.
+    stop_loss_price_micros: int = 0
+    target_price_micros: int = 0
+    planned_risk_micros: int = 0
 
 
-JOURNAL_FIELDS = frozenset({"category", "strategy", "tags", "notes", "fees_micros", "fee_breakdown", "charges_source"})
+JOURNAL_FIELDS = frozenset(
+    {
+        "category",
+        "strategy",
+        "tags",
+        "notes",
+        "fees_micros",
+        "fee_breakdown",
+        "charges_source",
+        "stop_loss_price_micros",
+        "target_price_micros",
+        "planned_risk_micros",
+    }
+)
 BROKER_FIELDS = frozenset(
     {
         "instrument",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, date, datetime
 
@@ -14,6 +15,7 @@ from trademesh.kernel.instruments import (
     Derivative,
     Exchange,
     Segment,
+    Side,
 )
 from trademesh.services.trade.model.keys import to_millis
 from trademesh.services.trade.model.trades import TradeFields
@@ -62,6 +64,29 @@ def infer_segment(exchange: Exchange, derivative: Derivative | None) -> Segment 
     if derivative is None or derivative.contract_type is None:
         return None
     return Segment.FUTURES if derivative.contract_type is ContractType.FUTURE else Segment.OPTIONS
+
+
+def _check_plan(raw: TradeFields, bad: Callable[[str, str], None]) -> None:
+    """Check the trader's plan (decision 0230): positive, stop on the losing side, target on the winning side."""
+    for name in ("stop_loss_price_micros", "target_price_micros"):
+        if not 0 <= getattr(raw, name) <= MAX_PRICE_MICROS:
+            bad(name, f"must be > 0 and <= {MAX_PRICE_MICROS}, or 0 for none")
+    if not 0 <= raw.planned_risk_micros <= MAX_VALUE_MICROS:
+        bad("planned_risk_micros", f"must be > 0 and <= {MAX_VALUE_MICROS}, or 0 for none")
+    entry, stop, target = raw.price_micros, raw.stop_loss_price_micros, raw.target_price_micros
+    if raw.side is None or entry <= 0:
+        return
+    buy = raw.side is Side.BUY
+    if (
+        stop > 0
+        and 0 < raw.quantity_micros <= MAX_QUANTITY_MICROS
+        and abs(entry - stop) * raw.quantity_micros > (MAX_VALUE_MICROS * 1_000_000)
+    ):
+        bad("stop_loss_price_micros", f"|price - stop| x quantity must be <= {MAX_VALUE_MICROS} micros")
+    if 0 < stop <= MAX_PRICE_MICROS and (stop >= entry if buy else stop <= entry):
+        bad("stop_loss_price_micros", f"a {raw.side.value} stop must be {'below' if buy else 'above'} the entry price")
+    if 0 < target <= MAX_PRICE_MICROS and (target <= entry if buy else target >= entry):
+        bad("target_price_micros", f"a {raw.side.value} target must be {'above' if buy else 'below'} the entry price")
 
 
 def normalize_fields(
@@ -169,6 +194,8 @@ def normalize_fields(
         charges_source = ChargesSource.MANUAL if fees_typed else ChargesSource.COMPUTED
     elif charges_source is ChargesSource.COMPUTED and fees_typed:
         bad("charges_source", "fees_micros and fee_breakdown must be unset when charges_source is COMPUTED")
+
+    _check_plan(raw, bad)
 
     strategy = raw.strategy.strip()
     if len(strategy) > MAX_STRATEGY_LENGTH or _has_control(strategy):

@@ -237,6 +237,9 @@ class ReconcileUseCases(InferenceUseCases):
             strategy=current.strategy,
             tags=current.tags,
             notes=current.notes,
+            stop_loss_price_micros=current.stop_loss_price_micros,
+            target_price_micros=current.target_price_micros,
+            planned_risk_micros=current.planned_risk_micros,
             broker_account_id=current.broker_account_id or fields.broker_account_id,
         )
         if current.charges_source is ChargesSource.MANUAL or (not fees_given and not computable(current)):

@@ -97,6 +97,9 @@ def trade_to_document(trade: Trade) -> Document:
         "request_hash": trade.request_hash,
         "import_id": trade.import_id,
         "exec_seq": trade.exec_seq,
+        "stop_loss_price_micros": f.stop_loss_price_micros,
+        "target_price_micros": f.target_price_micros,
+        "planned_risk_micros": f.planned_risk_micros,
         **({"broker_key": trade.broker_key} if trade.broker_key else {}),
     }
 
@@ -145,6 +148,10 @@ def trade_from_document(document: Document) -> Trade:
         broker_trade_id=document["broker_trade_id"],
         broker_order_id=document["broker_order_id"],
         broker_account_id=document["broker_account_id"],
+        # Trades written before plans existed carry none of these keys (decision 0230).
+        stop_loss_price_micros=document.get("stop_loss_price_micros", 0),
+        target_price_micros=document.get("target_price_micros", 0),
+        planned_risk_micros=document.get("planned_risk_micros", 0),
     )
     return Trade(
         id=document["_id"],

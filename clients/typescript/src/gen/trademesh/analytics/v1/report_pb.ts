@@ -22,7 +22,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file trademesh/analytics/v1/report.proto.
  */
 export const file_trademesh_analytics_v1_report: GenFile = /*@__PURE__*/
-  fileDesc("CiN0cmFkZW1lc2gvYW5hbHl0aWNzL3YxL3JlcG9ydC5wcm90bxIWdHJhZGVtZXNoLmFuYWx5dGljcy52MSKrCAoPQW5hbHl0aWNzUmVwb3J0Ei4KBnBlcmlvZBgBIAEoDjIeLnRyYWRlbWVzaC5hbmFseXRpY3MudjEuUGVyaW9kEjAKBXJhbmdlGAIgASgLMiEudHJhZGVtZXNoLmFuYWx5dGljcy52MS5UaW1lUmFuZ2USMQoNY29tcHV0ZWRfdGltZRgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFwoPam91cm5hbF92ZXJzaW9uGAQgASgDEjsKCHNldHRpbmdzGAUgASgLMikudHJhZGVtZXNoLmFuYWx5dGljcy52MS5BbmFseXRpY3NTZXR0aW5ncxI7CgtwZXJmb3JtYW5jZRgGIAEoCzImLnRyYWRlbWVzaC5hbmFseXRpY3MudjEuUm91bmRUcmlwU3RhdHMSMQoEcmlzaxgHIAEoCzIjLnRyYWRlbWVzaC5hbmFseXRpY3MudjEuUmlza01ldHJpY3MSOQoIYWN0aXZpdHkYCCABKAsyJy50cmFkZW1lc2guYW5hbHl0aWNzLnYxLkFjdGl2aXR5U3VtbWFyeRJACgtieV9jYXRlZ29yeRgJIAMoCzIrLnRyYWRlbWVzaC5hbmFseXRpY3MudjEuQ2F0ZWdvcnlQZXJmb3JtYW5jZRJGCg90b3BfaW5zdHJ1bWVudHMYCiADKAsyLS50cmFkZW1lc2guYW5hbHl0aWNzLnYxLkluc3RydW1lbnRQZXJmb3JtYW5jZRJIChF3b3JzdF9pbnN0cnVtZW50cxgLIAMoCzItLnRyYWRlbWVzaC5hbmFseXRpY3MudjEuSW5zdHJ1bWVudFBlcmZvcm1hbmNlEkQKDmJ5X2hvdXJfb2ZfZGF5GAwgAygLMiwudHJhZGVtZXNoLmFuYWx5dGljcy52MS5Ib3VyT2ZEYXlQZXJmb3JtYW5jZRI+CgpieV93ZWVrZGF5GA0gAygLMioudHJhZGVtZXNoLmFuYWx5dGljcy52MS5XZWVrZGF5UGVyZm9ybWFuY2USOgoIYnlfbW9udGgYDiADKAsyKC50cmFkZW1lc2guYW5hbHl0aWNzLnYxLk1vbnRoUGVyZm9ybWFuY2USMwoJZGFpbHlfcG5sGA8gAygLMiAudHJhZGVtZXNoLmFuYWx5dGljcy52MS5EYWlseVBubBI5CgxlcXVpdHlfY3VydmUYECABKAsyIy50cmFkZW1lc2guYW5hbHl0aWNzLnYxLkVxdWl0eUN1cnZlEjwKDm9wZW5fcG9zaXRpb25zGBEgAygLMiQudHJhZGVtZXNoLmFuYWx5dGljcy52MS5PcGVuUG9zaXRpb24SHQoVdW5yZWFsaXplZF9wbmxfbWljcm9zGBIgASgDEh8KF3VubWFya2VkX3Bvc2l0aW9uX2NvdW50GBMgASgFIoIGCg5Sb3VuZFRyaXBTdGF0cxIYChByb3VuZF90cmlwX2NvdW50GAEgASgDEhEKCXdpbl9jb3VudBgCIAEoAxISCgpsb3NzX2NvdW50GAMgASgDEhgKEGJyZWFrX2V2ZW5fY291bnQYBCABKAMSHQoQd2luX3JhdGVfcGVyY2VudBgFIAEoAUgAiAEBEhsKE3JlYWxpemVkX3BubF9taWNyb3MYBiABKAMSEwoLZmVlc19taWNyb3MYByABKAMSFgoObmV0X3BubF9taWNyb3MYCCABKAMSGwoTZ3Jvc3NfcHJvZml0X21pY3JvcxgJIAEoAxIZChFncm9zc19sb3NzX21pY3JvcxgKIAEoAxIaCg1wcm9maXRfZmFjdG9yGAsgASgBSAGIAQESHwoXcHJvZml0X2ZhY3Rvcl91bmJvdW5kZWQYDCABKAgSHgoRZXhwZWN0YW5jeV9taWNyb3MYDSABKANIAogBARIfChJhdmVyYWdlX3dpbl9taWNyb3MYDiABKANIA4gBARIgChNhdmVyYWdlX2xvc3NfbWljcm9zGA8gASgDSASIAQESHwoSbGFyZ2VzdF93aW5fbWljcm9zGBAgASgDSAWIAQESIAoTbGFyZ2VzdF9sb3NzX21pY3JvcxgRIAEoA0gGiAEBEhwKFG1heF9jb25zZWN1dGl2ZV93aW5zGBIgASgFEh4KFm1heF9jb25zZWN1dGl2ZV9sb3NzZXMYEyABKAUSOAoVYXZlcmFnZV9ob2xkX2R1cmF0aW9uGBQgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uQhMKEV93aW5fcmF0ZV9wZXJjZW50QhAKDl9wcm9maXRfZmFjdG9yQhQKEl9leHBlY3RhbmN5X21pY3Jvc0IVChNfYXZlcmFnZV93aW5fbWljcm9zQhYKFF9hdmVyYWdlX2xvc3NfbWljcm9zQhUKE19sYXJnZXN0X3dpbl9taWNyb3NCFgoUX2xhcmdlc3RfbG9zc19taWNyb3MiowQKC1Jpc2tNZXRyaWNzEhsKE21heF9kcmF3ZG93bl9taWNyb3MYASABKAMSIQoUbWF4X2RyYXdkb3duX3BlcmNlbnQYAiABKAFIAIgBARI6ChZtYXhfZHJhd2Rvd25fcGVha190aW1lGAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBI8ChhtYXhfZHJhd2Rvd25fdHJvdWdoX3RpbWUYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhsKDnJldHVybl9wZXJjZW50GAUgASgBSAGIAQESJgoZYW5udWFsaXplZF9yZXR1cm5fcGVyY2VudBgGIAEoAUgCiAEBEhkKDHNoYXJwZV9yYXRpbxgHIAEoAUgDiAEBEhkKDGNhbG1hcl9yYXRpbxgIIAEoAUgEiAEBEh4KFmNhbG1hcl9yYXRpb191bmJvdW5kZWQYCSABKAgSHAoPcmVjb3ZlcnlfZmFjdG9yGAogASgBSAWIAQESIQoZcmVjb3ZlcnlfZmFjdG9yX3VuYm91bmRlZBgLIAEoCEIXChVfbWF4X2RyYXdkb3duX3BlcmNlbnRCEQoPX3JldHVybl9wZXJjZW50QhwKGl9hbm51YWxpemVkX3JldHVybl9wZXJjZW50Qg8KDV9zaGFycGVfcmF0aW9CDwoNX2NhbG1hcl9yYXRpb0ISChBfcmVjb3ZlcnlfZmFjdG9yIt8DCg9BY3Rpdml0eVN1bW1hcnkSEgoKZmlsbF9jb3VudBgBIAEoAxIZChF0cmFkaW5nX2RheV9jb3VudBgCIAEoBRIqCh1hdmVyYWdlX2ZpbGxzX3Blcl90cmFkaW5nX2RheRgDIAEoAUgAiAEBEjAKI2F2ZXJhZ2Vfcm91bmRfdHJpcHNfcGVyX3RyYWRpbmdfZGF5GAQgASgBSAGIAQESGQoRdG90YWxfZmVlc19taWNyb3MYBSABKAMSFwoPdHVybm92ZXJfbWljcm9zGAYgASgDEjcKDnN5bWJvbHNfdHJhZGVkGAcgAygLMh8udHJhZGVtZXNoLmNvbW1vbi52MS5JbnN0cnVtZW50EhwKFHN5bWJvbHNfdHJhZGVkX2NvdW50GAggASgFEj8KFm1vc3RfdHJhZGVkX2luc3RydW1lbnQYCSABKAsyHy50cmFkZW1lc2guY29tbW9uLnYxLkluc3RydW1lbnQSKQohbW9zdF90cmFkZWRfaW5zdHJ1bWVudF9maWxsX2NvdW50GAogASgDQiAKHl9hdmVyYWdlX2ZpbGxzX3Blcl90cmFkaW5nX2RheUImCiRfYXZlcmFnZV9yb3VuZF90cmlwc19wZXJfdHJhZGluZ19kYXkihQEKE0NhdGVnb3J5UGVyZm9ybWFuY2USNwoIY2F0ZWdvcnkYASABKA4yJS50cmFkZW1lc2guYW5hbHl0aWNzLnYxLlRyYWRlQ2F0ZWdvcnkSNQoFc3RhdHMYAiABKAsyJi50cmFkZW1lc2guYW5hbHl0aWNzLnYxLlJvdW5kVHJpcFN0YXRzIpcBChVJbnN0cnVtZW50UGVyZm9ybWFuY2USMwoKaW5zdHJ1bWVudBgBIAEoCzIfLnRyYWRlbWVzaC5jb21tb24udjEuSW5zdHJ1bWVudBI1CgVzdGF0cxgCIAEoCzImLnRyYWRlbWVzaC5hbmFseXRpY3MudjEuUm91bmRUcmlwU3RhdHMSEgoKZmlsbF9jb3VudBgDIAEoAyJbChRIb3VyT2ZEYXlQZXJmb3JtYW5jZRIMCgRob3VyGAEgASgFEjUKBXN0YXRzGAIgASgLMiYudHJhZGVtZXNoLmFuYWx5dGljcy52MS5Sb3VuZFRyaXBTdGF0cyJ9ChJXZWVrZGF5UGVyZm9ybWFuY2USMAoHd2Vla2RheRgBIAEoDjIfLnRyYWRlbWVzaC5hbmFseXRpY3MudjEuV2Vla2RheRI1CgVzdGF0cxgCIAEoCzImLnRyYWRlbWVzaC5hbmFseXRpY3MudjEuUm91bmRUcmlwU3RhdHMiWAoQTW9udGhQZXJmb3JtYW5jZRINCgVtb250aBgBIAEoBRI1CgVzdGF0cxgCIAEoCzImLnRyYWRlbWVzaC5hbmFseXRpY3MudjEuUm91bmRUcmlwU3RhdHMiygEKCERhaWx5UG5sEgwKBGRhdGUYASABKAkSFgoObmV0X3BubF9taWNyb3MYAiABKAMSGAoQcm91bmRfdHJpcF9jb3VudBgDIAEoAxIRCgl3aW5fY291bnQYBCABKAMSEgoKbG9zc19jb3VudBgFIAEoAxISCgpmaWxsX2NvdW50GAYgASgDEhMKC2ZlZXNfbWljcm9zGAcgASgDEhsKDnJldHVybl9wZXJjZW50GAggASgBSACIAQFCEQoPX3JldHVybl9wZXJjZW50IusBCgtFcXVpdHlQb2ludBIYChByb3VuZF90cmlwX2luZGV4GAEgASgDEi4KCmNsb3NlX3RpbWUYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjMKCmluc3RydW1lbnQYAyABKAsyHy50cmFkZW1lc2guY29tbW9uLnYxLkluc3RydW1lbnQSIQoZcm91bmRfdHJpcF9uZXRfcG5sX21pY3JvcxgEIAEoAxIhChljdW11bGF0aXZlX25ldF9wbmxfbWljcm9zGAUgASgDEhcKD2RyYXdkb3duX21pY3JvcxgGIAEoAyJyCgtFcXVpdHlDdXJ2ZRIzCgZwb2ludHMYASADKAsyIy50cmFkZW1lc2guYW5hbHl0aWNzLnYxLkVxdWl0eVBvaW50EhkKEXRvdGFsX3BvaW50X2NvdW50GAIgASgDEhMKC2Rvd25zYW1wbGVkGAMgASgIQvUBChpjb20udHJhZGVtZXNoLmFuYWx5dGljcy52MUILUmVwb3J0UHJvdG9QAVpQZ2l0aHViLmNvbS90cmFkZW1lc2gvdHJhZGVtZXNoL2NsaWVudHMvZ28vZ2VuL3RyYWRlbWVzaC9hbmFseXRpY3MvdjE7YW5hbHl0aWNzdjGiAgNUQViqAhZUcmFkZW1lc2guQW5hbHl0aWNzLlYxygIWVHJhZGVtZXNoXEFuYWx5dGljc1xWMeICIlRyYWRlbWVzaFxBbmFseXRpY3NcVjFcR1BCTWV0YWRhdGHqAhhUcmFkZW1lc2g6OkFuYWx5dGljczo6VjFiBnByb3RvMw", [file_google_protobuf_duration, file_google_protobuf_timestamp, file_trademesh_analytics_v1_period, file_trademesh_analytics_v1_position, file_trademesh_analytics_v1_settings, file_trademesh_analytics_v1_trade_category, file_trademesh_common_v1_instrument]);
+  fileDesc("CiN0cmFkZW1lc2gvYW5hbHl0aWNzL3YxL3JlcG9ydC5wcm90bxIWdHJhZGVtZXNoLmFuYWx5dGljcy52MSLoCAoPQW5hbHl0aWNzUmVwb3J0Ei4KBnBlcmlvZBgBIAEoDjIeLnRyYWRlbWVzaC5hbmFseXRpY3MudjEuUGVyaW9kEjAKBXJhbmdlGAIgASgLMiEudHJhZGVtZXNoLmFuYWx5dGljcy52MS5UaW1lUmFuZ2USMQoNY29tcHV0ZWRfdGltZRgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFwoPam91cm5hbF92ZXJzaW9uGAQgASgDEjsKCHNldHRpbmdzGAUgASgLMikudHJhZGVtZXNoLmFuYWx5dGljcy52MS5BbmFseXRpY3NTZXR0aW5ncxI7CgtwZXJmb3JtYW5jZRgGIAEoCzImLnRyYWRlbWVzaC5hbmFseXRpY3MudjEuUm91bmRUcmlwU3RhdHMSMQoEcmlzaxgHIAEoCzIjLnRyYWRlbWVzaC5hbmFseXRpY3MudjEuUmlza01ldHJpY3MSOQoIYWN0aXZpdHkYCCABKAsyJy50cmFkZW1lc2guYW5hbHl0aWNzLnYxLkFjdGl2aXR5U3VtbWFyeRJACgtieV9jYXRlZ29yeRgJIAMoCzIrLnRyYWRlbWVzaC5hbmFseXRpY3MudjEuQ2F0ZWdvcnlQZXJmb3JtYW5jZRJGCg90b3BfaW5zdHJ1bWVudHMYCiADKAsyLS50cmFkZW1lc2guYW5hbHl0aWNzLnYxLkluc3RydW1lbnRQZXJmb3JtYW5jZRJIChF3b3JzdF9pbnN0cnVtZW50cxgLIAMoCzItLnRyYWRlbWVzaC5hbmFseXRpY3MudjEuSW5zdHJ1bWVudFBlcmZvcm1hbmNlEkQKDmJ5X2hvdXJfb2ZfZGF5GAwgAygLMiwudHJhZGVtZXNoLmFuYWx5dGljcy52MS5Ib3VyT2ZEYXlQZXJmb3JtYW5jZRI+CgpieV93ZWVrZGF5GA0gAygLMioudHJhZGVtZXNoLmFuYWx5dGljcy52MS5XZWVrZGF5UGVyZm9ybWFuY2USOgoIYnlfbW9udGgYDiADKAsyKC50cmFkZW1lc2guYW5hbHl0aWNzLnYxLk1vbnRoUGVyZm9ybWFuY2USMwoJZGFpbHlfcG5sGA8gAygLMiAudHJhZGVtZXNoLmFuYWx5dGljcy52MS5EYWlseVBubBI5CgxlcXVpdHlfY3VydmUYECABKAsyIy50cmFkZW1lc2guYW5hbHl0aWNzLnYxLkVxdWl0eUN1cnZlEjwKDm9wZW5fcG9zaXRpb25zGBEgAygLMiQudHJhZGVtZXNoLmFuYWx5dGljcy52MS5PcGVuUG9zaXRpb24SHQoVdW5yZWFsaXplZF9wbmxfbWljcm9zGBIgASgDEh8KF3VubWFya2VkX3Bvc2l0aW9uX2NvdW50GBMgASgFEjsKC3JfbXVsdGlwbGVzGBQgASgLMiYudHJhZGVtZXNoLmFuYWx5dGljcy52MS5STXVsdGlwbGVTdGF0cyLbAgoOUk11bHRpcGxlU3RhdHMSIAoYcGxhbm5lZF9yb3VuZF90cmlwX2NvdW50GAEgASgDEiIKGnVucGxhbm5lZF9yb3VuZF90cmlwX2NvdW50GAIgASgDEhsKE3BsYW5uZWRfcmlza19taWNyb3MYAyABKAMSFgoObmV0X3BubF9taWNyb3MYBCABKAMSHAoPYXZlcmFnZV9yX21pbGxpGAUgASgDSACIAQESHwoSZXhwZWN0YW5jeV9yX21pbGxpGAYgASgDSAGIAQESHQoQd2luX3JhdGVfcGVyY2VudBgHIAEoAUgCiAEBEjAKB2J1Y2tldHMYCCADKAsyHy50cmFkZW1lc2guYW5hbHl0aWNzLnYxLlJCdWNrZXRCEgoQX2F2ZXJhZ2Vfcl9taWxsaUIVChNfZXhwZWN0YW5jeV9yX21pbGxpQhMKEV93aW5fcmF0ZV9wZXJjZW50IuwBCgdSQnVja2V0EhgKC21pbl9yX21pbGxpGAEgASgDSACIAQESGAoLbWF4X3JfbWlsbGkYAiABKANIAYgBARIYChByb3VuZF90cmlwX2NvdW50GAMgASgDEhEKCXdpbl9jb3VudBgEIAEoAxIdChB3aW5fcmF0ZV9wZXJjZW50GAUgASgBSAKIAQESGgoNc2hhcmVfcGVyY2VudBgGIAEoAUgDiAEBQg4KDF9taW5fcl9taWxsaUIOCgxfbWF4X3JfbWlsbGlCEwoRX3dpbl9yYXRlX3BlcmNlbnRCEAoOX3NoYXJlX3BlcmNlbnQiggYKDlJvdW5kVHJpcFN0YXRzEhgKEHJvdW5kX3RyaXBfY291bnQYASABKAMSEQoJd2luX2NvdW50GAIgASgDEhIKCmxvc3NfY291bnQYAyABKAMSGAoQYnJlYWtfZXZlbl9jb3VudBgEIAEoAxIdChB3aW5fcmF0ZV9wZXJjZW50GAUgASgBSACIAQESGwoTcmVhbGl6ZWRfcG5sX21pY3JvcxgGIAEoAxITCgtmZWVzX21pY3JvcxgHIAEoAxIWCg5uZXRfcG5sX21pY3JvcxgIIAEoAxIbChNncm9zc19wcm9maXRfbWljcm9zGAkgASgDEhkKEWdyb3NzX2xvc3NfbWljcm9zGAogASgDEhoKDXByb2ZpdF9mYWN0b3IYCyABKAFIAYgBARIfChdwcm9maXRfZmFjdG9yX3VuYm91bmRlZBgMIAEoCBIeChFleHBlY3RhbmN5X21pY3JvcxgNIAEoA0gCiAEBEh8KEmF2ZXJhZ2Vfd2luX21pY3JvcxgOIAEoA0gDiAEBEiAKE2F2ZXJhZ2VfbG9zc19taWNyb3MYDyABKANIBIgBARIfChJsYXJnZXN0X3dpbl9taWNyb3MYECABKANIBYgBARIgChNsYXJnZXN0X2xvc3NfbWljcm9zGBEgASgDSAaIAQESHAoUbWF4X2NvbnNlY3V0aXZlX3dpbnMYEiABKAUSHgoWbWF4X2NvbnNlY3V0aXZlX2xvc3NlcxgTIAEoBRI4ChVhdmVyYWdlX2hvbGRfZHVyYXRpb24YFCABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb25CEwoRX3dpbl9yYXRlX3BlcmNlbnRCEAoOX3Byb2ZpdF9mYWN0b3JCFAoSX2V4cGVjdGFuY3lfbWljcm9zQhUKE19hdmVyYWdlX3dpbl9taWNyb3NCFgoUX2F2ZXJhZ2VfbG9zc19taWNyb3NCFQoTX2xhcmdlc3Rfd2luX21pY3Jvc0IWChRfbGFyZ2VzdF9sb3NzX21pY3JvcyKjBAoLUmlza01ldHJpY3MSGwoTbWF4X2RyYXdkb3duX21pY3JvcxgBIAEoAxIhChRtYXhfZHJhd2Rvd25fcGVyY2VudBgCIAEoAUgAiAEBEjoKFm1heF9kcmF3ZG93bl9wZWFrX3RpbWUYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjwKGG1heF9kcmF3ZG93bl90cm91Z2hfdGltZRgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASGwoOcmV0dXJuX3BlcmNlbnQYBSABKAFIAYgBARImChlhbm51YWxpemVkX3JldHVybl9wZXJjZW50GAYgASgBSAKIAQESGQoMc2hhcnBlX3JhdGlvGAcgASgBSAOIAQESGQoMY2FsbWFyX3JhdGlvGAggASgBSASIAQESHgoWY2FsbWFyX3JhdGlvX3VuYm91bmRlZBgJIAEoCBIcCg9yZWNvdmVyeV9mYWN0b3IYCiABKAFIBYgBARIhChlyZWNvdmVyeV9mYWN0b3JfdW5ib3VuZGVkGAsgASgIQhcKFV9tYXhfZHJhd2Rvd25fcGVyY2VudEIRCg9fcmV0dXJuX3BlcmNlbnRCHAoaX2FubnVhbGl6ZWRfcmV0dXJuX3BlcmNlbnRCDwoNX3NoYXJwZV9yYXRpb0IPCg1fY2FsbWFyX3JhdGlvQhIKEF9yZWNvdmVyeV9mYWN0b3Ii3wMKD0FjdGl2aXR5U3VtbWFyeRISCgpmaWxsX2NvdW50GAEgASgDEhkKEXRyYWRpbmdfZGF5X2NvdW50GAIgASgFEioKHWF2ZXJhZ2VfZmlsbHNfcGVyX3RyYWRpbmdfZGF5GAMgASgBSACIAQESMAojYXZlcmFnZV9yb3VuZF90cmlwc19wZXJfdHJhZGluZ19kYXkYBCABKAFIAYgBARIZChF0b3RhbF9mZWVzX21pY3JvcxgFIAEoAxIXCg90dXJub3Zlcl9taWNyb3MYBiABKAMSNwoOc3ltYm9sc190cmFkZWQYByADKAsyHy50cmFkZW1lc2guY29tbW9uLnYxLkluc3RydW1lbnQSHAoUc3ltYm9sc190cmFkZWRfY291bnQYCCABKAUSPwoWbW9zdF90cmFkZWRfaW5zdHJ1bWVudBgJIAEoCzIfLnRyYWRlbWVzaC5jb21tb24udjEuSW5zdHJ1bWVudBIpCiFtb3N0X3RyYWRlZF9pbnN0cnVtZW50X2ZpbGxfY291bnQYCiABKANCIAoeX2F2ZXJhZ2VfZmlsbHNfcGVyX3RyYWRpbmdfZGF5QiYKJF9hdmVyYWdlX3JvdW5kX3RyaXBzX3Blcl90cmFkaW5nX2RheSKFAQoTQ2F0ZWdvcnlQZXJmb3JtYW5jZRI3CghjYXRlZ29yeRgBIAEoDjIlLnRyYWRlbWVzaC5hbmFseXRpY3MudjEuVHJhZGVDYXRlZ29yeRI1CgVzdGF0cxgCIAEoCzImLnRyYWRlbWVzaC5hbmFseXRpY3MudjEuUm91bmRUcmlwU3RhdHMilwEKFUluc3RydW1lbnRQZXJmb3JtYW5jZRIzCgppbnN0cnVtZW50GAEgASgLMh8udHJhZGVtZXNoLmNvbW1vbi52MS5JbnN0cnVtZW50EjUKBXN0YXRzGAIgASgLMiYudHJhZGVtZXNoLmFuYWx5dGljcy52MS5Sb3VuZFRyaXBTdGF0cxISCgpmaWxsX2NvdW50GAMgASgDIlsKFEhvdXJPZkRheVBlcmZvcm1hbmNlEgwKBGhvdXIYASABKAUSNQoFc3RhdHMYAiABKAsyJi50cmFkZW1lc2guYW5hbHl0aWNzLnYxLlJvdW5kVHJpcFN0YXRzIn0KEldlZWtkYXlQZXJmb3JtYW5jZRIwCgd3ZWVrZGF5GAEgASgOMh8udHJhZGVtZXNoLmFuYWx5dGljcy52MS5XZWVrZGF5EjUKBXN0YXRzGAIgASgLMiYudHJhZGVtZXNoLmFuYWx5dGljcy52MS5Sb3VuZFRyaXBTdGF0cyJYChBNb250aFBlcmZvcm1hbmNlEg0KBW1vbnRoGAEgASgFEjUKBXN0YXRzGAIgASgLMiYudHJhZGVtZXNoLmFuYWx5dGljcy52MS5Sb3VuZFRyaXBTdGF0cyLKAQoIRGFpbHlQbmwSDAoEZGF0ZRgBIAEoCRIWCg5uZXRfcG5sX21pY3JvcxgCIAEoAxIYChByb3VuZF90cmlwX2NvdW50GAMgASgDEhEKCXdpbl9jb3VudBgEIAEoAxISCgpsb3NzX2NvdW50GAUgASgDEhIKCmZpbGxfY291bnQYBiABKAMSEwoLZmVlc19taWNyb3MYByABKAMSGwoOcmV0dXJuX3BlcmNlbnQYCCABKAFIAIgBAUIRCg9fcmV0dXJuX3BlcmNlbnQi6wEKC0VxdWl0eVBvaW50EhgKEHJvdW5kX3RyaXBfaW5kZXgYASABKAMSLgoKY2xvc2VfdGltZRgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASMwoKaW5zdHJ1bWVudBgDIAEoCzIfLnRyYWRlbWVzaC5jb21tb24udjEuSW5zdHJ1bWVudBIhChlyb3VuZF90cmlwX25ldF9wbmxfbWljcm9zGAQgASgDEiEKGWN1bXVsYXRpdmVfbmV0X3BubF9taWNyb3MYBSABKAMSFwoPZHJhd2Rvd25fbWljcm9zGAYgASgDInIKC0VxdWl0eUN1cnZlEjMKBnBvaW50cxgBIAMoCzIjLnRyYWRlbWVzaC5hbmFseXRpY3MudjEuRXF1aXR5UG9pbnQSGQoRdG90YWxfcG9pbnRfY291bnQYAiABKAMSEwoLZG93bnNhbXBsZWQYAyABKAhC9QEKGmNvbS50cmFkZW1lc2guYW5hbHl0aWNzLnYxQgtSZXBvcnRQcm90b1ABWlBnaXRodWIuY29tL3RyYWRlbWVzaC90cmFkZW1lc2gvY2xpZW50cy9nby9nZW4vdHJhZGVtZXNoL2FuYWx5dGljcy92MTthbmFseXRpY3N2MaICA1RBWKoCFlRyYWRlbWVzaC5BbmFseXRpY3MuVjHKAhZUcmFkZW1lc2hcQW5hbHl0aWNzXFYx4gIiVHJhZGVtZXNoXEFuYWx5dGljc1xWMVxHUEJNZXRhZGF0YeoCGFRyYWRlbWVzaDo6QW5hbHl0aWNzOjpWMWIGcHJvdG8z", [file_google_protobuf_duration, file_google_protobuf_timestamp, file_trademesh_analytics_v1_period, file_trademesh_analytics_v1_position, file_trademesh_analytics_v1_settings, file_trademesh_analytics_v1_trade_category, file_trademesh_common_v1_instrument]);
 
 /**
  * AnalyticsReport is a user's trading performance over one period.
@@ -250,6 +250,13 @@ export type AnalyticsReport = Message<"trademesh.analytics.v1.AnalyticsReport"> 
    * @generated from field: int32 unmarked_position_count = 19;
    */
   unmarkedPositionCount: number;
+
+  /**
+   * r_multiples are the planned-risk figures of the period's round trips (decision 0230).
+   *
+   * @generated from field: trademesh.analytics.v1.RMultipleStats r_multiples = 20;
+   */
+  rMultiples?: RMultipleStats | undefined;
 };
 
 /**
@@ -258,6 +265,142 @@ export type AnalyticsReport = Message<"trademesh.analytics.v1.AnalyticsReport"> 
  */
 export const AnalyticsReportSchema: GenMessage<AnalyticsReport> = /*@__PURE__*/
   messageDesc(file_trademesh_analytics_v1_report, 0);
+
+/**
+ * RMultipleStats measure the period's closed round trips in units of planned risk (R).
+ *
+ * A round trip's planned risk is its opening fill's Trade.planned_risk_micros, else
+ * |opening price − stop_loss_price_micros| × opening quantity (rounded half-even to a micro) when
+ * the opening fill has a stop; a round trip with neither has no plan and is left out of every R
+ * figure (counted in unplanned_round_trip_count). R-multiple = net P&L (after charges) / planned
+ * risk. R figures are milli-R integers (1R = 1000), rounded half away from zero.
+ *
+ * @generated from message trademesh.analytics.v1.RMultipleStats
+ */
+export type RMultipleStats = Message<"trademesh.analytics.v1.RMultipleStats"> & {
+  /**
+   * planned_round_trip_count is the number of round trips with a plan.
+   *
+   * @generated from field: int64 planned_round_trip_count = 1;
+   */
+  plannedRoundTripCount: bigint;
+
+  /**
+   * unplanned_round_trip_count is the number of round trips without a plan (excluded).
+   *
+   * @generated from field: int64 unplanned_round_trip_count = 2;
+   */
+  unplannedRoundTripCount: bigint;
+
+  /**
+   * planned_risk_micros is the sum of the planned risk of the planned round trips.
+   *
+   * @generated from field: int64 planned_risk_micros = 3;
+   */
+  plannedRiskMicros: bigint;
+
+  /**
+   * net_pnl_micros is the sum of the net P&L of the planned round trips.
+   *
+   * @generated from field: int64 net_pnl_micros = 4;
+   */
+  netPnlMicros: bigint;
+
+  /**
+   * average_r_milli is the mean R-multiple of the planned round trips; unset when there are none.
+   *
+   * @generated from field: optional int64 average_r_milli = 5;
+   */
+  averageRMilli?: bigint | undefined;
+
+  /**
+   * expectancy_r_milli is the expectancy in R: net_pnl_micros / (planned_risk_micros /
+   * planned_round_trip_count), i.e. the mean net P&L over the mean planned risk; unset when there
+   * are no planned round trips.
+   *
+   * @generated from field: optional int64 expectancy_r_milli = 6;
+   */
+  expectancyRMilli?: bigint | undefined;
+
+  /**
+   * win_rate_percent is the share of planned round trips with net P&L > 0 (unset when none).
+   *
+   * @generated from field: optional double win_rate_percent = 7;
+   */
+  winRatePercent?: number | undefined;
+
+  /**
+   * buckets has exactly five entries, in order: R <= −1, −1 < R <= 0, 0 < R < 1, 1 <= R < 2,
+   * R >= 2 (exact comparisons of net P&L with multiples of the planned risk).
+   *
+   * @generated from field: repeated trademesh.analytics.v1.RBucket buckets = 8;
+   */
+  buckets: RBucket[];
+};
+
+/**
+ * Describes the message trademesh.analytics.v1.RMultipleStats.
+ * Use `create(RMultipleStatsSchema)` to create a new message.
+ */
+export const RMultipleStatsSchema: GenMessage<RMultipleStats> = /*@__PURE__*/
+  messageDesc(file_trademesh_analytics_v1_report, 1);
+
+/**
+ * RBucket is one R-multiple range of the planned round trips.
+ *
+ * @generated from message trademesh.analytics.v1.RBucket
+ */
+export type RBucket = Message<"trademesh.analytics.v1.RBucket"> & {
+  /**
+   * min_r_milli is the lower bound of the range in milli-R; unset for the first (open) bucket.
+   *
+   * @generated from field: optional int64 min_r_milli = 1;
+   */
+  minRMilli?: bigint | undefined;
+
+  /**
+   * max_r_milli is the upper bound of the range in milli-R; unset for the last (open) bucket.
+   *
+   * @generated from field: optional int64 max_r_milli = 2;
+   */
+  maxRMilli?: bigint | undefined;
+
+  /**
+   * round_trip_count is the number of planned round trips in the range.
+   *
+   * @generated from field: int64 round_trip_count = 3;
+   */
+  roundTripCount: bigint;
+
+  /**
+   * win_count is the number of them with net P&L > 0.
+   *
+   * @generated from field: int64 win_count = 4;
+   */
+  winCount: bigint;
+
+  /**
+   * win_rate_percent is win_count / round_trip_count × 100; unset when the bucket is empty.
+   *
+   * @generated from field: optional double win_rate_percent = 5;
+   */
+  winRatePercent?: number | undefined;
+
+  /**
+   * share_percent is round_trip_count / planned_round_trip_count × 100; unset when there are no
+   * planned round trips.
+   *
+   * @generated from field: optional double share_percent = 6;
+   */
+  sharePercent?: number | undefined;
+};
+
+/**
+ * Describes the message trademesh.analytics.v1.RBucket.
+ * Use `create(RBucketSchema)` to create a new message.
+ */
+export const RBucketSchema: GenMessage<RBucket> = /*@__PURE__*/
+  messageDesc(file_trademesh_analytics_v1_report, 2);
 
 /**
  * RoundTripStats are statistics over a set of round trips (the whole period, or one bucket of a
@@ -423,7 +566,7 @@ export type RoundTripStats = Message<"trademesh.analytics.v1.RoundTripStats"> & 
  * Use `create(RoundTripStatsSchema)` to create a new message.
  */
 export const RoundTripStatsSchema: GenMessage<RoundTripStats> = /*@__PURE__*/
-  messageDesc(file_trademesh_analytics_v1_report, 1);
+  messageDesc(file_trademesh_analytics_v1_report, 3);
 
 /**
  * RiskMetrics are the equity-curve and return based metrics of a period.
@@ -551,7 +694,7 @@ export type RiskMetrics = Message<"trademesh.analytics.v1.RiskMetrics"> & {
  * Use `create(RiskMetricsSchema)` to create a new message.
  */
 export const RiskMetricsSchema: GenMessage<RiskMetrics> = /*@__PURE__*/
-  messageDesc(file_trademesh_analytics_v1_report, 2);
+  messageDesc(file_trademesh_analytics_v1_report, 4);
 
 /**
  * ActivitySummary describes the fills executed in the period (including fills of round trips
@@ -641,7 +784,7 @@ export type ActivitySummary = Message<"trademesh.analytics.v1.ActivitySummary"> 
  * Use `create(ActivitySummarySchema)` to create a new message.
  */
 export const ActivitySummarySchema: GenMessage<ActivitySummary> = /*@__PURE__*/
-  messageDesc(file_trademesh_analytics_v1_report, 3);
+  messageDesc(file_trademesh_analytics_v1_report, 5);
 
 /**
  * CategoryPerformance are the statistics of the round trips of one category.
@@ -670,7 +813,7 @@ export type CategoryPerformance = Message<"trademesh.analytics.v1.CategoryPerfor
  * Use `create(CategoryPerformanceSchema)` to create a new message.
  */
 export const CategoryPerformanceSchema: GenMessage<CategoryPerformance> = /*@__PURE__*/
-  messageDesc(file_trademesh_analytics_v1_report, 4);
+  messageDesc(file_trademesh_analytics_v1_report, 6);
 
 /**
  * InstrumentPerformance are the statistics of one instrument's round trips.
@@ -705,7 +848,7 @@ export type InstrumentPerformance = Message<"trademesh.analytics.v1.InstrumentPe
  * Use `create(InstrumentPerformanceSchema)` to create a new message.
  */
 export const InstrumentPerformanceSchema: GenMessage<InstrumentPerformance> = /*@__PURE__*/
-  messageDesc(file_trademesh_analytics_v1_report, 5);
+  messageDesc(file_trademesh_analytics_v1_report, 7);
 
 /**
  * HourOfDayPerformance are the statistics of round trips closed in one IST hour of the day.
@@ -733,7 +876,7 @@ export type HourOfDayPerformance = Message<"trademesh.analytics.v1.HourOfDayPerf
  * Use `create(HourOfDayPerformanceSchema)` to create a new message.
  */
 export const HourOfDayPerformanceSchema: GenMessage<HourOfDayPerformance> = /*@__PURE__*/
-  messageDesc(file_trademesh_analytics_v1_report, 6);
+  messageDesc(file_trademesh_analytics_v1_report, 8);
 
 /**
  * WeekdayPerformance are the statistics of round trips closed on one IST weekday.
@@ -761,7 +904,7 @@ export type WeekdayPerformance = Message<"trademesh.analytics.v1.WeekdayPerforma
  * Use `create(WeekdayPerformanceSchema)` to create a new message.
  */
 export const WeekdayPerformanceSchema: GenMessage<WeekdayPerformance> = /*@__PURE__*/
-  messageDesc(file_trademesh_analytics_v1_report, 7);
+  messageDesc(file_trademesh_analytics_v1_report, 9);
 
 /**
  * MonthPerformance are the statistics of round trips closed in one calendar month of the year.
@@ -789,7 +932,7 @@ export type MonthPerformance = Message<"trademesh.analytics.v1.MonthPerformance"
  * Use `create(MonthPerformanceSchema)` to create a new message.
  */
 export const MonthPerformanceSchema: GenMessage<MonthPerformance> = /*@__PURE__*/
-  messageDesc(file_trademesh_analytics_v1_report, 8);
+  messageDesc(file_trademesh_analytics_v1_report, 10);
 
 /**
  * DailyPnl is one trading day of the period (for calendar heat-maps).
@@ -859,7 +1002,7 @@ export type DailyPnl = Message<"trademesh.analytics.v1.DailyPnl"> & {
  * Use `create(DailyPnlSchema)` to create a new message.
  */
 export const DailyPnlSchema: GenMessage<DailyPnl> = /*@__PURE__*/
-  messageDesc(file_trademesh_analytics_v1_report, 9);
+  messageDesc(file_trademesh_analytics_v1_report, 11);
 
 /**
  * EquityPoint is the equity curve right after one round trip closed.
@@ -916,7 +1059,7 @@ export type EquityPoint = Message<"trademesh.analytics.v1.EquityPoint"> & {
  * Use `create(EquityPointSchema)` to create a new message.
  */
 export const EquityPointSchema: GenMessage<EquityPoint> = /*@__PURE__*/
-  messageDesc(file_trademesh_analytics_v1_report, 10);
+  messageDesc(file_trademesh_analytics_v1_report, 12);
 
 /**
  * EquityCurve is the cumulative realized net P&L of the period in round-trip close order. The
@@ -956,5 +1099,5 @@ export type EquityCurve = Message<"trademesh.analytics.v1.EquityCurve"> & {
  * Use `create(EquityCurveSchema)` to create a new message.
  */
 export const EquityCurveSchema: GenMessage<EquityCurve> = /*@__PURE__*/
-  messageDesc(file_trademesh_analytics_v1_report, 11);
+  messageDesc(file_trademesh_analytics_v1_report, 13);
 
