@@ -59,7 +59,9 @@ def test_fyers_sample_reads_fno_and_cash_rows_and_skips_mirror_rows() -> None:
     assert sensex.broker_order_id == ""  # "1.78E+18" is not an order id
 
     sell, buy, same = lines[14].fields, lines[15].fields, lines[16].fields
-    assert sell is not None and buy is not None and same is not None
+    assert sell is not None
+    assert buy is not None
+    assert same is not None
     assert (sell.exchange, sell.derivative, sell.quantity_micros) == (Exchange.NSE, None, 1_000_000_000)
     assert sell.price_micros == 1_512_000_000
     assert buy.trade_time == datetime(2025, 9, 12, 9, 20, 11, tzinfo=IST)
@@ -100,7 +102,8 @@ def test_fyers_bad_rows_are_reported_per_row_with_their_line_numbers() -> None:
     assert errors_of(lines[7]) == [(7, "Symbol name", "SYMBOL_UNPARSEABLE")]
     assert all(lines[n].fields is None for n in (4, 5, 6, 7))
     tcs = lines[8].fields
-    assert tcs is not None and (tcs.symbol, tcs.price_micros) == ("TCS", 3_100_500_000)
+    assert tcs is not None
+    assert (tcs.symbol, tcs.price_micros) == ("TCS", 3_100_500_000)
 
 
 def test_fyers_file_without_the_tradebook_header_fails_whole() -> None:
@@ -125,9 +128,11 @@ def test_icici_direct_sample_reads_cash_rows_dated_at_ist_midnight() -> None:
     assert (buy.quantity_micros, buy.price_micros) == (10_000_000, 1_380_500_000)
     assert buy.trade_time == datetime(2025, 9, 2, tzinfo=IST)
     assert (buy.broker, buy.broker_trade_id, buy.broker_order_id) == (Broker.MANUAL, "", "20250902N500011111")
-    assert lines[2].fields == lines[3].fields and lines[2].broker_key != lines[3].broker_key
+    assert lines[2].fields == lines[3].fields
+    assert lines[2].broker_key != lines[3].broker_key
     sell, bse = lines[4].fields, lines[5].fields
-    assert sell is not None and bse is not None
+    assert sell is not None
+    assert bse is not None
     assert (sell.side, sell.quantity_micros, sell.price_micros) == (Side.SELL, 20_000_000, 1_395_000_000)
     assert (bse.symbol, bse.exchange, bse.price_micros) == ("TATMOT", Exchange.BSE, 680_250_000)
 

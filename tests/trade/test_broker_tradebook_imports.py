@@ -31,9 +31,7 @@ async def imported(
 
 
 async def journal(running: RunningTrade, user: MeshUser) -> list[trade_pb2.Trade]:
-    response = await running.stub.ListTrades(
-        trade_service_pb2.ListTradesRequest(page_size=100), metadata=user.metadata
-    )
+    response = await running.stub.ListTrades(trade_service_pb2.ListTradesRequest(page_size=100), metadata=user.metadata)
     return sorted(response.trades, key=lambda t: (t.trade_time.ToDatetime(), t.id))
 
 
@@ -53,7 +51,8 @@ async def test_fyers_tradebook_imports_once_per_user(trade: RunningTrade, new_us
     assert counts(first) == (7, 7, 0, 0)
     assert counts(again) == (7, 0, 7, 0)
     assert counts(theirs) == (7, 7, 0, 0)  # fingerprints are per user: Bob's fills are his own trades
-    assert len(trades) == 7 and len(await journal(trade, bob)) == 7
+    assert len(trades) == 7
+    assert len(await journal(trade, bob)) == 7
     assert {t.id for t in trades}.isdisjoint({t.id for t in await journal(trade, bob)})
     infy = [t for t in trades if t.instrument.symbol == "INFY"]
     assert [(t.side, t.quantity_micros) for t in infy] == [
@@ -109,9 +108,7 @@ async def test_icici_direct_trade_book_imports_once_per_user(trade: RunningTrade
     assert counts(theirs) == (4, 4, 0, 0)
 
 
-async def test_bad_rows_come_back_with_row_numbers_and_good_rows_import(
-    trade: RunningTrade, new_user: NewUser
-) -> None:
+async def test_bad_rows_come_back_with_row_numbers_and_good_rows_import(trade: RunningTrade, new_user: NewUser) -> None:
     alice = await new_user()
     icici = (
         b"Date,Stock,Action,Qty,Price,Trade Value,Order Ref.,Settlement,Segment,DP Id - Client DP Id,Exchange\n"

@@ -220,9 +220,7 @@ class CsvRow:
         return {name: self.column(*aliases) for name, aliases in names.items()}
 
 
-def read_csv(
-    content: bytes, required: Mapping[str, tuple[str, ...]], *, header_search: int = 0
-) -> Iterator[CsvRow]:
+def read_csv(content: bytes, required: Mapping[str, tuple[str, ...]], *, header_search: int = 0) -> Iterator[CsvRow]:
     """Check a UTF-8 CSV file's size and header (each `required` column under one of its aliases) and
     return its non-blank data rows; whole-file problems raise INVALID_ARGUMENT.
 

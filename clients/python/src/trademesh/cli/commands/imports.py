@@ -52,9 +52,9 @@ def _detect_format(content: bytes) -> import_pb2.ImportFormat.ValueType:
         return import_pb2.IMPORT_FORMAT_ZERODHA_TRADEBOOK_CSV
     if {"scrip code", "trade num"} & columns or {"trade number", "scrip name"} & columns:
         return import_pb2.IMPORT_FORMAT_UPSTOX_TRADE_REPORT_CSV
-    if _ICICI_COLUMNS <= columns:
+    if columns >= _ICICI_COLUMNS:
         return import_pb2.IMPORT_FORMAT_ICICI_DIRECT_TRADEBOOK_CSV
-    if any(_FYERS_COLUMNS <= record for record in records):
+    if any(record >= _FYERS_COLUMNS for record in records):
         return import_pb2.IMPORT_FORMAT_FYERS_TRADEBOOK_CSV
     return import_pb2.IMPORT_FORMAT_GENERIC_CSV
 

@@ -42,7 +42,9 @@ ALIASES: dict[str, tuple[str, ...]] = {
     "segment": ("segment",),
     "exchange": ("exchange",),
 }
-REQUIRED_COLUMNS = {name: ALIASES[name] for name in ("date", "symbol", "side", "quantity", "price", "order_id", "exchange")}
+REQUIRED_COLUMNS = {
+    name: ALIASES[name] for name in ("date", "symbol", "side", "quantity", "price", "order_id", "exchange")
+}
 _DERIVATIVE_SEGMENT = re.compile(r"FUT|OPT|F&O|FNO|DERIV", re.IGNORECASE)
 _SYMBOL = re.compile(r"^[A-Z0-9&-]{1,40}$")
 
