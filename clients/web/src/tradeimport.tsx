@@ -13,7 +13,7 @@ const FORMATS: [trade.ImportFormat, string][] = [
   [trade.ImportFormat.ZERODHA_TRADEBOOK_CSV, "Zerodha tradebook"],
   [trade.ImportFormat.UPSTOX_TRADE_REPORT_CSV, "Upstox trade report"],
   [trade.ImportFormat.FYERS_TRADEBOOK_CSV, "Fyers tradebook"],
-  [trade.ImportFormat.ICICI_DIRECT_TRADEBOOK_CSV, "ICICI Direct trade book (equity)"],
+  [trade.ImportFormat.ICICI_DIRECT_TRADEBOOK_CSV, "ICICI Direct trade book"],
 ];
 
 export function ImportPanel({ onImported }: { onImported: (message: string) => void }): JSX.Element {
