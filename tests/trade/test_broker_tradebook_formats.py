@@ -106,6 +106,23 @@ def test_fyers_bad_rows_are_reported_per_row_with_their_line_numbers() -> None:
     assert (tcs.symbol, tcs.price_micros) == ("TCS", 3_100_500_000)
 
 
+def test_fyers_api_style_symbols_name_their_exchange() -> None:
+    content = (
+        FYERS_HEADER
+        + 'NSE:HDFCBANK-EQ,X,"15 Sep 2025, 10:00:00 AM",BUY,CNC,10,1650.5,1,Capital Market,11,22\n'
+        + 'BSE:TATAMOTORS-EQ,X,"15 Sep 2025, 10:01:00 AM",BUY,CNC,10,680,1,Capital Market,11,22\n'
+        + 'NSE:NIFTY25SEPFUT,X,"15 Sep 2025, 10:02:00 AM",SELL,Margin,75,25100,1,Derivatives,11,22\n'
+    ).encode()
+
+    _, rows = parse_file(FYERS, content, ALICE)
+
+    assert [(r.fields.symbol, r.fields.exchange) for r in rows if r.fields] == [
+        ("HDFCBANK", Exchange.NSE),
+        ("TATAMOTORS", Exchange.BSE),
+        ("NIFTY25SEPFUT", Exchange.NFO),
+    ]
+
+
 def test_fyers_file_without_the_tradebook_header_fails_whole() -> None:
     content = b"Report Title,Tradebook report\nSymbol name,Side,Qty\nINFY,BUY,1\n"
 

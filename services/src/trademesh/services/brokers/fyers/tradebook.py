@@ -8,7 +8,8 @@ Times are ``25 Aug 2026, 03:20:21 PM`` (IST); sides BUY/SELL; numbers may carry 
 no trade id: cash rows are NSE, derivative rows NFO except SENSEX/BANKEX contracts (BFO); order ids printed
 in scientific notation ("2.2E+15") are dropped. A carry-forward mirror row (product "-", an exchange order
 id that is not a number, time 12:00:00 AM — all three) repeats an earlier fill with the opposite side and
-is not a trade: `is_mirror` tells the caller to leave it out.
+is not a trade: `is_mirror` tells the caller to leave it out. A symbol written in Fyers' API style
+(``NSE:HDFCBANK-EQ``, as one third-party description shows) is read as its exchange and plain symbol.
 """
 
 from __future__ import annotations
@@ -73,13 +74,27 @@ def parse_fyers_time(text: str) -> datetime:
     return parse_time(cleaned)
 
 
-def _exchange(segment: str, symbol: str) -> Exchange:
+_API_STYLE = re.compile(r"^(?P<exchange>NSE|BSE):(?P<symbol>[^:]+?)(?:-(?:EQ|BE))?$")
+
+
+def _plain_symbol(text: str) -> tuple[str, Exchange | None]:
+    """Return the symbol without an API-style exchange prefix and cash series suffix, and that exchange."""
+    symbol = text.strip().upper()
+    styled = _API_STYLE.fullmatch(symbol)
+    if styled is None:
+        return symbol, None
+    return styled.group("symbol"), Exchange(styled.group("exchange"))
+
+
+def _exchange(segment: str, symbol: str, named: Exchange | None = None) -> Exchange:
     kind = " ".join(segment.split()).upper()
     if kind == "CAPITAL MARKET":
-        return Exchange.NSE
+        return named or Exchange.NSE
     if kind == "DERIVATIVES":
         underlying = re.match(r"^[A-Z&-]+?(?=\d)", symbol)
-        return Exchange.BFO if underlying and underlying.group(0) in BSE_UNDERLYINGS else Exchange.NFO
+        if named is Exchange.BSE or (underlying and underlying.group(0) in BSE_UNDERLYINGS):
+            return Exchange.BFO
+        return Exchange.NFO
     if not kind:
         raise RowProblem("MISSING_VALUE", "segment is required")
     raise RowProblem("SEGMENT_MISMATCH", f"segment {segment.strip()[:40]!r} is not read (Capital Market, Derivatives)")
@@ -112,10 +127,10 @@ def parse_row(row: CsvRow) -> TradebookRow:
     )
     if row.errors:
         return TradebookRow(row.number, None, row.errors, columns)
-    symbol = row.get(*a["symbol"]).strip().upper()
+    symbol, named = _plain_symbol(row.get(*a["symbol"]))
     if not symbol:
         row.problem(row.column(*a["symbol"]), "", "MISSING_VALUE", "symbol name is required")
-    exchange = row.take(a["segment"], lambda v: _exchange(v, symbol))
+    exchange = row.take(a["segment"], lambda v: _exchange(v, symbol, named))
     side = row.take(a["side"], parse_side)
     quantity = row.take(a["quantity"], parse_micros)
     price = row.take(a["price"], parse_micros)

@@ -316,12 +316,13 @@ export enum ImportFormat {
    * row error SEGMENT_MISMATCH), and optionally Product type, Exchange order ID, OMS order ID. The
    * file names no exchange: Capital Market rows are NSE; Derivatives rows are NFO, except contracts
    * on SENSEX/BANKEX (BFO); the contract is parsed from the symbol name (e.g. "CDSL26SEP1400CE",
-   * "SENSEX2681378000PE"). broker_order_id is the exchange (else OMS) order id when written in full,
-   * empty when the file prints it in scientific notation. Carry-forward mirror rows (Product type
-   * "-", an exchange order id that is not a number and a time of 12:00:00 AM, all three) repeat an
-   * earlier fill and are not trades: they are skipped and not counted in rows_total. The file has
-   * no trade id: rows are deduplicated by fingerprint like generic rows without trade_id. Trades
-   * get broker BROKER_MANUAL; fees are computed.
+   * "SENSEX2681378000PE"); a symbol in Fyers' API style ("NSE:HDFCBANK-EQ", "BSE:…") is read as
+   * the plain symbol on that exchange. broker_order_id is the exchange (else OMS) order id when
+   * written in full, empty when the file prints it in scientific notation. Carry-forward mirror
+   * rows (Product type "-", an exchange order id that is not a number and a time of 12:00:00 AM,
+   * all three) repeat an earlier fill and are not trades: they are skipped and not counted in
+   * rows_total. The file has no trade id: rows are deduplicated by fingerprint like generic rows
+   * without trade_id. Trades get broker BROKER_MANUAL; fees are computed.
    *
    * @generated from enum value: IMPORT_FORMAT_FYERS_TRADEBOOK_CSV = 4;
    */
