@@ -28,6 +28,6 @@ def test_broker_tradebooks_are_detected_previewed_and_imported(cli: Run, logged_
 
     trades = json.loads(ok(cli("trades", "list", "--json")))
     assert len(trades) == 11
-    assert {"RELIND", "TATMOT", "INFY", "NIFTY25SEP24500CE", "SENSEX2591881000PE"} == {
+    assert {"RELIND", "TATMOT", "INFY", "NIFTY24SEP25500CE", "SENSEX2492083000PE"} == {
         t["instrument"]["symbol"] for t in trades
     }

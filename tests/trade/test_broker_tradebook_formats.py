@@ -46,16 +46,16 @@ def test_fyers_sample_reads_fno_and_cash_rows_and_skips_mirror_rows() -> None:
     assert all(row.errors == [] and row.fields is not None for row in rows)
     nifty = lines[9].fields
     assert nifty is not None
-    assert (nifty.symbol, nifty.exchange, nifty.side) == ("NIFTY25SEP24500CE", Exchange.NFO, Side.SELL)
-    assert nifty.derivative == Derivative("NIFTY", "2025-09-25", ContractType.CALL, 24_500_000_000)
-    assert (nifty.quantity_micros, nifty.price_micros) == (75_000_000, 112_350_000)
-    assert nifty.trade_time == datetime(2025, 9, 16, 14, 45, 10, tzinfo=IST)
+    assert (nifty.symbol, nifty.exchange, nifty.side) == ("NIFTY24SEP25500CE", Exchange.NFO, Side.SELL)
+    assert nifty.derivative == Derivative("NIFTY", "2024-09-26", ContractType.CALL, 25_500_000_000)
+    assert (nifty.quantity_micros, nifty.price_micros) == (25_000_000, 112_350_000)
+    assert nifty.trade_time == datetime(2024, 9, 17, 14, 45, 10, tzinfo=IST)
     assert (nifty.broker, nifty.broker_trade_id, nifty.broker_order_id) == (Broker.MANUAL, "", "1100000041234567")
 
     sensex = lines[11].fields
     assert sensex is not None
     assert sensex.exchange == Exchange.BFO
-    assert sensex.derivative == Derivative("SENSEX", "2025-09-18", ContractType.PUT, 81_000_000_000)
+    assert sensex.derivative == Derivative("SENSEX", "2024-09-20", ContractType.PUT, 83_000_000_000)
     assert sensex.broker_order_id == ""  # "1.78E+18" is not an order id
 
     sell, buy, same = lines[14].fields, lines[15].fields, lines[16].fields
@@ -63,8 +63,8 @@ def test_fyers_sample_reads_fno_and_cash_rows_and_skips_mirror_rows() -> None:
     assert buy is not None
     assert same is not None
     assert (sell.exchange, sell.derivative, sell.quantity_micros) == (Exchange.NSE, None, 1_000_000_000)
-    assert sell.price_micros == 1_512_000_000
-    assert buy.trade_time == datetime(2025, 9, 12, 9, 20, 11, tzinfo=IST)
+    assert sell.price_micros == 1_912_000_000
+    assert buy.trade_time == datetime(2024, 9, 12, 9, 20, 11, tzinfo=IST)
     # Two identical fills are two trades: their fingerprints differ by occurrence only.
     assert buy == same
     assert lines[15].broker_key != lines[16].broker_key

@@ -66,10 +66,10 @@ async def test_fyers_tradebook_imports_once_per_user(trade: RunningTrade, new_us
     sensex = next(t for t in trades if t.instrument.symbol.startswith("SENSEX"))
     assert sensex.instrument.exchange == instrument_pb2.EXCHANGE_BFO
     assert sensex.derivative.contract_type == trade_pb2.CONTRACT_TYPE_PUT
-    assert sensex.derivative.strike_price_micros == 81_000_000_000
-    nifty = [t for t in trades if t.instrument.symbol == "NIFTY25SEP24500CE"]
+    assert sensex.derivative.strike_price_micros == 83_000_000_000
+    nifty = [t for t in trades if t.instrument.symbol == "NIFTY24SEP25500CE"]
     assert [t.side for t in nifty] == [trade_pb2.SIDE_BUY, trade_pb2.SIDE_SELL]  # the mirror row is no trade
-    assert nifty[1].trade_time.ToDatetime(tzinfo=UTC) == datetime(2025, 9, 16, 14, 45, 10, tzinfo=UTC) - IST_OFFSET
+    assert nifty[1].trade_time.ToDatetime(tzinfo=UTC) == datetime(2024, 9, 17, 14, 45, 10, tzinfo=UTC) - IST_OFFSET
     assert nifty[1].broker_order_id == "1100000041234567"
 
     failure = await expect_failure(
@@ -89,7 +89,7 @@ async def test_icici_direct_trade_book_imports_once_per_user(trade: RunningTrade
     assert counts(first) == (4, 4, 0, 0)
     assert counts(again) == (4, 0, 4, 0)
     assert await journal(trade, bob) == []
-    assert [(t.instrument.symbol, t.instrument.exchange, t.side) for t in trades] == [
+    assert sorted((t.instrument.symbol, t.instrument.exchange, t.side) for t in trades) == [
         ("RELIND", instrument_pb2.EXCHANGE_NSE, trade_pb2.SIDE_BUY),
         ("RELIND", instrument_pb2.EXCHANGE_NSE, trade_pb2.SIDE_BUY),
         ("RELIND", instrument_pb2.EXCHANGE_NSE, trade_pb2.SIDE_SELL),
@@ -146,7 +146,7 @@ async def test_preview_of_each_format_shows_rows_and_writes_nothing(trade: Runni
     )
     assert [row.row_number for row in preview.rows] == [9, 11, 12]
     first = preview.rows[0].trade
-    assert (first.instrument.symbol, first.instrument.exchange) == ("NIFTY25SEP24500CE", instrument_pb2.EXCHANGE_NFO)
+    assert (first.instrument.symbol, first.instrument.exchange) == ("NIFTY24SEP25500CE", instrument_pb2.EXCHANGE_NFO)
     assert first.derivative.contract_type == trade_pb2.CONTRACT_TYPE_CALL
     assert (preview.rows_total, preview.rows_created, preview.rows_duplicate, preview.rows_failed) == (7, 7, 0, 0)
 
