@@ -10,6 +10,18 @@ import { formatIst, formatPrice, formatQuantity } from "./format";
 import { exchangeName } from "./trades";
 import { ErrorBanner, Money, Unavailable } from "./ui";
 
+const UNITS = 1_000_000n;
+
+/** A position's lot size in units, and the open quantity in lots when it is a whole number of them ("75 · 2 lots"). */
+export function lotsText(netQuantityMicros: bigint, lotSize: bigint | undefined): string {
+  if (lotSize === undefined || lotSize <= 0n) return "—";
+  const lot = lotSize * UNITS;
+  const open = netQuantityMicros < 0n ? -netQuantityMicros : netQuantityMicros;
+  if (open === 0n || open % lot !== 0n) return String(lotSize);
+  const lots = open / lot;
+  return `${lotSize} · ${lots} lot${lots === 1n ? "" : "s"}`;
+}
+
 export function PositionsScreen(): JSX.Element {
   const [status, setStatus] = useState(trade.PositionStatus.OPEN);
   const [tokens, setTokens] = useState<string[]>([""]);
@@ -69,6 +81,7 @@ export function PositionsScreen(): JSX.Element {
             <tr>
               <th scope="col">Instrument</th>
               <th scope="col" class="num">Net qty</th>
+              <th scope="col" class="num">Lot size</th>
               <th scope="col" class="num">Avg open price</th>
               <th scope="col" class="num">Open value</th>
               <th scope="col" class="num">Realized P&amp;L</th>
@@ -85,6 +98,7 @@ export function PositionsScreen(): JSX.Element {
                   <AlertLink instrument={p.instrument} priceMicros={p.averageOpenPriceMicros} />
                 </td>
                 <td class={`num ${p.netQuantityMicros < 0n ? "sell" : ""}`}>{formatQuantity(p.netQuantityMicros)}</td>
+                <td class="num" data-testid="position-lot-size">{lotsText(p.netQuantityMicros, p.lotSize)}</td>
                 <td class="num">{p.averageOpenPriceMicros ? formatPrice(p.averageOpenPriceMicros) : "—"}</td>
                 <td class="num"><Money micros={p.openValueMicros} /></td>
                 <td class="num"><Money micros={p.realizedPnlMicros} signed /></td>
@@ -95,7 +109,7 @@ export function PositionsScreen(): JSX.Element {
             ))}
             {!loading && positions.length === 0 && !error && (
               <tr>
-                <td colSpan={8} class="empty">No {status === trade.PositionStatus.CLOSED ? "closed" : status === trade.PositionStatus.OPEN ? "open" : ""} positions.</td>
+                <td colSpan={9} class="empty">No {status === trade.PositionStatus.CLOSED ? "closed" : status === trade.PositionStatus.OPEN ? "open" : ""} positions.</td>
               </tr>
             )}
           </tbody>

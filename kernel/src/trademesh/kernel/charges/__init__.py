@@ -19,6 +19,7 @@ from trademesh.kernel.charges.engine import (
     ist_date,
 )
 from trademesh.kernel.charges.market import charges_market
+from trademesh.kernel.charges.settlement import SETTLEMENT_VERSION_PREFIX, charge_settlement, settlement_version
 from trademesh.kernel.charges.schedule import (
     Broker,
     Exchange,
@@ -33,6 +34,7 @@ from trademesh.kernel.charges.schedule import (
 __all__ = [
     "COMPONENTS",
     "COMPUTED",
+    "SETTLEMENT_VERSION_PREFIX",
     "Broker",
     "Charges",
     "Exchange",
@@ -46,9 +48,11 @@ __all__ = [
     "allocate",
     "break_even_price",
     "charge_fills",
+    "charge_settlement",
     "charge_order",
     "charges_market",
     "exit_charges",
     "ist_date",
     "load_schedule",
+    "settlement_version",
 ]
