@@ -7,20 +7,9 @@ import { AlertLink } from "./alerts";
 import { call, clients } from "./api";
 import { isServiceMissing, readableError, type ReadableError } from "./errors";
 import { formatIst, formatPrice, formatQuantity } from "./format";
+import { lotsText } from "./lots";
 import { exchangeName } from "./trades";
 import { ErrorBanner, Money, Unavailable } from "./ui";
-
-const UNITS = 1_000_000n;
-
-/** A position's lot size in units, and the open quantity in lots when it is a whole number of them ("75 · 2 lots"). */
-export function lotsText(netQuantityMicros: bigint, lotSize: bigint | undefined): string {
-  if (lotSize === undefined || lotSize <= 0n) return "—";
-  const lot = lotSize * UNITS;
-  const open = netQuantityMicros < 0n ? -netQuantityMicros : netQuantityMicros;
-  if (open === 0n || open % lot !== 0n) return String(lotSize);
-  const lots = open / lot;
-  return `${lotSize} · ${lots} lot${lots === 1n ? "" : "s"}`;
-}
 
 export function PositionsScreen(): JSX.Element {
   const [status, setStatus] = useState(trade.PositionStatus.OPEN);
