@@ -47,7 +47,9 @@ def fill(trade_id: str, buy: bool, units: int, rupees: int, time_us: int, fees: 
 
 
 def test_the_report_carries_net_unrealized_and_its_charges_equal_to_watch_pnl() -> None:
-    journal = Journal([fill("b", True, 10, 1500, NOW - 2 * HOUR, 20 * M), fill("s", False, 4, 1600, NOW - HOUR, 17 * M)])
+    journal = Journal(
+        [fill("b", True, 10, 1500, NOW - 2 * HOUR, 20 * M), fill("s", False, 4, 1600, NOW - HOUR, 17 * M)]
+    )
     marks = {INFY: Mark(1550 * M, 1540 * M, NOW, False)}
     book = NetBook.build(journal, {INFY: ChargeProfile("EQUITY", None, "ZERODHA")}, date(2026, 11, 26))
     schedule = engine.load_schedule()

@@ -98,7 +98,9 @@ def test_a_settlement_before_the_schedule_starts_is_refused() -> None:
 
 
 def test_settlement_fills_record_a_settlement_version() -> None:
-    assert engine.settlement_version(SCHEDULE, date(2026, 2, 24)) == f"settlement/{SCHEDULE.version_on(date(2026, 2, 24))}"
+    assert (
+        engine.settlement_version(SCHEDULE, date(2026, 2, 24)) == f"settlement/{SCHEDULE.version_on(date(2026, 2, 24))}"
+    )
     assert engine.settlement_version(SCHEDULE, date(2026, 4, 1)).endswith("/2026-04-01")
 
 

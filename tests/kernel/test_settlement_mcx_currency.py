@@ -75,7 +75,8 @@ def test_an_mcx_option_out_of_the_money_lapses_at_zero() -> None:
     # CE 6,200 against 6,100 and PE 6,000 against 6,100: both out of the money.
     call = settlement_fill("CRUDEOIL26FEB6200CE", mcx(ContractType.CALL, 6_200), 100 * M, PRICES, Exchange.MCX)
     put = settlement_fill("CRUDEOIL26FEB6000PE", mcx(ContractType.PUT, 6_000), -100 * M, PRICES, Exchange.MCX)
-    assert call is not None and put is not None
+    assert call is not None
+    assert put is not None
     assert (call.side, call.price_micros, call.basis) == (Side.SELL, 0, SettlementBasis.INTRINSIC_VALUE)
     assert (put.side, put.price_micros) == (Side.BUY, 0)
     assert call.trade_time == datetime(2026, 2, 17, 18, 25, tzinfo=UTC)
@@ -108,7 +109,9 @@ def test_currency_options_settle_at_intrinsic_value() -> None:
     call = settlement_fill("USDINR26FEB83.25CE", usdinr(ContractType.CALL, 83_250_000), 1_000 * M, PRICES, Exchange.BCD)
     put = settlement_fill("USDINR26FEB83.5PE", usdinr(ContractType.PUT, 83_500_000), -1_000 * M, PRICES, Exchange.CDS)
     lapsed = settlement_fill("USDINR26FEB83.25PE", usdinr(ContractType.PUT, 83_250_000), M, PRICES, Exchange.CDS)
-    assert call is not None and put is not None and lapsed is not None
+    assert call is not None
+    assert put is not None
+    assert lapsed is not None
     assert (call.side, call.price_micros, call.reference_price_micros) == (Side.SELL, 202_500, 83_452_500)
     assert (put.side, put.price_micros) == (Side.BUY, 47_500)
     assert lapsed.price_micros == 0

@@ -120,8 +120,9 @@ async def test_short_options_lapsed_options_and_futures_settle_without_charges(s
     )
     lapsed_call = replace(NIFTY_CALL, symbol="NIFTY26FEB26000CE", quantity_micros=75 * M)
     lapsed_call = replace(lapsed_call, derivative=Derivative("NIFTY", "2026-02-24", ContractType.CALL, 26_000 * M))
-    future = contract("NIFTY26FEBFUT", Exchange.NFO, "NIFTY", "2026-02-24", ContractType.FUTURE, quantity=75,
-                      price_micros=25_000 * M)
+    future = contract(
+        "NIFTY26FEBFUT", Exchange.NFO, "NIFTY", "2026-02-24", ContractType.FUTURE, quantity=75, price_micros=25_000 * M
+    )
     for fields in (short_put, lapsed_call, future):
         await service.create(ALICE, rid(), fields)
     service.clock.now = NEXT_DAY  # type: ignore[attr-defined]
@@ -143,7 +144,10 @@ async def test_recharge_brings_old_settlement_fills_to_the_settlement_rules_once
     (fill,) = (await service.settle_expired(PRICES)).settled
     # A fill written before decision 0310: charges 0, version settlement/<expiry>.
     old = replace(
-        fill, fields=replace(fill.fields, fees_micros=0, fee_breakdown=None, charges_schedule_version="settlement/2026-02-24")
+        fill,
+        fields=replace(
+            fill.fields, fees_micros=0, fee_breakdown=None, charges_schedule_version="settlement/2026-02-24"
+        ),
     )
     store.trades[fill.id] = old
     events_before = len(store.events)
@@ -165,16 +169,33 @@ async def test_mcx_futures_settle_lapsed_options_close_and_options_in_the_money_
     service: TradeService,
 ) -> None:
     future = contract(
-        "CRUDEOIL26FEBFUT", Exchange.MCX, "CRUDEOIL", "2026-02-19", ContractType.FUTURE, quantity=100,
+        "CRUDEOIL26FEBFUT",
+        Exchange.MCX,
+        "CRUDEOIL",
+        "2026-02-19",
+        ContractType.FUTURE,
+        quantity=100,
         price_micros=6_000 * M,
     )
     itm = contract(
-        "CRUDEOIL26FEB6000CE", Exchange.MCX, "CRUDEOIL", "2026-02-17", ContractType.CALL, strike_micros=6_000 * M,
-        quantity=100, price_micros=150 * M,
+        "CRUDEOIL26FEB6000CE",
+        Exchange.MCX,
+        "CRUDEOIL",
+        "2026-02-17",
+        ContractType.CALL,
+        strike_micros=6_000 * M,
+        quantity=100,
+        price_micros=150 * M,
     )
     otm = contract(
-        "CRUDEOIL26FEB6200CE", Exchange.MCX, "CRUDEOIL", "2026-02-17", ContractType.CALL, strike_micros=6_200 * M,
-        quantity=100, price_micros=40 * M,
+        "CRUDEOIL26FEB6200CE",
+        Exchange.MCX,
+        "CRUDEOIL",
+        "2026-02-17",
+        ContractType.CALL,
+        strike_micros=6_200 * M,
+        quantity=100,
+        price_micros=40 * M,
     )
     for fields in (future, itm, otm):
         await service.create(ALICE, rid(), fields)
@@ -203,12 +224,23 @@ async def test_mcx_futures_settle_lapsed_options_close_and_options_in_the_money_
 
 async def test_currency_futures_and_options_settle_at_the_reference_rate(service: TradeService) -> None:
     future = contract(
-        "USDINR26FEBFUT", Exchange.CDS, "USDINR", "2026-02-24", ContractType.FUTURE, quantity=2_000,
+        "USDINR26FEBFUT",
+        Exchange.CDS,
+        "USDINR",
+        "2026-02-24",
+        ContractType.FUTURE,
+        quantity=2_000,
         price_micros=83_250_000,
     )
     call = contract(
-        "USDINR26FEB83.25CE", Exchange.CDS, "USDINR", "2026-02-24", ContractType.CALL, strike_micros=83_250_000,
-        quantity=1_000, price_micros=150_000,
+        "USDINR26FEB83.25CE",
+        Exchange.CDS,
+        "USDINR",
+        "2026-02-24",
+        ContractType.CALL,
+        strike_micros=83_250_000,
+        quantity=1_000,
+        price_micros=150_000,
     )
     await service.create(ALICE, rid(), future)
     await service.create(ALICE, rid(), call)

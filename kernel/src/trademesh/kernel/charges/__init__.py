@@ -19,7 +19,6 @@ from trademesh.kernel.charges.engine import (
     ist_date,
 )
 from trademesh.kernel.charges.market import charges_market
-from trademesh.kernel.charges.settlement import SETTLEMENT_VERSION_PREFIX, charge_settlement, settlement_version
 from trademesh.kernel.charges.schedule import (
     Broker,
     Exchange,
@@ -30,6 +29,7 @@ from trademesh.kernel.charges.schedule import (
     Side,
     load_schedule,
 )
+from trademesh.kernel.charges.settlement import SETTLEMENT_VERSION_PREFIX, charge_settlement, settlement_version
 
 __all__ = [
     "COMPONENTS",
@@ -48,8 +48,8 @@ __all__ = [
     "allocate",
     "break_even_price",
     "charge_fills",
-    "charge_settlement",
     "charge_order",
+    "charge_settlement",
     "charges_market",
     "exit_charges",
     "ist_date",

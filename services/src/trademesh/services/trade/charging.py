@@ -93,7 +93,9 @@ def settlement_charges(fields: TradeFields) -> TradeFields:
     `settlement/<schedule version>/<date the in-force set began>`; an expiry before the schedule starts
     gets charges 0 and `settlement/<expiry>`, as every settlement fill had before 0310.
     """
-    assert fields.trade_time is not None and fields.exchange is not None and fields.segment is not None
+    assert fields.trade_time is not None
+    assert fields.exchange is not None
+    assert fields.segment is not None
     day = ist_day(fields.trade_time)
     schedule = engine.load_schedule()
     contract = fields.derivative.contract_type if fields.derivative else None

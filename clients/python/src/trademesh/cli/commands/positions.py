@@ -68,7 +68,17 @@ def positions(
         print_json(list(found))
         return
     table = Table(title=f"{len(found)} {status.value} position(s)", title_justify="left")
-    for column in ("symbol", "net qty", "lot size", "avg price", "open value", "realized P&L", "fees", "trades", "last trade"):
+    for column in (
+        "symbol",
+        "net qty",
+        "lot size",
+        "avg price",
+        "open value",
+        "realized P&L",
+        "fees",
+        "trades",
+        "last trade",
+    ):
         table.add_column(column, justify="left" if column in {"symbol", "last trade"} else "right")
     for position in found:
         pnl = position.realized_pnl_micros

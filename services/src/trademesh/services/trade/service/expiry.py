@@ -21,7 +21,6 @@ from trademesh.kernel.settlement import SETTLED_EXCHANGES, SettlementPrices, Uns
 from trademesh.services.trade.charging import settlement_charges
 from trademesh.services.trade.model import (
     Broker,
-    ChargesSource,
     EventType,
     Source,
     Status,
@@ -157,20 +156,20 @@ class ExpiryUseCases(InferenceUseCases):
         same_day = [t.fields.side for t in trades if t.trading_day == expiry and t.fields.side is not None]
         fields = settlement_charges(
             TradeFields(
-            symbol=latest.symbol,
-            exchange=latest.exchange,
-            segment=latest.segment,
-            derivative=derivative,
-            side=fill.side,
-            quantity_micros=fill.quantity_micros,
-            price_micros=fill.price_micros,
-            fees_micros=0,
-            trade_time=fill.trade_time,
-            category=infer_category(fill.side, same_day),
-            notes=f"Expiry settlement: {fill.basis.value.lower().replace('_', ' ')}, "
-            f"reference price {Decimal(fill.reference_price_micros) / 1_000_000}",
-            broker=latest.broker or Broker.MANUAL,
-            broker_account_id=key[0],
+                symbol=latest.symbol,
+                exchange=latest.exchange,
+                segment=latest.segment,
+                derivative=derivative,
+                side=fill.side,
+                quantity_micros=fill.quantity_micros,
+                price_micros=fill.price_micros,
+                fees_micros=0,
+                trade_time=fill.trade_time,
+                category=infer_category(fill.side, same_day),
+                notes=f"Expiry settlement: {fill.basis.value.lower().replace('_', ' ')}, "
+                f"reference price {Decimal(fill.reference_price_micros) / 1_000_000}",
+                broker=latest.broker or Broker.MANUAL,
+                broker_account_id=key[0],
             )
         )
         trade = Trade(

@@ -30,8 +30,9 @@ class RechargeUseCases(UseCases):
 
         Per user, every such trade of the range is charged together (orders and DP scrip-days lie within
         one IST day, so a range never splits them). Expiry settlement fills with COMPUTED charges are
-        recharged too, each alone by the settlement rules (decision 0310: STT on exercise), never as trades. Idempotent: a trade whose charges come out the same is
-        not written; a changed one gets version + 1 and one UPDATED event. A trade changed concurrently
+        recharged too, each alone by the settlement rules (decision 0310: STT on exercise), never as trades.
+        Idempotent: a trade whose charges come out the same is not written; a changed one gets version + 1
+        and one UPDATED event. A trade changed concurrently
         is counted in `conflict_count` and left for the next run.
         """
         caller.require_role(ROLE_ADMIN, ROLE_SERVICE)
