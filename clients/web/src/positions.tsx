@@ -90,7 +90,7 @@ export function PositionsScreen(): JSX.Element {
                 <td class="num" data-testid="position-lot-size">{lotsText(p.netQuantityMicros, p.lotSize)}</td>
                 <td class="num">{p.averageOpenPriceMicros ? formatPrice(p.averageOpenPriceMicros) : "—"}</td>
                 <td class="num"><Money micros={p.openValueMicros} /></td>
-                <td class="num"><Money micros={p.realizedPnlMicros} signed /></td>
+                <td class="num" data-testid="position-realized"><Money micros={p.realizedPnlMicros} signed /></td>
                 <td class="num"><Money micros={p.totalFeesMicros} /></td>
                 <td class="num">{String(p.tradeCount)}</td>
                 <td>{formatIst(p.lastTradeTime ? timestampMs(p.lastTradeTime) : undefined, false)}</td>
