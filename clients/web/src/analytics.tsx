@@ -148,7 +148,9 @@ function Report({ report }: { report: analytics.AnalyticsReport }): JSX.Element 
         <Metric label="Sharpe">{risk?.sharpeRatio !== undefined ? risk.sharpeRatio.toFixed(2) : "—"}</Metric>
         <Metric label="Fees paid">{formatInr(report.activity?.totalFeesMicros ?? 0n)}</Metric>
         <Metric label="Fills" testid="metric-fills">{String(report.activity?.fillCount ?? 0n)}</Metric>
-        <Metric label="Unrealized"><Money micros={report.unrealizedPnlMicros} signed /></Metric>
+        <Metric label="Unrealized (net)" testid="metric-net-unrealized"><Money micros={report.netUnrealizedPnlMicros} signed /></Metric>
+        <Metric label="Est. exit charges" testid="metric-exit-charges"><Money micros={report.estimatedExitChargesMicros} /></Metric>
+        <Metric label="Unrealized (gross)"><Money micros={report.unrealizedPnlMicros} signed /></Metric>
       </div>
       <RMultiples stats={report.rMultiples} />
       <div class="charts">

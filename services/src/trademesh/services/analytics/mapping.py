@@ -199,6 +199,9 @@ def report_to_proto(report: Report) -> report_pb2.AnalyticsReport:
         open_positions=[position_to_proto(p) for p in report.open_positions],
         unrealized_pnl_micros=report.unrealized_pnl_micros,
         unmarked_position_count=report.unmarked_position_count,
+        net_unrealized_pnl_micros=report.net_unrealized_pnl_micros,
+        estimated_exit_charges_micros=report.estimated_exit_charges_micros,
+        open_fees_micros=report.open_fees_micros,
     )
     if report.r_multiples is not None:
         message.r_multiples.CopyFrom(r_multiples_to_proto(report.r_multiples))

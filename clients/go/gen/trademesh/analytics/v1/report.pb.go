@@ -148,15 +148,27 @@ type AnalyticsReport struct {
 	// then exchange.
 	OpenPositions []*OpenPosition `protobuf:"bytes,17,rep,name=open_positions,json=openPositions,proto3" json:"open_positions,omitempty"`
 	// unrealized_pnl_micros is the sum of unrealized_pnl_micros over the marked open positions
-	// (fees excluded); 0 when there are none.
+	// (fees excluded, i.e. GROSS); 0 when there are none. Clients show net_unrealized_pnl_micros as
+	// "unrealized" (decision 0310), with this gross figure and the charges beside it.
 	UnrealizedPnlMicros int64 `protobuf:"varint,18,opt,name=unrealized_pnl_micros,json=unrealizedPnlMicros,proto3" json:"unrealized_pnl_micros,omitempty"`
 	// unmarked_position_count is the number of open positions without a mark (excluded from
 	// unrealized_pnl_micros).
 	UnmarkedPositionCount int32 `protobuf:"varint,19,opt,name=unmarked_position_count,json=unmarkedPositionCount,proto3" json:"unmarked_position_count,omitempty"`
 	// r_multiples are the planned-risk figures of the period's round trips (decision 0230).
-	RMultiples    *RMultipleStats `protobuf:"bytes,20,opt,name=r_multiples,json=rMultiples,proto3" json:"r_multiples,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	RMultiples *RMultipleStats `protobuf:"bytes,20,opt,name=r_multiples,json=rMultiples,proto3" json:"r_multiples,omitempty"`
+	// net_unrealized_pnl_micros is the sum of OpenPosition.net_unrealized_pnl_micros over the marked
+	// open positions: unrealized P&L after the open lots' charges and the estimated exit charges
+	// (decision 0310; the same figure as trademesh.analytics.v1.PnlTotals.net_unrealized_pnl_micros
+	// of WatchPnl for the same journal and marks). 0 when there are none.
+	NetUnrealizedPnlMicros int64 `protobuf:"varint,21,opt,name=net_unrealized_pnl_micros,json=netUnrealizedPnlMicros,proto3" json:"net_unrealized_pnl_micros,omitempty"`
+	// estimated_exit_charges_micros is the sum of OpenPosition.estimated_exit_charges_micros over the
+	// open positions: the charges of closing each at its mark today (see OpenPosition).
+	EstimatedExitChargesMicros int64 `protobuf:"varint,22,opt,name=estimated_exit_charges_micros,json=estimatedExitChargesMicros,proto3" json:"estimated_exit_charges_micros,omitempty"`
+	// open_fees_micros is the sum of OpenPosition.open_fees_micros over the open positions (entry
+	// charges still carried by the open lots).
+	OpenFeesMicros int64 `protobuf:"varint,23,opt,name=open_fees_micros,json=openFeesMicros,proto3" json:"open_fees_micros,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *AnalyticsReport) Reset() {
@@ -327,6 +339,27 @@ func (x *AnalyticsReport) GetRMultiples() *RMultipleStats {
 		return x.RMultiples
 	}
 	return nil
+}
+
+func (x *AnalyticsReport) GetNetUnrealizedPnlMicros() int64 {
+	if x != nil {
+		return x.NetUnrealizedPnlMicros
+	}
+	return 0
+}
+
+func (x *AnalyticsReport) GetEstimatedExitChargesMicros() int64 {
+	if x != nil {
+		return x.EstimatedExitChargesMicros
+	}
+	return 0
+}
+
+func (x *AnalyticsReport) GetOpenFeesMicros() int64 {
+	if x != nil {
+		return x.OpenFeesMicros
+	}
+	return 0
 }
 
 // RMultipleStats measure the period's closed round trips in units of planned risk (R).
@@ -1633,8 +1666,7 @@ var File_trademesh_analytics_v1_report_proto protoreflect.FileDescriptor
 
 const file_trademesh_analytics_v1_report_proto_rawDesc = "" +
 	"\n" +
-	"#trademesh/analytics/v1/report.proto\x12\x16trademesh.analytics.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a#trademesh/analytics/v1/period.proto\x1a%trademesh/analytics/v1/position.proto\x1a%trademesh/analytics/v1/settings.proto\x1a+trademesh/analytics/v1/trade_category.proto\x1a$trademesh/common/v1/instrument.proto\"\xe9\n" +
-	"\n" +
+	"#trademesh/analytics/v1/report.proto\x12\x16trademesh.analytics.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a#trademesh/analytics/v1/period.proto\x1a%trademesh/analytics/v1/position.proto\x1a%trademesh/analytics/v1/settings.proto\x1a+trademesh/analytics/v1/trade_category.proto\x1a$trademesh/common/v1/instrument.proto\"\x91\f\n" +
 	"\x0fAnalyticsReport\x126\n" +
 	"\x06period\x18\x01 \x01(\x0e2\x1e.trademesh.analytics.v1.PeriodR\x06period\x127\n" +
 	"\x05range\x18\x02 \x01(\v2!.trademesh.analytics.v1.TimeRangeR\x05range\x12?\n" +
@@ -1659,7 +1691,10 @@ const file_trademesh_analytics_v1_report_proto_rawDesc = "" +
 	"\x15unrealized_pnl_micros\x18\x12 \x01(\x03R\x13unrealizedPnlMicros\x126\n" +
 	"\x17unmarked_position_count\x18\x13 \x01(\x05R\x15unmarkedPositionCount\x12G\n" +
 	"\vr_multiples\x18\x14 \x01(\v2&.trademesh.analytics.v1.RMultipleStatsR\n" +
-	"rMultiples\"\xe6\x03\n" +
+	"rMultiples\x129\n" +
+	"\x19net_unrealized_pnl_micros\x18\x15 \x01(\x03R\x16netUnrealizedPnlMicros\x12A\n" +
+	"\x1destimated_exit_charges_micros\x18\x16 \x01(\x03R\x1aestimatedExitChargesMicros\x12(\n" +
+	"\x10open_fees_micros\x18\x17 \x01(\x03R\x0eopenFeesMicros\"\xe6\x03\n" +
 	"\x0eRMultipleStats\x127\n" +
 	"\x18planned_round_trip_count\x18\x01 \x01(\x03R\x15plannedRoundTripCount\x12;\n" +
 	"\x1aunplanned_round_trip_count\x18\x02 \x01(\x03R\x17unplannedRoundTripCount\x12.\n" +

@@ -36,6 +36,17 @@ def format_r(milli: int) -> str:
     return f"{sign}{whole}.{rest // 10:02d} R"
 
 
+def _unrealized_parts(report: report_pb2.AnalyticsReport) -> str:
+    """Return how net unrealized P&L is made: gross, minus open fees, minus estimated exit charges (0310)."""
+    return " / ".join(
+        (
+            format_inr(report.unrealized_pnl_micros, sign=True),
+            format_inr(report.open_fees_micros),
+            format_inr(report.estimated_exit_charges_micros),
+        )
+    )
+
+
 def _r_rows(r: report_pb2.RMultipleStats) -> list[tuple[str, str]]:
     """The R-multiple rows (decision 0230): round trips with a plan only."""
     planned = f"{r.planned_round_trip_count} ({r.unplanned_round_trip_count} without a plan, excluded)"
@@ -91,7 +102,8 @@ def analytics(
         ("expectancy", format_inr(stats.expectancy_micros) if stats.HasField("expectancy_micros") else "—"),
         ("max drawdown", format_inr(risk.max_drawdown_micros)),
         ("sharpe", f"{risk.sharpe_ratio:.2f}" if risk.HasField("sharpe_ratio") else "—"),
-        ("unrealized P&L", format_inr(report.unrealized_pnl_micros, sign=True)),
+        ("unrealized P&L (net)", format_inr(report.net_unrealized_pnl_micros, sign=True)),
+        ("  gross / open fees / est. exit charges", _unrealized_parts(report)),
         *_r_rows(report.r_multiples),
     ]
     for name, value in rows:

@@ -133,6 +133,10 @@ class Report:
     unmarked_position_count: int
     #: The R figures of the period's round trips (decision 0230).
     r_multiples: RMultipleStats | None = None
+    #: Net unrealized (after open and estimated exit charges) and its two charge totals (decision 0310).
+    net_unrealized_pnl_micros: int = 0
+    estimated_exit_charges_micros: int = 0
+    open_fees_micros: int = 0
 
 
 def _ratio(numerator: int, denominator: int) -> float:
@@ -487,4 +491,7 @@ def build_report(
         unrealized_pnl_micros=saturate(sum(marked)),
         unmarked_position_count=len(positions) - len(marked),
         r_multiples=r_multiple_stats(trips.nets, trips.risks),
+        net_unrealized_pnl_micros=saturate(sum(p.net_unrealized_pnl_micros or 0 for p in positions)),
+        estimated_exit_charges_micros=saturate(sum(p.estimated_exit_charges_micros or 0 for p in positions)),
+        open_fees_micros=saturate(sum(p.open_fees_micros for p in positions)),
     )
