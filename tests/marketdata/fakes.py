@@ -154,7 +154,11 @@ class InMemoryBarStore:
         interval: BarInterval = BarInterval.ONE_MINUTE,
     ) -> tuple[list[Bar], bool]:
         found = sorted(
-            (bar for (owner, start), bar in self._table(interval).items() if owner == key and start_ns <= start < end_ns),
+            (
+                bar
+                for (owner, start), bar in self._table(interval).items()
+                if owner == key and start_ns <= start < end_ns
+            ),
             key=lambda bar: bar.start_ns,
         )
         return found[:limit], len(found) > limit

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from tests.marketdata.fakes import InMemoryBarStore
-from tests.marketdata.test_use_cases import INFY, IN_SESSION, TCS, World, nse
+from tests.marketdata.test_use_cases import IN_SESSION, INFY, TCS, World, nse
 from trademesh.kernel.calendar import IST
 from trademesh.kernel.errors import InvalidArgument
 from trademesh.services.marketdata.model import (
@@ -107,7 +107,7 @@ async def test_get_bars_serves_each_interval_and_settles_windows_by_time() -> No
     five = await world.service.get_bars(_query(BarInterval.FIVE_MINUTES, IN_SESSION - DAY_NANOS))
     assert [(b.start_ns, b.open_micros, b.close_micros, b.volume, b.complete) for b in five.bars] == [
         (IN_SESSION, 100, 109, 5, True),
-        (IN_SESSION + FIVE_MINUTE_NANOS, 105, 112, 3, False),  # 11:05–11:10 is still running
+        (IN_SESSION + FIVE_MINUTE_NANOS, 105, 112, 3, False),  # 11:05-11:10 is still running
     ]
     assert five.earliest_available_ns == IN_SESSION
     day_start = interval_floor(IN_SESSION, BarInterval.ONE_DAY)

@@ -32,7 +32,10 @@ def _ns(moment: datetime) -> int:
 
 
 def _ohlcv(bars: list[Bar]) -> list[tuple[int, int, int, int, int, int, int]]:
-    return [(b.start_ns, b.open_micros, b.high_micros, b.low_micros, b.close_micros, b.volume, b.open_interest) for b in bars]
+    return [
+        (b.start_ns, b.open_micros, b.high_micros, b.low_micros, b.close_micros, b.volume, b.open_interest)
+        for b in bars
+    ]
 
 
 @pytest.fixture
@@ -72,7 +75,8 @@ async def test_roll_ups_are_exact_and_idempotent_across_saves_and_restarts(datab
     assert days[0].high_micros == 2000
 
     page, more = await store.range(INFY, base, base + DAY_NANOS, 2, BarInterval.FIVE_MINUTES)
-    assert more and [bar.start_ns for bar in page] == [base, base + FIVE_MINUTE_NANOS]
+    assert more
+    assert [bar.start_ns for bar in page] == [base, base + FIVE_MINUTE_NANOS]
     assert await store.earliest(INFY, 0, base + DAY_NANOS, BarInterval.FIVE_MINUTES) == base
     assert await store.earliest(INFY, 0, base + DAY_NANOS, BarInterval.ONE_DAY) == day_start
 
@@ -99,8 +103,13 @@ async def test_roll_ups_outlive_the_one_minute_sweep_and_day_bars_outlive_the_fi
     slot = datetime.fromtimestamp(recent / NANOS_PER_SECOND, UTC).strftime("%H%M")
     await database["bars"].update_one(
         {"_id": f"{TCS}:{day}"},
-        {"$set": {f"bars.{slot}": {"o": 7, "h": 9, "l": 6, "c": 8, "v": 3, "oi": 0, "complete": True}, "day": day,
-                  "instrument": str(TCS)}},
+        {
+            "$set": {
+                f"bars.{slot}": {"o": 7, "h": 9, "l": 6, "c": 8, "v": 3, "oi": 0, "complete": True},
+                "day": day,
+                "instrument": str(TCS),
+            }
+        },
         upsert=True,
     )
     before, _ = await store.range(INFY, old, old + DAY_NANOS, 10, BarInterval.FIVE_MINUTES)

@@ -39,7 +39,10 @@ def _timestamp(ns: int) -> Timestamp:
 
 def _request(symbol: str, interval: int, start_ns: int, **fields: Any) -> marketdata_service_pb2.GetBarsRequest:
     return marketdata_service_pb2.GetBarsRequest(
-        instrument=nse(symbol)[0], interval=interval, start_time=_timestamp(start_ns), **fields
+        instrument=nse(symbol)[0],
+        interval=bar_pb2.BarInterval.ValueType(interval),
+        start_time=_timestamp(start_ns),
+        **fields,
     )
 
 
@@ -69,9 +72,9 @@ async def test_ticks_of_the_feed_become_bars_of_every_interval(
         )
         assert (day.start_time.seconds + 19800) % 86400 == 0  # IST midnight
         assert not day.complete
-        return day.high_micros == max(bar.high_micros for bar in minutes.bars) and day.low_micros == min(
-            bar.low_micros for bar in minutes.bars
-        )
+        high = max(bar.high_micros for bar in minutes.bars)
+        low = min(bar.low_micros for bar in minutes.bars)
+        return bool(day.high_micros == high and day.low_micros == low)
 
     await eventually(the_day_bar_covers_its_minutes)
 
@@ -113,7 +116,11 @@ async def test_stored_bars_are_served_per_interval_and_outlive_the_minutes(
         _request("TCS", INTERVALS[2], far, page_size=1, page_token=days.next_page_token), metadata=user.metadata
     )
     assert following.bars[0].start_time.ToNanoseconds() == interval_floor(recent, BarInterval.ONE_DAY)
-    same_day = [i for i in range(10) if interval_floor(recent + i * MINUTE_NANOS, BarInterval.ONE_DAY) == interval_floor(recent, BarInterval.ONE_DAY)]
+    same_day = [
+        i
+        for i in range(10)
+        if interval_floor(recent + i * MINUTE_NANOS, BarInterval.ONE_DAY) == interval_floor(recent, BarInterval.ONE_DAY)
+    ]
     assert following.bars[0].volume == len(same_day)
 
     # A token of one interval does not page another.
@@ -139,8 +146,11 @@ async def test_bad_get_bars_requests_are_invalid_for_every_interval(
         failure = await expect_failure(stub.GetBars(no_start, metadata=user.metadata))
         assert failure.reason == "INVALID_TIME_RANGE"
         empty = await stub.GetBars(_request("INFY", interval, now - DAY_NANOS), metadata=user.metadata)
-        assert not empty.bars and not empty.HasField("earliest_available_time")
-        failure = await expect_failure(stub.GetBars(_request("NOPE", interval, now - DAY_NANOS), metadata=user.metadata))
+        assert not empty.bars
+        assert not empty.HasField("earliest_available_time")
+        failure = await expect_failure(
+            stub.GetBars(_request("NOPE", interval, now - DAY_NANOS), metadata=user.metadata)
+        )
         assert failure.code == grpc.StatusCode.NOT_FOUND
         failure = await expect_failure(stub.GetBars(_request("INFY", interval, now - DAY_NANOS)))
         assert failure.code == grpc.StatusCode.UNAUTHENTICATED

@@ -102,7 +102,8 @@ def _year_bars(key: InstrumentKey, document: dict[str, Any] | None) -> list[Bar]
     slots = document.get("bars", {})
     year = document["year"]
     return [
-        _decode(key, _day_start(f"{year}-{slot[:2]}-{slot[2:]}", IST_OFFSET_NANOS), slots[slot]) for slot in sorted(slots)
+        _decode(key, _day_start(f"{year}-{slot[:2]}-{slot[2:]}", IST_OFFSET_NANOS), slots[slot])
+        for slot in sorted(slots)
     ]
 
 
@@ -124,7 +125,9 @@ class MongoBarStore:
         for bar in bars:
             day = utc_day(bar.start_ns)
             doc_id = f"{bar.key}:{day}"
-            meta.setdefault(doc_id, (bar.key, day, set()))[2].add(interval_floor(bar.start_ns, BarInterval.FIVE_MINUTES))
+            meta.setdefault(doc_id, (bar.key, day, set()))[2].add(
+                interval_floor(bar.start_ns, BarInterval.FIVE_MINUTES)
+            )
             grouped[doc_id][f"bars.{_slot(bar.start_ns)}"] = _encode(bar)
         for doc_id, fields in grouped.items():
             key, day, windows = meta[doc_id]
@@ -170,9 +173,7 @@ class MongoBarStore:
         known = self._known_extents.get(key)
         if known is not None and known[0] <= five_ns and known[1] <= day_ns:
             return
-        await self._extents.update_one(
-            {"_id": str(key)}, {"$min": {"five_ns": five_ns, "day_ns": day_ns}}, upsert=True
-        )
+        await self._extents.update_one({"_id": str(key)}, {"$min": {"five_ns": five_ns, "day_ns": day_ns}}, upsert=True)
         self._known_extents[key] = (
             min(five_ns, known[0]) if known else five_ns,
             min(day_ns, known[1]) if known else day_ns,

@@ -22,6 +22,7 @@ from trademesh.services.marketdata.model.watchlists import Watchlist, WatchlistB
 
 __all__ = ["MongoBarStore", "MongoWatchlistStore"]
 
+
 class MongoWatchlistStore:
     """Store each user's watchlist book as one document."""
 

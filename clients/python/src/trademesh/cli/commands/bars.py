@@ -58,9 +58,13 @@ def bars(
     interval: Annotated[IntervalChoice, typer.Option(help="1m, 5m or 1d (an IST day).")] = IntervalChoice.one_minute,
     start: Annotated[
         str | None,
-        typer.Option("--from", help="First bar's earliest start (IST if no zone). Default: 2 h, 2 days or 60 days ago."),
+        typer.Option(
+            "--from", help="First bar's earliest start (IST if no zone). Default: 2 h, 2 days or 60 days ago."
+        ),
     ] = None,
-    end: Annotated[str | None, typer.Option("--to", help="Bars starting before this (IST if no zone). Default: now.")] = None,
+    end: Annotated[
+        str | None, typer.Option("--to", help="Bars starting before this (IST if no zone). Default: now.")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the bars as JSON.")] = False,
 ) -> None:
     """Show an instrument's OHLCV bars (1-minute bars are kept 30 days, 5-minute 365 days, day bars always)."""

@@ -8,7 +8,6 @@ from datetime import UTC, datetime
 from enum import IntEnum
 
 from trademesh.kernel.calendar import IST
-
 from trademesh.services.marketdata.model.instruments import InstrumentKey
 from trademesh.services.marketdata.model.quotes import Quote
 from trademesh.services.marketdata.model.session import MINUTE_NANOS, NANOS_PER_SECOND
