@@ -1,6 +1,6 @@
 // P&L calendar (GetPnlCalendar, GetDayTrips): a month as a heat map of daily net P&L (a round trip counts on
 // the IST day of its closing fill, net of charges), weekly and monthly totals; clicking a day lists its
-// round trips.
+// round trips, each linking to its chart (#/trades/<opening trade id>).
 import { timestampMs } from "@bufbuild/protobuf/wkt";
 import { analytics } from "@trademesh/sdk";
 import type { JSX } from "preact";
@@ -185,7 +185,10 @@ function DayTrips({ response }: { response: analytics.GetDayTripsResponse }): JS
               {response.trips.map((trip) => (
                 <tr key={`${trip.openingTradeId}-${String(trip.closeTime?.seconds)}`} data-testid="day-trip" data-symbol={trip.instrument?.symbol}>
                   <td>
-                    <strong>{trip.instrument?.symbol}</strong> <span class="muted">{exchangeName(trip.instrument?.exchange ?? 0)}</span>
+                    <a href={`#/trades/${encodeURIComponent(trip.openingTradeId)}`} data-testid="day-trip-chart" title="Chart of this round trip">
+                      <strong>{trip.instrument?.symbol}</strong>
+                    </a>{" "}
+                    <span class="muted">{exchangeName(trip.instrument?.exchange ?? 0)}</span>
                   </td>
                   <td>{trip.long ? "Long" : "Short"}</td>
                   <td>{enumLabel(analytics.TradeCategory[trip.category], "")}</td>

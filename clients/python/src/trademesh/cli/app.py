@@ -27,6 +27,7 @@ from trademesh.cli.commands import (
     alerts,
     analytics,
     auth,
+    bars,
     calendar,
     inbox,
     mappings,
@@ -58,6 +59,7 @@ app.add_typer(positions.app)
 app.add_typer(analytics.app)
 app.add_typer(tax.app)
 app.add_typer(calendar.app)
+app.add_typer(bars.app)
 app.add_typer(trades.app, name="trades")
 app.add_typer(quotes.app, name="quotes")
 app.add_typer(sync.app, name="sync")
