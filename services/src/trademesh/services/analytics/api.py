@@ -162,6 +162,7 @@ class AnalyticsServicer(analytics_service_pb2_grpc.AnalyticsServiceServicer):
             _authorization(context),
             request.max_updates_per_second,
             to_micros(principal.expires_at),
+            slice_from_proto(request.slice) if request.HasField("slice") else None,
         )
         async for message in messages:
             if isinstance(message, PnlHeartbeat):
@@ -204,7 +205,8 @@ class AnalyticsServicer(analytics_service_pb2_grpc.AnalyticsServiceServicer):
     async def GetPnlCalendar(
         self, request: analytics_service_pb2.GetPnlCalendarRequest, context: Context
     ) -> analytics_service_pb2.GetPnlCalendarResponse:
-        calendar = await self._service.pnl_calendar(_reader(context), request.start_date, request.end_date)
+        chosen = slice_from_proto(request.slice) if request.HasField("slice") else None
+        calendar = await self._service.pnl_calendar(_reader(context), request.start_date, request.end_date, chosen)
         return calendar_to_proto(calendar)
 
     async def GetDayTrips(

@@ -17,6 +17,7 @@ from trademesh.kernel.lots import RoundTrip
 from trademesh.services.analytics.model.fills import Instrument
 from trademesh.services.analytics.model.journal import Journal
 from trademesh.services.analytics.model.periods import DAY_US, EPOCH_ORDINAL, IST_OFFSET_US, day_start_us
+from trademesh.services.analytics.model.slices import TRIP_KEYS, Slice, keep_rows
 
 MAX_CALENDAR_DAYS = 366
 
@@ -111,12 +112,12 @@ def _slice(journal: Journal, start: date, end: date) -> tuple[int, int]:
     return journal.trip_range(day_start_us(_day_number(start)), day_start_us(_day_number(end) + 1))
 
 
-def _days(journal: Journal, first: int, last: int, tolerance: int) -> list[CalendarDay]:
-    columns = journal.trip_columns()
-    closes = columns["close_time"][first:last]
+def _days(journal: Journal, first: int, last: int, tolerance: int, chosen: Slice | None = None) -> list[CalendarDay]:
+    columns = keep_rows(chosen, journal, {k: c[first:last] for k, c in journal.trip_columns().items()}, TRIP_KEYS)
+    closes = columns["close_time"]
     if len(closes) == 0:
         return []
-    nets, grosses, fees = (columns[name][first:last] for name in ("net", "gross", "fees"))
+    nets, grosses, fees = (columns[name] for name in ("net", "gross", "fees"))
     numbers = (closes + IST_OFFSET_US) // DAY_US
     values, starts = np.unique(numbers, return_index=True)
     counts = np.diff(np.r_[starts, len(closes)])
@@ -155,10 +156,15 @@ def _totals(days: list[CalendarDay], *, weekly: bool) -> tuple[CalendarTotal, ..
     )
 
 
-def build_calendar(journal: Journal, start: date, end: date, tolerance: int) -> PnlCalendar:
-    """Return the calendar of [start, end] (inclusive IST dates; the range is checked by the caller)."""
+def build_calendar(
+    journal: Journal, start: date, end: date, tolerance: int, chosen: Slice | None = None
+) -> PnlCalendar:
+    """Return the calendar of [start, end] (inclusive IST dates; the range is checked by the caller).
+
+    With a slice, only its round trips count (decision 0250).
+    """
     first, last = _slice(journal, start, end)
-    days = _days(journal, first, last, tolerance)
+    days = _days(journal, first, last, tolerance, chosen)
     return PnlCalendar(
         start, end, tuple(days), _totals(days, weekly=True), _totals(days, weekly=False), journal.version
     )
