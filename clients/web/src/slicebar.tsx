@@ -1,6 +1,7 @@
 // The slice filter bar of the analytics screen (decision 0250): strategies, tags (any/all), segment, symbols and
 // opening side narrow the report to the round trips whose opening trade matches; "compare with the rest" shows
 // the slice next to everything else of the period (CompareAnalytics).
+import type { MessageInitShape } from "@bufbuild/protobuf";
 import { analytics } from "@trademesh/sdk";
 import type { JSX } from "preact";
 import { useState } from "preact/hooks";
@@ -63,7 +64,7 @@ export function isSliced(choice: SliceChoice): boolean {
 }
 
 /** The request's `slice` field for a choice (undefined: the whole journal). */
-export function sliceMessage(choice: SliceChoice): Partial<analytics.AnalyticsSlice> | undefined {
+export function sliceMessage(choice: SliceChoice): MessageInitShape<typeof analytics.AnalyticsSliceSchema> | undefined {
   if (!isSliced(choice)) return undefined;
   return {
     strategies: choice.strategies,
