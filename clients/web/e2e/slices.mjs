@@ -117,7 +117,7 @@ try {
   await shot("slices-01-compare");
 
   await page.getByRole("button", { name: "Remove strategy: breakout" }).click();
-  await bar.getByLabel("Tags").fill("never-used");
+  await bar.getByLabel("Tags", { exact: true }).fill("never-used");
   await bar.getByRole("button", { name: "Add filter" }).click();
   await reportWith(0);
   step("a tag no trade carries gives an empty report");
