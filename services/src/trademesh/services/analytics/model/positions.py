@@ -14,7 +14,7 @@ from trademesh.services.analytics.model.journal import Journal
 from trademesh.services.analytics.model.metrics import saturate, total
 from trademesh.services.analytics.model.netting import NetBook, NetFigures
 from trademesh.services.analytics.model.periods import DAY_US, day_date, day_start_us, ist_day
-from trademesh.services.analytics.model.slices import FILL_KEYS, TRIP_KEYS, Slice, keep_positions, keep_rows
+from trademesh.services.analytics.model.slices import FILL_KEYS, TRIP_KEYS, Slice, keep_cycles, keep_rows
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,14 +110,19 @@ def mark_position(
 
 
 def open_positions(
-    journal: Journal, marks: Mapping[Instrument, Mark], now_us: int, net: NetBook | None = None
+    journal: Journal,
+    marks: Mapping[Instrument, Mark],
+    now_us: int,
+    net: NetBook | None = None,
+    chosen: Slice | None = None,
 ) -> tuple[OpenPosition, ...]:
-    """Return every open position of the journal marked to `marks`, ordered by symbol then exchange.
+    """Return every open position of the journal (of a slice, decision 0250) marked to `marks`, ordered by
+    symbol then exchange.
 
     With `net`, each carries its net figures; the exit orders are re-priced at the marks in one vectorised call.
     """
     today = ist_day(now_us)
-    cycles = journal.open_cycles()
+    cycles = keep_cycles(chosen, journal, journal.open_cycles())
     if net is None:
         return tuple(mark_position(cycle, marks.get(cycle.instrument), today) for cycle in cycles)
     exits = net.exit_charges(
@@ -186,7 +191,7 @@ def pnl_state(
     fills = keep_rows(chosen, journal, {k: c[fill_first:fill_last] for k, c in journal.fill_columns().items()}, FILL_KEYS)
     nets = trips["net"]
     sliced = chosen is not None and not chosen.empty
-    positions = keep_positions(chosen, journal, open_positions(journal, marks, now_us, net))
+    positions = open_positions(journal, marks, now_us, net, chosen)
     marked = [p for p in positions if p.unrealized_pnl_micros is not None]
     totals = PnlTotals(
         trading_date=day_date(today).isoformat(),

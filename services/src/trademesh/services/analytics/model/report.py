@@ -29,7 +29,7 @@ from trademesh.services.analytics.model.netting import NetBook
 from trademesh.services.analytics.model.periods import DAY_US, HOUR_US, IST_OFFSET_US, ReportQuery, day_date, ist_day
 from trademesh.services.analytics.model.positions import Mark, OpenPosition, open_positions
 from trademesh.services.analytics.model.rmultiples import RMultipleStats, r_multiple_stats
-from trademesh.services.analytics.model.slices import FILL_KEYS, TRIP_KEYS, keep_positions, keep_rows
+from trademesh.services.analytics.model.slices import FILL_KEYS, TRIP_KEYS, keep_rows
 
 TRADING_DAYS_PER_YEAR = 252
 
@@ -468,8 +468,7 @@ def build_report(
         journal, query, settings.capital_base_micros, now_us, trips, equity, daily_returns, performance.net_pnl_micros
     )
     curve = _equity_curve(journal, trips, equity, query.equity_curve_max_points) if query.include_equity_curve else None
-    positions = open_positions(journal, marks, now_us, net)
-    positions = keep_positions(query.slice, journal, positions)
+    positions = open_positions(journal, marks, now_us, net, query.slice)
     marked = [p.unrealized_pnl_micros for p in positions if p.unrealized_pnl_micros is not None]
     return Report(
         query=query,

@@ -22,12 +22,22 @@ import numpy as np
 import numpy.typing as npt
 
 from trademesh.kernel.errors import FieldViolation, InvalidArgument
-from trademesh.services.analytics.model.fills import CATEGORIES, Category, Column, FillProfile, Instrument, tag_key
+from trademesh.kernel.lots import InstrumentCycle
+from trademesh.services.analytics.model.fills import (
+    CATEGORIES,
+    CATEGORY_CODES,
+    Category,
+    Column,
+    FillProfile,
+    Instrument,
+    tag_key,
+)
 from trademesh.services.analytics.model.periods import DAY_US, HOUR_US, IST_OFFSET_US
 
 if TYPE_CHECKING:
     from trademesh.services.analytics.model.journal import Journal
-    from trademesh.services.analytics.model.positions import OpenPosition
+
+Cycle = InstrumentCycle[Instrument]
 
 #: The columns holding the opening fill's attributes: of closed round trips, and of fills (their cycle's).
 TRIP_KEYS = ("profile", "instrument", "category", "long", "open_time")
@@ -172,21 +182,6 @@ class Slice:
                 keep &= (hour >= self.hours[0]) & (hour < self.hours[1])
         return ~keep if self.rest else keep
 
-    def keeps(self, profile: FillProfile, instrument: Instrument, category: Category, long: bool, open_time: int) -> bool:
-        """Tell whether the slice keeps one position cycle (an open position) by its opening fill."""
-        code = np.zeros(1, dtype=np.int64)
-        return bool(
-            self.mask(
-                [profile],
-                [instrument],
-                code,
-                code,
-                np.array([CATEGORIES.index(category)]),
-                np.array([long]),
-                np.array([open_time]),
-            )[0]
-        )
-
 
 def keep_rows(chosen: Slice | None, journal: Journal, columns: dict[str, Column], keys: Sequence[str]) -> dict[str, Column]:
     """Return the rows of parallel columns (round trips or fills) a slice keeps; all of them without one."""
@@ -196,20 +191,21 @@ def keep_rows(chosen: Slice | None, journal: Journal, columns: dict[str, Column]
     return {name: column[keep] for name, column in columns.items()}
 
 
-def keep_positions(
-    chosen: Slice | None, journal: Journal, positions: tuple[OpenPosition, ...]
-) -> tuple[OpenPosition, ...]:
-    """Return the open positions whose cycle's opening fill a slice keeps; all of them without one."""
-    if chosen is None or chosen.empty:
-        return positions
-    kept = []
-    for position in positions:
-        cycle = journal.cycles[position.instrument]
-        category = Category(cycle.category) if cycle.category else Category.UNCATEGORIZED
-        profile = journal.cycle_profile(position.instrument)
-        if chosen.keeps(profile, position.instrument, category, cycle.position > 0, cycle.open_time):
-            kept.append(position)
-    return tuple(kept)
+def keep_cycles(chosen: Slice | None, journal: Journal, cycles: list[Cycle]) -> list[Cycle]:
+    """Return the open position cycles whose opening fill a slice keeps (one vectorised test); all without one."""
+    if chosen is None or chosen.empty or not cycles:
+        return cycles
+    codes = {profile: code for code, profile in enumerate(journal.profiles)}
+    instruments = {instrument: code for code, instrument in enumerate(journal.instruments)}
+    columns = (
+        np.array([codes[journal.cycle_profile(c.instrument)] for c in cycles], dtype=np.int64),
+        np.array([instruments[c.instrument] for c in cycles], dtype=np.int64),
+        np.array([CATEGORY_CODES[Category(c.category or Category.UNCATEGORIZED)] for c in cycles], dtype=np.int64),
+        np.array([c.position > 0 for c in cycles], dtype=np.bool_),
+        np.array([c.open_time for c in cycles], dtype=np.int64),
+    )
+    keep = chosen.mask(journal.profiles, journal.instruments, *columns)
+    return [cycle for cycle, kept in zip(cycles, keep.tolist(), strict=True) if kept]
 
 
 @dataclass(frozen=True, slots=True)
