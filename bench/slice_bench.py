@@ -173,7 +173,7 @@ async def cached(fills: list[JournalFill], samples: int, change_every: int) -> d
                     **common,
                     auth_target=f"127.0.0.1:{auth.port}",
                     mongo_database="marketdata",
-                    token_secret=uuid.uuid4().hex + uuid.uuid4().hex,  # type: ignore[arg-type]
+                    token_secret=uuid.uuid4().hex + uuid.uuid4().hex,
                 )
             )
             runtime = await build_analytics_runtime(

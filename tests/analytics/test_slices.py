@@ -83,20 +83,39 @@ def journal_fills() -> list[JournalFill]:
     """Four round trips and one open position:
 
     A INFY long, Mon 09:30, Breakout [fomo, late] +100 (its exit tagged "revenge": does not count)
-    B TCS short, Mon 13:30, Reversal [fomo], Zerodha Z1 −50
+    B TCS short, Mon 13:30, Reversal [fomo], Zerodha Z1 -50
     C SBIN long, Tue 10:30, breakout (case differs) [late], Zerodha Z2, SWING +200
-    D NIFTY fut short on NFO, Wed 09:30, no strategy, FUTURES −300
+    D NIFTY fut short on NFO, Wed 09:30, no strategy, FUTURES -300
     E WIPRO long, open, Thu 09:30, Breakout
     """
     tuesday, wednesday, thursday = MONDAY_0930 + DAY, MONDAY_0930 + 2 * DAY, MONDAY_0930 + 3 * DAY
     return [
         fill("a1", True, 100, MONDAY_0930, strategy="Breakout", tags=("FOMO", "late")),
         fill("a2", False, 110, MONDAY_0930 + HOUR, tags=("revenge",)),
-        fill("b1", False, 200, MONDAY_0930 + 4 * HOUR, symbol="TCS", strategy="Reversal", tags=("fomo",),
-             broker="ZERODHA", account="Z1"),
+        fill(
+            "b1",
+            False,
+            200,
+            MONDAY_0930 + 4 * HOUR,
+            symbol="TCS",
+            strategy="Reversal",
+            tags=("fomo",),
+            broker="ZERODHA",
+            account="Z1",
+        ),
         fill("b2", True, 205, MONDAY_0930 + 5 * HOUR, symbol="TCS", broker="ZERODHA", account="Z1"),
-        fill("c1", True, 50, tuesday + HOUR, symbol="SBIN", strategy=" breakout ", tags=("late",), broker="ZERODHA",
-             account="Z2", category=Category.SWING),
+        fill(
+            "c1",
+            True,
+            50,
+            tuesday + HOUR,
+            symbol="SBIN",
+            strategy=" breakout ",
+            tags=("late",),
+            broker="ZERODHA",
+            account="Z2",
+            category=Category.SWING,
+        ),
         fill("c2", False, 70, tuesday + 2 * HOUR, symbol="SBIN", broker="ZERODHA", account="Z2"),
         fill("d1", False, 300, wednesday, symbol="NIFTY26DECFUT", exchange="NFO", segment="FUTURES"),
         fill("d2", True, 330, wednesday + HOUR, symbol="NIFTY26DECFUT", exchange="NFO", segment="FUTURES"),
@@ -110,9 +129,7 @@ def report_of(journal: Journal, chosen: Slice | None) -> Any:
 
 
 def symbols_of(report: Any) -> list[str]:
-    return sorted(
-        performance.instrument[0] for performance in (*report.top_instruments, *report.worst_instruments)
-    )
+    return sorted(performance.instrument[0] for performance in (*report.top_instruments, *report.worst_instruments))
 
 
 @pytest.mark.parametrize("vectorized", [True, False])
@@ -245,6 +262,10 @@ def analytics(fakes: Fakes) -> Analytics:
     )
 
 
+def context() -> Any:
+    return Context()
+
+
 def as_user(user_id: str) -> None:
     expires = datetime.fromtimestamp(NOW / MICROS, UTC) + timedelta(hours=1)
     bind_principal(Principal(user_id, frozenset({"user"}), "token", "session", expires))
@@ -261,10 +282,10 @@ async def test_get_analytics_filters_by_a_slice_and_names_each_bad_field(analyti
         fakes.trades.put(ALICE, f)
     as_user(ALICE)
     servicer = analytics.servicer
-    response = await servicer.GetAnalytics(request(tags=["FOMO"], side=slice_pb2.OPENING_SIDE_SELL), Context())  # type: ignore[arg-type]
+    response = await servicer.GetAnalytics(request(tags=["FOMO"], side=slice_pb2.OPENING_SIDE_SELL), context())
     assert response.report.performance.round_trip_count == 1
     assert response.report.performance.net_pnl_micros == -50 * MICROS
-    nothing = await servicer.GetAnalytics(request(tags=["unknown-tag"]), Context())  # type: ignore[arg-type]
+    nothing = await servicer.GetAnalytics(request(tags=["unknown-tag"]), context())
     assert nothing.report.performance.round_trip_count == 0
 
     bad = request(
@@ -276,12 +297,12 @@ async def test_get_analytics_filters_by_a_slice_and_names_each_bad_field(analyti
         accounts=[slice_pb2.SliceAccount(broker=instrument_pb2.BROKER_MANUAL, broker_account_id="Z1")],
         weekdays=[8],
         hours=slice_pb2.HourRange(start_hour=10, end_hour=10),
-        side=7,  # type: ignore[arg-type]
-        tag_match=5,  # type: ignore[arg-type]
+        side=7,
+        tag_match=5,
         strategies=["s"] * 51,
     )
     with pytest.raises(InvalidArgument) as error:
-        await servicer.GetAnalytics(bad, Context())  # type: ignore[arg-type]
+        await servicer.GetAnalytics(bad, context())
     assert error.value.reason == "INVALID_SLICE"
     assert sorted(v.field for v in error.value.violations) == sorted(
         [
@@ -302,36 +323,37 @@ async def test_get_analytics_filters_by_a_slice_and_names_each_bad_field(analyti
     )
 
 
-async def test_compare_analytics_gives_a_slice_and_the_rest_or_another_slice(analytics: Analytics, fakes: Fakes) -> None:
+async def test_compare_analytics_gives_a_slice_and_the_rest_or_another_slice(
+    analytics: Analytics, fakes: Fakes
+) -> None:
     for f in journal_fills():
         fakes.trades.put(ALICE, f)
     as_user(ALICE)
     servicer = analytics.servicer
-    rest = await servicer.CompareAnalytics(  # type: ignore[arg-type]
-        analytics_service_pb2.CompareAnalyticsRequest(query=request(strategies=["Breakout"]), rest=True), Context()
+    rest = await servicer.CompareAnalytics(
+        analytics_service_pb2.CompareAnalyticsRequest(query=request(strategies=["Breakout"]), rest=True), context()
     )
     assert (rest.first.performance.round_trip_count, rest.second.performance.round_trip_count) == (2, 2)
     assert rest.second.performance.net_pnl_micros == -350 * MICROS
-    other = await servicer.CompareAnalytics(  # type: ignore[arg-type]
+    other = await servicer.CompareAnalytics(
         analytics_service_pb2.CompareAnalyticsRequest(
             query=request(strategies=["breakout"]), other=slice_pb2.AnalyticsSlice(strategies=["reversal"])
         ),
-        Context(),
+        context(),
     )
     assert other.first == rest.first
     assert other.second.performance.net_pnl_micros == -50 * MICROS
 
     with pytest.raises(InvalidArgument) as neither:
-        await servicer.CompareAnalytics(  # type: ignore[arg-type]
-            analytics_service_pb2.CompareAnalyticsRequest(query=request()), Context()
-        )
+        await servicer.CompareAnalytics(analytics_service_pb2.CompareAnalyticsRequest(query=request()), context())
     assert neither.value.reason == "INVALID_COMPARISON"
     with pytest.raises(InvalidArgument) as bad:
-        await servicer.CompareAnalytics(  # type: ignore[arg-type]
+        await servicer.CompareAnalytics(
             analytics_service_pb2.CompareAnalyticsRequest(
-                query=request(tags=[""]), other=slice_pb2.AnalyticsSlice(weekdays=[0])
+                query=request(tags=[""]),
+                other=slice_pb2.AnalyticsSlice(weekdays=[0]),  # type: ignore[list-item]
             ),
-            Context(),
+            context(),
         )
     assert [v.field for v in bad.value.violations] == ["query.slice.tags[0]"]
 
@@ -342,27 +364,30 @@ async def test_a_cached_slice_report_changes_when_a_matching_trade_arrives(analy
     as_user(ALICE)
     servicer = analytics.servicer
     sliced, whole = request(tags=["late"]), request()
-    first = await servicer.GetAnalytics(sliced, Context())  # type: ignore[arg-type]
-    assert (await servicer.GetAnalytics(sliced, Context())) == first  # type: ignore[arg-type]
-    await servicer.GetAnalytics(whole, Context())  # type: ignore[arg-type]
+    first = await servicer.GetAnalytics(sliced, context())
+    assert (await servicer.GetAnalytics(sliced, context())) == first
+    await servicer.GetAnalytics(whole, context())
     assert (fakes.cache.hits, fakes.cache.misses) == (1, 2)
     assert len(fakes.cache.reports) == 2  # one entry per slice
 
     # A new round trip tagged "late" (its entry) through trade events: version 2, then 3.
     for version, f in enumerate(
-        (fill("f1", True, 10, NOW - 2 * HOUR, symbol="ITC", tags=("Late",)), fill("f2", False, 15, NOW - HOUR, symbol="ITC")),
+        (
+            fill("f1", True, 10, NOW - 2 * HOUR, symbol="ITC", tags=("Late",)),
+            fill("f2", False, 15, NOW - HOUR, symbol="ITC"),
+        ),
         start=2,
     ):
         fakes.trades.put(ALICE, f)
         await analytics.service.apply_change(JournalChange(ALICE, version, ChangeKind.UPSERT, f.trade_id, 1, f))
-    after = await servicer.GetAnalytics(sliced, Context())  # type: ignore[arg-type]
+    after = await servicer.GetAnalytics(sliced, context())
     assert after.report.performance.round_trip_count == first.report.performance.round_trip_count + 1
     assert after.report.journal_version == 3
 
     # Tagging a round trip = tagging its opening trade (UpdateTrade → a newer trade version).
     retagged = replace(journal_fills()[6], trade_version=2, profile=profile_of("MANUAL", "", "FUTURES", "", ("late",)))
     await analytics.service.apply_change(JournalChange(ALICE, 4, ChangeKind.UPSERT, "d1", 2, retagged))
-    latest = await servicer.GetAnalytics(sliced, Context())  # type: ignore[arg-type]
+    latest = await servicer.GetAnalytics(sliced, context())
     assert latest.report.performance.round_trip_count == after.report.performance.round_trip_count + 1
 
 
@@ -372,6 +397,6 @@ async def test_a_slice_never_reaches_another_users_round_trips(analytics: Analyt
     fakes.trades.put(BOB, fill("x1", True, 10, NOW - 2 * HOUR, tags=("late",)))
     fakes.trades.put(BOB, fill("x2", False, 11, NOW - HOUR))
     as_user(BOB)
-    report = (await analytics.servicer.GetAnalytics(request(tags=["late"]), Context())).report  # type: ignore[arg-type]
+    report = (await analytics.servicer.GetAnalytics(request(tags=["late"]), context())).report
     assert report.performance.round_trip_count == 1
     assert report.performance.net_pnl_micros == 10 * MICROS

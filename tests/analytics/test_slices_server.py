@@ -24,7 +24,8 @@ MICROS = 1_000_000
 
 def query(**fields: object) -> analytics_service_pb2.GetAnalyticsRequest:
     return analytics_service_pb2.GetAnalyticsRequest(
-        period=period_pb2.PERIOD_ALL_TIME, slice=slice_pb2.AnalyticsSlice(**fields)  # type: ignore[arg-type]
+        period=period_pb2.PERIOD_ALL_TIME,
+        slice=slice_pb2.AnalyticsSlice(**fields),  # type: ignore[arg-type]
     )
 
 
@@ -45,7 +46,7 @@ async def test_slices_of_a_real_journal_stay_the_callers_and_follow_tag_edits(
         message.tags.extend(tags)
         return message
 
-    # Alice: INFY long "Breakout" [fomo] +400, TCS short "Reversal" −100, SBIN long without labels +50.
+    # Alice: INFY long "Breakout" [fomo] +400, TCS short "Reversal" -100, SBIN long without labels +50.
     infy = await create_trade(mesh.trade, alice.metadata, trade("INFY", BUY, 1500, 0, "Breakout", "fomo"))
     await create_trade(mesh.trade, alice.metadata, trade("INFY", SELL, 1540, 10))
     await create_trade(mesh.trade, alice.metadata, trade("TCS", SELL, 3500, 20, "Reversal"))
@@ -93,7 +94,9 @@ async def test_slices_of_a_real_journal_stay_the_callers_and_follow_tag_edits(
     current = (await mesh.trade.GetTrade(trade_service_pb2.GetTradeRequest(id=sbin.id), metadata=alice.metadata)).trade
     await mesh.trade.UpdateTrade(
         trade_service_pb2.UpdateTradeRequest(
-            trade=trade_pb2.Trade(id=sbin.id, tags=["fomo", "a+"]), update_mask=FieldMask(paths=["tags"]), etag=current.etag
+            trade=trade_pb2.Trade(id=sbin.id, tags=["fomo", "a+"]),
+            update_mask=FieldMask(paths=["tags"]),
+            etag=current.etag,
         ),
         metadata=alice.metadata,
     )
@@ -116,7 +119,12 @@ async def test_a_malformed_slice_is_invalid_argument_naming_each_field(
     failure = await expect_failure(mesh.analytics.GetAnalytics(bad, metadata=user.metadata))
     assert failure.code is grpc.StatusCode.INVALID_ARGUMENT
     assert failure.reason == "INVALID_SLICE"
-    assert set(failure.violations) == {"slice.segments[0]", "slice.tags[0]", "slice.weekdays[0]", "slice.hours.end_hour"}
+    assert set(failure.violations) == {
+        "slice.segments[0]",
+        "slice.tags[0]",
+        "slice.weekdays[0]",
+        "slice.hours.end_hour",
+    }
 
     compare = analytics_service_pb2.CompareAnalyticsRequest(query=query(), other=slice_pb2.AnalyticsSlice(side=9))  # type: ignore[arg-type]
     failure = await expect_failure(mesh.analytics.CompareAnalytics(compare, metadata=user.metadata))

@@ -28,7 +28,9 @@ def test_analytics_narrows_to_a_slice_and_compares_it_with_the_rest(cli: Run, lo
     assert sliced["performance"]["netPnlMicros"] == str(98_000_000)
     shorts = json.loads(ok(cli("analytics", "--period", "all-time", "--side", "sell", "--weekday", "tue", "--json")))
     assert shorts["performance"]["netPnlMicros"] == str(-52_000_000)
-    afternoon = json.loads(ok(cli("analytics", "--period", "all-time", "--hour", "14-16", "--segment", "equity", "--json")))
+    afternoon = json.loads(
+        ok(cli("analytics", "--period", "all-time", "--hour", "14-16", "--segment", "equity", "--json"))
+    )
     assert afternoon["performance"]["roundTripCount"] == "1"
     nothing = json.loads(ok(cli("analytics", "--period", "all-time", "--tag", "never-used", "--json")))
     assert nothing["performance"].get("roundTripCount", "0") == "0"

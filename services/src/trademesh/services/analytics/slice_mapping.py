@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from trademesh.analytics.v1 import slice_pb2, trade_category_pb2
 from trademesh.common.v1 import instrument_pb2
 from trademesh.services.analytics.model.slices import Slice, SliceRequest, build_slice
 
 
-def _name(enum: object, value: int, prefix: str) -> str | None:
+def _name(enum: Any, value: int, prefix: str) -> str | None:
     # The value name without its prefix; None for UNSPECIFIED or a number the enum does not know.
     try:
-        name = str(enum.Name(value))  # type: ignore[attr-defined]
+        name = str(enum.Name(value))
     except ValueError:
         return None
     stripped = name.removeprefix(prefix)
@@ -39,6 +41,7 @@ def slice_from_proto(message: slice_pb2.AnalyticsSlice, field: str = "slice") ->
         side=side,
         weekdays=list(message.weekdays),
         hours=(message.hours.start_hour, message.hours.end_hour) if message.HasField("hours") else None,
-        tag_match_known=message.tag_match in (slice_pb2.TAG_MATCH_UNSPECIFIED, slice_pb2.TAG_MATCH_ANY, slice_pb2.TAG_MATCH_ALL),
+        tag_match_known=message.tag_match
+        in (slice_pb2.TAG_MATCH_UNSPECIFIED, slice_pb2.TAG_MATCH_ANY, slice_pb2.TAG_MATCH_ALL),
     )
     return build_slice(request, field)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import typer
 from rich.table import Table
@@ -14,11 +15,13 @@ from trademesh.common.v1 import instrument_pb2
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
-def _enum(enum: object, prefix: str, text: str, flag: str) -> int:
+def _enum(enum: Any, prefix: str, text: str, flag: str) -> Any:
     try:
-        return int(enum.Value(prefix + text.strip().upper().replace("-", "_")))  # type: ignore[attr-defined]
+        return int(enum.Value(prefix + text.strip().upper().replace("-", "_")))
     except ValueError:
-        names = [n.removeprefix(prefix).lower() for n in enum.keys() if not n.endswith("UNSPECIFIED")]  # type: ignore[attr-defined]
+        names = [
+            v.name.removeprefix(prefix).lower() for v in enum.DESCRIPTOR.values if not v.name.endswith("UNSPECIFIED")
+        ]
         raise typer.BadParameter(f"{text!r}: one of {', '.join(names)}", param_hint=flag) from None
 
 
@@ -26,7 +29,7 @@ def _account(text: str) -> slice_pb2.SliceAccount:
     # "manual", "zerodha" (every Zerodha account) or "zerodha:ACCOUNT_ID".
     broker, _, account = text.partition(":")
     return slice_pb2.SliceAccount(
-        broker=_enum(instrument_pb2.Broker, "BROKER_", broker, "--account"),  # type: ignore[arg-type]
+        broker=_enum(instrument_pb2.Broker, "BROKER_", broker, "--account"),
         broker_account_id=account,
     )
 
@@ -58,9 +61,9 @@ def build_slice(
     """Return the slice the flags name, or None when no slice flag is given."""
     chosen = slice_pb2.AnalyticsSlice(
         accounts=[_account(text) for text in account],
-        segments=[_enum(slice_pb2.SliceSegment, "SLICE_SEGMENT_", s, "--segment") for s in segment],  # type: ignore[misc]
-        exchanges=[_enum(instrument_pb2.Exchange, "EXCHANGE_", e, "--exchange") for e in exchange],  # type: ignore[misc]
-        categories=[_enum(trade_category_pb2.TradeCategory, "TRADE_CATEGORY_", c, "--category") for c in category],  # type: ignore[misc]
+        segments=[_enum(slice_pb2.SliceSegment, "SLICE_SEGMENT_", s, "--segment") for s in segment],
+        exchanges=[_enum(instrument_pb2.Exchange, "EXCHANGE_", e, "--exchange") for e in exchange],
+        categories=[_enum(trade_category_pb2.TradeCategory, "TRADE_CATEGORY_", c, "--category") for c in category],
         strategies=list(strategy),
         tags=list(tag),
         tag_match=slice_pb2.TAG_MATCH_ALL if all_tags else slice_pb2.TAG_MATCH_UNSPECIFIED,

@@ -47,7 +47,9 @@ def tag_key(tag: str) -> str:
     return tag.strip().casefold()
 
 
-def profile_of(broker: str | None, account: str | None, segment: str | None, strategy: str | None, tags: Iterable[str]) -> FillProfile:
+def profile_of(
+    broker: str | None, account: str | None, segment: str | None, strategy: str | None, tags: Iterable[str]
+) -> FillProfile:
     """Return a trade's profile from its stored fields (missing ones read as a manual trade's)."""
     return FillProfile(
         broker=broker or "MANUAL",

@@ -71,7 +71,16 @@ class _Columns:
 
 
 # cycle_*: the opening fill of the position cycle each fill belongs to (what slices test, decision 0250).
-_FILL_COLUMNS = ("time", "instrument", "fees", "value", "cycle_profile", "cycle_category", "cycle_long", "cycle_open_time")
+_FILL_COLUMNS = (
+    "time",
+    "instrument",
+    "fees",
+    "value",
+    "cycle_profile",
+    "cycle_category",
+    "cycle_long",
+    "cycle_open_time",
+)
 _TRIP_COLUMNS = (
     "close_time",
     "net",

@@ -188,7 +188,9 @@ def pnl_state(
     fill_first, fill_last = journal.fill_range(start, end)
     trips = keep_rows(chosen, journal, journal.trip_columns(), TRIP_KEYS)
     closed_today = keep_rows(chosen, journal, {k: c[first:last] for k, c in journal.trip_columns().items()}, TRIP_KEYS)
-    fills = keep_rows(chosen, journal, {k: c[fill_first:fill_last] for k, c in journal.fill_columns().items()}, FILL_KEYS)
+    fills = keep_rows(
+        chosen, journal, {k: c[fill_first:fill_last] for k, c in journal.fill_columns().items()}, FILL_KEYS
+    )
     nets = trips["net"]
     sliced = chosen is not None and not chosen.empty
     positions = open_positions(journal, marks, now_us, net, chosen)

@@ -125,7 +125,8 @@ class Slice:
     def profile_matches(self, profile: FillProfile) -> bool:
         """Tell whether a trade profile passes the account, segment, strategy and tag dimensions."""
         if self.accounts and not any(
-            profile.broker == broker and (not account or profile.account == account) for broker, account in self.accounts
+            profile.broker == broker and (not account or profile.account == account)
+            for broker, account in self.accounts
         ):
             return False
         if self.segments and profile.segment not in self.segments:
@@ -183,7 +184,9 @@ class Slice:
         return ~keep if self.rest else keep
 
 
-def keep_rows(chosen: Slice | None, journal: Journal, columns: dict[str, Column], keys: Sequence[str]) -> dict[str, Column]:
+def keep_rows(
+    chosen: Slice | None, journal: Journal, columns: dict[str, Column], keys: Sequence[str]
+) -> dict[str, Column]:
     """Return the rows of parallel columns (round trips or fills) a slice keeps; all of them without one."""
     if chosen is None or chosen.empty:
         return columns
@@ -232,12 +235,10 @@ def _enum_values(
     for index, value in enumerate(values):
         if value not in allowed:
             violations.append(FieldViolation(f"{field}[{index}]", f"must be one of {', '.join(allowed)}"))
-    return frozenset(v for v in values if v in allowed)
+    return frozenset(v for v in values if v is not None and v in allowed)
 
 
-def _labels(
-    field: str, values: Sequence[str], limit: int, violations: list[FieldViolation]
-) -> frozenset[str]:
+def _labels(field: str, values: Sequence[str], limit: int, violations: list[FieldViolation]) -> frozenset[str]:
     keys = set()
     for index, value in enumerate(values):
         key = tag_key(value)
@@ -258,7 +259,9 @@ def build_slice(request: SliceRequest, prefix: str = "slice") -> Slice:
     accounts = set()
     for index, (broker, account) in enumerate(request.accounts):
         if broker not in BROKERS:
-            violations.append(FieldViolation(f"{prefix}.accounts[{index}].broker", f"must be one of {', '.join(BROKERS)}"))
+            violations.append(
+                FieldViolation(f"{prefix}.accounts[{index}].broker", f"must be one of {', '.join(BROKERS)}")
+            )
         elif broker == "MANUAL" and account:
             violations.append(
                 FieldViolation(f"{prefix}.accounts[{index}].broker_account_id", "must be empty for BROKER_MANUAL")
@@ -266,7 +269,8 @@ def build_slice(request: SliceRequest, prefix: str = "slice") -> Slice:
         elif len(account) > MAX_ACCOUNT_ID_LENGTH or account != account.strip():
             violations.append(
                 FieldViolation(
-                    f"{prefix}.accounts[{index}].broker_account_id", f"at most {MAX_ACCOUNT_ID_LENGTH} characters, trimmed"
+                    f"{prefix}.accounts[{index}].broker_account_id",
+                    f"at most {MAX_ACCOUNT_ID_LENGTH} characters, trimmed",
                 )
             )
         else:
