@@ -6,13 +6,13 @@ Pure: no I/O.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
 
 from trademesh.kernel.lots import InstrumentCycle, RoundTrip, divide_half_away
 from trademesh.kernel.lots.columnar import PartColumns, TripColumns, match_round_trips
+from trademesh.services.analytics.model.columns import GrowableColumns
 from trademesh.services.analytics.model.cycles import cycle_of_fills
 from trademesh.services.analytics.model.fills import (
     CATEGORIES,
@@ -32,42 +32,6 @@ from trademesh.services.analytics.model.fills import (
 _FLOAT_LIMIT = float(2**62)
 #: From this many changes on, `apply_changes` merges them into one rebuild instead of applying them one by one.
 MERGE_MIN_CHANGES = 16
-
-
-@dataclass(slots=True)
-class _Columns:
-    """Growable columns: a NumPy base (from a rebuild) plus a Python tail (incremental appends)."""
-
-    names: tuple[str, ...]
-    base: dict[str, Column] = field(default_factory=dict)
-    tail: dict[str, list[int]] = field(default_factory=dict)
-    _view: dict[str, Column] | None = None
-
-    def __post_init__(self) -> None:
-        self.tail = {name: [] for name in self.names}
-
-    def append(self, **values: int) -> None:
-        for name, value in values.items():
-            self.tail[name].append(value)
-        self._view = None
-
-    def view(self) -> dict[str, Column]:
-        if self._view is None:
-            view = {}
-            for name in self.names:
-                base = self.base.get(name, np.zeros(0, dtype=np.int64))
-                tail = self.tail[name]
-                if tail:
-                    dtype = base.dtype if base.dtype == object or len(base) else np.int64
-                    view[name] = np.concatenate((base, np.array(tail, dtype=dtype)))
-                else:
-                    view[name] = base
-            self._view = view
-        return self._view
-
-    def __len__(self) -> int:
-        first = self.names[0]
-        return len(self.base.get(first, ())) + len(self.tail[first])
 
 
 # cycle_*: the opening fill of the position cycle each fill belongs to (what slices test, decision 0250).
@@ -127,8 +91,8 @@ class Journal:
         self.instruments: list[Instrument] = []
         self._codes: dict[Instrument, int] = {}
         self.cycles: dict[Instrument, InstrumentCycle[Instrument]] = {}
-        self._fills = _Columns(_FILL_COLUMNS)
-        self._trips = _Columns(_TRIP_COLUMNS)
+        self._fills = GrowableColumns(_FILL_COLUMNS)
+        self._trips = GrowableColumns(_TRIP_COLUMNS)
         self._value_scale = QUANTITY_SCALE
         self._exact_int64 = False
         self._sums = [0.0, 0.0, 0.0]
