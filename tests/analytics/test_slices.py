@@ -4,7 +4,7 @@ rest, validation with field violations, empty slices, per-slice cache keys and t
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -32,6 +32,7 @@ from trademesh.services.analytics.model import (
     pnl_state,
     to_micros,
 )
+from trademesh.services.analytics.model.calendar import build_day_trips
 from trademesh.services.analytics.model.fills import profile_of
 from trademesh.services.analytics.model.slices import Slice
 from trademesh.services.analytics.server import Analytics, bootstrap
@@ -400,3 +401,35 @@ async def test_a_slice_never_reaches_another_users_round_trips(analytics: Analyt
     report = (await analytics.servicer.GetAnalytics(request(tags=["late"]), context())).report
     assert report.performance.round_trip_count == 1
     assert report.performance.net_pnl_micros == 10 * MICROS
+
+
+def test_a_days_round_trips_and_totals_follow_a_slice() -> None:
+    journal = Journal(journal_fills(), 1)
+    monday = date(2026, 11, 23)
+    everything = build_day_trips(journal, monday, 0)
+    fomo_shorts = build_day_trips(journal, monday, 0, Slice(tags=frozenset({"fomo"}), long=False))
+    assert [trip.instrument[0] for trip in everything.trips] == ["INFY", "TCS"]
+    assert [trip.instrument[0] for trip in fomo_shorts.trips] == ["TCS"]
+    assert fomo_shorts.day.net_pnl_micros == -50 * MICROS
+    assert fomo_shorts.risks == (0,)
+    assert build_day_trips(journal, monday, 0, Slice(tags=frozenset({"none"}))).trips == ()
+
+
+async def test_watch_pnl_streams_only_a_slices_positions(analytics: Analytics, fakes: Fakes) -> None:
+    for f in journal_fills():
+        fakes.trades.put(ALICE, f)
+    as_user(ALICE)
+    for strategies, positions in ((["breakout"], ["WIPRO"]), (["reversal"], [])):
+        stream = analytics.servicer.WatchPnl(
+            analytics_service_pb2.WatchPnlRequest(slice=slice_pb2.AnalyticsSlice(strategies=strategies)), context()
+        )
+        first = await anext(aiter(stream))
+        await stream.aclose()  # type: ignore[attr-defined]
+        assert first.update.snapshot
+        assert [p.instrument.symbol for p in first.update.positions] == positions
+    bad = analytics.servicer.WatchPnl(
+        analytics_service_pb2.WatchPnlRequest(slice=slice_pb2.AnalyticsSlice(symbols=["bad symbol"])), context()
+    )
+    with pytest.raises(InvalidArgument) as error:
+        await anext(aiter(bad))
+    assert [v.field for v in error.value.violations] == ["slice.symbols[0]"]

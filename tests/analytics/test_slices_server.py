@@ -38,7 +38,8 @@ async def test_slices_of_a_real_journal_stay_the_callers_and_follow_tag_edits(
 ) -> None:
     mesh = await start_mesh(marketdata=False)
     alice, bob = await new_user(), await new_user()
-    opened = datetime.now(UTC) - timedelta(hours=3)
+    opened = datetime.now(UTC).replace(hour=4, minute=0, second=0, microsecond=0) - timedelta(days=1)  # 09:30 IST
+    infy_close_day = opened.date().isoformat()
 
     def trade(symbol: str, side: int, rupees: int, minutes: int, strategy: str = "", *tags: str) -> trade_pb2.Trade:
         message = equity_trade(symbol, side, 10, rupees, opened + timedelta(minutes=minutes), charges_source=MANUAL)
@@ -89,6 +90,17 @@ async def test_slices_of_a_real_journal_stay_the_callers_and_follow_tag_edits(
         metadata=alice.metadata,
     )
     assert calendar.calendar.net_pnl_micros == 400 * MICROS
+    day = await mesh.analytics.GetDayTrips(
+        analytics_service_pb2.GetDayTripsRequest(
+            date=infy_close_day, slice=slice_pb2.AnalyticsSlice(side=slice_pb2.OPENING_SIDE_BUY)
+        ),
+        metadata=alice.metadata,
+    )
+    assert sorted(trip.instrument.symbol for trip in day.trips) == ["INFY", "SBIN"]
+    bobs_compare = await mesh.analytics.CompareAnalytics(
+        analytics_service_pb2.CompareAnalyticsRequest(query=fomo, rest=True), metadata=bob.metadata
+    )
+    assert (bobs_compare.first.performance.round_trip_count, bobs_compare.second.performance.round_trip_count) == (1, 0)
 
     # Tag SBIN's opening trade "fomo" (UpdateTrade): the cached fomo slice refreshes.
     current = (await mesh.trade.GetTrade(trade_service_pb2.GetTradeRequest(id=sbin.id), metadata=alice.metadata)).trade

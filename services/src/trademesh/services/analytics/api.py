@@ -212,4 +212,5 @@ class AnalyticsServicer(analytics_service_pb2_grpc.AnalyticsServiceServicer):
     async def GetDayTrips(
         self, request: analytics_service_pb2.GetDayTripsRequest, context: Context
     ) -> analytics_service_pb2.GetDayTripsResponse:
-        return day_trips_to_proto(await self._service.day_trips(_reader(context), request.date))
+        chosen = slice_from_proto(request.slice) if request.HasField("slice") else None
+        return day_trips_to_proto(await self._service.day_trips(_reader(context), request.date, chosen))

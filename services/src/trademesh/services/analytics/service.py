@@ -289,11 +289,11 @@ class AnalyticsService:
         settings = await self._settings.get(user_id)
         return build_calendar(await self.journal(user_id), start, end, settings.break_even_tolerance_micros, chosen)
 
-    async def day_trips(self, user_id: str, day: str) -> DayTrips:
-        """Return the user's round trips closed on one IST day."""
-        chosen = parse_date(day, "date", "INVALID_DATE")
+    async def day_trips(self, user_id: str, day: str, chosen: Slice | None = None) -> DayTrips:
+        """Return the user's round trips closed on one IST day (of a slice's, decision 0250)."""
+        wanted = parse_date(day, "date", "INVALID_DATE")
         settings = await self._settings.get(user_id)
-        return build_day_trips(await self.journal(user_id), chosen, settings.break_even_tolerance_micros)
+        return build_day_trips(await self.journal(user_id), wanted, settings.break_even_tolerance_micros, chosen)
 
     # -- settings ------------------------------------------------------------------------------------
 

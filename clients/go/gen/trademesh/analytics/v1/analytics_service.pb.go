@@ -787,7 +787,11 @@ func (x *GetPnlCalendarResponse) GetCalendar() *PnlCalendar {
 type GetDayTripsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// date is the IST day, "YYYY-MM-DD" (required).
-	Date          string `protobuf:"bytes,1,opt,name=date,proto3" json:"date,omitempty"`
+	Date string `protobuf:"bytes,1,opt,name=date,proto3" json:"date,omitempty"`
+	// slice keeps only the round trips of a slice, and the day's totals are theirs (decision 0250;
+	// see AnalyticsSlice). Unset or empty: all. A malformed slice is INVALID_ARGUMENT (reason
+	// INVALID_SLICE, fields "slice.…").
+	Slice         *AnalyticsSlice `protobuf:"bytes,2,opt,name=slice,proto3" json:"slice,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -827,6 +831,13 @@ func (x *GetDayTripsRequest) GetDate() string {
 		return x.Date
 	}
 	return ""
+}
+
+func (x *GetDayTripsRequest) GetSlice() *AnalyticsSlice {
+	if x != nil {
+		return x.Slice
+	}
+	return nil
 }
 
 // GetDayTripsResponse is that day's closed round trips.
@@ -1100,9 +1111,10 @@ const file_trademesh_analytics_v1_analytics_service_proto_rawDesc = "" +
 	"\bend_date\x18\x02 \x01(\tR\aendDate\x12<\n" +
 	"\x05slice\x18\x03 \x01(\v2&.trademesh.analytics.v1.AnalyticsSliceR\x05slice\"Y\n" +
 	"\x16GetPnlCalendarResponse\x12?\n" +
-	"\bcalendar\x18\x01 \x01(\v2#.trademesh.analytics.v1.PnlCalendarR\bcalendar\"(\n" +
+	"\bcalendar\x18\x01 \x01(\v2#.trademesh.analytics.v1.PnlCalendarR\bcalendar\"f\n" +
 	"\x12GetDayTripsRequest\x12\x12\n" +
-	"\x04date\x18\x01 \x01(\tR\x04date\"\x97\x01\n" +
+	"\x04date\x18\x01 \x01(\tR\x04date\x12<\n" +
+	"\x05slice\x18\x02 \x01(\v2&.trademesh.analytics.v1.AnalyticsSliceR\x05slice\"\x97\x01\n" +
 	"\x13GetDayTripsResponse\x12\x12\n" +
 	"\x04date\x18\x01 \x01(\tR\x04date\x125\n" +
 	"\x05trips\x18\x02 \x03(\v2\x1f.trademesh.analytics.v1.DayTripR\x05trips\x125\n" +
@@ -1190,35 +1202,36 @@ var file_trademesh_analytics_v1_analytics_service_proto_depIdxs = []int32{
 	24, // 13: trademesh.analytics.v1.UpdateAnalyticsSettingsResponse.settings:type_name -> trademesh.analytics.v1.AnalyticsSettings
 	19, // 14: trademesh.analytics.v1.GetPnlCalendarRequest.slice:type_name -> trademesh.analytics.v1.AnalyticsSlice
 	26, // 15: trademesh.analytics.v1.GetPnlCalendarResponse.calendar:type_name -> trademesh.analytics.v1.PnlCalendar
-	27, // 16: trademesh.analytics.v1.GetDayTripsResponse.trips:type_name -> trademesh.analytics.v1.DayTrip
-	28, // 17: trademesh.analytics.v1.GetDayTripsResponse.day:type_name -> trademesh.analytics.v1.CalendarDay
-	0,  // 18: trademesh.analytics.v1.CompareAnalyticsRequest.query:type_name -> trademesh.analytics.v1.GetAnalyticsRequest
-	19, // 19: trademesh.analytics.v1.CompareAnalyticsRequest.other:type_name -> trademesh.analytics.v1.AnalyticsSlice
-	20, // 20: trademesh.analytics.v1.CompareAnalyticsResponse.first:type_name -> trademesh.analytics.v1.AnalyticsReport
-	20, // 21: trademesh.analytics.v1.CompareAnalyticsResponse.second:type_name -> trademesh.analytics.v1.AnalyticsReport
-	0,  // 22: trademesh.analytics.v1.AnalyticsService.GetAnalytics:input_type -> trademesh.analytics.v1.GetAnalyticsRequest
-	2,  // 23: trademesh.analytics.v1.AnalyticsService.RecomputeAnalytics:input_type -> trademesh.analytics.v1.RecomputeAnalyticsRequest
-	4,  // 24: trademesh.analytics.v1.AnalyticsService.WatchPnl:input_type -> trademesh.analytics.v1.WatchPnlRequest
-	6,  // 25: trademesh.analytics.v1.AnalyticsService.GetAnalyticsSettings:input_type -> trademesh.analytics.v1.GetAnalyticsSettingsRequest
-	8,  // 26: trademesh.analytics.v1.AnalyticsService.UpdateAnalyticsSettings:input_type -> trademesh.analytics.v1.UpdateAnalyticsSettingsRequest
-	29, // 27: trademesh.analytics.v1.AnalyticsService.GetTaxReport:input_type -> trademesh.analytics.v1.GetTaxReportRequest
-	10, // 28: trademesh.analytics.v1.AnalyticsService.GetPnlCalendar:input_type -> trademesh.analytics.v1.GetPnlCalendarRequest
-	12, // 29: trademesh.analytics.v1.AnalyticsService.GetDayTrips:input_type -> trademesh.analytics.v1.GetDayTripsRequest
-	14, // 30: trademesh.analytics.v1.AnalyticsService.CompareAnalytics:input_type -> trademesh.analytics.v1.CompareAnalyticsRequest
-	1,  // 31: trademesh.analytics.v1.AnalyticsService.GetAnalytics:output_type -> trademesh.analytics.v1.GetAnalyticsResponse
-	3,  // 32: trademesh.analytics.v1.AnalyticsService.RecomputeAnalytics:output_type -> trademesh.analytics.v1.RecomputeAnalyticsResponse
-	5,  // 33: trademesh.analytics.v1.AnalyticsService.WatchPnl:output_type -> trademesh.analytics.v1.WatchPnlResponse
-	7,  // 34: trademesh.analytics.v1.AnalyticsService.GetAnalyticsSettings:output_type -> trademesh.analytics.v1.GetAnalyticsSettingsResponse
-	9,  // 35: trademesh.analytics.v1.AnalyticsService.UpdateAnalyticsSettings:output_type -> trademesh.analytics.v1.UpdateAnalyticsSettingsResponse
-	30, // 36: trademesh.analytics.v1.AnalyticsService.GetTaxReport:output_type -> trademesh.analytics.v1.GetTaxReportResponse
-	11, // 37: trademesh.analytics.v1.AnalyticsService.GetPnlCalendar:output_type -> trademesh.analytics.v1.GetPnlCalendarResponse
-	13, // 38: trademesh.analytics.v1.AnalyticsService.GetDayTrips:output_type -> trademesh.analytics.v1.GetDayTripsResponse
-	15, // 39: trademesh.analytics.v1.AnalyticsService.CompareAnalytics:output_type -> trademesh.analytics.v1.CompareAnalyticsResponse
-	31, // [31:40] is the sub-list for method output_type
-	22, // [22:31] is the sub-list for method input_type
-	22, // [22:22] is the sub-list for extension type_name
-	22, // [22:22] is the sub-list for extension extendee
-	0,  // [0:22] is the sub-list for field type_name
+	19, // 16: trademesh.analytics.v1.GetDayTripsRequest.slice:type_name -> trademesh.analytics.v1.AnalyticsSlice
+	27, // 17: trademesh.analytics.v1.GetDayTripsResponse.trips:type_name -> trademesh.analytics.v1.DayTrip
+	28, // 18: trademesh.analytics.v1.GetDayTripsResponse.day:type_name -> trademesh.analytics.v1.CalendarDay
+	0,  // 19: trademesh.analytics.v1.CompareAnalyticsRequest.query:type_name -> trademesh.analytics.v1.GetAnalyticsRequest
+	19, // 20: trademesh.analytics.v1.CompareAnalyticsRequest.other:type_name -> trademesh.analytics.v1.AnalyticsSlice
+	20, // 21: trademesh.analytics.v1.CompareAnalyticsResponse.first:type_name -> trademesh.analytics.v1.AnalyticsReport
+	20, // 22: trademesh.analytics.v1.CompareAnalyticsResponse.second:type_name -> trademesh.analytics.v1.AnalyticsReport
+	0,  // 23: trademesh.analytics.v1.AnalyticsService.GetAnalytics:input_type -> trademesh.analytics.v1.GetAnalyticsRequest
+	2,  // 24: trademesh.analytics.v1.AnalyticsService.RecomputeAnalytics:input_type -> trademesh.analytics.v1.RecomputeAnalyticsRequest
+	4,  // 25: trademesh.analytics.v1.AnalyticsService.WatchPnl:input_type -> trademesh.analytics.v1.WatchPnlRequest
+	6,  // 26: trademesh.analytics.v1.AnalyticsService.GetAnalyticsSettings:input_type -> trademesh.analytics.v1.GetAnalyticsSettingsRequest
+	8,  // 27: trademesh.analytics.v1.AnalyticsService.UpdateAnalyticsSettings:input_type -> trademesh.analytics.v1.UpdateAnalyticsSettingsRequest
+	29, // 28: trademesh.analytics.v1.AnalyticsService.GetTaxReport:input_type -> trademesh.analytics.v1.GetTaxReportRequest
+	10, // 29: trademesh.analytics.v1.AnalyticsService.GetPnlCalendar:input_type -> trademesh.analytics.v1.GetPnlCalendarRequest
+	12, // 30: trademesh.analytics.v1.AnalyticsService.GetDayTrips:input_type -> trademesh.analytics.v1.GetDayTripsRequest
+	14, // 31: trademesh.analytics.v1.AnalyticsService.CompareAnalytics:input_type -> trademesh.analytics.v1.CompareAnalyticsRequest
+	1,  // 32: trademesh.analytics.v1.AnalyticsService.GetAnalytics:output_type -> trademesh.analytics.v1.GetAnalyticsResponse
+	3,  // 33: trademesh.analytics.v1.AnalyticsService.RecomputeAnalytics:output_type -> trademesh.analytics.v1.RecomputeAnalyticsResponse
+	5,  // 34: trademesh.analytics.v1.AnalyticsService.WatchPnl:output_type -> trademesh.analytics.v1.WatchPnlResponse
+	7,  // 35: trademesh.analytics.v1.AnalyticsService.GetAnalyticsSettings:output_type -> trademesh.analytics.v1.GetAnalyticsSettingsResponse
+	9,  // 36: trademesh.analytics.v1.AnalyticsService.UpdateAnalyticsSettings:output_type -> trademesh.analytics.v1.UpdateAnalyticsSettingsResponse
+	30, // 37: trademesh.analytics.v1.AnalyticsService.GetTaxReport:output_type -> trademesh.analytics.v1.GetTaxReportResponse
+	11, // 38: trademesh.analytics.v1.AnalyticsService.GetPnlCalendar:output_type -> trademesh.analytics.v1.GetPnlCalendarResponse
+	13, // 39: trademesh.analytics.v1.AnalyticsService.GetDayTrips:output_type -> trademesh.analytics.v1.GetDayTripsResponse
+	15, // 40: trademesh.analytics.v1.AnalyticsService.CompareAnalytics:output_type -> trademesh.analytics.v1.CompareAnalyticsResponse
+	32, // [32:41] is the sub-list for method output_type
+	23, // [23:32] is the sub-list for method input_type
+	23, // [23:23] is the sub-list for extension type_name
+	23, // [23:23] is the sub-list for extension extendee
+	0,  // [0:23] is the sub-list for field type_name
 }
 
 func init() { file_trademesh_analytics_v1_analytics_service_proto_init() }

@@ -132,7 +132,8 @@ type AnalyticsServiceClient interface {
 	GetPnlCalendar(ctx context.Context, in *GetPnlCalendarRequest, opts ...grpc.CallOption) (*GetPnlCalendarResponse, error)
 	// GetDayTrips returns the caller's round trips closed on one IST day, in close order.
 	//
-	// Errors: INVALID_ARGUMENT (reason INVALID_DATE: date missing or not "YYYY-MM-DD"); UNAVAILABLE;
+	// Errors: INVALID_ARGUMENT (reason INVALID_DATE: date missing or not "YYYY-MM-DD"; reason
+	// INVALID_SLICE: a malformed `slice`); UNAVAILABLE;
 	// DEADLINE_EXCEEDED; UNAUTHENTICATED.
 	GetDayTrips(ctx context.Context, in *GetDayTripsRequest, opts ...grpc.CallOption) (*GetDayTripsResponse, error)
 	// CompareAnalytics returns two reports of the same period side by side: a slice against another
@@ -355,7 +356,8 @@ type AnalyticsServiceServer interface {
 	GetPnlCalendar(context.Context, *GetPnlCalendarRequest) (*GetPnlCalendarResponse, error)
 	// GetDayTrips returns the caller's round trips closed on one IST day, in close order.
 	//
-	// Errors: INVALID_ARGUMENT (reason INVALID_DATE: date missing or not "YYYY-MM-DD"); UNAVAILABLE;
+	// Errors: INVALID_ARGUMENT (reason INVALID_DATE: date missing or not "YYYY-MM-DD"; reason
+	// INVALID_SLICE: a malformed `slice`); UNAVAILABLE;
 	// DEADLINE_EXCEEDED; UNAUTHENTICATED.
 	GetDayTrips(context.Context, *GetDayTripsRequest) (*GetDayTripsResponse, error)
 	// CompareAnalytics returns two reports of the same period side by side: a slice against another

@@ -437,16 +437,25 @@ class GetDayTripsRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     DATE_FIELD_NUMBER: _builtins.int
+    SLICE_FIELD_NUMBER: _builtins.int
     date: _builtins.str
     """date is the IST day, "YYYY-MM-DD" (required)."""
+    @_builtins.property
+    def slice(self) -> _slice_pb2.AnalyticsSlice:
+        """slice keeps only the round trips of a slice, and the day's totals are theirs (decision 0250;
+        see AnalyticsSlice). Unset or empty: all. A malformed slice is INVALID_ARGUMENT (reason
+        INVALID_SLICE, fields "slice.…").
+        """
+
     def __init__(
         self,
         *,
         date: _builtins.str = ...,
+        slice: _slice_pb2.AnalyticsSlice | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["slice", b"slice"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["date", b"date"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["date", b"date", "slice", b"slice"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -237,7 +237,8 @@ class AnalyticsServiceServicer:
     def GetDayTrips(self, request, context):
         """GetDayTrips returns the caller's round trips closed on one IST day, in close order.
 
-        Errors: INVALID_ARGUMENT (reason INVALID_DATE: date missing or not "YYYY-MM-DD"); UNAVAILABLE;
+        Errors: INVALID_ARGUMENT (reason INVALID_DATE: date missing or not "YYYY-MM-DD"; reason
+        INVALID_SLICE: a malformed `slice`); UNAVAILABLE;
         DEADLINE_EXCEEDED; UNAUTHENTICATED.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)

@@ -139,7 +139,8 @@ class AnalyticsServiceStub:
     GetDayTrips: _grpc.UnaryUnaryMultiCallable[_analytics_service_pb2.GetDayTripsRequest, _analytics_service_pb2.GetDayTripsResponse]
     """GetDayTrips returns the caller's round trips closed on one IST day, in close order.
 
-    Errors: INVALID_ARGUMENT (reason INVALID_DATE: date missing or not "YYYY-MM-DD"); UNAVAILABLE;
+    Errors: INVALID_ARGUMENT (reason INVALID_DATE: date missing or not "YYYY-MM-DD"; reason
+    INVALID_SLICE: a malformed `slice`); UNAVAILABLE;
     DEADLINE_EXCEEDED; UNAUTHENTICATED.
     """
     CompareAnalytics: _grpc.UnaryUnaryMultiCallable[_analytics_service_pb2.CompareAnalyticsRequest, _analytics_service_pb2.CompareAnalyticsResponse]
@@ -263,7 +264,8 @@ class AnalyticsServiceAsyncStub(AnalyticsServiceStub):
     GetDayTrips: _aio.UnaryUnaryMultiCallable[_analytics_service_pb2.GetDayTripsRequest, _analytics_service_pb2.GetDayTripsResponse]  # type: ignore[assignment]
     """GetDayTrips returns the caller's round trips closed on one IST day, in close order.
 
-    Errors: INVALID_ARGUMENT (reason INVALID_DATE: date missing or not "YYYY-MM-DD"); UNAVAILABLE;
+    Errors: INVALID_ARGUMENT (reason INVALID_DATE: date missing or not "YYYY-MM-DD"; reason
+    INVALID_SLICE: a malformed `slice`); UNAVAILABLE;
     DEADLINE_EXCEEDED; UNAUTHENTICATED.
     """
     CompareAnalytics: _aio.UnaryUnaryMultiCallable[_analytics_service_pb2.CompareAnalyticsRequest, _analytics_service_pb2.CompareAnalyticsResponse]  # type: ignore[assignment]
@@ -432,7 +434,8 @@ class AnalyticsServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_analytics_service_pb2.GetDayTripsResponse, _abc.Awaitable[_analytics_service_pb2.GetDayTripsResponse]]:
         """GetDayTrips returns the caller's round trips closed on one IST day, in close order.
 
-        Errors: INVALID_ARGUMENT (reason INVALID_DATE: date missing or not "YYYY-MM-DD"); UNAVAILABLE;
+        Errors: INVALID_ARGUMENT (reason INVALID_DATE: date missing or not "YYYY-MM-DD"; reason
+        INVALID_SLICE: a malformed `slice`); UNAVAILABLE;
         DEADLINE_EXCEEDED; UNAUTHENTICATED.
         """
 

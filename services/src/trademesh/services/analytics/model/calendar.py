@@ -14,7 +14,7 @@ import numpy as np
 
 from trademesh.kernel.errors import FieldViolation, InvalidArgument
 from trademesh.kernel.lots import RoundTrip
-from trademesh.services.analytics.model.fills import Instrument
+from trademesh.services.analytics.model.fills import Column, Instrument
 from trademesh.services.analytics.model.journal import Journal
 from trademesh.services.analytics.model.periods import DAY_US, EPOCH_ORDINAL, IST_OFFSET_US, day_start_us
 from trademesh.services.analytics.model.slices import TRIP_KEYS, Slice, keep_rows
@@ -170,10 +170,16 @@ def build_calendar(
     )
 
 
-def build_day_trips(journal: Journal, day: date, tolerance: int) -> DayTrips:
-    """Return the round trips closed on one IST day with the day's totals."""
+def build_day_trips(journal: Journal, day: date, tolerance: int, chosen: Slice | None = None) -> DayTrips:
+    """Return the round trips closed on one IST day with the day's totals (of a slice's, decision 0250)."""
     first, last = _slice(journal, day, day)
-    days = _days(journal, first, last, tolerance)
+    days = _days(journal, first, last, tolerance, chosen)
     totals = days[0] if days else CalendarDay(day, 0, 0, 0, 0, 0, 0)
-    risks = tuple(int(risk) for risk in journal.trip_columns()["risk"][first:last])
-    return DayTrips(day, tuple(journal.round_trips_in(first, last)), totals, risks)
+    kept = keep_rows(chosen, journal, {"index": np.arange(first, last)} | _trip_keys(journal, first, last), TRIP_KEYS)
+    risks = journal.trip_columns()["risk"]
+    trips = [trip for index in kept["index"].tolist() for trip in journal.round_trips_in(index, index + 1)]
+    return DayTrips(day, tuple(trips), totals, tuple(int(risks[index]) for index in kept["index"].tolist()))
+
+
+def _trip_keys(journal: Journal, first: int, last: int) -> dict[str, Column]:
+    return {key: journal.trip_columns()[key][first:last] for key in TRIP_KEYS}
