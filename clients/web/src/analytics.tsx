@@ -9,6 +9,7 @@ import { BarChart, LineChart } from "./charts";
 import { isServiceMissing, readableError, type ReadableError } from "./errors";
 import { enumLabel, formatInr, formatIst, formatPercent, formatPrice, formatQuantity } from "./format";
 import { R_BUCKET_LABELS, formatR } from "./rmultiples";
+import { CompareView, NO_SLICE, SliceBar, type SliceChoice, sliceMessage } from "./slicebar";
 import { keepStreaming, type StreamState } from "./stream";
 import { exchangeName } from "./trades";
 import { ErrorBanner, Money, Unavailable } from "./ui";
@@ -30,14 +31,23 @@ export function AnalyticsScreen(): JSX.Element {
   const [missing, setMissing] = useState(false);
   const [loading, setLoading] = useState(true);
   const [reloadKey, setReloadKey] = useState(0);
+  const [choice, setChoice] = useState<SliceChoice>(NO_SLICE);
+  const [compare, setCompare] = useState(false);
+  const [compared, setCompared] = useState<[analytics.AnalyticsReport, analytics.AnalyticsReport] | null>(null);
 
   useEffect(() => {
     let cancelled = false;
     setLoading(true);
-    call(() => clients.analytics.getAnalytics({ period, includeEquityCurve: true, equityCurveMaxPoints: 200, instrumentLimit: 5 }))
-      .then((response) => {
+    const query = { period, includeEquityCurve: true, equityCurveMaxPoints: 200, instrumentLimit: 5, slice: sliceMessage(choice) };
+    call(async () => {
+      const response = await clients.analytics.getAnalytics(query);
+      const pair = compare ? await clients.analytics.compareAnalytics({ query, against: { case: "rest", value: true } }) : null;
+      return { response, pair };
+    })
+      .then(({ response, pair }) => {
         if (cancelled) return;
         setReport(response.report ?? null);
+        setCompared(pair?.first && pair.second ? [pair.first, pair.second] : null);
         setError(null);
         setMissing(false);
       })
@@ -50,7 +60,7 @@ export function AnalyticsScreen(): JSX.Element {
     return () => {
       cancelled = true;
     };
-  }, [period, reloadKey]);
+  }, [period, reloadKey, choice, compare]);
 
   return (
     <section aria-labelledby="analytics-title" data-testid="analytics-screen">
@@ -74,8 +84,17 @@ export function AnalyticsScreen(): JSX.Element {
         <Unavailable what="Analytics" testid="analytics-unavailable" />
       ) : (
         <>
+          <SliceBar
+            choice={choice}
+            compare={compare}
+            onChange={(next, nextCompare) => {
+              setChoice(next);
+              setCompare(nextCompare);
+            }}
+          />
           <ErrorBanner error={error} />
           {loading && !report && <p class="muted">Loading…</p>}
+          {compare && compared && <CompareView first={compared[0]} second={compared[1]} />}
           {report && <Report report={report} />}
         </>
       )}

@@ -36,6 +36,7 @@ from trademesh.services.analytics.model import (
     UserSettings,
     saturate,
 )
+from trademesh.services.analytics.model.fills import profile_of
 from trademesh.services.analytics.watch import PnlHeartbeat, PnlUpdate
 from trademesh.trade.v1 import trade_event_pb2, trade_pb2
 
@@ -382,6 +383,13 @@ def fill_from_trade(trade: trade_pb2.Trade) -> JournalFill:
         exec_seq=trade.exec_seq,
         planned_risk_micros=trade_documents.planned_risk(
             trade.quantity_micros, trade.price_micros, trade.stop_loss_price_micros, trade.planned_risk_micros
+        ),
+        profile=profile_of(
+            instrument_pb2.Broker.Name(trade.broker).removeprefix("BROKER_") if trade.broker else None,
+            trade.broker_account_id,
+            trade_pb2.Segment.Name(trade.segment).removeprefix("SEGMENT_") if trade.segment else None,
+            trade.strategy,
+            trade.tags,
         ),
     )
 

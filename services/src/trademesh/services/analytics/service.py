@@ -39,6 +39,7 @@ from trademesh.services.analytics.model.calendar import (
     check_range,
     parse_date,
 )
+from trademesh.services.analytics.model.slices import Slice
 from trademesh.services.analytics.model.tax import TaxQuery, TaxReport, build_tax_report
 from trademesh.services.analytics.ports import AnalyticsCache, Clock, QuoteSource, SettingsStore, TradeSource
 
@@ -278,19 +279,21 @@ class AnalyticsService:
         journal = await self.journal(user_id)
         return build_tax_report(journal.fills, query, load_schedule())
 
-    async def pnl_calendar(self, user_id: str, start_date: str, end_date: str) -> PnlCalendar:
+    async def pnl_calendar(
+        self, user_id: str, start_date: str, end_date: str, chosen: Slice | None = None
+    ) -> PnlCalendar:
         """Return the user's daily net P&L of an IST date range (≤ 366 days) with week and month totals."""
         start = parse_date(start_date, "start_date", "INVALID_DATE_RANGE")
         end = parse_date(end_date, "end_date", "INVALID_DATE_RANGE")
         check_range(start, end)
         settings = await self._settings.get(user_id)
-        return build_calendar(await self.journal(user_id), start, end, settings.break_even_tolerance_micros)
+        return build_calendar(await self.journal(user_id), start, end, settings.break_even_tolerance_micros, chosen)
 
-    async def day_trips(self, user_id: str, day: str) -> DayTrips:
-        """Return the user's round trips closed on one IST day."""
-        chosen = parse_date(day, "date", "INVALID_DATE")
+    async def day_trips(self, user_id: str, day: str, chosen: Slice | None = None) -> DayTrips:
+        """Return the user's round trips closed on one IST day (of a slice's, decision 0250)."""
+        wanted = parse_date(day, "date", "INVALID_DATE")
         settings = await self._settings.get(user_id)
-        return build_day_trips(await self.journal(user_id), chosen, settings.break_even_tolerance_micros)
+        return build_day_trips(await self.journal(user_id), wanted, settings.break_even_tolerance_micros, chosen)
 
     # -- settings ------------------------------------------------------------------------------------
 

@@ -29,6 +29,7 @@ from trademesh.services.analytics.model.netting import NetBook
 from trademesh.services.analytics.model.periods import DAY_US, HOUR_US, IST_OFFSET_US, ReportQuery, day_date, ist_day
 from trademesh.services.analytics.model.positions import Mark, OpenPosition, open_positions
 from trademesh.services.analytics.model.rmultiples import RMultipleStats, r_multiple_stats
+from trademesh.services.analytics.model.slices import FILL_KEYS, TRIP_KEYS, keep_rows
 
 TRADING_DAYS_PER_YEAR = 252
 
@@ -171,6 +172,7 @@ class _Trips:
     def of(cls, journal: Journal, query: ReportQuery, tolerance: int) -> _Trips:
         first, last = journal.trip_range(query.start_us, query.end_us)
         trips = {name: column[first:last] for name, column in journal.trip_columns().items()}
+        trips = keep_rows(query.slice, journal, trips, TRIP_KEYS)
         return cls(
             trips["net"],
             trips["gross"],
@@ -217,16 +219,17 @@ class _Fills:
     @classmethod
     def of(cls, journal: Journal, query: ReportQuery) -> _Fills:
         first, last = journal.fill_range(query.start_us, query.end_us)
-        columns = journal.fill_columns()
-        times = columns["time"][first:last]
-        instruments = columns["instrument"][first:last]
+        columns = {name: column[first:last] for name, column in journal.fill_columns().items()}
+        columns = keep_rows(query.slice, journal, columns, FILL_KEYS)
+        times = columns["time"]
+        instruments = columns["instrument"]
         days = (times + IST_OFFSET_US) // DAY_US
         trading_days, day_starts, day_fill_counts = np.unique(days, return_index=True, return_counts=True)
         return cls(
             times=times,
             instruments=instruments,
-            fees=columns["fees"][first:last],
-            values=columns["value"][first:last],
+            fees=columns["fees"],
+            values=columns["value"],
             trading_days=trading_days,
             day_starts=day_starts,
             day_fill_counts=day_fill_counts,
@@ -469,7 +472,7 @@ def build_report(
         journal, query, settings.capital_base_micros, now_us, trips, equity, daily_returns, performance.net_pnl_micros
     )
     curve = _equity_curve(journal, trips, equity, query.equity_curve_max_points) if query.include_equity_curve else None
-    positions = open_positions(journal, marks, now_us, net)
+    positions = open_positions(journal, marks, now_us, net, query.slice)
     marked = [p.unrealized_pnl_micros for p in positions if p.unrealized_pnl_micros is not None]
     return Report(
         query=query,

@@ -6,5 +6,6 @@ export * from "./pnl_pb.js";
 export * from "./position_pb.js";
 export * from "./report_pb.js";
 export * from "./settings_pb.js";
+export * from "./slice_pb.js";
 export * from "./tax_pb.js";
 export * from "./trade_category_pb.js";
