@@ -172,4 +172,5 @@ class AnalyticsServicer(analytics_service_pb2_grpc.AnalyticsServiceServicer):
     async def GetDayTrips(
         self, request: analytics_service_pb2.GetDayTripsRequest, context: Context
     ) -> analytics_service_pb2.GetDayTripsResponse:
-        return day_trips_to_proto(await self._service.day_trips(_reader(context), request.date))
+        trips = await self._service.day_trips(_reader(context), request.date, _authorization(context))
+        return day_trips_to_proto(trips)
