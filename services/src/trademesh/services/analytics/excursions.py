@@ -61,6 +61,7 @@ class ExcursionRecorder:
         self._pending: dict[Instrument, list[int]] = {}
         self._watched: set[Instrument] = set()
         self._closed = False
+        self._next_refresh = 0.0
         self._wake = asyncio.Event()
         feed.on_tick = self._on_tick
 
@@ -92,8 +93,6 @@ class ExcursionRecorder:
     async def run(self) -> None:
         """Sync changed users, refresh the watched instruments and flush the extremes until closed."""
         feed = asyncio.create_task(self._feed.run())
-        loop = asyncio.get_running_loop()
-        next_refresh = 0.0
         try:
             while not self._closed:
                 with contextlib.suppress(TimeoutError):
@@ -101,12 +100,7 @@ class ExcursionRecorder:
                         await self._wake.wait()
                 self._wake.clear()
                 try:
-                    synced = await self._sync_users()
-                    if synced or loop.time() >= next_refresh:
-                        next_refresh = loop.time() + self._refresh
-                        self._watched = await self._store.open_instruments()
-                        await self._feed.watch(self._watched)
-                    await self.flush()
+                    await self.step()
                 except Unavailable:
                     logger.warning("recording excursions failed; retrying", exc_info=True)
         finally:
@@ -114,6 +108,16 @@ class ExcursionRecorder:
             feed.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await feed
+
+    async def step(self) -> None:
+        """Do one round: track the changed users' open positions, refresh the watched instruments, flush."""
+        synced = await self._sync_users()
+        now = asyncio.get_running_loop().time()
+        if synced or now >= self._next_refresh:
+            self._next_refresh = now + self._refresh
+            self._watched = await self._store.open_instruments()
+            await self._feed.watch(self._watched)
+        await self.flush()
 
     async def _sync_users(self) -> bool:
         users, self._dirty = self._dirty, set()

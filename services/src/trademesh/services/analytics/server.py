@@ -55,7 +55,7 @@ class Analytics:
     servicer: AnalyticsServicer
     cache: AnalyticsCache
     quotes: Quotes
-    excursion_store: ExcursionStore
+    excursion_store: ExcursionStore | None
     bars: BarSource
     #: The connections bootstrap opened for the adapters it built (None when every such adapter was given).
     mongo: AsyncMongoClient[Document] | None = None
@@ -75,6 +75,10 @@ def bootstrap(
 ) -> Analytics:
     """Wire the use cases and the servicer; build the real adapter of every port not given (tests pass fakes)."""
     connections = LazyConnections(settings)
+    # MAE/MFE read the database the trades come from: with a fake trade source and no excursion store
+    # given, round trips stay unmeasured (no database is opened for them).
+    if excursion_store is None and trades is None:
+        excursion_store = MongoExcursionStore(connections.database())
     if trades is None or settings_store is None:
         database = connections.database()
         trades = trades or MongoTradeSource(database, timeout_seconds=settings.query_timeout_seconds)
@@ -83,8 +87,6 @@ def bootstrap(
         cache = RedisAnalyticsCache(connections.redis_client(), report_ttl_seconds=settings.report_cache_ttl_seconds)
     if quotes is None:
         quotes = GrpcQuoteSource(settings.marketdata_target, timeout_seconds=settings.dependency_timeout_seconds)
-    if excursion_store is None:
-        excursion_store = MongoExcursionStore(connections.database())
     if bars is None:
         bars = GrpcBarSource(settings.marketdata_target, timeout_seconds=settings.dependency_timeout_seconds)
     assert trades is not None
@@ -96,7 +98,11 @@ def bootstrap(
         quotes=quotes,
         max_cached_fills=settings.max_cached_fills,
         clock=clock,
-        excursions=ExcursionMeter(excursion_store, bars, allowance_seconds=settings.excursion_gap_seconds),
+        excursions=(
+            ExcursionMeter(excursion_store, bars, allowance_seconds=settings.excursion_gap_seconds)
+            if excursion_store is not None
+            else None
+        ),
     )
     watcher = PnlWatcher(
         service,
