@@ -62,6 +62,13 @@ class InMemoryExcursionStore:
             if (user_id, instrument, open_time) in self.recorded
         }
 
+    async def user_recordings(self, user_id: str) -> dict[tuple[Instrument, int], Recording]:
+        return {
+            (held.instrument, held.open_time_us): held
+            for key, held in self.recorded.items()
+            if key[0] == user_id and (held.range is not None or held.computed is not None)
+        }
+
     async def keep_computed(
         self, user_id: str, key: tuple[Instrument, int], quality: ExcursionQuality, prices: PriceRange
     ) -> None:

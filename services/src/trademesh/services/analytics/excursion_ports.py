@@ -6,7 +6,7 @@ backplane), `bars.py` (GrpcBarSource: market data's GetBars); in-memory fakes in
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -53,6 +53,10 @@ class ExcursionStore(Protocol):
         """Return the user's recordings of the given positions (instrument, open time) that exist."""
         ...
 
+    async def user_recordings(self, user_id: str) -> dict[tuple[Instrument, int], Recording]:
+        """Return every recording of the user that measured something (a range or a kept bars result)."""
+        ...
+
     async def keep_computed(
         self, user_id: str, key: tuple[Instrument, int], quality: ExcursionQuality, prices: PriceRange
     ) -> None:
@@ -90,6 +94,3 @@ class BarSource(Protocol):
         """Return the bars starting in [start, end) and the oldest retained bar's start (Unavailable on failure)."""
         ...
 
-
-#: Runs a coroutine function later, in the background (the recorder's debounced user syncs).
-Spawn = Callable[[Callable[[], Awaitable[None]]], None]

@@ -160,6 +160,18 @@ class MongoExcursionStore:
             raise Unavailable("the excursion store could not be read", reason="SERVICE_UNAVAILABLE") from error
         return found
 
+    async def user_recordings(self, user_id: str) -> dict[tuple[Instrument, int], Recording]:
+        """Return every recording of the user with a range or a kept bars result."""
+        query = {"user_id": user_id, "$or": [{"high_micros": {"$exists": True}}, {"computed": {"$exists": True}}]}
+        found: dict[tuple[Instrument, int], Recording] = {}
+        try:
+            async for document in self._excursions.find(query):
+                recording = _recording(document)
+                found[(recording.instrument, recording.open_time_us)] = recording
+        except PyMongoError as error:
+            raise Unavailable("the excursion store could not be read", reason="SERVICE_UNAVAILABLE") from error
+        return found
+
     async def keep_computed(
         self, user_id: str, key: tuple[Instrument, int], quality: ExcursionQuality, prices: PriceRange
     ) -> None:

@@ -14,6 +14,8 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 
+import numpy as np
+
 from trademesh.kernel.errors import Unavailable
 from trademesh.kernel.lots import RoundTrip
 from trademesh.services.analytics.excursion_ports import BarSource, ExcursionStore, TickBatch, TickFeed
@@ -199,21 +201,29 @@ class ExcursionMeter:
     async def stats(
         self, user_id: str, journal: Journal, first: int, last: int, tolerance_micros: int
     ) -> ExcursionStats:
-        """Summarise the known excursions of the round trips [first, last) of the close order (no bar reads)."""
-        trips = journal.round_trips_in(first, last)
-        if not trips:
-            return excursion_stats([], 0, tolerance_micros)
-        risks = journal.trip_columns()["risk"][first:last]
-        keys = [(trip.instrument, trip.open_time) for trip in trips]
-        recordings = await self._store.recordings(user_id, keys)
-        known = [(trip, int(risk)) for trip, risk in zip(trips, risks.tolist(), strict=True) if (trip.instrument, trip.open_time) in recordings]
+        """Summarise the known excursions of the round trips [first, last) of the close order (no bar reads).
+
+        One read of the user's recordings; only the round trips that have one are built as objects, so a
+        journal without recordings pays one vectorised `isin`.
+        """
+        total = last - first
+        recordings = await self._store.user_recordings(user_id) if total else {}
+        if not recordings:
+            return excursion_stats([], total, tolerance_micros)
+        columns = journal.trip_columns()
+        opens = np.asarray(columns["open_time"][first:last], dtype=np.int64)
+        wanted = np.fromiter((open_time for _, open_time in recordings), dtype=np.int64, count=len(recordings))
+        known: list[tuple[RoundTrip[Instrument], int]] = []
+        for offset in np.flatnonzero(np.isin(opens, wanted)).tolist():
+            index = first + offset
+            [trip] = journal.round_trips_in(index, index + 1)
+            if (trip.instrument, trip.open_time) in recordings:
+                known.append((trip, int(columns["risk"][index])))
         measured: list[tuple[Excursion, int]] = []
         for (trip, risk), fills in zip(known, journal.trip_fills([trip for trip, _ in known]), strict=True):
             recording = recordings[(trip.instrument, trip.open_time)]
-            shape = trip_shape(fills, trip.long)
-            found = measure(
-                trip.long, shape, (trip.open_time, trip.close_time), risk, recording, None, self._allowance_us
-            )
+            times = (trip.open_time, trip.close_time)
+            found = measure(trip.long, trip_shape(fills, trip.long), times, risk, recording, None, self._allowance_us)
             if found.quality == ExcursionQuality.EXACT or recording.computed is not None:
                 measured.append((found, trip.net_pnl_micros))
-        return excursion_stats(measured, len(trips) - len(measured), tolerance_micros)
+        return excursion_stats(measured, total - len(measured), tolerance_micros)
