@@ -179,7 +179,7 @@ async def test_bars_missing_part_of_the_holding_period_are_partial(world: World)
     ):
         world.trades.put("carol", new)
 
-    tcs, sbin = await world.day("carol")
+    sbin, tcs = await world.day("carol")  # close order
     # TCS long 1 @200: only bar 195..204 is known — a lower bound: MAE −₹5, MFE ₹4.
     assert (tcs.quality, tcs.mae_micros, tcs.mfe_micros) == (PARTIAL, -5 * MICROS, 4 * MICROS)
     # SBIN long 2 @800: 700..810 → MAE −₹200, MFE ₹20, but partial.
