@@ -41,7 +41,11 @@ class InMemoryExcursionStore:
         for batch in batches:
             seen = PriceRange(batch.low_micros, batch.high_micros)
             for key, held in list(self.recorded.items()):
-                if held.instrument == batch.instrument and held.closed_us is None and held.open_time_us <= batch.first_us:
+                if (
+                    held.instrument == batch.instrument
+                    and held.closed_us is None
+                    and held.open_time_us <= batch.first_us
+                ):
                     prices = seen if held.range is None else held.range.widen(seen)
                     self.recorded[key] = replace(held, range=prices)
 
@@ -115,4 +119,6 @@ class InMemoryBarSource:
         if self.down:
             raise Unavailable("market data down", reason="SERVICE_UNAVAILABLE")
         window = self.windows.get(instrument, BarWindow((), None))
-        return BarWindow(tuple(bar for bar in window.bars if start_us <= bar.start_us < end_us), window.earliest_available_us)
+        return BarWindow(
+            tuple(bar for bar in window.bars if start_us <= bar.start_us < end_us), window.earliest_available_us
+        )

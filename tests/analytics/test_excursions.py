@@ -127,7 +127,7 @@ async def test_a_long_round_trip_recorded_live_is_exact_and_hand_computed(world:
     await world.at(T0 + 5 * SECOND, ((INFY, 80),))  # after the close: not the position's
 
     [found] = await world.day("alice")
-    # Long 10 @100, prices 95..120 while open: MAE (95 − 100) × 10 = −₹50, MFE (120 − 100) × 10 = ₹200.
+    # Long 10 @100, prices 95..120 while open: MAE (95 - 100) x 10 = -₹50, MFE (120 - 100) x 10 = ₹200.
     assert found.quality == EXACT
     assert (found.mae_micros, found.mfe_micros) == (-50 * MICROS, 200 * MICROS)
     assert (found.mae_price_micros, found.mfe_price_micros) == (-5 * MICROS, 20 * MICROS)
@@ -154,7 +154,7 @@ async def test_a_short_round_trip_from_bars_covering_the_holding_period(world: W
         world.trades.put("bob", new)
 
     [found] = await world.day("bob", "Bearer bob")
-    # Short 5 @200, bars 185..206: MAE (200 − 206) × 5 = −₹30, MFE (200 − 185) × 5 = ₹75; no plan, no R.
+    # Short 5 @200, bars 185..206: MAE (200 - 206) x 5 = -₹30, MFE (200 - 185) x 5 = ₹75; no plan, no R.
     assert found.quality == FROM_BARS
     assert (found.mae_micros, found.mfe_micros) == (-30 * MICROS, 75 * MICROS)
     assert (found.mae_price_micros, found.mfe_price_micros) == (-6 * MICROS, 15 * MICROS)
@@ -180,9 +180,9 @@ async def test_bars_missing_part_of_the_holding_period_are_partial(world: World)
         world.trades.put("carol", new)
 
     sbin, tcs = await world.day("carol")  # close order
-    # TCS long 1 @200: only bar 195..204 is known — a lower bound: MAE −₹5, MFE ₹4.
+    # TCS long 1 @200: only bar 195..204 is known — a lower bound: MAE -₹5, MFE ₹4.
     assert (tcs.quality, tcs.mae_micros, tcs.mfe_micros) == (PARTIAL, -5 * MICROS, 4 * MICROS)
-    # SBIN long 2 @800: 700..810 → MAE −₹200, MFE ₹20, but partial.
+    # SBIN long 2 @800: 700..810 → MAE -₹200, MFE ₹20, but partial.
     assert (sbin.quality, sbin.mae_micros, sbin.mfe_micros) == (PARTIAL, -200 * MICROS, 20 * MICROS)
 
 
@@ -263,12 +263,20 @@ def test_scale_ins_and_zero_crossings_measure_against_the_average_entry() -> Non
     )
     long_trip, short_trip = journal.round_trips
     long_fills, short_fills = journal.trip_fills([long_trip, short_trip])
-    assert long_fills == [(True, 10 * MICROS, 100 * MICROS), (True, 10 * MICROS, 110 * MICROS), (False, 20 * MICROS, 120 * MICROS)]
+    assert long_fills == [
+        (True, 10 * MICROS, 100 * MICROS),
+        (True, 10 * MICROS, 110 * MICROS),
+        (False, 20 * MICROS, 120 * MICROS),
+    ]
     assert short_fills == [(False, 5 * MICROS, 120 * MICROS), (True, 5 * MICROS, 118 * MICROS)]
     shape = trip_shape(long_fills, True)
     assert (shape.quantity_micros, shape.entry_value_scaled) == (20 * MICROS, 2100 * MICROS * MICROS)
     short = trip_shape(short_fills, False)
-    assert (short.quantity_micros, short.low_fill_micros, short.high_fill_micros) == (5 * MICROS, 118 * MICROS, 120 * MICROS)
+    assert (short.quantity_micros, short.low_fill_micros, short.high_fill_micros) == (
+        5 * MICROS,
+        118 * MICROS,
+        120 * MICROS,
+    )
 
 
 def test_the_report_summary_counts_money_left_on_the_table() -> None:
@@ -277,8 +285,8 @@ def test_the_report_summary_counts_money_left_on_the_table() -> None:
 
     stats = excursion_stats(
         [
-            (measured(-10, 250), 100 * MICROS),  # win, MFE ≥ 2 × 100: left on the table
-            (measured(-30, 200), 100 * MICROS),  # exactly 2×: counts
+            (measured(-10, 250), 100 * MICROS),  # win, MFE ≥ 2 x 100: left on the table
+            (measured(-30, 200), 100 * MICROS),  # exactly 2x: counts
             (measured(-5, 150), 100 * MICROS),  # win, kept most of it
             (measured(-60, 10), -50 * MICROS),  # loss
         ],
@@ -286,7 +294,7 @@ def test_the_report_summary_counts_money_left_on_the_table() -> None:
         tolerance_micros=0,
     )
     assert (stats.measured_count, stats.unmeasured_count, stats.exact_count) == (4, 3, 4)
-    assert stats.average_mae_micros == -26_250_000  # (−10 − 30 − 5 − 60) / 4 = −26.25
+    assert stats.average_mae_micros == -26_250_000  # (-10 - 30 - 5 - 60) / 4 = -26.25
     assert stats.average_mfe_micros == 152_500_000
     assert (stats.measured_win_count, stats.left_on_table_count) == (3, 2)
     assert stats.left_on_table_percent == pytest.approx(200 / 3)
@@ -302,13 +310,15 @@ async def test_get_analytics_reports_the_recorded_excursions(world: World) -> No
     # An unrecorded, unopened trip of the same day counts as unmeasured.
     for new in (fill("t1", "TCS", True, 1, 100, T0), fill("t2", "TCS", False, 1, 99, T0 + MINUTE)):
         world.trades.put("alice", new)
-        await world.service.apply_change(JournalChange("alice", 99 + int(new.trade_id[1]), ChangeKind.UPSERT, new.trade_id, 1, new))
+        await world.service.apply_change(
+            JournalChange("alice", 99 + int(new.trade_id[1]), ChangeKind.UPSERT, new.trade_id, 1, new)
+        )
     world.clock.now_us = T0 + 2 * MINUTE
     lookup = await world.service.lookup("alice", ReportQuery(Period.ALL_TIME, None, None))
     report, _ = await world.service.compute(lookup, "x")
     stats = report.excursions
     assert stats is not None
     assert (stats.measured_count, stats.unmeasured_count, stats.exact_count) == (1, 1, 1)
-    # Long 10 @100, 95..130, closed @110 (+₹100): MAE −₹50, MFE ₹300 ≥ 2 × ₹100.
+    # Long 10 @100, 95..130, closed @110 (+₹100): MAE -₹50, MFE ₹300 ≥ 2 x ₹100.
     assert (stats.average_mae_micros, stats.average_mfe_micros) == (-50 * MICROS, 300 * MICROS)
     assert (stats.measured_win_count, stats.left_on_table_count, stats.left_on_table_percent) == (1, 1, 100.0)

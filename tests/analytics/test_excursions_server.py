@@ -15,7 +15,7 @@ from redis.asyncio import Redis
 from tests.analytics.conftest import Mesh, create_trade, equity_trade
 from tests.conftest import MeshUser
 from tests.eventually import eventually
-from trademesh.analytics.v1 import analytics_service_pb2, excursion_pb2
+from trademesh.analytics.v1 import analytics_service_pb2, excursion_pb2, period_pb2
 from trademesh.kernel.calendar import IST
 from trademesh.kernel.ticks import TICK_CHANNEL_PREFIX, encode_tick_payload
 from trademesh.marketdata.v1 import quote_pb2
@@ -85,7 +85,8 @@ async def test_live_ticks_make_an_exact_excursion_and_leave_other_users_alone(
 
     await ticks_until(mesh, redis, alice.user_id, "MAEXA", (1490, 1530, 1495))
     theirs = await recorded(mesh, bob.user_id, "MAEXB")
-    assert theirs is not None and "low_micros" not in theirs  # MAEXA's ticks never reach bob's MAEXB
+    assert theirs is not None
+    assert "low_micros" not in theirs  # MAEXA's ticks never reach bob's MAEXB
 
     await create_trade(mesh.trade, alice.metadata, equity_trade("MAEXA", SELL, 10, 1510, datetime.now(UTC)))
     today = datetime.now(IST).date().isoformat()
@@ -98,7 +99,7 @@ async def test_live_ticks_make_an_exact_excursion_and_leave_other_users_alone(
 
     response = await eventually(exact, within=20, what="the round trip measured EXACT")
     found = response.trips[0].excursion
-    # Long 10 @1500, ticks 1490..1530: MAE (1490 − 1500) × 10 = −₹100, MFE (1530 − 1500) × 10 = ₹300; 1R = ₹200.
+    # Long 10 @1500, ticks 1490..1530: MAE (1490 - 1500) x 10 = -₹100, MFE (1530 - 1500) x 10 = ₹300; 1R = ₹200.
     assert (found.mae_micros, found.mfe_micros) == (-100 * MICROS, 300 * MICROS)
     assert (found.mae_price_micros, found.mfe_price_micros) == (-10 * MICROS, 30 * MICROS)
     assert (found.mae_r_milli, found.mfe_r_milli) == (-500, 1500)
@@ -106,13 +107,14 @@ async def test_live_ticks_make_an_exact_excursion_and_leave_other_users_alone(
     # Ticks after the close no longer move it.
     await publish(redis, "MAEXA", 1000)
     closed = await recorded(mesh, alice.user_id, "MAEXA")
-    assert closed is not None and closed["closed_us"] is not None
+    assert closed is not None
+    assert closed["closed_us"] is not None
     # Bob sees only his own day: his position is still open, so none of alice's round trips.
     assert not (await mesh.analytics.GetDayTrips(request, metadata=bob.metadata)).trips
     # And GetAnalytics summarises it.
     report = (
         await mesh.analytics.GetAnalytics(
-            analytics_service_pb2.GetAnalyticsRequest(period=1), metadata=alice.metadata  # PERIOD_DAILY
+            analytics_service_pb2.GetAnalyticsRequest(period=period_pb2.PERIOD_DAILY), metadata=alice.metadata
         )
     ).report
     assert (report.excursions.measured_round_trip_count, report.excursions.exact_round_trip_count) == (1, 1)

@@ -61,7 +61,9 @@ class GrpcBarSource:
         earliest: int | None = None
         for _ in range(MAX_PAGES):
             try:
-                response = await stub.GetBars(request, metadata=(("authorization", authorization),), timeout=self._timeout)
+                response = await stub.GetBars(
+                    request, metadata=(("authorization", authorization),), timeout=self._timeout
+                )
             except aio.AioRpcError as error:
                 if error.code() in (grpc.StatusCode.NOT_FOUND, grpc.StatusCode.INVALID_ARGUMENT):
                     return BarWindow((), None)

@@ -49,7 +49,9 @@ class ExcursionStore(Protocol):
         confirmation is older than `allowance_us` gets a gap (its recording is no longer exact)."""
         ...
 
-    async def recordings(self, user_id: str, keys: Sequence[tuple[Instrument, int]]) -> dict[tuple[Instrument, int], Recording]:
+    async def recordings(
+        self, user_id: str, keys: Sequence[tuple[Instrument, int]]
+    ) -> dict[tuple[Instrument, int], Recording]:
         """Return the user's recordings of the given positions (instrument, open time) that exist."""
         ...
 
@@ -93,4 +95,3 @@ class BarSource(Protocol):
     async def bars(self, instrument: Instrument, start_us: int, end_us: int, authorization: str) -> BarWindow:
         """Return the bars starting in [start, end) and the oldest retained bar's start (Unavailable on failure)."""
         ...
-

@@ -98,7 +98,9 @@ class MongoExcursionStore:
         if ids:
             # A position that was closed and is open again (a deleted exit) missed the time in between.
             operations.append(
-                UpdateMany({"_id": {"$in": ids}, "closed_us": {"$ne": None}}, {"$set": {"closed_us": None, "gap": True}})
+                UpdateMany(
+                    {"_id": {"$in": ids}, "closed_us": {"$ne": None}}, {"$set": {"closed_us": None, "gap": True}}
+                )
             )
         operations.append(
             UpdateMany({"user_id": user_id, "closed_us": None, "_id": {"$nin": ids}}, {"$set": {"closed_us": now_us}})

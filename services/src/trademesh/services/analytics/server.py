@@ -13,8 +13,8 @@ from redis.asyncio import Redis
 
 from trademesh.analytics.v1 import analytics_service_pb2, analytics_service_pb2_grpc
 from trademesh.services.analytics.api import AnalyticsServicer
-from trademesh.services.analytics.cache import RedisAnalyticsCache
 from trademesh.services.analytics.bars import GrpcBarSource
+from trademesh.services.analytics.cache import RedisAnalyticsCache
 from trademesh.services.analytics.events import TradeEventConsumer
 from trademesh.services.analytics.excursion_ports import BarSource, ExcursionStore
 from trademesh.services.analytics.excursion_store import COLLECTION as EXCURSIONS

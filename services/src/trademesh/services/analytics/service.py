@@ -10,10 +10,10 @@ import asyncio
 import logging
 import time
 import weakref
-from typing import TYPE_CHECKING
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 from trademesh.kernel.charges import load_schedule
 from trademesh.kernel.errors import Aborted, InvalidArgument, Unavailable

@@ -39,7 +39,10 @@ class AnalyticsSettings(CoreSettings):
         7200.0, gt=0, description="Lease of the recompute lock (a crashed recompute frees it after this)."
     )
     excursion_flush_seconds: float = Field(
-        1.0, gt=0, le=60, description="How often the recorded MAE/MFE price extremes are written (one write per instrument)."
+        1.0,
+        gt=0,
+        le=60,
+        description="How often the recorded MAE/MFE price extremes are written (one write per instrument).",
     )
     excursion_gap_seconds: float = Field(
         5.0,

@@ -2,8 +2,8 @@
 
 A round trip's size Q is the quantity it opened and its entry price E the quantity-weighted mean of its entry
 prices; its price range is the lowest and highest traded price seen while it was open (ticks recorded live,
-else 1-minute bars), widened to its own fill prices. Long: MAE = (low − E) × Q, MFE = (high − E) × Q; short:
-MAE = (E − high) × Q, MFE = (E − low) × Q; MAE ≤ 0, MFE ≥ 0. Exact integers until one rounding (half away
+else 1-minute bars), widened to its own fill prices. Long: MAE = (low - E) x Q, MFE = (high - E) x Q; short:
+MAE = (E - high) x Q, MFE = (E - low) x Q; MAE ≤ 0, MFE ≥ 0. Exact integers until one rounding (half away
 from zero) per figure.
 """
 
@@ -32,7 +32,7 @@ class ExcursionQuality(IntEnum):
 
 @dataclass(frozen=True, slots=True)
 class TripShape:
-    """What a round trip opened: its size and entry value (Σ quantity × price, scaled) and its fill prices."""
+    """What a round trip opened: its size and entry value (Σ quantity x price, scaled) and its fill prices."""
 
     quantity_micros: int
     entry_value_scaled: int
@@ -123,7 +123,8 @@ def trip_shape(fills: Iterable[tuple[bool, int, int]], long: bool) -> TripShape:
             value += fill_quantity * price
         low = price if low is None else min(low, price)
         high = price if high is None else max(high, price)
-    assert low is not None and high is not None and quantity > 0
+    if low is None or high is None or quantity <= 0:
+        raise ValueError("a round trip has at least one entry fill")
     return TripShape(quantity, value, low, high)
 
 
@@ -133,7 +134,7 @@ def excursion(
     """Return the excursion of a round trip over a price range (widened to its own fills)."""
     prices = prices.widen(PriceRange(shape.low_fill_micros, shape.high_fill_micros))
     quantity, value = shape.quantity_micros, shape.entry_value_scaled
-    # Unrealized P&L at price X, scaled by QUANTITY_SCALE: long X·Q − V, short V − X·Q.
+    # Unrealized P&L at price X, scaled by QUANTITY_SCALE: long X·Q - V, short V - X·Q.
     if long:
         worst, best = prices.low_micros * quantity - value, prices.high_micros * quantity - value
     else:
@@ -200,17 +201,20 @@ def measure(
     recording still gives a PARTIAL lower bound.
     """
     open_time_us, close_time_us = times
-    if recording is not None and recording.range is not None:
-        if recording_is_exact(recording, open_time_us, close_time_us, allowance_us):
-            return excursion(long, shape, recording.range, ExcursionQuality.EXACT, risk_micros)
+    if (
+        recording is not None
+        and recording.range is not None
+        and recording_is_exact(recording, open_time_us, close_time_us, allowance_us)
+    ):
+        return excursion(long, shape, recording.range, ExcursionQuality.EXACT, risk_micros)
     if recording is not None and recording.computed is not None:
-        quality, prices = recording.computed
-        return excursion(long, shape, prices, quality, risk_micros)
-    prices, covered = bar_range(bars, open_time_us, close_time_us) if bars is not None else (None, False)
-    if prices is not None and covered:
-        return excursion(long, shape, prices, ExcursionQuality.FROM_BARS, risk_micros)
-    if recording is not None and recording.range is not None:
-        prices = recording.range.widen(prices)
+        kept_quality, kept = recording.computed
+        return excursion(long, shape, kept, kept_quality, risk_micros)
+    from_bars, covered = bar_range(bars, open_time_us, close_time_us) if bars is not None else (None, False)
+    if from_bars is not None and covered:
+        return excursion(long, shape, from_bars, ExcursionQuality.FROM_BARS, risk_micros)
+    seen = recording.range if recording is not None else None
+    prices = seen.widen(from_bars) if seen is not None else from_bars
     if prices is None:
         return UNAVAILABLE
     return excursion(long, shape, prices, ExcursionQuality.PARTIAL, risk_micros)

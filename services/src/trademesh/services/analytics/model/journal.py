@@ -486,7 +486,7 @@ class Journal:
             for k, fill in enumerate(self._tail_fills)
             if (fill.symbol, fill.exchange) == instrument
         ]
-        position, current = 0, []
+        position, current = 0, list[tuple[bool, int, int]]()
         for buy, quantity, price, index in rows:
             if index > until:
                 return
