@@ -18,9 +18,13 @@ class InMemoryExcursionStore:
 
     def __init__(self) -> None:
         self.recorded: dict[Key, Recording] = {}
+        #: Per instrument: the current uninterrupted listening run (since, until).
+        self.coverage: dict[Instrument, tuple[int, int]] = {}
         self.writes = 0
 
-    async def track(self, user_id: str, open_positions: Sequence[tuple[Instrument, int]], now_us: int) -> None:
+    async def track(
+        self, user_id: str, open_positions: Sequence[tuple[Instrument, int]], now_us: int, allowance_us: int
+    ) -> None:
         self.writes += 1
         keys = {(user_id, instrument, open_time) for instrument, open_time in open_positions}
         for key in keys:
@@ -31,7 +35,10 @@ class InMemoryExcursionStore:
                 self.recorded[key] = replace(held, closed_us=None, gap=True)
         for key, held in list(self.recorded.items()):
             if key[0] == user_id and held.closed_us is None and key not in keys:
-                self.recorded[key] = replace(held, closed_us=now_us)
+                run = self.coverage.get(held.instrument)
+                gap = held.gap or run is None or run[0] > held.watch_from_us + allowance_us
+                until = run[1] if run else 0
+                self.recorded[key] = replace(held, closed_us=now_us, covered_until_us=until, gap=gap)
 
     async def open_instruments(self) -> set[Instrument]:
         return {held.instrument for held in self.recorded.values() if held.closed_us is None}
@@ -51,11 +58,13 @@ class InMemoryExcursionStore:
 
     async def confirm(self, instruments: Iterable[Instrument], now_us: int, allowance_us: int) -> None:
         self.writes += 1
-        wanted = set(instruments)
-        for key, held in list(self.recorded.items()):
-            if held.instrument in wanted and held.closed_us is None:
-                gap = held.gap or held.covered_until_us < now_us - allowance_us
-                self.recorded[key] = replace(held, gap=gap, covered_until_us=max(held.covered_until_us, now_us))
+        for instrument in instruments:
+            since, until = self.coverage.get(instrument, (now_us, now_us))
+            if until < now_us - allowance_us:
+                since = now_us
+            if until < now_us - allowance_us // 2:
+                until = now_us
+            self.coverage[instrument] = (since, until)
 
     async def recordings(
         self, user_id: str, keys: Sequence[tuple[Instrument, int]]

@@ -31,9 +31,12 @@ class ExcursionStore(Protocol):
     Every write is idempotent ($max/$min, set-on-insert), so replicas may repeat each other's writes.
     """
 
-    async def track(self, user_id: str, open_positions: Sequence[tuple[Instrument, int]], now_us: int) -> None:
+    async def track(
+        self, user_id: str, open_positions: Sequence[tuple[Instrument, int]], now_us: int, allowance_us: int
+    ) -> None:
         """Start recording the user's open positions (instrument, open time) not yet recorded, from `now_us`;
-        mark the user's other recorded positions closed at `now_us`."""
+        close the user's other recorded positions at `now_us`, keeping how far their instrument's listening
+        reached (`covered_until_us`) and a gap when it did not run without one since recording began."""
         ...
 
     async def open_instruments(self) -> set[Instrument]:
@@ -45,8 +48,8 @@ class ExcursionStore(Protocol):
         ...
 
     async def confirm(self, instruments: Iterable[Instrument], now_us: int, allowance_us: int) -> None:
-        """Record that the instruments' ticks were listened to until `now_us`; a position whose last
-        confirmation is older than `allowance_us` gets a gap (its recording is no longer exact)."""
+        """Record, per instrument, that its ticks were listened to until `now_us`; an instrument unconfirmed for
+        longer than `allowance_us` starts a new uninterrupted run (positions recorded before it get a gap)."""
         ...
 
     async def recordings(

@@ -1,6 +1,8 @@
 """MongoDB adapter of ExcursionStore: `analytics_excursions`, one document per recorded position (decision 0270).
 
-`_id` = "<user>|<EXCHANGE:SYMBOL>|<open time µs>". Every write is idempotent so any number of replicas can
+`_id` = "<user>|<EXCHANGE:SYMBOL>|<open time µs>"; `analytics_excursion_coverage` holds, per instrument, how
+long replicas have listened to its ticks without interruption (a write per instrument, not per position, each
+flush; snapshotted into a position's document when it closes). Every write is idempotent so any number of replicas can
 repeat each other: positions are created with `$setOnInsert`, extremes only move outwards (`$min`/`$max`),
 the listening time only forward (`$max`). Operators MongoDB and FerretDB both implement.
 """
@@ -21,6 +23,8 @@ from trademesh.services.analytics.model.excursions import ExcursionQuality, Pric
 
 Document = dict[str, Any]
 COLLECTION = "analytics_excursions"
+#: One document per watched instrument: its current uninterrupted listening run [since_us, until_us].
+COVERAGE = "analytics_excursion_coverage"
 
 
 def instrument_key(instrument: Instrument) -> str:
@@ -73,8 +77,12 @@ class MongoExcursionStore:
 
     def __init__(self, database: AsyncDatabase[Document]) -> None:
         self._excursions = database[COLLECTION]
+        self._coverage = database[COVERAGE]
+        self._covered: set[str] = set()
 
-    async def track(self, user_id: str, open_positions: Sequence[tuple[Instrument, int]], now_us: int) -> None:
+    async def track(
+        self, user_id: str, open_positions: Sequence[tuple[Instrument, int]], now_us: int, allowance_us: int
+    ) -> None:
         """Create the positions' documents (recording from now), reopen any closed one, close the user's others."""
         ids = [_id(user_id, instrument, open_time) for instrument, open_time in open_positions]
         operations: list[UpdateOne | UpdateMany] = [
@@ -102,10 +110,34 @@ class MongoExcursionStore:
                     {"_id": {"$in": ids}, "closed_us": {"$ne": None}}, {"$set": {"closed_us": None, "gap": True}}
                 )
             )
-        operations.append(
-            UpdateMany({"user_id": user_id, "closed_us": None, "_id": {"$nin": ids}}, {"$set": {"closed_us": now_us}})
-        )
+        operations.extend(await self._closings(user_id, ids, now_us, allowance_us))
         await self._write(operations)
+
+    async def _closings(self, user_id: str, keep: list[str], now_us: int, allowance_us: int) -> list[UpdateOne]:
+        try:
+            closing = [
+                document
+                async for document in self._excursions.find(
+                    {"user_id": user_id, "closed_us": None, "_id": {"$nin": keep}},
+                    {"instrument": 1, "watch_from_us": 1},
+                )
+            ]
+            instruments = sorted({document["instrument"] for document in closing})
+            runs = (
+                {document["_id"]: document async for document in self._coverage.find({"_id": {"$in": instruments}})}
+                if instruments
+                else {}
+            )
+        except PyMongoError as error:
+            raise Unavailable("the excursion store could not be read", reason="SERVICE_UNAVAILABLE") from error
+        operations = []
+        for document in closing:
+            run = runs.get(document["instrument"])
+            values: Document = {"closed_us": now_us, "covered_until_us": int(run["until_us"]) if run else 0}
+            if run is None or int(run["since_us"]) > int(document["watch_from_us"]) + allowance_us:
+                values["gap"] = True  # listening restarted (or never ran) after recording began
+            operations.append(UpdateOne({"_id": document["_id"], "closed_us": None}, {"$set": values}))
+        return operations
 
     async def open_instruments(self) -> set[Instrument]:
         """Return the instruments of every open position (one aggregation; `distinct` is avoided on FerretDB)."""
@@ -134,17 +166,31 @@ class MongoExcursionStore:
         )
 
     async def confirm(self, instruments: Iterable[Instrument], now_us: int, allowance_us: int) -> None:
-        """Mark gaps (no confirmation for longer than the allowance), then move the listening time forward."""
-        keys = [instrument_key(instrument) for instrument in instruments]
+        """Extend each instrument's listening run to now, restarting it after a gap longer than the allowance.
+
+        One small document per instrument; it is rewritten only once its run is half an allowance old.
+        """
+        keys = sorted(instrument_key(instrument) for instrument in instruments)
         if not keys:
             return
-        scope = {"instrument": {"$in": keys}, "closed_us": None}
-        await self._write(
-            [
-                UpdateMany({**scope, "covered_until_us": {"$lt": now_us - allowance_us}}, {"$set": {"gap": True}}),
-                UpdateMany(scope, {"$max": {"covered_until_us": now_us}}),
-            ]
-        )
+        operations: list[UpdateOne | UpdateMany] = [
+            UpdateOne({"_id": key}, {"$setOnInsert": {"since_us": now_us, "until_us": now_us}}, upsert=True)
+            for key in keys
+            if key not in self._covered
+        ]
+        operations += [
+            UpdateMany(
+                {"_id": {"$in": keys}, "until_us": {"$lt": now_us - allowance_us}}, {"$set": {"since_us": now_us}}
+            ),
+            UpdateMany(
+                {"_id": {"$in": keys}, "until_us": {"$lt": now_us - allowance_us // 2}}, {"$max": {"until_us": now_us}}
+            ),
+        ]
+        try:
+            await self._coverage.bulk_write(operations, ordered=True)
+        except PyMongoError as error:
+            raise Unavailable("the excursion store could not be written", reason="SERVICE_UNAVAILABLE") from error
+        self._covered.update(keys)
 
     async def recordings(
         self, user_id: str, keys: Sequence[tuple[Instrument, int]]

@@ -3,8 +3,8 @@
 `ExcursionRecorder` runs once per replica: it learns from journal changes which positions are open (and
 persists them through `ExcursionStore`), listens to the ticks of exactly the instruments with an open position
 (any user's), and once per flush interval writes one idempotent $max/$min per instrument plus one
-confirmation that it was listening. `ExcursionMeter` turns recordings (or stored 1-minute bars where no full
-recording exists) into each round trip's excursion. No gRPC, database or Redis imports here.
+confirmation per instrument that it was listening. `ExcursionMeter` turns recordings (or stored 1-minute bars
+where no full recording exists) into each round trip's excursion. No gRPC, database or Redis imports here.
 """
 
 from __future__ import annotations
@@ -127,7 +127,7 @@ class ExcursionRecorder:
             try:
                 journal = await self._journal(user_id)
                 positions = [(cycle.instrument, cycle.open_time) for cycle in journal.open_cycles()]
-                await self._store.track(user_id, positions, self._clock())
+                await self._store.track(user_id, positions, self._clock(), self._allowance_us)
             except Unavailable:
                 self._dirty.add(user_id)
                 raise

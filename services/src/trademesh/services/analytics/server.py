@@ -18,7 +18,7 @@ from trademesh.services.analytics.cache import RedisAnalyticsCache
 from trademesh.services.analytics.events import TradeEventConsumer
 from trademesh.services.analytics.excursion_ports import BarSource, ExcursionStore
 from trademesh.services.analytics.excursion_store import COLLECTION as EXCURSIONS
-from trademesh.services.analytics.excursion_store import MongoExcursionStore, ensure_excursion_indexes
+from trademesh.services.analytics.excursion_store import COVERAGE, MongoExcursionStore, ensure_excursion_indexes
 from trademesh.services.analytics.excursions import ExcursionMeter, ExcursionRecorder
 from trademesh.services.analytics.ports import AnalyticsCache, Clock, Quotes, SettingsStore, TradeSource
 from trademesh.services.analytics.quotes import GrpcQuoteSource
@@ -165,7 +165,7 @@ async def build_analytics_runtime(settings: AnalyticsSettings) -> AnalyticsRunti
     assert isinstance(store, MongoExcursionStore)
     assert isinstance(bars, GrpcBarSource)
     database = mongo[settings.mongo_database]
-    await ensure_collections(database, [EXCURSIONS])
+    await ensure_collections(database, [EXCURSIONS, COVERAGE])
     await ensure_excursion_indexes(database)
     recorder = ExcursionRecorder(
         analytics.service.journal,
