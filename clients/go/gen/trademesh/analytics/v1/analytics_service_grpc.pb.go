@@ -127,7 +127,10 @@ type AnalyticsServiceClient interface {
 	// end_date before start_date, or a range longer than 366 days, metadata "limit"); UNAVAILABLE;
 	// DEADLINE_EXCEEDED; UNAUTHENTICATED.
 	GetPnlCalendar(ctx context.Context, in *GetPnlCalendarRequest, opts ...grpc.CallOption) (*GetPnlCalendarResponse, error)
-	// GetDayTrips returns the caller's round trips closed on one IST day, in close order.
+	// GetDayTrips returns the caller's round trips closed on one IST day, in close order, each with its
+	// MAE/MFE (DayTrip.excursion, decision 0270): exact from live ticks when recorded, else from market
+	// data's 1-minute bars read with the caller's credentials; market data being unreachable makes an
+	// excursion UNAVAILABLE, never the call fail.
 	//
 	// Errors: INVALID_ARGUMENT (reason INVALID_DATE: date missing or not "YYYY-MM-DD"); UNAVAILABLE;
 	// DEADLINE_EXCEEDED; UNAUTHENTICATED.
@@ -329,7 +332,10 @@ type AnalyticsServiceServer interface {
 	// end_date before start_date, or a range longer than 366 days, metadata "limit"); UNAVAILABLE;
 	// DEADLINE_EXCEEDED; UNAUTHENTICATED.
 	GetPnlCalendar(context.Context, *GetPnlCalendarRequest) (*GetPnlCalendarResponse, error)
-	// GetDayTrips returns the caller's round trips closed on one IST day, in close order.
+	// GetDayTrips returns the caller's round trips closed on one IST day, in close order, each with its
+	// MAE/MFE (DayTrip.excursion, decision 0270): exact from live ticks when recorded, else from market
+	// data's 1-minute bars read with the caller's credentials; market data being unreachable makes an
+	// excursion UNAVAILABLE, never the call fail.
 	//
 	// Errors: INVALID_ARGUMENT (reason INVALID_DATE: date missing or not "YYYY-MM-DD"); UNAVAILABLE;
 	// DEADLINE_EXCEEDED; UNAUTHENTICATED.
