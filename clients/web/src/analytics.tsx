@@ -151,6 +151,29 @@ function RMultiples({ stats }: { stats: analytics.RMultipleStats | undefined }):
   );
 }
 
+/** MAE/MFE of the period's measured round trips and the wins that once showed double their final profit (0270). */
+function Excursions({ stats }: { stats: analytics.ExcursionStats | undefined }): JSX.Element {
+  const measured = stats?.measuredRoundTripCount ?? 0n;
+  const total = measured + (stats?.unmeasuredRoundTripCount ?? 0n);
+  return (
+    <section class="card" data-testid="excursions" data-measured={String(measured)}>
+      <h3>MAE / MFE</h3>
+      <div class="metrics">
+        <Metric label="Average MAE" testid="metric-average-mae">{stats?.averageMaeMicros !== undefined ? formatInr(stats.averageMaeMicros, true) : "—"}</Metric>
+        <Metric label="Average MFE" testid="metric-average-mfe">{stats?.averageMfeMicros !== undefined ? formatInr(stats.averageMfeMicros, true) : "—"}</Metric>
+        <Metric label="Measured">{`${measured} of ${total} (${stats?.exactRoundTripCount ?? 0n} exact)`}</Metric>
+        <Metric label="Wins that gave back half">
+          {stats?.leftOnTablePercent !== undefined ? `${stats.leftOnTablePercent.toFixed(0)} % (${stats.leftOnTableCount} of ${stats.measuredWinCount})` : "—"}
+        </Metric>
+      </div>
+      <p class="muted small">
+        Worst and best unrealized P&amp;L while open, for the round trip's size: exact from live ticks, else from 1-minute bars.
+        A win "gave back half" when its MFE was at least twice its final net P&amp;L.
+      </p>
+    </section>
+  );
+}
+
 function Report({ report }: { report: analytics.AnalyticsReport }): JSX.Element {
   const perf = report.performance;
   const risk = report.risk;
@@ -172,6 +195,7 @@ function Report({ report }: { report: analytics.AnalyticsReport }): JSX.Element 
         <Metric label="Unrealized (gross)"><Money micros={report.unrealizedPnlMicros} signed /></Metric>
       </div>
       <RMultiples stats={report.rMultiples} />
+      <Excursions stats={report.excursions} />
       <div class="charts">
         <figure class="card">
           <figcaption>Equity curve (cumulative net P&amp;L)</figcaption>

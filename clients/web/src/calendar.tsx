@@ -8,6 +8,7 @@ import { useEffect, useState } from "preact/hooks";
 import { call, clients } from "./api";
 import { heatLevel, istMonth, monthRange, monthWeeks, shiftMonth, weekStart } from "./calendargrid";
 import { isServiceMissing, readableError, type ReadableError } from "./errors";
+import { excursionCell, isMeasured, qualityLabel } from "./excursions";
 import { enumLabel, formatIst } from "./format";
 import { exchangeName } from "./trades";
 import { ErrorBanner, Money, Unavailable } from "./ui";
@@ -179,6 +180,9 @@ function DayTrips({ response }: { response: analytics.GetDayTripsResponse }): JS
                 <th scope="col" class="num">Gross</th>
                 <th scope="col" class="num">Charges</th>
                 <th scope="col" class="num">Net</th>
+                <th scope="col" class="num" title="Maximum adverse excursion: the worst unrealized P&L while open">MAE</th>
+                <th scope="col" class="num" title="Maximum favourable excursion: the best unrealized P&L while open">MFE</th>
+                <th scope="col">Measured</th>
               </tr>
             </thead>
             <tbody>
@@ -203,6 +207,7 @@ function DayTrips({ response }: { response: analytics.GetDayTripsResponse }): JS
                   <td class="num">
                     <Money micros={trip.netPnlMicros} signed />
                   </td>
+                  <TripExcursionCells excursion={trip.excursion} />
                 </tr>
               ))}
             </tbody>
@@ -210,5 +215,17 @@ function DayTrips({ response }: { response: analytics.GetDayTripsResponse }): JS
         </div>
       )}
     </div>
+  );
+}
+
+/** MAE, MFE (with R when planned) and how they were measured (decision 0270). */
+function TripExcursionCells({ excursion }: { excursion: analytics.TripExcursion | undefined }): JSX.Element {
+  const measured = isMeasured(excursion);
+  return (
+    <>
+      <td class="num" data-testid="trip-mae">{measured && excursion ? excursionCell(excursion.maeMicros, excursion.maeRMilli) : "—"}</td>
+      <td class="num" data-testid="trip-mfe">{measured && excursion ? excursionCell(excursion.mfeMicros, excursion.mfeRMilli) : "—"}</td>
+      <td data-testid="trip-excursion-quality" class={measured ? "" : "muted"}>{qualityLabel(excursion?.quality)}</td>
+    </>
   );
 }

@@ -213,4 +213,5 @@ class AnalyticsServicer(analytics_service_pb2_grpc.AnalyticsServiceServicer):
         self, request: analytics_service_pb2.GetDayTripsRequest, context: Context
     ) -> analytics_service_pb2.GetDayTripsResponse:
         chosen = slice_from_proto(request.slice) if request.HasField("slice") else None
-        return day_trips_to_proto(await self._service.day_trips(_reader(context), request.date, chosen))
+        trips = await self._service.day_trips(_reader(context), request.date, _authorization(context), chosen)
+        return day_trips_to_proto(trips)

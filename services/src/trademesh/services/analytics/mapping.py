@@ -20,6 +20,7 @@ from trademesh.common.v1 import instrument_pb2
 from trademesh.kernel import trade_documents
 from trademesh.kernel.events import EventEnvelope
 from trademesh.marketdata.v1 import quote_pb2
+from trademesh.services.analytics.excursion_mapping import excursion_stats_to_proto
 from trademesh.services.analytics.model import (
     Category,
     ChangeKind,
@@ -206,6 +207,8 @@ def report_to_proto(report: Report) -> report_pb2.AnalyticsReport:
     )
     if report.r_multiples is not None:
         message.r_multiples.CopyFrom(r_multiples_to_proto(report.r_multiples))
+    if report.excursions is not None:
+        message.excursions.CopyFrom(excursion_stats_to_proto(report.excursions))
     if query.start_us is not None:
         message.range.start_time.CopyFrom(timestamp(query.start_us))
     if query.end_us is not None:

@@ -167,8 +167,10 @@ type AnalyticsReport struct {
 	// open_fees_micros is the sum of OpenPosition.open_fees_micros over the open positions (entry
 	// charges still carried by the open lots).
 	OpenFeesMicros int64 `protobuf:"varint,23,opt,name=open_fees_micros,json=openFeesMicros,proto3" json:"open_fees_micros,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// excursions summarise the MAE/MFE of the period's round trips (decision 0270).
+	Excursions    *ExcursionStats `protobuf:"bytes,24,opt,name=excursions,proto3" json:"excursions,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *AnalyticsReport) Reset() {
@@ -360,6 +362,13 @@ func (x *AnalyticsReport) GetOpenFeesMicros() int64 {
 		return x.OpenFeesMicros
 	}
 	return 0
+}
+
+func (x *AnalyticsReport) GetExcursions() *ExcursionStats {
+	if x != nil {
+		return x.Excursions
+	}
+	return nil
 }
 
 // RMultipleStats measure the period's closed round trips in units of planned risk (R).
@@ -1666,7 +1675,7 @@ var File_trademesh_analytics_v1_report_proto protoreflect.FileDescriptor
 
 const file_trademesh_analytics_v1_report_proto_rawDesc = "" +
 	"\n" +
-	"#trademesh/analytics/v1/report.proto\x12\x16trademesh.analytics.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a#trademesh/analytics/v1/period.proto\x1a%trademesh/analytics/v1/position.proto\x1a%trademesh/analytics/v1/settings.proto\x1a+trademesh/analytics/v1/trade_category.proto\x1a$trademesh/common/v1/instrument.proto\"\x91\f\n" +
+	"#trademesh/analytics/v1/report.proto\x12\x16trademesh.analytics.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a&trademesh/analytics/v1/excursion.proto\x1a#trademesh/analytics/v1/period.proto\x1a%trademesh/analytics/v1/position.proto\x1a%trademesh/analytics/v1/settings.proto\x1a+trademesh/analytics/v1/trade_category.proto\x1a$trademesh/common/v1/instrument.proto\"\xd9\f\n" +
 	"\x0fAnalyticsReport\x126\n" +
 	"\x06period\x18\x01 \x01(\x0e2\x1e.trademesh.analytics.v1.PeriodR\x06period\x127\n" +
 	"\x05range\x18\x02 \x01(\v2!.trademesh.analytics.v1.TimeRangeR\x05range\x12?\n" +
@@ -1694,7 +1703,10 @@ const file_trademesh_analytics_v1_report_proto_rawDesc = "" +
 	"rMultiples\x129\n" +
 	"\x19net_unrealized_pnl_micros\x18\x15 \x01(\x03R\x16netUnrealizedPnlMicros\x12A\n" +
 	"\x1destimated_exit_charges_micros\x18\x16 \x01(\x03R\x1aestimatedExitChargesMicros\x12(\n" +
-	"\x10open_fees_micros\x18\x17 \x01(\x03R\x0eopenFeesMicros\"\xe6\x03\n" +
+	"\x10open_fees_micros\x18\x17 \x01(\x03R\x0eopenFeesMicros\x12F\n" +
+	"\n" +
+	"excursions\x18\x18 \x01(\v2&.trademesh.analytics.v1.ExcursionStatsR\n" +
+	"excursions\"\xe6\x03\n" +
 	"\x0eRMultipleStats\x127\n" +
 	"\x18planned_round_trip_count\x18\x01 \x01(\x03R\x15plannedRoundTripCount\x12;\n" +
 	"\x1aunplanned_round_trip_count\x18\x02 \x01(\x03R\x17unplannedRoundTripCount\x12.\n" +
@@ -1864,10 +1876,11 @@ var file_trademesh_analytics_v1_report_proto_goTypes = []any{
 	(*timestamppb.Timestamp)(nil), // 16: google.protobuf.Timestamp
 	(*AnalyticsSettings)(nil),     // 17: trademesh.analytics.v1.AnalyticsSettings
 	(*OpenPosition)(nil),          // 18: trademesh.analytics.v1.OpenPosition
-	(*durationpb.Duration)(nil),   // 19: google.protobuf.Duration
-	(*v1.Instrument)(nil),         // 20: trademesh.common.v1.Instrument
-	(TradeCategory)(0),            // 21: trademesh.analytics.v1.TradeCategory
-	(Weekday)(0),                  // 22: trademesh.analytics.v1.Weekday
+	(*ExcursionStats)(nil),        // 19: trademesh.analytics.v1.ExcursionStats
+	(*durationpb.Duration)(nil),   // 20: google.protobuf.Duration
+	(*v1.Instrument)(nil),         // 21: trademesh.common.v1.Instrument
+	(TradeCategory)(0),            // 22: trademesh.analytics.v1.TradeCategory
+	(Weekday)(0),                  // 23: trademesh.analytics.v1.Weekday
 }
 var file_trademesh_analytics_v1_report_proto_depIdxs = []int32{
 	14, // 0: trademesh.analytics.v1.AnalyticsReport.period:type_name -> trademesh.analytics.v1.Period
@@ -1887,28 +1900,29 @@ var file_trademesh_analytics_v1_report_proto_depIdxs = []int32{
 	13, // 14: trademesh.analytics.v1.AnalyticsReport.equity_curve:type_name -> trademesh.analytics.v1.EquityCurve
 	18, // 15: trademesh.analytics.v1.AnalyticsReport.open_positions:type_name -> trademesh.analytics.v1.OpenPosition
 	1,  // 16: trademesh.analytics.v1.AnalyticsReport.r_multiples:type_name -> trademesh.analytics.v1.RMultipleStats
-	2,  // 17: trademesh.analytics.v1.RMultipleStats.buckets:type_name -> trademesh.analytics.v1.RBucket
-	19, // 18: trademesh.analytics.v1.RoundTripStats.average_hold_duration:type_name -> google.protobuf.Duration
-	16, // 19: trademesh.analytics.v1.RiskMetrics.max_drawdown_peak_time:type_name -> google.protobuf.Timestamp
-	16, // 20: trademesh.analytics.v1.RiskMetrics.max_drawdown_trough_time:type_name -> google.protobuf.Timestamp
-	20, // 21: trademesh.analytics.v1.ActivitySummary.symbols_traded:type_name -> trademesh.common.v1.Instrument
-	20, // 22: trademesh.analytics.v1.ActivitySummary.most_traded_instrument:type_name -> trademesh.common.v1.Instrument
-	21, // 23: trademesh.analytics.v1.CategoryPerformance.category:type_name -> trademesh.analytics.v1.TradeCategory
-	3,  // 24: trademesh.analytics.v1.CategoryPerformance.stats:type_name -> trademesh.analytics.v1.RoundTripStats
-	20, // 25: trademesh.analytics.v1.InstrumentPerformance.instrument:type_name -> trademesh.common.v1.Instrument
-	3,  // 26: trademesh.analytics.v1.InstrumentPerformance.stats:type_name -> trademesh.analytics.v1.RoundTripStats
-	3,  // 27: trademesh.analytics.v1.HourOfDayPerformance.stats:type_name -> trademesh.analytics.v1.RoundTripStats
-	22, // 28: trademesh.analytics.v1.WeekdayPerformance.weekday:type_name -> trademesh.analytics.v1.Weekday
-	3,  // 29: trademesh.analytics.v1.WeekdayPerformance.stats:type_name -> trademesh.analytics.v1.RoundTripStats
-	3,  // 30: trademesh.analytics.v1.MonthPerformance.stats:type_name -> trademesh.analytics.v1.RoundTripStats
-	16, // 31: trademesh.analytics.v1.EquityPoint.close_time:type_name -> google.protobuf.Timestamp
-	20, // 32: trademesh.analytics.v1.EquityPoint.instrument:type_name -> trademesh.common.v1.Instrument
-	12, // 33: trademesh.analytics.v1.EquityCurve.points:type_name -> trademesh.analytics.v1.EquityPoint
-	34, // [34:34] is the sub-list for method output_type
-	34, // [34:34] is the sub-list for method input_type
-	34, // [34:34] is the sub-list for extension type_name
-	34, // [34:34] is the sub-list for extension extendee
-	0,  // [0:34] is the sub-list for field type_name
+	19, // 17: trademesh.analytics.v1.AnalyticsReport.excursions:type_name -> trademesh.analytics.v1.ExcursionStats
+	2,  // 18: trademesh.analytics.v1.RMultipleStats.buckets:type_name -> trademesh.analytics.v1.RBucket
+	20, // 19: trademesh.analytics.v1.RoundTripStats.average_hold_duration:type_name -> google.protobuf.Duration
+	16, // 20: trademesh.analytics.v1.RiskMetrics.max_drawdown_peak_time:type_name -> google.protobuf.Timestamp
+	16, // 21: trademesh.analytics.v1.RiskMetrics.max_drawdown_trough_time:type_name -> google.protobuf.Timestamp
+	21, // 22: trademesh.analytics.v1.ActivitySummary.symbols_traded:type_name -> trademesh.common.v1.Instrument
+	21, // 23: trademesh.analytics.v1.ActivitySummary.most_traded_instrument:type_name -> trademesh.common.v1.Instrument
+	22, // 24: trademesh.analytics.v1.CategoryPerformance.category:type_name -> trademesh.analytics.v1.TradeCategory
+	3,  // 25: trademesh.analytics.v1.CategoryPerformance.stats:type_name -> trademesh.analytics.v1.RoundTripStats
+	21, // 26: trademesh.analytics.v1.InstrumentPerformance.instrument:type_name -> trademesh.common.v1.Instrument
+	3,  // 27: trademesh.analytics.v1.InstrumentPerformance.stats:type_name -> trademesh.analytics.v1.RoundTripStats
+	3,  // 28: trademesh.analytics.v1.HourOfDayPerformance.stats:type_name -> trademesh.analytics.v1.RoundTripStats
+	23, // 29: trademesh.analytics.v1.WeekdayPerformance.weekday:type_name -> trademesh.analytics.v1.Weekday
+	3,  // 30: trademesh.analytics.v1.WeekdayPerformance.stats:type_name -> trademesh.analytics.v1.RoundTripStats
+	3,  // 31: trademesh.analytics.v1.MonthPerformance.stats:type_name -> trademesh.analytics.v1.RoundTripStats
+	16, // 32: trademesh.analytics.v1.EquityPoint.close_time:type_name -> google.protobuf.Timestamp
+	21, // 33: trademesh.analytics.v1.EquityPoint.instrument:type_name -> trademesh.common.v1.Instrument
+	12, // 34: trademesh.analytics.v1.EquityCurve.points:type_name -> trademesh.analytics.v1.EquityPoint
+	35, // [35:35] is the sub-list for method output_type
+	35, // [35:35] is the sub-list for method input_type
+	35, // [35:35] is the sub-list for extension type_name
+	35, // [35:35] is the sub-list for extension extendee
+	0,  // [0:35] is the sub-list for field type_name
 }
 
 func init() { file_trademesh_analytics_v1_report_proto_init() }
@@ -1916,6 +1930,7 @@ func file_trademesh_analytics_v1_report_proto_init() {
 	if File_trademesh_analytics_v1_report_proto != nil {
 		return
 	}
+	file_trademesh_analytics_v1_excursion_proto_init()
 	file_trademesh_analytics_v1_period_proto_init()
 	file_trademesh_analytics_v1_position_proto_init()
 	file_trademesh_analytics_v1_settings_proto_init()

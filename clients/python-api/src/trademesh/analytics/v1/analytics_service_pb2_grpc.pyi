@@ -137,7 +137,10 @@ class AnalyticsServiceStub:
     DEADLINE_EXCEEDED; UNAUTHENTICATED.
     """
     GetDayTrips: _grpc.UnaryUnaryMultiCallable[_analytics_service_pb2.GetDayTripsRequest, _analytics_service_pb2.GetDayTripsResponse]
-    """GetDayTrips returns the caller's round trips closed on one IST day, in close order.
+    """GetDayTrips returns the caller's round trips closed on one IST day, in close order, each with its
+    MAE/MFE (DayTrip.excursion, decision 0270): exact from live ticks when recorded, else from market
+    data's 1-minute bars read with the caller's credentials; market data being unreachable makes an
+    excursion UNAVAILABLE, never the call fail.
 
     Errors: INVALID_ARGUMENT (reason INVALID_DATE: date missing or not "YYYY-MM-DD"; reason
     INVALID_SLICE: a malformed `slice`); UNAVAILABLE;
@@ -262,7 +265,10 @@ class AnalyticsServiceAsyncStub(AnalyticsServiceStub):
     DEADLINE_EXCEEDED; UNAUTHENTICATED.
     """
     GetDayTrips: _aio.UnaryUnaryMultiCallable[_analytics_service_pb2.GetDayTripsRequest, _analytics_service_pb2.GetDayTripsResponse]  # type: ignore[assignment]
-    """GetDayTrips returns the caller's round trips closed on one IST day, in close order.
+    """GetDayTrips returns the caller's round trips closed on one IST day, in close order, each with its
+    MAE/MFE (DayTrip.excursion, decision 0270): exact from live ticks when recorded, else from market
+    data's 1-minute bars read with the caller's credentials; market data being unreachable makes an
+    excursion UNAVAILABLE, never the call fail.
 
     Errors: INVALID_ARGUMENT (reason INVALID_DATE: date missing or not "YYYY-MM-DD"; reason
     INVALID_SLICE: a malformed `slice`); UNAVAILABLE;
@@ -432,7 +438,10 @@ class AnalyticsServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _analytics_service_pb2.GetDayTripsRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_analytics_service_pb2.GetDayTripsResponse, _abc.Awaitable[_analytics_service_pb2.GetDayTripsResponse]]:
-        """GetDayTrips returns the caller's round trips closed on one IST day, in close order.
+        """GetDayTrips returns the caller's round trips closed on one IST day, in close order, each with its
+        MAE/MFE (DayTrip.excursion, decision 0270): exact from live ticks when recorded, else from market
+        data's 1-minute bars read with the caller's credentials; market data being unreachable makes an
+        excursion UNAVAILABLE, never the call fail.
 
         Errors: INVALID_ARGUMENT (reason INVALID_DATE: date missing or not "YYYY-MM-DD"; reason
         INVALID_SLICE: a malformed `slice`); UNAVAILABLE;

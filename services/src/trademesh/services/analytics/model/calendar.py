@@ -14,6 +14,7 @@ import numpy as np
 
 from trademesh.kernel.errors import FieldViolation, InvalidArgument
 from trademesh.kernel.lots import RoundTrip
+from trademesh.services.analytics.model.excursions import Excursion
 from trademesh.services.analytics.model.fills import Column, Instrument
 from trademesh.services.analytics.model.journal import Journal
 from trademesh.services.analytics.model.periods import DAY_US, EPOCH_ORDINAL, IST_OFFSET_US, day_start_us
@@ -73,6 +74,8 @@ class DayTrips:
     day: CalendarDay
     #: Each trip's planned risk (0: no plan; decision 0230), parallel to `trips`.
     risks: tuple[int, ...]
+    #: Each trip's MAE/MFE (decision 0270), parallel to `trips`; empty when not measured.
+    excursions: tuple[Excursion, ...] = ()
 
 
 def parse_date(text: str, field: str, reason: str) -> date:

@@ -16,6 +16,7 @@ import numpy as np
 import numpy.typing as npt
 
 from trademesh.kernel.lots import divide_half_away
+from trademesh.services.analytics.model.excursions import ExcursionStats
 from trademesh.services.analytics.model.fills import CATEGORIES, Category, Column, Instrument, instrument_order
 from trademesh.services.analytics.model.journal import Journal
 from trademesh.services.analytics.model.metrics import (
@@ -138,6 +139,9 @@ class Report:
     net_unrealized_pnl_micros: int = 0
     estimated_exit_charges_micros: int = 0
     open_fees_micros: int = 0
+
+    #: The MAE/MFE summary of the period's round trips (decision 0270; set by the use case, not here).
+    excursions: ExcursionStats | None = None
 
 
 def _ratio(numerator: int, denominator: int) -> float:

@@ -733,7 +733,10 @@ export const AnalyticsService: GenService<{
     output: typeof GetPnlCalendarResponseSchema;
   },
   /**
-   * GetDayTrips returns the caller's round trips closed on one IST day, in close order.
+   * GetDayTrips returns the caller's round trips closed on one IST day, in close order, each with its
+   * MAE/MFE (DayTrip.excursion, decision 0270): exact from live ticks when recorded, else from market
+   * data's 1-minute bars read with the caller's credentials; market data being unreachable makes an
+   * excursion UNAVAILABLE, never the call fail.
    *
    * Errors: INVALID_ARGUMENT (reason INVALID_DATE: date missing or not "YYYY-MM-DD"; reason
    * INVALID_SLICE: a malformed `slice`); UNAVAILABLE;
