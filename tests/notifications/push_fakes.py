@@ -208,12 +208,16 @@ class PushWorld:
         )
 
     async def notify(self, user: str = ALICE, kind: NotificationKind = NotificationKind.TRADE_ALERT) -> Notification:
-        notification = Notification(f"n-{uuid.uuid4().hex[:8]}", user, kind, "INFY crossed 1600.00", "body", self.clock())
+        notification = Notification(
+            f"n-{uuid.uuid4().hex[:8]}", user, kind, "INFY crossed 1600.00", "body", self.clock()
+        )
         await self.notifier.notify(notification)
         return notification
 
 
-def build_push_world(*, push: bool = True, sms: bool = True, per_minute: int = 1000, max_per_user: int = 3) -> PushWorld:
+def build_push_world(
+    *, push: bool = True, sms: bool = True, per_minute: int = 1000, max_per_user: int = 3
+) -> PushWorld:
     clock = FakeClock()
     subscriptions = InMemoryPushSubscriptionStore()
     deliveries = InMemoryChannelDeliveryStore()

@@ -29,8 +29,12 @@ from tests.notifications.test_service import Ingest, crossing_alert, now
 from tests.rpc import expect_failure
 from trademesh.devstack.pushserver import PushService as LocalPushService
 from trademesh.devstack.smsserver import DEV_ACCOUNT_SID, DEV_AUTH_TOKEN, TwilioFake
-from trademesh.notifications.v1 import notification_pb2, notifications_service_pb2, notifications_service_pb2_grpc
-from trademesh.notifications.v1 import push_pb2
+from trademesh.notifications.v1 import (
+    notification_pb2,
+    notifications_service_pb2,
+    notifications_service_pb2_grpc,
+    push_pb2,
+)
 from trademesh.services.notifications.model import Notification, NotificationKind
 from trademesh.services.notifications.server import NotificationsRuntime, build_notifications_runtime
 from trademesh.services.notifications.settings import NotificationsSettings
@@ -114,10 +118,13 @@ async def start(
         await cleanup()
 
 
-async def browser_subscribes(service: Running, providers: Providers, user: MeshUser) -> tuple[str, push_pb2.PushSubscription]:
+async def browser_subscribes(
+    service: Running, providers: Providers, user: MeshUser
+) -> tuple[str, push_pb2.PushSubscription]:
     """Do what the browser client does: read the VAPID key, subscribe at the push service, register it."""
     config = await service.stub.GetPushConfig(push_pb2.GetPushConfigRequest(), metadata=user.metadata)
-    assert config.push_enabled and config.sms_enabled
+    assert config.push_enabled
+    assert config.sms_enabled
     async with aiohttp.ClientSession() as session:
         answer = await session.post(
             f"{providers.push_url}/subscriptions", json={"applicationServerKey": config.vapid_public_key}
@@ -137,7 +144,9 @@ async def browser_subscribes(service: Running, providers: Providers, user: MeshU
     return subscription["id"], registered.subscription
 
 
-async def set_channels(service: Running, user: MeshUser, *channels: int, phone: str = "") -> None:
+async def set_channels(
+    service: Running, user: MeshUser, *channels: notification_pb2.Channel.ValueType, phone: str = ""
+) -> None:
     wanted = [notification_pb2.CHANNEL_IN_APP, *channels]
     preferences = notification_pb2.Preferences(
         kind_channels=[
@@ -147,13 +156,24 @@ async def set_channels(service: Running, user: MeshUser, *channels: int, phone: 
         phone_number=phone,
     )
     await service.stub.UpdatePreferences(
-        pb.UpdatePreferencesRequest(preferences=preferences, update_mask=FieldMask(paths=["kind_channels", "phone_number"])),
+        pb.UpdatePreferencesRequest(
+            preferences=preferences, update_mask=FieldMask(paths=["kind_channels", "phone_number"])
+        ),
         metadata=user.metadata,
     )
 
 
-def received(providers: Providers, subscription_id: str) -> list[dict[str, Any]]:
-    return providers.push.subscriptions[subscription_id].messages
+def received(providers: Providers, subscription_id: str) -> Callable[[], Awaitable[list[dict[str, Any]]]]:
+    """Return a check reading the decrypted messages the push service holds for a subscription."""
+
+    async def check() -> list[dict[str, Any]]:
+        return providers.push.subscriptions[subscription_id].messages
+
+    return check
+
+
+async def texts(providers: Providers) -> list[dict[str, Any]]:
+    return providers.sms.messages
 
 
 def _notice(user_id: str) -> Notification:
@@ -200,9 +220,7 @@ async def test_a_price_alert_is_pushed_and_decrypts_to_the_notification(
     assert backplane is not None
     await eventually(now(lambda: backplane.ticks_received >= 1), what="the first tick tells the side")
     await ingest.publish("NSE:INFY", 1601)
-    [message] = await eventually(
-        now(lambda: received(providers, subscription_id)), what="the push service receives the alert"
-    )
+    [message] = await eventually(received(providers, subscription_id), what="the push service receives the alert")
     listed = await service.stub.ListNotifications(pb.ListNotificationsRequest(), metadata=alice.metadata)
     [notification] = listed.notifications
     payload = message["payload"]
@@ -212,7 +230,8 @@ async def test_a_price_alert_is_pushed_and_decrypts_to_the_notification(
         "INFY crossed 1600.00",
     )
     assert payload["tag"] == notification.id
-    assert message["ttl"] > 0 and len(message["topic"]) <= 32
+    assert message["ttl"] > 0
+    assert len(message["topic"]) <= 32
     [delivery] = await eventually(
         lambda: _deliveries(service), until=lambda found: found and found[0]["state"] == "sent", what="marked SENT"
     )
@@ -247,7 +266,7 @@ async def test_a_push_is_received_once_across_a_restart_mid_delivery(
     )
     assert sent["attempts"] == 1
     assert held.pushes == 2
-    [message] = received(providers, subscription_id)
+    [message] = await received(providers, subscription_id)()
     assert message["payload"]["id"] == notice.id
 
 
@@ -287,7 +306,7 @@ async def test_an_sms_reaches_the_twilio_fake_with_the_number_and_body(
     await _leases_end(service)
     assert service.runtime.app.channels is not None
     service.runtime.app.channels.queue.due.set()
-    [message] = await eventually(now(lambda: providers.sms.messages), what="Twilio receives the SMS")
+    [message] = await eventually(lambda: texts(providers), what="Twilio receives the SMS")
     assert (message["to"], message["from"], message["body"]) == ("+919876543210", FROM_NUMBER, "Hello: from the test")
     [delivery] = await eventually(
         lambda: _deliveries(service), until=lambda found: found[0]["state"] == "sent", what="marked SENT"
@@ -302,9 +321,15 @@ async def test_bad_subscriptions_and_phone_numbers_are_invalid_argument(
     alice = await new_user()
     good_key = "B" + "A" * 86
     cases = {
-        "subscription.endpoint": push_pb2.PushSubscription(endpoint="http://push.example.com/x", p256dh=good_key, auth="A" * 22),
-        "subscription.p256dh": push_pb2.PushSubscription(endpoint="https://push.example.com/x", p256dh="!!", auth="A" * 22),
-        "subscription.auth": push_pb2.PushSubscription(endpoint="https://push.example.com/x", p256dh=good_key, auth="AAAA"),
+        "subscription.endpoint": push_pb2.PushSubscription(
+            endpoint="http://push.example.com/x", p256dh=good_key, auth="A" * 22
+        ),
+        "subscription.p256dh": push_pb2.PushSubscription(
+            endpoint="https://push.example.com/x", p256dh="!!", auth="A" * 22
+        ),
+        "subscription.auth": push_pb2.PushSubscription(
+            endpoint="https://push.example.com/x", p256dh=good_key, auth="AAAA"
+        ),
     }
     for field, subscription in cases.items():
         failure = await expect_failure(
@@ -367,7 +392,7 @@ async def test_push_subscriptions_are_isolated_between_users(
     await service.runtime.app.notifier.notify(_notice(bob.user_id))
     mine = _notice(alice.user_id)
     await service.runtime.app.notifier.notify(mine)
-    [message] = await eventually(now(lambda: received(providers, alice_browser)), what="Alice's push arrives")
+    [message] = await eventually(received(providers, alice_browser), what="Alice's push arrives")
     assert message["payload"]["id"] == mine.id
     mine_listed = await service.stub.ListPushSubscriptions(
         push_pb2.ListPushSubscriptionsRequest(), metadata=alice.metadata

@@ -126,7 +126,9 @@ async def test_a_notification_is_pushed_once_per_subscription_even_when_notified
     assert sorted(push.subscription.id for push in world.pusher.pushes) == sorted([phone.id, laptop.id])
     payload = json.loads(world.pusher.pushes[0].payload)
     assert (payload["id"], payload["tag"], payload["title"]) == (notification.id, notification.id, notification.title)
-    assert all(push.topic == push_topic(f"{notification.id}:push:{push.subscription.id}") for push in world.pusher.pushes)
+    assert all(
+        push.topic == push_topic(f"{notification.id}:push:{push.subscription.id}") for push in world.pusher.pushes
+    )
 
 
 async def test_kinds_without_the_push_channel_are_not_pushed() -> None:
@@ -183,7 +185,9 @@ async def test_an_sms_goes_to_the_normalised_number_with_at_most_160_characters(
     assert await world.dispatcher.dispatch_due() == 1
     ((to, body),) = world.texter.sent
     assert to == "+919876543210"
-    assert len(body) == 160 and body.startswith("Daily digest: x x") and body.endswith("...")
+    assert len(body) == 160
+    assert body.startswith("Daily digest: x x")
+    assert body.endswith("...")
 
 
 async def test_a_permanent_sms_refusal_dead_letters_at_once() -> None:
@@ -229,7 +233,8 @@ async def test_over_budget_an_sms_waits_for_the_window_without_counting_an_attem
     await world.notify()
     assert await world.dispatcher.dispatch_due() == 1
     waiting = [d for d in world.deliveries.deliveries.values() if d.state is ChannelDeliveryState.PENDING]
-    assert len(waiting) == 1 and waiting[0].attempts == 0
+    assert len(waiting) == 1
+    assert waiting[0].attempts == 0
     world.clock.advance(timedelta(minutes=1))
     assert await world.dispatcher.dispatch_due() == 1
     assert len(world.texter.sent) == 2
@@ -240,7 +245,7 @@ async def test_quiet_hours_hold_push_and_drop_price_alerts() -> None:
     await channels_on(world, ALICE, Channel.PUSH)
     await world.preferences.update(
         ALICE, Preferences(quiet_hours=QuietHours(True, 10 * 60, 11 * 60)), ["quiet_hours"]
-    )  # 10:00–11:00 IST; the fake clock is 10:30 IST
+    )  # 10:00-11:00 IST; the fake clock is 10:30 IST
     await world.service.register(ALICE, draft())
     await world.notify(kind=NotificationKind.PRICE_ALERT)
     await world.notify(kind=NotificationKind.TRADE_ALERT)

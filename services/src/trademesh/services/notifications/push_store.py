@@ -67,6 +67,7 @@ class MongoPushSubscriptionStore:
             upsert=True,
             return_document=ReturnDocument.AFTER,
         )
+        assert document is not None  # an upsert returning the document after always finds one
         return _subscription(document)
 
     async def get_any(self, subscription_id: str) -> PushSubscription | None:

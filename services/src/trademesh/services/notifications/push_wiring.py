@@ -99,7 +99,10 @@ def build_push_channels(
             raise SettingsError(f"TRADEMESH_VAPID_PRIVATE_KEY: {error}") from None
         public_key = vapid_public_key(vapid)
         push_sender = push_sender or WebPushSender(
-            vapid=vapid, subject=settings.vapid_subject, allowed=allowed, timeout_seconds=settings.webhook_timeout_seconds
+            vapid=vapid,
+            subject=settings.vapid_subject,
+            allowed=allowed,
+            timeout_seconds=settings.webhook_timeout_seconds,
         )
     else:
         push_sender = None

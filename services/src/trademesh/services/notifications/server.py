@@ -53,6 +53,19 @@ from trademesh.services.notifications.ports import (
     WebhookSender,
     WebhookStore,
 )
+from trademesh.services.notifications.push_ports import (
+    ChannelDeliveryStore,
+    PushSender,
+    PushSubscriptionStore,
+    SmsSender,
+)
+from trademesh.services.notifications.push_store import (
+    PUSH_COLLECTIONS,
+    MongoChannelDeliveryStore,
+    MongoPushSubscriptionStore,
+    ensure_push_indexes,
+)
+from trademesh.services.notifications.push_wiring import PushChannels, build_push_channels, dispatch_channels
 from trademesh.services.notifications.service import (
     AddressPolicy,
     AlertEvaluator,
@@ -74,19 +87,6 @@ from trademesh.services.notifications.store import (
     MongoPreferencesStore,
     ensure_indexes,
 )
-from trademesh.services.notifications.push_ports import (
-    ChannelDeliveryStore,
-    PushSender,
-    PushSubscriptionStore,
-    SmsSender,
-)
-from trademesh.services.notifications.push_store import (
-    PUSH_COLLECTIONS,
-    MongoChannelDeliveryStore,
-    MongoPushSubscriptionStore,
-    ensure_push_indexes,
-)
-from trademesh.services.notifications.push_wiring import PushChannels, build_push_channels, dispatch_channels
 from trademesh.services.notifications.webhook_http import HttpWebhookSender, SystemResolver
 from trademesh.services.notifications.webhook_store import (
     WEBHOOK_COLLECTIONS,

@@ -86,7 +86,8 @@ class PushSubscriptionDraft:
             )
         if violations:
             raise InvalidArgument("the push subscription is invalid", violations)
-        assert point is not None and secret is not None
+        assert point is not None
+        assert secret is not None
         return replace(
             self,
             endpoint=endpoint,
