@@ -143,7 +143,7 @@ try {
   await settings.getByTestId("phone-number").fill("98765 43210");
   await settings.getByTestId("save-delivery").click();
   await settings.getByTestId("delivery-flash").waitFor();
-  await page.locator('[data-testid="phone-number"][value="+919876543210"]').waitFor();
+  await until("the number is shown in E.164", async () => (await settings.getByTestId("phone-number").inputValue()) === "+919876543210");
   const saved = (await outside.getPreferences({})).preferences;
   const channelsOf = (kind) => saved.kindChannels.find((entry) => entry.kind === kind)?.channels ?? [];
   if (!channelsOf(NotificationKind.PRICE_ALERT).includes(Channel.PUSH) || !channelsOf(NotificationKind.SYSTEM).includes(Channel.SMS) || saved.phoneNumber !== "+919876543210") {

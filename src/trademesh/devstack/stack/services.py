@@ -129,18 +129,22 @@ def _notifications_env(context: StackContext) -> dict[str, str]:
     from trademesh.devstack.secrets import ensure_vapid_key, ensure_webhook_key
     from trademesh.devstack.smsserver import DEV_ACCOUNT_SID, DEV_AUTH_TOKEN, DEV_FROM_NUMBER
 
-    return {
+    env = {
         **_smtp_env(context),
         "TRADEMESH_WEBHOOK_SECRETS_KEY": ensure_webhook_key(context.layout.keys_dir).read_text().strip(),
         "TRADEMESH_VAPID_PRIVATE_KEY": ensure_vapid_key(context.layout.keys_dir).read_text().strip(),
         # Dev mode lets push endpoints be the local push service (http, loopback) — nothing else private.
         "TRADEMESH_DEV_MODE": "true",
         "TRADEMESH_PUSH_ALLOWED_NETWORKS": "127.0.0.1/32",
-        "TRADEMESH_TWILIO_ACCOUNT_SID": DEV_ACCOUNT_SID,
-        "TRADEMESH_TWILIO_AUTH_TOKEN": DEV_AUTH_TOKEN,
-        "TRADEMESH_TWILIO_FROM_NUMBER": DEV_FROM_NUMBER,
-        "TRADEMESH_TWILIO_API_BASE_URL": f"http://{HOST}:{context.ports[SMS]}",
     }
+    if SMS in context.ports:  # a stack without the Twilio fake sends no SMS
+        env |= {
+            "TRADEMESH_TWILIO_ACCOUNT_SID": DEV_ACCOUNT_SID,
+            "TRADEMESH_TWILIO_AUTH_TOKEN": DEV_AUTH_TOKEN,
+            "TRADEMESH_TWILIO_FROM_NUMBER": DEV_FROM_NUMBER,
+            "TRADEMESH_TWILIO_API_BASE_URL": f"http://{HOST}:{context.ports[SMS]}",
+        }
+    return env
 
 
 def _analytics_env(context: StackContext) -> dict[str, str]:
