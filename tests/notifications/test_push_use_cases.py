@@ -70,6 +70,8 @@ async def test_a_subscription_is_registered_once_per_endpoint_and_its_keys_repla
         (PushSubscriptionDraft(ENDPOINT, browser_keys()[0], b64(b"0" * 15)), "subscription.auth"),
         (PushSubscriptionDraft("http://push.example.com/x", *browser_keys()), "subscription.endpoint"),
         (PushSubscriptionDraft("", *browser_keys()), "subscription.endpoint"),
+        (PushSubscriptionDraft("https://a..b/push", *browser_keys()), "subscription.endpoint"),
+        (PushSubscriptionDraft("https://push.example.com:99999/x", *browser_keys()), "subscription.endpoint"),
         (PushSubscriptionDraft("https://u:p@push.example.com/x", *browser_keys()), "subscription.endpoint"),
     ],
 )

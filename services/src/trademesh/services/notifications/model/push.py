@@ -134,6 +134,10 @@ def _endpoint_problem(url: str, *, allow_http: bool) -> str:
         return "must use https"
     if not parts.hostname:
         return "must name a host"
+    try:
+        parts.hostname.encode("idna")
+    except UnicodeError:  # an empty or over-long label: no resolver would take it
+        return "must name a valid host"
     if parts.username is not None or parts.password is not None:
         return "must not carry credentials"
     if parts.fragment:
