@@ -4,6 +4,7 @@ lease, retries and dead letters, 404/410 deleting the subscription, phone number
 from __future__ import annotations
 
 import base64
+import ipaddress
 import json
 import secrets
 from datetime import timedelta
@@ -80,6 +81,17 @@ async def test_bad_subscriptions_are_invalid_argument_naming_the_field(bad: Push
     with pytest.raises(InvalidArgument) as raised:
         await world.service.register(ALICE, bad)
     assert field in {violation.field for violation in raised.value.violations}
+
+
+def test_http_is_allowed_only_to_an_address_inside_the_development_networks() -> None:
+    local = [ipaddress.ip_network("127.0.0.1/32")]
+    keys = browser_keys()
+    assert PushSubscriptionDraft("http://127.0.0.1:8080/push/a", *keys).validated(http_networks=local).endpoint
+    for endpoint in ("http://93.184.216.34/push/a", "http://localhost/push/a", "http://127.0.0.2/push/a"):
+        with pytest.raises(InvalidArgument):
+            PushSubscriptionDraft(endpoint, *keys).validated(http_networks=local)
+    with pytest.raises(InvalidArgument):
+        PushSubscriptionDraft("http://127.0.0.1:8080/push/a", *keys).validated()
 
 
 async def test_endpoints_reaching_private_addresses_are_refused() -> None:

@@ -119,7 +119,7 @@ def build_push_channels(
         vapid_public_key=public_key,
         sms_enabled=sms_sender is not None,
         max_per_user=settings.max_push_subscriptions_per_user,
-        allow_http=settings.dev_mode and bool(allowed),
+        http_networks=allowed,
     )
     queue = ChannelQueue(
         subscriptions=subscriptions,

@@ -8,7 +8,9 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import ipaddress
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
@@ -19,6 +21,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from trademesh.kernel.errors import FieldViolation, InvalidArgument
 from trademesh.services.notifications.model.notices import Channel, Notification
+from trademesh.services.notifications.model.webhooks import Network
 
 ENDPOINT_MAX_LENGTH = 2048
 USER_AGENT_MAX_LENGTH = 200
@@ -64,12 +67,13 @@ class PushSubscriptionDraft:
     auth: str = ""
     user_agent: str = ""
 
-    def validated(self, *, allow_http: bool) -> PushSubscriptionDraft:
+    def validated(self, *, http_networks: Sequence[Network] = ()) -> PushSubscriptionDraft:
         """Return the draft normalised (keys base64url without padding), or raise INVALID_ARGUMENT naming every
-        bad field. A key must decode to the right length; `p256dh` must also be an uncompressed point (0x04)."""
+        bad field. A key must decode to the right length; `p256dh` must also be a point on P-256. The endpoint is
+        https, or http to an address literal inside `http_networks` (development: the local push service)."""
         endpoint = self.endpoint.strip()
         violations: list[FieldViolation] = []
-        problem = _endpoint_problem(endpoint, allow_http=allow_http)
+        problem = _endpoint_problem(endpoint, http_networks=http_networks)
         if problem:
             violations.append(FieldViolation("subscription.endpoint", problem))
         point = decode_base64url(self.p256dh.strip())
@@ -118,7 +122,15 @@ def _is_p256_point(point: bytes) -> bool:
     return True
 
 
-def _endpoint_problem(url: str, *, allow_http: bool) -> str:
+def _http_allowed(host: str, networks: Sequence[Network]) -> bool:
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return any(address in network for network in networks)
+
+
+def _endpoint_problem(url: str, *, http_networks: Sequence[Network]) -> str:
     if not url:
         return "is required"
     if len(url) > ENDPOINT_MAX_LENGTH:
@@ -130,10 +142,10 @@ def _endpoint_problem(url: str, *, allow_http: bool) -> str:
         _ = parts.port
     except ValueError:
         return "must be an absolute URL with a valid port"
-    if parts.scheme not in (("https", "http") if allow_http else ("https",)):
-        return "must use https"
     if not parts.hostname:
         return "must name a host"
+    if parts.scheme != "https" and not (parts.scheme == "http" and _http_allowed(parts.hostname, http_networks)):
+        return "must use https"
     try:
         parts.hostname.encode("idna")
     except UnicodeError:  # an empty or over-long label: no resolver would take it

@@ -18,6 +18,7 @@ import asyncio
 import logging
 import random
 import secrets
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from trademesh.kernel.errors import FailedPrecondition, FieldViolation, InvalidArgument, NotFound, ResourceExhausted
@@ -33,7 +34,7 @@ from trademesh.services.notifications.model.push import (
     push_topic,
     sms_body,
 )
-from trademesh.services.notifications.model.webhooks import MAX_ATTEMPTS, retry_delay
+from trademesh.services.notifications.model.webhooks import MAX_ATTEMPTS, Network, retry_delay
 from trademesh.services.notifications.ports import Clock, SendBudget
 from trademesh.services.notifications.push_ports import (
     ChannelDeliveryStore,
@@ -76,7 +77,7 @@ class PushService:
         vapid_public_key: str = "",
         sms_enabled: bool = False,
         max_per_user: int = 10,
-        allow_http: bool = False,
+        http_networks: Sequence[Network] = (),
     ) -> None:
         self._store = store
         self._deliveries = deliveries
@@ -85,7 +86,8 @@ class PushService:
         self.vapid_public_key = vapid_public_key
         self.sms_enabled = sms_enabled
         self._max = max_per_user
-        self._allow_http = allow_http
+        #: Development only: networks an endpoint may reach over http (the local push service).
+        self._http_networks = list(http_networks)
 
     @property
     def push_enabled(self) -> bool:
@@ -99,7 +101,7 @@ class PushService:
     async def register(self, user_id: str, draft: PushSubscriptionDraft) -> PushSubscription:
         """Register the subscription (its endpoint's keys replaced if the user registered it before)."""
         self._require()
-        draft = draft.validated(allow_http=self._allow_http)
+        draft = draft.validated(http_networks=self._http_networks)
         try:
             await self._policy.check(draft.host, draft.port)
         except InvalidArgument as refused:
