@@ -54,9 +54,6 @@ class InMemoryPushSubscriptionStore:
     async def for_user(self, user_id: str) -> list[PushSubscription]:
         return sorted((s for s in self.subscriptions.values() if s.user_id == user_id), key=lambda s: s.id)[::-1]
 
-    async def count(self, user_id: str) -> int:
-        return len(await self.for_user(user_id))
-
     async def delete(self, user_id: str, subscription_id: str) -> bool:
         found = self.subscriptions.get(subscription_id)
         if found is None or found.user_id != user_id:

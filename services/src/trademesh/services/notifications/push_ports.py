@@ -28,9 +28,6 @@ class PushSubscriptionStore(Protocol):
     async def for_user(self, user_id: str) -> list[PushSubscription]:
         """Return the user's subscriptions, newest first."""
 
-    async def count(self, user_id: str) -> int:
-        """Return how many subscriptions the user has."""
-
     async def delete(self, user_id: str, subscription_id: str) -> bool:
         """Delete the user's subscription; return whether it existed."""
 

@@ -78,9 +78,6 @@ class MongoPushSubscriptionStore:
         cursor = self._subscriptions.find({"user_id": user_id}).sort("_id", DESCENDING)
         return [_subscription(document) async for document in cursor]
 
-    async def count(self, user_id: str) -> int:
-        return await self._subscriptions.count_documents({"user_id": user_id})
-
     async def delete(self, user_id: str, subscription_id: str) -> bool:
         result = await self._subscriptions.delete_one({"_id": subscription_id, "user_id": user_id})
         return result.deleted_count == 1
