@@ -176,6 +176,20 @@ SERVICES: tuple[ServiceSpec, ...] = (
         ready_url=_fake_kite_ready,
     ),
     ServiceSpec(
+        name=PUSH,
+        module="trademesh.devstack.pushserver",
+        default_port=50063,
+        command=_push_command,
+        ready_url=_push_ready,
+    ),
+    ServiceSpec(
+        name=SMS,
+        module="trademesh.devstack.smsserver",
+        default_port=50064,
+        command=_sms_command,
+        ready_url=_sms_ready,
+    ),
+    ServiceSpec(
         name="trade",
         module="trademesh.services.trade",
         default_port=50052,
@@ -205,20 +219,6 @@ SERVICES: tuple[ServiceSpec, ...] = (
         default_port=50062,
         command=_mail_command,
         ready_url=_mail_ready,
-    ),
-    ServiceSpec(
-        name=PUSH,
-        module="trademesh.devstack.pushserver",
-        default_port=50063,
-        command=_push_command,
-        ready_url=_push_ready,
-    ),
-    ServiceSpec(
-        name=SMS,
-        module="trademesh.devstack.smsserver",
-        default_port=50064,
-        command=_sms_command,
-        ready_url=_sms_ready,
     ),
     ServiceSpec(
         name="notifications",
