@@ -33,6 +33,7 @@ from trademesh.cli.commands import (
     mappings,
     notes,
     positions,
+    push,
     quotes,
     sync,
     tax,
@@ -66,6 +67,7 @@ app.add_typer(sync.app, name="sync")
 app.add_typer(watchlists.app, name="watchlist")
 app.add_typer(alerts.app, name="alerts")
 app.add_typer(inbox.app, name="inbox")
+app.add_typer(push.app, name="push")
 app.add_typer(notes.app, name="note")
 app.add_typer(notes.mistakes_app, name="mistakes")
 app.add_typer(mappings.app, name="mappings")
