@@ -308,9 +308,7 @@ class AnalyticsService:
         settings = await self._settings.get(user_id)
         return build_calendar(await self.journal(user_id), start, end, settings.break_even_tolerance_micros, chosen)
 
-    async def day_trips(
-        self, user_id: str, day: str, authorization: str = "", chosen: Slice | None = None
-    ) -> DayTrips:
+    async def day_trips(self, user_id: str, day: str, authorization: str = "", chosen: Slice | None = None) -> DayTrips:
         """Return the user's round trips closed on one IST day (of a slice's, decision 0250), with their MAE/MFE
         when measured (decision 0270)."""
         wanted = parse_date(day, "date", "INVALID_DATE")
