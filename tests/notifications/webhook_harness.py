@@ -27,6 +27,7 @@ from trademesh.services.notifications.model import (
     NotificationKind,
     WebhookDraft,
 )
+from trademesh.services.notifications.ports import AddressResolver
 from trademesh.services.notifications.service import AddressPolicy, Notifier, WebhookDispatcher, WebhookService
 
 ALICE, BOB = "user-alice", "user-bob"
@@ -68,7 +69,13 @@ class Hooks:
         return notification
 
 
-def build(*, sealer: Sealer | None = None, per_minute: int = 1000, allow_http: bool = False) -> Hooks:
+def build(
+    *,
+    sealer: Sealer | None = None,
+    per_minute: int = 1000,
+    allow_http: bool = False,
+    resolver: AddressResolver | None = None,
+) -> Hooks:
     clock = FakeClock()
     store = InMemoryWebhookStore()
     deliveries = InMemoryWebhookDeliveryStore()
@@ -80,7 +87,7 @@ def build(*, sealer: Sealer | None = None, per_minute: int = 1000, allow_http: b
         store=store,
         deliveries=deliveries,
         sealer=sealer,
-        policy=AddressPolicy(FakeResolver(PUBLIC)),
+        policy=AddressPolicy(resolver or FakeResolver(PUBLIC)),
         tokens=Codec(b"test-secret"),
         clock=clock,
         max_per_user=2,

@@ -40,10 +40,11 @@ DATA = Path(__file__).parent / "data"
 
 
 def _morning_offset() -> timedelta:
-    """Return the offset that puts a clock at the last 07:00 IST (a broker session then lasts 23 hours)."""
+    """Return the offset that puts a clock at the last 06:00 IST: a Kite session made then lasts until the next
+    06:00 IST, which is after the real clock too (the `tick` entry point runs on the real clock)."""
     now = now_millis()
     local = now.astimezone(IST)
-    morning = local.replace(hour=7, minute=0, second=0, microsecond=0)
+    morning = local.replace(hour=6, minute=0, second=0, microsecond=0)
     if morning > local:
         morning -= timedelta(days=1)
     return morning - now
@@ -53,7 +54,7 @@ def _morning_offset() -> timedelta:
 class RunningSync:
     """A started sync service with a stub, its settings and its internals.
 
-    Its clock starts at the last 07:00 IST and only the test moves it forward, so token expiry
+    Its clock starts at the last 06:00 IST and only the test moves it forward, so token expiry
     (06:00 IST) never falls inside a test, whatever the hour it runs at.
     """
 

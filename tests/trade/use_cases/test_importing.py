@@ -108,7 +108,7 @@ async def test_import_of_a_zerodha_tradebook_derives_contracts_from_symbols(
     assert derivative is not None
     assert (derivative.underlying, derivative.expiry_date, derivative.contract_type) == (
         "NIFTY",
-        "2026-03-26",
+        "2026-03-31",  # NSE monthly expiries fall on the last Tuesday from September 2025 (kernel expiry_days)
         ContractType.CALL,
     )
     assert derivative.strike_price_micros == 22_000_000_000

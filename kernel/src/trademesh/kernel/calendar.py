@@ -14,6 +14,7 @@ __all__ = [
     "SESSION_OPEN",
     "ist_day",
     "last_thursday",
+    "last_weekday",
     "next_ist_time_after",
 ]
 
@@ -33,6 +34,12 @@ def last_thursday(year: int, month: int) -> date:
     """Return the last Thursday of a month (the classic monthly F&O expiry)."""
     day = date(year, month, calendar.monthrange(year, month)[1])
     return day - timedelta(days=(day.weekday() - 3) % 7)
+
+
+def last_weekday(year: int, month: int, weekday: int) -> date:
+    """Return the last day of a month that falls on `weekday` (Monday = 0 … Sunday = 6)."""
+    day = date(year, month, calendar.monthrange(year, month)[1])
+    return day - timedelta(days=(day.weekday() - weekday) % 7)
 
 
 def next_ist_time_after(moment: datetime, at: time) -> datetime:

@@ -1,7 +1,8 @@
 """Derivative contracts from NSE/Kite-style trading symbols (e.g. NIFTY21JUN15000CE, NIFTY2161015000PE).
 
 Monthly symbols (``<underlying><yy><MON>[strike]<FUT|CE|PE>``) name no day: the expiry is the month's last
-Thursday unless the caller knows better (a tradebook's expiry column). Weekly option symbols
+Thursday/Tuesday/… as the exchange's rule of that month says (`expiry_days.py`) unless the caller knows better
+(a tradebook's expiry column, the instrument master). Weekly option symbols
 (``<underlying><yy><m><dd><strike><CE|PE>``, m = 1-9, O, N, D) carry the day. Pure: no I/O.
 """
 
@@ -12,7 +13,7 @@ import re
 from datetime import date
 from decimal import Decimal, InvalidOperation
 
-from trademesh.kernel.calendar import last_thursday
+from trademesh.kernel.expiry_days import monthly_expiry
 from trademesh.kernel.instruments import ContractType, Derivative
 
 __all__ = ["ContractSymbolError", "parse_contract_symbol"]
@@ -43,8 +44,11 @@ def _strike_micros(text: str) -> int:
     return int(micros)
 
 
-def parse_contract_symbol(symbol: str, *, expiry: date | None = None) -> Derivative:
-    """Derive the contract from a trading symbol; `expiry`, when known, wins over the symbol's month."""
+def parse_contract_symbol(symbol: str, *, expiry: date | None = None, exchange: str = "NFO") -> Derivative:
+    """Derive the contract from a trading symbol; `expiry`, when known, wins over the symbol's month.
+
+    `exchange` (NFO, BFO, MCX, CDS, BCD) picks the monthly expiry rule; NFO when not known.
+    """
     match = _MONTHLY.fullmatch(symbol) or _WEEKLY.fullmatch(symbol)
     if match is None:
         raise ContractSymbolError(f"cannot derive the contract from symbol {symbol!r}")
@@ -56,7 +60,7 @@ def parse_contract_symbol(symbol: str, *, expiry: date | None = None) -> Derivat
         year = 2000 + int(match["yy"])
         try:
             if match.groupdict().get("mon"):
-                expiry = last_thursday(year, _MONTHS[match["mon"]])
+                expiry = monthly_expiry(exchange, match["u"], year, _MONTHS[match["mon"]])
             else:
                 expiry = date(year, _WEEKLY_MONTH[match["m"]], int(match["dd"]))
         except ValueError:

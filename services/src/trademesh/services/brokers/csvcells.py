@@ -113,10 +113,11 @@ def parse_date(text: str) -> date:
     raise RowProblem("INVALID_DATE", f"{cleaned[:40]!r} is not a valid date")
 
 
-def contract_from_symbol(symbol: str, expiry_text: str) -> Derivative:
+def contract_from_symbol(symbol: str, expiry_text: str, exchange: str = "NFO") -> Derivative:
     """Derive the contract from an NSE-style trading symbol (and an expiry cell when present).
 
-    The symbol is checked before the expiry cell, so an unparseable symbol is reported as such.
+    The symbol is checked before the expiry cell, so an unparseable symbol is reported as such. Without an
+    expiry cell a monthly symbol's day comes from `exchange`'s rule for that month (kernel `expiry_days`).
     """
     expiry: date | None = None
     expiry_problem: RowProblem | None = None
@@ -126,7 +127,7 @@ def contract_from_symbol(symbol: str, expiry_text: str) -> Derivative:
         except RowProblem as problem:
             expiry, expiry_problem = date.min, problem
     try:
-        derivative = parse_contract_symbol(symbol, expiry=expiry)
+        derivative = parse_contract_symbol(symbol, expiry=expiry, exchange=exchange)
     except ContractSymbolError as error:
         raise RowProblem("SYMBOL_UNPARSEABLE", str(error)) from None
     if expiry_problem is not None:

@@ -154,7 +154,7 @@ def instrument_of(symbol: str, exchange: Exchange) -> tuple[str, Segment, Deriva
     if exchange in (Exchange.NSE, Exchange.BSE):
         return symbol, Segment.EQUITY, None
     try:
-        contract = parse_contract_symbol(symbol)
+        contract = parse_contract_symbol(symbol, exchange=exchange.value)
     except ContractSymbolError as error:
         raise RowProblem(str(error)) from None
     segment = _DERIVATIVE_SEGMENT[exchange] or (

@@ -40,7 +40,10 @@ class SystemResolver:
             return [ipaddress.ip_address(host)]
         except ValueError:
             pass
-        infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        try:
+            infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        except UnicodeError as error:  # "a..b": the IDNA codec refuses an empty label before any lookup
+            raise OSError(f"{host!r} is not a valid host name") from error
         return list(dict.fromkeys(ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in infos))
 
 

@@ -137,7 +137,7 @@ def parse_row(row: CsvRow) -> TradebookRow:
     trade_time = row.take(a["time"], parse_fyers_time)
     derivative: object = None
     if symbol and exchange in (Exchange.NFO, Exchange.BFO):
-        derivative = row.take(a["symbol"], lambda v: contract_from_symbol(symbol, ""))
+        derivative = row.take(a["symbol"], lambda v: contract_from_symbol(symbol, "", str(exchange)))
     if row.errors:
         return TradebookRow(row.number, None, row.errors, columns)
     assert isinstance(exchange, Exchange)

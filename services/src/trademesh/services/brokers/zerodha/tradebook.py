@@ -72,7 +72,9 @@ def parse_row(row: CsvRow) -> TradebookRow:
         row.problem(row.column("trade_id"), "", "MISSING_VALUE", "trade_id is required")
     derivative = None
     if isinstance(exchange, Exchange) and exchange not in (Exchange.NSE, Exchange.BSE):
-        derivative = row.take(("symbol",), lambda v: contract_from_symbol(symbol, row.get("expiry_date")))
+        derivative = row.take(
+            ("symbol",), lambda v: contract_from_symbol(symbol, row.get("expiry_date"), exchange.value)
+        )
     if row.errors:
         return TradebookRow(row.number, None, row.errors, columns)
     assert isinstance(exchange, Exchange)
