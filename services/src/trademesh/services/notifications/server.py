@@ -37,6 +37,7 @@ from trademesh.services.notifications.events import TradeEventConsumer
 from trademesh.services.notifications.mail import NoMailSender, SmtpMailSender
 from trademesh.services.notifications.model import RETENTION
 from trademesh.services.notifications.model.webhooks import parse_networks
+from trademesh.services.notifications.pnl_feed import GrpcPnlFeed, build_pnl_feed
 from trademesh.services.notifications.ports import (
     AddressResolver,
     AlertChanges,
@@ -46,6 +47,7 @@ from trademesh.services.notifications.ports import (
     InboxSignal,
     MailSender,
     NotificationStore,
+    PnlFeed,
     PreferencesStore,
     SendBudget,
     TickSource,
@@ -57,6 +59,7 @@ from trademesh.services.notifications.service import (
     AddressPolicy,
     AlertEvaluator,
     AlertService,
+    GuardrailWatch,
     InboxService,
     MailDispatcher,
     Notifier,
@@ -109,6 +112,9 @@ class Notifications:
     mongo: AsyncMongoClient[dict[str, Any]] | None = None
     redis: Redis | None = None
     preferences_store: PreferencesStore | None = None
+    #: P&L guardrails (decision 0300); None without a service token (CreateAlert refuses them then).
+    guardrails: GuardrailWatch | None = None
+    pnl_feed: GrpcPnlFeed | None = None
 
 
 def build_mail_sender(settings: NotificationsSettings) -> MailSender:
@@ -145,6 +151,7 @@ def bootstrap(
     resolver: AddressResolver | None = None,
     budget: SendBudget | None = None,
     clock: Clock = utc_now,
+    pnl_feed: PnlFeed | None = None,
 ) -> Notifications:
     """Wire the use cases and the servicer; build the real adapter of every port not given (tests pass fakes)."""
     connections = LazyConnections(settings)
@@ -185,8 +192,16 @@ def bootstrap(
         webhooks=webhooks if sealer is not None else None,
         webhook_deliveries=webhook_deliveries,
     )
+    grpc_feed = build_pnl_feed(settings) if pnl_feed is None else None
+    feed = pnl_feed or grpc_feed
+    guardrails = GuardrailWatch(feed) if feed is not None else None
     alerts = AlertService(
-        store=store, changes=changes, tokens=tokens, clock=clock, max_alerts_per_user=settings.max_alerts_per_user
+        store=store,
+        changes=changes,
+        tokens=tokens,
+        clock=clock,
+        max_alerts_per_user=settings.max_alerts_per_user,
+        guardrails_enabled=guardrails is not None,
     )
     inbox = InboxService(
         store=notifications,
@@ -196,7 +211,9 @@ def bootstrap(
         heartbeat_seconds=settings.watch_heartbeat_seconds,
     )
     preference_service = PreferencesService(store=preferences)
-    evaluator = AlertEvaluator(store=store, notifier=notifier, changes=changes, ticks=ticks, clock=clock)
+    evaluator = AlertEvaluator(
+        store=store, notifier=notifier, changes=changes, ticks=ticks, clock=clock, guardrails=guardrails
+    )
     dispatcher = MailDispatcher(
         deliveries=deliveries, sender=mail if mail is not None else build_mail_sender(settings), clock=clock
     )
@@ -245,6 +262,8 @@ def bootstrap(
         connections.mongo,
         connections.redis,
         preferences,
+        guardrails,
+        grpc_feed,
     )
 
 
@@ -376,6 +395,10 @@ async def build_notifications_runtime(
     if isinstance(sender, HttpWebhookSender):
         host.on_stop(sender.close)
     host.spawn(_every(settings.sweep_interval_seconds, "sweeping old notifications", lambda: _sweep(app)), "sweeper")
+    if app.guardrails is not None:
+        host.on_stop(app.guardrails.close)
+    if app.pnl_feed is not None:
+        host.on_stop(app.pnl_feed.close)
     host.on_stop(mongo.close)
     host.on_stop(redis.aclose)
     return NotificationsRuntime(host, app, consumer)
