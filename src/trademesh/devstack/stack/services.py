@@ -102,11 +102,15 @@ def _smtp_env(context: StackContext) -> dict[str, str]:
 
 
 def _notifications_env(context: StackContext) -> dict[str, str]:
-    from trademesh.devstack.secrets import ensure_webhook_key  # webhooks on, with a key made once per data dir
+    from trademesh.devstack.secrets import ensure_dev_secrets, ensure_webhook_key  # made once per data dir
 
+    # The service token lets the P&L guardrails and the digest read a user's P&L from analytics (decision 0300).
+    _, token_file = ensure_dev_secrets(context.layout.keys_dir, context.layout.signing_key)
     return {
         **_smtp_env(context),
         "TRADEMESH_WEBHOOK_SECRETS_KEY": ensure_webhook_key(context.layout.keys_dir).read_text().strip(),
+        "TRADEMESH_SERVICE_TOKEN_FILE": str(token_file),
+        "TRADEMESH_ANALYTICS_TARGET": context.address("analytics"),
     }
 
 
