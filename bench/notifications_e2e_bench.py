@@ -115,7 +115,10 @@ def publish(redis_url: str, ticks: list[tuple[str, int, int]], rate: int, ready:
         pipe = client.pipeline(transaction=False)
         for number in range(first, min(first + per_batch, len(ticks))):
             body = bodies[number]
-            pipe.publish(TICK_CHANNEL_PREFIX + ticks[number][0], encode_tick_payload(1, number, time.time_ns(), (body, body, body)))
+            pipe.publish(
+                TICK_CHANNEL_PREFIX + ticks[number][0],
+                encode_tick_payload(1, number, time.time_ns(), (body, body, body)),
+            )
         pipe.execute()
     client.close()
 
@@ -188,7 +191,9 @@ async def run_one(
         mongo_url=url, redis_url=redis_url, mongo_database=database, token_secret=SecretStr("b" * 32)
     )
     app = bootstrap(settings)
-    assert app.backplane is not None and app.mongo is not None and app.redis is not None
+    assert app.backplane is not None
+    assert app.mongo is not None
+    assert app.redis is not None
     evaluator = app.evaluator
     evaluator.index = index
     timed = _Timed(index)
@@ -221,7 +226,7 @@ async def run_one(
     backplane.on_connect = evaluator.load
     reader = asyncio.create_task(backplane.run())
     await asyncio.wait_for(backplane.connected.wait(), 300)
-    while len(backplane.watched) < len(index.instruments()):
+    while len(backplane.watched) < len(index.instruments()):  # noqa: ASYNC110 (a bench: no event to wait on)
         await asyncio.sleep(0.1)
     ready = multiprocessing.Event()
     feed = multiprocessing.Process(target=publish, args=(redis_url, ticks, rate, ready))
@@ -274,18 +279,21 @@ async def main_async(args: argparse.Namespace) -> None:
     rng = random.Random(args.seed)
     alerts, starts = make_alerts(args.alerts, args.instruments, args.users, rng)
     ticks = make_ticks(starts, args.rate * args.seconds, args.seed + 1)
-    with tempfile.TemporaryDirectory() as workdir:
-        with RedisServer(Path(workdir) / "redis") as redis_server, FerretDBServer(Path(workdir) / "db") as ferret:
-            started = time.monotonic()
-            await load(ferret.url, "bench_index", alerts)
-            await load(ferret.url, "bench_scan", alerts)
-            print(f"loaded {len(alerts):,} alerts twice in {time.monotonic() - started:.0f} s")
-            results = []
-            for name, index, database in (
-                ("sorted levels (AlertIndex)", AlertIndex(), "bench_index"),
-                ("scan every alert", ScanIndex(), "bench_scan"),
-            ):
-                results.append(await run_one(name, index, ferret.url, redis_server.url, database, ticks, args.rate))
+    with (
+        tempfile.TemporaryDirectory() as workdir,
+        RedisServer(Path(workdir) / "redis") as redis_server,
+        FerretDBServer(Path(workdir) / "db") as ferret,
+    ):
+        started = time.monotonic()
+        await load(ferret.url, "bench_index", alerts)
+        await load(ferret.url, "bench_scan", alerts)
+        print(f"loaded {len(alerts):,} alerts twice in {time.monotonic() - started:.0f} s")
+        results = []
+        for name, index, database in (
+            ("sorted levels (AlertIndex)", AlertIndex(), "bench_index"),
+            ("scan every alert", ScanIndex(), "bench_scan"),
+        ):
+            results.append(await run_one(name, index, ferret.url, redis_server.url, database, ticks, args.rate))
     first, second = results
     assert first["fired"] == second["fired"], (
         f"the evaluators disagree: {len(first['fired'] ^ second['fired'])} alerts fired by one only"

@@ -20,8 +20,12 @@ from tests.eventually import eventually
 from trademesh.analytics.v1 import analytics_service_pb2
 from trademesh.common.v1 import instrument_pb2
 from trademesh.kernel.calendar import IST
-from trademesh.notifications.v1 import alert_pb2, notification_pb2, notifications_service_pb2
-from trademesh.notifications.v1 import notifications_service_pb2_grpc
+from trademesh.notifications.v1 import (
+    alert_pb2,
+    notification_pb2,
+    notifications_service_pb2,
+    notifications_service_pb2_grpc,
+)
 from trademesh.services.auth.admin import issue_service_token
 from trademesh.services.auth.keys import KeyRing
 from trademesh.services.core.service_token import ON_BEHALF_OF
@@ -104,11 +108,16 @@ async def test_a_days_loss_beyond_the_limit_reaches_the_inbox_exactly_once(
     assert notice.title.startswith("Daily loss limit reached: -")
 
     # The day's P&L stays beyond the limit while ticks keep coming: alice's own WatchPnl sees more marks.
-    stream = mesh.analytics.WatchPnl(analytics_service_pb2.WatchPnlRequest(max_updates_per_second=10), metadata=alice.metadata)
+    stream = mesh.analytics.WatchPnl(
+        analytics_service_pb2.WatchPnlRequest(max_updates_per_second=10), metadata=alice.metadata
+    )
     updates = 0
     async for message in stream:
         if message.HasField("update"):
-            assert -(message.update.totals.realized_pnl_today_micros + message.update.totals.net_unrealized_pnl_micros) >= 5000 * INR
+            assert (
+                -(message.update.totals.realized_pnl_today_micros + message.update.totals.net_unrealized_pnl_micros)
+                >= 5000 * INR
+            )
             updates += 1
             if updates == 5:
                 break
@@ -123,7 +132,8 @@ async def test_a_days_loss_beyond_the_limit_reaches_the_inbox_exactly_once(
     assert await inbox(stub, bob) == []
     bob_now = (await stub.GetAlert(pb.GetAlertRequest(alert_id=bob_alert.id), metadata=bob.metadata)).alert
     assert bob_now.state == alert_pb2.ALERT_STATE_ARMED
-    assert runtime.app.guardrails is not None and alice.user_id not in runtime.app.guardrails.users()
+    assert runtime.app.guardrails is not None
+    assert alice.user_id not in runtime.app.guardrails.users()
 
     # Another user can neither read nor delete alice's guardrail.
     for call in (

@@ -96,7 +96,7 @@ async def test_a_day_crossing_the_loss_limit_fires_once_and_the_next_day_re_arms
 ) -> None:
     world, watch, _ = guarded
     alert_id = await add(world, loss(5000, rearm=True))
-    # +1,000 → −3,000 → −4,999.99: within the limit; −5,000.00 reaches it; −6,000 and −5,200 are the same day.
+    # +1,000 → -3,000 → -4,999.99: within the limit; -5,000.00 reaches it; -6,000 and -5,200 are the same day.
     await day(watch, DAY_1, 1000, -3000, -4999.99)
     assert inbox(world) == []
     await day(watch, DAY_1, -5000, -6000, -5200)
@@ -117,7 +117,10 @@ async def test_a_day_crossing_the_loss_limit_fires_once_and_the_next_day_re_arms
     await world.evaluator.tend()
     assert (await world.alerts.get(ALICE, alert_id)).state is AlertState.ARMED
     await day(watch, DAY_2, -100, -5500, -7000)
-    assert [n.title for n in inbox(world)] == ["Daily loss limit reached: -5000.00", "Daily loss limit reached: -5500.00"]
+    assert [n.title for n in inbox(world)] == [
+        "Daily loss limit reached: -5000.00",
+        "Daily loss limit reached: -5500.00",
+    ]
     assert (await world.alerts.get(ALICE, alert_id)).trigger_count == 2
 
 
@@ -175,6 +178,7 @@ async def test_readings_come_from_one_stream_per_user_with_an_armed_guardrail(
     first = await add(world, loss(1000))
     await add(world, drawdown(500))
     await world.alerts.create(ALICE, str(uuid.uuid4()), AlertDraft("NSE", "INFY", AlertCondition.PRICE_ABOVE, INR))
+
     async def opened() -> list[str]:
         return feed.opened
 
@@ -203,15 +207,19 @@ async def test_quiet_hours_drop_the_guardrail_email_and_keep_the_in_app_notice(
     guarded: tuple[World, GuardrailWatch, QueuedPnlFeed],
 ) -> None:
     world, watch, _ = guarded
-    quiet = QuietHours(enabled=True, start_minute=10 * 60, end_minute=11 * 60)  # 10:00–11:00 IST; it is 10:30
-    await world.preferences.update(ALICE, Preferences(email="a@example.com", quiet_hours=quiet), ["email", "quiet_hours"])
+    quiet = QuietHours(enabled=True, start_minute=10 * 60, end_minute=11 * 60)  # 10:00-11:00 IST; it is 10:30
+    await world.preferences.update(
+        ALICE, Preferences(email="a@example.com", quiet_hours=quiet), ["email", "quiet_hours"]
+    )
     await add(world, loss(1000))
     await day(watch, DAY_1, -1500)
     assert len(inbox(world)) == 1
     assert [d.status for d in world.deliveries.deliveries.values()] == [DeliveryStatus.DROPPED]
 
 
-async def test_guardrails_count_against_the_per_user_limit(guarded: tuple[World, GuardrailWatch, QueuedPnlFeed]) -> None:
+async def test_guardrails_count_against_the_per_user_limit(
+    guarded: tuple[World, GuardrailWatch, QueuedPnlFeed],
+) -> None:
     world, _, _ = guarded
     for _ in range(3):
         await add(world, loss(1000))

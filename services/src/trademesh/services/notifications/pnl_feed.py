@@ -62,4 +62,6 @@ def build_pnl_feed(settings: NotificationsSettings) -> GrpcPnlFeed | None:
     """Return the feed the settings allow: None without a service token (guardrails are then refused)."""
     if not settings.service_token.get_secret_value().strip() and settings.service_token_file is None:
         return None
-    return GrpcPnlFeed(settings.analytics_target, ServiceToken(settings.service_token.get_secret_value(), settings.service_token_file))
+    return GrpcPnlFeed(
+        settings.analytics_target, ServiceToken(settings.service_token.get_secret_value(), settings.service_token_file)
+    )

@@ -58,7 +58,9 @@ class NotificationsSettings(SignedTokenSettings, SmtpSettings):
     )
 
     analytics_target: str = Field(
-        "127.0.0.1:50055", description="gRPC address of the analytics service (the daily digest reads users' days; P&L guardrails watch WatchPnl)."
+        "127.0.0.1:50055",
+        description="gRPC address of the analytics service (the daily digest reads users' days; the P&L "
+        "guardrails watch WatchPnl).",
     )
     service_token: SecretStr = Field(
         SecretStr(""),

@@ -185,7 +185,10 @@ def _print_alert(alert: alert_pb2.Alert) -> None:
         ("state", enum_label(alert.state, alert_pb2.AlertState, "ALERT_STATE_")),
         ("fired", f"{alert.trigger_count} time(s)"),
         ("last fired", format_timestamp(alert.last_trigger_time)),
-        ("last price", format_inr(alert.last_trigger_price_micros) if alert.trigger_count and not _is_guardrail(alert) else ""),
+        (
+            "last price",
+            format_inr(alert.last_trigger_price_micros) if alert.trigger_count and not _is_guardrail(alert) else "",
+        ),
         ("last P&L", format_inr(alert.last_trigger_pnl_micros) if alert.trigger_count and _is_guardrail(alert) else ""),
         ("re-arms", format_timestamp(alert.rearm_time)),
         ("expires", format_timestamp(alert.expire_time) or "never"),

@@ -111,9 +111,7 @@ def describe_guardrail(alert: Alert, pnl_micros: int, peak_micros: int) -> tuple
         detail += f"a loss of at least your limit of {format_micros(alert.level_micros)}."
     else:
         fall = peak_micros - pnl_micros
-        limit = (
-            format_micros(alert.level_micros) if alert.level_micros else f"{alert.change_basis_points / 100:.2f}%"
-        )
+        limit = format_micros(alert.level_micros) if alert.level_micros else f"{alert.change_basis_points / 100:.2f}%"
         title = f"Drawdown from today's peak: {format_micros(fall)}"
         detail = f"Today's P&L fell from its peak of {format_micros(peak_micros)} to {format_micros(pnl_micros)} "
         detail += f"(net of charges; your drawdown limit: {limit})."

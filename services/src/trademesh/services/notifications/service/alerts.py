@@ -5,7 +5,14 @@ from __future__ import annotations
 from collections.abc import Collection
 from dataclasses import replace
 
-from trademesh.kernel.errors import Aborted, FailedPrecondition, FieldViolation, InvalidArgument, NotFound, ResourceExhausted
+from trademesh.kernel.errors import (
+    Aborted,
+    FailedPrecondition,
+    FieldViolation,
+    InvalidArgument,
+    NotFound,
+    ResourceExhausted,
+)
 from trademesh.kernel.requests import check_page_size, check_request_id
 from trademesh.services.core.page_tokens import Codec, page_token_invalid
 from trademesh.services.notifications.model import Alert, AlertDraft, AlertState
