@@ -219,7 +219,7 @@ async def run_one(
         fired.add(notification.alert_id)
         return result
 
-    app.notifier.notify = notified  # type: ignore[method-assign]
+    app.notifier.notify = notified  # type: ignore[method-assign,assignment]
     backplane = app.backplane
     backplane.on_tick = evaluate
     backplane.on_alert_change = evaluator.alert_changed

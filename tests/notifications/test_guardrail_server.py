@@ -176,7 +176,8 @@ async def test_only_a_service_identity_may_watch_another_users_pnl(
         stream = mesh.analytics.WatchPnl(analytics_service_pb2.WatchPnlRequest(), metadata=bob.metadata)
         first = await stream.read()
         stream.cancel()
-        return int(first.update.totals.open_position_count)  # type: ignore[union-attr]
+        assert isinstance(first, analytics_service_pb2.WatchPnlResponse)
+        return first.update.totals.open_position_count
 
     await eventually(bob_open, until=lambda count: count == 1, what="bob's trade applied")
     stream = mesh.analytics.WatchPnl(
@@ -184,4 +185,5 @@ async def test_only_a_service_identity_may_watch_another_users_pnl(
     )
     first = await stream.read()
     stream.cancel()
-    assert first.update.totals.open_position_count == 0  # type: ignore[union-attr]  # alice's own (empty) book
+    assert isinstance(first, analytics_service_pb2.WatchPnlResponse)
+    assert first.update.totals.open_position_count == 0  # alice's own (empty) book
