@@ -104,7 +104,7 @@ export function AlertsScreen(): JSX.Element {
   async function remove(alert: notifications.Alert): Promise<void> {
     try {
       await call(() => clients.notifications.deleteAlert({ alertId: alert.id }));
-      setFlash(`Alert on ${alert.instrument?.symbol} deleted.`);
+      setFlash(`Alert on ${alert.instrument?.symbol ?? "your book"} deleted.`);
       if (editing?.kind === "edit" && editing.alert.id === alert.id) setEditing(null);
     } catch (caught) {
       setError(readableError(caught));
@@ -165,7 +165,7 @@ export function AlertsScreen(): JSX.Element {
                 <td class="wrap">{alert.note}</td>
                 <td class="actions">
                   <button type="button" class="link" data-testid="edit-alert" onClick={() => setEditing({ kind: "edit", alert })}>Edit</button>
-                  <button type="button" class="link danger-text" data-testid="delete-alert" aria-label={`Delete the alert on ${alert.instrument?.symbol}`} onClick={() => void remove(alert)}>
+                  <button type="button" class="link danger-text" data-testid="delete-alert" aria-label={`Delete the alert on ${alert.instrument?.symbol ?? "your book"}`} onClick={() => void remove(alert)}>
                     Delete
                   </button>
                 </td>
@@ -203,10 +203,10 @@ function AlertEditor({ editing, onDone, onDelete }: { editing: NonNullable<Editi
       if (existing) {
         const paths = changedPaths(existing, built.alert);
         if (paths.length) await call(() => clients.notifications.updateAlert({ alert: built.alert, updateMask: { paths } }));
-        onDone(paths.length ? `Alert on ${existing.instrument?.symbol} updated and armed.` : null);
+        onDone(paths.length ? `Alert on ${existing.instrument?.symbol ?? "your book"} updated and armed.` : null);
       } else {
         const response = await call(() => clients.notifications.createAlert({ requestId: crypto.randomUUID(), alert: built.alert }));
-        onDone(`Alert on ${response.alert?.instrument?.symbol} set: ${response.alert ? describeAlert(response.alert) : ""}.`);
+        onDone(`Alert on ${response.alert?.instrument?.symbol ?? "your book"} set: ${response.alert ? describeAlert(response.alert) : ""}.`);
       }
     } catch (caught) {
       const readable = readableError(caught);
@@ -239,8 +239,8 @@ function AlertEditor({ editing, onDone, onDelete }: { editing: NonNullable<Editi
               <option value="below">Price at or below</option>
               <option value="crossing">Price crosses</option>
               <option value="change">Day change beyond ±%</option>
-              <option value="dailyLoss">Today's loss reaches (P&amp;L guardrail)</option>
-              <option value="drawdown">Today's P&amp;L falls from its peak by (P&amp;L guardrail)</option>
+              <option value="dailyLoss">Daily loss limit (P&amp;L)</option>
+              <option value="drawdown">Drawdown from the day's peak</option>
             </select>
           )}
         </Field>
@@ -256,7 +256,7 @@ function AlertEditor({ editing, onDone, onDelete }: { editing: NonNullable<Editi
           {(props) => (
             <select {...props} value={draft.rearm ? "rearm" : "once"} onChange={(e) => set({ rearm: e.currentTarget.value === "rearm" })}>
               <option value="once">Once</option>
-              <option value="rearm">{guardrail ? "Every day (re-arms the next IST day)" : "Re-arm after a cool-down"}</option>
+              <option value="rearm">{guardrail ? "Every day" : "Re-arm after a cool-down"}</option>
             </select>
           )}
         </Field>
