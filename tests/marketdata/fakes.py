@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from trademesh.kernel.errors import DomainError
-from trademesh.services.marketdata.model import Bar, InstrumentKey, Mode
+from trademesh.services.marketdata.model import Bar, BarInterval, InstrumentKey, Mode, interval_floor, roll_up
 from trademesh.services.marketdata.ports import QuoteReader, TickSink, WireQuote
 
 
@@ -121,24 +121,52 @@ class FakeStreamFactory:
 
 
 class InMemoryBarStore:
-    """Bars by instrument and minute."""
+    """Bars by instrument and start: 1-minute bars, and roll-ups kept apart (they outlive the minutes)."""
 
     def __init__(self) -> None:
         self.bars: dict[tuple[InstrumentKey, int], Bar] = {}
+        self.rollups: dict[BarInterval, dict[tuple[InstrumentKey, int], Bar]] = {
+            BarInterval.FIVE_MINUTES: {},
+            BarInterval.ONE_DAY: {},
+        }
 
     async def save(self, bars: Sequence[Bar]) -> None:
         for bar in bars:
             self.bars[(bar.key, bar.start_ns)] = bar
+        for interval, stored in self.rollups.items():
+            for key, start in {(bar.key, interval_floor(bar.start_ns, interval)) for bar in bars}:
+                minutes = [
+                    bar
+                    for (owner, minute), bar in self.bars.items()
+                    if owner == key and interval_floor(minute, interval) == start
+                ]
+                stored[(key, start)] = roll_up(minutes, interval)[0]
 
-    async def range(self, key: InstrumentKey, start_ns: int, end_ns: int, limit: int) -> tuple[list[Bar], bool]:
+    def _table(self, interval: BarInterval) -> dict[tuple[InstrumentKey, int], Bar]:
+        return self.bars if interval is BarInterval.ONE_MINUTE else self.rollups[interval]
+
+    async def range(
+        self,
+        key: InstrumentKey,
+        start_ns: int,
+        end_ns: int,
+        limit: int,
+        interval: BarInterval = BarInterval.ONE_MINUTE,
+    ) -> tuple[list[Bar], bool]:
         found = sorted(
-            (bar for (owner, start), bar in self.bars.items() if owner == key and start_ns <= start < end_ns),
+            (
+                bar
+                for (owner, start), bar in self._table(interval).items()
+                if owner == key and start_ns <= start < end_ns
+            ),
             key=lambda bar: bar.start_ns,
         )
         return found[:limit], len(found) > limit
 
-    async def earliest(self, key: InstrumentKey, horizon_ns: int, now_ns: int) -> int | None:
-        starts = [start for (owner, start) in self.bars if owner == key and horizon_ns <= start <= now_ns]
+    async def earliest(
+        self, key: InstrumentKey, horizon_ns: int, now_ns: int, interval: BarInterval = BarInterval.ONE_MINUTE
+    ) -> int | None:
+        starts = [start for (owner, start) in self._table(interval) if owner == key and horizon_ns <= start <= now_ns]
         return min(starts, default=None)
 
 

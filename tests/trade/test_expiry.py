@@ -222,7 +222,11 @@ async def test_the_expiry_job_settles_each_users_open_contracts_once(
     }
     for fill in settled.values():
         assert fill.charges_source == trade_pb2.CHARGES_SOURCE_COMPUTED
-        assert fill.fees_micros == 0
+    # Exercise STT on the long call (0.125 % of 512.35 x 150 = 96.07 -> ₹96); a future's settlement pays nothing.
+    assert settled["NIFTY26FEB25000CE"].fees_micros == 96 * M
+    assert settled["NIFTY26FEB25000CE"].fee_breakdown.stt_micros == 96 * M
+    assert settled["NIFTY26FEBFUT"].fees_micros == 0
+    for fill in settled.values():
         assert fill.trade_time.ToDatetime(tzinfo=UTC) == datetime(2026, 2, 24, 10, 0, tzinfo=UTC)
     (bob_fill,) = [t for t in bob_trades.values() if t.source == trade_pb2.TRADE_SOURCE_SETTLEMENT]
     assert (bob_fill.side, bob_fill.price_micros) == (trade_pb2.SIDE_SELL, 487_650_000)  # 26,000 - 25,512.35

@@ -180,17 +180,25 @@ async def test_expired_positions_are_settled_once_with_computed_zero_charges(
     for trade in fills.values():
         assert trade.source is Source.SETTLEMENT
         assert trade.fields.charges_source is ChargesSource.COMPUTED
-        assert trade.fields.fees_micros == 0
-        assert trade.fields.charges_schedule_version == f"settlement/{EXPIRY}"
+        assert trade.fields.charges_schedule_version.startswith("settlement/in-")
         assert trade.fields.trade_time == datetime(2026, 2, 24, 10, 0, tzinfo=UTC)
+    # Only the long call exercised in the money pays: STT 0.125 % of 76,852.50 = 96.07 -> ₹96 (decision 0310).
+    assert {s: t.fields.fees_micros for s, t in fills.items()} == {
+        "NIFTY26FEBFUT": 0,
+        "NIFTY26FEB25000CE": 96 * M,
+        "NIFTY26FEB26000PE": 0,
+        "NIFTY26FEB26000CE": 0,
+    }
     created_events = [e for e in store.events if e.type is EventType.CREATED and e.trade.source is Source.SETTLEMENT]
     assert len(created_events) == 4
     assert len(sink.committed_trades) - before >= 4
     positions, _ = await service.positions(ALICE, PositionFilter(open_only=True), 0, "")
     assert positions == []
     closed, _ = await service.positions(ALICE, PositionFilter(symbol="NIFTY26FEB25000CE"), 0, "")
-    # Bought 150 at 100, settled at 512.35: (512.35 - 100) x 150 = 61,852.50, charges 0 at settlement.
+    # Bought 150 at 100, settled at 512.35: (512.35 - 100) x 150 = 61,852.50, less the entry's and the
+    # settlement's charges (the exercise STT is in total_fees_micros).
     entry_fees = closed[0].total_fees_micros
+    assert entry_fees > 96 * M
     assert closed[0].realized_pnl_micros == 61_852_500_000 - entry_fees
 
     trades_before = dict(store.trades)

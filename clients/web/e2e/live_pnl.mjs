@@ -78,7 +78,7 @@ try {
   step("bought 10, sold 4");
 
   await go("positions");
-  const realizedCell = page.locator('[data-testid="position-row"][data-symbol="INFY"] td:nth-child(5)');
+  const realizedCell = page.locator('[data-testid="position-row"][data-symbol="INFY"] [data-testid="position-realized"]');
   await realizedCell.waitFor();
   const positionsRealized = (await realizedCell.innerText()).trim();
   step("positions realized", { text: positionsRealized });

@@ -9,6 +9,7 @@ import { BarChart, LineChart } from "./charts";
 import { isServiceMissing, readableError, type ReadableError } from "./errors";
 import { enumLabel, formatInr, formatIst, formatPercent, formatPrice, formatQuantity } from "./format";
 import { R_BUCKET_LABELS, formatR } from "./rmultiples";
+import { CompareView, NO_SLICE, SliceBar, type SliceChoice, sliceMessage } from "./slicebar";
 import { keepStreaming, type StreamState } from "./stream";
 import { exchangeName } from "./trades";
 import { ErrorBanner, Money, Unavailable } from "./ui";
@@ -30,14 +31,23 @@ export function AnalyticsScreen(): JSX.Element {
   const [missing, setMissing] = useState(false);
   const [loading, setLoading] = useState(true);
   const [reloadKey, setReloadKey] = useState(0);
+  const [choice, setChoice] = useState<SliceChoice>(NO_SLICE);
+  const [compare, setCompare] = useState(false);
+  const [compared, setCompared] = useState<[analytics.AnalyticsReport, analytics.AnalyticsReport] | null>(null);
 
   useEffect(() => {
     let cancelled = false;
     setLoading(true);
-    call(() => clients.analytics.getAnalytics({ period, includeEquityCurve: true, equityCurveMaxPoints: 200, instrumentLimit: 5 }))
-      .then((response) => {
+    const query = { period, includeEquityCurve: true, equityCurveMaxPoints: 200, instrumentLimit: 5, slice: sliceMessage(choice) };
+    call(async () => {
+      const response = await clients.analytics.getAnalytics(query);
+      const pair = compare ? await clients.analytics.compareAnalytics({ query, against: { case: "rest", value: true } }) : null;
+      return { response, pair };
+    })
+      .then(({ response, pair }) => {
         if (cancelled) return;
         setReport(response.report ?? null);
+        setCompared(pair?.first && pair.second ? [pair.first, pair.second] : null);
         setError(null);
         setMissing(false);
       })
@@ -50,7 +60,7 @@ export function AnalyticsScreen(): JSX.Element {
     return () => {
       cancelled = true;
     };
-  }, [period, reloadKey]);
+  }, [period, reloadKey, choice, compare]);
 
   return (
     <section aria-labelledby="analytics-title" data-testid="analytics-screen">
@@ -74,8 +84,17 @@ export function AnalyticsScreen(): JSX.Element {
         <Unavailable what="Analytics" testid="analytics-unavailable" />
       ) : (
         <>
+          <SliceBar
+            choice={choice}
+            compare={compare}
+            onChange={(next, nextCompare) => {
+              setChoice(next);
+              setCompare(nextCompare);
+            }}
+          />
           <ErrorBanner error={error} />
           {loading && !report && <p class="muted">Loading…</p>}
+          {compare && compared && <CompareView first={compared[0]} second={compared[1]} />}
           {report && <Report report={report} />}
         </>
       )}
@@ -132,6 +151,29 @@ function RMultiples({ stats }: { stats: analytics.RMultipleStats | undefined }):
   );
 }
 
+/** MAE/MFE of the period's measured round trips and the wins that once showed double their final profit (0270). */
+function Excursions({ stats }: { stats: analytics.ExcursionStats | undefined }): JSX.Element {
+  const measured = stats?.measuredRoundTripCount ?? 0n;
+  const total = measured + (stats?.unmeasuredRoundTripCount ?? 0n);
+  return (
+    <section class="card" data-testid="excursions" data-measured={String(measured)}>
+      <h3>MAE / MFE</h3>
+      <div class="metrics">
+        <Metric label="Average MAE" testid="metric-average-mae">{stats?.averageMaeMicros !== undefined ? formatInr(stats.averageMaeMicros, true) : "—"}</Metric>
+        <Metric label="Average MFE" testid="metric-average-mfe">{stats?.averageMfeMicros !== undefined ? formatInr(stats.averageMfeMicros, true) : "—"}</Metric>
+        <Metric label="Measured">{`${measured} of ${total} (${stats?.exactRoundTripCount ?? 0n} exact)`}</Metric>
+        <Metric label="Wins that gave back half">
+          {stats?.leftOnTablePercent !== undefined ? `${stats.leftOnTablePercent.toFixed(0)} % (${stats.leftOnTableCount} of ${stats.measuredWinCount})` : "—"}
+        </Metric>
+      </div>
+      <p class="muted small">
+        Worst and best unrealized P&amp;L while open, for the round trip's size: exact from live ticks, else from 1-minute bars.
+        A win "gave back half" when its MFE was at least twice its final net P&amp;L.
+      </p>
+    </section>
+  );
+}
+
 function Report({ report }: { report: analytics.AnalyticsReport }): JSX.Element {
   const perf = report.performance;
   const risk = report.risk;
@@ -148,9 +190,12 @@ function Report({ report }: { report: analytics.AnalyticsReport }): JSX.Element 
         <Metric label="Sharpe">{risk?.sharpeRatio !== undefined ? risk.sharpeRatio.toFixed(2) : "—"}</Metric>
         <Metric label="Fees paid">{formatInr(report.activity?.totalFeesMicros ?? 0n)}</Metric>
         <Metric label="Fills" testid="metric-fills">{String(report.activity?.fillCount ?? 0n)}</Metric>
-        <Metric label="Unrealized"><Money micros={report.unrealizedPnlMicros} signed /></Metric>
+        <Metric label="Unrealized (net)" testid="metric-net-unrealized"><Money micros={report.netUnrealizedPnlMicros} signed /></Metric>
+        <Metric label="Est. exit charges" testid="metric-exit-charges"><Money micros={report.estimatedExitChargesMicros} /></Metric>
+        <Metric label="Unrealized (gross)"><Money micros={report.unrealizedPnlMicros} signed /></Metric>
       </div>
       <RMultiples stats={report.rMultiples} />
+      <Excursions stats={report.excursions} />
       <div class="charts">
         <figure class="card">
           <figcaption>Equity curve (cumulative net P&amp;L)</figcaption>

@@ -1,5 +1,6 @@
 // The shell: the session decides between the login screen and the dashboard; the dashboard's screens
-// are hash routes (#/trades, …) so Envoy's static file server needs no SPA fallback.
+// are hash routes (#/trades, …, and #/trades/<id> for one trade's chart) so Envoy's static file server needs
+// no SPA fallback.
 import type { JSX } from "preact";
 import { useEffect, useState } from "preact/hooks";
 import { logout, sessions, type Session } from "./api";
@@ -11,6 +12,7 @@ import { Bell, InboxScreen } from "./notifications";
 import { NotesScreen } from "./notes";
 import { PositionsScreen } from "./positions";
 import { TaxScreen } from "./tax";
+import { TradeDetailScreen, tradeIdFromHash } from "./tradedetail";
 import { TradesScreen } from "./trades";
 import { WatchlistScreen } from "./watchlist";
 
@@ -28,17 +30,21 @@ const ROUTES = {
 type Route = keyof typeof ROUTES;
 
 function currentRoute(): Route {
-  const name = location.hash.replace(/^#\/?/, "").split("?")[0];
+  const name = location.hash.replace(/^#\/?/, "").split("?")[0].split("/")[0];
   return name in ROUTES ? (name as Route) : "trades";
 }
 
 export function App(): JSX.Element {
   const [session, setSession] = useState<Session | null>(sessions.session);
   const [route, setRoute] = useState<Route>(currentRoute());
+  const [tradeId, setTradeId] = useState<string | null>(tradeIdFromHash(location.hash));
 
   useEffect(() => sessions.subscribe(setSession), []);
   useEffect(() => {
-    const onHash = (): void => setRoute(currentRoute());
+    const onHash = (): void => {
+      setRoute(currentRoute());
+      setTradeId(tradeIdFromHash(location.hash));
+    };
     window.addEventListener("hashchange", onHash);
     return () => window.removeEventListener("hashchange", onHash);
   }, []);
@@ -69,7 +75,7 @@ export function App(): JSX.Element {
         </button>
       </header>
       <main id="main" tabIndex={-1}>
-        <Screen key={route} />
+        {tradeId ? <TradeDetailScreen key={`trade-${tradeId}`} id={tradeId} /> : <Screen key={route} />}
       </main>
     </div>
   );

@@ -1,6 +1,6 @@
 // P&L calendar (GetPnlCalendar, GetDayTrips): a month as a heat map of daily net P&L (a round trip counts on
 // the IST day of its closing fill, net of charges), weekly and monthly totals; clicking a day lists its
-// round trips.
+// round trips, each linking to its chart (#/trades/<opening trade id>).
 import { timestampMs } from "@bufbuild/protobuf/wkt";
 import { analytics } from "@trademesh/sdk";
 import type { JSX } from "preact";
@@ -8,6 +8,7 @@ import { useEffect, useState } from "preact/hooks";
 import { call, clients } from "./api";
 import { heatLevel, istMonth, monthRange, monthWeeks, shiftMonth, weekStart } from "./calendargrid";
 import { isServiceMissing, readableError, type ReadableError } from "./errors";
+import { excursionCell, isMeasured, qualityLabel } from "./excursions";
 import { enumLabel, formatIst } from "./format";
 import { exchangeName } from "./trades";
 import { ErrorBanner, Money, Unavailable } from "./ui";
@@ -179,13 +180,19 @@ function DayTrips({ response }: { response: analytics.GetDayTripsResponse }): JS
                 <th scope="col" class="num">Gross</th>
                 <th scope="col" class="num">Charges</th>
                 <th scope="col" class="num">Net</th>
+                <th scope="col" class="num" title="Maximum adverse excursion: the worst unrealized P&L while open">MAE</th>
+                <th scope="col" class="num" title="Maximum favourable excursion: the best unrealized P&L while open">MFE</th>
+                <th scope="col">Measured</th>
               </tr>
             </thead>
             <tbody>
               {response.trips.map((trip) => (
                 <tr key={`${trip.openingTradeId}-${String(trip.closeTime?.seconds)}`} data-testid="day-trip" data-symbol={trip.instrument?.symbol}>
                   <td>
-                    <strong>{trip.instrument?.symbol}</strong> <span class="muted">{exchangeName(trip.instrument?.exchange ?? 0)}</span>
+                    <a href={`#/trades/${encodeURIComponent(trip.openingTradeId)}`} data-testid="day-trip-chart" title="Chart of this round trip">
+                      <strong>{trip.instrument?.symbol}</strong>
+                    </a>{" "}
+                    <span class="muted">{exchangeName(trip.instrument?.exchange ?? 0)}</span>
                   </td>
                   <td>{trip.long ? "Long" : "Short"}</td>
                   <td>{enumLabel(analytics.TradeCategory[trip.category], "")}</td>
@@ -200,6 +207,7 @@ function DayTrips({ response }: { response: analytics.GetDayTripsResponse }): JS
                   <td class="num">
                     <Money micros={trip.netPnlMicros} signed />
                   </td>
+                  <TripExcursionCells excursion={trip.excursion} />
                 </tr>
               ))}
             </tbody>
@@ -207,5 +215,17 @@ function DayTrips({ response }: { response: analytics.GetDayTripsResponse }): JS
         </div>
       )}
     </div>
+  );
+}
+
+/** MAE, MFE (with R when planned) and how they were measured (decision 0270). */
+function TripExcursionCells({ excursion }: { excursion: analytics.TripExcursion | undefined }): JSX.Element {
+  const measured = isMeasured(excursion);
+  return (
+    <>
+      <td class="num" data-testid="trip-mae">{measured && excursion ? excursionCell(excursion.maeMicros, excursion.maeRMilli) : "—"}</td>
+      <td class="num" data-testid="trip-mfe">{measured && excursion ? excursionCell(excursion.mfeMicros, excursion.mfeRMilli) : "—"}</td>
+      <td data-testid="trip-excursion-quality" class={measured ? "" : "muted"}>{qualityLabel(excursion?.quality)}</td>
+    </>
   );
 }

@@ -6,6 +6,7 @@ import { notifications } from "@trademesh/sdk";
 import type { JSX } from "preact";
 import { useEffect, useState } from "preact/hooks";
 import { call, clients } from "./api";
+import { DeliverySettings } from "./delivery";
 import { isServiceMissing, readableError, type ReadableError } from "./errors";
 import { enumLabel, formatIst } from "./format";
 import { badgeText, bellLabel, InboxFeed } from "./inboxfeed";
@@ -229,6 +230,7 @@ export function InboxScreen(): JSX.Element {
           Next →
         </button>
       </nav>
+      <DeliverySettings />
     </section>
   );
 }

@@ -7,6 +7,7 @@ import { AlertLink } from "./alerts";
 import { call, clients } from "./api";
 import { isServiceMissing, readableError, type ReadableError } from "./errors";
 import { formatIst, formatPrice, formatQuantity } from "./format";
+import { lotsText } from "./lots";
 import { exchangeName } from "./trades";
 import { ErrorBanner, Money, Unavailable } from "./ui";
 
@@ -69,6 +70,7 @@ export function PositionsScreen(): JSX.Element {
             <tr>
               <th scope="col">Instrument</th>
               <th scope="col" class="num">Net qty</th>
+              <th scope="col" class="num">Lot size</th>
               <th scope="col" class="num">Avg open price</th>
               <th scope="col" class="num">Open value</th>
               <th scope="col" class="num">Realized P&amp;L</th>
@@ -85,9 +87,10 @@ export function PositionsScreen(): JSX.Element {
                   <AlertLink instrument={p.instrument} priceMicros={p.averageOpenPriceMicros} />
                 </td>
                 <td class={`num ${p.netQuantityMicros < 0n ? "sell" : ""}`}>{formatQuantity(p.netQuantityMicros)}</td>
+                <td class="num" data-testid="position-lot-size">{lotsText(p.netQuantityMicros, p.lotSize)}</td>
                 <td class="num">{p.averageOpenPriceMicros ? formatPrice(p.averageOpenPriceMicros) : "—"}</td>
                 <td class="num"><Money micros={p.openValueMicros} /></td>
-                <td class="num"><Money micros={p.realizedPnlMicros} signed /></td>
+                <td class="num" data-testid="position-realized"><Money micros={p.realizedPnlMicros} signed /></td>
                 <td class="num"><Money micros={p.totalFeesMicros} /></td>
                 <td class="num">{String(p.tradeCount)}</td>
                 <td>{formatIst(p.lastTradeTime ? timestampMs(p.lastTradeTime) : undefined, false)}</td>
@@ -95,7 +98,7 @@ export function PositionsScreen(): JSX.Element {
             ))}
             {!loading && positions.length === 0 && !error && (
               <tr>
-                <td colSpan={8} class="empty">No {status === trade.PositionStatus.CLOSED ? "closed" : status === trade.PositionStatus.OPEN ? "open" : ""} positions.</td>
+                <td colSpan={9} class="empty">No {status === trade.PositionStatus.CLOSED ? "closed" : status === trade.PositionStatus.OPEN ? "open" : ""} positions.</td>
               </tr>
             )}
           </tbody>

@@ -1,4 +1,5 @@
-// CSV import (trademesh, Zerodha, Upstox formats, or a saved column mapping) with a preview and per-row results.
+// CSV import (trademesh, Zerodha, Upstox, Fyers, ICICI Direct formats, or a saved column mapping) with a preview and
+// per-row results.
 import { trade } from "@trademesh/sdk";
 import type { JSX } from "preact";
 import { useEffect, useState } from "preact/hooks";
@@ -11,6 +12,8 @@ const FORMATS: [trade.ImportFormat, string][] = [
   [trade.ImportFormat.GENERIC_CSV, "trademesh CSV"],
   [trade.ImportFormat.ZERODHA_TRADEBOOK_CSV, "Zerodha tradebook"],
   [trade.ImportFormat.UPSTOX_TRADE_REPORT_CSV, "Upstox trade report"],
+  [trade.ImportFormat.FYERS_TRADEBOOK_CSV, "Fyers tradebook"],
+  [trade.ImportFormat.ICICI_DIRECT_TRADEBOOK_CSV, "ICICI Direct trade book"],
 ];
 
 export function ImportPanel({ onImported }: { onImported: (message: string) => void }): JSX.Element {

@@ -224,6 +224,9 @@ export function TradesScreen(): JSX.Element {
                     </>
                   ) : (
                     <>
+                      <a href={`#/trades/${encodeURIComponent(item.id)}`} data-testid="trade-chart-link" aria-label={`Chart of the ${item.instrument?.symbol} round trip`}>
+                        Chart
+                      </a>{" "}
                       <button type="button" class="link" onClick={() => setEditing(item)} aria-label={`Edit ${item.instrument?.symbol} trade`}>
                         Edit
                       </button>

@@ -235,6 +235,22 @@ operator's existingSecret. Call with (dict "inline" <value> "existing" <name> "d
       name: {{ include "trademesh.secretName" (dict "inline" $hooks.key "existing" $hooks.existingSecret "default" "trademesh-webhook-secrets") }}
       key: {{ if $hooks.key }}key{{ else }}{{ $hooks.secretKey }}{{ end }}
 {{- end }}
+{{- $vapid := $root.Values.secrets.vapid }}
+{{- if or $vapid.privateKey $vapid.existingSecret }}
+- name: TRADEMESH_VAPID_PRIVATE_KEY
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "trademesh.secretName" (dict "inline" $vapid.privateKey "existing" $vapid.existingSecret "default" "trademesh-vapid") }}
+      key: {{ if $vapid.privateKey }}private-key{{ else }}{{ $vapid.secretKey }}{{ end }}
+{{- end }}
+{{- $twilio := $root.Values.secrets.twilio }}
+{{- if or $twilio.authToken $twilio.existingSecret }}
+- name: TRADEMESH_TWILIO_AUTH_TOKEN
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "trademesh.secretName" (dict "inline" $twilio.authToken "existing" $twilio.existingSecret "default" "trademesh-twilio") }}
+      key: {{ if $twilio.authToken }}auth-token{{ else }}{{ $twilio.secretKey }}{{ end }}
+{{- end }}
 {{- include "trademesh.smtpLoginEnv" $root }}
 {{- else if eq .name "marketdata" }}
 {{ include "trademesh.tokenSecretEnv" $root }}
@@ -298,6 +314,8 @@ Call with (dict "root" $ "name" "auth").
 {{- $refs = append $refs (dict "inline" "" "existing" $v.secrets.notificationsServiceToken.existingSecret) }}
 {{- end }}
 {{- $refs = append $refs (dict "inline" $v.secrets.webhookSecrets.key "existing" $v.secrets.webhookSecrets.existingSecret) }}
+{{- $refs = append $refs (dict "inline" $v.secrets.vapid.privateKey "existing" $v.secrets.vapid.existingSecret) }}
+{{- $refs = append $refs (dict "inline" $v.secrets.twilio.authToken "existing" $v.secrets.twilio.existingSecret) }}
 {{- with $v.notifications.smtp.existingSecret }}
 {{- $refs = append $refs (dict "inline" "" "existing" .) }}
 {{- end }}

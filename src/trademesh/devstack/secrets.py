@@ -70,3 +70,21 @@ def ensure_webhook_key(keys_dir: Path) -> Path:
     if not key_file.exists():
         _write_private(key_file, new_key_text("dev1"))
     return key_file
+
+
+VAPID_KEY_FILE = "vapid-private.key"
+
+
+def ensure_vapid_key(keys_dir: Path) -> Path:
+    """Return the file holding the Web Push VAPID private key (TRADEMESH_VAPID_PRIVATE_KEY: the raw P-256 scalar,
+    base64url), made once per data directory so browsers' subscriptions stay valid across restarts."""
+    import base64
+
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    keys_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    key_file = keys_dir / VAPID_KEY_FILE
+    if not key_file.exists():
+        scalar = ec.generate_private_key(ec.SECP256R1()).private_numbers().private_value.to_bytes(32, "big")
+        _write_private(key_file, base64.urlsafe_b64encode(scalar).rstrip(b"=").decode())
+    return key_file

@@ -1,13 +1,19 @@
-"""Expiry settlement of equity derivatives (NFO/BFO): the fill that closes a contract left open at expiry.
+"""Expiry settlement of derivatives: the fill that closes a contract left open at expiry.
 
-A contract expires at the close of its expiry day (15:30 IST). A position still open then is closed by one
-fill on the opposite side for the whole net quantity, at:
-- a future: its final settlement price (the contract's own row in the prices, else its underlying's: a
-  cash-settled future settles at the underlying's settlement price);
-- an option: its intrinsic value against the underlying's settlement price, CE max(0, S - K) and
-  PE max(0, K - S); zero when out of the money (the option lapses).
-A contract with no known price yields no fill: it is never guessed. Integer micros throughout; every
-function is deterministic. Pure: no I/O.
+A contract expires at the close of its exchange's session on its expiry day (`SETTLEMENT_CLOSE`: NFO/BFO
+15:30 IST, currency CDS/BCD 17:00, MCX 23:55). A position still open then is closed by one fill on the
+opposite side for the whole net quantity, at:
+- a future (NFO/BFO, CDS/BCD, MCX): its final settlement price (the contract's own row in the prices, else
+  its underlying's: a cash-settled future settles at the underlying's settlement price — an index's, the
+  RBI reference rate for currency, MCX's due date rate);
+- an NFO/BFO or CDS/BCD option (European, cash-settled): its intrinsic value against the underlying's
+  settlement price, CE max(0, S - K) and PE max(0, K - S); zero when out of the money (it lapses);
+- an MCX option out of the money: zero (it lapses). One in the money devolves into a futures position
+  (options on futures) or into delivery (options on goods); neither is modelled, so it gets no fill and is
+  reported as `Unsettled.DEVOLVES` (left open, like a contract with no price).
+A contract with no known price yields no fill: it is never guessed. Quantities are the journal's (units the
+price is quoted per, lots x lot size x multiplier already applied), so no lot size is needed. Integer micros
+throughout; every function is deterministic. Pure: no I/O.
 """
 
 from __future__ import annotations
@@ -15,32 +21,57 @@ from __future__ import annotations
 import csv
 import io
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, time
 from enum import StrEnum
 
 from trademesh.kernel.calendar import IST, SESSION_CLOSE
 from trademesh.kernel.instrument_master import rupees_to_micros
-from trademesh.kernel.instruments import ContractType, Derivative, Side
+from trademesh.kernel.instruments import ContractType, Derivative, Exchange, Side
 
 __all__ = [
+    "SETTLED_EXCHANGES",
+    "SETTLEMENT_CLOSE",
     "SETTLEMENT_PRICE_COLUMNS",
     "SettlementBasis",
     "SettlementFill",
     "SettlementPrices",
     "SettlementPricesError",
+    "Unsettled",
     "expired",
     "expiry_of",
     "intrinsic_value",
     "parse_settlement_prices",
+    "settle",
     "settlement_fill",
     "settlement_time",
 ]
 
 SETTLEMENT_PRICE_COLUMNS = ("symbol", "date", "price")
+#: When an expiring contract settles: the close of its exchange's session on the expiry day (IST). Every
+#: trade in the contract comes before it (currency contracts stop trading at 12:30 on their last day; MCX's
+#: evening session ends at 23:30 or 23:55 IST with US daylight saving).
+SETTLEMENT_CLOSE: dict[Exchange, time] = {
+    Exchange.NFO: SESSION_CLOSE,
+    Exchange.BFO: SESSION_CLOSE,
+    Exchange.CDS: time(17, 0),
+    Exchange.BCD: time(17, 0),
+    Exchange.MCX: time(23, 55),
+}
+#: The exchanges whose contracts the journal settles at expiry.
+SETTLED_EXCHANGES = frozenset(SETTLEMENT_CLOSE)
 
 
 class SettlementPricesError(ValueError):
     """The settlement prices file is malformed (the message names the row)."""
+
+
+class Unsettled(StrEnum):
+    """Why an open expired contract gets no settlement fill (it is left open and reported)."""
+
+    #: No settlement price is known for it (or its underlying).
+    NO_PRICE = "NO_PRICE"
+    #: An MCX option in the money: it devolves into futures or delivery, which the journal does not model.
+    DEVOLVES = "DEVOLVES"
 
 
 class SettlementBasis(StrEnum):
@@ -114,14 +145,14 @@ def expiry_of(derivative: Derivative) -> date:
     return date.fromisoformat(derivative.expiry_date)
 
 
-def settlement_time(expiry: date) -> datetime:
-    """Return the instant a contract expiring on `expiry` settles: the close of that day, 15:30 IST (UTC)."""
-    return datetime.combine(expiry, SESSION_CLOSE, IST).astimezone(UTC)
+def settlement_time(expiry: date, exchange: Exchange = Exchange.NFO) -> datetime:
+    """Return the instant a contract of `exchange` expiring on `expiry` settles: its session close (UTC)."""
+    return datetime.combine(expiry, SETTLEMENT_CLOSE[exchange], IST).astimezone(UTC)
 
 
-def expired(derivative: Derivative, now: datetime) -> bool:
+def expired(derivative: Derivative, now: datetime, exchange: Exchange = Exchange.NFO) -> bool:
     """Tell whether the contract has expired at `now` (the close of its expiry day has passed)."""
-    return now >= settlement_time(expiry_of(derivative))
+    return now >= settlement_time(expiry_of(derivative), exchange)
 
 
 def intrinsic_value(contract_type: ContractType, strike_micros: int, underlying_micros: int) -> int:
@@ -133,27 +164,48 @@ def intrinsic_value(contract_type: ContractType, strike_micros: int, underlying_
     raise ValueError("intrinsic value is defined for options only")
 
 
-def settlement_fill(
-    symbol: str, derivative: Derivative, net_quantity_micros: int, prices: SettlementPrices
-) -> SettlementFill | None:
+def settle(
+    symbol: str,
+    derivative: Derivative,
+    net_quantity_micros: int,
+    prices: SettlementPrices,
+    exchange: Exchange = Exchange.NFO,
+) -> SettlementFill | Unsettled | None:
     """Return the fill that closes `net_quantity_micros` (long > 0, short < 0) of an expired contract.
 
-    None when the position is flat or no settlement price is known (the position stays open).
+    None when the position is flat; `Unsettled` when it cannot be settled exactly (no price, or an MCX option
+    in the money) and stays open.
     """
     if net_quantity_micros == 0 or derivative.contract_type is None:
         return None
+    if exchange not in SETTLEMENT_CLOSE:
+        raise ValueError(f"{exchange} contracts are not settled at expiry")
     expiry = expiry_of(derivative)
     underlying = prices.price(derivative.underlying, expiry) if derivative.underlying else None
     if derivative.contract_type is ContractType.FUTURE:
         reference = prices.price(symbol, expiry) or underlying
         if reference is None:
-            return None
+            return Unsettled.NO_PRICE
         price, basis = reference, SettlementBasis.FINAL_SETTLEMENT_PRICE
     else:
         if underlying is None:
-            return None
+            return Unsettled.NO_PRICE
         reference = underlying
         price = intrinsic_value(derivative.contract_type, derivative.strike_price_micros, underlying)
+        if price > 0 and exchange is Exchange.MCX:
+            return Unsettled.DEVOLVES
         basis = SettlementBasis.INTRINSIC_VALUE
     side = Side.SELL if net_quantity_micros > 0 else Side.BUY
-    return SettlementFill(side, abs(net_quantity_micros), price, settlement_time(expiry), basis, reference)
+    return SettlementFill(side, abs(net_quantity_micros), price, settlement_time(expiry, exchange), basis, reference)
+
+
+def settlement_fill(
+    symbol: str,
+    derivative: Derivative,
+    net_quantity_micros: int,
+    prices: SettlementPrices,
+    exchange: Exchange = Exchange.NFO,
+) -> SettlementFill | None:
+    """Return the fill that closes an expired contract, or None (flat, or `settle` left it open)."""
+    outcome = settle(symbol, derivative, net_quantity_micros, prices, exchange)
+    return outcome if isinstance(outcome, SettlementFill) else None

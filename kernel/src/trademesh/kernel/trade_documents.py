@@ -25,9 +25,11 @@ __all__ = [
     "JOURNAL_ORDER",
     "TradeChargeProfile",
     "TradeFill",
+    "TradeLabels",
     "active_trades_filter",
     "decode_charge_profile",
     "decode_fill",
+    "decode_labels",
     "planned_risk",
 ]
 
@@ -66,6 +68,11 @@ STOP_LOSS_PRICE_MICROS = "stop_loss_price_micros"
 TARGET_PRICE_MICROS = "target_price_micros"
 PLANNED_RISK_MICROS = "planned_risk_micros"
 
+#: The journal labels slices filter on (decision 0250): the strategy and the tags, case-folded as the trade
+#: service stores them for its own filters ("" and [] when the trade has none).
+STRATEGY_KEY = "strategy_key"
+TAG_KEYS = "tag_keys"
+
 #: The status of a trade that counts (deleted trades are kept with another status until purged).
 ACTIVE = "ACTIVE"
 
@@ -92,6 +99,8 @@ FIELD_TYPES: dict[str, tuple[type | None, ...]] = {
     STOP_LOSS_PRICE_MICROS: (int,),
     TARGET_PRICE_MICROS: (int,),
     PLANNED_RISK_MICROS: (int,),
+    STRATEGY_KEY: (str,),
+    TAG_KEYS: (list,),
 }
 
 #: Journal order, newest first (a sort specification): the first document per instrument is its latest trade.
@@ -120,6 +129,11 @@ FILL_PROJECTION: dict[str, int] = {
         VERSION,
         STOP_LOSS_PRICE_MICROS,
         PLANNED_RISK_MICROS,
+        SEGMENT,
+        BROKER,
+        BROKER_ACCOUNT_ID,
+        STRATEGY_KEY,
+        TAG_KEYS,
     )
 }
 
@@ -200,6 +214,30 @@ def decode_fill(document: Mapping[str, Any]) -> TradeFill:
             int(document.get(STOP_LOSS_PRICE_MICROS) or 0),
             int(document.get(PLANNED_RISK_MICROS) or 0),
         ),
+    )
+
+
+class TradeLabels(NamedTuple):
+    """What slices filter a stored trade on besides instrument, side, time and category (decision 0250)."""
+
+    broker: str
+    broker_account_id: str
+    #: A Segment name without prefix; None: unknown.
+    segment: str | None
+    #: Case-folded; "" without a strategy.
+    strategy_key: str
+    #: Case-folded tags.
+    tag_keys: tuple[str, ...]
+
+
+def decode_labels(document: Mapping[str, Any]) -> TradeLabels:
+    """Decode a stored trade's labels (projected with FILL_PROJECTION; trades written before read as none)."""
+    return TradeLabels(
+        broker=str(document.get(BROKER) or "MANUAL"),
+        broker_account_id=str(document.get(BROKER_ACCOUNT_ID) or ""),
+        segment=document.get(SEGMENT),
+        strategy_key=str(document.get(STRATEGY_KEY) or ""),
+        tag_keys=tuple(str(tag) for tag in document.get(TAG_KEYS) or ()),
     )
 
 

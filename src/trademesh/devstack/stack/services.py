@@ -101,17 +101,54 @@ def _smtp_env(context: StackContext) -> dict[str, str]:
     }
 
 
+#: The local Web Push service (RFC 8030, decrypts what it gets) and the local Twilio Messages API.
+PUSH = "push"
+SMS = "sms"
+
+
+def _push_command(context: StackContext) -> list[str]:
+    return [sys.executable, "-m", "trademesh.devstack.pushserver", "--host", HOST,
+            "--port", str(context.ports[PUSH])]  # fmt: skip
+
+
+def _push_ready(context: StackContext) -> str:
+    return f"http://{HOST}:{context.ports[PUSH]}/ready"
+
+
+def _sms_command(context: StackContext) -> list[str]:
+    return [sys.executable, "-m", "trademesh.devstack.smsserver", "--host", HOST,
+            "--port", str(context.ports[SMS])]  # fmt: skip
+
+
+def _sms_ready(context: StackContext) -> str:
+    return f"http://{HOST}:{context.ports[SMS]}/__fake/ready"
+
+
 def _notifications_env(context: StackContext) -> dict[str, str]:
-    from trademesh.devstack.secrets import ensure_dev_secrets, ensure_webhook_key  # made once per data dir
+    # Webhooks and Web Push on, with keys made once per data dir; SMS through the local Twilio fake.
+    from trademesh.devstack.secrets import ensure_dev_secrets, ensure_vapid_key, ensure_webhook_key
+    from trademesh.devstack.smsserver import DEV_ACCOUNT_SID, DEV_AUTH_TOKEN, DEV_FROM_NUMBER
 
     # The service token lets the P&L guardrails and the digest read a user's P&L from analytics (decision 0300).
     _, token_file = ensure_dev_secrets(context.layout.keys_dir, context.layout.signing_key)
-    return {
+    env = {
         **_smtp_env(context),
-        "TRADEMESH_WEBHOOK_SECRETS_KEY": ensure_webhook_key(context.layout.keys_dir).read_text().strip(),
         "TRADEMESH_SERVICE_TOKEN_FILE": str(token_file),
         "TRADEMESH_ANALYTICS_TARGET": context.address("analytics"),
+        "TRADEMESH_WEBHOOK_SECRETS_KEY": ensure_webhook_key(context.layout.keys_dir).read_text().strip(),
+        "TRADEMESH_VAPID_PRIVATE_KEY": ensure_vapid_key(context.layout.keys_dir).read_text().strip(),
+        # Dev mode lets push endpoints be the local push service (http, loopback) — nothing else private.
+        "TRADEMESH_DEV_MODE": "true",
+        "TRADEMESH_PUSH_ALLOWED_NETWORKS": "127.0.0.1/32",
     }
+    if SMS in context.ports:  # a stack without the Twilio fake sends no SMS
+        env |= {
+            "TRADEMESH_TWILIO_ACCOUNT_SID": DEV_ACCOUNT_SID,
+            "TRADEMESH_TWILIO_AUTH_TOKEN": DEV_AUTH_TOKEN,
+            "TRADEMESH_TWILIO_FROM_NUMBER": DEV_FROM_NUMBER,
+            "TRADEMESH_TWILIO_API_BASE_URL": f"http://{HOST}:{context.ports[SMS]}",
+        }
+    return env
 
 
 def _analytics_env(context: StackContext) -> dict[str, str]:
@@ -141,6 +178,20 @@ SERVICES: tuple[ServiceSpec, ...] = (
         default_port=50059,
         command=_fake_kite_command,
         ready_url=_fake_kite_ready,
+    ),
+    ServiceSpec(
+        name=PUSH,
+        module="trademesh.devstack.pushserver",
+        default_port=50063,
+        command=_push_command,
+        ready_url=_push_ready,
+    ),
+    ServiceSpec(
+        name=SMS,
+        module="trademesh.devstack.smsserver",
+        default_port=50064,
+        command=_sms_command,
+        ready_url=_sms_ready,
     ),
     ServiceSpec(
         name="trade",
@@ -178,7 +229,7 @@ SERVICES: tuple[ServiceSpec, ...] = (
         module="trademesh.services.notifications",
         default_port=50056,
         extra_env=_notifications_env,
-        depends_on=("auth", MAIL),
+        depends_on=("auth", MAIL, PUSH, SMS),
         health_service="trademesh.notifications.v1.NotificationsService",
     ),
     ServiceSpec(

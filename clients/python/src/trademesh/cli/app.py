@@ -27,11 +27,13 @@ from trademesh.cli.commands import (
     alerts,
     analytics,
     auth,
+    bars,
     calendar,
     inbox,
     mappings,
     notes,
     positions,
+    push,
     quotes,
     sync,
     tax,
@@ -58,12 +60,14 @@ app.add_typer(positions.app)
 app.add_typer(analytics.app)
 app.add_typer(tax.app)
 app.add_typer(calendar.app)
+app.add_typer(bars.app)
 app.add_typer(trades.app, name="trades")
 app.add_typer(quotes.app, name="quotes")
 app.add_typer(sync.app, name="sync")
 app.add_typer(watchlists.app, name="watchlist")
 app.add_typer(alerts.app, name="alerts")
 app.add_typer(inbox.app, name="inbox")
+app.add_typer(push.app, name="push")
 app.add_typer(notes.app, name="note")
 app.add_typer(notes.mistakes_app, name="mistakes")
 app.add_typer(mappings.app, name="mappings")

@@ -57,6 +57,7 @@ IDEMPOTENT_METHODS: dict[str, tuple[str, ...]] = {
         "GetAnalyticsSettings",
         "GetPnlCalendar",
         "GetDayTrips",
+        "CompareAnalytics",
     ),
     "trademesh.notifications.v1.NotificationsService": (
         "CreateAlert",  # idempotent by request_id

@@ -29,10 +29,12 @@ from trademesh.kernel.charges.schedule import (
     Side,
     load_schedule,
 )
+from trademesh.kernel.charges.settlement import SETTLEMENT_VERSION_PREFIX, charge_settlement, settlement_version
 
 __all__ = [
     "COMPONENTS",
     "COMPUTED",
+    "SETTLEMENT_VERSION_PREFIX",
     "Broker",
     "Charges",
     "Exchange",
@@ -47,8 +49,10 @@ __all__ = [
     "break_even_price",
     "charge_fills",
     "charge_order",
+    "charge_settlement",
     "charges_market",
     "exit_charges",
     "ist_date",
     "load_schedule",
+    "settlement_version",
 ]

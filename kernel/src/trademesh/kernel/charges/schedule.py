@@ -10,7 +10,7 @@ from __future__ import annotations
 import bisect
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 from enum import StrEnum
@@ -156,6 +156,8 @@ class Schedule:
     plans: Mapping[PlanKey, tuple[BrokerageEntry, ...]]
     depository: Mapping[Broker, tuple[DepositoryEntry, ...]]
     policies: Mapping[str, Policy]
+    #: STT on exercised options (purchaser, on intrinsic value) per exchange; NSE and BSE only.
+    exercise: Mapping[Exchange, tuple[RateEntry, ...]] = field(default_factory=dict)
 
     def rate(self, component: str, exchange: Exchange, segment: Segment, side: Side, day: date) -> RateEntry:
         """Return the `component` rate in force on `day`."""
@@ -186,6 +188,12 @@ class Schedule:
             raise ScheduleError(f"no DP tariff for {broker}")
         return _in_force(entries, day, f"DP tariff of {broker}")
 
+    def exercise_rate(self, exchange: Exchange, day: date) -> RateEntry | None:
+        """Return the STT rate on exercised options of `exchange` in force on `day` (None: not levied there)."""
+        self.check_day(day)
+        entries = self.exercise.get(exchange)
+        return _in_force(entries, day, f"exercise tax for {exchange}") if entries else None
+
     def policy(self, name: str) -> Policy:
         """Return a rounding policy by name ("contract_note", "kite_api")."""
         try:
@@ -202,6 +210,7 @@ class Schedule:
             self.gst,
             *self.plans.values(),
             *self.depository.values(),
+            *self.exercise.values(),
         ]
         for entries in groups:
             dates.update(entry.effective_from for entry in entries if entry.effective_from > self.starts)
@@ -225,6 +234,12 @@ class Schedule:
             lines += [
                 f"{component} {exchange} {segment} {side} from {entry.effective_from}: {entry.citation.note}"
                 for entry in entries
+                if entry.citation.verify
+            ]
+        for exchange, exercise in sorted(self.exercise.items()):
+            lines += [
+                f"exercise tax {exchange} from {entry.effective_from}: {entry.citation.note}"
+                for entry in exercise
                 if entry.citation.verify
             ]
         for (broker, plan, segment), plans in sorted(self.plans.items()):
@@ -349,6 +364,19 @@ def _policies(document: Mapping[str, Any]) -> dict[str, Policy]:
     return policies
 
 
+def _exercise(statutory: Mapping[str, Any], starts: date) -> dict[Exchange, tuple[RateEntry, ...]]:
+    collected: dict[Exchange, list[RateEntry]] = {}
+    for raw in statutory.get("exercise_tax", []):
+        entry = RateEntry(_date(raw), parse_rate(raw["rate"]), _citation(raw))
+        for exchange in raw["exchanges"]:
+            if Exchange(exchange) is Exchange.MCX:
+                raise ScheduleError("exercise_tax: MCX options devolve into futures; no exercise tax is modelled there")
+            collected.setdefault(Exchange(exchange), []).append(entry)
+    return {
+        exchange: _sorted_unique(entries, f"exercise tax {exchange}", starts) for exchange, entries in collected.items()
+    }
+
+
 def build_schedule(statutory: Mapping[str, Any], brokerage: Mapping[str, Any]) -> Schedule:
     """Build and check a schedule from the parsed statutory and brokerage documents."""
     header = statutory["schedule"]
@@ -370,6 +398,7 @@ def build_schedule(statutory: Mapping[str, Any], brokerage: Mapping[str, Any]) -
         plans=_plans(brokerage, starts),
         depository={broker: _sorted_unique(entries, f"DP {broker}", starts) for broker, entries in depository.items()},
         policies=_policies(statutory),
+        exercise=_exercise(statutory, starts),
     )
 
 

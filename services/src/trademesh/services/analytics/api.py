@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from typing import Any
 
 from grpc import aio
@@ -18,8 +19,10 @@ from trademesh.services.analytics.mapping import (
     settings_to_proto,
     update_to_proto,
 )
-from trademesh.services.analytics.model import build_query, to_micros
+from trademesh.services.analytics.model import ReportQuery, build_query, to_micros
+from trademesh.services.analytics.model.slices import Slice
 from trademesh.services.analytics.service import AnalyticsService
+from trademesh.services.analytics.slice_mapping import slice_from_proto
 from trademesh.services.analytics.tax_mapping import tax_query_from_proto, tax_report_to_proto
 from trademesh.services.analytics.watch import PnlHeartbeat, PnlWatcher
 from trademesh.services.core.identity import ROLE_ADMIN, current_principal
@@ -61,10 +64,7 @@ class AnalyticsServicer(analytics_service_pb2_grpc.AnalyticsServiceServicer):
         self._service = service
         self._watcher = watcher
 
-    async def GetAnalytics(
-        self, request: analytics_service_pb2.GetAnalyticsRequest, context: Context
-    ) -> analytics_service_pb2.GetAnalyticsResponse:
-        user = _reader(context)
+    def _query(self, request: analytics_service_pb2.GetAnalyticsRequest) -> ReportQuery:
         custom = None
         if request.HasField("custom_range"):
             bounds = request.custom_range
@@ -85,7 +85,13 @@ class AnalyticsServicer(analytics_service_pb2_grpc.AnalyticsServiceServicer):
             instrument_limit=request.instrument_limit,
             min_journal_version=request.min_journal_version,
         )
-        await self._service.wait_for_version(user, request.min_journal_version, context.time_remaining())
+        if request.HasField("slice"):
+            query = replace(query, slice=slice_from_proto(request.slice))
+        return query
+
+    async def _response(
+        self, user: str, query: ReportQuery, context: Context
+    ) -> analytics_service_pb2.GetAnalyticsResponse:
         lookup = await self._service.lookup(user, query)
         if lookup.cached is not None:
             return analytics_service_pb2.GetAnalyticsResponse.FromString(lookup.cached)
@@ -94,6 +100,38 @@ class AnalyticsServicer(analytics_service_pb2_grpc.AnalyticsServiceServicer):
         if cacheable:
             await self._service.store(lookup, response.SerializeToString())
         return response
+
+    async def GetAnalytics(
+        self, request: analytics_service_pb2.GetAnalyticsRequest, context: Context
+    ) -> analytics_service_pb2.GetAnalyticsResponse:
+        user = _reader(context)
+        query = self._query(request)
+        await self._service.wait_for_version(user, request.min_journal_version, context.time_remaining())
+        return await self._response(user, query, context)
+
+    async def CompareAnalytics(
+        self, request: analytics_service_pb2.CompareAnalyticsRequest, context: Context
+    ) -> analytics_service_pb2.CompareAnalyticsResponse:
+        user = _reader(context)
+        try:
+            first = self._query(request.query)
+        except InvalidArgument as error:
+            error.violations = [FieldViolation("query." + v.field, v.description) for v in error.violations]
+            raise
+        against = request.WhichOneof("against")
+        if against == "other":
+            second = replace(first, slice=slice_from_proto(request.other, "other"))
+        elif against == "rest" and request.rest:
+            second = replace(first, slice=(first.slice or Slice()).complement())
+        else:
+            raise InvalidArgument(
+                "name a second slice or ask for the rest",
+                [FieldViolation("against", "set `other`, or `rest` to true")],
+                reason="INVALID_COMPARISON",
+            )
+        await self._service.wait_for_version(user, request.query.min_journal_version, context.time_remaining())
+        reports = [(await self._response(user, query, context)).report for query in (first, second)]
+        return analytics_service_pb2.CompareAnalyticsResponse(first=reports[0], second=reports[1])
 
     async def RecomputeAnalytics(
         self, request: analytics_service_pb2.RecomputeAnalyticsRequest, context: Context
@@ -124,6 +162,7 @@ class AnalyticsServicer(analytics_service_pb2_grpc.AnalyticsServiceServicer):
             _authorization(context),
             request.max_updates_per_second,
             to_micros(principal.expires_at),
+            slice_from_proto(request.slice) if request.HasField("slice") else None,
         )
         async for message in messages:
             if isinstance(message, PnlHeartbeat):
@@ -166,10 +205,13 @@ class AnalyticsServicer(analytics_service_pb2_grpc.AnalyticsServiceServicer):
     async def GetPnlCalendar(
         self, request: analytics_service_pb2.GetPnlCalendarRequest, context: Context
     ) -> analytics_service_pb2.GetPnlCalendarResponse:
-        calendar = await self._service.pnl_calendar(_reader(context), request.start_date, request.end_date)
+        chosen = slice_from_proto(request.slice) if request.HasField("slice") else None
+        calendar = await self._service.pnl_calendar(_reader(context), request.start_date, request.end_date, chosen)
         return calendar_to_proto(calendar)
 
     async def GetDayTrips(
         self, request: analytics_service_pb2.GetDayTripsRequest, context: Context
     ) -> analytics_service_pb2.GetDayTripsResponse:
-        return day_trips_to_proto(await self._service.day_trips(_reader(context), request.date))
+        chosen = slice_from_proto(request.slice) if request.HasField("slice") else None
+        trips = await self._service.day_trips(_reader(context), request.date, _authorization(context), chosen)
+        return day_trips_to_proto(trips)

@@ -6,9 +6,11 @@ from google.protobuf import timestamp_pb2
 
 from trademesh.analytics.v1 import analytics_service_pb2, calendar_pb2
 from trademesh.kernel.lots import RoundTrip
+from trademesh.services.analytics.excursion_mapping import excursion_to_proto
 from trademesh.services.analytics.mapping import CATEGORIES, instrument_to_proto
 from trademesh.services.analytics.model import saturate
 from trademesh.services.analytics.model.calendar import CalendarDay, CalendarTotal, DayTrips, PnlCalendar
+from trademesh.services.analytics.model.excursions import Excursion
 from trademesh.services.analytics.model.fills import Category, Instrument
 from trademesh.services.analytics.model.rmultiples import r_multiple_milli
 
@@ -68,8 +70,8 @@ def calendar_to_proto(calendar: PnlCalendar) -> analytics_service_pb2.GetPnlCale
     )
 
 
-def _trip(trip: RoundTrip[Instrument], risk: int) -> calendar_pb2.DayTrip:
-    return calendar_pb2.DayTrip(
+def _trip(trip: RoundTrip[Instrument], risk: int, found: Excursion | None) -> calendar_pb2.DayTrip:
+    message = calendar_pb2.DayTrip(
         instrument=instrument_to_proto(trip.instrument),
         long=trip.long,
         opening_trade_id=trip.opening_trade_id,
@@ -83,12 +85,18 @@ def _trip(trip: RoundTrip[Instrument], risk: int) -> calendar_pb2.DayTrip:
         planned_risk_micros=saturate(risk),
         r_multiple_milli=saturate(r_multiple_milli(trip.net_pnl_micros, risk)) if risk > 0 else None,
     )
+    if found is not None:
+        message.excursion.CopyFrom(excursion_to_proto(found))
+    return message
 
 
 def day_trips_to_proto(day: DayTrips) -> analytics_service_pb2.GetDayTripsResponse:
     """Map a day's round trips to the response."""
     return analytics_service_pb2.GetDayTripsResponse(
         date=day.date.isoformat(),
-        trips=[_trip(trip, risk) for trip, risk in zip(day.trips, day.risks, strict=True)],
+        trips=[
+            _trip(trip, risk, day.excursions[index] if day.excursions else None)
+            for index, (trip, risk) in enumerate(zip(day.trips, day.risks, strict=True))
+        ],
         day=day_to_proto(day.day),
     )

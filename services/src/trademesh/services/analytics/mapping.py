@@ -20,6 +20,7 @@ from trademesh.common.v1 import instrument_pb2
 from trademesh.kernel import trade_documents
 from trademesh.kernel.events import EventEnvelope
 from trademesh.marketdata.v1 import quote_pb2
+from trademesh.services.analytics.excursion_mapping import excursion_stats_to_proto
 from trademesh.services.analytics.model import (
     Category,
     ChangeKind,
@@ -36,6 +37,7 @@ from trademesh.services.analytics.model import (
     UserSettings,
     saturate,
 )
+from trademesh.services.analytics.model.fills import profile_of
 from trademesh.services.analytics.watch import PnlHeartbeat, PnlUpdate
 from trademesh.trade.v1 import trade_event_pb2, trade_pb2
 
@@ -199,9 +201,14 @@ def report_to_proto(report: Report) -> report_pb2.AnalyticsReport:
         open_positions=[position_to_proto(p) for p in report.open_positions],
         unrealized_pnl_micros=report.unrealized_pnl_micros,
         unmarked_position_count=report.unmarked_position_count,
+        net_unrealized_pnl_micros=report.net_unrealized_pnl_micros,
+        estimated_exit_charges_micros=report.estimated_exit_charges_micros,
+        open_fees_micros=report.open_fees_micros,
     )
     if report.r_multiples is not None:
         message.r_multiples.CopyFrom(r_multiples_to_proto(report.r_multiples))
+    if report.excursions is not None:
+        message.excursions.CopyFrom(excursion_stats_to_proto(report.excursions))
     if query.start_us is not None:
         message.range.start_time.CopyFrom(timestamp(query.start_us))
     if query.end_us is not None:
@@ -379,6 +386,13 @@ def fill_from_trade(trade: trade_pb2.Trade) -> JournalFill:
         exec_seq=trade.exec_seq,
         planned_risk_micros=trade_documents.planned_risk(
             trade.quantity_micros, trade.price_micros, trade.stop_loss_price_micros, trade.planned_risk_micros
+        ),
+        profile=profile_of(
+            instrument_pb2.Broker.Name(trade.broker).removeprefix("BROKER_") if trade.broker else None,
+            trade.broker_account_id,
+            trade_pb2.Segment.Name(trade.segment).removeprefix("SEGMENT_") if trade.segment else None,
+            trade.strategy,
+            trade.tags,
         ),
     )
 

@@ -13,16 +13,22 @@ from redis.asyncio import Redis
 
 from trademesh.analytics.v1 import analytics_service_pb2, analytics_service_pb2_grpc
 from trademesh.services.analytics.api import AnalyticsServicer
+from trademesh.services.analytics.bars import GrpcBarSource
 from trademesh.services.analytics.cache import RedisAnalyticsCache
 from trademesh.services.analytics.events import TradeEventConsumer
+from trademesh.services.analytics.excursion_ports import BarSource, ExcursionStore
+from trademesh.services.analytics.excursion_store import COLLECTION as EXCURSIONS
+from trademesh.services.analytics.excursion_store import COVERAGE, MongoExcursionStore, ensure_excursion_indexes
+from trademesh.services.analytics.excursions import ExcursionMeter, ExcursionRecorder
 from trademesh.services.analytics.ports import AnalyticsCache, Clock, Quotes, SettingsStore, TradeSource
 from trademesh.services.analytics.quotes import GrpcQuoteSource
 from trademesh.services.analytics.service import AnalyticsService, now_micros
 from trademesh.services.analytics.settings import AnalyticsSettings
 from trademesh.services.analytics.store import MongoSettingsStore, MongoTradeSource
+from trademesh.services.analytics.tick_feed import RedisTickFeed
 from trademesh.services.analytics.watch import PnlWatcher
 from trademesh.services.core.access import public_methods
-from trademesh.services.core.connections import LazyConnections, required_dependencies
+from trademesh.services.core.connections import LazyConnections, ensure_collections, required_dependencies
 from trademesh.services.core.revocations import RevocationList
 from trademesh.services.core.server import (
     ServiceHost,
@@ -49,6 +55,8 @@ class Analytics:
     servicer: AnalyticsServicer
     cache: AnalyticsCache
     quotes: Quotes
+    excursion_store: ExcursionStore | None
+    bars: BarSource
     #: The connections bootstrap opened for the adapters it built (None when every such adapter was given).
     mongo: AsyncMongoClient[Document] | None = None
     redis: Redis | None = None
@@ -61,10 +69,16 @@ def bootstrap(
     settings_store: SettingsStore | None = None,
     cache: AnalyticsCache | None = None,
     quotes: Quotes | None = None,
+    excursion_store: ExcursionStore | None = None,
+    bars: BarSource | None = None,
     clock: Clock = now_micros,
 ) -> Analytics:
     """Wire the use cases and the servicer; build the real adapter of every port not given (tests pass fakes)."""
     connections = LazyConnections(settings)
+    # MAE/MFE read the database the trades come from: with a fake trade source and no excursion store
+    # given, round trips stay unmeasured (no database is opened for them).
+    if excursion_store is None and trades is None:
+        excursion_store = MongoExcursionStore(connections.database())
     if trades is None or settings_store is None:
         database = connections.database()
         trades = trades or MongoTradeSource(database, timeout_seconds=settings.query_timeout_seconds)
@@ -73,6 +87,8 @@ def bootstrap(
         cache = RedisAnalyticsCache(connections.redis_client(), report_ttl_seconds=settings.report_cache_ttl_seconds)
     if quotes is None:
         quotes = GrpcQuoteSource(settings.marketdata_target, timeout_seconds=settings.dependency_timeout_seconds)
+    if bars is None:
+        bars = GrpcBarSource(settings.marketdata_target, timeout_seconds=settings.dependency_timeout_seconds)
     assert trades is not None
     assert settings_store is not None
     service = AnalyticsService(
@@ -82,6 +98,11 @@ def bootstrap(
         quotes=quotes,
         max_cached_fills=settings.max_cached_fills,
         clock=clock,
+        excursions=(
+            ExcursionMeter(excursion_store, bars, allowance_seconds=settings.excursion_gap_seconds)
+            if excursion_store is not None
+            else None
+        ),
     )
     watcher = PnlWatcher(
         service,
@@ -92,7 +113,15 @@ def bootstrap(
         heartbeat_seconds=settings.watch_heartbeat_seconds,
     )
     return Analytics(
-        service, watcher, AnalyticsServicer(service, watcher), cache, quotes, connections.mongo, connections.redis
+        service,
+        watcher,
+        AnalyticsServicer(service, watcher),
+        cache,
+        quotes,
+        excursion_store,
+        bars,
+        connections.mongo,
+        connections.redis,
     )
 
 
@@ -104,6 +133,7 @@ class AnalyticsRuntime:
     service: AnalyticsService
     consumer: TradeEventConsumer
     cache: RedisAnalyticsCache
+    recorder: ExcursionRecorder
 
 
 async def build_analytics_runtime(settings: AnalyticsSettings) -> AnalyticsRuntime:
@@ -131,13 +161,30 @@ async def build_analytics_runtime(settings: AnalyticsSettings) -> AnalyticsRunti
     )
     verifier = build_remote_verifier(settings, revocations)
     host = await start_server(settings, [registration], verifier, dependencies=required_dependencies(mongo, redis))
+    store, bars = analytics.excursion_store, analytics.bars
+    assert isinstance(store, MongoExcursionStore)
+    assert isinstance(bars, GrpcBarSource)
+    database = mongo[settings.mongo_database]
+    await ensure_collections(database, [EXCURSIONS, COVERAGE])
+    await ensure_excursion_indexes(database)
+    recorder = ExcursionRecorder(
+        analytics.service.journal,
+        store,
+        RedisTickFeed(redis),
+        analytics.service.now,
+        flush_seconds=settings.excursion_flush_seconds,
+        allowance_seconds=settings.excursion_gap_seconds,
+    )
+    analytics.service.listeners.append(recorder.journal_changed)
     analytics.watcher.stopping = host.stopping
     host.spawn(revocations.run(), "revocations", revocations.close)
     host.spawn(consumer.run(), "trade-event-consumer", consumer.close)
+    host.spawn(recorder.run(), "excursion-recorder", recorder.close)
+    host.on_stop(bars.close)
     host.on_stop(quotes.close)
     host.on_stop(mongo.close)
     host.on_stop(redis.aclose)
-    return AnalyticsRuntime(host, analytics.service, consumer, analytics.cache)
+    return AnalyticsRuntime(host, analytics.service, consumer, analytics.cache, recorder)
 
 
 async def build_analytics_server(settings: AnalyticsSettings) -> ServiceHost:

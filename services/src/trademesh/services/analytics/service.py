@@ -12,7 +12,8 @@ import time
 import weakref
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 from trademesh.kernel.charges import load_schedule
 from trademesh.kernel.errors import Aborted, InvalidArgument, Unavailable
@@ -39,8 +40,13 @@ from trademesh.services.analytics.model.calendar import (
     check_range,
     parse_date,
 )
+from trademesh.services.analytics.model.excursions import UNAVAILABLE
+from trademesh.services.analytics.model.slices import Slice
 from trademesh.services.analytics.model.tax import TaxQuery, TaxReport, build_tax_report
 from trademesh.services.analytics.ports import AnalyticsCache, Clock, QuoteSource, SettingsStore, TradeSource
+
+if TYPE_CHECKING:
+    from trademesh.services.analytics.excursions import ExcursionMeter
 
 logger = logging.getLogger(__name__)
 
@@ -90,8 +96,11 @@ class AnalyticsService:
         quotes: QuoteSource,
         max_cached_fills: int = 2_000_000,
         clock: Clock = now_micros,
+        excursions: ExcursionMeter | None = None,
     ) -> None:
         self._trades = trades
+        #: MAE/MFE of round trips (decision 0270); None leaves them unmeasured.
+        self.excursions = excursions
         self._settings = settings
         self._cache = cache
         self._quotes = quotes
@@ -264,6 +273,17 @@ class AnalyticsService:
                 complete = False
         net = await self.net_book(lookup.user_id, journal) if instruments else None
         report = build_report(journal, lookup.query, settings, self.now(), marks, net)
+        if self.excursions is not None:
+            first, last = journal.trip_range(lookup.query.start_us, lookup.query.end_us)
+            try:
+                stats = await self.excursions.stats(
+                    lookup.user_id, journal, first, last, settings.break_even_tolerance_micros
+                )
+            except Unavailable:
+                logger.warning("excursions unavailable; the report has none", exc_info=True)
+                complete = False
+            else:
+                report = replace(report, excursions=stats)
         return report, complete
 
     async def store(self, lookup: CacheLookup, encoded: bytes) -> None:
@@ -278,19 +298,31 @@ class AnalyticsService:
         journal = await self.journal(user_id)
         return build_tax_report(journal.fills, query, load_schedule())
 
-    async def pnl_calendar(self, user_id: str, start_date: str, end_date: str) -> PnlCalendar:
+    async def pnl_calendar(
+        self, user_id: str, start_date: str, end_date: str, chosen: Slice | None = None
+    ) -> PnlCalendar:
         """Return the user's daily net P&L of an IST date range (≤ 366 days) with week and month totals."""
         start = parse_date(start_date, "start_date", "INVALID_DATE_RANGE")
         end = parse_date(end_date, "end_date", "INVALID_DATE_RANGE")
         check_range(start, end)
         settings = await self._settings.get(user_id)
-        return build_calendar(await self.journal(user_id), start, end, settings.break_even_tolerance_micros)
+        return build_calendar(await self.journal(user_id), start, end, settings.break_even_tolerance_micros, chosen)
 
-    async def day_trips(self, user_id: str, day: str) -> DayTrips:
-        """Return the user's round trips closed on one IST day."""
-        chosen = parse_date(day, "date", "INVALID_DATE")
+    async def day_trips(self, user_id: str, day: str, authorization: str = "", chosen: Slice | None = None) -> DayTrips:
+        """Return the user's round trips closed on one IST day (of a slice's, decision 0250), with their MAE/MFE
+        when measured (decision 0270)."""
+        wanted = parse_date(day, "date", "INVALID_DATE")
         settings = await self._settings.get(user_id)
-        return build_day_trips(await self.journal(user_id), chosen, settings.break_even_tolerance_micros)
+        journal = await self.journal(user_id)
+        trips = build_day_trips(journal, wanted, settings.break_even_tolerance_micros, chosen)
+        if self.excursions is None or not trips.trips:
+            return trips
+        try:
+            found = await self.excursions.measure_trips(user_id, journal, trips.trips, trips.risks, authorization)
+        except Unavailable:
+            logger.warning("excursions unavailable; the day's round trips are unmeasured", exc_info=True)
+            found = [UNAVAILABLE] * len(trips.trips)
+        return replace(trips, excursions=tuple(found))
 
     # -- settings ------------------------------------------------------------------------------------
 

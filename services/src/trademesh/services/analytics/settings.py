@@ -38,3 +38,14 @@ class AnalyticsSettings(CoreSettings):
     recompute_lock_seconds: float = Field(
         7200.0, gt=0, description="Lease of the recompute lock (a crashed recompute frees it after this)."
     )
+    excursion_flush_seconds: float = Field(
+        1.0,
+        gt=0,
+        le=60,
+        description="How often the recorded MAE/MFE price extremes are written (one write per instrument).",
+    )
+    excursion_gap_seconds: float = Field(
+        5.0,
+        gt=0,
+        description="Recording allowance: a position unrecorded for longer, or learnt of later, is not EXACT.",
+    )

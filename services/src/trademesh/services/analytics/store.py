@@ -29,6 +29,7 @@ from trademesh.services.analytics.model import (
     UserSettings,
     to_micros,
 )
+from trademesh.services.analytics.model.fills import profile_of
 
 Document = dict[str, Any]
 
@@ -59,6 +60,7 @@ class MongoTradeSource:
                 trade_documents.active_trades_filter(user_id), trade_documents.FILL_PROJECTION, batch_size=10_000
             ):
                 fill = trade_documents.decode_fill(document)
+                labels = trade_documents.decode_labels(document)
                 columns.add(
                     fill.trade_id,
                     (fill.symbol, fill.exchange),
@@ -72,6 +74,9 @@ class MongoTradeSource:
                     fill.version,
                     fill.exec_seq,
                     fill.planned_risk_micros,
+                    profile_of(
+                        labels.broker, labels.broker_account_id, labels.segment, labels.strategy_key, labels.tag_keys
+                    ),
                 )
         return columns.build()
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 from trademesh.kernel.errors import ResourceExhausted, Unauthenticated, Unavailable
 from trademesh.services.analytics.model import Instrument, Mark, OpenPosition, PnlState, PnlTotals, pnl_state
+from trademesh.services.analytics.model.slices import Slice
 from trademesh.services.analytics.ports import QuoteStream
 from trademesh.services.analytics.service import AnalyticsService
 
@@ -89,9 +90,15 @@ class PnlWatcher:
         return self._default_rate if requested == 0 else min(requested, self._max_rate)
 
     async def watch(
-        self, user_id: str, authorization: str, requested_rate: int, expires_at_us: int
+        self,
+        user_id: str,
+        authorization: str,
+        requested_rate: int,
+        expires_at_us: int,
+        chosen: Slice | None = None,
     ) -> AsyncIterator[PnlUpdate | PnlHeartbeat]:
-        """Stream the user's P&L until the token expires, the server drains or the client leaves."""
+        """Stream the user's P&L (of a slice's positions, decision 0250) until the token expires, the server
+        drains or the client leaves."""
         active = self._active.get(user_id, 0)
         if active >= self._max_per_user:
             raise ResourceExhausted(
@@ -103,7 +110,8 @@ class PnlWatcher:
         stream = _Stream()
         self._streams.setdefault(user_id, []).append(stream)
         try:
-            async for message in self._run(user_id, authorization, self.rate(requested_rate), expires_at_us, stream):
+            rate = self.rate(requested_rate)
+            async for message in self._run(user_id, authorization, rate, expires_at_us, stream, chosen):
                 yield message
         finally:
             self._active[user_id] -= 1
@@ -114,7 +122,7 @@ class PnlWatcher:
                 del self._streams[user_id]
 
     async def _run(
-        self, user_id: str, authorization: str, rate: int, expires_at_us: int, stream: _Stream
+        self, user_id: str, authorization: str, rate: int, expires_at_us: int, stream: _Stream, chosen: Slice | None
     ) -> AsyncIterator[PnlUpdate | PnlHeartbeat]:
         interval = 1.0 / rate
         while True:
@@ -131,7 +139,7 @@ class PnlWatcher:
                     logger.warning("market data unavailable; positions start unmarked")
             # Net figures per position change (this epoch), not per tick: ticks only re-price the exit orders.
             net = await self._service.net_book(user_id, journal) if self._net else None
-            state = pnl_state(journal, stream.marks, self._service.now(), net)
+            state = pnl_state(journal, stream.marks, self._service.now(), net, chosen)
             yield self._update(True, state, state.positions.values(), (), journal.version, rate)
             last_sent = last_message = time.monotonic()
             next_version_check = last_sent + VERSION_POLL_SECONDS
@@ -164,7 +172,7 @@ class PnlWatcher:
                     current_time = self._service.now()
                     if stream.dirty and now - last_sent >= interval:
                         stream.dirty = False
-                        new_state = pnl_state(journal, stream.marks, current_time, net)
+                        new_state = pnl_state(journal, stream.marks, current_time, net, chosen)
                         if new_state.totals.trading_date != state.totals.trading_date:
                             break
                         changed = [

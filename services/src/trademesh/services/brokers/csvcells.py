@@ -220,9 +220,13 @@ class CsvRow:
         return {name: self.column(*aliases) for name, aliases in names.items()}
 
 
-def read_csv(content: bytes, required: Mapping[str, tuple[str, ...]]) -> Iterator[CsvRow]:
+def read_csv(content: bytes, required: Mapping[str, tuple[str, ...]], *, header_search: int = 0) -> Iterator[CsvRow]:
     """Check a UTF-8 CSV file's size and header (each `required` column under one of its aliases) and
-    return its non-blank data rows; whole-file problems raise INVALID_ARGUMENT."""
+    return its non-blank data rows; whole-file problems raise INVALID_ARGUMENT.
+
+    With `header_search` > 0 the header is the first of that many leading records holding every required
+    column (report titles and account details above it are skipped); else the first non-blank record.
+    """
     if not content:
         raise InvalidArgument("content is empty", [FieldViolation("content", "the file is empty")])
     if len(content) > MAX_CONTENT_BYTES:
@@ -240,6 +244,13 @@ def read_csv(content: bytes, required: Mapping[str, tuple[str, ...]]) -> Iterato
         header = next(reader, None)
         while header is not None and not any(cell.strip() for cell in header):
             header = next(reader, None)
+        first = header
+        for _ in range(header_search):
+            if header is None or _has_columns(header, required):
+                break
+            header = next(reader, None)
+        if header is None or (header_search and not _has_columns(header, required)):
+            header = first
     except csv.Error as error:
         raise _bad_header("content", f"unreadable CSV: {error}") from None
     if header is None:
@@ -266,6 +277,11 @@ def read_csv(content: bytes, required: Mapping[str, tuple[str, ...]]) -> Iterato
             raise _bad_header("content", f"unreadable CSV near line {reader.line_num}: {error}") from None
 
     return rows()
+
+
+def _has_columns(record: list[str], required: Mapping[str, tuple[str, ...]]) -> bool:
+    names = {cell.strip().lower() for cell in record}
+    return all(any(alias in names for alias in aliases) for aliases in required.values())
 
 
 def _bad_header(column: str, message: str) -> InvalidArgument:

@@ -183,13 +183,22 @@ class IngestRunner:
             logger.warning("saving %d bars failed", len(bars), exc_info=True)
 
 
-async def sweep_bars(store: MongoBarStore, retention_days: int, interval: float) -> None:
-    """Delete bars older than the retention, every `interval` seconds (no TTL indexes on FerretDB)."""
+async def sweep_bars(
+    store: MongoBarStore, retention_days: int, interval: float, *, five_minute_retention_days: int = 365
+) -> None:
+    """Delete bars older than their retention, every `interval` seconds (no TTL indexes on FerretDB).
+
+    1-minute documents are rolled up once more before they go; day bars are never swept.
+    """
     while True:
         try:
-            deleted = await store.delete_before(datetime.now(UTC) - timedelta(days=retention_days))
+            now = datetime.now(UTC)
+            deleted = await store.delete_before(now - timedelta(days=retention_days))
             if deleted:
                 logger.info("deleted %d day-documents of expired bars", deleted)
+            deleted = await store.delete_five_minute_before(now - timedelta(days=five_minute_retention_days))
+            if deleted:
+                logger.info("deleted %d day-documents of expired 5-minute bars", deleted)
         except Exception:
             logger.warning("sweeping expired bars failed", exc_info=True)
         await asyncio.sleep(interval)

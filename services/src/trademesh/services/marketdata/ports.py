@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequen
 from typing import Protocol
 
 from trademesh.kernel.errors import DomainError
-from trademesh.services.marketdata.model import Bar, InstrumentKey, Mode, RawTick, Source
+from trademesh.services.marketdata.model import Bar, BarInterval, InstrumentKey, Mode, RawTick, Source
 from trademesh.services.marketdata.model.watchlists import WatchlistBook
 
 
@@ -119,17 +119,26 @@ class StreamCounter(Protocol):
 
 
 class BarStore(Protocol):
-    """1-minute bars by instrument and time."""
+    """Bars by instrument, interval and time: 1-minute bars and their exact 5-minute and IST-day roll-ups."""
 
     async def save(self, bars: Sequence[Bar]) -> None:
-        """Upsert bars (a later write of the same minute replaces the earlier one)."""
+        """Upsert 1-minute bars (a later write of the same minute replaces the earlier one) and roll them up."""
 
-    async def range(self, key: InstrumentKey, start_ns: int, end_ns: int, limit: int) -> tuple[list[Bar], bool]:
+    async def range(
+        self,
+        key: InstrumentKey,
+        start_ns: int,
+        end_ns: int,
+        limit: int,
+        interval: BarInterval = BarInterval.ONE_MINUTE,
+    ) -> tuple[list[Bar], bool]:
         """Return up to `limit` bars with start in [start_ns, end_ns), oldest first, and whether more exist."""
         ...
 
-    async def earliest(self, key: InstrumentKey, horizon_ns: int, now_ns: int) -> int | None:
-        """Return the start of the oldest retained bar at or after `horizon_ns`, or None."""
+    async def earliest(
+        self, key: InstrumentKey, horizon_ns: int, now_ns: int, interval: BarInterval = BarInterval.ONE_MINUTE
+    ) -> int | None:
+        """Return the start of the oldest retained bar of `interval` at or after `horizon_ns`, or None."""
         ...
 
 

@@ -88,6 +88,7 @@ def bootstrap(
             default_updates_per_second=settings.default_updates_per_second,
             max_updates_per_second=settings.max_updates_per_second,
             bar_retention_days=settings.bar_retention_days,
+            bar_five_minute_retention_days=settings.bar_five_minute_retention_days,
         ),
     )
 
@@ -148,7 +149,15 @@ async def build_marketdata_server(
         )
         host.spawn(runner.run(), "ingest", runner.close)
         host.ingest = runner  # type: ignore[attr-defined]
-    host.spawn(sweep_bars(bars, settings.bar_retention_days, settings.sweep_interval_seconds), "bar-sweeper")
+    host.spawn(
+        sweep_bars(
+            bars,
+            settings.bar_retention_days,
+            settings.sweep_interval_seconds,
+            five_minute_retention_days=settings.bar_five_minute_retention_days,
+        ),
+        "bar-sweeper",
+    )
     host.marketdata = servicer  # type: ignore[attr-defined]
     host.hub = hub  # type: ignore[attr-defined]
     host.on_stop(mongo.close)

@@ -1,4 +1,4 @@
-"""Market-data use cases: quote lookups, stream admission (limits, rates) and paged 1-minute bars."""
+"""Market-data use cases: quote lookups, stream admission (limits, rates) and paged 1-minute, 5-minute and day bars."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from trademesh.services.core.page_tokens import Codec, page_token_invalid
 from trademesh.services.marketdata.model import (
     MINUTE_NANOS,
     NANOS_PER_SECOND,
+    SERVED_INTERVALS,
     Bar,
     BarInterval,
     InstrumentKey,
@@ -23,6 +24,8 @@ from trademesh.services.marketdata.model import (
     StreamPolicy,
     effective_rate,
     empty_quote,
+    interval_floor,
+    interval_nanos,
     is_stale,
     minute_floor,
     parse_mode,
@@ -60,6 +63,9 @@ class MarketDataLimits:
     """Per-instrument stream rate when a request asks 0."""
     max_updates_per_second: int = 10
     bar_retention_days: int = 30
+    """How long 1-minute bars are kept."""
+    bar_five_minute_retention_days: int = 365
+    """How long 5-minute bars are kept (day bars are kept indefinitely)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,6 +146,7 @@ class MarketDataService:
         self._clock = clock
         self._limits = limits
         self._retention_ns = limits.bar_retention_days * 86400 * NANOS_PER_SECOND
+        self._five_minute_retention_ns = limits.bar_five_minute_retention_days * 86400 * NANOS_PER_SECOND
 
     # ---- quotes
 
@@ -234,15 +241,26 @@ class MarketDataService:
 
     # ---- bars
 
+    def _horizon(self, interval: BarInterval, now_ns: int) -> int:
+        """Return the start of the oldest bar of `interval` still retained (0: day bars are kept indefinitely)."""
+        if interval is BarInterval.ONE_MINUTE:
+            return minute_floor(now_ns - self._retention_ns) + MINUTE_NANOS
+        if interval is BarInterval.FIVE_MINUTES:
+            oldest = now_ns - self._five_minute_retention_ns
+            return interval_floor(oldest, interval) + interval_nanos(interval)
+        return 0
+
     async def get_bars(self, query: BarQuery) -> BarPage:
-        """Return a page of 1-minute bars in [start, end), clipped to now and the retention horizon."""
+        """Return a page of bars of one interval in [start, end), clipped to now and the retention horizon."""
         key = validate_instrument(query.instrument, "instrument")
-        if query.interval != BarInterval.ONE_MINUTE:
+        if query.interval not in SERVED_INTERVALS:
             raise InvalidArgument(
-                "interval must be BAR_INTERVAL_ONE_MINUTE",
-                [FieldViolation("interval", "only BAR_INTERVAL_ONE_MINUTE is served")],
+                "interval must be BAR_INTERVAL_ONE_MINUTE, BAR_INTERVAL_FIVE_MINUTES or BAR_INTERVAL_ONE_DAY",
+                [FieldViolation("interval", "must be ONE_MINUTE, FIVE_MINUTES or ONE_DAY")],
                 reason="INVALID_INTERVAL",
             )
+        interval = BarInterval(query.interval)
+        length = interval_nanos(interval)
         now_ns = self._clock.now_ns()
         if query.start_ns is None and query.time_error is None:
             raise InvalidArgument(
@@ -269,20 +287,33 @@ class MarketDataService:
         self._known(key)
         fingerprint = _fingerprint(key, query)
         cursor = self._cursor(query.page_token, fingerprint, now_ns) if query.page_token else start_ns
-        horizon = minute_floor(now_ns - self._retention_ns) + MINUTE_NANOS
+        horizon = self._horizon(interval, now_ns)
         end_ns = min(end_ns, now_ns)
-        bars, more = await self._bars.range(key, max(cursor, start_ns, horizon), end_ns, page_size)
+        if interval is BarInterval.ONE_MINUTE:
+            # Exactly the behaviour of v1 (other services read 1-minute bars through it).
+            bars, more = await self._bars.range(key, max(cursor, start_ns, horizon), end_ns, page_size)
+        else:
+            bars, more = await self._bars.range(key, max(cursor, start_ns, horizon), end_ns, page_size, interval)
         settled = now_ns - COMPLETION_GRACE_NANOS
+        # A roll-up's stored flag says only that its minutes so far are complete: its window decides.
         page = [
-            bar if bar.complete or bar.start_ns + MINUTE_NANOS > settled else replace(bar, complete=True)
+            replace(bar, complete=bar.start_ns + length <= settled)
+            if interval is not BarInterval.ONE_MINUTE
+            else bar
+            if bar.complete or bar.start_ns + length > settled
+            else replace(bar, complete=True)
             for bar in bars
         ]
         token = ""
         if more and bars:
             token = self._tokens.encode(
-                {"k": "bars", "c": bars[-1].start_ns + MINUTE_NANOS, "f": fingerprint, "t": now_ns // NANOS_PER_SECOND}
+                {"k": "bars", "c": bars[-1].start_ns + length, "f": fingerprint, "t": now_ns // NANOS_PER_SECOND}
             )
-        return BarPage(page, token, await self._bars.earliest(key, horizon, now_ns))
+        if interval is BarInterval.ONE_MINUTE:
+            earliest = await self._bars.earliest(key, horizon, now_ns)
+        else:
+            earliest = await self._bars.earliest(key, horizon, now_ns, interval)
+        return BarPage(page, token, earliest)
 
     def _cursor(self, token: str, fingerprint: str, now_ns: int) -> int:
         payload = self._tokens.decode(token)

@@ -64,5 +64,8 @@ class MarketDataSettings(SignedTokenSettings):
         5.0, ge=0, description="After losing Redis pub/sub, how long to retry before ending streams with UNAVAILABLE."
     )
     bar_flush_seconds: float = Field(5.0, gt=0, description="How often running bars are written to the database.")
-    bar_retention_days: int = Field(30, ge=1, description="Bars older than this are swept.")
+    bar_retention_days: int = Field(30, ge=1, description="1-minute bars older than this are swept.")
+    bar_five_minute_retention_days: int = Field(
+        365, ge=1, description="5-minute bars older than this are swept (day bars are kept indefinitely)."
+    )
     sweep_interval_seconds: float = Field(3600.0, gt=0, description="How often expired bars are deleted.")

@@ -23,7 +23,9 @@ from trademesh.services.notifications.mapping import (
     webhook_draft_from_proto,
     webhook_to_proto,
 )
+from trademesh.services.notifications.push_api import PushRpcs
 from trademesh.services.notifications.service import AlertService, InboxService, PreferencesService, WebhookService
+from trademesh.services.notifications.service.push import PushService
 
 Context = aio.ServicerContext[Any, Any]
 
@@ -32,16 +34,22 @@ def _user() -> str:
     return current_principal().subject
 
 
-class NotificationsServicer(notifications_service_pb2_grpc.NotificationsServiceServicer):
+class NotificationsServicer(PushRpcs, notifications_service_pb2_grpc.NotificationsServiceServicer):
     """Serve trademesh.notifications.v1.NotificationsService over gRPC."""
 
     def __init__(
-        self, alerts: AlertService, inbox: InboxService, preferences: PreferencesService, webhooks: WebhookService
+        self,
+        alerts: AlertService,
+        inbox: InboxService,
+        preferences: PreferencesService,
+        webhooks: WebhookService,
+        push: PushService | None = None,
     ) -> None:
         self._alerts = alerts
         self._inbox = inbox
         self._preferences = preferences
         self._webhooks = webhooks
+        self._push = push
 
     async def CreateAlert(self, request: pb.CreateAlertRequest, context: Context) -> pb.CreateAlertResponse:
         alert = await self._alerts.create(_user(), request.request_id, draft_from_proto(request.alert))

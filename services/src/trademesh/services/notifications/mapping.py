@@ -173,6 +173,7 @@ def preferences_to_proto(preferences: Preferences) -> notification_pb2.Preferenc
         ),
         daily_digest=preferences.daily_digest,
         email=preferences.email,
+        phone_number=preferences.phone_number,
     )
 
 
@@ -199,6 +200,7 @@ def preferences_from_proto(message: notification_pb2.Preferences) -> Preferences
         quiet_hours=QuietHours(quiet.enabled, quiet.start_minute, quiet.end_minute),
         daily_digest=message.daily_digest,
         email=message.email.strip(),
+        phone_number=message.phone_number,
     )
 
 

@@ -55,6 +55,19 @@ from trademesh.services.notifications.ports import (
     WebhookSender,
     WebhookStore,
 )
+from trademesh.services.notifications.push_ports import (
+    ChannelDeliveryStore,
+    PushSender,
+    PushSubscriptionStore,
+    SmsSender,
+)
+from trademesh.services.notifications.push_store import (
+    PUSH_COLLECTIONS,
+    MongoChannelDeliveryStore,
+    MongoPushSubscriptionStore,
+    ensure_push_indexes,
+)
+from trademesh.services.notifications.push_wiring import PushChannels, build_push_channels, dispatch_channels
 from trademesh.services.notifications.service import (
     AddressPolicy,
     AlertEvaluator,
@@ -112,6 +125,8 @@ class Notifications:
     mongo: AsyncMongoClient[dict[str, Any]] | None = None
     redis: Redis | None = None
     preferences_store: PreferencesStore | None = None
+    #: Web Push and SMS (push_wiring.py).
+    channels: PushChannels | None = None
     #: P&L guardrails (decision 0300); None without a service token (CreateAlert refuses them then).
     guardrails: GuardrailWatch | None = None
     pnl_feed: GrpcPnlFeed | None = None
@@ -151,12 +166,18 @@ def bootstrap(
     resolver: AddressResolver | None = None,
     budget: SendBudget | None = None,
     clock: Clock = utc_now,
+    push_subscriptions: PushSubscriptionStore | None = None,
+    channel_deliveries: ChannelDeliveryStore | None = None,
+    push_sender: PushSender | None = None,
+    sms_sender: SmsSender | None = None,
     pnl_feed: PnlFeed | None = None,
 ) -> Notifications:
     """Wire the use cases and the servicer; build the real adapter of every port not given (tests pass fakes)."""
     connections = LazyConnections(settings)
     backplane: RedisBackplane | None = None
-    if None in (store, notifications, preferences, deliveries, webhooks, webhook_deliveries):
+    redis_for_budgets: Redis | None = None
+    if None in (store, notifications, preferences, deliveries, webhooks, webhook_deliveries, push_subscriptions,
+                channel_deliveries):  # fmt: skip
         database = connections.database()
         store = store or MongoAlertStore(database)
         notifications = notifications or MongoNotificationStore(database)
@@ -164,13 +185,17 @@ def bootstrap(
         deliveries = deliveries or MongoDeliveryStore(database)
         webhooks = webhooks or MongoWebhookStore(database)
         webhook_deliveries = webhook_deliveries or MongoWebhookDeliveryStore(database)
+        push_subscriptions = push_subscriptions or MongoPushSubscriptionStore(database)
+        channel_deliveries = channel_deliveries or MongoChannelDeliveryStore(database)
     if None in (signal, changes, ticks, budget):
         redis = connections.redis_client()
         backplane = RedisBackplane(redis)
         signal = signal or backplane
         ticks = ticks or backplane
         changes = changes or RedisAlertChanges(redis)
-        budget = budget or RedisSendBudget(redis, settings.redis_url, per_minute=settings.webhook_budget_per_minute)
+        if budget is None:
+            budget = RedisSendBudget(redis, settings.redis_url, per_minute=settings.webhook_budget_per_minute)
+            redis_for_budgets = redis
     assert store is not None
     assert notifications is not None
     assert preferences is not None
@@ -181,8 +206,21 @@ def bootstrap(
     assert webhooks is not None
     assert webhook_deliveries is not None
     assert budget is not None
+    assert push_subscriptions is not None
+    assert channel_deliveries is not None
     tokens = Codec(settings.token_secret.get_secret_value().encode())
     sealer = build_webhook_sealer(settings)
+    channels = build_push_channels(
+        settings,
+        subscriptions=push_subscriptions,
+        deliveries=channel_deliveries,
+        budget=budget,
+        redis=redis_for_budgets,
+        clock=clock,
+        resolver=resolver,
+        push_sender=push_sender,
+        sms_sender=sms_sender,
+    )
     notifier = Notifier(
         notifications=notifications,
         preferences=preferences,
@@ -191,6 +229,7 @@ def bootstrap(
         clock=clock,
         webhooks=webhooks if sealer is not None else None,
         webhook_deliveries=webhook_deliveries,
+        channels=channels.queue,
     )
     grpc_feed = build_pnl_feed(settings) if pnl_feed is None else None
     feed = pnl_feed or grpc_feed
@@ -210,7 +249,7 @@ def bootstrap(
         clock=clock,
         heartbeat_seconds=settings.watch_heartbeat_seconds,
     )
-    preference_service = PreferencesService(store=preferences)
+    preference_service = PreferencesService(store=preferences, available=channels.available)
     evaluator = AlertEvaluator(
         store=store, notifier=notifier, changes=changes, ticks=ticks, clock=clock, guardrails=guardrails
     )
@@ -243,7 +282,7 @@ def bootstrap(
             clock=clock,
             post_timeout=timedelta(seconds=settings.webhook_timeout_seconds),
         )
-    servicer = NotificationsServicer(alerts, inbox, preference_service, webhook_service)
+    servicer = NotificationsServicer(alerts, inbox, preference_service, webhook_service, channels.service)
     return Notifications(
         alerts,
         inbox,
@@ -262,6 +301,7 @@ def bootstrap(
         connections.mongo,
         connections.redis,
         preferences,
+        channels,
         guardrails,
         grpc_feed,
     )
@@ -327,6 +367,8 @@ async def _sweep(app: Notifications) -> None:
     deleted = await app.notification_store.delete_created_before(moment)
     deleted += await app.deliveries.delete_created_before(moment)
     deleted += await app.webhook_deliveries.delete_created_before(moment)
+    if app.channels is not None:
+        deleted += await app.channels.deliveries.delete_created_before(moment)
     if deleted:
         logger.info("deleted %d notifications and deliveries older than %s", deleted, RETENTION)
 
@@ -349,9 +391,10 @@ async def build_notifications_runtime(
     if mongo is None or redis is None or backplane is None:
         raise ValueError("the runtime needs the real database and Redis adapters")
     database = mongo[settings.mongo_database]
-    await ensure_collections(database, COLLECTIONS + WEBHOOK_COLLECTIONS)
+    await ensure_collections(database, COLLECTIONS + WEBHOOK_COLLECTIONS + PUSH_COLLECTIONS)
     await ensure_indexes(database)
     await ensure_webhook_indexes(database)
+    await ensure_push_indexes(database)
     evaluator = app.evaluator
     backplane.on_tick = evaluator.on_tick
     backplane.on_alert_change = evaluator.alert_changed
@@ -394,6 +437,9 @@ async def build_notifications_runtime(
     sender = app.webhook_sender
     if isinstance(sender, HttpWebhookSender):
         host.on_stop(sender.close)
+    if app.channels is not None:
+        host.spawn(dispatch_channels(app.channels, settings.channel_dispatch_interval_seconds), "push-sms-dispatcher")
+        host.on_stop(app.channels.close)
     host.spawn(_every(settings.sweep_interval_seconds, "sweeping old notifications", lambda: _sweep(app)), "sweeper")
     if app.guardrails is not None:
         host.on_stop(app.guardrails.close)

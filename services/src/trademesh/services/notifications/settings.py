@@ -56,6 +56,45 @@ class NotificationsSettings(SignedTokenSettings, SmtpSettings):
         description="Development only (with dev mode): addresses or CIDR networks webhooks may reach although "
         "not public (e.g. 127.0.0.1/32 for a local receiver). Ignored outside dev mode.",
     )
+    vapid_private_key: SecretStr = Field(
+        SecretStr(""),
+        description="VAPID private key of Web Push (a P-256 key: the raw 32-byte scalar in base64url, or PEM); "
+        "empty: push is off (push RPCs answer FAILED_PRECONDITION PUSH_NOT_CONFIGURED).",
+    )
+    vapid_subject: str = Field(
+        "mailto:notifications@trademesh.local",
+        description="VAPID `sub` claim: a mailto: or https: contact push services can reach the operator at.",
+    )
+    push_allowed_networks: str = Field(
+        "",
+        description="Development only (with dev mode): addresses or CIDR networks push endpoints may reach although "
+        "not public, over http too (the local push service). Ignored outside dev mode.",
+    )
+    max_push_subscriptions_per_user: int = Field(10, ge=1, le=100, description="Push subscriptions a user may have.")
+    push_budget_per_minute: int = Field(
+        30, ge=1, description="Web Push messages per user in any minute; beyond it they wait for the window."
+    )
+    sms_budget_per_minute: int = Field(
+        5, ge=1, description="SMS per user in any minute; beyond it they wait for the window."
+    )
+    twilio_account_sid: str = Field(
+        "", description="Twilio Account SID (AC…); empty: SMS is off. With TRADEMESH_TWILIO_AUTH_TOKEN."
+    )
+    twilio_auth_token: SecretStr = Field(SecretStr(""), description="Twilio Auth Token of the account.")
+    twilio_from_number: str = Field(
+        "", description="Sender of SMS: a Twilio number in E.164 (or set TRADEMESH_TWILIO_MESSAGING_SERVICE_SID)."
+    )
+    twilio_messaging_service_sid: str = Field(
+        "", description="Twilio Messaging Service (MG…) that picks the sender; used when no from number is set."
+    )
+    twilio_api_base_url: str = Field(
+        "",
+        description="Base URL of Twilio's REST API; empty: https://api.twilio.com. Tests and `make up` point it at "
+        "the local fake.",
+    )
+    channel_dispatch_interval_seconds: float = Field(
+        5.0, gt=0, description="How often retried and held push and SMS deliveries are looked at."
+    )
 
     analytics_target: str = Field(
         "127.0.0.1:50055",
@@ -72,7 +111,7 @@ class NotificationsSettings(SignedTokenSettings, SmtpSettings):
         None, description="File holding the service token; re-read whenever it changes (a rotated Secret)."
     )
 
-    @field_validator("webhook_allowed_networks")
+    @field_validator("webhook_allowed_networks", "push_allowed_networks")
     @classmethod
     def _networks_parse(cls, value: str) -> str:
         parse_networks(value)

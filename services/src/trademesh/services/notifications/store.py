@@ -285,6 +285,7 @@ class MongoPreferencesStore:
             quiet_hours=QuietHours(quiet["enabled"], quiet["start_minute"], quiet["end_minute"]),
             daily_digest=document["daily_digest"],
             email=document["email"],
+            phone_number=document.get("phone_number", ""),
         )
 
     async def put(self, user_id: str, preferences: Preferences) -> None:
@@ -303,6 +304,7 @@ class MongoPreferencesStore:
                 },
                 "daily_digest": preferences.daily_digest,
                 "email": preferences.email,
+                "phone_number": preferences.phone_number,
             },
             upsert=True,
         )

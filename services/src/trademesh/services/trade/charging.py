@@ -80,20 +80,70 @@ def uncharged(fields: TradeFields) -> TradeFields:
     return replace(fields, fees_micros=0, fee_breakdown=None, charges_source=None, charges_schedule_version="")
 
 
-#: The `charges_schedule_version` prefix of expiry settlement fills (decision 0160): their COMPUTED charges
-#: are 0, because the schedules model no charge on a settlement (STT on exercised options is not in them).
-SETTLEMENT_SCHEDULE_PREFIX = "settlement/"
+#: The `charges_schedule_version` prefix of expiry settlement fills (decisions 0160, 0310): they are charged
+#: by the settlement rules (`settlement_charges`), never as trades.
+SETTLEMENT_SCHEDULE_PREFIX = engine.SETTLEMENT_VERSION_PREFIX
 
 
-def settlement_schedule_version(expiry: date) -> str:
-    """Return the charges schedule version a settlement fill of a contract expiring on `expiry` records."""
-    return f"{SETTLEMENT_SCHEDULE_PREFIX}{expiry.isoformat()}"
+def settlement_charges(fields: TradeFields) -> TradeFields:
+    """Return a settlement fill's fields with its COMPUTED charges (decision 0310; pure).
+
+    STT on exercise for a long NSE/BSE option settled in the money, nothing otherwise (futures' final
+    settlement, lapsed or assigned options, MCX, currency). The schedule version is
+    `settlement/<schedule version>/<date the in-force set began>`; an expiry before the schedule starts
+    gets charges 0 and `settlement/<expiry>`, as every settlement fill had before 0310.
+    """
+    assert fields.trade_time is not None
+    assert fields.exchange is not None
+    assert fields.segment is not None
+    day = ist_day(fields.trade_time)
+    schedule = engine.load_schedule()
+    contract = fields.derivative.contract_type if fields.derivative else None
+    market = engine.charges_market(fields.exchange, fields.segment, contract, intraday=False)
+    try:
+        version = engine.settlement_version(schedule, day)
+    except engine.ScheduleError:
+        return replace(
+            fields,
+            fees_micros=0,
+            fee_breakdown=None,
+            charges_source=ChargesSource.COMPUTED,
+            charges_schedule_version=f"{SETTLEMENT_SCHEDULE_PREFIX}{day.isoformat()}",
+        )
+    charges = engine.Charges()
+    if market is not None and fields.side is not None:
+        exchange, segment = market
+        charges = engine.charge_settlement(
+            schedule,
+            schedule.policy("contract_note"),
+            exchange=exchange,
+            segment=segment,
+            side=engine.Side.BUY if fields.side is Side.BUY else engine.Side.SELL,
+            quantity_micros=fields.quantity_micros,
+            price_micros=fields.price_micros,
+            day=day,
+        )
+    return replace(
+        fields,
+        fees_micros=charges.total(),
+        fee_breakdown=breakdown_of(charges),
+        charges_source=ChargesSource.COMPUTED,
+        charges_schedule_version=version,
+    )
+
+
+def is_settlement_charge(fields: TradeFields) -> bool:
+    """Tell whether these are a settlement fill's server-owned charges (recharged by `settlement_charges`)."""
+    return fields.charges_source is ChargesSource.COMPUTED and fields.charges_schedule_version.startswith(
+        SETTLEMENT_SCHEDULE_PREFIX
+    )
 
 
 def computable(fields: TradeFields) -> bool:
     """Tell whether the server owns these charges: COMPUTED, or no source and nothing typed.
 
-    Settlement fills keep their charges of 0: a recharge or an update never charges them as trades.
+    Settlement fills are never charged as trades (an update keeps their charges; a recharge applies
+    `settlement_charges` to them).
     """
     if fields.charges_schedule_version.startswith(SETTLEMENT_SCHEDULE_PREFIX):
         return False

@@ -1,11 +1,13 @@
-"""The expiry job: close NFO/BFO positions left open in expired contracts with settlement fills.
+"""The expiry job: close NFO/BFO, CDS/BCD and MCX positions left open in expired contracts with settlement fills.
 
 `python -m trademesh.services.trade.expiry [--user USER_ID]` (console script `trademesh-trade-expiry`; the
 Helm chart's CronJob `trade-expiry` runs it at 18:30 IST with the trade service's environment). It reads
 settlement prices from TRADEMESH_SETTLEMENT_PRICES_URL (`symbol,date,price`; unset: none), writes one
 settlement fill per open expired contract straight to the trade store (no gRPC, no token needed) and publishes the usual
 CREATED events, so analytics and watchers follow. Idempotent: fill ids are deterministic, a second run
-writes nothing. Contracts without a known price are logged, counted and left open.
+writes nothing. Contracts without a known price, and MCX options in the money (they devolve into futures,
+which is not modelled), are logged, counted and left open. Settlement fills carry COMPUTED charges (STT on
+exercise for long options settled in the money; decision 0310).
 Exit status: 0 done (also with unpriced contracts: they are reported), 1 failed, 2 bad configuration.
 """
 
@@ -78,13 +80,23 @@ def main(argv: list[str] | None = None) -> int:
             contract.expiry_date,
             contract.price_symbol,
         )
+    for contract in result.devolving:
+        logger.warning(
+            "devolves (left open): user %s %s %s expired %s in the money",
+            contract.user_id,
+            contract.exchange,
+            contract.symbol,
+            contract.expiry_date,
+        )
     logger.info(
-        "expiry: %d users, %d open expired positions, %d settled, %d already settled, %d unpriced (left open)",
+        "expiry: %d users, %d open expired positions, %d settled, %d already settled, %d unpriced, "
+        "%d devolving (left open)",
         result.users_count,
         result.open_expired_count,
         result.settled_count,
         result.already_settled_count,
         len(result.unpriced),
+        len(result.devolving),
     )
     return 0
 

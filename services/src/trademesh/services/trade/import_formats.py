@@ -1,5 +1,6 @@
 """Import file formats: the trademesh generic CSV here, the brokers' tradebooks in their packages
-(`brokers.zerodha.tradebook`, `brokers.upstox.tradebook`), all read with `brokers.csvcells`.
+(`brokers.zerodha.tradebook`, `brokers.upstox.tradebook`, `brokers.fyers.tradebook`,
+`brokers.icicidirect.tradebook`), all read with `brokers.csvcells`.
 
 Parsing only (stdlib `csv`, exact `Decimal` numbers): each data row becomes TradeFields or row
 errors; whole-file problems raise InvalidArgument. Validation of the resulting fields, duplicate
@@ -26,6 +27,8 @@ from trademesh.services.brokers.csvcells import (
     parse_time,
     read_csv,
 )
+from trademesh.services.brokers.fyers import tradebook as fyers_tradebook
+from trademesh.services.brokers.icicidirect import tradebook as icici_tradebook
 from trademesh.services.brokers.upstox import tradebook as upstox_tradebook
 from trademesh.services.brokers.zerodha import tradebook as zerodha_tradebook
 from trademesh.services.trade.model import (
@@ -68,6 +71,18 @@ def _broker_row(parsed: TradebookRow, broker: Broker) -> ParsedRow:
         broker_order_id=fill.order_id,
     )
     return ParsedRow(parsed.row_number, fields, [], None, columns=parsed.columns)
+
+
+def _fingerprinted_row(parsed: TradebookRow, broker: Broker, user_id: str, occurrences: Counter[str]) -> ParsedRow:
+    """A broker row without a trade id, keyed like a generic row without one (fingerprint + occurrence)."""
+    row = _broker_row(parsed, broker)
+    if row.fields is None:
+        return row
+    base = fingerprint_key(user_id, row.fields, 0)
+    occurrences[base] += 1
+    return ParsedRow(
+        row.row_number, row.fields, [], fingerprint_key(user_id, row.fields, occurrences[base]), columns=row.columns
+    )
 
 
 # ---------------------------------------------------------------- generic CSV
@@ -194,6 +209,22 @@ def parse_file(format_name: str, content: bytes, user_id: str) -> tuple[int, lis
 
         def parse_row(row: CsvRow) -> ParsedRow:
             return _broker_row(upstox_tradebook.parse_row(row), Broker.UPSTOX)
+    elif format_name == "IMPORT_FORMAT_FYERS_TRADEBOOK_CSV":
+        records = (
+            row
+            for row in read_csv(content, fyers_tradebook.REQUIRED_COLUMNS, header_search=30)
+            if row.errors or not fyers_tradebook.is_mirror(row)
+        )
+        seen: Counter[str] = Counter()
+
+        def parse_row(row: CsvRow) -> ParsedRow:
+            return _fingerprinted_row(fyers_tradebook.parse_row(row), Broker.MANUAL, user_id, seen)
+    elif format_name == "IMPORT_FORMAT_ICICI_DIRECT_TRADEBOOK_CSV":
+        records = read_csv(content, icici_tradebook.REQUIRED_COLUMNS)
+        counted: Counter[str] = Counter()
+
+        def parse_row(row: CsvRow) -> ParsedRow:
+            return _fingerprinted_row(icici_tradebook.parse_row(row), Broker.MANUAL, user_id, counted)
     elif format_name == "IMPORT_FORMAT_GENERIC_CSV":
         records = read_csv(content, _GENERIC_REQUIRED)
         occurrences: Counter[str] = Counter()

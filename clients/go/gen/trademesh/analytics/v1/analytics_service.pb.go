@@ -55,8 +55,15 @@ type GetAnalyticsRequest struct {
 	// JOURNAL_VERSION_NOT_APPLIED). 0 (default) means no wait: the report reflects whatever has
 	// been applied. Negative is INVALID_ARGUMENT.
 	MinJournalVersion int64 `protobuf:"varint,8,opt,name=min_journal_version,json=minJournalVersion,proto3" json:"min_journal_version,omitempty"`
-	unknownFields     protoimpl.UnknownFields
-	sizeCache         protoimpl.SizeCache
+	// slice narrows the report to some round trips (by their opening fill: account, segment,
+	// exchange, category, strategy, tags, symbol, side, IST weekday and hour; see AnalyticsSlice).
+	// Unset or empty: the whole journal. A slice matching nothing gives an empty report, not an
+	// error; a malformed slice is INVALID_ARGUMENT (reason INVALID_SLICE, fields "slice.…"). Open
+	// positions are those whose opening fill belongs to the slice. Sliced reports are cached per
+	// slice (canonical form) and invalidated with every journal change like unsliced ones.
+	Slice         *AnalyticsSlice `protobuf:"bytes,9,opt,name=slice,proto3" json:"slice,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *GetAnalyticsRequest) Reset() {
@@ -143,6 +150,13 @@ func (x *GetAnalyticsRequest) GetMinJournalVersion() int64 {
 		return x.MinJournalVersion
 	}
 	return 0
+}
+
+func (x *GetAnalyticsRequest) GetSlice() *AnalyticsSlice {
+	if x != nil {
+		return x.Slice
+	}
+	return nil
 }
 
 // GetAnalyticsResponse carries the report.
@@ -328,8 +342,14 @@ type WatchPnlRequest struct {
 	// applied value is echoed in PnlUpdate.effective_max_updates_per_second. Heartbeats and the
 	// first snapshot are not counted.
 	MaxUpdatesPerSecond uint32 `protobuf:"varint,1,opt,name=max_updates_per_second,json=maxUpdatesPerSecond,proto3" json:"max_updates_per_second,omitempty"`
-	unknownFields       protoimpl.UnknownFields
-	sizeCache           protoimpl.SizeCache
+	// slice narrows the stream to some positions and round trips (decision 0250; see AnalyticsSlice):
+	// positions whose opening fill belongs to it, today's round trips and fees of its cycles, and
+	// PnlTotals.realized_pnl_all_time_micros = the net P&L of its closed round trips (partial exits of
+	// open positions not included). Unset or empty: everything. A malformed slice fails the stream at
+	// start with INVALID_ARGUMENT (reason INVALID_SLICE, fields "slice.…").
+	Slice         *AnalyticsSlice `protobuf:"bytes,2,opt,name=slice,proto3" json:"slice,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *WatchPnlRequest) Reset() {
@@ -367,6 +387,13 @@ func (x *WatchPnlRequest) GetMaxUpdatesPerSecond() uint32 {
 		return x.MaxUpdatesPerSecond
 	}
 	return 0
+}
+
+func (x *WatchPnlRequest) GetSlice() *AnalyticsSlice {
+	if x != nil {
+		return x.Slice
+	}
+	return nil
 }
 
 // WatchPnlResponse is one message of a WatchPnl stream.
@@ -651,7 +678,10 @@ type GetPnlCalendarRequest struct {
 	// start_date is the first day, "YYYY-MM-DD" (required).
 	StartDate string `protobuf:"bytes,1,opt,name=start_date,json=startDate,proto3" json:"start_date,omitempty"`
 	// end_date is the last day, "YYYY-MM-DD" (required, not before start_date).
-	EndDate       string `protobuf:"bytes,2,opt,name=end_date,json=endDate,proto3" json:"end_date,omitempty"`
+	EndDate string `protobuf:"bytes,2,opt,name=end_date,json=endDate,proto3" json:"end_date,omitempty"`
+	// slice keeps only the round trips of a slice (decision 0250; see AnalyticsSlice). Unset or
+	// empty: all. A malformed slice is INVALID_ARGUMENT (reason INVALID_SLICE, fields "slice.…").
+	Slice         *AnalyticsSlice `protobuf:"bytes,3,opt,name=slice,proto3" json:"slice,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -698,6 +728,13 @@ func (x *GetPnlCalendarRequest) GetEndDate() string {
 		return x.EndDate
 	}
 	return ""
+}
+
+func (x *GetPnlCalendarRequest) GetSlice() *AnalyticsSlice {
+	if x != nil {
+		return x.Slice
+	}
+	return nil
 }
 
 // GetPnlCalendarResponse is the calendar.
@@ -750,7 +787,11 @@ func (x *GetPnlCalendarResponse) GetCalendar() *PnlCalendar {
 type GetDayTripsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// date is the IST day, "YYYY-MM-DD" (required).
-	Date          string `protobuf:"bytes,1,opt,name=date,proto3" json:"date,omitempty"`
+	Date string `protobuf:"bytes,1,opt,name=date,proto3" json:"date,omitempty"`
+	// slice keeps only the round trips of a slice, and the day's totals are theirs (decision 0250;
+	// see AnalyticsSlice). Unset or empty: all. A malformed slice is INVALID_ARGUMENT (reason
+	// INVALID_SLICE, fields "slice.…").
+	Slice         *AnalyticsSlice `protobuf:"bytes,2,opt,name=slice,proto3" json:"slice,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -790,6 +831,13 @@ func (x *GetDayTripsRequest) GetDate() string {
 		return x.Date
 	}
 	return ""
+}
+
+func (x *GetDayTripsRequest) GetSlice() *AnalyticsSlice {
+	if x != nil {
+		return x.Slice
+	}
+	return nil
 }
 
 // GetDayTripsResponse is that day's closed round trips.
@@ -856,11 +904,168 @@ func (x *GetDayTripsResponse) GetDay() *CalendarDay {
 	return nil
 }
 
+// CompareAnalyticsRequest asks for two reports of the same period side by side.
+type CompareAnalyticsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// query is the first report's request: period, options and `slice` (the first slice). Validated
+	// as GetAnalytics validates it (field paths are prefixed "query.", e.g. "query.slice.tags[0]");
+	// its min_journal_version applies to both reports.
+	Query *GetAnalyticsRequest `protobuf:"bytes,1,opt,name=query,proto3" json:"query,omitempty"`
+	// against picks the second report (required).
+	//
+	// Types that are valid to be assigned to Against:
+	//
+	//	*CompareAnalyticsRequest_Other
+	//	*CompareAnalyticsRequest_Rest
+	Against       isCompareAnalyticsRequest_Against `protobuf_oneof:"against"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CompareAnalyticsRequest) Reset() {
+	*x = CompareAnalyticsRequest{}
+	mi := &file_trademesh_analytics_v1_analytics_service_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CompareAnalyticsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CompareAnalyticsRequest) ProtoMessage() {}
+
+func (x *CompareAnalyticsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_trademesh_analytics_v1_analytics_service_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CompareAnalyticsRequest.ProtoReflect.Descriptor instead.
+func (*CompareAnalyticsRequest) Descriptor() ([]byte, []int) {
+	return file_trademesh_analytics_v1_analytics_service_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *CompareAnalyticsRequest) GetQuery() *GetAnalyticsRequest {
+	if x != nil {
+		return x.Query
+	}
+	return nil
+}
+
+func (x *CompareAnalyticsRequest) GetAgainst() isCompareAnalyticsRequest_Against {
+	if x != nil {
+		return x.Against
+	}
+	return nil
+}
+
+func (x *CompareAnalyticsRequest) GetOther() *AnalyticsSlice {
+	if x != nil {
+		if x, ok := x.Against.(*CompareAnalyticsRequest_Other); ok {
+			return x.Other
+		}
+	}
+	return nil
+}
+
+func (x *CompareAnalyticsRequest) GetRest() bool {
+	if x != nil {
+		if x, ok := x.Against.(*CompareAnalyticsRequest_Rest); ok {
+			return x.Rest
+		}
+	}
+	return false
+}
+
+type isCompareAnalyticsRequest_Against interface {
+	isCompareAnalyticsRequest_Against()
+}
+
+type CompareAnalyticsRequest_Other struct {
+	// other is a second slice (e.g. another strategy): the second report is query with `slice`
+	// replaced by it (field paths "other.…").
+	Other *AnalyticsSlice `protobuf:"bytes,2,opt,name=other,proto3,oneof"`
+}
+
+type CompareAnalyticsRequest_Rest struct {
+	// rest = true makes the second report "the rest": the round trips and fills of the period that
+	// query.slice does NOT keep (the first and second reports partition the period). false is
+	// INVALID_ARGUMENT (reason INVALID_COMPARISON).
+	Rest bool `protobuf:"varint,3,opt,name=rest,proto3,oneof"`
+}
+
+func (*CompareAnalyticsRequest_Other) isCompareAnalyticsRequest_Against() {}
+
+func (*CompareAnalyticsRequest_Rest) isCompareAnalyticsRequest_Against() {}
+
+// CompareAnalyticsResponse carries the two reports, each with its journal_version (normally
+// the same; a journal change between the two lookups may make the second newer).
+type CompareAnalyticsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// first is the report of query.slice.
+	First *AnalyticsReport `protobuf:"bytes,1,opt,name=first,proto3" json:"first,omitempty"`
+	// second is the report of `other`, or of the rest.
+	Second        *AnalyticsReport `protobuf:"bytes,2,opt,name=second,proto3" json:"second,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CompareAnalyticsResponse) Reset() {
+	*x = CompareAnalyticsResponse{}
+	mi := &file_trademesh_analytics_v1_analytics_service_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CompareAnalyticsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CompareAnalyticsResponse) ProtoMessage() {}
+
+func (x *CompareAnalyticsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_trademesh_analytics_v1_analytics_service_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CompareAnalyticsResponse.ProtoReflect.Descriptor instead.
+func (*CompareAnalyticsResponse) Descriptor() ([]byte, []int) {
+	return file_trademesh_analytics_v1_analytics_service_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *CompareAnalyticsResponse) GetFirst() *AnalyticsReport {
+	if x != nil {
+		return x.First
+	}
+	return nil
+}
+
+func (x *CompareAnalyticsResponse) GetSecond() *AnalyticsReport {
+	if x != nil {
+		return x.Second
+	}
+	return nil
+}
+
 var File_trademesh_analytics_v1_analytics_service_proto protoreflect.FileDescriptor
 
 const file_trademesh_analytics_v1_analytics_service_proto_rawDesc = "" +
 	"\n" +
-	".trademesh/analytics/v1/analytics_service.proto\x12\x16trademesh.analytics.v1\x1a\x1egoogle/protobuf/duration.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a%trademesh/analytics/v1/calendar.proto\x1a#trademesh/analytics/v1/period.proto\x1a trademesh/analytics/v1/pnl.proto\x1a#trademesh/analytics/v1/report.proto\x1a%trademesh/analytics/v1/settings.proto\x1a trademesh/analytics/v1/tax.proto\"\xc6\x03\n" +
+	".trademesh/analytics/v1/analytics_service.proto\x12\x16trademesh.analytics.v1\x1a\x1egoogle/protobuf/duration.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a%trademesh/analytics/v1/calendar.proto\x1a#trademesh/analytics/v1/period.proto\x1a trademesh/analytics/v1/pnl.proto\x1a#trademesh/analytics/v1/report.proto\x1a%trademesh/analytics/v1/settings.proto\x1a\"trademesh/analytics/v1/slice.proto\x1a trademesh/analytics/v1/tax.proto\"\x84\x04\n" +
 	"\x13GetAnalyticsRequest\x126\n" +
 	"\x06period\x18\x01 \x01(\x0e2\x1e.trademesh.analytics.v1.PeriodR\x06period\x12A\n" +
 	"\x0ereference_time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\rreferenceTime\x12D\n" +
@@ -869,7 +1074,8 @@ const file_trademesh_analytics_v1_analytics_service_proto_rawDesc = "" +
 	"\x17equity_curve_max_points\x18\x05 \x01(\x05R\x14equityCurveMaxPoints\x12*\n" +
 	"\x11include_daily_pnl\x18\x06 \x01(\bR\x0fincludeDailyPnl\x12)\n" +
 	"\x10instrument_limit\x18\a \x01(\x05R\x0finstrumentLimit\x12.\n" +
-	"\x13min_journal_version\x18\b \x01(\x03R\x11minJournalVersion\"W\n" +
+	"\x13min_journal_version\x18\b \x01(\x03R\x11minJournalVersion\x12<\n" +
+	"\x05slice\x18\t \x01(\v2&.trademesh.analytics.v1.AnalyticsSliceR\x05slice\"W\n" +
 	"\x14GetAnalyticsResponse\x12?\n" +
 	"\x06report\x18\x01 \x01(\v2'.trademesh.analytics.v1.AnalyticsReportR\x06report\"4\n" +
 	"\x19RecomputeAnalyticsRequest\x12\x17\n" +
@@ -882,9 +1088,10 @@ const file_trademesh_analytics_v1_analytics_service_proto_rawDesc = "" +
 	"\x10round_trip_count\x18\x03 \x01(\x03R\x0eroundTripCount\x129\n" +
 	"\n" +
 	"start_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\tstartTime\x125\n" +
-	"\bduration\x18\x05 \x01(\v2\x19.google.protobuf.DurationR\bduration\"F\n" +
+	"\bduration\x18\x05 \x01(\v2\x19.google.protobuf.DurationR\bduration\"\x84\x01\n" +
 	"\x0fWatchPnlRequest\x123\n" +
-	"\x16max_updates_per_second\x18\x01 \x01(\rR\x13maxUpdatesPerSecond\"\x9b\x01\n" +
+	"\x16max_updates_per_second\x18\x01 \x01(\rR\x13maxUpdatesPerSecond\x12<\n" +
+	"\x05slice\x18\x02 \x01(\v2&.trademesh.analytics.v1.AnalyticsSliceR\x05slice\"\x9b\x01\n" +
 	"\x10WatchPnlResponse\x12;\n" +
 	"\x06update\x18\x01 \x01(\v2!.trademesh.analytics.v1.PnlUpdateH\x00R\x06update\x12A\n" +
 	"\theartbeat\x18\x02 \x01(\v2!.trademesh.analytics.v1.HeartbeatH\x00R\theartbeatB\a\n" +
@@ -897,19 +1104,29 @@ const file_trademesh_analytics_v1_analytics_service_proto_rawDesc = "" +
 	"\vupdate_mask\x18\x02 \x01(\v2\x1a.google.protobuf.FieldMaskR\n" +
 	"updateMask\"h\n" +
 	"\x1fUpdateAnalyticsSettingsResponse\x12E\n" +
-	"\bsettings\x18\x01 \x01(\v2).trademesh.analytics.v1.AnalyticsSettingsR\bsettings\"Q\n" +
+	"\bsettings\x18\x01 \x01(\v2).trademesh.analytics.v1.AnalyticsSettingsR\bsettings\"\x8f\x01\n" +
 	"\x15GetPnlCalendarRequest\x12\x1d\n" +
 	"\n" +
 	"start_date\x18\x01 \x01(\tR\tstartDate\x12\x19\n" +
-	"\bend_date\x18\x02 \x01(\tR\aendDate\"Y\n" +
+	"\bend_date\x18\x02 \x01(\tR\aendDate\x12<\n" +
+	"\x05slice\x18\x03 \x01(\v2&.trademesh.analytics.v1.AnalyticsSliceR\x05slice\"Y\n" +
 	"\x16GetPnlCalendarResponse\x12?\n" +
-	"\bcalendar\x18\x01 \x01(\v2#.trademesh.analytics.v1.PnlCalendarR\bcalendar\"(\n" +
+	"\bcalendar\x18\x01 \x01(\v2#.trademesh.analytics.v1.PnlCalendarR\bcalendar\"f\n" +
 	"\x12GetDayTripsRequest\x12\x12\n" +
-	"\x04date\x18\x01 \x01(\tR\x04date\"\x97\x01\n" +
+	"\x04date\x18\x01 \x01(\tR\x04date\x12<\n" +
+	"\x05slice\x18\x02 \x01(\v2&.trademesh.analytics.v1.AnalyticsSliceR\x05slice\"\x97\x01\n" +
 	"\x13GetDayTripsResponse\x12\x12\n" +
 	"\x04date\x18\x01 \x01(\tR\x04date\x125\n" +
 	"\x05trips\x18\x02 \x03(\v2\x1f.trademesh.analytics.v1.DayTripR\x05trips\x125\n" +
-	"\x03day\x18\x03 \x01(\v2#.trademesh.analytics.v1.CalendarDayR\x03day2\xb0\a\n" +
+	"\x03day\x18\x03 \x01(\v2#.trademesh.analytics.v1.CalendarDayR\x03day\"\xbd\x01\n" +
+	"\x17CompareAnalyticsRequest\x12A\n" +
+	"\x05query\x18\x01 \x01(\v2+.trademesh.analytics.v1.GetAnalyticsRequestR\x05query\x12>\n" +
+	"\x05other\x18\x02 \x01(\v2&.trademesh.analytics.v1.AnalyticsSliceH\x00R\x05other\x12\x14\n" +
+	"\x04rest\x18\x03 \x01(\bH\x00R\x04restB\t\n" +
+	"\aagainst\"\x9a\x01\n" +
+	"\x18CompareAnalyticsResponse\x12=\n" +
+	"\x05first\x18\x01 \x01(\v2'.trademesh.analytics.v1.AnalyticsReportR\x05first\x12?\n" +
+	"\x06second\x18\x02 \x01(\v2'.trademesh.analytics.v1.AnalyticsReportR\x06second2\xa7\b\n" +
 	"\x10AnalyticsService\x12i\n" +
 	"\fGetAnalytics\x12+.trademesh.analytics.v1.GetAnalyticsRequest\x1a,.trademesh.analytics.v1.GetAnalyticsResponse\x12{\n" +
 	"\x12RecomputeAnalytics\x121.trademesh.analytics.v1.RecomputeAnalyticsRequest\x1a2.trademesh.analytics.v1.RecomputeAnalyticsResponse\x12_\n" +
@@ -918,7 +1135,8 @@ const file_trademesh_analytics_v1_analytics_service_proto_rawDesc = "" +
 	"\x17UpdateAnalyticsSettings\x126.trademesh.analytics.v1.UpdateAnalyticsSettingsRequest\x1a7.trademesh.analytics.v1.UpdateAnalyticsSettingsResponse\x12i\n" +
 	"\fGetTaxReport\x12+.trademesh.analytics.v1.GetTaxReportRequest\x1a,.trademesh.analytics.v1.GetTaxReportResponse\x12o\n" +
 	"\x0eGetPnlCalendar\x12-.trademesh.analytics.v1.GetPnlCalendarRequest\x1a..trademesh.analytics.v1.GetPnlCalendarResponse\x12f\n" +
-	"\vGetDayTrips\x12*.trademesh.analytics.v1.GetDayTripsRequest\x1a+.trademesh.analytics.v1.GetDayTripsResponseB\xff\x01\n" +
+	"\vGetDayTrips\x12*.trademesh.analytics.v1.GetDayTripsRequest\x1a+.trademesh.analytics.v1.GetDayTripsResponse\x12u\n" +
+	"\x10CompareAnalytics\x12/.trademesh.analytics.v1.CompareAnalyticsRequest\x1a0.trademesh.analytics.v1.CompareAnalyticsResponseB\xff\x01\n" +
 	"\x1acom.trademesh.analytics.v1B\x15AnalyticsServiceProtoP\x01ZPgithub.com/trademesh/trademesh/clients/go/gen/trademesh/analytics/v1;analyticsv1\xa2\x02\x03TAX\xaa\x02\x16Trademesh.Analytics.V1\xca\x02\x16Trademesh\\Analytics\\V1\xe2\x02\"Trademesh\\Analytics\\V1\\GPBMetadata\xea\x02\x18Trademesh::Analytics::V1b\x06proto3"
 
 var (
@@ -933,7 +1151,7 @@ func file_trademesh_analytics_v1_analytics_service_proto_rawDescGZIP() []byte {
 	return file_trademesh_analytics_v1_analytics_service_proto_rawDescData
 }
 
-var file_trademesh_analytics_v1_analytics_service_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
+var file_trademesh_analytics_v1_analytics_service_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
 var file_trademesh_analytics_v1_analytics_service_proto_goTypes = []any{
 	(*GetAnalyticsRequest)(nil),             // 0: trademesh.analytics.v1.GetAnalyticsRequest
 	(*GetAnalyticsResponse)(nil),            // 1: trademesh.analytics.v1.GetAnalyticsResponse
@@ -949,58 +1167,71 @@ var file_trademesh_analytics_v1_analytics_service_proto_goTypes = []any{
 	(*GetPnlCalendarResponse)(nil),          // 11: trademesh.analytics.v1.GetPnlCalendarResponse
 	(*GetDayTripsRequest)(nil),              // 12: trademesh.analytics.v1.GetDayTripsRequest
 	(*GetDayTripsResponse)(nil),             // 13: trademesh.analytics.v1.GetDayTripsResponse
-	(Period)(0),                             // 14: trademesh.analytics.v1.Period
-	(*timestamppb.Timestamp)(nil),           // 15: google.protobuf.Timestamp
-	(*TimeRange)(nil),                       // 16: trademesh.analytics.v1.TimeRange
-	(*AnalyticsReport)(nil),                 // 17: trademesh.analytics.v1.AnalyticsReport
-	(*durationpb.Duration)(nil),             // 18: google.protobuf.Duration
-	(*PnlUpdate)(nil),                       // 19: trademesh.analytics.v1.PnlUpdate
-	(*Heartbeat)(nil),                       // 20: trademesh.analytics.v1.Heartbeat
-	(*AnalyticsSettings)(nil),               // 21: trademesh.analytics.v1.AnalyticsSettings
-	(*fieldmaskpb.FieldMask)(nil),           // 22: google.protobuf.FieldMask
-	(*PnlCalendar)(nil),                     // 23: trademesh.analytics.v1.PnlCalendar
-	(*DayTrip)(nil),                         // 24: trademesh.analytics.v1.DayTrip
-	(*CalendarDay)(nil),                     // 25: trademesh.analytics.v1.CalendarDay
-	(*GetTaxReportRequest)(nil),             // 26: trademesh.analytics.v1.GetTaxReportRequest
-	(*GetTaxReportResponse)(nil),            // 27: trademesh.analytics.v1.GetTaxReportResponse
+	(*CompareAnalyticsRequest)(nil),         // 14: trademesh.analytics.v1.CompareAnalyticsRequest
+	(*CompareAnalyticsResponse)(nil),        // 15: trademesh.analytics.v1.CompareAnalyticsResponse
+	(Period)(0),                             // 16: trademesh.analytics.v1.Period
+	(*timestamppb.Timestamp)(nil),           // 17: google.protobuf.Timestamp
+	(*TimeRange)(nil),                       // 18: trademesh.analytics.v1.TimeRange
+	(*AnalyticsSlice)(nil),                  // 19: trademesh.analytics.v1.AnalyticsSlice
+	(*AnalyticsReport)(nil),                 // 20: trademesh.analytics.v1.AnalyticsReport
+	(*durationpb.Duration)(nil),             // 21: google.protobuf.Duration
+	(*PnlUpdate)(nil),                       // 22: trademesh.analytics.v1.PnlUpdate
+	(*Heartbeat)(nil),                       // 23: trademesh.analytics.v1.Heartbeat
+	(*AnalyticsSettings)(nil),               // 24: trademesh.analytics.v1.AnalyticsSettings
+	(*fieldmaskpb.FieldMask)(nil),           // 25: google.protobuf.FieldMask
+	(*PnlCalendar)(nil),                     // 26: trademesh.analytics.v1.PnlCalendar
+	(*DayTrip)(nil),                         // 27: trademesh.analytics.v1.DayTrip
+	(*CalendarDay)(nil),                     // 28: trademesh.analytics.v1.CalendarDay
+	(*GetTaxReportRequest)(nil),             // 29: trademesh.analytics.v1.GetTaxReportRequest
+	(*GetTaxReportResponse)(nil),            // 30: trademesh.analytics.v1.GetTaxReportResponse
 }
 var file_trademesh_analytics_v1_analytics_service_proto_depIdxs = []int32{
-	14, // 0: trademesh.analytics.v1.GetAnalyticsRequest.period:type_name -> trademesh.analytics.v1.Period
-	15, // 1: trademesh.analytics.v1.GetAnalyticsRequest.reference_time:type_name -> google.protobuf.Timestamp
-	16, // 2: trademesh.analytics.v1.GetAnalyticsRequest.custom_range:type_name -> trademesh.analytics.v1.TimeRange
-	17, // 3: trademesh.analytics.v1.GetAnalyticsResponse.report:type_name -> trademesh.analytics.v1.AnalyticsReport
-	15, // 4: trademesh.analytics.v1.RecomputeAnalyticsResponse.start_time:type_name -> google.protobuf.Timestamp
-	18, // 5: trademesh.analytics.v1.RecomputeAnalyticsResponse.duration:type_name -> google.protobuf.Duration
-	19, // 6: trademesh.analytics.v1.WatchPnlResponse.update:type_name -> trademesh.analytics.v1.PnlUpdate
-	20, // 7: trademesh.analytics.v1.WatchPnlResponse.heartbeat:type_name -> trademesh.analytics.v1.Heartbeat
-	21, // 8: trademesh.analytics.v1.GetAnalyticsSettingsResponse.settings:type_name -> trademesh.analytics.v1.AnalyticsSettings
-	21, // 9: trademesh.analytics.v1.UpdateAnalyticsSettingsRequest.settings:type_name -> trademesh.analytics.v1.AnalyticsSettings
-	22, // 10: trademesh.analytics.v1.UpdateAnalyticsSettingsRequest.update_mask:type_name -> google.protobuf.FieldMask
-	21, // 11: trademesh.analytics.v1.UpdateAnalyticsSettingsResponse.settings:type_name -> trademesh.analytics.v1.AnalyticsSettings
-	23, // 12: trademesh.analytics.v1.GetPnlCalendarResponse.calendar:type_name -> trademesh.analytics.v1.PnlCalendar
-	24, // 13: trademesh.analytics.v1.GetDayTripsResponse.trips:type_name -> trademesh.analytics.v1.DayTrip
-	25, // 14: trademesh.analytics.v1.GetDayTripsResponse.day:type_name -> trademesh.analytics.v1.CalendarDay
-	0,  // 15: trademesh.analytics.v1.AnalyticsService.GetAnalytics:input_type -> trademesh.analytics.v1.GetAnalyticsRequest
-	2,  // 16: trademesh.analytics.v1.AnalyticsService.RecomputeAnalytics:input_type -> trademesh.analytics.v1.RecomputeAnalyticsRequest
-	4,  // 17: trademesh.analytics.v1.AnalyticsService.WatchPnl:input_type -> trademesh.analytics.v1.WatchPnlRequest
-	6,  // 18: trademesh.analytics.v1.AnalyticsService.GetAnalyticsSettings:input_type -> trademesh.analytics.v1.GetAnalyticsSettingsRequest
-	8,  // 19: trademesh.analytics.v1.AnalyticsService.UpdateAnalyticsSettings:input_type -> trademesh.analytics.v1.UpdateAnalyticsSettingsRequest
-	26, // 20: trademesh.analytics.v1.AnalyticsService.GetTaxReport:input_type -> trademesh.analytics.v1.GetTaxReportRequest
-	10, // 21: trademesh.analytics.v1.AnalyticsService.GetPnlCalendar:input_type -> trademesh.analytics.v1.GetPnlCalendarRequest
-	12, // 22: trademesh.analytics.v1.AnalyticsService.GetDayTrips:input_type -> trademesh.analytics.v1.GetDayTripsRequest
-	1,  // 23: trademesh.analytics.v1.AnalyticsService.GetAnalytics:output_type -> trademesh.analytics.v1.GetAnalyticsResponse
-	3,  // 24: trademesh.analytics.v1.AnalyticsService.RecomputeAnalytics:output_type -> trademesh.analytics.v1.RecomputeAnalyticsResponse
-	5,  // 25: trademesh.analytics.v1.AnalyticsService.WatchPnl:output_type -> trademesh.analytics.v1.WatchPnlResponse
-	7,  // 26: trademesh.analytics.v1.AnalyticsService.GetAnalyticsSettings:output_type -> trademesh.analytics.v1.GetAnalyticsSettingsResponse
-	9,  // 27: trademesh.analytics.v1.AnalyticsService.UpdateAnalyticsSettings:output_type -> trademesh.analytics.v1.UpdateAnalyticsSettingsResponse
-	27, // 28: trademesh.analytics.v1.AnalyticsService.GetTaxReport:output_type -> trademesh.analytics.v1.GetTaxReportResponse
-	11, // 29: trademesh.analytics.v1.AnalyticsService.GetPnlCalendar:output_type -> trademesh.analytics.v1.GetPnlCalendarResponse
-	13, // 30: trademesh.analytics.v1.AnalyticsService.GetDayTrips:output_type -> trademesh.analytics.v1.GetDayTripsResponse
-	23, // [23:31] is the sub-list for method output_type
-	15, // [15:23] is the sub-list for method input_type
-	15, // [15:15] is the sub-list for extension type_name
-	15, // [15:15] is the sub-list for extension extendee
-	0,  // [0:15] is the sub-list for field type_name
+	16, // 0: trademesh.analytics.v1.GetAnalyticsRequest.period:type_name -> trademesh.analytics.v1.Period
+	17, // 1: trademesh.analytics.v1.GetAnalyticsRequest.reference_time:type_name -> google.protobuf.Timestamp
+	18, // 2: trademesh.analytics.v1.GetAnalyticsRequest.custom_range:type_name -> trademesh.analytics.v1.TimeRange
+	19, // 3: trademesh.analytics.v1.GetAnalyticsRequest.slice:type_name -> trademesh.analytics.v1.AnalyticsSlice
+	20, // 4: trademesh.analytics.v1.GetAnalyticsResponse.report:type_name -> trademesh.analytics.v1.AnalyticsReport
+	17, // 5: trademesh.analytics.v1.RecomputeAnalyticsResponse.start_time:type_name -> google.protobuf.Timestamp
+	21, // 6: trademesh.analytics.v1.RecomputeAnalyticsResponse.duration:type_name -> google.protobuf.Duration
+	19, // 7: trademesh.analytics.v1.WatchPnlRequest.slice:type_name -> trademesh.analytics.v1.AnalyticsSlice
+	22, // 8: trademesh.analytics.v1.WatchPnlResponse.update:type_name -> trademesh.analytics.v1.PnlUpdate
+	23, // 9: trademesh.analytics.v1.WatchPnlResponse.heartbeat:type_name -> trademesh.analytics.v1.Heartbeat
+	24, // 10: trademesh.analytics.v1.GetAnalyticsSettingsResponse.settings:type_name -> trademesh.analytics.v1.AnalyticsSettings
+	24, // 11: trademesh.analytics.v1.UpdateAnalyticsSettingsRequest.settings:type_name -> trademesh.analytics.v1.AnalyticsSettings
+	25, // 12: trademesh.analytics.v1.UpdateAnalyticsSettingsRequest.update_mask:type_name -> google.protobuf.FieldMask
+	24, // 13: trademesh.analytics.v1.UpdateAnalyticsSettingsResponse.settings:type_name -> trademesh.analytics.v1.AnalyticsSettings
+	19, // 14: trademesh.analytics.v1.GetPnlCalendarRequest.slice:type_name -> trademesh.analytics.v1.AnalyticsSlice
+	26, // 15: trademesh.analytics.v1.GetPnlCalendarResponse.calendar:type_name -> trademesh.analytics.v1.PnlCalendar
+	19, // 16: trademesh.analytics.v1.GetDayTripsRequest.slice:type_name -> trademesh.analytics.v1.AnalyticsSlice
+	27, // 17: trademesh.analytics.v1.GetDayTripsResponse.trips:type_name -> trademesh.analytics.v1.DayTrip
+	28, // 18: trademesh.analytics.v1.GetDayTripsResponse.day:type_name -> trademesh.analytics.v1.CalendarDay
+	0,  // 19: trademesh.analytics.v1.CompareAnalyticsRequest.query:type_name -> trademesh.analytics.v1.GetAnalyticsRequest
+	19, // 20: trademesh.analytics.v1.CompareAnalyticsRequest.other:type_name -> trademesh.analytics.v1.AnalyticsSlice
+	20, // 21: trademesh.analytics.v1.CompareAnalyticsResponse.first:type_name -> trademesh.analytics.v1.AnalyticsReport
+	20, // 22: trademesh.analytics.v1.CompareAnalyticsResponse.second:type_name -> trademesh.analytics.v1.AnalyticsReport
+	0,  // 23: trademesh.analytics.v1.AnalyticsService.GetAnalytics:input_type -> trademesh.analytics.v1.GetAnalyticsRequest
+	2,  // 24: trademesh.analytics.v1.AnalyticsService.RecomputeAnalytics:input_type -> trademesh.analytics.v1.RecomputeAnalyticsRequest
+	4,  // 25: trademesh.analytics.v1.AnalyticsService.WatchPnl:input_type -> trademesh.analytics.v1.WatchPnlRequest
+	6,  // 26: trademesh.analytics.v1.AnalyticsService.GetAnalyticsSettings:input_type -> trademesh.analytics.v1.GetAnalyticsSettingsRequest
+	8,  // 27: trademesh.analytics.v1.AnalyticsService.UpdateAnalyticsSettings:input_type -> trademesh.analytics.v1.UpdateAnalyticsSettingsRequest
+	29, // 28: trademesh.analytics.v1.AnalyticsService.GetTaxReport:input_type -> trademesh.analytics.v1.GetTaxReportRequest
+	10, // 29: trademesh.analytics.v1.AnalyticsService.GetPnlCalendar:input_type -> trademesh.analytics.v1.GetPnlCalendarRequest
+	12, // 30: trademesh.analytics.v1.AnalyticsService.GetDayTrips:input_type -> trademesh.analytics.v1.GetDayTripsRequest
+	14, // 31: trademesh.analytics.v1.AnalyticsService.CompareAnalytics:input_type -> trademesh.analytics.v1.CompareAnalyticsRequest
+	1,  // 32: trademesh.analytics.v1.AnalyticsService.GetAnalytics:output_type -> trademesh.analytics.v1.GetAnalyticsResponse
+	3,  // 33: trademesh.analytics.v1.AnalyticsService.RecomputeAnalytics:output_type -> trademesh.analytics.v1.RecomputeAnalyticsResponse
+	5,  // 34: trademesh.analytics.v1.AnalyticsService.WatchPnl:output_type -> trademesh.analytics.v1.WatchPnlResponse
+	7,  // 35: trademesh.analytics.v1.AnalyticsService.GetAnalyticsSettings:output_type -> trademesh.analytics.v1.GetAnalyticsSettingsResponse
+	9,  // 36: trademesh.analytics.v1.AnalyticsService.UpdateAnalyticsSettings:output_type -> trademesh.analytics.v1.UpdateAnalyticsSettingsResponse
+	30, // 37: trademesh.analytics.v1.AnalyticsService.GetTaxReport:output_type -> trademesh.analytics.v1.GetTaxReportResponse
+	11, // 38: trademesh.analytics.v1.AnalyticsService.GetPnlCalendar:output_type -> trademesh.analytics.v1.GetPnlCalendarResponse
+	13, // 39: trademesh.analytics.v1.AnalyticsService.GetDayTrips:output_type -> trademesh.analytics.v1.GetDayTripsResponse
+	15, // 40: trademesh.analytics.v1.AnalyticsService.CompareAnalytics:output_type -> trademesh.analytics.v1.CompareAnalyticsResponse
+	32, // [32:41] is the sub-list for method output_type
+	23, // [23:32] is the sub-list for method input_type
+	23, // [23:23] is the sub-list for extension type_name
+	23, // [23:23] is the sub-list for extension extendee
+	0,  // [0:23] is the sub-list for field type_name
 }
 
 func init() { file_trademesh_analytics_v1_analytics_service_proto_init() }
@@ -1013,10 +1244,15 @@ func file_trademesh_analytics_v1_analytics_service_proto_init() {
 	file_trademesh_analytics_v1_pnl_proto_init()
 	file_trademesh_analytics_v1_report_proto_init()
 	file_trademesh_analytics_v1_settings_proto_init()
+	file_trademesh_analytics_v1_slice_proto_init()
 	file_trademesh_analytics_v1_tax_proto_init()
 	file_trademesh_analytics_v1_analytics_service_proto_msgTypes[5].OneofWrappers = []any{
 		(*WatchPnlResponse_Update)(nil),
 		(*WatchPnlResponse_Heartbeat)(nil),
+	}
+	file_trademesh_analytics_v1_analytics_service_proto_msgTypes[14].OneofWrappers = []any{
+		(*CompareAnalyticsRequest_Other)(nil),
+		(*CompareAnalyticsRequest_Rest)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -1024,7 +1260,7 @@ func file_trademesh_analytics_v1_analytics_service_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_trademesh_analytics_v1_analytics_service_proto_rawDesc), len(file_trademesh_analytics_v1_analytics_service_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   14,
+			NumMessages:   16,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -27,6 +27,7 @@ const (
 	AnalyticsService_GetTaxReport_FullMethodName            = "/trademesh.analytics.v1.AnalyticsService/GetTaxReport"
 	AnalyticsService_GetPnlCalendar_FullMethodName          = "/trademesh.analytics.v1.AnalyticsService/GetPnlCalendar"
 	AnalyticsService_GetDayTrips_FullMethodName             = "/trademesh.analytics.v1.AnalyticsService/GetDayTrips"
+	AnalyticsService_CompareAnalytics_FullMethodName        = "/trademesh.analytics.v1.AnalyticsService/CompareAnalytics"
 )
 
 // AnalyticsServiceClient is the client API for AnalyticsService service.
@@ -59,7 +60,7 @@ type AnalyticsServiceClient interface {
 	// INVALID_TIME_RANGE: PERIOD_CUSTOM without custom_range, a missing bound, end_time <=
 	// start_time, or custom_range set with another period; reason INVALID_LIMIT: a negative
 	// equity_curve_max_points or instrument_limit; reason INVALID_JOURNAL_VERSION: a negative
-	// min_journal_version);
+	// min_journal_version; reason INVALID_SLICE: a malformed `slice`, see AnalyticsSlice);
 	// UNAVAILABLE (reason JOURNAL_VERSION_NOT_APPLIED, metadata "requested_version" and
 	// "applied_version": min_journal_version was not applied within the wait, retry later;
 	// or reason SERVICE_UNAVAILABLE); DEADLINE_EXCEEDED; UNAUTHENTICATED.
@@ -93,7 +94,8 @@ type AnalyticsServiceClient interface {
 	//     clients replace their state.
 	//
 	// Errors at stream start: RESOURCE_EXHAUSTED (reason TOO_MANY_STREAMS, metadata "limit" and
-	// "active": the user already has 5 open WatchPnl streams); UNAUTHENTICATED; UNAVAILABLE.
+	// "active": the user already has 5 open WatchPnl streams); INVALID_ARGUMENT (reason
+	// INVALID_SLICE: a malformed `slice`); UNAUTHENTICATED; UNAVAILABLE.
 	// Errors ending a running stream: UNAVAILABLE (reason SERVER_DRAINING, or reason
 	// SLOW_CONSUMER: the client accepted no message for 60 s); UNAUTHENTICATED (reason
 	// TOKEN_EXPIRED: the stream ends when the access token that opened it expires). The client
@@ -129,14 +131,28 @@ type AnalyticsServiceClient interface {
 	// calendar heat map.
 	//
 	// Errors: INVALID_ARGUMENT (reason INVALID_DATE_RANGE: a date missing or not "YYYY-MM-DD",
-	// end_date before start_date, or a range longer than 366 days, metadata "limit"); UNAVAILABLE;
+	// end_date before start_date, or a range longer than 366 days, metadata "limit"; reason
+	// INVALID_SLICE: a malformed `slice`); UNAVAILABLE;
 	// DEADLINE_EXCEEDED; UNAUTHENTICATED.
 	GetPnlCalendar(ctx context.Context, in *GetPnlCalendarRequest, opts ...grpc.CallOption) (*GetPnlCalendarResponse, error)
-	// GetDayTrips returns the caller's round trips closed on one IST day, in close order.
+	// GetDayTrips returns the caller's round trips closed on one IST day, in close order, each with its
+	// MAE/MFE (DayTrip.excursion, decision 0270): exact from live ticks when recorded, else from market
+	// data's 1-minute bars read with the caller's credentials; market data being unreachable makes an
+	// excursion UNAVAILABLE, never the call fail.
 	//
-	// Errors: INVALID_ARGUMENT (reason INVALID_DATE: date missing or not "YYYY-MM-DD"); UNAVAILABLE;
+	// Errors: INVALID_ARGUMENT (reason INVALID_DATE: date missing or not "YYYY-MM-DD"; reason
+	// INVALID_SLICE: a malformed `slice`); UNAVAILABLE;
 	// DEADLINE_EXCEEDED; UNAUTHENTICATED.
 	GetDayTrips(ctx context.Context, in *GetDayTripsRequest, opts ...grpc.CallOption) (*GetDayTripsResponse, error)
+	// CompareAnalytics returns two reports of the same period side by side: a slice against another
+	// slice (two strategies, two accounts, ...) or a slice against the rest of the period (decision
+	// 0250; AnalyticsSlice defines membership). Each report is computed and cached as GetAnalytics'.
+	//
+	// Errors: everything GetAnalytics returns for `query` (field paths prefixed "query."); INVALID_ARGUMENT
+	// (reason INVALID_SLICE: a malformed `query.slice` or `other`, see AnalyticsSlice; reason
+	// INVALID_COMPARISON, field "against": neither `other` nor rest = true set); UNAVAILABLE;
+	// DEADLINE_EXCEEDED; UNAUTHENTICATED.
+	CompareAnalytics(ctx context.Context, in *CompareAnalyticsRequest, opts ...grpc.CallOption) (*CompareAnalyticsResponse, error)
 }
 
 type analyticsServiceClient struct {
@@ -236,6 +252,16 @@ func (c *analyticsServiceClient) GetDayTrips(ctx context.Context, in *GetDayTrip
 	return out, nil
 }
 
+func (c *analyticsServiceClient) CompareAnalytics(ctx context.Context, in *CompareAnalyticsRequest, opts ...grpc.CallOption) (*CompareAnalyticsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(CompareAnalyticsResponse)
+	err := c.cc.Invoke(ctx, AnalyticsService_CompareAnalytics_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // AnalyticsServiceServer is the server API for AnalyticsService service.
 // All implementations must embed UnimplementedAnalyticsServiceServer
 // for forward compatibility.
@@ -266,7 +292,7 @@ type AnalyticsServiceServer interface {
 	// INVALID_TIME_RANGE: PERIOD_CUSTOM without custom_range, a missing bound, end_time <=
 	// start_time, or custom_range set with another period; reason INVALID_LIMIT: a negative
 	// equity_curve_max_points or instrument_limit; reason INVALID_JOURNAL_VERSION: a negative
-	// min_journal_version);
+	// min_journal_version; reason INVALID_SLICE: a malformed `slice`, see AnalyticsSlice);
 	// UNAVAILABLE (reason JOURNAL_VERSION_NOT_APPLIED, metadata "requested_version" and
 	// "applied_version": min_journal_version was not applied within the wait, retry later;
 	// or reason SERVICE_UNAVAILABLE); DEADLINE_EXCEEDED; UNAUTHENTICATED.
@@ -300,7 +326,8 @@ type AnalyticsServiceServer interface {
 	//     clients replace their state.
 	//
 	// Errors at stream start: RESOURCE_EXHAUSTED (reason TOO_MANY_STREAMS, metadata "limit" and
-	// "active": the user already has 5 open WatchPnl streams); UNAUTHENTICATED; UNAVAILABLE.
+	// "active": the user already has 5 open WatchPnl streams); INVALID_ARGUMENT (reason
+	// INVALID_SLICE: a malformed `slice`); UNAUTHENTICATED; UNAVAILABLE.
 	// Errors ending a running stream: UNAVAILABLE (reason SERVER_DRAINING, or reason
 	// SLOW_CONSUMER: the client accepted no message for 60 s); UNAUTHENTICATED (reason
 	// TOKEN_EXPIRED: the stream ends when the access token that opened it expires). The client
@@ -336,14 +363,28 @@ type AnalyticsServiceServer interface {
 	// calendar heat map.
 	//
 	// Errors: INVALID_ARGUMENT (reason INVALID_DATE_RANGE: a date missing or not "YYYY-MM-DD",
-	// end_date before start_date, or a range longer than 366 days, metadata "limit"); UNAVAILABLE;
+	// end_date before start_date, or a range longer than 366 days, metadata "limit"; reason
+	// INVALID_SLICE: a malformed `slice`); UNAVAILABLE;
 	// DEADLINE_EXCEEDED; UNAUTHENTICATED.
 	GetPnlCalendar(context.Context, *GetPnlCalendarRequest) (*GetPnlCalendarResponse, error)
-	// GetDayTrips returns the caller's round trips closed on one IST day, in close order.
+	// GetDayTrips returns the caller's round trips closed on one IST day, in close order, each with its
+	// MAE/MFE (DayTrip.excursion, decision 0270): exact from live ticks when recorded, else from market
+	// data's 1-minute bars read with the caller's credentials; market data being unreachable makes an
+	// excursion UNAVAILABLE, never the call fail.
 	//
-	// Errors: INVALID_ARGUMENT (reason INVALID_DATE: date missing or not "YYYY-MM-DD"); UNAVAILABLE;
+	// Errors: INVALID_ARGUMENT (reason INVALID_DATE: date missing or not "YYYY-MM-DD"; reason
+	// INVALID_SLICE: a malformed `slice`); UNAVAILABLE;
 	// DEADLINE_EXCEEDED; UNAUTHENTICATED.
 	GetDayTrips(context.Context, *GetDayTripsRequest) (*GetDayTripsResponse, error)
+	// CompareAnalytics returns two reports of the same period side by side: a slice against another
+	// slice (two strategies, two accounts, ...) or a slice against the rest of the period (decision
+	// 0250; AnalyticsSlice defines membership). Each report is computed and cached as GetAnalytics'.
+	//
+	// Errors: everything GetAnalytics returns for `query` (field paths prefixed "query."); INVALID_ARGUMENT
+	// (reason INVALID_SLICE: a malformed `query.slice` or `other`, see AnalyticsSlice; reason
+	// INVALID_COMPARISON, field "against": neither `other` nor rest = true set); UNAVAILABLE;
+	// DEADLINE_EXCEEDED; UNAUTHENTICATED.
+	CompareAnalytics(context.Context, *CompareAnalyticsRequest) (*CompareAnalyticsResponse, error)
 	mustEmbedUnimplementedAnalyticsServiceServer()
 }
 
@@ -377,6 +418,9 @@ func (UnimplementedAnalyticsServiceServer) GetPnlCalendar(context.Context, *GetP
 }
 func (UnimplementedAnalyticsServiceServer) GetDayTrips(context.Context, *GetDayTripsRequest) (*GetDayTripsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetDayTrips not implemented")
+}
+func (UnimplementedAnalyticsServiceServer) CompareAnalytics(context.Context, *CompareAnalyticsRequest) (*CompareAnalyticsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method CompareAnalytics not implemented")
 }
 func (UnimplementedAnalyticsServiceServer) mustEmbedUnimplementedAnalyticsServiceServer() {}
 func (UnimplementedAnalyticsServiceServer) testEmbeddedByValue()                          {}
@@ -536,6 +580,24 @@ func _AnalyticsService_GetDayTrips_Handler(srv interface{}, ctx context.Context,
 	return interceptor(ctx, in, info, handler)
 }
 
+func _AnalyticsService_CompareAnalytics_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CompareAnalyticsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AnalyticsServiceServer).CompareAnalytics(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AnalyticsService_CompareAnalytics_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AnalyticsServiceServer).CompareAnalytics(ctx, req.(*CompareAnalyticsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // AnalyticsService_ServiceDesc is the grpc.ServiceDesc for AnalyticsService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -570,6 +632,10 @@ var AnalyticsService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "GetDayTrips",
 			Handler:    _AnalyticsService_GetDayTrips_Handler,
+		},
+		{
+			MethodName: "CompareAnalytics",
+			Handler:    _AnalyticsService_CompareAnalytics_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

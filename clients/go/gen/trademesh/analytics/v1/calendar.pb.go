@@ -427,8 +427,10 @@ type DayTrip struct {
 	// r_multiple_milli is net_pnl_micros / planned_risk_micros in milli-R (1R = 1000, rounded half
 	// away from zero); unset when the round trip has no plan.
 	RMultipleMilli *int64 `protobuf:"varint,12,opt,name=r_multiple_milli,json=rMultipleMilli,proto3,oneof" json:"r_multiple_milli,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// excursion is the round trip's MAE and MFE with how they were measured (decision 0270).
+	Excursion     *TripExcursion `protobuf:"bytes,13,opt,name=excursion,proto3" json:"excursion,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *DayTrip) Reset() {
@@ -545,11 +547,18 @@ func (x *DayTrip) GetRMultipleMilli() int64 {
 	return 0
 }
 
+func (x *DayTrip) GetExcursion() *TripExcursion {
+	if x != nil {
+		return x.Excursion
+	}
+	return nil
+}
+
 var File_trademesh_analytics_v1_calendar_proto protoreflect.FileDescriptor
 
 const file_trademesh_analytics_v1_calendar_proto_rawDesc = "" +
 	"\n" +
-	"%trademesh/analytics/v1/calendar.proto\x12\x16trademesh.analytics.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a+trademesh/analytics/v1/trade_category.proto\x1a$trademesh/common/v1/instrument.proto\"\xf8\x01\n" +
+	"%trademesh/analytics/v1/calendar.proto\x12\x16trademesh.analytics.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a&trademesh/analytics/v1/excursion.proto\x1a+trademesh/analytics/v1/trade_category.proto\x1a$trademesh/common/v1/instrument.proto\"\xf8\x01\n" +
 	"\vCalendarDay\x12\x12\n" +
 	"\x04date\x18\x01 \x01(\tR\x04date\x12$\n" +
 	"\x0enet_pnl_micros\x18\x02 \x01(\x03R\fnetPnlMicros\x12(\n" +
@@ -582,7 +591,7 @@ const file_trademesh_analytics_v1_calendar_proto_rawDesc = "" +
 	"\x06months\x18\x05 \x03(\v2%.trademesh.analytics.v1.CalendarMonthR\x06months\x12$\n" +
 	"\x0enet_pnl_micros\x18\x06 \x01(\x03R\fnetPnlMicros\x12*\n" +
 	"\x11trading_day_count\x18\a \x01(\x05R\x0ftradingDayCount\x12'\n" +
-	"\x0fjournal_version\x18\b \x01(\x03R\x0ejournalVersion\"\xc3\x04\n" +
+	"\x0fjournal_version\x18\b \x01(\x03R\x0ejournalVersion\"\x88\x05\n" +
 	"\aDayTrip\x12?\n" +
 	"\n" +
 	"instrument\x18\x01 \x01(\v2\x1f.trademesh.common.v1.InstrumentR\n" +
@@ -601,7 +610,8 @@ const file_trademesh_analytics_v1_calendar_proto_rawDesc = "" +
 	"fill_count\x18\n" +
 	" \x01(\x03R\tfillCount\x12.\n" +
 	"\x13planned_risk_micros\x18\v \x01(\x03R\x11plannedRiskMicros\x12-\n" +
-	"\x10r_multiple_milli\x18\f \x01(\x03H\x00R\x0erMultipleMilli\x88\x01\x01B\x13\n" +
+	"\x10r_multiple_milli\x18\f \x01(\x03H\x00R\x0erMultipleMilli\x88\x01\x01\x12C\n" +
+	"\texcursion\x18\r \x01(\v2%.trademesh.analytics.v1.TripExcursionR\texcursionB\x13\n" +
 	"\x11_r_multiple_milliB\xf7\x01\n" +
 	"\x1acom.trademesh.analytics.v1B\rCalendarProtoP\x01ZPgithub.com/trademesh/trademesh/clients/go/gen/trademesh/analytics/v1;analyticsv1\xa2\x02\x03TAX\xaa\x02\x16Trademesh.Analytics.V1\xca\x02\x16Trademesh\\Analytics\\V1\xe2\x02\"Trademesh\\Analytics\\V1\\GPBMetadata\xea\x02\x18Trademesh::Analytics::V1b\x06proto3"
 
@@ -627,6 +637,7 @@ var file_trademesh_analytics_v1_calendar_proto_goTypes = []any{
 	(*v1.Instrument)(nil),         // 5: trademesh.common.v1.Instrument
 	(TradeCategory)(0),            // 6: trademesh.analytics.v1.TradeCategory
 	(*timestamppb.Timestamp)(nil), // 7: google.protobuf.Timestamp
+	(*TripExcursion)(nil),         // 8: trademesh.analytics.v1.TripExcursion
 }
 var file_trademesh_analytics_v1_calendar_proto_depIdxs = []int32{
 	0, // 0: trademesh.analytics.v1.PnlCalendar.days:type_name -> trademesh.analytics.v1.CalendarDay
@@ -636,11 +647,12 @@ var file_trademesh_analytics_v1_calendar_proto_depIdxs = []int32{
 	6, // 4: trademesh.analytics.v1.DayTrip.category:type_name -> trademesh.analytics.v1.TradeCategory
 	7, // 5: trademesh.analytics.v1.DayTrip.open_time:type_name -> google.protobuf.Timestamp
 	7, // 6: trademesh.analytics.v1.DayTrip.close_time:type_name -> google.protobuf.Timestamp
-	7, // [7:7] is the sub-list for method output_type
-	7, // [7:7] is the sub-list for method input_type
-	7, // [7:7] is the sub-list for extension type_name
-	7, // [7:7] is the sub-list for extension extendee
-	0, // [0:7] is the sub-list for field type_name
+	8, // 7: trademesh.analytics.v1.DayTrip.excursion:type_name -> trademesh.analytics.v1.TripExcursion
+	8, // [8:8] is the sub-list for method output_type
+	8, // [8:8] is the sub-list for method input_type
+	8, // [8:8] is the sub-list for extension type_name
+	8, // [8:8] is the sub-list for extension extendee
+	0, // [0:8] is the sub-list for field type_name
 }
 
 func init() { file_trademesh_analytics_v1_calendar_proto_init() }
@@ -648,6 +660,7 @@ func file_trademesh_analytics_v1_calendar_proto_init() {
 	if File_trademesh_analytics_v1_calendar_proto != nil {
 		return
 	}
+	file_trademesh_analytics_v1_excursion_proto_init()
 	file_trademesh_analytics_v1_trade_category_proto_init()
 	file_trademesh_analytics_v1_calendar_proto_msgTypes[4].OneofWrappers = []any{}
 	type x struct{}

@@ -148,13 +148,27 @@ type AnalyticsReport struct {
 	// then exchange.
 	OpenPositions []*OpenPosition `protobuf:"bytes,17,rep,name=open_positions,json=openPositions,proto3" json:"open_positions,omitempty"`
 	// unrealized_pnl_micros is the sum of unrealized_pnl_micros over the marked open positions
-	// (fees excluded); 0 when there are none.
+	// (fees excluded, i.e. GROSS); 0 when there are none. Clients show net_unrealized_pnl_micros as
+	// "unrealized" (decision 0310), with this gross figure and the charges beside it.
 	UnrealizedPnlMicros int64 `protobuf:"varint,18,opt,name=unrealized_pnl_micros,json=unrealizedPnlMicros,proto3" json:"unrealized_pnl_micros,omitempty"`
 	// unmarked_position_count is the number of open positions without a mark (excluded from
 	// unrealized_pnl_micros).
 	UnmarkedPositionCount int32 `protobuf:"varint,19,opt,name=unmarked_position_count,json=unmarkedPositionCount,proto3" json:"unmarked_position_count,omitempty"`
 	// r_multiples are the planned-risk figures of the period's round trips (decision 0230).
-	RMultiples    *RMultipleStats `protobuf:"bytes,20,opt,name=r_multiples,json=rMultiples,proto3" json:"r_multiples,omitempty"`
+	RMultiples *RMultipleStats `protobuf:"bytes,20,opt,name=r_multiples,json=rMultiples,proto3" json:"r_multiples,omitempty"`
+	// net_unrealized_pnl_micros is the sum of OpenPosition.net_unrealized_pnl_micros over the marked
+	// open positions: unrealized P&L after the open lots' charges and the estimated exit charges
+	// (decision 0310; the same figure as trademesh.analytics.v1.PnlTotals.net_unrealized_pnl_micros
+	// of WatchPnl for the same journal and marks). 0 when there are none.
+	NetUnrealizedPnlMicros int64 `protobuf:"varint,21,opt,name=net_unrealized_pnl_micros,json=netUnrealizedPnlMicros,proto3" json:"net_unrealized_pnl_micros,omitempty"`
+	// estimated_exit_charges_micros is the sum of OpenPosition.estimated_exit_charges_micros over the
+	// open positions: the charges of closing each at its mark today (see OpenPosition).
+	EstimatedExitChargesMicros int64 `protobuf:"varint,22,opt,name=estimated_exit_charges_micros,json=estimatedExitChargesMicros,proto3" json:"estimated_exit_charges_micros,omitempty"`
+	// open_fees_micros is the sum of OpenPosition.open_fees_micros over the open positions (entry
+	// charges still carried by the open lots).
+	OpenFeesMicros int64 `protobuf:"varint,23,opt,name=open_fees_micros,json=openFeesMicros,proto3" json:"open_fees_micros,omitempty"`
+	// excursions summarise the MAE/MFE of the period's round trips (decision 0270).
+	Excursions    *ExcursionStats `protobuf:"bytes,24,opt,name=excursions,proto3" json:"excursions,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -325,6 +339,34 @@ func (x *AnalyticsReport) GetUnmarkedPositionCount() int32 {
 func (x *AnalyticsReport) GetRMultiples() *RMultipleStats {
 	if x != nil {
 		return x.RMultiples
+	}
+	return nil
+}
+
+func (x *AnalyticsReport) GetNetUnrealizedPnlMicros() int64 {
+	if x != nil {
+		return x.NetUnrealizedPnlMicros
+	}
+	return 0
+}
+
+func (x *AnalyticsReport) GetEstimatedExitChargesMicros() int64 {
+	if x != nil {
+		return x.EstimatedExitChargesMicros
+	}
+	return 0
+}
+
+func (x *AnalyticsReport) GetOpenFeesMicros() int64 {
+	if x != nil {
+		return x.OpenFeesMicros
+	}
+	return 0
+}
+
+func (x *AnalyticsReport) GetExcursions() *ExcursionStats {
+	if x != nil {
+		return x.Excursions
 	}
 	return nil
 }
@@ -1633,8 +1675,7 @@ var File_trademesh_analytics_v1_report_proto protoreflect.FileDescriptor
 
 const file_trademesh_analytics_v1_report_proto_rawDesc = "" +
 	"\n" +
-	"#trademesh/analytics/v1/report.proto\x12\x16trademesh.analytics.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a#trademesh/analytics/v1/period.proto\x1a%trademesh/analytics/v1/position.proto\x1a%trademesh/analytics/v1/settings.proto\x1a+trademesh/analytics/v1/trade_category.proto\x1a$trademesh/common/v1/instrument.proto\"\xe9\n" +
-	"\n" +
+	"#trademesh/analytics/v1/report.proto\x12\x16trademesh.analytics.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a&trademesh/analytics/v1/excursion.proto\x1a#trademesh/analytics/v1/period.proto\x1a%trademesh/analytics/v1/position.proto\x1a%trademesh/analytics/v1/settings.proto\x1a+trademesh/analytics/v1/trade_category.proto\x1a$trademesh/common/v1/instrument.proto\"\xd9\f\n" +
 	"\x0fAnalyticsReport\x126\n" +
 	"\x06period\x18\x01 \x01(\x0e2\x1e.trademesh.analytics.v1.PeriodR\x06period\x127\n" +
 	"\x05range\x18\x02 \x01(\v2!.trademesh.analytics.v1.TimeRangeR\x05range\x12?\n" +
@@ -1659,7 +1700,13 @@ const file_trademesh_analytics_v1_report_proto_rawDesc = "" +
 	"\x15unrealized_pnl_micros\x18\x12 \x01(\x03R\x13unrealizedPnlMicros\x126\n" +
 	"\x17unmarked_position_count\x18\x13 \x01(\x05R\x15unmarkedPositionCount\x12G\n" +
 	"\vr_multiples\x18\x14 \x01(\v2&.trademesh.analytics.v1.RMultipleStatsR\n" +
-	"rMultiples\"\xe6\x03\n" +
+	"rMultiples\x129\n" +
+	"\x19net_unrealized_pnl_micros\x18\x15 \x01(\x03R\x16netUnrealizedPnlMicros\x12A\n" +
+	"\x1destimated_exit_charges_micros\x18\x16 \x01(\x03R\x1aestimatedExitChargesMicros\x12(\n" +
+	"\x10open_fees_micros\x18\x17 \x01(\x03R\x0eopenFeesMicros\x12F\n" +
+	"\n" +
+	"excursions\x18\x18 \x01(\v2&.trademesh.analytics.v1.ExcursionStatsR\n" +
+	"excursions\"\xe6\x03\n" +
 	"\x0eRMultipleStats\x127\n" +
 	"\x18planned_round_trip_count\x18\x01 \x01(\x03R\x15plannedRoundTripCount\x12;\n" +
 	"\x1aunplanned_round_trip_count\x18\x02 \x01(\x03R\x17unplannedRoundTripCount\x12.\n" +
@@ -1829,10 +1876,11 @@ var file_trademesh_analytics_v1_report_proto_goTypes = []any{
 	(*timestamppb.Timestamp)(nil), // 16: google.protobuf.Timestamp
 	(*AnalyticsSettings)(nil),     // 17: trademesh.analytics.v1.AnalyticsSettings
 	(*OpenPosition)(nil),          // 18: trademesh.analytics.v1.OpenPosition
-	(*durationpb.Duration)(nil),   // 19: google.protobuf.Duration
-	(*v1.Instrument)(nil),         // 20: trademesh.common.v1.Instrument
-	(TradeCategory)(0),            // 21: trademesh.analytics.v1.TradeCategory
-	(Weekday)(0),                  // 22: trademesh.analytics.v1.Weekday
+	(*ExcursionStats)(nil),        // 19: trademesh.analytics.v1.ExcursionStats
+	(*durationpb.Duration)(nil),   // 20: google.protobuf.Duration
+	(*v1.Instrument)(nil),         // 21: trademesh.common.v1.Instrument
+	(TradeCategory)(0),            // 22: trademesh.analytics.v1.TradeCategory
+	(Weekday)(0),                  // 23: trademesh.analytics.v1.Weekday
 }
 var file_trademesh_analytics_v1_report_proto_depIdxs = []int32{
 	14, // 0: trademesh.analytics.v1.AnalyticsReport.period:type_name -> trademesh.analytics.v1.Period
@@ -1852,28 +1900,29 @@ var file_trademesh_analytics_v1_report_proto_depIdxs = []int32{
 	13, // 14: trademesh.analytics.v1.AnalyticsReport.equity_curve:type_name -> trademesh.analytics.v1.EquityCurve
 	18, // 15: trademesh.analytics.v1.AnalyticsReport.open_positions:type_name -> trademesh.analytics.v1.OpenPosition
 	1,  // 16: trademesh.analytics.v1.AnalyticsReport.r_multiples:type_name -> trademesh.analytics.v1.RMultipleStats
-	2,  // 17: trademesh.analytics.v1.RMultipleStats.buckets:type_name -> trademesh.analytics.v1.RBucket
-	19, // 18: trademesh.analytics.v1.RoundTripStats.average_hold_duration:type_name -> google.protobuf.Duration
-	16, // 19: trademesh.analytics.v1.RiskMetrics.max_drawdown_peak_time:type_name -> google.protobuf.Timestamp
-	16, // 20: trademesh.analytics.v1.RiskMetrics.max_drawdown_trough_time:type_name -> google.protobuf.Timestamp
-	20, // 21: trademesh.analytics.v1.ActivitySummary.symbols_traded:type_name -> trademesh.common.v1.Instrument
-	20, // 22: trademesh.analytics.v1.ActivitySummary.most_traded_instrument:type_name -> trademesh.common.v1.Instrument
-	21, // 23: trademesh.analytics.v1.CategoryPerformance.category:type_name -> trademesh.analytics.v1.TradeCategory
-	3,  // 24: trademesh.analytics.v1.CategoryPerformance.stats:type_name -> trademesh.analytics.v1.RoundTripStats
-	20, // 25: trademesh.analytics.v1.InstrumentPerformance.instrument:type_name -> trademesh.common.v1.Instrument
-	3,  // 26: trademesh.analytics.v1.InstrumentPerformance.stats:type_name -> trademesh.analytics.v1.RoundTripStats
-	3,  // 27: trademesh.analytics.v1.HourOfDayPerformance.stats:type_name -> trademesh.analytics.v1.RoundTripStats
-	22, // 28: trademesh.analytics.v1.WeekdayPerformance.weekday:type_name -> trademesh.analytics.v1.Weekday
-	3,  // 29: trademesh.analytics.v1.WeekdayPerformance.stats:type_name -> trademesh.analytics.v1.RoundTripStats
-	3,  // 30: trademesh.analytics.v1.MonthPerformance.stats:type_name -> trademesh.analytics.v1.RoundTripStats
-	16, // 31: trademesh.analytics.v1.EquityPoint.close_time:type_name -> google.protobuf.Timestamp
-	20, // 32: trademesh.analytics.v1.EquityPoint.instrument:type_name -> trademesh.common.v1.Instrument
-	12, // 33: trademesh.analytics.v1.EquityCurve.points:type_name -> trademesh.analytics.v1.EquityPoint
-	34, // [34:34] is the sub-list for method output_type
-	34, // [34:34] is the sub-list for method input_type
-	34, // [34:34] is the sub-list for extension type_name
-	34, // [34:34] is the sub-list for extension extendee
-	0,  // [0:34] is the sub-list for field type_name
+	19, // 17: trademesh.analytics.v1.AnalyticsReport.excursions:type_name -> trademesh.analytics.v1.ExcursionStats
+	2,  // 18: trademesh.analytics.v1.RMultipleStats.buckets:type_name -> trademesh.analytics.v1.RBucket
+	20, // 19: trademesh.analytics.v1.RoundTripStats.average_hold_duration:type_name -> google.protobuf.Duration
+	16, // 20: trademesh.analytics.v1.RiskMetrics.max_drawdown_peak_time:type_name -> google.protobuf.Timestamp
+	16, // 21: trademesh.analytics.v1.RiskMetrics.max_drawdown_trough_time:type_name -> google.protobuf.Timestamp
+	21, // 22: trademesh.analytics.v1.ActivitySummary.symbols_traded:type_name -> trademesh.common.v1.Instrument
+	21, // 23: trademesh.analytics.v1.ActivitySummary.most_traded_instrument:type_name -> trademesh.common.v1.Instrument
+	22, // 24: trademesh.analytics.v1.CategoryPerformance.category:type_name -> trademesh.analytics.v1.TradeCategory
+	3,  // 25: trademesh.analytics.v1.CategoryPerformance.stats:type_name -> trademesh.analytics.v1.RoundTripStats
+	21, // 26: trademesh.analytics.v1.InstrumentPerformance.instrument:type_name -> trademesh.common.v1.Instrument
+	3,  // 27: trademesh.analytics.v1.InstrumentPerformance.stats:type_name -> trademesh.analytics.v1.RoundTripStats
+	3,  // 28: trademesh.analytics.v1.HourOfDayPerformance.stats:type_name -> trademesh.analytics.v1.RoundTripStats
+	23, // 29: trademesh.analytics.v1.WeekdayPerformance.weekday:type_name -> trademesh.analytics.v1.Weekday
+	3,  // 30: trademesh.analytics.v1.WeekdayPerformance.stats:type_name -> trademesh.analytics.v1.RoundTripStats
+	3,  // 31: trademesh.analytics.v1.MonthPerformance.stats:type_name -> trademesh.analytics.v1.RoundTripStats
+	16, // 32: trademesh.analytics.v1.EquityPoint.close_time:type_name -> google.protobuf.Timestamp
+	21, // 33: trademesh.analytics.v1.EquityPoint.instrument:type_name -> trademesh.common.v1.Instrument
+	12, // 34: trademesh.analytics.v1.EquityCurve.points:type_name -> trademesh.analytics.v1.EquityPoint
+	35, // [35:35] is the sub-list for method output_type
+	35, // [35:35] is the sub-list for method input_type
+	35, // [35:35] is the sub-list for extension type_name
+	35, // [35:35] is the sub-list for extension extendee
+	0,  // [0:35] is the sub-list for field type_name
 }
 
 func init() { file_trademesh_analytics_v1_report_proto_init() }
@@ -1881,6 +1930,7 @@ func file_trademesh_analytics_v1_report_proto_init() {
 	if File_trademesh_analytics_v1_report_proto != nil {
 		return
 	}
+	file_trademesh_analytics_v1_excursion_proto_init()
 	file_trademesh_analytics_v1_period_proto_init()
 	file_trademesh_analytics_v1_position_proto_init()
 	file_trademesh_analytics_v1_settings_proto_init()

@@ -29,9 +29,17 @@ const (
 	// BAR_INTERVAL_UNSPECIFIED is the zero value; invalid in requests (INVALID_ARGUMENT).
 	BarInterval_BAR_INTERVAL_UNSPECIFIED BarInterval = 0
 	// BAR_INTERVAL_ONE_MINUTE is a 1-minute bar aligned to whole minutes (IST has no sub-minute
-	// offset, so IST and UTC minute boundaries coincide). The only interval served in v1; other
-	// intervals may be added later as new enum values.
+	// offset, so IST and UTC minute boundaries coincide), built from the ticks. Kept 30 days.
 	BarInterval_BAR_INTERVAL_ONE_MINUTE BarInterval = 1
+	// BAR_INTERVAL_FIVE_MINUTES is a 5-minute bar aligned to 5-minute boundaries (IST is UTC+05:30,
+	// so IST and UTC 5-minute boundaries coincide: 09:15, 09:20, … IST), rolled up exactly from the
+	// 1-minute bars of its window (open = first open, high = max, low = min, close = last close,
+	// volume = sum, open_interest = last). Kept 365 days, beyond the 1-minute bars it came from.
+	BarInterval_BAR_INTERVAL_FIVE_MINUTES BarInterval = 2
+	// BAR_INTERVAL_ONE_DAY is the bar of one IST calendar day: start_time is IST midnight (18:30
+	// UTC of the day before) and it covers the whole IST day (the NSE session 09:15–15:30 IST lies
+	// inside it), rolled up exactly like the 5-minute bars from that day's bars. Kept indefinitely.
+	BarInterval_BAR_INTERVAL_ONE_DAY BarInterval = 3
 )
 
 // Enum value maps for BarInterval.
@@ -39,10 +47,14 @@ var (
 	BarInterval_name = map[int32]string{
 		0: "BAR_INTERVAL_UNSPECIFIED",
 		1: "BAR_INTERVAL_ONE_MINUTE",
+		2: "BAR_INTERVAL_FIVE_MINUTES",
+		3: "BAR_INTERVAL_ONE_DAY",
 	}
 	BarInterval_value = map[string]int32{
-		"BAR_INTERVAL_UNSPECIFIED": 0,
-		"BAR_INTERVAL_ONE_MINUTE":  1,
+		"BAR_INTERVAL_UNSPECIFIED":  0,
+		"BAR_INTERVAL_ONE_MINUTE":   1,
+		"BAR_INTERVAL_FIVE_MINUTES": 2,
+		"BAR_INTERVAL_ONE_DAY":      3,
 	}
 )
 
@@ -76,12 +88,15 @@ func (BarInterval) EnumDescriptor() ([]byte, []int) {
 // Bar is one OHLCV candle built by the market-data service from the ticks it received.
 //
 // Bars exist only for intervals in which at least one trade tick arrived: there are no empty or
-// forward-filled bars. Bars are retained for 30 days after their start_time.
+// forward-filled bars. Bars are retained after their start_time for 30 days (1-minute), 365 days
+// (5-minute) or indefinitely (day bars); a longer bar is computed from the 1-minute bars while
+// they exist and stored, so it outlives them unchanged.
 type Bar struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// start_time is the inclusive start of the bar's interval, aligned to the interval (for
-	// BAR_INTERVAL_ONE_MINUTE: second and nanos are 0). The bar covers [start_time,
-	// start_time + interval).
+	// BAR_INTERVAL_ONE_MINUTE: second and nanos are 0; BAR_INTERVAL_FIVE_MINUTES: also a multiple of
+	// 5 minutes; BAR_INTERVAL_ONE_DAY: IST midnight). The bar covers [start_time, start_time +
+	// interval).
 	StartTime *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=start_time,json=startTime,proto3" json:"start_time,omitempty"`
 	// open_micros is the first traded price in the interval, in INR micros (1 INR = 1,000,000 micros).
 	OpenMicros int64 `protobuf:"varint,2,opt,name=open_micros,json=openMicros,proto3" json:"open_micros,omitempty"`
@@ -99,7 +114,8 @@ type Bar struct {
 	// cash-segment instruments.
 	OpenInterest int64 `protobuf:"varint,7,opt,name=open_interest,json=openInterest,proto3" json:"open_interest,omitempty"`
 	// complete is false only for the bar of the current, still-running interval, whose high, low,
-	// close and volume may still change; true for every finished bar.
+	// close and volume may still change; true for every finished bar (a 5-minute or day bar is
+	// complete once its whole window has ended).
 	Complete      bool `protobuf:"varint,8,opt,name=complete,proto3" json:"complete,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -208,10 +224,12 @@ const file_trademesh_marketdata_v1_bar_proto_rawDesc = "" +
 	"\fclose_micros\x18\x05 \x01(\x03R\vcloseMicros\x12\x16\n" +
 	"\x06volume\x18\x06 \x01(\x03R\x06volume\x12#\n" +
 	"\ropen_interest\x18\a \x01(\x03R\fopenInterest\x12\x1a\n" +
-	"\bcomplete\x18\b \x01(\bR\bcomplete*H\n" +
+	"\bcomplete\x18\b \x01(\bR\bcomplete*\x81\x01\n" +
 	"\vBarInterval\x12\x1c\n" +
 	"\x18BAR_INTERVAL_UNSPECIFIED\x10\x00\x12\x1b\n" +
-	"\x17BAR_INTERVAL_ONE_MINUTE\x10\x01B\xf9\x01\n" +
+	"\x17BAR_INTERVAL_ONE_MINUTE\x10\x01\x12\x1d\n" +
+	"\x19BAR_INTERVAL_FIVE_MINUTES\x10\x02\x12\x18\n" +
+	"\x14BAR_INTERVAL_ONE_DAY\x10\x03B\xf9\x01\n" +
 	"\x1bcom.trademesh.marketdata.v1B\bBarProtoP\x01ZRgithub.com/trademesh/trademesh/clients/go/gen/trademesh/marketdata/v1;marketdatav1\xa2\x02\x03TMX\xaa\x02\x17Trademesh.Marketdata.V1\xca\x02\x17Trademesh\\Marketdata\\V1\xe2\x02#Trademesh\\Marketdata\\V1\\GPBMetadata\xea\x02\x19Trademesh::Marketdata::V1b\x06proto3"
 
 var (

@@ -411,7 +411,8 @@ type GetBarsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// instrument is required and must be well-formed and known.
 	Instrument *v1.Instrument `protobuf:"bytes,1,opt,name=instrument,proto3" json:"instrument,omitempty"`
-	// interval is required; only BAR_INTERVAL_ONE_MINUTE is served in v1.
+	// interval is required: BAR_INTERVAL_ONE_MINUTE, BAR_INTERVAL_FIVE_MINUTES or
+	// BAR_INTERVAL_ONE_DAY.
 	Interval BarInterval `protobuf:"varint,2,opt,name=interval,proto3,enum=trademesh.marketdata.v1.BarInterval" json:"interval,omitempty"`
 	// start_time is required: bars whose start_time >= start_time are returned.
 	StartTime *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=start_time,json=startTime,proto3" json:"start_time,omitempty"`
@@ -505,13 +506,14 @@ func (x *GetBarsRequest) GetPageToken() string {
 type GetBarsResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// bars are in ascending start_time order. The last bar may be incomplete (`complete` false)
-	// when the range includes the current minute.
+	// when the range includes the current interval (minute, 5 minutes or IST day).
 	Bars []*Bar `protobuf:"bytes,1,rep,name=bars,proto3" json:"bars,omitempty"`
 	// next_page_token is the opaque token for the next page; empty when this is the last page.
 	// Tokens expire after 24 h.
 	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
 	// earliest_available_time is the start of the oldest bar the service still retains for this
-	// instrument and interval (≈ now − 30 days); unset when it holds no bars for it.
+	// instrument and interval (≈ now − 30 days for 1-minute bars, − 365 days for 5-minute bars, the
+	// first day bar ever for day bars); unset when it holds no bars for it.
 	EarliestAvailableTime *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=earliest_available_time,json=earliestAvailableTime,proto3" json:"earliest_available_time,omitempty"`
 	unknownFields         protoimpl.UnknownFields
 	sizeCache             protoimpl.SizeCache

@@ -98,12 +98,13 @@ type MarketDataServiceClient interface {
 	// stream is ended at expiry). In every case the client reconnects (with backoff for UNAVAILABLE,
 	// after refreshing its token for UNAUTHENTICATED) and receives a fresh snapshot.
 	SubscribeQuotes(ctx context.Context, in *SubscribeQuotesRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[SubscribeQuotesResponse], error)
-	// GetBars returns 1-minute OHLCV bars of one instrument in [start_time, end_time), oldest
-	// first, paginated. Bars are kept for 30 days; the part of the range older than the retention
-	// horizon simply returns no bars (see `earliest_available_time`), it is not an error.
+	// GetBars returns OHLCV bars of one instrument and interval (1-minute, 5-minute or IST day) in
+	// [start_time, end_time), oldest first, paginated. 1-minute bars are kept for 30 days, 5-minute
+	// bars for 365 days, day bars indefinitely; the part of the range older than the interval's
+	// retention horizon simply returns no bars (see `earliest_available_time`), it is not an error.
 	//
 	// Errors: INVALID_ARGUMENT (reason INVALID_INSTRUMENT; reason INVALID_INTERVAL: interval
-	// unspecified or not served; reason INVALID_TIME_RANGE: start_time missing or end_time <=
+	// unspecified or not a BarInterval value; reason INVALID_TIME_RANGE: start_time missing or end_time <=
 	// start_time; reason INVALID_PAGE_SIZE: negative page_size; reason PAGE_TOKEN_INVALID: token
 	// malformed, expired (older than 24 h) or issued for different request parameters);
 	// NOT_FOUND (reason INSTRUMENT_NOT_FOUND); UNAUTHENTICATED; UNAVAILABLE.
@@ -332,12 +333,13 @@ type MarketDataServiceServer interface {
 	// stream is ended at expiry). In every case the client reconnects (with backoff for UNAVAILABLE,
 	// after refreshing its token for UNAUTHENTICATED) and receives a fresh snapshot.
 	SubscribeQuotes(*SubscribeQuotesRequest, grpc.ServerStreamingServer[SubscribeQuotesResponse]) error
-	// GetBars returns 1-minute OHLCV bars of one instrument in [start_time, end_time), oldest
-	// first, paginated. Bars are kept for 30 days; the part of the range older than the retention
-	// horizon simply returns no bars (see `earliest_available_time`), it is not an error.
+	// GetBars returns OHLCV bars of one instrument and interval (1-minute, 5-minute or IST day) in
+	// [start_time, end_time), oldest first, paginated. 1-minute bars are kept for 30 days, 5-minute
+	// bars for 365 days, day bars indefinitely; the part of the range older than the interval's
+	// retention horizon simply returns no bars (see `earliest_available_time`), it is not an error.
 	//
 	// Errors: INVALID_ARGUMENT (reason INVALID_INSTRUMENT; reason INVALID_INTERVAL: interval
-	// unspecified or not served; reason INVALID_TIME_RANGE: start_time missing or end_time <=
+	// unspecified or not a BarInterval value; reason INVALID_TIME_RANGE: start_time missing or end_time <=
 	// start_time; reason INVALID_PAGE_SIZE: negative page_size; reason PAGE_TOKEN_INVALID: token
 	// malformed, expired (older than 24 h) or issued for different request parameters);
 	// NOT_FOUND (reason INSTRUMENT_NOT_FOUND); UNAUTHENTICATED; UNAVAILABLE.

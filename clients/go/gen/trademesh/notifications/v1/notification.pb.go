@@ -95,11 +95,13 @@ const (
 	Channel_CHANNEL_EMAIL Channel = 2
 	// CHANNEL_WEBHOOK posts it, signed, to the caller's webhooks that list its kind (CreateWebhook).
 	Channel_CHANNEL_WEBHOOK Channel = 3
-	// CHANNEL_PUSH is reserved for Web Push; not built yet: UpdatePreferences refuses it with
+	// CHANNEL_PUSH sends it by Web Push to every browser the caller registered
+	// (RegisterPushSubscription). A server without a VAPID key refuses it in UpdatePreferences with
 	// FAILED_PRECONDITION (reason CHANNEL_NOT_CONFIGURED).
 	Channel_CHANNEL_PUSH Channel = 4
-	// CHANNEL_SMS is reserved for SMS; not built yet: UpdatePreferences refuses it with
-	// FAILED_PRECONDITION (reason CHANNEL_NOT_CONFIGURED).
+	// CHANNEL_SMS texts it (at most 160 characters) to Preferences.phone_number. A server without an
+	// SMS provider refuses it in UpdatePreferences with FAILED_PRECONDITION (reason
+	// CHANNEL_NOT_CONFIGURED).
 	Channel_CHANNEL_SMS Channel = 5
 )
 
@@ -403,7 +405,11 @@ type Preferences struct {
 	// without a closed round trip.
 	DailyDigest bool `protobuf:"varint,3,opt,name=daily_digest,json=dailyDigest,proto3" json:"daily_digest,omitempty"`
 	// email is the address email goes to; empty: no email is sent. At most 254 characters.
-	Email         string `protobuf:"bytes,4,opt,name=email,proto3" json:"email,omitempty"`
+	Email string `protobuf:"bytes,4,opt,name=email,proto3" json:"email,omitempty"`
+	// phone_number is where SMS goes, in E.164 (e.g. +919876543210); a number without a leading "+"
+	// is read as an Indian number (region +91) and returned in E.164. Empty: no SMS is sent. It
+	// must be a valid, possible number (INVALID_ARGUMENT otherwise).
+	PhoneNumber   string `protobuf:"bytes,5,opt,name=phone_number,json=phoneNumber,proto3" json:"phone_number,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -466,6 +472,13 @@ func (x *Preferences) GetEmail() string {
 	return ""
 }
 
+func (x *Preferences) GetPhoneNumber() string {
+	if x != nil {
+		return x.PhoneNumber
+	}
+	return ""
+}
+
 var File_trademesh_notifications_v1_notification_proto protoreflect.FileDescriptor
 
 const file_trademesh_notifications_v1_notification_proto_rawDesc = "" +
@@ -491,13 +504,14 @@ const file_trademesh_notifications_v1_notification_proto_rawDesc = "" +
 	"end_minute\x18\x03 \x01(\x05R\tendMinute\"\x91\x01\n" +
 	"\fKindChannels\x12@\n" +
 	"\x04kind\x18\x01 \x01(\x0e2,.trademesh.notifications.v1.NotificationKindR\x04kind\x12?\n" +
-	"\bchannels\x18\x02 \x03(\x0e2#.trademesh.notifications.v1.ChannelR\bchannels\"\xde\x01\n" +
+	"\bchannels\x18\x02 \x03(\x0e2#.trademesh.notifications.v1.ChannelR\bchannels\"\x81\x02\n" +
 	"\vPreferences\x12M\n" +
 	"\rkind_channels\x18\x01 \x03(\v2(.trademesh.notifications.v1.KindChannelsR\fkindChannels\x12G\n" +
 	"\vquiet_hours\x18\x02 \x01(\v2&.trademesh.notifications.v1.QuietHoursR\n" +
 	"quietHours\x12!\n" +
 	"\fdaily_digest\x18\x03 \x01(\bR\vdailyDigest\x12\x14\n" +
-	"\x05email\x18\x04 \x01(\tR\x05email*\xbe\x01\n" +
+	"\x05email\x18\x04 \x01(\tR\x05email\x12!\n" +
+	"\fphone_number\x18\x05 \x01(\tR\vphoneNumber*\xbe\x01\n" +
 	"\x10NotificationKind\x12!\n" +
 	"\x1dNOTIFICATION_KIND_UNSPECIFIED\x10\x00\x12!\n" +
 	"\x1dNOTIFICATION_KIND_PRICE_ALERT\x10\x01\x12!\n" +

@@ -1721,7 +1721,7 @@ var File_trademesh_notifications_v1_notifications_service_proto protoreflect.Fil
 
 const file_trademesh_notifications_v1_notifications_service_proto_rawDesc = "" +
 	"\n" +
-	"6trademesh/notifications/v1/notifications_service.proto\x12\x1atrademesh.notifications.v1\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a&trademesh/notifications/v1/alert.proto\x1a-trademesh/notifications/v1/notification.proto\x1a(trademesh/notifications/v1/webhook.proto\"l\n" +
+	"6trademesh/notifications/v1/notifications_service.proto\x12\x1atrademesh.notifications.v1\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a&trademesh/notifications/v1/alert.proto\x1a-trademesh/notifications/v1/notification.proto\x1a%trademesh/notifications/v1/push.proto\x1a(trademesh/notifications/v1/webhook.proto\"l\n" +
 	"\x12CreateAlertRequest\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x01 \x01(\tR\trequestId\x127\n" +
@@ -1815,7 +1815,7 @@ const file_trademesh_notifications_v1_notifications_service_proto_rawDesc = "" +
 	"\n" +
 	"deliveries\x18\x01 \x03(\v2+.trademesh.notifications.v1.WebhookDeliveryR\n" +
 	"deliveries\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken2\x8c\x0f\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken2\xbb\x13\n" +
 	"\x14NotificationsService\x12n\n" +
 	"\vCreateAlert\x12..trademesh.notifications.v1.CreateAlertRequest\x1a/.trademesh.notifications.v1.CreateAlertResponse\x12e\n" +
 	"\bGetAlert\x12+.trademesh.notifications.v1.GetAlertRequest\x1a,.trademesh.notifications.v1.GetAlertResponse\x12k\n" +
@@ -1833,7 +1833,11 @@ const file_trademesh_notifications_v1_notifications_service_proto_rawDesc = "" +
 	"\rCreateWebhook\x120.trademesh.notifications.v1.CreateWebhookRequest\x1a1.trademesh.notifications.v1.CreateWebhookResponse\x12q\n" +
 	"\fListWebhooks\x12/.trademesh.notifications.v1.ListWebhooksRequest\x1a0.trademesh.notifications.v1.ListWebhooksResponse\x12t\n" +
 	"\rDeleteWebhook\x120.trademesh.notifications.v1.DeleteWebhookRequest\x1a1.trademesh.notifications.v1.DeleteWebhookResponse\x12\x8c\x01\n" +
-	"\x15ListWebhookDeliveries\x128.trademesh.notifications.v1.ListWebhookDeliveriesRequest\x1a9.trademesh.notifications.v1.ListWebhookDeliveriesResponseB\x9f\x02\n" +
+	"\x15ListWebhookDeliveries\x128.trademesh.notifications.v1.ListWebhookDeliveriesRequest\x1a9.trademesh.notifications.v1.ListWebhookDeliveriesResponse\x12t\n" +
+	"\rGetPushConfig\x120.trademesh.notifications.v1.GetPushConfigRequest\x1a1.trademesh.notifications.v1.GetPushConfigResponse\x12\x95\x01\n" +
+	"\x18RegisterPushSubscription\x12;.trademesh.notifications.v1.RegisterPushSubscriptionRequest\x1a<.trademesh.notifications.v1.RegisterPushSubscriptionResponse\x12\x8c\x01\n" +
+	"\x15ListPushSubscriptions\x128.trademesh.notifications.v1.ListPushSubscriptionsRequest\x1a9.trademesh.notifications.v1.ListPushSubscriptionsResponse\x12\x8f\x01\n" +
+	"\x16DeletePushSubscription\x129.trademesh.notifications.v1.DeletePushSubscriptionRequest\x1a:.trademesh.notifications.v1.DeletePushSubscriptionResponseB\x9f\x02\n" +
 	"\x1ecom.trademesh.notifications.v1B\x19NotificationsServiceProtoP\x01ZXgithub.com/trademesh/trademesh/clients/go/gen/trademesh/notifications/v1;notificationsv1\xa2\x02\x03TNX\xaa\x02\x1aTrademesh.Notifications.V1\xca\x02\x1aTrademesh\\Notifications\\V1\xe2\x02&Trademesh\\Notifications\\V1\\GPBMetadata\xea\x02\x1cTrademesh::Notifications::V1b\x06proto3"
 
 var (
@@ -1850,48 +1854,56 @@ func file_trademesh_notifications_v1_notifications_service_proto_rawDescGZIP() [
 
 var file_trademesh_notifications_v1_notifications_service_proto_msgTypes = make([]protoimpl.MessageInfo, 33)
 var file_trademesh_notifications_v1_notifications_service_proto_goTypes = []any{
-	(*CreateAlertRequest)(nil),            // 0: trademesh.notifications.v1.CreateAlertRequest
-	(*CreateAlertResponse)(nil),           // 1: trademesh.notifications.v1.CreateAlertResponse
-	(*GetAlertRequest)(nil),               // 2: trademesh.notifications.v1.GetAlertRequest
-	(*GetAlertResponse)(nil),              // 3: trademesh.notifications.v1.GetAlertResponse
-	(*ListAlertsRequest)(nil),             // 4: trademesh.notifications.v1.ListAlertsRequest
-	(*ListAlertsResponse)(nil),            // 5: trademesh.notifications.v1.ListAlertsResponse
-	(*UpdateAlertRequest)(nil),            // 6: trademesh.notifications.v1.UpdateAlertRequest
-	(*UpdateAlertResponse)(nil),           // 7: trademesh.notifications.v1.UpdateAlertResponse
-	(*DeleteAlertRequest)(nil),            // 8: trademesh.notifications.v1.DeleteAlertRequest
-	(*DeleteAlertResponse)(nil),           // 9: trademesh.notifications.v1.DeleteAlertResponse
-	(*ListNotificationsRequest)(nil),      // 10: trademesh.notifications.v1.ListNotificationsRequest
-	(*ListNotificationsResponse)(nil),     // 11: trademesh.notifications.v1.ListNotificationsResponse
-	(*MarkReadRequest)(nil),               // 12: trademesh.notifications.v1.MarkReadRequest
-	(*MarkReadResponse)(nil),              // 13: trademesh.notifications.v1.MarkReadResponse
-	(*MarkAllReadRequest)(nil),            // 14: trademesh.notifications.v1.MarkAllReadRequest
-	(*MarkAllReadResponse)(nil),           // 15: trademesh.notifications.v1.MarkAllReadResponse
-	(*DeleteNotificationRequest)(nil),     // 16: trademesh.notifications.v1.DeleteNotificationRequest
-	(*DeleteNotificationResponse)(nil),    // 17: trademesh.notifications.v1.DeleteNotificationResponse
-	(*WatchNotificationsRequest)(nil),     // 18: trademesh.notifications.v1.WatchNotificationsRequest
-	(*InboxSnapshot)(nil),                 // 19: trademesh.notifications.v1.InboxSnapshot
-	(*WatchNotificationsResponse)(nil),    // 20: trademesh.notifications.v1.WatchNotificationsResponse
-	(*GetPreferencesRequest)(nil),         // 21: trademesh.notifications.v1.GetPreferencesRequest
-	(*GetPreferencesResponse)(nil),        // 22: trademesh.notifications.v1.GetPreferencesResponse
-	(*UpdatePreferencesRequest)(nil),      // 23: trademesh.notifications.v1.UpdatePreferencesRequest
-	(*UpdatePreferencesResponse)(nil),     // 24: trademesh.notifications.v1.UpdatePreferencesResponse
-	(*CreateWebhookRequest)(nil),          // 25: trademesh.notifications.v1.CreateWebhookRequest
-	(*CreateWebhookResponse)(nil),         // 26: trademesh.notifications.v1.CreateWebhookResponse
-	(*ListWebhooksRequest)(nil),           // 27: trademesh.notifications.v1.ListWebhooksRequest
-	(*ListWebhooksResponse)(nil),          // 28: trademesh.notifications.v1.ListWebhooksResponse
-	(*DeleteWebhookRequest)(nil),          // 29: trademesh.notifications.v1.DeleteWebhookRequest
-	(*DeleteWebhookResponse)(nil),         // 30: trademesh.notifications.v1.DeleteWebhookResponse
-	(*ListWebhookDeliveriesRequest)(nil),  // 31: trademesh.notifications.v1.ListWebhookDeliveriesRequest
-	(*ListWebhookDeliveriesResponse)(nil), // 32: trademesh.notifications.v1.ListWebhookDeliveriesResponse
-	(*Alert)(nil),                         // 33: trademesh.notifications.v1.Alert
-	(AlertState)(0),                       // 34: trademesh.notifications.v1.AlertState
-	(*fieldmaskpb.FieldMask)(nil),         // 35: google.protobuf.FieldMask
-	(*Notification)(nil),                  // 36: trademesh.notifications.v1.Notification
-	(*timestamppb.Timestamp)(nil),         // 37: google.protobuf.Timestamp
-	(*Preferences)(nil),                   // 38: trademesh.notifications.v1.Preferences
-	(*Webhook)(nil),                       // 39: trademesh.notifications.v1.Webhook
-	(WebhookDeliveryState)(0),             // 40: trademesh.notifications.v1.WebhookDeliveryState
-	(*WebhookDelivery)(nil),               // 41: trademesh.notifications.v1.WebhookDelivery
+	(*CreateAlertRequest)(nil),               // 0: trademesh.notifications.v1.CreateAlertRequest
+	(*CreateAlertResponse)(nil),              // 1: trademesh.notifications.v1.CreateAlertResponse
+	(*GetAlertRequest)(nil),                  // 2: trademesh.notifications.v1.GetAlertRequest
+	(*GetAlertResponse)(nil),                 // 3: trademesh.notifications.v1.GetAlertResponse
+	(*ListAlertsRequest)(nil),                // 4: trademesh.notifications.v1.ListAlertsRequest
+	(*ListAlertsResponse)(nil),               // 5: trademesh.notifications.v1.ListAlertsResponse
+	(*UpdateAlertRequest)(nil),               // 6: trademesh.notifications.v1.UpdateAlertRequest
+	(*UpdateAlertResponse)(nil),              // 7: trademesh.notifications.v1.UpdateAlertResponse
+	(*DeleteAlertRequest)(nil),               // 8: trademesh.notifications.v1.DeleteAlertRequest
+	(*DeleteAlertResponse)(nil),              // 9: trademesh.notifications.v1.DeleteAlertResponse
+	(*ListNotificationsRequest)(nil),         // 10: trademesh.notifications.v1.ListNotificationsRequest
+	(*ListNotificationsResponse)(nil),        // 11: trademesh.notifications.v1.ListNotificationsResponse
+	(*MarkReadRequest)(nil),                  // 12: trademesh.notifications.v1.MarkReadRequest
+	(*MarkReadResponse)(nil),                 // 13: trademesh.notifications.v1.MarkReadResponse
+	(*MarkAllReadRequest)(nil),               // 14: trademesh.notifications.v1.MarkAllReadRequest
+	(*MarkAllReadResponse)(nil),              // 15: trademesh.notifications.v1.MarkAllReadResponse
+	(*DeleteNotificationRequest)(nil),        // 16: trademesh.notifications.v1.DeleteNotificationRequest
+	(*DeleteNotificationResponse)(nil),       // 17: trademesh.notifications.v1.DeleteNotificationResponse
+	(*WatchNotificationsRequest)(nil),        // 18: trademesh.notifications.v1.WatchNotificationsRequest
+	(*InboxSnapshot)(nil),                    // 19: trademesh.notifications.v1.InboxSnapshot
+	(*WatchNotificationsResponse)(nil),       // 20: trademesh.notifications.v1.WatchNotificationsResponse
+	(*GetPreferencesRequest)(nil),            // 21: trademesh.notifications.v1.GetPreferencesRequest
+	(*GetPreferencesResponse)(nil),           // 22: trademesh.notifications.v1.GetPreferencesResponse
+	(*UpdatePreferencesRequest)(nil),         // 23: trademesh.notifications.v1.UpdatePreferencesRequest
+	(*UpdatePreferencesResponse)(nil),        // 24: trademesh.notifications.v1.UpdatePreferencesResponse
+	(*CreateWebhookRequest)(nil),             // 25: trademesh.notifications.v1.CreateWebhookRequest
+	(*CreateWebhookResponse)(nil),            // 26: trademesh.notifications.v1.CreateWebhookResponse
+	(*ListWebhooksRequest)(nil),              // 27: trademesh.notifications.v1.ListWebhooksRequest
+	(*ListWebhooksResponse)(nil),             // 28: trademesh.notifications.v1.ListWebhooksResponse
+	(*DeleteWebhookRequest)(nil),             // 29: trademesh.notifications.v1.DeleteWebhookRequest
+	(*DeleteWebhookResponse)(nil),            // 30: trademesh.notifications.v1.DeleteWebhookResponse
+	(*ListWebhookDeliveriesRequest)(nil),     // 31: trademesh.notifications.v1.ListWebhookDeliveriesRequest
+	(*ListWebhookDeliveriesResponse)(nil),    // 32: trademesh.notifications.v1.ListWebhookDeliveriesResponse
+	(*Alert)(nil),                            // 33: trademesh.notifications.v1.Alert
+	(AlertState)(0),                          // 34: trademesh.notifications.v1.AlertState
+	(*fieldmaskpb.FieldMask)(nil),            // 35: google.protobuf.FieldMask
+	(*Notification)(nil),                     // 36: trademesh.notifications.v1.Notification
+	(*timestamppb.Timestamp)(nil),            // 37: google.protobuf.Timestamp
+	(*Preferences)(nil),                      // 38: trademesh.notifications.v1.Preferences
+	(*Webhook)(nil),                          // 39: trademesh.notifications.v1.Webhook
+	(WebhookDeliveryState)(0),                // 40: trademesh.notifications.v1.WebhookDeliveryState
+	(*WebhookDelivery)(nil),                  // 41: trademesh.notifications.v1.WebhookDelivery
+	(*GetPushConfigRequest)(nil),             // 42: trademesh.notifications.v1.GetPushConfigRequest
+	(*RegisterPushSubscriptionRequest)(nil),  // 43: trademesh.notifications.v1.RegisterPushSubscriptionRequest
+	(*ListPushSubscriptionsRequest)(nil),     // 44: trademesh.notifications.v1.ListPushSubscriptionsRequest
+	(*DeletePushSubscriptionRequest)(nil),    // 45: trademesh.notifications.v1.DeletePushSubscriptionRequest
+	(*GetPushConfigResponse)(nil),            // 46: trademesh.notifications.v1.GetPushConfigResponse
+	(*RegisterPushSubscriptionResponse)(nil), // 47: trademesh.notifications.v1.RegisterPushSubscriptionResponse
+	(*ListPushSubscriptionsResponse)(nil),    // 48: trademesh.notifications.v1.ListPushSubscriptionsResponse
+	(*DeletePushSubscriptionResponse)(nil),   // 49: trademesh.notifications.v1.DeletePushSubscriptionResponse
 }
 var file_trademesh_notifications_v1_notifications_service_proto_depIdxs = []int32{
 	33, // 0: trademesh.notifications.v1.CreateAlertRequest.alert:type_name -> trademesh.notifications.v1.Alert
@@ -1932,24 +1944,32 @@ var file_trademesh_notifications_v1_notifications_service_proto_depIdxs = []int3
 	27, // 35: trademesh.notifications.v1.NotificationsService.ListWebhooks:input_type -> trademesh.notifications.v1.ListWebhooksRequest
 	29, // 36: trademesh.notifications.v1.NotificationsService.DeleteWebhook:input_type -> trademesh.notifications.v1.DeleteWebhookRequest
 	31, // 37: trademesh.notifications.v1.NotificationsService.ListWebhookDeliveries:input_type -> trademesh.notifications.v1.ListWebhookDeliveriesRequest
-	1,  // 38: trademesh.notifications.v1.NotificationsService.CreateAlert:output_type -> trademesh.notifications.v1.CreateAlertResponse
-	3,  // 39: trademesh.notifications.v1.NotificationsService.GetAlert:output_type -> trademesh.notifications.v1.GetAlertResponse
-	5,  // 40: trademesh.notifications.v1.NotificationsService.ListAlerts:output_type -> trademesh.notifications.v1.ListAlertsResponse
-	7,  // 41: trademesh.notifications.v1.NotificationsService.UpdateAlert:output_type -> trademesh.notifications.v1.UpdateAlertResponse
-	9,  // 42: trademesh.notifications.v1.NotificationsService.DeleteAlert:output_type -> trademesh.notifications.v1.DeleteAlertResponse
-	11, // 43: trademesh.notifications.v1.NotificationsService.ListNotifications:output_type -> trademesh.notifications.v1.ListNotificationsResponse
-	13, // 44: trademesh.notifications.v1.NotificationsService.MarkRead:output_type -> trademesh.notifications.v1.MarkReadResponse
-	15, // 45: trademesh.notifications.v1.NotificationsService.MarkAllRead:output_type -> trademesh.notifications.v1.MarkAllReadResponse
-	17, // 46: trademesh.notifications.v1.NotificationsService.DeleteNotification:output_type -> trademesh.notifications.v1.DeleteNotificationResponse
-	20, // 47: trademesh.notifications.v1.NotificationsService.WatchNotifications:output_type -> trademesh.notifications.v1.WatchNotificationsResponse
-	22, // 48: trademesh.notifications.v1.NotificationsService.GetPreferences:output_type -> trademesh.notifications.v1.GetPreferencesResponse
-	24, // 49: trademesh.notifications.v1.NotificationsService.UpdatePreferences:output_type -> trademesh.notifications.v1.UpdatePreferencesResponse
-	26, // 50: trademesh.notifications.v1.NotificationsService.CreateWebhook:output_type -> trademesh.notifications.v1.CreateWebhookResponse
-	28, // 51: trademesh.notifications.v1.NotificationsService.ListWebhooks:output_type -> trademesh.notifications.v1.ListWebhooksResponse
-	30, // 52: trademesh.notifications.v1.NotificationsService.DeleteWebhook:output_type -> trademesh.notifications.v1.DeleteWebhookResponse
-	32, // 53: trademesh.notifications.v1.NotificationsService.ListWebhookDeliveries:output_type -> trademesh.notifications.v1.ListWebhookDeliveriesResponse
-	38, // [38:54] is the sub-list for method output_type
-	22, // [22:38] is the sub-list for method input_type
+	42, // 38: trademesh.notifications.v1.NotificationsService.GetPushConfig:input_type -> trademesh.notifications.v1.GetPushConfigRequest
+	43, // 39: trademesh.notifications.v1.NotificationsService.RegisterPushSubscription:input_type -> trademesh.notifications.v1.RegisterPushSubscriptionRequest
+	44, // 40: trademesh.notifications.v1.NotificationsService.ListPushSubscriptions:input_type -> trademesh.notifications.v1.ListPushSubscriptionsRequest
+	45, // 41: trademesh.notifications.v1.NotificationsService.DeletePushSubscription:input_type -> trademesh.notifications.v1.DeletePushSubscriptionRequest
+	1,  // 42: trademesh.notifications.v1.NotificationsService.CreateAlert:output_type -> trademesh.notifications.v1.CreateAlertResponse
+	3,  // 43: trademesh.notifications.v1.NotificationsService.GetAlert:output_type -> trademesh.notifications.v1.GetAlertResponse
+	5,  // 44: trademesh.notifications.v1.NotificationsService.ListAlerts:output_type -> trademesh.notifications.v1.ListAlertsResponse
+	7,  // 45: trademesh.notifications.v1.NotificationsService.UpdateAlert:output_type -> trademesh.notifications.v1.UpdateAlertResponse
+	9,  // 46: trademesh.notifications.v1.NotificationsService.DeleteAlert:output_type -> trademesh.notifications.v1.DeleteAlertResponse
+	11, // 47: trademesh.notifications.v1.NotificationsService.ListNotifications:output_type -> trademesh.notifications.v1.ListNotificationsResponse
+	13, // 48: trademesh.notifications.v1.NotificationsService.MarkRead:output_type -> trademesh.notifications.v1.MarkReadResponse
+	15, // 49: trademesh.notifications.v1.NotificationsService.MarkAllRead:output_type -> trademesh.notifications.v1.MarkAllReadResponse
+	17, // 50: trademesh.notifications.v1.NotificationsService.DeleteNotification:output_type -> trademesh.notifications.v1.DeleteNotificationResponse
+	20, // 51: trademesh.notifications.v1.NotificationsService.WatchNotifications:output_type -> trademesh.notifications.v1.WatchNotificationsResponse
+	22, // 52: trademesh.notifications.v1.NotificationsService.GetPreferences:output_type -> trademesh.notifications.v1.GetPreferencesResponse
+	24, // 53: trademesh.notifications.v1.NotificationsService.UpdatePreferences:output_type -> trademesh.notifications.v1.UpdatePreferencesResponse
+	26, // 54: trademesh.notifications.v1.NotificationsService.CreateWebhook:output_type -> trademesh.notifications.v1.CreateWebhookResponse
+	28, // 55: trademesh.notifications.v1.NotificationsService.ListWebhooks:output_type -> trademesh.notifications.v1.ListWebhooksResponse
+	30, // 56: trademesh.notifications.v1.NotificationsService.DeleteWebhook:output_type -> trademesh.notifications.v1.DeleteWebhookResponse
+	32, // 57: trademesh.notifications.v1.NotificationsService.ListWebhookDeliveries:output_type -> trademesh.notifications.v1.ListWebhookDeliveriesResponse
+	46, // 58: trademesh.notifications.v1.NotificationsService.GetPushConfig:output_type -> trademesh.notifications.v1.GetPushConfigResponse
+	47, // 59: trademesh.notifications.v1.NotificationsService.RegisterPushSubscription:output_type -> trademesh.notifications.v1.RegisterPushSubscriptionResponse
+	48, // 60: trademesh.notifications.v1.NotificationsService.ListPushSubscriptions:output_type -> trademesh.notifications.v1.ListPushSubscriptionsResponse
+	49, // 61: trademesh.notifications.v1.NotificationsService.DeletePushSubscription:output_type -> trademesh.notifications.v1.DeletePushSubscriptionResponse
+	42, // [42:62] is the sub-list for method output_type
+	22, // [22:42] is the sub-list for method input_type
 	22, // [22:22] is the sub-list for extension type_name
 	22, // [22:22] is the sub-list for extension extendee
 	0,  // [0:22] is the sub-list for field type_name
@@ -1962,6 +1982,7 @@ func file_trademesh_notifications_v1_notifications_service_proto_init() {
 	}
 	file_trademesh_notifications_v1_alert_proto_init()
 	file_trademesh_notifications_v1_notification_proto_init()
+	file_trademesh_notifications_v1_push_proto_init()
 	file_trademesh_notifications_v1_webhook_proto_init()
 	file_trademesh_notifications_v1_notifications_service_proto_msgTypes[20].OneofWrappers = []any{
 		(*WatchNotificationsResponse_Snapshot)(nil),

@@ -19,22 +19,26 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	NotificationsService_CreateAlert_FullMethodName           = "/trademesh.notifications.v1.NotificationsService/CreateAlert"
-	NotificationsService_GetAlert_FullMethodName              = "/trademesh.notifications.v1.NotificationsService/GetAlert"
-	NotificationsService_ListAlerts_FullMethodName            = "/trademesh.notifications.v1.NotificationsService/ListAlerts"
-	NotificationsService_UpdateAlert_FullMethodName           = "/trademesh.notifications.v1.NotificationsService/UpdateAlert"
-	NotificationsService_DeleteAlert_FullMethodName           = "/trademesh.notifications.v1.NotificationsService/DeleteAlert"
-	NotificationsService_ListNotifications_FullMethodName     = "/trademesh.notifications.v1.NotificationsService/ListNotifications"
-	NotificationsService_MarkRead_FullMethodName              = "/trademesh.notifications.v1.NotificationsService/MarkRead"
-	NotificationsService_MarkAllRead_FullMethodName           = "/trademesh.notifications.v1.NotificationsService/MarkAllRead"
-	NotificationsService_DeleteNotification_FullMethodName    = "/trademesh.notifications.v1.NotificationsService/DeleteNotification"
-	NotificationsService_WatchNotifications_FullMethodName    = "/trademesh.notifications.v1.NotificationsService/WatchNotifications"
-	NotificationsService_GetPreferences_FullMethodName        = "/trademesh.notifications.v1.NotificationsService/GetPreferences"
-	NotificationsService_UpdatePreferences_FullMethodName     = "/trademesh.notifications.v1.NotificationsService/UpdatePreferences"
-	NotificationsService_CreateWebhook_FullMethodName         = "/trademesh.notifications.v1.NotificationsService/CreateWebhook"
-	NotificationsService_ListWebhooks_FullMethodName          = "/trademesh.notifications.v1.NotificationsService/ListWebhooks"
-	NotificationsService_DeleteWebhook_FullMethodName         = "/trademesh.notifications.v1.NotificationsService/DeleteWebhook"
-	NotificationsService_ListWebhookDeliveries_FullMethodName = "/trademesh.notifications.v1.NotificationsService/ListWebhookDeliveries"
+	NotificationsService_CreateAlert_FullMethodName              = "/trademesh.notifications.v1.NotificationsService/CreateAlert"
+	NotificationsService_GetAlert_FullMethodName                 = "/trademesh.notifications.v1.NotificationsService/GetAlert"
+	NotificationsService_ListAlerts_FullMethodName               = "/trademesh.notifications.v1.NotificationsService/ListAlerts"
+	NotificationsService_UpdateAlert_FullMethodName              = "/trademesh.notifications.v1.NotificationsService/UpdateAlert"
+	NotificationsService_DeleteAlert_FullMethodName              = "/trademesh.notifications.v1.NotificationsService/DeleteAlert"
+	NotificationsService_ListNotifications_FullMethodName        = "/trademesh.notifications.v1.NotificationsService/ListNotifications"
+	NotificationsService_MarkRead_FullMethodName                 = "/trademesh.notifications.v1.NotificationsService/MarkRead"
+	NotificationsService_MarkAllRead_FullMethodName              = "/trademesh.notifications.v1.NotificationsService/MarkAllRead"
+	NotificationsService_DeleteNotification_FullMethodName       = "/trademesh.notifications.v1.NotificationsService/DeleteNotification"
+	NotificationsService_WatchNotifications_FullMethodName       = "/trademesh.notifications.v1.NotificationsService/WatchNotifications"
+	NotificationsService_GetPreferences_FullMethodName           = "/trademesh.notifications.v1.NotificationsService/GetPreferences"
+	NotificationsService_UpdatePreferences_FullMethodName        = "/trademesh.notifications.v1.NotificationsService/UpdatePreferences"
+	NotificationsService_CreateWebhook_FullMethodName            = "/trademesh.notifications.v1.NotificationsService/CreateWebhook"
+	NotificationsService_ListWebhooks_FullMethodName             = "/trademesh.notifications.v1.NotificationsService/ListWebhooks"
+	NotificationsService_DeleteWebhook_FullMethodName            = "/trademesh.notifications.v1.NotificationsService/DeleteWebhook"
+	NotificationsService_ListWebhookDeliveries_FullMethodName    = "/trademesh.notifications.v1.NotificationsService/ListWebhookDeliveries"
+	NotificationsService_GetPushConfig_FullMethodName            = "/trademesh.notifications.v1.NotificationsService/GetPushConfig"
+	NotificationsService_RegisterPushSubscription_FullMethodName = "/trademesh.notifications.v1.NotificationsService/RegisterPushSubscription"
+	NotificationsService_ListPushSubscriptions_FullMethodName    = "/trademesh.notifications.v1.NotificationsService/ListPushSubscriptions"
+	NotificationsService_DeletePushSubscription_FullMethodName   = "/trademesh.notifications.v1.NotificationsService/DeletePushSubscription"
 )
 
 // NotificationsServiceClient is the client API for NotificationsService service.
@@ -95,7 +99,9 @@ type NotificationsServiceClient interface {
 	// GetPreferences returns the caller's delivery preferences (the defaults if never set).
 	GetPreferences(ctx context.Context, in *GetPreferencesRequest, opts ...grpc.CallOption) (*GetPreferencesResponse, error)
 	// UpdatePreferences replaces the fields named in update_mask (kind_channels, quiet_hours,
-	// daily_digest, email). Errors: INVALID_ARGUMENT.
+	// daily_digest, email, phone_number). Errors: INVALID_ARGUMENT; FAILED_PRECONDITION (reason
+	// CHANNEL_NOT_CONFIGURED) when a kind lists CHANNEL_PUSH or CHANNEL_SMS and the server does not
+	// send it (GetPushConfig tells).
 	UpdatePreferences(ctx context.Context, in *UpdatePreferencesRequest, opts ...grpc.CallOption) (*UpdatePreferencesResponse, error)
 	// CreateWebhook registers an endpoint for signed notification posts and returns its signing
 	// secret — the only time the secret is shown. `request_id` makes it idempotent (a retry
@@ -114,6 +120,21 @@ type NotificationsServiceClient interface {
 	// by state DEAD_LETTER for the dead-letter list. Errors: NOT_FOUND when webhook_id is given
 	// and is not the caller's.
 	ListWebhookDeliveries(ctx context.Context, in *ListWebhookDeliveriesRequest, opts ...grpc.CallOption) (*ListWebhookDeliveriesResponse, error)
+	// GetPushConfig tells whether this server sends Web Push and SMS, and the VAPID public key a
+	// browser subscribes with.
+	GetPushConfig(ctx context.Context, in *GetPushConfigRequest, opts ...grpc.CallOption) (*GetPushConfigResponse, error)
+	// RegisterPushSubscription registers a browser's Web Push subscription for the caller (one per
+	// endpoint: registering it again replaces its keys). Errors: INVALID_ARGUMENT (endpoint scheme,
+	// length or a refused address — reason PUSH_ENDPOINT_REFUSED; keys not base64url of the right
+	// length or not a P-256 point); RESOURCE_EXHAUSTED (reason PUSH_SUBSCRIPTION_LIMIT_REACHED, 10
+	// per user by default); FAILED_PRECONDITION (reason PUSH_NOT_CONFIGURED) when the server has no
+	// VAPID key. Every push RPC but GetPushConfig answers PUSH_NOT_CONFIGURED on such a server.
+	RegisterPushSubscription(ctx context.Context, in *RegisterPushSubscriptionRequest, opts ...grpc.CallOption) (*RegisterPushSubscriptionResponse, error)
+	// ListPushSubscriptions returns the caller's push subscriptions, newest first.
+	ListPushSubscriptions(ctx context.Context, in *ListPushSubscriptionsRequest, opts ...grpc.CallOption) (*ListPushSubscriptionsResponse, error)
+	// DeletePushSubscription deletes one of the caller's push subscriptions; its pending pushes are
+	// not sent. Errors: NOT_FOUND (reason PUSH_SUBSCRIPTION_NOT_FOUND).
+	DeletePushSubscription(ctx context.Context, in *DeletePushSubscriptionRequest, opts ...grpc.CallOption) (*DeletePushSubscriptionResponse, error)
 }
 
 type notificationsServiceClient struct {
@@ -293,6 +314,46 @@ func (c *notificationsServiceClient) ListWebhookDeliveries(ctx context.Context, 
 	return out, nil
 }
 
+func (c *notificationsServiceClient) GetPushConfig(ctx context.Context, in *GetPushConfigRequest, opts ...grpc.CallOption) (*GetPushConfigResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetPushConfigResponse)
+	err := c.cc.Invoke(ctx, NotificationsService_GetPushConfig_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *notificationsServiceClient) RegisterPushSubscription(ctx context.Context, in *RegisterPushSubscriptionRequest, opts ...grpc.CallOption) (*RegisterPushSubscriptionResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RegisterPushSubscriptionResponse)
+	err := c.cc.Invoke(ctx, NotificationsService_RegisterPushSubscription_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *notificationsServiceClient) ListPushSubscriptions(ctx context.Context, in *ListPushSubscriptionsRequest, opts ...grpc.CallOption) (*ListPushSubscriptionsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListPushSubscriptionsResponse)
+	err := c.cc.Invoke(ctx, NotificationsService_ListPushSubscriptions_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *notificationsServiceClient) DeletePushSubscription(ctx context.Context, in *DeletePushSubscriptionRequest, opts ...grpc.CallOption) (*DeletePushSubscriptionResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(DeletePushSubscriptionResponse)
+	err := c.cc.Invoke(ctx, NotificationsService_DeletePushSubscription_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // NotificationsServiceServer is the server API for NotificationsService service.
 // All implementations must embed UnimplementedNotificationsServiceServer
 // for forward compatibility.
@@ -351,7 +412,9 @@ type NotificationsServiceServer interface {
 	// GetPreferences returns the caller's delivery preferences (the defaults if never set).
 	GetPreferences(context.Context, *GetPreferencesRequest) (*GetPreferencesResponse, error)
 	// UpdatePreferences replaces the fields named in update_mask (kind_channels, quiet_hours,
-	// daily_digest, email). Errors: INVALID_ARGUMENT.
+	// daily_digest, email, phone_number). Errors: INVALID_ARGUMENT; FAILED_PRECONDITION (reason
+	// CHANNEL_NOT_CONFIGURED) when a kind lists CHANNEL_PUSH or CHANNEL_SMS and the server does not
+	// send it (GetPushConfig tells).
 	UpdatePreferences(context.Context, *UpdatePreferencesRequest) (*UpdatePreferencesResponse, error)
 	// CreateWebhook registers an endpoint for signed notification posts and returns its signing
 	// secret — the only time the secret is shown. `request_id` makes it idempotent (a retry
@@ -370,6 +433,21 @@ type NotificationsServiceServer interface {
 	// by state DEAD_LETTER for the dead-letter list. Errors: NOT_FOUND when webhook_id is given
 	// and is not the caller's.
 	ListWebhookDeliveries(context.Context, *ListWebhookDeliveriesRequest) (*ListWebhookDeliveriesResponse, error)
+	// GetPushConfig tells whether this server sends Web Push and SMS, and the VAPID public key a
+	// browser subscribes with.
+	GetPushConfig(context.Context, *GetPushConfigRequest) (*GetPushConfigResponse, error)
+	// RegisterPushSubscription registers a browser's Web Push subscription for the caller (one per
+	// endpoint: registering it again replaces its keys). Errors: INVALID_ARGUMENT (endpoint scheme,
+	// length or a refused address — reason PUSH_ENDPOINT_REFUSED; keys not base64url of the right
+	// length or not a P-256 point); RESOURCE_EXHAUSTED (reason PUSH_SUBSCRIPTION_LIMIT_REACHED, 10
+	// per user by default); FAILED_PRECONDITION (reason PUSH_NOT_CONFIGURED) when the server has no
+	// VAPID key. Every push RPC but GetPushConfig answers PUSH_NOT_CONFIGURED on such a server.
+	RegisterPushSubscription(context.Context, *RegisterPushSubscriptionRequest) (*RegisterPushSubscriptionResponse, error)
+	// ListPushSubscriptions returns the caller's push subscriptions, newest first.
+	ListPushSubscriptions(context.Context, *ListPushSubscriptionsRequest) (*ListPushSubscriptionsResponse, error)
+	// DeletePushSubscription deletes one of the caller's push subscriptions; its pending pushes are
+	// not sent. Errors: NOT_FOUND (reason PUSH_SUBSCRIPTION_NOT_FOUND).
+	DeletePushSubscription(context.Context, *DeletePushSubscriptionRequest) (*DeletePushSubscriptionResponse, error)
 	mustEmbedUnimplementedNotificationsServiceServer()
 }
 
@@ -427,6 +505,18 @@ func (UnimplementedNotificationsServiceServer) DeleteWebhook(context.Context, *D
 }
 func (UnimplementedNotificationsServiceServer) ListWebhookDeliveries(context.Context, *ListWebhookDeliveriesRequest) (*ListWebhookDeliveriesResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListWebhookDeliveries not implemented")
+}
+func (UnimplementedNotificationsServiceServer) GetPushConfig(context.Context, *GetPushConfigRequest) (*GetPushConfigResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetPushConfig not implemented")
+}
+func (UnimplementedNotificationsServiceServer) RegisterPushSubscription(context.Context, *RegisterPushSubscriptionRequest) (*RegisterPushSubscriptionResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method RegisterPushSubscription not implemented")
+}
+func (UnimplementedNotificationsServiceServer) ListPushSubscriptions(context.Context, *ListPushSubscriptionsRequest) (*ListPushSubscriptionsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListPushSubscriptions not implemented")
+}
+func (UnimplementedNotificationsServiceServer) DeletePushSubscription(context.Context, *DeletePushSubscriptionRequest) (*DeletePushSubscriptionResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method DeletePushSubscription not implemented")
 }
 func (UnimplementedNotificationsServiceServer) mustEmbedUnimplementedNotificationsServiceServer() {}
 func (UnimplementedNotificationsServiceServer) testEmbeddedByValue()                              {}
@@ -730,6 +820,78 @@ func _NotificationsService_ListWebhookDeliveries_Handler(srv interface{}, ctx co
 	return interceptor(ctx, in, info, handler)
 }
 
+func _NotificationsService_GetPushConfig_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetPushConfigRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(NotificationsServiceServer).GetPushConfig(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: NotificationsService_GetPushConfig_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(NotificationsServiceServer).GetPushConfig(ctx, req.(*GetPushConfigRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _NotificationsService_RegisterPushSubscription_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RegisterPushSubscriptionRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(NotificationsServiceServer).RegisterPushSubscription(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: NotificationsService_RegisterPushSubscription_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(NotificationsServiceServer).RegisterPushSubscription(ctx, req.(*RegisterPushSubscriptionRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _NotificationsService_ListPushSubscriptions_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListPushSubscriptionsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(NotificationsServiceServer).ListPushSubscriptions(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: NotificationsService_ListPushSubscriptions_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(NotificationsServiceServer).ListPushSubscriptions(ctx, req.(*ListPushSubscriptionsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _NotificationsService_DeletePushSubscription_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DeletePushSubscriptionRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(NotificationsServiceServer).DeletePushSubscription(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: NotificationsService_DeletePushSubscription_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(NotificationsServiceServer).DeletePushSubscription(ctx, req.(*DeletePushSubscriptionRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // NotificationsService_ServiceDesc is the grpc.ServiceDesc for NotificationsService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -796,6 +958,22 @@ var NotificationsService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ListWebhookDeliveries",
 			Handler:    _NotificationsService_ListWebhookDeliveries_Handler,
+		},
+		{
+			MethodName: "GetPushConfig",
+			Handler:    _NotificationsService_GetPushConfig_Handler,
+		},
+		{
+			MethodName: "RegisterPushSubscription",
+			Handler:    _NotificationsService_RegisterPushSubscription_Handler,
+		},
+		{
+			MethodName: "ListPushSubscriptions",
+			Handler:    _NotificationsService_ListPushSubscriptions_Handler,
+		},
+		{
+			MethodName: "DeletePushSubscription",
+			Handler:    _NotificationsService_DeletePushSubscription_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

@@ -54,6 +54,30 @@ const (
 	// trade_id, order_id, broker (ZERODHA/UPSTOX/MANUAL). Trades get the row's broker, default
 	// BROKER_MANUAL.
 	ImportFormat_IMPORT_FORMAT_GENERIC_CSV ImportFormat = 3
+	// IMPORT_FORMAT_FYERS_TRADEBOOK_CSV is Fyers' "Tradebook report" export. Lines above the header
+	// (report title, client details) are skipped: the header is the first of the file's first 31
+	// records holding the columns used: Symbol name, Date & time ("25 Aug 2026, 03:20:21 PM", IST),
+	// Side (BUY/SELL), Qty, Traded price, Segment ("Capital Market" or "Derivatives"; any other →
+	// row error SEGMENT_MISMATCH), and optionally Product type, Exchange order ID, OMS order ID. The
+	// file names no exchange: Capital Market rows are NSE; Derivatives rows are NFO, except contracts
+	// on SENSEX/BANKEX (BFO); the contract is parsed from the symbol name (e.g. "CDSL26SEP1400CE",
+	// "SENSEX2681378000PE"); a symbol in Fyers' API style ("NSE:HDFCBANK-EQ", "BSE:…") is read as
+	// the plain symbol on that exchange. broker_order_id is the exchange (else OMS) order id when
+	// written in full, empty when the file prints it in scientific notation. Carry-forward mirror
+	// rows (Product type "-", an exchange order id that is not a number and a time of 12:00:00 AM,
+	// all three) repeat an earlier fill and are not trades: they are skipped and not counted in
+	// rows_total. The file has no trade id: rows are deduplicated by fingerprint like generic rows
+	// without trade_id. Trades get broker BROKER_MANUAL; fees are computed.
+	ImportFormat_IMPORT_FORMAT_FYERS_TRADEBOOK_CSV ImportFormat = 4
+	// IMPORT_FORMAT_ICICI_DIRECT_TRADEBOOK_CSV is ICICI Direct's equity trade book export. Columns
+	// used: Date ("28-Jul-26" or "28-Jul-2026"; the trade time is that day 00:00 IST), Stock (ICICI
+	// Direct's stock code, kept as written, e.g. "RELIND"), Action (Buy/Sell), Qty, Price, Order Ref.
+	// (→ broker_order_id), Exchange (NSE/BSE) and optionally Segment. Only cash rows are read: a row
+	// whose Segment names futures or options, or whose Exchange is not NSE/BSE, is row error
+	// SEGMENT_MISMATCH. The charge columns are not read (fees are computed). The file has no trade
+	// id: rows are deduplicated by fingerprint like generic rows without trade_id. Trades get broker
+	// BROKER_MANUAL.
+	ImportFormat_IMPORT_FORMAT_ICICI_DIRECT_TRADEBOOK_CSV ImportFormat = 5
 )
 
 // Enum value maps for ImportFormat.
@@ -63,12 +87,16 @@ var (
 		1: "IMPORT_FORMAT_ZERODHA_TRADEBOOK_CSV",
 		2: "IMPORT_FORMAT_UPSTOX_TRADE_REPORT_CSV",
 		3: "IMPORT_FORMAT_GENERIC_CSV",
+		4: "IMPORT_FORMAT_FYERS_TRADEBOOK_CSV",
+		5: "IMPORT_FORMAT_ICICI_DIRECT_TRADEBOOK_CSV",
 	}
 	ImportFormat_value = map[string]int32{
-		"IMPORT_FORMAT_UNSPECIFIED":             0,
-		"IMPORT_FORMAT_ZERODHA_TRADEBOOK_CSV":   1,
-		"IMPORT_FORMAT_UPSTOX_TRADE_REPORT_CSV": 2,
-		"IMPORT_FORMAT_GENERIC_CSV":             3,
+		"IMPORT_FORMAT_UNSPECIFIED":                0,
+		"IMPORT_FORMAT_ZERODHA_TRADEBOOK_CSV":      1,
+		"IMPORT_FORMAT_UPSTOX_TRADE_REPORT_CSV":    2,
+		"IMPORT_FORMAT_GENERIC_CSV":                3,
+		"IMPORT_FORMAT_FYERS_TRADEBOOK_CSV":        4,
+		"IMPORT_FORMAT_ICICI_DIRECT_TRADEBOOK_CSV": 5,
 	}
 )
 
@@ -567,12 +595,14 @@ const file_trademesh_trade_v1_import_proto_rawDesc = "" +
 	"\btrade_id\x18\x04 \x01(\tR\atradeId\x12#\n" +
 	"\rtrade_version\x18\x05 \x01(\x03R\ftradeVersion\x12!\n" +
 	"\ferror_reason\x18\x06 \x01(\tR\verrorReason\x12#\n" +
-	"\rerror_message\x18\a \x01(\tR\ferrorMessage*\xa0\x01\n" +
+	"\rerror_message\x18\a \x01(\tR\ferrorMessage*\xf5\x01\n" +
 	"\fImportFormat\x12\x1d\n" +
 	"\x19IMPORT_FORMAT_UNSPECIFIED\x10\x00\x12'\n" +
 	"#IMPORT_FORMAT_ZERODHA_TRADEBOOK_CSV\x10\x01\x12)\n" +
 	"%IMPORT_FORMAT_UPSTOX_TRADE_REPORT_CSV\x10\x02\x12\x1d\n" +
-	"\x19IMPORT_FORMAT_GENERIC_CSV\x10\x03*\xd9\x01\n" +
+	"\x19IMPORT_FORMAT_GENERIC_CSV\x10\x03\x12%\n" +
+	"!IMPORT_FORMAT_FYERS_TRADEBOOK_CSV\x10\x04\x12,\n" +
+	"(IMPORT_FORMAT_ICICI_DIRECT_TRADEBOOK_CSV\x10\x05*\xd9\x01\n" +
 	"\x10ReconcileOutcome\x12!\n" +
 	"\x1dRECONCILE_OUTCOME_UNSPECIFIED\x10\x00\x12\x1d\n" +
 	"\x19RECONCILE_OUTCOME_CREATED\x10\x01\x12\x1d\n" +

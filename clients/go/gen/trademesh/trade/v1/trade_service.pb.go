@@ -1088,7 +1088,8 @@ func (x *ImportTradesRequest) GetMapping() *CsvMapping {
 // Deduplication: a row with a trade id is a duplicate when a trade with the same broker key (see
 // Trade.broker_trade_id) exists, ACTIVE or DELETED, or appeared earlier in the same file (then it
 // is also reported as DUPLICATE_IN_FILE in row_errors but counted in rows_duplicate, not
-// rows_failed). A GENERIC_CSV row without trade_id is identified by a fingerprint of (exchange,
+// rows_failed). A GENERIC_CSV row without trade_id (and every FYERS_TRADEBOOK_CSV and
+// ICICI_DIRECT_TRADEBOOK_CSV row: those files have no trade id) is identified by a fingerprint of (exchange,
 // symbol, side, quantity, price, trade_time to the second, n) where n is the row's occurrence
 // number among identical rows of the file, so re-importing the same rows skips them while two
 // identical fills in one file are both kept. Manual trades are never matched by fingerprint.
@@ -1099,7 +1100,8 @@ type ImportTradesResponse struct {
 	ImportId string `protobuf:"bytes,1,opt,name=import_id,json=importId,proto3" json:"import_id,omitempty"`
 	// dry_run echoes the request's dry_run.
 	DryRun bool `protobuf:"varint,2,opt,name=dry_run,json=dryRun,proto3" json:"dry_run,omitempty"`
-	// rows_total is the number of data rows in the file (header excluded; blank lines ignored).
+	// rows_total is the number of data rows in the file (header excluded; blank lines ignored; the
+	// lines above a Fyers header and Fyers carry-forward mirror rows are not data rows).
 	RowsTotal int64 `protobuf:"varint,3,opt,name=rows_total,json=rowsTotal,proto3" json:"rows_total,omitempty"`
 	// rows_created is the number of trades created (for a dry run: that would be created).
 	RowsCreated int64 `protobuf:"varint,4,opt,name=rows_created,json=rowsCreated,proto3" json:"rows_created,omitempty"`

@@ -30,44 +30,49 @@ from trademesh.analytics.v1 import period_pb2 as trademesh_dot_analytics_dot_v1_
 from trademesh.analytics.v1 import pnl_pb2 as trademesh_dot_analytics_dot_v1_dot_pnl__pb2
 from trademesh.analytics.v1 import report_pb2 as trademesh_dot_analytics_dot_v1_dot_report__pb2
 from trademesh.analytics.v1 import settings_pb2 as trademesh_dot_analytics_dot_v1_dot_settings__pb2
+from trademesh.analytics.v1 import slice_pb2 as trademesh_dot_analytics_dot_v1_dot_slice__pb2
 from trademesh.analytics.v1 import tax_pb2 as trademesh_dot_analytics_dot_v1_dot_tax__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n.trademesh/analytics/v1/analytics_service.proto\x12\x16trademesh.analytics.v1\x1a\x1egoogle/protobuf/duration.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a%trademesh/analytics/v1/calendar.proto\x1a#trademesh/analytics/v1/period.proto\x1a trademesh/analytics/v1/pnl.proto\x1a#trademesh/analytics/v1/report.proto\x1a%trademesh/analytics/v1/settings.proto\x1a trademesh/analytics/v1/tax.proto\"\xc3\x02\n\x13GetAnalyticsRequest\x12.\n\x06period\x18\x01 \x01(\x0e\x32\x1e.trademesh.analytics.v1.Period\x12\x32\n\x0ereference_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x37\n\x0c\x63ustom_range\x18\x03 \x01(\x0b\x32!.trademesh.analytics.v1.TimeRange\x12\x1c\n\x14include_equity_curve\x18\x04 \x01(\x08\x12\x1f\n\x17\x65quity_curve_max_points\x18\x05 \x01(\x05\x12\x19\n\x11include_daily_pnl\x18\x06 \x01(\x08\x12\x18\n\x10instrument_limit\x18\x07 \x01(\x05\x12\x1b\n\x13min_journal_version\x18\x08 \x01(\x03\"O\n\x14GetAnalyticsResponse\x12\x37\n\x06report\x18\x01 \x01(\x0b\x32\'.trademesh.analytics.v1.AnalyticsReport\",\n\x19RecomputeAnalyticsRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\"\xbb\x01\n\x1aRecomputeAnalyticsResponse\x12\x12\n\nuser_count\x18\x01 \x01(\x03\x12\x12\n\nfill_count\x18\x02 \x01(\x03\x12\x18\n\x10round_trip_count\x18\x03 \x01(\x03\x12.\n\nstart_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12+\n\x08\x64uration\x18\x05 \x01(\x0b\x32\x19.google.protobuf.Duration\"1\n\x0fWatchPnlRequest\x12\x1e\n\x16max_updates_per_second\x18\x01 \x01(\r\"\x88\x01\n\x10WatchPnlResponse\x12\x33\n\x06update\x18\x01 \x01(\x0b\x32!.trademesh.analytics.v1.PnlUpdateH\x00\x12\x36\n\theartbeat\x18\x02 \x01(\x0b\x32!.trademesh.analytics.v1.HeartbeatH\x00\x42\x07\n\x05\x65vent\"\x1d\n\x1bGetAnalyticsSettingsRequest\"[\n\x1cGetAnalyticsSettingsResponse\x12;\n\x08settings\x18\x01 \x01(\x0b\x32).trademesh.analytics.v1.AnalyticsSettings\"\x8e\x01\n\x1eUpdateAnalyticsSettingsRequest\x12;\n\x08settings\x18\x01 \x01(\x0b\x32).trademesh.analytics.v1.AnalyticsSettings\x12/\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\"^\n\x1fUpdateAnalyticsSettingsResponse\x12;\n\x08settings\x18\x01 \x01(\x0b\x32).trademesh.analytics.v1.AnalyticsSettings\"=\n\x15GetPnlCalendarRequest\x12\x12\n\nstart_date\x18\x01 \x01(\t\x12\x10\n\x08\x65nd_date\x18\x02 \x01(\t\"O\n\x16GetPnlCalendarResponse\x12\x35\n\x08\x63\x61lendar\x18\x01 \x01(\x0b\x32#.trademesh.analytics.v1.PnlCalendar\"\"\n\x12GetDayTripsRequest\x12\x0c\n\x04\x64\x61te\x18\x01 \x01(\t\"\x85\x01\n\x13GetDayTripsResponse\x12\x0c\n\x04\x64\x61te\x18\x01 \x01(\t\x12.\n\x05trips\x18\x02 \x03(\x0b\x32\x1f.trademesh.analytics.v1.DayTrip\x12\x30\n\x03\x64\x61y\x18\x03 \x01(\x0b\x32#.trademesh.analytics.v1.CalendarDay2\xb0\x07\n\x10\x41nalyticsService\x12i\n\x0cGetAnalytics\x12+.trademesh.analytics.v1.GetAnalyticsRequest\x1a,.trademesh.analytics.v1.GetAnalyticsResponse\x12{\n\x12RecomputeAnalytics\x12\x31.trademesh.analytics.v1.RecomputeAnalyticsRequest\x1a\x32.trademesh.analytics.v1.RecomputeAnalyticsResponse\x12_\n\x08WatchPnl\x12\'.trademesh.analytics.v1.WatchPnlRequest\x1a(.trademesh.analytics.v1.WatchPnlResponse0\x01\x12\x81\x01\n\x14GetAnalyticsSettings\x12\x33.trademesh.analytics.v1.GetAnalyticsSettingsRequest\x1a\x34.trademesh.analytics.v1.GetAnalyticsSettingsResponse\x12\x8a\x01\n\x17UpdateAnalyticsSettings\x12\x36.trademesh.analytics.v1.UpdateAnalyticsSettingsRequest\x1a\x37.trademesh.analytics.v1.UpdateAnalyticsSettingsResponse\x12i\n\x0cGetTaxReport\x12+.trademesh.analytics.v1.GetTaxReportRequest\x1a,.trademesh.analytics.v1.GetTaxReportResponse\x12o\n\x0eGetPnlCalendar\x12-.trademesh.analytics.v1.GetPnlCalendarRequest\x1a..trademesh.analytics.v1.GetPnlCalendarResponse\x12\x66\n\x0bGetDayTrips\x12*.trademesh.analytics.v1.GetDayTripsRequest\x1a+.trademesh.analytics.v1.GetDayTripsResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n.trademesh/analytics/v1/analytics_service.proto\x12\x16trademesh.analytics.v1\x1a\x1egoogle/protobuf/duration.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a%trademesh/analytics/v1/calendar.proto\x1a#trademesh/analytics/v1/period.proto\x1a trademesh/analytics/v1/pnl.proto\x1a#trademesh/analytics/v1/report.proto\x1a%trademesh/analytics/v1/settings.proto\x1a\"trademesh/analytics/v1/slice.proto\x1a trademesh/analytics/v1/tax.proto\"\xfa\x02\n\x13GetAnalyticsRequest\x12.\n\x06period\x18\x01 \x01(\x0e\x32\x1e.trademesh.analytics.v1.Period\x12\x32\n\x0ereference_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x37\n\x0c\x63ustom_range\x18\x03 \x01(\x0b\x32!.trademesh.analytics.v1.TimeRange\x12\x1c\n\x14include_equity_curve\x18\x04 \x01(\x08\x12\x1f\n\x17\x65quity_curve_max_points\x18\x05 \x01(\x05\x12\x19\n\x11include_daily_pnl\x18\x06 \x01(\x08\x12\x18\n\x10instrument_limit\x18\x07 \x01(\x05\x12\x1b\n\x13min_journal_version\x18\x08 \x01(\x03\x12\x35\n\x05slice\x18\t \x01(\x0b\x32&.trademesh.analytics.v1.AnalyticsSlice\"O\n\x14GetAnalyticsResponse\x12\x37\n\x06report\x18\x01 \x01(\x0b\x32\'.trademesh.analytics.v1.AnalyticsReport\",\n\x19RecomputeAnalyticsRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\"\xbb\x01\n\x1aRecomputeAnalyticsResponse\x12\x12\n\nuser_count\x18\x01 \x01(\x03\x12\x12\n\nfill_count\x18\x02 \x01(\x03\x12\x18\n\x10round_trip_count\x18\x03 \x01(\x03\x12.\n\nstart_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12+\n\x08\x64uration\x18\x05 \x01(\x0b\x32\x19.google.protobuf.Duration\"h\n\x0fWatchPnlRequest\x12\x1e\n\x16max_updates_per_second\x18\x01 \x01(\r\x12\x35\n\x05slice\x18\x02 \x01(\x0b\x32&.trademesh.analytics.v1.AnalyticsSlice\"\x88\x01\n\x10WatchPnlResponse\x12\x33\n\x06update\x18\x01 \x01(\x0b\x32!.trademesh.analytics.v1.PnlUpdateH\x00\x12\x36\n\theartbeat\x18\x02 \x01(\x0b\x32!.trademesh.analytics.v1.HeartbeatH\x00\x42\x07\n\x05\x65vent\"\x1d\n\x1bGetAnalyticsSettingsRequest\"[\n\x1cGetAnalyticsSettingsResponse\x12;\n\x08settings\x18\x01 \x01(\x0b\x32).trademesh.analytics.v1.AnalyticsSettings\"\x8e\x01\n\x1eUpdateAnalyticsSettingsRequest\x12;\n\x08settings\x18\x01 \x01(\x0b\x32).trademesh.analytics.v1.AnalyticsSettings\x12/\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\"^\n\x1fUpdateAnalyticsSettingsResponse\x12;\n\x08settings\x18\x01 \x01(\x0b\x32).trademesh.analytics.v1.AnalyticsSettings\"t\n\x15GetPnlCalendarRequest\x12\x12\n\nstart_date\x18\x01 \x01(\t\x12\x10\n\x08\x65nd_date\x18\x02 \x01(\t\x12\x35\n\x05slice\x18\x03 \x01(\x0b\x32&.trademesh.analytics.v1.AnalyticsSlice\"O\n\x16GetPnlCalendarResponse\x12\x35\n\x08\x63\x61lendar\x18\x01 \x01(\x0b\x32#.trademesh.analytics.v1.PnlCalendar\"Y\n\x12GetDayTripsRequest\x12\x0c\n\x04\x64\x61te\x18\x01 \x01(\t\x12\x35\n\x05slice\x18\x02 \x01(\x0b\x32&.trademesh.analytics.v1.AnalyticsSlice\"\x85\x01\n\x13GetDayTripsResponse\x12\x0c\n\x04\x64\x61te\x18\x01 \x01(\t\x12.\n\x05trips\x18\x02 \x03(\x0b\x32\x1f.trademesh.analytics.v1.DayTrip\x12\x30\n\x03\x64\x61y\x18\x03 \x01(\x0b\x32#.trademesh.analytics.v1.CalendarDay\"\xa9\x01\n\x17\x43ompareAnalyticsRequest\x12:\n\x05query\x18\x01 \x01(\x0b\x32+.trademesh.analytics.v1.GetAnalyticsRequest\x12\x37\n\x05other\x18\x02 \x01(\x0b\x32&.trademesh.analytics.v1.AnalyticsSliceH\x00\x12\x0e\n\x04rest\x18\x03 \x01(\x08H\x00\x42\t\n\x07\x61gainst\"\x8b\x01\n\x18\x43ompareAnalyticsResponse\x12\x36\n\x05\x66irst\x18\x01 \x01(\x0b\x32\'.trademesh.analytics.v1.AnalyticsReport\x12\x37\n\x06second\x18\x02 \x01(\x0b\x32\'.trademesh.analytics.v1.AnalyticsReport2\xa7\x08\n\x10\x41nalyticsService\x12i\n\x0cGetAnalytics\x12+.trademesh.analytics.v1.GetAnalyticsRequest\x1a,.trademesh.analytics.v1.GetAnalyticsResponse\x12{\n\x12RecomputeAnalytics\x12\x31.trademesh.analytics.v1.RecomputeAnalyticsRequest\x1a\x32.trademesh.analytics.v1.RecomputeAnalyticsResponse\x12_\n\x08WatchPnl\x12\'.trademesh.analytics.v1.WatchPnlRequest\x1a(.trademesh.analytics.v1.WatchPnlResponse0\x01\x12\x81\x01\n\x14GetAnalyticsSettings\x12\x33.trademesh.analytics.v1.GetAnalyticsSettingsRequest\x1a\x34.trademesh.analytics.v1.GetAnalyticsSettingsResponse\x12\x8a\x01\n\x17UpdateAnalyticsSettings\x12\x36.trademesh.analytics.v1.UpdateAnalyticsSettingsRequest\x1a\x37.trademesh.analytics.v1.UpdateAnalyticsSettingsResponse\x12i\n\x0cGetTaxReport\x12+.trademesh.analytics.v1.GetTaxReportRequest\x1a,.trademesh.analytics.v1.GetTaxReportResponse\x12o\n\x0eGetPnlCalendar\x12-.trademesh.analytics.v1.GetPnlCalendarRequest\x1a..trademesh.analytics.v1.GetPnlCalendarResponse\x12\x66\n\x0bGetDayTrips\x12*.trademesh.analytics.v1.GetDayTripsRequest\x1a+.trademesh.analytics.v1.GetDayTripsResponse\x12u\n\x10\x43ompareAnalytics\x12/.trademesh.analytics.v1.CompareAnalyticsRequest\x1a\x30.trademesh.analytics.v1.CompareAnalyticsResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'trademesh.analytics.v1.analytics_service_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_GETANALYTICSREQUEST']._serialized_start=394
-  _globals['_GETANALYTICSREQUEST']._serialized_end=717
-  _globals['_GETANALYTICSRESPONSE']._serialized_start=719
-  _globals['_GETANALYTICSRESPONSE']._serialized_end=798
-  _globals['_RECOMPUTEANALYTICSREQUEST']._serialized_start=800
-  _globals['_RECOMPUTEANALYTICSREQUEST']._serialized_end=844
-  _globals['_RECOMPUTEANALYTICSRESPONSE']._serialized_start=847
-  _globals['_RECOMPUTEANALYTICSRESPONSE']._serialized_end=1034
-  _globals['_WATCHPNLREQUEST']._serialized_start=1036
-  _globals['_WATCHPNLREQUEST']._serialized_end=1085
-  _globals['_WATCHPNLRESPONSE']._serialized_start=1088
-  _globals['_WATCHPNLRESPONSE']._serialized_end=1224
-  _globals['_GETANALYTICSSETTINGSREQUEST']._serialized_start=1226
-  _globals['_GETANALYTICSSETTINGSREQUEST']._serialized_end=1255
-  _globals['_GETANALYTICSSETTINGSRESPONSE']._serialized_start=1257
-  _globals['_GETANALYTICSSETTINGSRESPONSE']._serialized_end=1348
-  _globals['_UPDATEANALYTICSSETTINGSREQUEST']._serialized_start=1351
-  _globals['_UPDATEANALYTICSSETTINGSREQUEST']._serialized_end=1493
-  _globals['_UPDATEANALYTICSSETTINGSRESPONSE']._serialized_start=1495
-  _globals['_UPDATEANALYTICSSETTINGSRESPONSE']._serialized_end=1589
-  _globals['_GETPNLCALENDARREQUEST']._serialized_start=1591
-  _globals['_GETPNLCALENDARREQUEST']._serialized_end=1652
-  _globals['_GETPNLCALENDARRESPONSE']._serialized_start=1654
-  _globals['_GETPNLCALENDARRESPONSE']._serialized_end=1733
-  _globals['_GETDAYTRIPSREQUEST']._serialized_start=1735
-  _globals['_GETDAYTRIPSREQUEST']._serialized_end=1769
-  _globals['_GETDAYTRIPSRESPONSE']._serialized_start=1772
-  _globals['_GETDAYTRIPSRESPONSE']._serialized_end=1905
-  _globals['_ANALYTICSSERVICE']._serialized_start=1908
-  _globals['_ANALYTICSSERVICE']._serialized_end=2852
+  _globals['_GETANALYTICSREQUEST']._serialized_start=430
+  _globals['_GETANALYTICSREQUEST']._serialized_end=808
+  _globals['_GETANALYTICSRESPONSE']._serialized_start=810
+  _globals['_GETANALYTICSRESPONSE']._serialized_end=889
+  _globals['_RECOMPUTEANALYTICSREQUEST']._serialized_start=891
+  _globals['_RECOMPUTEANALYTICSREQUEST']._serialized_end=935
+  _globals['_RECOMPUTEANALYTICSRESPONSE']._serialized_start=938
+  _globals['_RECOMPUTEANALYTICSRESPONSE']._serialized_end=1125
+  _globals['_WATCHPNLREQUEST']._serialized_start=1127
+  _globals['_WATCHPNLREQUEST']._serialized_end=1231
+  _globals['_WATCHPNLRESPONSE']._serialized_start=1234
+  _globals['_WATCHPNLRESPONSE']._serialized_end=1370
+  _globals['_GETANALYTICSSETTINGSREQUEST']._serialized_start=1372
+  _globals['_GETANALYTICSSETTINGSREQUEST']._serialized_end=1401
+  _globals['_GETANALYTICSSETTINGSRESPONSE']._serialized_start=1403
+  _globals['_GETANALYTICSSETTINGSRESPONSE']._serialized_end=1494
+  _globals['_UPDATEANALYTICSSETTINGSREQUEST']._serialized_start=1497
+  _globals['_UPDATEANALYTICSSETTINGSREQUEST']._serialized_end=1639
+  _globals['_UPDATEANALYTICSSETTINGSRESPONSE']._serialized_start=1641
+  _globals['_UPDATEANALYTICSSETTINGSRESPONSE']._serialized_end=1735
+  _globals['_GETPNLCALENDARREQUEST']._serialized_start=1737
+  _globals['_GETPNLCALENDARREQUEST']._serialized_end=1853
+  _globals['_GETPNLCALENDARRESPONSE']._serialized_start=1855
+  _globals['_GETPNLCALENDARRESPONSE']._serialized_end=1934
+  _globals['_GETDAYTRIPSREQUEST']._serialized_start=1936
+  _globals['_GETDAYTRIPSREQUEST']._serialized_end=2025
+  _globals['_GETDAYTRIPSRESPONSE']._serialized_start=2028
+  _globals['_GETDAYTRIPSRESPONSE']._serialized_end=2161
+  _globals['_COMPAREANALYTICSREQUEST']._serialized_start=2164
+  _globals['_COMPAREANALYTICSREQUEST']._serialized_end=2333
+  _globals['_COMPAREANALYTICSRESPONSE']._serialized_start=2336
+  _globals['_COMPAREANALYTICSRESPONSE']._serialized_end=2475
+  _globals['_ANALYTICSSERVICE']._serialized_start=2478
+  _globals['_ANALYTICSSERVICE']._serialized_end=3541
 # @@protoc_insertion_point(module_scope)

@@ -15,6 +15,7 @@ from trademesh.analytics.v1 import period_pb2 as _period_pb2
 from trademesh.analytics.v1 import pnl_pb2 as _pnl_pb2
 from trademesh.analytics.v1 import report_pb2 as _report_pb2
 from trademesh.analytics.v1 import settings_pb2 as _settings_pb2
+from trademesh.analytics.v1 import slice_pb2 as _slice_pb2
 import builtins as _builtins
 import sys
 import typing as _typing
@@ -40,6 +41,7 @@ class GetAnalyticsRequest(_message.Message):
     INCLUDE_DAILY_PNL_FIELD_NUMBER: _builtins.int
     INSTRUMENT_LIMIT_FIELD_NUMBER: _builtins.int
     MIN_JOURNAL_VERSION_FIELD_NUMBER: _builtins.int
+    SLICE_FIELD_NUMBER: _builtins.int
     period: _period_pb2.Period.ValueType
     """period is required (not PERIOD_UNSPECIFIED)."""
     include_equity_curve: _builtins.bool
@@ -77,6 +79,16 @@ class GetAnalyticsRequest(_message.Message):
         both bounds set and end_time > start_time (any length). Must be unset for other periods.
         """
 
+    @_builtins.property
+    def slice(self) -> _slice_pb2.AnalyticsSlice:
+        """slice narrows the report to some round trips (by their opening fill: account, segment,
+        exchange, category, strategy, tags, symbol, side, IST weekday and hour; see AnalyticsSlice).
+        Unset or empty: the whole journal. A slice matching nothing gives an empty report, not an
+        error; a malformed slice is INVALID_ARGUMENT (reason INVALID_SLICE, fields "slice.…"). Open
+        positions are those whose opening fill belongs to the slice. Sliced reports are cached per
+        slice (canonical form) and invalidated with every journal change like unsliced ones.
+        """
+
     def __init__(
         self,
         *,
@@ -88,10 +100,11 @@ class GetAnalyticsRequest(_message.Message):
         include_daily_pnl: _builtins.bool = ...,
         instrument_limit: _builtins.int = ...,
         min_journal_version: _builtins.int = ...,
+        slice: _slice_pb2.AnalyticsSlice | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["custom_range", b"custom_range", "reference_time", b"reference_time"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["custom_range", b"custom_range", "reference_time", b"reference_time", "slice", b"slice"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["custom_range", b"custom_range", "equity_curve_max_points", b"equity_curve_max_points", "include_daily_pnl", b"include_daily_pnl", "include_equity_curve", b"include_equity_curve", "instrument_limit", b"instrument_limit", "min_journal_version", b"min_journal_version", "period", b"period", "reference_time", b"reference_time"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["custom_range", b"custom_range", "equity_curve_max_points", b"equity_curve_max_points", "include_daily_pnl", b"include_daily_pnl", "include_equity_curve", b"include_equity_curve", "instrument_limit", b"instrument_limit", "min_journal_version", b"min_journal_version", "period", b"period", "reference_time", b"reference_time", "slice", b"slice"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -194,20 +207,31 @@ class WatchPnlRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     MAX_UPDATES_PER_SECOND_FIELD_NUMBER: _builtins.int
+    SLICE_FIELD_NUMBER: _builtins.int
     max_updates_per_second: _builtins.int
     """max_updates_per_second caps the stream's message rate (whole stream, not per position):
     0 means the default 4; values above the maximum 10 are clamped to 10 (not rejected). The
     applied value is echoed in PnlUpdate.effective_max_updates_per_second. Heartbeats and the
     first snapshot are not counted.
     """
+    @_builtins.property
+    def slice(self) -> _slice_pb2.AnalyticsSlice:
+        """slice narrows the stream to some positions and round trips (decision 0250; see AnalyticsSlice):
+        positions whose opening fill belongs to it, today's round trips and fees of its cycles, and
+        PnlTotals.realized_pnl_all_time_micros = the net P&L of its closed round trips (partial exits of
+        open positions not included). Unset or empty: everything. A malformed slice fails the stream at
+        start with INVALID_ARGUMENT (reason INVALID_SLICE, fields "slice.…").
+        """
+
     def __init__(
         self,
         *,
         max_updates_per_second: _builtins.int = ...,
+        slice: _slice_pb2.AnalyticsSlice | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["slice", b"slice"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["max_updates_per_second", b"max_updates_per_second"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["max_updates_per_second", b"max_updates_per_second", "slice", b"slice"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -356,19 +380,27 @@ class GetPnlCalendarRequest(_message.Message):
 
     START_DATE_FIELD_NUMBER: _builtins.int
     END_DATE_FIELD_NUMBER: _builtins.int
+    SLICE_FIELD_NUMBER: _builtins.int
     start_date: _builtins.str
     """start_date is the first day, "YYYY-MM-DD" (required)."""
     end_date: _builtins.str
     """end_date is the last day, "YYYY-MM-DD" (required, not before start_date)."""
+    @_builtins.property
+    def slice(self) -> _slice_pb2.AnalyticsSlice:
+        """slice keeps only the round trips of a slice (decision 0250; see AnalyticsSlice). Unset or
+        empty: all. A malformed slice is INVALID_ARGUMENT (reason INVALID_SLICE, fields "slice.…").
+        """
+
     def __init__(
         self,
         *,
         start_date: _builtins.str = ...,
         end_date: _builtins.str = ...,
+        slice: _slice_pb2.AnalyticsSlice | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["slice", b"slice"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["end_date", b"end_date", "start_date", b"start_date"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["end_date", b"end_date", "slice", b"slice", "start_date", b"start_date"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -405,16 +437,25 @@ class GetDayTripsRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     DATE_FIELD_NUMBER: _builtins.int
+    SLICE_FIELD_NUMBER: _builtins.int
     date: _builtins.str
     """date is the IST day, "YYYY-MM-DD" (required)."""
+    @_builtins.property
+    def slice(self) -> _slice_pb2.AnalyticsSlice:
+        """slice keeps only the round trips of a slice, and the day's totals are theirs (decision 0250;
+        see AnalyticsSlice). Unset or empty: all. A malformed slice is INVALID_ARGUMENT (reason
+        INVALID_SLICE, fields "slice.…").
+        """
+
     def __init__(
         self,
         *,
         date: _builtins.str = ...,
+        slice: _slice_pb2.AnalyticsSlice | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["slice", b"slice"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["date", b"date"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["date", b"date", "slice", b"slice"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -453,3 +494,79 @@ class GetDayTripsResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___GetDayTripsResponse: _TypeAlias = GetDayTripsResponse  # noqa: Y015
+
+@_typing.final
+class CompareAnalyticsRequest(_message.Message):
+    """CompareAnalyticsRequest asks for two reports of the same period side by side."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    QUERY_FIELD_NUMBER: _builtins.int
+    OTHER_FIELD_NUMBER: _builtins.int
+    REST_FIELD_NUMBER: _builtins.int
+    rest: _builtins.bool
+    """rest = true makes the second report "the rest": the round trips and fills of the period that
+    query.slice does NOT keep (the first and second reports partition the period). false is
+    INVALID_ARGUMENT (reason INVALID_COMPARISON).
+    """
+    @_builtins.property
+    def query(self) -> Global___GetAnalyticsRequest:
+        """query is the first report's request: period, options and `slice` (the first slice). Validated
+        as GetAnalytics validates it (field paths are prefixed "query.", e.g. "query.slice.tags[0]");
+        its min_journal_version applies to both reports.
+        """
+
+    @_builtins.property
+    def other(self) -> _slice_pb2.AnalyticsSlice:
+        """other is a second slice (e.g. another strategy): the second report is query with `slice`
+        replaced by it (field paths "other.…").
+        """
+
+    def __init__(
+        self,
+        *,
+        query: Global___GetAnalyticsRequest | None = ...,
+        other: _slice_pb2.AnalyticsSlice | None = ...,
+        rest: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["against", b"against", "other", b"other", "query", b"query", "rest", b"rest"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["against", b"against", "other", b"other", "query", b"query", "rest", b"rest"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType_against: _TypeAlias = _typing.Literal["other", "rest"]  # noqa: Y015
+    _WhichOneofArgType_against: _TypeAlias = _typing.Literal["against", b"against"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType_against) -> _WhichOneofReturnType_against | None: ...
+
+Global___CompareAnalyticsRequest: _TypeAlias = CompareAnalyticsRequest  # noqa: Y015
+
+@_typing.final
+class CompareAnalyticsResponse(_message.Message):
+    """CompareAnalyticsResponse carries the two reports, each with its journal_version (normally
+    the same; a journal change between the two lookups may make the second newer).
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    FIRST_FIELD_NUMBER: _builtins.int
+    SECOND_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def first(self) -> _report_pb2.AnalyticsReport:
+        """first is the report of query.slice."""
+
+    @_builtins.property
+    def second(self) -> _report_pb2.AnalyticsReport:
+        """second is the report of `other`, or of the rest."""
+
+    def __init__(
+        self,
+        *,
+        first: _report_pb2.AnalyticsReport | None = ...,
+        second: _report_pb2.AnalyticsReport | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["first", b"first", "second", b"second"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["first", b"first", "second", b"second"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CompareAnalyticsResponse: _TypeAlias = CompareAnalyticsResponse  # noqa: Y015

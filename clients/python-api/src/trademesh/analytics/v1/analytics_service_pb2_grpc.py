@@ -94,6 +94,11 @@ class AnalyticsServiceStub:
                 request_serializer=trademesh_dot_analytics_dot_v1_dot_analytics__service__pb2.GetDayTripsRequest.SerializeToString,
                 response_deserializer=trademesh_dot_analytics_dot_v1_dot_analytics__service__pb2.GetDayTripsResponse.FromString,
                 _registered_method=True)
+        self.CompareAnalytics = channel.unary_unary(
+                '/trademesh.analytics.v1.AnalyticsService/CompareAnalytics',
+                request_serializer=trademesh_dot_analytics_dot_v1_dot_analytics__service__pb2.CompareAnalyticsRequest.SerializeToString,
+                response_deserializer=trademesh_dot_analytics_dot_v1_dot_analytics__service__pb2.CompareAnalyticsResponse.FromString,
+                _registered_method=True)
 
 
 class AnalyticsServiceServicer:
@@ -125,7 +130,7 @@ class AnalyticsServiceServicer:
         INVALID_TIME_RANGE: PERIOD_CUSTOM without custom_range, a missing bound, end_time <=
         start_time, or custom_range set with another period; reason INVALID_LIMIT: a negative
         equity_curve_max_points or instrument_limit; reason INVALID_JOURNAL_VERSION: a negative
-        min_journal_version);
+        min_journal_version; reason INVALID_SLICE: a malformed `slice`, see AnalyticsSlice);
         UNAVAILABLE (reason JOURNAL_VERSION_NOT_APPLIED, metadata "requested_version" and
         "applied_version": min_journal_version was not applied within the wait, retry later;
         or reason SERVICE_UNAVAILABLE); DEADLINE_EXCEEDED; UNAUTHENTICATED.
@@ -169,7 +174,8 @@ class AnalyticsServiceServicer:
         clients replace their state.
 
         Errors at stream start: RESOURCE_EXHAUSTED (reason TOO_MANY_STREAMS, metadata "limit" and
-        "active": the user already has 5 open WatchPnl streams); UNAUTHENTICATED; UNAVAILABLE.
+        "active": the user already has 5 open WatchPnl streams); INVALID_ARGUMENT (reason
+        INVALID_SLICE: a malformed `slice`); UNAUTHENTICATED; UNAVAILABLE.
         Errors ending a running stream: UNAVAILABLE (reason SERVER_DRAINING, or reason
         SLOW_CONSUMER: the client accepted no message for 60 s); UNAUTHENTICATED (reason
         TOKEN_EXPIRED: the stream ends when the access token that opened it expires). The client
@@ -225,7 +231,8 @@ class AnalyticsServiceServicer:
         calendar heat map.
 
         Errors: INVALID_ARGUMENT (reason INVALID_DATE_RANGE: a date missing or not "YYYY-MM-DD",
-        end_date before start_date, or a range longer than 366 days, metadata "limit"); UNAVAILABLE;
+        end_date before start_date, or a range longer than 366 days, metadata "limit"; reason
+        INVALID_SLICE: a malformed `slice`); UNAVAILABLE;
         DEADLINE_EXCEEDED; UNAUTHENTICATED.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
@@ -233,9 +240,27 @@ class AnalyticsServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def GetDayTrips(self, request, context):
-        """GetDayTrips returns the caller's round trips closed on one IST day, in close order.
+        """GetDayTrips returns the caller's round trips closed on one IST day, in close order, each with its
+        MAE/MFE (DayTrip.excursion, decision 0270): exact from live ticks when recorded, else from market
+        data's 1-minute bars read with the caller's credentials; market data being unreachable makes an
+        excursion UNAVAILABLE, never the call fail.
 
-        Errors: INVALID_ARGUMENT (reason INVALID_DATE: date missing or not "YYYY-MM-DD"); UNAVAILABLE;
+        Errors: INVALID_ARGUMENT (reason INVALID_DATE: date missing or not "YYYY-MM-DD"; reason
+        INVALID_SLICE: a malformed `slice`); UNAVAILABLE;
+        DEADLINE_EXCEEDED; UNAUTHENTICATED.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CompareAnalytics(self, request, context):
+        """CompareAnalytics returns two reports of the same period side by side: a slice against another
+        slice (two strategies, two accounts, ...) or a slice against the rest of the period (decision
+        0250; AnalyticsSlice defines membership). Each report is computed and cached as GetAnalytics'.
+
+        Errors: everything GetAnalytics returns for `query` (field paths prefixed "query."); INVALID_ARGUMENT
+        (reason INVALID_SLICE: a malformed `query.slice` or `other`, see AnalyticsSlice; reason
+        INVALID_COMPARISON, field "against": neither `other` nor rest = true set); UNAVAILABLE;
         DEADLINE_EXCEEDED; UNAUTHENTICATED.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
@@ -284,6 +309,11 @@ def add_AnalyticsServiceServicer_to_server(servicer, server):
                     servicer.GetDayTrips,
                     request_deserializer=trademesh_dot_analytics_dot_v1_dot_analytics__service__pb2.GetDayTripsRequest.FromString,
                     response_serializer=trademesh_dot_analytics_dot_v1_dot_analytics__service__pb2.GetDayTripsResponse.SerializeToString,
+            ),
+            'CompareAnalytics': grpc.unary_unary_rpc_method_handler(
+                    servicer.CompareAnalytics,
+                    request_deserializer=trademesh_dot_analytics_dot_v1_dot_analytics__service__pb2.CompareAnalyticsRequest.FromString,
+                    response_serializer=trademesh_dot_analytics_dot_v1_dot_analytics__service__pb2.CompareAnalyticsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -521,6 +551,33 @@ class AnalyticsService:
             '/trademesh.analytics.v1.AnalyticsService/GetDayTrips',
             trademesh_dot_analytics_dot_v1_dot_analytics__service__pb2.GetDayTripsRequest.SerializeToString,
             trademesh_dot_analytics_dot_v1_dot_analytics__service__pb2.GetDayTripsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CompareAnalytics(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/trademesh.analytics.v1.AnalyticsService/CompareAnalytics',
+            trademesh_dot_analytics_dot_v1_dot_analytics__service__pb2.CompareAnalyticsRequest.SerializeToString,
+            trademesh_dot_analytics_dot_v1_dot_analytics__service__pb2.CompareAnalyticsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -60,7 +60,7 @@ class AnalyticsServiceStub:
     INVALID_TIME_RANGE: PERIOD_CUSTOM without custom_range, a missing bound, end_time <=
     start_time, or custom_range set with another period; reason INVALID_LIMIT: a negative
     equity_curve_max_points or instrument_limit; reason INVALID_JOURNAL_VERSION: a negative
-    min_journal_version);
+    min_journal_version; reason INVALID_SLICE: a malformed `slice`, see AnalyticsSlice);
     UNAVAILABLE (reason JOURNAL_VERSION_NOT_APPLIED, metadata "requested_version" and
     "applied_version": min_journal_version was not applied within the wait, retry later;
     or reason SERVICE_UNAVAILABLE); DEADLINE_EXCEEDED; UNAUTHENTICATED.
@@ -96,7 +96,8 @@ class AnalyticsServiceStub:
         clients replace their state.
 
     Errors at stream start: RESOURCE_EXHAUSTED (reason TOO_MANY_STREAMS, metadata "limit" and
-    "active": the user already has 5 open WatchPnl streams); UNAUTHENTICATED; UNAVAILABLE.
+    "active": the user already has 5 open WatchPnl streams); INVALID_ARGUMENT (reason
+    INVALID_SLICE: a malformed `slice`); UNAUTHENTICATED; UNAVAILABLE.
     Errors ending a running stream: UNAVAILABLE (reason SERVER_DRAINING, or reason
     SLOW_CONSUMER: the client accepted no message for 60 s); UNAUTHENTICATED (reason
     TOKEN_EXPIRED: the stream ends when the access token that opened it expires). The client
@@ -136,13 +137,28 @@ class AnalyticsServiceStub:
     calendar heat map.
 
     Errors: INVALID_ARGUMENT (reason INVALID_DATE_RANGE: a date missing or not "YYYY-MM-DD",
-    end_date before start_date, or a range longer than 366 days, metadata "limit"); UNAVAILABLE;
+    end_date before start_date, or a range longer than 366 days, metadata "limit"; reason
+    INVALID_SLICE: a malformed `slice`); UNAVAILABLE;
     DEADLINE_EXCEEDED; UNAUTHENTICATED.
     """
     GetDayTrips: _grpc.UnaryUnaryMultiCallable[_analytics_service_pb2.GetDayTripsRequest, _analytics_service_pb2.GetDayTripsResponse]
-    """GetDayTrips returns the caller's round trips closed on one IST day, in close order.
+    """GetDayTrips returns the caller's round trips closed on one IST day, in close order, each with its
+    MAE/MFE (DayTrip.excursion, decision 0270): exact from live ticks when recorded, else from market
+    data's 1-minute bars read with the caller's credentials; market data being unreachable makes an
+    excursion UNAVAILABLE, never the call fail.
 
-    Errors: INVALID_ARGUMENT (reason INVALID_DATE: date missing or not "YYYY-MM-DD"); UNAVAILABLE;
+    Errors: INVALID_ARGUMENT (reason INVALID_DATE: date missing or not "YYYY-MM-DD"; reason
+    INVALID_SLICE: a malformed `slice`); UNAVAILABLE;
+    DEADLINE_EXCEEDED; UNAUTHENTICATED.
+    """
+    CompareAnalytics: _grpc.UnaryUnaryMultiCallable[_analytics_service_pb2.CompareAnalyticsRequest, _analytics_service_pb2.CompareAnalyticsResponse]
+    """CompareAnalytics returns two reports of the same period side by side: a slice against another
+    slice (two strategies, two accounts, ...) or a slice against the rest of the period (decision
+    0250; AnalyticsSlice defines membership). Each report is computed and cached as GetAnalytics'.
+
+    Errors: everything GetAnalytics returns for `query` (field paths prefixed "query."); INVALID_ARGUMENT
+    (reason INVALID_SLICE: a malformed `query.slice` or `other`, see AnalyticsSlice; reason
+    INVALID_COMPARISON, field "against": neither `other` nor rest = true set); UNAVAILABLE;
     DEADLINE_EXCEEDED; UNAUTHENTICATED.
     """
 
@@ -177,7 +193,7 @@ class AnalyticsServiceAsyncStub(AnalyticsServiceStub):
     INVALID_TIME_RANGE: PERIOD_CUSTOM without custom_range, a missing bound, end_time <=
     start_time, or custom_range set with another period; reason INVALID_LIMIT: a negative
     equity_curve_max_points or instrument_limit; reason INVALID_JOURNAL_VERSION: a negative
-    min_journal_version);
+    min_journal_version; reason INVALID_SLICE: a malformed `slice`, see AnalyticsSlice);
     UNAVAILABLE (reason JOURNAL_VERSION_NOT_APPLIED, metadata "requested_version" and
     "applied_version": min_journal_version was not applied within the wait, retry later;
     or reason SERVICE_UNAVAILABLE); DEADLINE_EXCEEDED; UNAUTHENTICATED.
@@ -213,7 +229,8 @@ class AnalyticsServiceAsyncStub(AnalyticsServiceStub):
         clients replace their state.
 
     Errors at stream start: RESOURCE_EXHAUSTED (reason TOO_MANY_STREAMS, metadata "limit" and
-    "active": the user already has 5 open WatchPnl streams); UNAUTHENTICATED; UNAVAILABLE.
+    "active": the user already has 5 open WatchPnl streams); INVALID_ARGUMENT (reason
+    INVALID_SLICE: a malformed `slice`); UNAUTHENTICATED; UNAVAILABLE.
     Errors ending a running stream: UNAVAILABLE (reason SERVER_DRAINING, or reason
     SLOW_CONSUMER: the client accepted no message for 60 s); UNAUTHENTICATED (reason
     TOKEN_EXPIRED: the stream ends when the access token that opened it expires). The client
@@ -253,13 +270,28 @@ class AnalyticsServiceAsyncStub(AnalyticsServiceStub):
     calendar heat map.
 
     Errors: INVALID_ARGUMENT (reason INVALID_DATE_RANGE: a date missing or not "YYYY-MM-DD",
-    end_date before start_date, or a range longer than 366 days, metadata "limit"); UNAVAILABLE;
+    end_date before start_date, or a range longer than 366 days, metadata "limit"; reason
+    INVALID_SLICE: a malformed `slice`); UNAVAILABLE;
     DEADLINE_EXCEEDED; UNAUTHENTICATED.
     """
     GetDayTrips: _aio.UnaryUnaryMultiCallable[_analytics_service_pb2.GetDayTripsRequest, _analytics_service_pb2.GetDayTripsResponse]  # type: ignore[assignment]
-    """GetDayTrips returns the caller's round trips closed on one IST day, in close order.
+    """GetDayTrips returns the caller's round trips closed on one IST day, in close order, each with its
+    MAE/MFE (DayTrip.excursion, decision 0270): exact from live ticks when recorded, else from market
+    data's 1-minute bars read with the caller's credentials; market data being unreachable makes an
+    excursion UNAVAILABLE, never the call fail.
 
-    Errors: INVALID_ARGUMENT (reason INVALID_DATE: date missing or not "YYYY-MM-DD"); UNAVAILABLE;
+    Errors: INVALID_ARGUMENT (reason INVALID_DATE: date missing or not "YYYY-MM-DD"; reason
+    INVALID_SLICE: a malformed `slice`); UNAVAILABLE;
+    DEADLINE_EXCEEDED; UNAUTHENTICATED.
+    """
+    CompareAnalytics: _aio.UnaryUnaryMultiCallable[_analytics_service_pb2.CompareAnalyticsRequest, _analytics_service_pb2.CompareAnalyticsResponse]  # type: ignore[assignment]
+    """CompareAnalytics returns two reports of the same period side by side: a slice against another
+    slice (two strategies, two accounts, ...) or a slice against the rest of the period (decision
+    0250; AnalyticsSlice defines membership). Each report is computed and cached as GetAnalytics'.
+
+    Errors: everything GetAnalytics returns for `query` (field paths prefixed "query."); INVALID_ARGUMENT
+    (reason INVALID_SLICE: a malformed `query.slice` or `other`, see AnalyticsSlice; reason
+    INVALID_COMPARISON, field "against": neither `other` nor rest = true set); UNAVAILABLE;
     DEADLINE_EXCEEDED; UNAUTHENTICATED.
     """
 
@@ -297,7 +329,7 @@ class AnalyticsServiceServicer(metaclass=_abc_1.ABCMeta):
         INVALID_TIME_RANGE: PERIOD_CUSTOM without custom_range, a missing bound, end_time <=
         start_time, or custom_range set with another period; reason INVALID_LIMIT: a negative
         equity_curve_max_points or instrument_limit; reason INVALID_JOURNAL_VERSION: a negative
-        min_journal_version);
+        min_journal_version; reason INVALID_SLICE: a malformed `slice`, see AnalyticsSlice);
         UNAVAILABLE (reason JOURNAL_VERSION_NOT_APPLIED, metadata "requested_version" and
         "applied_version": min_journal_version was not applied within the wait, retry later;
         or reason SERVICE_UNAVAILABLE); DEADLINE_EXCEEDED; UNAUTHENTICATED.
@@ -345,7 +377,8 @@ class AnalyticsServiceServicer(metaclass=_abc_1.ABCMeta):
             clients replace their state.
 
         Errors at stream start: RESOURCE_EXHAUSTED (reason TOO_MANY_STREAMS, metadata "limit" and
-        "active": the user already has 5 open WatchPnl streams); UNAUTHENTICATED; UNAVAILABLE.
+        "active": the user already has 5 open WatchPnl streams); INVALID_ARGUMENT (reason
+        INVALID_SLICE: a malformed `slice`); UNAUTHENTICATED; UNAVAILABLE.
         Errors ending a running stream: UNAVAILABLE (reason SERVER_DRAINING, or reason
         SLOW_CONSUMER: the client accepted no message for 60 s); UNAUTHENTICATED (reason
         TOKEN_EXPIRED: the stream ends when the access token that opened it expires). The client
@@ -409,7 +442,8 @@ class AnalyticsServiceServicer(metaclass=_abc_1.ABCMeta):
         calendar heat map.
 
         Errors: INVALID_ARGUMENT (reason INVALID_DATE_RANGE: a date missing or not "YYYY-MM-DD",
-        end_date before start_date, or a range longer than 366 days, metadata "limit"); UNAVAILABLE;
+        end_date before start_date, or a range longer than 366 days, metadata "limit"; reason
+        INVALID_SLICE: a malformed `slice`); UNAVAILABLE;
         DEADLINE_EXCEEDED; UNAUTHENTICATED.
         """
 
@@ -419,9 +453,29 @@ class AnalyticsServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _analytics_service_pb2.GetDayTripsRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_analytics_service_pb2.GetDayTripsResponse, _abc.Awaitable[_analytics_service_pb2.GetDayTripsResponse]]:
-        """GetDayTrips returns the caller's round trips closed on one IST day, in close order.
+        """GetDayTrips returns the caller's round trips closed on one IST day, in close order, each with its
+        MAE/MFE (DayTrip.excursion, decision 0270): exact from live ticks when recorded, else from market
+        data's 1-minute bars read with the caller's credentials; market data being unreachable makes an
+        excursion UNAVAILABLE, never the call fail.
 
-        Errors: INVALID_ARGUMENT (reason INVALID_DATE: date missing or not "YYYY-MM-DD"); UNAVAILABLE;
+        Errors: INVALID_ARGUMENT (reason INVALID_DATE: date missing or not "YYYY-MM-DD"; reason
+        INVALID_SLICE: a malformed `slice`); UNAVAILABLE;
+        DEADLINE_EXCEEDED; UNAUTHENTICATED.
+        """
+
+    @_abc_1.abstractmethod
+    def CompareAnalytics(
+        self,
+        request: _analytics_service_pb2.CompareAnalyticsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_analytics_service_pb2.CompareAnalyticsResponse, _abc.Awaitable[_analytics_service_pb2.CompareAnalyticsResponse]]:
+        """CompareAnalytics returns two reports of the same period side by side: a slice against another
+        slice (two strategies, two accounts, ...) or a slice against the rest of the period (decision
+        0250; AnalyticsSlice defines membership). Each report is computed and cached as GetAnalytics'.
+
+        Errors: everything GetAnalytics returns for `query` (field paths prefixed "query."); INVALID_ARGUMENT
+        (reason INVALID_SLICE: a malformed `query.slice` or `other`, see AnalyticsSlice; reason
+        INVALID_COMPARISON, field "against": neither `other` nor rest = true set); UNAVAILABLE;
         DEADLINE_EXCEEDED; UNAUTHENTICATED.
         """
 

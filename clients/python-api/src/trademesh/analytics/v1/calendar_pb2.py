@@ -23,25 +23,26 @@ _sym_db = _symbol_database.Default()
 
 
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
+from trademesh.analytics.v1 import excursion_pb2 as trademesh_dot_analytics_dot_v1_dot_excursion__pb2
 from trademesh.analytics.v1 import trade_category_pb2 as trademesh_dot_analytics_dot_v1_dot_trade__category__pb2
 from trademesh.common.v1 import instrument_pb2 as trademesh_dot_common_dot_v1_dot_instrument__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n%trademesh/analytics/v1/calendar.proto\x12\x16trademesh.analytics.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a+trademesh/analytics/v1/trade_category.proto\x1a$trademesh/common/v1/instrument.proto\"\xa3\x01\n\x0b\x43\x61lendarDay\x12\x0c\n\x04\x64\x61te\x18\x01 \x01(\t\x12\x16\n\x0enet_pnl_micros\x18\x02 \x01(\x03\x12\x18\n\x10gross_pnl_micros\x18\x03 \x01(\x03\x12\x13\n\x0b\x66\x65\x65s_micros\x18\x04 \x01(\x03\x12\x18\n\x10round_trip_count\x18\x05 \x01(\x03\x12\x11\n\twin_count\x18\x06 \x01(\x03\x12\x12\n\nloss_count\x18\x07 \x01(\x03\"o\n\x0c\x43\x61lendarWeek\x12\x12\n\nweek_start\x18\x01 \x01(\t\x12\x16\n\x0enet_pnl_micros\x18\x02 \x01(\x03\x12\x19\n\x11trading_day_count\x18\x03 \x01(\x05\x12\x18\n\x10round_trip_count\x18\x04 \x01(\x03\"\x9b\x01\n\rCalendarMonth\x12\r\n\x05month\x18\x01 \x01(\t\x12\x16\n\x0enet_pnl_micros\x18\x02 \x01(\x03\x12\x19\n\x11trading_day_count\x18\x03 \x01(\x05\x12\x18\n\x10round_trip_count\x18\x04 \x01(\x03\x12\x17\n\x0fgreen_day_count\x18\x05 \x01(\x05\x12\x15\n\rred_day_count\x18\x06 \x01(\x05\"\x9e\x02\n\x0bPnlCalendar\x12\x12\n\nstart_date\x18\x01 \x01(\t\x12\x10\n\x08\x65nd_date\x18\x02 \x01(\t\x12\x31\n\x04\x64\x61ys\x18\x03 \x03(\x0b\x32#.trademesh.analytics.v1.CalendarDay\x12\x33\n\x05weeks\x18\x04 \x03(\x0b\x32$.trademesh.analytics.v1.CalendarWeek\x12\x35\n\x06months\x18\x05 \x03(\x0b\x32%.trademesh.analytics.v1.CalendarMonth\x12\x16\n\x0enet_pnl_micros\x18\x06 \x01(\x03\x12\x19\n\x11trading_day_count\x18\x07 \x01(\x05\x12\x17\n\x0fjournal_version\x18\x08 \x01(\x03\"\xaa\x03\n\x07\x44\x61yTrip\x12\x33\n\ninstrument\x18\x01 \x01(\x0b\x32\x1f.trademesh.common.v1.Instrument\x12\x0c\n\x04long\x18\x02 \x01(\x08\x12\x18\n\x10opening_trade_id\x18\x03 \x01(\t\x12\x37\n\x08\x63\x61tegory\x18\x04 \x01(\x0e\x32%.trademesh.analytics.v1.TradeCategory\x12-\n\topen_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nclose_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x18\n\x10gross_pnl_micros\x18\x07 \x01(\x03\x12\x13\n\x0b\x66\x65\x65s_micros\x18\x08 \x01(\x03\x12\x16\n\x0enet_pnl_micros\x18\t \x01(\x03\x12\x12\n\nfill_count\x18\n \x01(\x03\x12\x1b\n\x13planned_risk_micros\x18\x0b \x01(\x03\x12\x1d\n\x10r_multiple_milli\x18\x0c \x01(\x03H\x00\x88\x01\x01\x42\x13\n\x11_r_multiple_millib\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n%trademesh/analytics/v1/calendar.proto\x12\x16trademesh.analytics.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a&trademesh/analytics/v1/excursion.proto\x1a+trademesh/analytics/v1/trade_category.proto\x1a$trademesh/common/v1/instrument.proto\"\xa3\x01\n\x0b\x43\x61lendarDay\x12\x0c\n\x04\x64\x61te\x18\x01 \x01(\t\x12\x16\n\x0enet_pnl_micros\x18\x02 \x01(\x03\x12\x18\n\x10gross_pnl_micros\x18\x03 \x01(\x03\x12\x13\n\x0b\x66\x65\x65s_micros\x18\x04 \x01(\x03\x12\x18\n\x10round_trip_count\x18\x05 \x01(\x03\x12\x11\n\twin_count\x18\x06 \x01(\x03\x12\x12\n\nloss_count\x18\x07 \x01(\x03\"o\n\x0c\x43\x61lendarWeek\x12\x12\n\nweek_start\x18\x01 \x01(\t\x12\x16\n\x0enet_pnl_micros\x18\x02 \x01(\x03\x12\x19\n\x11trading_day_count\x18\x03 \x01(\x05\x12\x18\n\x10round_trip_count\x18\x04 \x01(\x03\"\x9b\x01\n\rCalendarMonth\x12\r\n\x05month\x18\x01 \x01(\t\x12\x16\n\x0enet_pnl_micros\x18\x02 \x01(\x03\x12\x19\n\x11trading_day_count\x18\x03 \x01(\x05\x12\x18\n\x10round_trip_count\x18\x04 \x01(\x03\x12\x17\n\x0fgreen_day_count\x18\x05 \x01(\x05\x12\x15\n\rred_day_count\x18\x06 \x01(\x05\"\x9e\x02\n\x0bPnlCalendar\x12\x12\n\nstart_date\x18\x01 \x01(\t\x12\x10\n\x08\x65nd_date\x18\x02 \x01(\t\x12\x31\n\x04\x64\x61ys\x18\x03 \x03(\x0b\x32#.trademesh.analytics.v1.CalendarDay\x12\x33\n\x05weeks\x18\x04 \x03(\x0b\x32$.trademesh.analytics.v1.CalendarWeek\x12\x35\n\x06months\x18\x05 \x03(\x0b\x32%.trademesh.analytics.v1.CalendarMonth\x12\x16\n\x0enet_pnl_micros\x18\x06 \x01(\x03\x12\x19\n\x11trading_day_count\x18\x07 \x01(\x05\x12\x17\n\x0fjournal_version\x18\x08 \x01(\x03\"\xe4\x03\n\x07\x44\x61yTrip\x12\x33\n\ninstrument\x18\x01 \x01(\x0b\x32\x1f.trademesh.common.v1.Instrument\x12\x0c\n\x04long\x18\x02 \x01(\x08\x12\x18\n\x10opening_trade_id\x18\x03 \x01(\t\x12\x37\n\x08\x63\x61tegory\x18\x04 \x01(\x0e\x32%.trademesh.analytics.v1.TradeCategory\x12-\n\topen_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nclose_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x18\n\x10gross_pnl_micros\x18\x07 \x01(\x03\x12\x13\n\x0b\x66\x65\x65s_micros\x18\x08 \x01(\x03\x12\x16\n\x0enet_pnl_micros\x18\t \x01(\x03\x12\x12\n\nfill_count\x18\n \x01(\x03\x12\x1b\n\x13planned_risk_micros\x18\x0b \x01(\x03\x12\x1d\n\x10r_multiple_milli\x18\x0c \x01(\x03H\x00\x88\x01\x01\x12\x38\n\texcursion\x18\r \x01(\x0b\x32%.trademesh.analytics.v1.TripExcursionB\x13\n\x11_r_multiple_millib\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'trademesh.analytics.v1.calendar_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_CALENDARDAY']._serialized_start=182
-  _globals['_CALENDARDAY']._serialized_end=345
-  _globals['_CALENDARWEEK']._serialized_start=347
-  _globals['_CALENDARWEEK']._serialized_end=458
-  _globals['_CALENDARMONTH']._serialized_start=461
-  _globals['_CALENDARMONTH']._serialized_end=616
-  _globals['_PNLCALENDAR']._serialized_start=619
-  _globals['_PNLCALENDAR']._serialized_end=905
-  _globals['_DAYTRIP']._serialized_start=908
-  _globals['_DAYTRIP']._serialized_end=1334
+  _globals['_CALENDARDAY']._serialized_start=222
+  _globals['_CALENDARDAY']._serialized_end=385
+  _globals['_CALENDARWEEK']._serialized_start=387
+  _globals['_CALENDARWEEK']._serialized_end=498
+  _globals['_CALENDARMONTH']._serialized_start=501
+  _globals['_CALENDARMONTH']._serialized_end=656
+  _globals['_PNLCALENDAR']._serialized_start=659
+  _globals['_PNLCALENDAR']._serialized_end=945
+  _globals['_DAYTRIP']._serialized_start=948
+  _globals['_DAYTRIP']._serialized_end=1432
 # @@protoc_insertion_point(module_scope)

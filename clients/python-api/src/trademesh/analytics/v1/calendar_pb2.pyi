@@ -8,6 +8,7 @@ from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
+from trademesh.analytics.v1 import excursion_pb2 as _excursion_pb2
 from trademesh.analytics.v1 import trade_category_pb2 as _trade_category_pb2
 from trademesh.common.v1 import instrument_pb2 as _instrument_pb2
 import builtins as _builtins
@@ -221,6 +222,7 @@ class DayTrip(_message.Message):
     FILL_COUNT_FIELD_NUMBER: _builtins.int
     PLANNED_RISK_MICROS_FIELD_NUMBER: _builtins.int
     R_MULTIPLE_MILLI_FIELD_NUMBER: _builtins.int
+    EXCURSION_FIELD_NUMBER: _builtins.int
     long: _builtins.bool
     """long is true for a long round trip (opened by a buy), false for a short one."""
     opening_trade_id: _builtins.str
@@ -255,6 +257,10 @@ class DayTrip(_message.Message):
     def close_time(self) -> _timestamp_pb2.Timestamp:
         """close_time is when its closing fill executed (on the requested IST day)."""
 
+    @_builtins.property
+    def excursion(self) -> _excursion_pb2.TripExcursion:
+        """excursion is the round trip's MAE and MFE with how they were measured (decision 0270)."""
+
     def __init__(
         self,
         *,
@@ -270,10 +276,11 @@ class DayTrip(_message.Message):
         fill_count: _builtins.int = ...,
         planned_risk_micros: _builtins.int = ...,
         r_multiple_milli: _builtins.int | None = ...,
+        excursion: _excursion_pb2.TripExcursion | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_r_multiple_milli", b"_r_multiple_milli", "close_time", b"close_time", "instrument", b"instrument", "open_time", b"open_time", "r_multiple_milli", b"r_multiple_milli"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_r_multiple_milli", b"_r_multiple_milli", "close_time", b"close_time", "excursion", b"excursion", "instrument", b"instrument", "open_time", b"open_time", "r_multiple_milli", b"r_multiple_milli"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_r_multiple_milli", b"_r_multiple_milli", "category", b"category", "close_time", b"close_time", "fees_micros", b"fees_micros", "fill_count", b"fill_count", "gross_pnl_micros", b"gross_pnl_micros", "instrument", b"instrument", "long", b"long", "net_pnl_micros", b"net_pnl_micros", "open_time", b"open_time", "opening_trade_id", b"opening_trade_id", "planned_risk_micros", b"planned_risk_micros", "r_multiple_milli", b"r_multiple_milli"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_r_multiple_milli", b"_r_multiple_milli", "category", b"category", "close_time", b"close_time", "excursion", b"excursion", "fees_micros", b"fees_micros", "fill_count", b"fill_count", "gross_pnl_micros", b"gross_pnl_micros", "instrument", b"instrument", "long", b"long", "net_pnl_micros", b"net_pnl_micros", "open_time", b"open_time", "opening_trade_id", b"opening_trade_id", "planned_risk_micros", b"planned_risk_micros", "r_multiple_milli", b"r_multiple_milli"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__r_multiple_milli: _TypeAlias = _typing.Literal["r_multiple_milli"]  # noqa: Y015
     _WhichOneofArgType__r_multiple_milli: _TypeAlias = _typing.Literal["_r_multiple_milli", b"_r_multiple_milli"]  # noqa: Y015

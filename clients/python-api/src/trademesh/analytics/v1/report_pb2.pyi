@@ -9,6 +9,7 @@ from google.protobuf import duration_pb2 as _duration_pb2
 from google.protobuf import message as _message
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
+from trademesh.analytics.v1 import excursion_pb2 as _excursion_pb2
 from trademesh.analytics.v1 import period_pb2 as _period_pb2
 from trademesh.analytics.v1 import position_pb2 as _position_pb2
 from trademesh.analytics.v1 import settings_pb2 as _settings_pb2
@@ -126,6 +127,10 @@ class AnalyticsReport(_message.Message):
     UNREALIZED_PNL_MICROS_FIELD_NUMBER: _builtins.int
     UNMARKED_POSITION_COUNT_FIELD_NUMBER: _builtins.int
     R_MULTIPLES_FIELD_NUMBER: _builtins.int
+    NET_UNREALIZED_PNL_MICROS_FIELD_NUMBER: _builtins.int
+    ESTIMATED_EXIT_CHARGES_MICROS_FIELD_NUMBER: _builtins.int
+    OPEN_FEES_MICROS_FIELD_NUMBER: _builtins.int
+    EXCURSIONS_FIELD_NUMBER: _builtins.int
     period: _period_pb2.Period.ValueType
     """period is the requested period kind."""
     journal_version: _builtins.int
@@ -134,11 +139,26 @@ class AnalyticsReport(_message.Message):
     """
     unrealized_pnl_micros: _builtins.int
     """unrealized_pnl_micros is the sum of unrealized_pnl_micros over the marked open positions
-    (fees excluded); 0 when there are none.
+    (fees excluded, i.e. GROSS); 0 when there are none. Clients show net_unrealized_pnl_micros as
+    "unrealized" (decision 0310), with this gross figure and the charges beside it.
     """
     unmarked_position_count: _builtins.int
     """unmarked_position_count is the number of open positions without a mark (excluded from
     unrealized_pnl_micros).
+    """
+    net_unrealized_pnl_micros: _builtins.int
+    """net_unrealized_pnl_micros is the sum of OpenPosition.net_unrealized_pnl_micros over the marked
+    open positions: unrealized P&L after the open lots' charges and the estimated exit charges
+    (decision 0310; the same figure as trademesh.analytics.v1.PnlTotals.net_unrealized_pnl_micros
+    of WatchPnl for the same journal and marks). 0 when there are none.
+    """
+    estimated_exit_charges_micros: _builtins.int
+    """estimated_exit_charges_micros is the sum of OpenPosition.estimated_exit_charges_micros over the
+    open positions: the charges of closing each at its mark today (see OpenPosition).
+    """
+    open_fees_micros: _builtins.int
+    """open_fees_micros is the sum of OpenPosition.open_fees_micros over the open positions (entry
+    charges still carried by the open lots).
     """
     @_builtins.property
     def range(self) -> _period_pb2.TimeRange:
@@ -224,6 +244,10 @@ class AnalyticsReport(_message.Message):
     def r_multiples(self) -> Global___RMultipleStats:
         """r_multiples are the planned-risk figures of the period's round trips (decision 0230)."""
 
+    @_builtins.property
+    def excursions(self) -> _excursion_pb2.ExcursionStats:
+        """excursions summarise the MAE/MFE of the period's round trips (decision 0270)."""
+
     def __init__(
         self,
         *,
@@ -247,10 +271,14 @@ class AnalyticsReport(_message.Message):
         unrealized_pnl_micros: _builtins.int = ...,
         unmarked_position_count: _builtins.int = ...,
         r_multiples: Global___RMultipleStats | None = ...,
+        net_unrealized_pnl_micros: _builtins.int = ...,
+        estimated_exit_charges_micros: _builtins.int = ...,
+        open_fees_micros: _builtins.int = ...,
+        excursions: _excursion_pb2.ExcursionStats | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["activity", b"activity", "computed_time", b"computed_time", "equity_curve", b"equity_curve", "performance", b"performance", "r_multiples", b"r_multiples", "range", b"range", "risk", b"risk", "settings", b"settings"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["activity", b"activity", "computed_time", b"computed_time", "equity_curve", b"equity_curve", "excursions", b"excursions", "performance", b"performance", "r_multiples", b"r_multiples", "range", b"range", "risk", b"risk", "settings", b"settings"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["activity", b"activity", "by_category", b"by_category", "by_hour_of_day", b"by_hour_of_day", "by_month", b"by_month", "by_weekday", b"by_weekday", "computed_time", b"computed_time", "daily_pnl", b"daily_pnl", "equity_curve", b"equity_curve", "journal_version", b"journal_version", "open_positions", b"open_positions", "performance", b"performance", "period", b"period", "r_multiples", b"r_multiples", "range", b"range", "risk", b"risk", "settings", b"settings", "top_instruments", b"top_instruments", "unmarked_position_count", b"unmarked_position_count", "unrealized_pnl_micros", b"unrealized_pnl_micros", "worst_instruments", b"worst_instruments"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["activity", b"activity", "by_category", b"by_category", "by_hour_of_day", b"by_hour_of_day", "by_month", b"by_month", "by_weekday", b"by_weekday", "computed_time", b"computed_time", "daily_pnl", b"daily_pnl", "equity_curve", b"equity_curve", "estimated_exit_charges_micros", b"estimated_exit_charges_micros", "excursions", b"excursions", "journal_version", b"journal_version", "net_unrealized_pnl_micros", b"net_unrealized_pnl_micros", "open_fees_micros", b"open_fees_micros", "open_positions", b"open_positions", "performance", b"performance", "period", b"period", "r_multiples", b"r_multiples", "range", b"range", "risk", b"risk", "settings", b"settings", "top_instruments", b"top_instruments", "unmarked_position_count", b"unmarked_position_count", "unrealized_pnl_micros", b"unrealized_pnl_micros", "worst_instruments", b"worst_instruments"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

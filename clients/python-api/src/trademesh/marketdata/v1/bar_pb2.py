@@ -25,15 +25,15 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!trademesh/marketdata/v1/bar.proto\x12\x17trademesh.marketdata.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xc2\x01\n\x03\x42\x61r\x12.\n\nstart_time\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x13\n\x0bopen_micros\x18\x02 \x01(\x03\x12\x13\n\x0bhigh_micros\x18\x03 \x01(\x03\x12\x12\n\nlow_micros\x18\x04 \x01(\x03\x12\x14\n\x0c\x63lose_micros\x18\x05 \x01(\x03\x12\x0e\n\x06volume\x18\x06 \x01(\x03\x12\x15\n\ropen_interest\x18\x07 \x01(\x03\x12\x10\n\x08\x63omplete\x18\x08 \x01(\x08*H\n\x0b\x42\x61rInterval\x12\x1c\n\x18\x42\x41R_INTERVAL_UNSPECIFIED\x10\x00\x12\x1b\n\x17\x42\x41R_INTERVAL_ONE_MINUTE\x10\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!trademesh/marketdata/v1/bar.proto\x12\x17trademesh.marketdata.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xc2\x01\n\x03\x42\x61r\x12.\n\nstart_time\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x13\n\x0bopen_micros\x18\x02 \x01(\x03\x12\x13\n\x0bhigh_micros\x18\x03 \x01(\x03\x12\x12\n\nlow_micros\x18\x04 \x01(\x03\x12\x14\n\x0c\x63lose_micros\x18\x05 \x01(\x03\x12\x0e\n\x06volume\x18\x06 \x01(\x03\x12\x15\n\ropen_interest\x18\x07 \x01(\x03\x12\x10\n\x08\x63omplete\x18\x08 \x01(\x08*\x81\x01\n\x0b\x42\x61rInterval\x12\x1c\n\x18\x42\x41R_INTERVAL_UNSPECIFIED\x10\x00\x12\x1b\n\x17\x42\x41R_INTERVAL_ONE_MINUTE\x10\x01\x12\x1d\n\x19\x42\x41R_INTERVAL_FIVE_MINUTES\x10\x02\x12\x18\n\x14\x42\x41R_INTERVAL_ONE_DAY\x10\x03\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'trademesh.marketdata.v1.bar_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_BARINTERVAL']._serialized_start=292
-  _globals['_BARINTERVAL']._serialized_end=364
+  _globals['_BARINTERVAL']._serialized_start=293
+  _globals['_BARINTERVAL']._serialized_end=422
   _globals['_BAR']._serialized_start=96
   _globals['_BAR']._serialized_end=290
 # @@protoc_insertion_point(module_scope)

@@ -28,8 +28,18 @@ class _BarIntervalEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_BarInterv
     """BAR_INTERVAL_UNSPECIFIED is the zero value; invalid in requests (INVALID_ARGUMENT)."""
     BAR_INTERVAL_ONE_MINUTE: _BarInterval.ValueType  # 1
     """BAR_INTERVAL_ONE_MINUTE is a 1-minute bar aligned to whole minutes (IST has no sub-minute
-    offset, so IST and UTC minute boundaries coincide). The only interval served in v1; other
-    intervals may be added later as new enum values.
+    offset, so IST and UTC minute boundaries coincide), built from the ticks. Kept 30 days.
+    """
+    BAR_INTERVAL_FIVE_MINUTES: _BarInterval.ValueType  # 2
+    """BAR_INTERVAL_FIVE_MINUTES is a 5-minute bar aligned to 5-minute boundaries (IST is UTC+05:30,
+    so IST and UTC 5-minute boundaries coincide: 09:15, 09:20, … IST), rolled up exactly from the
+    1-minute bars of its window (open = first open, high = max, low = min, close = last close,
+    volume = sum, open_interest = last). Kept 365 days, beyond the 1-minute bars it came from.
+    """
+    BAR_INTERVAL_ONE_DAY: _BarInterval.ValueType  # 3
+    """BAR_INTERVAL_ONE_DAY is the bar of one IST calendar day: start_time is IST midnight (18:30
+    UTC of the day before) and it covers the whole IST day (the NSE session 09:15–15:30 IST lies
+    inside it), rolled up exactly like the 5-minute bars from that day's bars. Kept indefinitely.
     """
 
 class BarInterval(_BarInterval, metaclass=_BarIntervalEnumTypeWrapper):
@@ -39,8 +49,18 @@ BAR_INTERVAL_UNSPECIFIED: BarInterval.ValueType  # 0
 """BAR_INTERVAL_UNSPECIFIED is the zero value; invalid in requests (INVALID_ARGUMENT)."""
 BAR_INTERVAL_ONE_MINUTE: BarInterval.ValueType  # 1
 """BAR_INTERVAL_ONE_MINUTE is a 1-minute bar aligned to whole minutes (IST has no sub-minute
-offset, so IST and UTC minute boundaries coincide). The only interval served in v1; other
-intervals may be added later as new enum values.
+offset, so IST and UTC minute boundaries coincide), built from the ticks. Kept 30 days.
+"""
+BAR_INTERVAL_FIVE_MINUTES: BarInterval.ValueType  # 2
+"""BAR_INTERVAL_FIVE_MINUTES is a 5-minute bar aligned to 5-minute boundaries (IST is UTC+05:30,
+so IST and UTC 5-minute boundaries coincide: 09:15, 09:20, … IST), rolled up exactly from the
+1-minute bars of its window (open = first open, high = max, low = min, close = last close,
+volume = sum, open_interest = last). Kept 365 days, beyond the 1-minute bars it came from.
+"""
+BAR_INTERVAL_ONE_DAY: BarInterval.ValueType  # 3
+"""BAR_INTERVAL_ONE_DAY is the bar of one IST calendar day: start_time is IST midnight (18:30
+UTC of the day before) and it covers the whole IST day (the NSE session 09:15–15:30 IST lies
+inside it), rolled up exactly like the 5-minute bars from that day's bars. Kept indefinitely.
 """
 Global___BarInterval: _TypeAlias = BarInterval  # noqa: Y015
 
@@ -49,7 +69,9 @@ class Bar(_message.Message):
     """Bar is one OHLCV candle built by the market-data service from the ticks it received.
 
     Bars exist only for intervals in which at least one trade tick arrived: there are no empty or
-    forward-filled bars. Bars are retained for 30 days after their start_time.
+    forward-filled bars. Bars are retained after their start_time for 30 days (1-minute), 365 days
+    (5-minute) or indefinitely (day bars); a longer bar is computed from the 1-minute bars while
+    they exist and stored, so it outlives them unchanged.
     """
 
     DESCRIPTOR: _descriptor.Descriptor
@@ -82,13 +104,15 @@ class Bar(_message.Message):
     """
     complete: _builtins.bool
     """complete is false only for the bar of the current, still-running interval, whose high, low,
-    close and volume may still change; true for every finished bar.
+    close and volume may still change; true for every finished bar (a 5-minute or day bar is
+    complete once its whole window has ended).
     """
     @_builtins.property
     def start_time(self) -> _timestamp_pb2.Timestamp:
         """start_time is the inclusive start of the bar's interval, aligned to the interval (for
-        BAR_INTERVAL_ONE_MINUTE: second and nanos are 0). The bar covers [start_time,
-        start_time + interval).
+        BAR_INTERVAL_ONE_MINUTE: second and nanos are 0; BAR_INTERVAL_FIVE_MINUTES: also a multiple of
+        5 minutes; BAR_INTERVAL_ONE_DAY: IST midnight). The bar covers [start_time, start_time +
+        interval).
         """
 
     def __init__(

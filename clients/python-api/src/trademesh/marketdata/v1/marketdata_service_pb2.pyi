@@ -235,7 +235,9 @@ class GetBarsRequest(_message.Message):
     PAGE_SIZE_FIELD_NUMBER: _builtins.int
     PAGE_TOKEN_FIELD_NUMBER: _builtins.int
     interval: _bar_pb2.BarInterval.ValueType
-    """interval is required; only BAR_INTERVAL_ONE_MINUTE is served in v1."""
+    """interval is required: BAR_INTERVAL_ONE_MINUTE, BAR_INTERVAL_FIVE_MINUTES or
+    BAR_INTERVAL_ONE_DAY.
+    """
     page_size: _builtins.int
     """page_size is the maximum number of bars to return: 0 means 500; values above 5,000 are
     clamped to 5,000; negative values are INVALID_ARGUMENT. Fewer bars may be returned even when
@@ -293,13 +295,14 @@ class GetBarsResponse(_message.Message):
     @_builtins.property
     def bars(self) -> _containers.RepeatedCompositeFieldContainer[_bar_pb2.Bar]:
         """bars are in ascending start_time order. The last bar may be incomplete (`complete` false)
-        when the range includes the current minute.
+        when the range includes the current interval (minute, 5 minutes or IST day).
         """
 
     @_builtins.property
     def earliest_available_time(self) -> _timestamp_pb2.Timestamp:
         """earliest_available_time is the start of the oldest bar the service still retains for this
-        instrument and interval (≈ now − 30 days); unset when it holds no bars for it.
+        instrument and interval (≈ now − 30 days for 1-minute bars, − 365 days for 5-minute bars, the
+        first day bar ever for day bars); unset when it holds no bars for it.
         """
 
     def __init__(

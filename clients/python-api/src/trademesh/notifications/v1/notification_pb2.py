@@ -25,17 +25,17 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n-trademesh/notifications/v1/notification.proto\x12\x1atrademesh.notifications.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x87\x02\n\x0cNotification\x12\n\n\x02id\x18\x01 \x01(\t\x12:\n\x04kind\x18\x02 \x01(\x0e\x32,.trademesh.notifications.v1.NotificationKind\x12\r\n\x05title\x18\x03 \x01(\t\x12\x0c\n\x04\x62ody\x18\x04 \x01(\t\x12\x10\n\x08\x61lert_id\x18\x05 \x01(\t\x12\x0c\n\x04read\x18\x06 \x01(\x08\x12/\n\x0b\x63reate_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0b\x65xpire_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08sequence\x18\t \x01(\x03\"G\n\nQuietHours\x12\x0f\n\x07\x65nabled\x18\x01 \x01(\x08\x12\x14\n\x0cstart_minute\x18\x02 \x01(\x05\x12\x12\n\nend_minute\x18\x03 \x01(\x05\"\x81\x01\n\x0cKindChannels\x12:\n\x04kind\x18\x01 \x01(\x0e\x32,.trademesh.notifications.v1.NotificationKind\x12\x35\n\x08\x63hannels\x18\x02 \x03(\x0e\x32#.trademesh.notifications.v1.Channel\"\xb0\x01\n\x0bPreferences\x12?\n\rkind_channels\x18\x01 \x03(\x0b\x32(.trademesh.notifications.v1.KindChannels\x12;\n\x0bquiet_hours\x18\x02 \x01(\x0b\x32&.trademesh.notifications.v1.QuietHours\x12\x14\n\x0c\x64\x61ily_digest\x18\x03 \x01(\x08\x12\r\n\x05\x65mail\x18\x04 \x01(\t*\xbe\x01\n\x10NotificationKind\x12!\n\x1dNOTIFICATION_KIND_UNSPECIFIED\x10\x00\x12!\n\x1dNOTIFICATION_KIND_PRICE_ALERT\x10\x01\x12!\n\x1dNOTIFICATION_KIND_TRADE_ALERT\x10\x02\x12#\n\x1fNOTIFICATION_KIND_SYNC_COMPLETE\x10\x03\x12\x1c\n\x18NOTIFICATION_KIND_SYSTEM\x10\x04*\x81\x01\n\x07\x43hannel\x12\x17\n\x13\x43HANNEL_UNSPECIFIED\x10\x00\x12\x12\n\x0e\x43HANNEL_IN_APP\x10\x01\x12\x11\n\rCHANNEL_EMAIL\x10\x02\x12\x13\n\x0f\x43HANNEL_WEBHOOK\x10\x03\x12\x10\n\x0c\x43HANNEL_PUSH\x10\x04\x12\x0f\n\x0b\x43HANNEL_SMS\x10\x05\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n-trademesh/notifications/v1/notification.proto\x12\x1atrademesh.notifications.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x87\x02\n\x0cNotification\x12\n\n\x02id\x18\x01 \x01(\t\x12:\n\x04kind\x18\x02 \x01(\x0e\x32,.trademesh.notifications.v1.NotificationKind\x12\r\n\x05title\x18\x03 \x01(\t\x12\x0c\n\x04\x62ody\x18\x04 \x01(\t\x12\x10\n\x08\x61lert_id\x18\x05 \x01(\t\x12\x0c\n\x04read\x18\x06 \x01(\x08\x12/\n\x0b\x63reate_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0b\x65xpire_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08sequence\x18\t \x01(\x03\"G\n\nQuietHours\x12\x0f\n\x07\x65nabled\x18\x01 \x01(\x08\x12\x14\n\x0cstart_minute\x18\x02 \x01(\x05\x12\x12\n\nend_minute\x18\x03 \x01(\x05\"\x81\x01\n\x0cKindChannels\x12:\n\x04kind\x18\x01 \x01(\x0e\x32,.trademesh.notifications.v1.NotificationKind\x12\x35\n\x08\x63hannels\x18\x02 \x03(\x0e\x32#.trademesh.notifications.v1.Channel\"\xc6\x01\n\x0bPreferences\x12?\n\rkind_channels\x18\x01 \x03(\x0b\x32(.trademesh.notifications.v1.KindChannels\x12;\n\x0bquiet_hours\x18\x02 \x01(\x0b\x32&.trademesh.notifications.v1.QuietHours\x12\x14\n\x0c\x64\x61ily_digest\x18\x03 \x01(\x08\x12\r\n\x05\x65mail\x18\x04 \x01(\t\x12\x14\n\x0cphone_number\x18\x05 \x01(\t*\xbe\x01\n\x10NotificationKind\x12!\n\x1dNOTIFICATION_KIND_UNSPECIFIED\x10\x00\x12!\n\x1dNOTIFICATION_KIND_PRICE_ALERT\x10\x01\x12!\n\x1dNOTIFICATION_KIND_TRADE_ALERT\x10\x02\x12#\n\x1fNOTIFICATION_KIND_SYNC_COMPLETE\x10\x03\x12\x1c\n\x18NOTIFICATION_KIND_SYSTEM\x10\x04*\x81\x01\n\x07\x43hannel\x12\x17\n\x13\x43HANNEL_UNSPECIFIED\x10\x00\x12\x12\n\x0e\x43HANNEL_IN_APP\x10\x01\x12\x11\n\rCHANNEL_EMAIL\x10\x02\x12\x13\n\x0f\x43HANNEL_WEBHOOK\x10\x03\x12\x10\n\x0c\x43HANNEL_PUSH\x10\x04\x12\x0f\n\x0b\x43HANNEL_SMS\x10\x05\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'trademesh.notifications.v1.notification_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_NOTIFICATIONKIND']._serialized_start=761
-  _globals['_NOTIFICATIONKIND']._serialized_end=951
-  _globals['_CHANNEL']._serialized_start=954
-  _globals['_CHANNEL']._serialized_end=1083
+  _globals['_NOTIFICATIONKIND']._serialized_start=783
+  _globals['_NOTIFICATIONKIND']._serialized_end=973
+  _globals['_CHANNEL']._serialized_start=976
+  _globals['_CHANNEL']._serialized_end=1105
   _globals['_NOTIFICATION']._serialized_start=111
   _globals['_NOTIFICATION']._serialized_end=374
   _globals['_QUIETHOURS']._serialized_start=376
@@ -43,5 +43,5 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_KINDCHANNELS']._serialized_start=450
   _globals['_KINDCHANNELS']._serialized_end=579
   _globals['_PREFERENCES']._serialized_start=582
-  _globals['_PREFERENCES']._serialized_end=758
+  _globals['_PREFERENCES']._serialized_end=780
 # @@protoc_insertion_point(module_scope)

@@ -67,12 +67,14 @@ class _ChannelEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Channel.Value
     CHANNEL_WEBHOOK: _Channel.ValueType  # 3
     """CHANNEL_WEBHOOK posts it, signed, to the caller's webhooks that list its kind (CreateWebhook)."""
     CHANNEL_PUSH: _Channel.ValueType  # 4
-    """CHANNEL_PUSH is reserved for Web Push; not built yet: UpdatePreferences refuses it with
+    """CHANNEL_PUSH sends it by Web Push to every browser the caller registered
+    (RegisterPushSubscription). A server without a VAPID key refuses it in UpdatePreferences with
     FAILED_PRECONDITION (reason CHANNEL_NOT_CONFIGURED).
     """
     CHANNEL_SMS: _Channel.ValueType  # 5
-    """CHANNEL_SMS is reserved for SMS; not built yet: UpdatePreferences refuses it with
-    FAILED_PRECONDITION (reason CHANNEL_NOT_CONFIGURED).
+    """CHANNEL_SMS texts it (at most 160 characters) to Preferences.phone_number. A server without an
+    SMS provider refuses it in UpdatePreferences with FAILED_PRECONDITION (reason
+    CHANNEL_NOT_CONFIGURED).
     """
 
 class Channel(_Channel, metaclass=_ChannelEnumTypeWrapper):
@@ -87,12 +89,14 @@ CHANNEL_EMAIL: Channel.ValueType  # 2
 CHANNEL_WEBHOOK: Channel.ValueType  # 3
 """CHANNEL_WEBHOOK posts it, signed, to the caller's webhooks that list its kind (CreateWebhook)."""
 CHANNEL_PUSH: Channel.ValueType  # 4
-"""CHANNEL_PUSH is reserved for Web Push; not built yet: UpdatePreferences refuses it with
+"""CHANNEL_PUSH sends it by Web Push to every browser the caller registered
+(RegisterPushSubscription). A server without a VAPID key refuses it in UpdatePreferences with
 FAILED_PRECONDITION (reason CHANNEL_NOT_CONFIGURED).
 """
 CHANNEL_SMS: Channel.ValueType  # 5
-"""CHANNEL_SMS is reserved for SMS; not built yet: UpdatePreferences refuses it with
-FAILED_PRECONDITION (reason CHANNEL_NOT_CONFIGURED).
+"""CHANNEL_SMS texts it (at most 160 characters) to Preferences.phone_number. A server without an
+SMS provider refuses it in UpdatePreferences with FAILED_PRECONDITION (reason
+CHANNEL_NOT_CONFIGURED).
 """
 Global___Channel: _TypeAlias = Channel  # noqa: Y015
 
@@ -226,6 +230,7 @@ class Preferences(_message.Message):
     QUIET_HOURS_FIELD_NUMBER: _builtins.int
     DAILY_DIGEST_FIELD_NUMBER: _builtins.int
     EMAIL_FIELD_NUMBER: _builtins.int
+    PHONE_NUMBER_FIELD_NUMBER: _builtins.int
     daily_digest: _builtins.bool
     """daily_digest asks for the day's summary after market close (16:15 IST, Monday to Friday): net P&L,
     round trips, biggest win and loss, open positions; in the inbox and by email. Not sent on a day
@@ -233,6 +238,11 @@ class Preferences(_message.Message):
     """
     email: _builtins.str
     """email is the address email goes to; empty: no email is sent. At most 254 characters."""
+    phone_number: _builtins.str
+    """phone_number is where SMS goes, in E.164 (e.g. +919876543210); a number without a leading "+"
+    is read as an Indian number (region +91) and returned in E.164. Empty: no SMS is sent. It
+    must be a valid, possible number (INVALID_ARGUMENT otherwise).
+    """
     @_builtins.property
     def kind_channels(self) -> _containers.RepeatedCompositeFieldContainer[Global___KindChannels]:
         """kind_channels has one entry per kind; a kind left out keeps its default (in-app and webhook,
@@ -250,10 +260,11 @@ class Preferences(_message.Message):
         quiet_hours: Global___QuietHours | None = ...,
         daily_digest: _builtins.bool = ...,
         email: _builtins.str = ...,
+        phone_number: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["quiet_hours", b"quiet_hours"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["daily_digest", b"daily_digest", "email", b"email", "kind_channels", b"kind_channels", "quiet_hours", b"quiet_hours"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["daily_digest", b"daily_digest", "email", b"email", "kind_channels", b"kind_channels", "phone_number", b"phone_number", "quiet_hours", b"quiet_hours"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

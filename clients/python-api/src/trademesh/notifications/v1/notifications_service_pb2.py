@@ -26,82 +26,83 @@ from google.protobuf import field_mask_pb2 as google_dot_protobuf_dot_field__mas
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 from trademesh.notifications.v1 import alert_pb2 as trademesh_dot_notifications_dot_v1_dot_alert__pb2
 from trademesh.notifications.v1 import notification_pb2 as trademesh_dot_notifications_dot_v1_dot_notification__pb2
+from trademesh.notifications.v1 import push_pb2 as trademesh_dot_notifications_dot_v1_dot_push__pb2
 from trademesh.notifications.v1 import webhook_pb2 as trademesh_dot_notifications_dot_v1_dot_webhook__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n6trademesh/notifications/v1/notifications_service.proto\x12\x1atrademesh.notifications.v1\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a&trademesh/notifications/v1/alert.proto\x1a-trademesh/notifications/v1/notification.proto\x1a(trademesh/notifications/v1/webhook.proto\"Z\n\x12\x43reateAlertRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x30\n\x05\x61lert\x18\x02 \x01(\x0b\x32!.trademesh.notifications.v1.Alert\"G\n\x13\x43reateAlertResponse\x12\x30\n\x05\x61lert\x18\x01 \x01(\x0b\x32!.trademesh.notifications.v1.Alert\"#\n\x0fGetAlertRequest\x12\x10\n\x08\x61lert_id\x18\x01 \x01(\t\"D\n\x10GetAlertResponse\x12\x30\n\x05\x61lert\x18\x01 \x01(\x0b\x32!.trademesh.notifications.v1.Alert\"q\n\x11ListAlertsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x35\n\x05state\x18\x03 \x01(\x0e\x32&.trademesh.notifications.v1.AlertState\"`\n\x12ListAlertsResponse\x12\x31\n\x06\x61lerts\x18\x01 \x03(\x0b\x32!.trademesh.notifications.v1.Alert\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"w\n\x12UpdateAlertRequest\x12\x30\n\x05\x61lert\x18\x01 \x01(\x0b\x32!.trademesh.notifications.v1.Alert\x12/\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\"G\n\x13UpdateAlertResponse\x12\x30\n\x05\x61lert\x18\x01 \x01(\x0b\x32!.trademesh.notifications.v1.Alert\"&\n\x12\x44\x65leteAlertRequest\x12\x10\n\x08\x61lert_id\x18\x01 \x01(\t\"\x15\n\x13\x44\x65leteAlertResponse\"V\n\x18ListNotificationsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x13\n\x0bunread_only\x18\x03 \x01(\x08\"\x8b\x01\n\x19ListNotificationsResponse\x12?\n\rnotifications\x18\x01 \x03(\x0b\x32(.trademesh.notifications.v1.Notification\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\x12\x14\n\x0cunread_count\x18\x03 \x01(\x03\"+\n\x0fMarkReadRequest\x12\x18\n\x10notification_ids\x18\x01 \x03(\t\"(\n\x10MarkReadResponse\x12\x14\n\x0cunread_count\x18\x01 \x01(\x03\"\x14\n\x12MarkAllReadRequest\"+\n\x13MarkAllReadResponse\x12\x14\n\x0cmarked_count\x18\x01 \x01(\x03\"4\n\x19\x44\x65leteNotificationRequest\x12\x17\n\x0fnotification_id\x18\x01 \x01(\t\"\x1c\n\x1a\x44\x65leteNotificationResponse\"H\n\x19WatchNotificationsRequest\x12\x14\n\x0cresume_token\x18\x01 \x01(\t\x12\x15\n\rsnapshot_size\x18\x02 \x01(\x05\"P\n\rInboxSnapshot\x12?\n\rnotifications\x18\x01 \x03(\x0b\x32(.trademesh.notifications.v1.Notification\"\x88\x02\n\x1aWatchNotificationsResponse\x12\x14\n\x0cunread_count\x18\x01 \x01(\x03\x12\x14\n\x0cresume_token\x18\x02 \x01(\t\x12=\n\x08snapshot\x18\x03 \x01(\x0b\x32).trademesh.notifications.v1.InboxSnapshotH\x00\x12@\n\x0cnotification\x18\x04 \x01(\x0b\x32(.trademesh.notifications.v1.NotificationH\x00\x12\x34\n\x0eheartbeat_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.TimestampH\x00\x42\x07\n\x05\x65vent\"\x17\n\x15GetPreferencesRequest\"V\n\x16GetPreferencesResponse\x12<\n\x0bpreferences\x18\x01 \x01(\x0b\x32\'.trademesh.notifications.v1.Preferences\"\x89\x01\n\x18UpdatePreferencesRequest\x12<\n\x0bpreferences\x18\x01 \x01(\x0b\x32\'.trademesh.notifications.v1.Preferences\x12/\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\"Y\n\x19UpdatePreferencesResponse\x12<\n\x0bpreferences\x18\x01 \x01(\x0b\x32\'.trademesh.notifications.v1.Preferences\"`\n\x14\x43reateWebhookRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x34\n\x07webhook\x18\x02 \x01(\x0b\x32#.trademesh.notifications.v1.Webhook\"e\n\x15\x43reateWebhookResponse\x12\x34\n\x07webhook\x18\x01 \x01(\x0b\x32#.trademesh.notifications.v1.Webhook\x12\x16\n\x0esigning_secret\x18\x02 \x01(\t\"\x15\n\x13ListWebhooksRequest\"M\n\x14ListWebhooksResponse\x12\x35\n\x08webhooks\x18\x01 \x03(\x0b\x32#.trademesh.notifications.v1.Webhook\"*\n\x14\x44\x65leteWebhookRequest\x12\x12\n\nwebhook_id\x18\x01 \x01(\t\"\x17\n\x15\x44\x65leteWebhookResponse\"\x9a\x01\n\x1cListWebhookDeliveriesRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x12\n\nwebhook_id\x18\x03 \x01(\t\x12?\n\x05state\x18\x04 \x01(\x0e\x32\x30.trademesh.notifications.v1.WebhookDeliveryState\"y\n\x1dListWebhookDeliveriesResponse\x12?\n\ndeliveries\x18\x01 \x03(\x0b\x32+.trademesh.notifications.v1.WebhookDelivery\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t2\x8c\x0f\n\x14NotificationsService\x12n\n\x0b\x43reateAlert\x12..trademesh.notifications.v1.CreateAlertRequest\x1a/.trademesh.notifications.v1.CreateAlertResponse\x12\x65\n\x08GetAlert\x12+.trademesh.notifications.v1.GetAlertRequest\x1a,.trademesh.notifications.v1.GetAlertResponse\x12k\n\nListAlerts\x12-.trademesh.notifications.v1.ListAlertsRequest\x1a..trademesh.notifications.v1.ListAlertsResponse\x12n\n\x0bUpdateAlert\x12..trademesh.notifications.v1.UpdateAlertRequest\x1a/.trademesh.notifications.v1.UpdateAlertResponse\x12n\n\x0b\x44\x65leteAlert\x12..trademesh.notifications.v1.DeleteAlertRequest\x1a/.trademesh.notifications.v1.DeleteAlertResponse\x12\x80\x01\n\x11ListNotifications\x12\x34.trademesh.notifications.v1.ListNotificationsRequest\x1a\x35.trademesh.notifications.v1.ListNotificationsResponse\x12\x65\n\x08MarkRead\x12+.trademesh.notifications.v1.MarkReadRequest\x1a,.trademesh.notifications.v1.MarkReadResponse\x12n\n\x0bMarkAllRead\x12..trademesh.notifications.v1.MarkAllReadRequest\x1a/.trademesh.notifications.v1.MarkAllReadResponse\x12\x83\x01\n\x12\x44\x65leteNotification\x12\x35.trademesh.notifications.v1.DeleteNotificationRequest\x1a\x36.trademesh.notifications.v1.DeleteNotificationResponse\x12\x85\x01\n\x12WatchNotifications\x12\x35.trademesh.notifications.v1.WatchNotificationsRequest\x1a\x36.trademesh.notifications.v1.WatchNotificationsResponse0\x01\x12w\n\x0eGetPreferences\x12\x31.trademesh.notifications.v1.GetPreferencesRequest\x1a\x32.trademesh.notifications.v1.GetPreferencesResponse\x12\x80\x01\n\x11UpdatePreferences\x12\x34.trademesh.notifications.v1.UpdatePreferencesRequest\x1a\x35.trademesh.notifications.v1.UpdatePreferencesResponse\x12t\n\rCreateWebhook\x12\x30.trademesh.notifications.v1.CreateWebhookRequest\x1a\x31.trademesh.notifications.v1.CreateWebhookResponse\x12q\n\x0cListWebhooks\x12/.trademesh.notifications.v1.ListWebhooksRequest\x1a\x30.trademesh.notifications.v1.ListWebhooksResponse\x12t\n\rDeleteWebhook\x12\x30.trademesh.notifications.v1.DeleteWebhookRequest\x1a\x31.trademesh.notifications.v1.DeleteWebhookResponse\x12\x8c\x01\n\x15ListWebhookDeliveries\x12\x38.trademesh.notifications.v1.ListWebhookDeliveriesRequest\x1a\x39.trademesh.notifications.v1.ListWebhookDeliveriesResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n6trademesh/notifications/v1/notifications_service.proto\x12\x1atrademesh.notifications.v1\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a&trademesh/notifications/v1/alert.proto\x1a-trademesh/notifications/v1/notification.proto\x1a%trademesh/notifications/v1/push.proto\x1a(trademesh/notifications/v1/webhook.proto\"Z\n\x12\x43reateAlertRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x30\n\x05\x61lert\x18\x02 \x01(\x0b\x32!.trademesh.notifications.v1.Alert\"G\n\x13\x43reateAlertResponse\x12\x30\n\x05\x61lert\x18\x01 \x01(\x0b\x32!.trademesh.notifications.v1.Alert\"#\n\x0fGetAlertRequest\x12\x10\n\x08\x61lert_id\x18\x01 \x01(\t\"D\n\x10GetAlertResponse\x12\x30\n\x05\x61lert\x18\x01 \x01(\x0b\x32!.trademesh.notifications.v1.Alert\"q\n\x11ListAlertsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x35\n\x05state\x18\x03 \x01(\x0e\x32&.trademesh.notifications.v1.AlertState\"`\n\x12ListAlertsResponse\x12\x31\n\x06\x61lerts\x18\x01 \x03(\x0b\x32!.trademesh.notifications.v1.Alert\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"w\n\x12UpdateAlertRequest\x12\x30\n\x05\x61lert\x18\x01 \x01(\x0b\x32!.trademesh.notifications.v1.Alert\x12/\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\"G\n\x13UpdateAlertResponse\x12\x30\n\x05\x61lert\x18\x01 \x01(\x0b\x32!.trademesh.notifications.v1.Alert\"&\n\x12\x44\x65leteAlertRequest\x12\x10\n\x08\x61lert_id\x18\x01 \x01(\t\"\x15\n\x13\x44\x65leteAlertResponse\"V\n\x18ListNotificationsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x13\n\x0bunread_only\x18\x03 \x01(\x08\"\x8b\x01\n\x19ListNotificationsResponse\x12?\n\rnotifications\x18\x01 \x03(\x0b\x32(.trademesh.notifications.v1.Notification\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\x12\x14\n\x0cunread_count\x18\x03 \x01(\x03\"+\n\x0fMarkReadRequest\x12\x18\n\x10notification_ids\x18\x01 \x03(\t\"(\n\x10MarkReadResponse\x12\x14\n\x0cunread_count\x18\x01 \x01(\x03\"\x14\n\x12MarkAllReadRequest\"+\n\x13MarkAllReadResponse\x12\x14\n\x0cmarked_count\x18\x01 \x01(\x03\"4\n\x19\x44\x65leteNotificationRequest\x12\x17\n\x0fnotification_id\x18\x01 \x01(\t\"\x1c\n\x1a\x44\x65leteNotificationResponse\"H\n\x19WatchNotificationsRequest\x12\x14\n\x0cresume_token\x18\x01 \x01(\t\x12\x15\n\rsnapshot_size\x18\x02 \x01(\x05\"P\n\rInboxSnapshot\x12?\n\rnotifications\x18\x01 \x03(\x0b\x32(.trademesh.notifications.v1.Notification\"\x88\x02\n\x1aWatchNotificationsResponse\x12\x14\n\x0cunread_count\x18\x01 \x01(\x03\x12\x14\n\x0cresume_token\x18\x02 \x01(\t\x12=\n\x08snapshot\x18\x03 \x01(\x0b\x32).trademesh.notifications.v1.InboxSnapshotH\x00\x12@\n\x0cnotification\x18\x04 \x01(\x0b\x32(.trademesh.notifications.v1.NotificationH\x00\x12\x34\n\x0eheartbeat_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.TimestampH\x00\x42\x07\n\x05\x65vent\"\x17\n\x15GetPreferencesRequest\"V\n\x16GetPreferencesResponse\x12<\n\x0bpreferences\x18\x01 \x01(\x0b\x32\'.trademesh.notifications.v1.Preferences\"\x89\x01\n\x18UpdatePreferencesRequest\x12<\n\x0bpreferences\x18\x01 \x01(\x0b\x32\'.trademesh.notifications.v1.Preferences\x12/\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\"Y\n\x19UpdatePreferencesResponse\x12<\n\x0bpreferences\x18\x01 \x01(\x0b\x32\'.trademesh.notifications.v1.Preferences\"`\n\x14\x43reateWebhookRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x34\n\x07webhook\x18\x02 \x01(\x0b\x32#.trademesh.notifications.v1.Webhook\"e\n\x15\x43reateWebhookResponse\x12\x34\n\x07webhook\x18\x01 \x01(\x0b\x32#.trademesh.notifications.v1.Webhook\x12\x16\n\x0esigning_secret\x18\x02 \x01(\t\"\x15\n\x13ListWebhooksRequest\"M\n\x14ListWebhooksResponse\x12\x35\n\x08webhooks\x18\x01 \x03(\x0b\x32#.trademesh.notifications.v1.Webhook\"*\n\x14\x44\x65leteWebhookRequest\x12\x12\n\nwebhook_id\x18\x01 \x01(\t\"\x17\n\x15\x44\x65leteWebhookResponse\"\x9a\x01\n\x1cListWebhookDeliveriesRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x12\n\nwebhook_id\x18\x03 \x01(\t\x12?\n\x05state\x18\x04 \x01(\x0e\x32\x30.trademesh.notifications.v1.WebhookDeliveryState\"y\n\x1dListWebhookDeliveriesResponse\x12?\n\ndeliveries\x18\x01 \x03(\x0b\x32+.trademesh.notifications.v1.WebhookDelivery\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t2\xbb\x13\n\x14NotificationsService\x12n\n\x0b\x43reateAlert\x12..trademesh.notifications.v1.CreateAlertRequest\x1a/.trademesh.notifications.v1.CreateAlertResponse\x12\x65\n\x08GetAlert\x12+.trademesh.notifications.v1.GetAlertRequest\x1a,.trademesh.notifications.v1.GetAlertResponse\x12k\n\nListAlerts\x12-.trademesh.notifications.v1.ListAlertsRequest\x1a..trademesh.notifications.v1.ListAlertsResponse\x12n\n\x0bUpdateAlert\x12..trademesh.notifications.v1.UpdateAlertRequest\x1a/.trademesh.notifications.v1.UpdateAlertResponse\x12n\n\x0b\x44\x65leteAlert\x12..trademesh.notifications.v1.DeleteAlertRequest\x1a/.trademesh.notifications.v1.DeleteAlertResponse\x12\x80\x01\n\x11ListNotifications\x12\x34.trademesh.notifications.v1.ListNotificationsRequest\x1a\x35.trademesh.notifications.v1.ListNotificationsResponse\x12\x65\n\x08MarkRead\x12+.trademesh.notifications.v1.MarkReadRequest\x1a,.trademesh.notifications.v1.MarkReadResponse\x12n\n\x0bMarkAllRead\x12..trademesh.notifications.v1.MarkAllReadRequest\x1a/.trademesh.notifications.v1.MarkAllReadResponse\x12\x83\x01\n\x12\x44\x65leteNotification\x12\x35.trademesh.notifications.v1.DeleteNotificationRequest\x1a\x36.trademesh.notifications.v1.DeleteNotificationResponse\x12\x85\x01\n\x12WatchNotifications\x12\x35.trademesh.notifications.v1.WatchNotificationsRequest\x1a\x36.trademesh.notifications.v1.WatchNotificationsResponse0\x01\x12w\n\x0eGetPreferences\x12\x31.trademesh.notifications.v1.GetPreferencesRequest\x1a\x32.trademesh.notifications.v1.GetPreferencesResponse\x12\x80\x01\n\x11UpdatePreferences\x12\x34.trademesh.notifications.v1.UpdatePreferencesRequest\x1a\x35.trademesh.notifications.v1.UpdatePreferencesResponse\x12t\n\rCreateWebhook\x12\x30.trademesh.notifications.v1.CreateWebhookRequest\x1a\x31.trademesh.notifications.v1.CreateWebhookResponse\x12q\n\x0cListWebhooks\x12/.trademesh.notifications.v1.ListWebhooksRequest\x1a\x30.trademesh.notifications.v1.ListWebhooksResponse\x12t\n\rDeleteWebhook\x12\x30.trademesh.notifications.v1.DeleteWebhookRequest\x1a\x31.trademesh.notifications.v1.DeleteWebhookResponse\x12\x8c\x01\n\x15ListWebhookDeliveries\x12\x38.trademesh.notifications.v1.ListWebhookDeliveriesRequest\x1a\x39.trademesh.notifications.v1.ListWebhookDeliveriesResponse\x12t\n\rGetPushConfig\x12\x30.trademesh.notifications.v1.GetPushConfigRequest\x1a\x31.trademesh.notifications.v1.GetPushConfigResponse\x12\x95\x01\n\x18RegisterPushSubscription\x12;.trademesh.notifications.v1.RegisterPushSubscriptionRequest\x1a<.trademesh.notifications.v1.RegisterPushSubscriptionResponse\x12\x8c\x01\n\x15ListPushSubscriptions\x12\x38.trademesh.notifications.v1.ListPushSubscriptionsRequest\x1a\x39.trademesh.notifications.v1.ListPushSubscriptionsResponse\x12\x8f\x01\n\x16\x44\x65letePushSubscription\x12\x39.trademesh.notifications.v1.DeletePushSubscriptionRequest\x1a:.trademesh.notifications.v1.DeletePushSubscriptionResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'trademesh.notifications.v1.notifications_service_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_CREATEALERTREQUEST']._serialized_start=282
-  _globals['_CREATEALERTREQUEST']._serialized_end=372
-  _globals['_CREATEALERTRESPONSE']._serialized_start=374
-  _globals['_CREATEALERTRESPONSE']._serialized_end=445
-  _globals['_GETALERTREQUEST']._serialized_start=447
-  _globals['_GETALERTREQUEST']._serialized_end=482
-  _globals['_GETALERTRESPONSE']._serialized_start=484
-  _globals['_GETALERTRESPONSE']._serialized_end=552
-  _globals['_LISTALERTSREQUEST']._serialized_start=554
-  _globals['_LISTALERTSREQUEST']._serialized_end=667
-  _globals['_LISTALERTSRESPONSE']._serialized_start=669
-  _globals['_LISTALERTSRESPONSE']._serialized_end=765
-  _globals['_UPDATEALERTREQUEST']._serialized_start=767
-  _globals['_UPDATEALERTREQUEST']._serialized_end=886
-  _globals['_UPDATEALERTRESPONSE']._serialized_start=888
-  _globals['_UPDATEALERTRESPONSE']._serialized_end=959
-  _globals['_DELETEALERTREQUEST']._serialized_start=961
-  _globals['_DELETEALERTREQUEST']._serialized_end=999
-  _globals['_DELETEALERTRESPONSE']._serialized_start=1001
-  _globals['_DELETEALERTRESPONSE']._serialized_end=1022
-  _globals['_LISTNOTIFICATIONSREQUEST']._serialized_start=1024
-  _globals['_LISTNOTIFICATIONSREQUEST']._serialized_end=1110
-  _globals['_LISTNOTIFICATIONSRESPONSE']._serialized_start=1113
-  _globals['_LISTNOTIFICATIONSRESPONSE']._serialized_end=1252
-  _globals['_MARKREADREQUEST']._serialized_start=1254
-  _globals['_MARKREADREQUEST']._serialized_end=1297
-  _globals['_MARKREADRESPONSE']._serialized_start=1299
-  _globals['_MARKREADRESPONSE']._serialized_end=1339
-  _globals['_MARKALLREADREQUEST']._serialized_start=1341
-  _globals['_MARKALLREADREQUEST']._serialized_end=1361
-  _globals['_MARKALLREADRESPONSE']._serialized_start=1363
-  _globals['_MARKALLREADRESPONSE']._serialized_end=1406
-  _globals['_DELETENOTIFICATIONREQUEST']._serialized_start=1408
-  _globals['_DELETENOTIFICATIONREQUEST']._serialized_end=1460
-  _globals['_DELETENOTIFICATIONRESPONSE']._serialized_start=1462
-  _globals['_DELETENOTIFICATIONRESPONSE']._serialized_end=1490
-  _globals['_WATCHNOTIFICATIONSREQUEST']._serialized_start=1492
-  _globals['_WATCHNOTIFICATIONSREQUEST']._serialized_end=1564
-  _globals['_INBOXSNAPSHOT']._serialized_start=1566
-  _globals['_INBOXSNAPSHOT']._serialized_end=1646
-  _globals['_WATCHNOTIFICATIONSRESPONSE']._serialized_start=1649
-  _globals['_WATCHNOTIFICATIONSRESPONSE']._serialized_end=1913
-  _globals['_GETPREFERENCESREQUEST']._serialized_start=1915
-  _globals['_GETPREFERENCESREQUEST']._serialized_end=1938
-  _globals['_GETPREFERENCESRESPONSE']._serialized_start=1940
-  _globals['_GETPREFERENCESRESPONSE']._serialized_end=2026
-  _globals['_UPDATEPREFERENCESREQUEST']._serialized_start=2029
-  _globals['_UPDATEPREFERENCESREQUEST']._serialized_end=2166
-  _globals['_UPDATEPREFERENCESRESPONSE']._serialized_start=2168
-  _globals['_UPDATEPREFERENCESRESPONSE']._serialized_end=2257
-  _globals['_CREATEWEBHOOKREQUEST']._serialized_start=2259
-  _globals['_CREATEWEBHOOKREQUEST']._serialized_end=2355
-  _globals['_CREATEWEBHOOKRESPONSE']._serialized_start=2357
-  _globals['_CREATEWEBHOOKRESPONSE']._serialized_end=2458
-  _globals['_LISTWEBHOOKSREQUEST']._serialized_start=2460
-  _globals['_LISTWEBHOOKSREQUEST']._serialized_end=2481
-  _globals['_LISTWEBHOOKSRESPONSE']._serialized_start=2483
-  _globals['_LISTWEBHOOKSRESPONSE']._serialized_end=2560
-  _globals['_DELETEWEBHOOKREQUEST']._serialized_start=2562
-  _globals['_DELETEWEBHOOKREQUEST']._serialized_end=2604
-  _globals['_DELETEWEBHOOKRESPONSE']._serialized_start=2606
-  _globals['_DELETEWEBHOOKRESPONSE']._serialized_end=2629
-  _globals['_LISTWEBHOOKDELIVERIESREQUEST']._serialized_start=2632
-  _globals['_LISTWEBHOOKDELIVERIESREQUEST']._serialized_end=2786
-  _globals['_LISTWEBHOOKDELIVERIESRESPONSE']._serialized_start=2788
-  _globals['_LISTWEBHOOKDELIVERIESRESPONSE']._serialized_end=2909
-  _globals['_NOTIFICATIONSSERVICE']._serialized_start=2912
-  _globals['_NOTIFICATIONSSERVICE']._serialized_end=4844
+  _globals['_CREATEALERTREQUEST']._serialized_start=321
+  _globals['_CREATEALERTREQUEST']._serialized_end=411
+  _globals['_CREATEALERTRESPONSE']._serialized_start=413
+  _globals['_CREATEALERTRESPONSE']._serialized_end=484
+  _globals['_GETALERTREQUEST']._serialized_start=486
+  _globals['_GETALERTREQUEST']._serialized_end=521
+  _globals['_GETALERTRESPONSE']._serialized_start=523
+  _globals['_GETALERTRESPONSE']._serialized_end=591
+  _globals['_LISTALERTSREQUEST']._serialized_start=593
+  _globals['_LISTALERTSREQUEST']._serialized_end=706
+  _globals['_LISTALERTSRESPONSE']._serialized_start=708
+  _globals['_LISTALERTSRESPONSE']._serialized_end=804
+  _globals['_UPDATEALERTREQUEST']._serialized_start=806
+  _globals['_UPDATEALERTREQUEST']._serialized_end=925
+  _globals['_UPDATEALERTRESPONSE']._serialized_start=927
+  _globals['_UPDATEALERTRESPONSE']._serialized_end=998
+  _globals['_DELETEALERTREQUEST']._serialized_start=1000
+  _globals['_DELETEALERTREQUEST']._serialized_end=1038
+  _globals['_DELETEALERTRESPONSE']._serialized_start=1040
+  _globals['_DELETEALERTRESPONSE']._serialized_end=1061
+  _globals['_LISTNOTIFICATIONSREQUEST']._serialized_start=1063
+  _globals['_LISTNOTIFICATIONSREQUEST']._serialized_end=1149
+  _globals['_LISTNOTIFICATIONSRESPONSE']._serialized_start=1152
+  _globals['_LISTNOTIFICATIONSRESPONSE']._serialized_end=1291
+  _globals['_MARKREADREQUEST']._serialized_start=1293
+  _globals['_MARKREADREQUEST']._serialized_end=1336
+  _globals['_MARKREADRESPONSE']._serialized_start=1338
+  _globals['_MARKREADRESPONSE']._serialized_end=1378
+  _globals['_MARKALLREADREQUEST']._serialized_start=1380
+  _globals['_MARKALLREADREQUEST']._serialized_end=1400
+  _globals['_MARKALLREADRESPONSE']._serialized_start=1402
+  _globals['_MARKALLREADRESPONSE']._serialized_end=1445
+  _globals['_DELETENOTIFICATIONREQUEST']._serialized_start=1447
+  _globals['_DELETENOTIFICATIONREQUEST']._serialized_end=1499
+  _globals['_DELETENOTIFICATIONRESPONSE']._serialized_start=1501
+  _globals['_DELETENOTIFICATIONRESPONSE']._serialized_end=1529
+  _globals['_WATCHNOTIFICATIONSREQUEST']._serialized_start=1531
+  _globals['_WATCHNOTIFICATIONSREQUEST']._serialized_end=1603
+  _globals['_INBOXSNAPSHOT']._serialized_start=1605
+  _globals['_INBOXSNAPSHOT']._serialized_end=1685
+  _globals['_WATCHNOTIFICATIONSRESPONSE']._serialized_start=1688
+  _globals['_WATCHNOTIFICATIONSRESPONSE']._serialized_end=1952
+  _globals['_GETPREFERENCESREQUEST']._serialized_start=1954
+  _globals['_GETPREFERENCESREQUEST']._serialized_end=1977
+  _globals['_GETPREFERENCESRESPONSE']._serialized_start=1979
+  _globals['_GETPREFERENCESRESPONSE']._serialized_end=2065
+  _globals['_UPDATEPREFERENCESREQUEST']._serialized_start=2068
+  _globals['_UPDATEPREFERENCESREQUEST']._serialized_end=2205
+  _globals['_UPDATEPREFERENCESRESPONSE']._serialized_start=2207
+  _globals['_UPDATEPREFERENCESRESPONSE']._serialized_end=2296
+  _globals['_CREATEWEBHOOKREQUEST']._serialized_start=2298
+  _globals['_CREATEWEBHOOKREQUEST']._serialized_end=2394
+  _globals['_CREATEWEBHOOKRESPONSE']._serialized_start=2396
+  _globals['_CREATEWEBHOOKRESPONSE']._serialized_end=2497
+  _globals['_LISTWEBHOOKSREQUEST']._serialized_start=2499
+  _globals['_LISTWEBHOOKSREQUEST']._serialized_end=2520
+  _globals['_LISTWEBHOOKSRESPONSE']._serialized_start=2522
+  _globals['_LISTWEBHOOKSRESPONSE']._serialized_end=2599
+  _globals['_DELETEWEBHOOKREQUEST']._serialized_start=2601
+  _globals['_DELETEWEBHOOKREQUEST']._serialized_end=2643
+  _globals['_DELETEWEBHOOKRESPONSE']._serialized_start=2645
+  _globals['_DELETEWEBHOOKRESPONSE']._serialized_end=2668
+  _globals['_LISTWEBHOOKDELIVERIESREQUEST']._serialized_start=2671
+  _globals['_LISTWEBHOOKDELIVERIESREQUEST']._serialized_end=2825
+  _globals['_LISTWEBHOOKDELIVERIESRESPONSE']._serialized_start=2827
+  _globals['_LISTWEBHOOKDELIVERIESRESPONSE']._serialized_end=2948
+  _globals['_NOTIFICATIONSSERVICE']._serialized_start=2951
+  _globals['_NOTIFICATIONSSERVICE']._serialized_end=5442
 # @@protoc_insertion_point(module_scope)

@@ -4,6 +4,7 @@ import grpc
 import warnings
 
 from trademesh.notifications.v1 import notifications_service_pb2 as trademesh_dot_notifications_dot_v1_dot_notifications__service__pb2
+from trademesh.notifications.v1 import push_pb2 as trademesh_dot_notifications_dot_v1_dot_push__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'
 GRPC_VERSION = grpc.__version__
@@ -131,6 +132,26 @@ class NotificationsServiceStub:
                 request_serializer=trademesh_dot_notifications_dot_v1_dot_notifications__service__pb2.ListWebhookDeliveriesRequest.SerializeToString,
                 response_deserializer=trademesh_dot_notifications_dot_v1_dot_notifications__service__pb2.ListWebhookDeliveriesResponse.FromString,
                 _registered_method=True)
+        self.GetPushConfig = channel.unary_unary(
+                '/trademesh.notifications.v1.NotificationsService/GetPushConfig',
+                request_serializer=trademesh_dot_notifications_dot_v1_dot_push__pb2.GetPushConfigRequest.SerializeToString,
+                response_deserializer=trademesh_dot_notifications_dot_v1_dot_push__pb2.GetPushConfigResponse.FromString,
+                _registered_method=True)
+        self.RegisterPushSubscription = channel.unary_unary(
+                '/trademesh.notifications.v1.NotificationsService/RegisterPushSubscription',
+                request_serializer=trademesh_dot_notifications_dot_v1_dot_push__pb2.RegisterPushSubscriptionRequest.SerializeToString,
+                response_deserializer=trademesh_dot_notifications_dot_v1_dot_push__pb2.RegisterPushSubscriptionResponse.FromString,
+                _registered_method=True)
+        self.ListPushSubscriptions = channel.unary_unary(
+                '/trademesh.notifications.v1.NotificationsService/ListPushSubscriptions',
+                request_serializer=trademesh_dot_notifications_dot_v1_dot_push__pb2.ListPushSubscriptionsRequest.SerializeToString,
+                response_deserializer=trademesh_dot_notifications_dot_v1_dot_push__pb2.ListPushSubscriptionsResponse.FromString,
+                _registered_method=True)
+        self.DeletePushSubscription = channel.unary_unary(
+                '/trademesh.notifications.v1.NotificationsService/DeletePushSubscription',
+                request_serializer=trademesh_dot_notifications_dot_v1_dot_push__pb2.DeletePushSubscriptionRequest.SerializeToString,
+                response_deserializer=trademesh_dot_notifications_dot_v1_dot_push__pb2.DeletePushSubscriptionResponse.FromString,
+                _registered_method=True)
 
 
 class NotificationsServiceServicer:
@@ -245,7 +266,9 @@ class NotificationsServiceServicer:
 
     def UpdatePreferences(self, request, context):
         """UpdatePreferences replaces the fields named in update_mask (kind_channels, quiet_hours,
-        daily_digest, email). Errors: INVALID_ARGUMENT.
+        daily_digest, email, phone_number). Errors: INVALID_ARGUMENT; FAILED_PRECONDITION (reason
+        CHANNEL_NOT_CONFIGURED) when a kind lists CHANNEL_PUSH or CHANNEL_SMS and the server does not
+        send it (GetPushConfig tells).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -283,6 +306,41 @@ class NotificationsServiceServicer:
         """ListWebhookDeliveries pages through the caller's webhook deliveries, newest first; filter
         by state DEAD_LETTER for the dead-letter list. Errors: NOT_FOUND when webhook_id is given
         and is not the caller's.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetPushConfig(self, request, context):
+        """GetPushConfig tells whether this server sends Web Push and SMS, and the VAPID public key a
+        browser subscribes with.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RegisterPushSubscription(self, request, context):
+        """RegisterPushSubscription registers a browser's Web Push subscription for the caller (one per
+        endpoint: registering it again replaces its keys). Errors: INVALID_ARGUMENT (endpoint scheme,
+        length or a refused address — reason PUSH_ENDPOINT_REFUSED; keys not base64url of the right
+        length or not a P-256 point); RESOURCE_EXHAUSTED (reason PUSH_SUBSCRIPTION_LIMIT_REACHED, 10
+        per user by default); FAILED_PRECONDITION (reason PUSH_NOT_CONFIGURED) when the server has no
+        VAPID key. Every push RPC but GetPushConfig answers PUSH_NOT_CONFIGURED on such a server.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListPushSubscriptions(self, request, context):
+        """ListPushSubscriptions returns the caller's push subscriptions, newest first.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeletePushSubscription(self, request, context):
+        """DeletePushSubscription deletes one of the caller's push subscriptions; its pending pushes are
+        not sent. Errors: NOT_FOUND (reason PUSH_SUBSCRIPTION_NOT_FOUND).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -370,6 +428,26 @@ def add_NotificationsServiceServicer_to_server(servicer, server):
                     servicer.ListWebhookDeliveries,
                     request_deserializer=trademesh_dot_notifications_dot_v1_dot_notifications__service__pb2.ListWebhookDeliveriesRequest.FromString,
                     response_serializer=trademesh_dot_notifications_dot_v1_dot_notifications__service__pb2.ListWebhookDeliveriesResponse.SerializeToString,
+            ),
+            'GetPushConfig': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetPushConfig,
+                    request_deserializer=trademesh_dot_notifications_dot_v1_dot_push__pb2.GetPushConfigRequest.FromString,
+                    response_serializer=trademesh_dot_notifications_dot_v1_dot_push__pb2.GetPushConfigResponse.SerializeToString,
+            ),
+            'RegisterPushSubscription': grpc.unary_unary_rpc_method_handler(
+                    servicer.RegisterPushSubscription,
+                    request_deserializer=trademesh_dot_notifications_dot_v1_dot_push__pb2.RegisterPushSubscriptionRequest.FromString,
+                    response_serializer=trademesh_dot_notifications_dot_v1_dot_push__pb2.RegisterPushSubscriptionResponse.SerializeToString,
+            ),
+            'ListPushSubscriptions': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListPushSubscriptions,
+                    request_deserializer=trademesh_dot_notifications_dot_v1_dot_push__pb2.ListPushSubscriptionsRequest.FromString,
+                    response_serializer=trademesh_dot_notifications_dot_v1_dot_push__pb2.ListPushSubscriptionsResponse.SerializeToString,
+            ),
+            'DeletePushSubscription': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeletePushSubscription,
+                    request_deserializer=trademesh_dot_notifications_dot_v1_dot_push__pb2.DeletePushSubscriptionRequest.FromString,
+                    response_serializer=trademesh_dot_notifications_dot_v1_dot_push__pb2.DeletePushSubscriptionResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -821,6 +899,114 @@ class NotificationsService:
             '/trademesh.notifications.v1.NotificationsService/ListWebhookDeliveries',
             trademesh_dot_notifications_dot_v1_dot_notifications__service__pb2.ListWebhookDeliveriesRequest.SerializeToString,
             trademesh_dot_notifications_dot_v1_dot_notifications__service__pb2.ListWebhookDeliveriesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetPushConfig(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/trademesh.notifications.v1.NotificationsService/GetPushConfig',
+            trademesh_dot_notifications_dot_v1_dot_push__pb2.GetPushConfigRequest.SerializeToString,
+            trademesh_dot_notifications_dot_v1_dot_push__pb2.GetPushConfigResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RegisterPushSubscription(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/trademesh.notifications.v1.NotificationsService/RegisterPushSubscription',
+            trademesh_dot_notifications_dot_v1_dot_push__pb2.RegisterPushSubscriptionRequest.SerializeToString,
+            trademesh_dot_notifications_dot_v1_dot_push__pb2.RegisterPushSubscriptionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListPushSubscriptions(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/trademesh.notifications.v1.NotificationsService/ListPushSubscriptions',
+            trademesh_dot_notifications_dot_v1_dot_push__pb2.ListPushSubscriptionsRequest.SerializeToString,
+            trademesh_dot_notifications_dot_v1_dot_push__pb2.ListPushSubscriptionsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeletePushSubscription(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/trademesh.notifications.v1.NotificationsService/DeletePushSubscription',
+            trademesh_dot_notifications_dot_v1_dot_push__pb2.DeletePushSubscriptionRequest.SerializeToString,
+            trademesh_dot_notifications_dot_v1_dot_push__pb2.DeletePushSubscriptionResponse.FromString,
             options,
             channel_credentials,
             insecure,

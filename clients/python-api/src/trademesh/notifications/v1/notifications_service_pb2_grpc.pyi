@@ -6,6 +6,7 @@ isort:skip_file
 from collections import abc as _abc
 from grpc import aio as _aio
 from trademesh.notifications.v1 import notifications_service_pb2 as _notifications_service_pb2
+from trademesh.notifications.v1 import push_pb2 as _push_pb2
 import abc as _abc_1
 import grpc as _grpc
 import sys
@@ -91,7 +92,9 @@ class NotificationsServiceStub:
     """GetPreferences returns the caller's delivery preferences (the defaults if never set)."""
     UpdatePreferences: _grpc.UnaryUnaryMultiCallable[_notifications_service_pb2.UpdatePreferencesRequest, _notifications_service_pb2.UpdatePreferencesResponse]
     """UpdatePreferences replaces the fields named in update_mask (kind_channels, quiet_hours,
-    daily_digest, email). Errors: INVALID_ARGUMENT.
+    daily_digest, email, phone_number). Errors: INVALID_ARGUMENT; FAILED_PRECONDITION (reason
+    CHANNEL_NOT_CONFIGURED) when a kind lists CHANNEL_PUSH or CHANNEL_SMS and the server does not
+    send it (GetPushConfig tells).
     """
     CreateWebhook: _grpc.UnaryUnaryMultiCallable[_notifications_service_pb2.CreateWebhookRequest, _notifications_service_pb2.CreateWebhookResponse]
     """CreateWebhook registers an endpoint for signed notification posts and returns its signing
@@ -112,6 +115,24 @@ class NotificationsServiceStub:
     """ListWebhookDeliveries pages through the caller's webhook deliveries, newest first; filter
     by state DEAD_LETTER for the dead-letter list. Errors: NOT_FOUND when webhook_id is given
     and is not the caller's.
+    """
+    GetPushConfig: _grpc.UnaryUnaryMultiCallable[_push_pb2.GetPushConfigRequest, _push_pb2.GetPushConfigResponse]
+    """GetPushConfig tells whether this server sends Web Push and SMS, and the VAPID public key a
+    browser subscribes with.
+    """
+    RegisterPushSubscription: _grpc.UnaryUnaryMultiCallable[_push_pb2.RegisterPushSubscriptionRequest, _push_pb2.RegisterPushSubscriptionResponse]
+    """RegisterPushSubscription registers a browser's Web Push subscription for the caller (one per
+    endpoint: registering it again replaces its keys). Errors: INVALID_ARGUMENT (endpoint scheme,
+    length or a refused address — reason PUSH_ENDPOINT_REFUSED; keys not base64url of the right
+    length or not a P-256 point); RESOURCE_EXHAUSTED (reason PUSH_SUBSCRIPTION_LIMIT_REACHED, 10
+    per user by default); FAILED_PRECONDITION (reason PUSH_NOT_CONFIGURED) when the server has no
+    VAPID key. Every push RPC but GetPushConfig answers PUSH_NOT_CONFIGURED on such a server.
+    """
+    ListPushSubscriptions: _grpc.UnaryUnaryMultiCallable[_push_pb2.ListPushSubscriptionsRequest, _push_pb2.ListPushSubscriptionsResponse]
+    """ListPushSubscriptions returns the caller's push subscriptions, newest first."""
+    DeletePushSubscription: _grpc.UnaryUnaryMultiCallable[_push_pb2.DeletePushSubscriptionRequest, _push_pb2.DeletePushSubscriptionResponse]
+    """DeletePushSubscription deletes one of the caller's push subscriptions; its pending pushes are
+    not sent. Errors: NOT_FOUND (reason PUSH_SUBSCRIPTION_NOT_FOUND).
     """
 
 @_typing.type_check_only
@@ -177,7 +198,9 @@ class NotificationsServiceAsyncStub(NotificationsServiceStub):
     """GetPreferences returns the caller's delivery preferences (the defaults if never set)."""
     UpdatePreferences: _aio.UnaryUnaryMultiCallable[_notifications_service_pb2.UpdatePreferencesRequest, _notifications_service_pb2.UpdatePreferencesResponse]  # type: ignore[assignment]
     """UpdatePreferences replaces the fields named in update_mask (kind_channels, quiet_hours,
-    daily_digest, email). Errors: INVALID_ARGUMENT.
+    daily_digest, email, phone_number). Errors: INVALID_ARGUMENT; FAILED_PRECONDITION (reason
+    CHANNEL_NOT_CONFIGURED) when a kind lists CHANNEL_PUSH or CHANNEL_SMS and the server does not
+    send it (GetPushConfig tells).
     """
     CreateWebhook: _aio.UnaryUnaryMultiCallable[_notifications_service_pb2.CreateWebhookRequest, _notifications_service_pb2.CreateWebhookResponse]  # type: ignore[assignment]
     """CreateWebhook registers an endpoint for signed notification posts and returns its signing
@@ -198,6 +221,24 @@ class NotificationsServiceAsyncStub(NotificationsServiceStub):
     """ListWebhookDeliveries pages through the caller's webhook deliveries, newest first; filter
     by state DEAD_LETTER for the dead-letter list. Errors: NOT_FOUND when webhook_id is given
     and is not the caller's.
+    """
+    GetPushConfig: _aio.UnaryUnaryMultiCallable[_push_pb2.GetPushConfigRequest, _push_pb2.GetPushConfigResponse]  # type: ignore[assignment]
+    """GetPushConfig tells whether this server sends Web Push and SMS, and the VAPID public key a
+    browser subscribes with.
+    """
+    RegisterPushSubscription: _aio.UnaryUnaryMultiCallable[_push_pb2.RegisterPushSubscriptionRequest, _push_pb2.RegisterPushSubscriptionResponse]  # type: ignore[assignment]
+    """RegisterPushSubscription registers a browser's Web Push subscription for the caller (one per
+    endpoint: registering it again replaces its keys). Errors: INVALID_ARGUMENT (endpoint scheme,
+    length or a refused address — reason PUSH_ENDPOINT_REFUSED; keys not base64url of the right
+    length or not a P-256 point); RESOURCE_EXHAUSTED (reason PUSH_SUBSCRIPTION_LIMIT_REACHED, 10
+    per user by default); FAILED_PRECONDITION (reason PUSH_NOT_CONFIGURED) when the server has no
+    VAPID key. Every push RPC but GetPushConfig answers PUSH_NOT_CONFIGURED on such a server.
+    """
+    ListPushSubscriptions: _aio.UnaryUnaryMultiCallable[_push_pb2.ListPushSubscriptionsRequest, _push_pb2.ListPushSubscriptionsResponse]  # type: ignore[assignment]
+    """ListPushSubscriptions returns the caller's push subscriptions, newest first."""
+    DeletePushSubscription: _aio.UnaryUnaryMultiCallable[_push_pb2.DeletePushSubscriptionRequest, _push_pb2.DeletePushSubscriptionResponse]  # type: ignore[assignment]
+    """DeletePushSubscription deletes one of the caller's push subscriptions; its pending pushes are
+    not sent. Errors: NOT_FOUND (reason PUSH_SUBSCRIPTION_NOT_FOUND).
     """
 
 class NotificationsServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -332,7 +373,9 @@ class NotificationsServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_notifications_service_pb2.UpdatePreferencesResponse, _abc.Awaitable[_notifications_service_pb2.UpdatePreferencesResponse]]:
         """UpdatePreferences replaces the fields named in update_mask (kind_channels, quiet_hours,
-        daily_digest, email). Errors: INVALID_ARGUMENT.
+        daily_digest, email, phone_number). Errors: INVALID_ARGUMENT; FAILED_PRECONDITION (reason
+        CHANNEL_NOT_CONFIGURED) when a kind lists CHANNEL_PUSH or CHANNEL_SMS and the server does not
+        send it (GetPushConfig tells).
         """
 
     @_abc_1.abstractmethod
@@ -377,6 +420,48 @@ class NotificationsServiceServicer(metaclass=_abc_1.ABCMeta):
         """ListWebhookDeliveries pages through the caller's webhook deliveries, newest first; filter
         by state DEAD_LETTER for the dead-letter list. Errors: NOT_FOUND when webhook_id is given
         and is not the caller's.
+        """
+
+    @_abc_1.abstractmethod
+    def GetPushConfig(
+        self,
+        request: _push_pb2.GetPushConfigRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_push_pb2.GetPushConfigResponse, _abc.Awaitable[_push_pb2.GetPushConfigResponse]]:
+        """GetPushConfig tells whether this server sends Web Push and SMS, and the VAPID public key a
+        browser subscribes with.
+        """
+
+    @_abc_1.abstractmethod
+    def RegisterPushSubscription(
+        self,
+        request: _push_pb2.RegisterPushSubscriptionRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_push_pb2.RegisterPushSubscriptionResponse, _abc.Awaitable[_push_pb2.RegisterPushSubscriptionResponse]]:
+        """RegisterPushSubscription registers a browser's Web Push subscription for the caller (one per
+        endpoint: registering it again replaces its keys). Errors: INVALID_ARGUMENT (endpoint scheme,
+        length or a refused address — reason PUSH_ENDPOINT_REFUSED; keys not base64url of the right
+        length or not a P-256 point); RESOURCE_EXHAUSTED (reason PUSH_SUBSCRIPTION_LIMIT_REACHED, 10
+        per user by default); FAILED_PRECONDITION (reason PUSH_NOT_CONFIGURED) when the server has no
+        VAPID key. Every push RPC but GetPushConfig answers PUSH_NOT_CONFIGURED on such a server.
+        """
+
+    @_abc_1.abstractmethod
+    def ListPushSubscriptions(
+        self,
+        request: _push_pb2.ListPushSubscriptionsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_push_pb2.ListPushSubscriptionsResponse, _abc.Awaitable[_push_pb2.ListPushSubscriptionsResponse]]:
+        """ListPushSubscriptions returns the caller's push subscriptions, newest first."""
+
+    @_abc_1.abstractmethod
+    def DeletePushSubscription(
+        self,
+        request: _push_pb2.DeletePushSubscriptionRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_push_pb2.DeletePushSubscriptionResponse, _abc.Awaitable[_push_pb2.DeletePushSubscriptionResponse]]:
+        """DeletePushSubscription deletes one of the caller's push subscriptions; its pending pushes are
+        not sent. Errors: NOT_FOUND (reason PUSH_SUBSCRIPTION_NOT_FOUND).
         """
 
 def add_NotificationsServiceServicer_to_server(servicer: NotificationsServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

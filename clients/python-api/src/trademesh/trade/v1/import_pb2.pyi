@@ -52,6 +52,32 @@ class _ImportFormatEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ImportFo
     trade_id, order_id, broker (ZERODHA/UPSTOX/MANUAL). Trades get the row's broker, default
     BROKER_MANUAL.
     """
+    IMPORT_FORMAT_FYERS_TRADEBOOK_CSV: _ImportFormat.ValueType  # 4
+    """IMPORT_FORMAT_FYERS_TRADEBOOK_CSV is Fyers' "Tradebook report" export. Lines above the header
+    (report title, client details) are skipped: the header is the first of the file's first 31
+    records holding the columns used: Symbol name, Date & time ("25 Aug 2026, 03:20:21 PM", IST),
+    Side (BUY/SELL), Qty, Traded price, Segment ("Capital Market" or "Derivatives"; any other →
+    row error SEGMENT_MISMATCH), and optionally Product type, Exchange order ID, OMS order ID. The
+    file names no exchange: Capital Market rows are NSE; Derivatives rows are NFO, except contracts
+    on SENSEX/BANKEX (BFO); the contract is parsed from the symbol name (e.g. "CDSL26SEP1400CE",
+    "SENSEX2681378000PE"); a symbol in Fyers' API style ("NSE:HDFCBANK-EQ", "BSE:…") is read as
+    the plain symbol on that exchange. broker_order_id is the exchange (else OMS) order id when
+    written in full, empty when the file prints it in scientific notation. Carry-forward mirror
+    rows (Product type "-", an exchange order id that is not a number and a time of 12:00:00 AM,
+    all three) repeat an earlier fill and are not trades: they are skipped and not counted in
+    rows_total. The file has no trade id: rows are deduplicated by fingerprint like generic rows
+    without trade_id. Trades get broker BROKER_MANUAL; fees are computed.
+    """
+    IMPORT_FORMAT_ICICI_DIRECT_TRADEBOOK_CSV: _ImportFormat.ValueType  # 5
+    """IMPORT_FORMAT_ICICI_DIRECT_TRADEBOOK_CSV is ICICI Direct's equity trade book export. Columns
+    used: Date ("28-Jul-26" or "28-Jul-2026"; the trade time is that day 00:00 IST), Stock (ICICI
+    Direct's stock code, kept as written, e.g. "RELIND"), Action (Buy/Sell), Qty, Price, Order Ref.
+    (→ broker_order_id), Exchange (NSE/BSE) and optionally Segment. Only cash rows are read: a row
+    whose Segment names futures or options, or whose Exchange is not NSE/BSE, is row error
+    SEGMENT_MISMATCH. The charge columns are not read (fees are computed). The file has no trade
+    id: rows are deduplicated by fingerprint like generic rows without trade_id. Trades get broker
+    BROKER_MANUAL.
+    """
 
 class ImportFormat(_ImportFormat, metaclass=_ImportFormatEnumTypeWrapper):
     """ImportFormat is the layout of an ImportTrades file. Every format is CSV, UTF-8 (a leading BOM is
@@ -85,6 +111,32 @@ trade_time (RFC 3339, or "YYYY-MM-DD HH:MM[:SS]" in IST). Optional columns: segm
 contract_type (FUTURE/CALL/PUT, also FUT/CE/PE), strike (decimal INR), isin, fees (decimal
 INR), category (INTRADAY/SWING/LONG_TERM), strategy, tags (separated by ";"), notes,
 trade_id, order_id, broker (ZERODHA/UPSTOX/MANUAL). Trades get the row's broker, default
+BROKER_MANUAL.
+"""
+IMPORT_FORMAT_FYERS_TRADEBOOK_CSV: ImportFormat.ValueType  # 4
+"""IMPORT_FORMAT_FYERS_TRADEBOOK_CSV is Fyers' "Tradebook report" export. Lines above the header
+(report title, client details) are skipped: the header is the first of the file's first 31
+records holding the columns used: Symbol name, Date & time ("25 Aug 2026, 03:20:21 PM", IST),
+Side (BUY/SELL), Qty, Traded price, Segment ("Capital Market" or "Derivatives"; any other →
+row error SEGMENT_MISMATCH), and optionally Product type, Exchange order ID, OMS order ID. The
+file names no exchange: Capital Market rows are NSE; Derivatives rows are NFO, except contracts
+on SENSEX/BANKEX (BFO); the contract is parsed from the symbol name (e.g. "CDSL26SEP1400CE",
+"SENSEX2681378000PE"); a symbol in Fyers' API style ("NSE:HDFCBANK-EQ", "BSE:…") is read as
+the plain symbol on that exchange. broker_order_id is the exchange (else OMS) order id when
+written in full, empty when the file prints it in scientific notation. Carry-forward mirror
+rows (Product type "-", an exchange order id that is not a number and a time of 12:00:00 AM,
+all three) repeat an earlier fill and are not trades: they are skipped and not counted in
+rows_total. The file has no trade id: rows are deduplicated by fingerprint like generic rows
+without trade_id. Trades get broker BROKER_MANUAL; fees are computed.
+"""
+IMPORT_FORMAT_ICICI_DIRECT_TRADEBOOK_CSV: ImportFormat.ValueType  # 5
+"""IMPORT_FORMAT_ICICI_DIRECT_TRADEBOOK_CSV is ICICI Direct's equity trade book export. Columns
+used: Date ("28-Jul-26" or "28-Jul-2026"; the trade time is that day 00:00 IST), Stock (ICICI
+Direct's stock code, kept as written, e.g. "RELIND"), Action (Buy/Sell), Qty, Price, Order Ref.
+(→ broker_order_id), Exchange (NSE/BSE) and optionally Segment. Only cash rows are read: a row
+whose Segment names futures or options, or whose Exchange is not NSE/BSE, is row error
+SEGMENT_MISMATCH. The charge columns are not read (fees are computed). The file has no trade
+id: rows are deduplicated by fingerprint like generic rows without trade_id. Trades get broker
 BROKER_MANUAL.
 """
 Global___ImportFormat: _TypeAlias = ImportFormat  # noqa: Y015

@@ -181,10 +181,13 @@ class _TradeSourceEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_TradeSour
     TRADE_SOURCE_SYNC: _TradeSource.ValueType  # 3
     """TRADE_SOURCE_SYNC is a trade created by ReconcileTrades (broker sync)."""
     TRADE_SOURCE_SETTLEMENT: _TradeSource.ValueType  # 4
-    """TRADE_SOURCE_SETTLEMENT is the closing fill of an NFO/BFO contract left open at expiry, written by
-    the expiry job (`python -m trademesh.services.trade.expiry`): futures at the final settlement
-    price, options at intrinsic value (0 out of the money), at 15:30 IST on the expiry day, charges
-    COMPUTED as 0 (docs/decisions/0160).
+    """TRADE_SOURCE_SETTLEMENT is the closing fill of an NFO/BFO, CDS/BCD or MCX contract left open at
+    expiry, written by the expiry job (`python -m trademesh.services.trade.expiry`): futures at the
+    final settlement price, options at intrinsic value (0 out of the money; MCX options in the money
+    devolve into futures and get no fill), at the exchange's session close on the expiry day (15:30,
+    17:00, 23:55 IST). Charges are COMPUTED by the settlement rules: STT on exercise (0.125 % of
+    intrinsic value x quantity, 0.15 % from 2026-04-01) for a long option settled in the money, else
+    0; charges_schedule_version starts with "settlement/" (docs/decisions/0160, 0310).
     """
 
 class TradeSource(_TradeSource, metaclass=_TradeSourceEnumTypeWrapper):
@@ -199,10 +202,13 @@ TRADE_SOURCE_IMPORT: TradeSource.ValueType  # 2
 TRADE_SOURCE_SYNC: TradeSource.ValueType  # 3
 """TRADE_SOURCE_SYNC is a trade created by ReconcileTrades (broker sync)."""
 TRADE_SOURCE_SETTLEMENT: TradeSource.ValueType  # 4
-"""TRADE_SOURCE_SETTLEMENT is the closing fill of an NFO/BFO contract left open at expiry, written by
-the expiry job (`python -m trademesh.services.trade.expiry`): futures at the final settlement
-price, options at intrinsic value (0 out of the money), at 15:30 IST on the expiry day, charges
-COMPUTED as 0 (docs/decisions/0160).
+"""TRADE_SOURCE_SETTLEMENT is the closing fill of an NFO/BFO, CDS/BCD or MCX contract left open at
+expiry, written by the expiry job (`python -m trademesh.services.trade.expiry`): futures at the
+final settlement price, options at intrinsic value (0 out of the money; MCX options in the money
+devolve into futures and get no fill), at the exchange's session close on the expiry day (15:30,
+17:00, 23:55 IST). Charges are COMPUTED by the settlement rules: STT on exercise (0.125 % of
+intrinsic value x quantity, 0.15 % from 2026-04-01) for a long option settled in the money, else
+0; charges_schedule_version starts with "settlement/" (docs/decisions/0160, 0310).
 """
 Global___TradeSource: _TypeAlias = TradeSource  # noqa: Y015
 

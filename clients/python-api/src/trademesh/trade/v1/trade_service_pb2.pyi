@@ -597,7 +597,8 @@ class ImportTradesResponse(_message.Message):
     Deduplication: a row with a trade id is a duplicate when a trade with the same broker key (see
     Trade.broker_trade_id) exists, ACTIVE or DELETED, or appeared earlier in the same file (then it
     is also reported as DUPLICATE_IN_FILE in row_errors but counted in rows_duplicate, not
-    rows_failed). A GENERIC_CSV row without trade_id is identified by a fingerprint of (exchange,
+    rows_failed). A GENERIC_CSV row without trade_id (and every FYERS_TRADEBOOK_CSV and
+    ICICI_DIRECT_TRADEBOOK_CSV row: those files have no trade id) is identified by a fingerprint of (exchange,
     symbol, side, quantity, price, trade_time to the second, n) where n is the row's occurrence
     number among identical rows of the file, so re-importing the same rows skips them while two
     identical fills in one file are both kept. Manual trades are never matched by fingerprint.
@@ -620,7 +621,9 @@ class ImportTradesResponse(_message.Message):
     dry_run: _builtins.bool
     """dry_run echoes the request's dry_run."""
     rows_total: _builtins.int
-    """rows_total is the number of data rows in the file (header excluded; blank lines ignored)."""
+    """rows_total is the number of data rows in the file (header excluded; blank lines ignored; the
+    lines above a Fyers header and Fyers carry-forward mirror rows are not data rows).
+    """
     rows_created: _builtins.int
     """rows_created is the number of trades created (for a dry run: that would be created)."""
     rows_duplicate: _builtins.int

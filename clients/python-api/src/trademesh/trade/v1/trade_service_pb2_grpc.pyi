@@ -164,8 +164,10 @@ class TradeServiceStub:
     user, the range's trades are charged together (fills of one order share brokerage; DP charges
     per scrip per IST day). Idempotent: a trade whose charges come out unchanged is not written (same
     version, no event); each changed trade gets version + 1 and exactly one UPDATED event. A trade
-    changed concurrently is counted in conflict_count and left for the next run. Only for the
-    "admin" role or service identities.
+    changed concurrently is counted in conflict_count and left for the next run. Expiry settlement
+    fills (TRADE_SOURCE_SETTLEMENT) with COMPUTED charges are recomputed too, each alone by the
+    settlement rules (STT on exercise), never as trades (decision 0310). Only for the "admin" role
+    or service identities.
     Errors: PERMISSION_DENIED (reason ROLE_REQUIRED); INVALID_ARGUMENT (a date that is not
     YYYY-MM-DD, end_date before start_date).
     """
@@ -380,8 +382,10 @@ class TradeServiceAsyncStub(TradeServiceStub):
     user, the range's trades are charged together (fills of one order share brokerage; DP charges
     per scrip per IST day). Idempotent: a trade whose charges come out unchanged is not written (same
     version, no event); each changed trade gets version + 1 and exactly one UPDATED event. A trade
-    changed concurrently is counted in conflict_count and left for the next run. Only for the
-    "admin" role or service identities.
+    changed concurrently is counted in conflict_count and left for the next run. Expiry settlement
+    fills (TRADE_SOURCE_SETTLEMENT) with COMPUTED charges are recomputed too, each alone by the
+    settlement rules (STT on exercise), never as trades (decision 0310). Only for the "admin" role
+    or service identities.
     Errors: PERMISSION_DENIED (reason ROLE_REQUIRED); INVALID_ARGUMENT (a date that is not
     YYYY-MM-DD, end_date before start_date).
     """
@@ -653,8 +657,10 @@ class TradeServiceServicer(metaclass=_abc_1.ABCMeta):
         user, the range's trades are charged together (fills of one order share brokerage; DP charges
         per scrip per IST day). Idempotent: a trade whose charges come out unchanged is not written (same
         version, no event); each changed trade gets version + 1 and exactly one UPDATED event. A trade
-        changed concurrently is counted in conflict_count and left for the next run. Only for the
-        "admin" role or service identities.
+        changed concurrently is counted in conflict_count and left for the next run. Expiry settlement
+        fills (TRADE_SOURCE_SETTLEMENT) with COMPUTED charges are recomputed too, each alone by the
+        settlement rules (STT on exercise), never as trades (decision 0310). Only for the "admin" role
+        or service identities.
         Errors: PERMISSION_DENIED (reason ROLE_REQUIRED); INVALID_ARGUMENT (a date that is not
         YYYY-MM-DD, end_date before start_date).
         """

@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from trademesh.analytics.v1 import analytics_service_pb2, calendar_pb2, trade_category_pb2
+from trademesh.analytics.v1 import analytics_service_pb2, calendar_pb2, excursion_pb2, trade_category_pb2
 from trademesh.cli.render import format_inr
 from trademesh.cli.shared import enum_label, format_timestamp, out, print_json, session_client
 
@@ -63,10 +63,27 @@ def _show_month(calendar: calendar_pb2.PnlCalendar, first: date) -> None:
     )
 
 
+def _excursion(trip: calendar_pb2.DayTrip) -> tuple[str, str, str]:
+    """Return the MAE, MFE and quality cells (MAE/MFE in ₹ for the size, with R when planned; decision 0270)."""
+    found = trip.excursion
+    quality = enum_label(found.quality, excursion_pb2.ExcursionQuality, "EXCURSION_QUALITY_")
+    if found.quality in (excursion_pb2.EXCURSION_QUALITY_UNSPECIFIED, excursion_pb2.EXCURSION_QUALITY_UNAVAILABLE):
+        return "-", "-", quality
+
+    def cell(micros: int, milli_r: int | None) -> str:
+        text = format_inr(micros, sign=True)
+        return f"{text} ({milli_r / 1000:+.2f}R)" if milli_r is not None else text
+
+    mae_r = found.mae_r_milli if found.HasField("mae_r_milli") else None
+    mfe_r = found.mfe_r_milli if found.HasField("mfe_r_milli") else None
+    return cell(found.mae_micros, mae_r), cell(found.mfe_micros, mfe_r), quality
+
+
 def _show_day(response: analytics_service_pb2.GetDayTripsResponse) -> None:
     table = Table(title=f"Round trips closed on {response.date} (IST)", title_justify="left")
-    for column in ("instrument", "side", "category", "opened", "closed", "gross", "charges", "net"):
-        table.add_column(column, justify="right" if column in ("gross", "charges", "net") else "left")
+    money = ("gross", "charges", "net", "MAE", "MFE")
+    for column in ("instrument", "side", "category", "opened", "closed", *money, "measured"):
+        table.add_column(column, justify="right" if column in money else "left")
     for trip in response.trips:
         table.add_row(
             trip.instrument.symbol,
@@ -77,6 +94,7 @@ def _show_day(response: analytics_service_pb2.GetDayTripsResponse) -> None:
             format_inr(trip.gross_pnl_micros, sign=True),
             format_inr(trip.fees_micros),
             _coloured(trip.net_pnl_micros),
+            *_excursion(trip),
         )
     out.print(table)
     out.print(f"Day: {_coloured(response.day.net_pnl_micros)} over {response.day.round_trip_count} round trip(s).")

@@ -1,4 +1,5 @@
-"""``trades import``: a broker's CSV (Zerodha tradebook, Upstox trade report) or a generic one, in one call."""
+"""``trades import``: a broker's CSV (Zerodha, Fyers or ICICI Direct tradebook, Upstox trade report) or a generic
+one, in one call."""
 
 from __future__ import annotations
 
@@ -33,15 +34,28 @@ class ImportFormatChoice(StrEnum):
     generic = "generic"
     zerodha = "zerodha"
     upstox = "upstox"
+    fyers = "fyers"
+    icici = "icici"
+
+
+#: Header cells that single out a Fyers tradebook (its header sits under a few report lines).
+_FYERS_COLUMNS = {"symbol name", "date & time", "traded price"}
+#: Header cells that single out an ICICI Direct trade book.
+_ICICI_COLUMNS = {"stock", "action", "order ref.", "settlement"}
 
 
 def _detect_format(content: bytes) -> import_pb2.ImportFormat.ValueType:
-    header = content[:4096].decode("utf-8-sig", errors="replace").splitlines()[0:1]
-    columns = {cell.strip().lower() for cell in next(csv.reader(header), [])}
+    lines = content[:16384].decode("utf-8-sig", errors="replace").splitlines()
+    records = [{cell.strip().lower() for cell in record} for record in csv.reader(lines[:31])]
+    columns = records[0] if records else set()
     if {"trade_type", "order_execution_time"} <= columns:
         return import_pb2.IMPORT_FORMAT_ZERODHA_TRADEBOOK_CSV
     if {"scrip code", "trade num"} & columns or {"trade number", "scrip name"} & columns:
         return import_pb2.IMPORT_FORMAT_UPSTOX_TRADE_REPORT_CSV
+    if columns >= _ICICI_COLUMNS:
+        return import_pb2.IMPORT_FORMAT_ICICI_DIRECT_TRADEBOOK_CSV
+    if any(record >= _FYERS_COLUMNS for record in records):
+        return import_pb2.IMPORT_FORMAT_FYERS_TRADEBOOK_CSV
     return import_pb2.IMPORT_FORMAT_GENERIC_CSV
 
 
@@ -49,6 +63,8 @@ _FORMATS = {
     ImportFormatChoice.generic: import_pb2.IMPORT_FORMAT_GENERIC_CSV,
     ImportFormatChoice.zerodha: import_pb2.IMPORT_FORMAT_ZERODHA_TRADEBOOK_CSV,
     ImportFormatChoice.upstox: import_pb2.IMPORT_FORMAT_UPSTOX_TRADE_REPORT_CSV,
+    ImportFormatChoice.fyers: import_pb2.IMPORT_FORMAT_FYERS_TRADEBOOK_CSV,
+    ImportFormatChoice.icici: import_pb2.IMPORT_FORMAT_ICICI_DIRECT_TRADEBOOK_CSV,
 }
 
 
@@ -69,7 +85,7 @@ def trades_import(
         bool, typer.Option(help="Show the first rows as parsed and every row problem; write nothing.")
     ] = False,
 ) -> None:
-    """Import a Zerodha tradebook, an Upstox trade report or a generic CSV; shows every bad row.
+    """Import a broker tradebook (Zerodha, Fyers, ICICI Direct), an Upstox trade report or a generic CSV.
 
     The whole file goes in one idempotent call (re-running the command never imports a row twice).
     """

@@ -26,6 +26,21 @@ class PositionFilter(StrEnum):
     all = "all"
 
 
+UNITS = 1_000_000
+
+
+def lots_text(position: position_pb2.Position) -> str:
+    """Return the lot size, with the open quantity in lots when it is whole lots ("75 · 2 lots"); "—" if unknown."""
+    if not position.HasField("lot_size") or position.lot_size <= 0:
+        return "—"
+    lot = position.lot_size * UNITS
+    open_micros = abs(position.net_quantity_micros)
+    if open_micros == 0 or open_micros % lot:
+        return str(position.lot_size)
+    lots = open_micros // lot
+    return f"{position.lot_size} · {lots} lot{'' if lots == 1 else 's'}"
+
+
 @app.command()
 def positions(
     context: typer.Context,
@@ -53,13 +68,24 @@ def positions(
         print_json(list(found))
         return
     table = Table(title=f"{len(found)} {status.value} position(s)", title_justify="left")
-    for column in ("symbol", "net qty", "avg price", "open value", "realized P&L", "fees", "trades", "last trade"):
+    for column in (
+        "symbol",
+        "net qty",
+        "lot size",
+        "avg price",
+        "open value",
+        "realized P&L",
+        "fees",
+        "trades",
+        "last trade",
+    ):
         table.add_column(column, justify="left" if column in {"symbol", "last trade"} else "right")
     for position in found:
         pnl = position.realized_pnl_micros
         table.add_row(
             position.instrument.symbol,
             format_quantity(position.net_quantity_micros),
+            lots_text(position),
             format_inr(position.average_open_price_micros),
             format_inr(position.open_value_micros),
             f"[{'green' if pnl >= 0 else 'red'}]{format_inr(pnl, sign=True)}[/]",

@@ -10,7 +10,9 @@ until one round trip's figure is reported. Times are ints: microseconds since th
 - `positions`: open positions marked to quotes and the live P&L;
 - `netting`: the live P&L net of charges (open fees, net realized, break-even, exit charges);
 - `report`: the report of one period;
-- `rmultiples`: planned risk and R-multiples of round trips (decision 0230).
+- `rmultiples`: planned risk and R-multiples of round trips (decision 0230);
+- `slices`, `cycles`: which round trips and fills a slice keeps, by their opening fill (decision 0250);
+- `columns`: the growable columns a journal keeps its rows in.
 """
 
 from trademesh.services.analytics.model.fills import (

@@ -14,9 +14,11 @@ import numpy as np
 
 from trademesh.kernel.errors import FieldViolation, InvalidArgument
 from trademesh.kernel.lots import RoundTrip
-from trademesh.services.analytics.model.fills import Instrument
+from trademesh.services.analytics.model.excursions import Excursion
+from trademesh.services.analytics.model.fills import Column, Instrument
 from trademesh.services.analytics.model.journal import Journal
 from trademesh.services.analytics.model.periods import DAY_US, EPOCH_ORDINAL, IST_OFFSET_US, day_start_us
+from trademesh.services.analytics.model.slices import TRIP_KEYS, Slice, keep_rows
 
 MAX_CALENDAR_DAYS = 366
 
@@ -72,6 +74,8 @@ class DayTrips:
     day: CalendarDay
     #: Each trip's planned risk (0: no plan; decision 0230), parallel to `trips`.
     risks: tuple[int, ...]
+    #: Each trip's MAE/MFE (decision 0270), parallel to `trips`; empty when not measured.
+    excursions: tuple[Excursion, ...] = ()
 
 
 def parse_date(text: str, field: str, reason: str) -> date:
@@ -111,12 +115,12 @@ def _slice(journal: Journal, start: date, end: date) -> tuple[int, int]:
     return journal.trip_range(day_start_us(_day_number(start)), day_start_us(_day_number(end) + 1))
 
 
-def _days(journal: Journal, first: int, last: int, tolerance: int) -> list[CalendarDay]:
-    columns = journal.trip_columns()
-    closes = columns["close_time"][first:last]
+def _days(journal: Journal, first: int, last: int, tolerance: int, chosen: Slice | None = None) -> list[CalendarDay]:
+    columns = keep_rows(chosen, journal, {k: c[first:last] for k, c in journal.trip_columns().items()}, TRIP_KEYS)
+    closes = columns["close_time"]
     if len(closes) == 0:
         return []
-    nets, grosses, fees = (columns[name][first:last] for name in ("net", "gross", "fees"))
+    nets, grosses, fees = (columns[name] for name in ("net", "gross", "fees"))
     numbers = (closes + IST_OFFSET_US) // DAY_US
     values, starts = np.unique(numbers, return_index=True)
     counts = np.diff(np.r_[starts, len(closes)])
@@ -155,19 +159,30 @@ def _totals(days: list[CalendarDay], *, weekly: bool) -> tuple[CalendarTotal, ..
     )
 
 
-def build_calendar(journal: Journal, start: date, end: date, tolerance: int) -> PnlCalendar:
-    """Return the calendar of [start, end] (inclusive IST dates; the range is checked by the caller)."""
+def build_calendar(
+    journal: Journal, start: date, end: date, tolerance: int, chosen: Slice | None = None
+) -> PnlCalendar:
+    """Return the calendar of [start, end] (inclusive IST dates; the range is checked by the caller).
+
+    With a slice, only its round trips count (decision 0250).
+    """
     first, last = _slice(journal, start, end)
-    days = _days(journal, first, last, tolerance)
+    days = _days(journal, first, last, tolerance, chosen)
     return PnlCalendar(
         start, end, tuple(days), _totals(days, weekly=True), _totals(days, weekly=False), journal.version
     )
 
 
-def build_day_trips(journal: Journal, day: date, tolerance: int) -> DayTrips:
-    """Return the round trips closed on one IST day with the day's totals."""
+def build_day_trips(journal: Journal, day: date, tolerance: int, chosen: Slice | None = None) -> DayTrips:
+    """Return the round trips closed on one IST day with the day's totals (of a slice's, decision 0250)."""
     first, last = _slice(journal, day, day)
-    days = _days(journal, first, last, tolerance)
+    days = _days(journal, first, last, tolerance, chosen)
     totals = days[0] if days else CalendarDay(day, 0, 0, 0, 0, 0, 0)
-    risks = tuple(int(risk) for risk in journal.trip_columns()["risk"][first:last])
-    return DayTrips(day, tuple(journal.round_trips_in(first, last)), totals, risks)
+    kept = keep_rows(chosen, journal, {"index": np.arange(first, last)} | _trip_keys(journal, first, last), TRIP_KEYS)
+    risks = journal.trip_columns()["risk"]
+    trips = [trip for index in kept["index"].tolist() for trip in journal.round_trips_in(index, index + 1)]
+    return DayTrips(day, tuple(trips), totals, tuple(int(risks[index]) for index in kept["index"].tolist()))
+
+
+def _trip_keys(journal: Journal, first: int, last: int) -> dict[str, Column]:
+    return {key: journal.trip_columns()[key][first:last] for key in TRIP_KEYS}

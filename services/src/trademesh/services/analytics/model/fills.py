@@ -5,10 +5,10 @@ Money is exact: ints in INR micros; quantities in micro-units. Pure: no I/O.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -25,6 +25,39 @@ Instrument = tuple[str, str]
 def instrument_order(instrument: Instrument) -> tuple[str, int]:
     """Return the sort key "symbol, then exchange ascending" (exchanges in the proto enum's order)."""
     return instrument[0], _EXCHANGE_RANK.get(instrument[1], len(_EXCHANGE_RANK))
+
+
+class FillProfile(NamedTuple):
+    """A trade's attributes a slice looks at besides instrument, side, time and category."""
+
+    broker: str = "MANUAL"
+    account: str = ""
+    segment: str = ""
+    #: The strategy, trimmed and case-folded ("" without one).
+    strategy: str = ""
+    #: The tags, trimmed and case-folded.
+    tags: frozenset[str] = frozenset()
+
+
+NO_PROFILE = FillProfile()
+
+
+def tag_key(tag: str) -> str:
+    """Return the form tags and strategies are compared in (trimmed, case-folded)."""
+    return tag.strip().casefold()
+
+
+def profile_of(
+    broker: str | None, account: str | None, segment: str | None, strategy: str | None, tags: Iterable[str]
+) -> FillProfile:
+    """Return a trade's profile from its stored fields (missing ones read as a manual trade's)."""
+    return FillProfile(
+        broker=broker or "MANUAL",
+        account=account or "",
+        segment=segment or "",
+        strategy=tag_key(strategy or ""),
+        tags=frozenset(tag_key(tag) for tag in tags if tag_key(tag)),
+    )
 
 
 class Category(StrEnum):
@@ -58,6 +91,8 @@ class JournalFill:
     exec_seq: int = 0
     #: The planned risk (1R) of the position this fill opens, INR micros; 0: no plan (decision 0230).
     planned_risk_micros: int = 0
+    #: The trade's account, segment, strategy and tags: what slices look at (decision 0250).
+    profile: FillProfile = NO_PROFILE
 
     @property
     def order(self) -> tuple[int, int, int, str]:
@@ -96,12 +131,21 @@ class FillColumns:
     exec_seq: npt.NDArray[np.int64]
     #: Each fill's planned risk (0: none), see JournalFill.planned_risk_micros.
     planned_risk_micros: npt.NDArray[Any]
+    #: The distinct profiles (decision 0250); `profile` holds each fill's index into this table.
+    profile_table: list[FillProfile] = field(default_factory=lambda: [NO_PROFILE])
+    profile: npt.NDArray[np.int64] | None = None
+
+    def profile_codes(self) -> npt.NDArray[np.int64]:
+        """Return each fill's index into `profile_table` (all 0: no profile, when not given)."""
+        return self.profile if self.profile is not None else np.zeros(len(self.trade_ids), dtype=np.int64)
 
     @classmethod
     def of(cls, fills: Sequence[JournalFill]) -> FillColumns:
         """Return fills as columns."""
         table: dict[Instrument, int] = {}
         codes = [table.setdefault((f.symbol, f.exchange), len(table)) for f in fills]
+        profiles: dict[FillProfile, int] = {NO_PROFILE: 0}
+        profile_codes = [profiles.setdefault(f.profile, len(profiles)) for f in fills]
         return cls(
             trade_ids=[f.trade_id for f in fills],
             instrument_table=list(table),
@@ -116,6 +160,8 @@ class FillColumns:
             trade_version=np.array([f.trade_version for f in fills], dtype=np.int64),
             exec_seq=np.array([f.exec_seq for f in fills], dtype=np.int64),
             planned_risk_micros=_ints([f.planned_risk_micros for f in fills]),
+            profile_table=list(profiles),
+            profile=np.array(profile_codes, dtype=np.int64),
         )
 
     def __len__(self) -> int:
@@ -138,6 +184,7 @@ class FillColumns:
             trade_version=int(self.trade_version[index]),
             exec_seq=int(self.exec_seq[index]),
             planned_risk_micros=int(self.planned_risk_micros[index]),
+            profile=self.profile_table[int(self.profile_codes()[index])],
         )
 
     def ordered(self) -> FillColumns:
@@ -178,6 +225,11 @@ class FillColumns:
             [table.setdefault(instrument, len(table)) for instrument in other.instrument_table], dtype=np.int64
         )
         other_codes = remap[other.instrument] if len(other) else other.instrument
+        profiles = {profile: code for code, profile in enumerate(self.profile_table)}
+        profile_remap = np.array(
+            [profiles.setdefault(profile, len(profiles)) for profile in other.profile_table], dtype=np.int64
+        )
+        other_profiles = profile_remap[other.profile_codes()] if len(other) else other.profile_codes()
 
         def join(a: Column, b: Column) -> Column:
             if a.dtype == object or b.dtype == object:
@@ -198,6 +250,8 @@ class FillColumns:
             trade_version=np.concatenate((self.trade_version, other.trade_version)),
             exec_seq=np.concatenate((self.exec_seq, other.exec_seq)),
             planned_risk_micros=join(self.planned_risk_micros, other.planned_risk_micros),
+            profile_table=list(profiles),
+            profile=np.concatenate((self.profile_codes(), other_profiles)).astype(np.int64),
         )
 
     def take(self, indices: npt.NDArray[np.int64]) -> FillColumns:
@@ -216,6 +270,8 @@ class FillColumns:
             trade_version=self.trade_version[indices],
             exec_seq=self.exec_seq[indices],
             planned_risk_micros=self.planned_risk_micros[indices],
+            profile_table=self.profile_table,
+            profile=self.profile_codes()[indices],
         )
 
 
@@ -236,6 +292,8 @@ class FillColumnsBuilder:
         self._version: list[int] = []
         self._sequence: list[int] = []
         self._risk: list[int] = []
+        self._profiles: dict[FillProfile, int] = {NO_PROFILE: 0}
+        self._profile: list[int] = []
 
     def add(
         self,
@@ -251,6 +309,7 @@ class FillColumnsBuilder:
         trade_version: int,
         exec_seq: int = 0,
         planned_risk_micros: int = 0,
+        profile: FillProfile = NO_PROFILE,
     ) -> None:
         """Add one fill."""
         table = self._table
@@ -266,6 +325,8 @@ class FillColumnsBuilder:
         self._version.append(trade_version)
         self._sequence.append(exec_seq)
         self._risk.append(planned_risk_micros)
+        profiles = self._profiles
+        self._profile.append(profiles.setdefault(profile, len(profiles)))
 
     def build(self) -> FillColumns:
         """Return the collected fills as columns."""
@@ -283,6 +344,8 @@ class FillColumnsBuilder:
             trade_version=np.array(self._version, dtype=np.int64),
             exec_seq=np.array(self._sequence, dtype=np.int64),
             planned_risk_micros=_ints(self._risk),
+            profile_table=list(self._profiles),
+            profile=np.array(self._profile, dtype=np.int64),
         )
 
 

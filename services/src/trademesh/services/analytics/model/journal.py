@@ -6,13 +6,14 @@ Pure: no I/O.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
 
 from trademesh.kernel.lots import InstrumentCycle, RoundTrip, divide_half_away
 from trademesh.kernel.lots.columnar import PartColumns, TripColumns, match_round_trips
+from trademesh.services.analytics.model.columns import GrowableColumns
+from trademesh.services.analytics.model.cycles import cycle_of_fills
 from trademesh.services.analytics.model.fills import (
     CATEGORIES,
     CATEGORY_CODES,
@@ -21,6 +22,7 @@ from trademesh.services.analytics.model.fills import (
     ChangeKind,
     Column,
     FillColumns,
+    FillProfile,
     Instrument,
     JournalChange,
     JournalFill,
@@ -32,43 +34,17 @@ _FLOAT_LIMIT = float(2**62)
 MERGE_MIN_CHANGES = 16
 
 
-@dataclass(slots=True)
-class _Columns:
-    """Growable columns: a NumPy base (from a rebuild) plus a Python tail (incremental appends)."""
-
-    names: tuple[str, ...]
-    base: dict[str, Column] = field(default_factory=dict)
-    tail: dict[str, list[int]] = field(default_factory=dict)
-    _view: dict[str, Column] | None = None
-
-    def __post_init__(self) -> None:
-        self.tail = {name: [] for name in self.names}
-
-    def append(self, **values: int) -> None:
-        for name, value in values.items():
-            self.tail[name].append(value)
-        self._view = None
-
-    def view(self) -> dict[str, Column]:
-        if self._view is None:
-            view = {}
-            for name in self.names:
-                base = self.base.get(name, np.zeros(0, dtype=np.int64))
-                tail = self.tail[name]
-                if tail:
-                    dtype = base.dtype if base.dtype == object or len(base) else np.int64
-                    view[name] = np.concatenate((base, np.array(tail, dtype=dtype)))
-                else:
-                    view[name] = base
-            self._view = view
-        return self._view
-
-    def __len__(self) -> int:
-        first = self.names[0]
-        return len(self.base.get(first, ())) + len(self.tail[first])
-
-
-_FILL_COLUMNS = ("time", "instrument", "fees", "value")
+# cycle_*: the opening fill of the position cycle each fill belongs to (what slices test, decision 0250).
+_FILL_COLUMNS = (
+    "time",
+    "instrument",
+    "fees",
+    "value",
+    "cycle_profile",
+    "cycle_category",
+    "cycle_long",
+    "cycle_open_time",
+)
 _TRIP_COLUMNS = (
     "close_time",
     "net",
@@ -83,6 +59,7 @@ _TRIP_COLUMNS = (
     "open_fill",
     "fill_count",
     "risk",
+    "profile",
 )
 
 
@@ -114,8 +91,8 @@ class Journal:
         self.instruments: list[Instrument] = []
         self._codes: dict[Instrument, int] = {}
         self.cycles: dict[Instrument, InstrumentCycle[Instrument]] = {}
-        self._fills = _Columns(_FILL_COLUMNS)
-        self._trips = _Columns(_TRIP_COLUMNS)
+        self._fills = GrowableColumns(_FILL_COLUMNS)
+        self._trips = GrowableColumns(_TRIP_COLUMNS)
         self._value_scale = QUANTITY_SCALE
         self._exact_int64 = False
         self._sums = [0.0, 0.0, 0.0]
@@ -126,6 +103,10 @@ class Journal:
         self._plans: dict[str, int] = {
             columns.trade_ids[i]: int(columns.planned_risk_micros[i]) for i in planned.tolist()
         }
+        # The trade profiles slices test (decision 0250): codes as in `columns`, new ones appended.
+        self.profiles: list[FillProfile] = list(columns.profile_table)
+        self._profile_codes = {profile: code for code, profile in enumerate(self.profiles)}
+        self._opener_profile: dict[Instrument, int] = {}
         for instrument in columns.instrument_table:
             self._code(instrument)
         codes = columns.instrument
@@ -163,11 +144,18 @@ class Journal:
             float(units.astype(np.float64).sum()),
             float(columns.fees_micros.astype(np.float64).sum()),
         ]
+        profiles = columns.profile_codes()
+        fill_trip = cycle_of_fills(trips, parts, len(columns))
+        openers = trips.open_fill[fill_trip]
         self._fills.base = {
             "time": columns.time_us,
             "instrument": codes,
             "fees": columns.fees_micros,
             "value": units * columns.price_micros,
+            "cycle_profile": profiles[openers],
+            "cycle_category": columns.category[openers].astype(np.int64),
+            "cycle_long": trips.long[fill_trip].astype(np.int64),
+            "cycle_open_time": trips.open_time[fill_trip],
         }
         closed = np.flatnonzero(trips.closed)
         closed = closed[np.argsort(trips.close_fill[closed], kind="stable")]
@@ -187,12 +175,14 @@ class Journal:
             "open_fill": trips.open_fill[closed],
             "fill_count": trips.fill_count[closed],
             "risk": columns.planned_risk_micros[trips.open_fill[closed]].astype(np.int64),
+            "profile": profiles[trips.open_fill[closed]],
         }
         # Replay each instrument's still-open cycle through the FIFO engine to know its lots.
         for trip in np.flatnonzero(~trips.closed).tolist():
             instrument = self.instruments[int(trips.instrument[trip])]
             cycle = self.cycles[instrument]
             opening = int(trips.open_fill[trip])
+            self._opener_profile[instrument] = int(profiles[opening])
             for part in range(int(trips.first_part[trip]), int(trips.last_part[trip]) + 1):
                 fill = int(parts.fill[part])
                 cycle.apply(
@@ -224,7 +214,16 @@ class Journal:
     def _apply(self, fill: JournalFill, sequence: int) -> None:
         instrument = (fill.symbol, fill.exchange)
         code = self._code(instrument)
-        trip = self.cycles[instrument].apply(
+        cycle = self.cycles[instrument]
+        profile = self._profile_codes.setdefault(fill.profile, len(self._profile_codes))
+        if len(self.profiles) < len(self._profile_codes):
+            self.profiles.append(fill.profile)
+        if cycle.position == 0:
+            opener, long, open_time, category = profile, fill.buy, fill.time_us, CATEGORY_CODES[fill.category]
+        else:
+            opener, long, open_time = self._opener_profile[instrument], cycle.position > 0, cycle.open_time
+            category = CATEGORY_CODES[Category(cycle.category)]
+        trip = cycle.apply(
             fill.buy,
             fill.quantity_micros,
             fill.price_micros,
@@ -240,7 +239,13 @@ class Journal:
             instrument=code,
             fees=fill.fees_micros,
             value=value // (QUANTITY_SCALE // self._value_scale),
+            cycle_profile=opener,
+            cycle_category=category,
+            cycle_long=int(long),
+            cycle_open_time=open_time,
         )
+        if cycle.position and cycle.opening_trade_id == fill.trade_id:
+            self._opener_profile[instrument] = profile
         if trip is not None:
             gross = divide_half_away(trip.gross_scaled, QUANTITY_SCALE)
             self._trips.append(
@@ -257,6 +262,7 @@ class Journal:
                 open_fill=-1,
                 fill_count=trip.fill_count,
                 risk=self._plans.get(trip.opening_trade_id, 0),
+                profile=opener,
             )
             self._openers_tail.append(trip.opening_trade_id)
 
@@ -458,6 +464,55 @@ class Journal:
     def trip_range(self, start_us: int | None, end_us: int | None) -> tuple[int, int]:
         """Return the slice of round trips closed in [start, end)."""
         return _time_range(self.trip_columns()["close_time"], start_us, end_us)
+
+    def cycle_profile(self, instrument: Instrument) -> FillProfile:
+        """Return the profile of the trade that opened an instrument's open position (decision 0250)."""
+        return self.profiles[self._opener_profile.get(instrument, 0)]
+
+    def trip_fills(self, trips: Sequence[RoundTrip[Instrument]]) -> list[list[tuple[bool, int, int]]]:
+        """Return each closed round trip's fills (buy, quantity micros, price micros) in journal order (MAE/MFE).
+
+        A fill that crossed zero counts with the part that opened (first fill) or closed (last fill) the trip.
+        Each instrument's fills are replayed once, however many of its trips are asked for.
+        """
+        wanted: dict[Instrument, set[int]] = {}
+        for trip in trips:
+            wanted.setdefault(trip.instrument, set()).add(trip.close_sequence)
+        found: dict[tuple[Instrument, int], list[tuple[bool, int, int]]] = {}
+        for instrument, closes in wanted.items():
+            for close, fills in self._cycles_of(instrument, max(closes)):
+                if close in closes:
+                    found[(instrument, close)] = fills
+        return [found[(trip.instrument, trip.close_sequence)] for trip in trips]
+
+    def _cycles_of(self, instrument: Instrument, until: int) -> Iterable[tuple[int, list[tuple[bool, int, int]]]]:
+        code, base = self._codes[instrument], self._base
+        rows = [
+            (bool(base.buy[i]), int(base.quantity_micros[i]), int(base.price_micros[i]), i)
+            for i in np.flatnonzero(base.instrument == code).tolist()
+        ]
+        rows += [
+            (fill.buy, fill.quantity_micros, fill.price_micros, len(base) + k)
+            for k, fill in enumerate(self._tail_fills)
+            if (fill.symbol, fill.exchange) == instrument
+        ]
+        position, current = 0, list[tuple[bool, int, int]]()
+        for buy, quantity, price, index in rows:
+            if index > until:
+                return
+            if position == 0 or (position > 0) == buy:
+                current = current if position else []
+                current.append((buy, quantity, price))
+                position += quantity if buy else -quantity
+                continue
+            closing = min(quantity, abs(position))
+            current.append((buy, closing, price))
+            position += closing if buy else -closing
+            if position == 0:
+                yield index, current
+                if quantity > closing:
+                    current = [(buy, quantity - closing, price)]
+                    position = quantity - closing if buy else closing - quantity
 
     def open_cycles(self) -> list[InstrumentCycle[Instrument]]:
         """Return the open positions, ordered by symbol then exchange."""

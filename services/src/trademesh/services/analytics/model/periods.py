@@ -9,9 +9,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
 from trademesh.kernel.calendar import IST
 from trademesh.kernel.errors import FieldViolation, InvalidArgument
+
+if TYPE_CHECKING:
+    from trademesh.services.analytics.model.slices import Slice
 
 SECOND_US = 1_000_000
 HOUR_US = 3_600 * SECOND_US
@@ -72,14 +76,19 @@ class ReportQuery:
     equity_curve_max_points: int = DEFAULT_EQUITY_POINTS
     include_daily_pnl: bool = False
     instrument_limit: int = DEFAULT_INSTRUMENT_LIMIT
+    #: The round trips and fills kept (decision 0250); None or an empty slice: all of them.
+    slice: Slice | None = None
 
     @property
     def cache_key(self) -> str:
         """Return a string naming everything the report depends on besides the journal and settings."""
-        return (
+        key = (
             f"{self.period.value}:{self.start_us}:{self.end_us}:{int(self.include_equity_curve)}:"
             f"{self.equity_curve_max_points}:{int(self.include_daily_pnl)}:{self.instrument_limit}"
         )
+        if self.slice is not None and not self.slice.empty:
+            key += ":slice=" + self.slice.key
+        return key
 
 
 def period_range(period: Period, reference_us: int) -> tuple[int | None, int | None]:

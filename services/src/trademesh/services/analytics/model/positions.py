@@ -14,6 +14,7 @@ from trademesh.services.analytics.model.journal import Journal
 from trademesh.services.analytics.model.metrics import saturate, total
 from trademesh.services.analytics.model.netting import NetBook, NetFigures
 from trademesh.services.analytics.model.periods import DAY_US, day_date, day_start_us, ist_day
+from trademesh.services.analytics.model.slices import FILL_KEYS, TRIP_KEYS, Slice, keep_cycles, keep_rows
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,14 +110,19 @@ def mark_position(
 
 
 def open_positions(
-    journal: Journal, marks: Mapping[Instrument, Mark], now_us: int, net: NetBook | None = None
+    journal: Journal,
+    marks: Mapping[Instrument, Mark],
+    now_us: int,
+    net: NetBook | None = None,
+    chosen: Slice | None = None,
 ) -> tuple[OpenPosition, ...]:
-    """Return every open position of the journal marked to `marks`, ordered by symbol then exchange.
+    """Return every open position of the journal (of a slice, decision 0250) marked to `marks`, ordered by
+    symbol then exchange.
 
     With `net`, each carries its net figures; the exit orders are re-priced at the marks in one vectorised call.
     """
     today = ist_day(now_us)
-    cycles = journal.open_cycles()
+    cycles = keep_cycles(chosen, journal, journal.open_cycles())
     if net is None:
         return tuple(mark_position(cycle, marks.get(cycle.instrument), today) for cycle in cycles)
     exits = net.exit_charges(
@@ -161,26 +167,40 @@ class PnlState:
     positions: dict[Instrument, OpenPosition] = field(default_factory=dict)
 
 
-def pnl_state(journal: Journal, marks: Mapping[Instrument, Mark], now_us: int, net: NetBook | None = None) -> PnlState:
+def pnl_state(
+    journal: Journal,
+    marks: Mapping[Instrument, Mark],
+    now_us: int,
+    net: NetBook | None = None,
+    chosen: Slice | None = None,
+) -> PnlState:
     """Compute the live P&L state of a journal marked to `marks`.
 
     With `net` (built for this journal version and day) positions and totals carry the figures net of charges
     and realized all time counts partial exits net (decision 0150); without it, the gross figures only.
+    With a slice (decision 0250) only its positions, round trips and fills count, and realized all time is
+    the net P&L of its closed round trips.
     """
     today = ist_day(now_us)
     start = day_start_us(today)
     end = start + DAY_US
     first, last = journal.trip_range(start, end)
     fill_first, fill_last = journal.fill_range(start, end)
-    nets = journal.trip_columns()["net"]
-    positions = open_positions(journal, marks, now_us, net)
+    trips = keep_rows(chosen, journal, journal.trip_columns(), TRIP_KEYS)
+    closed_today = keep_rows(chosen, journal, {k: c[first:last] for k, c in journal.trip_columns().items()}, TRIP_KEYS)
+    fills = keep_rows(
+        chosen, journal, {k: c[fill_first:fill_last] for k, c in journal.fill_columns().items()}, FILL_KEYS
+    )
+    nets = trips["net"]
+    sliced = chosen is not None and not chosen.empty
+    positions = open_positions(journal, marks, now_us, net, chosen)
     marked = [p for p in positions if p.unrealized_pnl_micros is not None]
     totals = PnlTotals(
         trading_date=day_date(today).isoformat(),
-        realized_pnl_today_micros=saturate(total(nets[first:last])),
-        round_trips_closed_today=last - first,
-        fees_today_micros=saturate(total(journal.fill_columns()["fees"][fill_first:fill_last])),
-        realized_pnl_all_time_micros=saturate(total(nets) if net is None else net.realized_all_time_micros),
+        realized_pnl_today_micros=saturate(total(closed_today["net"])),
+        round_trips_closed_today=len(closed_today["net"]),
+        fees_today_micros=saturate(total(fills["fees"])),
+        realized_pnl_all_time_micros=saturate(total(nets) if net is None or sliced else net.realized_all_time_micros),
         unrealized_pnl_micros=saturate(sum(p.unrealized_pnl_micros or 0 for p in marked)),
         partially_realized_pnl_micros=saturate(sum(p.realized_pnl_micros for p in positions)),
         day_change_micros=saturate(sum(p.day_change_micros or 0 for p in positions)),

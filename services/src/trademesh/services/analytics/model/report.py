@@ -16,6 +16,7 @@ import numpy as np
 import numpy.typing as npt
 
 from trademesh.kernel.lots import divide_half_away
+from trademesh.services.analytics.model.excursions import ExcursionStats
 from trademesh.services.analytics.model.fills import CATEGORIES, Category, Column, Instrument, instrument_order
 from trademesh.services.analytics.model.journal import Journal
 from trademesh.services.analytics.model.metrics import (
@@ -29,6 +30,7 @@ from trademesh.services.analytics.model.netting import NetBook
 from trademesh.services.analytics.model.periods import DAY_US, HOUR_US, IST_OFFSET_US, ReportQuery, day_date, ist_day
 from trademesh.services.analytics.model.positions import Mark, OpenPosition, open_positions
 from trademesh.services.analytics.model.rmultiples import RMultipleStats, r_multiple_stats
+from trademesh.services.analytics.model.slices import FILL_KEYS, TRIP_KEYS, keep_rows
 
 TRADING_DAYS_PER_YEAR = 252
 
@@ -133,6 +135,13 @@ class Report:
     unmarked_position_count: int
     #: The R figures of the period's round trips (decision 0230).
     r_multiples: RMultipleStats | None = None
+    #: Net unrealized (after open and estimated exit charges) and its two charge totals (decision 0310).
+    net_unrealized_pnl_micros: int = 0
+    estimated_exit_charges_micros: int = 0
+    open_fees_micros: int = 0
+
+    #: The MAE/MFE summary of the period's round trips (decision 0270; set by the use case, not here).
+    excursions: ExcursionStats | None = None
 
 
 def _ratio(numerator: int, denominator: int) -> float:
@@ -167,6 +176,7 @@ class _Trips:
     def of(cls, journal: Journal, query: ReportQuery, tolerance: int) -> _Trips:
         first, last = journal.trip_range(query.start_us, query.end_us)
         trips = {name: column[first:last] for name, column in journal.trip_columns().items()}
+        trips = keep_rows(query.slice, journal, trips, TRIP_KEYS)
         return cls(
             trips["net"],
             trips["gross"],
@@ -213,16 +223,17 @@ class _Fills:
     @classmethod
     def of(cls, journal: Journal, query: ReportQuery) -> _Fills:
         first, last = journal.fill_range(query.start_us, query.end_us)
-        columns = journal.fill_columns()
-        times = columns["time"][first:last]
-        instruments = columns["instrument"][first:last]
+        columns = {name: column[first:last] for name, column in journal.fill_columns().items()}
+        columns = keep_rows(query.slice, journal, columns, FILL_KEYS)
+        times = columns["time"]
+        instruments = columns["instrument"]
         days = (times + IST_OFFSET_US) // DAY_US
         trading_days, day_starts, day_fill_counts = np.unique(days, return_index=True, return_counts=True)
         return cls(
             times=times,
             instruments=instruments,
-            fees=columns["fees"][first:last],
-            values=columns["value"][first:last],
+            fees=columns["fees"],
+            values=columns["value"],
             trading_days=trading_days,
             day_starts=day_starts,
             day_fill_counts=day_fill_counts,
@@ -465,7 +476,7 @@ def build_report(
         journal, query, settings.capital_base_micros, now_us, trips, equity, daily_returns, performance.net_pnl_micros
     )
     curve = _equity_curve(journal, trips, equity, query.equity_curve_max_points) if query.include_equity_curve else None
-    positions = open_positions(journal, marks, now_us, net)
+    positions = open_positions(journal, marks, now_us, net, query.slice)
     marked = [p.unrealized_pnl_micros for p in positions if p.unrealized_pnl_micros is not None]
     return Report(
         query=query,
@@ -487,4 +498,7 @@ def build_report(
         unrealized_pnl_micros=saturate(sum(marked)),
         unmarked_position_count=len(positions) - len(marked),
         r_multiples=r_multiple_stats(trips.nets, trips.risks),
+        net_unrealized_pnl_micros=saturate(sum(p.net_unrealized_pnl_micros or 0 for p in positions)),
+        estimated_exit_charges_micros=saturate(sum(p.estimated_exit_charges_micros or 0 for p in positions)),
+        open_fees_micros=saturate(sum(p.open_fees_micros for p in positions)),
     )

@@ -6,7 +6,20 @@ so nothing here rounds money through floats. Exchanges, IST and the symbol rule 
 """
 
 from trademesh.kernel.ticks import DepthLevel
-from trademesh.services.marketdata.model.bars import Bar, BarAggregator, BarInterval, minute_floor, utc_day
+from trademesh.services.marketdata.model.bars import (
+    DAY_NANOS,
+    FIVE_MINUTE_NANOS,
+    SERVED_INTERVALS,
+    Bar,
+    BarAggregator,
+    BarInterval,
+    interval_floor,
+    interval_nanos,
+    ist_day,
+    minute_floor,
+    roll_up,
+    utc_day,
+)
 from trademesh.services.marketdata.model.conflation import StreamConflator, StreamPolicy, batch_cadence, effective_rate
 from trademesh.services.marketdata.model.instruments import (
     MICROS_PER_RUPEE,
@@ -36,11 +49,14 @@ from trademesh.services.marketdata.model.session import MINUTE_NANOS, NANOS_PER_
 from trademesh.services.marketdata.model.simulation import SimulatedMarket, SimulationParameters
 
 __all__ = [
+    "DAY_NANOS",
     "DEPTH_LEVELS",
+    "FIVE_MINUTE_NANOS",
     "MICROS_PER_RUPEE",
     "MINUTE_NANOS",
     "NANOS_PER_SECOND",
     "NSE_TICK_MICROS",
+    "SERVED_INTERVALS",
     "BadTick",
     "Bar",
     "BarAggregator",
@@ -63,9 +79,13 @@ __all__ = [
     "batch_cadence",
     "effective_rate",
     "empty_quote",
+    "interval_floor",
+    "interval_nanos",
     "is_stale",
+    "ist_day",
     "minute_floor",
     "parse_mode",
+    "roll_up",
     "rupees_to_micros",
     "session_open",
     "unknown_instruments_error",

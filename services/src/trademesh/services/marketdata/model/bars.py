@@ -1,21 +1,32 @@
-"""1-minute OHLCV bars built from quotes."""
+"""OHLCV bars: 1-minute bars built from quotes, and their exact 5-minute and IST-day roll-ups."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from enum import IntEnum
 
+from trademesh.kernel.calendar import IST
 from trademesh.services.marketdata.model.instruments import InstrumentKey
 from trademesh.services.marketdata.model.quotes import Quote
 from trademesh.services.marketdata.model.session import MINUTE_NANOS, NANOS_PER_SECOND
 
 
 class BarInterval(IntEnum):
-    """Bar length (values equal the proto BarInterval numbers); only one minute is served."""
+    """Bar length (values equal the proto BarInterval numbers)."""
 
     UNSPECIFIED = 0
     ONE_MINUTE = 1
+    FIVE_MINUTES = 2
+    ONE_DAY = 3
+
+
+FIVE_MINUTE_NANOS = 5 * MINUTE_NANOS
+DAY_NANOS = 86400 * NANOS_PER_SECOND
+#: IST is UTC+05:30 all year (no daylight saving), so an IST day is always 24 h long.
+IST_OFFSET_NANOS = (5 * 60 + 30) * MINUTE_NANOS
+SERVED_INTERVALS = (BarInterval.ONE_MINUTE, BarInterval.FIVE_MINUTES, BarInterval.ONE_DAY)
 
 
 @dataclass(slots=True)
@@ -104,3 +115,53 @@ def minute_floor(ns: int) -> int:
 def utc_day(ns: int) -> str:
     """Return the UTC calendar day (YYYY-MM-DD) of `ns`; bars are stored one document per day."""
     return datetime.fromtimestamp(ns / NANOS_PER_SECOND, UTC).strftime("%Y-%m-%d")
+
+
+def interval_nanos(interval: BarInterval) -> int:
+    """Return the length of one bar of `interval` (an IST day is always 24 h)."""
+    if interval is BarInterval.FIVE_MINUTES:
+        return FIVE_MINUTE_NANOS
+    if interval is BarInterval.ONE_DAY:
+        return DAY_NANOS
+    return MINUTE_NANOS
+
+
+def interval_floor(ns: int, interval: BarInterval) -> int:
+    """Return the start of the bar of `interval` containing `ns`.
+
+    Minutes and 5-minute windows are aligned to UTC, which is the same as IST alignment (the offset is
+    a multiple of 5 minutes); a day bar starts at IST midnight (18:30 UTC of the day before).
+    """
+    if interval is BarInterval.ONE_DAY:
+        local = ns + IST_OFFSET_NANOS
+        return local - local % DAY_NANOS - IST_OFFSET_NANOS
+    step = interval_nanos(interval)
+    return ns - ns % step
+
+
+def ist_day(ns: int) -> str:
+    """Return the IST calendar day (YYYY-MM-DD) of `ns`."""
+    return datetime.fromtimestamp(ns / NANOS_PER_SECOND, IST).strftime("%Y-%m-%d")
+
+
+def roll_up(bars: Iterable[Bar], interval: BarInterval) -> list[Bar]:
+    """Combine bars into bars of the longer `interval`, exactly: one per window that has any bar.
+
+    open = first open, high = max, low = min, close = last close, volume = sum, open interest = last;
+    `complete` only when every bar combined is complete (the service also settles a window by time).
+    Bars of other instruments must not be mixed in; the input need not be sorted.
+    """
+    result: list[Bar] = []
+    for bar in sorted(bars, key=lambda item: item.start_ns):
+        start = interval_floor(bar.start_ns, interval)
+        if result and result[-1].start_ns == start:
+            window = result[-1]
+            window.high_micros = max(window.high_micros, bar.high_micros)
+            window.low_micros = min(window.low_micros, bar.low_micros)
+            window.close_micros = bar.close_micros
+            window.volume += bar.volume
+            window.open_interest = bar.open_interest
+            window.complete = window.complete and bar.complete
+        else:
+            result.append(replace(bar, start_ns=start))
+    return result

@@ -82,13 +82,13 @@ class Channel(StrEnum):
     IN_APP = "in_app"
     EMAIL = "email"
     WEBHOOK = "webhook"
-    #: Not built yet: preferences naming it are refused (CHANNEL_NOT_CONFIGURED).
+    #: Web Push (model/push.py): refused in preferences unless the server has a VAPID key (CHANNEL_NOT_CONFIGURED).
     PUSH = "push"
-    #: Not built yet: preferences naming it are refused (CHANNEL_NOT_CONFIGURED).
+    #: SMS (model/push.py): refused in preferences unless the server has an SMS provider (CHANNEL_NOT_CONFIGURED).
     SMS = "sms"
 
 
-#: The channels a user may choose in preferences (the others are not built).
+#: The channels a user may always choose in preferences (push and SMS only where configured).
 BUILT_CHANNELS = frozenset({Channel.IN_APP, Channel.EMAIL, Channel.WEBHOOK})
 
 
@@ -443,15 +443,18 @@ class Preferences:
     quiet_hours: QuietHours = QuietHours()
     daily_digest: bool = False
     email: str = ""
+    #: Where SMS goes (E.164, normalised by the use case); empty: no SMS.
+    phone_number: str = ""
 
     def channels_for(self, kind: NotificationKind) -> frozenset[Channel]:
         """Return the channels `kind` goes to."""
         return self.channels.get(kind, DEFAULT_CHANNELS[kind])
 
-    def validate(self) -> None:
+    def validate(self, available: frozenset[Channel] = BUILT_CHANNELS) -> None:
         """Raise INVALID_ARGUMENT when the email or quiet hours are malformed, FAILED_PRECONDITION
-        (CHANNEL_NOT_CONFIGURED) when a channel that is not built is chosen."""
-        unbuilt = sorted({channel.value for channels in self.channels.values() for channel in channels} - _BUILT)
+        (CHANNEL_NOT_CONFIGURED) when a channel that is not `available` on this server is chosen."""
+        offered = {channel.value for channel in available} | _BUILT
+        unbuilt = sorted({channel.value for channels in self.channels.values() for channel in channels} - offered)
         if unbuilt:
             raise FailedPrecondition(
                 f"channel(s) {', '.join(unbuilt)} are not available on this server",

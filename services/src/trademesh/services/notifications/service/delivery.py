@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from trademesh.services.notifications.model import (
     Channel,
@@ -36,6 +37,9 @@ from trademesh.services.notifications.ports import (
     WebhookStore,
 )
 
+if TYPE_CHECKING:
+    from trademesh.services.notifications.service.push import ChannelQueue
+
 logger = logging.getLogger(__name__)
 
 #: How long a claimed email is held from other replicas while it is being sent.
@@ -57,6 +61,7 @@ class Notifier:
         mail_domain: str = "trademesh.local",
         webhooks: WebhookStore | None = None,
         webhook_deliveries: WebhookDeliveryStore | None = None,
+        channels: ChannelQueue | None = None,
     ) -> None:
         self._notifications = notifications
         self._preferences = preferences
@@ -70,6 +75,8 @@ class Notifier:
         self._webhook_deliveries = webhook_deliveries
         #: Set when a webhook post became due now (the webhook dispatcher wakes up).
         self.webhook_due = asyncio.Event()
+        #: Push and SMS (service/push.py); None: neither is sent.
+        self.channels = channels
 
     async def notify(
         self, notification: Notification, *, also: frozenset[Channel] = frozenset()
@@ -87,6 +94,8 @@ class Notifier:
             await self._queue_email(notification, preferences)
         if Channel.WEBHOOK in channels:
             await self._queue_webhooks(notification, preferences)
+        if self.channels is not None and channels & {Channel.PUSH, Channel.SMS}:
+            await self.channels.queue(notification, preferences, channels)
         return stored
 
     def _hold(self, notification: Notification, preferences: Preferences) -> tuple[bool, datetime]:

@@ -9,7 +9,8 @@ from dataclasses import dataclass, replace
 from trademesh.kernel.errors import FieldViolation, InvalidArgument, NotFound
 from trademesh.kernel.requests import check_page_size
 from trademesh.services.core.page_tokens import Codec, page_token_invalid
-from trademesh.services.notifications.model import Notification, Preferences
+from trademesh.services.notifications.model import BUILT_CHANNELS, Channel, Notification, Preferences
+from trademesh.services.notifications.model.push import normalize_phone
 from trademesh.services.notifications.ports import Clock, InboxSignal, NotificationStore, PreferencesStore
 
 DEFAULT_PAGE_SIZE = 50
@@ -20,7 +21,7 @@ MAX_SNAPSHOT = 100
 #: How long a watcher waits for a missing sequence (allocated, not yet written) before skipping it.
 GAP_WAIT_SECONDS = 2.0
 #: The preference fields UpdatePreferences may change (update_mask paths).
-PREFERENCE_FIELDS = ("kind_channels", "quiet_hours", "daily_digest", "email")
+PREFERENCE_FIELDS = ("kind_channels", "quiet_hours", "daily_digest", "email", "phone_number")
 _PREFERENCE_ATTRIBUTES = {"kind_channels": "channels"}
 
 
@@ -154,8 +155,10 @@ class InboxService:
 class PreferencesService:
     """Read and change a user's delivery preferences."""
 
-    def __init__(self, *, store: PreferencesStore) -> None:
+    def __init__(self, *, store: PreferencesStore, available: frozenset[Channel] = BUILT_CHANNELS) -> None:
         self._store = store
+        #: The channels users may choose on this server (push and SMS where configured).
+        self.available = available
 
     async def get(self, user_id: str) -> Preferences:
         """Return the user's preferences (the defaults when never set)."""
@@ -182,6 +185,7 @@ class PreferencesService:
         if "channels" in values:
             values["channels"] = {**current.channels, **values["channels"]}
         updated = replace(current, **values)
-        updated.validate()
+        updated = replace(updated, phone_number=normalize_phone(updated.phone_number))
+        updated.validate(self.available)
         await self._store.put(user_id, updated)
         return updated

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from trademesh.kernel.errors import AlreadyExists, FailedPrecondition, FieldViolation, InvalidArgument, check_fields
 from trademesh.kernel.requests import check_page_size, check_request_id
 from trademesh.services.core.page_tokens import page_token_invalid
-from trademesh.services.trade.charging import compute_charges
+from trademesh.services.trade.charging import compute_charges, settlement_charges
 from trademesh.services.trade.model import (
     BROKER_FIELDS,
     MASK_ATTRIBUTES,
@@ -245,7 +245,9 @@ class CrudUseCases(InferenceUseCases):
             others = await self.store.same_day(user_id, fields.exchange.value, fields.symbol, day_of(fields))
             sides = [t.fields.side for t in others if t.id != current.id and t.fields.side]
             fields = replace(fields, category=infer_category(fields.side, sides))
-        if fields.charges_source is ChargesSource.COMPUTED:
+        if current.source is Source.SETTLEMENT and fields.charges_source is ChargesSource.COMPUTED:
+            fields = settlement_charges(fields)  # decision 0310: settlement rules, never a trade's
+        elif fields.charges_source is ChargesSource.COMPUTED:
             fields = compute_charges([fields])[0]
         if fields == base and inferred == current.category_inferred:
             return current

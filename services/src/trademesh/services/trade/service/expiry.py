@@ -1,9 +1,11 @@
-"""Expiry: close NFO/BFO positions left open at expiry with a settlement fill (decision 0160).
+"""Expiry: close derivative positions left open at expiry with a settlement fill (decisions 0160, 0310).
 
-Per user and broker account, an expired contract (past 15:30 IST on its expiry day) whose ACTIVE trades
-net to a non-zero quantity gets one closing fill from `trademesh.kernel.settlement`: source SETTLEMENT,
-charges COMPUTED as 0, id derived from (user, account, exchange, symbol, expiry), so a second run writes
-nothing. A contract with no known settlement price is reported and left open.
+Per user and broker account, an expired NFO/BFO, CDS/BCD or MCX contract (past its session close on its
+expiry day) whose ACTIVE trades net to a non-zero quantity gets one closing fill from
+`trademesh.kernel.settlement`: source SETTLEMENT, charges COMPUTED by the settlement rules (STT on exercise
+for a long option settled in the money, else 0), id derived from (user, account, exchange, symbol, expiry),
+so a second run writes nothing. A contract with no known settlement price, or an MCX option in the money
+(it devolves into futures), is reported and left open.
 """
 
 from __future__ import annotations
@@ -15,11 +17,10 @@ from datetime import datetime
 from decimal import Decimal
 
 from trademesh.kernel.instruments import ContractType, Side
-from trademesh.kernel.settlement import SettlementPrices, expired, expiry_of, settlement_fill
-from trademesh.services.trade.charging import settlement_schedule_version
+from trademesh.kernel.settlement import SETTLED_EXCHANGES, SettlementPrices, Unsettled, expired, expiry_of, settle
+from trademesh.services.trade.charging import settlement_charges
 from trademesh.services.trade.model import (
     Broker,
-    ChargesSource,
     EventType,
     Source,
     Status,
@@ -33,7 +34,6 @@ from trademesh.services.trade.model import (
 )
 from trademesh.services.trade.ports import IdTaken
 from trademesh.services.trade.service.inference import InferenceUseCases
-from trademesh.services.trade.service.lot_sizes import LOT_EXCHANGES
 
 logger = logging.getLogger(__name__)
 
@@ -51,6 +51,9 @@ class UnpricedContract:
     expiry_date: str
     #: The symbol whose price is missing (the underlying's for options; the contract's or underlying's for futures).
     price_symbol: str
+    #: Why it was left open: NO_PRICE, or DEVOLVES (an MCX option in the money: it becomes a futures position
+    #: or a delivery, which the journal does not model).
+    reason: Unsettled = Unsettled.NO_PRICE
 
 
 @dataclass(slots=True)
@@ -64,6 +67,8 @@ class ExpiryResult:
     #: Settlement fills already written by an earlier run (the position was reopened by a deleted fill).
     already_settled_count: int = 0
     unpriced: list[UnpricedContract] = field(default_factory=list)
+    #: In-the-money MCX options left open (reason DEVOLVES).
+    devolving: list[UnpricedContract] = field(default_factory=list)
     settled: list[Trade] = field(default_factory=list)
 
 
@@ -77,7 +82,7 @@ class ExpiryUseCases(InferenceUseCases):
     """Settle expired derivative positions."""
 
     async def settle_expired(self, prices: SettlementPrices, user_id: str = "") -> ExpiryResult:
-        """Write the settlement fill of every open position in an expired NFO/BFO contract (one user or all)."""
+        """Write the settlement fill of every open position in an expired derivative contract (one user or all)."""
         now = self.clock()
         result = ExpiryResult()
         users = [user_id] if user_id else await self.store.user_ids_between(None, None)
@@ -87,12 +92,13 @@ class ExpiryUseCases(InferenceUseCases):
             for trade in await self.store.active_trades(user):
                 fields = trade.fields
                 if (
-                    fields.exchange in LOT_EXCHANGES
+                    fields.exchange in SETTLED_EXCHANGES
                     and fields.derivative is not None
                     and fields.derivative.contract_type is not None
-                    and expired(fields.derivative, now)
                 ):
                     assert fields.exchange is not None
+                    if not expired(fields.derivative, now, fields.exchange):
+                        continue
                     groups[(fields.broker_account_id, fields.exchange.value, fields.symbol)].append(trade)
             for key in sorted(groups):
                 await self._settle_one(user, key, sorted(groups[key], key=journal_order), prices, now, result)
@@ -114,8 +120,24 @@ class ExpiryUseCases(InferenceUseCases):
         latest = trades[-1].fields
         derivative = latest.derivative
         assert derivative is not None
-        fill = settlement_fill(latest.symbol, derivative, net, prices)
+        assert latest.exchange is not None
+        fill = settle(latest.symbol, derivative, net, prices, latest.exchange)
         if fill is None:
+            return
+        if fill is Unsettled.DEVOLVES:
+            result.devolving.append(
+                UnpricedContract(
+                    user_id, key[1], latest.symbol, derivative.expiry_date, derivative.underlying, Unsettled.DEVOLVES
+                )
+            )
+            logger.warning(
+                "%s %s expired %s in the money: an MCX option devolves into futures (not modelled), left open",
+                key[1],
+                latest.symbol,
+                derivative.expiry_date,
+            )
+            return
+        if fill is Unsettled.NO_PRICE:
             is_future = derivative.contract_type is ContractType.FUTURE
             missing = f"{latest.symbol} or {derivative.underlying}" if is_future else derivative.underlying
             result.unpriced.append(
@@ -132,23 +154,23 @@ class ExpiryUseCases(InferenceUseCases):
             return
         expiry = expiry_of(derivative)
         same_day = [t.fields.side for t in trades if t.trading_day == expiry and t.fields.side is not None]
-        fields = TradeFields(
-            symbol=latest.symbol,
-            exchange=latest.exchange,
-            segment=latest.segment,
-            derivative=derivative,
-            side=fill.side,
-            quantity_micros=fill.quantity_micros,
-            price_micros=fill.price_micros,
-            fees_micros=0,
-            trade_time=fill.trade_time,
-            category=infer_category(fill.side, same_day),
-            notes=f"Expiry settlement: {fill.basis.value.lower().replace('_', ' ')}, "
-            f"reference price {Decimal(fill.reference_price_micros) / 1_000_000}",
-            broker=latest.broker or Broker.MANUAL,
-            broker_account_id=key[0],
-            charges_source=ChargesSource.COMPUTED,
-            charges_schedule_version=settlement_schedule_version(expiry),
+        fields = settlement_charges(
+            TradeFields(
+                symbol=latest.symbol,
+                exchange=latest.exchange,
+                segment=latest.segment,
+                derivative=derivative,
+                side=fill.side,
+                quantity_micros=fill.quantity_micros,
+                price_micros=fill.price_micros,
+                fees_micros=0,
+                trade_time=fill.trade_time,
+                category=infer_category(fill.side, same_day),
+                notes=f"Expiry settlement: {fill.basis.value.lower().replace('_', ' ')}, "
+                f"reference price {Decimal(fill.reference_price_micros) / 1_000_000}",
+                broker=latest.broker or Broker.MANUAL,
+                broker_account_id=key[0],
+            )
         )
         trade = Trade(
             id=settlement_id(user_id, key, derivative.expiry_date),

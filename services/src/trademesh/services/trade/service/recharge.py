@@ -7,7 +7,7 @@ from datetime import date
 
 from trademesh.kernel.errors import FieldViolation, check_fields
 from trademesh.services.core.identity import ROLE_ADMIN, ROLE_SERVICE, Principal
-from trademesh.services.trade.charging import computable, compute_charges
+from trademesh.services.trade.charging import computable, compute_charges, is_settlement_charge, settlement_charges
 from trademesh.services.trade.model import EventType, new_event
 from trademesh.services.trade.service.base import UseCases
 
@@ -29,8 +29,10 @@ class RechargeUseCases(UseCases):
         """Recompute COMPUTED (and unsourced, fee-less) charges of ACTIVE trades on IST days in [start, end].
 
         Per user, every such trade of the range is charged together (orders and DP scrip-days lie within
-        one IST day, so a range never splits them). Idempotent: a trade whose charges come out the same is
-        not written; a changed one gets version + 1 and one UPDATED event. A trade changed concurrently
+        one IST day, so a range never splits them). Expiry settlement fills with COMPUTED charges are
+        recharged too, each alone by the settlement rules (decision 0310: STT on exercise), never as trades.
+        Idempotent: a trade whose charges come out the same is not written; a changed one gets version + 1
+        and one UPDATED event. A trade changed concurrently
         is counted in `conflict_count` and left for the next run.
         """
         caller.require_role(ROLE_ADMIN, ROLE_SERVICE)
@@ -41,9 +43,13 @@ class RechargeUseCases(UseCases):
         users = [user_id] if user_id else await self.store.user_ids_between(start, end)
         examined = updated = conflicts = 0
         for user in users:
-            trades = [t for t in await self.store.trades_between(user, start, end) if computable(t.fields)]
-            examined += len(trades)
+            in_range = await self.store.trades_between(user, start, end)
+            trades = [t for t in in_range if computable(t.fields)]
+            settlements = [t for t in in_range if is_settlement_charge(t.fields)]
+            examined += len(trades) + len(settlements)
             charged = compute_charges([trade.fields for trade in trades])
+            trades += settlements
+            charged += [settlement_charges(trade.fields) for trade in settlements]
             for trade, fields in zip(trades, charged, strict=True):
                 if fields == trade.fields:
                     continue

@@ -16,6 +16,8 @@ import type { AnalyticsReport } from "./report_pb.js";
 import { file_trademesh_analytics_v1_report } from "./report_pb.js";
 import type { AnalyticsSettings } from "./settings_pb.js";
 import { file_trademesh_analytics_v1_settings } from "./settings_pb.js";
+import type { AnalyticsSlice } from "./slice_pb.js";
+import { file_trademesh_analytics_v1_slice } from "./slice_pb.js";
 import type { GetTaxReportRequestSchema, GetTaxReportResponseSchema } from "./tax_pb.js";
 import { file_trademesh_analytics_v1_tax } from "./tax_pb.js";
 import type { Message } from "@bufbuild/protobuf";
@@ -24,7 +26,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file trademesh/analytics/v1/analytics_service.proto.
  */
 export const file_trademesh_analytics_v1_analytics_service: GenFile = /*@__PURE__*/
-  fileDesc("Ci50cmFkZW1lc2gvYW5hbHl0aWNzL3YxL2FuYWx5dGljc19zZXJ2aWNlLnByb3RvEhZ0cmFkZW1lc2guYW5hbHl0aWNzLnYxIsMCChNHZXRBbmFseXRpY3NSZXF1ZXN0Ei4KBnBlcmlvZBgBIAEoDjIeLnRyYWRlbWVzaC5hbmFseXRpY3MudjEuUGVyaW9kEjIKDnJlZmVyZW5jZV90aW1lGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBI3CgxjdXN0b21fcmFuZ2UYAyABKAsyIS50cmFkZW1lc2guYW5hbHl0aWNzLnYxLlRpbWVSYW5nZRIcChRpbmNsdWRlX2VxdWl0eV9jdXJ2ZRgEIAEoCBIfChdlcXVpdHlfY3VydmVfbWF4X3BvaW50cxgFIAEoBRIZChFpbmNsdWRlX2RhaWx5X3BubBgGIAEoCBIYChBpbnN0cnVtZW50X2xpbWl0GAcgASgFEhsKE21pbl9qb3VybmFsX3ZlcnNpb24YCCABKAMiTwoUR2V0QW5hbHl0aWNzUmVzcG9uc2USNwoGcmVwb3J0GAEgASgLMicudHJhZGVtZXNoLmFuYWx5dGljcy52MS5BbmFseXRpY3NSZXBvcnQiLAoZUmVjb21wdXRlQW5hbHl0aWNzUmVxdWVzdBIPCgd1c2VyX2lkGAEgASgJIrsBChpSZWNvbXB1dGVBbmFseXRpY3NSZXNwb25zZRISCgp1c2VyX2NvdW50GAEgASgDEhIKCmZpbGxfY291bnQYAiABKAMSGAoQcm91bmRfdHJpcF9jb3VudBgDIAEoAxIuCgpzdGFydF90aW1lGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIrCghkdXJhdGlvbhgFIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbiIxCg9XYXRjaFBubFJlcXVlc3QSHgoWbWF4X3VwZGF0ZXNfcGVyX3NlY29uZBgBIAEoDSKIAQoQV2F0Y2hQbmxSZXNwb25zZRIzCgZ1cGRhdGUYASABKAsyIS50cmFkZW1lc2guYW5hbHl0aWNzLnYxLlBubFVwZGF0ZUgAEjYKCWhlYXJ0YmVhdBgCIAEoCzIhLnRyYWRlbWVzaC5hbmFseXRpY3MudjEuSGVhcnRiZWF0SABCBwoFZXZlbnQiHQobR2V0QW5hbHl0aWNzU2V0dGluZ3NSZXF1ZXN0IlsKHEdldEFuYWx5dGljc1NldHRpbmdzUmVzcG9uc2USOwoIc2V0dGluZ3MYASABKAsyKS50cmFkZW1lc2guYW5hbHl0aWNzLnYxLkFuYWx5dGljc1NldHRpbmdzIo4BCh5VcGRhdGVBbmFseXRpY3NTZXR0aW5nc1JlcXVlc3QSOwoIc2V0dGluZ3MYASABKAsyKS50cmFkZW1lc2guYW5hbHl0aWNzLnYxLkFuYWx5dGljc1NldHRpbmdzEi8KC3VwZGF0ZV9tYXNrGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLkZpZWxkTWFzayJeCh9VcGRhdGVBbmFseXRpY3NTZXR0aW5nc1Jlc3BvbnNlEjsKCHNldHRpbmdzGAEgASgLMikudHJhZGVtZXNoLmFuYWx5dGljcy52MS5BbmFseXRpY3NTZXR0aW5ncyI9ChVHZXRQbmxDYWxlbmRhclJlcXVlc3QSEgoKc3RhcnRfZGF0ZRgBIAEoCRIQCghlbmRfZGF0ZRgCIAEoCSJPChZHZXRQbmxDYWxlbmRhclJlc3BvbnNlEjUKCGNhbGVuZGFyGAEgASgLMiMudHJhZGVtZXNoLmFuYWx5dGljcy52MS5QbmxDYWxlbmRhciIiChJHZXREYXlUcmlwc1JlcXVlc3QSDAoEZGF0ZRgBIAEoCSKFAQoTR2V0RGF5VHJpcHNSZXNwb25zZRIMCgRkYXRlGAEgASgJEi4KBXRyaXBzGAIgAygLMh8udHJhZGVtZXNoLmFuYWx5dGljcy52MS5EYXlUcmlwEjAKA2RheRgDIAEoCzIjLnRyYWRlbWVzaC5hbmFseXRpY3MudjEuQ2FsZW5kYXJEYXkysAcKEEFuYWx5dGljc1NlcnZpY2USaQoMR2V0QW5hbHl0aWNzEisudHJhZGVtZXNoLmFuYWx5dGljcy52MS5HZXRBbmFseXRpY3NSZXF1ZXN0GiwudHJhZGVtZXNoLmFuYWx5dGljcy52MS5HZXRBbmFseXRpY3NSZXNwb25zZRJ7ChJSZWNvbXB1dGVBbmFseXRpY3MSMS50cmFkZW1lc2guYW5hbHl0aWNzLnYxLlJlY29tcHV0ZUFuYWx5dGljc1JlcXVlc3QaMi50cmFkZW1lc2guYW5hbHl0aWNzLnYxLlJlY29tcHV0ZUFuYWx5dGljc1Jlc3BvbnNlEl8KCFdhdGNoUG5sEicudHJhZGVtZXNoLmFuYWx5dGljcy52MS5XYXRjaFBubFJlcXVlc3QaKC50cmFkZW1lc2guYW5hbHl0aWNzLnYxLldhdGNoUG5sUmVzcG9uc2UwARKBAQoUR2V0QW5hbHl0aWNzU2V0dGluZ3MSMy50cmFkZW1lc2guYW5hbHl0aWNzLnYxLkdldEFuYWx5dGljc1NldHRpbmdzUmVxdWVzdBo0LnRyYWRlbWVzaC5hbmFseXRpY3MudjEuR2V0QW5hbHl0aWNzU2V0dGluZ3NSZXNwb25zZRKKAQoXVXBkYXRlQW5hbHl0aWNzU2V0dGluZ3MSNi50cmFkZW1lc2guYW5hbHl0aWNzLnYxLlVwZGF0ZUFuYWx5dGljc1NldHRpbmdzUmVxdWVzdBo3LnRyYWRlbWVzaC5hbmFseXRpY3MudjEuVXBkYXRlQW5hbHl0aWNzU2V0dGluZ3NSZXNwb25zZRJpCgxHZXRUYXhSZXBvcnQSKy50cmFkZW1lc2guYW5hbHl0aWNzLnYxLkdldFRheFJlcG9ydFJlcXVlc3QaLC50cmFkZW1lc2guYW5hbHl0aWNzLnYxLkdldFRheFJlcG9ydFJlc3BvbnNlEm8KDkdldFBubENhbGVuZGFyEi0udHJhZGVtZXNoLmFuYWx5dGljcy52MS5HZXRQbmxDYWxlbmRhclJlcXVlc3QaLi50cmFkZW1lc2guYW5hbHl0aWNzLnYxLkdldFBubENhbGVuZGFyUmVzcG9uc2USZgoLR2V0RGF5VHJpcHMSKi50cmFkZW1lc2guYW5hbHl0aWNzLnYxLkdldERheVRyaXBzUmVxdWVzdBorLnRyYWRlbWVzaC5hbmFseXRpY3MudjEuR2V0RGF5VHJpcHNSZXNwb25zZUL/AQoaY29tLnRyYWRlbWVzaC5hbmFseXRpY3MudjFCFUFuYWx5dGljc1NlcnZpY2VQcm90b1ABWlBnaXRodWIuY29tL3RyYWRlbWVzaC90cmFkZW1lc2gvY2xpZW50cy9nby9nZW4vdHJhZGVtZXNoL2FuYWx5dGljcy92MTthbmFseXRpY3N2MaICA1RBWKoCFlRyYWRlbWVzaC5BbmFseXRpY3MuVjHKAhZUcmFkZW1lc2hcQW5hbHl0aWNzXFYx4gIiVHJhZGVtZXNoXEFuYWx5dGljc1xWMVxHUEJNZXRhZGF0YeoCGFRyYWRlbWVzaDo6QW5hbHl0aWNzOjpWMWIGcHJvdG8z", [file_google_protobuf_duration, file_google_protobuf_field_mask, file_google_protobuf_timestamp, file_trademesh_analytics_v1_calendar, file_trademesh_analytics_v1_period, file_trademesh_analytics_v1_pnl, file_trademesh_analytics_v1_report, file_trademesh_analytics_v1_settings, file_trademesh_analytics_v1_tax]);
+  fileDesc("Ci50cmFkZW1lc2gvYW5hbHl0aWNzL3YxL2FuYWx5dGljc19zZXJ2aWNlLnByb3RvEhZ0cmFkZW1lc2guYW5hbHl0aWNzLnYxIvoCChNHZXRBbmFseXRpY3NSZXF1ZXN0Ei4KBnBlcmlvZBgBIAEoDjIeLnRyYWRlbWVzaC5hbmFseXRpY3MudjEuUGVyaW9kEjIKDnJlZmVyZW5jZV90aW1lGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBI3CgxjdXN0b21fcmFuZ2UYAyABKAsyIS50cmFkZW1lc2guYW5hbHl0aWNzLnYxLlRpbWVSYW5nZRIcChRpbmNsdWRlX2VxdWl0eV9jdXJ2ZRgEIAEoCBIfChdlcXVpdHlfY3VydmVfbWF4X3BvaW50cxgFIAEoBRIZChFpbmNsdWRlX2RhaWx5X3BubBgGIAEoCBIYChBpbnN0cnVtZW50X2xpbWl0GAcgASgFEhsKE21pbl9qb3VybmFsX3ZlcnNpb24YCCABKAMSNQoFc2xpY2UYCSABKAsyJi50cmFkZW1lc2guYW5hbHl0aWNzLnYxLkFuYWx5dGljc1NsaWNlIk8KFEdldEFuYWx5dGljc1Jlc3BvbnNlEjcKBnJlcG9ydBgBIAEoCzInLnRyYWRlbWVzaC5hbmFseXRpY3MudjEuQW5hbHl0aWNzUmVwb3J0IiwKGVJlY29tcHV0ZUFuYWx5dGljc1JlcXVlc3QSDwoHdXNlcl9pZBgBIAEoCSK7AQoaUmVjb21wdXRlQW5hbHl0aWNzUmVzcG9uc2USEgoKdXNlcl9jb3VudBgBIAEoAxISCgpmaWxsX2NvdW50GAIgASgDEhgKEHJvdW5kX3RyaXBfY291bnQYAyABKAMSLgoKc3RhcnRfdGltZRgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASKwoIZHVyYXRpb24YBSABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24iaAoPV2F0Y2hQbmxSZXF1ZXN0Eh4KFm1heF91cGRhdGVzX3Blcl9zZWNvbmQYASABKA0SNQoFc2xpY2UYAiABKAsyJi50cmFkZW1lc2guYW5hbHl0aWNzLnYxLkFuYWx5dGljc1NsaWNlIogBChBXYXRjaFBubFJlc3BvbnNlEjMKBnVwZGF0ZRgBIAEoCzIhLnRyYWRlbWVzaC5hbmFseXRpY3MudjEuUG5sVXBkYXRlSAASNgoJaGVhcnRiZWF0GAIgASgLMiEudHJhZGVtZXNoLmFuYWx5dGljcy52MS5IZWFydGJlYXRIAEIHCgVldmVudCIdChtHZXRBbmFseXRpY3NTZXR0aW5nc1JlcXVlc3QiWwocR2V0QW5hbHl0aWNzU2V0dGluZ3NSZXNwb25zZRI7CghzZXR0aW5ncxgBIAEoCzIpLnRyYWRlbWVzaC5hbmFseXRpY3MudjEuQW5hbHl0aWNzU2V0dGluZ3MijgEKHlVwZGF0ZUFuYWx5dGljc1NldHRpbmdzUmVxdWVzdBI7CghzZXR0aW5ncxgBIAEoCzIpLnRyYWRlbWVzaC5hbmFseXRpY3MudjEuQW5hbHl0aWNzU2V0dGluZ3MSLwoLdXBkYXRlX21hc2sYAiABKAsyGi5nb29nbGUucHJvdG9idWYuRmllbGRNYXNrIl4KH1VwZGF0ZUFuYWx5dGljc1NldHRpbmdzUmVzcG9uc2USOwoIc2V0dGluZ3MYASABKAsyKS50cmFkZW1lc2guYW5hbHl0aWNzLnYxLkFuYWx5dGljc1NldHRpbmdzInQKFUdldFBubENhbGVuZGFyUmVxdWVzdBISCgpzdGFydF9kYXRlGAEgASgJEhAKCGVuZF9kYXRlGAIgASgJEjUKBXNsaWNlGAMgASgLMiYudHJhZGVtZXNoLmFuYWx5dGljcy52MS5BbmFseXRpY3NTbGljZSJPChZHZXRQbmxDYWxlbmRhclJlc3BvbnNlEjUKCGNhbGVuZGFyGAEgASgLMiMudHJhZGVtZXNoLmFuYWx5dGljcy52MS5QbmxDYWxlbmRhciJZChJHZXREYXlUcmlwc1JlcXVlc3QSDAoEZGF0ZRgBIAEoCRI1CgVzbGljZRgCIAEoCzImLnRyYWRlbWVzaC5hbmFseXRpY3MudjEuQW5hbHl0aWNzU2xpY2UihQEKE0dldERheVRyaXBzUmVzcG9uc2USDAoEZGF0ZRgBIAEoCRIuCgV0cmlwcxgCIAMoCzIfLnRyYWRlbWVzaC5hbmFseXRpY3MudjEuRGF5VHJpcBIwCgNkYXkYAyABKAsyIy50cmFkZW1lc2guYW5hbHl0aWNzLnYxLkNhbGVuZGFyRGF5IqkBChdDb21wYXJlQW5hbHl0aWNzUmVxdWVzdBI6CgVxdWVyeRgBIAEoCzIrLnRyYWRlbWVzaC5hbmFseXRpY3MudjEuR2V0QW5hbHl0aWNzUmVxdWVzdBI3CgVvdGhlchgCIAEoCzImLnRyYWRlbWVzaC5hbmFseXRpY3MudjEuQW5hbHl0aWNzU2xpY2VIABIOCgRyZXN0GAMgASgISABCCQoHYWdhaW5zdCKLAQoYQ29tcGFyZUFuYWx5dGljc1Jlc3BvbnNlEjYKBWZpcnN0GAEgASgLMicudHJhZGVtZXNoLmFuYWx5dGljcy52MS5BbmFseXRpY3NSZXBvcnQSNwoGc2Vjb25kGAIgASgLMicudHJhZGVtZXNoLmFuYWx5dGljcy52MS5BbmFseXRpY3NSZXBvcnQypwgKEEFuYWx5dGljc1NlcnZpY2USaQoMR2V0QW5hbHl0aWNzEisudHJhZGVtZXNoLmFuYWx5dGljcy52MS5HZXRBbmFseXRpY3NSZXF1ZXN0GiwudHJhZGVtZXNoLmFuYWx5dGljcy52MS5HZXRBbmFseXRpY3NSZXNwb25zZRJ7ChJSZWNvbXB1dGVBbmFseXRpY3MSMS50cmFkZW1lc2guYW5hbHl0aWNzLnYxLlJlY29tcHV0ZUFuYWx5dGljc1JlcXVlc3QaMi50cmFkZW1lc2guYW5hbHl0aWNzLnYxLlJlY29tcHV0ZUFuYWx5dGljc1Jlc3BvbnNlEl8KCFdhdGNoUG5sEicudHJhZGVtZXNoLmFuYWx5dGljcy52MS5XYXRjaFBubFJlcXVlc3QaKC50cmFkZW1lc2guYW5hbHl0aWNzLnYxLldhdGNoUG5sUmVzcG9uc2UwARKBAQoUR2V0QW5hbHl0aWNzU2V0dGluZ3MSMy50cmFkZW1lc2guYW5hbHl0aWNzLnYxLkdldEFuYWx5dGljc1NldHRpbmdzUmVxdWVzdBo0LnRyYWRlbWVzaC5hbmFseXRpY3MudjEuR2V0QW5hbHl0aWNzU2V0dGluZ3NSZXNwb25zZRKKAQoXVXBkYXRlQW5hbHl0aWNzU2V0dGluZ3MSNi50cmFkZW1lc2guYW5hbHl0aWNzLnYxLlVwZGF0ZUFuYWx5dGljc1NldHRpbmdzUmVxdWVzdBo3LnRyYWRlbWVzaC5hbmFseXRpY3MudjEuVXBkYXRlQW5hbHl0aWNzU2V0dGluZ3NSZXNwb25zZRJpCgxHZXRUYXhSZXBvcnQSKy50cmFkZW1lc2guYW5hbHl0aWNzLnYxLkdldFRheFJlcG9ydFJlcXVlc3QaLC50cmFkZW1lc2guYW5hbHl0aWNzLnYxLkdldFRheFJlcG9ydFJlc3BvbnNlEm8KDkdldFBubENhbGVuZGFyEi0udHJhZGVtZXNoLmFuYWx5dGljcy52MS5HZXRQbmxDYWxlbmRhclJlcXVlc3QaLi50cmFkZW1lc2guYW5hbHl0aWNzLnYxLkdldFBubENhbGVuZGFyUmVzcG9uc2USZgoLR2V0RGF5VHJpcHMSKi50cmFkZW1lc2guYW5hbHl0aWNzLnYxLkdldERheVRyaXBzUmVxdWVzdBorLnRyYWRlbWVzaC5hbmFseXRpY3MudjEuR2V0RGF5VHJpcHNSZXNwb25zZRJ1ChBDb21wYXJlQW5hbHl0aWNzEi8udHJhZGVtZXNoLmFuYWx5dGljcy52MS5Db21wYXJlQW5hbHl0aWNzUmVxdWVzdBowLnRyYWRlbWVzaC5hbmFseXRpY3MudjEuQ29tcGFyZUFuYWx5dGljc1Jlc3BvbnNlQv8BChpjb20udHJhZGVtZXNoLmFuYWx5dGljcy52MUIVQW5hbHl0aWNzU2VydmljZVByb3RvUAFaUGdpdGh1Yi5jb20vdHJhZGVtZXNoL3RyYWRlbWVzaC9jbGllbnRzL2dvL2dlbi90cmFkZW1lc2gvYW5hbHl0aWNzL3YxO2FuYWx5dGljc3YxogIDVEFYqgIWVHJhZGVtZXNoLkFuYWx5dGljcy5WMcoCFlRyYWRlbWVzaFxBbmFseXRpY3NcVjHiAiJUcmFkZW1lc2hcQW5hbHl0aWNzXFYxXEdQQk1ldGFkYXRh6gIYVHJhZGVtZXNoOjpBbmFseXRpY3M6OlYxYgZwcm90bzM", [file_google_protobuf_duration, file_google_protobuf_field_mask, file_google_protobuf_timestamp, file_trademesh_analytics_v1_calendar, file_trademesh_analytics_v1_period, file_trademesh_analytics_v1_pnl, file_trademesh_analytics_v1_report, file_trademesh_analytics_v1_settings, file_trademesh_analytics_v1_slice, file_trademesh_analytics_v1_tax]);
 
 /**
  * GetAnalyticsRequest selects the period and the optional parts of the report.
@@ -99,6 +101,18 @@ export type GetAnalyticsRequest = Message<"trademesh.analytics.v1.GetAnalyticsRe
    * @generated from field: int64 min_journal_version = 8;
    */
   minJournalVersion: bigint;
+
+  /**
+   * slice narrows the report to some round trips (by their opening fill: account, segment,
+   * exchange, category, strategy, tags, symbol, side, IST weekday and hour; see AnalyticsSlice).
+   * Unset or empty: the whole journal. A slice matching nothing gives an empty report, not an
+   * error; a malformed slice is INVALID_ARGUMENT (reason INVALID_SLICE, fields "slice.…"). Open
+   * positions are those whose opening fill belongs to the slice. Sliced reports are cached per
+   * slice (canonical form) and invalidated with every journal change like unsliced ones.
+   *
+   * @generated from field: trademesh.analytics.v1.AnalyticsSlice slice = 9;
+   */
+  slice?: AnalyticsSlice | undefined;
 };
 
 /**
@@ -215,6 +229,17 @@ export type WatchPnlRequest = Message<"trademesh.analytics.v1.WatchPnlRequest"> 
    * @generated from field: uint32 max_updates_per_second = 1;
    */
   maxUpdatesPerSecond: number;
+
+  /**
+   * slice narrows the stream to some positions and round trips (decision 0250; see AnalyticsSlice):
+   * positions whose opening fill belongs to it, today's round trips and fees of its cycles, and
+   * PnlTotals.realized_pnl_all_time_micros = the net P&L of its closed round trips (partial exits of
+   * open positions not included). Unset or empty: everything. A malformed slice fails the stream at
+   * start with INVALID_ARGUMENT (reason INVALID_SLICE, fields "slice.…").
+   *
+   * @generated from field: trademesh.analytics.v1.AnalyticsSlice slice = 2;
+   */
+  slice?: AnalyticsSlice | undefined;
 };
 
 /**
@@ -370,6 +395,14 @@ export type GetPnlCalendarRequest = Message<"trademesh.analytics.v1.GetPnlCalend
    * @generated from field: string end_date = 2;
    */
   endDate: string;
+
+  /**
+   * slice keeps only the round trips of a slice (decision 0250; see AnalyticsSlice). Unset or
+   * empty: all. A malformed slice is INVALID_ARGUMENT (reason INVALID_SLICE, fields "slice.…").
+   *
+   * @generated from field: trademesh.analytics.v1.AnalyticsSlice slice = 3;
+   */
+  slice?: AnalyticsSlice | undefined;
 };
 
 /**
@@ -412,6 +445,15 @@ export type GetDayTripsRequest = Message<"trademesh.analytics.v1.GetDayTripsRequ
    * @generated from field: string date = 1;
    */
   date: string;
+
+  /**
+   * slice keeps only the round trips of a slice, and the day's totals are theirs (decision 0250;
+   * see AnalyticsSlice). Unset or empty: all. A malformed slice is INVALID_ARGUMENT (reason
+   * INVALID_SLICE, fields "slice.…").
+   *
+   * @generated from field: trademesh.analytics.v1.AnalyticsSlice slice = 2;
+   */
+  slice?: AnalyticsSlice | undefined;
 };
 
 /**
@@ -457,6 +499,84 @@ export const GetDayTripsResponseSchema: GenMessage<GetDayTripsResponse> = /*@__P
   messageDesc(file_trademesh_analytics_v1_analytics_service, 13);
 
 /**
+ * CompareAnalyticsRequest asks for two reports of the same period side by side.
+ *
+ * @generated from message trademesh.analytics.v1.CompareAnalyticsRequest
+ */
+export type CompareAnalyticsRequest = Message<"trademesh.analytics.v1.CompareAnalyticsRequest"> & {
+  /**
+   * query is the first report's request: period, options and `slice` (the first slice). Validated
+   * as GetAnalytics validates it (field paths are prefixed "query.", e.g. "query.slice.tags[0]");
+   * its min_journal_version applies to both reports.
+   *
+   * @generated from field: trademesh.analytics.v1.GetAnalyticsRequest query = 1;
+   */
+  query?: GetAnalyticsRequest | undefined;
+
+  /**
+   * against picks the second report (required).
+   *
+   * @generated from oneof trademesh.analytics.v1.CompareAnalyticsRequest.against
+   */
+  against: {
+    /**
+     * other is a second slice (e.g. another strategy): the second report is query with `slice`
+     * replaced by it (field paths "other.…").
+     *
+     * @generated from field: trademesh.analytics.v1.AnalyticsSlice other = 2;
+     */
+    value: AnalyticsSlice;
+    case: "other";
+  } | {
+    /**
+     * rest = true makes the second report "the rest": the round trips and fills of the period that
+     * query.slice does NOT keep (the first and second reports partition the period). false is
+     * INVALID_ARGUMENT (reason INVALID_COMPARISON).
+     *
+     * @generated from field: bool rest = 3;
+     */
+    value: boolean;
+    case: "rest";
+  } | { case: undefined; value?: undefined };
+};
+
+/**
+ * Describes the message trademesh.analytics.v1.CompareAnalyticsRequest.
+ * Use `create(CompareAnalyticsRequestSchema)` to create a new message.
+ */
+export const CompareAnalyticsRequestSchema: GenMessage<CompareAnalyticsRequest> = /*@__PURE__*/
+  messageDesc(file_trademesh_analytics_v1_analytics_service, 14);
+
+/**
+ * CompareAnalyticsResponse carries the two reports, each with its journal_version (normally
+ * the same; a journal change between the two lookups may make the second newer).
+ *
+ * @generated from message trademesh.analytics.v1.CompareAnalyticsResponse
+ */
+export type CompareAnalyticsResponse = Message<"trademesh.analytics.v1.CompareAnalyticsResponse"> & {
+  /**
+   * first is the report of query.slice.
+   *
+   * @generated from field: trademesh.analytics.v1.AnalyticsReport first = 1;
+   */
+  first?: AnalyticsReport | undefined;
+
+  /**
+   * second is the report of `other`, or of the rest.
+   *
+   * @generated from field: trademesh.analytics.v1.AnalyticsReport second = 2;
+   */
+  second?: AnalyticsReport | undefined;
+};
+
+/**
+ * Describes the message trademesh.analytics.v1.CompareAnalyticsResponse.
+ * Use `create(CompareAnalyticsResponseSchema)` to create a new message.
+ */
+export const CompareAnalyticsResponseSchema: GenMessage<CompareAnalyticsResponse> = /*@__PURE__*/
+  messageDesc(file_trademesh_analytics_v1_analytics_service, 15);
+
+/**
  * AnalyticsService computes trading performance from the user's trade journal (FIFO round trips;
  * definitions in AnalyticsReport) and streams live P&L marked to MarketDataService quotes.
  *
@@ -487,7 +607,7 @@ export const AnalyticsService: GenService<{
    * INVALID_TIME_RANGE: PERIOD_CUSTOM without custom_range, a missing bound, end_time <=
    * start_time, or custom_range set with another period; reason INVALID_LIMIT: a negative
    * equity_curve_max_points or instrument_limit; reason INVALID_JOURNAL_VERSION: a negative
-   * min_journal_version);
+   * min_journal_version; reason INVALID_SLICE: a malformed `slice`, see AnalyticsSlice);
    * UNAVAILABLE (reason JOURNAL_VERSION_NOT_APPLIED, metadata "requested_version" and
    * "applied_version": min_journal_version was not applied within the wait, retry later;
    * or reason SERVICE_UNAVAILABLE); DEADLINE_EXCEEDED; UNAUTHENTICATED.
@@ -537,7 +657,8 @@ export const AnalyticsService: GenService<{
    *     clients replace their state.
    *
    * Errors at stream start: RESOURCE_EXHAUSTED (reason TOO_MANY_STREAMS, metadata "limit" and
-   * "active": the user already has 5 open WatchPnl streams); UNAUTHENTICATED; UNAVAILABLE.
+   * "active": the user already has 5 open WatchPnl streams); INVALID_ARGUMENT (reason
+   * INVALID_SLICE: a malformed `slice`); UNAUTHENTICATED; UNAVAILABLE.
    * Errors ending a running stream: UNAVAILABLE (reason SERVER_DRAINING, or reason
    * SLOW_CONSUMER: the client accepted no message for 60 s); UNAUTHENTICATED (reason
    * TOKEN_EXPIRED: the stream ends when the access token that opened it expires). The client
@@ -605,7 +726,8 @@ export const AnalyticsService: GenService<{
    * calendar heat map.
    *
    * Errors: INVALID_ARGUMENT (reason INVALID_DATE_RANGE: a date missing or not "YYYY-MM-DD",
-   * end_date before start_date, or a range longer than 366 days, metadata "limit"); UNAVAILABLE;
+   * end_date before start_date, or a range longer than 366 days, metadata "limit"; reason
+   * INVALID_SLICE: a malformed `slice`); UNAVAILABLE;
    * DEADLINE_EXCEEDED; UNAUTHENTICATED.
    *
    * @generated from rpc trademesh.analytics.v1.AnalyticsService.GetPnlCalendar
@@ -616,9 +738,13 @@ export const AnalyticsService: GenService<{
     output: typeof GetPnlCalendarResponseSchema;
   },
   /**
-   * GetDayTrips returns the caller's round trips closed on one IST day, in close order.
+   * GetDayTrips returns the caller's round trips closed on one IST day, in close order, each with its
+   * MAE/MFE (DayTrip.excursion, decision 0270): exact from live ticks when recorded, else from market
+   * data's 1-minute bars read with the caller's credentials; market data being unreachable makes an
+   * excursion UNAVAILABLE, never the call fail.
    *
-   * Errors: INVALID_ARGUMENT (reason INVALID_DATE: date missing or not "YYYY-MM-DD"); UNAVAILABLE;
+   * Errors: INVALID_ARGUMENT (reason INVALID_DATE: date missing or not "YYYY-MM-DD"; reason
+   * INVALID_SLICE: a malformed `slice`); UNAVAILABLE;
    * DEADLINE_EXCEEDED; UNAUTHENTICATED.
    *
    * @generated from rpc trademesh.analytics.v1.AnalyticsService.GetDayTrips
@@ -627,6 +753,23 @@ export const AnalyticsService: GenService<{
     methodKind: "unary";
     input: typeof GetDayTripsRequestSchema;
     output: typeof GetDayTripsResponseSchema;
+  },
+  /**
+   * CompareAnalytics returns two reports of the same period side by side: a slice against another
+   * slice (two strategies, two accounts, ...) or a slice against the rest of the period (decision
+   * 0250; AnalyticsSlice defines membership). Each report is computed and cached as GetAnalytics'.
+   *
+   * Errors: everything GetAnalytics returns for `query` (field paths prefixed "query."); INVALID_ARGUMENT
+   * (reason INVALID_SLICE: a malformed `query.slice` or `other`, see AnalyticsSlice; reason
+   * INVALID_COMPARISON, field "against": neither `other` nor rest = true set); UNAVAILABLE;
+   * DEADLINE_EXCEEDED; UNAUTHENTICATED.
+   *
+   * @generated from rpc trademesh.analytics.v1.AnalyticsService.CompareAnalytics
+   */
+  compareAnalytics: {
+    methodKind: "unary";
+    input: typeof CompareAnalyticsRequestSchema;
+    output: typeof CompareAnalyticsResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_trademesh_analytics_v1_analytics_service, 0);

@@ -12,21 +12,24 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file trademesh/marketdata/v1/bar.proto.
  */
 export const file_trademesh_marketdata_v1_bar: GenFile = /*@__PURE__*/
-  fileDesc("CiF0cmFkZW1lc2gvbWFya2V0ZGF0YS92MS9iYXIucHJvdG8SF3RyYWRlbWVzaC5tYXJrZXRkYXRhLnYxIsIBCgNCYXISLgoKc3RhcnRfdGltZRgBIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEwoLb3Blbl9taWNyb3MYAiABKAMSEwoLaGlnaF9taWNyb3MYAyABKAMSEgoKbG93X21pY3JvcxgEIAEoAxIUCgxjbG9zZV9taWNyb3MYBSABKAMSDgoGdm9sdW1lGAYgASgDEhUKDW9wZW5faW50ZXJlc3QYByABKAMSEAoIY29tcGxldGUYCCABKAgqSAoLQmFySW50ZXJ2YWwSHAoYQkFSX0lOVEVSVkFMX1VOU1BFQ0lGSUVEEAASGwoXQkFSX0lOVEVSVkFMX09ORV9NSU5VVEUQAUL5AQobY29tLnRyYWRlbWVzaC5tYXJrZXRkYXRhLnYxQghCYXJQcm90b1ABWlJnaXRodWIuY29tL3RyYWRlbWVzaC90cmFkZW1lc2gvY2xpZW50cy9nby9nZW4vdHJhZGVtZXNoL21hcmtldGRhdGEvdjE7bWFya2V0ZGF0YXYxogIDVE1YqgIXVHJhZGVtZXNoLk1hcmtldGRhdGEuVjHKAhdUcmFkZW1lc2hcTWFya2V0ZGF0YVxWMeICI1RyYWRlbWVzaFxNYXJrZXRkYXRhXFYxXEdQQk1ldGFkYXRh6gIZVHJhZGVtZXNoOjpNYXJrZXRkYXRhOjpWMWIGcHJvdG8z", [file_google_protobuf_timestamp]);
+  fileDesc("CiF0cmFkZW1lc2gvbWFya2V0ZGF0YS92MS9iYXIucHJvdG8SF3RyYWRlbWVzaC5tYXJrZXRkYXRhLnYxIsIBCgNCYXISLgoKc3RhcnRfdGltZRgBIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEwoLb3Blbl9taWNyb3MYAiABKAMSEwoLaGlnaF9taWNyb3MYAyABKAMSEgoKbG93X21pY3JvcxgEIAEoAxIUCgxjbG9zZV9taWNyb3MYBSABKAMSDgoGdm9sdW1lGAYgASgDEhUKDW9wZW5faW50ZXJlc3QYByABKAMSEAoIY29tcGxldGUYCCABKAgqgQEKC0JhckludGVydmFsEhwKGEJBUl9JTlRFUlZBTF9VTlNQRUNJRklFRBAAEhsKF0JBUl9JTlRFUlZBTF9PTkVfTUlOVVRFEAESHQoZQkFSX0lOVEVSVkFMX0ZJVkVfTUlOVVRFUxACEhgKFEJBUl9JTlRFUlZBTF9PTkVfREFZEANC+QEKG2NvbS50cmFkZW1lc2gubWFya2V0ZGF0YS52MUIIQmFyUHJvdG9QAVpSZ2l0aHViLmNvbS90cmFkZW1lc2gvdHJhZGVtZXNoL2NsaWVudHMvZ28vZ2VuL3RyYWRlbWVzaC9tYXJrZXRkYXRhL3YxO21hcmtldGRhdGF2MaICA1RNWKoCF1RyYWRlbWVzaC5NYXJrZXRkYXRhLlYxygIXVHJhZGVtZXNoXE1hcmtldGRhdGFcVjHiAiNUcmFkZW1lc2hcTWFya2V0ZGF0YVxWMVxHUEJNZXRhZGF0YeoCGVRyYWRlbWVzaDo6TWFya2V0ZGF0YTo6VjFiBnByb3RvMw", [file_google_protobuf_timestamp]);
 
 /**
  * Bar is one OHLCV candle built by the market-data service from the ticks it received.
  *
  * Bars exist only for intervals in which at least one trade tick arrived: there are no empty or
- * forward-filled bars. Bars are retained for 30 days after their start_time.
+ * forward-filled bars. Bars are retained after their start_time for 30 days (1-minute), 365 days
+ * (5-minute) or indefinitely (day bars); a longer bar is computed from the 1-minute bars while
+ * they exist and stored, so it outlives them unchanged.
  *
  * @generated from message trademesh.marketdata.v1.Bar
  */
 export type Bar = Message<"trademesh.marketdata.v1.Bar"> & {
   /**
    * start_time is the inclusive start of the bar's interval, aligned to the interval (for
-   * BAR_INTERVAL_ONE_MINUTE: second and nanos are 0). The bar covers [start_time,
-   * start_time + interval).
+   * BAR_INTERVAL_ONE_MINUTE: second and nanos are 0; BAR_INTERVAL_FIVE_MINUTES: also a multiple of
+   * 5 minutes; BAR_INTERVAL_ONE_DAY: IST midnight). The bar covers [start_time, start_time +
+   * interval).
    *
    * @generated from field: google.protobuf.Timestamp start_time = 1;
    */
@@ -79,7 +82,8 @@ export type Bar = Message<"trademesh.marketdata.v1.Bar"> & {
 
   /**
    * complete is false only for the bar of the current, still-running interval, whose high, low,
-   * close and volume may still change; true for every finished bar.
+   * close and volume may still change; true for every finished bar (a 5-minute or day bar is
+   * complete once its whole window has ended).
    *
    * @generated from field: bool complete = 8;
    */
@@ -108,12 +112,30 @@ export enum BarInterval {
 
   /**
    * BAR_INTERVAL_ONE_MINUTE is a 1-minute bar aligned to whole minutes (IST has no sub-minute
-   * offset, so IST and UTC minute boundaries coincide). The only interval served in v1; other
-   * intervals may be added later as new enum values.
+   * offset, so IST and UTC minute boundaries coincide), built from the ticks. Kept 30 days.
    *
    * @generated from enum value: BAR_INTERVAL_ONE_MINUTE = 1;
    */
   ONE_MINUTE = 1,
+
+  /**
+   * BAR_INTERVAL_FIVE_MINUTES is a 5-minute bar aligned to 5-minute boundaries (IST is UTC+05:30,
+   * so IST and UTC 5-minute boundaries coincide: 09:15, 09:20, … IST), rolled up exactly from the
+   * 1-minute bars of its window (open = first open, high = max, low = min, close = last close,
+   * volume = sum, open_interest = last). Kept 365 days, beyond the 1-minute bars it came from.
+   *
+   * @generated from enum value: BAR_INTERVAL_FIVE_MINUTES = 2;
+   */
+  FIVE_MINUTES = 2,
+
+  /**
+   * BAR_INTERVAL_ONE_DAY is the bar of one IST calendar day: start_time is IST midnight (18:30
+   * UTC of the day before) and it covers the whole IST day (the NSE session 09:15–15:30 IST lies
+   * inside it), rolled up exactly like the 5-minute bars from that day's bars. Kept indefinitely.
+   *
+   * @generated from enum value: BAR_INTERVAL_ONE_DAY = 3;
+   */
+  ONE_DAY = 3,
 }
 
 /**

@@ -233,7 +233,8 @@ export type GetBarsRequest = Message<"trademesh.marketdata.v1.GetBarsRequest"> &
   instrument?: Instrument | undefined;
 
   /**
-   * interval is required; only BAR_INTERVAL_ONE_MINUTE is served in v1.
+   * interval is required: BAR_INTERVAL_ONE_MINUTE, BAR_INTERVAL_FIVE_MINUTES or
+   * BAR_INTERVAL_ONE_DAY.
    *
    * @generated from field: trademesh.marketdata.v1.BarInterval interval = 2;
    */
@@ -287,7 +288,7 @@ export const GetBarsRequestSchema: GenMessage<GetBarsRequest> = /*@__PURE__*/
 export type GetBarsResponse = Message<"trademesh.marketdata.v1.GetBarsResponse"> & {
   /**
    * bars are in ascending start_time order. The last bar may be incomplete (`complete` false)
-   * when the range includes the current minute.
+   * when the range includes the current interval (minute, 5 minutes or IST day).
    *
    * @generated from field: repeated trademesh.marketdata.v1.Bar bars = 1;
    */
@@ -303,7 +304,8 @@ export type GetBarsResponse = Message<"trademesh.marketdata.v1.GetBarsResponse">
 
   /**
    * earliest_available_time is the start of the oldest bar the service still retains for this
-   * instrument and interval (≈ now − 30 days); unset when it holds no bars for it.
+   * instrument and interval (≈ now − 30 days for 1-minute bars, − 365 days for 5-minute bars, the
+   * first day bar ever for day bars); unset when it holds no bars for it.
    *
    * @generated from field: google.protobuf.Timestamp earliest_available_time = 3;
    */
@@ -662,12 +664,13 @@ export const MarketDataService: GenService<{
     output: typeof SubscribeQuotesResponseSchema;
   },
   /**
-   * GetBars returns 1-minute OHLCV bars of one instrument in [start_time, end_time), oldest
-   * first, paginated. Bars are kept for 30 days; the part of the range older than the retention
-   * horizon simply returns no bars (see `earliest_available_time`), it is not an error.
+   * GetBars returns OHLCV bars of one instrument and interval (1-minute, 5-minute or IST day) in
+   * [start_time, end_time), oldest first, paginated. 1-minute bars are kept for 30 days, 5-minute
+   * bars for 365 days, day bars indefinitely; the part of the range older than the interval's
+   * retention horizon simply returns no bars (see `earliest_available_time`), it is not an error.
    *
    * Errors: INVALID_ARGUMENT (reason INVALID_INSTRUMENT; reason INVALID_INTERVAL: interval
-   * unspecified or not served; reason INVALID_TIME_RANGE: start_time missing or end_time <=
+   * unspecified or not a BarInterval value; reason INVALID_TIME_RANGE: start_time missing or end_time <=
    * start_time; reason INVALID_PAGE_SIZE: negative page_size; reason PAGE_TOKEN_INVALID: token
    * malformed, expired (older than 24 h) or issued for different request parameters);
    * NOT_FOUND (reason INSTRUMENT_NOT_FOUND); UNAUTHENTICATED; UNAVAILABLE.

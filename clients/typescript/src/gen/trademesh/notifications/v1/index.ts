@@ -2,4 +2,5 @@
 export * from "./alert_pb.js";
 export * from "./notification_pb.js";
 export * from "./notifications_service_pb.js";
+export * from "./push_pb.js";
 export * from "./webhook_pb.js";

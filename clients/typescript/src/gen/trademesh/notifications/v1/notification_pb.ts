@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file trademesh/notifications/v1/notification.proto.
  */
 export const file_trademesh_notifications_v1_notification: GenFile = /*@__PURE__*/
-  fileDesc("Ci10cmFkZW1lc2gvbm90aWZpY2F0aW9ucy92MS9ub3RpZmljYXRpb24ucHJvdG8SGnRyYWRlbWVzaC5ub3RpZmljYXRpb25zLnYxIocCCgxOb3RpZmljYXRpb24SCgoCaWQYASABKAkSOgoEa2luZBgCIAEoDjIsLnRyYWRlbWVzaC5ub3RpZmljYXRpb25zLnYxLk5vdGlmaWNhdGlvbktpbmQSDQoFdGl0bGUYAyABKAkSDAoEYm9keRgEIAEoCRIQCghhbGVydF9pZBgFIAEoCRIMCgRyZWFkGAYgASgIEi8KC2NyZWF0ZV90aW1lGAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgtleHBpcmVfdGltZRgIIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEAoIc2VxdWVuY2UYCSABKAMiRwoKUXVpZXRIb3VycxIPCgdlbmFibGVkGAEgASgIEhQKDHN0YXJ0X21pbnV0ZRgCIAEoBRISCgplbmRfbWludXRlGAMgASgFIoEBCgxLaW5kQ2hhbm5lbHMSOgoEa2luZBgBIAEoDjIsLnRyYWRlbWVzaC5ub3RpZmljYXRpb25zLnYxLk5vdGlmaWNhdGlvbktpbmQSNQoIY2hhbm5lbHMYAiADKA4yIy50cmFkZW1lc2gubm90aWZpY2F0aW9ucy52MS5DaGFubmVsIrABCgtQcmVmZXJlbmNlcxI/Cg1raW5kX2NoYW5uZWxzGAEgAygLMigudHJhZGVtZXNoLm5vdGlmaWNhdGlvbnMudjEuS2luZENoYW5uZWxzEjsKC3F1aWV0X2hvdXJzGAIgASgLMiYudHJhZGVtZXNoLm5vdGlmaWNhdGlvbnMudjEuUXVpZXRIb3VycxIUCgxkYWlseV9kaWdlc3QYAyABKAgSDQoFZW1haWwYBCABKAkqvgEKEE5vdGlmaWNhdGlvbktpbmQSIQodTk9USUZJQ0FUSU9OX0tJTkRfVU5TUEVDSUZJRUQQABIhCh1OT1RJRklDQVRJT05fS0lORF9QUklDRV9BTEVSVBABEiEKHU5PVElGSUNBVElPTl9LSU5EX1RSQURFX0FMRVJUEAISIwofTk9USUZJQ0FUSU9OX0tJTkRfU1lOQ19DT01QTEVURRADEhwKGE5PVElGSUNBVElPTl9LSU5EX1NZU1RFTRAEKoEBCgdDaGFubmVsEhcKE0NIQU5ORUxfVU5TUEVDSUZJRUQQABISCg5DSEFOTkVMX0lOX0FQUBABEhEKDUNIQU5ORUxfRU1BSUwQAhITCg9DSEFOTkVMX1dFQkhPT0sQAxIQCgxDSEFOTkVMX1BVU0gQBBIPCgtDSEFOTkVMX1NNUxAFQpcCCh5jb20udHJhZGVtZXNoLm5vdGlmaWNhdGlvbnMudjFCEU5vdGlmaWNhdGlvblByb3RvUAFaWGdpdGh1Yi5jb20vdHJhZGVtZXNoL3RyYWRlbWVzaC9jbGllbnRzL2dvL2dlbi90cmFkZW1lc2gvbm90aWZpY2F0aW9ucy92MTtub3RpZmljYXRpb25zdjGiAgNUTliqAhpUcmFkZW1lc2guTm90aWZpY2F0aW9ucy5WMcoCGlRyYWRlbWVzaFxOb3RpZmljYXRpb25zXFYx4gImVHJhZGVtZXNoXE5vdGlmaWNhdGlvbnNcVjFcR1BCTWV0YWRhdGHqAhxUcmFkZW1lc2g6Ok5vdGlmaWNhdGlvbnM6OlYxYgZwcm90bzM", [file_google_protobuf_timestamp]);
+  fileDesc("Ci10cmFkZW1lc2gvbm90aWZpY2F0aW9ucy92MS9ub3RpZmljYXRpb24ucHJvdG8SGnRyYWRlbWVzaC5ub3RpZmljYXRpb25zLnYxIocCCgxOb3RpZmljYXRpb24SCgoCaWQYASABKAkSOgoEa2luZBgCIAEoDjIsLnRyYWRlbWVzaC5ub3RpZmljYXRpb25zLnYxLk5vdGlmaWNhdGlvbktpbmQSDQoFdGl0bGUYAyABKAkSDAoEYm9keRgEIAEoCRIQCghhbGVydF9pZBgFIAEoCRIMCgRyZWFkGAYgASgIEi8KC2NyZWF0ZV90aW1lGAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgtleHBpcmVfdGltZRgIIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEAoIc2VxdWVuY2UYCSABKAMiRwoKUXVpZXRIb3VycxIPCgdlbmFibGVkGAEgASgIEhQKDHN0YXJ0X21pbnV0ZRgCIAEoBRISCgplbmRfbWludXRlGAMgASgFIoEBCgxLaW5kQ2hhbm5lbHMSOgoEa2luZBgBIAEoDjIsLnRyYWRlbWVzaC5ub3RpZmljYXRpb25zLnYxLk5vdGlmaWNhdGlvbktpbmQSNQoIY2hhbm5lbHMYAiADKA4yIy50cmFkZW1lc2gubm90aWZpY2F0aW9ucy52MS5DaGFubmVsIsYBCgtQcmVmZXJlbmNlcxI/Cg1raW5kX2NoYW5uZWxzGAEgAygLMigudHJhZGVtZXNoLm5vdGlmaWNhdGlvbnMudjEuS2luZENoYW5uZWxzEjsKC3F1aWV0X2hvdXJzGAIgASgLMiYudHJhZGVtZXNoLm5vdGlmaWNhdGlvbnMudjEuUXVpZXRIb3VycxIUCgxkYWlseV9kaWdlc3QYAyABKAgSDQoFZW1haWwYBCABKAkSFAoMcGhvbmVfbnVtYmVyGAUgASgJKr4BChBOb3RpZmljYXRpb25LaW5kEiEKHU5PVElGSUNBVElPTl9LSU5EX1VOU1BFQ0lGSUVEEAASIQodTk9USUZJQ0FUSU9OX0tJTkRfUFJJQ0VfQUxFUlQQARIhCh1OT1RJRklDQVRJT05fS0lORF9UUkFERV9BTEVSVBACEiMKH05PVElGSUNBVElPTl9LSU5EX1NZTkNfQ09NUExFVEUQAxIcChhOT1RJRklDQVRJT05fS0lORF9TWVNURU0QBCqBAQoHQ2hhbm5lbBIXChNDSEFOTkVMX1VOU1BFQ0lGSUVEEAASEgoOQ0hBTk5FTF9JTl9BUFAQARIRCg1DSEFOTkVMX0VNQUlMEAISEwoPQ0hBTk5FTF9XRUJIT09LEAMSEAoMQ0hBTk5FTF9QVVNIEAQSDwoLQ0hBTk5FTF9TTVMQBUKXAgoeY29tLnRyYWRlbWVzaC5ub3RpZmljYXRpb25zLnYxQhFOb3RpZmljYXRpb25Qcm90b1ABWlhnaXRodWIuY29tL3RyYWRlbWVzaC90cmFkZW1lc2gvY2xpZW50cy9nby9nZW4vdHJhZGVtZXNoL25vdGlmaWNhdGlvbnMvdjE7bm90aWZpY2F0aW9uc3YxogIDVE5YqgIaVHJhZGVtZXNoLk5vdGlmaWNhdGlvbnMuVjHKAhpUcmFkZW1lc2hcTm90aWZpY2F0aW9uc1xWMeICJlRyYWRlbWVzaFxOb3RpZmljYXRpb25zXFYxXEdQQk1ldGFkYXRh6gIcVHJhZGVtZXNoOjpOb3RpZmljYXRpb25zOjpWMWIGcHJvdG8z", [file_google_protobuf_timestamp]);
 
 /**
  * Notification is one item of a user's inbox. Notifications are kept 90 days.
@@ -193,6 +193,15 @@ export type Preferences = Message<"trademesh.notifications.v1.Preferences"> & {
    * @generated from field: string email = 4;
    */
   email: string;
+
+  /**
+   * phone_number is where SMS goes, in E.164 (e.g. +919876543210); a number without a leading "+"
+   * is read as an Indian number (region +91) and returned in E.164. Empty: no SMS is sent. It
+   * must be a valid, possible number (INVALID_ARGUMENT otherwise).
+   *
+   * @generated from field: string phone_number = 5;
+   */
+  phoneNumber: string;
 };
 
 /**
@@ -285,7 +294,8 @@ export enum Channel {
   WEBHOOK = 3,
 
   /**
-   * CHANNEL_PUSH is reserved for Web Push; not built yet: UpdatePreferences refuses it with
+   * CHANNEL_PUSH sends it by Web Push to every browser the caller registered
+   * (RegisterPushSubscription). A server without a VAPID key refuses it in UpdatePreferences with
    * FAILED_PRECONDITION (reason CHANNEL_NOT_CONFIGURED).
    *
    * @generated from enum value: CHANNEL_PUSH = 4;
@@ -293,8 +303,9 @@ export enum Channel {
   PUSH = 4,
 
   /**
-   * CHANNEL_SMS is reserved for SMS; not built yet: UpdatePreferences refuses it with
-   * FAILED_PRECONDITION (reason CHANNEL_NOT_CONFIGURED).
+   * CHANNEL_SMS texts it (at most 160 characters) to Preferences.phone_number. A server without an
+   * SMS provider refuses it in UpdatePreferences with FAILED_PRECONDITION (reason
+   * CHANNEL_NOT_CONFIGURED).
    *
    * @generated from enum value: CHANNEL_SMS = 5;
    */

@@ -16,7 +16,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file trademesh/trade/v1/import.proto.
  */
 export const file_trademesh_trade_v1_import: GenFile = /*@__PURE__*/
-  fileDesc("Ch90cmFkZW1lc2gvdHJhZGUvdjEvaW1wb3J0LnByb3RvEhJ0cmFkZW1lc2gudHJhZGUudjEiZAoOSW1wb3J0Um93RXJyb3ISEgoKcm93X251bWJlchgBIAEoAxIOCgZjb2x1bW4YAiABKAkSDQoFdmFsdWUYAyABKAkSDgoGcmVhc29uGAQgASgJEg8KB21lc3NhZ2UYBSABKAkiiwQKC0Jyb2tlclRyYWRlEhcKD2Jyb2tlcl90cmFkZV9pZBgBIAEoCRIXCg9icm9rZXJfb3JkZXJfaWQYAiABKAkSMwoKaW5zdHJ1bWVudBgDIAEoCzIfLnRyYWRlbWVzaC5jb21tb24udjEuSW5zdHJ1bWVudBIsCgdzZWdtZW50GAQgASgOMhsudHJhZGVtZXNoLnRyYWRlLnYxLlNlZ21lbnQSOgoKZGVyaXZhdGl2ZRgFIAEoCzImLnRyYWRlbWVzaC50cmFkZS52MS5EZXJpdmF0aXZlQ29udHJhY3QSDAoEaXNpbhgGIAEoCRImCgRzaWRlGAcgASgOMhgudHJhZGVtZXNoLnRyYWRlLnYxLlNpZGUSFwoPcXVhbnRpdHlfbWljcm9zGAggASgDEhQKDHByaWNlX21pY3JvcxgJIAEoAxIuCgp0cmFkZV90aW1lGAogASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIYCgtmZWVzX21pY3JvcxgLIAEoA0gAiAEBEjcKDWZlZV9icmVha2Rvd24YDCABKAsyIC50cmFkZW1lc2gudHJhZGUudjEuRmVlQnJlYWtkb3duEjMKCGNhdGVnb3J5GA0gASgOMiEudHJhZGVtZXNoLnRyYWRlLnYxLlRyYWRlQ2F0ZWdvcnlCDgoMX2ZlZXNfbWljcm9zIsoBChNSZWNvbmNpbGVJdGVtUmVzdWx0Eg0KBWluZGV4GAEgASgFEhcKD2Jyb2tlcl90cmFkZV9pZBgCIAEoCRI1CgdvdXRjb21lGAMgASgOMiQudHJhZGVtZXNoLnRyYWRlLnYxLlJlY29uY2lsZU91dGNvbWUSEAoIdHJhZGVfaWQYBCABKAkSFQoNdHJhZGVfdmVyc2lvbhgFIAEoAxIUCgxlcnJvcl9yZWFzb24YBiABKAkSFQoNZXJyb3JfbWVzc2FnZRgHIAEoCSqgAQoMSW1wb3J0Rm9ybWF0Eh0KGUlNUE9SVF9GT1JNQVRfVU5TUEVDSUZJRUQQABInCiNJTVBPUlRfRk9STUFUX1pFUk9ESEFfVFJBREVCT09LX0NTVhABEikKJUlNUE9SVF9GT1JNQVRfVVBTVE9YX1RSQURFX1JFUE9SVF9DU1YQAhIdChlJTVBPUlRfRk9STUFUX0dFTkVSSUNfQ1NWEAMq2QEKEFJlY29uY2lsZU91dGNvbWUSIQodUkVDT05DSUxFX09VVENPTUVfVU5TUEVDSUZJRUQQABIdChlSRUNPTkNJTEVfT1VUQ09NRV9DUkVBVEVEEAESHQoZUkVDT05DSUxFX09VVENPTUVfVVBEQVRFRBACEh8KG1JFQ09OQ0lMRV9PVVRDT01FX1VOQ0hBTkdFRBADEiUKIVJFQ09OQ0lMRV9PVVRDT01FX1NLSVBQRURfREVMRVRFRBAEEhwKGFJFQ09OQ0lMRV9PVVRDT01FX0ZBSUxFRBAFQtkBChZjb20udHJhZGVtZXNoLnRyYWRlLnYxQgtJbXBvcnRQcm90b1ABWkhnaXRodWIuY29tL3RyYWRlbWVzaC90cmFkZW1lc2gvY2xpZW50cy9nby9nZW4vdHJhZGVtZXNoL3RyYWRlL3YxO3RyYWRldjGiAgNUVFiqAhJUcmFkZW1lc2guVHJhZGUuVjHKAhJUcmFkZW1lc2hcVHJhZGVcVjHiAh5UcmFkZW1lc2hcVHJhZGVcVjFcR1BCTWV0YWRhdGHqAhRUcmFkZW1lc2g6OlRyYWRlOjpWMWIGcHJvdG8z", [file_google_protobuf_timestamp, file_trademesh_common_v1_instrument, file_trademesh_trade_v1_trade]);
+  fileDesc("Ch90cmFkZW1lc2gvdHJhZGUvdjEvaW1wb3J0LnByb3RvEhJ0cmFkZW1lc2gudHJhZGUudjEiZAoOSW1wb3J0Um93RXJyb3ISEgoKcm93X251bWJlchgBIAEoAxIOCgZjb2x1bW4YAiABKAkSDQoFdmFsdWUYAyABKAkSDgoGcmVhc29uGAQgASgJEg8KB21lc3NhZ2UYBSABKAkiiwQKC0Jyb2tlclRyYWRlEhcKD2Jyb2tlcl90cmFkZV9pZBgBIAEoCRIXCg9icm9rZXJfb3JkZXJfaWQYAiABKAkSMwoKaW5zdHJ1bWVudBgDIAEoCzIfLnRyYWRlbWVzaC5jb21tb24udjEuSW5zdHJ1bWVudBIsCgdzZWdtZW50GAQgASgOMhsudHJhZGVtZXNoLnRyYWRlLnYxLlNlZ21lbnQSOgoKZGVyaXZhdGl2ZRgFIAEoCzImLnRyYWRlbWVzaC50cmFkZS52MS5EZXJpdmF0aXZlQ29udHJhY3QSDAoEaXNpbhgGIAEoCRImCgRzaWRlGAcgASgOMhgudHJhZGVtZXNoLnRyYWRlLnYxLlNpZGUSFwoPcXVhbnRpdHlfbWljcm9zGAggASgDEhQKDHByaWNlX21pY3JvcxgJIAEoAxIuCgp0cmFkZV90aW1lGAogASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIYCgtmZWVzX21pY3JvcxgLIAEoA0gAiAEBEjcKDWZlZV9icmVha2Rvd24YDCABKAsyIC50cmFkZW1lc2gudHJhZGUudjEuRmVlQnJlYWtkb3duEjMKCGNhdGVnb3J5GA0gASgOMiEudHJhZGVtZXNoLnRyYWRlLnYxLlRyYWRlQ2F0ZWdvcnlCDgoMX2ZlZXNfbWljcm9zIsoBChNSZWNvbmNpbGVJdGVtUmVzdWx0Eg0KBWluZGV4GAEgASgFEhcKD2Jyb2tlcl90cmFkZV9pZBgCIAEoCRI1CgdvdXRjb21lGAMgASgOMiQudHJhZGVtZXNoLnRyYWRlLnYxLlJlY29uY2lsZU91dGNvbWUSEAoIdHJhZGVfaWQYBCABKAkSFQoNdHJhZGVfdmVyc2lvbhgFIAEoAxIUCgxlcnJvcl9yZWFzb24YBiABKAkSFQoNZXJyb3JfbWVzc2FnZRgHIAEoCSr1AQoMSW1wb3J0Rm9ybWF0Eh0KGUlNUE9SVF9GT1JNQVRfVU5TUEVDSUZJRUQQABInCiNJTVBPUlRfRk9STUFUX1pFUk9ESEFfVFJBREVCT09LX0NTVhABEikKJUlNUE9SVF9GT1JNQVRfVVBTVE9YX1RSQURFX1JFUE9SVF9DU1YQAhIdChlJTVBPUlRfRk9STUFUX0dFTkVSSUNfQ1NWEAMSJQohSU1QT1JUX0ZPUk1BVF9GWUVSU19UUkFERUJPT0tfQ1NWEAQSLAooSU1QT1JUX0ZPUk1BVF9JQ0lDSV9ESVJFQ1RfVFJBREVCT09LX0NTVhAFKtkBChBSZWNvbmNpbGVPdXRjb21lEiEKHVJFQ09OQ0lMRV9PVVRDT01FX1VOU1BFQ0lGSUVEEAASHQoZUkVDT05DSUxFX09VVENPTUVfQ1JFQVRFRBABEh0KGVJFQ09OQ0lMRV9PVVRDT01FX1VQREFURUQQAhIfChtSRUNPTkNJTEVfT1VUQ09NRV9VTkNIQU5HRUQQAxIlCiFSRUNPTkNJTEVfT1VUQ09NRV9TS0lQUEVEX0RFTEVURUQQBBIcChhSRUNPTkNJTEVfT1VUQ09NRV9GQUlMRUQQBULZAQoWY29tLnRyYWRlbWVzaC50cmFkZS52MUILSW1wb3J0UHJvdG9QAVpIZ2l0aHViLmNvbS90cmFkZW1lc2gvdHJhZGVtZXNoL2NsaWVudHMvZ28vZ2VuL3RyYWRlbWVzaC90cmFkZS92MTt0cmFkZXYxogIDVFRYqgISVHJhZGVtZXNoLlRyYWRlLlYxygISVHJhZGVtZXNoXFRyYWRlXFYx4gIeVHJhZGVtZXNoXFRyYWRlXFYxXEdQQk1ldGFkYXRh6gIUVHJhZGVtZXNoOjpUcmFkZTo6VjFiBnByb3RvMw", [file_google_protobuf_timestamp, file_trademesh_common_v1_instrument, file_trademesh_trade_v1_trade]);
 
 /**
  * ImportRowError reports one problem with one row of an imported file. A row with several
@@ -307,6 +307,40 @@ export enum ImportFormat {
    * @generated from enum value: IMPORT_FORMAT_GENERIC_CSV = 3;
    */
   GENERIC_CSV = 3,
+
+  /**
+   * IMPORT_FORMAT_FYERS_TRADEBOOK_CSV is Fyers' "Tradebook report" export. Lines above the header
+   * (report title, client details) are skipped: the header is the first of the file's first 31
+   * records holding the columns used: Symbol name, Date & time ("25 Aug 2026, 03:20:21 PM", IST),
+   * Side (BUY/SELL), Qty, Traded price, Segment ("Capital Market" or "Derivatives"; any other →
+   * row error SEGMENT_MISMATCH), and optionally Product type, Exchange order ID, OMS order ID. The
+   * file names no exchange: Capital Market rows are NSE; Derivatives rows are NFO, except contracts
+   * on SENSEX/BANKEX (BFO); the contract is parsed from the symbol name (e.g. "CDSL26SEP1400CE",
+   * "SENSEX2681378000PE"); a symbol in Fyers' API style ("NSE:HDFCBANK-EQ", "BSE:…") is read as
+   * the plain symbol on that exchange. broker_order_id is the exchange (else OMS) order id when
+   * written in full, empty when the file prints it in scientific notation. Carry-forward mirror
+   * rows (Product type "-", an exchange order id that is not a number and a time of 12:00:00 AM,
+   * all three) repeat an earlier fill and are not trades: they are skipped and not counted in
+   * rows_total. The file has no trade id: rows are deduplicated by fingerprint like generic rows
+   * without trade_id. Trades get broker BROKER_MANUAL; fees are computed.
+   *
+   * @generated from enum value: IMPORT_FORMAT_FYERS_TRADEBOOK_CSV = 4;
+   */
+  FYERS_TRADEBOOK_CSV = 4,
+
+  /**
+   * IMPORT_FORMAT_ICICI_DIRECT_TRADEBOOK_CSV is ICICI Direct's equity trade book export. Columns
+   * used: Date ("28-Jul-26" or "28-Jul-2026"; the trade time is that day 00:00 IST), Stock (ICICI
+   * Direct's stock code, kept as written, e.g. "RELIND"), Action (Buy/Sell), Qty, Price, Order Ref.
+   * (→ broker_order_id), Exchange (NSE/BSE) and optionally Segment. Only cash rows are read: a row
+   * whose Segment names futures or options, or whose Exchange is not NSE/BSE, is row error
+   * SEGMENT_MISMATCH. The charge columns are not read (fees are computed). The file has no trade
+   * id: rows are deduplicated by fingerprint like generic rows without trade_id. Trades get broker
+   * BROKER_MANUAL.
+   *
+   * @generated from enum value: IMPORT_FORMAT_ICICI_DIRECT_TRADEBOOK_CSV = 5;
+   */
+  ICICI_DIRECT_TRADEBOOK_CSV = 5,
 }
 
 /**

@@ -643,7 +643,8 @@ export const ImportTradesRequestSchema: GenMessage<ImportTradesRequest> = /*@__P
  * Deduplication: a row with a trade id is a duplicate when a trade with the same broker key (see
  * Trade.broker_trade_id) exists, ACTIVE or DELETED, or appeared earlier in the same file (then it
  * is also reported as DUPLICATE_IN_FILE in row_errors but counted in rows_duplicate, not
- * rows_failed). A GENERIC_CSV row without trade_id is identified by a fingerprint of (exchange,
+ * rows_failed). A GENERIC_CSV row without trade_id (and every FYERS_TRADEBOOK_CSV and
+ * ICICI_DIRECT_TRADEBOOK_CSV row: those files have no trade id) is identified by a fingerprint of (exchange,
  * symbol, side, quantity, price, trade_time to the second, n) where n is the row's occurrence
  * number among identical rows of the file, so re-importing the same rows skips them while two
  * identical fills in one file are both kept. Manual trades are never matched by fingerprint.
@@ -667,7 +668,8 @@ export type ImportTradesResponse = Message<"trademesh.trade.v1.ImportTradesRespo
   dryRun: boolean;
 
   /**
-   * rows_total is the number of data rows in the file (header excluded; blank lines ignored).
+   * rows_total is the number of data rows in the file (header excluded; blank lines ignored; the
+   * lines above a Fyers header and Fyers carry-forward mirror rows are not data rows).
    *
    * @generated from field: int64 rows_total = 3;
    */
@@ -1191,8 +1193,10 @@ export const TradeService: GenService<{
    * user, the range's trades are charged together (fills of one order share brokerage; DP charges
    * per scrip per IST day). Idempotent: a trade whose charges come out unchanged is not written (same
    * version, no event); each changed trade gets version + 1 and exactly one UPDATED event. A trade
-   * changed concurrently is counted in conflict_count and left for the next run. Only for the
-   * "admin" role or service identities.
+   * changed concurrently is counted in conflict_count and left for the next run. Expiry settlement
+   * fills (TRADE_SOURCE_SETTLEMENT) with COMPUTED charges are recomputed too, each alone by the
+   * settlement rules (STT on exercise), never as trades (decision 0310). Only for the "admin" role
+   * or service identities.
    * Errors: PERMISSION_DENIED (reason ROLE_REQUIRED); INVALID_ARGUMENT (a date that is not
    * YYYY-MM-DD, end_date before start_date).
    *

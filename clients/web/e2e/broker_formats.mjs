@@ -1,0 +1,111 @@
+// Built-in broker formats in the browser (docs/decisions/0280), against a running mesh, in Debian's headless
+// Chromium driven by playwright-core. Run by tests/web/test_browser_broker_formats.py. register → open the import
+// panel → choose "Fyers tradebook" → preview the sample (7 rows, nothing written) → import it → choose "ICICI
+// Direct trade book" → import its sample. Prints one JSON line {"ok", "steps", "error"?}.
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { chromium } from "playwright-core";
+
+const url = process.env.TM_URL ?? "http://127.0.0.1:8080/";
+const artifacts = resolve(process.env.TM_ARTIFACTS ?? "../../test-artifacts/web-broker-formats");
+const executablePath = process.env.TM_CHROMIUM ?? "/usr/bin/chromium";
+const WAIT = Number(process.env.TM_WAIT_MS ?? 20_000);
+
+const steps = [];
+const step = (name, detail = {}) => {
+  steps.push({ name, ...detail, at: Date.now() });
+  process.stderr.write(`e2e: ${name} ${JSON.stringify(detail)}\n`);
+};
+
+mkdirSync(artifacts, { recursive: true });
+const profile = mkdtempSync(join(tmpdir(), "trademesh-chromium-"));
+const context = await chromium.launchPersistentContext(profile, {
+  executablePath,
+  headless: true,
+  viewport: { width: 1280, height: 900 },
+  timezoneId: "Asia/Kolkata",
+  locale: "en-IN",
+  args: ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking", "--disable-sync"],
+});
+context.setDefaultTimeout(WAIT);
+const page = context.pages()[0] ?? (await context.newPage());
+const consoleErrors = [];
+page.on("pageerror", (error) => consoleErrors.push(String(error)));
+
+const shot = async (name) => {
+  const path = join(artifacts, `${name}.png`);
+  await page.screenshot({ path, fullPage: true });
+  step("screenshot", { path });
+};
+const go = (hash) => page.evaluate((value) => (location.hash = value), hash);
+
+async function logIn(name, password) {
+  await page.getByTestId("login-form").waitFor();
+  await page.getByLabel("Email or username").fill(name);
+  await page.getByLabel("Password").fill(password);
+  await page.getByRole("button", { name: "Log in" }).click();
+  await page.getByTestId("current-user").filter({ hasText: name }).waitFor();
+}
+
+const samples = resolve(process.env.TM_SAMPLES ?? "../../tests/trade/data");
+
+let ok = false;
+let failure = "";
+try {
+  const name = `brokers_${Date.now().toString(36)}`;
+  const password = "Journey-Horse-42";
+
+  await page.goto(url);
+  await page.getByTestId("login-form").waitFor();
+  await page.getByRole("tab", { name: "Register" }).click();
+  await page.getByLabel("Email").fill(`${name}@example.com`);
+  await page.getByLabel("Username").fill(name);
+  await page.getByLabel("Password").fill(password);
+  await page.getByRole("button", { name: "Create account" }).click();
+  await page.getByTestId("current-user").filter({ hasText: name }).waitFor();
+  step("registered", { username: name });
+
+  await go("#/trades");
+  const panel = page.getByTestId("import-panel");
+  await panel.locator("summary").click();
+  const format = panel.getByLabel("Format", { exact: true });
+  const summary = page.getByTestId("import-result");
+  const attach = (file) =>
+    page.getByLabel("File").setInputFiles({ name: file, mimeType: "text/csv", buffer: readFileSync(join(samples, file)) });
+
+  await format.selectOption({ label: "Fyers tradebook" });
+  await attach("fyers_tradebook.csv");
+  await panel.getByRole("button", { name: "Preview" }).click();
+  await page.getByTestId("preview-row").first().waitFor();
+  const rows = await page.getByTestId("preview-row").count();
+  if (rows !== 7) throw new Error(`preview shows ${rows} rows, expected 7`);
+  await summary.filter({ hasText: "7 would be created" }).waitFor();
+  step("fyers preview shown", { summary: (await summary.innerText()).split("\n")[0] });
+  await shot("broker-formats-01-fyers-preview");
+  if ((await page.locator('[data-testid="trade-row"][data-symbol="INFY"]').count()) !== 0) throw new Error("the preview wrote trades");
+
+  await page.getByRole("button", { name: "Import", exact: true }).click();
+  await summary.filter({ hasText: "7 created" }).waitFor();
+  await page.locator('[data-testid="trade-row"][data-symbol="INFY"]').first().waitFor();
+  step("fyers import done");
+
+  await format.selectOption({ label: "ICICI Direct trade book" });
+  await attach("icicidirect_tradebook.csv");
+  await page.getByRole("button", { name: "Import", exact: true }).click();
+  await summary.filter({ hasText: "4 created" }).waitFor();
+  await page.locator('[data-testid="trade-row"][data-symbol="RELIND"]').first().waitFor();
+  step("icici import done");
+  await shot("broker-formats-02-imported");
+
+  if (consoleErrors.length) throw new Error(`page errors: ${consoleErrors.join(" | ")}`);
+  ok = true;
+} catch (error) {
+  failure = String(error?.stack ?? error);
+  await page.screenshot({ path: join(artifacts, "broker-formats-failure.png"), fullPage: true }).catch(() => {});
+} finally {
+  await context.close();
+  rmSync(profile, { recursive: true, force: true });
+}
+process.stdout.write(JSON.stringify({ ok, steps, ...(ok ? {} : { error: failure }) }) + "\n");
+process.exit(ok ? 0 : 1);

@@ -1,0 +1,1 @@
+"""Fyers: tradebook report files."""

@@ -1,0 +1,1 @@
+"""ICICI Direct: trade book files."""

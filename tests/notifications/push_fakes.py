@@ -1,0 +1,258 @@
+"""In-memory fakes of the push and SMS ports, and the push use cases wired on them."""
+
+from __future__ import annotations
+
+import random
+import uuid
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+
+from tests.notifications.fakes import (
+    FakeClock,
+    InMemoryDeliveryStore,
+    InMemoryInboxSignal,
+    InMemoryNotificationStore,
+    InMemoryPreferencesStore,
+)
+from tests.notifications.webhook_fakes import FakeBudget, FakeResolver
+from trademesh.services.notifications.model import BUILT_CHANNELS, Notification, NotificationKind
+from trademesh.services.notifications.model.push import (
+    ChannelDelivery,
+    ChannelDeliveryState,
+    PushSubscription,
+    SendOutcome,
+)
+from trademesh.services.notifications.service import AddressPolicy, Notifier, PreferencesService
+from trademesh.services.notifications.service.push import ChannelDispatcher, ChannelQueue, PushService
+
+PENDING = ChannelDeliveryState.PENDING
+ALICE, BOB = "user-alice", "user-bob"
+VAPID_PUBLIC = "BPublicKeyOfTheServer"
+PUBLIC = {"push.example.com": ["93.184.216.34"], "rebind.example.com": ["93.184.216.34", "10.0.0.7"]}
+
+
+class InMemoryPushSubscriptionStore:
+    """Subscriptions by id, unique per (user, endpoint)."""
+
+    def __init__(self) -> None:
+        self.subscriptions: dict[str, PushSubscription] = {}
+
+    async def upsert(self, subscription: PushSubscription) -> PushSubscription:
+        for stored in self.subscriptions.values():
+            if stored.user_id == subscription.user_id and stored.endpoint == subscription.endpoint:
+                updated = replace(
+                    stored, p256dh=subscription.p256dh, auth=subscription.auth, user_agent=subscription.user_agent
+                )
+                self.subscriptions[stored.id] = updated
+                return updated
+        self.subscriptions[subscription.id] = subscription
+        return subscription
+
+    async def get_any(self, subscription_id: str) -> PushSubscription | None:
+        return self.subscriptions.get(subscription_id)
+
+    async def for_user(self, user_id: str) -> list[PushSubscription]:
+        return sorted((s for s in self.subscriptions.values() if s.user_id == user_id), key=lambda s: s.id)[::-1]
+
+    async def delete(self, user_id: str, subscription_id: str) -> bool:
+        found = self.subscriptions.get(subscription_id)
+        if found is None or found.user_id != user_id:
+            return False
+        del self.subscriptions[subscription_id]
+        return True
+
+
+class InMemoryChannelDeliveryStore:
+    """Deliveries by id, each with the token of the claim holding it (an outcome needs the token)."""
+
+    def __init__(self) -> None:
+        self.deliveries: dict[str, ChannelDelivery] = {}
+        self.tokens: dict[str, str] = {}
+
+    async def add(self, delivery: ChannelDelivery) -> bool:
+        if delivery.id in self.deliveries:
+            return False
+        self.deliveries[delivery.id] = delivery
+        return True
+
+    async def claim_due(self, now: datetime, lease_until: datetime, token: str, limit: int) -> list[ChannelDelivery]:
+        due = sorted(
+            (d for d in self.deliveries.values() if d.state is PENDING and d.next_attempt_at <= now),
+            key=lambda d: d.next_attempt_at,
+        )[:limit]
+        for delivery in due:
+            self.deliveries[delivery.id] = replace(delivery, next_attempt_at=lease_until)
+            self.tokens[delivery.id] = token
+        return due
+
+    def _held(self, delivery_id: str, token: str) -> ChannelDelivery | None:
+        delivery = self.deliveries.get(delivery_id)
+        if delivery is None or delivery.state is not PENDING or self.tokens.get(delivery_id) != token:
+            return None
+        self.tokens.pop(delivery_id)
+        return delivery
+
+    async def finish(
+        self, delivery_id: str, token: str, state: ChannelDeliveryState, status_code: int, error: str, now: datetime
+    ) -> bool:
+        delivery = self._held(delivery_id, token)
+        if delivery is None:
+            return False
+        attempts = delivery.attempts + (state is not ChannelDeliveryState.DROPPED)
+        self.deliveries[delivery_id] = replace(
+            delivery, state=state, attempts=attempts, last_status_code=status_code, last_error=error, finished_at=now
+        )
+        return True
+
+    async def retry_later(
+        self, delivery_id: str, token: str, next_attempt_at: datetime, status_code: int, error: str
+    ) -> bool:
+        delivery = self._held(delivery_id, token)
+        if delivery is None:
+            return False
+        self.deliveries[delivery_id] = replace(
+            delivery,
+            attempts=delivery.attempts + 1,
+            next_attempt_at=next_attempt_at,
+            last_status_code=status_code,
+            last_error=error,
+        )
+        return True
+
+    async def postpone(self, delivery_id: str, token: str, next_attempt_at: datetime) -> bool:
+        delivery = self._held(delivery_id, token)
+        if delivery is None:
+            return False
+        self.deliveries[delivery_id] = replace(delivery, next_attempt_at=next_attempt_at)
+        return True
+
+    async def drop_pending(self, target: str, reason: str, now: datetime) -> int:
+        dropped = 0
+        for delivery in list(self.deliveries.values()):
+            if delivery.target == target and delivery.state is PENDING:
+                self.deliveries[delivery.id] = replace(
+                    delivery, state=ChannelDeliveryState.DROPPED, last_error=reason, finished_at=now
+                )
+                self.tokens.pop(delivery.id, None)
+                dropped += 1
+        return dropped
+
+    async def delete_created_before(self, moment: datetime) -> int:
+        old = [key for key, delivery in self.deliveries.items() if delivery.created_at < moment]
+        for key in old:
+            del self.deliveries[key]
+        return len(old)
+
+
+@dataclass
+class Push:
+    subscription: PushSubscription
+    payload: bytes
+    topic: str
+    ttl_seconds: int
+
+
+@dataclass
+class ScriptedPushSender:
+    """Records pushes; answers from a script of statuses (then 201)."""
+
+    statuses: list[int] = field(default_factory=list)
+    pushes: list[Push] = field(default_factory=list)
+
+    async def push(self, subscription: PushSubscription, payload: bytes, topic: str, ttl_seconds: int) -> SendOutcome:
+        self.pushes.append(Push(subscription, payload, topic, ttl_seconds))
+        status = self.statuses.pop(0) if self.statuses else 201
+        return SendOutcome(status, "" if status < 300 else f"HTTP {status}", gone=status in (404, 410))
+
+
+@dataclass
+class ScriptedSmsSender:
+    """Records texts; answers from a script of outcomes (then 201)."""
+
+    outcomes: list[SendOutcome] = field(default_factory=list)
+    sent: list[tuple[str, str]] = field(default_factory=list)
+
+    async def send(self, to: str, body: str) -> SendOutcome:
+        self.sent.append((to, body))
+        return self.outcomes.pop(0) if self.outcomes else SendOutcome(201)
+
+
+@dataclass
+class PushWorld:
+    clock: FakeClock
+    subscriptions: InMemoryPushSubscriptionStore
+    deliveries: InMemoryChannelDeliveryStore
+    pusher: ScriptedPushSender
+    texter: ScriptedSmsSender
+    budget: FakeBudget
+    service: PushService
+    queue: ChannelQueue
+    notifier: Notifier
+    dispatcher: ChannelDispatcher
+    preferences: PreferencesService
+    preferences_store: InMemoryPreferencesStore
+    notifications: InMemoryNotificationStore
+
+    def replica(self) -> ChannelDispatcher:
+        """Return another replica's dispatcher over the same stores."""
+        return ChannelDispatcher(
+            subscriptions=self.subscriptions,
+            deliveries=self.deliveries,
+            push=self.pusher,
+            sms=self.texter,
+            budget=self.budget,
+            clock=self.clock,
+        )
+
+    async def notify(self, user: str = ALICE, kind: NotificationKind = NotificationKind.TRADE_ALERT) -> Notification:
+        notification = Notification(
+            f"n-{uuid.uuid4().hex[:8]}", user, kind, "INFY crossed 1600.00", "body", self.clock()
+        )
+        await self.notifier.notify(notification)
+        return notification
+
+
+def build_push_world(
+    *, push: bool = True, sms: bool = True, per_minute: int = 1000, max_per_user: int = 3
+) -> PushWorld:
+    clock = FakeClock()
+    subscriptions = InMemoryPushSubscriptionStore()
+    deliveries = InMemoryChannelDeliveryStore()
+    pusher, texter = ScriptedPushSender(), ScriptedSmsSender()
+    budget = FakeBudget(clock, per_window=per_minute)
+    service = PushService(
+        store=subscriptions,
+        deliveries=deliveries,
+        policy=AddressPolicy(FakeResolver(PUBLIC)),
+        clock=clock,
+        vapid_public_key=VAPID_PUBLIC if push else "",
+        sms_enabled=sms,
+        max_per_user=max_per_user,
+    )
+    queue = ChannelQueue(
+        subscriptions=subscriptions, deliveries=deliveries, clock=clock, push_enabled=push, sms_enabled=sms
+    )
+    preferences_store = InMemoryPreferencesStore()
+    notifications = InMemoryNotificationStore()
+    notifier = Notifier(
+        notifications=notifications,
+        preferences=preferences_store,
+        deliveries=InMemoryDeliveryStore(),
+        signal=InMemoryInboxSignal(),
+        clock=clock,
+        channels=queue,
+    )
+    dispatcher = ChannelDispatcher(
+        subscriptions=subscriptions,
+        deliveries=deliveries,
+        push=pusher if push else None,
+        sms=texter if sms else None,
+        budget=budget,
+        clock=clock,
+        rng=random.Random(7),
+    )
+    preferences = PreferencesService(store=preferences_store, available=BUILT_CHANNELS | queue.available())
+    return PushWorld(
+        clock, subscriptions, deliveries, pusher, texter, budget, service, queue, notifier, dispatcher, preferences,
+        preferences_store, notifications,
+    )  # fmt: skip
