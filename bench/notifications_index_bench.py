@@ -8,7 +8,7 @@ the first `--warmup` are not timed: crossing alerts learn their side, the index 
 see the same ticks and must fire the same alerts at the same ticks (checked); the table reports CPU per 1,000 ticks.
 
 This is only the evaluator's share of issue 18's benchmark: no Redis, database, notification writes or
-tick-to-notification latency (that end-to-end run is not written yet).
+tick-to-notification latency (that end-to-end run is `bench/notifications_e2e_bench.py`).
 """
 
 from __future__ import annotations

@@ -7,12 +7,17 @@ import { epochMsToIstInput, istInputToEpochMs, microsToDecimal, parseDecimalMicr
 
 const C = notifications.AlertCondition;
 
-export type ConditionChoice = "above" | "below" | "crossing" | "change";
+export type ConditionChoice = "above" | "below" | "crossing" | "change" | "dailyLoss" | "drawdown";
+
+/** P&L guardrails watch the whole book (no instrument) and fire at most once per IST day (decision 0300). */
+export function isGuardrail(condition: ConditionChoice): boolean {
+  return condition === "dailyLoss" || condition === "drawdown";
+}
 
 export interface AlertDraft {
   instrument: string;
   condition: ConditionChoice;
-  /** ₹ level for the price conditions, % for "change". */
+  /** ₹ level for the price conditions, % for "change", ₹ for "dailyLoss", ₹ or "X%" (of the peak) for "drawdown". */
   value: string;
   rearm: boolean;
   coolDownMinutes: string;
@@ -28,6 +33,8 @@ const CONDITIONS: Record<ConditionChoice, notifications.AlertCondition> = {
   below: C.PRICE_BELOW,
   crossing: C.PRICE_CROSSING,
   change: C.DAY_CHANGE_BEYOND,
+  dailyLoss: C.DAILY_LOSS_BEYOND,
+  drawdown: C.DRAWDOWN_FROM_PEAK,
 };
 
 /** "INFY" (NSE) or "BSE:INFY" → Instrument; null when the exchange is unknown or the symbol empty. */
@@ -56,10 +63,21 @@ export interface Built {
 export function buildAlert(draft: AlertDraft, id = ""): Built {
   const errors: Record<string, string> = {};
   const alert = create(notifications.AlertSchema, { id, condition: CONDITIONS[draft.condition], rearm: draft.rearm, note: draft.note });
-  const instrument = parseInstrument(draft.instrument);
+  const guardrail = isGuardrail(draft.condition);
+  const instrument = guardrail ? null : parseInstrument(draft.instrument);
   if (instrument) alert.instrument = instrument;
-  else errors["alert.instrument"] = "Use SYMBOL or EXCHANGE:SYMBOL, e.g. INFY or BSE:INFY.";
-  if (draft.condition === "change") {
+  else if (!guardrail) errors["alert.instrument"] = "Use SYMBOL or EXCHANGE:SYMBOL, e.g. INFY or BSE:INFY.";
+  if (guardrail) {
+    if (draft.condition === "drawdown" && draft.value.trim().endsWith("%")) {
+      const points = parsePercentBasisPoints(draft.value);
+      if (points === null || points < 1 || points > 10_000) errors["alert.change_basis_points"] = "Enter a share of the peak from 0.01 % to 100 %, e.g. 40%.";
+      else alert.changeBasisPoints = points;
+    } else {
+      const micros = parseDecimalMicros(draft.value);
+      if (micros === null || micros <= 0n) errors["alert.level_micros"] = draft.condition === "drawdown" ? "Enter an amount in ₹ (e.g. 3000) or a share of the peak (e.g. 40%)." : "Enter the loss limit in ₹, e.g. 5000.";
+      else alert.levelMicros = micros;
+    }
+  } else if (draft.condition === "change") {
     const points = parsePercentBasisPoints(draft.value);
     if (points === null) errors["alert.change_basis_points"] = "Enter a percentage with at most 2 decimals, e.g. 2.5.";
     else alert.changeBasisPoints = points;
@@ -68,7 +86,9 @@ export function buildAlert(draft: AlertDraft, id = ""): Built {
     if (micros === null) errors["alert.level_micros"] = "Enter a price in ₹ with at most 6 decimals, e.g. 1600.";
     else alert.levelMicros = micros;
   }
-  if (draft.rearm) {
+  if (draft.rearm && guardrail) {
+    // A re-arming guardrail arms again the next IST day: no cool-down needed.
+  } else if (draft.rearm) {
     const minutes = Number(draft.coolDownMinutes);
     if (!Number.isInteger(minutes) || minutes <= 0) errors["alert.cool_down"] = "Enter whole minutes, e.g. 15.";
     else alert.coolDown = durationFromMs(minutes * 60_000);
@@ -88,7 +108,10 @@ export function draftOf(alert: notifications.Alert): AlertDraft {
   return {
     instrument,
     condition,
-    value: condition === "change" ? (alert.changeBasisPoints / 100).toString() : microsToDecimal(alert.levelMicros),
+    value:
+      condition === "change" ? (alert.changeBasisPoints / 100).toString()
+      : condition === "drawdown" && alert.changeBasisPoints ? `${alert.changeBasisPoints / 100}%`
+      : microsToDecimal(alert.levelMicros),
     rearm: alert.rearm,
     coolDownMinutes: alert.coolDown ? String(Math.round(Number(alert.coolDown.seconds) / 60)) : "15",
     expires: alert.expireTime ? epochMsToIstInput(timestampMs(alert.expireTime)) : "",
@@ -119,6 +142,10 @@ export function conditionWord(condition: notifications.AlertCondition): string {
       return "crossing";
     case C.DAY_CHANGE_BEYOND:
       return "day change beyond";
+    case C.DAILY_LOSS_BEYOND:
+      return "day's loss at least";
+    case C.DRAWDOWN_FROM_PEAK:
+      return "drawdown from the day's peak at least";
     default:
       return "?";
   }

@@ -6,7 +6,7 @@ import { common, notifications } from "@trademesh/sdk";
 import type { JSX } from "preact";
 import { useEffect, useState } from "preact/hooks";
 import { call, clients } from "./api";
-import { alertHref, buildAlert, changedPaths, conditionWord, draftOf, EMPTY_DRAFT, type AlertDraft, type ConditionChoice } from "./alertform";
+import { alertHref, buildAlert, changedPaths, conditionWord, draftOf, EMPTY_DRAFT, isGuardrail, type AlertDraft, type ConditionChoice } from "./alertform";
 import { fieldError, isServiceMissing, otherFieldErrors, readableError, type ReadableError } from "./errors";
 import { enumLabel, formatIst, formatPrice } from "./format";
 import { BellIcon, inboxFeed } from "./notifications";
@@ -39,6 +39,7 @@ function editingFromHash(): Editing {
 
 export function describeAlert(alert: notifications.Alert): string {
   if (alert.condition === notifications.AlertCondition.DAY_CHANGE_BEYOND) return `day change beyond ±${alert.changeBasisPoints / 100} %`;
+  if (alert.condition === notifications.AlertCondition.DRAWDOWN_FROM_PEAK && alert.changeBasisPoints) return `${conditionWord(alert.condition)} ${alert.changeBasisPoints / 100} %`;
   return `${conditionWord(alert.condition)} ${formatPrice(alert.levelMicros)}`;
 }
 
@@ -103,7 +104,7 @@ export function AlertsScreen(): JSX.Element {
   async function remove(alert: notifications.Alert): Promise<void> {
     try {
       await call(() => clients.notifications.deleteAlert({ alertId: alert.id }));
-      setFlash(`Alert on ${alert.instrument?.symbol} deleted.`);
+      setFlash(`Alert on ${alert.instrument?.symbol ?? "your book"} deleted.`);
       if (editing?.kind === "edit" && editing.alert.id === alert.id) setEditing(null);
     } catch (caught) {
       setError(readableError(caught));
@@ -155,16 +156,16 @@ export function AlertsScreen(): JSX.Element {
           <tbody>
             {alerts.map((alert) => (
               <tr key={alert.id} data-testid="alert-row" data-id={alert.id} data-symbol={alert.instrument?.symbol} data-state={notifications.AlertState[alert.state]}>
-                <td><strong>{alert.instrument?.symbol}</strong></td>
+                <td><strong>{alert.instrument?.symbol ?? "Your book"}</strong></td>
                 <td>{describeAlert(alert)}</td>
-                <td>{alert.rearm ? `every ${Math.round(Number(alert.coolDown?.seconds ?? 0n) / 60)} min` : "once"}</td>
+                <td>{!alert.rearm ? "once" : alert.coolDown ? `every ${Math.round(Number(alert.coolDown.seconds) / 60)} min` : "once a day"}</td>
                 <td>{enumLabel(notifications.AlertState[alert.state], "")}</td>
                 <td class="num">{String(alert.triggerCount)}</td>
                 <td>{alert.lastTriggerTime ? formatIst(timestampMs(alert.lastTriggerTime)) : "—"}</td>
                 <td class="wrap">{alert.note}</td>
                 <td class="actions">
                   <button type="button" class="link" data-testid="edit-alert" onClick={() => setEditing({ kind: "edit", alert })}>Edit</button>
-                  <button type="button" class="link danger-text" data-testid="delete-alert" aria-label={`Delete the alert on ${alert.instrument?.symbol}`} onClick={() => void remove(alert)}>
+                  <button type="button" class="link danger-text" data-testid="delete-alert" aria-label={`Delete the alert on ${alert.instrument?.symbol ?? "your book"}`} onClick={() => void remove(alert)}>
                     Delete
                   </button>
                 </td>
@@ -202,10 +203,10 @@ function AlertEditor({ editing, onDone, onDelete }: { editing: NonNullable<Editi
       if (existing) {
         const paths = changedPaths(existing, built.alert);
         if (paths.length) await call(() => clients.notifications.updateAlert({ alert: built.alert, updateMask: { paths } }));
-        onDone(paths.length ? `Alert on ${existing.instrument?.symbol} updated and armed.` : null);
+        onDone(paths.length ? `Alert on ${existing.instrument?.symbol ?? "your book"} updated and armed.` : null);
       } else {
         const response = await call(() => clients.notifications.createAlert({ requestId: crypto.randomUUID(), alert: built.alert }));
-        onDone(`Alert on ${response.alert?.instrument?.symbol} set: ${response.alert ? describeAlert(response.alert) : ""}.`);
+        onDone(`Alert on ${response.alert?.instrument?.symbol ?? "your book"} set: ${response.alert ? describeAlert(response.alert) : ""}.`);
       }
     } catch (caught) {
       const readable = readableError(caught);
@@ -217,14 +218,20 @@ function AlertEditor({ editing, onDone, onDelete }: { editing: NonNullable<Editi
   }
 
   const change = draft.condition === "change";
+  const guardrail = isGuardrail(draft.condition);
+  const valueLabel = change ? "Change (%)" : draft.condition === "dailyLoss" ? "Loss limit (₹)" : draft.condition === "drawdown" ? "Fall from the peak (₹ or %)" : "Level (₹)";
+  const valueField = change ? "alert.change_basis_points" : draft.condition === "drawdown" && draft.value.trim().endsWith("%") ? "alert.change_basis_points" : "alert.level_micros";
+  const valueHint = change ? "e.g. 2.5 — fires at +2.5 % or −2.5 %" : draft.condition === "dailyLoss" ? "e.g. 5000 — today's P&L net of charges, open positions marked live" : draft.condition === "drawdown" ? "e.g. 3000 or 40%" : "e.g. 1600";
   return (
     <form class="card trade-form" onSubmit={(e) => void submit(e)} data-testid="alert-form" aria-labelledby="alert-form-title" noValidate>
-      <h3 id="alert-form-title">{existing ? `Edit the alert on ${existing.instrument?.symbol}` : "New price alert"}</h3>
+      <h3 id="alert-form-title">{existing ? `Edit the alert on ${existing.instrument?.symbol ?? "your book"}` : "New alert"}</h3>
       <ErrorBanner error={error} extra={otherFieldErrors(fields, FIELDS)} />
       <div class="grid">
-        <Field label="Instrument" name="alert-instrument" error={fieldError(fields, "alert.instrument")} hint="INFY or BSE:INFY">
-          {(props) => <input {...props} value={draft.instrument} disabled={Boolean(existing)} required onInput={(e) => set({ instrument: e.currentTarget.value })} />}
-        </Field>
+        {!guardrail && (
+          <Field label="Instrument" name="alert-instrument" error={fieldError(fields, "alert.instrument")} hint="INFY or BSE:INFY">
+            {(props) => <input {...props} value={draft.instrument} disabled={Boolean(existing)} required onInput={(e) => set({ instrument: e.currentTarget.value })} />}
+          </Field>
+        )}
         <Field label="When" name="alert-condition" error={fieldError(fields, "alert.condition")}>
           {(props) => (
             <select {...props} value={draft.condition} disabled={Boolean(existing)} onChange={(e) => set({ condition: e.currentTarget.value as ConditionChoice })}>
@@ -232,14 +239,16 @@ function AlertEditor({ editing, onDone, onDelete }: { editing: NonNullable<Editi
               <option value="below">Price at or below</option>
               <option value="crossing">Price crosses</option>
               <option value="change">Day change beyond ±%</option>
+              <option value="dailyLoss">Daily loss limit (P&amp;L)</option>
+              <option value="drawdown">Drawdown from the day's peak</option>
             </select>
           )}
         </Field>
         <Field
-          label={change ? "Change (%)" : "Level (₹)"}
+          label={valueLabel}
           name="alert-value"
-          error={fieldError(fields, change ? "alert.change_basis_points" : "alert.level_micros")}
-          hint={change ? "e.g. 2.5 — fires at +2.5 % or −2.5 %" : "e.g. 1600"}
+          error={fieldError(fields, valueField)}
+          hint={valueHint}
         >
           {(props) => <input {...props} inputMode="decimal" value={draft.value} required onInput={(e) => set({ value: e.currentTarget.value })} />}
         </Field>
@@ -247,11 +256,11 @@ function AlertEditor({ editing, onDone, onDelete }: { editing: NonNullable<Editi
           {(props) => (
             <select {...props} value={draft.rearm ? "rearm" : "once"} onChange={(e) => set({ rearm: e.currentTarget.value === "rearm" })}>
               <option value="once">Once</option>
-              <option value="rearm">Re-arm after a cool-down</option>
+              <option value="rearm">{guardrail ? "Every day" : "Re-arm after a cool-down"}</option>
             </select>
           )}
         </Field>
-        {draft.rearm && (
+        {draft.rearm && !guardrail && (
           <Field label="Cool-down (minutes)" name="alert-cool-down" error={fieldError(fields, "alert.cool_down")} hint="1 minute to 7 days">
             {(props) => <input {...props} inputMode="numeric" value={draft.coolDownMinutes} onInput={(e) => set({ coolDownMinutes: e.currentTarget.value })} />}
           </Field>

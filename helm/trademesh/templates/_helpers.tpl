@@ -220,6 +220,13 @@ operator's existingSecret. Call with (dict "inline" <value> "existing" <name> "d
 {{- end }}
 {{- else if eq .name "notifications" }}
 {{ include "trademesh.tokenSecretEnv" $root }}
+{{- if $root.Values.analytics.create }}
+# P&L guardrails (decision 0300): analytics' WatchPnl read on behalf of each guarded user.
+- name: TRADEMESH_ANALYTICS_TARGET
+  value: {{ include "trademesh.grpcTarget" (dict "root" $root "name" "analytics") | quote }}
+- name: TRADEMESH_SERVICE_TOKEN_FILE
+  value: /var/run/secrets/trademesh/service-token/{{ $root.Values.secrets.notificationsServiceToken.secretKey }}
+{{- end }}
 {{- $hooks := $root.Values.secrets.webhookSecrets }}
 {{- if or $hooks.key $hooks.existingSecret }}
 - name: TRADEMESH_WEBHOOK_SECRETS_KEY
@@ -303,6 +310,9 @@ Call with (dict "root" $ "name" "auth").
 {{- $refs = append $refs (dict "inline" $v.secrets.brokerCredentials.key "existing" $v.secrets.brokerCredentials.existingSecret) }}
 {{- else if eq .name "notifications" }}
 {{- $refs = append $refs (dict "inline" $v.secrets.tradeTokens.secret "existing" $v.secrets.tradeTokens.existingSecret) }}
+{{- if $v.analytics.create }}
+{{- $refs = append $refs (dict "inline" "" "existing" $v.secrets.notificationsServiceToken.existingSecret) }}
+{{- end }}
 {{- $refs = append $refs (dict "inline" $v.secrets.webhookSecrets.key "existing" $v.secrets.webhookSecrets.existingSecret) }}
 {{- $refs = append $refs (dict "inline" $v.secrets.vapid.privateKey "existing" $v.secrets.vapid.existingSecret) }}
 {{- $refs = append $refs (dict "inline" $v.secrets.twilio.authToken "existing" $v.secrets.twilio.existingSecret) }}

@@ -143,7 +143,7 @@ spec:
               mountPath: /var/run/secrets/trademesh/jwt
               readOnly: true
             {{- end }}
-            {{- if eq $name "sync" }}
+            {{- if or (eq $name "sync") (and (eq $name "notifications") $root.Values.analytics.create) }}
             - name: service-token
               mountPath: /var/run/secrets/trademesh/service-token
               readOnly: true
@@ -163,6 +163,15 @@ spec:
             {{- $serviceToken := $root.Values.secrets.syncServiceToken }}
             secretName: {{ include "trademesh.secretName" (dict "inline" $serviceToken.token "existing" $serviceToken.existingSecret "default" "trademesh-sync-service-token") }}
             defaultMode: 0440
+        {{- end }}
+        {{- if and (eq $name "notifications") $root.Values.analytics.create }}
+        {{- /* The P&L guardrails read analytics' WatchPnl with it (decision 0300); optional: without the
+        Secret the service starts and the guardrail streams retry until it exists. */}}
+        - name: service-token
+          secret:
+            secretName: {{ $root.Values.secrets.notificationsServiceToken.existingSecret | quote }}
+            defaultMode: 0440
+            optional: true
         {{- end }}
       {{- with $svc.nodeSelector }}
       nodeSelector:

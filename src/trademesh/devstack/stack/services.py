@@ -126,11 +126,15 @@ def _sms_ready(context: StackContext) -> str:
 
 def _notifications_env(context: StackContext) -> dict[str, str]:
     # Webhooks and Web Push on, with keys made once per data dir; SMS through the local Twilio fake.
-    from trademesh.devstack.secrets import ensure_vapid_key, ensure_webhook_key
+    from trademesh.devstack.secrets import ensure_dev_secrets, ensure_vapid_key, ensure_webhook_key
     from trademesh.devstack.smsserver import DEV_ACCOUNT_SID, DEV_AUTH_TOKEN, DEV_FROM_NUMBER
 
+    # The service token lets the P&L guardrails and the digest read a user's P&L from analytics (decision 0300).
+    _, token_file = ensure_dev_secrets(context.layout.keys_dir, context.layout.signing_key)
     env = {
         **_smtp_env(context),
+        "TRADEMESH_SERVICE_TOKEN_FILE": str(token_file),
+        "TRADEMESH_ANALYTICS_TARGET": context.address("analytics"),
         "TRADEMESH_WEBHOOK_SECRETS_KEY": ensure_webhook_key(context.layout.keys_dir).read_text().strip(),
         "TRADEMESH_VAPID_PRIVATE_KEY": ensure_vapid_key(context.layout.keys_dir).read_text().strip(),
         # Dev mode lets push endpoints be the local push service (http, loopback) — nothing else private.

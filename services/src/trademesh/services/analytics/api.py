@@ -158,7 +158,7 @@ class AnalyticsServicer(analytics_service_pb2_grpc.AnalyticsServiceServicer):
     ) -> AsyncIterator[analytics_service_pb2.WatchPnlResponse]:
         principal = current_principal()
         messages = self._watcher.watch(
-            principal.subject,
+            _reader(context),
             _authorization(context),
             request.max_updates_per_second,
             to_micros(principal.expires_at),

@@ -77,6 +77,8 @@ def levels_of(alert: Alert) -> list[tuple[str, int, Direction]]:
                 (CHANGE, alert.change_basis_points, Direction.UP),
                 (CHANGE, -alert.change_basis_points, Direction.DOWN),
             ]
+        case _:  # P&L guardrails are evaluated on analytics' WatchPnl, not on ticks
+            return []
 
 
 class AlertIndex:

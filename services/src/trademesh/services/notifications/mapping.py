@@ -32,6 +32,8 @@ _CONDITIONS = {
     AlertCondition.PRICE_BELOW: alert_pb2.ALERT_CONDITION_PRICE_BELOW,
     AlertCondition.PRICE_CROSSING: alert_pb2.ALERT_CONDITION_PRICE_CROSSING,
     AlertCondition.DAY_CHANGE_BEYOND: alert_pb2.ALERT_CONDITION_DAY_CHANGE_BEYOND,
+    AlertCondition.DAILY_LOSS_BEYOND: alert_pb2.ALERT_CONDITION_DAILY_LOSS_BEYOND,
+    AlertCondition.DRAWDOWN_FROM_PEAK: alert_pb2.ALERT_CONDITION_DRAWDOWN_FROM_PEAK,
 }
 _CONDITIONS_FROM = {value: condition for condition, value in _CONDITIONS.items()}
 _STATES = {
@@ -110,10 +112,6 @@ def alert_to_proto(alert: Alert) -> alert_pb2.Alert:
     """Map an alert to its message."""
     message = alert_pb2.Alert(
         id=alert.id,
-        instrument=instrument_pb2.Instrument(
-            symbol=alert.instrument.symbol,
-            exchange=instrument_pb2.Exchange.Value(f"EXCHANGE_{alert.instrument.exchange}"),
-        ),
         condition=_CONDITIONS[alert.condition],
         level_micros=alert.level_micros,
         change_basis_points=alert.change_basis_points,
@@ -124,7 +122,15 @@ def alert_to_proto(alert: Alert) -> alert_pb2.Alert:
         last_trigger_price_micros=alert.last_trigger_price_micros,
         create_time=timestamp(alert.created_at),
         update_time=timestamp(alert.updated_at),
+        last_trigger_pnl_micros=alert.last_trigger_pnl_micros,
     )
+    if alert.instrument.exchange:  # unset for the P&L guardrails
+        message.instrument.CopyFrom(
+            instrument_pb2.Instrument(
+                symbol=alert.instrument.symbol,
+                exchange=instrument_pb2.Exchange.Value(f"EXCHANGE_{alert.instrument.exchange}"),
+            )
+        )
     if alert.cool_down is not None:
         message.cool_down.CopyFrom(_duration(alert.cool_down))
     if alert.expires_at is not None:

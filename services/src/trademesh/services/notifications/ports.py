@@ -5,7 +5,7 @@ Pure: no gRPC, database or Redis imports.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Protocol
@@ -23,6 +23,7 @@ from trademesh.services.notifications.model import (
     WebhookDelivery,
     WebhookDeliveryState,
 )
+from trademesh.services.notifications.model.guardrails import DayPnl
 from trademesh.services.notifications.model.webhooks import Address
 
 
@@ -194,6 +195,13 @@ class TickSource(Protocol):
 
 
 TickHandler = Callable[[Tick], Awaitable[None]]
+
+
+class PnlFeed(Protocol):
+    """A user's live P&L of the IST day, as analytics' WatchPnl computes it (decision 0300)."""
+
+    def watch(self, user_id: str) -> AsyncIterator[DayPnl]:
+        """Yield the user's day P&L on every change until the stream ends (then raises or returns)."""
 
 
 class Clock(Protocol):

@@ -37,6 +37,7 @@ from trademesh.services.notifications.events import TradeEventConsumer
 from trademesh.services.notifications.mail import NoMailSender, SmtpMailSender
 from trademesh.services.notifications.model import RETENTION
 from trademesh.services.notifications.model.webhooks import parse_networks
+from trademesh.services.notifications.pnl_feed import GrpcPnlFeed, build_pnl_feed
 from trademesh.services.notifications.ports import (
     AddressResolver,
     AlertChanges,
@@ -46,6 +47,7 @@ from trademesh.services.notifications.ports import (
     InboxSignal,
     MailSender,
     NotificationStore,
+    PnlFeed,
     PreferencesStore,
     SendBudget,
     TickSource,
@@ -70,6 +72,7 @@ from trademesh.services.notifications.service import (
     AddressPolicy,
     AlertEvaluator,
     AlertService,
+    GuardrailWatch,
     InboxService,
     MailDispatcher,
     Notifier,
@@ -124,6 +127,9 @@ class Notifications:
     preferences_store: PreferencesStore | None = None
     #: Web Push and SMS (push_wiring.py).
     channels: PushChannels | None = None
+    #: P&L guardrails (decision 0300); None without a service token (CreateAlert refuses them then).
+    guardrails: GuardrailWatch | None = None
+    pnl_feed: GrpcPnlFeed | None = None
 
 
 def build_mail_sender(settings: NotificationsSettings) -> MailSender:
@@ -164,6 +170,7 @@ def bootstrap(
     channel_deliveries: ChannelDeliveryStore | None = None,
     push_sender: PushSender | None = None,
     sms_sender: SmsSender | None = None,
+    pnl_feed: PnlFeed | None = None,
 ) -> Notifications:
     """Wire the use cases and the servicer; build the real adapter of every port not given (tests pass fakes)."""
     connections = LazyConnections(settings)
@@ -224,8 +231,16 @@ def bootstrap(
         webhook_deliveries=webhook_deliveries,
         channels=channels.queue,
     )
+    grpc_feed = build_pnl_feed(settings) if pnl_feed is None else None
+    feed = pnl_feed or grpc_feed
+    guardrails = GuardrailWatch(feed) if feed is not None else None
     alerts = AlertService(
-        store=store, changes=changes, tokens=tokens, clock=clock, max_alerts_per_user=settings.max_alerts_per_user
+        store=store,
+        changes=changes,
+        tokens=tokens,
+        clock=clock,
+        max_alerts_per_user=settings.max_alerts_per_user,
+        guardrails_enabled=guardrails is not None,
     )
     inbox = InboxService(
         store=notifications,
@@ -235,7 +250,9 @@ def bootstrap(
         heartbeat_seconds=settings.watch_heartbeat_seconds,
     )
     preference_service = PreferencesService(store=preferences, available=channels.available)
-    evaluator = AlertEvaluator(store=store, notifier=notifier, changes=changes, ticks=ticks, clock=clock)
+    evaluator = AlertEvaluator(
+        store=store, notifier=notifier, changes=changes, ticks=ticks, clock=clock, guardrails=guardrails
+    )
     dispatcher = MailDispatcher(
         deliveries=deliveries, sender=mail if mail is not None else build_mail_sender(settings), clock=clock
     )
@@ -285,6 +302,8 @@ def bootstrap(
         connections.redis,
         preferences,
         channels,
+        guardrails,
+        grpc_feed,
     )
 
 
@@ -422,6 +441,10 @@ async def build_notifications_runtime(
         host.spawn(dispatch_channels(app.channels, settings.channel_dispatch_interval_seconds), "push-sms-dispatcher")
         host.on_stop(app.channels.close)
     host.spawn(_every(settings.sweep_interval_seconds, "sweeping old notifications", lambda: _sweep(app)), "sweeper")
+    if app.guardrails is not None:
+        host.on_stop(app.guardrails.close)
+    if app.pnl_feed is not None:
+        host.on_stop(app.pnl_feed.close)
     host.on_stop(mongo.close)
     host.on_stop(redis.aclose)
     return NotificationsRuntime(host, app, consumer)

@@ -97,12 +97,15 @@ class NotificationsSettings(SignedTokenSettings, SmtpSettings):
     )
 
     analytics_target: str = Field(
-        "127.0.0.1:50055", description="gRPC address of the analytics service (the daily digest reads users' days)."
+        "127.0.0.1:50055",
+        description="gRPC address of the analytics service (the daily digest reads users' days; the P&L "
+        "guardrails watch WatchPnl).",
     )
     service_token: SecretStr = Field(
         SecretStr(""),
-        description="Access token with role `service` the daily digest sends to analytics (`python -m "
-        "trademesh.services.auth.admin issue-service-token --name notifications`). Or TRADEMESH_SERVICE_TOKEN_FILE.",
+        description="Access token with role `service` the daily digest and the P&L guardrails send to analytics "
+        "(`python -m trademesh.services.auth.admin issue-service-token --name notifications`). Or "
+        "TRADEMESH_SERVICE_TOKEN_FILE. Unset: guardrails are refused (GUARDRAILS_NOT_CONFIGURED).",
     )
     service_token_file: Path | None = Field(
         None, description="File holding the service token; re-read whenever it changes (a rotated Secret)."

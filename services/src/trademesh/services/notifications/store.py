@@ -71,6 +71,7 @@ def _alert_document(alert: Alert) -> Document:
         "exchange": alert.instrument.exchange,
         "symbol": alert.instrument.symbol,
         "condition": alert.condition.value,
+        "last_trigger_pnl_micros": alert.last_trigger_pnl_micros,
         "level_micros": alert.level_micros,
         "change_basis_points": alert.change_basis_points,
         "rearm": alert.rearm,
@@ -111,6 +112,7 @@ def _alert(document: Document) -> Alert:
         last_trigger_at=document.get("last_trigger_at"),
         last_trigger_price_micros=document["last_trigger_price_micros"],
         rearm_at=document.get("rearm_at"),
+        last_trigger_pnl_micros=document.get("last_trigger_pnl_micros", 0),
     )
 
 

@@ -100,6 +100,11 @@ type AnalyticsServiceClient interface {
 	// SLOW_CONSUMER: the client accepted no message for 60 s); UNAUTHENTICATED (reason
 	// TOKEN_EXPIRED: the stream ends when the access token that opened it expires). The client
 	// reconnects (with backoff, after refreshing its token if needed) and gets a fresh snapshot.
+	//
+	// A caller with role `service` may watch a user's P&L by naming the user in the
+	// `trademesh-on-behalf-of` metadata (the notifications service's P&L guardrails, decision 0300);
+	// the stream counts against that user's limit. INVALID_ARGUMENT (reason INVALID_USER_ID) when
+	// the named id is longer than 128 characters. The metadata is ignored for any other role.
 	WatchPnl(ctx context.Context, in *WatchPnlRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchPnlResponse], error)
 	// GetAnalyticsSettings returns the caller's analytics settings (the defaults when never saved).
 	//
@@ -327,6 +332,11 @@ type AnalyticsServiceServer interface {
 	// SLOW_CONSUMER: the client accepted no message for 60 s); UNAUTHENTICATED (reason
 	// TOKEN_EXPIRED: the stream ends when the access token that opened it expires). The client
 	// reconnects (with backoff, after refreshing its token if needed) and gets a fresh snapshot.
+	//
+	// A caller with role `service` may watch a user's P&L by naming the user in the
+	// `trademesh-on-behalf-of` metadata (the notifications service's P&L guardrails, decision 0300);
+	// the stream counts against that user's limit. INVALID_ARGUMENT (reason INVALID_USER_ID) when
+	// the named id is longer than 128 characters. The metadata is ignored for any other role.
 	WatchPnl(*WatchPnlRequest, grpc.ServerStreamingServer[WatchPnlResponse]) error
 	// GetAnalyticsSettings returns the caller's analytics settings (the defaults when never saved).
 	//

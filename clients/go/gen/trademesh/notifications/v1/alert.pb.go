@@ -44,6 +44,19 @@ const (
 	// ALERT_CONDITION_DAY_CHANGE_BEYOND fires when the day change reaches +change_basis_points or
 	// -change_basis_points, whichever comes first.
 	AlertCondition_ALERT_CONDITION_DAY_CHANGE_BEYOND AlertCondition = 4
+	// ALERT_CONDITION_DAILY_LOSS_BEYOND is a P&L guardrail: it fires when the user's P&L of the IST
+	// day, as analytics' WatchPnl computes it with its marks (realized_pnl_today_micros +
+	// net_unrealized_pnl_micros, i.e. net of charges; open positions count whole), is a loss of
+	// `level_micros` or more. No instrument (leave `instrument` unset); change_basis_points must be 0.
+	// A guardrail fires at most once per IST day: a re-arming one arms again at the start of the
+	// next IST day (or after `cool_down`, whichever is later), a one-shot one never again.
+	AlertCondition_ALERT_CONDITION_DAILY_LOSS_BEYOND AlertCondition = 5
+	// ALERT_CONDITION_DRAWDOWN_FROM_PEAK is a P&L guardrail: it fires when the day's P&L (as for
+	// ALERT_CONDITION_DAILY_LOSS_BEYOND) falls from the day's highest value seen so far by
+	// `level_micros` or more, or — when change_basis_points is set instead — by that share of a
+	// positive peak. Exactly one of level_micros and change_basis_points is set. No instrument.
+	// Fires at most once per IST day, like ALERT_CONDITION_DAILY_LOSS_BEYOND.
+	AlertCondition_ALERT_CONDITION_DRAWDOWN_FROM_PEAK AlertCondition = 6
 )
 
 // Enum value maps for AlertCondition.
@@ -54,13 +67,17 @@ var (
 		2: "ALERT_CONDITION_PRICE_BELOW",
 		3: "ALERT_CONDITION_PRICE_CROSSING",
 		4: "ALERT_CONDITION_DAY_CHANGE_BEYOND",
+		5: "ALERT_CONDITION_DAILY_LOSS_BEYOND",
+		6: "ALERT_CONDITION_DRAWDOWN_FROM_PEAK",
 	}
 	AlertCondition_value = map[string]int32{
-		"ALERT_CONDITION_UNSPECIFIED":       0,
-		"ALERT_CONDITION_PRICE_ABOVE":       1,
-		"ALERT_CONDITION_PRICE_BELOW":       2,
-		"ALERT_CONDITION_PRICE_CROSSING":    3,
-		"ALERT_CONDITION_DAY_CHANGE_BEYOND": 4,
+		"ALERT_CONDITION_UNSPECIFIED":        0,
+		"ALERT_CONDITION_PRICE_ABOVE":        1,
+		"ALERT_CONDITION_PRICE_BELOW":        2,
+		"ALERT_CONDITION_PRICE_CROSSING":     3,
+		"ALERT_CONDITION_DAY_CHANGE_BEYOND":  4,
+		"ALERT_CONDITION_DAILY_LOSS_BEYOND":  5,
+		"ALERT_CONDITION_DRAWDOWN_FROM_PEAK": 6,
 	}
 )
 
@@ -154,20 +171,30 @@ func (AlertState) EnumDescriptor() ([]byte, []int) {
 	return file_trademesh_notifications_v1_alert_proto_rawDescGZIP(), []int{1}
 }
 
-// Alert is one user's price or day-change alert on one instrument.
+// Alert is one user's price or day-change alert on one instrument, or a P&L guardrail (daily
+// loss, drawdown from the day's peak) over the user's whole book.
+//
+// Errors of the RPCs taking an Alert, for the guardrail conditions: INVALID_ARGUMENT with field
+// violations when `instrument` is set (alert.instrument), level_micros is not 1 ..
+// 1,000,000,000,000,000 (alert.level_micros), change_basis_points is set for a daily loss or is
+// outside 1..10000 for a drawdown, or both or neither of level_micros and change_basis_points are
+// set for a drawdown.
 type Alert struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// id identifies the alert (opaque, at most 64 characters). Output only.
 	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
-	// instrument is the symbol and exchange watched. Required; exchange must be set.
+	// instrument is the symbol and exchange watched. Required (exchange set) for the price and
+	// day-change conditions; must be unset for the P&L guardrails.
 	Instrument *v1.Instrument `protobuf:"bytes,2,opt,name=instrument,proto3" json:"instrument,omitempty"`
 	// condition says when the alert fires. Required.
 	Condition AlertCondition `protobuf:"varint,3,opt,name=condition,proto3,enum=trademesh.notifications.v1.AlertCondition" json:"condition,omitempty"`
 	// level_micros is the price level in INR micros for the price conditions (> 0); must be 0 for
-	// ALERT_CONDITION_DAY_CHANGE_BEYOND.
+	// ALERT_CONDITION_DAY_CHANGE_BEYOND. For the guardrails: the loss limit (daily loss) or the fall
+	// from the peak (drawdown) in INR micros, a positive amount.
 	LevelMicros int64 `protobuf:"varint,4,opt,name=level_micros,json=levelMicros,proto3" json:"level_micros,omitempty"`
 	// change_basis_points is the day-change threshold for ALERT_CONDITION_DAY_CHANGE_BEYOND,
-	// 1..10000 (0.01 % .. 100 %); must be 0 for the price conditions.
+	// 1..10000 (0.01 % .. 100 %); must be 0 for the price conditions and the daily loss. For
+	// ALERT_CONDITION_DRAWDOWN_FROM_PEAK: the fall as a share of the (positive) peak, 1..10000.
 	ChangeBasisPoints int32 `protobuf:"varint,5,opt,name=change_basis_points,json=changeBasisPoints,proto3" json:"change_basis_points,omitempty"`
 	// rearm says whether the alert arms again `cool_down` after firing (false: one-shot).
 	Rearm bool `protobuf:"varint,6,opt,name=rearm,proto3" json:"rearm,omitempty"`
@@ -192,9 +219,12 @@ type Alert struct {
 	// create_time is when the alert was created. Output only.
 	CreateTime *timestamppb.Timestamp `protobuf:"bytes,15,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
 	// update_time is when the alert was last changed by its owner or by firing. Output only.
-	UpdateTime    *timestamppb.Timestamp `protobuf:"bytes,16,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	UpdateTime *timestamppb.Timestamp `protobuf:"bytes,16,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
+	// last_trigger_pnl_micros is, for a P&L guardrail, the day's P&L (INR micros, net of charges)
+	// when it last fired; 0 for the other conditions or if never fired. Output only.
+	LastTriggerPnlMicros int64 `protobuf:"varint,17,opt,name=last_trigger_pnl_micros,json=lastTriggerPnlMicros,proto3" json:"last_trigger_pnl_micros,omitempty"`
+	unknownFields        protoimpl.UnknownFields
+	sizeCache            protoimpl.SizeCache
 }
 
 func (x *Alert) Reset() {
@@ -339,11 +369,18 @@ func (x *Alert) GetUpdateTime() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *Alert) GetLastTriggerPnlMicros() int64 {
+	if x != nil {
+		return x.LastTriggerPnlMicros
+	}
+	return 0
+}
+
 var File_trademesh_notifications_v1_alert_proto protoreflect.FileDescriptor
 
 const file_trademesh_notifications_v1_alert_proto_rawDesc = "" +
 	"\n" +
-	"&trademesh/notifications/v1/alert.proto\x12\x1atrademesh.notifications.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a$trademesh/common/v1/instrument.proto\"\xaf\x06\n" +
+	"&trademesh/notifications/v1/alert.proto\x12\x1atrademesh.notifications.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a$trademesh/common/v1/instrument.proto\"\xe6\x06\n" +
 	"\x05Alert\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12?\n" +
 	"\n" +
@@ -367,13 +404,16 @@ const file_trademesh_notifications_v1_alert_proto_rawDesc = "" +
 	"\vcreate_time\x18\x0f \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"createTime\x12;\n" +
 	"\vupdate_time\x18\x10 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"updateTime*\xbe\x01\n" +
+	"updateTime\x125\n" +
+	"\x17last_trigger_pnl_micros\x18\x11 \x01(\x03R\x14lastTriggerPnlMicros*\x8d\x02\n" +
 	"\x0eAlertCondition\x12\x1f\n" +
 	"\x1bALERT_CONDITION_UNSPECIFIED\x10\x00\x12\x1f\n" +
 	"\x1bALERT_CONDITION_PRICE_ABOVE\x10\x01\x12\x1f\n" +
 	"\x1bALERT_CONDITION_PRICE_BELOW\x10\x02\x12\"\n" +
 	"\x1eALERT_CONDITION_PRICE_CROSSING\x10\x03\x12%\n" +
-	"!ALERT_CONDITION_DAY_CHANGE_BEYOND\x10\x04*\x92\x01\n" +
+	"!ALERT_CONDITION_DAY_CHANGE_BEYOND\x10\x04\x12%\n" +
+	"!ALERT_CONDITION_DAILY_LOSS_BEYOND\x10\x05\x12&\n" +
+	"\"ALERT_CONDITION_DRAWDOWN_FROM_PEAK\x10\x06*\x92\x01\n" +
 	"\n" +
 	"AlertState\x12\x1b\n" +
 	"\x17ALERT_STATE_UNSPECIFIED\x10\x00\x12\x15\n" +

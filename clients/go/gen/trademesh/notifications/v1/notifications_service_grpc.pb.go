@@ -66,7 +66,9 @@ type NotificationsServiceClient interface {
 	// CreateAlert creates an ARMED alert. `request_id` (a UUID) makes it idempotent: a retry with
 	// the same request_id returns the alert the first call created. Errors: INVALID_ARGUMENT;
 	// RESOURCE_EXHAUSTED (reason ALERT_LIMIT_REACHED) when the caller has the maximum number of
-	// alerts (200 by default) that are not TRIGGERED or EXPIRED.
+	// alerts (200 by default) that are not TRIGGERED or EXPIRED (P&L guardrails included);
+	// FAILED_PRECONDITION (reason GUARDRAILS_NOT_CONFIGURED) for a P&L guardrail condition when the
+	// server has no service token to read analytics' WatchPnl with.
 	CreateAlert(ctx context.Context, in *CreateAlertRequest, opts ...grpc.CallOption) (*CreateAlertResponse, error)
 	// GetAlert returns one of the caller's alerts. Errors: NOT_FOUND (reason ALERT_NOT_FOUND).
 	GetAlert(ctx context.Context, in *GetAlertRequest, opts ...grpc.CallOption) (*GetAlertResponse, error)
@@ -377,7 +379,9 @@ type NotificationsServiceServer interface {
 	// CreateAlert creates an ARMED alert. `request_id` (a UUID) makes it idempotent: a retry with
 	// the same request_id returns the alert the first call created. Errors: INVALID_ARGUMENT;
 	// RESOURCE_EXHAUSTED (reason ALERT_LIMIT_REACHED) when the caller has the maximum number of
-	// alerts (200 by default) that are not TRIGGERED or EXPIRED.
+	// alerts (200 by default) that are not TRIGGERED or EXPIRED (P&L guardrails included);
+	// FAILED_PRECONDITION (reason GUARDRAILS_NOT_CONFIGURED) for a P&L guardrail condition when the
+	// server has no service token to read analytics' WatchPnl with.
 	CreateAlert(context.Context, *CreateAlertRequest) (*CreateAlertResponse, error)
 	// GetAlert returns one of the caller's alerts. Errors: NOT_FOUND (reason ALERT_NOT_FOUND).
 	GetAlert(context.Context, *GetAlertRequest) (*GetAlertResponse, error)

@@ -180,6 +180,11 @@ class AnalyticsServiceServicer:
         SLOW_CONSUMER: the client accepted no message for 60 s); UNAUTHENTICATED (reason
         TOKEN_EXPIRED: the stream ends when the access token that opened it expires). The client
         reconnects (with backoff, after refreshing its token if needed) and gets a fresh snapshot.
+
+        A caller with role `service` may watch a user's P&L by naming the user in the
+        `trademesh-on-behalf-of` metadata (the notifications service's P&L guardrails, decision 0300);
+        the stream counts against that user's limit. INVALID_ARGUMENT (reason INVALID_USER_ID) when
+        the named id is longer than 128 characters. The metadata is ignored for any other role.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

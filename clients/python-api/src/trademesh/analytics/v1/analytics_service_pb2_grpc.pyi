@@ -102,6 +102,11 @@ class AnalyticsServiceStub:
     SLOW_CONSUMER: the client accepted no message for 60 s); UNAUTHENTICATED (reason
     TOKEN_EXPIRED: the stream ends when the access token that opened it expires). The client
     reconnects (with backoff, after refreshing its token if needed) and gets a fresh snapshot.
+
+    A caller with role `service` may watch a user's P&L by naming the user in the
+    `trademesh-on-behalf-of` metadata (the notifications service's P&L guardrails, decision 0300);
+    the stream counts against that user's limit. INVALID_ARGUMENT (reason INVALID_USER_ID) when
+    the named id is longer than 128 characters. The metadata is ignored for any other role.
     """
     GetAnalyticsSettings: _grpc.UnaryUnaryMultiCallable[_analytics_service_pb2.GetAnalyticsSettingsRequest, _analytics_service_pb2.GetAnalyticsSettingsResponse]
     """GetAnalyticsSettings returns the caller's analytics settings (the defaults when never saved).
@@ -230,6 +235,11 @@ class AnalyticsServiceAsyncStub(AnalyticsServiceStub):
     SLOW_CONSUMER: the client accepted no message for 60 s); UNAUTHENTICATED (reason
     TOKEN_EXPIRED: the stream ends when the access token that opened it expires). The client
     reconnects (with backoff, after refreshing its token if needed) and gets a fresh snapshot.
+
+    A caller with role `service` may watch a user's P&L by naming the user in the
+    `trademesh-on-behalf-of` metadata (the notifications service's P&L guardrails, decision 0300);
+    the stream counts against that user's limit. INVALID_ARGUMENT (reason INVALID_USER_ID) when
+    the named id is longer than 128 characters. The metadata is ignored for any other role.
     """
     GetAnalyticsSettings: _aio.UnaryUnaryMultiCallable[_analytics_service_pb2.GetAnalyticsSettingsRequest, _analytics_service_pb2.GetAnalyticsSettingsResponse]  # type: ignore[assignment]
     """GetAnalyticsSettings returns the caller's analytics settings (the defaults when never saved).
@@ -373,6 +383,11 @@ class AnalyticsServiceServicer(metaclass=_abc_1.ABCMeta):
         SLOW_CONSUMER: the client accepted no message for 60 s); UNAUTHENTICATED (reason
         TOKEN_EXPIRED: the stream ends when the access token that opened it expires). The client
         reconnects (with backoff, after refreshing its token if needed) and gets a fresh snapshot.
+
+        A caller with role `service` may watch a user's P&L by naming the user in the
+        `trademesh-on-behalf-of` metadata (the notifications service's P&L guardrails, decision 0300);
+        the stream counts against that user's limit. INVALID_ARGUMENT (reason INVALID_USER_ID) when
+        the named id is longer than 128 characters. The metadata is ignored for any other role.
         """
 
     @_abc_1.abstractmethod

@@ -43,6 +43,21 @@ class _AlertConditionEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_AlertC
     """ALERT_CONDITION_DAY_CHANGE_BEYOND fires when the day change reaches +change_basis_points or
     -change_basis_points, whichever comes first.
     """
+    ALERT_CONDITION_DAILY_LOSS_BEYOND: _AlertCondition.ValueType  # 5
+    """ALERT_CONDITION_DAILY_LOSS_BEYOND is a P&L guardrail: it fires when the user's P&L of the IST
+    day, as analytics' WatchPnl computes it with its marks (realized_pnl_today_micros +
+    net_unrealized_pnl_micros, i.e. net of charges; open positions count whole), is a loss of
+    `level_micros` or more. No instrument (leave `instrument` unset); change_basis_points must be 0.
+    A guardrail fires at most once per IST day: a re-arming one arms again at the start of the
+    next IST day (or after `cool_down`, whichever is later), a one-shot one never again.
+    """
+    ALERT_CONDITION_DRAWDOWN_FROM_PEAK: _AlertCondition.ValueType  # 6
+    """ALERT_CONDITION_DRAWDOWN_FROM_PEAK is a P&L guardrail: it fires when the day's P&L (as for
+    ALERT_CONDITION_DAILY_LOSS_BEYOND) falls from the day's highest value seen so far by
+    `level_micros` or more, or — when change_basis_points is set instead — by that share of a
+    positive peak. Exactly one of level_micros and change_basis_points is set. No instrument.
+    Fires at most once per IST day, like ALERT_CONDITION_DAILY_LOSS_BEYOND.
+    """
 
 class AlertCondition(_AlertCondition, metaclass=_AlertConditionEnumTypeWrapper):
     """AlertCondition says when an alert fires. Price conditions compare the last traded price
@@ -66,6 +81,21 @@ arming only establishes the side.
 ALERT_CONDITION_DAY_CHANGE_BEYOND: AlertCondition.ValueType  # 4
 """ALERT_CONDITION_DAY_CHANGE_BEYOND fires when the day change reaches +change_basis_points or
 -change_basis_points, whichever comes first.
+"""
+ALERT_CONDITION_DAILY_LOSS_BEYOND: AlertCondition.ValueType  # 5
+"""ALERT_CONDITION_DAILY_LOSS_BEYOND is a P&L guardrail: it fires when the user's P&L of the IST
+day, as analytics' WatchPnl computes it with its marks (realized_pnl_today_micros +
+net_unrealized_pnl_micros, i.e. net of charges; open positions count whole), is a loss of
+`level_micros` or more. No instrument (leave `instrument` unset); change_basis_points must be 0.
+A guardrail fires at most once per IST day: a re-arming one arms again at the start of the
+next IST day (or after `cool_down`, whichever is later), a one-shot one never again.
+"""
+ALERT_CONDITION_DRAWDOWN_FROM_PEAK: AlertCondition.ValueType  # 6
+"""ALERT_CONDITION_DRAWDOWN_FROM_PEAK is a P&L guardrail: it fires when the day's P&L (as for
+ALERT_CONDITION_DAILY_LOSS_BEYOND) falls from the day's highest value seen so far by
+`level_micros` or more, or — when change_basis_points is set instead — by that share of a
+positive peak. Exactly one of level_micros and change_basis_points is set. No instrument.
+Fires at most once per IST day, like ALERT_CONDITION_DAILY_LOSS_BEYOND.
 """
 Global___AlertCondition: _TypeAlias = AlertCondition  # noqa: Y015
 
@@ -111,7 +141,15 @@ Global___AlertState: _TypeAlias = AlertState  # noqa: Y015
 
 @_typing.final
 class Alert(_message.Message):
-    """Alert is one user's price or day-change alert on one instrument."""
+    """Alert is one user's price or day-change alert on one instrument, or a P&L guardrail (daily
+    loss, drawdown from the day's peak) over the user's whole book.
+
+    Errors of the RPCs taking an Alert, for the guardrail conditions: INVALID_ARGUMENT with field
+    violations when `instrument` is set (alert.instrument), level_micros is not 1 ..
+    1,000,000,000,000,000 (alert.level_micros), change_basis_points is set for a daily loss or is
+    outside 1..10000 for a drawdown, or both or neither of level_micros and change_basis_points are
+    set for a drawdown.
+    """
 
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -131,17 +169,20 @@ class Alert(_message.Message):
     REARM_TIME_FIELD_NUMBER: _builtins.int
     CREATE_TIME_FIELD_NUMBER: _builtins.int
     UPDATE_TIME_FIELD_NUMBER: _builtins.int
+    LAST_TRIGGER_PNL_MICROS_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     """id identifies the alert (opaque, at most 64 characters). Output only."""
     condition: Global___AlertCondition.ValueType
     """condition says when the alert fires. Required."""
     level_micros: _builtins.int
     """level_micros is the price level in INR micros for the price conditions (> 0); must be 0 for
-    ALERT_CONDITION_DAY_CHANGE_BEYOND.
+    ALERT_CONDITION_DAY_CHANGE_BEYOND. For the guardrails: the loss limit (daily loss) or the fall
+    from the peak (drawdown) in INR micros, a positive amount.
     """
     change_basis_points: _builtins.int
     """change_basis_points is the day-change threshold for ALERT_CONDITION_DAY_CHANGE_BEYOND,
-    1..10000 (0.01 % .. 100 %); must be 0 for the price conditions.
+    1..10000 (0.01 % .. 100 %); must be 0 for the price conditions and the daily loss. For
+    ALERT_CONDITION_DRAWDOWN_FROM_PEAK: the fall as a share of the (positive) peak, 1..10000.
     """
     rearm: _builtins.bool
     """rearm says whether the alert arms again `cool_down` after firing (false: one-shot)."""
@@ -153,9 +194,15 @@ class Alert(_message.Message):
     """trigger_count is how many times the alert fired. Output only."""
     last_trigger_price_micros: _builtins.int
     """last_trigger_price_micros is the last traded price of the tick that last fired it. Output only."""
+    last_trigger_pnl_micros: _builtins.int
+    """last_trigger_pnl_micros is, for a P&L guardrail, the day's P&L (INR micros, net of charges)
+    when it last fired; 0 for the other conditions or if never fired. Output only.
+    """
     @_builtins.property
     def instrument(self) -> _instrument_pb2.Instrument:
-        """instrument is the symbol and exchange watched. Required; exchange must be set."""
+        """instrument is the symbol and exchange watched. Required (exchange set) for the price and
+        day-change conditions; must be unset for the P&L guardrails.
+        """
 
     @_builtins.property
     def cool_down(self) -> _duration_pb2.Duration:
@@ -204,10 +251,11 @@ class Alert(_message.Message):
         rearm_time: _timestamp_pb2.Timestamp | None = ...,
         create_time: _timestamp_pb2.Timestamp | None = ...,
         update_time: _timestamp_pb2.Timestamp | None = ...,
+        last_trigger_pnl_micros: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["cool_down", b"cool_down", "create_time", b"create_time", "expire_time", b"expire_time", "instrument", b"instrument", "last_trigger_time", b"last_trigger_time", "rearm_time", b"rearm_time", "update_time", b"update_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["change_basis_points", b"change_basis_points", "condition", b"condition", "cool_down", b"cool_down", "create_time", b"create_time", "expire_time", b"expire_time", "id", b"id", "instrument", b"instrument", "last_trigger_price_micros", b"last_trigger_price_micros", "last_trigger_time", b"last_trigger_time", "level_micros", b"level_micros", "note", b"note", "rearm", b"rearm", "rearm_time", b"rearm_time", "state", b"state", "trigger_count", b"trigger_count", "update_time", b"update_time"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["change_basis_points", b"change_basis_points", "condition", b"condition", "cool_down", b"cool_down", "create_time", b"create_time", "expire_time", b"expire_time", "id", b"id", "instrument", b"instrument", "last_trigger_pnl_micros", b"last_trigger_pnl_micros", "last_trigger_price_micros", b"last_trigger_price_micros", "last_trigger_time", b"last_trigger_time", "level_micros", b"level_micros", "note", b"note", "rearm", b"rearm", "rearm_time", b"rearm_time", "state", b"state", "trigger_count", b"trigger_count", "update_time", b"update_time"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -178,7 +178,9 @@ class NotificationsServiceServicer:
         """CreateAlert creates an ARMED alert. `request_id` (a UUID) makes it idempotent: a retry with
         the same request_id returns the alert the first call created. Errors: INVALID_ARGUMENT;
         RESOURCE_EXHAUSTED (reason ALERT_LIMIT_REACHED) when the caller has the maximum number of
-        alerts (200 by default) that are not TRIGGERED or EXPIRED.
+        alerts (200 by default) that are not TRIGGERED or EXPIRED (P&L guardrails included);
+        FAILED_PRECONDITION (reason GUARDRAILS_NOT_CONFIGURED) for a P&L guardrail condition when the
+        server has no service token to read analytics' WatchPnl with.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -55,7 +55,9 @@ class NotificationsServiceStub:
     """CreateAlert creates an ARMED alert. `request_id` (a UUID) makes it idempotent: a retry with
     the same request_id returns the alert the first call created. Errors: INVALID_ARGUMENT;
     RESOURCE_EXHAUSTED (reason ALERT_LIMIT_REACHED) when the caller has the maximum number of
-    alerts (200 by default) that are not TRIGGERED or EXPIRED.
+    alerts (200 by default) that are not TRIGGERED or EXPIRED (P&L guardrails included);
+    FAILED_PRECONDITION (reason GUARDRAILS_NOT_CONFIGURED) for a P&L guardrail condition when the
+    server has no service token to read analytics' WatchPnl with.
     """
     GetAlert: _grpc.UnaryUnaryMultiCallable[_notifications_service_pb2.GetAlertRequest, _notifications_service_pb2.GetAlertResponse]
     """GetAlert returns one of the caller's alerts. Errors: NOT_FOUND (reason ALERT_NOT_FOUND)."""
@@ -159,7 +161,9 @@ class NotificationsServiceAsyncStub(NotificationsServiceStub):
     """CreateAlert creates an ARMED alert. `request_id` (a UUID) makes it idempotent: a retry with
     the same request_id returns the alert the first call created. Errors: INVALID_ARGUMENT;
     RESOURCE_EXHAUSTED (reason ALERT_LIMIT_REACHED) when the caller has the maximum number of
-    alerts (200 by default) that are not TRIGGERED or EXPIRED.
+    alerts (200 by default) that are not TRIGGERED or EXPIRED (P&L guardrails included);
+    FAILED_PRECONDITION (reason GUARDRAILS_NOT_CONFIGURED) for a P&L guardrail condition when the
+    server has no service token to read analytics' WatchPnl with.
     """
     GetAlert: _aio.UnaryUnaryMultiCallable[_notifications_service_pb2.GetAlertRequest, _notifications_service_pb2.GetAlertResponse]  # type: ignore[assignment]
     """GetAlert returns one of the caller's alerts. Errors: NOT_FOUND (reason ALERT_NOT_FOUND)."""
@@ -266,7 +270,9 @@ class NotificationsServiceServicer(metaclass=_abc_1.ABCMeta):
         """CreateAlert creates an ARMED alert. `request_id` (a UUID) makes it idempotent: a retry with
         the same request_id returns the alert the first call created. Errors: INVALID_ARGUMENT;
         RESOURCE_EXHAUSTED (reason ALERT_LIMIT_REACHED) when the caller has the maximum number of
-        alerts (200 by default) that are not TRIGGERED or EXPIRED.
+        alerts (200 by default) that are not TRIGGERED or EXPIRED (P&L guardrails included);
+        FAILED_PRECONDITION (reason GUARDRAILS_NOT_CONFIGURED) for a P&L guardrail condition when the
+        server has no service token to read analytics' WatchPnl with.
         """
 
     @_abc_1.abstractmethod

@@ -1,4 +1,5 @@
-"""``alerts``: price and day-change alerts kept by the notifications service (``alerts add INFY above 1600``)."""
+"""``alerts``: price and day-change alerts and P&L guardrails kept by the notifications service
+(``alerts add INFY above 1600``, ``alerts add --daily-loss 5000``, ``alerts add --drawdown 3000``)."""
 
 from __future__ import annotations
 
@@ -25,7 +26,9 @@ __all__ = ["app", "describe_condition", "parse_duration"]
 
 #: The ``alerts`` group.
 app = typer.Typer(
-    help="Price alerts: above, below or crossing a level, or a day change beyond a %.", no_args_is_help=True
+    help="Price alerts (above, below or crossing a level, a day change beyond a %) and P&L guardrails (a day's "
+    "loss beyond a limit, a drawdown from the day's peak).",
+    no_args_is_help=True,
 )
 
 pb = notifications_service_pb2
@@ -122,14 +125,33 @@ def _cool_down(text: str) -> Duration:
 
 
 def describe_condition(alert: alert_pb2.Alert) -> str:
-    """``above ₹1,600.00``, ``crossing ₹1,520.50``, ``change beyond ±2.5%``."""
+    """``above ₹1,600.00``, ``crossing ₹1,520.50``, ``change beyond ±2.5%``, ``day's loss ≥ ₹5,000.00``."""
+    if alert.condition == alert_pb2.ALERT_CONDITION_DAILY_LOSS_BEYOND:
+        return f"day's loss ≥ {format_inr(alert.level_micros)}"
+    if alert.condition == alert_pb2.ALERT_CONDITION_DRAWDOWN_FROM_PEAK:
+        if alert.change_basis_points:
+            return f"drawdown from the day's peak ≥ {Decimal(alert.change_basis_points) / 100}%"
+        return f"drawdown from the day's peak ≥ {format_inr(alert.level_micros)}"
     if alert.condition == alert_pb2.ALERT_CONDITION_DAY_CHANGE_BEYOND:
         return f"change beyond ±{Decimal(alert.change_basis_points) / 100}%"
     word = enum_label(alert.condition, alert_pb2.AlertCondition, "ALERT_CONDITION_PRICE_")
     return f"{word} {format_inr(alert.level_micros)}"
 
 
+def _is_guardrail(alert: alert_pb2.Alert) -> bool:
+    return alert.condition in (
+        alert_pb2.ALERT_CONDITION_DAILY_LOSS_BEYOND,
+        alert_pb2.ALERT_CONDITION_DRAWDOWN_FROM_PEAK,
+    )
+
+
+def _instrument(alert: alert_pb2.Alert) -> str:
+    return "your book" if _is_guardrail(alert) else alert.instrument.symbol
+
+
 def _mode(alert: alert_pb2.Alert) -> str:
+    if _is_guardrail(alert) and alert.rearm and not alert.cool_down.seconds:
+        return "once a day"
     return f"every {_format_duration(alert.cool_down.seconds)}" if alert.rearm else "once"
 
 
@@ -142,7 +164,7 @@ def _alert_table(alerts: list[alert_pb2.Alert], title: str) -> Table:
         colour = {"armed": "green", "cooling down": "yellow"}.get(state, "dim")
         table.add_row(
             alert.id,
-            alert.instrument.symbol,
+            _instrument(alert),
             describe_condition(alert),
             _mode(alert),
             f"[{colour}]{state}[/]",
@@ -157,13 +179,17 @@ def _print_alert(alert: alert_pb2.Alert) -> None:
     exchange = instrument_pb2.Exchange.Name(alert.instrument.exchange).removeprefix("EXCHANGE_")
     lines = [
         ("id", alert.id),
-        ("instrument", f"{alert.instrument.symbol} ({exchange})"),
+        ("instrument", _instrument(alert) if _is_guardrail(alert) else f"{alert.instrument.symbol} ({exchange})"),
         ("condition", describe_condition(alert)),
         ("repeat", _mode(alert)),
         ("state", enum_label(alert.state, alert_pb2.AlertState, "ALERT_STATE_")),
         ("fired", f"{alert.trigger_count} time(s)"),
         ("last fired", format_timestamp(alert.last_trigger_time)),
-        ("last price", format_inr(alert.last_trigger_price_micros) if alert.trigger_count else ""),
+        (
+            "last price",
+            format_inr(alert.last_trigger_price_micros) if alert.trigger_count and not _is_guardrail(alert) else "",
+        ),
+        ("last P&L", format_inr(alert.last_trigger_pnl_micros) if alert.trigger_count and _is_guardrail(alert) else ""),
         ("re-arms", format_timestamp(alert.rearm_time)),
         ("expires", format_timestamp(alert.expire_time) or "never"),
         ("note", alert.note),
@@ -177,12 +203,28 @@ def _print_alert(alert: alert_pb2.Alert) -> None:
 @app.command("add")
 def alerts_add(
     context: typer.Context,
-    symbol: Annotated[str, typer.Argument(help="SYMBOL (NSE) or EXCHANGE:SYMBOL.")],
-    condition: Annotated[ConditionChoice, typer.Argument(help="above, below, crossing (a price) or change (a %).")],
-    value: Annotated[str, typer.Argument(help="The price level in ₹ (1600, 1,520.50) or, for change, a % (2.5).")],
+    symbol: Annotated[str | None, typer.Argument(help="SYMBOL (NSE) or EXCHANGE:SYMBOL.")] = None,
+    condition: Annotated[
+        ConditionChoice | None, typer.Argument(help="above, below, crossing (a price) or change (a %).")
+    ] = None,
+    value: Annotated[
+        str | None, typer.Argument(help="The price level in ₹ (1600, 1,520.50) or, for change, a % (2.5).")
+    ] = None,
+    daily_loss: Annotated[
+        str | None,
+        typer.Option("--daily-loss", help="A guardrail instead: today's P&L (net, marked live) is a loss of ₹X."),
+    ] = None,
+    drawdown: Annotated[
+        str | None,
+        typer.Option("--drawdown", help="A guardrail instead: today's P&L falls ₹X (or X%) from the day's peak."),
+    ] = None,
     rearm: Annotated[
-        bool, typer.Option("--rearm/--once", help="Fire again after the cool-down, or only once (default).")
-    ] = False,
+        bool | None,
+        typer.Option(
+            "--rearm/--once",
+            help="Fire again after the cool-down, or only once (default for price alerts; guardrails re-arm daily).",
+        ),
+    ] = None,
     cool_down: Annotated[
         str | None, typer.Option("--cool-down", help="Silence after firing, e.g. 15m, 1h (implies --rearm).")
     ] = None,
@@ -192,21 +234,22 @@ def alerts_add(
     note: Annotated[str, typer.Option(help="Your text, shown in the notification.")] = "",
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
-    """Create an alert: `alerts add INFY above 1600`, `alerts add TCS change 2.5 --cool-down 1h`."""
-    try:
-        instrument = parse_instrument(symbol)
-    except ValueError as error:
-        raise typer.BadParameter(str(error)) from None
-    alert = alert_pb2.Alert(
-        instrument=instrument, condition=_CONDITIONS[condition], rearm=rearm or cool_down is not None, note=note
-    )
-    if condition is ConditionChoice.change:
-        alert.change_basis_points = _basis_points(value)
+    """Create an alert: `alerts add INFY above 1600`, `alerts add TCS change 2.5 --cool-down 1h`, or a P&L
+    guardrail: `alerts add --daily-loss 5000`, `alerts add --drawdown 3000` (or `--drawdown 40%`)."""
+    if daily_loss is not None or drawdown is not None:
+        if daily_loss is not None and drawdown is not None:
+            raise typer.BadParameter("give one of --daily-loss and --drawdown")
+        if symbol is not None or condition is not None or value is not None:
+            raise typer.BadParameter("a guardrail watches your whole book: give no SYMBOL, CONDITION or VALUE")
+        alert = _guardrail(daily_loss, drawdown)
+        alert.rearm = rearm is not False
+        alert.note = note
     else:
-        try:
-            alert.level_micros = parse_micros(value, "the price level")
-        except ValueError as error:
-            raise typer.BadParameter(str(error)) from None
+        if symbol is None or condition is None or value is None:
+            raise typer.BadParameter("give SYMBOL CONDITION VALUE (e.g. INFY above 1600), --daily-loss or --drawdown")
+        alert = _price_alert(symbol, condition, value)
+        alert.rearm = bool(rearm) or cool_down is not None
+        alert.note = note
     if cool_down is not None:
         alert.cool_down.CopyFrom(_cool_down(cool_down))
     if expires is not None:
@@ -217,10 +260,44 @@ def alerts_add(
         print_json(created.alert)
         return
     out.print(
-        f"alert {created.alert.id}: {created.alert.instrument.symbol} {describe_condition(created.alert)}, "
+        f"alert {created.alert.id}: {_instrument(created.alert)} {describe_condition(created.alert)}, "
         f"{_mode(created.alert)}",
         markup=False,
     )
+
+
+def _price_alert(symbol: str, condition: ConditionChoice, value: str) -> alert_pb2.Alert:
+    try:
+        instrument = parse_instrument(symbol)
+    except ValueError as error:
+        raise typer.BadParameter(str(error)) from None
+    alert = alert_pb2.Alert(instrument=instrument, condition=_CONDITIONS[condition])
+    if condition is ConditionChoice.change:
+        alert.change_basis_points = _basis_points(value)
+    else:
+        alert.level_micros = _amount(value, "the price level")
+    return alert
+
+
+def _amount(value: str, what: str) -> int:
+    try:
+        return parse_micros(value, what)
+    except ValueError as error:
+        raise typer.BadParameter(str(error)) from None
+
+
+def _guardrail(daily_loss: str | None, drawdown: str | None) -> alert_pb2.Alert:
+    if daily_loss is not None:
+        return alert_pb2.Alert(
+            condition=alert_pb2.ALERT_CONDITION_DAILY_LOSS_BEYOND, level_micros=_amount(daily_loss, "the loss limit")
+        )
+    assert drawdown is not None
+    alert = alert_pb2.Alert(condition=alert_pb2.ALERT_CONDITION_DRAWDOWN_FROM_PEAK)
+    if drawdown.strip().endswith("%"):
+        alert.change_basis_points = _basis_points(drawdown)
+    else:
+        alert.level_micros = _amount(drawdown, "the drawdown")
+    return alert
 
 
 @app.command("list")
@@ -288,6 +365,11 @@ def alerts_edit(
             if current.condition == alert_pb2.ALERT_CONDITION_DAY_CHANGE_BEYOND:
                 alert.change_basis_points = _basis_points(value)
                 paths.append("change_basis_points")
+            elif current.condition == alert_pb2.ALERT_CONDITION_DRAWDOWN_FROM_PEAK:
+                # Either an amount or a share of the peak: both fields change together.
+                alert.CopyFrom(_guardrail(None, value))
+                alert.id = alert_id
+                paths += ["level_micros", "change_basis_points"]
             else:
                 try:
                     alert.level_micros = parse_micros(value, "the price level")

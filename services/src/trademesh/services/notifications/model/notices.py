@@ -14,6 +14,11 @@ from enum import IntEnum, StrEnum
 from trademesh.kernel.calendar import IST
 from trademesh.kernel.errors import FailedPrecondition, FieldViolation, InvalidArgument
 from trademesh.kernel.instruments import SYMBOL_PATTERN, Exchange
+from trademesh.services.notifications.model.guardrails import (
+    describe_guardrail,
+    guardrail_violations,
+    next_ist_day_start,
+)
 
 NOTE_MAX_LENGTH = 200
 EMAIL_MAX_LENGTH = 254
@@ -33,11 +38,19 @@ class AlertCondition(StrEnum):
     PRICE_BELOW = "price_below"
     PRICE_CROSSING = "price_crossing"
     DAY_CHANGE_BEYOND = "day_change_beyond"
+    #: P&L guardrails (decision 0300): over the user's whole book, evaluated on analytics' WatchPnl.
+    DAILY_LOSS_BEYOND = "daily_loss_beyond"
+    DRAWDOWN_FROM_PEAK = "drawdown_from_peak"
 
     @property
     def is_price(self) -> bool:
         """Tell whether the condition compares the last price with a level."""
-        return self is not AlertCondition.DAY_CHANGE_BEYOND
+        return self in (AlertCondition.PRICE_ABOVE, AlertCondition.PRICE_BELOW, AlertCondition.PRICE_CROSSING)
+
+    @property
+    def is_guardrail(self) -> bool:
+        """Tell whether the condition is a P&L guardrail (no instrument; fires at most once per IST day)."""
+        return self in (AlertCondition.DAILY_LOSS_BEYOND, AlertCondition.DRAWDOWN_FROM_PEAK)
 
 
 class AlertState(StrEnum):
@@ -124,12 +137,22 @@ class AlertDraft:
         """Return the draft normalised, or raise INVALID_ARGUMENT naming every bad field."""
         violations: list[FieldViolation] = []
         symbol = self.symbol.strip().upper()
-        if self.exchange not in {exchange.value for exchange in Exchange}:
+        guardrail = self.condition is not None and self.condition.is_guardrail
+        if not guardrail and self.exchange not in {exchange.value for exchange in Exchange}:
             violations.append(FieldViolation(f"{prefix}.instrument.exchange", "must be a known exchange"))
-        if not SYMBOL_PATTERN.fullmatch(symbol):
+        if not guardrail and not SYMBOL_PATTERN.fullmatch(symbol):
             violations.append(FieldViolation(f"{prefix}.instrument.symbol", "must be a valid trading symbol"))
         if self.condition is None:
             violations.append(FieldViolation(f"{prefix}.condition", "is required"))
+        elif guardrail:
+            violations += guardrail_violations(
+                drawdown=self.condition is AlertCondition.DRAWDOWN_FROM_PEAK,
+                exchange=self.exchange,
+                symbol=self.symbol,
+                level_micros=self.level_micros,
+                basis_points=self.change_basis_points,
+                prefix=prefix,
+            )
         elif self.condition.is_price:
             if self.level_micros <= 0:
                 violations.append(FieldViolation(f"{prefix}.level_micros", "must be > 0 for a price condition"))
@@ -142,7 +165,9 @@ class AlertDraft:
                 )
             if self.level_micros:
                 violations.append(FieldViolation(f"{prefix}.level_micros", "must be 0 for a day-change condition"))
-        if self.rearm:
+        if self.rearm and guardrail and self.cool_down is None:
+            pass  # a guardrail re-arms at the next IST day by itself
+        elif self.rearm:
             if self.cool_down is None or not MIN_COOL_DOWN <= self.cool_down <= MAX_COOL_DOWN:
                 violations.append(FieldViolation(f"{prefix}.cool_down", "must be 1 minute .. 7 days when rearm is set"))
         elif self.cool_down is not None:
@@ -186,6 +211,8 @@ class Alert:
     last_trigger_at: datetime | None = None
     last_trigger_price_micros: int = 0
     rearm_at: datetime | None = None
+    #: For a guardrail: the day's P&L when it last fired.
+    last_trigger_pnl_micros: int = 0
 
     @classmethod
     def create(cls, user_id: str, draft: AlertDraft, request_id: str, now: datetime) -> Alert:
@@ -239,8 +266,14 @@ class Alert:
         )
 
     def fired(self, price_micros: int, now: datetime) -> Alert:
-        """Return the alert after firing: cooling down until now + cool_down, or TRIGGERED if one-shot."""
-        if self.rearm and self.cool_down is not None:
+        """Return the alert after firing: cooling down until now + cool_down, or TRIGGERED if one-shot.
+        A re-arming guardrail cools down at least until the next IST day (once per day)."""
+        if self.rearm and self.condition.is_guardrail:
+            rearm_at = next_ist_day_start(now)
+            if self.cool_down is not None:
+                rearm_at = max(rearm_at, now + self.cool_down)
+            state = AlertState.COOLING_DOWN
+        elif self.rearm and self.cool_down is not None:
             state, rearm_at = AlertState.COOLING_DOWN, now + self.cool_down
         else:
             state, rearm_at = AlertState.TRIGGERED, None
@@ -270,6 +303,14 @@ class Alert:
     def notification_id(self) -> str:
         """Return the id of the notification firing this generation makes (the same on every replica)."""
         return f"{self.id}.{self.generation}"
+
+    def guardrail_fired(self, pnl_micros: int, now: datetime) -> Alert:
+        """Return a guardrail after firing at a day's P&L of `pnl_micros`."""
+        return replace(self.fired(0, now), last_trigger_pnl_micros=pnl_micros)
+
+    def describe_guardrail(self, pnl_micros: int, peak_micros: int) -> tuple[str, str]:
+        """Return the (title, body) of the notification a guardrail makes when it fires."""
+        return describe_guardrail(self, pnl_micros, peak_micros)
 
     def describe(self, price_micros: int, change_basis_points: int | None) -> tuple[str, str]:
         """Return the (title, body) of the notification this alert makes when it fires."""

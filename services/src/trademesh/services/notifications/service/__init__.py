@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from trademesh.services.notifications.service.alerts import AlertService
 from trademesh.services.notifications.service.delivery import MailDispatcher, Notifier
 from trademesh.services.notifications.service.evaluation import AlertEvaluator
+from trademesh.services.notifications.service.guardrails import GuardrailWatch
 from trademesh.services.notifications.service.inbox import InboxService, PreferencesService
 from trademesh.services.notifications.service.trade_notices import TradeActivity, TradeRunNotices
 from trademesh.services.notifications.service.webhooks import AddressPolicy, WebhookDispatcher, WebhookService
@@ -18,6 +19,7 @@ __all__ = [
     "AddressPolicy",
     "AlertEvaluator",
     "AlertService",
+    "GuardrailWatch",
     "InboxService",
     "MailDispatcher",
     "Notifier",

@@ -5,7 +5,14 @@ from __future__ import annotations
 from collections.abc import Collection
 from dataclasses import replace
 
-from trademesh.kernel.errors import Aborted, FieldViolation, InvalidArgument, NotFound, ResourceExhausted
+from trademesh.kernel.errors import (
+    Aborted,
+    FailedPrecondition,
+    FieldViolation,
+    InvalidArgument,
+    NotFound,
+    ResourceExhausted,
+)
 from trademesh.kernel.requests import check_page_size, check_request_id
 from trademesh.services.core.page_tokens import Codec, page_token_invalid
 from trademesh.services.notifications.model import Alert, AlertDraft, AlertState
@@ -27,9 +34,17 @@ class AlertService:
     """Create and manage a user's alerts; every change is announced to the evaluators."""
 
     def __init__(
-        self, *, store: AlertStore, changes: AlertChanges, tokens: Codec, clock: Clock, max_alerts_per_user: int
+        self,
+        *,
+        store: AlertStore,
+        changes: AlertChanges,
+        tokens: Codec,
+        clock: Clock,
+        max_alerts_per_user: int,
+        guardrails_enabled: bool = True,
     ) -> None:
         self._store = store
+        self._guardrails = guardrails_enabled
         self._changes = changes
         self._tokens = tokens
         self._clock = clock
@@ -40,6 +55,11 @@ class AlertService:
         request_id = check_request_id(request_id)
         now = self._clock()
         draft = draft.validated(now)
+        if draft.condition is not None and draft.condition.is_guardrail and not self._guardrails:
+            raise FailedPrecondition(
+                "P&L guardrails are not available on this server (no service token to read analytics)",
+                reason="GUARDRAILS_NOT_CONFIGURED",
+            )
         existing = await self._store.get_by_request(user_id, request_id)
         if existing is not None:
             return existing

@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import heapq
 import logging
+from collections.abc import Callable
 from datetime import datetime
 
 from trademesh.services.notifications.alert_index import AlertIndex, Firing
 from trademesh.services.notifications.model import Alert, AlertState, Notification, NotificationKind, Tick
 from trademesh.services.notifications.ports import AlertChanges, AlertStore, Clock, TickSource
 from trademesh.services.notifications.service.delivery import Notifier
+from trademesh.services.notifications.service.guardrails import GuardrailWatch
 
 logger = logging.getLogger(__name__)
 
@@ -26,9 +28,20 @@ class AlertEvaluator:
     """Keep the armed alerts indexed, fire them on ticks, re-arm and expire them on time."""
 
     def __init__(
-        self, *, store: AlertStore, notifier: Notifier, changes: AlertChanges, ticks: TickSource, clock: Clock
+        self,
+        *,
+        store: AlertStore,
+        notifier: Notifier,
+        changes: AlertChanges,
+        ticks: TickSource,
+        clock: Clock,
+        guardrails: GuardrailWatch | None = None,
     ) -> None:
         self._store = store
+        #: P&L guardrails (decision 0300); None when no P&L feed is configured (they are then not evaluated).
+        self.guardrails = guardrails
+        if guardrails is not None:
+            guardrails.on_reached = self.fire_guardrail
         self._notifier = notifier
         self._changes = changes
         self._ticks = ticks
@@ -48,8 +61,12 @@ class AlertEvaluator:
 
     def _track(self, alert: Alert) -> None:
         self.index.remove(alert.id)
+        guardrail = alert.condition.is_guardrail
+        if guardrail and self.guardrails is not None:
+            self.guardrails.track(alert)
         if alert.state is AlertState.ARMED:
-            self.index.add(alert)
+            if not guardrail:
+                self.index.add(alert)
             if alert.expires_at is not None:
                 heapq.heappush(self._timers, (alert.expires_at, alert.id, alert.generation))
         elif alert.state is AlertState.COOLING_DOWN and alert.rearm_at is not None:
@@ -61,9 +78,11 @@ class AlertEvaluator:
         alert = await self._store.get_any(alert_id)
         if alert is None or not alert.state.is_active:
             self.index.remove(alert_id)
+            if self.guardrails is not None:
+                self.guardrails.forget(alert_id)
         else:
             self._track(alert)
-            if alert.state is AlertState.ARMED:
+            if alert.state is AlertState.ARMED and not alert.condition.is_guardrail:
                 await self._ticks.watch([alert.instrument.key])
         if before is not None and before.instrument.key not in self.index.instruments():
             await self._ticks.unwatch([before.instrument.key])
@@ -80,16 +99,37 @@ class AlertEvaluator:
                 await self.alert_changed(firing.alert_id)
 
     async def _fire(self, firing: Firing) -> None:
-        alert = await self._store.get_any(firing.alert_id)
+        def outcome(alert: Alert, now: datetime) -> tuple[tuple[str, str], Alert]:
+            fired = alert.fired(firing.price_micros, now)
+            return alert.describe(firing.price_micros, firing.change_basis_points), fired
+
+        await self._fire_checked(firing.alert_id, firing.generation, outcome)
+
+    async def fire_guardrail(self, seen: Alert, pnl_micros: int, peak_micros: int) -> None:
+        """Fire a P&L guardrail the day's P&L reached (once: the generation check, as for price alerts)."""
+
+        def outcome(alert: Alert, now: datetime) -> tuple[tuple[str, str], Alert]:
+            return alert.describe_guardrail(pnl_micros, peak_micros), alert.guardrail_fired(pnl_micros, now)
+
+        try:
+            await self._fire_checked(seen.id, seen.generation, outcome)
+        except Exception:
+            logger.warning("firing guardrail %s failed; it stays armed", seen.id, exc_info=True)
+            await self.alert_changed(seen.id)
+
+    async def _fire_checked(
+        self, alert_id: str, generation: int, outcome: Callable[[Alert, datetime], tuple[tuple[str, str], Alert]]
+    ) -> None:
+        alert = await self._store.get_any(alert_id)
         now = self._clock()
-        if alert is None or alert.generation != firing.generation or alert.state is not AlertState.ARMED:
+        if alert is None or alert.generation != generation or alert.state is not AlertState.ARMED:
             if alert is not None:
                 self._track(alert)
             return
         if alert.is_expired_at(now):
             await self._commit(alert, alert.expired(now))
             return
-        title, body = alert.describe(firing.price_micros, firing.change_basis_points)
+        (title, body), fired = outcome(alert, now)
         await self._notifier.notify(
             Notification(
                 id=alert.notification_id(),
@@ -101,7 +141,7 @@ class AlertEvaluator:
                 alert_id=alert.id,
             )
         )
-        if await self._commit(alert, alert.fired(firing.price_micros, now)):
+        if await self._commit(alert, fired):
             self.fired += 1
 
     async def _commit(self, alert: Alert, changed: Alert) -> bool:

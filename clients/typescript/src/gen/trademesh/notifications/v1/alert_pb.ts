@@ -14,10 +14,17 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file trademesh/notifications/v1/alert.proto.
  */
 export const file_trademesh_notifications_v1_alert: GenFile = /*@__PURE__*/
-  fileDesc("CiZ0cmFkZW1lc2gvbm90aWZpY2F0aW9ucy92MS9hbGVydC5wcm90bxIadHJhZGVtZXNoLm5vdGlmaWNhdGlvbnMudjEi8AQKBUFsZXJ0EgoKAmlkGAEgASgJEjMKCmluc3RydW1lbnQYAiABKAsyHy50cmFkZW1lc2guY29tbW9uLnYxLkluc3RydW1lbnQSPQoJY29uZGl0aW9uGAMgASgOMioudHJhZGVtZXNoLm5vdGlmaWNhdGlvbnMudjEuQWxlcnRDb25kaXRpb24SFAoMbGV2ZWxfbWljcm9zGAQgASgDEhsKE2NoYW5nZV9iYXNpc19wb2ludHMYBSABKAUSDQoFcmVhcm0YBiABKAgSLAoJY29vbF9kb3duGAcgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEi8KC2V4cGlyZV90aW1lGAggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIMCgRub3RlGAkgASgJEjUKBXN0YXRlGAogASgOMiYudHJhZGVtZXNoLm5vdGlmaWNhdGlvbnMudjEuQWxlcnRTdGF0ZRIVCg10cmlnZ2VyX2NvdW50GAsgASgDEjUKEWxhc3RfdHJpZ2dlcl90aW1lGAwgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIhChlsYXN0X3RyaWdnZXJfcHJpY2VfbWljcm9zGA0gASgDEi4KCnJlYXJtX3RpbWUYDiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi8KC2NyZWF0ZV90aW1lGA8gASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgt1cGRhdGVfdGltZRgQIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAqvgEKDkFsZXJ0Q29uZGl0aW9uEh8KG0FMRVJUX0NPTkRJVElPTl9VTlNQRUNJRklFRBAAEh8KG0FMRVJUX0NPTkRJVElPTl9QUklDRV9BQk9WRRABEh8KG0FMRVJUX0NPTkRJVElPTl9QUklDRV9CRUxPVxACEiIKHkFMRVJUX0NPTkRJVElPTl9QUklDRV9DUk9TU0lORxADEiUKIUFMRVJUX0NPTkRJVElPTl9EQVlfQ0hBTkdFX0JFWU9ORBAEKpIBCgpBbGVydFN0YXRlEhsKF0FMRVJUX1NUQVRFX1VOU1BFQ0lGSUVEEAASFQoRQUxFUlRfU1RBVEVfQVJNRUQQARIcChhBTEVSVF9TVEFURV9DT09MSU5HX0RPV04QAhIZChVBTEVSVF9TVEFURV9UUklHR0VSRUQQAxIXChNBTEVSVF9TVEFURV9FWFBJUkVEEARCkAIKHmNvbS50cmFkZW1lc2gubm90aWZpY2F0aW9ucy52MUIKQWxlcnRQcm90b1ABWlhnaXRodWIuY29tL3RyYWRlbWVzaC90cmFkZW1lc2gvY2xpZW50cy9nby9nZW4vdHJhZGVtZXNoL25vdGlmaWNhdGlvbnMvdjE7bm90aWZpY2F0aW9uc3YxogIDVE5YqgIaVHJhZGVtZXNoLk5vdGlmaWNhdGlvbnMuVjHKAhpUcmFkZW1lc2hcTm90aWZpY2F0aW9uc1xWMeICJlRyYWRlbWVzaFxOb3RpZmljYXRpb25zXFYxXEdQQk1ldGFkYXRh6gIcVHJhZGVtZXNoOjpOb3RpZmljYXRpb25zOjpWMWIGcHJvdG8z", [file_google_protobuf_duration, file_google_protobuf_timestamp, file_trademesh_common_v1_instrument]);
+  fileDesc("CiZ0cmFkZW1lc2gvbm90aWZpY2F0aW9ucy92MS9hbGVydC5wcm90bxIadHJhZGVtZXNoLm5vdGlmaWNhdGlvbnMudjEikQUKBUFsZXJ0EgoKAmlkGAEgASgJEjMKCmluc3RydW1lbnQYAiABKAsyHy50cmFkZW1lc2guY29tbW9uLnYxLkluc3RydW1lbnQSPQoJY29uZGl0aW9uGAMgASgOMioudHJhZGVtZXNoLm5vdGlmaWNhdGlvbnMudjEuQWxlcnRDb25kaXRpb24SFAoMbGV2ZWxfbWljcm9zGAQgASgDEhsKE2NoYW5nZV9iYXNpc19wb2ludHMYBSABKAUSDQoFcmVhcm0YBiABKAgSLAoJY29vbF9kb3duGAcgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEi8KC2V4cGlyZV90aW1lGAggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIMCgRub3RlGAkgASgJEjUKBXN0YXRlGAogASgOMiYudHJhZGVtZXNoLm5vdGlmaWNhdGlvbnMudjEuQWxlcnRTdGF0ZRIVCg10cmlnZ2VyX2NvdW50GAsgASgDEjUKEWxhc3RfdHJpZ2dlcl90aW1lGAwgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIhChlsYXN0X3RyaWdnZXJfcHJpY2VfbWljcm9zGA0gASgDEi4KCnJlYXJtX3RpbWUYDiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi8KC2NyZWF0ZV90aW1lGA8gASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgt1cGRhdGVfdGltZRgQIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASHwoXbGFzdF90cmlnZ2VyX3BubF9taWNyb3MYESABKAMqjQIKDkFsZXJ0Q29uZGl0aW9uEh8KG0FMRVJUX0NPTkRJVElPTl9VTlNQRUNJRklFRBAAEh8KG0FMRVJUX0NPTkRJVElPTl9QUklDRV9BQk9WRRABEh8KG0FMRVJUX0NPTkRJVElPTl9QUklDRV9CRUxPVxACEiIKHkFMRVJUX0NPTkRJVElPTl9QUklDRV9DUk9TU0lORxADEiUKIUFMRVJUX0NPTkRJVElPTl9EQVlfQ0hBTkdFX0JFWU9ORBAEEiUKIUFMRVJUX0NPTkRJVElPTl9EQUlMWV9MT1NTX0JFWU9ORBAFEiYKIkFMRVJUX0NPTkRJVElPTl9EUkFXRE9XTl9GUk9NX1BFQUsQBiqSAQoKQWxlcnRTdGF0ZRIbChdBTEVSVF9TVEFURV9VTlNQRUNJRklFRBAAEhUKEUFMRVJUX1NUQVRFX0FSTUVEEAESHAoYQUxFUlRfU1RBVEVfQ09PTElOR19ET1dOEAISGQoVQUxFUlRfU1RBVEVfVFJJR0dFUkVEEAMSFwoTQUxFUlRfU1RBVEVfRVhQSVJFRBAEQpACCh5jb20udHJhZGVtZXNoLm5vdGlmaWNhdGlvbnMudjFCCkFsZXJ0UHJvdG9QAVpYZ2l0aHViLmNvbS90cmFkZW1lc2gvdHJhZGVtZXNoL2NsaWVudHMvZ28vZ2VuL3RyYWRlbWVzaC9ub3RpZmljYXRpb25zL3YxO25vdGlmaWNhdGlvbnN2MaICA1ROWKoCGlRyYWRlbWVzaC5Ob3RpZmljYXRpb25zLlYxygIaVHJhZGVtZXNoXE5vdGlmaWNhdGlvbnNcVjHiAiZUcmFkZW1lc2hcTm90aWZpY2F0aW9uc1xWMVxHUEJNZXRhZGF0YeoCHFRyYWRlbWVzaDo6Tm90aWZpY2F0aW9uczo6VjFiBnByb3RvMw", [file_google_protobuf_duration, file_google_protobuf_timestamp, file_trademesh_common_v1_instrument]);
 
 /**
- * Alert is one user's price or day-change alert on one instrument.
+ * Alert is one user's price or day-change alert on one instrument, or a P&L guardrail (daily
+ * loss, drawdown from the day's peak) over the user's whole book.
+ *
+ * Errors of the RPCs taking an Alert, for the guardrail conditions: INVALID_ARGUMENT with field
+ * violations when `instrument` is set (alert.instrument), level_micros is not 1 ..
+ * 1,000,000,000,000,000 (alert.level_micros), change_basis_points is set for a daily loss or is
+ * outside 1..10000 for a drawdown, or both or neither of level_micros and change_basis_points are
+ * set for a drawdown.
  *
  * @generated from message trademesh.notifications.v1.Alert
  */
@@ -30,7 +37,8 @@ export type Alert = Message<"trademesh.notifications.v1.Alert"> & {
   id: string;
 
   /**
-   * instrument is the symbol and exchange watched. Required; exchange must be set.
+   * instrument is the symbol and exchange watched. Required (exchange set) for the price and
+   * day-change conditions; must be unset for the P&L guardrails.
    *
    * @generated from field: trademesh.common.v1.Instrument instrument = 2;
    */
@@ -45,7 +53,8 @@ export type Alert = Message<"trademesh.notifications.v1.Alert"> & {
 
   /**
    * level_micros is the price level in INR micros for the price conditions (> 0); must be 0 for
-   * ALERT_CONDITION_DAY_CHANGE_BEYOND.
+   * ALERT_CONDITION_DAY_CHANGE_BEYOND. For the guardrails: the loss limit (daily loss) or the fall
+   * from the peak (drawdown) in INR micros, a positive amount.
    *
    * @generated from field: int64 level_micros = 4;
    */
@@ -53,7 +62,8 @@ export type Alert = Message<"trademesh.notifications.v1.Alert"> & {
 
   /**
    * change_basis_points is the day-change threshold for ALERT_CONDITION_DAY_CHANGE_BEYOND,
-   * 1..10000 (0.01 % .. 100 %); must be 0 for the price conditions.
+   * 1..10000 (0.01 % .. 100 %); must be 0 for the price conditions and the daily loss. For
+   * ALERT_CONDITION_DRAWDOWN_FROM_PEAK: the fall as a share of the (positive) peak, 1..10000.
    *
    * @generated from field: int32 change_basis_points = 5;
    */
@@ -137,6 +147,14 @@ export type Alert = Message<"trademesh.notifications.v1.Alert"> & {
    * @generated from field: google.protobuf.Timestamp update_time = 16;
    */
   updateTime?: Timestamp | undefined;
+
+  /**
+   * last_trigger_pnl_micros is, for a P&L guardrail, the day's P&L (INR micros, net of charges)
+   * when it last fired; 0 for the other conditions or if never fired. Output only.
+   *
+   * @generated from field: int64 last_trigger_pnl_micros = 17;
+   */
+  lastTriggerPnlMicros: bigint;
 };
 
 /**
@@ -192,6 +210,29 @@ export enum AlertCondition {
    * @generated from enum value: ALERT_CONDITION_DAY_CHANGE_BEYOND = 4;
    */
   DAY_CHANGE_BEYOND = 4,
+
+  /**
+   * ALERT_CONDITION_DAILY_LOSS_BEYOND is a P&L guardrail: it fires when the user's P&L of the IST
+   * day, as analytics' WatchPnl computes it with its marks (realized_pnl_today_micros +
+   * net_unrealized_pnl_micros, i.e. net of charges; open positions count whole), is a loss of
+   * `level_micros` or more. No instrument (leave `instrument` unset); change_basis_points must be 0.
+   * A guardrail fires at most once per IST day: a re-arming one arms again at the start of the
+   * next IST day (or after `cool_down`, whichever is later), a one-shot one never again.
+   *
+   * @generated from enum value: ALERT_CONDITION_DAILY_LOSS_BEYOND = 5;
+   */
+  DAILY_LOSS_BEYOND = 5,
+
+  /**
+   * ALERT_CONDITION_DRAWDOWN_FROM_PEAK is a P&L guardrail: it fires when the day's P&L (as for
+   * ALERT_CONDITION_DAILY_LOSS_BEYOND) falls from the day's highest value seen so far by
+   * `level_micros` or more, or — when change_basis_points is set instead — by that share of a
+   * positive peak. Exactly one of level_micros and change_basis_points is set. No instrument.
+   * Fires at most once per IST day, like ALERT_CONDITION_DAILY_LOSS_BEYOND.
+   *
+   * @generated from enum value: ALERT_CONDITION_DRAWDOWN_FROM_PEAK = 6;
+   */
+  DRAWDOWN_FROM_PEAK = 6,
 }
 
 /**

@@ -1,0 +1,340 @@
+"""Issue 18's benchmark end to end: ticks on the Redis backplane → alerts evaluated → notifications stored.
+
+    flock /tmp/trademesh-bench.lock .venv/bin/python -m bench.notifications_e2e_bench           # full size
+    .venv/bin/python -m bench.notifications_e2e_bench --small                                  # quick check
+
+A private Redis and FerretDB (SQLite) are started. `--alerts` one-shot alerts (a third each PRICE_ABOVE 0.2..5 %
+over the start price, PRICE_BELOW 0.2..5 % under it, PRICE_CROSSING within ±5 %) over `--instruments`
+instruments for `--users` users are written to the database, twice (one database per evaluator). Each evaluator
+then runs the service's real path in this process — `bootstrap` (Mongo stores, the Redis backplane, the
+`Notifier`), `AlertEvaluator.load`, the pub/sub reader — while a publisher *process* sends a seeded random walk
+(±0.2 % per tick) at `--rate` ticks/s for `--seconds` seconds on `md:tick:<instrument>` in market data's payload
+layout, each payload stamped with its publish time. The two evaluators differ only in the in-memory index:
+
+- **sorted levels**: `AlertIndex` (the service's);
+- **scan**: a drop-in that checks every armed alert of the tick's instrument on each tick.
+
+Reported per evaluator: tick-to-notification latency (the publish stamp in the payload → the notification is
+stored and the inbox signalled, p50/p99/max), the process CPU per 1,000 ticks (the whole notifications side:
+pub/sub, decoding, evaluation, database writes; the publisher is another process), and the part of it spent in
+the index's `on_tick`. Both must fire the same set of alerts (asserted: the tick sequence is the same and the
+alerts are one-shot, so the fired set depends only on it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import multiprocessing
+import random
+import statistics
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from pydantic import SecretStr
+from pymongo import AsyncMongoClient
+
+from trademesh.devstack.processes import FerretDBServer, RedisServer
+from trademesh.kernel.ticks import TICK_CHANNEL_PREFIX, encode_tick_payload
+from trademesh.marketdata.v1 import quote_pb2
+from trademesh.services.notifications.alert_index import AlertIndex, Firing
+from trademesh.services.notifications.model import Alert, AlertCondition, AlertState, InstrumentRef, Tick
+from trademesh.services.notifications.server import bootstrap
+from trademesh.services.notifications.settings import NotificationsSettings
+from trademesh.services.notifications.store import COLLECTIONS, _alert_document, ensure_indexes
+
+NOW = datetime(2024, 7, 1, tzinfo=UTC)
+CONDITIONS = (AlertCondition.PRICE_ABOVE, AlertCondition.PRICE_BELOW, AlertCondition.PRICE_CROSSING)
+MICROS = 1_000_000
+
+
+def make_alerts(count: int, instruments: int, users: int, rng: random.Random) -> tuple[list[Alert], dict[str, int]]:
+    """Return one-shot alerts placed where people put them, and each instrument's start price."""
+    starts = {f"NSE:S{number:04d}": rng.randrange(100, 5000) * MICROS for number in range(instruments)}
+    keys = list(starts)
+    alerts = []
+    for number in range(count):
+        key = keys[number % instruments]
+        condition = CONDITIONS[number % 3]
+        if condition is AlertCondition.PRICE_ABOVE:
+            level = int(starts[key] * rng.uniform(1.002, 1.05))
+        elif condition is AlertCondition.PRICE_BELOW:
+            level = int(starts[key] * rng.uniform(0.95, 0.998))
+        else:
+            level = int(starts[key] * rng.uniform(0.95, 1.05))
+        alerts.append(
+            Alert(
+                f"al{number:08d}",
+                f"u{number % users:05d}",
+                InstrumentRef.parse(key),
+                condition,
+                level,
+                0,
+                False,
+                None,
+                None,
+                "",
+                AlertState.ARMED,
+                NOW,
+                NOW,
+                request_id=f"r{number}",
+            )
+        )
+    return alerts, starts
+
+
+def make_ticks(starts: dict[str, int], count: int, seed: int) -> list[tuple[str, int, int]]:
+    """Return (instrument, price, change vs the start price) of a seeded random walk."""
+    rng = random.Random(seed)
+    prices = dict(starts)
+    keys = list(prices)
+    ticks = []
+    for _ in range(count):
+        key = rng.choice(keys)
+        prices[key] = max(MICROS, int(prices[key] * (1 + rng.uniform(-0.002, 0.002))))
+        ticks.append((key, prices[key], prices[key] - starts[key]))
+    return ticks
+
+
+def publish(redis_url: str, ticks: list[tuple[str, int, int]], rate: int, ready: Any) -> None:
+    """The feed (its own process): publish `ticks` at `rate` per second, 10 ms batches, each stamped at publish."""
+    import redis
+
+    client = redis.Redis.from_url(redis_url)
+    bodies = [quote_pb2.Quote(last_price_micros=p, change_micros=c).SerializeToString() for _, p, c in ticks]
+    ready.wait()
+    per_batch = max(1, rate // 100)
+    started = time.monotonic()
+    for batch, first in enumerate(range(0, len(ticks), per_batch)):
+        pause = started + batch * per_batch / rate - time.monotonic()
+        if pause > 0:
+            time.sleep(pause)
+        pipe = client.pipeline(transaction=False)
+        for number in range(first, min(first + per_batch, len(ticks))):
+            body = bodies[number]
+            pipe.publish(
+                TICK_CHANNEL_PREFIX + ticks[number][0],
+                encode_tick_payload(1, number, time.time_ns(), (body, body, body)),
+            )
+        pipe.execute()
+    client.close()
+
+
+class ScanIndex(AlertIndex):
+    """The naive evaluator as a drop-in for the index: every armed alert of the instrument checked per tick."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._by_instrument: dict[str, dict[str, Alert]] = {}
+        self._side: dict[str, int] = {}
+
+    def add(self, alert: Alert) -> None:
+        self.remove(alert.id)
+        self._alerts[alert.id] = alert
+        self._by_instrument.setdefault(alert.instrument.key, {})[alert.id] = alert
+
+    def remove(self, alert_id: str) -> Alert | None:
+        alert = self._alerts.pop(alert_id, None)
+        if alert is not None:
+            armed = self._by_instrument.get(alert.instrument.key, {})
+            armed.pop(alert_id, None)
+            if not armed:
+                self._by_instrument.pop(alert.instrument.key, None)
+            self._side.pop(alert_id, None)
+        return alert
+
+    def instruments(self) -> frozenset[str]:
+        return frozenset(self._by_instrument)
+
+    def on_tick(self, tick: Tick) -> list[Firing]:
+        firings = []
+        price = tick.price_micros
+        for alert_id, alert in list(self._by_instrument.get(tick.instrument, {}).items()):
+            level = alert.level_micros
+            if alert.condition is AlertCondition.PRICE_ABOVE:
+                hit = price >= level
+            elif alert.condition is AlertCondition.PRICE_BELOW:
+                hit = price <= level
+            else:
+                previous = self._side.get(alert_id)
+                hit = previous is not None and (previous < level <= price or price <= level < previous)
+                self._side[alert_id] = price
+            if hit:
+                self.remove(alert_id)
+                firings.append(Firing(alert.id, alert.generation, price, tick.change_basis_points))
+        return firings
+
+
+class _Timed:
+    """Wraps an index: CPU seconds spent in on_tick."""
+
+    def __init__(self, index: AlertIndex) -> None:
+        self._on_tick = index.on_tick
+        self.cpu = 0.0
+
+    def on_tick(self, tick: Tick) -> list[Firing]:
+        started = time.process_time()
+        try:
+            return self._on_tick(tick)
+        finally:
+            self.cpu += time.process_time() - started
+
+
+async def run_one(
+    name: str, index: AlertIndex, url: str, redis_url: str, database: str, ticks: list[tuple[str, int, int]], rate: int
+) -> dict[str, Any]:
+    """Run one evaluator over the ticks; return its figures and the set of fired alert ids."""
+    settings = NotificationsSettings(
+        mongo_url=url, redis_url=redis_url, mongo_database=database, token_secret=SecretStr("b" * 32)
+    )
+    app = bootstrap(settings)
+    assert app.backplane is not None
+    assert app.mongo is not None
+    assert app.redis is not None
+    evaluator = app.evaluator
+    evaluator.index = index
+    timed = _Timed(index)
+    index.on_tick = timed.on_tick  # type: ignore[method-assign]
+    latencies: list[float] = []
+    fired: set[str] = set()
+    current: list[int] = [0]
+    on_tick = evaluator.on_tick
+
+    handling = [0.0]
+
+    async def evaluate(tick: Tick) -> None:
+        current[0] = tick.received_ns
+        started = time.process_time()
+        await on_tick(tick)  # the index, then each firing's writes (ticks are handled one at a time)
+        handling[0] += time.process_time() - started
+
+    notify = app.notifier.notify
+
+    async def notified(notification: Any) -> Any:
+        result = await notify(notification)
+        latencies.append((time.time_ns() - current[0]) / 1e6)
+        fired.add(notification.alert_id)
+        return result
+
+    app.notifier.notify = notified  # type: ignore[method-assign,assignment]
+    backplane = app.backplane
+    backplane.on_tick = evaluate
+    backplane.on_alert_change = evaluator.alert_changed
+    backplane.on_connect = evaluator.load
+    reader = asyncio.create_task(backplane.run())
+    await asyncio.wait_for(backplane.connected.wait(), 300)
+    while len(backplane.watched) < len(index.instruments()):  # noqa: ASYNC110 (a bench: no event to wait on)
+        await asyncio.sleep(0.1)
+    ready = multiprocessing.Event()
+    feed = multiprocessing.Process(target=publish, args=(redis_url, ticks, rate, ready))
+    feed.start()
+    await asyncio.sleep(2)  # the feed encodes its bodies
+    cpu_before, wall_before, received_before = time.process_time(), time.monotonic(), backplane.ticks_received
+    handling[0] = timed.cpu = 0.0
+    ready.set()
+    while feed.is_alive() or backplane.ticks_received < len(ticks):
+        await asyncio.sleep(0.2)
+        if not feed.is_alive() and time.monotonic() - wall_before > len(ticks) / rate + 120:
+            break
+    cpu, wall = time.process_time() - cpu_before, time.monotonic() - wall_before
+    received = backplane.ticks_received - received_before
+    backplane.close()
+    reader.cancel()
+    await asyncio.gather(reader, return_exceptions=True)
+    await app.mongo.close()
+    await app.redis.aclose()
+    ordered = sorted(latencies)
+    return {
+        "name": name,
+        "received": received,
+        "wall": wall,
+        "cpu_per_1000": cpu * 1000 / max(1, received) * 1000,
+        "index_cpu_per_1000": timed.cpu * 1000 / max(1, received) * 1000,
+        "firing_cpu_per_1000": (handling[0] - timed.cpu) * 1000 / max(1, received) * 1000,
+        "firing_cpu_each": (handling[0] - timed.cpu) * 1000 / max(1, len(latencies)),
+        "p50": statistics.median(ordered) if ordered else 0.0,
+        "p99": ordered[int(len(ordered) * 0.99)] if ordered else 0.0,
+        "max": ordered[-1] if ordered else 0.0,
+        "fired": fired,
+    }
+
+
+async def load(url: str, database: str, alerts: list[Alert]) -> None:
+    """Write the alerts (and the indexes) into a fresh database."""
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(url, tz_aware=True)
+    db = client[database]
+    for collection in COLLECTIONS:
+        await db.create_collection(collection)
+    await ensure_indexes(db)
+    documents = [_alert_document(alert) for alert in alerts]
+    for start in range(0, len(documents), 5000):
+        await db.notification_alerts.insert_many(documents[start : start + 5000])
+    await client.close()
+
+
+async def main_async(args: argparse.Namespace) -> None:
+    rng = random.Random(args.seed)
+    alerts, starts = make_alerts(args.alerts, args.instruments, args.users, rng)
+    ticks = make_ticks(starts, args.rate * args.seconds, args.seed + 1)
+    with (
+        tempfile.TemporaryDirectory() as workdir,
+        RedisServer(Path(workdir) / "redis") as redis_server,
+        FerretDBServer(Path(workdir) / "db") as ferret,
+    ):
+        started = time.monotonic()
+        await load(ferret.url, "bench_index", alerts)
+        await load(ferret.url, "bench_scan", alerts)
+        print(f"loaded {len(alerts):,} alerts twice in {time.monotonic() - started:.0f} s")
+        results = []
+        for name, index, database in (
+            ("sorted levels (AlertIndex)", AlertIndex(), "bench_index"),
+            ("scan every alert", ScanIndex(), "bench_scan"),
+        ):
+            results.append(await run_one(name, index, ferret.url, redis_server.url, database, ticks, args.rate))
+    first, second = results
+    assert first["fired"] == second["fired"], (
+        f"the evaluators disagree: {len(first['fired'] ^ second['fired'])} alerts fired by one only"
+    )
+    print(
+        f"{args.alerts:,} alerts over {args.instruments:,} instruments for {args.users:,} users; "
+        f"{len(ticks):,} ticks at {args.rate:,}/s; {len(first['fired']):,} alerts fired (the same set in both)"
+    )
+    header = f"{'evaluator':<28}{'ticks':>8}{'CPU ms/1k ticks':>17}{'index':>8}{'firing':>8}{'rest':>8}"
+    print(header + f"{'p50 ms':>9}{'p99 ms':>9}{'max ms':>9}{'wall s':>8}")
+    for r in results:
+        rest = r["cpu_per_1000"] - r["index_cpu_per_1000"] - r["firing_cpu_per_1000"]
+        print(
+            f"{r['name']:<28}{r['received']:>8,}{r['cpu_per_1000']:>17.1f}{r['index_cpu_per_1000']:>8.1f}"
+            f"{r['firing_cpu_per_1000']:>8.1f}{rest:>8.1f}{r['p50']:>9.1f}{r['p99']:>9.1f}{r['max']:>9.1f}{r['wall']:>8.1f}"
+        )
+    print(
+        "index: AlertIndex.on_tick / the scan; firing: the rest of the evaluator's on_tick (per firing "
+        f"{first['firing_cpu_each']:.2f} / {second['firing_cpu_each']:.2f} ms CPU: notification, alert commit, "
+        "reload, signals); rest: pub/sub reading, tick decoding, the event loop, change announcements"
+    )
+    print(
+        f"CPU ratio (scan / sorted levels): {second['cpu_per_1000'] / first['cpu_per_1000']:.1f}x whole process, "
+        f"{second['index_cpu_per_1000'] / max(1e-9, first['index_cpu_per_1000']):.1f}x evaluation only"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--alerts", type=int, default=100_000)
+    parser.add_argument("--instruments", type=int, default=1_000)
+    parser.add_argument("--users", type=int, default=10_000)
+    parser.add_argument("--rate", type=int, default=2_000, help="ticks per second")
+    parser.add_argument("--seconds", type=int, default=30, help="how long the feed runs per evaluator")
+    parser.add_argument("--seed", type=int, default=18)
+    parser.add_argument("--small", action="store_true", help="2,000 alerts, 100 instruments, 200 users, 500/s, 10 s")
+    args = parser.parse_args()
+    if args.small:
+        args.alerts, args.instruments, args.users, args.rate, args.seconds = 2_000, 100, 200, 500, 10
+    asyncio.run(main_async(args))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,124 @@
+"""P&L guardrails on analytics' live P&L: one WatchPnl stream per user with an armed guardrail (decision 0300).
+
+The evaluator of alerts (`AlertEvaluator`) owns the life cycle (firing with the generation check, re-arming,
+expiry); this module only keeps each user's running day — the latest P&L and the day's peak — and tells it
+which armed guardrail a reading reaches. A reached guardrail leaves the armed set at once, so a burst of
+readings fires it once; it comes back only when the evaluator tracks it armed again (next IST day).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+
+from trademesh.services.notifications.model import Alert, AlertState
+from trademesh.services.notifications.model.guardrails import DayPnl, UserGuardrails, guardrail_reached, ist_day
+from trademesh.services.notifications.ports import PnlFeed
+
+logger = logging.getLogger(__name__)
+
+#: Called with (alert, day P&L, day peak) when an armed guardrail is reached.
+OnReached = Callable[[Alert, int, int], Awaitable[None]]
+
+
+class GuardrailWatch:
+    """Armed guardrails per user, each user's P&L stream, and the running day they are checked against."""
+
+    def __init__(self, feed: PnlFeed, *, retry_seconds: float = 1.0, max_retry_seconds: float = 30.0) -> None:
+        self._feed = feed
+        self._retry = retry_seconds
+        self._max_retry = max_retry_seconds
+        self._users: dict[str, UserGuardrails] = {}
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self.on_reached: OnReached | None = None
+        self.readings = 0
+
+    def users(self) -> frozenset[str]:
+        """Return the users with an armed guardrail (each has a P&L stream)."""
+        return frozenset(self._users)
+
+    def peak(self, user_id: str) -> int | None:
+        """Return the user's highest day P&L seen today (None when not watched)."""
+        state = self._users.get(user_id)
+        return None if state is None or not state.track.readings else state.track.peak_micros
+
+    def track(self, alert: Alert) -> None:
+        """Evaluate an ARMED guardrail from now on; forget it in any other state."""
+        if alert.state is not AlertState.ARMED:
+            self.forget(alert.id, alert.user_id)
+            return
+        state = self._users.get(alert.user_id)
+        if state is None:
+            state = self._users[alert.user_id] = UserGuardrails()
+        state.alerts[alert.id] = alert
+        self._start(alert.user_id)
+
+    def forget(self, alert_id: str, user_id: str | None = None) -> None:
+        """Stop evaluating an alert; a user left without armed guardrails loses the P&L stream."""
+        for user in [user_id] if user_id is not None else list(self._users):
+            state = self._users.get(user)
+            if state is None:
+                continue
+            state.alerts.pop(alert_id, None)
+            if not state.alerts:
+                del self._users[user]
+                task = self._tasks.pop(user, None)
+                # The stream's own task (firing from a reading) ends by itself after the reading.
+                if task is not None and task is not _current_task():
+                    task.cancel()
+
+    async def on_reading(self, user_id: str, reading: DayPnl) -> None:
+        """Take one P&L reading of the user: fire every armed guardrail it reaches (each once)."""
+        state = self._users.get(user_id)
+        if state is None:
+            return
+        self.readings += 1
+        track = state.track
+        track.observe(reading)
+        for alert in list(state.alerts.values()):
+            if alert.last_trigger_at is not None and ist_day(alert.last_trigger_at).isoformat() >= track.trading_date:
+                continue  # once per IST day, even when a stale reading of the day it fired arrives
+            if guardrail_reached(alert, track):
+                del state.alerts[alert.id]
+                if self.on_reached is not None:
+                    await self.on_reached(alert, track.pnl_micros, track.peak_micros)
+
+    def _start(self, user_id: str) -> None:
+        if user_id in self._tasks and not self._tasks[user_id].done():
+            return
+        self._tasks[user_id] = asyncio.get_running_loop().create_task(self._follow(user_id), name=f"pnl-{user_id}")
+
+    async def _follow(self, user_id: str) -> None:
+        delay = self._retry
+        while user_id in self._users:
+            try:
+                async for reading in self._feed.watch(user_id):
+                    delay = self._retry
+                    await self.on_reading(user_id, reading)
+                    if self._tasks.get(user_id) is not asyncio.current_task():
+                        return  # no armed guardrail left (or a newer stream took over)
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:
+                logger.info("P&L stream of user %s ended (%s); reconnecting in %.0fs", user_id, error, delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, self._max_retry)
+
+    async def close(self) -> None:
+        """Stop every P&L stream."""
+        tasks = list(self._tasks.values())
+        self._tasks.clear()
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+
+
+def _current_task() -> asyncio.Task[object] | None:
+    try:
+        return asyncio.current_task()
+    except RuntimeError:  # no running loop
+        return None
