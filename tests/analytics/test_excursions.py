@@ -37,6 +37,7 @@ from trademesh.services.analytics.model.excursions import (
     trip_shape,
 )
 from trademesh.services.analytics.model.periods import Period
+from trademesh.services.analytics.model.trip_fills import fills_of_trips
 from trademesh.services.analytics.server import Analytics, bootstrap
 from trademesh.services.analytics.settings import AnalyticsSettings
 
@@ -262,7 +263,7 @@ def test_scale_ins_and_zero_crossings_measure_against_the_average_entry() -> Non
         ]
     )
     long_trip, short_trip = journal.round_trips
-    long_fills, short_fills = journal.trip_fills([long_trip, short_trip])
+    long_fills, short_fills = fills_of_trips([long_trip, short_trip], journal.instrument_fills)
     assert long_fills == [
         (True, 10 * MICROS, 100 * MICROS),
         (True, 10 * MICROS, 110 * MICROS),

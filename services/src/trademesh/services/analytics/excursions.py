@@ -31,6 +31,7 @@ from trademesh.services.analytics.model.excursions import (
     minute_of,
     trip_shape,
 )
+from trademesh.services.analytics.model.trip_fills import fills_of_trips
 
 logger = logging.getLogger(__name__)
 
@@ -168,7 +169,7 @@ class ExcursionMeter:
         """Return each trip's excursion (bars are read with the caller's credentials; results from bars kept)."""
         keys = [(trip.instrument, trip.open_time) for trip in trips]
         recordings = await self._store.recordings(user_id, keys) if trips else {}
-        fills = dict(zip(keys, journal.trip_fills(trips), strict=True))
+        fills = dict(zip(keys, fills_of_trips(trips, journal.instrument_fills), strict=True))
         limit = asyncio.Semaphore(BAR_CONCURRENCY)
 
         async def one(trip: RoundTrip[Instrument], risk: int) -> Excursion:
@@ -220,7 +221,9 @@ class ExcursionMeter:
             if (trip.instrument, trip.open_time) in recordings:
                 known.append((trip, int(columns["risk"][index])))
         measured: list[tuple[Excursion, int]] = []
-        for (trip, risk), fills in zip(known, journal.trip_fills([trip for trip, _ in known]), strict=True):
+        for (trip, risk), fills in zip(
+            known, fills_of_trips([trip for trip, _ in known], journal.instrument_fills), strict=True
+        ):
             recording = recordings[(trip.instrument, trip.open_time)]
             times = (trip.open_time, trip.close_time)
             found = measure(trip.long, trip_shape(fills, trip.long), times, risk, recording, None, self._allowance_us)

@@ -113,7 +113,7 @@ def trip_shape(fills: Iterable[tuple[bool, int, int]], long: bool) -> TripShape:
     """Return the shape of one round trip from its fills (buy, quantity micros, price micros) in order.
 
     The entry fills are those in the trip's direction; the first one may be a fill that crossed zero, in which
-    case only the part that opened this trip is passed by the caller (see `Journal.trip_fills`).
+    case only the part that opened this trip is passed by the caller (see `model/trip_fills.py`).
     """
     quantity = value = 0
     low = high = None

@@ -469,23 +469,8 @@ class Journal:
         """Return the profile of the trade that opened an instrument's open position (decision 0250)."""
         return self.profiles[self._opener_profile.get(instrument, 0)]
 
-    def trip_fills(self, trips: Sequence[RoundTrip[Instrument]]) -> list[list[tuple[bool, int, int]]]:
-        """Return each closed round trip's fills (buy, quantity micros, price micros) in journal order (MAE/MFE).
-
-        A fill that crossed zero counts with the part that opened (first fill) or closed (last fill) the trip.
-        Each instrument's fills are replayed once, however many of its trips are asked for.
-        """
-        wanted: dict[Instrument, set[int]] = {}
-        for trip in trips:
-            wanted.setdefault(trip.instrument, set()).add(trip.close_sequence)
-        found: dict[tuple[Instrument, int], list[tuple[bool, int, int]]] = {}
-        for instrument, closes in wanted.items():
-            for close, fills in self._cycles_of(instrument, max(closes)):
-                if close in closes:
-                    found[(instrument, close)] = fills
-        return [found[(trip.instrument, trip.close_sequence)] for trip in trips]
-
-    def _cycles_of(self, instrument: Instrument, until: int) -> Iterable[tuple[int, list[tuple[bool, int, int]]]]:
+    def instrument_fills(self, instrument: Instrument) -> list[tuple[bool, int, int, int]]:
+        """Return an instrument's fills as (buy, quantity micros, price micros, journal sequence), in journal order."""
         code, base = self._codes[instrument], self._base
         rows = [
             (bool(base.buy[i]), int(base.quantity_micros[i]), int(base.price_micros[i]), i)
@@ -496,23 +481,7 @@ class Journal:
             for k, fill in enumerate(self._tail_fills)
             if (fill.symbol, fill.exchange) == instrument
         ]
-        position, current = 0, list[tuple[bool, int, int]]()
-        for buy, quantity, price, index in rows:
-            if index > until:
-                return
-            if position == 0 or (position > 0) == buy:
-                current = current if position else []
-                current.append((buy, quantity, price))
-                position += quantity if buy else -quantity
-                continue
-            closing = min(quantity, abs(position))
-            current.append((buy, closing, price))
-            position += closing if buy else -closing
-            if position == 0:
-                yield index, current
-                if quantity > closing:
-                    current = [(buy, quantity - closing, price)]
-                    position = quantity - closing if buy else closing - quantity
+        return rows
 
     def open_cycles(self) -> list[InstrumentCycle[Instrument]]:
         """Return the open positions, ordered by symbol then exchange."""

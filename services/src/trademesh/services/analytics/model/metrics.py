@@ -123,3 +123,13 @@ def round_trip_stats(nets: Column, grosses: Column, fees: Column, holds: Column,
         # Truncated to whole milliseconds, as the contract says.
         average_hold_us=total(holds) // count // 1000 * 1000,
     )
+
+
+def downsample(count: int, keep: set[int], limit: int) -> list[int]:
+    """Return at most `limit` of the indices 0..count-1: first, last and `keep` always, the rest evenly spaced."""
+    chosen = {0, count - 1} | keep
+    room = limit - len(chosen)
+    if room > 0:
+        step = count / (room + 1)
+        chosen.update(min(count - 1, int(step * (k + 1))) for k in range(room))
+    return sorted(chosen)[:limit] if len(chosen) > limit else sorted(chosen)

@@ -22,6 +22,7 @@ from trademesh.services.analytics.model.journal import Journal
 from trademesh.services.analytics.model.metrics import (
     RoundTripStats,
     UserSettings,
+    downsample,
     round_trip_stats,
     saturate,
     total,
@@ -146,16 +147,6 @@ class Report:
 
 def _ratio(numerator: int, denominator: int) -> float:
     return numerator / denominator
-
-
-def _downsample(count: int, keep: set[int], limit: int) -> list[int]:
-    # Always keep first, last, peak and trough; fill the rest with evenly spaced indices.
-    chosen = {0, count - 1} | keep
-    room = limit - len(chosen)
-    if room > 0:
-        step = count / (room + 1)
-        chosen.update(min(count - 1, int(step * (k + 1))) for k in range(room))
-    return sorted(chosen)[:limit] if len(chosen) > limit else sorted(chosen)
 
 
 @dataclass(frozen=True, slots=True)
@@ -432,7 +423,7 @@ def _risk(
 def _equity_curve(journal: Journal, trips: _Trips, equity: _Equity, max_points: int) -> EquityCurve:
     count = trips.count
     keep = {i for i in (equity.trough, equity.peak_index) if i >= 0}
-    indices = list(range(count)) if count <= max_points else _downsample(count, keep, max_points)
+    indices = list(range(count)) if count <= max_points else downsample(count, keep, max_points)
     return EquityCurve(
         points=tuple(
             EquityPoint(
