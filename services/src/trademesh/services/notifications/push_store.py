@@ -7,18 +7,16 @@ Deliveries are claimed as webhook deliveries are (webhook_store.py): a condition
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 from pymongo import ASCENDING, DESCENDING, ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import DuplicateKeyError
 
-from trademesh.services.notifications.model import Channel, Notification, NotificationKind
+from trademesh.services.notifications.leased_deliveries import LeasedDeliveries, notification_document, notification_of
+from trademesh.services.notifications.model import Channel
 from trademesh.services.notifications.model.push import ChannelDelivery, ChannelDeliveryState, PushSubscription
 from trademesh.services.notifications.webhook_store import Document
 
 PUSH_COLLECTIONS = ["notification_push_subscriptions", "notification_channel_deliveries"]
-_PENDING = ChannelDeliveryState.PENDING.value
 
 
 async def ensure_push_indexes(database: AsyncDatabase[Document]) -> None:
@@ -90,14 +88,7 @@ def _delivery_document(delivery: ChannelDelivery) -> Document:
         "user_id": delivery.user_id,
         "channel": delivery.channel.value,
         "target": delivery.target,
-        "notification": {
-            "id": item.id,
-            "kind": item.kind.value,
-            "title": item.title,
-            "body": item.body,
-            "alert_id": item.alert_id,
-            "created_at": item.created_at,
-        },
+        "notification": notification_document(item),
         "state": delivery.state.value,
         "next_attempt_at": delivery.next_attempt_at,
         "created_at": delivery.created_at,
@@ -116,15 +107,7 @@ def _delivery(document: Document) -> ChannelDelivery:
         user_id=document["user_id"],
         channel=Channel(document["channel"]),
         target=document["target"],
-        notification=Notification(
-            id=item["id"],
-            user_id=document["user_id"],
-            kind=NotificationKind(item["kind"]),
-            title=item["title"],
-            body=item["body"],
-            created_at=item["created_at"],
-            alert_id=item.get("alert_id", ""),
-        ),
+        notification=notification_of(item, document["user_id"]),
         state=ChannelDeliveryState(document["state"]),
         next_attempt_at=document["next_attempt_at"],
         created_at=document["created_at"],
@@ -135,90 +118,12 @@ def _delivery(document: Document) -> ChannelDelivery:
     )
 
 
-class MongoChannelDeliveryStore:
+class MongoChannelDeliveryStore(LeasedDeliveries[ChannelDelivery]):
     """Push and SMS deliveries in `notification_channel_deliveries`, keyed `<notification>:push:<subscription>` or
     `<notification>:sms` (the dedupe: the insert of a repeat fails on `_id`)."""
 
     def __init__(self, database: AsyncDatabase[Document]) -> None:
-        self._deliveries = database.notification_channel_deliveries
-
-    async def add(self, delivery: ChannelDelivery) -> bool:
-        try:
-            await self._deliveries.insert_one(_delivery_document(delivery))
-        except DuplicateKeyError:
-            return False
-        return True
-
-    async def claim_due(self, now: datetime, lease_until: datetime, token: str, limit: int) -> list[ChannelDelivery]:
-        claimed = []
-        for _ in range(limit):
-            document = await self._deliveries.find_one_and_update(
-                {"state": _PENDING, "next_attempt_at": {"$lte": now}},
-                {"$set": {"next_attempt_at": lease_until, "lease_token": token}},
-                sort=[("next_attempt_at", ASCENDING)],
-            )
-            if document is None:
-                break
-            claimed.append(_delivery(document))
-        return claimed
-
-    async def finish(
-        self, delivery_id: str, token: str, state: ChannelDeliveryState, status_code: int, error: str, now: datetime
-    ) -> bool:
-        update: dict[str, Any] = {
-            "$set": {
-                "state": state.value,
-                "last_status_code": status_code,
-                "last_error": error,
-                "finished_at": now,
-                "lease_token": "",
-            }
-        }
-        if state is not ChannelDeliveryState.DROPPED:
-            update["$inc"] = {"attempts": 1}
-        result = await self._deliveries.update_one(
-            {"_id": delivery_id, "state": _PENDING, "lease_token": token}, update
-        )
-        return result.modified_count == 1
-
-    async def retry_later(
-        self, delivery_id: str, token: str, next_attempt_at: datetime, status_code: int, error: str
-    ) -> bool:
-        result = await self._deliveries.update_one(
-            {"_id": delivery_id, "state": _PENDING, "lease_token": token},
-            {
-                "$set": {
-                    "next_attempt_at": next_attempt_at,
-                    "last_status_code": status_code,
-                    "last_error": error,
-                    "lease_token": "",
-                },
-                "$inc": {"attempts": 1},
-            },
-        )
-        return result.modified_count == 1
-
-    async def postpone(self, delivery_id: str, token: str, next_attempt_at: datetime) -> bool:
-        result = await self._deliveries.update_one(
-            {"_id": delivery_id, "state": _PENDING, "lease_token": token},
-            {"$set": {"next_attempt_at": next_attempt_at, "lease_token": ""}},
-        )
-        return result.modified_count == 1
+        super().__init__(database.notification_channel_deliveries, _delivery_document, _delivery)
 
     async def drop_pending(self, target: str, reason: str, now: datetime) -> int:
-        result = await self._deliveries.update_many(
-            {"target": target, "state": _PENDING},
-            {
-                "$set": {
-                    "state": ChannelDeliveryState.DROPPED.value,
-                    "last_error": reason,
-                    "finished_at": now,
-                    "lease_token": "",
-                }
-            },
-        )
-        return result.modified_count
-
-    async def delete_created_before(self, moment: datetime) -> int:
-        result = await self._deliveries.delete_many({"created_at": {"$lt": moment}})
-        return result.deleted_count
+        return await self.drop_pending_where({"target": target}, reason, now)

@@ -15,8 +15,8 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
 from trademesh.services.core.sealing import SealedSecret
+from trademesh.services.notifications.leased_deliveries import LeasedDeliveries, notification_document, notification_of
 from trademesh.services.notifications.model import (
-    Notification,
     NotificationKind,
     Webhook,
     WebhookDelivery,
@@ -25,7 +25,6 @@ from trademesh.services.notifications.model import (
 
 Document = dict[str, Any]
 WEBHOOK_COLLECTIONS = ["notification_webhooks", "notification_webhook_deliveries"]
-_PENDING = WebhookDeliveryState.PENDING.value
 
 
 async def ensure_webhook_indexes(database: AsyncDatabase[Document]) -> None:
@@ -121,14 +120,7 @@ def _delivery_document(delivery: WebhookDelivery) -> Document:
         "_id": delivery.id,
         "user_id": delivery.user_id,
         "webhook_id": delivery.webhook_id,
-        "notification": {
-            "id": item.id,
-            "kind": item.kind.value,
-            "title": item.title,
-            "body": item.body,
-            "alert_id": item.alert_id,
-            "created_at": item.created_at,
-        },
+        "notification": notification_document(item),
         "state": delivery.state.value,
         "next_attempt_at": delivery.next_attempt_at,
         "created_at": delivery.created_at,
@@ -147,15 +139,7 @@ def _delivery(document: Document) -> WebhookDelivery:
         id=document["_id"],
         user_id=document["user_id"],
         webhook_id=document["webhook_id"],
-        notification=Notification(
-            id=item["id"],
-            user_id=document["user_id"],
-            kind=NotificationKind(item["kind"]),
-            title=item["title"],
-            body=item["body"],
-            created_at=item["created_at"],
-            alert_id=item.get("alert_id", ""),
-        ),
+        notification=notification_of(item, document["user_id"]),
         state=WebhookDeliveryState(document["state"]),
         next_attempt_at=document["next_attempt_at"],
         created_at=document["created_at"],
@@ -166,74 +150,11 @@ def _delivery(document: Document) -> WebhookDelivery:
     )
 
 
-class MongoWebhookDeliveryStore:
+class MongoWebhookDeliveryStore(LeasedDeliveries[WebhookDelivery]):
     """Webhook deliveries in `notification_webhook_deliveries`, keyed `<notification>:webhook:<webhook>`."""
 
     def __init__(self, database: AsyncDatabase[Document]) -> None:
-        self._deliveries = database.notification_webhook_deliveries
-
-    async def add(self, delivery: WebhookDelivery) -> bool:
-        try:
-            await self._deliveries.insert_one(_delivery_document(delivery))
-        except DuplicateKeyError:
-            return False
-        return True
-
-    async def claim_due(self, now: datetime, lease_until: datetime, token: str, limit: int) -> list[WebhookDelivery]:
-        claimed = []
-        for _ in range(limit):
-            document = await self._deliveries.find_one_and_update(
-                {"state": _PENDING, "next_attempt_at": {"$lte": now}},
-                {"$set": {"next_attempt_at": lease_until, "lease_token": token}},
-                sort=[("next_attempt_at", ASCENDING)],
-            )
-            if document is None:
-                break
-            claimed.append(_delivery(document))
-        return claimed
-
-    async def finish(
-        self, delivery_id: str, token: str, state: WebhookDeliveryState, status_code: int, error: str, now: datetime
-    ) -> bool:
-        update: Document = {
-            "$set": {
-                "state": state.value,
-                "last_status_code": status_code,
-                "last_error": error,
-                "finished_at": now,
-                "lease_token": "",
-            }
-        }
-        if state is not WebhookDeliveryState.DROPPED:
-            update["$inc"] = {"attempts": 1}
-        result = await self._deliveries.update_one(
-            {"_id": delivery_id, "state": _PENDING, "lease_token": token}, update
-        )
-        return result.modified_count == 1
-
-    async def retry_later(
-        self, delivery_id: str, token: str, next_attempt_at: datetime, status_code: int, error: str
-    ) -> bool:
-        result = await self._deliveries.update_one(
-            {"_id": delivery_id, "state": _PENDING, "lease_token": token},
-            {
-                "$set": {
-                    "next_attempt_at": next_attempt_at,
-                    "last_status_code": status_code,
-                    "last_error": error,
-                    "lease_token": "",
-                },
-                "$inc": {"attempts": 1},
-            },
-        )
-        return result.modified_count == 1
-
-    async def postpone(self, delivery_id: str, token: str, next_attempt_at: datetime) -> bool:
-        result = await self._deliveries.update_one(
-            {"_id": delivery_id, "state": _PENDING, "lease_token": token},
-            {"$set": {"next_attempt_at": next_attempt_at, "lease_token": ""}},
-        )
-        return result.modified_count == 1
+        super().__init__(database.notification_webhook_deliveries, _delivery_document, _delivery)
 
     async def page(
         self,
@@ -254,19 +175,4 @@ class MongoWebhookDeliveryStore:
         return [_delivery(document) async for document in cursor]
 
     async def drop_pending(self, webhook_id: str, now: datetime) -> int:
-        result = await self._deliveries.update_many(
-            {"webhook_id": webhook_id, "state": _PENDING},
-            {
-                "$set": {
-                    "state": WebhookDeliveryState.DROPPED.value,
-                    "last_error": "the webhook was deleted",
-                    "finished_at": now,
-                    "lease_token": "",
-                }
-            },
-        )
-        return result.modified_count
-
-    async def delete_created_before(self, moment: datetime) -> int:
-        result = await self._deliveries.delete_many({"created_at": {"$lt": moment}})
-        return result.deleted_count
+        return await self.drop_pending_where({"webhook_id": webhook_id}, "the webhook was deleted", now)
