@@ -6,55 +6,13 @@
 // register → write a Markdown note (preview is sanitised) with mood, a mistake and lessons → save → reload
 // (tokens live in memory, so log in again) → the note is still there → find it by search → open it from
 // the result. Waits are on conditions, never fixed sleeps. Prints one JSON line {"ok", "steps", "error"?}.
-import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
-import { chromium } from "playwright-core";
+import { launch, logIn } from "./harness.mjs";
 
-const url = process.env.TM_URL ?? "http://127.0.0.1:8080/";
-const artifacts = resolve(process.env.TM_ARTIFACTS ?? "../../test-artifacts/web-notes");
-const executablePath = process.env.TM_CHROMIUM ?? "/usr/bin/chromium";
-const WAIT = Number(process.env.TM_WAIT_MS ?? 20_000);
-
-const steps = [];
-const step = (name, detail = {}) => {
-  steps.push({ name, ...detail, at: Date.now() });
-  process.stderr.write(`e2e: ${name} ${JSON.stringify(detail)}\n`);
-};
-
-mkdirSync(artifacts, { recursive: true });
-const profile = mkdtempSync(join(tmpdir(), "trademesh-chromium-"));
-const context = await chromium.launchPersistentContext(profile, {
-  executablePath,
-  headless: true,
-  viewport: { width: 1280, height: 900 },
-  timezoneId: "Asia/Kolkata",
-  locale: "en-IN",
-  args: ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking", "--disable-sync"],
-});
-context.setDefaultTimeout(WAIT);
-const page = context.pages()[0] ?? (await context.newPage());
-const consoleErrors = [];
-page.on("pageerror", (error) => consoleErrors.push(String(error)));
+const { url, step, page, consoleErrors, shot, go, end } = await launch("web-notes");
 // An injected handler would set this flag: the sanitiser must stop it.
 await page.addInitScript(() => {
   window.__xss = false;
 });
-
-const shot = async (name) => {
-  const path = join(artifacts, `${name}.png`);
-  await page.screenshot({ path, fullPage: true });
-  step("screenshot", { path });
-};
-const go = (hash) => page.evaluate((value) => (location.hash = value), hash);
-
-async function logIn(name, password) {
-  await page.getByTestId("login-form").waitFor();
-  await page.getByLabel("Email or username").fill(name);
-  await page.getByLabel("Password").fill(password);
-  await page.getByRole("button", { name: "Log in" }).click();
-  await page.getByTestId("current-user").filter({ hasText: name }).waitFor();
-}
 
 let ok = false;
 let failure = "";
@@ -122,7 +80,7 @@ try {
 
   // Reload: tokens are kept in memory only, so the app asks to log in again.
   await page.reload();
-  await logIn(name, password);
+  await logIn(page, name, password);
   await go(`#/notes?date=${day}`);
   await screen.waitFor();
   await page.locator('[data-testid="note-form"][data-etag="v1"]').waitFor();
@@ -158,11 +116,6 @@ try {
   if (consoleErrors.length) throw new Error(`page errors: ${consoleErrors.join(" | ")}`);
   ok = true;
 } catch (error) {
-  failure = String(error?.stack ?? error);
-  await page.screenshot({ path: join(artifacts, "notes-failure.png"), fullPage: true }).catch(() => {});
-} finally {
-  await context.close();
-  rmSync(profile, { recursive: true, force: true });
+  failure = error;
 }
-process.stdout.write(JSON.stringify({ ok, steps, ...(ok ? {} : { error: failure }) }) + "\n");
-process.exit(ok ? 0 : 1);
+await end(ok, failure, "notes");

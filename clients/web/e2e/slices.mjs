@@ -7,43 +7,9 @@
 // the slice bar narrows it to the Breakout strategy (a chip) → "compare with the rest" shows 1 vs 1 → a tag
 // that no trade carries gives an empty report, not an error. Waits are on conditions, never fixed sleeps.
 // Prints one JSON line {"ok", "steps", "error"?}.
-import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
-import { chromium } from "playwright-core";
+import { launch } from "./harness.mjs";
 
-const url = process.env.TM_URL ?? "http://127.0.0.1:8080/";
-const artifacts = resolve(process.env.TM_ARTIFACTS ?? "../../test-artifacts/web-slices");
-const executablePath = process.env.TM_CHROMIUM ?? "/usr/bin/chromium";
-const WAIT = Number(process.env.TM_WAIT_MS ?? 20_000);
-
-const steps = [];
-const step = (name, detail = {}) => {
-  steps.push({ name, ...detail, at: Date.now() });
-  process.stderr.write(`e2e: ${name} ${JSON.stringify(detail)}\n`);
-};
-
-mkdirSync(artifacts, { recursive: true });
-const profile = mkdtempSync(join(tmpdir(), "trademesh-chromium-"));
-const context = await chromium.launchPersistentContext(profile, {
-  executablePath,
-  headless: true,
-  viewport: { width: 1280, height: 900 },
-  timezoneId: "Asia/Kolkata",
-  locale: "en-IN",
-  args: ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking", "--disable-sync"],
-});
-context.setDefaultTimeout(WAIT);
-const page = context.pages()[0] ?? (await context.newPage());
-const consoleErrors = [];
-page.on("pageerror", (error) => consoleErrors.push(String(error)));
-
-const shot = async (name) => {
-  const path = join(artifacts, `${name}.png`);
-  await page.screenshot({ path, fullPage: true });
-  step("screenshot", { path });
-};
-const go = (hash) => page.evaluate((value) => (location.hash = value), hash);
+const { url, step, page, consoleErrors, shot, go, end } = await launch("web-slices");
 
 async function addTrade(symbol, side, price, strategy, tags) {
   await page.getByTestId("add-trade").click();
@@ -126,11 +92,6 @@ try {
   if (consoleErrors.length) throw new Error(`page errors: ${consoleErrors.join(" | ")}`);
   ok = true;
 } catch (error) {
-  failure = String(error?.stack ?? error);
-  await page.screenshot({ path: join(artifacts, "slices-failure.png"), fullPage: true }).catch(() => {});
-} finally {
-  await context.close();
-  rmSync(profile, { recursive: true, force: true });
+  failure = error;
 }
-process.stdout.write(JSON.stringify({ ok, steps, ...(ok ? {} : { error: failure }) }) + "\n");
-process.exit(ok ? 0 : 1);
+await end(ok, failure, "slices");
