@@ -1,4 +1,5 @@
-"""The notification model: alerts, notifications, preferences, ticks, mail (`notices`) and webhooks (`webhooks`).
+"""The notification model: alerts, notifications, ticks (`notices`), preferences and mail (`preferences`),
+webhooks (`webhooks`).
 
 Pure: no gRPC, database, Redis or HTTP imports.
 """
@@ -7,7 +8,6 @@ from __future__ import annotations
 
 from trademesh.services.notifications.model.notices import (
     BUILT_CHANNELS,
-    DEFAULT_CHANNELS,
     EMAIL_MAX_LENGTH,
     MAX_CHANGE_BASIS_POINTS,
     MAX_COOL_DOWN,
@@ -20,18 +20,21 @@ from trademesh.services.notifications.model.notices import (
     AlertDraft,
     AlertState,
     Channel,
-    Delivery,
     DeliveryStatus,
     Direction,
     InstrumentRef,
-    MailMessage,
     Notification,
     NotificationKind,
-    Preferences,
-    QuietHours,
     Tick,
     format_micros,
     new_id,
+)
+from trademesh.services.notifications.model.preferences import (
+    DEFAULT_CHANNELS,
+    Delivery,
+    MailMessage,
+    Preferences,
+    QuietHours,
 )
 from trademesh.services.notifications.model.webhooks import (
     MAX_ATTEMPTS,
