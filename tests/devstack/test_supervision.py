@@ -128,10 +128,12 @@ async def _every_component_serving(mesh: RunningMesh) -> None:
             *(
                 asyncio.to_thread(check_health, address)
                 for name, address in addresses.items()
-                if name not in ("redis", "ferretdb", "gateway", "fake-kite", "mail")
+                if name not in ("redis", "ferretdb", "gateway", "fake-kite", "mail", "push", "sms")
             ),
             asyncio.to_thread(check_http_ready, f"http://{addresses['fake-kite']}/__fake/ready"),
             asyncio.to_thread(check_http_ready, f"http://{addresses['mail']}/ready"),
+            asyncio.to_thread(check_http_ready, f"http://{addresses['push']}/ready"),
+            asyncio.to_thread(check_http_ready, f"http://{addresses['sms']}/__fake/ready"),
         )
         return all(status == "SERVING" for status in statuses) and await _gateway_answers(mesh)
 
