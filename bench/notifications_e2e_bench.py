@@ -222,7 +222,7 @@ async def run_one(
     app.notifier.notify = notified  # type: ignore[method-assign,assignment]
     backplane = app.backplane
     backplane.on_tick = evaluate
-    backplane.on_alert_change = evaluator.alert_changed
+    backplane.on_alert_change = evaluator.announced
     backplane.on_connect = evaluator.load
     reader = asyncio.create_task(backplane.run())
     await asyncio.wait_for(backplane.connected.wait(), 300)
