@@ -41,7 +41,7 @@ def counted(world: World) -> CountingAlertStore:
     """Swap the world's alert store for a counting one (same alerts), in the service and the evaluator."""
     store = CountingAlertStore()
     world.alert_store = store
-    world.alerts._store = store  # type: ignore[attr-defined]
+    world.alerts._store = store
     world.evaluator = world.evaluator_replica()
     return store
 
@@ -154,9 +154,9 @@ async def test_a_lost_race_is_re_read_and_the_crossing_fires_once(world: World) 
         if not raced:
             raced.append(notification.id)
             await other.on_tick(tick(1610))  # B reaches the same crossing between A's read and A's replace
-        return await notify(notification, **kw)  # type: ignore[arg-type]
+        return await notify(notification, **kw)
 
-    world.notifier.notify = racing  # type: ignore[method-assign,assignment]
+    world.notifier.notify = racing  # type: ignore[method-assign]
     reloads = world.evaluator.reloads
     await world.evaluator.on_tick(tick(1610))
     assert world.evaluator.fired == 0
