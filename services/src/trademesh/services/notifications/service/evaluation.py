@@ -11,8 +11,9 @@ A winning commit updates this replica's index from the committed alert itself (n
 announcement of that commit, when it comes back on `notify:alerts`, is not re-read either: `announced`
 skips one announcement of an alert per own commit. The skipped one may be another writer's, published in
 between; the own one then still comes (it is published after the commit) and is re-read, after both. The
-firing itself still reads the alert first: the notification is written before the commit, so it must not
-be written from an index entry that an owner's change not yet announced here made stale.
+firing itself still reads the alert first: the notification is written before the commit and cannot be
+taken back, so it must not be written from an index entry made stale by an owner's change whose
+announcement this replica has not followed yet.
 """
 
 from __future__ import annotations
