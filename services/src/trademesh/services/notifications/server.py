@@ -397,7 +397,7 @@ async def build_notifications_runtime(
     await ensure_push_indexes(database)
     evaluator = app.evaluator
     backplane.on_tick = evaluator.on_tick
-    backplane.on_alert_change = evaluator.alert_changed
+    backplane.on_alert_change = evaluator.announced
     backplane.on_connect = evaluator.load
     revocations = RevocationList(redis)
     consumer = TradeEventConsumer(

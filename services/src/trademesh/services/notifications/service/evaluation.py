@@ -6,12 +6,21 @@ only if it still has the one the evaluator saw, so a crossing makes one notifica
 replicas saw it and whenever they restarted. The notification is written before the alert's new
 generation: a crash in between leaves the alert armed, and the next reaching tick writes the same
 notification id again (ignored) and commits.
+
+A winning commit updates this replica's index from the committed alert itself (no re-read), and the
+announcement of that commit, when it comes back on `notify:alerts`, is not re-read either: `announced`
+skips one announcement of an alert per own commit. The skipped one may be another writer's, published in
+between; the own one then still comes (it is published after the commit) and is re-read, after both. The
+firing itself still reads the alert first: the notification is written before the commit and cannot be
+taken back, so it must not be written from an index entry made stale by an owner's change whose
+announcement this replica has not followed yet.
 """
 
 from __future__ import annotations
 
 import heapq
 import logging
+from collections import OrderedDict
 from collections.abc import Callable
 from datetime import datetime
 
@@ -22,6 +31,9 @@ from trademesh.services.notifications.service.delivery import Notifier
 from trademesh.services.notifications.service.guardrails import GuardrailWatch
 
 logger = logging.getLogger(__name__)
+
+#: How many own commits are remembered until their announcement comes back (a forgotten one is re-read).
+OWN_COMMITS = 10_000
 
 
 class AlertEvaluator:
@@ -50,9 +62,14 @@ class AlertEvaluator:
         # (when, alert id, generation): cool-downs ending and expiries, checked against the store on pop.
         self._timers: list[tuple[datetime, str, int]] = []
         self.fired = 0
+        # Alert id → generation this replica committed, until the commit's announcement comes back.
+        self._own_commits: OrderedDict[str, int] = OrderedDict()
+        #: Alert reads done to follow a change (announcements and lost races), for the benchmark and tests.
+        self.reloads = 0
 
     async def load(self) -> int:
         """Rebuild the index from the stored active alerts (at start-up); return how many were loaded."""
+        self._own_commits.clear()  # announcements missed while disconnected: nothing is skipped after a reload
         alerts = await self._store.active()
         for alert in alerts:
             self._track(alert)
@@ -72,10 +89,21 @@ class AlertEvaluator:
         elif alert.state is AlertState.COOLING_DOWN and alert.rearm_at is not None:
             heapq.heappush(self._timers, (alert.rearm_at, alert.id, alert.generation))
 
+    async def announced(self, alert_id: str) -> None:
+        """Follow an announcement on `notify:alerts`: skip the echo of an own commit, else reload the alert."""
+        if self._own_commits.pop(alert_id, None) is not None:
+            return
+        await self.alert_changed(alert_id)
+
     async def alert_changed(self, alert_id: str) -> None:
         """Reload one alert after its owner or another replica changed it."""
         before = self.index.get(alert_id)
+        self.reloads += 1
         alert = await self._store.get_any(alert_id)
+        await self._follow(alert_id, alert, before)
+
+    async def _follow(self, alert_id: str, alert: Alert | None, before: Alert | None) -> None:
+        """Make the index, the guardrails and the watched instruments follow `alert` (None: gone)."""
         if alert is None or not alert.state.is_active:
             self.index.remove(alert_id)
             if self.guardrails is not None:
@@ -147,8 +175,18 @@ class AlertEvaluator:
     async def _commit(self, alert: Alert, changed: Alert) -> bool:
         won = await self._store.replace(changed, alert.generation)
         if won:
-            self._track(changed)
-            await self._changes.publish(alert.id)
+            # The committed alert is what the reload of its echo would return: follow it without one (the
+            # tick already took a fired alert out of the index, so nothing is unwatched, as with that reload).
+            await self._follow(alert.id, changed, None)
+            self._own_commits[alert.id] = changed.generation
+            self._own_commits.move_to_end(alert.id)
+            if len(self._own_commits) > OWN_COMMITS:
+                self._own_commits.popitem(last=False)
+            try:
+                await self._changes.publish(alert.id)
+            except BaseException:
+                self._own_commits.pop(alert.id, None)  # no echo will come to skip
+                raise
         else:
             await self.alert_changed(alert.id)
         return won
