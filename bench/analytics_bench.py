@@ -222,8 +222,8 @@ def percentile(values: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
 
 
-async def _store_trades(url: str, user_id: str, fills: list[JournalFill]) -> None:
-    """Write fills as the trade service stores trades (the collection analytics reads)."""
+async def store_trades(url: str, user_id: str, fills: list[JournalFill]) -> None:
+    """Write fills as the trade service stores trades (the collection analytics reads, with the labels slices read)."""
     from pymongo import AsyncMongoClient
 
     client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(url, tz_aware=True)
@@ -234,6 +234,12 @@ async def _store_trades(url: str, user_id: str, fills: list[JournalFill]) -> Non
             "status": "ACTIVE",
             "symbol": fill.symbol,
             "exchange": fill.exchange,
+            "segment": fill.profile.segment,
+            "derivative": None,
+            "exec_seq": 0,
+            "stop_loss_price_micros": 0,
+            "target_price_micros": 0,
+            "planned_risk_micros": 0,
             "side": "BUY" if fill.buy else "SELL",
             "quantity_micros": fill.quantity_micros,
             "price_micros": fill.price_micros,
@@ -242,11 +248,16 @@ async def _store_trades(url: str, user_id: str, fills: list[JournalFill]) -> Non
             "create_time": datetime.fromtimestamp(fill.time_us / MICROS, UTC),
             "category": fill.category.value,
             "version": 1,
+            "broker": fill.profile.broker,
+            "broker_account_id": fill.profile.account,
+            "strategy_key": fill.profile.strategy,
+            "tag_keys": sorted(fill.profile.tags),
         }
         for fill in fills
     ]
     try:
-        await client["analytics"].trades.insert_many(documents)
+        for start in range(0, len(documents), 10_000):
+            await client["analytics"].trades.insert_many(documents[start : start + 10_000])
     finally:
         await client.close()
 
@@ -286,7 +297,12 @@ async def cached_p99(samples: int, journal_fills: list[JournalFill]) -> tuple[fl
                 )
             )
             marketdata = await build_marketdata_server(
-                MarketDataSettings(**common, auth_target=f"127.0.0.1:{auth.port}", mongo_database="marketdata")
+                MarketDataSettings(
+                    **common,
+                    auth_target=f"127.0.0.1:{auth.port}",
+                    mongo_database="marketdata",
+                    token_secret=uuid.uuid4().hex + uuid.uuid4().hex,
+                )
             )
             runtime = await build_analytics_runtime(
                 AnalyticsSettings(
@@ -305,7 +321,7 @@ async def cached_p99(samples: int, journal_fills: list[JournalFill]) -> tuple[fl
                     )
                 )
                 metadata = (("authorization", f"Bearer {registered.tokens.access_token}"),)
-                await _store_trades(database_server.url, registered.user.id, journal_fills)
+                await store_trades(database_server.url, registered.user.id, journal_fills)
                 stub = analytics_service_pb2_grpc.AnalyticsServiceStub(
                     aio.insecure_channel(f"127.0.0.1:{runtime.host.port}")
                 )

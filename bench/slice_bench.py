@@ -25,11 +25,10 @@ import tempfile
 import time
 import uuid
 from dataclasses import replace
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench.analytics_bench import generate, percentile
+from bench.analytics_bench import generate, percentile, store_trades
 from trademesh.services.analytics.model import (
     ChangeKind,
     FillColumns,
@@ -80,46 +79,6 @@ def cold(journal: Journal, chosen: Slice | None, repeat: int) -> tuple[float, fl
         samples.append(time.perf_counter() - started)
         count = report.performance.round_trip_count
     return percentile(samples, 0.5), percentile(samples, 0.99), count
-
-
-async def _store_trades(url: str, user_id: str, fills: list[JournalFill]) -> None:
-    """Write fills as the trade service stores trades (with the labels slices read)."""
-    from pymongo import AsyncMongoClient
-
-    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(url, tz_aware=True)
-    documents = [
-        {
-            "_id": uuid.uuid4().hex,
-            "user_id": user_id,
-            "status": "ACTIVE",
-            "symbol": fill.symbol,
-            "exchange": fill.exchange,
-            "segment": fill.profile.segment,
-            "derivative": None,
-            "exec_seq": 0,
-            "stop_loss_price_micros": 0,
-            "target_price_micros": 0,
-            "planned_risk_micros": 0,
-            "side": "BUY" if fill.buy else "SELL",
-            "quantity_micros": fill.quantity_micros,
-            "price_micros": fill.price_micros,
-            "fees_micros": fill.fees_micros,
-            "trade_time": datetime.fromtimestamp(fill.time_us / MICROS, UTC),
-            "create_time": datetime.fromtimestamp(fill.time_us / MICROS, UTC),
-            "category": fill.category.value,
-            "version": 1,
-            "broker": fill.profile.broker,
-            "broker_account_id": fill.profile.account,
-            "strategy_key": fill.profile.strategy,
-            "tag_keys": sorted(fill.profile.tags),
-        }
-        for fill in fills
-    ]
-    try:
-        for start in range(0, len(documents), 10_000):
-            await client["analytics"].trades.insert_many(documents[start : start + 10_000])
-    finally:
-        await client.close()
 
 
 async def cached(fills: list[JournalFill], samples: int, change_every: int) -> dict[str, Any]:
@@ -194,7 +153,7 @@ async def cached(fills: list[JournalFill], samples: int, change_every: int) -> d
                 )
                 user = registered.user.id
                 metadata = (("authorization", f"Bearer {registered.tokens.access_token}"),)
-                await _store_trades(database_server.url, user, fills)
+                await store_trades(database_server.url, user, fills)
                 stub = analytics_service_pb2_grpc.AnalyticsServiceStub(
                     aio.insecure_channel(f"127.0.0.1:{runtime.host.port}")
                 )
