@@ -7,48 +7,15 @@
 // log in → the calendar's day lists the round trip with its MAE, MFE and how they were measured → the
 // analytics screen shows the MAE/MFE summary. Waits are on conditions, never fixed sleeps. Prints one JSON
 // line {"ok", "steps", "error"?}.
-import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
-import { chromium } from "playwright-core";
+import { launch } from "./harness.mjs";
 
-const url = process.env.TM_URL ?? "http://127.0.0.1:8080/";
-const artifacts = resolve(process.env.TM_ARTIFACTS ?? "../../test-artifacts/web-excursions");
-const executablePath = process.env.TM_CHROMIUM ?? "/usr/bin/chromium";
-const WAIT = Number(process.env.TM_WAIT_MS ?? 20_000);
 const user = process.env.TM_USER ?? "";
 const password = process.env.TM_PASSWORD ?? "";
 const day = process.env.TM_DAY ?? "";
 const symbol = process.env.TM_SYMBOL ?? "";
 const QUALITIES = ["exact", "from bars", "partial", "unavailable"];
 
-const steps = [];
-const step = (name, detail = {}) => {
-  steps.push({ name, ...detail, at: Date.now() });
-  process.stderr.write(`e2e: ${name} ${JSON.stringify(detail)}\n`);
-};
-
-mkdirSync(artifacts, { recursive: true });
-const profile = mkdtempSync(join(tmpdir(), "trademesh-chromium-"));
-const context = await chromium.launchPersistentContext(profile, {
-  executablePath,
-  headless: true,
-  viewport: { width: 1400, height: 900 },
-  timezoneId: "Asia/Kolkata",
-  locale: "en-IN",
-  args: ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking", "--disable-sync"],
-});
-context.setDefaultTimeout(WAIT);
-const page = context.pages()[0] ?? (await context.newPage());
-const consoleErrors = [];
-page.on("pageerror", (error) => consoleErrors.push(String(error)));
-
-const shot = async (name) => {
-  const path = join(artifacts, `${name}.png`);
-  await page.screenshot({ path, fullPage: true });
-  step("screenshot", { path });
-};
-const go = (route) => page.evaluate((hash) => (location.hash = hash), `#/${route}`);
+const { url, artifacts, step, page, consoleErrors, shot, go, end } = await launch("web-excursions", { width: 1400, height: 900 });
 
 let ok = false;
 let failure = "";
@@ -92,11 +59,6 @@ try {
   if (consoleErrors.length) throw new Error(`page errors: ${consoleErrors.join(" | ")}`);
   ok = true;
 } catch (error) {
-  failure = String(error?.stack ?? error);
-  await page.screenshot({ path: join(artifacts, "excursions-failure.png"), fullPage: true }).catch(() => {});
-} finally {
-  await context.close();
-  rmSync(profile, { recursive: true, force: true });
+  failure = error;
 }
-process.stdout.write(JSON.stringify({ ok, steps, ...(ok ? {} : { error: failure }) }) + "\n");
-process.exit(ok ? 0 : 1);
+await end(ok, failure, "excursions");

@@ -36,7 +36,8 @@ export async function launch(name, { width = 1280, height = 900 } = {}) {
     await page.screenshot({ path, fullPage: true });
     step("screenshot", { path });
   };
-  const go = (hash) => page.evaluate((value) => (location.hash = value), hash);
+  // go("#/analytics") or go("analytics"): switch the single-page app's route.
+  const go = (target) => page.evaluate((hash) => (location.hash = hash), target.startsWith("#") ? target : `#/${target}`);
   // Close the browser, drop the profile, print the report line and exit 0 (ok) or 1.
   const end = async (ok, error, prefix) => {
     const failure = ok ? "" : String(error?.stack ?? error);
