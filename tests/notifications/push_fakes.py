@@ -14,6 +14,7 @@ from tests.notifications.fakes import (
     InMemoryNotificationStore,
     InMemoryPreferencesStore,
 )
+from tests.notifications.leased_fakes import InMemoryLeasedDeliveries
 from tests.notifications.webhook_fakes import FakeBudget, FakeResolver
 from trademesh.services.notifications.model import BUILT_CHANNELS, Notification, NotificationKind
 from trademesh.services.notifications.model.push import (
@@ -25,7 +26,6 @@ from trademesh.services.notifications.model.push import (
 from trademesh.services.notifications.service import AddressPolicy, Notifier, PreferencesService
 from trademesh.services.notifications.service.push import ChannelDispatcher, ChannelQueue, PushService
 
-PENDING = ChannelDeliveryState.PENDING
 ALICE, BOB = "user-alice", "user-bob"
 VAPID_PUBLIC = "BPublicKeyOfTheServer"
 PUBLIC = {"push.example.com": ["93.184.216.34"], "rebind.example.com": ["93.184.216.34", "10.0.0.7"]}
@@ -62,86 +62,14 @@ class InMemoryPushSubscriptionStore:
         return True
 
 
-class InMemoryChannelDeliveryStore:
-    """Deliveries by id, each with the token of the claim holding it (an outcome needs the token)."""
+class InMemoryChannelDeliveryStore(InMemoryLeasedDeliveries[ChannelDelivery]):
+    """Push and SMS deliveries (the leased store)."""
 
     def __init__(self) -> None:
-        self.deliveries: dict[str, ChannelDelivery] = {}
-        self.tokens: dict[str, str] = {}
-
-    async def add(self, delivery: ChannelDelivery) -> bool:
-        if delivery.id in self.deliveries:
-            return False
-        self.deliveries[delivery.id] = delivery
-        return True
-
-    async def claim_due(self, now: datetime, lease_until: datetime, token: str, limit: int) -> list[ChannelDelivery]:
-        due = sorted(
-            (d for d in self.deliveries.values() if d.state is PENDING and d.next_attempt_at <= now),
-            key=lambda d: d.next_attempt_at,
-        )[:limit]
-        for delivery in due:
-            self.deliveries[delivery.id] = replace(delivery, next_attempt_at=lease_until)
-            self.tokens[delivery.id] = token
-        return due
-
-    def _held(self, delivery_id: str, token: str) -> ChannelDelivery | None:
-        delivery = self.deliveries.get(delivery_id)
-        if delivery is None or delivery.state is not PENDING or self.tokens.get(delivery_id) != token:
-            return None
-        self.tokens.pop(delivery_id)
-        return delivery
-
-    async def finish(
-        self, delivery_id: str, token: str, state: ChannelDeliveryState, status_code: int, error: str, now: datetime
-    ) -> bool:
-        delivery = self._held(delivery_id, token)
-        if delivery is None:
-            return False
-        attempts = delivery.attempts + (state is not ChannelDeliveryState.DROPPED)
-        self.deliveries[delivery_id] = replace(
-            delivery, state=state, attempts=attempts, last_status_code=status_code, last_error=error, finished_at=now
-        )
-        return True
-
-    async def retry_later(
-        self, delivery_id: str, token: str, next_attempt_at: datetime, status_code: int, error: str
-    ) -> bool:
-        delivery = self._held(delivery_id, token)
-        if delivery is None:
-            return False
-        self.deliveries[delivery_id] = replace(
-            delivery,
-            attempts=delivery.attempts + 1,
-            next_attempt_at=next_attempt_at,
-            last_status_code=status_code,
-            last_error=error,
-        )
-        return True
-
-    async def postpone(self, delivery_id: str, token: str, next_attempt_at: datetime) -> bool:
-        delivery = self._held(delivery_id, token)
-        if delivery is None:
-            return False
-        self.deliveries[delivery_id] = replace(delivery, next_attempt_at=next_attempt_at)
-        return True
+        super().__init__(ChannelDeliveryState.DROPPED)
 
     async def drop_pending(self, target: str, reason: str, now: datetime) -> int:
-        dropped = 0
-        for delivery in list(self.deliveries.values()):
-            if delivery.target == target and delivery.state is PENDING:
-                self.deliveries[delivery.id] = replace(
-                    delivery, state=ChannelDeliveryState.DROPPED, last_error=reason, finished_at=now
-                )
-                self.tokens.pop(delivery.id, None)
-                dropped += 1
-        return dropped
-
-    async def delete_created_before(self, moment: datetime) -> int:
-        old = [key for key, delivery in self.deliveries.items() if delivery.created_at < moment]
-        for key in old:
-            del self.deliveries[key]
-        return len(old)
+        return self.drop_pending_where(lambda d: d.target == target, reason, now)
 
 
 @dataclass

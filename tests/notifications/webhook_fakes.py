@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from tests.notifications.leased_fakes import InMemoryLeasedDeliveries
 from trademesh.services.notifications.model import Webhook, WebhookDelivery, WebhookDeliveryState
 from trademesh.services.notifications.model.webhooks import Address
 from trademesh.services.notifications.ports import PostResult
-
-PENDING = WebhookDeliveryState.PENDING
 
 
 class InMemoryWebhookStore:
@@ -54,69 +53,11 @@ class InMemoryWebhookStore:
         return True
 
 
-class InMemoryWebhookDeliveryStore:
-    """Deliveries by id, each with the token of the claim holding it (an outcome needs the token)."""
+class InMemoryWebhookDeliveryStore(InMemoryLeasedDeliveries[WebhookDelivery]):
+    """Webhook deliveries (the leased store), listed by cursor."""
 
     def __init__(self) -> None:
-        self.deliveries: dict[str, WebhookDelivery] = {}
-        self.tokens: dict[str, str] = {}
-
-    async def add(self, delivery: WebhookDelivery) -> bool:
-        if delivery.id in self.deliveries:
-            return False
-        self.deliveries[delivery.id] = delivery
-        return True
-
-    async def claim_due(self, now: datetime, lease_until: datetime, token: str, limit: int) -> list[WebhookDelivery]:
-        due = sorted(
-            (d for d in self.deliveries.values() if d.state is PENDING and d.next_attempt_at <= now),
-            key=lambda d: d.next_attempt_at,
-        )[:limit]
-        for delivery in due:
-            self.deliveries[delivery.id] = replace(delivery, next_attempt_at=lease_until)
-            self.tokens[delivery.id] = token
-        return due
-
-    def _held(self, delivery_id: str, token: str) -> WebhookDelivery | None:
-        delivery = self.deliveries.get(delivery_id)
-        if delivery is None or delivery.state is not PENDING or self.tokens.get(delivery_id) != token:
-            return None
-        self.tokens.pop(delivery_id)
-        return delivery
-
-    async def finish(
-        self, delivery_id: str, token: str, state: WebhookDeliveryState, status_code: int, error: str, now: datetime
-    ) -> bool:
-        delivery = self._held(delivery_id, token)
-        if delivery is None:
-            return False
-        attempts = delivery.attempts + (state is not WebhookDeliveryState.DROPPED)
-        self.deliveries[delivery_id] = replace(
-            delivery, state=state, attempts=attempts, last_status_code=status_code, last_error=error, finished_at=now
-        )
-        return True
-
-    async def retry_later(
-        self, delivery_id: str, token: str, next_attempt_at: datetime, status_code: int, error: str
-    ) -> bool:
-        delivery = self._held(delivery_id, token)
-        if delivery is None:
-            return False
-        self.deliveries[delivery_id] = replace(
-            delivery,
-            next_attempt_at=next_attempt_at,
-            attempts=delivery.attempts + 1,
-            last_status_code=status_code,
-            last_error=error,
-        )
-        return True
-
-    async def postpone(self, delivery_id: str, token: str, next_attempt_at: datetime) -> bool:
-        delivery = self._held(delivery_id, token)
-        if delivery is None:
-            return False
-        self.deliveries[delivery_id] = replace(delivery, next_attempt_at=next_attempt_at)
-        return True
+        super().__init__(WebhookDeliveryState.DROPPED)
 
     async def page(
         self,
@@ -141,16 +82,7 @@ class InMemoryWebhookDeliveryStore:
         return mine[:limit]
 
     async def drop_pending(self, webhook_id: str, now: datetime) -> int:
-        dropped = [d for d in self.deliveries.values() if d.webhook_id == webhook_id and d.state is PENDING]
-        for d in dropped:
-            self.deliveries[d.id] = replace(d, state=WebhookDeliveryState.DROPPED, finished_at=now)
-        return len(dropped)
-
-    async def delete_created_before(self, moment: datetime) -> int:
-        old = [key for key, d in self.deliveries.items() if d.created_at < moment]
-        for key in old:
-            del self.deliveries[key]
-        return len(old)
+        return self.drop_pending_where(lambda d: d.webhook_id == webhook_id, "the webhook was deleted", now)
 
     def states(self) -> list[WebhookDeliveryState]:
         """Return every delivery's state, by id."""
