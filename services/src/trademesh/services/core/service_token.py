@@ -38,3 +38,8 @@ class ServiceToken:
         except OSError:
             logger.warning("cannot read the service token file %s; using the last token read", self._path)
         return self._value
+
+    def metadata(self, on_behalf_of: str = "") -> tuple[tuple[str, str], ...]:
+        """Return the call metadata presenting the token, naming the user read for when `on_behalf_of` is set."""
+        bearer = ("authorization", f"Bearer {self.current()}")
+        return (bearer, (ON_BEHALF_OF, on_behalf_of)) if on_behalf_of else (bearer,)

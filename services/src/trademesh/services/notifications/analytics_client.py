@@ -10,7 +10,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from trademesh.analytics.v1 import analytics_service_pb2, analytics_service_pb2_grpc, period_pb2
 from trademesh.kernel.calendar import IST
 from trademesh.services.core.channels import build_channel
-from trademesh.services.core.service_token import ON_BEHALF_OF, ServiceToken
+from trademesh.services.core.service_token import ServiceToken
 from trademesh.services.notifications.ports import DayFigures
 
 if TYPE_CHECKING:
@@ -32,7 +32,7 @@ class GrpcDayFigures:
 
     async def figures(self, user_id: str, day: date) -> DayFigures | None:
         """Return the user's figures of `day`; None when no round trip closed that day."""
-        metadata = (("authorization", f"Bearer {self._token.current()}"), (ON_BEHALF_OF, user_id))
+        metadata = self._token.metadata(user_id)
         trips = await self._stub.GetDayTrips(
             analytics_service_pb2.GetDayTripsRequest(date=day.isoformat()), metadata=metadata, timeout=self._timeout
         )

@@ -10,7 +10,7 @@ from grpc import aio
 
 from trademesh.analytics.v1 import analytics_service_pb2, analytics_service_pb2_grpc, pnl_pb2
 from trademesh.services.core.channels import build_channel
-from trademesh.services.core.service_token import ON_BEHALF_OF, ServiceToken
+from trademesh.services.core.service_token import ServiceToken
 from trademesh.services.notifications.model.guardrails import DayPnl
 from trademesh.services.notifications.settings import NotificationsSettings
 
@@ -46,7 +46,7 @@ class GrpcPnlFeed:
 
     async def watch(self, user_id: str) -> AsyncIterator[DayPnl]:
         """Yield the user's day P&L with every WatchPnl update (heartbeats skipped) until the stream ends."""
-        metadata = (("authorization", f"Bearer {self._token.current()}"), (ON_BEHALF_OF, user_id))
+        metadata = self._token.metadata(user_id)
         call = self._stub().WatchPnl(
             analytics_service_pb2.WatchPnlRequest(max_updates_per_second=UPDATES_PER_SECOND), metadata=metadata
         )

@@ -75,7 +75,7 @@ class GrpcTradeReconciler:
                     self.calls += 1
                     response = await self._stub.ReconcileTrades(
                         request,
-                        metadata=(("authorization", f"Bearer {self._token.current()}"),),
+                        metadata=self._token.metadata(),
                         timeout=self._timeout,
                     )
         except aio.AioRpcError as error:
