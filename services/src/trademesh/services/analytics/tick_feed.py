@@ -8,32 +8,27 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import struct
 from collections.abc import Callable
 
 from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
 from redis.exceptions import RedisError
 
-from trademesh.kernel.ticks import TICK_CHANNEL_PREFIX, tick_body, tick_header
-from trademesh.marketdata.v1 import quote_pb2
+from trademesh.kernel.ticks import TICK_CHANNEL_PREFIX
 from trademesh.services.analytics.excursion_store import instrument_key, instrument_of
 from trademesh.services.analytics.model import Instrument
 from trademesh.services.core.pubsub import pubsub_messages
+from trademesh.services.core.ticks import last_trade
 
 logger = logging.getLogger(__name__)
 
 
 def decode_price(payload: bytes) -> tuple[int, int] | None:
     """Return a tick payload's last traded price (micros) and receipt time (µs); None when malformed or unpriced."""
-    try:
-        _, _, received_ns = tick_header(payload)
-        quote = quote_pb2.Quote.FromString(tick_body(payload, 0))
-    except (struct.error, ValueError):
+    trade = last_trade(payload)
+    if trade is None or trade.price_micros <= 0:
         return None
-    if quote.last_price_micros <= 0:
-        return None
-    return quote.last_price_micros, received_ns // 1000
+    return trade.price_micros, trade.received_ns // 1000
 
 
 class RedisTickFeed:

@@ -14,16 +14,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import struct
 from collections.abc import Awaitable, Callable, Iterable
 
 from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
 from redis.exceptions import RedisError
 
-from trademesh.kernel.ticks import TICK_CHANNEL_PREFIX, tick_body, tick_header
-from trademesh.marketdata.v1 import quote_pb2
+from trademesh.kernel.ticks import TICK_CHANNEL_PREFIX
 from trademesh.services.core.pubsub import pubsub_messages
+from trademesh.services.core.ticks import last_trade
 from trademesh.services.notifications.model import Tick
 
 logger = logging.getLogger(__name__)
@@ -34,15 +33,11 @@ ALERTS_CHANNEL = "notify:alerts"
 
 
 def decode_tick(instrument: str, payload: bytes) -> Tick | None:
-    """Decode a backplane tick payload (None when malformed)."""
-    try:
-        _, _, received_ns = tick_header(payload)
-        quote = quote_pb2.Quote.FromString(tick_body(payload, 0))
-    except (struct.error, ValueError):
+    """Decode a backplane tick payload (None when malformed, or when there was no trade yet)."""
+    trade = last_trade(payload)
+    if trade is None:
         return None
-    if quote.last_price_micros == 0:
-        return None  # no trade yet
-    return Tick(instrument, quote.last_price_micros, quote.change_micros, received_ns)
+    return Tick(instrument, trade.price_micros, trade.change_micros, trade.received_ns)
 
 
 def _text(value: bytes | str) -> str:
