@@ -150,9 +150,9 @@ class AnalyticsService:
         if missing:
             try:
                 found = await self._trades.charge_profiles(user_id, missing)
-            except Unavailable:
+            except Unavailable as error:
                 # Without profiles there is no exit estimate: break-even and exit charges stay unset.
-                logger.warning("charge profiles unavailable; positions without break-even", exc_info=True)
+                logger.warning("charge profiles unavailable (%s); positions without break-even", error)
             else:
                 known = {**known, **found}
                 if self._journals.get(user_id) is journal:
@@ -268,8 +268,9 @@ class AnalyticsService:
         if instruments:
             try:
                 marks = await self._quotes.marks(instruments, authorization)
-            except Unavailable:
-                logger.warning("market data unavailable; open positions are reported unmarked", exc_info=True)
+            except Unavailable as error:
+                # An outage is expected and named: one line per report, not a traceback each time.
+                logger.warning("market data unavailable (%s); open positions are reported unmarked", error)
                 complete = False
         net = await self.net_book(lookup.user_id, journal) if instruments else None
         report = build_report(journal, lookup.query, settings, self.now(), marks, net)
@@ -279,8 +280,8 @@ class AnalyticsService:
                 stats = await self.excursions.stats(
                     lookup.user_id, journal, first, last, settings.break_even_tolerance_micros
                 )
-            except Unavailable:
-                logger.warning("excursions unavailable; the report has none", exc_info=True)
+            except Unavailable as error:
+                logger.warning("excursions unavailable (%s); the report has none", error)
                 complete = False
             else:
                 report = replace(report, excursions=stats)
@@ -319,8 +320,8 @@ class AnalyticsService:
             return trips
         try:
             found = await self.excursions.measure_trips(user_id, journal, trips.trips, trips.risks, authorization)
-        except Unavailable:
-            logger.warning("excursions unavailable; the day's round trips are unmeasured", exc_info=True)
+        except Unavailable as error:
+            logger.warning("excursions unavailable (%s); the day's round trips are unmeasured", error)
             found = [UNAVAILABLE] * len(trips.trips)
         return replace(trips, excursions=tuple(found))
 

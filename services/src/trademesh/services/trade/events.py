@@ -253,8 +253,9 @@ class RedisRateLimiter:
                 pipe.incr(name)
                 pipe.expire(name, int(window.total_seconds()) + 1)
                 count, _ = await pipe.execute()
-        except RedisError:
-            logger.warning("rate limiter unavailable; allowing the call", exc_info=True)
+        except RedisError as error:
+            # Named in one line: during a Redis outage every call passes here.
+            logger.warning("rate limiter unavailable (%r); allowing the call", error)
             return None
         if int(count) > limit:
             return (bucket + 1) * window.total_seconds() - time.time()
