@@ -7,58 +7,13 @@
 // drawdown of 150 % refused under its field, sets a daily loss limit of ₹5,000 (every day), and waits for the
 // guardrail to fire from analytics' live P&L: the bell rises, the row turns COOLING_DOWN, the inbox shows the notice.
 // Prints one JSON line {"ok": bool, "steps": [...], "error"?: string} and exits 0 only when ok.
-import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
 import { createClient } from "@connectrpc/connect";
-import { createGrpcWebTransport } from "@connectrpc/connect-web";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import { common, trade } from "@trademesh/sdk";
-import { chromium } from "playwright-core";
+import { launch } from "./harness.mjs";
 
-const url = process.env.TM_URL ?? "http://127.0.0.1:8080/";
-const artifacts = resolve(process.env.TM_ARTIFACTS ?? "../../test-artifacts/web-guardrails");
-const executablePath = process.env.TM_CHROMIUM ?? "/usr/bin/chromium";
-const WAIT = Number(process.env.TM_WAIT_MS ?? 30_000);
-
-const steps = [];
-const step = (name, detail = {}) => {
-  steps.push({ name, ...detail, at: Date.now() });
-  process.stderr.write(`e2e: ${name} ${JSON.stringify(detail)}\n`);
-};
-
-mkdirSync(artifacts, { recursive: true });
-const profile = mkdtempSync(join(tmpdir(), "trademesh-chromium-"));
-const context = await chromium.launchPersistentContext(profile, {
-  executablePath,
-  headless: true,
-  viewport: { width: 1280, height: 860 },
-  timezoneId: "Asia/Kolkata",
-  locale: "en-IN",
-  args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-});
-context.setDefaultTimeout(WAIT);
-const page = context.pages()[0] ?? (await context.newPage());
-const consoleErrors = [];
-page.on("console", (message) => {
-  if (message.type() === "error") consoleErrors.push(message.text());
-});
-page.on("pageerror", (error) => consoleErrors.push(String(error)));
-let authorization = "";
-page.on("request", (request) => {
-  const header = request.headers()["authorization"];
-  if (header && request.url().includes("/trademesh.")) authorization = header;
-});
-const shot = async (name) => {
-  const path = join(artifacts, `${name}.png`);
-  await page.screenshot({ path, fullPage: true });
-  step("screenshot", { path });
-};
-const transport = createGrpcWebTransport({
-  baseUrl: url.replace(/\/$/, ""),
-  interceptors: [(next) => (request) => (request.header.set("authorization", authorization), next(request))],
-});
-const trades = createClient(trade.TradeService, transport);
+const { url, step, page, outside, shot, end } = await launch("web-guardrails", { height: 860, wait: 30_000, consoleErrors: true });
+const trades = createClient(trade.TradeService, outside());
 
 let ok = false;
 let failure = "";
@@ -126,12 +81,6 @@ try {
   step("done");
   ok = true;
 } catch (error) {
-  failure = error instanceof Error ? error.message : String(error);
-  step("failed", { error: failure, url: page.url() });
-  await page.screenshot({ path: join(artifacts, "failure.png"), fullPage: true }).catch(() => {});
-} finally {
-  await context.close().catch(() => {});
-  rmSync(profile, { recursive: true, force: true });
+  failure = error;
 }
-console.log(JSON.stringify({ ok, steps, consoleErrors, ...(failure ? { error: failure } : {}) }));
-process.exit(ok ? 0 : 1);
+await end(ok, failure);

@@ -7,68 +7,13 @@
 // TM_EXPECT_<SERVICE>=1 means the service runs behind the gateway and its screen must work; 0 means it
 // does not, and the screen must say so gracefully. Waits are on conditions, never fixed sleeps.
 // Prints one JSON line {"ok": bool, "steps": [...], "error"?: string} and exits 0 only when ok.
-import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
-import { chromium } from "playwright-core";
+import { launch } from "./harness.mjs";
 
-const url = process.env.TM_URL ?? "http://127.0.0.1:8080/";
-const artifacts = resolve(process.env.TM_ARTIFACTS ?? "../../test-artifacts/web");
 const expect = (name) => process.env[`TM_EXPECT_${name}`] === "1";
-const executablePath = process.env.TM_CHROMIUM ?? "/usr/bin/chromium";
-const WAIT = Number(process.env.TM_WAIT_MS ?? 20_000);
+const { url, wait, step, page, tokens, shot, go, end } = await launch("web", { height: 860, consoleErrors: true });
 
-const steps = [];
-const step = (name, detail = {}) => {
-  steps.push({ name, ...detail, at: Date.now() });
-  process.stderr.write(`e2e: ${name} ${JSON.stringify(detail)}\n`);
-};
-
-mkdirSync(artifacts, { recursive: true });
-const profile = mkdtempSync(join(tmpdir(), "trademesh-chromium-"));
-const context = await chromium.launchPersistentContext(profile, {
-  executablePath,
-  headless: true,
-  viewport: { width: 1280, height: 860 },
-  timezoneId: "Asia/Kolkata",
-  locale: "en-IN",
-  args: [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-  ],
-});
-context.setDefaultTimeout(WAIT);
-const page = context.pages()[0] ?? (await context.newPage());
-const consoleErrors = [];
-page.on("console", (message) => {
-  if (message.type() === "error") consoleErrors.push(message.text());
-});
-page.on("pageerror", (error) => consoleErrors.push(String(error)));
-
-// The access tokens the app sends (captured from its own protected calls): the refresh and lock-out checks.
-let lastToken = "";
-const tokensSeen = new Set();
-page.on("request", (request) => {
-  const auth = request.headers()["authorization"];
-  if (auth && request.url().includes("/trademesh.")) {
-    lastToken = auth;
-    tokensSeen.add(auth);
-  }
-});
 // TM_EXPECT_REFRESH=1: the stack issues short-lived access tokens, so the app must refresh during the run.
 const expectRefresh = expect("REFRESH");
-
-const shot = async (name) => {
-  const path = join(artifacts, `${name}.png`);
-  await page.screenshot({ path, fullPage: true });
-  step("screenshot", { path });
-};
 
 /** A grpc-web GetMe with `authorization`, made by the page itself; returns the grpc-status. */
 async function getMeStatus(authorization) {
@@ -97,8 +42,6 @@ async function getMeStatus(authorization) {
     { base: url, authorization },
   );
 }
-
-const go = (route) => page.evaluate((hash) => (location.hash = hash), `#/${route}`);
 
 let ok = false;
 let failure = "";
@@ -218,7 +161,7 @@ try {
     // The report reflects the journal asynchronously: reload it until it counts the trade.
     const needFills = expect("TRADE") ? 1 : 0;
     const fills = async () => Number((await page.getByTestId("analytics-report").getAttribute("data-fills", { timeout: 1_000 }).catch(() => null)) ?? "-1");
-    const deadline = Date.now() + WAIT;
+    const deadline = Date.now() + wait;
     await page.getByTestId("analytics-report").waitFor();
     while ((await fills()) < needFills) {
       if (Date.now() > deadline) throw new Error("analytics never reflected the trade");
@@ -247,13 +190,13 @@ try {
     // A protected call after the refresh carries the new token.
     await go("positions");
     await Promise.all([page.waitForRequest((r) => r.url().endsWith("/GetAnalytics")), go("analytics")]);
-    if (tokensSeen.size < 2) throw new Error(`the app refreshed but kept sending the same access token`);
-    step("token refreshed", { tokens: tokensSeen.size });
+    if (tokens.seen.size < 2) throw new Error(`the app refreshed but kept sending the same access token`);
+    step("token refreshed", { tokens: tokens.seen.size });
   }
 
   // Log out and be locked out: back at the login screen, protected screens stay closed, and the token
   // the app used no longer works at the server.
-  const token = lastToken;
+  const token = tokens.last;
   if (!token) throw new Error("no protected call carried an access token");
   const statusBefore = await getMeStatus(token);
   if (statusBefore !== 0) throw new Error(`GetMe with the live token ended with grpc-status ${statusBefore}, expected 0`);
@@ -267,12 +210,6 @@ try {
   await shot("07-logged-out");
   ok = true;
 } catch (error) {
-  failure = error instanceof Error ? error.message : String(error);
-  step("failed", { error: failure, url: page.url() });
-  await page.screenshot({ path: join(artifacts, "failure.png"), fullPage: true }).catch(() => {});
-} finally {
-  await context.close().catch(() => {});
-  rmSync(profile, { recursive: true, force: true });
+  failure = error;
 }
-console.log(JSON.stringify({ ok, steps, consoleErrors, ...(failure ? { error: failure } : {}) }));
-process.exit(ok ? 0 : 1);
+await end(ok, failure);

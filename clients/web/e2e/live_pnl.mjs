@@ -7,40 +7,11 @@
 // Positions page and the Live P&L screen show the same realized P&L (net, partial exit included), that Live
 // P&L shows a break-even price and the definitions panel. Waits are on conditions, never fixed sleeps.
 // Prints one JSON line {"ok": bool, "steps": [...], "error"?: string} and exits 0 only when ok.
-import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
-import { chromium } from "playwright-core";
+import { launch } from "./harness.mjs";
 
-const url = process.env.TM_URL ?? "http://127.0.0.1:8080/";
-const artifacts = resolve(process.env.TM_ARTIFACTS ?? "../../test-artifacts/web");
-const executablePath = process.env.TM_CHROMIUM ?? "/usr/bin/chromium";
-const WAIT = Number(process.env.TM_WAIT_MS ?? 30_000);
+const { url, step, page, shot, go, end } = await launch("web", { width: 1400, wait: 30_000 });
 
-const steps = [];
-const step = (name, detail = {}) => {
-  steps.push({ name, ...detail, at: Date.now() });
-  process.stderr.write(`e2e: ${name} ${JSON.stringify(detail)}\n`);
-};
 
-mkdirSync(artifacts, { recursive: true });
-const profile = mkdtempSync(join(tmpdir(), "trademesh-chromium-"));
-const context = await chromium.launchPersistentContext(profile, {
-  executablePath,
-  headless: true,
-  viewport: { width: 1400, height: 900 },
-  timezoneId: "Asia/Kolkata",
-  locale: "en-IN",
-  args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking"],
-});
-context.setDefaultTimeout(WAIT);
-const page = context.pages()[0] ?? (await context.newPage());
-const shot = async (name) => {
-  const path = join(artifacts, `${name}.png`);
-  await page.screenshot({ path, fullPage: true });
-  step("screenshot", { path });
-};
-const go = (route) => page.evaluate((hash) => (location.hash = hash), `#/${route}`);
 
 async function addTrade(side, quantity, price) {
   await page.getByTestId("add-trade").click();
@@ -108,11 +79,6 @@ try {
   await shot("live-pnl-02-live");
   ok = true;
 } catch (error) {
-  failure = String(error?.stack ?? error);
-  await page.screenshot({ path: join(artifacts, "live-pnl-failure.png"), fullPage: true }).catch(() => {});
-} finally {
-  await context.close();
-  rmSync(profile, { recursive: true, force: true });
+  failure = error;
 }
-process.stdout.write(`${JSON.stringify({ ok, steps, ...(ok ? {} : { error: failure }) })}\n`);
-process.exit(ok ? 0 : 1);
+await end(ok, failure, "live-pnl");

@@ -10,28 +10,15 @@
 // midway (two more alerts fire meanwhile): the bell's stream must reopen with its resume token and count
 // all three. Waits are on conditions (the one poll is of the server's list, every 100 ms).
 // Prints one JSON line {"ok": bool, "steps": [...], "error"?: string} and exits 0 only when ok.
-import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { connect, createServer } from "node:net";
-import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
 import { create } from "@bufbuild/protobuf";
 import { createClient } from "@connectrpc/connect";
-import { createGrpcWebTransport } from "@connectrpc/connect-web";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import { common, notifications, trade } from "@trademesh/sdk";
-import { chromium } from "playwright-core";
+import { launch } from "./harness.mjs";
 
-const url = process.env.TM_URL ?? "http://127.0.0.1:8080/";
+const { url, step, page, outside: outsideTo, shot, end } = await launch("web-notifications", { height: 860, wait: 30_000, consoleErrors: true });
 const gateway = new URL(url);
-const artifacts = resolve(process.env.TM_ARTIFACTS ?? "../../test-artifacts/web-notifications");
-const executablePath = process.env.TM_CHROMIUM ?? "/usr/bin/chromium";
-const WAIT = Number(process.env.TM_WAIT_MS ?? 30_000);
-
-const steps = [];
-const step = (name, detail = {}) => {
-  steps.push({ name, ...detail, at: Date.now() });
-  process.stderr.write(`e2e: ${name} ${JSON.stringify(detail)}\n`);
-};
 
 /** A TCP relay in front of the gateway that the page loads from; `cut()` resets every connection and refuses new ones. */
 function startRelay() {
@@ -70,41 +57,15 @@ function startRelay() {
 const relay = startRelay();
 await relay.listen();
 
-mkdirSync(artifacts, { recursive: true });
-const profile = mkdtempSync(join(tmpdir(), "trademesh-chromium-"));
-const context = await chromium.launchPersistentContext(profile, {
-  executablePath,
-  headless: true,
-  viewport: { width: 1280, height: 860 },
-  timezoneId: "Asia/Kolkata",
-  locale: "en-IN",
-  args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-});
-context.setDefaultTimeout(WAIT);
-const page = context.pages()[0] ?? (await context.newPage());
-const consoleErrors = [];
-page.on("console", (message) => {
-  if (message.type() === "error") consoleErrors.push(message.text());
-});
-page.on("pageerror", (error) => consoleErrors.push(String(error)));
-
-const shot = async (name) => {
-  const path = join(artifacts, `${name}.png`);
-  await page.screenshot({ path, fullPage: true });
-  step("screenshot", { path });
-};
 const bell = page.getByTestId("bell");
 const bellCount = (count) => page.locator(`[data-testid="bell"][data-count="${count}"]`).waitFor();
 // Every WatchNotifications the page opens (its grpc-web request body: field 1 is the resume token), and the
 // access token of the page's protected calls (so this script can act as the same user from outside the page).
 const watchBodies = [];
-let authorization = "";
 page.on("request", (request) => {
   if (request.url().endsWith("/trademesh.notifications.v1.NotificationsService/WatchNotifications")) {
     watchBodies.push(request.postDataBuffer() ?? Buffer.alloc(0));
   }
-  const header = request.headers()["authorization"];
-  if (header && request.url().includes("/trademesh.")) authorization = header;
 });
 /** The resume token a WatchNotifications request carried ("" for none): the payload after the 5-byte frame header. */
 function resumeTokenOf(body) {
@@ -119,10 +80,7 @@ function resumeTokenOf(body) {
   return payload.subarray(at + 1, at + 1 + length).toString();
 }
 // The same user's client outside the page, straight to the gateway (not through the relay).
-const outsideTransport = createGrpcWebTransport({
-  baseUrl: url.replace(/\/$/, ""),
-  interceptors: [(next) => (request) => (request.header.set("authorization", authorization), next(request))],
-});
+const outsideTransport = outsideTo();
 const outside = createClient(notifications.NotificationsService, outsideTransport);
 const outsideTrades = createClient(trade.TradeService, outsideTransport);
 const aboveOnePaisa = () =>
@@ -272,12 +230,6 @@ try {
   step("done", { watchOpens: watchBodies.length });
   ok = true;
 } catch (error) {
-  failure = error instanceof Error ? error.message : String(error);
-  step("failed", { error: failure, url: page.url() });
-  await page.screenshot({ path: join(artifacts, "failure.png"), fullPage: true }).catch(() => {});
-} finally {
-  await context.close().catch(() => {});
-  rmSync(profile, { recursive: true, force: true });
+  failure = error;
 }
-console.log(JSON.stringify({ ok, steps, consoleErrors, ...(failure ? { error: failure } : {}) }));
-process.exit(ok ? 0 : 1);
+await end(ok, failure);

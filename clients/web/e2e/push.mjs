@@ -9,53 +9,16 @@
 // the notification permission, the service worker /sw.js, the page's RegisterPushSubscription, the preference
 // toggles and the SMS number; then an alert fires on the simulated feed and the local push service decrypts the
 // push it received (the ids must match the inbox's). Prints one JSON line {"ok", "steps", "error"?}; exit 0 iff ok.
-import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
 import { create } from "@bufbuild/protobuf";
 import { createClient } from "@connectrpc/connect";
-import { createGrpcWebTransport } from "@connectrpc/connect-web";
 import { common, notifications } from "@trademesh/sdk";
-import { chromium } from "playwright-core";
+import { launch, until } from "./harness.mjs";
 
-const url = process.env.TM_URL ?? "http://127.0.0.1:8080/";
 const pushUrl = (process.env.TM_PUSH_URL ?? "http://127.0.0.1:50063").replace(/\/$/, "");
-const artifacts = resolve(process.env.TM_ARTIFACTS ?? "../../test-artifacts/web-push");
-const executablePath = process.env.TM_CHROMIUM ?? "/usr/bin/chromium";
-const WAIT = Number(process.env.TM_WAIT_MS ?? 30_000);
 const { Channel, NotificationKind } = notifications;
 
-const steps = [];
-const step = (name, detail = {}) => {
-  steps.push({ name, ...detail, at: Date.now() });
-  process.stderr.write(`e2e: ${name} ${JSON.stringify(detail)}\n`);
-};
+const { url, step, page, outside: outsideTo, shot, end } = await launch("web-push", { wait: 30_000, permissions: ["notifications"], consoleErrors: true });
 
-mkdirSync(artifacts, { recursive: true });
-const profile = mkdtempSync(join(tmpdir(), "trademesh-chromium-"));
-const context = await chromium.launchPersistentContext(profile, {
-  executablePath,
-  headless: true,
-  viewport: { width: 1280, height: 900 },
-  timezoneId: "Asia/Kolkata",
-  locale: "en-IN",
-  args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-});
-context.setDefaultTimeout(WAIT);
-await context.grantPermissions(["notifications"], { origin: new URL(url).origin });
-const page = context.pages()[0] ?? (await context.newPage());
-const consoleErrors = [];
-page.on("console", (message) => {
-  if (message.type() === "error") consoleErrors.push(message.text());
-});
-page.on("pageerror", (error) => consoleErrors.push(String(error)));
-const shot = async (name) => {
-  const path = join(artifacts, `${name}.png`);
-  await page.screenshot({ path, fullPage: true });
-  step("screenshot", { path });
-};
-
-// The stand-in for the browser vendor's push service: subscribe at the local one with the page's key.
 const subscriptions = [];
 await page.exposeFunction("tmSubscribeAtLocalPushService", async (applicationServerKey) => {
   const answer = await fetch(`${pushUrl}/subscriptions`, {
@@ -78,26 +41,7 @@ await page.addInitScript(() => {
   };
 });
 
-let authorization = "";
-page.on("request", (request) => {
-  const header = request.headers()["authorization"];
-  if (header && request.url().includes("/trademesh.")) authorization = header;
-});
-const outside = createClient(
-  notifications.NotificationsService,
-  createGrpcWebTransport({
-    baseUrl: url.replace(/\/$/, ""),
-    interceptors: [(next) => (request) => (request.header.set("authorization", authorization), next(request))],
-  }),
-);
-const until = async (what, check, tries = 300) => {
-  for (let attempt = 0; attempt < tries; attempt += 1) {
-    const value = await check();
-    if (value) return value;
-    await new Promise((done) => setTimeout(done, 100));
-  }
-  throw new Error(`timed out: ${what}`);
-};
+const outside = createClient(notifications.NotificationsService, outsideTo());
 
 let ok = false;
 let failure = "";
@@ -178,11 +122,6 @@ try {
   step("device removed");
   ok = true;
 } catch (error) {
-  failure = error instanceof Error ? `${error.message}\n${error.stack ?? ""}` : String(error);
-  await page.screenshot({ path: join(artifacts, "failure.png"), fullPage: true }).catch(() => {});
-} finally {
-  await context.close().catch(() => {});
-  rmSync(profile, { recursive: true, force: true });
+  failure = error;
 }
-console.log(JSON.stringify({ ok, steps, consoleErrors, ...(failure ? { error: failure } : {}) }));
-process.exit(ok ? 0 : 1);
+await end(ok, failure);

@@ -9,51 +9,16 @@
 // switcher redraws 5-minute and day bars; from the trade list, the old round trip says plainly that no bars
 // were recorded. Waits are on conditions, never fixed sleeps. Prints one JSON line
 // {"ok": bool, "steps": [...], "error"?: string} and exits 0 only when ok.
-import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
-import { chromium } from "playwright-core";
+import { launch } from "./harness.mjs";
 
-const url = process.env.TM_URL ?? "http://127.0.0.1:8080/";
-const artifacts = resolve(process.env.TM_ARTIFACTS ?? "../../test-artifacts/web");
-const executablePath = process.env.TM_CHROMIUM ?? "/usr/bin/chromium";
-const WAIT = Number(process.env.TM_WAIT_MS ?? 20_000);
+const { url, step, page, consoleErrors, shot, go, end } = await launch("web", { consoleErrors: true });
+
 const user = process.env.TM_USER ?? "";
 const password = process.env.TM_PASSWORD ?? "";
 const day = process.env.TM_DAY ?? "";
 const symbol = process.env.TM_SYMBOL ?? "INFY";
 const oldSymbol = process.env.TM_OLD_SYMBOL ?? "HDFC";
 
-const steps = [];
-const step = (name, detail = {}) => {
-  steps.push({ name, ...detail, at: Date.now() });
-  process.stderr.write(`e2e: ${name} ${JSON.stringify(detail)}\n`);
-};
-
-mkdirSync(artifacts, { recursive: true });
-const profile = mkdtempSync(join(tmpdir(), "trademesh-chromium-"));
-const context = await chromium.launchPersistentContext(profile, {
-  executablePath,
-  headless: true,
-  viewport: { width: 1280, height: 900 },
-  timezoneId: "Asia/Kolkata",
-  locale: "en-IN",
-  args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-});
-context.setDefaultTimeout(WAIT);
-const page = context.pages()[0] ?? (await context.newPage());
-const consoleErrors = [];
-page.on("console", (message) => {
-  if (message.type() === "error") consoleErrors.push(message.text());
-});
-page.on("pageerror", (error) => consoleErrors.push(String(error)));
-
-const shot = async (name) => {
-  const path = join(artifacts, `${name}.png`);
-  await page.screenshot({ path, fullPage: true });
-  step("screenshot", { path });
-};
-const go = (route) => page.evaluate((hash) => (location.hash = hash), `#/${route}`);
 
 /** Wait for the chart at `resolution` with candles; return what it exposes and what it drew. */
 async function chartAt(resolution) {
@@ -124,12 +89,6 @@ try {
   if (consoleErrors.length) throw new Error(`console errors: ${consoleErrors.join(" | ")}`);
   ok = true;
 } catch (error) {
-  failure = error instanceof Error ? error.message : String(error);
-  step("failed", { error: failure, url: page.url() });
-  await page.screenshot({ path: join(artifacts, "trade-chart-failure.png"), fullPage: true }).catch(() => {});
-} finally {
-  await context.close().catch(() => {});
-  rmSync(profile, { recursive: true, force: true });
+  failure = error;
 }
-console.log(JSON.stringify({ ok, steps, consoleErrors, ...(failure ? { error: failure } : {}) }));
-process.exit(ok ? 0 : 1);
+await end(ok, failure, "trade-chart");
