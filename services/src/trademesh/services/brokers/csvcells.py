@@ -28,6 +28,7 @@ __all__ = [
     "TradebookRow",
     "broker_exchange",
     "contract_from_symbol",
+    "fill_row",
     "parse_date",
     "parse_micros",
     "parse_side",
@@ -314,3 +315,42 @@ class TradebookRow:
     errors: list[CellError] = field(default_factory=list)
     #: Field path of a journal trade (e.g. "instrument.symbol") -> the header holding it, for later errors.
     columns: dict[str, str] = field(default_factory=dict)
+
+
+def fill_row(
+    row: CsvRow,
+    columns: dict[str, str],
+    *,
+    symbol: object,
+    exchange: object,
+    side: object,
+    quantity: object,
+    price: object,
+    trade_time: object,
+    trade_id: str,
+    order_id: str = "",
+    derivative: object = None,
+    isin: str = "",
+) -> TradebookRow:
+    """The row's fill from its parsed cells (as `CsvRow.take` returned them), or the row's problems if any."""
+    if row.errors:
+        return TradebookRow(row.number, None, row.errors, columns)
+    assert isinstance(symbol, str)
+    assert isinstance(exchange, Exchange)
+    assert isinstance(side, Side)
+    assert isinstance(quantity, int)
+    assert isinstance(price, int)
+    assert isinstance(trade_time, datetime)
+    fill = BrokerFill(
+        symbol=symbol,
+        exchange=exchange,
+        derivative=derivative if isinstance(derivative, Derivative) else None,
+        isin=isin,
+        side=side,
+        quantity_micros=quantity,
+        price_micros=price,
+        trade_time=trade_time,
+        trade_id=trade_id,
+        order_id=order_id,
+    )
+    return TradebookRow(row.number, fill, [], columns)

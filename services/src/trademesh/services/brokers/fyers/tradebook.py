@@ -18,13 +18,13 @@ import re
 from datetime import datetime
 
 from trademesh.kernel.calendar import IST
-from trademesh.kernel.instruments import Derivative, Exchange, Side
+from trademesh.kernel.instruments import Exchange
 from trademesh.services.brokers.csvcells import (
-    BrokerFill,
     CsvRow,
     RowProblem,
     TradebookRow,
     contract_from_symbol,
+    fill_row,
     parse_micros,
     parse_side,
     parse_time,
@@ -138,22 +138,16 @@ def parse_row(row: CsvRow) -> TradebookRow:
     derivative: object = None
     if symbol and exchange in (Exchange.NFO, Exchange.BFO):
         derivative = row.take(a["symbol"], lambda v: contract_from_symbol(symbol, "", str(exchange)))
-    if row.errors:
-        return TradebookRow(row.number, None, row.errors, columns)
-    assert isinstance(exchange, Exchange)
-    assert isinstance(side, Side)
-    assert isinstance(quantity, int)
-    assert isinstance(price, int)
-    assert isinstance(trade_time, datetime)
-    fill = BrokerFill(
+    return fill_row(
+        row,
+        columns,
         symbol=symbol,
         exchange=exchange,
-        derivative=derivative if isinstance(derivative, Derivative) else None,
+        derivative=derivative,
         side=side,
-        quantity_micros=quantity,
-        price_micros=price,
+        quantity=quantity,
+        price=price,
         trade_time=trade_time,
         trade_id="",
         order_id=_order_id(row),
     )
-    return TradebookRow(row.number, fill, [], columns)

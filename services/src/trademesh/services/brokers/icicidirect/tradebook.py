@@ -16,13 +16,13 @@ import re
 from datetime import date, datetime
 
 from trademesh.kernel.calendar import IST
-from trademesh.kernel.instruments import Exchange, Side
+from trademesh.kernel.instruments import Exchange
 from trademesh.services.brokers.csvcells import (
-    BrokerFill,
     CsvRow,
     RowProblem,
     TradebookRow,
     broker_exchange,
+    fill_row,
     parse_date,
     parse_micros,
     parse_side,
@@ -103,22 +103,15 @@ def parse_row(row: CsvRow) -> TradebookRow:
     quantity = row.take(a["quantity"], parse_micros)
     price = row.take(a["price"], parse_micros)
     day = row.take(a["date"], parse_icici_date)
-    if row.errors:
-        return TradebookRow(row.number, None, row.errors, columns)
-    assert isinstance(symbol, str)
-    assert isinstance(exchange, Exchange)
-    assert isinstance(side, Side)
-    assert isinstance(quantity, int)
-    assert isinstance(price, int)
-    assert isinstance(day, date)
-    fill = BrokerFill(
+    return fill_row(
+        row,
+        columns,
         symbol=symbol,
         exchange=exchange,
         side=side,
-        quantity_micros=quantity,
-        price_micros=price,
-        trade_time=datetime.combine(day, datetime.min.time(), IST),
+        quantity=quantity,
+        price=price,
+        trade_time=datetime.combine(day, datetime.min.time(), IST) if isinstance(day, date) else None,
         trade_id="",
         order_id=row.get(*a["order_id"]).strip()[:64],
     )
-    return TradebookRow(row.number, fill, [], columns)

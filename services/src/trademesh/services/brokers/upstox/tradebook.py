@@ -11,13 +11,13 @@ import re
 from datetime import date, datetime
 
 from trademesh.kernel.calendar import IST
-from trademesh.kernel.instruments import ContractType, Derivative, Exchange, Side
+from trademesh.kernel.instruments import ContractType, Derivative, Exchange
 from trademesh.services.brokers.csvcells import (
-    BrokerFill,
     CsvRow,
     TradebookRow,
     broker_exchange,
     contract_from_symbol,
+    fill_row,
     parse_date,
     parse_micros,
     parse_side,
@@ -89,25 +89,19 @@ def parse_row(row: CsvRow) -> TradebookRow:
     derivative: object = None
     if isinstance(exchange, Exchange) and exchange not in (Exchange.NSE, Exchange.BSE):
         derivative = row.take(a["instrument_type"], lambda v: _contract(row, symbol))
-    if row.errors:
-        return TradebookRow(row.number, None, row.errors, columns)
-    assert isinstance(exchange, Exchange)
-    assert isinstance(side, Side)
-    assert isinstance(quantity, int)
-    assert isinstance(price, int)
-    assert isinstance(trade_time, datetime)
-    fill = BrokerFill(
+    return fill_row(
+        row,
+        columns,
         symbol=symbol,
         exchange=exchange,
-        derivative=derivative if isinstance(derivative, Derivative) else None,
+        derivative=derivative,
         side=side,
-        quantity_micros=quantity,
-        price_micros=price,
+        quantity=quantity,
+        price=price,
         trade_time=trade_time,
         trade_id=trade_id,
         order_id=row.get(*a["order_id"]).strip(),
     )
-    return TradebookRow(row.number, fill, [], columns)
 
 
 def _contract(row: CsvRow, symbol: str) -> Derivative:

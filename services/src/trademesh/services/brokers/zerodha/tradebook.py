@@ -10,13 +10,13 @@ from __future__ import annotations
 from datetime import datetime
 
 from trademesh.kernel.calendar import IST
-from trademesh.kernel.instruments import Derivative, Exchange, Side
+from trademesh.kernel.instruments import Exchange
 from trademesh.services.brokers.csvcells import (
-    BrokerFill,
     CsvRow,
     TradebookRow,
     broker_exchange,
     contract_from_symbol,
+    fill_row,
     parse_date,
     parse_micros,
     parse_side,
@@ -75,23 +75,17 @@ def parse_row(row: CsvRow) -> TradebookRow:
         derivative = row.take(
             ("symbol",), lambda v: contract_from_symbol(symbol, row.get("expiry_date"), exchange.value)
         )
-    if row.errors:
-        return TradebookRow(row.number, None, row.errors, columns)
-    assert isinstance(exchange, Exchange)
-    assert isinstance(side, Side)
-    assert isinstance(quantity, int)
-    assert isinstance(price, int)
-    assert isinstance(trade_time, datetime)
-    fill = BrokerFill(
+    return fill_row(
+        row,
+        columns,
         symbol=symbol,
         exchange=exchange,
-        derivative=derivative if isinstance(derivative, Derivative) else None,
+        derivative=derivative,
         isin=row.get("isin").strip(),
         side=side,
-        quantity_micros=quantity,
-        price_micros=price,
+        quantity=quantity,
+        price=price,
         trade_time=trade_time,
         trade_id=trade_id,
         order_id=row.get("order_id").strip(),
     )
-    return TradebookRow(row.number, fill, [], columns)
