@@ -13,7 +13,7 @@ from trademesh.marketdata.v1 import bar_pb2, marketdata_service_pb2, marketdata_
 from trademesh.services.analytics.mapping import instrument_to_proto
 from trademesh.services.analytics.model import Instrument
 from trademesh.services.analytics.model.excursions import Bar, BarWindow
-from trademesh.services.core.channels import build_channel
+from trademesh.services.core.channels import LazyChannel
 
 if TYPE_CHECKING:
     from trademesh.marketdata.v1.marketdata_service_pb2_grpc import MarketDataServiceAsyncStub
@@ -33,19 +33,15 @@ class GrpcBarSource:
     """The BarSource port on the market-data service."""
 
     def __init__(self, target: str, *, timeout_seconds: float) -> None:
-        self._target = target
+        self._channel = LazyChannel(target)
         self._timeout = timeout_seconds
-        self._channel: aio.Channel | None = None
 
     def _stub(self) -> MarketDataServiceAsyncStub:
-        if self._channel is None:
-            self._channel = build_channel(self._target)
-        return marketdata_service_pb2_grpc.MarketDataServiceStub(self._channel)
+        return marketdata_service_pb2_grpc.MarketDataServiceStub(self._channel.get())
 
     async def close(self) -> None:
         """Close the channel."""
-        if self._channel is not None:
-            await self._channel.close()
+        await self._channel.close()
 
     async def bars(self, instrument: Instrument, start_us: int, end_us: int, authorization: str) -> BarWindow:
         """Return the 1-minute bars starting in [start, end); an instrument market data does not know has none."""

@@ -19,7 +19,7 @@ from trademesh.kernel.errors import Unauthenticated, Unavailable
 from trademesh.marketdata.v1 import marketdata_service_pb2, marketdata_service_pb2_grpc
 from trademesh.services.analytics.mapping import instrument_from_proto, instrument_to_proto, mark_from_quote
 from trademesh.services.analytics.model import Instrument, Mark
-from trademesh.services.core.channels import build_channel
+from trademesh.services.core.channels import LazyChannel
 
 if TYPE_CHECKING:
     from trademesh.marketdata.v1.marketdata_service_pb2_grpc import MarketDataServiceAsyncStub
@@ -40,19 +40,15 @@ class GrpcQuoteSource:
     """The QuoteSource and QuoteStream ports on the market-data service."""
 
     def __init__(self, target: str, *, timeout_seconds: float) -> None:
-        self._target = target
+        self._channel = LazyChannel(target)
         self._timeout = timeout_seconds
-        self._channel: aio.Channel | None = None
 
     def _stub(self) -> MarketDataServiceAsyncStub:
-        if self._channel is None:
-            self._channel = build_channel(self._target)
-        return marketdata_service_pb2_grpc.MarketDataServiceStub(self._channel)
+        return marketdata_service_pb2_grpc.MarketDataServiceStub(self._channel.get())
 
     async def close(self) -> None:
         """Close the channel."""
-        if self._channel is not None:
-            await self._channel.close()
+        await self._channel.close()
 
     async def marks(self, instruments: Sequence[Instrument], authorization: str) -> dict[Instrument, Mark]:
         """Return marks of the priced instruments; unknown or unpriced ones are left out."""

@@ -56,3 +56,24 @@ def build_channel(
         target,
         options=channel_options(max_message_bytes=max_message_bytes, resolve_interval_seconds=resolve_interval_seconds),
     )
+
+
+class LazyChannel:
+    """A channel to another service, opened on first use (a service may start before its peers) and closed once."""
+
+    def __init__(self, target: str, *, max_message_bytes: int | None = None) -> None:
+        self._target = target
+        self._max_message_bytes = max_message_bytes
+        self._channel: aio.Channel | None = None
+
+    def get(self) -> aio.Channel:
+        """Return the channel, opening it the first time."""
+        if self._channel is None:
+            self._channel = build_channel(self._target, max_message_bytes=self._max_message_bytes)
+        return self._channel
+
+    async def close(self) -> None:
+        """Close the channel if it was opened."""
+        if self._channel is not None:
+            channel, self._channel = self._channel, None
+            await channel.close()
