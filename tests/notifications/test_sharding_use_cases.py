@@ -24,6 +24,7 @@ from trademesh.services.notifications.service.sharding import (
     Shard,
     ShardedTickSource,
     assignment,
+    owner_of,
 )
 
 T = TypeVar("T")
@@ -163,10 +164,11 @@ async def test_the_evaluators_interest_after_a_change_subscribes_only_at_the_own
         await replica.shard.beat()
     await a.evaluator.load()
     await b.evaluator.load()
-    created = await world.alerts.create("zoe", str(uuid.uuid4()), AlertDraft("NSE", "NEWCO", AlertCondition.PRICE_BELOW, INR))
+    draft = AlertDraft("NSE", "NEWCO", AlertCondition.PRICE_BELOW, INR)
+    created = await world.alerts.create("zoe", str(uuid.uuid4()), draft)
     for replica in (a, b):
         await replica.evaluator.alert_changed(created.id)
-    owner, other = (a, b) if "NSE:NEWCO" in share("a", ["a", "b"]) else (b, a)
+    owner, other = (a, b) if owner_of(INSTRUMENT_KEY + "NSE:NEWCO", ["a", "b"]) == "a" else (b, a)
     assert "NSE:NEWCO" in owner.subscribed.watched
     assert "NSE:NEWCO" not in other.subscribed.watched
     assert "NSE:NEWCO" in other.ticks.wanted  # interest kept: it is subscribed if the instrument moves here
@@ -237,6 +239,7 @@ async def test_guardrail_streams_open_only_at_the_owner_and_move_with_the_member
         until=lambda notices: len(notices) == 1,
         what="the guardrail fires at its owner",
     )
+    await a.evaluator.alert_changed(fired.id)  # A follows B's announcement of the fired (one-shot) guardrail
     # B crashes: after the timeout A takes its users' streams back.
     registry.advance(TIMEOUT + 1)
     assert await a.shard.beat()
