@@ -58,7 +58,9 @@ async def _replica(url: str, redis_url: str, database: str, sharding: bool, repl
     )
     app = bootstrap(settings)
     backplane, evaluator, shard = app.backplane, app.evaluator, app.shard
-    assert backplane is not None and app.mongo is not None and app.redis is not None
+    assert backplane is not None
+    assert app.mongo is not None
+    assert app.redis is not None
     backplane.on_tick = evaluator.on_tick
     backplane.on_alert_change = evaluator.announced
     backplane.on_connect = evaluator.load

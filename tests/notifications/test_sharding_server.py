@@ -8,7 +8,7 @@ import asyncio
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import pytest
 from grpc import aio
@@ -46,10 +46,10 @@ class Replica:
         return shard
 
     @property
-    def watched(self) -> frozenset[str]:
+    def watched(self) -> set[str]:
         backplane = self.runtime.app.backplane
         assert backplane is not None
-        return backplane.watched
+        return set(backplane.watched)
 
 
 @pytest.fixture
@@ -79,7 +79,8 @@ async def crash(replica: Replica) -> None:
     for task in tasks:
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
-    assert app.redis is not None and app.mongo is not None
+    assert app.redis is not None
+    assert app.mongo is not None
     await app.redis.aclose()
     await app.mongo.close()
 
@@ -147,13 +148,14 @@ async def test_two_replicas_share_the_instruments_disjointly_and_fire_each_alert
     alert_a = await create(a.stub, alice, above(mine_a, 1600))
     alert_b = await create(a.stub, alice, above(mine_b, 1600))
 
-    async def subscriptions() -> tuple[frozenset[str], frozenset[str], int, int, int, int]:
+    async def subscriptions() -> tuple[set[str], set[str], int, int, int, int]:
         return (
             a.watched,
             b.watched,
             await subscribers(redis, mine_a),
             await subscribers(redis, mine_b),
-            *[len(replica.runtime.app.evaluator.index) for replica in (a, b)],
+            len(a.runtime.app.evaluator.index),
+            len(b.runtime.app.evaluator.index),
         )
 
     # Both evaluators index both alerts; each subscribes only its own instrument, on one connection in all.
@@ -177,11 +179,11 @@ async def test_a_crashed_replicas_instruments_are_taken_over_after_the_member_ti
     start: Callable[..., Awaitable[Replica]], new_user: Callable[[], Awaitable[MeshUser]], redis: Redis
 ) -> None:
     a, b = await two_replicas(start)
-    mine_a, mine_b = symbols_owned(a, b)
+    _mine_a, mine_b = symbols_owned(a, b)
     alice = await new_user()
     alert_b = await create(a.stub, alice, above(mine_b, 1600))
 
-    async def watched() -> tuple[frozenset[str], frozenset[str]]:
+    async def watched() -> tuple[set[str], set[str]]:
         return a.watched, b.watched
 
     await eventually(watched, until=lambda seen: seen == (set(), {"NSE:" + mine_b}), what="B alone watches its own")
@@ -195,7 +197,8 @@ async def test_a_crashed_replicas_instruments_are_taken_over_after_the_member_ti
 
     await eventually(survivor_view, until=lambda members: members == {survivor_id}, what="A drops the crashed B")
     assert loop.time() - crashed_at >= MEMBER_TIMEOUT * 0.9  # dropped by the timeout (no leave was announced)
-    assert crashed_id not in {m.decode() for m in await redis.zrange(_members_key(a), 0, -1)}
+    members = cast("list[bytes]", await redis.zrange(_members_key(a), 0, -1))
+    assert crashed_id.encode() not in members
     assert a.watched == {"NSE:" + mine_b}
     await fires(a, alice, Ingest(redis), mine_b, alert_b)
     listed = await a.stub.ListNotifications(pb.ListNotificationsRequest(), metadata=alice.metadata)
@@ -212,14 +215,14 @@ async def test_a_graceful_stop_hands_its_share_over_at_once(
     alice = await new_user()
     alert_b = await create(a.stub, alice, above(mine_b, 1600))
 
-    async def watched() -> frozenset[str]:
+    async def watched() -> set[str]:
         return b.watched
 
     await eventually(watched, until=lambda seen: seen == {"NSE:" + mine_b}, what="B watches its own")
     await b.runtime.host.stop(0)
 
-    async def survivor() -> tuple[frozenset[str], frozenset[str]]:
-        return a.shard.members, a.watched
+    async def survivor() -> tuple[set[str], set[str]]:
+        return set(a.shard.members), a.watched
 
     await eventually(
         survivor,
@@ -238,12 +241,13 @@ async def test_sharding_off_every_replica_subscribes_everything(
     start: Callable[..., Awaitable[Replica]], new_user: Callable[[], Awaitable[MeshUser]], redis: Redis
 ) -> None:
     a, b = await start(notifications_sharding=False), await start(notifications_sharding=False)
-    assert a.runtime.app.shard is None and b.runtime.app.shard is None
+    assert a.runtime.app.shard is None
+    assert b.runtime.app.shard is None
     alice = await new_user()
     symbol = "T" + uuid.uuid4().hex[:8].upper()
     await create(a.stub, alice, above(symbol, 1600))
 
-    async def watched() -> tuple[frozenset[str], frozenset[str], int]:
+    async def watched() -> tuple[set[str], set[str], int]:
         return a.watched, b.watched, await subscribers(redis, symbol)
 
     instrument = {"NSE:" + symbol}

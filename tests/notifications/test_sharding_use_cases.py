@@ -225,7 +225,8 @@ async def test_guardrail_streams_open_only_at_the_owner_and_move_with_the_member
     await b.evaluator.load()
     await a.shard.beat()
     a_users, b_users = user_share("a", ["a", "b"]), user_share("b", ["a", "b"])
-    assert a_users and b_users
+    assert a_users
+    assert b_users
     await eventually(lambda: _now(a.feed.open), until=lambda users: users == a_users, what="A closes B's streams")
     await eventually(lambda: _now(b.feed.open), until=lambda users: users == b_users, what="B opens its streams")
     assert a.guardrails.streaming() == a_users

@@ -154,7 +154,11 @@ class RedisBackplane:
         pubsub = self._redis.pubsub()
         try:
             await pubsub.psubscribe(INBOX_PREFIX + "*")
-            channels = [ALERTS_CHANNEL, MEMBERS_CHANNEL, *(TICK_PREFIX + instrument for instrument in self._instruments)]
+            channels = [
+                ALERTS_CHANNEL,
+                MEMBERS_CHANNEL,
+                *(TICK_PREFIX + instrument for instrument in self._instruments),
+            ]
             await pubsub.subscribe(*channels)
         except BaseException:
             await pubsub.aclose()  # type: ignore[no-untyped-call]

@@ -243,9 +243,7 @@ def bootstrap(
     )
     grpc_feed = build_pnl_feed(settings) if pnl_feed is None else None
     feed = pnl_feed or grpc_feed
-    guardrails = (
-        GuardrailWatch(feed, owns=shard.owns_user if shard is not None else None) if feed is not None else None
-    )
+    guardrails = GuardrailWatch(feed, owns=shard.owns_user if shard is not None else None) if feed is not None else None
     if guardrails is not None and shard is not None:
         shard.on_change(guardrails.rebalance)
     alerts = AlertService(
