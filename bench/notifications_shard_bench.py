@@ -16,16 +16,21 @@ reader, the membership beats — and a publisher process sends the same seeded r
   instrument and both race to fire each alert; the baseline);
 - **two replicas, sharded** (rendezvous hashing over the two live members).
 
+`--far` puts every level far outside the walk (nothing fires): the cost of the ticks alone, without the firing
+writes and the announcements they cause.
+
 Reported per replica and in total: ticks received, the replica process's CPU (time.process_time over the feed plus
 the drain; the publisher, Redis and FerretDB are other processes), CPU per 1,000 ticks *published* (comparable
 across setups: the work the feed costs the deployment) and per 1,000 ticks received, and the alerts the replica
-fired (won the commit). Every setup must fire the same number of alerts (asserted).
+fired (won the commit) and re-read (following the other replica's announcements). Every setup must fire the same
+number of alerts (asserted).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import multiprocessing
 import random
 import tempfile
@@ -38,6 +43,7 @@ from pydantic import SecretStr
 
 from bench.notifications_e2e_bench import load, make_alerts, make_ticks, publish
 from trademesh.devstack.processes import FerretDBServer, RedisServer
+from trademesh.services.notifications.model import AlertCondition
 from trademesh.services.notifications.server import bootstrap
 from trademesh.services.notifications.settings import NotificationsSettings
 from trademesh.services.notifications.sharding import join
@@ -83,6 +89,7 @@ async def _replica(url: str, redis_url: str, database: str, sharding: bool, repl
     conn.send(("ready", len(backplane.watched)))
     assert await asyncio.to_thread(conn.recv) == "go"
     cpu_before, received_before, fired_before = time.process_time(), backplane.ticks_received, evaluator.fired
+    reloads_before, watched = evaluator.reloads, len(backplane.watched)
     assert await asyncio.to_thread(conn.recv) == "stop"
     seen = -1
     while seen != backplane.ticks_received:  # drain: until a second passes without a tick
@@ -93,7 +100,8 @@ async def _replica(url: str, redis_url: str, database: str, sharding: bool, repl
         "received": backplane.ticks_received - received_before,
         "cpu": cpu,
         "fired": evaluator.fired - fired_before,
-        "watched": len(backplane.watched),
+        "reloads": evaluator.reloads - reloads_before,
+        "watched": watched,
     }
     if shard is not None:
         await shard.leave()
@@ -161,12 +169,25 @@ def main() -> None:
     parser.add_argument("--rate", type=int, default=1_000, help="ticks per second")
     parser.add_argument("--seconds", type=int, default=20, help="how long the feed runs per setup")
     parser.add_argument("--seed", type=int, default=18)
+    parser.add_argument(
+        "--far", action="store_true", help="levels far from the walk (start x3 or /3): nothing fires, ticks only"
+    )
     parser.add_argument("--small", action="store_true", help="1,000 alerts, 50 instruments, 300/s, 5 s")
     args = parser.parse_args()
     if args.small:
         args.alerts, args.instruments, args.users, args.rate, args.seconds = 1_000, 50, 100, 300, 5
     rng = random.Random(args.seed)
     alerts, starts = make_alerts(args.alerts, args.instruments, args.users, rng)
+    if args.far:
+        alerts = [
+            dataclasses.replace(
+                alert,
+                level_micros=starts[alert.instrument.key] // 3
+                if alert.condition is AlertCondition.PRICE_BELOW
+                else starts[alert.instrument.key] * 3,
+            )
+            for alert in alerts
+        ]
     ticks = make_ticks(starts, args.rate * args.seconds, args.seed + 1)
     setups = [
         ("one replica", "shard_one", True, 1),
@@ -186,13 +207,14 @@ def main() -> None:
     published = len(ticks)
     fired = {sum(r["fired"] for r in result["replicas"]) for result in results}
     assert len(fired) == 1, f"the setups fired different numbers of alerts: {fired}"
+    assert not args.far or fired == {0}
     print(
         f"{args.alerts:,} alerts over {args.instruments:,} instruments; {published:,} ticks at {args.rate:,}/s; "
         f"{fired.pop():,} alerts fired in each setup"
     )
     print(
         f"{'setup':<38}{'replica':>8}{'instruments':>12}{'ticks recv':>11}{'CPU s':>8}"
-        f"{'ms/1k published':>17}{'ms/1k recv':>11}{'fired':>7}"
+        f"{'ms/1k published':>17}{'ms/1k recv':>11}{'fired':>7}{'reloads':>9}"
     )
     for result in results:
         replicas = result["replicas"]
@@ -200,13 +222,19 @@ def main() -> None:
             print(
                 f"{result['name']:<38}{number:>8}{r['watched']:>12,}{r['received']:>11,}{r['cpu']:>8.2f}"
                 f"{r['cpu'] * 1e6 / published:>17.1f}{r['cpu'] * 1e6 / max(1, r['received']):>11.1f}{r['fired']:>7,}"
+                f"{r['reloads']:>9,}"
             )
         cpu = sum(r["cpu"] for r in replicas)
         received = sum(r["received"] for r in replicas)
         print(
             f"{result['name']:<38}{'total':>8}{'':>12}{received:>11,}{cpu:>8.2f}{cpu * 1e6 / published:>17.1f}"
             f"{cpu * 1e6 / max(1, received):>11.1f}{sum(r['fired'] for r in replicas):>7,}"
+            f"{sum(r['reloads'] for r in replicas):>9,}"
         )
+    print(
+        "instruments: subscribed when the feed started; reloads: alerts re-read to follow another replica's "
+        "announcement (each firing is announced; every replica indexes every alert, decision 0130)"
+    )
 
 
 if __name__ == "__main__":
