@@ -22,7 +22,7 @@ from trademesh.notifications.v1 import alert_pb2, notifications_service_pb2, not
 from trademesh.services.notifications.server import NotificationsRuntime, build_notifications_runtime
 from trademesh.services.notifications.service.sharding import INSTRUMENT_KEY, Shard, owner_of
 from trademesh.services.notifications.settings import NotificationsSettings
-from trademesh.services.notifications.sharding import MEMBERS_PREFIX
+from trademesh.services.notifications.sharding import MEMBERS_CHANNEL, MEMBERS_PREFIX, RedisMembership
 
 if TYPE_CHECKING:
     from tests.conftest import MeshUser
@@ -254,3 +254,33 @@ async def test_sharding_off_every_replica_subscribes_everything(
 
     instrument = {"NSE:" + symbol}
     await eventually(watched, until=lambda seen: seen == (instrument, instrument, 2), what="both subscribe it")
+
+
+async def test_the_redis_membership_counts_heartbeats_by_redis_time_and_announces_joins_and_leaves(
+    redis: Redis,
+) -> None:
+    group = "test-" + uuid.uuid4().hex
+    first, second = (RedisMembership(redis, group, timeout_seconds=0.5) for _ in range(2))
+    assert first.member_id != second.member_id  # random per process (and per instance)
+    assert await first.live() == frozenset()
+    pubsub = redis.pubsub()
+    await pubsub.subscribe(MEMBERS_CHANNEL)
+    try:
+        await first.heartbeat()
+        await second.heartbeat()
+        assert await first.live() == await second.live() == {first.member_id, second.member_id}
+        await second.leave()
+        assert await first.live() == {first.member_id}
+
+        async def announced() -> list[bytes]:
+            messages = []
+            while (message := await pubsub.get_message(ignore_subscribe_messages=True, timeout=0.1)) is not None:
+                messages.append(message["data"])
+            return messages
+
+        assert await eventually(announced) == [second.member_id.encode()]
+        # Silent past the timeout: no longer live, and the reader deletes the entry.
+        await eventually(first.live, until=lambda live: live == frozenset(), what="the silent member expires")
+        assert await redis.zcard(MEMBERS_PREFIX + group) == 0
+    finally:
+        await pubsub.aclose()  # type: ignore[no-untyped-call]
