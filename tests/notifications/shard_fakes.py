@@ -33,9 +33,13 @@ class InMemoryMembership:
     def member_id(self) -> str:
         return self._member_id
 
-    async def live(self) -> frozenset[str]:
+    async def live(self) -> dict[str, float]:
         registry = self._registry
-        return frozenset(member for member, seen in registry.beats.items() if seen >= registry.now - registry.timeout)
+        return {
+            member: seen + registry.timeout - registry.now
+            for member, seen in registry.beats.items()
+            if seen >= registry.now - registry.timeout
+        }
 
     async def heartbeat(self) -> None:
         self._registry.beats[self._member_id] = self._registry.now

@@ -262,15 +262,17 @@ async def test_the_redis_membership_counts_heartbeats_by_redis_time_and_announce
     group = "test-" + uuid.uuid4().hex
     first, second = (RedisMembership(redis, group, timeout_seconds=0.5) for _ in range(2))
     assert first.member_id != second.member_id  # random per process (and per instance)
-    assert await first.live() == frozenset()
+    assert await first.live() == {}
     pubsub = redis.pubsub()
     await pubsub.subscribe(MEMBERS_CHANNEL)
     try:
         await first.heartbeat()
         await second.heartbeat()
-        assert await first.live() == await second.live() == {first.member_id, second.member_id}
+        live = await first.live()
+        assert set(live) == set(await second.live()) == {first.member_id, second.member_id}
+        assert all(0 < left <= 0.5 for left in live.values())  # seconds left before each expires
         await second.leave()
-        assert await first.live() == {first.member_id}
+        assert set(await first.live()) == {first.member_id}
 
         async def announced() -> list[bytes]:
             messages = []
@@ -280,7 +282,7 @@ async def test_the_redis_membership_counts_heartbeats_by_redis_time_and_announce
 
         assert await eventually(announced) == [second.member_id.encode()]
         # Silent past the timeout: no longer live, and the reader deletes the entry.
-        await eventually(first.live, until=lambda live: live == frozenset(), what="the silent member expires")
+        await eventually(first.live, until=lambda live: live == {}, what="the silent member expires")
         assert await redis.zcard(MEMBERS_PREFIX + group) == 0
     finally:
         await pubsub.aclose()  # type: ignore[no-untyped-call]

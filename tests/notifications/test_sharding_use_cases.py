@@ -198,6 +198,23 @@ async def test_a_crashed_replica_is_dropped_after_the_timeout_and_its_share_take
     assert a.subscribed.watched == INSTRUMENTS
 
 
+async def test_a_replica_times_its_next_beat_for_the_first_expiry_it_expects(
+    replicas: dict[str, Replica], registry: MembershipRegistry
+) -> None:
+    a, b = replicas["a"], replicas["b"]
+    assert a.shard.next_beat_in(3.0) == 3.0  # alone: the regular interval
+    await b.shard.beat()
+    await a.shard.beat()
+    assert a.shard.next_beat_in(3.0) == 3.0  # B has the whole timeout left
+    registry.advance(TIMEOUT - 1)
+    await a.shard.beat()  # B silent since: it expires in 1 s, so A looks again then, not 3 s later
+    assert 0.9 <= a.shard.next_beat_in(3.0) <= 1.0 + 0.05
+    registry.advance(1.01)
+    assert await a.shard.beat()
+    assert a.shard.members == {"a"}
+    assert a.shard.next_beat_in(3.0) == 3.0
+
+
 async def test_a_graceful_leave_is_announced_and_taken_over_at_the_next_beat(
     world: World, replicas: dict[str, Replica], registry: MembershipRegistry
 ) -> None:

@@ -54,14 +54,18 @@ class RedisMembership:
         seconds, micros = await self._redis.time()
         return float(seconds) + micros / 1_000_000
 
-    async def live(self) -> frozenset[str]:
-        """Return the members whose last heartbeat is within the timeout; delete the older ones."""
+    async def live(self) -> dict[str, float]:
+        """Return the members whose last heartbeat is within the timeout, with the seconds each has left; delete
+        the older ones."""
         now = await self._now()
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.zremrangebyscore(self._key, "-inf", f"({now - self._timeout}")
-            pipe.zrange(self._key, 0, -1)
+            pipe.zrange(self._key, 0, -1, withscores=True)
             _, members = await pipe.execute()
-        return frozenset(member.decode() if isinstance(member, bytes) else member for member in members)
+        return {
+            (member.decode() if isinstance(member, bytes) else member): float(seen) + self._timeout - now
+            for member, seen in members
+        }
 
     async def heartbeat(self) -> None:
         """Record this replica alive now (the set outlives a silent deployment by a few timeouts only)."""

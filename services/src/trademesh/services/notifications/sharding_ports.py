@@ -14,8 +14,9 @@ class Membership(Protocol):
     def member_id(self) -> str:
         """Return this replica's id (random per process)."""
 
-    async def live(self) -> frozenset[str]:
-        """Return the members whose last heartbeat is within the member timeout (this one once it beat)."""
+    async def live(self) -> dict[str, float]:
+        """Return the members whose last heartbeat is within the member timeout (this one once it beat), each
+        with the seconds left until it expires unless it beats again."""
 
     async def heartbeat(self) -> None:
         """Record this replica alive now."""

@@ -14,8 +14,8 @@ lost ones are dropped.
 
 Safety rests on the alert's generation check (decision 0130), not on the assignment: two replicas that briefly
 both own an instrument fire its alerts once. The assignment only has to avoid "nobody owns it": a replica's own
-view always includes itself, and a crashed member is dropped from the others' views after the member timeout
-(plus at most one beat), when its keys are taken over.
+view always includes itself, and a crashed member is dropped from the others' views when the member timeout since
+its last beat ends (each replica times a beat for the first expiry it expects), when its keys are taken over.
 """
 
 from __future__ import annotations
@@ -55,6 +55,9 @@ def assignment(keys: Iterable[str], members: Collection[str]) -> dict[str, str]:
 
 Listener = Callable[[], Awaitable[None]]
 
+#: A beat looking for an expired member comes this long after its expiry (clocks: the loop's and Redis's).
+EXPIRY_MARGIN_SECONDS = 0.02
+
 
 class Shard:
     """This replica's view of the live members and what it owns; `beat` refreshes it and moves the difference."""
@@ -69,6 +72,8 @@ class Shard:
         self._closed = False
         self.wake = asyncio.Event()
         self.changes = 0
+        #: When (event-loop time) the first other member expires unless it beats again.
+        self._next_expiry: float | None = None
 
     def on_change(self, listener: Listener) -> None:
         """Call `listener` after every change of the members (it moves what this replica watches)."""
@@ -93,7 +98,10 @@ class Shard:
         the others can see it and drop that share (overlap, not a gap). The first successful beat announces the
         join so the others look at once instead of at their next beat.
         """
-        members = frozenset(await self._membership.live()) | {self.member_id}
+        live = await self._membership.live()
+        members = frozenset(live) | {self.member_id}
+        others = [left for member, left in live.items() if member != self.member_id]
+        self._next_expiry = asyncio.get_running_loop().time() + min(others) if others else None
         changed = members != self.members
         if changed:
             logger.info("notification replicas: %d live (%s)", len(members), ", ".join(sorted(members)))
@@ -124,10 +132,17 @@ class Shard:
                 # (both then evaluate it, once by the generation check); we never give up a share here.
                 logger.warning("notification membership beat failed (%s); keeping the last view", error)
             try:
-                async with asyncio.timeout(interval):
+                async with asyncio.timeout(self.next_beat_in(interval)):
                     await self.wake.wait()
             except TimeoutError:
                 pass
+
+    def next_beat_in(self, interval: float) -> float:
+        """Return the seconds until the next beat: `interval`, or sooner when another member expires before then
+        (just after its expiry, so a crashed member's share is taken over within the member timeout)."""
+        if self._next_expiry is None:
+            return interval
+        return max(0.0, min(interval, self._next_expiry - asyncio.get_running_loop().time() + EXPIRY_MARGIN_SECONDS))
 
     def close(self) -> None:
         """Ask `run` to stop (the graceful leave is `leave`)."""
