@@ -14,7 +14,7 @@ import pytest
 from tests.eventually import eventually
 from tests.notifications.conftest import World
 from tests.notifications.fakes import RecordingTickSource
-from tests.notifications.shard_fakes import MembershipRegistry
+from tests.notifications.shard_fakes import InMemoryMembership, MembershipRegistry
 from trademesh.services.notifications.model import Alert, AlertCondition, AlertDraft
 from trademesh.services.notifications.model.guardrails import DayPnl
 from trademesh.services.notifications.service import AlertEvaluator, GuardrailWatch
@@ -267,3 +267,60 @@ async def test_guardrail_streams_open_only_at_the_owner_and_move_with_the_member
 
 async def _now(value: T) -> T:
     return value
+
+
+class FlakyMembership:
+    """A membership whose store can go down (every call then fails); counts the failed calls."""
+
+    def __init__(self, inner: InMemoryMembership) -> None:
+        self._inner = inner
+        self.down = False
+        self.failures = 0
+
+    @property
+    def member_id(self) -> str:
+        return self._inner.member_id
+
+    def _check(self) -> None:
+        if self.down:
+            self.failures += 1
+            raise ConnectionError("membership store down")
+
+    async def live(self) -> dict[str, float]:
+        self._check()
+        return await self._inner.live()
+
+    async def heartbeat(self) -> None:
+        self._check()
+        await self._inner.heartbeat()
+
+    async def announce(self) -> None:
+        self._check()
+        await self._inner.announce()
+
+    async def leave(self) -> None:
+        self._check()
+        await self._inner.leave()
+
+
+async def test_a_replica_that_cannot_beat_keeps_its_view_and_retries_after_an_interval(
+    registry: MembershipRegistry,
+) -> None:
+    flaky = FlakyMembership(registry.member("a"))
+    shard = Shard(flaky)
+    await Shard(registry.member("b")).beat()
+    await shard.beat()
+    registry.advance(TIMEOUT - 0.001)
+    await shard.beat()  # B expires in a millisecond: the next beat would come right after that
+    assert shard.next_beat_in(0.5) < 0.1
+    before = shard.members
+    flaky.down = True
+    runner = asyncio.create_task(shard.run(0.5))
+    try:
+        await eventually(lambda: _now(flaky.failures), until=lambda failures: failures >= 1, what="a beat fails")
+        assert shard.next_beat_in(0.5) == 0.5  # a whole interval before retrying, not a loop against the store
+        assert shard.members == before == {"a", "b"}  # the last view is kept: overlap, never a gap
+        await shard.leave()  # a failed leave is logged; the others drop this replica after the timeout
+    finally:
+        shard.close()
+        await asyncio.wait_for(runner, 5)

@@ -131,6 +131,7 @@ class Shard:
                 # Keeping the last view is safe: the others drop us after the timeout and take our share
                 # (both then evaluate it, once by the generation check); we never give up a share here.
                 logger.warning("notification membership beat failed (%s); keeping the last view", error)
+                self._next_expiry = None  # retry after a whole interval, not in a loop
             try:
                 async with asyncio.timeout(self.next_beat_in(interval)):
                     await self.wake.wait()
@@ -142,7 +143,8 @@ class Shard:
         (just after its expiry, so a crashed member's share is taken over within the member timeout)."""
         if self._next_expiry is None:
             return interval
-        return max(0.0, min(interval, self._next_expiry - asyncio.get_running_loop().time() + EXPIRY_MARGIN_SECONDS))
+        until = self._next_expiry - asyncio.get_running_loop().time() + EXPIRY_MARGIN_SECONDS
+        return max(EXPIRY_MARGIN_SECONDS, min(interval, until))
 
     def close(self) -> None:
         """Ask `run` to stop (the graceful leave is `leave`)."""
