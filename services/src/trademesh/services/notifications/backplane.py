@@ -6,6 +6,8 @@ One pub/sub connection per replica carries:
   notify:inbox:<user>         "the user's inbox changed" (pattern-subscribed: every replica hears every
                               user, a few bytes per notification, and no watcher waits on a SUBSCRIBE)
   notify:alerts               "this alert changed": each replica's evaluator reloads it
+  notify:members              "the replicas changed" (a join or a graceful leave, decision 0340): the
+                              replica's `Shard` beats at once
 On every (re)connection every channel is subscribed again and `on_connect` runs (the evaluator
 loads the alerts from the store, since changes announced while disconnected were missed).
 """
@@ -24,6 +26,7 @@ from trademesh.kernel.ticks import TICK_CHANNEL_PREFIX
 from trademesh.services.core.pubsub import pubsub_messages
 from trademesh.services.core.ticks import last_trade
 from trademesh.services.notifications.model import Tick
+from trademesh.services.notifications.sharding import MEMBERS_CHANNEL
 
 logger = logging.getLogger(__name__)
 
@@ -85,6 +88,8 @@ class RedisBackplane:
         self.on_tick: Callable[[Tick], Awaitable[None]] | None = None
         self.on_alert_change: Callable[[str], Awaitable[None]] | None = None
         self.on_connect: Callable[[], Awaitable[object]] | None = None
+        #: Called (synchronously, from the reader) when a replica announces a join or a leave.
+        self.on_members_change: Callable[[], None] | None = None
         self.ticks_received = 0
 
     # TickSource
@@ -149,7 +154,11 @@ class RedisBackplane:
         pubsub = self._redis.pubsub()
         try:
             await pubsub.psubscribe(INBOX_PREFIX + "*")
-            channels = [ALERTS_CHANNEL, *(TICK_PREFIX + instrument for instrument in self._instruments)]
+            channels = [
+                ALERTS_CHANNEL,
+                MEMBERS_CHANNEL,
+                *(TICK_PREFIX + instrument for instrument in self._instruments),
+            ]
             await pubsub.subscribe(*channels)
         except BaseException:
             await pubsub.aclose()  # type: ignore[no-untyped-call]
@@ -185,6 +194,9 @@ class RedisBackplane:
                     await self.on_tick(tick)
                 except Exception:
                     logger.warning("evaluating a tick of %s failed", instrument, exc_info=True)
+        elif channel == MEMBERS_CHANNEL:
+            if self.on_members_change is not None:
+                self.on_members_change()
         elif channel == ALERTS_CHANNEL and self.on_alert_change is not None:
             try:
                 await self.on_alert_change(_text(data))

@@ -81,7 +81,9 @@ from trademesh.services.notifications.service import (
     WebhookService,
     utc_now,
 )
+from trademesh.services.notifications.service.sharding import Shard, ShardedTickSource
 from trademesh.services.notifications.settings import NotificationsSettings
+from trademesh.services.notifications.sharding import build_shard, join
 from trademesh.services.notifications.store import (
     COLLECTIONS,
     MongoAlertStore,
@@ -130,6 +132,9 @@ class Notifications:
     #: P&L guardrails (decision 0300); None without a service token (CreateAlert refuses them then).
     guardrails: GuardrailWatch | None = None
     pnl_feed: GrpcPnlFeed | None = None
+    #: Sharded evaluation (decision 0340); None when off or when tests pass their own tick source.
+    shard: Shard | None = None
+    sharded_ticks: ShardedTickSource | None = None
 
 
 def build_mail_sender(settings: NotificationsSettings) -> MailSender:
@@ -187,11 +192,16 @@ def bootstrap(
         webhook_deliveries = webhook_deliveries or MongoWebhookDeliveryStore(database)
         push_subscriptions = push_subscriptions or MongoPushSubscriptionStore(database)
         channel_deliveries = channel_deliveries or MongoChannelDeliveryStore(database)
+    shard: Shard | None = None
+    sharded_ticks: ShardedTickSource | None = None
     if None in (signal, changes, ticks, budget):
         redis = connections.redis_client()
         backplane = RedisBackplane(redis)
         signal = signal or backplane
-        ticks = ticks or backplane
+        if ticks is None and settings.notifications_sharding:
+            shard, sharded_ticks = build_shard(settings, redis, backplane)
+            backplane.on_members_change = shard.members_changed
+        ticks = ticks or sharded_ticks or backplane
         changes = changes or RedisAlertChanges(redis)
         if budget is None:
             budget = RedisSendBudget(redis, settings.redis_url, per_minute=settings.webhook_budget_per_minute)
@@ -233,7 +243,9 @@ def bootstrap(
     )
     grpc_feed = build_pnl_feed(settings) if pnl_feed is None else None
     feed = pnl_feed or grpc_feed
-    guardrails = GuardrailWatch(feed) if feed is not None else None
+    guardrails = GuardrailWatch(feed, owns=shard.owns_user if shard is not None else None) if feed is not None else None
+    if guardrails is not None and shard is not None:
+        shard.on_change(guardrails.rebalance)
     alerts = AlertService(
         store=store,
         changes=changes,
@@ -304,6 +316,8 @@ def bootstrap(
         channels,
         guardrails,
         grpc_feed,
+        shard,
+        sharded_ticks,
     )
 
 
@@ -399,6 +413,8 @@ async def build_notifications_runtime(
     backplane.on_tick = evaluator.on_tick
     backplane.on_alert_change = evaluator.announced
     backplane.on_connect = evaluator.load
+    if app.shard is not None:
+        await join(app.shard)  # before the first load: the evaluator's first `watch` subscribes only the share
     revocations = RevocationList(redis)
     consumer = TradeEventConsumer(
         redis,
@@ -420,6 +436,9 @@ async def build_notifications_runtime(
     host = await start_server(settings, [registration], verifier, dependencies=required_dependencies(mongo, redis))
     host.spawn(revocations.run(), "revocations", revocations.close)
     host.spawn(backplane.run(), "notifications-backplane", backplane.close)
+    if app.shard is not None:
+        beat = settings.notifications_member_timeout_seconds / 3
+        host.spawn(app.shard.run(beat), "notifications-membership", app.shard.close)
     # The backplane loads the alerts once subscribed (and after every reconnect), so a change announced
     # before or while disconnected is read from the store; wait for the first load.
     if not await _connected(backplane, settings.dependency_timeout_seconds):
@@ -447,6 +466,8 @@ async def build_notifications_runtime(
         host.on_stop(app.pnl_feed.close)
     host.on_stop(mongo.close)
     host.on_stop(redis.aclose)
+    if app.shard is not None:
+        host.on_stop(app.shard.leave)  # the last registered runs first: while Redis is still open
     return NotificationsRuntime(host, app, consumer)
 
 

@@ -96,6 +96,19 @@ class NotificationsSettings(SignedTokenSettings, SmtpSettings):
         5.0, gt=0, description="How often retried and held push and SMS deliveries are looked at."
     )
 
+    notifications_sharding: bool = Field(
+        True,
+        description="Replicas share the tick evaluation and the P&L guardrail streams by rendezvous hashing over "
+        "the live replicas in Redis (decision 0340); off: every replica evaluates every alert and opens every "
+        "guarded user's stream.",
+    )
+    notifications_member_timeout_seconds: float = Field(
+        10.0,
+        gt=0,
+        description="A replica silent this long is dropped and its instruments and users are taken over (each "
+        "replica beats every third of it; a graceful shutdown leaves at once).",
+    )
+
     analytics_target: str = Field(
         "127.0.0.1:50055",
         description="gRPC address of the analytics service (the daily digest reads users' days; the P&L "

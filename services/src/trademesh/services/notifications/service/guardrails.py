@@ -14,7 +14,13 @@ import logging
 from collections.abc import Awaitable, Callable
 
 from trademesh.services.notifications.model import Alert, AlertState
-from trademesh.services.notifications.model.guardrails import DayPnl, UserGuardrails, guardrail_reached, ist_day
+from trademesh.services.notifications.model.guardrails import (
+    DayPnl,
+    DayTrack,
+    UserGuardrails,
+    guardrail_reached,
+    ist_day,
+)
 from trademesh.services.notifications.ports import PnlFeed
 
 logger = logging.getLogger(__name__)
@@ -26,8 +32,17 @@ OnReached = Callable[[Alert, int, int], Awaitable[None]]
 class GuardrailWatch:
     """Armed guardrails per user, each user's P&L stream, and the running day they are checked against."""
 
-    def __init__(self, feed: PnlFeed, *, retry_seconds: float = 1.0, max_retry_seconds: float = 30.0) -> None:
+    def __init__(
+        self,
+        feed: PnlFeed,
+        *,
+        retry_seconds: float = 1.0,
+        max_retry_seconds: float = 30.0,
+        owns: Callable[[str], bool] | None = None,
+    ) -> None:
         self._feed = feed
+        #: Whether this replica opens the user's stream (sharding, decision 0340); None: every user's.
+        self._owns = owns
         self._retry = retry_seconds
         self._max_retry = max_retry_seconds
         self._users: dict[str, UserGuardrails] = {}
@@ -36,8 +51,25 @@ class GuardrailWatch:
         self.readings = 0
 
     def users(self) -> frozenset[str]:
-        """Return the users with an armed guardrail (each has a P&L stream)."""
+        """Return the users with an armed guardrail (each has a P&L stream at the replica owning the user)."""
         return frozenset(self._users)
+
+    def streaming(self) -> frozenset[str]:
+        """Return the users whose P&L stream this replica runs."""
+        return frozenset(user for user, task in self._tasks.items() if not task.done())
+
+    async def rebalance(self) -> None:
+        """Open the streams of the guarded users now owned; close the ones no longer owned (decision 0340).
+
+        A user handed over loses the running day kept here: the new owner starts the peak from its first
+        reading (as after a restart, decision 0300), and so would this replica if the user came back.
+        """
+        for user_id, state in self._users.items():
+            if self._owned(user_id):
+                self._start(user_id)
+            elif (task := self._tasks.pop(user_id, None)) is not None:
+                task.cancel()
+                state.track = DayTrack()
 
     def peak(self, user_id: str) -> int | None:
         """Return the user's highest day P&L seen today (None when not watched)."""
@@ -85,7 +117,12 @@ class GuardrailWatch:
                 if self.on_reached is not None:
                     await self.on_reached(alert, track.pnl_micros, track.peak_micros)
 
+    def _owned(self, user_id: str) -> bool:
+        return self._owns is None or self._owns(user_id)
+
     def _start(self, user_id: str) -> None:
+        if not self._owned(user_id):
+            return
         if user_id in self._tasks and not self._tasks[user_id].done():
             return
         self._tasks[user_id] = asyncio.get_running_loop().create_task(self._follow(user_id), name=f"pnl-{user_id}")
