@@ -34,6 +34,7 @@ from trademesh.services.notifications.api import NotificationsServicer
 from trademesh.services.notifications.backplane import RedisAlertChanges, RedisBackplane
 from trademesh.services.notifications.budget import RedisSendBudget
 from trademesh.services.notifications.events import TradeEventConsumer
+from trademesh.services.notifications.guardrail_peaks import RedisDayPeaks
 from trademesh.services.notifications.mail import NoMailSender, SmtpMailSender
 from trademesh.services.notifications.model import RETENTION
 from trademesh.services.notifications.model.webhooks import parse_networks
@@ -194,8 +195,10 @@ def bootstrap(
         channel_deliveries = channel_deliveries or MongoChannelDeliveryStore(database)
     shard: Shard | None = None
     sharded_ticks: ShardedTickSource | None = None
+    peaks: RedisDayPeaks | None = None
     if None in (signal, changes, ticks, budget):
         redis = connections.redis_client()
+        peaks = RedisDayPeaks(redis)
         backplane = RedisBackplane(redis)
         signal = signal or backplane
         if ticks is None and settings.notifications_sharding:
@@ -243,7 +246,11 @@ def bootstrap(
     )
     grpc_feed = build_pnl_feed(settings) if pnl_feed is None else None
     feed = pnl_feed or grpc_feed
-    guardrails = GuardrailWatch(feed, owns=shard.owns_user if shard is not None else None) if feed is not None else None
+    guardrails = (
+        GuardrailWatch(feed, owns=shard.owns_user if shard is not None else None, peaks=peaks)
+        if feed is not None
+        else None
+    )
     if guardrails is not None and shard is not None:
         shard.on_change(guardrails.rebalance)
     alerts = AlertService(

@@ -13,6 +13,7 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 
+from trademesh.services.notifications.guardrail_ports import DayPeaks
 from trademesh.services.notifications.model import Alert, AlertState
 from trademesh.services.notifications.model.guardrails import (
     DayPnl,
@@ -39,8 +40,11 @@ class GuardrailWatch:
         retry_seconds: float = 1.0,
         max_retry_seconds: float = 30.0,
         owns: Callable[[str], bool] | None = None,
+        peaks: DayPeaks | None = None,
     ) -> None:
         self._feed = feed
+        #: The day peaks shared by the replicas; None: each replica's own since it began watching the user.
+        self._peaks = peaks
         #: Whether this replica opens the user's stream (sharding, decision 0340); None: every user's.
         self._owns = owns
         self._retry = retry_seconds
@@ -109,6 +113,14 @@ class GuardrailWatch:
         self.readings += 1
         track = state.track
         track.observe(reading)
+        if self._peaks is not None and (track.readings == 1 or track.peak_micros == reading.pnl_micros):
+            # The day's first reading here (another replica may have seen a higher one) or a new high.
+            try:
+                track.peak_micros = max(
+                    track.peak_micros, await self._peaks.raise_to(user_id, track.trading_date, reading.pnl_micros)
+                )
+            except Exception as error:
+                logger.warning("day peak of user %s not shared (%s); using this replica's", user_id, error)
         for alert in list(state.alerts.values()):
             if alert.last_trigger_at is not None and ist_day(alert.last_trigger_at).isoformat() >= track.trading_date:
                 continue  # once per IST day, even when a stale reading of the day it fired arrives
