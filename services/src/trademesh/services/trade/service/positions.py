@@ -1,19 +1,37 @@
-"""Positions: each instrument's FIFO position, replayed from the user's ACTIVE trades."""
+"""Positions: each instrument's FIFO position, replayed from the user's ACTIVE trades.
+
+ListPositions replays the user's whole journal (10^4-10^5 trades for an active trader), so it reads the
+trades as lean fills (`TradeStore.position_fills`: only the fields FIFO needs, the exchange and symbol
+filters in the query), and reads in full only the latest trade of each position on the page, which the
+position's derivative and break-even come from (decision 0370). `positions_from_trades`, the replay of
+whole trades, is the reference it must agree with, and the fallback when the latest trades keep changing
+under the read.
+"""
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from datetime import date
 
 from trademesh.kernel.calendar import ist_day
-from trademesh.kernel.instruments import EXCHANGE_ORDER
+from trademesh.kernel.instruments import EXCHANGE_ORDER, Exchange
 from trademesh.kernel.lots import Fill, PositionBook, round_micros
 from trademesh.kernel.requests import check_page_size
 from trademesh.services.core.page_tokens import page_token_invalid
 from trademesh.services.trade.charging import break_even
-from trademesh.services.trade.model import Position, PositionFilter, Trade, content_hash, journal_order, user_tag
+from trademesh.services.trade.model import (
+    Position,
+    PositionFilter,
+    Status,
+    Trade,
+    TradeFields,
+    content_hash,
+    journal_order,
+    user_tag,
+)
+from trademesh.services.trade.model.position_fills import PositionFill
 from trademesh.services.trade.service.base import (
     DEFAULT_POSITION_PAGE_SIZE,
     MAX_POSITION_PAGE_SIZE,
@@ -21,6 +39,11 @@ from trademesh.services.trade.service.base import (
     epoch_micros,
 )
 from trademesh.services.trade.service.lot_sizes import LOT_EXCHANGES
+
+#: A page order key: (-last trade time in epoch micros, exchange order, symbol).
+OrderKey = tuple[int, int, str]
+#: Lean reads tried before falling back to whole trades, when a page's latest trade changed in between.
+LEAN_ATTEMPTS = 3
 
 
 class PositionUseCases(UseCases):
@@ -31,21 +54,93 @@ class PositionUseCases(UseCases):
     ) -> tuple[list[Position], str]:
         """Compute the user's FIFO positions; one page, ordered by last trade time desc, exchange, symbol."""
         size = check_page_size(page_size, DEFAULT_POSITION_PAGE_SIZE, MAX_POSITION_PAGE_SIZE)
-        filter_tag = content_hash(filters)[:16]
-        after: tuple[int, int, str] | None = None
-        if page_token:
-            payload = self.codec.decode(page_token)
-            if (
-                payload is None
-                or payload.get("k") != "positions"
-                or payload.get("u") != user_tag(user_id)
-                or payload.get("f") != filter_tag
-            ):
-                raise page_token_invalid()
-            try:
-                after = (int(str(payload["t"])), int(str(payload["e"])), str(payload["s"]))
-            except (KeyError, ValueError):
-                raise page_token_invalid() from None
+        after = self._position_cursor(user_id, filters, page_token)
+        today = ist_day(self.clock())
+        for _ in range(LEAN_ATTEMPTS):
+            page = await self._lean_page(user_id, filters, size, after, today)
+            if page is not None:
+                return self._paged(user_id, filters, page, size)
+        return self._paged(user_id, filters, await self._whole_trades_page(user_id, filters, after, today), size)
+
+    async def positions_from_trades(
+        self, user_id: str, filters: PositionFilter, page_size: int, page_token: str
+    ) -> tuple[list[Position], str]:
+        """`positions` replayed from whole `Trade`s: the reference the lean read must agree with."""
+        size = check_page_size(page_size, DEFAULT_POSITION_PAGE_SIZE, MAX_POSITION_PAGE_SIZE)
+        after = self._position_cursor(user_id, filters, page_token)
+        today = ist_day(self.clock())
+        return self._paged(user_id, filters, await self._whole_trades_page(user_id, filters, after, today), size)
+
+    def _position_cursor(self, user_id: str, filters: PositionFilter, page_token: str) -> OrderKey | None:
+        if not page_token:
+            return None
+        payload = self.codec.decode(page_token)
+        if (
+            payload is None
+            or payload.get("k") != "positions"
+            or payload.get("u") != user_tag(user_id)
+            or payload.get("f") != content_hash(filters)[:16]
+        ):
+            raise page_token_invalid()
+        try:
+            return (int(str(payload["t"])), int(str(payload["e"])), str(payload["s"]))
+        except (KeyError, ValueError):
+            raise page_token_invalid() from None
+
+    def _paged(
+        self, user_id: str, filters: PositionFilter, positions: list[Position], size: int
+    ) -> tuple[list[Position], str]:
+        """Cut the ordered positions after the cursor to one page and its next token."""
+        if len(positions) <= size:
+            return positions, ""
+        positions = positions[:size]
+        key = position_order(positions[-1])
+        token = self.codec.encode(
+            {
+                "k": "positions",
+                "u": user_tag(user_id),
+                "f": content_hash(filters)[:16],
+                "t": key[0],
+                "e": key[1],
+                "s": key[2],
+            }
+        )
+        return positions, token
+
+    async def _lean_page(
+        self, user_id: str, filters: PositionFilter, size: int, after: OrderKey | None, today: date
+    ) -> list[Position] | None:
+        """Return up to size + 1 positions after the cursor, in page order, from lean fills; None when a
+        latest trade changed since the fills were read (the caller reads again)."""
+        fills = await self.store.position_fills(user_id, filters.broker_account_id, filters.exchange, filters.symbol)
+        candidates: list[tuple[OrderKey, PositionBook, PositionFill]] = []
+        for group in group_fills(fills).values():
+            group.sort()  # journal order
+            book = replay_fills(group)
+            latest = group[-1]
+            if filters.segment is not None and latest.segment is not filters.segment:
+                continue
+            if filters.open_only is not None and (book.net_quantity != 0) != filters.open_only:
+                continue
+            assert book.last_time is not None
+            key = (-epoch_micros(book.last_time), EXCHANGE_ORDER[latest.exchange], latest.symbol)
+            if after is None or key > after:
+                candidates.append((key, book, latest))
+        candidates.sort(key=lambda candidate: candidate[0])
+        del candidates[size + 1 :]
+        trades = {trade.id: trade for trade in await self.store.get_many([c[2].trade_id for c in candidates])}
+        positions: list[Position] = []
+        for _, book, latest in candidates:
+            trade = trades.get(latest.trade_id)
+            if trade is None or trade.version != latest.version or trade.status is not Status.ACTIVE:
+                return None
+            positions.append(self._with_lot_size(position_of(book, trade.fields, today)))
+        return positions
+
+    async def _whole_trades_page(
+        self, user_id: str, filters: PositionFilter, after: OrderKey | None, today: date
+    ) -> list[Position]:
+        """Return every position after the cursor, in page order, replayed from whole trades."""
         trades = await self.store.active_trades(user_id, filters.broker_account_id)
         groups: dict[tuple[str, str], list[Trade]] = defaultdict(list)
         for trade in trades:
@@ -55,7 +150,6 @@ class PositionUseCases(UseCases):
             if filters.exchange and trade.fields.exchange is not filters.exchange:
                 continue
             groups[(trade.fields.exchange.value, trade.fields.symbol)].append(trade)
-        today = ist_day(self.clock())
         positions = [self._with_lot_size(compute_position(group, today)) for group in groups.values()]
         positions = [
             p
@@ -63,26 +157,38 @@ class PositionUseCases(UseCases):
             if (filters.segment is None or p.segment is filters.segment)
             and (filters.open_only is None or p.is_open == filters.open_only)
         ]
-
-        def order(position: Position) -> tuple[int, int, str]:
-            return (-epoch_micros(position.last_trade_time), EXCHANGE_ORDER[position.exchange], position.symbol)
-
-        positions.sort(key=order)
+        positions.sort(key=position_order)
         if after is not None:
-            positions = [p for p in positions if order(p) > after]
-        next_token = ""
-        if len(positions) > size:
-            positions = positions[:size]
-            key = order(positions[-1])
-            next_token = self.codec.encode(
-                {"k": "positions", "u": user_tag(user_id), "f": filter_tag, "t": key[0], "e": key[1], "s": key[2]}
-            )
-        return positions, next_token
+            positions = [p for p in positions if position_order(p) > after]
+        return positions
 
     def _with_lot_size(self, position: Position) -> Position:
         if self.instruments is None or position.exchange not in LOT_EXCHANGES:
             return position
         return replace(position, lot_size=self.instruments.lot_size(position.exchange.value, position.symbol))
+
+
+def position_order(position: Position) -> OrderKey:
+    """Return a position's page order key: last trade time desc, exchange, symbol."""
+    return (-epoch_micros(position.last_trade_time), EXCHANGE_ORDER[position.exchange], position.symbol)
+
+
+def group_fills(fills: Iterable[PositionFill]) -> dict[tuple[Exchange, str], list[PositionFill]]:
+    """Group fills by instrument (exchange, symbol)."""
+    groups: dict[tuple[Exchange, str], list[PositionFill]] = defaultdict(list)
+    for fill in fills:
+        groups[(fill.exchange, fill.symbol)].append(fill)
+    return groups
+
+
+def replay_fills(ordered: Iterable[PositionFill]) -> PositionBook:
+    """Replay one instrument's fills, in journal order, with FIFO."""
+    book = PositionBook()
+    for fill in ordered:
+        book.apply(
+            Fill(fill.trade_id, fill.side, fill.quantity_micros, fill.price_micros, fill.fees_micros, fill.trade_time)
+        )
+    return book
 
 
 def compute_position(trades: Sequence[Trade], exit_day: date | None = None) -> Position:
@@ -105,7 +211,11 @@ def compute_position(trades: Sequence[Trade], exit_day: date | None = None) -> P
                 fields.trade_time,
             )
         )
-    latest = ordered[-1].fields
+    return position_of(book, ordered[-1].fields, exit_day)
+
+
+def position_of(book: PositionBook, latest: TradeFields, exit_day: date | None = None) -> Position:
+    """Summarize an instrument's replayed book; `latest` is its latest trade in journal order."""
     assert latest.exchange is not None
     assert latest.segment is not None
     assert book.first_time is not None

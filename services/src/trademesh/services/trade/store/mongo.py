@@ -19,7 +19,7 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, DuplicateKeyError, OperationFailure
 
-from trademesh.kernel.instruments import Side
+from trademesh.kernel.instruments import Exchange, Side
 from trademesh.services.core.connections import ensure_collections
 from trademesh.services.trade.model import (
     ImportResult,
@@ -29,6 +29,7 @@ from trademesh.services.trade.model import (
     TradeEvent,
     TradeFilter,
 )
+from trademesh.services.trade.model.position_fills import PositionFill
 from trademesh.services.trade.ports import (
     BrokerKeyTaken,
     BulkInsertOutcome,
@@ -46,6 +47,7 @@ from trademesh.services.trade.store.documents import (
     trade_from_document,
     trade_to_document,
 )
+from trademesh.services.trade.store.position_fills import read_position_fills
 
 INSERT_CHUNK = 1000
 #: Ids per `_id $in` read (FerretDB's `_id` pushdown, scripts/install-ferretdb.sh patch 4, takes up to 1,000).
@@ -290,6 +292,11 @@ class MongoTradeStore:
             if broker_account_id:
                 query["broker_account_id"] = broker_account_id
             return [trade_from_document(document) async for document in self._trades.find(query, {"outbox": 0})]
+
+    async def position_fills(
+        self, user_id: str, broker_account_id: str = "", exchange: Exchange | None = None, symbol: str = ""
+    ) -> list[PositionFill]:
+        return await read_position_fills(self._trades, self._bulk_timeout, user_id, broker_account_id, exchange, symbol)
 
     async def all_trades(self, user_id: str, include_deleted: bool) -> list[Trade]:
         with pymongo.timeout(self._bulk_timeout):
