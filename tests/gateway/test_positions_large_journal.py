@@ -103,7 +103,7 @@ async def test_a_20000_fill_journal_lists_its_positions_through_the_gateway_with
             metadata=bearer(trader.access_token),
             timeout=DEFAULT_UNARY_TIMEOUT_SECONDS,
         )
-        infy = [position for position in response.positions if position.symbol == "INFY"]
+        infy = [position for position in response.positions if position.instrument.symbol == "INFY"]
         assert len(infy) == 1
         assert list(filtered.positions) == infy
 

@@ -9,17 +9,20 @@ from __future__ import annotations
 import asyncio
 import random
 from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.trade.fakes import CountingRateLimiter, InMemoryTradeStore, ManualClock, RecordingEventSink
 from tests.trade.position_journals import OWNER, random_filter, random_journal
-from trademesh.kernel.instruments import Exchange
+from trademesh.kernel.instruments import Exchange, Segment, Side
+from trademesh.kernel.lots import Fill, PositionBook
 from trademesh.services.trade.model import Position, PositionFilter
 from trademesh.services.trade.model.position_fills import PositionFill
 from trademesh.services.trade.server import bootstrap
 from trademesh.services.trade.service import TradeService
+from trademesh.services.trade.service.position_replay import replay_fills
 from trademesh.services.trade.settings import TradeSettings
 
 
@@ -91,3 +94,48 @@ async def test_a_latest_trade_changed_under_the_read_is_read_again_then_read_who
     store.changes = 10  # always: after three lean reads, the whole trades answer
     assert (await service_over(store).positions(OWNER, PositionFilter(), 100, ""))[0] == expected
     assert store.changes == 7
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    fills=st.lists(
+        st.tuples(
+            st.booleans(),
+            st.integers(1, 50) | st.integers(1, 50_000_000),
+            st.integers(0, 5_000_000_000),
+            st.integers(0, 30_000_000),
+        ),
+        min_size=1,
+        max_size=60,
+    )
+)
+def test_the_integer_replay_totals_equal_the_position_book(fills: list[tuple[bool, int, int, int]]) -> None:
+    moment = datetime(2026, 3, 2, 4, 0, tzinfo=UTC)
+    lean = [
+        PositionFill(
+            moment + timedelta(minutes=index),
+            moment,
+            0,
+            f"t{index:03d}",
+            Exchange.NSE,
+            "INFY",
+            Segment.EQUITY,
+            Side.BUY if buying else Side.SELL,
+            quantity,
+            price,
+            fees,
+            1,
+        )
+        for index, (buying, quantity, price, fees) in enumerate(fills)
+    ]
+    book = PositionBook()
+    for fill in lean:
+        book.apply(
+            Fill(fill.trade_id, fill.side, fill.quantity_micros, fill.price_micros, fill.fees_micros, fill.trade_time)
+        )
+    totals = replay_fills(lean)
+    names = (
+        "net_quantity", "buy_quantity", "buy_value", "sell_quantity", "sell_value", "total_fees", "fill_count",
+        "first_time", "last_time", "realized", "open_value", "open_fees", "average_open_price",
+    )  # fmt: skip
+    assert {name: getattr(totals, name) for name in names} == {name: getattr(book, name) for name in names}

@@ -2,8 +2,9 @@
 
 ListPositions replays the user's whole journal (10^4-10^5 trades for an active trader), so it reads the
 trades as lean fills (`TradeStore.position_fills`: only the fields FIFO needs, the exchange and symbol
-filters in the query), and reads in full only the latest trade of each position on the page, which the
-position's derivative and break-even come from (decision 0370). `positions_from_trades`, the replay of
+filters in the query), replays them in integers (`position_replay`), and reads in full only the latest
+trade of each position on the page, which the position's derivative and break-even come from (decision
+0370). `positions_from_trades`, the replay of
 whole trades, is the reference it must agree with, and the fallback when the latest trades keep changing
 under the read.
 """
@@ -11,12 +12,12 @@ under the read.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import date
 
 from trademesh.kernel.calendar import ist_day
-from trademesh.kernel.instruments import EXCHANGE_ORDER, Exchange
+from trademesh.kernel.instruments import EXCHANGE_ORDER
 from trademesh.kernel.lots import Fill, PositionBook, round_micros
 from trademesh.kernel.requests import check_page_size
 from trademesh.services.core.page_tokens import page_token_invalid
@@ -39,6 +40,7 @@ from trademesh.services.trade.service.base import (
     epoch_micros,
 )
 from trademesh.services.trade.service.lot_sizes import LOT_EXCHANGES
+from trademesh.services.trade.service.position_replay import FifoTotals, group_fills, replay_fills
 
 #: A page order key: (-last trade time in epoch micros, exchange order, symbol).
 OrderKey = tuple[int, int, str]
@@ -113,7 +115,7 @@ class PositionUseCases(UseCases):
         """Return up to size + 1 positions after the cursor, in page order, from lean fills; None when a
         latest trade changed since the fills were read (the caller reads again)."""
         fills = await self.store.position_fills(user_id, filters.broker_account_id, filters.exchange, filters.symbol)
-        candidates: list[tuple[OrderKey, PositionBook, PositionFill]] = []
+        candidates: list[tuple[OrderKey, FifoTotals, PositionFill]] = []
         for group in group_fills(fills).values():
             group.sort()  # journal order
             book = replay_fills(group)
@@ -173,24 +175,6 @@ def position_order(position: Position) -> OrderKey:
     return (-epoch_micros(position.last_trade_time), EXCHANGE_ORDER[position.exchange], position.symbol)
 
 
-def group_fills(fills: Iterable[PositionFill]) -> dict[tuple[Exchange, str], list[PositionFill]]:
-    """Group fills by instrument (exchange, symbol)."""
-    groups: dict[tuple[Exchange, str], list[PositionFill]] = defaultdict(list)
-    for fill in fills:
-        groups[(fill.exchange, fill.symbol)].append(fill)
-    return groups
-
-
-def replay_fills(ordered: Iterable[PositionFill]) -> PositionBook:
-    """Replay one instrument's fills, in journal order, with FIFO."""
-    book = PositionBook()
-    for fill in ordered:
-        book.apply(
-            Fill(fill.trade_id, fill.side, fill.quantity_micros, fill.price_micros, fill.fees_micros, fill.trade_time)
-        )
-    return book
-
-
 def compute_position(trades: Sequence[Trade], exit_day: date | None = None) -> Position:
     """Replay one instrument's ACTIVE trades with FIFO and summarize them.
 
@@ -214,7 +198,7 @@ def compute_position(trades: Sequence[Trade], exit_day: date | None = None) -> P
     return position_of(book, ordered[-1].fields, exit_day)
 
 
-def position_of(book: PositionBook, latest: TradeFields, exit_day: date | None = None) -> Position:
+def position_of(book: PositionBook | FifoTotals, latest: TradeFields, exit_day: date | None = None) -> Position:
     """Summarize an instrument's replayed book; `latest` is its latest trade in journal order."""
     assert latest.exchange is not None
     assert latest.segment is not None
