@@ -184,6 +184,10 @@ class InMemoryTradeStore:
                 )
         return fills
 
+    async def journal_revision(self, user_id: str) -> int | None:
+        # Any change of the user's trades changes a version or the set of ids, and with it the revision.
+        return hash(tuple(sorted((t.id, t.version) for t in self.trades.values() if t.user_id == user_id)))
+
     async def trades_between(self, user_id: str, start: date | None, end: date | None) -> list[Trade]:
         return [
             t

@@ -100,6 +100,11 @@ class TradeStore(Protocol):
         """Return the user's ACTIVE trades as lean fills (optionally of one broker account, exchange and
         symbol), in no particular order: what ListPositions replays (decision 0370)."""
 
+    async def journal_revision(self, user_id: str) -> int | None:
+        """Return the user's journal revision: a number that changes once any write of the user's trades
+        is done; None while one is in flight. What is read after seeing revision r may be cached under r
+        (decision 0370)."""
+
     async def by_broker_keys(self, user_id: str, keys: Sequence[str]) -> dict[str, Trade]:
         """Return the user's trades (any status) holding any of `keys`, by key."""
 

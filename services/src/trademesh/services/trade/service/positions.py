@@ -2,11 +2,11 @@
 
 ListPositions replays the user's whole journal (10^4-10^5 trades for an active trader), so it reads the
 trades as lean fills (`TradeStore.position_fills`: only the fields FIFO needs, the exchange and symbol
-filters in the query), replays them in integers (`position_replay`), and reads in full only the latest
-trade of each position on the page, which the position's derivative and break-even come from (decision
-0370). `positions_from_trades`, the replay of
-whole trades, is the reference it must agree with, and the fallback when the latest trades keep changing
-under the read.
+filters in the query), replays them in integers (`position_replay`), keeps the replay while the user's
+journal revision stays the same (`position_cache`), and reads in full only the latest trade of each
+position on the page, which the position's derivative and break-even come from (decision 0370).
+`positions_from_trades`, the replay of whole trades, is the reference it must agree with, and the fallback
+when the latest trades keep changing under the read.
 """
 
 from __future__ import annotations
@@ -40,6 +40,7 @@ from trademesh.services.trade.service.base import (
     epoch_micros,
 )
 from trademesh.services.trade.service.lot_sizes import LOT_EXCHANGES
+from trademesh.services.trade.service.position_cache import PositionCache, ReadKey, Replayed
 from trademesh.services.trade.service.position_replay import FifoTotals, group_fills, replay_fills
 
 #: A page order key: (-last trade time in epoch micros, exchange order, symbol).
@@ -50,6 +51,9 @@ LEAN_ATTEMPTS = 3
 
 class PositionUseCases(UseCases):
     """List the user's positions."""
+
+    #: Replayed journals by read (made on first use: `TradeService` is a dataclass of its ports).
+    _position_cache: PositionCache | None = None
 
     async def positions(
         self, user_id: str, filters: PositionFilter, page_size: int, page_token: str
@@ -114,20 +118,16 @@ class PositionUseCases(UseCases):
     ) -> list[Position] | None:
         """Return up to size + 1 positions after the cursor, in page order, from lean fills; None when a
         latest trade changed since the fills were read (the caller reads again)."""
-        fills = await self.store.position_fills(user_id, filters.broker_account_id, filters.exchange, filters.symbol)
         candidates: list[tuple[OrderKey, FifoTotals, PositionFill]] = []
-        for group in group_fills(fills).values():
-            group.sort()  # journal order
-            book = replay_fills(group)
-            latest = group[-1]
+        for totals, latest in await self._replayed_positions(user_id, filters):
             if filters.segment is not None and latest.segment is not filters.segment:
                 continue
-            if filters.open_only is not None and (book.net_quantity != 0) != filters.open_only:
+            if filters.open_only is not None and (totals.net_quantity != 0) != filters.open_only:
                 continue
-            assert book.last_time is not None
-            key = (-epoch_micros(book.last_time), EXCHANGE_ORDER[latest.exchange], latest.symbol)
+            assert totals.last_time is not None
+            key = (-epoch_micros(totals.last_time), EXCHANGE_ORDER[latest.exchange], latest.symbol)
             if after is None or key > after:
-                candidates.append((key, book, latest))
+                candidates.append((key, totals, latest))
         candidates.sort(key=lambda candidate: candidate[0])
         del candidates[size + 1 :]
         trades = {trade.id: trade for trade in await self.store.get_many([c[2].trade_id for c in candidates])}
@@ -138,6 +138,28 @@ class PositionUseCases(UseCases):
                 return None
             positions.append(self._with_lot_size(position_of(book, trade.fields, today)))
         return positions
+
+    async def _replayed_positions(self, user_id: str, filters: PositionFilter) -> list[Replayed]:
+        """Return each instrument's replayed totals and latest fill: from the cache while the user's journal
+        revision is the one they were read under, else from a lean read (then cached)."""
+        cache = self._position_cache
+        if cache is None:
+            cache = self._position_cache = PositionCache()
+        key: ReadKey = (user_id, filters.broker_account_id, filters.exchange, filters.symbol)
+        # The revision is read before the fills: a write finishing after this moves it on.
+        revision = await self.store.journal_revision(user_id)
+        now = self.clock()
+        replayed = cache.get(key, revision, now)
+        if replayed is None:
+            fills = await self.store.position_fills(
+                user_id, filters.broker_account_id, filters.exchange, filters.symbol
+            )
+            replayed = []
+            for group in group_fills(fills).values():
+                group.sort()  # journal order
+                replayed.append((replay_fills(group), group[-1]))
+            cache.put(key, revision, now, replayed)
+        return replayed
 
     async def _whole_trades_page(
         self, user_id: str, filters: PositionFilter, after: OrderKey | None, today: date
