@@ -6,8 +6,9 @@ own registered user, so every journal has the others' beside it) plus ``--others
 user, over ``--instruments`` instruments (NSE stocks, NFO futures and options; ``trademesh.devstack.
 position_journal``). Then, per journal, straight to the trade service over gRPC:
 
-* new: ListPositions as served (lean fills, latest trades by id) — the first call ("cold") and
-  ``--repeats`` more (p50, p99), and one with a symbol filter;
+* new: ListPositions as served — the first call ("cold": lean read of the fills, integer replay, latest
+  trades by id) and ``--repeats`` more (p50, p99: the replay cached under the journal revision), the same
+  with a symbol filter (pushed into the query), and with the cache switched off (every call a lean read);
 * baseline: the same calls answered by ``PositionUseCases.positions_from_trades`` — main's code path,
   every ACTIVE trade read whole and rebuilt as a ``Trade`` — ``--baseline-repeats`` times.
 
@@ -40,6 +41,7 @@ from trademesh.services.auth.keys import write_new_key
 from trademesh.services.auth.server import build_auth_server
 from trademesh.services.auth.settings import AuthSettings
 from trademesh.services.trade.server import build_trade_server
+from trademesh.services.trade.service.position_cache import PositionCache
 from trademesh.services.trade.service.positions import PositionUseCases
 from trademesh.services.trade.settings import TradeSettings
 from trademesh.services.trade.store import ensure_indexes
@@ -49,6 +51,11 @@ Document = dict[str, Any]
 DATABASE = "bench_positions"
 PASSWORD = "Correct-Horse-42"
 LEAN = PositionUseCases.positions
+HIT = PositionCache.get
+
+
+def never_held(*_: object) -> None:
+    """A cache that never holds anything."""
 
 
 def _percentile(values: list[float], share: float) -> float:
@@ -148,15 +155,20 @@ async def run(args: argparse.Namespace) -> int:
                         return lambda: stub.ListPositions(request, metadata=metadata, timeout=600)
 
                     setattr(PositionUseCases, "positions", LEAN)  # noqa: B010 - the served path
-                    lean, _ = await _measure("new", call(every), args.repeats)
+                    lean, _ = await _measure("new (cold, then cached)", call(every), args.repeats)
                     lean_one, _ = await _measure("new, symbol=INFY", call(one), args.repeats)
+                    setattr(PositionCache, "get", never_held)  # noqa: B010 - every call a lean read and replay
+                    try:
+                        uncached, _ = await _measure("new, cache off", call(every), args.repeats)
+                    finally:
+                        setattr(PositionCache, "get", HIT)  # noqa: B010
                     setattr(PositionUseCases, "positions", PositionUseCases.positions_from_trades)  # noqa: B010
                     try:
                         base, _ = await _measure("baseline", call(every), args.baseline_repeats)
                         base_one, _ = await _measure("baseline, symbol=INFY", call(one), args.baseline_repeats)
                     finally:
                         setattr(PositionUseCases, "positions", LEAN)  # noqa: B010
-                    same = lean == base and lean_one == base_one
+                    same = lean == base == uncached and lean_one == base_one
                     failures += not same
                     print(f"    {len(lean.positions)} positions; new == baseline: {same}")
         finally:
