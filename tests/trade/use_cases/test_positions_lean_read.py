@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
@@ -16,9 +17,10 @@ from hypothesis import strategies as st
 
 from tests.trade.fakes import CountingRateLimiter, InMemoryTradeStore, ManualClock, RecordingEventSink
 from tests.trade.position_journals import OWNER, random_filter, random_journal
+from tests.trade.use_cases.helpers import fields, request_id
 from trademesh.kernel.instruments import Exchange, Segment, Side
 from trademesh.kernel.lots import Fill, PositionBook
-from trademesh.services.trade.model import Position, PositionFilter
+from trademesh.services.trade.model import Position, PositionFilter, Trade
 from trademesh.services.trade.model.position_fills import PositionFill
 from trademesh.services.trade.server import bootstrap
 from trademesh.services.trade.service import TradeService
@@ -139,3 +141,40 @@ def test_the_integer_replay_totals_equal_the_position_book(fills: list[tuple[boo
         "first_time", "last_time", "realized", "open_value", "open_fees", "average_open_price",
     )  # fmt: skip
     assert {name: getattr(totals, name) for name in names} == {name: getattr(book, name) for name in names}
+
+
+class CountingStore(InMemoryTradeStore):
+    """A store that counts the reads of whole latest trades."""
+
+    whole_reads: int = 0
+
+    async def get_many(self, trade_ids: Sequence[str]) -> list[Trade]:
+        self.whole_reads += 1
+        return await super().get_many(trade_ids)
+
+
+async def test_a_cached_page_is_summarized_once_a_day_and_again_after_a_write() -> None:
+    store = CountingStore(trades={t.id: t for t in random_journal(random.Random(3), 80) if t.user_id == OWNER})
+    clock = ManualClock()
+    service = bootstrap(
+        TradeSettings(token_secret="lean-positions-tests-secret-0123456789abcdef"),
+        store=store,
+        events=RecordingEventSink(),
+        limiter=CountingRateLimiter(),
+        clock=clock,
+    )
+    first = await service.positions(OWNER, PositionFilter(), 100, "")
+    assert await service.positions(OWNER, PositionFilter(), 100, "") == first
+    assert store.whole_reads == 1  # the same day, the same revision: nothing read whole again
+
+    clock.advance(timedelta(days=1))  # break-evens are estimated for an exit on the new day
+    assert await service.positions(OWNER, PositionFilter(), 100, "") == await service.positions_from_trades(
+        OWNER, PositionFilter(), 100, ""
+    )
+    assert store.whole_reads == 2
+
+    await service.create(OWNER, request_id(), fields(symbol="INFY", trade_time=clock.now - timedelta(hours=1)))
+    after, _ = await service.positions(OWNER, PositionFilter(symbol="INFY"), 100, "")
+    whole, _ = await service.positions_from_trades(OWNER, PositionFilter(symbol="INFY"), 100, "")
+    assert after == whole
+    assert store.whole_reads == 3

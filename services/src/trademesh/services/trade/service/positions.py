@@ -40,7 +40,7 @@ from trademesh.services.trade.service.base import (
     epoch_micros,
 )
 from trademesh.services.trade.service.lot_sizes import LOT_EXCHANGES
-from trademesh.services.trade.service.position_cache import PositionCache, ReadKey, Replayed
+from trademesh.services.trade.service.position_cache import CachedReplay, PositionCache, ReadKey, Replayed
 from trademesh.services.trade.service.position_replay import FifoTotals, group_fills, replay_fills
 
 #: A page order key: (-last trade time in epoch micros, exchange order, symbol).
@@ -118,8 +118,9 @@ class PositionUseCases(UseCases):
     ) -> list[Position] | None:
         """Return up to size + 1 positions after the cursor, in page order, from lean fills; None when a
         latest trade changed since the fills were read (the caller reads again)."""
+        replay = await self._replayed_positions(user_id, filters)
         candidates: list[tuple[OrderKey, FifoTotals, PositionFill]] = []
-        for totals, latest in await self._replayed_positions(user_id, filters):
+        for totals, latest in replay.replayed:
             if filters.segment is not None and latest.segment is not filters.segment:
                 continue
             if filters.open_only is not None and (totals.net_quantity != 0) != filters.open_only:
@@ -130,16 +131,20 @@ class PositionUseCases(UseCases):
                 candidates.append((key, totals, latest))
         candidates.sort(key=lambda candidate: candidate[0])
         del candidates[size + 1 :]
-        trades = {trade.id: trade for trade in await self.store.get_many([c[2].trade_id for c in candidates])}
-        positions: list[Position] = []
-        for _, book, latest in candidates:
-            trade = trades.get(latest.trade_id)
-            if trade is None or trade.version != latest.version or trade.status is not Status.ACTIVE:
-                return None
-            positions.append(self._with_lot_size(position_of(book, trade.fields, today)))
-        return positions
+        summarized = replay.summarized_on(today)
+        missing = [latest.trade_id for _, _, latest in candidates if latest.trade_id not in summarized]
+        if missing:
+            trades = {trade.id: trade for trade in await self.store.get_many(missing)}
+            for _, totals, latest in candidates:
+                if latest.trade_id in summarized:
+                    continue
+                trade = trades.get(latest.trade_id)
+                if trade is None or trade.version != latest.version or trade.status is not Status.ACTIVE:
+                    return None
+                summarized[latest.trade_id] = position_of(totals, trade.fields, today)
+        return [self._with_lot_size(summarized[latest.trade_id]) for _, _, latest in candidates]
 
-    async def _replayed_positions(self, user_id: str, filters: PositionFilter) -> list[Replayed]:
+    async def _replayed_positions(self, user_id: str, filters: PositionFilter) -> CachedReplay:
         """Return each instrument's replayed totals and latest fill: from the cache while the user's journal
         revision is the one they were read under, else from a lean read (then cached)."""
         cache = self._position_cache
@@ -149,17 +154,18 @@ class PositionUseCases(UseCases):
         # The revision is read before the fills: a write finishing after this moves it on.
         revision = await self.store.journal_revision(user_id)
         now = self.clock()
-        replayed = cache.get(key, revision, now)
-        if replayed is None:
+        replay = cache.get(key, revision, now)
+        if replay is None:
             fills = await self.store.position_fills(
                 user_id, filters.broker_account_id, filters.exchange, filters.symbol
             )
-            replayed = []
+            replayed: list[Replayed] = []
             for group in group_fills(fills).values():
                 group.sort()  # journal order
                 replayed.append((replay_fills(group), group[-1]))
-            cache.put(key, revision, now, replayed)
-        return replayed
+            replay = CachedReplay(replayed)
+            cache.put(key, revision, now, replay)
+        return replay
 
     async def _whole_trades_page(
         self, user_id: str, filters: PositionFilter, after: OrderKey | None, today: date
