@@ -7,14 +7,17 @@ Collections: `notification_alerts`, `notifications`, `notification_counters` (th
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import asyncio
+import secrets
+from collections.abc import Collection, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from pymongo import ASCENDING, DESCENDING, ReturnDocument
+from pymongo import ASCENDING, DESCENDING, ReplaceOne, ReturnDocument
+from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from trademesh.services.notifications.model import (
     Alert,
@@ -40,6 +43,23 @@ COLLECTIONS = [
     "notification_deliveries",
 ]
 _ACTIVE = [AlertState.ARMED.value, AlertState.COOLING_DOWN.value]
+_DUPLICATE_KEY = 11000
+
+
+async def insert_new(collection: AsyncCollection[Document], documents: Sequence[Document]) -> set[str]:
+    """Insert the documents in one unordered `insert_many`; return the ids inserted (a duplicate id is skipped,
+    any other write error raises)."""
+    if not documents:
+        return set()
+    try:
+        await collection.insert_many(documents, ordered=False)
+    except BulkWriteError as error:
+        failed = error.details.get("writeErrors", [])
+        if any(item.get("code") != _DUPLICATE_KEY for item in failed):
+            raise
+        skipped = {int(item["index"]) for item in failed}
+        return {str(document["_id"]) for number, document in enumerate(documents) if number not in skipped}
+    return {str(document["_id"]) for document in documents}
 
 
 async def ensure_indexes(database: AsyncDatabase[Document]) -> None:
@@ -156,11 +176,34 @@ class MongoAlertStore:
     async def count_active(self, user_id: str) -> int:
         return await self._alerts.count_documents({"user_id": user_id, "state": {"$in": _ACTIVE}})
 
+    async def get_many(self, alert_ids: Collection[str]) -> dict[str, Alert]:
+        cursor = self._alerts.find({"_id": {"$in": list(alert_ids)}})
+        return {document["_id"]: _alert(document) async for document in cursor}
+
     async def replace(self, alert: Alert, expected_generation: int) -> bool:
         result = await self._alerts.replace_one(
             {"_id": alert.id, "generation": expected_generation}, _alert_document(alert)
         )
         return result.modified_count == 1
+
+    async def replace_many(self, changes: Sequence[tuple[Alert, int]]) -> set[str]:
+        if not changes:
+            return set()
+        # Each replacement carries this write's mark, so when some lost, a re-read of those tells which are ours
+        # (another replica committing the same crossing writes the same next generation, with its own mark).
+        mark = secrets.token_hex(8)
+        result = await self._alerts.bulk_write(
+            [
+                ReplaceOne({"_id": alert.id, "generation": expected}, {**_alert_document(alert), "commit_mark": mark})
+                for alert, expected in changes
+            ],
+            ordered=False,
+        )
+        ids = {alert.id for alert, _ in changes}
+        if result.modified_count == len(ids):
+            return ids
+        cursor = self._alerts.find({"_id": {"$in": list(ids)}}, {"commit_mark": 1})
+        return {document["_id"] async for document in cursor if document.get("commit_mark") == mark}
 
     async def delete(self, user_id: str, alert_id: str) -> bool:
         result = await self._alerts.delete_one({"_id": alert_id, "user_id": user_id})
@@ -184,6 +227,20 @@ def _notification(document: Document) -> Notification:
     )
 
 
+def _notification_document(stored: Notification) -> Document:
+    return {
+        "_id": stored.id,
+        "user_id": stored.user_id,
+        "kind": stored.kind.value,
+        "title": stored.title,
+        "body": stored.body,
+        "alert_id": stored.alert_id,
+        "read": stored.read,
+        "sequence": stored.sequence,
+        "created_at": stored.created_at,
+    }
+
+
 class MongoNotificationStore:
     """Notifications in `notifications`, numbered per user from `notification_counters`."""
 
@@ -191,35 +248,33 @@ class MongoNotificationStore:
         self._items = database.notifications
         self._counters = database.notification_counters
 
-    async def add(self, notification: Notification) -> Notification | None:
+    async def add_many(self, notifications: Sequence[Notification]) -> list[Notification]:
         # Checked first so a redelivery does not use up a sequence number (watchers wait on gaps).
-        if await self._items.find_one({"_id": notification.id}, {"_id": 1}) is not None:
-            return None
+        wanted = {notification.id: notification for notification in reversed(notifications)}  # the first of an id
+        cursor = self._items.find({"_id": {"$in": list(wanted)}}, {"_id": 1})
+        existing = {document["_id"] async for document in cursor}
+        by_user: dict[str, list[Notification]] = {}
+        for notification in notifications:
+            if notification.id not in existing and wanted.get(notification.id) is notification:
+                by_user.setdefault(notification.user_id, []).append(notification)
+        if not by_user:
+            return []
+        # One `$inc` of k per user: the user's k notifications take the k sequences up to the counter, in order.
+        lasts = await asyncio.gather(*(self._take(user_id, len(items)) for user_id, items in by_user.items()))
+        numbered: dict[str, Notification] = {}
+        for (_, items), last in zip(by_user.items(), lasts, strict=True):
+            for offset, notification in enumerate(items):
+                numbered[notification.id] = replace(notification, sequence=last - len(items) + 1 + offset)
+        stored = list(numbered.values())
+        inserted = await insert_new(self._items, [_notification_document(item) for item in stored])
+        return [item for item in stored if item.id in inserted]
+
+    async def _take(self, user_id: str, count: int) -> int:
         counter = await self._counters.find_one_and_update(
-            {"_id": notification.user_id},
-            {"$inc": {"sequence": 1}},
-            upsert=True,
-            return_document=ReturnDocument.AFTER,
+            {"_id": user_id}, {"$inc": {"sequence": count}}, upsert=True, return_document=ReturnDocument.AFTER
         )
         assert counter is not None  # upserted
-        stored = replace(notification, sequence=int(counter["sequence"]))
-        try:
-            await self._items.insert_one(
-                {
-                    "_id": stored.id,
-                    "user_id": stored.user_id,
-                    "kind": stored.kind.value,
-                    "title": stored.title,
-                    "body": stored.body,
-                    "alert_id": stored.alert_id,
-                    "read": stored.read,
-                    "sequence": stored.sequence,
-                    "created_at": stored.created_at,
-                }
-            )
-        except DuplicateKeyError:
-            return None
-        return stored
+        return int(counter["sequence"])
 
     async def get(self, user_id: str, notification_id: str) -> Notification | None:
         document = await self._items.find_one({"_id": notification_id, "user_id": user_id})
@@ -266,6 +321,20 @@ class MongoNotificationStore:
         return result.deleted_count
 
 
+def _preferences(document: Document) -> Preferences:
+    quiet = document["quiet_hours"]
+    return Preferences(
+        channels={
+            NotificationKind(kind): frozenset(Channel(channel) for channel in channels)
+            for kind, channels in document["channels"].items()
+        },
+        quiet_hours=QuietHours(quiet["enabled"], quiet["start_minute"], quiet["end_minute"]),
+        daily_digest=document["daily_digest"],
+        email=document["email"],
+        phone_number=document.get("phone_number", ""),
+    )
+
+
 class MongoPreferencesStore:
     """Preferences in `notification_preferences`, one document per user."""
 
@@ -274,19 +343,11 @@ class MongoPreferencesStore:
 
     async def get(self, user_id: str) -> Preferences | None:
         document = await self._preferences.find_one({"_id": user_id})
-        if document is None:
-            return None
-        quiet = document["quiet_hours"]
-        return Preferences(
-            channels={
-                NotificationKind(kind): frozenset(Channel(channel) for channel in channels)
-                for kind, channels in document["channels"].items()
-            },
-            quiet_hours=QuietHours(quiet["enabled"], quiet["start_minute"], quiet["end_minute"]),
-            daily_digest=document["daily_digest"],
-            email=document["email"],
-            phone_number=document.get("phone_number", ""),
-        )
+        return None if document is None else _preferences(document)
+
+    async def get_many(self, user_ids: Collection[str]) -> dict[str, Preferences]:
+        cursor = self._preferences.find({"_id": {"$in": list(user_ids)}})
+        return {str(document["_id"]): _preferences(document) async for document in cursor}
 
     async def put(self, user_id: str, preferences: Preferences) -> None:
         quiet = preferences.quiet_hours
@@ -329,31 +390,29 @@ def _delivery(document: Document) -> Delivery:
     )
 
 
+def _delivery_document(delivery: Delivery) -> Document:
+    mail = delivery.mail
+    return {
+        "_id": delivery.id,
+        "user_id": delivery.user_id,
+        "notification_id": delivery.notification_id,
+        "channel": delivery.channel.value,
+        "status": delivery.status.value,
+        "send_after": delivery.send_after,
+        "mail": {"message_id": mail.message_id, "to": mail.to, "subject": mail.subject, "body": mail.body},
+        "created_at": delivery.created_at,
+        "attempts": delivery.attempts,
+    }
+
+
 class MongoDeliveryStore:
     """Deliveries in `notification_deliveries`, keyed `<notification id>:<channel>` (the dedupe)."""
 
     def __init__(self, database: AsyncDatabase[Document]) -> None:
         self._deliveries = database.notification_deliveries
 
-    async def add(self, delivery: Delivery) -> bool:
-        mail = delivery.mail
-        try:
-            await self._deliveries.insert_one(
-                {
-                    "_id": delivery.id,
-                    "user_id": delivery.user_id,
-                    "notification_id": delivery.notification_id,
-                    "channel": delivery.channel.value,
-                    "status": delivery.status.value,
-                    "send_after": delivery.send_after,
-                    "mail": {"message_id": mail.message_id, "to": mail.to, "subject": mail.subject, "body": mail.body},
-                    "created_at": delivery.created_at,
-                    "attempts": delivery.attempts,
-                }
-            )
-        except DuplicateKeyError:
-            return False
-        return True
+    async def add_many(self, deliveries: Sequence[Delivery]) -> set[str]:
+        return await insert_new(self._deliveries, [_delivery_document(delivery) for delivery in deliveries])
 
     async def claim_due(self, now: datetime, lease_until: datetime, limit: int) -> list[Delivery]:
         claimed = []
