@@ -44,6 +44,11 @@ COLLECTIONS = [
 ]
 _ACTIVE = [AlertState.ARMED.value, AlertState.COOLING_DOWN.value]
 _DUPLICATE_KEY = 11000
+#: How many users' sequences are taken at once by a batch (each is one round trip).
+_SEQUENCE_WRITERS = 16
+#: How many ids a user's counter remembers having numbered (the window in which a repeat reuses its number).
+_GRANTS_KEPT = 64
+_NUMBERING_TRIES = 3
 
 
 async def insert_new(collection: AsyncCollection[Document], documents: Sequence[Document]) -> set[str]:
@@ -241,6 +246,14 @@ def _notification_document(stored: Notification) -> Document:
     }
 
 
+def _granted(counter: Document, ids: Sequence[str]) -> dict[str, int]:
+    """Return the numbers the counter gave those of `ids` it remembers (its last grant has `sequence`)."""
+    granted: list[str] = counter.get("granted", [])
+    last = int(counter["sequence"]) - len(granted) + 1
+    wanted = set(ids)
+    return {item: last + offset for offset, item in enumerate(granted) if item in wanted}
+
+
 class MongoNotificationStore:
     """Notifications in `notifications`, numbered per user from `notification_counters`."""
 
@@ -254,27 +267,55 @@ class MongoNotificationStore:
         cursor = self._items.find({"_id": {"$in": list(wanted)}}, {"_id": 1})
         existing = {document["_id"] async for document in cursor}
         by_user: dict[str, list[Notification]] = {}
-        for notification in notifications:
-            if notification.id not in existing and wanted.get(notification.id) is notification:
+        for notification_id, notification in reversed(wanted.items()):
+            if notification_id not in existing:
                 by_user.setdefault(notification.user_id, []).append(notification)
         if not by_user:
             return []
-        # One `$inc` of k per user: the user's k notifications take the k sequences up to the counter, in order.
-        lasts = await asyncio.gather(*(self._take(user_id, len(items)) for user_id, items in by_user.items()))
-        numbered: dict[str, Notification] = {}
-        for (_, items), last in zip(by_user.items(), lasts, strict=True):
-            for offset, notification in enumerate(items):
-                numbered[notification.id] = replace(notification, sequence=last - len(items) + 1 + offset)
-        stored = list(numbered.values())
+        # One `$inc` of k per user (a few users at a time): the user's k notifications take the k numbers up to
+        # the counter, in order.
+        slots = asyncio.Semaphore(_SEQUENCE_WRITERS)
+
+        async def number(items: list[Notification]) -> list[Notification]:
+            async with slots:
+                numbers = await self._number(items[0].user_id, [item.id for item in items])
+            return [replace(item, sequence=numbers[item.id]) for item in items]
+
+        stored = [item for items in await asyncio.gather(*map(number, by_user.values())) for item in items]
         inserted = await insert_new(self._items, [_notification_document(item) for item in stored])
         return [item for item in stored if item.id in inserted]
 
-    async def _take(self, user_id: str, count: int) -> int:
-        counter = await self._counters.find_one_and_update(
-            {"_id": user_id}, {"$inc": {"sequence": count}}, upsert=True, return_document=ReturnDocument.AFTER
-        )
-        assert counter is not None  # upserted
-        return int(counter["sequence"])
+    async def _number(self, user_id: str, ids: list[str]) -> dict[str, int]:
+        """Give `ids` the user's next numbers, in order; an id numbered before keeps its number.
+
+        The counter remembers the ids it numbered last (`granted`, oldest first: the last one has `sequence`),
+        and numbers only if none of `ids` is among them. So two replicas storing the same notification at
+        once, or a re-fire after a crash between numbering and inserting, reuse one number: no gap.
+        """
+        numbers: dict[str, int] = {}
+        for _ in range(_NUMBERING_TRIES):
+            pending = [notification_id for notification_id in ids if notification_id not in numbers]
+            if not pending:
+                return numbers
+            try:
+                counter = await self._counters.find_one_and_update(
+                    {"_id": user_id, "granted": {"$nin": pending}},
+                    {"$inc": {"sequence": len(pending)}, "$push": {"granted": {"$each": pending}}},
+                    upsert=True,
+                    return_document=ReturnDocument.AFTER,
+                )
+            except DuplicateKeyError:  # the counter exists and numbered one of them already
+                counter = await self._counters.find_one({"_id": user_id})
+            assert counter is not None  # upserted, or it existed
+            numbers.update(_granted(counter, ids))
+            granted = counter.get("granted", [])
+            if len(granted) > 2 * _GRANTS_KEPT:  # trimmed only if no one numbered since (then next time)
+                await self._counters.update_one(
+                    {"_id": user_id, "sequence": counter["sequence"]}, {"$set": {"granted": granted[-_GRANTS_KEPT:]}}
+                )
+        if len(numbers) < len(ids):
+            raise RuntimeError(f"could not number the notifications of user {user_id}")
+        return numbers
 
     async def get(self, user_id: str, notification_id: str) -> Notification | None:
         document = await self._items.find_one({"_id": notification_id, "user_id": user_id})
