@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from trademesh.services.notifications.model import (
     Channel,
@@ -24,6 +24,7 @@ from trademesh.services.notifications.model import (
     Notification,
     NotificationKind,
     Preferences,
+    Webhook,
     WebhookDelivery,
     WebhookDeliveryState,
 )
@@ -93,26 +94,41 @@ class Notifier:
         as stored in the inbox (None if not stored or a repeat)."""
         if not batch:
             return []
-        found = await self._preferences.get_many({notification.user_id for notification, _ in batch})
+        users = {notification.user_id for notification, _ in batch}
+        # Read together: the preferences, and the users' webhooks (on by default for every kind).
+        found, hooks_of = await asyncio.gather(self._preferences.get_many(users), self._webhooks_of(users))
         plans = []
         for notification, also in batch:
             preferences = found.get(notification.user_id) or Preferences()
             plans.append((notification, preferences, preferences.channels_for(notification.kind) | also))
         in_app = [notification for notification, _, channels in plans if Channel.IN_APP in channels]
-        stored: dict[str, Notification] = {}
-        if in_app:
-            stored = {item.id: item for item in await self._notifications.add_many(in_app)}
-            if stored:
-                await self._signal.publish_many({item.user_id for item in stored.values()})
         emails = [(n, p) for n, p, channels in plans if Channel.EMAIL in channels and p.email]
-        if emails:
-            await self._queue_emails(emails)
         hooked = [(n, p) for n, p, channels in plans if Channel.WEBHOOK in channels]
-        if hooked:
-            await self._queue_webhooks(hooked)
-        if self.channels is not None:
-            await self.channels.queue_many([plan for plan in plans if plan[2] & {Channel.PUSH, Channel.SMS}])
+        pushed = [plan for plan in plans if plan[2] & {Channel.PUSH, Channel.SMS}]
+        # Written together: each channel's writes are keyed by the notification, so a crash part way through
+        # leaves what a repeat completes without doubling.
+        results = await _together(
+            self._store_in_app(in_app),
+            self._queue_emails(emails),
+            self._queue_webhooks(hooked, hooks_of),
+            self.channels.queue_many(pushed) if self.channels is not None and pushed else _nothing(),
+        )
+        stored = cast(dict[str, Notification], results[0])
         return [stored.get(notification.id) for notification, _ in batch]
+
+    async def _webhooks_of(self, users: set[str]) -> dict[str, list[Webhook]]:
+        if self._webhooks is None or self._webhook_deliveries is None:
+            return {}
+        return await self._webhooks.for_users(users)
+
+    async def _store_in_app(self, items: list[Notification]) -> dict[str, Notification]:
+        """Store the inbox items and signal their users' inboxes (one pipeline)."""
+        if not items:
+            return {}
+        stored = {item.id: item for item in await self._notifications.add_many(items)}
+        if stored:
+            await self._signal.publish_many({item.user_id for item in stored.values()})
+        return stored
 
     def _hold(self, notification: Notification, preferences: Preferences) -> tuple[bool, datetime]:
         """Return (dropped, send after) for a channel that respects quiet hours."""
@@ -124,11 +140,10 @@ class Notifier:
             return False, preferences.quiet_hours.ends_after(now)
         return False, now
 
-    async def _queue_webhooks(self, batch: Sequence[tuple[Notification, Preferences]]) -> None:
-        if self._webhooks is None or self._webhook_deliveries is None:
-            return
-        hooks_of = await self._webhooks.for_users({notification.user_id for notification, _ in batch})
-        if not hooks_of:
+    async def _queue_webhooks(
+        self, batch: Sequence[tuple[Notification, Preferences]], hooks_of: dict[str, list[Webhook]]
+    ) -> None:
+        if self._webhook_deliveries is None or not hooks_of or not batch:
             return
         now = self._clock()
         deliveries: list[WebhookDelivery] = []
@@ -157,6 +172,8 @@ class Notifier:
             self.webhook_due.set()
 
     async def _queue_emails(self, batch: Sequence[tuple[Notification, Preferences]]) -> None:
+        if not batch:
+            return
         now = self._clock()
         deliveries: list[Delivery] = []
         due: set[str] = set()
@@ -183,6 +200,19 @@ class Notifier:
                 due.add(delivery.id)
         if due & await self._deliveries.add_many(deliveries):
             self.mail_due.set()
+
+
+async def _nothing() -> None:
+    return None
+
+
+async def _together(*steps: Awaitable[object]) -> list[object]:
+    """Await the steps concurrently; once all ended, raise the first failure (none is left running)."""
+    results = await asyncio.gather(*steps, return_exceptions=True)
+    for result in results:
+        if isinstance(result, BaseException):
+            raise result
+    return results
 
 
 class MailDispatcher:
