@@ -7,14 +7,13 @@ Collections: `notification_alerts`, `notifications`, `notification_counters` (th
 
 from __future__ import annotations
 
-import asyncio
 import secrets
 from collections.abc import Collection, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from pymongo import ASCENDING, DESCENDING, ReplaceOne, ReturnDocument
+from pymongo import ASCENDING, DESCENDING, ReplaceOne, UpdateOne
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, DuplicateKeyError
@@ -44,11 +43,11 @@ COLLECTIONS = [
 ]
 _ACTIVE = [AlertState.ARMED.value, AlertState.COOLING_DOWN.value]
 _DUPLICATE_KEY = 11000
-#: How many users' sequences are taken at once by a batch (each is one round trip).
-_SEQUENCE_WRITERS = 16
 #: How many ids a user's counter remembers having numbered (the window in which a repeat reuses its number).
 _GRANTS_KEPT = 64
 _NUMBERING_TRIES = 3
+#: How many users this replica knows to have a counter (forgotten all at once past it: created again, harmless).
+_COUNTERS_REMEMBERED = 100_000
 
 
 async def insert_new(collection: AsyncCollection[Document], documents: Sequence[Document]) -> set[str]:
@@ -260,62 +259,75 @@ class MongoNotificationStore:
     def __init__(self, database: AsyncDatabase[Document]) -> None:
         self._items = database.notifications
         self._counters = database.notification_counters
+        self._counted: set[str] = set()
 
     async def add_many(self, notifications: Sequence[Notification]) -> list[Notification]:
         # Checked first so a redelivery does not use up a sequence number (watchers wait on gaps).
         wanted = {notification.id: notification for notification in reversed(notifications)}  # the first of an id
         cursor = self._items.find({"_id": {"$in": list(wanted)}}, {"_id": 1})
         existing = {document["_id"] async for document in cursor}
-        by_user: dict[str, list[Notification]] = {}
+        by_user: dict[str, list[str]] = {}
         for notification_id, notification in reversed(wanted.items()):
             if notification_id not in existing:
-                by_user.setdefault(notification.user_id, []).append(notification)
+                by_user.setdefault(notification.user_id, []).append(notification_id)
         if not by_user:
             return []
-        # One `$inc` of k per user (a few users at a time): the user's k notifications take the k numbers up to
-        # the counter, in order.
-        slots = asyncio.Semaphore(_SEQUENCE_WRITERS)
-
-        async def number(items: list[Notification]) -> list[Notification]:
-            async with slots:
-                numbers = await self._number(items[0].user_id, [item.id for item in items])
-            return [replace(item, sequence=numbers[item.id]) for item in items]
-
-        stored = [item for items in await asyncio.gather(*map(number, by_user.values())) for item in items]
+        numbers = await self._number(by_user)
+        stored = [replace(wanted[item], sequence=numbers[item]) for items in by_user.values() for item in items]
         inserted = await insert_new(self._items, [_notification_document(item) for item in stored])
         return [item for item in stored if item.id in inserted]
 
-    async def _number(self, user_id: str, ids: list[str]) -> dict[str, int]:
-        """Give `ids` the user's next numbers, in order; an id numbered before keeps its number.
+    async def _number(self, by_user: dict[str, list[str]]) -> dict[str, int]:
+        """Give each user's ids the user's next numbers, in order; an id numbered before keeps its number.
 
-        The counter remembers the ids it numbered last (`granted`, oldest first: the last one has `sequence`),
-        and numbers only if none of `ids` is among them. So two replicas storing the same notification at
-        once, or a re-fire after a crash between numbering and inserting, reuse one number: no gap.
+        A user's counter remembers the ids it numbered last (`granted`, oldest first: the last has `sequence`)
+        and takes k more (`$inc: k`, the ids pushed) only if none of the k is among them — one conditional
+        update per user, all in one unordered bulk write (a user's first counter is inserted before). The
+        counters are then read back with one `$in`: the numbers are the ids' places in `granted`, whoever else
+        numbered meanwhile. So two replicas storing the same notification at once, or a re-fire after a crash
+        between numbering and inserting, share one number (no gap); a user's k numbers taken together are
+        contiguous and in the given order.
         """
         numbers: dict[str, int] = {}
+        pending = by_user
+        new = [user_id for user_id in by_user if user_id not in self._counted]
+        if new:  # created apart (an insert tolerating duplicates), so the numbering below never upserts
+            await insert_new(self._counters, [{"_id": user_id, "sequence": 0, "granted": []} for user_id in new])
+            if len(self._counted) > _COUNTERS_REMEMBERED:
+                self._counted.clear()
+            self._counted.update(new)
         for _ in range(_NUMBERING_TRIES):
-            pending = [notification_id for notification_id in ids if notification_id not in numbers]
+            await self._counters.bulk_write(
+                [
+                    UpdateOne(  # matches nothing when the counter granted one of the ids already (read back below)
+                        {"_id": user_id, "granted": {"$nin": ids}},
+                        {"$inc": {"sequence": len(ids)}, "$push": {"granted": {"$each": ids}}},
+                    )
+                    for user_id, ids in pending.items()
+                ],
+                ordered=False,
+            )
+            trims = []
+            async for counter in self._counters.find({"_id": {"$in": list(pending)}}):
+                numbers.update(_granted(counter, pending[counter["_id"]]))
+                granted = counter.get("granted", [])
+                if len(granted) > 2 * _GRANTS_KEPT:
+                    trims.append(
+                        UpdateOne(  # only if no one numbered since (else next time)
+                            {"_id": counter["_id"], "sequence": counter["sequence"]},
+                            {"$set": {"granted": granted[-_GRANTS_KEPT:]}},
+                        )
+                    )
+            if trims:
+                await self._counters.bulk_write(trims, ordered=False)
+            pending = {
+                user_id: missing
+                for user_id, ids in pending.items()
+                if (missing := [item for item in ids if item not in numbers])
+            }
             if not pending:
                 return numbers
-            try:
-                counter = await self._counters.find_one_and_update(
-                    {"_id": user_id, "granted": {"$nin": pending}},
-                    {"$inc": {"sequence": len(pending)}, "$push": {"granted": {"$each": pending}}},
-                    upsert=True,
-                    return_document=ReturnDocument.AFTER,
-                )
-            except DuplicateKeyError:  # the counter exists and numbered one of them already
-                counter = await self._counters.find_one({"_id": user_id})
-            assert counter is not None  # upserted, or it existed
-            numbers.update(_granted(counter, ids))
-            granted = counter.get("granted", [])
-            if len(granted) > 2 * _GRANTS_KEPT:  # trimmed only if no one numbered since (then next time)
-                await self._counters.update_one(
-                    {"_id": user_id, "sequence": counter["sequence"]}, {"$set": {"granted": granted[-_GRANTS_KEPT:]}}
-                )
-        if len(numbers) < len(ids):
-            raise RuntimeError(f"could not number the notifications of user {user_id}")
-        return numbers
+        raise RuntimeError(f"could not number the notifications of {len(pending)} users")
 
     async def get(self, user_id: str, notification_id: str) -> Notification | None:
         document = await self._items.find_one({"_id": notification_id, "user_id": user_id})
