@@ -18,7 +18,7 @@ from pymongo import ASCENDING
 from pymongo.asynchronous.collection import AsyncCollection
 
 from trademesh.services.notifications.model import Notification, NotificationKind
-from trademesh.services.notifications.store import insert_new
+from trademesh.services.notifications.mongo_bulk import insert_new
 
 Document = dict[str, Any]
 PENDING = "pending"

@@ -14,9 +14,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from pymongo import ASCENDING, DESCENDING, ReplaceOne, UpdateOne
-from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import BulkWriteError, DuplicateKeyError
+from pymongo.errors import DuplicateKeyError
 
 from trademesh.services.notifications.model import (
     Alert,
@@ -32,6 +31,7 @@ from trademesh.services.notifications.model import (
     Preferences,
     QuietHours,
 )
+from trademesh.services.notifications.mongo_bulk import insert_new
 
 Document = dict[str, Any]
 COLLECTIONS = [
@@ -42,28 +42,11 @@ COLLECTIONS = [
     "notification_deliveries",
 ]
 _ACTIVE = [AlertState.ARMED.value, AlertState.COOLING_DOWN.value]
-_DUPLICATE_KEY = 11000
 #: How many ids a user's counter remembers having numbered (the window in which a repeat reuses its number).
 _GRANTS_KEPT = 64
 _NUMBERING_TRIES = 3
 #: How many users this replica knows to have a counter (forgotten all at once past it: created again, harmless).
 _COUNTERS_REMEMBERED = 100_000
-
-
-async def insert_new(collection: AsyncCollection[Document], documents: Sequence[Document]) -> set[str]:
-    """Insert the documents in one unordered `insert_many`; return the ids inserted (a duplicate id is skipped,
-    any other write error raises)."""
-    if not documents:
-        return set()
-    try:
-        await collection.insert_many(documents, ordered=False)
-    except BulkWriteError as error:
-        failed = error.details.get("writeErrors", [])
-        if any(item.get("code") != _DUPLICATE_KEY for item in failed):
-            raise
-        skipped = {int(item["index"]) for item in failed}
-        return {str(document["_id"]) for number, document in enumerate(documents) if number not in skipped}
-    return {str(document["_id"]) for document in documents}
 
 
 async def ensure_indexes(database: AsyncDatabase[Document]) -> None:
@@ -282,20 +265,28 @@ class MongoNotificationStore:
 
         A user's counter remembers the ids it numbered last (`granted`, oldest first: the last has `sequence`)
         and takes k more (`$inc: k`, the ids pushed) only if none of the k is among them — one conditional
-        update per user, all in one unordered bulk write (a user's first counter is inserted before). The
+        update per user, all in one unordered bulk write (a user's first counter is inserted with it). The
         counters are then read back with one `$in`: the numbers are the ids' places in `granted`, whoever else
         numbered meanwhile. So two replicas storing the same notification at once, or a re-fire after a crash
         between numbering and inserting, share one number (no gap); a user's k numbers taken together are
         contiguous and in the given order.
         """
         numbers: dict[str, int] = {}
-        pending = by_user
-        new = [user_id for user_id in by_user if user_id not in self._counted]
-        if new:  # created apart (an insert tolerating duplicates), so the numbering below never upserts
-            await insert_new(self._counters, [{"_id": user_id, "sequence": 0, "granted": []} for user_id in new])
+        created: set[str] = set()
+        fresh = {user_id: ids for user_id, ids in by_user.items() if user_id not in self._counted}
+        if fresh:  # a user's first counter is inserted with its grant (a duplicate: it existed, numbered below)
+            created = await insert_new(
+                self._counters,
+                [{"_id": user_id, "sequence": len(ids), "granted": ids} for user_id, ids in fresh.items()],
+            )
+            for user_id in created:
+                numbers.update({item: number for number, item in enumerate(fresh[user_id], start=1)})
             if len(self._counted) > _COUNTERS_REMEMBERED:
                 self._counted.clear()
-            self._counted.update(new)
+            self._counted.update(fresh)
+        pending = {user_id: ids for user_id, ids in by_user.items() if user_id not in created}
+        if not pending:
+            return numbers
         for _ in range(_NUMBERING_TRIES):
             await self._counters.bulk_write(
                 [
