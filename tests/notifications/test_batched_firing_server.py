@@ -67,9 +67,13 @@ async def database(core_settings: Callable[..., dict[str, Any]]) -> AsyncIterato
     await client.close()
 
 
+@pytest.mark.parametrize("sharding", [False, True], ids=["every-replica-evaluates-all", "sharded"])
 async def test_two_replicas_under_a_tick_burst_fire_each_alert_once_and_number_every_inbox_without_gaps(
-    database: tuple[dict[str, Any], Any], redis: Redis
+    database: tuple[dict[str, Any], Any], redis: Redis, sharding: bool
 ) -> None:
+    """Unsharded, both replicas reach every crossing at once (the race on the commit and on the numbering of the
+    same notifications); sharded (decision 0340), each user's alerts fire from both replicas (on instruments
+    each owns), numbered concurrently on the user's one counter."""
     values, db = database
     alerts = [alert(number) for number in range(90)]
     store = MongoAlertStore(db)
@@ -78,16 +82,22 @@ async def test_two_replicas_under_a_tick_burst_fire_each_alert_once_and_number_e
     replicas: list[NotificationsRuntime] = []
     try:
         for name in ("replica-a", "replica-b"):
-            settings = NotificationsSettings(**{**values, "consumer_name": name})
+            settings = NotificationsSettings(**{**values, "consumer_name": name, "notifications_sharding": sharding})
             replicas.append(await build_notifications_runtime(settings))
         channels = [TICK_CHANNEL_PREFIX + instrument for instrument in INSTRUMENTS]
 
         async def subscribers() -> list[int]:
             return [int(count) for _, count in await redis.pubsub_numsub(*channels)]
 
-        await eventually(subscribers, until=lambda counts: counts == [2, 2, 2], what="both replicas subscribed")
+        def ready(counts: list[int]) -> bool:
+            if not sharding:
+                return counts == [2, 2, 2]
+            shards = [replica.app.shard for replica in replicas]
+            return counts == [1, 1, 1] and all(shard is not None and len(shard.members) == 2 for shard in shards)
+
+        await eventually(subscribers, until=ready, what="the replicas subscribed to the ticks")
         # The burst: every instrument from 100 to 131 in one pipeline, so each replica's firing task finds
-        # several alerts of a user queued at once (the two replicas fire the same alerts at the same moment).
+        # several alerts of a user queued at once.
         pipe = redis.pipeline(transaction=False)
         sequence = 0
         for price in range(100, 132):
