@@ -40,7 +40,6 @@ async def pubsub_messages(
     (pattern messages, subscription confirmations, pongs) goes through `handle_message` as before.
     """
     idle = 0
-    gets = _buffered_replies(pubsub)
     while not closed():
         message: dict[str, Any] | None = await pubsub.get_message(timeout=_READ_TIMEOUT_SECONDS)
         if message is None:
@@ -52,6 +51,7 @@ async def pubsub_messages(
         channel = message["channel"]
         if channel is not None:  # else a pong
             yield message["type"], channel.decode() if isinstance(channel, bytes) else channel, message["data"]
+        gets = _buffered_replies(pubsub)  # looked up again each time: a reconnection replaces the reader
         while gets is not None and not closed():
             reply = gets()
             if isinstance(reply, list):
