@@ -1,10 +1,11 @@
 """Alert evaluation on the live tick stream: the index decides, the store's generation check commits.
 
 Each replica evaluates the instruments it owns (sharding, decision 0340; with sharding off, or during a
-handover, several replicas may reach the same crossing): the notification's id is the alert's id and generation, and the alert moves to its next generation
-only if it still has the one the evaluator saw, so a crossing makes one notification however many
-replicas saw it and whenever they restarted. The notification is written before the alert's new
-generation: a crash in between leaves the alert armed, and the next reaching tick writes the same
+handover, several replicas may reach the same crossing): the notification's id is the alert's id and
+generation, and the alert moves to its next generation only if it still has the one the evaluator saw, so
+a crossing makes one notification however many replicas saw it and whenever they restarted. The
+notification is written before the alert's new generation: a crash in between leaves the alert armed, and
+the next reaching tick writes the same
 notification id again (ignored) and commits.
 
 Firing is batched (decision 0330): the tick handler only evaluates the index and queues what a tick
