@@ -5,8 +5,7 @@ handover, several replicas may reach the same crossing): the notification's id i
 generation, and the alert moves to its next generation only if it still has the one the evaluator saw, so
 a crossing makes one notification however many replicas saw it and whenever they restarted. The
 notification is written before the alert's new generation: a crash in between leaves the alert armed, and
-the next reaching tick writes the same
-notification id again (ignored) and commits.
+the next reaching tick writes the same notification id again (ignored) and commits.
 
 Firing is batched (decision 0330): the tick handler only evaluates the index and queues what a tick
 reached; one firing task takes everything queued (up to `BATCH_SIZE`) and fires it as one batch in a
