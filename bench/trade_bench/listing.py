@@ -21,6 +21,7 @@ from grpc import aio
 from pymongo import DESCENDING, AsyncMongoClient
 
 from bench.trade_bench.common import PAGE, Document
+from bench.trade_bench.measure import _cpu_seconds as _cpu_of
 from bench.trade_bench.measure import _row
 from trademesh.trade.v1 import trade_service_pb2, trade_service_pb2_grpc
 
@@ -41,6 +42,8 @@ class ListingPlan:
     deep_token: str
     samples: int
     deep_samples: int
+    #: Other processes whose CPU time each phase records (name, pid): the database, the server if apart.
+    watched: tuple[tuple[str, int], ...] = ()
 
 
 @dataclass(slots=True)
@@ -78,18 +81,37 @@ class GcWatch:
         gc.callbacks.remove(self._callback)
 
 
-#: One figure: the service's durations, the driver's (ms), and the collector's runs during each.
-Figure = tuple[list[float], list[float], GcPauses, GcPauses]
+@dataclass(slots=True)
+class Phase:
+    """One timed phase: each call's duration (ms), the collector's runs, and CPU ms a call per process."""
+
+    durations: list[float]
+    gc: GcPauses
+    cpu: dict[str, float]
+
+    def describe_cpu(self) -> str:
+        return ", ".join(f"{name} {ms:.2f}" for name, ms in self.cpu.items())
 
 
-async def _timed(call: Call, samples: int) -> tuple[list[float], GcPauses]:
+#: One figure: the service's phase and the driver's.
+Figure = tuple[Phase, Phase]
+
+
+def _cpu_seconds(watched: tuple[tuple[str, int], ...]) -> dict[str, float]:
+    # The callers' own process by process_time (precise), the others by /proc (clock ticks).
+    return {"callers": time.process_time()} | {name: _cpu_of(pid) for name, pid in watched}
+
+
+async def _timed(call: Call, samples: int, watched: tuple[tuple[str, int], ...]) -> Phase:
     durations = []
+    before = _cpu_seconds(watched)
     with GcWatch() as pauses:
         for _ in range(samples):
             started = time.perf_counter()
             await call()
             durations.append((time.perf_counter() - started) * 1000)
-    return durations, pauses
+    after = _cpu_seconds(watched)
+    return Phase(durations, pauses, {name: (after[name] - before[name]) * 1000 / samples for name in before})
 
 
 async def time_listing(
@@ -120,14 +142,17 @@ async def time_listing(
     await service_first()  # warm-up (token verification, connections, caches)
     await direct_first()
     results: dict[str, Figure] = {}
-    service, service_gc = await _timed(service_first, plan.samples)
-    direct, direct_gc = await _timed(direct_first, plan.samples)
-    results["first"] = (service, direct, service_gc, direct_gc)
+    watched = plan.watched
+    results["first"] = (
+        await _timed(service_first, plan.samples, watched),
+        await _timed(direct_first, plan.samples, watched),
+    )
     if plan.deep_samples:
         await fresh_token()
-        service, service_gc = await _timed(service_deep, plan.deep_samples)
-        direct, direct_gc = await _timed(direct_deep, plan.deep_samples)
-        results["deep"] = (service, direct, service_gc, direct_gc)
+        results["deep"] = (
+            await _timed(service_deep, plan.deep_samples, watched),
+            await _timed(direct_deep, plan.deep_samples, watched),
+        )
     return results
 
 
@@ -161,9 +186,10 @@ def print_listing(name: str, figures: dict[str, Figure], deep_name: str, server_
     print(f"callers {name}:")
     for key, label in (("first", "first page"), ("deep", deep_name)):
         if key in figures:
-            service, direct, service_gc, direct_gc = figures[key]
-            print(_row(f"  {label}", service, direct))
-            print(f"    callers' process: service phase {service_gc.describe()}; driver phase {direct_gc.describe()}")
+            service, direct = figures[key]
+            print(_row(f"  {label}", service.durations, direct.durations))
+            print(f"    CPU ms a call: service phase {service.describe_cpu()}; driver phase {direct.describe_cpu()}")
+            print(f"    callers' process: service phase {service.gc.describe()}; driver phase {direct.gc.describe()}")
     if server_gc is not None:
         print(f"    server's process, all phases: {server_gc.describe()}")
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import statistics
 import tempfile
 import time
@@ -197,6 +198,7 @@ async def run(args: argparse.Namespace) -> None:
                 deep_token=token,
                 samples=args.samples,
                 deep_samples=deep_samples,
+                watched=(("database", database_server.pid),),
             )
             deep_name = f"deep page (~{per_user - deep_index:,} in)"
             listings: list[tuple[str, dict[str, Figure]]] = []
@@ -207,7 +209,7 @@ async def run(args: argparse.Namespace) -> None:
                 print_listing(*listings[-1], deep_name)
             if args.client != "in-process":
                 await fresh_token()
-                plan = replace(plan, metadata=tuple(metadata))
+                plan = replace(plan, metadata=tuple(metadata), watched=(("server", os.getpid()), *plan.watched))
                 with GcWatch() as server_gc:
                     apart = await time_listing_apart(plan)
                 listings.append(("client process", apart))
@@ -218,7 +220,7 @@ async def run(args: argparse.Namespace) -> None:
             floor = None
             if args.floor_samples:
                 floor = await _floor(channel, metadata, args.floor_samples, direct_first)
-                _print_floor(floor, results["first"][1])
+                _print_floor(floor, results["first"][1].durations)
 
             # ---- CreateTrade throughput vs a direct insert of the same document
             def message(index: int) -> trade_pb2.Trade:
@@ -297,9 +299,11 @@ async def run(args: argparse.Namespace) -> None:
             for name, figures in listings:
                 print_listing(name, figures, deep_name)
             if floor is not None:
-                _print_floor(floor, results["first"][1])
+                _print_floor(floor, results["first"][1].durations)
             if deep_samples:
-                ratio = statistics.median(results["deep"][0]) / statistics.median(results["first"][0])
+                ratio = statistics.median(results["deep"][0].durations) / statistics.median(
+                    results["first"][0].durations
+                )
                 print(f"{'deep / first (service p50)':<30} {ratio:>10.2f}x")
             print(f"{'CreateTrade':<30} service {service_rate:,.1f}/s   direct insert_one {direct_rate:,.1f}/s")
             if cold:
