@@ -57,6 +57,12 @@ def main() -> None:
         help="where the timed ListTrades callers run: this process (default), a process of their own, or both",
     )
     parser.add_argument(
+        "--profile",
+        metavar="FILE",
+        help="with the callers in a process of their own: cProfile the server's process (its event loop) "
+        "meanwhile and write the stats to FILE (python -m pstats FILE)",
+    )
+    parser.add_argument(
         "--gc",
         choices=["runtime", "threshold", "cpython"],
         default="runtime",

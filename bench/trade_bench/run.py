@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import cProfile
 import os
 import statistics
 import tempfile
@@ -210,8 +211,14 @@ async def run(args: argparse.Namespace) -> None:
             if args.client != "in-process":
                 await fresh_token()
                 plan = replace(plan, metadata=tuple(metadata), watched=(("server", os.getpid()), *plan.watched))
+                profile = cProfile.Profile() if args.profile else None
                 with GcWatch() as server_gc:
+                    if profile is not None:
+                        profile.enable()
                     apart = await time_listing_apart(plan)
+                    if profile is not None:
+                        profile.disable()
+                        profile.dump_stats(args.profile)
                 listings.append(("client process", apart))
                 print_listing(*listings[-1], deep_name, server_gc)
             results = listings[0][1]
