@@ -10,9 +10,10 @@ import bson
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from trademesh.common.v1 import instrument_pb2
 from trademesh.kernel.instruments import ContractType, Derivative, Exchange, Segment, Side
 from trademesh.services.trade.listing import listed_trades_to_proto, stored_trade_init
-from trademesh.services.trade.mapping import trades_to_proto
+from trademesh.services.trade.mapping import enum_from_proto, trades_to_proto
 from trademesh.services.trade.model import (
     Broker,
     Category,
@@ -192,3 +193,12 @@ def test_a_listed_trade_is_purged_exactly_as_its_trade_is() -> None:
         fields = TradeFields(trade_time=moment)
         trade = Trade("a", "u", fields, False, Source.MANUAL, status, 1, moment, moment, purge_time=purge_time)
         assert listed.purged(now) is trade.purged(now) is purged
+
+
+def test_an_unset_enum_maps_to_none_and_every_number_as_before() -> None:
+    assert enum_from_proto(Exchange, instrument_pb2.Exchange, 0, "EXCHANGE_") is None
+    for number in instrument_pb2.Exchange.values():
+        name = instrument_pb2.Exchange.Name(number).removeprefix("EXCHANGE_")
+        expected = Exchange(name) if name in {member.value for member in Exchange} else None
+        assert enum_from_proto(Exchange, instrument_pb2.Exchange, number, "EXCHANGE_") == expected
+    assert enum_from_proto(Exchange, instrument_pb2.Exchange, 999, "EXCHANGE_") is None
