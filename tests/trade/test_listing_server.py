@@ -17,10 +17,10 @@ M = 1_000_000
 
 def option_trade(when: datetime) -> trade_pb2.Trade:
     message = trade_pb2.Trade(
-        instrument=instrument_pb2.Instrument(symbol="NIFTY26FEB24000CE", exchange=instrument_pb2.EXCHANGE_NFO),
+        instrument=instrument_pb2.Instrument(symbol="NIFTY26DEC24000CE", exchange=instrument_pb2.EXCHANGE_NFO),
         derivative=trade_pb2.DerivativeContract(
             underlying="NIFTY",
-            expiry_date="2026-02-24",
+            expiry_date="2026-12-29",
             contract_type=trade_pb2.CONTRACT_TYPE_CALL,
             strike_price_micros=24_000 * M,
         ),
@@ -37,14 +37,14 @@ def option_trade(when: datetime) -> trade_pb2.Trade:
 async def test_a_listed_page_is_what_get_trade_returns(trade: RunningTrade, new_user: NewUser) -> None:
     user = await new_user()
     other = await new_user()
-    start = datetime.now(UTC) - timedelta(days=3)
+    start = datetime(2026, 11, 2, 4, 0, tzinfo=UTC)  # a Monday, 09:30 IST; before the option's expiry
     messages = [
         equity_trade(when=start, tags=["Breakout", "gap-up"], strategy="ORB", notes="entry on volume"),
         equity_trade(
             symbol="TCS",
             side=trade_pb2.SIDE_SELL,
             when=start + timedelta(minutes=5),
-            fees_micros=12_345_678,
+            fees_micros=25_100_000,
             fee_breakdown=trade_pb2.FeeBreakdown(brokerage_micros=20 * M, stt_micros=1_500_000, gst_micros=3_600_000),
         ),
         equity_trade(
