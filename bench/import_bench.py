@@ -206,6 +206,8 @@ async def run(args: argparse.Namespace) -> int:
                 "TRADEMESH_AUTH_TARGET": f"127.0.0.1:{auth.port}",
                 "TRADEMESH_LOG_LEVEL": "WARNING",
                 "TRADEMESH_RELAY_SCAN_INTERVAL_SECONDS": "3600",
+                # Required of every service since the page-token and service-token secrets (random per run).
+                "TRADEMESH_TOKEN_SECRET": uuid.uuid4().hex + uuid.uuid4().hex,
             },
             find_free_port(),
             workdir / "trade.log",

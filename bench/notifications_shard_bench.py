@@ -95,6 +95,7 @@ async def _replica(url: str, redis_url: str, database: str, sharding: bool, repl
     while seen != backplane.ticks_received:  # drain: until a second passes without a tick
         seen = backplane.ticks_received
         await asyncio.sleep(1.0)
+    await evaluator.settled()  # the firing task fired what the last ticks queued (decision 0330)
     cpu = time.process_time() - cpu_before  # the drain's idle seconds cost (next to) no CPU
     figures = {
         "received": backplane.ticks_received - received_before,

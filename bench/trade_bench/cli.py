@@ -42,6 +42,35 @@ def main() -> None:
         help="timed calls per deep-page figure (0 skips)",
     )
     parser.add_argument(
+        "--client-process",
+        dest="client",
+        action="store_const",
+        const="both",
+        default="in-process",
+        help="also time ListTrades from a process of its own (the service's calls and the driver's), as any "
+        "real client is, and print both; the default times them from the process hosting the servers",
+    )
+    parser.add_argument(
+        "--client",
+        choices=["in-process", "process", "both"],
+        default=argparse.SUPPRESS,
+        help="where the timed ListTrades callers run: this process (default), a process of their own, or both",
+    )
+    parser.add_argument(
+        "--profile",
+        metavar="FILE",
+        help="with the callers in a process of their own: cProfile the server's process (its event loop) "
+        "meanwhile and write the stats to FILE (python -m pstats FILE)",
+    )
+    parser.add_argument(
+        "--gc",
+        choices=["runtime", "threshold", "cpython"],
+        default="runtime",
+        help="the collector of the process hosting the servers, once they are up: what every service process "
+        "does (runtime: trademesh.services.core.server), only its young threshold, or CPython's defaults "
+        "(what the benchmark ran with before)",
+    )
+    parser.add_argument(
         "--floor-samples",
         type=int,
         default=1000,

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import cProfile
+import os
 import statistics
 import tempfile
 import time
@@ -18,7 +20,16 @@ from redis.asyncio import Redis
 
 from bench.trade_bench.common import DATABASE, PAGE, PASSWORD, PG_SETTINGS, SECRET, Document
 from bench.trade_bench.floor import _floor, _print_floor
-from bench.trade_bench.measure import _row, _throughput, _timed, _wait_idle
+from bench.trade_bench.listing import (
+    Figure,
+    GcWatch,
+    ListingPlan,
+    apply_gc,
+    print_listing,
+    time_listing,
+    time_listing_apart,
+)
+from bench.trade_bench.measure import _throughput, _wait_idle
 from bench.trade_bench.plans import _ensure_postgres, _explain, _pg_analyze, _pg_gin_indexes
 from trademesh.analytics.v1 import analytics_service_pb2, analytics_service_pb2_grpc, period_pb2
 from trademesh.auth.v1 import auth_service_pb2, auth_service_pb2_grpc
@@ -140,16 +151,6 @@ async def run(args: argparse.Namespace) -> None:
 
             # ---- ListTrades: first page and a deep page (keyset), service vs the same driver query
             query = {"user_id": user_id, "status": "ACTIVE"}
-            order = [("trade_time", DESCENDING), ("_id", DESCENDING)]
-
-            async def service_first() -> None:
-                response = await stub.ListTrades(trade_service_pb2.ListTradesRequest(page_size=PAGE), metadata=metadata)
-                assert len(response.trades) == PAGE
-
-            async def direct_first() -> None:
-                found = await trades.find(query, {"outbox": 0}).sort(order).limit(PAGE + 1).to_list()
-                assert len(found) == PAGE + 1
-
             deep_index = int(per_user * 0.1)  # the 90%-deep page: trades are numbered oldest first
             anchor = synthetic_trade("bench", user_id, deep_index)
             assert anchor.fields.trade_time is not None
@@ -169,15 +170,10 @@ async def run(args: argparse.Namespace) -> None:
             ]
             # exactly what store.list_trades sends
             deep_query = query | {"trade_time": {"$lte": anchor.fields.trade_time}, "$or": after}
+            order = [("trade_time", DESCENDING), ("_id", DESCENDING)]
 
-            async def service_deep() -> None:
-                response = await stub.ListTrades(
-                    trade_service_pb2.ListTradesRequest(page_size=PAGE, page_token=token), metadata=metadata
-                )
-                assert len(response.trades) == PAGE
-
-            async def direct_deep() -> None:
-                found = await trades.find(deep_query, {"outbox": 0}).sort(order).limit(PAGE + 1).to_list()
+            async def direct_first() -> None:
+                found = await trades.find(query, {"outbox": 0}).sort(order).limit(PAGE + 1).to_list()
                 assert len(found) == PAGE + 1
 
             if pg is not None:
@@ -186,26 +182,52 @@ async def run(args: argparse.Namespace) -> None:
                 print(f"  deep page   {await _explain(database, deep_query, order)}")
                 print(f"  PostgreSQL alone, first page's SQL: {_pg_analyze(pg, user_id)}")
 
+            gc_note = apply_gc(args.gc, settings.gc_young_threshold)
             deep_samples = args.deep_samples
             print(f"measuring ListTrades ({args.samples} first-page and {deep_samples} deep-page samples, size {PAGE})")
+            print(f"  the bench process's collector: {gc_note}")
             heads = ["svc p50", "svc p99", "drv p50", "drv p99", "p99 ratio", "target"]
             header = f"{'ListTrades (ms)':<30} " + " ".join(f"{head:>10}" for head in heads[:-1]) + f" {heads[-1]:>6}"
             print(header)
-            await fresh_token()
-            await service_first()  # warm-up (token verification, connections, caches)
-            await direct_first()
-            results = {"first": (await _timed(service_first, args.samples), await _timed(direct_first, args.samples))}
-            print(_row("first page", *results["first"]), flush=True)
-            if deep_samples:
+            plan = ListingPlan(
+                trade_target=f"127.0.0.1:{trade_host.port}",
+                mongo_url=database_server.url,
+                database=DATABASE,
+                metadata=(),
+                first_query=query,
+                deep_query=deep_query,
+                deep_token=token,
+                samples=args.samples,
+                deep_samples=deep_samples,
+                watched=(("database", database_server.pid),),
+            )
+            deep_name = f"deep page (~{per_user - deep_index:,} in)"
+            listings: list[tuple[str, dict[str, Figure]]] = []
+            if args.client != "process":
                 await fresh_token()
-                results["deep"] = (await _timed(service_deep, deep_samples), await _timed(direct_deep, deep_samples))
-                print(_row(f"deep page (~{per_user - deep_index:,} in)", *results["deep"]), flush=True)
+                plan = replace(plan, metadata=tuple(metadata))
+                listings.append(("in-process", await time_listing(stub, trades, plan, fresh_token)))
+                print_listing(*listings[-1], deep_name)
+            if args.client != "in-process":
+                await fresh_token()
+                plan = replace(plan, metadata=tuple(metadata), watched=(("server", os.getpid()), *plan.watched))
+                profile = cProfile.Profile() if args.profile else None
+                with GcWatch() as server_gc:
+                    if profile is not None:
+                        profile.enable()
+                    apart = await time_listing_apart(plan)
+                    if profile is not None:
+                        profile.disable()
+                        profile.dump_stats(args.profile)
+                listings.append(("client process", apart))
+                print_listing(*listings[-1], deep_name, server_gc)
+            results = listings[0][1]
 
             # ---- the floor: a no-op unary RPC, through the trade server's own stack and through a bare server
             floor = None
             if args.floor_samples:
                 floor = await _floor(channel, metadata, args.floor_samples, direct_first)
-                _print_floor(floor, results["first"][1])
+                _print_floor(floor, results["first"][1].durations)
 
             # ---- CreateTrade throughput vs a direct insert of the same document
             def message(index: int) -> trade_pb2.Trade:
@@ -281,13 +303,14 @@ async def run(args: argparse.Namespace) -> None:
             print()
             print(f"{backend}; trades in collection: {count:,}; benchmarked user: {per_user:,} of them")
             print(header)
-            print(_row("first page", *results["first"]))
-            if deep_samples:
-                print(_row(f"deep page (~{per_user - deep_index:,} in)", *results["deep"]))
+            for name, figures in listings:
+                print_listing(name, figures, deep_name)
             if floor is not None:
-                _print_floor(floor, results["first"][1])
+                _print_floor(floor, results["first"][1].durations)
             if deep_samples:
-                ratio = statistics.median(results["deep"][0]) / statistics.median(results["first"][0])
+                ratio = statistics.median(results["deep"][0].durations) / statistics.median(
+                    results["first"][0].durations
+                )
                 print(f"{'deep / first (service p50)':<30} {ratio:>10.2f}x")
             print(f"{'CreateTrade':<30} service {service_rate:,.1f}/s   direct insert_one {direct_rate:,.1f}/s")
             if cold:

@@ -6,7 +6,7 @@ Each keeps what it stores in plain attributes so tests can assert on what was st
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
@@ -72,12 +72,18 @@ class InMemoryAlertStore:
     async def count_active(self, user_id: str) -> int:
         return sum(1 for a in self.alerts.values() if a.user_id == user_id and a.state.is_active)
 
+    async def get_many(self, alert_ids: Collection[str]) -> dict[str, Alert]:
+        return {alert_id: self.alerts[alert_id] for alert_id in alert_ids if alert_id in self.alerts}
+
     async def replace(self, alert: Alert, expected_generation: int) -> bool:
         current = self.alerts.get(alert.id)
         if current is None or current.generation != expected_generation:
             return False
         self.alerts[alert.id] = alert
         return True
+
+    async def replace_many(self, changes: Sequence[tuple[Alert, int]]) -> set[str]:
+        return {alert.id for alert, expected in changes if await self.replace(alert, expected)}
 
     async def delete(self, user_id: str, alert_id: str) -> bool:
         if await self.get(user_id, alert_id) is None:
@@ -96,12 +102,14 @@ class InMemoryNotificationStore:
         self.items: dict[str, Notification] = {}
         self.sequences: dict[str, int] = {}
 
-    async def add(self, notification: Notification) -> Notification | None:
-        if notification.id in self.items:
-            return None
-        sequence = self.sequences[notification.user_id] = self.sequences.get(notification.user_id, 0) + 1
-        stored = replace(notification, sequence=sequence)
-        self.items[stored.id] = stored
+    async def add_many(self, notifications: Sequence[Notification]) -> list[Notification]:
+        stored = []
+        for notification in notifications:
+            if notification.id in self.items:
+                continue
+            sequence = self.sequences[notification.user_id] = self.sequences.get(notification.user_id, 0) + 1
+            item = self.items[notification.id] = replace(notification, sequence=sequence)
+            stored.append(item)
         return stored
 
     def _mine(self, user_id: str) -> list[Notification]:
@@ -164,6 +172,9 @@ class InMemoryPreferencesStore:
     async def get(self, user_id: str) -> Preferences | None:
         return self.preferences.get(user_id)
 
+    async def get_many(self, user_ids: Collection[str]) -> dict[str, Preferences]:
+        return {user: self.preferences[user] for user in user_ids if user in self.preferences}
+
     async def put(self, user_id: str, preferences: Preferences) -> None:
         self.preferences[user_id] = preferences
 
@@ -177,11 +188,13 @@ class InMemoryDeliveryStore:
     def __init__(self) -> None:
         self.deliveries: dict[str, Delivery] = {}
 
-    async def add(self, delivery: Delivery) -> bool:
-        if delivery.id in self.deliveries:
-            return False
-        self.deliveries[delivery.id] = delivery
-        return True
+    async def add_many(self, deliveries: Sequence[Delivery]) -> set[str]:
+        new = set()
+        for delivery in deliveries:
+            if delivery.id not in self.deliveries:
+                self.deliveries[delivery.id] = delivery
+                new.add(delivery.id)
+        return new
 
     async def claim_due(self, now: datetime, lease_until: datetime, limit: int) -> list[Delivery]:
         due = sorted(
@@ -255,6 +268,10 @@ class InMemoryInboxSignal:
         for event in self.subscribers.get(user_id, ()):
             event.set()
 
+    async def publish_many(self, user_ids: Collection[str]) -> None:
+        for user_id in user_ids:
+            await self.publish(user_id)
+
     def subscribe(self, user_id: str) -> _Subscription:
         return _Subscription(self, user_id)
 
@@ -267,6 +284,9 @@ class RecordingAlertChanges:
 
     async def publish(self, alert_id: str) -> None:
         self.changed.append(alert_id)
+
+    async def publish_many(self, alert_ids: Collection[str]) -> None:
+        self.changed.extend(alert_ids)
 
 
 class RecordingTickSource:

@@ -3,7 +3,7 @@ holding it (an outcome needs the token). The webhook and the push/SMS delivery f
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import datetime
 from enum import StrEnum
@@ -24,11 +24,13 @@ class InMemoryLeasedDeliveries(Generic[DeliveryT]):
     def _pending(delivery: DeliveryT) -> bool:
         return bool(delivery.state.value == "pending")
 
-    async def add(self, delivery: DeliveryT) -> bool:
-        if delivery.id in self.deliveries:
-            return False
-        self.deliveries[delivery.id] = delivery
-        return True
+    async def add_many(self, deliveries: Sequence[DeliveryT]) -> set[str]:
+        new = set()
+        for delivery in deliveries:
+            if delivery.id not in self.deliveries:
+                self.deliveries[delivery.id] = delivery
+                new.add(delivery.id)
+        return new
 
     async def claim_due(self, now: datetime, lease_until: datetime, token: str, limit: int) -> list[DeliveryT]:
         due = sorted(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import uuid
+from collections.abc import Collection
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
@@ -53,6 +54,10 @@ class InMemoryPushSubscriptionStore:
 
     async def for_user(self, user_id: str) -> list[PushSubscription]:
         return sorted((s for s in self.subscriptions.values() if s.user_id == user_id), key=lambda s: s.id)[::-1]
+
+    async def for_users(self, user_ids: Collection[str]) -> dict[str, list[PushSubscription]]:
+        found = {user_id: await self.for_user(user_id) for user_id in user_ids}
+        return {user_id: subscriptions for user_id, subscriptions in found.items() if subscriptions}
 
     async def delete(self, user_id: str, subscription_id: str) -> bool:
         found = self.subscriptions.get(subscription_id)

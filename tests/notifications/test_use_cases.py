@@ -52,6 +52,7 @@ async def create(world: World, user: str = ALICE, **kw: object) -> str:
 async def feed(world: World, *prices: float) -> None:
     for price in prices:
         await world.evaluator.on_tick(tick(price))
+        await world.evaluator.settled()  # the firing task fired what the tick queued
 
 
 def price_alerts(world: World, user: str = ALICE) -> list[Notification]:
@@ -211,6 +212,7 @@ async def test_two_replicas_fire_a_crossing_once(world: World) -> None:
         await evaluator.on_tick(tick(1590))
     for evaluator in (world.evaluator, other):
         await evaluator.on_tick(tick(1610))
+        await evaluator.settled()
     assert len(price_alerts(world)) == 1
     assert world.evaluator.fired + other.fired == 1
 
@@ -228,6 +230,7 @@ async def test_evaluator_rebuilds_its_index_on_start(world: World) -> None:
     assert "NSE:INFY" in world.ticks.watched
     world.clock.advance(timedelta(minutes=1))
     await restarted.on_tick(tick(1700))
+    await restarted.settled()
     assert sorted(n.alert_id for n in price_alerts(world)) == sorted([armed, cooling])
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -35,6 +35,10 @@ class InMemoryWebhookStore:
 
     async def for_user(self, user_id: str) -> list[Webhook]:
         return sorted((w for w in self.webhooks.values() if w.user_id == user_id), key=lambda w: w.id, reverse=True)
+
+    async def for_users(self, user_ids: Collection[str]) -> dict[str, list[Webhook]]:
+        found = {user_id: await self.for_user(user_id) for user_id in user_ids}
+        return {user_id: hooks for user_id, hooks in found.items() if hooks}
 
     async def delete(self, user_id: str, webhook_id: str) -> bool:
         if await self.get(user_id, webhook_id) is None:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
 from trademesh.kernel.instruments import Exchange, Side
-from trademesh.services.trade.model import ImportResult, Status, Trade, TradeEvent, TradeFilter
+from trademesh.services.trade.model import ImportResult, ListedTrade, Status, Trade, TradeEvent, TradeFilter
 from trademesh.services.trade.model.position_fills import PositionFill
 from trademesh.services.trade.ports import (
     BrokerKeyTaken,
@@ -22,6 +22,7 @@ from trademesh.services.trade.ports import (
     IdTaken,
     ListCursor,
 )
+from trademesh.services.trade.store import trade_to_document
 
 
 def _in_group(trade: Trade, user_id: str, exchange: str, symbol: str, day: date) -> bool:
@@ -118,7 +119,7 @@ class InMemoryTradeStore:
 
     async def list_trades(
         self, user_id: str, filters: TradeFilter, after: ListCursor | None, limit: int
-    ) -> list[Trade]:
+    ) -> list[ListedTrade]:
         def key(trade: Trade) -> tuple[datetime, str]:
             assert trade.fields.trade_time is not None
             return (trade.fields.trade_time, trade.id)
@@ -126,7 +127,8 @@ class InMemoryTradeStore:
         found = sorted((t for t in self.trades.values() if _matches(t, user_id, filters)), key=key, reverse=True)
         if after is not None:
             found = [t for t in found if key(t) < (after.trade_time, after.trade_id)]
-        return found[:limit]
+        # The listing's read model carries the stored row, as the Mongo store's does.
+        return [ListedTrade(t.id, key(t)[0], t.status, t.purge_time, trade_to_document(t)) for t in found[:limit]]
 
     async def same_day(self, user_id: str, exchange: str, symbol: str, day: date) -> list[Trade]:
         return [

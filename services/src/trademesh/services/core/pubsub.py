@@ -11,6 +11,17 @@ from redis.asyncio.client import PubSub
 #: Seconds one read waits for a message; after five empty reads in a row the connection is pinged.
 _READ_TIMEOUT_SECONDS = 1.0
 _PING_EVERY_IDLE_READS = 5
+_MESSAGE = b"message"
+
+
+def _buffered_replies(pubsub: PubSub) -> Callable[[], Any] | None:
+    """Return the connection's hiredis reader's `gets` (the next reply already received; redis-py's
+    not-enough-data marker when none), or None without hiredis (each message is then read through
+    `get_message`)."""
+    parser = getattr(pubsub.connection, "_parser", None)
+    reader = getattr(parser, "_reader", None)
+    gets = getattr(reader, "gets", None)
+    return gets if callable(gets) else None
 
 
 async def pubsub_messages(
@@ -21,6 +32,12 @@ async def pubsub_messages(
     A connection that hears nothing for about five seconds is pinged (holding `lock`, which guards the
     connection's other commands), so a dead connection raises instead of waiting forever; the pongs
     (messages without a channel) are not yielded.
+
+    The hot path (decision 0330): `get_message` waits for the next message; the messages that arrived with
+    it and already sit parsed in the connection's hiredis reader are then taken straight from it — a plain
+    `message` (a channel's publish) is yielded as it is, without redis-py's per-message timeout, retry and
+    bookkeeping layers (it keeps none for plain messages: no handlers are registered here); any other reply
+    (pattern messages, subscription confirmations, pongs) goes through `handle_message` as before.
     """
     idle = 0
     while not closed():
@@ -32,6 +49,20 @@ async def pubsub_messages(
                     await pubsub.ping()
             continue
         channel = message["channel"]
-        if channel is None:
-            continue  # pong
-        yield message["type"], channel.decode() if isinstance(channel, bytes) else channel, message["data"]
+        if channel is not None:  # else a pong
+            yield message["type"], channel.decode() if isinstance(channel, bytes) else channel, message["data"]
+        gets = _buffered_replies(pubsub)  # looked up again each time: a reconnection replaces the reader
+        while gets is not None and not closed():
+            reply = gets()
+            if isinstance(reply, list):
+                if len(reply) == 3 and reply[0] == _MESSAGE:
+                    yield "message", reply[1].decode(), reply[2]
+                    continue
+            elif isinstance(reply, Exception):
+                raise reply
+            elif not isinstance(reply, bytes):
+                break  # nothing more received yet (the reader's not-enough-data marker)
+            handled: dict[str, Any] | None = await pubsub.handle_message(reply)  # type: ignore[no-untyped-call]
+            if handled is not None and handled["channel"] is not None:
+                name = handled["channel"]
+                yield handled["type"], name.decode() if isinstance(name, bytes) else name, handled["data"]

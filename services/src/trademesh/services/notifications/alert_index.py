@@ -7,8 +7,9 @@ basis points), each with a direction:
   CROSS  fires when the value moves from one side of the level to the other side or onto it
 UP levels sit in an ascending list: the ones a value v reaches are the prefix up to v, found by
 bisection; DOWN levels likewise from the other end; CROSS levels reached by a move prev → v are the
-slice between the two. A fired alert leaves the index (it is COOLING_DOWN or done), so a burst of
-ticks fires it once; a re-armed crossing alert waits for one tick to learn its side before it
+slice between the two. A fired alert leaves the index (it is COOLING_DOWN or done) — the reached
+slice is cut out of its list in the same step, without a search per firing — so a burst of ticks
+fires it once; a re-armed crossing alert waits for one tick to learn its side before it
 rejoins. Cost per tick: O(log n + k) for k alerts fired. Pure: no I/O.
 """
 
@@ -43,14 +44,20 @@ class _Axis:
     def levels(self, direction: Direction) -> list[tuple[int, str]]:
         return self.up if direction is Direction.UP else self.down if direction is Direction.DOWN else self.cross
 
-    def reached(self, value: int, hits: list[str]) -> None:
+    def take_reached(self, value: int, hits: list[str]) -> None:
+        """Move the ids of the levels `value` reaches into `hits`, taking those levels out (a reached level fires
+        its alert, which leaves the index: deleting the slice here spares a search per firing later)."""
         # Most ticks reach nothing: each list is looked at only at its end (one comparison) first.
         up = self.up
         if up and up[0][0] <= value:
-            hits.extend(alert_id for _, alert_id in up[: bisect_right(up, (value, "\uffff"))])
+            end = bisect_right(up, (value, "\uffff"))
+            hits.extend(alert_id for _, alert_id in up[:end])
+            del up[:end]
         down = self.down
         if down and down[-1][0] >= value:
-            hits.extend(alert_id for _, alert_id in down[bisect_left(down, (value, "")) :])
+            start = bisect_left(down, (value, ""))
+            hits.extend(alert_id for _, alert_id in down[start:])
+            del down[start:]
         previous = self.previous
         cross = self.cross
         if cross and previous is not None and previous != value:
@@ -60,7 +67,13 @@ class _Axis:
                 lo, hi = bisect_left(cross, (value, "")), bisect_left(cross, (previous, ""))
             if lo < hi:
                 hits.extend(alert_id for _, alert_id in cross[lo:hi])
+                del cross[lo:hi]
         self.previous = value
+
+    @property
+    def empty(self) -> bool:
+        """Tell whether no level is left on this axis."""
+        return not (self.up or self.down or self.cross)
 
 
 def levels_of(alert: Alert) -> list[tuple[str, int, Direction]]:
@@ -100,6 +113,11 @@ class AlertIndex:
         """Return the indexed (armed) alert with this id."""
         return self._alerts.get(alert_id)
 
+    def level_count(self) -> int:
+        """Return how many levels are indexed (each armed alert's `levels_of`, once its side is known)."""
+        axes = [axis for by_name in self._axes.values() for axis in by_name.values()]
+        return sum(len(axis.up) + len(axis.down) + len(axis.cross) for axis in axes)
+
     def instruments(self) -> frozenset[str]:
         """Return the instruments with at least one armed alert."""
         return frozenset(self._axes) | frozenset(self._pending)
@@ -134,6 +152,13 @@ class AlertIndex:
                 del self._pending[key]
             return alert
         axes = self._axes.get(key, {})
+        self._remove_levels(alert, axes)
+        self._prune(key, axes)
+        return alert
+
+    @staticmethod
+    def _remove_levels(alert: Alert, axes: dict[str, _Axis]) -> None:
+        """Delete the alert's levels still in `axes` (a fired one's reached level is gone already)."""
         for axis_name, level, direction in levels_of(alert):
             axis = axes.get(axis_name)
             if axis is None:
@@ -142,32 +167,40 @@ class AlertIndex:
             position = bisect_left(levels, (level, alert.id))
             if position < len(levels) and levels[position] == (level, alert.id):
                 del levels[position]
-        if all(not (axis.up or axis.down or axis.cross) for axis in axes.values()) and key not in self._pending:
+
+    def _prune(self, key: str, axes: dict[str, _Axis]) -> None:
+        if all(axis.empty for axis in axes.values()) and key not in self._pending:
             self._axes.pop(key, None)
-        return alert
 
     def on_tick(self, tick: Tick) -> list[Firing]:
         """Return the alerts `tick` fires and take them out of the index (each alert at most once)."""
-        axes = self._axes.get(tick.instrument)
+        key = tick.instrument
+        axes = self._axes.get(key)
         hits: list[str] = []
         change: int | None = None
         if axes is not None:
             price_axis = axes.get(PRICE)
             if price_axis is not None:
-                price_axis.reached(tick.price_micros, hits)
+                price_axis.take_reached(tick.price_micros, hits)
             change_axis = axes.get(CHANGE)
             if change_axis is not None:
                 change = tick.change_basis_points
                 if change is not None:
-                    change_axis.reached(change, hits)
+                    change_axis.take_reached(change, hits)
         firings: list[Firing] = []
         if hits:
+            assert axes is not None
             if change is None:
                 change = tick.change_basis_points
+            alerts = self._alerts
             for alert_id in dict.fromkeys(hits):  # a day-change alert may be reached on both of its levels
-                alert = self.remove(alert_id)
-                if alert is not None:
-                    firings.append(Firing(alert.id, alert.generation, tick.price_micros, change))
+                alert = alerts.pop(alert_id, None)
+                if alert is None:
+                    continue
+                if alert.condition is AlertCondition.DAY_CHANGE_BEYOND:
+                    self._remove_levels(alert, axes)  # its other level, if that one was not reached
+                firings.append(Firing(alert.id, alert.generation, tick.price_micros, change))
+            self._prune(key, axes)
         if not self._pending:
             return firings
         pending = self._pending.pop(tick.instrument, None)
@@ -177,6 +210,7 @@ class AlertIndex:
             if price_axis is None:
                 price_axis = axes[PRICE] = _Axis()
             price_axis.previous = tick.price_micros
-            for alert in pending.values():
-                self._insert(alert)
+            # Only crossing alerts wait here (one CROSS price level each): merged at once, not one insort each.
+            price_axis.cross.extend((alert.level_micros, alert.id) for alert in pending.values())
+            price_axis.cross.sort()
         return firings

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Collection, Iterable, Sequence
 
 from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
@@ -124,6 +124,9 @@ class RedisBackplane:
     async def publish(self, user_id: str) -> None:
         await self._redis.publish(INBOX_PREFIX + user_id, b"1")
 
+    async def publish_many(self, user_ids: Collection[str]) -> None:
+        await _publish_all(self._redis, [(INBOX_PREFIX + user_id, "1") for user_id in user_ids])
+
     def subscribe(self, user_id: str) -> _InboxSubscription:
         return _InboxSubscription(self, user_id)
 
@@ -212,3 +215,16 @@ class RedisAlertChanges:
 
     async def publish(self, alert_id: str) -> None:
         await self._redis.publish(ALERTS_CHANNEL, alert_id)
+
+    async def publish_many(self, alert_ids: Collection[str]) -> None:
+        await _publish_all(self._redis, [(ALERTS_CHANNEL, alert_id) for alert_id in alert_ids])
+
+
+async def _publish_all(redis: Redis, messages: Sequence[tuple[str, str]]) -> None:
+    """Publish the messages in one pipeline (one round trip, no transaction)."""
+    if not messages:
+        return
+    async with redis.pipeline(transaction=False) as pipe:
+        for channel, message in messages:
+            pipe.publish(channel, message)
+        await pipe.execute()

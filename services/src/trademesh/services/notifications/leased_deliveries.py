@@ -9,16 +9,16 @@ overwrite what the next claimer recorded. The states are the channels' own enums
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from enum import StrEnum
 from typing import Any, Generic, TypeVar
 
 from pymongo import ASCENDING
 from pymongo.asynchronous.collection import AsyncCollection
-from pymongo.errors import DuplicateKeyError
 
 from trademesh.services.notifications.model import Notification, NotificationKind
+from trademesh.services.notifications.mongo_bulk import insert_new
 
 Document = dict[str, Any]
 PENDING = "pending"
@@ -66,12 +66,8 @@ class LeasedDeliveries(Generic[DeliveryT]):
         self._encode = encode
         self._decode = decode
 
-    async def add(self, delivery: DeliveryT) -> bool:
-        try:
-            await self._deliveries.insert_one(self._encode(delivery))
-        except DuplicateKeyError:
-            return False
-        return True
+    async def add_many(self, deliveries: Sequence[DeliveryT]) -> set[str]:
+        return await insert_new(self._deliveries, [self._encode(delivery) for delivery in deliveries])
 
     async def claim_due(self, now: datetime, lease_until: datetime, token: str, limit: int) -> list[DeliveryT]:
         claimed = []

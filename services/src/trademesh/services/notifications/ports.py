@@ -5,7 +5,7 @@ Pure: no gRPC, database or Redis imports.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Protocol
@@ -48,8 +48,15 @@ class AlertStore(Protocol):
     async def count_active(self, user_id: str) -> int:
         """Return how many of the user's alerts are ARMED or COOLING_DOWN."""
 
+    async def get_many(self, alert_ids: Collection[str]) -> dict[str, Alert]:
+        """Return the alerts with these ids whoever owns them, by id (one read; the firing batch's)."""
+
     async def replace(self, alert: Alert, expected_generation: int) -> bool:
         """Store `alert` if the stored one still has `expected_generation`; return whether it did."""
+
+    async def replace_many(self, changes: Sequence[tuple[Alert, int]]) -> set[str]:
+        """Store each (alert, expected generation) whose stored alert still has that generation (one write);
+        return the ids stored (the others lost to another writer)."""
 
     async def delete(self, user_id: str, alert_id: str) -> bool:
         """Delete the user's alert; return whether it existed."""
@@ -61,8 +68,9 @@ class AlertStore(Protocol):
 class NotificationStore(Protocol):
     """Persist inbox items with a per-user sequence; deletes what is older than the retention."""
 
-    async def add(self, notification: Notification) -> Notification | None:
-        """Insert with the user's next sequence; None when a notification with this id exists (a redelivery)."""
+    async def add_many(self, notifications: Sequence[Notification]) -> list[Notification]:
+        """Insert each with its user's next sequence (a user's several in the given order, contiguous); return
+        those stored, with their sequence. One whose id exists (a redelivery) is left out and uses no sequence."""
 
     async def get(self, user_id: str, notification_id: str) -> Notification | None:
         """Return the user's notification with this id."""
@@ -100,6 +108,9 @@ class PreferencesStore(Protocol):
     async def get(self, user_id: str) -> Preferences | None:
         """Return the user's preferences, None if never set."""
 
+    async def get_many(self, user_ids: Collection[str]) -> dict[str, Preferences]:
+        """Return the preferences of these users by user (one read; those who never set any are absent)."""
+
     async def put(self, user_id: str, preferences: Preferences) -> None:
         """Replace the user's preferences."""
 
@@ -110,8 +121,8 @@ class PreferencesStore(Protocol):
 class DeliveryStore(Protocol):
     """Deliveries beyond the inbox, one per (notification, channel): the dedupe and the hold queue."""
 
-    async def add(self, delivery: Delivery) -> bool:
-        """Insert unless a delivery with its id exists; return whether it was new."""
+    async def add_many(self, deliveries: Sequence[Delivery]) -> set[str]:
+        """Insert each unless a delivery with its id exists (one write); return the ids that were new."""
 
     async def claim_due(self, now: datetime, lease_until: datetime, limit: int) -> list[Delivery]:
         """Take up to `limit` PENDING deliveries whose send_after has passed, holding each until
@@ -160,6 +171,9 @@ class InboxSignal(Protocol):
     async def publish(self, user_id: str) -> None:
         """Announce a change in the user's inbox."""
 
+    async def publish_many(self, user_ids: Collection[str]) -> None:
+        """Announce a change in each of these users' inboxes (one round trip)."""
+
     def subscribe(self, user_id: str) -> InboxSubscription:
         """Return a subscription to the user's inbox changes."""
 
@@ -182,6 +196,9 @@ class AlertChanges(Protocol):
 
     async def publish(self, alert_id: str) -> None:
         """Announce a change of the alert."""
+
+    async def publish_many(self, alert_ids: Collection[str]) -> None:
+        """Announce a change of each of these alerts (one round trip)."""
 
 
 class TickSource(Protocol):
@@ -226,6 +243,9 @@ class WebhookStore(Protocol):
     async def for_user(self, user_id: str) -> list[Webhook]:
         """Return the user's webhooks, newest first."""
 
+    async def for_users(self, user_ids: Collection[str]) -> dict[str, list[Webhook]]:
+        """Return these users' webhooks by user, each newest first (one read; users without any are absent)."""
+
     async def delete(self, user_id: str, webhook_id: str) -> bool:
         """Delete the user's webhook; return whether it existed."""
 
@@ -240,8 +260,8 @@ class WebhookDeliveryStore(Protocol):
     """Webhook deliveries, one per (notification, webhook): written PENDING before any post, claimed with a
     lease (the claim's token must match to record an outcome, so an expired lease's late result is ignored)."""
 
-    async def add(self, delivery: WebhookDelivery) -> bool:
-        """Insert unless a delivery with its id exists; return whether it was new."""
+    async def add_many(self, deliveries: Sequence[WebhookDelivery]) -> set[str]:
+        """Insert each unless a delivery with its id exists (one write); return the ids that were new."""
 
     async def claim_due(self, now: datetime, lease_until: datetime, token: str, limit: int) -> list[WebhookDelivery]:
         """Take up to `limit` PENDING deliveries whose next attempt is due, holding each until `lease_until`

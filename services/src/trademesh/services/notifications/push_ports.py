@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Protocol
 
@@ -28,6 +29,9 @@ class PushSubscriptionStore(Protocol):
     async def for_user(self, user_id: str) -> list[PushSubscription]:
         """Return the user's subscriptions, newest first."""
 
+    async def for_users(self, user_ids: Collection[str]) -> dict[str, list[PushSubscription]]:
+        """Return these users' subscriptions by user, each newest first (one read; users without any are absent)."""
+
     async def delete(self, user_id: str, subscription_id: str) -> bool:
         """Delete the user's subscription; return whether it existed."""
 
@@ -36,8 +40,8 @@ class ChannelDeliveryStore(Protocol):
     """Push and SMS deliveries, one per (notification, channel target): written PENDING before any send, claimed
     with a lease under a token (an outcome is recorded only while the token still holds the lease)."""
 
-    async def add(self, delivery: ChannelDelivery) -> bool:
-        """Insert unless a delivery with its id exists; return whether it was new."""
+    async def add_many(self, deliveries: Sequence[ChannelDelivery]) -> set[str]:
+        """Insert each unless a delivery with its id exists (one write); return the ids that were new."""
 
     async def claim_due(self, now: datetime, lease_until: datetime, token: str, limit: int) -> list[ChannelDelivery]:
         """Take up to `limit` PENDING deliveries whose next attempt is due, holding each until `lease_until` under

@@ -6,6 +6,7 @@ Deliveries are claimed as webhook deliveries are (webhook_store.py): a condition
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import datetime
 
 from pymongo import ASCENDING, DESCENDING, ReturnDocument
@@ -75,6 +76,13 @@ class MongoPushSubscriptionStore:
     async def for_user(self, user_id: str) -> list[PushSubscription]:
         cursor = self._subscriptions.find({"user_id": user_id}).sort("_id", DESCENDING)
         return [_subscription(document) async for document in cursor]
+
+    async def for_users(self, user_ids: Collection[str]) -> dict[str, list[PushSubscription]]:
+        found: dict[str, list[PushSubscription]] = {}
+        cursor = self._subscriptions.find({"user_id": {"$in": list(user_ids)}}).sort("_id", DESCENDING)
+        async for document in cursor:
+            found.setdefault(document["user_id"], []).append(_subscription(document))
+        return found
 
     async def delete(self, user_id: str, subscription_id: str) -> bool:
         result = await self._subscriptions.delete_one({"_id": subscription_id, "user_id": user_id})

@@ -446,6 +446,7 @@ async def build_notifications_runtime(
     if app.shard is not None:
         beat = settings.notifications_member_timeout_seconds / 3
         host.spawn(app.shard.run(beat), "notifications-membership", app.shard.close)
+    host.on_stop(evaluator.close)
     # The backplane loads the alerts once subscribed (and after every reconnect), so a change announced
     # before or while disconnected is read from the store; wait for the first load.
     if not await _connected(backplane, settings.dependency_timeout_seconds):

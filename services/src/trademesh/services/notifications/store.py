@@ -7,12 +7,13 @@ Collections: `notification_alerts`, `notifications`, `notification_counters` (th
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import secrets
+from collections.abc import Collection, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from pymongo import ASCENDING, DESCENDING, ReturnDocument
+from pymongo import ASCENDING, DESCENDING, ReplaceOne, UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
@@ -30,6 +31,7 @@ from trademesh.services.notifications.model import (
     Preferences,
     QuietHours,
 )
+from trademesh.services.notifications.mongo_bulk import insert_new
 
 Document = dict[str, Any]
 COLLECTIONS = [
@@ -40,6 +42,11 @@ COLLECTIONS = [
     "notification_deliveries",
 ]
 _ACTIVE = [AlertState.ARMED.value, AlertState.COOLING_DOWN.value]
+#: How many ids a user's counter remembers having numbered (the window in which a repeat reuses its number).
+_GRANTS_KEPT = 64
+_NUMBERING_TRIES = 3
+#: How many users this replica knows to have a counter (forgotten all at once past it: created again, harmless).
+_COUNTERS_REMEMBERED = 100_000
 
 
 async def ensure_indexes(database: AsyncDatabase[Document]) -> None:
@@ -156,11 +163,34 @@ class MongoAlertStore:
     async def count_active(self, user_id: str) -> int:
         return await self._alerts.count_documents({"user_id": user_id, "state": {"$in": _ACTIVE}})
 
+    async def get_many(self, alert_ids: Collection[str]) -> dict[str, Alert]:
+        cursor = self._alerts.find({"_id": {"$in": list(alert_ids)}})
+        return {document["_id"]: _alert(document) async for document in cursor}
+
     async def replace(self, alert: Alert, expected_generation: int) -> bool:
         result = await self._alerts.replace_one(
             {"_id": alert.id, "generation": expected_generation}, _alert_document(alert)
         )
         return result.modified_count == 1
+
+    async def replace_many(self, changes: Sequence[tuple[Alert, int]]) -> set[str]:
+        if not changes:
+            return set()
+        # Each replacement carries this write's mark, so when some lost, a re-read of those tells which are ours
+        # (another replica committing the same crossing writes the same next generation, with its own mark).
+        mark = secrets.token_hex(8)
+        result = await self._alerts.bulk_write(
+            [
+                ReplaceOne({"_id": alert.id, "generation": expected}, {**_alert_document(alert), "commit_mark": mark})
+                for alert, expected in changes
+            ],
+            ordered=False,
+        )
+        ids = {alert.id for alert, _ in changes}
+        if result.modified_count == len(ids):
+            return ids
+        cursor = self._alerts.find({"_id": {"$in": list(ids)}}, {"commit_mark": 1})
+        return {document["_id"] async for document in cursor if document.get("commit_mark") == mark}
 
     async def delete(self, user_id: str, alert_id: str) -> bool:
         result = await self._alerts.delete_one({"_id": alert_id, "user_id": user_id})
@@ -184,42 +214,111 @@ def _notification(document: Document) -> Notification:
     )
 
 
+def _notification_document(stored: Notification) -> Document:
+    return {
+        "_id": stored.id,
+        "user_id": stored.user_id,
+        "kind": stored.kind.value,
+        "title": stored.title,
+        "body": stored.body,
+        "alert_id": stored.alert_id,
+        "read": stored.read,
+        "sequence": stored.sequence,
+        "created_at": stored.created_at,
+    }
+
+
+def _granted(counter: Document, ids: Sequence[str]) -> dict[str, int]:
+    """Return the numbers the counter gave those of `ids` it remembers (its last grant has `sequence`)."""
+    granted: list[str] = counter.get("granted", [])
+    last = int(counter["sequence"]) - len(granted) + 1
+    wanted = set(ids)
+    return {item: last + offset for offset, item in enumerate(granted) if item in wanted}
+
+
 class MongoNotificationStore:
     """Notifications in `notifications`, numbered per user from `notification_counters`."""
 
     def __init__(self, database: AsyncDatabase[Document]) -> None:
         self._items = database.notifications
         self._counters = database.notification_counters
+        self._counted: set[str] = set()
 
-    async def add(self, notification: Notification) -> Notification | None:
+    async def add_many(self, notifications: Sequence[Notification]) -> list[Notification]:
         # Checked first so a redelivery does not use up a sequence number (watchers wait on gaps).
-        if await self._items.find_one({"_id": notification.id}, {"_id": 1}) is not None:
-            return None
-        counter = await self._counters.find_one_and_update(
-            {"_id": notification.user_id},
-            {"$inc": {"sequence": 1}},
-            upsert=True,
-            return_document=ReturnDocument.AFTER,
-        )
-        assert counter is not None  # upserted
-        stored = replace(notification, sequence=int(counter["sequence"]))
-        try:
-            await self._items.insert_one(
-                {
-                    "_id": stored.id,
-                    "user_id": stored.user_id,
-                    "kind": stored.kind.value,
-                    "title": stored.title,
-                    "body": stored.body,
-                    "alert_id": stored.alert_id,
-                    "read": stored.read,
-                    "sequence": stored.sequence,
-                    "created_at": stored.created_at,
-                }
+        wanted = {notification.id: notification for notification in reversed(notifications)}  # the first of an id
+        cursor = self._items.find({"_id": {"$in": list(wanted)}}, {"_id": 1})
+        existing = {document["_id"] async for document in cursor}
+        by_user: dict[str, list[str]] = {}
+        for notification_id, notification in reversed(wanted.items()):
+            if notification_id not in existing:
+                by_user.setdefault(notification.user_id, []).append(notification_id)
+        if not by_user:
+            return []
+        numbers = await self._number(by_user)
+        stored = [replace(wanted[item], sequence=numbers[item]) for items in by_user.values() for item in items]
+        inserted = await insert_new(self._items, [_notification_document(item) for item in stored])
+        return [item for item in stored if item.id in inserted]
+
+    async def _number(self, by_user: dict[str, list[str]]) -> dict[str, int]:
+        """Give each user's ids the user's next numbers, in order; an id numbered before keeps its number.
+
+        A user's counter remembers the ids it numbered last (`granted`, oldest first: the last has `sequence`)
+        and takes k more (`$inc: k`, the ids pushed) only if none of the k is among them — one conditional
+        update per user, all in one unordered bulk write (a user's first counter is inserted with it). The
+        counters are then read back with one `$in`: the numbers are the ids' places in `granted`, whoever else
+        numbered meanwhile. So two replicas storing the same notification at once, or a re-fire after a crash
+        between numbering and inserting, share one number (no gap); a user's k numbers taken together are
+        contiguous and in the given order.
+        """
+        numbers: dict[str, int] = {}
+        created: set[str] = set()
+        fresh = {user_id: ids for user_id, ids in by_user.items() if user_id not in self._counted}
+        if fresh:  # a user's first counter is inserted with its grant (a duplicate: it existed, numbered below)
+            created = await insert_new(
+                self._counters,
+                [{"_id": user_id, "sequence": len(ids), "granted": ids} for user_id, ids in fresh.items()],
             )
-        except DuplicateKeyError:
-            return None
-        return stored
+            for user_id in created:
+                numbers.update({item: number for number, item in enumerate(fresh[user_id], start=1)})
+            if len(self._counted) > _COUNTERS_REMEMBERED:
+                self._counted.clear()
+            self._counted.update(fresh)
+        pending = {user_id: ids for user_id, ids in by_user.items() if user_id not in created}
+        if not pending:
+            return numbers
+        for _ in range(_NUMBERING_TRIES):
+            await self._counters.bulk_write(
+                [
+                    UpdateOne(  # matches nothing when the counter granted one of the ids already (read back below)
+                        {"_id": user_id, "granted": {"$nin": ids}},
+                        {"$inc": {"sequence": len(ids)}, "$push": {"granted": {"$each": ids}}},
+                    )
+                    for user_id, ids in pending.items()
+                ],
+                ordered=False,
+            )
+            trims = []
+            async for counter in self._counters.find({"_id": {"$in": list(pending)}}):
+                numbers.update(_granted(counter, pending[counter["_id"]]))
+                granted = counter.get("granted", [])
+                if len(granted) > 2 * _GRANTS_KEPT:
+                    trims.append(
+                        UpdateOne(  # only if no one numbered since (else next time)
+                            {"_id": counter["_id"], "sequence": counter["sequence"]},
+                            {"$set": {"granted": granted[-_GRANTS_KEPT:]}},
+                        )
+                    )
+            if trims:
+                await self._counters.bulk_write(trims, ordered=False)
+            pending = {
+                user_id: missing
+                for user_id, ids in pending.items()
+                if (missing := [item for item in ids if item not in numbers])
+            }
+            if not pending:
+                return numbers
+        raise RuntimeError(f"could not number the notifications of {len(pending)} users")
 
     async def get(self, user_id: str, notification_id: str) -> Notification | None:
         document = await self._items.find_one({"_id": notification_id, "user_id": user_id})
@@ -266,6 +365,20 @@ class MongoNotificationStore:
         return result.deleted_count
 
 
+def _preferences(document: Document) -> Preferences:
+    quiet = document["quiet_hours"]
+    return Preferences(
+        channels={
+            NotificationKind(kind): frozenset(Channel(channel) for channel in channels)
+            for kind, channels in document["channels"].items()
+        },
+        quiet_hours=QuietHours(quiet["enabled"], quiet["start_minute"], quiet["end_minute"]),
+        daily_digest=document["daily_digest"],
+        email=document["email"],
+        phone_number=document.get("phone_number", ""),
+    )
+
+
 class MongoPreferencesStore:
     """Preferences in `notification_preferences`, one document per user."""
 
@@ -274,19 +387,11 @@ class MongoPreferencesStore:
 
     async def get(self, user_id: str) -> Preferences | None:
         document = await self._preferences.find_one({"_id": user_id})
-        if document is None:
-            return None
-        quiet = document["quiet_hours"]
-        return Preferences(
-            channels={
-                NotificationKind(kind): frozenset(Channel(channel) for channel in channels)
-                for kind, channels in document["channels"].items()
-            },
-            quiet_hours=QuietHours(quiet["enabled"], quiet["start_minute"], quiet["end_minute"]),
-            daily_digest=document["daily_digest"],
-            email=document["email"],
-            phone_number=document.get("phone_number", ""),
-        )
+        return None if document is None else _preferences(document)
+
+    async def get_many(self, user_ids: Collection[str]) -> dict[str, Preferences]:
+        cursor = self._preferences.find({"_id": {"$in": list(user_ids)}})
+        return {str(document["_id"]): _preferences(document) async for document in cursor}
 
     async def put(self, user_id: str, preferences: Preferences) -> None:
         quiet = preferences.quiet_hours
@@ -329,31 +434,29 @@ def _delivery(document: Document) -> Delivery:
     )
 
 
+def _delivery_document(delivery: Delivery) -> Document:
+    mail = delivery.mail
+    return {
+        "_id": delivery.id,
+        "user_id": delivery.user_id,
+        "notification_id": delivery.notification_id,
+        "channel": delivery.channel.value,
+        "status": delivery.status.value,
+        "send_after": delivery.send_after,
+        "mail": {"message_id": mail.message_id, "to": mail.to, "subject": mail.subject, "body": mail.body},
+        "created_at": delivery.created_at,
+        "attempts": delivery.attempts,
+    }
+
+
 class MongoDeliveryStore:
     """Deliveries in `notification_deliveries`, keyed `<notification id>:<channel>` (the dedupe)."""
 
     def __init__(self, database: AsyncDatabase[Document]) -> None:
         self._deliveries = database.notification_deliveries
 
-    async def add(self, delivery: Delivery) -> bool:
-        mail = delivery.mail
-        try:
-            await self._deliveries.insert_one(
-                {
-                    "_id": delivery.id,
-                    "user_id": delivery.user_id,
-                    "notification_id": delivery.notification_id,
-                    "channel": delivery.channel.value,
-                    "status": delivery.status.value,
-                    "send_after": delivery.send_after,
-                    "mail": {"message_id": mail.message_id, "to": mail.to, "subject": mail.subject, "body": mail.body},
-                    "created_at": delivery.created_at,
-                    "attempts": delivery.attempts,
-                }
-            )
-        except DuplicateKeyError:
-            return False
-        return True
+    async def add_many(self, deliveries: Sequence[Delivery]) -> set[str]:
+        return await insert_new(self._deliveries, [_delivery_document(delivery) for delivery in deliveries])
 
     async def claim_due(self, now: datetime, lease_until: datetime, limit: int) -> list[Delivery]:
         claimed = []

@@ -7,6 +7,7 @@ whose lease ran out cannot overwrite what the next claimer recorded.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import datetime
 from typing import Any
 
@@ -96,6 +97,12 @@ class MongoWebhookStore:
     async def for_user(self, user_id: str) -> list[Webhook]:
         cursor = self._hooks.find({"user_id": user_id}).sort("_id", DESCENDING)
         return [_webhook(document) async for document in cursor]
+
+    async def for_users(self, user_ids: Collection[str]) -> dict[str, list[Webhook]]:
+        hooks: dict[str, list[Webhook]] = {}
+        async for document in self._hooks.find({"user_id": {"$in": list(user_ids)}}).sort("_id", DESCENDING):
+            hooks.setdefault(document["user_id"], []).append(_webhook(document))
+        return hooks
 
     async def delete(self, user_id: str, webhook_id: str) -> bool:
         result = await self._hooks.delete_one({"_id": webhook_id, "user_id": user_id})

@@ -18,6 +18,7 @@ from trademesh.services.trade.csv_mapping_api import (
     mapping_from_proto,
 )
 from trademesh.services.trade.day_note_api import DayNoteServicer
+from trademesh.services.trade.listing import listed_trades_to_proto
 from trademesh.services.trade.mapping import (
     broker_from_proto,
     category_from_proto,
@@ -31,7 +32,6 @@ from trademesh.services.trade.mapping import (
     status_from_proto,
     time_from_proto,
     trade_to_proto,
-    trades_to_proto,
 )
 from trademesh.services.trade.model import PositionFilter, Status, TradeFilter
 from trademesh.services.trade.service import TradeService
@@ -145,7 +145,7 @@ class TradeServicer(DayNoteServicer, CsvMappingServicer, trade_service_pb2_grpc.
             end_time=end,
         )
         trades, token = await self._service.list_trades(user, filters, request.page_size, request.page_token)
-        return trade_service_pb2.ListTradesResponse(trades=trades_to_proto(trades), next_page_token=token)
+        return trade_service_pb2.ListTradesResponse(trades=listed_trades_to_proto(trades), next_page_token=token)
 
     async def UpdateTrade(
         self, request: trade_service_pb2.UpdateTradeRequest, context: Context

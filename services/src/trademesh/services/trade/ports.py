@@ -14,7 +14,7 @@ from datetime import date, datetime, timedelta
 from typing import Protocol
 
 from trademesh.kernel.instruments import Exchange, Side
-from trademesh.services.trade.model import ImportResult, Trade, TradeEvent, TradeFilter
+from trademesh.services.trade.model import ImportResult, ListedTrade, Trade, TradeEvent, TradeFilter
 from trademesh.services.trade.model.position_fills import PositionFill
 
 #: An (exchange, symbol, IST trading day) group of a user's trades, and its trade ids by side.
@@ -76,8 +76,11 @@ class TradeStore(Protocol):
 
     async def list_trades(
         self, user_id: str, filters: TradeFilter, after: ListCursor | None, limit: int
-    ) -> list[Trade]:
-        """Return trades matching `filters`, newest first (trade_time desc, id desc), after the cursor."""
+    ) -> list[ListedTrade]:
+        """Return trades matching `filters`, newest first (trade_time desc, id desc), after the cursor.
+
+        A listing's read model (`ListedTrade`): the stored row as read, no domain `Trade` per row.
+        """
 
     async def same_day(self, user_id: str, exchange: str, symbol: str, day: date) -> list[Trade]:
         """Return the user's ACTIVE trades on one instrument and IST trading day."""

@@ -1,11 +1,17 @@
 """Alert evaluation on the live tick stream: the index decides, the store's generation check commits.
 
-Every replica evaluates every alert (the index is cheap) and all of them may reach the same crossing;
-the notification's id is the alert's id and generation, and the alert moves to its next generation
-only if it still has the one the evaluator saw, so a crossing makes one notification however many
-replicas saw it and whenever they restarted. The notification is written before the alert's new
-generation: a crash in between leaves the alert armed, and the next reaching tick writes the same
-notification id again (ignored) and commits.
+Each replica evaluates the instruments it owns (sharding, decision 0340; with sharding off, or during a
+handover, several replicas may reach the same crossing): the notification's id is the alert's id and
+generation, and the alert moves to its next generation only if it still has the one the evaluator saw, so
+a crossing makes one notification however many replicas saw it and whenever they restarted. The
+notification is written before the alert's new generation: a crash in between leaves the alert armed, and
+the next reaching tick writes the same notification id again (ignored) and commits.
+
+Firing is batched (decision 0330): the tick handler only evaluates the index and queues what a tick
+reached; one firing task takes everything queued (up to `BATCH_SIZE`) and fires it as one batch in a
+handful of round trips — the alerts read with one `$in`, the notifications stored and their channels
+queued by `Notifier.notify_many`, the commits as one conditional bulk write, the announcements in one
+pipeline. A batch that fails puts its alerts back (they are re-read and re-indexed).
 
 A winning commit updates this replica's index from the committed alert itself (no re-read), and the
 announcement of that commit, when it comes back on `notify:alerts`, is not re-read either: `announced`
@@ -13,19 +19,30 @@ skips one announcement of an alert per own commit. The skipped one may be anothe
 between; the own one then still comes (it is published after the commit) and is re-read, after both. The
 firing itself still reads the alert first: the notification is written before the commit and cannot be
 taken back, so it must not be written from an index entry made stale by an owner's change whose
-announcement this replica has not followed yet.
+announcement this replica has not followed yet (or made while the firing was queued).
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import heapq
 import logging
-from collections import OrderedDict
-from collections.abc import Callable
+from collections import OrderedDict, deque
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 
 from trademesh.services.notifications.alert_index import AlertIndex, Firing
-from trademesh.services.notifications.model import Alert, AlertState, Notification, NotificationKind, Tick
+from trademesh.services.notifications.model import (
+    Alert,
+    AlertState,
+    Channel,
+    Notification,
+    NotificationKind,
+    Tick,
+)
 from trademesh.services.notifications.ports import AlertChanges, AlertStore, Clock, TickSource
 from trademesh.services.notifications.service.delivery import Notifier
 from trademesh.services.notifications.service.guardrails import GuardrailWatch
@@ -34,6 +51,24 @@ logger = logging.getLogger(__name__)
 
 #: How many own commits are remembered until their announcement comes back (a forgotten one is re-read).
 OWN_COMMITS = 10_000
+#: The most firings one batch takes (a longer queue is fired in several batches, in queue order).
+BATCH_SIZE = 500
+
+#: What firing an alert writes: ((title, body), the fired alert), from the stored alert and the moment.
+Outcome = Callable[[Alert, datetime], tuple[tuple[str, str], Alert]]
+
+
+@dataclass(frozen=True, slots=True)
+class _Queued:
+    """A firing waiting for the firing task: the alert, the generation the evaluator saw, what it writes."""
+
+    alert_id: str
+    generation: int
+    outcome: Outcome
+
+
+def _price_outcome(firing: Firing, alert: Alert, now: datetime) -> tuple[tuple[str, str], Alert]:
+    return alert.describe(firing.price_micros, firing.change_basis_points), alert.fired(firing.price_micros, now)
 
 
 class AlertEvaluator:
@@ -48,6 +83,7 @@ class AlertEvaluator:
         ticks: TickSource,
         clock: Clock,
         guardrails: GuardrailWatch | None = None,
+        batch_size: int = BATCH_SIZE,
     ) -> None:
         self._store = store
         #: P&L guardrails (decision 0300); None when no P&L feed is configured (they are then not evaluated).
@@ -66,6 +102,11 @@ class AlertEvaluator:
         self._own_commits: OrderedDict[str, int] = OrderedDict()
         #: Alert reads done to follow a change (announcements and lost races), for the benchmark and tests.
         self.reloads = 0
+        self._queue: deque[_Queued] = deque()
+        self._batch_size = batch_size
+        self._firing: asyncio.Task[None] | None = None
+        #: Batches fired (for the benchmark and tests).
+        self.batches = 0
 
     async def load(self) -> int:
         """Rebuild the index from the stored active alerts (at start-up); return how many were loaded."""
@@ -116,50 +157,84 @@ class AlertEvaluator:
             await self._ticks.unwatch([before.instrument.key])
 
     async def on_tick(self, tick: Tick) -> None:
-        """Evaluate one tick: fire every alert it reaches (each at most once)."""
-        await self.tend()
-        for firing in self.index.on_tick(tick):
-            try:
-                await self._fire(firing)
-            except Exception:
-                # Put it back: the next reaching tick tries again (the notification id makes it once).
-                logger.warning("firing alert %s failed; it stays armed", firing.alert_id, exc_info=True)
-                await self.alert_changed(firing.alert_id)
-
-    async def _fire(self, firing: Firing) -> None:
-        def outcome(alert: Alert, now: datetime) -> tuple[tuple[str, str], Alert]:
-            fired = alert.fired(firing.price_micros, now)
-            return alert.describe(firing.price_micros, firing.change_basis_points), fired
-
-        await self._fire_checked(firing.alert_id, firing.generation, outcome)
+        """Evaluate one tick: queue every alert it reaches (each at most once) for the firing task."""
+        timers = self._timers
+        if timers and timers[0][0] <= self._clock():
+            await self.tend()  # a cool-down that ended re-arms its alert before this tick is evaluated
+        firings = self.index.on_tick(tick)
+        if firings:
+            queue = self._queue
+            for firing in firings:
+                queue.append(_Queued(firing.alert_id, firing.generation, partial(_price_outcome, firing)))
+            self._start_firing()
 
     async def fire_guardrail(self, seen: Alert, pnl_micros: int, peak_micros: int) -> None:
-        """Fire a P&L guardrail the day's P&L reached (once: the generation check, as for price alerts)."""
+        """Fire a P&L guardrail the day's P&L reached (once: the generation check, as for price alerts). A batch of
+        one, awaited: guardrails come one user's reading at a time, not in tick bursts."""
 
         def outcome(alert: Alert, now: datetime) -> tuple[tuple[str, str], Alert]:
             return alert.describe_guardrail(pnl_micros, peak_micros), alert.guardrail_fired(pnl_micros, now)
 
-        try:
-            await self._fire_checked(seen.id, seen.generation, outcome)
-        except Exception:
-            logger.warning("firing guardrail %s failed; it stays armed", seen.id, exc_info=True)
-            await self.alert_changed(seen.id)
+        await self._fire_or_put_back([_Queued(seen.id, seen.generation, outcome)])
 
-    async def _fire_checked(
-        self, alert_id: str, generation: int, outcome: Callable[[Alert, datetime], tuple[tuple[str, str], Alert]]
-    ) -> None:
-        alert = await self._store.get_any(alert_id)
+    def _start_firing(self) -> None:
+        if self._firing is None or self._firing.done():
+            self._firing = asyncio.get_running_loop().create_task(self._drain(), name="alert-firing")
+
+    async def _drain(self) -> None:
+        queue = self._queue
+        while queue:
+            await self._fire_or_put_back([queue.popleft() for _ in range(min(self._batch_size, len(queue)))])
+
+    async def _fire_or_put_back(self, batch: Sequence[_Queued]) -> None:
+        try:
+            await self._fire_batch(batch)
+        except Exception:
+            # Put them back: the next reaching tick tries again (the notification ids make it once).
+            logger.warning("firing %d alerts failed; they stay armed", len(batch), exc_info=True)
+            try:
+                await self._reload_many({item.alert_id for item in batch})
+            except Exception:
+                logger.warning("re-reading the alerts of a failed batch failed; the next load has them")
+
+    async def settled(self) -> None:
+        """Wait until everything queued so far was fired (tests; shutdown)."""
+        while self._firing is not None and not self._firing.done():
+            await asyncio.wait([self._firing])
+
+    async def close(self) -> None:
+        """Stop the firing task (what it had not committed fires again on the next reaching tick)."""
+        task, self._firing = self._firing, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def _fire_batch(self, batch: Sequence[_Queued]) -> None:
+        """Fire a batch: read its alerts, write the notifications of those still armed at the generation seen,
+        then commit them all (the expired ones are marked EXPIRED instead)."""
+        self.batches += 1
+        queued: dict[str, _Queued] = {}
+        for item in batch:  # an alert queued twice: the newest generation (the store's check picks the one)
+            earlier = queued.get(item.alert_id)
+            if earlier is None or item.generation > earlier.generation:
+                queued[item.alert_id] = item
+        alerts = await self._store.get_many(queued.keys())
         now = self._clock()
-        if alert is None or alert.generation != generation or alert.state is not AlertState.ARMED:
-            if alert is not None:
-                self._track(alert)
-            return
-        if alert.is_expired_at(now):
-            await self._commit(alert, alert.expired(now))
-            return
-        (title, body), fired = outcome(alert, now)
-        await self._notifier.notify(
-            Notification(
+        notices: list[tuple[Notification, frozenset[Channel]]] = []
+        commits: list[tuple[Alert, Alert]] = []
+        firing: set[str] = set()
+        for alert_id, item in queued.items():
+            alert = alerts.get(alert_id)
+            if alert is None or alert.generation != item.generation or alert.state is not AlertState.ARMED:
+                if alert is not None:
+                    self._track(alert)  # changed since it was indexed: follow the stored one
+                continue
+            if alert.is_expired_at(now):
+                commits.append((alert, alert.expired(now)))
+                continue
+            (title, body), fired = item.outcome(alert, now)
+            notification = Notification(
                 id=alert.notification_id(),
                 user_id=alert.user_id,
                 kind=NotificationKind.PRICE_ALERT,
@@ -168,28 +243,49 @@ class AlertEvaluator:
                 created_at=now,
                 alert_id=alert.id,
             )
-        )
-        if await self._commit(alert, fired):
-            self.fired += 1
+            notices.append((notification, frozenset()))
+            commits.append((alert, fired))
+            firing.add(alert.id)
+        if notices:
+            await self._notifier.notify_many(notices)  # before the commits: a crash in between re-fires the ids
+        won = await self._commit_many(commits)
+        self.fired += len(firing & won)
 
-    async def _commit(self, alert: Alert, changed: Alert) -> bool:
-        won = await self._store.replace(changed, alert.generation)
-        if won:
-            # The committed alert is what the reload of its echo would return: follow it without one (the
-            # tick already took a fired alert out of the index, so nothing is unwatched, as with that reload).
-            await self._follow(alert.id, changed, None)
-            self._own_commits[alert.id] = changed.generation
-            self._own_commits.move_to_end(alert.id)
-            if len(self._own_commits) > OWN_COMMITS:
-                self._own_commits.popitem(last=False)
+    async def _commit_many(self, commits: Sequence[tuple[Alert, Alert]]) -> set[str]:
+        """Store each (seen, changed) if the stored alert still has the seen generation; follow the winners from
+        the committed alert, announce them, re-read the losers. Return the ids committed."""
+        if not commits:
+            return set()
+        won = await self._store.replace_many([(changed, alert.generation) for alert, changed in commits])
+        winners: list[str] = []
+        for alert, changed in commits:
+            if alert.id in won:
+                # The committed alert is what the reload of its echo would return: follow it without one (the
+                # tick already took a fired alert out of the index, so nothing is unwatched, as with that reload).
+                await self._follow(alert.id, changed, None)
+                self._own_commits[alert.id] = changed.generation
+                self._own_commits.move_to_end(alert.id)
+                winners.append(alert.id)
+        while len(self._own_commits) > OWN_COMMITS:
+            self._own_commits.popitem(last=False)
+        if winners:
             try:
-                await self._changes.publish(alert.id)
+                await self._changes.publish_many(winners)
             except BaseException:
-                self._own_commits.pop(alert.id, None)  # no echo will come to skip
+                for alert_id in winners:
+                    self._own_commits.pop(alert_id, None)  # no echo will come to skip
                 raise
-        else:
-            await self.alert_changed(alert.id)
+        lost = [alert.id for alert, _ in commits if alert.id not in won]
+        if lost:
+            await self._reload_many(lost)
         return won
+
+    async def _reload_many(self, alert_ids: Collection[str]) -> None:
+        """Re-read alerts (a lost race, a failed batch) and follow what is stored."""
+        self.reloads += len(alert_ids)
+        alerts = await self._store.get_many(alert_ids)
+        for alert_id in alert_ids:
+            await self._follow(alert_id, alerts.get(alert_id), self.index.get(alert_id))
 
     async def tend(self) -> None:
         """Re-arm alerts whose cool-down ended and expire those whose expiry passed."""
@@ -200,6 +296,6 @@ class AlertEvaluator:
             if alert is None or alert.generation != generation:
                 continue  # changed since the timer was set; its newer timer (if any) is in the heap
             if alert.is_expired_at(now) and alert.state.is_active:
-                await self._commit(alert, alert.expired(now))
+                await self._commit_many([(alert, alert.expired(now))])
             elif alert.state is AlertState.COOLING_DOWN:
-                await self._commit(alert, alert.rearmed(now))
+                await self._commit_many([(alert, alert.rearmed(now))])

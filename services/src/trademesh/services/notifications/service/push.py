@@ -170,40 +170,56 @@ class ChannelQueue:
             if enabled
         )
 
-    async def queue(self, notification: Notification, preferences: Preferences, channels: frozenset[Channel]) -> None:
-        """Write a PENDING delivery per push subscription and for SMS, as the channels and preferences say
-        (quiet hours hold them; a price alert is dropped then, its moment has passed by morning)."""
-        targets: list[tuple[Channel, str, str]] = []
-        if Channel.PUSH in channels and self.push_enabled:
-            for subscription in await self._subscriptions.for_user(notification.user_id):
-                targets.append(
-                    (Channel.PUSH, subscription.id, ChannelDelivery.push_id(notification.id, subscription.id))
-                )
-        if Channel.SMS in channels and self.sms_enabled and preferences.phone_number:
-            targets.append((Channel.SMS, preferences.phone_number, ChannelDelivery.sms_id(notification.id)))
-        if not targets:
-            return
-        now = self._clock()
-        dropped = False
-        send_after = now
-        if preferences.quiet_hours.holds(now):
-            dropped = notification.kind is NotificationKind.PRICE_ALERT
-            send_after = now if dropped else preferences.quiet_hours.ends_after(now)
-        for channel, target, delivery_id in targets:
-            delivery = ChannelDelivery(
-                id=delivery_id,
-                user_id=notification.user_id,
-                channel=channel,
-                target=target,
-                notification=notification,
-                state=ChannelDeliveryState.DROPPED if dropped else ChannelDeliveryState.PENDING,
-                next_attempt_at=send_after,
-                created_at=now,
-                last_error="quiet hours: a price alert is not sent late" if dropped else "",
-                finished_at=now if dropped else None,
+    async def queue_many(self, batch: Sequence[tuple[Notification, Preferences, frozenset[Channel]]]) -> None:
+        """Write a PENDING delivery per push subscription and for SMS of each notification, as its channels and
+        preferences say (quiet hours hold them; a price alert is dropped then, its moment has passed by morning).
+        The users' subscriptions are read once and the deliveries written in one go."""
+        pushing = self.push_enabled and any(Channel.PUSH in channels for _, _, channels in batch)
+        subscriptions_of = (
+            await self._subscriptions.for_users(
+                {notification.user_id for notification, _, channels in batch if Channel.PUSH in channels}
             )
-            if await self._deliveries.add(delivery) and not dropped and send_after <= now:
-                self.due.set()
+            if pushing
+            else {}
+        )
+        now = self._clock()
+        deliveries: list[ChannelDelivery] = []
+        due: set[str] = set()
+        for notification, preferences, channels in batch:
+            targets: list[tuple[Channel, str, str]] = []
+            if Channel.PUSH in channels and self.push_enabled:
+                for subscription in subscriptions_of.get(notification.user_id, ()):
+                    targets.append(
+                        (Channel.PUSH, subscription.id, ChannelDelivery.push_id(notification.id, subscription.id))
+                    )
+            if Channel.SMS in channels and self.sms_enabled and preferences.phone_number:
+                targets.append((Channel.SMS, preferences.phone_number, ChannelDelivery.sms_id(notification.id)))
+            if not targets:
+                continue
+            dropped = False
+            send_after = now
+            if preferences.quiet_hours.holds(now):
+                dropped = notification.kind is NotificationKind.PRICE_ALERT
+                send_after = now if dropped else preferences.quiet_hours.ends_after(now)
+            for channel, target, delivery_id in targets:
+                deliveries.append(
+                    ChannelDelivery(
+                        id=delivery_id,
+                        user_id=notification.user_id,
+                        channel=channel,
+                        target=target,
+                        notification=notification,
+                        state=ChannelDeliveryState.DROPPED if dropped else ChannelDeliveryState.PENDING,
+                        next_attempt_at=send_after,
+                        created_at=now,
+                        last_error="quiet hours: a price alert is not sent late" if dropped else "",
+                        finished_at=now if dropped else None,
+                    )
+                )
+                if not dropped and send_after <= now:
+                    due.add(delivery_id)
+        if deliveries and due & await self._deliveries.add_many(deliveries):
+            self.due.set()
 
 
 class ChannelDispatcher:

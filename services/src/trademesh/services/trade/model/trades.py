@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import Any, NamedTuple
 
 from trademesh.kernel.calendar import IST
 from trademesh.kernel.instruments import (
@@ -156,6 +158,25 @@ class Trade:
 
     def purged(self, now: datetime) -> bool:
         """Tell whether a deleted trade is past its purge time (gone for callers)."""
+        return self.status is Status.DELETED and self.purge_time is not None and self.purge_time <= now
+
+
+class ListedTrade(NamedTuple):
+    """One trade of a listed page (ListTrades' read model, decision 0350).
+
+    What the use case cuts and filters a page on, beside the trade as its store holds it (`row`, opaque
+    here), which the servicer maps straight to the response without rebuilding the domain `Trade`.
+    A tuple: a page builds fifty of them, and a frozen dataclass costs several times more to build.
+    """
+
+    id: str
+    trade_time: datetime
+    status: Status
+    purge_time: datetime | None
+    row: Mapping[str, Any]
+
+    def purged(self, now: datetime) -> bool:
+        """Tell whether a deleted trade is past its purge time (gone for callers), as `Trade.purged`."""
         return self.status is Status.DELETED and self.purge_time is not None and self.purge_time <= now
 
 

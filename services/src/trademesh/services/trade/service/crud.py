@@ -16,6 +16,7 @@ from trademesh.services.trade.model import (
     PURGE_AFTER,
     ChargesSource,
     EventType,
+    ListedTrade,
     Source,
     Status,
     Trade,
@@ -61,7 +62,7 @@ class CrudUseCases(InferenceUseCases):
 
     async def list_trades(
         self, user_id: str, filters: TradeFilter, page_size: int, page_token: str
-    ) -> tuple[list[Trade], str]:
+    ) -> tuple[list[ListedTrade], str]:
         """Return one page of the user's trades, newest first, and the next page token."""
         size = check_page_size(page_size, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
         if filters.start_time and filters.end_time and filters.start_time >= filters.end_time:
@@ -90,8 +91,7 @@ class CrudUseCases(InferenceUseCases):
         if len(trades) > size:
             trades = trades[:size]
             last = trades[-1]
-            assert last.fields.trade_time is not None
-            micros = epoch_micros(last.fields.trade_time)
+            micros = epoch_micros(last.trade_time)
             next_token = self.codec.encode(
                 {"k": "trades", "u": user_tag(user_id), "f": filter_tag, "t": micros, "i": last.id}
             )

@@ -24,6 +24,7 @@ from trademesh.services.core.connections import ensure_collections
 from trademesh.services.trade.model import (
     ImportResult,
     ImportRowError,
+    ListedTrade,
     Status,
     Trade,
     TradeEvent,
@@ -52,6 +53,7 @@ from trademesh.services.trade.store.revisions import COLLECTION as REVISIONS
 from trademesh.services.trade.store.revisions import JournalRevisions
 
 INSERT_CHUNK = 1000
+_STATUSES = {member.value: member for member in Status}
 #: Ids per `_id $in` read (FerretDB's `_id` pushdown, scripts/install-ferretdb.sh patch 4, takes up to 1,000).
 ID_BATCH = 1000
 
@@ -246,7 +248,7 @@ class MongoTradeStore:
 
     async def list_trades(
         self, user_id: str, filters: TradeFilter, after: ListCursor | None, limit: int
-    ) -> list[Trade]:
+    ) -> list[ListedTrade]:
         query = _query(user_id, filters)
         if after is not None:
             # The bound on trade_time lets the (user_id, trade_time, _id) index start at the page (on
@@ -264,7 +266,13 @@ class MongoTradeStore:
         with pymongo.timeout(self._bulk_timeout):
             # to_list: one await for the page, where `async for` awaits once per document.
             documents = await cursor.to_list()
-        return [trade_from_document(document) for document in documents]
+        # The listing's read model: the page is mapped from the documents as read (decision 0350).
+        return [
+            ListedTrade(
+                document["_id"], document["trade_time"], _STATUSES[document["status"]], document["purge_time"], document
+            )
+            for document in documents
+        ]
 
     async def same_day(self, user_id: str, exchange: str, symbol: str, day: date) -> list[Trade]:
         # The (user_id, exchange, symbol, trading_day) index serves it.
