@@ -19,7 +19,7 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, DuplicateKeyError, OperationFailure
 
-from trademesh.kernel.instruments import Exchange, Side
+from trademesh.kernel.instruments import Side
 from trademesh.services.core.connections import ensure_collections
 from trademesh.services.trade.model import (
     ImportResult,
@@ -30,7 +30,6 @@ from trademesh.services.trade.model import (
     TradeEvent,
     TradeFilter,
 )
-from trademesh.services.trade.model.position_fills import PositionFill
 from trademesh.services.trade.ports import (
     BrokerKeyTaken,
     BulkInsertOutcome,
@@ -48,7 +47,7 @@ from trademesh.services.trade.store.documents import (
     trade_from_document,
     trade_to_document,
 )
-from trademesh.services.trade.store.position_fills import read_position_fills
+from trademesh.services.trade.store.position_fills import PositionReads
 from trademesh.services.trade.store.revisions import COLLECTION as REVISIONS
 from trademesh.services.trade.store.revisions import JournalRevisions
 
@@ -137,7 +136,7 @@ def _query(user_id: str, filters: TradeFilter) -> Document:
     return query
 
 
-class MongoTradeStore:
+class MongoTradeStore(PositionReads):
     """Trades in `trades` (one document each, `_id` = trade id) and import records in `trade_imports`."""
 
     def __init__(self, database: AsyncDatabase[Document], *, bulk_timeout_seconds: float = 120.0) -> None:
@@ -313,14 +312,6 @@ class MongoTradeStore:
             if broker_account_id:
                 query["broker_account_id"] = broker_account_id
             return [trade_from_document(document) async for document in self._trades.find(query, {"outbox": 0})]
-
-    async def position_fills(
-        self, user_id: str, broker_account_id: str = "", exchange: Exchange | None = None, symbol: str = ""
-    ) -> list[PositionFill]:
-        return await read_position_fills(self._trades, self._bulk_timeout, user_id, broker_account_id, exchange, symbol)
-
-    async def journal_revision(self, user_id: str) -> int | None:
-        return await self._revisions.revision(user_id)
 
     async def all_trades(self, user_id: str, include_deleted: bool) -> list[Trade]:
         with pymongo.timeout(self._bulk_timeout):

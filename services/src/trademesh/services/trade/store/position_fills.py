@@ -15,6 +15,7 @@ from trademesh.kernel.instruments import Exchange, Segment, Side
 from trademesh.services.trade.model import Status
 from trademesh.services.trade.model.position_fills import PositionFill
 from trademesh.services.trade.store.documents import Document
+from trademesh.services.trade.store.revisions import JournalRevisions
 
 #: What `position_fill` reads, and nothing else.
 FILL_PROJECTION: Document = {
@@ -89,3 +90,21 @@ async def read_position_fills(
         # to_list: one await per reply batch, where `async for` awaits once per document.
         documents = await cursor.to_list()
     return [position_fill(document) for document in documents]
+
+
+class PositionReads:
+    """What ListPositions reads of the store (`MongoTradeStore` mixes it in): lean fills and the revision."""
+
+    _trades: AsyncCollection[Document]
+    _bulk_timeout: float
+    _revisions: JournalRevisions
+
+    async def position_fills(
+        self, user_id: str, broker_account_id: str = "", exchange: Exchange | None = None, symbol: str = ""
+    ) -> list[PositionFill]:
+        """Return the user's ACTIVE trades matching the filters as fills, in no particular order."""
+        return await read_position_fills(self._trades, self._bulk_timeout, user_id, broker_account_id, exchange, symbol)
+
+    async def journal_revision(self, user_id: str) -> int | None:
+        """Return the user's journal revision, or None while a write of their trades is in flight."""
+        return await self._revisions.revision(user_id)
