@@ -76,7 +76,7 @@ async def _measure(
     times = [(await _timed(call))[0] for _ in range(repeats)]
     p50 = statistics.median(times) if times else float("nan")
     p99 = _percentile(times, 0.99) if times else float("nan")
-    print(f"    {label:<28} cold {cold:7.2f}s  p50 {p50:7.2f}s  p99 {p99:7.2f}s  (n={len(times)})", flush=True)
+    print(f"    {label:<28} cold {cold:8.3f}s  p50 {p50:8.3f}s  p99 {p99:8.3f}s  (n={len(times)})", flush=True)
     return response, [cold, *times]
 
 
