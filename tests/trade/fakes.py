@@ -11,8 +11,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
-from trademesh.kernel.instruments import Side
+from trademesh.kernel.instruments import Exchange, Side
 from trademesh.services.trade.model import ImportResult, ListedTrade, Status, Trade, TradeEvent, TradeFilter
+from trademesh.services.trade.model.position_fills import PositionFill
 from trademesh.services.trade.ports import (
     BrokerKeyTaken,
     BulkInsertOutcome,
@@ -156,6 +157,38 @@ class InMemoryTradeStore:
             and t.status is Status.ACTIVE
             and (not broker_account_id or t.fields.broker_account_id == broker_account_id)
         ]
+
+    async def position_fills(
+        self, user_id: str, broker_account_id: str = "", exchange: Exchange | None = None, symbol: str = ""
+    ) -> list[PositionFill]:
+        fills: list[PositionFill] = []
+        for trade in await self.active_trades(user_id, broker_account_id):
+            f = trade.fields
+            assert f.trade_time is not None
+            assert f.exchange is not None
+            assert f.side is not None
+            if (exchange is None or f.exchange is exchange) and (not symbol or f.symbol == symbol):
+                fills.append(
+                    PositionFill(
+                        f.trade_time,
+                        trade.create_time,
+                        trade.exec_seq,
+                        trade.id,
+                        f.exchange,
+                        f.symbol,
+                        f.segment,
+                        f.side,
+                        f.quantity_micros,
+                        f.price_micros,
+                        f.fees_micros,
+                        trade.version,
+                    )
+                )
+        return fills
+
+    async def journal_revision(self, user_id: str) -> int | None:
+        # Any change of the user's trades changes a version or the set of ids, and with it the revision.
+        return hash(tuple(sorted((t.id, t.version) for t in self.trades.values() if t.user_id == user_id)))
 
     async def trades_between(self, user_id: str, start: date | None, end: date | None) -> list[Trade]:
         return [

@@ -13,8 +13,9 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Protocol
 
-from trademesh.kernel.instruments import Side
+from trademesh.kernel.instruments import Exchange, Side
 from trademesh.services.trade.model import ImportResult, ListedTrade, Trade, TradeEvent, TradeFilter
+from trademesh.services.trade.model.position_fills import PositionFill
 
 #: An (exchange, symbol, IST trading day) group of a user's trades, and its trade ids by side.
 DayGroup = tuple[str, str, date]
@@ -95,6 +96,17 @@ class TradeStore(Protocol):
 
     async def active_trades(self, user_id: str, broker_account_id: str = "") -> list[Trade]:
         """Return every ACTIVE trade of the user (optionally of one broker account)."""
+
+    async def position_fills(
+        self, user_id: str, broker_account_id: str = "", exchange: Exchange | None = None, symbol: str = ""
+    ) -> list[PositionFill]:
+        """Return the user's ACTIVE trades as lean fills (optionally of one broker account, exchange and
+        symbol), in no particular order: what ListPositions replays (decision 0370)."""
+
+    async def journal_revision(self, user_id: str) -> int | None:
+        """Return the user's journal revision: a number that changes once any write of the user's trades
+        is done; None while one is in flight. What is read after seeing revision r may be cached under r
+        (decision 0370)."""
 
     async def by_broker_keys(self, user_id: str, keys: Sequence[str]) -> dict[str, Trade]:
         """Return the user's trades (any status) holding any of `keys`, by key."""

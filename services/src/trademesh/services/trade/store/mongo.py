@@ -47,6 +47,9 @@ from trademesh.services.trade.store.documents import (
     trade_from_document,
     trade_to_document,
 )
+from trademesh.services.trade.store.position_fills import PositionReads
+from trademesh.services.trade.store.revisions import COLLECTION as REVISIONS
+from trademesh.services.trade.store.revisions import JournalRevisions
 
 INSERT_CHUNK = 1000
 _STATUSES = {member.value: member for member in Status}
@@ -59,7 +62,7 @@ async def ensure_indexes(database: AsyncDatabase[Document]) -> None:
 
     On MongoDB they serve the queries below; on FerretDB they only enforce uniqueness (reads scan).
     """
-    await ensure_collections(database, ["trades", "trade_imports", "trade_quotas", "trade_batches"])
+    await ensure_collections(database, ["trades", "trade_imports", "trade_quotas", "trade_batches", REVISIONS])
     trades = database.trades
     await trades.create_index([("broker_key", ASCENDING)], unique=True, sparse=True, name="trades_broker_key_unique")
     await trades.create_index(
@@ -133,7 +136,7 @@ def _query(user_id: str, filters: TradeFilter) -> Document:
     return query
 
 
-class MongoTradeStore:
+class MongoTradeStore(PositionReads):
     """Trades in `trades` (one document each, `_id` = trade id) and import records in `trade_imports`."""
 
     def __init__(self, database: AsyncDatabase[Document], *, bulk_timeout_seconds: float = 120.0) -> None:
@@ -144,21 +147,28 @@ class MongoTradeStore:
         # Whole-collection passes (imports, positions, snapshots, relay sweeps) may take longer
         # than the per-call dependency timeout on a scanning backend such as FerretDB.
         self._bulk_timeout = bulk_timeout_seconds
+        # Every write of trades below moves its users' journal revisions on (ListPositions' cache).
+        self._revisions = JournalRevisions(database[REVISIONS], mark_seconds=bulk_timeout_seconds + 60.0)
 
     async def insert(self, trade: Trade, event: TradeEvent) -> None:
-        document = trade_to_document(trade) | {"outbox": {outbox_key(event): event_to_document(event)}} | PENDING
-        try:
-            await self._trades.insert_one(document)
-        except DuplicateKeyError:
-            # The error does not say which unique index collided: ask.
-            if await self._trades.find_one({"_id": trade.id}, {"_id": 1}) is not None:
-                raise IdTaken(trade.id) from None
-            holder = await self._trades.find_one({"broker_key": trade.broker_key}, {"_id": 1})
-            raise BrokerKeyTaken(str(holder["_id"]) if holder else "") from None
+        async with self._revisions.writing([trade.user_id]):
+            document = trade_to_document(trade) | {"outbox": {outbox_key(event): event_to_document(event)}} | PENDING
+            try:
+                await self._trades.insert_one(document)
+            except DuplicateKeyError:
+                # The error does not say which unique index collided: ask.
+                if await self._trades.find_one({"_id": trade.id}, {"_id": 1}) is not None:
+                    raise IdTaken(trade.id) from None
+                holder = await self._trades.find_one({"broker_key": trade.broker_key}, {"_id": 1})
+                raise BrokerKeyTaken(str(holder["_id"]) if holder else "") from None
 
     async def insert_many(
         self, items: Sequence[tuple[Trade, TradeEvent]], *, with_outbox: bool = True
     ) -> BulkInsertOutcome:
+        async with self._revisions.writing(trade.user_id for trade, _ in items):
+            return await self._insert_many(items, with_outbox=with_outbox)
+
+    async def _insert_many(self, items: Sequence[tuple[Trade, TradeEvent]], *, with_outbox: bool) -> BulkInsertOutcome:
         with pymongo.timeout(self._bulk_timeout):
             inserted: list[Trade] = []
             collided: list[Trade] = []
@@ -212,6 +222,10 @@ class MongoTradeStore:
         return trade_from_document(document) if document else None
 
     async def replace(self, trade: Trade, expected_version: int, event: TradeEvent) -> Trade | None:
+        async with self._revisions.writing([trade.user_id]):
+            return await self._replace(trade, expected_version, event)
+
+    async def _replace(self, trade: Trade, expected_version: int, event: TradeEvent) -> Trade | None:
         document = trade_to_document(trade)
         document.pop("_id")
         unset = {} if trade.broker_key else {"broker_key": ""}
