@@ -252,6 +252,9 @@ class RecordingEventSink:
     async def committed(self, trades: Sequence[Trade]) -> None:
         self.committed_trades.extend(trades)
 
+    async def created(self, trade: Trade, event: TradeEvent) -> None:
+        self.committed_trades.append(trade)
+
     async def committed_batch(self, batch_id: str, trades: Sequence[Trade]) -> None:
         self.batches[batch_id] = list(trades)
 

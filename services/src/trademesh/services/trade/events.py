@@ -117,6 +117,18 @@ class OutboxRelay:
             logger.warning("publishing trade events failed; the relay will retry", exc_info=True)
             self._wake.set()
 
+    async def created(self, trade: Trade, event: TradeEvent) -> None:
+        """Publish a just-created trade's CREATED event as written, then clear it; on failure leave it to the
+        sweep. The outbox is not read back: this request wrote it a moment ago, and a later change's events
+        stay for their own writer (only this event's key is cleared). Should a sweep have published it in
+        between, it is published twice — consumers take a trade's version once."""
+        try:
+            await self._publisher.publish([event])
+            await self._store.clear_events(trade.id, [event.trade.version])
+        except Exception:
+            logger.warning("publishing trade events failed; the relay will retry", exc_info=True)
+            self._wake.set()
+
     async def committed_batch(self, batch_id: str, trades: Sequence[Trade]) -> None:
         """Publish the CREATED events of a bulk insert recorded by `start_batch` (an import, a reconcile),
         then forget the batch.
@@ -233,6 +245,9 @@ class FaultInjectingSink:
     async def committed(self, trades: Sequence[Trade]) -> None:
         logger.error("TRADEMESH_FAULT_EXIT_AFTER_WRITE: exiting after the write, before publishing")
         os._exit(86)
+
+    async def created(self, trade: Trade, event: TradeEvent) -> None:
+        await self.committed([trade])
 
     async def committed_batch(self, batch_id: str, trades: Sequence[Trade]) -> None:
         await self.committed(trades)

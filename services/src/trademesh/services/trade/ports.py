@@ -149,6 +149,9 @@ class EventSink(Protocol):
 
     async def committed(self, trades: Sequence[Trade]) -> None: ...
 
+    async def created(self, trade: Trade, event: TradeEvent) -> None:
+        """Publish the CREATED event this request just wrote with `trade` (no read of the outbox), then clear it."""
+
     async def committed_batch(self, batch_id: str, trades: Sequence[Trade]) -> None:
         """Publish the CREATED events of a recorded bulk insert, then forget the batch record."""
 

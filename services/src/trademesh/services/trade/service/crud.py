@@ -6,7 +6,14 @@ from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 
-from trademesh.kernel.errors import AlreadyExists, FailedPrecondition, FieldViolation, InvalidArgument, check_fields
+from trademesh.kernel.errors import (
+    AlreadyExists,
+    FailedPrecondition,
+    FieldViolation,
+    InvalidArgument,
+    ResourceExhausted,
+    check_fields,
+)
 from trademesh.kernel.requests import check_page_size, check_request_id
 from trademesh.services.core.page_tokens import page_token_invalid
 from trademesh.services.trade.charging import compute_charges, settlement_charges
@@ -109,9 +116,7 @@ class CrudUseCases(InferenceUseCases):
         check_fields(violations, "trade has invalid fields")
         request_hash = content_hash("create", raw)
         trade_id = derive_id("create", user_id, request_id)
-        existing = await self.store.get(trade_id)
-        if existing is not None:
-            return await self._replayed(existing, request_hash)
+        # A retried request is found by the insert (IdTaken below), not by a read before every create.
         category, inferred = fields.category, fields.category is None
         assert fields.exchange is not None
         assert fields.side is not None
@@ -136,9 +141,16 @@ class CrudUseCases(InferenceUseCases):
             request_hash=request_hash,
             broker_key=broker_key_of(user_id, fields),
         )
-        await self._reserve(user_id, 1)
         try:
-            await self.store.insert(trade, new_event(EventType.CREATED, trade, now))
+            await self._reserve(user_id, 1)
+        except ResourceExhausted:
+            existing = await self.store.get(trade_id)  # a retry of a create that filled the journal
+            if existing is None:
+                raise
+            return await self._replayed(existing, request_hash)
+        event = new_event(EventType.CREATED, trade, now)
+        try:
+            await self.store.insert(trade, event)
         except IdTaken:
             await self.store.release_quota(user_id, 1)
             existing = await self.store.get(trade_id)
@@ -148,7 +160,7 @@ class CrudUseCases(InferenceUseCases):
         except BrokerKeyTaken as taken:
             await self.store.release_quota(user_id, 1)
             raise duplicate_broker_trade(taken.trade_id) from None
-        await self.events.committed([trade])
+        await self.events.created(trade, event)
         if side_known:
             # The group had this side before the trade was written: its sides, and so every inferred
             # category in it (kept consistent on every write), are unchanged. The first trade of a
