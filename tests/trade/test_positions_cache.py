@@ -11,19 +11,29 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from google.protobuf.field_mask_pb2 import FieldMask
+from redis.asyncio import Redis
 
 from tests.conftest import MeshUser
 from tests.rpc import bearer
 from tests.trade.conftest import RunningTrade, broker_trade, create, equity_trade, reconcile_request
 from tests.trade.test_expiry import PRICES, _run_job, fo_trade
 from trademesh.services.core.identity import ROLE_ADMIN
+from trademesh.services.trade.events import OutboxRelay, RedisEventPublisher
+from trademesh.services.trade.model import EventType, new_event
 from trademesh.services.trade.store import MongoTradeStore
-from trademesh.services.trade.store.revisions import COLLECTION
+from trademesh.services.trade.store.documents import (
+    PENDING,
+    event_to_document,
+    outbox_key,
+    trade_from_document,
+    trade_to_document,
+)
 from trademesh.trade.v1 import import_pb2, trade_pb2, trade_service_pb2
 
 NewUser = Callable[[], Awaitable[MeshUser]]
@@ -141,8 +151,8 @@ async def test_the_expiry_jobs_settlement_fills_show_at_once(
     assert (await held(trade, user))["NIFTY26FEBFUT"] == (0, 2)
 
 
-async def test_a_write_in_flight_hides_the_revision_and_an_interrupted_one_moves_it_on(
-    trade: RunningTrade, new_user: NewUser, trade_db: Any
+async def test_each_write_moves_the_revision_on_and_the_relays_sweep_retires_an_interrupted_one(
+    trade: RunningTrade, new_user: NewUser, trade_db: Any, redis: Redis
 ) -> None:
     user = await new_user()
     store = MongoTradeStore(trade_db)
@@ -155,21 +165,23 @@ async def test_a_write_in_flight_hides_the_revision_and_an_interrupted_one_moves
     second = await store.journal_revision(user.user_id)
     assert second is not None
     assert second > created
-
-    # A write that marked itself and never finished (its process died): unknown while the mark holds...
-    await trade_db[COLLECTION].update_one(
-        {"_id": user.user_id}, {"$set": {"writing.dead": datetime.now(UTC) + timedelta(minutes=5)}}
-    )
-    assert await store.journal_revision(user.user_id) is None
     before = await positions(trade, user)
-    await trade_db.trades.update_one({"user_id": user.user_id}, {"$set": {"quantity_micros": 3 * M}})
-    # ...so nothing is served from the cache: the write behind the store's back is read.
-    assert await positions(trade, user) != before
-    # Once the mark's time is up, the next reader drops it and the revision moves on past it.
-    await trade_db[COLLECTION].update_one(
-        {"_id": user.user_id}, {"$set": {"writing.dead": datetime.now(UTC) - timedelta(seconds=1)}}
+    assert before["INFY"][:2] == (20 * M, 2)
+
+    # A create whose process died after its insert, before its revision moved on: the trade is in the
+    # database with its CREATED event still pending in the outbox, and the cache does not know it yet.
+    [stored] = [document async for document in trade_db.trades.find({"user_id": user.user_id}).limit(1)]
+    orphan = replace(trade_from_document(stored), id=f"orphan-{uuid.uuid4().hex}", request_id=str(uuid.uuid4()))
+    event = new_event(EventType.CREATED, orphan, orphan.create_time)
+    await trade_db.trades.insert_one(
+        trade_to_document(orphan) | {"outbox": {outbox_key(event): event_to_document(event)}} | PENDING
     )
-    assert await store.journal_revision(user.user_id) is None
-    after = await store.journal_revision(user.user_id)
-    assert after is not None
-    assert after > second
+    assert await positions(trade, user) == before  # served from the cache: the revision stood still
+    assert await store.journal_revision(user.user_id) == second
+
+    # The relay's sweep of pending events (at start-up, or once they are older than its grace) moves the
+    # revision of their users on, so the interrupted write is seen.
+    relay = OutboxRelay(store, RedisEventPublisher(redis), scan_interval=60.0)
+    await relay.sweep(None)
+    assert (await store.journal_revision(user.user_id) or 0) > second
+    assert (await positions(trade, user))["INFY"][:2] == (30 * M, 3)

@@ -164,14 +164,18 @@ class OutboxRelay:
         written_before = datetime.now(UTC) - grace if grace is not None else None
         for record in await self._store.batches_with_pending_events(written_before):
             trades = await self._store.get_many([str(trade_id) for trade_id in record["trade_ids"]])
+            # A write whose events were left behind may not have moved its users' revisions on (0370).
+            await self._store.bump_revisions(trade.user_id for trade in trades)
             await self.committed_batch(str(record["_id"]), trades)
             flushed += len(trades)
         while True:
             documents = await self._store.pending_documents(500, after, written_before)
+            left = [document for document in documents if document.get("outbox")]
+            await self._store.bump_revisions(str(document["user_id"]) for document in left if "user_id" in document)
             for document in documents:
                 await self._flush(document)
             # Documents whose events were published by their request only had a flag to clear.
-            flushed += sum(1 for document in documents if document.get("outbox"))
+            flushed += len(left)
             if len(documents) < 500:
                 return flushed
             after = str(documents[-1]["_id"])

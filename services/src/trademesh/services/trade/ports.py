@@ -105,7 +105,7 @@ class TradeStore(Protocol):
 
     async def journal_revision(self, user_id: str) -> int | None:
         """Return the user's journal revision: a number that changes once any write of the user's trades
-        is done; None while one is in flight. What is read after seeing revision r may be cached under r
+        is done (None: unknown, cache nothing). What is read after seeing revision r may be cached under r
         (decision 0370)."""
 
     async def by_broker_keys(self, user_id: str, keys: Sequence[str]) -> dict[str, Trade]:

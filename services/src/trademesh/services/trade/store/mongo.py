@@ -148,7 +148,7 @@ class MongoTradeStore(PositionReads):
         # than the per-call dependency timeout on a scanning backend such as FerretDB.
         self._bulk_timeout = bulk_timeout_seconds
         # Every write of trades below moves its users' journal revisions on (ListPositions' cache).
-        self._revisions = JournalRevisions(database[REVISIONS], mark_seconds=bulk_timeout_seconds + 60.0)
+        self._revisions = JournalRevisions(database[REVISIONS])
 
     async def insert(self, trade: Trade, event: TradeEvent) -> None:
         async with self._revisions.writing([trade.user_id]):

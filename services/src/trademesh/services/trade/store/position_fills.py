@@ -8,6 +8,8 @@ straight to `PositionFill` tuples. The few latest trades a page needs in full ar
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import pymongo
 from pymongo.asynchronous.collection import AsyncCollection
 
@@ -106,5 +108,9 @@ class PositionReads:
         return await read_position_fills(self._trades, self._bulk_timeout, user_id, broker_account_id, exchange, symbol)
 
     async def journal_revision(self, user_id: str) -> int | None:
-        """Return the user's journal revision, or None while a write of their trades is in flight."""
+        """Return the user's journal revision (decision 0370)."""
         return await self._revisions.revision(user_id)
+
+    async def bump_revisions(self, user_ids: Iterable[str]) -> None:
+        """Move these users' revisions on: writes of their trades were found interrupted (the relay's sweep)."""
+        await self._revisions.bump(sorted(set(user_ids)))
