@@ -457,11 +457,13 @@ class MongoTradeStore(PositionReads):
         """Drop published events from a trade document (then erase it if it is being purged)."""
         # FerretDB's $pull only matches whole values, so pending events are keyed "e<version>" in
         # an object and removed with $unset of exactly the published keys (newer ones stay).
-        document = await self._trades.find_one_and_update(
-            {"_id": trade_id},
-            {"$unset": {f"outbox.e{version}": "" for version in versions}},
-            return_document=ReturnDocument.AFTER,
-        )
+        unset = {"$unset": {f"outbox.e{version}": "" for version in versions}}
+        # The common case, a trade not being purged, in one plain update (no document read back). A purge
+        # marked later brings its own PURGED event, whose clearing erases the trade.
+        if (await self._trades.update_one({"_id": trade_id, "purging": {"$ne": True}}, unset)).matched_count:
+            return
+        after = ReturnDocument.AFTER
+        document = await self._trades.find_one_and_update({"_id": trade_id}, unset, return_document=after)
         if document is not None and not document.get("outbox") and document.get("purging"):
             await self._trades.delete_one({"_id": trade_id})
 
