@@ -32,7 +32,6 @@ import tempfile
 import time
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta
 from pathlib import Path
 
 from grpc import aio
@@ -40,6 +39,7 @@ from grpc_health.v1 import health_pb2
 
 from trademesh.auth.v1 import auth_service_pb2, auth_service_pb2_grpc
 from trademesh.devstack.processes import FerretDBServer, RedisServer, find_free_port
+from trademesh.devstack.tradebooks import zerodha_tradebook
 from trademesh.gateway.envoy_config import HEALTH_SERVICE_HEADER, write_bootstrap
 from trademesh.gateway.mesh import Endpoint, build_mesh
 from trademesh.gateway.runner import EnvoyProcess
@@ -52,42 +52,6 @@ from trademesh.trade.v1 import import_pb2, trade_service_pb2, trade_service_pb2_
 CONTRACT_MAX_ROWS = 100_000
 MAX_MESSAGE_BYTES = 16 * 1024 * 1024
 PASSWORD = "Correct-Horse-42"
-ZERODHA_HEADER = (
-    "symbol,isin,trade_date,exchange,segment,series,trade_type,auction,quantity,price,trade_id,order_id,"
-    "order_execution_time\n"
-)
-ISINS = {
-    "INFY": "INE009A01021",
-    "TCS": "INE467B01029",
-    "RELIANCE": "INE002A01018",
-    "HDFCBANK": "INE040A01034",
-    "ICICIBANK": "INE090A01021",
-    "SBIN": "INE062A01020",
-    "ITC": "INE154A01025",
-    "LT": "INE018A01030",
-    "WIPRO": "INE075A01022",
-    "AXISBANK": "INE238A01034",
-}
-
-
-def zerodha_tradebook(rows: int) -> bytes:
-    """A Zerodha equity tradebook of ``rows`` fills: 300 a trading day from 09:15 IST, buys and sells.
-
-    Trade ids of 8 digits and order ids of 16, like Kite's, so the file is about as large as a real one.
-    """
-    symbols = list(ISINS)
-    lines = [ZERODHA_HEADER]
-    first_day = datetime(2023, 1, 2, 9, 15)
-    for index in range(rows):
-        moment = first_day + timedelta(days=index // 300, minutes=index % 300)
-        symbol = symbols[index % len(symbols)]
-        side = "buy" if index % 2 == 0 else "sell"
-        lines.append(
-            f"{symbol},{ISINS[symbol]},{moment:%Y-%m-%d},NSE,EQ,EQ,{side},false,{1 + index % 7}.000000,"
-            f"{100 + index % 900}.050000,{70_000_000 + index},{1_100_000_000_000_000 + index // 2},"
-            f"{moment:%Y-%m-%dT%H:%M:%S}\n"
-        )
-    return "".join(lines).encode()
 
 
 class TradeProcess:
