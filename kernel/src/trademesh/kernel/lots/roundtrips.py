@@ -194,7 +194,11 @@ class InstrumentCycle(Generic[KeyT]):
 
         The rule of `fifo.PositionBook` (ListPositions): a lot's fees are consumed pro rata by quantity.
         """
-        return sum((Fraction(lot[3] * lot[0], lot[4]) for lot in self.lots), Fraction(0))
+        # Summed per opening quantity first (few distinct ones): one Fraction per denominator, not per lot.
+        by_opening: dict[int, int] = {}
+        for lot in self.lots:
+            by_opening[lot[4]] = by_opening.get(lot[4], 0) + lot[3] * lot[0]
+        return sum((Fraction(numerator, opening) for opening, numerator in by_opening.items()), Fraction(0))
 
     @property
     def realized_net(self) -> Fraction:
