@@ -4,7 +4,7 @@
 // Direct trade book" → import its sample. Prints one JSON line {"ok", "steps", "error"?}.
 import { readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { launch, logIn } from "./harness.mjs";
+import { launch, logIn, register } from "./harness.mjs";
 
 const { url, step, page, consoleErrors, shot, go, end } = await launch("web-broker-formats");
 
@@ -17,13 +17,7 @@ try {
   const password = "Journey-Horse-42";
 
   await page.goto(url);
-  await page.getByTestId("login-form").waitFor();
-  await page.getByRole("tab", { name: "Register" }).click();
-  await page.getByLabel("Email").fill(`${name}@example.com`);
-  await page.getByLabel("Username").fill(name);
-  await page.getByLabel("Password").fill(password);
-  await page.getByRole("button", { name: "Create account" }).click();
-  await page.getByTestId("current-user").filter({ hasText: name }).waitFor();
+  await register(page, name, password);
   step("registered", { username: name });
 
   await go("#/trades");

@@ -10,7 +10,7 @@
 import { createClient } from "@connectrpc/connect";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import { common, trade } from "@trademesh/sdk";
-import { launch } from "./harness.mjs";
+import { launch, register } from "./harness.mjs";
 
 const { url, step, page, outside, shot, end } = await launch("web-guardrails", { height: 860, wait: 30_000, consoleErrors: true });
 const trades = createClient(trade.TradeService, outside());
@@ -20,13 +20,7 @@ let failure = "";
 try {
   const name = `e2g_${Date.now().toString(36)}`;
   await page.goto(url);
-  await page.getByTestId("login-form").waitFor();
-  await page.getByRole("tab", { name: "Register" }).click();
-  await page.getByLabel("Email").fill(`${name}@example.com`);
-  await page.getByLabel("Username").fill(name);
-  await page.getByLabel("Password").fill("Guard-Rail-42");
-  await page.getByRole("button", { name: "Create account" }).click();
-  await page.getByTestId("current-user").filter({ hasText: name }).waitFor();
+  await register(page, name, "Guard-Rail-42");
   await page.locator('[data-testid="bell"][data-stream="live"][data-count="0"]').waitFor();
   step("registered, bell live at 0", { username: name });
 

@@ -92,6 +92,17 @@ export async function launch(name, { width = 1280, height = 900, wait = 20_000, 
   return { url, artifacts, wait: timeout, steps, step, context, page, consoleErrors, tokens, outside, shot, go, end };
 }
 
+// Register through the login form's Register tab (email `<name>@example.com`) and wait until the header names the user.
+export async function register(page, name, password) {
+  await page.getByTestId("login-form").waitFor();
+  await page.getByRole("tab", { name: "Register" }).click();
+  await page.getByLabel("Email").fill(`${name}@example.com`);
+  await page.getByLabel("Username").fill(name);
+  await page.getByLabel("Password").fill(password);
+  await page.getByRole("button", { name: "Create account" }).click();
+  await page.getByTestId("current-user").filter({ hasText: name }).waitFor();
+}
+
 // Log in through the login form and wait until the header names the user.
 export async function logIn(page, name, password) {
   await page.getByTestId("login-form").waitFor();

@@ -7,7 +7,7 @@
 // JSON line {"ok", "steps", "error"?}; the steps carry the username and the import's duration.
 import { readFileSync } from "node:fs";
 import { basename } from "node:path";
-import { launch } from "./harness.mjs";
+import { launch, register } from "./harness.mjs";
 
 const { url, step, page, consoleErrors, shot, go, end } = await launch("web-large-import");
 
@@ -24,13 +24,7 @@ try {
   const password = "Journey-Horse-42";
 
   await page.goto(url);
-  await page.getByTestId("login-form").waitFor();
-  await page.getByRole("tab", { name: "Register" }).click();
-  await page.getByLabel("Email").fill(`${name}@example.com`);
-  await page.getByLabel("Username").fill(name);
-  await page.getByLabel("Password").fill(password);
-  await page.getByRole("button", { name: "Create account" }).click();
-  await page.getByTestId("current-user").filter({ hasText: name }).waitFor();
+  await register(page, name, password);
   step("registered", { username: name, password });
 
   await go("#/trades");

@@ -7,7 +7,7 @@
 // Positions page and the Live P&L screen show the same realized P&L (net, partial exit included), that Live
 // P&L shows a break-even price and the definitions panel. Waits are on conditions, never fixed sleeps.
 // Prints one JSON line {"ok": bool, "steps": [...], "error"?: string} and exits 0 only when ok.
-import { launch } from "./harness.mjs";
+import { launch, register } from "./harness.mjs";
 
 const { url, step, page, shot, go, end } = await launch("web", { width: 1400, wait: 30_000 });
 
@@ -33,13 +33,7 @@ let failure = "";
 try {
   const name = `pnl_${Date.now().toString(36)}`;
   await page.goto(url);
-  await page.getByTestId("login-form").waitFor();
-  await page.getByRole("tab", { name: "Register" }).click();
-  await page.getByLabel("Email").fill(`${name}@example.com`);
-  await page.getByLabel("Username").fill(name);
-  await page.getByLabel("Password").fill("Journey-Horse-42");
-  await page.getByRole("button", { name: "Create account" }).click();
-  await page.getByTestId("current-user").filter({ hasText: name }).waitFor();
+  await register(page, name, "Journey-Horse-42");
   step("registered", { username: name });
 
   await go("trades");

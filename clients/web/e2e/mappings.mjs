@@ -2,7 +2,7 @@
 // driven by playwright-core. Run by tests/web/test_browser_mappings.py. register → open the import panel →
 // a mapping with a bad time format is refused naming the field → saved → a broker file previewed (3 rows, one
 // bad side word, nothing written) → imported through the mapping. Prints one JSON line {"ok", "steps", "error"?}.
-import { launch, logIn } from "./harness.mjs";
+import { launch, logIn, register } from "./harness.mjs";
 
 const { url, step, page, consoleErrors, shot, go, end } = await launch("web-mappings");
 
@@ -14,13 +14,7 @@ try {
   const stamp = Date.now().toString(36);
 
   await page.goto(url);
-  await page.getByTestId("login-form").waitFor();
-  await page.getByRole("tab", { name: "Register" }).click();
-  await page.getByLabel("Email").fill(`${name}@example.com`);
-  await page.getByLabel("Username").fill(name);
-  await page.getByLabel("Password").fill(password);
-  await page.getByRole("button", { name: "Create account" }).click();
-  await page.getByTestId("current-user").filter({ hasText: name }).waitFor();
+  await register(page, name, password);
   step("registered", { username: name });
 
   await go("#/trades");

@@ -6,7 +6,7 @@
 // register → write a Markdown note (preview is sanitised) with mood, a mistake and lessons → save → reload
 // (tokens live in memory, so log in again) → the note is still there → find it by search → open it from
 // the result. Waits are on conditions, never fixed sleeps. Prints one JSON line {"ok", "steps", "error"?}.
-import { launch, logIn } from "./harness.mjs";
+import { launch, logIn, register } from "./harness.mjs";
 
 const { url, step, page, consoleErrors, shot, go, end } = await launch("web-notes");
 // An injected handler would set this flag: the sanitiser must stop it.
@@ -22,13 +22,7 @@ try {
   const word = `zephyr${Date.now().toString(36)}`;
 
   await page.goto(url);
-  await page.getByTestId("login-form").waitFor();
-  await page.getByRole("tab", { name: "Register" }).click();
-  await page.getByLabel("Email").fill(`${name}@example.com`);
-  await page.getByLabel("Username").fill(name);
-  await page.getByLabel("Password").fill(password);
-  await page.getByRole("button", { name: "Create account" }).click();
-  await page.getByTestId("current-user").filter({ hasText: name }).waitFor();
+  await register(page, name, password);
   step("registered", { username: name });
 
   // A trade now (the form's default time): it belongs to today's IST date, the notes screen's default day.

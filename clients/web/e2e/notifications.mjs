@@ -15,7 +15,7 @@ import { create } from "@bufbuild/protobuf";
 import { createClient } from "@connectrpc/connect";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import { common, notifications, trade } from "@trademesh/sdk";
-import { launch } from "./harness.mjs";
+import { launch, register } from "./harness.mjs";
 
 const { url, step, page, outside: outsideTo, shot, end } = await launch("web-notifications", { height: 860, wait: 30_000, consoleErrors: true });
 const gateway = new URL(url);
@@ -98,13 +98,7 @@ let failure = "";
 try {
   const name = `e2n_${Date.now().toString(36)}`;
   await page.goto(relay.url());
-  await page.getByTestId("login-form").waitFor();
-  await page.getByRole("tab", { name: "Register" }).click();
-  await page.getByLabel("Email").fill(`${name}@example.com`);
-  await page.getByLabel("Username").fill(name);
-  await page.getByLabel("Password").fill("Bell-Ringer-42");
-  await page.getByRole("button", { name: "Create account" }).click();
-  await page.getByTestId("current-user").filter({ hasText: name }).waitFor();
+  await register(page, name, "Bell-Ringer-42");
   // The bell's stream is open with an empty inbox: a snapshot said 0 unread.
   await page.locator('[data-testid="bell"][data-stream="live"][data-count="0"]').waitFor();
   step("registered, bell live at 0", { username: name, label: await bell.getAttribute("aria-label") });

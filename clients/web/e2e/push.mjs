@@ -12,7 +12,7 @@
 import { create } from "@bufbuild/protobuf";
 import { createClient } from "@connectrpc/connect";
 import { common, notifications } from "@trademesh/sdk";
-import { launch, until } from "./harness.mjs";
+import { launch, until, register } from "./harness.mjs";
 
 const pushUrl = (process.env.TM_PUSH_URL ?? "http://127.0.0.1:50063").replace(/\/$/, "");
 const { Channel, NotificationKind } = notifications;
@@ -48,13 +48,7 @@ let failure = "";
 try {
   const name = `e2p_${Date.now().toString(36)}`;
   await page.goto(url);
-  await page.getByTestId("login-form").waitFor();
-  await page.getByRole("tab", { name: "Register" }).click();
-  await page.getByLabel("Email").fill(`${name}@example.com`);
-  await page.getByLabel("Username").fill(name);
-  await page.getByLabel("Password").fill("Push-Pull-4242");
-  await page.getByRole("button", { name: "Create account" }).click();
-  await page.getByTestId("current-user").filter({ hasText: name }).waitFor();
+  await register(page, name, "Push-Pull-4242");
   step("registered", { username: name });
 
   // The delivery settings offer push and SMS (the server has a VAPID key and an SMS provider).

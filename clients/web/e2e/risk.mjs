@@ -6,7 +6,7 @@
 // register → a buy with a stop on the wrong side is refused on the stop field → fixed, added → a sell closes
 // the round trip → the analytics screen shows the expectancy in R. Waits are on conditions, never fixed
 // sleeps. Prints one JSON line {"ok", "steps", "error"?}.
-import { launch } from "./harness.mjs";
+import { launch, register } from "./harness.mjs";
 
 const { url, step, page, consoleErrors, shot, go, end } = await launch("web-risk");
 
@@ -29,13 +29,7 @@ try {
   const password = "Journey-Horse-42";
 
   await page.goto(url);
-  await page.getByTestId("login-form").waitFor();
-  await page.getByRole("tab", { name: "Register" }).click();
-  await page.getByLabel("Email").fill(`${name}@example.com`);
-  await page.getByLabel("Username").fill(name);
-  await page.getByLabel("Password").fill(password);
-  await page.getByRole("button", { name: "Create account" }).click();
-  await page.getByTestId("current-user").filter({ hasText: name }).waitFor();
+  await register(page, name, password);
   step("registered", { username: name });
 
   // A buy's stop above its entry: the server names the stop field.

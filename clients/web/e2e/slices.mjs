@@ -7,7 +7,7 @@
 // the slice bar narrows it to the Breakout strategy (a chip) → "compare with the rest" shows 1 vs 1 → a tag
 // that no trade carries gives an empty report, not an error. Waits are on conditions, never fixed sleeps.
 // Prints one JSON line {"ok", "steps", "error"?}.
-import { launch } from "./harness.mjs";
+import { launch, register } from "./harness.mjs";
 
 const { url, step, page, consoleErrors, shot, go, end } = await launch("web-slices");
 
@@ -45,13 +45,7 @@ try {
   const password = "Journey-Horse-42";
 
   await page.goto(url);
-  await page.getByTestId("login-form").waitFor();
-  await page.getByRole("tab", { name: "Register" }).click();
-  await page.getByLabel("Email").fill(`${name}@example.com`);
-  await page.getByLabel("Username").fill(name);
-  await page.getByLabel("Password").fill(password);
-  await page.getByRole("button", { name: "Create account" }).click();
-  await page.getByTestId("current-user").filter({ hasText: name }).waitFor();
+  await register(page, name, password);
   step("registered", { username: name });
 
   await go("#/trades");
