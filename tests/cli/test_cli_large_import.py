@@ -13,19 +13,32 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import grpc
 import pytest
 
 from tests.cli.conftest import Run, ok
-from tests.client_mesh import PASSWORD, RunningMesh
+from tests.client_mesh import PASSWORD, RunningMesh, start_mesh
 from tests.large_tradebook import ISINS, LARGE_ROWS, write_zerodha_tradebook
 from tests.rpc import bearer
 from trademesh.auth.v1 import auth_service_pb2, auth_service_pb2_grpc
 from trademesh.trade.v1 import trade_service_pb2, trade_service_pb2_grpc
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
+
+
+@pytest.fixture(scope="module")
+def mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningMesh]:
+    """A mesh of this module's own, stopped when it ends: after 100,000 rows its services keep consuming the
+    import's events for minutes, which must not weigh on the session's shared mesh and later tests' deadlines."""
+    own = start_mesh(tmp_path_factory.mktemp("large-import-mesh"))
+    try:
+        yield own
+    finally:
+        own.stop()
+
 
 #: What the subprocess may take, well above the import itself (~40 s on the 2-core reference machine) and
 #: above the SDK's deadline, so a slow import ends as the CLI's DEADLINE_EXCEEDED, not as a killed process.
