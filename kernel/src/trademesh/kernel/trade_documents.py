@@ -20,6 +20,7 @@ from trademesh.kernel.lots import divide_half_even
 __all__ = [
     "CHARGE_PROFILE_PROJECTION",
     "COLLECTION",
+    "DEFAULTS",
     "FIELD_TYPES",
     "FILL_PROJECTION",
     "JOURNAL_ORDER",
@@ -101,6 +102,20 @@ FIELD_TYPES: dict[str, tuple[type | None, ...]] = {
     PLANNED_RISK_MICROS: (int,),
     STRATEGY_KEY: (str,),
     TAG_KEYS: (list,),
+}
+
+#: The contract fields a stored trade may leave out, and what a missing one reads as (the trade service
+#: stores a field only when it differs from its default, decision 0385). Every other field is always stored.
+DEFAULTS: dict[str, Any] = {
+    CATEGORY: None,
+    SEGMENT: None,
+    DERIVATIVE: None,
+    BROKER_ACCOUNT_ID: "",
+    STOP_LOSS_PRICE_MICROS: 0,
+    TARGET_PRICE_MICROS: 0,
+    PLANNED_RISK_MICROS: 0,
+    STRATEGY_KEY: "",
+    TAG_KEYS: [],
 }
 
 #: Journal order, newest first (a sort specification): the first document per instrument is its latest trade.
@@ -205,7 +220,7 @@ def decode_fill(document: Mapping[str, Any]) -> TradeFill:
         fees_micros=int(document[FEES_MICROS]),
         time_us=_micros(document[TRADE_TIME]),
         create_time_us=_micros(document[CREATE_TIME]),
-        category=document[CATEGORY],
+        category=document.get(CATEGORY),
         version=int(document[VERSION]),
         exec_seq=int(document.get(EXEC_SEQ, 0)),
         planned_risk_micros=planned_risk(
@@ -255,13 +270,13 @@ class TradeChargeProfile(NamedTuple):
 
 def decode_charge_profile(document: Mapping[str, Any]) -> TradeChargeProfile:
     """Decode one stored trade (projected with CHARGE_PROFILE_PROJECTION); KeyError when it breaks the contract."""
-    derivative = document[DERIVATIVE]
+    derivative = document.get(DERIVATIVE)
     return TradeChargeProfile(
         symbol=document[SYMBOL],
         exchange=_EXCHANGES[document[EXCHANGE]],
-        segment=document[SEGMENT],
+        segment=document.get(SEGMENT),
         contract_type=derivative.get("contract_type") if derivative else None,
         broker=document[BROKER],
-        broker_account_id=document[BROKER_ACCOUNT_ID],
-        category=document[CATEGORY],
+        broker_account_id=document.get(BROKER_ACCOUNT_ID, ""),
+        category=document.get(CATEGORY),
     )

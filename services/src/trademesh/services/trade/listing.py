@@ -56,18 +56,19 @@ def listed_trades_to_proto(trades: Sequence[ListedTrade]) -> Any:
 
 def stored_trade_init(document: Mapping[str, Any]) -> dict[str, Any]:
     """Return the fields of a stored trade's message as a constructor initializer (sub-messages as dicts)."""
-    derivative = document["derivative"]
-    breakdown = document["fee_breakdown"]
-    delete_time = document["delete_time"]
-    purge_time = document["purge_time"]
+    get = document.get
+    derivative = get("derivative")
+    breakdown = get("fee_breakdown")
+    delete_time = get("delete_time")
+    purge_time = get("purge_time")
     quantity = document["quantity_micros"]
     price = document["price_micros"]
     return {
         "id": document["_id"],
         "user_id": document["user_id"],
         "instrument": {"symbol": document["symbol"], "exchange": _EXCHANGES[document["exchange"]]},
-        "segment": _SEGMENTS[document["segment"]],
-        "isin": document["isin"],
+        "segment": _SEGMENTS[get("segment")],
+        "isin": get("isin", ""),
         "side": _SIDES[document["side"]],
         "quantity_micros": quantity,
         "price_micros": price,
@@ -75,18 +76,18 @@ def stored_trade_init(document: Mapping[str, Any]) -> dict[str, Any]:
         "fees_micros": document["fees_micros"],
         "fee_breakdown": {key: breakdown[key] for key in _FEE_KEYS} if breakdown else None,
         # Trades written before charges had sources carry neither key (store.documents).
-        "charges_source": _CHARGES_SOURCES[document.get("charges_source")],
-        "charges_schedule_version": document.get("charges_schedule_version", ""),
+        "charges_source": _CHARGES_SOURCES[get("charges_source")],
+        "charges_schedule_version": get("charges_schedule_version", ""),
         "trade_time": timestamp_init(document["trade_time"]),
-        "category": _CATEGORIES[document["category"]],
-        "category_inferred": document["category_inferred"],
-        "strategy": document["strategy"],
-        "tags": document["tags"],
-        "notes": document["notes"],
+        "category": _CATEGORIES[get("category")],
+        "category_inferred": get("category_inferred", False),
+        "strategy": get("strategy", ""),
+        "tags": get("tags", ()),
+        "notes": get("notes", ""),
         "broker": _BROKERS[document["broker"]],
-        "broker_trade_id": document["broker_trade_id"],
-        "broker_order_id": document["broker_order_id"],
-        "broker_account_id": document["broker_account_id"],
+        "broker_trade_id": get("broker_trade_id", ""),
+        "broker_order_id": get("broker_order_id", ""),
+        "broker_account_id": get("broker_account_id", ""),
         "source": _SOURCES[document["source"]],
         "status": _STATUSES[document["status"]],
         "version": document["version"],
@@ -95,13 +96,13 @@ def stored_trade_init(document: Mapping[str, Any]) -> dict[str, Any]:
         "update_time": timestamp_init(document["update_time"]),
         "delete_time": None if delete_time is None else timestamp_init(delete_time),
         "purge_time": None if purge_time is None else timestamp_init(purge_time),
-        "request_id": document["request_id"],
-        "import_id": document["import_id"],
-        "exec_seq": document.get("exec_seq", 0),
+        "request_id": get("request_id", ""),
+        "import_id": get("import_id", ""),
+        "exec_seq": get("exec_seq", 0),
         # Trades written before plans existed carry none of these keys (decision 0230).
-        "stop_loss_price_micros": document.get("stop_loss_price_micros", 0),
-        "target_price_micros": document.get("target_price_micros", 0),
-        "planned_risk_micros": document.get("planned_risk_micros", 0),
+        "stop_loss_price_micros": get("stop_loss_price_micros", 0),
+        "target_price_micros": get("target_price_micros", 0),
+        "planned_risk_micros": get("planned_risk_micros", 0),
         "derivative": None
         if not derivative
         else {

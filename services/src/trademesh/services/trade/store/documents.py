@@ -29,6 +29,40 @@ Document = dict[str, Any]
 PENDING_FLAG = "outbox_pending"
 PENDING: dict[str, Any] = {PENDING_FLAG: True}
 
+# Fields a trade stores only when they differ from their default: most trades have no derivative, notes,
+# tags, strategy, plan or broker ids, and the local engine decodes whole documents, so a journal's read
+# costs what its stored bytes cost (decision 0385: 782 -> ~350 bytes for a plain fill). A missing field
+# reads as its default here, in `listing` and in `trademesh.kernel.trade_documents`; the query fields that
+# filters compare with defaults (status, source, broker, exchange, side) and the journal order's fields
+# (trade_time, create_time, exec_seq, _id) are always stored.
+DEFAULTS: dict[str, Any] = {
+    "segment": None,
+    "derivative": None,
+    "isin": "",
+    "fee_breakdown": None,
+    "charges_source": None,
+    "charges_schedule_version": "",
+    "category": None,
+    "category_inferred": False,
+    "strategy": "",
+    "strategy_key": "",
+    "tags": [],
+    "tag_keys": [],
+    "notes": "",
+    "broker_trade_id": "",
+    "broker_order_id": "",
+    "broker_account_id": "",
+    "delete_time": None,
+    "purge_time": None,
+    "request_id": "",
+    "request_hash": "",
+    "import_id": "",
+    "stop_loss_price_micros": 0,
+    "target_price_micros": 0,
+    "planned_risk_micros": 0,
+    "broker_key": None,
+}
+
 # Stored value -> member, for reading documents: a dict lookup costs a tenth of `Exchange(value)`
 # (EnumMeta.__call__), and a listed page rebuilds seven enums per trade.
 _EXCHANGES = {member.value: member for member in Exchange}
@@ -53,12 +87,12 @@ def _derivative_doc(derivative: Derivative | None) -> Document | None:
 
 
 def trade_to_document(trade: Trade) -> Document:
-    """Return the stored form of a trade (without its outbox)."""
+    """Return the stored form of a trade (without its outbox): fields at their DEFAULTS are left out."""
     f = trade.fields
     assert f.trade_time is not None
     assert f.exchange is not None
     assert f.side is not None
-    return {
+    document: Document = {
         "_id": trade.id,
         "user_id": trade.user_id,
         "symbol": f.symbol,
@@ -100,18 +134,32 @@ def trade_to_document(trade: Trade) -> Document:
         "stop_loss_price_micros": f.stop_loss_price_micros,
         "target_price_micros": f.target_price_micros,
         "planned_risk_micros": f.planned_risk_micros,
-        **({"broker_key": trade.broker_key} if trade.broker_key else {}),
+        "broker_key": trade.broker_key,
     }
+    for name, default in DEFAULTS.items():
+        value = document[name]
+        # `is` first: most defaults are None; `==` with the type checked, as False == 0 and 0 == False.
+        if value is default or (value == default and type(value) is type(default)):
+            del document[name]
+    return document
+
+
+def absent_fields(document: Document) -> list[str]:
+    """Return the DEFAULTS fields a stored form leaves out (what replacing a stored trade with it unsets)."""
+    return [name for name in DEFAULTS if name not in document]
 
 
 def trade_from_document(document: Document) -> Trade:
-    """Rebuild a trade from its stored form."""
-    derivative = document["derivative"]
-    breakdown = document["fee_breakdown"]
+    """Rebuild a trade from its stored form (a field left out reads as its default, see DEFAULTS)."""
+    get = document.get
+    derivative = get("derivative")
+    breakdown = get("fee_breakdown")
+    segment = get("segment")
+    category = get("category")
     fields = TradeFields(
         symbol=document["symbol"],
         exchange=_EXCHANGES[document["exchange"]],
-        segment=_SEGMENTS[document["segment"]] if document["segment"] else None,
+        segment=_SEGMENTS[segment] if segment else None,
         derivative=Derivative(
             underlying=derivative["underlying"],
             expiry_date=derivative["expiry_date"],
@@ -120,7 +168,7 @@ def trade_from_document(document: Document) -> Trade:
         )
         if derivative
         else None,
-        isin=document["isin"],
+        isin=get("isin", ""),
         side=_SIDES[document["side"]],
         quantity_micros=document["quantity_micros"],
         price_micros=document["price_micros"],
@@ -137,39 +185,39 @@ def trade_from_document(document: Document) -> Trade:
         if breakdown
         else None,
         # Trades written before charges had sources carry neither key: no source, fees as typed.
-        charges_source=ChargesSource(source) if (source := document.get("charges_source")) else None,
-        charges_schedule_version=document.get("charges_schedule_version", ""),
+        charges_source=ChargesSource(source) if (source := get("charges_source")) else None,
+        charges_schedule_version=get("charges_schedule_version", ""),
         trade_time=document["trade_time"],
-        category=_CATEGORIES[document["category"]] if document["category"] else None,
-        strategy=document["strategy"],
-        tags=tuple(document["tags"]),
-        notes=document["notes"],
+        category=_CATEGORIES[category] if category else None,
+        strategy=get("strategy", ""),
+        tags=tuple(get("tags", ())),
+        notes=get("notes", ""),
         broker=_BROKERS[document["broker"]],
-        broker_trade_id=document["broker_trade_id"],
-        broker_order_id=document["broker_order_id"],
-        broker_account_id=document["broker_account_id"],
+        broker_trade_id=get("broker_trade_id", ""),
+        broker_order_id=get("broker_order_id", ""),
+        broker_account_id=get("broker_account_id", ""),
         # Trades written before plans existed carry none of these keys (decision 0230).
-        stop_loss_price_micros=document.get("stop_loss_price_micros", 0),
-        target_price_micros=document.get("target_price_micros", 0),
-        planned_risk_micros=document.get("planned_risk_micros", 0),
+        stop_loss_price_micros=get("stop_loss_price_micros", 0),
+        target_price_micros=get("target_price_micros", 0),
+        planned_risk_micros=get("planned_risk_micros", 0),
     )
     return Trade(
         id=document["_id"],
         user_id=document["user_id"],
         fields=fields,
-        category_inferred=document["category_inferred"],
+        category_inferred=get("category_inferred", False),
         source=_SOURCES[document["source"]],
         status=_STATUSES[document["status"]],
         version=document["version"],
         create_time=document["create_time"],
         update_time=document["update_time"],
-        delete_time=document["delete_time"],
-        purge_time=document["purge_time"],
-        request_id=document["request_id"],
-        request_hash=document["request_hash"],
-        import_id=document["import_id"],
-        broker_key=document.get("broker_key"),
-        exec_seq=document.get("exec_seq", 0),
+        delete_time=get("delete_time"),
+        purge_time=get("purge_time"),
+        request_id=get("request_id", ""),
+        request_hash=get("request_hash", ""),
+        import_id=get("import_id", ""),
+        broker_key=get("broker_key"),
+        exec_seq=get("exec_seq", 0),
     )
 
 

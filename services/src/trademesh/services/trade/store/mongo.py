@@ -42,6 +42,7 @@ from trademesh.services.trade.store.documents import (
     PENDING,
     PENDING_FLAG,
     Document,
+    absent_fields,
     event_to_document,
     outbox_key,
     trade_from_document,
@@ -228,10 +229,11 @@ class MongoTradeStore(PositionReads):
     async def _replace(self, trade: Trade, expected_version: int, event: TradeEvent) -> Trade | None:
         document = trade_to_document(trade)
         document.pop("_id")
-        unset = {} if trade.broker_key else {"broker_key": ""}
-        update: Document = {"$set": document | {f"outbox.{outbox_key(event)}": event_to_document(event)} | PENDING}
-        if unset:
-            update["$unset"] = unset
+        update: Document = {
+            "$set": document | {f"outbox.{outbox_key(event)}": event_to_document(event)} | PENDING,
+            # A field back at its default is left out of the stored form, so the replaced one must lose it.
+            "$unset": dict.fromkeys(absent_fields(document), ""),
+        }
         try:
             result = await self._trades.find_one_and_update(
                 {"_id": trade.id, "version": expected_version},
@@ -268,7 +270,11 @@ class MongoTradeStore(PositionReads):
         # The listing's read model: the page is mapped from the documents as read (decision 0350).
         return [
             ListedTrade(
-                document["_id"], document["trade_time"], _STATUSES[document["status"]], document["purge_time"], document
+                document["_id"],
+                document["trade_time"],
+                _STATUSES[document["status"]],
+                document.get("purge_time"),
+                document,
             )
             for document in documents
         ]

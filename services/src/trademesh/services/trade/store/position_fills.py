@@ -46,7 +46,7 @@ _SIDES = {member.value: member for member in Side}
 
 def position_fill(document: Document) -> PositionFill:
     """Map one projected trade document to its fill."""
-    segment = document["segment"]
+    segment = document.get("segment")
     return PositionFill(
         document["trade_time"],
         document["create_time"],
