@@ -106,12 +106,20 @@ async def test_every_write_reaches_the_stream_once_in_version_order(
 async def test_the_relay_clears_the_flag_a_publishing_request_leaves(
     trade: RunningTrade, new_user: NewUser, redis: Redis, trade_db: Any
 ) -> None:
-    """A request publishes its own events and leaves the trade's pending flag to the relay (one write
-    fewer per call): the relay's sweep must clear it, or every sweep reads every such trade again
-    and the flagged set grows with each trade ever written."""
+    """A create clears its trade's pending flag with its event (at version 1 the outbox holds that event
+    alone); a later write's request publishes its own event and leaves the flag to the relay (one write
+    fewer per call): the relay's sweep must clear it, or every sweep reads every such trade again and the
+    flagged set grows with each trade ever written."""
     await redis.xgroup_create("trade-events", GROUP, id="$", mkstream=True)
     user = await new_user()
     created = await create(trade.stub, user.metadata, equity_trade())
+    assert await trade_db.trades.find_one({"_id": created.id, "outbox": {}, PENDING_FLAG: {"$exists": False}})
+    await trade.stub.UpdateTrade(
+        trade_service_pb2.UpdateTradeRequest(
+            trade=trade_pb2.Trade(id=created.id, notes="n"), update_mask=FieldMask(paths=["notes"]), etag=created.etag
+        ),
+        metadata=user.metadata,
+    )
     assert await trade_db.trades.find_one({"_id": created.id, PENDING_FLAG: True, "outbox": {}}) is not None
 
     relay = OutboxRelay(MongoTradeStore(trade_db), RedisEventPublisher(redis), scan_interval=30.0)
@@ -120,7 +128,8 @@ async def test_the_relay_clears_the_flag_a_publishing_request_leaves(
     stored = await trade_db.trades.find_one({"_id": created.id})
     assert PENDING_FLAG not in stored
     assert stored["outbox"] == {}
-    assert [(e[b"type"], int(e[b"version"])) for e in await _drain_group(redis)] == [(b"CREATED", 1)]
+    events = await _drain_group(redis)
+    assert [(e[b"type"], int(e[b"version"])) for e in events] == [(b"CREATED", 1), (b"UPDATED", 2)]
 
 
 def _service_env(settings: Any, port: int, **extra: str) -> dict[str, str]:

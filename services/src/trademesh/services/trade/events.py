@@ -120,11 +120,12 @@ class OutboxRelay:
     async def created(self, trade: Trade, event: TradeEvent) -> None:
         """Publish a just-created trade's CREATED event as written, then clear it; on failure leave it to the
         sweep. The outbox is not read back: this request wrote it a moment ago, and a later change's events
-        stay for their own writer (only this event's key is cleared). Should a sweep have published it in
+        stay for their own writer (only this event's key is cleared, with the pending flag while the trade is
+        still at version 1). Should a sweep have published it in
         between, it is published twice — consumers take a trade's version once."""
         try:
             await self._publisher.publish([event])
-            await self._store.clear_events(trade.id, [event.trade.version])
+            await self._store.clear_created(trade.id)
         except Exception:
             logger.warning("publishing trade events failed; the relay will retry", exc_info=True)
             self._wake.set()

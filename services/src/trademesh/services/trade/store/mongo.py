@@ -473,6 +473,17 @@ class MongoTradeStore(PositionReads):
         if document is not None and not document.get("outbox") and document.get("purging"):
             await self._trades.delete_one({"_id": trade_id})
 
+    async def clear_created(self, trade_id: str) -> None:
+        """Drop a just-published CREATED event and, while the trade is still at version 1, its pending flag in
+        the same update: at version 1 the outbox holds that event alone, so nothing is left for the sweep
+        (which would otherwise read the trade again to clear the flag). A trade changed or being purged
+        since is cleared as any other (`clear_events`)."""
+        cleared = await self._trades.update_one(
+            {"_id": trade_id, "version": 1, "purging": {"$ne": True}}, {"$unset": {"outbox.e1": "", PENDING_FLAG: ""}}
+        )
+        if not cleared.matched_count:
+            await self.clear_events(trade_id, [1])
+
     async def settle(self, document: Document) -> None:
         """Finish a trade read with an empty outbox: erase it if it is being purged, else clear its pending
         flag — each only while the outbox is still empty (a writer may have added an event since).
