@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import gc
 import random
 import statistics
@@ -30,9 +31,11 @@ import tempfile
 import time
 import uuid
 from collections import defaultdict
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from trademesh.kernel.lots import divide_half_away
 from trademesh.services.analytics.model import (
@@ -45,6 +48,10 @@ from trademesh.services.analytics.model import (
     build_query,
     build_report,
 )
+
+if TYPE_CHECKING:  # the servers' modules are imported where the stack starts (`analytics_mesh`)
+    from trademesh.analytics.v1.analytics_service_pb2_grpc import AnalyticsServiceAsyncStub
+    from trademesh.services.analytics.server import AnalyticsRuntime
 
 MICROS = 1_000_000
 
@@ -262,14 +269,23 @@ async def store_trades(url: str, user_id: str, fills: list[JournalFill]) -> None
         await client.close()
 
 
-async def cached_p99(samples: int, journal_fills: list[JournalFill]) -> tuple[float, float, int]:
-    """Start the stack privately, then time GetAnalytics served from the cache; return p50, p99, hits.
+@dataclass(frozen=True)
+class AnalyticsMesh:
+    """The private analytics stack of `analytics_mesh` and its registered user."""
 
-    The user's journal holds `journal_fills` (written where the trade service keeps trades).
-    """
+    runtime: AnalyticsRuntime
+    stub: AnalyticsServiceAsyncStub
+    user_id: str
+    metadata: tuple[tuple[str, str], ...]
+
+
+@contextlib.asynccontextmanager
+async def analytics_mesh(journal_fills: list[JournalFill]) -> AsyncIterator[AnalyticsMesh]:
+    """Private Redis, FerretDB, auth, market data and analytics on free ports, and a registered user whose journal
+    holds `journal_fills` (written where the trade service keeps trades); stopped when the block ends."""
     from grpc import aio
 
-    from trademesh.analytics.v1 import analytics_service_pb2, analytics_service_pb2_grpc, period_pb2
+    from trademesh.analytics.v1 import analytics_service_pb2_grpc
     from trademesh.auth.v1 import auth_service_pb2, auth_service_pb2_grpc
     from trademesh.devstack.processes import FerretDBServer, RedisServer
     from trademesh.services.analytics.server import build_analytics_runtime
@@ -325,19 +341,31 @@ async def cached_p99(samples: int, journal_fills: list[JournalFill]) -> tuple[fl
                 stub = analytics_service_pb2_grpc.AnalyticsServiceStub(
                     aio.insecure_channel(f"127.0.0.1:{runtime.host.port}")
                 )
-                request = analytics_service_pb2.GetAnalyticsRequest(period=period_pb2.PERIOD_ALL_TIME)
-                await stub.GetAnalytics(request, metadata=metadata)  # fills the cache
-                durations = []
-                for _ in range(samples):
-                    start = time.perf_counter()
-                    await stub.GetAnalytics(request, metadata=metadata)
-                    durations.append(time.perf_counter() - start)
-                hits, _misses = await runtime.cache.hit_rate()
-                return percentile(durations, 0.5), percentile(durations, 0.99), hits
+                yield AnalyticsMesh(runtime, stub, registered.user.id, metadata)
             finally:
                 await runtime.host.stop(0)
                 await marketdata.stop(0)
                 await auth.stop(0)
+
+
+async def cached_p99(samples: int, journal_fills: list[JournalFill]) -> tuple[float, float, int]:
+    """Start the stack privately, then time GetAnalytics served from the cache; return p50, p99, hits.
+
+    The user's journal holds `journal_fills` (written where the trade service keeps trades).
+    """
+    from trademesh.analytics.v1 import analytics_service_pb2, period_pb2
+
+    async with analytics_mesh(journal_fills) as mesh:
+        stub, metadata = mesh.stub, mesh.metadata
+        request = analytics_service_pb2.GetAnalyticsRequest(period=period_pb2.PERIOD_ALL_TIME)
+        await stub.GetAnalytics(request, metadata=metadata)  # fills the cache
+        durations = []
+        for _ in range(samples):
+            start = time.perf_counter()
+            await stub.GetAnalytics(request, metadata=metadata)
+            durations.append(time.perf_counter() - start)
+        hits, _misses = await mesh.runtime.cache.hit_rate()
+        return percentile(durations, 0.5), percentile(durations, 0.99), hits
 
 
 def main() -> None:

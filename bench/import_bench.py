@@ -24,87 +24,28 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
 from grpc import aio
-from grpc_health.v1 import health_pb2
 
-from trademesh.auth.v1 import auth_service_pb2, auth_service_pb2_grpc
-from trademesh.devstack.processes import FerretDBServer, RedisServer, find_free_port
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.stack import TradeProcess, private_stack, trade_env, wait_serving
+from trademesh.devstack.processes import find_free_port
 from trademesh.devstack.tradebooks import zerodha_tradebook
 from trademesh.gateway.envoy_config import HEALTH_SERVICE_HEADER, write_bootstrap
 from trademesh.gateway.mesh import Endpoint, build_mesh
 from trademesh.gateway.runner import EnvoyProcess
-from trademesh.services.auth.keys import write_new_key
-from trademesh.services.auth.server import build_auth_server
-from trademesh.services.auth.settings import AuthSettings
 from trademesh.trade.v1 import import_pb2, trade_service_pb2, trade_service_pb2_grpc
 
 #: The most data rows one ImportTrades call may carry (trade_service.proto, reason TOO_MANY_ROWS).
 CONTRACT_MAX_ROWS = 100_000
 MAX_MESSAGE_BYTES = 16 * 1024 * 1024
-PASSWORD = "Correct-Horse-42"
-
-
-class TradeProcess:
-    """The trade service in its own process on a fixed port, restarted on an empty database per import."""
-
-    def __init__(self, env: dict[str, str], port: int, log: Path) -> None:
-        self._env = env
-        self.port = port
-        self._log = log
-        self._process: subprocess.Popen[bytes] | None = None
-
-    async def restart(self, database: str) -> None:
-        """Stop the running trade service, if any, and start one on ``database``."""
-        self.stop()
-        env = self._env | {"TRADEMESH_GRPC_PORT": str(self.port), "TRADEMESH_MONGO_DATABASE": database}
-        with self._log.open("ab") as log:
-            self._process = subprocess.Popen(  # noqa: ASYNC220 - between measurements
-                [sys.executable, "-m", "trademesh.services.trade"], env=env, stdout=log, stderr=subprocess.STDOUT
-            )
-        await _wait_serving(f"127.0.0.1:{self.port}", metadata=())
-
-    def stop(self) -> None:
-        """Stop the process (SIGTERM, then SIGKILL if it lingers)."""
-        process, self._process = self._process, None
-        if process is not None and process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-
-
-async def _wait_serving(address: str, metadata: tuple[tuple[str, str], ...], within: float = 60.0) -> None:
-    """Poll the standard health check at ``address`` until it answers SERVING."""
-    deadline = time.monotonic() + within
-    async with aio.insecure_channel(address) as channel:
-        # The typed stubs of grpc-health are sync-only.
-        check = channel.unary_unary(
-            "/grpc.health.v1.Health/Check",
-            request_serializer=health_pb2.HealthCheckRequest.SerializeToString,
-            response_deserializer=health_pb2.HealthCheckResponse.FromString,
-        )
-        while True:
-            try:
-                response = await check(health_pb2.HealthCheckRequest(), timeout=1, metadata=metadata)
-                if response.status == health_pb2.HealthCheckResponse.SERVING:
-                    return
-            except aio.AioRpcError:
-                pass
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"{address} did not become SERVING within {within:.0f}s")
-            await asyncio.sleep(0.2)
 
 
 @dataclass(frozen=True)
@@ -142,39 +83,14 @@ async def _import(address: str, token: str, content: bytes, deadline: float) -> 
 
 async def run(args: argparse.Namespace) -> int:
     """Start everything, import the tradebook both ways ``--rounds`` times, print the figures."""
-    workdir = Path(tempfile.mkdtemp(prefix="import-bench-"))
-    write_new_key(workdir / "key.pem")
     content = zerodha_tradebook(args.rows)
     print(f"Zerodha tradebook: {args.rows:,} rows, {len(content) / 2**20:.1f} MiB")
-    with RedisServer(workdir / "redis") as redis_server, FerretDBServer(workdir / "db") as database_server:
-        auth = await build_auth_server(
-            AuthSettings(
-                grpc_host="127.0.0.1",
-                grpc_port=0,
-                jwks_http_host="127.0.0.1",
-                jwks_http_port=0,
-                mongo_url=database_server.url,
-                mongo_database="bench_auth",
-                redis_url=redis_server.url,
-                signing_key_files=str(workdir / "key.pem"),
-                log_format="text",
-                log_level="WARNING",
-            )
-        )
+    async with private_stack("import-bench-") as stack:
+        auth = stack.auth.host
         trade = TradeProcess(
-            dict(os.environ)
-            | {
-                "TRADEMESH_GRPC_HOST": "127.0.0.1",
-                "TRADEMESH_MONGO_URL": database_server.url,
-                "TRADEMESH_REDIS_URL": redis_server.url,
-                "TRADEMESH_AUTH_TARGET": f"127.0.0.1:{auth.port}",
-                "TRADEMESH_LOG_LEVEL": "WARNING",
-                "TRADEMESH_RELAY_SCAN_INTERVAL_SECONDS": "3600",
-                # Required of every service since the page-token and service-token secrets (random per run).
-                "TRADEMESH_TOKEN_SECRET": uuid.uuid4().hex + uuid.uuid4().hex,
-            },
+            trade_env(stack.auth.target, stack.database.url, stack.redis.url),
             find_free_port(),
-            workdir / "trade.log",
+            stack.workdir / "trade.log",
         )
         mesh = build_mesh(
             {"auth": [Endpoint("127.0.0.1", auth.port)], "trade": [Endpoint("127.0.0.1", trade.port)]},
@@ -184,22 +100,19 @@ async def run(args: argparse.Namespace) -> int:
             health_check_interval_seconds=0.5,
         )
         route_timeout = next(s for s in mesh.services if s.name == "trade").unary_timeout("ImportTrades")
-        envoy = EnvoyProcess(write_bootstrap(mesh, workdir / "envoy.json"), mesh.admin, workdir / "envoy.log")
+        envoy = EnvoyProcess(
+            write_bootstrap(mesh, stack.workdir / "envoy.json"), mesh.admin, stack.workdir / "envoy.log"
+        )
         measurements: list[Measurement] = []
         try:
             await asyncio.to_thread(envoy.start)
-            auth_channel = aio.insecure_channel(f"127.0.0.1:{auth.port}")
-            auth_stub = auth_service_pb2_grpc.AuthServiceStub(auth_channel)
             targets = {"direct": f"127.0.0.1:{trade.port}", "gateway": str(mesh.listen)}
             for round_number in range(args.rounds):
                 for path, address in targets.items():
                     await trade.restart(f"bench_import_{round_number}_{path}")
                     # Through the gateway too: Envoy has a connection to the new process and finds it SERVING.
-                    await _wait_serving(str(mesh.listen), metadata=((HEALTH_SERVICE_HEADER, "trade"),))
-                    name = f"bench_{uuid.uuid4().hex[:10]}"
-                    registered = await auth_stub.Register(
-                        auth_service_pb2.RegisterRequest(email=f"{name}@example.com", username=name, password=PASSWORD)
-                    )
+                    await wait_serving(str(mesh.listen), metadata=((HEALTH_SERVICE_HEADER, "trade"),))
+                    registered = await stack.auth.register()
                     created, seconds = await _import(address, registered.tokens.access_token, content, route_timeout)
                     if created != args.rows:
                         raise RuntimeError(f"{created:,} of {args.rows:,} rows created")
@@ -208,11 +121,9 @@ async def run(args: argparse.Namespace) -> int:
                     print(
                         f"  {path:<8} {args.rows:>8,} rows {seconds:8.1f} s {measurement.rows_per_second:>9,.0f} rows/s"
                     )
-            await auth_channel.close()
         finally:
             trade.stop()
             await asyncio.to_thread(envoy.stop)
-            await auth.stop(0)
 
     print()
     print(f"{'path':<8} {'rows':>8} {'median s':>9} {'max s':>7} {'rows/s':>8}")

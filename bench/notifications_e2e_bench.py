@@ -46,6 +46,7 @@ from typing import Any
 from pydantic import SecretStr
 from pymongo import AsyncMongoClient
 
+from bench.notifications_index_bench import alert_levels
 from trademesh.devstack.processes import FerretDBServer, RedisServer
 from trademesh.kernel.ticks import TICK_CHANNEL_PREFIX, encode_tick_payload
 from trademesh.marketdata.v1 import quote_pb2
@@ -64,36 +65,26 @@ MICROS = 1_000_000
 
 def make_alerts(count: int, instruments: int, users: int, rng: random.Random) -> tuple[list[Alert], dict[str, int]]:
     """Return one-shot alerts placed where people put them, and each instrument's start price."""
-    starts = {f"NSE:S{number:04d}": rng.randrange(100, 5000) * MICROS for number in range(instruments)}
-    keys = list(starts)
-    alerts = []
-    for number in range(count):
-        key = keys[number % instruments]
-        condition = CONDITIONS[number % 3]
-        if condition is AlertCondition.PRICE_ABOVE:
-            level = int(starts[key] * rng.uniform(1.002, 1.05))
-        elif condition is AlertCondition.PRICE_BELOW:
-            level = int(starts[key] * rng.uniform(0.95, 0.998))
-        else:
-            level = int(starts[key] * rng.uniform(0.95, 1.05))
-        alerts.append(
-            Alert(
-                f"al{number:08d}",
-                f"u{number % users:05d}",
-                InstrumentRef.parse(key),
-                condition,
-                level,
-                0,
-                False,
-                None,
-                None,
-                "",
-                AlertState.ARMED,
-                NOW,
-                NOW,
-                request_id=f"r{number}",
-            )
+    levels, starts = alert_levels(count, instruments, rng)
+    alerts = [
+        Alert(
+            f"al{number:08d}",
+            f"u{number % users:05d}",
+            InstrumentRef.parse(key),
+            condition,
+            level,
+            0,
+            False,
+            None,
+            None,
+            "",
+            AlertState.ARMED,
+            NOW,
+            NOW,
+            request_id=f"r{number}",
         )
+        for number, key, condition, level in levels
+    ]
     return alerts, starts
 
 

@@ -25,37 +25,48 @@ NOW = datetime(2024, 7, 1, tzinfo=UTC)
 CONDITIONS = (AlertCondition.PRICE_ABOVE, AlertCondition.PRICE_BELOW, AlertCondition.PRICE_CROSSING)
 
 
-def make_alerts(count: int, instruments: int, rng: random.Random) -> tuple[list[Alert], dict[str, int]]:
+def alert_levels(
+    count: int, instruments: int, rng: random.Random
+) -> tuple[list[tuple[int, str, AlertCondition, int]], dict[str, int]]:
+    """Each instrument's start price, and `count` alerts placed where people put them ("above" over the price,
+    "below" under it, crossings either side), a third of each condition: (number, instrument, condition, level).
+    Shared with `bench.notifications_e2e_bench`."""
     starts = {f"NSE:S{number:04d}": rng.randrange(100, 5000) * 1_000_000 for number in range(instruments)}
     keys = list(starts)
-    alerts = []
+    levels = []
     for number in range(count):
         key = keys[number % instruments]
         condition = CONDITIONS[number % 3]
-        # Where people put them: "above" over the price, "below" under it, crossings either side.
         if condition is AlertCondition.PRICE_ABOVE:
             level = int(starts[key] * rng.uniform(1.002, 1.05))
         elif condition is AlertCondition.PRICE_BELOW:
             level = int(starts[key] * rng.uniform(0.95, 0.998))
         else:
             level = int(starts[key] * rng.uniform(0.95, 1.05))
-        alerts.append(
-            Alert(
-                f"a{number:07d}",
-                f"u{number % 10_000}",
-                InstrumentRef.parse(key),
-                CONDITIONS[number % 3],
-                level,
-                0,
-                True,
-                None,
-                None,
-                "",
-                AlertState.ARMED,
-                NOW,
-                NOW,
-            )
+        levels.append((number, key, condition, level))
+    return levels, starts
+
+
+def make_alerts(count: int, instruments: int, rng: random.Random) -> tuple[list[Alert], dict[str, int]]:
+    levels, starts = alert_levels(count, instruments, rng)
+    alerts = [
+        Alert(
+            f"a{number:07d}",
+            f"u{number % 10_000}",
+            InstrumentRef.parse(key),
+            condition,
+            level,
+            0,
+            True,
+            None,
+            None,
+            "",
+            AlertState.ARMED,
+            NOW,
+            NOW,
         )
+        for number, key, condition, level in levels
+    ]
     return alerts, starts
 
 

@@ -24,32 +24,23 @@ import argparse
 import asyncio
 import statistics
 import sys
-import tempfile
 import time
-import uuid
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 from typing import Any
 
 from grpc import aio
 from pymongo import AsyncMongoClient
 
-from trademesh.auth.v1 import auth_service_pb2, auth_service_pb2_grpc
+from bench.stack import private_stack, trade_settings
 from trademesh.devstack.position_journal import load_positions_journal
-from trademesh.devstack.processes import FerretDBServer, RedisServer
-from trademesh.services.auth.keys import write_new_key
-from trademesh.services.auth.server import build_auth_server
-from trademesh.services.auth.settings import AuthSettings
 from trademesh.services.trade.server import build_trade_server
 from trademesh.services.trade.service.position_cache import PositionCache
 from trademesh.services.trade.service.positions import PositionUseCases
-from trademesh.services.trade.settings import TradeSettings
 from trademesh.services.trade.store import ensure_indexes
 from trademesh.trade.v1 import trade_service_pb2, trade_service_pb2_grpc
 
 Document = dict[str, Any]
 DATABASE = "bench_positions"
-PASSWORD = "Correct-Horse-42"
 LEAN = PositionUseCases.positions
 HIT = PositionCache.get
 
@@ -81,39 +72,19 @@ async def _measure(
 
 
 async def run(args: argparse.Namespace) -> int:
-    workdir = Path(tempfile.mkdtemp(prefix="positions-bench-"))
-    write_new_key(workdir / "key.pem")
-    with RedisServer(workdir / "redis") as redis_server, FerretDBServer(workdir / "db") as database_server:
-        auth = await build_auth_server(
-            AuthSettings(
-                grpc_host="127.0.0.1",
-                grpc_port=0,
-                jwks_http_host="127.0.0.1",
-                jwks_http_port=0,
-                mongo_url=database_server.url,
-                mongo_database="bench_auth",
-                redis_url=redis_server.url,
-                signing_key_files=str(workdir / "key.pem"),
-                log_format="text",
-                log_level="WARNING",
-            )
-        )
-        client: AsyncMongoClient[Document] = AsyncMongoClient(database_server.url, tz_aware=True)
-        auth_channel = aio.insecure_channel(f"127.0.0.1:{auth.port}")
-        auth_stub = auth_service_pb2_grpc.AuthServiceStub(auth_channel)
+    async with private_stack("positions-bench-") as stack:
+        database_url = stack.database.url
+        client: AsyncMongoClient[Document] = AsyncMongoClient(database_url, tz_aware=True)
         trade_host = None
         try:
             users: list[tuple[int, str, str]] = []
             trades = client[DATABASE].trades
             started = time.perf_counter()
             for size in args.sizes:
-                name = f"bench_{uuid.uuid4().hex[:10]}"
-                registered = await auth_stub.Register(
-                    auth_service_pb2.RegisterRequest(email=f"{name}@example.com", username=name, password=PASSWORD)
-                )
+                registered = await stack.auth.register()
                 user_id = registered.user.id
                 await load_positions_journal(trades, "bench", user_id, size, args.instruments)
-                users.append((size, user_id, name))
+                users.append((size, user_id, registered.user.username))
             await load_positions_journal(trades, "bench", "someone-else", args.others, args.instruments)
             await ensure_indexes(client[DATABASE])
             total = sum(args.sizes) + args.others
@@ -123,27 +94,13 @@ async def run(args: argparse.Namespace) -> int:
                 f"{args.instruments} instruments each"
             )
             trade_host = await build_trade_server(
-                TradeSettings(
-                    grpc_host="127.0.0.1",
-                    grpc_port=0,
-                    mongo_url=database_server.url,
-                    mongo_database=DATABASE,
-                    redis_url=redis_server.url,
-                    auth_target=f"127.0.0.1:{auth.port}",
-                    dependency_timeout_seconds=60.0,
-                    query_timeout_seconds=600.0,
-                    token_secret=uuid.uuid4().hex + uuid.uuid4().hex,
-                    log_format="text",
-                    log_level="WARNING",
-                    relay_scan_interval_seconds=3600.0,
-                )
+                trade_settings(stack.auth, database_url, stack.redis.url, DATABASE, query_timeout_seconds=600.0)
             )
             failures = 0
             async with aio.insecure_channel(f"127.0.0.1:{trade_host.port}") as channel:
                 stub = trade_service_pb2_grpc.TradeServiceStub(channel)
                 for size, _, name in users:
-                    login = await auth_stub.Login(auth_service_pb2.LoginRequest(login=name, password=PASSWORD))
-                    metadata = (("authorization", f"Bearer {login.tokens.access_token}"),)
+                    metadata = await stack.auth.bearer(name)
                     print(f"  {size:,} fills")
                     every = trade_service_pb2.ListPositionsRequest(page_size=1000)
                     one = trade_service_pb2.ListPositionsRequest(symbol="INFY")
@@ -174,8 +131,6 @@ async def run(args: argparse.Namespace) -> int:
         finally:
             if trade_host is not None:
                 await trade_host.stop(0)
-            await auth_channel.close()
-            await auth.stop(0)
             await client.close()
     return 1 if failures else 0
 

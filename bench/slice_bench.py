@@ -21,14 +21,11 @@ import argparse
 import asyncio
 import gc
 import random
-import tempfile
 import time
-import uuid
 from dataclasses import replace
-from pathlib import Path
 from typing import Any
 
-from bench.analytics_bench import generate, percentile, store_trades
+from bench.analytics_bench import analytics_mesh, generate, percentile
 from trademesh.services.analytics.model import (
     ChangeKind,
     FillColumns,
@@ -83,18 +80,7 @@ def cold(journal: Journal, chosen: Slice | None, repeat: int) -> tuple[float, fl
 
 async def cached(fills: list[JournalFill], samples: int, change_every: int) -> dict[str, Any]:
     """Start the stack privately; time cached GetAnalytics (unsliced and sliced) and a mixed workload's hit rate."""
-    from grpc import aio
-
-    from trademesh.analytics.v1 import analytics_service_pb2, analytics_service_pb2_grpc, period_pb2, slice_pb2
-    from trademesh.auth.v1 import auth_service_pb2, auth_service_pb2_grpc
-    from trademesh.devstack.processes import FerretDBServer, RedisServer
-    from trademesh.services.analytics.server import build_analytics_runtime
-    from trademesh.services.analytics.settings import AnalyticsSettings
-    from trademesh.services.auth.keys import write_new_key
-    from trademesh.services.auth.server import build_auth_server
-    from trademesh.services.auth.settings import AuthSettings
-    from trademesh.services.marketdata.server import build_marketdata_server
-    from trademesh.services.marketdata.settings import MarketDataSettings
+    from trademesh.analytics.v1 import analytics_service_pb2, period_pb2, slice_pb2
 
     def request(**fields: Any) -> analytics_service_pb2.GetAnalyticsRequest:
         return analytics_service_pb2.GetAnalyticsRequest(
@@ -111,88 +97,40 @@ async def cached(fills: list[JournalFill], samples: int, change_every: int) -> d
         request(tags=["revenge", "fomo"], tag_match=slice_pb2.TAG_MATCH_ALL),
         request(side=slice_pb2.OPENING_SIDE_SELL, hours=slice_pb2.HourRange(start_hour=9, end_hour=11)),
     ]
-    with tempfile.TemporaryDirectory() as directory:
-        workdir = Path(directory)
-        write_new_key(workdir / "key.pem")
-        with RedisServer(workdir / "redis") as redis_server, FerretDBServer(workdir / "db") as database_server:
-            common: dict[str, Any] = {
-                "grpc_host": "127.0.0.1",
-                "grpc_port": 0,
-                "mongo_url": database_server.url,
-                "redis_url": redis_server.url,
-                "log_level": "WARNING",
-            }
-            auth = await build_auth_server(
-                AuthSettings(
-                    **common, signing_key_files=str(workdir / "key.pem"), jwks_http_port=0, mongo_database="auth"
+    async with analytics_mesh(fills) as mesh:
+        user, stub, metadata = mesh.user_id, mesh.stub, mesh.metadata
+        await stub.GetAnalytics(unsliced, metadata=metadata)  # loads the journal, fills the cache
+        await stub.GetAnalytics(sliced, metadata=metadata)
+        figures: dict[str, Any] = {}
+        for label, message in (("unsliced", unsliced), ("sliced", sliced)):
+            durations = []
+            for _ in range(samples):
+                started = time.perf_counter()
+                await stub.GetAnalytics(message, metadata=metadata)
+                durations.append(time.perf_counter() - started)
+            figures[label] = (percentile(durations, 0.5), percentile(durations, 0.99))
+        hits_before, misses_before = await mesh.runtime.cache.hit_rate()
+        version = await mesh.runtime.service.applied_version(user)
+        last = int(fills[-1].time_us)
+        for index in range(samples):
+            if index and index % change_every == 0:
+                # A new trade tagged "fomo" (matches several slices): every cached report is unreachable.
+                version += 1
+                when = last + version * MICROS
+                fill = replace(
+                    fills[0],
+                    trade_id=f"new{version}",
+                    time_us=when,
+                    create_time_us=when,
+                    profile=profile_of("MANUAL", "", "EQUITY", "Breakout", ("fomo",)),
                 )
-            )
-            marketdata = await build_marketdata_server(
-                MarketDataSettings(
-                    **common,
-                    auth_target=f"127.0.0.1:{auth.port}",
-                    mongo_database="marketdata",
-                    token_secret=uuid.uuid4().hex + uuid.uuid4().hex,
+                await mesh.runtime.service.apply_change(
+                    JournalChange(user, version, ChangeKind.UPSERT, fill.trade_id, 1, fill)
                 )
-            )
-            runtime = await build_analytics_runtime(
-                AnalyticsSettings(
-                    **common,
-                    auth_target=f"127.0.0.1:{auth.port}",
-                    mongo_database="analytics",
-                    marketdata_target=f"127.0.0.1:{marketdata.port}",
-                )
-            )
-            try:
-                channel = aio.insecure_channel(f"127.0.0.1:{auth.port}")
-                name = f"bench_{uuid.uuid4().hex[:8]}"
-                registered = await auth_service_pb2_grpc.AuthServiceStub(channel).Register(
-                    auth_service_pb2.RegisterRequest(
-                        email=f"{name}@example.com", username=name, password="Bench-Pass-42"
-                    )
-                )
-                user = registered.user.id
-                metadata = (("authorization", f"Bearer {registered.tokens.access_token}"),)
-                await store_trades(database_server.url, user, fills)
-                stub = analytics_service_pb2_grpc.AnalyticsServiceStub(
-                    aio.insecure_channel(f"127.0.0.1:{runtime.host.port}")
-                )
-                await stub.GetAnalytics(unsliced, metadata=metadata)  # loads the journal, fills the cache
-                await stub.GetAnalytics(sliced, metadata=metadata)
-                figures: dict[str, Any] = {}
-                for label, message in (("unsliced", unsliced), ("sliced", sliced)):
-                    durations = []
-                    for _ in range(samples):
-                        started = time.perf_counter()
-                        await stub.GetAnalytics(message, metadata=metadata)
-                        durations.append(time.perf_counter() - started)
-                    figures[label] = (percentile(durations, 0.5), percentile(durations, 0.99))
-                hits_before, misses_before = await runtime.cache.hit_rate()
-                version = await runtime.service.applied_version(user)
-                last = int(fills[-1].time_us)
-                for index in range(samples):
-                    if index and index % change_every == 0:
-                        # A new trade tagged "fomo" (matches several slices): every cached report is unreachable.
-                        version += 1
-                        when = last + version * MICROS
-                        fill = replace(
-                            fills[0],
-                            trade_id=f"new{version}",
-                            time_us=when,
-                            create_time_us=when,
-                            profile=profile_of("MANUAL", "", "EQUITY", "Breakout", ("fomo",)),
-                        )
-                        await runtime.service.apply_change(
-                            JournalChange(user, version, ChangeKind.UPSERT, fill.trade_id, 1, fill)
-                        )
-                    await stub.GetAnalytics(workload[index % len(workload)], metadata=metadata)
-                hits, misses = await runtime.cache.hit_rate()
-                figures["hits"], figures["misses"] = hits - hits_before, misses - misses_before
-                return figures
-            finally:
-                await runtime.host.stop(0)
-                await marketdata.stop(0)
-                await auth.stop(0)
+            await stub.GetAnalytics(workload[index % len(workload)], metadata=metadata)
+        hits, misses = await mesh.runtime.cache.hit_rate()
+        figures["hits"], figures["misses"] = hits - hits_before, misses - misses_before
+        return figures
 
 
 def main() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -114,12 +115,9 @@ def summarise(name: str, outs: list[Path], truth: dict[str, list[int]], args: ar
 
 
 async def orchestrate(args: argparse.Namespace) -> None:
-    from trademesh.auth.v1 import auth_service_pb2, auth_service_pb2_grpc
+    from bench.stack import auth_service
     from trademesh.devstack.processes import FerretDBServer, RedisServer, find_free_port
     from trademesh.marketdata.v1 import quote_pb2
-    from trademesh.services.auth.keys import write_new_key
-    from trademesh.services.auth.server import build_auth_server
-    from trademesh.services.auth.settings import AuthSettings
     from trademesh.services.marketdata.backplane import RedisQuoteCache
     from trademesh.services.marketdata.model import Mode
 
@@ -140,28 +138,12 @@ async def orchestrate(args: argparse.Namespace) -> None:
         flush=True,
     )
     with RedisServer(work / "redis") as redis_server, FerretDBServer(work / "ferretdb") as database:
-        write_new_key(work / "key.pem")
-        auth = await build_auth_server(
-            AuthSettings(
-                grpc_host=HOST,
-                grpc_port=0,
-                mongo_url=database.url,
-                mongo_database="bench_auth",
-                redis_url=redis_server.url,
-                signing_key_files=str(work / "key.pem"),
-                log_level="WARNING",
-                access_token_ttl_seconds=3600,
-            )
+        auth_exit = contextlib.AsyncExitStack()
+        stack_auth = await auth_exit.enter_async_context(
+            auth_service(work, database.url, redis_server.url, access_token_ttl_seconds=3600)
         )
-        from grpc import aio
-
-        async with aio.insecure_channel(f"{HOST}:{auth.port}") as channel:
-            response = await auth_service_pb2_grpc.AuthServiceStub(channel).Register(
-                auth_service_pb2.RegisterRequest(
-                    email="trader@example.com", username="fanout_trader", password="Correct-Horse-42"
-                )
-            )
-        token = response.tokens.access_token
+        auth = stack_auth.host
+        token = (await stack_auth.register("fanout_trader", email="trader@example.com")).tokens.access_token
         common = {
             "symbols": args.symbols,
             "per_stream": args.symbols_per_stream,
@@ -338,7 +320,7 @@ async def orchestrate(args: argparse.Namespace) -> None:
             results.append(summarise(variant, outs, truth, args))
             server.stop(signal.SIGKILL)
             await _flush_redis(redis_server.url)
-        await auth.stop(0)
+        await auth_exit.aclose()
 
     print_table(results, resources, idle, args)
 

@@ -3,20 +3,16 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
-import os
+import contextlib
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
-import grpc
-from grpc import aio
-from grpc_health.v1 import health_pb2
 from pymongo import AsyncMongoClient
 
+from bench.stack import TradeProcess, auth_service, trade_env
 from bench.sync_bench.common import SOLO_KEY, _free_port, _sweep_key
 from bench.sync_bench.fake import _fake_stats
 from bench.sync_bench.scenarios import (
@@ -29,78 +25,16 @@ from bench.sync_bench.scenarios import (
 )
 from trademesh.devstack.processes import FerretDBServer, RedisServer
 from trademesh.services.auth.admin import issue_service_token
-from trademesh.services.auth.keys import KeyRing, write_new_key
-from trademesh.services.auth.server import build_auth_server
-from trademesh.services.auth.settings import AuthSettings
+from trademesh.services.auth.keys import KeyRing
 from trademesh.services.sync.credentials import new_key_text
 from trademesh.services.sync.server import build_sync_server
 from trademesh.services.sync.settings import SyncSettings
 from trademesh.services.sync.trades import GrpcTradeReconciler, ServiceToken
 
 
-class TradeProcess:
-    """The trade service in its own process, restarted on an empty database for every measurement.
-
-    FerretDB scans a collection for most trade-service reads (docs/decisions/0015), so a journal
-    left by one measurement would slow the next one down; each starts from an empty journal instead.
-    """
-
-    def __init__(self, env: dict[str, str], port: int, log: Path) -> None:
-        self._env = env
-        self.port = port
-        self._log = log
-        self._process: subprocess.Popen[bytes] | None = None
-
-    async def restart(self, database: str) -> None:
-        """Stop the running trade service, if any, and start one on `database`."""
-        self.stop()
-        env = self._env | {
-            "TRADEMESH_GRPC_PORT": str(self.port),
-            "TRADEMESH_SERVICE_NAME": "trade",
-            "TRADEMESH_MONGO_DATABASE": database,
-        }
-        with self._log.open("ab") as log:
-            self._process = subprocess.Popen(  # noqa: ASYNC220 - between measurements
-                [sys.executable, "-m", "trademesh.services.trade"], env=env, stdout=log, stderr=subprocess.STDOUT
-            )
-        await _wait_serving(f"127.0.0.1:{self.port}")
-
-    def stop(self) -> None:
-        """Stop the process."""
-        process, self._process = self._process, None
-        if process is not None and process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-
-
-async def _wait_serving(address: str, within: float = 60.0) -> None:
-    deadline = time.monotonic() + within
-    async with aio.insecure_channel(address) as channel:
-        check = channel.unary_unary(
-            "/grpc.health.v1.Health/Check",
-            request_serializer=health_pb2.HealthCheckRequest.SerializeToString,
-            response_deserializer=health_pb2.HealthCheckResponse.FromString,
-        )
-        while True:
-            try:
-                response = await check(health_pb2.HealthCheckRequest(), timeout=1)
-                if response.status == health_pb2.HealthCheckResponse.SERVING:
-                    return
-            except grpc.aio.AioRpcError:
-                pass
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"{address} did not become SERVING")
-            await asyncio.sleep(0.2)
-
-
 async def run(args: argparse.Namespace) -> None:
     """Start everything, run both scenarios both ways, print the figures."""
     workdir = Path(tempfile.mkdtemp(prefix="sync-bench-"))
-    key_file = workdir / "signing.pem"
-    write_new_key(key_file)
     fake_port = _free_port()
     fake_url = f"http://127.0.0.1:{fake_port}"
     fake = subprocess.Popen(  # noqa: ASYNC220 - started once, before anything is measured
@@ -114,35 +48,26 @@ async def run(args: argparse.Namespace) -> None:
         if fake.stdout.readline().strip() != b"ready":
             raise RuntimeError("the fake Kite did not start")
         with RedisServer(workdir / "redis") as redis_server, FerretDBServer(workdir / "db") as database_server:
-            auth = await build_auth_server(
-                AuthSettings(
-                    grpc_host="127.0.0.1", grpc_port=0, jwks_http_host="127.0.0.1", jwks_http_port=0,
-                    mongo_url=database_server.url, mongo_database="bench_auth", redis_url=redis_server.url,
-                    signing_key_files=str(key_file), log_format="text", log_level="WARNING",
-                )
-            )  # fmt: skip
+            auth_exit = contextlib.AsyncExitStack()
+            auth = await auth_exit.enter_async_context(auth_service(workdir, database_server.url, redis_server.url))
             trade_port = _free_port()
-            env = {
-                **os.environ,
-                "TRADEMESH_GRPC_HOST": "127.0.0.1",
-                "TRADEMESH_MONGO_URL": database_server.url,
-                "TRADEMESH_MONGO_DATABASE": "bench",
-                "TRADEMESH_REDIS_URL": redis_server.url,
-                "TRADEMESH_AUTH_TARGET": f"127.0.0.1:{auth.port}",
-                "TRADEMESH_LOG_LEVEL": "WARNING",
-                "TRADEMESH_DEPENDENCY_TIMEOUT_SECONDS": "30",
-                "TRADEMESH_QUERY_TIMEOUT_SECONDS": "600",
-                "TRADEMESH_RELAY_SCAN_INTERVAL_SECONDS": "3600",
+            env = trade_env(
+                auth.target,
+                database_server.url,
+                redis_server.url,
+                TRADEMESH_MONGO_DATABASE="bench",
+                TRADEMESH_DEPENDENCY_TIMEOUT_SECONDS="30",
+                TRADEMESH_QUERY_TIMEOUT_SECONDS="600",
                 # The trade service signs page tokens with a shared secret (32+ characters); any fixed one will do.
-                "TRADEMESH_TOKEN_SECRET": "bench-sync-token-secret-0123456789abcdef",
-            }
+                TRADEMESH_TOKEN_SECRET="bench-sync-token-secret-0123456789abcdef",
+            )
             trade = TradeProcess(env, trade_port, workdir / "trade.log")
             await trade.restart("bench_trade_solo_a")
-            token = issue_service_token(KeyRing.from_files([key_file]), "sync", 1, "trademesh-auth", "trademesh")
+            token = issue_service_token(KeyRing.from_files([auth.key_file]), "sync", 1, "trademesh-auth", "trademesh")
             runtime = await build_sync_server(
                 SyncSettings(
                     grpc_host="127.0.0.1", grpc_port=0, mongo_url=database_server.url, mongo_database="bench_sync",
-                    redis_url=redis_server.url, auth_target=f"127.0.0.1:{auth.port}", log_format="text",
+                    redis_url=redis_server.url, auth_target=auth.target, log_format="text",
                     log_level="WARNING", dependency_timeout_seconds=30.0, trade_target=f"127.0.0.1:{trade_port}",
                     broker_credentials_key=new_key_text("bench"), service_token=token, kite_base_url=fake_url,
                     scheduler_enabled=False, reconcile_timeout_seconds=600.0,
@@ -188,7 +113,7 @@ async def run(args: argparse.Namespace) -> None:
             finally:
                 await baseline.close()
                 await runtime.host.stop(0)
-                await auth.stop(0)
+                await auth_exit.aclose()
                 await client.close()
             stats = _fake_stats(fake_url)
             print()

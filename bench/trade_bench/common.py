@@ -6,7 +6,6 @@ from typing import Any
 
 Document = dict[str, Any]
 SECRET = "bench-token-secret-0123456789abcdef"
-PASSWORD = "Correct-Horse-42"
 DATABASE = "bench_trade"
 PAGE = 50
 # PostgreSQL settings for the benchmark's private cluster (the rest are PostgreSQL's defaults,

@@ -18,7 +18,8 @@ from grpc import aio
 from pymongo import DESCENDING, AsyncMongoClient
 from redis.asyncio import Redis
 
-from bench.trade_bench.common import DATABASE, PAGE, PASSWORD, PG_SETTINGS, SECRET, Document
+from bench.stack import auth_service, trade_settings
+from bench.trade_bench.common import DATABASE, PAGE, PG_SETTINGS, SECRET, Document
 from bench.trade_bench.floor import _floor, _print_floor
 from bench.trade_bench.listing import (
     Figure,
@@ -32,7 +33,6 @@ from bench.trade_bench.listing import (
 from bench.trade_bench.measure import _throughput, _wait_idle
 from bench.trade_bench.plans import _ensure_postgres, _explain, _pg_analyze, _pg_gin_indexes
 from trademesh.analytics.v1 import analytics_service_pb2, analytics_service_pb2_grpc, period_pb2
-from trademesh.auth.v1 import auth_service_pb2, auth_service_pb2_grpc
 from trademesh.common.v1 import instrument_pb2
 from trademesh.devstack.journal import load_journals, synthetic_trade
 from trademesh.devstack.processes import (
@@ -44,9 +44,6 @@ from trademesh.devstack.processes import (
 from trademesh.services.analytics.server import build_analytics_server
 from trademesh.services.analytics.settings import AnalyticsSettings
 from trademesh.services.analytics.store import MongoTradeSource
-from trademesh.services.auth.keys import write_new_key
-from trademesh.services.auth.server import build_auth_server
-from trademesh.services.auth.settings import AuthSettings
 from trademesh.services.core.page_tokens import Codec
 from trademesh.services.trade.model import (
     TradeFilter,
@@ -54,14 +51,12 @@ from trademesh.services.trade.model import (
     user_tag,
 )
 from trademesh.services.trade.server import build_trade_server
-from trademesh.services.trade.settings import TradeSettings
 from trademesh.services.trade.store import ensure_indexes, trade_to_document
 from trademesh.trade.v1 import trade_pb2, trade_service_pb2, trade_service_pb2_grpc
 
 
 async def run(args: argparse.Namespace) -> None:
     workdir = Path(tempfile.mkdtemp(prefix="trade-bench-"))
-    write_new_key(workdir / "key.pem")
     pg: PostgreSQLServer | None = None
     with contextlib.ExitStack() as servers:  # left in reverse: FerretDB stops before PostgreSQL
         redis_server = servers.enter_context(RedisServer(workdir / "redis"))
@@ -76,37 +71,20 @@ async def run(args: argparse.Namespace) -> None:
         else:
             database_server = servers.enter_context(FerretDBServer(workdir / "db"))
             backend = "FerretDB on SQLite"
-        auth = await build_auth_server(
-            AuthSettings(
-                grpc_host="127.0.0.1",
-                grpc_port=0,
-                mongo_url=database_server.url,
-                mongo_database="bench_auth",
-                redis_url=redis_server.url,
-                signing_key_files=str(workdir / "key.pem"),
-                jwks_http_host="127.0.0.1",
-                jwks_http_port=0,
-                log_format="text",
-                log_level="WARNING",
-            )
-        )
+        auth_exit = contextlib.AsyncExitStack()
+        auth = await auth_exit.enter_async_context(auth_service(workdir, database_server.url, redis_server.url))
         client: AsyncMongoClient[Document] = AsyncMongoClient(database_server.url, tz_aware=True)
         database = client[DATABASE]
-        auth_channel = aio.insecure_channel(f"127.0.0.1:{auth.port}")
         trade_host = None
         channel = None
         try:
-            auth_stub = auth_service_pb2_grpc.AuthServiceStub(auth_channel)
-            registered = await auth_stub.Register(
-                auth_service_pb2.RegisterRequest(email="bench@example.com", username="bench_user", password=PASSWORD)
-            )
+            registered = await auth.register("bench_user", email="bench@example.com")
             user_id = registered.user.id
             metadata = [("authorization", f"Bearer {registered.tokens.access_token}")]
 
             async def fresh_token() -> None:
                 # Access tokens live 15 minutes and a 1M-trade run takes longer: log in before each phase.
-                login = await auth_stub.Login(auth_service_pb2.LoginRequest(login="bench_user", password=PASSWORD))
-                metadata[:] = [("authorization", f"Bearer {login.tokens.access_token}")]
+                metadata[:] = await auth.bearer("bench_user")
 
             trades = database.trades
 
@@ -128,19 +106,8 @@ async def run(args: argparse.Namespace) -> None:
                 f"indexes in {index_seconds:.1f}s; {loaded:,} inserted"
             )
 
-            settings = TradeSettings(
-                grpc_host="127.0.0.1",
-                grpc_port=0,
-                mongo_url=database_server.url,
-                mongo_database=DATABASE,
-                redis_url=redis_server.url,
-                auth_target=f"127.0.0.1:{auth.port}",
-                dependency_timeout_seconds=60.0,
-                query_timeout_seconds=1800.0,
-                token_secret=SECRET,
-                log_format="text",
-                log_level="WARNING",
-                relay_scan_interval_seconds=3600.0,
+            settings = trade_settings(
+                auth, database_server.url, redis_server.url, DATABASE, query_timeout_seconds=1800.0, token_secret=SECRET
             )
             trade_host = await build_trade_server(settings)
             channel = aio.insecure_channel(f"127.0.0.1:{trade_host.port}")
@@ -273,7 +240,7 @@ async def run(args: argparse.Namespace) -> None:
                                 mongo_url=database_server.url,
                                 mongo_database=DATABASE,
                                 redis_url=redis_server.url,
-                                auth_target=f"127.0.0.1:{auth.port}",
+                                auth_target=auth.target,
                                 marketdata_target="127.0.0.1:1",  # no live marks: not part of the figure
                                 query_timeout_seconds=600.0,
                                 log_format="text",
@@ -322,8 +289,7 @@ async def run(args: argparse.Namespace) -> None:
         finally:
             if channel is not None:
                 await channel.close()
-            await auth_channel.close()
             if trade_host is not None:
                 await trade_host.stop(0)
-            await auth.stop(0)
+            await auth_exit.aclose()
             await client.close()

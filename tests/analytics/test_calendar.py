@@ -7,17 +7,12 @@ from datetime import UTC, datetime
 import pytest
 
 from tests.analytics.fakes import (
-    InMemoryAnalyticsCache,
-    InMemoryQuotes,
-    InMemorySettingsStore,
     InMemoryTradeSource,
-    ManualClock,
 )
+from tests.analytics.wiring import wired
 from trademesh.kernel.errors import InvalidArgument
 from trademesh.services.analytics.model import Category, JournalFill, to_micros
-from trademesh.services.analytics.server import bootstrap
 from trademesh.services.analytics.service import AnalyticsService
-from trademesh.services.analytics.settings import AnalyticsSettings
 
 MICROS = 1_000_000
 ALICE, BOB = "alice", "bob"
@@ -72,14 +67,7 @@ def trades() -> InMemoryTradeSource:
 
 @pytest.fixture
 def service(trades: InMemoryTradeSource) -> AnalyticsService:
-    return bootstrap(
-        AnalyticsSettings(),
-        trades=trades,
-        settings_store=InMemorySettingsStore(),
-        cache=InMemoryAnalyticsCache(),
-        quotes=InMemoryQuotes(),
-        clock=ManualClock(at("2026-12-05 06:00")),
-    ).service
+    return wired(at("2026-12-05 06:00"), trades=trades).service
 
 
 async def test_days_are_ist_days_of_the_closing_fill_net_of_charges(service: AnalyticsService) -> None:

@@ -18,12 +18,10 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from tests.analytics.fakes import (
-    InMemoryAnalyticsCache,
     InMemoryQuotes,
-    InMemorySettingsStore,
     InMemoryTradeSource,
-    ManualClock,
 )
+from tests.analytics.wiring import wired
 from trademesh.kernel import charges as engine
 from trademesh.kernel.errors import Unavailable
 from trademesh.kernel.instruments import Side
@@ -42,7 +40,7 @@ from trademesh.services.analytics.model import (
     to_micros,
 )
 from trademesh.services.analytics.model.netting import exit_template
-from trademesh.services.analytics.server import Analytics, bootstrap
+from trademesh.services.analytics.server import Analytics
 from trademesh.services.analytics.settings import AnalyticsSettings
 from trademesh.services.analytics.watch import PnlHeartbeat, PnlUpdate
 
@@ -241,14 +239,7 @@ def quotes() -> InMemoryQuotes:
 
 @pytest.fixture
 def analytics(trades: InMemoryTradeSource, quotes: InMemoryQuotes) -> Analytics:
-    return bootstrap(
-        AnalyticsSettings(watch_heartbeat_seconds=60.0),
-        trades=trades,
-        settings_store=InMemorySettingsStore(),
-        cache=InMemoryAnalyticsCache(),
-        quotes=quotes,
-        clock=ManualClock(NOW),
-    )
+    return wired(NOW, AnalyticsSettings(watch_heartbeat_seconds=60.0), trades=trades, quotes=quotes)
 
 
 async def test_an_idle_stream_wakes_on_a_tick_and_only_reprices_the_exit(

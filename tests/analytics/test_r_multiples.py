@@ -7,12 +7,9 @@ from datetime import UTC, datetime
 import pytest
 
 from tests.analytics.fakes import (
-    InMemoryAnalyticsCache,
-    InMemoryQuotes,
-    InMemorySettingsStore,
     InMemoryTradeSource,
-    ManualClock,
 )
+from tests.analytics.wiring import wired
 from trademesh.common.v1 import instrument_pb2
 from trademesh.kernel import trade_documents
 from trademesh.services.analytics.calendar_mapping import day_trips_to_proto
@@ -30,8 +27,7 @@ from trademesh.services.analytics.model import (
     r_multiple_stats,
     to_micros,
 )
-from trademesh.services.analytics.server import Analytics, bootstrap
-from trademesh.services.analytics.settings import AnalyticsSettings
+from trademesh.services.analytics.server import Analytics
 from trademesh.trade.v1 import trade_pb2
 
 MICROS = 1_000_000
@@ -105,14 +101,7 @@ def trades() -> InMemoryTradeSource:
 
 @pytest.fixture
 def analytics(trades: InMemoryTradeSource) -> Analytics:
-    return bootstrap(
-        AnalyticsSettings(),
-        trades=trades,
-        settings_store=InMemorySettingsStore(),
-        cache=InMemoryAnalyticsCache(),
-        quotes=InMemoryQuotes(),
-        clock=ManualClock(NOW),
-    )
+    return wired(NOW, trades=trades)
 
 
 async def _report(analytics: Analytics) -> object:

@@ -9,13 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.analytics.fakes import (
-    InMemoryAnalyticsCache,
-    InMemoryQuotes,
-    InMemorySettingsStore,
-    InMemoryTradeSource,
-    ManualClock,
-)
+from tests.analytics.wiring import Fakes
 from trademesh.analytics.v1 import analytics_service_pb2, period_pb2, slice_pb2, trade_category_pb2
 from trademesh.common.v1 import instrument_pb2
 from trademesh.kernel.errors import InvalidArgument
@@ -35,7 +29,7 @@ from trademesh.services.analytics.model import (
 from trademesh.services.analytics.model.calendar import build_day_trips
 from trademesh.services.analytics.model.fills import profile_of
 from trademesh.services.analytics.model.slices import Slice
-from trademesh.services.analytics.server import Analytics, bootstrap
+from trademesh.services.analytics.server import Analytics
 from trademesh.services.analytics.settings import AnalyticsSettings
 from trademesh.services.core.identity import Principal, bind_principal
 
@@ -237,30 +231,14 @@ class Context:
         return None
 
 
-class Fakes:
-    def __init__(self) -> None:
-        self.trades = InMemoryTradeSource()
-        self.settings = InMemorySettingsStore()
-        self.cache = InMemoryAnalyticsCache()
-        self.quotes = InMemoryQuotes()
-        self.clock = ManualClock(NOW)
-
-
 @pytest.fixture
 def fakes() -> Fakes:
-    return Fakes()
+    return Fakes(NOW)
 
 
 @pytest.fixture
 def analytics(fakes: Fakes) -> Analytics:
-    return bootstrap(
-        AnalyticsSettings(watch_max_updates_per_second=1_000, watch_heartbeat_seconds=60.0),
-        trades=fakes.trades,
-        settings_store=fakes.settings,
-        cache=fakes.cache,
-        quotes=fakes.quotes,
-        clock=fakes.clock,
-    )
+    return fakes.analytics(AnalyticsSettings(watch_max_updates_per_second=1_000, watch_heartbeat_seconds=60.0))
 
 
 def context() -> Any:

@@ -9,12 +9,9 @@ from fractions import Fraction
 import pytest
 
 from tests.analytics.fakes import (
-    InMemoryAnalyticsCache,
-    InMemoryQuotes,
-    InMemorySettingsStore,
     InMemoryTradeSource,
-    ManualClock,
 )
+from tests.analytics.wiring import wired
 from trademesh.kernel.calendar import IST
 from trademesh.kernel.charges import load_schedule
 from trademesh.kernel.errors import InvalidArgument
@@ -30,8 +27,7 @@ from trademesh.services.analytics.model.tax import (
     build_tax_report,
     parse_financial_year,
 )
-from trademesh.services.analytics.server import Analytics, bootstrap
-from trademesh.services.analytics.settings import AnalyticsSettings
+from trademesh.services.analytics.server import Analytics
 
 MICROS = 1_000_000
 NOW = to_micros(datetime(2026, 5, 1, 12, 0, tzinfo=IST))  # FY 2026-27 is current
@@ -257,14 +253,7 @@ def trades() -> InMemoryTradeSource:
 
 @pytest.fixture
 def analytics(trades: InMemoryTradeSource) -> Analytics:
-    return bootstrap(
-        AnalyticsSettings(),
-        trades=trades,
-        settings_store=InMemorySettingsStore(),
-        cache=InMemoryAnalyticsCache(),
-        quotes=InMemoryQuotes(),
-        clock=ManualClock(NOW),
-    )
+    return wired(NOW, trades=trades)
 
 
 async def test_each_user_gets_only_their_own_trades(trades: InMemoryTradeSource, analytics: Analytics) -> None:

@@ -9,13 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.analytics.fakes import (
-    InMemoryAnalyticsCache,
-    InMemoryQuotes,
-    InMemorySettingsStore,
-    InMemoryTradeSource,
-    ManualClock,
-)
+from tests.analytics.wiring import Fakes
 from trademesh.analytics.v1 import analytics_service_pb2, period_pb2
 from trademesh.kernel.errors import Aborted, InvalidArgument, Unavailable
 from trademesh.services.analytics import watch
@@ -30,7 +24,7 @@ from trademesh.services.analytics.model import (
     build_query,
     to_micros,
 )
-from trademesh.services.analytics.server import Analytics, bootstrap
+from trademesh.services.analytics.server import Analytics
 from trademesh.services.analytics.settings import AnalyticsSettings
 from trademesh.services.analytics.watch import PnlHeartbeat, PnlUpdate
 from trademesh.services.core.identity import Principal, bind_principal
@@ -71,30 +65,14 @@ def upsert(user_id: str, version: int, f: JournalFill) -> JournalChange:
     return JournalChange(user_id, version, ChangeKind.UPSERT, f.trade_id, f.trade_version, f)
 
 
-class Fakes:
-    def __init__(self) -> None:
-        self.trades = InMemoryTradeSource()
-        self.settings = InMemorySettingsStore()
-        self.cache = InMemoryAnalyticsCache()
-        self.quotes = InMemoryQuotes()
-        self.clock = ManualClock(NOW)
-
-
 @pytest.fixture
 def fakes() -> Fakes:
-    return Fakes()
+    return Fakes(NOW)
 
 
 @pytest.fixture
 def analytics(fakes: Fakes) -> Analytics:
-    return bootstrap(
-        AnalyticsSettings(watch_max_updates_per_second=1_000, watch_heartbeat_seconds=60.0),
-        trades=fakes.trades,
-        settings_store=fakes.settings,
-        cache=fakes.cache,
-        quotes=fakes.quotes,
-        clock=fakes.clock,
-    )
+    return fakes.analytics(AnalyticsSettings(watch_max_updates_per_second=1_000, watch_heartbeat_seconds=60.0))
 
 
 def daily() -> Any:

@@ -12,30 +12,24 @@ tests/cli/test_cli_large_import.py's and tests/web/test_browser_large_import.py'
 from __future__ import annotations
 
 import base64
-import uuid
-from collections.abc import Awaitable, Callable
 
-import aiohttp
 import grpc
 import pytest
 from google.rpc import error_details_pb2, status_pb2
 from grpc import aio
 
 from tests.conftest import MeshUser
-from tests.gateway import grpcweb
 from tests.gateway.conftest import Gateway, grpc_endpoint
-from tests.gateway.test_imports import import_gateway, trade_host
+from tests.gateway.trade_gateway import NewUser, import_gateway, import_request, trade_host, web_import
 from tests.large_tradebook import zerodha_tradebook
 from tests.rpc import bearer, expect_failure
 from trademesh.services.core.server import ServiceHost
-from trademesh.trade.v1 import import_pb2, trade_service_pb2, trade_service_pb2_grpc
+from trademesh.trade.v1 import trade_service_pb2, trade_service_pb2_grpc
 
 __all__ = ["import_gateway", "trade_host"]
 
 pytestmark = [pytest.mark.timeout(240)]
 
-NewUser = Callable[[], Awaitable[MeshUser]]
-IMPORT = "/trademesh.trade.v1.TradeService/ImportTrades"
 #: The contract's limits (trade_service.proto: ImportTradesRequest.content, TRADEMESH_GRPC_MAX_MESSAGE_BYTES).
 MAX_CONTENT_BYTES = 15 * 1024 * 1024
 MAX_MESSAGE_BYTES = 16 * 1024 * 1024
@@ -48,22 +42,12 @@ def padded_tradebook(size: int) -> bytes:
     return content + b"\n" * (size - len(content))
 
 
-def request(content: bytes) -> trade_service_pb2.ImportTradesRequest:
-    """A Zerodha ImportTrades request with a fresh request id."""
-    return trade_service_pb2.ImportTradesRequest(
-        request_id=str(uuid.uuid4()),
-        format=import_pb2.IMPORT_FORMAT_ZERODHA_TRADEBOOK_CSV,
-        content=content,
-        file_name="tradebook.csv",
-    )
-
-
 async def native(gateway: Gateway, user: MeshUser, content: bytes) -> tuple[grpc.StatusCode, str]:
     """Import ``content`` over native gRPC through the gateway (a client allowed to send it); the failure."""
     async with aio.insecure_channel(gateway.address, options=[("grpc.max_send_message_length", -1)]) as channel:
         failure = await expect_failure(
             trade_service_pb2_grpc.TradeServiceStub(channel).ImportTrades(
-                request(content), metadata=bearer(user.access_token), timeout=120
+                import_request(content), metadata=bearer(user.access_token), timeout=120
             )
         )
     return failure.code, failure.reason
@@ -71,14 +55,7 @@ async def native(gateway: Gateway, user: MeshUser, content: bytes) -> tuple[grpc
 
 async def web(gateway: Gateway, user: MeshUser, content: bytes) -> tuple[grpc.StatusCode, str]:
     """Import ``content`` over grpc-web through the gateway, as the browser sends it (uncompressed); the failure."""
-    async with aiohttp.ClientSession() as session:
-        response = await grpcweb.call(
-            session,
-            gateway.url,
-            IMPORT,
-            request(content).SerializeToString(),
-            headers={"authorization": f"Bearer {user.access_token}", "grpc-timeout": "120000m"},
-        )
+    response = await web_import(gateway, user.access_token, content)
     code = {c.value[0]: c for c in grpc.StatusCode}[response.grpc_status]
     reason = ""
     details = response.trailers.get("grpc-status-details-bin", "")
@@ -107,16 +84,9 @@ async def test_content_of_exactly_15_mib_imports_on_both_transports(import_gatew
 
     async with aio.insecure_channel(import_gateway.address) as channel:
         first = await trade_service_pb2_grpc.TradeServiceStub(channel).ImportTrades(
-            request(content), metadata=bearer(user.access_token), timeout=120
+            import_request(content), metadata=bearer(user.access_token), timeout=120
         )
-    async with aiohttp.ClientSession() as session:
-        response = await grpcweb.call(
-            session,
-            import_gateway.url,
-            IMPORT,
-            request(content).SerializeToString(),
-            headers={"authorization": f"Bearer {user.access_token}", "grpc-timeout": "120000m"},
-        )
+    response = await web_import(import_gateway, user.access_token, content)
     assert response.grpc_status == 0, response.trailers
     again = trade_service_pb2.ImportTradesResponse.FromString(response.messages[0])
 

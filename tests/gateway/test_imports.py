@@ -11,34 +11,33 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
 
-import aiohttp
 import grpc
 import pytest
 from grpc import aio
 
-from tests.conftest import MeshUser
 from tests.eventually import eventually
-from tests.gateway import grpcweb
-from tests.gateway.conftest import Gateway, ServiceCalls, StartGateway, grpc_endpoint, jwks_endpoint
+from tests.gateway.conftest import Gateway, ServiceCalls, grpc_endpoint
+from tests.gateway.trade_gateway import (
+    SHORT_UNARY_TIMEOUT_SECONDS,
+    NewUser,
+    import_gateway,
+    import_request,
+    trade_host,
+    web_import,
+)
 from tests.rpc import bearer, expect_failure
 from trademesh.services.core.server import ServiceHost
-from trademesh.services.trade.server import build_trade_server
-from trademesh.services.trade.settings import TradeSettings
-from trademesh.trade.v1 import import_pb2, trade_service_pb2, trade_service_pb2_grpc
+from trademesh.trade.v1 import trade_service_pb2, trade_service_pb2_grpc
 
-NewUser = Callable[[], Awaitable[MeshUser]]
-IMPORT = "/trademesh.trade.v1.TradeService/ImportTrades"
+__all__ = ["import_gateway", "trade_host"]
+
 #: The layout of a Zerodha Console equity tradebook, as in the trade service's own test file.
 ZERODHA_SAMPLE = Path(__file__).parents[1] / "trade" / "data" / "zerodha_tradebook_eq.csv"
 #: Enough rows to take seconds, not milliseconds, while keeping the suite quick.
 ROWS = 3_000
-#: Every other unary route of the test gateway ends a call after this: far less than the import takes.
-SHORT_UNARY_TIMEOUT_SECONDS = 0.1
 #: What the SDK, the CLI and the browser client give an import (trade_service.proto asks for 120 s).
 CLIENT_DEADLINE_SECONDS = 120.0
 SYMBOLS = ("INFY", "TCS", "RELIANCE", "SBIN", "ITC")
@@ -57,36 +56,6 @@ def zerodha_tradebook(rows: int) -> bytes:
             f"{1_200_000_000_000_000 + index // 2},{moment:%Y-%m-%dT%H:%M:%S}"
         )
     return ("\n".join(lines) + "\n").encode()
-
-
-def import_request(content: bytes) -> trade_service_pb2.ImportTradesRequest:
-    """An ImportTrades request for a Zerodha tradebook, with a fresh request id."""
-    return trade_service_pb2.ImportTradesRequest(
-        request_id=str(uuid.uuid4()),
-        format=import_pb2.IMPORT_FORMAT_ZERODHA_TRADEBOOK_CSV,
-        content=content,
-        file_name="tradebook.csv",
-    )
-
-
-@pytest.fixture
-async def trade_host(core_settings: Callable[..., dict[str, Any]]) -> AsyncIterator[ServiceHost]:
-    """The real trade service on a fresh database."""
-    host = await build_trade_server(TradeSettings(**core_settings(relay_scan_interval_seconds=3600.0)))
-    yield host
-    await host.stop(0)
-
-
-@pytest.fixture
-async def import_gateway(mesh_auth: ServiceHost, trade_host: ServiceHost, start_gateway: StartGateway) -> Gateway:
-    """Envoy in front of auth and trade, every unary route but the catalog's long ones at a 0.1 s timeout."""
-    gateway = await start_gateway(
-        {"auth": [grpc_endpoint(mesh_auth)], "trade": [grpc_endpoint(trade_host)]},
-        [jwks_endpoint(mesh_auth)],
-        unary_timeout_seconds=SHORT_UNARY_TIMEOUT_SECONDS,
-    )
-    await gateway.wait_healthy("svc-trade", 1)
-    return gateway
 
 
 @pytest.mark.timeout(240)
@@ -111,14 +80,7 @@ async def test_a_large_zerodha_tradebook_imports_through_the_gateway_over_grpc_a
         request_id = str(dict(await call.initial_metadata())["x-request-id"])
 
     # grpc-web, as the browser client sends it: timeoutMs 120000 becomes grpc-timeout.
-    async with aiohttp.ClientSession() as session:
-        web = await grpcweb.call(
-            session,
-            import_gateway.url,
-            IMPORT,
-            import_request(content).SerializeToString(),
-            headers={"authorization": f"Bearer {browser_user.access_token}", "grpc-timeout": "120000m"},
-        )
+    web = await web_import(import_gateway, browser_user.access_token, content)
     assert web.grpc_status == 0, web.trailers
     browser = trade_service_pb2.ImportTradesResponse.FromString(web.messages[0])
 

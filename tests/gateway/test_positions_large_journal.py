@@ -8,53 +8,35 @@ whole trades, and only to their owner. The 100,000-fill figures are bench/positi
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Callable
 from typing import Any
 
 import grpc
 import pytest
 from pymongo import AsyncMongoClient
 
-from tests.conftest import MeshUser
-from tests.gateway.conftest import Gateway, StartGateway, grpc_endpoint, jwks_endpoint
+from tests.gateway.conftest import Gateway
+from tests.gateway.trade_gateway import NewUser, trade_gateway, trade_host
 from tests.rpc import bearer, expect_failure
 from tests.trade.fakes import CountingRateLimiter, RecordingEventSink
 from trademesh.devstack.position_journal import load_positions_journal
 from trademesh.gateway.mesh.limits import DEFAULT_UNARY_TIMEOUT_SECONDS
-from trademesh.services.core.server import ServiceHost
 from trademesh.services.trade.mapping import position_to_proto
 from trademesh.services.trade.model import PositionFilter
-from trademesh.services.trade.server import bootstrap, build_trade_server
+from trademesh.services.trade.server import bootstrap
 from trademesh.services.trade.settings import TradeSettings
 from trademesh.services.trade.store import MongoTradeStore
 from trademesh.trade.v1 import trade_service_pb2, trade_service_pb2_grpc
 
-NewUser = Callable[[], Awaitable[MeshUser]]
+__all__ = ["trade_gateway", "trade_host"]
+
 FILLS = 20_000
 INSTRUMENTS = 40
 
 
-@pytest.fixture
-async def trade_host(core_settings: Callable[..., dict[str, Any]]) -> AsyncIterator[ServiceHost]:
-    """The real trade service on a fresh database."""
-    host = await build_trade_server(TradeSettings(**core_settings(relay_scan_interval_seconds=3600.0)))
-    yield host
-    await host.stop(0)
-
-
-@pytest.fixture
-async def positions_gateway(mesh_auth: ServiceHost, trade_host: ServiceHost, start_gateway: StartGateway) -> Gateway:
-    """Envoy in front of auth and trade with the catalog's default unary route timeout."""
-    gateway = await start_gateway(
-        {"auth": [grpc_endpoint(mesh_auth)], "trade": [grpc_endpoint(trade_host)]}, [jwks_endpoint(mesh_auth)]
-    )
-    await gateway.wait_healthy("svc-trade", 1)
-    return gateway
-
-
 @pytest.mark.timeout(300)
 async def test_a_20000_fill_journal_lists_its_positions_through_the_gateway_within_the_route_timeout(
-    positions_gateway: Gateway, core_settings: Callable[..., dict[str, Any]], new_user: NewUser
+    trade_gateway: Gateway, core_settings: Callable[..., dict[str, Any]], new_user: NewUser
 ) -> None:
     trader, other = await new_user(), await new_user()
     settings = TradeSettings(**core_settings())
@@ -70,7 +52,7 @@ async def test_a_20000_fill_journal_lists_its_positions_through_the_gateway_with
     finally:
         await client.close()
 
-    async with positions_gateway.channel() as channel:
+    async with trade_gateway.channel() as channel:
         stub = trade_service_pb2_grpc.TradeServiceStub(channel)
         # The client's deadline is the route's: a gateway cut would be DEADLINE_EXCEEDED, not a pass.
         response = await stub.ListPositions(

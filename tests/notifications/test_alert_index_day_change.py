@@ -9,8 +9,7 @@ from dataclasses import replace
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.notifications.test_alert_index import Naive, alert
-from trademesh.services.notifications.alert_index import AlertIndex
+from tests.notifications.alert_index_model import Lockstep, NaiveWithDayChange
 from trademesh.services.notifications.model import AlertCondition, Tick
 
 CONDITIONS = [
@@ -19,24 +18,6 @@ CONDITIONS = [
     AlertCondition.PRICE_CROSSING,
     AlertCondition.DAY_CHANGE_BEYOND,
 ]
-
-
-class NaiveWithDayChange(Naive):
-    """`Naive`, plus day-change alerts: fired when |change| in basis points (toward zero) reaches the threshold."""
-
-    def on_tick(self, tick: Tick) -> set[str]:
-        fired = set()
-        change = tick.change_basis_points
-        for alert_id, item in list(self.armed.items()):
-            if (
-                item.condition is AlertCondition.DAY_CHANGE_BEYOND
-                and item.instrument.key == tick.instrument
-                and change is not None
-                and abs(change) >= item.change_basis_points
-            ):
-                fired.add(alert_id)
-                del self.armed[alert_id]
-        return fired | super().on_tick(tick)
 
 
 INSTRUMENTS = st.sampled_from(["NSE:A", "NSE:B"])
@@ -56,25 +37,20 @@ steps = st.lists(
 @settings(max_examples=300, deadline=None)
 @given(steps)
 def test_day_change_alerts_fire_exactly_what_checking_every_alert_fires(program: list[tuple[object, ...]]) -> None:
-    index, naive = AlertIndex(), NaiveWithDayChange()
-    added = 0
+    both = Lockstep(NaiveWithDayChange())
+    index, naive = both.index, both.naive
     sided: set[str] = set()  # crossing alerts that saw a tick of their instrument since armed (side known)
     for step in program:
         if step[0] == "add":
             _, condition, level, instrument = step
-            item = alert(added, condition, int(level), str(instrument))  # type: ignore[arg-type,call-overload]
+            item = both.next_alert(condition, int(level), str(instrument))  # type: ignore[arg-type,call-overload]
             if condition is AlertCondition.DAY_CHANGE_BEYOND:  # thresholds 0.25 % .. 5.25 %
                 item = replace(item, level_micros=0, change_basis_points=(int(level) - 89) * 25)  # type: ignore[call-overload]
             else:
                 item = replace(item, level_micros=int(level) * 1_000_000)  # type: ignore[call-overload]
-            added += 1
-            index.add(item)
-            naive.armed[item.id] = item
+            both.arm(item)
         elif step[0] == "remove":
-            alert_id = f"a{int(step[1]):04d}"  # type: ignore[call-overload]
-            index.remove(alert_id)
-            naive.armed.pop(alert_id, None)
-            naive.side.pop(alert_id, None)
+            both.remove(int(step[1]))  # type: ignore[call-overload]
         elif step[0] == "readd":
             alert_id = f"a{int(step[1]):04d}"  # type: ignore[call-overload]
             known = naive.armed.get(alert_id) or index.get(alert_id)
@@ -83,15 +59,14 @@ def test_day_change_alerts_fire_exactly_what_checking_every_alert_fires(program:
                     item = replace(known, change_basis_points=(int(step[2]) - 89) * 25)  # type: ignore[call-overload]
                 else:
                     item = replace(known, level_micros=int(step[2]) * 1_000_000)  # type: ignore[call-overload]
-                index.add(item)
-                naive.armed[alert_id] = item
+                both.arm(item)
                 naive.side.pop(alert_id, None)
                 sided.discard(alert_id)
         else:
             _, price, close, instrument = step
             tick = Tick(str(instrument), int(price) * 1_000_000, (int(price) - int(close)) * 1_000_000, 0)  # type: ignore[call-overload]
             sided.update(i for i, a in naive.armed.items() if a.instrument.key == tick.instrument)
-            assert {firing.alert_id for firing in index.on_tick(tick)} == naive.on_tick(tick)
+            both.tick(tick)
         # No level outlives its alert: the indexed levels are exactly those of the armed alerts (a crossing alert's
         # once its side is known).
         assert index.level_count() == sum(
@@ -99,5 +74,4 @@ def test_day_change_alerts_fire_exactly_what_checking_every_alert_fires(program:
             for item in naive.armed.values()
             if item.condition is not AlertCondition.PRICE_CROSSING or item.id in sided
         )
-    assert len(index) == len(naive.armed)
-    assert {alert_id for alert_id in naive.armed if alert_id in index} == set(naive.armed)
+    both.check_same_alerts()

@@ -112,6 +112,17 @@ async def guardrail_per_user(world: World) -> list[Alert]:
     return [await world.alerts.create(user, str(uuid.uuid4()), draft) for user in USERS]
 
 
+async def joined(replicas: dict[str, Replica], *loaded: str) -> tuple[Replica, Replica]:
+    """Replicas A and B, each counting both as members (A beats again after B joined), the named ones' evaluators
+    loaded, in that order."""
+    a, b = replicas["a"], replicas["b"]
+    for replica in (a, b, a):
+        await replica.shard.beat()
+    for name in loaded:
+        await replicas[name].evaluator.load()
+    return a, b
+
+
 def share(member: str, members: list[str]) -> set[str]:
     owners = assignment((INSTRUMENT_KEY + instrument for instrument in INSTRUMENTS), members)
     return {key[len(INSTRUMENT_KEY) :] for key, owner in owners.items() if owner == member}
@@ -159,11 +170,7 @@ async def test_a_joining_replica_takes_its_share_and_the_others_hand_it_over_at_
 async def test_the_evaluators_interest_after_a_change_subscribes_only_at_the_owner(
     world: World, replicas: dict[str, Replica]
 ) -> None:
-    a, b = replicas["a"], replicas["b"]
-    for replica in (a, b, a):
-        await replica.shard.beat()
-    await a.evaluator.load()
-    await b.evaluator.load()
+    a, b = await joined(replicas, "a", "b")
     draft = AlertDraft("NSE", "NEWCO", AlertCondition.PRICE_BELOW, INR)
     created = await world.alerts.create("zoe", str(uuid.uuid4()), draft)
     for replica in (a, b):
@@ -181,12 +188,8 @@ async def test_the_evaluators_interest_after_a_change_subscribes_only_at_the_own
 async def test_a_crashed_replica_is_dropped_after_the_timeout_and_its_share_taken_over(
     world: World, replicas: dict[str, Replica], registry: MembershipRegistry
 ) -> None:
-    a, b = replicas["a"], replicas["b"]
     await alerts_on_every_instrument(world)
-    for replica in (a, b, a):
-        await replica.shard.beat()
-    await a.evaluator.load()
-    await b.evaluator.load()
+    a, _ = await joined(replicas, "a", "b")
     assert a.subscribed.watched == share("a", ["a", "b"])
     # B stops beating (a crash: no leave). Within the timeout A still counts on it.
     registry.advance(TIMEOUT)
@@ -218,11 +221,8 @@ async def test_a_replica_times_its_next_beat_for_the_first_expiry_it_expects(
 async def test_a_graceful_leave_is_announced_and_taken_over_at_the_next_beat(
     world: World, replicas: dict[str, Replica], registry: MembershipRegistry
 ) -> None:
-    a, b = replicas["a"], replicas["b"]
     await alerts_on_every_instrument(world)
-    for replica in (a, b, a):
-        await replica.shard.beat()
-    await a.evaluator.load()
+    a, b = await joined(replicas, "a")
     await b.shard.leave()
     assert registry.announcements[-1] == "b"
     assert "b" not in registry.beats

@@ -24,6 +24,7 @@ from tests.sync.conftest import (
     upstox_app,
     wait_for_log,
 )
+from tests.sync.linked import linked_kite
 from trademesh.kernel.calendar import IST
 from trademesh.services.brokers.fake_server import Fault, FaultKind
 from trademesh.services.brokers.fakes import sample_book
@@ -149,10 +150,7 @@ async def test_another_users_account_is_not_found(
 async def test_an_expired_token_puts_the_account_in_error_until_relinked(
     mesh: Mesh, fake_kite: FakeKite, new_user: Callable[[], Awaitable[MeshUser]]
 ) -> None:
-    user = await new_user()
-    app = kite_app(fake_kite, sample_book(3))
-    sync = await mesh.start()
-    account = await link_kite(sync, user, app)
+    user, app, sync, account = await linked_kite(mesh, fake_kite, new_user, 3)
     sync.shift_clock(timedelta(hours=24))  # past 06:00 IST
 
     listed = await sync.stub.ListBrokerAccounts(sync_service_pb2.ListBrokerAccountsRequest(), metadata=user.metadata)
@@ -175,10 +173,7 @@ async def test_an_expired_token_puts_the_account_in_error_until_relinked(
 async def test_a_session_the_broker_rejects_moves_the_account_to_error(
     mesh: Mesh, fake_kite: FakeKite, new_user: Callable[[], Awaitable[MeshUser]]
 ) -> None:
-    user = await new_user()
-    app = kite_app(fake_kite, sample_book(3))
-    sync = await mesh.start()
-    account = await link_kite(sync, user, app)
+    user, app, sync, account = await linked_kite(mesh, fake_kite, new_user, 3)
     app.faults.append(Fault(FaultKind.EXPIRED, path="/trades"))
 
     summary = summary_of(await sync_now(sync, user, account.id))
@@ -251,10 +246,7 @@ async def test_upstox_account_links_and_syncs(
 async def test_a_service_without_the_key_cannot_use_stored_sessions(
     mesh: Mesh, fake_kite: FakeKite, new_user: Callable[[], Awaitable[MeshUser]]
 ) -> None:
-    user = await new_user()
-    app = kite_app(fake_kite, sample_book(2))
-    sync = await mesh.start()
-    account = await link_kite(sync, user, app)
+    user, app, sync, account = await linked_kite(mesh, fake_kite, new_user, 2)
     await sync.runtime.host.stop(0)
     stranger = await mesh.start(broker_credentials_key=new_key_text("test"))  # same id, other key material
 

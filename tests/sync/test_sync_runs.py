@@ -23,6 +23,7 @@ from tests.sync.conftest import (
     sync_now,
     wait_for_log,
 )
+from tests.sync.linked import linked_kite
 from trademesh.services.brokers.fake_server import Fault, FaultKind
 from trademesh.services.brokers.fakes import sample_book
 from trademesh.services.brokers.zerodha.fake import FakeKite, kite_trade
@@ -89,10 +90,7 @@ async def test_full_sync_creates_every_trade(
 async def test_second_sync_creates_nothing_and_amendments_update(
     mesh: Mesh, fake_kite: FakeKite, new_user: Callable[[], Awaitable[MeshUser]]
 ) -> None:
-    user = await new_user()
-    app = kite_app(fake_kite, sample_book(30))
-    sync = await mesh.start()
-    account = await link_kite(sync, user, app)
+    user, app, sync, account = await linked_kite(mesh, fake_kite, new_user, 30)
     first = summary_of(await sync_now(sync, user, account.id))
     assert first.counters.created == 30
 
@@ -248,10 +246,7 @@ async def test_malformed_rows_are_recorded_per_row_and_the_rest_sync(
 async def test_sync_now_reattaches_with_the_same_request_id(
     mesh: Mesh, fake_kite: FakeKite, new_user: Callable[[], Awaitable[MeshUser]]
 ) -> None:
-    user = await new_user()
-    app = kite_app(fake_kite, sample_book(3))
-    sync = await mesh.start()
-    account = await link_kite(sync, user, app)
+    user, _, sync, account = await linked_kite(mesh, fake_kite, new_user, 3)
     rid = "0b0c5d1e-2f3a-4b5c-8d9e-0f1a2b3c4d5e"
     first = summary_of(await sync_now(sync, user, account.id, rid))
     again = await sync_now(sync, user, account.id, rid)
@@ -269,10 +264,7 @@ async def test_sync_now_reattaches_with_the_same_request_id(
 async def test_unlink_keeps_trades_and_stops_syncing(
     mesh: Mesh, fake_kite: FakeKite, new_user: Callable[[], Awaitable[MeshUser]]
 ) -> None:
-    user = await new_user()
-    app = kite_app(fake_kite, sample_book(4))
-    sync = await mesh.start()
-    account = await link_kite(sync, user, app)
+    user, app, sync, account = await linked_kite(mesh, fake_kite, new_user, 4)
     summary_of(await sync_now(sync, user, account.id))
 
     unlinked = await sync.stub.UnlinkBrokerAccount(

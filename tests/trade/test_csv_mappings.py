@@ -11,32 +11,17 @@ import grpc
 from tests.conftest import MeshUser
 from tests.rpc import expect_failure
 from tests.trade.conftest import RunningTrade, new_request_id
+from tests.trade.csv_mapping_data import BROKER_FILE, COLUMN_NAMES, TIME_FORMAT
 from trademesh.trade.v1 import csv_mapping_pb2, import_pb2, trade_pb2, trade_service_pb2
 
 NewUser = Callable[[], Awaitable[MeshUser]]
 
 MAPPING = csv_mapping_pb2.CsvMapping(
-    columns=csv_mapping_pb2.CsvColumns(
-        symbol="Scrip",
-        exchange="Exch",
-        side="Buy/Sell",
-        quantity="Qty",
-        price="Rate",
-        trade_date="Trade Date",
-        time_of_day="Trade Time",
-        trade_id="Trade No",
-    ),
-    time_format="%d/%m/%Y %I:%M:%S %p",
+    columns=csv_mapping_pb2.CsvColumns(**COLUMN_NAMES),
+    time_format=TIME_FORMAT,
     buy_values=["Bought"],
     sell_values=["Sold"],
     header_row=2,
-)
-BROKER_FILE = (
-    b"Tradebook of client X\n"
-    b"Scrip,Exch,Buy/Sell,Qty,Rate,Trade Date,Trade Time,Trade No\n"
-    b"INFY,NSE,Bought,10,1500.5,02/03/2026,09:30:00 AM,G1\n"
-    b"INFY,NSE,sold,10,1510,02/03/2026,10:30:00 AM,G2\n"
-    b"TCS,NSE,BOUGHT,5,3500,02/03/2026,11:00:00 AM,\n"
 )
 GENERIC_FILE = (
     b"symbol,exchange,side,quantity,price,trade_time,trade_id\n"

@@ -25,6 +25,7 @@ from tests.conftest import MeshUser
 from tests.eventually import eventually
 from tests.rpc import bearer, expect_failure
 from tests.trade.conftest import RunningTrade, broker_trade, create, equity_trade, new_request_id, reconcile_request
+from tests.trade.watch_streams import collect
 from trademesh.devstack.processes import find_free_port
 from trademesh.services.trade.events import OutboxRelay, RedisEventPublisher
 from trademesh.services.trade.store import PENDING_FLAG, MongoTradeStore
@@ -273,26 +274,15 @@ async def test_crash_after_a_reconcile_batch_is_written_publishes_each_created_t
     )
 
 
-async def _collect(stream: Any, count: int) -> list[Any]:
-    items: list[Any] = []
-    async for item in stream:
-        if item.WhichOneof("item") == "heartbeat":
-            continue
-        items.append(item)
-        if len(items) == count:
-            break
-    return items
-
-
 async def test_watch_snapshot_then_live_then_resume_misses_nothing(trade: RunningTrade, new_user: NewUser) -> None:
     user = await new_user()
     first = await create(trade.stub, user.metadata, equity_trade("INFY"))
     await create(trade.stub, user.metadata, equity_trade("TCS"))
 
     call = trade.stub.WatchTrades(trade_service_pb2.WatchTradesRequest(), metadata=user.metadata)
-    snapshot = await _collect(call, 4)
+    snapshot = await collect(call, 4)
     third = await create(trade.stub, user.metadata, equity_trade("WIPRO"))
-    live = await _collect(call, 1)
+    live = await collect(call, 1)
     call.cancel()
     # Changes while disconnected are replayed after the last token, exactly once.
     deleted = await trade.stub.DeleteTrade(trade_service_pb2.DeleteTradeRequest(id=first.id), metadata=user.metadata)
@@ -300,7 +290,7 @@ async def test_watch_snapshot_then_live_then_resume_misses_nothing(trade: Runnin
     resumed_call = trade.stub.WatchTrades(
         trade_service_pb2.WatchTradesRequest(resume_token=live[0].event.resume_token), metadata=user.metadata
     )
-    resumed = await _collect(resumed_call, 2)
+    resumed = await collect(resumed_call, 2)
     resumed_call.cancel()
 
     assert snapshot[0].snapshot_begin.reason == trade_event_pb2.SNAPSHOT_REASON_NO_RESUME_TOKEN
@@ -323,13 +313,13 @@ async def test_resuming_from_an_empty_journals_snapshot_replays_instead_of_a_new
 ) -> None:
     user = await new_user()
     call = trade.stub.WatchTrades(trade_service_pb2.WatchTradesRequest(), metadata=user.metadata)
-    snapshot = await _collect(call, 2)  # begin (0 trades) and end
+    snapshot = await collect(call, 2)  # begin (0 trades) and end
     call.cancel()
     created = await create(trade.stub, user.metadata, equity_trade("INFY"))
     resumed_call = trade.stub.WatchTrades(
         trade_service_pb2.WatchTradesRequest(resume_token=snapshot[1].snapshot_end.resume_token), metadata=user.metadata
     )
-    resumed = await _collect(resumed_call, 1)
+    resumed = await collect(resumed_call, 1)
     resumed_call.cancel()
 
     assert snapshot[0].snapshot_begin.trade_count == 0
@@ -342,7 +332,7 @@ async def test_watch_rejects_bad_tokens_and_sends_heartbeats(trade: RunningTrade
     alice, bob = await new_user(), await new_user()
     await create(trade.stub, alice.metadata, equity_trade())
     call = trade.stub.WatchTrades(trade_service_pb2.WatchTradesRequest(), metadata=alice.metadata)
-    snapshot = await _collect(call, 3)
+    snapshot = await collect(call, 3)
     token = snapshot[-1].snapshot_end.resume_token
     call.cancel()
 
@@ -379,7 +369,7 @@ async def test_watch_ends_cleanly_when_the_server_stops(
     running = await start_trade()
     user = await new_user()
     call = running.stub.WatchTrades(trade_service_pb2.WatchTradesRequest(), metadata=user.metadata)
-    await _collect(call, 2)
+    await collect(call, 2)
 
     stop = asyncio.create_task(running.host.stop(5))
     started = time.monotonic()

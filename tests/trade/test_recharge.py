@@ -11,22 +11,12 @@ import grpc
 from tests.conftest import MeshUser
 from tests.rpc import bearer, expect_failure
 from tests.trade.conftest import RunningTrade, create, equity_trade
+from tests.trade.watch_streams import collect
 from trademesh.services.core.identity import ROLE_ADMIN
 from trademesh.trade.v1 import trade_event_pb2, trade_pb2, trade_service_pb2
 
 NewUser = Callable[[], Awaitable[MeshUser]]
 WHEN = datetime(2026, 3, 2, 4, 0, tzinfo=UTC)
-
-
-async def _collect(stream: Any, count: int) -> list[Any]:
-    items: list[Any] = []
-    async for item in stream:
-        if item.WhichOneof("item") == "heartbeat":
-            continue
-        items.append(item)
-        if len(items) == count:
-            break
-    return items
 
 
 async def test_recharge_rewrites_only_changed_computed_charges_once_with_one_event_each(
@@ -46,7 +36,7 @@ async def test_recharge_rewrites_only_changed_computed_charges_once_with_one_eve
     assert everyone.users_count >= 1
     assert everyone.examined_count >= 2
     call = trade.stub.WatchTrades(trade_service_pb2.WatchTradesRequest(), metadata=user.metadata)
-    snapshot = await _collect(call, 5)  # begin, three trades, end
+    snapshot = await collect(call, 5)  # begin, three trades, end
     call.cancel()
     # A schedule later corrected had charged INFY wrongly (and the typed SBIN fee differs from any schedule).
     wrong = {"brokerage_micros": 1, **{k: 0 for k in ("stt_micros", "exchange_charges_micros")}}
@@ -60,7 +50,7 @@ async def test_recharge_rewrites_only_changed_computed_charges_once_with_one_eve
         trade_service_pb2.WatchTradesRequest(resume_token=snapshot[4].snapshot_end.resume_token),
         metadata=user.metadata,
     )
-    (event,) = await _collect(resumed_call, 1)
+    (event,) = await collect(resumed_call, 1)
     resumed_call.cancel()
     after = {
         t.id: t

@@ -14,13 +14,14 @@ import argparse
 import asyncio
 import html
 import mailbox
-import signal
 from email.message import Message
 from pathlib import Path
 
 from aiohttp import web
 from aiosmtpd.handlers import Mailbox
 from aiosmtpd.smtp import SMTP
+
+from trademesh.devstack.serving import serve_until_stopped
 
 
 def _page(maildir: mailbox.Maildir) -> str:
@@ -60,15 +61,10 @@ async def run(host: str, http_port: int, smtp_port: int, maildir_path: Path) -> 
 
     app = web.Application()
     app.add_routes([web.get("/", index), web.get("/ready", ready)])
-    runner = web.AppRunner(app)
-    await runner.setup()
-    await web.TCPSite(runner, host, http_port).start()
-    stop = asyncio.Event()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stop.set)
-    await stop.wait()
-    smtp.close()
-    await runner.cleanup()
+    try:
+        await serve_until_stopped(app, host, http_port)
+    finally:
+        smtp.close()
 
 
 def main() -> None:

@@ -4,30 +4,28 @@
 turn (about 60 % NSE stocks, 25 % NFO futures, 15 % NFO options, the options sold short first), buys
 and sells in uneven sizes so positions open, partly exit, cross zero and close; 13 minutes apart from
 2020-01-01 so 100,000 fills span about two and a half years; two broker accounts; fees typed. Documents
-come from the store's `trade_to_document`, so the shape cannot drift from what the trade service writes.
-Dev-only (benchmarks and tests), like the rest of `trademesh.devstack`.
+come from the store's `trade_to_document` (through the shared pieces of `trademesh.devstack.journal`), so the
+shape cannot drift from what the trade service writes. Dev-only (benchmarks and tests), like the rest of
+`trademesh.devstack`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pymongo.asynchronous.collection import AsyncCollection
 
+from trademesh.devstack.journal import document_batches, insert_batches, journal_trade
 from trademesh.kernel.instruments import ContractType, Derivative, Exchange, Segment, Side
 from trademesh.services.trade.model import (
     Broker,
     Category,
     ChargesSource,
     Source,
-    Status,
     Trade,
     TradeFields,
-    derive_id,
 )
-from trademesh.services.trade.store import trade_to_document
 
 __all__ = ["ACCOUNTS", "START", "load_positions_journal", "positions_trade"]
 
@@ -35,7 +33,6 @@ Document = dict[str, Any]
 START = datetime(2020, 1, 1, 3, 45, tzinfo=UTC)
 ACCOUNTS = ("ZD1001", "ZD2002")
 _STOCKS = ["INFY", "TCS", "RELIANCE", "HDFCBANK", "ICICIBANK", "SBIN", "ITC", "LT", "WIPRO", "AXISBANK"]
-_BATCH = 5000
 _M = 1_000_000
 
 
@@ -80,32 +77,16 @@ def positions_trade(namespace: str, user_id: str, index: int, instruments: int) 
         broker=Broker.ZERODHA,
         broker_account_id=ACCOUNTS[index % 2],
     )
-    return Trade(
-        id=derive_id(namespace, user_id, str(index)),
-        user_id=user_id,
-        fields=fields,
-        category_inferred=False,
-        source=Source.IMPORT,
-        status=Status.ACTIVE,
-        version=1,
-        create_time=moment + timedelta(seconds=1),
-        update_time=moment + timedelta(seconds=1),
-        exec_seq=index % 3,
-    )
-
-
-def _batches(namespace: str, user_id: str, count: int, instruments: int) -> Iterator[list[Document]]:
-    for start in range(0, count, _BATCH):
-        stop = min(start + _BATCH, count)
-        yield [trade_to_document(positions_trade(namespace, user_id, i, instruments)) for i in range(start, stop)]
+    recorded = moment + timedelta(seconds=1)
+    return journal_trade(namespace, user_id, index, fields, source=Source.IMPORT, recorded=recorded, exec_seq=index % 3)
 
 
 async def load_positions_journal(
     collection: AsyncCollection[Document], namespace: str, user_id: str, count: int, instruments: int
 ) -> int:
     """Insert the user's first `count` fills (insert_many in batches); return how many were inserted."""
-    inserted = 0
-    for batch in _batches(namespace, user_id, count, instruments):
-        result = await collection.insert_many(batch, ordered=False)
-        inserted += len(result.inserted_ids)
-    return inserted
+
+    def fill(user: str, index: int) -> Trade:
+        return positions_trade(namespace, user, index, instruments)
+
+    return await insert_batches(collection, document_batches(fill, [user_id], count))

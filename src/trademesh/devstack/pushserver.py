@@ -32,7 +32,6 @@ import html
 import json
 import re
 import secrets
-import signal
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -43,6 +42,8 @@ import jwt
 from aiohttp import web
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+
+from trademesh.devstack.serving import serve_until_stopped
 
 _TOPIC = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
 #: RFC 8292 §2: a JWT valid for longer than this is refused.
@@ -244,15 +245,7 @@ class PushService:
 
 async def run(host: str, port: int) -> None:
     """Serve until SIGTERM/SIGINT."""
-    runner = web.AppRunner(PushService().application())
-    await runner.setup()
-    await web.TCPSite(runner, host, port).start()
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stop.set)
-    await stop.wait()
-    await runner.cleanup()
+    await serve_until_stopped(PushService().application(), host, port)
 
 
 def main() -> None:

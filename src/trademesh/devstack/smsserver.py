@@ -21,13 +21,14 @@ import base64
 import html
 import re
 import secrets
-import signal
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import format_datetime
 from typing import Any
 
 from aiohttp import web
+
+from trademesh.devstack.serving import serve_until_stopped
 
 DEV_ACCOUNT_SID = "AC" + "0" * 31 + "1"
 DEV_AUTH_TOKEN = "trademesh-dev-twilio-token"
@@ -166,15 +167,7 @@ class TwilioFake:
 
 async def run(host: str, port: int, account_sid: str, auth_token: str) -> None:
     """Serve until SIGTERM/SIGINT."""
-    runner = web.AppRunner(TwilioFake(account_sid, auth_token).application())
-    await runner.setup()
-    await web.TCPSite(runner, host, port).start()
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stop.set)
-    await stop.wait()
-    await runner.cleanup()
+    await serve_until_stopped(TwilioFake(account_sid, auth_token).application(), host, port)
 
 
 def main() -> None:

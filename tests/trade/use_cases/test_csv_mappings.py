@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from tests.trade.csv_mapping_data import BROKER_FILE, COLUMN_NAMES, TIME_FORMAT
 from tests.trade.csv_mapping_fakes import InMemoryCsvMappingStore
 from tests.trade.fakes import InMemoryTradeStore
 from tests.trade.use_cases.helpers import ALICE, BOB, GENERIC, import_file, request_id
@@ -18,25 +19,8 @@ from trademesh.services.trade.model import ParsedRow, TradeFields
 from trademesh.services.trade.service import TradeService
 from trademesh.services.trade.service.csv_mappings import CsvMappingService
 
-COLUMNS = Columns(
-    symbol="Scrip",
-    exchange="Exch",
-    side="Buy/Sell",
-    quantity="Qty",
-    price="Rate",
-    trade_date="Trade Date",
-    time_of_day="Trade Time",
-    trade_id="Trade No",
-)
-MAPPING = CsvMapping(columns=COLUMNS, time_format="%d/%m/%Y %I:%M:%S %p", buy_values=("Bought",), sell_values=("Sold",))
-# The same three fills as tests.trade.use_cases.helpers.GENERIC, in a broker's own layout.
-BROKER_FILE = (
-    b"Tradebook of client X\n"
-    b"Scrip,Exch,Buy/Sell,Qty,Rate,Trade Date,Trade Time,Trade No\n"
-    b"INFY,NSE,Bought,10,1500.5,02/03/2026,09:30:00 AM,G1\n"
-    b"INFY,NSE,sold,10,1510,02/03/2026,10:30:00 AM,G2\n"
-    b"TCS,NSE,BOUGHT,5,3500,02/03/2026,11:00:00 AM,\n"
-)
+COLUMNS = Columns(**COLUMN_NAMES)
+MAPPING = CsvMapping(columns=COLUMNS, time_format=TIME_FORMAT, buy_values=("Bought",), sell_values=("Sold",))
 
 
 def violations(error: pytest.ExceptionInfo[InvalidArgument]) -> dict[str, str]:

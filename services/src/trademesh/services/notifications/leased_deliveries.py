@@ -17,8 +17,8 @@ from typing import Any, Generic, TypeVar
 from pymongo import ASCENDING
 from pymongo.asynchronous.collection import AsyncCollection
 
+from trademesh.services.core.mongo_bulk import insert_new
 from trademesh.services.notifications.model import Notification, NotificationKind
-from trademesh.services.notifications.mongo_bulk import insert_new
 
 Document = dict[str, Any]
 PENDING = "pending"

@@ -17,6 +17,7 @@ from pymongo import ASCENDING, DESCENDING, ReplaceOne, UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
+from trademesh.services.core.mongo_bulk import insert_new
 from trademesh.services.notifications.model import (
     Alert,
     AlertCondition,
@@ -31,7 +32,6 @@ from trademesh.services.notifications.model import (
     Preferences,
     QuietHours,
 )
-from trademesh.services.notifications.mongo_bulk import insert_new
 
 Document = dict[str, Any]
 COLLECTIONS = [

@@ -17,10 +17,11 @@ import pymongo
 from pymongo import ASCENDING, DESCENDING, ReturnDocument
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import BulkWriteError, DuplicateKeyError, OperationFailure
+from pymongo.errors import DuplicateKeyError, OperationFailure
 
 from trademesh.kernel.instruments import Side
 from trademesh.services.core.connections import ensure_collections
+from trademesh.services.core.mongo_bulk import insert_skipping_duplicates
 from trademesh.services.trade.model import (
     ImportResult,
     ImportRowError,
@@ -180,14 +181,7 @@ class MongoTradeStore(PositionReads):
                     | ({"outbox": {outbox_key(event): event_to_document(event)}} | PENDING if with_outbox else {})
                     for trade, event in chunk
                 ]
-                failed: set[int] = set()
-                try:
-                    await self._trades.insert_many(documents, ordered=False)
-                except BulkWriteError as error:
-                    for write_error in error.details.get("writeErrors", []):
-                        if write_error.get("code") != 11000:
-                            raise
-                        failed.add(int(write_error["index"]))
+                failed = await insert_skipping_duplicates(self._trades, documents)
                 for index, (trade, _) in enumerate(chunk):
                     (collided if index in failed else inserted).append(trade)
             return BulkInsertOutcome(inserted, collided)
