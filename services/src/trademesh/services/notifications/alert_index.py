@@ -14,7 +14,7 @@ rejoins. Cost per tick: O(log n + k) for k alerts fired. Pure: no I/O.
 
 Most ticks reach nothing, and in a busy process they find the index cold in the CPU caches: each axis keeps the
 *quiet interval* (low, high) around its last value — high the nearest level an upward move would reach (the first
-UP level, the first CROSS level at or above the value), low the same downwards — so such a tick costs two
+UP level, the first CROSS level above the value), low the same downwards (a CROSS level on the value included) — so such a tick costs two
 comparisons of numbers held in the axis itself, not bisections through lists of tuples. Any change of the levels
 makes the interval empty (the next tick recomputes it); a tick inside it reaches nothing and keeps it valid.
 """
@@ -93,20 +93,19 @@ class _Axis:
         self._quiet(value)
 
     def _quiet(self, value: int) -> None:
-        """Compute the quiet interval around `value`, the axis's last value (nothing reached it): `high` is the
-        lowest UP level or the lowest CROSS level at or above `value`, `low` the highest DOWN level or the highest
-        CROSS level at or below it. A CROSS level equal to `value` bounds both sides (the interval is then empty:
-        a move away from it does not cross it, but the next one back would, so every move is looked at)."""
+        """Compute the quiet interval around `value`, the axis's last value (nothing left reaches it): `high` is the
+        lowest UP level or the lowest CROSS level above `value`, `low` the highest DOWN level or the highest CROSS
+        level at or below it. A CROSS level equal to `value` is not crossed by a move up from it, and bounds the
+        interval below: the move back onto it (or under it) is looked at."""
         up, down, cross = self.up, self.down, self.cross
         high = up[0][0] if up else _FAR
         low = down[-1][0] if down else -_FAR
         if cross:
-            above = bisect_left(cross, (value, ""))  # the first CROSS level >= value
+            above = bisect_right(cross, (value, "\uffff"))  # the CROSS levels from here on are > value
             if above < len(cross):
                 high = min(high, cross[above][0])
-            below = bisect_right(cross, (value, "\uffff")) - 1  # the last CROSS level <= value
-            if below >= 0:
-                low = max(low, cross[below][0])
+            if above > 0:
+                low = max(low, cross[above - 1][0])
         self.low, self.high = low, high
 
     @property
