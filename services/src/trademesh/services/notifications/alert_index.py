@@ -14,9 +14,10 @@ rejoins. Cost per tick: O(log n + k) for k alerts fired. Pure: no I/O.
 
 Most ticks reach nothing, and in a busy process they find the index cold in the CPU caches: each axis keeps the
 *quiet interval* (low, high) around its last value — high the nearest level an upward move would reach (the first
-UP level, the first CROSS level above the value), low the same downwards (a CROSS level on the value included) — so such a tick costs two
-comparisons of numbers held in the axis itself, not bisections through lists of tuples. Any change of the levels
-makes the interval empty (the next tick recomputes it); a tick inside it reaches nothing and keeps it valid.
+UP level, the first CROSS level above the value), low the same downwards (a CROSS level on the value included) —
+so such a tick costs two comparisons of numbers held in the axis itself, not bisections through lists of tuples.
+Any change of the levels makes the interval empty (the next tick recomputes it); a tick inside it reaches nothing
+and keeps it valid.
 """
 
 from __future__ import annotations
