@@ -39,8 +39,8 @@ caches — a real cost of the service, not of the measurement.
 
 The garbage collector is set as the service's entry point sets it (`core.server.tune_gc`: what exists is frozen
 — here after the bench built its alert and tick lists — and young collections happen every 50,000 container
-allocations instead of 700); `--default-gc` keeps CPython's defaults (until session 15 the bench ran with them:
-~30 ms per 1,000 ticks of collections that the deployed service does not pay).
+allocations instead of 700); `--default-gc` keeps CPython's defaults (until session 15 the bench ran with them; at
+full size the difference in the feed's CPU is small, a few ms per 1,000 ticks).
 """
 
 from __future__ import annotations
