@@ -13,7 +13,15 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
-__all__ = ["TICK_CHANNEL_PREFIX", "DepthLevel", "Tick", "encode_tick_payload", "tick_body", "tick_header"]
+__all__ = [
+    "TICK_CHANNEL_PREFIX",
+    "DepthLevel",
+    "Tick",
+    "encode_tick_payload",
+    "tick_body",
+    "tick_header",
+    "tick_ltp",
+]
 
 #: Redis pub/sub channel of one instrument's ticks: the prefix, then `EXCHANGE:SYMBOL`.
 TICK_CHANNEL_PREFIX = "md:tick:"
@@ -75,3 +83,13 @@ def tick_body(payload: bytes, index: int) -> bytes:
     lengths = _HEADER.unpack_from(payload)[3:]
     start = _HEADER.size + sum(lengths[:index])
     return payload[start : start + lengths[index]]
+
+
+_HEADER_SIZE = _HEADER.size
+
+
+def tick_ltp(payload: bytes) -> tuple[int, bytes]:
+    """Return a payload's receive time (ns) and its serialised LTP Quote, reading the header once (the hot path of
+    readers that follow only the last trade); raise struct.error when the header is too short."""
+    _, _, receive_time_ns, ltp_length, _, _ = _HEADER.unpack_from(payload)
+    return receive_time_ns, payload[_HEADER_SIZE : _HEADER_SIZE + ltp_length]

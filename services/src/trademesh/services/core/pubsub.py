@@ -12,6 +12,7 @@ from redis.asyncio.client import PubSub
 _READ_TIMEOUT_SECONDS = 1.0
 _PING_EVERY_IDLE_READS = 5
 _MESSAGE = b"message"
+_PATTERN_MESSAGE = b"pmessage"
 
 
 def _buffered_replies(pubsub: PubSub) -> Callable[[], Any] | None:
@@ -36,8 +37,9 @@ async def pubsub_messages(
     The hot path (decision 0330): `get_message` waits for the next message; the messages that arrived with
     it and already sit parsed in the connection's hiredis reader are then taken straight from it — a plain
     `message` (a channel's publish) is yielded as it is, without redis-py's per-message timeout, retry and
-    bookkeeping layers (it keeps none for plain messages: no handlers are registered here); any other reply
-    (pattern messages, subscription confirmations, pongs) goes through `handle_message` as before.
+    bookkeeping layers (it keeps none for plain messages: no handlers are registered here), and so is a pattern
+    message (`pmessage`: the notifications' inbox signals, one per notification) whose pattern has no handler;
+    any other reply (subscription confirmations, pongs, a handled pattern) goes through `handle_message`.
     """
     idle = 0
     while not closed():
@@ -57,6 +59,9 @@ async def pubsub_messages(
             if isinstance(reply, list):
                 if len(reply) == 3 and reply[0] == _MESSAGE:
                     yield "message", reply[1].decode(), reply[2]
+                    continue
+                if len(reply) == 4 and reply[0] == _PATTERN_MESSAGE and pubsub.patterns.get(reply[1]) is None:
+                    yield "pmessage", reply[2].decode(), reply[3]
                     continue
             elif isinstance(reply, Exception):
                 raise reply

@@ -6,7 +6,9 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
-from trademesh.kernel.ticks import tick_body, tick_header
+from google.protobuf.message import DecodeError
+
+from trademesh.kernel.ticks import tick_ltp
 from trademesh.marketdata.v1 import quote_pb2
 
 __all__ = ["LastTrade", "last_trade"]
@@ -24,9 +26,9 @@ class LastTrade:
 def last_trade(payload: bytes) -> LastTrade | None:
     """Return the last trade of a backplane payload; None when malformed or when there was no trade yet (price 0)."""
     try:
-        _, _, received_ns = tick_header(payload)
-        quote = quote_pb2.Quote.FromString(tick_body(payload, 0))
-    except (struct.error, ValueError):
+        received_ns, body = tick_ltp(payload)
+        quote = quote_pb2.Quote.FromString(body)
+    except (struct.error, ValueError, DecodeError):  # DecodeError is not a ValueError
         return None
     if quote.last_price_micros == 0:
         return None

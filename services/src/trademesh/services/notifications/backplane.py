@@ -16,31 +16,40 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import struct
 from collections.abc import Awaitable, Callable, Collection, Iterable, Sequence
 
+from google.protobuf.message import DecodeError
 from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
 from redis.exceptions import RedisError
 
-from trademesh.kernel.ticks import TICK_CHANNEL_PREFIX
+from trademesh.kernel.ticks import TICK_CHANNEL_PREFIX, tick_ltp
+from trademesh.marketdata.v1 import quote_pb2
 from trademesh.services.core.pubsub import pubsub_messages
-from trademesh.services.core.ticks import last_trade
 from trademesh.services.notifications.model import Tick
 from trademesh.services.notifications.sharding import MEMBERS_CHANNEL
 
 logger = logging.getLogger(__name__)
 
 TICK_PREFIX = TICK_CHANNEL_PREFIX
+_parse_quote = quote_pb2.Quote.FromString
 INBOX_PREFIX = "notify:inbox:"
 ALERTS_CHANNEL = "notify:alerts"
 
 
 def decode_tick(instrument: str, payload: bytes) -> Tick | None:
-    """Decode a backplane tick payload (None when malformed, or when there was no trade yet)."""
-    trade = last_trade(payload)
-    if trade is None:
+    """Decode a backplane tick payload (None when malformed, or when there was no trade yet): `last_trade`'s
+    reading, without its intermediate object (this runs for every tick)."""
+    try:
+        received_ns, body = tick_ltp(payload)
+        quote = _parse_quote(body)
+    except (struct.error, ValueError, DecodeError):
         return None
-    return Tick(instrument, trade.price_micros, trade.change_micros, trade.received_ns)
+    price = quote.last_price_micros
+    if price == 0:
+        return None
+    return Tick(instrument, price, quote.change_micros, received_ns)
 
 
 def _text(value: bytes | str) -> str:
