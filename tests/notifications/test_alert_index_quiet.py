@@ -5,7 +5,8 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.notifications.test_alert_index import CONDITIONS, Naive, alert
+from tests.notifications.alert_index_model import Naive, alert
+from tests.notifications.test_alert_index import CONDITIONS
 from trademesh.services.notifications.alert_index import AlertIndex
 from trademesh.services.notifications.model import AlertCondition, Tick
 
