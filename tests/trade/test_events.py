@@ -89,7 +89,11 @@ async def test_every_write_reaches_the_stream_once_in_version_order(
     await create(trade.stub, user.metadata, message, request_id=created.request_id)
 
     events = await _drain_group(redis)
-    stored = await trade_db.trades.find_one({"_id": created.id})
+    stored = await eventually(
+        lambda: trade_db.trades.find_one({"_id": created.id}),
+        until=lambda document: document["outbox"] == {},
+        what="every published event is removed from the document",
+    )
 
     assert [(e[b"type"], int(e[b"version"])) for e in events] == [
         (b"CREATED", 1),
@@ -114,7 +118,10 @@ async def test_the_relay_clears_the_flag_a_publishing_request_leaves(
     await redis.xgroup_create("trade-events", GROUP, id="$", mkstream=True)
     user = await new_user()
     created = await create(trade.stub, user.metadata, equity_trade())
-    assert await trade_db.trades.find_one({"_id": created.id, "outbox": {}, PENDING_FLAG: {"$exists": False}})
+    await eventually(
+        lambda: trade_db.trades.find_one({"_id": created.id, "outbox": {}, PENDING_FLAG: {"$exists": False}}),
+        what="the create's own clearing removes its event and the pending flag",
+    )
     await trade.stub.UpdateTrade(
         trade_service_pb2.UpdateTradeRequest(
             trade=trade_pb2.Trade(id=created.id, notes="n"), update_mask=FieldMask(paths=["notes"]), etag=created.etag

@@ -105,6 +105,9 @@ class OutboxRelay:
         self._scan_interval = scan_interval
         self._wake = asyncio.Event()
         self._closed = False
+        # Creates published by their requests whose events are still to be cleared (see `created`).
+        self._published_creates: list[str] = []
+        self._clearing: asyncio.Task[None] | None = None
 
     async def committed(self, trades: Sequence[Trade]) -> None:
         """Publish and clear the pending events of these trades; on failure leave them to the sweep."""
@@ -118,17 +121,36 @@ class OutboxRelay:
             self._wake.set()
 
     async def created(self, trade: Trade, event: TradeEvent) -> None:
-        """Publish a just-created trade's CREATED event as written, then clear it; on failure leave it to the
-        sweep. The outbox is not read back: this request wrote it a moment ago, and a later change's events
-        stay for their own writer (only this event's key is cleared, with the pending flag while the trade is
-        still at version 1). Should a sweep have published it in
-        between, it is published twice — consumers take a trade's version once."""
+        """Publish a just-created trade's CREATED event as written; on failure leave it to the sweep. The outbox
+        is not read back: this request wrote it a moment ago. Clearing it is left to one task that clears the
+        creates published meanwhile together, off the request's path (one update for all of them; until then
+        the event is only a pending copy of one already published). Should a sweep publish it again in between,
+        consumers take a trade's version once."""
         try:
             await self._publisher.publish([event])
-            await self._store.clear_created(trade.id)
         except Exception:
             logger.warning("publishing trade events failed; the relay will retry", exc_info=True)
             self._wake.set()
+            return
+        self._published_creates.append(trade.id)
+        if self._clearing is None or self._clearing.done():
+            self._clearing = asyncio.create_task(self._clear_published_creates())
+
+    async def _clear_published_creates(self) -> None:
+        while self._published_creates:
+            trade_ids, self._published_creates = self._published_creates, []
+            try:
+                await self._store.clear_created(trade_ids)
+            except Exception:
+                # Left pending: a later sweep publishes them again (their version once) and clears them.
+                logger.warning(
+                    "clearing %d published events failed; the relay will retry", len(trade_ids), exc_info=True
+                )
+
+    async def drain(self) -> None:
+        """Wait for the clearing of published creates (at shutdown)."""
+        while self._clearing is not None and not self._clearing.done():
+            await asyncio.shield(self._clearing)
 
     async def committed_batch(self, batch_id: str, trades: Sequence[Trade]) -> None:
         """Publish the CREATED events of a bulk insert recorded by `start_batch` (an import, a reconcile),
@@ -204,6 +226,7 @@ class OutboxRelay:
             self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=self._scan_interval)
+        await self.drain()
 
 
 class RedisTradeFeed:

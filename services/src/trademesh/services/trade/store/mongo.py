@@ -467,16 +467,21 @@ class MongoTradeStore(PositionReads):
         if document is not None and not document.get("outbox") and document.get("purging"):
             await self._trades.delete_one({"_id": trade_id})
 
-    async def clear_created(self, trade_id: str) -> None:
-        """Drop a just-published CREATED event and, while the trade is still at version 1, its pending flag in
-        the same update: at version 1 the outbox holds that event alone, so nothing is left for the sweep
-        (which would otherwise read the trade again to clear the flag). A trade changed or being purged
-        since is cleared as any other (`clear_events`)."""
-        cleared = await self._trades.update_one(
-            {"_id": trade_id, "version": 1, "purging": {"$ne": True}}, {"$unset": {"outbox.e1": "", PENDING_FLAG: ""}}
+    async def clear_created(self, trade_ids: Sequence[str]) -> None:
+        """Drop published CREATED events and, for trades still at version 1, their pending flag, in one update:
+        at version 1 the outbox holds that event alone, so nothing is left for the sweep (which would otherwise
+        read each trade again to clear the flag). A trade changed or being purged since is cleared as any other
+        (`clear_events`)."""
+        ids = list(dict.fromkeys(trade_ids))
+        cleared = await self._trades.update_many(
+            {"_id": {"$in": ids}, "version": 1, "purging": {"$ne": True}},
+            {"$unset": {"outbox.e1": "", PENDING_FLAG: ""}},
         )
-        if not cleared.matched_count:
-            await self.clear_events(trade_id, [1])
+        if cleared.matched_count == len(ids):
+            return
+        others = self._trades.find({"_id": {"$in": ids}, "outbox.e1": {"$exists": True}}, {"_id": 1})
+        for document in await others.to_list():
+            await self.clear_events(str(document["_id"]), [1])
 
     async def settle(self, document: Document) -> None:
         """Finish a trade read with an empty outbox: erase it if it is being purged, else clear its pending
