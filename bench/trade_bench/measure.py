@@ -65,3 +65,23 @@ async def _throughput(operation: Callable[[int], Awaitable[Any]], total: int, co
     started = time.perf_counter()
     await asyncio.gather(*(worker() for _ in range(concurrency)))
     return total / (time.perf_counter() - started)
+
+
+class CpuMeter:
+    """CPU seconds used from its creation to `stop` by this process (`time.process_time`) and by the named
+    processes (by pid), shown as milliseconds per call."""
+
+    def __init__(self, processes: dict[str, int | None]) -> None:
+        self._pids = {name: pid for name, pid in processes.items() if pid is not None}
+        self._start = self._read()
+        self._per_call: dict[str, float] = {}
+
+    def _read(self) -> dict[str, float]:
+        return {"this process": time.process_time()} | {name: _cpu_seconds(pid) for name, pid in self._pids.items()}
+
+    def stop(self, calls: int) -> None:
+        end = self._read()
+        self._per_call = {name: (end[name] - self._start[name]) * 1000 / calls for name in end}
+
+    def __str__(self) -> str:
+        return ", ".join(f"{name} {ms:.2f}" for name, ms in self._per_call.items())

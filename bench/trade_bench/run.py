@@ -30,7 +30,7 @@ from bench.trade_bench.listing import (
     time_listing,
     time_listing_apart,
 )
-from bench.trade_bench.measure import _throughput, _wait_idle
+from bench.trade_bench.measure import CpuMeter, _throughput, _wait_idle
 from bench.trade_bench.plans import _ensure_postgres, _explain, _pg_analyze, _pg_gin_indexes
 from trademesh.analytics.v1 import analytics_service_pb2, analytics_service_pb2_grpc, period_pb2
 from trademesh.common.v1 import instrument_pb2
@@ -220,8 +220,15 @@ async def run(args: argparse.Namespace) -> None:
 
             print(f"measuring CreateTrade ({args.creates} calls, concurrency {args.concurrency})")
             await fresh_token()
+            # CPU per call beside the rates: steadier than a rate on a shared machine (this process runs the
+            # callers and the services; the database and Redis are processes of their own).
+            watched = {"database": database_server.pid, "redis": redis_server.pid}
+            service_cpu = CpuMeter(watched)
             service_rate = await _throughput(service_create, args.creates, args.concurrency)
+            service_cpu.stop(args.creates)
+            direct_cpu = CpuMeter(watched)
             direct_rate = await _throughput(direct_create, args.creates, args.concurrency)
+            direct_cpu.stop(args.creates)
 
             # ---- GetAnalytics cold: a fresh analytics service (empty cache) reads the user's journal
             cold: list[float] = []
@@ -280,6 +287,7 @@ async def run(args: argparse.Namespace) -> None:
                 )
                 print(f"{'deep / first (service p50)':<30} {ratio:>10.2f}x")
             print(f"{'CreateTrade':<30} service {service_rate:,.1f}/s   direct insert_one {direct_rate:,.1f}/s")
+            print(f"    CPU ms a call: service {service_cpu}; direct insert_one {direct_cpu}")
             if cold:
                 print(
                     f"{'GetAnalytics cold (ms)':<30} p50 {statistics.median(cold):,.0f}  max {max(cold):,.0f}   "
