@@ -11,8 +11,7 @@ Only renamed (and `PositionFill` loosened to any object with its attributes); th
 
 from __future__ import annotations
 
-
-from collections import defaultdict, deque
+from collections import deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime

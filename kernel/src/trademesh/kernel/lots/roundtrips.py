@@ -97,6 +97,10 @@ class InstrumentCycle(Generic[KeyT]):
     realized_scaled: int = 0
     fees_micros: int = 0
     fill_count: int = 0
+    #: When a list, `apply` appends what each closing fill matched, one (quantity, entry price, entry time,
+    #: lot fees, lot opening quantity) per lot consumed, oldest first (`fifo.PositionBook` builds its matches
+    #: from them); None (analytics' hot path) records nothing.
+    pieces: list[tuple[int, int, int, int, int]] | None = None
 
     def apply(
         self,
@@ -165,15 +169,20 @@ class InstrumentCycle(Generic[KeyT]):
     def _consume(self, quantity: int, price_micros: int, *, long: bool) -> int:
         # Realized P&L of closing `quantity` against the oldest lots, scaled (price x quantity).
         lots = self.lots
+        pieces = self.pieces
         remaining = quantity
         scaled = 0
         while remaining:
             lot = lots[0]
             if lot[0] <= remaining:
+                if pieces is not None:
+                    pieces.append((lot[0], lot[1], lot[2], lot[3], lot[4]))
                 scaled += (price_micros - lot[1]) * lot[0]
                 remaining -= lot[0]
                 lots.popleft()
             else:
+                if pieces is not None:
+                    pieces.append((remaining, lot[1], lot[2], lot[3], lot[4]))
                 scaled += (price_micros - lot[1]) * remaining
                 lot[0] -= remaining
                 remaining = 0
