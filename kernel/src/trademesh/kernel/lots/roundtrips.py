@@ -116,33 +116,60 @@ class InstrumentCycle(Generic[KeyT]):
         """Apply one fill (in journal order); return the round trip it closed, if any."""
         position = self.position
         if position == 0 or (position > 0) == buy:
-            if position == 0:
-                self._open(trade_id, category, time)
             self.lots.append([quantity, price_micros, time, fees_micros, quantity])
             self.position = position + quantity if buy else position - quantity
-            self.fees_micros += fees_micros
-            self.fill_count += 1
+            if position == 0:  # opens a round trip (`_open`, inlined)
+                self.opening_trade_id = trade_id
+                self.category = category
+                self.open_time = time
+                self.realized_scaled = 0
+                self.fees_micros = fees_micros
+                self.fill_count = 1
+            else:
+                self.fees_micros += fees_micros
+                self.fill_count += 1
             return None
         held = position if position > 0 else -position
         closing = quantity if quantity < held else held
-        self.realized_scaled += self._consume(closing, price_micros, long=position > 0)
+        # Consume `closing` from the oldest lots (inlined: this is the hot path of every engine).
+        lots = self.lots
+        pieces = self.pieces
+        remaining = closing
+        scaled = 0
+        while remaining:
+            lot = lots[0]
+            if lot[0] <= remaining:
+                if pieces is not None:
+                    pieces.append((lot[0], lot[1], lot[2], lot[3], lot[4]))
+                scaled += (price_micros - lot[1]) * lot[0]
+                remaining -= lot[0]
+                lots.popleft()
+            else:
+                if pieces is not None:
+                    pieces.append((remaining, lot[1], lot[2], lot[3], lot[4]))
+                scaled += (price_micros - lot[1]) * remaining
+                lot[0] -= remaining
+                remaining = 0
+        self.realized_scaled += scaled if position > 0 else -scaled
         self.fill_count += 1
         if quantity < held:
             self.position = position - quantity if position > 0 else position + quantity
             self.fees_micros += fees_micros
             return None
         closing_fees = fees_micros if quantity == held else split_crossing_fee(fees_micros, closing, quantity)[0]
+        # Positional (fields in order: instrument, long, opening trade, category, open time, close time,
+        # close sequence, gross scaled, fees, fill count): a keyword call costs more on this hot path.
         closed = RoundTrip(
-            instrument=self.instrument,
-            long=position > 0,
-            opening_trade_id=self.opening_trade_id,
-            category=self.category,
-            open_time=self.open_time,
-            close_time=time,
-            close_sequence=sequence,
-            gross_scaled=self.realized_scaled,
-            fees_micros=self.fees_micros + closing_fees,
-            fill_count=self.fill_count,
+            self.instrument,
+            position > 0,
+            self.opening_trade_id,
+            self.category,
+            self.open_time,
+            time,
+            sequence,
+            self.realized_scaled,
+            self.fees_micros + closing_fees,
+            self.fill_count,
         )
         self.position = 0
         remainder = quantity - held
@@ -165,28 +192,6 @@ class InstrumentCycle(Generic[KeyT]):
         self.realized_scaled = 0
         self.fees_micros = 0
         self.fill_count = 0
-
-    def _consume(self, quantity: int, price_micros: int, *, long: bool) -> int:
-        # Realized P&L of closing `quantity` against the oldest lots, scaled (price x quantity).
-        lots = self.lots
-        pieces = self.pieces
-        remaining = quantity
-        scaled = 0
-        while remaining:
-            lot = lots[0]
-            if lot[0] <= remaining:
-                if pieces is not None:
-                    pieces.append((lot[0], lot[1], lot[2], lot[3], lot[4]))
-                scaled += (price_micros - lot[1]) * lot[0]
-                remaining -= lot[0]
-                lots.popleft()
-            else:
-                if pieces is not None:
-                    pieces.append((remaining, lot[1], lot[2], lot[3], lot[4]))
-                scaled += (price_micros - lot[1]) * remaining
-                lot[0] -= remaining
-                remaining = 0
-        return scaled if long else -scaled
 
     @property
     def is_open(self) -> bool:

@@ -29,6 +29,5 @@ def group_fills(fills: Iterable[PositionFill]) -> dict[tuple[Exchange, str], lis
 def replay_fills(ordered: Sequence[PositionFill]) -> FifoTotals:
     """Replay one instrument's fills, in journal order, first in first out."""
     book = PositionBook(record_matches=False)
-    for fill in ordered:
-        book.apply(fill)
+    book.extend(ordered)
     return book.totals()
