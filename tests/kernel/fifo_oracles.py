@@ -439,6 +439,7 @@ def old_replay_fills(ordered: Sequence[OldFill]) -> OldFifoTotals:
             sell_value += quantity * price
         total_fees += fees
         moment = fill.trade_time
+        assert moment is not None  # a PositionFill always has its time
         if first_time is None or moment < first_time:
             first_time = moment
         if last_time is None or moment > last_time:
