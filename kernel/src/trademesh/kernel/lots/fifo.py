@@ -21,7 +21,7 @@ half-to-even, by `round_micros` when reported.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from fractions import Fraction
@@ -299,7 +299,7 @@ class PositionBook:
         self.matches.extend(closed)
         return closed
 
-    def extend(self, fills: Iterable[FillRecord]) -> None:
+    def extend(self, fills: Sequence[FillRecord]) -> None:
         """Apply fills in order, keeping only the totals: `apply` without building matches, in a tight loop
         (ListPositions' lean replay of up to 10^5 fills); only for a book made with `record_matches=False`."""
         if self._cycle.pieces is not None:
@@ -315,6 +315,7 @@ class PositionBook:
         total_fees, gross_closed = self.total_fees, self._gross_closed
         first, last = self.first_time, self.last_time
         index = len(recorded)
+        recorded.extend(fills)
         buy = Side.BUY
         for fill in fills:
             quantity, price, fees = fill.quantity_micros, fill.price_micros, fill.fees_micros
@@ -332,7 +333,6 @@ class PositionBook:
                     first = moment
                 if last is None or moment > last:
                     last = moment
-            recorded.append(fill)
             trip = apply(buying, quantity, price, fees, index, index, "", "")
             index += 1
             if trip is not None:
