@@ -118,7 +118,7 @@ class InstrumentCycle(Generic[KeyT]):
         if position == 0 or (position > 0) == buy:
             self.lots.append([quantity, price_micros, time, fees_micros, quantity])
             self.position = position + quantity if buy else position - quantity
-            if position == 0:  # opens a round trip (`_open`, inlined)
+            if position == 0:  # opens a round trip
                 self.opening_trade_id = trade_id
                 self.category = category
                 self.open_time = time
@@ -157,41 +157,45 @@ class InstrumentCycle(Generic[KeyT]):
             self.fees_micros += fees_micros
             return None
         closing_fees = fees_micros if quantity == held else split_crossing_fee(fees_micros, closing, quantity)[0]
-        # Positional (fields in order: instrument, long, opening trade, category, open time, close time,
-        # close sequence, gross scaled, fees, fill count): a keyword call costs more on this hot path.
-        closed = RoundTrip(
-            self.instrument,
-            position > 0,
-            self.opening_trade_id,
-            self.category,
-            self.open_time,
-            time,
-            sequence,
-            self.realized_scaled,
-            self.fees_micros + closing_fees,
-            self.fill_count,
+        # Built as a plain tuple of the fields in order (instrument, long, opening trade, category, open time,
+        # close time, close sequence, gross scaled, fees, fill count): the named tuple's Python-level
+        # constructor costs more than the rest of a crossing fill on this hot path.
+        closed: RoundTrip[KeyT] = tuple.__new__(
+            RoundTrip,
+            (
+                self.instrument,
+                position > 0,
+                self.opening_trade_id,
+                self.category,
+                self.open_time,
+                time,
+                sequence,
+                self.realized_scaled,
+                self.fees_micros + closing_fees,
+                self.fill_count,
+            ),
         )
         self.position = 0
         remainder = quantity - held
         if remainder:
             # The crossing fill opens the next cycle with what is left, at the same price and time.
-            self._open(trade_id, category, time)
+            self.opening_trade_id = trade_id
+            self.category = category
+            self.open_time = time
+            self.realized_scaled = 0
             self.fees_micros = fees_micros - closing_fees
             self.lots.append([remainder, price_micros, time, self.fees_micros, remainder])
             self.position = remainder if buy else -remainder
             self.fill_count = 1
         else:
             # Flat: nothing of the closed cycle stays on the instrument.
-            self._open("", "", 0)
+            self.opening_trade_id = ""
+            self.category = ""
+            self.open_time = 0
+            self.realized_scaled = 0
+            self.fees_micros = 0
+            self.fill_count = 0
         return closed
-
-    def _open(self, trade_id: str, category: str, time: int) -> None:
-        self.opening_trade_id = trade_id
-        self.category = category
-        self.open_time = time
-        self.realized_scaled = 0
-        self.fees_micros = 0
-        self.fill_count = 0
 
     @property
     def is_open(self) -> bool:
