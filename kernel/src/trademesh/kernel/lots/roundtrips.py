@@ -97,6 +97,10 @@ class InstrumentCycle(Generic[KeyT]):
     realized_scaled: int = 0
     fees_micros: int = 0
     fill_count: int = 0
+    #: When a list, `apply` appends what each closing fill matched, one (quantity, entry price, entry time,
+    #: lot fees, lot opening quantity) per lot consumed, oldest first (`fifo.PositionBook` builds its matches
+    #: from them); None (analytics' hot path) records nothing.
+    pieces: list[tuple[int, int, int, int, int]] | None = None
 
     def apply(
         self,
@@ -112,72 +116,86 @@ class InstrumentCycle(Generic[KeyT]):
         """Apply one fill (in journal order); return the round trip it closed, if any."""
         position = self.position
         if position == 0 or (position > 0) == buy:
-            if position == 0:
-                self._open(trade_id, category, time)
             self.lots.append([quantity, price_micros, time, fees_micros, quantity])
             self.position = position + quantity if buy else position - quantity
-            self.fees_micros += fees_micros
-            self.fill_count += 1
+            if position == 0:  # opens a round trip
+                self.opening_trade_id = trade_id
+                self.category = category
+                self.open_time = time
+                self.realized_scaled = 0
+                self.fees_micros = fees_micros
+                self.fill_count = 1
+            else:
+                self.fees_micros += fees_micros
+                self.fill_count += 1
             return None
         held = position if position > 0 else -position
         closing = quantity if quantity < held else held
-        self.realized_scaled += self._consume(closing, price_micros, long=position > 0)
+        # Consume `closing` from the oldest lots (inlined: this is the hot path of every engine).
+        lots = self.lots
+        pieces = self.pieces
+        remaining = closing
+        scaled = 0
+        while remaining:
+            lot = lots[0]
+            if lot[0] <= remaining:
+                if pieces is not None:
+                    pieces.append((lot[0], lot[1], lot[2], lot[3], lot[4]))
+                scaled += (price_micros - lot[1]) * lot[0]
+                remaining -= lot[0]
+                lots.popleft()
+            else:
+                if pieces is not None:
+                    pieces.append((remaining, lot[1], lot[2], lot[3], lot[4]))
+                scaled += (price_micros - lot[1]) * remaining
+                lot[0] -= remaining
+                remaining = 0
+        self.realized_scaled += scaled if position > 0 else -scaled
         self.fill_count += 1
         if quantity < held:
             self.position = position - quantity if position > 0 else position + quantity
             self.fees_micros += fees_micros
             return None
         closing_fees = fees_micros if quantity == held else split_crossing_fee(fees_micros, closing, quantity)[0]
-        closed = RoundTrip(
-            instrument=self.instrument,
-            long=position > 0,
-            opening_trade_id=self.opening_trade_id,
-            category=self.category,
-            open_time=self.open_time,
-            close_time=time,
-            close_sequence=sequence,
-            gross_scaled=self.realized_scaled,
-            fees_micros=self.fees_micros + closing_fees,
-            fill_count=self.fill_count,
+        # Built as a plain tuple of the fields in order (instrument, long, opening trade, category, open time,
+        # close time, close sequence, gross scaled, fees, fill count): the named tuple's Python-level
+        # constructor costs more than the rest of a crossing fill on this hot path.
+        closed: RoundTrip[KeyT] = tuple.__new__(
+            RoundTrip,
+            (
+                self.instrument,
+                position > 0,
+                self.opening_trade_id,
+                self.category,
+                self.open_time,
+                time,
+                sequence,
+                self.realized_scaled,
+                self.fees_micros + closing_fees,
+                self.fill_count,
+            ),
         )
         self.position = 0
         remainder = quantity - held
         if remainder:
             # The crossing fill opens the next cycle with what is left, at the same price and time.
-            self._open(trade_id, category, time)
+            self.opening_trade_id = trade_id
+            self.category = category
+            self.open_time = time
+            self.realized_scaled = 0
             self.fees_micros = fees_micros - closing_fees
             self.lots.append([remainder, price_micros, time, self.fees_micros, remainder])
             self.position = remainder if buy else -remainder
             self.fill_count = 1
         else:
             # Flat: nothing of the closed cycle stays on the instrument.
-            self._open("", "", 0)
+            self.opening_trade_id = ""
+            self.category = ""
+            self.open_time = 0
+            self.realized_scaled = 0
+            self.fees_micros = 0
+            self.fill_count = 0
         return closed
-
-    def _open(self, trade_id: str, category: str, time: int) -> None:
-        self.opening_trade_id = trade_id
-        self.category = category
-        self.open_time = time
-        self.realized_scaled = 0
-        self.fees_micros = 0
-        self.fill_count = 0
-
-    def _consume(self, quantity: int, price_micros: int, *, long: bool) -> int:
-        # Realized P&L of closing `quantity` against the oldest lots, scaled (price x quantity).
-        lots = self.lots
-        remaining = quantity
-        scaled = 0
-        while remaining:
-            lot = lots[0]
-            if lot[0] <= remaining:
-                scaled += (price_micros - lot[1]) * lot[0]
-                remaining -= lot[0]
-                lots.popleft()
-            else:
-                scaled += (price_micros - lot[1]) * remaining
-                lot[0] -= remaining
-                remaining = 0
-        return scaled if long else -scaled
 
     @property
     def is_open(self) -> bool:
